@@ -1,0 +1,48 @@
+# Centro Stella: the two commands (make run, make test) and a few helpers.
+# Needs only Python 3.11+, Node 20+ and make; everything else is installed here.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+UV_VERSION := 0.13.9
+
+.PHONY: run test token lint typecheck bench install clean
+
+install: $(VENV)/.installed node_modules/.installed
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed")'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
+	$(VENV)/bin/uv pip install --quiet --python $(PY) -r requirements-dev.txt -c constraints.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+local.settings.json: local.settings.example.json
+	test -f $@ || cp $< $@
+
+run: install local.settings.json
+	exec $(PY) -m local.run
+
+token: install
+	@$(PY) -m local.token $(CF)
+
+test: install
+	$(PY) -m pytest
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+typecheck: install
+	$(VENV)/bin/mypy
+
+bench: install
+	$(PY) -m bench.host
+	$(PY) -m bench.wallet
+
+clean:
+	rm -rf $(VENV) node_modules .local

@@ -1,0 +1,1 @@
+"""The local platform: dev host, emulator launchers and simulators. Never deployed."""
