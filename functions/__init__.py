@@ -1,0 +1,1 @@
+"""Thin triggers, one module per capability: decode, call one service function, encode."""

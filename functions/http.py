@@ -1,0 +1,182 @@
+"""The HTTP edge of every trigger: auth, body decoding, problem responses, correlation ids.
+
+:func:`endpoint` registers a thin handler on a blueprint. The handler gets a :class:`Call`
+(already authenticated, body already validated) and returns a pydantic model, ``None`` (204) or
+a :class:`Reply`. Errors of :mod:`shared.errors` become RFC 7807 problems here and nowhere else.
+Every operation is recorded in :data:`OPERATIONS` for ``/api/openapi.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+import azure.functions as func
+from pydantic import BaseModel, ValidationError
+
+from shared.auth.citizen import Citizen
+from shared.errors import Invalid, PayloadTooLarge
+from shared.openapi import Operation, Security
+from shared.parties.models import Party, Role
+from shared.parties.service import SUBSCRIPTION_KEY_HEADER
+from shared.problems import PROBLEM_JSON, Problem, problem_for
+from shared.root import Root, get_root
+from shared.telemetry import correlation_id, new_correlation_id
+
+logger = logging.getLogger(__name__)
+
+B = TypeVar("B", bound=BaseModel)
+CORRELATION_HEADER = "x-correlation-id"
+DEFAULT_MAX_BODY = 64 * 1024
+OPERATIONS: list[Operation] = []
+
+_AUTH_LEVELS = {"anonymous": func.AuthLevel.ANONYMOUS, "admin": func.AuthLevel.ADMIN}
+
+
+@dataclass
+class Call(Generic[B]):
+    """One authenticated, decoded request."""
+
+    root: Root
+    request: func.HttpRequest
+    body: B
+    now: datetime
+    correlation_id: str
+    citizen: Citizen | None = None
+    party: Party | None = None
+
+    def param(self, name: str) -> str:
+        return str(self.request.route_params[name])
+
+    @property
+    def raw_body(self) -> bytes:
+        return self.request.get_body()
+
+    def header(self, name: str) -> str | None:
+        value = self.request.headers.get(name)
+        return None if value is None else str(value)
+
+    @property
+    def the_citizen(self) -> Citizen:
+        assert self.citizen is not None, "endpoint is not behind citizen auth"
+        return self.citizen
+
+    @property
+    def the_party(self) -> Party:
+        assert self.party is not None, "endpoint is not behind party auth"
+        return self.party
+
+
+@dataclass
+class Reply:
+    """A response other than "200 with this model"."""
+
+    status: int
+    body: BaseModel | dict[str, Any] | list[Any] | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class NoBody(BaseModel):
+    """Stands for "this endpoint takes no body"."""
+
+
+Handler = Callable[[Call[Any]], Awaitable[BaseModel | Reply | None]]
+
+
+def endpoint(bp: func.Blueprint, route: str, method: str, *, auth: Security,
+             body: type[BaseModel] | None = None, returns: type[BaseModel] | None = None,
+             status: int = 200, roles: tuple[Role, ...] | None = None,
+             max_body: int = DEFAULT_MAX_BODY, summary: str = "",
+             errors: tuple[int, ...] = (), query: dict[str, str] | None = None,
+             tags: tuple[str, ...] = ()) -> Callable[[Handler], Handler]:
+    """Register ``handler`` as the HTTP function ``route`` (under /api) for ``method``."""
+
+    def register(handler: Handler) -> Handler:
+        OPERATIONS.append(Operation(
+            name=handler.__name__, method=method, route=route, security=auth, summary=summary,
+            request=body, response=returns, status=status, errors=errors,
+            query=query or {}, tags=tags))
+
+        async def trigger(req: func.HttpRequest) -> func.HttpResponse:
+            return await _serve(req, handler, auth=auth, body=body, status=status,
+                                roles=roles, max_body=max_body)
+
+        trigger.__name__ = handler.__name__
+        trigger.__qualname__ = handler.__qualname__
+        trigger.__doc__ = handler.__doc__
+        level = _AUTH_LEVELS.get(auth, func.AuthLevel.FUNCTION)
+        bp.route(route=route, methods=[method], auth_level=level)(trigger)
+        return handler
+
+    return register
+
+
+async def _serve(req: func.HttpRequest, handler: Handler, *, auth: Security,
+                 body: type[BaseModel] | None, status: int, roles: tuple[Role, ...] | None,
+                 max_body: int) -> func.HttpResponse:
+    cid = new_correlation_id(req.headers.get(CORRELATION_HEADER))
+    token = correlation_id.set(cid)
+    try:
+        root = get_root()
+        now = root.clock.now()
+        call: Call[Any] = Call(root=root, request=req, body=NoBody(), now=now, correlation_id=cid)
+        if auth == "citizen":
+            call.citizen = await root.citizen_tokens().verify(
+                req.headers.get("Authorization"), now=now)
+        elif auth == "party":
+            call.party = await root.parties().authenticate(
+                req.headers.get(SUBSCRIPTION_KEY_HEADER), now=now, roles=roles)
+        if body is not None:
+            call.body = decode(req.get_body(), body, max_body=max_body)
+        result = await handler(call)
+        return _encode(result, status, cid)
+    except Exception as error:  # every error becomes a problem response, here only
+        return problem_response(problem_for(error, correlation_id=cid, instance=req.url), cid)
+    finally:
+        correlation_id.reset(token)
+
+
+def decode(raw: bytes, model: type[B], *, max_body: int = DEFAULT_MAX_BODY) -> B:
+    """Validate a JSON body; 413 past ``max_body``, 400 if not JSON, 422 if not the schema."""
+    if len(raw) > max_body:
+        raise PayloadTooLarge(f"the body is larger than {max_body} bytes")
+    if not raw.strip():
+        raise Invalid("a JSON body is required")
+    try:
+        json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise Invalid("the body is not valid JSON") from None
+    try:
+        return model.model_validate_json(raw)
+    except ValidationError as error:
+        details = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]}
+                   for e in error.errors(include_input=False, include_url=False)]
+        raise Invalid("the body does not match the schema", status=422,
+                      errors=details) from None
+
+
+def _encode(result: BaseModel | Reply | None, status: int, cid: str) -> func.HttpResponse:
+    headers = {CORRELATION_HEADER: cid}
+    if isinstance(result, Reply):
+        headers.update(result.headers)
+        status, result_body = result.status, result.body
+    else:
+        result_body = result
+    if result_body is None:
+        return func.HttpResponse(status_code=204 if status == 200 else status, headers=headers)
+    if isinstance(result_body, BaseModel):
+        payload = result_body.model_dump_json(by_alias=True, exclude_none=False)
+    else:
+        payload = json.dumps(result_body, default=str)
+    return func.HttpResponse(payload, status_code=status, headers=headers,
+                             mimetype="application/json")
+
+
+def problem_response(problem: Problem, cid: str) -> func.HttpResponse:
+    headers = {CORRELATION_HEADER: cid, **problem.headers}
+    return func.HttpResponse(json.dumps(problem.body), status_code=problem.status,
+                             headers=headers, mimetype=PROBLEM_JSON)

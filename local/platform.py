@@ -1,0 +1,151 @@
+"""The local platform: emulators started, containers and queues created, demo parties seeded.
+
+Used by ``make run`` (``local/run.py``) and by the test suite, which starts its own instance on
+free ports. Containers and queues come from :mod:`shared.resources`, the definitions the app
+itself uses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from azure.cosmos import CosmosClient, PartitionKey
+
+from local import cosmos, servicebus
+from local.azurite import Azurite, start_azurite
+from local.process import Child
+from shared.auth.citizen import generate_key_pair
+from shared.config import Settings, load_settings
+from shared.resources import CONTAINERS, queue_definitions
+
+DEMO_EC = "77777777777"
+
+
+@dataclass(frozen=True)
+class DemoParty:
+    party_id: str
+    name: str
+    role: str
+    key_setting: str
+    acts_for: dict[str, list[str]] = field(default_factory=dict)
+    secret_name: str | None = None
+
+
+DEMO_PARTIES = (
+    DemoParty(DEMO_EC, "Comune di Demo (creditor institution)", "ec", "DEV_PARTY_KEY_EC"),
+    DemoParty("DEMOACQ", "Demo acquirer", "acquirer", "DEV_PARTY_KEY_ACQUIRER"),
+    DemoParty("DEMOPSP", "Demo PSP", "psp", "DEV_PARTY_KEY_PSP",
+              secret_name="psp-demo-signing"),
+    DemoParty(f"{DEMO_EC}_01", "Demo station of Comune di Demo", "station",
+              "DEV_PARTY_KEY_STATION", acts_for={DEMO_EC: []}),
+)
+
+
+@dataclass
+class KeyPair:
+    private_pem: str
+    public_pem: str
+
+
+def key_pair(folder: Path) -> KeyPair:
+    """The dev citizen-token key pair in ``folder``, created once."""
+    private, public = folder / "citizen-token.key", folder / "citizen-token.pub"
+    if not private.exists():
+        folder.mkdir(parents=True, exist_ok=True)
+        private_pem, public_pem = generate_key_pair()
+        public.write_text(public_pem)
+        private.touch(mode=0o600)
+        private.write_text(private_pem)
+    return KeyPair(private.read_text(), public.read_text())
+
+
+def provision_cosmos(settings: Settings) -> None:
+    """Create the database and every container the app needs (idempotent)."""
+    client = CosmosClient(settings.cosmos_endpoint, credential=settings.cosmos_key or "",
+                          enable_endpoint_discovery=settings.cosmos_endpoint_discovery)
+    database = client.create_database_if_not_exists(settings.cosmos_database)
+    for spec in CONTAINERS:
+        database.create_container_if_not_exists(getattr(settings, spec.setting),
+                                                PartitionKey(path=spec.partition_key))
+
+
+async def seed_parties(settings: Settings, env: dict[str, str]) -> None:
+    """Register the demo parties with the dev keys that local settings name."""
+    from datetime import UTC, datetime
+
+    from shared.clients import Clients
+    from shared.parties.models import PartyIn
+    from shared.parties.service import PartyRegistry
+    from shared.parties.store import CosmosPartyStore
+
+    clients = Clients(settings)
+    try:
+        registry = PartyRegistry(CosmosPartyStore(
+            clients.container(settings.parties_container), settings.cosmos_timeout_seconds))
+        now = datetime.now(UTC)
+        for demo in DEMO_PARTIES:
+            await registry.register(PartyIn.model_validate({
+                "partyId": demo.party_id, "name": demo.name, "role": demo.role,
+                "actsFor": demo.acts_for, "secretName": demo.secret_name}), now=now)
+            key = env.get(demo.key_setting)
+            if key:
+                await registry.add_key(demo.party_id, key, now=now)
+    finally:
+        await clients.close()
+
+
+class Platform:
+    """Running emulators plus the settings that point the app at them."""
+
+    def __init__(self, state: Path, base: dict[str, str], *, azurite: bool = True) -> None:
+        self.state = state
+        state.mkdir(parents=True, exist_ok=True)
+        self.clock_file = state / "clock.json"
+        if not self.clock_file.exists():
+            self.clock_file.write_text(json.dumps({"offsetMs": 0}))
+        self.keys = key_pair(state / "keys")
+        self.children: list[Child] = []
+        self.env = dict(base)
+        try:
+            self.cosmos = self._own(cosmos.start_cosmos())
+            self.env.update(COSMOS_ENDPOINT=cosmos.endpoint(self.cosmos.port),
+                            COSMOS_KEY=cosmos.EMULATOR_KEY,
+                            CITIZEN_JWT_PUBLIC_KEY=self.keys.public_pem,
+                            LOCAL_CLOCK_FILE=str(self.clock_file))
+            settings = self.settings()
+            self.broker = self._own(servicebus.start_broker(
+                queues=queue_definitions(settings), clock_file=self.clock_file))
+            self.env["ServiceBusConnection"] = servicebus.connection_string(self.broker.port)
+            self.azurite: Azurite | None = None
+            if azurite:
+                self.azurite = start_azurite()
+                self._own(self.azurite)
+                self.env["AzureWebJobsStorage"] = self.azurite.connection_string()
+        except BaseException:
+            self.stop()
+            raise
+
+    def _own(self, child: Child) -> Child:
+        self.children.append(child)
+        return child
+
+    def settings(self, **overrides: str) -> Settings:
+        return load_settings({**os.environ, **self.env, **overrides})
+
+    def provision(self, database: str | None = None) -> Settings:
+        """Create a database (default: the configured one) with every container; seed it."""
+        settings = self.settings(**({"COSMOS_DATABASE": database} if database else {}))
+        provision_cosmos(settings)
+        asyncio.run(seed_parties(settings, {**os.environ, **self.env}))
+        return settings
+
+    def stop(self) -> None:
+        for child in reversed(self.children):
+            with contextlib.suppress(Exception):
+                child.stop()
+        self.children.clear()

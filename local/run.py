@@ -1,0 +1,68 @@
+"""``make run``: the emulators, the demo data and the dev host, until Ctrl-C.
+
+Everything it starts runs in its own process group and is stopped on SIGINT or SIGTERM, so
+nothing is left behind. The emulators keep their data in memory: a restart starts clean.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from local.devhost import load_local_settings
+from local.platform import Platform
+from local.process import ROOT, Child
+
+STATE = ROOT / ".local" / "run"
+
+
+def main() -> None:
+    settings_file = ROOT / "local.settings.json"
+    values = load_local_settings(settings_file)
+    port = int(os.environ.get("PORT", "7071"))
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    print("Starting the emulators...", flush=True)
+    platform = Platform(STATE, dict(values))
+    host: Child | None = None
+    try:
+        platform.provision()
+        env = {**platform.env, "PYTHONUNBUFFERED": "1"}
+        host = Child("devhost", [sys.executable, "-m", "local.devhost", "--app", "function_app",
+                                 "--port", str(port), "--clock-file", str(platform.clock_file)],
+                     env=env)
+        os.environ["LOCAL_VERBOSE"] = "1"
+        banner(port, platform, values)
+        while not stop.is_set() and host.alive():
+            stop.wait(0.5)
+        if not host.alive():
+            print(f"The dev host exited:\n{host.output}", file=sys.stderr)
+    finally:
+        print("Stopping...", flush=True)
+        if host is not None:
+            host.stop()
+        platform.stop()
+
+
+def banner(port: int, platform: Platform, values: dict[str, str]) -> None:
+    api = f"http://localhost:{port}/api"
+    key = values.get("LOCAL_FUNCTION_KEY", "")
+    print(f"""
+Centro Stella is running.
+  API          {api}/   (function key: x-functions-key: {key})
+  health       {api}/health
+  OpenAPI      {api}/openapi.json
+  Cosmos DB    {platform.env['COSMOS_ENDPOINT']}
+  Service Bus  {platform.env['ServiceBusConnection']}
+  dev clock    {Path(platform.clock_file)}  (POST http://localhost:{port}/admin/devclock)
+A citizen token:  make token CF=RSSMRA85T10A562S
+Stop with Ctrl-C.
+""", flush=True)
+
+
+if __name__ == "__main__":
+    main()

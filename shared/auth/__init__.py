@@ -1,0 +1,1 @@
+"""Who is calling: citizen tokens, fiscal codes, PSP request signatures and secrets."""

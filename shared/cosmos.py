@@ -1,0 +1,53 @@
+"""Small pieces every Cosmos adapter uses: error mapping and the container catalogue."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import aiohttp
+from azure.core.exceptions import ServiceRequestError, ServiceResponseError
+from azure.cosmos.exceptions import CosmosHttpResponseError
+
+from shared.errors import DependencyError
+
+TRANSIENT_STATUS = {408, 429, 449, 500, 502, 503, 504}
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    """A container the app needs: the settings field naming it and its partition key path."""
+
+    setting: str
+    partition_key: str
+
+
+def retry_after_seconds(error: CosmosHttpResponseError) -> float:
+    headers = getattr(error, "headers", None) or {}
+    raw = headers.get("x-ms-retry-after-ms")
+    try:
+        return max(1.0, float(raw) / 1000) if raw else 1.0
+    except ValueError:
+        return 1.0
+
+
+@contextlib.asynccontextmanager
+async def guarded(timeout: float, dependency: str = "cosmos") -> AsyncIterator[None]:
+    """Bound a Cosmos call by ``timeout`` and turn throttling and outages into DependencyError.
+
+    Statuses that mean something to the caller (404, 409, 412) pass through unchanged.
+    """
+    try:
+        async with asyncio.timeout(timeout):
+            yield
+    except TimeoutError:
+        raise DependencyError(dependency, f"no answer within {timeout:g}s") from None
+    except CosmosHttpResponseError as error:
+        if error.status_code in TRANSIENT_STATUS:
+            raise DependencyError(dependency, f"status {error.status_code}",
+                                  retry_after=retry_after_seconds(error)) from error
+        raise
+    except (ServiceRequestError, ServiceResponseError, aiohttp.ClientError, OSError) as error:
+        raise DependencyError(dependency, type(error).__name__) from error

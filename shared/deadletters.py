@@ -1,0 +1,69 @@
+"""Messages a broker dead-lettered (lock lost, expiry, past max delivery): list and replay."""
+
+from __future__ import annotations
+
+import base64
+from datetime import datetime
+from typing import Any
+
+from azure.servicebus import ServiceBusMessage, ServiceBusReceivedMessage, ServiceBusSubQueue
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.clients import Clients
+from shared.messaging import guarded_bus
+
+
+class DeadLetter(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    sequence_number: int | None = Field(alias="sequenceNumber")
+    message_id: str | None = Field(alias="messageId")
+    reason: str | None
+    description: str | None
+    delivery_count: int | None = Field(alias="deliveryCount")
+    enqueued_at: datetime | None = Field(alias="enqueuedAt")
+    body_b64: str = Field(alias="bodyB64")
+
+
+def _describe(message: ServiceBusReceivedMessage) -> DeadLetter:
+    return DeadLetter(
+        sequence_number=message.sequence_number, message_id=message.message_id,
+        reason=message.dead_letter_reason, description=message.dead_letter_error_description,
+        delivery_count=message.delivery_count, enqueued_at=message.enqueued_time_utc,
+        body_b64=base64.b64encode(b"".join(message.body)).decode())
+
+
+async def peek(clients: Clients, queue: str, limit: int) -> list[DeadLetter]:
+    """The oldest ``limit`` dead-lettered messages of ``queue``, left in place."""
+    async with guarded_bus(clients.settings.servicebus_timeout_seconds * 4):
+        receiver = clients.servicebus().get_queue_receiver(
+            queue, sub_queue=ServiceBusSubQueue.DEAD_LETTER)
+        async with receiver:
+            messages = await receiver.peek_messages(max_message_count=limit)
+    return [_describe(m) for m in messages]
+
+
+async def replay(clients: Clients, queue: str, limit: int) -> list[DeadLetter]:
+    """Move up to ``limit`` dead-lettered messages back to ``queue`` as fresh deliveries.
+
+    Each copy is sent before its dead letter is completed, so a crash in between repeats the
+    copy (its message id is derived from the sequence number: duplicate detection drops it).
+    """
+    moved: list[DeadLetter] = []
+    async with guarded_bus(clients.settings.servicebus_timeout_seconds * 6):
+        sender = await clients.sender(queue)
+        receiver = clients.servicebus().get_queue_receiver(
+            queue, sub_queue=ServiceBusSubQueue.DEAD_LETTER, max_wait_time=1)
+        async with receiver:
+            messages = await receiver.receive_messages(max_message_count=limit, max_wait_time=1)
+            for message in messages:
+                properties: dict[Any, Any] = dict(message.application_properties or {})
+                original = str(message.message_id)
+                properties[b"originalMessageId"] = original
+                await sender.send_messages(ServiceBusMessage(
+                    b"".join(message.body), content_type=message.content_type,
+                    message_id=f"{original}:dlq:{message.sequence_number}",
+                    application_properties=properties))
+                await receiver.complete_message(message)
+                moved.append(_describe(message))
+    return moved

@@ -1,0 +1,125 @@
+"""Failed work: every queue message that will not succeed ends here, with its reason.
+
+One Cosmos container (partition key ``/id``: each item is its own partition, so nothing grows
+without bound). The id is derived from the queue and the message id, so recording the same
+message twice (a crash between the write and the completion) leaves one item.
+"""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+from azure.cosmos.aio import ContainerProxy
+from azure.cosmos.exceptions import CosmosResourceNotFoundError
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.cosmos import guarded
+from shared.errors import NotFound
+from shared.messaging import Outgoing, Sender
+
+Ending = Literal["permanent", "transient-exhausted", "reschedule-exhausted", "dead-lettered"]
+
+
+class FailedWork(BaseModel):
+    """A message that ended without success, as stored."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    id: str
+    queue: str
+    message_id: str = Field(alias="messageId")
+    original_message_id: str = Field(alias="originalMessageId")
+    body_b64: str = Field(alias="bodyB64")
+    properties: dict[str, Any] = Field(default_factory=dict)
+    ending: Ending
+    reason: str
+    attempts: int
+    delivery_count: int = Field(alias="deliveryCount")
+    failed_at: datetime = Field(alias="failedAt")
+    replays: list[datetime] = Field(default_factory=list)
+
+    @property
+    def body(self) -> bytes:
+        return base64.b64decode(self.body_b64)
+
+
+def failed_work_id(queue: str, message_id: str) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, f"failed-work:{queue}:{message_id}"))
+
+
+class FailedWorkStore(Protocol):
+    async def record(self, item: FailedWork) -> None: ...
+    async def get(self, item_id: str) -> FailedWork | None: ...
+    async def save(self, item: FailedWork) -> None: ...
+    async def list(self, queue: str | None, limit: int) -> list[FailedWork]: ...
+
+
+class CosmosFailedWork:
+    def __init__(self, container: ContainerProxy, timeout: float) -> None:
+        self._c = container
+        self._timeout = timeout
+
+    async def record(self, item: FailedWork) -> None:
+        async with guarded(self._timeout):
+            await self._c.upsert_item(item.model_dump(mode="json", by_alias=True))
+
+    save = record
+
+    async def get(self, item_id: str) -> FailedWork | None:
+        try:
+            async with guarded(self._timeout):
+                raw = await self._c.read_item(item_id, partition_key=item_id)
+        except CosmosResourceNotFoundError:
+            return None
+        return FailedWork.model_validate(raw)
+
+    async def list(self, queue: str | None, limit: int) -> list[FailedWork]:
+        # An operator's listing, not a hot path: a cross-partition query is fine here.
+        query = "SELECT * FROM c"
+        params: list[dict[str, Any]] = []
+        if queue:
+            query += " WHERE c.queue = @queue"
+            params.append({"name": "@queue", "value": queue})
+        items: list[FailedWork] = []
+        async with guarded(self._timeout * 4):
+            async for raw in self._c.query_items(query, parameters=params):
+                items.append(FailedWork.model_validate(raw))
+        items.sort(key=lambda item: item.failed_at, reverse=True)
+        return items[:limit]
+
+
+class MemoryFailedWork:
+    def __init__(self) -> None:
+        self.items: dict[str, FailedWork] = {}
+
+    async def record(self, item: FailedWork) -> None:
+        self.items[item.id] = item
+
+    save = record
+
+    async def get(self, item_id: str) -> FailedWork | None:
+        return self.items.get(item_id)
+
+    async def list(self, queue: str | None, limit: int) -> list[FailedWork]:
+        found = [i for i in self.items.values() if queue is None or i.queue == queue]
+        return sorted(found, key=lambda i: i.failed_at, reverse=True)[:limit]
+
+
+async def replay(store: FailedWorkStore, sender: Sender, item_id: str, *,
+                 now: datetime) -> FailedWork:
+    """Send a failed message to its queue again, as a fresh delivery with a new message id."""
+    item = await store.get(item_id)
+    if item is None:
+        raise NotFound(f"no failed work {item_id}")
+    number = len(item.replays) + 1
+    properties = {k: v for k, v in item.properties.items() if k != "attempt"}
+    properties["originalMessageId"] = item.original_message_id
+    properties["replay"] = number
+    await sender.send(item.queue, [Outgoing(f"{item.original_message_id}:replay:{number}",
+                                            item.body, properties=properties)])
+    item.replays.append(now)
+    await store.save(item)
+    return item

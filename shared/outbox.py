@@ -1,0 +1,141 @@
+"""The outbox: a state change and the events it must publish are one document write.
+
+A service puts events in the ``outbox`` field of the document it writes (:func:`add_events`).
+After the write, :meth:`Outbox.publish` sends them (``message_id`` = the event id, so a re-send is
+dropped by duplicate detection) and clears the field with an ETag-conditioned replace. A timer
+calls :meth:`Outbox.sweep` for documents whose outbox is still full (the broker was down, or the
+process died between the write and the send).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import defaultdict
+from datetime import datetime, timedelta
+from typing import Any
+
+from azure.core import MatchConditions
+from azure.cosmos.aio import ContainerProxy
+from azure.cosmos.exceptions import CosmosAccessConditionFailedError, CosmosResourceNotFoundError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
+
+from shared.cosmos import guarded
+from shared.errors import DependencyError
+from shared.messaging import Outgoing, Sender
+
+logger = logging.getLogger(__name__)
+
+
+class Event(BaseModel):
+    """An event waiting in a document's outbox."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    id: str
+    type: str
+    queue: str
+    data: dict[str, Any]
+    created_at: datetime = Field(alias="createdAt")
+
+    @classmethod
+    def new(cls, type_: str, queue: str, data: dict[str, Any], *, now: datetime) -> Event:
+        return cls(id=str(uuid.uuid4()), type=type_, queue=queue, data=data, created_at=now)
+
+    def outgoing(self) -> Outgoing:
+        payload = {"id": self.id, "type": self.type, "createdAt": self.created_at.isoformat(),
+                   "data": self.data}
+        return Outgoing.json(self.id, payload, properties={"type": self.type})
+
+
+_TIME = TypeAdapter(datetime)
+
+
+def _as_json_time(moment: datetime) -> str:
+    """The form pydantic stores datetimes in, so string comparison in queries orders them."""
+    return str(_TIME.dump_python(moment, mode="json"))
+
+
+def add_events(document: dict[str, Any], events: list[Event]) -> dict[str, Any]:
+    """Append ``events`` to ``document``'s outbox (in place) and return it."""
+    outbox = document.setdefault("outbox", [])
+    outbox.extend(e.model_dump(mode="json", by_alias=True) for e in events)
+    return document
+
+
+def pending(document: dict[str, Any]) -> list[Event]:
+    return [Event.model_validate(raw) for raw in document.get("outbox") or []]
+
+
+class Outbox:
+    """Publishes and clears outboxes of documents in one container."""
+
+    def __init__(self, container: ContainerProxy, sender: Sender, *, partition_key: str,
+                 timeout: float) -> None:
+        self._c = container
+        self._sender = sender
+        self._pk_field = partition_key.lstrip("/")
+        self._timeout = timeout
+
+    async def publish(self, document: dict[str, Any]) -> bool:
+        """Send the document's pending events and clear them; False if the broker is down.
+
+        The state change has happened already, so a send failure is not the caller's error:
+        the sweep sends the events later.
+        """
+        events = pending(document)
+        if not events:
+            return True
+        try:
+            by_queue: dict[str, list[Outgoing]] = defaultdict(list)
+            for event in events:
+                by_queue[event.queue].append(event.outgoing())
+            for queue, messages in by_queue.items():
+                await self._sender.send(queue, messages)
+        except DependencyError as error:
+            logger.warning("outbox of %s not sent yet (%s); the sweep will retry",
+                           document.get("id"), error)
+            return False
+        await self._clear(document, {e.id for e in events})
+        return True
+
+    async def _clear(self, document: dict[str, Any], sent: set[str]) -> None:
+        doc_id, pk = document["id"], document[self._pk_field]
+        for _ in range(5):
+            remaining = [e for e in document.get("outbox") or [] if e["id"] not in sent]
+            updated = {k: v for k, v in document.items() if not k.startswith("_")}
+            updated["outbox"] = remaining
+            try:
+                async with guarded(self._timeout):
+                    await self._c.replace_item(doc_id, updated, etag=document.get("_etag"),
+                                               match_condition=MatchConditions.IfNotModified)
+                return
+            except CosmosAccessConditionFailedError:
+                try:
+                    async with guarded(self._timeout):
+                        document = await self._c.read_item(doc_id, partition_key=pk)
+                except CosmosResourceNotFoundError:
+                    return
+            except DependencyError as error:
+                # Sent but not cleared: the sweep re-sends and duplicate detection drops it.
+                logger.warning("outbox of %s sent but not cleared: %s", doc_id, error)
+                return
+        logger.warning("outbox of %s not cleared after repeated conflicts", doc_id)
+
+    async def sweep(self, *, now: datetime, older_than: timedelta, limit: int = 500) -> int:
+        """Publish outboxes whose oldest event is older than ``older_than``; return how many."""
+        cutoff = _as_json_time(now - older_than)
+        query = ("SELECT * FROM c WHERE IS_DEFINED(c.outbox) AND ARRAY_LENGTH(c.outbox) > 0 "
+                 "AND c.outbox[0].createdAt <= @cutoff")
+        documents: list[dict[str, Any]] = []
+        async with guarded(self._timeout * 4):
+            async for raw in self._c.query_items(
+                    query, parameters=[{"name": "@cutoff", "value": cutoff}]):
+                documents.append(raw)
+                if len(documents) >= limit:
+                    break
+        published = 0
+        for document in documents:
+            if await self.publish(document):
+                published += 1
+        return published

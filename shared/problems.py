@@ -1,0 +1,58 @@
+"""RFC 7807 problem documents for every error of :mod:`shared.errors`.
+
+The HTTP layer (``functions/http.py``) calls :func:`problem_for` and nothing else decides a
+status code for an error.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from shared.errors import ConfigurationError, DependencyError, DomainError
+
+logger = logging.getLogger(__name__)
+
+PROBLEM_JSON = "application/problem+json"
+
+
+@dataclass(frozen=True)
+class Problem:
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+def problem(status: int, title: str, detail: str, *, correlation_id: str,
+            instance: str | None = None, **extra: Any) -> Problem:
+    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status,
+                            "detail": detail, "correlationId": correlation_id}
+    if instance:
+        body["instance"] = instance
+    body.update({k: v for k, v in extra.items() if v})
+    return Problem(status, body)
+
+
+def problem_for(error: BaseException, *, correlation_id: str,
+                instance: str | None = None) -> Problem:
+    """The problem response for ``error``; an unexpected one is logged and hidden (500)."""
+    if isinstance(error, DomainError):
+        p = problem(error.status, error.title, error.detail, correlation_id=correlation_id,
+                    instance=instance, errors=error.errors)
+        return Problem(p.status, p.body, dict(error.headers))
+    if isinstance(error, DependencyError):
+        p = problem(503, "Service unavailable",
+                    f"A dependency ({error.dependency}) is unavailable; retry later.",
+                    correlation_id=correlation_id, instance=instance)
+        retry = str(max(1, math.ceil(error.retry_after)))
+        return Problem(503, p.body, {"Retry-After": retry})
+    if isinstance(error, ConfigurationError):
+        logger.error("configuration error [%s]: %s", correlation_id, error.report)
+        return problem(500, "Configuration error",
+                       "The service is misconfigured; operators have been alerted.",
+                       correlation_id=correlation_id, instance=instance)
+    logger.exception("unexpected error [%s]", correlation_id, exc_info=error)
+    return problem(500, "Internal error", "An unexpected error occurred.",
+                   correlation_id=correlation_id, instance=instance)

@@ -1,0 +1,153 @@
+"""How a piece of queue work ends (DESIGN.md, "Queue work: how a message ends").
+
+A function cannot settle its own message: the host completes it when the function returns and
+abandons it when the function raises. :func:`run` turns each ending into one of those two:
+
+- success: return (complete);
+- :class:`TransientError` (or any unexpected exception): raise, so the broker redelivers; on the
+  last allowed delivery, record failed work and return instead;
+- :class:`RescheduleLater`: send a copy scheduled after a backoff, with an attempt counter and
+  ``message_id`` = original id + ``#`` + attempt (so duplicate detection keeps it), then return;
+  past the last attempt, record failed work;
+- :class:`PermanentError`: record failed work with the reason, then return.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal, TypeVar
+
+from shared.clock import Clock
+from shared.errors import DependencyError, PermanentError, RescheduleLater, TransientError
+from shared.failed_work import Ending, FailedWork, FailedWorkStore, failed_work_id
+from shared.messaging import Outgoing, Sender
+
+logger = logging.getLogger(__name__)
+
+Outcome = Literal["completed", "rescheduled", "failed"]
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A received message, independent of the trigger's types."""
+
+    queue: str
+    message_id: str
+    body: bytes
+    delivery_count: int
+    properties: dict[str, Any] = field(default_factory=dict)
+    enqueued_at: datetime | None = None
+
+    @property
+    def attempt(self) -> int:
+        """How many times this work was rescheduled before (0 for the first copy)."""
+        try:
+            return int(self.properties.get("attempt", 0))
+        except (TypeError, ValueError):
+            return 0
+
+    @property
+    def original_message_id(self) -> str:
+        return str(self.properties.get("originalMessageId") or self.message_id)
+
+
+@dataclass(frozen=True)
+class Policy:
+    max_delivery_count: int
+    max_attempts: int
+    base_delay: float
+    max_delay: float
+
+
+@dataclass(frozen=True)
+class Ports:
+    failed: FailedWorkStore
+    sender: Sender
+    clock: Clock
+    policy: Policy
+
+
+def backoff(attempt: int, base: float, cap: float) -> float:
+    """Exponential backoff for ``attempt`` (1-based), capped."""
+    return float(min(cap, base * (2 ** (attempt - 1))))
+
+
+async def run(delivery: Delivery, work: Callable[[Delivery], Awaitable[None]],
+              ports: Ports) -> Outcome:
+    """Run ``work`` on ``delivery`` and end it as the module docstring says."""
+    try:
+        await work(delivery)
+        return "completed"
+    except PermanentError as error:
+        await _fail(delivery, ports, "permanent", error.reason)
+        return "failed"
+    except RescheduleLater as error:
+        return await _reschedule(delivery, ports, error)
+    except Exception as error:  # TransientError, DependencyError, or a bug: redeliver
+        reason = error.reason if isinstance(error, TransientError) else repr(error)
+        if delivery.delivery_count >= ports.policy.max_delivery_count:
+            await _fail(delivery, ports, "transient-exhausted", reason)
+            return "failed"
+        logger.warning("queue %s message %s delivery %d failed, will be redelivered: %s",
+                       delivery.queue, delivery.message_id, delivery.delivery_count, reason)
+        raise
+
+
+async def _reschedule(delivery: Delivery, ports: Ports, error: RescheduleLater) -> Outcome:
+    attempt = delivery.attempt + 1
+    if attempt > ports.policy.max_attempts:
+        await _fail(delivery, ports, "reschedule-exhausted", error.reason)
+        return "failed"
+    delay = error.delay_seconds
+    if delay is None:
+        delay = backoff(attempt, ports.policy.base_delay, ports.policy.max_delay)
+    properties = dict(delivery.properties)
+    properties.update(attempt=attempt, originalMessageId=delivery.original_message_id)
+    copy = Outgoing(f"{delivery.original_message_id}#{attempt}", delivery.body,
+                    properties=properties,
+                    scheduled_at=ports.clock.now() + timedelta(seconds=delay))
+    # If this send fails the exception propagates: the message is abandoned and redelivered.
+    await ports.sender.send(delivery.queue, [copy])
+    logger.info("queue %s message %s rescheduled as attempt %d in %.0fs: %s",
+                delivery.queue, delivery.message_id, attempt, delay, error.reason)
+    return "rescheduled"
+
+
+async def _fail(delivery: Delivery, ports: Ports, ending: Ending, reason: str) -> None:
+    item = FailedWork(
+        id=failed_work_id(delivery.queue, delivery.message_id), queue=delivery.queue,
+        message_id=delivery.message_id, original_message_id=delivery.original_message_id,
+        body_b64=base64.b64encode(delivery.body).decode(), properties=delivery.properties,
+        ending=ending, reason=reason[:2000], attempts=delivery.attempt + 1,
+        delivery_count=delivery.delivery_count, failed_at=ports.clock.now(),
+    )
+    await ports.failed.record(item)
+    logger.error("queue %s message %s recorded as failed work (%s): %s",
+                 delivery.queue, delivery.message_id, ending, reason)
+
+
+async def retry_transient(call: Callable[[], Awaitable[T]], *, attempts: int = 3,
+                          base_delay: float = 0.2, max_delay: float = 5.0,
+                          sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> T:
+    """Retry ``call`` on DependencyError a few times inside one invocation.
+
+    Honours the error's ``retry_after`` when it is longer than the backoff. The last failure
+    becomes :class:`TransientError`, so the message is redelivered.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            return await call()
+        except DependencyError as error:
+            if attempt == attempts:
+                raise TransientError(str(error)) from error
+            delay = max(error.retry_after if error.retry_after else 0.0,
+                        random.uniform(0, backoff(attempt, base_delay, max_delay)))
+            await sleep(min(delay, max_delay))
+    raise AssertionError("unreachable")

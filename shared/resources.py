@@ -1,0 +1,45 @@
+"""What the app needs to exist: Cosmos containers and Service Bus queues.
+
+The local platform creates exactly these at start-up and the infra declares the same; both read
+the names from :class:`shared.config.Settings`, so the definitions live only here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from shared.config import Settings
+from shared.cosmos import ContainerSpec
+
+CONTAINERS: tuple[ContainerSpec, ...] = (
+    ContainerSpec("parties_container", "/id"),
+    ContainerSpec("failed_work_container", "/id"),
+    ContainerSpec("signatures_container", "/id"),
+    ContainerSpec("wallet_container", "/pk"),
+)
+
+
+@dataclass(frozen=True)
+class QueueSpec:
+    setting: str
+    max_delivery_count_setting: str = "max_delivery_count"
+    lock_seconds: int = 60
+    duplicate_window_seconds: int = 600
+
+
+QUEUES: tuple[QueueSpec, ...] = (
+    QueueSpec("wallet_events_queue"),
+)
+
+
+def container_names(settings: Settings) -> dict[str, str]:
+    """Container name -> partition key path."""
+    return {getattr(settings, c.setting): c.partition_key for c in CONTAINERS}
+
+
+def queue_definitions(settings: Settings) -> list[dict[str, object]]:
+    """Queues in the form the local broker and the infra take."""
+    return [{"name": getattr(settings, q.setting),
+             "maxDeliveryCount": getattr(settings, q.max_delivery_count_setting),
+             "lockDurationSeconds": q.lock_seconds,
+             "duplicateDetectionWindowSeconds": q.duplicate_window_seconds} for q in QUEUES]

@@ -1,0 +1,131 @@
+"""The composition root of a worker process: builds every adapter once, on first use.
+
+Triggers ask :func:`get_root` for services; services get their ports as parameters. Nothing
+else wires adapters together.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from functools import cached_property
+
+from shared.auth.citizen import CitizenTokenVerifier, JwksKeys, KeySource, PemKeys
+from shared.auth.replays import CosmosReplayGuard
+from shared.auth.secrets import KeyVaultSecrets, LocalSecrets, SecretProvider
+from shared.clients import Clients, get_clients
+from shared.clock import Clock, current_clock
+from shared.config import Settings
+from shared.failed_work import CosmosFailedWork
+from shared.messaging import ServiceBusSender
+from shared.outbox import Outbox
+from shared.parties.service import PartyRegistry
+from shared.parties.store import CosmosPartyStore
+from shared.queue_work import Policy, Ports
+
+
+class Root:
+    """Every adapter and service of one process, built lazily."""
+
+    def __init__(self, clients: Clients, clock: Clock) -> None:
+        self.clients = clients
+        self.clock = clock
+
+    @property
+    def settings(self) -> Settings:
+        return self.clients.settings
+
+    @cached_property
+    def sender(self) -> ServiceBusSender:
+        return ServiceBusSender(self.clients)
+
+    @cached_property
+    def failed_work(self) -> CosmosFailedWork:
+        s = self.settings
+        return CosmosFailedWork(self.clients.container(s.failed_work_container),
+                                s.cosmos_timeout_seconds)
+
+    def queue_ports(self) -> Ports:
+        s = self.settings
+        policy = Policy(max_delivery_count=s.max_delivery_count,
+                        max_attempts=s.reschedule_max_attempts,
+                        base_delay=s.reschedule_base_seconds,
+                        max_delay=s.reschedule_cap_seconds)
+        return Ports(failed=self.failed_work, sender=self.sender, clock=self.clock,
+                     policy=policy)
+
+    def parties(self) -> PartyRegistry:
+        return self._parties
+
+    @cached_property
+    def _parties(self) -> PartyRegistry:
+        s = self.settings
+        return PartyRegistry(CosmosPartyStore(self.clients.container(s.parties_container),
+                                              s.cosmos_timeout_seconds))
+
+    def citizen_tokens(self) -> CitizenTokenVerifier:
+        return self._citizen_tokens
+
+    @cached_property
+    def _citizen_tokens(self) -> CitizenTokenVerifier:
+        s = self.settings
+        keys: KeySource
+        if s.jwks_url:
+            keys = JwksKeys(self.clients.session("jwks"), s.jwks_url)
+        else:
+            assert s.jwt_public_key is not None
+            keys = PemKeys(s.jwt_public_key)
+        return CitizenTokenVerifier(keys, issuer=s.jwt_issuer, audience=s.jwt_audience)
+
+    @cached_property
+    def replay_guard(self) -> CosmosReplayGuard:
+        s = self.settings
+        return CosmosReplayGuard(self.clients.container(s.signatures_container),
+                                 s.cosmos_timeout_seconds)
+
+    @cached_property
+    def secrets(self) -> SecretProvider:
+        s = self.settings
+        if s.key_vault_url:
+            from azure.keyvault.secrets.aio import SecretClient
+
+            client = SecretClient(s.key_vault_url, self.clients.azure_credential())
+            return KeyVaultSecrets(client)
+        return LocalSecrets(s.local_secrets)
+
+    def outboxes(self) -> list[Outbox]:
+        """One outbox publisher per container whose documents carry events."""
+        return list(self._outboxes.values())
+
+    @cached_property
+    def _outboxes(self) -> dict[str, Outbox]:
+        s = self.settings
+        found: dict[str, Outbox] = {}
+        for name, partition_key in OUTBOX_CONTAINERS.items():
+            container_name = getattr(s, name)
+            found[name] = Outbox(self.clients.container(container_name), self.sender,
+                                 partition_key=partition_key, timeout=s.cosmos_timeout_seconds)
+        return found
+
+    def outbox(self, setting: str) -> Outbox:
+        return self._outboxes[setting]
+
+
+OUTBOX_SWEEP_AGE = timedelta(seconds=30)
+# Settings field of each container whose documents have an outbox -> its partition key path.
+OUTBOX_CONTAINERS: dict[str, str] = {}
+
+_root: Root | None = None
+
+
+def get_root() -> Root:
+    """The root of this process (built on first use, after the dev host set its clock)."""
+    global _root
+    if _root is None:
+        _root = Root(get_clients(), current_clock())
+    return _root
+
+
+def reset_root() -> None:
+    """Forget the root (tests that change settings between apps in one process)."""
+    global _root
+    _root = None

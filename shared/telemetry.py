@@ -1,0 +1,76 @@
+"""Correlation ids in every log line, and OpenTelemetry export to Application Insights.
+
+:func:`configure` runs once per process. With ``APPLICATIONINSIGHTS_CONNECTION_STRING`` set it
+exports traces, metrics and logs to Application Insights (Entra ID authentication with the
+managed identity); tests pass their own span exporter instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from contextvars import ContextVar
+from typing import Any
+
+correlation_id: ContextVar[str] = ContextVar("correlation_id", default="-")
+
+_SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+
+
+def new_correlation_id(offered: str | None = None) -> str:
+    """``offered`` when it is a safe token, else a new id."""
+    if offered and _SAFE_ID.match(offered):
+        return offered
+    return str(uuid.uuid4())
+
+
+class CorrelationFilter(logging.Filter):
+    """Adds ``correlation_id`` to every record, so formats can show it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.correlation_id = correlation_id.get()
+        return True
+
+
+_configured = False
+
+
+def configure(*, connection_string: str | None, span_exporter: Any = None) -> None:
+    """Set up logging correlation and, where asked, OpenTelemetry exporters (once)."""
+    global _configured
+    if _configured:
+        return
+    _configured = True
+    root = logging.getLogger()
+    for handler in root.handlers or []:
+        handler.addFilter(CorrelationFilter())
+    if connection_string:
+        from azure.identity import ManagedIdentityCredential
+        from azure.monitor.opentelemetry import configure_azure_monitor
+
+        configure_azure_monitor(connection_string=connection_string,
+                                credential=ManagedIdentityCredential())
+    elif span_exporter is not None:
+        from opentelemetry import trace
+        from opentelemetry.sdk.trace import TracerProvider
+        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+        provider = TracerProvider()
+        provider.add_span_processor(SimpleSpanProcessor(span_exporter))
+        trace.set_tracer_provider(provider)
+    else:
+        return
+    _instrument_clients()
+
+
+def _instrument_clients() -> None:
+    # Azure SDK calls (Cosmos, Service Bus, Key Vault) and aiohttp client calls as dependencies.
+    from azure.core.settings import settings as azure_settings
+
+    azure_settings.tracing_implementation = "opentelemetry"
+    from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor
+
+    instrumentor = AioHttpClientInstrumentor()
+    if not instrumentor.is_instrumented_by_opentelemetry:
+        instrumentor.instrument()

@@ -1,0 +1,141 @@
+"""The app the tests load: the real blueprints plus test-only functions that prove the host.
+
+Nothing here is deployed: ``function_app.py`` never imports it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+
+import azure.functions as func
+from pydantic import BaseModel, ConfigDict, Field
+
+from function_app import app
+from functions.http import Call, endpoint
+from functions.queue import handle
+from shared.config import Settings
+from shared.errors import PermanentError, RescheduleLater, TransientError
+from shared.messaging import Outgoing
+from shared.parties.models import Party
+from shared.queue_work import Delivery
+from shared.root import get_root
+
+bp = func.Blueprint()
+
+
+class Echo(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    text: str = Field(max_length=100)
+    amount: int = Field(ge=0)
+
+
+class Who(BaseModel):
+    who: str
+
+
+@endpoint(bp, "tests/anonymous", "GET", auth="anonymous", returns=Who)
+async def test_anonymous(call: Call[BaseModel]) -> Who:
+    return Who(who="anyone")
+
+
+@endpoint(bp, "tests/function", "GET", auth="function", returns=Who)
+async def test_function(call: Call[BaseModel]) -> Who:
+    return Who(who="a service")
+
+
+@endpoint(bp, "tests/admin", "GET", auth="admin", returns=Who)
+async def test_admin(call: Call[BaseModel]) -> Who:
+    return Who(who="an operator")
+
+
+@endpoint(bp, "tests/citizen", "GET", auth="citizen", returns=Who)
+async def test_citizen(call: Call[BaseModel]) -> Who:
+    return Who(who=call.the_citizen.fiscal_code)
+
+
+@endpoint(bp, "tests/creditor", "GET", auth="party", roles=("ec",), returns=Who)
+async def test_creditor(call: Call[BaseModel]) -> Who:
+    return Who(who=call.the_party.party_id)
+
+
+@endpoint(bp, "tests/echo", "POST", auth="function", body=Echo, returns=Echo, max_body=1024)
+async def test_echo(call: Call[Echo]) -> Echo:
+    return call.body
+
+
+@endpoint(bp, "tests/point-read/{partyId}", "GET", auth="function", returns=Party)
+async def test_point_read(call: Call[BaseModel]) -> Party:
+    """One Cosmos point read (fault tests and the host benchmark)."""
+    return await call.root.parties().get(call.param("partyId"))
+
+
+async def _forward(delivery: Delivery, note: str) -> None:
+    root = get_root()
+    payload = {"note": note, "messageId": delivery.message_id,
+               "deliveryCount": delivery.delivery_count, "attempt": delivery.attempt,
+               "properties": delivery.properties, "body": delivery.body.decode(),
+               "enqueuedAt": delivery.enqueued_at.isoformat() if delivery.enqueued_at else None,
+               "now": root.clock.now().isoformat()}
+    await root.sender.send(_out_queue(), [Outgoing.json(f"out:{note}:{delivery.message_id}",
+                                                        payload)])
+
+
+def _out_queue() -> str:
+    return os.environ["TEST_QUEUE_OUT"]
+
+
+def _queue(which: str) -> Callable[[Settings], str]:
+    return lambda _settings: os.environ[f"TEST_QUEUE_{which}"]
+
+
+@bp.service_bus_queue_trigger(arg_name="msg", queue_name="%TEST_QUEUE_OK%",
+                              connection="ServiceBusConnection")
+async def test_queue_ok(msg: func.ServiceBusMessage) -> None:
+    async def work(delivery: Delivery) -> None:
+        await _forward(delivery, "ok")
+
+    await handle(msg, _queue("OK"), work)
+
+
+@bp.service_bus_queue_trigger(arg_name="msg", queue_name="%TEST_QUEUE_TRANSIENT%",
+                              connection="ServiceBusConnection")
+async def test_queue_transient(msg: func.ServiceBusMessage) -> None:
+    async def work(delivery: Delivery) -> None:
+        raise TransientError(f"still failing at delivery {delivery.delivery_count}")
+
+    await handle(msg, _queue("TRANSIENT"), work)
+
+
+@bp.service_bus_queue_trigger(arg_name="msg", queue_name="%TEST_QUEUE_RESCHEDULE%",
+                              connection="ServiceBusConnection")
+async def test_queue_reschedule(msg: func.ServiceBusMessage) -> None:
+    async def work(delivery: Delivery) -> None:
+        wanted = json.loads(delivery.body)["succeedAtAttempt"]
+        if delivery.attempt < wanted:
+            raise RescheduleLater("the creditor institution is down")
+        await _forward(delivery, "rescheduled")
+
+    await handle(msg, _queue("RESCHEDULE"), work)
+
+
+@bp.service_bus_queue_trigger(arg_name="msg", queue_name="%TEST_QUEUE_PERMANENT%",
+                              connection="ServiceBusConnection")
+async def test_queue_permanent(msg: func.ServiceBusMessage) -> None:
+    async def work(delivery: Delivery) -> None:
+        raise PermanentError("the notice does not exist")
+
+    await handle(msg, _queue("PERMANENT"), work)
+
+
+@bp.timer_trigger(arg_name="timer", schedule="0 0 3 * * *")
+async def test_timer_nightly(timer: func.TimerRequest) -> None:
+    root = get_root()
+    payload = {"note": "timer", "pastDue": timer.past_due, "now": root.clock.now().isoformat()}
+    await root.sender.send(_out_queue(), [Outgoing.json(
+        f"timer:{root.clock.now().isoformat()}", payload)])
+
+
+app.register_functions(bp)
