@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Generic, TypeVar
+from urllib.parse import urlsplit
 
 import azure.functions as func
 from pydantic import BaseModel, ValidationError
@@ -135,7 +136,8 @@ async def _serve(req: func.HttpRequest, handler: Handler, *, auth: Security,
         result = await handler(call)
         return _encode(result, status, cid)
     except Exception as error:  # every error becomes a problem response, here only
-        return problem_response(problem_for(error, correlation_id=cid, instance=req.url), cid)
+        instance = urlsplit(req.url).path
+        return problem_response(problem_for(error, correlation_id=cid, instance=instance), cid)
     finally:
         correlation_id.reset(token)
 

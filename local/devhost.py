@@ -211,8 +211,12 @@ class DevHost:
             except Exception:
                 logger.exception("function %s raised", fn.name)
                 return problem(500, "Internal error", "the function failed")
+            headers = dict(response.headers)
+            if not any(name.lower() == "content-type" for name in headers):
+                # the worker turns mimetype and charset into Content-Type, as Azure does
+                headers["Content-Type"] = f"{response.mimetype}; charset={response.charset}"
             return web.Response(body=response.get_body(), status=response.status_code,
-                                headers=dict(response.headers))
+                                headers=headers)
 
         return handle
 

@@ -112,7 +112,7 @@ class Root:
 
 OUTBOX_SWEEP_AGE = timedelta(seconds=30)
 # Settings field of each container whose documents have an outbox -> its partition key path.
-OUTBOX_CONTAINERS: dict[str, str] = {}
+OUTBOX_CONTAINERS: dict[str, str] = {"wallet_container": "/pk"}
 
 _root: Root | None = None
 

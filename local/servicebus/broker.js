@@ -659,6 +659,19 @@ function removeConsumer(consumer) {
     schedule(entity);
 }
 
+/** Answer a drain: consume the credit left (advancing delivery-count) and send a flow back. */
+function finishDrain(consumer) {
+    const link = consumer.link;
+    if (!link.is_open() || !link._draining) return;
+    if (link.credit > 0 && consumer.handed === link.delivery_count) {
+        link.delivery_count += link.credit;
+        consumer.handed += link.credit;
+        link.credit = 0;
+    }
+    link.issue_flow = true;
+    link.connection._register();
+}
+
 // ---------------------------------------------------------------------------------------------
 // Settlement arriving on receive links
 
@@ -756,7 +769,7 @@ function reply(context, node, applicationProperties, body) {
 }
 
 function onCbsRequest(context) {
-    context.delivery.accept();
+    acceptIncoming(context.delivery);
     const props = context.message.application_properties || {};
     if (props.operation !== 'put-token') {
         reply(context, '$cbs', { 'status-code': 400, 'status-description': `Unknown operation ${props.operation}` });
@@ -887,7 +900,7 @@ const MANAGEMENT_OPERATIONS = {
 };
 
 function onManagementRequest(context) {
-    context.delivery.accept();
+    acceptIncoming(context.delivery);
     const link = context.receiver;
     const request = context.message;
     const operation = (request.application_properties || {}).operation;
@@ -917,12 +930,12 @@ function onQueueMessage(context) {
     const queue = context.receiver.sbQueue;
     const raw = context.format ? Buffer.from(context.message) : context.message.rawBytes;
     if (!raw) {
-        delivery.reject({ condition: 'amqp:decode-error', description: 'Could not read the message.' });
+        rejectIncoming(delivery, 'amqp:decode-error', 'Could not read the message.');
         return;
     }
     if (raw.length > MAX_MESSAGE_SIZE) {
-        delivery.reject({ condition: 'amqp:link:message-size-exceeded',
-            description: `The message (${raw.length} bytes) exceeds the limit of ${MAX_MESSAGE_SIZE} bytes.` });
+        rejectIncoming(delivery, 'amqp:link:message-size-exceeded',
+            `The message (${raw.length} bytes) exceeds the limit of ${MAX_MESSAGE_SIZE} bytes.`);
         return;
     }
     try {
@@ -931,10 +944,10 @@ function onQueueMessage(context) {
         if (parsed.length === 0) throw new Error('empty batch');
         parts.forEach((part) => enqueue(queue, part));
     } catch (err) {
-        delivery.reject({ condition: 'amqp:decode-error', description: `Could not decode the message: ${err.message}` });
+        rejectIncoming(delivery, 'amqp:decode-error', `Could not decode the message: ${err.message}`);
         return;
     }
-    delivery.accept();
+    acceptIncoming(delivery);
     schedule(queue.active);
 }
 
@@ -946,8 +959,19 @@ function echoTermini(link) {
     link.local.attach.source = remote.source ? remote.source.described() : null;
     link.local.attach.target = remote.target ? remote.target.described() : null;
     link.local.attach.snd_settle_mode = remote.snd_settle_mode === undefined ? 2 : remote.snd_settle_mode;
-    link.local.attach.rcv_settle_mode = remote.rcv_settle_mode === undefined ? 0 : remote.rcv_settle_mode;
+    // As a receiver the broker always settles first (with the outcome), whatever was asked.
+    link.local.attach.rcv_settle_mode = link.is_receiver() || remote.rcv_settle_mode === undefined
+        ? 0 : remote.rcv_settle_mode;
     link.local.attach.max_message_size = MAX_MESSAGE_SIZE;
+}
+
+/** Settle an incoming delivery at once with its outcome. */
+function acceptIncoming(delivery) {
+    delivery.update(true, amqpMessage.accepted().described());
+}
+
+function rejectIncoming(delivery, condition, description) {
+    delivery.update(true, amqpMessage.rejected({ error: { condition, description } }).described());
 }
 
 function refuse(link, condition, description) {
@@ -1037,7 +1061,7 @@ function onMessage(context) {
     case 'management': return onManagementRequest(context);
     case 'send': return onQueueMessage(context);
     default:
-        return context.delivery.reject({ condition: 'amqp:not-allowed', description: 'Link is not usable.' });
+        return rejectIncoming(context.delivery, 'amqp:not-allowed', 'Link is not usable.');
     }
 }
 
@@ -1086,7 +1110,6 @@ container.sasl_server_mechanisms.enable_plain(() => true);
 container.on('connection_open', (context) => {
     const connection = context.connection;
     const remoteOpen = connection.remote.open || {};
-    if (remoteOpen.max_frame_size) connection.max_frame_size = remoteOpen.max_frame_size; // rhea splits transfers by this
     const socket = connection.socket;
     connection.sbPeer = socket ? `${socket.remoteAddress}:${socket.remotePort}` : 'unknown';
     log(`connection open ${connection.sbPeer} container=${remoteOpen.container_id || ''}`);
@@ -1109,6 +1132,12 @@ container.on('message', onMessage);
 container.on('sendable', (context) => {
     if (context.sender.sbConsumer) schedule(context.sender.sbConsumer.entity);
 });
+container.on('sender_draining', (context) => {
+    const consumer = context.sender.sbConsumer;
+    if (!consumer) return;
+    dispatch(consumer.entity); // spend what credit there is, then give the rest back
+    setImmediate(() => finishDrain(consumer)); // rhea writes the transfers on the next tick
+});
 for (const kind of ['accepted', 'released', 'rejected', 'modified']) {
     container.on(kind, (context) => onOutcome(context, kind));
 }
@@ -1117,7 +1146,7 @@ for (const event of ['sender_close', 'sender_error']) {
         if (context.sender.sbConsumer) removeConsumer(context.sender.sbConsumer);
     });
 }
-for (const event of ['receiver_close', 'receiver_error', 'session_close', 'session_error', 'settled']) {
+for (const event of ['receiver_close', 'receiver_error', 'session_error', 'settled']) {
     container.on(event, () => {}); // handled: keeps rhea from treating them as unhandled errors
 }
 container.on('session_close', (context) => {
@@ -1138,6 +1167,7 @@ const server = container.listen({
     host: OPTIONS.host,
     port: OPTIONS.port,
     autoaccept: false,
+    tcp_no_delay: true,
     treat_modified_as_released: false,
     session_buffer_size: { outgoing: 1 << 16, incoming: 2048 },
     max_frame_size: 1024 * 1024,
@@ -1157,8 +1187,7 @@ server.on('error', (err) => {
 setInterval(() => {
     readClockFile();
     tick();
-}, 100).unref();
-// Keep the process alive through the server; the interval alone does not.
+}, 100);
 
 function shutdown(signal) {
     log(`${signal}: shutting down`);

@@ -327,9 +327,16 @@ def _number(claims: Mapping[str, Any], name: str) -> float | None:
     value = claims.get(name)
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise _unauthorized(f"malformed token: '{name}' must be a number of seconds")
-    return float(value)
+    malformed = _unauthorized(f"malformed token: '{name}' must be a number of seconds")
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise malformed
+    try:
+        seconds = float(value)  # huge JSON integers overflow
+    except OverflowError:
+        raise malformed from None
+    if not math.isfinite(seconds):  # JSON "Infinity" / "NaN" parse as floats
+        raise malformed
+    return seconds
 
 
 class CitizenTokenVerifier:

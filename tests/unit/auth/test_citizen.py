@@ -181,6 +181,9 @@ async def test_exp_is_required_and_numeric(rsa_pair: tuple[str, str]) -> None:
     await refused(v, bearer(signed(private, claims(exp="tomorrow"))), "'exp' must be a number")
     await refused(v, bearer(signed(private, claims(exp=True))), "'exp' must be a number")
     await refused(v, bearer(signed(private, claims(nbf="now"))), "'nbf' must be a number")
+    await refused(v, bearer(signed(private, claims(exp=10**400))), "'exp' must be a number")
+    inf = jwt.api_jws.encode(b'{"exp": Infinity}', private, algorithm="RS256")
+    await refused(v, bearer(inf), "'exp' must be a number")
 
 
 async def test_naive_now_is_a_programming_error(rsa_pair: tuple[str, str]) -> None:
