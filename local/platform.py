@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -141,7 +142,10 @@ class Platform:
         """Create a database (default: the configured one) with every container; seed it."""
         settings = self.settings(**({"COSMOS_DATABASE": database} if database else {}))
         provision_cosmos(settings)
-        asyncio.run(seed_parties(settings, {**os.environ, **self.env}))
+        env = {**os.environ, **self.env}
+        # in a thread of its own, so callers inside an event loop can provision too
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, seed_parties(settings, env)).result()
         return settings
 
     def stop(self) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 from functools import cached_property
 
+from shared import telemetry
 from shared.auth.citizen import CitizenTokenVerifier, JwksKeys, KeySource, PemKeys
 from shared.auth.replays import CosmosReplayGuard
 from shared.auth.secrets import KeyVaultSecrets, LocalSecrets, SecretProvider
@@ -121,7 +122,9 @@ def get_root() -> Root:
     """The root of this process (built on first use, after the dev host set its clock)."""
     global _root
     if _root is None:
-        _root = Root(get_clients(), current_clock())
+        clients = get_clients()
+        telemetry.configure(connection_string=clients.settings.appinsights_connection_string)
+        _root = Root(clients, current_clock())
     return _root
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from collections.abc import Callable
 
 import azure.functions as func
@@ -70,6 +71,28 @@ async def test_echo(call: Call[Echo]) -> Echo:
 async def test_point_read(call: Call[BaseModel]) -> Party:
     """One Cosmos point read (fault tests and the host benchmark)."""
     return await call.root.parties().get(call.param("partyId"))
+
+
+class Published(BaseModel):
+    id: str
+    published: bool
+
+
+@endpoint(bp, "tests/outbox", "POST", auth="function", returns=Published, status=201)
+async def test_outbox(call: Call[BaseModel]) -> Published:
+    """A state change with one event in its outbox (fault tests of the outbox)."""
+    from shared.cosmos import guarded
+    from shared.outbox import Event, add_events
+
+    root = call.root
+    doc_id = str(uuid.uuid4())
+    event = Event.new("TestHappened", _out_queue(), {"docId": doc_id}, now=call.now)
+    document = add_events({"id": doc_id, "pk": "outbox-test"}, [event])
+    container = root.clients.container(root.settings.wallet_container)
+    async with guarded(root.settings.cosmos_timeout_seconds):
+        written = await container.create_item(document)
+    published = await root.outbox("wallet_container").publish(written)
+    return Published(id=doc_id, published=published)
 
 
 async def _forward(delivery: Delivery, note: str) -> None:

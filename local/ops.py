@@ -1,0 +1,134 @@
+"""The operator command: parties, failed work and dead letters, through the host's ops routes.
+
+It talks HTTP to a running host (the dev host or Azure) with the admin key; it never touches the
+stores directly::
+
+    python -m local.ops --url http://localhost:7071 parties register party.json
+    python -m local.ops parties rotate-key 77777777777 --grace-seconds 3600
+    python -m local.ops failed-work list [--queue wallet-events] [--limit 20]
+    python -m local.ops failed-work replay <id>
+    python -m local.ops dead-letters list <queue>
+    python -m local.ops dead-letters replay <queue> [--limit 10]
+
+``--url`` defaults to ``$CENTRO_STELLA_URL`` or http://localhost:7071; the key comes from
+``--admin-key`` or ``$CENTRO_STELLA_ADMIN_KEY`` (locally: LOCAL_ADMIN_KEY of local.settings).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+
+class OpsError(RuntimeError):
+    pass
+
+
+def call(url: str, key: str, method: str, path: str, body: Any = None,
+         query: dict[str, Any] | None = None) -> Any:
+    params = {k: v for k, v in (query or {}).items() if v is not None}
+    full = url.rstrip("/") + path + (f"?{urllib.parse.urlencode(params)}" if params else "")
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(full, data=data, method=method, headers={
+        "x-functions-key": key, "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            raw = response.read()
+    except urllib.error.HTTPError as error:
+        detail = error.read().decode(errors="replace")
+        raise OpsError(f"{method} {path}: {error.code} {detail}") from None
+    except urllib.error.URLError as error:
+        raise OpsError(f"cannot reach {url}: {error.reason}") from None
+    return json.loads(raw) if raw else None
+
+
+def _default_key() -> str:
+    key = os.environ.get("CENTRO_STELLA_ADMIN_KEY")
+    if key:
+        return key
+    for name in ("local.settings.json", "local.settings.example.json"):
+        path = Path(__file__).resolve().parent.parent / name
+        if path.exists():
+            return str(json.loads(path.read_text())["Values"].get("LOCAL_ADMIN_KEY", ""))
+    return ""
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m local.ops", description=__doc__.splitlines()[0])
+    p.add_argument("--url", default=os.environ.get("CENTRO_STELLA_URL",
+                                                   "http://localhost:7071"))
+    p.add_argument("--admin-key", default=None)
+    groups = p.add_subparsers(dest="group", required=True)
+
+    parties = groups.add_parser("parties").add_subparsers(dest="action", required=True)
+    register = parties.add_parser("register", help="register or update from a JSON file")
+    register.add_argument("file", type=Path)
+    rotate = parties.add_parser("rotate-key", help="issue a new key (shown once)")
+    rotate.add_argument("party_id")
+    rotate.add_argument("--grace-seconds", type=int, default=86400)
+    show = parties.add_parser("show")
+    show.add_argument("party_id")
+
+    failed = groups.add_parser("failed-work").add_subparsers(dest="action", required=True)
+    listing = failed.add_parser("list")
+    listing.add_argument("--queue")
+    listing.add_argument("--limit", type=int, default=50)
+    replay = failed.add_parser("replay")
+    replay.add_argument("ids", nargs="+")
+
+    dead = groups.add_parser("dead-letters").add_subparsers(dest="action", required=True)
+    dead_list = dead.add_parser("list")
+    dead_list.add_argument("queue")
+    dead_list.add_argument("--limit", type=int, default=50)
+    dead_replay = dead.add_parser("replay")
+    dead_replay.add_argument("queue")
+    dead_replay.add_argument("--limit", type=int, default=10)
+    return p
+
+
+def run(args: argparse.Namespace) -> Any:
+    key = args.admin_key or _default_key()
+    if not key:
+        raise OpsError("no admin key: pass --admin-key or set CENTRO_STELLA_ADMIN_KEY")
+    url = args.url
+    if args.group == "parties":
+        if args.action == "register":
+            return call(url, key, "POST", "/api/ops/parties", json.loads(args.file.read_text()))
+        if args.action == "rotate-key":
+            return call(url, key, "POST", f"/api/ops/parties/{args.party_id}/keys",
+                        {"graceSeconds": args.grace_seconds})
+        return call(url, key, "GET", f"/api/ops/parties/{args.party_id}")
+    if args.group == "failed-work":
+        if args.action == "list":
+            return call(url, key, "GET", "/api/ops/failed-work",
+                        query={"queue": args.queue, "limit": args.limit})
+        return [call(url, key, "POST", f"/api/ops/failed-work/{item}/replay")
+                for item in args.ids]
+    queue = urllib.parse.quote(args.queue, safe="")
+    if args.action == "list":
+        return call(url, key, "GET", f"/api/ops/dead-letters/{queue}",
+                    query={"limit": args.limit})
+    return call(url, key, "POST", f"/api/ops/dead-letters/{queue}/replay",
+                query={"limit": args.limit})
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        result = run(args)
+    except OpsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
