@@ -31,6 +31,8 @@ token: install
 	@$(PY) -m local.token $(CF)
 
 test: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 	$(PY) -m pytest
 
 lint: install

@@ -24,11 +24,13 @@ from tests.conftest import base_settings
 
 def test_example_settings_are_complete_and_valid() -> None:
     values = base_settings()
-    values["CITIZEN_JWT_PUBLIC_KEY"] = "-----BEGIN PUBLIC KEY-----\\nAAAA\\n-----END PUBLIC KEY-----"
+    values["CITIZEN_JWT_PUBLIC_KEY"] = (
+        "-----BEGIN PUBLIC KEY-----\\nAAAA\\n-----END PUBLIC KEY-----")
     settings = load_settings(values)
     assert settings.cosmos_database == "centro-stella"
     assert settings.local_secrets["psp-demo-signing"]
-    assert settings.jwt_public_key is not None and "\n" in settings.jwt_public_key
+    assert settings.jwt_public_key is not None
+    assert "\n" in settings.jwt_public_key
 
 
 def test_every_settings_field_is_in_the_example() -> None:

@@ -1,0 +1,57 @@
+"""Load generation shared by the benchmarks: a fixed number of requests at a fixed concurrency."""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import aiohttp
+
+
+@dataclass
+class Figures:
+    name: str
+    requests: int
+    seconds: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds
+
+    def line(self) -> str:
+        return (f"{self.name:<28} {self.rps:8.0f} req/s  p50 {self.p50_ms:7.2f} ms  "
+                f"p99 {self.p99_ms:7.2f} ms  errors {self.errors}")
+
+
+async def load(name: str, call: Callable[[aiohttp.ClientSession, int], Awaitable[bool]], *,
+               total: int, concurrency: int = 32, warmup: int = 100) -> Figures:
+    """Run ``call`` ``total`` times, ``concurrency`` at once, after ``warmup`` calls."""
+    connector = aiohttp.TCPConnector(limit=concurrency, limit_per_host=concurrency)
+    timeout = aiohttp.ClientTimeout(total=30)
+    async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
+        for i in range(warmup):
+            await call(session, i)
+        latencies: list[float] = []
+        errors = 0
+        counter = iter(range(total))
+
+        async def worker() -> None:
+            nonlocal errors
+            for i in counter:
+                started = time.perf_counter()
+                ok = await call(session, i)
+                latencies.append(time.perf_counter() - started)
+                errors += 0 if ok else 1
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        seconds = time.perf_counter() - started
+    latencies.sort()
+    return Figures(name, total, seconds, statistics.median(latencies) * 1000,
+                   latencies[int(len(latencies) * 0.99) - 1] * 1000, errors)
