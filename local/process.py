@@ -9,6 +9,7 @@ also stops anything it started.
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import subprocess
@@ -19,6 +20,18 @@ from collections.abc import Sequence
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM when the parent dies, so a killed test run leaves no orphans.
+
+    Linux only (prctl PR_SET_PDEATHSIG); elsewhere children are stopped by ``Child.stop``.
+    The signal follows the thread that started the child, so start children from a thread that
+    lives as long as they should (the main thread, in practice).
+    """
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 class ChildFailed(RuntimeError):
@@ -37,6 +50,7 @@ class Child:
         self.proc = subprocess.Popen(
             self.argv, cwd=cwd, env=merged, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL, start_new_session=True, text=True, bufsize=1,
+            preexec_fn=_die_with_parent,
         )
         self.port = self._wait_ready(ready_timeout)
         threading.Thread(target=self._drain, name=f"{name}-output", daemon=True).start()

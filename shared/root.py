@@ -128,7 +128,7 @@ def get_root() -> Root:
     return _root
 
 
-def reset_root() -> None:
-    """Forget the root (tests that change settings between apps in one process)."""
+def use_root(root: Root | None) -> None:
+    """Install a root (the functions-tier tests install one built on in-memory fakes)."""
     global _root
-    _root = None
+    _root = root

@@ -154,12 +154,13 @@ def test_health_reports_ready_dependencies(host: Host) -> None:
 
 def test_openapi_describes_every_http_function(host: Host) -> None:
     from tests.app import app
+    from tests.functions.fakes import functions
 
     document = host.request("GET", "/api/openapi.json", key=None).json()
     assert document["openapi"].startswith("3.1")
     operations = {op["operationId"] for path in document["paths"].values()
                   for op in path.values()}
-    http_functions = {f.get_function_name() for f in app.get_functions()
+    http_functions = {name for name, f in functions(app).items()
                       if f.get_trigger().get_dict_repr()["type"] == "httpTrigger"}
     assert operations == http_functions
     echo = document["paths"]["/api/tests/echo"]["post"]
