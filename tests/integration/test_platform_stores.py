@@ -1,0 +1,131 @@
+"""Outbox, failed work and the party registry against the Cosmos emulator."""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from azure.core import MatchConditions
+
+from local.platform import DEMO_EC, Platform
+from shared.auth.replays import CosmosReplayGuard
+from shared.clients import Clients
+from shared.errors import DependencyError, Forbidden, Unauthorized
+from shared.failed_work import CosmosFailedWork, FailedWork, failed_work_id
+from shared.messaging import MemorySender
+from shared.outbox import Event, Outbox, add_events
+from shared.parties.service import PartyRegistry, authorize_for_ec
+from shared.parties.store import CosmosPartyStore
+
+NOW = datetime(2026, 12, 8, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture(scope="module")
+async def clients(platform: Platform) -> AsyncIterator[Clients]:
+    settings = platform.provision(f"stores-{uuid.uuid4().hex[:8]}")
+    built = Clients(settings)
+    yield built
+    await built.close()
+
+
+async def write(clients: Clients, events: list[Event]) -> dict:
+    container = clients.container(clients.settings.wallet_container)
+    document = add_events({"id": str(uuid.uuid4()), "pk": "p1", "state": 1}, events)
+    written: dict = await container.create_item(document)
+    return written
+
+
+def event(now: datetime = NOW) -> Event:
+    return Event.new("Happened", "q-events", {"n": 1}, now=now)
+
+
+async def read(clients: Clients, doc: dict) -> dict:
+    container = clients.container(clients.settings.wallet_container)
+    found: dict = await container.read_item(doc["id"], partition_key="p1")
+    return found
+
+
+async def test_publish_sends_each_event_once_and_clears_the_outbox(clients: Clients) -> None:
+    sender = MemorySender()
+    box = Outbox(clients.container(clients.settings.wallet_container), sender,
+                 partition_key="/pk", timeout=5)
+    first, second = event(), event()
+    doc = await write(clients, [first, second])
+    assert await box.publish(doc) is True
+    assert [m.message_id for _, m in sender.sent] == [first.id, second.id]
+    assert (await read(clients, doc))["outbox"] == []
+    assert (await read(clients, doc))["state"] == 1
+
+
+async def test_a_failed_send_keeps_the_events_for_the_sweep(clients: Clients) -> None:
+    sender = MemorySender()
+    sender.fail_with = DependencyError("servicebus", "down")
+    box = Outbox(clients.container(clients.settings.wallet_container), sender,
+                 partition_key="/pk", timeout=5)
+    old = event(NOW - timedelta(minutes=5))
+    doc = await write(clients, [old])
+    assert await box.publish(doc) is False
+    assert len((await read(clients, doc))["outbox"]) == 1
+    sender.fail_with = None
+    assert await box.sweep(now=NOW, older_than=timedelta(seconds=30)) >= 1
+    assert old.id in {m.message_id for _, m in sender.sent}
+    assert (await read(clients, doc))["outbox"] == []
+
+
+async def test_clearing_keeps_events_added_by_a_concurrent_write(clients: Clients) -> None:
+    sender = MemorySender()
+    container = clients.container(clients.settings.wallet_container)
+    box = Outbox(container, sender, partition_key="/pk", timeout=5)
+    sent_event, later_event = event(), event()
+    doc = await write(clients, [sent_event])
+    # another writer adds an event after our write: our etag is now stale
+    newer = add_events(copy.deepcopy({k: v for k, v in doc.items() if not k.startswith("_")}),
+                       [later_event])
+    await container.replace_item(doc["id"], newer, etag=doc["_etag"],
+                                 match_condition=MatchConditions.IfNotModified)
+    assert await box.publish(doc) is True
+    assert [m.message_id for _, m in sender.sent] == [sent_event.id]
+    remaining = [e["id"] for e in (await read(clients, doc))["outbox"]]
+    assert remaining == [later_event.id]
+
+
+async def test_recording_failed_work_twice_keeps_one_item(clients: Clients) -> None:
+    store = CosmosFailedWork(clients.container(clients.settings.failed_work_container), 5)
+    item = FailedWork(id=failed_work_id("qf", "m1"), queue="qf", message_id="m1",
+                      original_message_id="m1", body_b64="", ending="permanent", reason="r",
+                      attempts=1, delivery_count=1, failed_at=NOW)
+    await store.record(item)
+    await store.record(item)
+    assert [i.id for i in await store.list("qf", 10)] == [item.id]
+    assert await store.get("missing") is None
+
+
+async def test_party_keys_roles_and_segregation_codes(clients: Clients) -> None:
+    from shared.parties.models import PartyIn
+
+    registry = PartyRegistry(CosmosPartyStore(
+        clients.container(clients.settings.parties_container), 5), cache_seconds=0)
+    await registry.register(PartyIn.model_validate({
+        "partyId": "INTERM1", "name": "Intermediary", "role": "intermediary",
+        "actsFor": {DEMO_EC: ["01", "02"]}}), now=NOW)
+    issued = await registry.rotate_key("INTERM1", grace=timedelta(0), now=NOW)
+    party = await registry.authenticate(issued.key, now=NOW, roles=("intermediary",))
+    authorize_for_ec(party, DEMO_EC, ["01"])
+    with pytest.raises(Forbidden):
+        authorize_for_ec(party, DEMO_EC, ["01", "03"])
+    with pytest.raises(Forbidden):
+        authorize_for_ec(party, "99999999999")
+    with pytest.raises(Forbidden):
+        await registry.authenticate(issued.key, now=NOW, roles=("ec",))
+    with pytest.raises(Unauthorized):
+        await registry.authenticate("nope", now=NOW)
+
+
+async def test_replay_guard_accepts_a_signature_once(clients: Clients) -> None:
+    guard = CosmosReplayGuard(clients.container(clients.settings.signatures_container), 5)
+    signature = uuid.uuid4().hex
+    assert await guard.first_use(signature, NOW) is True
+    assert await guard.first_use(signature, NOW) is False
