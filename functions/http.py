@@ -20,6 +20,7 @@ import azure.functions as func
 from pydantic import BaseModel, ValidationError
 
 from shared.auth.citizen import Citizen
+from shared.clock import current_clock
 from shared.errors import Invalid, PayloadTooLarge
 from shared.openapi import Operation, Security
 from shared.parties.models import Party, Role
@@ -42,13 +43,17 @@ _AUTH_LEVELS = {"anonymous": func.AuthLevel.ANONYMOUS, "admin": func.AuthLevel.A
 class Call(Generic[B]):
     """One authenticated, decoded request."""
 
-    root: Root
     request: func.HttpRequest
     body: B
     now: datetime
     correlation_id: str
     citizen: Citizen | None = None
     party: Party | None = None
+
+    @property
+    def root(self) -> Root:
+        """The process's composition root (built on first use; it reads the settings)."""
+        return get_root()
 
     def param(self, name: str) -> str:
         return str(self.request.route_params[name])
@@ -122,14 +127,13 @@ async def _serve(req: func.HttpRequest, handler: Handler, *, auth: Security,
     cid = new_correlation_id(req.headers.get(CORRELATION_HEADER))
     token = correlation_id.set(cid)
     try:
-        root = get_root()
-        now = root.clock.now()
-        call: Call[Any] = Call(root=root, request=req, body=NoBody(), now=now, correlation_id=cid)
+        now = current_clock().now()
+        call: Call[Any] = Call(request=req, body=NoBody(), now=now, correlation_id=cid)
         if auth == "citizen":
-            call.citizen = await root.citizen_tokens().verify(
+            call.citizen = await call.root.citizen_tokens().verify(
                 req.headers.get("Authorization"), now=now)
         elif auth == "party":
-            call.party = await root.parties().authenticate(
+            call.party = await call.root.parties().authenticate(
                 req.headers.get(SUBSCRIPTION_KEY_HEADER), now=now, roles=roles)
         if body is not None:
             call.body = decode(req.get_body(), body, max_body=max_body)

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from shared.clock import SystemClock, use_clock
 from shared.failed_work import FailedWork, failed_work_id
 from shared.root import use_root
 from tests.app import app
@@ -19,8 +20,10 @@ CF = "RSSMRA85T10A562S"
 def root() -> Iterator[FakeRoot]:
     fake = FakeRoot()
     use_root(fake)
+    use_clock(fake.clock)
     yield fake
     use_root(None)
+    use_clock(SystemClock())
 
 
 async def test_register_and_read_a_party(root: FakeRoot) -> None:
