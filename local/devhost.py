@@ -313,7 +313,8 @@ class DevHost:
                 await fn.invoke(to_function_message(message))
             except Exception as error:
                 logger.info("function %s failed on message %s (delivery %s): %r; abandoning",
-                            fn.name, message.message_id, message.delivery_count, error)
+                            fn.name, message.message_id, (message.delivery_count or 0) + 1,
+                            error)
                 await receiver.abandon_message(message)
             else:
                 await receiver.complete_message(message)
@@ -385,7 +386,9 @@ def to_function_message(message: ServiceBusReceivedMessage) -> ServiceBusMessage
                   for k, v in (message.application_properties or {}).items()}
     return ServiceBusMessage(
         body=b"".join(message.body), message_id=message.message_id or "",
-        delivery_count=message.delivery_count, content_type=message.content_type,
+        # The AMQP header counts earlier failed deliveries; the Functions host (the .NET SDK)
+        # reports 1 on the first delivery, so a function sees 1, 2, 3... as in Azure.
+        delivery_count=(message.delivery_count or 0) + 1, content_type=message.content_type,
         correlation_id=message.correlation_id, enqueued_time_utc=message.enqueued_time_utc,
         enqueued_sequence_number=message.enqueued_sequence_number,
         sequence_number=message.sequence_number, locked_until=message.locked_until_utc,

@@ -102,8 +102,8 @@ async def _forward(delivery: Delivery, note: str) -> None:
                "properties": delivery.properties, "body": delivery.body.decode(),
                "enqueuedAt": delivery.enqueued_at.isoformat() if delivery.enqueued_at else None,
                "now": root.clock.now().isoformat()}
-    await root.sender.send(_out_queue(), [Outgoing.json(f"out:{note}:{delivery.message_id}",
-                                                        payload)])
+    message_id = f"out:{note}:{delivery.message_id}:{delivery.delivery_count}"
+    await root.sender.send(_out_queue(), [Outgoing.json(message_id, payload)])
 
 
 def _out_queue() -> str:
@@ -127,6 +127,7 @@ async def test_queue_ok(msg: func.ServiceBusMessage) -> None:
                               connection="ServiceBusConnection")
 async def test_queue_transient(msg: func.ServiceBusMessage) -> None:
     async def work(delivery: Delivery) -> None:
+        await _forward(delivery, "transient")  # so a test sees every delivery count
         raise TransientError(f"still failing at delivery {delivery.delivery_count}")
 
     await handle(msg, _queue("TRANSIENT"), work)
@@ -157,7 +158,7 @@ async def test_queue_permanent(msg: func.ServiceBusMessage) -> None:
 async def test_timer_nightly(timer: func.TimerRequest) -> None:
     root = get_root()
     payload = {"note": "timer", "pastDue": timer.past_due, "now": root.clock.now().isoformat()}
-    await root.sender.send(_out_queue(), [Outgoing.json(
+    await root.sender.send(os.environ["TEST_QUEUE_TIMER"], [Outgoing.json(
         f"timer:{root.clock.now().isoformat()}", payload)])
 
 

@@ -16,8 +16,10 @@ keyword is needed: ``ServiceBusClient.from_connection_string(connection_string(p
 Behaviour worth knowing when comparing with the cloud service:
 
 * ``ServiceBusReceivedMessage.delivery_count`` is 0 on the first delivery and grows by one on
-  every abandon or lock expiry. That is what the service sends (the AMQP header counts earlier
-  failed attempts) and the Python SDK passes it through unchanged; the .NET SDK adds one.
+  every abandon or lock expiry (not on release). That is what the service sends (the AMQP
+  header counts earlier failed attempts) and the Python SDK passes it through unchanged, as the
+  SDK's own live tests assert. The .NET SDK, and so the Functions host, adds one: a function
+  sees ``delivery_count == 1`` on the first delivery.
 * A message is dead-lettered (``MaxDeliveryCountExceeded``) once it has failed
   ``maxDeliveryCount`` deliveries.
 * When a receiver's link or connection goes away, the messages it holds stay locked until their
@@ -94,8 +96,9 @@ def start_broker(
     ``queues`` entries look like ``{"name": "wallet-events", "maxDeliveryCount": 10,
     "lockDurationSeconds": 60, "duplicateDetectionWindowSeconds": 600}`` (all but ``name``
     optional). Queues not listed are created with those defaults on first use unless
-    ``auto_create`` is false, in which case using them fails with ``amqp:not-found``
-    (``MessagingEntityNotFoundError`` in the SDK). Stop it with ``.stop()``.
+    ``auto_create`` is false. Then, as on the service, the CBS token for a missing queue is
+    refused with status 404, which the SDK raises as ``ServiceBusAuthenticationError``; a
+    client that skips CBS gets ``amqp:not-found`` on attach. Stop it with ``.stop()``.
     """
     argv = [_node(), str(BROKER_JS), "--port", str(port)]
     if clock_file is not None:

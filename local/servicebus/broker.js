@@ -10,15 +10,17 @@
  * Prints `READY <port>` once it listens.
  *
  * What it implements (Service Bus semantics, as seen through the SDK):
- *  - SASL ANONYMOUS and PLAIN (any credentials), plain TCP; `$cbs` put-token always answers 202.
+ *  - SASL ANONYMOUS and PLAIN (any credentials), plain TCP. `$cbs` put-token answers 202 for
+ *    any SharedAccessSignature (or jwt) token, 404 when the audience names a missing queue.
  *  - Queues (auto-created on first attach unless --no-auto-create) and their dead-letter
  *    sub-queue `<queue>/$DeadLetterQueue`.
  *  - Send: single messages and SDK batches (message format 0x80013700, one data section per
  *    message), x-opt-scheduled-enqueue-time, duplicate detection by message-id.
  *  - Receive in peek-lock (rcv-settle-mode second) and receive-and-delete (pre-settled) modes,
  *    credit-based. The delivery tag is the lock token (UUID, little-endian "bytes_le" layout as
- *    the SDK reads it). Delivery annotations set like the service: x-opt-enqueued-time,
- *    x-opt-sequence-number, x-opt-locked-until, x-opt-lock-token, x-opt-message-state.
+ *    the SDK reads it), also sent as the x-opt-lock-token delivery annotation. Message
+ *    annotations set like the service: x-opt-enqueued-time, x-opt-sequence-number,
+ *    x-opt-locked-until, x-opt-message-state (and x-opt-deadletter-source in the DLQ).
  *  - Header delivery-count is the number of earlier failed deliveries (0 on the first one),
  *    which is what the service puts on the wire; the Python SDK exposes it unchanged.
  *  - Settlement on the link: accepted = complete, released = unlock (no count), modified
@@ -436,8 +438,12 @@ function encodeMessage(message, { locked }) {
         header[0] || null, header[1] || null, header[2] || null,
         types.wrap_boolean(message.deliveryCount === 0), types.wrap_uint(message.deliveryCount),
     ])));
-    const annotations = parsed.annotations.filter(([k]) => !BROKER_ANNOTATIONS.has(keyName(k)));
     const symbol = types.wrap_symbol;
+    if (locked) { // the service hands the lock token over in the delivery annotations
+        writer.write(described(SECTION.DELIVERY_ANNOTATIONS, typedMap([
+            [symbol(ANN.LOCK_TOKEN), types.wrap_uuid(Buffer.from(message.lockToken, 'hex'))]])));
+    }
+    const annotations = parsed.annotations.filter(([k]) => !BROKER_ANNOTATIONS.has(keyName(k)));
     annotations.push([symbol(ANN.ENQUEUED_TIME), types.wrap_timestamp(message.enqueuedAt)]);
     annotations.push([symbol(ANN.SEQUENCE_NUMBER), types.wrap_long(message.seq)]);
     const state = message.state === 'scheduled' ? MESSAGE_STATE.scheduled
@@ -445,7 +451,6 @@ function encodeMessage(message, { locked }) {
     annotations.push([symbol(ANN.MESSAGE_STATE), types.wrap_int(state)]);
     if (locked) {
         annotations.push([symbol(ANN.LOCKED_UNTIL), types.wrap_timestamp(message.lockedUntil)]);
-        annotations.push([symbol(ANN.LOCK_TOKEN), types.wrap_uuid(Buffer.from(message.lockToken, 'hex'))]);
     }
     writer.write(described(SECTION.MESSAGE_ANNOTATIONS, typedMap(annotations)));
     if (parsed.propertiesRaw) writer.write_bytes(parsed.propertiesRaw);
@@ -466,12 +471,43 @@ function lock(message) {
     return token;
 }
 
+// How long (wall-clock ms) a transfer whose lock ended elsewhere (expiry, management
+// settlement) stays open on its link, so that a late disposition still gets a lock-lost answer.
+const STALE_DELIVERY_GRACE_MS = 120000;
+
 function unlock(message) {
     if (message.lockToken) message.entity.locks.delete(message.lockToken);
-    if (message.holder) message.holder.consumer.locked.delete(message);
+    const holder = message.holder;
+    if (holder) {
+        holder.consumer.locked.delete(message);
+        const delivery = holder.delivery;
+        if (delivery && delivery.sbLock && !delivery.sbLock.handled) {
+            holder.consumer.stale.push({ delivery, since: Date.now() });
+        }
+    }
     message.lockToken = null;
     message.lockedUntil = null;
     message.holder = null;
+}
+
+/**
+ * Forget transfers the receiver never settled once their grace period is over. rhea keeps a
+ * session's deliveries in order until each is settled at both ends, so one forgotten delivery
+ * would otherwise pin every later one in memory.
+ */
+function retireStaleDeliveries(consumer) {
+    const limit = Date.now() - STALE_DELIVERY_GRACE_MS;
+    let retired = false;
+    while (consumer.stale.length && consumer.stale[0].since <= limit) {
+        const { delivery } = consumer.stale.shift();
+        if (!delivery.sbLock.handled) {
+            delivery.sbLock.handled = true;
+            delivery.settled = true;
+            delivery.remote_settled = true;
+            retired = true;
+        }
+    }
+    if (retired && consumer.link.connection) consumer.link.connection._register();
 }
 
 function makeAvailable(message) {
@@ -634,6 +670,7 @@ function addConsumer(link, entity) {
         peekLock: link.remote.attach.snd_settle_mode !== 1,
         handed: 0,
         locked: new Set(),
+        stale: [],
     };
     link.sbConsumer = consumer;
     entity.consumers.push(consumer);
@@ -778,6 +815,14 @@ function onCbsRequest(context) {
     const token = typeof context.message.body === 'string' ? context.message.body : '';
     if (!token.startsWith('SharedAccessSignature ') && props.type !== 'jwt') {
         reply(context, '$cbs', { 'status-code': 401, 'status-description': 'Not a SharedAccessSignature token.' });
+        return;
+    }
+    // Like the service, refuse a token for an entity that does not exist (the SDK reports
+    // "CBS Token authentication failed. Status code: 404").
+    const audience = parseAddress(typeof props.name === 'string' ? props.name : '');
+    if ((audience.kind === 'entity' || audience.kind === 'management') && !lookupQueue(audience.name)) {
+        reply(context, '$cbs', { 'status-code': 404,
+            'status-description': `The messaging entity '${props.name}' could not be found.` });
         return;
     }
     reply(context, '$cbs', { 'status-code': 202, 'status-description': 'Accepted' });
@@ -1093,6 +1138,7 @@ function tick() {
                 }
             }
             if (changed) schedule(entity);
+            entity.consumers.forEach(retireStaleDeliveries);
         }
         for (const [id, until] of queue.seen) {
             if (until <= time) queue.seen.delete(id);
@@ -1188,6 +1234,14 @@ setInterval(() => {
     readClockFile();
     tick();
 }, 100);
+
+// Whoever started us reads our output; when it is gone (pipe closed, or we were re-parented
+// after it died), stop instead of lingering as an orphan.
+const parentPid = process.ppid;
+process.stdout.on('error', () => process.exit(0));
+setInterval(() => {
+    if (process.ppid !== parentPid) process.exit(0);
+}, 1000).unref();
 
 function shutdown(signal) {
     log(`${signal}: shutting down`);

@@ -18,12 +18,12 @@ from azure.servicebus import (
     ServiceBusMessage,
     ServiceBusMessageState,
     ServiceBusReceivedMessage,
-    ServiceBusReceiver,
     ServiceBusReceiveMode,
+    ServiceBusReceiver,
     ServiceBusSubQueue,
 )
 from azure.servicebus.aio import ServiceBusClient as AsyncServiceBusClient
-from azure.servicebus.exceptions import MessageLockLostError, MessagingEntityNotFoundError
+from azure.servicebus.exceptions import MessageLockLostError, ServiceBusAuthenticationError
 
 from local.process import Child
 from local.servicebus import connection_string, set_clock_offset, start_broker
@@ -124,17 +124,21 @@ def test_send_batch_duplicates_peek_and_complete_sync(client: ServiceBusClient) 
         assert [m.sequence_number for m in peeked] == [1, 2, 3, 4, 5]
         assert {m.state for m in peeked} == {ServiceBusMessageState.ACTIVE}
         assert receiver.peek_messages(max_message_count=1, sequence_number=4)[0].message_id == "m-3"
-        got = receive_all(receiver, 5)  # peeking locked nothing
+        got = receive_all(receiver, 5, complete=False)  # peeking locked nothing
         assert [body(m) for m in got] == expected
+        assert len({m.lock_token for m in got}) == 5
+        assert all(m.lock_token == (m.raw_amqp_message.delivery_annotations or {}).get(
+            b"x-opt-lock-token") for m in got)
+        assert all(m.locked_until_utc is not None and m.locked_until_utc > before + timedelta(
+            seconds=50) for m in got)
+        for message in got:
+            receiver.complete_message(message)
         first = got[0]
         assert first.subject == "greeting"
         assert first.application_properties == {b"kind": b"test", b"n": 7}
         assert first.delivery_count == 0  # the service's wire value, passed through by the SDK
         assert first.enqueued_time_utc is not None
         assert before - timedelta(seconds=1) <= first.enqueued_time_utc <= datetime.now(UTC)
-        assert len({m.lock_token for m in got}) == 5
-        assert all(m.locked_until_utc is not None and m.locked_until_utc > before + timedelta(
-            seconds=50) for m in got)
         assert receiver.receive_messages(max_wait_time=EMPTY_WAIT) == []
         assert receiver.peek_messages(max_message_count=10, sequence_number=1) == []
 
@@ -172,44 +176,41 @@ def test_abandon_renew_dead_letter_and_max_delivery_count_sync(client: ServiceBu
     assert dead["f-1"].delivery_count == 3
 
 
-def test_scheduled_messages_sync(client: ServiceBusClient) -> None:
-    queue = "scheduled-sync"
-    at = datetime.now(UTC) + timedelta(seconds=1.5)
-    with client.get_queue_sender(queue) as sender:
-        sender.send_messages(ServiceBusMessage("via-send", scheduled_enqueue_time_utc=at))
-        kept, cancelled = sender.schedule_messages(
-            [ServiceBusMessage("via-schedule"), ServiceBusMessage("cancelled")], at)
-        sender.cancel_scheduled_messages(cancelled)
+def test_scheduled_messages_and_lock_expiry_sync(client: ServiceBusClient) -> None:
+    queue = "short-lock-sync"  # lockDurationSeconds 1
     with client.get_queue_receiver(queue) as receiver:
+        with client.get_queue_sender(queue) as sender:
+            at = datetime.now(UTC) + timedelta(seconds=2)
+            sender.send_messages(ServiceBusMessage("forgotten", message_id="l-1"))
+            sender.send_messages(ServiceBusMessage("via-send", scheduled_enqueue_time_utc=at))
+            kept, cancelled = sender.schedule_messages(
+                [ServiceBusMessage("via-schedule"), ServiceBusMessage("cancelled")], at)
+            sender.cancel_scheduled_messages(cancelled)
         peeked = receiver.peek_messages(max_message_count=10, sequence_number=1)
-        assert [body(m) for m in peeked] == ["via-send", "via-schedule"]
-        assert {m.state for m in peeked} == {ServiceBusMessageState.SCHEDULED}
-        assert peeked[1].sequence_number == kept
+        assert [(body(m), m.state) for m in peeked] == [
+            ("forgotten", ServiceBusMessageState.ACTIVE),
+            ("via-send", ServiceBusMessageState.SCHEDULED),
+            ("via-schedule", ServiceBusMessageState.SCHEDULED)]
+        assert peeked[2].sequence_number == kept
+        # Only the unscheduled message is there; it is received and then left to expire.
+        [first] = receiver.receive_messages(max_message_count=5, max_wait_time=EMPTY_WAIT)
+        assert (first.message_id, first.delivery_count) == ("l-1", 0)
+        assert first.locked_until_utc is not None
+        assert first.locked_until_utc <= datetime.now(UTC) + timedelta(seconds=1.1)
         assert receiver.receive_messages(max_wait_time=EMPTY_WAIT) == []
         assert datetime.now(UTC) < at, "the test itself was too slow to check the wait"
         time.sleep(max(0.0, (at - datetime.now(UTC)).total_seconds()))
-        got = receive_all(receiver, 2)
-        assert sorted(body(m) for m in got) == ["via-schedule", "via-send"]
-        assert all(m.enqueued_time_utc is not None
-                   and m.enqueued_time_utc >= at - timedelta(milliseconds=1) for m in got)
-        assert receiver.receive_messages(max_wait_time=EMPTY_WAIT) == []
-
-
-def test_lock_expiry_redelivers_sync(client: ServiceBusClient) -> None:
-    queue = "short-lock-sync"  # lockDurationSeconds 1
-    send(client, queue, ServiceBusMessage("forgotten", message_id="l-1"))
-    with client.get_queue_receiver(queue) as receiver:
-        [first] = receiver.receive_messages(max_wait_time=WAIT)
-        assert first.locked_until_utc is not None
-        assert first.locked_until_utc <= datetime.now(UTC) + timedelta(seconds=1.1)
-        time.sleep(1.3)
-        [second] = receiver.receive_messages(max_wait_time=WAIT)
-        assert (second.message_id, second.delivery_count) == ("l-1", 1)
+        got = {body(m): m for m in receive_all(receiver, 3, complete=False)}
+        assert sorted(got) == ["forgotten", "via-schedule", "via-send"]
+        assert got["forgotten"].delivery_count == 1  # redelivered after its lock expired
+        assert got["via-send"].enqueued_time_utc is not None
+        assert got["via-send"].enqueued_time_utc >= at - timedelta(milliseconds=1)
+        for message in got.values():
+            receiver.complete_message(message)
         with pytest.raises(MessageLockLostError):
             receiver.renew_message_lock(first)  # answered by the broker: the lock is gone
         with pytest.raises(MessageLockLostError):
             receiver.complete_message(first)
-        receiver.complete_message(second)
         assert receiver.receive_messages(max_wait_time=EMPTY_WAIT) == []
 
 
@@ -222,6 +223,7 @@ def test_defer_and_receive_deferred_sync(client: ServiceBusClient) -> None:
         assert receiver.receive_messages(max_wait_time=EMPTY_WAIT) == []
         [peeked] = receiver.peek_messages(max_message_count=10, sequence_number=1)
         assert peeked.state == ServiceBusMessageState.DEFERRED
+        assert message.sequence_number is not None
         [deferred] = receiver.receive_deferred_messages([message.sequence_number])
         assert body(deferred) == "later"
         receiver.complete_message(deferred)
@@ -293,48 +295,35 @@ async def test_abandon_renew_dead_letter_and_max_delivery_count_aio(
     assert dead["f-1"].dead_letter_reason == "MaxDeliveryCountExceeded"
 
 
-async def test_scheduled_and_cancelled_aio(aclient: AsyncServiceBusClient) -> None:
-    queue = "scheduled-aio"
-    at = datetime.now(UTC) + timedelta(seconds=1.5)
-    async with aclient.get_queue_sender(queue) as sender:
-        await sender.send_messages(ServiceBusMessage("via-send", scheduled_enqueue_time_utc=at))
-        kept, cancelled = await sender.schedule_messages(
-            [ServiceBusMessage("via-schedule"), ServiceBusMessage("cancelled")], at)
-        await sender.cancel_scheduled_messages(cancelled)
+async def test_scheduled_messages_and_lock_expiry_aio(aclient: AsyncServiceBusClient) -> None:
+    queue = "short-lock-aio"  # lockDurationSeconds 1
     async with aclient.get_queue_receiver(queue) as receiver:
+        async with aclient.get_queue_sender(queue) as sender:
+            at = datetime.now(UTC) + timedelta(seconds=2)
+            await sender.send_messages(ServiceBusMessage("forgotten", message_id="l-1"))
+            await sender.send_messages(
+                ServiceBusMessage("via-send", scheduled_enqueue_time_utc=at))
+            kept, cancelled = await sender.schedule_messages(
+                [ServiceBusMessage("via-schedule"), ServiceBusMessage("cancelled")], at)
+            await sender.cancel_scheduled_messages(cancelled)
+        [first] = await receiver.receive_messages(max_message_count=5, max_wait_time=EMPTY_WAIT)
+        assert (first.message_id, first.delivery_count) == ("l-1", 0)
         assert await receiver.receive_messages(max_wait_time=EMPTY_WAIT) == []
         assert datetime.now(UTC) < at, "the test itself was too slow to check the wait"
         await asyncio.sleep(max(0.0, (at - datetime.now(UTC)).total_seconds()))
-        got: list[ServiceBusReceivedMessage] = []
-        while len(got) < 2:
-            messages = await receiver.receive_messages(max_message_count=2, max_wait_time=WAIT)
-            assert messages, f"only {len(got)} of 2 scheduled messages arrived"
-            for message in messages:
-                await receiver.complete_message(message)
-            got += messages
-        assert sorted(body(m) for m in got) == ["via-schedule", "via-send"]
-        assert kept in {m.sequence_number for m in got}
-        assert await receiver.receive_messages(max_wait_time=EMPTY_WAIT) == []
-
-
-async def test_renew_lock_and_lock_expiry_aio(aclient: AsyncServiceBusClient) -> None:
-    queue = "short-lock-aio"  # lockDurationSeconds 1
-    await asend(aclient, queue, ServiceBusMessage("held", message_id="h-1"))
-    async with aclient.get_queue_receiver(queue) as receiver:
-        [message] = await receiver.receive_messages(max_wait_time=WAIT)
-        before = message.locked_until_utc
-        assert before is not None
-        await asyncio.sleep(0.6)
-        renewed = await receiver.renew_message_lock(message)
-        assert renewed > before + timedelta(milliseconds=500)
-        await asyncio.sleep(0.6)  # past the first lock, within the renewed one
-        assert await receiver.receive_messages(max_wait_time=EMPTY_WAIT) == []
-        await asyncio.sleep(0.6)  # now the renewed lock has expired too
-        [again] = await receiver.receive_messages(max_wait_time=WAIT)
-        assert (again.message_id, again.delivery_count) == ("h-1", 1)
+        got: dict[str, ServiceBusReceivedMessage] = {}
+        while len(got) < 3:
+            messages = await receiver.receive_messages(max_message_count=3, max_wait_time=WAIT)
+            assert messages, f"only {len(got)} of 3 messages arrived"
+            got.update((body(m), m) for m in messages)
+        assert sorted(got) == ["forgotten", "via-schedule", "via-send"]
+        assert got["forgotten"].delivery_count == 1  # redelivered after its lock expired
+        assert got["via-schedule"].sequence_number == kept
+        for message in got.values():
+            await receiver.complete_message(message)
         with pytest.raises(MessageLockLostError):
-            await receiver.renew_message_lock(message)
-        await receiver.complete_message(again)
+            await receiver.renew_message_lock(first)
+        assert await receiver.receive_messages(max_wait_time=EMPTY_WAIT) == []
 
 
 async def test_receive_and_delete_aio(aclient: AsyncServiceBusClient) -> None:
@@ -361,10 +350,13 @@ async def test_concurrent_receivers_never_share_a_message(conn_str: str) -> None
             batch.add_message(ServiceBusMessage(f"work-{i}", message_id=f"w-{i}"))
         await sender.send_messages(batch)
 
+    both_open = asyncio.Barrier(2)
+
     async def consume() -> list[str]:
         seen: list[str] = []
         async with AsyncServiceBusClient.from_connection_string(conn_str) as sb, \
                 sb.get_queue_receiver(queue) as receiver:
+            await both_open.wait()
             while True:
                 messages = await receiver.receive_messages(max_message_count=4,
                                                            max_wait_time=WAIT)
@@ -416,13 +408,16 @@ def test_dev_clock_drives_scheduled_messages_and_locks(tmp_path: Path) -> None:
         broker.stop()
 
 
-def test_without_auto_create_unknown_queues_are_not_found() -> None:
+def test_without_auto_create_unknown_queues_are_refused() -> None:
     broker = start_broker(queues=[{"name": "known"}], auto_create=False)
     try:
         with ServiceBusClient.from_connection_string(
                 connection_string(broker.port), retry_total=0) as sb:
             send(sb, "KNOWN", ServiceBusMessage("queue names are case-insensitive"))
-            with pytest.raises(MessagingEntityNotFoundError), sb.get_queue_sender("unknown") as s:
-                s.send_messages(ServiceBusMessage("lost"))
+            # As on the service, the token for a missing entity is refused (CBS status 404),
+            # which this SDK reports as an authentication error.
+            with pytest.raises(ServiceBusAuthenticationError), \
+                    sb.get_queue_sender("unknown") as sender:
+                sender.send_messages(ServiceBusMessage("lost"))
     finally:
         broker.stop()
