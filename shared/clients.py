@@ -9,7 +9,9 @@ a client that opened a new connection per call.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,7 +45,7 @@ class Clients:
         self._servicebus: ServiceBusClient | None = None
         self._senders: dict[str, ServiceBusSender] = {}
         self._sessions: dict[str, aiohttp.ClientSession] = {}
-        self._lock = asyncio.Lock()
+        self._sender_locks: dict[str, asyncio.Lock] = {}
 
     def azure_credential(self) -> Any:
         if self._credential is None:
@@ -80,16 +82,21 @@ class Clients:
                                                     self.azure_credential())
         return self._servicebus
 
-    async def sender(self, queue: str) -> ServiceBusSender:
-        """The one shared sender of ``queue`` (opened on first use)."""
+    @contextlib.asynccontextmanager
+    async def sending(self, queue: str) -> AsyncIterator[ServiceBusSender]:
+        """The one shared sender of ``queue``, held alone for the block.
+
+        The SDK's senders are not coroutine-safe: concurrent sends on one sender interleave
+        AMQP frames (and race in its lazy open), so invocations take turns; a send is a few
+        milliseconds and fan-outs go in batches.
+        """
         sender = self._senders.get(queue)
         if sender is None:
-            async with self._lock:
-                sender = self._senders.get(queue)
-                if sender is None:
-                    sender = self.servicebus().get_queue_sender(queue)
-                    self._senders[queue] = sender
-        return sender
+            sender = self.servicebus().get_queue_sender(queue)
+            self._senders[queue] = sender
+            self._sender_locks[queue] = asyncio.Lock()
+        async with self._sender_locks[queue]:
+            yield sender
 
     def session(self, service: str, spec: SessionSpec | None = None) -> aiohttp.ClientSession:
         """The one keep-alive session to ``service``; ``spec`` applies when it is first built."""

@@ -50,8 +50,8 @@ async def replay(clients: Clients, queue: str, limit: int) -> list[DeadLetter]:
     copy (its message id is derived from the sequence number: duplicate detection drops it).
     """
     moved: list[DeadLetter] = []
-    async with guarded_bus(clients.settings.servicebus_timeout_seconds * 6):
-        sender = await clients.sender(queue)
+    async with guarded_bus(clients.settings.servicebus_timeout_seconds * 6), \
+            clients.sending(queue) as sender:
         receiver = clients.servicebus().get_queue_receiver(
             queue, sub_queue=ServiceBusSubQueue.DEAD_LETTER, max_wait_time=1)
         async with receiver:

@@ -76,8 +76,8 @@ class HealthProbe:
             await database.read()
 
         async def servicebus() -> None:
-            sender = await clients.sender(settings.wallet_events_queue)
-            await sender.create_message_batch()  # opens the link: the broker answers
+            async with clients.sending(settings.wallet_events_queue) as sender:
+                await sender.create_message_batch()  # opens the link: the broker answers
 
         found = await asyncio.gather(_timed(cosmos, timeout), _timed(servicebus, timeout))
         checks["cosmos"], checks["servicebus"] = found

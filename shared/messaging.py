@@ -59,8 +59,7 @@ class ServiceBusSender:
         if not messages:
             return
         timeout = self._clients.settings.servicebus_timeout_seconds
-        async with guarded_bus(timeout):
-            sender = await self._clients.sender(queue)
+        async with guarded_bus(timeout), self._clients.sending(queue) as sender:
             batch = await sender.create_message_batch()
             for outgoing in messages:
                 message = _to_message(outgoing)

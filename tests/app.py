@@ -5,6 +5,7 @@ Nothing here is deployed: ``function_app.py`` never imports it.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import uuid
@@ -152,6 +153,26 @@ async def test_queue_permanent(msg: func.ServiceBusMessage) -> None:
         raise PermanentError("the notice does not exist")
 
     await handle(msg, _queue("PERMANENT"), work)
+
+
+_in_flight = 0
+_peak = 0
+
+
+@bp.service_bus_queue_trigger(arg_name="msg", queue_name="%TEST_QUEUE_SLOW%",
+                              connection="ServiceBusConnection")
+async def test_queue_slow(msg: func.ServiceBusMessage) -> None:
+    """Takes a while, and reports how many invocations ran at once (host concurrency)."""
+    global _in_flight, _peak
+    _in_flight += 1
+    _peak = max(_peak, _in_flight)
+    try:
+        await asyncio.sleep(0.3)
+        root = get_root()
+        await root.sender.send(_out_queue(), [Outgoing.json(
+            f"slow:{msg.message_id}", {"note": "slow", "peak": _peak})])
+    finally:
+        _in_flight -= 1
 
 
 @bp.timer_trigger(arg_name="timer", schedule="0 0 3 * * *")

@@ -91,7 +91,8 @@ def fresh_queues(prefix: str) -> dict[str, str]:
     """Fresh names for the test app's queues (the broker creates them on first use)."""
     tag = uuid.uuid4().hex[:8]
     return {f"TEST_QUEUE_{which}": f"{prefix}-{which.lower()}-{tag}"
-            for which in ("OK", "TRANSIENT", "RESCHEDULE", "PERMANENT", "OUT", "TIMER")}
+            for which in (
+                "OK", "TRANSIENT", "RESCHEDULE", "PERMANENT", "OUT", "TIMER", "SLOW")}
 
 
 def wait_for(predicate: Any, timeout: float = 20.0, interval: float = 0.1) -> Any:

@@ -3,6 +3,7 @@ clock, operator routes, health and OpenAPI, through the test app (tests/app.py).
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -12,6 +13,7 @@ import pytest
 from azure.servicebus import ServiceBusSubQueue
 
 from local.platform import DEMO_EC, Platform
+from local.process import ROOT
 from shared.auth.citizen import generate_key_pair, issue_token
 from tests.conftest import ADMIN_KEY, Host, fresh_queues, start_host, wait_for
 from tests.servicebus_tools import receive, send
@@ -187,6 +189,23 @@ def test_queue_function_gets_the_real_message(host: Host) -> None:
     assert body["properties"]["kind"] == "greeting"
     assert body["enqueuedAt"]
     assert body["body"] == '{"hello": 1}'
+
+
+def test_queue_functions_run_concurrently_up_to_max_concurrent_calls(host: Host) -> None:
+    from azure.servicebus import ServiceBusClient, ServiceBusMessage
+
+    limit = json.loads((ROOT / "host.json").read_text())["extensions"]["serviceBus"][
+        "maxConcurrentCalls"]
+    count = limit * 3
+    with ServiceBusClient.from_connection_string(host.env["ServiceBusConnection"]) as client, \
+            client.get_queue_sender(host.env["TEST_QUEUE_SLOW"]) as sender:
+        batch = sender.create_message_batch()
+        for i in range(count):
+            batch.add_message(ServiceBusMessage(b"{}", message_id=f"slow-{i}"))
+        sender.send_messages(batch)
+    peaks = [m["body"]["peak"] for m in _out(host, count, timeout=60)]
+    assert len(peaks) == count
+    assert 1 < max(peaks) <= limit
 
 
 def _failed_work(host: Host, queue: str) -> list[dict]:
