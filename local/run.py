@@ -15,12 +15,13 @@ from pathlib import Path
 from local.devhost import load_local_settings
 from local.platform import Platform
 from local.process import ROOT, Child
+from local.psp.simulator import THREE_DS_CODE
 
-STATE = ROOT / ".local" / "run"
+STATE = Path(os.environ.get("LOCAL_STATE_DIR", ROOT / ".local" / "run"))
 
 
 def main() -> None:
-    settings_file = ROOT / "local.settings.json"
+    settings_file = Path(os.environ.get("LOCAL_SETTINGS_FILE", ROOT / "local.settings.json"))
     values = load_local_settings(settings_file)
     port = int(os.environ.get("PORT", "7071"))
     stop = threading.Event()
@@ -58,6 +59,8 @@ Centro Stella is running.
   OpenAPI      {api}/openapi.json
   Cosmos DB    {platform.env['COSMOS_ENDPOINT']}
   Service Bus  {platform.env['ServiceBusConnection']}
+  PSP (demo)   {platform.env['WALLET_PSP_BASE_URL']}  (wallet onboarding: open the redirectUrl
+               of POST {api}/v1/wallet/instruments; 3-D Secure test code {THREE_DS_CODE})
   dev clock    {Path(platform.clock_file)}  (POST http://localhost:{port}/admin/devclock)
 A citizen token:  make token CF=RSSMRA85T10A562S
 Stop with Ctrl-C.
