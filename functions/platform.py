@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 from functions.http import OPERATIONS, Call, Reply, endpoint
 from shared import deadletters, failed_work
 from shared.clients import get_clients
+from shared.config import check_push_hubs
 from shared.errors import Invalid, NotFound
 from shared.failed_work import FailedWork
 from shared.health import Health, HealthProbe
@@ -20,7 +21,7 @@ from shared.resources import queue_definitions
 from shared.root import OUTBOX_SWEEP_AGE, get_root
 
 bp = func.Blueprint()
-_probe = HealthProbe(get_clients)
+_probe = HealthProbe(get_clients, extra={"push hubs": check_push_hubs})
 
 
 class FailedWorkList(BaseModel):
@@ -72,7 +73,7 @@ async def rotate_party_key(call: Call[RotateKey]) -> IssuedKey:
 
 def _limit(call: Call[BaseModel], default: int = 50) -> int:
     raw = call.request.params.get("limit", str(default))
-    if not raw.isdigit() or not 1 <= int(raw) <= 500:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= 500:
         raise Invalid("limit must be a whole number from 1 to 500")
     return int(raw)
 
@@ -83,7 +84,7 @@ def _known_queue(name: str) -> str:
     return name
 
 
-@endpoint(bp, "ops/failed-work", "GET", auth="admin", returns=FailedWorkList,
+@endpoint(bp, "ops/failed-work", "GET", auth="admin", returns=FailedWorkList, errors=(400,),
           query={"queue": "only this queue", "limit": "at most this many (1-500)"},
           summary="List failed work, newest first", tags=("operators",))
 async def list_failed_work(call: Call[BaseModel]) -> FailedWorkList:
@@ -100,7 +101,7 @@ async def replay_failed_work(call: Call[BaseModel]) -> FailedWork:
 
 
 @endpoint(bp, "ops/dead-letters/{queue}", "GET", auth="admin", returns=DeadLetterList,
-          errors=(404,), query={"limit": "at most this many (1-500)"},
+          errors=(400, 404), query={"limit": "at most this many (1-500)"},
           summary="Peek at a queue's dead-lettered messages", tags=("operators",))
 async def list_dead_letters(call: Call[BaseModel]) -> DeadLetterList:
     queue = _known_queue(call.param("queue"))
@@ -108,7 +109,8 @@ async def list_dead_letters(call: Call[BaseModel]) -> DeadLetterList:
 
 
 @endpoint(bp, "ops/dead-letters/{queue}/replay", "POST", auth="admin",
-          returns=DeadLetterList, errors=(404,), query={"limit": "at most this many (1-500)"},
+          returns=DeadLetterList, errors=(400, 404),
+          query={"limit": "at most this many (1-500)"},
           summary="Move dead-lettered messages back to their queue", tags=("operators",))
 async def replay_dead_letters(call: Call[BaseModel]) -> DeadLetterList:
     queue = _known_queue(call.param("queue"))

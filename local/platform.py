@@ -17,14 +17,18 @@ from pathlib import Path
 
 from azure.cosmos import CosmosClient, PartitionKey
 
-from local import cosmos, servicebus
+from local import cosmos, nhsim, servicebus
 from local.azurite import Azurite, start_azurite
 from local.process import Child
+from local.psp import DEV_HPAN_SALT, start_psp
+from local.psp import base_url as psp_base_url
 from shared.auth.citizen import generate_key_pair
 from shared.config import Settings, load_settings
 from shared.resources import CONTAINERS, queue_definitions
 
 DEMO_EC = "77777777777"
+DEMO_IBAN = "IT60X0542811101000000123456"  # the well-known example IBAN
+DEMO_INTERMEDIARY = "DEMOINT"
 
 
 @dataclass(frozen=True)
@@ -35,16 +39,28 @@ class DemoParty:
     key_setting: str
     acts_for: dict[str, list[str]] = field(default_factory=dict)
     secret_name: str | None = None
+    default_iban: str | None = None
+    stations: tuple[str, ...] = ()
 
 
 DEMO_PARTIES = (
-    DemoParty(DEMO_EC, "Comune di Demo (creditor institution)", "ec", "DEV_PARTY_KEY_EC"),
+    DemoParty(DEMO_EC, "Comune di Demo (creditor institution)", "ec", "DEV_PARTY_KEY_EC",
+              default_iban=DEMO_IBAN, stations=(f"{DEMO_EC}_01",)),
     DemoParty("DEMOACQ", "Demo acquirer", "acquirer", "DEV_PARTY_KEY_ACQUIRER"),
     DemoParty("DEMOPSP", "Demo PSP", "psp", "DEV_PARTY_KEY_PSP",
               secret_name="psp-demo-signing"),
     DemoParty(f"{DEMO_EC}_01", "Demo station of Comune di Demo", "station",
               "DEV_PARTY_KEY_STATION", acts_for={DEMO_EC: []}),
+    DemoParty(DEMO_INTERMEDIARY, "Demo intermediary (technology partner of Comune di Demo)",
+              "intermediary", "DEV_PARTY_KEY_INTERMEDIARY", acts_for={DEMO_EC: ["01", "02"]}),
 )
+
+
+def demo_psp_secret(env: dict[str, str]) -> str:
+    """The demo PSP's signing secret, from the local secrets the app reads too."""
+    name = next(p.secret_name for p in DEMO_PARTIES if p.role == "psp")
+    secrets: dict[str, str] = json.loads(env.get("LOCAL_SECRETS") or "{}")
+    return secrets.get(name or "", "")
 
 
 @dataclass
@@ -92,7 +108,8 @@ async def seed_parties(settings: Settings, env: dict[str, str]) -> None:
         for demo in DEMO_PARTIES:
             await registry.register(PartyIn.model_validate({
                 "partyId": demo.party_id, "name": demo.name, "role": demo.role,
-                "actsFor": demo.acts_for, "secretName": demo.secret_name}), now=now)
+                "actsFor": demo.acts_for, "secretName": demo.secret_name,
+                "defaultIban": demo.default_iban, "stations": list(demo.stations)}), now=now)
             key = env.get(demo.key_setting)
             if key:
                 await registry.add_key(demo.party_id, key, now=now)
@@ -122,6 +139,15 @@ class Platform:
             self.broker = self._own(servicebus.start_broker(
                 queues=queue_definitions(settings), clock_file=self.clock_file))
             self.env["ServiceBusConnection"] = servicebus.connection_string(self.broker.port)
+            self.psp = self._own(start_psp(
+                clock_file=self.clock_file, secret=demo_psp_secret(self.env),
+                salt=self.env.get("DEV_HPAN_SALT") or DEV_HPAN_SALT,
+                function_key=self.env.get("LOCAL_FUNCTION_KEY", "")))
+            self.env["WALLET_PSP_BASE_URL"] = psp_base_url(self.psp)
+            self.nhsim, hub_connections = nhsim.simulate_hubs(self.env,
+                                                              clock_file=self.clock_file)
+            self._own(self.nhsim)
+            self.env.update(hub_connections)
             self.azurite: Azurite | None = None
             if azurite:
                 self.azurite = start_azurite()

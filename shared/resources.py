@@ -16,6 +16,7 @@ CONTAINERS: tuple[ContainerSpec, ...] = (
     ContainerSpec("failed_work_container", "/id"),
     ContainerSpec("signatures_container", "/id"),
     ContainerSpec("wallet_container", "/pk"),
+    ContainerSpec("push_installations_container", "/id"),
 )
 
 
@@ -29,6 +30,7 @@ class QueueSpec:
 
 QUEUES: tuple[QueueSpec, ...] = (
     QueueSpec("wallet_events_queue"),
+    QueueSpec("push_queue"),
 )
 
 

@@ -13,15 +13,21 @@ from shared import telemetry
 from shared.auth.citizen import CitizenTokenVerifier, JwksKeys, KeySource, PemKeys
 from shared.auth.replays import CosmosReplayGuard
 from shared.auth.secrets import KeyVaultSecrets, LocalSecrets, SecretProvider
-from shared.clients import Clients, get_clients
+from shared.clients import Clients, SessionSpec, get_clients
 from shared.clock import Clock, current_clock
-from shared.config import Settings
+from shared.config import Settings, push_hubs
 from shared.failed_work import CosmosFailedWork
 from shared.messaging import ServiceBusSender
 from shared.outbox import Outbox
 from shared.parties.service import PartyRegistry
 from shared.parties.store import CosmosPartyStore
+from shared.push.client import PushDispatcher, build_dispatcher
+from shared.push.service import PushRequests, PushWorker
+from shared.push.store import CosmosInstallationStates
 from shared.queue_work import Policy, Ports
+from shared.wallet.psp import HttpPspGateway, RegistryPspSecrets
+from shared.wallet.service import Wallet, WalletPolicy
+from shared.wallet.store import CosmosWalletStore
 
 
 class Root:
@@ -109,6 +115,51 @@ class Root:
 
     def outbox(self, setting: str) -> Outbox:
         return self._outboxes[setting]
+
+    def wallet(self) -> Wallet:
+        return self._wallet
+
+    @cached_property
+    def _wallet(self) -> Wallet:
+        s = self.settings
+        secrets = RegistryPspSecrets(self.parties(), self.secrets)
+        spec = SessionSpec(limit=100, limit_per_host=100,
+                           total_timeout=s.wallet_psp_timeout_seconds,
+                           connect_timeout=min(3.0, s.wallet_psp_timeout_seconds))
+        psp = HttpPspGateway(lambda: self.clients.session("psp", spec),
+                             base_url=s.wallet_psp_base_url, secrets=secrets, clock=self.clock,
+                             timeout=s.wallet_psp_timeout_seconds)
+        policy = WalletPolicy(psp_id=s.wallet_psp_id, return_url=s.wallet_return_url,
+                              session_window=timedelta(minutes=s.wallet_session_minutes),
+                              max_instruments=s.wallet_max_instruments,
+                              events_queue=s.wallet_events_queue)
+        store = CosmosWalletStore(self.clients.container(s.wallet_container),
+                                  s.cosmos_timeout_seconds)
+        return Wallet(store=store, psp=psp, secrets=secrets, replay_guard=self.replay_guard,
+                      publisher=self.outbox("wallet_container"), policy=policy)
+
+    def push_requests(self) -> PushRequests:
+        return self._push_requests
+
+    @cached_property
+    def _push_requests(self) -> PushRequests:
+        return PushRequests(self.sender, self.settings.push_queue)
+
+    def push_worker(self) -> PushWorker:
+        return self._push_worker
+
+    @cached_property
+    def _push_worker(self) -> PushWorker:
+        s = self.settings
+        states = CosmosInstallationStates(self.clients.container(s.push_installations_container),
+                                          s.cosmos_timeout_seconds)
+        return PushWorker(self.push_dispatcher, states)
+
+    @cached_property
+    def push_dispatcher(self) -> PushDispatcher:
+        """Every hub on one shared session per namespace; ConfigurationError on first use
+        if the PUSH_HUB_<n>_* settings are not valid (nothing is cached then)."""
+        return build_dispatcher(self.settings, push_hubs(), self.clients.session, self.clock)
 
 
 OUTBOX_SWEEP_AGE = timedelta(seconds=30)

@@ -8,6 +8,7 @@ managed identity); tests pass their own span exporter instead.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import uuid
 from contextvars import ContextVar
@@ -49,8 +50,9 @@ def configure(*, connection_string: str | None, span_exporter: Any = None) -> No
         from azure.identity import ManagedIdentityCredential
         from azure.monitor.opentelemetry import configure_azure_monitor
 
-        configure_azure_monitor(connection_string=connection_string,
-                                credential=ManagedIdentityCredential())
+        # The app runs as a user-assigned identity, named by AZURE_CLIENT_ID (read by the SDKs).
+        identity = ManagedIdentityCredential(client_id=os.environ.get("AZURE_CLIENT_ID"))
+        configure_azure_monitor(connection_string=connection_string, credential=identity)
     elif span_exporter is not None:
         from opentelemetry import trace
         from opentelemetry.sdk.trace import TracerProvider

@@ -68,7 +68,8 @@ async def test_echo(call: Call[Echo]) -> Echo:
     return call.body
 
 
-@endpoint(bp, "tests/point-read/{partyId}", "GET", auth="function", returns=Party)
+@endpoint(bp, "tests/point-read/{partyId}", "GET", auth="function", returns=Party,
+          errors=(404,))
 async def test_point_read(call: Call[BaseModel]) -> Party:
     """One Cosmos point read (fault tests and the host benchmark)."""
     return await call.root.parties().get(call.param("partyId"))

@@ -5,10 +5,21 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 Role = Literal["ec", "intermediary", "acquirer", "psp", "node", "station"]
 PARTY_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
+_IBAN_CHARS = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ")
+
+
+def valid_iban(value: str) -> bool:
+    """ISO 13616: two letters, two check digits, up to 30 letters or digits, mod 97 == 1."""
+    if not 15 <= len(value) <= 34 or not set(value) <= _IBAN_CHARS:
+        return False
+    if not (value[:2].isalpha() and value[2:4].isdigit()):
+        return False
+    rearranged = value[4:] + value[:4]
+    return int("".join(str(int(c, 36)) for c in rearranged)) % 97 == 1
 
 
 class PartyIn(BaseModel):
@@ -26,6 +37,19 @@ class PartyIn(BaseModel):
     secret_name: str | None = Field(
         default=None, alias="secretName", max_length=127,
         description="Name of this party's signing secret in the secret provider (PSPs).")
+    default_iban: str | None = Field(
+        default=None, alias="defaultIban", min_length=27, max_length=27,
+        description="An EC's IBAN for notices that name none (the notice archive).")
+    stations: list[str] = Field(
+        default_factory=list, max_length=100,
+        description="An EC's stations (party ids of role station).")
+
+    @field_validator("default_iban")
+    @classmethod
+    def _iban(cls, value: str | None) -> str | None:
+        if value is not None and not valid_iban(value):
+            raise ValueError("is not a valid IBAN (format or check digits)")
+        return value
 
 
 class Party(PartyIn):

@@ -1,0 +1,338 @@
+"""Benchmark of the wallet through the dev host, beside a bare aiohttp handler doing the same
+Cosmos operations with the same client (``shared.clients`` and the wallet's Cosmos store), each
+in a process of its own, in the same run.
+
+Operations, at concurrency 32: list, read, onboarding (create, which opens a session at the
+PSP simulator, then the PSP's signed notification) and delete. Then the Cosmos round trips of one
+operation of each kind, counted at the emulator (``GET /_emulator/stats``).
+
+Run: ``make bench`` or ``python -m bench.wallet``. Prints figures and ratios; asserts nothing.
+(``python -m bench.wallet bare`` is the baseline server it starts.)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import itertools
+import json
+import sys
+import tempfile
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+
+from bench.common import Figures, load
+from local.cosmos import stats
+from local.devclock import DevClock
+from local.platform import Platform
+from local.process import ROOT, Child
+from shared.auth.citizen import issue_token
+from shared.auth.fiscal_code import check_character
+from shared.auth.signature import sign
+
+FUNCTION_KEY = "bench-function-key"
+ADMIN_KEY = "bench-admin-key"
+CITIZENS = 200
+PER_CITIZEN = 6  # instruments each citizen onboards (the limit is 20 live)
+TOTAL = 1000
+INSTRUMENTS = "/api/v1/wallet/instruments"
+NOTIFICATIONS = "/api/v1/wallet/psp/notifications"
+WARMUP = 50
+TARGETS = {"list": 1, "read": 1, "create": 2, "notification": 3, "delete": 2}
+
+
+def settings() -> dict[str, str]:
+    values: dict[str, str] = json.loads(
+        (ROOT / "local.settings.example.json").read_text())["Values"]
+    values.update(LOCAL_FUNCTION_KEY=FUNCTION_KEY, LOCAL_ADMIN_KEY=ADMIN_KEY,
+                  COSMOS_DATABASE="bench-wallet", LOG_LEVEL="WARNING")
+    return values
+
+
+def fiscal_code(n: int) -> str:
+    first15 = f"RSSMRA85T10A{n:03d}"
+    return first15 + check_character(first15)
+
+
+def _merged(runs: list[Figures]) -> Figures:
+    if len(runs) == 1:
+        return runs[0]
+    return Figures(runs[0].name, sum(r.requests for r in runs), sum(r.seconds for r in runs),
+                   sum(r.p50_ms for r in runs) / len(runs), max(r.p99_ms for r in runs),
+                   sum(r.errors for r in runs))
+
+
+# ---------------------------------------------------------------------- the baseline server
+async def serve_bare(port: int) -> None:
+    """The same Cosmos operations as the wallet, without the Functions edge, auth, the PSP,
+    validation or Service Bus."""
+    from shared.auth.replays import CosmosReplayGuard
+    from shared.clients import get_clients
+    from shared.wallet.models import fixed_time, session_pk
+    from shared.wallet.store import CosmosWalletStore
+
+    clients = get_clients()
+    s = clients.settings
+    container = clients.container(s.wallet_container)
+    store = CosmosWalletStore(container, s.cosmos_timeout_seconds)
+    guard = CosmosReplayGuard(clients.container(s.signatures_container),
+                              s.cosmos_timeout_seconds)
+
+    def since() -> str:
+        return fixed_time(datetime.now(UTC) - timedelta(minutes=30))
+
+    async def listing(request: web.Request) -> web.Response:
+        found = await store.current(request.match_info["pk"], pending_since=since())
+        return web.json_response({"instruments": [d["id"] for d in found]})
+
+    async def read(request: web.Request) -> web.Response:
+        found = await store.get(request.match_info["pk"], request.match_info["id"])
+        return web.json_response({"walletId": found["id"] if found else None},
+                                 status=200 if found else 404)
+
+    async def create(request: web.Request) -> web.Response:
+        pk, wallet_id, now = request.match_info["pk"], str(uuid.uuid4()), datetime.now(UTC)
+        await store.current(pk, pending_since=since())
+        document = {"id": wallet_id, "pk": pk, "kind": "instrument", "fiscalCode": "-",
+                    "type": "CARD", "status": "CREATED", "applications": {"PAGOPA": "ENABLED"},
+                    "pspId": "DEMOPSP", "sessionId": "s", "createdAt": fixed_time(now),
+                    "updatedAt": fixed_time(now)}
+        route = {"id": wallet_id, "pk": session_pk(wallet_id), "kind": "session",
+                 "citizen": pk, "pspId": "DEMOPSP", "ttl": 600}
+        await asyncio.gather(store.create_session(route), store.create(document))
+        return web.json_response({"walletId": wallet_id}, status=201)
+
+    async def notify(request: web.Request) -> web.Response:
+        wallet_id = request.match_info["id"]
+        route = await store.get_session(wallet_id)
+        assert route is not None
+        signature_id = uuid.uuid4().hex
+        _, found = await asyncio.gather(
+            guard.first_use(signature_id, datetime.now(UTC) + timedelta(minutes=5)),
+            store.for_notification(route["citizen"], wallet_id))
+        document = next(d for d in found if d["id"] == wallet_id)
+        document.update(status="VALIDATED", outbox=[{"id": signature_id}])
+        written = await store.replace(document)
+        await store.replace({**written, "outbox": []})
+        return web.json_response({"walletId": wallet_id})
+
+    async def delete(request: web.Request) -> web.Response:
+        found = await store.get(request.match_info["pk"], request.match_info["id"])
+        assert found is not None
+        written = await store.replace({**found, "status": "DELETED", "outbox": [{"id": "e"}]})
+        await store.replace({**written, "outbox": []})
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_get("/list/{pk}", listing)
+    app.router.add_get("/read/{pk}/{id}", read)
+    app.router.add_post("/create/{pk}", create)
+    app.router.add_post("/notify/{id}", notify)
+    app.router.add_delete("/delete/{pk}/{id}", delete)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", port).start()
+    print(f"READY {runner.addresses[0][1]}", flush=True)
+    await asyncio.Event().wait()
+
+
+# ---------------------------------------------------------------------- the load
+class Bench:
+    def __init__(self, platform: Platform, host_url: str, bare_url: str) -> None:
+        self.host = host_url
+        self.bare = bare_url
+        self.clock = DevClock(platform.clock_file)
+        self.cosmos_port = platform.cosmos.port
+        self.secret = json.loads(platform.env["LOCAL_SECRETS"])["psp-demo-signing"]
+        env = platform.env
+        now = self.clock.now()
+        self.citizens = [fiscal_code(n) for n in range(CITIZENS)]
+        self.tokens = {cf: issue_token(platform.keys.private_pem, cf,
+                                       issuer=env["CITIZEN_JWT_ISSUER"],
+                                       audience=env["CITIZEN_JWT_AUDIENCE"], now=now,
+                                       ttl_seconds=6 * 3600) for cf in self.citizens}
+        self.host_wallets: list[tuple[str, str]] = []  # (fiscal code, walletId)
+        self.bare_wallets: list[tuple[str, str]] = []  # (pk, walletId)
+        self.hpans = itertools.count()
+
+    def citizen(self, i: int) -> str:
+        return self.citizens[i % CITIZENS]
+
+    def headers(self, cf: str) -> dict[str, str]:
+        return {"x-functions-key": FUNCTION_KEY, "Authorization": f"Bearer {self.tokens[cf]}"}
+
+    def notification(self, wallet_id: str, session_id: str) -> tuple[bytes, dict[str, str]]:
+        year = self.clock.now().year + 3
+        hpan = hashlib.sha256(f"bench-{next(self.hpans)}".encode()).hexdigest()
+        body = json.dumps({"walletId": wallet_id, "sessionId": session_id, "outcome": "OK",
+                           "details": {"brand": "VISA", "last4": "4242", "expiryMonth": 12,
+                                       "expiryYear": year, "hpan": hpan,
+                                       "contractId": "bench"}}).encode()
+        signature = sign(self.secret, body, int(self.clock.now().timestamp()))
+        return body, {"x-functions-key": FUNCTION_KEY, "x-signature": signature,
+                      "Content-Type": "application/json"}
+
+    # -------------------------------------------------------------- one operation each
+    async def host_create(self, session: aiohttp.ClientSession, cf: str) -> tuple[str, str]:
+        async with session.post(self.host + INSTRUMENTS, json={"type": "CARD"},
+                                headers=self.headers(cf)) as response:
+            started = await response.json()
+            assert response.status == 201, started
+        return started["walletId"], started["redirectUrl"].rsplit("/", 1)[-1]
+
+    async def host_notify(self, session: aiohttp.ClientSession, wallet_id: str,
+                          session_id: str) -> bool:
+        body, headers = self.notification(wallet_id, session_id)
+        async with session.post(self.host + NOTIFICATIONS, data=body,
+                                headers=headers) as response:
+            await response.read()
+            return response.status == 200
+
+    async def host_onboarding(self, session: aiohttp.ClientSession, i: int) -> bool:
+        cf = self.citizen(i)
+        wallet_id, session_id = await self.host_create(session, cf)
+        ok = await self.host_notify(session, wallet_id, session_id)
+        self.host_wallets.append((cf, wallet_id))
+        return ok
+
+    async def bare_onboarding(self, session: aiohttp.ClientSession, i: int) -> bool:
+        pk = f"bare-{self.citizen(i)}"
+        async with session.post(f"{self.bare}/create/{pk}") as response:
+            wallet_id = (await response.json())["walletId"]
+        async with session.post(f"{self.bare}/notify/{wallet_id}") as response:
+            await response.read()
+            self.bare_wallets.append((pk, wallet_id))
+            return response.status == 200
+
+    async def host_list(self, session: aiohttp.ClientSession, i: int) -> bool:
+        async with session.get(self.host + INSTRUMENTS,
+                               headers=self.headers(self.citizen(i))) as response:
+            await response.read()
+            return response.status == 200
+
+    async def bare_list(self, session: aiohttp.ClientSession, i: int) -> bool:
+        async with session.get(f"{self.bare}/list/bare-{self.citizen(i)}") as response:
+            await response.read()
+            return response.status == 200
+
+    async def host_read(self, session: aiohttp.ClientSession, i: int) -> bool:
+        cf, wallet_id = self.host_wallets[i % len(self.host_wallets)]
+        async with session.get(f"{self.host}{INSTRUMENTS}/{wallet_id}",
+                               headers=self.headers(cf)) as response:
+            await response.read()
+            return response.status == 200
+
+    async def bare_read(self, session: aiohttp.ClientSession, i: int) -> bool:
+        pk, wallet_id = self.bare_wallets[i % len(self.bare_wallets)]
+        async with session.get(f"{self.bare}/read/{pk}/{wallet_id}") as response:
+            await response.read()
+            return response.status == 200
+
+    async def host_delete(self, session: aiohttp.ClientSession, i: int) -> bool:
+        cf, wallet_id = self.host_wallets.pop()
+        async with session.delete(f"{self.host}{INSTRUMENTS}/{wallet_id}",
+                                  headers=self.headers(cf)) as response:
+            await response.read()
+            return response.status == 204
+
+    async def bare_delete(self, session: aiohttp.ClientSession, i: int) -> bool:
+        pk, wallet_id = self.bare_wallets.pop()
+        async with session.delete(f"{self.bare}/delete/{pk}/{wallet_id}") as response:
+            await response.read()
+            return response.status == 204
+
+    # -------------------------------------------------------------- the runs
+    async def pair(self, name: str, total: int, rounds: int = 1) -> tuple[Figures, Figures]:
+        """Bare then host, ``rounds`` times (alternating, so a noisy moment hits both)."""
+        host_call = getattr(self, f"host_{name}")
+        bare_call = getattr(self, f"bare_{name}")
+        host_runs, bare_runs = [], []
+        for _ in range(rounds):
+            bare_runs.append(await load(f"{name}: bare aiohttp + Cosmos", bare_call,
+                                        total=total // rounds, warmup=WARMUP))
+            host_runs.append(await load(f"{name}: dev host (wallet)", host_call,
+                                        total=total // rounds, warmup=WARMUP))
+        return _merged(host_runs), _merged(bare_runs)
+
+    async def throughput(self) -> None:
+        results = [await self.pair("onboarding", CITIZENS * PER_CITIZEN - WARMUP),
+                   await self.pair("list", TOTAL, rounds=2),
+                   await self.pair("read", TOTAL, rounds=2),
+                   await self.pair("delete", TOTAL)]
+        print("\nthroughput at concurrency 32 (onboarding = create + notification)")
+        for host, bare in results:
+            print(bare.line())
+            print(host.line())
+            print(f"{'':<28} ratio host/bare {host.rps / bare.rps:.2f}  (target >= 0.7)")
+        print("The host also verifies the citizen's token or the PSP's signature, validates and "
+              "answers with the models,\nopens the session at the PSP simulator (create) and "
+              "sends the events to Service Bus (notification,\ndelete); the bare handler only "
+              "does the Cosmos operations.")
+
+    def round_trips(self) -> int:
+        return stats(self.cosmos_port, reset=True)["requests"]
+
+    async def cosmos_round_trips(self, times: int = 20) -> None:
+        counted: dict[str, list[int]] = {name: [] for name in TARGETS}
+        async with aiohttp.ClientSession() as session:
+            for i in range(times):
+                cf = self.citizen(i + 7)
+                self.round_trips()
+                wallet_id, session_id = await self.host_create(session, cf)
+                counted["create"].append(self.round_trips())
+                assert await self.host_notify(session, wallet_id, session_id)
+                counted["notification"].append(self.round_trips())
+                self.host_wallets.append((cf, wallet_id))
+                assert await self.host_list(session, i + 7)
+                counted["list"].append(self.round_trips())
+                assert await self.host_read(session, len(self.host_wallets) - 1)
+                counted["read"].append(self.round_trips())
+                assert await self.host_delete(session, 0)
+                counted["delete"].append(self.round_trips())
+        print("\nCosmos round trips per operation through the dev host (at the emulator, "
+              f"median of {times})")
+        for name, values in counted.items():
+            median = sorted(values)[len(values) // 2]
+            print(f"  {name:<13} {median}  (target <= {TARGETS[name]}; seen {min(values)}"
+                  f"-{max(values)})")
+
+
+async def run(platform: Platform, host_url: str, bare_url: str) -> None:
+    bench = Bench(platform, host_url, bare_url)
+    await bench.throughput()
+    await bench.cosmos_round_trips()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("mode", nargs="?", default="bench", choices=("bench", "bare"))
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args()
+    if args.mode == "bare":
+        asyncio.run(serve_bare(args.port))
+        return
+    with tempfile.TemporaryDirectory() as state:
+        platform = Platform(Path(state), settings(), azurite=False)
+        try:
+            platform.provision()
+            env = {**platform.env, "LOG_LEVEL": "WARNING"}
+            host = Child("devhost", [sys.executable, "-m", "local.devhost", "--app",
+                                     "function_app", "--port", "0"], env=env)
+            bare = Child("bare", [sys.executable, "-m", "bench.wallet", "bare"], env=env)
+            try:
+                asyncio.run(run(platform, f"http://127.0.0.1:{host.port}",
+                                f"http://127.0.0.1:{bare.port}"))
+            finally:
+                host.stop()
+                bare.stop()
+        finally:
+            platform.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,581 @@
+// Centro Stella: the whole platform, at subscription scope (azd up, or az deployment sub create).
+// The Terraform flavour in ../terraform declares the same; tests/infra keeps the two equivalent.
+targetScope = 'subscription'
+
+@description('Naming: { prefix, name, location }. prefix: 2 to 10 lower-case letters or digits; name: dev, uat or prod; location: a region with a short code below. Every resource name is built from it.')
+param environment object
+
+@description('Tags added to every resource, beside the environment ones.')
+param tags object = {}
+
+// Function App (Flex Consumption)
+
+@description('Memory of each Flex Consumption instance, in MB.')
+@allowed([512, 2048, 4096])
+param functionInstanceMemoryMb int = 2048
+
+@description('Most instances the app scales out to.')
+@minValue(1)
+@maxValue(1000)
+param functionMaximumInstances int = 100
+
+@description('CITIZEN_JWT_ISSUER: the iss of the app backend\'s citizen tokens.')
+param citizenJwtIssuer string
+
+@description('CITIZEN_JWT_AUDIENCE: the aud the citizen tokens carry for this service.')
+param citizenJwtAudience string
+
+@description('CITIZEN_JWKS_URL: where the app backend publishes its token keys (or set citizenJwtPublicKey).')
+param citizenJwksUrl string = ''
+
+@description('CITIZEN_JWT_PUBLIC_KEY: one PEM public key, when there is no JWKS URL. Public, not a secret.')
+param citizenJwtPublicKey string = ''
+
+// Wallet
+
+@description('WALLET_PSP_ID: the party id of the PSP whose hosted page onboards payment instruments.')
+@minLength(1)
+param walletPspId string
+
+@description('WALLET_PSP_BASE_URL: the PSP\'s onboarding API (https).')
+param walletPspBaseUrl string
+
+@description('WALLET_RETURN_URL: where the PSP\'s hosted page sends the citizen back (https).')
+param walletReturnUrl string
+
+@description('WALLET_NOTIFICATION_URL: where the PSP posts outcomes; empty: this app\'s own URL as called.')
+param walletNotificationUrl string = ''
+
+// Cosmos DB
+
+@description('serverless (pay per request, nothing at idle) or autoscale (throughput shared by the database\'s containers).')
+@allowed(['serverless', 'autoscale'])
+param cosmosCapacityMode string = 'serverless'
+
+@description('Autoscale only: the database\'s maximum RU/s.')
+@minValue(1000)
+param cosmosAutoscaleMaxThroughput int = 1000
+
+@description('COSMOS_DATABASE: the NoSQL database holding every container.')
+param cosmosDatabaseName string = 'centro-stella'
+
+@description('Spread the Cosmos DB account over availability zones.')
+param cosmosZoneRedundant bool = false
+
+// Service Bus
+
+@description('Standard, or Premium (needed for private endpoints).')
+@allowed(['Standard', 'Premium'])
+param servicebusSku string = 'Standard'
+
+@description('Premium only: messaging units.')
+@allowed([1, 2, 4, 8, 16])
+param servicebusPremiumMessagingUnits int = 1
+
+@description('Deliveries before the broker dead-letters a message; also SERVICEBUS_MAX_DELIVERY_COUNT.')
+@minValue(1)
+@maxValue(100)
+param servicebusMaxDeliveryCount int = 10
+
+@description('Peek-lock duration of the queues, in seconds.')
+@minValue(5)
+@maxValue(300)
+param servicebusLockDurationSeconds int = 60
+
+@description('Duplicate detection window of the queues, in seconds.')
+@minValue(20)
+@maxValue(604800)
+param servicebusDuplicateDetectionWindowSeconds int = 600
+
+@description('Dead-letter messages whose time to live expires instead of dropping them.')
+param servicebusDeadLetteringOnExpiry bool = true
+
+@description('Time to live of queued messages, in days.')
+@minValue(1)
+@maxValue(14)
+param servicebusMessageTtlDays int = 14
+
+// Notification Hubs
+
+@description('One namespace and hub per partition, numbered from 1 (PUSH_HUB_<n>_*): [{ digits }], the hex digits of the installations it holds, as the app reads them ("0-3", "4,5,6", "a-f"); together they cover 0-f once.')
+@minLength(1)
+param notificationHubPartitions array = [
+  {
+    digits: '0-f'
+  }
+]
+
+@description('Notification Hubs namespace tier.')
+@allowed(['Free', 'Basic', 'Standard'])
+param notificationHubsSku string = 'Free'
+
+@description('Which key of each hub\'s send rule the app uses: flip it to rotate keys (infra/README.md).')
+@allowed(['primary', 'secondary'])
+param notificationHubsKeyInUse string = 'primary'
+
+@description('APNs token authentication: { bundle_id, key_id, team_id, endpoint (production or sandbox) }; empty leaves the hubs without APNs.')
+param apns object = {}
+
+@secure()
+@description('APNs signing key (.p8 content).')
+param apnsToken string = ''
+
+@description('FCM v1 service account: { client_email, project_id }; empty leaves the hubs without FCM.')
+param fcmV1 object = {}
+
+@secure()
+@description('FCM v1 service account private key (PEM).')
+param fcmV1PrivateKey string = ''
+
+// Key Vault
+
+@secure()
+@description('Per-party secrets (PSP signing secrets, station credentials), secret name => value.')
+param partySecrets object = {}
+
+// Storage
+
+@description('Replication of the Functions storage account.')
+@allowed(['LRS', 'ZRS', 'GRS', 'GZRS'])
+param storageReplication string = 'LRS'
+
+// Networking
+
+@description('VNet integration, private endpoints and public network access off. Needs servicebusSku = Premium.')
+param privateNetworking bool = false
+
+@description('Private networking only: the VNet\'s address space.')
+param vnetAddressSpace string = '10.20.0.0/16'
+
+@description('Private networking only: the Function App integration subnet (delegated to Microsoft.App/environments), inside the VNet.')
+param functionsSubnetPrefix string = '10.20.0.0/24'
+
+@description('Private networking only: the private endpoints subnet, inside the VNet.')
+param privateEndpointsSubnetPrefix string = '10.20.1.0/24'
+
+// Monitoring
+
+@description('Log Analytics retention, in days.')
+@minValue(30)
+@maxValue(730)
+param logRetentionDays int = 30
+
+@description('Who the alerts are e-mailed to.')
+param alertEmails array = []
+
+@description('Failed function invocations in 5 minutes above which the failure alert fires.')
+param alertFunctionFailures int = 5
+
+@description('Cosmos DB requests answered 429 in 5 minutes above which the throttling alert fires.')
+param alertCosmosThrottledRequests int = 50
+
+var locationShort = {
+  italynorth: 'itn'
+  westeurope: 'weu'
+  northeurope: 'neu'
+  germanywestcentral: 'gwc'
+  swedencentral: 'sdc'
+  francecentral: 'frc'
+}
+
+var region = contains(locationShort, environment.location) ? locationShort[environment.location] : 'unknown'
+
+// "<prefix>-<env>-<region>", e.g. "cstella-prod-itn".
+var base = '${environment.prefix}-${environment.name}-${region}'
+
+var names = {
+  resourceGroup: '${base}-rg'
+  identity: '${base}-func-id'
+  plan: '${base}-asp'
+  functionApp: '${base}-func'
+  storageAccount: '${environment.prefix}${environment.name}${region}func'
+  deploymentContainer: 'app-package'
+  logAnalytics: '${base}-log'
+  appInsights: '${base}-appi'
+  cosmosAccount: '${base}-cosmos'
+  servicebus: '${base}-sbns'
+  keyVault: '${base}-kv'
+  notificationHubNamespace: '${base}-ntfns'
+  notificationHub: '${base}-ntf'
+  notificationHubSendRule: 'app-send'
+  vnet: '${base}-vnet'
+  actionGroup: '${base}-ag'
+}
+
+var allTags = union(tags, {
+  project: 'centro-stella'
+  environment: environment.name
+})
+
+// Every Cosmos DB container the code uses (shared/resources.py CONTAINERS); tests/infra checks it.
+var cosmosContainers = {
+  parties: {
+    setting: 'PARTIES_CONTAINER'
+    name: 'parties'
+    partitionKey: '/id'
+    defaultTtl: null
+    uniqueKeys: [] // [{ paths: [...] }]
+  }
+  failed_work: {
+    setting: 'FAILED_WORK_CONTAINER'
+    name: 'failed-work'
+    partitionKey: '/id'
+    defaultTtl: null
+    uniqueKeys: []
+  }
+  signatures: {
+    setting: 'SIGNATURES_CONTAINER'
+    name: 'signatures'
+    partitionKey: '/id'
+    defaultTtl: null
+    uniqueKeys: []
+  }
+  wallet: {
+    setting: 'WALLET_CONTAINER'
+    name: 'wallet'
+    partitionKey: '/pk'
+    defaultTtl: null
+    uniqueKeys: []
+  }
+  push_installations: {
+    setting: 'PUSH_INSTALLATIONS_CONTAINER'
+    name: 'push-installations'
+    partitionKey: '/id'
+    defaultTtl: null
+    uniqueKeys: []
+  }
+}
+
+// Every Service Bus queue a trigger or a producer names (shared/resources.py QUEUES).
+var servicebusQueues = {
+  wallet_events: {
+    setting: 'WALLET_EVENTS_QUEUE'
+    name: 'wallet-events'
+    lockSeconds: servicebusLockDurationSeconds
+    duplicateWindowSeconds: servicebusDuplicateDetectionWindowSeconds
+  }
+  push: {
+    setting: 'PUSH_QUEUE'
+    name: 'push'
+    lockSeconds: servicebusLockDurationSeconds
+    duplicateWindowSeconds: servicebusDuplicateDetectionWindowSeconds
+  }
+}
+
+// The checks Terraform's variable validations make; nothing is created until they pass.
+module checks 'modules/checks.bicep' = {
+  name: 'checks'
+  params: {
+    environment: environment
+    knownLocations: locationShort
+    names: names
+    privateNetworking: privateNetworking
+    servicebusSku: servicebusSku
+    citizenJwksUrl: citizenJwksUrl
+    citizenJwtPublicKey: citizenJwtPublicKey
+    cosmosAutoscaleMaxThroughput: cosmosAutoscaleMaxThroughput
+    notificationHubPartitions: notificationHubPartitions
+    apns: apns
+    walletPspBaseUrl: walletPspBaseUrl
+    walletReturnUrl: walletReturnUrl
+  }
+}
+
+resource rg 'Microsoft.Resources/resourceGroups@2024-03-01' = {
+  dependsOn: [
+    checks
+  ]
+  name: names.resourceGroup
+  location: environment.location
+  tags: union(allTags, {
+    'azd-env-name': environment.name
+  })
+}
+
+module identity 'modules/identity.bicep' = {
+  scope: rg
+  name: 'identity'
+  params: {
+    name: names.identity
+    location: environment.location
+    tags: allTags
+  }
+}
+
+module monitoring 'modules/monitoring.bicep' = {
+  scope: rg
+  name: 'monitoring'
+  params: {
+    logAnalyticsName: names.logAnalytics
+    appInsightsName: names.appInsights
+    location: environment.location
+    retentionDays: logRetentionDays
+    tags: allTags
+  }
+}
+
+module storage 'modules/storage.bicep' = {
+  scope: rg
+  name: 'storage'
+  params: {
+    name: names.storageAccount
+    deploymentContainer: names.deploymentContainer
+    location: environment.location
+    replication: storageReplication
+    privateNetworking: privateNetworking
+    tags: allTags
+  }
+}
+
+module cosmos 'modules/cosmos.bicep' = {
+  scope: rg
+  name: 'cosmos'
+  params: {
+    name: names.cosmosAccount
+    location: environment.location
+    databaseName: cosmosDatabaseName
+    capacityMode: cosmosCapacityMode
+    autoscaleMaxThroughput: cosmosAutoscaleMaxThroughput
+    zoneRedundant: cosmosZoneRedundant
+    containers: cosmosContainers
+    privateNetworking: privateNetworking
+    tags: allTags
+  }
+}
+
+module servicebus 'modules/servicebus.bicep' = {
+  scope: rg
+  name: 'servicebus'
+  params: {
+    name: names.servicebus
+    location: environment.location
+    sku: servicebusSku
+    premiumMessagingUnits: servicebusPremiumMessagingUnits
+    queues: servicebusQueues
+    maxDeliveryCount: servicebusMaxDeliveryCount
+    deadLetteringOnExpiry: servicebusDeadLetteringOnExpiry
+    messageTtlDays: servicebusMessageTtlDays
+    privateNetworking: privateNetworking
+    tags: allTags
+  }
+}
+
+module keyVault 'modules/keyvault.bicep' = {
+  scope: rg
+  name: 'key-vault'
+  params: {
+    name: names.keyVault
+    location: environment.location
+    privateNetworking: privateNetworking
+    partySecrets: partySecrets
+    tags: allTags
+  }
+}
+
+module notificationHubs 'modules/notificationhub.bicep' = [for (partition, index) in notificationHubPartitions: {
+  scope: rg
+  name: 'notification-hub-${index + 1}'
+  params: {
+    namespaceName: '${names.notificationHubNamespace}-${index + 1}'
+    hubName: '${names.notificationHub}-${index + 1}'
+    sendRuleName: names.notificationHubSendRule
+    location: environment.location
+    sku: notificationHubsSku
+    apns: apns
+    apnsToken: apnsToken
+    fcmV1: fcmV1
+    fcmV1PrivateKey: fcmV1PrivateKey
+    keyVaultName: keyVault.outputs.name
+    connectionSecretName: 'notification-hub-${index + 1}-send'
+    keyInUse: notificationHubsKeyInUse
+    tags: allTags
+  }
+}]
+
+module network 'modules/network.bicep' = if (privateNetworking) {
+  scope: rg
+  name: 'network'
+  params: {
+    base: base
+    vnetName: names.vnet
+    location: environment.location
+    addressSpace: vnetAddressSpace
+    functionsSubnetPrefix: functionsSubnetPrefix
+    privateEndpointsSubnetPrefix: privateEndpointsSubnetPrefix
+    storageAccountId: storage.outputs.id
+    cosmosAccountId: cosmos.outputs.id
+    servicebusNamespaceId: servicebus.outputs.id
+    keyVaultId: keyVault.outputs.id
+    tags: allTags
+  }
+}
+
+// Every app setting. tests/infra checks them against shared/config.py: each Settings field is
+// here (local-only ones aside), and nothing is here that neither the code, the host nor an SDK reads.
+var appSettings = {
+  // Functions host: storage and Service Bus trigger connections through the identity.
+  AzureWebJobsStorage__accountName: names.storageAccount
+  AzureWebJobsStorage__credential: 'managedidentity'
+  AzureWebJobsStorage__clientId: identity.outputs.clientId
+  ServiceBusConnection__fullyQualifiedNamespace: '${names.servicebus}.servicebus.windows.net'
+  ServiceBusConnection__credential: 'managedidentity'
+  ServiceBusConnection__clientId: identity.outputs.clientId
+  // Telemetry ingestion with Entra ID (local auth is off on Application Insights).
+  APPLICATIONINSIGHTS_CONNECTION_STRING: monitoring.outputs.appInsightsConnectionString
+  APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'Authorization=AAD;ClientId=${identity.outputs.clientId}'
+  // DefaultAzureCredential (Cosmos DB, Service Bus, Key Vault) picks the user-assigned identity.
+  AZURE_CLIENT_ID: identity.outputs.clientId
+  // Cosmos DB: no COSMOS_KEY, so the app uses its identity.
+  COSMOS_ENDPOINT: cosmos.outputs.endpoint
+  COSMOS_DATABASE: cosmos.outputs.databaseName
+  COSMOS_ENDPOINT_DISCOVERY: 'true'
+  COSMOS_TIMEOUT_SECONDS: '5'
+  PARTIES_CONTAINER: cosmosContainers.parties.name
+  FAILED_WORK_CONTAINER: cosmosContainers.failed_work.name
+  SIGNATURES_CONTAINER: cosmosContainers.signatures.name
+  WALLET_CONTAINER: cosmosContainers.wallet.name
+  PUSH_INSTALLATIONS_CONTAINER: cosmosContainers.push_installations.name
+  // Service Bus
+  SERVICEBUS_TIMEOUT_SECONDS: '5'
+  SERVICEBUS_MAX_DELIVERY_COUNT: string(servicebusMaxDeliveryCount)
+  RESCHEDULE_MAX_ATTEMPTS: '8'
+  RESCHEDULE_BASE_SECONDS: '60'
+  RESCHEDULE_CAP_SECONDS: '3600'
+  WALLET_EVENTS_QUEUE: servicebusQueues.wallet_events.name
+  PUSH_QUEUE: servicebusQueues.push.name
+  // Push: one keep-alive session per Notification Hubs namespace (the hubs are PUSH_HUB_<n>_*).
+  PUSH_CONNECTOR_LIMIT: '32'
+  PUSH_CONNECTOR_LIMIT_PER_HOST: '32'
+  PUSH_KEEPALIVE_SECONDS: '60'
+  PUSH_TIMEOUT_SECONDS: '10'
+  PUSH_CONNECT_TIMEOUT_SECONDS: '3'
+  PUSH_RETRY_ATTEMPTS: '3'
+  PUSH_RETRY_BASE_SECONDS: '0.2'
+  PUSH_RETRY_CAP_SECONDS: '5'
+  PUSH_SAS_TTL_SECONDS: '3600'
+  PUSH_SAS_RENEW_SECONDS: '300'
+  // Wallet: onboarding through the PSP's hosted page.
+  WALLET_PSP_ID: walletPspId
+  WALLET_PSP_BASE_URL: walletPspBaseUrl
+  WALLET_PSP_TIMEOUT_SECONDS: '5'
+  WALLET_RETURN_URL: walletReturnUrl
+  WALLET_NOTIFICATION_URL: walletNotificationUrl
+  WALLET_SESSION_MINUTES: '30'
+  WALLET_MAX_INSTRUMENTS: '20'
+  // Citizens' tokens
+  CITIZEN_JWT_ISSUER: citizenJwtIssuer
+  CITIZEN_JWT_AUDIENCE: citizenJwtAudience
+  CITIZEN_JWKS_URL: citizenJwksUrl
+  CITIZEN_JWT_PUBLIC_KEY: citizenJwtPublicKey
+  // Secrets read by name through the SDK
+  KEY_VAULT_URL: keyVault.outputs.uri
+  // Health
+  HEALTH_TIMEOUT_SECONDS: '2'
+  HEALTH_CACHE_SECONDS: '10'
+}
+
+// Notification Hubs partitions: the connection string is a Key Vault reference (version-less, so
+// a key rotation needs no app setting change).
+var pushHubConnectionSettings = [for (partition, index) in notificationHubPartitions: {
+  name: 'PUSH_HUB_${index + 1}_CONNECTION'
+  value: '@Microsoft.KeyVault(SecretUri=https://${names.keyVault}${az.environment().suffixes.keyvaultDns}/secrets/notification-hub-${index + 1}-send)'
+}]
+
+var pushHubNameSettings = [for (partition, index) in notificationHubPartitions: {
+  name: 'PUSH_HUB_${index + 1}_NAME'
+  value: '${names.notificationHub}-${index + 1}'
+}]
+
+var pushHubDigitsSettings = [for (partition, index) in notificationHubPartitions: {
+  name: 'PUSH_HUB_${index + 1}_DIGITS'
+  value: partition.digits
+}]
+
+module functionApp 'modules/functionapp.bicep' = {
+  scope: rg
+  name: 'function-app'
+  params: {
+    name: names.functionApp
+    planName: names.plan
+    location: environment.location
+    identityId: identity.outputs.id
+    storageBlobEndpoint: storage.outputs.blobEndpoint
+    deploymentContainer: names.deploymentContainer
+    instanceMemoryMb: functionInstanceMemoryMb
+    maximumInstances: functionMaximumInstances
+    subnetId: privateNetworking ? network.outputs.functionsSubnetId : ''
+    appSettings: appSettings
+    indexedAppSettings: concat(pushHubConnectionSettings, pushHubNameSettings, pushHubDigitsSettings)
+    tags: union(allTags, {
+      'azd-service-name': 'api'
+    })
+  }
+  dependsOn: [
+    roles
+    notificationHubs
+  ]
+}
+
+module roles 'modules/roles.bicep' = {
+  scope: rg
+  name: 'roles'
+  params: {
+    principalId: identity.outputs.principalId
+    storageAccountName: names.storageAccount
+    servicebusNamespaceName: names.servicebus
+    keyVaultName: names.keyVault
+    appInsightsName: names.appInsights
+    cosmosAccountName: names.cosmosAccount
+  }
+  dependsOn: [
+    storage
+    servicebus
+    keyVault
+    monitoring
+    cosmos
+  ]
+}
+
+module diagnostics 'modules/diagnostics.bicep' = {
+  scope: rg
+  name: 'diagnostics'
+  params: {
+    workspaceId: monitoring.outputs.workspaceId
+    functionAppName: functionApp.outputs.name
+    storageAccountName: names.storageAccount
+    cosmosAccountName: names.cosmosAccount
+    servicebusNamespaceName: names.servicebus
+    keyVaultName: names.keyVault
+    notificationHubNamespaceNames: [for (partition, index) in notificationHubPartitions: '${names.notificationHubNamespace}-${index + 1}']
+  }
+  dependsOn: [
+    notificationHubs
+  ]
+}
+
+module alerts 'modules/alerts.bicep' = {
+  scope: rg
+  name: 'alerts'
+  params: {
+    base: base
+    actionGroupName: names.actionGroup
+    emails: alertEmails
+    servicebusNamespaceId: servicebus.outputs.id
+    appInsightsId: monitoring.outputs.appInsightsId
+    cosmosAccountId: cosmos.outputs.id
+    functionFailures: alertFunctionFailures
+    cosmosThrottledRequests: alertCosmosThrottledRequests
+    tags: allTags
+  }
+}
+
+// azd reads these (AZURE_*); names and endpoints only, no key.
+output AZURE_LOCATION string = environment.location
+output AZURE_RESOURCE_GROUP string = rg.name
+output RESOURCE_GROUP_NAME string = rg.name
+output FUNCTION_APP_NAME string = functionApp.outputs.name
+output FUNCTION_APP_URL string = 'https://${functionApp.outputs.defaultHostName}'
+output IDENTITY_CLIENT_ID string = identity.outputs.clientId
+output COSMOS_ENDPOINT string = cosmos.outputs.endpoint
+output SERVICEBUS_NAMESPACE string = '${names.servicebus}.servicebus.windows.net'
+output KEY_VAULT_URL string = keyVault.outputs.uri

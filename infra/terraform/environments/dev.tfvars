@@ -1,0 +1,34 @@
+# Development: scales to zero, public endpoints (Entra ID only), free push tier.
+# Secrets are not here: TF_VAR_apns_token, TF_VAR_fcm_v1_private_key, TF_VAR_party_secrets.
+environment = {
+  prefix   = "cstella"
+  name     = "dev"
+  location = "italynorth"
+}
+
+function_instance_memory_mb = 2048
+function_maximum_instances  = 40
+
+citizen_jwt_issuer   = "https://app-backend.dev.example.it"
+citizen_jwt_audience = "centro-stella"
+citizen_jwks_url     = "https://app-backend.dev.example.it/.well-known/jwks.json"
+
+wallet_psp_id       = "DEMOPSP"
+wallet_psp_base_url = "https://psp.dev.example.it"
+wallet_return_url   = "https://app-backend.dev.example.it/wallet/onboarding"
+
+cosmos_capacity_mode = "serverless"
+cosmos_database_name = "centro-stella"
+
+servicebus_sku                = "Standard"
+servicebus_max_delivery_count = 10
+
+notification_hubs_sku = "Free"
+notification_hub_partitions = [
+  { digits = "0-f" },
+]
+
+private_networking  = false
+storage_replication = "LRS"
+log_retention_days  = 30
+alert_emails        = []

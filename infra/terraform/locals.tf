@@ -1,0 +1,109 @@
+# Names built from the one environment object, and the catalogue of what the code needs.
+locals {
+  location_short = {
+    italynorth         = "itn"
+    westeurope         = "weu"
+    northeurope        = "neu"
+    germanywestcentral = "gwc"
+    swedencentral      = "sdc"
+    francecentral      = "frc"
+  }
+
+  # "<prefix>-<env>-<region>", e.g. "cstella-prod-itn".
+  base = "${var.environment.prefix}-${var.environment.name}-${local.location_short[var.environment.location]}"
+
+  names = {
+    resource_group             = "${local.base}-rg"
+    identity                   = "${local.base}-func-id"
+    plan                       = "${local.base}-asp"
+    function_app               = "${local.base}-func"
+    storage_account            = "${var.environment.prefix}${var.environment.name}${local.location_short[var.environment.location]}func"
+    deployment_container       = "app-package"
+    log_analytics              = "${local.base}-log"
+    app_insights               = "${local.base}-appi"
+    cosmos_account             = "${local.base}-cosmos"
+    servicebus                 = "${local.base}-sbns"
+    key_vault                  = "${local.base}-kv"
+    notification_hub_namespace = "${local.base}-ntfns"
+    notification_hub           = "${local.base}-ntf"
+    notification_hub_send_rule = "app-send"
+    vnet                       = "${local.base}-vnet"
+    action_group               = "${local.base}-ag"
+  }
+
+  # Azure's naming rules, checked before anything is created (resource_group.tf).
+  name_rules = {
+    storage_account = can(regex("^[a-z0-9]{3,24}$", local.names.storage_account))
+    key_vault       = can(regex("^[a-zA-Z][a-zA-Z0-9-]{1,22}[a-zA-Z0-9]$", local.names.key_vault))
+    cosmos_account  = can(regex("^[a-z0-9][a-z0-9-]{1,42}[a-z0-9]$", local.names.cosmos_account))
+    servicebus      = can(regex("^[a-zA-Z][a-zA-Z0-9-]{4,48}[a-zA-Z0-9]$", local.names.servicebus))
+    function_app    = length(local.names.function_app) <= 32
+  }
+
+  tags = merge(var.tags, {
+    project     = "centro-stella"
+    environment = var.environment.name
+  })
+
+  # Every Cosmos DB container the code uses (shared/resources.py CONTAINERS): the settings name
+  # naming it, its name (the setting's default in shared/config.py), its partition key path and
+  # what else the code relies on. tests/infra checks this against the code.
+  cosmos_containers = {
+    parties = {
+      setting       = "PARTIES_CONTAINER"
+      name          = "parties"
+      partition_key = "/id"
+      default_ttl   = null
+      unique_keys   = [] # lists of paths, one list per unique key
+    }
+    failed_work = {
+      setting       = "FAILED_WORK_CONTAINER"
+      name          = "failed-work"
+      partition_key = "/id"
+      default_ttl   = null
+      unique_keys   = []
+    }
+    signatures = {
+      setting       = "SIGNATURES_CONTAINER"
+      name          = "signatures"
+      partition_key = "/id"
+      default_ttl   = null
+      unique_keys   = []
+    }
+    wallet = {
+      setting       = "WALLET_CONTAINER"
+      name          = "wallet"
+      partition_key = "/pk"
+      default_ttl   = null
+      unique_keys   = []
+    }
+    push_installations = {
+      setting       = "PUSH_INSTALLATIONS_CONTAINER"
+      name          = "push-installations"
+      partition_key = "/id"
+      default_ttl   = null
+      unique_keys   = []
+    }
+  }
+
+  # Every Service Bus queue a trigger or a producer names (shared/resources.py QUEUES).
+  servicebus_queues = {
+    wallet_events = {
+      setting                  = "WALLET_EVENTS_QUEUE"
+      name                     = "wallet-events"
+      lock_seconds             = var.servicebus_lock_duration_seconds
+      duplicate_window_seconds = var.servicebus_duplicate_detection_window_seconds
+    }
+    push = {
+      setting                  = "PUSH_QUEUE"
+      name                     = "push"
+      lock_seconds             = var.servicebus_lock_duration_seconds
+      duplicate_window_seconds = var.servicebus_duplicate_detection_window_seconds
+    }
+  }
+
+  # Notification Hubs partitions by number ("1", "2", ...): PUSH_HUB_<n>_*.
+  notification_hub_partitions = { for index, partition in var.notification_hub_partitions : tostring(index + 1) => partition }
+
+  notification_hubs_connection_secret = { for index, _ in local.notification_hub_partitions : index => "notification-hub-${index}-send" }
+}

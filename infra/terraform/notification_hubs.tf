@@ -1,0 +1,89 @@
+# Notification Hubs: one namespace and hub per partition. Notification Hubs has no Entra ID data
+# plane, so the app sends with a SAS connection string of a send-only rule, kept in Key Vault and
+# referenced from PUSH_HUB_<n>_CONNECTION. The hubs are declared with azapi because azurerm has no
+# FCM v1 credential.
+resource "azurerm_notification_hub_namespace" "this" {
+  for_each = local.notification_hub_partitions
+
+  name                = "${local.names.notification_hub_namespace}-${each.key}"
+  resource_group_name = azurerm_resource_group.this.name
+  location            = azurerm_resource_group.this.location
+  namespace_type      = "NotificationHub"
+  sku_name            = var.notification_hubs_sku
+  tags                = local.tags
+}
+
+resource "azapi_resource" "notification_hub" {
+  for_each = local.notification_hub_partitions
+
+  type      = "Microsoft.NotificationHubs/namespaces/notificationHubs@2023-10-01-preview"
+  name      = "${local.names.notification_hub}-${each.key}"
+  parent_id = azurerm_notification_hub_namespace.this[each.key].id
+  location  = azurerm_resource_group.this.location
+  tags      = local.tags
+  body = {
+    properties = {}
+  }
+  sensitive_body = {
+    properties = merge(
+      var.apns == null ? {} : {
+        apnsCredential = {
+          properties = {
+            appId    = var.apns.team_id
+            appName  = var.apns.bundle_id
+            keyId    = var.apns.key_id
+            token    = var.apns_token
+            endpoint = var.apns.endpoint == "production" ? "https://api.push.apple.com:443/3/device" : "https://api.development.push.apple.com:443/3/device"
+          }
+        }
+      },
+      var.fcm_v1 == null ? {} : {
+        fcmV1Credential = {
+          properties = {
+            clientEmail = var.fcm_v1.client_email
+            projectId   = var.fcm_v1.project_id
+            privateKey  = var.fcm_v1_private_key
+          }
+        }
+      },
+    )
+  }
+}
+
+resource "azurerm_notification_hub_authorization_rule" "send" {
+  for_each = local.notification_hub_partitions
+
+  name                  = local.names.notification_hub_send_rule
+  notification_hub_name = azapi_resource.notification_hub[each.key].name
+  namespace_name        = azurerm_notification_hub_namespace.this[each.key].name
+  resource_group_name   = azurerm_resource_group.this.name
+  send                  = true
+  listen                = false
+  manage                = false
+}
+
+# The send connection string, in Key Vault through the control plane; the version-less secret URI
+# goes into the app setting, so a rotation needs no app setting change (infra/README.md).
+resource "azapi_resource" "notification_hub_connection" {
+  for_each = local.notification_hub_partitions
+
+  type      = "Microsoft.KeyVault/vaults/secrets@2023-07-01"
+  name      = local.notification_hubs_connection_secret[each.key]
+  parent_id = azurerm_key_vault.this.id
+  body = {
+    properties = {
+      contentType = "Notification Hubs connection string (${var.notification_hubs_key_in_use} key)"
+    }
+  }
+  sensitive_body = {
+    properties = {
+      # The connection string the Notification Hubs portal shows for the rule.
+      value = join(";", [
+        "Endpoint=sb://${azurerm_notification_hub_namespace.this[each.key].name}.servicebus.windows.net/",
+        "SharedAccessKeyName=${azurerm_notification_hub_authorization_rule.send[each.key].name}",
+        "SharedAccessKey=${var.notification_hubs_key_in_use == "primary" ? azurerm_notification_hub_authorization_rule.send[each.key].primary_access_key : azurerm_notification_hub_authorization_rule.send[each.key].secondary_access_key}",
+      ])
+    }
+  }
+  response_export_values = ["properties.secretUri"]
+}

@@ -1,0 +1,49 @@
+# The Functions host's storage (AzureWebJobsStorage: leases, timers, keys) and the Flex Consumption
+# deployment package container. Shared keys are off: the host and the deployment use the identity.
+resource "azurerm_storage_account" "this" {
+  #checkov:skip=CKV_AZURE_59:Public network access is off with private_networking; dev keeps it on, with shared keys off so only Entra ID RBAC gets in.
+  #checkov:skip=CKV2_AZURE_33:Private endpoints (blob, queue, table) are created with private_networking (network.tf); dev has none.
+  #checkov:skip=CKV2_AZURE_1:Microsoft-managed keys: the account holds host state and the code package, no citizen data.
+  #checkov:skip=CKV_AZURE_206:Replication is a variable (storage_replication); the host state is rebuilt on loss and the package is redeployed.
+  #checkov:skip=CKV_AZURE_33:Queue service logs go to Log Analytics through a diagnostic setting (diagnostics.tf), not classic Storage Analytics logging.
+  name                            = local.names.storage_account
+  resource_group_name             = azurerm_resource_group.this.name
+  location                        = azurerm_resource_group.this.location
+  account_kind                    = "StorageV2"
+  account_tier                    = "Standard"
+  account_replication_type        = var.storage_replication
+  min_tls_version                 = "TLS1_2"
+  https_traffic_only_enabled      = true
+  shared_access_key_enabled       = false
+  default_to_oauth_authentication = true
+  allow_nested_items_to_be_public = false
+  public_network_access_enabled   = !var.private_networking
+  local_user_enabled              = false
+  tags                            = local.tags
+
+  blob_properties {
+    delete_retention_policy {
+      days = 7
+    }
+    container_delete_retention_policy {
+      days = 7
+    }
+  }
+
+  sas_policy {
+    expiration_period = "0.01:00:00"
+  }
+
+  network_rules {
+    #checkov:skip=CKV_AZURE_35:Public access is on only without private_networking (dev); then Flex Consumption reaches storage over the internet, with Entra ID only.
+    default_action = var.private_networking ? "Deny" : "Allow"
+    bypass         = ["AzureServices"]
+  }
+}
+
+resource "azurerm_storage_container" "deployment" {
+  #checkov:skip=CKV2_AZURE_21:Blob read logging goes to Log Analytics through the diagnostic setting on the blob service (diagnostics.tf).
+  name                  = local.names.deployment_container
+  storage_account_id    = azurerm_storage_account.this.id # management plane: works with public access off
+  container_access_type = "private"
+}

@@ -1,0 +1,408 @@
+# Every input, typed, described and validated. Per-environment values are in environments/*.tfvars;
+# secrets (push credentials, party secrets) come from TF_VAR_* environment variables only.
+
+variable "environment" {
+  description = "Naming: a short project prefix, the environment name and the Azure region. Every resource name is built from it (locals.tf)."
+  type = object({
+    prefix   = string
+    name     = string
+    location = string
+  })
+
+  validation {
+    condition     = can(regex("^[a-z][a-z0-9]{1,9}$", var.environment.prefix))
+    error_message = "environment.prefix: 2 to 10 lower-case letters or digits, starting with a letter (it goes into the storage account name)."
+  }
+  validation {
+    condition     = contains(["dev", "uat", "prod"], var.environment.name)
+    error_message = "environment.name: one of dev, uat, prod."
+  }
+  validation {
+    condition     = contains(["italynorth", "westeurope", "northeurope", "germanywestcentral", "swedencentral", "francecentral"], var.environment.location)
+    error_message = "environment.location: a region with a short code in locals.tf (italynorth, westeurope, northeurope, germanywestcentral, swedencentral, francecentral)."
+  }
+}
+
+variable "tags" {
+  description = "Tags added to every resource, beside the environment ones."
+  type        = map(string)
+  default     = {}
+}
+
+# Function App (Flex Consumption)
+
+variable "function_instance_memory_mb" {
+  description = "Memory of each Flex Consumption instance, in MB."
+  type        = number
+  default     = 2048
+
+  validation {
+    condition     = contains([512, 2048, 4096], var.function_instance_memory_mb)
+    error_message = "function_instance_memory_mb: 512, 2048 or 4096."
+  }
+}
+
+variable "function_maximum_instances" {
+  description = "Most instances the app scales out to."
+  type        = number
+  default     = 100
+
+  validation {
+    condition     = var.function_maximum_instances >= 1 && var.function_maximum_instances <= 1000
+    error_message = "function_maximum_instances: from 1 to 1000."
+  }
+}
+
+variable "citizen_jwt_issuer" {
+  description = "CITIZEN_JWT_ISSUER: the `iss` of the app backend's citizen tokens."
+  type        = string
+}
+
+variable "citizen_jwt_audience" {
+  description = "CITIZEN_JWT_AUDIENCE: the `aud` the citizen tokens carry for this service."
+  type        = string
+}
+
+variable "citizen_jwks_url" {
+  description = "CITIZEN_JWKS_URL: where the app backend publishes its token keys (or set citizen_jwt_public_key)."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.citizen_jwks_url == "" || startswith(var.citizen_jwks_url, "https://")
+    error_message = "citizen_jwks_url: an https URL, or empty."
+  }
+}
+
+variable "citizen_jwt_public_key" {
+  description = "CITIZEN_JWT_PUBLIC_KEY: one PEM public key (\\n escapes allowed), when there is no JWKS URL. Public, not a secret."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.citizen_jwt_public_key != "" || var.citizen_jwks_url != ""
+    error_message = "Set citizen_jwks_url or citizen_jwt_public_key: the app refuses to start without a way to verify citizen tokens."
+  }
+}
+
+# Wallet
+
+variable "wallet_psp_id" {
+  description = "WALLET_PSP_ID: the party id of the PSP whose hosted page onboards payment instruments (registered in the party registry)."
+  type        = string
+
+  validation {
+    condition     = length(var.wallet_psp_id) > 0
+    error_message = "wallet_psp_id: not empty."
+  }
+}
+
+variable "wallet_psp_base_url" {
+  description = "WALLET_PSP_BASE_URL: the PSP's onboarding API."
+  type        = string
+
+  validation {
+    condition     = startswith(var.wallet_psp_base_url, "https://")
+    error_message = "wallet_psp_base_url: an https URL."
+  }
+}
+
+variable "wallet_return_url" {
+  description = "WALLET_RETURN_URL: where the PSP's hosted page sends the citizen back (the app backend)."
+  type        = string
+
+  validation {
+    condition     = startswith(var.wallet_return_url, "https://")
+    error_message = "wallet_return_url: an https URL."
+  }
+}
+
+variable "wallet_notification_url" {
+  description = "WALLET_NOTIFICATION_URL: where the PSP posts outcomes; empty: this app's own URL as called."
+  type        = string
+  default     = ""
+}
+
+# Cosmos DB
+
+variable "cosmos_capacity_mode" {
+  description = "serverless (pay per request, nothing at idle) or autoscale (provisioned throughput shared by the database's containers)."
+  type        = string
+  default     = "serverless"
+
+  validation {
+    condition     = contains(["serverless", "autoscale"], var.cosmos_capacity_mode)
+    error_message = "cosmos_capacity_mode: serverless or autoscale."
+  }
+}
+
+variable "cosmos_autoscale_max_throughput" {
+  description = "Autoscale only: the database's maximum RU/s (it scales between 10% and this)."
+  type        = number
+  default     = 1000
+
+  validation {
+    condition     = var.cosmos_autoscale_max_throughput >= 1000 && var.cosmos_autoscale_max_throughput % 1000 == 0
+    error_message = "cosmos_autoscale_max_throughput: a multiple of 1000, at least 1000."
+  }
+}
+
+variable "cosmos_database_name" {
+  description = "COSMOS_DATABASE: the NoSQL database holding every container."
+  type        = string
+  default     = "centro-stella"
+}
+
+variable "cosmos_zone_redundant" {
+  description = "Spread the Cosmos DB account over availability zones (where the region has them)."
+  type        = bool
+  default     = false
+}
+
+# Service Bus
+
+variable "servicebus_sku" {
+  description = "Standard, or Premium (needed for private endpoints)."
+  type        = string
+  default     = "Standard"
+
+  validation {
+    condition     = contains(["Standard", "Premium"], var.servicebus_sku)
+    error_message = "servicebus_sku: Standard or Premium."
+  }
+  validation {
+    condition     = !var.private_networking || var.servicebus_sku == "Premium"
+    error_message = "Private networking needs the Premium Service Bus tier: Standard has no private endpoints."
+  }
+}
+
+variable "servicebus_premium_messaging_units" {
+  description = "Premium only: messaging units."
+  type        = number
+  default     = 1
+
+  validation {
+    condition     = contains([1, 2, 4, 8, 16], var.servicebus_premium_messaging_units)
+    error_message = "servicebus_premium_messaging_units: 1, 2, 4, 8 or 16."
+  }
+}
+
+variable "servicebus_max_delivery_count" {
+  description = "Deliveries before the broker dead-letters a message; also SERVICEBUS_MAX_DELIVERY_COUNT, so the app records the last delivery as failed work."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.servicebus_max_delivery_count >= 1 && var.servicebus_max_delivery_count <= 100
+    error_message = "servicebus_max_delivery_count: from 1 to 100 (the app's own limits)."
+  }
+}
+
+variable "servicebus_lock_duration_seconds" {
+  description = "Peek-lock duration of the queues, in seconds (the host renews the lock while a function runs)."
+  type        = number
+  default     = 60
+
+  validation {
+    condition     = var.servicebus_lock_duration_seconds >= 5 && var.servicebus_lock_duration_seconds <= 300
+    error_message = "servicebus_lock_duration_seconds: from 5 to 300."
+  }
+}
+
+variable "servicebus_duplicate_detection_window_seconds" {
+  description = "Duplicate detection window of the queues, in seconds: a re-sent message id inside it is dropped."
+  type        = number
+  default     = 600
+
+  validation {
+    condition     = var.servicebus_duplicate_detection_window_seconds >= 20 && var.servicebus_duplicate_detection_window_seconds <= 604800
+    error_message = "servicebus_duplicate_detection_window_seconds: from 20 seconds to 7 days."
+  }
+}
+
+variable "servicebus_dead_lettering_on_expiry" {
+  description = "Dead-letter messages whose time to live expires (the operator routes list and replay them) instead of dropping them."
+  type        = bool
+  default     = true
+}
+
+variable "servicebus_message_ttl_days" {
+  description = "Time to live of queued messages, in days."
+  type        = number
+  default     = 14
+
+  validation {
+    condition     = var.servicebus_message_ttl_days >= 1 && var.servicebus_message_ttl_days <= 14
+    error_message = "servicebus_message_ttl_days: from 1 to 14."
+  }
+}
+
+# Notification Hubs
+
+variable "notification_hub_partitions" {
+  description = "One Notification Hubs namespace and hub per partition, numbered from 1 (PUSH_HUB_<n>_*); `digits` are the hex digits of the installations it holds, as the app reads them (\"0-3\", \"4,5,6\", \"a-f\"). Together they cover 0-f once (the app checks it and reports it on /api/health)."
+  type = list(object({
+    digits = string
+  }))
+  default = [{ digits = "0-f" }]
+
+  validation {
+    condition     = length(var.notification_hub_partitions) >= 1 && alltrue([for p in var.notification_hub_partitions : can(regex("^[0-9a-f](-[0-9a-f])?(,[0-9a-f](-[0-9a-f])?)*$", p.digits))])
+    error_message = "notification_hub_partitions: at least one, each with hex digits and ranges such as 0-3,8,a-f."
+  }
+}
+
+variable "notification_hubs_sku" {
+  description = "Notification Hubs namespace tier: Free (dev: 1M pushes, 500 devices), Basic or Standard."
+  type        = string
+  default     = "Free"
+
+  validation {
+    condition     = contains(["Free", "Basic", "Standard"], var.notification_hubs_sku)
+    error_message = "notification_hubs_sku: Free, Basic or Standard."
+  }
+}
+
+variable "notification_hubs_key_in_use" {
+  description = "Which key of each hub's send rule the app uses (primary or secondary): flip it to rotate keys without downtime (infra/README.md)."
+  type        = string
+  default     = "primary"
+
+  validation {
+    condition     = contains(["primary", "secondary"], var.notification_hubs_key_in_use)
+    error_message = "notification_hubs_key_in_use: primary or secondary."
+  }
+}
+
+variable "apns" {
+  description = "APNs token authentication of the mobile app: bundle id, key id, team id, and the endpoint (production or sandbox); null leaves the hubs without APNs. Not secret; the token is apns_token."
+  type = object({
+    bundle_id = string
+    key_id    = string
+    team_id   = string
+    endpoint  = string
+  })
+  default = null
+
+  validation {
+    condition     = var.apns == null ? true : contains(["production", "sandbox"], var.apns.endpoint)
+    error_message = "apns.endpoint: production or sandbox."
+  }
+}
+
+variable "apns_token" {
+  description = "APNs signing key (.p8 content). Secret: pass it as TF_VAR_apns_token."
+  type        = string
+  default     = ""
+  sensitive   = true
+}
+
+variable "fcm_v1" {
+  description = "FCM v1 service account of the mobile app's Firebase project: its client e-mail and project id; null leaves the hubs without FCM. Not secret; the private key is fcm_v1_private_key."
+  type = object({
+    client_email = string
+    project_id   = string
+  })
+  default = null
+}
+
+variable "fcm_v1_private_key" {
+  description = "FCM v1 service account private key (PEM). Secret: pass it as TF_VAR_fcm_v1_private_key."
+  type        = string
+  default     = ""
+  sensitive   = true
+}
+
+# Key Vault
+
+variable "party_secrets" {
+  description = "Per-party secrets (PSP signing secrets, station credentials), secret name => value; the party registry stores the name. Written through the control plane. Secret: TF_VAR_party_secrets."
+  type        = map(string)
+  default     = {}
+  sensitive   = true
+}
+
+# Storage
+
+variable "storage_replication" {
+  description = "Replication of the Functions storage account (host state and deployment package)."
+  type        = string
+  default     = "LRS"
+
+  validation {
+    condition     = contains(["LRS", "ZRS", "GRS", "GZRS"], var.storage_replication)
+    error_message = "storage_replication: LRS, ZRS, GRS or GZRS."
+  }
+}
+
+# Networking
+
+variable "private_networking" {
+  description = "VNet integration of the Function App, private endpoints for storage, Cosmos DB, Service Bus and Key Vault, and their public network access off. Needs servicebus_sku = Premium."
+  type        = bool
+  default     = false
+}
+
+variable "vnet_address_space" {
+  description = "Private networking only: the VNet's address space."
+  type        = string
+  default     = "10.20.0.0/16"
+
+  validation {
+    condition     = can(cidrhost(var.vnet_address_space, 0))
+    error_message = "vnet_address_space: a CIDR block."
+  }
+}
+
+variable "functions_subnet_prefix" {
+  description = "Private networking only: the Function App integration subnet (delegated to Microsoft.App/environments), inside the VNet."
+  type        = string
+  default     = "10.20.0.0/24"
+
+  validation {
+    condition     = can(cidrhost(var.functions_subnet_prefix, 0))
+    error_message = "functions_subnet_prefix: a CIDR block."
+  }
+}
+
+variable "private_endpoints_subnet_prefix" {
+  description = "Private networking only: the private endpoints subnet, inside the VNet."
+  type        = string
+  default     = "10.20.1.0/24"
+
+  validation {
+    condition     = can(cidrhost(var.private_endpoints_subnet_prefix, 0))
+    error_message = "private_endpoints_subnet_prefix: a CIDR block."
+  }
+}
+
+# Monitoring
+
+variable "log_retention_days" {
+  description = "Log Analytics retention, in days."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.log_retention_days >= 30 && var.log_retention_days <= 730
+    error_message = "log_retention_days: from 30 to 730."
+  }
+}
+
+variable "alert_emails" {
+  description = "Who the alerts (dead letters, function failures, Cosmos DB throttling) are e-mailed to."
+  type        = list(string)
+  default     = []
+}
+
+variable "alert_function_failures" {
+  description = "Failed function invocations in 5 minutes above which the failure alert fires."
+  type        = number
+  default     = 5
+}
+
+variable "alert_cosmos_throttled_requests" {
+  description = "Cosmos DB requests answered 429 in 5 minutes above which the throttling alert fires."
+  type        = number
+  default     = 50
+}

@@ -1,0 +1,35 @@
+"""The local PSP simulator (see :mod:`local.psp.simulator`), started as a child process.
+
+::
+
+    psp = start_psp(clock_file=platform.clock_file, secret=..., salt=..., function_key=...)
+    base_url = f"http://127.0.0.1:{psp.port}"   # the wallet's WALLET_PSP_BASE_URL
+
+The signing secret, the hpan salt and the function key it calls the wallet with are given
+through the environment, not the command line (``ps`` shows command lines).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from local.process import Child
+
+DEV_HPAN_SALT = "dev-hpan-salt-not-a-secret"
+"""The platform's dev salt when local settings name none (``DEV_HPAN_SALT``)."""
+
+
+def start_psp(*, clock_file: Path | None, secret: str, salt: str, function_key: str,
+              port: int = 0, ready_timeout: float = 30.0) -> Child:
+    """Start the simulator on 127.0.0.1 (``port`` 0: any free one); ``.port`` is the real one."""
+    argv = [sys.executable, "-m", "local.psp", "--port", str(port)]
+    if clock_file is not None:
+        argv += ["--clock-file", str(clock_file)]
+    env = {"PSP_SIGNING_SECRET": secret, "PSP_HPAN_SALT": salt,
+           "PSP_FUNCTION_KEY": function_key, "PYTHONUNBUFFERED": "1"}
+    return Child("psp", argv, env=env, ready_timeout=ready_timeout)
+
+
+def base_url(child: Child) -> str:
+    return f"http://127.0.0.1:{child.port}"

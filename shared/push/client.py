@@ -1,0 +1,317 @@
+"""The Notification Hubs REST client: installations and sends on ONE keep-alive session per
+namespace.
+
+Why it is built this way: in December 2020 a backend called Notification Hubs without
+keep-alive, so every push opened a TCP connection; the Function ran out of outbound (SNAT)
+ports and every other outbound call failed with it. Here:
+
+- every hub of a namespace shares :class:`Namespace`: the process's one ``aiohttp`` session for
+  that namespace (``Clients.session("push:<namespace>")``, with an explicit connector and
+  timeouts) and a semaphore that keeps in-flight requests within the connector's limit, so a
+  burst waits here instead of timing out in the connector's queue;
+- every response is read (success) or drained (errors, up to a bound) inside ``async with``,
+  so the connection goes back to the pool, or is closed when an error body is too large;
+- SAS tokens come from :class:`~shared.push.sas.SasTokens`, not signed per request.
+
+Answers end as DESIGN.md's queue rules say (:mod:`shared.queue_work`):
+
+==============================================  ==========================================
+429; 403 with Retry-After; 408, 5xx;            transient: retried here with backoff and
+timeouts, resets, refused connections           jitter, honouring Retry-After; then
+                                                TransientError (the message is redelivered),
+                                                or RescheduleLater after Retry-After when the
+                                                service asked for a wait longer than the cap
+                                                or for one more wait after the last attempt
+400, 401, 403 without Retry-After, 413, 4xx     PermanentError (failed work with the reason)
+404 on send or PUT                              ConfigurationError: a wrong hub path, alerted
+                                                (the service answers 201 when no
+                                                installation matches a send)
+404 on PATCH or DELETE                          the installation is gone: False
+==============================================  ==========================================
+
+The device token never appears in a log line or an error reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import json
+import logging
+import random
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+import aiohttp
+
+from shared.clients import SessionSpec
+from shared.clock import Clock
+from shared.config import PushHubSetting, Settings
+from shared.errors import ConfigurationError, PermanentError, RescheduleLater, TransientError
+from shared.push.hubs import HubRouter
+from shared.push.models import HubInstallation, NativeNotification, Platform
+from shared.push.sas import SasTokens, resource_uri
+from shared.queue_work import backoff
+
+logger = logging.getLogger(__name__)
+
+API_VERSION = "2015-01"
+#: FCM v1 installations and sends need a newer API version than 2015-01.
+FCMV1_API_VERSION = "2023-10-01-preview"
+JSON_CONTENT = "application/json;charset=utf-8"
+PATCH_CONTENT = "application/json-patch+json"
+#: How much of an error body is read to keep its connection reusable; past it, it is closed.
+MAX_DRAIN_BYTES = 1024 * 1024
+#: Enough of an error body to redact a whole device token (<= 512) in the reason's 200 chars.
+_KEPT_BYTES = 1024
+
+Operation = Literal["install", "patch", "delete", "send"]
+Outcome = Literal["ok", "gone", "transient", "permanent", "misconfigured"]
+Sleep = Callable[[float], Awaitable[None]]
+SessionFor = Callable[[str, SessionSpec], aiohttp.ClientSession]
+JsonPatch = Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Retries inside one invocation: ``attempts`` in all, waits capped at ``max_delay``."""
+
+    attempts: int = 3
+    base_delay: float = 0.2
+    max_delay: float = 5.0
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What one HTTP exchange gave: ``status`` 0 when there was no HTTP answer."""
+
+    status: int
+    retry_after: str | None = None
+    detail: str = ""
+
+
+def classify(operation: Operation, answer: Answer) -> Outcome:
+    """How an answer to ``operation`` ends (see the module docstring)."""
+    status = answer.status
+    if 200 <= status < 300:
+        return "ok"
+    if status == 0 or status == 429 or status == 408 or status >= 500:
+        return "transient"
+    if status == 403 and answer.retry_after is not None:
+        return "transient"  # the quota throttle
+    if status == 404:
+        return "gone" if operation in ("patch", "delete") else "misconfigured"
+    return "permanent"
+
+
+class Namespace:
+    """One namespace's connection side: its shared session and the in-flight bound."""
+
+    def __init__(self, name: str, session: Callable[[], aiohttp.ClientSession],
+                 bound: int) -> None:
+        self.name = name
+        self._session = session
+        self._bound = asyncio.Semaphore(bound)
+        self.bound = bound
+        self.in_flight = 0
+        self.max_in_flight = 0
+
+    async def exchange(self, method: str, url: str, headers: Mapping[str, str],
+                       body: bytes | None) -> Answer:
+        """One request; the response is always read or released before this returns."""
+        async with self._bound:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+            try:
+                async with self._session().request(method, url, headers=dict(headers),
+                                                   data=body) as response:
+                    if response.status < 300:
+                        await response.read()
+                        return Answer(response.status)
+                    detail = await _drain(response)
+                    return Answer(response.status, response.headers.get("Retry-After"), detail)
+            except (aiohttp.ClientError, OSError, TimeoutError) as error:
+                # Connection errors, resets and timeouts (aiohttp's ServerTimeoutError is a
+                # ClientError and a TimeoutError); "cannot assign requested address" too.
+                return Answer(0, None, _describe(error))
+            finally:
+                self.in_flight -= 1
+
+
+async def _drain(response: aiohttp.ClientResponse) -> str:
+    """Read an error body to the end (so the connection is reused), keeping its start."""
+    kept = bytearray()
+    total = 0
+    async for chunk in response.content.iter_chunked(64 * 1024):
+        if len(kept) < _KEPT_BYTES:
+            kept.extend(chunk[:_KEPT_BYTES - len(kept)])
+        total += len(chunk)
+        if total > MAX_DRAIN_BYTES:
+            break  # released unread: aiohttp closes this connection instead of pooling it
+    return kept.decode("utf-8", errors="replace")
+
+
+def _describe(error: BaseException) -> str:
+    text = str(error) or type(error).__name__
+    return f"{type(error).__name__}: {text}"[:300]
+
+
+class HubClient:
+    """One hub's REST operations, through its namespace's shared session."""
+
+    def __init__(self, name: str, endpoint: str, namespace: Namespace, tokens: SasTokens, *,
+                 policy: RetryPolicy, clock: Clock, sleep: Sleep = asyncio.sleep,
+                 jitter: Callable[[], float] = random.random) -> None:
+        self.name = name
+        self.url = f"{endpoint.rstrip('/')}/{name}"
+        self.namespace = namespace
+        self.tokens = tokens
+        self._policy = policy
+        self._clock = clock
+        self._sleep = sleep
+        self._jitter = jitter
+
+    async def create_or_update(self, installation: HubInstallation) -> None:
+        """``PUT /{hub}/installations/{id}``: create or overwrite."""
+        await self._call("install", "PUT", f"/installations/{installation.installation_id}",
+                         _version(installation.platform), installation.body(),
+                         {"Content-Type": JSON_CONTENT}, secrets=(installation.push_channel,))
+
+    async def patch(self, installation: str, operations: Sequence[JsonPatch]) -> bool:
+        """``PATCH /{hub}/installations/{id}`` (JSON-Patch); False if the installation is gone."""
+        body = json.dumps([dict(operation) for operation in operations]).encode()
+        values = tuple(op["value"] for op in operations if op.get("value"))
+        outcome = await self._call("patch", "PATCH", f"/installations/{installation}",
+                                   API_VERSION, body, {"Content-Type": PATCH_CONTENT},
+                                   secrets=values)  # a new pushChannel among them
+        return outcome == "ok"
+
+    async def delete(self, installation: str) -> bool:
+        """``DELETE /{hub}/installations/{id}``; False if it was already gone."""
+        outcome = await self._call("delete", "DELETE", f"/installations/{installation}",
+                                   API_VERSION, None, {})
+        return outcome == "ok"
+
+    async def send(self, installation: str, platform: Platform,
+                   notification: NativeNotification) -> None:
+        """``POST /{hub}/messages/`` to the tag ``$InstallationId:{id}``."""
+        headers = {"Content-Type": JSON_CONTENT,
+                   "ServiceBusNotification-Format": notification.format,
+                   "ServiceBusNotification-Tags": f"$InstallationId:{installation}",
+                   **dict(notification.headers)}
+        await self._call("send", "POST", "/messages/", _version(platform), notification.body,
+                         headers)
+
+    async def _call(self, operation: Operation, method: str, path: str, version: str,
+                    body: bytes | None, headers: Mapping[str, str], *,
+                    secrets: tuple[str, ...] = ()) -> Outcome:
+        url = f"{self.url}{path}?api-version={version}"
+        policy = self._policy
+        for attempt in range(1, policy.attempts + 1):
+            answer = await self.namespace.exchange(
+                method, url, {**headers, "Authorization": self.tokens.token()}, body)
+            outcome = classify(operation, answer)
+            if outcome in ("ok", "gone"):
+                return outcome
+            reason = self._reason(operation, answer, secrets)
+            if outcome == "permanent":
+                raise PermanentError(reason)
+            if outcome == "misconfigured":
+                logger.error("push hub %s has no such path (%s %s): check its PUSH_HUB_<n>_NAME "
+                             "and connection", self.name, method, path.split("/")[1])
+                raise ConfigurationError(reason)
+            wait = self._retry_after(answer.retry_after)
+            if wait is not None and (wait > policy.max_delay or attempt == policy.attempts):
+                raise RescheduleLater(reason, delay_seconds=wait)
+            if attempt == policy.attempts:
+                raise TransientError(reason)
+            if wait is None:
+                wait = backoff(attempt, policy.base_delay, policy.max_delay) \
+                    * (0.5 + self._jitter() / 2)
+            logger.warning("push %s on hub %s: %s; attempt %d of %d in %.2fs", operation,
+                           self.name, reason, attempt + 1, policy.attempts, wait)
+            await self._sleep(wait)
+        raise AssertionError("unreachable")
+
+    def _reason(self, operation: Operation, answer: Answer, secrets: tuple[str, ...]) -> str:
+        """Why a call failed, for logs and failed work: never a device token."""
+        what = f"HTTP {answer.status}" if answer.status else "no answer"
+        detail = " ".join(answer.detail.split())
+        for secret in secrets:
+            detail = detail.replace(secret, "<device token>")
+        detail = detail[:200]
+        return f"{operation} on hub {self.name}: {what}" + (f" ({detail})" if detail else "")
+
+    def _retry_after(self, raw: str | None) -> float | None:
+        """Retry-After in seconds (delta-seconds or an HTTP date), None if absent."""
+        if raw is None or not raw.strip():
+            return None
+        text = raw.strip()
+        if text.replace(".", "", 1).isdigit():
+            return float(text)
+        try:
+            when = email.utils.parsedate_to_datetime(text)
+        except (TypeError, ValueError):
+            return None
+        return max(0.0, (when - self._clock.now()).total_seconds())
+
+
+def _version(platform: Platform) -> str:
+    return FCMV1_API_VERSION if platform == "FCMV1" else API_VERSION
+
+
+class PushDispatcher:
+    """Every hub, each installation routed to its own (see :mod:`shared.push.hubs`)."""
+
+    def __init__(self, router: HubRouter[HubClient], namespaces: Mapping[str, Namespace]) -> None:
+        self.router = router
+        self.namespaces = dict(namespaces)
+
+    def hub_for(self, installation: str) -> HubClient:
+        return self.router.hub_for(installation)
+
+    async def create_or_update(self, installation: HubInstallation) -> None:
+        await self.hub_for(installation.installation_id).create_or_update(installation)
+
+    async def delete(self, installation: str) -> bool:
+        return await self.hub_for(installation).delete(installation)
+
+    async def send(self, installation: str, platform: Platform,
+                   notification: NativeNotification) -> None:
+        await self.hub_for(installation).send(installation, platform, notification)
+
+
+def session_spec(settings: Settings) -> SessionSpec:
+    """The connector and timeouts of every push session, from the settings."""
+    return SessionSpec(limit=settings.push_connector_limit,
+                       limit_per_host=settings.push_connector_limit_per_host,
+                       keepalive_timeout=settings.push_keepalive_seconds,
+                       total_timeout=settings.push_timeout_seconds,
+                       connect_timeout=settings.push_connect_timeout_seconds)
+
+
+def build_dispatcher(settings: Settings, hubs: Sequence[PushHubSetting], session_for: SessionFor,
+                     clock: Clock, *, sleep: Sleep = asyncio.sleep) -> PushDispatcher:
+    """One :class:`HubClient` per hub, one :class:`Namespace` (session) per namespace."""
+    spec = session_spec(settings)
+    bound = min(spec.limit, spec.limit_per_host)
+    policy = RetryPolicy(settings.push_retry_attempts, settings.push_retry_base_seconds,
+                         settings.push_retry_cap_seconds)
+    namespaces: dict[str, Namespace] = {}
+
+    def session(name: str) -> Callable[[], aiohttp.ClientSession]:
+        return lambda: session_for(name, spec)
+
+    def make(hub: PushHubSetting) -> HubClient:
+        key = hub.connection.namespace
+        if key not in namespaces:
+            namespaces[key] = Namespace(key, session(f"push:{key}"), bound)
+        tokens = SasTokens(resource_uri(hub.connection.endpoint, hub.name),
+                           hub.connection.key_name, hub.connection.key, clock=clock,
+                           ttl=settings.push_sas_ttl_seconds,
+                           renew_before=settings.push_sas_renew_seconds)
+        return HubClient(hub.name, hub.connection.endpoint, namespaces[key], tokens,
+                         policy=policy, clock=clock, sleep=sleep)
+
+    return PushDispatcher(HubRouter.build(hubs, make), namespaces)

@@ -1,0 +1,431 @@
+"""The wallet's use cases: onboarding through a PSP, listing, reading, deleting, applications.
+
+Rules (issue 3):
+
+- A citizen opens an onboarding session at the configured PSP and gets its hosted page; the PAN
+  never reaches the platform. The PSP's signed notification ends the session.
+- Live instruments (validated and not expired, plus sessions younger than the session window)
+  are at most ``max_instruments`` per citizen.
+- The same ``hpan`` validated again by the same citizen replaces the old instrument (which
+  becomes ``REPLACED``; its applications carry over), never a duplicate.
+- A citizen only ever sees their own instruments: another citizen's walletId is "not found",
+  exactly like an unknown one (the partition key is the caller's own fiscal-code hash).
+
+Events (on the queue ``events_queue``, through the document's outbox)::
+
+    InstrumentValidated  {walletId, citizenId, fiscalCode, hpan, type, brand, applications}
+    InstrumentReplaced   {oldWalletId, newWalletId, walletId, citizenId, fiscalCode, hpan, type,
+                          brand, applications}   (instead of InstrumentValidated)
+    InstrumentDeleted    {walletId, citizenId, fiscalCode, hpan, type}
+    ApplicationChanged   {walletId, citizenId, fiscalCode, hpan, type, application, status}
+
+``citizenId`` is the fiscal-code hash (the partition key every capability uses); ``fiscalCode``
+is there too because a consumer such as cashback may need to act for the citizen (the queue is
+internal to the platform, like the documents themselves).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import logging
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from shared.auth.fiscal_code import fiscal_code_hash
+from shared.auth.signature import ReplayGuard, verify_signed_request
+from shared.clock import ROME
+from shared.errors import Conflict, Invalid, NotFound
+from shared.outbox import Event, add_events
+from shared.wallet.models import (
+    APPLICATIONS,
+    DETAILS_IN,
+    DETAILS_OUT,
+    PENDING_STATUSES,
+    WALLET_ID,
+    Application,
+    ApplicationsUpdate,
+    FailureDetailsIn,
+    Instrument,
+    InstrumentList,
+    NewInstrument,
+    NotificationAck,
+    OnboardingStarted,
+    PspNotification,
+    Status,
+    StoredInstrument,
+    StoredSession,
+    fixed_time,
+    session_pk,
+)
+from shared.wallet.psp import PspGateway, PspSecrets
+from shared.wallet.store import Document, StaleDocument, WalletStore
+
+logger = logging.getLogger(__name__)
+
+T = TypeVar("T")
+_WALLET_ID = re.compile(WALLET_ID)
+_ATTEMPTS = 5
+# How long finished documents are kept where the container has TTL enabled (Azure).
+_RETENTION_SECONDS = 90 * 86400
+_SESSION_ROUTE_SECONDS = 7 * 86400
+
+
+class Publisher(Protocol):
+    async def publish(self, document: Document) -> bool:
+        """Send the document's outbox and clear it; False if it must wait for the sweep."""
+        ...
+
+
+@dataclass(frozen=True)
+class WalletPolicy:
+    psp_id: str
+    return_url: str
+    session_window: timedelta
+    max_instruments: int
+    events_queue: str
+
+
+class Wallet:
+    """The wallet of every citizen, on its ports."""
+
+    def __init__(self, *, store: WalletStore, psp: PspGateway, secrets: PspSecrets,
+                 replay_guard: ReplayGuard, publisher: Publisher, policy: WalletPolicy) -> None:
+        self._store = store
+        self._psp = psp
+        self._secrets = secrets
+        self._guard = replay_guard
+        self._publisher = publisher
+        self._policy = policy
+
+    # ------------------------------------------------------------------ citizens
+    async def start_onboarding(self, fiscal_code: str, request: NewInstrument, *,
+                               now: datetime, notification_url: str) -> OnboardingStarted:
+        """Open a session at the PSP; 409 if the citizen already has the most live ones."""
+        pk = fiscal_code_hash(fiscal_code)
+        current = await self._store.current(pk, pending_since=self._pending_since(now))
+        live = [d for d in current if self._status(_load(d), now) in _LIVE]
+        if len(live) >= self._policy.max_instruments:
+            raise Conflict(f"a citizen may have at most {self._policy.max_instruments} live "
+                           "instruments (validated, or being onboarded): delete one first")
+        wallet_id = str(uuid.uuid4())
+        psp_id = self._policy.psp_id
+        session = await self._psp.open_session(
+            psp_id=psp_id, wallet_id=wallet_id, type_=request.type,
+            return_url=self._policy.return_url, notification_url=notification_url)
+        enabled = set(request.applications)
+        item = StoredInstrument(
+            id=wallet_id, pk=pk, fiscal_code=fiscal_code, type=request.type, status="CREATED",
+            applications={name: "ENABLED" if name in enabled else "DISABLED"
+                          for name in APPLICATIONS},
+            psp_id=psp_id, session_id=session.session_id, created_at=now, updated_at=now,
+            ttl=_RETENTION_SECONDS)
+        route = StoredSession(id=wallet_id, pk=session_pk(wallet_id), citizen=pk,
+                              psp_id=psp_id, ttl=_SESSION_ROUTE_SECONDS)
+        await asyncio.gather(self._store.create_session(route.model_dump(by_alias=True)),
+                             self._store.create(_document(item)))
+        return OnboardingStarted(wallet_id=wallet_id, status="CREATED",
+                                 redirect_url=session.redirect_url)
+
+    async def instruments(self, fiscal_code: str, *, now: datetime) -> InstrumentList:
+        """Validated (or expired) instruments and sessions in progress, newest first."""
+        current = await self._store.current(fiscal_code_hash(fiscal_code),
+                                            pending_since=self._pending_since(now))
+        shown = [self._view(_load(d), now) for d in current]
+        shown = [i for i in shown if i.status != "ERROR"]
+        shown.sort(key=lambda i: i.created_at, reverse=True)
+        return InstrumentList(instruments=shown)
+
+    async def get(self, fiscal_code: str, wallet_id: str, *, now: datetime) -> Instrument:
+        raw = await self._own(fiscal_code, wallet_id)
+        return self._view(_load(raw), now)
+
+    async def delete(self, fiscal_code: str, wallet_id: str, *, now: datetime) -> None:
+        """Delete; deleting again (or a replaced one) changes nothing and is not an error."""
+
+        async def attempt() -> Document | None:
+            raw = await self._own(fiscal_code, wallet_id)
+            item = _load(raw)
+            if item.status in ("DELETED", "REPLACED"):
+                return None
+            events = []
+            if item.status == "VALIDATED":
+                events.append(self._event("InstrumentDeleted", item, now))
+            was = item.status
+            item = item.model_copy(update={"status": "DELETED", "updated_at": now,
+                                           "ttl": _RETENTION_SECONDS})
+            written = await self._store.replace(_document(item, raw, events))
+            logger.info("instrument %s deleted (was %s)", wallet_id, was)
+            return written
+
+        written = await _retrying(attempt)
+        if written is not None:
+            await self._publisher.publish(written)
+
+    async def set_applications(self, fiscal_code: str, wallet_id: str,
+                               update: ApplicationsUpdate, *, now: datetime) -> Instrument:
+        """Enable or disable the wallet's services on a live instrument."""
+        wanted = {a.name: a.status for a in update.applications}
+
+        async def attempt() -> tuple[StoredInstrument, Document | None]:
+            raw = await self._own(fiscal_code, wallet_id)
+            item = _load(raw)
+            status = self._status(item, now)
+            if status not in _LIVE:
+                raise Conflict(f"the instrument is {status}: its applications cannot change")
+            changed = {n: s for n, s in wanted.items() if item.applications.get(n) != s}
+            if not changed:
+                return item, None
+            item = item.model_copy(update={"applications": {**item.applications, **changed},
+                                           "updated_at": now})
+            events = []
+            if item.status == "VALIDATED":
+                events = [self._event("ApplicationChanged", item, now, application=name,
+                                      status=value) for name, value in changed.items()]
+            return item, await self._store.replace(_document(item, raw, events))
+
+        item, written = await _retrying(attempt)
+        if written is not None:
+            await self._publisher.publish(written)
+        return self._view(item, now)
+
+    # ------------------------------------------------------------------ the PSP
+    async def notify(self, notification: PspNotification, *, raw_body: bytes,
+                     signature: str | None, now: datetime) -> NotificationAck:
+        """Apply a PSP's signed outcome (see the module docstring and issue 3).
+
+        A signature is accepted once, whatever happened next: a PSP that retries (a lost answer,
+        a 503) signs again at a later ``t``, and an identical outcome is then a 200 that changes
+        nothing. ``PENDING`` (the citizen opened the PSP's page) is progress, never refused.
+
+        Raises:
+            Unauthorized: bad, stale or replayed signature (checked before anything else is
+                said about the session).
+            NotFound: no such session.
+            Conflict: the session already ended otherwise, or expired.
+            Invalid: (422) the details do not fit the outcome and the instrument type.
+        """
+        wallet_id = notification.wallet_id
+        route = None
+        if _WALLET_ID.match(wallet_id):
+            raw_route = await self._store.get_session(wallet_id)
+            route = StoredSession.model_validate(raw_route) if raw_route else None
+        psp_id = route.psp_id if route else self._policy.psp_id
+        secret = await self._secrets.secret_of(psp_id)
+        verified = verify_signed_request(signature, raw_body, secret, now=now,
+                                         guard=self._guard)
+        if route is None:
+            await verified
+            raise NotFound("unknown onboarding session")
+        # The signature check and the read run together; the read's result is used only once
+        # the signature has passed.
+        _, documents = await asyncio.gather(
+            verified, self._store.for_notification(route.citizen, wallet_id))
+        ack = NotificationAck(wallet_id=wallet_id, session_id=notification.session_id,
+                              outcome=notification.outcome)
+        citizen = route.citizen
+        first = True
+
+        async def attempt() -> Document | None:
+            nonlocal first, documents
+            if not first:
+                documents = await self._store.for_notification(citizen, wallet_id)
+            first = False
+            return await self._apply(notification, documents, now)
+
+        written = await _retrying(attempt)
+        if written is not None:
+            await self._publisher.publish(written)
+        return ack
+
+    async def _apply(self, notification: PspNotification, documents: list[Document],
+                     now: datetime) -> Document | None:
+        wallet_id = notification.wallet_id
+        raw = next((d for d in documents if d["id"] == wallet_id), None)
+        if raw is None or raw.get("sessionId") != notification.session_id:
+            raise NotFound("unknown onboarding session")
+        item = _load(raw)
+        status = self._status(item, now)
+        if notification.outcome == "PENDING":
+            if item.status == "CREATED" and status == "CREATED":
+                _failure_details(notification)
+                item = item.model_copy(update={"status": "VALIDATION_REQUESTED",
+                                               "updated_at": now})
+                await self._store.replace(_document(item, raw))
+            return None  # progress after the outcome, or told twice: nothing to do
+        digest = _digest(notification)
+        if item.notification == digest:
+            return None  # the PSP retried an outcome already applied
+        if item.status not in PENDING_STATUSES:
+            raise Conflict(f"the session already ended ({item.status})")
+        if status == "ERROR":
+            raise Conflict("the session expired before this outcome")
+        if notification.outcome != "OK":
+            failure = _failure_details(notification)
+            reason = notification.outcome + (f": {failure.reason}" if failure.reason else "")
+            item = item.model_copy(update={"status": "ERROR", "error_reason": reason,
+                                           "notification": digest, "updated_at": now})
+            await self._store.replace(_document(item, raw))
+            logger.info("onboarding %s ended %s", wallet_id, notification.outcome)
+            return None
+        return await self._validate(item, raw, documents, notification, digest, now)
+
+    async def _validate(self, item: StoredInstrument, raw: Document, documents: list[Document],
+                        notification: PspNotification, digest: str,
+                        now: datetime) -> Document | None:
+        model = DETAILS_IN[item.type]
+        details = _parse(model, notification.details)
+        others = [_load(d) for d in documents if d["id"] != item.id]
+        same = [o for o in others if o.status == "VALIDATED" and o.hpan == details.hpan]
+        live = [o for o in others if o not in same and self._status(o, now) == "VALIDATED"]
+        shown = DETAILS_OUT[item.type].model_validate(details.model_dump(by_alias=True))
+        update: dict[str, Any] = {
+            "hpan": details.hpan, "contract_id": details.contract_id,
+            "details": shown.model_dump(mode="json", by_alias=True),
+            "notification": digest, "updated_at": now}
+        if len(live) >= self._policy.max_instruments:
+            update.update(status="ERROR", error_reason="TOO_MANY_INSTRUMENTS")
+            await self._store.replace(_document(item.model_copy(update=update), raw))
+            logger.info("onboarding %s refused: too many instruments", item.id)
+            return None
+        update.update(status="VALIDATED", validated_at=now, ttl=None)
+        if not same:
+            item = item.model_copy(update=update)
+            event = self._event("InstrumentValidated", item, now)
+            written = await self._store.replace(_document(item, raw, [event]))
+            logger.info("instrument %s validated", item.id)
+            return written
+        # Same hpan: this instrument takes the old one's place (and its applications).
+        old_items = sorted(same, key=lambda o: o.created_at)
+        update.update(applications=old_items[-1].applications, replaces=old_items[-1].id)
+        item = item.model_copy(update=update)
+        event = self._event("InstrumentReplaced", item, now, oldWalletId=old_items[-1].id,
+                            newWalletId=item.id)
+        replaced = []
+        for old in old_items:
+            old_raw = next(d for d in documents if d["id"] == old.id)
+            old = old.model_copy(update={"status": "REPLACED", "replaced_by": item.id,
+                                         "updated_at": now, "ttl": _RETENTION_SECONDS})
+            replaced.append(_document(old, old_raw))
+        written_all = await self._store.replace_together(
+            item.pk, [_document(item, raw, [event]), *replaced])
+        logger.info("instrument %s validated, replacing %s", item.id,
+                    ",".join(o.id for o in old_items))
+        return written_all[0]
+
+    # ------------------------------------------------------------------ helpers
+    async def _own(self, fiscal_code: str, wallet_id: str) -> Document:
+        """The caller's instrument; NotFound for an unknown one and for anyone else's."""
+        raw = None
+        if _WALLET_ID.match(wallet_id):
+            raw = await self._store.get(fiscal_code_hash(fiscal_code), wallet_id)
+        if raw is None:
+            raise NotFound(f"no instrument {wallet_id[:64]}")
+        return raw
+
+    def _pending_since(self, now: datetime) -> str:
+        return fixed_time(now - self._policy.session_window)
+
+    def _status(self, item: StoredInstrument, now: datetime) -> Status:
+        """The status as of ``now``: sessions past the window and expired cards are computed."""
+        if item.status in PENDING_STATUSES and now >= item.created_at + self._policy.session_window:
+            return "ERROR"
+        if item.status == "VALIDATED" and _expired(item, now):
+            return "EXPIRED"
+        return item.status
+
+    def _view(self, item: StoredInstrument, now: datetime) -> Instrument:
+        status = self._status(item, now)
+        reason = item.error_reason
+        if status == "ERROR" and item.status in PENDING_STATUSES:
+            reason = "SESSION_EXPIRED"
+        details = DETAILS_OUT[item.type].model_validate(item.details) if item.details else None
+        return Instrument.model_validate({
+            "walletId": item.id, "type": item.type, "status": status,
+            "applications": [Application(name=n, status=s)
+                             for n, s in sorted(item.applications.items())],
+            "details": details, "errorReason": reason, "replacedBy": item.replaced_by,
+            "createdAt": item.created_at, "updatedAt": item.updated_at})
+
+    def _event(self, type_: str, item: StoredInstrument, now: datetime,
+               **extra: Any) -> Event:
+        data: dict[str, Any] = {"walletId": item.id, "citizenId": item.pk,
+                                "fiscalCode": item.fiscal_code, "hpan": item.hpan,
+                                "type": item.type}
+        if type_ in ("InstrumentValidated", "InstrumentReplaced"):
+            data["brand"] = (item.details or {}).get("brand")
+            data["applications"] = dict(item.applications)
+        data.update(extra)
+        return Event.new(type_, self._policy.events_queue, data, now=now)
+
+
+_LIVE: frozenset[Status] = frozenset({"CREATED", "VALIDATION_REQUESTED", "VALIDATED"})
+
+
+def _expired(item: StoredInstrument, now: datetime) -> bool:
+    """A card is valid through the last day of its expiry month, on the Italian calendar."""
+    details = item.details or {}
+    year, month = details.get("expiryYear"), details.get("expiryMonth")
+    if not isinstance(year, int) or not isinstance(month, int):
+        return False
+    today = now.astimezone(ROME)
+    return (today.year, today.month) > (year, month)
+
+
+def _load(raw: Document) -> StoredInstrument:
+    return StoredInstrument.model_validate(raw)
+
+
+def _document(item: StoredInstrument, read: Document | None = None,
+              events: list[Event] | None = None) -> Document:
+    """The document to write for ``item``: the ETag it was read with, its pending outbox."""
+    document = item.model_dump(mode="json", by_alias=True, exclude_none=True)
+    if read is not None:
+        document["_etag"] = read.get("_etag")
+        document["outbox"] = list(read.get("outbox") or [])
+    if events:
+        add_events(document, events)
+    return document
+
+
+def _digest(notification: PspNotification) -> str:
+    canonical = json.dumps({"outcome": notification.outcome, "details": notification.details},
+                           sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def _parse(model: type[M], details: dict[str, Any]) -> M:
+    try:
+        return model.model_validate(details)
+    except ValidationError as error:
+        errors = [{"loc": ["details", *e["loc"]], "msg": e["msg"], "type": e["type"]}
+                  for e in error.errors(include_input=False, include_url=False)]
+        raise Invalid("the details do not fit the outcome and the instrument type",
+                      status=422, errors=errors) from None
+
+
+def _failure_details(notification: PspNotification) -> FailureDetailsIn:
+    return _parse(FailureDetailsIn, notification.details)
+
+
+async def _retrying(attempt: Callable[[], Awaitable[T]]) -> T:
+    """Run ``attempt`` again (it re-reads) while a concurrent write got there first."""
+    for _ in range(_ATTEMPTS - 1):
+        try:
+            return await attempt()
+        except StaleDocument:
+            continue
+    try:
+        return await attempt()
+    except StaleDocument:
+        raise Conflict("the instrument is being changed concurrently; retry") from None

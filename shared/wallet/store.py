@@ -1,0 +1,216 @@
+"""Where instruments live: the wallet container, partition key ``/pk``.
+
+Two kinds of document:
+
+- ``instrument`` (id = walletId, pk = the owner's fiscal-code hash): everything about one
+  instrument. A citizen's listing is one single-partition query; reading one is a point read.
+- ``session`` (id = walletId, pk = ``session:<walletId>``): routes a PSP notification, which
+  names only the walletId, to the owner's partition. Written once, when the session opens.
+
+Every write is ETag-conditioned (or a create); :class:`StaleDocument` tells the service to
+reload and decide again.
+"""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from typing import Any, Protocol
+
+from azure.core import MatchConditions
+from azure.cosmos.aio import ContainerProxy
+from azure.cosmos.exceptions import (
+    CosmosAccessConditionFailedError,
+    CosmosBatchOperationError,
+    CosmosResourceExistsError,
+    CosmosResourceNotFoundError,
+)
+
+from shared.cosmos import TRANSIENT_STATUS, guarded
+from shared.errors import DependencyError
+from shared.wallet.models import session_pk
+
+Document = dict[str, Any]
+
+# Instruments a citizen still has, or is onboarding: the listing, and the count of live ones.
+_CURRENT = ("SELECT * FROM c WHERE c.kind = 'instrument' AND (c.status = 'VALIDATED' OR "
+            "((c.status = 'CREATED' OR c.status = 'VALIDATION_REQUESTED') "
+            "AND c.createdAt >= @since))")
+# What a notification needs: its own instrument and the validated ones (same hpan, count).
+_FOR_NOTIFICATION = ("SELECT * FROM c WHERE c.kind = 'instrument' AND "
+                     "(c.id = @id OR c.status = 'VALIDATED')")
+
+
+class StaleDocument(Exception):
+    """The document changed since it was read (ETag mismatch) or was created meanwhile."""
+
+
+class WalletStore(Protocol):
+    async def get(self, pk: str, wallet_id: str) -> Document | None:
+        """One instrument by id in the owner's partition; None if it is not there."""
+        ...
+
+    async def current(self, pk: str, *, pending_since: str) -> list[Document]:
+        """Validated instruments and sessions created at or after ``pending_since``."""
+        ...
+
+    async def for_notification(self, pk: str, wallet_id: str) -> list[Document]:
+        """The instrument ``wallet_id`` and every validated instrument of ``pk``."""
+        ...
+
+    async def create(self, document: Document) -> Document:
+        """Create; StaleDocument if it exists. Returns the written document (with _etag)."""
+        ...
+
+    async def replace(self, document: Document) -> Document:
+        """Replace if unchanged since read (its ``_etag``); StaleDocument otherwise."""
+        ...
+
+    async def replace_together(self, pk: str, documents: list[Document]) -> list[Document]:
+        """Replace several documents of one partition atomically, each if unchanged."""
+        ...
+
+    async def get_session(self, wallet_id: str) -> Document | None: ...
+
+    async def create_session(self, document: Document) -> None: ...
+
+
+def _body(document: Document) -> Document:
+    return {k: v for k, v in document.items() if not k.startswith("_")}
+
+
+class CosmosWalletStore:
+    def __init__(self, container: ContainerProxy, timeout: float) -> None:
+        self._c = container
+        self._timeout = timeout
+
+    async def get(self, pk: str, wallet_id: str) -> Document | None:
+        try:
+            async with guarded(self._timeout):
+                item: Document = await self._c.read_item(wallet_id, partition_key=pk)
+        except CosmosResourceNotFoundError:
+            return None
+        return item if item.get("kind") == "instrument" else None
+
+    async def _query(self, pk: str, query: str, parameters: list[dict[str, Any]]
+                     ) -> list[Document]:
+        found: list[Document] = []
+        async with guarded(self._timeout):
+            async for item in self._c.query_items(query, parameters=parameters,
+                                                  partition_key=pk):
+                found.append(item)
+        return found
+
+    async def current(self, pk: str, *, pending_since: str) -> list[Document]:
+        return await self._query(pk, _CURRENT, [{"name": "@since", "value": pending_since}])
+
+    async def for_notification(self, pk: str, wallet_id: str) -> list[Document]:
+        return await self._query(pk, _FOR_NOTIFICATION, [{"name": "@id", "value": wallet_id}])
+
+    async def create(self, document: Document) -> Document:
+        try:
+            async with guarded(self._timeout):
+                written: Document = await self._c.create_item(_body(document))
+        except CosmosResourceExistsError:
+            raise StaleDocument(document["id"]) from None
+        return written
+
+    async def replace(self, document: Document) -> Document:
+        try:
+            async with guarded(self._timeout):
+                written: Document = await self._c.replace_item(
+                    document["id"], _body(document), etag=document["_etag"],
+                    match_condition=MatchConditions.IfNotModified)
+        except (CosmosAccessConditionFailedError, CosmosResourceNotFoundError):
+            raise StaleDocument(document["id"]) from None
+        return written
+
+    async def replace_together(self, pk: str, documents: list[Document]) -> list[Document]:
+        operations: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = [
+            ("replace", (d["id"], _body(d)), {"if_match_etag": d["_etag"]}) for d in documents]
+        try:
+            async with guarded(self._timeout):
+                results = await self._c.execute_item_batch(operations, partition_key=pk)
+        except CosmosBatchOperationError as error:
+            if error.status_code in TRANSIENT_STATUS:
+                raise DependencyError("cosmos", f"batch status {error.status_code}") from None
+            raise StaleDocument(",".join(d["id"] for d in documents)) from None
+        return [dict(result["resourceBody"]) for result in results]
+
+    async def get_session(self, wallet_id: str) -> Document | None:
+        try:
+            async with guarded(self._timeout):
+                item: Document = await self._c.read_item(wallet_id,
+                                                         partition_key=session_pk(wallet_id))
+        except CosmosResourceNotFoundError:
+            return None
+        return item
+
+    async def create_session(self, document: Document) -> None:
+        async with guarded(self._timeout):
+            await self._c.create_item(_body(document))
+
+
+class MemoryWalletStore:
+    """The store in memory, ETags included (unit tests)."""
+
+    def __init__(self) -> None:
+        self.items: dict[tuple[str, str], Document] = {}
+        self.round_trips = 0
+
+    def _written(self, document: Document) -> Document:
+        stored = copy.deepcopy(_body(document))
+        stored["_etag"] = uuid.uuid4().hex
+        self.items[(stored["pk"], stored["id"])] = stored
+        return copy.deepcopy(stored)
+
+    def _instruments(self, pk: str) -> list[Document]:
+        return [copy.deepcopy(d) for (p, _), d in self.items.items()
+                if p == pk and d.get("kind") == "instrument"]
+
+    async def get(self, pk: str, wallet_id: str) -> Document | None:
+        self.round_trips += 1
+        found = self.items.get((pk, wallet_id))
+        return copy.deepcopy(found) if found and found.get("kind") == "instrument" else None
+
+    async def current(self, pk: str, *, pending_since: str) -> list[Document]:
+        self.round_trips += 1
+        return [d for d in self._instruments(pk) if d["status"] == "VALIDATED" or (
+            d["status"] in ("CREATED", "VALIDATION_REQUESTED")
+            and d["createdAt"] >= pending_since)]
+
+    async def for_notification(self, pk: str, wallet_id: str) -> list[Document]:
+        self.round_trips += 1
+        return [d for d in self._instruments(pk)
+                if d["id"] == wallet_id or d["status"] == "VALIDATED"]
+
+    async def create(self, document: Document) -> Document:
+        self.round_trips += 1
+        if (document["pk"], document["id"]) in self.items:
+            raise StaleDocument(document["id"])
+        return self._written(document)
+
+    def _check(self, document: Document) -> None:
+        current = self.items.get((document["pk"], document["id"]))
+        if current is None or current["_etag"] != document.get("_etag"):
+            raise StaleDocument(document["id"])
+
+    async def replace(self, document: Document) -> Document:
+        self.round_trips += 1
+        self._check(document)
+        return self._written(document)
+
+    async def replace_together(self, pk: str, documents: list[Document]) -> list[Document]:
+        self.round_trips += 1
+        for document in documents:
+            self._check(document)
+        return [self._written(d) for d in documents]
+
+    async def get_session(self, wallet_id: str) -> Document | None:
+        self.round_trips += 1
+        found = self.items.get((session_pk(wallet_id), wallet_id))
+        return copy.deepcopy(found) if found else None
+
+    async def create_session(self, document: Document) -> None:
+        self.round_trips += 1
+        self._written(document)

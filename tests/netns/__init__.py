@@ -1,0 +1,1 @@
+"""The December 2020 outage, reproduced inside a private network namespace."""

@@ -1,0 +1,145 @@
+"""In-memory ports of the wallet service (no I/O), shared by the unit and functions tiers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from shared.auth.fiscal_code import check_character
+from shared.auth.signature import MemoryReplayGuard, sign
+from shared.clock import FixedClock
+from shared.errors import DependencyError
+from shared.messaging import MemorySender
+from shared.outbox import pending
+from shared.wallet.models import InstrumentType
+from shared.wallet.psp import PspSession
+from shared.wallet.service import Wallet, WalletPolicy
+from shared.wallet.store import Document, MemoryWalletStore, StaleDocument
+
+NOW = datetime(2026, 12, 8, 9, 30, tzinfo=UTC)
+PSP = "DEMOPSP"
+SECRET = "unit-test-psp-secret"
+QUEUE = "wallet-events"
+NOTIFY_URL = "http://localhost/api/v1/wallet/psp/notifications"
+
+
+def fiscal_code(n: int) -> str:
+    """A valid fiscal code per ``n`` (0-999)."""
+    first15 = f"RSSMRA85T10A{n:03d}"
+    return first15 + check_character(first15)
+
+
+CF = fiscal_code(562)
+OTHER_CF = fiscal_code(563)
+
+
+@dataclass
+class FakePsp:
+    opened: list[dict[str, Any]] = field(default_factory=list)
+    down: bool = False
+
+    async def open_session(self, *, psp_id: str, wallet_id: str, type_: InstrumentType,
+                           return_url: str, notification_url: str) -> PspSession:
+        await asyncio.sleep(0)  # a network call: other tasks run meanwhile
+        if self.down:
+            raise DependencyError("psp", "unreachable")
+        session_id = f"sess-{len(self.opened) + 1}"
+        self.opened.append({"pspId": psp_id, "walletId": wallet_id, "type": type_,
+                            "returnUrl": return_url, "notificationUrl": notification_url,
+                            "sessionId": session_id})
+        return PspSession(session_id, f"https://psp.example/onboarding/{session_id}")
+
+
+class FakeSecrets:
+    def __init__(self, secrets: dict[str, str] | None = None) -> None:
+        self.secrets = secrets or {PSP: SECRET}
+
+    async def secret_of(self, psp_id: str) -> str:
+        return self.secrets[psp_id]
+
+
+class MemoryPublisher:
+    """The outbox publisher on the memory store: send, then clear with the ETag."""
+
+    def __init__(self, store: MemoryWalletStore, sender: MemorySender) -> None:
+        self.store = store
+        self.sender = sender
+
+    async def publish(self, document: Document) -> bool:
+        events = pending(document)
+        try:
+            for event in events:
+                await self.sender.send(event.queue, [event.outgoing()])
+        except DependencyError:
+            return False
+        cleared = {**document, "outbox": []}
+        with contextlib.suppress(StaleDocument):
+            await self.store.replace(cleared)
+        return True
+
+
+class StaleOnce(MemoryWalletStore):
+    """A store whose first replace loses a race (someone else wrote in between)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.raced = False
+
+    async def replace(self, document: Document) -> Document:
+        if not self.raced:
+            self.raced = True
+            key = (document["pk"], document["id"])
+            self.items[key] = {**self.items[key], "_etag": "someone-else"}
+        return await super().replace(document)
+
+
+class World:
+    """A wallet on fakes, with helpers to drive it as the PSP would."""
+
+    def __init__(self, *, store: MemoryWalletStore | None = None, max_instruments: int = 20,
+                 now: datetime = NOW) -> None:
+        self.clock = FixedClock(now)
+        self.store = store or MemoryWalletStore()
+        self.psp = FakePsp()
+        self.sender = MemorySender()
+        self.guard = MemoryReplayGuard(self.clock.now)
+        self.publisher = MemoryPublisher(self.store, self.sender)
+        self.wallet = Wallet(
+            store=self.store, psp=self.psp, secrets=FakeSecrets(), replay_guard=self.guard,
+            publisher=self.publisher,
+            policy=WalletPolicy(psp_id=PSP, return_url="app://wallet/done",
+                                session_window=timedelta(minutes=30),
+                                max_instruments=max_instruments, events_queue=QUEUE))
+
+    @property
+    def now(self) -> datetime:
+        return self.clock.now()
+
+    def advance(self, **delta: float) -> None:
+        self.clock.set(self.clock.now() + timedelta(**delta))
+
+    def session_of(self, wallet_id: str) -> str:
+        return next(o["sessionId"] for o in self.psp.opened if o["walletId"] == wallet_id)
+
+    def events(self) -> list[dict[str, Any]]:
+        return [json.loads(m.body) for queue, m in self.sender.sent if queue == QUEUE]
+
+    def stored(self, cf: str, wallet_id: str) -> Document:
+        from shared.auth.fiscal_code import fiscal_code_hash
+
+        return self.store.items[(fiscal_code_hash(cf), wallet_id)]
+
+
+def card(pan_hash: str = "a" * 64, *, last4: str = "4242", month: int = 12,
+         year: int = 2030) -> dict[str, Any]:
+    return {"brand": "VISA", "last4": last4, "expiryMonth": month, "expiryYear": year,
+            "hpan": pan_hash, "contractId": "contract-1"}
+
+
+def signed(body: dict[str, Any], *, at: datetime, secret: str = SECRET) -> tuple[bytes, str]:
+    raw = json.dumps(body).encode()
+    return raw, sign(secret, raw, int(at.timestamp()))
