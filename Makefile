@@ -54,6 +54,7 @@ typecheck: install
 bench: install
 	$(PY) -m bench.host
 	$(PY) -m bench.wallet
+	$(PY) -m bench.push
 
 clean:
 	rm -rf $(VENV) $(TOOLS) node_modules .local
