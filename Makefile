@@ -55,6 +55,7 @@ bench: install
 	$(PY) -m bench.host
 	$(PY) -m bench.wallet
 	$(PY) -m bench.push
+	$(PY) -m bench.notices
 
 clean:
 	rm -rf $(VENV) $(TOOLS) node_modules .local

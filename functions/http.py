@@ -162,7 +162,7 @@ def decode(raw: bytes, model: type[B], *, max_body: int = DEFAULT_MAX_BODY,
         raise Invalid("a JSON body is required")
     try:
         json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested too deep
         raise Invalid("the body is not valid JSON") from None
     try:
         return model.model_validate_json(raw)

@@ -19,6 +19,7 @@ from azure.cosmos import CosmosClient, PartitionKey
 
 from local import cosmos, nhsim, servicebus
 from local.azurite import Azurite, start_azurite
+from local.banksim import start_banksim
 from local.process import Child
 from local.psp import DEV_HPAN_SALT, start_psp
 from local.psp import base_url as psp_base_url
@@ -91,6 +92,17 @@ def provision_cosmos(settings: Settings) -> None:
                                                 PartitionKey(path=spec.partition_key))
 
 
+def provision_blobs(settings: Settings) -> None:
+    """Create the Blob containers the app needs (idempotent)."""
+    from azure.core.exceptions import ResourceExistsError
+    from azure.storage.blob import BlobServiceClient
+
+    assert settings.storage_connection, "AzureWebJobsStorage is not set"
+    with BlobServiceClient.from_connection_string(settings.storage_connection) as client, \
+            contextlib.suppress(ResourceExistsError):
+        client.create_container(settings.notices_blob_container)
+
+
 async def seed_parties(settings: Settings, env: dict[str, str]) -> None:
     """Register the demo parties with the dev keys that local settings name."""
     from datetime import UTC, datetime
@@ -148,6 +160,8 @@ class Platform:
                                                               clock_file=self.clock_file)
             self._own(self.nhsim)
             self.env.update(hub_connections)
+            self.bank = self._own(start_banksim())
+            self.env["CASHBACK_BANK_CHECK_URL"] = f"http://127.0.0.1:{self.bank.port}"
             self.azurite: Azurite | None = None
             if azurite:
                 self.azurite = start_azurite()
@@ -168,6 +182,8 @@ class Platform:
         """Create a database (default: the configured one) with every container; seed it."""
         settings = self.settings(**({"COSMOS_DATABASE": database} if database else {}))
         provision_cosmos(settings)
+        if self.azurite is not None:
+            provision_blobs(settings)
         env = {**os.environ, **self.env}
         # in a thread of its own, so callers inside an event loop can provision too
         with ThreadPoolExecutor(1) as pool:

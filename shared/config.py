@@ -23,6 +23,7 @@ from urllib.parse import urlsplit
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from shared.cashback.rules import parse_periods
 from shared.errors import ConfigurationError
 
 
@@ -90,6 +91,40 @@ class Settings(BaseSettings):
     push_sas_renew_seconds: int = Field(default=300, ge=10, le=3600,
                                         validation_alias="PUSH_SAS_RENEW_SECONDS")
 
+    # Notices: the central archive of payment notices (ACA) and its bulk uploads. Uploads are
+    # kept in Blob storage: the host's storage account, by connection string locally
+    # (AzureWebJobsStorage) and by managed identity in Azure (AzureWebJobsStorage__accountName).
+    notices_container: str = Field(default="notices", validation_alias="NOTICES_CONTAINER")
+    notice_bulks_container: str = Field(default="notice-bulks",
+                                        validation_alias="NOTICE_BULKS_CONTAINER")
+    notices_queue: str = Field(default="notices", validation_alias="NOTICES_QUEUE")
+    notices_blob_container: str = Field(default="notice-bulks",
+                                        validation_alias="NOTICES_BLOB_CONTAINER")
+    notices_bulk_chunk_lines: int = Field(default=500, ge=1, le=5000,
+                                          validation_alias="NOTICES_BULK_CHUNK_LINES")
+    notices_bulk_concurrency: int = Field(default=16, ge=1, le=256,
+                                          validation_alias="NOTICES_BULK_CONCURRENCY")
+    storage_connection: str | None = Field(default=None, validation_alias="AzureWebJobsStorage")
+    storage_account: str | None = Field(default=None,
+                                        validation_alias="AzureWebJobsStorage__accountName")
+
+    # Cashback: award periods are configuration (a JSON list, see shared/cashback/rules.py;
+    # empty: the programme's production periods). Enrollments, instruments, hpans, period
+    # states and rankings live in one container partitioned by /pk.
+    cashback_periods: str = Field(default="", validation_alias="CASHBACK_PERIODS")
+    cashback_container: str = Field(default="cashback", validation_alias="CASHBACK_CONTAINER")
+    cashback_transactions_queue: str = Field(default="cashback-transactions",
+                                             validation_alias="CASHBACK_TRANSACTIONS_QUEUE")
+    # IBANs are checked against the bank asynchronously, through this queue.
+    iban_check_queue: str = Field(default="iban-check", validation_alias="IBAN_CHECK_QUEUE")
+    cashback_bank_check_url: str = Field(default="http://127.0.0.1:7092",
+                                         validation_alias="CASHBACK_BANK_CHECK_URL")
+    cashback_bank_check_timeout_seconds: float = Field(
+        default=5.0, gt=0, le=30, validation_alias="CASHBACK_BANK_CHECK_TIMEOUT_SECONDS")
+    # Payout lists (CSV) go to this Blob container of the host's storage account.
+    cashback_payouts_blob_container: str = Field(
+        default="cashback-payouts", validation_alias="CASHBACK_PAYOUTS_BLOB_CONTAINER")
+
     # Citizens' tokens
     jwt_issuer: str = Field(validation_alias="CITIZEN_JWT_ISSUER")
     jwt_audience: str = Field(validation_alias="CITIZEN_JWT_AUDIENCE")
@@ -139,6 +174,12 @@ class Settings(BaseSettings):
     def _parse_secrets(cls, value: Any) -> Any:
         if isinstance(value, str):
             return json.loads(value) if value.strip() else {}
+        return value
+
+    @field_validator("cashback_periods")
+    @classmethod
+    def _check_periods(cls, value: str) -> str:
+        parse_periods(value)  # fail fast, with the reason
         return value
 
     @model_validator(mode="after")

@@ -17,6 +17,9 @@ CONTAINERS: tuple[ContainerSpec, ...] = (
     ContainerSpec("signatures_container", "/id"),
     ContainerSpec("wallet_container", "/pk"),
     ContainerSpec("push_installations_container", "/id"),
+    ContainerSpec("cashback_container", "/pk"),
+    ContainerSpec("notices_container", "/pk"),
+    ContainerSpec("notice_bulks_container", "/pk"),
 )
 
 
@@ -31,6 +34,9 @@ class QueueSpec:
 QUEUES: tuple[QueueSpec, ...] = (
     QueueSpec("wallet_events_queue"),
     QueueSpec("push_queue"),
+    QueueSpec("cashback_transactions_queue"),
+    QueueSpec("iban_check_queue"),
+    QueueSpec("notices_queue"),
 )
 
 

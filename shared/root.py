@@ -13,11 +13,22 @@ from shared import telemetry
 from shared.auth.citizen import CitizenTokenVerifier, JwksKeys, KeySource, PemKeys
 from shared.auth.replays import CosmosReplayGuard
 from shared.auth.secrets import KeyVaultSecrets, LocalSecrets, SecretProvider
+from shared.cashback.bank import HttpBankCheck
+from shared.cashback.payouts import AzurePayoutFiles, PayoutJob
+from shared.cashback.ranking import RankingJob
+from shared.cashback.rules import parse_periods
+from shared.cashback.service import Cashback
+from shared.cashback.store import CosmosCashbackStore
+from shared.cashback.transactions import Intake, Scorer
 from shared.clients import Clients, SessionSpec, get_clients
 from shared.clock import Clock, current_clock
 from shared.config import Settings, push_hubs
 from shared.failed_work import CosmosFailedWork
 from shared.messaging import ServiceBusSender
+from shared.notices.blobs import AzureBlobs
+from shared.notices.bulk import Bulks
+from shared.notices.service import EcDirectory, NoticeArchive
+from shared.notices.store import CosmosBulkStore, CosmosNoticeStore
 from shared.outbox import Outbox
 from shared.parties.service import PartyRegistry
 from shared.parties.store import CosmosPartyStore
@@ -138,6 +149,87 @@ class Root:
         return Wallet(store=store, psp=psp, secrets=secrets, replay_guard=self.replay_guard,
                       publisher=self.outbox("wallet_container"), policy=policy)
 
+    def cashback(self) -> Cashback:
+        return self._cashback
+
+    @cached_property
+    def _cashback(self) -> Cashback:
+        s = self.settings
+        store = CosmosCashbackStore(self.clients.container(s.cashback_container),
+                                    s.cosmos_timeout_seconds)
+        spec = SessionSpec(limit=32, limit_per_host=32,
+                           total_timeout=s.cashback_bank_check_timeout_seconds,
+                           connect_timeout=min(3.0, s.cashback_bank_check_timeout_seconds))
+        bank = HttpBankCheck(lambda: self.clients.session("bank-check", spec),
+                             base_url=s.cashback_bank_check_url,
+                             timeout=s.cashback_bank_check_timeout_seconds)
+        return Cashback(store=store, wallet=self.wallet(),
+                        periods=parse_periods(s.cashback_periods),
+                        publisher=self.outbox("cashback_container"), bank=bank,
+                        iban_queue=s.iban_check_queue)
+
+    def cashback_intake(self) -> Intake:
+        return self._cashback_intake
+
+    @cached_property
+    def _cashback_intake(self) -> Intake:
+        s = self.settings
+        return Intake(self.sender, s.cashback_transactions_queue, self.cashback().calendar)
+
+    def cashback_scorer(self) -> Scorer:
+        return self._cashback_scorer
+
+    @cached_property
+    def _cashback_scorer(self) -> Scorer:
+        s = self.settings
+        store = CosmosCashbackStore(self.clients.container(s.cashback_container),
+                                    s.cosmos_timeout_seconds)
+        return Scorer(store, self.cashback().calendar)
+
+    def cashback_ranking(self) -> RankingJob:
+        return self._cashback_ranking
+
+    @cached_property
+    def _cashback_ranking(self) -> RankingJob:
+        s = self.settings
+        store = CosmosCashbackStore(self.clients.container(s.cashback_container),
+                                    s.cosmos_timeout_seconds)
+        return RankingJob(store, self.cashback().calendar)
+
+    def cashback_payouts(self) -> PayoutJob:
+        return self._cashback_payouts
+
+    @cached_property
+    def _cashback_payouts(self) -> PayoutJob:
+        s = self.settings
+        store = CosmosCashbackStore(self.clients.container(s.cashback_container),
+                                    s.cosmos_timeout_seconds)
+        files = AzurePayoutFiles(self.clients.blob_service, s.cashback_payouts_blob_container)
+        return PayoutJob(store, files, self.cashback().calendar)
+
+    def notices(self) -> NoticeArchive:
+        return self._notices
+
+    @cached_property
+    def _notices(self) -> NoticeArchive:
+        s = self.settings
+        store = CosmosNoticeStore(self.clients.container(s.notices_container),
+                                  s.cosmos_timeout_seconds)
+        return NoticeArchive(store, EcDirectory(self.parties()))
+
+    def notice_bulks(self) -> Bulks:
+        return self._notice_bulks
+
+    @cached_property
+    def _notice_bulks(self) -> Bulks:
+        s = self.settings
+        store = CosmosBulkStore(self.clients.container(s.notice_bulks_container),
+                                s.cosmos_timeout_seconds)
+        blobs = AzureBlobs(self.clients.blob_service, s.notices_blob_container)
+        return Bulks(self.notices(), store, blobs, self.sender, self.parties(),
+                     queue=s.notices_queue, chunk_lines=s.notices_bulk_chunk_lines,
+                     concurrency=s.notices_bulk_concurrency)
+
     def push_requests(self) -> PushRequests:
         return self._push_requests
 
@@ -164,7 +256,7 @@ class Root:
 
 OUTBOX_SWEEP_AGE = timedelta(seconds=30)
 # Settings field of each container whose documents have an outbox -> its partition key path.
-OUTBOX_CONTAINERS: dict[str, str] = {"wallet_container": "/pk"}
+OUTBOX_CONTAINERS: dict[str, str] = {"wallet_container": "/pk", "cashback_container": "/pk"}
 
 _root: Root | None = None
 

@@ -39,7 +39,7 @@ def base_settings() -> dict[str, str]:
 @pytest.fixture(scope="session")
 def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     """One set of emulators for the whole run (tests isolate by database and queue names)."""
-    started = Platform(tmp_path_factory.mktemp("platform"), base_settings(), azurite=False)
+    started = Platform(tmp_path_factory.mktemp("platform"), base_settings(), azurite=True)
     try:
         yield started
     finally:

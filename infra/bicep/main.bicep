@@ -46,6 +46,9 @@ param walletReturnUrl string
 @description('WALLET_NOTIFICATION_URL: where the PSP posts outcomes; empty: this app\'s own URL as called.')
 param walletNotificationUrl string = ''
 
+@description('CASHBACK_BANK_CHECK_URL: the bank-check service that says whether an IBAN belongs to a citizen (https).')
+param cashbackBankCheckUrl string
+
 // Cosmos DB
 
 @description('serverless (pay per request, nothing at idle) or autoscale (throughput shared by the database\'s containers).')
@@ -244,6 +247,27 @@ var cosmosContainers = {
     defaultTtl: null
     uniqueKeys: []
   }
+  cashback: {
+    setting: 'CASHBACK_CONTAINER'
+    name: 'cashback'
+    partitionKey: '/pk'
+    defaultTtl: null
+    uniqueKeys: []
+  }
+  notices: {
+    setting: 'NOTICES_CONTAINER'
+    name: 'notices'
+    partitionKey: '/pk'
+    defaultTtl: null
+    uniqueKeys: []
+  }
+  notice_bulks: {
+    setting: 'NOTICE_BULKS_CONTAINER'
+    name: 'notice-bulks'
+    partitionKey: '/pk'
+    defaultTtl: null
+    uniqueKeys: []
+  }
 }
 
 // Every Service Bus queue a trigger or a producer names (shared/resources.py QUEUES).
@@ -257,6 +281,24 @@ var servicebusQueues = {
   push: {
     setting: 'PUSH_QUEUE'
     name: 'push'
+    lockSeconds: servicebusLockDurationSeconds
+    duplicateWindowSeconds: servicebusDuplicateDetectionWindowSeconds
+  }
+  cashback_transactions: {
+    setting: 'CASHBACK_TRANSACTIONS_QUEUE'
+    name: 'cashback-transactions'
+    lockSeconds: servicebusLockDurationSeconds
+    duplicateWindowSeconds: servicebusDuplicateDetectionWindowSeconds
+  }
+  iban_check: {
+    setting: 'IBAN_CHECK_QUEUE'
+    name: 'iban-check'
+    lockSeconds: servicebusLockDurationSeconds
+    duplicateWindowSeconds: servicebusDuplicateDetectionWindowSeconds
+  }
+  notices: {
+    setting: 'NOTICES_QUEUE'
+    name: 'notices'
     lockSeconds: servicebusLockDurationSeconds
     duplicateWindowSeconds: servicebusDuplicateDetectionWindowSeconds
   }
@@ -278,6 +320,7 @@ module checks 'modules/checks.bicep' = {
     apns: apns
     walletPspBaseUrl: walletPspBaseUrl
     walletReturnUrl: walletReturnUrl
+    cashbackBankCheckUrl: cashbackBankCheckUrl
   }
 }
 
@@ -462,6 +505,21 @@ var appSettings = {
   WALLET_NOTIFICATION_URL: walletNotificationUrl
   WALLET_SESSION_MINUTES: '30'
   WALLET_MAX_INSTRUMENTS: '20'
+  // Cashback: empty CASHBACK_PERIODS means the programme's production periods.
+  CASHBACK_PERIODS: ''
+  CASHBACK_CONTAINER: cosmosContainers.cashback.name
+  CASHBACK_TRANSACTIONS_QUEUE: servicebusQueues.cashback_transactions.name
+  IBAN_CHECK_QUEUE: servicebusQueues.iban_check.name
+  CASHBACK_BANK_CHECK_URL: cashbackBankCheckUrl
+  CASHBACK_BANK_CHECK_TIMEOUT_SECONDS: '5'
+  CASHBACK_PAYOUTS_BLOB_CONTAINER: 'cashback-payouts'
+  // Notices: the archive and its bulk uploads (blobs in the host's storage account).
+  NOTICES_CONTAINER: cosmosContainers.notices.name
+  NOTICE_BULKS_CONTAINER: cosmosContainers.notice_bulks.name
+  NOTICES_QUEUE: servicebusQueues.notices.name
+  NOTICES_BLOB_CONTAINER: 'notice-bulks'
+  NOTICES_BULK_CHUNK_LINES: '500'
+  NOTICES_BULK_CONCURRENCY: '16'
   // Citizens' tokens
   CITIZEN_JWT_ISSUER: citizenJwtIssuer
   CITIZEN_JWT_AUDIENCE: citizenJwtAudience

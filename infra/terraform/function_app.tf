@@ -74,6 +74,23 @@ locals {
     WALLET_SESSION_MINUTES     = "30"
     WALLET_MAX_INSTRUMENTS     = "20"
 
+    # Cashback: empty CASHBACK_PERIODS means the programme's production periods.
+    CASHBACK_PERIODS                    = ""
+    CASHBACK_CONTAINER                  = azurerm_cosmosdb_sql_container.this["cashback"].name
+    CASHBACK_TRANSACTIONS_QUEUE         = azurerm_servicebus_queue.this["cashback_transactions"].name
+    IBAN_CHECK_QUEUE                    = azurerm_servicebus_queue.this["iban_check"].name
+    CASHBACK_BANK_CHECK_URL             = var.cashback_bank_check_url
+    CASHBACK_BANK_CHECK_TIMEOUT_SECONDS = "5"
+    CASHBACK_PAYOUTS_BLOB_CONTAINER     = "cashback-payouts"
+
+    # Notices: the archive and its bulk uploads (blobs in the host's storage account).
+    NOTICES_CONTAINER        = azurerm_cosmosdb_sql_container.this["notices"].name
+    NOTICE_BULKS_CONTAINER   = azurerm_cosmosdb_sql_container.this["notice_bulks"].name
+    NOTICES_QUEUE            = azurerm_servicebus_queue.this["notices"].name
+    NOTICES_BLOB_CONTAINER   = "notice-bulks"
+    NOTICES_BULK_CHUNK_LINES = "500"
+    NOTICES_BULK_CONCURRENCY = "16"
+
     # Citizens' tokens
     CITIZEN_JWT_ISSUER     = var.citizen_jwt_issuer
     CITIZEN_JWT_AUDIENCE   = var.citizen_jwt_audience

@@ -84,6 +84,27 @@ locals {
       default_ttl   = null
       unique_keys   = []
     }
+    cashback = {
+      setting       = "CASHBACK_CONTAINER"
+      name          = "cashback"
+      partition_key = "/pk"
+      default_ttl   = null
+      unique_keys   = []
+    }
+    notices = {
+      setting       = "NOTICES_CONTAINER"
+      name          = "notices"
+      partition_key = "/pk"
+      default_ttl   = null
+      unique_keys   = []
+    }
+    notice_bulks = {
+      setting       = "NOTICE_BULKS_CONTAINER"
+      name          = "notice-bulks"
+      partition_key = "/pk"
+      default_ttl   = null
+      unique_keys   = []
+    }
   }
 
   # Every Service Bus queue a trigger or a producer names (shared/resources.py QUEUES).
@@ -97,6 +118,24 @@ locals {
     push = {
       setting                  = "PUSH_QUEUE"
       name                     = "push"
+      lock_seconds             = var.servicebus_lock_duration_seconds
+      duplicate_window_seconds = var.servicebus_duplicate_detection_window_seconds
+    }
+    cashback_transactions = {
+      setting                  = "CASHBACK_TRANSACTIONS_QUEUE"
+      name                     = "cashback-transactions"
+      lock_seconds             = var.servicebus_lock_duration_seconds
+      duplicate_window_seconds = var.servicebus_duplicate_detection_window_seconds
+    }
+    iban_check = {
+      setting                  = "IBAN_CHECK_QUEUE"
+      name                     = "iban-check"
+      lock_seconds             = var.servicebus_lock_duration_seconds
+      duplicate_window_seconds = var.servicebus_duplicate_detection_window_seconds
+    }
+    notices = {
+      setting                  = "NOTICES_QUEUE"
+      name                     = "notices"
       lock_seconds             = var.servicebus_lock_duration_seconds
       duplicate_window_seconds = var.servicebus_duplicate_detection_window_seconds
     }

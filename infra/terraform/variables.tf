@@ -123,6 +123,16 @@ variable "wallet_notification_url" {
   default     = ""
 }
 
+variable "cashback_bank_check_url" {
+  description = "CASHBACK_BANK_CHECK_URL: the bank-check service that says whether an IBAN belongs to a citizen."
+  type        = string
+
+  validation {
+    condition     = startswith(var.cashback_bank_check_url, "https://")
+    error_message = "cashback_bank_check_url: an https URL."
+  }
+}
+
 # Cosmos DB
 
 variable "cosmos_capacity_mode" {

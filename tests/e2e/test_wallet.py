@@ -22,7 +22,7 @@ from shared.auth.citizen import generate_key_pair, issue_token
 from shared.auth.signature import sign
 from tests.app import app
 from tests.conftest import ADMIN_KEY, Host, fresh_queues, start_host, wait_for
-from tests.functions.fakes import functions
+from tests.functions.fakes import consumers_of
 from tests.servicebus_tools import receive
 
 CF = "RSSMRA85T10A562S"
@@ -32,22 +32,12 @@ INSTRUMENTS = "/api/v1/wallet/instruments"
 NOTIFICATIONS = "/api/v1/wallet/psp/notifications"
 
 
-def consumers_of(setting: str) -> list[str]:
-    """The app's queue functions bound to ``%setting%`` (cashback will consume wallet events)."""
-    found = []
-    for name, fn in functions(app).items():
-        trigger = fn.get_trigger().get_dict_repr()
-        if trigger.get("queueName") == f"%{setting}%":
-            found.append(name)
-    return found
-
-
 @pytest.fixture(scope="module")
 def host(platform: Platform) -> Iterator[Host]:
     queue = f"wallet-events-{uuid.uuid4().hex[:8]}"
     env = {**fresh_queues("wallet"), "WALLET_EVENTS_QUEUE": queue}
     env.update({f"AzureWebJobs.{name}.Disabled": "true"
-                for name in consumers_of("WALLET_EVENTS_QUEUE")})
+                for name in consumers_of(app, "WALLET_EVENTS_QUEUE")})
     started = start_host(platform, env=env)
     try:
         yield started

@@ -64,6 +64,12 @@ def functions(app: func.FunctionApp) -> dict[str, Any]:
     return _FUNCTIONS[id(app)]
 
 
+def consumers_of(app: func.FunctionApp, setting: str) -> list[str]:
+    """The app's queue functions bound to ``%setting%`` (to disable them in a host)."""
+    return [name for name, fn in functions(app).items()
+            if fn.get_trigger().get_dict_repr().get("queueName") == f"%{setting}%"]
+
+
 def trigger(app: func.FunctionApp, name: str) -> Any:
     return functions(app)[name].get_user_function()
 

@@ -38,6 +38,8 @@ LOCAL_ONLY = {
     "ServiceBusConnection": "a connection string with a key; Azure uses "
                             "ServiceBusConnection__fullyQualifiedNamespace and the identity",
     "LOCAL_SECRETS": "Azure reads secrets from Key Vault (KEY_VAULT_URL)",
+    "AzureWebJobsStorage": "a connection string (Azurite) locally; Azure uses "
+                           "AzureWebJobsStorage__accountName and the identity",
 }
 
 # Set in Azure and read by the Functions host or an Azure SDK, not through Settings.
@@ -60,6 +62,9 @@ SDK_GRANTS = {
     "azure.keyvault.secrets": {SECRETS},
     "azure.monitor.opentelemetry": {TELEMETRY},
     "azure.servicebus": set(),  # by the calls made: SERVICE_BUS_CALLS
+    # the app's blobs (bulk uploads, payout files) live in the host's storage account, whose
+    # Blob Data Owner role the host needs anyway
+    "azure.storage.blob": {("Storage Blob Data Owner", "Microsoft.Storage/storageAccounts")},
 }
 SERVICE_BUS_CALLS = {"get_queue_sender": SENDER, "get_queue_receiver": RECEIVER}
 NO_DATA_PLANE = {"azure.functions", "azure.identity", "azure.core"}

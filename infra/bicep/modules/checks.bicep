@@ -17,6 +17,7 @@ param apns object
 
 param walletPspBaseUrl string
 param walletReturnUrl string
+param cashbackBankCheckUrl string
 
 var prefix = environment.prefix
 // The app parses the partitions' digits and checks that they cover 0-f once (/api/health).
@@ -32,6 +33,7 @@ var problems = concat(
   !contains(emptyDigits, true) ? [] : ['notificationHubPartitions: every partition needs its digits'],
   startsWith(walletPspBaseUrl, 'https://') ? [] : ['walletPspBaseUrl: an https URL'],
   startsWith(walletReturnUrl, 'https://') ? [] : ['walletReturnUrl: an https URL'],
+  startsWith(cashbackBankCheckUrl, 'https://') ? [] : ['cashbackBankCheckUrl: an https URL'],
   (empty(apns) ? true : contains(['production', 'sandbox'], apns.endpoint)) ? [] : ['apns.endpoint: production or sandbox'],
   length(names.storageAccount) <= 24 ? [] : ['storage account name over 24 characters: shorten environment.prefix'],
   length(names.keyVault) <= 24 ? [] : ['key vault name over 24 characters: shorten environment.prefix'],

@@ -17,6 +17,8 @@ wallet_psp_id       = "DEMOPSP"
 wallet_psp_base_url = "https://psp.dev.example.it"
 wallet_return_url   = "https://app-backend.dev.example.it/wallet/onboarding"
 
+cashback_bank_check_url = "https://bank-check.dev.example.it"
+
 cosmos_capacity_mode = "serverless"
 cosmos_database_name = "centro-stella"
 

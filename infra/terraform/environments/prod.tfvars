@@ -17,6 +17,8 @@ wallet_psp_id       = "REPLACE-ME"
 wallet_psp_base_url = "https://psp.example.it"
 wallet_return_url   = "https://app-backend.example.it/wallet/onboarding"
 
+cashback_bank_check_url = "https://bank-check.example.it"
+
 cosmos_capacity_mode            = "autoscale"
 cosmos_autoscale_max_throughput = 20000
 cosmos_database_name            = "centro-stella"

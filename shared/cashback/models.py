@@ -1,0 +1,403 @@
+"""The cashback's models: what citizens send, what is stored, what is returned, and the wallet's
+events as cashback reads them.
+
+Stored documents (container ``CASHBACK_CONTAINER``, partition key ``/pk``)::
+
+    citizen     id "citizen",          pk = fiscal-code hash   enrollment (one per citizen)
+    instrument  id "instrument:<hpan>", pk = fiscal-code hash  one instrument of the citizen, by
+                                                               hpan: its activation history
+                                                               survives a wallet replacement
+    hpan        id <hpan>,             pk "hpan:<hpan>"        who has the instrument enabled
+                                                               now, and who ever had it
+    period      id "period:<id>",      pk = fiscal-code hash   the citizen's state in a period:
+                                                               counters, milestones, payments
+                                                               left to reverse, reversals
+                                                               waiting, transactions applied
+    ranking     id = pk = "ranking:<period>:<2 hex>"           the last ranking's ranks of the
+                                                               citizens whose pk starts so
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import date, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.cashback import rules
+
+CitizenStatus = Literal["ENROLLED", "WITHDRAWN"]
+IbanStatus = Literal["PENDING", "OK", "KO", "UNKNOWN_PSP"]
+CashbackStatus = Literal["ENABLED", "DISABLED"]
+WalletStatus = Literal["VALIDATED", "DELETED"]
+WalletEventType = Literal["InstrumentValidated", "InstrumentReplaced", "InstrumentDeleted",
+                          "ApplicationChanged"]
+
+CITIZEN_ID = "citizen"
+HPAN = r"^[0-9a-f]{64}$"
+
+
+def instrument_id(hpan: str) -> str:
+    return f"instrument:{hpan}"
+
+
+def hpan_pk(hpan: str) -> str:
+    return f"hpan:{hpan}"
+
+
+def period_id(period: int) -> str:
+    return f"period:{period}"
+
+
+RANK_BUCKETS = 256  # rankings are stored in buckets by the first two hex digits of the pk
+
+
+def rank_bucket_pk(period: int, citizen_pk: str) -> str:
+    return f"ranking:{period}:{citizen_pk[:2]}"
+
+
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+
+# ------------------------------------------------------------------ citizens' requests
+
+class EnrollmentIn(BaseModel):
+    """Enrollment: the citizen accepts the programme's terms and conditions."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    terms_accepted: Literal[True] = Field(
+        alias="termsAndConditionsAccepted",
+        description="Must be true: enrolling is accepting the terms and conditions")
+
+
+class IbanIn(BaseModel):
+    """Where the citizen's cashback is paid: an Italian IBAN and its holder's name."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    iban: str = Field(min_length=1, max_length=40, description="Spaces allowed")
+    owner_name: str = Field(alias="ownerName", min_length=1, max_length=140)
+
+
+# ------------------------------------------------------------------ stored
+
+class Span(_Model):
+    """One span during which the instrument was enabled (``disabledAt`` None: still is)."""
+
+    enabled_at: datetime = Field(alias="enabledAt")
+    disabled_at: datetime | None = Field(default=None, alias="disabledAt")
+
+
+class StoredCitizen(_Model):
+    id: str = CITIZEN_ID
+    pk: str
+    kind: Literal["citizen"] = "citizen"
+    fiscal_code: str = Field(alias="fiscalCode")
+    status: CitizenStatus
+    terms_accepted_at: datetime = Field(alias="termsAcceptedAt")
+    enrolled_at: datetime = Field(alias="enrolledAt")
+    withdrawn_at: datetime | None = Field(default=None, alias="withdrawnAt")
+    iban: str | None = None
+    iban_owner: str | None = Field(default=None, alias="ibanOwner")
+    iban_status: IbanStatus | None = Field(default=None, alias="ibanStatus")
+    iban_request: str | None = Field(default=None, alias="ibanRequest",
+                                     description="The check in progress or last done")
+    iban_checked_at: datetime | None = Field(default=None, alias="ibanCheckedAt")
+    outbox: list[dict[str, Any]] = Field(default_factory=list)
+    updated_at: datetime = Field(alias="updatedAt")
+
+
+class StoredInstrument(_Model):
+    id: str
+    pk: str
+    kind: Literal["instrument"] = "instrument"
+    hpan: str
+    wallet_id: str = Field(alias="walletId")
+    type: str
+    brand: str | None = None
+    wallet_status: WalletStatus = Field(alias="walletStatus")
+    wallet_event_at: datetime = Field(alias="walletEventAt")
+    status: CashbackStatus = "DISABLED"
+    history: list[Span] = Field(default_factory=list)
+    updated_at: datetime = Field(alias="updatedAt")
+
+
+class StoredHpan(_Model):
+    id: str
+    pk: str
+    kind: Literal["hpan"] = "hpan"
+    active: str | None = Field(default=None, description="fiscal-code hash of who enabled it")
+    citizens: list[str] = Field(default_factory=list,
+                                description="everyone who ever enabled it (transactions that "
+                                            "arrive late still find them)")
+    updated_at: datetime = Field(alias="updatedAt")
+
+
+class StoredPayment(_Model):
+    id: str
+    key: list[str]
+    at: datetime
+    remaining: int
+
+
+class StoredTransaction(_Model):
+    id: str
+    hpan: str
+    operation: rules.OperationType
+    amount: int
+    at: datetime
+    acquirer_id: str = Field(alias="acquirerId")
+    merchant_id: str = Field(alias="merchantId")
+    terminal_id: str = Field(alias="terminalId")
+    correlation_id: str | None = Field(default=None, alias="correlationId")
+
+
+class StoredPending(_Model):
+    txn: StoredTransaction
+    until: datetime
+
+
+class StoredPeriod(_Model):
+    """A citizen's :class:`rules.Ledger` in one period, as a document."""
+
+    id: str
+    pk: str
+    kind: Literal["period"] = "period"
+    period: int
+    fiscal_code: str | None = Field(default=None, alias="fiscalCode")
+    terms_accepted_at: datetime | None = Field(default=None, alias="termsAcceptedAt")
+    count: int = 0
+    cashback: int = 0
+    last_transaction_at: datetime | None = Field(default=None, alias="lastTransactionAt")
+    min_reached_by: str | None = Field(default=None, alias="minReachedBy")
+    cap_crossed_by: str | None = Field(default=None, alias="capCrossedBy")
+    payments: list[StoredPayment] = Field(default_factory=list)
+    pending: list[StoredPending] = Field(default_factory=list)
+    seen: list[str] = Field(default_factory=list)
+    expired: list[str] = Field(default_factory=list)
+    updated_at: datetime = Field(alias="updatedAt")
+
+    @classmethod
+    def empty(cls, pk: str, period: int, now: datetime) -> StoredPeriod:
+        return cls(id=period_id(period), pk=pk, period=period, updated_at=now)
+
+    def ledger(self, period: rules.Period) -> rules.Ledger:
+        tally = rules.Tally(count=self.count, cashback=self.cashback,
+                            last_transaction_at=self.last_transaction_at,
+                            min_reached_by=self.min_reached_by,
+                            cap_crossed_by=self.cap_crossed_by)
+        return rules.Ledger(
+            period=period, tally=tally,
+            payments=tuple(rules.Scored(id=p.id, key=tuple(p.key), at=p.at,
+                                        remaining=p.remaining) for p in self.payments),
+            pending=tuple(rules.Pending(txn=rules.Transaction(**p.txn.model_dump()),
+                                        until=p.until) for p in self.pending),
+            seen=frozenset(self.seen), expired=tuple(self.expired))
+
+    @classmethod
+    def of(cls, ledger: rules.Ledger, pk: str, *, updated_at: datetime,
+           fiscal_code: str | None = None,
+           terms_accepted_at: datetime | None = None) -> StoredPeriod:
+        t = ledger.tally
+        return cls(
+            id=period_id(ledger.period.id), pk=pk, period=ledger.period.id,
+            fiscal_code=fiscal_code, terms_accepted_at=terms_accepted_at, count=t.count,
+            cashback=t.cashback, last_transaction_at=t.last_transaction_at,
+            min_reached_by=t.min_reached_by, cap_crossed_by=t.cap_crossed_by,
+            payments=[StoredPayment(id=p.id, key=list(p.key), at=p.at, remaining=p.remaining)
+                      for p in ledger.payments],
+            pending=[StoredPending(txn=StoredTransaction.model_validate(asdict(p.txn)),
+                                   until=p.until) for p in ledger.pending],
+            seen=sorted(ledger.seen), expired=list(ledger.expired), updated_at=updated_at)
+
+
+class StoredTransactionRecord(_Model):
+    """A scored transaction as the citizen's listing shows it (written after the counters)."""
+
+    id: str
+    pk: str
+    kind: Literal["transaction"] = "transaction"
+    period: int
+    sort_key: str = Field(alias="sortKey", description="fixed-width time | id: newest last")
+    at: datetime
+    acquirer_id: str = Field(alias="acquirerId")
+    id_trx_acquirer: str = Field(alias="idTrxAcquirer")
+    operation_type: rules.OperationType = Field(alias="operationType")
+    amount: int
+    merchant_id: str = Field(alias="merchantId")
+    status: Literal["COUNTED", "PENDING"]
+    count: int | None = Field(default=None, description="What it changed: -1, 0 or +1")
+    cashback: int | None = Field(default=None, description="What it changed, in cents")
+    processed_at: datetime = Field(alias="processedAt")
+
+
+def transaction_record_id(period: int, txn_id: str) -> str:
+    return f"trx:{period}:{txn_id}"
+
+
+class StoredRanks(_Model):
+    """One bucket of a period's ranking: the ranks of the citizens whose pk starts with it."""
+
+    id: str
+    pk: str
+    kind: Literal["ranking"] = "ranking"
+    period: int
+    ranks: dict[str, int] = Field(default_factory=dict)
+    ranked: int = Field(description="How many citizens the ranking ordered")
+    computed_at: datetime = Field(alias="computedAt")
+
+
+# ------------------------------------------------------------------ returned
+
+class Citizen(_Model):
+    """The caller's enrollment."""
+
+    status: CitizenStatus
+    terms_accepted_at: datetime = Field(alias="termsAcceptedAt")
+    enrolled_at: datetime = Field(alias="enrolledAt")
+    withdrawn_at: datetime | None = Field(default=None, alias="withdrawnAt")
+    iban: str | None = Field(default=None, description="Masked: only its last 4 characters")
+    iban_owner_name: str | None = Field(default=None, alias="ibanOwnerName")
+    iban_status: IbanStatus | None = Field(
+        default=None, alias="ibanStatus",
+        description="PENDING while the bank is asked; OK, KO (not the citizen's) or "
+                    "UNKNOWN_PSP (the bank cannot be asked)")
+
+
+class Activation(_Model):
+    enabled_at: datetime = Field(alias="enabledAt")
+    disabled_at: datetime | None = Field(default=None, alias="disabledAt")
+    counts_from: date = Field(alias="countsFrom",
+                              description="First day (Europe/Rome) whose transactions count")
+
+
+class CashbackInstrument(_Model):
+    """One of the caller's instruments with its cashback state."""
+
+    wallet_id: str = Field(alias="walletId")
+    type: str
+    brand: str | None = None
+    wallet_status: WalletStatus = Field(alias="walletStatus")
+    status: CashbackStatus
+    activated_at: datetime | None = Field(
+        default=None, alias="activatedAt", description="When the current activation began")
+    counts_from: date | None = Field(
+        default=None, alias="countsFrom",
+        description="First day (Europe/Rome) whose transactions count, while enabled")
+    history: list[Activation]
+
+
+class CashbackInstrumentList(_Model):
+    instruments: list[CashbackInstrument]
+
+
+class Milestones(_Model):
+    min_reached_by: str | None = Field(
+        default=None, alias="minReachedBy",
+        description="acquirerId:idTrxAcquirer of the transaction that reached the minimum count")
+    cap_crossed_by: str | None = Field(
+        default=None, alias="capCrossedBy",
+        description="acquirerId:idTrxAcquirer of the transaction that crossed the period cap")
+
+
+class PeriodState(_Model):
+    """An award period and the caller's state in it (money in euro cents)."""
+
+    id: int
+    start: date = Field(alias="from")
+    end: date = Field(alias="to")
+    status: rules.PeriodStatus
+    last_processing_day: date = Field(alias="lastProcessingDay",
+                                      description="Transactions arriving later are rejected")
+    min_transactions: int = Field(alias="minTransactions")
+    cashback_percent: int = Field(alias="cashbackPercent")
+    max_per_transaction: int = Field(alias="maxPerTransaction")
+    max_per_period: int = Field(alias="maxPerPeriod")
+    super_cashback: int = Field(alias="superCashback")
+    top_n: int = Field(alias="topN")
+    grace_days: int = Field(alias="graceDays")
+    count: int
+    cashback: int = Field(description="Scored so far (may exceed the cap)")
+    min_reached: bool = Field(alias="minReached")
+    cap_reached: bool = Field(alias="capReached")
+    last_transaction_at: datetime | None = Field(default=None, alias="lastTransactionAt")
+    milestones: Milestones
+    rank: int | None = Field(default=None,
+                             description="Position in the last ranking (rule 6), if ranked")
+    in_top_n: bool = Field(default=False, alias="inTopN",
+                           description="Within the top N of the last ranking")
+    ranked_at: datetime | None = Field(default=None, alias="rankedAt",
+                                       description="When the ranking was last computed")
+
+
+class ScoredTransaction(_Model):
+    """One of the caller's transactions in a period, as scored."""
+
+    at: datetime
+    acquirer_id: str = Field(alias="acquirerId")
+    id_trx_acquirer: str = Field(alias="idTrxAcquirer")
+    operation_type: rules.OperationType = Field(alias="operationType")
+    amount: int
+    merchant_id: str = Field(alias="merchantId")
+    status: Literal["COUNTED", "PENDING"] = Field(
+        description="PENDING: a reversal waiting for its payment")
+    count: int | None = Field(default=None, description="-1, 0 or +1 (null: not recorded)")
+    cashback: int | None = Field(default=None, description="Cents (null: not recorded)")
+
+
+class TransactionPage(_Model):
+    transactions: list[ScoredTransaction]
+    continuation_token: str | None = Field(default=None, alias="continuationToken",
+                                           description="Pass it back for the next page")
+
+
+class PeriodList(_Model):
+    periods: list[PeriodState]
+
+
+class IbanCheckRequest(_Model):
+    """The message on ``IBAN_CHECK_QUEUE`` (through the citizen document's outbox)."""
+
+    request_id: str = Field(alias="requestId")
+    citizen_id: str = Field(alias="citizenId")
+    fiscal_code: str = Field(alias="fiscalCode")
+    iban: str
+    owner_name: str = Field(alias="ownerName")
+
+
+# ------------------------------------------------------------------ the wallet's events
+
+class WalletEventData(_Model):
+    """What every wallet event carries (see shared/wallet/service.py)."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="ignore")
+
+    wallet_id: str = Field(alias="walletId", min_length=1)
+    citizen_id: str = Field(alias="citizenId", min_length=1)
+    fiscal_code: str = Field(alias="fiscalCode", min_length=1)
+    hpan: str = Field(pattern=HPAN)
+    type: str
+    brand: str | None = None
+    old_wallet_id: str | None = Field(default=None, alias="oldWalletId")
+
+
+class WalletEvent(_Model):
+    model_config = ConfigDict(populate_by_name=True, extra="ignore")
+
+    id: str
+    type: WalletEventType
+    created_at: datetime = Field(alias="createdAt")
+    data: WalletEventData
+
+
+def dump(model: BaseModel, read: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The document to write for ``model``, with the ETag it was read with."""
+    document = model.model_dump(mode="json", by_alias=True)
+    if read is not None and "_etag" in read:
+        document["_etag"] = read["_etag"]
+    return document

@@ -1,0 +1,458 @@
+"""The state cashback's rules as the programme applied them (issue 7), as pure functions.
+
+Nothing here does I/O or reads a clock: every instant is a parameter, every amount is integer
+euro cents, every "day" is a calendar day in Europe/Rome.
+
+- :class:`Period` and :func:`parse_periods`: award periods are configuration (the setting
+  ``CASHBACK_PERIODS``, a JSON list; empty means :data:`PRODUCTION_PERIODS`).
+- :func:`score`: rule 1, ``min(amount x percent, cap)`` rounded to the cent HALF_DOWN.
+- :func:`period_of`: rule 2, the period of a transaction, grace days included.
+- :func:`instrument_counts` / :func:`enrolled_for`: rule 3, activation and T&C.
+- :func:`match_key`, :func:`reversal_effect` and :class:`Ledger`: rule 4, reversals and matching.
+- :func:`payout`: rule 5. :func:`rank_key` / :func:`ranking`: rule 6.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
+from decimal import ROUND_HALF_DOWN, Decimal
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+
+from shared.clock import ROME
+
+# ---------------------------------------------------------------------------- periods
+
+OperationType = Literal["00", "01", "02", "03"]
+PAYMENT: OperationType = "00"
+REVERSAL: OperationType = "01"
+APPLE_PAY: OperationType = "02"
+GOOGLE_PAY: OperationType = "03"
+PAYMENTS: frozenset[str] = frozenset({PAYMENT, APPLE_PAY, GOOGLE_PAY})
+
+
+class Period(BaseModel):
+    """One award period as configured (money in cents, dates as Europe/Rome calendar days)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    id: int = Field(ge=1)
+    start: date = Field(alias="from")
+    end: date = Field(alias="to")
+    min_transactions: int = Field(alias="minTransactions", ge=0)
+    cashback_percent: int = Field(default=10, alias="cashbackPercent", ge=1, le=100)
+    max_per_transaction: int = Field(alias="maxPerTransaction", ge=0)
+    max_per_period: int = Field(alias="maxPerPeriod", ge=0)
+    super_cashback: int = Field(default=0, alias="superCashback", ge=0)
+    top_n: int = Field(default=0, alias="topN", ge=0)
+    grace_days: int = Field(alias="graceDays", ge=0, le=366)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Period:
+        if self.end < self.start:
+            raise ValueError(f"period {self.id}: 'to' is before 'from'")
+        return self
+
+
+_PERIODS = TypeAdapter(list[Period])
+
+PRODUCTION_PERIODS: tuple[Period, ...] = tuple(_PERIODS.validate_python([
+    {"id": 1, "from": "2020-12-08", "to": "2020-12-31", "minTransactions": 10,
+     "cashbackPercent": 10, "maxPerTransaction": 1500, "maxPerPeriod": 15000,
+     "superCashback": 0, "topN": 0, "graceDays": 10},
+    {"id": 2, "from": "2021-01-01", "to": "2021-06-30", "minTransactions": 50,
+     "cashbackPercent": 10, "maxPerTransaction": 1500, "maxPerPeriod": 15000,
+     "superCashback": 150000, "topN": 100000, "graceDays": 15},
+    {"id": 4, "from": "2022-01-01", "to": "2022-06-30", "minTransactions": 50,
+     "cashbackPercent": 10, "maxPerTransaction": 1500, "maxPerPeriod": 15000,
+     "superCashback": 150000, "topN": 100000, "graceDays": 15},
+]))
+
+
+def parse_periods(raw: str) -> tuple[Period, ...]:
+    """The periods of the setting ``CASHBACK_PERIODS``: a JSON list, or empty for production.
+
+    Raises:
+        ValueError: not a list of periods, duplicate ids, or overlapping days (one sentence
+            naming what is wrong).
+    """
+    if not raw.strip():
+        return PRODUCTION_PERIODS
+    try:
+        periods = sorted(_PERIODS.validate_json(raw), key=lambda p: p.start)
+    except ValidationError as error:
+        problems = "; ".join(f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}"
+                             for e in error.errors(include_url=False))
+        raise ValueError(f"CASHBACK_PERIODS is not a JSON list of periods: {problems}") from None
+    if not periods:
+        raise ValueError("CASHBACK_PERIODS is an empty list (leave it empty for production)")
+    ids = [p.id for p in periods]
+    if len(set(ids)) != len(ids):
+        raise ValueError("CASHBACK_PERIODS: period ids repeat")
+    for before, after in itertools.pairwise(periods):
+        if after.start <= before.end:
+            raise ValueError(f"CASHBACK_PERIODS: periods {before.id} and {after.id} overlap")
+    return tuple(periods)
+
+
+class PeriodStatus(StrEnum):
+    UPCOMING = "UPCOMING"
+    ACTIVE = "ACTIVE"
+    WAITING = "WAITING"  # after its last day, during the grace days
+    CLOSED = "CLOSED"
+
+
+def last_processing_day(period: Period) -> date:
+    """The last day (inclusive) on which a transaction of ``period`` is still accepted."""
+    return period.end + timedelta(days=period.grace_days)
+
+
+def period_status(period: Period, now: datetime) -> PeriodStatus:
+    today = rome_day(now)
+    if today < period.start:
+        return PeriodStatus.UPCOMING
+    if today <= period.end:
+        return PeriodStatus.ACTIVE
+    if today <= last_processing_day(period):
+        return PeriodStatus.WAITING
+    return PeriodStatus.CLOSED
+
+
+def rome_day(moment: datetime) -> date:
+    """The Europe/Rome calendar day of an aware instant."""
+    if moment.tzinfo is None:
+        raise ValueError("an instant must be timezone-aware")
+    return moment.astimezone(ROME).date()
+
+
+# ---------------------------------------------------------------------------- rule 1
+
+_CENT = Decimal(1)
+
+
+def score(amount: int, period: Period) -> int:
+    """Rule 1: the cashback of a payment of ``amount`` cents: ``min(amount x %, cap)``,
+    rounded to the cent HALF_DOWN (so 0.5 cent goes down)."""
+    if amount < 0:
+        raise ValueError("an amount is never negative")
+    raw = Decimal(amount) * period.cashback_percent / 100
+    return min(int(raw.quantize(_CENT, rounding=ROUND_HALF_DOWN)), period.max_per_transaction)
+
+
+# ---------------------------------------------------------------------------- rule 2
+
+class Rejection(StrEnum):
+    """Why a transaction does not count."""
+
+    NO_PERIOD = "NO_PERIOD"                # its day is in no period
+    PERIOD_CLOSED = "PERIOD_CLOSED"        # processed after the period's last day + grace
+    INSTRUMENT_NOT_ACTIVE = "INSTRUMENT_NOT_ACTIVE"  # not enabled for cashback on its day
+    NOT_ENROLLED = "NOT_ENROLLED"          # T&C not accepted strictly before it
+    NO_MATCHING_PAYMENT = "NO_MATCHING_PAYMENT"      # a reversal waited a month in vain
+
+
+def period_of(periods: Iterable[Period], at: datetime, processed_at: datetime
+              ) -> Period | Rejection:
+    """Rule 2: the period whose days contain ``at``'s day, if ``processed_at``'s day is at
+    most its last day + grace days; otherwise why not."""
+    day = rome_day(at)
+    for period in periods:
+        if period.start <= day <= period.end:
+            if rome_day(processed_at) > last_processing_day(period):
+                return Rejection.PERIOD_CLOSED
+            return period
+    return Rejection.NO_PERIOD
+
+
+# ---------------------------------------------------------------------------- rule 3
+
+@dataclass(frozen=True)
+class Activation:
+    """One span during which an instrument was enabled for cashback (``disabled_at`` None:
+    still enabled)."""
+
+    enabled_at: datetime
+    disabled_at: datetime | None = None
+
+
+def counts_from(enabled_at: datetime) -> date:
+    """The first day whose transactions count: the midnight (Europe/Rome) after enabling."""
+    return rome_day(enabled_at) + timedelta(days=1)
+
+
+def instrument_counts(history: Iterable[Activation], at: datetime) -> bool:
+    """Rule 3: a transaction counts if its day is strictly after a span's enabling day and
+    up to and including its disabling day."""
+    day = rome_day(at)
+    for span in history:
+        if day <= rome_day(span.enabled_at):
+            continue
+        if span.disabled_at is None or day <= rome_day(span.disabled_at):
+            return True
+    return False
+
+
+def enrolled_for(tc_accepted_at: datetime | None, at: datetime) -> bool:
+    """Rule 3: T&C were accepted strictly before the transaction's instant."""
+    return tc_accepted_at is not None and tc_accepted_at < at
+
+
+def eligibility(periods: Iterable[Period], *, at: datetime, processed_at: datetime,
+                history: Iterable[Activation], tc_accepted_at: datetime | None
+                ) -> Period | Rejection:
+    """Rules 2 and 3 together: the period a transaction counts in, or the first reason not."""
+    found = period_of(periods, at, processed_at)
+    if isinstance(found, Rejection):
+        return found
+    if not instrument_counts(history, at):
+        return Rejection.INSTRUMENT_NOT_ACTIVE
+    if not enrolled_for(tc_accepted_at, at):
+        return Rejection.NOT_ENROLLED
+    return found
+
+
+# ---------------------------------------------------------------------------- rule 4
+
+@dataclass(frozen=True)
+class Transaction:
+    """An acquirer's transaction, as far as the rules care."""
+
+    id: str
+    hpan: str
+    operation: OperationType
+    amount: int
+    at: datetime
+    acquirer_id: str
+    merchant_id: str
+    terminal_id: str
+    correlation_id: str | None = None
+
+    @property
+    def is_reversal(self) -> bool:
+        return self.operation == REVERSAL
+
+
+MatchKey = tuple[str, ...]
+
+
+def match_key(txn: Transaction) -> MatchKey:
+    """Rule 4: what a reversal and its payment share. With a correlation id: instrument,
+    acquirer and correlation id; without: instrument, amount, merchant, terminal, acquirer."""
+    if txn.correlation_id:
+        return ("c", txn.hpan, txn.acquirer_id, txn.correlation_id)
+    return ("a", txn.hpan, str(txn.amount), txn.merchant_id, txn.terminal_id, txn.acquirer_id)
+
+
+@dataclass(frozen=True)
+class Effect:
+    """What one transaction changes: the count, the cashback (cents) and, for a reversal,
+    the remaining amount of the payment it matched."""
+
+    count: int
+    cashback: int
+    remaining: int = 0
+
+
+def payment_effect(amount: int, period: Period) -> Effect:
+    """Rule 4: a payment is +1 and its score; its whole amount remains to be reversed."""
+    return Effect(count=1, cashback=score(amount, period), remaining=amount)
+
+
+def reversal_effect(remaining: int, reversed_amount: int, period: Period) -> Effect:
+    """Rule 4: a reversal of ``reversed_amount`` against a payment with ``remaining`` cents.
+
+    It takes back ``score(remaining before) - score(remaining after)``; it is -1 only when
+    the remaining amount reaches 0 (a reversal of more than remains takes what remains).
+    """
+    if remaining <= 0:
+        return Effect(count=0, cashback=0, remaining=0)
+    after = max(0, remaining - reversed_amount)
+    return Effect(count=-1 if after == 0 else 0,
+                  cashback=score(after, period) - score(remaining, period), remaining=after)
+
+
+def pending_until(processed_at: datetime) -> datetime:
+    """A reversal without its payment waits until one calendar month after it arrived."""
+    local = processed_at.astimezone(ROME)
+    year, month = (local.year + 1, 1) if local.month == 12 else (local.year, local.month + 1)
+    day = min(local.day, _days_in(year, month))
+    return local.replace(year=year, month=month, day=day)
+
+
+def _days_in(year: int, month: int) -> int:
+    following = date(year + 1, 1, 1) if month == 12 else date(year, month + 1, 1)
+    return (following - timedelta(days=1)).day
+
+
+# ---------------------------------------------------------------------------- the tally
+
+@dataclass(frozen=True)
+class Tally:
+    """A citizen's state in one period."""
+
+    count: int = 0
+    cashback: int = 0
+    last_transaction_at: datetime | None = None
+    min_reached_by: str | None = None   # the transaction whose +1 reached the minimum count
+    cap_crossed_by: str | None = None   # the transaction whose score crossed the period cap
+
+
+def add_effect(tally: Tally, effect: Effect, txn: Transaction, period: Period) -> Tally:
+    """The tally after ``effect`` of ``txn``: counters, last time and milestones (each
+    milestone is the first transaction that reached it and is kept afterwards)."""
+    count = tally.count + effect.count
+    cashback = tally.cashback + effect.cashback
+    # Every applied transaction moves it, whatever its effect: which of several partial
+    # reversals takes cashback back depends on their order, the latest instant does not.
+    last = tally.last_transaction_at
+    last = txn.at if last is None else max(last, txn.at)
+    min_by = tally.min_reached_by
+    if min_by is None and count >= period.min_transactions > tally.count:
+        min_by = txn.id
+    cap_by = tally.cap_crossed_by
+    if cap_by is None and cashback >= period.max_per_period > tally.cashback:
+        cap_by = txn.id
+    return Tally(count=count, cashback=cashback, last_transaction_at=last,
+                 min_reached_by=min_by, cap_crossed_by=cap_by)
+
+
+@dataclass(frozen=True)
+class Scored:
+    """A payment already counted: what is left of it to reverse."""
+
+    id: str
+    key: MatchKey
+    at: datetime
+    remaining: int
+
+
+@dataclass(frozen=True)
+class Pending:
+    """A reversal that arrived before its payment (or after its payment was all reversed)."""
+
+    txn: Transaction
+    until: datetime
+
+
+@dataclass(frozen=True)
+class Ledger:
+    """One citizen's transactions in one period, applied in arrival order.
+
+    The reference model of rule 4: the same transactions in any order give the same count and
+    cashback once all have arrived (partial reversals telescope), and a transaction applied
+    twice counts once.
+    """
+
+    period: Period
+    tally: Tally = field(default_factory=Tally)
+    payments: tuple[Scored, ...] = ()
+    pending: tuple[Pending, ...] = ()
+    seen: frozenset[str] = frozenset()
+    expired: tuple[str, ...] = ()  # reversals that waited a month in vain
+    # What the last apply() did, in order: (transaction id, its effect); a payment may also
+    # apply reversals that were waiting for it. Not part of the state.
+    applied: tuple[tuple[str, Effect], ...] = field(default=(), compare=False)
+
+    def apply(self, txn: Transaction, *, processed_at: datetime) -> Ledger:
+        if txn.id in self.seen:
+            return replace(self, applied=())
+        ledger = replace(self, seen=self.seen | {txn.id}, applied=())._expire(processed_at)
+        if txn.is_reversal:
+            return ledger._reverse(txn, processed_at)
+        return ledger._pay(txn)
+
+    def _pay(self, txn: Transaction) -> Ledger:
+        effect = payment_effect(txn.amount, self.period)
+        tally = add_effect(self.tally, effect, txn, self.period)
+        ledger = replace(self, tally=tally, payments=(*self.payments, Scored(
+            id=txn.id, key=match_key(txn), at=txn.at, remaining=effect.remaining)),
+            applied=(*self.applied, (txn.id, effect)))
+        # Reversals that were waiting for this payment apply now, in their order of arrival.
+        for waiting in self.pending:
+            if match_key(waiting.txn) != match_key(txn):
+                continue
+            if pick_payment(ledger.payments, match_key(txn)) is None:
+                break  # nothing left of it: the others keep waiting
+            ledger = replace(ledger, pending=tuple(
+                p for p in ledger.pending if p is not waiting))._reverse_now(waiting.txn)
+        return ledger
+
+    def _reverse(self, txn: Transaction, processed_at: datetime) -> Ledger:
+        if pick_payment(self.payments, match_key(txn)) is None:
+            return replace(self, pending=(*self.pending,
+                                          Pending(txn=txn, until=pending_until(processed_at))))
+        return self._reverse_now(txn)
+
+    def _reverse_now(self, txn: Transaction) -> Ledger:
+        target = pick_payment(self.payments, match_key(txn))
+        assert target is not None, "callers pick a payment first"
+        effect = reversal_effect(target.remaining, txn.amount, self.period)
+        payments = tuple(replace(p, remaining=effect.remaining) if p is target else p
+                         for p in self.payments)
+        return replace(self, tally=add_effect(self.tally, effect, txn, self.period),
+                       payments=payments, applied=(*self.applied, (txn.id, effect)))
+
+    def _expire(self, now: datetime) -> Ledger:
+        gone = tuple(p for p in self.pending if p.until < now)
+        if not gone:
+            return self
+        return replace(self, pending=tuple(p for p in self.pending if p.until >= now),
+                       expired=(*self.expired, *(p.txn.id for p in gone)))
+
+
+def pick_payment(payments: Iterable[Scored], key: MatchKey) -> Scored | None:
+    """The payment a reversal with ``key`` applies to: the earliest one with something left."""
+    candidates = [p for p in payments if p.key == key and p.remaining > 0]
+    return min(candidates, key=lambda p: (p.at, p.id)) if candidates else None
+
+
+# ---------------------------------------------------------------------------- rules 5 and 6
+
+@dataclass(frozen=True)
+class Standing:
+    """What the ranking knows of a citizen in a period."""
+
+    fiscal_code: str
+    count: int
+    last_transaction_at: datetime
+    tc_accepted_at: datetime
+
+
+def rank_key(s: Standing) -> tuple[int, datetime, datetime, str]:
+    """Rule 6: count descending, then last transaction, T&C acceptance, fiscal code ascending."""
+    return (-s.count, s.last_transaction_at, s.tc_accepted_at, s.fiscal_code)
+
+
+def ranking(standings: Iterable[Standing]) -> list[Standing]:
+    """Rule 6: everyone in order; the rank of the i-th (from 0) is i + 1."""
+    return sorted(standings, key=rank_key)
+
+
+def payout(count: int, cashback: int, rank: int | None, period: Period) -> int | None:
+    """Rule 5: the period's payout in cents, or None below the minimum count.
+
+    ``min(cashback, max per period)``, plus the super cashback when ``rank <= top N``.
+    """
+    if count < period.min_transactions:
+        return None
+    amount = max(0, min(cashback, period.max_per_period))
+    if rank is not None and period.top_n > 0 and 1 <= rank <= period.top_n:
+        amount += period.super_cashback
+    return amount
+
+
+def totals(ledger: Ledger) -> tuple[int, int]:
+    """Count and cashback of a ledger (the figures the order of arrival must not change)."""
+    return ledger.tally.count, ledger.tally.cashback
+
+
+def apply_all(period: Period, txns: Sequence[Transaction], processed_at: datetime) -> Ledger:
+    ledger = Ledger(period=period)
+    for txn in txns:
+        ledger = ledger.apply(txn, processed_at=processed_at)
+    return ledger

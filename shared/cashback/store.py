@@ -1,0 +1,221 @@
+"""Where cashback keeps its documents: one container, partition key ``/pk`` (see models.py).
+
+A citizen's enrollment and instruments share the citizen's partition, so reading them all is
+one single-partition query; an hpan's document is alone in its partition (a point read).
+Every write is a create or an ETag-conditioned replace; :class:`StaleDocument` tells the
+service to reload and decide again.
+"""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from azure.core import MatchConditions
+from azure.cosmos.aio import ContainerProxy
+from azure.cosmos.exceptions import (
+    CosmosAccessConditionFailedError,
+    CosmosResourceExistsError,
+    CosmosResourceNotFoundError,
+)
+
+from shared.cosmos import guarded
+
+Document = dict[str, Any]
+
+_PARTITION = "SELECT * FROM c WHERE c.pk = @pk"
+# The ranking job's one cross-partition read (what rule 6 orders by), once per run.
+_STANDINGS = ("SELECT c.pk, c.fiscalCode, c.count, c.cashback, c.lastTransactionAt, "
+              "c.termsAcceptedAt FROM c WHERE c.kind = 'period' AND c.period = @period "
+              "AND c.count > 0")
+# A citizen's scored transactions in a period, newest first, a page at a time.
+_TRANSACTIONS = ("SELECT TOP @n * FROM c WHERE c.pk = @pk AND c.kind = 'transaction' "
+                 "AND c.period = @period AND c.sortKey < @before ORDER BY c.sortKey DESC")
+# The payout job's: where each citizen with a confirmed IBAN is paid.
+_CONFIRMED_IBANS = ("SELECT c.pk, c.iban FROM c WHERE c.kind = 'citizen' "
+                    "AND c.ibanStatus = 'OK'")
+
+
+class StaleDocument(Exception):
+    """The document changed since it was read (ETag mismatch) or was created meanwhile."""
+
+
+class CashbackStore(Protocol):
+    async def get(self, pk: str, id_: str) -> Document | None:
+        """One document by id in its partition; None if it is not there."""
+        ...
+
+    async def partition(self, pk: str) -> list[Document]:
+        """Every document of one partition (a citizen's enrollment and instruments)."""
+        ...
+
+    async def create(self, document: Document) -> Document:
+        """Create; StaleDocument if it exists. Returns the written document (with _etag)."""
+        ...
+
+    async def replace(self, document: Document) -> Document:
+        """Replace if unchanged since read (its ``_etag``); StaleDocument otherwise."""
+        ...
+
+    async def upsert(self, document: Document) -> None:
+        """Write whatever is there (documents with one writer: the ranking job's)."""
+        ...
+
+    async def standings(self, period: int) -> list[Document]:
+        """Every citizen's counters in ``period`` (count > 0): a cross-partition query."""
+        ...
+
+    async def confirmed_ibans(self) -> list[Document]:
+        """``pk`` and ``iban`` of every citizen whose IBAN the bank confirmed (cross-partition)."""
+        ...
+
+    async def transactions(self, pk: str, period: int, *, before: str,
+                           limit: int) -> list[Document]:
+        """Up to ``limit`` transaction records of ``pk`` in ``period`` with a sort key below
+        ``before``, newest first (single partition)."""
+        ...
+
+
+def fixed_time(moment: datetime) -> str:
+    """One fixed width, so stored times order as strings."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _body(document: Document) -> Document:
+    return {k: v for k, v in document.items() if not k.startswith("_")}
+
+
+class CosmosCashbackStore:
+    def __init__(self, container: ContainerProxy, timeout: float) -> None:
+        self._c = container
+        self._timeout = timeout
+
+    async def get(self, pk: str, id_: str) -> Document | None:
+        try:
+            async with guarded(self._timeout):
+                item: Document = await self._c.read_item(id_, partition_key=pk)
+        except CosmosResourceNotFoundError:
+            return None
+        return item
+
+    async def partition(self, pk: str) -> list[Document]:
+        found: list[Document] = []
+        async with guarded(self._timeout):
+            async for item in self._c.query_items(
+                    _PARTITION, parameters=[{"name": "@pk", "value": pk}], partition_key=pk):
+                found.append(item)
+        return found
+
+    async def create(self, document: Document) -> Document:
+        try:
+            async with guarded(self._timeout):
+                written: Document = await self._c.create_item(_body(document))
+        except CosmosResourceExistsError:
+            raise StaleDocument(document["id"]) from None
+        return written
+
+    async def replace(self, document: Document) -> Document:
+        try:
+            async with guarded(self._timeout):
+                written: Document = await self._c.replace_item(
+                    document["id"], _body(document), etag=document["_etag"],
+                    match_condition=MatchConditions.IfNotModified)
+        except (CosmosAccessConditionFailedError, CosmosResourceNotFoundError):
+            raise StaleDocument(document["id"]) from None
+        return written
+
+    async def upsert(self, document: Document) -> None:
+        async with guarded(self._timeout):
+            await self._c.upsert_item(_body(document))
+
+    async def standings(self, period: int) -> list[Document]:
+        found: list[Document] = []
+        # A whole-period scan: give it more than one call's bound.
+        async with guarded(self._timeout * 12):
+            async for item in self._c.query_items(
+                    _STANDINGS, parameters=[{"name": "@period", "value": period}]):
+                found.append(item)
+        return found
+
+    async def transactions(self, pk: str, period: int, *, before: str,
+                           limit: int) -> list[Document]:
+        parameters: list[dict[str, Any]] = [
+            {"name": "@n", "value": limit}, {"name": "@pk", "value": pk},
+            {"name": "@period", "value": period}, {"name": "@before", "value": before}]
+        found: list[Document] = []
+        async with guarded(self._timeout):
+            async for item in self._c.query_items(_TRANSACTIONS, parameters=parameters,
+                                                  partition_key=pk):
+                found.append(item)
+        return found[:limit]
+
+    async def confirmed_ibans(self) -> list[Document]:
+        found: list[Document] = []
+        async with guarded(self._timeout * 12):
+            async for item in self._c.query_items(_CONFIRMED_IBANS):
+                found.append(item)
+        return found
+
+
+class MemoryCashbackStore:
+    """The store in memory, ETags included (unit and functions tests)."""
+
+    def __init__(self) -> None:
+        self.items: dict[tuple[str, str], Document] = {}
+        self.round_trips = 0
+
+    def _written(self, document: Document) -> Document:
+        stored = copy.deepcopy(_body(document))
+        stored["_etag"] = uuid.uuid4().hex
+        self.items[(stored["pk"], stored["id"])] = stored
+        return copy.deepcopy(stored)
+
+    async def get(self, pk: str, id_: str) -> Document | None:
+        self.round_trips += 1
+        found = self.items.get((pk, id_))
+        return copy.deepcopy(found) if found else None
+
+    async def partition(self, pk: str) -> list[Document]:
+        self.round_trips += 1
+        return [copy.deepcopy(d) for (p, _), d in self.items.items() if p == pk]
+
+    async def create(self, document: Document) -> Document:
+        self.round_trips += 1
+        if (document["pk"], document["id"]) in self.items:
+            raise StaleDocument(document["id"])
+        return self._written(document)
+
+    async def replace(self, document: Document) -> Document:
+        self.round_trips += 1
+        current = self.items.get((document["pk"], document["id"]))
+        if current is None or current["_etag"] != document.get("_etag"):
+            raise StaleDocument(document["id"])
+        return self._written(document)
+
+    async def upsert(self, document: Document) -> None:
+        self.round_trips += 1
+        self._written(document)
+
+    async def standings(self, period: int) -> list[Document]:
+        self.round_trips += 1
+        fields = ("pk", "fiscalCode", "count", "cashback", "lastTransactionAt",
+                  "termsAcceptedAt")
+        return [{k: d.get(k) for k in fields} for d in self.items.values()
+                if d.get("kind") == "period" and d.get("period") == period
+                and d.get("count", 0) > 0]
+
+    async def confirmed_ibans(self) -> list[Document]:
+        self.round_trips += 1
+        return [{"pk": d["pk"], "iban": d.get("iban")} for d in self.items.values()
+                if d.get("kind") == "citizen" and d.get("ibanStatus") == "OK"]
+
+    async def transactions(self, pk: str, period: int, *, before: str,
+                           limit: int) -> list[Document]:
+        self.round_trips += 1
+        found = [copy.deepcopy(d) for (p, _), d in self.items.items()
+                 if p == pk and d.get("kind") == "transaction" and d.get("period") == period
+                 and d["sortKey"] < before]
+        found.sort(key=lambda d: d["sortKey"], reverse=True)
+        return found[:limit]

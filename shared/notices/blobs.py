@@ -1,0 +1,99 @@
+"""Where bulk uploads are kept while they are processed: a Blob container.
+
+The HTTP trigger stores each upload once (as NDJSON); every chunk's queue message names a byte
+range of it, which the worker downloads alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from typing import Protocol
+
+import aiohttp
+from azure.core.exceptions import (
+    HttpResponseError,
+    ResourceNotFoundError,
+    ServiceRequestError,
+    ServiceResponseError,
+)
+from azure.storage.blob.aio import BlobServiceClient
+
+from shared.errors import DependencyError
+
+BLOB_TIMEOUT_SECONDS = 60.0
+"""An upload is at most 20 MB: generous, but bounded."""
+
+
+class BlobMissing(Exception):
+    """The named blob does not exist (deleted, or never stored)."""
+
+
+class BlobStore(Protocol):
+    async def put(self, name: str, data: bytes) -> None:
+        """Store ``data`` as ``name`` (replacing it)."""
+        ...
+
+    async def get_range(self, name: str, offset: int, length: int) -> bytes:
+        """``length`` bytes of ``name`` from ``offset``; BlobMissing if there is no such blob."""
+        ...
+
+
+@contextlib.asynccontextmanager
+async def guarded_blob(timeout: float) -> AsyncIterator[None]:
+    """Bound a Blob call and turn throttling and outages into DependencyError."""
+    try:
+        async with asyncio.timeout(timeout):
+            yield
+    except TimeoutError:
+        raise DependencyError("blob", f"no answer within {timeout:g}s") from None
+    except ResourceNotFoundError:
+        raise
+    except HttpResponseError as error:
+        if error.status_code is not None and (error.status_code >= 500
+                                              or error.status_code in (408, 429)):
+            raise DependencyError("blob", f"status {error.status_code}") from error
+        raise
+    except (ServiceRequestError, ServiceResponseError, aiohttp.ClientError, OSError) as error:
+        raise DependencyError("blob", type(error).__name__) from error
+
+
+class AzureBlobs:
+    """A :class:`BlobStore` on one container of the process's shared BlobServiceClient."""
+
+    def __init__(self, service: Callable[[], BlobServiceClient], container: str,
+                 timeout: float = BLOB_TIMEOUT_SECONDS) -> None:
+        self._service = service
+        self._container = container
+        self._timeout = timeout
+
+    async def put(self, name: str, data: bytes) -> None:
+        blob = self._service().get_blob_client(self._container, name)
+        async with guarded_blob(self._timeout):
+            await blob.upload_blob(data, overwrite=True, length=len(data))
+
+    async def get_range(self, name: str, offset: int, length: int) -> bytes:
+        if length == 0:
+            return b""
+        blob = self._service().get_blob_client(self._container, name)
+        try:
+            async with guarded_blob(self._timeout):
+                downloader = await blob.download_blob(offset=offset, length=length)
+                data: bytes = await downloader.readall()
+        except ResourceNotFoundError:
+            raise BlobMissing(name) from None
+        return data
+
+
+class MemoryBlobs:
+    def __init__(self) -> None:
+        self.blobs: dict[str, bytes] = {}
+
+    async def put(self, name: str, data: bytes) -> None:
+        self.blobs[name] = bytes(data)
+
+    async def get_range(self, name: str, offset: int, length: int) -> bytes:
+        if name not in self.blobs:
+            raise BlobMissing(name)
+        return self.blobs[name][offset:offset + length]

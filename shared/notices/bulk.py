@@ -1,0 +1,290 @@
+"""Bulk uploads: up to 50,000 positions or 20 MB, as a JSON array or NDJSON.
+
+Submitting (HTTP, 202): the upload is framed (its lines found and counted, nothing validated),
+stored once in Blob storage as NDJSON, and fanned out to the ``NOTICES_QUEUE`` queue as one
+message per chunk of lines (a byte range of the stored upload, ``message_id`` =
+``notices-bulk:<bulk>:<chunk>``); then the bulk's document is created and its id returned. A
+failure before that answers 503 and the EC sends again: the lines of a copy that was partly
+fanned out only ever write the same content, which changes nothing.
+
+Processing (queue): a chunk's lines are validated, authorized and written through
+:meth:`NoticeArchive.apply`, whose order key (the upload's time, the bulk, the line) makes a
+redelivered chunk write nothing twice. The chunk's result (written count, rejected lines with
+reasons) is created once, after its lines; a chunk whose result exists is skipped. So a host
+that dies midway leaves messages that are redelivered, and the bulk completes with every valid
+position written exactly once and counted once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from shared.errors import (
+    DomainError,
+    Forbidden,
+    Invalid,
+    NotFound,
+    PayloadTooLarge,
+    PermanentError,
+)
+from shared.messaging import Outgoing, Sender
+from shared.notices import rules
+from shared.notices.blobs import BlobMissing, BlobStore
+from shared.notices.models import (
+    BulkAccepted,
+    BulkReport,
+    ChunkTask,
+    PositionIn,
+    RejectedLine,
+    fixed_time,
+)
+from shared.notices.service import NoticeArchive, Parties, authorize_write
+from shared.notices.store import BULK_DOC_ID, BulkStore, chunk_doc_id
+from shared.parties.models import Party
+from shared.queue_work import retry_transient
+
+logger = logging.getLogger(__name__)
+
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+MAX_POSITIONS = 50_000
+BULK_ID = re.compile(r"[0-9a-f]{32}")
+_BOM = b"\xef\xbb\xbf"
+
+
+@dataclass(frozen=True)
+class Chunk:
+    offset: int
+    length: int
+    first_line: int
+
+
+@dataclass(frozen=True)
+class Framed:
+    """An upload as stored: NDJSON, its positions counted, cut into chunks of lines."""
+
+    data: bytes
+    positions: int
+    chunks: list[Chunk]
+
+
+def frame(raw: bytes, *, chunk_lines: int) -> Framed:
+    """Find the lines of an upload (nothing is validated yet: bad lines are rejected later).
+
+    A JSON array becomes NDJSON, one element per line (line N = element N). NDJSON is kept as
+    it is; blank lines are skipped but counted, so line numbers are the file's.
+
+    Raises:
+        PayloadTooLarge: more than 20 MB or more than 50,000 positions.
+        Invalid: (400) empty, or a JSON array that does not parse.
+    """
+    if len(raw) > MAX_UPLOAD_BYTES:
+        raise PayloadTooLarge(f"an upload is at most {MAX_UPLOAD_BYTES} bytes: split it")
+    data = raw.removeprefix(_BOM)
+    if data.lstrip()[:1] == b"[":
+        data = _array_as_ndjson(data)
+    lines = data.split(b"\n")
+    chunks: list[Chunk] = []
+    positions = 0
+    offset = start = 0
+    first_line = 1
+    in_chunk = 0
+    for number, line in enumerate(lines, start=1):
+        if in_chunk == 0:
+            start, first_line = offset, number
+        offset += len(line) + 1
+        if line.strip():
+            positions += 1
+            in_chunk += 1
+            if in_chunk == chunk_lines:
+                chunks.append(Chunk(start, min(offset, len(data)) - start, first_line))
+                in_chunk = 0
+    if in_chunk:
+        chunks.append(Chunk(start, len(data) - start, first_line))
+    if positions == 0:
+        raise Invalid("the upload has no positions: send a JSON array or NDJSON, one "
+                      "position per line")
+    if positions > MAX_POSITIONS:
+        raise PayloadTooLarge(f"the upload has {positions} positions; at most {MAX_POSITIONS} "
+                              "per upload: split it")
+    return Framed(data, positions, chunks)
+
+
+def _array_as_ndjson(data: bytes) -> bytes:
+    try:
+        items = json.loads(data)
+    except json.JSONDecodeError as error:
+        raise Invalid(f"the upload starts with '[' but is not a valid JSON array: {error.msg} "
+                      f"(line {error.lineno}, column {error.colno})") from None
+    except (UnicodeDecodeError, RecursionError):
+        raise Invalid("the upload starts with '[' but is not a valid UTF-8 JSON array") \
+            from None
+    if not isinstance(items, list):  # pragma: no cover - '[' always parses to a list
+        raise Invalid("the upload is not a JSON array")
+    if len(items) > MAX_POSITIONS:
+        raise PayloadTooLarge(f"the upload has {len(items)} positions; at most {MAX_POSITIONS} "
+                              "per upload: split it")
+    # An empty element (null, "") still takes its line, so line N is element N.
+    encoded = [json.dumps(item, ensure_ascii=False, separators=(",", ":")).encode()
+               for item in items]
+    return b"\n".join(encoded)
+
+
+def reason_of(error: ValidationError) -> str:
+    """One line naming every failing field (never the input itself)."""
+    parts = []
+    for item in error.errors(include_input=False, include_url=False):
+        where = ".".join(str(part) for part in item["loc"])
+        parts.append(f"{where}: {item['msg']}" if where else str(item["msg"]))
+    return "; ".join(parts)
+
+
+class Bulks:
+    """Bulk uploads of positions, on the archive, the bulk store, blobs and the queue."""
+
+    def __init__(self, archive: NoticeArchive, store: BulkStore, blobs: BlobStore,
+                 sender: Sender, parties: Parties, *, queue: str, chunk_lines: int,
+                 concurrency: int) -> None:
+        self._archive = archive
+        self._store = store
+        self._blobs = blobs
+        self._sender = sender
+        self._parties = parties
+        self._queue = queue
+        self._chunk_lines = chunk_lines
+        self._concurrency = concurrency
+
+    # ------------------------------------------------------------------ submit
+    async def submit(self, party: Party, raw: bytes, *, segregation_codes: Sequence[str] | None,
+                     now: datetime, report_url: str) -> BulkAccepted:
+        """Store and fan out an upload; the positions are written by the queue's workers."""
+        if len(raw) > MAX_UPLOAD_BYTES:  # before any work on it
+            raise PayloadTooLarge(f"an upload is at most {MAX_UPLOAD_BYTES} bytes: split it")
+        framed = await asyncio.to_thread(frame, raw, chunk_lines=self._chunk_lines)
+        bulk_id = uuid.uuid4().hex
+        blob = f"{now:%Y/%m/%d}/{bulk_id}.ndjson"
+        await self._blobs.put(blob, framed.data)
+        tasks = [ChunkTask(bulk_id=bulk_id, chunk=i, blob=blob, offset=c.offset,
+                           length=c.length, first_line=c.first_line, received_at=now,
+                           party_id=party.party_id,
+                           segregation_codes=list(segregation_codes)
+                           if segregation_codes is not None else None)
+                 for i, c in enumerate(framed.chunks)]
+        await self._sender.send(self._queue, [
+            Outgoing.json(f"notices-bulk:{bulk_id}:{t.chunk}",
+                          t.model_dump(mode="json", by_alias=True)) for t in tasks])
+        await self._store.create_bulk({
+            "id": BULK_DOC_ID, "pk": bulk_id, "kind": "bulk", "bulkId": bulk_id,
+            "partyId": party.party_id, "receivedAt": fixed_time(now), "blob": blob,
+            "accepted": framed.positions, "chunks": len(tasks),
+            "segregationCodes": list(segregation_codes) if segregation_codes else None})
+        logger.info("bulk %s of %s: %d positions in %d chunks", bulk_id, party.party_id,
+                    framed.positions, len(tasks))
+        return BulkAccepted(bulk_id=bulk_id, accepted=framed.positions, chunks=len(tasks),
+                            received_at=now, report=report_url.format(bulk_id=bulk_id))
+
+    # ------------------------------------------------------------------ process
+    async def process_message(self, body: bytes) -> None:
+        """The queue's work: one chunk. PermanentError if the message is not a chunk."""
+        try:
+            task = ChunkTask.model_validate_json(body)
+        except ValidationError as error:
+            raise PermanentError(f"not a bulk chunk: {reason_of(error)}") from None
+        await self.process(task)
+
+    async def process(self, task: ChunkTask) -> None:
+        """Write a chunk's lines and record its result, once."""
+        if await retry_transient(lambda: self._store.chunk_done(task.bulk_id, task.chunk)):
+            return
+        try:
+            data = await retry_transient(
+                lambda: self._blobs.get_range(task.blob, task.offset, task.length))
+        except BlobMissing:
+            raise PermanentError(f"the upload {task.blob} of bulk {task.bulk_id} is gone") \
+                from None
+        party: Party | None
+        try:
+            party = await retry_transient(lambda: self._parties.get(task.party_id))
+        except NotFound:
+            party = None
+        lines = [(number, raw) for number, raw in enumerate(data.split(b"\n"),
+                                                              start=task.first_line)
+                 if raw.strip()]
+        todo = iter(lines)
+        outcomes: dict[int, str | None] = {}
+
+        async def worker() -> None:  # a few workers pulling lines: no task per line
+            for number, raw in todo:
+                outcomes[number] = await self._line(task, party, number, raw)
+
+        try:
+            async with asyncio.TaskGroup() as group:
+                for _ in range(min(self._concurrency, len(lines))):
+                    group.create_task(worker())
+        except ExceptionGroup as failures:  # the rest were cancelled: the chunk is redelivered
+            raise failures.exceptions[0] from None
+        rejected = [{"line": n, "reason": r} for n, r in sorted(outcomes.items()) if r]
+        await retry_transient(lambda: self._store.record_chunk({
+            "id": chunk_doc_id(task.chunk), "pk": task.bulk_id, "kind": "chunk",
+            "chunk": task.chunk, "lines": len(outcomes),
+            "written": len(outcomes) - len(rejected), "rejected": rejected}))
+
+    async def _line(self, task: ChunkTask, party: Party | None, number: int,
+                    raw: bytes) -> str | None:
+        """None if the line is written (or already was); else why it is rejected."""
+        if party is None:
+            return f"the submitting party {task.party_id} is no longer registered"
+        try:
+            position = PositionIn.model_validate_json(raw)
+        except ValidationError as error:
+            return reason_of(error)
+        try:
+            authorize_write(party, position.pa_fiscal_code, position.iuv,
+                            task.segregation_codes)
+            ec = await retry_transient(lambda: self._archive.ecs.get(position.pa_fiscal_code))
+            write = rules.Write(
+                position=position, key=rules.order_key(task.received_at, task.bulk_id, number),
+                by=party.party_id, at=task.received_at, source=f"bulk {task.bulk_id} line "
+                                                               f"{number}",
+                company_name=ec.name, default_iban=ec.default_iban)
+            _, document = await retry_transient(
+                lambda: self._archive.apply(write, assume_absent=position.amount > 0))
+        except DomainError as refusal:
+            return refusal.detail
+        if not rules.is_present(document):
+            return "amount 0 for a position that is not in the archive"
+        return None
+
+    # ------------------------------------------------------------------ report
+    async def report(self, bulk_id: str, *, party: Party | None) -> BulkReport:
+        """Where a bulk stands; for the party that submitted it (``None``: an operator)."""
+        if not BULK_ID.fullmatch(bulk_id):
+            raise Invalid("a bulk id is 32 hexadecimal characters",
+                          errors=[{"loc": ["path", "id"], "type": "pattern",
+                                   "msg": "32 lowercase hexadecimal characters"}])
+        bulk = await self._store.get_bulk(bulk_id)
+        if bulk is None:
+            raise NotFound(f"no bulk {bulk_id}")
+        if party is not None and party.party_id != bulk["partyId"]:
+            raise Forbidden(f"bulk {bulk_id} was submitted by another party")
+        chunks = await self._store.chunks(bulk_id)
+        written = sum(int(c["written"]) for c in chunks)
+        rejected: list[dict[str, Any]] = sorted(
+            (r for c in chunks for r in c["rejected"]), key=lambda r: int(r["line"]))
+        pending = int(bulk["accepted"]) - written - len(rejected)
+        return BulkReport(
+            bulk_id=bulk_id, party_id=bulk["partyId"],
+            status="COMPLETED" if len(chunks) >= int(bulk["chunks"]) else "PROCESSING",
+            received_at=datetime.fromisoformat(bulk["receivedAt"]),
+            accepted=int(bulk["accepted"]), written=written, rejected=len(rejected),
+            pending=max(0, pending), chunks=int(bulk["chunks"]), chunks_done=len(chunks),
+            rejected_lines=[RejectedLine.model_validate(r) for r in rejected])

@@ -1,0 +1,225 @@
+"""Cosmos adapters of the archive: positions, and the progress of bulk uploads.
+
+Positions (container ``NOTICES_CONTAINER``, partition key ``/pk``): ``id`` = ``pk`` =
+``<paFiscalCode>:<nav>``, so every logical partition holds one notice (bounded whatever an EC
+issues) and the stand-in's read by (paFiscalCode, nav) is one point read. Only the expiry timer
+queries across partitions.
+
+Bulk uploads (container ``NOTICE_BULKS_CONTAINER``, partition key ``/pk`` = the bulk id): one
+``bulk`` document (who, when, how many lines and chunks) and one ``chunk`` document per finished
+chunk (its counts and rejected lines). A bulk has at most a few hundred documents, and its report
+is one point read plus one single-partition query.
+
+Every write is a create (409: it exists) or an ETag-conditioned replace;
+:class:`StaleDocument` tells the service to reload and decide again.
+"""
+
+from __future__ import annotations
+
+import copy
+import uuid
+from typing import Any, Protocol
+
+from azure.core import MatchConditions
+from azure.cosmos.aio import ContainerProxy
+from azure.cosmos.exceptions import (
+    CosmosAccessConditionFailedError,
+    CosmosResourceExistsError,
+    CosmosResourceNotFoundError,
+)
+
+from shared.cosmos import guarded
+
+Document = dict[str, Any]
+
+_DUE = ("SELECT TOP {limit} * FROM c WHERE c.kind = 'position' AND c.status = 'VALID' "
+        "AND c.switchToExpired = true AND c.expiresAt <= @now")
+_CHUNKS = "SELECT * FROM c WHERE c.kind = 'chunk'"
+BULK_DOC_ID = "bulk"
+
+
+class StaleDocument(Exception):
+    """The document changed since it was read (ETag), vanished, or was created meanwhile."""
+
+
+def body(document: Document) -> Document:
+    """The document without Cosmos' system properties."""
+    return {k: v for k, v in document.items() if not k.startswith("_")}
+
+
+def chunk_doc_id(chunk: int) -> str:
+    return f"chunk:{chunk:05d}"
+
+
+class NoticeStore(Protocol):
+    async def get(self, doc_id: str) -> Document | None:
+        """The position document (a tombstone too); None if there is none."""
+        ...
+
+    async def create(self, document: Document) -> Document:
+        """Create; StaleDocument if it exists. Returns the written document (with _etag)."""
+        ...
+
+    async def replace(self, document: Document, etag: str) -> Document:
+        """Replace if its ETag is still ``etag``; StaleDocument otherwise."""
+        ...
+
+    async def due_to_expire(self, now: str, limit: int) -> list[Document]:
+        """VALID positions with switchToExpired whose expiresAt is at or before ``now``."""
+        ...
+
+
+class BulkStore(Protocol):
+    async def create_bulk(self, document: Document) -> None: ...
+
+    async def get_bulk(self, bulk_id: str) -> Document | None: ...
+
+    async def chunk_done(self, bulk_id: str, chunk: int) -> bool: ...
+
+    async def record_chunk(self, document: Document) -> None:
+        """Create the chunk's result; if it exists already (a redelivery), keep the first."""
+        ...
+
+    async def chunks(self, bulk_id: str) -> list[Document]: ...
+
+
+class CosmosNoticeStore:
+    def __init__(self, container: ContainerProxy, timeout: float) -> None:
+        self._c = container
+        self._timeout = timeout
+
+    async def get(self, doc_id: str) -> Document | None:
+        try:
+            async with guarded(self._timeout):
+                item: Document = await self._c.read_item(doc_id, partition_key=doc_id)
+        except CosmosResourceNotFoundError:
+            return None
+        return item
+
+    async def create(self, document: Document) -> Document:
+        try:
+            async with guarded(self._timeout):
+                written: Document = await self._c.create_item(body(document))
+        except CosmosResourceExistsError:
+            raise StaleDocument(document["id"]) from None
+        return written
+
+    async def replace(self, document: Document, etag: str) -> Document:
+        try:
+            async with guarded(self._timeout):
+                written: Document = await self._c.replace_item(
+                    document["id"], body(document), etag=etag,
+                    match_condition=MatchConditions.IfNotModified)
+        except (CosmosAccessConditionFailedError, CosmosResourceNotFoundError):
+            raise StaleDocument(document["id"]) from None
+        return written
+
+    async def due_to_expire(self, now: str, limit: int) -> list[Document]:
+        found: list[Document] = []
+        async with guarded(self._timeout * 6):
+            async for item in self._c.query_items(_DUE.format(limit=int(limit)),
+                                                  parameters=[{"name": "@now", "value": now}]):
+                found.append(item)
+        return found
+
+
+class CosmosBulkStore:
+    def __init__(self, container: ContainerProxy, timeout: float) -> None:
+        self._c = container
+        self._timeout = timeout
+
+    async def create_bulk(self, document: Document) -> None:
+        async with guarded(self._timeout):
+            await self._c.create_item(document)
+
+    async def _read(self, item_id: str, bulk_id: str) -> Document | None:
+        try:
+            async with guarded(self._timeout):
+                item: Document = await self._c.read_item(item_id, partition_key=bulk_id)
+        except CosmosResourceNotFoundError:
+            return None
+        return item
+
+    async def get_bulk(self, bulk_id: str) -> Document | None:
+        return await self._read(BULK_DOC_ID, bulk_id)
+
+    async def chunk_done(self, bulk_id: str, chunk: int) -> bool:
+        return await self._read(chunk_doc_id(chunk), bulk_id) is not None
+
+    async def record_chunk(self, document: Document) -> None:
+        try:
+            async with guarded(self._timeout):
+                await self._c.create_item(document)
+        except CosmosResourceExistsError:
+            pass  # a redelivered chunk: the first result stands (both counted the same lines)
+
+    async def chunks(self, bulk_id: str) -> list[Document]:
+        found: list[Document] = []
+        async with guarded(self._timeout * 2):
+            async for item in self._c.query_items(_CHUNKS, partition_key=bulk_id):
+                found.append(item)
+        return found
+
+
+class MemoryNoticeStore:
+    """The positions in memory, ETags included (unit and functions tests)."""
+
+    def __init__(self) -> None:
+        self.items: dict[str, Document] = {}
+        self.round_trips = 0
+        self.conflicts = 0
+
+    def _written(self, document: Document) -> Document:
+        stored = copy.deepcopy(body(document))
+        stored["_etag"] = uuid.uuid4().hex
+        self.items[stored["id"]] = stored
+        return copy.deepcopy(stored)
+
+    async def get(self, doc_id: str) -> Document | None:
+        self.round_trips += 1
+        found = self.items.get(doc_id)
+        return copy.deepcopy(found) if found is not None else None
+
+    async def create(self, document: Document) -> Document:
+        self.round_trips += 1
+        if document["id"] in self.items:
+            self.conflicts += 1
+            raise StaleDocument(document["id"])
+        return self._written(document)
+
+    async def replace(self, document: Document, etag: str) -> Document:
+        self.round_trips += 1
+        current = self.items.get(document["id"])
+        if current is None or current["_etag"] != etag:
+            self.conflicts += 1
+            raise StaleDocument(document["id"])
+        return self._written(document)
+
+    async def due_to_expire(self, now: str, limit: int) -> list[Document]:
+        self.round_trips += 1
+        due = [copy.deepcopy(d) for d in self.items.values()
+               if d.get("kind") == "position" and d.get("status") == "VALID"
+               and d.get("switchToExpired") is True and d["expiresAt"] <= now]
+        return due[:limit]
+
+
+class MemoryBulkStore:
+    def __init__(self) -> None:
+        self.items: dict[tuple[str, str], Document] = {}
+
+    async def create_bulk(self, document: Document) -> None:
+        self.items[(document["pk"], document["id"])] = copy.deepcopy(document)
+
+    async def get_bulk(self, bulk_id: str) -> Document | None:
+        found = self.items.get((bulk_id, BULK_DOC_ID))
+        return copy.deepcopy(found) if found else None
+
+    async def chunk_done(self, bulk_id: str, chunk: int) -> bool:
+        return (bulk_id, chunk_doc_id(chunk)) in self.items
+
+    async def record_chunk(self, document: Document) -> None:
+        self.items.setdefault((document["pk"], document["id"]), copy.deepcopy(document))
+
+    async def chunks(self, bulk_id: str) -> list[Document]:
+        return [copy.deepcopy(d) for (pk, _), d in self.items.items()
+                if pk == bulk_id and d.get("kind") == "chunk"]

@@ -1,0 +1,251 @@
+"""Cashback end to end: the dev host, the PSP simulator, the Cosmos emulator and the broker.
+A card onboarded in the wallet reaches cashback through the wallet's events queue; the citizen
+enrolls, enables it, and the wallet's deletion disables it."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+import requests
+
+from local.banksim import start_banksim
+from local.platform import Platform
+from local.psp import DEV_HPAN_SALT as SALT
+from local.psp.simulator import hpan
+from shared.auth.citizen import issue_token
+from tests.conftest import ADMIN_KEY, Host, fresh_queues, start_host, wait_for
+
+CF = "RSSMRA85T10A562S"
+OTHER_CF = "VRDGPP80A01H501U"
+PAN = "5555555555554444"
+OTHER_PAN = "4000056655665556"
+PERIODS_URL = "/api/v1/cashback/periods"
+TRANSACTIONS = "/api/v1/cashback/transactions"
+CITIZEN = "/api/v1/cashback/citizen"
+INSTRUMENTS = "/api/v1/cashback/instruments"
+WALLET = "/api/v1/wallet/instruments"
+ROME = ZoneInfo("Europe/Rome")
+UTC = ZoneInfo("UTC")
+# A period as a local run defines one (CASHBACK_PERIODS): wide, so any dev clock is inside.
+PERIODS = ('[{"id": 9, "from": "2026-01-01", "to": "2099-12-31", "minTransactions": 3, '
+           '"maxPerTransaction": 1500, "maxPerPeriod": 15000, "graceDays": 2}]')
+
+
+@pytest.fixture(scope="module")
+def bank() -> Iterator[str]:
+    child = start_banksim()
+    try:
+        yield f"http://127.0.0.1:{child.port}"
+    finally:
+        child.stop()
+
+
+@pytest.fixture(scope="module")
+def host(platform: Platform, bank: str) -> Iterator[Host]:
+    tag = uuid.uuid4().hex[:8]
+    env = {**fresh_queues("cashback"), "WALLET_EVENTS_QUEUE": f"wallet-events-{tag}",
+           "CASHBACK_TRANSACTIONS_QUEUE": f"cashback-transactions-{tag}",
+           "IBAN_CHECK_QUEUE": f"iban-check-{tag}", "CASHBACK_BANK_CHECK_URL": bank,
+           "CASHBACK_PERIODS": PERIODS}
+    started = start_host(platform, env=env)
+    try:
+        yield started
+    finally:
+        started.stop()
+
+
+def dev_now(host: Host) -> datetime:
+    return datetime.fromisoformat(host.request("GET", "/admin/devclock",
+                                               key=ADMIN_KEY).json()["now"])
+
+
+def citizen(platform: Platform, host: Host, cf: str = CF) -> dict[str, str]:
+    token = issue_token(platform.keys.private_pem, cf, issuer=host.env["CITIZEN_JWT_ISSUER"],
+                        audience=host.env["CITIZEN_JWT_AUDIENCE"], now=dev_now(host))
+    return {"Authorization": f"Bearer {token}"}
+
+
+def onboard(platform: Platform, host: Host, cf: str, pan: str = PAN) -> str:
+    """A card validated in ``cf``'s wallet through the PSP simulator's test API."""
+    started = host.request("POST", WALLET, json={"type": "CARD"},
+                           headers=citizen(platform, host, cf))
+    assert started.status_code == 201, started.text
+    session = started.json()["redirectUrl"].rsplit("/", 1)[-1]
+    psp = platform.env["WALLET_PSP_BASE_URL"]
+    done = requests.post(f"{psp}/test/sessions/{session}/complete", timeout=30, json={
+        "outcome": "OK", "pan": pan, "expiryMonth": 12, "expiryYear": dev_now(host).year + 3,
+        "threeDsCode": "123456"})
+    assert done.status_code == 200, done.text
+    wallet_id: str = started.json()["walletId"]
+    return wallet_id
+
+
+def cashback_instrument(platform: Platform, host: Host, cf: str,
+                        wallet_id: str) -> dict[str, Any] | None:
+    listed = host.request("GET", INSTRUMENTS, headers=citizen(platform, host, cf))
+    assert listed.status_code == 200, listed.text
+    return next((i for i in listed.json()["instruments"] if i["walletId"] == wallet_id), None)
+
+
+def test_enroll_enable_and_the_wallets_deletion(platform: Platform, host: Host) -> None:
+    me = citizen(platform, host)
+    assert host.request("GET", CITIZEN, headers=me).status_code == 404
+    enrolled = host.request("PUT", CITIZEN, json={"termsAndConditionsAccepted": True},
+                            headers=me)
+    assert enrolled.status_code == 200, enrolled.text
+    assert enrolled.json()["status"] == "ENROLLED"
+
+    wallet_id = onboard(platform, host, CF)
+    # The wallet's InstrumentValidated reaches cashback through its queue.
+    wait_for(lambda: cashback_instrument(platform, host, CF, wallet_id))
+    enabled = host.request("PUT", f"{INSTRUMENTS}/{wallet_id}",
+                           headers=citizen(platform, host))
+    assert enabled.status_code == 200, enabled.text
+    body = enabled.json()
+    now = dev_now(host)
+    assert body["status"] == "ENABLED"
+    assert date.fromisoformat(body["countsFrom"]) == (now.astimezone(ROME).date()
+                                                      + timedelta(days=1))
+
+    # The same card in someone else's wallet cannot be enabled while it is mine.
+    host.request("PUT", CITIZEN, json={"termsAndConditionsAccepted": True},
+                 headers=citizen(platform, host, OTHER_CF))
+    theirs = onboard(platform, host, OTHER_CF)
+    wait_for(lambda: cashback_instrument(platform, host, OTHER_CF, theirs))
+    refused = host.request("PUT", f"{INSTRUMENTS}/{theirs}",
+                           headers=citizen(platform, host, OTHER_CF))
+    assert refused.status_code == 409, refused.text
+    assert CF not in refused.text
+
+    # Deleting it in the wallet disables it for cashback; the other citizen may then enable it.
+    deleted = host.request("DELETE", f"{WALLET}/{wallet_id}", headers=citizen(platform, host))
+    assert deleted.status_code == 204, deleted.text
+    gone = wait_for(lambda: (i := cashback_instrument(platform, host, CF, wallet_id))
+                    and i["status"] == "DISABLED" and i)
+    assert gone["walletStatus"] == "DELETED"
+    assert gone["history"][0]["disabledAt"] is not None
+    taken = host.request("PUT", f"{INSTRUMENTS}/{theirs}",
+                         headers=citizen(platform, host, OTHER_CF))
+    assert taken.status_code == 200, taken.text
+
+    withdrawn = host.request("DELETE", CITIZEN, headers=citizen(platform, host, OTHER_CF))
+    assert withdrawn.status_code == 204
+    assert cashback_instrument(platform, host, OTHER_CF, theirs)["status"] == "DISABLED"
+
+
+def next_spring_dst_day(after: date) -> date:
+    """The next last Sunday of March (Rome: 02:00 CET becomes 03:00 CEST at 01:00 UTC)."""
+    year = after.year
+    while True:
+        end_of_march = date(year, 3, 31)
+        sunday = end_of_march - timedelta(days=(end_of_march.weekday() - 6) % 7)
+        if sunday > after:
+            return sunday
+        year += 1
+
+
+def acquirer(host: Host) -> dict[str, str]:
+    return {"Ocp-Apim-Subscription-Key": host.env["DEV_PARTY_KEY_ACQUIRER"]}
+
+
+def trx(n: str, at: datetime, amount: int, op: str = "00",
+        corr: str | None = None) -> dict[str, Any]:
+    line = {"acquirerId": "DEMOACQ", "idTrxAcquirer": n, "hpan": hpan(OTHER_PAN, SALT),
+            "operationType": op,
+            "trxDate": at.isoformat(), "amount": amount, "merchantId": "shop-1",
+            "terminalId": "pos-1", "circuitType": "01"}
+    if corr:
+        line["correlationId"] = corr
+    return line
+
+
+def test_transactions_around_a_dst_midnight_reversals_and_duplicates(
+        platform: Platform, host: Host) -> None:
+    cf = "BNCLRD75C41H501N"
+    dst = next_spring_dst_day(dev_now(host).astimezone(ROME).date() + timedelta(days=1))
+    # Enabled on the DST day at 03:30 CEST: counting starts at 00:00 CEST the next day.
+    enable_at = datetime(dst.year, dst.month, dst.day, 1, 30, tzinfo=UTC)
+    host.request("POST", "/admin/devclock", key=ADMIN_KEY, json={"set": enable_at.isoformat()})
+    assert host.request("PUT", CITIZEN, json={"termsAndConditionsAccepted": True},
+                        headers=citizen(platform, host, cf)).status_code == 200
+    wallet_id = onboard(platform, host, cf, pan=OTHER_PAN)
+    wait_for(lambda: cashback_instrument(platform, host, cf, wallet_id))
+    enabled = host.request("PUT", f"{INSTRUMENTS}/{wallet_id}", headers=citizen(platform, host, cf))
+    assert enabled.status_code == 200, enabled.text
+    assert enabled.json()["countsFrom"] == (dst + timedelta(days=1)).isoformat()
+
+    midnight = datetime(dst.year, dst.month, dst.day, 22, 0, tzinfo=UTC)  # 00:00 CEST
+    host.advance_clock(3 * 86400)
+    first = host.request("POST", TRANSACTIONS, headers=acquirer(host), json={"transactions": [
+        trx("t1", midnight - timedelta(seconds=1), 2500),   # 23:59:59 on the DST day: no
+        trx("t2", midnight, 2500),                          # 2.50
+        trx("t3", midnight + timedelta(hours=1), 20000, corr="c3"),  # 15.00
+        trx("t4", midnight + timedelta(hours=2), 6000, op="01", corr="c3"),  # 200 -> 140: -1
+        trx("t6", midnight + timedelta(hours=3), 3000, op="01", corr="c7"),  # before its payment
+        {"acquirerId": "DEMOACQ", "idTrxAcquirer": "bad"}]})
+    assert first.status_code == 202, first.text
+    assert first.json()["accepted"] == 5
+    assert [r["index"] for r in first.json()["rejected"]] == [5]
+
+    def period(count: int, cashback: int) -> dict[str, Any] | None:
+        shown = host.request("GET", f"{PERIODS_URL}/9", headers=citizen(platform, host, cf))
+        assert shown.status_code == 200, shown.text
+        body: dict[str, Any] = shown.json()
+        return body if (body["count"], body["cashback"]) == (count, cashback) else None
+
+    # The next batch comes once this one is scored (milestones follow the order of arrival).
+    after_first = wait_for(lambda: period(2, 1650))  # t2 2.50 + t3 15.00 - 1.00; t6 waits
+    assert after_first["minReached"] is False
+    second = host.request("POST", TRANSACTIONS, headers=acquirer(host), json={"transactions": [
+        trx("t2", midnight, 2500),                          # again: counted once
+        trx("t8", midnight + timedelta(hours=5), 1000),     # 1.00, the third: minimum reached
+        trx("t7", midnight + timedelta(hours=2, minutes=30), 3000, corr="c7")]})  # cancelled
+    assert second.status_code == 202, second.text
+
+    shown = wait_for(lambda: period(3, 1750))
+    assert shown["minReached"] is True
+    assert shown["capReached"] is False
+    assert shown["milestones"] == {"minReachedBy": "DEMOACQ:t8", "capCrossedBy": None}
+    assert shown["status"] == "ACTIVE"
+    listed = host.request("GET", f"{PERIODS_URL}/9/transactions",
+                          headers=citizen(platform, host, cf))
+    assert listed.status_code == 200, listed.text
+    rows = {t["idTrxAcquirer"]: (t["status"], t["count"], t["cashback"])
+            for t in listed.json()["transactions"]}
+    assert rows == {"t2": ("COUNTED", 1, 250), "t3": ("COUNTED", 1, 1500),
+                    "t4": ("COUNTED", 0, -100), "t6": ("COUNTED", -1, -300),
+                    "t7": ("COUNTED", 1, 300), "t8": ("COUNTED", 1, 100)}
+
+
+def test_an_iban_is_checked_with_the_bank_asynchronously(platform: Platform, host: Host,
+                                                         bank: str) -> None:
+    iban = "IT60X0542811101000000123456"
+    mine, theirs = "MRORSS80A01H501D", OTHER_CF
+    requests.post(f"{bank}/test/accounts", json={"iban": iban, "fiscalCode": mine},
+                  timeout=10).raise_for_status()
+    for cf in (mine, theirs):
+        headers = citizen(platform, host, cf)
+        assert host.request("PUT", CITIZEN, json={"termsAndConditionsAccepted": True},
+                            headers=headers).status_code == 200
+        answer = host.request("PUT", f"{CITIZEN}/iban", headers=headers,
+                              json={"iban": "IT60 X054 2811 1010 0000 0123 456",
+                                    "ownerName": "Mario Rossi"})
+        assert answer.status_code == 200, answer.text
+        assert (answer.json()["iban"], answer.json()["ibanStatus"]) == (
+            "*" * 23 + "3456", "PENDING")
+
+    def status(cf: str) -> str | None:
+        shown = host.request("GET", CITIZEN, headers=citizen(platform, host, cf)).json()
+        value: str = shown["ibanStatus"]
+        return None if value == "PENDING" else value
+
+    assert wait_for(lambda: status(mine)) == "OK"
+    assert wait_for(lambda: status(theirs)) == "KO"
+    bad = host.request("PUT", f"{CITIZEN}/iban", headers=citizen(platform, host, mine),
+                       json={"iban": "IT61X0542811101000000123456", "ownerName": "M R"})
+    assert bad.status_code == 422

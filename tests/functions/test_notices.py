@@ -1,0 +1,219 @@
+"""The archive's triggers called directly (func.HttpRequest, func.ServiceBusMessage, a timer)
+on a root of in-memory fakes: statuses, problem bodies, the ACA contract's 400s."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from datetime import timedelta
+from typing import Any
+
+import azure.functions as func
+import pytest
+from azure.functions.servicebus import ServiceBusMessage
+from azure.functions.timer import TimerRequest
+
+from shared.clock import SystemClock, use_clock
+from shared.messaging import Outgoing
+from shared.notices.bulk import Bulks
+from shared.notices.service import NoticeArchive
+from shared.parties.service import PartyRegistry
+from shared.root import use_root
+from tests.app import app
+from tests.functions.fakes import NOW, FakeRoot, request, trigger
+from tests.unit.notices.fakes import BROKER, EC, OTHER_EC, World, body, nav
+
+KEYS = {EC: "ec-key", OTHER_EC: "other-ec-key", BROKER: "broker-key", "ACQ": "acquirer-key"}
+CREATE = "aca/v1/paCreatePosition"
+
+
+class NoticesRoot(FakeRoot):
+    def __init__(self) -> None:
+        super().__init__()
+        self.world = World(party_store=self.party_store, sender=self.sender, now=NOW)
+
+    def parties(self) -> PartyRegistry:
+        return self.world.registry
+
+    def notices(self) -> NoticeArchive:
+        return self.world.archive
+
+    def notice_bulks(self) -> Bulks:
+        return self.world.bulks
+
+
+@pytest.fixture
+async def root() -> AsyncIterator[NoticesRoot]:
+    fake = NoticesRoot()
+    await fake.world.seed()
+    for party_id, key in KEYS.items():
+        await fake.world.registry.add_key(party_id, key, now=NOW)
+    use_root(fake)
+    use_clock(fake.clock)
+    yield fake
+    use_root(None)
+    use_clock(SystemClock())
+
+
+def key(party: str) -> dict[str, str]:
+    return {"Ocp-Apim-Subscription-Key": KEYS[party]}
+
+
+async def call(name: str, method: str, path: str, *, data: Any = None, raw: bytes | None = None,
+               party: str | None = EC, params: dict[str, str] | None = None,
+               **route: str) -> func.HttpResponse:
+    payload = raw if raw is not None else (b"" if data is None else json.dumps(data).encode())
+    response: func.HttpResponse = await trigger(app, name)(request(
+        method, path, body=payload, headers=key(party) if party else {}, route_params=route,
+        params=params))
+    return response
+
+
+def parsed(response: func.HttpResponse) -> Any:
+    return json.loads(response.get_body())
+
+
+def problem(response: func.HttpResponse, status: int) -> dict[str, Any]:
+    assert response.status_code == status, response.get_body()
+    assert response.mimetype == "application/problem+json"
+    found: dict[str, Any] = parsed(response)
+    assert found["status"] == status
+    assert found["title"]
+    assert found["detail"]
+    return found
+
+
+async def create(data: dict[str, Any], party: str | None = EC,
+                 params: dict[str, str] | None = None) -> func.HttpResponse:
+    return await call("aca_create_position", "POST", CREATE, data=data, party=party,
+                      params=params)
+
+
+# ------------------------------------------------------------------ the behaviour table
+async def test_create_update_invalidate_are_200_with_the_position(root: NoticesRoot) -> None:
+    created = await create(body(1))
+    assert created.status_code == 200
+    assert parsed(created)["status"] == "VALID"
+    assert parsed(created)["companyName"] == "Comune di Demo"
+    root.clock.advance(1)
+    updated = await create(body(1, amount=1))
+    assert (updated.status_code, parsed(updated)["amount"]) == (200, 1)
+    root.clock.advance(1)
+    invalid = await create(body(1, amount=0))
+    assert (invalid.status_code, parsed(invalid)["status"]) == (200, "INVALID")
+
+
+async def test_amount_zero_for_an_absent_position_is_422(root: NoticesRoot) -> None:
+    found = problem(await create(body(1, amount=0)), 422)
+    assert found["errors"][0]["loc"] == ["amount"]
+
+
+async def test_a_paid_position_is_409_with_why(root: NoticesRoot) -> None:
+    await create(body(1))
+    await root.world.archive.mark_paid(EC, nav(1), receipt_id="r-1", paid_at=NOW, by="GW",
+                                       stand_in=False, now=NOW)
+    root.clock.advance(1)
+    assert "paid" in problem(await create(body(1, amount=5)), 409)["detail"]
+
+
+@pytest.mark.parametrize("data", [
+    body(1, amount=-1), body(1, paFiscalCode="123"), body(1, iban="IT00X0542811101000000123456"),
+    body(1, expirationDate="2027-02-30T00:00:00Z"), body(1, iuv="ABC"), body(1, extra=1),
+    body(1, amount=...),
+])
+async def test_validation_errors_are_400_naming_the_fields(root: NoticesRoot,
+                                                           data: dict[str, Any]) -> None:
+    found = problem(await create(data), 400)
+    assert found["errors"]
+    assert all(error["loc"] for error in found["errors"])
+
+
+@pytest.mark.parametrize(("raw", "status"), [
+    (b"", 400), (b"{", 400), (b"[]", 400), (b"\xff\xfe", 400), (b"[" * 15_000, 400),
+    (b"{}" + b" " * 20_000, 413)])
+async def test_malformed_bodies_are_4xx(root: NoticesRoot, raw: bytes, status: int) -> None:
+    problem(await call("aca_create_position", "POST", CREATE, raw=raw), status)
+
+
+# ------------------------------------------------------------------ authentication
+async def test_missing_or_unknown_keys_are_401(root: NoticesRoot) -> None:
+    problem(await create(body(1), party=None), 401)
+    response = await trigger(app, "aca_create_position")(request(
+        "POST", CREATE, body=json.dumps(body(1)).encode(),
+        headers={"Ocp-Apim-Subscription-Key": "nope"}))
+    problem(response, 401)
+
+
+async def test_a_key_that_may_not_act_for_the_ec_is_403(root: NoticesRoot) -> None:
+    problem(await create(body(1), party=OTHER_EC), 403)
+    problem(await create(body(1), party="ACQ"), 403)  # an acquirer may not call at all
+    problem(await create(body(1, code="03"), party=BROKER), 403)
+    assert (await create(body(1, code="01"), party=BROKER)).status_code == 200
+    problem(await create(body(2, code="01"), party=BROKER, params={"segregationCodes": "02"}),
+            403)
+    problem(await create(body(2), params={"segregationCodes": "1,2"}), 400)
+
+
+# ------------------------------------------------------------------ reads
+async def test_reads(root: NoticesRoot) -> None:
+    await create(body(1))
+    route = {"paFiscalCode": EC, "nav": nav(1)}
+    path = f"aca/v1/positions/{EC}/{nav(1)}"
+    read = await call("aca_read_position", "GET", path, **route)
+    assert (read.status_code, parsed(read)["nav"]) == (200, nav(1))
+    problem(await call("aca_read_position", "GET", path, party=OTHER_EC, **route), 403)
+    problem(await call("aca_read_position", "GET", path, party=None, **route), 401)
+    problem(await call("aca_read_position", "GET", path, paFiscalCode=EC, nav=nav(2)), 404)
+    problem(await call("aca_read_position", "GET", path, paFiscalCode=EC, nav="x"), 400)
+    ops = await call("ops_read_position", "GET", f"ops/notices/positions/{EC}/{nav(1)}",
+                     party=None, **route)
+    assert parsed(ops)["history"][0]["action"] == "created"
+
+
+# ------------------------------------------------------------------ bulk
+def as_received(outgoing: Outgoing) -> ServiceBusMessage:
+    return ServiceBusMessage(body=outgoing.body, message_id=outgoing.message_id,
+                             delivery_count=1, application_properties={}, user_properties={})
+
+
+async def test_a_bulk_is_202_then_written_by_the_queue(root: NoticesRoot) -> None:
+    lines = [json.dumps(body(n)) for n in range(1, 6)] + ["{oops"]
+    accepted = await call("aca_bulk_upload", "POST", "aca/v1/positions/bulk",
+                          raw="\n".join(lines).encode())
+    assert accepted.status_code == 202
+    bulk_id = parsed(accepted)["bulkId"]
+    sent = list(root.sender.sent)
+    assert [queue for queue, _ in sent] == ["notices"] * 2
+    for _, outgoing in sent:
+        await trigger(app, "notices_bulk_chunk")(as_received(outgoing))
+    report = await call("aca_bulk_report", "GET", f"aca/v1/bulk/{bulk_id}", id=bulk_id)
+    assert parsed(report) | {"rejectedLines": None} == parsed(report) | {
+        "status": "COMPLETED", "accepted": 6, "written": 5, "rejected": 1, "pending": 0,
+        "rejectedLines": None}
+    assert parsed(report)["rejectedLines"][0]["line"] == 6
+    problem(await call("aca_bulk_report", "GET", f"aca/v1/bulk/{bulk_id}", party=BROKER,
+                       id=bulk_id), 403)
+    ops = await call("ops_bulk_report", "GET", f"ops/notices/bulk/{bulk_id}", party=None,
+                     id=bulk_id)
+    assert parsed(ops)["written"] == 5
+
+
+@pytest.mark.parametrize(("raw", "status"), [
+    (b"", 400), (b"[{", 400), (b"{}\n" * 50_001, 413), (b" " * (20 * 1024 * 1024 + 1), 413)])
+async def test_bad_uploads_are_4xx(root: NoticesRoot, raw: bytes, status: int) -> None:
+    problem(await call("aca_bulk_upload", "POST", "aca/v1/positions/bulk", raw=raw), status)
+    assert root.sender.sent == []
+
+
+async def test_a_message_that_is_not_a_chunk_becomes_failed_work(root: NoticesRoot) -> None:
+    await trigger(app, "notices_bulk_chunk")(as_received(Outgoing.json("m1", {"x": 1})))
+    [item] = root.failed_work.items.values()
+    assert item.ending == "permanent"
+
+
+# ------------------------------------------------------------------ the timer
+async def test_the_expiry_timer(root: NoticesRoot) -> None:
+    await create(body(1, switchToExpired=True, expirationDate="2026-12-08T10:00:00Z"))
+    root.clock.advance(timedelta(hours=1).total_seconds())
+    await trigger(app, "notices_expire")(TimerRequest(past_due=False))
+    assert root.world.stored(EC, nav(1))["status"] == "EXPIRED"  # type: ignore[index]

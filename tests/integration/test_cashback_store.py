@@ -1,0 +1,176 @@
+"""Cashback's store against the Cosmos emulator: point reads, creates, ETag conditions, the
+partition query, and the one-citizen-per-instrument rule under a real race."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import pytest
+
+from local.platform import Platform
+from shared.auth.fiscal_code import fiscal_code_hash
+from shared.cashback.models import StoredCitizen, StoredPeriod, dump
+from shared.cashback.payouts import AzurePayoutFiles
+from shared.cashback.ranking import RankingJob
+from shared.cashback.rules import PRODUCTION_PERIODS, parse_periods, score
+from shared.cashback.store import CosmosCashbackStore, StaleDocument
+from shared.cashback.transactions import Intake, Scorer, TransactionBatchIn
+from shared.clients import Clients
+from shared.messaging import MemorySender
+from tests.unit.cashback.fakes import Scene
+from tests.unit.wallet.fakes import CF, NOW, OTHER_CF, fiscal_code
+
+
+@pytest.fixture(scope="module")
+async def clients(platform: Platform) -> AsyncIterator[Clients]:
+    settings = platform.provision(f"cashback-{uuid.uuid4().hex[:8]}")
+    built = Clients(settings)
+    yield built
+    await built.close()
+
+
+@pytest.fixture
+def store(clients: Clients) -> CosmosCashbackStore:
+    return CosmosCashbackStore(clients.container(clients.settings.cashback_container), 5)
+
+
+async def test_create_read_replace_and_etag_conditions(store: CosmosCashbackStore) -> None:
+    pk = f"pk-{uuid.uuid4().hex}"
+    assert await store.get(pk, "citizen") is None
+    written = await store.create({"id": "citizen", "pk": pk, "kind": "citizen", "n": 1})
+    with pytest.raises(StaleDocument):
+        await store.create({"id": "citizen", "pk": pk, "kind": "citizen", "n": 2})
+    read = await store.get(pk, "citizen")
+    assert read is not None
+    assert (read["n"], read["_etag"]) == (1, written["_etag"])
+    replaced = await store.replace({**read, "n": 3})
+    with pytest.raises(StaleDocument):
+        await store.replace({**read, "n": 4})  # the ETag it was read with is gone
+    assert replaced["n"] == 3
+    with pytest.raises(StaleDocument):
+        await store.replace({"id": "missing", "pk": pk, "_etag": "x"})
+
+
+async def test_the_partition_holds_only_its_own_documents(store: CosmosCashbackStore) -> None:
+    pk, other = f"pk-{uuid.uuid4().hex}", f"pk-{uuid.uuid4().hex}"
+    for i in range(3):
+        await store.create({"id": f"d{i}", "pk": pk, "kind": "instrument"})
+    await store.create({"id": "d0", "pk": other, "kind": "instrument"})
+    assert sorted(d["id"] for d in await store.partition(pk)) == ["d0", "d1", "d2"]
+
+
+async def test_two_citizens_racing_for_one_instrument_one_wins(
+        store: CosmosCashbackStore) -> None:
+    scene = Scene(now=NOW)  # the wallet on its fakes; cashback on the emulator
+    hpan = uuid.uuid4().hex + uuid.uuid4().hex
+    cashback = scene.build(store, PRODUCTION_PERIODS)
+    scene.cashback = cashback
+    for cf in (CF, OTHER_CF):
+        await cashback.enroll(cf, now=NOW)
+    mine = await scene.onboard(CF, hpan)
+    theirs = await scene.onboard(OTHER_CF, hpan)
+    for _ in range(3):
+        results = await asyncio.gather(cashback.enable(CF, mine, now=NOW),
+                                       cashback.enable(OTHER_CF, theirs, now=NOW),
+                                       return_exceptions=True)
+        winners = [r for r in results if not isinstance(r, BaseException)]
+        assert len(winners) == 1, results
+        loser = OTHER_CF if results[0] is winners[0] else CF
+        assert type(results[1 if loser == OTHER_CF else 0]).__name__ == "Conflict"
+        winner_cf, winner_id = (CF, mine) if loser == OTHER_CF else (OTHER_CF, theirs)
+        await cashback.disable(winner_cf, winner_id, now=NOW)
+
+
+async def test_concurrent_chunks_for_one_citizen_lose_no_update(
+        store: CosmosCashbackStore) -> None:
+    """Several chunks touching one citizen's period state at once, each delivered twice."""
+    periods = parse_periods(json.dumps([{
+        "id": 9, "from": "2026-12-01", "to": "2026-12-31", "minTransactions": 3,
+        "maxPerTransaction": 1500, "maxPerPeriod": 150000, "graceDays": 2}]))
+    scene = Scene(now=NOW)
+    cashback = scene.build(store, periods)
+    scene.cashback = cashback
+    cf = fiscal_code(int(uuid.uuid4().int % 900) + 50)
+    hpans = [uuid.uuid4().hex * 2 for _ in range(3)]
+    await cashback.enroll(cf, now=NOW)
+    for hpan in hpans:
+        await cashback.enable(cf, await scene.onboard(cf, hpan), now=NOW)
+    sender = MemorySender()
+    intake = Intake(sender, "q", periods)
+    received = datetime(2026, 12, 20, tzinfo=UTC)
+    lines = [{"acquirerId": "DEMOACQ", "idTrxAcquirer": f"t{i}", "hpan": hpans[i % 3],
+              "operationType": "00", "trxDate": "2026-12-15T10:00:00+01:00",
+              "amount": 1000 + i, "merchantId": "m", "terminalId": "t", "circuitType": "01"}
+             for i in range(60)]
+    for start in range(0, 60, 10):  # six batches, so six messages
+        await intake.submit("DEMOACQ", TransactionBatchIn(transactions=lines[start:start + 10]),
+                            now=received)
+    scorers = [Scorer(store, periods) for _ in range(3)]  # three workers: the ETag decides
+    bodies = [m.body for _, m in sender.sent] * 2
+    await asyncio.gather(*(scorers[i % 3].process(b) for i, b in enumerate(bodies)))
+    shown = await cashback.period(cf, "9", now=received)
+    assert shown.count == 60
+    assert shown.cashback == sum(score(1000 + i, periods[0]) for i in range(60))
+
+
+async def test_the_ranking_reads_standings_and_writes_buckets(
+        store: CosmosCashbackStore) -> None:
+    period = 1000 + uuid.uuid4().int % 100000  # a period of its own in the shared container
+    periods = parse_periods(json.dumps([{
+        "id": period, "from": "2026-12-01", "to": "2026-12-31", "minTransactions": 1,
+        "maxPerTransaction": 1500, "maxPerPeriod": 15000, "topN": 2, "graceDays": 2}]))
+    now = datetime(2026, 12, 20, tzinfo=UTC)
+    for n, count in enumerate((3, 9, 0, 5)):
+        cf = fiscal_code(n + 10)
+        await store.create(dump(StoredPeriod(
+            id=f"period:{period}", pk=fiscal_code_hash(cf), period=period, fiscal_code=cf,
+            terms_accepted_at=now, count=count, last_transaction_at=now, updated_at=now)))
+    rows = await store.standings(period)
+    assert sorted(r["count"] for r in rows) == [3, 5, 9]
+    assert await RankingJob(store, periods).run(now=now) == {period: 3}
+    scene = Scene(now=now)
+    cashback = scene.build(store, periods)
+    ranks = [(await cashback.period(fiscal_code(n + 10), str(period), now=now)).rank
+             for n in range(4)]
+    assert ranks == [3, 1, None, 2]
+
+
+async def test_payout_files_are_written_once_in_blob_storage(clients: Clients) -> None:
+    container = f"payouts-{uuid.uuid4().hex[:8]}"
+    files = AzurePayoutFiles(clients.blob_service, container)
+    assert await files.write_once("period-9/payouts.csv", b"a,b\n") is True
+    assert await files.write_once("period-9/payouts.csv", b"other\n") is False
+    blob = clients.blob_service().get_blob_client(container, "period-9/payouts.csv")
+    assert await (await blob.download_blob()).readall() == b"a,b\n"
+
+
+async def test_confirmed_ibans_are_read_across_partitions(store: CosmosCashbackStore) -> None:
+    now = datetime(2026, 12, 20, tzinfo=UTC)
+    mine = {}
+    for n, status in enumerate(("OK", "KO", "PENDING", "OK")):
+        pk = f"pk-{uuid.uuid4().hex}"
+        mine[pk] = status
+        await store.create(dump(StoredCitizen(
+            pk=pk, fiscal_code=fiscal_code(n), status="ENROLLED", terms_accepted_at=now,
+            enrolled_at=now, iban="IT60X0542811101000000123456", iban_owner="X",
+            iban_status=status, updated_at=now)))
+    found = {r["pk"] for r in await store.confirmed_ibans() if r["pk"] in mine}
+    assert found == {pk for pk, status in mine.items() if status == "OK"}
+
+
+async def test_the_listing_query_pages_newest_first(store: CosmosCashbackStore) -> None:
+    pk = f"pk-{uuid.uuid4().hex}"
+    for i in range(7):
+        key = f"2026-12-1{i}T10:00:00.000000Z|DEMOACQ:t{i}"
+        await store.create({"id": f"trx:9:DEMOACQ:t{i}", "pk": pk, "kind": "transaction",
+                            "period": 9, "sortKey": key})
+    await store.create({"id": "trx:4:x", "pk": pk, "kind": "transaction", "period": 4,
+                        "sortKey": "2026-12-19T10:00:00.000000Z|x"})
+    first = await store.transactions(pk, 9, before="\uffff", limit=3)
+    assert [d["id"][-2:] for d in first] == ["t6", "t5", "t4"]
+    rest = await store.transactions(pk, 9, before=first[-1]["sortKey"], limit=10)
+    assert [d["id"][-2:] for d in rest] == ["t3", "t2", "t1", "t0"]

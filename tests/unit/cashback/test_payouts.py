@@ -1,0 +1,94 @@
+"""Payouts (rule 5): who is paid what, typology 01/03 on the final ranking, the CSV, and a
+period's list written once."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import UTC, datetime, timedelta
+
+from shared.auth.fiscal_code import fiscal_code_hash
+from shared.cashback.models import StoredCitizen, StoredPeriod, dump
+from shared.cashback.payouts import (
+    MemoryPayoutFiles,
+    PayoutJob,
+    PayoutLine,
+    Qualified,
+    payout_lines,
+    to_csv,
+)
+from shared.cashback.rules import parse_periods
+from shared.cashback.store import MemoryCashbackStore
+from shared.clock import ROME
+from tests.unit.wallet.fakes import fiscal_code
+
+PERIODS = parse_periods(json.dumps([{
+    "id": 9, "from": "2026-12-01", "to": "2026-12-31", "minTransactions": 3,
+    "maxPerTransaction": 1500, "maxPerPeriod": 15000, "superCashback": 150000, "topN": 1,
+    "graceDays": 2}]))
+PERIOD = PERIODS[0]
+T0 = datetime(2026, 12, 10, tzinfo=UTC)
+CLOSED = datetime(2027, 1, 3, tzinfo=ROME)  # 2 January (Rome) was the last day of grace
+IBAN = "IT60X0542811101000000123456"
+
+
+def test_who_is_paid_what() -> None:
+    citizens = [Qualified("p1", "CF1", count=10, cashback=20000, rank=1),   # capped + super
+                Qualified("p2", "CF2", count=5, cashback=900, rank=2),      # normal
+                Qualified("p3", "CF3", count=2, cashback=900, rank=3),      # below the minimum
+                Qualified("p4", "CF4", count=4, cashback=700, rank=4)]      # no confirmed IBAN
+    lines, withheld = payout_lines(PERIOD, citizens, {"p1": "I1", "p2": "I2", "p3": "I3"})
+    assert lines == [PayoutLine("CF1", "I1", 15000 + 150000, "03"),
+                     PayoutLine("CF2", "I2", 900, "01")]
+    assert withheld == 1
+
+
+def test_the_csv_has_a_header_and_one_line_per_citizen() -> None:
+    data = to_csv([PayoutLine("CF1", "I1", 165000, "03"), PayoutLine("CF2", "I2", 900, "01")])
+    rows = list(csv.reader(io.StringIO(data.decode())))
+    assert rows == [["fiscalCode", "iban", "amountCents", "typology"],
+                    ["CF1", "I1", "165000", "03"], ["CF2", "I2", "900", "01"]]
+
+
+async def put(store: MemoryCashbackStore, cf: str, count: int, cashback: int, *,
+              last: datetime, iban_ok: bool = True) -> None:
+    pk = fiscal_code_hash(cf)
+    await store.create(dump(StoredPeriod(
+        id="period:9", pk=pk, period=9, fiscal_code=cf, terms_accepted_at=T0, count=count,
+        cashback=cashback, last_transaction_at=last, updated_at=T0)))
+    await store.create(dump(StoredCitizen(
+        pk=pk, fiscal_code=cf, status="ENROLLED", terms_accepted_at=T0, enrolled_at=T0,
+        iban=IBAN, iban_owner="X", iban_status="OK" if iban_ok else "KO", updated_at=T0)))
+
+
+async def test_a_closed_period_is_paid_once_on_its_final_ranking() -> None:
+    store = MemoryCashbackStore()
+    files = MemoryPayoutFiles()
+    a, b, c, d = (fiscal_code(n) for n in (1, 2, 3, 4))
+    await put(store, a, 8, 3000, last=T0 + timedelta(hours=1))
+    await put(store, b, 8, 2000, last=T0)              # same count, earlier: first
+    await put(store, c, 2, 500, last=T0)               # below the minimum
+    await put(store, d, 9, 4000, last=T0, iban_ok=False)  # first, but no confirmed IBAN
+    job = PayoutJob(store, files, PERIODS)
+    assert await job.run(now=CLOSED - timedelta(seconds=1)) == {}  # still in grace
+    assert await job.run(now=CLOSED) == {9: 2}
+    rows = list(csv.reader(io.StringIO(files.files["period-9/payouts.csv"].decode())))
+    # d ranks 1 (the super cashback is not paid without an IBAN); b 2, a 3: top N is 1
+    assert rows[1:] == [[b, IBAN, "2000", "01"], [a, IBAN, "3000", "01"]]
+    record = store.items[("payout:9", "payout:9")]
+    assert (record["lines"], record["total"], record["withheld"]) == (2, 5000, 1)
+    assert await job.run(now=CLOSED + timedelta(days=1)) == {}  # once
+
+
+async def test_a_second_run_after_a_crash_writes_nothing_new() -> None:
+    store = MemoryCashbackStore()
+    files = MemoryPayoutFiles()
+    await put(store, fiscal_code(1), 8, 3000, last=T0)
+    job = PayoutJob(store, files, PERIODS)
+    await job.pay(PERIOD, now=CLOSED)
+    first = files.files["period-9/payouts.csv"]
+    del store.items[("payout:9", "payout:9")]  # as if the run died before its record
+    await put(store, fiscal_code(2), 9, 3000, last=T0)
+    assert await job.run(now=CLOSED) == {9: 2}
+    assert files.files["period-9/payouts.csv"] == first  # the file is never rewritten

@@ -1,0 +1,348 @@
+"""Cashback's enrollment, instruments and wallet events, beside a real wallet on fakes."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from shared.auth.fiscal_code import fiscal_code_hash
+from shared.cashback.models import IbanIn, hpan_pk, instrument_id
+from shared.errors import Conflict, Invalid, NotFound, PermanentError, RescheduleLater
+from shared.wallet.models import ApplicationsUpdate
+from tests.unit.cashback.fakes import HPAN_A, HPAN_B, Scene
+from tests.unit.wallet.fakes import CF, OTHER_CF
+
+# 21:30 UTC on 8 December 2026 is 22:30 in Rome: counting starts 9 December, 00:00 Rome.
+NOW = datetime(2026, 12, 8, 21, 30, tzinfo=UTC)
+
+
+@pytest.fixture
+def scene() -> Scene:
+    return Scene(now=NOW)
+
+
+def stored(scene: Scene, cf: str, hpan: str = HPAN_A) -> dict[str, object]:
+    return scene.store.items[(fiscal_code_hash(cf), instrument_id(hpan))]
+
+
+# ------------------------------------------------------------------------ enrollment
+
+async def test_enrolling_keeps_the_time_terms_were_accepted(scene: Scene) -> None:
+    enrolled = await scene.cashback.enroll(CF, now=scene.now)
+    assert (enrolled.status, enrolled.terms_accepted_at) == ("ENROLLED", NOW)
+    scene.advance(hours=1)
+    again = await scene.cashback.enroll(CF, now=scene.now)
+    assert again.terms_accepted_at == NOW
+    assert await scene.cashback.citizen(CF) == enrolled
+
+
+async def test_an_unknown_citizen_is_not_found(scene: Scene) -> None:
+    with pytest.raises(NotFound):
+        await scene.cashback.citizen(CF)
+    with pytest.raises(NotFound):
+        await scene.cashback.withdraw(CF, now=scene.now)
+
+
+async def test_withdrawing_disables_every_instrument_and_enrolling_again_accepts_again(
+        scene: Scene) -> None:
+    await scene.cashback.enroll(CF, now=scene.now)
+    first = await scene.onboard(CF, HPAN_A)
+    second = await scene.onboard(CF, HPAN_B)
+    await scene.cashback.enable(CF, first, now=scene.now)
+    await scene.cashback.enable(CF, second, now=scene.now)
+    scene.advance(days=3)
+    await scene.cashback.withdraw(CF, now=scene.now)
+    citizen = await scene.cashback.citizen(CF)
+    assert (citizen.status, citizen.withdrawn_at) == ("WITHDRAWN", scene.now)
+    listed = (await scene.cashback.instruments(CF)).instruments
+    assert {i.status for i in listed} == {"DISABLED"}
+    assert all(i.history[-1].disabled_at == scene.now for i in listed)
+    # the hpans are free for someone else now
+    assert scene.store.items[(hpan_pk(HPAN_A), HPAN_A)]["active"] is None
+    await scene.cashback.withdraw(CF, now=scene.now)  # again: nothing changes, no error
+    scene.advance(days=1)
+    back = await scene.cashback.enroll(CF, now=scene.now)
+    assert (back.status, back.terms_accepted_at, back.withdrawn_at) == (
+        "ENROLLED", scene.now, None)
+
+
+# ------------------------------------------------------------------------ instruments
+
+async def test_enabling_counts_from_the_next_rome_midnight(scene: Scene) -> None:
+    await scene.cashback.enroll(CF, now=scene.now)
+    wallet_id = await scene.onboard(CF)
+    enabled = await scene.cashback.enable(CF, wallet_id, now=scene.now)
+    assert (enabled.wallet_id, enabled.status, enabled.activated_at) == (
+        wallet_id, "ENABLED", NOW)
+    assert enabled.counts_from == date(2026, 12, 9)
+    assert (enabled.type, enabled.brand, enabled.wallet_status) == ("CARD", "VISA", "VALIDATED")
+    scene.advance(hours=5)
+    assert await scene.cashback.enable(CF, wallet_id, now=scene.now) == enabled  # again
+
+
+async def test_only_an_enrolled_citizen_enables(scene: Scene) -> None:
+    wallet_id = await scene.onboard(CF)
+    with pytest.raises(Conflict, match="enroll"):
+        await scene.cashback.enable(CF, wallet_id, now=scene.now)
+
+
+async def test_only_an_instrument_of_the_callers_wallet_can_be_enabled(scene: Scene) -> None:
+    await scene.cashback.enroll(OTHER_CF, now=scene.now)
+    wallet_id = await scene.onboard(CF)
+    with pytest.raises(NotFound):
+        await scene.cashback.enable(OTHER_CF, wallet_id, now=scene.now)
+    with pytest.raises(NotFound):
+        await scene.cashback.enable(OTHER_CF, "not-a-wallet-id", now=scene.now)
+
+
+async def test_a_deleted_wallet_instrument_cannot_be_enabled(scene: Scene) -> None:
+    await scene.cashback.enroll(CF, now=scene.now)
+    wallet_id = await scene.onboard(CF)
+    await scene.world.wallet.delete(CF, wallet_id, now=scene.now)
+    await scene.deliver()
+    with pytest.raises(Conflict, match="DELETED"):
+        await scene.cashback.enable(CF, wallet_id, now=scene.now)
+
+
+async def test_before_the_wallets_event_arrives_enabling_says_retry(scene: Scene) -> None:
+    await scene.cashback.enroll(CF, now=scene.now)
+    wallet_id = await scene.onboard(CF, deliver=False)
+    with pytest.raises(Conflict, match="retry") as refused:
+        await scene.cashback.enable(CF, wallet_id, now=scene.now)
+    assert refused.value.headers == {"Retry-After": "2"}
+    await scene.deliver()
+    assert (await scene.cashback.enable(CF, wallet_id, now=scene.now)).status == "ENABLED"
+
+
+async def test_an_instrument_is_enabled_for_one_citizen_at_a_time(scene: Scene) -> None:
+    for cf in (CF, OTHER_CF):
+        await scene.cashback.enroll(cf, now=scene.now)
+    mine = await scene.onboard(CF, HPAN_A)
+    theirs = await scene.onboard(OTHER_CF, HPAN_A)  # the same card in two wallets
+    await scene.cashback.enable(CF, mine, now=scene.now)
+    with pytest.raises(Conflict) as refused:
+        await scene.cashback.enable(OTHER_CF, theirs, now=scene.now)
+    assert CF not in refused.value.detail
+    assert fiscal_code_hash(CF) not in refused.value.detail
+    await scene.cashback.disable(CF, mine, now=scene.now)
+    assert (await scene.cashback.enable(OTHER_CF, theirs, now=scene.now)).status == "ENABLED"
+    with pytest.raises(Conflict):
+        await scene.cashback.enable(CF, mine, now=scene.now)
+    lock = scene.store.items[(hpan_pk(HPAN_A), HPAN_A)]
+    assert lock["citizens"] == [fiscal_code_hash(CF), fiscal_code_hash(OTHER_CF)]
+
+
+async def test_two_citizens_racing_for_one_instrument_one_wins(scene: Scene) -> None:
+    for cf in (CF, OTHER_CF):
+        await scene.cashback.enroll(cf, now=scene.now)
+    mine = await scene.onboard(CF, HPAN_A)
+    theirs = await scene.onboard(OTHER_CF, HPAN_A)
+    results = await asyncio.gather(scene.cashback.enable(CF, mine, now=scene.now),
+                                   scene.cashback.enable(OTHER_CF, theirs, now=scene.now),
+                                   return_exceptions=True)
+    assert sorted(type(r).__name__ for r in results) == ["CashbackInstrument", "Conflict"]
+
+
+async def test_disabling_keeps_the_history_and_the_disabling_day_counts(scene: Scene) -> None:
+    await scene.cashback.enroll(CF, now=scene.now)
+    wallet_id = await scene.onboard(CF)
+    await scene.cashback.enable(CF, wallet_id, now=scene.now)
+    scene.advance(days=2)
+    await scene.cashback.disable(CF, wallet_id, now=scene.now)
+    await scene.cashback.disable(CF, wallet_id, now=scene.now)  # again: no error
+    scene.advance(days=1)
+    again = await scene.cashback.enable(CF, wallet_id, now=scene.now)
+    assert [(h.enabled_at, h.disabled_at) for h in again.history] == [
+        (NOW, NOW + timedelta(days=2)), (NOW + timedelta(days=3), None)]
+    assert again.activated_at == NOW + timedelta(days=3)
+    with pytest.raises(NotFound):
+        await scene.cashback.disable(CF, "unknown", now=scene.now)
+
+
+async def test_the_listing_shows_every_known_instrument_newest_first(scene: Scene) -> None:
+    await scene.cashback.enroll(CF, now=scene.now)
+    first = await scene.onboard(CF, HPAN_A)
+    scene.advance(minutes=1)
+    second = await scene.onboard(CF, HPAN_B)
+    await scene.cashback.enable(CF, first, now=scene.now)
+    listed = (await scene.cashback.instruments(CF)).instruments
+    assert [(i.wallet_id, i.status) for i in listed] == [(second, "DISABLED"),
+                                                          (first, "ENABLED")]
+    assert (await scene.cashback.instruments(OTHER_CF)).instruments == []
+
+
+# ------------------------------------------------------------------------ wallet events
+
+async def test_a_replacement_moves_the_activation_keeping_its_date(scene: Scene) -> None:
+    await scene.cashback.enroll(CF, now=scene.now)
+    old = await scene.onboard(CF, HPAN_A)
+    await scene.cashback.enable(CF, old, now=scene.now)
+    scene.advance(days=10)
+    new = await scene.onboard(CF, HPAN_A)  # the same card validated again: a replacement
+    assert json.loads(scene.world.sender.sent[-1][1].body)["type"] == "InstrumentReplaced"
+    [moved] = (await scene.cashback.instruments(CF)).instruments
+    assert (moved.wallet_id, moved.status, moved.activated_at) == (new, "ENABLED", NOW)
+    assert moved.counts_from == date(2026, 12, 9)
+    with pytest.raises(NotFound):
+        await scene.cashback.disable(CF, old, now=scene.now)
+
+
+async def test_a_deletion_in_the_wallet_disables_at_its_instant(scene: Scene) -> None:
+    await scene.cashback.enroll(CF, now=scene.now)
+    wallet_id = await scene.onboard(CF)
+    await scene.cashback.enable(CF, wallet_id, now=scene.now)
+    scene.advance(days=1)
+    deleted_at = scene.now
+    await scene.world.wallet.delete(CF, wallet_id, now=deleted_at)
+    scene.advance(minutes=5)  # the event arrives later
+    assert await scene.deliver() == 1
+    [item] = (await scene.cashback.instruments(CF)).instruments
+    assert (item.status, item.wallet_status) == ("DISABLED", "DELETED")
+    assert item.history[-1].disabled_at == deleted_at
+    assert scene.store.items[(hpan_pk(HPAN_A), HPAN_A)]["active"] is None
+
+
+async def test_events_delivered_twice_and_out_of_order_end_the_same(scene: Scene) -> None:
+    await scene.cashback.enroll(CF, now=scene.now)
+    wallet_id = await scene.onboard(CF, deliver=False)
+    scene.advance(minutes=1)
+    await scene.world.wallet.delete(CF, wallet_id, now=scene.now)
+    events = scene.pending_events()
+    assert [json.loads(e)["type"] for e in events] == ["InstrumentValidated",
+                                                       "InstrumentDeleted"]
+    for order in ([0, 1, 0, 1], [1, 0], [1, 1, 0, 0]):
+        fresh = Scene(now=NOW)
+        for i in order:
+            await fresh.cashback.on_wallet_event(events[i], now=NOW)
+        doc = fresh.store.items[(fiscal_code_hash(CF), instrument_id(HPAN_A))]
+        assert (doc["walletStatus"], doc["walletId"], doc["status"]) == (
+            "DELETED", wallet_id, "DISABLED"), order
+
+
+async def test_application_changes_are_applied_idempotently(scene: Scene) -> None:
+    await scene.cashback.enroll(CF, now=scene.now)
+    wallet_id = await scene.onboard(CF)
+    await scene.cashback.enable(CF, wallet_id, now=scene.now)
+    before = stored(scene, CF)
+    scene.advance(minutes=1)
+    await scene.world.wallet.set_applications(
+        CF, wallet_id, ApplicationsUpdate.model_validate(
+            {"applications": [{"name": "PAGOPA", "status": "DISABLED"}]}), now=scene.now)
+    events = scene.pending_events()
+    assert [json.loads(e)["type"] for e in events] == ["ApplicationChanged"]
+    await scene.deliver()
+    await scene.cashback.on_wallet_event(events[0], now=scene.now)
+    after = stored(scene, CF)
+    assert (after["status"], after["history"], after["walletId"]) == (
+        before["status"], before["history"], before["walletId"])
+
+
+@pytest.mark.parametrize("body", [b"", b"{}", b"not json", json.dumps({
+    "id": "e1", "type": "Unknown", "createdAt": NOW.isoformat(), "data": {}}).encode()])
+async def test_anything_but_a_wallet_event_is_a_permanent_failure(scene: Scene,
+                                                                  body: bytes) -> None:
+    with pytest.raises(PermanentError):
+        await scene.cashback.on_wallet_event(body, now=NOW)
+
+
+async def test_racing_writers_on_one_instrument_lose_no_event(scene: Scene) -> None:
+    await scene.cashback.enroll(CF, now=scene.now)
+    wallet_id = await scene.onboard(CF, deliver=False)
+    events = scene.pending_events()
+    bodies = events * 4
+    random.Random(7).shuffle(bodies)
+    await asyncio.gather(*(scene.cashback.on_wallet_event(b, now=NOW) for b in bodies))
+    assert (await scene.cashback.enable(CF, wallet_id, now=scene.now)).status == "ENABLED"
+
+
+# ------------------------------------------------------------------------ IBAN
+
+IBAN = "IT60X0542811101000000123456"
+
+
+async def check_all(scene: Scene) -> None:
+    for body in scene.iban_checks():
+        await scene.cashback.on_iban_check(body, now=scene.now)
+
+
+async def test_an_iban_is_pending_until_the_bank_answers_and_shown_masked(
+        scene: Scene) -> None:
+    await scene.cashback.enroll(CF, now=scene.now)
+    scene.bank.accounts[IBAN] = CF
+    pending = await scene.cashback.set_iban(
+        CF, IbanIn(iban="it60 x054 2811 1010 0000 0123 456", owner_name="Mario  Rossi"),
+        now=scene.now)
+    assert (pending.iban, pending.iban_status, pending.iban_owner_name) == (
+        "*" * 23 + "3456", "PENDING", "Mario Rossi")
+    [message] = scene.iban_checks()
+    assert json.loads(message)["data"]["iban"] == IBAN
+    # the outbox was cleared once sent
+    assert scene.store.items[(fiscal_code_hash(CF), "citizen")]["outbox"] == []
+    await check_all(scene)
+    await check_all(scene)  # delivered twice: the bank is asked once
+    assert scene.bank.asked == [IBAN]
+    shown = await scene.cashback.citizen(CF)
+    assert shown.iban_status == "OK"
+    # the same IBAN again changes nothing and asks nobody
+    await scene.cashback.set_iban(CF, IbanIn(iban=IBAN, owner_name="Mario Rossi"),
+                                  now=scene.now)
+    assert len(scene.iban_checks()) == 1
+
+
+@pytest.mark.parametrize(("owner", "status"), [(OTHER_CF, "KO"), (None, "UNKNOWN_PSP")])
+async def test_the_banks_other_answers(scene: Scene, owner: str | None, status: str) -> None:
+    await scene.cashback.enroll(CF, now=scene.now)
+    if owner:
+        scene.bank.accounts[IBAN] = owner
+    await scene.cashback.set_iban(CF, IbanIn(iban=IBAN, owner_name="M R"), now=scene.now)
+    await check_all(scene)
+    assert (await scene.cashback.citizen(CF)).iban_status == status
+
+
+async def test_a_newer_iban_supersedes_a_check_in_flight(scene: Scene) -> None:
+    await scene.cashback.enroll(CF, now=scene.now)
+    await scene.cashback.set_iban(CF, IbanIn(iban=IBAN, owner_name="M R"), now=scene.now)
+    other = "IT24D0542811101000000654321"
+    await scene.cashback.set_iban(CF, IbanIn(iban=other, owner_name="M R"), now=scene.now)
+    first, second = scene.iban_checks()
+    scene.bank.accounts[other] = CF
+    await scene.cashback.on_iban_check(first, now=scene.now)  # superseded: nobody asked
+    assert scene.bank.asked == []
+    await scene.cashback.on_iban_check(second, now=scene.now)
+    shown = await scene.cashback.citizen(CF)
+    assert (shown.iban, shown.iban_status) == ("*" * 23 + "4321", "OK")
+
+
+async def test_a_bank_that_is_down_reschedules_the_check(scene: Scene) -> None:
+    await scene.cashback.enroll(CF, now=scene.now)
+    await scene.cashback.set_iban(CF, IbanIn(iban=IBAN, owner_name="M R"), now=scene.now)
+    scene.bank.down = True
+    with pytest.raises(RescheduleLater):
+        await check_all(scene)
+    assert (await scene.cashback.citizen(CF)).iban_status == "PENDING"
+
+
+@pytest.mark.parametrize("bad", ["IT60X054281110100000012345", "IT61X0542811101000000123456",
+                                 "DE89370400440532013000", "IT60Y0542811101000000123456"])
+async def test_a_bad_iban_is_422_with_the_reason(scene: Scene, bad: str) -> None:
+    await scene.cashback.enroll(CF, now=scene.now)
+    with pytest.raises(Invalid) as refused:
+        await scene.cashback.set_iban(CF, IbanIn(iban=bad, owner_name="M R"), now=scene.now)
+    assert refused.value.status == 422
+    assert scene.iban_checks() == []
+
+
+async def test_only_an_enrolled_citizen_sets_an_iban(scene: Scene) -> None:
+    with pytest.raises(Conflict):
+        await scene.cashback.set_iban(CF, IbanIn(iban=IBAN, owner_name="M R"), now=scene.now)
+
+
+@pytest.mark.parametrize("body", [b"", b"{}", b'{"data": {"iban": 1}}', b"[]"])
+async def test_anything_but_an_iban_check_is_a_permanent_failure(scene: Scene,
+                                                                 body: bytes) -> None:
+    with pytest.raises(PermanentError):
+        await scene.cashback.on_iban_check(body, now=NOW)
