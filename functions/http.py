@@ -98,18 +98,19 @@ def endpoint(bp: func.Blueprint, route: str, method: str, *, auth: Security,
              status: int = 200, roles: tuple[Role, ...] | None = None,
              max_body: int = DEFAULT_MAX_BODY, summary: str = "",
              errors: tuple[int, ...] = (), query: dict[str, str] | None = None,
-             tags: tuple[str, ...] = (), invalid_status: int = 422
-             ) -> Callable[[Handler], Handler]:
+             tags: tuple[str, ...] = (), invalid_status: int = 422,
+             documents: type[BaseModel] | None = None) -> Callable[[Handler], Handler]:
     """Register ``handler`` as the HTTP function ``route`` (under /api) for ``method``.
 
     ``invalid_status``: the status of a body that is JSON but not the schema (422; 400 where a
-    public contract says so, as ACA's does).
+    public contract says so, as ACA's does). ``documents``: the body's schema for the OpenAPI
+    document when the handler parses ``call.raw_body`` itself (bulk uploads).
     """
 
     def register(handler: Handler) -> Handler:
         OPERATIONS.append(Operation(
             name=handler.__name__, method=method, route=route, security=auth, summary=summary,
-            request=body, response=returns, status=status, errors=errors,
+            request=body or documents, response=returns, status=status, errors=errors,
             query=query or {}, tags=tags))
 
         async def trigger(req: func.HttpRequest) -> func.HttpResponse:

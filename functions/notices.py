@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import azure.functions as func
-from pydantic import BaseModel
+from pydantic import BaseModel, RootModel
 
 from functions.http import Call, endpoint
 from functions.queue import handle
@@ -47,9 +47,13 @@ async def aca_read_position(call: Call[BaseModel]) -> Position:
                                           call.param("nav"), now=call.now)
 
 
+class PositionUpload(RootModel[list[PositionIn]]):
+    """A JSON array of positions (or the same objects as NDJSON, one per line)."""
+
+
 @endpoint(bp, f"{ACA}/positions/bulk", "POST", auth="party", roles=ROLES, returns=BulkAccepted,
           status=202, errors=(400, 403, 413), max_body=MAX_UPLOAD_BYTES, query=SEGREGATION,
-          tags=("notices",),
+          tags=("notices",), documents=PositionUpload,
           summary="Up to 50,000 positions (20 MB) as a JSON array or NDJSON, written in the "
                   "background; follow the report")
 async def aca_bulk_upload(call: Call[BaseModel]) -> BulkAccepted:
