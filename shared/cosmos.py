@@ -6,10 +6,18 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
+from azure.core import MatchConditions
 from azure.core.exceptions import ServiceRequestError, ServiceResponseError
-from azure.cosmos.exceptions import CosmosHttpResponseError
+from azure.cosmos.aio import ContainerProxy
+from azure.cosmos.exceptions import (
+    CosmosAccessConditionFailedError,
+    CosmosHttpResponseError,
+    CosmosResourceExistsError,
+    CosmosResourceNotFoundError,
+)
 
 from shared.errors import DependencyError
 
@@ -51,3 +59,40 @@ async def guarded(timeout: float, dependency: str = "cosmos") -> AsyncIterator[N
         raise
     except (ServiceRequestError, ServiceResponseError, aiohttp.ClientError, OSError) as error:
         raise DependencyError(dependency, type(error).__name__) from error
+
+
+Document = dict[str, Any]
+
+
+class StaleDocument(Exception):
+    """A conditional write lost: the document changed since it was read (ETag), vanished, or
+    was created meanwhile. Services reload and decide again."""
+
+
+def body(document: Document) -> Document:
+    """The document without Cosmos' system properties (``_etag``, ``_ts``, ...)."""
+    return {k: v for k, v in document.items() if not k.startswith("_")}
+
+
+async def create_new(container: ContainerProxy, document: Document, timeout: float) -> Document:
+    """Create ``document``; StaleDocument if its id exists. Returns it as written."""
+    try:
+        async with guarded(timeout):
+            written: Document = await container.create_item(body(document))
+    except CosmosResourceExistsError:
+        raise StaleDocument(document["id"]) from None
+    return written
+
+
+async def replace_unchanged(container: ContainerProxy, document: Document, timeout: float,
+                            etag: str | None = None) -> Document:
+    """Replace ``document`` if it is unchanged since read (``etag``, default its ``_etag``);
+    StaleDocument if it changed or vanished. Returns it as written."""
+    try:
+        async with guarded(timeout):
+            written: Document = await container.replace_item(
+                document["id"], body(document), etag=etag or document["_etag"],
+                match_condition=MatchConditions.IfNotModified)
+    except (CosmosAccessConditionFailedError, CosmosResourceNotFoundError):
+        raise StaleDocument(document["id"]) from None
+    return written

@@ -13,17 +13,15 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from azure.core import MatchConditions
 from azure.cosmos.aio import ContainerProxy
 from azure.cosmos.exceptions import (
-    CosmosAccessConditionFailedError,
-    CosmosResourceExistsError,
     CosmosResourceNotFoundError,
 )
 
-from shared.cosmos import guarded
-
-Document = dict[str, Any]
+from shared.cosmos import Document as Document  # re-exported: the service's types
+from shared.cosmos import StaleDocument as StaleDocument
+from shared.cosmos import body as _body
+from shared.cosmos import create_new, guarded, replace_unchanged
 
 _PARTITION = "SELECT * FROM c WHERE c.pk = @pk"
 # The ranking job's one cross-partition read (what rule 6 orders by), once per run.
@@ -36,10 +34,6 @@ _TRANSACTIONS = ("SELECT TOP @n * FROM c WHERE c.pk = @pk AND c.kind = 'transact
 # The payout job's: where each citizen with a confirmed IBAN is paid.
 _CONFIRMED_IBANS = ("SELECT c.pk, c.iban FROM c WHERE c.kind = 'citizen' "
                     "AND c.ibanStatus = 'OK'")
-
-
-class StaleDocument(Exception):
-    """The document changed since it was read (ETag mismatch) or was created meanwhile."""
 
 
 class CashbackStore(Protocol):
@@ -83,8 +77,6 @@ def fixed_time(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def _body(document: Document) -> Document:
-    return {k: v for k, v in document.items() if not k.startswith("_")}
 
 
 class CosmosCashbackStore:
@@ -109,22 +101,10 @@ class CosmosCashbackStore:
         return found
 
     async def create(self, document: Document) -> Document:
-        try:
-            async with guarded(self._timeout):
-                written: Document = await self._c.create_item(_body(document))
-        except CosmosResourceExistsError:
-            raise StaleDocument(document["id"]) from None
-        return written
+        return await create_new(self._c, document, self._timeout)
 
     async def replace(self, document: Document) -> Document:
-        try:
-            async with guarded(self._timeout):
-                written: Document = await self._c.replace_item(
-                    document["id"], _body(document), etag=document["_etag"],
-                    match_condition=MatchConditions.IfNotModified)
-        except (CosmosAccessConditionFailedError, CosmosResourceNotFoundError):
-            raise StaleDocument(document["id"]) from None
-        return written
+        return await replace_unchanged(self._c, document, self._timeout)
 
     async def upsert(self, document: Document) -> None:
         async with guarded(self._timeout):

@@ -18,19 +18,22 @@ from __future__ import annotations
 
 import copy
 import uuid
-from typing import Any, Protocol
+from typing import Protocol
 
-from azure.core import MatchConditions
 from azure.cosmos.aio import ContainerProxy
 from azure.cosmos.exceptions import (
-    CosmosAccessConditionFailedError,
     CosmosResourceExistsError,
     CosmosResourceNotFoundError,
 )
 
-from shared.cosmos import guarded
-
-Document = dict[str, Any]
+from shared.cosmos import Document as Document  # re-exported: the service's types
+from shared.cosmos import StaleDocument as StaleDocument
+from shared.cosmos import (
+    body,
+    create_new,
+    guarded,
+    replace_unchanged,
+)
 
 _DUE = ("SELECT TOP {limit} * FROM c WHERE c.kind = 'position' AND c.status = 'VALID' "
         "AND c.switchToExpired = true AND c.expiresAt <= @now")
@@ -38,13 +41,6 @@ _CHUNKS = "SELECT * FROM c WHERE c.kind = 'chunk'"
 BULK_DOC_ID = "bulk"
 
 
-class StaleDocument(Exception):
-    """The document changed since it was read (ETag), vanished, or was created meanwhile."""
-
-
-def body(document: Document) -> Document:
-    """The document without Cosmos' system properties."""
-    return {k: v for k, v in document.items() if not k.startswith("_")}
 
 
 def chunk_doc_id(chunk: int) -> str:
@@ -97,22 +93,10 @@ class CosmosNoticeStore:
         return item
 
     async def create(self, document: Document) -> Document:
-        try:
-            async with guarded(self._timeout):
-                written: Document = await self._c.create_item(body(document))
-        except CosmosResourceExistsError:
-            raise StaleDocument(document["id"]) from None
-        return written
+        return await create_new(self._c, document, self._timeout)
 
     async def replace(self, document: Document, etag: str) -> Document:
-        try:
-            async with guarded(self._timeout):
-                written: Document = await self._c.replace_item(
-                    document["id"], body(document), etag=etag,
-                    match_condition=MatchConditions.IfNotModified)
-        except (CosmosAccessConditionFailedError, CosmosResourceNotFoundError):
-            raise StaleDocument(document["id"]) from None
-        return written
+        return await replace_unchanged(self._c, document, self._timeout, etag=etag)
 
     async def due_to_expire(self, now: str, limit: int) -> list[Document]:
         found: list[Document] = []

@@ -17,20 +17,23 @@ import copy
 import uuid
 from typing import Any, Protocol
 
-from azure.core import MatchConditions
 from azure.cosmos.aio import ContainerProxy
 from azure.cosmos.exceptions import (
-    CosmosAccessConditionFailedError,
     CosmosBatchOperationError,
-    CosmosResourceExistsError,
     CosmosResourceNotFoundError,
 )
 
-from shared.cosmos import TRANSIENT_STATUS, guarded
+from shared.cosmos import (
+    TRANSIENT_STATUS,
+    create_new,
+    guarded,
+    replace_unchanged,
+)
+from shared.cosmos import Document as Document  # re-exported: the service's types
+from shared.cosmos import StaleDocument as StaleDocument
+from shared.cosmos import body as _body
 from shared.errors import DependencyError
 from shared.wallet.models import session_pk
-
-Document = dict[str, Any]
 
 # Instruments a citizen still has, or is onboarding: the listing, and the count of live ones.
 _CURRENT = ("SELECT * FROM c WHERE c.kind = 'instrument' AND (c.status = 'VALIDATED' OR "
@@ -41,8 +44,6 @@ _FOR_NOTIFICATION = ("SELECT * FROM c WHERE c.kind = 'instrument' AND "
                      "(c.id = @id OR c.status = 'VALIDATED')")
 
 
-class StaleDocument(Exception):
-    """The document changed since it was read (ETag mismatch) or was created meanwhile."""
 
 
 class WalletStore(Protocol):
@@ -75,8 +76,6 @@ class WalletStore(Protocol):
     async def create_session(self, document: Document) -> None: ...
 
 
-def _body(document: Document) -> Document:
-    return {k: v for k, v in document.items() if not k.startswith("_")}
 
 
 class CosmosWalletStore:
@@ -108,22 +107,10 @@ class CosmosWalletStore:
         return await self._query(pk, _FOR_NOTIFICATION, [{"name": "@id", "value": wallet_id}])
 
     async def create(self, document: Document) -> Document:
-        try:
-            async with guarded(self._timeout):
-                written: Document = await self._c.create_item(_body(document))
-        except CosmosResourceExistsError:
-            raise StaleDocument(document["id"]) from None
-        return written
+        return await create_new(self._c, document, self._timeout)
 
     async def replace(self, document: Document) -> Document:
-        try:
-            async with guarded(self._timeout):
-                written: Document = await self._c.replace_item(
-                    document["id"], _body(document), etag=document["_etag"],
-                    match_condition=MatchConditions.IfNotModified)
-        except (CosmosAccessConditionFailedError, CosmosResourceNotFoundError):
-            raise StaleDocument(document["id"]) from None
-        return written
+        return await replace_unchanged(self._c, document, self._timeout)
 
     async def replace_together(self, pk: str, documents: list[Document]) -> list[Document]:
         operations: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = [
