@@ -17,17 +17,13 @@ import contextlib
 import csv
 import io
 import logging
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol
 
-import aiohttp
 from azure.core.exceptions import (
-    HttpResponseError,
     ResourceExistsError,
-    ServiceRequestError,
-    ServiceResponseError,
 )
 from azure.storage.blob.aio import BlobServiceClient
 from pydantic import BaseModel, ConfigDict, Field
@@ -36,7 +32,7 @@ from shared.cashback import rules
 from shared.cashback.models import dump
 from shared.cashback.ranking import rank_standings
 from shared.cashback.store import CashbackStore, StaleDocument
-from shared.errors import DependencyError
+from shared.storage import guarded_blob
 
 logger = logging.getLogger(__name__)
 
@@ -158,24 +154,6 @@ class PayoutJob:
         return len(lines)
 
 
-@contextlib.asynccontextmanager
-async def _guarded_blob(timeout: float) -> AsyncIterator[None]:
-    try:
-        async with asyncio.timeout(timeout):
-            yield
-    except TimeoutError:
-        raise DependencyError("blob", f"no answer within {timeout:g}s") from None
-    except ResourceExistsError:
-        raise
-    except HttpResponseError as error:
-        if error.status_code is not None and (error.status_code >= 500
-                                              or error.status_code in (408, 429)):
-            raise DependencyError("blob", f"status {error.status_code}") from error
-        raise
-    except (ServiceRequestError, ServiceResponseError, aiohttp.ClientError, OSError) as error:
-        raise DependencyError("blob", type(error).__name__) from error
-
-
 class AzurePayoutFiles:
     """Payout files in one container of the process's shared BlobServiceClient."""
 
@@ -188,10 +166,10 @@ class AzurePayoutFiles:
     async def write_once(self, name: str, data: bytes) -> bool:
         container = self._service().get_container_client(self._container)
         with contextlib.suppress(ResourceExistsError):
-            async with _guarded_blob(self._timeout):
+            async with guarded_blob(self._timeout):
                 await container.create_container()
         try:
-            async with _guarded_blob(self._timeout):
+            async with guarded_blob(self._timeout):
                 await container.get_blob_client(name).upload_blob(
                     data, overwrite=False, length=len(data))
         except ResourceExistsError:

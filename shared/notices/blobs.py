@@ -6,21 +6,15 @@ range of it, which the worker downloads alone.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Protocol
 
-import aiohttp
 from azure.core.exceptions import (
-    HttpResponseError,
     ResourceNotFoundError,
-    ServiceRequestError,
-    ServiceResponseError,
 )
 from azure.storage.blob.aio import BlobServiceClient
 
-from shared.errors import DependencyError
+from shared.storage import guarded_blob
 
 BLOB_TIMEOUT_SECONDS = 60.0
 """An upload is at most 20 MB: generous, but bounded."""
@@ -38,25 +32,6 @@ class BlobStore(Protocol):
     async def get_range(self, name: str, offset: int, length: int) -> bytes:
         """``length`` bytes of ``name`` from ``offset``; BlobMissing if there is no such blob."""
         ...
-
-
-@contextlib.asynccontextmanager
-async def guarded_blob(timeout: float) -> AsyncIterator[None]:
-    """Bound a Blob call and turn throttling and outages into DependencyError."""
-    try:
-        async with asyncio.timeout(timeout):
-            yield
-    except TimeoutError:
-        raise DependencyError("blob", f"no answer within {timeout:g}s") from None
-    except ResourceNotFoundError:
-        raise
-    except HttpResponseError as error:
-        if error.status_code is not None and (error.status_code >= 500
-                                              or error.status_code in (408, 429)):
-            raise DependencyError("blob", f"status {error.status_code}") from error
-        raise
-    except (ServiceRequestError, ServiceResponseError, aiohttp.ClientError, OSError) as error:
-        raise DependencyError("blob", type(error).__name__) from error
 
 
 class AzureBlobs:
