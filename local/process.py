@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -127,3 +128,22 @@ class Child:
 def node_bin(name: str) -> str:
     """Path of an npm-installed executable of this project."""
     return str(ROOT / "node_modules" / ".bin" / name)
+
+
+async def serve_app(app: Any, host: str, port: int) -> None:
+    """Serve an aiohttp ``app`` on ``host:port`` (0: any free port), print ``READY <port>``,
+    and run until SIGINT or SIGTERM (the simulators' ``__main__``)."""
+    import asyncio
+
+    from aiohttp import web
+
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    print(f"READY {runner.addresses[0][1]}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await runner.cleanup()

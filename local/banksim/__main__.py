@@ -6,26 +6,14 @@ import argparse
 import asyncio
 import logging
 import os
-import signal
 import sys
 
-from aiohttp import web
-
 from local.banksim.simulator import BankSimulator
+from local.process import serve_app
 
 
 async def serve(args: argparse.Namespace) -> None:
-    runner = web.AppRunner(BankSimulator().app(), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, args.host, args.port)
-    await site.start()
-    print(f"READY {runner.addresses[0][1]}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    await runner.cleanup()
+    await serve_app(BankSimulator().app(), args.host, args.port)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -6,13 +6,11 @@ import argparse
 import asyncio
 import logging
 import os
-import signal
 import sys
 from pathlib import Path
 
-from aiohttp import web
-
 from local.devclock import DevClock
+from local.process import serve_app
 from local.psp.simulator import Simulator
 
 
@@ -23,17 +21,7 @@ async def serve(args: argparse.Namespace) -> None:
     simulator = Simulator(clock=DevClock(Path(args.clock_file) if args.clock_file else None),
                           secret=secret, salt=salt,
                           function_key=os.environ.get("PSP_FUNCTION_KEY", ""))
-    runner = web.AppRunner(simulator.app(), access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, args.host, args.port)
-    await site.start()
-    print(f"READY {runner.addresses[0][1]}", flush=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await stop.wait()
-    await runner.cleanup()
+    await serve_app(simulator.app(), args.host, args.port)
 
 
 def main(argv: list[str] | None = None) -> None:
