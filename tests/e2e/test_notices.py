@@ -248,8 +248,18 @@ def test_a_bulk_of_20000_survives_a_host_killed_midway(platform: Platform) -> No
         report_path = accepted.json()["report"]
 
         def report(host: Host) -> dict[str, Any]:
-            found: dict[str, Any] = host.request("GET", report_path, headers=ec(host)).json()
-            return found
+            # while 256 writes are in flight a poll may get a 503 problem (Cosmos busy,
+            # Retry-After): ask again rather than fail on an answer the API may give
+            def answered() -> dict[str, Any] | None:
+                response = host.request("GET", report_path, headers=ec(host))
+                if response.status_code == 503:
+                    return None
+                assert response.status_code == 200, response.text
+                found: dict[str, Any] = response.json()
+                return found
+
+            result: dict[str, Any] = wait_for(answered, timeout=20, interval=0.2)
+            return result
 
         wait_for(lambda: report(first)["chunksDone"] >= 3, timeout=60, interval=0.05)
         os.killpg(first.child.proc.pid, signal.SIGKILL)  # a crash: nothing is settled
