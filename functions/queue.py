@@ -27,12 +27,15 @@ def delivery(message: func.ServiceBusMessage, queue: str) -> Delivery:
 
 
 async def handle(message: func.ServiceBusMessage, queue: Callable[[Settings], str],
-                 work: Callable[[Delivery], Awaitable[None]]) -> Outcome:
-    """Run ``work`` on ``message``, from the queue that ``queue`` reads from the settings."""
+                 work: Callable[[Delivery], Awaitable[None]], *,
+                 max_attempts: Callable[[Settings], int] | None = None) -> Outcome:
+    """Run ``work`` on ``message``, from the queue that ``queue`` reads from the settings;
+    ``max_attempts``: that queue's own reschedule limit (default RESCHEDULE_MAX_ATTEMPTS)."""
     root = get_root()
     item = delivery(message, queue(root.settings))
     token = correlation_id.set(new_correlation_id(message.correlation_id or item.message_id))
     try:
-        return await run(item, work, root.queue_ports())
+        limit = max_attempts(root.settings) if max_attempts else None
+        return await run(item, work, root.queue_ports(max_attempts=limit))
     finally:
         correlation_id.reset(token)

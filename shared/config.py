@@ -125,6 +125,28 @@ class Settings(BaseSettings):
     cashback_payouts_blob_container: str = Field(
         default="cashback-payouts", validation_alias="CASHBACK_PAYOUTS_BLOB_CONTAINER")
 
+    # Stand-in: the payment gateway's payments, stations and traffic counters live in one
+    # container partitioned by /pk; receipts reach ECs through this queue.
+    standin_container: str = Field(default="standin", validation_alias="STANDIN_CONTAINER")
+    standin_receipts_queue: str = Field(default="standin-receipts",
+                                        validation_alias="STANDIN_RECEIPTS_QUEUE")
+    standin_token_minutes: int = Field(default=30, ge=1, le=24 * 60,
+                                       validation_alias="STANDIN_TOKEN_MINUTES")
+    standin_station_timeout_seconds: float = Field(
+        default=5.0, gt=0, le=60, validation_alias="STANDIN_STATION_TIMEOUT_SECONDS")
+    standin_window_minutes: int = Field(default=30, ge=5, le=24 * 60, multiple_of=5,
+                                        validation_alias="STANDIN_WINDOW_MINUTES")
+    standin_fault_rate: float = Field(default=0.5, ge=0, lt=1,
+                                      validation_alias="STANDIN_FAULT_RATE")
+    standin_faulty_slots: float = Field(default=0.5, ge=0, lt=1,
+                                        validation_alias="STANDIN_FAULTY_SLOTS")
+    standin_day_traffic_share: float = Field(default=0.05, ge=0, lt=1,
+                                             validation_alias="STANDIN_DAY_TRAFFIC_SHARE")
+    standin_night_traffic_share: float = Field(default=0.10, ge=0, lt=1,
+                                               validation_alias="STANDIN_NIGHT_TRAFFIC_SHARE")
+    standin_receipt_max_attempts: int = Field(default=48, ge=1, le=500,
+                                              validation_alias="STANDIN_RECEIPT_MAX_ATTEMPTS")
+
     # Citizens' tokens
     jwt_issuer: str = Field(validation_alias="CITIZEN_JWT_ISSUER")
     jwt_audience: str = Field(validation_alias="CITIZEN_JWT_AUDIENCE")

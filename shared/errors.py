@@ -10,7 +10,9 @@
     │   ├── NotFound                404
     │   ├── Conflict                409
     │   ├── PreconditionFailed      412
-    │   └── PayloadTooLarge         413
+    │   ├── PayloadTooLarge         413
+    │   ├── Gone                    410
+    │   └── UpstreamFailed          502 / 504 a partner's system (an EC's station) failed
     ├── DependencyError             a dependency is throttling or down (503 + Retry-After)
     ├── ConfigurationError          a setting is missing or malformed (503 /health, 500 elsewhere)
     └── QueueWorkError              how a piece of queue work ends (never reaches HTTP)
@@ -38,11 +40,13 @@ class DomainError(CentroStellaError):
     title = "Bad request"
 
     def __init__(self, detail: str, *, errors: list[dict[str, Any]] | None = None,
-                 headers: dict[str, str] | None = None) -> None:
+                 headers: dict[str, str] | None = None, code: str | None = None) -> None:
         super().__init__(detail)
         self.detail = detail
         self.errors = errors or []
         self.headers = headers or {}
+        self.code = code
+        """A machine-readable reason (the problem's ``code`` member), where a contract has one."""
 
 
 class Invalid(DomainError):
@@ -52,8 +56,8 @@ class Invalid(DomainError):
     title = "Invalid request"
 
     def __init__(self, detail: str, *, status: int = 400,
-                 errors: list[dict[str, Any]] | None = None) -> None:
-        super().__init__(detail, errors=errors)
+                 errors: list[dict[str, Any]] | None = None, code: str | None = None) -> None:
+        super().__init__(detail, errors=errors, code=code)
         if status not in (400, 422):
             raise ValueError("Invalid is 400 or 422")
         self.status = status
@@ -89,6 +93,24 @@ class PreconditionFailed(DomainError):
 class PayloadTooLarge(DomainError):
     status = 413
     title = "Payload too large"
+
+
+class Gone(DomainError):
+    status = 410
+    title = "Gone"
+
+
+class UpstreamFailed(DomainError):
+    """A partner's system the request was forwarded to did not answer usefully: 502 (refused,
+    failed, not active) or 504 (no answer in time). Unlike DependencyError this is the answer
+    itself, not "retry later": the caller decides (e.g. the node tries stand-in)."""
+
+    def __init__(self, detail: str, *, status: int = 502, code: str | None = None) -> None:
+        super().__init__(detail, code=code)
+        if status not in (502, 504):
+            raise ValueError("UpstreamFailed is 502 or 504")
+        self.status = status
+        self.title = "Bad gateway" if status == 502 else "Gateway timeout"
 
 
 class DependencyError(CentroStellaError):

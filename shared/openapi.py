@@ -35,8 +35,9 @@ _REQUIREMENTS: dict[str, list[dict[str, list[str]]]] = {
 
 _ERRORS = {400: "Malformed request", 401: "Missing or invalid credentials",
            403: "Not allowed", 404: "Not found", 409: "Conflict",
-           412: "Precondition failed", 413: "Payload too large",
+           410: "Gone", 412: "Precondition failed", 413: "Payload too large",
            422: "Request not acceptable", 500: "Unexpected error",
+           502: "A partner's system failed or refused", 504: "A partner's system did not answer",
            503: "A dependency is unavailable; see Retry-After"}
 
 
@@ -50,6 +51,7 @@ class ProblemDetails(BaseModel):
     correlationId: str
     instance: str | None = None
     errors: list[dict[str, Any]] | None = None
+    code: str | None = None
 
 
 @dataclass

@@ -40,7 +40,7 @@ def problem_for(error: BaseException, *, correlation_id: str,
     """The problem response for ``error``; an unexpected one is logged and hidden (500)."""
     if isinstance(error, DomainError):
         p = problem(error.status, error.title, error.detail, correlation_id=correlation_id,
-                    instance=instance, errors=error.errors)
+                    instance=instance, errors=error.errors, code=error.code)
         return Problem(p.status, p.body, dict(error.headers))
     if isinstance(error, DependencyError):
         p = problem(503, "Service unavailable",

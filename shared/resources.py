@@ -20,6 +20,7 @@ CONTAINERS: tuple[ContainerSpec, ...] = (
     ContainerSpec("cashback_container", "/pk"),
     ContainerSpec("notices_container", "/pk"),
     ContainerSpec("notice_bulks_container", "/pk"),
+    ContainerSpec("standin_container", "/pk"),
 )
 
 
@@ -37,6 +38,7 @@ QUEUES: tuple[QueueSpec, ...] = (
     QueueSpec("cashback_transactions_queue"),
     QueueSpec("iban_check_queue"),
     QueueSpec("notices_queue"),
+    QueueSpec("standin_receipts_queue"),
 )
 
 

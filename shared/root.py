@@ -36,6 +36,13 @@ from shared.push.client import PushDispatcher, build_dispatcher
 from shared.push.service import PushRequests, PushWorker
 from shared.push.store import CosmosInstallationStates
 from shared.queue_work import Policy, Ports
+from shared.standin.gateway import Gateway, GatewayPolicy
+from shared.standin.manager import Manager, StationStates
+from shared.standin.receipts import Receipts
+from shared.standin.rules import Thresholds
+from shared.standin.stations import StationClient, Stations
+from shared.standin.store import CosmosStandInStore
+from shared.standin.traffic import Traffic
 from shared.wallet.psp import HttpPspGateway, RegistryPspSecrets
 from shared.wallet.service import Wallet, WalletPolicy
 from shared.wallet.store import CosmosWalletStore
@@ -62,10 +69,11 @@ class Root:
         return CosmosFailedWork(self.clients.container(s.failed_work_container),
                                 s.cosmos_timeout_seconds)
 
-    def queue_ports(self) -> Ports:
+    def queue_ports(self, *, max_attempts: int | None = None) -> Ports:
+        """The queue endings' ports; ``max_attempts``: a queue's own reschedule limit."""
         s = self.settings
         policy = Policy(max_delivery_count=s.max_delivery_count,
-                        max_attempts=s.reschedule_max_attempts,
+                        max_attempts=max_attempts or s.reschedule_max_attempts,
                         base_delay=s.reschedule_base_seconds,
                         max_delay=s.reschedule_cap_seconds)
         return Ports(failed=self.failed_work, sender=self.sender, clock=self.clock,
@@ -230,6 +238,64 @@ class Root:
                      queue=s.notices_queue, chunk_lines=s.notices_bulk_chunk_lines,
                      concurrency=s.notices_bulk_concurrency)
 
+    # ------------------------------------------------------------------ stand-in
+    @cached_property
+    def _standin_store(self) -> CosmosStandInStore:
+        s = self.settings
+        return CosmosStandInStore(self.clients.container(s.standin_container),
+                                  s.cosmos_timeout_seconds)
+
+    @cached_property
+    def _stations(self) -> Stations:
+        return Stations(self.parties())
+
+    @cached_property
+    def _station_client(self) -> StationClient:
+        s = self.settings
+        spec = SessionSpec(limit=100, limit_per_host=32, keepalive_timeout=60.0,
+                           total_timeout=s.standin_station_timeout_seconds,
+                           connect_timeout=min(3.0, s.standin_station_timeout_seconds))
+        return StationClient(lambda: self.clients.session("stations", spec), self.secrets,
+                             timeout=s.standin_station_timeout_seconds)
+
+    @cached_property
+    def _station_states(self) -> StationStates:
+        return StationStates(self._standin_store)
+
+    def standin_gateway(self) -> Gateway:
+        return self._standin_gateway
+
+    @cached_property
+    def _standin_gateway(self) -> Gateway:
+        s = self.settings
+        policy = GatewayPolicy(token_lifetime=timedelta(minutes=s.standin_token_minutes),
+                               receipts_queue=s.standin_receipts_queue)
+        return Gateway(self._standin_store, self.notices(), self._stations,
+                       self._station_client, Traffic(self._standin_store),
+                       self._station_states, self.outbox("standin_container"), policy)
+
+    def standin_manager(self) -> Manager:
+        return self._standin_manager
+
+    @cached_property
+    def _standin_manager(self) -> Manager:
+        s = self.settings
+        thresholds = Thresholds(window=timedelta(minutes=s.standin_window_minutes),
+                                fault_rate=s.standin_fault_rate,
+                                faulty_slots=s.standin_faulty_slots,
+                                day_share=s.standin_day_traffic_share,
+                                night_share=s.standin_night_traffic_share)
+        return Manager(self._standin_store, self._stations, self._station_client,
+                       self._station_states, thresholds)
+
+    def standin_receipts(self) -> Receipts:
+        return self._standin_receipts
+
+    @cached_property
+    def _standin_receipts(self) -> Receipts:
+        return Receipts(self._standin_store, self.notices(), self._stations,
+                        self._station_client)
+
     def push_requests(self) -> PushRequests:
         return self._push_requests
 
@@ -256,7 +322,8 @@ class Root:
 
 OUTBOX_SWEEP_AGE = timedelta(seconds=30)
 # Settings field of each container whose documents have an outbox -> its partition key path.
-OUTBOX_CONTAINERS: dict[str, str] = {"wallet_container": "/pk", "cashback_container": "/pk"}
+OUTBOX_CONTAINERS: dict[str, str] = {"wallet_container": "/pk", "cashback_container": "/pk",
+                                     "standin_container": "/pk"}
 
 _root: Root | None = None
 

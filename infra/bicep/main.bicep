@@ -268,6 +268,13 @@ var cosmosContainers = {
     defaultTtl: null
     uniqueKeys: []
   }
+  standin: {
+    setting: 'STANDIN_CONTAINER'
+    name: 'standin'
+    partitionKey: '/pk'
+    defaultTtl: null
+    uniqueKeys: []
+  }
 }
 
 // Every Service Bus queue a trigger or a producer names (shared/resources.py QUEUES).
@@ -299,6 +306,12 @@ var servicebusQueues = {
   notices: {
     setting: 'NOTICES_QUEUE'
     name: 'notices'
+    lockSeconds: servicebusLockDurationSeconds
+    duplicateWindowSeconds: servicebusDuplicateDetectionWindowSeconds
+  }
+  standin_receipts: {
+    setting: 'STANDIN_RECEIPTS_QUEUE'
+    name: 'standin-receipts'
     lockSeconds: servicebusLockDurationSeconds
     duplicateWindowSeconds: servicebusDuplicateDetectionWindowSeconds
   }
@@ -520,6 +533,17 @@ var appSettings = {
   NOTICES_BLOB_CONTAINER: 'notice-bulks'
   NOTICES_BULK_CHUNK_LINES: '500'
   NOTICES_BULK_CONCURRENCY: '16'
+  // Stand-in: payments, stations and traffic counters; receipts on their way to ECs.
+  STANDIN_CONTAINER: cosmosContainers.standin.name
+  STANDIN_RECEIPTS_QUEUE: servicebusQueues.standin_receipts.name
+  STANDIN_TOKEN_MINUTES: '30'
+  STANDIN_STATION_TIMEOUT_SECONDS: '5'
+  STANDIN_WINDOW_MINUTES: '30'
+  STANDIN_FAULT_RATE: '0.5'
+  STANDIN_FAULTY_SLOTS: '0.5'
+  STANDIN_DAY_TRAFFIC_SHARE: '0.05'
+  STANDIN_NIGHT_TRAFFIC_SHARE: '0.10'
+  STANDIN_RECEIPT_MAX_ATTEMPTS: '48'
   // Citizens' tokens
   CITIZEN_JWT_ISSUER: citizenJwtIssuer
   CITIZEN_JWT_AUDIENCE: citizenJwtAudience

@@ -91,6 +91,18 @@ locals {
     NOTICES_BULK_CHUNK_LINES = "500"
     NOTICES_BULK_CONCURRENCY = "16"
 
+    # Stand-in: payments, stations and traffic counters; receipts on their way to ECs.
+    STANDIN_CONTAINER               = azurerm_cosmosdb_sql_container.this["standin"].name
+    STANDIN_RECEIPTS_QUEUE          = azurerm_servicebus_queue.this["standin_receipts"].name
+    STANDIN_TOKEN_MINUTES           = "30"
+    STANDIN_STATION_TIMEOUT_SECONDS = "5"
+    STANDIN_WINDOW_MINUTES          = "30"
+    STANDIN_FAULT_RATE              = "0.5"
+    STANDIN_FAULTY_SLOTS            = "0.5"
+    STANDIN_DAY_TRAFFIC_SHARE       = "0.05"
+    STANDIN_NIGHT_TRAFFIC_SHARE     = "0.10"
+    STANDIN_RECEIPT_MAX_ATTEMPTS    = "48"
+
     # Citizens' tokens
     CITIZEN_JWT_ISSUER     = var.citizen_jwt_issuer
     CITIZEN_JWT_AUDIENCE   = var.citizen_jwt_audience

@@ -105,6 +105,13 @@ locals {
       default_ttl   = null
       unique_keys   = []
     }
+    standin = {
+      setting       = "STANDIN_CONTAINER"
+      name          = "standin"
+      partition_key = "/pk"
+      default_ttl   = null
+      unique_keys   = []
+    }
   }
 
   # Every Service Bus queue a trigger or a producer names (shared/resources.py QUEUES).
@@ -136,6 +143,12 @@ locals {
     notices = {
       setting                  = "NOTICES_QUEUE"
       name                     = "notices"
+      lock_seconds             = var.servicebus_lock_duration_seconds
+      duplicate_window_seconds = var.servicebus_duplicate_detection_window_seconds
+    }
+    standin_receipts = {
+      setting                  = "STANDIN_RECEIPTS_QUEUE"
+      name                     = "standin-receipts"
       lock_seconds             = var.servicebus_lock_duration_seconds
       duplicate_window_seconds = var.servicebus_duplicate_detection_window_seconds
     }

@@ -178,7 +178,7 @@ def expire(current: Document, *, now: datetime) -> Document | None:
 
 
 def pay(current: Document | None, *, receipt_id: str, paid_at: datetime, by: str,
-        stand_in: bool, now: datetime) -> Document | None:
+        stand_in: bool, now: datetime, check_payable: bool | None = None) -> Document | None:
     """The document PAID with ``receipt_id``; None if it already is (the same receipt).
 
     In stand-in the archive is the only truth, so only a payable position (VALID, not past an
@@ -196,7 +196,7 @@ def pay(current: Document | None, *, receipt_id: str, paid_at: datetime, by: str
         if current.get("receiptId") == receipt_id:
             return None
         raise Conflict(f"{where} was already paid with receipt {current.get('receiptId')}")
-    if stand_in:
+    if stand_in if check_payable is None else check_payable:
         status = effective_status(current, now=now)
         if status != "VALID":
             raise Conflict(f"{where} is {status}: it cannot be paid in stand-in")

@@ -186,9 +186,13 @@ class NoticeArchive:
     # ------------------------------------------------------------------ lifecycle
     async def mark_paid(self, pa_fiscal_code: str, nav: str, *, receipt_id: str,
                         paid_at: datetime, by: str, stand_in: bool,
-                        now: datetime) -> Position:
+                        now: datetime, check_payable: bool | None = None) -> Position:
         """Record a payment: the position becomes PAID with ``receipt_id`` (the same receipt
         again changes nothing). For the payment gateway, in stand-in and normal mode alike.
+
+        ``check_payable`` (default: ``stand_in``): refuse a position not payable in stand-in.
+        The gateway checks that when it activates and records the outcome without it: the
+        citizen has paid by then, whatever happened to the position meanwhile.
 
         Raises:
             NotFound: no such position.
@@ -201,7 +205,8 @@ class NoticeArchive:
         for _ in range(MAX_ATTEMPTS):
             current = await self._store.get(doc_id)
             paid = rules.pay(current, receipt_id=receipt_id, paid_at=paid_at, by=by,
-                             stand_in=stand_in, now=now)
+                             stand_in=stand_in, now=now,
+                             check_payable=stand_in if check_payable is None else check_payable)
             if paid is None:
                 assert current is not None
                 return rules.as_position(current, now=now)

@@ -42,7 +42,13 @@ class PartyIn(BaseModel):
         description="An EC's IBAN for notices that name none (the notice archive).")
     stations: list[str] = Field(
         default_factory=list, max_length=100,
-        description="An EC's stations (party ids of role station).")
+        description="An EC's stations (party ids of role station). A station's actsFor says "
+                    "which of the EC's segregation codes it serves (empty: all).")
+    endpoint: str | None = Field(
+        default=None, max_length=2048, pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$",
+        description="A station's base URL for the EC-facing protocol of the stand-in "
+                    "gateway (verify, activate, receipt); the credential it expects is the "
+                    "secret named secretName.")
 
     @field_validator("default_iban")
     @classmethod

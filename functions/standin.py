@@ -1,0 +1,106 @@
+"""Stand-in payments: the gateway (PSPs and the node), operators' station controls, the
+5-minute manager run and the receipts' delivery to ECs."""
+
+from __future__ import annotations
+
+import azure.functions as func
+from pydantic import BaseModel
+
+from functions.http import Call, endpoint
+from functions.queue import handle
+from shared.parties.models import Role
+from shared.queue_work import Delivery
+from shared.root import get_root
+from shared.standin.models import (
+    ActivateIn,
+    Activation,
+    ForceIn,
+    NoticeAnswer,
+    NoticeRef,
+    OutcomeIn,
+    OutcomeOut,
+    Station,
+    StationList,
+)
+
+bp = func.Blueprint()
+
+API = "standin/v1"
+OPS = "ops/standin/stations"
+CALLERS: tuple[Role, ...] = ("psp", "node")
+REFUSALS = (403, 404, 409, 410, 422, 502, 504)
+OPERATOR = "x-operator"
+"""Who an operator's change is recorded as (the admin key names nobody)."""
+
+
+@endpoint(bp, f"{API}/verify", "POST", auth="party", roles=CALLERS, body=NoticeRef,
+          returns=NoticeAnswer, errors=REFUSALS, max_body=4096, tags=("stand-in",),
+          summary="A notice's amount, due date and description: from the EC's station, or "
+                  "from the archive while the station is in stand-in")
+async def standin_verify(call: Call[NoticeRef]) -> NoticeAnswer:
+    return await call.root.standin_gateway().verify(call.the_party, call.body, now=call.now)
+
+
+@endpoint(bp, f"{API}/activate", "POST", auth="party", roles=CALLERS, body=ActivateIn,
+          returns=Activation, errors=REFUSALS, max_body=4096, tags=("stand-in",),
+          summary="Lock a notice for a payment: a token valid for STANDIN_TOKEN_MINUTES (the "
+                  "same idempotencyKey returns the same token)")
+async def standin_activate(call: Call[ActivateIn]) -> Activation:
+    return await call.root.standin_gateway().activate(call.the_party, call.body, now=call.now)
+
+
+@endpoint(bp, f"{API}/outcome", "POST", auth="party", roles=CALLERS, body=OutcomeIn,
+          returns=OutcomeOut, errors=(403, 404, 409), max_body=4096, tags=("stand-in",),
+          summary="A payment's outcome: OK marks the notice PAID and queues its receipt for "
+                  "the EC; KO frees the notice. Idempotent by receiptId")
+async def standin_outcome(call: Call[OutcomeIn]) -> OutcomeOut:
+    return await call.root.standin_gateway().outcome(call.the_party, call.body, now=call.now)
+
+
+@endpoint(bp, OPS, "GET", auth="admin", returns=StationList, tags=("operators",),
+          summary="Stations the manager knows, their mode and the figures behind it")
+async def ops_standin_stations(call: Call[BaseModel]) -> StationList:
+    return StationList(stations=await call.root.standin_manager().list())
+
+
+@endpoint(bp, f"{OPS}/{{id}}", "GET", auth="admin", returns=Station, errors=(404,),
+          tags=("operators",),
+          summary="A station: mode, last evaluation, probes, history of entries and exits")
+async def ops_standin_station(call: Call[BaseModel]) -> Station:
+    return await call.root.standin_manager().get(call.param("id"))
+
+
+@endpoint(bp, f"{OPS}/{{id}}/force", "PUT", auth="admin", body=ForceIn, returns=Station,
+          errors=(404,), max_body=4096, tags=("operators",),
+          summary="Force a station into or out of stand-in (wins until released)")
+async def ops_standin_force(call: Call[ForceIn]) -> Station:
+    return await call.root.standin_manager().force(
+        call.param("id"), call.body, by=call.header(OPERATOR) or "operator", now=call.now)
+
+
+@endpoint(bp, f"{OPS}/{{id}}/force", "DELETE", auth="admin", returns=Station,
+          errors=(404,), tags=("operators",),
+          summary="Release a forced mode: the entry and exit rules decide again")
+async def ops_standin_release(call: Call[BaseModel]) -> Station:
+    return await call.root.standin_manager().release(
+        call.param("id"), by=call.header(OPERATOR) or "operator", now=call.now)
+
+
+@bp.timer_trigger(arg_name="timer", schedule="0 */5 * * * *")
+async def standin_evaluate(timer: func.TimerRequest) -> None:
+    """Probe stations in stand-in; apply the entry and exit rules."""
+    root = get_root()
+    await root.standin_manager().evaluate(now=root.clock.now())
+
+
+@bp.service_bus_queue_trigger(arg_name="msg", queue_name="%STANDIN_RECEIPTS_QUEUE%",
+                              connection="ServiceBusConnection")
+async def standin_receipts(msg: func.ServiceBusMessage) -> None:
+    """A recorded receipt delivered to its EC's station (rescheduled while it is down)."""
+
+    async def work(delivery: Delivery) -> None:
+        root = get_root()
+        await root.standin_receipts().deliver(delivery.body, now=root.clock.now())
+
+    await handle(msg, lambda s: s.standin_receipts_queue, work,
+                 max_attempts=lambda s: s.standin_receipt_max_attempts)

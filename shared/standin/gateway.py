@@ -1,0 +1,386 @@
+"""The payment gateway: verify, activate and outcome, forwarded to the EC's station in normal
+mode and answered from the notice archive in stand-in.
+
+Whatever the mode, each notice has one payment document here: the live token locks the notice
+(an ETag-conditioned write, so of concurrent activations exactly one wins), and an OK outcome
+records the receipt and its delivery event in the same write (the outbox), so a crash after it
+loses nothing. A mode change between activation and outcome cannot make a notice payable twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from pydantic import ValidationError
+
+from shared.cosmos import Document, StaleDocument
+from shared.errors import (
+    Conflict,
+    DependencyError,
+    DomainError,
+    Forbidden,
+    Gone,
+    Invalid,
+    NotFound,
+    UpstreamFailed,
+)
+from shared.notices.models import Position
+from shared.outbox import Event, add_events
+from shared.parties.models import Party
+from shared.standin import rules
+from shared.standin.models import (
+    ActivateIn,
+    Activation,
+    EcActivateRequest,
+    EcNotice,
+    EcVerifyRequest,
+    Mode,
+    NoticeAnswer,
+    NoticeRef,
+    OutcomeIn,
+    OutcomeOut,
+)
+from shared.standin.stations import Answer, Operation, StationClient, StationRef, Stations
+from shared.standin.store import StandInStore, payment_key
+from shared.standin.traffic import Traffic
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 8
+RECEIPT_EVENT = "standin.receipt"
+PAYMENT_IN_PROGRESS = "PAYMENT_IN_PROGRESS"
+UNKNOWN_TOKEN = "UNKNOWN_TOKEN"
+TOKEN_NOT_LIVE = "TOKEN_NOT_LIVE"
+RECEIPT_REUSED = "RECEIPT_REUSED"
+
+
+class Archive(Protocol):
+    async def get(self, pa_fiscal_code: str, nav: str, *, now: datetime) -> Position: ...
+
+    async def mark_paid(self, pa_fiscal_code: str, nav: str, *, receipt_id: str,
+                        paid_at: datetime, by: str, stand_in: bool, now: datetime,
+                        check_payable: bool | None = None) -> Position: ...
+
+
+class Publisher(Protocol):
+    async def publish(self, document: dict[str, Any]) -> bool: ...
+
+
+class Modes(Protocol):
+    async def mode(self, station_id: str) -> Mode: ...
+
+
+@dataclass(frozen=True)
+class GatewayPolicy:
+    token_lifetime: timedelta = timedelta(minutes=30)
+    receipts_queue: str = "standin-receipts"
+
+
+def new_token(pa_fiscal_code: str, notice_number: str) -> str:
+    return f"{pa_fiscal_code}{notice_number}{secrets.token_hex(8)}"
+
+
+def token_notice(token: str) -> tuple[str, str]:
+    return token[:11], token[11:29]
+
+
+def _is_live(token: dict[str, Any] | None, now: datetime) -> bool:
+    return bool(token and token["state"] == "LIVE"
+                and datetime.fromisoformat(token["expiresAt"]) > now)
+
+
+def ec_refusal(answer: Answer, station: StationRef) -> DomainError:
+    """The error that carries a station's answer back to the caller as it is: an EC refusal
+    keeps its status and fault code; a station failure is 502 (504 on timeout)."""
+    where = f"station {station.station_id}"
+    if answer.outcome == "timeout":
+        return UpstreamFailed(f"{where} did not answer: {answer.detail}", status=504,
+                              code="STATION_TIMEOUT")
+    if answer.outcome == "unreachable":
+        return UpstreamFailed(f"{where} is unreachable: {answer.detail}",
+                              code="STATION_UNREACHABLE")
+    if answer.outcome == "notActive":
+        return UpstreamFailed(f"{where}: service not active", code="STATION_NOT_ACTIVE")
+    body = answer.body or {}
+    code = answer.fault_code or "STATION_ERROR"
+    detail = f"{where}: {body.get('description') or code}"
+    classes: dict[int, type[DomainError]] = {404: NotFound, 409: Conflict, 410: Gone}
+    if answer.status in classes:
+        return classes[answer.status](detail, code=code)
+    if answer.status == 422:
+        return Invalid(detail, status=422, code=code)
+    return UpstreamFailed(f"{detail} (status {answer.status})", code=code)
+
+
+class Gateway:
+    def __init__(self, store: StandInStore, archive: Archive, stations: Stations,
+                 client: StationClient, traffic: Traffic, modes: Modes, publisher: Publisher,
+                 policy: GatewayPolicy) -> None:
+        self._store = store
+        self._archive = archive
+        self._stations = stations
+        self._client = client
+        self._traffic = traffic
+        self._modes = modes
+        self._publisher = publisher
+        self._policy = policy
+
+    async def _route(self, notice: NoticeRef) -> tuple[StationRef, bool]:
+        station = await self._stations.for_notice(notice.pa_fiscal_code, notice.notice_number)
+        return station, await self._modes.mode(station.station_id) == "STANDIN"
+
+    async def _forward(self, station: StationRef, operation: Operation, payload: Any,
+                       now: datetime) -> EcNotice:
+        answer = await self._client.call(station, operation, payload)
+        await self._traffic.record(station.station_id, answer.outcome, now=now)
+        if not answer.accepted:
+            raise ec_refusal(answer, station)
+        try:
+            return EcNotice.model_validate(answer.body)
+        except ValidationError as error:
+            raise UpstreamFailed(f"station {station.station_id} answered {operation} with a "
+                                 f"malformed body: {error.error_count()} errors",
+                                 code="STATION_ERROR") from None
+
+    async def _position(self, notice: NoticeRef, *, amount: int | None,
+                        now: datetime) -> Position:
+        try:
+            position = await self._archive.get(notice.pa_fiscal_code, notice.notice_number,
+                                               now=now)
+        except NotFound:
+            rules.check_payable(None, amount=amount, now=now)
+            raise
+        rules.check_payable(position, amount=amount, now=now)
+        return position
+
+    # ------------------------------------------------------------------ verify
+    async def verify(self, party: Party, notice: NoticeRef, *, now: datetime) -> NoticeAnswer:
+        station, stand_in = await self._route(notice)
+        if stand_in:
+            position = await self._position(notice, amount=None, now=now)
+            return _answer(position, stand_in=True)
+        found = await self._forward(station, "verify", EcVerifyRequest.model_validate(
+            notice.model_dump(by_alias=True)), now)
+        return NoticeAnswer(pa_fiscal_code=found.pa_fiscal_code,
+                            notice_number=found.notice_number, amount=found.amount,
+                            due_date=found.due_date, description=found.description,
+                            company_name=found.company_name, status=found.status,
+                            stand_in=False)
+
+    # ------------------------------------------------------------------ activate
+    async def activate(self, party: Party, request: ActivateIn, *,
+                       now: datetime) -> Activation:
+        _check_psp(party, request.psp_id)
+        station, stand_in = await self._route(request)
+        key = payment_key(request.pa_fiscal_code, request.notice_number)
+        for _ in range(MAX_ATTEMPTS):
+            current = await self._store.get(key)
+            token = (current or {}).get("token")
+            if current is not None and current.get("paid"):
+                raise Conflict(f"notice {request.notice_number} of {request.pa_fiscal_code} is "
+                               "already paid", code=rules.ALREADY_PAID)
+            if token is not None and _is_live(token, now):
+                if (token["idempotencyKey"] == request.idempotency_key
+                        and token["pspId"] == request.psp_id):
+                    if "description" not in token:
+                        raise Conflict("this activation is still being confirmed by the EC; "
+                                       "repeat it shortly", code=PAYMENT_IN_PROGRESS)
+                    return Activation.model_validate(token)
+                raise Conflict(f"notice {request.notice_number} is being paid: another "
+                               f"activation holds it until {token['expiresAt']}",
+                               code=PAYMENT_IN_PROGRESS)
+            details: dict[str, Any] = {}
+            if stand_in:
+                position = await self._position(request, amount=request.amount, now=now)
+                details = _answer(position, stand_in=True).model_dump(mode="json",
+                                                                       by_alias=True)
+            token = {
+                "paymentToken": new_token(request.pa_fiscal_code, request.notice_number),
+                "idempotencyKey": request.idempotency_key, "pspId": request.psp_id,
+                "paFiscalCode": request.pa_fiscal_code,
+                "noticeNumber": request.notice_number, "amount": request.amount,
+                "standIn": stand_in, "stationId": station.station_id, "state": "LIVE",
+                "issuedAt": now.isoformat(),
+                "expiresAt": (now + self._policy.token_lifetime).isoformat(), **details}
+            document = {**(current or _new_payment(key, request)), "token": token}
+            try:
+                written = await (self._store.replace(document) if current is not None
+                                 else self._store.create(document))
+            except StaleDocument:
+                continue
+            if stand_in:
+                return Activation.model_validate(token)
+            return await self._activate_at_ec(station, written, token, now)
+        raise DependencyError("cosmos", f"payment {key[0]} kept changing", retry_after=1)
+
+    async def _activate_at_ec(self, station: StationRef, written: Document,
+                              token: dict[str, Any], now: datetime) -> Activation:
+        request = EcActivateRequest.model_validate(token)
+        try:
+            found = await self._forward(station, "activate", request, now)
+            if found.amount != token["amount"]:
+                raise Invalid(f"amount mismatch: the EC says {found.amount} cents, not "
+                              f"{token['amount']}", status=422, code=rules.AMOUNT_MISMATCH)
+        except DomainError:
+            await self._release(written, token["paymentToken"])
+            raise
+        details = _answer_fields(found)
+        # What the EC said about the notice, kept for an idempotent repeat of the activation.
+        await self._update_token(written, token["paymentToken"], details)
+        return Activation.model_validate({**token, **details})
+
+    async def _release(self, written: Document, payment_token: str) -> None:
+        """Free the notice again after the EC refused (only while our token holds it)."""
+        await self._update_token(written, payment_token, {"state": "RELEASED"})
+
+    async def _update_token(self, written: Document, payment_token: str,
+                            changes: dict[str, Any]) -> None:
+        """Apply ``changes`` to the live token ``payment_token`` (nothing once it is not)."""
+        document: Document | None = written
+        for _ in range(MAX_ATTEMPTS):
+            token = (document or {}).get("token") or {}
+            if document is None or token.get("paymentToken") != payment_token \
+                    or token.get("state") != "LIVE":
+                return
+            try:
+                await self._store.replace({**document, "token": {**token, **changes}})
+                return
+            except StaleDocument:
+                document = await self._store.get((written["id"], written["pk"]))
+        logger.warning("payment %s kept changing; token %s not updated", written["id"],
+                       payment_token)
+
+    # ------------------------------------------------------------------ outcome
+    async def outcome(self, party: Party, request: OutcomeIn, *, now: datetime) -> OutcomeOut:
+        _check_psp(party, request.psp_id)
+        pa, nav = token_notice(request.payment_token)
+        key = payment_key(pa, nav)
+        for _ in range(MAX_ATTEMPTS):
+            current = await self._store.get(key)
+            token = (current or {}).get("token")
+            if current is None or token is None:
+                raise NotFound("unknown payment token", code=UNKNOWN_TOKEN)
+            repeated = _repeated(current, request)
+            if repeated is not None:
+                if repeated.status == "PAID" and current.get("outbox"):
+                    await self._publisher.publish(current)
+                return repeated
+            if token["paymentToken"] != request.payment_token:
+                if current.get("paid"):
+                    raise Conflict("the notice was paid with another token",
+                                   code=rules.ALREADY_PAID)
+                raise Conflict("this token was replaced by a later activation after it "
+                               "expired", code=TOKEN_NOT_LIVE)
+            if token["pspId"] != request.psp_id:
+                raise Forbidden(f"the token was issued to {token['pspId']}")
+            if token["state"] != "LIVE":
+                raise Conflict(f"the token is {token['state'].lower()}", code=TOKEN_NOT_LIVE)
+            document = _with_outcome(current, request, token, now=now,
+                                     queue=self._policy.receipts_queue)
+            try:
+                written = await self._store.replace(document)
+            except StaleDocument:
+                continue
+            if request.outcome == "OK":
+                await self._record_in_archive(written, now=now)
+                await self._publisher.publish(written)
+            return _outcome_out(request, token, paid=request.outcome == "OK")
+        raise DependencyError("cosmos", f"payment {key[0]} kept changing", retry_after=1)
+
+    async def _record_in_archive(self, written: Document, *, now: datetime) -> None:
+        paid = written["paid"]
+        try:
+            await mark_paid(self._archive, paid, now=now)
+        except (DependencyError, DomainError) as error:
+            # The receipt is recorded and its delivery first marks the archive again.
+            logger.warning("receipt %s recorded, archive not updated yet: %s",
+                           paid["receiptId"], error)
+
+
+async def mark_paid(archive: Archive, paid: dict[str, Any], *, now: datetime) -> None:
+    """The receipt's notice PAID in the archive (idempotent). A notice the archive does not
+    hold (an EC that does not publish there, in normal mode) is not an error."""
+    try:
+        await archive.mark_paid(paid["paFiscalCode"], paid["noticeNumber"],
+                                receipt_id=paid["receiptId"],
+                                paid_at=datetime.fromisoformat(paid["paymentDateTime"]),
+                                by=paid["pspId"], stand_in=paid["standIn"], now=now,
+                                check_payable=False)
+    except NotFound:
+        if paid["standIn"]:
+            raise
+        logger.info("notice %s of %s is not in the archive", paid["noticeNumber"],
+                    paid["paFiscalCode"])
+
+
+def _check_psp(party: Party, psp_id: str) -> None:
+    if party.role == "psp" and party.party_id != psp_id:
+        raise Forbidden(f"{party.party_id} may not act as PSP {psp_id}")
+
+
+def _new_payment(key: tuple[str, str], notice: NoticeRef) -> Document:
+    return {"id": key[0], "pk": key[1], "kind": "payment",
+            "paFiscalCode": notice.pa_fiscal_code, "noticeNumber": notice.notice_number,
+            "token": None, "paid": None, "outcomes": [], "delivered": None, "outbox": []}
+
+
+def _answer(position: Position, *, stand_in: bool) -> NoticeAnswer:
+    return NoticeAnswer(pa_fiscal_code=position.pa_fiscal_code, notice_number=position.nav,
+                        amount=position.amount, due_date=position.expiration_date,
+                        description=position.description, company_name=position.company_name,
+                        status=position.status, stand_in=stand_in)
+
+
+def _answer_fields(found: EcNotice) -> dict[str, Any]:
+    return {"dueDate": found.due_date.isoformat(), "description": found.description,
+            "companyName": found.company_name, "status": found.status}
+
+
+def _repeated(current: Document, request: OutcomeIn) -> OutcomeOut | None:
+    """The answer already given to this receiptId, if any (Conflict if it named another
+    token or outcome)."""
+    for seen in current.get("outcomes") or []:
+        if seen["receiptId"] != request.receipt_id:
+            continue
+        if seen["paymentToken"] != request.payment_token or seen["outcome"] != request.outcome:
+            raise Conflict(f"receipt {request.receipt_id} was used with another token or "
+                           "outcome", code=RECEIPT_REUSED)
+        return _outcome_out(request, {"standIn": seen["standIn"]},
+                            paid=request.outcome == "OK")
+    return None
+
+
+def _with_outcome(current: Document, request: OutcomeIn, token: dict[str, Any], *,
+                  now: datetime, queue: str) -> Document:
+    ok = request.outcome == "OK"
+    seen = {"receiptId": request.receipt_id, "paymentToken": request.payment_token,
+            "outcome": request.outcome, "standIn": token["standIn"], "at": now.isoformat()}
+    document = {**current, "token": {**token, "state": "PAID" if ok else "RELEASED"},
+                "outcomes": [*(current.get("outcomes") or []), seen][-20:],
+                "outbox": list(current.get("outbox") or [])}
+    if ok:
+        paid = {"receiptId": request.receipt_id, "paymentToken": request.payment_token,
+                "paFiscalCode": token["paFiscalCode"], "noticeNumber": token["noticeNumber"],
+                "amount": token["amount"], "pspId": request.psp_id,
+                "paymentDateTime": request.payment_date_time.isoformat(),
+                "paymentMethod": request.payment_method, "fee": request.fee,
+                "standIn": token["standIn"], "stationId": token["stationId"],
+                "recordedAt": now.isoformat()}
+        document["paid"] = paid
+        event = Event.new(RECEIPT_EVENT, queue, {"paFiscalCode": paid["paFiscalCode"],
+                                                 "noticeNumber": paid["noticeNumber"],
+                                                 "receiptId": paid["receiptId"]}, now=now)
+        add_events(document, [event])
+    return document
+
+
+def _outcome_out(request: OutcomeIn, token: dict[str, Any], *, paid: bool) -> OutcomeOut:
+    pa, nav = token_notice(request.payment_token)
+    return OutcomeOut(receipt_id=request.receipt_id, payment_token=request.payment_token,
+                      outcome=request.outcome, status="PAID" if paid else "RELEASED",
+                      pa_fiscal_code=pa, notice_number=nav, stand_in=bool(token["standIn"]))
+

@@ -1,0 +1,223 @@
+"""The stand-in gateway's contracts: what PSPs and the node send and get, what operators see, and
+the JSON protocol the gateway speaks to an EC's station (documented as OpenAPI webhooks)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictInt
+
+from shared.notices.models import EC_FISCAL_CODE, MAX_AMOUNT, NAV
+from shared.parties.models import PARTY_ID
+
+Mode = Literal["NORMAL", "STANDIN"]
+CallOutcome = Literal["ok", "timeout", "unreachable", "notActive", "error"]
+"""How a forwarded call to a station ended: ``ok`` whenever the EC answered (even a refusal)."""
+CALL_OUTCOMES: tuple[CallOutcome, ...] = ("ok", "timeout", "unreachable", "notActive", "error")
+
+IDEMPOTENCY_KEY = r"^[A-Za-z0-9._:-]{1,70}$"
+RECEIPT_ID = r"^[A-Za-z0-9._:-]{1,64}$"
+PAYMENT_TOKEN = r"^[0-9]{29}[0-9a-f]{16}$"
+"""paFiscalCode (11) + noticeNumber (18) + 16 random hex digits: the token names its notice."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+
+# ----------------------------------------------------------------- the gateway (PSPs, the node)
+
+class NoticeRef(_Strict):
+    """A payment notice: its EC and its notice number (the NAV)."""
+
+    pa_fiscal_code: str = Field(alias="paFiscalCode", pattern=EC_FISCAL_CODE,
+                                description="The EC's fiscal code, 11 digits.")
+    notice_number: str = Field(alias="noticeNumber", pattern=NAV,
+                               description="The notice number (NAV), 18 digits.")
+
+
+class ActivateIn(NoticeRef):
+    amount: StrictInt = Field(ge=1, le=MAX_AMOUNT, description="Euro cents, as the citizen "
+                                                              "was told by verify.")
+    idempotency_key: str = Field(alias="idempotencyKey", pattern=IDEMPOTENCY_KEY,
+                                 description="The same key returns the same live token.")
+    psp_id: str = Field(alias="pspId", pattern=PARTY_ID,
+                        description="The PSP taking the payment (a PSP caller: itself).")
+
+
+class OutcomeIn(_Strict):
+    payment_token: str = Field(alias="paymentToken", pattern=PAYMENT_TOKEN)
+    outcome: Literal["OK", "KO"]
+    psp_id: str = Field(alias="pspId", pattern=PARTY_ID)
+    receipt_id: str = Field(alias="receiptId", pattern=RECEIPT_ID,
+                            description="The PSP's receipt id: outcomes are idempotent by it.")
+    payment_date_time: AwareDatetime = Field(alias="paymentDateTime")
+    payment_method: str = Field(alias="paymentMethod", min_length=1, max_length=35,
+                                pattern=r"^[A-Za-z0-9_-]+$",
+                                description="e.g. CP (card), BBT (bank transfer), PPAL.")
+    fee: StrictInt = Field(ge=0, le=MAX_AMOUNT, description="The PSP's fee, euro cents.")
+
+
+class NoticeAnswer(_Out):
+    """A payable notice, as verify answers it."""
+
+    pa_fiscal_code: str = Field(alias="paFiscalCode")
+    notice_number: str = Field(alias="noticeNumber")
+    amount: int = Field(description="Euro cents.")
+    due_date: datetime = Field(alias="dueDate")
+    description: str
+    company_name: str = Field(alias="companyName", description="The EC's name.")
+    status: str = Field(description="VALID: payable (refusals are problems with a code).")
+    stand_in: bool = Field(alias="standIn", description="True when answered from the archive.")
+
+
+class Activation(NoticeAnswer):
+    payment_token: str = Field(alias="paymentToken")
+    expires_at: datetime = Field(alias="expiresAt",
+                                 description="Until then no other activation is accepted.")
+    idempotency_key: str = Field(alias="idempotencyKey")
+    psp_id: str = Field(alias="pspId")
+
+
+class OutcomeOut(_Out):
+    receipt_id: str = Field(alias="receiptId")
+    payment_token: str = Field(alias="paymentToken")
+    outcome: Literal["OK", "KO"]
+    status: Literal["PAID", "RELEASED"] = Field(
+        description="PAID: the notice is paid and its receipt is queued for the EC; "
+                    "RELEASED: the token is freed and the notice can be paid again.")
+    pa_fiscal_code: str = Field(alias="paFiscalCode")
+    notice_number: str = Field(alias="noticeNumber")
+    stand_in: bool = Field(alias="standIn", description="The mode that served the activation.")
+
+
+# ------------------------------------------------------- the EC-facing protocol (station calls)
+
+class EcVerifyRequest(NoticeRef):
+    """``POST {station endpoint}/verify``."""
+
+
+class EcNotice(_Out):
+    """An EC's answer to verify and activate when the notice is payable."""
+
+    outcome: Literal["OK"]
+    pa_fiscal_code: str = Field(alias="paFiscalCode", pattern=EC_FISCAL_CODE)
+    notice_number: str = Field(alias="noticeNumber", pattern=NAV)
+    amount: StrictInt = Field(ge=0, le=MAX_AMOUNT)
+    due_date: AwareDatetime = Field(alias="dueDate")
+    description: str = Field(min_length=1, max_length=255)
+    company_name: str = Field(alias="companyName", min_length=1, max_length=255)
+    status: str = "VALID"
+
+
+class EcActivateRequest(NoticeRef):
+    """``POST {station endpoint}/activate``: the gateway has locked the notice for the token."""
+
+    amount: int
+    payment_token: str = Field(alias="paymentToken")
+    idempotency_key: str = Field(alias="idempotencyKey")
+    psp_id: str = Field(alias="pspId")
+    expires_at: datetime = Field(alias="expiresAt")
+
+
+class EcReceipt(_Out):
+    """``POST {station endpoint}/receipt`` (paSendRT): delivered once per receiptId; the EC
+    answers 200 ``{"outcome": "OK"}``, or 409 ``PAA_RECEIPT_DUPLICATA`` if it has it already."""
+
+    receipt_id: str = Field(alias="receiptId")
+    payment_token: str = Field(alias="paymentToken")
+    pa_fiscal_code: str = Field(alias="paFiscalCode")
+    notice_number: str = Field(alias="noticeNumber")
+    amount: int
+    psp_id: str = Field(alias="pspId")
+    payment_date_time: datetime = Field(alias="paymentDateTime")
+    payment_method: str = Field(alias="paymentMethod")
+    fee: int
+    stand_in: StrictBool = Field(alias="standIn")
+    outcome: Literal["OK"] = "OK"
+
+
+class EcAck(_Out):
+    outcome: Literal["OK"]
+
+
+class EcFault(_Out):
+    """An EC's refusal (4xx): PAA_PAGAMENTO_SCONOSCIUTO 404, PAA_PAGAMENTO_DUPLICATO 409,
+    PAA_PAGAMENTO_IN_CORSO 409, PAA_PAGAMENTO_SCADUTO 410, PAA_SEMANTICA 422, PAA_SINTASSI 400,
+    PAA_AUTH 401, PAA_RECEIPT_DUPLICATA 409; or 503 PPT_STAZIONE_INT_PA_SERVIZIO_NONATTIVO."""
+
+    outcome: Literal["KO"]
+    fault_code: str = Field(alias="faultCode", min_length=1, max_length=100)
+    description: str = Field(default="", max_length=1000)
+
+
+NOT_ACTIVE = "PPT_STAZIONE_INT_PA_SERVIZIO_NONATTIVO"
+RECEIPT_DUPLICATE = "PAA_RECEIPT_DUPLICATA"
+
+# ------------------------------------------------------------------------------- operators
+
+class SlotFigures(_Out):
+    start: datetime
+    total: int
+    faults: int
+    fault_rate: float = Field(alias="faultRate")
+    by_outcome: dict[str, int] = Field(alias="byOutcome")
+
+
+class Evaluation(_Out):
+    """The figures behind a station's last entry decision."""
+
+    at: datetime
+    window_start: datetime = Field(alias="windowStart")
+    night: bool
+    slots: list[SlotFigures]
+    faulty_slots: int = Field(alias="faultySlots")
+    slot_count: int = Field(alias="slotCount")
+    traffic: int
+    all_traffic: int = Field(alias="allTraffic")
+    share: float
+    share_threshold: float = Field(alias="shareThreshold")
+    enter: bool
+    reason: str
+
+
+class Probe(_Out):
+    at: datetime
+    ok: bool
+    detail: str = ""
+
+
+class HistoryEntry(_Out):
+    at: datetime
+    event: Literal["entered", "left", "forced", "released"]
+    mode: Mode = Field(description="The effective mode after the event.")
+    reason: str
+    by: str
+
+
+class Station(_Out):
+    station_id: str = Field(alias="stationId")
+    mode: Mode = Field(description="The effective mode: the forced one while forced.")
+    automatic_mode: Mode = Field(alias="automaticMode",
+                                 description="What the entry and exit rules decided.")
+    forced: Mode | None = None
+    since: datetime | None = Field(default=None,
+                                   description="When the automatic mode last changed.")
+    last_evaluation: Evaluation | None = Field(default=None, alias="lastEvaluation")
+    probes: list[Probe] = Field(default_factory=list,
+                                description="Probes of the last 60 minutes, oldest first.")
+    history: list[HistoryEntry] = Field(default_factory=list)
+
+
+class StationList(_Out):
+    stations: list[Station]
+
+
+class ForceIn(_Strict):
+    mode: Mode
+    reason: str = Field(min_length=1, max_length=500)

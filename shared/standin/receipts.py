@@ -1,0 +1,117 @@
+"""Reconciliation: every recorded receipt delivered to its EC's station, once.
+
+A message of ``%STANDIN_RECEIPTS_QUEUE%`` names a payment; the receipt itself is read from the
+payment document, which also records the delivery. So a redelivered or re-sent message after a
+delivery changes nothing, and a crash between the EC's answer and that record makes the next
+attempt ask again, which the EC answers "duplicate": success as well.
+
+While the EC is down the message is rescheduled with growing delays (RescheduleLater); a
+refusal that will not change (the EC says the receipt is malformed) is failed work.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from shared.cosmos import Document, StaleDocument
+from shared.errors import (
+    Conflict,
+    DependencyError,
+    DomainError,
+    NotFound,
+    PermanentError,
+    RescheduleLater,
+    TransientError,
+)
+from shared.standin.gateway import MAX_ATTEMPTS, Archive, mark_paid
+from shared.standin.models import RECEIPT_DUPLICATE, EcReceipt, NoticeRef
+from shared.standin.stations import Answer, StationClient, Stations
+from shared.standin.store import StandInStore, payment_key
+
+logger = logging.getLogger(__name__)
+
+
+def _reference(raw: bytes) -> tuple[NoticeRef, str]:
+    try:
+        event = json.loads(raw)
+        data = event["data"]
+        return NoticeRef.model_validate({"paFiscalCode": data["paFiscalCode"],
+                                         "noticeNumber": data["noticeNumber"]}), \
+            str(data["receiptId"])
+    except (ValueError, KeyError, TypeError, ValidationError) as error:
+        raise PermanentError(f"not a receipt event: {error}") from None
+
+
+class Receipts:
+    def __init__(self, store: StandInStore, archive: Archive, stations: Stations,
+                 client: StationClient) -> None:
+        self._store = store
+        self._archive = archive
+        self._stations = stations
+        self._client = client
+
+    async def deliver(self, raw: bytes, *, now: datetime) -> str:
+        """Deliver the receipt a queue message names; returns how it ended (for logs/tests)."""
+        notice, receipt_id = _reference(raw)
+        key = payment_key(notice.pa_fiscal_code, notice.notice_number)
+        document = await self._store.get(key)
+        paid: dict[str, Any] | None = (document or {}).get("paid")
+        if document is None or paid is None or paid["receiptId"] != receipt_id:
+            raise PermanentError(f"no recorded receipt {receipt_id} for notice "
+                                 f"{notice.notice_number} of {notice.pa_fiscal_code}")
+        delivered = document.get("delivered")
+        if delivered and delivered.get("receiptId") == receipt_id:
+            return "already delivered"
+        try:
+            await mark_paid(self._archive, paid, now=now)
+        except DependencyError as error:
+            raise TransientError(f"archive: {error}") from error
+        except (Conflict, NotFound) as error:
+            logger.error("receipt %s: the archive refused to record it (%s); delivering it "
+                         "to the EC anyway", receipt_id, error.detail)
+        try:
+            station = await self._stations.for_notice(notice.pa_fiscal_code,
+                                                      notice.notice_number)
+        except DomainError as error:
+            raise RescheduleLater(f"no station to deliver to: {error.detail}") from None
+        answer = await self._client.call(station, "receipt", EcReceipt.model_validate(paid))
+        ended = _ending(answer, station.station_id)
+        await self._record(document, receipt_id, answer, now=now)
+        return ended
+
+    async def _record(self, document: Document, receipt_id: str, answer: Answer, *,
+                      now: datetime) -> None:
+        record = {"receiptId": receipt_id, "at": now.isoformat(), "status": answer.status,
+                  "answer": answer.fault_code or "OK"}
+        for _ in range(MAX_ATTEMPTS):
+            try:
+                await self._store.replace({**document, "delivered": record})
+                return
+            except StaleDocument:
+                fresh = await self._store.get((document["id"], document["pk"]))
+                if fresh is None:
+                    return
+                document = fresh
+        raise DependencyError("cosmos", f"payment {document['id']} kept changing")
+
+
+def _ending(answer: Answer, station_id: str) -> str:
+    """'delivered' or 'duplicate'; otherwise raises how the work ends."""
+    if answer.accepted:
+        return "delivered"
+    if answer.outcome == "ok" and answer.status == 409 \
+            and answer.fault_code == RECEIPT_DUPLICATE:
+        return "duplicate"
+    where = f"station {station_id}"
+    if answer.outcome != "ok":
+        raise RescheduleLater(f"{where}: {answer.outcome} ({answer.detail})")
+    if answer.status in (401, 403):
+        raise RescheduleLater(f"{where} refused our credential ({answer.fault_code}); fix "
+                              "the station's secret")
+    raise PermanentError(f"{where} refused the receipt: status {answer.status} "
+                         f"{answer.fault_code}: {(answer.body or {}).get('description', '')}")

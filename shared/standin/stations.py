@@ -1,0 +1,177 @@
+"""Which station serves a notice (from the party registry), and calls to it over the EC-facing
+protocol on one shared keep-alive session, each call classified for the traffic counters."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+import aiohttp
+from pydantic import BaseModel
+
+from shared.auth.secrets import SecretProvider
+from shared.errors import Invalid, NotFound
+from shared.parties.models import Party
+from shared.parties.service import SUBSCRIPTION_KEY_HEADER
+from shared.standin.models import NOT_ACTIVE, CallOutcome
+
+logger = logging.getLogger(__name__)
+
+Operation = Literal["verify", "activate", "receipt"]
+NO_STATION = "NO_STATION"
+UNKNOWN_EC = "UNKNOWN_EC"
+
+
+class Parties(Protocol):
+    async def get(self, party_id: str) -> Party: ...
+
+
+@dataclass(frozen=True)
+class StationRef:
+    station_id: str
+    endpoint: str
+    secret_name: str | None
+    ecs: tuple[str, ...]
+    """The ECs it acts for (the first one is the probe's paFiscalCode)."""
+
+
+def _segregation(notice_number: str) -> str | None:
+    # Notice numbers with aux digit 3 carry the IUV, whose first two digits are the code.
+    return notice_number[1:3] if notice_number.startswith("3") else None
+
+
+class Stations:
+    """Stations of the registry, cached for ``ttl`` seconds (the registry changes rarely)."""
+
+    def __init__(self, parties: Parties, *, ttl: float = 60.0,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self._parties = parties
+        self._ttl = ttl
+        self._monotonic = monotonic
+        self._cache: dict[str, tuple[float, Party | None]] = {}
+
+    async def _party(self, party_id: str) -> Party | None:
+        cached = self._cache.get(party_id)
+        if cached is not None and cached[0] > self._monotonic():
+            return cached[1]
+        try:
+            party: Party | None = await self._parties.get(party_id)
+        except NotFound:
+            party = None
+        self._cache[party_id] = (self._monotonic() + self._ttl, party)
+        return party
+
+    async def get(self, station_id: str) -> StationRef:
+        """A station with an endpoint; NotFound otherwise."""
+        party = await self._party(station_id)
+        if party is None or party.role != "station":
+            raise NotFound(f"no station {station_id} in the registry")
+        if not party.endpoint:
+            raise NotFound(f"station {station_id} has no endpoint", code=NO_STATION)
+        return StationRef(party.party_id, party.endpoint.rstrip("/"), party.secret_name,
+                          tuple(party.acts_for))
+
+    async def for_notice(self, pa_fiscal_code: str, notice_number: str) -> StationRef:
+        """The EC's station serving this notice's segregation code (or all of them)."""
+        ec = await self._party(pa_fiscal_code)
+        if ec is None or ec.role != "ec":
+            raise NotFound(f"{pa_fiscal_code} is not a creditor institution of the registry",
+                           code=UNKNOWN_EC)
+        code = _segregation(notice_number)
+        general: StationRef | None = None
+        for station_id in ec.stations:
+            party = await self._party(station_id)
+            if party is None or party.role != "station" or not party.endpoint:
+                continue
+            codes = party.acts_for.get(pa_fiscal_code, [])
+            ref = StationRef(party.party_id, party.endpoint.rstrip("/"), party.secret_name,
+                             tuple(party.acts_for))
+            if codes and code in codes:
+                return ref
+            if not codes and general is None:
+                general = ref
+        if general is None:
+            raise Invalid(f"{pa_fiscal_code} has no station with an endpoint for this notice",
+                          status=422, code=NO_STATION)
+        return general
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A station call's result: ``outcome`` for the counters; ``status``/``body`` when the EC
+    answered."""
+
+    outcome: CallOutcome
+    status: int | None = None
+    body: dict[str, Any] | None = None
+    detail: str = ""
+
+    @property
+    def accepted(self) -> bool:
+        """The EC answered 2xx with ``outcome: OK``."""
+        return (self.outcome == "ok" and self.status is not None and self.status < 300
+                and self.body is not None and self.body.get("outcome") == "OK")
+
+    @property
+    def fault_code(self) -> str | None:
+        return str(self.body.get("faultCode")) if self.body and "faultCode" in self.body else None
+
+
+class StationClient:
+    """POSTs the EC-facing protocol to stations. Never raises for a station's failure: the
+    answer says what happened (the caller decides, and the counters count)."""
+
+    def __init__(self, session: Callable[[], aiohttp.ClientSession], secrets: SecretProvider,
+                 *, timeout: float) -> None:
+        self._session = session
+        self._secrets = secrets
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+
+    async def call(self, station: StationRef, operation: Operation,
+                   payload: BaseModel) -> Answer:
+        headers = {"Content-Type": "application/json"}
+        if station.secret_name:
+            headers[SUBSCRIPTION_KEY_HEADER] = await self._secrets.get(station.secret_name)
+        data = payload.model_dump_json(by_alias=True)
+        url = f"{station.endpoint}/{operation}"
+        try:
+            async with self._session().post(url, data=data, headers=headers,
+                                            timeout=self._timeout) as response:
+                raw = await response.read()
+                status = response.status
+        except (TimeoutError, aiohttp.ServerTimeoutError):
+            return Answer("timeout", detail=f"no answer within {self._timeout.total:g}s")
+        except (aiohttp.ClientConnectionError, OSError) as error:
+            return Answer("unreachable", detail=f"{type(error).__name__}: {error}")
+        return _classify(status, raw)
+
+
+def _classify(status: int, raw: bytes) -> Answer:
+    try:
+        parsed = json.loads(raw) if raw else None
+    except ValueError:
+        parsed = None
+    body = parsed if isinstance(parsed, dict) else None
+    if body is None or body.get("outcome") not in ("OK", "KO"):
+        return Answer("error", status, None, f"status {status} without a protocol answer")
+    if status == 503 and body.get("faultCode") == NOT_ACTIVE:
+        return Answer("notActive", status, body, "service not active")
+    if status >= 500:
+        return Answer("error", status, body, f"status {status}")
+    return Answer("ok", status, body)
+
+
+async def gather_limited(calls: list[Any], limit: int = 16) -> list[Any]:
+    """Run coroutines at most ``limit`` at a time, in order."""
+    slots = asyncio.Semaphore(limit)
+
+    async def one(call: Any) -> Any:
+        async with slots:
+            return await call
+
+    return list(await asyncio.gather(*(one(c) for c in calls)))
