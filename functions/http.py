@@ -22,7 +22,7 @@ from pydantic import BaseModel, ValidationError
 from shared.auth.citizen import Citizen
 from shared.clock import current_clock
 from shared.errors import Invalid, PayloadTooLarge
-from shared.openapi import Operation, Security
+from shared.openapi import Operation, Security, Webhook
 from shared.parties.models import Party, Role
 from shared.parties.service import SUBSCRIPTION_KEY_HEADER
 from shared.problems import PROBLEM_JSON, Problem, problem_for
@@ -35,6 +35,8 @@ B = TypeVar("B", bound=BaseModel)
 CORRELATION_HEADER = "x-correlation-id"
 DEFAULT_MAX_BODY = 64 * 1024
 OPERATIONS: list[Operation] = []
+WEBHOOKS: list[Webhook] = []
+"""Calls this app makes to partners' APIs, documented beside its own operations."""
 
 _AUTH_LEVELS = {"anonymous": func.AuthLevel.ANONYMOUS, "admin": func.AuthLevel.ADMIN}
 

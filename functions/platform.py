@@ -7,7 +7,7 @@ import asyncio
 import azure.functions as func
 from pydantic import BaseModel, Field
 
-from functions.http import OPERATIONS, Call, Reply, endpoint
+from functions.http import OPERATIONS, WEBHOOKS, Call, Reply, endpoint
 from shared import deadletters, failed_work
 from shared.clients import get_clients
 from shared.config import check_push_hubs
@@ -46,7 +46,8 @@ async def health(call: Call[BaseModel]) -> Reply:
 @endpoint(bp, "openapi.json", "GET", auth="anonymous", returns=OpenApiDocument,
           summary="This API's OpenAPI 3.1 document")
 async def openapi(call: Call[BaseModel]) -> Reply:
-    return Reply(200, build(OPERATIONS, title="Centro Stella", version="1"))
+    return Reply(200, build(OPERATIONS, title="Centro Stella", version="1",
+                            webhooks=WEBHOOKS))
 
 
 @endpoint(bp, "ops/parties", "POST", auth="admin", body=PartyIn, returns=Party,

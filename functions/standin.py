@@ -6,14 +6,21 @@ from __future__ import annotations
 import azure.functions as func
 from pydantic import BaseModel
 
-from functions.http import Call, endpoint
+from functions.http import WEBHOOKS, Call, endpoint
 from functions.queue import handle
+from shared.openapi import Webhook
 from shared.parties.models import Role
 from shared.queue_work import Delivery
 from shared.root import get_root
 from shared.standin.models import (
     ActivateIn,
     Activation,
+    EcAck,
+    EcActivateRequest,
+    EcFault,
+    EcNotice,
+    EcReceipt,
+    EcVerifyRequest,
     ForceIn,
     NoticeAnswer,
     NoticeRef,
@@ -29,6 +36,32 @@ API = "standin/v1"
 OPS = "ops/standin/stations"
 CALLERS: tuple[Role, ...] = ("psp", "node")
 REFUSALS = (403, 404, 409, 410, 422, 502, 504)
+_EC = ("stand-in: the EC-facing protocol",)
+_DOWN = {503: ("Service not active (PPT_STAZIONE_INT_PA_SERVIZIO_NONATTIVO): a fault", EcFault),
+         401: ("Wrong credential (PAA_AUTH)", EcFault),
+         400: ("Malformed request (PAA_SINTASSI)", EcFault)}
+WEBHOOKS.extend([
+    Webhook("ecVerify", "POST {station endpoint}/verify: the notice, if payable (the manager's "
+            "probe asks for notice 000000000000000000: any answer is a success)",
+            EcVerifyRequest, {200: ("Payable", EcNotice),
+                              404: ("Unknown notice (PAA_PAGAMENTO_SCONOSCIUTO)", EcFault),
+                              409: ("Already paid (PAA_PAGAMENTO_DUPLICATO)", EcFault),
+                              410: ("Expired (PAA_PAGAMENTO_SCADUTO)", EcFault), **_DOWN},
+            tags=_EC),
+    Webhook("ecActivate", "POST {station endpoint}/activate: the gateway has locked the notice "
+            "for paymentToken until expiresAt", EcActivateRequest,
+            {200: ("Activated", EcNotice),
+             404: ("Unknown notice (PAA_PAGAMENTO_SCONOSCIUTO)", EcFault),
+             409: ("Paid (PAA_PAGAMENTO_DUPLICATO) or being paid (PAA_PAGAMENTO_IN_CORSO)",
+                   EcFault),
+             410: ("Expired (PAA_PAGAMENTO_SCADUTO)", EcFault),
+             422: ("Wrong amount (PAA_SEMANTICA)", EcFault), **_DOWN}, tags=_EC),
+    Webhook("ecReceipt", "POST {station endpoint}/receipt (paSendRT): a payment's receipt, "
+            "standIn saying which mode served it; delivered until answered", EcReceipt,
+            {200: ("Received", EcAck),
+             409: ("Already received (PAA_RECEIPT_DUPLICATA): a success", EcFault), **_DOWN},
+            tags=_EC),
+])
 OPERATOR = "x-operator"
 """Who an operator's change is recorded as (the admin key names nobody)."""
 

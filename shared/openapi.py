@@ -71,10 +71,26 @@ class Operation:
     tags: tuple[str, ...] = ()
 
 
-def build(operations: list[Operation], *, title: str, version: str) -> dict[str, Any]:
-    """The OpenAPI 3.1 document of ``operations``."""
+@dataclass
+class Webhook:
+    """A call this app makes to a partner's API (OpenAPI 3.1 ``webhooks``): the partner
+    implements it, e.g. an EC's station for the stand-in gateway."""
+
+    name: str
+    summary: str
+    request: type[BaseModel]
+    responses: dict[int, tuple[str, type[BaseModel]]]
+    tags: tuple[str, ...] = ()
+
+
+def build(operations: list[Operation], *, title: str, version: str,
+          webhooks: list[Webhook] | None = None) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of ``operations`` (and the partner calls ``webhooks``)."""
     models: list[tuple[type[BaseModel], Literal["validation", "serialization"]]] = [
         (ProblemDetails, "serialization")]
+    for hook in webhooks or []:
+        models.append((hook.request, "serialization"))
+        models.extend((model, "validation") for _, model in hook.responses.values())
     for op in operations:
         if op.request is not None:
             models.append((op.request, "validation"))
@@ -116,9 +132,22 @@ def build(operations: list[Operation], *, title: str, version: str) -> dict[str,
             responses[str(code)] = {"description": _ERRORS.get(code, "Error"), "content": problem}
         item["responses"] = responses
         paths.setdefault(path, {})[op.method.lower()] = item
-    return {
+    hooks: dict[str, Any] = {}
+    for hook in webhooks or []:
+        hooks[hook.name] = {"post": {
+            "operationId": hook.name, "summary": hook.summary, "tags": list(hook.tags),
+            "security": [{"subscriptionKey": []}],
+            "requestBody": {"required": True, "content": {
+                "application/json": {"schema": ref(hook.request, "serialization")}}},
+            "responses": {str(code): {"description": text, "content": {
+                "application/json": {"schema": ref(model, "validation")}}}
+                for code, (text, model) in sorted(hook.responses.items())}}}
+    document: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {"title": title, "version": version},
         "paths": paths,
         "components": {"schemas": schemas, "securitySchemes": SECURITY_SCHEMES},
     }
+    if hooks:
+        document["webhooks"] = hooks
+    return document

@@ -4,6 +4,7 @@ is payable in stand-in."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -53,7 +54,7 @@ def test_slots_are_the_complete_five_minute_slots_of_the_window() -> None:
     assert len(slots) == 6
     assert slots[-1] == datetime(2026, 11, 23, 10, 55, tzinfo=UTC)
     assert slots[0] == datetime(2026, 11, 23, 10, 30, tzinfo=UTC)
-    assert all(b - a == SLOT for a, b in zip(slots, slots[1:], strict=False))
+    assert all(b - a == SLOT for a, b in itertools.pairwise(slots))
     assert rules.slot_of(DAY) == datetime(2026, 11, 23, 11, 0, tzinfo=UTC)
 
 
@@ -61,15 +62,19 @@ def test_enters_with_four_of_six_faulty_slots_and_enough_traffic_by_day() -> Non
     station = script(DAY, [FAULTY] * 4 + [HEALTHY] * 2)  # 60 calls
     result = entry(DAY, station, other_calls=900)        # share 60/960 = 6.25%
     assert result.enter
-    assert result.faulty_slots == 4 and result.traffic == 60 and result.all_traffic == 960
+    assert result.faulty_slots == 4
+    assert result.traffic == 60
+    assert result.all_traffic == 960
     assert result.share == pytest.approx(0.0625)
-    assert not result.night and result.share_threshold == 0.05
+    assert not result.night
+    assert result.share_threshold == 0.05
 
 
 def test_three_of_six_faulty_slots_is_not_more_than_half() -> None:
     station = script(DAY, [FAULTY] * 3 + [HEALTHY] * 3)
     result = entry(DAY, station, other_calls=100)
-    assert not result.enter and result.faulty_slots == 3
+    assert not result.enter
+    assert result.faulty_slots == 3
     assert "more than 50%" in result.reason
 
 
@@ -83,7 +88,8 @@ def test_a_fault_rate_of_exactly_half_is_not_above_it() -> None:
 def test_share_just_under_and_just_over_the_day_threshold() -> None:
     station = script(DAY, [FAULTY] * 6)                 # 60 calls
     at_threshold = entry(DAY, station, other_calls=1140)  # 60/1200 = 5.0%: not above
-    assert not at_threshold.enter and at_threshold.share == pytest.approx(0.05)
+    assert not at_threshold.enter
+    assert at_threshold.share == pytest.approx(0.05)
     assert "only 5.0% of the traffic" in at_threshold.reason
     assert entry(DAY, station, other_calls=1130).enter    # 60/1190 = 5.04%
 
@@ -94,7 +100,9 @@ def test_night_needs_a_bigger_share() -> None:
     # 60/750 = 8%: enough by day, not at night
     assert entry(DAY, station_day, other_calls=690).enter
     at_night = entry(NIGHT, station_night, other_calls=690)
-    assert at_night.night and not at_night.enter and at_night.share_threshold == 0.10
+    assert at_night.night
+    assert not at_night.enter
+    assert at_night.share_threshold == 0.10
     assert not entry(NIGHT, station_night, other_calls=540).enter  # 60/600 = 10%: not above
     assert entry(NIGHT, station_night, other_calls=530).enter      # 60/590 = 10.2%
 
@@ -115,14 +123,16 @@ def test_night_is_22_to_6_in_rome(utc: datetime, night: bool) -> None:
 def test_a_small_station_failing_completely_stays_with_its_ec() -> None:
     station = script(DAY, [(0, 2)] * 6)                 # every call fails, 12 calls
     result = entry(DAY, station, other_calls=988)        # 1.2% of the traffic
-    assert result.faulty_slots == 6 and not result.enter
+    assert result.faulty_slots == 6
+    assert not result.enter
     assert "only 1.2% of the traffic" in result.reason
 
 
 def test_slots_without_traffic_are_not_faulty() -> None:
     station = script(DAY, [(0, 0)] * 3 + [(0, 5)] * 3)
     result = entry(DAY, station, other_calls=10)
-    assert result.faulty_slots == 3 and not result.enter
+    assert result.faulty_slots == 3
+    assert not result.enter
 
 
 def test_the_current_slot_and_older_slots_do_not_count() -> None:
@@ -130,7 +140,8 @@ def test_the_current_slot_and_older_slots_do_not_count() -> None:
     station = {current: {"timeout": 100}, current - RULES.window - SLOT: {"timeout": 100},
                **script(DAY, [HEALTHY] * 6)}
     result = entry(DAY, station, other_calls=10)
-    assert result.faulty_slots == 0 and result.traffic == 60
+    assert result.faulty_slots == 0
+    assert result.traffic == 60
 
 
 def test_every_kind_of_failure_is_a_fault() -> None:
@@ -138,7 +149,8 @@ def test_every_kind_of_failure_is_a_fault() -> None:
     station = {start: {"ok": 1, "timeout": 1, "unreachable": 1, "notActive": 1, "error": 1}
                for start in slots}
     result = entry(DAY, station, other_calls=10)
-    assert all(s.faults == 4 and s.total == 5 for s in result.slots)
+    assert all(s.faults == 4 for s in result.slots)
+    assert all(s.total == 5 for s in result.slots)
     assert result.enter
 
 
@@ -163,19 +175,22 @@ def probes(now: datetime, ok: int, failed: int = 0, *, age: timedelta = SLOT) ->
 def test_leaves_after_an_hour_with_more_than_six_good_probes() -> None:
     since = DAY - timedelta(minutes=60)
     leave, reason = rules.should_leave(since, probes(DAY, 7), now=DAY, rules=RULES)
-    assert leave and "7 successful probes" in reason
+    assert leave
+    assert "7 successful probes" in reason
 
 
 def test_six_good_probes_are_not_enough() -> None:
     since = DAY - timedelta(minutes=90)
     leave, reason = rules.should_leave(since, probes(DAY, 6, failed=5), now=DAY, rules=RULES)
-    assert not leave and "needs more than 6" in reason
+    assert not leave
+    assert "needs more than 6" in reason
 
 
 def test_not_before_sixty_minutes_in_stand_in() -> None:
     since = DAY - timedelta(minutes=59)
     leave, reason = rules.should_leave(since, probes(DAY, 11), now=DAY, rules=RULES)
-    assert not leave and "59 min" in reason
+    assert not leave
+    assert "59 min" in reason
 
 
 def test_probes_older_than_an_hour_do_not_count() -> None:
