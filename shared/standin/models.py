@@ -200,12 +200,20 @@ class HistoryEntry(_Out):
     by: str
 
 
+class Forced(_Out):
+    mode: Mode
+    reason: str
+    by: str
+    at: datetime
+
+
 class Station(_Out):
     station_id: str = Field(alias="stationId")
     mode: Mode = Field(description="The effective mode: the forced one while forced.")
     automatic_mode: Mode = Field(alias="automaticMode",
                                  description="What the entry and exit rules decided.")
-    forced: Mode | None = None
+    forced: Forced | None = Field(default=None, description="An operator's mode, which wins "
+                                                           "until released.")
     since: datetime | None = Field(default=None,
                                    description="When the automatic mode last changed.")
     last_evaluation: Evaluation | None = Field(default=None, alias="lastEvaluation")

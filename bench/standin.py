@@ -1,0 +1,224 @@
+"""Benchmark of stand-in payments through the dev host, beside the same Cosmos operations done
+raw on the same emulator at the same concurrency, in the same run.
+
+- A payment is verify + activate + outcome (OK) of one notice of the archive, with its station
+  forced into stand-in, at concurrency 32, with the PSP's key. The receipts' consumer is
+  disabled during the run (it would deliver receipts in the background, competing for CPU);
+  the receipt messages still go to Service Bus.
+- Baseline: for each payment, the point reads and ETag-conditioned writes the gateway makes
+  (verify: read the notice; activate: read the payment, read the notice, create the payment;
+  outcome: read the payment, replace it, read the notice, replace it, replace the payment to
+  clear its outbox), with the app's own Cosmos client (``shared.clients``), in another database.
+- Cosmos round trips per payment, counted at the emulator (``GET /_emulator/stats``).
+
+Run: ``python -m bench.standin [--payments 1000]``. Prints; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import itertools
+import json
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from azure.core import MatchConditions
+from azure.cosmos.aio import ContainerProxy
+from azure.cosmos.exceptions import CosmosResourceNotFoundError
+
+from bench.common import Figures, load
+from local.cosmos import stats
+from local.platform import DEMO_EC, Platform
+from local.process import ROOT, Child
+from shared.clients import Clients
+from shared.config import load_settings
+
+FUNCTION_KEY = "bench-function-key"
+ADMIN_KEY = "bench-admin-key"
+DATABASE = "bench-standin"
+RAW_DATABASE = "bench-standin-raw"
+STATION = f"{DEMO_EC}_01"
+CONCURRENCY = 32
+READS_PER_PAYMENT = 5
+WRITES_PER_PAYMENT = 4
+
+
+def settings(**overrides: str) -> dict[str, str]:
+    values: dict[str, str] = json.loads(
+        (ROOT / "local.settings.example.json").read_text())["Values"]
+    values.update(LOCAL_FUNCTION_KEY=FUNCTION_KEY, LOCAL_ADMIN_KEY=ADMIN_KEY,
+                  COSMOS_DATABASE=DATABASE, LOG_LEVEL="WARNING",
+                  **{"AzureWebJobs.standin_receipts.Disabled": "true"}, **overrides)
+    return values
+
+
+def iuv(n: int) -> str:
+    return f"01{n:015d}"
+
+
+def position(n: int) -> dict[str, Any]:
+    return {"paFiscalCode": DEMO_EC, "entityType": "F", "entityFiscalCode": "RSSMRA85T10A562S",
+            "entityFullName": "Mario Rossi", "iuv": iuv(n), "amount": 4_200,
+            "description": "Mensa scolastica - novembre", "expirationDate": "2030-01-31T23:00:00Z"}
+
+
+class Bench:
+    def __init__(self, platform: Platform, host_url: str) -> None:
+        self.host = host_url
+        self.port = platform.cosmos.port
+        self.env = platform.env
+        self.ec = {"x-functions-key": FUNCTION_KEY,
+                   "Ocp-Apim-Subscription-Key": platform.env["DEV_PARTY_KEY_EC"]}
+        self.psp = {"x-functions-key": FUNCTION_KEY,
+                    "Ocp-Apim-Subscription-Key": platform.env["DEV_PARTY_KEY_PSP"]}
+        self.admin = {"x-functions-key": ADMIN_KEY}
+        self.numbers = itertools.count(1)
+
+    def round_trips(self) -> int:
+        return stats(self.port, reset=True)["requests"]
+
+    async def prepare(self, session: aiohttp.ClientSession, count: int) -> None:
+        """The station forced into stand-in, and ``count`` (+ warm-up) notices published."""
+        # The station's endpoint is never called in stand-in; it only has to be registered.
+        async with session.post(f"{self.host}/api/ops/parties", headers=self.admin, json={
+                "partyId": STATION, "name": "Benchmark station", "role": "station",
+                "actsFor": {DEMO_EC: []}, "endpoint": "http://127.0.0.1:9/ec/v1"}) as response:
+            assert response.status == 200, await response.text()
+        async with session.put(f"{self.host}/api/ops/standin/stations/{STATION}/force",
+                               json={"mode": "STANDIN", "reason": "benchmark"},
+                               headers=self.admin) as response:
+            assert response.status == 200, await response.text()
+        slots = asyncio.Semaphore(CONCURRENCY)
+
+        async def publish(n: int) -> None:
+            async with slots, session.post(f"{self.host}/api/aca/v1/paCreatePosition",
+                                           json=position(n), headers=self.ec) as response:
+                assert response.status == 200, await response.text()
+
+        await asyncio.gather(*(publish(n) for n in range(1, count + 1)))
+
+    async def pay(self, session: aiohttp.ClientSession, _: int) -> bool:
+        n = next(self.numbers)
+        notice = {"paFiscalCode": DEMO_EC, "noticeNumber": "3" + iuv(n)}
+        base = f"{self.host}/api/standin/v1"
+        async with session.post(f"{base}/verify", json=notice, headers=self.psp) as response:
+            verified = await response.json()
+            if response.status != 200 or not verified["standIn"]:
+                return False
+        async with session.post(f"{base}/activate", headers=self.psp, json={
+                **notice, "amount": verified["amount"], "idempotencyKey": f"bench-{n}",
+                "pspId": "DEMOPSP"}) as response:
+            activated = await response.json()
+            if response.status != 200:
+                return False
+        async with session.post(f"{base}/outcome", headers=self.psp, json={
+                "paymentToken": activated["paymentToken"], "outcome": "OK", "pspId": "DEMOPSP",
+                "receiptId": f"bench-receipt-{n}", "paymentDateTime": "2026-11-22T10:00:00Z",
+                "paymentMethod": "CP", "fee": 100}) as response:
+            await response.read()
+            return response.status == 200
+
+    async def raw_payments(self, container: ContainerProxy, payments: int, *,
+                           prefix: str) -> float:
+        """Seconds for the baseline's operations of ``payments`` payments, 32 at a time."""
+        notices = [{"id": f"notice:{i}", "pk": f"{prefix}:{i}", "amount": 4_200,
+                    "status": "VALID"} for i in range(payments)]
+        for notice in notices:
+            await container.upsert_item(notice)
+        todo = iter(range(payments))
+
+        async def conditional(document: dict[str, Any]) -> dict[str, Any]:
+            written: dict[str, Any] = await container.replace_item(
+                document["id"], {k: v for k, v in document.items() if not k.startswith("_")},
+                etag=document["_etag"], match_condition=MatchConditions.IfNotModified)
+            return written
+
+        async def payment(i: int) -> None:
+            pk = f"{prefix}:{i}"
+            await container.read_item(f"notice:{i}", partition_key=pk)       # verify
+            with contextlib.suppress(CosmosResourceNotFoundError):           # activate
+                await container.read_item(f"payment:{i}", partition_key=pk)
+            await container.read_item(f"notice:{i}", partition_key=pk)
+            await container.create_item({"id": f"payment:{i}", "pk": pk,
+                                         "token": uuid.uuid4().hex, "outbox": []})
+            paying: dict[str, Any] = dict(await container.read_item(f"payment:{i}",  # outcome
+                                                                    partition_key=pk))
+            paying["outbox"] = [{"id": uuid.uuid4().hex}]
+            paying = await conditional(paying)
+            notice = dict(await container.read_item(f"notice:{i}", partition_key=pk))
+            notice["status"] = "PAID"
+            await conditional(notice)
+            paying["outbox"] = []
+            await conditional(paying)
+
+        async def worker() -> None:
+            for i in todo:
+                await payment(i)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+        return time.perf_counter() - started
+
+    async def run(self, payments: int, rounds: int) -> None:
+        warmup = 50
+        async with aiohttp.ClientSession() as session:
+            await self.prepare(session, (payments + warmup) * rounds)
+        clients = Clients(load_settings({**self.env, "COSMOS_DATABASE": RAW_DATABASE}))
+        results: list[tuple[Figures, float, float]] = []
+        try:
+            raw = clients.container(clients.settings.standin_container)
+            for _ in range(rounds):
+                self.round_trips()
+                hosted = await load("payment: dev host", self.pay, total=payments,
+                                    concurrency=CONCURRENCY, warmup=warmup)
+                trips = self.round_trips() / (payments + warmup)
+                seconds = await self.raw_payments(raw, payments, prefix=uuid.uuid4().hex[:8])
+                results.append((hosted, payments / seconds, trips))
+        finally:
+            await clients.close()
+        print(f"\nstand-in payments (verify + activate + outcome OK) at concurrency "
+              f"{CONCURRENCY}, {payments} per round")
+        for hosted, raw_rate, trips in results:
+            print(hosted.line().replace("req/s", "payments/s"))
+            print(f"{'payment: raw reads+writes':<28} {raw_rate:8.0f} payments/s  "
+                  f"({READS_PER_PAYMENT} point reads + {WRITES_PER_PAYMENT} conditional writes "
+                  "each)")
+            print(f"{'':<28} ratio host/raw {hosted.rps / raw_rate:.2f}  "
+                  f"(Cosmos round trips per payment through the host: {trips:.2f})")
+        print("The host also authenticates the PSP, validates each body, checks the notice is "
+              "payable,\nwrites the payment's lock and receipt, and sends the receipt to Service "
+              "Bus; the baseline only reads and writes.")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--payments", type=int, default=1_000)
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as state:
+        platform = Platform(Path(state), settings(), azurite=False)
+        try:
+            platform.provision()
+            platform.provision(RAW_DATABASE)
+            env = {**platform.env, "LOG_LEVEL": "WARNING"}
+            host = Child("devhost", [sys.executable, "-m", "local.devhost", "--app",
+                                     "function_app", "--port", "0", "--clock-file",
+                                     str(platform.clock_file)], env=env)
+            try:
+                asyncio.run(Bench(platform, f"http://127.0.0.1:{host.port}").run(
+                    args.payments, args.rounds))
+            finally:
+                host.stop()
+        finally:
+            platform.stop()
+
+
+if __name__ == "__main__":
+    main()
