@@ -9,6 +9,9 @@ stores directly::
     python -m local.ops failed-work replay <id>
     python -m local.ops dead-letters list <queue>
     python -m local.ops dead-letters replay <queue> [--limit 10]
+    python -m local.ops standin list | show <station>
+    python -m local.ops standin force <station> STANDIN|NORMAL --reason "EC maintenance"
+    python -m local.ops standin release <station>
 
 ``--url`` defaults to ``$CENTRO_STELLA_URL`` or http://localhost:7071; the key comes from
 ``--admin-key`` or ``$CENTRO_STELLA_ADMIN_KEY`` (locally: LOCAL_ADMIN_KEY of local.settings).
@@ -32,12 +35,12 @@ class OpsError(RuntimeError):
 
 
 def call(url: str, key: str, method: str, path: str, body: Any = None,
-         query: dict[str, Any] | None = None) -> Any:
+         query: dict[str, Any] | None = None, headers: dict[str, str] | None = None) -> Any:
     params = {k: v for k, v in (query or {}).items() if v is not None}
     full = url.rstrip("/") + path + (f"?{urllib.parse.urlencode(params)}" if params else "")
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(full, data=data, method=method, headers={
-        "x-functions-key": key, "Content-Type": "application/json"})
+        "x-functions-key": key, "Content-Type": "application/json", **(headers or {})})
     try:
         with urllib.request.urlopen(request, timeout=60) as response:
             raw = response.read()
@@ -90,6 +93,19 @@ def parser() -> argparse.ArgumentParser:
     dead_replay = dead.add_parser("replay")
     dead_replay.add_argument("queue")
     dead_replay.add_argument("--limit", type=int, default=10)
+
+    standin = groups.add_parser("standin").add_subparsers(dest="action", required=True)
+    standin.add_parser("list", help="stations, their mode and the figures behind it")
+    standin_show = standin.add_parser("show", help="one station with its probes and history")
+    standin_show.add_argument("station")
+    force = standin.add_parser("force", help="force a mode (wins until released)")
+    force.add_argument("station")
+    force.add_argument("mode", choices=("STANDIN", "NORMAL"))
+    force.add_argument("--reason", required=True)
+    release = standin.add_parser("release", help="the rules decide again")
+    release.add_argument("station")
+    p.add_argument("--operator", default=os.environ.get("USER", "operator"),
+                   help="recorded as who forced or released a mode")
     return p
 
 
@@ -111,12 +127,28 @@ def run(args: argparse.Namespace) -> Any:
                         query={"queue": args.queue, "limit": args.limit})
         return [call(url, key, "POST", f"/api/ops/failed-work/{item}/replay")
                 for item in args.ids]
+    if args.group == "standin":
+        return _standin(url, key, args)
     queue = urllib.parse.quote(args.queue, safe="")
     if args.action == "list":
         return call(url, key, "GET", f"/api/ops/dead-letters/{queue}",
                     query={"limit": args.limit})
     return call(url, key, "POST", f"/api/ops/dead-letters/{queue}/replay",
                 query={"limit": args.limit})
+
+
+def _standin(url: str, key: str, args: argparse.Namespace) -> Any:
+    if args.action == "list":
+        return call(url, key, "GET", "/api/ops/standin/stations")
+    station = urllib.parse.quote(args.station, safe="")
+    path = f"/api/ops/standin/stations/{station}"
+    who = {"x-operator": args.operator}
+    if args.action == "force":
+        return call(url, key, "PUT", f"{path}/force",
+                    {"mode": args.mode, "reason": args.reason}, headers=who)
+    if args.action == "release":
+        return call(url, key, "DELETE", f"{path}/force", headers=who)
+    return call(url, key, "GET", path)
 
 
 def main(argv: list[str] | None = None) -> int:
