@@ -1,0 +1,278 @@
+"""Stand-in payments end to end through the dev host, moving its clock instead of waiting: the
+EC (the EC simulator) goes down, its station enters stand-in, citizens pay from the archive,
+receipts wait; the EC comes back, the probes succeed, the station leaves and every receipt is
+delivered exactly once. A host killed between an outcome and the receipt's delivery; bad input
+on every field."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from local.ecsim import Notice, control
+from local.platform import DEMO_EC, DEMO_STATION, Platform
+from tests.conftest import ADMIN_KEY, Host, start_host, wait_for
+from tests.e2e.test_notices import dev_now
+
+API = "/api/standin/v1"
+STATION = f"/api/ops/standin/stations/{DEMO_STATION}"
+
+
+def standin_env() -> dict[str, str]:
+    return {"STANDIN_RECEIPTS_QUEUE": f"standin-receipts-{uuid.uuid4().hex[:8]}"}
+
+
+@pytest.fixture
+def ec_sim(platform: Platform) -> Iterator[str]:
+    url = platform.ecsim.control_url
+    control.set_behaviour(url, state="up", delay_ms=0, timeout_fraction=0,
+                          not_active_fraction=0)
+    yield url
+    control.set_behaviour(url, state="up", delay_ms=0, timeout_fraction=0,
+                          not_active_fraction=0)
+
+
+def psp(host: Host) -> dict[str, str]:
+    return {"Ocp-Apim-Subscription-Key": host.env["DEV_PARTY_KEY_PSP"]}
+
+
+def new_notices(host: Host, ec_control: str, count: int) -> list[str]:
+    """``count`` notices in the archive and at the EC, same amount and description."""
+    base = uuid.uuid4().int % 10**12
+    numbers = []
+    due = dev_now(host).replace(year=2030)
+    for i in range(count):
+        iuv = f"01{base:012d}{i:03d}"
+        response = host.request("POST", "/api/aca/v1/paCreatePosition", headers={
+            "Ocp-Apim-Subscription-Key": host.env["DEV_PARTY_KEY_EC"]}, json={
+            "paFiscalCode": DEMO_EC, "entityType": "F", "entityFiscalCode": "RSSMRA85T10A562S",
+            "entityFullName": "Mario Rossi", "iuv": iuv, "amount": 7_300 + i,
+            "description": f"Refezione scolastica {i}", "expirationDate": due.isoformat()})
+        assert response.status_code == 200, response.text
+        numbers.append("3" + iuv)
+    control.put_notices(ec_control, [
+        Notice(DEMO_EC, n, 7_300 + i, due, f"Refezione scolastica {i}", "Comune di Demo")
+        for i, n in enumerate(numbers)])
+    return numbers
+
+
+def verify(host: Host, number: str) -> Any:
+    return host.request("POST", f"{API}/verify", headers=psp(host),
+                        json={"paFiscalCode": DEMO_EC, "noticeNumber": number})
+
+
+def pay(host: Host, number: str, receipt: str) -> dict[str, Any]:
+    verified = verify(host, number)
+    assert verified.status_code == 200, verified.text
+    activated = host.request("POST", f"{API}/activate", headers=psp(host), json={
+        "paFiscalCode": DEMO_EC, "noticeNumber": number, "amount": verified.json()["amount"],
+        "idempotencyKey": f"idem-{receipt}", "pspId": "DEMOPSP"})
+    assert activated.status_code == 200, activated.text
+    outcome = host.request("POST", f"{API}/outcome", headers=psp(host), json={
+        "paymentToken": activated.json()["paymentToken"], "outcome": "OK", "pspId": "DEMOPSP",
+        "receiptId": receipt, "paymentDateTime": dev_now(host).isoformat(),
+        "paymentMethod": "CP", "fee": 150})
+    assert outcome.status_code == 200, outcome.text
+    result: dict[str, Any] = {"verify": verified.json(), "activate": activated.json(),
+                              "outcome": outcome.json()}
+    return result
+
+
+def evaluate(host: Host, seconds: float = 300) -> dict[str, Any]:
+    host.advance_clock(seconds)
+    ran = host.request("POST", "/admin/functions/standin_evaluate", key=ADMIN_KEY)
+    assert ran.status_code in (200, 202, 204), ran.text
+    station = host.request("GET", STATION, key=ADMIN_KEY)
+    assert station.status_code == 200, station.text
+    result: dict[str, Any] = station.json()
+    return result
+
+
+def delivered(ec_control: str, receipts: list[str]) -> dict[str, int]:
+    counts: dict[str, int] = control.receipts(ec_control)["deliveries"]
+    return {r: counts.get(r, 0) for r in receipts}
+
+
+def test_an_outage_from_entry_to_every_receipt_delivered_once(platform: Platform,
+                                                              ec_sim: str) -> None:
+    host = start_host(platform, env=standin_env())
+    try:
+        numbers = new_notices(host, ec_sim, 5)
+        normal = verify(host, numbers[0])
+        assert normal.status_code == 200, normal.text
+        assert normal.json()["standIn"] is False
+        assert normal.json()["description"] == "Refezione scolastica 0"
+
+        # The EC goes down: every forwarded call fails for more than half an hour.
+        control.set_behaviour(ec_sim, state="down")
+        for _ in range(8):
+            host.advance_clock(300)
+            for number in numbers[:3]:
+                failed = verify(host, number)
+                assert failed.status_code == 502, failed.text
+                assert failed.json()["code"] == "STATION_UNREACHABLE"
+        station = evaluate(host)
+        assert station["mode"] == "STANDIN", station
+        assert station["history"][-1]["event"] == "entered"
+        assert station["lastEvaluation"]["faultySlots"] == 6
+
+        # Citizens pay from the archive; the receipts cannot reach the EC yet.
+        receipts = [f"rcpt-{uuid.uuid4().hex[:12]}" for _ in numbers]
+        for number, receipt in zip(numbers, receipts, strict=True):
+            paid = pay(host, number, receipt)
+            assert paid["verify"]["standIn"] is True
+            assert paid["activate"]["standIn"] is True
+            assert paid["outcome"]["status"] == "PAID"
+        for _ in range(3):  # rescheduled deliveries come due and fail again
+            station = evaluate(host)
+        assert station["mode"] == "STANDIN"
+        assert delivered(ec_sim, receipts) == dict.fromkeys(receipts, 0)
+
+        # The EC comes back: probes succeed; after an hour in stand-in the station leaves.
+        control.set_behaviour(ec_sim, state="up")
+        modes = [evaluate(host)["mode"] for _ in range(10)]
+        assert modes[-1] == "NORMAL", modes
+        station = host.request("GET", STATION, key=ADMIN_KEY).json()
+        assert [h["event"] for h in station["history"]][-2:] == ["entered", "left"]
+        assert sum(p["ok"] for p in station["probes"]) > 6
+
+        def all_delivered() -> bool:
+            host.advance_clock(120)  # the next scheduled attempt comes due
+            return all(n == 1 for n in delivered(ec_sim, receipts).values())
+
+        wait_for(all_delivered, timeout=60, interval=1)
+        for _ in range(3):  # later timers, sweeps and redeliveries send nothing twice
+            evaluate(host, 900)
+        assert delivered(ec_sim, receipts) == dict.fromkeys(receipts, 1)
+        stored = control.receipts(ec_sim)["receipts"]
+        ours = [r for r in stored if r["receiptId"] in receipts]
+        assert all(r["standIn"] is True for r in ours)
+
+        # Back in normal mode the EC answers, and knows the notices are paid.
+        again = verify(host, numbers[0])
+        assert again.status_code == 409, again.text
+        assert again.json()["code"] == "PAA_PAGAMENTO_DUPLICATO"
+        for number, receipt in zip(numbers, receipts, strict=True):
+            position = host.request(
+                "GET", f"/api/ops/notices/positions/{DEMO_EC}/{number}", key=ADMIN_KEY).json()
+            assert position["status"] == "PAID"
+            assert position["receiptId"] == receipt
+    finally:
+        host.stop()
+
+
+def test_a_host_killed_before_the_delivery_delivers_after_restart(platform: Platform,
+                                                                  ec_sim: str) -> None:
+    env = standin_env()
+    database = f"db-{uuid.uuid4().hex[:10]}"
+    first = start_host(platform, database=database,
+                       env={**env, "AzureWebJobs.standin_receipts.Disabled": "true"})
+    receipt = f"rcpt-{uuid.uuid4().hex[:12]}"
+    try:
+        number = new_notices(first, ec_sim, 1)[0]
+        forced = first.request("PUT", f"{STATION}/force", key=ADMIN_KEY,
+                               headers={"x-operator": "e2e"},
+                               json={"mode": "STANDIN", "reason": "EC maintenance"})
+        assert forced.status_code == 200, forced.text
+        assert forced.json()["forced"]["by"] == "e2e"
+        pay(first, number, receipt)
+    finally:
+        first.child.proc.kill()  # no clean shutdown
+        first.stop()
+    assert delivered(ec_sim, [receipt]) == {receipt: 0}
+    second = start_host(platform, database=database, env=env)
+    try:
+        wait_for(lambda: delivered(ec_sim, [receipt])[receipt] == 1, timeout=30)
+        released = second.request("DELETE", f"{STATION}/force", key=ADMIN_KEY)
+        assert released.status_code == 200, released.text
+        assert released.json()["mode"] == "NORMAL"
+        assert [h["event"] for h in released.json()["history"]] == ["forced", "released"]
+    finally:
+        second.stop()
+
+
+# ------------------------------------------------------------------ bad input
+
+@pytest.fixture(scope="module")
+def host(platform: Platform) -> Iterator[Host]:
+    started = start_host(platform, env=standin_env())
+    try:
+        yield started
+    finally:
+        started.stop()
+
+
+NOTICE = {"paFiscalCode": DEMO_EC, "noticeNumber": "301000000000000001"}
+ACTIVATE = {**NOTICE, "amount": 100, "idempotencyKey": "k-1", "pspId": "DEMOPSP"}
+OUTCOME = {"paymentToken": f"{DEMO_EC}301000000000000001{'a' * 16}", "outcome": "OK",
+           "pspId": "DEMOPSP", "receiptId": "r-1", "paymentDateTime": "2026-11-22T10:00:00Z",
+           "paymentMethod": "CP", "fee": 0}
+BAD_VALUES: dict[str, list[Any]] = {
+    "paFiscalCode": ["7777777777", "7777777777x", 77777777777, None, ""],
+    "noticeNumber": ["30100000000000000", "3010000000000000011", "30100000000000000a", 3, None],
+    "amount": [0, -1, "100", 1.5, 100_000_000_000, None, True],
+    "idempotencyKey": ["", "k" * 71, "with space", 5, None],
+    "pspId": ["", "-bad", "x" * 65, 5, None],
+    "paymentToken": ["", "short", f"{DEMO_EC}301000000000000001{'A' * 16}", 5, None],
+    "outcome": ["ok", "MAYBE", "", 1, None],
+    "receiptId": ["", "r" * 65, "has space", 1, None],
+    "paymentDateTime": ["2026-11-22T10:00:00", "yesterday", "", 1, None],
+    "paymentMethod": ["", "x" * 36, "card payment", 1, None],
+    "fee": [-1, "0", 1.5, None, 100_000_000_000],
+}
+BODIES = {"verify": NOTICE, "activate": ACTIVATE, "outcome": OUTCOME}
+CASES = [(operation, field, value) for operation, body in BODIES.items() for field in body
+         for value in BAD_VALUES[field]]
+
+
+@pytest.mark.parametrize(("operation", "field", "value"), CASES)
+def test_every_bad_field_is_a_clear_4xx(host: Host, operation: str, field: str,
+                                        value: Any) -> None:
+    body = {**BODIES[operation], field: value}
+    response = host.request("POST", f"{API}/{operation}", headers=psp(host), json=body)
+    assert response.status_code == 422, (field, value, response.text)
+    problem = response.json()
+    assert problem["errors"][0]["loc"] == [field], problem
+
+
+@pytest.mark.parametrize("operation", list(BODIES))
+def test_missing_unknown_and_malformed_bodies_and_keys(host: Host, operation: str) -> None:
+    path = f"{API}/{operation}"
+    body = BODIES[operation]
+    for field in body:
+        missing = {k: v for k, v in body.items() if k != field}
+        response = host.request("POST", path, headers=psp(host), json=missing)
+        assert response.status_code == 422, (field, response.text)
+        assert response.json()["errors"][0]["loc"] == [field]
+    extra = host.request("POST", path, headers=psp(host), json={**body, "pan": "4111"})
+    assert extra.status_code == 422
+    assert extra.json()["errors"][0]["loc"] == ["pan"]
+    for raw in (b"", b"{", b"[]", b"null"):
+        malformed = host.request("POST", path, headers={**psp(host),
+                                                        "Content-Type": "application/json"},
+                                 data=raw)
+        assert malformed.status_code in (400, 422), (raw, malformed.text)
+    assert host.request("POST", path, json=body).status_code == 401  # no party key
+    assert host.request("POST", path, headers={"Ocp-Apim-Subscription-Key": "nope"},
+                        json=body).status_code == 401
+    assert host.request("POST", path, key=None, headers=psp(host),
+                        json=body).status_code == 401  # no function key
+    as_ec = host.request("POST", path, json=body, headers={
+        "Ocp-Apim-Subscription-Key": host.env["DEV_PARTY_KEY_EC"]})
+    assert as_ec.status_code == 403, as_ec.text
+
+
+def test_operators_get_clear_answers(host: Host) -> None:
+    assert host.request("GET", f"{STATION}x", key=ADMIN_KEY).status_code == 404
+    bad = host.request("PUT", f"{STATION}/force", key=ADMIN_KEY, json={"mode": "DOWN",
+                                                                       "reason": "x"})
+    assert bad.status_code == 422
+    assert host.request("PUT", f"{STATION}/force", key=ADMIN_KEY,
+                        json={"mode": "STANDIN"}).status_code == 422
+    assert host.request("GET", STATION).status_code == 401  # a function key is not enough
+    listed = host.request("GET", "/api/ops/standin/stations", key=ADMIN_KEY)
+    assert listed.status_code == 200
+    assert isinstance(listed.json()["stations"], list)
