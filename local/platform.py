@@ -20,6 +20,7 @@ from azure.cosmos import CosmosClient, PartitionKey
 from local import cosmos, nhsim, servicebus
 from local.azurite import Azurite, start_azurite
 from local.banksim import start_banksim
+from local.ecsim import DEMO_NOTICES, start_ecsim
 from local.process import Child
 from local.psp import DEV_HPAN_SALT, start_psp
 from local.psp import base_url as psp_base_url
@@ -30,6 +31,11 @@ from shared.resources import CONTAINERS, queue_definitions
 DEMO_EC = "77777777777"
 DEMO_IBAN = "IT60X0542811101000000123456"  # the well-known example IBAN
 DEMO_INTERMEDIARY = "DEMOINT"
+DEMO_STATION = f"{DEMO_EC}_01"
+DEMO_STATION_SECRET = "station-demo-credential"
+"""The secret (in LOCAL_SECRETS) holding the credential the demo station expects from us."""
+STATION_URL = "LOCAL_EC_STATION_URL"
+"""Set by the platform to the EC simulator's station URL; seeded as the demo station's."""
 
 
 @dataclass(frozen=True)
@@ -50,8 +56,9 @@ DEMO_PARTIES = (
     DemoParty("DEMOACQ", "Demo acquirer", "acquirer", "DEV_PARTY_KEY_ACQUIRER"),
     DemoParty("DEMOPSP", "Demo PSP", "psp", "DEV_PARTY_KEY_PSP",
               secret_name="psp-demo-signing"),
-    DemoParty(f"{DEMO_EC}_01", "Demo station of Comune di Demo", "station",
-              "DEV_PARTY_KEY_STATION", acts_for={DEMO_EC: []}),
+    DemoParty(DEMO_STATION, "Demo station of Comune di Demo", "station",
+              "DEV_PARTY_KEY_STATION", acts_for={DEMO_EC: []},
+              secret_name=DEMO_STATION_SECRET),
     DemoParty(DEMO_INTERMEDIARY, "Demo intermediary (technology partner of Comune di Demo)",
               "intermediary", "DEV_PARTY_KEY_INTERMEDIARY", acts_for={DEMO_EC: ["01", "02"]}),
 )
@@ -60,8 +67,12 @@ DEMO_PARTIES = (
 def demo_psp_secret(env: dict[str, str]) -> str:
     """The demo PSP's signing secret, from the local secrets the app reads too."""
     name = next(p.secret_name for p in DEMO_PARTIES if p.role == "psp")
+    return local_secret(env, name or "")
+
+
+def local_secret(env: dict[str, str], name: str) -> str:
     secrets: dict[str, str] = json.loads(env.get("LOCAL_SECRETS") or "{}")
-    return secrets.get(name or "", "")
+    return secrets.get(name, "")
 
 
 @dataclass
@@ -121,10 +132,42 @@ async def seed_parties(settings: Settings, env: dict[str, str]) -> None:
             await registry.register(PartyIn.model_validate({
                 "partyId": demo.party_id, "name": demo.name, "role": demo.role,
                 "actsFor": demo.acts_for, "secretName": demo.secret_name,
-                "defaultIban": demo.default_iban, "stations": list(demo.stations)}), now=now)
+                "defaultIban": demo.default_iban, "stations": list(demo.stations),
+                "endpoint": env.get(STATION_URL) if demo.role == "station" else None}), now=now)
             key = env.get(demo.key_setting)
             if key:
                 await registry.add_key(demo.party_id, key, now=now)
+    finally:
+        await clients.close()
+
+
+async def seed_demo_notices(settings: Settings) -> None:
+    """The EC simulator's demo notices in the archive too, so they can be paid in stand-in."""
+    from datetime import UTC, datetime
+
+    from shared.clients import Clients
+    from shared.notices.models import PositionIn
+    from shared.notices.service import EcDirectory, NoticeArchive
+    from shared.notices.store import CosmosNoticeStore
+    from shared.parties.service import PartyRegistry
+    from shared.parties.store import CosmosPartyStore
+
+    clients = Clients(settings)
+    try:
+        timeout = settings.cosmos_timeout_seconds
+        registry = PartyRegistry(CosmosPartyStore(
+            clients.container(settings.parties_container), timeout))
+        archive = NoticeArchive(CosmosNoticeStore(
+            clients.container(settings.notices_container), timeout), EcDirectory(registry))
+        ec = await registry.get(DEMO_EC)
+        for notice in DEMO_NOTICES:
+            await archive.publish(ec, PositionIn.model_validate({
+                "paFiscalCode": notice.pa_fiscal_code, "entityType": "F",
+                "entityFiscalCode": "RSSMRA85T10A562S", "entityFullName": "Mario Rossi",
+                "iuv": notice.notice_number[1:], "amount": notice.amount,
+                "description": notice.description,
+                "expirationDate": notice.due_date.isoformat()}), segregation_codes=None,
+                now=datetime.now(UTC))
     finally:
         await clients.close()
 
@@ -160,6 +203,10 @@ class Platform:
                                                               clock_file=self.clock_file)
             self._own(self.nhsim)
             self.env.update(hub_connections)
+            self.ecsim = start_ecsim(credential=local_secret(self.env, DEMO_STATION_SECRET),
+                                     clock_file=self.clock_file, demo=True)
+            self._own(self.ecsim)
+            self.env[STATION_URL] = self.ecsim.base_url
             self.bank = self._own(start_banksim())
             self.env["CASHBACK_BANK_CHECK_URL"] = f"http://127.0.0.1:{self.bank.port}"
             self.azurite: Azurite | None = None

@@ -6,6 +6,7 @@ nothing is left behind. The emulators keep their data in memory: a restart start
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import sys
@@ -13,7 +14,7 @@ import threading
 from pathlib import Path
 
 from local.devhost import load_local_settings
-from local.platform import Platform
+from local.platform import Platform, seed_demo_notices
 from local.process import ROOT, Child
 from local.psp.simulator import THREE_DS_CODE
 
@@ -31,7 +32,8 @@ def main() -> None:
     platform = Platform(STATE, dict(values))
     host: Child | None = None
     try:
-        platform.provision()
+        settings = platform.provision()
+        asyncio.run(seed_demo_notices(settings))
         env = {**platform.env, "PYTHONUNBUFFERED": "1"}
         host = Child("devhost", [sys.executable, "-m", "local.devhost", "--app", "function_app",
                                  "--port", str(port), "--clock-file", str(platform.clock_file)],
@@ -61,6 +63,8 @@ Centro Stella is running.
   Service Bus  {platform.env['ServiceBusConnection']}
   PSP (demo)   {platform.env['WALLET_PSP_BASE_URL']}  (wallet onboarding: open the redirectUrl
                of POST {api}/v1/wallet/instruments; 3-D Secure test code {THREE_DS_CODE})
+  EC (demo)    {platform.ecsim.base_url}  (the demo station; stage outages through
+               {platform.ecsim.control_url}: see the README's EC simulator section)
   dev clock    {Path(platform.clock_file)}  (POST http://localhost:{port}/admin/devclock)
 A citizen token:  make token CF=RSSMRA85T10A562S
 Stop with Ctrl-C.

@@ -293,8 +293,9 @@ class Root:
 
     @cached_property
     def _standin_receipts(self) -> Receipts:
+        lease = timedelta(seconds=2 * self.settings.standin_station_timeout_seconds + 5)
         return Receipts(self._standin_store, self.notices(), self._stations,
-                        self._station_client)
+                        self._station_client, lease=lease)
 
     def push_requests(self) -> PushRequests:
         return self._push_requests

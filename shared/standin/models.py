@@ -6,7 +6,15 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StrictInt
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    field_validator,
+)
 
 from shared.notices.models import EC_FISCAL_CODE, MAX_AMOUNT, NAV
 from shared.parties.models import PARTY_ID
@@ -56,11 +64,19 @@ class OutcomeIn(_Strict):
     psp_id: str = Field(alias="pspId", pattern=PARTY_ID)
     receipt_id: str = Field(alias="receiptId", pattern=RECEIPT_ID,
                             description="The PSP's receipt id: outcomes are idempotent by it.")
-    payment_date_time: AwareDatetime = Field(alias="paymentDateTime")
+    payment_date_time: AwareDatetime = Field(alias="paymentDateTime",
+                                             description="ISO 8601 with its offset.")
     payment_method: str = Field(alias="paymentMethod", min_length=1, max_length=35,
                                 pattern=r"^[A-Za-z0-9_-]+$",
                                 description="e.g. CP (card), BBT (bank transfer), PPAL.")
     fee: StrictInt = Field(ge=0, le=MAX_AMOUNT, description="The PSP's fee, euro cents.")
+
+    @field_validator("payment_date_time", mode="before")
+    @classmethod
+    def _text(cls, value: object) -> object:
+        if not isinstance(value, str):
+            raise ValueError("must be an ISO 8601 date-time string")  # not a Unix time number
+        return value
 
 
 class NoticeAnswer(_Out):

@@ -3,7 +3,9 @@
 A message of ``%STANDIN_RECEIPTS_QUEUE%`` names a payment; the receipt itself is read from the
 payment document, which also records the delivery. So a redelivered or re-sent message after a
 delivery changes nothing, and a crash between the EC's answer and that record makes the next
-attempt ask again, which the EC answers "duplicate": success as well.
+attempt ask again, which the EC answers "duplicate": success as well. Before it calls the EC an
+attempt takes a short lease on the delivery (an ETag-guarded write): a second copy of the
+message arriving meanwhile (a lost lock, a re-send) waits for the lease instead of calling too.
 
 While the EC is down the message is rescheduled with growing delays (RescheduleLater); a
 refusal that will not change (the EC says the receipt is malformed) is failed work.
@@ -13,7 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -49,11 +51,12 @@ def _reference(raw: bytes) -> tuple[NoticeRef, str]:
 
 class Receipts:
     def __init__(self, store: StandInStore, archive: Archive, stations: Stations,
-                 client: StationClient) -> None:
+                 client: StationClient, *, lease: timedelta = timedelta(seconds=15)) -> None:
         self._store = store
         self._archive = archive
         self._stations = stations
         self._client = client
+        self._lease = lease
 
     async def deliver(self, raw: bytes, *, now: datetime) -> str:
         """Deliver the receipt a queue message names; returns how it ended (for logs/tests)."""
@@ -67,6 +70,7 @@ class Receipts:
         delivered = document.get("delivered")
         if delivered and delivered.get("receiptId") == receipt_id:
             return "already delivered"
+        document = await self._take_lease(document, receipt_id, now=now)
         try:
             await mark_paid(self._archive, paid, now=now)
         except DependencyError as error:
@@ -84,13 +88,28 @@ class Receipts:
         await self._record(document, receipt_id, answer, now=now)
         return ended
 
+    async def _take_lease(self, document: Document, receipt_id: str, *,
+                          now: datetime) -> Document:
+        lease = document.get("delivering")
+        if lease and lease["receiptId"] == receipt_id \
+                and datetime.fromisoformat(lease["until"]) > now:
+            raise RescheduleLater(f"receipt {receipt_id} is being delivered by another attempt "
+                                  f"until {lease['until']}",
+                                  delay_seconds=self._lease.total_seconds())
+        until = now + self._lease
+        try:
+            return await self._store.replace({**document, "delivering": {
+                "receiptId": receipt_id, "until": until.isoformat()}})
+        except StaleDocument:
+            raise TransientError(f"payment of receipt {receipt_id} changed meanwhile") from None
+
     async def _record(self, document: Document, receipt_id: str, answer: Answer, *,
                       now: datetime) -> None:
         record = {"receiptId": receipt_id, "at": now.isoformat(), "status": answer.status,
                   "answer": answer.fault_code or "OK"}
         for _ in range(MAX_ATTEMPTS):
             try:
-                await self._store.replace({**document, "delivered": record})
+                await self._store.replace({**document, "delivered": record, "delivering": None})
                 return
             except StaleDocument:
                 fresh = await self._store.get((document["id"], document["pk"]))
