@@ -166,7 +166,7 @@ async def seed_demo_notices(settings: Settings) -> None:
                 "entityFiscalCode": "RSSMRA85T10A562S", "entityFullName": "Mario Rossi",
                 "iuv": notice.notice_number[1:], "amount": notice.amount,
                 "description": notice.description,
-                "expirationDate": notice.due_date.isoformat()}), segregation_codes=None,
+                "expirationDate": notice.due_date}), segregation_codes=None,
                 now=datetime.now(UTC))
     finally:
         await clients.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
@@ -47,6 +48,27 @@ def alive(pid: int) -> bool:
     return not (state.exists() and state.read_text().split()[2] == "Z")
 
 
+def demo_notice_is_payable_from_the_ec_and_from_the_archive(port: int) -> None:
+    """The EC simulator is the demo station, and its demo notices are in the archive too."""
+    values = json.loads((ROOT / "local.settings.example.json").read_text())["Values"]
+    api = f"http://127.0.0.1:{port}/api"
+    headers = {"x-functions-key": values["LOCAL_FUNCTION_KEY"],
+               "Ocp-Apim-Subscription-Key": values["DEV_PARTY_KEY_PSP"]}
+    notice = {"paFiscalCode": "77777777777", "noticeNumber": "300000000000000101"}
+    from_ec = requests.post(f"{api}/standin/v1/verify", json=notice, headers=headers, timeout=10)
+    assert from_ec.status_code == 200, from_ec.text
+    assert from_ec.json()["standIn"] is False
+    forced = requests.put(f"{api}/ops/standin/stations/77777777777_01/force",
+                          json={"mode": "STANDIN", "reason": "demo"}, timeout=10,
+                          headers={"x-functions-key": values["LOCAL_ADMIN_KEY"]})
+    assert forced.status_code == 200, forced.text
+    from_archive = requests.post(f"{api}/standin/v1/verify", json=notice, headers=headers,
+                                 timeout=10)
+    assert from_archive.status_code == 200, from_archive.text
+    assert from_archive.json()["standIn"] is True
+    assert from_archive.json()["amount"] == from_ec.json()["amount"]
+
+
 def test_run_serves_then_leaves_no_process_behind(tmp_path: Path) -> None:
     port = free_port()
     env = {**os.environ, "PORT": str(port), "LOCAL_STATE_DIR": str(tmp_path / "state"),
@@ -63,6 +85,7 @@ def test_run_serves_then_leaves_no_process_behind(tmp_path: Path) -> None:
                 return False
 
         wait_for(healthy, timeout=90, interval=0.5)
+        demo_notice_is_payable_from_the_ec_and_from_the_archive(port)
         started = descendants(proc.pid)
         assert len(started) >= 4  # Cosmos, broker, Azurite, the dev host (and their children)
         assert (tmp_path / "state" / "keys" / "citizen-token.key").exists()
