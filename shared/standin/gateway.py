@@ -219,7 +219,9 @@ class Gateway:
 
     async def _activate_at_ec(self, station: StationRef, written: Document,
                               token: dict[str, Any], now: datetime) -> Activation:
-        request = EcActivateRequest.model_validate(token)
+        request = EcActivateRequest.model_validate(
+            {k: token[k] for k in ("paFiscalCode", "noticeNumber", "amount", "paymentToken",
+                                   "idempotencyKey", "pspId", "expiresAt")})
         try:
             found = await self._forward(station, "activate", request, now)
             if found.amount != token["amount"]:

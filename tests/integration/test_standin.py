@@ -5,24 +5,37 @@ outcomes, refusals, traffic counting and the entry rule on recorded traffic."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
 
-from local.platform import Platform
+from local.ecsim import Notice, control
+from local.platform import DEMO_STATION_SECRET, Platform
 from shared.clients import Clients
 from shared.clock import FixedClock
-from shared.errors import Conflict, Forbidden, Gone, Invalid, NotFound, UpstreamFailed
+from shared.errors import (
+    Conflict,
+    Forbidden,
+    Gone,
+    Invalid,
+    NotFound,
+    PermanentError,
+    RescheduleLater,
+    UpstreamFailed,
+)
 from shared.parties.models import Party, PartyIn
 from shared.root import Root
 from shared.standin import rules
 from shared.standin.gateway import PAYMENT_IN_PROGRESS, TOKEN_NOT_LIVE
-from shared.standin.models import ActivateIn, ForceIn, NoticeRef, OutcomeIn
+from shared.standin.models import ActivateIn, EcReceipt, ForceIn, NoticeRef, OutcomeIn
+from shared.standin.traffic import Traffic, by_station
 from tests.servicebus_tools import receive
 from tests.unit.notices.fakes import EC, NOW, nav, position
 
@@ -67,11 +80,12 @@ class World:
             self.psp, NoticeRef(pa_fiscal_code=EC, notice_number=number), now=self.clock.now())
 
 
-@pytest.fixture
-async def world(platform: Platform) -> AsyncIterator[World]:
+@contextlib.asynccontextmanager
+async def built(platform: Platform, endpoint: str) -> AsyncIterator[World]:
     queue = f"standin-receipts-{uuid.uuid4().hex[:8]}"
     settings = platform.provision(f"standin-{uuid.uuid4().hex[:8]}")
-    settings = settings.model_copy(update={"standin_receipts_queue": queue})
+    settings = settings.model_copy(update={"standin_receipts_queue": queue,
+                                           "standin_station_timeout_seconds": 1.0})
     clients = Clients(settings)
     clock = FixedClock(NOW)
     root = Root(clients, clock)
@@ -82,13 +96,38 @@ async def world(platform: Platform) -> AsyncIterator[World]:
             {"partyId": party_id, "name": party_id, "role": role, **extra}), now=NOW)
 
     ec = await register(EC, "ec", stations=[STATION], defaultIban="IT60X0542811101000000123456")
-    await register(STATION, "station", actsFor={EC: []}, endpoint=DOWN)
+    await register(STATION, "station", actsFor={EC: []}, endpoint=endpoint,
+                   secretName=DEMO_STATION_SECRET)
     psp = await register(PSP, "psp")
     node = await register("NODE", "node")
     try:
         yield World(root, clock, ec, psp, node, settings.servicebus_connection or "", queue)
     finally:
         await clients.close()
+
+
+@pytest.fixture
+async def world(platform: Platform) -> AsyncIterator[World]:
+    """A world whose station is down: nothing listens at its endpoint."""
+    async with built(platform, DOWN) as made:
+        yield made
+
+
+@pytest.fixture
+async def live_world(platform: Platform, ec_control: str) -> AsyncIterator[World]:
+    """A world whose station is the EC simulator."""
+    async with built(platform, platform.ecsim.base_url) as made:
+        yield made
+
+
+@pytest.fixture
+def ec_control(platform: Platform) -> Iterator[str]:
+    url = platform.ecsim.control_url
+    control.set_behaviour(url, state="up", delay_ms=0, timeout_fraction=0,
+                          not_active_fraction=0)
+    yield url
+    control.set_behaviour(url, state="up", delay_ms=0, timeout_fraction=0,
+                          not_active_fraction=0)
 
 
 async def test_stand_in_pays_from_the_archive_and_queues_the_receipt(world: World) -> None:
@@ -250,3 +289,186 @@ async def test_forced_modes_win_until_released(world: World) -> None:
     listed = await manager.list()
     assert [s.station_id for s in listed] == [STATION]
     assert json.loads(listed[0].model_dump_json(by_alias=True))["history"][0]["by"] == "tests"
+
+
+# ------------------------------------------------------------------ a live EC (the simulator)
+
+async def at_ec(world: World, ec_control: str, n: int, amount: int = 12_050) -> str:
+    """Notice ``n`` in the archive and at the EC (the EC's own amount: ``amount``)."""
+    number = await world.publish(n)
+    await asyncio.to_thread(control.put_notices, ec_control, [Notice(
+        EC, number, amount, NOW + timedelta(days=60), "TARI 2026", "Comune (EC)")])
+    return number
+
+
+async def counted(world: World) -> dict[str, int]:
+    totals: dict[str, int] = {}
+    for doc in await world.root._standin_store.stats_since("2000-01-01"):
+        for outcome, n in doc["counts"].items():
+            totals[outcome] = totals.get(outcome, 0) + n
+    return totals
+
+
+
+
+def receipt_message(number: str, receipt: str) -> bytes:
+    return json.dumps({"id": "e", "type": "standin.receipt", "data": {
+        "paFiscalCode": EC, "noticeNumber": number, "receiptId": receipt}}).encode()
+
+
+async def test_normal_mode_forwards_and_queues_a_receipt_marked_not_stand_in(
+        live_world: World, ec_control: str) -> None:
+    world = live_world
+    number = await at_ec(world, ec_control, 40)
+    verified = await world.verify(number)
+    assert not verified.stand_in
+    assert verified.company_name == "Comune (EC)"  # the EC's answer, not the archive's
+    activation = await world.activate(number)
+    assert not activation.stand_in
+    assert activation.description == "TARI 2026"
+    at_the_ec = await asyncio.to_thread(control.notice, ec_control, EC, number)
+    assert at_the_ec is not None
+    assert at_the_ec["liveToken"]["paymentToken"] == activation.payment_token
+    with pytest.raises(Conflict) as locked:
+        await world.activate(number, "other")  # refused by our lock, in either mode
+    assert locked.value.code == PAYMENT_IN_PROGRESS
+    assert (await world.activate(number)).payment_token == activation.payment_token
+
+    paid = await world.outcome(activation.payment_token, "r-normal")
+    assert paid.status == "PAID"
+    assert not paid.stand_in
+    assert (await world.root.notices().get(EC, number, now=NOW)).status == "PAID"
+    receipts = world.root.standin_receipts()
+    message = receipt_message(number, "r-normal")
+    assert await receipts.deliver(message, now=NOW) == "delivered"
+    assert await receipts.deliver(message, now=NOW) == "already delivered"
+    got = await asyncio.to_thread(control.receipts, ec_control)
+    assert got["deliveries"]["r-normal"] == 1
+    sent = next(r for r in got["receipts"] if r["receiptId"] == "r-normal")
+    assert sent["standIn"] is False
+    assert sent["fee"] == 100
+    assert await counted(world) == {"ok": 2}  # verify and activate; the receipt is not traffic
+
+
+async def test_an_ec_refusal_comes_back_as_it_is_and_frees_the_notice(
+        live_world: World, ec_control: str) -> None:
+    world = live_world
+    number = await at_ec(world, ec_control, 41, amount=9_999)  # the EC disagrees on the amount
+    with pytest.raises(Invalid) as refused:
+        await world.activate(number, "first")
+    assert refused.value.code == "PAA_SEMANTICA"
+    assert refused.value.status == 422
+    with pytest.raises(NotFound) as unknown:
+        await world.verify(nav(42))  # in the archive of nobody, unknown to the EC
+    assert unknown.value.code == "PAA_PAGAMENTO_SCONOSCIUTO"
+    second = await world.activate(number, "second", amount=9_999)  # the lock was released
+    assert second.amount == 9_999
+    assert await counted(world) == {"ok": 3}
+
+
+async def test_each_station_failure_is_counted_as_what_it_was(
+        live_world: World, ec_control: str) -> None:
+    world = live_world
+    number = await at_ec(world, ec_control, 43)
+    await asyncio.to_thread(control.set_behaviour, ec_control, not_active_fraction=1.0)
+    with pytest.raises(UpstreamFailed) as not_active:
+        await world.verify(number)
+    assert not_active.value.code == "STATION_NOT_ACTIVE"
+    assert not_active.value.status == 502
+    await asyncio.to_thread(control.set_behaviour, ec_control, not_active_fraction=0,
+                            timeout_fraction=1.0)
+    with pytest.raises(UpstreamFailed) as timed_out:
+        await world.activate(number)
+    assert timed_out.value.status == 504
+    assert timed_out.value.code == "STATION_TIMEOUT"
+    await asyncio.to_thread(control.set_behaviour, ec_control, timeout_fraction=0,
+                            state="down")
+    with pytest.raises(UpstreamFailed):
+        await world.verify(number)
+    await asyncio.to_thread(control.set_behaviour, ec_control, state="up")
+    assert (await world.activate(number, "after")).payment_token  # released after the timeout
+    assert await counted(world) == {"notActive": 1, "timeout": 1, "unreachable": 1, "ok": 1}
+
+
+async def test_receipts_wait_while_the_ec_is_down_and_a_duplicate_is_success(
+        live_world: World, ec_control: str) -> None:
+    world = live_world
+    number = await at_ec(world, ec_control, 44)
+    await world.force("STANDIN")
+    token = (await world.activate(number)).payment_token
+    await world.outcome(token, "r-wait")
+    receipts = world.root.standin_receipts()
+    message = receipt_message(number, "r-wait")
+    await asyncio.to_thread(control.set_behaviour, ec_control, state="down")
+    with pytest.raises(RescheduleLater, match="unreachable"):
+        await receipts.deliver(message, now=NOW)
+    with pytest.raises(RescheduleLater, match="being delivered"):  # the lease of that attempt
+        await receipts.deliver(message, now=NOW + timedelta(seconds=5))
+    await asyncio.to_thread(control.set_behaviour, ec_control, state="up")
+    # the EC got it from an attempt whose answer was lost: it says duplicate, which is success
+    paid = (await world.root._standin_store.get((f"payment:{EC}:{number}",
+                                                 f"{EC}:{number}")) or {})["paid"]
+    client = world.root._station_client
+    station = await world.root._stations.get(STATION)
+    first = await client.call(station, "receipt", EcReceipt.model_validate(paid))
+    assert first.accepted
+    later = NOW + timedelta(minutes=2)
+    assert await receipts.deliver(message, now=later) == "duplicate"
+    assert await receipts.deliver(message, now=later) == "already delivered"
+    with pytest.raises(PermanentError):
+        await receipts.deliver(receipt_message(number, "r-other"), now=later)
+    with pytest.raises(PermanentError):
+        await receipts.deliver(b"{not json", now=later)
+
+
+async def test_leaving_needs_an_hour_and_more_than_six_good_probes(
+        live_world: World, ec_control: str) -> None:
+    world = live_world
+    manager = world.root.standin_manager()
+    number = await at_ec(world, ec_control, 45)
+    await asyncio.to_thread(control.set_behaviour, ec_control, state="down")
+    world.clock.set(NOW.replace(hour=11, minute=0))
+    for _ in range(6):
+        with pytest.raises(UpstreamFailed):
+            await world.verify(number)
+        world.clock.advance(300)
+    entered = await manager.evaluate(now=world.clock.now())
+    assert [c.event for c in entered] == ["entered"]
+    entered_at = world.clock.now()
+    await asyncio.to_thread(control.set_behaviour, ec_control, state="up")
+    left_after: list[int] = []
+    for run in range(1, 15):
+        world.clock.advance(300)
+        if await manager.evaluate(now=world.clock.now()):
+            left_after.append(run)
+    assert left_after == [12]  # 12 good probes, but only after 60 minutes
+    station = await manager.get(STATION)
+    assert station.mode == "NORMAL"
+    assert station.since == entered_at + timedelta(minutes=60)
+    assert station.history[-1].reason.startswith("12 successful probes")
+    assert not (await world.verify(number)).stand_in
+
+
+async def test_traffic_counts_are_exact_and_written_coalesced(live_world: World) -> None:
+    traffic = Traffic(world_store(live_world))
+    writes = 0
+    real_upsert = live_world.root._standin_store.upsert
+
+    async def counting(document: dict[str, Any]) -> dict[str, Any]:
+        nonlocal writes
+        writes += 1
+        return await real_upsert(document)
+
+    traffic._store = SimpleNamespace(upsert=counting)  # type: ignore[assignment]
+    await asyncio.gather(*(traffic.record("S1" if i % 2 else "S2",
+                                          "ok" if i % 3 else "timeout", now=NOW)
+                           for i in range(200)))
+    totals = by_station(await world_store(live_world).stats_since("2000-01-01"))
+    assert sum(sum(c.values()) for c in totals["S1"].values()) == 100
+    assert sum(sum(c.values()) for c in totals["S2"].values()) == 100
+    assert sum(c["timeout"] for s in totals.values() for c in s.values()) == 67
+    assert writes < 200 / 4  # one writer at a time writes what accumulated meanwhile
+
+
+def world_store(world: World) -> Any:
+    return world.root._standin_store
