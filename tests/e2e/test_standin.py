@@ -281,3 +281,17 @@ def test_operators_get_clear_answers(host: Host) -> None:
     listed = host.request("GET", "/api/ops/standin/stations", key=ADMIN_KEY)
     assert listed.status_code == 200
     assert isinstance(listed.json()["stations"], list)
+
+
+def test_openapi_documents_the_gateway_and_the_ec_facing_protocol(host: Host) -> None:
+    document = host.request("GET", "/api/openapi.json", key=None).json()
+    for operation in ("verify", "activate", "outcome"):
+        post = document["paths"][f"{API}/{operation}"]["post"]
+        assert {"502", "504"} <= set(post["responses"]) or operation == "outcome"
+    hooks = document["webhooks"]
+    assert set(hooks) == {"ecVerify", "ecActivate", "ecReceipt"}
+    receipt = hooks["ecReceipt"]["post"]
+    schema = receipt["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    fields = document["components"]["schemas"][schema.rsplit("/", 1)[1]]["properties"]
+    assert {"receiptId", "standIn", "paymentToken", "fee"} <= set(fields)
+    assert set(receipt["responses"]) >= {"200", "409", "503"}
