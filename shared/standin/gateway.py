@@ -177,8 +177,10 @@ class Gateway:
         _check_psp(party, request.psp_id)
         station, stand_in = await self._route(request)
         key = payment_key(request.pa_fiscal_code, request.notice_number)
+        # Most notices have never been activated: create their payment document straight
+        # away (one round trip); only when it exists is it read and checked.
+        current: Document | None = None
         for _ in range(MAX_ATTEMPTS):
-            current = await self._store.get(key)
             token = (current or {}).get("token")
             if current is not None and current.get("paid"):
                 raise Conflict(f"notice {request.notice_number} of {request.pa_fiscal_code} is "
@@ -211,6 +213,7 @@ class Gateway:
                 written = await (self._store.replace(document) if current is not None
                                  else self._store.create(document))
             except StaleDocument:
+                current = await self._store.get(key)
                 continue
             if stand_in:
                 return Activation.model_validate(token)
