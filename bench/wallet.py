@@ -71,17 +71,14 @@ def _merged(runs: list[Figures]) -> Figures:
 async def serve_bare(port: int) -> None:
     """The same Cosmos operations as the wallet, without the Functions edge, auth, the PSP,
     validation or Service Bus."""
-    from shared.auth.replays import CosmosReplayGuard
     from shared.clients import get_clients
-    from shared.wallet.models import fixed_time, session_pk
+    from shared.wallet.models import fixed_time
     from shared.wallet.store import CosmosWalletStore
 
     clients = get_clients()
     s = clients.settings
     container = clients.container(s.wallet_container)
     store = CosmosWalletStore(container, s.cosmos_timeout_seconds)
-    guard = CosmosReplayGuard(clients.container(s.signatures_container),
-                              s.cosmos_timeout_seconds)
 
     def since() -> str:
         return fixed_time(datetime.now(UTC) - timedelta(minutes=30))
@@ -102,37 +99,32 @@ async def serve_bare(port: int) -> None:
                     "type": "CARD", "status": "CREATED", "applications": {"PAGOPA": "ENABLED"},
                     "pspId": "DEMOPSP", "sessionId": "s", "createdAt": fixed_time(now),
                     "updatedAt": fixed_time(now)}
-        route = {"id": wallet_id, "pk": session_pk(wallet_id), "kind": "session",
-                 "citizen": pk, "pspId": "DEMOPSP", "ttl": 600}
-        await asyncio.gather(store.create_session(route), store.create(document))
+        await store.create(document)
         return web.json_response({"walletId": wallet_id}, status=201)
 
     async def notify(request: web.Request) -> web.Response:
-        wallet_id = request.match_info["id"]
-        route = await store.get_session(wallet_id)
-        assert route is not None
-        signature_id = uuid.uuid4().hex
-        _, found = await asyncio.gather(
-            guard.first_use(signature_id, datetime.now(UTC) + timedelta(minutes=5)),
-            store.for_notification(route["citizen"], wallet_id))
+        # The wallet finds the partition in the walletId; here the path names it.
+        pk, wallet_id = request.match_info["pk"], request.match_info["id"]
+        found = await store.for_notification(pk, wallet_id)
         document = next(d for d in found if d["id"] == wallet_id)
-        document.update(status="VALIDATED", outbox=[{"id": signature_id}])
-        written = await store.replace(document)
-        await store.replace({**written, "outbox": []})
+        document.update(status="VALIDATED", outbox=[{"id": uuid.uuid4().hex}],
+                        signatures=[{"id": uuid.uuid4().hex,
+                                     "until": fixed_time(datetime.now(UTC))}])
+        await store.replace(document)  # the outbox is cleared later, by the sweep
         return web.json_response({"walletId": wallet_id})
 
     async def delete(request: web.Request) -> web.Response:
         found = await store.get(request.match_info["pk"], request.match_info["id"])
         assert found is not None
-        written = await store.replace({**found, "status": "DELETED", "outbox": [{"id": "e"}]})
-        await store.replace({**written, "outbox": []})
+        await store.replace({**found, "status": "DELETED",
+                             "outbox": [*found.get("outbox", []), {"id": "e"}]})
         return web.Response(status=204)
 
     app = web.Application()
     app.router.add_get("/list/{pk}", listing)
     app.router.add_get("/read/{pk}/{id}", read)
     app.router.add_post("/create/{pk}", create)
-    app.router.add_post("/notify/{id}", notify)
+    app.router.add_post("/notify/{pk}/{id}", notify)
     app.router.add_delete("/delete/{pk}/{id}", delete)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
@@ -204,7 +196,7 @@ class Bench:
         pk = f"bare-{self.citizen(i)}"
         async with session.post(f"{self.bare}/create/{pk}") as response:
             wallet_id = (await response.json())["walletId"]
-        async with session.post(f"{self.bare}/notify/{wallet_id}") as response:
+        async with session.post(f"{self.bare}/notify/{pk}/{wallet_id}") as response:
             await response.read()
             self.bare_wallets.append((pk, wallet_id))
             return response.status == 200

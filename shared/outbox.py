@@ -5,6 +5,13 @@ After the write, :meth:`Outbox.publish` sends them (``message_id`` = the event i
 dropped by duplicate detection) and clears the field with an ETag-conditioned replace. A timer
 calls :meth:`Outbox.sweep` for documents whose outbox is still full (the broker was down, or the
 process died between the write and the send).
+
+A hot path may leave the clearing to the sweep (``publish(..., clear_now=False)``): it saves the
+request a write, and the sweep re-sends those events once (the broker drops the copies by
+message id while they are inside its duplicate-detection window, ten minutes by default; past
+it, consumers deduplicate by event id as for any at-least-once delivery) before clearing them.
+Until then later writes of the document carry the events over, and re-send them: an outbox
+holding more than :data:`CLEAR_NOW_PAST` events is cleared at once anyway.
 """
 
 from __future__ import annotations
@@ -25,6 +32,8 @@ from shared.errors import DependencyError
 from shared.messaging import Outgoing, Sender
 
 logger = logging.getLogger(__name__)
+
+CLEAR_NOW_PAST = 8
 
 
 class Event(BaseModel):
@@ -77,11 +86,12 @@ class Outbox:
         self._pk_field = partition_key.lstrip("/")
         self._timeout = timeout
 
-    async def publish(self, document: dict[str, Any]) -> bool:
+    async def publish(self, document: dict[str, Any], *, clear_now: bool = True) -> bool:
         """Send the document's pending events and clear them; False if the broker is down.
 
         The state change has happened already, so a send failure is not the caller's error:
-        the sweep sends the events later.
+        the sweep sends the events later. ``clear_now=False`` leaves the clearing to the sweep
+        (see the module docstring) unless more than :data:`CLEAR_NOW_PAST` events wait.
         """
         events = pending(document)
         if not events:
@@ -96,7 +106,8 @@ class Outbox:
             logger.warning("outbox of %s not sent yet (%s); the sweep will retry",
                            document.get("id"), error)
             return False
-        await self._clear(document, {e.id for e in events})
+        if clear_now or len(events) > CLEAR_NOW_PAST:
+            await self._clear(document, {e.id for e in events})
         return True
 
     async def _clear(self, document: dict[str, Any], sent: set[str]) -> None:
