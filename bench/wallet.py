@@ -6,6 +6,11 @@ Operations, at concurrency 32: list, read, onboarding (create, which opens a ses
 PSP simulator, then the PSP's signed notification) and delete. Then the Cosmos round trips of one
 operation of each kind, counted at the emulator (``GET /_emulator/stats``).
 
+The host runs the whole app, as deployed, except the consumers of the wallet's events queue
+(cashback's): they are another capability's work, done off the wallet's requests, and the
+baseline does not do it either. The outbox sweep timer runs as usual (the wallet leaves its
+outboxes to it).
+
 Run: ``make bench`` or ``python -m bench.wallet``. Prints figures and ratios; asserts nothing.
 (``python -m bench.wallet bare`` is the baseline server it starts.)
 """
@@ -52,6 +57,15 @@ def settings() -> dict[str, str]:
     values.update(LOCAL_FUNCTION_KEY=FUNCTION_KEY, LOCAL_ADMIN_KEY=ADMIN_KEY,
                   COSMOS_DATABASE="bench-wallet", LOG_LEVEL="WARNING")
     return values
+
+
+def without_event_consumers() -> dict[str, str]:
+    """Settings that disable the app's consumers of WALLET_EVENTS_QUEUE (Azure's switch)."""
+    from function_app import app
+
+    return {f"AzureWebJobs.{fn.get_function_name()}.Disabled": "true"
+            for fn in app.get_functions()
+            if fn.get_trigger().get_dict_repr().get("queueName") == "%WALLET_EVENTS_QUEUE%"}
 
 
 def fiscal_code(n: int) -> str:
@@ -313,8 +327,9 @@ def main() -> None:
         try:
             platform.provision()
             env = {**platform.env, "LOG_LEVEL": "WARNING"}
+            host_env = {**env, **without_event_consumers()}
             host = Child("devhost", [sys.executable, "-m", "local.devhost", "--app",
-                                     "function_app", "--port", "0"], env=env)
+                                     "function_app", "--port", "0"], env=host_env)
             bare = Child("bare", [sys.executable, "-m", "bench.wallet", "bare"], env=env)
             try:
                 asyncio.run(run(platform, f"http://127.0.0.1:{host.port}",
