@@ -63,9 +63,12 @@ def without_event_consumers() -> dict[str, str]:
     """Settings that disable the app's consumers of WALLET_EVENTS_QUEUE (Azure's switch)."""
     from function_app import app
 
-    return {f"AzureWebJobs.{fn.get_function_name()}.Disabled": "true"
-            for fn in app.get_functions()
-            if fn.get_trigger().get_dict_repr().get("queueName") == "%WALLET_EVENTS_QUEUE%"}
+    disabled = {}
+    for fn in app.get_functions():
+        trigger = fn.get_trigger()
+        if trigger and trigger.get_dict_repr().get("queueName") == "%WALLET_EVENTS_QUEUE%":
+            disabled[f"AzureWebJobs.{fn.get_function_name()}.Disabled"] = "true"
+    return disabled
 
 
 def fiscal_code(n: int) -> str:
