@@ -9,7 +9,9 @@ operation of each kind, counted at the emulator (``GET /_emulator/stats``).
 The host runs the whole app, as deployed, except the consumers of the wallet's events queue
 (cashback's): they are another capability's work, done off the wallet's requests, and the
 baseline does not do it either. The outbox sweep timer runs as usual (the wallet leaves its
-outboxes to it).
+outboxes to it). Each side has a database of its own on the one emulator: the emulator scans a
+whole container for every query (a real account reads one partition), so in a shared container
+whichever side ran second paid for the first one's documents.
 
 Run: ``make bench`` or ``python -m bench.wallet``. Prints figures and ratios; asserts nothing.
 (``python -m bench.wallet bare`` is the baseline server it starts.)
@@ -48,6 +50,7 @@ TOTAL = 1000
 INSTRUMENTS = "/api/v1/wallet/instruments"
 NOTIFICATIONS = "/api/v1/wallet/psp/notifications"
 WARMUP = 50
+BARE_DATABASE = "bench-wallet-bare"
 TARGETS = {"list": 1, "read": 1, "create": 2, "notification": 3, "delete": 2}
 
 
@@ -331,9 +334,11 @@ def main() -> None:
             platform.provision()
             env = {**platform.env, "LOG_LEVEL": "WARNING"}
             host_env = {**env, **without_event_consumers()}
+            platform.provision(BARE_DATABASE)
             host = Child("devhost", [sys.executable, "-m", "local.devhost", "--app",
                                      "function_app", "--port", "0"], env=host_env)
-            bare = Child("bare", [sys.executable, "-m", "bench.wallet", "bare"], env=env)
+            bare = Child("bare", [sys.executable, "-m", "bench.wallet", "bare"],
+                         env={**env, "COSMOS_DATABASE": BARE_DATABASE})
             try:
                 asyncio.run(run(platform, f"http://127.0.0.1:{host.port}",
                                 f"http://127.0.0.1:{bare.port}"))

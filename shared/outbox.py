@@ -20,6 +20,7 @@ import asyncio
 import logging
 import uuid
 from collections import defaultdict
+from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -88,14 +89,20 @@ class Outbox:
         self._pk_field = partition_key.lstrip("/")
         self._timeout = timeout
 
-    async def publish(self, document: dict[str, Any], *, clear_now: bool = True) -> bool:
+    async def publish(self, document: dict[str, Any], *, clear_now: bool = True,
+                      only: Collection[str] | None = None) -> bool:
         """Send the document's pending events and clear them; False if the broker is down.
 
         The state change has happened already, so a send failure is not the caller's error:
         the sweep sends the events later. ``clear_now=False`` leaves the clearing to the sweep
         (see the module docstring) unless more than :data:`CLEAR_NOW_PAST` events wait.
+        ``only`` (with ``clear_now=False``): send just these event ids, the ones the caller's
+        write added; the others stay for the sweep. A long outbox is sent and cleared whole.
         """
         events = pending(document)
+        clear_now = clear_now or len(events) > CLEAR_NOW_PAST  # then all go, and are cleared
+        if only is not None and not clear_now:
+            events = [e for e in events if e.id in only]
         if not events:
             return True
         try:
@@ -108,7 +115,7 @@ class Outbox:
             logger.warning("outbox of %s not sent yet (%s); the sweep will retry",
                            document.get("id"), error)
             return False
-        if clear_now or len(events) > CLEAR_NOW_PAST:
+        if clear_now:
             await self._clear(document, {e.id for e in events})
         return True
 

@@ -30,7 +30,7 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
@@ -76,8 +76,10 @@ _RETENTION_SECONDS = 90 * 86400
 
 
 class Publisher(Protocol):
-    async def publish(self, document: Document, *, clear_now: bool = True) -> bool:
-        """Send the document's outbox; False if it must wait for the sweep.
+    async def publish(self, document: Document, *, clear_now: bool = True,
+                      only: Collection[str] | None = None) -> bool:
+        """Send the document's outbox (``only`` these event ids, if given); False if it must
+        wait for the sweep.
 
         ``clear_now=False``: the events stay in the outbox until the sweep re-sends them (the
         broker drops the copies by message id) and clears them, which saves this request a
@@ -150,7 +152,7 @@ class Wallet:
     async def delete(self, fiscal_code: str, wallet_id: str, *, now: datetime) -> None:
         """Delete; deleting again (or a replaced one) changes nothing and is not an error."""
 
-        async def attempt() -> Document | None:
+        async def attempt() -> tuple[Document, list[Event]] | None:
             raw = await self._own(fiscal_code, wallet_id)
             item = _load(raw)
             if item.status in ("DELETED", "REPLACED"):
@@ -163,18 +165,18 @@ class Wallet:
                                            "ttl": _RETENTION_SECONDS})
             written = await self._store.replace(_document(item, raw, events))
             logger.info("instrument %s deleted (was %s)", wallet_id, was)
-            return written
+            return written, events
 
-        written = await _retrying(attempt)
-        if written is not None:
-            await self._publisher.publish(written, clear_now=False)
+        done = await _retrying(attempt)
+        if done is not None:
+            await self._publish(*done)
 
     async def set_applications(self, fiscal_code: str, wallet_id: str,
                                update: ApplicationsUpdate, *, now: datetime) -> Instrument:
         """Enable or disable the wallet's services on a live instrument."""
         wanted = {a.name: a.status for a in update.applications}
 
-        async def attempt() -> tuple[StoredInstrument, Document | None]:
+        async def attempt() -> tuple[StoredInstrument, Document | None, list[Event]]:
             raw = await self._own(fiscal_code, wallet_id)
             item = _load(raw)
             status = self._status(item, now)
@@ -182,18 +184,18 @@ class Wallet:
                 raise Conflict(f"the instrument is {status}: its applications cannot change")
             changed = {n: s for n, s in wanted.items() if item.applications.get(n) != s}
             if not changed:
-                return item, None
+                return item, None, []
             item = item.model_copy(update={"applications": {**item.applications, **changed},
                                            "updated_at": now})
             events = []
             if item.status == "VALIDATED":
                 events = [self._event("ApplicationChanged", item, now, application=name,
                                       status=value) for name, value in changed.items()]
-            return item, await self._store.replace(_document(item, raw, events))
+            return item, await self._store.replace(_document(item, raw, events)), events
 
-        item, written = await _retrying(attempt)
+        item, written, events = await _retrying(attempt)
         if written is not None:
-            await self._publisher.publish(written, clear_now=False)
+            await self._publish(written, events)
         return self._view(item, now)
 
     # ------------------------------------------------------------------ the PSP
@@ -240,7 +242,7 @@ class Wallet:
             return await self._apply(notification, documents, accepted, now)
 
         written = await _retrying(attempt)
-        if written is not None:
+        if written is not None:  # a session's document: its outbox holds only this event
             await self._publisher.publish(written, clear_now=False)
         return ack
 
@@ -329,6 +331,13 @@ class Wallet:
         return written_all[0]
 
     # ------------------------------------------------------------------ helpers
+    async def _publish(self, written: Document, events: list[Event]) -> None:
+        """Send the events this write added. Older ones the document still holds were sent by
+        their own request, or wait for the sweep (which re-sends and clears them all)."""
+        if events:
+            await self._publisher.publish(written, clear_now=False,
+                                          only={e.id for e in events})
+
     async def _own(self, fiscal_code: str, wallet_id: str) -> Document:
         """The caller's instrument; NotFound for an unknown one and for anyone else's.
 

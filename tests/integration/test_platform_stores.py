@@ -93,6 +93,21 @@ async def test_a_lazy_publish_sends_now_and_leaves_the_clearing_to_the_sweep(
     assert [m.message_id for _, m in sender.sent].count(sent.id) == 2
 
 
+async def test_only_the_events_a_write_added_are_sent_the_rest_wait_for_the_sweep(
+        clients: Clients) -> None:
+    sender = MemorySender()
+    box = Outbox(clients.container(clients.settings.wallet_container), sender,
+                 partition_key="/pk", timeout=5)
+    older, newer = event(NOW - timedelta(minutes=1)), event(NOW - timedelta(minutes=1))
+    doc = await write(clients, [older, newer])
+    assert await box.publish(doc, clear_now=False, only={newer.id}) is True
+    assert [m.message_id for _, m in sender.sent] == [newer.id]
+    assert len((await read(clients, doc))["outbox"]) == 2
+    await box.sweep(now=NOW, older_than=timedelta(seconds=30))
+    assert {older.id, newer.id} <= {m.message_id for _, m in sender.sent}
+    assert (await read(clients, doc))["outbox"] == []
+
+
 async def test_a_long_outbox_is_cleared_at_once_even_when_lazy(clients: Clients) -> None:
     sender = MemorySender()
     box = Outbox(clients.container(clients.settings.wallet_container), sender,

@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import copy
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -94,8 +94,9 @@ class MemoryPublisher:
         self.store = store
         self.sender = sender
 
-    async def publish(self, document: Document, *, clear_now: bool = True) -> bool:
-        events = pending(document)
+    async def publish(self, document: Document, *, clear_now: bool = True,
+                      only: Collection[str] | None = None) -> bool:
+        events = [e for e in pending(document) if only is None or e.id in only]
         try:
             for event in events:
                 await self.sender.send(event.queue, [event.outgoing()])

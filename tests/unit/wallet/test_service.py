@@ -294,15 +294,22 @@ async def test_a_crash_between_the_write_and_the_send_still_delivers_the_event()
     assert len(world.events()) == 1
 
 
-async def test_a_later_write_re_sends_waiting_events_with_their_ids() -> None:
+async def test_a_later_write_sends_its_own_events_and_leaves_older_ones_to_the_sweep() -> None:
     world = World()
     wallet_id = await validated(world, hpan="7" * 64)
+    world.sender.fail_with = DependencyError("servicebus", "down")
+    await world.wallet.set_applications(CF, wallet_id, ApplicationsUpdate.model_validate(
+        {"applications": [{"name": "PAGOPA", "status": "DISABLED"}]}), now=world.now)
+    world.sender.fail_with = None  # the ApplicationChanged event was not sent
     await world.wallet.delete(CF, wallet_id, now=world.now)
-    # the delete re-sent the validation (dropped by id at the broker) beside its own event
-    [(_, dropped)] = world.sender.dropped
-    assert dropped.message_id == world.events()[0]["id"]
     assert [e["type"] for e in world.events()] == ["InstrumentValidated", "InstrumentDeleted"]
+    assert world.sender.dropped == []  # nothing re-sent on the request path
+    assert [e["type"] for e in world.stored(CF, wallet_id)["outbox"]] == [
+        "InstrumentValidated", "ApplicationChanged", "InstrumentDeleted"]
     assert await world.publisher.sweep() == 1
+    assert [e["type"] for e in world.events()] == [
+        "InstrumentValidated", "InstrumentDeleted", "ApplicationChanged"]
+    assert len(world.sender.dropped) == 2  # the two already sent: dropped by id
     assert world.stored(CF, wallet_id)["outbox"] == []
 
 
@@ -494,7 +501,11 @@ async def test_events_wait_in_the_outbox_while_the_broker_is_down() -> None:
     assert waiting["queue"] == QUEUE
     world.sender.fail_with = None
     await world.wallet.delete(CF, wallet_id, now=world.now)  # a later write keeps it
-    assert [e["type"] for e in world.events()] == ["InstrumentValidated", "InstrumentDeleted"]
+    assert [e["type"] for e in world.stored(CF, wallet_id)["outbox"]] == [
+        "InstrumentValidated", "InstrumentDeleted"]
+    assert await world.publisher.sweep() == 1  # and the sweep sends it
+    assert sorted(e["type"] for e in world.events()) == ["InstrumentDeleted",
+                                                         "InstrumentValidated"]
 
 
 # ------------------------------------------------------------------ applications
