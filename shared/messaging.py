@@ -100,6 +100,11 @@ async def _send_all(sender: Any, taken: list[_Waiting]) -> None:
     message is sent, or with the error of the batch that failed (and of all after it)."""
     pending: list[_Waiting] = []  # callers with messages in the current batch
     try:
+        if len(taken) == 1 and len(taken[0].messages) == 1:
+            # One message: no batch (a batch encodes each message once more, to size it).
+            await sender.send_messages(_to_message(taken[0].messages[0]))
+            _settle(taken)
+            return
         batch = await sender.create_message_batch()
         for waiting in taken:
             for outgoing in waiting.messages:

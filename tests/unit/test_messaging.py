@@ -39,7 +39,11 @@ class FakeSdkSender:
     async def create_message_batch(self) -> FakeBatch:
         return FakeBatch(self.room)
 
-    async def send_messages(self, batch: FakeBatch) -> None:
+    async def send_messages(self, batch: FakeBatch | Any) -> None:
+        if not isinstance(batch, FakeBatch):  # one ServiceBusMessage
+            single = FakeBatch(1)
+            single.add_message(batch)
+            batch = single
         assert not self.busy, "two sends overlapped on one sender"
         self.busy = True
         failing = self.fail_next > 0  # decided when the transfer starts
