@@ -21,14 +21,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import hashlib
 import itertools
 import json
+import os
 import sys
 import tempfile
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -89,8 +92,8 @@ def _merged(runs: list[Figures]) -> Figures:
 
 # ---------------------------------------------------------------------- the baseline server
 async def serve_bare(port: int) -> None:
-    """The same Cosmos operations as the wallet, without the Functions edge, auth, the PSP,
-    validation or Service Bus."""
+    """The same Cosmos operations as the wallet, on documents of the same shape and size,
+    without the Functions edge, auth, the PSP, validation, models or Service Bus."""
     from shared.clients import get_clients
     from shared.wallet.models import fixed_time
     from shared.wallet.store import CosmosWalletStore
@@ -112,32 +115,52 @@ async def serve_bare(port: int) -> None:
         return web.json_response({"walletId": found["id"] if found else None},
                                  status=200 if found else 404)
 
+    def event(type_: str, document: dict[str, Any], now: datetime) -> dict[str, Any]:
+        # What the wallet's outbox holds: the event, its queue and its data.
+        return {"id": str(uuid.uuid4()), "type": type_, "queue": s.wallet_events_queue,
+                "data": {"walletId": document["id"], "citizenId": document["pk"],
+                         "fiscalCode": document["fiscalCode"], "hpan": document.get("hpan"),
+                         "type": document["type"], "brand": "VISA",
+                         "applications": document["applications"]},
+                "createdAt": now.isoformat()}
+
     async def create(request: web.Request) -> web.Response:
-        pk, wallet_id, now = request.match_info["pk"], str(uuid.uuid4()), datetime.now(UTC)
+        pk, now = request.match_info["pk"], datetime.now(UTC)
+        wallet_id = "w" + base64.urlsafe_b64encode(os.urandom(44)).decode().rstrip("=")
         await store.current(pk, pending_since=since())
-        document = {"id": wallet_id, "pk": pk, "kind": "instrument", "fiscalCode": "-",
-                    "type": "CARD", "status": "CREATED", "applications": {"PAGOPA": "ENABLED"},
-                    "pspId": "DEMOPSP", "sessionId": "s", "createdAt": fixed_time(now),
-                    "updatedAt": fixed_time(now)}
+        document = {"id": wallet_id, "pk": pk, "kind": "instrument",
+                    "fiscalCode": "RSSMRA85T10A000X", "type": "CARD", "status": "CREATED",
+                    "applications": {"PAGOPA": "ENABLED"}, "pspId": "DEMOPSP",
+                    "sessionId": str(uuid.uuid4()), "createdAt": fixed_time(now),
+                    "updatedAt": fixed_time(now), "ttl": 90 * 86400, "signatures": []}
         await store.create(document)
         return web.json_response({"walletId": wallet_id}, status=201)
 
     async def notify(request: web.Request) -> web.Response:
         # The wallet finds the partition in the walletId; here the path names it.
-        pk, wallet_id = request.match_info["pk"], request.match_info["id"]
+        pk, wallet_id, now = request.match_info["pk"], request.match_info["id"], datetime.now(UTC)
         found = await store.for_notification(pk, wallet_id)
         document = next(d for d in found if d["id"] == wallet_id)
-        document.update(status="VALIDATED", outbox=[{"id": uuid.uuid4().hex}],
+        document.pop("ttl", None)
+        document.update(status="VALIDATED", hpan=hashlib.sha256(os.urandom(8)).hexdigest(),
+                        contractId="bench", notification=hashlib.sha256(wallet_id.encode())
+                        .hexdigest(), validatedAt=fixed_time(now), updatedAt=fixed_time(now),
+                        details={"brand": "VISA", "last4": "4242", "expiryMonth": 12,
+                                 "expiryYear": now.year + 3},
                         signatures=[{"id": uuid.uuid4().hex,
-                                     "until": fixed_time(datetime.now(UTC))}])
+                                     "until": fixed_time(now + timedelta(minutes=5))}])
+        document["outbox"] = [event("InstrumentValidated", document, now)]
         await store.replace(document)  # the outbox is cleared later, by the sweep
         return web.json_response({"walletId": wallet_id})
 
     async def delete(request: web.Request) -> web.Response:
         found = await store.get(request.match_info["pk"], request.match_info["id"])
         assert found is not None
-        await store.replace({**found, "status": "DELETED",
-                             "outbox": [*found.get("outbox", []), {"id": "e"}]})
+        now = datetime.now(UTC)
+        await store.replace({**found, "status": "DELETED", "updatedAt": fixed_time(now),
+                             "ttl": 90 * 86400, "outbox": [*found.get("outbox", []),
+                                                           event("InstrumentDeleted", found,
+                                                                 now)]})
         return web.Response(status=204)
 
     app = web.Application()
@@ -174,6 +197,10 @@ class Bench:
 
     def citizen(self, i: int) -> str:
         return self.citizens[i % CITIZENS]
+
+    def bare_pk(self, i: int) -> str:
+        """The baseline's partition of citizen ``i``: a hash, as long as the wallet's."""
+        return hashlib.sha256(f"bare-{self.citizen(i)}".encode()).hexdigest()
 
     def headers(self, cf: str) -> dict[str, str]:
         return {"x-functions-key": FUNCTION_KEY, "Authorization": f"Bearer {self.tokens[cf]}"}
@@ -213,7 +240,7 @@ class Bench:
         return ok
 
     async def bare_onboarding(self, session: aiohttp.ClientSession, i: int) -> bool:
-        pk = f"bare-{self.citizen(i)}"
+        pk = self.bare_pk(i)
         async with session.post(f"{self.bare}/create/{pk}") as response:
             wallet_id = (await response.json())["walletId"]
         async with session.post(f"{self.bare}/notify/{pk}/{wallet_id}") as response:
@@ -228,7 +255,7 @@ class Bench:
             return response.status == 200
 
     async def bare_list(self, session: aiohttp.ClientSession, i: int) -> bool:
-        async with session.get(f"{self.bare}/list/bare-{self.citizen(i)}") as response:
+        async with session.get(f"{self.bare}/list/{self.bare_pk(i)}") as response:
             await response.read()
             return response.status == 200
 

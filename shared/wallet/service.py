@@ -46,8 +46,8 @@ from shared.wallet.models import (
     APPLICATIONS,
     DETAILS_IN,
     DETAILS_OUT,
+    OWN_WALLET_ID,
     PENDING_STATUSES,
-    WALLET_ID,
     Application,
     ApplicationsUpdate,
     FailureDetailsIn,
@@ -69,7 +69,7 @@ from shared.wallet.store import Document, StaleDocument, WalletStore
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-_WALLET_ID = re.compile(WALLET_ID)
+_OWN_WALLET_ID = re.compile(OWN_WALLET_ID)
 _ATTEMPTS = 5
 # How long finished documents are kept where the container has TTL enabled (Azure).
 _RETENTION_SECONDS = 90 * 86400
@@ -343,7 +343,7 @@ class Wallet:
 
         The walletId is not decoded: the partition is the caller's own, from their token."""
         raw = None
-        if _WALLET_ID.match(wallet_id):
+        if _OWN_WALLET_ID.match(wallet_id):
             raw = await self._store.get(fiscal_code_hash(fiscal_code), wallet_id)
         if raw is None:
             raise NotFound(f"no instrument {wallet_id[:64]}")

@@ -213,6 +213,19 @@ async def test_forged_stale_and_replayed_notifications_are_unauthorized() -> Non
     assert world.stored(CF, wallet_id)["status"] == "ERROR"
 
 
+async def test_instruments_onboarded_before_with_uuid_ids_are_still_the_citizens() -> None:
+    world = World()
+    wallet_id = await validated(world, hpan="6" * 64)
+    legacy = "3f1d1c9e-8a6b-4c2d-9e7f-0a1b2c3d4e5f"
+    stored = world.stored(CF, wallet_id)
+    world.store.items[(stored["pk"], legacy)] = {**stored, "id": legacy, "outbox": []}
+    assert (await world.wallet.get(CF, legacy, now=world.now)).status == "VALIDATED"
+    with pytest.raises(NotFound):
+        await world.wallet.get(OTHER_CF, legacy, now=world.now)
+    await world.wallet.delete(CF, legacy, now=world.now)
+    assert (await world.wallet.get(CF, legacy, now=world.now)).status == "DELETED"
+
+
 async def test_a_retrys_signature_is_recorded_and_refused_when_replayed() -> None:
     world = World()
     wallet_id = await onboard(world)
