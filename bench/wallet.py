@@ -6,6 +6,13 @@ Operations, at concurrency 32: list, read, onboarding (create, which opens a ses
 PSP simulator, then the PSP's signed notification) and delete. Then the Cosmos round trips of one
 operation of each kind, counted at the emulator (``GET /_emulator/stats``).
 
+The host runs the whole app, as deployed, except the consumers of the wallet's events queue
+(cashback's): they are another capability's work, done off the wallet's requests, and the
+baseline does not do it either. The outbox sweep timer runs as usual (the wallet leaves its
+outboxes to it). Each side has a database of its own on the one emulator: the emulator scans a
+whole container for every query (a real account reads one partition), so in a shared container
+whichever side ran second paid for the first one's documents.
+
 Run: ``make bench`` or ``python -m bench.wallet``. Prints figures and ratios; asserts nothing.
 (``python -m bench.wallet bare`` is the baseline server it starts.)
 """
@@ -14,14 +21,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
 import hashlib
 import itertools
 import json
+import os
 import sys
 import tempfile
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -43,6 +53,7 @@ TOTAL = 1000
 INSTRUMENTS = "/api/v1/wallet/instruments"
 NOTIFICATIONS = "/api/v1/wallet/psp/notifications"
 WARMUP = 50
+BARE_DATABASE = "bench-wallet-bare"
 TARGETS = {"list": 1, "read": 1, "create": 2, "notification": 3, "delete": 2}
 
 
@@ -52,6 +63,18 @@ def settings() -> dict[str, str]:
     values.update(LOCAL_FUNCTION_KEY=FUNCTION_KEY, LOCAL_ADMIN_KEY=ADMIN_KEY,
                   COSMOS_DATABASE="bench-wallet", LOG_LEVEL="WARNING")
     return values
+
+
+def without_event_consumers() -> dict[str, str]:
+    """Settings that disable the app's consumers of WALLET_EVENTS_QUEUE (Azure's switch)."""
+    from function_app import app
+
+    disabled = {}
+    for fn in app.get_functions():
+        trigger = fn.get_trigger()
+        if trigger and trigger.get_dict_repr().get("queueName") == "%WALLET_EVENTS_QUEUE%":
+            disabled[f"AzureWebJobs.{fn.get_function_name()}.Disabled"] = "true"
+    return disabled
 
 
 def fiscal_code(n: int) -> str:
@@ -69,19 +92,16 @@ def _merged(runs: list[Figures]) -> Figures:
 
 # ---------------------------------------------------------------------- the baseline server
 async def serve_bare(port: int) -> None:
-    """The same Cosmos operations as the wallet, without the Functions edge, auth, the PSP,
-    validation or Service Bus."""
-    from shared.auth.replays import CosmosReplayGuard
+    """The same Cosmos operations as the wallet, on documents of the same shape and size,
+    without the Functions edge, auth, the PSP, validation, models or Service Bus."""
     from shared.clients import get_clients
-    from shared.wallet.models import fixed_time, session_pk
+    from shared.wallet.models import fixed_time
     from shared.wallet.store import CosmosWalletStore
 
     clients = get_clients()
     s = clients.settings
     container = clients.container(s.wallet_container)
     store = CosmosWalletStore(container, s.cosmos_timeout_seconds)
-    guard = CosmosReplayGuard(clients.container(s.signatures_container),
-                              s.cosmos_timeout_seconds)
 
     def since() -> str:
         return fixed_time(datetime.now(UTC) - timedelta(minutes=30))
@@ -95,44 +115,59 @@ async def serve_bare(port: int) -> None:
         return web.json_response({"walletId": found["id"] if found else None},
                                  status=200 if found else 404)
 
+    def event(type_: str, document: dict[str, Any], now: datetime) -> dict[str, Any]:
+        # What the wallet's outbox holds: the event, its queue and its data.
+        return {"id": str(uuid.uuid4()), "type": type_, "queue": s.wallet_events_queue,
+                "data": {"walletId": document["id"], "citizenId": document["pk"],
+                         "fiscalCode": document["fiscalCode"], "hpan": document.get("hpan"),
+                         "type": document["type"], "brand": "VISA",
+                         "applications": document["applications"]},
+                "createdAt": now.isoformat()}
+
     async def create(request: web.Request) -> web.Response:
-        pk, wallet_id, now = request.match_info["pk"], str(uuid.uuid4()), datetime.now(UTC)
+        pk, now = request.match_info["pk"], datetime.now(UTC)
+        wallet_id = "w" + base64.urlsafe_b64encode(os.urandom(44)).decode().rstrip("=")
         await store.current(pk, pending_since=since())
-        document = {"id": wallet_id, "pk": pk, "kind": "instrument", "fiscalCode": "-",
-                    "type": "CARD", "status": "CREATED", "applications": {"PAGOPA": "ENABLED"},
-                    "pspId": "DEMOPSP", "sessionId": "s", "createdAt": fixed_time(now),
-                    "updatedAt": fixed_time(now)}
-        route = {"id": wallet_id, "pk": session_pk(wallet_id), "kind": "session",
-                 "citizen": pk, "pspId": "DEMOPSP", "ttl": 600}
-        await asyncio.gather(store.create_session(route), store.create(document))
+        document = {"id": wallet_id, "pk": pk, "kind": "instrument",
+                    "fiscalCode": "RSSMRA85T10A000X", "type": "CARD", "status": "CREATED",
+                    "applications": {"PAGOPA": "ENABLED"}, "pspId": "DEMOPSP",
+                    "sessionId": str(uuid.uuid4()), "createdAt": fixed_time(now),
+                    "updatedAt": fixed_time(now), "ttl": 90 * 86400, "signatures": []}
+        await store.create(document)
         return web.json_response({"walletId": wallet_id}, status=201)
 
     async def notify(request: web.Request) -> web.Response:
-        wallet_id = request.match_info["id"]
-        route = await store.get_session(wallet_id)
-        assert route is not None
-        signature_id = uuid.uuid4().hex
-        _, found = await asyncio.gather(
-            guard.first_use(signature_id, datetime.now(UTC) + timedelta(minutes=5)),
-            store.for_notification(route["citizen"], wallet_id))
+        # The wallet finds the partition in the walletId; here the path names it.
+        pk, wallet_id, now = request.match_info["pk"], request.match_info["id"], datetime.now(UTC)
+        found = await store.for_notification(pk, wallet_id)
         document = next(d for d in found if d["id"] == wallet_id)
-        document.update(status="VALIDATED", outbox=[{"id": signature_id}])
-        written = await store.replace(document)
-        await store.replace({**written, "outbox": []})
+        document.pop("ttl", None)
+        document.update(status="VALIDATED", hpan=hashlib.sha256(os.urandom(8)).hexdigest(),
+                        contractId="bench", notification=hashlib.sha256(wallet_id.encode())
+                        .hexdigest(), validatedAt=fixed_time(now), updatedAt=fixed_time(now),
+                        details={"brand": "VISA", "last4": "4242", "expiryMonth": 12,
+                                 "expiryYear": now.year + 3},
+                        signatures=[{"id": uuid.uuid4().hex,
+                                     "until": fixed_time(now + timedelta(minutes=5))}])
+        document["outbox"] = [event("InstrumentValidated", document, now)]
+        await store.replace(document)  # the outbox is cleared later, by the sweep
         return web.json_response({"walletId": wallet_id})
 
     async def delete(request: web.Request) -> web.Response:
         found = await store.get(request.match_info["pk"], request.match_info["id"])
         assert found is not None
-        written = await store.replace({**found, "status": "DELETED", "outbox": [{"id": "e"}]})
-        await store.replace({**written, "outbox": []})
+        now = datetime.now(UTC)
+        await store.replace({**found, "status": "DELETED", "updatedAt": fixed_time(now),
+                             "ttl": 90 * 86400, "outbox": [*found.get("outbox", []),
+                                                           event("InstrumentDeleted", found,
+                                                                 now)]})
         return web.Response(status=204)
 
     app = web.Application()
     app.router.add_get("/list/{pk}", listing)
     app.router.add_get("/read/{pk}/{id}", read)
     app.router.add_post("/create/{pk}", create)
-    app.router.add_post("/notify/{id}", notify)
+    app.router.add_post("/notify/{pk}/{id}", notify)
     app.router.add_delete("/delete/{pk}/{id}", delete)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
@@ -162,6 +197,10 @@ class Bench:
 
     def citizen(self, i: int) -> str:
         return self.citizens[i % CITIZENS]
+
+    def bare_pk(self, i: int) -> str:
+        """The baseline's partition of citizen ``i``: a hash, as long as the wallet's."""
+        return hashlib.sha256(f"bare-{self.citizen(i)}".encode()).hexdigest()
 
     def headers(self, cf: str) -> dict[str, str]:
         return {"x-functions-key": FUNCTION_KEY, "Authorization": f"Bearer {self.tokens[cf]}"}
@@ -201,10 +240,10 @@ class Bench:
         return ok
 
     async def bare_onboarding(self, session: aiohttp.ClientSession, i: int) -> bool:
-        pk = f"bare-{self.citizen(i)}"
+        pk = self.bare_pk(i)
         async with session.post(f"{self.bare}/create/{pk}") as response:
             wallet_id = (await response.json())["walletId"]
-        async with session.post(f"{self.bare}/notify/{wallet_id}") as response:
+        async with session.post(f"{self.bare}/notify/{pk}/{wallet_id}") as response:
             await response.read()
             self.bare_wallets.append((pk, wallet_id))
             return response.status == 200
@@ -216,7 +255,7 @@ class Bench:
             return response.status == 200
 
     async def bare_list(self, session: aiohttp.ClientSession, i: int) -> bool:
-        async with session.get(f"{self.bare}/list/bare-{self.citizen(i)}") as response:
+        async with session.get(f"{self.bare}/list/{self.bare_pk(i)}") as response:
             await response.read()
             return response.status == 200
 
@@ -321,9 +360,12 @@ def main() -> None:
         try:
             platform.provision()
             env = {**platform.env, "LOG_LEVEL": "WARNING"}
+            host_env = {**env, **without_event_consumers()}
+            platform.provision(BARE_DATABASE)
             host = Child("devhost", [sys.executable, "-m", "local.devhost", "--app",
-                                     "function_app", "--port", "0"], env=env)
-            bare = Child("bare", [sys.executable, "-m", "bench.wallet", "bare"], env=env)
+                                     "function_app", "--port", "0"], env=host_env)
+            bare = Child("bare", [sys.executable, "-m", "bench.wallet", "bare"],
+                         env={**env, "COSMOS_DATABASE": BARE_DATABASE})
             try:
                 asyncio.run(run(platform, f"http://127.0.0.1:{host.port}",
                                 f"http://127.0.0.1:{bare.port}"))

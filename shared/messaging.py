@@ -49,27 +49,91 @@ async def guarded_bus(timeout: float) -> AsyncIterator[None]:
         raise DependencyError("servicebus", type(error).__name__) from error
 
 
+@dataclass
+class _Waiting:
+    """One caller's messages, queued for whichever caller sends next."""
+
+    messages: Sequence[Outgoing]
+    done: asyncio.Future[None]
+
+
 class ServiceBusSender:
-    """The :class:`Sender` on the process's shared Service Bus senders."""
+    """The :class:`Sender` on the process's shared Service Bus senders.
+
+    Callers take turns on a queue's one sender (see :meth:`Clients.sending`). While one
+    sends, others' messages wait, and the next caller to get the sender sends every message
+    waiting by then in as few batches as fit (group commit): under load one AMQP transfer
+    carries many callers' messages, instead of each caller queueing for its own round trip.
+    Each caller returns once its own messages are sent, or raises if a batch holding one of
+    them failed; ``message_id`` duplicate detection makes a caller's retry safe.
+    """
 
     def __init__(self, clients: Clients) -> None:
         self._clients = clients
+        self._waiting: dict[str, list[_Waiting]] = {}
 
     async def send(self, queue: str, messages: Sequence[Outgoing]) -> None:
         if not messages:
             return
+        mine = _Waiting(messages, asyncio.get_running_loop().create_future())
+        waiting = self._waiting.setdefault(queue, [])
+        waiting.append(mine)
         timeout = self._clients.settings.servicebus_timeout_seconds
-        async with guarded_bus(timeout), self._clients.sending(queue) as sender:
-            batch = await sender.create_message_batch()
-            for outgoing in messages:
+        try:
+            async with guarded_bus(timeout):
+                async with self._clients.sending(queue) as sender:
+                    # Whoever held the sender before may have sent these already.
+                    if not mine.done.done():
+                        taken = list(waiting)
+                        waiting.clear()
+                        await _send_all(sender, taken)
+                if not mine.done.done():
+                    raise DependencyError("servicebus", "the send was interrupted")
+                mine.done.result()  # raises what failed the batch that held these messages
+        finally:
+            if mine in waiting:  # gave up (a timeout) before anyone took it
+                waiting.remove(mine)
+
+
+async def _send_all(sender: Any, taken: list[_Waiting]) -> None:
+    """Send the messages of ``taken`` in batches; settle each caller's future as its last
+    message is sent, or with the error of the batch that failed (and of all after it)."""
+    pending: list[_Waiting] = []  # callers with messages in the current batch
+    try:
+        if len(taken) == 1 and len(taken[0].messages) == 1:
+            # One message: no batch (a batch encodes each message once more, to size it).
+            await sender.send_messages(_to_message(taken[0].messages[0]))
+            _settle(taken)
+            return
+        batch = await sender.create_message_batch()
+        for waiting in taken:
+            for outgoing in waiting.messages:
                 message = _to_message(outgoing)
                 try:
                     batch.add_message(message)
                 except ValueError:  # batch full: send it and start another
                     await sender.send_messages(batch)
+                    _settle(pending)  # every message of theirs is in what was sent
+                    pending = []
                     batch = await sender.create_message_batch()
                     batch.add_message(message)
-            await sender.send_messages(batch)
+            pending.append(waiting)
+        await sender.send_messages(batch)
+        _settle(pending)
+    except BaseException as error:
+        failed = error if isinstance(error, Exception) else DependencyError(
+            "servicebus", "the send was interrupted")
+        for waiting in taken:
+            if not waiting.done.done():
+                waiting.done.set_exception(failed)
+                waiting.done.exception()  # retrieved: the caller may have gone already
+        raise
+
+
+def _settle(sent: list[_Waiting]) -> None:
+    for waiting in sent:
+        if not waiting.done.done():
+            waiting.done.set_result(None)
 
 
 def _to_message(outgoing: Outgoing) -> ServiceBusMessage:

@@ -5,13 +5,22 @@ After the write, :meth:`Outbox.publish` sends them (``message_id`` = the event i
 dropped by duplicate detection) and clears the field with an ETag-conditioned replace. A timer
 calls :meth:`Outbox.sweep` for documents whose outbox is still full (the broker was down, or the
 process died between the write and the send).
+
+A hot path may leave the clearing to the sweep (``publish(..., clear_now=False)``): it saves the
+request a write, and the sweep re-sends those events once (the broker drops the copies by
+message id while they are inside its duplicate-detection window, ten minutes by default; past
+it, consumers deduplicate by event id as for any at-least-once delivery) before clearing them.
+Until then later writes of the document carry the events over, and re-send them: an outbox
+holding more than :data:`CLEAR_NOW_PAST` events is cleared at once anyway.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from collections import defaultdict
+from collections.abc import Collection
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,6 +34,9 @@ from shared.errors import DependencyError
 from shared.messaging import Outgoing, Sender
 
 logger = logging.getLogger(__name__)
+
+CLEAR_NOW_PAST = 8
+_SWEEP_CONCURRENCY = 16
 
 
 class Event(BaseModel):
@@ -77,13 +89,20 @@ class Outbox:
         self._pk_field = partition_key.lstrip("/")
         self._timeout = timeout
 
-    async def publish(self, document: dict[str, Any]) -> bool:
+    async def publish(self, document: dict[str, Any], *, clear_now: bool = True,
+                      only: Collection[str] | None = None) -> bool:
         """Send the document's pending events and clear them; False if the broker is down.
 
         The state change has happened already, so a send failure is not the caller's error:
-        the sweep sends the events later.
+        the sweep sends the events later. ``clear_now=False`` leaves the clearing to the sweep
+        (see the module docstring) unless more than :data:`CLEAR_NOW_PAST` events wait.
+        ``only`` (with ``clear_now=False``): send just these event ids, the ones the caller's
+        write added; the others stay for the sweep. A long outbox is sent and cleared whole.
         """
         events = pending(document)
+        clear_now = clear_now or len(events) > CLEAR_NOW_PAST  # then all go, and are cleared
+        if only is not None and not clear_now:
+            events = [e for e in events if e.id in only]
         if not events:
             return True
         try:
@@ -96,7 +115,8 @@ class Outbox:
             logger.warning("outbox of %s not sent yet (%s); the sweep will retry",
                            document.get("id"), error)
             return False
-        await self._clear(document, {e.id for e in events})
+        if clear_now:
+            await self._clear(document, {e.id for e in events})
         return True
 
     async def _clear(self, document: dict[str, Any], sent: set[str]) -> None:
@@ -134,8 +154,12 @@ class Outbox:
                 documents.append(raw)
                 if len(documents) >= limit:
                     break
-        published = 0
-        for document in documents:
-            if await self.publish(document):
-                published += 1
-        return published
+        # Several at once: their sends share transfers (see ServiceBusSender) and the clears
+        # overlap, so a sweep after a busy minute takes seconds, not minutes.
+        bound = asyncio.Semaphore(_SWEEP_CONCURRENCY)
+
+        async def publish(document: dict[str, Any]) -> bool:
+            async with bound:
+                return await self.publish(document)
+
+        return sum(await asyncio.gather(*(publish(d) for d in documents)))

@@ -44,6 +44,7 @@ from shared.standin.stations import StationClient, Stations
 from shared.standin.store import CosmosStandInStore
 from shared.standin.traffic import Traffic
 from shared.wallet.psp import HttpPspGateway, RegistryPspSecrets
+from shared.wallet.reference import WalletIds
 from shared.wallet.service import Wallet, WalletPolicy
 from shared.wallet.store import CosmosWalletStore
 
@@ -154,7 +155,8 @@ class Root:
                               events_queue=s.wallet_events_queue)
         store = CosmosWalletStore(self.clients.container(s.wallet_container),
                                   s.cosmos_timeout_seconds)
-        return Wallet(store=store, psp=psp, secrets=secrets, replay_guard=self.replay_guard,
+        return Wallet(store=store, psp=psp, secrets=secrets,
+                      wallet_ids=WalletIds(self.secrets),
                       publisher=self.outbox("wallet_container"), policy=policy)
 
     def cashback(self) -> Cashback:

@@ -6,12 +6,19 @@ checked against the ``now`` passed in, not the system clock. Every refusal is an
 :class:`~shared.errors.Unauthorized` with a specific detail; a key source that
 cannot be reached raises :class:`~shared.errors.DependencyError`.
 
+A token that passed is remembered by its SHA-256 for a short while (``cache_seconds``,
+two minutes by default, and never past its ``exp``): the app calls several endpoints with
+the same token, and the signature check is most of the cost of an authenticated read. Its
+time claims are checked again against ``now`` on every use. A key withdrawn from the JWKS
+stops being trusted after the key cache's TTL plus, at most, ``cache_seconds``.
+
 :func:`issue_token` and :func:`generate_key_pair` serve local tools and tests.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import math
@@ -54,6 +61,17 @@ _CHALLENGE = {"WWW-Authenticate": "Bearer"}
 _INVALID_TOKEN = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
 
 PublicKey = rsa.RSAPublicKey | ec.EllipticCurvePublicKey
+
+
+@dataclass(frozen=True)
+class _Verified:
+    """A token that passed: who it names, its time claims, and until when it is trusted."""
+
+    citizen: Citizen
+    exp: float
+    nbf: float | None
+    iat: float | None
+    until: float
 
 
 @dataclass(frozen=True)
@@ -348,6 +366,9 @@ class CitizenTokenVerifier:
         audience: a value that ``aud`` must be or contain.
         leeway_seconds: clock skew tolerated on ``exp``, ``nbf`` and ``iat``.
         algorithms: accepted ``alg`` values; asymmetric only.
+        cache_seconds: how long a token that passed is trusted without checking its
+            signature again (0: never); its time claims are checked on every use.
+        cache_size: how many such tokens are remembered at most.
 
     Raises:
         ConfigurationError: empty issuer or audience, or an algorithm that is
@@ -362,6 +383,8 @@ class CitizenTokenVerifier:
         audience: str,
         leeway_seconds: int = 30,
         algorithms: Sequence[str] = ("RS256", "ES256"),
+        cache_seconds: float = 120.0,
+        cache_size: int = 10_000,
     ) -> None:
         if not issuer or not audience:
             raise ConfigurationError("citizen token issuer and audience must not be empty")
@@ -381,6 +404,9 @@ class CitizenTokenVerifier:
         self._leeway = leeway_seconds
         self._algorithms = tuple(algorithms)
         self._jws = jwt.PyJWS(options={"enforce_minimum_key_length": True})
+        self._cache_seconds = cache_seconds
+        self._cache_size = cache_size
+        self._verified: dict[bytes, _Verified] = {}
 
     async def verify(self, authorization_header: str | None, *, now: datetime) -> Citizen:
         """Verify the bearer token and return the citizen it names.
@@ -399,6 +425,12 @@ class CitizenTokenVerifier:
         if now.tzinfo is None or now.utcoffset() is None:
             raise ValueError("now must be timezone-aware")
         token = self._bearer(authorization_header)
+        at = now.timestamp()
+        digest = hashlib.sha256(token.encode("ascii")).digest()
+        seen = self._verified.get(digest)
+        if seen is not None and at < seen.until:
+            self._check_times(seen.exp, seen.nbf, seen.iat, at)
+            return seen.citizen
         algorithm, kid = self._header(token)
 
         key = await self._keys.key_for(kid)
@@ -428,7 +460,25 @@ class CitizenTokenVerifier:
             raise _unauthorized("malformed token: claims are not JSON") from None
         if not isinstance(claims, dict):
             raise _unauthorized("malformed token: claims are not a JSON object")
-        return self._check_claims(claims, now.timestamp())
+        citizen = self._check_claims(claims, at)
+        self._remember(digest, citizen, claims, at)
+        return citizen
+
+    def _remember(self, digest: bytes, citizen: Citizen, claims: Mapping[str, Any],
+                  at: float) -> None:
+        if self._cache_seconds <= 0 or self._cache_size <= 0:
+            return
+        exp = _number(claims, "exp")
+        assert exp is not None  # checked by _check_claims
+        if len(self._verified) >= self._cache_size:
+            self._verified = {d: v for d, v in self._verified.items()
+                              if v.until > at and v.exp > at - self._leeway}
+            if len(self._verified) >= self._cache_size:  # all fresh: forget the older half
+                keep = list(self._verified.items())[self._cache_size // 2:]
+                self._verified = dict(keep)
+        self._verified[digest] = _Verified(
+            citizen, exp, _number(claims, "nbf"), _number(claims, "iat"),
+            until=min(at + self._cache_seconds, exp + self._leeway))
 
     @staticmethod
     def _bearer(header: str | None) -> str:
@@ -463,10 +513,13 @@ class CitizenTokenVerifier:
 
     def _check_claims(self, claims: Mapping[str, Any], now: float) -> Citizen:
         exp = _number(claims, "exp")
-        nbf = _number(claims, "nbf")
-        iat = _number(claims, "iat")
         if exp is None:
             raise _unauthorized("token has no expiry (exp)")
+        self._check_times(exp, _number(claims, "nbf"), _number(claims, "iat"), now)
+        return self._check_identity(claims)
+
+    def _check_times(self, exp: float, nbf: float | None, iat: float | None,
+                     now: float) -> None:
         if exp <= now - self._leeway:
             raise _unauthorized("token expired")
         if nbf is not None and nbf > now + self._leeway:
@@ -474,6 +527,7 @@ class CitizenTokenVerifier:
         if iat is not None and iat > now + self._leeway:
             raise _unauthorized("token issued in the future (iat)")
 
+    def _check_identity(self, claims: Mapping[str, Any]) -> Citizen:
         if claims.get("iss") != self._issuer:
             raise _unauthorized("wrong issuer")
         audience = claims.get("aud")

@@ -30,7 +30,11 @@ Outcome = Literal["OK", "KO", "CANCELED", "PENDING"]
 
 APPLICATIONS: tuple[ApplicationName, ...] = ("PAGOPA",)
 PENDING_STATUSES: tuple[StoredStatus, ...] = ("CREATED", "VALIDATION_REQUESTED")
-WALLET_ID = r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
+# "w" + base64url(12-byte nonce, the owner's fiscal code sealed with AES-GCM): see reference.py.
+WALLET_ID = r"^w[A-Za-z0-9_-]{59}$"
+# What a citizen may name: those, and the UUIDs of instruments onboarded before them.
+OWN_WALLET_ID = (r"^(w[A-Za-z0-9_-]{59}|"
+                 r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12})$")
 HPAN = r"^[0-9a-f]{64}$"
 
 
@@ -143,6 +147,15 @@ class NotificationAck(BaseModel):
 
 
 # ------------------------------------------------------------------ stored
+class SeenSignature(BaseModel):
+    """A PSP signature already accepted: refused again until ``until`` (then it is stale)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    id: str = Field(description="SHA-256 hex of the signature id, shortened")
+    until: StoredTime
+
+
 class StoredInstrument(BaseModel):
     """An instrument as stored: one document in the citizen's partition (``pk``)."""
 
@@ -169,23 +182,10 @@ class StoredInstrument(BaseModel):
     replaces: str | None = None
     replaced_by: str | None = Field(default=None, alias="replacedBy")
     ttl: int | None = Field(default=None, description="Seconds; set once nothing needs it")
-
-
-class StoredSession(BaseModel):
-    """Routes a PSP notification (which knows only the walletId) to its citizen's partition."""
-
-    model_config = ConfigDict(populate_by_name=True, extra="ignore")
-
-    id: str
-    pk: str
-    kind: Literal["session"] = "session"
-    citizen: str = Field(description="The partition key of the instrument")
-    psp_id: str = Field(alias="pspId")
-    ttl: int
-
-
-def session_pk(wallet_id: str) -> str:
-    return f"session:{wallet_id}"
+    signatures: list[SeenSignature] = Field(
+        default_factory=list,
+        description="PSP signatures accepted for this instrument, kept until they expire "
+                    "(the replay guard, written with the change the notification makes)")
 
 
 # ------------------------------------------------------------------ returned

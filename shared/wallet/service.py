@@ -26,13 +26,11 @@ internal to the platform, like the documents themselves).
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import logging
 import re
-import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
@@ -40,16 +38,16 @@ from typing import Any, Protocol, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from shared.auth.fiscal_code import fiscal_code_hash
-from shared.auth.signature import ReplayGuard, verify_signed_request
+from shared.auth.signature import verify_signed_request
 from shared.clock import ROME
-from shared.errors import Conflict, Invalid, NotFound
+from shared.errors import Conflict, Invalid, NotFound, Unauthorized
 from shared.outbox import Event, add_events
 from shared.wallet.models import (
     APPLICATIONS,
     DETAILS_IN,
     DETAILS_OUT,
+    OWN_WALLET_ID,
     PENDING_STATUSES,
-    WALLET_ID,
     Application,
     ApplicationsUpdate,
     FailureDetailsIn,
@@ -59,28 +57,34 @@ from shared.wallet.models import (
     NotificationAck,
     OnboardingStarted,
     PspNotification,
+    SeenSignature,
     Status,
     StoredInstrument,
-    StoredSession,
     fixed_time,
-    session_pk,
 )
 from shared.wallet.psp import PspGateway, PspSecrets
+from shared.wallet.reference import WalletIds
 from shared.wallet.store import Document, StaleDocument, WalletStore
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-_WALLET_ID = re.compile(WALLET_ID)
+_OWN_WALLET_ID = re.compile(OWN_WALLET_ID)
 _ATTEMPTS = 5
 # How long finished documents are kept where the container has TTL enabled (Azure).
 _RETENTION_SECONDS = 90 * 86400
-_SESSION_ROUTE_SECONDS = 7 * 86400
 
 
 class Publisher(Protocol):
-    async def publish(self, document: Document) -> bool:
-        """Send the document's outbox and clear it; False if it must wait for the sweep."""
+    async def publish(self, document: Document, *, clear_now: bool = True,
+                      only: Collection[str] | None = None) -> bool:
+        """Send the document's outbox (``only`` these event ids, if given); False if it must
+        wait for the sweep.
+
+        ``clear_now=False``: the events stay in the outbox until the sweep re-sends them (the
+        broker drops the copies by message id) and clears them, which saves this request a
+        write. See :meth:`shared.outbox.Outbox.publish`.
+        """
         ...
 
 
@@ -97,11 +101,11 @@ class Wallet:
     """The wallet of every citizen, on its ports."""
 
     def __init__(self, *, store: WalletStore, psp: PspGateway, secrets: PspSecrets,
-                 replay_guard: ReplayGuard, publisher: Publisher, policy: WalletPolicy) -> None:
+                 wallet_ids: WalletIds, publisher: Publisher, policy: WalletPolicy) -> None:
         self._store = store
         self._psp = psp
         self._secrets = secrets
-        self._guard = replay_guard
+        self._ids = wallet_ids
         self._publisher = publisher
         self._policy = policy
 
@@ -115,7 +119,7 @@ class Wallet:
         if len(live) >= self._policy.max_instruments:
             raise Conflict(f"a citizen may have at most {self._policy.max_instruments} live "
                            "instruments (validated, or being onboarded): delete one first")
-        wallet_id = str(uuid.uuid4())
+        wallet_id = await self._ids.new(fiscal_code)
         psp_id = self._policy.psp_id
         session = await self._psp.open_session(
             psp_id=psp_id, wallet_id=wallet_id, type_=request.type,
@@ -127,10 +131,8 @@ class Wallet:
                           for name in APPLICATIONS},
             psp_id=psp_id, session_id=session.session_id, created_at=now, updated_at=now,
             ttl=_RETENTION_SECONDS)
-        route = StoredSession(id=wallet_id, pk=session_pk(wallet_id), citizen=pk,
-                              psp_id=psp_id, ttl=_SESSION_ROUTE_SECONDS)
-        await asyncio.gather(self._store.create_session(route.model_dump(by_alias=True)),
-                             self._store.create(_document(item)))
+        # The walletId carries the owner (sealed), so no route document is written.
+        await self._store.create(_document(item))
         return OnboardingStarted(wallet_id=wallet_id, status="CREATED",
                                  redirect_url=session.redirect_url)
 
@@ -150,7 +152,7 @@ class Wallet:
     async def delete(self, fiscal_code: str, wallet_id: str, *, now: datetime) -> None:
         """Delete; deleting again (or a replaced one) changes nothing and is not an error."""
 
-        async def attempt() -> Document | None:
+        async def attempt() -> tuple[Document, list[Event]] | None:
             raw = await self._own(fiscal_code, wallet_id)
             item = _load(raw)
             if item.status in ("DELETED", "REPLACED"):
@@ -163,18 +165,18 @@ class Wallet:
                                            "ttl": _RETENTION_SECONDS})
             written = await self._store.replace(_document(item, raw, events))
             logger.info("instrument %s deleted (was %s)", wallet_id, was)
-            return written
+            return written, events
 
-        written = await _retrying(attempt)
-        if written is not None:
-            await self._publisher.publish(written)
+        done = await _retrying(attempt)
+        if done is not None:
+            await self._publish(*done)
 
     async def set_applications(self, fiscal_code: str, wallet_id: str,
                                update: ApplicationsUpdate, *, now: datetime) -> Instrument:
         """Enable or disable the wallet's services on a live instrument."""
         wanted = {a.name: a.status for a in update.applications}
 
-        async def attempt() -> tuple[StoredInstrument, Document | None]:
+        async def attempt() -> tuple[StoredInstrument, Document | None, list[Event]]:
             raw = await self._own(fiscal_code, wallet_id)
             item = _load(raw)
             status = self._status(item, now)
@@ -182,18 +184,18 @@ class Wallet:
                 raise Conflict(f"the instrument is {status}: its applications cannot change")
             changed = {n: s for n, s in wanted.items() if item.applications.get(n) != s}
             if not changed:
-                return item, None
+                return item, None, []
             item = item.model_copy(update={"applications": {**item.applications, **changed},
                                            "updated_at": now})
             events = []
             if item.status == "VALIDATED":
                 events = [self._event("ApplicationChanged", item, now, application=name,
                                       status=value) for name, value in changed.items()]
-            return item, await self._store.replace(_document(item, raw, events))
+            return item, await self._store.replace(_document(item, raw, events)), events
 
-        item, written = await _retrying(attempt)
+        item, written, events = await _retrying(attempt)
         if written is not None:
-            await self._publisher.publish(written)
+            await self._publish(written, events)
         return self._view(item, now)
 
     # ------------------------------------------------------------------ the PSP
@@ -205,6 +207,10 @@ class Wallet:
         a 503) signs again at a later ``t``, and an identical outcome is then a 200 that changes
         nothing. ``PENDING`` (the citizen opened the PSP's page) is progress, never refused.
 
+        The owner's partition comes from the walletId itself (:mod:`shared.wallet.reference`),
+        and accepted signatures are recorded in the instrument document by the same write that
+        applies the outcome, so a notification costs one query and one write.
+
         Raises:
             Unauthorized: bad, stale or replayed signature (checked before anything else is
                 said about the session).
@@ -213,56 +219,60 @@ class Wallet:
             Invalid: (422) the details do not fit the outcome and the instrument type.
         """
         wallet_id = notification.wallet_id
-        route = None
-        if _WALLET_ID.match(wallet_id):
-            raw_route = await self._store.get_session(wallet_id)
-            route = StoredSession.model_validate(raw_route) if raw_route else None
-        psp_id = route.psp_id if route else self._policy.psp_id
-        secret = await self._secrets.secret_of(psp_id)
-        verified = verify_signed_request(signature, raw_body, secret, now=now,
-                                         guard=self._guard)
-        if route is None:
-            await verified
+        owner = await self._ids.owner(wallet_id)
+        pk = fiscal_code_hash(owner) if owner else None
+        documents = await self._store.for_notification(pk, wallet_id) if pk else []
+        raw = _instrument(documents, wallet_id)
+        psp_id = str(raw.get("pspId")) if raw else self._policy.psp_id
+        seen = _SeenSignature()
+        await verify_signed_request(signature, raw_body, await self._secrets.secret_of(psp_id),
+                                    now=now, guard=seen)
+        if pk is None or raw is None:
             raise NotFound("unknown onboarding session")
-        # The signature check and the read run together; the read's result is used only once
-        # the signature has passed.
-        _, documents = await asyncio.gather(
-            verified, self._store.for_notification(route.citizen, wallet_id))
+        accepted = seen.accepted()
         ack = NotificationAck(wallet_id=wallet_id, session_id=notification.session_id,
                               outcome=notification.outcome)
-        citizen = route.citizen
         first = True
 
         async def attempt() -> Document | None:
             nonlocal first, documents
             if not first:
-                documents = await self._store.for_notification(citizen, wallet_id)
+                documents = await self._store.for_notification(pk, wallet_id)
             first = False
-            return await self._apply(notification, documents, now)
+            return await self._apply(notification, documents, accepted, now)
 
         written = await _retrying(attempt)
-        if written is not None:
-            await self._publisher.publish(written)
+        if written is not None:  # a session's document: its outbox holds only this event
+            await self._publisher.publish(written, clear_now=False)
         return ack
 
     async def _apply(self, notification: PspNotification, documents: list[Document],
-                     now: datetime) -> Document | None:
+                     accepted: SeenSignature, now: datetime) -> Document | None:
         wallet_id = notification.wallet_id
-        raw = next((d for d in documents if d["id"] == wallet_id), None)
+        raw = _instrument(documents, wallet_id)
         if raw is None or raw.get("sessionId") != notification.session_id:
             raise NotFound("unknown onboarding session")
         item = _load(raw)
+        if any(s.id == accepted.id for s in item.signatures):
+            logger.warning("replayed PSP signature refused for %s", wallet_id)
+            raise Unauthorized("signature already used")
+        # Every write below records the signature (and forgets stale ones): the replay guard.
+        item = item.model_copy(update={"signatures": [
+            *(s for s in item.signatures if s.until > now), accepted]})
         status = self._status(item, now)
         if notification.outcome == "PENDING":
             if item.status == "CREATED" and status == "CREATED":
                 _failure_details(notification)
                 item = item.model_copy(update={"status": "VALIDATION_REQUESTED",
                                                "updated_at": now})
-                await self._store.replace(_document(item, raw))
-            return None  # progress after the outcome, or told twice: nothing to do
+            # else progress after the outcome, or told twice: nothing changes but the guard
+            await self._store.replace(_document(item, raw))
+            return None
         digest = _digest(notification)
         if item.notification == digest:
-            return None  # the PSP retried an outcome already applied
+            # The PSP retried an outcome already applied: only its new signature is recorded.
+            await self._store.replace(_document(item, raw))
+            return None
         if item.status not in PENDING_STATUSES:
             raise Conflict(f"the session already ended ({item.status})")
         if status == "ERROR":
@@ -321,10 +331,19 @@ class Wallet:
         return written_all[0]
 
     # ------------------------------------------------------------------ helpers
+    async def _publish(self, written: Document, events: list[Event]) -> None:
+        """Send the events this write added. Older ones the document still holds were sent by
+        their own request, or wait for the sweep (which re-sends and clears them all)."""
+        if events:
+            await self._publisher.publish(written, clear_now=False,
+                                          only={e.id for e in events})
+
     async def _own(self, fiscal_code: str, wallet_id: str) -> Document:
-        """The caller's instrument; NotFound for an unknown one and for anyone else's."""
+        """The caller's instrument; NotFound for an unknown one and for anyone else's.
+
+        The walletId is not decoded: the partition is the caller's own, from their token."""
         raw = None
-        if _WALLET_ID.match(wallet_id):
+        if _OWN_WALLET_ID.match(wallet_id):
             raw = await self._store.get(fiscal_code_hash(fiscal_code), wallet_id)
         if raw is None:
             raise NotFound(f"no instrument {wallet_id[:64]}")
@@ -367,6 +386,28 @@ class Wallet:
 
 
 _LIVE: frozenset[Status] = frozenset({"CREATED", "VALIDATION_REQUESTED", "VALIDATED"})
+
+
+class _SeenSignature:
+    """The replay guard handed to :func:`verify_signed_request` for one notification: it keeps
+    the verified signature, which the instrument document then records (and refuses if it holds
+    it already)."""
+
+    def __init__(self) -> None:
+        self._seen: SeenSignature | None = None
+
+    async def first_use(self, signature_id: str, expires_at: datetime) -> bool:
+        digest = hashlib.sha256(signature_id.encode()).hexdigest()[:32]
+        self._seen = SeenSignature(id=digest, until=expires_at)
+        return True  # the instrument document decides, in the same write as the change
+
+    def accepted(self) -> SeenSignature:
+        assert self._seen is not None, "verify_signed_request did not verify"
+        return self._seen
+
+
+def _instrument(documents: list[Document], wallet_id: str) -> Document | None:
+    return next((d for d in documents if d["id"] == wallet_id), None)
 
 
 def _expired(item: StoredInstrument, now: datetime) -> bool:

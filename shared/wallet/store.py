@@ -1,11 +1,10 @@
 """Where instruments live: the wallet container, partition key ``/pk``.
 
-Two kinds of document:
-
-- ``instrument`` (id = walletId, pk = the owner's fiscal-code hash): everything about one
-  instrument. A citizen's listing is one single-partition query; reading one is a point read.
-- ``session`` (id = walletId, pk = ``session:<walletId>``): routes a PSP notification, which
-  names only the walletId, to the owner's partition. Written once, when the session opens.
+One kind of document, ``instrument`` (id = walletId, pk = the owner's fiscal-code hash):
+everything about one instrument. A citizen's listing is one single-partition query; reading one
+is a point read. A PSP notification finds the partition in the walletId itself
+(:mod:`shared.wallet.reference`). (Earlier versions also wrote ``session`` route documents,
+pk ``session:<walletId>``: nothing reads them any more, and their ttl removes them in Azure.)
 
 Every write is ETag-conditioned (or a create); :class:`StaleDocument` tells the service to
 reload and decide again.
@@ -33,7 +32,6 @@ from shared.cosmos import Document as Document  # re-exported: the service's typ
 from shared.cosmos import StaleDocument as StaleDocument
 from shared.cosmos import body as _body
 from shared.errors import DependencyError
-from shared.wallet.models import session_pk
 
 # Instruments a citizen still has, or is onboarding: the listing, and the count of live ones.
 _CURRENT = ("SELECT * FROM c WHERE c.kind = 'instrument' AND (c.status = 'VALIDATED' OR "
@@ -42,8 +40,6 @@ _CURRENT = ("SELECT * FROM c WHERE c.kind = 'instrument' AND (c.status = 'VALIDA
 # What a notification needs: its own instrument and the validated ones (same hpan, count).
 _FOR_NOTIFICATION = ("SELECT * FROM c WHERE c.kind = 'instrument' AND "
                      "(c.id = @id OR c.status = 'VALIDATED')")
-
-
 
 
 class WalletStore(Protocol):
@@ -70,12 +66,6 @@ class WalletStore(Protocol):
     async def replace_together(self, pk: str, documents: list[Document]) -> list[Document]:
         """Replace several documents of one partition atomically, each if unchanged."""
         ...
-
-    async def get_session(self, wallet_id: str) -> Document | None: ...
-
-    async def create_session(self, document: Document) -> None: ...
-
-
 
 
 class CosmosWalletStore:
@@ -123,20 +113,6 @@ class CosmosWalletStore:
                 raise DependencyError("cosmos", f"batch status {error.status_code}") from None
             raise StaleDocument(",".join(d["id"] for d in documents)) from None
         return [dict(result["resourceBody"]) for result in results]
-
-    async def get_session(self, wallet_id: str) -> Document | None:
-        try:
-            async with guarded(self._timeout):
-                item: Document = await self._c.read_item(wallet_id,
-                                                         partition_key=session_pk(wallet_id))
-        except CosmosResourceNotFoundError:
-            return None
-        return item
-
-    async def create_session(self, document: Document) -> None:
-        async with guarded(self._timeout):
-            await self._c.create_item(_body(document))
-
 
 class MemoryWalletStore:
     """The store in memory, ETags included (unit tests)."""
@@ -192,12 +168,3 @@ class MemoryWalletStore:
         for document in documents:
             self._check(document)
         return [self._written(d) for d in documents]
-
-    async def get_session(self, wallet_id: str) -> Document | None:
-        self.round_trips += 1
-        found = self.items.get((session_pk(wallet_id), wallet_id))
-        return copy.deepcopy(found) if found else None
-
-    async def create_session(self, document: Document) -> None:
-        self.round_trips += 1
-        self._written(document)

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 import jwt
 import pytest
 import requests
+from azure.cosmos import CosmosClient
 
 from local.platform import Platform
 from shared.auth.citizen import generate_key_pair, issue_token
@@ -187,6 +188,30 @@ def test_the_wallet_events_reach_their_queue(platform: Platform, host: Host, psp
     assert by_type["InstrumentReplaced"]["applications"] == {"PAGOPA": "DISABLED"}
     assert by_type["InstrumentDeleted"]["walletId"] == second["walletId"]
     assert all(e["message_id"] == e["body"]["id"] for e in events)
+    # The requests left their outboxes to the sweep: it re-sends, the broker drops the copies
+    # by message id, and the outboxes end empty.
+    wallet = _wallet_container(platform, host)
+    assert _full_outboxes(wallet, cf) > 0
+    host.advance_clock(60)
+    assert host.request("POST", "/admin/functions/sweep_outboxes",
+                        key=ADMIN_KEY).status_code == 202
+    wait_for(lambda: _full_outboxes(wallet, cf) == 0, timeout=20)
+    again = receive(host.env["ServiceBusConnection"], host.env["WALLET_EVENTS_QUEUE"], 10,
+                    timeout=2)
+    assert [e for e in again if e["body"]["data"].get("fiscalCode") == cf] == []
+
+
+def _wallet_container(platform: Platform, host: Host) -> Any:
+    settings = platform.settings(COSMOS_DATABASE=host.env["COSMOS_DATABASE"])
+    client = CosmosClient(settings.cosmos_endpoint, credential=settings.cosmos_key or "")
+    return client.get_database_client(settings.cosmos_database).get_container_client(
+        settings.wallet_container)
+
+
+def _full_outboxes(container: Any, cf: str) -> int:
+    return sum(1 for d in container.query_items(
+        "SELECT * FROM c WHERE c.fiscalCode = @cf", parameters=[{"name": "@cf", "value": cf}],
+        partition_key=hashlib.sha256(cf.encode()).hexdigest()) if d.get("outbox"))
 
 
 def events_of(host: Host, cf: str, count: int) -> list[dict[str, Any]]:
@@ -297,6 +322,9 @@ def test_forged_replayed_and_unknown_psp_notifications_are_refused(
     different = {**body, "outcome": "CANCELED"}
     assert_problem(_notify(host, different), 409)
     assert_problem(_notify(host, {**body, "walletId": str(uuid.uuid4())}), 404)
+    tampered = started["walletId"][:9] + ("A" if started["walletId"][9] != "A" else "B") \
+        + started["walletId"][10:]
+    assert_problem(_notify(host, {**body, "walletId": tampered}), 404)
     assert_problem(_notify(host, {**body, "sessionId": "another"}), 404)
     assert_problem(_notify(host, {**body, "hpan": "x"}), 422)
     assert_problem(_notify(host, {}, raw=b"{nope"), 400)

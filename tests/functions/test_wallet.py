@@ -199,7 +199,7 @@ async def test_a_psp_that_cannot_be_reached_is_a_503_with_retry_after(root: Wall
     gateway = HttpPspGateway(lambda: root.clients.session("psp"), base_url="http://127.0.0.1:9",
                              secrets=FakeSecrets(), clock=root.clock, timeout=2)
     world.wallet = Wallet(store=world.store, psp=gateway, secrets=FakeSecrets(),
-                          replay_guard=world.guard, publisher=world.publisher,
+                          wallet_ids=world.ids, publisher=world.publisher,
                           policy=world.wallet._policy)
     try:
         refused = await call("wallet_start_onboarding", "POST", INSTRUMENTS,

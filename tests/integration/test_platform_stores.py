@@ -16,7 +16,7 @@ from shared.clients import Clients
 from shared.errors import DependencyError, Forbidden, Unauthorized
 from shared.failed_work import CosmosFailedWork, FailedWork, failed_work_id
 from shared.messaging import MemorySender
-from shared.outbox import Event, Outbox, add_events
+from shared.outbox import CLEAR_NOW_PAST, Event, Outbox, add_events
 from shared.parties.service import PartyRegistry, authorize_for_ec
 from shared.parties.store import CosmosPartyStore
 
@@ -73,6 +73,51 @@ async def test_a_failed_send_keeps_the_events_for_the_sweep(clients: Clients) ->
     assert await box.sweep(now=NOW, older_than=timedelta(seconds=30)) >= 1
     assert old.id in {m.message_id for _, m in sender.sent}
     assert (await read(clients, doc))["outbox"] == []
+
+
+async def test_a_lazy_publish_sends_now_and_leaves_the_clearing_to_the_sweep(
+        clients: Clients) -> None:
+    sender = MemorySender()
+    box = Outbox(clients.container(clients.settings.wallet_container), sender,
+                 partition_key="/pk", timeout=5)
+    sent = event(NOW - timedelta(minutes=1))
+    doc = await write(clients, [sent])
+    assert await box.publish(doc, clear_now=False) is True
+    assert [m.message_id for _, m in sender.sent] == [sent.id]
+    assert [e["id"] for e in (await read(clients, doc))["outbox"]] == [sent.id]
+    assert await box.sweep(now=NOW, older_than=timedelta(seconds=30)) >= 1
+    # the sweep re-sent it with the same message id (the broker drops it) and cleared it
+    assert [m.message_id for _, m in sender.sent if m.message_id == sent.id] == [sent.id] * 2
+    assert (await read(clients, doc))["outbox"] == []
+    await box.sweep(now=NOW, older_than=timedelta(seconds=30))  # cleared: not sent again
+    assert [m.message_id for _, m in sender.sent].count(sent.id) == 2
+
+
+async def test_only_the_events_a_write_added_are_sent_the_rest_wait_for_the_sweep(
+        clients: Clients) -> None:
+    sender = MemorySender()
+    box = Outbox(clients.container(clients.settings.wallet_container), sender,
+                 partition_key="/pk", timeout=5)
+    older, newer = event(NOW - timedelta(minutes=1)), event(NOW - timedelta(minutes=1))
+    doc = await write(clients, [older, newer])
+    assert await box.publish(doc, clear_now=False, only={newer.id}) is True
+    assert [m.message_id for _, m in sender.sent] == [newer.id]
+    assert len((await read(clients, doc))["outbox"]) == 2
+    await box.sweep(now=NOW, older_than=timedelta(seconds=30))
+    assert {older.id, newer.id} <= {m.message_id for _, m in sender.sent}
+    assert (await read(clients, doc))["outbox"] == []
+
+
+async def test_a_long_outbox_is_cleared_at_once_even_when_lazy(clients: Clients) -> None:
+    sender = MemorySender()
+    box = Outbox(clients.container(clients.settings.wallet_container), sender,
+                 partition_key="/pk", timeout=5)
+    doc = await write(clients, [event() for _ in range(CLEAR_NOW_PAST)])
+    assert await box.publish(doc, clear_now=False) is True
+    assert len((await read(clients, doc))["outbox"]) == CLEAR_NOW_PAST
+    longer = await write(clients, [event() for _ in range(CLEAR_NOW_PAST + 1)])
+    assert await box.publish(longer, clear_now=False) is True
+    assert (await read(clients, longer))["outbox"] == []
 
 
 async def test_clearing_keeps_events_added_by_a_concurrent_write(clients: Clients) -> None:

@@ -13,11 +13,10 @@ import pytest
 from local.cosmos import stats
 from local.platform import Platform
 from shared.auth.fiscal_code import fiscal_code_hash
-from shared.auth.replays import CosmosReplayGuard
 from shared.clients import Clients
 from shared.messaging import MemorySender
 from shared.outbox import Outbox
-from shared.wallet.models import NewInstrument, PspNotification, fixed_time, session_pk
+from shared.wallet.models import NewInstrument, PspNotification, fixed_time
 from shared.wallet.service import Wallet, WalletPolicy
 from shared.wallet.store import CosmosWalletStore, StaleDocument
 from tests.unit.wallet.fakes import (
@@ -30,6 +29,7 @@ from tests.unit.wallet.fakes import (
     FakeSecrets,
     card,
     signed,
+    wallet_ids,
 )
 
 
@@ -98,16 +98,6 @@ async def test_replacing_together_is_all_or_nothing(store: CosmosWalletStore) ->
     assert all(d["_etag"] for d in both)
 
 
-async def test_sessions_route_to_the_citizen_and_are_not_instruments(
-        store: CosmosWalletStore) -> None:
-    wallet_id = str(uuid.uuid4())
-    await store.create_session({"id": wallet_id, "pk": session_pk(wallet_id), "kind": "session",
-                                "citizen": "pk-x", "pspId": PSP, "ttl": 60})
-    assert (await store.get_session(wallet_id))["citizen"] == "pk-x"  # type: ignore[index]
-    assert await store.get(session_pk(wallet_id), wallet_id) is None
-    assert await store.get_session(str(uuid.uuid4())) is None
-
-
 async def test_the_wallet_on_cosmos_and_its_round_trips(platform: Platform,
                                                        clients: Clients) -> None:
     settings = clients.settings
@@ -116,7 +106,7 @@ async def test_the_wallet_on_cosmos_and_its_round_trips(platform: Platform,
     psp = FakePsp()
     wallet = Wallet(
         store=CosmosWalletStore(container, 5), psp=psp, secrets=FakeSecrets(),
-        replay_guard=CosmosReplayGuard(clients.container(settings.signatures_container), 5),
+        wallet_ids=wallet_ids(),
         publisher=Outbox(container, sender, partition_key="/pk", timeout=5),
         policy=WalletPolicy(psp_id=PSP, return_url="app://done",
                             session_window=timedelta(minutes=30), max_instruments=20,
@@ -142,12 +132,12 @@ async def test_the_wallet_on_cosmos_and_its_round_trips(platform: Platform,
     round_trips()
     await wallet.start_onboarding(OTHER_CF, NewInstrument(type="CARD"), now=NOW,
                                   notification_url=NOTIFY_URL)
-    assert round_trips() == 3  # the live count, the session route, the instrument
+    assert round_trips() == 2  # the live count, the instrument (the walletId routes)
     first = await onboard_and_validate("1" * 64)
-    # the route, the replay guard, the partition query, the write, the outbox clear
-    assert round_trips() == 5
+    # the partition query, the write (it records the signature; the sweep clears the outbox)
+    assert round_trips() == 2
     second = await onboard_and_validate("1" * 64)  # the same card: replaces in one batch
-    assert round_trips() == 5
+    assert round_trips() == 2
     old = await wallet.get(CF, first, now=NOW)
     assert (old.status, old.replaced_by) == ("REPLACED", second)
     assert round_trips() == 1
@@ -155,8 +145,18 @@ async def test_the_wallet_on_cosmos_and_its_round_trips(platform: Platform,
     assert [i.wallet_id for i in listed.instruments] == [second]
     assert round_trips() == 1
     await wallet.delete(CF, second, now=NOW)
-    assert round_trips() == 3  # the read, the write, the outbox clear
-    assert [m.properties["type"] for _, m in sender.sent] == [
+    assert round_trips() == 2  # the read, the write
+    # each write re-sends what its document still holds: the broker drops those by id
+    delivered = list(dict.fromkeys((m.message_id, m.properties["type"]) for _, m in sender.sent))
+    assert [t for _, t in delivered] == [
         "InstrumentValidated", "InstrumentValidated", "InstrumentReplaced", "InstrumentDeleted"]
     stored = await container.read_item(second, partition_key=fiscal_code_hash(CF))
+    assert [e["type"] for e in stored["outbox"]] == ["InstrumentReplaced", "InstrumentDeleted"]
+    # the sweep (its timer) re-sends them once more and clears the outboxes
+    outbox = Outbox(container, sender, partition_key="/pk", timeout=5)
+    assert await outbox.sweep(now=NOW + timedelta(minutes=1),
+                              older_than=timedelta(seconds=30)) >= 3
+    stored = await container.read_item(second, partition_key=fiscal_code_hash(CF))
     assert stored["outbox"] == []
+    assert list(dict.fromkeys(m.message_id for _, m in sender.sent)) == [
+        i for i, _ in delivered]

@@ -96,6 +96,71 @@ async def refused(v: CitizenTokenVerifier, header: str | None, match: str, **kw:
 # --- happy paths -----------------------------------------------------------------------
 
 
+class CountingKeys:
+    """A key source that counts how often a signature had to be checked."""
+
+    def __init__(self, public_pem: str) -> None:
+        self.keys = PemKeys(public_pem)
+        self.lookups = 0
+
+    async def key_for(self, kid: str | None) -> Any:
+        self.lookups += 1
+        return await self.keys.key_for(kid)
+
+
+async def test_a_token_that_passed_is_not_checked_again_for_a_while(
+        rsa_pair: tuple[str, str]) -> None:
+    private, public = rsa_pair
+    keys = CountingKeys(public)
+    v = verifier(keys, cache_seconds=120)
+    token = bearer(signed(private, claims()))
+    for _ in range(3):
+        assert await v.verify(token, now=NOW) == Citizen(CF)
+    assert keys.lookups == 1
+    assert await v.verify(token, now=NOW + timedelta(seconds=121)) == Citizen(CF)
+    assert keys.lookups == 2  # past cache_seconds: verified afresh
+
+
+async def test_a_remembered_token_still_expires_and_still_waits_for_nbf(
+        rsa_pair: tuple[str, str]) -> None:
+    private, public = rsa_pair
+    v = verifier(PemKeys(public), leeway_seconds=0, cache_seconds=3600)
+    start = int(NOW.timestamp())
+    token = bearer(signed(private, claims(iat=start, nbf=start, exp=start + 60)))
+    assert await v.verify(token, now=NOW) == Citizen(CF)
+    await refused(v, token, "token expired", now=NOW + timedelta(seconds=60))
+    await refused(v, token, "not yet valid", now=NOW - timedelta(seconds=10))  # clock set back
+
+
+async def test_only_tokens_that_passed_are_remembered(rsa_pair: tuple[str, str]) -> None:
+    private, public = rsa_pair
+    keys = CountingKeys(public)
+    v = verifier(keys)
+    good = signed(private, claims())
+    head, _, sig = good.split(".")
+    forged = f"{head}.{b64json(claims(sub='VRDGPP80A01H501U'))}.{sig}"
+    for _ in range(2):
+        await refused(v, bearer(forged), "bad signature")
+    assert keys.lookups == 2
+    await refused(v, bearer(signed(private, claims(aud="someone-else"))), "wrong audience")
+    await refused(v, bearer(signed(private, claims(aud="someone-else"))), "wrong audience")
+    assert keys.lookups == 4
+    assert await v.verify(bearer(good), now=NOW) == Citizen(CF)
+
+
+async def test_the_token_cache_is_bounded(rsa_pair: tuple[str, str]) -> None:
+    private, public = rsa_pair
+    keys = CountingKeys(public)
+    v = verifier(keys, cache_size=4)
+    tokens = [bearer(signed(private, claims(jti=str(n)))) for n in range(10)]
+    for token in tokens:
+        await v.verify(token, now=NOW)
+    assert len(v._verified) <= 4
+    lookups = keys.lookups
+    await v.verify(tokens[-1], now=NOW)  # the newest is still remembered
+    assert keys.lookups == lookups
+
+
 async def test_valid_rs256_token(rsa_pair: tuple[str, str]) -> None:
     private, public = rsa_pair
     token = issue_token(private, CF, issuer=ISS, audience=AUD, now=NOW)
@@ -486,7 +551,7 @@ async def test_jwks_two_keys_selected_by_kid_and_cached(
     state.keys = [jwk(rsa_pair[1], "r1", use="sig", alg="RS256"), jwk(ec_pair[1], "e1")]
     clock = Clock()
     keys = JwksKeys(session, url, ttl_seconds=600, clock=clock)
-    v = verifier(keys)
+    v = verifier(keys, cache_seconds=0)  # the key cache, not the verified-token cache
     rs = bearer(signed(rsa_pair[0], claims(), kid="r1"))
     es = bearer(signed(ec_pair[0], claims(), alg="ES256", kid="e1"))
     assert await v.verify(rs, now=NOW) == Citizen(CF)

@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import copy
 import json
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shared.auth.fiscal_code import check_character
-from shared.auth.signature import MemoryReplayGuard, sign
+from shared.auth.secrets import LocalSecrets
+from shared.auth.signature import sign
 from shared.clock import FixedClock
 from shared.errors import DependencyError
-from shared.messaging import MemorySender
+from shared.messaging import MemorySender, Outgoing
 from shared.outbox import pending
 from shared.wallet.models import InstrumentType
 from shared.wallet.psp import PspSession
+from shared.wallet.reference import SECRET_NAME, WalletIds
 from shared.wallet.service import Wallet, WalletPolicy
 from shared.wallet.store import Document, MemoryWalletStore, StaleDocument
 
@@ -25,6 +29,11 @@ PSP = "DEMOPSP"
 SECRET = "unit-test-psp-secret"
 QUEUE = "wallet-events"
 NOTIFY_URL = "http://localhost/api/v1/wallet/psp/notifications"
+REFERENCE_KEY = "unit-test-wallet-reference-key-0123456789"
+
+
+def wallet_ids(value: str = REFERENCE_KEY) -> WalletIds:
+    return WalletIds(LocalSecrets({SECRET_NAME: value}))
 
 
 def fiscal_code(n: int) -> str:
@@ -62,24 +71,50 @@ class FakeSecrets:
         return self.secrets[psp_id]
 
 
+class BrokerSender(MemorySender):
+    """A memory sender that drops a re-sent message id, as the broker's duplicate detection
+    does (the outbox re-sends events a request left for the sweep); ``dropped`` keeps them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.dropped: list[tuple[str, Outgoing]] = []
+
+    async def send(self, queue: str, messages: Sequence[Outgoing]) -> None:
+        seen = {(q, m.message_id) for q, m in self.sent}
+        fresh = [m for m in messages if (queue, m.message_id) not in seen]
+        self.dropped.extend((queue, m) for m in messages if m not in fresh)
+        await super().send(queue, fresh)
+
+
 class MemoryPublisher:
-    """The outbox publisher on the memory store: send, then clear with the ETag."""
+    """The outbox publisher on the memory store: send, then clear with the ETag (now, or when
+    the test calls :meth:`sweep`)."""
 
     def __init__(self, store: MemoryWalletStore, sender: MemorySender) -> None:
         self.store = store
         self.sender = sender
 
-    async def publish(self, document: Document) -> bool:
-        events = pending(document)
+    async def publish(self, document: Document, *, clear_now: bool = True,
+                      only: Collection[str] | None = None) -> bool:
+        events = [e for e in pending(document) if only is None or e.id in only]
         try:
             for event in events:
                 await self.sender.send(event.queue, [event.outgoing()])
         except DependencyError:
             return False
+        if not clear_now:
+            return True
         cleared = {**document, "outbox": []}
         with contextlib.suppress(StaleDocument):
             await self.store.replace(cleared)
         return True
+
+    async def sweep(self) -> int:
+        """What the outbox sweep does: re-send every full outbox and clear it."""
+        full = [d for d in list(self.store.items.values()) if d.get("outbox")]
+        for document in full:
+            await self.publish(copy.deepcopy(document))
+        return len(full)
 
 
 class StaleOnce(MemoryWalletStore):
@@ -105,11 +140,11 @@ class World:
         self.clock = FixedClock(now)
         self.store = store or MemoryWalletStore()
         self.psp = FakePsp()
-        self.sender = MemorySender()
-        self.guard = MemoryReplayGuard(self.clock.now)
+        self.sender = BrokerSender()
+        self.ids = wallet_ids()
         self.publisher = MemoryPublisher(self.store, self.sender)
         self.wallet = Wallet(
-            store=self.store, psp=self.psp, secrets=FakeSecrets(), replay_guard=self.guard,
+            store=self.store, psp=self.psp, secrets=FakeSecrets(), wallet_ids=self.ids,
             publisher=self.publisher,
             policy=WalletPolicy(psp_id=PSP, return_url="app://wallet/done",
                                 session_window=timedelta(minutes=30),

@@ -30,6 +30,7 @@ from tests.unit.wallet.fakes import (
     card,
     fiscal_code,
     signed,
+    wallet_ids,
 )
 
 
@@ -111,7 +112,12 @@ async def test_ok_notification_validates_with_the_type_details_and_publishes() -
     assert event["data"] == {
         "walletId": wallet_id, "citizenId": fiscal_code_hash(CF), "fiscalCode": CF,
         "hpan": "b" * 64, "type": "CARD", "brand": "VISA", "applications": {"PAGOPA": "ENABLED"}}
-    assert world.stored(CF, wallet_id)["outbox"] == []  # sent, then cleared
+    # Sent, and left for the outbox sweep to clear: the request saved a write.
+    assert [e["id"] for e in world.stored(CF, wallet_id)["outbox"]] == [event["id"]]
+    assert await world.publisher.sweep() == 1
+    assert world.stored(CF, wallet_id)["outbox"] == []
+    assert [e["id"] for e in world.events()] == [event["id"]]
+    assert [m.message_id for _, m in world.sender.dropped] == [event["id"]]  # a duplicate
 
 
 async def test_pending_means_the_citizen_is_on_the_psp_page() -> None:
@@ -149,7 +155,11 @@ async def test_identical_renotification_is_accepted_and_changes_nothing() -> Non
     world.advance(seconds=5)  # the PSP retries with a fresh signature
     again = await notify(world, wallet_id)
     assert again == first
-    assert world.stored(CF, wallet_id) == before
+    after = world.stored(CF, wallet_id)
+    unchanged = ("_etag", "signatures")  # the retry's signature is recorded (replay guard)
+    assert {k: v for k, v in after.items() if k not in unchanged} == {
+        k: v for k, v in before.items() if k not in unchanged}
+    assert len(after["signatures"]) == 2
     assert len(world.events()) == 1
 
 
@@ -201,6 +211,119 @@ async def test_forged_stale_and_replayed_notifications_are_unauthorized() -> Non
         await world.wallet.notify(PspNotification.model_validate(body), raw_body=captured[0],
                                   signature=None, now=world.now)
     assert world.stored(CF, wallet_id)["status"] == "ERROR"
+
+
+async def test_instruments_onboarded_before_with_uuid_ids_are_still_the_citizens() -> None:
+    world = World()
+    wallet_id = await validated(world, hpan="6" * 64)
+    legacy = "3f1d1c9e-8a6b-4c2d-9e7f-0a1b2c3d4e5f"
+    stored = world.stored(CF, wallet_id)
+    world.store.items[(stored["pk"], legacy)] = {**stored, "id": legacy, "outbox": []}
+    assert (await world.wallet.get(CF, legacy, now=world.now)).status == "VALIDATED"
+    with pytest.raises(NotFound):
+        await world.wallet.get(OTHER_CF, legacy, now=world.now)
+    await world.wallet.delete(CF, legacy, now=world.now)
+    assert (await world.wallet.get(CF, legacy, now=world.now)).status == "DELETED"
+
+
+async def test_a_retrys_signature_is_recorded_and_refused_when_replayed() -> None:
+    world = World()
+    wallet_id = await onboard(world)
+    await notify(world, wallet_id)
+    world.advance(seconds=5)
+    body = {"walletId": wallet_id, "sessionId": world.session_of(wallet_id), "outcome": "OK",
+            "details": card()}
+    retry = signed(body, at=world.now)
+    await notify(world, wallet_id, raw_and_header=retry)  # identical outcome: 200, no change
+    with pytest.raises(Unauthorized, match="already used"):
+        await notify(world, wallet_id, raw_and_header=retry)
+    pending = signed({**body, "outcome": "PENDING", "details": {}}, at=world.now)
+    await notify(world, wallet_id, raw_and_header=pending)  # progress after the outcome
+    with pytest.raises(Unauthorized, match="already used"):
+        await notify(world, wallet_id, raw_and_header=pending)
+
+
+async def test_one_signature_sent_twice_at_once_is_accepted_once() -> None:
+    world = World()
+    wallet_id = await onboard(world)
+    body = {"walletId": wallet_id, "sessionId": world.session_of(wallet_id), "outcome": "OK",
+            "details": card()}
+    captured = signed(body, at=world.now)
+    results = await asyncio.gather(
+        *(notify(world, wallet_id, raw_and_header=captured) for _ in range(2)),
+        return_exceptions=True)
+    assert sorted(type(r).__name__ for r in results) == ["NotificationAck", "Unauthorized"]
+    assert len(world.events()) == 1
+
+
+async def test_signatures_are_forgotten_once_stale() -> None:
+    world = World()
+    wallet_id = await onboard(world)
+    await notify(world, wallet_id, "PENDING", {})
+    world.advance(minutes=6)  # past t + skew: the timestamp check alone refuses it now
+    await notify(world, wallet_id)
+    assert [s["until"] > world.now.isoformat()[:19]
+            for s in world.stored(CF, wallet_id)["signatures"]] == [True]
+
+
+async def test_a_forged_or_changed_wallet_id_is_unknown_once_the_signature_holds() -> None:
+    world = World()
+    wallet_id = await onboard(world)
+    session_id = world.session_of(wallet_id)
+    changed = wallet_id[:10] + ("A" if wallet_id[10] != "A" else "B") + wallet_id[11:]
+    with pytest.raises(NotFound):
+        await notify(world, changed, session_id=session_id)
+    with pytest.raises(Unauthorized, match="does not match"):
+        await notify(world, changed, session_id=session_id, secret="forged")
+    elsewhere = await wallet_ids("another-deployment-key-0123456789abcdef").new(CF)
+    with pytest.raises(NotFound):
+        await notify(world, elsewhere, session_id=session_id)
+    assert world.stored(CF, wallet_id)["status"] == "CREATED"
+
+
+async def test_a_crash_between_the_write_and_the_send_still_delivers_the_event() -> None:
+    world = World()
+    wallet_id = await onboard(world)
+
+    class Crash(BaseException):
+        """The process dies here (nothing after the write runs)."""
+
+    async def dies(document: dict[str, Any], *, clear_now: bool = True) -> bool:
+        raise Crash
+
+    sends = world.publisher.publish
+    world.publisher.publish = dies  # type: ignore[method-assign]
+    with pytest.raises(Crash):
+        await notify(world, wallet_id)
+    assert world.events() == []
+    assert world.stored(CF, wallet_id)["status"] == "VALIDATED"
+    world.publisher.publish = sends  # type: ignore[method-assign]
+    assert await world.publisher.sweep() == 1  # the timer, after the restart
+    [event] = world.events()
+    assert (event["type"], event["data"]["walletId"]) == ("InstrumentValidated", wallet_id)
+    assert world.stored(CF, wallet_id)["outbox"] == []
+    world.advance(seconds=5)
+    await notify(world, wallet_id)  # the PSP retries (it never got an answer): no new event
+    assert len(world.events()) == 1
+
+
+async def test_a_later_write_sends_its_own_events_and_leaves_older_ones_to_the_sweep() -> None:
+    world = World()
+    wallet_id = await validated(world, hpan="7" * 64)
+    world.sender.fail_with = DependencyError("servicebus", "down")
+    await world.wallet.set_applications(CF, wallet_id, ApplicationsUpdate.model_validate(
+        {"applications": [{"name": "PAGOPA", "status": "DISABLED"}]}), now=world.now)
+    world.sender.fail_with = None  # the ApplicationChanged event was not sent
+    await world.wallet.delete(CF, wallet_id, now=world.now)
+    assert [e["type"] for e in world.events()] == ["InstrumentValidated", "InstrumentDeleted"]
+    assert world.sender.dropped == []  # nothing re-sent on the request path
+    assert [e["type"] for e in world.stored(CF, wallet_id)["outbox"]] == [
+        "InstrumentValidated", "ApplicationChanged", "InstrumentDeleted"]
+    assert await world.publisher.sweep() == 1
+    assert [e["type"] for e in world.events()] == [
+        "InstrumentValidated", "InstrumentDeleted", "ApplicationChanged"]
+    assert len(world.sender.dropped) == 2  # the two already sent: dropped by id
+    assert world.stored(CF, wallet_id)["outbox"] == []
 
 
 @pytest.mark.parametrize("details", [
@@ -391,7 +514,11 @@ async def test_events_wait_in_the_outbox_while_the_broker_is_down() -> None:
     assert waiting["queue"] == QUEUE
     world.sender.fail_with = None
     await world.wallet.delete(CF, wallet_id, now=world.now)  # a later write keeps it
-    assert [e["type"] for e in world.events()] == ["InstrumentValidated", "InstrumentDeleted"]
+    assert [e["type"] for e in world.stored(CF, wallet_id)["outbox"]] == [
+        "InstrumentValidated", "InstrumentDeleted"]
+    assert await world.publisher.sweep() == 1  # and the sweep sends it
+    assert sorted(e["type"] for e in world.events()) == ["InstrumentDeleted",
+                                                         "InstrumentValidated"]
 
 
 # ------------------------------------------------------------------ applications
@@ -420,18 +547,18 @@ async def test_round_trips_per_operation_at_the_store() -> None:
     store = world.store
     before = store.round_trips
     wallet_id = await onboard(world)
-    assert store.round_trips - before == 3  # live count, session route, instrument
+    assert store.round_trips - before == 2  # live count, instrument (no session route)
     before = store.round_trips
     await notify(world, wallet_id)
-    # route, the partition query, the write, and the outbox clear (the publisher's)
-    assert store.round_trips - before == 4
+    # the partition query and the write (signature recorded in it; outbox left to the sweep)
+    assert store.round_trips - before == 2
     before = store.round_trips
     await world.wallet.instruments(CF, now=world.now)
     await world.wallet.get(CF, wallet_id, now=world.now)
     assert store.round_trips - before == 2
     before = store.round_trips
     await world.wallet.delete(CF, wallet_id, now=world.now)
-    assert store.round_trips - before == 3  # read, write, outbox clear
+    assert store.round_trips - before == 2  # read, write
 
 
 # ------------------------------------------------------------------ a property
