@@ -67,7 +67,7 @@ class Archive(Protocol):
 
 
 class Publisher(Protocol):
-    async def publish(self, document: dict[str, Any]) -> bool: ...
+    async def publish(self, document: dict[str, Any], *, clear_now: bool = True) -> bool: ...
 
 
 class Modes(Protocol):
@@ -272,7 +272,7 @@ class Gateway:
             repeated = _repeated(current, request)
             if repeated is not None:
                 if repeated.status == "PAID" and current.get("outbox"):
-                    await self._publisher.publish(current)
+                    await self._publisher.publish(current, clear_now=False)
                 return repeated
             if token["paymentToken"] != request.payment_token:
                 if current.get("paid"):
@@ -292,7 +292,8 @@ class Gateway:
                 continue
             if request.outcome == "OK":
                 await self._record_in_archive(written, now=now)
-                await self._publisher.publish(written)
+                # The delivery's first write clears the event (the sweep, if it never runs).
+                await self._publisher.publish(written, clear_now=False)
             return _outcome_out(request, token, paid=request.outcome == "OK")
         raise DependencyError("cosmos", f"payment {key[0]} kept changing", retry_after=1)
 

@@ -97,8 +97,11 @@ class Receipts:
                                   f"until {lease['until']}",
                                   delay_seconds=self._lease.total_seconds())
         until = now + self._lease
+        # This message is the receipt event, received: the outbox need not send it again.
+        outbox = [e for e in document.get("outbox") or []
+                  if (e.get("data") or {}).get("receiptId") != receipt_id]
         try:
-            return await self._store.replace({**document, "delivering": {
+            return await self._store.replace({**document, "outbox": outbox, "delivering": {
                 "receiptId": receipt_id, "until": until.isoformat()}})
         except StaleDocument:
             raise TransientError(f"payment of receipt {receipt_id} changed meanwhile") from None

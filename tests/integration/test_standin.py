@@ -159,8 +159,15 @@ async def test_stand_in_pays_from_the_archive_and_queues_the_receipt(world: Worl
         {"paFiscalCode": EC, "noticeNumber": number, "receiptId": "r1"}]
     payment = await world.root._standin_store.get((f"payment:{EC}:{number}", f"{EC}:{number}"))
     assert payment is not None
-    assert payment["outbox"] == []  # published and cleared
+    assert [e["data"]["receiptId"] for e in payment["outbox"]] == ["r1"]  # sent, not cleared
     assert payment["paid"]["standIn"] is True
+    # the delivery's lease clears it (the EC is down here: the delivery is rescheduled)
+    with pytest.raises(RescheduleLater):
+        await world.root.standin_receipts().deliver(
+            json.dumps(messages[0]["body"]).encode(), now=world.clock.now())
+    payment = await world.root._standin_store.get((f"payment:{EC}:{number}", f"{EC}:{number}"))
+    assert payment is not None
+    assert payment["outbox"] == []
 
     with pytest.raises(Conflict) as refused:
         await world.activate(number, "another-key")
