@@ -56,6 +56,7 @@ bench: install
 	$(PY) -m bench.wallet
 	$(PY) -m bench.push
 	$(PY) -m bench.notices
+	$(PY) -m bench.cashback
 
 clean:
 	rm -rf $(VENV) $(TOOLS) node_modules .local
