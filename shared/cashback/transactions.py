@@ -48,6 +48,7 @@ from shared.cashback.models import (
     StoredCitizen,
     StoredHpan,
     StoredInstrument,
+    StoredPayment,
     StoredPeriod,
     StoredTransactionRecord,
     dump,
@@ -167,6 +168,12 @@ class Intake:
         if line.trx_date > now + _CLOCK_SKEW:
             return "IN_THE_FUTURE"
         found = rules.period_of(self._periods, line.trx_date, now)
+        if isinstance(found, rules.Rejection) and line.operation_type == rules.REVERSAL:
+            # A reversal after its period (or between periods) may still take back a payment
+            # of the period before it, while that one takes transactions.
+            before = rules.previous_period(self._periods, line.trx_date)
+            if before is not None and rules.accepts(before, now):
+                return None
         return found.value if isinstance(found, rules.Rejection) else None
 
 
@@ -224,17 +231,30 @@ class Scorer:
         outcomes: list[str] = [""] * len(lines)
         documents = _Documents(self._store)
         groups: dict[tuple[str, int], list[int]] = defaultdict(list)
+        planned = _Left()
         for index, line in enumerate(lines):
             txn = line.rule_view()
             found = rules.period_of(self._periods, txn.at, received_at)
-            if isinstance(found, rules.Rejection):
+            before = rules.previous_period(self._periods, txn.at) if txn.is_reversal else None
+            if isinstance(found, rules.Rejection) and before is None:
                 outcomes[index] = found.value
                 continue
-            whose = await self._citizen_for(txn, found, received_at, documents)
+            lookup = found if isinstance(found, rules.Period) else before
+            assert lookup is not None, "a line without a period was rejected above"
+            whose = await self._citizen_for(txn, lookup, received_at, documents)
             if isinstance(whose, rules.Rejection):
                 outcomes[index] = whose.value
                 continue
+            if before is not None:
+                found = await self._reversal_period(whose, txn, found, before, received_at,
+                                                    documents, planned)
+                if isinstance(found, rules.Rejection):
+                    outcomes[index] = found.value
+                    continue
+            assert isinstance(found, rules.Period)
             groups[(whose, found.id)].append(index)
+            if not txn.is_reversal:
+                planned.add((whose, found.id), txn.id, rules.match_key(txn), txn.at, txn.amount)
         by_id = {p.id: p for p in self._periods}
         limit = asyncio.Semaphore(_CONCURRENCY)
 
@@ -248,6 +268,27 @@ class Scorer:
         await asyncio.gather(*(one_state(pk, by_id[period], indexes)
                                for (pk, period), indexes in groups.items()))
         return outcomes
+
+    async def _reversal_period(self, pk: str, txn: rules.Transaction,
+                               own: rules.Period | rules.Rejection, before: rules.Period,
+                               received_at: datetime, documents: _Documents,
+                               planned: _Left) -> rules.Period | rules.Rejection:
+        """Where a reversal applies (rule 4): in the previous period if its payment was scored
+        there (or comes earlier in this chunk), otherwise in its own period (waiting for its
+        payment there). A reversal between periods waits in the previous one. A period whose
+        last day + grace days are over takes nothing: its payouts are done."""
+        slot = (pk, before.id)
+        if not planned.knows(slot):
+            state = self._written.get(slot)
+            if state is None:
+                state = await documents.state(pk, before.id)
+            planned.load(slot, StoredPeriod.model_validate(state).payments if state else [])
+        scored = planned.reverse(slot, rules.match_key(txn), txn.amount)
+        if not scored and isinstance(own, rules.Period):
+            return own
+        if not rules.accepts(before, received_at):
+            return rules.Rejection.PERIOD_CLOSED
+        return before
 
     async def _citizen_for(self, txn: rules.Transaction, period: rules.Period,
                            received_at: datetime, documents: _Documents
@@ -401,6 +442,41 @@ class _Written:
             self._used -= found[1]
 
 
+class _Left:
+    """What is left of each payment of some (citizen, period) states as a chunk, applied in
+    order, will leave it: where its reversals find their payment (rule 4's pick: the earliest
+    payment with something left)."""
+
+    def __init__(self) -> None:
+        self._left: dict[tuple[str, int], dict[str, list[Any]]] = defaultdict(dict)
+        self._loaded: set[tuple[str, int]] = set()
+
+    def knows(self, slot: tuple[str, int]) -> bool:
+        return slot in self._loaded
+
+    def load(self, slot: tuple[str, int], payments: Sequence[StoredPayment]) -> None:
+        """The payments stored in ``slot`` (before the chunk's own, which are newer)."""
+        left = self._left[slot]
+        for p in payments:
+            left[p.id] = [tuple(p.key), p.at, p.remaining]
+        self._loaded.add(slot)
+
+    def add(self, slot: tuple[str, int], id_: str, key: rules.MatchKey, at: datetime,
+            amount: int) -> None:
+        self._left[slot].setdefault(id_, [key, at, amount])  # stored already: as stored
+
+    def reverse(self, slot: tuple[str, int], key: rules.MatchKey, amount: int) -> bool:
+        """Take ``amount`` back from the earliest payment of ``key`` with something left;
+        False if there is none."""
+        found = [(at, id_) for id_, (k, at, left) in self._left[slot].items()
+                 if k == key and left > 0]
+        if not found:
+            return False
+        _, id_ = min(found)
+        self._left[slot][id_][2] = max(0, self._left[slot][id_][2] - amount)
+        return True
+
+
 @dataclass
 class _Applied:
     outcomes: list[str] = field(default_factory=list)
@@ -444,9 +520,16 @@ class _Documents:
         self._citizens: dict[str, list[str]] = {}
         self._of: dict[tuple[str, str], tuple[datetime | None, list[rules.Activation] | None]] = {}
         self._who: dict[str, _Citizen] = {}
+        self._states: dict[tuple[str, int], Document | None] = {}
 
     def citizen(self, pk: str) -> _Citizen:
         return self._who.get(pk, _Citizen())
+
+    async def state(self, pk: str, period: int) -> Document | None:
+        """A citizen's state in ``period`` as stored (None: none)."""
+        if (pk, period) not in self._states:
+            self._states[(pk, period)] = await self._store.get(pk, period_id(period))
+        return self._states[(pk, period)]
 
     async def citizens(self, hpan: str) -> list[str]:
         if hpan not in self._citizens:
