@@ -33,6 +33,8 @@ _PARTITION = "SELECT * FROM c WHERE c.pk = @pk"
 _STANDINGS = ("SELECT c.pk, c.fiscalCode, c.count, c.cashback, c.lastTransactionAt, "
               "c.termsAcceptedAt FROM c WHERE c.kind = 'period' AND c.period = @period "
               "AND c.count > 0")
+# The payout job's: payouts withheld for want of a confirmed IBAN, not paid yet.
+_WITHHELD = "SELECT * FROM c WHERE c.kind = 'withheld' AND c.status != 'PAID'"
 # A citizen's scored transactions in a period, newest first, a page at a time.
 _TRANSACTIONS = ("SELECT TOP @n * FROM c WHERE c.pk = @pk AND c.kind = 'transaction' "
                  "AND c.period = @period AND c.sortKey < @before ORDER BY c.sortKey DESC")
@@ -80,6 +82,10 @@ class CashbackStore(Protocol):
 
     async def confirmed_ibans(self) -> list[Document]:
         """``pk`` and ``iban`` of every citizen whose IBAN the bank confirmed (cross-partition)."""
+        ...
+
+    async def withheld(self) -> list[Document]:
+        """Every withheld payout not paid yet (cross-partition, once per payout run)."""
         ...
 
     async def transactions(self, pk: str, period: int, *, before: str,
@@ -191,6 +197,13 @@ class CosmosCashbackStore:
                 found.append(item)
         return found
 
+    async def withheld(self) -> list[Document]:
+        found: list[Document] = []
+        async with guarded(self._timeout * 12):
+            async for item in self._c.query_items(_WITHHELD):
+                found.append(item)
+        return found
+
 
 def _failed_status(error: CosmosBatchOperationError) -> int | None:
     """The status of the operation that failed a batch."""
@@ -277,6 +290,11 @@ class MemoryCashbackStore:
         self.round_trips += 1
         return [{"pk": d["pk"], "iban": d.get("iban")} for d in self.items.values()
                 if d.get("kind") == "citizen" and d.get("ibanStatus") == "OK"]
+
+    async def withheld(self) -> list[Document]:
+        self.round_trips += 1
+        return [copy.deepcopy(d) for d in self.items.values()
+                if d.get("kind") == "withheld" and d.get("status") != "PAID"]
 
     async def transactions(self, pk: str, period: int, *, before: str,
                            limit: int) -> list[Document]:

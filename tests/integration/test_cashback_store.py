@@ -146,6 +146,23 @@ async def test_payout_files_are_written_once_in_blob_storage(clients: Clients) -
     assert await files.write_once("period-9/payouts.csv", b"other\n") is False
     blob = clients.blob_service().get_blob_client(container, "period-9/payouts.csv")
     assert await (await blob.download_blob()).readall() == b"a,b\n"
+    assert await files.read("period-9/payouts.csv") == b"a,b\n"
+    assert await files.read("period-9/missing.csv") is None
+    await files.write("period-9/withheld.csv", b"one\n")
+    await files.write("period-9/withheld.csv", b"two\n")  # a listing: overwritten
+    assert await files.read("period-9/withheld.csv") == b"two\n"
+
+
+async def test_unpaid_withheld_payouts_are_read_across_partitions(
+        store: CosmosCashbackStore) -> None:
+    mine = {}
+    for status in ("WITHHELD", "SCHEDULED", "PAID"):
+        pk = f"pk-{uuid.uuid4().hex}"
+        mine[pk] = status
+        await store.create({"id": "withheld:9", "pk": pk, "kind": "withheld", "period": 9,
+                            "status": status})
+    found = {r["pk"] for r in await store.withheld() if r["pk"] in mine}
+    assert found == {pk for pk, status in mine.items() if status != "PAID"}
 
 
 async def test_confirmed_ibans_are_read_across_partitions(store: CosmosCashbackStore) -> None:
