@@ -232,6 +232,7 @@ class Scorer:
         documents = _Documents(self._store)
         groups: dict[tuple[str, int], list[int]] = defaultdict(list)
         planned = _Left()
+        await documents.prefetch(sorted({line.hpan for line in lines}))
         for index, line in enumerate(lines):
             txn = line.rule_view()
             found = rules.period_of(self._periods, txn.at, received_at)
@@ -530,6 +531,22 @@ class _Documents:
         if (pk, period) not in self._states:
             self._states[(pk, period)] = await self._store.get(pk, period_id(period))
         return self._states[(pk, period)]
+
+    async def prefetch(self, hpans: list[str]) -> None:
+        """Read what resolving these hpans' transactions needs, ``_CONCURRENCY`` at a time
+        (the chunk is then resolved line by line, in order, from what was read)."""
+        limit = asyncio.Semaphore(_CONCURRENCY)
+
+        async def citizens(hpan: str) -> None:
+            async with limit:
+                await self.citizens(hpan)
+
+        async def of(pk: str, hpan: str) -> None:
+            async with limit:
+                await self.of(pk, hpan)
+
+        await asyncio.gather(*(citizens(hpan) for hpan in hpans))
+        await asyncio.gather(*(of(pk, hpan) for hpan in hpans for pk in self._citizens[hpan]))
 
     async def citizens(self, hpan: str) -> list[str]:
         if hpan not in self._citizens:
