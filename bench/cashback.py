@@ -246,8 +246,10 @@ class Bench:
 
             calls = host_calls()
             stats(self.port, reset=True)
+            cpu = time.process_time()
             seconds = await consume(self.platform.env["ServiceBusConnection"], self.queue, chunks,
                                     calls)
+            cpu = time.process_time() - cpu
             trips = stats(self.port, reset=True)["requests"]
 
             written = [item async for item in store.query_items(
@@ -264,7 +266,9 @@ class Bench:
             from shared.cashback.transactions import _CONCURRENCY
 
             concurrency = calls * _CONCURRENCY
+            raw_cpu = time.process_time()
             raw_seconds = await upsert_all(raw, baseline, concurrency)
+            raw_cpu = time.process_time() - raw_cpu
             raw_trips = stats(self.port, reset=True)["requests"]
         finally:
             await raw_clients.close()
@@ -275,10 +279,11 @@ class Bench:
               f"up to 250 lines, {calls} at once; {sum(writes.values())} state writes + {total} "
               "records)")
         print(f"{'consumer (cashback_score)':<30} {rate:8.0f} transactions/s  ({seconds:.1f} s; "
-              f"Cosmos round trips per transaction {trips / total:.2f})")
+              f"Cosmos round trips per transaction {trips / total:.2f}; this process's CPU "
+              f"{cpu:.1f} s)")
         print(f"{'raw SDK upserts, same docs':<30} {raw_rate:8.0f} transactions/s  "
               f"({raw_seconds:.1f} s, {len(baseline)} upserts at concurrency {concurrency}; "
-              f"round trips per transaction {raw_trips / total:.2f})")
+              f"round trips per transaction {raw_trips / total:.2f}; CPU {raw_cpu:.1f} s)")
         print(f"{'':<30} ratio consumer/raw {rate / raw_rate:.2f}  (target >= 0.5)")
 
 
