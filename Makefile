@@ -57,6 +57,7 @@ bench: install
 	$(PY) -m bench.push
 	$(PY) -m bench.notices
 	$(PY) -m bench.standin
+	$(PY) -m bench.cashback
 
 clean:
 	rm -rf $(VENV) $(TOOLS) node_modules .local

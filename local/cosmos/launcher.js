@@ -199,77 +199,79 @@ async function batchDocuments(account, req, res, { dbId, collId }) {
   let headerKey = req.headers[PK_HEADER];
   if (Array.isArray(headerKey)) [headerKey] = headerKey;
   const documents = collection.documents;
-  const snapshot = atomic && {
-    data: new Map(documents._data),
-    index: new Map(documents._index),
-    ridCount: documents._ridCount
-  };
+  // An atomic batch records what it changes, to undo it if an operation fails (copying the
+  // container's maps instead would cost every batch the size of the container).
+  const snapshot = atomic && journal(documents);
   const results = [];
   let failedAt = -1;
-  for (let i = 0; i < body.length; i += 1) {
-    if (failedAt >= 0 && !continueOnError) {
-      results.push({ statusCode: 424, requestCharge: 0 });
-      continue; // eslint-disable-line no-continue
-    }
-    const input = { ...(body[i] || {}) };
-    if (input.partitionKey === undefined && headerKey !== undefined) input.partitionKey = headerKey;
-    if (input.partitionKey === undefined && input.resourceBody && input.resourceBody.id) {
-      input.partitionKey = JSON.stringify([documents._getPartition(input.resourceBody)]);
-    }
-    let result;
-    switch (input.operationType) {
-      case "Create":
-        result = documentOperations.createOperation(collection, input);
-        break;
-      case "Upsert":
-        result = documentOperations.upsertOperation(collection, input);
-        break;
-      case "Read":
-        result = documentOperations.readOperation(collection, input);
-        break;
-      case "Delete":
-        result = documentOperations.deleteOperation(collection, input);
-        break;
-      case "Replace":
-        result = documentOperations.replaceOperation(collection, input);
-        break;
-      case "Patch": {
-        const patch = input.resourceBody || {};
-        result = patchOperation(collection, {
-          id: input.id,
-          partitionKey: input.partitionKey,
-          ifMatch: input.ifMatch,
-          operations: patch.operations || [],
-          condition: patch.condition
-        });
-        break;
+  try {
+    for (let i = 0; i < body.length; i += 1) {
+      if (failedAt >= 0 && !continueOnError) {
+        results.push({ statusCode: 424, requestCharge: 0 });
+        continue; // eslint-disable-line no-continue
       }
-      default:
-        if (snapshot) Object.assign(documents, restore(snapshot));
-        res.statusCode = 400;
-        return {
-          code: "BadRequest",
-          message: `Operation type '${input.operationType}' is not supported in Batch.`
-        };
+      const input = { ...(body[i] || {}) };
+      if (input.partitionKey === undefined && headerKey !== undefined) input.partitionKey = headerKey;
+      if (input.partitionKey === undefined && input.resourceBody && input.resourceBody.id) {
+        input.partitionKey = JSON.stringify([documents._getPartition(input.resourceBody)]);
+      }
+      let result;
+      switch (input.operationType) {
+        case "Create":
+          result = documentOperations.createOperation(collection, input);
+          break;
+        case "Upsert":
+          result = documentOperations.upsertOperation(collection, input);
+          break;
+        case "Read":
+          result = documentOperations.readOperation(collection, input);
+          break;
+        case "Delete":
+          result = documentOperations.deleteOperation(collection, input);
+          break;
+        case "Replace":
+          result = documentOperations.replaceOperation(collection, input);
+          break;
+        case "Patch": {
+          const patch = input.resourceBody || {};
+          result = patchOperation(collection, {
+            id: input.id,
+            partitionKey: input.partitionKey,
+            ifMatch: input.ifMatch,
+            operations: patch.operations || [],
+            condition: patch.condition
+          });
+          break;
+        }
+        default:
+          if (snapshot) snapshot.undo();
+          res.statusCode = 400;
+          return {
+            code: "BadRequest",
+            message: `Operation type '${input.operationType}' is not supported in Batch.`
+          };
+      }
+      if (result.statusCode >= 400) {
+        if (failedAt < 0) failedAt = i;
+        results.push({
+          statusCode: result.statusCode,
+          requestCharge: 0,
+          ...(result.body && result.body.message ? { message: result.body.message } : {})
+        });
+      } else {
+        results.push({
+          statusCode: result.statusCode,
+          requestCharge: 1,
+          eTag: result.body ? result.body._etag : undefined,
+          resourceBody: result.body
+        });
+      }
     }
-    if (result.statusCode >= 400) {
-      if (failedAt < 0) failedAt = i;
-      results.push({
-        statusCode: result.statusCode,
-        requestCharge: 0,
-        ...(result.body && result.body.message ? { message: result.body.message } : {})
-      });
-    } else {
-      results.push({
-        statusCode: result.statusCode,
-        requestCharge: 1,
-        eTag: result.body ? result.body._etag : undefined,
-        resourceBody: result.body
-      });
-    }
+  } finally {
+    if (snapshot) snapshot.close();
   }
   if (failedAt >= 0 && snapshot) {
-    Object.assign(documents, restore(snapshot));
+    snapshot.undo();
     for (let i = 0; i < results.length; i += 1) {
       if (i !== failedAt) results[i] = { statusCode: 424, requestCharge: 0 };
     }
@@ -278,8 +280,38 @@ async function batchDocuments(account, req, res, { dbId, collId }) {
   return results;
 }
 
-function restore(snapshot) {
-  return { _data: snapshot.data, _index: snapshot.index, _ridCount: snapshot.ridCount };
+function journal(documents) {
+  const undo = [];
+  const ridCount = documents._ridCount;
+  const maps = [documents._data, documents._index];
+  for (const map of maps) {
+    map.set = (key, value) => {
+      undo.push([map, key, map.has(key), map.get(key)]);
+      return Map.prototype.set.call(map, key, value);
+    };
+    map.delete = key => {
+      undo.push([map, key, map.has(key), map.get(key)]);
+      return Map.prototype.delete.call(map, key);
+    };
+  }
+  const close = () => {
+    for (const map of maps) {
+      delete map.set;
+      delete map.delete;
+    }
+  };
+  return {
+    close,
+    undo() {
+      close();
+      for (let i = undo.length - 1; i >= 0; i -= 1) {
+        const [map, key, had, value] = undo[i];
+        if (had) map.set(key, value);
+        else map.delete(key);
+      }
+      documents._ridCount = ridCount;
+    }
+  };
 }
 
 const overrides = new Map([

@@ -169,6 +169,19 @@ def period_of(periods: Iterable[Period], at: datetime, processed_at: datetime
     return Rejection.NO_PERIOD
 
 
+def accepts(period: Period, processed_at: datetime) -> bool:
+    """Rule 2: ``period`` still takes transactions processed at ``processed_at``."""
+    return rome_day(processed_at) <= last_processing_day(period)
+
+
+def previous_period(periods: Iterable[Period], at: datetime) -> Period | None:
+    """The latest period that ended before ``at``'s day: a reversal on that day may take back
+    a payment scored there (rule 4 matches it in its payment's period)."""
+    day = rome_day(at)
+    before = [p for p in periods if p.end < day]
+    return max(before, key=lambda p: p.end) if before else None
+
+
 # ---------------------------------------------------------------------------- rule 3
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ service to reload and decide again.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import uuid
 from datetime import UTC, datetime
@@ -15,19 +16,25 @@ from typing import Any, Protocol
 
 from azure.cosmos.aio import ContainerProxy
 from azure.cosmos.exceptions import (
+    CosmosBatchOperationError,
     CosmosResourceNotFoundError,
 )
 
+from shared.cosmos import TRANSIENT_STATUS, create_new, guarded, replace_unchanged
 from shared.cosmos import Document as Document  # re-exported: the service's types
 from shared.cosmos import StaleDocument as StaleDocument
 from shared.cosmos import body as _body
-from shared.cosmos import create_new, guarded, replace_unchanged
+from shared.errors import DependencyError
+
+BATCH_OPERATIONS = 100  # Cosmos's limit per transactional batch
 
 _PARTITION = "SELECT * FROM c WHERE c.pk = @pk"
 # The ranking job's one cross-partition read (what rule 6 orders by), once per run.
 _STANDINGS = ("SELECT c.pk, c.fiscalCode, c.count, c.cashback, c.lastTransactionAt, "
               "c.termsAcceptedAt FROM c WHERE c.kind = 'period' AND c.period = @period "
               "AND c.count > 0")
+# The payout job's: payouts withheld for want of a confirmed IBAN, not paid yet.
+_WITHHELD = "SELECT * FROM c WHERE c.kind = 'withheld' AND c.status != 'PAID'"
 # A citizen's scored transactions in a period, newest first, a page at a time.
 _TRANSACTIONS = ("SELECT TOP @n * FROM c WHERE c.pk = @pk AND c.kind = 'transaction' "
                  "AND c.period = @period AND c.sortKey < @before ORDER BY c.sortKey DESC")
@@ -45,8 +52,20 @@ class CashbackStore(Protocol):
         """Every document of one partition (a citizen's enrollment and instruments)."""
         ...
 
+    async def get_all(self, pk: str, ids: list[str]) -> list[Document | None]:
+        """Documents of one partition by id, in one round trip when they all exist."""
+        ...
+
     async def create(self, document: Document) -> Document:
         """Create; StaleDocument if it exists. Returns the written document (with _etag)."""
+        ...
+
+    async def write_with(self, state: Document, others: list[Document]) -> Document:
+        """Write ``state`` (created if it has no ``_etag``, else replaced if unchanged since
+        read) and upsert ``others`` of the same partition, all or nothing: StaleDocument (and
+        nothing written) if ``state`` changed or was created meanwhile. At most
+        ``BATCH_OPERATIONS - 1`` others go with it; the rest are upserted after. Returns
+        ``state`` as written (with its new ``_etag``)."""
         ...
 
     async def replace(self, document: Document) -> Document:
@@ -63,6 +82,10 @@ class CashbackStore(Protocol):
 
     async def confirmed_ibans(self) -> list[Document]:
         """``pk`` and ``iban`` of every citizen whose IBAN the bank confirmed (cross-partition)."""
+        ...
+
+    async def withheld(self) -> list[Document]:
+        """Every withheld payout not paid yet (cross-partition, once per payout run)."""
         ...
 
     async def transactions(self, pk: str, period: int, *, before: str,
@@ -100,11 +123,50 @@ class CosmosCashbackStore:
                 found.append(item)
         return found
 
+    async def get_all(self, pk: str, ids: list[str]) -> list[Document | None]:
+        try:
+            async with guarded(self._timeout):
+                found = await self._c.execute_item_batch(
+                    [("read", (id_,)) for id_ in ids], partition_key=pk)
+        except CosmosBatchOperationError as error:
+            if _failed_status(error) != 404:
+                raise _batch_error(error) from None
+            # One is missing (the batch is all or nothing): each on its own.
+            return list(await asyncio.gather(*(self.get(pk, id_) for id_ in ids)))
+        return [r.get("resourceBody") for r in found]
+
     async def create(self, document: Document) -> Document:
         return await create_new(self._c, document, self._timeout)
 
     async def replace(self, document: Document) -> Document:
         return await replace_unchanged(self._c, document, self._timeout)
+
+    async def write_with(self, state: Document, others: list[Document]) -> Document:
+        first, rest = others[:BATCH_OPERATIONS - 1], others[BATCH_OPERATIONS - 1:]
+        write: tuple[Any, ...]
+        if "_etag" in state:
+            write = ("replace", (state["id"], _body(state)), {"if_match_etag": state["_etag"]})
+        else:
+            write = ("create", (_body(state),))
+        operations = [write, *(("upsert", (_body(o),)) for o in first)]
+        try:
+            async with guarded(self._timeout):
+                results = await self._c.execute_item_batch(operations,
+                                                           partition_key=state["pk"])
+        except CosmosBatchOperationError as error:
+            if _failed_status(error) in (404, 409, 412):
+                raise StaleDocument(state["id"]) from None
+            raise _batch_error(error) from None
+        for start in range(0, len(rest), BATCH_OPERATIONS):
+            chunk = rest[start:start + BATCH_OPERATIONS]
+            async with guarded(self._timeout):
+                await self._c.execute_item_batch([("upsert", (_body(o),)) for o in chunk],
+                                                 partition_key=state["pk"])
+        first_result = results[0]
+        written: Document | None = first_result.get("resourceBody")
+        if written is None:  # an account set not to return written bodies: the ETag suffices
+            written = {**_body(state), "_etag": first_result["eTag"]}
+        return written
 
     async def upsert(self, document: Document) -> None:
         async with guarded(self._timeout):
@@ -138,6 +200,31 @@ class CosmosCashbackStore:
                 found.append(item)
         return found
 
+    async def withheld(self) -> list[Document]:
+        found: list[Document] = []
+        async with guarded(self._timeout * 12):
+            async for item in self._c.query_items(_WITHHELD):
+                found.append(item)
+        return found
+
+
+def _failed_status(error: CosmosBatchOperationError) -> int | None:
+    """The status of the operation that failed a batch."""
+    responses = error.operation_responses or []
+    index = error.error_index
+    if index is None or not 0 <= index < len(responses):
+        return None
+    status = responses[index].get("statusCode")
+    return int(status) if status is not None else None
+
+
+def _batch_error(error: CosmosBatchOperationError) -> Exception:
+    """A failed batch as the error tree sees it: throttled or down is a DependencyError."""
+    status = _failed_status(error) or error.status_code
+    if status in TRANSIENT_STATUS:
+        return DependencyError("cosmos", f"status {status} in a batch")
+    return error
+
 
 class MemoryCashbackStore:
     """The store in memory, ETags included (unit and functions tests)."""
@@ -161,11 +248,27 @@ class MemoryCashbackStore:
         self.round_trips += 1
         return [copy.deepcopy(d) for (p, _), d in self.items.items() if p == pk]
 
+    async def get_all(self, pk: str, ids: list[str]) -> list[Document | None]:
+        self.round_trips += 1
+        return [copy.deepcopy(found) if (found := self.items.get((pk, i))) else None
+                for i in ids]
+
     async def create(self, document: Document) -> Document:
         self.round_trips += 1
         if (document["pk"], document["id"]) in self.items:
             raise StaleDocument(document["id"])
         return self._written(document)
+
+    async def write_with(self, state: Document, others: list[Document]) -> Document:
+        rest = max(0, len(others) - (BATCH_OPERATIONS - 1))
+        self.round_trips += 1 + -(-rest // BATCH_OPERATIONS)
+        current = self.items.get((state["pk"], state["id"]))
+        expected = state.get("_etag")  # None: it must not exist yet
+        if (current and current["_etag"]) != expected:
+            raise StaleDocument(state["id"])
+        for document in others:
+            self._written(document)
+        return self._written(state)
 
     async def replace(self, document: Document) -> Document:
         self.round_trips += 1
@@ -190,6 +293,11 @@ class MemoryCashbackStore:
         self.round_trips += 1
         return [{"pk": d["pk"], "iban": d.get("iban")} for d in self.items.values()
                 if d.get("kind") == "citizen" and d.get("ibanStatus") == "OK"]
+
+    async def withheld(self) -> list[Document]:
+        self.round_trips += 1
+        return [copy.deepcopy(d) for d in self.items.values()
+                if d.get("kind") == "withheld" and d.get("status") != "PAID"]
 
     async def transactions(self, pk: str, period: int, *, before: str,
                            limit: int) -> list[Document]:

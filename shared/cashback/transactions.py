@@ -10,12 +10,17 @@ The scorer finds who had the instrument enabled (the hpan's document), and appli
 transaction to that citizen's state in the transaction's period: one document per (citizen,
 period) holding the counters, the milestones, what is left of each payment for reversals to
 match, reversals waiting for their payment, and the ids already applied. One ETag-conditioned
-replace applies a transaction, so a transaction delivered twice counts once and concurrent
-transactions never lose an update.
+write applies a chunk's transactions of that citizen, so a transaction delivered twice counts
+once and concurrent transactions never lose an update.
 
-After that write, each applied transaction gets a record in the citizen's listing (what it
-changed); one applied in a run that died between the two writes is listed again without its
-effect when it is delivered again.
+The same write carries each applied transaction's record in the citizen's listing (what it
+changed): one transactional batch in the citizen's partition, all or nothing. (Past 99
+records in one chunk, the rest follow in further batches; one lost in a run that died between
+them is listed again, without its effect, when the chunk is delivered again.)
+
+Round trips per chunk and citizen: the hpan's document, the citizen's enrollment and
+instrument (one batch read), the period state unless this process wrote it last (it keeps the
+states it wrote, bounded, see :class:`_Written`), and the batch write.
 
 Known limit: that document grows with the citizen's transactions in the period (about 150
 bytes each), so some 10,000 of them fit in Cosmos's 2 MB item; moving the matching state and
@@ -29,7 +34,7 @@ import contextlib
 import hashlib
 import logging
 import random
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -43,6 +48,7 @@ from shared.cashback.models import (
     StoredCitizen,
     StoredHpan,
     StoredInstrument,
+    StoredPayment,
     StoredPeriod,
     StoredTransactionRecord,
     dump,
@@ -51,7 +57,7 @@ from shared.cashback.models import (
     period_id,
     transaction_record_id,
 )
-from shared.cashback.store import CashbackStore, StaleDocument, fixed_time
+from shared.cashback.store import CashbackStore, Document, StaleDocument, fixed_time
 from shared.errors import PermanentError, TransientError
 from shared.messaging import Outgoing, Sender
 
@@ -63,6 +69,7 @@ _ATTEMPTS = 10
 _CONCURRENCY = 16
 _CODE = r"^[A-Za-z0-9._-]{1,64}$"
 _CLOCK_SKEW = timedelta(minutes=5)  # acquirers' clocks may run a little ahead
+_REMEMBERED = 200_000  # transactions held by the period states remembered (~30 MB)
 
 
 class TransactionIn(BaseModel):
@@ -161,6 +168,12 @@ class Intake:
         if line.trx_date > now + _CLOCK_SKEW:
             return "IN_THE_FUTURE"
         found = rules.period_of(self._periods, line.trx_date, now)
+        if isinstance(found, rules.Rejection) and line.operation_type == rules.REVERSAL:
+            # A reversal after its period (or between periods) may still take back a payment
+            # of the period before it, while that one takes transactions.
+            before = rules.previous_period(self._periods, line.trx_date)
+            if before is not None and rules.accepts(before, now):
+                return None
         return found.value if isinstance(found, rules.Rejection) else None
 
 
@@ -186,6 +199,7 @@ class Scorer:
         self._store = store
         self._periods = periods
         self._turns: dict[tuple[str, int], _Turn] = {}
+        self._written = _Written(_REMEMBERED)
 
     async def process(self, body: bytes) -> dict[str, int]:
         """Score one chunk; how many transactions ended which way.
@@ -217,30 +231,65 @@ class Scorer:
         outcomes: list[str] = [""] * len(lines)
         documents = _Documents(self._store)
         groups: dict[tuple[str, int], list[int]] = defaultdict(list)
+        planned = _Left()
+        await documents.prefetch(sorted({line.hpan for line in lines}))
         for index, line in enumerate(lines):
             txn = line.rule_view()
             found = rules.period_of(self._periods, txn.at, received_at)
-            if isinstance(found, rules.Rejection):
+            before = rules.previous_period(self._periods, txn.at) if txn.is_reversal else None
+            if isinstance(found, rules.Rejection) and before is None:
                 outcomes[index] = found.value
                 continue
-            whose = await self._citizen_for(txn, found, received_at, documents)
+            lookup = found if isinstance(found, rules.Period) else before
+            assert lookup is not None, "a line without a period was rejected above"
+            whose = await self._citizen_for(txn, lookup, received_at, documents)
             if isinstance(whose, rules.Rejection):
                 outcomes[index] = whose.value
                 continue
+            if before is not None:
+                found = await self._reversal_period(whose, txn, found, before, received_at,
+                                                    documents, planned)
+                if isinstance(found, rules.Rejection):
+                    outcomes[index] = found.value
+                    continue
+            assert isinstance(found, rules.Period)
             groups[(whose, found.id)].append(index)
+            if not txn.is_reversal:
+                planned.add((whose, found.id), txn.id, rules.match_key(txn), txn.at, txn.amount)
         by_id = {p.id: p for p in self._periods}
         limit = asyncio.Semaphore(_CONCURRENCY)
 
         async def one_state(pk: str, period: rules.Period, indexes: list[int]) -> None:
             async with limit:
                 results = await self._apply(pk, period, [lines[i].rule_view() for i in indexes],
-                                            received_at, documents.citizen(pk))
+                                            received_at, documents)
             for i, result in zip(indexes, results, strict=True):
                 outcomes[i] = result
 
         await asyncio.gather(*(one_state(pk, by_id[period], indexes)
                                for (pk, period), indexes in groups.items()))
         return outcomes
+
+    async def _reversal_period(self, pk: str, txn: rules.Transaction,
+                               own: rules.Period | rules.Rejection, before: rules.Period,
+                               received_at: datetime, documents: _Documents,
+                               planned: _Left) -> rules.Period | rules.Rejection:
+        """Where a reversal applies (rule 4): in the previous period if its payment was scored
+        there (or comes earlier in this chunk), otherwise in its own period (waiting for its
+        payment there). A reversal between periods waits in the previous one. A period whose
+        last day + grace days are over takes nothing: its payouts are done."""
+        slot = (pk, before.id)
+        if not planned.knows(slot):
+            state = self._written.get(slot)
+            if state is None:
+                state = await documents.state(pk, before.id)
+            planned.load(slot, StoredPeriod.model_validate(state).payments if state else [])
+        scored = planned.reverse(slot, rules.match_key(txn), txn.amount)
+        if not scored and isinstance(own, rules.Period):
+            return own
+        if not rules.accepts(before, received_at):
+            return rules.Rejection.PERIOD_CLOSED
+        return before
 
     async def _citizen_for(self, txn: rules.Transaction, period: rules.Period,
                            received_at: datetime, documents: _Documents
@@ -273,17 +322,29 @@ class Scorer:
         return reason or rules.Rejection.INSTRUMENT_NOT_ACTIVE
 
     async def _apply(self, pk: str, period: rules.Period, txns: list[rules.Transaction],
-                     received_at: datetime, who: _Citizen) -> list[str]:
+                     received_at: datetime, documents: _Documents) -> list[str]:
         key = (pk, period.id)
         turn = self._turns.setdefault(key, _Turn())
         turn.users += 1
+        who = documents.citizen(pk)
         try:
             async with turn.lock:
+                        # The state as this process last wrote it, if it still remembers it: current
+                # unless another process wrote since (then the ETag refuses the write).
+                raw = self._written.get(key)
+                read = raw is not None
                 for attempt in range(_ATTEMPTS):
                     try:
-                        applied = await self._apply_once(pk, period, txns, received_at, who)
+                        if not read:
+                            raw = await self._store.get(pk, period_id(period.id))
+                        applied = await self._apply_once(pk, period, txns, received_at, who,
+                                                         raw)
+                        if applied.state is not None:
+                            self._written.put(key, applied.state)
                         break
                     except StaleDocument:
+                        read = False
+                        self._written.drop(key)
                         # Another process wrote first: reload, after a pause that spreads
                         # the writers out.
                         await asyncio.sleep(random.uniform(0, 0.01 * 2 ** attempt))
@@ -293,12 +354,12 @@ class Scorer:
             turn.users -= 1
             if turn.users == 0:
                 self._turns.pop(key, None)
-        await self._record(applied, pk, period.id, received_at)
+        await self._record_again(applied, pk, period.id, received_at)
         return applied.outcomes
 
     async def _apply_once(self, pk: str, period: rules.Period, txns: list[rules.Transaction],
-                          received_at: datetime, who: _Citizen) -> _Applied:
-        raw = await self._store.get(pk, period_id(period.id))
+                          received_at: datetime, who: _Citizen, raw: Document | None
+                          ) -> _Applied:
         stored = (StoredPeriod.model_validate(raw) if raw
                   else StoredPeriod.empty(pk, period.id, received_at))
         ledger = stored.ledger(period)
@@ -324,33 +385,97 @@ class Scorer:
         document = dump(StoredPeriod.of(ledger, pk, updated_at=received_at,
                                         fiscal_code=who.fiscal_code,
                                         terms_accepted_at=who.terms_accepted_at), raw)
-        if raw is None:
-            await self._store.create(document)
-        else:
-            await self._store.replace(document)
+        # The counters and the citizen's listing of what each transaction changed: one
+        # transactional batch (all or nothing).
+        records = [dump(_record_of(txn, status, effect, pk, period.id, received_at))
+                   for txn, status, effect in result.records.values()]
+        result.state = await self._store.write_with(document, records)
         return result
 
-    async def _record(self, applied: _Applied, pk: str, period: int,
-                      received_at: datetime) -> None:
-        """The citizen's listing, written once the counters are: each applied transaction
-        with its effect; one applied before (a crash between the two writes) is listed
-        without it, if it is not listed yet."""
+    async def _record_again(self, applied: _Applied, pk: str, period: int,
+                            received_at: datetime) -> None:
+        """A transaction applied before whose record is missing (written by an older version
+        that wrote records after the counters, and died between the two) is listed without
+        its effect."""
         limit = asyncio.Semaphore(_CONCURRENCY)
 
-        async def write(txn: rules.Transaction, status: str, effect: rules.Effect | None,
-                        only_if_missing: bool) -> None:
-            record = _record_of(txn, status, effect, pk, period, received_at)
+        async def write(txn: rules.Transaction, status: str) -> None:
+            record = _record_of(txn, status, None, pk, period, received_at)
             async with limit:
-                if only_if_missing:
-                    with contextlib.suppress(StaleDocument):
-                        await self._store.create(dump(record))
-                else:
-                    await self._store.upsert(dump(record))
+                with contextlib.suppress(StaleDocument):
+                    await self._store.create(dump(record))
 
-        await asyncio.gather(
-            *(write(txn, status, effect, False)
-              for txn, status, effect in applied.records.values()),
-            *(write(txn, status, None, True) for txn, status in applied.again))
+        await asyncio.gather(*(write(txn, status) for txn, status in applied.again))
+
+
+class _Written:
+    """The period states this process wrote last, least recently used out first, bounded by
+    their size (about one unit per transaction they hold): a writer starts from one instead of
+    reading it. Another process may have written since; the ETag then refuses the write and
+    the state is read again."""
+
+    def __init__(self, budget: int) -> None:
+        self._budget = budget
+        self._used = 0
+        self._states: OrderedDict[tuple[str, int], tuple[Document, int]] = OrderedDict()
+
+    def get(self, key: tuple[str, int]) -> Document | None:
+        found = self._states.get(key)
+        if found is None:
+            return None
+        self._states.move_to_end(key)
+        return found[0]
+
+    def put(self, key: tuple[str, int], state: Document) -> None:
+        self.drop(key)
+        weight = 1 + len(state.get("seen") or ())
+        if weight > self._budget:
+            return
+        self._states[key] = (state, weight)
+        self._used += weight
+        while self._used > self._budget:
+            _, (_, dropped) = self._states.popitem(last=False)
+            self._used -= dropped
+
+    def drop(self, key: tuple[str, int]) -> None:
+        found = self._states.pop(key, None)
+        if found is not None:
+            self._used -= found[1]
+
+
+class _Left:
+    """What is left of each payment of some (citizen, period) states as a chunk, applied in
+    order, will leave it: where its reversals find their payment (rule 4's pick: the earliest
+    payment with something left)."""
+
+    def __init__(self) -> None:
+        self._left: dict[tuple[str, int], dict[str, list[Any]]] = defaultdict(dict)
+        self._loaded: set[tuple[str, int]] = set()
+
+    def knows(self, slot: tuple[str, int]) -> bool:
+        return slot in self._loaded
+
+    def load(self, slot: tuple[str, int], payments: Sequence[StoredPayment]) -> None:
+        """The payments stored in ``slot`` (before the chunk's own, which are newer)."""
+        left = self._left[slot]
+        for p in payments:
+            left[p.id] = [tuple(p.key), p.at, p.remaining]
+        self._loaded.add(slot)
+
+    def add(self, slot: tuple[str, int], id_: str, key: rules.MatchKey, at: datetime,
+            amount: int) -> None:
+        self._left[slot].setdefault(id_, [key, at, amount])  # stored already: as stored
+
+    def reverse(self, slot: tuple[str, int], key: rules.MatchKey, amount: int) -> bool:
+        """Take ``amount`` back from the earliest payment of ``key`` with something left;
+        False if there is none."""
+        found = [(at, id_) for id_, (k, at, left) in self._left[slot].items()
+                 if k == key and left > 0]
+        if not found:
+            return False
+        _, id_ = min(found)
+        self._left[slot][id_][2] = max(0, self._left[slot][id_][2] - amount)
+        return True
 
 
 @dataclass
@@ -359,6 +484,7 @@ class _Applied:
     records: dict[str, tuple[rules.Transaction, str, rules.Effect | None]] = field(
         default_factory=dict)
     again: list[tuple[rules.Transaction, str]] = field(default_factory=list)
+    state: Document | None = None  # the period state as written (None: nothing to write)
 
 
 def _record_of(txn: rules.Transaction, status: str, effect: rules.Effect | None, pk: str,
@@ -395,9 +521,32 @@ class _Documents:
         self._citizens: dict[str, list[str]] = {}
         self._of: dict[tuple[str, str], tuple[datetime | None, list[rules.Activation] | None]] = {}
         self._who: dict[str, _Citizen] = {}
+        self._states: dict[tuple[str, int], Document | None] = {}
 
     def citizen(self, pk: str) -> _Citizen:
         return self._who.get(pk, _Citizen())
+
+    async def state(self, pk: str, period: int) -> Document | None:
+        """A citizen's state in ``period`` as stored (None: none)."""
+        if (pk, period) not in self._states:
+            self._states[(pk, period)] = await self._store.get(pk, period_id(period))
+        return self._states[(pk, period)]
+
+    async def prefetch(self, hpans: list[str]) -> None:
+        """Read what resolving these hpans' transactions needs, ``_CONCURRENCY`` at a time
+        (the chunk is then resolved line by line, in order, from what was read)."""
+        limit = asyncio.Semaphore(_CONCURRENCY)
+
+        async def citizens(hpan: str) -> None:
+            async with limit:
+                await self.citizens(hpan)
+
+        async def of(pk: str, hpan: str) -> None:
+            async with limit:
+                await self.of(pk, hpan)
+
+        await asyncio.gather(*(citizens(hpan) for hpan in hpans))
+        await asyncio.gather(*(of(pk, hpan) for hpan in hpans for pk in self._citizens[hpan]))
 
     async def citizens(self, hpan: str) -> list[str]:
         if hpan not in self._citizens:
@@ -407,11 +556,14 @@ class _Documents:
 
     async def of(self, pk: str, hpan: str
                  ) -> tuple[datetime | None, list[rules.Activation] | None]:
-        """When ``pk`` accepted T&C (None: never) and the instrument's history (None: unknown)."""
+        """When ``pk`` accepted T&C (None: never) and the instrument's history (None: unknown).
+
+        Both in one round trip (one partition).
+        """
         key = (pk, hpan)
         if key not in self._of:
-            raw_citizen, raw_instrument = await asyncio.gather(
-                self._store.get(pk, CITIZEN_ID), self._store.get(pk, instrument_id(hpan)))
+            raw_citizen, raw_instrument = await self._store.get_all(
+                pk, [CITIZEN_ID, instrument_id(hpan)])
             accepted_at = None
             if raw_citizen is not None:
                 citizen = StoredCitizen.model_validate(raw_citizen)

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import requests
+from azure.storage.blob import BlobServiceClient
 
 from local.banksim import start_banksim
 from local.platform import Platform
@@ -249,3 +250,115 @@ def test_an_iban_is_checked_with_the_bank_asynchronously(platform: Platform, hos
     bad = host.request("PUT", f"{CITIZEN}/iban", headers=citizen(platform, host, mine),
                        json={"iban": "IT61X0542811101000000123456", "ownerName": "M R"})
     assert bad.status_code == 422
+
+
+# A period of its own, in the dev clock's future, that the scenario below sees open, rank and
+# close: 1-31 March 2031, two grace days, the minimum at 3, a super cashback for the top 1.
+CLOSING_PERIODS = ('[{"id": 31, "from": "2031-03-01", "to": "2031-03-31", '
+                   '"minTransactions": 3, "maxPerTransaction": 1500, "maxPerPeriod": 15000, '
+                   '"superCashback": 1000, "topN": 1, "graceDays": 2}]')
+SCENARIO_CF = "MRNLCU80A01H501B"
+SCENARIO_IBAN = "IT58P0306909606100000063912"
+VISA, MASTERCARD = "4242424242424242", "5200828282828210"
+
+
+@pytest.fixture(scope="module")
+def closing_host(platform: Platform, bank: str) -> Iterator[Host]:
+    tag = uuid.uuid4().hex[:8]
+    env = {**fresh_queues("cashback-closing"), "WALLET_EVENTS_QUEUE": f"wallet-events-{tag}",
+           "CASHBACK_TRANSACTIONS_QUEUE": f"cashback-transactions-{tag}",
+           "IBAN_CHECK_QUEUE": f"iban-check-{tag}", "CASHBACK_BANK_CHECK_URL": bank,
+           "CASHBACK_PERIODS": CLOSING_PERIODS,
+           "CASHBACK_PAYOUTS_BLOB_CONTAINER": f"payouts-{tag}"}
+    started = start_host(platform, env=env)
+    try:
+        yield started
+    finally:
+        started.stop()
+
+
+def card_line(n: str, pan: str, at: datetime, amount: int) -> dict[str, Any]:
+    return {"acquirerId": "DEMOACQ", "idTrxAcquirer": n, "hpan": hpan(pan, SALT),
+            "operationType": "00", "trxDate": at.isoformat(), "amount": amount,
+            "merchantId": "shop-2", "terminalId": "pos-9", "circuitType": "01"}
+
+
+def test_iban_two_cards_ranking_and_payout_through_the_dev_host(
+        platform: Platform, closing_host: Host, bank: str) -> None:
+    host = closing_host
+    host.request("POST", "/admin/devclock", key=ADMIN_KEY,
+                 json={"set": "2031-03-10T09:00:00+00:00"})
+    me = citizen(platform, host, SCENARIO_CF)
+    assert host.request("PUT", CITIZEN, json={"termsAndConditionsAccepted": True},
+                        headers=me).status_code == 200
+
+    # The IBAN: PENDING, then OK once the bank simulator answers through IBAN_CHECK_QUEUE.
+    requests.post(f"{bank}/test/accounts", json={"iban": SCENARIO_IBAN,
+                                                 "fiscalCode": SCENARIO_CF},
+                  timeout=10).raise_for_status()
+    pending = host.request("PUT", f"{CITIZEN}/iban", headers=me,
+                           json={"iban": SCENARIO_IBAN, "ownerName": "Luca Marino"})
+    assert pending.status_code == 200, pending.text
+    assert pending.json()["ibanStatus"] == "PENDING"
+
+    def checked() -> str | None:
+        shown = host.request("GET", CITIZEN, headers=citizen(platform, host, SCENARIO_CF))
+        status: str = shown.json()["ibanStatus"]
+        return None if status == "PENDING" else status
+
+    assert wait_for(checked) == "OK"
+
+    # Two cards onboarded in the wallet (PSP simulator), both enabled for cashback on 10 March.
+    wallet_ids = [onboard(platform, host, SCENARIO_CF, pan=pan) for pan in (VISA, MASTERCARD)]
+    for wallet_id in wallet_ids:
+        wait_for(lambda w=wallet_id: cashback_instrument(platform, host, SCENARIO_CF, w))
+        enabled = host.request("PUT", f"{INSTRUMENTS}/{wallet_id}",
+                               headers=citizen(platform, host, SCENARIO_CF))
+        assert enabled.status_code == 200, enabled.text
+        assert enabled.json()["countsFrom"] == "2031-03-11"
+
+    host.advance_clock(2 * 86400)  # 12 March
+    eleventh = datetime(2031, 3, 11, 10, tzinfo=ROME)
+    sent = host.request("POST", TRANSACTIONS, headers=acquirer(host), json={"transactions": [
+        card_line("v1", VISA, eleventh, 5000),                           # 5.00
+        card_line("m1", MASTERCARD, eleventh + timedelta(hours=1), 20000),  # 15.00 (capped)
+        card_line("v2", VISA, eleventh + timedelta(hours=2), 3000),      # 3.00: the third
+        card_line("m0", MASTERCARD, eleventh - timedelta(hours=12), 9000),  # enabling day: no
+    ]})
+    assert sent.status_code == 202, sent.text
+    assert sent.json()["accepted"] == 4
+
+    def summary() -> dict[str, Any] | None:
+        shown = host.request("GET", f"{PERIODS_URL}/31",
+                             headers=citizen(platform, host, SCENARIO_CF))
+        assert shown.status_code == 200, shown.text
+        body: dict[str, Any] = shown.json()
+        return body if body["count"] == 3 else None
+
+    period = wait_for(summary)
+    assert (period["count"], period["cashback"], period["minReached"]) == (3, 2300, True)
+    assert period["milestones"]["minReachedBy"] == "DEMOACQ:v2"
+    assert period["status"] == "ACTIVE"
+    listed = host.request("GET", f"{PERIODS_URL}/31/transactions",
+                          headers=citizen(platform, host, SCENARIO_CF)).json()
+    assert sorted(t["idTrxAcquirer"] for t in listed["transactions"]) == ["m1", "v1", "v2"]
+
+    # The ranking timer, run now through the dev host.
+    ranked = host.request("POST", "/admin/functions/cashback_rank", key=ADMIN_KEY, json={})
+    assert ranked.status_code == 202, ranked.text
+    period = host.request("GET", f"{PERIODS_URL}/31",
+                          headers=citizen(platform, host, SCENARIO_CF)).json()
+    assert (period["rank"], period["inTopN"]) == (1, True)
+
+    # 3 April (Rome): the last day of grace (2 April) is over; the payout job writes the list.
+    host.request("POST", "/admin/devclock", key=ADMIN_KEY,
+                 json={"set": "2031-04-03T08:00:00+00:00"})
+    paid = host.request("POST", "/admin/functions/cashback_payouts", key=ADMIN_KEY, json={})
+    assert paid.status_code == 202, paid.text
+    service = BlobServiceClient.from_connection_string(platform.env["AzureWebJobsStorage"])
+    with service:
+        blob = service.get_blob_client(host.env["CASHBACK_PAYOUTS_BLOB_CONTAINER"],
+                                       "period-31/payouts.csv")
+        lines = blob.download_blob().readall().decode().splitlines()
+    assert lines == ["fiscalCode,iban,amountCents,typology",
+                     f"{SCENARIO_CF},{SCENARIO_IBAN},3300,03"]  # 23.00 + the super 10.00

@@ -146,6 +146,23 @@ async def test_payout_files_are_written_once_in_blob_storage(clients: Clients) -
     assert await files.write_once("period-9/payouts.csv", b"other\n") is False
     blob = clients.blob_service().get_blob_client(container, "period-9/payouts.csv")
     assert await (await blob.download_blob()).readall() == b"a,b\n"
+    assert await files.read("period-9/payouts.csv") == b"a,b\n"
+    assert await files.read("period-9/missing.csv") is None
+    await files.write("period-9/withheld.csv", b"one\n")
+    await files.write("period-9/withheld.csv", b"two\n")  # a listing: overwritten
+    assert await files.read("period-9/withheld.csv") == b"two\n"
+
+
+async def test_unpaid_withheld_payouts_are_read_across_partitions(
+        store: CosmosCashbackStore) -> None:
+    mine = {}
+    for status in ("WITHHELD", "SCHEDULED", "PAID"):
+        pk = f"pk-{uuid.uuid4().hex}"
+        mine[pk] = status
+        await store.create({"id": "withheld:9", "pk": pk, "kind": "withheld", "period": 9,
+                            "status": status})
+    found = {r["pk"] for r in await store.withheld() if r["pk"] in mine}
+    assert found == {pk for pk, status in mine.items() if status != "PAID"}
 
 
 async def test_confirmed_ibans_are_read_across_partitions(store: CosmosCashbackStore) -> None:
@@ -174,3 +191,43 @@ async def test_the_listing_query_pages_newest_first(store: CosmosCashbackStore) 
     assert [d["id"][-2:] for d in first] == ["t6", "t5", "t4"]
     rest = await store.transactions(pk, 9, before=first[-1]["sortKey"], limit=10)
     assert [d["id"][-2:] for d in rest] == ["t3", "t2", "t1", "t0"]
+
+
+async def test_a_state_and_its_records_are_written_all_or_nothing(
+        store: CosmosCashbackStore) -> None:
+    pk = f"pk-{uuid.uuid4().hex}"
+    records = [{"id": f"trx:9:r{i}", "pk": pk, "kind": "transaction"} for i in range(3)]
+    written = await store.write_with({"id": "period:9", "pk": pk, "n": 1}, records[:2])
+    assert [d is not None for d in await store.get_all(pk, ["trx:9:r0", "trx:9:r1"])] == [
+        True, True]
+    with pytest.raises(StaleDocument):  # created meanwhile: nothing of the batch is written
+        await store.write_with({"id": "period:9", "pk": pk, "n": 9}, records[2:])
+    assert await store.get(pk, "trx:9:r2") is None
+    again = await store.write_with({**written, "n": 2}, records[2:])
+    with pytest.raises(StaleDocument):  # the ETag it was read with is gone
+        await store.write_with({**written, "n": 3}, [{**records[0], "late": True}])
+    current = await store.get(pk, "period:9")
+    assert current is not None
+    assert (current["n"], current["_etag"]) == (2, again["_etag"])
+    first = await store.get(pk, "trx:9:r0")
+    assert first is not None
+    assert "late" not in first
+
+
+async def test_more_records_than_one_batch_holds_are_all_written(
+        store: CosmosCashbackStore) -> None:
+    pk = f"pk-{uuid.uuid4().hex}"
+    records = [{"id": f"trx:9:r{i}", "pk": pk, "kind": "transaction"} for i in range(250)]
+    await store.write_with({"id": "period:9", "pk": pk}, records)
+    assert len(await store.partition(pk)) == 251
+
+
+async def test_several_documents_of_a_partition_in_one_read(
+        store: CosmosCashbackStore) -> None:
+    pk = f"pk-{uuid.uuid4().hex}"
+    for name in ("citizen", "instrument:x"):
+        await store.create({"id": name, "pk": pk, "kind": name})
+    both = await store.get_all(pk, ["citizen", "instrument:x"])
+    assert [d["id"] if d else None for d in both] == ["citizen", "instrument:x"]
+    one = await store.get_all(pk, ["citizen", "instrument:y"])  # a missing one: None
+    assert [d["id"] if d else None for d in one] == ["citizen", None]

@@ -8,6 +8,8 @@ import io
 import json
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from shared.auth.fiscal_code import fiscal_code_hash
 from shared.cashback.models import StoredCitizen, StoredPeriod, dump
 from shared.cashback.payouts import (
@@ -15,6 +17,7 @@ from shared.cashback.payouts import (
     PayoutJob,
     PayoutLine,
     Qualified,
+    Withheld,
     payout_lines,
     to_csv,
 )
@@ -41,7 +44,7 @@ def test_who_is_paid_what() -> None:
     lines, withheld = payout_lines(PERIOD, citizens, {"p1": "I1", "p2": "I2", "p3": "I3"})
     assert lines == [PayoutLine("CF1", "I1", 15000 + 150000, "03"),
                      PayoutLine("CF2", "I2", 900, "01")]
-    assert withheld == 1
+    assert withheld == [Withheld("p4", "CF4", 700, "01")]
 
 
 def test_the_csv_has_a_header_and_one_line_per_citizen() -> None:
@@ -90,5 +93,91 @@ async def test_a_second_run_after_a_crash_writes_nothing_new() -> None:
     first = files.files["period-9/payouts.csv"]
     del store.items[("payout:9", "payout:9")]  # as if the run died before its record
     await put(store, fiscal_code(2), 9, 3000, last=T0)
+    # The list says who was paid: the newcomer is withheld, and paid at once in a late list.
     assert await job.run(now=CLOSED) == {9: 2}
     assert files.files["period-9/payouts.csv"] == first  # the file is never rewritten
+    [late] = [name for name in files.files if "late" in name]
+    assert rows_of(files, late) == [[fiscal_code(2), IBAN, "153000", "03"]]  # ranks first
+    assert rows_of(files, "period-9/withheld.csv") == [
+        [fiscal_code(2), "153000", "03", "LIST_WRITTEN_BEFORE"]]
+
+
+def rows_of(files: MemoryPayoutFiles, name: str) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(files.files[name].decode())))[1:]
+
+
+async def set_iban(store: MemoryCashbackStore, cf: str, *, iban: str | None,
+                   status: str | None) -> None:
+    key = (fiscal_code_hash(cf), "citizen")
+    document = await store.get(*key)
+    assert document is not None
+    await store.replace({**document, "iban": iban, "ibanStatus": status})
+
+
+async def withheld_paid(store: MemoryCashbackStore) -> dict[str, tuple[str, str | None]]:
+    return {d["fiscalCode"]: (d["status"], d["reason"]) for d in store.items.values()
+            if d.get("kind") == "withheld"}
+
+
+async def test_withheld_citizens_are_listed_with_why_and_paid_once_confirmed() -> None:
+    store = MemoryCashbackStore()
+    files = MemoryPayoutFiles()
+    a, b, c, d = (fiscal_code(n) for n in (1, 2, 3, 4))
+    await put(store, a, 8, 3000, last=T0)
+    await put(store, b, 9, 4000, last=T0, iban_ok=False)             # KO: ranks 1, super
+    await put(store, c, 8, 2000, last=T0 + timedelta(hours=1))
+    await set_iban(store, c, iban=None, status=None)                  # never gave one
+    await put(store, d, 8, 1000, last=T0 + timedelta(hours=2))
+    await set_iban(store, d, iban=IBAN, status="PENDING")
+    job = PayoutJob(store, files, PERIODS)
+    assert await job.run(now=CLOSED) == {9: 1}
+    assert rows_of(files, "period-9/payouts.csv") == [[a, IBAN, "3000", "01"]]
+    assert rows_of(files, "period-9/withheld.csv") == [
+        [b, "154000", "03", "IBAN_KO"], [c, "2000", "01", "NO_IBAN"],
+        [d, "1000", "01", "IBAN_PENDING"]]
+    assert await withheld_paid(store) == {b: ("WITHHELD", "IBAN_KO"),
+                                          c: ("WITHHELD", "NO_IBAN"),
+                                          d: ("WITHHELD", "IBAN_PENDING")}
+    assert await job.run(now=CLOSED + timedelta(days=1)) == {}  # nothing confirmed yet
+
+    await set_iban(store, b, iban=IBAN, status="OK")
+    await set_iban(store, d, iban=IBAN, status="OK")
+    assert await job.run(now=CLOSED + timedelta(days=2)) == {9: 2}
+    [late] = [name for name in files.files if "late" in name]
+    assert rows_of(files, late) == sorted([[b, IBAN, "154000", "03"], [d, IBAN, "1000", "01"]])
+    assert (await withheld_paid(store))[b][0] == "PAID"
+    assert (await withheld_paid(store))[c][0] == "WITHHELD"
+    before = dict(files.files)
+    assert await job.run(now=CLOSED + timedelta(days=3)) == {}  # paid once
+    assert files.files == before
+
+
+class FailingLateFiles(MemoryPayoutFiles):
+    """Payout files whose late lists cannot be written (the run dies there)."""
+
+    async def write_once(self, name: str, data: bytes) -> bool:
+        if "late" in name:
+            raise RuntimeError("storage down")
+        return await super().write_once(name, data)
+
+
+async def test_a_late_run_that_died_midway_is_finished_by_the_next_exactly_once() -> None:
+    store = MemoryCashbackStore()
+    files = FailingLateFiles()
+    a = fiscal_code(1)
+    await put(store, a, 8, 3000, last=T0, iban_ok=False)
+    job = PayoutJob(store, files, PERIODS)
+    await job.run(now=CLOSED)
+    await set_iban(store, a, iban=IBAN, status="OK")
+    with pytest.raises(RuntimeError):
+        await job.run(now=CLOSED + timedelta(days=1))
+    assert await withheld_paid(store) == {a: ("SCHEDULED", "IBAN_KO")}
+    working = MemoryPayoutFiles()
+    working.files = dict(files.files)
+    again = PayoutJob(store, working, PERIODS)
+    assert await again.run(now=CLOSED + timedelta(days=2)) == {9: 1}
+    late = [name for name in working.files if "late" in name]
+    assert len(late) == 1
+    assert rows_of(working, late[0]) == [[a, IBAN, "153000", "03"]]  # the only one: top N
+    assert await again.run(now=CLOSED + timedelta(days=3)) == {}
+    assert await withheld_paid(store) == {a: ("PAID", "IBAN_KO")}

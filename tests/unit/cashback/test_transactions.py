@@ -17,12 +17,14 @@ from shared.auth.fiscal_code import fiscal_code_hash
 from shared.cashback import rules
 from shared.cashback.models import StoredPeriod, dump
 from shared.cashback.rules import parse_periods
+from shared.cashback.store import MemoryCashbackStore
 from shared.cashback.transactions import (
     CHUNK_LINES,
     Intake,
     Scorer,
     TransactionBatchIn,
     TransactionIn,
+    _Written,
 )
 from shared.clock import ROME
 from shared.errors import Invalid, NotFound, PermanentError
@@ -289,3 +291,48 @@ async def test_a_continuation_token_this_api_did_not_give_is_refused(scene: Scen
         await scene.cashback.transactions(CF, "9", continuation=token)
     with pytest.raises(NotFound):
         await scene.cashback.transactions(CF, "3")
+
+
+# ------------------------------------------------------------------------ round trips
+
+def chunk(*lines: dict[str, Any]) -> bytes:
+    return json.dumps({"receivedAt": "2026-12-20T00:00:00+00:00",
+                       "transactions": list(lines)}).encode()
+
+
+async def test_a_chunk_costs_a_few_round_trips_per_citizen_whatever_its_lines(
+        scene: Scene) -> None:
+    store = scene.store
+    assert isinstance(store, MemoryCashbackStore)
+    scorer = Scorer(store, PERIODS)
+    before = store.round_trips
+    # the hpan, the citizen with the instrument (one batch), the state, one batch write
+    assert await scorer.process(chunk(*(line(i) for i in range(5)))) == {"COUNTED": 5}
+    assert store.round_trips - before == 4
+    before = store.round_trips
+    # the state this scorer wrote last is not read again
+    assert await scorer.process(chunk(line(5), line(6))) == {"COUNTED": 2}
+    assert store.round_trips - before == 3
+    assert (await state(scene))["count"] == 7
+
+
+async def test_a_state_another_worker_wrote_since_is_read_again(scene: Scene) -> None:
+    mine, theirs = Scorer(scene.store, PERIODS), Scorer(scene.store, PERIODS)
+    await mine.process(chunk(line(1)))
+    await theirs.process(chunk(line(2)))
+    assert await mine.process(chunk(line(3), line(1))) == {"COUNTED": 1, "ALREADY_APPLIED": 1}
+    assert (await state(scene))["count"] == 3
+    listed = (await scene.cashback.transactions(CF, "9")).transactions
+    assert sorted(t.id_trx_acquirer for t in listed) == ["t1", "t2", "t3"]
+
+
+def test_the_remembered_states_stay_within_their_budget() -> None:
+    remembered = _Written(10)
+    for n in range(5):
+        remembered.put(("pk", n), {"n": n, "seen": ["x"] * 3})  # 4 units each
+    assert [remembered.get(("pk", n)) is not None for n in range(5)] == [
+        False, False, False, True, True]
+    remembered.put(("pk", 9), {"seen": ["x"] * 20})  # bigger than the budget: not kept
+    assert remembered.get(("pk", 9)) is None
+    remembered.drop(("pk", 3))
+    assert remembered.get(("pk", 3)) is None
