@@ -163,15 +163,16 @@ def decode(raw: bytes, model: type[B], *, max_body: int = DEFAULT_MAX_BODY,
         raise PayloadTooLarge(f"the body is larger than {max_body} bytes")
     if not raw.strip():
         raise Invalid("a JSON body is required")
-    try:
-        json.loads(raw)
-    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: nested too deep
-        raise Invalid("the body is not valid JSON") from None
+    # One parse: pydantic reports text that is not JSON (bad syntax, bad UTF-8, nesting past
+    # its limit) as a lone ``json_invalid`` error, which is a 400, not a schema mismatch.
     try:
         return model.model_validate_json(raw)
     except ValidationError as error:
+        errors = error.errors(include_input=False, include_url=False)
+        if any(e["type"] == "json_invalid" for e in errors):
+            raise Invalid("the body is not valid JSON") from None
         details = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]}
-                   for e in error.errors(include_input=False, include_url=False)]
+                   for e in errors]
         raise Invalid("the body does not match the schema", status=invalid_status,
                       errors=details) from None
 

@@ -99,10 +99,12 @@ class Outbox:
         ``only`` (with ``clear_now=False``): send just these event ids, the ones the caller's
         write added; the others stay for the sweep. A long outbox is sent and cleared whole.
         """
-        events = pending(document)
-        clear_now = clear_now or len(events) > CLEAR_NOW_PAST  # then all go, and are cleared
+        waiting = document.get("outbox") or []
+        clear_now = clear_now or len(waiting) > CLEAR_NOW_PAST  # then all go, and are cleared
         if only is not None and not clear_now:
-            events = [e for e in events if e.id in only]
+            # Only these are parsed: the others stay for the sweep, which parses them then.
+            waiting = [raw for raw in waiting if raw.get("id") in only]
+        events = [Event.model_validate(raw) for raw in waiting]
         if not events:
             return True
         try:

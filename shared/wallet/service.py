@@ -115,8 +115,7 @@ class Wallet:
         """Open a session at the PSP; 409 if the citizen already has the most live ones."""
         pk = fiscal_code_hash(fiscal_code)
         current = await self._store.current(pk, pending_since=self._pending_since(now))
-        live = [d for d in current if self._status(_load(d), now) in _LIVE]
-        if len(live) >= self._policy.max_instruments:
+        if self._reach_limit(current, _LIVE, now):
             raise Conflict(f"a citizen may have at most {self._policy.max_instruments} live "
                            "instruments (validated, or being onboarded): delete one first")
         wallet_id = await self._ids.new(fiscal_code)
@@ -292,15 +291,19 @@ class Wallet:
                         now: datetime) -> Document | None:
         model = DETAILS_IN[item.type]
         details = _parse(model, notification.details)
-        others = [_load(d) for d in documents if d["id"] != item.id]
-        same = [o for o in others if o.status == "VALIDATED" and o.hpan == details.hpan]
-        live = [o for o in others if o not in same and self._status(o, now) == "VALIDATED"]
+        same_raw: list[Document] = []
+        rest: list[Document] = []
+        for d in documents:
+            if d["id"] != item.id:
+                same_hpan = d.get("status") == "VALIDATED" and d.get("hpan") == details.hpan
+                (same_raw if same_hpan else rest).append(d)
+        same = [_load(d) for d in same_raw]
         shown = DETAILS_OUT[item.type].model_validate(details.model_dump(by_alias=True))
         update: dict[str, Any] = {
             "hpan": details.hpan, "contract_id": details.contract_id,
             "details": shown.model_dump(mode="json", by_alias=True),
             "notification": digest, "updated_at": now}
-        if len(live) >= self._policy.max_instruments:
+        if self._reach_limit(rest, _VALIDATED, now):
             update.update(status="ERROR", error_reason="TOO_MANY_INSTRUMENTS")
             await self._store.replace(_document(item.model_copy(update=update), raw))
             logger.info("onboarding %s refused: too many instruments", item.id)
@@ -349,6 +352,15 @@ class Wallet:
             raise NotFound(f"no instrument {wallet_id[:64]}")
         return raw
 
+    def _reach_limit(self, documents: list[Document], counted: Collection[Status],
+                     now: datetime) -> bool:
+        """Whether at least ``max_instruments`` of ``documents`` are, as of ``now``, in a
+        ``counted`` status. Fewer documents than the limit cannot reach it: none is parsed."""
+        limit = self._policy.max_instruments
+        if len(documents) < limit:
+            return False
+        return sum(self._status(_load(d), now) in counted for d in documents) >= limit
+
     def _pending_since(self, now: datetime) -> str:
         return fixed_time(now - self._policy.session_window)
 
@@ -386,6 +398,7 @@ class Wallet:
 
 
 _LIVE: frozenset[Status] = frozenset({"CREATED", "VALIDATION_REQUESTED", "VALIDATED"})
+_VALIDATED: frozenset[Status] = frozenset({"VALIDATED"})
 
 
 class _SeenSignature:

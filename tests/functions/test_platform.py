@@ -66,7 +66,11 @@ async def test_citizen_endpoint_reads_the_token(root: FakeRoot) -> None:
 
 @pytest.mark.parametrize(("raw", "status"), [
     (b"", 400), (b"[", 400), (b'"text"', 422), (b'{"text": 1, "amount": 1}', 422),
-    (b'{"text": "a", "amount": 1, "extra": true}', 422), (b"x" * 2000, 413)])
+    (b'{"text": "a", "amount": 1, "extra": true}', 422), (b"x" * 2000, 413),
+    # not JSON at all, however it fails: 400
+    (b"\xff\xfe", 400), (b'{"text": "a"} x', 400), (b"[" * 1000, 400), (b"   ", 400),
+    # JSON, but not the schema: 422
+    (b"NaN", 422), (b'{"text": "a", "amount": 1e400}', 422), (b"[]", 422)])
 async def test_bad_bodies_are_problems(root: FakeRoot, raw: bytes, status: int) -> None:
     response = await trigger(app, "test_echo")(request("POST", "tests/echo", body=raw))
     assert response.status_code == status

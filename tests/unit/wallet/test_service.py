@@ -452,6 +452,22 @@ async def test_a_validation_beyond_the_limit_ends_in_error() -> None:
     assert len(world.events()) == 2
 
 
+async def test_expired_cards_and_a_replaced_one_leave_room_under_the_limit() -> None:
+    world = World(max_instruments=2)
+    expiring = await validated(world, hpan="1" * 64, month=12, year=2026)
+    await validated(world, hpan="2" * 64)
+    with pytest.raises(Conflict, match="at most 2"):
+        await onboard(world)
+    world.advance(days=40)  # the first card expired at the end of December
+    assert (await world.wallet.get(CF, expiring, now=world.now)).status == "EXPIRED"
+    again = await validated(world, hpan="2" * 64)  # replaces the second: still one live
+    third = await validated(world, hpan="3" * 64)
+    shown = [await world.wallet.get(CF, w, now=world.now) for w in (again, third)]
+    assert [i.status for i in shown] == ["VALIDATED", "VALIDATED"]
+    with pytest.raises(Conflict, match="at most 2"):
+        await onboard(world)
+
+
 # ------------------------------------------------------------------ ownership
 async def test_another_citizens_instrument_is_not_found_exactly_like_an_unknown_one() -> None:
     world = World()
