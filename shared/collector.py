@@ -8,7 +8,7 @@ flight keeps many objects alive across awaits (the cashback scorer: 16 messages,
 to 16 period states being written), so they are promoted, die old, and bring full collections
 often: in ``bench/cashback.py`` they took about 25 s of the consumer's 58 s of CPU (89 full
 collections of ~180 ms). Collecting the young generation every 10,000 allocations lets those
-objects die young: the collector's share falls to about 2.5 s. Cycles still go, a little later.
+objects die young: the collector's share falls to about 3 s. Cycles still go, a little later.
 """
 
 from __future__ import annotations
