@@ -22,6 +22,7 @@ from shared.cashback.store import CosmosCashbackStore
 from shared.cashback.transactions import Intake, Scorer
 from shared.clients import Clients, SessionSpec, get_clients
 from shared.clock import Clock, current_clock
+from shared.collector import pace_collector
 from shared.config import Settings, push_hubs
 from shared.failed_work import CosmosFailedWork
 from shared.messaging import ServiceBusSender
@@ -336,6 +337,7 @@ def get_root() -> Root:
     global _root
     if _root is None:
         clients = get_clients()
+        pace_collector()
         telemetry.configure(connection_string=clients.settings.appinsights_connection_string)
         _root = Root(clients, current_clock())
     return _root

@@ -69,7 +69,9 @@ _ATTEMPTS = 10
 _CONCURRENCY = 16
 _CODE = r"^[A-Za-z0-9._-]{1,64}$"
 _CLOCK_SKEW = timedelta(minutes=5)  # acquirers' clocks may run a little ahead
-_REMEMBERED = 200_000  # transactions held by the period states remembered (~30 MB)
+# Transactions held by the period states remembered: about 0.65 KB each as a model, so
+# ~65 MB (held as parsed documents too, as before, they took twice that).
+_REMEMBERED = 100_000
 
 
 class TransactionIn(BaseModel):
@@ -280,10 +282,13 @@ class Scorer:
         last day + grace days are over takes nothing: its payouts are done."""
         slot = (pk, before.id)
         if not planned.knows(slot):
+            parsed = self._written.parsed(slot)
             state = self._written.get(slot)
             if state is None:
                 state = await documents.state(pk, before.id)
-            planned.load(slot, StoredPeriod.model_validate(state).payments if state else [])
+            if parsed is None and state:
+                parsed = StoredPeriod.model_validate(state)
+            planned.load(slot, parsed.payments if parsed is not None else [])
         scored = planned.reverse(slot, rules.match_key(txn), txn.amount)
         if not scored and isinstance(own, rules.Period):
             return own
@@ -332,15 +337,17 @@ class Scorer:
                         # The state as this process last wrote it, if it still remembers it: current
                 # unless another process wrote since (then the ETag refuses the write).
                 raw = self._written.get(key)
+                parsed = self._written.parsed(key)  # that state as a model: no parsing again
                 read = raw is not None
                 for attempt in range(_ATTEMPTS):
                     try:
                         if not read:
                             raw = await self._store.get(pk, period_id(period.id))
+                            parsed = None
                         applied = await self._apply_once(pk, period, txns, received_at, who,
-                                                         raw)
+                                                         raw, parsed)
                         if applied.state is not None:
-                            self._written.put(key, applied.state)
+                            self._written.put(key, applied.state, applied.parsed)
                         break
                     except StaleDocument:
                         read = False
@@ -358,10 +365,14 @@ class Scorer:
         return applied.outcomes
 
     async def _apply_once(self, pk: str, period: rules.Period, txns: list[rules.Transaction],
-                          received_at: datetime, who: _Citizen, raw: Document | None
-                          ) -> _Applied:
-        stored = (StoredPeriod.model_validate(raw) if raw
-                  else StoredPeriod.empty(pk, period.id, received_at))
+                          received_at: datetime, who: _Citizen, raw: Document | None,
+                          parsed: StoredPeriod | None = None) -> _Applied:
+        if parsed is not None:
+            stored = parsed
+        elif raw:
+            stored = StoredPeriod.model_validate(raw)
+        else:
+            stored = StoredPeriod.empty(pk, period.id, received_at)
         ledger = stored.ledger(period)
         known = {p.txn.id: p.txn for p in ledger.pending} | {t.id: t for t in txns}
         result = _Applied()
@@ -382,14 +393,16 @@ class Scorer:
         if not result.records:
             return result
         # What the ranking orders by travels with the counters (one read for the ranking).
-        document = dump(StoredPeriod.of(ledger, pk, updated_at=received_at,
-                                        fiscal_code=who.fiscal_code,
-                                        terms_accepted_at=who.terms_accepted_at), raw)
+        model = StoredPeriod.of(ledger, pk, updated_at=received_at,
+                                fiscal_code=who.fiscal_code,
+                                terms_accepted_at=who.terms_accepted_at)
+        document = dump(model, raw)
         # The counters and the citizen's listing of what each transaction changed: one
         # transactional batch (all or nothing).
         records = [dump(_record_of(txn, status, effect, pk, period.id, received_at))
                    for txn, status, effect in result.records.values()]
         result.state = await self._store.write_with(document, records)
+        result.parsed = model
         return result
 
     async def _record_again(self, applied: _Applied, pk: str, period: int,
@@ -417,24 +430,39 @@ class _Written:
     def __init__(self, budget: int) -> None:
         self._budget = budget
         self._used = 0
-        self._states: OrderedDict[tuple[str, int], tuple[Document, int]] = OrderedDict()
+        self._states: OrderedDict[tuple[str, int],
+                                  tuple[Document, int, StoredPeriod | None]] = OrderedDict()
 
     def get(self, key: tuple[str, int]) -> Document | None:
+        """The state as written; where its model is kept (:meth:`parsed`), only its ETag."""
         found = self._states.get(key)
         if found is None:
             return None
         self._states.move_to_end(key)
         return found[0]
 
-    def put(self, key: tuple[str, int], state: Document) -> None:
+    def parsed(self, key: tuple[str, int]) -> StoredPeriod | None:
+        """The remembered state as the model it was written from (None: not kept)."""
+        found = self._states.get(key)
+        return found[2] if found is not None else None
+
+    def put(self, key: tuple[str, int], state: Document,
+            parsed: StoredPeriod | None = None) -> None:
+        """Remember ``state`` as written, and the model it was dumped from (``parsed``, never
+        changed afterwards) so the next writer need not parse it again."""
         self.drop(key)
-        weight = 1 + len(state.get("seen") or ())
+        if parsed is not None:
+            # The model holds the content; of the document only its ETag is needed.
+            state = {"_etag": state["_etag"]}
+            weight = 1 + len(parsed.seen)
+        else:
+            weight = 1 + len(state.get("seen") or ())
         if weight > self._budget:
             return
-        self._states[key] = (state, weight)
+        self._states[key] = (state, weight, parsed)
         self._used += weight
         while self._used > self._budget:
-            _, (_, dropped) = self._states.popitem(last=False)
+            _, (_, dropped, _) = self._states.popitem(last=False)
             self._used -= dropped
 
     def drop(self, key: tuple[str, int]) -> None:
@@ -485,6 +513,7 @@ class _Applied:
         default_factory=dict)
     again: list[tuple[rules.Transaction, str]] = field(default_factory=list)
     state: Document | None = None  # the period state as written (None: nothing to write)
+    parsed: StoredPeriod | None = None  # the same state as a model
 
 
 def _record_of(txn: rules.Transaction, status: str, effect: rules.Effect | None, pk: str,

@@ -336,3 +336,16 @@ def test_the_remembered_states_stay_within_their_budget() -> None:
     assert remembered.get(("pk", 9)) is None
     remembered.drop(("pk", 3))
     assert remembered.get(("pk", 3)) is None
+
+
+def test_a_remembered_state_keeps_the_model_it_was_written_from() -> None:
+    remembered = _Written(10)
+    model = StoredPeriod.empty("pk", 9, datetime(2026, 2, 1, tzinfo=UTC))
+    remembered.put(("pk", 9), {"_etag": "e1", "seen": [], "count": 0}, model)
+    remembered.put(("pk", 8), {"_etag": "e2", "seen": []})
+    assert remembered.parsed(("pk", 9)) is model
+    assert remembered.get(("pk", 9)) == {"_etag": "e1"}  # the rest is in the model
+    assert remembered.parsed(("pk", 8)) is None
+    assert remembered.get(("pk", 8)) == {"_etag": "e2", "seen": []}
+    remembered.drop(("pk", 9))
+    assert remembered.parsed(("pk", 9)) is None
