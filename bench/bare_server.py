@@ -9,9 +9,11 @@ import asyncio
 from aiohttp import web
 
 from shared.clients import get_clients
+from shared.collector import pace_collector
 
 
 async def serve(port: int) -> None:
+    pace_collector()  # the worker's collector setting (shared.root sets it in the host)
     clients = get_clients()
     container = clients.container(clients.settings.parties_container)
 

@@ -32,6 +32,7 @@ from local.cosmos import stats
 from local.platform import DEMO_EC, Platform
 from local.process import ROOT, Child
 from shared.clients import Clients
+from shared.collector import pace_collector
 from shared.config import load_settings
 
 FUNCTION_KEY = "bench-function-key"
@@ -184,6 +185,7 @@ class Bench:
 
 
 def main() -> None:
+    pace_collector()  # the raw side runs here: the worker's collector setting, as in the host
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--positions", type=int, default=20_000)
     parser.add_argument("--singles", type=int, default=2_000)

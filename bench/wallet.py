@@ -95,8 +95,11 @@ async def serve_bare(port: int) -> None:
     """The same Cosmos operations as the wallet, on documents of the same shape and size,
     without the Functions edge, auth, the PSP, validation, models or Service Bus."""
     from shared.clients import get_clients
+    from shared.collector import pace_collector
     from shared.wallet.models import fixed_time
     from shared.wallet.store import CosmosWalletStore
+
+    pace_collector()  # the worker's collector setting (shared.root sets it in the host)
 
     clients = get_clients()
     s = clients.settings
