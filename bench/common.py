@@ -3,12 +3,36 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import statistics
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 import aiohttp
+
+from local.platform import Platform
+from local.process import ROOT, Child
+
+FUNCTION_KEY = "bench-function-key"
+ADMIN_KEY = "bench-admin-key"
+
+
+def bench_settings(database: str, **overrides: str) -> dict[str, str]:
+    """The example local settings with the benches' keys, ``database`` and quiet logs."""
+    values: dict[str, str] = json.loads(
+        (ROOT / "local.settings.example.json").read_text())["Values"]
+    values.update(LOCAL_FUNCTION_KEY=FUNCTION_KEY, LOCAL_ADMIN_KEY=ADMIN_KEY,
+                  COSMOS_DATABASE=database, LOG_LEVEL="WARNING", **overrides)
+    return values
+
+
+def start_devhost(platform: Platform, **env: str) -> Child:
+    """The dev host serving ``function_app`` on the platform's emulators and dev clock."""
+    return Child("devhost", [sys.executable, "-m", "local.devhost", "--app", "function_app",
+                             "--port", "0", "--clock-file", str(platform.clock_file)],
+                 env={**platform.env, "LOG_LEVEL": "WARNING", **env})
 
 
 @dataclass

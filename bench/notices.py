@@ -18,7 +18,6 @@ import argparse
 import asyncio
 import itertools
 import json
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -27,29 +26,19 @@ from typing import Any
 import aiohttp
 from azure.cosmos.aio import ContainerProxy
 
-from bench.common import Figures, load
+from bench.common import FUNCTION_KEY, Figures, bench_settings, load, start_devhost
 from local.cosmos import stats
 from local.platform import DEMO_EC, Platform
-from local.process import ROOT, Child
+from local.process import ROOT
 from shared.clients import Clients
 from shared.collector import pace_collector
 from shared.config import load_settings
 
-FUNCTION_KEY = "bench-function-key"
-ADMIN_KEY = "bench-admin-key"
 DATABASE = "bench-notices"
 RAW_DATABASE = "bench-notices-raw"
 CREATE = "/api/aca/v1/paCreatePosition"
 BULK = "/api/aca/v1/positions/bulk"
 SINGLE_CONCURRENCY = 32
-
-
-def settings(**overrides: str) -> dict[str, str]:
-    values: dict[str, str] = json.loads(
-        (ROOT / "local.settings.example.json").read_text())["Values"]
-    values.update(LOCAL_FUNCTION_KEY=FUNCTION_KEY, LOCAL_ADMIN_KEY=ADMIN_KEY,
-                  COSMOS_DATABASE=DATABASE, LOG_LEVEL="WARNING", **overrides)
-    return values
 
 
 def position(n: int) -> dict[str, Any]:
@@ -195,14 +184,11 @@ def main() -> None:
     args = parser.parse_args()
     overrides = dict(item.split("=", 1) for item in args.set)
     with tempfile.TemporaryDirectory() as state:
-        platform = Platform(Path(state), settings(**overrides), azurite=True)
+        platform = Platform(Path(state), bench_settings(DATABASE, **overrides), azurite=True)
         try:
             platform.provision()
             platform.provision(RAW_DATABASE)
-            env = {**platform.env, "LOG_LEVEL": "WARNING"}
-            host = Child("devhost", [sys.executable, "-m", "local.devhost", "--app",
-                                     "function_app", "--port", "0", "--clock-file",
-                                     str(platform.clock_file)], env=env)
+            host = start_devhost(platform)
             try:
                 asyncio.run(Bench(platform, f"http://127.0.0.1:{host.port}").run(
                     args.positions, args.singles, args.rounds))

@@ -20,8 +20,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
-import json
-import sys
 import tempfile
 import time
 import uuid
@@ -32,31 +30,19 @@ import aiohttp
 from azure.core import MatchConditions
 from azure.cosmos.aio import ContainerProxy
 
-from bench.common import Figures, load
+from bench.common import ADMIN_KEY, FUNCTION_KEY, Figures, bench_settings, load, start_devhost
 from local.cosmos import stats
 from local.platform import DEMO_EC, Platform
-from local.process import ROOT, Child
 from shared.clients import Clients
 from shared.collector import pace_collector
 from shared.config import load_settings
 
-FUNCTION_KEY = "bench-function-key"
-ADMIN_KEY = "bench-admin-key"
 DATABASE = "bench-standin"
 RAW_DATABASE = "bench-standin-raw"
 STATION = f"{DEMO_EC}_01"
 CONCURRENCY = 32
 READS_PER_PAYMENT = 4
 WRITES_PER_PAYMENT = 3
-
-
-def settings(**overrides: str) -> dict[str, str]:
-    values: dict[str, str] = json.loads(
-        (ROOT / "local.settings.example.json").read_text())["Values"]
-    values.update(LOCAL_FUNCTION_KEY=FUNCTION_KEY, LOCAL_ADMIN_KEY=ADMIN_KEY,
-                  COSMOS_DATABASE=DATABASE, LOG_LEVEL="WARNING",
-                  **{"AzureWebJobs.standin_receipts.Disabled": "true"}, **overrides)
-    return values
 
 
 def iuv(n: int) -> str:
@@ -200,14 +186,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as state:
-        platform = Platform(Path(state), settings(), azurite=False)
+        platform = Platform(Path(state), bench_settings(
+            DATABASE, **{"AzureWebJobs.standin_receipts.Disabled": "true"}), azurite=False)
         try:
             platform.provision()
             platform.provision(RAW_DATABASE)
-            env = {**platform.env, "LOG_LEVEL": "WARNING"}
-            host = Child("devhost", [sys.executable, "-m", "local.devhost", "--app",
-                                     "function_app", "--port", "0", "--clock-file",
-                                     str(platform.clock_file)], env=env)
+            host = start_devhost(platform)
             try:
                 asyncio.run(Bench(platform, f"http://127.0.0.1:{host.port}").run(
                     args.payments, args.rounds))

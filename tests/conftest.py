@@ -87,6 +87,22 @@ def start_host(platform: Platform, *, app: str = "tests.app", database: str | No
     return Host(child, settings_env)
 
 
+@pytest.fixture
+def ec_control(platform: Platform) -> Iterator[str]:
+    """The EC simulator's control URL, healthy before and after the test (it is shared)."""
+    from local.ecsim import control
+
+    url = platform.ecsim.control_url
+
+    def heal() -> None:
+        control.set_behaviour(url, state="up", delay_ms=0, timeout_fraction=0,
+                              not_active_fraction=0)
+
+    heal()
+    yield url
+    heal()
+
+
 def fresh_queues(prefix: str) -> dict[str, str]:
     """Fresh names for the test app's queues (the broker creates them on first use)."""
     tag = uuid.uuid4().hex[:8]

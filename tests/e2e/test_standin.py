@@ -28,13 +28,8 @@ def standin_env() -> dict[str, str]:
 
 
 @pytest.fixture
-def ec_sim(platform: Platform) -> Iterator[str]:
-    url = platform.ecsim.control_url
-    control.set_behaviour(url, state="up", delay_ms=0, timeout_fraction=0,
-                          not_active_fraction=0)
-    yield url
-    control.set_behaviour(url, state="up", delay_ms=0, timeout_fraction=0,
-                          not_active_fraction=0)
+def ec_sim(ec_control: str) -> str:
+    return ec_control
 
 
 def psp(host: Host) -> dict[str, str]:

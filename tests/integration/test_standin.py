@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import json
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from types import SimpleNamespace
@@ -125,16 +125,6 @@ async def live_world(platform: Platform, ec_control: str) -> AsyncIterator[World
     """A world whose station is the EC simulator."""
     async with built(platform, platform.ecsim.base_url) as made:
         yield made
-
-
-@pytest.fixture
-def ec_control(platform: Platform) -> Iterator[str]:
-    url = platform.ecsim.control_url
-    control.set_behaviour(url, state="up", delay_ms=0, timeout_fraction=0,
-                          not_active_fraction=0)
-    yield url
-    control.set_behaviour(url, state="up", delay_ms=0, timeout_fraction=0,
-                          not_active_fraction=0)
 
 
 async def test_stand_in_pays_from_the_archive_and_queues_the_receipt(world: World) -> None:
