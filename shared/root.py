@@ -11,7 +11,6 @@ from functools import cached_property
 
 from shared import telemetry
 from shared.auth.citizen import CitizenTokenVerifier, JwksKeys, KeySource, PemKeys
-from shared.auth.replays import CosmosReplayGuard
 from shared.auth.secrets import KeyVaultSecrets, LocalSecrets, SecretProvider
 from shared.cashback.bank import HttpBankCheck
 from shared.cashback.payouts import AzurePayoutFiles, PayoutJob
@@ -103,12 +102,6 @@ class Root:
             assert s.jwt_public_key is not None
             keys = PemKeys(s.jwt_public_key)
         return CitizenTokenVerifier(keys, issuer=s.jwt_issuer, audience=s.jwt_audience)
-
-    @cached_property
-    def replay_guard(self) -> CosmosReplayGuard:
-        s = self.settings
-        return CosmosReplayGuard(self.clients.container(s.signatures_container),
-                                 s.cosmos_timeout_seconds)
 
     @cached_property
     def secrets(self) -> SecretProvider:

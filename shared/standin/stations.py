@@ -3,7 +3,6 @@ protocol on one shared keep-alive session, each call classified for the traffic 
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import time
@@ -165,13 +164,3 @@ def _classify(status: int, raw: bytes) -> Answer:
         return Answer("error", status, body, f"status {status}")
     return Answer("ok", status, body)
 
-
-async def gather_limited(calls: list[Any], limit: int = 16) -> list[Any]:
-    """Run coroutines at most ``limit`` at a time, in order."""
-    slots = asyncio.Semaphore(limit)
-
-    async def one(call: Any) -> Any:
-        async with slots:
-            return await call
-
-    return list(await asyncio.gather(*(one(c) for c in calls)))
