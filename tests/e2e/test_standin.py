@@ -27,11 +27,6 @@ def standin_env() -> dict[str, str]:
             "STANDIN_RECEIPTS_QUEUE": f"standin-receipts-{uuid.uuid4().hex[:8]}"}
 
 
-@pytest.fixture
-def ec_sim(ec_control: str) -> str:
-    return ec_control
-
-
 def psp(host: Host) -> dict[str, str]:
     return {"Ocp-Apim-Subscription-Key": host.env["DEV_PARTY_KEY_PSP"]}
 
@@ -94,10 +89,10 @@ def delivered(ec_control: str, receipts: list[str]) -> dict[str, int]:
 
 
 def test_an_outage_from_entry_to_every_receipt_delivered_once(platform: Platform,
-                                                              ec_sim: str) -> None:
+                                                              ec_control: str) -> None:
     host = start_host(platform, env=standin_env())
     try:
-        numbers = new_notices(host, ec_sim, 5)
+        numbers = new_notices(host, ec_control, 5)
         normal = verify(host, numbers[0])
         assert normal.status_code == 200, normal.text
         assert normal.json()["standIn"] is False
@@ -105,7 +100,7 @@ def test_an_outage_from_entry_to_every_receipt_delivered_once(platform: Platform
 
         # The EC goes down. Each round: 5 minutes later the manager runs (the host's timer
         # fires too, on the dev clock), then three verifies.
-        control.set_behaviour(ec_sim, state="down")
+        control.set_behaviour(ec_control, state="down")
         rounds: list[list[Any]] = []
         for _ in range(7):
             evaluate(host)
@@ -132,13 +127,13 @@ def test_an_outage_from_entry_to_every_receipt_delivered_once(platform: Platform
         wait_for(lambda: host.child.output.count("rescheduled as attempt 1 ") >= len(receipts))
         for _ in range(3):
             assert evaluate(host)["mode"] == "STANDIN"
-        assert delivered(ec_sim, receipts) == dict.fromkeys(receipts, 0)
+        assert delivered(ec_control, receipts) == dict.fromkeys(receipts, 0)
 
         # The EC comes back. The rescheduled deliveries come due (the clock is not moved
         # while they run: a lock would expire) and each receipt arrives once.
-        control.set_behaviour(ec_sim, state="up")
+        control.set_behaviour(ec_control, state="up")
         host.advance_clock(7200)
-        wait_for(lambda: all(n == 1 for n in delivered(ec_sim, receipts).values()), timeout=30)
+        wait_for(lambda: all(n == 1 for n in delivered(ec_control, receipts).values()), timeout=30)
         # The probes succeed; after an hour in stand-in and 7 good probes the station leaves.
         modes = [evaluate(host)["mode"] for _ in range(8)]
         assert modes[-1] == "NORMAL", modes
@@ -147,8 +142,8 @@ def test_an_outage_from_entry_to_every_receipt_delivered_once(platform: Platform
         assert sum(p["ok"] for p in station["probes"]) > 6
         for _ in range(3):  # later timers, sweeps and redeliveries send nothing twice
             evaluate(host, 900)
-        assert delivered(ec_sim, receipts) == dict.fromkeys(receipts, 1)
-        stored = control.receipts(ec_sim)["receipts"]
+        assert delivered(ec_control, receipts) == dict.fromkeys(receipts, 1)
+        stored = control.receipts(ec_control)["receipts"]
         ours = [r for r in stored if r["receiptId"] in receipts]
         assert all(r["standIn"] is True for r in ours)
 
@@ -166,14 +161,14 @@ def test_an_outage_from_entry_to_every_receipt_delivered_once(platform: Platform
 
 
 def test_a_host_killed_before_the_delivery_delivers_after_restart(platform: Platform,
-                                                                  ec_sim: str) -> None:
+                                                                  ec_control: str) -> None:
     env = standin_env()
     database = f"db-{uuid.uuid4().hex[:10]}"
     first = start_host(platform, database=database,
                        env={**env, "AzureWebJobs.standin_receipts.Disabled": "true"})
     receipt = f"rcpt-{uuid.uuid4().hex[:12]}"
     try:
-        number = new_notices(first, ec_sim, 1)[0]
+        number = new_notices(first, ec_control, 1)[0]
         forced = first.request("PUT", f"{STATION}/force", key=ADMIN_KEY,
                                headers={"x-operator": "e2e"},
                                json={"mode": "STANDIN", "reason": "EC maintenance"})
@@ -183,10 +178,10 @@ def test_a_host_killed_before_the_delivery_delivers_after_restart(platform: Plat
     finally:
         first.child.proc.kill()  # no clean shutdown
         first.stop()
-    assert delivered(ec_sim, [receipt]) == {receipt: 0}
+    assert delivered(ec_control, [receipt]) == {receipt: 0}
     second = start_host(platform, database=database, env=env)
     try:
-        wait_for(lambda: delivered(ec_sim, [receipt])[receipt] == 1, timeout=30)
+        wait_for(lambda: delivered(ec_control, [receipt])[receipt] == 1, timeout=30)
         released = second.request("DELETE", f"{STATION}/force", key=ADMIN_KEY)
         assert released.status_code == 200, released.text
         assert released.json()["mode"] == "NORMAL"
