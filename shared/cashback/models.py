@@ -10,15 +10,21 @@ Stored documents (container ``CASHBACK_CONTAINER``, partition key ``/pk``)::
     hpan        id <hpan>,             pk "hpan:<hpan>"        who has the instrument enabled
                                                                now, and who ever had it
     period      id "period:<id>",      pk = fiscal-code hash   the citizen's state in a period:
-                                                               counters, milestones, payments
-                                                               left to reverse, reversals
-                                                               waiting, transactions applied
+                                                               counters, milestones (constant
+                                                               size)
+    match       id "match:<key hash>", pk = fiscal-code hash   one match key's payments left to
+                                                               reverse, reversals waiting, and
+                                                               the transactions applied, across
+                                                               periods (rule 4)
+    transaction id "trx:<period>:<id>", pk = fiscal-code hash  the listing: what each scored
+                                                               transaction changed
     ranking     id = pk = "ranking:<period>:<2 hex>"           the last ranking's ranks of the
                                                                citizens whose pk starts so
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict
 from datetime import date, datetime
 from typing import Any, Literal
@@ -138,13 +144,6 @@ class StoredHpan(_Model):
     updated_at: datetime = Field(alias="updatedAt")
 
 
-class StoredPayment(_Model):
-    id: str
-    key: list[str]
-    at: datetime
-    remaining: int
-
-
 class StoredTransaction(_Model):
     id: str
     hpan: str
@@ -156,14 +155,21 @@ class StoredTransaction(_Model):
     terminal_id: str = Field(alias="terminalId")
     correlation_id: str | None = Field(default=None, alias="correlationId")
 
+    @classmethod
+    def of(cls, txn: rules.Transaction) -> StoredTransaction:
+        return cls.model_validate(asdict(txn))
 
-class StoredPending(_Model):
-    txn: StoredTransaction
-    until: datetime
+    def rule_view(self) -> rules.Transaction:
+        return rules.Transaction(**self.model_dump())
 
 
 class StoredPeriod(_Model):
-    """A citizen's :class:`rules.Ledger` in one period, as a document."""
+    """A citizen's :class:`rules.Tally` in one period, and what the ranking orders by: a
+    document of constant size, whatever the number of transactions (the matching state is in
+    :class:`StoredMatch`).
+
+    Documents written by the first version also held payments, waiting reversals and applied
+    ids here: those fields are ignored (nothing of that version was deployed)."""
 
     id: str
     pk: str
@@ -176,44 +182,68 @@ class StoredPeriod(_Model):
     last_transaction_at: datetime | None = Field(default=None, alias="lastTransactionAt")
     min_reached_by: str | None = Field(default=None, alias="minReachedBy")
     cap_crossed_by: str | None = Field(default=None, alias="capCrossedBy")
-    payments: list[StoredPayment] = Field(default_factory=list)
-    pending: list[StoredPending] = Field(default_factory=list)
-    seen: list[str] = Field(default_factory=list)
-    expired: list[str] = Field(default_factory=list)
     updated_at: datetime = Field(alias="updatedAt")
 
     @classmethod
     def empty(cls, pk: str, period: int, now: datetime) -> StoredPeriod:
         return cls(id=period_id(period), pk=pk, period=period, updated_at=now)
 
-    def ledger(self, period: rules.Period) -> rules.Ledger:
-        tally = rules.Tally(count=self.count, cashback=self.cashback,
-                            last_transaction_at=self.last_transaction_at,
-                            min_reached_by=self.min_reached_by,
-                            cap_crossed_by=self.cap_crossed_by)
-        return rules.Ledger(
-            period=period, tally=tally,
-            payments=tuple(rules.Scored(id=p.id, key=tuple(p.key), at=p.at,
-                                        remaining=p.remaining) for p in self.payments),
-            pending=tuple(rules.Pending(txn=rules.Transaction(**p.txn.model_dump()),
-                                        until=p.until) for p in self.pending),
-            seen=frozenset(self.seen), expired=tuple(self.expired))
+    def tally(self) -> rules.Tally:
+        return rules.Tally(count=self.count, cashback=self.cashback,
+                           last_transaction_at=self.last_transaction_at,
+                           min_reached_by=self.min_reached_by,
+                           cap_crossed_by=self.cap_crossed_by)
 
-    @classmethod
-    def of(cls, ledger: rules.Ledger, pk: str, *, updated_at: datetime,
-           fiscal_code: str | None = None,
-           terms_accepted_at: datetime | None = None) -> StoredPeriod:
-        t = ledger.tally
-        return cls(
-            id=period_id(ledger.period.id), pk=pk, period=ledger.period.id,
-            fiscal_code=fiscal_code, terms_accepted_at=terms_accepted_at, count=t.count,
-            cashback=t.cashback, last_transaction_at=t.last_transaction_at,
-            min_reached_by=t.min_reached_by, cap_crossed_by=t.cap_crossed_by,
-            payments=[StoredPayment(id=p.id, key=list(p.key), at=p.at, remaining=p.remaining)
-                      for p in ledger.payments],
-            pending=[StoredPending(txn=StoredTransaction.model_validate(asdict(p.txn)),
-                                   until=p.until) for p in ledger.pending],
-            seen=sorted(ledger.seen), expired=list(ledger.expired), updated_at=updated_at)
+    def with_tally(self, tally: rules.Tally, *, updated_at: datetime,
+                   fiscal_code: str | None, terms_accepted_at: datetime | None
+                   ) -> StoredPeriod:
+        return self.model_copy(update={
+            "count": tally.count, "cashback": tally.cashback,
+            "last_transaction_at": tally.last_transaction_at,
+            "min_reached_by": tally.min_reached_by, "cap_crossed_by": tally.cap_crossed_by,
+            "fiscal_code": fiscal_code or self.fiscal_code,
+            "terms_accepted_at": terms_accepted_at or self.terms_accepted_at,
+            "updated_at": updated_at})
+
+
+class StoredPayment(_Model):
+    """A payment counted in ``period``: what is left of it for reversals to take back."""
+
+    id: str
+    period: int
+    at: datetime
+    remaining: int
+
+
+class StoredPending(_Model):
+    """A reversal waiting for its payment until ``until``; its listing record is in
+    ``period`` meanwhile."""
+
+    txn: StoredTransaction
+    until: datetime
+    period: int
+
+
+class StoredMatch(_Model):
+    """Rule 4's matching state of one match key of a citizen, across periods: the payments
+    with something left, the reversals waiting for one (in arrival order), and every applied
+    transaction of the key (id -> the period of its listing record: a transaction delivered
+    again is not applied again). Fully reversed payments leave; the ids stay."""
+
+    id: str
+    pk: str
+    kind: Literal["match"] = "match"
+    key: list[str]
+    payments: list[StoredPayment] = Field(default_factory=list)
+    pending: list[StoredPending] = Field(default_factory=list)
+    applied: dict[str, int] = Field(default_factory=dict)
+    updated_at: datetime = Field(alias="updatedAt")
+
+
+def match_id(key: rules.MatchKey) -> str:
+    """The id of a match key's document (a hash: keys hold free-form acquirer codes)."""
+    digest = hashlib.sha256("\x1f".join(key).encode()).hexdigest()
+    return f"match:{digest[:40]}"
 
 
 class StoredTransactionRecord(_Model):

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import json
 import uuid
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from azure.cosmos.aio import ContainerProxy
 from azure.cosmos.exceptions import (
@@ -27,6 +28,14 @@ from shared.cosmos import body as _body
 from shared.errors import DependencyError
 
 BATCH_OPERATIONS = 100  # Cosmos's limit per transactional batch
+MAX_ITEM_BYTES = 2 * 1024 * 1024  # Cosmos's limit per item
+
+OperationKind = Literal["write", "upsert", "delete"]
+Operation = tuple[OperationKind, Document]
+
+
+class DocumentTooLarge(Exception):
+    """A document over Cosmos's 2 MB item limit (status 413): it can never be written."""
 
 _PARTITION = "SELECT * FROM c WHERE c.pk = @pk"
 # The ranking job's one cross-partition read (what rule 6 orders by), once per run.
@@ -66,6 +75,19 @@ class CashbackStore(Protocol):
         nothing written) if ``state`` changed or was created meanwhile. At most
         ``BATCH_OPERATIONS - 1`` others go with it; the rest are upserted after. Returns
         ``state`` as written (with its new ``_etag``)."""
+        ...
+
+    async def write_batch(self, pk: str, operations: list[Operation]) -> list[Document | None]:
+        """One transactional batch in partition ``pk``, all or nothing: ``("write", doc)``
+        replaces ``doc`` if unchanged since read (its ``_etag``) or, without one, creates it;
+        ``("upsert", doc)`` writes whatever is there; ``("delete", doc)`` deletes ``doc["id"]``.
+        StaleDocument (and nothing written) if a document changed, was created meanwhile or is
+        missing. At most ``BATCH_OPERATIONS`` operations. Returns each document as written
+        (None for a delete), with its new ``_etag``.
+
+        Raises:
+            DocumentTooLarge: a document is over Cosmos's 2 MB item limit.
+        """
         ...
 
     async def replace(self, document: Document) -> Document:
@@ -168,6 +190,40 @@ class CosmosCashbackStore:
             written = {**_body(state), "_etag": first_result["eTag"]}
         return written
 
+    async def write_batch(self, pk: str, operations: list[Operation]) -> list[Document | None]:
+        if len(operations) > BATCH_OPERATIONS:
+            raise ValueError(f"{len(operations)} operations: a batch holds {BATCH_OPERATIONS}")
+        batch: list[tuple[Any, ...]] = []
+        for kind, document in operations:
+            if kind == "delete":
+                batch.append(("delete", (document["id"],)))
+            elif kind == "upsert":
+                batch.append(("upsert", (_body(document),)))
+            elif "_etag" in document:
+                batch.append(("replace", (document["id"], _body(document)),
+                              {"if_match_etag": document["_etag"]}))
+            else:
+                batch.append(("create", (_body(document),)))
+        try:
+            async with guarded(self._timeout):
+                results = await self._c.execute_item_batch(batch, partition_key=pk)
+        except CosmosBatchOperationError as error:
+            status = _failed_status(error)
+            if status in (404, 409, 412):
+                raise StaleDocument(operations[error.error_index or 0][1]["id"]) from None
+            if status == 413:
+                raise DocumentTooLarge(operations[error.error_index or 0][1]["id"]) from None
+            raise _batch_error(error) from None
+        written: list[Document | None] = []
+        for (kind, document), result in zip(operations, results, strict=True):
+            if kind == "delete":
+                written.append(None)
+                continue
+            # An account set not to return written bodies: the ETag suffices.
+            written.append(result.get("resourceBody")
+                           or {**_body(document), "_etag": result["eTag"]})
+        return written
+
     async def upsert(self, document: Document) -> None:
         async with guarded(self._timeout):
             await self._c.upsert_item(_body(document))
@@ -234,6 +290,8 @@ class MemoryCashbackStore:
         self.round_trips = 0
 
     def _written(self, document: Document) -> Document:
+        if len(json.dumps(_body(document), default=str)) > MAX_ITEM_BYTES:
+            raise DocumentTooLarge(document["id"])  # as Cosmos: 413 RequestEntityTooLarge
         stored = copy.deepcopy(_body(document))
         stored["_etag"] = uuid.uuid4().hex
         self.items[(stored["pk"], stored["id"])] = stored
@@ -269,6 +327,29 @@ class MemoryCashbackStore:
         for document in others:
             self._written(document)
         return self._written(state)
+
+    async def write_batch(self, pk: str, operations: list[Operation]) -> list[Document | None]:
+        self.round_trips += 1
+        if len(operations) > BATCH_OPERATIONS:
+            raise ValueError(f"{len(operations)} operations: a batch holds {BATCH_OPERATIONS}")
+        for kind, document in operations:  # every condition first: all or nothing
+            current = self.items.get((pk, document["id"]))
+            if document["pk"] != pk:
+                raise ValueError(f"{document['id']} is not in partition {pk}")
+            if kind == "delete" and current is None:
+                raise StaleDocument(document["id"])
+            if kind == "write" and (current and current["_etag"]) != document.get("_etag"):
+                raise StaleDocument(document["id"])
+            if kind != "delete" and len(json.dumps(_body(document), default=str)) > MAX_ITEM_BYTES:
+                raise DocumentTooLarge(document["id"])
+        written: list[Document | None] = []
+        for kind, document in operations:
+            if kind == "delete":
+                del self.items[(pk, document["id"])]
+                written.append(None)
+            else:
+                written.append(self._written(document))
+        return written
 
     async def replace(self, document: Document) -> Document:
         self.round_trips += 1

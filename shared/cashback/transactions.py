@@ -48,16 +48,27 @@ from shared.cashback.models import (
     StoredCitizen,
     StoredHpan,
     StoredInstrument,
+    StoredMatch,
     StoredPayment,
+    StoredPending,
     StoredPeriod,
+    StoredTransaction,
     StoredTransactionRecord,
     dump,
     hpan_pk,
     instrument_id,
+    match_id,
     period_id,
     transaction_record_id,
 )
-from shared.cashback.store import CashbackStore, Document, StaleDocument, fixed_time
+from shared.cashback.store import (
+    BATCH_OPERATIONS,
+    CashbackStore,
+    Document,
+    Operation,
+    StaleDocument,
+    fixed_time,
+)
 from shared.errors import PermanentError, TransientError
 from shared.messaging import Outgoing, Sender
 
@@ -69,8 +80,8 @@ _ATTEMPTS = 10
 _CONCURRENCY = 16
 _CODE = r"^[A-Za-z0-9._-]{1,64}$"
 _CLOCK_SKEW = timedelta(minutes=5)  # acquirers' clocks may run a little ahead
-# Transactions held by the period states remembered: about 0.65 KB each as a model, so
-# ~65 MB (held as parsed documents too, as before, they took twice that).
+# Units of the documents remembered (one per document and per transaction id it holds): a
+# match document of one payment is about 1.5 KB as a model, so ~75 MB at most.
 _REMEMBERED = 100_000
 
 
@@ -200,7 +211,8 @@ class Scorer:
     def __init__(self, store: CashbackStore, periods: tuple[rules.Period, ...]) -> None:
         self._store = store
         self._periods = periods
-        self._turns: dict[tuple[str, int], _Turn] = {}
+        self._by_id = {p.id: p for p in periods}
+        self._turns: dict[str, _Turn] = {}
         self._written = _Written(_REMEMBERED)
 
     async def process(self, body: bytes) -> dict[str, int]:
@@ -232,8 +244,7 @@ class Scorer:
         """Apply ``lines`` in their order; one outcome per line."""
         outcomes: list[str] = [""] * len(lines)
         documents = _Documents(self._store)
-        groups: dict[tuple[str, int], list[int]] = defaultdict(list)
-        planned = _Left()
+        groups: dict[str, list[_Line]] = defaultdict(list)
         await documents.prefetch(sorted({line.hpan for line in lines}))
         for index, line in enumerate(lines):
             txn = line.rule_view()
@@ -248,53 +259,17 @@ class Scorer:
             if isinstance(whose, rules.Rejection):
                 outcomes[index] = whose.value
                 continue
-            if before is not None:
-                found = await self._reversal_period(whose, txn, found, before, received_at,
-                                                    documents, planned)
-                if isinstance(found, rules.Rejection):
-                    outcomes[index] = found.value
-                    continue
-            assert isinstance(found, rules.Period)
-            groups[(whose, found.id)].append(index)
-            if not txn.is_reversal:
-                planned.add((whose, found.id), txn.id, rules.match_key(txn), txn.at, txn.amount)
-        by_id = {p.id: p for p in self._periods}
+            groups[whose].append(_Line(index, txn, found, before))
         limit = asyncio.Semaphore(_CONCURRENCY)
 
-        async def one_state(pk: str, period: rules.Period, indexes: list[int]) -> None:
+        async def one_citizen(pk: str, todo: list[_Line]) -> None:
             async with limit:
-                results = await self._apply(pk, period, [lines[i].rule_view() for i in indexes],
-                                            received_at, documents)
-            for i, result in zip(indexes, results, strict=True):
-                outcomes[i] = result
+                results = await self._apply(pk, todo, received_at, documents.citizen(pk))
+            for item, result in zip(todo, results, strict=True):
+                outcomes[item.index] = result
 
-        await asyncio.gather(*(one_state(pk, by_id[period], indexes)
-                               for (pk, period), indexes in groups.items()))
+        await asyncio.gather(*(one_citizen(pk, todo) for pk, todo in groups.items()))
         return outcomes
-
-    async def _reversal_period(self, pk: str, txn: rules.Transaction,
-                               own: rules.Period | rules.Rejection, before: rules.Period,
-                               received_at: datetime, documents: _Documents,
-                               planned: _Left) -> rules.Period | rules.Rejection:
-        """Where a reversal applies (rule 4): in the previous period if its payment was scored
-        there (or comes earlier in this chunk), otherwise in its own period (waiting for its
-        payment there). A reversal between periods waits in the previous one. A period whose
-        last day + grace days are over takes nothing: its payouts are done."""
-        slot = (pk, before.id)
-        if not planned.knows(slot):
-            parsed = self._written.parsed(slot)
-            state = self._written.get(slot)
-            if state is None:
-                state = await documents.state(pk, before.id)
-            if parsed is None and state:
-                parsed = StoredPeriod.model_validate(state)
-            planned.load(slot, parsed.payments if parsed is not None else [])
-        scored = planned.reverse(slot, rules.match_key(txn), txn.amount)
-        if not scored and isinstance(own, rules.Period):
-            return own
-        if not rules.accepts(before, received_at):
-            return rules.Rejection.PERIOD_CLOSED
-        return before
 
     async def _citizen_for(self, txn: rules.Transaction, period: rules.Period,
                            received_at: datetime, documents: _Documents
@@ -326,194 +301,362 @@ class Scorer:
             return fallback
         return reason or rules.Rejection.INSTRUMENT_NOT_ACTIVE
 
-    async def _apply(self, pk: str, period: rules.Period, txns: list[rules.Transaction],
-                     received_at: datetime, documents: _Documents) -> list[str]:
-        key = (pk, period.id)
-        turn = self._turns.setdefault(key, _Turn())
+    async def _apply(self, pk: str, todo: list[_Line], received_at: datetime,
+                     who: _Citizen) -> list[str]:
+        """Apply a citizen's lines of a chunk, in order, in consecutive batches (each all or
+        nothing, at most ``BATCH_OPERATIONS`` operations); one outcome per line."""
+        turn = self._turns.setdefault(pk, _Turn())
         turn.users += 1
-        who = documents.citizen(pk)
+        outcomes: list[str] = []
+        again: list[tuple[rules.Transaction, str, int]] = []
         try:
             async with turn.lock:
-                        # The state as this process last wrote it, if it still remembers it: current
-                # unless another process wrote since (then the ETag refuses the write).
-                raw = self._written.get(key)
-                parsed = self._written.parsed(key)  # that state as a model: no parsing again
-                read = raw is not None
+                fresh = False  # after a conflict: read whatever this process does not remember
                 for attempt in range(_ATTEMPTS):
                     try:
-                        if not read:
-                            raw = await self._store.get(pk, period_id(period.id))
-                            parsed = None
-                        applied = await self._apply_once(pk, period, txns, received_at, who,
-                                                         raw, parsed)
-                        if applied.state is not None:
-                            self._written.put(key, applied.state, applied.parsed)
+                        work = await self._load(pk, todo[len(outcomes):], fresh)
+                        while len(outcomes) < len(todo):
+                            draft = await self._plan(pk, work, todo[len(outcomes):],
+                                                     received_at, who)
+                            await self._write(pk, work, draft, received_at, who)
+                            outcomes += draft.outcomes
+                            again += draft.again
                         break
                     except StaleDocument:
-                        read = False
-                        self._written.drop(key)
+                        fresh = True
                         # Another process wrote first: reload, after a pause that spreads
                         # the writers out.
                         await asyncio.sleep(random.uniform(0, 0.01 * 2 ** attempt))
                 else:
-                    raise TransientError(f"the period state of {pk[:12]} kept changing")
+                    raise TransientError(f"the documents of {pk[:12]} kept changing")
         finally:
             turn.users -= 1
             if turn.users == 0:
-                self._turns.pop(key, None)
-        await self._record_again(applied, pk, period.id, received_at)
-        return applied.outcomes
+                self._turns.pop(pk, None)
+        await self._record_again(again, pk, received_at)
+        return outcomes
 
-    async def _apply_once(self, pk: str, period: rules.Period, txns: list[rules.Transaction],
-                          received_at: datetime, who: _Citizen, raw: Document | None,
-                          parsed: StoredPeriod | None = None) -> _Applied:
-        if parsed is not None:
-            stored = parsed
-        elif raw:
-            stored = StoredPeriod.model_validate(raw)
-        else:
-            stored = StoredPeriod.empty(pk, period.id, received_at)
-        ledger = stored.ledger(period)
-        known = {p.txn.id: p.txn for p in ledger.pending} | {t.id: t for t in txns}
-        result = _Applied()
-        for txn in txns:
-            if txn.id in ledger.seen:
-                result.outcomes.append("ALREADY_APPLIED")
-                waiting = any(p.txn.id == txn.id for p in ledger.pending)
-                result.again.append((txn, "PENDING" if waiting else "COUNTED"))
-                continue
-            ledger = ledger.apply(txn, processed_at=received_at)
-            for applied_id, effect in ledger.applied:
-                result.records[applied_id] = (known[applied_id], "COUNTED", effect)
-            if any(p.txn.id == txn.id for p in ledger.pending):
-                result.records[txn.id] = (txn, "PENDING", None)
-                result.outcomes.append("PENDING")
+    async def _load(self, pk: str, todo: list[_Line], fresh: bool) -> _Work:
+        """What applying ``todo`` starts from: the period states and match documents this
+        process remembers, the others read in one round trip (a batch read). A payment's
+        match document it does not remember is taken as absent (most are new): creating it
+        fails the batch if it exists, and the next attempt (``fresh``) reads it."""
+        work = _Work()
+        unknown: list[str] = []
+        reversed_keys = {match_id(rules.match_key(x.txn)) for x in todo if x.txn.is_reversal}
+        for id_ in _needed(todo):
+            known = self._written.get((pk, id_))
+            if known is not None:
+                work.docs[id_] = known
+            elif fresh or not id_.startswith("match:") or id_ in reversed_keys:
+                unknown.append(id_)
             else:
-                result.outcomes.append("COUNTED")
-        if not result.records:
-            return result
-        # What the ranking orders by travels with the counters (one read for the ranking).
-        model = StoredPeriod.of(ledger, pk, updated_at=received_at,
-                                fiscal_code=who.fiscal_code,
-                                terms_accepted_at=who.terms_accepted_at)
-        document = dump(model, raw)
-        # The counters and the citizen's listing of what each transaction changed: one
-        # transactional batch (all or nothing).
-        records = [dump(_record_of(txn, status, effect, pk, period.id, received_at))
-                   for txn, status, effect in result.records.values()]
-        result.state = await self._store.write_with(document, records)
-        result.parsed = model
-        return result
+                work.docs[id_] = (None, None)
+        await self._read(pk, work, unknown)
+        return work
 
-    async def _record_again(self, applied: _Applied, pk: str, period: int,
+    async def _read(self, pk: str, work: _Work, ids: list[str]) -> None:
+        for start in range(0, len(ids), BATCH_OPERATIONS):
+            some = ids[start:start + BATCH_OPERATIONS]
+            # One id: a point read (a batch read of a missing document costs two round trips).
+            found = ([await self._store.get(pk, some[0])] if len(some) == 1
+                     else await self._store.get_all(pk, some))
+            for id_, raw in zip(some, found, strict=True):
+                work.docs[id_] = (None, None) if raw is None else (
+                    _model_of(raw), raw["_etag"])
+
+    async def _plan(self, pk: str, work: _Work, todo: list[_Line], received_at: datetime,
+                    who: _Citizen) -> _Draft:
+        """The longest run of ``todo`` whose changes fit one batch, applied to a draft of
+        ``work``; reads what a reversal needs that is not there yet (a payment's period)."""
+        while True:
+            try:
+                return self._draft(pk, work, todo, received_at)
+            except _Missing as missing:
+                await self._read(pk, work, [missing.id])
+
+    def _draft(self, pk: str, work: _Work, todo: list[_Line], received_at: datetime) -> _Draft:
+        draft = _Draft(pk, work, received_at)
+        for taken, line in enumerate(todo):
+            outcome = self._one(draft, line, received_at)
+            if draft.operations() <= BATCH_OPERATIONS:
+                draft.outcomes.append(outcome)
+                continue
+            if taken == 0:
+                raise PermanentError(f"{line.txn.id} changes more documents than one batch "
+                                     "holds")
+            # The draft holds this line's changes too: draft the lines before it again.
+            return self._draft(pk, work, todo[:taken], received_at)
+        return draft
+
+    def _one(self, draft: _Draft, line: _Line, received_at: datetime) -> str:
+        """Rule 4 on one line: its match key's document decides."""
+        txn = line.txn
+        key = rules.match_key(txn)
+        match = draft.match(key)
+        if txn.id in match.applied:
+            waiting = any(p.txn.id == txn.id for p in match.pending)
+            draft.again.append((txn, "PENDING" if waiting else "COUNTED", match.applied[txn.id]))
+            return "ALREADY_APPLIED"
+        if not txn.is_reversal:
+            assert isinstance(line.own, rules.Period), "a payment without a period is rejected"
+            return self._pay(draft, match, txn, line.own)
+        target = _pick(match)
+        if target is not None:
+            period = self._by_id.get(target.period)
+            if period is None or not rules.accepts(period, received_at):
+                return rules.Rejection.PERIOD_CLOSED.value  # its payouts are done
+            draft.expire(match)
+            self._reverse(draft, match, txn, target, period)
+            return "COUNTED"
+        # No payment yet: it waits in its own period, or (between periods) in the previous one.
+        wait_in = line.own if isinstance(line.own, rules.Period) else line.before
+        if wait_in is None or not rules.accepts(wait_in, received_at):
+            return rules.Rejection.PERIOD_CLOSED.value
+        draft.expire(match)
+        match.pending.append(StoredPending(txn=StoredTransaction.of(txn), period=wait_in.id,
+                                           until=rules.pending_until(received_at)))
+        match.applied[txn.id] = wait_in.id
+        draft.record(txn, "PENDING", None, wait_in.id)
+        return "PENDING"
+
+    def _pay(self, draft: _Draft, match: StoredMatch, txn: rules.Transaction,
+             period: rules.Period) -> str:
+        draft.expire(match)
+        effect = rules.payment_effect(txn.amount, period)
+        match.payments.append(StoredPayment(id=txn.id, period=period.id, at=txn.at,
+                                            remaining=effect.remaining))
+        match.applied[txn.id] = period.id
+        draft.add(period, txn, effect)
+        # Reversals that were waiting for this payment apply now, in their order of arrival,
+        # in its period (their records move there).
+        while match.pending and (target := _pick(match)) is not None:
+            waiting = match.pending.pop(0)
+            draft.unrecord(waiting.txn.id, waiting.period)
+            self._reverse(draft, match, waiting.txn.rule_view(), target, period)
+        return "COUNTED"
+
+    def _reverse(self, draft: _Draft, match: StoredMatch, txn: rules.Transaction,
+                 target: StoredPayment, period: rules.Period) -> None:
+        effect = rules.reversal_effect(target.remaining, txn.amount, period)
+        at = match.payments.index(target)
+        if effect.remaining > 0:
+            match.payments[at] = target.model_copy(update={"remaining": effect.remaining})
+        else:
+            del match.payments[at]  # nothing left to take back: only its id stays
+        match.applied[txn.id] = period.id
+        draft.add(period, txn, effect)
+
+    async def _write(self, pk: str, work: _Work, draft: _Draft, received_at: datetime,
+                     who: _Citizen) -> None:
+        """The draft's changes in one transactional batch: every state and match document it
+        changed (ETag-guarded, or created), and the listing records. ``work`` and this
+        process's memory then hold what was written."""
+        changed: list[tuple[str, StoredPeriod | StoredMatch]] = []
+        for period, tally in draft.tallies.items():
+            stored, _ = work.docs.get(period_id(period), (None, None))
+            state = stored if isinstance(stored, StoredPeriod) else StoredPeriod.empty(
+                pk, period, received_at)
+            changed.append((period_id(period), state.with_tally(
+                tally, updated_at=received_at, fiscal_code=who.fiscal_code,
+                terms_accepted_at=who.terms_accepted_at)))
+        changed += [(match.id, match.model_copy(update={"updated_at": received_at}))
+                    for match in draft.matches.values()]
+        if not changed:
+            return
+        operations: list[Operation] = []
+        for id_, model in changed:
+            document = dump(model)
+            read_with = work.docs.get(id_, (None, None))[1]
+            if read_with is not None:
+                document["_etag"] = read_with
+            operations.append(("write", document))
+        operations += draft.records.values()
+        try:
+            written = await self._store.write_batch(pk, operations)
+        except StaleDocument:
+            for id_, _ in changed:
+                self._written.drop((pk, id_))
+            raise
+        for (id_, model), as_written in zip(changed, written, strict=False):
+            assert as_written is not None, "a write returns what it wrote"
+            etag: str = as_written["_etag"]
+            work.docs[id_] = (model, etag)
+            weight = 1 + len(model.applied) if isinstance(model, StoredMatch) else 1
+            self._written.put((pk, id_), model, etag, weight)
+
+    async def _record_again(self, again: list[tuple[rules.Transaction, str, int]], pk: str,
                             received_at: datetime) -> None:
-        """A transaction applied before whose record is missing (written by an older version
-        that wrote records after the counters, and died between the two) is listed without
-        its effect."""
+        """A transaction applied before whose record is missing (deleted by hand, or written
+        by an older version that wrote records after the counters and died between the two)
+        is listed without its effect."""
         limit = asyncio.Semaphore(_CONCURRENCY)
 
-        async def write(txn: rules.Transaction, status: str) -> None:
+        async def write(txn: rules.Transaction, status: str, period: int) -> None:
             record = _record_of(txn, status, None, pk, period, received_at)
             async with limit:
                 with contextlib.suppress(StaleDocument):
                     await self._store.create(dump(record))
 
-        await asyncio.gather(*(write(txn, status) for txn, status in applied.again))
+        await asyncio.gather(*(write(txn, status, period) for txn, status, period in again))
+
+
+def _needed(todo: Sequence[_Line]) -> list[str]:
+    """The documents applying ``todo`` reads: each line's match document and the state of its
+    own period. (A reversal that finds its payment in another period reads that state when
+    it does.)"""
+    ids: dict[str, None] = {}
+    for line in todo:
+        ids[match_id(rules.match_key(line.txn))] = None
+        if isinstance(line.own, rules.Period):
+            ids[period_id(line.own.id)] = None
+    return list(ids)
+
+
+def _model_of(raw: Document) -> StoredPeriod | StoredMatch:
+    if raw.get("kind") == "match":
+        return StoredMatch.model_validate(raw)
+    return StoredPeriod.model_validate(raw)
+
+
+def _pick(match: StoredMatch) -> StoredPayment | None:
+    """Rule 4's pick: the earliest payment of the key with something left, in any period."""
+    left = [p for p in match.payments if p.remaining > 0]
+    return min(left, key=lambda p: (p.at, p.id)) if left else None
+
+
+@dataclass(frozen=True)
+class _Line:
+    """A chunk's line resolved to its citizen: its own period (or why none) and, for a
+    reversal, the period before its date (where its payment may have been scored)."""
+
+    index: int
+    txn: rules.Transaction
+    own: rules.Period | rules.Rejection
+    before: rules.Period | None
+
+
+@dataclass
+class _Work:
+    """A citizen's documents as last read or written: id -> (model, ETag); (None, None) for
+    one that is not there."""
+
+    docs: dict[str, tuple[StoredPeriod | StoredMatch | None, str | None]] = field(
+        default_factory=dict)
+
+
+class _Missing(Exception):
+    """A draft needs a document that was not read (a reversal's payment in another period)."""
+
+    def __init__(self, id_: str) -> None:
+        super().__init__(id_)
+        self.id = id_
+
+
+class _Draft:
+    """The changes of a run of lines to a citizen's documents, before they are written: the
+    period tallies and match documents changed (copies: ``work`` is left as it was) and the
+    listing records to write (upsert) or move away from (delete)."""
+
+    def __init__(self, pk: str, work: _Work, received_at: datetime) -> None:
+        self._pk = pk
+        self._work = work
+        self._received_at = received_at
+        self.tallies: dict[int, rules.Tally] = {}
+        self.matches: dict[str, StoredMatch] = {}
+        self.records: dict[str, Operation] = {}
+        self.outcomes: list[str] = []
+        self.again: list[tuple[rules.Transaction, str, int]] = []
+
+    def operations(self) -> int:
+        return len(self.tallies) + len(self.matches) + len(self.records)
+
+    def _stored(self, id_: str) -> StoredPeriod | StoredMatch | None:
+        if id_ not in self._work.docs:
+            raise _Missing(id_)
+        return self._work.docs[id_][0]
+
+    def match(self, key: rules.MatchKey) -> StoredMatch:
+        """The key's document as this draft changes it (marked changed: callers that change
+        nothing, an ALREADY_APPLIED or PERIOD_CLOSED line, leave it unwritten)."""
+        id_ = match_id(key)
+        if id_ in self.matches:
+            return self.matches[id_]
+        stored = self._stored(id_)
+        if isinstance(stored, StoredMatch):
+            copied = stored.model_copy(update={
+                "payments": list(stored.payments), "pending": list(stored.pending),
+                "applied": dict(stored.applied)})
+        else:
+            copied = StoredMatch(id=id_, pk=self._pk, key=list(key),
+                                 updated_at=self._received_at)
+        return copied
+
+    def expire(self, match: StoredMatch) -> None:
+        """``match`` will be written: its reversals that waited a month in vain leave it
+        (their ids stay applied, their records stay PENDING: they never apply)."""
+        match.pending = [p for p in match.pending if p.until >= self._received_at]
+        self.matches[match.id] = match
+
+    def add(self, period: rules.Period, txn: rules.Transaction, effect: rules.Effect) -> None:
+        """``txn``'s effect on ``period``'s tally, and its record there."""
+        if period.id not in self.tallies:
+            stored = self._stored(period_id(period.id))
+            self.tallies[period.id] = (stored.tally() if isinstance(stored, StoredPeriod)
+                                       else rules.Tally())
+        self.tallies[period.id] = rules.add_effect(self.tallies[period.id], effect, txn,
+                                                   period)
+        self.record(txn, "COUNTED", effect, period.id)
+
+    def record(self, txn: rules.Transaction, status: str, effect: rules.Effect | None,
+               period: int) -> None:
+        record = dump(_record_of(txn, status, effect, self._pk, period, self._received_at))
+        self.records[record["id"]] = ("upsert", record)
+
+    def unrecord(self, txn_id: str, period: int) -> None:
+        """A waiting reversal's record leaves ``period`` (written by this draft: never)."""
+        id_ = transaction_record_id(period, txn_id)
+        if self.records.pop(id_, None) is None:
+            self.records[id_] = ("delete", {"id": id_, "pk": self._pk})
+
 
 
 class _Written:
-    """The period states this process wrote last, least recently used out first, bounded by
-    their size (about one unit per transaction they hold): a writer starts from one instead of
-    reading it. Another process may have written since; the ETag then refuses the write and
-    the state is read again."""
+    """The documents (period states, match documents) this process wrote last, as models with
+    their ETags, least recently used out first, bounded by their size (about one unit per
+    transaction id they hold): a writer starts from one instead of reading it. Another process
+    may have written since; the ETag then refuses the write and the document is read again."""
 
     def __init__(self, budget: int) -> None:
         self._budget = budget
         self._used = 0
-        self._states: OrderedDict[tuple[str, int],
-                                  tuple[Document, int, StoredPeriod | None]] = OrderedDict()
+        self._docs: OrderedDict[tuple[str, str],
+                                tuple[StoredPeriod | StoredMatch, str, int]] = OrderedDict()
 
-    def get(self, key: tuple[str, int]) -> Document | None:
-        """The state as written; where its model is kept (:meth:`parsed`), only its ETag."""
-        found = self._states.get(key)
+    def get(self, key: tuple[str, str]) -> tuple[StoredPeriod | StoredMatch, str] | None:
+        """The document (pk, id) as written, and its ETag (None: not remembered)."""
+        found = self._docs.get(key)
         if found is None:
             return None
-        self._states.move_to_end(key)
-        return found[0]
+        self._docs.move_to_end(key)
+        return found[0], found[1]
 
-    def parsed(self, key: tuple[str, int]) -> StoredPeriod | None:
-        """The remembered state as the model it was written from (None: not kept)."""
-        found = self._states.get(key)
-        return found[2] if found is not None else None
-
-    def put(self, key: tuple[str, int], state: Document,
-            parsed: StoredPeriod | None = None) -> None:
-        """Remember ``state`` as written, and the model it was dumped from (``parsed``, never
-        changed afterwards) so the next writer need not parse it again."""
+    def put(self, key: tuple[str, str], model: StoredPeriod | StoredMatch, etag: str,
+            weight: int) -> None:
+        """Remember ``model`` (never changed afterwards) as written with ``etag``."""
         self.drop(key)
-        if parsed is not None:
-            # The model holds the content; of the document only its ETag is needed.
-            state = {"_etag": state["_etag"]}
-            weight = 1 + len(parsed.seen)
-        else:
-            weight = 1 + len(state.get("seen") or ())
         if weight > self._budget:
             return
-        self._states[key] = (state, weight, parsed)
+        self._docs[key] = (model, etag, weight)
         self._used += weight
         while self._used > self._budget:
-            _, (_, dropped, _) = self._states.popitem(last=False)
+            _, (_, _, dropped) = self._docs.popitem(last=False)
             self._used -= dropped
 
-    def drop(self, key: tuple[str, int]) -> None:
-        found = self._states.pop(key, None)
+    def drop(self, key: tuple[str, str]) -> None:
+        found = self._docs.pop(key, None)
         if found is not None:
-            self._used -= found[1]
-
-
-class _Left:
-    """What is left of each payment of some (citizen, period) states as a chunk, applied in
-    order, will leave it: where its reversals find their payment (rule 4's pick: the earliest
-    payment with something left)."""
-
-    def __init__(self) -> None:
-        self._left: dict[tuple[str, int], dict[str, list[Any]]] = defaultdict(dict)
-        self._loaded: set[tuple[str, int]] = set()
-
-    def knows(self, slot: tuple[str, int]) -> bool:
-        return slot in self._loaded
-
-    def load(self, slot: tuple[str, int], payments: Sequence[StoredPayment]) -> None:
-        """The payments stored in ``slot`` (before the chunk's own, which are newer)."""
-        left = self._left[slot]
-        for p in payments:
-            left[p.id] = [tuple(p.key), p.at, p.remaining]
-        self._loaded.add(slot)
-
-    def add(self, slot: tuple[str, int], id_: str, key: rules.MatchKey, at: datetime,
-            amount: int) -> None:
-        self._left[slot].setdefault(id_, [key, at, amount])  # stored already: as stored
-
-    def reverse(self, slot: tuple[str, int], key: rules.MatchKey, amount: int) -> bool:
-        """Take ``amount`` back from the earliest payment of ``key`` with something left;
-        False if there is none."""
-        found = [(at, id_) for id_, (k, at, left) in self._left[slot].items()
-                 if k == key and left > 0]
-        if not found:
-            return False
-        _, id_ = min(found)
-        self._left[slot][id_][2] = max(0, self._left[slot][id_][2] - amount)
-        return True
-
-
-@dataclass
-class _Applied:
-    outcomes: list[str] = field(default_factory=list)
-    records: dict[str, tuple[rules.Transaction, str, rules.Effect | None]] = field(
-        default_factory=dict)
-    again: list[tuple[rules.Transaction, str]] = field(default_factory=list)
-    state: Document | None = None  # the period state as written (None: nothing to write)
-    parsed: StoredPeriod | None = None  # the same state as a model
+            self._used -= found[2]
 
 
 def _record_of(txn: rules.Transaction, status: str, effect: rules.Effect | None, pk: str,
