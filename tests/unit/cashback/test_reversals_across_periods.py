@@ -4,7 +4,6 @@ a reversal with its payment), not in the period of its own date, where it would 
 from __future__ import annotations
 
 import json
-import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,7 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shared.cashback.rules import parse_periods, score
+from shared.cashback.rules import apply_all, parse_periods, score
+from shared.cashback.rules import totals as ledger_totals
 from shared.cashback.transactions import Intake, Scorer, TransactionBatchIn, TransactionIn
 from shared.clock import ROME
 from shared.messaging import MemorySender
@@ -161,15 +161,17 @@ async def test_a_reversal_between_periods_is_accepted_while_the_last_one_takes_t
     assert (shown.count, shown.cashback) == (0, 0)
 
 
-# Payments in November and December, each with reversals dated in December; every reversal
-# arrives after its payment, otherwise in any order and in any chunks.
+# Payments in November and December, each with reversals dated in December, in any order (a
+# reversal may arrive before its payment, of either period) and in any chunks.
 @st.composite
 def two_periods(draw: st.DrawFn) -> tuple[list[dict[str, Any]], list[list[int]],
-                                          dict[int, tuple[int, int]]]:
+                                          dict[int, tuple[int, int]], dict[int, list[int]]]:
     groups: list[list[dict[str, Any]]] = []
     expected = {8: [0, 0], 9: [0, 0]}
+    payment_period: list[int] = []
     for i in range(draw(st.integers(1, 6))):
         period = draw(st.sampled_from([8, 9]))
+        payment_period.append(period)
         at = (IN_NOVEMBER if period == 8 else IN_DECEMBER) + timedelta(minutes=i)
         amount = draw(st.integers(1, 40000))
         parts = draw(st.lists(st.integers(1, 30000), max_size=3))
@@ -179,26 +181,32 @@ def two_periods(draw: st.DrawFn) -> tuple[list[dict[str, Any]], list[list[int]],
         left = max(0, amount - sum(parts))
         expected[period][0] += left > 0
         expected[period][1] += score(left, NOVEMBER if period == 8 else DECEMBER)
-    # a random merge of the groups, each in its own order (a payment before its reversals)
-    rnd = random.Random(draw(st.integers(0, 2**32)))
-    lines: list[dict[str, Any]] = []
-    while any(groups):
-        lines.append(rnd.choice([g for g in groups if g]).pop(0))
+    tagged = [(i, raw) for i, g in enumerate(groups) for raw in g]
+    order = draw(st.permutations(range(len(tagged))))
+    lines = [tagged[k][1] for k in order]
+    by_period = {p: [n for n, k in enumerate(order) if payment_period[tagged[k][0]] == p]
+                 for p in (8, 9)}
     cuts = sorted(draw(st.lists(st.integers(0, len(lines)), max_size=3)))
     chunks = [list(range(a, b)) for a, b in zip([0, *cuts], [*cuts, len(lines)], strict=True)]
-    return lines, chunks, {k: (v[0], v[1]) for k, v in expected.items()}
+    return lines, chunks, {k: (v[0], v[1]) for k, v in expected.items()}, by_period
 
 
 @settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(two_periods())
 async def test_reversals_across_periods_give_each_period_its_own_totals(
-        case: tuple[list[dict[str, Any]], list[list[int]], dict[int, tuple[int, int]]]
+        case: tuple[list[dict[str, Any]], list[list[int]], dict[int, tuple[int, int]],
+                    dict[int, list[int]]]
 ) -> None:
-    lines, chunks, expected = case
+    lines, chunks, expected, by_period = case
     scene = await enrolled_scene()
     scorer = Scorer(scene.store, PERIODS)
     for indexes in chunks:
         if indexes:
             await scorer.score_all([TransactionIn.model_validate(lines[i]) for i in indexes],
                                    received_at=DURING_GRACE)
-    assert {p: await totals(scene, p) for p in (8, 9)} == expected
+    # Rule 4's reference: each period's ledger over its payments and their reversals (dated
+    # in either period), in the order they arrived.
+    reference = {p.id: ledger_totals(apply_all(p, [
+        TransactionIn.model_validate(lines[n]).rule_view() for n in by_period[p.id]],
+        DURING_GRACE)) for p in PERIODS}
+    assert {p: await totals(scene, p) for p in (8, 9)} == reference == expected
