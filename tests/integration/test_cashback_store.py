@@ -18,7 +18,7 @@ from shared.cashback.payouts import AzurePayoutFiles
 from shared.cashback.ranking import RankingJob
 from shared.cashback.rules import PRODUCTION_PERIODS, parse_periods, score
 from shared.cashback.store import CosmosCashbackStore, StaleDocument
-from shared.cashback.transactions import Intake, Scorer, TransactionBatchIn
+from shared.cashback.transactions import Intake, Scorer, TransactionBatchIn, TransactionIn
 from shared.clients import Clients
 from shared.messaging import MemorySender
 from tests.unit.cashback.fakes import Scene
@@ -231,3 +231,79 @@ async def test_several_documents_of_a_partition_in_one_read(
     assert [d["id"] if d else None for d in both] == ["citizen", "instrument:x"]
     one = await store.get_all(pk, ["citizen", "instrument:y"])  # a missing one: None
     assert [d["id"] if d else None for d in one] == ["citizen", None]
+
+
+async def test_a_batch_of_writes_upserts_and_deletes_is_all_or_nothing(
+        store: CosmosCashbackStore) -> None:
+    pk = f"pk-{uuid.uuid4().hex}"
+    state, match, _ = await store.write_batch(pk, [
+        ("write", {"id": "period:9", "pk": pk, "n": 1}),
+        ("write", {"id": "match:k", "pk": pk, "n": 1}),
+        ("upsert", {"id": "trx:9:r0", "pk": pk, "kind": "transaction"})])
+    assert state is not None
+    assert match is not None
+    # A create of a document that exists, a replace with an old ETag, a delete of a missing
+    # one: each fails the whole batch, and nothing of it is written.
+    for failing in (("write", {"id": "match:k", "pk": pk, "n": 2}),
+                    ("write", {**match, "_etag": state["_etag"], "n": 2}),
+                    ("delete", {"id": "trx:8:missing", "pk": pk})):
+        with pytest.raises(StaleDocument):
+            await store.write_batch(pk, [
+                ("write", {**state, "n": 2}), ("upsert", {"id": "trx:9:r1", "pk": pk}),
+                failing])
+    assert [d["n"] if d else None for d in await store.get_all(pk, ["period:9", "match:k"])
+            ] == [1, 1]
+    assert await store.get(pk, "trx:9:r1") is None
+    # Replaced with their ETags, a record moved (deleted and written elsewhere): all applied.
+    written = await store.write_batch(pk, [
+        ("write", {**state, "n": 3}), ("write", {**match, "n": 3}),
+        ("delete", {"id": "trx:9:r0", "pk": pk}), ("upsert", {"id": "trx:8:r0", "pk": pk})])
+    assert written[2] is None
+    assert sorted(d["id"] for d in await store.partition(pk)) == [
+        "match:k", "period:9", "trx:8:r0"]
+    with pytest.raises(ValueError, match="100"):
+        await store.write_batch(pk, [("upsert", {"id": f"x{i}", "pk": pk})
+                                     for i in range(101)])
+
+
+async def test_the_scorer_on_cosmos_matches_a_reversal_that_came_before_its_payment(
+        store: CosmosCashbackStore) -> None:
+    """The previous period's payment arrives after its reversal; a chunk of one citizen
+    needs several batches; a second scorer (another process) delivers it all again."""
+    periods = parse_periods(json.dumps([
+        {"id": 8, "from": "2026-11-01", "to": "2026-11-30", "minTransactions": 1,
+         "maxPerTransaction": 1500, "maxPerPeriod": 150000, "graceDays": 10},
+        {"id": 9, "from": "2026-12-01", "to": "2026-12-31", "minTransactions": 1,
+         "maxPerTransaction": 1500, "maxPerPeriod": 150000, "graceDays": 10}]))
+    enabled = datetime(2026, 10, 20, tzinfo=UTC)
+    scene = Scene(now=enabled)
+    cashback = scene.build(store, periods)
+    scene.cashback = cashback
+    cf = fiscal_code(int(uuid.uuid4().int % 900) + 50)
+    hpan = uuid.uuid4().hex * 2
+    await cashback.enroll(cf, now=enabled)
+    await cashback.enable(cf, await scene.onboard(cf, hpan), now=enabled)
+    received = datetime(2026, 12, 5, tzinfo=UTC)
+
+    def line(n: int | str, day: str, amount: int, op: str = "00") -> TransactionIn:
+        return TransactionIn.model_validate({
+            "acquirerId": "DEMOACQ", "idTrxAcquirer": f"t{n}", "hpan": hpan,
+            "operationType": op, "trxDate": f"{day}T10:00:00+01:00", "amount": amount,
+            "merchantId": "m", "terminalId": "t", "correlationId": f"c{n}".split("-")[0],
+            "circuitType": "01"})
+
+    assert await Scorer(store, periods).score_all(
+        [line("0-r", "2026-12-02", 2000, "01")], received_at=received) == ["PENDING"]
+    chunk = [line(0, "2026-11-20", 5000), *(line(i, "2026-12-01", 1000 + i)
+                                            for i in range(1, 80))]
+    first = Scorer(store, periods)
+    assert await first.score_all(chunk, received_at=received) == ["COUNTED"] * 80
+    assert await Scorer(store, periods).score_all(chunk, received_at=received) == [
+        "ALREADY_APPLIED"] * 80
+    november = await cashback.period(cf, "8", now=received)
+    december = await cashback.period(cf, "9", now=received)
+    assert (november.count, november.cashback) == (1, 300)
+    assert (december.count, december.cashback) == (79, sum(
+        score(1000 + i, periods[1]) for i in range(1, 80)))
+    moved = (await cashback.transactions(cf, "8")).transactions
+    assert [(t.id_trx_acquirer, t.cashback) for t in moved] == [("t0-r", -200), ("t0", 500)]
