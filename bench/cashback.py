@@ -11,9 +11,10 @@ the ranking of 200,000 synthetic citizens in memory.
   peek-lock receive, ``to_function_message``, invoke, complete; host.json's
   ``maxConcurrentCalls`` messages at once. Timed from the first receive to the last completion.
 - Baseline: ``upsert_item`` of the documents the consumer wrote (each (citizen, period) state
-  once per chunk that touched it, and each transaction's record) into another database of the
-  same emulator, with the app's own Cosmos client, at the consumer's concurrency
-  (``maxConcurrentCalls`` x the scorer's states at once).
+  once per chunk that touched it, each match document (citizen, match key) once per chunk that
+  touched it, and each transaction's record) into another database of the same emulator, with
+  the app's own Cosmos client, at the consumer's concurrency (``maxConcurrentCalls`` x the
+  scorer's citizens at once). (No citizen has enough lines in one chunk to need two batches.)
 - Cosmos round trips per transaction, counted at the emulator (``GET /_emulator/stats``).
 - Ranking: ``rank_standings`` (what the ranking and payout jobs do in memory: parse the
   standings rows and order them by rule 6) on 200,000 synthetic rows with ties, beside a bare
@@ -33,6 +34,7 @@ import random
 import tempfile
 import time
 import uuid
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -142,18 +144,32 @@ def transactions(citizens: int, total: int, seed: int = 7) -> tuple[list[dict[st
     return lines, owners
 
 
-def state_writes(owners: list[int]) -> dict[int, int]:
-    """How often the consumer writes each citizen's period state: once per chunk with their
-    lines (every line is accepted, so the chunks are each batch's lines 250 at a time)."""
+def chunk_writes(owners: list[Any]) -> dict[Any, int]:
+    """How often the consumer writes each of these documents (a citizen's period state, a
+    match document), given the document each line touches: once per chunk with its lines
+    (every line is accepted, so the chunks are each batch's lines 250 at a time)."""
     from shared.cashback.transactions import CHUNK_LINES
 
-    writes: dict[int, int] = {}
+    writes: dict[Any, int] = {}
     for start in range(0, len(owners), BATCH):
         batch = owners[start:start + BATCH]
         for chunk in range(0, len(batch), CHUNK_LINES):
-            for who in set(batch[chunk:chunk + CHUNK_LINES]):
+            lines = batch[chunk:chunk + CHUNK_LINES]
+            # a line writes its match document and its record; with the state, one batch
+            assert max(Counter(lines).values()) * 2 + 1 <= 100, "two batches: not counted"
+            for who in set(lines):
                 writes[who] = writes.get(who, 0) + 1
     return writes
+
+
+def match_ids(lines: list[dict[str, Any]]) -> list[str]:
+    """The match document (its id) each line touches."""
+    from shared.cashback.models import match_id
+    from shared.cashback.rules import match_key
+    from shared.cashback.transactions import TransactionIn
+
+    return [match_id(match_key(TransactionIn.model_validate(line).rule_view()))
+            for line in lines]
 
 
 async def upsert_all(container: ContainerProxy, documents: list[dict[str, Any]],
@@ -253,15 +269,22 @@ class Bench:
             trips = stats(self.port, reset=True)["requests"]
 
             written = [item async for item in store.query_items(
-                "SELECT * FROM c WHERE c.kind = 'transaction' OR c.kind = 'period'")]
+                "SELECT * FROM c WHERE c.kind = 'transaction' OR c.kind = 'period' "
+                "OR c.kind = 'match'")]
             plain = [{k: v for k, v in d.items() if not k.startswith("_")} for d in written]
             records = [d for d in plain if d["kind"] == "transaction"]
             states = {d["pk"]: d for d in plain if d["kind"] == "period"}
+            matches = {d["id"]: d for d in plain if d["kind"] == "match"}
             assert len(records) == total, (len(records), total)
-            # Each state as often as the consumer wrote it (its final content each time).
-            writes = state_writes(owners)
+            # Each state and match document as often as the consumer wrote it (its final
+            # content each time).
+            writes = chunk_writes(owners)
+            match_writes = chunk_writes(match_ids(lines))
+            assert set(match_writes) == set(matches), "a match document is missing"
             baseline = [states[fiscal_code_hash(fiscal_code(who))]
                         for who, times in writes.items() for _ in range(times)]
+            baseline += [matches[id_] for id_, times in match_writes.items()
+                         for _ in range(times)]
             baseline += records
             from shared.cashback.transactions import _CONCURRENCY
 
@@ -276,8 +299,8 @@ class Bench:
 
         rate, raw_rate = total / seconds, total / raw_seconds
         print(f"\nscoring {total} transactions of {citizens} citizens ({chunks} messages of "
-              f"up to 250 lines, {calls} at once; {sum(writes.values())} state writes + {total} "
-              "records)")
+              f"up to 250 lines, {calls} at once; {sum(writes.values())} state writes + "
+              f"{sum(match_writes.values())} match document writes + {total} records)")
         print(f"{'consumer (cashback_score)':<30} {rate:8.0f} transactions/s  ({seconds:.1f} s; "
               f"Cosmos round trips per transaction {trips / total:.2f}; this process's CPU "
               f"{cpu:.1f} s)")
