@@ -7,24 +7,37 @@ batch was received (rule 2 asks when a transaction was *processed*: a queue that
 reject what arrived in time).
 
 The scorer finds who had the instrument enabled (the hpan's document), and applies the
-transaction to that citizen's state in the transaction's period: one document per (citizen,
-period) holding the counters, the milestones, what is left of each payment for reversals to
-match, reversals waiting for their payment, and the ids already applied. One ETag-conditioned
-write applies a chunk's transactions of that citizen, so a transaction delivered twice counts
-once and concurrent transactions never lose an update.
+transaction to that citizen's documents, all in the citizen's partition:
 
-The same write carries each applied transaction's record in the citizen's listing (what it
-changed): one transactional batch in the citizen's partition, all or nothing. (Past 99
-records in one chunk, the rest follow in further batches; one lost in a run that died between
-them is listed again, without its effect, when the chunk is delivered again.)
+- one state per (citizen, period): counters, milestones, last transaction time, what the
+  ranking orders by. Constant size, whatever the number of transactions.
+- one match document per (citizen, match key of rule 4), across periods: what is left of each
+  payment of the key (and its period), the reversals waiting for one, and the ids of the key's
+  transactions already applied (with the period of their listing record). A reversal takes
+  back the earliest payment with something left, in that payment's period (``PERIOD_CLOSED``
+  once its grace days are over); a payment applies the reversals that waited for it, in its
+  own period, whichever period they are dated in (their records move there). Reversals past
+  their month of waiting leave the document when it is next written and never apply (their
+  records stay ``PENDING``). Fully reversed payments leave it too; a key's document grows only
+  with its own transactions.
+- each transaction's record in the citizen's listing (what it changed).
+
+A chunk's lines of one citizen are applied in order and written in consecutive transactional
+batches (all or nothing each, at most 100 operations: the states and match documents they
+changed, ETag-conditioned or created, and the records). A transaction delivered twice finds its
+id in its key's document and counts once, also after a run that died between two batches; a
+writer in another process makes the batch fail on an ETag (or on a create that finds the
+document), and the lines are read and applied again.
 
 Round trips per chunk and citizen: the hpan's document, the citizen's enrollment and
-instrument (one batch read), the period state unless this process wrote it last (it keeps the
-states it wrote, bounded, see :class:`_Written`), and the batch write.
+instrument (one batch read), the documents this process does not remember (one batch read;
+it keeps those it wrote, bounded, see :class:`_Written`; a payment's match document it does
+not know is not read but created, the batch failing if it exists), and one batch write (one
+more per 100 operations).
 
-Known limit: that document grows with the citizen's transactions in the period (about 150
-bytes each), so some 10,000 of them fit in Cosmos's 2 MB item; moving the matching state and
-the applied ids out to their own documents is the next step for heavier use.
+Period states of the first version (with payments, waiting reversals and applied ids inside)
+are read for their counters only; their matching state is not carried over (none was
+deployed).
 """
 
 from __future__ import annotations
@@ -200,12 +213,13 @@ def _message(acquirer_id: str, lines: Sequence[TransactionIn], now: datetime) ->
 
 
 class Scorer:
-    """Applies transactions to citizens' period states (the queue consumer).
+    """Applies transactions to citizens' period states and match documents (the queue
+    consumer).
 
     A chunk's transactions are resolved first (whose, which period: the hpan's and the
-    citizens' documents are read once per chunk), then applied per (citizen, period) with one
-    ETag-conditioned write for all of them. Writers of one state in this process take turns;
-    across processes the ETag decides, and the loser reloads and applies again.
+    citizens' documents are read once per chunk), then applied per citizen with one
+    transactional batch per 100 operations. Writers of one citizen in this process take
+    turns; across processes the ETags decide, and the loser reloads and applies again.
     """
 
     def __init__(self, store: CashbackStore, periods: tuple[rules.Period, ...]) -> None:
