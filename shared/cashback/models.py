@@ -247,7 +247,8 @@ def match_id(key: rules.MatchKey) -> str:
 
 
 class StoredTransactionRecord(_Model):
-    """A scored transaction as the citizen's listing shows it (written after the counters)."""
+    """A scored transaction as the citizen's listing shows it (written in the batch that
+    applies it)."""
 
     id: str
     pk: str

@@ -311,12 +311,13 @@ class Cashback:
         """The calendar, newest first, with the caller's state and rank in each period."""
         pk = fiscal_code_hash(fiscal_code)
         calendar = sorted(self.calendar, key=lambda p: p.start, reverse=True)
+        # The states by id: the partition also holds a record per transaction and a match
+        # document per match key, which a heavy user has by the thousand.
         documents, ranks = await asyncio.gather(
-            self._store.partition(pk),
+            self._store.get_all(pk, [period_id(p.id) for p in calendar]),
             asyncio.gather(*(self._store.get(rank_bucket_pk(p.id, pk), rank_bucket_pk(p.id, pk))
                              for p in calendar)))
-        states = {d["period"]: StoredPeriod.model_validate(d) for d in documents
-                  if d.get("kind") == "period"}
+        states = {d["period"]: StoredPeriod.model_validate(d) for d in documents if d}
         return PeriodList(periods=[_ranked(_period_view(p, states.get(p.id), now), p, pk, r)
                                    for p, r in zip(calendar, ranks, strict=True)])
 
