@@ -18,9 +18,11 @@ changed): one transactional batch in the citizen's partition, all or nothing. (P
 records in one chunk, the rest follow in further batches; one lost in a run that died between
 them is listed again, without its effect, when the chunk is delivered again.)
 
-Round trips per chunk and citizen: the hpan's document, the citizen's enrollment and
-instrument (one batch read), the period state unless this process wrote it last (it keeps the
-states it wrote, bounded, see :class:`_Written`), and the batch write.
+Round trips per chunk and citizen: the hpan's document (it holds each citizen's activation
+spans, T&C time and fiscal code: who it is needs nothing else), the period state unless this
+process wrote it last (it keeps the states it wrote, bounded, see :class:`_Written`), and the
+batch write. An hpan's document written before it held them costs one more read per citizen
+(their enrollment and instrument, one batch read).
 
 Known limit: that document grows with the citizen's transactions in the period (about 150
 bytes each), so some 10,000 of them fit in Cosmos's 2 MB item; moving the matching state and
@@ -191,8 +193,8 @@ def _message(acquirer_id: str, lines: Sequence[TransactionIn], now: datetime) ->
 class Scorer:
     """Applies transactions to citizens' period states (the queue consumer).
 
-    A chunk's transactions are resolved first (whose, which period: the hpan's and the
-    citizens' documents are read once per chunk), then applied per (citizen, period) with one
+    A chunk's transactions are resolved first (whose, which period: the hpans' documents are
+    read once per chunk), then applied per (citizen, period) with one
     ETag-conditioned write for all of them. Writers of one state in this process take turns;
     across processes the ETag decides, and the loser reloads and applies again.
     """
@@ -575,19 +577,31 @@ class _Documents:
                 await self.of(pk, hpan)
 
         await asyncio.gather(*(citizens(hpan) for hpan in hpans))
-        await asyncio.gather(*(of(pk, hpan) for hpan in hpans for pk in self._citizens[hpan]))
+        await asyncio.gather(*(of(pk, hpan) for hpan in hpans for pk in self._citizens[hpan]
+                               if (pk, hpan) not in self._of))
 
     async def citizens(self, hpan: str) -> list[str]:
+        """Who ever enabled ``hpan``; what scoring needs of each, where the hpan's document
+        holds it (:class:`StoredHolder`), is known from then on without another read."""
         if hpan not in self._citizens:
             raw = await self._store.get(hpan_pk(hpan), hpan)
-            self._citizens[hpan] = StoredHpan.model_validate(raw).citizens if raw else []
+            stored = StoredHpan.model_validate(raw) if raw else None
+            self._citizens[hpan] = stored.citizens if stored is not None else []
+            for pk, holder in stored.holders.items() if stored is not None else ():
+                self._of[(pk, hpan)] = (holder.terms_accepted_at,
+                                        [rules.Activation(s.enabled_at, s.disabled_at)
+                                         for s in holder.history])
+                self._who.setdefault(pk, _Citizen(holder.fiscal_code,
+                                                  holder.terms_accepted_at))
         return self._citizens[hpan]
 
     async def of(self, pk: str, hpan: str
                  ) -> tuple[datetime | None, list[rules.Activation] | None]:
         """When ``pk`` accepted T&C (None: never) and the instrument's history (None: unknown).
 
-        Both in one round trip (one partition).
+        From the hpan's document if it holds them (read by :meth:`citizens` first); else, for
+        a citizen who enabled it before holders were kept, both in one round trip (one
+        partition).
         """
         key = (pk, hpan)
         if key not in self._of:
