@@ -7,13 +7,13 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from local.platform import Platform
 from shared.auth.fiscal_code import fiscal_code_hash
-from shared.cashback.models import StoredCitizen, StoredPeriod, dump
+from shared.cashback.models import StoredCitizen, StoredPeriod, dump, hpan_pk, instrument_id
 from shared.cashback.payouts import AzurePayoutFiles
 from shared.cashback.ranking import RankingJob
 from shared.cashback.rules import PRODUCTION_PERIODS, parse_periods, score
@@ -231,3 +231,29 @@ async def test_several_documents_of_a_partition_in_one_read(
     assert [d["id"] if d else None for d in both] == ["citizen", "instrument:x"]
     one = await store.get_all(pk, ["citizen", "instrument:y"])  # a missing one: None
     assert [d["id"] if d else None for d in one] == ["citizen", None]
+
+
+async def test_the_hpan_holds_the_instruments_spans_on_cosmos(
+        store: CosmosCashbackStore) -> None:
+    """Enabling, disabling and enabling again on the emulator: the hpan's document holds the
+    same spans as the instrument (instants as Cosmos gives them back), which scoring reads."""
+    scene = Scene(now=NOW)
+    cashback = scene.build(store, PRODUCTION_PERIODS)
+    scene.cashback = cashback
+    hpan = uuid.uuid4().hex * 2
+    await cashback.enroll(CF, now=NOW)
+    wallet_id = await scene.onboard(CF, hpan)
+    for minutes, action in ((0, "enable"), (1, "disable"), (2, "enable"), (2, "enable")):
+        when = NOW + timedelta(minutes=minutes)
+        if action == "enable":
+            await cashback.enable(CF, wallet_id, now=when)
+        else:
+            await cashback.disable(CF, wallet_id, now=when)
+    pk = fiscal_code_hash(CF)
+    instrument, owner = await store.get(pk, instrument_id(hpan)), await store.get(
+        hpan_pk(hpan), hpan)
+    assert instrument is not None
+    assert owner is not None
+    assert owner["holders"][pk]["history"] == instrument["history"]
+    assert len(instrument["history"]) == 2
+    assert (owner["active"], owner["holders"][pk]["fiscalCode"]) == (pk, CF)
