@@ -95,6 +95,7 @@ def citizen_documents(n: int) -> list[dict[str, Any]]:
     from shared.cashback.models import (
         Span,
         StoredCitizen,
+        StoredHolder,
         StoredHpan,
         StoredInstrument,
         dump,
@@ -111,8 +112,11 @@ def citizen_documents(n: int) -> list[dict[str, Any]]:
         id=instrument_id(hpan), pk=pk, hpan=hpan, wallet_id=str(uuid.uuid4()), type="CARD",
         wallet_status="VALIDATED", wallet_event_at=ENABLED_AT, status="ENABLED",
         history=[Span(enabled_at=ENABLED_AT)], updated_at=ENABLED_AT)
+    # As enabling writes it: with what scoring needs of its holder.
+    holder = StoredHolder(fiscal_code=cf, terms_accepted_at=citizen.terms_accepted_at,
+                          history=instrument.history)
     owner = StoredHpan(id=hpan, pk=hpan_pk(hpan), active=pk, citizens=[pk],
-                       updated_at=ENABLED_AT)
+                       holders={pk: holder}, updated_at=ENABLED_AT)
     return [dump(citizen), dump(instrument), dump(owner)]
 
 

@@ -8,7 +8,8 @@ Stored documents (container ``CASHBACK_CONTAINER``, partition key ``/pk``)::
                                                                hpan: its activation history
                                                                survives a wallet replacement
     hpan        id <hpan>,             pk "hpan:<hpan>"        who has the instrument enabled
-                                                               now, and who ever had it
+                                                               now, who ever had it, and what
+                                                               scoring needs of each of them
     period      id "period:<id>",      pk = fiscal-code hash   the citizen's state in a period:
                                                                counters, milestones (constant
                                                                size)
@@ -108,6 +109,10 @@ class StoredCitizen(_Model):
     terms_accepted_at: datetime = Field(alias="termsAcceptedAt")
     enrolled_at: datetime = Field(alias="enrolledAt")
     withdrawn_at: datetime | None = Field(default=None, alias="withdrawnAt")
+    hpans_behind: bool = Field(
+        default=False, alias="hpansBehind",
+        description="enrolled again: the hpans' documents may still carry the previous T&C "
+                    "time until they are updated")
     iban: str | None = None
     iban_owner: str | None = Field(default=None, alias="ibanOwner")
     iban_status: IbanStatus | None = Field(default=None, alias="ibanStatus")
@@ -133,6 +138,16 @@ class StoredInstrument(_Model):
     updated_at: datetime = Field(alias="updatedAt")
 
 
+class StoredHolder(_Model):
+    """What scoring needs of one citizen who enabled an hpan, kept on the hpan's document so
+    the scorer reads that one document: the citizen's activation spans of the instrument (the
+    same as their instrument's ``history``) and their enrollment's T&C time and fiscal code."""
+
+    fiscal_code: str = Field(alias="fiscalCode")
+    terms_accepted_at: datetime = Field(alias="termsAcceptedAt")
+    history: list[Span] = Field(default_factory=list)
+
+
 class StoredHpan(_Model):
     id: str
     pk: str
@@ -141,6 +156,10 @@ class StoredHpan(_Model):
     citizens: list[str] = Field(default_factory=list,
                                 description="everyone who ever enabled it (transactions that "
                                             "arrive late still find them)")
+    holders: dict[str, StoredHolder] = Field(
+        default_factory=dict,
+        description="by fiscal-code hash, what scoring needs of each citizen who enabled it "
+                    "since holders were kept (one missing: read the citizen's documents)")
     updated_at: datetime = Field(alias="updatedAt")
 
 

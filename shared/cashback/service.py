@@ -15,6 +15,21 @@ Rules (issue 7; the arithmetic lives in :mod:`shared.cashback.rules`):
 - The wallet's events are applied idempotently and out of order: an event older than the last
   one applied to the instrument changes nothing. ``InstrumentDeleted`` disables the instrument
   at the deletion's instant.
+
+The hpan's document also holds, per citizen who enabled it, what scoring needs (their spans,
+T&C time and fiscal code: :class:`StoredHolder`), so the scorer reads that document alone. It
+lives in another partition than the citizen's instrument, so the two are written one after
+the other, in an order that a retry completes:
+
+- Enabling writes the hpan's document first (the claim decides the 409), the new span
+  included; the instrument then takes its spans from there (a retry reuses the same instant).
+- Disabling (and withdrawing, and the wallet's deletion) closes the span on the instrument
+  first; the hpan's document then copies that instant.
+- Each write merges both sides' spans (:func:`_merged`: by when they began; closed wins), so
+  whatever was written before a crash is completed by the next enabling or disabling.
+- Enrolling again after a withdrawal changes the T&C time: the citizen's document records it
+  with ``hpansBehind``, the hpans' documents are updated, then the flag is cleared; an
+  interrupted update is completed by the next enroll or enable.
 """
 
 from __future__ import annotations
@@ -39,6 +54,7 @@ from shared.cashback.models import (
     Activation,
     CashbackInstrument,
     CashbackInstrumentList,
+    CashbackStatus,
     Citizen,
     IbanCheckRequest,
     IbanIn,
@@ -48,6 +64,7 @@ from shared.cashback.models import (
     ScoredTransaction,
     Span,
     StoredCitizen,
+    StoredHolder,
     StoredHpan,
     StoredInstrument,
     StoredPeriod,
@@ -128,13 +145,17 @@ class Cashback:
             item = StoredCitizen.model_validate(raw)
             if item.status == "ENROLLED":
                 return item
+            # The hpans' documents learn the new T&C time next (see the module docstring).
             item = item.model_copy(update={"status": "ENROLLED", "terms_accepted_at": now,
                                            "enrolled_at": now, "withdrawn_at": None,
-                                           "updated_at": now})
+                                           "hpans_behind": True, "updated_at": now})
             await self._store.replace(dump(item, raw))
             return item
 
-        return _citizen_view(await _retrying(attempt))
+        item = await _retrying(attempt)
+        if item.hpans_behind:  # just now, or by an enrollment interrupted before it ended
+            item = await self._catch_up_hpans(item, now)
+        return _citizen_view(item)
 
     async def citizen(self, fiscal_code: str) -> Citizen:
         raw = await self._store.get(fiscal_code_hash(fiscal_code), CITIZEN_ID)
@@ -245,10 +266,11 @@ class Cashback:
             await self._store.replace(dump(item, raw))
 
         await _retrying(attempt)
-        # Always, even when already withdrawn: a withdrawal interrupted here completes.
-        enabled = [i for i in _instruments(await self._store.partition(pk))
-                   if i.status == "ENABLED"]
-        await asyncio.gather(*(self._disable(pk, i.hpan, now) for i in enabled))
+        # Always, even when already withdrawn: a withdrawal interrupted here completes. Every
+        # instrument, not only those shown enabled: an enabling interrupted after its claim
+        # left the span on the hpan's document alone, and it must end too.
+        instruments = _instruments(await self._store.partition(pk))
+        await asyncio.gather(*(self._disable(pk, i.hpan, now) for i in instruments))
 
     # ------------------------------------------------------------------ instruments
     async def instruments(self, fiscal_code: str) -> CashbackInstrumentList:
@@ -268,9 +290,10 @@ class Cashback:
         pk = fiscal_code_hash(fiscal_code)
         documents, shown = await asyncio.gather(
             self._store.partition(pk), self._wallet.get(fiscal_code, wallet_id, now=now))
-        citizen = next((d for d in documents if d.get("kind") == "citizen"), None)
-        if citizen is None or citizen.get("status") != "ENROLLED":
+        raw_citizen = next((d for d in documents if d.get("kind") == "citizen"), None)
+        if raw_citizen is None or raw_citizen.get("status") != "ENROLLED":
             raise Conflict("enroll in cashback (PUT /api/v1/cashback/citizen) first")
+        citizen = StoredCitizen.model_validate(raw_citizen)
         if shown.status != "VALIDATED":
             raise Conflict(f"the instrument is {shown.status}: only a validated instrument "
                            "can be enabled for cashback")
@@ -280,20 +303,23 @@ class Cashback:
                            "retry in a moment", headers={"Retry-After": _WALLET_LAG_SECONDS})
         if known.status == "ENABLED":
             return _instrument_view(known)
-        await self._claim(known.hpan, pk, now)
+        if citizen.hpans_behind:  # an enrollment interrupted before the hpans learnt of it
+            citizen = await self._catch_up_hpans(citizen, now)
+        spans = await self._claim(known, citizen, now)
 
         async def attempt() -> StoredInstrument:
             raw = await self._store.get(pk, known.id)
             if raw is None:
                 raise NotFound(f"no instrument {wallet_id}")
             item = StoredInstrument.model_validate(raw)
-            if item.status == "ENABLED":
+            # The spans as the claim left them: the new one with the claim's instant (a
+            # disabling that came in between closed it here already, and wins).
+            synced = _synced(item, spans, now)
+            if synced is item:
                 return item
-            item = item.model_copy(update={"status": "ENABLED", "updated_at": now,
-                                           "history": [*item.history, Span(enabled_at=now)]})
-            await self._store.replace(dump(item, raw))
+            await self._store.replace(dump(synced, raw))
             logger.info("instrument %s enabled for cashback", wallet_id)
-            return item
+            return synced
 
         return _instrument_view(await _retrying(attempt))
 
@@ -377,16 +403,22 @@ class Cashback:
         data = event.data
         pk, hpan = data.citizen_id, data.hpan
         at = event.created_at
+        deleted = event.type == "InstrumentDeleted"
+        # A deletion ends a span the hpan's document holds even if the instrument does not
+        # show it yet (an enabling interrupted after its claim).
+        spans = await self._spans(hpan, pk) if deleted else []
 
-        async def attempt() -> bool:
+        async def attempt() -> list[Span] | None:
             raw = await self._store.get(pk, instrument_id(hpan))
             item = StoredInstrument.model_validate(raw) if raw else None
             if item is not None and at < item.wallet_event_at:
-                return False  # older than what is applied already
-            if event.type == "InstrumentDeleted":
+                return None  # older than what is applied already
+            if deleted:
                 if item is not None and item.wallet_id != data.wallet_id:
-                    return False  # an instrument the wallet replaced since
-                changed = _wallet_deleted(item, pk, hpan, data.wallet_id, data.type, at, now)
+                    return None  # an instrument the wallet replaced since
+                synced = _synced(item, spans, now) if item is not None else None
+                changed = _wallet_deleted(synced, pk, hpan, data.wallet_id, data.type, at,
+                                          now)
             else:
                 changed = _wallet_validated(item, pk, hpan, data.wallet_id, data.type,
                                             data.brand, at, now)
@@ -394,63 +426,163 @@ class Cashback:
                 await self._store.create(dump(changed))
             else:
                 await self._store.replace(dump(changed, raw))
-            return event.type == "InstrumentDeleted"
+            return changed.history if deleted else None
 
         try:
-            released = await _retrying(attempt)
+            closed = await _retrying(attempt)
         except Conflict as error:
             raise TransientError(error.detail) from None
-        if released:
-            await self._release(hpan, pk, now)
+        if closed is not None:
+            await self._release(hpan, pk, closed, now)
         logger.info("wallet event %s %s applied", event.type, event.id)
 
     # ------------------------------------------------------------------ helpers
     async def _disable(self, pk: str, hpan: str, now: datetime) -> None:
-        async def attempt() -> None:
+        """End ``pk``'s span of ``hpan``: on the instrument first, then on the hpan's document
+        with the same instant (see the module docstring)."""
+        spans = await self._spans(hpan, pk)
+
+        async def attempt() -> list[Span]:
             raw = await self._store.get(pk, instrument_id(hpan))
             if raw is None:
-                return
+                return []
             item = StoredInstrument.model_validate(raw)
-            if item.status != "ENABLED":
-                return
-            await self._store.replace(dump(_closed(item, now), raw))
+            synced = _synced(item, spans, now)
+            if synced.status == "ENABLED":
+                synced = _closed(synced, now)
+            if synced is not item:
+                await self._store.replace(dump(synced, raw))
+            return synced.history
 
-        await _retrying(attempt)
+        closed = await _retrying(attempt)
         # Always: a disabling interrupted before this completes when asked again.
-        await self._release(hpan, pk, now)
+        await self._release(hpan, pk, closed, now)
 
-    async def _claim(self, hpan: str, pk: str, now: datetime) -> None:
-        """Make ``pk`` the one citizen with ``hpan`` enabled; Conflict if someone else is."""
+    async def _spans(self, hpan: str, pk: str) -> list[Span]:
+        """``pk``'s spans of ``hpan`` as the hpan's document holds them ([]: none kept)."""
+        raw = await self._store.get(hpan_pk(hpan), hpan)
+        holder = StoredHpan.model_validate(raw).holders.get(pk) if raw else None
+        return holder.history if holder is not None else []
+
+    async def _claim(self, known: StoredInstrument, citizen: StoredCitizen,
+                     now: datetime) -> list[Span]:
+        """Make ``citizen`` the one citizen with the instrument enabled, a span open from
+        ``now`` (or the one already open: a retry keeps its instant) on the hpan's document
+        with what scoring needs; Conflict if someone else has it. Returns the spans written."""
+        hpan, pk = known.hpan, citizen.pk
+
+        async def attempt() -> list[Span]:
+            raw = await self._store.get(hpan_pk(hpan), hpan)
+            item = (StoredHpan.model_validate(raw) if raw is not None
+                    else StoredHpan(id=hpan, pk=hpan_pk(hpan), updated_at=now))
+            if item.active is not None and item.active != pk:
+                raise Conflict("this instrument is enabled for cashback by another citizen")
+            before = item.holders.get(pk)
+            # The instrument's spans too: a holder written before holders were kept is whole.
+            spans = _merged(before.history if before else [], known.history)
+            if not spans or spans[-1].disabled_at is not None:
+                spans = [*spans, Span(enabled_at=now)]
+            holder = StoredHolder(fiscal_code=citizen.fiscal_code,
+                                  terms_accepted_at=citizen.terms_accepted_at, history=spans)
+            citizens = item.citizens if pk in item.citizens else [*item.citizens, pk]
+            if raw is not None and (item.active, item.citizens, before) == (pk, citizens,
+                                                                             holder):
+                return spans
+            item = item.model_copy(update={"active": pk, "citizens": citizens,
+                                           "holders": {**item.holders, pk: holder},
+                                           "updated_at": now})
+            if raw is None:
+                await self._store.create(dump(item))
+            else:
+                await self._store.replace(dump(item, raw))
+            return spans
+
+        return await _retrying(attempt)
+
+    async def _release(self, hpan: str, pk: str, closed: list[Span], now: datetime) -> None:
+        """The hpan's document after ``pk``'s instrument was closed (``closed``: its spans):
+        the same instants, and free for others unless a span is still open there (an
+        enabling that claimed it since)."""
 
         async def attempt() -> None:
             raw = await self._store.get(hpan_pk(hpan), hpan)
             if raw is None:
-                item = StoredHpan(id=hpan, pk=hpan_pk(hpan), active=pk, citizens=[pk],
-                                  updated_at=now)
-                await self._store.create(dump(item))
                 return
             item = StoredHpan.model_validate(raw)
-            if item.active is not None and item.active != pk:
-                raise Conflict("this instrument is enabled for cashback by another citizen")
-            if item.active == pk and pk in item.citizens:
+            update: dict[str, object] = {}
+            holder = item.holders.get(pk)
+            still_open = False
+            if holder is not None:
+                spans = _merged(holder.history, closed)
+                still_open = bool(spans) and spans[-1].disabled_at is None
+                if spans != holder.history:
+                    update["holders"] = {**item.holders,
+                                         pk: holder.model_copy(update={"history": spans})}
+            if item.active == pk and not still_open:
+                update["active"] = None
+            if not update:
                 return
-            citizens = item.citizens if pk in item.citizens else [*item.citizens, pk]
-            item = item.model_copy(update={"active": pk, "citizens": citizens,
-                                           "updated_at": now})
-            await self._store.replace(dump(item, raw))
+            await self._store.replace(dump(item.model_copy(update={**update,
+                                                                   "updated_at": now}), raw))
 
         await _retrying(attempt)
 
-    async def _release(self, hpan: str, pk: str, now: datetime) -> None:
-        async def attempt() -> None:
-            raw = await self._store.get(hpan_pk(hpan), hpan)
-            if raw is None or raw.get("active") != pk:
-                return
-            item = StoredHpan.model_validate(raw).model_copy(
-                update={"active": None, "updated_at": now})
-            await self._store.replace(dump(item, raw))
+    async def _catch_up_hpans(self, citizen: StoredCitizen, now: datetime) -> StoredCitizen:
+        """Give the hpans' documents ``citizen``'s T&C time (it changed: enrolled again), then
+        clear ``hpansBehind``. Returns the citizen as stored after."""
+        pk, accepted_at = citizen.pk, citizen.terms_accepted_at
 
-        await _retrying(attempt)
+        async def one(hpan: str) -> None:
+            async def attempt() -> None:
+                raw = await self._store.get(hpan_pk(hpan), hpan)
+                holder = StoredHpan.model_validate(raw).holders.get(pk) if raw else None
+                # Never back: a late writer for an earlier enrollment leaves a later time be.
+                if raw is None or holder is None or holder.terms_accepted_at >= accepted_at:
+                    return
+                item = StoredHpan.model_validate(raw)
+                changed = holder.model_copy(update={"terms_accepted_at": accepted_at})
+                await self._store.replace(dump(item.model_copy(update={
+                    "holders": {**item.holders, pk: changed}, "updated_at": now}), raw))
+
+            await _retrying(attempt)
+
+        hpans = [i.hpan for i in _instruments(await self._store.partition(pk))]
+        await asyncio.gather(*(one(hpan) for hpan in hpans))
+
+        async def cleared() -> StoredCitizen:
+            raw = await self._store.get(pk, CITIZEN_ID)
+            item = StoredCitizen.model_validate(raw) if raw else None
+            if item is None or not item.hpans_behind or item.terms_accepted_at != accepted_at:
+                return item or citizen  # enrolled again meanwhile: that one catches up
+            item = item.model_copy(update={"hpans_behind": False, "updated_at": now})
+            await self._store.replace(dump(item, raw))
+            return item
+
+        return await _retrying(cleared)
+
+
+def _merged(*histories: list[Span]) -> list[Span]:
+    """The spans of all ``histories`` by when they began, each once: closed if any closed it
+    (the instrument closes first, the hpan's document copies its instant), at the earliest."""
+    spans: dict[datetime, Span] = {}
+    for history in histories:
+        for span in history:
+            known = spans.get(span.enabled_at)
+            if known is None or (span.disabled_at is not None and (
+                    known.disabled_at is None or span.disabled_at < known.disabled_at)):
+                spans[span.enabled_at] = span
+    return [spans[at] for at in sorted(spans)]
+
+
+def _synced(item: StoredInstrument, spans: list[Span], now: datetime) -> StoredInstrument:
+    """``item`` with the spans the hpan's document holds for it too (the same object when
+    nothing changes): ENABLED while the last span is open."""
+    history = _merged(item.history, spans)
+    status: CashbackStatus = ("ENABLED" if history and history[-1].disabled_at is None
+                              else "DISABLED")
+    if (history, status) == (item.history, item.status):
+        return item
+    return item.model_copy(update={"history": history, "status": status, "updated_at": now})
 
 
 def _closed(item: StoredInstrument, at: datetime) -> StoredInstrument:

@@ -29,11 +29,13 @@ id in its key's document and counts once, also after a run that died between two
 writer in another process makes the batch fail on an ETag (or on a create that finds the
 document), and the lines are read and applied again.
 
-Round trips per chunk and citizen: the hpan's document, the citizen's enrollment and
-instrument (one batch read), the documents this process does not remember (one batch read;
-it keeps those it wrote, bounded, see :class:`_Written`; a payment's match document it does
-not know is not read but created, the batch failing if it exists), and one batch write (one
-more per 100 operations).
+Round trips per chunk and citizen: the hpan's document (it holds each citizen's activation
+spans, T&C time and fiscal code: who it is needs nothing else), the documents this process
+does not remember (one batch read; it keeps those it wrote, bounded, see :class:`_Written`; a
+payment's match document it does not know is not read but created, the batch failing if it
+exists), and one batch write (one more per 100 operations). An hpan's document written before
+it held its holders costs one more read per citizen (their enrollment and instrument, one
+batch read).
 
 Period states of the first version (with payments, waiting reversals and applied ids inside)
 are read for their counters only; their matching state is not carried over (none was
@@ -216,10 +218,10 @@ class Scorer:
     """Applies transactions to citizens' period states and match documents (the queue
     consumer).
 
-    A chunk's transactions are resolved first (whose, which period: the hpan's and the
-    citizens' documents are read once per chunk), then applied per citizen with one
-    transactional batch per 100 operations. Writers of one citizen in this process take
-    turns; across processes the ETags decide, and the loser reloads and applies again.
+    A chunk's transactions are resolved first (whose, which period: the hpans' documents are
+    read once per chunk), then applied per citizen with one transactional batch per 100
+    operations. Writers of one citizen in this process take turns; across processes the ETags
+    decide, and the loser reloads and applies again.
     """
 
     def __init__(self, store: CashbackStore, periods: tuple[rules.Period, ...]) -> None:
@@ -707,16 +709,9 @@ class _Documents:
         self._citizens: dict[str, list[str]] = {}
         self._of: dict[tuple[str, str], tuple[datetime | None, list[rules.Activation] | None]] = {}
         self._who: dict[str, _Citizen] = {}
-        self._states: dict[tuple[str, int], Document | None] = {}
 
     def citizen(self, pk: str) -> _Citizen:
         return self._who.get(pk, _Citizen())
-
-    async def state(self, pk: str, period: int) -> Document | None:
-        """A citizen's state in ``period`` as stored (None: none)."""
-        if (pk, period) not in self._states:
-            self._states[(pk, period)] = await self._store.get(pk, period_id(period))
-        return self._states[(pk, period)]
 
     async def prefetch(self, hpans: list[str]) -> None:
         """Read what resolving these hpans' transactions needs, ``_CONCURRENCY`` at a time
@@ -732,19 +727,31 @@ class _Documents:
                 await self.of(pk, hpan)
 
         await asyncio.gather(*(citizens(hpan) for hpan in hpans))
-        await asyncio.gather(*(of(pk, hpan) for hpan in hpans for pk in self._citizens[hpan]))
+        await asyncio.gather(*(of(pk, hpan) for hpan in hpans for pk in self._citizens[hpan]
+                               if (pk, hpan) not in self._of))
 
     async def citizens(self, hpan: str) -> list[str]:
+        """Who ever enabled ``hpan``; what scoring needs of each, where the hpan's document
+        holds it (:class:`StoredHolder`), is known from then on without another read."""
         if hpan not in self._citizens:
             raw = await self._store.get(hpan_pk(hpan), hpan)
-            self._citizens[hpan] = StoredHpan.model_validate(raw).citizens if raw else []
+            stored = StoredHpan.model_validate(raw) if raw else None
+            self._citizens[hpan] = stored.citizens if stored is not None else []
+            for pk, holder in stored.holders.items() if stored is not None else ():
+                self._of[(pk, hpan)] = (holder.terms_accepted_at,
+                                        [rules.Activation(s.enabled_at, s.disabled_at)
+                                         for s in holder.history])
+                self._who.setdefault(pk, _Citizen(holder.fiscal_code,
+                                                  holder.terms_accepted_at))
         return self._citizens[hpan]
 
     async def of(self, pk: str, hpan: str
                  ) -> tuple[datetime | None, list[rules.Activation] | None]:
         """When ``pk`` accepted T&C (None: never) and the instrument's history (None: unknown).
 
-        Both in one round trip (one partition).
+        From the hpan's document if it holds them (read by :meth:`citizens` first); else, for
+        a citizen who enabled it before holders were kept, both in one round trip (one
+        partition).
         """
         key = (pk, hpan)
         if key not in self._of:

@@ -7,13 +7,13 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from local.platform import Platform
 from shared.auth.fiscal_code import fiscal_code_hash
-from shared.cashback.models import StoredCitizen, StoredPeriod, dump
+from shared.cashback.models import StoredCitizen, StoredPeriod, dump, hpan_pk, instrument_id
 from shared.cashback.payouts import AzurePayoutFiles
 from shared.cashback.ranking import RankingJob
 from shared.cashback.rules import PRODUCTION_PERIODS, parse_periods, score
@@ -307,3 +307,29 @@ async def test_the_scorer_on_cosmos_matches_a_reversal_that_came_before_its_paym
         score(1000 + i, periods[1]) for i in range(1, 80)))
     moved = (await cashback.transactions(cf, "8")).transactions
     assert [(t.id_trx_acquirer, t.cashback) for t in moved] == [("t0-r", -200), ("t0", 500)]
+
+
+async def test_the_hpan_holds_the_instruments_spans_on_cosmos(
+        store: CosmosCashbackStore) -> None:
+    """Enabling, disabling and enabling again on the emulator: the hpan's document holds the
+    same spans as the instrument (instants as Cosmos gives them back), which scoring reads."""
+    scene = Scene(now=NOW)
+    cashback = scene.build(store, PRODUCTION_PERIODS)
+    scene.cashback = cashback
+    hpan = uuid.uuid4().hex * 2
+    await cashback.enroll(CF, now=NOW)
+    wallet_id = await scene.onboard(CF, hpan)
+    for minutes, action in ((0, "enable"), (1, "disable"), (2, "enable"), (2, "enable")):
+        when = NOW + timedelta(minutes=minutes)
+        if action == "enable":
+            await cashback.enable(CF, wallet_id, now=when)
+        else:
+            await cashback.disable(CF, wallet_id, now=when)
+    pk = fiscal_code_hash(CF)
+    instrument, owner = await store.get(pk, instrument_id(hpan)), await store.get(
+        hpan_pk(hpan), hpan)
+    assert instrument is not None
+    assert owner is not None
+    assert owner["holders"][pk]["history"] == instrument["history"]
+    assert len(instrument["history"]) == 2
+    assert (owner["active"], owner["holders"][pk]["fiscalCode"]) == (pk, CF)

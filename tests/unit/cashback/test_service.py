@@ -6,12 +6,22 @@ import asyncio
 import json
 import random
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import pytest
 
 from shared.auth.fiscal_code import fiscal_code_hash
 from shared.cashback.models import IbanIn, hpan_pk, instrument_id
-from shared.errors import Conflict, Invalid, NotFound, PermanentError, RescheduleLater
+from shared.cashback.rules import PRODUCTION_PERIODS
+from shared.cashback.store import Document, MemoryCashbackStore
+from shared.errors import (
+    Conflict,
+    DependencyError,
+    Invalid,
+    NotFound,
+    PermanentError,
+    RescheduleLater,
+)
 from shared.wallet.models import ApplicationsUpdate
 from tests.unit.cashback.fakes import HPAN_A, HPAN_B, Scene
 from tests.unit.wallet.fakes import CF, OTHER_CF
@@ -346,3 +356,246 @@ async def test_anything_but_an_iban_check_is_a_permanent_failure(scene: Scene,
                                                                  body: bytes) -> None:
     with pytest.raises(PermanentError):
         await scene.cashback.on_iban_check(body, now=NOW)
+
+
+# ------------------------------------------------------------------------ the hpan's holders
+# The hpan's document holds what scoring needs of each citizen who enabled it (their spans,
+# T&C time, fiscal code). It is written apart from the citizen's instrument: these tests stop
+# the process between the two writes and check that what comes next converges.
+
+class Crashing(MemoryCashbackStore):
+    """The memory store, where the next write of a document of one kind fails as a process
+    that died before it would."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.crash_before: str | None = None  # "hpan", "instrument", "citizen"
+
+    def _dies(self, document: Document) -> None:
+        if self.crash_before is not None and document.get("kind") == self.crash_before:
+            self.crash_before = None
+            raise DependencyError("cosmos", "the process died before this write")
+
+    async def create(self, document: Document) -> Document:
+        self._dies(document)
+        return await super().create(document)
+
+    async def replace(self, document: Document) -> Document:
+        self._dies(document)
+        return await super().replace(document)
+
+
+@pytest.fixture
+def crashing() -> tuple[Scene, Crashing]:
+    scene = Scene(now=NOW)
+    store = Crashing()
+    scene.store = store
+    scene.cashback = scene.build(store, PRODUCTION_PERIODS)
+    return scene, store
+
+
+def holder(scene: Scene, cf: str, hpan: str = HPAN_A) -> dict[str, Any]:
+    held: dict[str, Any] = scene.store.items[(hpan_pk(hpan), hpan)]["holders"][
+        fiscal_code_hash(cf)]
+    return held
+
+
+def spans(document: dict[str, Any]) -> list[tuple[str, str | None]]:
+    return [(s["enabledAt"], s.get("disabledAt")) for s in document["history"]]
+
+
+def active(scene: Scene, hpan: str = HPAN_A) -> object:
+    return scene.store.items[(hpan_pk(hpan), hpan)]["active"]
+
+
+async def test_the_hpan_holds_the_same_spans_as_the_instrument_and_the_enrollment(
+        scene: Scene) -> None:
+    await scene.cashback.enroll(CF, now=scene.now)
+    wallet_id = await scene.onboard(CF)
+    await scene.cashback.enable(CF, wallet_id, now=scene.now)
+    scene.advance(days=2)
+    await scene.cashback.disable(CF, wallet_id, now=scene.now)
+    scene.advance(days=1)
+    await scene.cashback.enable(CF, wallet_id, now=scene.now)
+    held = holder(scene, CF)
+    assert spans(held) == spans(stored(scene, CF)) == [
+        ("2026-12-08T21:30:00Z", "2026-12-10T21:30:00Z"), ("2026-12-11T21:30:00Z", None)]
+    assert (held["fiscalCode"], held["termsAcceptedAt"]) == (CF, "2026-12-08T21:30:00Z")
+
+
+async def test_an_enabling_that_died_after_its_claim_is_completed_with_the_claims_instant(
+        crashing: tuple[Scene, Crashing]) -> None:
+    scene, store = crashing
+    await scene.cashback.enroll(CF, now=scene.now)
+    wallet_id = await scene.onboard(CF)
+    store.crash_before = "instrument"
+    with pytest.raises(DependencyError):
+        await scene.cashback.enable(CF, wallet_id, now=scene.now)
+    assert spans(holder(scene, CF)) == [("2026-12-08T21:30:00Z", None)]
+    assert stored(scene, CF)["history"] == []
+    scene.advance(minutes=3)  # the citizen tries again
+    enabled = await scene.cashback.enable(CF, wallet_id, now=scene.now)
+    assert enabled.activated_at == NOW  # one instant, the claim's, on both documents
+    assert spans(stored(scene, CF)) == spans(holder(scene, CF)) == [
+        ("2026-12-08T21:30:00Z", None)]
+
+
+async def test_a_disabling_after_an_enabling_that_died_ends_the_span_on_both(
+        crashing: tuple[Scene, Crashing]) -> None:
+    scene, store = crashing
+    await scene.cashback.enroll(CF, now=scene.now)
+    wallet_id = await scene.onboard(CF)
+    store.crash_before = "instrument"
+    with pytest.raises(DependencyError):
+        await scene.cashback.enable(CF, wallet_id, now=scene.now)
+    scene.advance(days=1)
+    await scene.cashback.disable(CF, wallet_id, now=scene.now)
+    assert spans(stored(scene, CF)) == spans(holder(scene, CF)) == [
+        ("2026-12-08T21:30:00Z", "2026-12-09T21:30:00Z")]
+    assert stored(scene, CF)["status"] == "DISABLED"
+    assert active(scene) is None
+
+
+async def test_a_disabling_that_died_before_the_hpan_is_completed_with_its_instant(
+        crashing: tuple[Scene, Crashing]) -> None:
+    scene, store = crashing
+    await scene.cashback.enroll(CF, now=scene.now)
+    wallet_id = await scene.onboard(CF)
+    await scene.cashback.enable(CF, wallet_id, now=scene.now)
+    scene.advance(days=1)
+    disabled_at = scene.now
+    store.crash_before = "hpan"
+    with pytest.raises(DependencyError):
+        await scene.cashback.disable(CF, wallet_id, now=disabled_at)
+    assert spans(holder(scene, CF)) == [("2026-12-08T21:30:00Z", None)]
+    scene.advance(hours=2)
+    await scene.cashback.disable(CF, wallet_id, now=scene.now)  # again, later
+    assert spans(stored(scene, CF)) == spans(holder(scene, CF)) == [
+        ("2026-12-08T21:30:00Z", "2026-12-09T21:30:00Z")]
+    assert active(scene) is None
+
+
+async def test_enabling_again_after_a_disabling_that_died_keeps_both_spans(
+        crashing: tuple[Scene, Crashing]) -> None:
+    scene, store = crashing
+    await scene.cashback.enroll(CF, now=scene.now)
+    wallet_id = await scene.onboard(CF)
+    await scene.cashback.enable(CF, wallet_id, now=scene.now)
+    scene.advance(days=1)
+    store.crash_before = "hpan"
+    with pytest.raises(DependencyError):
+        await scene.cashback.disable(CF, wallet_id, now=scene.now)
+    scene.advance(days=1)
+    again = await scene.cashback.enable(CF, wallet_id, now=scene.now)
+    assert again.activated_at == scene.now
+    assert spans(stored(scene, CF)) == spans(holder(scene, CF)) == [
+        ("2026-12-08T21:30:00Z", "2026-12-09T21:30:00Z"), ("2026-12-10T21:30:00Z", None)]
+
+
+async def test_withdrawing_ends_every_span_even_one_only_the_hpan_holds(
+        crashing: tuple[Scene, Crashing]) -> None:
+    scene, store = crashing
+    await scene.cashback.enroll(CF, now=scene.now)
+    first = await scene.onboard(CF, HPAN_A)
+    second = await scene.onboard(CF, HPAN_B)
+    await scene.cashback.enable(CF, first, now=scene.now)
+    store.crash_before = "instrument"
+    with pytest.raises(DependencyError):
+        await scene.cashback.enable(CF, second, now=scene.now)
+    scene.advance(days=2)
+    await scene.cashback.withdraw(CF, now=scene.now)
+    for hpan in (HPAN_A, HPAN_B):
+        assert spans(stored(scene, CF, hpan)) == spans(holder(scene, CF, hpan)) == [
+            ("2026-12-08T21:30:00Z", "2026-12-10T21:30:00Z")]
+        assert active(scene, hpan) is None
+
+
+async def test_a_wallet_deletion_ends_the_span_on_the_hpan_at_its_instant(
+        crashing: tuple[Scene, Crashing]) -> None:
+    scene, store = crashing
+    await scene.cashback.enroll(CF, now=scene.now)
+    wallet_id = await scene.onboard(CF)
+    store.crash_before = "instrument"  # an enabling that died after its claim
+    with pytest.raises(DependencyError):
+        await scene.cashback.enable(CF, wallet_id, now=scene.now)
+    scene.advance(days=1)
+    deleted_at = scene.now
+    await scene.world.wallet.delete(CF, wallet_id, now=deleted_at)
+    scene.advance(minutes=5)
+    store.crash_before = "hpan"  # and the event's first delivery dies before the hpan
+    with pytest.raises(DependencyError):
+        await scene.deliver()
+    await scene.cashback.on_wallet_event(scene.world.sender.sent[-1][1].body, now=scene.now)
+    assert spans(stored(scene, CF)) == spans(holder(scene, CF)) == [
+        ("2026-12-08T21:30:00Z", "2026-12-09T21:30:00Z")]
+    assert active(scene) is None
+
+
+async def test_another_citizen_is_refused_without_being_told_whose_it_is(scene: Scene) -> None:
+    for cf in (CF, OTHER_CF):
+        await scene.cashback.enroll(cf, now=scene.now)
+    mine = await scene.onboard(CF, HPAN_A)
+    theirs = await scene.onboard(OTHER_CF, HPAN_A)
+    await scene.cashback.enable(CF, mine, now=scene.now)
+    with pytest.raises(Conflict) as refused:
+        await scene.cashback.enable(OTHER_CF, theirs, now=scene.now)
+    # the hpan's document now holds CF's fiscal code: the refusal still names nobody
+    assert CF not in refused.value.detail
+    assert fiscal_code_hash(CF) not in refused.value.detail
+    assert list(scene.store.items[(hpan_pk(HPAN_A), HPAN_A)]["holders"]) == [
+        fiscal_code_hash(CF)]
+
+
+async def test_enrolling_again_gives_the_hpans_the_new_terms_time(
+        crashing: tuple[Scene, Crashing]) -> None:
+    scene, store = crashing
+    await scene.cashback.enroll(CF, now=scene.now)
+    wallet_id = await scene.onboard(CF)
+    await scene.cashback.enable(CF, wallet_id, now=scene.now)
+    scene.advance(days=1)
+    await scene.cashback.withdraw(CF, now=scene.now)
+    scene.advance(hours=1)
+    store.crash_before = "hpan"  # the citizen's document is written, the hpan's is not
+    with pytest.raises(DependencyError):
+        await scene.cashback.enroll(CF, now=scene.now)
+    citizen = scene.store.items[(fiscal_code_hash(CF), "citizen")]
+    assert (citizen["termsAcceptedAt"], citizen["hpansBehind"]) == (
+        "2026-12-09T22:30:00Z", True)
+    assert holder(scene, CF)["termsAcceptedAt"] == "2026-12-08T21:30:00Z"
+    scene.advance(minutes=1)
+    back = await scene.cashback.enroll(CF, now=scene.now)  # again: completes the update
+    assert back.terms_accepted_at == NOW + timedelta(days=1, hours=1)
+    assert holder(scene, CF)["termsAcceptedAt"] == "2026-12-09T22:30:00Z"
+    assert scene.store.items[(fiscal_code_hash(CF), "citizen")]["hpansBehind"] is False
+
+
+async def test_enabling_completes_an_enrollment_that_died_before_the_hpans(
+        crashing: tuple[Scene, Crashing]) -> None:
+    scene, store = crashing
+    await scene.cashback.enroll(CF, now=scene.now)
+    first = await scene.onboard(CF, HPAN_A)
+    second = await scene.onboard(CF, HPAN_B)
+    await scene.cashback.enable(CF, first, now=scene.now)
+    scene.advance(days=1)
+    await scene.cashback.withdraw(CF, now=scene.now)
+    scene.advance(hours=1)
+    store.crash_before = "hpan"
+    with pytest.raises(DependencyError):
+        await scene.cashback.enroll(CF, now=scene.now)
+    await scene.cashback.enable(CF, second, now=scene.now)
+    for hpan in (HPAN_A, HPAN_B):
+        assert holder(scene, CF, hpan)["termsAcceptedAt"] == "2026-12-09T22:30:00Z"
+
+
+async def test_an_hpan_written_before_holders_gets_the_whole_history_on_enabling(
+        scene: Scene) -> None:
+    await scene.cashback.enroll(CF, now=scene.now)
+    wallet_id = await scene.onboard(CF)
+    await scene.cashback.enable(CF, wallet_id, now=scene.now)
+    scene.advance(days=2)
+    await scene.cashback.disable(CF, wallet_id, now=scene.now)
+    scene.store.items[(hpan_pk(HPAN_A), HPAN_A)].pop("holders")
+    scene.advance(days=1)
+    await scene.cashback.enable(CF, wallet_id, now=scene.now)
+    assert spans(holder(scene, CF)) == spans(stored(scene, CF)) == [
+        ("2026-12-08T21:30:00Z", "2026-12-10T21:30:00Z"), ("2026-12-11T21:30:00Z", None)]
