@@ -99,6 +99,9 @@ PAGE_SIZE = 50
 _LAST_KEY = "\uffff"  # sorts after every stored sort key
 _SORT_KEY = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z\|[A-Za-z0-9._:-]{3,130}$")
 _WALLET_LAG_SECONDS = "2"
+# What the citizen endpoints read of a partition (not the period states, match documents and
+# listing records a heavy user has thousands of).
+_PROFILE = ("citizen", "instrument")
 
 
 class WalletReader(Protocol):
@@ -269,12 +272,12 @@ class Cashback:
         # Always, even when already withdrawn: a withdrawal interrupted here completes. Every
         # instrument, not only those shown enabled: an enabling interrupted after its claim
         # left the span on the hpan's document alone, and it must end too.
-        instruments = _instruments(await self._store.partition(pk))
+        instruments = _instruments(await self._store.partition(pk, _PROFILE))
         await asyncio.gather(*(self._disable(pk, i.hpan, now) for i in instruments))
 
     # ------------------------------------------------------------------ instruments
     async def instruments(self, fiscal_code: str) -> CashbackInstrumentList:
-        items = _instruments(await self._store.partition(fiscal_code_hash(fiscal_code)))
+        items = _instruments(await self._store.partition(fiscal_code_hash(fiscal_code), _PROFILE))
         items.sort(key=lambda i: i.wallet_event_at, reverse=True)
         return CashbackInstrumentList(instruments=[_instrument_view(i) for i in items])
 
@@ -289,7 +292,7 @@ class Cashback:
         """
         pk = fiscal_code_hash(fiscal_code)
         documents, shown = await asyncio.gather(
-            self._store.partition(pk), self._wallet.get(fiscal_code, wallet_id, now=now))
+            self._store.partition(pk, _PROFILE), self._wallet.get(fiscal_code, wallet_id, now=now))
         raw_citizen = next((d for d in documents if d.get("kind") == "citizen"), None)
         if raw_citizen is None or raw_citizen.get("status") != "ENROLLED":
             raise Conflict("enroll in cashback (PUT /api/v1/cashback/citizen) first")
@@ -326,7 +329,7 @@ class Cashback:
     async def disable(self, fiscal_code: str, wallet_id: str, *, now: datetime) -> None:
         """Disable one of the caller's instruments; disabled already: nothing changes."""
         pk = fiscal_code_hash(fiscal_code)
-        known = next((i for i in _instruments(await self._store.partition(pk))
+        known = next((i for i in _instruments(await self._store.partition(pk, _PROFILE))
                       if i.wallet_id == wallet_id), None)
         if known is None:
             raise NotFound(f"no cashback instrument {wallet_id[:64]}")
@@ -546,7 +549,7 @@ class Cashback:
 
             await _retrying(attempt)
 
-        hpans = [i.hpan for i in _instruments(await self._store.partition(pk))]
+        hpans = [i.hpan for i in _instruments(await self._store.partition(pk, _PROFILE))]
         await asyncio.gather(*(one(hpan) for hpan in hpans))
 
         async def cleared() -> StoredCitizen:

@@ -57,8 +57,10 @@ class CashbackStore(Protocol):
         """One document by id in its partition; None if it is not there."""
         ...
 
-    async def partition(self, pk: str) -> list[Document]:
-        """Every document of one partition (a citizen's enrollment and instruments)."""
+    async def partition(self, pk: str, kinds: tuple[str, ...] = ()) -> list[Document]:
+        """The documents of one partition, only those of ``kinds`` if given (a heavy user's
+        partition holds a record per transaction and a match document per key: a query for
+        the enrollment and instruments leaves them out)."""
         ...
 
     async def get_all(self, pk: str, ids: list[str]) -> list[Document | None]:
@@ -137,11 +139,17 @@ class CosmosCashbackStore:
             return None
         return item
 
-    async def partition(self, pk: str) -> list[Document]:
+    async def partition(self, pk: str, kinds: tuple[str, ...] = ()) -> list[Document]:
+        query = _PARTITION
+        parameters: list[dict[str, Any]] = [{"name": "@pk", "value": pk}]
+        if kinds:
+            names = [f"@kind{i}" for i in range(len(kinds))]
+            query += f" AND c.kind IN ({', '.join(names)})"
+            parameters += [{"name": n, "value": k} for n, k in zip(names, kinds, strict=True)]
         found: list[Document] = []
         async with guarded(self._timeout):
-            async for item in self._c.query_items(
-                    _PARTITION, parameters=[{"name": "@pk", "value": pk}], partition_key=pk):
+            async for item in self._c.query_items(query, parameters=parameters,
+                                                  partition_key=pk):
                 found.append(item)
         return found
 
@@ -302,9 +310,10 @@ class MemoryCashbackStore:
         found = self.items.get((pk, id_))
         return copy.deepcopy(found) if found else None
 
-    async def partition(self, pk: str) -> list[Document]:
+    async def partition(self, pk: str, kinds: tuple[str, ...] = ()) -> list[Document]:
         self.round_trips += 1
-        return [copy.deepcopy(d) for (p, _), d in self.items.items() if p == pk]
+        return [copy.deepcopy(d) for (p, _), d in self.items.items()
+                if p == pk and (not kinds or d.get("kind") in kinds)]
 
     async def get_all(self, pk: str, ids: list[str]) -> list[Document | None]:
         self.round_trips += 1

@@ -63,6 +63,17 @@ async def test_the_partition_holds_only_its_own_documents(store: CosmosCashbackS
     assert sorted(d["id"] for d in await store.partition(pk)) == ["d0", "d1", "d2"]
 
 
+async def test_a_partition_read_can_leave_the_scoring_documents_out(
+        store: CosmosCashbackStore) -> None:
+    pk = f"pk-{uuid.uuid4().hex}"
+    for id_, kind in (("citizen", "citizen"), ("i0", "instrument"), ("period:2", "period"),
+                      ("match:k", "match"), ("trx:2:x", "transaction")):
+        await store.create({"id": id_, "pk": pk, "kind": kind})
+    assert sorted(d["id"] for d in await store.partition(pk, ("citizen", "instrument"))) == [
+        "citizen", "i0"]
+    assert len(await store.partition(pk)) == 5
+
+
 async def test_two_citizens_racing_for_one_instrument_one_wins(
         store: CosmosCashbackStore) -> None:
     scene = Scene(now=NOW)  # the wallet on its fakes; cashback on the emulator

@@ -39,6 +39,37 @@ def stored(scene: Scene, cf: str, hpan: str = HPAN_A) -> dict[str, object]:
     return scene.store.items[(fiscal_code_hash(cf), instrument_id(hpan))]
 
 
+class _Counting(MemoryCashbackStore):
+    """Counts the documents the service's partition reads bring back."""
+
+    returned = 0
+
+    async def partition(self, pk: str, kinds: tuple[str, ...] = ()) -> list[Document]:
+        found = await super().partition(pk, kinds)
+        self.returned += len(found)
+        return found
+
+
+async def test_a_heavy_users_transactions_are_not_read_to_list_or_enable_instruments() -> None:
+    scene = Scene(now=NOW)
+    scene.store = store = _Counting()
+    scene.cashback = scene.build(store, PRODUCTION_PERIODS)
+    await scene.cashback.enroll(CF, now=scene.now)
+    first = await scene.onboard(CF, HPAN_A)
+    pk = fiscal_code_hash(CF)
+    for i in range(500):  # what scoring leaves in the citizen's partition
+        store.items[(pk, f"trx:2:{i}")] = {"id": f"trx:2:{i}", "pk": pk,
+                                           "kind": "transaction", "_etag": "e"}
+        store.items[(pk, f"match:{i}")] = {"id": f"match:{i}", "pk": pk, "kind": "match",
+                                           "_etag": "e"}
+    store.returned = 0
+    await scene.cashback.enable(CF, first, now=scene.now)
+    await scene.cashback.instruments(CF)
+    await scene.cashback.disable(CF, first, now=scene.now)
+    await scene.cashback.withdraw(CF, now=scene.now)
+    assert store.returned == 4 * 2  # the enrollment and the one instrument, each time
+
+
 # ------------------------------------------------------------------------ enrollment
 
 async def test_enrolling_keeps_the_time_terms_were_accepted(scene: Scene) -> None:
