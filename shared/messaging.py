@@ -49,9 +49,13 @@ async def guarded_bus(timeout: float) -> AsyncIterator[None]:
         raise DependencyError("servicebus", type(error).__name__) from error
 
 
-@dataclass
+@dataclass(eq=False)
 class _Waiting:
-    """One caller's messages, queued for whichever caller sends next."""
+    """One caller's messages, queued for whichever caller sends next.
+
+    Compared by identity: a caller looks for its own entry in the queue, and field equality
+    would compare every message of every caller ahead of it (a few µs per caller under load).
+    """
 
     messages: Sequence[Outgoing]
     done: asyncio.Future[None]
