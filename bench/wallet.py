@@ -47,9 +47,9 @@ from shared.auth.signature import sign
 
 FUNCTION_KEY = "bench-function-key"
 ADMIN_KEY = "bench-admin-key"
-CITIZENS = 200
+CITIZENS = 400
 PER_CITIZEN = 6  # instruments each citizen onboards (the limit is 20 live)
-TOTAL = 1000
+TOTAL = 2000  # each phase runs for seconds, not a fraction of one: steadier ratios
 INSTRUMENTS = "/api/v1/wallet/instruments"
 NOTIFICATIONS = "/api/v1/wallet/psp/notifications"
 WARMUP = 50
@@ -303,8 +303,8 @@ class Bench:
 
     async def throughput(self) -> None:
         results = [await self.pair("onboarding", CITIZENS * PER_CITIZEN - WARMUP),
-                   await self.pair("list", TOTAL, rounds=2),
-                   await self.pair("read", TOTAL, rounds=2),
+                   await self.pair("list", 3 * TOTAL, rounds=3),
+                   await self.pair("read", 3 * TOTAL, rounds=3),
                    await self.pair("delete", TOTAL)]
         print("\nthroughput at concurrency 32 (onboarding = create + notification)")
         for host, bare in results:
