@@ -27,7 +27,9 @@ batches (all or nothing each, at most 100 operations: the states and match docum
 changed, ETag-conditioned or created, and the records). A transaction delivered twice finds its
 id in its key's document and counts once, also after a run that died between two batches; a
 writer in another process makes the batch fail on an ETag (or on a create that finds the
-document), and the lines are read and applied again.
+document), and the lines are read and applied again. A single line that changes more than a
+batch holds (a payment meeting more waiting reversals than fit) writes its documents in the
+batch and its records in the batches after it.
 
 Round trips per chunk and citizen: the hpan's document (it holds each citizen's activation
 spans, T&C time and fiscal code: who it is needs nothing else), the documents this process
@@ -399,8 +401,11 @@ class Scorer:
                 draft.outcomes.append(outcome)
                 continue
             if taken == 0:
-                raise PermanentError(f"{line.txn.id} changes more documents than one batch "
-                                     "holds")
+                # One line that changes more than a batch holds: a payment that met more
+                # waiting reversals than fit. Its documents go in the batch, ETag-guarded; the
+                # records it writes and moves follow it (see _write).
+                draft.outcomes.append(outcome)
+                return draft
             # The draft holds this line's changes too: draft the lines before it again.
             return self._draft(pk, work, todo[:taken], received_at)
         return draft
@@ -488,18 +493,30 @@ class Scorer:
                 document["_etag"] = read_with
             operations.append(("write", document))
         operations += draft.records.values()
+        first, rest = operations[:BATCH_OPERATIONS], operations[BATCH_OPERATIONS:]
         try:
-            written = await self._store.write_batch(pk, operations)
+            written = await self._store.write_batch(pk, first)
         except StaleDocument:
             for id_, _ in changed:
                 self._written.drop((pk, id_))
             raise
+        await self._follow(pk, rest)
         for (id_, model), as_written in zip(changed, written, strict=False):
             assert as_written is not None, "a write returns what it wrote"
             etag: str = as_written["_etag"]
             work.docs[id_] = (model, etag)
             weight = 1 + len(model.applied) if isinstance(model, StoredMatch) else 1
             self._written.put((pk, id_), model, etag, weight)
+
+    async def _follow(self, pk: str, records: list[Operation]) -> None:
+        """The records of a line too big for one batch, after the batch that applied it (they
+        only list what it changed: the counters and match documents are written already). A
+        record moved meanwhile (by hand) is left as it is."""
+        for start in range(0, len(records), BATCH_OPERATIONS):
+            try:
+                await self._store.write_batch(pk, records[start:start + BATCH_OPERATIONS])
+            except StaleDocument:
+                logger.warning("records of %s not written: one was moved meanwhile", pk[:12])
 
     async def _record_again(self, again: list[tuple[rules.Transaction, str, int]], pk: str,
                             received_at: datetime) -> None:

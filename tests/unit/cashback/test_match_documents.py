@@ -222,6 +222,25 @@ async def test_a_chunk_past_100_operations_is_written_in_batches_that_fit() -> N
     assert len(await listed(scene, 9)) == 50  # a page
 
 
+async def test_a_payment_meeting_more_waiting_reversals_than_a_batch_holds_applies_them_all(
+        ) -> None:
+    scene, store = await recording_scene()
+    reversals = [line(f"r{i}", at=IN_DECEMBER, op="01", amount=100, corr="c1")
+                 for i in range(60)]
+    payment = line(1, at=IN_NOVEMBER, amount=10_000, corr="c1")
+    assert await score_lines(scene, *reversals) == ["PENDING"] * 60
+    # 60 records move from December to November (a delete and an upsert each), beside the
+    # payment's record, its match document and November's state: more than one batch holds.
+    assert await score_lines(scene, payment) == ["COUNTED"]
+    assert await totals(scene, 8) == reference(NOVEMBER, *reversals, payment) == (1, 400)
+    assert max(store.batches) <= BATCH_OPERATIONS
+    records = [id_ for (pk, id_) in store.items if pk == PK and id_.startswith("trx:")]
+    assert sorted(records) == sorted(f"trx:8:{ACQ}:t{n}" for n in [1, *(f"r{i}" for i in
+                                                                       range(60))])
+    assert await score_lines(scene, payment, *reversals) == ["ALREADY_APPLIED"] * 61
+    assert await totals(scene, 8) == (1, 400)
+
+
 async def test_a_crash_between_two_batches_loses_and_doubles_nothing() -> None:
     scene, store = await recording_scene()
     lines = [line(i, at=IN_DECEMBER, amount=1000 + i, corr=f"c{i % 150}")
