@@ -122,3 +122,10 @@ async def test_a_caller_that_times_out_waiting_leaves_nothing_behind() -> None:
             await shared.send("q", [message(0)])
     await shared.send("q", [message(1)])
     assert sdk.sent == [["m1"]]
+
+
+async def test_callers_made_ready_in_the_same_turn_share_the_first_transfer() -> None:
+    sdk = FakeSdkSender()
+    shared = sender(sdk)
+    await asyncio.gather(*(shared.send("q", [message(n)]) for n in range(5)))
+    assert sdk.sent == [[f"m{n}" for n in range(5)]]  # not [m0] alone, then the others
