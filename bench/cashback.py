@@ -39,9 +39,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from azure.cosmos.aio import ContainerProxy
 from azure.servicebus.aio import ServiceBusClient
 
+from bench.common import upsert_all
 from local.cosmos import stats
 from local.devhost import functions_of, to_function_message
 from local.platform import Platform
@@ -174,19 +174,6 @@ def match_ids(lines: list[dict[str, Any]]) -> list[str]:
 
     return [match_id(match_key(TransactionIn.model_validate(line).rule_view()))
             for line in lines]
-
-
-async def upsert_all(container: ContainerProxy, documents: list[dict[str, Any]],
-                     concurrency: int) -> float:
-    todo = iter(documents)
-
-    async def worker() -> None:
-        for document in todo:
-            await container.upsert_item(document)
-
-    started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return time.perf_counter() - started
 
 
 async def consume(connection: str, queue: str, messages: int, calls: int) -> float:

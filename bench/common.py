@@ -9,8 +9,10 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 import aiohttp
+from azure.cosmos.aio import ContainerProxy
 
 from local.platform import Platform
 from local.process import ROOT, Child
@@ -33,6 +35,21 @@ def start_devhost(platform: Platform, **env: str) -> Child:
     return Child("devhost", [sys.executable, "-m", "local.devhost", "--app", "function_app",
                              "--port", "0", "--clock-file", str(platform.clock_file)],
                  env={**platform.env, "LOG_LEVEL": "WARNING", **env})
+
+
+async def upsert_all(container: ContainerProxy, documents: list[dict[str, Any]],
+                     concurrency: int) -> float:
+    """Seconds to upsert ``documents`` with the SDK, ``concurrency`` at a time (the benches'
+    raw baseline)."""
+    todo = iter(documents)
+
+    async def worker() -> None:
+        for document in todo:
+            await container.upsert_item(document)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return time.perf_counter() - started
 
 
 @dataclass

@@ -26,7 +26,14 @@ from typing import Any
 import aiohttp
 from azure.cosmos.aio import ContainerProxy
 
-from bench.common import FUNCTION_KEY, Figures, bench_settings, load, start_devhost
+from bench.common import (
+    FUNCTION_KEY,
+    Figures,
+    bench_settings,
+    load,
+    start_devhost,
+    upsert_all,
+)
 from local.cosmos import stats
 from local.platform import DEMO_EC, Platform
 from local.process import ROOT
@@ -76,19 +83,6 @@ class Bench:
                 found.append({k: v for k, v in item.items() if not k.startswith("_")})
         return found
 
-    async def raw_upserts(self, container: ContainerProxy, documents: list[dict[str, Any]],
-                          concurrency: int) -> float:
-        """Seconds to upsert ``documents``, ``concurrency`` at a time."""
-        todo = iter(documents)
-
-        async def worker() -> None:
-            for document in todo:
-                await container.upsert_item(document)
-
-        started = time.perf_counter()
-        await asyncio.gather(*(worker() for _ in range(concurrency)))
-        return time.perf_counter() - started
-
     async def single(self, session: aiohttp.ClientSession, i: int) -> bool:
         async with session.post(self.host + CREATE, json=position(next(self.singles)),
                                 headers=self.headers) as response:
@@ -134,7 +128,7 @@ class Bench:
                                      concurrency=SINGLE_CONCURRENCY)
             single_trips = self.round_trips() / (singles + 100)  # with the warm-up writes
             documents = await self.documents(hosted, 10_000_000, next(self.singles))
-            seconds = await self.raw_upserts(raw, documents, SINGLE_CONCURRENCY)
+            seconds = await upsert_all(raw, documents, SINGLE_CONCURRENCY)
             raw_single = Figures("single write: raw upserts", len(documents), seconds, 0, 0, 0)
 
             # bulk: host then raw, ``rounds`` times (alternating, so a noisy moment hits both)
@@ -145,7 +139,7 @@ class Bench:
                 bulk_seconds, bulk_trips, polls = await self.bulk(first, positions)
                 documents = await self.documents(hosted, first, first + positions)
                 self.round_trips()
-                raw_seconds = await self.raw_upserts(raw, documents, concurrency)
+                raw_seconds = await upsert_all(raw, documents, concurrency)
                 runs.append((bulk_seconds, bulk_trips, polls, raw_seconds, self.round_trips()))
         finally:
             await clients.close()
