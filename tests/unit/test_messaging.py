@@ -64,10 +64,12 @@ class FakeClients:
         self.sdk = sdk
         self.settings = SimpleNamespace(servicebus_timeout_seconds=5.0)
         self.lock = asyncio.Lock()
+        self.turns = 0  # how many times a caller took the sender
 
     @contextlib.asynccontextmanager
     async def sending(self, queue: str) -> AsyncIterator[FakeSdkSender]:
         async with self.lock:
+            self.turns += 1
             yield self.sdk
 
 
@@ -129,3 +131,32 @@ async def test_callers_made_ready_in_the_same_turn_share_the_first_transfer() ->
     shared = sender(sdk)
     await asyncio.gather(*(shared.send("q", [message(n)]) for n in range(5)))
     assert sdk.sent == [[f"m{n}" for n in range(5)]]  # not [m0] alone, then the others
+
+
+async def test_a_caller_whose_messages_another_sent_never_takes_the_sender() -> None:
+    sdk = FakeSdkSender()
+    clients = FakeClients(sdk)
+    shared = ServiceBusSender(clients)  # type: ignore[arg-type]
+    await asyncio.gather(*(shared.send("q", [message(n)]) for n in range(64)))
+    assert clients.turns == len(sdk.sent) < 10  # one turn per transfer, not one per caller
+
+
+async def test_a_caller_handed_the_sender_but_gone_hands_it_on() -> None:
+    sdk = FakeSdkSender()
+    clients = FakeClients(sdk)
+    clients.settings.servicebus_timeout_seconds = 0.5
+    shared = ServiceBusSender(clients)  # type: ignore[arg-type]
+    waiting: list[asyncio.Task[None]] = []
+
+    async def first_then_cancel_the_next() -> None:
+        await shared.send("q", [message(0)])
+        # The sender was just handed to the second caller, which has not run yet.
+        waiting[0].cancel()
+
+    first = asyncio.create_task(first_then_cancel_the_next())
+    await asyncio.sleep(0.001)  # the first is being sent; these two wait for their turn
+    waiting.extend(asyncio.create_task(shared.send("q", [message(n)])) for n in (1, 2))
+    results = await asyncio.gather(first, *waiting, return_exceptions=True)
+    assert isinstance(results[1], asyncio.CancelledError)
+    assert results[2] is None  # the third got the sender, not a timeout
+    assert sdk.sent == [["m0"], ["m2"]]
