@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any, Protocol, cast
 
 from azure.servicebus import ServiceBusMessage
+from azure.servicebus.amqp import AmqpAnnotatedMessage
 from azure.servicebus.exceptions import ServiceBusError
 
 from shared.clients import Clients
@@ -184,7 +185,16 @@ def _settle(sent: list[_Waiting]) -> None:
             waiting.done.set_result(None)
 
 
-def _to_message(outgoing: Outgoing) -> ServiceBusMessage:
+def _to_message(outgoing: Outgoing) -> ServiceBusMessage | AmqpAnnotatedMessage:
+    if outgoing.scheduled_at is None:
+        # The AMQP message itself: what the SDK turns a ServiceBusMessage into anyway, built
+        # without its properties' mixins (about a quarter of the SDK's CPU per message).
+        return AmqpAnnotatedMessage(
+            data_body=outgoing.body,
+            properties={"message_id": outgoing.message_id,
+                        "content_type": outgoing.content_type},
+            application_properties=dict(outgoing.properties),
+        )
     return ServiceBusMessage(
         outgoing.body, message_id=outgoing.message_id, content_type=outgoing.content_type,
         application_properties=cast("dict[str | bytes, Any]", dict(outgoing.properties)),

@@ -24,7 +24,7 @@ class FakeBatch:
     def add_message(self, message: Any) -> None:
         if len(self.ids) >= self.room:
             raise ValueError("batch full")
-        self.ids.append(str(message.message_id))
+        self.ids.append(str(message.properties.message_id))  # an AmqpAnnotatedMessage
 
 
 class FakeSdkSender:
