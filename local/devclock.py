@@ -28,14 +28,15 @@ class DevClock:
 
     def __init__(self, path: Path | None = None) -> None:
         self.path = path
+        self._where = os.fspath(path) if path is not None else ""
         self._offset_ms = read_offset_ms(path)
         self._mtime = self._stat()
 
-    def _stat(self) -> float:
-        try:
-            return self.path.stat().st_mtime if self.path else 0.0
+    def _stat(self) -> int:
+        try:  # os.stat on a str: pathlib's stat costs a few us more, on every now()
+            return os.stat(self._where).st_mtime_ns if self._where else 0
         except OSError:
-            return 0.0
+            return 0
 
     def _refresh(self) -> None:
         mtime = self._stat()

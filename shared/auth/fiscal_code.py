@@ -20,6 +20,7 @@ Error messages never repeat the code itself: it is personal data.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 
 from shared.errors import Invalid
@@ -136,12 +137,14 @@ def is_fiscal_code(value: str) -> bool:
     return True
 
 
+@functools.lru_cache(maxsize=16384)
 def fiscal_code_hash(value: str) -> str:
     """SHA-256 hex digest of the uppercased fiscal code (a partition key).
 
     The code is validated first, so the same person always hashes the same way
     whatever the case it was written in. An omocodic code and its all-digit form
-    belong to different people and hash differently.
+    belong to different people and hash differently. Remembered for the last 16,384
+    codes (a citizen's requests come in runs; an invalid code raises and is not kept).
 
     Raises:
         Invalid: ``value`` is not a valid fiscal code.
