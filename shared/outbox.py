@@ -90,21 +90,22 @@ class Outbox:
         self._timeout = timeout
 
     async def publish(self, document: dict[str, Any], *, clear_now: bool = True,
-                      only: Collection[str] | None = None) -> bool:
+                      only: Collection[Event] | None = None) -> bool:
         """Send the document's pending events and clear them; False if the broker is down.
 
         The state change has happened already, so a send failure is not the caller's error:
         the sweep sends the events later. ``clear_now=False`` leaves the clearing to the sweep
         (see the module docstring) unless more than :data:`CLEAR_NOW_PAST` events wait.
-        ``only`` (with ``clear_now=False``): send just these event ids, the ones the caller's
-        write added; the others stay for the sweep. A long outbox is sent and cleared whole.
+        ``only`` (with ``clear_now=False``): send just these events, the ones the caller's write
+        added (as the caller built them: not parsed again); the others stay for the sweep. A
+        long outbox is sent and cleared whole.
         """
         waiting = document.get("outbox") or []
         clear_now = clear_now or len(waiting) > CLEAR_NOW_PAST  # then all go, and are cleared
         if only is not None and not clear_now:
-            # Only these are parsed: the others stay for the sweep, which parses them then.
-            waiting = [raw for raw in waiting if raw.get("id") in only]
-        events = [Event.model_validate(raw) for raw in waiting]
+            events = list(only)  # the others stay for the sweep, which parses them then
+        else:
+            events = [Event.model_validate(raw) for raw in waiting]
         if not events:
             return True
         try:

@@ -77,9 +77,9 @@ _RETENTION_SECONDS = 90 * 86400
 
 class Publisher(Protocol):
     async def publish(self, document: Document, *, clear_now: bool = True,
-                      only: Collection[str] | None = None) -> bool:
-        """Send the document's outbox (``only`` these event ids, if given); False if it must
-        wait for the sweep.
+                      only: Collection[Event] | None = None) -> bool:
+        """Send the document's outbox (``only`` these of its events, if given); False if it
+        must wait for the sweep.
 
         ``clear_now=False``: the events stay in the outbox until the sweep re-sends them (the
         broker drops the copies by message id) and clears them, which saves this request a
@@ -338,8 +338,7 @@ class Wallet:
         """Send the events this write added. Older ones the document still holds were sent by
         their own request, or wait for the sweep (which re-sends and clears them all)."""
         if events:
-            await self._publisher.publish(written, clear_now=False,
-                                          only={e.id for e in events})
+            await self._publisher.publish(written, clear_now=False, only=events)
 
     async def _own(self, fiscal_code: str, wallet_id: str) -> Document:
         """The caller's instrument; NotFound for an unknown one and for anyone else's.

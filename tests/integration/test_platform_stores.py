@@ -100,7 +100,7 @@ async def test_only_the_events_a_write_added_are_sent_the_rest_wait_for_the_swee
                  partition_key="/pk", timeout=5)
     older, newer = event(NOW - timedelta(minutes=1)), event(NOW - timedelta(minutes=1))
     doc = await write(clients, [older, newer])
-    assert await box.publish(doc, clear_now=False, only={newer.id}) is True
+    assert await box.publish(doc, clear_now=False, only=[newer]) is True
     assert [m.message_id for _, m in sender.sent] == [newer.id]
     assert len((await read(clients, doc))["outbox"]) == 2
     await box.sweep(now=NOW, older_than=timedelta(seconds=30))

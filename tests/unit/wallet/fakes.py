@@ -17,7 +17,7 @@ from shared.auth.signature import sign
 from shared.clock import FixedClock
 from shared.errors import DependencyError
 from shared.messaging import MemorySender, Outgoing
-from shared.outbox import pending
+from shared.outbox import Event, pending
 from shared.wallet.models import InstrumentType
 from shared.wallet.psp import PspSession
 from shared.wallet.reference import SECRET_NAME, WalletIds
@@ -95,8 +95,9 @@ class MemoryPublisher:
         self.sender = sender
 
     async def publish(self, document: Document, *, clear_now: bool = True,
-                      only: Collection[str] | None = None) -> bool:
-        events = [e for e in pending(document) if only is None or e.id in only]
+                      only: Collection[Event] | None = None) -> bool:
+        ids = None if only is None else {e.id for e in only}
+        events = [e for e in pending(document) if ids is None or e.id in ids]
         try:
             for event in events:
                 await self.sender.send(event.queue, [event.outgoing()])
