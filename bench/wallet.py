@@ -10,9 +10,9 @@ The host runs the whole app, as deployed, except the consumers of the wallet's e
 (cashback's): they are another capability's work, done off the wallet's requests, and the
 baseline does not do it either. The outbox sweep is measured as a phase of its own, after the
 requests: the wallet leaves its outboxes to it (they are re-sent and cleared once older than
-30 s), and its 30-s timer, left running, fell into whichever phase it happened to (500
-outboxes in the middle of a 3-s delete phase: ratios moved by 0.15 between runs for that
-alone). Its cost per outbox is printed after the requests'. Each side has a database of its
+30 s), and its 30-s timer, left running, fell into whichever phase it happened to (a run of
+500 outboxes is ~0.4 s of the host's CPU: a delete phase it fell into measured 0.57 instead of
+0.67-0.70). Its cost per outbox is printed after the requests'. Each side has a database of its
 own on the one emulator: the emulator scans a whole container for every query (a real account
 reads one partition), so in a shared container whichever side ran second paid for the first
 one's documents.
