@@ -6,6 +6,11 @@ Operations, at concurrency 32: list, read, onboarding (create, which opens a ses
 PSP simulator, then the PSP's signed notification) and delete. Then the Cosmos round trips of one
 operation of each kind, counted at the emulator (``GET /_emulator/stats``).
 
+The delete has a second baseline beside it, a reference only: the bare handler's delete that also
+sends its event through the app's own Service Bus sender (``shared.messaging``, same client), as
+the wallet does. Its ratio says how much of the gap the send is; the target is against the bare
+handler without it.
+
 The host runs the whole app, as deployed, except the consumers of the wallet's events queue
 (cashback's): they are another capability's work, done off the wallet's requests, and the
 baseline does not do it either. The outbox sweep is measured as a phase of its own, after the
@@ -110,6 +115,7 @@ async def serve_bare(port: int) -> None:
     without the Functions edge, auth, the PSP, validation, models or Service Bus."""
     from shared.clients import get_clients
     from shared.collector import pace_collector
+    from shared.messaging import Outgoing, ServiceBusSender
     from shared.wallet.models import fixed_time
     from shared.wallet.store import CosmosWalletStore
 
@@ -170,14 +176,19 @@ async def serve_bare(port: int) -> None:
         await store.replace(document)  # the outbox is cleared later, by the sweep
         return web.json_response({"walletId": wallet_id})
 
+    sender = ServiceBusSender(clients)  # the app's group-commit sender, on the same client
+
     async def delete(request: web.Request) -> web.Response:
         found = await store.get(request.match_info["pk"], request.match_info["id"])
         assert found is not None
         now = datetime.now(UTC)
+        added = event("InstrumentDeleted", found, now)
         await store.replace({**found, "status": "DELETED", "updatedAt": fixed_time(now),
-                             "ttl": 90 * 86400, "outbox": [*found.get("outbox", []),
-                                                           event("InstrumentDeleted", found,
-                                                                 now)]})
+                             "ttl": 90 * 86400, "outbox": [*found.get("outbox", []), added]})
+        if request.query.get("send"):  # the reference: the event sent too, as the wallet does
+            payload = {k: added[k] for k in ("id", "type", "createdAt", "data")}
+            await sender.send(added["queue"], [Outgoing.json(added["id"], payload,
+                                                             properties={"type": added["type"]})])
         return web.Response(status=204)
 
     app = web.Application()
@@ -211,6 +222,7 @@ class Bench:
                                        ttl_seconds=6 * 3600) for cf in self.citizens}
         self.host_wallets: list[tuple[str, str]] = []  # (fiscal code, walletId)
         self.bare_wallets: list[tuple[str, str]] = []  # (pk, walletId)
+        self.bare_again: list[tuple[str, str]] = []  # the same, for the delete's reference
         self.hpans = itertools.count()
 
     def citizen(self, i: int) -> str:
@@ -303,33 +315,55 @@ class Bench:
             await response.read()
             return response.status == 204
 
+    async def bare_delete_and_send(self, session: aiohttp.ClientSession, i: int) -> bool:
+        """The reference: the same delete, then the event sent to Service Bus (on documents the
+        baseline deleted already: the same read and replace, with one event more)."""
+        pk, wallet_id = self.bare_again.pop()
+        async with session.delete(f"{self.bare}/delete/{pk}/{wallet_id}?send=1") as response:
+            await response.read()
+            return response.status == 204
+
     # -------------------------------------------------------------- the runs
-    async def pair(self, name: str, total: int, rounds: int = 1) -> tuple[Figures, Figures]:
-        """Bare then host, ``rounds`` times (alternating, so a noisy moment hits both)."""
+    async def pair(self, name: str, total: int, rounds: int = 1
+                   ) -> tuple[Figures, Figures, Figures | None]:
+        """Bare then host, ``rounds`` times (alternating, so a noisy moment hits both); with
+        a ``bare_<name>_and_send`` method, that reference too, between them."""
         host_call = getattr(self, f"host_{name}")
         bare_call = getattr(self, f"bare_{name}")
-        host_runs, bare_runs = [], []
+        sending = getattr(self, f"bare_{name}_and_send", None)
+        host_runs, bare_runs, sending_runs = [], [], []
         for _ in range(rounds):
             bare_runs.append(await load(f"{name}: bare aiohttp + Cosmos", bare_call,
                                         total=total // rounds, warmup=WARMUP))
+            if sending is not None:
+                sending_runs.append(await load(f"{name}: bare + Service Bus", sending,
+                                               total=total // rounds, warmup=WARMUP))
             host_runs.append(await load(f"{name}: dev host (wallet)", host_call,
                                         total=total // rounds, warmup=WARMUP))
-        return _merged(host_runs), _merged(bare_runs)
+        return (_merged(host_runs), _merged(bare_runs),
+                _merged(sending_runs) if sending_runs else None)
 
     async def throughput(self) -> None:
-        results = [await self.pair("onboarding", CITIZENS * PER_CITIZEN - WARMUP),
+        onboarding = await self.pair("onboarding", CITIZENS * PER_CITIZEN - WARMUP)
+        self.bare_again = list(self.bare_wallets)  # deleted once more by the reference
+        results = [onboarding,
                    await self.pair("list", 3 * TOTAL, rounds=3),
                    await self.pair("read", 3 * TOTAL, rounds=3),
                    await self.pair("delete", TOTAL, rounds=2)]
         print("\nthroughput at concurrency 32 (onboarding = create + notification)")
-        for host, bare in results:
+        for host, bare, sending in results:
             print(bare.line())
+            if sending is not None:
+                print(sending.line())
             print(host.line())
             print(f"{'':<28} ratio host/bare {host.rps / bare.rps:.2f}  (target >= 0.7)")
+            if sending is not None:
+                print(f"{'':<28} ratio host/(bare + Service Bus) {host.rps / sending.rps:.2f}  "
+                      "(a reference: the baseline sending the event too)")
         print("The host also verifies the citizen's token or the PSP's signature, validates and "
               "answers with the models,\nopens the session at the PSP simulator (create) and "
               "sends the events to Service Bus (notification,\ndelete); the bare handler only "
-              "does the Cosmos operations.")
+              "does the Cosmos operations (the delete's reference also sends its event).")
 
     async def sweep(self, host_pid: int) -> None:
         """The outboxes the requests left: the sweep re-sends and clears them, timed alone."""
