@@ -7,11 +7,14 @@ calls :meth:`Outbox.sweep` for documents whose outbox is still full (the broker 
 process died between the write and the send).
 
 A hot path may leave the clearing to the sweep (``publish(..., clear_now=False)``): it saves the
-request a write, and the sweep re-sends those events once (the broker drops the copies by
-message id while they are inside its duplicate-detection window, ten minutes by default; past
-it, consumers deduplicate by event id as for any at-least-once delivery) before clearing them.
-Until then later writes of the document carry the events over, and re-send them: an outbox
-holding more than :data:`CLEAR_NOW_PAST` events is cleared at once anyway.
+request a write, and the sweep clears those events later. An :class:`Outbox` remembers the ids
+of the last :data:`REMEMBERED` events it sent (the broker acknowledged them), and does not send
+those again: the sweep of the process that sent them only clears them. Any other process
+re-sends what it finds before clearing it (the broker drops the copies by message id while they
+are inside its duplicate-detection window, ten minutes by default; past it, consumers
+deduplicate by event id as for any at-least-once delivery). Until then later writes of the
+document carry the events over: an outbox holding more than :data:`CLEAR_NOW_PAST` events is
+cleared at once anyway.
 """
 
 from __future__ import annotations
@@ -19,8 +22,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections import defaultdict
-from collections.abc import Collection
+from collections import OrderedDict, defaultdict
+from collections.abc import Collection, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -36,6 +39,7 @@ from shared.messaging import Outgoing, Sender
 logger = logging.getLogger(__name__)
 
 CLEAR_NOW_PAST = 8
+REMEMBERED = 65_536  # ids of events sent by this process (a minute of 1,000 events a second)
 _SWEEP_CONCURRENCY = 16
 
 
@@ -88,6 +92,7 @@ class Outbox:
         self._sender = sender
         self._pk_field = partition_key.lstrip("/")
         self._timeout = timeout
+        self._sent: OrderedDict[str, None] = OrderedDict()  # the last REMEMBERED sent ids
 
     async def publish(self, document: dict[str, Any], *, clear_now: bool = True,
                       only: Collection[Event] | None = None) -> bool:
@@ -111,9 +116,11 @@ class Outbox:
         try:
             by_queue: dict[str, list[Outgoing]] = defaultdict(list)
             for event in events:
-                by_queue[event.queue].append(event.outgoing())
+                if event.id not in self._sent:  # else acknowledged already: only cleared
+                    by_queue[event.queue].append(event.outgoing())
             for queue, messages in by_queue.items():
                 await self._sender.send(queue, messages)
+                self._remember(m.message_id for m in messages)
         except DependencyError as error:
             logger.warning("outbox of %s not sent yet (%s); the sweep will retry",
                            document.get("id"), error)
@@ -121,6 +128,12 @@ class Outbox:
         if clear_now:
             await self._clear(document, {e.id for e in events})
         return True
+
+    def _remember(self, ids: Iterable[str]) -> None:
+        for sent in ids:
+            self._sent[sent] = None
+        while len(self._sent) > REMEMBERED:
+            self._sent.popitem(last=False)
 
     async def _clear(self, document: dict[str, Any], sent: set[str]) -> None:
         doc_id, pk = document["id"], document[self._pk_field]
