@@ -112,7 +112,8 @@ def _merged(runs: list[Figures]) -> Figures:
 # ---------------------------------------------------------------------- the baseline server
 async def serve_bare(port: int) -> None:
     """The same Cosmos operations as the wallet, on documents of the same shape and size,
-    without the Functions edge, auth, the PSP, validation, models or Service Bus."""
+    without the Functions edge, auth, the PSP, validation, models or Service Bus (but for the
+    delete's reference, ``?send=1``, which also sends its event with the app's sender)."""
     from shared.clients import get_clients
     from shared.collector import pace_collector
     from shared.messaging import Outgoing, ServiceBusSender
@@ -366,7 +367,7 @@ class Bench:
               "does the Cosmos operations (the delete's reference also sends its event).")
 
     async def sweep(self, host_pid: int) -> None:
-        """The outboxes the requests left: the sweep re-sends and clears them, timed alone."""
+        """The outboxes the requests left: the sweep clears them, timed alone."""
         from shared.clients import Clients
         from shared.config import load_settings
 
