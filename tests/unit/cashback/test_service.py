@@ -439,6 +439,28 @@ def active(scene: Scene, hpan: str = HPAN_A) -> object:
     return scene.store.items[(hpan_pk(hpan), hpan)]["active"]
 
 
+async def enabling_that_dies(scene: Scene, store: Crashing) -> str:
+    """CF enrolls and onboards a card, whose enabling dies after the hpan's claim: its id."""
+    await scene.cashback.enroll(CF, now=scene.now)
+    wallet_id = await scene.onboard(CF)
+    store.crash_before = "instrument"
+    with pytest.raises(DependencyError):
+        await scene.cashback.enable(CF, wallet_id, now=scene.now)
+    return wallet_id
+
+
+async def disabling_that_dies(scene: Scene, store: Crashing) -> str:
+    """CF enables a card; a day later its disabling dies before the hpan's write: its id."""
+    await scene.cashback.enroll(CF, now=scene.now)
+    wallet_id = await scene.onboard(CF)
+    await scene.cashback.enable(CF, wallet_id, now=scene.now)
+    scene.advance(days=1)
+    store.crash_before = "hpan"
+    with pytest.raises(DependencyError):
+        await scene.cashback.disable(CF, wallet_id, now=scene.now)
+    return wallet_id
+
+
 async def test_the_hpan_holds_the_same_spans_as_the_instrument_and_the_enrollment(
         scene: Scene) -> None:
     await scene.cashback.enroll(CF, now=scene.now)
@@ -457,11 +479,7 @@ async def test_the_hpan_holds_the_same_spans_as_the_instrument_and_the_enrollmen
 async def test_an_enabling_that_died_after_its_claim_is_completed_with_the_claims_instant(
         crashing: tuple[Scene, Crashing]) -> None:
     scene, store = crashing
-    await scene.cashback.enroll(CF, now=scene.now)
-    wallet_id = await scene.onboard(CF)
-    store.crash_before = "instrument"
-    with pytest.raises(DependencyError):
-        await scene.cashback.enable(CF, wallet_id, now=scene.now)
+    wallet_id = await enabling_that_dies(scene, store)
     assert spans(holder(scene, CF)) == [("2026-12-08T21:30:00Z", None)]
     assert stored(scene, CF)["history"] == []
     scene.advance(minutes=3)  # the citizen tries again
@@ -474,11 +492,7 @@ async def test_an_enabling_that_died_after_its_claim_is_completed_with_the_claim
 async def test_a_disabling_after_an_enabling_that_died_ends_the_span_on_both(
         crashing: tuple[Scene, Crashing]) -> None:
     scene, store = crashing
-    await scene.cashback.enroll(CF, now=scene.now)
-    wallet_id = await scene.onboard(CF)
-    store.crash_before = "instrument"
-    with pytest.raises(DependencyError):
-        await scene.cashback.enable(CF, wallet_id, now=scene.now)
+    wallet_id = await enabling_that_dies(scene, store)
     scene.advance(days=1)
     await scene.cashback.disable(CF, wallet_id, now=scene.now)
     assert spans(stored(scene, CF)) == spans(holder(scene, CF)) == [
@@ -490,14 +504,7 @@ async def test_a_disabling_after_an_enabling_that_died_ends_the_span_on_both(
 async def test_a_disabling_that_died_before_the_hpan_is_completed_with_its_instant(
         crashing: tuple[Scene, Crashing]) -> None:
     scene, store = crashing
-    await scene.cashback.enroll(CF, now=scene.now)
-    wallet_id = await scene.onboard(CF)
-    await scene.cashback.enable(CF, wallet_id, now=scene.now)
-    scene.advance(days=1)
-    disabled_at = scene.now
-    store.crash_before = "hpan"
-    with pytest.raises(DependencyError):
-        await scene.cashback.disable(CF, wallet_id, now=disabled_at)
+    wallet_id = await disabling_that_dies(scene, store)
     assert spans(holder(scene, CF)) == [("2026-12-08T21:30:00Z", None)]
     scene.advance(hours=2)
     await scene.cashback.disable(CF, wallet_id, now=scene.now)  # again, later
@@ -509,13 +516,7 @@ async def test_a_disabling_that_died_before_the_hpan_is_completed_with_its_insta
 async def test_enabling_again_after_a_disabling_that_died_keeps_both_spans(
         crashing: tuple[Scene, Crashing]) -> None:
     scene, store = crashing
-    await scene.cashback.enroll(CF, now=scene.now)
-    wallet_id = await scene.onboard(CF)
-    await scene.cashback.enable(CF, wallet_id, now=scene.now)
-    scene.advance(days=1)
-    store.crash_before = "hpan"
-    with pytest.raises(DependencyError):
-        await scene.cashback.disable(CF, wallet_id, now=scene.now)
+    wallet_id = await disabling_that_dies(scene, store)
     scene.advance(days=1)
     again = await scene.cashback.enable(CF, wallet_id, now=scene.now)
     assert again.activated_at == scene.now
@@ -544,11 +545,7 @@ async def test_withdrawing_ends_every_span_even_one_only_the_hpan_holds(
 async def test_a_wallet_deletion_ends_the_span_on_the_hpan_at_its_instant(
         crashing: tuple[Scene, Crashing]) -> None:
     scene, store = crashing
-    await scene.cashback.enroll(CF, now=scene.now)
-    wallet_id = await scene.onboard(CF)
-    store.crash_before = "instrument"  # an enabling that died after its claim
-    with pytest.raises(DependencyError):
-        await scene.cashback.enable(CF, wallet_id, now=scene.now)
+    wallet_id = await enabling_that_dies(scene, store)
     scene.advance(days=1)
     deleted_at = scene.now
     await scene.world.wallet.delete(CF, wallet_id, now=deleted_at)
