@@ -39,6 +39,7 @@ import sys
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -99,6 +100,18 @@ def without_event_consumers() -> dict[str, str]:
 def fiscal_code(n: int) -> str:
     first15 = f"RSSMRA85T10A{n:03d}"
     return first15 + check_character(first15)
+
+
+@dataclass
+class Paired:
+    """A phase's figures on each side, and each server's CPU seconds per request."""
+
+    host: Figures
+    host_cpu: float
+    bare: Figures
+    bare_cpu: float
+    sending: Figures | None = None  # the delete's reference
+    sending_cpu: float | None = None
 
 
 def _merged(runs: list[Figures]) -> Figures:
@@ -207,9 +220,12 @@ async def serve_bare(port: int) -> None:
 
 # ---------------------------------------------------------------------- the load
 class Bench:
-    def __init__(self, platform: Platform, host_url: str, bare_url: str) -> None:
+    def __init__(self, platform: Platform, host_url: str, bare_url: str, host_pid: int,
+                 bare_pid: int) -> None:
         self.host = host_url
         self.bare = bare_url
+        self.host_pid = host_pid
+        self.bare_pid = bare_pid
         self.clock = DevClock(platform.clock_file)
         self.cosmos_port = platform.cosmos.port
         self.env = platform.env
@@ -325,24 +341,31 @@ class Bench:
             return response.status == 204
 
     # -------------------------------------------------------------- the runs
-    async def pair(self, name: str, total: int, rounds: int = 1
-                   ) -> tuple[Figures, Figures, Figures | None]:
+    async def timed(self, name: str, call: Any, pid: int, total: int) -> tuple[Figures, float]:
+        """One load phase, and the CPU seconds per request of the server process ``pid`` in it
+        (warmup included)."""
+        before = cpu_seconds(pid)
+        figures = await load(name, call, total=total, warmup=WARMUP)
+        return figures, (cpu_seconds(pid) - before) / (total + WARMUP)
+
+    async def pair(self, name: str, total: int, rounds: int = 1) -> Paired:
         """Bare then host, ``rounds`` times (alternating, so a noisy moment hits both); with
         a ``bare_<name>_and_send`` method, that reference too, between them."""
         host_call = getattr(self, f"host_{name}")
         bare_call = getattr(self, f"bare_{name}")
         sending = getattr(self, f"bare_{name}_and_send", None)
-        host_runs, bare_runs, sending_runs = [], [], []
+        runs: dict[str, list[tuple[Figures, float]]] = {"host": [], "bare": [], "sending": []}
         for _ in range(rounds):
-            bare_runs.append(await load(f"{name}: bare aiohttp + Cosmos", bare_call,
-                                        total=total // rounds, warmup=WARMUP))
+            runs["bare"].append(await self.timed(f"{name}: bare aiohttp + Cosmos", bare_call,
+                                                 self.bare_pid, total // rounds))
             if sending is not None:
-                sending_runs.append(await load(f"{name}: bare + Service Bus", sending,
-                                               total=total // rounds, warmup=WARMUP))
-            host_runs.append(await load(f"{name}: dev host (wallet)", host_call,
-                                        total=total // rounds, warmup=WARMUP))
-        return (_merged(host_runs), _merged(bare_runs),
-                _merged(sending_runs) if sending_runs else None)
+                runs["sending"].append(await self.timed(f"{name}: bare + Service Bus", sending,
+                                                        self.bare_pid, total // rounds))
+            runs["host"].append(await self.timed(f"{name}: dev host (wallet)", host_call,
+                                                 self.host_pid, total // rounds))
+        merged = {side: (_merged([f for f, _ in done]), sum(c for _, c in done) / len(done))
+                  for side, done in runs.items() if done}
+        return Paired(*merged["host"], *merged["bare"], *merged.get("sending", (None, None)))
 
     async def throughput(self) -> None:
         onboarding = await self.pair("onboarding", CITIZENS * PER_CITIZEN - WARMUP)
@@ -352,21 +375,33 @@ class Bench:
                    await self.pair("read", 3 * TOTAL, rounds=3),
                    await self.pair("delete", TOTAL, rounds=2)]
         print("\nthroughput at concurrency 32 (onboarding = create + notification)")
-        for host, bare, sending in results:
-            print(bare.line())
-            if sending is not None:
-                print(sending.line())
-            print(host.line())
-            print(f"{'':<28} ratio host/bare {host.rps / bare.rps:.2f}  (target >= 0.7)")
-            if sending is not None:
-                print(f"{'':<28} ratio host/(bare + Service Bus) {host.rps / sending.rps:.2f}  "
-                      "(a reference: the baseline sending the event too)")
+        for r in results:
+            print(r.bare.line())
+            if r.sending is not None:
+                print(r.sending.line())
+            print(r.host.line())
+            print(f"{'':<28} ratio host/bare {r.host.rps / r.bare.rps:.2f}  (target >= 0.7)")
+            if r.sending is not None:
+                print(f"{'':<28} ratio host/(bare + Service Bus) {r.host.rps / r.sending.rps:.2f}"
+                      "  (a reference: the baseline sending the event too)")
+            cpu = (f"{'':<28} CPU per request: host {1000 * r.host_cpu:.2f} ms "
+                   f"({r.host_cpu * r.host.rps:.2f} of a core), bare {1000 * r.bare_cpu:.2f} ms "
+                   f"({r.bare_cpu * r.bare.rps:.2f}): bare/host {r.bare_cpu / r.host_cpu:.2f}")
+            if r.sending is not None and r.sending_cpu is not None:
+                cpu += (f"; bare + Service Bus {1000 * r.sending_cpu:.2f} ms "
+                        f"({r.sending_cpu * r.sending.rps:.2f})")
+            print(cpu)
         print("The host also verifies the citizen's token or the PSP's signature, validates and "
               "answers with the models,\nopens the session at the PSP simulator (create) and "
               "sends the events to Service Bus (notification,\ndelete); the bare handler only "
-              "does the Cosmos operations (the delete's reference also sends its event).")
+              "does the Cosmos operations (the delete's reference also sends its event).\n"
+              "CPU per request is each server's, from /proc (warmup included); \"of a core\" "
+              "is how busy that kept it.\nWhere both sides keep a core busy (read, delete), "
+              "the ratio is their CPU quotient, and a run where\nthe two disagree was "
+              "disturbed by the machine; list waits on the emulator (it scans the whole\n"
+              "container for every query), onboarding on the PSP simulator too.")
 
-    async def sweep(self, host_pid: int) -> None:
+    async def sweep(self) -> None:
         """The outboxes the requests left: the sweep clears them, timed alone."""
         from shared.clients import Clients
         from shared.config import load_settings
@@ -387,13 +422,13 @@ class Bench:
                     assert response.status == 200, await response.text()
                 waiting = await full()
                 runs = waiting // SWEEP_LIMIT + 1
-                cpu, started = cpu_seconds(host_pid), time.perf_counter()
+                cpu, started = cpu_seconds(self.host_pid), time.perf_counter()
                 for _ in range(runs):
                     async with session.post(f"{self.host}/admin/functions/{SWEEP}",
                                             headers=admin) as response:
                         assert response.status == 202, await response.text()
                 seconds = time.perf_counter() - started
-                cpu = cpu_seconds(host_pid) - cpu
+                cpu = cpu_seconds(self.host_pid) - cpu
             left = await full()
         finally:
             await clients.close()
@@ -431,11 +466,12 @@ class Bench:
                   f"-{max(values)})")
 
 
-async def run(platform: Platform, host_url: str, bare_url: str, host_pid: int) -> None:
-    bench = Bench(platform, host_url, bare_url)
+async def run(platform: Platform, host_url: str, bare_url: str, host_pid: int,
+              bare_pid: int) -> None:
+    bench = Bench(platform, host_url, bare_url, host_pid, bare_pid)
     await bench.throughput()
     await bench.cosmos_round_trips()
-    await bench.sweep(host_pid)
+    await bench.sweep()
 
 
 def main() -> None:
@@ -460,7 +496,7 @@ def main() -> None:
                          env={**env, "COSMOS_DATABASE": BARE_DATABASE})
             try:
                 asyncio.run(run(platform, f"http://127.0.0.1:{host.port}",
-                                f"http://127.0.0.1:{bare.port}", host.proc.pid))
+                                f"http://127.0.0.1:{bare.port}", host.proc.pid, bare.proc.pid))
             finally:
                 host.stop()
                 bare.stop()
