@@ -363,9 +363,14 @@ class Bench:
                                                         self.bare_pid, total // rounds))
             runs["host"].append(await self.timed(f"{name}: dev host (wallet)", host_call,
                                                  self.host_pid, total // rounds))
-        merged = {side: (_merged([f for f, _ in done]), sum(c for _, c in done) / len(done))
-                  for side, done in runs.items() if done}
-        return Paired(*merged["host"], *merged["bare"], *merged.get("sending", (None, None)))
+
+        def side(done: list[tuple[Figures, float]]) -> tuple[Figures, float]:
+            return _merged([f for f, _ in done]), sum(c for _, c in done) / len(done)
+
+        paired = Paired(*side(runs["host"]), *side(runs["bare"]))
+        if runs["sending"]:
+            paired.sending, paired.sending_cpu = side(runs["sending"])
+        return paired
 
     async def throughput(self) -> None:
         onboarding = await self.pair("onboarding", CITIZENS * PER_CITIZEN - WARMUP)
