@@ -376,7 +376,9 @@ class DevHost:
         if self.runner is not None:
             await self.runner.cleanup()
         from shared.clients import close_clients
+        from shared.root import drain_root
 
+        await drain_root()  # events the last requests handed to the outboxes' flush
         await close_clients()
 
 

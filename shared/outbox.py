@@ -7,14 +7,18 @@ calls :meth:`Outbox.sweep` for documents whose outbox is still full (the broker 
 process died between the write and the send).
 
 A hot path may leave the clearing to the sweep (``publish(..., clear_now=False)``): it saves the
-request a write, and the sweep clears those events later. An :class:`Outbox` remembers the ids
-of the last :data:`REMEMBERED` events it sent (the broker acknowledged them), and does not send
-those again: the sweep of the process that sent them only clears them. Any other process
-re-sends what it finds before clearing it (the broker drops the copies by message id while they
-are inside its duplicate-detection window, ten minutes by default; past it, consumers
-deduplicate by event id as for any at-least-once delivery). Until then later writes of the
-document carry the events over: an outbox holding more than :data:`CLEAR_NOW_PAST` events is
-cleared at once anyway.
+request a write, and the sweep clears those events later. It may also leave the send until after
+its response (:meth:`Outbox.publish_soon`): the events are in the committed document already, so
+the request need not wait for the broker; one background flush per process sends what all
+requests handed it in the last :data:`LINGER_SECONDS`, in one batch per queue.
+
+An :class:`Outbox` remembers the ids of the last :data:`REMEMBERED` events it sent (the broker
+acknowledged them), and does not send those again: the sweep of the process that sent them only
+clears them. Any other process re-sends what it finds before clearing it (the broker drops the
+copies by message id while they are inside its duplicate-detection window, ten minutes by
+default; past it, consumers deduplicate by event id as for any at-least-once delivery). Until
+then later writes of the document carry the events over: an outbox holding more than
+:data:`CLEAR_NOW_PAST` events is cleared at once anyway.
 """
 
 from __future__ import annotations
@@ -40,6 +44,8 @@ logger = logging.getLogger(__name__)
 
 CLEAR_NOW_PAST = 8
 REMEMBERED = 65_536  # ids of events sent by this process (a minute of 1,000 events a second)
+LINGER_SECONDS = 0.003  # publish_soon: how long a flush gathers events before it sends
+MAX_WAITING = 10_000  # publish_soon: events held for the flush at most (the rest: the sweep)
 _SWEEP_CONCURRENCY = 16
 
 
@@ -93,6 +99,9 @@ class Outbox:
         self._pk_field = partition_key.lstrip("/")
         self._timeout = timeout
         self._sent: OrderedDict[str, None] = OrderedDict()  # the last REMEMBERED sent ids
+        self._soon: list[Event] = []  # handed to publish_soon, not taken by a flush yet
+        self._flush: asyncio.Task[None] | None = None
+        self._background: set[asyncio.Task[Any]] = set()  # long outboxes, published whole
 
     async def publish(self, document: dict[str, Any], *, clear_now: bool = True,
                       only: Collection[Event] | None = None) -> bool:
@@ -128,6 +137,70 @@ class Outbox:
         if clear_now:
             await self._clear(document, {e.id for e in events})
         return True
+
+    def publish_soon(self, document: dict[str, Any], *,
+                     only: Collection[Event] | None = None) -> None:
+        """:meth:`publish` with ``clear_now=False``, after the caller has answered.
+
+        The caller's write committed the events, so a request need not wait for the broker:
+        they go in the next flush (at most :data:`LINGER_SECONDS` later, with every other
+        request's), and the ids are remembered once the broker took them. If the broker is
+        down, the process dies first or more than :data:`MAX_WAITING` events wait, the sweep
+        sends them (and no 2xx ever meant they were on the queue: that is the outbox). An
+        outbox longer than :data:`CLEAR_NOW_PAST` is published and cleared whole, also in
+        the background.
+        """
+        waiting = document.get("outbox") or []
+        if len(waiting) > CLEAR_NOW_PAST:
+            task = asyncio.create_task(self.publish(document))
+            self._background.add(task)
+            task.add_done_callback(self._finished)
+            return
+        events = list(only) if only is not None else [Event.model_validate(raw)
+                                                      for raw in waiting]
+        if len(self._soon) + len(events) > MAX_WAITING:
+            logger.warning("outbox of %s left to the sweep: %d events wait for the flush",
+                           document.get("id"), len(self._soon))
+            return
+        self._soon.extend(events)
+        if self._flush is None:
+            self._flush = asyncio.create_task(self._flushing())
+
+    async def _flushing(self) -> None:
+        """Send what publish_soon gathered, in turns, until nothing waits."""
+        try:
+            await asyncio.sleep(LINGER_SECONDS)
+            while self._soon:
+                taken, self._soon = self._soon, []
+                by_queue: dict[str, list[Outgoing]] = defaultdict(list)
+                for event in taken:
+                    if event.id not in self._sent:
+                        by_queue[event.queue].append(event.outgoing())
+                for queue, messages in by_queue.items():
+                    try:
+                        await self._sender.send(queue, messages)
+                    except DependencyError as error:
+                        logger.warning("%d events for %s not sent yet (%s); the sweep will "
+                                       "send them", len(messages), queue, error)
+                    except Exception:  # never silently; they wait in their outboxes
+                        logger.exception("%d events for %s not sent; the sweep will send "
+                                         "them", len(messages), queue)
+                    else:
+                        self._remember(m.message_id for m in messages)
+        finally:
+            self._flush = None
+
+    def _finished(self, task: asyncio.Task[Any]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("a background outbox publish failed; the sweep will retry",
+                         exc_info=task.exception())
+
+    async def drain(self) -> None:
+        """Wait for what publish_soon started (shutdown, tests)."""
+        while self._flush is not None or self._background:
+            await asyncio.gather(*([self._flush] if self._flush else []), *self._background,
+                                 return_exceptions=True)
 
     def _remember(self, ids: Iterable[str]) -> None:
         for sent in ids:

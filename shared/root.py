@@ -130,6 +130,13 @@ class Root:
     def outbox(self, setting: str) -> Outbox:
         return self._outboxes[setting]
 
+    async def drain_outboxes(self) -> None:
+        """Wait for the events handed to ``Outbox.publish_soon`` (shutdown: what is not sent
+        by then waits in its outbox for the sweep)."""
+        if "_outboxes" in self.__dict__:  # built: some invocation used them
+            for box in self._outboxes.values():
+                await box.drain()
+
     def wallet(self) -> Wallet:
         return self._wallet
 
@@ -334,6 +341,12 @@ def get_root() -> Root:
         telemetry.configure(connection_string=clients.settings.appinsights_connection_string)
         _root = Root(clients, current_clock())
     return _root
+
+
+async def drain_root() -> None:
+    """Before the clients close (the dev host's shutdown): let the outboxes' flushes finish."""
+    if _root is not None:
+        await _root.drain_outboxes()
 
 
 def use_root(root: Root | None) -> None:

@@ -76,14 +76,15 @@ _RETENTION_SECONDS = 90 * 86400
 
 
 class Publisher(Protocol):
-    async def publish(self, document: Document, *, clear_now: bool = True,
-                      only: Collection[Event] | None = None) -> bool:
-        """Send the document's outbox (``only`` these of its events, if given); False if it
-        must wait for the sweep.
+    def publish_soon(self, document: Document, *,
+                     only: Collection[Event] | None = None) -> None:
+        """Send the document's outbox (``only`` these of its events, if given) after the
+        request has answered; never raises.
 
-        ``clear_now=False``: the events stay in the outbox until the sweep re-sends them (the
-        broker drops the copies by message id) and clears them, which saves this request a
-        write. See :meth:`shared.outbox.Outbox.publish`.
+        The events stay in the outbox until the sweep (which re-sends them: the broker drops
+        the copies by message id) clears them, which saves the request a write; if the broker
+        is down or the process dies first, the sweep is what sends them. See
+        :meth:`shared.outbox.Outbox.publish_soon`.
         """
         ...
 
@@ -168,7 +169,7 @@ class Wallet:
 
         done = await _retrying(attempt)
         if done is not None:
-            await self._publish(*done)
+            self._publish(*done)
 
     async def set_applications(self, fiscal_code: str, wallet_id: str,
                                update: ApplicationsUpdate, *, now: datetime) -> Instrument:
@@ -194,7 +195,7 @@ class Wallet:
 
         item, written, events = await _retrying(attempt)
         if written is not None:
-            await self._publish(written, events)
+            self._publish(written, events)
         return self._view(item, now)
 
     # ------------------------------------------------------------------ the PSP
@@ -242,7 +243,7 @@ class Wallet:
 
         written = await _retrying(attempt)
         if written is not None:  # a session's document: its outbox holds only this event
-            await self._publisher.publish(written, clear_now=False)
+            self._publisher.publish_soon(written)
         return ack
 
     async def _apply(self, notification: PspNotification, documents: list[Document],
@@ -334,11 +335,12 @@ class Wallet:
         return written_all[0]
 
     # ------------------------------------------------------------------ helpers
-    async def _publish(self, written: Document, events: list[Event]) -> None:
-        """Send the events this write added. Older ones the document still holds were sent by
-        their own request, or wait for the sweep (which re-sends and clears them all)."""
+    def _publish(self, written: Document, events: list[Event]) -> None:
+        """Send the events this write added, once the request has answered. Older ones the
+        document still holds were sent after their own request, or wait for the sweep (which
+        re-sends and clears them all)."""
         if events:
-            await self._publisher.publish(written, clear_now=False, only=events)
+            self._publisher.publish_soon(written, only=events)
 
     async def _own(self, fiscal_code: str, wallet_id: str) -> Document:
         """The caller's instrument; NotFound for an unknown one and for anyone else's.

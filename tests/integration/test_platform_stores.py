@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -15,8 +16,8 @@ from shared.auth.replays import CosmosReplayGuard
 from shared.clients import Clients
 from shared.errors import DependencyError, Forbidden, Unauthorized
 from shared.failed_work import CosmosFailedWork, FailedWork, failed_work_id
-from shared.messaging import MemorySender
-from shared.outbox import CLEAR_NOW_PAST, Event, Outbox, add_events
+from shared.messaging import MemorySender, Outgoing
+from shared.outbox import CLEAR_NOW_PAST, LINGER_SECONDS, Event, Outbox, add_events
 from shared.parties.service import PartyRegistry, authorize_for_ec
 from shared.parties.store import CosmosPartyStore
 
@@ -138,6 +139,120 @@ async def test_a_long_outbox_is_cleared_at_once_even_when_lazy(clients: Clients)
     longer = await write(clients, [event() for _ in range(CLEAR_NOW_PAST + 1)])
     assert await box.publish(longer, clear_now=False) is True
     assert (await read(clients, longer))["outbox"] == []
+
+
+class CallsSender(MemorySender):
+    """A memory sender that keeps each call's messages; ``gate``, when set, holds every send
+    until the test opens it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: list[list[str]] = []
+        self.gate: asyncio.Event | None = None
+
+    async def send(self, queue: str, messages: Sequence[Outgoing]) -> None:
+        if self.gate is not None:
+            await self.gate.wait()
+        await super().send(queue, messages)
+        self.calls.append([m.message_id for m in messages])
+
+
+def outbox(clients: Clients, sender: MemorySender) -> Outbox:
+    return Outbox(clients.container(clients.settings.wallet_container), sender,
+                  partition_key="/pk", timeout=5)
+
+
+async def test_publish_soon_sends_after_the_callers_in_one_batch_and_the_sweep_clears(
+        clients: Clients) -> None:
+    sender = CallsSender()
+    box = outbox(clients, sender)
+    events = [event(NOW - timedelta(minutes=1)) for _ in range(5)]
+    docs = [await write(clients, [e]) for e in events]
+    for doc in docs:
+        box.publish_soon(doc)
+    assert sender.calls == []  # the callers answered before anything was sent
+    await box.drain()
+    assert sender.calls == [[e.id for e in events]]  # one batch for the five requests
+    assert [len((await read(clients, d))["outbox"]) for d in docs] == [1] * 5
+    await box.sweep(now=NOW, older_than=timedelta(seconds=30))
+    assert [(await read(clients, d))["outbox"] for d in docs] == [[]] * 5
+    assert sender.calls == [[e.id for e in events]]  # acknowledged: cleared, not re-sent
+
+
+async def test_events_handed_over_during_a_flush_go_in_its_next_turn(clients: Clients) -> None:
+    sender = CallsSender()
+    sender.gate = asyncio.Event()
+    box = outbox(clients, sender)
+    first, second = event(), event()
+    box.publish_soon(await write(clients, [first]))
+    await asyncio.sleep(LINGER_SECONDS * 5)  # the flush took the first and waits on the broker
+    box.publish_soon(await write(clients, [second]))
+    sender.gate.set()
+    await box.drain()
+    assert sender.calls == [[first.id], [second.id]]
+
+
+async def test_publish_soon_with_the_broker_down_leaves_the_events_to_the_sweep(
+        clients: Clients) -> None:
+    sender = CallsSender()
+    sender.fail_with = DependencyError("servicebus", "down")
+    box = outbox(clients, sender)
+    lost = event(NOW - timedelta(minutes=1))
+    doc = await write(clients, [lost])
+    box.publish_soon(doc)
+    await box.drain()
+    assert sender.sent == []
+    sender.fail_with = None
+    await box.sweep(now=NOW, older_than=timedelta(seconds=30))
+    assert [m.message_id for _, m in sender.sent] == [lost.id]  # not remembered: sent now
+    assert (await read(clients, doc))["outbox"] == []
+
+
+async def test_a_flush_goes_on_past_a_queue_whose_send_raised(clients: Clients) -> None:
+    class Broken(CallsSender):
+        async def send(self, queue: str, messages: Sequence[Outgoing]) -> None:
+            if queue == "q-broken":
+                raise RuntimeError("a bug in the send")
+            await super().send(queue, messages)
+
+    sender = Broken()
+    box = outbox(clients, sender)
+    broken = Event.new("Happened", "q-broken", {"n": 1}, now=NOW - timedelta(minutes=1))
+    fine = event()
+    box.publish_soon(await write(clients, [broken]))
+    box.publish_soon(await write(clients, [fine]))
+    await box.drain()
+    assert sender.calls == [[fine.id]]
+    box.publish_soon(await write(clients, [event()]))  # the next flush starts as usual
+    await box.drain()
+    assert len(sender.calls) == 2
+
+
+async def test_publish_soon_holds_at_most_max_waiting_events(
+        clients: Clients, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("shared.outbox.MAX_WAITING", 2)
+    sender = CallsSender()
+    box = outbox(clients, sender)
+    events = [event(NOW - timedelta(minutes=1)) for _ in range(3)]
+    docs = [await write(clients, [e]) for e in events]
+    for doc in docs:
+        box.publish_soon(doc)
+    await box.drain()
+    assert sender.calls == [[events[0].id, events[1].id]]  # the third waits for the sweep
+    await box.sweep(now=NOW, older_than=timedelta(seconds=30))
+    assert [m.message_id for _, m in sender.sent].count(events[2].id) == 1
+    assert [(await read(clients, d))["outbox"] for d in docs] == [[]] * 3
+
+
+async def test_publish_soon_publishes_and_clears_a_long_outbox_whole(clients: Clients) -> None:
+    sender = CallsSender()
+    box = outbox(clients, sender)
+    events = [event() for _ in range(CLEAR_NOW_PAST + 1)]
+    doc = await write(clients, events)
+    box.publish_soon(doc, only=events[-1:])
+    await box.drain()
+    assert sender.calls == [[e.id for e in events]]
+    assert (await read(clients, doc))["outbox"] == []
 
 
 async def test_clearing_keeps_events_added_by_a_concurrent_write(clients: Clients) -> None:

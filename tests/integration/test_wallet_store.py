@@ -104,10 +104,10 @@ async def test_the_wallet_on_cosmos_and_its_round_trips(platform: Platform,
     container = clients.container(settings.wallet_container)
     sender = MemorySender()
     psp = FakePsp()
+    publisher = Outbox(container, sender, partition_key="/pk", timeout=5)
     wallet = Wallet(
         store=CosmosWalletStore(container, 5), psp=psp, secrets=FakeSecrets(),
-        wallet_ids=wallet_ids(),
-        publisher=Outbox(container, sender, partition_key="/pk", timeout=5),
+        wallet_ids=wallet_ids(), publisher=publisher,
         policy=WalletPolicy(psp_id=PSP, return_url="app://done",
                             session_window=timedelta(minutes=30), max_instruments=20,
                             events_queue="wallet-events"))
@@ -146,6 +146,7 @@ async def test_the_wallet_on_cosmos_and_its_round_trips(platform: Platform,
     assert round_trips() == 1
     await wallet.delete(CF, second, now=NOW)
     assert round_trips() == 2  # the read, the write
+    await publisher.drain()  # the events go after the requests answered
     # each write re-sends what its document still holds: the broker drops those by id
     delivered = list(dict.fromkeys((m.message_id, m.properties["type"]) for _, m in sender.sent))
     assert [t for _, t in delivered] == [

@@ -80,19 +80,33 @@ class BrokerSender(MemorySender):
         self.dropped: list[tuple[str, Outgoing]] = []
 
     async def send(self, queue: str, messages: Sequence[Outgoing]) -> None:
+        if self.fail_with is not None:
+            raise self.fail_with
+        self.deliver(queue, messages)
+
+    def deliver(self, queue: str, messages: Sequence[Outgoing]) -> None:
         seen = {(q, m.message_id) for q, m in self.sent}
         fresh = [m for m in messages if (queue, m.message_id) not in seen]
         self.dropped.extend((queue, m) for m in messages if m not in fresh)
-        await super().send(queue, fresh)
+        self.sent.extend((queue, m) for m in fresh)
 
 
 class MemoryPublisher:
     """The outbox publisher on the memory store: send, then clear with the ETag (now, or when
     the test calls :meth:`sweep`)."""
 
-    def __init__(self, store: MemoryWalletStore, sender: MemorySender) -> None:
+    def __init__(self, store: MemoryWalletStore, sender: BrokerSender) -> None:
         self.store = store
         self.sender = sender
+
+    def publish_soon(self, document: Document, *,
+                     only: Collection[Event] | None = None) -> None:
+        """Sent at once (a memory send waits for nothing); with the sender failing, they wait
+        for the sweep, as after a failed flush."""
+        events = list(only) if only is not None else pending(document)
+        if self.sender.fail_with is None:
+            for event in events:
+                self.sender.deliver(event.queue, [event.outgoing()])
 
     async def publish(self, document: Document, *, clear_now: bool = True,
                       only: Collection[Event] | None = None) -> bool:

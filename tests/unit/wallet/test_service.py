@@ -288,16 +288,16 @@ async def test_a_crash_between_the_write_and_the_send_still_delivers_the_event()
     class Crash(BaseException):
         """The process dies here (nothing after the write runs)."""
 
-    async def dies(document: dict[str, Any], *, clear_now: bool = True) -> bool:
+    def dies(document: dict[str, Any], *, only: object = None) -> None:
         raise Crash
 
-    sends = world.publisher.publish
-    world.publisher.publish = dies  # type: ignore[method-assign]
+    sends = world.publisher.publish_soon
+    world.publisher.publish_soon = dies  # type: ignore[method-assign]
     with pytest.raises(Crash):
         await notify(world, wallet_id)
     assert world.events() == []
     assert world.stored(CF, wallet_id)["status"] == "VALIDATED"
-    world.publisher.publish = sends  # type: ignore[method-assign]
+    world.publisher.publish_soon = sends  # type: ignore[method-assign]
     assert await world.publisher.sweep() == 1  # the timer, after the restart
     [event] = world.events()
     assert (event["type"], event["data"]["walletId"]) == ("InstrumentValidated", wallet_id)
