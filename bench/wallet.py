@@ -7,8 +7,9 @@ PSP simulator, then the PSP's signed notification) and delete. Then the Cosmos r
 operation of each kind, counted at the emulator (``GET /_emulator/stats``).
 
 The delete has a second baseline beside it, a reference only: the bare handler's delete that also
-sends its event through the app's own Service Bus sender (``shared.messaging``, same client), as
-the wallet does. Its ratio says how much of the gap the send is; the target is against the bare
+sends its event through the app's own Service Bus sender (``shared.messaging``, same client),
+before it answers (the wallet sends its events after answering, in one batch with other
+requests'). Its ratio says how much of the gap the send is; the target is against the bare
 handler without it.
 
 The host runs the whole app, as deployed, except the consumers of the wallet's events queue

@@ -163,7 +163,8 @@ class Outbox:
                            document.get("id"), len(self._soon))
             return
         self._soon.extend(events)
-        if self._flush is None:
+        if self._flush is None or self._flush.get_loop() is not asyncio.get_running_loop():
+            # (a flush left in a closed loop never finishes: tests run one loop each)
             self._flush = asyncio.create_task(self._flushing())
 
     async def _flushing(self) -> None:
@@ -198,6 +199,10 @@ class Outbox:
 
     async def drain(self) -> None:
         """Wait for what publish_soon started (shutdown, tests)."""
+        loop = asyncio.get_running_loop()
+        if self._flush is not None and self._flush.get_loop() is not loop:
+            self._flush = None  # its loop is gone; what it held waits in self._soon
+        self._background = {t for t in self._background if t.get_loop() is loop}
         while self._flush is not None or self._background:
             await asyncio.gather(*([self._flush] if self._flush else []), *self._background,
                                  return_exceptions=True)
