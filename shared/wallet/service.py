@@ -79,7 +79,7 @@ class Publisher(Protocol):
     def publish_soon(self, document: Document, *,
                      only: Collection[Event] | None = None) -> None:
         """Send the document's outbox (``only`` these of its events, if given) after the
-        request has answered; never raises.
+        request has answered: the caller does not wait for the broker.
 
         The events stay in the outbox until the sweep (which re-sends them: the broker drops
         the copies by message id) clears them, which saves the request a write; if the broker
