@@ -162,14 +162,20 @@ def outbox(clients: Clients, sender: MemorySender) -> Outbox:
                   partition_key="/pk", timeout=5)
 
 
+async def hand_over(clients: Clients, box: Outbox, n: int) -> tuple[list[Event], list[dict]]:
+    """``n`` requests' writes of one event each (a minute old), handed to publish_soon."""
+    events = [event(NOW - timedelta(minutes=1)) for _ in range(n)]
+    docs = [await write(clients, [e]) for e in events]
+    for doc in docs:
+        box.publish_soon(doc)
+    return events, docs
+
+
 async def test_publish_soon_sends_after_the_callers_in_one_batch_and_the_sweep_clears(
         clients: Clients) -> None:
     sender = CallsSender()
     box = outbox(clients, sender)
-    events = [event(NOW - timedelta(minutes=1)) for _ in range(5)]
-    docs = [await write(clients, [e]) for e in events]
-    for doc in docs:
-        box.publish_soon(doc)
+    events, docs = await hand_over(clients, box, 5)
     assert sender.calls == []  # the callers answered before anything was sent
     await box.drain()
     assert sender.calls == [[e.id for e in events]]  # one batch for the five requests
@@ -233,10 +239,7 @@ async def test_publish_soon_holds_at_most_max_waiting_events(
     monkeypatch.setattr("shared.outbox.MAX_WAITING", 2)
     sender = CallsSender()
     box = outbox(clients, sender)
-    events = [event(NOW - timedelta(minutes=1)) for _ in range(3)]
-    docs = [await write(clients, [e]) for e in events]
-    for doc in docs:
-        box.publish_soon(doc)
+    events, docs = await hand_over(clients, box, 3)
     await box.drain()
     assert sender.calls == [[events[0].id, events[1].id]]  # the third waits for the sweep
     await box.sweep(now=NOW, older_than=timedelta(seconds=30))
