@@ -89,6 +89,11 @@ def pending(document: dict[str, Any]) -> list[Event]:
     return [Event.model_validate(raw) for raw in document.get("outbox") or []]
 
 
+def _long(document: dict[str, Any]) -> bool:
+    """Whether the outbox is sent and cleared whole even on a hot path."""
+    return len(document.get("outbox") or []) > CLEAR_NOW_PAST
+
+
 class Outbox:
     """Publishes and clears outboxes of documents in one container."""
 
@@ -114,20 +119,12 @@ class Outbox:
         added (as the caller built them: not parsed again); the others stay for the sweep. A
         long outbox is sent and cleared whole.
         """
-        waiting = document.get("outbox") or []
-        clear_now = clear_now or len(waiting) > CLEAR_NOW_PAST  # then all go, and are cleared
-        if only is not None and not clear_now:
-            events = list(only)  # the others stay for the sweep, which parses them then
-        else:
-            events = [Event.model_validate(raw) for raw in waiting]
+        clear_now = clear_now or _long(document)  # then all go, and are cleared
+        events = list(only) if only is not None and not clear_now else pending(document)
         if not events:
             return True
         try:
-            by_queue: dict[str, list[Outgoing]] = defaultdict(list)
-            for event in events:
-                if event.id not in self._sent:  # else acknowledged already: only cleared
-                    by_queue[event.queue].append(event.outgoing())
-            for queue, messages in by_queue.items():
+            for queue, messages in self._unsent(events).items():
                 await self._sender.send(queue, messages)
                 self._remember(m.message_id for m in messages)
         except DependencyError as error:
@@ -150,14 +147,12 @@ class Outbox:
         outbox longer than :data:`CLEAR_NOW_PAST` is published and cleared whole, also in
         the background.
         """
-        waiting = document.get("outbox") or []
-        if len(waiting) > CLEAR_NOW_PAST:
+        if _long(document):
             task = asyncio.create_task(self.publish(document))
             self._background.add(task)
             task.add_done_callback(self._finished)
             return
-        events = list(only) if only is not None else [Event.model_validate(raw)
-                                                      for raw in waiting]
+        events = list(only) if only is not None else pending(document)
         if len(self._soon) + len(events) > MAX_WAITING:
             logger.warning("outbox of %s left to the sweep: %d events wait for the flush",
                            document.get("id"), len(self._soon))
@@ -173,11 +168,7 @@ class Outbox:
             await asyncio.sleep(LINGER_SECONDS)
             while self._soon:
                 taken, self._soon = self._soon, []
-                by_queue: dict[str, list[Outgoing]] = defaultdict(list)
-                for event in taken:
-                    if event.id not in self._sent:
-                        by_queue[event.queue].append(event.outgoing())
-                for queue, messages in by_queue.items():
+                for queue, messages in self._unsent(taken).items():
                     try:
                         await self._sender.send(queue, messages)
                     except DependencyError as error:
@@ -206,6 +197,15 @@ class Outbox:
         while self._flush is not None or self._background:
             await asyncio.gather(*([self._flush] if self._flush else []), *self._background,
                                  return_exceptions=True)
+
+    def _unsent(self, events: Iterable[Event]) -> dict[str, list[Outgoing]]:
+        """The messages of ``events`` by queue, but for those acknowledged already (those
+        are only cleared)."""
+        by_queue: dict[str, list[Outgoing]] = defaultdict(list)
+        for event in events:
+            if event.id not in self._sent:
+                by_queue[event.queue].append(event.outgoing())
+        return by_queue
 
     def _remember(self, ids: Iterable[str]) -> None:
         for sent in ids:
