@@ -53,9 +53,11 @@ ADMIN_KEY = "bench-admin-key"
 DATABASE = "bench-cashback"
 RAW_DATABASE = "bench-cashback-raw"
 ACQUIRER = "BENCHACQ"
-PERIODS = ('[{"id": 9, "from": "2026-01-01", "to": "2099-12-31", "minTransactions": 50, '
-           '"maxPerTransaction": 1500, "maxPerPeriod": 15000, "superCashback": 150000, '
-           '"topN": 100000, "graceDays": 15}]')
+PERIODS = (
+    '[{"id": 9, "from": "2026-01-01", "to": "2099-12-31", "minTransactions": 50, '
+    '"maxPerTransaction": 1500, "maxPerPeriod": 15000, "superCashback": 150000, '
+    '"topN": 100000, "graceDays": 15}]'
+)
 ENABLED_AT = datetime(2026, 1, 10, 9, 0, tzinfo=UTC)
 FIRST_DAY = datetime(2026, 2, 1, 8, 0, tzinfo=UTC)
 BATCH = 10_000
@@ -63,11 +65,17 @@ RANKED = 200_000
 
 
 def settings(queue: str) -> dict[str, str]:
-    values: dict[str, str] = json.loads(
-        (ROOT / "local.settings.example.json").read_text())["Values"]
-    values.update(LOCAL_FUNCTION_KEY=FUNCTION_KEY, LOCAL_ADMIN_KEY=ADMIN_KEY,
-                  COSMOS_DATABASE=DATABASE, LOG_LEVEL="WARNING", CASHBACK_PERIODS=PERIODS,
-                  CASHBACK_TRANSACTIONS_QUEUE=queue)
+    values: dict[str, str] = json.loads((ROOT / "local.settings.example.json").read_text())[
+        "Values"
+    ]
+    values.update(
+        LOCAL_FUNCTION_KEY=FUNCTION_KEY,
+        LOCAL_ADMIN_KEY=ADMIN_KEY,
+        COSMOS_DATABASE=DATABASE,
+        LOG_LEVEL="WARNING",
+        CASHBACK_PERIODS=PERIODS,
+        CASHBACK_TRANSACTIONS_QUEUE=queue,
+    )
     return values
 
 
@@ -105,23 +113,44 @@ def citizen_documents(n: int) -> list[dict[str, Any]]:
 
     cf, hpan = fiscal_code(n), card(n)
     pk = fiscal_code_hash(cf)
-    citizen = StoredCitizen(pk=pk, fiscal_code=cf, status="ENROLLED",
-                            terms_accepted_at=ENABLED_AT - timedelta(days=1),
-                            enrolled_at=ENABLED_AT - timedelta(days=1), updated_at=ENABLED_AT)
+    citizen = StoredCitizen(
+        pk=pk,
+        fiscal_code=cf,
+        status="ENROLLED",
+        terms_accepted_at=ENABLED_AT - timedelta(days=1),
+        enrolled_at=ENABLED_AT - timedelta(days=1),
+        updated_at=ENABLED_AT,
+    )
     instrument = StoredInstrument(
-        id=instrument_id(hpan), pk=pk, hpan=hpan, wallet_id=str(uuid.uuid4()), type="CARD",
-        wallet_status="VALIDATED", wallet_event_at=ENABLED_AT, status="ENABLED",
-        history=[Span(enabled_at=ENABLED_AT)], updated_at=ENABLED_AT)
+        id=instrument_id(hpan),
+        pk=pk,
+        hpan=hpan,
+        wallet_id=str(uuid.uuid4()),
+        type="CARD",
+        wallet_status="VALIDATED",
+        wallet_event_at=ENABLED_AT,
+        status="ENABLED",
+        history=[Span(enabled_at=ENABLED_AT)],
+        updated_at=ENABLED_AT,
+    )
     # As enabling writes it: with what scoring needs of its holder.
-    holder = StoredHolder(fiscal_code=cf, terms_accepted_at=citizen.terms_accepted_at,
-                          history=instrument.history)
-    owner = StoredHpan(id=hpan, pk=hpan_pk(hpan), active=pk, citizens=[pk],
-                       holders={pk: holder}, updated_at=ENABLED_AT)
+    holder = StoredHolder(
+        fiscal_code=cf, terms_accepted_at=citizen.terms_accepted_at, history=instrument.history
+    )
+    owner = StoredHpan(
+        id=hpan,
+        pk=hpan_pk(hpan),
+        active=pk,
+        citizens=[pk],
+        holders={pk: holder},
+        updated_at=ENABLED_AT,
+    )
     return [dump(citizen), dump(instrument), dump(owner)]
 
 
-def transactions(citizens: int, total: int, seed: int = 7) -> tuple[list[dict[str, Any]],
-                                                                     list[int]]:
+def transactions(
+    citizens: int, total: int, seed: int = 7
+) -> tuple[list[dict[str, Any]], list[int]]:
     """Acquirer lines (about 5% reversals of an earlier payment) and whose each one is."""
     rng = random.Random(seed)
     lines: list[dict[str, Any]] = []
@@ -130,18 +159,30 @@ def transactions(citizens: int, total: int, seed: int = 7) -> tuple[list[dict[st
     for i in range(total):
         if payments and rng.random() < 0.05:
             who, paid = payments[rng.randrange(len(payments))]
-            line = {**paid, "idTrxAcquirer": f"r{i}", "operationType": "01",
-                    "amount": rng.choice([paid["amount"], max(1, paid["amount"] // 3)]),
-                    "trxDate": (datetime.fromisoformat(paid["trxDate"])
-                                + timedelta(hours=2)).isoformat()}
+            line = {
+                **paid,
+                "idTrxAcquirer": f"r{i}",
+                "operationType": "01",
+                "amount": rng.choice([paid["amount"], max(1, paid["amount"] // 3)]),
+                "trxDate": (
+                    datetime.fromisoformat(paid["trxDate"]) + timedelta(hours=2)
+                ).isoformat(),
+            }
         else:
             who = rng.randrange(citizens)
             at = FIRST_DAY + timedelta(minutes=rng.randrange(60 * 24 * 120))
-            line = {"acquirerId": ACQUIRER, "idTrxAcquirer": f"p{i}", "hpan": card(who),
-                    "operationType": rng.choice(["00", "00", "00", "02", "03"]),
-                    "trxDate": at.isoformat(), "amount": rng.randrange(100, 30_000),
-                    "merchantId": f"shop-{rng.randrange(500)}", "terminalId": "pos-1",
-                    "correlationId": f"c{i}", "circuitType": "01"}
+            line = {
+                "acquirerId": ACQUIRER,
+                "idTrxAcquirer": f"p{i}",
+                "hpan": card(who),
+                "operationType": rng.choice(["00", "00", "00", "02", "03"]),
+                "trxDate": at.isoformat(),
+                "amount": rng.randrange(100, 30_000),
+                "merchantId": f"shop-{rng.randrange(500)}",
+                "terminalId": "pos-1",
+                "correlationId": f"c{i}",
+                "circuitType": "01",
+            }
             payments.append((who, line))
         lines.append(line)
         owners.append(who)
@@ -156,9 +197,9 @@ def chunk_writes(owners: list[Any]) -> dict[Any, int]:
 
     writes: dict[Any, int] = {}
     for start in range(0, len(owners), BATCH):
-        batch = owners[start:start + BATCH]
+        batch = owners[start : start + BATCH]
         for chunk in range(0, len(batch), CHUNK_LINES):
-            lines = batch[chunk:chunk + CHUNK_LINES]
+            lines = batch[chunk : chunk + CHUNK_LINES]
             # a line writes its match document and its record; with the state, one batch
             assert max(Counter(lines).values()) * 2 + 1 <= 100, "two batches: not counted"
             for who in set(lines):
@@ -172,8 +213,7 @@ def match_ids(lines: list[dict[str, Any]]) -> list[str]:
     from shared.cashback.rules import match_key
     from shared.cashback.transactions import TransactionIn
 
-    return [match_id(match_key(TransactionIn.model_validate(line).rule_view()))
-            for line in lines]
+    return [match_id(match_key(TransactionIn.model_validate(line).rule_view())) for line in lines]
 
 
 async def consume(connection: str, queue: str, messages: int, calls: int) -> float:
@@ -185,8 +225,10 @@ async def consume(connection: str, queue: str, messages: int, calls: int) -> flo
     running: set[asyncio.Task[None]] = set()
     failed = 0
     done = 0
-    async with ServiceBusClient.from_connection_string(connection) as client, \
-            client.get_queue_receiver(queue, prefetch_count=0) as receiver:
+    async with (
+        ServiceBusClient.from_connection_string(connection) as client,
+        client.get_queue_receiver(queue, prefetch_count=0) as receiver,
+    ):
 
         async def deliver(message: Any) -> None:
             nonlocal done, failed
@@ -206,8 +248,9 @@ async def consume(connection: str, queue: str, messages: int, calls: int) -> flo
             await slots.acquire()
             slots.release()
             free = calls - len(running)
-            received = await receiver.receive_messages(max_message_count=max(1, free),
-                                                       max_wait_time=0.5)
+            received = await receiver.receive_messages(
+                max_message_count=max(1, free), max_wait_time=0.5
+            )
             for message in received:
                 await slots.acquire()
                 task = asyncio.create_task(deliver(message))
@@ -235,8 +278,7 @@ class Bench:
 
         root = get_root()
         store = root.clients.container(root.settings.cashback_container)
-        raw_clients = Clients(load_settings({**self.platform.env,
-                                             "COSMOS_DATABASE": RAW_DATABASE}))
+        raw_clients = Clients(load_settings({**self.platform.env, "COSMOS_DATABASE": RAW_DATABASE}))
         raw = raw_clients.container(raw_clients.settings.cashback_container)
         try:
             seeded = [d for n in range(citizens) for d in citizen_documents(n)]
@@ -246,7 +288,7 @@ class Bench:
             now = datetime.now(UTC)
             chunks = 0
             for start in range(0, total, BATCH):
-                submitted = TransactionBatchIn(transactions=lines[start:start + BATCH])
+                submitted = TransactionBatchIn(transactions=lines[start : start + BATCH])
                 accepted = await intake.submit(ACQUIRER, submitted, now=now)
                 assert accepted.accepted == len(submitted.transactions), accepted.rejected[:3]
                 chunks += -(-accepted.accepted // 250)
@@ -254,14 +296,19 @@ class Bench:
             calls = host_calls()
             stats(self.port, reset=True)
             cpu = time.process_time()
-            seconds = await consume(self.platform.env["ServiceBusConnection"], self.queue, chunks,
-                                    calls)
+            seconds = await consume(
+                self.platform.env["ServiceBusConnection"], self.queue, chunks, calls
+            )
             cpu = time.process_time() - cpu
             trips = stats(self.port, reset=True)["requests"]
 
-            written = [item async for item in store.query_items(
-                "SELECT * FROM c WHERE c.kind = 'transaction' OR c.kind = 'period' "
-                "OR c.kind = 'match'")]
+            written = [
+                item
+                async for item in store.query_items(
+                    "SELECT * FROM c WHERE c.kind = 'transaction' OR c.kind = 'period' "
+                    "OR c.kind = 'match'"
+                )
+            ]
             plain = [{k: v for k, v in d.items() if not k.startswith("_")} for d in written]
             records = [d for d in plain if d["kind"] == "transaction"]
             states = {d["pk"]: d for d in plain if d["kind"] == "period"}
@@ -272,10 +319,12 @@ class Bench:
             writes = chunk_writes(owners)
             match_writes = chunk_writes(match_ids(lines))
             assert set(match_writes) == set(matches), "a match document is missing"
-            baseline = [states[fiscal_code_hash(fiscal_code(who))]
-                        for who, times in writes.items() for _ in range(times)]
-            baseline += [matches[id_] for id_, times in match_writes.items()
-                         for _ in range(times)]
+            baseline = [
+                states[fiscal_code_hash(fiscal_code(who))]
+                for who, times in writes.items()
+                for _ in range(times)
+            ]
+            baseline += [matches[id_] for id_, times in match_writes.items() for _ in range(times)]
             baseline += records
             from shared.cashback.transactions import _CONCURRENCY
 
@@ -289,15 +338,21 @@ class Bench:
             await close_clients()
 
         rate, raw_rate = total / seconds, total / raw_seconds
-        print(f"\nscoring {total} transactions of {citizens} citizens ({chunks} messages of "
-              f"up to 250 lines, {calls} at once; {sum(writes.values())} state writes + "
-              f"{sum(match_writes.values())} match document writes + {total} records)")
-        print(f"{'consumer (cashback_score)':<30} {rate:8.0f} transactions/s  ({seconds:.1f} s; "
-              f"Cosmos round trips per transaction {trips / total:.2f}; this process's CPU "
-              f"{cpu:.1f} s)")
-        print(f"{'raw SDK upserts, same docs':<30} {raw_rate:8.0f} transactions/s  "
-              f"({raw_seconds:.1f} s, {len(baseline)} upserts at concurrency {concurrency}; "
-              f"round trips per transaction {raw_trips / total:.2f}; CPU {raw_cpu:.1f} s)")
+        print(
+            f"\nscoring {total} transactions of {citizens} citizens ({chunks} messages of "
+            f"up to 250 lines, {calls} at once; {sum(writes.values())} state writes + "
+            f"{sum(match_writes.values())} match document writes + {total} records)"
+        )
+        print(
+            f"{'consumer (cashback_score)':<30} {rate:8.0f} transactions/s  ({seconds:.1f} s; "
+            f"Cosmos round trips per transaction {trips / total:.2f}; this process's CPU "
+            f"{cpu:.1f} s)"
+        )
+        print(
+            f"{'raw SDK upserts, same docs':<30} {raw_rate:8.0f} transactions/s  "
+            f"({raw_seconds:.1f} s, {len(baseline)} upserts at concurrency {concurrency}; "
+            f"round trips per transaction {raw_trips / total:.2f}; CPU {raw_cpu:.1f} s)"
+        )
         print(f"{'':<30} ratio consumer/raw {rate / raw_rate:.2f}  (target >= 0.5)")
 
 
@@ -307,18 +362,24 @@ def rank_figures(citizens: int = RANKED) -> None:
     rng = random.Random(11)
     base = datetime(2026, 3, 1, tzinfo=UTC)
     rows: list[dict[str, Any]] = [
-            {"pk": hashlib.sha256(str(n).encode()).hexdigest(), "fiscalCode": fiscal_code(n),
-             "count": rng.randrange(1, 120), "cashback": rng.randrange(0, 20_000),
-             # minutes, not seconds: many citizens tie on count and last transaction
-             "lastTransactionAt": (base + timedelta(minutes=rng.randrange(5000))).isoformat(),
-             "termsAcceptedAt": (base - timedelta(days=rng.randrange(60))).isoformat()}
-            for n in range(citizens)]
+        {
+            "pk": hashlib.sha256(str(n).encode()).hexdigest(),
+            "fiscalCode": fiscal_code(n),
+            "count": rng.randrange(1, 120),
+            "cashback": rng.randrange(0, 20_000),
+            # minutes, not seconds: many citizens tie on count and last transaction
+            "lastTransactionAt": (base + timedelta(minutes=rng.randrange(5000))).isoformat(),
+            "termsAcceptedAt": (base - timedelta(days=rng.randrange(60))).isoformat(),
+        }
+        for n in range(citizens)
+    ]
     now = datetime.now(UTC)
     started = time.perf_counter()
     ranked = rank_standings(rows, now=now)
     seconds = time.perf_counter() - started
-    plain = [(-r["count"], r["lastTransactionAt"], r["termsAcceptedAt"], r["fiscalCode"])
-             for r in rows]
+    plain = [
+        (-r["count"], r["lastTransactionAt"], r["termsAcceptedAt"], r["fiscalCode"]) for r in rows
+    ]
     started = time.perf_counter()
     sorted(plain)
     bare = time.perf_counter() - started

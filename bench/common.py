@@ -23,22 +23,41 @@ ADMIN_KEY = "bench-admin-key"
 
 def bench_settings(database: str, **overrides: str) -> dict[str, str]:
     """The example local settings with the benches' keys, ``database`` and quiet logs."""
-    values: dict[str, str] = json.loads(
-        (ROOT / "local.settings.example.json").read_text())["Values"]
-    values.update(LOCAL_FUNCTION_KEY=FUNCTION_KEY, LOCAL_ADMIN_KEY=ADMIN_KEY,
-                  COSMOS_DATABASE=database, LOG_LEVEL="WARNING", **overrides)
+    values: dict[str, str] = json.loads((ROOT / "local.settings.example.json").read_text())[
+        "Values"
+    ]
+    values.update(
+        LOCAL_FUNCTION_KEY=FUNCTION_KEY,
+        LOCAL_ADMIN_KEY=ADMIN_KEY,
+        COSMOS_DATABASE=database,
+        LOG_LEVEL="WARNING",
+        **overrides,
+    )
     return values
 
 
 def start_devhost(platform: Platform, **env: str) -> Child:
     """The dev host serving ``function_app`` on the platform's emulators and dev clock."""
-    return Child("devhost", [sys.executable, "-m", "local.devhost", "--app", "function_app",
-                             "--port", "0", "--clock-file", str(platform.clock_file)],
-                 env={**platform.env, "LOG_LEVEL": "WARNING", **env})
+    return Child(
+        "devhost",
+        [
+            sys.executable,
+            "-m",
+            "local.devhost",
+            "--app",
+            "function_app",
+            "--port",
+            "0",
+            "--clock-file",
+            str(platform.clock_file),
+        ],
+        env={**platform.env, "LOG_LEVEL": "WARNING", **env},
+    )
 
 
-async def upsert_all(container: ContainerProxy, documents: list[dict[str, Any]],
-                     concurrency: int) -> float:
+async def upsert_all(
+    container: ContainerProxy, documents: list[dict[str, Any]], concurrency: int
+) -> float:
     """Seconds to upsert ``documents`` with the SDK, ``concurrency`` at a time (the benches'
     raw baseline)."""
     todo = iter(documents)
@@ -66,12 +85,20 @@ class Figures:
         return self.requests / self.seconds
 
     def line(self) -> str:
-        return (f"{self.name:<28} {self.rps:8.0f} req/s  p50 {self.p50_ms:7.2f} ms  "
-                f"p99 {self.p99_ms:7.2f} ms  errors {self.errors}")
+        return (
+            f"{self.name:<28} {self.rps:8.0f} req/s  p50 {self.p50_ms:7.2f} ms  "
+            f"p99 {self.p99_ms:7.2f} ms  errors {self.errors}"
+        )
 
 
-async def load(name: str, call: Callable[[aiohttp.ClientSession, int], Awaitable[bool]], *,
-               total: int, concurrency: int = 32, warmup: int = 100) -> Figures:
+async def load(
+    name: str,
+    call: Callable[[aiohttp.ClientSession, int], Awaitable[bool]],
+    *,
+    total: int,
+    concurrency: int = 32,
+    warmup: int = 100,
+) -> Figures:
     """Run ``call`` ``total`` times, ``concurrency`` at once, after ``warmup`` calls."""
     connector = aiohttp.TCPConnector(limit=concurrency, limit_per_host=concurrency)
     timeout = aiohttp.ClientTimeout(total=30)
@@ -94,5 +121,11 @@ async def load(name: str, call: Callable[[aiohttp.ClientSession, int], Awaitable
         await asyncio.gather(*(worker() for _ in range(concurrency)))
         seconds = time.perf_counter() - started
     latencies.sort()
-    return Figures(name, total, seconds, statistics.median(latencies) * 1000,
-                   latencies[int(len(latencies) * 0.99) - 1] * 1000, errors)
+    return Figures(
+        name,
+        total,
+        seconds,
+        statistics.median(latencies) * 1000,
+        latencies[int(len(latencies) * 0.99) - 1] * 1000,
+        errors,
+    )

@@ -28,19 +28,26 @@ TOTAL = 4000
 
 
 def settings() -> dict[str, str]:
-    values: dict[str, str] = json.loads(
-        (ROOT / "local.settings.example.json").read_text())["Values"]
-    values.update(LOCAL_FUNCTION_KEY="bench-function-key", LOCAL_ADMIN_KEY=ADMIN_KEY,
-                  COSMOS_DATABASE="bench")
+    values: dict[str, str] = json.loads((ROOT / "local.settings.example.json").read_text())[
+        "Values"
+    ]
+    values.update(
+        LOCAL_FUNCTION_KEY="bench-function-key", LOCAL_ADMIN_KEY=ADMIN_KEY, COSMOS_DATABASE="bench"
+    )
     return values
 
 
 def startup_seconds(env: dict[str, str]) -> float:
     """Process start to the first served request of the dev host."""
     started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", "local.devhost", "--app", "function_app",
-                             "--port", "0"], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, cwd=ROOT)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "local.devhost", "--app", "function_app", "--port", "0"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=ROOT,
+    )
     try:
         assert proc.stdout is not None
         port = None
@@ -49,8 +56,10 @@ def startup_seconds(env: dict[str, str]) -> float:
                 port = int(line.split()[1])
                 break
         # the function the throughput figures use: one Cosmos point read
-        request = urllib.request.Request(f"http://127.0.0.1:{port}/api/ops/parties/{DEMO_EC}",
-                                         headers={"x-functions-key": ADMIN_KEY})
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/ops/parties/{DEMO_EC}",
+            headers={"x-functions-key": ADMIN_KEY},
+        )
         while True:
             try:
                 with urllib.request.urlopen(request, timeout=5) as response:
@@ -66,16 +75,25 @@ def startup_seconds(env: dict[str, str]) -> float:
 def import_seconds() -> float:
     """A process that only imports the SDKs the app needs."""
     started = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "import azure.functions, azure.cosmos.aio, "
-                    "azure.servicebus.aio, azure.identity.aio, aiohttp, pydantic, "
-                    "pydantic_settings, jwt"], check=True, cwd=ROOT)
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import azure.functions, azure.cosmos.aio, "
+            "azure.servicebus.aio, azure.identity.aio, aiohttp, pydantic, "
+            "pydantic_settings, jwt",
+        ],
+        check=True,
+        cwd=ROOT,
+    )
     return time.perf_counter() - started
 
 
 async def measure(host_url: str, bare_url: str) -> None:
     async def via_host(session: aiohttp.ClientSession, i: int) -> bool:
-        async with session.get(f"{host_url}/api/ops/parties/{DEMO_EC}",
-                               headers={"x-functions-key": ADMIN_KEY}) as response:
+        async with session.get(
+            f"{host_url}/api/ops/parties/{DEMO_EC}", headers={"x-functions-key": ADMIN_KEY}
+        ) as response:
             await response.read()
             return response.status == 200
 
@@ -102,21 +120,27 @@ def main() -> None:
         try:
             platform.provision()
             env = {**platform.env, "LOG_LEVEL": "WARNING"}
-            host = Child("devhost", [sys.executable, "-m", "local.devhost", "--app",
-                                     "function_app", "--port", "0"], env=env)
+            host = Child(
+                "devhost",
+                [sys.executable, "-m", "local.devhost", "--app", "function_app", "--port", "0"],
+                env=env,
+            )
             bare = Child("bare", [sys.executable, "-m", "bench.bare_server"], env=env)
             try:
-                asyncio.run(measure(f"http://127.0.0.1:{host.port}",
-                                    f"http://127.0.0.1:{bare.port}"))
+                asyncio.run(
+                    measure(f"http://127.0.0.1:{host.port}", f"http://127.0.0.1:{bare.port}")
+                )
             finally:
                 host.stop()
                 bare.stop()
             full_env = {**os.environ, **env}
             starts = sorted(startup_seconds(full_env) for _ in range(3))
             imports = sorted(import_seconds() for _ in range(3))
-            print(f"start-up to first request: {starts[1] * 1000:.0f} ms; SDK imports alone: "
-                  f"{imports[1] * 1000:.0f} ms; ratio {starts[1] / imports[1]:.2f} "
-                  "(target <= 1.3)")
+            print(
+                f"start-up to first request: {starts[1] * 1000:.0f} ms; SDK imports alone: "
+                f"{imports[1] * 1000:.0f} ms; ratio {starts[1] / imports[1]:.2f} "
+                "(target <= 1.3)"
+            )
         finally:
             platform.stop()
 

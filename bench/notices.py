@@ -49,9 +49,16 @@ SINGLE_CONCURRENCY = 32
 
 
 def position(n: int) -> dict[str, Any]:
-    return {"paFiscalCode": DEMO_EC, "entityType": "F", "entityFiscalCode": "RSSMRA85T10A562S",
-            "entityFullName": "Mario Rossi", "iuv": f"01{n:015d}", "amount": 12_050,
-            "description": "TARI 2026 - rata unica", "expirationDate": "2030-01-31T23:00:00Z"}
+    return {
+        "paFiscalCode": DEMO_EC,
+        "entityType": "F",
+        "entityFiscalCode": "RSSMRA85T10A562S",
+        "entityFullName": "Mario Rossi",
+        "iuv": f"01{n:015d}",
+        "amount": 12_050,
+        "description": "TARI 2026 - rata unica",
+        "expirationDate": "2030-01-31T23:00:00Z",
+    }
 
 
 def host_concurrency(env: dict[str, str]) -> int:
@@ -65,16 +72,20 @@ class Bench:
         self.host = host_url
         self.port = platform.cosmos.port
         self.env = platform.env
-        self.headers = {"x-functions-key": FUNCTION_KEY, "Content-Type": "application/json",
-                        "Ocp-Apim-Subscription-Key": platform.env["DEV_PARTY_KEY_EC"]}
+        self.headers = {
+            "x-functions-key": FUNCTION_KEY,
+            "Content-Type": "application/json",
+            "Ocp-Apim-Subscription-Key": platform.env["DEV_PARTY_KEY_EC"],
+        }
         self.singles = itertools.count(10_000_000)  # a new position each, warm-up included
         self.bulks = itertools.count(20_000_000, 1_000_000)
 
     def round_trips(self) -> int:
         return stats(self.port, reset=True)["requests"]
 
-    async def documents(self, container: ContainerProxy, first: int, last: int
-                        ) -> list[dict[str, Any]]:
+    async def documents(
+        self, container: ContainerProxy, first: int, last: int
+    ) -> list[dict[str, Any]]:
         """What the host stored for positions first..last-1 (without system properties)."""
         found = []
         async for item in container.query_items("SELECT * FROM c"):
@@ -84,8 +95,9 @@ class Bench:
         return found
 
     async def single(self, session: aiohttp.ClientSession, i: int) -> bool:
-        async with session.post(self.host + CREATE, json=position(next(self.singles)),
-                                headers=self.headers) as response:
+        async with session.post(
+            self.host + CREATE, json=position(next(self.singles)), headers=self.headers
+        ) as response:
             await response.read()
             return response.status == 200
 
@@ -96,15 +108,17 @@ class Bench:
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=300)) as session:
             self.round_trips()
             started = time.perf_counter()
-            async with session.post(self.host + BULK, data=upload,
-                                    headers=self.headers) as response:
+            async with session.post(
+                self.host + BULK, data=upload, headers=self.headers
+            ) as response:
                 accepted = await response.json()
                 assert response.status == 202, accepted
             while True:
                 await asyncio.sleep(0.25)
                 polls += 1
-                async with session.get(self.host + accepted["report"],
-                                       headers=self.headers) as response:
+                async with session.get(
+                    self.host + accepted["report"], headers=self.headers
+                ) as response:
                     report = await response.json()
                 if report["status"] == "COMPLETED":
                     break
@@ -119,13 +133,15 @@ class Bench:
         try:
             client = clients.cosmos()
             hosted = client.get_database_client(DATABASE).get_container_client(
-                clients.settings.notices_container)
+                clients.settings.notices_container
+            )
             raw = clients.container(clients.settings.notices_container)
 
             # single writes
             self.round_trips()
-            host_single = await load("single write: dev host", self.single, total=singles,
-                                     concurrency=SINGLE_CONCURRENCY)
+            host_single = await load(
+                "single write: dev host", self.single, total=singles, concurrency=SINGLE_CONCURRENCY
+            )
             single_trips = self.round_trips() / (singles + 100)  # with the warm-up writes
             documents = await self.documents(hosted, 10_000_000, next(self.singles))
             seconds = await upsert_all(raw, documents, SINGLE_CONCURRENCY)
@@ -147,24 +163,34 @@ class Bench:
         print(f"\nsingle writes (new positions) at concurrency {SINGLE_CONCURRENCY}")
         print(host_single.line())
         print(f"{raw_single.name:<28} {raw_single.rps:8.0f} req/s")
-        print(f"{'':<28} ratio host/raw {host_single.rps / raw_single.rps:.2f}  "
-              f"(Cosmos round trips per write: {single_trips:.2f})")
-        print(f"\nbulk of {positions} positions, {rounds} rounds (upload to COMPLETED, the "
-              "report polled every 0.25 s)")
+        print(
+            f"{'':<28} ratio host/raw {host_single.rps / raw_single.rps:.2f}  "
+            f"(Cosmos round trips per write: {single_trips:.2f})"
+        )
+        print(
+            f"\nbulk of {positions} positions, {rounds} rounds (upload to COMPLETED, the "
+            "report polled every 0.25 s)"
+        )
         for bulk_seconds, bulk_trips, polls, raw_seconds, raw_trips in runs:
             bulk_rate, raw_rate = positions / bulk_seconds, positions / raw_seconds
-            print(f"{'bulk: dev host':<28} {bulk_rate:8.0f} positions/s  ({bulk_seconds:.1f} s; "
-                  f"Cosmos round trips per position {bulk_trips / positions:.3f}, "
-                  f"{polls} polls excluded)")
-            print(f"{'bulk: raw upserts':<28} {raw_rate:8.0f} positions/s  ({raw_seconds:.1f} s, "
-                  f"concurrency {concurrency}; round trips per position "
-                  f"{raw_trips / positions:.3f})")
+            print(
+                f"{'bulk: dev host':<28} {bulk_rate:8.0f} positions/s  ({bulk_seconds:.1f} s; "
+                f"Cosmos round trips per position {bulk_trips / positions:.3f}, "
+                f"{polls} polls excluded)"
+            )
+            print(
+                f"{'bulk: raw upserts':<28} {raw_rate:8.0f} positions/s  ({raw_seconds:.1f} s, "
+                f"concurrency {concurrency}; round trips per position "
+                f"{raw_trips / positions:.3f})"
+            )
         host_total = sum(run[0] for run in runs)
         raw_total = sum(run[3] for run in runs)
         print(f"{'':<28} ratio host/raw {raw_total / host_total:.2f}  (target >= 0.7)")
-        print("The host also authenticates, stores the upload in Blob storage, fans it out "
-              "through Service Bus, validates\nand authorizes every line, keeps its history "
-              "and records each chunk's result; raw upserts only write.")
+        print(
+            "The host also authenticates, stores the upload in Blob storage, fans it out "
+            "through Service Bus, validates\nand authorizes every line, keeps its history "
+            "and records each chunk's result; raw upserts only write."
+        )
 
 
 def main() -> None:
@@ -173,8 +199,13 @@ def main() -> None:
     parser.add_argument("--positions", type=int, default=20_000)
     parser.add_argument("--singles", type=int, default=2_000)
     parser.add_argument("--rounds", type=int, default=2)
-    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
-                        help="a setting for this run, e.g. NOTICES_BULK_CONCURRENCY=8")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting for this run, e.g. NOTICES_BULK_CONCURRENCY=8",
+    )
     args = parser.parse_args()
     overrides = dict(item.split("=", 1) for item in args.set)
     with tempfile.TemporaryDirectory() as state:
@@ -184,8 +215,11 @@ def main() -> None:
             platform.provision(RAW_DATABASE)
             host = start_devhost(platform)
             try:
-                asyncio.run(Bench(platform, f"http://127.0.0.1:{host.port}").run(
-                    args.positions, args.singles, args.rounds))
+                asyncio.run(
+                    Bench(platform, f"http://127.0.0.1:{host.port}").run(
+                        args.positions, args.singles, args.rounds
+                    )
+                )
             finally:
                 host.stop()
         finally:

@@ -56,11 +56,16 @@ class Run:
 
 
 def app_settings(port: int) -> tuple[Settings, dict[str, str]]:
-    values: dict[str, str] = json.loads(
-        (ROOT / "local.settings.example.json").read_text())["Values"]
+    values: dict[str, str] = json.loads((ROOT / "local.settings.example.json").read_text())[
+        "Values"
+    ]
     values = {k: v for k, v in values.items() if not k.startswith("PUSH_HUB_")}
-    values.update(CITIZEN_JWT_PUBLIC_KEY="unused", PUSH_HUB_1_CONNECTION=connection_string(port),
-                  PUSH_HUB_1_NAME=HUB, PUSH_HUB_1_DIGITS="0-f")
+    values.update(
+        CITIZEN_JWT_PUBLIC_KEY="unused",
+        PUSH_HUB_1_CONNECTION=connection_string(port),
+        PUSH_HUB_1_NAME=HUB,
+        PUSH_HUB_1_DIGITS="0-f",
+    )
     return load_settings(values), values
 
 
@@ -72,8 +77,9 @@ def payload(n: int) -> bytes:
     return native_notification("APNS", "Cashback", "Refund on its way", {"n": str(n)}).body
 
 
-async def drive(name: str, count: int, callers: int, port: int,
-                send: Callable[[int], Awaitable[None]]) -> Run:
+async def drive(
+    name: str, count: int, callers: int, port: int, send: Callable[[int], Awaitable[None]]
+) -> Run:
     reset(port)
     pending = iter(range(count))
     failures = 0
@@ -98,9 +104,11 @@ async def dispatcher_run(port: int, count: int) -> Run:
     dispatcher = build_dispatcher(settings, push_hubs(values), clients.session, SystemClock())
     await dispatcher.send(installation(0), "APNS", native_notification("APNS", "w", "w", {}))
     try:
+
         async def send(n: int) -> None:
-            notification = native_notification("APNS", "Cashback", "Refund on its way",
-                                               {"n": str(n)})
+            notification = native_notification(
+                "APNS", "Cashback", "Refund on its way", {"n": str(n)}
+            )
             await dispatcher.send(installation(n), "APNS", notification)
 
         run = await drive("dispatcher", count, CALLERS, port, send)
@@ -113,22 +121,34 @@ async def dispatcher_run(port: int, count: int) -> Run:
 async def raw_run(port: int, count: int) -> Run:
     settings, _ = app_settings(port)
     spec = session_spec(settings)
-    connector = aiohttp.TCPConnector(limit=spec.limit, limit_per_host=spec.limit_per_host,
-                                     keepalive_timeout=spec.keepalive_timeout)
+    connector = aiohttp.TCPConnector(
+        limit=spec.limit,
+        limit_per_host=spec.limit_per_host,
+        keepalive_timeout=spec.keepalive_timeout,
+    )
     timeout = aiohttp.ClientTimeout(total=spec.total_timeout, connect=spec.connect_timeout)
     endpoint = f"http://127.0.0.1:{port}/"
     url = f"{endpoint}{HUB}/messages/?api-version=2015-01"
     token = sign(resource_uri(endpoint, HUB), DEV_KEY_NAME, DEV_KEY, int(time.time()) + 3600)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
-        async with session.post(url, data=payload(0), headers={
-                "Authorization": token, "ServiceBusNotification-Format": "apple",
-                "ServiceBusNotification-Tags": "$InstallationId:warm"}) as response:
+        async with session.post(
+            url,
+            data=payload(0),
+            headers={
+                "Authorization": token,
+                "ServiceBusNotification-Format": "apple",
+                "ServiceBusNotification-Tags": "$InstallationId:warm",
+            },
+        ) as response:
             await response.read()
 
         async def send(n: int) -> None:
-            headers = {"Authorization": token, "Content-Type": "application/json;charset=utf-8",
-                       "ServiceBusNotification-Format": "apple",
-                       "ServiceBusNotification-Tags": f"$InstallationId:{installation(n)}"}
+            headers = {
+                "Authorization": token,
+                "Content-Type": "application/json;charset=utf-8",
+                "ServiceBusNotification-Format": "apple",
+                "ServiceBusNotification-Tags": f"$InstallationId:{installation(n)}",
+            }
             async with session.post(url, data=payload(n), headers=headers) as response:
                 await response.read()
                 if response.status != 201:
@@ -149,8 +169,7 @@ async def per_call_run(port: int, count: int, callers: int) -> Run:
 
 
 async def main(count: int, latency_ms: float, repeat: int, per_call: int) -> None:
-    simulator = start_nhsim({HUB: {DEV_KEY_NAME: DEV_KEY}},
-                            faults=Faults(latency_ms=latency_ms))
+    simulator = start_nhsim({HUB: {DEV_KEY_NAME: DEV_KEY}}, faults=Faults(latency_ms=latency_ms))
     try:
         settings, _ = app_settings(simulator.port)
         limit = session_spec(settings).limit
@@ -167,18 +186,24 @@ async def main(count: int, latency_ms: float, repeat: int, per_call: int) -> Non
         return chosen[len(chosen) // 2]
 
     raw, dispatcher = median("raw"), median("dispatcher")
-    print(f"Push dispatch: {count} notifications per run (median of {repeat}), {CALLERS} "
-          f"callers, connector limit {limit}, simulator latency {latency_ms:g} ms")
+    print(
+        f"Push dispatch: {count} notifications per run (median of {repeat}), {CALLERS} "
+        f"callers, connector limit {limit}, simulator latency {latency_ms:g} ms"
+    )
     print(f"{'client':<30} {'notifications/s':>15} {'TCP connections':>16} {'failures':>9}")
     for run in (dispatcher, raw, naive):
         print(f"{run.name:<30} {run.rate:15.0f} {run.connections:16d} {run.failures:9d}")
     print(f"dispatcher / raw aiohttp:       {dispatcher.rate / raw.rate:.2f} (target >= 0.80)")
-    print(f"session per call / dispatcher:  {naive.rate / dispatcher.rate:.2f}  "
-          f"({naive.notifications} notifications, {limit} at once; connections per "
-          f"notification {naive.connections / naive.notifications:.2f})")
-    print(f"every run, dispatcher: {[round(r.rate) for r in runs['dispatcher']]}, "
-          f"raw: {[round(r.rate) for r in runs['raw']]}; dispatcher's most requests in "
-          f"flight: {max(r.max_in_flight for r in runs['dispatcher'])}")
+    print(
+        f"session per call / dispatcher:  {naive.rate / dispatcher.rate:.2f}  "
+        f"({naive.notifications} notifications, {limit} at once; connections per "
+        f"notification {naive.connections / naive.notifications:.2f})"
+    )
+    print(
+        f"every run, dispatcher: {[round(r.rate) for r in runs['dispatcher']]}, "
+        f"raw: {[round(r.rate) for r in runs['raw']]}; dispatcher's most requests in "
+        f"flight: {max(r.max_in_flight for r in runs['dispatcher'])}"
+    )
 
 
 if __name__ == "__main__":

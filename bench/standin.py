@@ -50,9 +50,16 @@ def iuv(n: int) -> str:
 
 
 def position(n: int) -> dict[str, Any]:
-    return {"paFiscalCode": DEMO_EC, "entityType": "F", "entityFiscalCode": "RSSMRA85T10A562S",
-            "entityFullName": "Mario Rossi", "iuv": iuv(n), "amount": 4_200,
-            "description": "Mensa scolastica - novembre", "expirationDate": "2030-01-31T23:00:00Z"}
+    return {
+        "paFiscalCode": DEMO_EC,
+        "entityType": "F",
+        "entityFiscalCode": "RSSMRA85T10A562S",
+        "entityFullName": "Mario Rossi",
+        "iuv": iuv(n),
+        "amount": 4_200,
+        "description": "Mensa scolastica - novembre",
+        "expirationDate": "2030-01-31T23:00:00Z",
+    }
 
 
 class Bench:
@@ -60,10 +67,14 @@ class Bench:
         self.host = host_url
         self.port = platform.cosmos.port
         self.env = platform.env
-        self.ec = {"x-functions-key": FUNCTION_KEY,
-                   "Ocp-Apim-Subscription-Key": platform.env["DEV_PARTY_KEY_EC"]}
-        self.psp = {"x-functions-key": FUNCTION_KEY,
-                    "Ocp-Apim-Subscription-Key": platform.env["DEV_PARTY_KEY_PSP"]}
+        self.ec = {
+            "x-functions-key": FUNCTION_KEY,
+            "Ocp-Apim-Subscription-Key": platform.env["DEV_PARTY_KEY_EC"],
+        }
+        self.psp = {
+            "x-functions-key": FUNCTION_KEY,
+            "Ocp-Apim-Subscription-Key": platform.env["DEV_PARTY_KEY_PSP"],
+        }
         self.admin = {"x-functions-key": ADMIN_KEY}
         self.numbers = itertools.count(1)
 
@@ -73,19 +84,33 @@ class Bench:
     async def prepare(self, session: aiohttp.ClientSession, count: int) -> None:
         """The station forced into stand-in, and ``count`` (+ warm-up) notices published."""
         # The station's endpoint is never called in stand-in; it only has to be registered.
-        async with session.post(f"{self.host}/api/ops/parties", headers=self.admin, json={
-                "partyId": STATION, "name": "Benchmark station", "role": "station",
-                "actsFor": {DEMO_EC: []}, "endpoint": "http://127.0.0.1:9/ec/v1"}) as response:
+        async with session.post(
+            f"{self.host}/api/ops/parties",
+            headers=self.admin,
+            json={
+                "partyId": STATION,
+                "name": "Benchmark station",
+                "role": "station",
+                "actsFor": {DEMO_EC: []},
+                "endpoint": "http://127.0.0.1:9/ec/v1",
+            },
+        ) as response:
             assert response.status == 200, await response.text()
-        async with session.put(f"{self.host}/api/ops/standin/stations/{STATION}/force",
-                               json={"mode": "STANDIN", "reason": "benchmark"},
-                               headers=self.admin) as response:
+        async with session.put(
+            f"{self.host}/api/ops/standin/stations/{STATION}/force",
+            json={"mode": "STANDIN", "reason": "benchmark"},
+            headers=self.admin,
+        ) as response:
             assert response.status == 200, await response.text()
         slots = asyncio.Semaphore(CONCURRENCY)
 
         async def publish(n: int) -> None:
-            async with slots, session.post(f"{self.host}/api/aca/v1/paCreatePosition",
-                                           json=position(n), headers=self.ec) as response:
+            async with (
+                slots,
+                session.post(
+                    f"{self.host}/api/aca/v1/paCreatePosition", json=position(n), headers=self.ec
+                ) as response,
+            ):
                 assert response.status == 200, await response.text()
 
         await asyncio.gather(*(publish(n) for n in range(1, count + 1)))
@@ -98,42 +123,67 @@ class Bench:
             verified = await response.json()
             if response.status != 200 or not verified["standIn"]:
                 return False
-        async with session.post(f"{base}/activate", headers=self.psp, json={
-                **notice, "amount": verified["amount"], "idempotencyKey": f"bench-{n}",
-                "pspId": "DEMOPSP"}) as response:
+        async with session.post(
+            f"{base}/activate",
+            headers=self.psp,
+            json={
+                **notice,
+                "amount": verified["amount"],
+                "idempotencyKey": f"bench-{n}",
+                "pspId": "DEMOPSP",
+            },
+        ) as response:
             activated = await response.json()
             if response.status != 200:
                 return False
-        async with session.post(f"{base}/outcome", headers=self.psp, json={
-                "paymentToken": activated["paymentToken"], "outcome": "OK", "pspId": "DEMOPSP",
-                "receiptId": f"bench-receipt-{n}", "paymentDateTime": "2026-11-22T10:00:00Z",
-                "paymentMethod": "CP", "fee": 100}) as response:
+        async with session.post(
+            f"{base}/outcome",
+            headers=self.psp,
+            json={
+                "paymentToken": activated["paymentToken"],
+                "outcome": "OK",
+                "pspId": "DEMOPSP",
+                "receiptId": f"bench-receipt-{n}",
+                "paymentDateTime": "2026-11-22T10:00:00Z",
+                "paymentMethod": "CP",
+                "fee": 100,
+            },
+        ) as response:
             await response.read()
             return response.status == 200
 
-    async def raw_payments(self, container: ContainerProxy, payments: int, *,
-                           prefix: str) -> float:
+    async def raw_payments(self, container: ContainerProxy, payments: int, *, prefix: str) -> float:
         """Seconds for the baseline's operations of ``payments`` payments, 32 at a time."""
-        notices = [{"id": f"notice:{i}", "pk": f"{prefix}:{i}", "amount": 4_200,
-                    "status": "VALID"} for i in range(payments)]
+        notices = [
+            {"id": f"notice:{i}", "pk": f"{prefix}:{i}", "amount": 4_200, "status": "VALID"}
+            for i in range(payments)
+        ]
         for notice in notices:
             await container.upsert_item(notice)
         todo = iter(range(payments))
 
         async def conditional(document: dict[str, Any]) -> dict[str, Any]:
             written: dict[str, Any] = await container.replace_item(
-                document["id"], {k: v for k, v in document.items() if not k.startswith("_")},
-                etag=document["_etag"], match_condition=MatchConditions.IfNotModified)
+                document["id"],
+                {k: v for k, v in document.items() if not k.startswith("_")},
+                etag=document["_etag"],
+                match_condition=MatchConditions.IfNotModified,
+            )
             return written
 
         async def payment(i: int) -> None:
             pk = f"{prefix}:{i}"
-            await container.read_item(f"notice:{i}", partition_key=pk)       # verify
-            await container.read_item(f"notice:{i}", partition_key=pk)       # activate
-            await container.create_item({"id": f"payment:{i}", "pk": pk,
-                                         "token": uuid.uuid4().hex, "outbox": []})
-            paying: dict[str, Any] = dict(await container.read_item(f"payment:{i}",  # outcome
-                                                                    partition_key=pk))
+            await container.read_item(f"notice:{i}", partition_key=pk)  # verify
+            await container.read_item(f"notice:{i}", partition_key=pk)  # activate
+            await container.create_item(
+                {"id": f"payment:{i}", "pk": pk, "token": uuid.uuid4().hex, "outbox": []}
+            )
+            paying: dict[str, Any] = dict(
+                await container.read_item(
+                    f"payment:{i}",  # outcome
+                    partition_key=pk,
+                )
+            )
             paying["outbox"] = [{"id": uuid.uuid4().hex}]
             paying = await conditional(paying)
             notice = dict(await container.read_item(f"notice:{i}", partition_key=pk))
@@ -158,25 +208,38 @@ class Bench:
             raw = clients.container(clients.settings.standin_container)
             for _ in range(rounds):
                 self.round_trips()
-                hosted = await load("payment: dev host", self.pay, total=payments,
-                                    concurrency=CONCURRENCY, warmup=warmup)
+                hosted = await load(
+                    "payment: dev host",
+                    self.pay,
+                    total=payments,
+                    concurrency=CONCURRENCY,
+                    warmup=warmup,
+                )
                 trips = self.round_trips() / (payments + warmup)
                 seconds = await self.raw_payments(raw, payments, prefix=uuid.uuid4().hex[:8])
                 results.append((hosted, payments / seconds, trips))
         finally:
             await clients.close()
-        print(f"\nstand-in payments (verify + activate + outcome OK) at concurrency "
-              f"{CONCURRENCY}, {payments} per round")
+        print(
+            f"\nstand-in payments (verify + activate + outcome OK) at concurrency "
+            f"{CONCURRENCY}, {payments} per round"
+        )
         for hosted, raw_rate, trips in results:
             print(hosted.line().replace("req/s", "payments/s"))
-            print(f"{'payment: raw reads+writes':<28} {raw_rate:8.0f} payments/s  "
-                  f"({READS_PER_PAYMENT} point reads + {WRITES_PER_PAYMENT} conditional writes "
-                  "each)")
-            print(f"{'':<28} ratio host/raw {hosted.rps / raw_rate:.2f}  "
-                  f"(Cosmos round trips per payment through the host: {trips:.2f})")
-        print("The host also authenticates the PSP, validates each body, checks the notice is "
-              "payable,\nwrites the payment's lock and receipt, and sends the receipt to Service "
-              "Bus; the baseline only reads and writes.")
+            print(
+                f"{'payment: raw reads+writes':<28} {raw_rate:8.0f} payments/s  "
+                f"({READS_PER_PAYMENT} point reads + {WRITES_PER_PAYMENT} conditional writes "
+                "each)"
+            )
+            print(
+                f"{'':<28} ratio host/raw {hosted.rps / raw_rate:.2f}  "
+                f"(Cosmos round trips per payment through the host: {trips:.2f})"
+            )
+        print(
+            "The host also authenticates the PSP, validates each body, checks the notice is "
+            "payable,\nwrites the payment's lock and receipt, and sends the receipt to Service "
+            "Bus; the baseline only reads and writes."
+        )
 
 
 def main() -> None:
@@ -186,15 +249,19 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as state:
-        platform = Platform(Path(state), bench_settings(
-            DATABASE, **{"AzureWebJobs.standin_receipts.Disabled": "true"}), azurite=False)
+        platform = Platform(
+            Path(state),
+            bench_settings(DATABASE, **{"AzureWebJobs.standin_receipts.Disabled": "true"}),
+            azurite=False,
+        )
         try:
             platform.provision()
             platform.provision(RAW_DATABASE)
             host = start_devhost(platform)
             try:
-                asyncio.run(Bench(platform, f"http://127.0.0.1:{host.port}").run(
-                    args.payments, args.rounds))
+                asyncio.run(
+                    Bench(platform, f"http://127.0.0.1:{host.port}").run(args.payments, args.rounds)
+                )
             finally:
                 host.stop()
         finally:

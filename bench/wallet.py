@@ -73,10 +73,15 @@ TICK = os.sysconf("SC_CLK_TCK")
 
 
 def settings() -> dict[str, str]:
-    values: dict[str, str] = json.loads(
-        (ROOT / "local.settings.example.json").read_text())["Values"]
-    values.update(LOCAL_FUNCTION_KEY=FUNCTION_KEY, LOCAL_ADMIN_KEY=ADMIN_KEY,
-                  COSMOS_DATABASE="bench-wallet", LOG_LEVEL="WARNING")
+    values: dict[str, str] = json.loads((ROOT / "local.settings.example.json").read_text())[
+        "Values"
+    ]
+    values.update(
+        LOCAL_FUNCTION_KEY=FUNCTION_KEY,
+        LOCAL_ADMIN_KEY=ADMIN_KEY,
+        COSMOS_DATABASE="bench-wallet",
+        LOG_LEVEL="WARNING",
+    )
     return values
 
 
@@ -118,9 +123,14 @@ class Paired:
 def _merged(runs: list[Figures]) -> Figures:
     if len(runs) == 1:
         return runs[0]
-    return Figures(runs[0].name, sum(r.requests for r in runs), sum(r.seconds for r in runs),
-                   sum(r.p50_ms for r in runs) / len(runs), max(r.p99_ms for r in runs),
-                   sum(r.errors for r in runs))
+    return Figures(
+        runs[0].name,
+        sum(r.requests for r in runs),
+        sum(r.seconds for r in runs),
+        sum(r.p50_ms for r in runs) / len(runs),
+        max(r.p99_ms for r in runs),
+        sum(r.errors for r in runs),
+    )
 
 
 # ---------------------------------------------------------------------- the baseline server
@@ -150,27 +160,47 @@ async def serve_bare(port: int) -> None:
 
     async def read(request: web.Request) -> web.Response:
         found = await store.get(request.match_info["pk"], request.match_info["id"])
-        return web.json_response({"walletId": found["id"] if found else None},
-                                 status=200 if found else 404)
+        return web.json_response(
+            {"walletId": found["id"] if found else None}, status=200 if found else 404
+        )
 
     def event(type_: str, document: dict[str, Any], now: datetime) -> dict[str, Any]:
         # What the wallet's outbox holds: the event, its queue and its data.
-        return {"id": str(uuid.uuid4()), "type": type_, "queue": s.wallet_events_queue,
-                "data": {"walletId": document["id"], "citizenId": document["pk"],
-                         "fiscalCode": document["fiscalCode"], "hpan": document.get("hpan"),
-                         "type": document["type"], "brand": "VISA",
-                         "applications": document["applications"]},
-                "createdAt": now.isoformat()}
+        return {
+            "id": str(uuid.uuid4()),
+            "type": type_,
+            "queue": s.wallet_events_queue,
+            "data": {
+                "walletId": document["id"],
+                "citizenId": document["pk"],
+                "fiscalCode": document["fiscalCode"],
+                "hpan": document.get("hpan"),
+                "type": document["type"],
+                "brand": "VISA",
+                "applications": document["applications"],
+            },
+            "createdAt": now.isoformat(),
+        }
 
     async def create(request: web.Request) -> web.Response:
         pk, now = request.match_info["pk"], datetime.now(UTC)
         wallet_id = "w" + base64.urlsafe_b64encode(os.urandom(44)).decode().rstrip("=")
         await store.current(pk, pending_since=since())
-        document = {"id": wallet_id, "pk": pk, "kind": "instrument",
-                    "fiscalCode": "RSSMRA85T10A000X", "type": "CARD", "status": "CREATED",
-                    "applications": {"PAGOPA": "ENABLED"}, "pspId": "DEMOPSP",
-                    "sessionId": str(uuid.uuid4()), "createdAt": fixed_time(now),
-                    "updatedAt": fixed_time(now), "ttl": 90 * 86400, "signatures": []}
+        document = {
+            "id": wallet_id,
+            "pk": pk,
+            "kind": "instrument",
+            "fiscalCode": "RSSMRA85T10A000X",
+            "type": "CARD",
+            "status": "CREATED",
+            "applications": {"PAGOPA": "ENABLED"},
+            "pspId": "DEMOPSP",
+            "sessionId": str(uuid.uuid4()),
+            "createdAt": fixed_time(now),
+            "updatedAt": fixed_time(now),
+            "ttl": 90 * 86400,
+            "signatures": [],
+        }
         await store.create(document)
         return web.json_response({"walletId": wallet_id}, status=201)
 
@@ -180,13 +210,21 @@ async def serve_bare(port: int) -> None:
         found = await store.for_notification(pk, wallet_id)
         document = next(d for d in found if d["id"] == wallet_id)
         document.pop("ttl", None)
-        document.update(status="VALIDATED", hpan=hashlib.sha256(os.urandom(8)).hexdigest(),
-                        contractId="bench", notification=hashlib.sha256(wallet_id.encode())
-                        .hexdigest(), validatedAt=fixed_time(now), updatedAt=fixed_time(now),
-                        details={"brand": "VISA", "last4": "4242", "expiryMonth": 12,
-                                 "expiryYear": now.year + 3},
-                        signatures=[{"id": uuid.uuid4().hex,
-                                     "until": fixed_time(now + timedelta(minutes=5))}])
+        document.update(
+            status="VALIDATED",
+            hpan=hashlib.sha256(os.urandom(8)).hexdigest(),
+            contractId="bench",
+            notification=hashlib.sha256(wallet_id.encode()).hexdigest(),
+            validatedAt=fixed_time(now),
+            updatedAt=fixed_time(now),
+            details={
+                "brand": "VISA",
+                "last4": "4242",
+                "expiryMonth": 12,
+                "expiryYear": now.year + 3,
+            },
+            signatures=[{"id": uuid.uuid4().hex, "until": fixed_time(now + timedelta(minutes=5))}],
+        )
         document["outbox"] = [event("InstrumentValidated", document, now)]
         await store.replace(document)  # the outbox is cleared later, by the sweep
         return web.json_response({"walletId": wallet_id})
@@ -198,12 +236,21 @@ async def serve_bare(port: int) -> None:
         assert found is not None
         now = datetime.now(UTC)
         added = event("InstrumentDeleted", found, now)
-        await store.replace({**found, "status": "DELETED", "updatedAt": fixed_time(now),
-                             "ttl": 90 * 86400, "outbox": [*found.get("outbox", []), added]})
+        await store.replace(
+            {
+                **found,
+                "status": "DELETED",
+                "updatedAt": fixed_time(now),
+                "ttl": 90 * 86400,
+                "outbox": [*found.get("outbox", []), added],
+            }
+        )
         if request.query.get("send"):  # the reference: the event sent too, as the wallet does
             payload = {k: added[k] for k in ("id", "type", "createdAt", "data")}
-            await sender.send(added["queue"], [Outgoing.json(added["id"], payload,
-                                                             properties={"type": added["type"]})])
+            await sender.send(
+                added["queue"],
+                [Outgoing.json(added["id"], payload, properties={"type": added["type"]})],
+            )
         return web.Response(status=204)
 
     app = web.Application()
@@ -221,8 +268,9 @@ async def serve_bare(port: int) -> None:
 
 # ---------------------------------------------------------------------- the load
 class Bench:
-    def __init__(self, platform: Platform, host_url: str, bare_url: str, host_pid: int,
-                 bare_pid: int) -> None:
+    def __init__(
+        self, platform: Platform, host_url: str, bare_url: str, host_pid: int, bare_pid: int
+    ) -> None:
         self.host = host_url
         self.bare = bare_url
         self.host_pid = host_pid
@@ -234,10 +282,17 @@ class Bench:
         env = platform.env
         now = self.clock.now()
         self.citizens = [fiscal_code(n) for n in range(CITIZENS)]
-        self.tokens = {cf: issue_token(platform.keys.private_pem, cf,
-                                       issuer=env["CITIZEN_JWT_ISSUER"],
-                                       audience=env["CITIZEN_JWT_AUDIENCE"], now=now,
-                                       ttl_seconds=6 * 3600) for cf in self.citizens}
+        self.tokens = {
+            cf: issue_token(
+                platform.keys.private_pem,
+                cf,
+                issuer=env["CITIZEN_JWT_ISSUER"],
+                audience=env["CITIZEN_JWT_AUDIENCE"],
+                now=now,
+                ttl_seconds=6 * 3600,
+            )
+            for cf in self.citizens
+        }
         self.host_wallets: list[tuple[str, str]] = []  # (fiscal code, walletId)
         self.bare_wallets: list[tuple[str, str]] = []  # (pk, walletId)
         self.bare_again: list[tuple[str, str]] = []  # the same, for the delete's reference
@@ -256,27 +311,42 @@ class Bench:
     def notification(self, wallet_id: str, session_id: str) -> tuple[bytes, dict[str, str]]:
         year = self.clock.now().year + 3
         hpan = hashlib.sha256(f"bench-{next(self.hpans)}".encode()).hexdigest()
-        body = json.dumps({"walletId": wallet_id, "sessionId": session_id, "outcome": "OK",
-                           "details": {"brand": "VISA", "last4": "4242", "expiryMonth": 12,
-                                       "expiryYear": year, "hpan": hpan,
-                                       "contractId": "bench"}}).encode()
+        body = json.dumps(
+            {
+                "walletId": wallet_id,
+                "sessionId": session_id,
+                "outcome": "OK",
+                "details": {
+                    "brand": "VISA",
+                    "last4": "4242",
+                    "expiryMonth": 12,
+                    "expiryYear": year,
+                    "hpan": hpan,
+                    "contractId": "bench",
+                },
+            }
+        ).encode()
         signature = sign(self.secret, body, int(self.clock.now().timestamp()))
-        return body, {"x-functions-key": FUNCTION_KEY, "x-signature": signature,
-                      "Content-Type": "application/json"}
+        return body, {
+            "x-functions-key": FUNCTION_KEY,
+            "x-signature": signature,
+            "Content-Type": "application/json",
+        }
 
     # -------------------------------------------------------------- one operation each
     async def host_create(self, session: aiohttp.ClientSession, cf: str) -> tuple[str, str]:
-        async with session.post(self.host + INSTRUMENTS, json={"type": "CARD"},
-                                headers=self.headers(cf)) as response:
+        async with session.post(
+            self.host + INSTRUMENTS, json={"type": "CARD"}, headers=self.headers(cf)
+        ) as response:
             started = await response.json()
             assert response.status == 201, started
         return started["walletId"], started["redirectUrl"].rsplit("/", 1)[-1]
 
-    async def host_notify(self, session: aiohttp.ClientSession, wallet_id: str,
-                          session_id: str) -> bool:
+    async def host_notify(
+        self, session: aiohttp.ClientSession, wallet_id: str, session_id: str
+    ) -> bool:
         body, headers = self.notification(wallet_id, session_id)
-        async with session.post(self.host + NOTIFICATIONS, data=body,
-                                headers=headers) as response:
+        async with session.post(self.host + NOTIFICATIONS, data=body, headers=headers) as response:
             await response.read()
             return response.status == 200
 
@@ -297,8 +367,9 @@ class Bench:
             return response.status == 200
 
     async def host_list(self, session: aiohttp.ClientSession, i: int) -> bool:
-        async with session.get(self.host + INSTRUMENTS,
-                               headers=self.headers(self.citizen(i))) as response:
+        async with session.get(
+            self.host + INSTRUMENTS, headers=self.headers(self.citizen(i))
+        ) as response:
             await response.read()
             return response.status == 200
 
@@ -309,8 +380,9 @@ class Bench:
 
     async def host_read(self, session: aiohttp.ClientSession, i: int) -> bool:
         cf, wallet_id = self.host_wallets[i % len(self.host_wallets)]
-        async with session.get(f"{self.host}{INSTRUMENTS}/{wallet_id}",
-                               headers=self.headers(cf)) as response:
+        async with session.get(
+            f"{self.host}{INSTRUMENTS}/{wallet_id}", headers=self.headers(cf)
+        ) as response:
             await response.read()
             return response.status == 200
 
@@ -322,8 +394,9 @@ class Bench:
 
     async def host_delete(self, session: aiohttp.ClientSession, i: int) -> bool:
         cf, wallet_id = self.host_wallets.pop()
-        async with session.delete(f"{self.host}{INSTRUMENTS}/{wallet_id}",
-                                  headers=self.headers(cf)) as response:
+        async with session.delete(
+            f"{self.host}{INSTRUMENTS}/{wallet_id}", headers=self.headers(cf)
+        ) as response:
             await response.read()
             return response.status == 204
 
@@ -357,13 +430,22 @@ class Bench:
         sending = getattr(self, f"bare_{name}_and_send", None)
         runs: dict[str, list[tuple[Figures, float]]] = {"host": [], "bare": [], "sending": []}
         for _ in range(rounds):
-            runs["bare"].append(await self.timed(f"{name}: bare aiohttp + Cosmos", bare_call,
-                                                 self.bare_pid, total // rounds))
+            runs["bare"].append(
+                await self.timed(
+                    f"{name}: bare aiohttp + Cosmos", bare_call, self.bare_pid, total // rounds
+                )
+            )
             if sending is not None:
-                runs["sending"].append(await self.timed(f"{name}: bare + Service Bus", sending,
-                                                        self.bare_pid, total // rounds))
-            runs["host"].append(await self.timed(f"{name}: dev host (wallet)", host_call,
-                                                 self.host_pid, total // rounds))
+                runs["sending"].append(
+                    await self.timed(
+                        f"{name}: bare + Service Bus", sending, self.bare_pid, total // rounds
+                    )
+                )
+            runs["host"].append(
+                await self.timed(
+                    f"{name}: dev host (wallet)", host_call, self.host_pid, total // rounds
+                )
+            )
 
         def side(done: list[tuple[Figures, float]]) -> tuple[Figures, float]:
             return _merged([f for f, _ in done]), sum(c for _, c in done) / len(done)
@@ -376,10 +458,12 @@ class Bench:
     async def throughput(self) -> None:
         onboarding = await self.pair("onboarding", CITIZENS * PER_CITIZEN - WARMUP)
         self.bare_again = list(self.bare_wallets)  # deleted once more by the reference
-        results = [onboarding,
-                   await self.pair("list", 3 * TOTAL, rounds=3),
-                   await self.pair("read", 3 * TOTAL, rounds=3),
-                   await self.pair("delete", TOTAL, rounds=2)]
+        results = [
+            onboarding,
+            await self.pair("list", 3 * TOTAL, rounds=3),
+            await self.pair("read", 3 * TOTAL, rounds=3),
+            await self.pair("delete", TOTAL, rounds=2),
+        ]
         print("\nthroughput at concurrency 32 (onboarding = create + notification)")
         for r in results:
             print(r.bare.line())
@@ -388,24 +472,32 @@ class Bench:
             print(r.host.line())
             print(f"{'':<28} ratio host/bare {r.host.rps / r.bare.rps:.2f}  (target >= 0.7)")
             if r.sending is not None:
-                print(f"{'':<28} ratio host/(bare + Service Bus) {r.host.rps / r.sending.rps:.2f}"
-                      "  (a reference: the baseline sending the event too)")
-            cpu = (f"{'':<28} CPU per request: host {1000 * r.host_cpu:.2f} ms "
-                   f"({r.host_cpu * r.host.rps:.2f} of a core), bare {1000 * r.bare_cpu:.2f} ms "
-                   f"({r.bare_cpu * r.bare.rps:.2f}): bare/host {r.bare_cpu / r.host_cpu:.2f}")
+                print(
+                    f"{'':<28} ratio host/(bare + Service Bus) {r.host.rps / r.sending.rps:.2f}"
+                    "  (a reference: the baseline sending the event too)"
+                )
+            cpu = (
+                f"{'':<28} CPU per request: host {1000 * r.host_cpu:.2f} ms "
+                f"({r.host_cpu * r.host.rps:.2f} of a core), bare {1000 * r.bare_cpu:.2f} ms "
+                f"({r.bare_cpu * r.bare.rps:.2f}): bare/host {r.bare_cpu / r.host_cpu:.2f}"
+            )
             if r.sending is not None and r.sending_cpu is not None:
-                cpu += (f"; bare + Service Bus {1000 * r.sending_cpu:.2f} ms "
-                        f"({r.sending_cpu * r.sending.rps:.2f})")
+                cpu += (
+                    f"; bare + Service Bus {1000 * r.sending_cpu:.2f} ms "
+                    f"({r.sending_cpu * r.sending.rps:.2f})"
+                )
             print(cpu)
-        print("The host also verifies the citizen's token or the PSP's signature, validates and "
-              "answers with the models,\nopens the session at the PSP simulator (create) and "
-              "sends the events to Service Bus (notification,\ndelete); the bare handler only "
-              "does the Cosmos operations (the delete's reference also sends its event).\n"
-              "CPU per request is each server's, from /proc (warmup included); \"of a core\" "
-              "is how busy that kept it.\nWhere both sides keep a core busy (read, delete), "
-              "the ratio is their CPU quotient, and a run where\nthe two disagree was "
-              "disturbed by the machine; list waits on the emulator (it scans the whole\n"
-              "container for every query), onboarding on the PSP simulator too.")
+        print(
+            "The host also verifies the citizen's token or the PSP's signature, validates and "
+            "answers with the models,\nopens the session at the PSP simulator (create) and "
+            "sends the events to Service Bus (notification,\ndelete); the bare handler only "
+            "does the Cosmos operations (the delete's reference also sends its event).\n"
+            'CPU per request is each server\'s, from /proc (warmup included); "of a core" '
+            "is how busy that kept it.\nWhere both sides keep a core busy (read, delete), "
+            "the ratio is their CPU quotient, and a run where\nthe two disagree was "
+            "disturbed by the machine; list waits on the emulator (it scans the whole\n"
+            "container for every query), onboarding on the PSP simulator too."
+        )
 
     async def sweep(self) -> None:
         """The outboxes the requests left: the sweep clears them, timed alone."""
@@ -423,26 +515,30 @@ class Bench:
         try:
             async with aiohttp.ClientSession() as session:
                 # Every outbox is old enough to sweep once the host's clock is 31 s later.
-                async with session.post(f"{self.host}/admin/devclock", headers=admin,
-                                        json={"advanceSeconds": 31}) as response:
+                async with session.post(
+                    f"{self.host}/admin/devclock", headers=admin, json={"advanceSeconds": 31}
+                ) as response:
                     assert response.status == 200, await response.text()
                 waiting = await full()
                 runs = waiting // SWEEP_LIMIT + 1
                 cpu, started = cpu_seconds(self.host_pid), time.perf_counter()
                 for _ in range(runs):
-                    async with session.post(f"{self.host}/admin/functions/{SWEEP}",
-                                            headers=admin) as response:
+                    async with session.post(
+                        f"{self.host}/admin/functions/{SWEEP}", headers=admin
+                    ) as response:
                         assert response.status == 202, await response.text()
                 seconds = time.perf_counter() - started
                 cpu = cpu_seconds(self.host_pid) - cpu
             left = await full()
         finally:
             await clients.close()
-        print(f"\noutbox sweep (the clearing the wallet's requests leave to it): {waiting} "
-              f"outboxes cleared in {runs} runs (their events sent by this host already), "
-              f"{seconds:.2f} s "
-              f"({waiting / seconds:.0f}/s), host CPU {1000 * cpu / max(waiting, 1):.2f} ms "
-              f"per outbox; {left} left")
+        print(
+            f"\noutbox sweep (the clearing the wallet's requests leave to it): {waiting} "
+            f"outboxes cleared in {runs} runs (their events sent by this host already), "
+            f"{seconds:.2f} s "
+            f"({waiting / seconds:.0f}/s), host CPU {1000 * cpu / max(waiting, 1):.2f} ms "
+            f"per outbox; {left} left"
+        )
 
     def round_trips(self) -> int:
         return stats(self.cosmos_port, reset=True)["requests"]
@@ -464,16 +560,21 @@ class Bench:
                 counted["read"].append(self.round_trips())
                 assert await self.host_delete(session, 0)
                 counted["delete"].append(self.round_trips())
-        print("\nCosmos round trips per operation through the dev host (at the emulator, "
-              f"median of {times})")
+        print(
+            "\nCosmos round trips per operation through the dev host (at the emulator, "
+            f"median of {times})"
+        )
         for name, values in counted.items():
             median = sorted(values)[len(values) // 2]
-            print(f"  {name:<13} {median}  (target <= {TARGETS[name]}; seen {min(values)}"
-                  f"-{max(values)})")
+            print(
+                f"  {name:<13} {median}  (target <= {TARGETS[name]}; seen {min(values)}"
+                f"-{max(values)})"
+            )
 
 
-async def run(platform: Platform, host_url: str, bare_url: str, host_pid: int,
-              bare_pid: int) -> None:
+async def run(
+    platform: Platform, host_url: str, bare_url: str, host_pid: int, bare_pid: int
+) -> None:
     bench = Bench(platform, host_url, bare_url, host_pid, bare_pid)
     await bench.throughput()
     await bench.cosmos_round_trips()
@@ -493,16 +594,32 @@ def main() -> None:
         try:
             platform.provision()
             env = {**platform.env, "LOG_LEVEL": "WARNING"}
-            host_env = {**env, **without_event_consumers(),
-                        f"AzureWebJobs.{SWEEP}.Disabled": "true"}  # run by self.sweep
+            host_env = {
+                **env,
+                **without_event_consumers(),
+                f"AzureWebJobs.{SWEEP}.Disabled": "true",
+            }  # run by self.sweep
             platform.provision(BARE_DATABASE)
-            host = Child("devhost", [sys.executable, "-m", "local.devhost", "--app",
-                                     "function_app", "--port", "0"], env=host_env)
-            bare = Child("bare", [sys.executable, "-m", "bench.wallet", "bare"],
-                         env={**env, "COSMOS_DATABASE": BARE_DATABASE})
+            host = Child(
+                "devhost",
+                [sys.executable, "-m", "local.devhost", "--app", "function_app", "--port", "0"],
+                env=host_env,
+            )
+            bare = Child(
+                "bare",
+                [sys.executable, "-m", "bench.wallet", "bare"],
+                env={**env, "COSMOS_DATABASE": BARE_DATABASE},
+            )
             try:
-                asyncio.run(run(platform, f"http://127.0.0.1:{host.port}",
-                                f"http://127.0.0.1:{bare.port}", host.proc.pid, bare.proc.pid))
+                asyncio.run(
+                    run(
+                        platform,
+                        f"http://127.0.0.1:{host.port}",
+                        f"http://127.0.0.1:{bare.port}",
+                        host.proc.pid,
+                        bare.proc.pid,
+                    )
+                )
             finally:
                 host.stop()
                 bare.stop()

@@ -31,92 +31,185 @@ PERIODS = "v1/cashback/periods"
 TRANSACTIONS = "v1/cashback/transactions"
 
 
-@endpoint(bp, CITIZEN, "PUT", auth="citizen", body=EnrollmentIn, returns=Citizen,
-          errors=(409,), max_body=1024, tags=("cashback",),
-          summary="Enroll in cashback, accepting its terms and conditions (again: unchanged)")
+@endpoint(
+    bp,
+    CITIZEN,
+    "PUT",
+    auth="citizen",
+    body=EnrollmentIn,
+    returns=Citizen,
+    errors=(409,),
+    max_body=1024,
+    tags=("cashback",),
+    summary="Enroll in cashback, accepting its terms and conditions (again: unchanged)",
+)
 async def cashback_enroll(call: Call[EnrollmentIn]) -> Citizen:
     return await call.root.cashback().enroll(call.the_citizen.fiscal_code, now=call.now)
 
 
-@endpoint(bp, CITIZEN, "GET", auth="citizen", returns=Citizen, errors=(404,),
-          tags=("cashback",), summary="The caller's cashback enrollment")
+@endpoint(
+    bp,
+    CITIZEN,
+    "GET",
+    auth="citizen",
+    returns=Citizen,
+    errors=(404,),
+    tags=("cashback",),
+    summary="The caller's cashback enrollment",
+)
 async def cashback_citizen(call: Call[BaseModel]) -> Citizen:
     return await call.root.cashback().citizen(call.the_citizen.fiscal_code)
 
 
-@endpoint(bp, CITIZEN, "DELETE", auth="citizen", status=204, errors=(404, 409),
-          tags=("cashback",),
-          summary="Withdraw from cashback: every instrument is disabled, earnings stay")
+@endpoint(
+    bp,
+    CITIZEN,
+    "DELETE",
+    auth="citizen",
+    status=204,
+    errors=(404, 409),
+    tags=("cashback",),
+    summary="Withdraw from cashback: every instrument is disabled, earnings stay",
+)
 async def cashback_withdraw(call: Call[BaseModel]) -> None:
     await call.root.cashback().withdraw(call.the_citizen.fiscal_code, now=call.now)
 
 
-@endpoint(bp, CITIZEN + "/iban", "PUT", auth="citizen", body=IbanIn, returns=Citizen,
-          errors=(409,), max_body=1024, tags=("cashback",),
-          summary="Where payouts go: an Italian IBAN, checked with the bank asynchronously")
+@endpoint(
+    bp,
+    CITIZEN + "/iban",
+    "PUT",
+    auth="citizen",
+    body=IbanIn,
+    returns=Citizen,
+    errors=(409,),
+    max_body=1024,
+    tags=("cashback",),
+    summary="Where payouts go: an Italian IBAN, checked with the bank asynchronously",
+)
 async def cashback_set_iban(call: Call[IbanIn]) -> Citizen:
-    return await call.root.cashback().set_iban(call.the_citizen.fiscal_code, call.body,
-                                               now=call.now)
+    return await call.root.cashback().set_iban(
+        call.the_citizen.fiscal_code, call.body, now=call.now
+    )
 
 
-@endpoint(bp, INSTRUMENTS, "GET", auth="citizen", returns=CashbackInstrumentList,
-          tags=("cashback",), summary="The caller's instruments with their cashback state")
+@endpoint(
+    bp,
+    INSTRUMENTS,
+    "GET",
+    auth="citizen",
+    returns=CashbackInstrumentList,
+    tags=("cashback",),
+    summary="The caller's instruments with their cashback state",
+)
 async def cashback_instruments(call: Call[BaseModel]) -> CashbackInstrumentList:
     return await call.root.cashback().instruments(call.the_citizen.fiscal_code)
 
 
-@endpoint(bp, INSTRUMENTS + "/{walletId}", "PUT", auth="citizen", returns=CashbackInstrument,
-          errors=(404, 409), tags=("cashback",),
-          summary="Enable a validated instrument of the caller's wallet for cashback")
+@endpoint(
+    bp,
+    INSTRUMENTS + "/{walletId}",
+    "PUT",
+    auth="citizen",
+    returns=CashbackInstrument,
+    errors=(404, 409),
+    tags=("cashback",),
+    summary="Enable a validated instrument of the caller's wallet for cashback",
+)
 async def cashback_enable_instrument(call: Call[BaseModel]) -> CashbackInstrument:
-    return await call.root.cashback().enable(call.the_citizen.fiscal_code,
-                                             call.param("walletId"), now=call.now)
+    return await call.root.cashback().enable(
+        call.the_citizen.fiscal_code, call.param("walletId"), now=call.now
+    )
 
 
-@endpoint(bp, INSTRUMENTS + "/{walletId}", "DELETE", auth="citizen", status=204,
-          errors=(404, 409), tags=("cashback",),
-          summary="Disable one of the caller's instruments for cashback (again: 204 too)")
+@endpoint(
+    bp,
+    INSTRUMENTS + "/{walletId}",
+    "DELETE",
+    auth="citizen",
+    status=204,
+    errors=(404, 409),
+    tags=("cashback",),
+    summary="Disable one of the caller's instruments for cashback (again: 204 too)",
+)
 async def cashback_disable_instrument(call: Call[BaseModel]) -> None:
-    await call.root.cashback().disable(call.the_citizen.fiscal_code, call.param("walletId"),
-                                       now=call.now)
+    await call.root.cashback().disable(
+        call.the_citizen.fiscal_code, call.param("walletId"), now=call.now
+    )
 
 
-@endpoint(bp, PERIODS, "GET", auth="citizen", returns=PeriodList, tags=("cashback",),
-          summary="The award periods, newest first, with the caller's state in each")
+@endpoint(
+    bp,
+    PERIODS,
+    "GET",
+    auth="citizen",
+    returns=PeriodList,
+    tags=("cashback",),
+    summary="The award periods, newest first, with the caller's state in each",
+)
 async def cashback_periods(call: Call[BaseModel]) -> PeriodList:
     return await call.root.cashback().periods(call.the_citizen.fiscal_code, now=call.now)
 
 
-@endpoint(bp, PERIODS + "/{periodId}", "GET", auth="citizen", returns=PeriodState,
-          errors=(404,), tags=("cashback",),
-          summary="One award period with the caller's state: count, cashback, milestones")
+@endpoint(
+    bp,
+    PERIODS + "/{periodId}",
+    "GET",
+    auth="citizen",
+    returns=PeriodState,
+    errors=(404,),
+    tags=("cashback",),
+    summary="One award period with the caller's state: count, cashback, milestones",
+)
 async def cashback_period(call: Call[BaseModel]) -> PeriodState:
-    return await call.root.cashback().period(call.the_citizen.fiscal_code,
-                                             call.param("periodId"), now=call.now)
+    return await call.root.cashback().period(
+        call.the_citizen.fiscal_code, call.param("periodId"), now=call.now
+    )
 
 
-@endpoint(bp, PERIODS + "/{periodId}/transactions", "GET", auth="citizen",
-          returns=TransactionPage, errors=(400, 404), tags=("cashback",),
-          query={"continuationToken": "From the previous page, for the next one"},
-          summary="The caller's scored transactions in a period, newest first, paged")
+@endpoint(
+    bp,
+    PERIODS + "/{periodId}/transactions",
+    "GET",
+    auth="citizen",
+    returns=TransactionPage,
+    errors=(400, 404),
+    tags=("cashback",),
+    query={"continuationToken": "From the previous page, for the next one"},
+    summary="The caller's scored transactions in a period, newest first, paged",
+)
 async def cashback_period_transactions(call: Call[BaseModel]) -> TransactionPage:
     return await call.root.cashback().transactions(
-        call.the_citizen.fiscal_code, call.param("periodId"),
-        continuation=call.request.params.get("continuationToken"))
+        call.the_citizen.fiscal_code,
+        call.param("periodId"),
+        continuation=call.request.params.get("continuationToken"),
+    )
 
 
-@endpoint(bp, TRANSACTIONS, "POST", auth="party", roles=("acquirer",), body=TransactionBatchIn,
-          returns=BatchAccepted, status=202, errors=(403,), max_body=8 * 1024 * 1024,
-          tags=("cashback",),
-          summary="An acquirer's batch of up to 10,000 transactions: each line is checked, "
-                  "the acceptable ones are scored asynchronously")
+@endpoint(
+    bp,
+    TRANSACTIONS,
+    "POST",
+    auth="party",
+    roles=("acquirer",),
+    body=TransactionBatchIn,
+    returns=BatchAccepted,
+    status=202,
+    errors=(403,),
+    max_body=8 * 1024 * 1024,
+    tags=("cashback",),
+    summary="An acquirer's batch of up to 10,000 transactions: each line is checked, "
+    "the acceptable ones are scored asynchronously",
+)
 async def cashback_transactions(call: Call[TransactionBatchIn]) -> BatchAccepted:
-    return await call.root.cashback_intake().submit(call.the_party.party_id, call.body,
-                                                    now=call.now)
+    return await call.root.cashback_intake().submit(
+        call.the_party.party_id, call.body, now=call.now
+    )
 
 
-@bp.service_bus_queue_trigger(arg_name="msg", queue_name="%CASHBACK_TRANSACTIONS_QUEUE%",
-                              connection="ServiceBusConnection")
+@bp.service_bus_queue_trigger(
+    arg_name="msg", queue_name="%CASHBACK_TRANSACTIONS_QUEUE%", connection="ServiceBusConnection"
+)
 async def cashback_score(msg: func.ServiceBusMessage) -> None:
     """A chunk of acquirers' transactions, scored on citizens' period states."""
 
@@ -140,8 +233,9 @@ async def cashback_payouts(timer: func.TimerRequest) -> None:
     await root.cashback_payouts().run(now=root.clock.now())
 
 
-@bp.service_bus_queue_trigger(arg_name="msg", queue_name="%IBAN_CHECK_QUEUE%",
-                              connection="ServiceBusConnection")
+@bp.service_bus_queue_trigger(
+    arg_name="msg", queue_name="%IBAN_CHECK_QUEUE%", connection="ServiceBusConnection"
+)
 async def cashback_iban_check(msg: func.ServiceBusMessage) -> None:
     """A citizen's IBAN, checked with the bank; its answer recorded once."""
 
@@ -152,8 +246,9 @@ async def cashback_iban_check(msg: func.ServiceBusMessage) -> None:
     await handle(msg, lambda s: s.iban_check_queue, work)
 
 
-@bp.service_bus_queue_trigger(arg_name="msg", queue_name="%WALLET_EVENTS_QUEUE%",
-                              connection="ServiceBusConnection")
+@bp.service_bus_queue_trigger(
+    arg_name="msg", queue_name="%WALLET_EVENTS_QUEUE%", connection="ServiceBusConnection"
+)
 async def cashback_wallet_events(msg: func.ServiceBusMessage) -> None:
     """The wallet's instrument events: cashback learns hpans and follows deletions."""
 

@@ -95,13 +95,24 @@ class NoBody(BaseModel):
 Handler = Callable[[Call[Any]], Awaitable[BaseModel | Reply | None]]
 
 
-def endpoint(bp: func.Blueprint, route: str, method: str, *, auth: Security,
-             body: type[BaseModel] | None = None, returns: type[BaseModel] | None = None,
-             status: int = 200, roles: tuple[Role, ...] | None = None,
-             max_body: int = DEFAULT_MAX_BODY, summary: str = "",
-             errors: tuple[int, ...] = (), query: dict[str, str] | None = None,
-             tags: tuple[str, ...] = (), invalid_status: int = 422,
-             documents: type[BaseModel] | None = None) -> Callable[[Handler], Handler]:
+def endpoint(
+    bp: func.Blueprint,
+    route: str,
+    method: str,
+    *,
+    auth: Security,
+    body: type[BaseModel] | None = None,
+    returns: type[BaseModel] | None = None,
+    status: int = 200,
+    roles: tuple[Role, ...] | None = None,
+    max_body: int = DEFAULT_MAX_BODY,
+    summary: str = "",
+    errors: tuple[int, ...] = (),
+    query: dict[str, str] | None = None,
+    tags: tuple[str, ...] = (),
+    invalid_status: int = 422,
+    documents: type[BaseModel] | None = None,
+) -> Callable[[Handler], Handler]:
     """Register ``handler`` as the HTTP function ``route`` (under /api) for ``method``.
 
     ``invalid_status``: the status of a body that is JSON but not the schema (422; 400 where a
@@ -110,14 +121,33 @@ def endpoint(bp: func.Blueprint, route: str, method: str, *, auth: Security,
     """
 
     def register(handler: Handler) -> Handler:
-        OPERATIONS.append(Operation(
-            name=handler.__name__, method=method, route=route, security=auth, summary=summary,
-            request=body or documents, response=returns, status=status, errors=errors,
-            query=query or {}, tags=tags))
+        OPERATIONS.append(
+            Operation(
+                name=handler.__name__,
+                method=method,
+                route=route,
+                security=auth,
+                summary=summary,
+                request=body or documents,
+                response=returns,
+                status=status,
+                errors=errors,
+                query=query or {},
+                tags=tags,
+            )
+        )
 
         async def trigger(req: func.HttpRequest) -> func.HttpResponse:
-            return await _serve(req, handler, auth=auth, body=body, status=status,
-                                roles=roles, max_body=max_body, invalid_status=invalid_status)
+            return await _serve(
+                req,
+                handler,
+                auth=auth,
+                body=body,
+                status=status,
+                roles=roles,
+                max_body=max_body,
+                invalid_status=invalid_status,
+            )
 
         trigger.__name__ = handler.__name__
         trigger.__qualname__ = handler.__qualname__
@@ -129,9 +159,17 @@ def endpoint(bp: func.Blueprint, route: str, method: str, *, auth: Security,
     return register
 
 
-async def _serve(req: func.HttpRequest, handler: Handler, *, auth: Security,
-                 body: type[BaseModel] | None, status: int, roles: tuple[Role, ...] | None,
-                 max_body: int, invalid_status: int = 422) -> func.HttpResponse:
+async def _serve(
+    req: func.HttpRequest,
+    handler: Handler,
+    *,
+    auth: Security,
+    body: type[BaseModel] | None,
+    status: int,
+    roles: tuple[Role, ...] | None,
+    max_body: int,
+    invalid_status: int = 422,
+) -> func.HttpResponse:
     cid = new_correlation_id(req.headers.get(CORRELATION_HEADER))
     token = correlation_id.set(cid)
     try:
@@ -139,13 +177,16 @@ async def _serve(req: func.HttpRequest, handler: Handler, *, auth: Security,
         call: Call[Any] = Call(request=req, body=NoBody(), now=now, correlation_id=cid)
         if auth == "citizen":
             call.citizen = await call.root.citizen_tokens().verify(
-                req.headers.get("Authorization"), now=now)
+                req.headers.get("Authorization"), now=now
+            )
         elif auth == "party":
             call.party = await call.root.parties().authenticate(
-                req.headers.get(SUBSCRIPTION_KEY_HEADER), now=now, roles=roles)
+                req.headers.get(SUBSCRIPTION_KEY_HEADER), now=now, roles=roles
+            )
         if body is not None:
-            call.body = decode(req.get_body(), body, max_body=max_body,
-                               invalid_status=invalid_status)
+            call.body = decode(
+                req.get_body(), body, max_body=max_body, invalid_status=invalid_status
+            )
         result = await handler(call)
         return _encode(result, status, cid)
     except Exception as error:  # every error becomes a problem response, here only
@@ -155,8 +196,9 @@ async def _serve(req: func.HttpRequest, handler: Handler, *, auth: Security,
         correlation_id.reset(token)
 
 
-def decode(raw: bytes, model: type[B], *, max_body: int = DEFAULT_MAX_BODY,
-           invalid_status: int = 422) -> B:
+def decode(
+    raw: bytes, model: type[B], *, max_body: int = DEFAULT_MAX_BODY, invalid_status: int = 422
+) -> B:
     """Validate a JSON body; 413 past ``max_body``, 400 if not JSON, ``invalid_status`` (422)
     if not the schema."""
     if len(raw) > max_body:
@@ -171,10 +213,10 @@ def decode(raw: bytes, model: type[B], *, max_body: int = DEFAULT_MAX_BODY,
         errors = error.errors(include_input=False, include_url=False)
         if any(e["type"] == "json_invalid" for e in errors):
             raise Invalid("the body is not valid JSON") from None
-        details = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]}
-                   for e in errors]
-        raise Invalid("the body does not match the schema", status=invalid_status,
-                      errors=details) from None
+        details = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in errors]
+        raise Invalid(
+            "the body does not match the schema", status=invalid_status, errors=details
+        ) from None
 
 
 def _encode(result: BaseModel | Reply | None, status: int, cid: str) -> func.HttpResponse:
@@ -190,11 +232,13 @@ def _encode(result: BaseModel | Reply | None, status: int, cid: str) -> func.Htt
         payload = result_body.model_dump_json(by_alias=True, exclude_none=False)
     else:
         payload = json.dumps(result_body, default=str)
-    return func.HttpResponse(payload, status_code=status, headers=headers,
-                             mimetype="application/json")
+    return func.HttpResponse(
+        payload, status_code=status, headers=headers, mimetype="application/json"
+    )
 
 
 def problem_response(problem: Problem, cid: str) -> func.HttpResponse:
     headers = {CORRELATION_HEADER: cid, **problem.headers}
-    return func.HttpResponse(json.dumps(problem.body), status_code=problem.status,
-                             headers=headers, mimetype=PROBLEM_JSON)
+    return func.HttpResponse(
+        json.dumps(problem.body), status_code=problem.status, headers=headers, mimetype=PROBLEM_JSON
+    )

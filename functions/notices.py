@@ -21,8 +21,10 @@ bp = func.Blueprint()
 ACA = "aca/v1"
 OPS = "ops/notices"
 ROLES: tuple[Role, ...] = ("ec", "intermediary")
-SEGREGATION = {"segregationCodes": "comma-separated two-digit codes: narrows the segregation "
-                                   "codes the caller acts on for this request"}
+SEGREGATION = {
+    "segregationCodes": "comma-separated two-digit codes: narrows the segregation "
+    "codes the caller acts on for this request"
+}
 POSITION = "/positions/{paFiscalCode}/{nav}"
 
 
@@ -30,60 +32,122 @@ def _codes(call: Call[Any]) -> list[str] | None:
     return parse_segregation_codes(call.request.params.get("segregationCodes"))
 
 
-@endpoint(bp, f"{ACA}/paCreatePosition", "POST", auth="party", roles=ROLES, body=PositionIn,
-          returns=Position, errors=(400, 403, 409, 422), max_body=16 * 1024,
-          invalid_status=400, query=SEGREGATION, tags=("notices",),
-          summary="Create, update (amount > 0) or invalidate (amount 0) a payment position")
+@endpoint(
+    bp,
+    f"{ACA}/paCreatePosition",
+    "POST",
+    auth="party",
+    roles=ROLES,
+    body=PositionIn,
+    returns=Position,
+    errors=(400, 403, 409, 422),
+    max_body=16 * 1024,
+    invalid_status=400,
+    query=SEGREGATION,
+    tags=("notices",),
+    summary="Create, update (amount > 0) or invalidate (amount 0) a payment position",
+)
 async def aca_create_position(call: Call[PositionIn]) -> Position:
-    return await call.root.notices().publish(call.the_party, call.body,
-                                             segregation_codes=_codes(call), now=call.now)
+    return await call.root.notices().publish(
+        call.the_party, call.body, segregation_codes=_codes(call), now=call.now
+    )
 
 
-@endpoint(bp, f"{ACA}{POSITION}", "GET", auth="party", roles=ROLES, returns=Position,
-          errors=(400, 403, 404), tags=("notices",),
-          summary="A position, for its EC or a party acting for it")
+@endpoint(
+    bp,
+    f"{ACA}{POSITION}",
+    "GET",
+    auth="party",
+    roles=ROLES,
+    returns=Position,
+    errors=(400, 403, 404),
+    tags=("notices",),
+    summary="A position, for its EC or a party acting for it",
+)
 async def aca_read_position(call: Call[BaseModel]) -> Position:
-    return await call.root.notices().read(call.the_party, call.param("paFiscalCode"),
-                                          call.param("nav"), now=call.now)
+    return await call.root.notices().read(
+        call.the_party, call.param("paFiscalCode"), call.param("nav"), now=call.now
+    )
 
 
 class PositionUpload(RootModel[list[PositionIn]]):
     """A JSON array of positions (or the same objects as NDJSON, one per line)."""
 
 
-@endpoint(bp, f"{ACA}/positions/bulk", "POST", auth="party", roles=ROLES, returns=BulkAccepted,
-          status=202, errors=(400, 403, 413), max_body=MAX_UPLOAD_BYTES, query=SEGREGATION,
-          tags=("notices",), documents=PositionUpload,
-          summary="Up to 50,000 positions (20 MB) as a JSON array or NDJSON, written in the "
-                  "background; follow the report")
+@endpoint(
+    bp,
+    f"{ACA}/positions/bulk",
+    "POST",
+    auth="party",
+    roles=ROLES,
+    returns=BulkAccepted,
+    status=202,
+    errors=(400, 403, 413),
+    max_body=MAX_UPLOAD_BYTES,
+    query=SEGREGATION,
+    tags=("notices",),
+    documents=PositionUpload,
+    summary="Up to 50,000 positions (20 MB) as a JSON array or NDJSON, written in the "
+    "background; follow the report",
+)
 async def aca_bulk_upload(call: Call[BaseModel]) -> BulkAccepted:
     return await call.root.notice_bulks().submit(
-        call.the_party, call.raw_body, segregation_codes=_codes(call), now=call.now,
-        report_url=f"/api/{ACA}/bulk/{{bulk_id}}")
+        call.the_party,
+        call.raw_body,
+        segregation_codes=_codes(call),
+        now=call.now,
+        report_url=f"/api/{ACA}/bulk/{{bulk_id}}",
+    )
 
 
-@endpoint(bp, f"{ACA}/bulk/{{id}}", "GET", auth="party", roles=ROLES, returns=BulkReport,
-          errors=(400, 403, 404), tags=("notices",),
-          summary="A bulk upload's report: accepted, written, rejected lines and why")
+@endpoint(
+    bp,
+    f"{ACA}/bulk/{{id}}",
+    "GET",
+    auth="party",
+    roles=ROLES,
+    returns=BulkReport,
+    errors=(400, 403, 404),
+    tags=("notices",),
+    summary="A bulk upload's report: accepted, written, rejected lines and why",
+)
 async def aca_bulk_report(call: Call[BaseModel]) -> BulkReport:
     return await call.root.notice_bulks().report(call.param("id"), party=call.the_party)
 
 
-@endpoint(bp, f"{OPS}{POSITION}", "GET", auth="admin", returns=Position, errors=(400, 404),
-          tags=("operators",), summary="Any position of the archive")
+@endpoint(
+    bp,
+    f"{OPS}{POSITION}",
+    "GET",
+    auth="admin",
+    returns=Position,
+    errors=(400, 404),
+    tags=("operators",),
+    summary="Any position of the archive",
+)
 async def ops_read_position(call: Call[BaseModel]) -> Position:
-    return await call.root.notices().get(call.param("paFiscalCode"), call.param("nav"),
-                                         now=call.now)
+    return await call.root.notices().get(
+        call.param("paFiscalCode"), call.param("nav"), now=call.now
+    )
 
 
-@endpoint(bp, f"{OPS}/bulk/{{id}}", "GET", auth="admin", returns=BulkReport,
-          errors=(400, 404), tags=("operators",), summary="Any bulk upload's report")
+@endpoint(
+    bp,
+    f"{OPS}/bulk/{{id}}",
+    "GET",
+    auth="admin",
+    returns=BulkReport,
+    errors=(400, 404),
+    tags=("operators",),
+    summary="Any bulk upload's report",
+)
 async def ops_bulk_report(call: Call[BaseModel]) -> BulkReport:
     return await call.root.notice_bulks().report(call.param("id"), party=None)
 
 
-@bp.service_bus_queue_trigger(arg_name="msg", queue_name="%NOTICES_QUEUE%",
-                              connection="ServiceBusConnection")
+@bp.service_bus_queue_trigger(
+    arg_name="msg", queue_name="%NOTICES_QUEUE%", connection="ServiceBusConnection"
+)
 async def notices_bulk_chunk(msg: func.ServiceBusMessage) -> None:
     """One chunk of a bulk upload: its lines written, its result recorded once."""
 

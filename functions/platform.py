@@ -36,40 +36,78 @@ class OpenApiDocument(BaseModel):
     openapi: str = Field(description="The OpenAPI 3.1 document of this app.")
 
 
-@endpoint(bp, "health", "GET", auth="anonymous", returns=Health, errors=(503,),
-          summary="Liveness, and readiness of configuration, Cosmos DB and Service Bus")
+@endpoint(
+    bp,
+    "health",
+    "GET",
+    auth="anonymous",
+    returns=Health,
+    errors=(503,),
+    summary="Liveness, and readiness of configuration, Cosmos DB and Service Bus",
+)
 async def health(call: Call[BaseModel]) -> Reply:
     result = await _probe.check()
     return Reply(200 if result.status == "ok" else 503, result)
 
 
-@endpoint(bp, "openapi.json", "GET", auth="anonymous", returns=OpenApiDocument,
-          summary="This API's OpenAPI 3.1 document")
+@endpoint(
+    bp,
+    "openapi.json",
+    "GET",
+    auth="anonymous",
+    returns=OpenApiDocument,
+    summary="This API's OpenAPI 3.1 document",
+)
 async def openapi(call: Call[BaseModel]) -> Reply:
-    return Reply(200, build(OPERATIONS, title="Centro Stella", version="1",
-                            webhooks=WEBHOOKS))
+    return Reply(200, build(OPERATIONS, title="Centro Stella", version="1", webhooks=WEBHOOKS))
 
 
-@endpoint(bp, "ops/parties", "POST", auth="admin", body=PartyIn, returns=Party,
-          summary="Register or update a party", tags=("operators",))
+@endpoint(
+    bp,
+    "ops/parties",
+    "POST",
+    auth="admin",
+    body=PartyIn,
+    returns=Party,
+    summary="Register or update a party",
+    tags=("operators",),
+)
 async def register_party(call: Call[PartyIn]) -> Party:
     return await call.root.parties().register(call.body, now=call.now)
 
 
-@endpoint(bp, "ops/parties/{partyId}", "GET", auth="admin", returns=Party, errors=(404,),
-          summary="Read a party", tags=("operators",))
+@endpoint(
+    bp,
+    "ops/parties/{partyId}",
+    "GET",
+    auth="admin",
+    returns=Party,
+    errors=(404,),
+    summary="Read a party",
+    tags=("operators",),
+)
 async def read_party(call: Call[BaseModel]) -> Party:
     return await call.root.parties().get(call.param("partyId"))
 
 
-@endpoint(bp, "ops/parties/{partyId}/keys", "POST", auth="admin", body=RotateKey,
-          returns=IssuedKey, status=201, errors=(404,), tags=("operators",),
-          summary="Issue a new key; the party's older keys expire after the grace period")
+@endpoint(
+    bp,
+    "ops/parties/{partyId}/keys",
+    "POST",
+    auth="admin",
+    body=RotateKey,
+    returns=IssuedKey,
+    status=201,
+    errors=(404,),
+    tags=("operators",),
+    summary="Issue a new key; the party's older keys expire after the grace period",
+)
 async def rotate_party_key(call: Call[RotateKey]) -> IssuedKey:
     from datetime import timedelta
 
     return await call.root.parties().rotate_key(
-        call.param("partyId"), grace=timedelta(seconds=call.body.grace_seconds), now=call.now)
+        call.param("partyId"), grace=timedelta(seconds=call.body.grace_seconds), now=call.now
+    )
 
 
 def _limit(call: Call[BaseModel], default: int = 50) -> int:
@@ -85,46 +123,79 @@ def _known_queue(name: str) -> str:
     return name
 
 
-@endpoint(bp, "ops/failed-work", "GET", auth="admin", returns=FailedWorkList, errors=(400,),
-          query={"queue": "only this queue", "limit": "at most this many (1-500)"},
-          summary="List failed work, newest first", tags=("operators",))
+@endpoint(
+    bp,
+    "ops/failed-work",
+    "GET",
+    auth="admin",
+    returns=FailedWorkList,
+    errors=(400,),
+    query={"queue": "only this queue", "limit": "at most this many (1-500)"},
+    summary="List failed work, newest first",
+    tags=("operators",),
+)
 async def list_failed_work(call: Call[BaseModel]) -> FailedWorkList:
     items = await call.root.failed_work.list(call.request.params.get("queue"), _limit(call))
     return FailedWorkList(items=items)
 
 
-@endpoint(bp, "ops/failed-work/{id}/replay", "POST", auth="admin", returns=FailedWork,
-          errors=(404,), summary="Send a failed message to its queue again",
-          tags=("operators",))
+@endpoint(
+    bp,
+    "ops/failed-work/{id}/replay",
+    "POST",
+    auth="admin",
+    returns=FailedWork,
+    errors=(404,),
+    summary="Send a failed message to its queue again",
+    tags=("operators",),
+)
 async def replay_failed_work(call: Call[BaseModel]) -> FailedWork:
-    return await failed_work.replay(call.root.failed_work, call.root.sender, call.param("id"),
-                                    now=call.now)
+    return await failed_work.replay(
+        call.root.failed_work, call.root.sender, call.param("id"), now=call.now
+    )
 
 
-@endpoint(bp, "ops/dead-letters/{queue}", "GET", auth="admin", returns=DeadLetterList,
-          errors=(400, 404), query={"limit": "at most this many (1-500)"},
-          summary="Peek at a queue's dead-lettered messages", tags=("operators",))
+@endpoint(
+    bp,
+    "ops/dead-letters/{queue}",
+    "GET",
+    auth="admin",
+    returns=DeadLetterList,
+    errors=(400, 404),
+    query={"limit": "at most this many (1-500)"},
+    summary="Peek at a queue's dead-lettered messages",
+    tags=("operators",),
+)
 async def list_dead_letters(call: Call[BaseModel]) -> DeadLetterList:
     queue = _known_queue(call.param("queue"))
     return DeadLetterList(items=await deadletters.peek(call.root.clients, queue, _limit(call)))
 
 
-@endpoint(bp, "ops/dead-letters/{queue}/replay", "POST", auth="admin",
-          returns=DeadLetterList, errors=(400, 404),
-          query={"limit": "at most this many (1-500)"},
-          summary="Move dead-lettered messages back to their queue", tags=("operators",))
+@endpoint(
+    bp,
+    "ops/dead-letters/{queue}/replay",
+    "POST",
+    auth="admin",
+    returns=DeadLetterList,
+    errors=(400, 404),
+    query={"limit": "at most this many (1-500)"},
+    summary="Move dead-lettered messages back to their queue",
+    tags=("operators",),
+)
 async def replay_dead_letters(call: Call[BaseModel]) -> DeadLetterList:
     queue = _known_queue(call.param("queue"))
-    return DeadLetterList(items=await deadletters.replay(call.root.clients, queue,
-                                                         _limit(call, 10)))
+    return DeadLetterList(
+        items=await deadletters.replay(call.root.clients, queue, _limit(call, 10))
+    )
 
 
 @bp.timer_trigger(arg_name="timer", schedule="*/30 * * * * *")
 async def sweep_outboxes(timer: func.TimerRequest) -> None:
     """Publish events left in outboxes (a broker outage, a crash after the write)."""
     root = get_root()
-    await asyncio.gather(*(box.sweep(now=root.clock.now(), older_than=OUTBOX_SWEEP_AGE)
-                           for box in root.outboxes()))
+    await asyncio.gather(
+        *(box.sweep(now=root.clock.now(), older_than=OUTBOX_SWEEP_AGE) for box in root.outboxes())
+    )
 
 
 __all__ = ["Event", "bp"]

@@ -20,25 +20,51 @@ from shared.root import get_root
 bp = func.Blueprint()
 
 
-@endpoint(bp, "v1/push/installations", "PUT", auth="citizen", body=InstallationIn,
-          returns=InstallationAccepted, status=202, errors=(400, 401, 422, 503),
-          summary="Register the caller's device for push notifications", tags=("push",))
+@endpoint(
+    bp,
+    "v1/push/installations",
+    "PUT",
+    auth="citizen",
+    body=InstallationIn,
+    returns=InstallationAccepted,
+    status=202,
+    errors=(400, 401, 422, 503),
+    summary="Register the caller's device for push notifications",
+    tags=("push",),
+)
 async def put_push_installation(call: Call[InstallationIn]) -> InstallationAccepted:
-    return await call.root.push_requests().register(call.the_citizen.fiscal_code, call.body,
-                                                    now=call.now)
+    return await call.root.push_requests().register(
+        call.the_citizen.fiscal_code, call.body, now=call.now
+    )
 
 
-@endpoint(bp, "v1/push/installations", "DELETE", auth="citizen",
-          returns=InstallationAccepted, status=202, errors=(401, 503),
-          summary="Remove the caller's device from push notifications", tags=("push",))
+@endpoint(
+    bp,
+    "v1/push/installations",
+    "DELETE",
+    auth="citizen",
+    returns=InstallationAccepted,
+    status=202,
+    errors=(401, 503),
+    summary="Remove the caller's device from push notifications",
+    tags=("push",),
+)
 async def delete_push_installation(call: Call[BaseModel]) -> InstallationAccepted:
-    return await call.root.push_requests().unregister(call.the_citizen.fiscal_code,
-                                                      now=call.now)
+    return await call.root.push_requests().unregister(call.the_citizen.fiscal_code, now=call.now)
 
 
-@endpoint(bp, "v1/push/notifications", "POST", auth="function", body=NotificationIn,
-          returns=NotificationAccepted, status=202, errors=(400, 401, 413, 422, 503),
-          summary="Send a notification to up to 1,000 citizens", tags=("push",))
+@endpoint(
+    bp,
+    "v1/push/notifications",
+    "POST",
+    auth="function",
+    body=NotificationIn,
+    returns=NotificationAccepted,
+    status=202,
+    errors=(400, 401, 413, 422, 503),
+    summary="Send a notification to up to 1,000 citizens",
+    tags=("push",),
+)
 async def post_push_notifications(call: Call[NotificationIn]) -> NotificationAccepted:
     return await call.root.push_requests().notify(call.body, now=call.now)
 
@@ -47,8 +73,9 @@ def _push_queue(settings: Settings) -> str:
     return settings.push_queue
 
 
-@bp.service_bus_queue_trigger(arg_name="msg", queue_name="%PUSH_QUEUE%",
-                              connection="ServiceBusConnection")
+@bp.service_bus_queue_trigger(
+    arg_name="msg", queue_name="%PUSH_QUEUE%", connection="ServiceBusConnection"
+)
 async def push_queue(msg: func.ServiceBusMessage) -> None:
     """Notify, CreateOrUpdateInstallation and DeleteInstallation, by ``kind``."""
     await handle(msg, _push_queue, lambda delivery: get_root().push_worker().handle(delivery))

@@ -19,16 +19,26 @@ def _plain(value: Any) -> Any:
 
 
 def delivery(message: func.ServiceBusMessage, queue: str) -> Delivery:
-    properties = {str(_plain(k)): _plain(v)
-                  for k, v in (message.application_properties or {}).items()}
-    return Delivery(queue=queue, message_id=message.message_id or "",
-                    body=message.get_body(), delivery_count=message.delivery_count or 1,
-                    properties=properties, enqueued_at=message.enqueued_time_utc)
+    properties = {
+        str(_plain(k)): _plain(v) for k, v in (message.application_properties or {}).items()
+    }
+    return Delivery(
+        queue=queue,
+        message_id=message.message_id or "",
+        body=message.get_body(),
+        delivery_count=message.delivery_count or 1,
+        properties=properties,
+        enqueued_at=message.enqueued_time_utc,
+    )
 
 
-async def handle(message: func.ServiceBusMessage, queue: Callable[[Settings], str],
-                 work: Callable[[Delivery], Awaitable[None]], *,
-                 max_attempts: Callable[[Settings], int] | None = None) -> Outcome:
+async def handle(
+    message: func.ServiceBusMessage,
+    queue: Callable[[Settings], str],
+    work: Callable[[Delivery], Awaitable[None]],
+    *,
+    max_attempts: Callable[[Settings], int] | None = None,
+) -> Outcome:
     """Run ``work`` on ``message``, from the queue that ``queue`` reads from the settings;
     ``max_attempts``: that queue's own reschedule limit (default RESCHEDULE_MAX_ATTEMPTS)."""
     root = get_root()

@@ -37,86 +37,176 @@ OPS = "ops/standin/stations"
 CALLERS: tuple[Role, ...] = ("psp", "node")
 REFUSALS = (403, 404, 409, 410, 422, 502, 504)
 _EC = ("stand-in: the EC-facing protocol",)
-_DOWN = {503: ("Service not active (PPT_STAZIONE_INT_PA_SERVIZIO_NONATTIVO): a fault", EcFault),
-         401: ("Wrong credential (PAA_AUTH)", EcFault),
-         400: ("Malformed request (PAA_SINTASSI)", EcFault)}
-WEBHOOKS.extend([
-    Webhook("ecVerify", "POST {station endpoint}/verify: the notice, if payable (the manager's "
+_DOWN = {
+    503: ("Service not active (PPT_STAZIONE_INT_PA_SERVIZIO_NONATTIVO): a fault", EcFault),
+    401: ("Wrong credential (PAA_AUTH)", EcFault),
+    400: ("Malformed request (PAA_SINTASSI)", EcFault),
+}
+WEBHOOKS.extend(
+    [
+        Webhook(
+            "ecVerify",
+            "POST {station endpoint}/verify: the notice, if payable (the manager's "
             "probe asks for notice 000000000000000000: any answer is a success)",
-            EcVerifyRequest, {200: ("Payable", EcNotice),
-                              404: ("Unknown notice (PAA_PAGAMENTO_SCONOSCIUTO)", EcFault),
-                              409: ("Already paid (PAA_PAGAMENTO_DUPLICATO)", EcFault),
-                              410: ("Expired (PAA_PAGAMENTO_SCADUTO)", EcFault), **_DOWN},
-            tags=_EC),
-    Webhook("ecActivate", "POST {station endpoint}/activate: the gateway has locked the notice "
-            "for paymentToken until expiresAt", EcActivateRequest,
-            {200: ("Activated", EcNotice),
-             404: ("Unknown notice (PAA_PAGAMENTO_SCONOSCIUTO)", EcFault),
-             409: ("Paid (PAA_PAGAMENTO_DUPLICATO) or being paid (PAA_PAGAMENTO_IN_CORSO)",
-                   EcFault),
-             410: ("Expired (PAA_PAGAMENTO_SCADUTO)", EcFault),
-             422: ("Wrong amount (PAA_SEMANTICA)", EcFault), **_DOWN}, tags=_EC),
-    Webhook("ecReceipt", "POST {station endpoint}/receipt (paSendRT): a payment's receipt, "
-            "standIn saying which mode served it; delivered until answered", EcReceipt,
-            {200: ("Received", EcAck),
-             409: ("Already received (PAA_RECEIPT_DUPLICATA): a success", EcFault), **_DOWN},
-            tags=_EC),
-])
+            EcVerifyRequest,
+            {
+                200: ("Payable", EcNotice),
+                404: ("Unknown notice (PAA_PAGAMENTO_SCONOSCIUTO)", EcFault),
+                409: ("Already paid (PAA_PAGAMENTO_DUPLICATO)", EcFault),
+                410: ("Expired (PAA_PAGAMENTO_SCADUTO)", EcFault),
+                **_DOWN,
+            },
+            tags=_EC,
+        ),
+        Webhook(
+            "ecActivate",
+            "POST {station endpoint}/activate: the gateway has locked the notice "
+            "for paymentToken until expiresAt",
+            EcActivateRequest,
+            {
+                200: ("Activated", EcNotice),
+                404: ("Unknown notice (PAA_PAGAMENTO_SCONOSCIUTO)", EcFault),
+                409: (
+                    "Paid (PAA_PAGAMENTO_DUPLICATO) or being paid (PAA_PAGAMENTO_IN_CORSO)",
+                    EcFault,
+                ),
+                410: ("Expired (PAA_PAGAMENTO_SCADUTO)", EcFault),
+                422: ("Wrong amount (PAA_SEMANTICA)", EcFault),
+                **_DOWN,
+            },
+            tags=_EC,
+        ),
+        Webhook(
+            "ecReceipt",
+            "POST {station endpoint}/receipt (paSendRT): a payment's receipt, "
+            "standIn saying which mode served it; delivered until answered",
+            EcReceipt,
+            {
+                200: ("Received", EcAck),
+                409: ("Already received (PAA_RECEIPT_DUPLICATA): a success", EcFault),
+                **_DOWN,
+            },
+            tags=_EC,
+        ),
+    ]
+)
 OPERATOR = "x-operator"
 """Who an operator's change is recorded as (the admin key names nobody)."""
 
 
-@endpoint(bp, f"{API}/verify", "POST", auth="party", roles=CALLERS, body=NoticeRef,
-          returns=NoticeAnswer, errors=REFUSALS, max_body=4096, tags=("stand-in",),
-          summary="A notice's amount, due date and description: from the EC's station, or "
-                  "from the archive while the station is in stand-in")
+@endpoint(
+    bp,
+    f"{API}/verify",
+    "POST",
+    auth="party",
+    roles=CALLERS,
+    body=NoticeRef,
+    returns=NoticeAnswer,
+    errors=REFUSALS,
+    max_body=4096,
+    tags=("stand-in",),
+    summary="A notice's amount, due date and description: from the EC's station, or "
+    "from the archive while the station is in stand-in",
+)
 async def standin_verify(call: Call[NoticeRef]) -> NoticeAnswer:
     return await call.root.standin_gateway().verify(call.the_party, call.body, now=call.now)
 
 
-@endpoint(bp, f"{API}/activate", "POST", auth="party", roles=CALLERS, body=ActivateIn,
-          returns=Activation, errors=REFUSALS, max_body=4096, tags=("stand-in",),
-          summary="Lock a notice for a payment: a token valid for STANDIN_TOKEN_MINUTES (the "
-                  "same idempotencyKey returns the same token)")
+@endpoint(
+    bp,
+    f"{API}/activate",
+    "POST",
+    auth="party",
+    roles=CALLERS,
+    body=ActivateIn,
+    returns=Activation,
+    errors=REFUSALS,
+    max_body=4096,
+    tags=("stand-in",),
+    summary="Lock a notice for a payment: a token valid for STANDIN_TOKEN_MINUTES (the "
+    "same idempotencyKey returns the same token)",
+)
 async def standin_activate(call: Call[ActivateIn]) -> Activation:
     return await call.root.standin_gateway().activate(call.the_party, call.body, now=call.now)
 
 
-@endpoint(bp, f"{API}/outcome", "POST", auth="party", roles=CALLERS, body=OutcomeIn,
-          returns=OutcomeOut, errors=(403, 404, 409), max_body=4096, tags=("stand-in",),
-          summary="A payment's outcome: OK marks the notice PAID and queues its receipt for "
-                  "the EC; KO frees the notice. Idempotent by receiptId")
+@endpoint(
+    bp,
+    f"{API}/outcome",
+    "POST",
+    auth="party",
+    roles=CALLERS,
+    body=OutcomeIn,
+    returns=OutcomeOut,
+    errors=(403, 404, 409),
+    max_body=4096,
+    tags=("stand-in",),
+    summary="A payment's outcome: OK marks the notice PAID and queues its receipt for "
+    "the EC; KO frees the notice. Idempotent by receiptId",
+)
 async def standin_outcome(call: Call[OutcomeIn]) -> OutcomeOut:
     return await call.root.standin_gateway().outcome(call.the_party, call.body, now=call.now)
 
 
-@endpoint(bp, OPS, "GET", auth="admin", returns=StationList, tags=("operators",),
-          summary="Stations the manager knows, their mode and the figures behind it")
+@endpoint(
+    bp,
+    OPS,
+    "GET",
+    auth="admin",
+    returns=StationList,
+    tags=("operators",),
+    summary="Stations the manager knows, their mode and the figures behind it",
+)
 async def ops_standin_stations(call: Call[BaseModel]) -> StationList:
     return StationList(stations=await call.root.standin_manager().list())
 
 
-@endpoint(bp, f"{OPS}/{{id}}", "GET", auth="admin", returns=Station, errors=(404,),
-          tags=("operators",),
-          summary="A station: mode, last evaluation, probes, history of entries and exits")
+@endpoint(
+    bp,
+    f"{OPS}/{{id}}",
+    "GET",
+    auth="admin",
+    returns=Station,
+    errors=(404,),
+    tags=("operators",),
+    summary="A station: mode, last evaluation, probes, history of entries and exits",
+)
 async def ops_standin_station(call: Call[BaseModel]) -> Station:
     return await call.root.standin_manager().get(call.param("id"))
 
 
-@endpoint(bp, f"{OPS}/{{id}}/force", "PUT", auth="admin", body=ForceIn, returns=Station,
-          errors=(404,), max_body=4096, tags=("operators",),
-          summary="Force a station into or out of stand-in (wins until released)")
+@endpoint(
+    bp,
+    f"{OPS}/{{id}}/force",
+    "PUT",
+    auth="admin",
+    body=ForceIn,
+    returns=Station,
+    errors=(404,),
+    max_body=4096,
+    tags=("operators",),
+    summary="Force a station into or out of stand-in (wins until released)",
+)
 async def ops_standin_force(call: Call[ForceIn]) -> Station:
     return await call.root.standin_manager().force(
-        call.param("id"), call.body, by=call.header(OPERATOR) or "operator", now=call.now)
+        call.param("id"), call.body, by=call.header(OPERATOR) or "operator", now=call.now
+    )
 
 
-@endpoint(bp, f"{OPS}/{{id}}/force", "DELETE", auth="admin", returns=Station,
-          errors=(404,), tags=("operators",),
-          summary="Release a forced mode: the entry and exit rules decide again")
+@endpoint(
+    bp,
+    f"{OPS}/{{id}}/force",
+    "DELETE",
+    auth="admin",
+    returns=Station,
+    errors=(404,),
+    tags=("operators",),
+    summary="Release a forced mode: the entry and exit rules decide again",
+)
 async def ops_standin_release(call: Call[BaseModel]) -> Station:
     return await call.root.standin_manager().release(
-        call.param("id"), by=call.header(OPERATOR) or "operator", now=call.now)
+        call.param("id"), by=call.header(OPERATOR) or "operator", now=call.now
+    )
 
 
 @bp.timer_trigger(arg_name="timer", schedule="0 */5 * * * *")
@@ -126,8 +216,9 @@ async def standin_evaluate(timer: func.TimerRequest) -> None:
     await root.standin_manager().evaluate(now=root.clock.now())
 
 
-@bp.service_bus_queue_trigger(arg_name="msg", queue_name="%STANDIN_RECEIPTS_QUEUE%",
-                              connection="ServiceBusConnection")
+@bp.service_bus_queue_trigger(
+    arg_name="msg", queue_name="%STANDIN_RECEIPTS_QUEUE%", connection="ServiceBusConnection"
+)
 async def standin_receipts(msg: func.ServiceBusMessage) -> None:
     """A recorded receipt delivered to its EC's station (rescheduled while it is down)."""
 
@@ -135,5 +226,9 @@ async def standin_receipts(msg: func.ServiceBusMessage) -> None:
         root = get_root()
         await root.standin_receipts().deliver(delivery.body, now=root.clock.now())
 
-    await handle(msg, lambda s: s.standin_receipts_queue, work,
-                 max_attempts=lambda s: s.standin_receipt_max_attempts)
+    await handle(
+        msg,
+        lambda s: s.standin_receipts_queue,
+        work,
+        max_attempts=lambda s: s.standin_receipt_max_attempts,
+    )

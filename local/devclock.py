@@ -69,5 +69,3 @@ class DevClock:
 
     def advance(self, seconds: float) -> None:
         self.set_offset(self.offset_ms + round(seconds * 1000))
-
-

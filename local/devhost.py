@@ -76,10 +76,17 @@ def disabled(name: str) -> bool:
 def aiohttp_route(template: str) -> list[str]:
     """aiohttp paths for a Functions route template (``{x}``, ``{x:int}``, ``{x?}``, ``{*x}``)."""
     if template.lower().startswith("admin"):
-        raise SystemExit(f"route {template!r}: routes starting with 'admin' conflict with the "
-                         "host's built-in routes (Azure refuses them too)")
-    constraints = {"int": r"-?\d+", "alpha": r"[A-Za-z]+", "guid": r"[0-9a-fA-F-]{36}",
-                   "long": r"-?\d+", "bool": r"(?i:true|false)"}
+        raise SystemExit(
+            f"route {template!r}: routes starting with 'admin' conflict with the "
+            "host's built-in routes (Azure refuses them too)"
+        )
+    constraints = {
+        "int": r"-?\d+",
+        "alpha": r"[A-Za-z]+",
+        "guid": r"[0-9a-fA-F-]{36}",
+        "long": r"-?\d+",
+        "bool": r"(?i:true|false)",
+    }
     optional: list[str] = []
 
     def convert(match: re.Match[str]) -> str:
@@ -129,8 +136,11 @@ def functions_of(app: func.FunctionApp) -> list[Function]:
     for fn in app.get_functions():
         trigger = fn.get_trigger()
         assert trigger is not None, f"{fn.get_function_name()} has no trigger"
-        found.append(Function(str(fn.get_function_name()), _plain(trigger.get_dict_repr()),
-                              fn.get_user_function()))
+        found.append(
+            Function(
+                str(fn.get_function_name()), _plain(trigger.get_dict_repr()), fn.get_user_function()
+            )
+        )
     return found
 
 
@@ -142,8 +152,15 @@ def problem(status: int, title: str, detail: str) -> web.Response:
 class DevHost:
     """One running host: an aiohttp server plus Service Bus consumers and timers."""
 
-    def __init__(self, app: func.FunctionApp, *, clock: DevClock, function_key: str,
-                 admin_key: str, host_json: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        app: func.FunctionApp,
+        *,
+        clock: DevClock,
+        function_key: str,
+        admin_key: str,
+        host_json: dict[str, Any],
+    ) -> None:
         self.functions = functions_of(app)
         self.clock = clock
         self.function_key = function_key
@@ -204,9 +221,13 @@ class DevHost:
             body = await request.read()
             req = func.HttpRequest(
                 # What request.url gives, without building a yarl URL for every request.
-                method=request.method, url=f"{request.scheme}://{request.host}{request.raw_path}",
-                headers=dict(request.headers), params=dict(request.query),
-                route_params=dict(request.match_info), body=body)
+                method=request.method,
+                url=f"{request.scheme}://{request.host}{request.raw_path}",
+                headers=dict(request.headers),
+                params=dict(request.query),
+                route_params=dict(request.match_info),
+                body=body,
+            )
             try:
                 response = await fn.invoke(req)
             except Exception:
@@ -216,16 +237,18 @@ class DevHost:
             if not any(name.lower() == "content-type" for name in headers):
                 # the worker turns mimetype and charset into Content-Type, as Azure does
                 headers["Content-Type"] = f"{response.mimetype}; charset={response.charset}"
-            return web.Response(body=response.get_body(), status=response.status_code,
-                                headers=headers)
+            return web.Response(
+                body=response.get_body(), status=response.status_code, headers=headers
+            )
 
         return handle
 
     async def _status(self, request: web.Request) -> web.Response:
         if not self._authorized(request, "admin"):
             return problem(401, "Unauthorized", "the admin key is needed")
-        return web.json_response({"state": "Running",
-                                  "functions": [f.name for f in self.functions]})
+        return web.json_response(
+            {"state": "Running", "functions": [f.name for f in self.functions]}
+        )
 
     async def _run_function(self, request: web.Request) -> web.Response:
         if not self._authorized(request, "admin"):
@@ -283,45 +306,59 @@ class DevHost:
         running: set[asyncio.Task[None]] = set()  # at most max_concurrent_calls
         while not self._stopping.is_set():
             try:
-                async with client.get_queue_receiver(queue, prefetch_count=0) as receiver, \
-                        AutoLockRenewer(max_lock_renewal_duration=self.lock_renewal) as renewer:
+                async with (
+                    client.get_queue_receiver(queue, prefetch_count=0) as receiver,
+                    AutoLockRenewer(max_lock_renewal_duration=self.lock_renewal) as renewer,
+                ):
                     while not self._stopping.is_set():
                         await slots.acquire()
                         slots.release()
                         free = self.max_concurrent_calls - len(running)
                         messages = await receiver.receive_messages(
-                            max_message_count=max(1, free), max_wait_time=0.5)
+                            max_message_count=max(1, free), max_wait_time=0.5
+                        )
                         for message in messages:
                             await slots.acquire()
                             renewer.register(receiver, message)
                             task = asyncio.create_task(
-                                self._deliver(fn, queue, receiver, message, slots))
+                                self._deliver(fn, queue, receiver, message, slots)
+                            )
                             running.add(task)
                             task.add_done_callback(running.discard)
             except asyncio.CancelledError:
                 raise
             except Exception as error:
-                logger.warning("consumer of %s lost its receiver (%s); reconnecting", queue,
-                               error)
+                logger.warning("consumer of %s lost its receiver (%s); reconnecting", queue, error)
                 await asyncio.sleep(0.5)
         if running:
             await asyncio.gather(*running, return_exceptions=True)
 
-    async def _deliver(self, fn: Function, queue: str, receiver: Any,
-                       message: ServiceBusReceivedMessage, slots: asyncio.Semaphore) -> None:
+    async def _deliver(
+        self,
+        fn: Function,
+        queue: str,
+        receiver: Any,
+        message: ServiceBusReceivedMessage,
+        slots: asyncio.Semaphore,
+    ) -> None:
         try:
             try:
                 await fn.invoke(to_function_message(message))
             except Exception as error:
-                logger.info("function %s failed on message %s (delivery %s): %r; abandoning",
-                            fn.name, message.message_id, (message.delivery_count or 0) + 1,
-                            error)
+                logger.info(
+                    "function %s failed on message %s (delivery %s): %r; abandoning",
+                    fn.name,
+                    message.message_id,
+                    (message.delivery_count or 0) + 1,
+                    error,
+                )
                 await receiver.abandon_message(message)
             else:
                 await receiver.complete_message(message)
         except Exception as error:
-            logger.warning("could not settle message %s of %s: %r", message.message_id, queue,
-                           error)
+            logger.warning(
+                "could not settle message %s of %s: %r", message.message_id, queue, error
+            )
         finally:
             slots.release()
 
@@ -342,11 +379,11 @@ class DevHost:
             now = self.clock.now()
             if now >= due:
                 if not disabled(fn.name):
-                    next_due = croniter(schedule, due, second_at_beginning=True) \
-                        .get_next(datetime)
+                    next_due = croniter(schedule, due, second_at_beginning=True).get_next(datetime)
                     await self._fire(fn, past_due=now >= next_due)
-                due = croniter(schedule, self.clock.now(), second_at_beginning=True) \
-                    .get_next(datetime)
+                due = croniter(schedule, self.clock.now(), second_at_beginning=True).get_next(
+                    datetime
+                )
                 continue
             wait = min(1.0, (due - now).total_seconds())
             with contextlib.suppress(TimeoutError):
@@ -384,23 +421,34 @@ class DevHost:
 
 def to_function_message(message: ServiceBusReceivedMessage) -> ServiceBusMessage:
     """The type a Service Bus trigger receives in Azure, built from the SDK's message."""
-    properties = {(k.decode() if isinstance(k, bytes) else k):
-                  (v.decode() if isinstance(v, bytes) else v)
-                  for k, v in (message.application_properties or {}).items()}
+    properties = {
+        (k.decode() if isinstance(k, bytes) else k): (v.decode() if isinstance(v, bytes) else v)
+        for k, v in (message.application_properties or {}).items()
+    }
     return ServiceBusMessage(
-        body=b"".join(message.body), message_id=message.message_id or "",
+        body=b"".join(message.body),
+        message_id=message.message_id or "",
         # The AMQP header counts earlier failed deliveries; the Functions host (the .NET SDK)
         # reports 1 on the first delivery, so a function sees 1, 2, 3... as in Azure.
-        delivery_count=(message.delivery_count or 0) + 1, content_type=message.content_type,
-        correlation_id=message.correlation_id, enqueued_time_utc=message.enqueued_time_utc,
+        delivery_count=(message.delivery_count or 0) + 1,
+        content_type=message.content_type,
+        correlation_id=message.correlation_id,
+        enqueued_time_utc=message.enqueued_time_utc,
         enqueued_sequence_number=message.enqueued_sequence_number,
-        sequence_number=message.sequence_number, locked_until=message.locked_until_utc,
-        lock_token=str(message.lock_token), scheduled_enqueue_time_utc=(
-            message.scheduled_enqueue_time_utc), subject=message.subject, label=message.subject,
-        application_properties=properties, user_properties=dict(properties),
-        dead_letter_reason=message.dead_letter_reason, dead_letter_error_description=(
-            message.dead_letter_error_description), time_to_live=message.time_to_live,
-        session_id=message.session_id, reply_to=message.reply_to, to=message.to,
+        sequence_number=message.sequence_number,
+        locked_until=message.locked_until_utc,
+        lock_token=str(message.lock_token),
+        scheduled_enqueue_time_utc=(message.scheduled_enqueue_time_utc),
+        subject=message.subject,
+        label=message.subject,
+        application_properties=properties,
+        user_properties=dict(properties),
+        dead_letter_reason=message.dead_letter_reason,
+        dead_letter_error_description=(message.dead_letter_error_description),
+        time_to_live=message.time_to_live,
+        session_id=message.session_id,
+        reply_to=message.reply_to,
+        to=message.to,
     )
 
 
@@ -414,8 +462,9 @@ def setup_logging() -> None:
 
     handler = logging.StreamHandler(sys.stdout)
     handler.addFilter(CorrelationFilter())
-    handler.setFormatter(logging.Formatter(
-        "%(asctime)s %(levelname)s [%(correlation_id)s] %(name)s: %(message)s"))
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s %(levelname)s [%(correlation_id)s] %(name)s: %(message)s")
+    )
     logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"), handlers=[handler])
     logging.getLogger("azure").setLevel(logging.WARNING)
     logging.getLogger("uamqp").setLevel(logging.WARNING)
@@ -428,9 +477,13 @@ async def serve(args: argparse.Namespace) -> None:
     use_clock(clock)
     module = importlib.import_module(args.app)
     host_json = json.loads((ROOT / "host.json").read_text())
-    host = DevHost(module.app, clock=clock, host_json=host_json,
-                   function_key=os.environ.get("LOCAL_FUNCTION_KEY", ""),
-                   admin_key=os.environ.get("LOCAL_ADMIN_KEY", ""))
+    host = DevHost(
+        module.app,
+        clock=clock,
+        host_json=host_json,
+        function_key=os.environ.get("LOCAL_FUNCTION_KEY", ""),
+        admin_key=os.environ.get("LOCAL_ADMIN_KEY", ""),
+    )
     if not host.function_key or not host.admin_key:
         raise SystemExit("LOCAL_FUNCTION_KEY and LOCAL_ADMIN_KEY must be set")
     port = await host.start(args.port, args.host)

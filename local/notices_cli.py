@@ -98,12 +98,14 @@ class Upload:
     report: str = ""
 
 
-def uploads(lines: Iterator[tuple[int, bytes]], *, max_lines: int, max_bytes: int
-            ) -> Iterator[Upload]:
+def uploads(
+    lines: Iterator[tuple[int, bytes]], *, max_lines: int, max_bytes: int
+) -> Iterator[Upload]:
     current = Upload()
     for number, line in lines:
-        if current.lines and (len(current.lines) >= max_lines
-                              or current.size + len(line) + 1 > max_bytes):
+        if current.lines and (
+            len(current.lines) >= max_lines or current.size + len(line) + 1 > max_bytes
+        ):
             yield current
             current = Upload()
         current.lines.append(line)
@@ -121,14 +123,20 @@ class Archive:
     function_key: str
     segregation_codes: str | None = None
 
-    def call(self, method: str, path: str, data: bytes | None = None,
-             attempts: int = 5) -> dict[str, Any]:
-        query = {"segregationCodes": self.segregation_codes} if (
-            self.segregation_codes and path == BULK) else {}
-        full = self.url.rstrip("/") + path + (
-            f"?{urllib.parse.urlencode(query)}" if query else "")
-        headers = {"x-functions-key": self.function_key, "Ocp-Apim-Subscription-Key": self.key,
-                   "Content-Type": "application/x-ndjson"}
+    def call(
+        self, method: str, path: str, data: bytes | None = None, attempts: int = 5
+    ) -> dict[str, Any]:
+        query = (
+            {"segregationCodes": self.segregation_codes}
+            if (self.segregation_codes and path == BULK)
+            else {}
+        )
+        full = self.url.rstrip("/") + path + (f"?{urllib.parse.urlencode(query)}" if query else "")
+        headers = {
+            "x-functions-key": self.function_key,
+            "Ocp-Apim-Subscription-Key": self.key,
+            "Content-Type": "application/x-ndjson",
+        }
         for attempt in range(1, attempts + 1):
             request = urllib.request.Request(full, data=data, method=method, headers=headers)
             try:
@@ -138,12 +146,12 @@ class Archive:
             except urllib.error.HTTPError as error:
                 detail = error.read().decode(errors="replace")
                 if error.code in (429, 503) and attempt < attempts:  # retry later, as told
-                    time.sleep(float(error.headers.get("Retry-After") or 2 ** attempt))
+                    time.sleep(float(error.headers.get("Retry-After") or 2**attempt))
                     continue
                 raise CliError(f"{method} {path}: {error.code} {detail}") from None
             except (urllib.error.URLError, TimeoutError, ConnectionError) as error:
                 if attempt < attempts:
-                    time.sleep(2 ** attempt)
+                    time.sleep(2**attempt)
                     continue
                 raise CliError(f"cannot reach {self.url}: {error}") from None
         raise AssertionError("unreachable")
@@ -168,16 +176,27 @@ class Progress:
         done = written + rejected
         filled = int(self.width * done / self.total)
         bar = "#" * filled + "." * (self.width - filled)
-        line = (f"[{bar}] {100 * done / self.total:5.1f}%  uploaded {uploaded:,}/{self.total:,}"
-                f"  written {written:,}  rejected {rejected:,}")
+        line = (
+            f"[{bar}] {100 * done / self.total:5.1f}%  uploaded {uploaded:,}/{self.total:,}"
+            f"  written {written:,}  rejected {rejected:,}"
+        )
         end = "\n" if final or not self.stream.isatty() else ""
         self.stream.write(("\r" if self.stream.isatty() else "") + line + end)
         self.stream.flush()
 
 
-def run(path: Path, archive: Archive, *, kind: str, max_lines: int, max_bytes: int,
-        poll_seconds: float, out: TextIO, rejects: Path | None,
-        progress_stream: TextIO = sys.stderr) -> int:
+def run(
+    path: Path,
+    archive: Archive,
+    *,
+    kind: str,
+    max_lines: int,
+    max_bytes: int,
+    poll_seconds: float,
+    out: TextIO,
+    rejects: Path | None,
+    progress_stream: TextIO = sys.stderr,
+) -> int:
     total = count_lines(path, kind)
     if total == 0:
         raise CliError(f"{path} has no positions")
@@ -203,20 +222,28 @@ def run(path: Path, archive: Archive, *, kind: str, max_lines: int, max_bytes: i
             break
         progress.show(uploaded, written, rejected)
         time.sleep(poll_seconds)
-    failures = sorted((upload.file_lines[int(r["line"]) - 1], str(r["reason"]))
-                      for upload in sent
-                      for r in reports[upload.bulk_id]["rejectedLines"])
-    out.write(f"{path}: {total:,} positions in {len(sent)} upload(s): "
-              f"{written:,} written, {rejected:,} rejected\n")
+    failures = sorted(
+        (upload.file_lines[int(r["line"]) - 1], str(r["reason"]))
+        for upload in sent
+        for r in reports[upload.bulk_id]["rejectedLines"]
+    )
+    out.write(
+        f"{path}: {total:,} positions in {len(sent)} upload(s): "
+        f"{written:,} written, {rejected:,} rejected\n"
+    )
     for upload in sent:
         report = reports[upload.bulk_id]
-        out.write(f"  bulk {upload.bulk_id}: {report['accepted']:,} accepted, "
-                  f"{report['written']:,} written, {report['rejected']:,} rejected\n")
+        out.write(
+            f"  bulk {upload.bulk_id}: {report['accepted']:,} accepted, "
+            f"{report['written']:,} written, {report['rejected']:,} rejected\n"
+        )
     for line, reason in failures[:50]:
         out.write(f"  line {line}: {reason}\n")
     if len(failures) > 50:
-        out.write(f"  ... and {len(failures) - 50:,} more"
-                  f"{f' (all in {rejects})' if rejects else ' (--rejects FILE lists them all)'}\n")
+        out.write(
+            f"  ... and {len(failures) - 50:,} more"
+            f"{f' (all in {rejects})' if rejects else ' (--rejects FILE lists them all)'}\n"
+        )
     if rejects is not None:
         with rejects.open("w") as handle:
             for line, reason in failures:
@@ -224,18 +251,30 @@ def run(path: Path, archive: Archive, *, kind: str, max_lines: int, max_bytes: i
     return 2 if failures else 0
 
 
-def main(argv: list[str] | None = None, *, out: TextIO | None = None,
-         progress_stream: TextIO | None = None) -> int:
+def main(
+    argv: list[str] | None = None,
+    *,
+    out: TextIO | None = None,
+    progress_stream: TextIO | None = None,
+) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("file", type=Path, help="a .csv or .ndjson file")
-    parser.add_argument("--format", choices=("csv", "ndjson"),
-                        help="default: from the file's extension")
-    parser.add_argument("--url", default=os.environ.get("CENTRO_STELLA_URL",
-                                                        "http://localhost:7071"))
-    parser.add_argument("--key", default=os.environ.get("CENTRO_STELLA_EC_KEY")
-                        or _local_setting("DEV_PARTY_KEY_EC"), help="the EC's API key")
-    parser.add_argument("--function-key", default=os.environ.get("CENTRO_STELLA_FUNCTION_KEY")
-                        or _local_setting("LOCAL_FUNCTION_KEY"))
+    parser.add_argument(
+        "--format", choices=("csv", "ndjson"), help="default: from the file's extension"
+    )
+    parser.add_argument(
+        "--url", default=os.environ.get("CENTRO_STELLA_URL", "http://localhost:7071")
+    )
+    parser.add_argument(
+        "--key",
+        default=os.environ.get("CENTRO_STELLA_EC_KEY") or _local_setting("DEV_PARTY_KEY_EC"),
+        help="the EC's API key",
+    )
+    parser.add_argument(
+        "--function-key",
+        default=os.environ.get("CENTRO_STELLA_FUNCTION_KEY")
+        or _local_setting("LOCAL_FUNCTION_KEY"),
+    )
     parser.add_argument("--segregation-codes", help="e.g. 01,02 (an intermediary's codes)")
     parser.add_argument("--rejects", type=Path, help="write every rejected line here (NDJSON)")
     parser.add_argument("--max-lines", type=int, default=MAX_LINES, help=argparse.SUPPRESS)
@@ -244,10 +283,17 @@ def main(argv: list[str] | None = None, *, out: TextIO | None = None,
     kind = args.format or ("csv" if args.file.suffix.lower() == ".csv" else "ndjson")
     archive = Archive(args.url, args.key, args.function_key, args.segregation_codes)
     try:
-        return run(args.file, archive, kind=kind, max_lines=min(args.max_lines, MAX_LINES),
-                   max_bytes=MAX_BYTES, poll_seconds=args.poll_seconds,
-                   out=out or sys.stdout, rejects=args.rejects,
-                   progress_stream=progress_stream or sys.stderr)
+        return run(
+            args.file,
+            archive,
+            kind=kind,
+            max_lines=min(args.max_lines, MAX_LINES),
+            max_bytes=MAX_BYTES,
+            poll_seconds=args.poll_seconds,
+            out=out or sys.stdout,
+            rejects=args.rejects,
+            progress_stream=progress_stream or sys.stderr,
+        )
     except (CliError, OSError, UnicodeDecodeError, csv.Error) as error:
         (out or sys.stdout).write(f"error: {error}\n")
         return 1
@@ -255,4 +301,3 @@ def main(argv: list[str] | None = None, *, out: TextIO | None = None,
 
 if __name__ == "__main__":
     sys.exit(main())
-

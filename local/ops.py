@@ -34,13 +34,24 @@ class OpsError(RuntimeError):
     pass
 
 
-def call(url: str, key: str, method: str, path: str, body: Any = None,
-         query: dict[str, Any] | None = None, headers: dict[str, str] | None = None) -> Any:
+def call(
+    url: str,
+    key: str,
+    method: str,
+    path: str,
+    body: Any = None,
+    query: dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Any:
     params = {k: v for k, v in (query or {}).items() if v is not None}
     full = url.rstrip("/") + path + (f"?{urllib.parse.urlencode(params)}" if params else "")
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(full, data=data, method=method, headers={
-        "x-functions-key": key, "Content-Type": "application/json", **(headers or {})})
+    request = urllib.request.Request(
+        full,
+        data=data,
+        method=method,
+        headers={"x-functions-key": key, "Content-Type": "application/json", **(headers or {})},
+    )
     try:
         with urllib.request.urlopen(request, timeout=60) as response:
             raw = response.read()
@@ -65,8 +76,7 @@ def _default_key() -> str:
 
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m local.ops", description=__doc__.splitlines()[0])
-    p.add_argument("--url", default=os.environ.get("CENTRO_STELLA_URL",
-                                                   "http://localhost:7071"))
+    p.add_argument("--url", default=os.environ.get("CENTRO_STELLA_URL", "http://localhost:7071"))
     p.add_argument("--admin-key", default=None)
     groups = p.add_subparsers(dest="group", required=True)
 
@@ -104,8 +114,11 @@ def parser() -> argparse.ArgumentParser:
     force.add_argument("--reason", required=True)
     release = standin.add_parser("release", help="the rules decide again")
     release.add_argument("station")
-    p.add_argument("--operator", default=os.environ.get("USER", "operator"),
-                   help="recorded as who forced or released a mode")
+    p.add_argument(
+        "--operator",
+        default=os.environ.get("USER", "operator"),
+        help="recorded as who forced or released a mode",
+    )
     return p
 
 
@@ -118,23 +131,32 @@ def run(args: argparse.Namespace) -> Any:
         if args.action == "register":
             return call(url, key, "POST", "/api/ops/parties", json.loads(args.file.read_text()))
         if args.action == "rotate-key":
-            return call(url, key, "POST", f"/api/ops/parties/{args.party_id}/keys",
-                        {"graceSeconds": args.grace_seconds})
+            return call(
+                url,
+                key,
+                "POST",
+                f"/api/ops/parties/{args.party_id}/keys",
+                {"graceSeconds": args.grace_seconds},
+            )
         return call(url, key, "GET", f"/api/ops/parties/{args.party_id}")
     if args.group == "failed-work":
         if args.action == "list":
-            return call(url, key, "GET", "/api/ops/failed-work",
-                        query={"queue": args.queue, "limit": args.limit})
-        return [call(url, key, "POST", f"/api/ops/failed-work/{item}/replay")
-                for item in args.ids]
+            return call(
+                url,
+                key,
+                "GET",
+                "/api/ops/failed-work",
+                query={"queue": args.queue, "limit": args.limit},
+            )
+        return [call(url, key, "POST", f"/api/ops/failed-work/{item}/replay") for item in args.ids]
     if args.group == "standin":
         return _standin(url, key, args)
     queue = urllib.parse.quote(args.queue, safe="")
     if args.action == "list":
-        return call(url, key, "GET", f"/api/ops/dead-letters/{queue}",
-                    query={"limit": args.limit})
-    return call(url, key, "POST", f"/api/ops/dead-letters/{queue}/replay",
-                query={"limit": args.limit})
+        return call(url, key, "GET", f"/api/ops/dead-letters/{queue}", query={"limit": args.limit})
+    return call(
+        url, key, "POST", f"/api/ops/dead-letters/{queue}/replay", query={"limit": args.limit}
+    )
 
 
 def _standin(url: str, key: str, args: argparse.Namespace) -> Any:
@@ -144,8 +166,14 @@ def _standin(url: str, key: str, args: argparse.Namespace) -> Any:
     path = f"/api/ops/standin/stations/{station}"
     who = {"x-operator": args.operator}
     if args.action == "force":
-        return call(url, key, "PUT", f"{path}/force",
-                    {"mode": args.mode, "reason": args.reason}, headers=who)
+        return call(
+            url,
+            key,
+            "PUT",
+            f"{path}/force",
+            {"mode": args.mode, "reason": args.reason},
+            headers=who,
+        )
     if args.action == "release":
         return call(url, key, "DELETE", f"{path}/force", headers=who)
     return call(url, key, "GET", path)

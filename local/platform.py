@@ -51,16 +51,31 @@ class DemoParty:
 
 
 DEMO_PARTIES = (
-    DemoParty(DEMO_EC, "Comune di Demo (creditor institution)", "ec", "DEV_PARTY_KEY_EC",
-              default_iban=DEMO_IBAN, stations=(f"{DEMO_EC}_01",)),
+    DemoParty(
+        DEMO_EC,
+        "Comune di Demo (creditor institution)",
+        "ec",
+        "DEV_PARTY_KEY_EC",
+        default_iban=DEMO_IBAN,
+        stations=(f"{DEMO_EC}_01",),
+    ),
     DemoParty("DEMOACQ", "Demo acquirer", "acquirer", "DEV_PARTY_KEY_ACQUIRER"),
-    DemoParty("DEMOPSP", "Demo PSP", "psp", "DEV_PARTY_KEY_PSP",
-              secret_name="psp-demo-signing"),
-    DemoParty(DEMO_STATION, "Demo station of Comune di Demo", "station",
-              "DEV_PARTY_KEY_STATION", acts_for={DEMO_EC: []},
-              secret_name=DEMO_STATION_SECRET),
-    DemoParty(DEMO_INTERMEDIARY, "Demo intermediary (technology partner of Comune di Demo)",
-              "intermediary", "DEV_PARTY_KEY_INTERMEDIARY", acts_for={DEMO_EC: ["01", "02"]}),
+    DemoParty("DEMOPSP", "Demo PSP", "psp", "DEV_PARTY_KEY_PSP", secret_name="psp-demo-signing"),
+    DemoParty(
+        DEMO_STATION,
+        "Demo station of Comune di Demo",
+        "station",
+        "DEV_PARTY_KEY_STATION",
+        acts_for={DEMO_EC: []},
+        secret_name=DEMO_STATION_SECRET,
+    ),
+    DemoParty(
+        DEMO_INTERMEDIARY,
+        "Demo intermediary (technology partner of Comune di Demo)",
+        "intermediary",
+        "DEV_PARTY_KEY_INTERMEDIARY",
+        acts_for={DEMO_EC: ["01", "02"]},
+    ),
 )
 
 
@@ -95,12 +110,16 @@ def key_pair(folder: Path) -> KeyPair:
 
 def provision_cosmos(settings: Settings) -> None:
     """Create the database and every container the app needs (idempotent)."""
-    client = CosmosClient(settings.cosmos_endpoint, credential=settings.cosmos_key or "",
-                          enable_endpoint_discovery=settings.cosmos_endpoint_discovery)
+    client = CosmosClient(
+        settings.cosmos_endpoint,
+        credential=settings.cosmos_key or "",
+        enable_endpoint_discovery=settings.cosmos_endpoint_discovery,
+    )
     database = client.create_database_if_not_exists(settings.cosmos_database)
     for spec in CONTAINERS:
-        database.create_container_if_not_exists(getattr(settings, spec.setting),
-                                                PartitionKey(path=spec.partition_key))
+        database.create_container_if_not_exists(
+            getattr(settings, spec.setting), PartitionKey(path=spec.partition_key)
+        )
 
 
 def provision_blobs(settings: Settings) -> None:
@@ -109,8 +128,10 @@ def provision_blobs(settings: Settings) -> None:
     from azure.storage.blob import BlobServiceClient
 
     assert settings.storage_connection, "AzureWebJobsStorage is not set"
-    with BlobServiceClient.from_connection_string(settings.storage_connection) as client, \
-            contextlib.suppress(ResourceExistsError):
+    with (
+        BlobServiceClient.from_connection_string(settings.storage_connection) as client,
+        contextlib.suppress(ResourceExistsError),
+    ):
         client.create_container(settings.notices_blob_container)
 
 
@@ -125,15 +146,28 @@ async def seed_parties(settings: Settings, env: dict[str, str]) -> None:
 
     clients = Clients(settings)
     try:
-        registry = PartyRegistry(CosmosPartyStore(
-            clients.container(settings.parties_container), settings.cosmos_timeout_seconds))
+        registry = PartyRegistry(
+            CosmosPartyStore(
+                clients.container(settings.parties_container), settings.cosmos_timeout_seconds
+            )
+        )
         now = datetime.now(UTC)
         for demo in DEMO_PARTIES:
-            await registry.register(PartyIn.model_validate({
-                "partyId": demo.party_id, "name": demo.name, "role": demo.role,
-                "actsFor": demo.acts_for, "secretName": demo.secret_name,
-                "defaultIban": demo.default_iban, "stations": list(demo.stations),
-                "endpoint": env.get(STATION_URL) if demo.role == "station" else None}), now=now)
+            await registry.register(
+                PartyIn.model_validate(
+                    {
+                        "partyId": demo.party_id,
+                        "name": demo.name,
+                        "role": demo.role,
+                        "actsFor": demo.acts_for,
+                        "secretName": demo.secret_name,
+                        "defaultIban": demo.default_iban,
+                        "stations": list(demo.stations),
+                        "endpoint": env.get(STATION_URL) if demo.role == "station" else None,
+                    }
+                ),
+                now=now,
+            )
             key = env.get(demo.key_setting)
             if key:
                 await registry.add_key(demo.party_id, key, now=now)
@@ -155,19 +189,32 @@ async def seed_demo_notices(settings: Settings) -> None:
     clients = Clients(settings)
     try:
         timeout = settings.cosmos_timeout_seconds
-        registry = PartyRegistry(CosmosPartyStore(
-            clients.container(settings.parties_container), timeout))
-        archive = NoticeArchive(CosmosNoticeStore(
-            clients.container(settings.notices_container), timeout), EcDirectory(registry))
+        registry = PartyRegistry(
+            CosmosPartyStore(clients.container(settings.parties_container), timeout)
+        )
+        archive = NoticeArchive(
+            CosmosNoticeStore(clients.container(settings.notices_container), timeout),
+            EcDirectory(registry),
+        )
         ec = await registry.get(DEMO_EC)
         for notice in DEMO_NOTICES:
-            await archive.publish(ec, PositionIn.model_validate({
-                "paFiscalCode": notice.pa_fiscal_code, "entityType": "F",
-                "entityFiscalCode": "RSSMRA85T10A562S", "entityFullName": "Mario Rossi",
-                "iuv": notice.notice_number[1:], "amount": notice.amount,
-                "description": notice.description,
-                "expirationDate": notice.due_date}), segregation_codes=None,
-                now=datetime.now(UTC))
+            await archive.publish(
+                ec,
+                PositionIn.model_validate(
+                    {
+                        "paFiscalCode": notice.pa_fiscal_code,
+                        "entityType": "F",
+                        "entityFiscalCode": "RSSMRA85T10A562S",
+                        "entityFullName": "Mario Rossi",
+                        "iuv": notice.notice_number[1:],
+                        "amount": notice.amount,
+                        "description": notice.description,
+                        "expirationDate": notice.due_date,
+                    }
+                ),
+                segregation_codes=None,
+                now=datetime.now(UTC),
+            )
     finally:
         await clients.close()
 
@@ -186,25 +233,36 @@ class Platform:
         self.env = dict(base)
         try:
             self.cosmos = self._own(cosmos.start_cosmos())
-            self.env.update(COSMOS_ENDPOINT=cosmos.endpoint(self.cosmos.port),
-                            COSMOS_KEY=cosmos.EMULATOR_KEY,
-                            CITIZEN_JWT_PUBLIC_KEY=self.keys.public_pem,
-                            LOCAL_CLOCK_FILE=str(self.clock_file))
+            self.env.update(
+                COSMOS_ENDPOINT=cosmos.endpoint(self.cosmos.port),
+                COSMOS_KEY=cosmos.EMULATOR_KEY,
+                CITIZEN_JWT_PUBLIC_KEY=self.keys.public_pem,
+                LOCAL_CLOCK_FILE=str(self.clock_file),
+            )
             settings = self.settings()
-            self.broker = self._own(servicebus.start_broker(
-                queues=queue_definitions(settings), clock_file=self.clock_file))
+            self.broker = self._own(
+                servicebus.start_broker(
+                    queues=queue_definitions(settings), clock_file=self.clock_file
+                )
+            )
             self.env["ServiceBusConnection"] = servicebus.connection_string(self.broker.port)
-            self.psp = self._own(start_psp(
-                clock_file=self.clock_file, secret=demo_psp_secret(self.env),
-                salt=self.env.get("DEV_HPAN_SALT") or DEV_HPAN_SALT,
-                function_key=self.env.get("LOCAL_FUNCTION_KEY", "")))
+            self.psp = self._own(
+                start_psp(
+                    clock_file=self.clock_file,
+                    secret=demo_psp_secret(self.env),
+                    salt=self.env.get("DEV_HPAN_SALT") or DEV_HPAN_SALT,
+                    function_key=self.env.get("LOCAL_FUNCTION_KEY", ""),
+                )
+            )
             self.env["WALLET_PSP_BASE_URL"] = psp_base_url(self.psp)
-            self.nhsim, hub_connections = nhsim.simulate_hubs(self.env,
-                                                              clock_file=self.clock_file)
+            self.nhsim, hub_connections = nhsim.simulate_hubs(self.env, clock_file=self.clock_file)
             self._own(self.nhsim)
             self.env.update(hub_connections)
-            self.ecsim = start_ecsim(credential=local_secret(self.env, DEMO_STATION_SECRET),
-                                     clock_file=self.clock_file, demo=True)
+            self.ecsim = start_ecsim(
+                credential=local_secret(self.env, DEMO_STATION_SECRET),
+                clock_file=self.clock_file,
+                demo=True,
+            )
             self._own(self.ecsim)
             self.env[STATION_URL] = self.ecsim.base_url
             self.bank = self._own(start_banksim())

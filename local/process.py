@@ -42,15 +42,29 @@ class ChildFailed(RuntimeError):
 class Child:
     """One running child process that announced ``READY <port>``."""
 
-    def __init__(self, name: str, argv: Sequence[str], *, env: dict[str, str] | None = None,
-                 ready_timeout: float = 60.0, cwd: Path = ROOT) -> None:
+    def __init__(
+        self,
+        name: str,
+        argv: Sequence[str],
+        *,
+        env: dict[str, str] | None = None,
+        ready_timeout: float = 60.0,
+        cwd: Path = ROOT,
+    ) -> None:
         self.name = name
         self.argv = list(argv)
         self._lines: list[str] = []
         merged = {**os.environ, **(env or {})}
         self.proc = subprocess.Popen(
-            self.argv, cwd=cwd, env=merged, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True, text=True, bufsize=1,
+            self.argv,
+            cwd=cwd,
+            env=merged,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            text=True,
+            bufsize=1,
             preexec_fn=_die_with_parent,
         )
         self.port = self._wait_ready(ready_timeout)

@@ -35,9 +35,21 @@ def main() -> None:
         settings = platform.provision()
         asyncio.run(seed_demo_notices(settings))
         env = {**platform.env, "PYTHONUNBUFFERED": "1"}
-        host = Child("devhost", [sys.executable, "-m", "local.devhost", "--app", "function_app",
-                                 "--port", str(port), "--clock-file", str(platform.clock_file)],
-                     env=env)
+        host = Child(
+            "devhost",
+            [
+                sys.executable,
+                "-m",
+                "local.devhost",
+                "--app",
+                "function_app",
+                "--port",
+                str(port),
+                "--clock-file",
+                str(platform.clock_file),
+            ],
+            env=env,
+        )
         os.environ["LOCAL_VERBOSE"] = "1"
         banner(port, platform, values)
         while not stop.is_set() and host.alive():
@@ -54,21 +66,24 @@ def main() -> None:
 def banner(port: int, platform: Platform, values: dict[str, str]) -> None:
     api = f"http://localhost:{port}/api"
     key = values.get("LOCAL_FUNCTION_KEY", "")
-    print(f"""
+    print(
+        f"""
 Centro Stella is running.
   API          {api}/   (function key: x-functions-key: {key})
   health       {api}/health
   OpenAPI      {api}/openapi.json
-  Cosmos DB    {platform.env['COSMOS_ENDPOINT']}
-  Service Bus  {platform.env['ServiceBusConnection']}
-  PSP (demo)   {platform.env['WALLET_PSP_BASE_URL']}  (wallet onboarding: open the redirectUrl
+  Cosmos DB    {platform.env["COSMOS_ENDPOINT"]}
+  Service Bus  {platform.env["ServiceBusConnection"]}
+  PSP (demo)   {platform.env["WALLET_PSP_BASE_URL"]}  (wallet onboarding: open the redirectUrl
                of POST {api}/v1/wallet/instruments; 3-D Secure test code {THREE_DS_CODE})
   EC (demo)    {platform.ecsim.base_url}  (the demo station; stage outages through
                {platform.ecsim.control_url}: see the README's EC simulator section)
   dev clock    {Path(platform.clock_file)}  (POST http://localhost:{port}/admin/devclock)
 A citizen token:  make token CF=RSSMRA85T10A562S
 Stop with Ctrl-C.
-""", flush=True)
+""",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

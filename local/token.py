@@ -34,8 +34,15 @@ def main(argv: list[str]) -> int:
         settings_file = ROOT / "local.settings.example.json"
     values = json.loads(settings_file.read_text())["Values"]
     clock = DevClock(STATE / "clock.json")
-    print(issue_token(private.read_text(), fiscal_code, issuer=values["CITIZEN_JWT_ISSUER"],
-                      audience=values["CITIZEN_JWT_AUDIENCE"], now=clock.now()))
+    print(
+        issue_token(
+            private.read_text(),
+            fiscal_code,
+            issuer=values["CITIZEN_JWT_ISSUER"],
+            audience=values["CITIZEN_JWT_AUDIENCE"],
+            now=clock.now(),
+        )
+    )
     return 0
 
 

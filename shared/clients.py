@@ -66,7 +66,8 @@ class Clients:
             # use_env_settings=False: azure-core otherwise reads .netrc and proxy variables on
             # every request, about half of a point read's CPU here; Functions use no proxy.
             self._cosmos = CosmosClient(
-                s.cosmos_endpoint, credential=credential,
+                s.cosmos_endpoint,
+                credential=credential,
                 transport=AioHttpTransport(use_env_settings=False),
                 enable_endpoint_discovery=s.cosmos_endpoint_discovery,
                 connection_timeout=s.cosmos_timeout_seconds,
@@ -74,19 +75,20 @@ class Clients:
         return self._cosmos
 
     def container(self, name: str) -> ContainerProxy:
-        return self.cosmos().get_database_client(self.settings.cosmos_database) \
+        return (
+            self.cosmos()
+            .get_database_client(self.settings.cosmos_database)
             .get_container_client(name)
+        )
 
     def servicebus(self) -> ServiceBusClient:
         if self._servicebus is None:
             s = self.settings
             if s.servicebus_connection:
-                self._servicebus = ServiceBusClient.from_connection_string(
-                    s.servicebus_connection)
+                self._servicebus = ServiceBusClient.from_connection_string(s.servicebus_connection)
             else:
                 assert s.servicebus_namespace is not None
-                self._servicebus = ServiceBusClient(s.servicebus_namespace,
-                                                    self.azure_credential())
+                self._servicebus = ServiceBusClient(s.servicebus_namespace, self.azure_credential())
         return self._servicebus
 
     def blob_service(self) -> BlobServiceClient:
@@ -99,11 +101,14 @@ class Clients:
             elif s.storage_account:
                 self._blob = BlobServiceClient(
                     f"https://{s.storage_account}.blob.core.windows.net",
-                    credential=self.azure_credential())
+                    credential=self.azure_credential(),
+                )
             else:
-                raise ConfigurationError("Blob storage is not configured: set "
-                                         "AzureWebJobsStorage (a connection string) or "
-                                         "AzureWebJobsStorage__accountName")
+                raise ConfigurationError(
+                    "Blob storage is not configured: set "
+                    "AzureWebJobsStorage (a connection string) or "
+                    "AzureWebJobsStorage__accountName"
+                )
         return self._blob
 
     @contextlib.asynccontextmanager
@@ -128,13 +133,16 @@ class Clients:
         if session is None or session.closed:
             spec = spec or SessionSpec()
             connector = aiohttp.TCPConnector(
-                limit=spec.limit, limit_per_host=spec.limit_per_host,
-                keepalive_timeout=spec.keepalive_timeout, enable_cleanup_closed=True,
+                limit=spec.limit,
+                limit_per_host=spec.limit_per_host,
+                keepalive_timeout=spec.keepalive_timeout,
+                enable_cleanup_closed=True,
             )
             session = aiohttp.ClientSession(
                 connector=connector,
-                timeout=aiohttp.ClientTimeout(total=spec.total_timeout,
-                                              connect=spec.connect_timeout),
+                timeout=aiohttp.ClientTimeout(
+                    total=spec.total_timeout, connect=spec.connect_timeout
+                ),
             )
             self._sessions[service] = session
         return session

@@ -54,8 +54,9 @@ async def guarded(timeout: float, dependency: str = "cosmos") -> AsyncIterator[N
         raise DependencyError(dependency, f"no answer within {timeout:g}s") from None
     except CosmosHttpResponseError as error:
         if error.status_code in TRANSIENT_STATUS:
-            raise DependencyError(dependency, f"status {error.status_code}",
-                                  retry_after=retry_after_seconds(error)) from error
+            raise DependencyError(
+                dependency, f"status {error.status_code}", retry_after=retry_after_seconds(error)
+            ) from error
         raise
     except (ServiceRequestError, ServiceResponseError, aiohttp.ClientError, OSError) as error:
         raise DependencyError(dependency, type(error).__name__) from error
@@ -84,15 +85,19 @@ async def create_new(container: ContainerProxy, document: Document, timeout: flo
     return written
 
 
-async def replace_unchanged(container: ContainerProxy, document: Document, timeout: float,
-                            etag: str | None = None) -> Document:
+async def replace_unchanged(
+    container: ContainerProxy, document: Document, timeout: float, etag: str | None = None
+) -> Document:
     """Replace ``document`` if it is unchanged since read (``etag``, default its ``_etag``);
     StaleDocument if it changed or vanished. Returns it as written."""
     try:
         async with guarded(timeout):
             written: Document = await container.replace_item(
-                document["id"], body(document), etag=etag or document["_etag"],
-                match_condition=MatchConditions.IfNotModified)
+                document["id"],
+                body(document),
+                etag=etag or document["_etag"],
+                match_condition=MatchConditions.IfNotModified,
+            )
     except (CosmosAccessConditionFailedError, CosmosResourceNotFoundError):
         raise StaleDocument(document["id"]) from None
     return written

@@ -27,17 +27,22 @@ class DeadLetter(BaseModel):
 
 def _describe(message: ServiceBusReceivedMessage) -> DeadLetter:
     return DeadLetter(
-        sequence_number=message.sequence_number, message_id=message.message_id,
-        reason=message.dead_letter_reason, description=message.dead_letter_error_description,
-        delivery_count=message.delivery_count, enqueued_at=message.enqueued_time_utc,
-        body_b64=base64.b64encode(b"".join(message.body)).decode())
+        sequence_number=message.sequence_number,
+        message_id=message.message_id,
+        reason=message.dead_letter_reason,
+        description=message.dead_letter_error_description,
+        delivery_count=message.delivery_count,
+        enqueued_at=message.enqueued_time_utc,
+        body_b64=base64.b64encode(b"".join(message.body)).decode(),
+    )
 
 
 async def peek(clients: Clients, queue: str, limit: int) -> list[DeadLetter]:
     """The oldest ``limit`` dead-lettered messages of ``queue``, left in place."""
     async with guarded_bus(clients.settings.servicebus_timeout_seconds * 4):
         receiver = clients.servicebus().get_queue_receiver(
-            queue, sub_queue=ServiceBusSubQueue.DEAD_LETTER)
+            queue, sub_queue=ServiceBusSubQueue.DEAD_LETTER
+        )
         async with receiver:
             messages = await receiver.peek_messages(max_message_count=limit)
     return [_describe(m) for m in messages]
@@ -50,20 +55,27 @@ async def replay(clients: Clients, queue: str, limit: int) -> list[DeadLetter]:
     copy (its message id is derived from the sequence number: duplicate detection drops it).
     """
     moved: list[DeadLetter] = []
-    async with guarded_bus(clients.settings.servicebus_timeout_seconds * 6), \
-            clients.sending(queue) as sender:
+    async with (
+        guarded_bus(clients.settings.servicebus_timeout_seconds * 6),
+        clients.sending(queue) as sender,
+    ):
         receiver = clients.servicebus().get_queue_receiver(
-            queue, sub_queue=ServiceBusSubQueue.DEAD_LETTER, max_wait_time=1)
+            queue, sub_queue=ServiceBusSubQueue.DEAD_LETTER, max_wait_time=1
+        )
         async with receiver:
             messages = await receiver.receive_messages(max_message_count=limit, max_wait_time=1)
             for message in messages:
                 properties: dict[Any, Any] = dict(message.application_properties or {})
                 original = str(message.message_id)
                 properties[b"originalMessageId"] = original
-                await sender.send_messages(ServiceBusMessage(
-                    b"".join(message.body), content_type=message.content_type,
-                    message_id=f"{original}:dlq:{message.sequence_number}",
-                    application_properties=properties))
+                await sender.send_messages(
+                    ServiceBusMessage(
+                        b"".join(message.body),
+                        content_type=message.content_type,
+                        message_id=f"{original}:dlq:{message.sequence_number}",
+                        application_properties=properties,
+                    )
+                )
                 await receiver.complete_message(message)
                 moved.append(_describe(message))
     return moved

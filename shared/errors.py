@@ -39,8 +39,14 @@ class DomainError(CentroStellaError):
     status = 400
     title = "Bad request"
 
-    def __init__(self, detail: str, *, errors: list[dict[str, Any]] | None = None,
-                 headers: dict[str, str] | None = None, code: str | None = None) -> None:
+    def __init__(
+        self,
+        detail: str,
+        *,
+        errors: list[dict[str, Any]] | None = None,
+        headers: dict[str, str] | None = None,
+        code: str | None = None,
+    ) -> None:
         super().__init__(detail)
         self.detail = detail
         self.errors = errors or []
@@ -55,8 +61,14 @@ class Invalid(DomainError):
     status = 400
     title = "Invalid request"
 
-    def __init__(self, detail: str, *, status: int = 400,
-                 errors: list[dict[str, Any]] | None = None, code: str | None = None) -> None:
+    def __init__(
+        self,
+        detail: str,
+        *,
+        status: int = 400,
+        errors: list[dict[str, Any]] | None = None,
+        code: str | None = None,
+    ) -> None:
         super().__init__(detail, errors=errors, code=code)
         if status not in (400, 422):
             raise ValueError("Invalid is 400 or 422")

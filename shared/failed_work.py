@@ -108,8 +108,9 @@ class MemoryFailedWork:
         return sorted(found, key=lambda i: i.failed_at, reverse=True)[:limit]
 
 
-async def replay(store: FailedWorkStore, sender: Sender, item_id: str, *,
-                 now: datetime) -> FailedWork:
+async def replay(
+    store: FailedWorkStore, sender: Sender, item_id: str, *, now: datetime
+) -> FailedWork:
     """Send a failed message to its queue again, as a fresh delivery with a new message id."""
     item = await store.get(item_id)
     if item is None:
@@ -118,8 +119,10 @@ async def replay(store: FailedWorkStore, sender: Sender, item_id: str, *,
     properties = {k: v for k, v in item.properties.items() if k != "attempt"}
     properties["originalMessageId"] = item.original_message_id
     properties["replay"] = number
-    await sender.send(item.queue, [Outgoing(f"{item.original_message_id}:replay:{number}",
-                                            item.body, properties=properties)])
+    await sender.send(
+        item.queue,
+        [Outgoing(f"{item.original_message_id}:replay:{number}", item.body, properties=properties)],
+    )
     item.replays.append(now)
     await store.save(item)
     return item

@@ -43,8 +43,11 @@ async def _timed(probe: Callable[[], Awaitable[None]], timeout: float) -> Check:
 class HealthProbe:
     """Checks the dependencies; caches the answer for ``HEALTH_CACHE_SECONDS``."""
 
-    def __init__(self, clients_factory: Callable[[], Clients],
-                 extra: dict[str, Callable[[], None]] | None = None) -> None:
+    def __init__(
+        self,
+        clients_factory: Callable[[], Clients],
+        extra: dict[str, Callable[[], None]] | None = None,
+    ) -> None:
         self._clients_factory = clients_factory
         self._extra = extra or {}
         self._cached: tuple[float, Health] | None = None
@@ -82,5 +85,7 @@ class HealthProbe:
         found = await asyncio.gather(_timed(cosmos, timeout), _timed(servicebus, timeout))
         checks["cosmos"], checks["servicebus"] = found
         ok = all(c.ok for c in checks.values())
-        return (Health(status="ok" if ok else "unavailable", live=True, checks=checks),
-                settings.health_cache_seconds)
+        return (
+            Health(status="ok" if ok else "unavailable", live=True, checks=checks),
+            settings.health_cache_seconds,
+        )

@@ -130,8 +130,9 @@ class ServiceBusSender:
 def _handed_turn(waiting: _Waiting) -> bool:
     """The sender was handed to this caller, which left without using it (cancelled)."""
     done = waiting.done
-    return done.done() and not done.cancelled() and done.exception() is None \
-        and done.result() is _TURN
+    return (
+        done.done() and not done.cancelled() and done.exception() is None and done.result() is _TURN
+    )
 
 
 def _hand_on(line: _Line) -> None:
@@ -170,8 +171,11 @@ async def _send_all(sender: Any, taken: list[_Waiting]) -> None:
         await sender.send_messages(batch)
         _settle(pending)
     except BaseException as error:
-        failed = error if isinstance(error, Exception) else DependencyError(
-            "servicebus", "the send was interrupted")
+        failed = (
+            error
+            if isinstance(error, Exception)
+            else DependencyError("servicebus", "the send was interrupted")
+        )
         for waiting in taken:
             if not waiting.done.done():
                 waiting.done.set_exception(failed)
@@ -191,12 +195,13 @@ def _to_message(outgoing: Outgoing) -> ServiceBusMessage | AmqpAnnotatedMessage:
         # without its properties' mixins (about a quarter of the SDK's CPU per message).
         return AmqpAnnotatedMessage(
             data_body=outgoing.body,
-            properties={"message_id": outgoing.message_id,
-                        "content_type": outgoing.content_type},
+            properties={"message_id": outgoing.message_id, "content_type": outgoing.content_type},
             application_properties=dict(outgoing.properties),
         )
     return ServiceBusMessage(
-        outgoing.body, message_id=outgoing.message_id, content_type=outgoing.content_type,
+        outgoing.body,
+        message_id=outgoing.message_id,
+        content_type=outgoing.content_type,
         application_properties=cast("dict[str | bytes, Any]", dict(outgoing.properties)),
         scheduled_enqueue_time_utc=outgoing.scheduled_at,
     )

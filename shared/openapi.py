@@ -12,16 +12,36 @@ from pydantic.json_schema import models_json_schema
 Security = Literal["anonymous", "function", "citizen", "party", "psp", "admin"]
 
 SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
-    "functionKey": {"type": "apiKey", "in": "header", "name": "x-functions-key",
-                    "description": "The function key (or `code` in the query)."},
-    "adminKey": {"type": "apiKey", "in": "header", "name": "x-functions-key",
-                 "description": "The host's admin (master) key: operators only."},
-    "citizenToken": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT",
-                     "description": "The app backend's token for a citizen; sub = fiscal code."},
-    "subscriptionKey": {"type": "apiKey", "in": "header", "name": "Ocp-Apim-Subscription-Key",
-                        "description": "A party's key from the party registry."},
-    "pspSignature": {"type": "apiKey", "in": "header", "name": "x-signature",
-                     "description": "t=<unix time>,v1=<hex HMAC-SHA256 of 't.body'>."},
+    "functionKey": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "x-functions-key",
+        "description": "The function key (or `code` in the query).",
+    },
+    "adminKey": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "x-functions-key",
+        "description": "The host's admin (master) key: operators only.",
+    },
+    "citizenToken": {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": "The app backend's token for a citizen; sub = fiscal code.",
+    },
+    "subscriptionKey": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "Ocp-Apim-Subscription-Key",
+        "description": "A party's key from the party registry.",
+    },
+    "pspSignature": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "x-signature",
+        "description": "t=<unix time>,v1=<hex HMAC-SHA256 of 't.body'>.",
+    },
 }
 
 _REQUIREMENTS: dict[str, list[dict[str, list[str]]]] = {
@@ -33,12 +53,21 @@ _REQUIREMENTS: dict[str, list[dict[str, list[str]]]] = {
     "admin": [{"adminKey": []}],
 }
 
-_ERRORS = {400: "Malformed request", 401: "Missing or invalid credentials",
-           403: "Not allowed", 404: "Not found", 409: "Conflict",
-           410: "Gone", 412: "Precondition failed", 413: "Payload too large",
-           422: "Request not acceptable", 500: "Unexpected error",
-           502: "A partner's system failed or refused", 504: "A partner's system did not answer",
-           503: "A dependency is unavailable; see Retry-After"}
+_ERRORS = {
+    400: "Malformed request",
+    401: "Missing or invalid credentials",
+    403: "Not allowed",
+    404: "Not found",
+    409: "Conflict",
+    410: "Gone",
+    412: "Precondition failed",
+    413: "Payload too large",
+    422: "Request not acceptable",
+    500: "Unexpected error",
+    502: "A partner's system failed or refused",
+    504: "A partner's system did not answer",
+    503: "A dependency is unavailable; see Retry-After",
+}
 
 
 class ProblemDetails(BaseModel):
@@ -83,11 +112,13 @@ class Webhook:
     tags: tuple[str, ...] = ()
 
 
-def build(operations: list[Operation], *, title: str, version: str,
-          webhooks: list[Webhook] | None = None) -> dict[str, Any]:
+def build(
+    operations: list[Operation], *, title: str, version: str, webhooks: list[Webhook] | None = None
+) -> dict[str, Any]:
     """The OpenAPI 3.1 document of ``operations`` (and the partner calls ``webhooks``)."""
     models: list[tuple[type[BaseModel], Literal["validation", "serialization"]]] = [
-        (ProblemDetails, "serialization")]
+        (ProblemDetails, "serialization")
+    ]
     for hook in webhooks or []:
         models.append((hook.request, "serialization"))
         models.extend((model, "validation") for _, model in hook.responses.values())
@@ -106,21 +137,39 @@ def build(operations: list[Operation], *, title: str, version: str,
     paths: dict[str, dict[str, Any]] = {}
     for op in sorted(operations, key=lambda o: (o.route, o.method)):
         path = "/api/" + re.sub(r"\{(\w+)(:[^}]*)?\??\}", r"{\1}", op.route)
-        item: dict[str, Any] = {"operationId": op.name, "summary": op.summary or op.name,
-                                "security": _REQUIREMENTS[op.security], "tags": list(op.tags)}
-        params = [{"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
-                  for n in re.findall(r"\{(\w+)", op.route)]
-        params += [{"name": n, "in": "query", "required": False, "schema": {"type": "string"},
-                    "description": d} for n, d in op.query.items()]
+        item: dict[str, Any] = {
+            "operationId": op.name,
+            "summary": op.summary or op.name,
+            "security": _REQUIREMENTS[op.security],
+            "tags": list(op.tags),
+        }
+        params = [
+            {"name": n, "in": "path", "required": True, "schema": {"type": "string"}}
+            for n in re.findall(r"\{(\w+)", op.route)
+        ]
+        params += [
+            {
+                "name": n,
+                "in": "query",
+                "required": False,
+                "schema": {"type": "string"},
+                "description": d,
+            }
+            for n, d in op.query.items()
+        ]
         if params:
             item["parameters"] = params
         if op.request is not None:
-            item["requestBody"] = {"required": True, "content": {
-                "application/json": {"schema": ref(op.request, "validation")}}}
+            item["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": ref(op.request, "validation")}},
+            }
         responses: dict[str, Any] = {}
         if op.response is not None:
-            responses[str(op.status)] = {"description": "Success", "content": {
-                "application/json": {"schema": ref(op.response, "serialization")}}}
+            responses[str(op.status)] = {
+                "description": "Success",
+                "content": {"application/json": {"schema": ref(op.response, "serialization")}},
+            }
         else:
             responses[str(op.status)] = {"description": "Success, no content"}
         codes = set(op.errors) | {500, 503}
@@ -134,14 +183,25 @@ def build(operations: list[Operation], *, title: str, version: str,
         paths.setdefault(path, {})[op.method.lower()] = item
     hooks: dict[str, Any] = {}
     for hook in webhooks or []:
-        hooks[hook.name] = {"post": {
-            "operationId": hook.name, "summary": hook.summary, "tags": list(hook.tags),
-            "security": [{"subscriptionKey": []}],
-            "requestBody": {"required": True, "content": {
-                "application/json": {"schema": ref(hook.request, "serialization")}}},
-            "responses": {str(code): {"description": text, "content": {
-                "application/json": {"schema": ref(model, "validation")}}}
-                for code, (text, model) in sorted(hook.responses.items())}}}
+        hooks[hook.name] = {
+            "post": {
+                "operationId": hook.name,
+                "summary": hook.summary,
+                "tags": list(hook.tags),
+                "security": [{"subscriptionKey": []}],
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": ref(hook.request, "serialization")}},
+                },
+                "responses": {
+                    str(code): {
+                        "description": text,
+                        "content": {"application/json": {"schema": ref(model, "validation")}},
+                    }
+                    for code, (text, model) in sorted(hook.responses.items())
+                },
+            }
+        }
     document: dict[str, Any] = {
         "openapi": "3.1.0",
         "info": {"title": title, "version": version},

@@ -65,8 +65,12 @@ class Event(BaseModel):
         return cls(id=str(uuid.uuid4()), type=type_, queue=queue, data=data, created_at=now)
 
     def outgoing(self) -> Outgoing:
-        payload = {"id": self.id, "type": self.type, "createdAt": self.created_at.isoformat(),
-                   "data": self.data}
+        payload = {
+            "id": self.id,
+            "type": self.type,
+            "createdAt": self.created_at.isoformat(),
+            "data": self.data,
+        }
         return Outgoing.json(self.id, payload, properties={"type": self.type})
 
 
@@ -97,8 +101,9 @@ def _long(document: dict[str, Any]) -> bool:
 class Outbox:
     """Publishes and clears outboxes of documents in one container."""
 
-    def __init__(self, container: ContainerProxy, sender: Sender, *, partition_key: str,
-                 timeout: float) -> None:
+    def __init__(
+        self, container: ContainerProxy, sender: Sender, *, partition_key: str, timeout: float
+    ) -> None:
         self._c = container
         self._sender = sender
         self._pk_field = partition_key.lstrip("/")
@@ -108,8 +113,13 @@ class Outbox:
         self._flush: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()  # long outboxes, published whole
 
-    async def publish(self, document: dict[str, Any], *, clear_now: bool = True,
-                      only: Collection[Event] | None = None) -> bool:
+    async def publish(
+        self,
+        document: dict[str, Any],
+        *,
+        clear_now: bool = True,
+        only: Collection[Event] | None = None,
+    ) -> bool:
         """Send the document's pending events and clear them; False if the broker is down.
 
         The state change has happened already, so a send failure is not the caller's error:
@@ -128,15 +138,17 @@ class Outbox:
                 await self._sender.send(queue, messages)
                 self._remember(m.message_id for m in messages)
         except DependencyError as error:
-            logger.warning("outbox of %s not sent yet (%s); the sweep will retry",
-                           document.get("id"), error)
+            logger.warning(
+                "outbox of %s not sent yet (%s); the sweep will retry", document.get("id"), error
+            )
             return False
         if clear_now:
             await self._clear(document, {e.id for e in events})
         return True
 
-    def publish_soon(self, document: dict[str, Any], *,
-                     only: Collection[Event] | None = None) -> None:
+    def publish_soon(
+        self, document: dict[str, Any], *, only: Collection[Event] | None = None
+    ) -> None:
         """:meth:`publish` with ``clear_now=False``, after the caller has answered.
 
         The caller's write committed the events, so a request need not wait for the broker:
@@ -154,8 +166,11 @@ class Outbox:
             return
         events = list(only) if only is not None else pending(document)
         if len(self._soon) + len(events) > MAX_WAITING:
-            logger.warning("outbox of %s left to the sweep: %d events wait for the flush",
-                           document.get("id"), len(self._soon))
+            logger.warning(
+                "outbox of %s left to the sweep: %d events wait for the flush",
+                document.get("id"),
+                len(self._soon),
+            )
             return
         self._soon.extend(events)
         if self._flush is None or self._flush.get_loop() is not asyncio.get_running_loop():
@@ -172,11 +187,18 @@ class Outbox:
                     try:
                         await self._sender.send(queue, messages)
                     except DependencyError as error:
-                        logger.warning("%d events for %s not sent yet (%s); the sweep will "
-                                       "send them", len(messages), queue, error)
+                        logger.warning(
+                            "%d events for %s not sent yet (%s); the sweep will send them",
+                            len(messages),
+                            queue,
+                            error,
+                        )
                     except Exception:  # never silently; they wait in their outboxes
-                        logger.exception("%d events for %s not sent; the sweep will send "
-                                         "them", len(messages), queue)
+                        logger.exception(
+                            "%d events for %s not sent; the sweep will send them",
+                            len(messages),
+                            queue,
+                        )
                     else:
                         self._remember(m.message_id for m in messages)
         finally:
@@ -185,8 +207,10 @@ class Outbox:
     def _finished(self, task: asyncio.Task[Any]) -> None:
         self._background.discard(task)
         if not task.cancelled() and task.exception() is not None:
-            logger.error("a background outbox publish failed; the sweep will retry",
-                         exc_info=task.exception())
+            logger.error(
+                "a background outbox publish failed; the sweep will retry",
+                exc_info=task.exception(),
+            )
 
     async def drain(self) -> None:
         """Wait for what publish_soon started (shutdown, tests)."""
@@ -195,8 +219,9 @@ class Outbox:
             self._flush = None  # its loop is gone; what it held waits in self._soon
         self._background = {t for t in self._background if t.get_loop() is loop}
         while self._flush is not None or self._background:
-            await asyncio.gather(*([self._flush] if self._flush else []), *self._background,
-                                 return_exceptions=True)
+            await asyncio.gather(
+                *([self._flush] if self._flush else []), *self._background, return_exceptions=True
+            )
 
     def _unsent(self, events: Iterable[Event]) -> dict[str, list[Outgoing]]:
         """The messages of ``events`` by queue, but for those acknowledged already (those
@@ -221,8 +246,12 @@ class Outbox:
             updated["outbox"] = remaining
             try:
                 async with guarded(self._timeout):
-                    await self._c.replace_item(doc_id, updated, etag=document.get("_etag"),
-                                               match_condition=MatchConditions.IfNotModified)
+                    await self._c.replace_item(
+                        doc_id,
+                        updated,
+                        etag=document.get("_etag"),
+                        match_condition=MatchConditions.IfNotModified,
+                    )
                 return
             except CosmosAccessConditionFailedError:
                 try:
@@ -239,12 +268,15 @@ class Outbox:
     async def sweep(self, *, now: datetime, older_than: timedelta, limit: int = 500) -> int:
         """Publish outboxes whose oldest event is older than ``older_than``; return how many."""
         cutoff = _as_json_time(now - older_than)
-        query = ("SELECT * FROM c WHERE IS_DEFINED(c.outbox) AND ARRAY_LENGTH(c.outbox) > 0 "
-                 "AND c.outbox[0].createdAt <= @cutoff")
+        query = (
+            "SELECT * FROM c WHERE IS_DEFINED(c.outbox) AND ARRAY_LENGTH(c.outbox) > 0 "
+            "AND c.outbox[0].createdAt <= @cutoff"
+        )
         documents: list[dict[str, Any]] = []
         async with guarded(self._timeout * 4):
             async for raw in self._c.query_items(
-                    query, parameters=[{"name": "@cutoff", "value": cutoff}]):
+                query, parameters=[{"name": "@cutoff", "value": cutoff}]
+            ):
                 documents.append(raw)
                 if len(documents) >= limit:
                     break

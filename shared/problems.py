@@ -25,34 +25,67 @@ class Problem:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-def problem(status: int, title: str, detail: str, *, correlation_id: str,
-            instance: str | None = None, **extra: Any) -> Problem:
-    body: dict[str, Any] = {"type": "about:blank", "title": title, "status": status,
-                            "detail": detail, "correlationId": correlation_id}
+def problem(
+    status: int,
+    title: str,
+    detail: str,
+    *,
+    correlation_id: str,
+    instance: str | None = None,
+    **extra: Any,
+) -> Problem:
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "correlationId": correlation_id,
+    }
     if instance:
         body["instance"] = instance
     body.update({k: v for k, v in extra.items() if v})
     return Problem(status, body)
 
 
-def problem_for(error: BaseException, *, correlation_id: str,
-                instance: str | None = None) -> Problem:
+def problem_for(
+    error: BaseException, *, correlation_id: str, instance: str | None = None
+) -> Problem:
     """The problem response for ``error``; an unexpected one is logged and hidden (500)."""
     if isinstance(error, DomainError):
-        p = problem(error.status, error.title, error.detail, correlation_id=correlation_id,
-                    instance=instance, errors=error.errors, code=error.code)
+        p = problem(
+            error.status,
+            error.title,
+            error.detail,
+            correlation_id=correlation_id,
+            instance=instance,
+            errors=error.errors,
+            code=error.code,
+        )
         return Problem(p.status, p.body, dict(error.headers))
     if isinstance(error, DependencyError):
-        p = problem(503, "Service unavailable",
-                    f"A dependency ({error.dependency}) is unavailable; retry later.",
-                    correlation_id=correlation_id, instance=instance)
+        p = problem(
+            503,
+            "Service unavailable",
+            f"A dependency ({error.dependency}) is unavailable; retry later.",
+            correlation_id=correlation_id,
+            instance=instance,
+        )
         retry = str(max(1, math.ceil(error.retry_after)))
         return Problem(503, p.body, {"Retry-After": retry})
     if isinstance(error, ConfigurationError):
         logger.error("configuration error [%s]: %s", correlation_id, error.report)
-        return problem(500, "Configuration error",
-                       "The service is misconfigured; operators have been alerted.",
-                       correlation_id=correlation_id, instance=instance)
+        return problem(
+            500,
+            "Configuration error",
+            "The service is misconfigured; operators have been alerted.",
+            correlation_id=correlation_id,
+            instance=instance,
+        )
     logger.exception("unexpected error [%s]", correlation_id, exc_info=error)
-    return problem(500, "Internal error", "An unexpected error occurred.",
-                   correlation_id=correlation_id, instance=instance)
+    return problem(
+        500,
+        "Internal error",
+        "An unexpected error occurred.",
+        correlation_id=correlation_id,
+        instance=instance,
+    )

@@ -79,8 +79,9 @@ def backoff(attempt: int, base: float, cap: float) -> float:
     return float(min(cap, base * (2 ** (attempt - 1))))
 
 
-async def run(delivery: Delivery, work: Callable[[Delivery], Awaitable[None]],
-              ports: Ports) -> Outcome:
+async def run(
+    delivery: Delivery, work: Callable[[Delivery], Awaitable[None]], ports: Ports
+) -> Outcome:
     """Run ``work`` on ``delivery`` and end it as the module docstring says."""
     try:
         await work(delivery)
@@ -95,8 +96,13 @@ async def run(delivery: Delivery, work: Callable[[Delivery], Awaitable[None]],
         if delivery.delivery_count >= ports.policy.max_delivery_count:
             await _fail(delivery, ports, "transient-exhausted", reason)
             return "failed"
-        logger.warning("queue %s message %s delivery %d failed, will be redelivered: %s",
-                       delivery.queue, delivery.message_id, delivery.delivery_count, reason)
+        logger.warning(
+            "queue %s message %s delivery %d failed, will be redelivered: %s",
+            delivery.queue,
+            delivery.message_id,
+            delivery.delivery_count,
+            reason,
+        )
         raise
 
 
@@ -110,32 +116,57 @@ async def _reschedule(delivery: Delivery, ports: Ports, error: RescheduleLater) 
         delay = backoff(attempt, ports.policy.base_delay, ports.policy.max_delay)
     properties = dict(delivery.properties)
     properties.update(attempt=attempt, originalMessageId=delivery.original_message_id)
-    copy = Outgoing(f"{delivery.original_message_id}#{attempt}", delivery.body,
-                    properties=properties,
-                    scheduled_at=ports.clock.now() + timedelta(seconds=delay))
+    copy = Outgoing(
+        f"{delivery.original_message_id}#{attempt}",
+        delivery.body,
+        properties=properties,
+        scheduled_at=ports.clock.now() + timedelta(seconds=delay),
+    )
     # If this send fails the exception propagates: the message is abandoned and redelivered.
     await ports.sender.send(delivery.queue, [copy])
-    logger.info("queue %s message %s rescheduled as attempt %d in %.0fs: %s",
-                delivery.queue, delivery.message_id, attempt, delay, error.reason)
+    logger.info(
+        "queue %s message %s rescheduled as attempt %d in %.0fs: %s",
+        delivery.queue,
+        delivery.message_id,
+        attempt,
+        delay,
+        error.reason,
+    )
     return "rescheduled"
 
 
 async def _fail(delivery: Delivery, ports: Ports, ending: Ending, reason: str) -> None:
     item = FailedWork(
-        id=failed_work_id(delivery.queue, delivery.message_id), queue=delivery.queue,
-        message_id=delivery.message_id, original_message_id=delivery.original_message_id,
-        body_b64=base64.b64encode(delivery.body).decode(), properties=delivery.properties,
-        ending=ending, reason=reason[:2000], attempts=delivery.attempt + 1,
-        delivery_count=delivery.delivery_count, failed_at=ports.clock.now(),
+        id=failed_work_id(delivery.queue, delivery.message_id),
+        queue=delivery.queue,
+        message_id=delivery.message_id,
+        original_message_id=delivery.original_message_id,
+        body_b64=base64.b64encode(delivery.body).decode(),
+        properties=delivery.properties,
+        ending=ending,
+        reason=reason[:2000],
+        attempts=delivery.attempt + 1,
+        delivery_count=delivery.delivery_count,
+        failed_at=ports.clock.now(),
     )
     await ports.failed.record(item)
-    logger.error("queue %s message %s recorded as failed work (%s): %s",
-                 delivery.queue, delivery.message_id, ending, reason)
+    logger.error(
+        "queue %s message %s recorded as failed work (%s): %s",
+        delivery.queue,
+        delivery.message_id,
+        ending,
+        reason,
+    )
 
 
-async def retry_transient(call: Callable[[], Awaitable[T]], *, attempts: int = 3,
-                          base_delay: float = 0.2, max_delay: float = 5.0,
-                          sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> T:
+async def retry_transient(
+    call: Callable[[], Awaitable[T]],
+    *,
+    attempts: int = 3,
+    base_delay: float = 0.2,
+    max_delay: float = 5.0,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+) -> T:
     """Retry ``call`` on DependencyError a few times inside one invocation.
 
     Honours the error's ``retry_after`` when it is longer than the backoff. The last failure
@@ -147,7 +178,9 @@ async def retry_transient(call: Callable[[], Awaitable[T]], *, attempts: int = 3
         except DependencyError as error:
             if attempt == attempts:
                 raise TransientError(str(error)) from error
-            delay = max(error.retry_after if error.retry_after else 0.0,
-                        random.uniform(0, backoff(attempt, base_delay, max_delay)))
+            delay = max(
+                error.retry_after if error.retry_after else 0.0,
+                random.uniform(0, backoff(attempt, base_delay, max_delay)),
+            )
             await sleep(min(delay, max_delay))
     raise AssertionError("unreachable")

@@ -49,7 +49,12 @@ def container_names(settings: Settings) -> dict[str, str]:
 
 def queue_definitions(settings: Settings) -> list[dict[str, object]]:
     """Queues in the form the local broker and the infra take."""
-    return [{"name": getattr(settings, q.setting),
-             "maxDeliveryCount": getattr(settings, q.max_delivery_count_setting),
-             "lockDurationSeconds": q.lock_seconds,
-             "duplicateDetectionWindowSeconds": q.duplicate_window_seconds} for q in QUEUES]
+    return [
+        {
+            "name": getattr(settings, q.setting),
+            "maxDeliveryCount": getattr(settings, q.max_delivery_count_setting),
+            "lockDurationSeconds": q.lock_seconds,
+            "duplicateDetectionWindowSeconds": q.duplicate_window_seconds,
+        }
+        for q in QUEUES
+    ]

@@ -67,18 +67,20 @@ class Root:
     @cached_property
     def failed_work(self) -> CosmosFailedWork:
         s = self.settings
-        return CosmosFailedWork(self.clients.container(s.failed_work_container),
-                                s.cosmos_timeout_seconds)
+        return CosmosFailedWork(
+            self.clients.container(s.failed_work_container), s.cosmos_timeout_seconds
+        )
 
     def queue_ports(self, *, max_attempts: int | None = None) -> Ports:
         """The queue endings' ports; ``max_attempts``: a queue's own reschedule limit."""
         s = self.settings
-        policy = Policy(max_delivery_count=s.max_delivery_count,
-                        max_attempts=max_attempts or s.reschedule_max_attempts,
-                        base_delay=s.reschedule_base_seconds,
-                        max_delay=s.reschedule_cap_seconds)
-        return Ports(failed=self.failed_work, sender=self.sender, clock=self.clock,
-                     policy=policy)
+        policy = Policy(
+            max_delivery_count=s.max_delivery_count,
+            max_attempts=max_attempts or s.reschedule_max_attempts,
+            base_delay=s.reschedule_base_seconds,
+            max_delay=s.reschedule_cap_seconds,
+        )
+        return Ports(failed=self.failed_work, sender=self.sender, clock=self.clock, policy=policy)
 
     def parties(self) -> PartyRegistry:
         return self._parties
@@ -86,8 +88,9 @@ class Root:
     @cached_property
     def _parties(self) -> PartyRegistry:
         s = self.settings
-        return PartyRegistry(CosmosPartyStore(self.clients.container(s.parties_container),
-                                              s.cosmos_timeout_seconds))
+        return PartyRegistry(
+            CosmosPartyStore(self.clients.container(s.parties_container), s.cosmos_timeout_seconds)
+        )
 
     def citizen_tokens(self) -> CitizenTokenVerifier:
         return self._citizen_tokens
@@ -123,8 +126,12 @@ class Root:
         found: dict[str, Outbox] = {}
         for name, partition_key in OUTBOX_CONTAINERS.items():
             container_name = getattr(s, name)
-            found[name] = Outbox(self.clients.container(container_name), self.sender,
-                                 partition_key=partition_key, timeout=s.cosmos_timeout_seconds)
+            found[name] = Outbox(
+                self.clients.container(container_name),
+                self.sender,
+                partition_key=partition_key,
+                timeout=s.cosmos_timeout_seconds,
+            )
         return found
 
     def outbox(self, setting: str) -> Outbox:
@@ -144,21 +151,37 @@ class Root:
     def _wallet(self) -> Wallet:
         s = self.settings
         secrets = RegistryPspSecrets(self.parties(), self.secrets)
-        spec = SessionSpec(limit=100, limit_per_host=100,
-                           total_timeout=s.wallet_psp_timeout_seconds,
-                           connect_timeout=min(3.0, s.wallet_psp_timeout_seconds))
-        psp = HttpPspGateway(lambda: self.clients.session("psp", spec),
-                             base_url=s.wallet_psp_base_url, secrets=secrets, clock=self.clock,
-                             timeout=s.wallet_psp_timeout_seconds)
-        policy = WalletPolicy(psp_id=s.wallet_psp_id, return_url=s.wallet_return_url,
-                              session_window=timedelta(minutes=s.wallet_session_minutes),
-                              max_instruments=s.wallet_max_instruments,
-                              events_queue=s.wallet_events_queue)
-        store = CosmosWalletStore(self.clients.container(s.wallet_container),
-                                  s.cosmos_timeout_seconds)
-        return Wallet(store=store, psp=psp, secrets=secrets,
-                      wallet_ids=WalletIds(self.secrets),
-                      publisher=self.outbox("wallet_container"), policy=policy)
+        spec = SessionSpec(
+            limit=100,
+            limit_per_host=100,
+            total_timeout=s.wallet_psp_timeout_seconds,
+            connect_timeout=min(3.0, s.wallet_psp_timeout_seconds),
+        )
+        psp = HttpPspGateway(
+            lambda: self.clients.session("psp", spec),
+            base_url=s.wallet_psp_base_url,
+            secrets=secrets,
+            clock=self.clock,
+            timeout=s.wallet_psp_timeout_seconds,
+        )
+        policy = WalletPolicy(
+            psp_id=s.wallet_psp_id,
+            return_url=s.wallet_return_url,
+            session_window=timedelta(minutes=s.wallet_session_minutes),
+            max_instruments=s.wallet_max_instruments,
+            events_queue=s.wallet_events_queue,
+        )
+        store = CosmosWalletStore(
+            self.clients.container(s.wallet_container), s.cosmos_timeout_seconds
+        )
+        return Wallet(
+            store=store,
+            psp=psp,
+            secrets=secrets,
+            wallet_ids=WalletIds(self.secrets),
+            publisher=self.outbox("wallet_container"),
+            policy=policy,
+        )
 
     def cashback(self) -> Cashback:
         return self._cashback
@@ -166,18 +189,28 @@ class Root:
     @cached_property
     def _cashback(self) -> Cashback:
         s = self.settings
-        store = CosmosCashbackStore(self.clients.container(s.cashback_container),
-                                    s.cosmos_timeout_seconds)
-        spec = SessionSpec(limit=32, limit_per_host=32,
-                           total_timeout=s.cashback_bank_check_timeout_seconds,
-                           connect_timeout=min(3.0, s.cashback_bank_check_timeout_seconds))
-        bank = HttpBankCheck(lambda: self.clients.session("bank-check", spec),
-                             base_url=s.cashback_bank_check_url,
-                             timeout=s.cashback_bank_check_timeout_seconds)
-        return Cashback(store=store, wallet=self.wallet(),
-                        periods=parse_periods(s.cashback_periods),
-                        publisher=self.outbox("cashback_container"), bank=bank,
-                        iban_queue=s.iban_check_queue)
+        store = CosmosCashbackStore(
+            self.clients.container(s.cashback_container), s.cosmos_timeout_seconds
+        )
+        spec = SessionSpec(
+            limit=32,
+            limit_per_host=32,
+            total_timeout=s.cashback_bank_check_timeout_seconds,
+            connect_timeout=min(3.0, s.cashback_bank_check_timeout_seconds),
+        )
+        bank = HttpBankCheck(
+            lambda: self.clients.session("bank-check", spec),
+            base_url=s.cashback_bank_check_url,
+            timeout=s.cashback_bank_check_timeout_seconds,
+        )
+        return Cashback(
+            store=store,
+            wallet=self.wallet(),
+            periods=parse_periods(s.cashback_periods),
+            publisher=self.outbox("cashback_container"),
+            bank=bank,
+            iban_queue=s.iban_check_queue,
+        )
 
     def cashback_intake(self) -> Intake:
         return self._cashback_intake
@@ -193,8 +226,9 @@ class Root:
     @cached_property
     def _cashback_scorer(self) -> Scorer:
         s = self.settings
-        store = CosmosCashbackStore(self.clients.container(s.cashback_container),
-                                    s.cosmos_timeout_seconds)
+        store = CosmosCashbackStore(
+            self.clients.container(s.cashback_container), s.cosmos_timeout_seconds
+        )
         return Scorer(store, self.cashback().calendar)
 
     def cashback_ranking(self) -> RankingJob:
@@ -203,8 +237,9 @@ class Root:
     @cached_property
     def _cashback_ranking(self) -> RankingJob:
         s = self.settings
-        store = CosmosCashbackStore(self.clients.container(s.cashback_container),
-                                    s.cosmos_timeout_seconds)
+        store = CosmosCashbackStore(
+            self.clients.container(s.cashback_container), s.cosmos_timeout_seconds
+        )
         return RankingJob(store, self.cashback().calendar)
 
     def cashback_payouts(self) -> PayoutJob:
@@ -213,8 +248,9 @@ class Root:
     @cached_property
     def _cashback_payouts(self) -> PayoutJob:
         s = self.settings
-        store = CosmosCashbackStore(self.clients.container(s.cashback_container),
-                                    s.cosmos_timeout_seconds)
+        store = CosmosCashbackStore(
+            self.clients.container(s.cashback_container), s.cosmos_timeout_seconds
+        )
         files = AzurePayoutFiles(self.clients.blob_service, s.cashback_payouts_blob_container)
         return PayoutJob(store, files, self.cashback().calendar)
 
@@ -224,8 +260,9 @@ class Root:
     @cached_property
     def _notices(self) -> NoticeArchive:
         s = self.settings
-        store = CosmosNoticeStore(self.clients.container(s.notices_container),
-                                  s.cosmos_timeout_seconds)
+        store = CosmosNoticeStore(
+            self.clients.container(s.notices_container), s.cosmos_timeout_seconds
+        )
         return NoticeArchive(store, EcDirectory(self.parties()))
 
     def notice_bulks(self) -> Bulks:
@@ -234,19 +271,28 @@ class Root:
     @cached_property
     def _notice_bulks(self) -> Bulks:
         s = self.settings
-        store = CosmosBulkStore(self.clients.container(s.notice_bulks_container),
-                                s.cosmos_timeout_seconds)
+        store = CosmosBulkStore(
+            self.clients.container(s.notice_bulks_container), s.cosmos_timeout_seconds
+        )
         blobs = AzureBlobs(self.clients.blob_service, s.notices_blob_container)
-        return Bulks(self.notices(), store, blobs, self.sender, self.parties(),
-                     queue=s.notices_queue, chunk_lines=s.notices_bulk_chunk_lines,
-                     concurrency=s.notices_bulk_concurrency)
+        return Bulks(
+            self.notices(),
+            store,
+            blobs,
+            self.sender,
+            self.parties(),
+            queue=s.notices_queue,
+            chunk_lines=s.notices_bulk_chunk_lines,
+            concurrency=s.notices_bulk_concurrency,
+        )
 
     # ------------------------------------------------------------------ stand-in
     @cached_property
     def _standin_store(self) -> CosmosStandInStore:
         s = self.settings
-        return CosmosStandInStore(self.clients.container(s.standin_container),
-                                  s.cosmos_timeout_seconds)
+        return CosmosStandInStore(
+            self.clients.container(s.standin_container), s.cosmos_timeout_seconds
+        )
 
     @cached_property
     def _stations(self) -> Stations:
@@ -255,11 +301,18 @@ class Root:
     @cached_property
     def _station_client(self) -> StationClient:
         s = self.settings
-        spec = SessionSpec(limit=100, limit_per_host=32, keepalive_timeout=60.0,
-                           total_timeout=s.standin_station_timeout_seconds,
-                           connect_timeout=min(3.0, s.standin_station_timeout_seconds))
-        return StationClient(lambda: self.clients.session("stations", spec), self.secrets,
-                             timeout=s.standin_station_timeout_seconds)
+        spec = SessionSpec(
+            limit=100,
+            limit_per_host=32,
+            keepalive_timeout=60.0,
+            total_timeout=s.standin_station_timeout_seconds,
+            connect_timeout=min(3.0, s.standin_station_timeout_seconds),
+        )
+        return StationClient(
+            lambda: self.clients.session("stations", spec),
+            self.secrets,
+            timeout=s.standin_station_timeout_seconds,
+        )
 
     @cached_property
     def _station_states(self) -> StationStates:
@@ -271,11 +324,20 @@ class Root:
     @cached_property
     def _standin_gateway(self) -> Gateway:
         s = self.settings
-        policy = GatewayPolicy(token_lifetime=timedelta(minutes=s.standin_token_minutes),
-                               receipts_queue=s.standin_receipts_queue)
-        return Gateway(self._standin_store, self.notices(), self._stations,
-                       self._station_client, Traffic(self._standin_store),
-                       self._station_states, self.outbox("standin_container"), policy)
+        policy = GatewayPolicy(
+            token_lifetime=timedelta(minutes=s.standin_token_minutes),
+            receipts_queue=s.standin_receipts_queue,
+        )
+        return Gateway(
+            self._standin_store,
+            self.notices(),
+            self._stations,
+            self._station_client,
+            Traffic(self._standin_store),
+            self._station_states,
+            self.outbox("standin_container"),
+            policy,
+        )
 
     def standin_manager(self) -> Manager:
         return self._standin_manager
@@ -283,13 +345,20 @@ class Root:
     @cached_property
     def _standin_manager(self) -> Manager:
         s = self.settings
-        thresholds = Thresholds(window=timedelta(minutes=s.standin_window_minutes),
-                                fault_rate=s.standin_fault_rate,
-                                faulty_slots=s.standin_faulty_slots,
-                                day_share=s.standin_day_traffic_share,
-                                night_share=s.standin_night_traffic_share)
-        return Manager(self._standin_store, self._stations, self._station_client,
-                       self._station_states, thresholds)
+        thresholds = Thresholds(
+            window=timedelta(minutes=s.standin_window_minutes),
+            fault_rate=s.standin_fault_rate,
+            faulty_slots=s.standin_faulty_slots,
+            day_share=s.standin_day_traffic_share,
+            night_share=s.standin_night_traffic_share,
+        )
+        return Manager(
+            self._standin_store,
+            self._stations,
+            self._station_client,
+            self._station_states,
+            thresholds,
+        )
 
     def standin_receipts(self) -> Receipts:
         return self._standin_receipts
@@ -297,8 +366,9 @@ class Root:
     @cached_property
     def _standin_receipts(self) -> Receipts:
         lease = timedelta(seconds=2 * self.settings.standin_station_timeout_seconds + 5)
-        return Receipts(self._standin_store, self.notices(), self._stations,
-                        self._station_client, lease=lease)
+        return Receipts(
+            self._standin_store, self.notices(), self._stations, self._station_client, lease=lease
+        )
 
     def push_requests(self) -> PushRequests:
         return self._push_requests
@@ -313,8 +383,9 @@ class Root:
     @cached_property
     def _push_worker(self) -> PushWorker:
         s = self.settings
-        states = CosmosInstallationStates(self.clients.container(s.push_installations_container),
-                                          s.cosmos_timeout_seconds)
+        states = CosmosInstallationStates(
+            self.clients.container(s.push_installations_container), s.cosmos_timeout_seconds
+        )
         return PushWorker(self.push_dispatcher, states)
 
     @cached_property
@@ -326,8 +397,11 @@ class Root:
 
 OUTBOX_SWEEP_AGE = timedelta(seconds=30)
 # Settings field of each container whose documents have an outbox -> its partition key path.
-OUTBOX_CONTAINERS: dict[str, str] = {"wallet_container": "/pk", "cashback_container": "/pk",
-                                     "standin_container": "/pk"}
+OUTBOX_CONTAINERS: dict[str, str] = {
+    "wallet_container": "/pk",
+    "cashback_container": "/pk",
+    "standin_container": "/pk",
+}
 
 _root: Root | None = None
 

@@ -23,8 +23,9 @@ async def guarded_blob(timeout: float) -> AsyncIterator[None]:
     except TimeoutError:
         raise DependencyError("blob", f"no answer within {timeout:g}s") from None
     except HttpResponseError as error:
-        if error.status_code is not None and (error.status_code >= 500
-                                              or error.status_code in (408, 429)):
+        if error.status_code is not None and (
+            error.status_code >= 500 or error.status_code in (408, 429)
+        ):
             raise DependencyError("blob", f"status {error.status_code}") from error
         raise
     except (ServiceRequestError, ServiceResponseError, aiohttp.ClientError, OSError) as error:

@@ -68,8 +68,7 @@ async def test_echo(call: Call[Echo]) -> Echo:
     return call.body
 
 
-@endpoint(bp, "tests/point-read/{partyId}", "GET", auth="function", returns=Party,
-          errors=(404,))
+@endpoint(bp, "tests/point-read/{partyId}", "GET", auth="function", returns=Party, errors=(404,))
 async def test_point_read(call: Call[BaseModel]) -> Party:
     """One Cosmos point read (fault tests and the host benchmark)."""
     return await call.root.parties().get(call.param("partyId"))
@@ -99,11 +98,16 @@ async def test_outbox(call: Call[BaseModel]) -> Published:
 
 async def _forward(delivery: Delivery, note: str) -> None:
     root = get_root()
-    payload = {"note": note, "messageId": delivery.message_id,
-               "deliveryCount": delivery.delivery_count, "attempt": delivery.attempt,
-               "properties": delivery.properties, "body": delivery.body.decode(),
-               "enqueuedAt": delivery.enqueued_at.isoformat() if delivery.enqueued_at else None,
-               "now": root.clock.now().isoformat()}
+    payload = {
+        "note": note,
+        "messageId": delivery.message_id,
+        "deliveryCount": delivery.delivery_count,
+        "attempt": delivery.attempt,
+        "properties": delivery.properties,
+        "body": delivery.body.decode(),
+        "enqueuedAt": delivery.enqueued_at.isoformat() if delivery.enqueued_at else None,
+        "now": root.clock.now().isoformat(),
+    }
     message_id = f"out:{note}:{delivery.message_id}:{delivery.delivery_count}"
     await root.sender.send(_out_queue(), [Outgoing.json(message_id, payload)])
 
@@ -116,8 +120,9 @@ def _queue(which: str) -> Callable[[Settings], str]:
     return lambda _settings: os.environ[f"TEST_QUEUE_{which}"]
 
 
-@bp.service_bus_queue_trigger(arg_name="msg", queue_name="%TEST_QUEUE_OK%",
-                              connection="ServiceBusConnection")
+@bp.service_bus_queue_trigger(
+    arg_name="msg", queue_name="%TEST_QUEUE_OK%", connection="ServiceBusConnection"
+)
 async def test_queue_ok(msg: func.ServiceBusMessage) -> None:
     async def work(delivery: Delivery) -> None:
         await _forward(delivery, "ok")
@@ -125,8 +130,9 @@ async def test_queue_ok(msg: func.ServiceBusMessage) -> None:
     await handle(msg, _queue("OK"), work)
 
 
-@bp.service_bus_queue_trigger(arg_name="msg", queue_name="%TEST_QUEUE_TRANSIENT%",
-                              connection="ServiceBusConnection")
+@bp.service_bus_queue_trigger(
+    arg_name="msg", queue_name="%TEST_QUEUE_TRANSIENT%", connection="ServiceBusConnection"
+)
 async def test_queue_transient(msg: func.ServiceBusMessage) -> None:
     async def work(delivery: Delivery) -> None:
         await _forward(delivery, "transient")  # so a test sees every delivery count
@@ -135,8 +141,9 @@ async def test_queue_transient(msg: func.ServiceBusMessage) -> None:
     await handle(msg, _queue("TRANSIENT"), work)
 
 
-@bp.service_bus_queue_trigger(arg_name="msg", queue_name="%TEST_QUEUE_RESCHEDULE%",
-                              connection="ServiceBusConnection")
+@bp.service_bus_queue_trigger(
+    arg_name="msg", queue_name="%TEST_QUEUE_RESCHEDULE%", connection="ServiceBusConnection"
+)
 async def test_queue_reschedule(msg: func.ServiceBusMessage) -> None:
     async def work(delivery: Delivery) -> None:
         wanted = json.loads(delivery.body)["succeedAtAttempt"]
@@ -147,8 +154,9 @@ async def test_queue_reschedule(msg: func.ServiceBusMessage) -> None:
     await handle(msg, _queue("RESCHEDULE"), work)
 
 
-@bp.service_bus_queue_trigger(arg_name="msg", queue_name="%TEST_QUEUE_PERMANENT%",
-                              connection="ServiceBusConnection")
+@bp.service_bus_queue_trigger(
+    arg_name="msg", queue_name="%TEST_QUEUE_PERMANENT%", connection="ServiceBusConnection"
+)
 async def test_queue_permanent(msg: func.ServiceBusMessage) -> None:
     async def work(delivery: Delivery) -> None:
         raise PermanentError("the notice does not exist")
@@ -160,8 +168,9 @@ _in_flight = 0
 _peak = 0
 
 
-@bp.service_bus_queue_trigger(arg_name="msg", queue_name="%TEST_QUEUE_SLOW%",
-                              connection="ServiceBusConnection")
+@bp.service_bus_queue_trigger(
+    arg_name="msg", queue_name="%TEST_QUEUE_SLOW%", connection="ServiceBusConnection"
+)
 async def test_queue_slow(msg: func.ServiceBusMessage) -> None:
     """Takes a while, and reports how many invocations ran at once (host concurrency)."""
     global _in_flight, _peak
@@ -170,8 +179,9 @@ async def test_queue_slow(msg: func.ServiceBusMessage) -> None:
     try:
         await asyncio.sleep(0.3)
         root = get_root()
-        await root.sender.send(_out_queue(), [Outgoing.json(
-            f"slow:{msg.message_id}", {"note": "slow", "peak": _peak})])
+        await root.sender.send(
+            _out_queue(), [Outgoing.json(f"slow:{msg.message_id}", {"note": "slow", "peak": _peak})]
+        )
     finally:
         _in_flight -= 1
 
@@ -180,8 +190,10 @@ async def test_queue_slow(msg: func.ServiceBusMessage) -> None:
 async def test_timer_nightly(timer: func.TimerRequest) -> None:
     root = get_root()
     payload = {"note": "timer", "pastDue": timer.past_due, "now": root.clock.now().isoformat()}
-    await root.sender.send(os.environ["TEST_QUEUE_TIMER"], [Outgoing.json(
-        f"timer:{root.clock.now().isoformat()}", payload)])
+    await root.sender.send(
+        os.environ["TEST_QUEUE_TIMER"],
+        [Outgoing.json(f"timer:{root.clock.now().isoformat()}", payload)],
+    )
 
 
 app.register_functions(bp)

@@ -27,11 +27,16 @@ ADMIN_KEY = "test-admin-key"
 def base_settings() -> dict[str, str]:
     values = json.loads((ROOT / "local.settings.example.json").read_text())["Values"]
     values.update(
-        LOCAL_FUNCTION_KEY=FUNCTION_KEY, LOCAL_ADMIN_KEY=ADMIN_KEY,
-        SERVICEBUS_MAX_DELIVERY_COUNT="3", RESCHEDULE_BASE_SECONDS="3600",
-        RESCHEDULE_CAP_SECONDS="7200", RESCHEDULE_MAX_ATTEMPTS="3",
-        HEALTH_CACHE_SECONDS="0", COSMOS_TIMEOUT_SECONDS="2",
-        SERVICEBUS_TIMEOUT_SECONDS="3", HEALTH_TIMEOUT_SECONDS="1",
+        LOCAL_FUNCTION_KEY=FUNCTION_KEY,
+        LOCAL_ADMIN_KEY=ADMIN_KEY,
+        SERVICEBUS_MAX_DELIVERY_COUNT="3",
+        RESCHEDULE_BASE_SECONDS="3600",
+        RESCHEDULE_CAP_SECONDS="7200",
+        RESCHEDULE_MAX_ATTEMPTS="3",
+        HEALTH_CACHE_SECONDS="0",
+        COSMOS_TIMEOUT_SECONDS="2",
+        SERVICEBUS_TIMEOUT_SECONDS="3",
+        HEALTH_TIMEOUT_SECONDS="1",
     )
     return values
 
@@ -55,8 +60,9 @@ class Host:
         self.url = f"http://127.0.0.1:{child.port}"
         self.http = requests.Session()
 
-    def request(self, method: str, path: str, *, key: str | None = FUNCTION_KEY,
-                **kwargs: Any) -> requests.Response:
+    def request(
+        self, method: str, path: str, *, key: str | None = FUNCTION_KEY, **kwargs: Any
+    ) -> requests.Response:
         headers = dict(kwargs.pop("headers", {}) or {})
         if key is not None:
             headers.setdefault("x-functions-key", key)
@@ -64,8 +70,9 @@ class Host:
         return self.http.request(method, self.url + path, headers=headers, **kwargs)
 
     def advance_clock(self, seconds: float) -> dict[str, Any]:
-        response = self.request("POST", "/admin/devclock", key=ADMIN_KEY,
-                                json={"advanceSeconds": seconds})
+        response = self.request(
+            "POST", "/admin/devclock", key=ADMIN_KEY, json={"advanceSeconds": seconds}
+        )
         response.raise_for_status()
         result: dict[str, Any] = response.json()
         return result
@@ -75,15 +82,33 @@ class Host:
         self.child.stop()
 
 
-def start_host(platform: Platform, *, app: str = "tests.app", database: str | None = None,
-               env: dict[str, str] | None = None) -> Host:
+def start_host(
+    platform: Platform,
+    *,
+    app: str = "tests.app",
+    database: str | None = None,
+    env: dict[str, str] | None = None,
+) -> Host:
     """A dev host on a free port, with its own database (provisioned and seeded)."""
     database = database or f"db-{uuid.uuid4().hex[:10]}"
     settings_env = {**platform.env, "COSMOS_DATABASE": database, **(env or {})}
     platform.provision(database)
     child_env = {**settings_env, "PYTHONUNBUFFERED": "1"}
-    child = Child("devhost", [sys.executable, "-m", "local.devhost", "--app", app, "--port", "0",
-                              "--clock-file", str(platform.clock_file)], env=child_env)
+    child = Child(
+        "devhost",
+        [
+            sys.executable,
+            "-m",
+            "local.devhost",
+            "--app",
+            app,
+            "--port",
+            "0",
+            "--clock-file",
+            str(platform.clock_file),
+        ],
+        env=child_env,
+    )
     return Host(child, settings_env)
 
 
@@ -95,8 +120,9 @@ def ec_control(platform: Platform) -> Iterator[str]:
     url = platform.ecsim.control_url
 
     def heal() -> None:
-        control.set_behaviour(url, state="up", delay_ms=0, timeout_fraction=0,
-                              not_active_fraction=0)
+        control.set_behaviour(
+            url, state="up", delay_ms=0, timeout_fraction=0, not_active_fraction=0
+        )
 
     heal()
     yield url
@@ -106,9 +132,10 @@ def ec_control(platform: Platform) -> Iterator[str]:
 def fresh_queues(prefix: str) -> dict[str, str]:
     """Fresh names for the test app's queues (the broker creates them on first use)."""
     tag = uuid.uuid4().hex[:8]
-    return {f"TEST_QUEUE_{which}": f"{prefix}-{which.lower()}-{tag}"
-            for which in (
-                "OK", "TRANSIENT", "RESCHEDULE", "PERMANENT", "OUT", "TIMER", "SLOW")}
+    return {
+        f"TEST_QUEUE_{which}": f"{prefix}-{which.lower()}-{tag}"
+        for which in ("OK", "TRANSIENT", "RESCHEDULE", "PERMANENT", "OUT", "TIMER", "SLOW")
+    }
 
 
 def wait_for(predicate: Any, timeout: float = 20.0, interval: float = 0.1) -> Any:

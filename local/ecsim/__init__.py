@@ -28,8 +28,9 @@ class EcSim(Child):
     """The simulator's process: ``.port`` is the station's port, ``.control_port`` the
     control API's."""
 
-    def __init__(self, argv: Sequence[str], *, env: dict[str, str],
-                 ready_timeout: float = 30.0) -> None:
+    def __init__(
+        self, argv: Sequence[str], *, env: dict[str, str], ready_timeout: float = 30.0
+    ) -> None:
         super().__init__("ecsim", argv, env=env, ready_timeout=ready_timeout)
         self.control_port = self._announced_control_port()
 
@@ -53,13 +54,27 @@ class EcSim(Child):
         return self
 
 
-def start_ecsim(*, credential: str, port: int = 0, control_port: int = 0,
-                clock_file: Path | None = None, demo: bool = False, seed: int | None = None,
-                ready_timeout: float = 30.0) -> EcSim:
+def start_ecsim(
+    *,
+    credential: str,
+    port: int = 0,
+    control_port: int = 0,
+    clock_file: Path | None = None,
+    demo: bool = False,
+    seed: int | None = None,
+    ready_timeout: float = 30.0,
+) -> EcSim:
     """Start the simulator on 127.0.0.1 (a port of 0: any free one; ``.port`` and
     ``.control_port`` are the real ones), expecting ``credential`` as the station key."""
-    argv = [sys.executable, "-m", "local.ecsim", "--port", str(port),
-            "--control-port", str(control_port)]
+    argv = [
+        sys.executable,
+        "-m",
+        "local.ecsim",
+        "--port",
+        str(port),
+        "--control-port",
+        str(control_port),
+    ]
     if clock_file is not None:
         argv += ["--clock-file", str(clock_file)]
     if seed is not None:

@@ -21,9 +21,12 @@ from local.ecsim.simulator import DEMO_NOTICES, EcSimulator
 
 
 async def serve(args: argparse.Namespace) -> None:
-    simulator = EcSimulator(credential=args.credential,
-                            clock=DevClock(Path(args.clock_file) if args.clock_file else None),
-                            seed=args.seed, notices=DEMO_NOTICES if args.demo else ())
+    simulator = EcSimulator(
+        credential=args.credential,
+        clock=DevClock(Path(args.clock_file) if args.clock_file else None),
+        seed=args.seed,
+        notices=DEMO_NOTICES if args.demo else (),
+    )
     await simulator.start(args.host, args.port, args.control_port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -36,22 +39,30 @@ async def serve(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m local.ecsim",
-                                     description="The local EC (station) simulator")
+    parser = argparse.ArgumentParser(
+        prog="python -m local.ecsim", description="The local EC (station) simulator"
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=7096, help="the station's port")
     parser.add_argument("--control-port", type=int, default=7097)
-    parser.add_argument("--credential", default=os.environ.get("ECSIM_CREDENTIAL"),
-                        help="the Ocp-Apim-Subscription-Key it expects")
+    parser.add_argument(
+        "--credential",
+        default=os.environ.get("ECSIM_CREDENTIAL"),
+        help="the Ocp-Apim-Subscription-Key it expects",
+    )
     parser.add_argument("--clock-file", default=os.environ.get("LOCAL_CLOCK_FILE"))
     parser.add_argument("--seed", type=int, help="seed of the fault draws (repeatable runs)")
-    parser.add_argument("--demo", action="store_true",
-                        help="start with the demo notices (DEMO_NOTICES)")
+    parser.add_argument(
+        "--demo", action="store_true", help="start with the demo notices (DEMO_NOTICES)"
+    )
     args = parser.parse_args(argv)
     if not args.credential:
         parser.error("give --credential or set ECSIM_CREDENTIAL")
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"), stream=sys.stdout,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=os.environ.get("LOG_LEVEL", "INFO"),
+        stream=sys.stdout,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     asyncio.run(serve(args))
 
 

@@ -42,8 +42,12 @@ class Activation:
     idempotency_key: str
 
     def to_json(self) -> dict[str, Any]:
-        return {"paymentToken": self.payment_token, "expiresAt": iso_utc(self.expires_at),
-                "pspId": self.psp_id, "idempotencyKey": self.idempotency_key}
+        return {
+            "paymentToken": self.payment_token,
+            "expiresAt": iso_utc(self.expires_at),
+            "pspId": self.psp_id,
+            "idempotencyKey": self.idempotency_key,
+        }
 
 
 @dataclass
@@ -71,8 +75,12 @@ class StoredReceipt:
     known_notice: bool = True
 
     def to_json(self) -> dict[str, Any]:
-        return {**self.body, "receivedAt": iso_utc(self.received_at),
-                "deliveries": self.deliveries, "knownNotice": self.known_notice}
+        return {
+            **self.body,
+            "receivedAt": iso_utc(self.received_at),
+            "deliveries": self.deliveries,
+            "knownNotice": self.known_notice,
+        }
 
 
 @dataclass
@@ -93,8 +101,12 @@ class Book:
         """A notice with its paid state and live token (``KeyError`` when unknown)."""
         position = self.positions[(pa_fiscal_code, notice_number)]
         live = position.live_token(now)
-        return {**position.notice.to_json(), "paid": position.paid_by is not None,
-                "paidBy": position.paid_by, "liveToken": live.to_json() if live else None}
+        return {
+            **position.notice.to_json(),
+            "paid": position.paid_by is not None,
+            "paidBy": position.paid_by,
+            "liveToken": live.to_json() if live else None,
+        }
 
     def forget_payments(self) -> None:
         """Every notice unpaid and without a token, and no receipt kept."""
@@ -111,14 +123,19 @@ class Book:
         position = self._payable(request, now)
         notice = position.notice
         if request.amount != notice.amount:
-            raise Refusal(422, "PAA_SEMANTICA",
-                          f"the amount {request.amount} is not the notice's {notice.amount}")
+            raise Refusal(
+                422,
+                "PAA_SEMANTICA",
+                f"the amount {request.amount} is not the notice's {notice.amount}",
+            )
         live = position.live_token(now)
         if live is not None and live.payment_token != request.payment_token:
-            raise Refusal(409, "PAA_PAGAMENTO_IN_CORSO",
-                          "another payment of this notice is in progress")
-        position.activation = Activation(request.payment_token, request.expires_at,
-                                         request.psp_id, request.idempotency_key)
+            raise Refusal(
+                409, "PAA_PAGAMENTO_IN_CORSO", "another payment of this notice is in progress"
+            )
+        position.activation = Activation(
+            request.payment_token, request.expires_at, request.psp_id, request.idempotency_key
+        )
         return {"outcome": "OK", **notice.to_json(), "paymentToken": request.payment_token}
 
     def receive(self, receipt: ReceiptIn, body: dict[str, Any], now: datetime) -> dict[str, Any]:
@@ -126,11 +143,15 @@ class Book:
         stored = self.receipts.get(receipt.receipt_id)
         if stored is not None:
             stored.deliveries += 1
-            raise Refusal(409, "PAA_RECEIPT_DUPLICATA",
-                          f"the receipt {receipt.receipt_id} was already received")
+            raise Refusal(
+                409,
+                "PAA_RECEIPT_DUPLICATA",
+                f"the receipt {receipt.receipt_id} was already received",
+            )
         position = self.positions.get((receipt.pa_fiscal_code, receipt.notice_number))
-        self.receipts[receipt.receipt_id] = StoredReceipt(body, now,
-                                                          known_notice=position is not None)
+        self.receipts[receipt.receipt_id] = StoredReceipt(
+            body, now, known_notice=position is not None
+        )
         if position is not None:
             position.activation = None
             if receipt.outcome == "OK" and position.paid_by is None:
@@ -140,11 +161,17 @@ class Book:
     def _payable(self, request: VerifyIn, now: datetime) -> Position:
         position = self.positions.get((request.pa_fiscal_code, request.notice_number))
         if position is None:
-            raise Refusal(404, "PAA_PAGAMENTO_SCONOSCIUTO",
-                          f"no notice {request.notice_number} of {request.pa_fiscal_code}")
+            raise Refusal(
+                404,
+                "PAA_PAGAMENTO_SCONOSCIUTO",
+                f"no notice {request.notice_number} of {request.pa_fiscal_code}",
+            )
         if position.paid_by is not None:
             raise Refusal(409, "PAA_PAGAMENTO_DUPLICATO", "the notice is already paid")
         if now > position.notice.due_date:
-            raise Refusal(410, "PAA_PAGAMENTO_SCADUTO",
-                          f"the notice was due by {iso_utc(position.notice.due_date)}")
+            raise Refusal(
+                410,
+                "PAA_PAGAMENTO_SCADUTO",
+                f"the notice was due by {iso_utc(position.notice.due_date)}",
+            )
         return position

@@ -35,8 +35,9 @@ class ControlError(RuntimeError):
 
 def _call(method: str, url: str, body: Any = None, *, timeout: float = 10.0) -> Any:
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(url, data=data, method=method,
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        url, data=data, method=method, headers={"Content-Type": "application/json"}
+    )
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:
             return json.load(response)
@@ -56,15 +57,26 @@ def status(url: str) -> dict[str, Any]:
     return result
 
 
-def set_behaviour(url: str, *, state: str | None = None, delay_ms: int | None = None,
-                  timeout_fraction: float | None = None,
-                  not_active_fraction: float | None = None,
-                  seed: int | None = None) -> dict[str, Any]:
+def set_behaviour(
+    url: str,
+    *,
+    state: str | None = None,
+    delay_ms: int | None = None,
+    timeout_fraction: float | None = None,
+    not_active_fraction: float | None = None,
+    seed: int | None = None,
+) -> dict[str, Any]:
     """Change what is given (``state`` ``"up"`` or ``"down"``); answers the new status."""
-    body = {"state": state, "delayMs": delay_ms, "timeoutFraction": timeout_fraction,
-            "notActiveFraction": not_active_fraction, "seed": seed}
-    result: dict[str, Any] = _call("PUT", f"{url}/behaviour",
-                                   {k: v for k, v in body.items() if v is not None})
+    body = {
+        "state": state,
+        "delayMs": delay_ms,
+        "timeoutFraction": timeout_fraction,
+        "notActiveFraction": not_active_fraction,
+        "seed": seed,
+    }
+    result: dict[str, Any] = _call(
+        "PUT", f"{url}/behaviour", {k: v for k, v in body.items() if v is not None}
+    )
     return result
 
 

@@ -18,8 +18,14 @@ EC_FISCAL_CODE = r"^[0-9]{11}$"
 NOTICE_NUMBER = r"^[0-9]{18}$"
 MAX_AMOUNT = 99_999_999_999
 FaultCode = Literal[
-    "PAA_AUTH", "PAA_SINTASSI", "PAA_PAGAMENTO_SCONOSCIUTO", "PAA_PAGAMENTO_DUPLICATO",
-    "PAA_PAGAMENTO_SCADUTO", "PAA_PAGAMENTO_IN_CORSO", "PAA_SEMANTICA", "PAA_RECEIPT_DUPLICATA",
+    "PAA_AUTH",
+    "PAA_SINTASSI",
+    "PAA_PAGAMENTO_SCONOSCIUTO",
+    "PAA_PAGAMENTO_DUPLICATO",
+    "PAA_PAGAMENTO_SCADUTO",
+    "PAA_PAGAMENTO_IN_CORSO",
+    "PAA_SEMANTICA",
+    "PAA_RECEIPT_DUPLICATA",
     "PPT_STAZIONE_INT_PA_SERVIZIO_NONATTIVO",
 ]
 
@@ -54,9 +60,14 @@ class Notice:
 
     def to_json(self) -> dict[str, Any]:
         """The body of ``PUT /control/notices`` (and the notice part of protocol answers)."""
-        return {"paFiscalCode": self.pa_fiscal_code, "noticeNumber": self.notice_number,
-                "amount": self.amount, "dueDate": iso_utc(self.due_date),
-                "description": self.description, "companyName": self.company_name}
+        return {
+            "paFiscalCode": self.pa_fiscal_code,
+            "noticeNumber": self.notice_number,
+            "amount": self.amount,
+            "dueDate": iso_utc(self.due_date),
+            "description": self.description,
+            "companyName": self.company_name,
+        }
 
 
 class _Strict(BaseModel):
@@ -78,8 +89,14 @@ class NoticeIn(_Strict):
     _due_in_utc = field_validator("due_date")(_utc)
 
     def notice(self) -> Notice:
-        return Notice(self.pa_fiscal_code, self.notice_number, self.amount, self.due_date,
-                      self.description, self.company_name)
+        return Notice(
+            self.pa_fiscal_code,
+            self.notice_number,
+            self.amount,
+            self.due_date,
+            self.description,
+            self.company_name,
+        )
 
 
 # ------------------------------------------------------------------ the station protocol
@@ -124,8 +141,7 @@ class BehaviourIn(_Strict):
     state: State | None = None
     delay_ms: int | None = Field(default=None, alias="delayMs", ge=0, le=600_000)
     timeout_fraction: float | None = Field(default=None, alias="timeoutFraction", ge=0, le=1)
-    not_active_fraction: float | None = Field(default=None, alias="notActiveFraction",
-                                              ge=0, le=1)
+    not_active_fraction: float | None = Field(default=None, alias="notActiveFraction", ge=0, le=1)
     seed: int | None = Field(default=None, description="Restart the random draws from this.")
 
 

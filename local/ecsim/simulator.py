@@ -71,14 +71,38 @@ DEMO_EC_FISCAL_CODE = "77777777777"
 """The demo EC of the local platform (Comune di Demo)."""
 _DEMO_DUE = datetime(2099, 12, 31, 22, 59, 59, tzinfo=UTC)
 DEMO_NOTICES: tuple[Notice, ...] = (
-    Notice(DEMO_EC_FISCAL_CODE, "300000000000000101", 15_000, _DEMO_DUE,
-           "TARI 2026 - first instalment", "Comune di Demo"),
-    Notice(DEMO_EC_FISCAL_CODE, "300000000000000102", 4_990, _DEMO_DUE,
-           "Nursery school - March fee", "Comune di Demo"),
-    Notice(DEMO_EC_FISCAL_CODE, "300000000000000103", 8_400, _DEMO_DUE,
-           "Parking fine 2026/0042", "Comune di Demo"),
-    Notice(DEMO_EC_FISCAL_CODE, "300000000000000104", 120_000, _DEMO_DUE,
-           "Building permit fee", "Comune di Demo"),
+    Notice(
+        DEMO_EC_FISCAL_CODE,
+        "300000000000000101",
+        15_000,
+        _DEMO_DUE,
+        "TARI 2026 - first instalment",
+        "Comune di Demo",
+    ),
+    Notice(
+        DEMO_EC_FISCAL_CODE,
+        "300000000000000102",
+        4_990,
+        _DEMO_DUE,
+        "Nursery school - March fee",
+        "Comune di Demo",
+    ),
+    Notice(
+        DEMO_EC_FISCAL_CODE,
+        "300000000000000103",
+        8_400,
+        _DEMO_DUE,
+        "Parking fine 2026/0042",
+        "Comune di Demo",
+    ),
+    Notice(
+        DEMO_EC_FISCAL_CODE,
+        "300000000000000104",
+        120_000,
+        _DEMO_DUE,
+        "Building permit fee",
+        "Comune di Demo",
+    ),
 )
 """What ``--demo`` seeds: notices of the demo EC, due far in the future."""
 
@@ -96,9 +120,12 @@ class Behaviour:
     not_active_fraction: float = 0.0
 
     def to_json(self) -> dict[str, Any]:
-        return {"state": self.state, "delayMs": self.delay_ms,
-                "timeoutFraction": self.timeout_fraction,
-                "notActiveFraction": self.not_active_fraction}
+        return {
+            "state": self.state,
+            "delayMs": self.delay_ms,
+            "timeoutFraction": self.timeout_fraction,
+            "notActiveFraction": self.not_active_fraction,
+        }
 
 
 @dataclass
@@ -107,7 +134,8 @@ class Counters:
 
     calls: Counter[str] = field(default_factory=Counter)
     answers: dict[str, Counter[str]] = field(
-        default_factory=lambda: {name: Counter() for name in OPERATIONS})
+        default_factory=lambda: {name: Counter() for name in OPERATIONS}
+    )
     held: int = 0  # calls never answered (timeoutFraction)
 
     def answered(self, operation: str, body: dict[str, Any]) -> None:
@@ -117,16 +145,25 @@ class Counters:
         outcomes: Counter[str] = Counter()
         for per_outcome in self.answers.values():
             outcomes.update(per_outcome)
-        return {"calls": {name: self.calls[name] for name in OPERATIONS},
-                "answers": {name: dict(self.answers[name]) for name in OPERATIONS},
-                "outcomes": dict(outcomes), "held": self.held}
+        return {
+            "calls": {name: self.calls[name] for name in OPERATIONS},
+            "answers": {name: dict(self.answers[name]) for name in OPERATIONS},
+            "outcomes": dict(outcomes),
+            "held": self.held,
+        }
 
 
 class EcSimulator:
     """One EC station: the service listener (that can go down) and the control listener."""
 
-    def __init__(self, *, credential: str, clock: Clock, seed: int | None = None,
-                 notices: Iterable[Notice] = ()) -> None:
+    def __init__(
+        self,
+        *,
+        credential: str,
+        clock: Clock,
+        seed: int | None = None,
+        notices: Iterable[Notice] = (),
+    ) -> None:
         if not credential:
             raise ValueError("the station needs a credential")
         self.credential = credential
@@ -140,7 +177,10 @@ class EcSimulator:
         self.seed_at_start = seed
         self._reseed(seed)
         self._operations: dict[str, Operation] = {
-            "verify": self._verify, "activate": self._activate, "receipt": self._receipt}
+            "verify": self._verify,
+            "activate": self._activate,
+            "receipt": self._receipt,
+        }
         self._service: web.AppRunner | None = None
         self._listener: asyncio.Server | None = None
         self._control: web.AppRunner | None = None
@@ -165,14 +205,14 @@ class EcSimulator:
         app.router.add_post("/control/reset", self._reset)
         return app
 
-    async def start(self, host: str = "127.0.0.1", port: int = 0,
-                    control_port: int = 0) -> None:
+    async def start(self, host: str = "127.0.0.1", port: int = 0, control_port: int = 0) -> None:
         """Listen for the station's calls on ``port`` and for control on ``control_port``
         (0: any free port; :attr:`port` and :attr:`control_port` are the real ones)."""
         self.host, self.port = host, port
         # A client that gives up cancels its handler: a held call ends when its client goes.
-        self._service = web.AppRunner(self.service_app(), access_log=None,
-                                      handler_cancellation=True, shutdown_timeout=1.0)
+        self._service = web.AppRunner(
+            self.service_app(), access_log=None, handler_cancellation=True, shutdown_timeout=1.0
+        )
         await self._service.setup()
         await self.listen()
         self._control = web.AppRunner(self.control_app(), access_log=None)
@@ -199,8 +239,9 @@ class EcSimulator:
         if server is None:
             raise RuntimeError("start() the simulator first")
         loop = asyncio.get_running_loop()
-        self._listener = await loop.create_server(server, self.host, self.port,
-                                                  reuse_address=True, backlog=256)
+        self._listener = await loop.create_server(
+            server, self.host, self.port, reuse_address=True, backlog=256
+        )
         self.port = int(self._listener.sockets[0].getsockname()[1])
         self.behaviour.state = "up"
 
@@ -271,8 +312,13 @@ class EcSimulator:
     def _receipt(self, raw: bytes, now: datetime) -> dict[str, Any]:
         receipt = ReceiptIn.model_validate_json(raw)
         answer = self.book.receive(receipt, json.loads(raw), now)
-        logger.info("receipt %s for %s/%s: %s", receipt.receipt_id, receipt.pa_fiscal_code,
-                    receipt.notice_number, receipt.outcome)
+        logger.info(
+            "receipt %s for %s/%s: %s",
+            receipt.receipt_id,
+            receipt.pa_fiscal_code,
+            receipt.notice_number,
+            receipt.outcome,
+        )
         return answer
 
     def _draw(self, fraction: float) -> bool:
@@ -285,12 +331,16 @@ class EcSimulator:
 
     # ---------------------------------------------------------------- the control API
     def status(self) -> dict[str, Any]:
-        return {"behaviour": {**self.behaviour.to_json(), "seed": self.seed},
-                "listening": self.listening, "port": self.port,
-                "baseUrl": f"http://{self.host}:{self.port}{BASE_PATH}",
-                "counters": {**self.counters.to_json(), "holding": self.holding},
-                "notices": len(self.book.positions), "receipts": len(self.book.receipts),
-                "now": iso_utc(self.clock.now())}
+        return {
+            "behaviour": {**self.behaviour.to_json(), "seed": self.seed},
+            "listening": self.listening,
+            "port": self.port,
+            "baseUrl": f"http://{self.host}:{self.port}{BASE_PATH}",
+            "counters": {**self.counters.to_json(), "holding": self.holding},
+            "notices": len(self.book.positions),
+            "receipts": len(self.book.receipts),
+            "now": iso_utc(self.clock.now()),
+        }
 
     async def _status(self, _: web.Request) -> web.Response:
         return web.json_response(self.status())
@@ -333,19 +383,26 @@ class EcSimulator:
 
     async def _show_notice(self, request: web.Request) -> web.Response:
         try:
-            shown = self.book.show(request.match_info["paFiscalCode"],
-                                   request.match_info["noticeNumber"], self.clock.now())
+            shown = self.book.show(
+                request.match_info["paFiscalCode"],
+                request.match_info["noticeNumber"],
+                self.clock.now(),
+            )
         except KeyError:
             return _control_error(404, "unknown notice")
         return web.json_response(shown)
 
     async def _receipts(self, _: web.Request) -> web.Response:
         stored = self.book.receipts
-        return web.json_response({
-            "receipts": [receipt.to_json() for receipt in stored.values()],
-            "deliveries": {receipt_id: receipt.deliveries for receipt_id, receipt
-                           in stored.items()},
-            "total": sum(receipt.deliveries for receipt in stored.values())})
+        return web.json_response(
+            {
+                "receipts": [receipt.to_json() for receipt in stored.values()],
+                "deliveries": {
+                    receipt_id: receipt.deliveries for receipt_id, receipt in stored.items()
+                },
+                "total": sum(receipt.deliveries for receipt in stored.values()),
+            }
+        )
 
     async def _reset(self, request: web.Request) -> web.Response:
         raw = await request.read()

@@ -46,31 +46,43 @@ DEV_KEY_NAME = "DefaultFullSharedAccessSignature"
 DEV_KEY = "dev-notification-hubs-key-not-a-secret"
 
 
-def connection_string(port: int, *, key_name: str = DEV_KEY_NAME, key: str = DEV_KEY,
-                      host: str = "127.0.0.1") -> str:
+def connection_string(
+    port: int, *, key_name: str = DEV_KEY_NAME, key: str = DEV_KEY, host: str = "127.0.0.1"
+) -> str:
     """A Notification Hubs connection string for a simulator listening on ``port``."""
     return f"Endpoint=http://{host}:{port}/;SharedAccessKeyName={key_name};SharedAccessKey={key}"
 
 
-def start_nhsim(hubs: Mapping[str, Mapping[str, str]], *, port: int = 0,
-                host: str = "127.0.0.1", clock_file: Path | None = None,
-                faults: Faults | None = None, ready_timeout: float = 30.0) -> Child:
+def start_nhsim(
+    hubs: Mapping[str, Mapping[str, str]],
+    *,
+    port: int = 0,
+    host: str = "127.0.0.1",
+    clock_file: Path | None = None,
+    faults: Faults | None = None,
+    ready_timeout: float = 30.0,
+) -> Child:
     """Start the simulator with ``hubs`` (name -> {key name: key}); ``.port`` is its port."""
     argv = [sys.executable, "-m", "local.nhsim", "--host", host, "--port", str(port)]
     if clock_file is not None:
         argv += ["--clock-file", str(clock_file)]
     if faults is not None:
         argv += ["--faults", json.dumps(faults.to_json())]
-    env = {"NHSIM_HUBS": json.dumps({name: dict(keys) for name, keys in hubs.items()}),
-           "PYTHONUNBUFFERED": "1"}
+    env = {
+        "NHSIM_HUBS": json.dumps({name: dict(keys) for name, keys in hubs.items()}),
+        "PYTHONUNBUFFERED": "1",
+    }
     return Child("nhsim", argv, env=env, ready_timeout=ready_timeout)
 
 
 def _call(port: int, path: str, body: Any = None, *, host: str = "127.0.0.1") -> Any:
     data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(f"http://{host}:{port}/_sim/{path}", data=data,
-                                     method="GET" if data is None else "POST",
-                                     headers={"Content-Type": "application/json"})
+    request = urllib.request.Request(
+        f"http://{host}:{port}/_sim/{path}",
+        data=data,
+        method="GET" if data is None else "POST",
+        headers={"Content-Type": "application/json"},
+    )
     try:
         with urllib.request.urlopen(request, timeout=10) as response:
             return json.load(response)
@@ -108,8 +120,9 @@ def sends(port: int, hub: str, **kwargs: Any) -> list[dict[str, Any]]:
     return result
 
 
-def simulate_hubs(env: Mapping[str, str], *, clock_file: Path | None = None
-                  ) -> tuple[Child, dict[str, str]]:
+def simulate_hubs(
+    env: Mapping[str, str], *, clock_file: Path | None = None
+) -> tuple[Child, dict[str, str]]:
     """Start one simulator serving every hub that ``env``'s ``PUSH_HUB_<n>_*`` name, with the
     keys their connections carry; return it and the connections rewritten to point at it."""
     from shared.config import push_hubs
@@ -119,6 +132,10 @@ def simulate_hubs(env: Mapping[str, str], *, clock_file: Path | None = None
     for hub in hubs:
         keys.setdefault(hub.name, {})[hub.connection.key_name] = hub.connection.key
     child = start_nhsim(keys, clock_file=clock_file)
-    rewritten = {f"PUSH_HUB_{hub.index}_CONNECTION": connection_string(
-        child.port, key_name=hub.connection.key_name, key=hub.connection.key) for hub in hubs}
+    rewritten = {
+        f"PUSH_HUB_{hub.index}_CONNECTION": connection_string(
+            child.port, key_name=hub.connection.key_name, key=hub.connection.key
+        )
+        for hub in hubs
+    }
     return child, rewritten

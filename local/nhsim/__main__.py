@@ -30,8 +30,9 @@ def hubs_from_settings(path: Path) -> tuple[dict[str, dict[str, str]], int]:
     return keys, urlsplit(hubs[0].connection.endpoint).port or 0
 
 
-async def serve(hubs: dict[str, dict[str, str]], host: str, port: int,
-                clock_file: Path | None, faults: Faults) -> None:
+async def serve(
+    hubs: dict[str, dict[str, str]], host: str, port: int, clock_file: Path | None, faults: Faults
+) -> None:
     simulator = Simulator(hubs, clock=DevClock(clock_file), faults=faults)
     bound = await simulator.start(host, port)
     stop = asyncio.Event()
@@ -58,8 +59,9 @@ def main() -> None:
     if not hubs:
         raise SystemExit("no hub to serve: set NHSIM_HUBS or give --settings")
     faults = Faults.from_json(json.loads(args.faults))
-    asyncio.run(serve(hubs, args.host, port if args.port is None else args.port,
-                      args.clock_file, faults))
+    asyncio.run(
+        serve(hubs, args.host, port if args.port is None else args.port, args.clock_file, faults)
+    )
 
 
 if __name__ == "__main__":

@@ -72,23 +72,33 @@ class Faults:
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> Faults:
-        faults = cls(fraction=float(raw.get("fraction", 0.0)),
-                     kinds=tuple(raw.get("kinds", ())),
-                     retry_after=int(raw.get("retryAfter", 1)),
-                     error_body_bytes=int(raw.get("errorBodyBytes", 0)),
-                     latency_ms=float(raw.get("latencyMs", 0.0)),
-                     only=raw.get("only"), seed=int(raw.get("seed", 0)))
+        faults = cls(
+            fraction=float(raw.get("fraction", 0.0)),
+            kinds=tuple(raw.get("kinds", ())),
+            retry_after=int(raw.get("retryAfter", 1)),
+            error_body_bytes=int(raw.get("errorBodyBytes", 0)),
+            latency_ms=float(raw.get("latencyMs", 0.0)),
+            only=raw.get("only"),
+            seed=int(raw.get("seed", 0)),
+        )
         unknown = set(faults.kinds) - set(FAULT_KINDS)
         if unknown or not 0 <= faults.fraction <= 1 or (faults.fraction and not faults.kinds):
-            raise ValueError(f"faults: kinds from {FAULT_KINDS}, fraction 0-1 "
-                             f"(unknown: {sorted(unknown)})")
+            raise ValueError(
+                f"faults: kinds from {FAULT_KINDS}, fraction 0-1 (unknown: {sorted(unknown)})"
+            )
         return faults
 
     def to_json(self) -> dict[str, Any]:
         raw = asdict(self)
-        return {"fraction": raw["fraction"], "kinds": list(self.kinds),
-                "retryAfter": self.retry_after, "errorBodyBytes": self.error_body_bytes,
-                "latencyMs": self.latency_ms, "only": self.only, "seed": self.seed}
+        return {
+            "fraction": raw["fraction"],
+            "kinds": list(self.kinds),
+            "retryAfter": self.retry_after,
+            "errorBodyBytes": self.error_body_bytes,
+            "latencyMs": self.latency_ms,
+            "only": self.only,
+            "seed": self.seed,
+        }
 
 
 @dataclass
@@ -123,8 +133,13 @@ class _Counters:
 class Simulator:
     """One simulated namespace with the given hubs (name -> {key name: key})."""
 
-    def __init__(self, hubs: Mapping[str, Mapping[str, str]], *, clock: Clock | None = None,
-                 faults: Faults | None = None) -> None:
+    def __init__(
+        self,
+        hubs: Mapping[str, Mapping[str, str]],
+        *,
+        clock: Clock | None = None,
+        faults: Faults | None = None,
+    ) -> None:
         if "_sim" in hubs:
             raise ValueError("_sim is the control API, not a hub name")
         self.hubs = {name: dict(keys) for name, keys in hubs.items()}
@@ -133,8 +148,9 @@ class Simulator:
         self.sends: list[Send] = []
         self._seen: set[tuple[str, str, str, str]] = set()
         self._not_before: dict[tuple[str, str], datetime] = {}
-        self._by_transport: weakref.WeakKeyDictionary[Any, _Connection] = \
+        self._by_transport: weakref.WeakKeyDictionary[Any, _Connection] = (
             weakref.WeakKeyDictionary()
+        )
         self.counters = _Counters()
         self.configure(faults or Faults())
         self._runner: web.AppRunner | None = None
@@ -144,20 +160,25 @@ class Simulator:
     # ---------------------------------------------------------------- lifecycle
     def app(self) -> web.Application:
         app = web.Application(client_max_size=4 * 1024 * 1024)
-        control = [web.get("/_sim/stats", self._stats), web.post("/_sim/reset", self._reset),
-                   web.get("/_sim/faults", self._get_faults),
-                   web.post("/_sim/faults", self._set_faults),
-                   web.get("/_sim/hubs/{hub}/installations/{id}", self._peek_installation),
-                   web.get("/_sim/hubs/{hub}/sends", self._peek_sends)]
+        control = [
+            web.get("/_sim/stats", self._stats),
+            web.post("/_sim/reset", self._reset),
+            web.get("/_sim/faults", self._get_faults),
+            web.post("/_sim/faults", self._set_faults),
+            web.get("/_sim/hubs/{hub}/installations/{id}", self._peek_installation),
+            web.get("/_sim/hubs/{hub}/sends", self._peek_sends),
+        ]
         app.add_routes(control)
-        app.add_routes([
-            web.put("/{hub}/installations/{id}", self._rest(self._put, "installation")),
-            web.get("/{hub}/installations/{id}", self._rest(self._get, "installation")),
-            web.patch("/{hub}/installations/{id}", self._rest(self._patch, "installation")),
-            web.delete("/{hub}/installations/{id}", self._rest(self._delete, "installation")),
-            web.post("/{hub}/messages/", self._rest(self._send, "send")),
-            web.post("/{hub}/messages", self._rest(self._send, "send")),
-        ])
+        app.add_routes(
+            [
+                web.put("/{hub}/installations/{id}", self._rest(self._put, "installation")),
+                web.get("/{hub}/installations/{id}", self._rest(self._get, "installation")),
+                web.patch("/{hub}/installations/{id}", self._rest(self._patch, "installation")),
+                web.delete("/{hub}/installations/{id}", self._rest(self._delete, "installation")),
+                web.post("/{hub}/messages/", self._rest(self._send, "send")),
+                web.post("/{hub}/messages", self._rest(self._send, "send")),
+            ]
+        )
         return app
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> int:
@@ -171,8 +192,9 @@ class Simulator:
             return server()
 
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_server(accept, host, port, backlog=1024,
-                                                reuse_address=True)
+        self._server = await loop.create_server(
+            accept, host, port, backlog=1024, reuse_address=True
+        )
         self.port = int(self._server.sockets[0].getsockname()[1])
         return self.port
 
@@ -206,15 +228,21 @@ class Simulator:
         c = self.counters
         per_connection = [conn.requests for conn in c.connections]
         return {
-            "accepted": c.accepted, "connections": len(c.connections),
-            "open": self.open_connections(), "requests": c.requests,
+            "accepted": c.accepted,
+            "connections": len(c.connections),
+            "open": self.open_connections(),
+            "requests": c.requests,
             "requestsPerConnection": per_connection,
             "maxRequestsPerConnection": max(per_connection, default=0),
-            "inFlight": c.in_flight, "maxInFlight": c.max_in_flight,
-            "sends": len(self.sends), "duplicates": c.duplicates,
+            "inFlight": c.in_flight,
+            "maxInFlight": c.max_in_flight,
+            "sends": len(self.sends),
+            "duplicates": c.duplicates,
             "installations": sum(len(i) for i in self.installations.values()),
-            "faults": dict(c.faults), "refused": dict(c.refused),
-            "earlyRetries": c.early_retries, "tokens": len(c.tokens),
+            "faults": dict(c.faults),
+            "refused": dict(c.refused),
+            "earlyRetries": c.early_retries,
+            "tokens": len(c.tokens),
         }
 
     # ---------------------------------------------------------------- the REST edge
@@ -268,24 +296,27 @@ class Simulator:
         record.requests += 1
 
     def _target(self, request: web.Request) -> str:
-        return str(request.match_info.get("id") or request.headers.get(
-            "ServiceBusNotification-Tags", ""))
+        return str(
+            request.match_info.get("id") or request.headers.get("ServiceBusNotification-Tags", "")
+        )
 
     def _refusal(self, request: web.Request, hub: str) -> str | None:
         header = request.headers.get("Authorization", "")
         prefix = "SharedAccessSignature "
         if not header.startswith(prefix):
             return "no SharedAccessSignature token"
-        fields = dict(part.split("=", 1) for part in header[len(prefix):].split("&")
-                      if "=" in part)
+        fields = dict(
+            part.split("=", 1) for part in header[len(prefix) :].split("&") if "=" in part
+        )
         sr, sig, se, skn = (fields.get(k) for k in ("sr", "sig", "se", "skn"))
         if not (sr and sig and se and skn) or not se.isdigit():
             return "malformed token"
         key = self.hubs[hub].get(skn)
         if key is None:
             return "unknown key name"
-        expected = base64.b64encode(hmac.new(key.encode(), f"{sr}\n{se}".encode(),
-                                             hashlib.sha256).digest()).decode()
+        expected = base64.b64encode(
+            hmac.new(key.encode(), f"{sr}\n{se}".encode(), hashlib.sha256).digest()
+        ).decode()
         if not hmac.compare_digest(unquote(sig), expected):
             return "bad signature"
         if int(se) <= self.clock.now().timestamp():
@@ -305,8 +336,9 @@ class Simulator:
             return None
         return self._random.choice(faults.kinds)
 
-    def _inject(self, request: web.Request, fault: str,
-                target: tuple[str, str]) -> web.StreamResponse | None:
+    def _inject(
+        self, request: web.Request, fault: str, target: tuple[str, str]
+    ) -> web.StreamResponse | None:
         faults = self.faults
         if fault == "reset":
             _reset_connection(request)
@@ -319,8 +351,7 @@ class Simulator:
             headers["Retry-After"] = str(faults.retry_after)
             when = self.clock.now().timestamp() + faults.retry_after
             self._not_before[target] = datetime.fromtimestamp(when, self.clock.now().tzinfo)
-        return _error(status, f"Injected {fault}.", headers=headers,
-                      pad_to=faults.error_body_bytes)
+        return _error(status, f"Injected {fault}.", headers=headers, pad_to=faults.error_body_bytes)
 
     # ---------------------------------------------------------------- operations
     async def _put(self, request: web.Request, hub: str, body: bytes) -> web.Response:
@@ -387,15 +418,16 @@ class Simulator:
         if key in self._seen:
             self.counters.duplicates += 1
         self._seen.add(key)
-        self.sends.append(Send(hub, tags, fmt, text, self.clock.now().isoformat(),
-                               self._matches(hub, tags, fmt)))
+        self.sends.append(
+            Send(hub, tags, fmt, text, self.clock.now().isoformat(), self._matches(hub, tags, fmt))
+        )
         return web.Response(status=201)
 
     def _matches(self, hub: str, tags: str, fmt: str) -> bool:
         prefix = "$InstallationId:"
         if not tags.startswith(prefix):
             return False
-        found = self.installations[hub].get(tags[len(prefix):].strip("{}"))
+        found = self.installations[hub].get(tags[len(prefix) :].strip("{}"))
         wanted = "apns" if fmt == "apple" else "fcmv1"
         return found is not None and found["platform"] == wanted
 
@@ -419,8 +451,7 @@ class Simulator:
         return web.json_response(self.faults.to_json())
 
     async def _peek_installation(self, request: web.Request) -> web.Response:
-        found = self.installations.get(request.match_info["hub"], {}).get(
-            request.match_info["id"])
+        found = self.installations.get(request.match_info["hub"], {}).get(request.match_info["id"])
         if found is None:
             return web.json_response({"error": "not found"}, status=404)
         return web.json_response(found)
@@ -456,13 +487,15 @@ def _apply_patch(installation: dict[str, Any], operation: Mapping[str, Any]) -> 
         raise ValueError(f"unsupported patch {op} {path}")
 
 
-def _error(status: int, detail: str, *, headers: Mapping[str, str] | None = None,
-           pad_to: int = 0) -> web.Response:
+def _error(
+    status: int, detail: str, *, headers: Mapping[str, str] | None = None, pad_to: int = 0
+) -> web.Response:
     text = f"<Error><Code>{status}</Code><Detail>{detail}</Detail></Error>"
     if pad_to > len(text):
         text += "<!--" + "x" * (pad_to - len(text) - 7) + "-->"
-    return web.Response(status=status, text=text, content_type="application/xml",
-                        headers=dict(headers or {}))
+    return web.Response(
+        status=status, text=text, content_type="application/xml", headers=dict(headers or {})
+    )
 
 
 def _reset_connection(request: web.Request) -> None:

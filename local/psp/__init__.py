@@ -20,14 +20,25 @@ DEV_HPAN_SALT = "dev-hpan-salt-not-a-secret"
 """The platform's dev salt when local settings name none (``DEV_HPAN_SALT``)."""
 
 
-def start_psp(*, clock_file: Path | None, secret: str, salt: str, function_key: str,
-              port: int = 0, ready_timeout: float = 30.0) -> Child:
+def start_psp(
+    *,
+    clock_file: Path | None,
+    secret: str,
+    salt: str,
+    function_key: str,
+    port: int = 0,
+    ready_timeout: float = 30.0,
+) -> Child:
     """Start the simulator on 127.0.0.1 (``port`` 0: any free one); ``.port`` is the real one."""
     argv = [sys.executable, "-m", "local.psp", "--port", str(port)]
     if clock_file is not None:
         argv += ["--clock-file", str(clock_file)]
-    env = {"PSP_SIGNING_SECRET": secret, "PSP_HPAN_SALT": salt,
-           "PSP_FUNCTION_KEY": function_key, "PYTHONUNBUFFERED": "1"}
+    env = {
+        "PSP_SIGNING_SECRET": secret,
+        "PSP_HPAN_SALT": salt,
+        "PSP_FUNCTION_KEY": function_key,
+        "PYTHONUNBUFFERED": "1",
+    }
     return Child("psp", argv, env=env, ready_timeout=ready_timeout)
 
 

@@ -18,9 +18,12 @@ async def serve(args: argparse.Namespace) -> None:
     secret, salt = os.environ.get("PSP_SIGNING_SECRET"), os.environ.get("PSP_HPAN_SALT")
     if not secret or not salt:
         raise SystemExit("PSP_SIGNING_SECRET and PSP_HPAN_SALT must be set")
-    simulator = Simulator(clock=DevClock(Path(args.clock_file) if args.clock_file else None),
-                          secret=secret, salt=salt,
-                          function_key=os.environ.get("PSP_FUNCTION_KEY", ""))
+    simulator = Simulator(
+        clock=DevClock(Path(args.clock_file) if args.clock_file else None),
+        secret=secret,
+        salt=salt,
+        function_key=os.environ.get("PSP_FUNCTION_KEY", ""),
+    )
     await serve_app(simulator.app(), args.host, args.port)
 
 
@@ -30,8 +33,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--clock-file", default=os.environ.get("LOCAL_CLOCK_FILE"))
     args = parser.parse_args(argv)
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"), stream=sys.stdout,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=os.environ.get("LOG_LEVEL", "INFO"),
+        stream=sys.stdout,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     asyncio.run(serve(args))
 
 

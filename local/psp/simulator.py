@@ -94,14 +94,29 @@ class Session:
     notifications: list[str] = field(default_factory=list)
 
     def public(self) -> dict[str, Any]:
-        return {"sessionId": self.session_id, "walletId": self.wallet_id, "type": self.type,
-                "state": self.state, "outcome": self.outcome, "attempts": self.attempts,
-                "walletStatus": self.wallet_status, "notifications": self.notifications}
+        return {
+            "sessionId": self.session_id,
+            "walletId": self.wallet_id,
+            "type": self.type,
+            "state": self.state,
+            "outcome": self.outcome,
+            "attempts": self.attempts,
+            "walletStatus": self.wallet_status,
+            "notifications": self.notifications,
+        }
 
 
 class Simulator:
-    def __init__(self, *, clock: DevClock, secret: str, salt: str, function_key: str,
-                 attempts: int = 6, backoff: float = 1.0) -> None:
+    def __init__(
+        self,
+        *,
+        clock: DevClock,
+        secret: str,
+        salt: str,
+        function_key: str,
+        attempts: int = 6,
+        backoff: float = 1.0,
+    ) -> None:
         self.clock = clock
         self.secret = secret
         self.salt = salt
@@ -125,8 +140,9 @@ class Simulator:
 
     async def _start(self, app: web.Application) -> None:
         connector = aiohttp.TCPConnector(limit=64, limit_per_host=64, keepalive_timeout=30)
-        self.http = aiohttp.ClientSession(connector=connector,
-                                          timeout=aiohttp.ClientTimeout(total=10, connect=3))
+        self.http = aiohttp.ClientSession(
+            connector=connector, timeout=aiohttp.ClientTimeout(total=10, connect=3)
+        )
 
     async def _stop(self, app: web.Application) -> None:
         for task in list(self._tasks):
@@ -139,8 +155,7 @@ class Simulator:
     async def open_session(self, request: web.Request) -> web.Response:
         raw = await request.read()
         try:
-            verify_signature(request.headers.get(HEADER), raw, self.secret,
-                             now=self.clock.now())
+            verify_signature(request.headers.get(HEADER), raw, self.secret, now=self.clock.now())
         except Unauthorized as error:
             return _problem(401, error.detail)
         try:
@@ -154,8 +169,9 @@ class Simulator:
         session = Session(uuid.uuid4().hex, wallet_id, type_, return_url, notify)
         self.sessions[session.session_id] = session
         redirect = f"{request.scheme}://{request.host}/onboarding/{session.session_id}"
-        return web.json_response({"sessionId": session.session_id, "redirectUrl": redirect},
-                                 status=201)
+        return web.json_response(
+            {"sessionId": session.session_id, "redirectUrl": redirect}, status=201
+        )
 
     # ------------------------------------------------------------------ the hosted page
     async def page(self, request: web.Request) -> web.Response:
@@ -231,8 +247,12 @@ class Simulator:
             month, year = self._expiry(fields)
             details: dict[str, Any] = {
                 "brand": card_brand(pan) if session.type == "CARD" else "PAGOBANCOMAT",
-                "last4": pan[-4:], "expiryMonth": month, "expiryYear": year,
-                "hpan": hpan(pan, self.salt), "contractId": contract}
+                "last4": pan[-4:],
+                "expiryMonth": month,
+                "expiryYear": year,
+                "hpan": hpan(pan, self.salt),
+                "contractId": contract,
+            }
             if session.type == "BANCOMAT":
                 details["abi"] = "03069"
         else:
@@ -240,8 +260,11 @@ class Simulator:
             digits = phone.lstrip("+")
             if not digits.isdigit() or not 8 <= len(digits) <= 15:
                 raise Refused("the phone number is not valid")
-            details = {"maskedPhone": f"+{digits[:2]} ****{digits[-4:]}",
-                       "hpan": hpan(digits, self.salt), "contractId": contract}
+            details = {
+                "maskedPhone": f"+{digits[:2]} ****{digits[-4:]}",
+                "hpan": hpan(digits, self.salt),
+                "contractId": contract,
+            }
             if session.type == "BPAY":
                 details["bankName"] = "Banca Demo"
         if fields.get("threeDsCode") != THREE_DS_CODE:
@@ -267,8 +290,14 @@ class Simulator:
     async def deliver(self, session: Session, outcome: str, details: dict[str, Any]) -> None:
         """POST the signed notification until the wallet answers other than 429/5xx."""
         assert self.http is not None
-        body = json.dumps({"walletId": session.wallet_id, "sessionId": session.session_id,
-                           "outcome": outcome, "details": details}).encode()
+        body = json.dumps(
+            {
+                "walletId": session.wallet_id,
+                "sessionId": session.session_id,
+                "outcome": outcome,
+                "details": details,
+            }
+        ).encode()
         session.notifications.append(outcome)
         signed_at = 0
         for attempt in range(self.attempts):
@@ -277,24 +306,40 @@ class Simulator:
             session.attempts += 1
             # Each attempt is a new signature (a later t): the wallet refuses an exact replay.
             signed_at = max(int(self.clock.now().timestamp()), signed_at + 1)
-            headers = {"Content-Type": "application/json", "x-functions-key": self.function_key,
-                       HEADER: sign(self.secret, body, signed_at)}
+            headers = {
+                "Content-Type": "application/json",
+                "x-functions-key": self.function_key,
+                HEADER: sign(self.secret, body, signed_at),
+            }
             try:
-                async with self.http.post(session.notification_url, data=body,
-                                          headers=headers) as answer:
+                async with self.http.post(
+                    session.notification_url, data=body, headers=headers
+                ) as answer:
                     await answer.read()
                     status = answer.status
             except (aiohttp.ClientError, TimeoutError) as error:
-                logger.warning("notification of %s (%s) failed: %s; retrying",
-                               session.session_id, outcome, type(error).__name__)
+                logger.warning(
+                    "notification of %s (%s) failed: %s; retrying",
+                    session.session_id,
+                    outcome,
+                    type(error).__name__,
+                )
                 continue
             session.wallet_status = status
             if status not in _RETRY_STATUS:
-                logger.info("notification of %s (%s): wallet answered %s", session.session_id,
-                            outcome, status)
+                logger.info(
+                    "notification of %s (%s): wallet answered %s",
+                    session.session_id,
+                    outcome,
+                    status,
+                )
                 return
-        logger.warning("notification of %s (%s) not delivered after %s attempts",
-                       session.session_id, outcome, self.attempts)
+        logger.warning(
+            "notification of %s (%s) not delivered after %s attempts",
+            session.session_id,
+            outcome,
+            self.attempts,
+        )
 
     def _background(self, work: Any) -> None:
         task = asyncio.create_task(work)
@@ -303,51 +348,67 @@ class Simulator:
 
 
 # ---------------------------------------------------------------------- pages
-_STYLE = ("body{font-family:sans-serif;max-width:26rem;margin:2rem auto}label{display:block;"
-          "margin:.6rem 0}input{width:100%;padding:.3rem}.error{color:#b00}")
+_STYLE = (
+    "body{font-family:sans-serif;max-width:26rem;margin:2rem auto}label{display:block;"
+    "margin:.6rem 0}input{width:100%;padding:.3rem}.error{color:#b00}"
+)
 
 
 def _html(status: int, content: str) -> web.Response:
-    page = (f"<!doctype html><html lang=en><head><meta charset=utf-8><title>Demo PSP</title>"
-            f"<style>{_STYLE}</style></head><body>{content}</body></html>")
+    page = (
+        f"<!doctype html><html lang=en><head><meta charset=utf-8><title>Demo PSP</title>"
+        f"<style>{_STYLE}</style></head><body>{content}</body></html>"
+    )
     return web.Response(text=page, status=status, content_type="text/html")
 
 
 def _form_page(session: Session, *, error: str | None) -> str:
     kind = html.escape(session.type)
     if session.type in ("CARD", "BANCOMAT"):
-        inputs = ('<label>Card number <input name=pan inputmode=numeric autocomplete=cc-number '
-                  'required pattern="[0-9 ]{12,23}"></label>'
-                  '<label>Expiry month <input name=expiryMonth inputmode=numeric required '
-                  'pattern="[0-9]{1,2}"></label>'
-                  '<label>Expiry year <input name=expiryYear inputmode=numeric required '
-                  'pattern="[0-9]{2,4}"></label>')
+        inputs = (
+            "<label>Card number <input name=pan inputmode=numeric autocomplete=cc-number "
+            'required pattern="[0-9 ]{12,23}"></label>'
+            "<label>Expiry month <input name=expiryMonth inputmode=numeric required "
+            'pattern="[0-9]{1,2}"></label>'
+            "<label>Expiry year <input name=expiryYear inputmode=numeric required "
+            'pattern="[0-9]{2,4}"></label>'
+        )
     else:
-        inputs = ('<label>Phone number <input name=phone inputmode=tel required '
-                  'pattern="[+]?[0-9 ]{8,18}"></label>')
-    warning = f'<p class=error role=alert>{html.escape(error)}</p>' if error else ""
-    luhn = ("<script>document.forms[0].addEventListener('submit',function(e){"
-            "var p=this.pan;if(!p||e.submitter&&e.submitter.value==='cancel')return;"
-            "var d=p.value.replace(/ /g,''),s=0;for(var i=0;i<d.length;i++){"
-            "var n=+d[d.length-1-i];if(i%2){n*=2;if(n>9)n-=9}s+=n}"
-            "if(s%10){e.preventDefault();p.setCustomValidity('Not a valid card number');"
-            "p.reportValidity();p.setCustomValidity('')}});</script>")
-    return (f"<h1>Demo PSP</h1><p>Add your {kind} to the wallet.</p>{warning}"
-            f"<form method=post>{inputs}"
-            f"<label>3-D Secure code (test: {THREE_DS_CODE}) <input name=threeDsCode "
-            f"inputmode=numeric required></label>"
-            f"<button name=action value=pay>Confirm</button> "
-            f"<button name=action value=cancel formnovalidate>Cancel</button></form>{luhn}")
+        inputs = (
+            "<label>Phone number <input name=phone inputmode=tel required "
+            'pattern="[+]?[0-9 ]{8,18}"></label>'
+        )
+    warning = f"<p class=error role=alert>{html.escape(error)}</p>" if error else ""
+    luhn = (
+        "<script>document.forms[0].addEventListener('submit',function(e){"
+        "var p=this.pan;if(!p||e.submitter&&e.submitter.value==='cancel')return;"
+        "var d=p.value.replace(/ /g,''),s=0;for(var i=0;i<d.length;i++){"
+        "var n=+d[d.length-1-i];if(i%2){n*=2;if(n>9)n-=9}s+=n}"
+        "if(s%10){e.preventDefault();p.setCustomValidity('Not a valid card number');"
+        "p.reportValidity();p.setCustomValidity('')}});</script>"
+    )
+    return (
+        f"<h1>Demo PSP</h1><p>Add your {kind} to the wallet.</p>{warning}"
+        f"<form method=post>{inputs}"
+        f"<label>3-D Secure code (test: {THREE_DS_CODE}) <input name=threeDsCode "
+        f"inputmode=numeric required></label>"
+        f"<button name=action value=pay>Confirm</button> "
+        f"<button name=action value=cancel formnovalidate>Cancel</button></form>{luhn}"
+    )
 
 
 def _result_page(session: Session) -> str:
     outcome = html.escape(session.outcome or "")
-    back = html.escape(f"{session.return_url}?walletId={session.wallet_id}&outcome={outcome}",
-                       quote=True)
-    return (f"<h1>Demo PSP</h1><p>Outcome: <strong id=outcome>{outcome}</strong></p>"
-            f'<p><a href="{back}">Back to the app</a></p>')
+    back = html.escape(
+        f"{session.return_url}?walletId={session.wallet_id}&outcome={outcome}", quote=True
+    )
+    return (
+        f"<h1>Demo PSP</h1><p>Outcome: <strong id=outcome>{outcome}</strong></p>"
+        f'<p><a href="{back}">Back to the app</a></p>'
+    )
 
 
 def _problem(status: int, detail: str) -> web.Response:
-    return web.json_response({"status": status, "detail": detail}, status=status,
-                             content_type="application/problem+json")
+    return web.json_response(
+        {"status": status, "detail": detail}, status=status, content_type="application/problem+json"
+    )

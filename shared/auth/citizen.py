@@ -464,21 +464,29 @@ class CitizenTokenVerifier:
         self._remember(digest, citizen, claims, at)
         return citizen
 
-    def _remember(self, digest: bytes, citizen: Citizen, claims: Mapping[str, Any],
-                  at: float) -> None:
+    def _remember(
+        self, digest: bytes, citizen: Citizen, claims: Mapping[str, Any], at: float
+    ) -> None:
         if self._cache_seconds <= 0 or self._cache_size <= 0:
             return
         exp = _number(claims, "exp")
         assert exp is not None  # checked by _check_claims
         if len(self._verified) >= self._cache_size:
-            self._verified = {d: v for d, v in self._verified.items()
-                              if v.until > at and v.exp > at - self._leeway}
+            self._verified = {
+                d: v
+                for d, v in self._verified.items()
+                if v.until > at and v.exp > at - self._leeway
+            }
             if len(self._verified) >= self._cache_size:  # all fresh: forget the older half
-                keep = list(self._verified.items())[self._cache_size // 2:]
+                keep = list(self._verified.items())[self._cache_size // 2 :]
                 self._verified = dict(keep)
         self._verified[digest] = _Verified(
-            citizen, exp, _number(claims, "nbf"), _number(claims, "iat"),
-            until=min(at + self._cache_seconds, exp + self._leeway))
+            citizen,
+            exp,
+            _number(claims, "nbf"),
+            _number(claims, "iat"),
+            until=min(at + self._cache_seconds, exp + self._leeway),
+        )
 
     @staticmethod
     def _bearer(header: str | None) -> str:
@@ -518,8 +526,7 @@ class CitizenTokenVerifier:
         self._check_times(exp, _number(claims, "nbf"), _number(claims, "iat"), now)
         return self._check_identity(claims)
 
-    def _check_times(self, exp: float, nbf: float | None, iat: float | None,
-                     now: float) -> None:
+    def _check_times(self, exp: float, nbf: float | None, iat: float | None, now: float) -> None:
         if exp <= now - self._leeway:
             raise _unauthorized("token expired")
         if nbf is not None and nbf > now + self._leeway:

@@ -30,8 +30,9 @@ class BankCheck(Protocol):
 
 
 class HttpBankCheck:
-    def __init__(self, session: Callable[[], aiohttp.ClientSession], *, base_url: str,
-                 timeout: float) -> None:
+    def __init__(
+        self, session: Callable[[], aiohttp.ClientSession], *, base_url: str, timeout: float
+    ) -> None:
         self._session = session
         self._base = base_url.rstrip("/")
         self._timeout = aiohttp.ClientTimeout(total=timeout)
@@ -39,16 +40,17 @@ class HttpBankCheck:
     async def check(self, *, iban: str, fiscal_code: str, owner_name: str) -> CheckResult:
         body = {"iban": iban, "fiscalCode": fiscal_code, "ownerName": owner_name}
         try:
-            async with self._session().post(f"{self._base}/checks", json=body,
-                                            timeout=self._timeout) as answer:
+            async with self._session().post(
+                f"{self._base}/checks", json=body, timeout=self._timeout
+            ) as answer:
                 raw = await answer.content.read(_MAX_ANSWER + 1)
                 status = answer.status
         except (aiohttp.ClientError, TimeoutError) as error:
-            raise DependencyError("bank-check",
-                                  f"unreachable ({type(error).__name__})") from error
+            raise DependencyError("bank-check", f"unreachable ({type(error).__name__})") from error
         if status != 200:
-            raise DependencyError("bank-check", f"HTTP {status}",
-                                  retry_after=5.0 if status in (429, 503) else 60.0)
+            raise DependencyError(
+                "bank-check", f"HTTP {status}", retry_after=5.0 if status in (429, 503) else 60.0
+            )
         try:
             result = json.loads(raw)["result"]
         except (ValueError, TypeError, KeyError):

@@ -10,8 +10,34 @@ import string
 LENGTH = 27
 _SHAPE = re.compile(r"^IT[0-9]{2}[A-Z][0-9]{10}[0-9A-Z]{12}$")
 # The CIN's weights of characters in odd positions (1st, 3rd, ...), by digit or letter index.
-_ODD = (1, 0, 5, 7, 9, 13, 15, 17, 19, 21, 2, 4, 18, 20, 11, 3, 6, 8, 12, 14, 16, 10, 22, 25,
-        24, 23)
+_ODD = (
+    1,
+    0,
+    5,
+    7,
+    9,
+    13,
+    15,
+    17,
+    19,
+    21,
+    2,
+    4,
+    18,
+    20,
+    11,
+    3,
+    6,
+    8,
+    12,
+    14,
+    16,
+    10,
+    22,
+    25,
+    24,
+    23,
+)
 
 
 def normalized(raw: str) -> str:
@@ -25,8 +51,7 @@ def _index(char: str) -> int:
 
 def cin(abi_cab_account: str) -> str:
     """The CIN letter of the 22 characters ABI + CAB + account."""
-    total = sum(_ODD[_index(c)] if i % 2 == 0 else _index(c)
-                for i, c in enumerate(abi_cab_account))
+    total = sum(_ODD[_index(c)] if i % 2 == 0 else _index(c) for i, c in enumerate(abi_cab_account))
     return string.ascii_uppercase[total % 26]
 
 
@@ -44,8 +69,10 @@ def problem(iban: str) -> str | None:
     if len(iban) != LENGTH:
         return f"an Italian IBAN has {LENGTH} characters"
     if not _SHAPE.match(iban):
-        return ("an Italian IBAN is IT, 2 check digits, the CIN letter, 10 digits (ABI, CAB) "
-                "and 12 letters or digits")
+        return (
+            "an Italian IBAN is IT, 2 check digits, the CIN letter, 10 digits (ABI, CAB) "
+            "and 12 letters or digits"
+        )
     if _mod97(iban[4:] + iban[:4]) != 1:
         return "the check digits do not match"
     if cin(iban[5:]) != iban[4]:

@@ -38,8 +38,9 @@ CitizenStatus = Literal["ENROLLED", "WITHDRAWN"]
 IbanStatus = Literal["PENDING", "OK", "KO", "UNKNOWN_PSP"]
 CashbackStatus = Literal["ENABLED", "DISABLED"]
 WalletStatus = Literal["VALIDATED", "DELETED"]
-WalletEventType = Literal["InstrumentValidated", "InstrumentReplaced", "InstrumentDeleted",
-                          "ApplicationChanged"]
+WalletEventType = Literal[
+    "InstrumentValidated", "InstrumentReplaced", "InstrumentDeleted", "ApplicationChanged"
+]
 
 CITIZEN_ID = "citizen"
 HPAN = r"^[0-9a-f]{64}$"
@@ -64,13 +65,12 @@ def rank_bucket_pk(period: int, citizen_pk: str) -> str:
     return f"ranking:{period}:{citizen_pk[:2]}"
 
 
-
-
 class _Model(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
 
 # ------------------------------------------------------------------ citizens' requests
+
 
 class EnrollmentIn(BaseModel):
     """Enrollment: the citizen accepts the programme's terms and conditions."""
@@ -79,7 +79,8 @@ class EnrollmentIn(BaseModel):
 
     terms_accepted: Literal[True] = Field(
         alias="termsAndConditionsAccepted",
-        description="Must be true: enrolling is accepting the terms and conditions")
+        description="Must be true: enrolling is accepting the terms and conditions",
+    )
 
 
 class IbanIn(BaseModel):
@@ -92,6 +93,7 @@ class IbanIn(BaseModel):
 
 
 # ------------------------------------------------------------------ stored
+
 
 class Span(_Model):
     """One span during which the instrument was enabled (``disabledAt`` None: still is)."""
@@ -110,14 +112,17 @@ class StoredCitizen(_Model):
     enrolled_at: datetime = Field(alias="enrolledAt")
     withdrawn_at: datetime | None = Field(default=None, alias="withdrawnAt")
     hpans_behind: bool = Field(
-        default=False, alias="hpansBehind",
+        default=False,
+        alias="hpansBehind",
         description="enrolled again: the hpans' documents may still carry the previous T&C "
-                    "time until they are updated")
+        "time until they are updated",
+    )
     iban: str | None = None
     iban_owner: str | None = Field(default=None, alias="ibanOwner")
     iban_status: IbanStatus | None = Field(default=None, alias="ibanStatus")
-    iban_request: str | None = Field(default=None, alias="ibanRequest",
-                                     description="The check in progress or last done")
+    iban_request: str | None = Field(
+        default=None, alias="ibanRequest", description="The check in progress or last done"
+    )
     iban_checked_at: datetime | None = Field(default=None, alias="ibanCheckedAt")
     outbox: list[dict[str, Any]] = Field(default_factory=list)
     updated_at: datetime = Field(alias="updatedAt")
@@ -153,13 +158,15 @@ class StoredHpan(_Model):
     pk: str
     kind: Literal["hpan"] = "hpan"
     active: str | None = Field(default=None, description="fiscal-code hash of who enabled it")
-    citizens: list[str] = Field(default_factory=list,
-                                description="everyone who ever enabled it (transactions that "
-                                            "arrive late still find them)")
+    citizens: list[str] = Field(
+        default_factory=list,
+        description="everyone who ever enabled it (transactions that arrive late still find them)",
+    )
     holders: dict[str, StoredHolder] = Field(
         default_factory=dict,
         description="by fiscal-code hash, what scoring needs of each citizen who enabled it "
-                    "since holders were kept (one missing: read the citizen's documents)")
+        "since holders were kept (one missing: read the citizen's documents)",
+    )
     updated_at: datetime = Field(alias="updatedAt")
 
 
@@ -208,21 +215,34 @@ class StoredPeriod(_Model):
         return cls(id=period_id(period), pk=pk, period=period, updated_at=now)
 
     def tally(self) -> rules.Tally:
-        return rules.Tally(count=self.count, cashback=self.cashback,
-                           last_transaction_at=self.last_transaction_at,
-                           min_reached_by=self.min_reached_by,
-                           cap_crossed_by=self.cap_crossed_by)
+        return rules.Tally(
+            count=self.count,
+            cashback=self.cashback,
+            last_transaction_at=self.last_transaction_at,
+            min_reached_by=self.min_reached_by,
+            cap_crossed_by=self.cap_crossed_by,
+        )
 
-    def with_tally(self, tally: rules.Tally, *, updated_at: datetime,
-                   fiscal_code: str | None, terms_accepted_at: datetime | None
-                   ) -> StoredPeriod:
-        return self.model_copy(update={
-            "count": tally.count, "cashback": tally.cashback,
-            "last_transaction_at": tally.last_transaction_at,
-            "min_reached_by": tally.min_reached_by, "cap_crossed_by": tally.cap_crossed_by,
-            "fiscal_code": fiscal_code or self.fiscal_code,
-            "terms_accepted_at": terms_accepted_at or self.terms_accepted_at,
-            "updated_at": updated_at})
+    def with_tally(
+        self,
+        tally: rules.Tally,
+        *,
+        updated_at: datetime,
+        fiscal_code: str | None,
+        terms_accepted_at: datetime | None,
+    ) -> StoredPeriod:
+        return self.model_copy(
+            update={
+                "count": tally.count,
+                "cashback": tally.cashback,
+                "last_transaction_at": tally.last_transaction_at,
+                "min_reached_by": tally.min_reached_by,
+                "cap_crossed_by": tally.cap_crossed_by,
+                "fiscal_code": fiscal_code or self.fiscal_code,
+                "terms_accepted_at": terms_accepted_at or self.terms_accepted_at,
+                "updated_at": updated_at,
+            }
+        )
 
 
 class StoredPayment(_Model):
@@ -304,6 +324,7 @@ class StoredRanks(_Model):
 
 # ------------------------------------------------------------------ returned
 
+
 class Citizen(_Model):
     """The caller's enrollment."""
 
@@ -314,16 +335,19 @@ class Citizen(_Model):
     iban: str | None = Field(default=None, description="Masked: only its last 4 characters")
     iban_owner_name: str | None = Field(default=None, alias="ibanOwnerName")
     iban_status: IbanStatus | None = Field(
-        default=None, alias="ibanStatus",
+        default=None,
+        alias="ibanStatus",
         description="PENDING while the bank is asked; OK, KO (not the citizen's) or "
-                    "UNKNOWN_PSP (the bank cannot be asked)")
+        "UNKNOWN_PSP (the bank cannot be asked)",
+    )
 
 
 class Activation(_Model):
     enabled_at: datetime = Field(alias="enabledAt")
     disabled_at: datetime | None = Field(default=None, alias="disabledAt")
-    counts_from: date = Field(alias="countsFrom",
-                              description="First day (Europe/Rome) whose transactions count")
+    counts_from: date = Field(
+        alias="countsFrom", description="First day (Europe/Rome) whose transactions count"
+    )
 
 
 class CashbackInstrument(_Model):
@@ -335,10 +359,13 @@ class CashbackInstrument(_Model):
     wallet_status: WalletStatus = Field(alias="walletStatus")
     status: CashbackStatus
     activated_at: datetime | None = Field(
-        default=None, alias="activatedAt", description="When the current activation began")
+        default=None, alias="activatedAt", description="When the current activation began"
+    )
     counts_from: date | None = Field(
-        default=None, alias="countsFrom",
-        description="First day (Europe/Rome) whose transactions count, while enabled")
+        default=None,
+        alias="countsFrom",
+        description="First day (Europe/Rome) whose transactions count, while enabled",
+    )
     history: list[Activation]
 
 
@@ -348,11 +375,15 @@ class CashbackInstrumentList(_Model):
 
 class Milestones(_Model):
     min_reached_by: str | None = Field(
-        default=None, alias="minReachedBy",
-        description="acquirerId:idTrxAcquirer of the transaction that reached the minimum count")
+        default=None,
+        alias="minReachedBy",
+        description="acquirerId:idTrxAcquirer of the transaction that reached the minimum count",
+    )
     cap_crossed_by: str | None = Field(
-        default=None, alias="capCrossedBy",
-        description="acquirerId:idTrxAcquirer of the transaction that crossed the period cap")
+        default=None,
+        alias="capCrossedBy",
+        description="acquirerId:idTrxAcquirer of the transaction that crossed the period cap",
+    )
 
 
 class PeriodState(_Model):
@@ -362,8 +393,9 @@ class PeriodState(_Model):
     start: date = Field(alias="from")
     end: date = Field(alias="to")
     status: rules.PeriodStatus
-    last_processing_day: date = Field(alias="lastProcessingDay",
-                                      description="Transactions arriving later are rejected")
+    last_processing_day: date = Field(
+        alias="lastProcessingDay", description="Transactions arriving later are rejected"
+    )
     min_transactions: int = Field(alias="minTransactions")
     cashback_percent: int = Field(alias="cashbackPercent")
     max_per_transaction: int = Field(alias="maxPerTransaction")
@@ -377,12 +409,15 @@ class PeriodState(_Model):
     cap_reached: bool = Field(alias="capReached")
     last_transaction_at: datetime | None = Field(default=None, alias="lastTransactionAt")
     milestones: Milestones
-    rank: int | None = Field(default=None,
-                             description="Position in the last ranking (rule 6), if ranked")
-    in_top_n: bool = Field(default=False, alias="inTopN",
-                           description="Within the top N of the last ranking")
-    ranked_at: datetime | None = Field(default=None, alias="rankedAt",
-                                       description="When the ranking was last computed")
+    rank: int | None = Field(
+        default=None, description="Position in the last ranking (rule 6), if ranked"
+    )
+    in_top_n: bool = Field(
+        default=False, alias="inTopN", description="Within the top N of the last ranking"
+    )
+    ranked_at: datetime | None = Field(
+        default=None, alias="rankedAt", description="When the ranking was last computed"
+    )
 
 
 class ScoredTransaction(_Model):
@@ -395,15 +430,17 @@ class ScoredTransaction(_Model):
     amount: int
     merchant_id: str = Field(alias="merchantId")
     status: Literal["COUNTED", "PENDING"] = Field(
-        description="PENDING: a reversal waiting for its payment")
+        description="PENDING: a reversal waiting for its payment"
+    )
     count: int | None = Field(default=None, description="-1, 0 or +1 (null: not recorded)")
     cashback: int | None = Field(default=None, description="Cents (null: not recorded)")
 
 
 class TransactionPage(_Model):
     transactions: list[ScoredTransaction]
-    continuation_token: str | None = Field(default=None, alias="continuationToken",
-                                           description="Pass it back for the next page")
+    continuation_token: str | None = Field(
+        default=None, alias="continuationToken", description="Pass it back for the next page"
+    )
 
 
 class PeriodList(_Model):
@@ -421,6 +458,7 @@ class IbanCheckRequest(_Model):
 
 
 # ------------------------------------------------------------------ the wallet's events
+
 
 class WalletEventData(_Model):
     """What every wallet event carries (see shared/wallet/service.py)."""

@@ -54,8 +54,9 @@ NORMAL: Typology = "01"
 WITH_SUPER: Typology = "03"
 HEADER = ("fiscalCode", "iban", "amountCents", "typology")
 WITHHELD_HEADER = ("fiscalCode", "amountCents", "typology", "reason")
-WithheldReason = Literal["NO_IBAN", "IBAN_PENDING", "IBAN_KO", "IBAN_UNKNOWN_PSP",
-                         "LIST_WRITTEN_BEFORE"]
+WithheldReason = Literal[
+    "NO_IBAN", "IBAN_PENDING", "IBAN_KO", "IBAN_UNKNOWN_PSP", "LIST_WRITTEN_BEFORE"
+]
 _ATTEMPTS = 5
 
 
@@ -88,8 +89,9 @@ class Withheld:
     typology: Typology
 
 
-def payout_lines(period: rules.Period, citizens: Iterable[Qualified],
-                 ibans: dict[str, str]) -> tuple[list[PayoutLine], list[Withheld]]:
+def payout_lines(
+    period: rules.Period, citizens: Iterable[Qualified], ibans: dict[str, str]
+) -> tuple[list[PayoutLine], list[Withheld]]:
     """The lines to pay (by rank) and who qualified without a confirmed IBAN (by rank)."""
     lines: list[PayoutLine] = []
     withheld: list[Withheld] = []
@@ -172,8 +174,10 @@ class StoredPayout(BaseModel):
     blob: str
     lines: int
     total: int = Field(description="Cents")
-    withheld: int = Field(description="How many qualified without a confirmed IBAN (listed "
-                                       "in withheld.csv and their withheld documents)")
+    withheld: int = Field(
+        description="How many qualified without a confirmed IBAN (listed "
+        "in withheld.csv and their withheld documents)"
+    )
     written_at: datetime = Field(alias="writtenAt")
 
 
@@ -211,8 +215,9 @@ def late_blob(period: int, run: str) -> str:
 
 
 class PayoutJob:
-    def __init__(self, store: CashbackStore, files: PayoutFiles,
-                 periods: tuple[rules.Period, ...]) -> None:
+    def __init__(
+        self, store: CashbackStore, files: PayoutFiles, periods: tuple[rules.Period, ...]
+    ) -> None:
         self._store = store
         self._files = files
         self._periods = periods
@@ -232,11 +237,20 @@ class PayoutJob:
         return dict(done)
 
     async def pay(self, period: rules.Period, *, now: datetime) -> int:
-        rows, holders = await asyncio.gather(self._store.standings(period.id),
-                                             self._store.confirmed_ibans())
+        rows, holders = await asyncio.gather(
+            self._store.standings(period.id), self._store.confirmed_ibans()
+        )
         ranked = rank_standings(rows, now=now)
-        citizens = [Qualified(pk=r.pk, fiscal_code=r.fiscal_code or r.pk, count=r.count,
-                              cashback=r.cashback, rank=rank) for rank, r in ranked]
+        citizens = [
+            Qualified(
+                pk=r.pk,
+                fiscal_code=r.fiscal_code or r.pk,
+                count=r.count,
+                cashback=r.cashback,
+                rank=rank,
+            )
+            for rank, r in ranked
+        ]
         ibans = {h["pk"]: h["iban"] for h in holders if h.get("iban")}
         lines, withheld = payout_lines(period, citizens, ibans)
         name = f"period-{period.id}/payouts.csv"
@@ -244,36 +258,54 @@ class PayoutJob:
             # A run before this one died after writing it: who it pays is what it says.
             written = await self._files.read(name) or b""
             paid = paid_in(written)
-            everyone = [*((line.fiscal_code, line.amount, line.typology) for line in lines),
-                        *((w.fiscal_code, w.amount, w.typology) for w in withheld)]
-            pks = {w.fiscal_code: w.pk for w in withheld} | {
-                c.fiscal_code: c.pk for c in citizens}
+            everyone = [
+                *((line.fiscal_code, line.amount, line.typology) for line in lines),
+                *((w.fiscal_code, w.amount, w.typology) for w in withheld),
+            ]
+            pks = {w.fiscal_code: w.pk for w in withheld} | {c.fiscal_code: c.pk for c in citizens}
             lines = [line for line in lines if line.fiscal_code in paid]
-            withheld = [Withheld(pks[code], code, amount, typology)
-                        for code, amount, typology in everyone if code not in paid]
+            withheld = [
+                Withheld(pks[code], code, amount, typology)
+                for code, amount, typology in everyone
+                if code not in paid
+            ]
             logger.info("period %s: payouts written before", period.id)
         listed = await self._withhold(period.id, withheld, now)
         # A listing, not a payment list: a run after one that died writes it whole again.
         await self._files.write(f"period-{period.id}/withheld.csv", withheld_csv(listed))
-        record = StoredPayout(id=payout_pk(period.id), pk=payout_pk(period.id),
-                              period=period.id, blob=name, lines=len(lines),
-                              total=sum(line.amount for line in lines), withheld=len(withheld),
-                              written_at=now)
+        record = StoredPayout(
+            id=payout_pk(period.id),
+            pk=payout_pk(period.id),
+            period=period.id,
+            blob=name,
+            lines=len(lines),
+            total=sum(line.amount for line in lines),
+            withheld=len(withheld),
+            written_at=now,
+        )
         with contextlib.suppress(StaleDocument):  # another run recorded it first
             await self._store.create(dump(record))
-        logger.info("period %s: %s payouts, %s withheld", period.id, len(lines),
-                    len(withheld))
+        logger.info("period %s: %s payouts, %s withheld", period.id, len(lines), len(withheld))
         return len(lines)
 
-    async def _withhold(self, period: int, withheld: list[Withheld],
-                        now: datetime) -> list[StoredWithheld]:
+    async def _withhold(
+        self, period: int, withheld: list[Withheld], now: datetime
+    ) -> list[StoredWithheld]:
         """A withheld document per citizen (kept if a run before wrote it), with why."""
         citizens = await asyncio.gather(*(self._store.get(w.pk, CITIZEN_ID) for w in withheld))
-        items = [StoredWithheld(id=withheld_id(period), pk=w.pk, period=period,
-                                fiscal_code=w.fiscal_code, amount=w.amount,
-                                typology=w.typology, reason=withheld_reason(citizen),
-                                withheld_at=now)
-                 for w, citizen in zip(withheld, citizens, strict=True)]
+        items = [
+            StoredWithheld(
+                id=withheld_id(period),
+                pk=w.pk,
+                period=period,
+                fiscal_code=w.fiscal_code,
+                amount=w.amount,
+                typology=w.typology,
+                reason=withheld_reason(citizen),
+                withheld_at=now,
+            )
+            for w, citizen in zip(withheld, citizens, strict=True)
+        ]
 
         async def create(item: StoredWithheld) -> None:
             with contextlib.suppress(StaleDocument):  # written by a run before this one
@@ -297,24 +329,23 @@ class PayoutJob:
             if raw is None or raw.get("ibanStatus") != "OK" or not raw.get("iban"):
                 continue
             iban = StoredCitizen.model_validate(raw).iban
-            scheduled = await self._mark(item, {"status": "SCHEDULED", "run": run,
-                                                "iban": iban})
+            scheduled = await self._mark(item, {"status": "SCHEDULED", "run": run, "iban": iban})
             if scheduled is not None:
                 runs[(item.period, run)].append(scheduled)
         paid: dict[int, int] = defaultdict(int)
         for (period, name), items in sorted(runs.items()):
-            lines = [PayoutLine(i.fiscal_code, i.iban or "", i.amount, i.typology)
-                     for i in sorted(items, key=lambda i: i.fiscal_code)]
+            lines = [
+                PayoutLine(i.fiscal_code, i.iban or "", i.amount, i.typology)
+                for i in sorted(items, key=lambda i: i.fiscal_code)
+            ]
             await self._files.write_once(late_blob(period, name), to_csv(lines))
             for item in items:
                 await self._mark(item, {"status": "PAID", "paid_at": now})
             paid[period] += len(lines)
-            logger.info("period %s: %s withheld payouts paid in run %s", period, len(lines),
-                        name)
+            logger.info("period %s: %s withheld payouts paid in run %s", period, len(lines), name)
         return dict(paid)
 
-    async def _mark(self, item: StoredWithheld, change: dict[str, object]
-                    ) -> StoredWithheld | None:
+    async def _mark(self, item: StoredWithheld, change: dict[str, object]) -> StoredWithheld | None:
         """``item`` changed as it was read (ETag); None if it changed meanwhile."""
         for _ in range(_ATTEMPTS):
             raw = await self._store.get(item.pk, item.id)
@@ -335,8 +366,9 @@ class PayoutJob:
 class AzurePayoutFiles:
     """Payout files in one container of the process's shared BlobServiceClient."""
 
-    def __init__(self, service: Callable[[], BlobServiceClient], container: str,
-                 timeout: float = 60.0) -> None:
+    def __init__(
+        self, service: Callable[[], BlobServiceClient], container: str, timeout: float = 60.0
+    ) -> None:
         self._service = service
         self._container = container
         self._timeout = timeout
@@ -357,8 +389,9 @@ class AzurePayoutFiles:
             async with guarded_blob(self._timeout):
                 await container.create_container()
         async with guarded_blob(self._timeout):
-            await container.get_blob_client(name).upload_blob(data, overwrite=True,
-                                                              length=len(data))
+            await container.get_blob_client(name).upload_blob(
+                data, overwrite=True, length=len(data)
+            )
 
     async def write_once(self, name: str, data: bytes) -> bool:
         container = self._service().get_container_client(self._container)
@@ -368,7 +401,8 @@ class AzurePayoutFiles:
         try:
             async with guarded_blob(self._timeout):
                 await container.get_blob_client(name).upload_blob(
-                    data, overwrite=False, length=len(data))
+                    data, overwrite=False, length=len(data)
+                )
         except ResourceExistsError:
             return False
         return True

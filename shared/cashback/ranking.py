@@ -51,10 +51,14 @@ def rank_standings(rows: list[Document], *, now: datetime) -> list[tuple[int, St
     parsed = {r.pk: r for r in _ROWS.validate_python(rows)}  # one call: no per-row overhead
 
     def key(r: Standing) -> tuple[int, datetime, datetime, str]:
-        count, last, accepted, code = rules.rank_key(rules.Standing(
-            fiscal_code=r.fiscal_code or r.pk, count=r.count,
-            last_transaction_at=r.last_transaction_at or now,
-            tc_accepted_at=r.terms_accepted_at or now))
+        count, last, accepted, code = rules.rank_key(
+            rules.Standing(
+                fiscal_code=r.fiscal_code or r.pk,
+                count=r.count,
+                last_transaction_at=r.last_transaction_at or now,
+                tc_accepted_at=r.terms_accepted_at or now,
+            )
+        )
         # The same order with naive UTC instants: comparing aware ones costs ten times more.
         return count, _naive(last), _naive(accepted), code
 
@@ -88,9 +92,14 @@ class RankingJob:
 
         async def write(bucket: str) -> None:
             pk = rank_bucket_pk(period.id, bucket)
-            document = StoredRanks(id=pk, pk=pk, period=period.id,
-                                   ranks=buckets.get(bucket, {}), ranked=len(ranked),
-                                   computed_at=now)
+            document = StoredRanks(
+                id=pk,
+                pk=pk,
+                period=period.id,
+                ranks=buckets.get(bucket, {}),
+                ranked=len(ranked),
+                computed_at=now,
+            )
             async with limit:
                 await self._store.upsert(dump(document))
 

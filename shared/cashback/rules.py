@@ -61,17 +61,48 @@ class Period(BaseModel):
 
 _PERIODS = TypeAdapter(list[Period])
 
-PRODUCTION_PERIODS: tuple[Period, ...] = tuple(_PERIODS.validate_python([
-    {"id": 1, "from": "2020-12-08", "to": "2020-12-31", "minTransactions": 10,
-     "cashbackPercent": 10, "maxPerTransaction": 1500, "maxPerPeriod": 15000,
-     "superCashback": 0, "topN": 0, "graceDays": 10},
-    {"id": 2, "from": "2021-01-01", "to": "2021-06-30", "minTransactions": 50,
-     "cashbackPercent": 10, "maxPerTransaction": 1500, "maxPerPeriod": 15000,
-     "superCashback": 150000, "topN": 100000, "graceDays": 15},
-    {"id": 4, "from": "2022-01-01", "to": "2022-06-30", "minTransactions": 50,
-     "cashbackPercent": 10, "maxPerTransaction": 1500, "maxPerPeriod": 15000,
-     "superCashback": 150000, "topN": 100000, "graceDays": 15},
-]))
+PRODUCTION_PERIODS: tuple[Period, ...] = tuple(
+    _PERIODS.validate_python(
+        [
+            {
+                "id": 1,
+                "from": "2020-12-08",
+                "to": "2020-12-31",
+                "minTransactions": 10,
+                "cashbackPercent": 10,
+                "maxPerTransaction": 1500,
+                "maxPerPeriod": 15000,
+                "superCashback": 0,
+                "topN": 0,
+                "graceDays": 10,
+            },
+            {
+                "id": 2,
+                "from": "2021-01-01",
+                "to": "2021-06-30",
+                "minTransactions": 50,
+                "cashbackPercent": 10,
+                "maxPerTransaction": 1500,
+                "maxPerPeriod": 15000,
+                "superCashback": 150000,
+                "topN": 100000,
+                "graceDays": 15,
+            },
+            {
+                "id": 4,
+                "from": "2022-01-01",
+                "to": "2022-06-30",
+                "minTransactions": 50,
+                "cashbackPercent": 10,
+                "maxPerTransaction": 1500,
+                "maxPerPeriod": 15000,
+                "superCashback": 150000,
+                "topN": 100000,
+                "graceDays": 15,
+            },
+        ]
+    )
+)
 
 
 def parse_periods(raw: str) -> tuple[Period, ...]:
@@ -86,8 +117,10 @@ def parse_periods(raw: str) -> tuple[Period, ...]:
     try:
         periods = sorted(_PERIODS.validate_json(raw), key=lambda p: p.start)
     except ValidationError as error:
-        problems = "; ".join(f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}"
-                             for e in error.errors(include_url=False))
+        problems = "; ".join(
+            f"{'.'.join(str(x) for x in e['loc'])}: {e['msg']}"
+            for e in error.errors(include_url=False)
+        )
         raise ValueError(f"CASHBACK_PERIODS is not a JSON list of periods: {problems}") from None
     if not periods:
         raise ValueError("CASHBACK_PERIODS is an empty list (leave it empty for production)")
@@ -146,18 +179,20 @@ def score(amount: int, period: Period) -> int:
 
 # ---------------------------------------------------------------------------- rule 2
 
+
 class Rejection(StrEnum):
     """Why a transaction does not count."""
 
-    NO_PERIOD = "NO_PERIOD"                # its day is in no period
-    PERIOD_CLOSED = "PERIOD_CLOSED"        # processed after the period's last day + grace
+    NO_PERIOD = "NO_PERIOD"  # its day is in no period
+    PERIOD_CLOSED = "PERIOD_CLOSED"  # processed after the period's last day + grace
     INSTRUMENT_NOT_ACTIVE = "INSTRUMENT_NOT_ACTIVE"  # not enabled for cashback on its day
-    NOT_ENROLLED = "NOT_ENROLLED"          # T&C not accepted strictly before it
-    NO_MATCHING_PAYMENT = "NO_MATCHING_PAYMENT"      # a reversal waited a month in vain
+    NOT_ENROLLED = "NOT_ENROLLED"  # T&C not accepted strictly before it
+    NO_MATCHING_PAYMENT = "NO_MATCHING_PAYMENT"  # a reversal waited a month in vain
 
 
-def period_of(periods: Iterable[Period], at: datetime, processed_at: datetime
-              ) -> Period | Rejection:
+def period_of(
+    periods: Iterable[Period], at: datetime, processed_at: datetime
+) -> Period | Rejection:
     """Rule 2: the period whose days contain ``at``'s day, if ``processed_at``'s day is at
     most its last day + grace days; otherwise why not."""
     day = rome_day(at)
@@ -183,6 +218,7 @@ def previous_period(periods: Iterable[Period], at: datetime) -> Period | None:
 
 
 # ---------------------------------------------------------------------------- rule 3
+
 
 @dataclass(frozen=True)
 class Activation:
@@ -215,9 +251,14 @@ def enrolled_for(tc_accepted_at: datetime | None, at: datetime) -> bool:
     return tc_accepted_at is not None and tc_accepted_at < at
 
 
-def eligibility(periods: Iterable[Period], *, at: datetime, processed_at: datetime,
-                history: Iterable[Activation], tc_accepted_at: datetime | None
-                ) -> Period | Rejection:
+def eligibility(
+    periods: Iterable[Period],
+    *,
+    at: datetime,
+    processed_at: datetime,
+    history: Iterable[Activation],
+    tc_accepted_at: datetime | None,
+) -> Period | Rejection:
     """Rules 2 and 3 together: the period a transaction counts in, or the first reason not."""
     found = period_of(periods, at, processed_at)
     if isinstance(found, Rejection):
@@ -230,6 +271,7 @@ def eligibility(periods: Iterable[Period], *, at: datetime, processed_at: dateti
 
 
 # ---------------------------------------------------------------------------- rule 4
+
 
 @dataclass(frozen=True)
 class Transaction:
@@ -285,8 +327,11 @@ def reversal_effect(remaining: int, reversed_amount: int, period: Period) -> Eff
     if remaining <= 0:
         return Effect(count=0, cashback=0, remaining=0)
     after = max(0, remaining - reversed_amount)
-    return Effect(count=-1 if after == 0 else 0,
-                  cashback=score(after, period) - score(remaining, period), remaining=after)
+    return Effect(
+        count=-1 if after == 0 else 0,
+        cashback=score(after, period) - score(remaining, period),
+        remaining=after,
+    )
 
 
 def pending_until(processed_at: datetime) -> datetime:
@@ -304,6 +349,7 @@ def _days_in(year: int, month: int) -> int:
 
 # ---------------------------------------------------------------------------- the tally
 
+
 @dataclass(frozen=True)
 class Tally:
     """A citizen's state in one period."""
@@ -311,8 +357,8 @@ class Tally:
     count: int = 0
     cashback: int = 0
     last_transaction_at: datetime | None = None
-    min_reached_by: str | None = None   # the transaction whose +1 reached the minimum count
-    cap_crossed_by: str | None = None   # the transaction whose score crossed the period cap
+    min_reached_by: str | None = None  # the transaction whose +1 reached the minimum count
+    cap_crossed_by: str | None = None  # the transaction whose score crossed the period cap
 
 
 def add_effect(tally: Tally, effect: Effect, txn: Transaction, period: Period) -> Tally:
@@ -330,8 +376,13 @@ def add_effect(tally: Tally, effect: Effect, txn: Transaction, period: Period) -
     cap_by = tally.cap_crossed_by
     if cap_by is None and cashback >= period.max_per_period > tally.cashback:
         cap_by = txn.id
-    return Tally(count=count, cashback=cashback, last_transaction_at=last,
-                 min_reached_by=min_by, cap_crossed_by=cap_by)
+    return Tally(
+        count=count,
+        cashback=cashback,
+        last_transaction_at=last,
+        min_reached_by=min_by,
+        cap_crossed_by=cap_by,
+    )
 
 
 @dataclass(frozen=True)
@@ -382,40 +433,56 @@ class Ledger:
     def _pay(self, txn: Transaction) -> Ledger:
         effect = payment_effect(txn.amount, self.period)
         tally = add_effect(self.tally, effect, txn, self.period)
-        ledger = replace(self, tally=tally, payments=(*self.payments, Scored(
-            id=txn.id, key=match_key(txn), at=txn.at, remaining=effect.remaining)),
-            applied=(*self.applied, (txn.id, effect)))
+        ledger = replace(
+            self,
+            tally=tally,
+            payments=(
+                *self.payments,
+                Scored(id=txn.id, key=match_key(txn), at=txn.at, remaining=effect.remaining),
+            ),
+            applied=(*self.applied, (txn.id, effect)),
+        )
         # Reversals that were waiting for this payment apply now, in their order of arrival.
         for waiting in self.pending:
             if match_key(waiting.txn) != match_key(txn):
                 continue
             if pick_payment(ledger.payments, match_key(txn)) is None:
                 break  # nothing left of it: the others keep waiting
-            ledger = replace(ledger, pending=tuple(
-                p for p in ledger.pending if p is not waiting))._reverse_now(waiting.txn)
+            ledger = replace(
+                ledger, pending=tuple(p for p in ledger.pending if p is not waiting)
+            )._reverse_now(waiting.txn)
         return ledger
 
     def _reverse(self, txn: Transaction, processed_at: datetime) -> Ledger:
         if pick_payment(self.payments, match_key(txn)) is None:
-            return replace(self, pending=(*self.pending,
-                                          Pending(txn=txn, until=pending_until(processed_at))))
+            return replace(
+                self, pending=(*self.pending, Pending(txn=txn, until=pending_until(processed_at)))
+            )
         return self._reverse_now(txn)
 
     def _reverse_now(self, txn: Transaction) -> Ledger:
         target = pick_payment(self.payments, match_key(txn))
         assert target is not None, "callers pick a payment first"
         effect = reversal_effect(target.remaining, txn.amount, self.period)
-        payments = tuple(replace(p, remaining=effect.remaining) if p is target else p
-                         for p in self.payments)
-        return replace(self, tally=add_effect(self.tally, effect, txn, self.period),
-                       payments=payments, applied=(*self.applied, (txn.id, effect)))
+        payments = tuple(
+            replace(p, remaining=effect.remaining) if p is target else p for p in self.payments
+        )
+        return replace(
+            self,
+            tally=add_effect(self.tally, effect, txn, self.period),
+            payments=payments,
+            applied=(*self.applied, (txn.id, effect)),
+        )
 
     def _expire(self, now: datetime) -> Ledger:
         gone = tuple(p for p in self.pending if p.until < now)
         if not gone:
             return self
-        return replace(self, pending=tuple(p for p in self.pending if p.until >= now),
-                       expired=(*self.expired, *(p.txn.id for p in gone)))
+        return replace(
+            self,
+            pending=tuple(p for p in self.pending if p.until >= now),
+            expired=(*self.expired, *(p.txn.id for p in gone)),
+        )
 
 
 def pick_payment(payments: Iterable[Scored], key: MatchKey) -> Scored | None:
@@ -425,6 +492,7 @@ def pick_payment(payments: Iterable[Scored], key: MatchKey) -> Scored | None:
 
 
 # ---------------------------------------------------------------------------- rules 5 and 6
+
 
 @dataclass(frozen=True)
 class Standing:

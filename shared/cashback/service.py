@@ -121,9 +121,16 @@ class Publisher(Protocol):
 class Cashback:
     """The state cashback, on its ports."""
 
-    def __init__(self, *, store: CashbackStore, wallet: WalletReader,
-                 periods: tuple[rules.Period, ...], publisher: Publisher, bank: BankCheck,
-                 iban_queue: str) -> None:
+    def __init__(
+        self,
+        *,
+        store: CashbackStore,
+        wallet: WalletReader,
+        periods: tuple[rules.Period, ...],
+        publisher: Publisher,
+        bank: BankCheck,
+        iban_queue: str,
+    ) -> None:
         self._store = store
         self._wallet = wallet
         self.calendar = periods
@@ -140,8 +147,14 @@ class Cashback:
         async def attempt() -> StoredCitizen:
             raw = await self._store.get(pk, CITIZEN_ID)
             if raw is None:
-                item = StoredCitizen(pk=pk, fiscal_code=fiscal_code, status="ENROLLED",
-                                     terms_accepted_at=now, enrolled_at=now, updated_at=now)
+                item = StoredCitizen(
+                    pk=pk,
+                    fiscal_code=fiscal_code,
+                    status="ENROLLED",
+                    terms_accepted_at=now,
+                    enrolled_at=now,
+                    updated_at=now,
+                )
                 await self._store.create(dump(item))
                 logger.info("citizen %s enrolled", pk[:12])
                 return item
@@ -149,9 +162,16 @@ class Cashback:
             if item.status == "ENROLLED":
                 return item
             # The hpans' documents learn the new T&C time next (see the module docstring).
-            item = item.model_copy(update={"status": "ENROLLED", "terms_accepted_at": now,
-                                           "enrolled_at": now, "withdrawn_at": None,
-                                           "hpans_behind": True, "updated_at": now})
+            item = item.model_copy(
+                update={
+                    "status": "ENROLLED",
+                    "terms_accepted_at": now,
+                    "enrolled_at": now,
+                    "withdrawn_at": None,
+                    "hpans_behind": True,
+                    "updated_at": now,
+                }
+            )
             await self._store.replace(dump(item, raw))
             return item
 
@@ -178,8 +198,11 @@ class Cashback:
         value = iban.normalized(request.iban)
         reason = iban.problem(value)
         if reason is not None:
-            raise Invalid(f"iban: {reason}", status=422, errors=[
-                {"loc": ["iban"], "msg": reason, "type": "value_error"}])
+            raise Invalid(
+                f"iban: {reason}",
+                status=422,
+                errors=[{"loc": ["iban"], "msg": reason, "type": "value_error"}],
+            )
         owner = " ".join(request.owner_name.split())
         pk = fiscal_code_hash(fiscal_code)
 
@@ -189,17 +212,39 @@ class Cashback:
                 raise Conflict("enroll in cashback (PUT /api/v1/cashback/citizen) first")
             item = StoredCitizen.model_validate(raw)
             if (item.iban, item.iban_owner) == (value, owner) and item.iban_status in (
-                    "PENDING", "OK"):
+                "PENDING",
+                "OK",
+            ):
                 return item, None
             request_id = str(uuid.uuid4())
-            item = item.model_copy(update={
-                "iban": value, "iban_owner": owner, "iban_status": "PENDING",
-                "iban_request": request_id, "iban_checked_at": None, "updated_at": now})
-            check = IbanCheckRequest(request_id=request_id, citizen_id=pk,
-                                     fiscal_code=fiscal_code, iban=value, owner_name=owner)
-            document = add_events(dump(item, raw), [Event.new(
-                "IbanCheckRequested", self._iban_queue,
-                check.model_dump(mode="json", by_alias=True), now=now)])
+            item = item.model_copy(
+                update={
+                    "iban": value,
+                    "iban_owner": owner,
+                    "iban_status": "PENDING",
+                    "iban_request": request_id,
+                    "iban_checked_at": None,
+                    "updated_at": now,
+                }
+            )
+            check = IbanCheckRequest(
+                request_id=request_id,
+                citizen_id=pk,
+                fiscal_code=fiscal_code,
+                iban=value,
+                owner_name=owner,
+            )
+            document = add_events(
+                dump(item, raw),
+                [
+                    Event.new(
+                        "IbanCheckRequested",
+                        self._iban_queue,
+                        check.model_dump(mode="json", by_alias=True),
+                        now=now,
+                    )
+                ],
+            )
             return item, await self._store.replace(document)
 
         item, written = await _retrying(attempt)
@@ -217,8 +262,9 @@ class Cashback:
         """
         try:
             payload = json.loads(body)  # an outbox event: {id, type, createdAt, data}
-            check = IbanCheckRequest.model_validate(payload.get("data")
-                                                    if isinstance(payload, dict) else None)
+            check = IbanCheckRequest.model_validate(
+                payload.get("data") if isinstance(payload, dict) else None
+            )
         except ValueError as error:  # bad JSON, or a ValidationError
             raise PermanentError(f"not an IBAN check request: {error}") from None
         pk = check.citizen_id
@@ -232,19 +278,22 @@ class Cashback:
         if current(await self._store.get(pk, CITIZEN_ID)) is None:
             return  # superseded, or answered already
         try:
-            result = await self._bank.check(iban=check.iban, fiscal_code=check.fiscal_code,
-                                            owner_name=check.owner_name)
+            result = await self._bank.check(
+                iban=check.iban, fiscal_code=check.fiscal_code, owner_name=check.owner_name
+            )
         except DependencyError as error:
-            raise RescheduleLater(f"bank check: {error.detail}",
-                                  delay_seconds=error.retry_after) from None
+            raise RescheduleLater(
+                f"bank check: {error.detail}", delay_seconds=error.retry_after
+            ) from None
 
         async def attempt() -> None:
             raw = await self._store.get(pk, CITIZEN_ID)
             item = current(raw)
             if item is None:
                 return
-            item = item.model_copy(update={"iban_status": result, "iban_checked_at": now,
-                                           "updated_at": now})
+            item = item.model_copy(
+                update={"iban_status": result, "iban_checked_at": now, "updated_at": now}
+            )
             await self._store.replace(dump(item, raw))
             logger.info("IBAN check %s: %s", check.request_id, result)
 
@@ -264,8 +313,9 @@ class Cashback:
             item = StoredCitizen.model_validate(raw)
             if item.status == "WITHDRAWN":
                 return
-            item = item.model_copy(update={"status": "WITHDRAWN", "withdrawn_at": now,
-                                           "updated_at": now})
+            item = item.model_copy(
+                update={"status": "WITHDRAWN", "withdrawn_at": now, "updated_at": now}
+            )
             await self._store.replace(dump(item, raw))
 
         await _retrying(attempt)
@@ -281,8 +331,9 @@ class Cashback:
         items.sort(key=lambda i: i.wallet_event_at, reverse=True)
         return CashbackInstrumentList(instruments=[_instrument_view(i) for i in items])
 
-    async def enable(self, fiscal_code: str, wallet_id: str, *,
-                     now: datetime) -> CashbackInstrument:
+    async def enable(
+        self, fiscal_code: str, wallet_id: str, *, now: datetime
+    ) -> CashbackInstrument:
         """Enable a validated instrument of the caller's wallet; enabled already: as it is.
 
         Raises:
@@ -292,18 +343,23 @@ class Cashback:
         """
         pk = fiscal_code_hash(fiscal_code)
         documents, shown = await asyncio.gather(
-            self._store.partition(pk, _PROFILE), self._wallet.get(fiscal_code, wallet_id, now=now))
+            self._store.partition(pk, _PROFILE), self._wallet.get(fiscal_code, wallet_id, now=now)
+        )
         raw_citizen = next((d for d in documents if d.get("kind") == "citizen"), None)
         if raw_citizen is None or raw_citizen.get("status") != "ENROLLED":
             raise Conflict("enroll in cashback (PUT /api/v1/cashback/citizen) first")
         citizen = StoredCitizen.model_validate(raw_citizen)
         if shown.status != "VALIDATED":
-            raise Conflict(f"the instrument is {shown.status}: only a validated instrument "
-                           "can be enabled for cashback")
+            raise Conflict(
+                f"the instrument is {shown.status}: only a validated instrument "
+                "can be enabled for cashback"
+            )
         known = next((i for i in _instruments(documents) if i.wallet_id == wallet_id), None)
         if known is None:
-            raise Conflict("the wallet has not yet told cashback about this instrument; "
-                           "retry in a moment", headers={"Retry-After": _WALLET_LAG_SECONDS})
+            raise Conflict(
+                "the wallet has not yet told cashback about this instrument; retry in a moment",
+                headers={"Retry-After": _WALLET_LAG_SECONDS},
+            )
         if known.status == "ENABLED":
             return _instrument_view(known)
         if citizen.hpans_behind:  # an enrollment interrupted before the hpans learnt of it
@@ -329,8 +385,14 @@ class Cashback:
     async def disable(self, fiscal_code: str, wallet_id: str, *, now: datetime) -> None:
         """Disable one of the caller's instruments; disabled already: nothing changes."""
         pk = fiscal_code_hash(fiscal_code)
-        known = next((i for i in _instruments(await self._store.partition(pk, _PROFILE))
-                      if i.wallet_id == wallet_id), None)
+        known = next(
+            (
+                i
+                for i in _instruments(await self._store.partition(pk, _PROFILE))
+                if i.wallet_id == wallet_id
+            ),
+            None,
+        )
         if known is None:
             raise NotFound(f"no cashback instrument {wallet_id[:64]}")
         await self._disable(pk, known.hpan, now)
@@ -344,11 +406,20 @@ class Cashback:
         # document per match key, which a heavy user has by the thousand.
         documents, ranks = await asyncio.gather(
             self._store.get_all(pk, [period_id(p.id) for p in calendar]),
-            asyncio.gather(*(self._store.get(rank_bucket_pk(p.id, pk), rank_bucket_pk(p.id, pk))
-                             for p in calendar)))
+            asyncio.gather(
+                *(
+                    self._store.get(rank_bucket_pk(p.id, pk), rank_bucket_pk(p.id, pk))
+                    for p in calendar
+                )
+            ),
+        )
         states = {d["period"]: StoredPeriod.model_validate(d) for d in documents if d}
-        return PeriodList(periods=[_ranked(_period_view(p, states.get(p.id), now), p, pk, r)
-                                   for p, r in zip(calendar, ranks, strict=True)])
+        return PeriodList(
+            periods=[
+                _ranked(_period_view(p, states.get(p.id), now), p, pk, r)
+                for p, r in zip(calendar, ranks, strict=True)
+            ]
+        )
 
     async def period(self, fiscal_code: str, period: str, *, now: datetime) -> PeriodState:
         found = next((p for p in self.calendar if str(p.id) == period), None)
@@ -357,12 +428,14 @@ class Cashback:
         pk = fiscal_code_hash(fiscal_code)
         raw, ranks = await asyncio.gather(
             self._store.get(pk, period_id(found.id)),
-            self._store.get(rank_bucket_pk(found.id, pk), rank_bucket_pk(found.id, pk)))
+            self._store.get(rank_bucket_pk(found.id, pk), rank_bucket_pk(found.id, pk)),
+        )
         shown = _period_view(found, StoredPeriod.model_validate(raw) if raw else None, now)
         return _ranked(shown, found, pk, ranks)
 
-    async def transactions(self, fiscal_code: str, period: str, *,
-                           continuation: str | None = None) -> TransactionPage:
+    async def transactions(
+        self, fiscal_code: str, period: str, *, continuation: str | None = None
+    ) -> TransactionPage:
         """The caller's scored transactions in ``period``, newest first, a page at a time.
 
         Raises:
@@ -380,15 +453,17 @@ class Cashback:
                 before = ""
             if not _SORT_KEY.match(before):
                 raise Invalid("continuationToken: not one this API gave")
-        rows = await self._store.transactions(fiscal_code_hash(fiscal_code), found.id,
-                                              before=before, limit=PAGE_SIZE + 1)
+        rows = await self._store.transactions(
+            fiscal_code_hash(fiscal_code), found.id, before=before, limit=PAGE_SIZE + 1
+        )
         page = [StoredTransactionRecord.model_validate(r) for r in rows[:PAGE_SIZE]]
         token = None
         if len(rows) > PAGE_SIZE:
             token = base64.urlsafe_b64encode(page[-1].sort_key.encode()).decode().rstrip("=")
         return TransactionPage(
             transactions=[ScoredTransaction.model_validate(r.model_dump()) for r in page],
-            continuation_token=token)
+            continuation_token=token,
+        )
 
     # ------------------------------------------------------------------ the wallet's events
     async def on_wallet_event(self, body: bytes, *, now: datetime) -> None:
@@ -401,8 +476,10 @@ class Cashback:
         try:
             event = WalletEvent.model_validate_json(body)
         except ValidationError as error:
-            raise PermanentError(f"not a wallet event: {error.error_count()} problem(s), "
-                                 f"first: {error.errors()[0]['msg']}") from None
+            raise PermanentError(
+                f"not a wallet event: {error.error_count()} problem(s), "
+                f"first: {error.errors()[0]['msg']}"
+            ) from None
         data = event.data
         pk, hpan = data.citizen_id, data.hpan
         at = event.created_at
@@ -420,11 +497,11 @@ class Cashback:
                 if item is not None and item.wallet_id != data.wallet_id:
                     return None  # an instrument the wallet replaced since
                 synced = _synced(item, spans, now) if item is not None else None
-                changed = _wallet_deleted(synced, pk, hpan, data.wallet_id, data.type, at,
-                                          now)
+                changed = _wallet_deleted(synced, pk, hpan, data.wallet_id, data.type, at, now)
             else:
-                changed = _wallet_validated(item, pk, hpan, data.wallet_id, data.type,
-                                            data.brand, at, now)
+                changed = _wallet_validated(
+                    item, pk, hpan, data.wallet_id, data.type, data.brand, at, now
+                )
             if raw is None:
                 await self._store.create(dump(changed))
             else:
@@ -467,8 +544,9 @@ class Cashback:
         holder = StoredHpan.model_validate(raw).holders.get(pk) if raw else None
         return holder.history if holder is not None else []
 
-    async def _claim(self, known: StoredInstrument, citizen: StoredCitizen,
-                     now: datetime) -> list[Span]:
+    async def _claim(
+        self, known: StoredInstrument, citizen: StoredCitizen, now: datetime
+    ) -> list[Span]:
         """Make ``citizen`` the one citizen with the instrument enabled, a span open from
         ``now`` (or the one already open: a retry keeps its instant) on the hpan's document
         with what scoring needs; Conflict if someone else has it. Returns the spans written."""
@@ -476,8 +554,11 @@ class Cashback:
 
         async def attempt() -> list[Span]:
             raw = await self._store.get(hpan_pk(hpan), hpan)
-            item = (StoredHpan.model_validate(raw) if raw is not None
-                    else StoredHpan(id=hpan, pk=hpan_pk(hpan), updated_at=now))
+            item = (
+                StoredHpan.model_validate(raw)
+                if raw is not None
+                else StoredHpan(id=hpan, pk=hpan_pk(hpan), updated_at=now)
+            )
             if item.active is not None and item.active != pk:
                 raise Conflict("this instrument is enabled for cashback by another citizen")
             before = item.holders.get(pk)
@@ -485,15 +566,22 @@ class Cashback:
             spans = _merged(before.history if before else [], known.history)
             if not spans or spans[-1].disabled_at is not None:
                 spans = [*spans, Span(enabled_at=now)]
-            holder = StoredHolder(fiscal_code=citizen.fiscal_code,
-                                  terms_accepted_at=citizen.terms_accepted_at, history=spans)
+            holder = StoredHolder(
+                fiscal_code=citizen.fiscal_code,
+                terms_accepted_at=citizen.terms_accepted_at,
+                history=spans,
+            )
             citizens = item.citizens if pk in item.citizens else [*item.citizens, pk]
-            if raw is not None and (item.active, item.citizens, before) == (pk, citizens,
-                                                                             holder):
+            if raw is not None and (item.active, item.citizens, before) == (pk, citizens, holder):
                 return spans
-            item = item.model_copy(update={"active": pk, "citizens": citizens,
-                                           "holders": {**item.holders, pk: holder},
-                                           "updated_at": now})
+            item = item.model_copy(
+                update={
+                    "active": pk,
+                    "citizens": citizens,
+                    "holders": {**item.holders, pk: holder},
+                    "updated_at": now,
+                }
+            )
             if raw is None:
                 await self._store.create(dump(item))
             else:
@@ -519,14 +607,17 @@ class Cashback:
                 spans = _merged(holder.history, closed)
                 still_open = bool(spans) and spans[-1].disabled_at is None
                 if spans != holder.history:
-                    update["holders"] = {**item.holders,
-                                         pk: holder.model_copy(update={"history": spans})}
+                    update["holders"] = {
+                        **item.holders,
+                        pk: holder.model_copy(update={"history": spans}),
+                    }
             if item.active == pk and not still_open:
                 update["active"] = None
             if not update:
                 return
-            await self._store.replace(dump(item.model_copy(update={**update,
-                                                                   "updated_at": now}), raw))
+            await self._store.replace(
+                dump(item.model_copy(update={**update, "updated_at": now}), raw)
+            )
 
         await _retrying(attempt)
 
@@ -544,8 +635,14 @@ class Cashback:
                     return
                 item = StoredHpan.model_validate(raw)
                 changed = holder.model_copy(update={"terms_accepted_at": accepted_at})
-                await self._store.replace(dump(item.model_copy(update={
-                    "holders": {**item.holders, pk: changed}, "updated_at": now}), raw))
+                await self._store.replace(
+                    dump(
+                        item.model_copy(
+                            update={"holders": {**item.holders, pk: changed}, "updated_at": now}
+                        ),
+                        raw,
+                    )
+                )
 
             await _retrying(attempt)
 
@@ -571,8 +668,10 @@ def _merged(*histories: list[Span]) -> list[Span]:
     for history in histories:
         for span in history:
             known = spans.get(span.enabled_at)
-            if known is None or (span.disabled_at is not None and (
-                    known.disabled_at is None or span.disabled_at < known.disabled_at)):
+            if known is None or (
+                span.disabled_at is not None
+                and (known.disabled_at is None or span.disabled_at < known.disabled_at)
+            ):
                 spans[span.enabled_at] = span
     return [spans[at] for at in sorted(spans)]
 
@@ -581,8 +680,9 @@ def _synced(item: StoredInstrument, spans: list[Span], now: datetime) -> StoredI
     """``item`` with the spans the hpan's document holds for it too (the same object when
     nothing changes): ENABLED while the last span is open."""
     history = _merged(item.history, spans)
-    status: CashbackStatus = ("ENABLED" if history and history[-1].disabled_at is None
-                              else "DISABLED")
+    status: CashbackStatus = (
+        "ENABLED" if history and history[-1].disabled_at is None else "DISABLED"
+    )
     if (history, status) == (item.history, item.status):
         return item
     return item.model_copy(update={"history": history, "status": status, "updated_at": now})
@@ -592,78 +692,133 @@ def _closed(item: StoredInstrument, at: datetime) -> StoredInstrument:
     """``item`` disabled at ``at`` (never before its span began)."""
     last = item.history[-1]
     span = last.model_copy(update={"disabled_at": max(at, last.enabled_at)})
-    return item.model_copy(update={"status": "DISABLED", "updated_at": at,
-                                   "history": [*item.history[:-1], span]})
+    return item.model_copy(
+        update={"status": "DISABLED", "updated_at": at, "history": [*item.history[:-1], span]}
+    )
 
 
-def _wallet_validated(item: StoredInstrument | None, pk: str, hpan: str, wallet_id: str,
-                      type_: str, brand: str | None, at: datetime,
-                      now: datetime) -> StoredInstrument:
+def _wallet_validated(
+    item: StoredInstrument | None,
+    pk: str,
+    hpan: str,
+    wallet_id: str,
+    type_: str,
+    brand: str | None,
+    at: datetime,
+    now: datetime,
+) -> StoredInstrument:
     """The instrument after the wallet said it is validated (new, replaced or changed)."""
     if item is None:
-        return StoredInstrument(id=instrument_id(hpan), pk=pk, hpan=hpan, wallet_id=wallet_id,
-                                type=type_, brand=brand, wallet_status="VALIDATED",
-                                wallet_event_at=at, updated_at=now)
-    return item.model_copy(update={"wallet_id": wallet_id, "type": type_,
-                                   "brand": brand or item.brand, "wallet_status": "VALIDATED",
-                                   "wallet_event_at": at, "updated_at": now})
+        return StoredInstrument(
+            id=instrument_id(hpan),
+            pk=pk,
+            hpan=hpan,
+            wallet_id=wallet_id,
+            type=type_,
+            brand=brand,
+            wallet_status="VALIDATED",
+            wallet_event_at=at,
+            updated_at=now,
+        )
+    return item.model_copy(
+        update={
+            "wallet_id": wallet_id,
+            "type": type_,
+            "brand": brand or item.brand,
+            "wallet_status": "VALIDATED",
+            "wallet_event_at": at,
+            "updated_at": now,
+        }
+    )
 
 
-def _wallet_deleted(item: StoredInstrument | None, pk: str, hpan: str, wallet_id: str,
-                    type_: str, at: datetime, now: datetime) -> StoredInstrument:
+def _wallet_deleted(
+    item: StoredInstrument | None,
+    pk: str,
+    hpan: str,
+    wallet_id: str,
+    type_: str,
+    at: datetime,
+    now: datetime,
+) -> StoredInstrument:
     """The instrument after the wallet deleted it: disabled at the deletion's instant. Known
     only from this event (it overtook the validation), it is kept so the older event that
     arrives next changes nothing."""
     if item is None:
-        return StoredInstrument(id=instrument_id(hpan), pk=pk, hpan=hpan, wallet_id=wallet_id,
-                                type=type_, wallet_status="DELETED", wallet_event_at=at,
-                                updated_at=now)
+        return StoredInstrument(
+            id=instrument_id(hpan),
+            pk=pk,
+            hpan=hpan,
+            wallet_id=wallet_id,
+            type=type_,
+            wallet_status="DELETED",
+            wallet_event_at=at,
+            updated_at=now,
+        )
     if item.status == "ENABLED":
         item = _closed(item, at)
-    return item.model_copy(update={"wallet_status": "DELETED", "wallet_event_at": at,
-                                   "updated_at": now})
+    return item.model_copy(
+        update={"wallet_status": "DELETED", "wallet_event_at": at, "updated_at": now}
+    )
 
 
-def _period_view(period: rules.Period, state: StoredPeriod | None,
-                 now: datetime) -> PeriodState:
+def _period_view(period: rules.Period, state: StoredPeriod | None, now: datetime) -> PeriodState:
     state = state or StoredPeriod.empty("", period.id, now)
     return PeriodState(
-        id=period.id, start=period.start, end=period.end,
+        id=period.id,
+        start=period.start,
+        end=period.end,
         status=rules.period_status(period, now),
         last_processing_day=rules.last_processing_day(period),
-        min_transactions=period.min_transactions, cashback_percent=period.cashback_percent,
-        max_per_transaction=period.max_per_transaction, max_per_period=period.max_per_period,
-        super_cashback=period.super_cashback, top_n=period.top_n,
-        grace_days=period.grace_days, count=state.count, cashback=state.cashback,
+        min_transactions=period.min_transactions,
+        cashback_percent=period.cashback_percent,
+        max_per_transaction=period.max_per_transaction,
+        max_per_period=period.max_per_period,
+        super_cashback=period.super_cashback,
+        top_n=period.top_n,
+        grace_days=period.grace_days,
+        count=state.count,
+        cashback=state.cashback,
         min_reached=state.count >= period.min_transactions,
         cap_reached=state.cashback >= period.max_per_period,
         last_transaction_at=state.last_transaction_at,
-        milestones=Milestones(min_reached_by=state.min_reached_by,
-                              cap_crossed_by=state.cap_crossed_by))
+        milestones=Milestones(
+            min_reached_by=state.min_reached_by, cap_crossed_by=state.cap_crossed_by
+        ),
+    )
 
 
-def _ranked(shown: PeriodState, period: rules.Period, pk: str,
-            bucket: Document | None) -> PeriodState:
+def _ranked(
+    shown: PeriodState, period: rules.Period, pk: str, bucket: Document | None
+) -> PeriodState:
     """``shown`` with the citizen's rank from the last ranking's bucket, if any."""
     if bucket is None:
         return shown
     ranks = StoredRanks.model_validate(bucket)
     rank = ranks.ranks.get(pk)
-    return shown.model_copy(update={
-        "rank": rank, "ranked_at": ranks.computed_at,
-        "in_top_n": rank is not None and period.top_n > 0 and rank <= period.top_n})
+    return shown.model_copy(
+        update={
+            "rank": rank,
+            "ranked_at": ranks.computed_at,
+            "in_top_n": rank is not None and period.top_n > 0 and rank <= period.top_n,
+        }
+    )
 
 
 def _instruments(documents: list[Document]) -> list[StoredInstrument]:
-    return [StoredInstrument.model_validate(d) for d in documents
-            if d.get("kind") == "instrument"]
+    return [StoredInstrument.model_validate(d) for d in documents if d.get("kind") == "instrument"]
 
 
 def _citizen_view(item: StoredCitizen) -> Citizen:
-    return Citizen(status=item.status, terms_accepted_at=item.terms_accepted_at,
-                   enrolled_at=item.enrolled_at, withdrawn_at=item.withdrawn_at,
-                   iban=iban.masked(item.iban) if item.iban else None,
-                   iban_owner_name=item.iban_owner, iban_status=item.iban_status)
+    return Citizen(
+        status=item.status,
+        terms_accepted_at=item.terms_accepted_at,
+        enrolled_at=item.enrolled_at,
+        withdrawn_at=item.withdrawn_at,
+        iban=iban.masked(item.iban) if item.iban else None,
+        iban_owner_name=item.iban_owner,
+        iban_status=item.iban_status,
+    )
 
 
 def activations(item: StoredInstrument) -> list[rules.Activation]:
@@ -674,13 +829,22 @@ def activations(item: StoredInstrument) -> list[rules.Activation]:
 def _instrument_view(item: StoredInstrument) -> CashbackInstrument:
     current = item.history[-1] if item.status == "ENABLED" and item.history else None
     return CashbackInstrument(
-        wallet_id=item.wallet_id, type=item.type, brand=item.brand,
-        wallet_status=item.wallet_status, status=item.status,
+        wallet_id=item.wallet_id,
+        type=item.type,
+        brand=item.brand,
+        wallet_status=item.wallet_status,
+        status=item.status,
         activated_at=current.enabled_at if current else None,
         counts_from=rules.counts_from(current.enabled_at) if current else None,
-        history=[Activation(enabled_at=s.enabled_at, disabled_at=s.disabled_at,
-                            counts_from=rules.counts_from(s.enabled_at))
-                 for s in item.history])
+        history=[
+            Activation(
+                enabled_at=s.enabled_at,
+                disabled_at=s.disabled_at,
+                counts_from=rules.counts_from(s.enabled_at),
+            )
+            for s in item.history
+        ],
+    )
 
 
 async def _retrying(attempt: Callable[[], Awaitable[T]]) -> T:

@@ -37,19 +37,23 @@ Operation = tuple[OperationKind, Document]
 class DocumentTooLarge(Exception):
     """A document over Cosmos's 2 MB item limit (status 413): it can never be written."""
 
+
 _PARTITION = "SELECT * FROM c WHERE c.pk = @pk"
 # The ranking job's one cross-partition read (what rule 6 orders by), once per run.
-_STANDINGS = ("SELECT c.pk, c.fiscalCode, c.count, c.cashback, c.lastTransactionAt, "
-              "c.termsAcceptedAt FROM c WHERE c.kind = 'period' AND c.period = @period "
-              "AND c.count > 0")
+_STANDINGS = (
+    "SELECT c.pk, c.fiscalCode, c.count, c.cashback, c.lastTransactionAt, "
+    "c.termsAcceptedAt FROM c WHERE c.kind = 'period' AND c.period = @period "
+    "AND c.count > 0"
+)
 # The payout job's: payouts withheld for want of a confirmed IBAN, not paid yet.
 _WITHHELD = "SELECT * FROM c WHERE c.kind = 'withheld' AND c.status != 'PAID'"
 # A citizen's scored transactions in a period, newest first, a page at a time.
-_TRANSACTIONS = ("SELECT TOP @n * FROM c WHERE c.pk = @pk AND c.kind = 'transaction' "
-                 "AND c.period = @period AND c.sortKey < @before ORDER BY c.sortKey DESC")
+_TRANSACTIONS = (
+    "SELECT TOP @n * FROM c WHERE c.pk = @pk AND c.kind = 'transaction' "
+    "AND c.period = @period AND c.sortKey < @before ORDER BY c.sortKey DESC"
+)
 # The payout job's: where each citizen with a confirmed IBAN is paid.
-_CONFIRMED_IBANS = ("SELECT c.pk, c.iban FROM c WHERE c.kind = 'citizen' "
-                    "AND c.ibanStatus = 'OK'")
+_CONFIRMED_IBANS = "SELECT c.pk, c.iban FROM c WHERE c.kind = 'citizen' AND c.ibanStatus = 'OK'"
 
 
 class CashbackStore(Protocol):
@@ -112,8 +116,9 @@ class CashbackStore(Protocol):
         """Every withheld payout not paid yet (cross-partition, once per payout run)."""
         ...
 
-    async def transactions(self, pk: str, period: int, *, before: str,
-                           limit: int) -> list[Document]:
+    async def transactions(
+        self, pk: str, period: int, *, before: str, limit: int
+    ) -> list[Document]:
         """Up to ``limit`` transaction records of ``pk`` in ``period`` with a sort key below
         ``before``, newest first (single partition)."""
         ...
@@ -122,8 +127,6 @@ class CashbackStore(Protocol):
 def fixed_time(moment: datetime) -> str:
     """One fixed width, so stored times order as strings."""
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 
 
 class CosmosCashbackStore:
@@ -148,8 +151,7 @@ class CosmosCashbackStore:
             parameters += [{"name": n, "value": k} for n, k in zip(names, kinds, strict=True)]
         found: list[Document] = []
         async with guarded(self._timeout):
-            async for item in self._c.query_items(query, parameters=parameters,
-                                                  partition_key=pk):
+            async for item in self._c.query_items(query, parameters=parameters, partition_key=pk):
                 found.append(item)
         return found
 
@@ -157,7 +159,8 @@ class CosmosCashbackStore:
         try:
             async with guarded(self._timeout):
                 found = await self._c.execute_item_batch(
-                    [("read", (id_,)) for id_ in ids], partition_key=pk)
+                    [("read", (id_,)) for id_ in ids], partition_key=pk
+                )
         except CosmosBatchOperationError as error:
             if _failed_status(error) != 404:
                 raise _batch_error(error) from None
@@ -172,7 +175,7 @@ class CosmosCashbackStore:
         return await replace_unchanged(self._c, document, self._timeout)
 
     async def write_with(self, state: Document, others: list[Document]) -> Document:
-        first, rest = others[:BATCH_OPERATIONS - 1], others[BATCH_OPERATIONS - 1:]
+        first, rest = others[: BATCH_OPERATIONS - 1], others[BATCH_OPERATIONS - 1 :]
         write: tuple[Any, ...]
         if "_etag" in state:
             write = ("replace", (state["id"], _body(state)), {"if_match_etag": state["_etag"]})
@@ -181,17 +184,17 @@ class CosmosCashbackStore:
         operations = [write, *(("upsert", (_body(o),)) for o in first)]
         try:
             async with guarded(self._timeout):
-                results = await self._c.execute_item_batch(operations,
-                                                           partition_key=state["pk"])
+                results = await self._c.execute_item_batch(operations, partition_key=state["pk"])
         except CosmosBatchOperationError as error:
             if _failed_status(error) in (404, 409, 412):
                 raise StaleDocument(state["id"]) from None
             raise _batch_error(error) from None
         for start in range(0, len(rest), BATCH_OPERATIONS):
-            chunk = rest[start:start + BATCH_OPERATIONS]
+            chunk = rest[start : start + BATCH_OPERATIONS]
             async with guarded(self._timeout):
-                await self._c.execute_item_batch([("upsert", (_body(o),)) for o in chunk],
-                                                 partition_key=state["pk"])
+                await self._c.execute_item_batch(
+                    [("upsert", (_body(o),)) for o in chunk], partition_key=state["pk"]
+                )
         first_result = results[0]
         written: Document | None = first_result.get("resourceBody")
         if written is None:  # an account set not to return written bodies: the ETag suffices
@@ -208,8 +211,13 @@ class CosmosCashbackStore:
             elif kind == "upsert":
                 batch.append(("upsert", (_body(document),)))
             elif "_etag" in document:
-                batch.append(("replace", (document["id"], _body(document)),
-                              {"if_match_etag": document["_etag"]}))
+                batch.append(
+                    (
+                        "replace",
+                        (document["id"], _body(document)),
+                        {"if_match_etag": document["_etag"]},
+                    )
+                )
             else:
                 batch.append(("create", (_body(document),)))
         try:
@@ -228,8 +236,9 @@ class CosmosCashbackStore:
                 written.append(None)
                 continue
             # An account set not to return written bodies: the ETag suffices.
-            written.append(result.get("resourceBody")
-                           or {**_body(document), "_etag": result["eTag"]})
+            written.append(
+                result.get("resourceBody") or {**_body(document), "_etag": result["eTag"]}
+            )
         return written
 
     async def upsert(self, document: Document) -> None:
@@ -241,19 +250,25 @@ class CosmosCashbackStore:
         # A whole-period scan: give it more than one call's bound.
         async with guarded(self._timeout * 12):
             async for item in self._c.query_items(
-                    _STANDINGS, parameters=[{"name": "@period", "value": period}]):
+                _STANDINGS, parameters=[{"name": "@period", "value": period}]
+            ):
                 found.append(item)
         return found
 
-    async def transactions(self, pk: str, period: int, *, before: str,
-                           limit: int) -> list[Document]:
+    async def transactions(
+        self, pk: str, period: int, *, before: str, limit: int
+    ) -> list[Document]:
         parameters: list[dict[str, Any]] = [
-            {"name": "@n", "value": limit}, {"name": "@pk", "value": pk},
-            {"name": "@period", "value": period}, {"name": "@before", "value": before}]
+            {"name": "@n", "value": limit},
+            {"name": "@pk", "value": pk},
+            {"name": "@period", "value": period},
+            {"name": "@before", "value": before},
+        ]
         found: list[Document] = []
         async with guarded(self._timeout):
-            async for item in self._c.query_items(_TRANSACTIONS, parameters=parameters,
-                                                  partition_key=pk):
+            async for item in self._c.query_items(
+                _TRANSACTIONS, parameters=parameters, partition_key=pk
+            ):
                 found.append(item)
         return found[:limit]
 
@@ -312,13 +327,15 @@ class MemoryCashbackStore:
 
     async def partition(self, pk: str, kinds: tuple[str, ...] = ()) -> list[Document]:
         self.round_trips += 1
-        return [copy.deepcopy(d) for (p, _), d in self.items.items()
-                if p == pk and (not kinds or d.get("kind") in kinds)]
+        return [
+            copy.deepcopy(d)
+            for (p, _), d in self.items.items()
+            if p == pk and (not kinds or d.get("kind") in kinds)
+        ]
 
     async def get_all(self, pk: str, ids: list[str]) -> list[Document | None]:
         self.round_trips += 1
-        return [copy.deepcopy(found) if (found := self.items.get((pk, i))) else None
-                for i in ids]
+        return [copy.deepcopy(found) if (found := self.items.get((pk, i))) else None for i in ids]
 
     async def create(self, document: Document) -> Document:
         self.round_trips += 1
@@ -373,27 +390,40 @@ class MemoryCashbackStore:
 
     async def standings(self, period: int) -> list[Document]:
         self.round_trips += 1
-        fields = ("pk", "fiscalCode", "count", "cashback", "lastTransactionAt",
-                  "termsAcceptedAt")
-        return [{k: d.get(k) for k in fields} for d in self.items.values()
-                if d.get("kind") == "period" and d.get("period") == period
-                and d.get("count", 0) > 0]
+        fields = ("pk", "fiscalCode", "count", "cashback", "lastTransactionAt", "termsAcceptedAt")
+        return [
+            {k: d.get(k) for k in fields}
+            for d in self.items.values()
+            if d.get("kind") == "period" and d.get("period") == period and d.get("count", 0) > 0
+        ]
 
     async def confirmed_ibans(self) -> list[Document]:
         self.round_trips += 1
-        return [{"pk": d["pk"], "iban": d.get("iban")} for d in self.items.values()
-                if d.get("kind") == "citizen" and d.get("ibanStatus") == "OK"]
+        return [
+            {"pk": d["pk"], "iban": d.get("iban")}
+            for d in self.items.values()
+            if d.get("kind") == "citizen" and d.get("ibanStatus") == "OK"
+        ]
 
     async def withheld(self) -> list[Document]:
         self.round_trips += 1
-        return [copy.deepcopy(d) for d in self.items.values()
-                if d.get("kind") == "withheld" and d.get("status") != "PAID"]
+        return [
+            copy.deepcopy(d)
+            for d in self.items.values()
+            if d.get("kind") == "withheld" and d.get("status") != "PAID"
+        ]
 
-    async def transactions(self, pk: str, period: int, *, before: str,
-                           limit: int) -> list[Document]:
+    async def transactions(
+        self, pk: str, period: int, *, before: str, limit: int
+    ) -> list[Document]:
         self.round_trips += 1
-        found = [copy.deepcopy(d) for (p, _), d in self.items.items()
-                 if p == pk and d.get("kind") == "transaction" and d.get("period") == period
-                 and d["sortKey"] < before]
+        found = [
+            copy.deepcopy(d)
+            for (p, _), d in self.items.items()
+            if p == pk
+            and d.get("kind") == "transaction"
+            and d.get("period") == period
+            and d["sortKey"] < before
+        ]
         found.sort(key=lambda d: d["sortKey"], reverse=True)
         return found[:limit]

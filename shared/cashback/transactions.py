@@ -120,18 +120,26 @@ class TransactionIn(BaseModel):
 
     def rule_view(self) -> rules.Transaction:
         return rules.Transaction(
-            id=f"{self.acquirer_id}:{self.id_trx_acquirer}", hpan=self.hpan,
-            operation=self.operation_type, amount=self.amount, at=self.trx_date,
-            acquirer_id=self.acquirer_id, merchant_id=self.merchant_id,
-            terminal_id=self.terminal_id, correlation_id=self.correlation_id)
+            id=f"{self.acquirer_id}:{self.id_trx_acquirer}",
+            hpan=self.hpan,
+            operation=self.operation_type,
+            amount=self.amount,
+            at=self.trx_date,
+            acquirer_id=self.acquirer_id,
+            merchant_id=self.merchant_id,
+            terminal_id=self.terminal_id,
+            correlation_id=self.correlation_id,
+        )
 
 
 class TransactionBatchIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     transactions: list[dict[str, Any]] = Field(
-        min_length=1, max_length=MAX_LINES,
-        description="Up to 10,000 transactions; each is checked on its own")
+        min_length=1,
+        max_length=MAX_LINES,
+        description="Up to 10,000 transactions; each is checked on its own",
+    )
 
 
 class LineRejection(BaseModel):
@@ -165,8 +173,9 @@ class Intake:
         self._queue = queue
         self._periods = periods
 
-    async def submit(self, acquirer_id: str, batch: TransactionBatchIn, *,
-                     now: datetime) -> BatchAccepted:
+    async def submit(
+        self, acquirer_id: str, batch: TransactionBatchIn, *, now: datetime
+    ) -> BatchAccepted:
         accepted: list[TransactionIn] = []
         rejected: list[LineRejection] = []
         seen: set[str] = set()
@@ -174,8 +183,10 @@ class Intake:
             try:
                 line = TransactionIn.model_validate(raw)
             except ValidationError as error:
-                errors = [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]}
-                          for e in error.errors(include_input=False, include_url=False)]
+                errors = [
+                    {"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]}
+                    for e in error.errors(include_input=False, include_url=False)
+                ]
                 rejected.append(LineRejection(index=index, reason="INVALID", errors=errors))
                 continue
             reason = self._refusal(line, acquirer_id, now)
@@ -186,8 +197,10 @@ class Intake:
                 continue
             seen.add(line.id_trx_acquirer)
             accepted.append(line)
-        messages = [_message(acquirer_id, accepted[i:i + CHUNK_LINES], now)
-                    for i in range(0, len(accepted), CHUNK_LINES)]
+        messages = [
+            _message(acquirer_id, accepted[i : i + CHUNK_LINES], now)
+            for i in range(0, len(accepted), CHUNK_LINES)
+        ]
         if messages:
             await self._sender.send(self._queue, messages)
         return BatchAccepted(accepted=len(accepted), rejected=rejected)
@@ -211,8 +224,10 @@ def _message(acquirer_id: str, lines: Sequence[TransactionIn], now: datetime) ->
     # The same lines submitted again make the same message id: duplicate detection drops it,
     # and the scorer's ids drop it anyway if it comes later.
     digest = hashlib.sha256("\n".join(t.id_trx_acquirer for t in lines).encode()).hexdigest()
-    payload = {"receivedAt": now.isoformat(),
-               "transactions": [t.model_dump(mode="json", by_alias=True) for t in lines]}
+    payload = {
+        "receivedAt": now.isoformat(),
+        "transactions": [t.model_dump(mode="json", by_alias=True) for t in lines],
+    }
     return Outgoing.json(f"trx:{acquirer_id}:{digest[:40]}", payload)
 
 
@@ -244,8 +259,9 @@ class Scorer:
         try:
             chunk = _CHUNK.validate_json(body)
         except ValidationError as error:
-            raise PermanentError(f"not a chunk of transactions: {error.error_count()} "
-                                 "problem(s)") from None
+            raise PermanentError(
+                f"not a chunk of transactions: {error.error_count()} problem(s)"
+            ) from None
         outcomes = await self.score_all(chunk.transactions, received_at=chunk.received_at)
         counted: dict[str, int] = defaultdict(int)
         for outcome in outcomes:
@@ -257,8 +273,9 @@ class Scorer:
         [outcome] = await self.score_all([line], received_at=received_at)
         return outcome
 
-    async def score_all(self, lines: Sequence[TransactionIn], *,
-                        received_at: datetime) -> list[str]:
+    async def score_all(
+        self, lines: Sequence[TransactionIn], *, received_at: datetime
+    ) -> list[str]:
         """Apply ``lines`` in their order; one outcome per line."""
         outcomes: list[str] = [""] * len(lines)
         documents = _Documents(self._store)
@@ -289,9 +306,13 @@ class Scorer:
         await asyncio.gather(*(one_citizen(pk, todo) for pk, todo in groups.items()))
         return outcomes
 
-    async def _citizen_for(self, txn: rules.Transaction, period: rules.Period,
-                           received_at: datetime, documents: _Documents
-                           ) -> str | rules.Rejection:
+    async def _citizen_for(
+        self,
+        txn: rules.Transaction,
+        period: rules.Period,
+        received_at: datetime,
+        documents: _Documents,
+    ) -> str | rules.Rejection:
         """Whose transaction it is: the citizen for whom the instrument counted that day.
 
         A reversal needs no activation on its own day (a refund after disabling must still
@@ -305,13 +326,17 @@ class Scorer:
             if history is None:
                 continue
             if txn.is_reversal:
-                if any(rules.rome_day(s.enabled_at) < rules.rome_day(txn.at)
-                       for s in history):
+                if any(rules.rome_day(s.enabled_at) < rules.rome_day(txn.at) for s in history):
                     return pk
                 fallback = fallback or pk
                 continue
-            verdict = rules.eligibility([period], at=txn.at, processed_at=received_at,
-                                        history=history, tc_accepted_at=accepted_at)
+            verdict = rules.eligibility(
+                [period],
+                at=txn.at,
+                processed_at=received_at,
+                history=history,
+                tc_accepted_at=accepted_at,
+            )
             if not isinstance(verdict, rules.Rejection):
                 return pk
             reason = reason or verdict
@@ -319,8 +344,9 @@ class Scorer:
             return fallback
         return reason or rules.Rejection.INSTRUMENT_NOT_ACTIVE
 
-    async def _apply(self, pk: str, todo: list[_Line], received_at: datetime,
-                     who: _Citizen) -> list[str]:
+    async def _apply(
+        self, pk: str, todo: list[_Line], received_at: datetime, who: _Citizen
+    ) -> list[str]:
         """Apply a citizen's lines of a chunk, in order, in consecutive batches (each all or
         nothing, at most ``BATCH_OPERATIONS`` operations); one outcome per line."""
         turn = self._turns.setdefault(pk, _Turn())
@@ -332,10 +358,11 @@ class Scorer:
                 fresh = False  # after a conflict: read whatever this process does not remember
                 for attempt in range(_ATTEMPTS):
                     try:
-                        work = await self._load(pk, todo[len(outcomes):], fresh)
+                        work = await self._load(pk, todo[len(outcomes) :], fresh)
                         while len(outcomes) < len(todo):
-                            draft = await self._plan(pk, work, todo[len(outcomes):],
-                                                     received_at, who)
+                            draft = await self._plan(
+                                pk, work, todo[len(outcomes) :], received_at, who
+                            )
                             await self._write(pk, work, draft, received_at, who)
                             outcomes += draft.outcomes
                             again += draft.again
@@ -344,7 +371,7 @@ class Scorer:
                         fresh = True
                         # Another process wrote first: reload, after a pause that spreads
                         # the writers out.
-                        await asyncio.sleep(random.uniform(0, 0.01 * 2 ** attempt))
+                        await asyncio.sleep(random.uniform(0, 0.01 * 2**attempt))
                 else:
                     raise TransientError(f"the documents of {pk[:12]} kept changing")
         finally:
@@ -375,16 +402,19 @@ class Scorer:
 
     async def _read(self, pk: str, work: _Work, ids: list[str]) -> None:
         for start in range(0, len(ids), BATCH_OPERATIONS):
-            some = ids[start:start + BATCH_OPERATIONS]
+            some = ids[start : start + BATCH_OPERATIONS]
             # One id: a point read (a batch read of a missing document costs two round trips).
-            found = ([await self._store.get(pk, some[0])] if len(some) == 1
-                     else await self._store.get_all(pk, some))
+            found = (
+                [await self._store.get(pk, some[0])]
+                if len(some) == 1
+                else await self._store.get_all(pk, some)
+            )
             for id_, raw in zip(some, found, strict=True):
-                work.docs[id_] = (None, None) if raw is None else (
-                    _model_of(raw), raw["_etag"])
+                work.docs[id_] = (None, None) if raw is None else (_model_of(raw), raw["_etag"])
 
-    async def _plan(self, pk: str, work: _Work, todo: list[_Line], received_at: datetime,
-                    who: _Citizen) -> _Draft:
+    async def _plan(
+        self, pk: str, work: _Work, todo: list[_Line], received_at: datetime, who: _Citizen
+    ) -> _Draft:
         """The longest run of ``todo`` whose changes fit one batch, applied to a draft of
         ``work``; reads what a reversal needs that is not there yet (a payment's period)."""
         while True:
@@ -435,18 +465,25 @@ class Scorer:
         if wait_in is None or not rules.accepts(wait_in, received_at):
             return rules.Rejection.PERIOD_CLOSED.value
         draft.expire(match)
-        match.pending.append(StoredPending(txn=StoredTransaction.of(txn), period=wait_in.id,
-                                           until=rules.pending_until(received_at)))
+        match.pending.append(
+            StoredPending(
+                txn=StoredTransaction.of(txn),
+                period=wait_in.id,
+                until=rules.pending_until(received_at),
+            )
+        )
         match.applied[txn.id] = wait_in.id
         draft.record(txn, "PENDING", None, wait_in.id)
         return "PENDING"
 
-    def _pay(self, draft: _Draft, match: StoredMatch, txn: rules.Transaction,
-             period: rules.Period) -> str:
+    def _pay(
+        self, draft: _Draft, match: StoredMatch, txn: rules.Transaction, period: rules.Period
+    ) -> str:
         draft.expire(match)
         effect = rules.payment_effect(txn.amount, period)
-        match.payments.append(StoredPayment(id=txn.id, period=period.id, at=txn.at,
-                                            remaining=effect.remaining))
+        match.payments.append(
+            StoredPayment(id=txn.id, period=period.id, at=txn.at, remaining=effect.remaining)
+        )
         match.applied[txn.id] = period.id
         draft.add(period, txn, effect)
         # Reversals that were waiting for this payment apply now, in their order of arrival,
@@ -457,8 +494,14 @@ class Scorer:
             self._reverse(draft, match, waiting.txn.rule_view(), target, period)
         return "COUNTED"
 
-    def _reverse(self, draft: _Draft, match: StoredMatch, txn: rules.Transaction,
-                 target: StoredPayment, period: rules.Period) -> None:
+    def _reverse(
+        self,
+        draft: _Draft,
+        match: StoredMatch,
+        txn: rules.Transaction,
+        target: StoredPayment,
+        period: rules.Period,
+    ) -> None:
         effect = rules.reversal_effect(target.remaining, txn.amount, period)
         at = match.payments.index(target)
         if effect.remaining > 0:
@@ -468,21 +511,35 @@ class Scorer:
         match.applied[txn.id] = period.id
         draft.add(period, txn, effect)
 
-    async def _write(self, pk: str, work: _Work, draft: _Draft, received_at: datetime,
-                     who: _Citizen) -> None:
+    async def _write(
+        self, pk: str, work: _Work, draft: _Draft, received_at: datetime, who: _Citizen
+    ) -> None:
         """The draft's changes in one transactional batch: every state and match document it
         changed (ETag-guarded, or created), and the listing records. ``work`` and this
         process's memory then hold what was written."""
         changed: list[tuple[str, StoredPeriod | StoredMatch]] = []
         for period, tally in draft.tallies.items():
             stored, _ = work.docs.get(period_id(period), (None, None))
-            state = stored if isinstance(stored, StoredPeriod) else StoredPeriod.empty(
-                pk, period, received_at)
-            changed.append((period_id(period), state.with_tally(
-                tally, updated_at=received_at, fiscal_code=who.fiscal_code,
-                terms_accepted_at=who.terms_accepted_at)))
-        changed += [(match.id, match.model_copy(update={"updated_at": received_at}))
-                    for match in draft.matches.values()]
+            state = (
+                stored
+                if isinstance(stored, StoredPeriod)
+                else StoredPeriod.empty(pk, period, received_at)
+            )
+            changed.append(
+                (
+                    period_id(period),
+                    state.with_tally(
+                        tally,
+                        updated_at=received_at,
+                        fiscal_code=who.fiscal_code,
+                        terms_accepted_at=who.terms_accepted_at,
+                    ),
+                )
+            )
+        changed += [
+            (match.id, match.model_copy(update={"updated_at": received_at}))
+            for match in draft.matches.values()
+        ]
         if not changed:
             return
         operations: list[Operation] = []
@@ -514,12 +571,13 @@ class Scorer:
         record moved meanwhile (by hand) is left as it is."""
         for start in range(0, len(records), BATCH_OPERATIONS):
             try:
-                await self._store.write_batch(pk, records[start:start + BATCH_OPERATIONS])
+                await self._store.write_batch(pk, records[start : start + BATCH_OPERATIONS])
             except StaleDocument:
                 logger.warning("records of %s not written: one was moved meanwhile", pk[:12])
 
-    async def _record_again(self, again: list[tuple[rules.Transaction, str, int]], pk: str,
-                            received_at: datetime) -> None:
+    async def _record_again(
+        self, again: list[tuple[rules.Transaction, str, int]], pk: str, received_at: datetime
+    ) -> None:
         """A transaction applied before whose record is missing (deleted by hand, or written
         by an older version that wrote records after the counters and died between the two)
         is listed without its effect."""
@@ -575,7 +633,8 @@ class _Work:
     one that is not there."""
 
     docs: dict[str, tuple[StoredPeriod | StoredMatch | None, str | None]] = field(
-        default_factory=dict)
+        default_factory=dict
+    )
 
 
 class _Missing(Exception):
@@ -617,12 +676,15 @@ class _Draft:
             return self.matches[id_]
         stored = self._stored(id_)
         if isinstance(stored, StoredMatch):
-            copied = stored.model_copy(update={
-                "payments": list(stored.payments), "pending": list(stored.pending),
-                "applied": dict(stored.applied)})
+            copied = stored.model_copy(
+                update={
+                    "payments": list(stored.payments),
+                    "pending": list(stored.pending),
+                    "applied": dict(stored.applied),
+                }
+            )
         else:
-            copied = StoredMatch(id=id_, pk=self._pk, key=list(key),
-                                 updated_at=self._received_at)
+            copied = StoredMatch(id=id_, pk=self._pk, key=list(key), updated_at=self._received_at)
         return copied
 
     def expire(self, match: StoredMatch) -> None:
@@ -635,14 +697,15 @@ class _Draft:
         """``txn``'s effect on ``period``'s tally, and its record there."""
         if period.id not in self.tallies:
             stored = self._stored(period_id(period.id))
-            self.tallies[period.id] = (stored.tally() if isinstance(stored, StoredPeriod)
-                                       else rules.Tally())
-        self.tallies[period.id] = rules.add_effect(self.tallies[period.id], effect, txn,
-                                                   period)
+            self.tallies[period.id] = (
+                stored.tally() if isinstance(stored, StoredPeriod) else rules.Tally()
+            )
+        self.tallies[period.id] = rules.add_effect(self.tallies[period.id], effect, txn, period)
         self.record(txn, "COUNTED", effect, period.id)
 
-    def record(self, txn: rules.Transaction, status: str, effect: rules.Effect | None,
-               period: int) -> None:
+    def record(
+        self, txn: rules.Transaction, status: str, effect: rules.Effect | None, period: int
+    ) -> None:
         record = dump(_record_of(txn, status, effect, self._pk, period, self._received_at))
         self.records[record["id"]] = ("upsert", record)
 
@@ -651,7 +714,6 @@ class _Draft:
         id_ = transaction_record_id(period, txn_id)
         if self.records.pop(id_, None) is None:
             self.records[id_] = ("delete", {"id": id_, "pk": self._pk})
-
 
 
 class _Written:
@@ -663,8 +725,9 @@ class _Written:
     def __init__(self, budget: int) -> None:
         self._budget = budget
         self._used = 0
-        self._docs: OrderedDict[tuple[str, str],
-                                tuple[StoredPeriod | StoredMatch, str, int]] = OrderedDict()
+        self._docs: OrderedDict[tuple[str, str], tuple[StoredPeriod | StoredMatch, str, int]] = (
+            OrderedDict()
+        )
 
     def get(self, key: tuple[str, str]) -> tuple[StoredPeriod | StoredMatch, str] | None:
         """The document (pk, id) as written, and its ETag (None: not remembered)."""
@@ -674,8 +737,9 @@ class _Written:
         self._docs.move_to_end(key)
         return found[0], found[1]
 
-    def put(self, key: tuple[str, str], model: StoredPeriod | StoredMatch, etag: str,
-            weight: int) -> None:
+    def put(
+        self, key: tuple[str, str], model: StoredPeriod | StoredMatch, etag: str, weight: int
+    ) -> None:
         """Remember ``model`` (never changed afterwards) as written with ``etag``."""
         self.drop(key)
         if weight > self._budget:
@@ -692,16 +756,33 @@ class _Written:
             self._used -= found[2]
 
 
-def _record_of(txn: rules.Transaction, status: str, effect: rules.Effect | None, pk: str,
-               period: int, received_at: datetime) -> StoredTransactionRecord:
+def _record_of(
+    txn: rules.Transaction,
+    status: str,
+    effect: rules.Effect | None,
+    pk: str,
+    period: int,
+    received_at: datetime,
+) -> StoredTransactionRecord:
     acquirer_id, _, id_trx = txn.id.partition(":")
-    return StoredTransactionRecord.model_validate({
-        "id": transaction_record_id(period, txn.id), "pk": pk, "period": period,
-        "sortKey": f"{fixed_time(txn.at)}|{txn.id}", "at": txn.at, "acquirerId": acquirer_id,
-        "idTrxAcquirer": id_trx, "operationType": txn.operation, "amount": txn.amount,
-        "merchantId": txn.merchant_id, "status": status,
-        "count": effect.count if effect else None,
-        "cashback": effect.cashback if effect else None, "processedAt": received_at})
+    return StoredTransactionRecord.model_validate(
+        {
+            "id": transaction_record_id(period, txn.id),
+            "pk": pk,
+            "period": period,
+            "sortKey": f"{fixed_time(txn.at)}|{txn.id}",
+            "at": txn.at,
+            "acquirerId": acquirer_id,
+            "idTrxAcquirer": id_trx,
+            "operationType": txn.operation,
+            "amount": txn.amount,
+            "merchantId": txn.merchant_id,
+            "status": status,
+            "count": effect.count if effect else None,
+            "cashback": effect.cashback if effect else None,
+            "processedAt": received_at,
+        }
+    )
 
 
 @dataclass(frozen=True)
@@ -744,8 +825,14 @@ class _Documents:
                 await self.of(pk, hpan)
 
         await asyncio.gather(*(citizens(hpan) for hpan in hpans))
-        await asyncio.gather(*(of(pk, hpan) for hpan in hpans for pk in self._citizens[hpan]
-                               if (pk, hpan) not in self._of))
+        await asyncio.gather(
+            *(
+                of(pk, hpan)
+                for hpan in hpans
+                for pk in self._citizens[hpan]
+                if (pk, hpan) not in self._of
+            )
+        )
 
     async def citizens(self, hpan: str) -> list[str]:
         """Who ever enabled ``hpan``; what scoring needs of each, where the hpan's document
@@ -755,15 +842,14 @@ class _Documents:
             stored = StoredHpan.model_validate(raw) if raw else None
             self._citizens[hpan] = stored.citizens if stored is not None else []
             for pk, holder in stored.holders.items() if stored is not None else ():
-                self._of[(pk, hpan)] = (holder.terms_accepted_at,
-                                        [rules.Activation(s.enabled_at, s.disabled_at)
-                                         for s in holder.history])
-                self._who.setdefault(pk, _Citizen(holder.fiscal_code,
-                                                  holder.terms_accepted_at))
+                self._of[(pk, hpan)] = (
+                    holder.terms_accepted_at,
+                    [rules.Activation(s.enabled_at, s.disabled_at) for s in holder.history],
+                )
+                self._who.setdefault(pk, _Citizen(holder.fiscal_code, holder.terms_accepted_at))
         return self._citizens[hpan]
 
-    async def of(self, pk: str, hpan: str
-                 ) -> tuple[datetime | None, list[rules.Activation] | None]:
+    async def of(self, pk: str, hpan: str) -> tuple[datetime | None, list[rules.Activation] | None]:
         """When ``pk`` accepted T&C (None: never) and the instrument's history (None: unknown).
 
         From the hpan's document if it holds them (read by :meth:`citizens` first); else, for
@@ -773,7 +859,8 @@ class _Documents:
         key = (pk, hpan)
         if key not in self._of:
             raw_citizen, raw_instrument = await self._store.get_all(
-                pk, [CITIZEN_ID, instrument_id(hpan)])
+                pk, [CITIZEN_ID, instrument_id(hpan)]
+            )
             accepted_at = None
             if raw_citizen is not None:
                 citizen = StoredCitizen.model_validate(raw_citizen)
@@ -782,7 +869,8 @@ class _Documents:
             history = None
             if raw_instrument is not None:
                 instrument = StoredInstrument.model_validate(raw_instrument)
-                history = [rules.Activation(s.enabled_at, s.disabled_at)
-                           for s in instrument.history]
+                history = [
+                    rules.Activation(s.enabled_at, s.disabled_at) for s in instrument.history
+                ]
             self._of[key] = (accepted_at, history)
         return self._of[key]

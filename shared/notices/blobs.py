@@ -37,8 +37,12 @@ class BlobStore(Protocol):
 class AzureBlobs:
     """A :class:`BlobStore` on one container of the process's shared BlobServiceClient."""
 
-    def __init__(self, service: Callable[[], BlobServiceClient], container: str,
-                 timeout: float = BLOB_TIMEOUT_SECONDS) -> None:
+    def __init__(
+        self,
+        service: Callable[[], BlobServiceClient],
+        container: str,
+        timeout: float = BLOB_TIMEOUT_SECONDS,
+    ) -> None:
         self._service = service
         self._container = container
         self._timeout = timeout
@@ -71,4 +75,4 @@ class MemoryBlobs:
     async def get_range(self, name: str, offset: int, length: int) -> bytes:
         if name not in self.blobs:
             raise BlobMissing(name)
-        return self.blobs[name][offset:offset + length]
+        return self.blobs[name][offset : offset + length]

@@ -111,11 +111,13 @@ def frame(raw: bytes, *, chunk_lines: int) -> Framed:
     if in_chunk:
         chunks.append(Chunk(start, len(data) - start, first_line))
     if positions == 0:
-        raise Invalid("the upload has no positions: send a JSON array or NDJSON, one "
-                      "position per line")
+        raise Invalid(
+            "the upload has no positions: send a JSON array or NDJSON, one position per line"
+        )
     if positions > MAX_POSITIONS:
-        raise PayloadTooLarge(f"the upload has {positions} positions; at most {MAX_POSITIONS} "
-                              "per upload: split it")
+        raise PayloadTooLarge(
+            f"the upload has {positions} positions; at most {MAX_POSITIONS} per upload: split it"
+        )
     return Framed(data, positions, chunks)
 
 
@@ -123,19 +125,22 @@ def _array_as_ndjson(data: bytes) -> bytes:
     try:
         items = json.loads(data)
     except json.JSONDecodeError as error:
-        raise Invalid(f"the upload starts with '[' but is not a valid JSON array: {error.msg} "
-                      f"(line {error.lineno}, column {error.colno})") from None
+        raise Invalid(
+            f"the upload starts with '[' but is not a valid JSON array: {error.msg} "
+            f"(line {error.lineno}, column {error.colno})"
+        ) from None
     except (UnicodeDecodeError, RecursionError):
-        raise Invalid("the upload starts with '[' but is not a valid UTF-8 JSON array") \
-            from None
+        raise Invalid("the upload starts with '[' but is not a valid UTF-8 JSON array") from None
     if not isinstance(items, list):  # pragma: no cover - '[' always parses to a list
         raise Invalid("the upload is not a JSON array")
     if len(items) > MAX_POSITIONS:
-        raise PayloadTooLarge(f"the upload has {len(items)} positions; at most {MAX_POSITIONS} "
-                              "per upload: split it")
+        raise PayloadTooLarge(
+            f"the upload has {len(items)} positions; at most {MAX_POSITIONS} per upload: split it"
+        )
     # An empty element (null, "") still takes its line, so line N is element N.
-    encoded = [json.dumps(item, ensure_ascii=False, separators=(",", ":")).encode()
-               for item in items]
+    encoded = [
+        json.dumps(item, ensure_ascii=False, separators=(",", ":")).encode() for item in items
+    ]
     return b"\n".join(encoded)
 
 
@@ -151,9 +156,18 @@ def reason_of(error: ValidationError) -> str:
 class Bulks:
     """Bulk uploads of positions, on the archive, the bulk store, blobs and the queue."""
 
-    def __init__(self, archive: NoticeArchive, store: BulkStore, blobs: BlobStore,
-                 sender: Sender, parties: Parties, *, queue: str, chunk_lines: int,
-                 concurrency: int) -> None:
+    def __init__(
+        self,
+        archive: NoticeArchive,
+        store: BulkStore,
+        blobs: BlobStore,
+        sender: Sender,
+        parties: Parties,
+        *,
+        queue: str,
+        chunk_lines: int,
+        concurrency: int,
+    ) -> None:
         self._archive = archive
         self._store = store
         self._blobs = blobs
@@ -164,8 +178,15 @@ class Bulks:
         self._concurrency = concurrency
 
     # ------------------------------------------------------------------ submit
-    async def submit(self, party: Party, raw: bytes, *, segregation_codes: Sequence[str] | None,
-                     now: datetime, report_url: str) -> BulkAccepted:
+    async def submit(
+        self,
+        party: Party,
+        raw: bytes,
+        *,
+        segregation_codes: Sequence[str] | None,
+        now: datetime,
+        report_url: str,
+    ) -> BulkAccepted:
         """Store and fan out an upload; the positions are written by the queue's workers."""
         if len(raw) > MAX_UPLOAD_BYTES:  # before any work on it
             raise PayloadTooLarge(f"an upload is at most {MAX_UPLOAD_BYTES} bytes: split it")
@@ -173,24 +194,59 @@ class Bulks:
         bulk_id = uuid.uuid4().hex
         blob = f"{now:%Y/%m/%d}/{bulk_id}.ndjson"
         await self._blobs.put(blob, framed.data)
-        tasks = [ChunkTask(bulk_id=bulk_id, chunk=i, blob=blob, offset=c.offset,
-                           length=c.length, first_line=c.first_line, received_at=now,
-                           party_id=party.party_id,
-                           segregation_codes=list(segregation_codes)
-                           if segregation_codes is not None else None)
-                 for i, c in enumerate(framed.chunks)]
-        await self._sender.send(self._queue, [
-            Outgoing.json(f"notices-bulk:{bulk_id}:{t.chunk}",
-                          t.model_dump(mode="json", by_alias=True)) for t in tasks])
-        await self._store.create_bulk({
-            "id": BULK_DOC_ID, "pk": bulk_id, "kind": "bulk", "bulkId": bulk_id,
-            "partyId": party.party_id, "receivedAt": fixed_time(now), "blob": blob,
-            "accepted": framed.positions, "chunks": len(tasks),
-            "segregationCodes": list(segregation_codes) if segregation_codes else None})
-        logger.info("bulk %s of %s: %d positions in %d chunks", bulk_id, party.party_id,
-                    framed.positions, len(tasks))
-        return BulkAccepted(bulk_id=bulk_id, accepted=framed.positions, chunks=len(tasks),
-                            received_at=now, report=report_url.format(bulk_id=bulk_id))
+        tasks = [
+            ChunkTask(
+                bulk_id=bulk_id,
+                chunk=i,
+                blob=blob,
+                offset=c.offset,
+                length=c.length,
+                first_line=c.first_line,
+                received_at=now,
+                party_id=party.party_id,
+                segregation_codes=list(segregation_codes)
+                if segregation_codes is not None
+                else None,
+            )
+            for i, c in enumerate(framed.chunks)
+        ]
+        await self._sender.send(
+            self._queue,
+            [
+                Outgoing.json(
+                    f"notices-bulk:{bulk_id}:{t.chunk}", t.model_dump(mode="json", by_alias=True)
+                )
+                for t in tasks
+            ],
+        )
+        await self._store.create_bulk(
+            {
+                "id": BULK_DOC_ID,
+                "pk": bulk_id,
+                "kind": "bulk",
+                "bulkId": bulk_id,
+                "partyId": party.party_id,
+                "receivedAt": fixed_time(now),
+                "blob": blob,
+                "accepted": framed.positions,
+                "chunks": len(tasks),
+                "segregationCodes": list(segregation_codes) if segregation_codes else None,
+            }
+        )
+        logger.info(
+            "bulk %s of %s: %d positions in %d chunks",
+            bulk_id,
+            party.party_id,
+            framed.positions,
+            len(tasks),
+        )
+        return BulkAccepted(
+            bulk_id=bulk_id,
+            accepted=framed.positions,
+            chunks=len(tasks),
+            received_at=now,
+            report=report_url.format(bulk_id=bulk_id),
+        )
 
     # ------------------------------------------------------------------ process
     async def process_message(self, body: bytes) -> None:
@@ -207,18 +263,20 @@ class Bulks:
             return
         try:
             data = await retry_transient(
-                lambda: self._blobs.get_range(task.blob, task.offset, task.length))
+                lambda: self._blobs.get_range(task.blob, task.offset, task.length)
+            )
         except BlobMissing:
-            raise PermanentError(f"the upload {task.blob} of bulk {task.bulk_id} is gone") \
-                from None
+            raise PermanentError(f"the upload {task.blob} of bulk {task.bulk_id} is gone") from None
         party: Party | None
         try:
             party = await retry_transient(lambda: self._parties.get(task.party_id))
         except NotFound:
             party = None
-        lines = [(number, raw) for number, raw in enumerate(data.split(b"\n"),
-                                                              start=task.first_line)
-                 if raw.strip()]
+        lines = [
+            (number, raw)
+            for number, raw in enumerate(data.split(b"\n"), start=task.first_line)
+            if raw.strip()
+        ]
         todo = iter(lines)
         outcomes: dict[int, str | None] = {}
 
@@ -233,13 +291,23 @@ class Bulks:
         except ExceptionGroup as failures:  # the rest were cancelled: the chunk is redelivered
             raise failures.exceptions[0] from None
         rejected = [{"line": n, "reason": r} for n, r in sorted(outcomes.items()) if r]
-        await retry_transient(lambda: self._store.record_chunk({
-            "id": chunk_doc_id(task.chunk), "pk": task.bulk_id, "kind": "chunk",
-            "chunk": task.chunk, "lines": len(outcomes),
-            "written": len(outcomes) - len(rejected), "rejected": rejected}))
+        await retry_transient(
+            lambda: self._store.record_chunk(
+                {
+                    "id": chunk_doc_id(task.chunk),
+                    "pk": task.bulk_id,
+                    "kind": "chunk",
+                    "chunk": task.chunk,
+                    "lines": len(outcomes),
+                    "written": len(outcomes) - len(rejected),
+                    "rejected": rejected,
+                }
+            )
+        )
 
-    async def _line(self, task: ChunkTask, party: Party | None, number: int,
-                    raw: bytes) -> str | None:
+    async def _line(
+        self, task: ChunkTask, party: Party | None, number: int, raw: bytes
+    ) -> str | None:
         """None if the line is written (or already was); else why it is rejected."""
         if party is None:
             return f"the submitting party {task.party_id} is no longer registered"
@@ -248,16 +316,20 @@ class Bulks:
         except ValidationError as error:
             return reason_of(error)
         try:
-            authorize_write(party, position.pa_fiscal_code, position.iuv,
-                            task.segregation_codes)
+            authorize_write(party, position.pa_fiscal_code, position.iuv, task.segregation_codes)
             ec = await retry_transient(lambda: self._archive.ecs.get(position.pa_fiscal_code))
             write = rules.Write(
-                position=position, key=rules.order_key(task.received_at, task.bulk_id, number),
-                by=party.party_id, at=task.received_at, source=f"bulk {task.bulk_id} line "
-                                                               f"{number}",
-                company_name=ec.name, default_iban=ec.default_iban)
+                position=position,
+                key=rules.order_key(task.received_at, task.bulk_id, number),
+                by=party.party_id,
+                at=task.received_at,
+                source=f"bulk {task.bulk_id} line {number}",
+                company_name=ec.name,
+                default_iban=ec.default_iban,
+            )
             _, document = await retry_transient(
-                lambda: self._archive.apply(write, assume_absent=position.amount > 0))
+                lambda: self._archive.apply(write, assume_absent=position.amount > 0)
+            )
         except DomainError as refusal:
             return refusal.detail
         if not rules.is_present(document):
@@ -268,9 +340,16 @@ class Bulks:
     async def report(self, bulk_id: str, *, party: Party | None) -> BulkReport:
         """Where a bulk stands; for the party that submitted it (``None``: an operator)."""
         if not BULK_ID.fullmatch(bulk_id):
-            raise Invalid("a bulk id is 32 hexadecimal characters",
-                          errors=[{"loc": ["path", "id"], "type": "pattern",
-                                   "msg": "32 lowercase hexadecimal characters"}])
+            raise Invalid(
+                "a bulk id is 32 hexadecimal characters",
+                errors=[
+                    {
+                        "loc": ["path", "id"],
+                        "type": "pattern",
+                        "msg": "32 lowercase hexadecimal characters",
+                    }
+                ],
+            )
         bulk = await self._store.get_bulk(bulk_id)
         if bulk is None:
             raise NotFound(f"no bulk {bulk_id}")
@@ -279,12 +358,19 @@ class Bulks:
         chunks = await self._store.chunks(bulk_id)
         written = sum(int(c["written"]) for c in chunks)
         rejected: list[dict[str, Any]] = sorted(
-            (r for c in chunks for r in c["rejected"]), key=lambda r: int(r["line"]))
+            (r for c in chunks for r in c["rejected"]), key=lambda r: int(r["line"])
+        )
         pending = int(bulk["accepted"]) - written - len(rejected)
         return BulkReport(
-            bulk_id=bulk_id, party_id=bulk["partyId"],
+            bulk_id=bulk_id,
+            party_id=bulk["partyId"],
             status="COMPLETED" if len(chunks) >= int(bulk["chunks"]) else "PROCESSING",
             received_at=datetime.fromisoformat(bulk["receivedAt"]),
-            accepted=int(bulk["accepted"]), written=written, rejected=len(rejected),
-            pending=max(0, pending), chunks=int(bulk["chunks"]), chunks_done=len(chunks),
-            rejected_lines=[RejectedLine.model_validate(r) for r in rejected])
+            accepted=int(bulk["accepted"]),
+            written=written,
+            rejected=len(rejected),
+            pending=max(0, pending),
+            chunks=int(bulk["chunks"]),
+            chunks_done=len(chunks),
+            rejected_lines=[RejectedLine.model_validate(r) for r in rejected],
+        )

@@ -73,34 +73,52 @@ class PositionIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    pa_fiscal_code: str = Field(alias="paFiscalCode", pattern=EC_FISCAL_CODE,
-                                description="The EC's fiscal code: 11 digits.")
+    pa_fiscal_code: str = Field(
+        alias="paFiscalCode", pattern=EC_FISCAL_CODE, description="The EC's fiscal code: 11 digits."
+    )
     entity_type: Literal["F", "G"] = Field(
-        alias="entityType", description="The debtor: F natural person, G legal person.")
-    entity_fiscal_code: str = Field(alias="entityFiscalCode", min_length=2, max_length=255,
-                                    description="The debtor's fiscal code or VAT number.")
+        alias="entityType", description="The debtor: F natural person, G legal person."
+    )
+    entity_fiscal_code: str = Field(
+        alias="entityFiscalCode",
+        min_length=2,
+        max_length=255,
+        description="The debtor's fiscal code or VAT number.",
+    )
     entity_full_name: str = Field(alias="entityFullName", min_length=1, max_length=255)
-    iuv: str = Field(min_length=1, max_length=255,
-                     description="The EC's unique payment identifier.")
-    amount: StrictInt = Field(ge=0, le=MAX_AMOUNT,
-                              description="Euro cents; 0 invalidates an existing position.")
+    iuv: str = Field(
+        min_length=1, max_length=255, description="The EC's unique payment identifier."
+    )
+    amount: StrictInt = Field(
+        ge=0, le=MAX_AMOUNT, description="Euro cents; 0 invalidates an existing position."
+    )
     description: str = Field(min_length=1, max_length=255)
     expiration_date: AwareDatetime = Field(
-        alias="expirationDate", strict=True,
-        description="RFC 3339 date-time with an offset (stored and returned in UTC).")
+        alias="expirationDate",
+        strict=True,
+        description="RFC 3339 date-time with an offset (stored and returned in UTC).",
+    )
     nav: str | None = Field(
-        default=None, validate_default=True,
+        default=None,
+        validate_default=True,
         description='The 18-digit notice number; default "3" + iuv (which must then make 18 '
-                    "digits).")
-    iban: str | None = Field(default=None, description="27 characters, a valid IBAN; default: "
-                                                       "the EC's default IBAN in the registry.")
-    postal_iban: str | None = Field(default=None, alias="postalIban",
-                                    description="27 characters, a valid IBAN.")
+        "digits).",
+    )
+    iban: str | None = Field(
+        default=None,
+        description="27 characters, a valid IBAN; default: the EC's default IBAN in the registry.",
+    )
+    postal_iban: str | None = Field(
+        default=None, alias="postalIban", description="27 characters, a valid IBAN."
+    )
     switch_to_expired: StrictBool = Field(
-        default=False, alias="switchToExpired",
-        description="At expirationDate the notice becomes EXPIRED instead of staying payable.")
-    pay_stand_in: StrictBool = Field(default=True, alias="payStandIn",
-                                     description="Whether it may be paid in stand-in.")
+        default=False,
+        alias="switchToExpired",
+        description="At expirationDate the notice becomes EXPIRED instead of staying payable.",
+    )
+    pay_stand_in: StrictBool = Field(
+        default=True, alias="payStandIn", description="Whether it may be paid in stand-in."
+    )
 
     @field_validator("expiration_date")
     @classmethod
@@ -184,27 +202,46 @@ class Position(BaseModel):
     receipt_id: str | None = Field(default=None, alias="receiptId")
     paid_at: StoredTime | None = Field(default=None, alias="paidAt")
     updated_at: StoredTime = Field(alias="updatedAt")
-    history: list[Change] = Field(default_factory=list,
-                                  description=f"The last {HISTORY_LENGTH} changes, oldest first.")
+    history: list[Change] = Field(
+        default_factory=list, description=f"The last {HISTORY_LENGTH} changes, oldest first."
+    )
 
 
-CONTENT_FIELDS = ("paFiscalCode", "companyName", "entityType", "entityFiscalCode",
-                  "entityFullName", "iuv", "nav", "amount", "description", "expirationDate",
-                  "iban", "postalIban", "switchToExpired", "payStandIn")
+CONTENT_FIELDS = (
+    "paFiscalCode",
+    "companyName",
+    "entityType",
+    "entityFiscalCode",
+    "entityFullName",
+    "iuv",
+    "nav",
+    "amount",
+    "description",
+    "expirationDate",
+    "iban",
+    "postalIban",
+    "switchToExpired",
+    "payStandIn",
+)
 """What an EC's write sets: equal content means the write changes nothing."""
 
 
-def content_of(write: PositionIn, *, company_name: str, default_iban: str | None
-               ) -> dict[str, Any]:
+def content_of(write: PositionIn, *, company_name: str, default_iban: str | None) -> dict[str, Any]:
     """The stored content a write asks for (JSON form, aliases)."""
     return {
-        "paFiscalCode": write.pa_fiscal_code, "companyName": company_name,
-        "entityType": write.entity_type, "entityFiscalCode": write.entity_fiscal_code,
-        "entityFullName": write.entity_full_name, "iuv": write.iuv, "nav": write.the_nav,
-        "amount": write.amount, "description": write.description,
+        "paFiscalCode": write.pa_fiscal_code,
+        "companyName": company_name,
+        "entityType": write.entity_type,
+        "entityFiscalCode": write.entity_fiscal_code,
+        "entityFullName": write.entity_full_name,
+        "iuv": write.iuv,
+        "nav": write.the_nav,
+        "amount": write.amount,
+        "description": write.description,
         "expirationDate": fixed_time(write.expiration_date),
         "iban": write.iban if write.iban is not None else default_iban,
-        "postalIban": write.postal_iban, "switchToExpired": write.switch_to_expired,
+        "postalIban": write.postal_iban,
+        "switchToExpired": write.switch_to_expired,
         "payStandIn": write.pay_stand_in,
     }
 
@@ -237,8 +274,10 @@ class BulkReport(BaseModel):
     status: Literal["PROCESSING", "COMPLETED"]
     received_at: StoredTime = Field(alias="receivedAt")
     accepted: int = Field(description="Positions in the upload.")
-    written: int = Field(description="Positions now in the archive as the line says (or "
-                                     "superseded by a newer write).")
+    written: int = Field(
+        description="Positions now in the archive as the line says (or "
+        "superseded by a newer write)."
+    )
     rejected: int = Field(description="Lines refused; each is in rejectedLines.")
     pending: int = Field(description="Lines not processed yet.")
     chunks: int

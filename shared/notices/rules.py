@@ -36,8 +36,7 @@ from shared.notices.models import (
 )
 
 Document = dict[str, Any]
-Outcome = Literal["created", "updated", "invalidated", "revalidated", "unchanged",
-                  "superseded"]
+Outcome = Literal["created", "updated", "invalidated", "revalidated", "unchanged", "superseded"]
 API_SOURCE = "api"
 
 
@@ -69,8 +68,9 @@ class Write:
         return position_id(self.position.pa_fiscal_code, self.position.the_nav)
 
     def content(self) -> Document:
-        return content_of(self.position, company_name=self.company_name,
-                          default_iban=self.default_iban)
+        return content_of(
+            self.position, company_name=self.company_name, default_iban=self.default_iban
+        )
 
 
 @dataclass(frozen=True)
@@ -87,8 +87,15 @@ def is_present(document: Document | None) -> bool:
 
 def _change(write: Write, action: Action, status: Status, fields: list[str]) -> Document:
     # A Change in its stored form, built directly: this runs once per position of a bulk.
-    return {"at": fixed_time(write.at), "by": write.by, "action": action, "status": status,
-            "fields": fields, "source": write.source, "receiptId": None}
+    return {
+        "at": fixed_time(write.at),
+        "by": write.by,
+        "action": action,
+        "status": status,
+        "fields": fields,
+        "source": write.source,
+        "receiptId": None,
+    }
 
 
 def _with_history(document: Document, *changes: Document) -> list[Document]:
@@ -109,22 +116,37 @@ def decide(current: Document | None, write: Write) -> Decision:
         return Decision("unchanged" if write.key == current["version"] else "superseded", None)
     if not is_present(current):
         if write.position.amount == 0:
-            tombstone = {**content, "id": write.doc_id, "pk": write.doc_id, "kind": "position",
-                         "tombstone": True, "version": write.key,
-                         "invalidatedBy": _change(write, "invalidated", "INVALID", [])}
+            tombstone = {
+                **content,
+                "id": write.doc_id,
+                "pk": write.doc_id,
+                "kind": "position",
+                "tombstone": True,
+                "version": write.key,
+                "invalidatedBy": _change(write, "invalidated", "INVALID", []),
+            }
             raise NotThere(tombstone)
-        document = {**content, "id": write.doc_id, "pk": write.doc_id, "kind": "position",
-                    "status": "VALID", "version": write.key,
-                    "expiresAt": content["expirationDate"], "receiptId": None, "paidAt": None,
-                    "updatedAt": fixed_time(write.at),
-                    "history": [_change(write, "created", "VALID", [])]}
+        document = {
+            **content,
+            "id": write.doc_id,
+            "pk": write.doc_id,
+            "kind": "position",
+            "status": "VALID",
+            "version": write.key,
+            "expiresAt": content["expirationDate"],
+            "receiptId": None,
+            "paidAt": None,
+            "updatedAt": fixed_time(write.at),
+            "history": [_change(write, "created", "VALID", [])],
+        }
         return Decision("created", document)
     assert current is not None
     if current["status"] == "PAID":
         raise Conflict(
             f"position {current['nav']} of {current['paFiscalCode']} was paid (receipt "
-            f"{current.get('receiptId')}) and can no longer be changed", errors=[
-                {"loc": ["nav"], "msg": "the position is PAID", "type": "not_modifiable"}])
+            f"{current.get('receiptId')}) and can no longer be changed",
+            errors=[{"loc": ["nav"], "msg": "the position is PAID", "type": "not_modifiable"}],
+        )
     changed = [name for name in CONTENT_FIELDS if current.get(name) != content[name]]
     if not changed:  # the same content: only the order moves on
         return Decision("unchanged", {**current, "version": write.key})
@@ -134,11 +156,20 @@ def decide(current: Document | None, write: Write) -> Decision:
         action = "invalidated" if current["status"] != "INVALID" else "updated"
     else:
         action = "updated" if current["status"] == "VALID" else "revalidated"
-    document = {**current, **content, "status": status, "version": write.key,
-                "expiresAt": content["expirationDate"], "updatedAt": fixed_time(write.at),
-                "history": _with_history(current, _change(write, action, status, changed))}
-    outcome: Outcome = "invalidated" if action == "invalidated" else (
-        "revalidated" if action == "revalidated" else "updated")
+    document = {
+        **current,
+        **content,
+        "status": status,
+        "version": write.key,
+        "expiresAt": content["expirationDate"],
+        "updatedAt": fixed_time(write.at),
+        "history": _with_history(current, _change(write, action, status, changed)),
+    }
+    outcome: Outcome = (
+        "invalidated"
+        if action == "invalidated"
+        else ("revalidated" if action == "revalidated" else "updated")
+    )
     return Decision(outcome, document)
 
 
@@ -148,9 +179,16 @@ class NotThere(Invalid):
     def __init__(self, tombstone: Document) -> None:
         super().__init__(
             f"no position {tombstone['nav']} of {tombstone['paFiscalCode']} in the archive: "
-            "amount 0 invalidates an existing position and creates nothing", status=422,
-            errors=[{"loc": ["amount"], "msg": "0 for a position that does not exist",
-                     "type": "nothing_to_invalidate"}])
+            "amount 0 invalidates an existing position and creates nothing",
+            status=422,
+            errors=[
+                {
+                    "loc": ["amount"],
+                    "msg": "0 for a position that does not exist",
+                    "type": "nothing_to_invalidate",
+                }
+            ],
+        )
         self.tombstone = tombstone
 
 
@@ -158,10 +196,14 @@ def _resurrected_invalid(tombstone: Document, write: Write) -> Document:
     """An older create reached the archive after a newer invalidation: in order, the create
     came first and the invalidation ended it, so the position is INVALID as the tombstone says."""
     document = {k: v for k, v in tombstone.items() if k not in ("tombstone", "invalidatedBy")}
-    document.update(status="INVALID", expiresAt=tombstone["expirationDate"], receiptId=None,
-                    paidAt=None, updatedAt=tombstone["invalidatedBy"]["at"],
-                    history=[_change(write, "created", "VALID", []),
-                             tombstone["invalidatedBy"]])
+    document.update(
+        status="INVALID",
+        expiresAt=tombstone["expirationDate"],
+        receiptId=None,
+        paidAt=None,
+        updatedAt=tombstone["invalidatedBy"]["at"],
+        history=[_change(write, "created", "VALID", []), tombstone["invalidatedBy"]],
+    )
     return document
 
 
@@ -171,14 +213,27 @@ def expire(current: Document, *, now: datetime) -> Document | None:
         return None
     if not current.get("switchToExpired") or current["expiresAt"] > fixed_time(now):
         return None
-    change = Change(at=now, by="archive", action="expired", status="EXPIRED",
-                    fields=["status"]).model_dump(mode="json", by_alias=True)
-    return {**current, "status": "EXPIRED", "updatedAt": fixed_time(now),
-            "history": _with_history(current, change)}
+    change = Change(
+        at=now, by="archive", action="expired", status="EXPIRED", fields=["status"]
+    ).model_dump(mode="json", by_alias=True)
+    return {
+        **current,
+        "status": "EXPIRED",
+        "updatedAt": fixed_time(now),
+        "history": _with_history(current, change),
+    }
 
 
-def pay(current: Document | None, *, receipt_id: str, paid_at: datetime, by: str,
-        stand_in: bool, now: datetime, check_payable: bool | None = None) -> Document | None:
+def pay(
+    current: Document | None,
+    *,
+    receipt_id: str,
+    paid_at: datetime,
+    by: str,
+    stand_in: bool,
+    now: datetime,
+    check_payable: bool | None = None,
+) -> Document | None:
     """The document PAID with ``receipt_id``; None if it already is (the same receipt).
 
     In stand-in the archive is the only truth, so only a payable position (VALID, not past an
@@ -202,19 +257,33 @@ def pay(current: Document | None, *, receipt_id: str, paid_at: datetime, by: str
             raise Conflict(f"{where} is {status}: it cannot be paid in stand-in")
         if not current.get("payStandIn", True):
             raise Conflict(f"{where} may not be paid in stand-in (payStandIn is false)")
-    change = Change(at=now, by=by, action="paid", status="PAID", fields=["status"],
-                    source="stand-in" if stand_in else "payment",
-                    receipt_id=receipt_id).model_dump(mode="json", by_alias=True)
-    return {**current, "status": "PAID", "receiptId": receipt_id,
-            "paidAt": fixed_time(paid_at), "updatedAt": fixed_time(now),
-            "history": _with_history(current, change)}
+    change = Change(
+        at=now,
+        by=by,
+        action="paid",
+        status="PAID",
+        fields=["status"],
+        source="stand-in" if stand_in else "payment",
+        receipt_id=receipt_id,
+    ).model_dump(mode="json", by_alias=True)
+    return {
+        **current,
+        "status": "PAID",
+        "receiptId": receipt_id,
+        "paidAt": fixed_time(paid_at),
+        "updatedAt": fixed_time(now),
+        "history": _with_history(current, change),
+    }
 
 
 def effective_status(document: Document, *, now: datetime) -> Status:
     """The stored status, or EXPIRED if the timer has not caught up with it yet."""
     status: Status = document["status"]
-    if status == "VALID" and document.get("switchToExpired") \
-            and document["expiresAt"] <= fixed_time(now):
+    if (
+        status == "VALID"
+        and document.get("switchToExpired")
+        and document["expiresAt"] <= fixed_time(now)
+    ):
         return "EXPIRED"
     return status
 

@@ -51,8 +51,13 @@ class Parties(Protocol):
 class EcDirectory:
     """ECs' names and default IBANs from the party registry, cached for ``ttl`` seconds."""
 
-    def __init__(self, parties: Parties, *, ttl: float = 60.0,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        parties: Parties,
+        *,
+        ttl: float = 60.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._parties = parties
         self._ttl = ttl
         self._monotonic = monotonic
@@ -68,9 +73,17 @@ class EcDirectory:
         except NotFound:
             party = None
         if party is None or party.role != "ec":
-            raise Invalid(f"{fiscal_code} is not a creditor institution of the registry",
-                          status=422, errors=[{"loc": ["paFiscalCode"], "type": "unknown_ec",
-                                               "msg": "not a registered creditor institution"}])
+            raise Invalid(
+                f"{fiscal_code} is not a creditor institution of the registry",
+                status=422,
+                errors=[
+                    {
+                        "loc": ["paFiscalCode"],
+                        "type": "unknown_ec",
+                        "msg": "not a registered creditor institution",
+                    }
+                ],
+            )
         self._cache[fiscal_code] = (self._monotonic() + self._ttl, party)
         return party
 
@@ -82,21 +95,31 @@ def parse_segregation_codes(raw: str | None) -> list[str] | None:
     codes = [code.strip() for code in raw.split(",")]
     bad = [code for code in codes if len(code) != 2 or not code.isascii() or not code.isdigit()]
     if bad or not codes:
-        raise Invalid("segregationCodes must be comma-separated two-digit codes, e.g. 01,02",
-                      errors=[{"loc": ["query", "segregationCodes"], "type": "pattern",
-                               "msg": "comma-separated two-digit codes"}])
+        raise Invalid(
+            "segregationCodes must be comma-separated two-digit codes, e.g. 01,02",
+            errors=[
+                {
+                    "loc": ["query", "segregationCodes"],
+                    "type": "pattern",
+                    "msg": "comma-separated two-digit codes",
+                }
+            ],
+        )
     return sorted(set(codes))
 
 
-def authorize_write(party: Party, pa_fiscal_code: str, iuv: str,
-                    segregation_codes: Sequence[str] | None) -> None:
+def authorize_write(
+    party: Party, pa_fiscal_code: str, iuv: str, segregation_codes: Sequence[str] | None
+) -> None:
     """Raise Forbidden unless ``party`` may write this EC's IUV: its segregation code must be
     one the registry gives the party for that EC and, if the request names some, one of those
     (the request narrows what the registry allows, never widens it)."""
     code = segregation_code(iuv)
     if segregation_codes is not None and code not in segregation_codes:
-        raise Forbidden(f"the IUV's segregation code {code!r} is not among the request's "
-                        f"segregationCodes ({','.join(segregation_codes)})")
+        raise Forbidden(
+            f"the IUV's segregation code {code!r} is not among the request's "
+            f"segregationCodes ({','.join(segregation_codes)})"
+        )
     authorize_for_ec(party, pa_fiscal_code, [code])
 
 
@@ -108,8 +131,9 @@ def check_keys(pa_fiscal_code: str, nav: str) -> None:
     if not _NAV.fullmatch(nav):
         errors.append({"loc": ["path", "nav"], "type": "pattern", "msg": "18 digits"})
     if errors:
-        raise Invalid("a position is named by an 11-digit paFiscalCode and an 18-digit nav",
-                      errors=errors)
+        raise Invalid(
+            "a position is named by an 11-digit paFiscalCode and an 18-digit nav", errors=errors
+        )
 
 
 class NoticeArchive:
@@ -120,21 +144,32 @@ class NoticeArchive:
         self.ecs = ecs
 
     # ------------------------------------------------------------------ writes
-    async def publish(self, party: Party, position: PositionIn, *,
-                      segregation_codes: Sequence[str] | None, now: datetime) -> Position:
+    async def publish(
+        self,
+        party: Party,
+        position: PositionIn,
+        *,
+        segregation_codes: Sequence[str] | None,
+        now: datetime,
+    ) -> Position:
         """paCreatePosition: create, update or invalidate one position; returns it as stored."""
         authorize_write(party, position.pa_fiscal_code, position.iuv, segregation_codes)
         ec = await self.ecs.get(position.pa_fiscal_code)
-        write = Write(position=position, key=rules.order_key(now, rules.new_source()),
-                      by=party.party_id, at=now, source=rules.API_SOURCE,
-                      company_name=ec.name, default_iban=ec.default_iban)
+        write = Write(
+            position=position,
+            key=rules.order_key(now, rules.new_source()),
+            by=party.party_id,
+            at=now,
+            source=rules.API_SOURCE,
+            company_name=ec.name,
+            default_iban=ec.default_iban,
+        )
         _, document = await self.apply(write, assume_absent=position.amount > 0)
         if not rules.is_present(document):  # an older amount 0 behind a newer one
             raise NotThere(document)
         return rules.as_position(document, now=now)
 
-    async def apply(self, write: Write, *, assume_absent: bool = False
-                    ) -> tuple[Outcome, Document]:
+    async def apply(self, write: Write, *, assume_absent: bool = False) -> tuple[Outcome, Document]:
         """Apply ``write`` with ETag concurrency; returns its outcome and the stored document.
 
         ``assume_absent`` tries a create before any read (one round trip for a new position).
@@ -174,8 +209,7 @@ class NoticeArchive:
             raise NotFound(f"no position {nav} of {pa_fiscal_code}")
         return rules.as_position(document, now=now)
 
-    async def read(self, party: Party, pa_fiscal_code: str, nav: str, *,
-                   now: datetime) -> Position:
+    async def read(self, party: Party, pa_fiscal_code: str, nav: str, *, now: datetime) -> Position:
         """The position, for the EC itself or a party that acts for it (and its IUV's code)."""
         check_keys(pa_fiscal_code, nav)
         authorize_for_ec(party, pa_fiscal_code)
@@ -184,9 +218,18 @@ class NoticeArchive:
         return position
 
     # ------------------------------------------------------------------ lifecycle
-    async def mark_paid(self, pa_fiscal_code: str, nav: str, *, receipt_id: str,
-                        paid_at: datetime, by: str, stand_in: bool,
-                        now: datetime, check_payable: bool | None = None) -> Position:
+    async def mark_paid(
+        self,
+        pa_fiscal_code: str,
+        nav: str,
+        *,
+        receipt_id: str,
+        paid_at: datetime,
+        by: str,
+        stand_in: bool,
+        now: datetime,
+        check_payable: bool | None = None,
+    ) -> Position:
         """Record a payment: the position becomes PAID with ``receipt_id`` (the same receipt
         again changes nothing). For the payment gateway, in stand-in and normal mode alike.
 
@@ -204,9 +247,15 @@ class NoticeArchive:
         doc_id = position_id(pa_fiscal_code, nav)
         for _ in range(MAX_ATTEMPTS):
             current = await self._store.get(doc_id)
-            paid = rules.pay(current, receipt_id=receipt_id, paid_at=paid_at, by=by,
-                             stand_in=stand_in, now=now,
-                             check_payable=stand_in if check_payable is None else check_payable)
+            paid = rules.pay(
+                current,
+                receipt_id=receipt_id,
+                paid_at=paid_at,
+                by=by,
+                stand_in=stand_in,
+                now=now,
+                check_payable=stand_in if check_payable is None else check_payable,
+            )
             if paid is None:
                 assert current is not None
                 return rules.as_position(current, now=now)

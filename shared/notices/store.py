@@ -35,12 +35,12 @@ from shared.cosmos import (
     replace_unchanged,
 )
 
-_DUE = ("SELECT TOP {limit} * FROM c WHERE c.kind = 'position' AND c.status = 'VALID' "
-        "AND c.switchToExpired = true AND c.expiresAt <= @now")
+_DUE = (
+    "SELECT TOP {limit} * FROM c WHERE c.kind = 'position' AND c.status = 'VALID' "
+    "AND c.switchToExpired = true AND c.expiresAt <= @now"
+)
 _CHUNKS = "SELECT * FROM c WHERE c.kind = 'chunk'"
 BULK_DOC_ID = "bulk"
-
-
 
 
 def chunk_doc_id(chunk: int) -> str:
@@ -101,8 +101,9 @@ class CosmosNoticeStore:
     async def due_to_expire(self, now: str, limit: int) -> list[Document]:
         found: list[Document] = []
         async with guarded(self._timeout * 6):
-            async for item in self._c.query_items(_DUE.format(limit=int(limit)),
-                                                  parameters=[{"name": "@now", "value": now}]):
+            async for item in self._c.query_items(
+                _DUE.format(limit=int(limit)), parameters=[{"name": "@now", "value": now}]
+            ):
                 found.append(item)
         return found
 
@@ -181,9 +182,14 @@ class MemoryNoticeStore:
 
     async def due_to_expire(self, now: str, limit: int) -> list[Document]:
         self.round_trips += 1
-        due = [copy.deepcopy(d) for d in self.items.values()
-               if d.get("kind") == "position" and d.get("status") == "VALID"
-               and d.get("switchToExpired") is True and d["expiresAt"] <= now]
+        due = [
+            copy.deepcopy(d)
+            for d in self.items.values()
+            if d.get("kind") == "position"
+            and d.get("status") == "VALID"
+            and d.get("switchToExpired") is True
+            and d["expiresAt"] <= now
+        ]
         return due[:limit]
 
 
@@ -205,5 +211,8 @@ class MemoryBulkStore:
         self.items.setdefault((document["pk"], document["id"]), copy.deepcopy(document))
 
     async def chunks(self, bulk_id: str) -> list[Document]:
-        return [copy.deepcopy(d) for (pk, _), d in self.items.items()
-                if pk == bulk_id and d.get("kind") == "chunk"]
+        return [
+            copy.deepcopy(d)
+            for (pk, _), d in self.items.items()
+            if pk == bulk_id and d.get("kind") == "chunk"
+        ]

@@ -31,24 +31,38 @@ class PartyIn(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     role: Role
     acts_for: dict[str, list[str]] = Field(
-        default_factory=dict, alias="actsFor",
+        default_factory=dict,
+        alias="actsFor",
         description="EC fiscal code -> the segregation codes this party may act on "
-                    "(an empty list: all of them). An EC acts for itself implicitly.")
+        "(an empty list: all of them). An EC acts for itself implicitly.",
+    )
     secret_name: str | None = Field(
-        default=None, alias="secretName", max_length=127,
-        description="Name of this party's signing secret in the secret provider (PSPs).")
+        default=None,
+        alias="secretName",
+        max_length=127,
+        description="Name of this party's signing secret in the secret provider (PSPs).",
+    )
     default_iban: str | None = Field(
-        default=None, alias="defaultIban", min_length=27, max_length=27,
-        description="An EC's IBAN for notices that name none (the notice archive).")
+        default=None,
+        alias="defaultIban",
+        min_length=27,
+        max_length=27,
+        description="An EC's IBAN for notices that name none (the notice archive).",
+    )
     stations: list[str] = Field(
-        default_factory=list, max_length=100,
+        default_factory=list,
+        max_length=100,
         description="An EC's stations (party ids of role station). A station's actsFor says "
-                    "which of the EC's segregation codes it serves (empty: all).")
+        "which of the EC's segregation codes it serves (empty: all).",
+    )
     endpoint: str | None = Field(
-        default=None, max_length=2048, pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$",
+        default=None,
+        max_length=2048,
+        pattern=r"^https?://[^\s/?#]+(/[^\s?#]*)?$",
         description="A station's base URL for the EC-facing protocol of the stand-in "
-                    "gateway (verify, activate, receipt); the credential it expects is the "
-                    "secret named secretName.")
+        "gateway (verify, activate, receipt); the credential it expects is the "
+        "secret named secretName.",
+    )
 
     @field_validator("default_iban")
     @classmethod

@@ -40,8 +40,9 @@ class PartyRegistry:
         """Create or update a party (its keys are untouched)."""
         existing = await self._store.get(party_item_id(party.party_id))
         created = existing["createdAt"] if existing else now
-        stored = Party.model_validate({**party.model_dump(by_alias=True),
-                                       "createdAt": created, "updatedAt": now})
+        stored = Party.model_validate(
+            {**party.model_dump(by_alias=True), "createdAt": created, "updatedAt": now}
+        )
         item = stored.model_dump(mode="json", by_alias=True)
         item.update(id=party_item_id(party.party_id), kind="party")
         await self._store.put(item)
@@ -58,8 +59,15 @@ class PartyRegistry:
         """Store ``key`` (only its hash) for ``party_id``; returns the key id."""
         await self.get(party_id)
         digest = key_hash(key)
-        await self._store.put({"id": f"key:{digest}", "kind": "key", "partyId": party_id,
-                               "createdAt": now.isoformat(), "expiresAt": None})
+        await self._store.put(
+            {
+                "id": f"key:{digest}",
+                "kind": "key",
+                "partyId": party_id,
+                "createdAt": now.isoformat(),
+                "expiresAt": None,
+            }
+        )
         return digest[:12]
 
     async def rotate_key(self, party_id: str, *, grace: timedelta, now: datetime) -> IssuedKey:
@@ -73,11 +81,11 @@ class PartyRegistry:
         key = new_key()
         key_id = await self.add_key(party_id, key, now=now)
         self._cache.clear()
-        return IssuedKey(party_id=party_id, key=key, key_id=key_id,
-                         previous_keys_expire_at=expires)
+        return IssuedKey(party_id=party_id, key=key, key_id=key_id, previous_keys_expire_at=expires)
 
-    async def authenticate(self, key: str | None, *, now: datetime,
-                           roles: Iterable[Role] | None = None) -> Party:
+    async def authenticate(
+        self, key: str | None, *, now: datetime, roles: Iterable[Role] | None = None
+    ) -> Party:
         """The party holding ``key``; Unauthorized if none, Forbidden if its role may not call."""
         if not key:
             raise Unauthorized(f"missing {SUBSCRIPTION_KEY_HEADER}")
@@ -110,8 +118,10 @@ def authorize_for_ec(party: Party, ec_id: str, segregation_codes: Iterable[str] 
     if allowed:
         refused = sorted(set(segregation_codes) - set(allowed))
         if refused:
-            raise Forbidden(f"{party.party_id} may not act for {ec_id} on segregation codes "
-                            f"{', '.join(refused)}")
+            raise Forbidden(
+                f"{party.party_id} may not act for {ec_id} on segregation codes "
+                f"{', '.join(refused)}"
+            )
 
 
 def _plain(item: dict[str, object]) -> dict[str, object]:

@@ -43,7 +43,8 @@ class CosmosPartyStore:
         found: list[dict[str, Any]] = []
         async with guarded(self._timeout * 4):
             async for item in self._c.query_items(
-                    query, parameters=[{"name": "@p", "value": party_id}]):
+                query, parameters=[{"name": "@p", "value": party_id}]
+            ):
                 found.append(item)
         return found
 
@@ -59,5 +60,8 @@ class MemoryPartyStore:
         self.items[item["id"]] = dict(item)
 
     async def keys_of(self, party_id: str) -> list[dict[str, Any]]:
-        return [i for i in self.items.values()
-                if i.get("kind") == "key" and i.get("partyId") == party_id]
+        return [
+            i
+            for i in self.items.values()
+            if i.get("kind") == "key" and i.get("partyId") == party_id
+        ]

@@ -108,8 +108,7 @@ def classify(operation: Operation, answer: Answer) -> Outcome:
 class Namespace:
     """One namespace's connection side: its shared session and the in-flight bound."""
 
-    def __init__(self, name: str, session: Callable[[], aiohttp.ClientSession],
-                 bound: int) -> None:
+    def __init__(self, name: str, session: Callable[[], aiohttp.ClientSession], bound: int) -> None:
         self.name = name
         self._session = session
         self._bound = asyncio.Semaphore(bound)
@@ -117,15 +116,17 @@ class Namespace:
         self.in_flight = 0
         self.max_in_flight = 0
 
-    async def exchange(self, method: str, url: str, headers: Mapping[str, str],
-                       body: bytes | None) -> Answer:
+    async def exchange(
+        self, method: str, url: str, headers: Mapping[str, str], body: bytes | None
+    ) -> Answer:
         """One request; the response is always read or released before this returns."""
         async with self._bound:
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
             try:
-                async with self._session().request(method, url, headers=dict(headers),
-                                                   data=body) as response:
+                async with self._session().request(
+                    method, url, headers=dict(headers), data=body
+                ) as response:
                     if response.status < 300:
                         await response.read()
                         return Answer(response.status)
@@ -145,7 +146,7 @@ async def _drain(response: aiohttp.ClientResponse) -> str:
     total = 0
     async for chunk in response.content.iter_chunked(64 * 1024):
         if len(kept) < _KEPT_BYTES:
-            kept.extend(chunk[:_KEPT_BYTES - len(kept)])
+            kept.extend(chunk[: _KEPT_BYTES - len(kept)])
         total += len(chunk)
         if total > MAX_DRAIN_BYTES:
             break  # released unread: aiohttp closes this connection instead of pooling it
@@ -160,9 +161,18 @@ def _describe(error: BaseException) -> str:
 class HubClient:
     """One hub's REST operations, through its namespace's shared session."""
 
-    def __init__(self, name: str, endpoint: str, namespace: Namespace, tokens: SasTokens, *,
-                 policy: RetryPolicy, clock: Clock, sleep: Sleep = asyncio.sleep,
-                 jitter: Callable[[], float] = random.random) -> None:
+    def __init__(
+        self,
+        name: str,
+        endpoint: str,
+        namespace: Namespace,
+        tokens: SasTokens,
+        *,
+        policy: RetryPolicy,
+        clock: Clock,
+        sleep: Sleep = asyncio.sleep,
+        jitter: Callable[[], float] = random.random,
+    ) -> None:
         self.name = name
         self.url = f"{endpoint.rstrip('/')}/{name}"
         self.namespace = namespace
@@ -174,43 +184,69 @@ class HubClient:
 
     async def create_or_update(self, installation: HubInstallation) -> None:
         """``PUT /{hub}/installations/{id}``: create or overwrite."""
-        await self._call("install", "PUT", f"/installations/{installation.installation_id}",
-                         _version(installation.platform), installation.body(),
-                         {"Content-Type": JSON_CONTENT}, secrets=(installation.push_channel,))
+        await self._call(
+            "install",
+            "PUT",
+            f"/installations/{installation.installation_id}",
+            _version(installation.platform),
+            installation.body(),
+            {"Content-Type": JSON_CONTENT},
+            secrets=(installation.push_channel,),
+        )
 
     async def patch(self, installation: str, operations: Sequence[JsonPatch]) -> bool:
         """``PATCH /{hub}/installations/{id}`` (JSON-Patch); False if the installation is gone."""
         body = json.dumps([dict(operation) for operation in operations]).encode()
         values = tuple(op["value"] for op in operations if op.get("value"))
-        outcome = await self._call("patch", "PATCH", f"/installations/{installation}",
-                                   API_VERSION, body, {"Content-Type": PATCH_CONTENT},
-                                   secrets=values)  # a new pushChannel among them
+        outcome = await self._call(
+            "patch",
+            "PATCH",
+            f"/installations/{installation}",
+            API_VERSION,
+            body,
+            {"Content-Type": PATCH_CONTENT},
+            secrets=values,
+        )  # a new pushChannel among them
         return outcome == "ok"
 
     async def delete(self, installation: str) -> bool:
         """``DELETE /{hub}/installations/{id}``; False if it was already gone."""
-        outcome = await self._call("delete", "DELETE", f"/installations/{installation}",
-                                   API_VERSION, None, {})
+        outcome = await self._call(
+            "delete", "DELETE", f"/installations/{installation}", API_VERSION, None, {}
+        )
         return outcome == "ok"
 
-    async def send(self, installation: str, platform: Platform,
-                   notification: NativeNotification) -> None:
+    async def send(
+        self, installation: str, platform: Platform, notification: NativeNotification
+    ) -> None:
         """``POST /{hub}/messages/`` to the tag ``$InstallationId:{id}``."""
-        headers = {"Content-Type": JSON_CONTENT,
-                   "ServiceBusNotification-Format": notification.format,
-                   "ServiceBusNotification-Tags": f"$InstallationId:{installation}",
-                   **dict(notification.headers)}
-        await self._call("send", "POST", "/messages/", _version(platform), notification.body,
-                         headers)
+        headers = {
+            "Content-Type": JSON_CONTENT,
+            "ServiceBusNotification-Format": notification.format,
+            "ServiceBusNotification-Tags": f"$InstallationId:{installation}",
+            **dict(notification.headers),
+        }
+        await self._call(
+            "send", "POST", "/messages/", _version(platform), notification.body, headers
+        )
 
-    async def _call(self, operation: Operation, method: str, path: str, version: str,
-                    body: bytes | None, headers: Mapping[str, str], *,
-                    secrets: tuple[str, ...] = ()) -> Outcome:
+    async def _call(
+        self,
+        operation: Operation,
+        method: str,
+        path: str,
+        version: str,
+        body: bytes | None,
+        headers: Mapping[str, str],
+        *,
+        secrets: tuple[str, ...] = (),
+    ) -> Outcome:
         url = f"{self.url}{path}?api-version={version}"
         policy = self._policy
         for attempt in range(1, policy.attempts + 1):
             answer = await self.namespace.exchange(
-                method, url, {**headers, "Authorization": self.tokens.token()}, body)
+                method, url, {**headers, "Authorization": self.tokens.token()}, body
+            )
             outcome = classify(operation, answer)
             if outcome in ("ok", "gone"):
                 return outcome
@@ -218,8 +254,13 @@ class HubClient:
             if outcome == "permanent":
                 raise PermanentError(reason)
             if outcome == "misconfigured":
-                logger.error("push hub %s has no such path (%s %s): check its PUSH_HUB_<n>_NAME "
-                             "and connection", self.name, method, path.split("/")[1])
+                logger.error(
+                    "push hub %s has no such path (%s %s): check its PUSH_HUB_<n>_NAME "
+                    "and connection",
+                    self.name,
+                    method,
+                    path.split("/")[1],
+                )
                 raise ConfigurationError(reason)
             wait = self._retry_after(answer.retry_after)
             if wait is not None and (wait > policy.max_delay or attempt == policy.attempts):
@@ -227,10 +268,18 @@ class HubClient:
             if attempt == policy.attempts:
                 raise TransientError(reason)
             if wait is None:
-                wait = backoff(attempt, policy.base_delay, policy.max_delay) \
-                    * (0.5 + self._jitter() / 2)
-            logger.warning("push %s on hub %s: %s; attempt %d of %d in %.2fs", operation,
-                           self.name, reason, attempt + 1, policy.attempts, wait)
+                wait = backoff(attempt, policy.base_delay, policy.max_delay) * (
+                    0.5 + self._jitter() / 2
+                )
+            logger.warning(
+                "push %s on hub %s: %s; attempt %d of %d in %.2fs",
+                operation,
+                self.name,
+                reason,
+                attempt + 1,
+                policy.attempts,
+                wait,
+            )
             await self._sleep(wait)
         raise AssertionError("unreachable")
 
@@ -277,27 +326,39 @@ class PushDispatcher:
     async def delete(self, installation: str) -> bool:
         return await self.hub_for(installation).delete(installation)
 
-    async def send(self, installation: str, platform: Platform,
-                   notification: NativeNotification) -> None:
+    async def send(
+        self, installation: str, platform: Platform, notification: NativeNotification
+    ) -> None:
         await self.hub_for(installation).send(installation, platform, notification)
 
 
 def session_spec(settings: Settings) -> SessionSpec:
     """The connector and timeouts of every push session, from the settings."""
-    return SessionSpec(limit=settings.push_connector_limit,
-                       limit_per_host=settings.push_connector_limit_per_host,
-                       keepalive_timeout=settings.push_keepalive_seconds,
-                       total_timeout=settings.push_timeout_seconds,
-                       connect_timeout=settings.push_connect_timeout_seconds)
+    return SessionSpec(
+        limit=settings.push_connector_limit,
+        limit_per_host=settings.push_connector_limit_per_host,
+        keepalive_timeout=settings.push_keepalive_seconds,
+        total_timeout=settings.push_timeout_seconds,
+        connect_timeout=settings.push_connect_timeout_seconds,
+    )
 
 
-def build_dispatcher(settings: Settings, hubs: Sequence[PushHubSetting], session_for: SessionFor,
-                     clock: Clock, *, sleep: Sleep = asyncio.sleep) -> PushDispatcher:
+def build_dispatcher(
+    settings: Settings,
+    hubs: Sequence[PushHubSetting],
+    session_for: SessionFor,
+    clock: Clock,
+    *,
+    sleep: Sleep = asyncio.sleep,
+) -> PushDispatcher:
     """One :class:`HubClient` per hub, one :class:`Namespace` (session) per namespace."""
     spec = session_spec(settings)
     bound = min(spec.limit, spec.limit_per_host)
-    policy = RetryPolicy(settings.push_retry_attempts, settings.push_retry_base_seconds,
-                         settings.push_retry_cap_seconds)
+    policy = RetryPolicy(
+        settings.push_retry_attempts,
+        settings.push_retry_base_seconds,
+        settings.push_retry_cap_seconds,
+    )
     namespaces: dict[str, Namespace] = {}
 
     def session(name: str) -> Callable[[], aiohttp.ClientSession]:
@@ -307,11 +368,22 @@ def build_dispatcher(settings: Settings, hubs: Sequence[PushHubSetting], session
         key = hub.connection.namespace
         if key not in namespaces:
             namespaces[key] = Namespace(key, session(f"push:{key}"), bound)
-        tokens = SasTokens(resource_uri(hub.connection.endpoint, hub.name),
-                           hub.connection.key_name, hub.connection.key, clock=clock,
-                           ttl=settings.push_sas_ttl_seconds,
-                           renew_before=settings.push_sas_renew_seconds)
-        return HubClient(hub.name, hub.connection.endpoint, namespaces[key], tokens,
-                         policy=policy, clock=clock, sleep=sleep)
+        tokens = SasTokens(
+            resource_uri(hub.connection.endpoint, hub.name),
+            hub.connection.key_name,
+            hub.connection.key,
+            clock=clock,
+            ttl=settings.push_sas_ttl_seconds,
+            renew_before=settings.push_sas_renew_seconds,
+        )
+        return HubClient(
+            hub.name,
+            hub.connection.endpoint,
+            namespaces[key],
+            tokens,
+            policy=policy,
+            clock=clock,
+            sleep=sleep,
+        )
 
     return PushDispatcher(HubRouter.build(hubs, make), namespaces)

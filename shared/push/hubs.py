@@ -40,8 +40,9 @@ class HubRouter(Generic[H]):
         self._by_digit = dict(by_digit)
 
     @classmethod
-    def build(cls, settings: Sequence[PushHubSetting],
-              make: Callable[[PushHubSetting], H]) -> HubRouter[H]:
+    def build(
+        cls, settings: Sequence[PushHubSetting], make: Callable[[PushHubSetting], H]
+    ) -> HubRouter[H]:
         """One ``make(setting)`` per hub, routed by the digits each setting takes."""
         by_digit: dict[str, H] = {}
         for setting in settings:

@@ -32,9 +32,13 @@ class InstallationIn(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     platform: Platform = Field(description="APNS (iOS) or FCMV1 (Android, FCM HTTP v1).")
-    push_channel: str = Field(alias="pushChannel", min_length=16, max_length=512,
-                              pattern=r"^[A-Za-z0-9_:.\-]+$",
-                              description="The device token from APNs or FCM.")
+    push_channel: str = Field(
+        alias="pushChannel",
+        min_length=16,
+        max_length=512,
+        pattern=r"^[A-Za-z0-9_:.\-]+$",
+        description="The device token from APNs or FCM.",
+    )
 
 
 class NotificationIn(BaseModel):
@@ -42,19 +46,28 @@ class NotificationIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    fiscal_code: str | None = Field(default=None, alias="fiscalCode",
-                                    description="One recipient (or use fiscalCodes).")
-    fiscal_codes: list[str] | None = Field(default=None, alias="fiscalCodes", min_length=1,
-                                           max_length=MAX_RECIPIENTS,
-                                           description="Up to 1,000 recipients.")
+    fiscal_code: str | None = Field(
+        default=None, alias="fiscalCode", description="One recipient (or use fiscalCodes)."
+    )
+    fiscal_codes: list[str] | None = Field(
+        default=None,
+        alias="fiscalCodes",
+        min_length=1,
+        max_length=MAX_RECIPIENTS,
+        description="Up to 1,000 recipients.",
+    )
     title: str = Field(min_length=1, max_length=120)
     body: str = Field(min_length=1, max_length=1000)
-    data: dict[str, str] = Field(default_factory=dict, max_length=16,
-                                 description="Custom data: a flat string-to-string map.")
+    data: dict[str, str] = Field(
+        default_factory=dict, max_length=16, description="Custom data: a flat string-to-string map."
+    )
     notification_id: str | None = Field(
-        default=None, alias="notificationId", pattern=r"^[A-Za-z0-9._:-]{1,64}$",
+        default=None,
+        alias="notificationId",
+        pattern=r"^[A-Za-z0-9._:-]{1,64}$",
         description="The caller's business key: sending the same one again within the "
-                    "duplicate-detection window enqueues nothing new.")
+        "duplicate-detection window enqueues nothing new.",
+    )
 
     @field_validator("data")
     @classmethod
@@ -81,8 +94,7 @@ class NotificationIn(BaseModel):
         return self
 
     def recipients_raw(self) -> list[str]:
-        return [self.fiscal_code] if self.fiscal_code is not None else list(
-            self.fiscal_codes or [])
+        return [self.fiscal_code] if self.fiscal_code is not None else list(self.fiscal_codes or [])
 
     def recipients(self) -> list[str]:
         """The recipients' fiscal codes, upper case, each once, in the order given."""
@@ -94,9 +106,10 @@ class InstallationAccepted(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
     installation_id: str = Field(alias="installationId")
-    accepted_at: datetime = Field(alias="acceptedAt",
-                                  description="When the change was accepted; a change "
-                                              "accepted earlier never overrides it.")
+    accepted_at: datetime = Field(
+        alias="acceptedAt",
+        description="When the change was accepted; a change accepted earlier never overrides it.",
+    )
 
 
 class NotificationAccepted(BaseModel):
@@ -134,10 +147,12 @@ class DeleteInstallation(_Message):
     kind: Literal["DeleteInstallation"] = "DeleteInstallation"
 
 
-PushMessage = Annotated[Notify | CreateOrUpdateInstallation | DeleteInstallation,
-                        Field(discriminator="kind")]
-PUSH_MESSAGE: TypeAdapter[Notify | CreateOrUpdateInstallation | DeleteInstallation] = \
-    TypeAdapter(PushMessage)
+PushMessage = Annotated[
+    Notify | CreateOrUpdateInstallation | DeleteInstallation, Field(discriminator="kind")
+]
+PUSH_MESSAGE: TypeAdapter[Notify | CreateOrUpdateInstallation | DeleteInstallation] = TypeAdapter(
+    PushMessage
+)
 
 
 # ---------------------------------------------------------------- hub payloads
@@ -154,9 +169,13 @@ class HubInstallation:
     push_channel: str
 
     def body(self) -> bytes:
-        return json.dumps({"installationId": self.installation_id,
-                           "platform": _HUB_PLATFORM[self.platform],
-                           "pushChannel": self.push_channel}).encode()
+        return json.dumps(
+            {
+                "installationId": self.installation_id,
+                "platform": _HUB_PLATFORM[self.platform],
+                "pushChannel": self.push_channel,
+            }
+        ).encode()
 
     def __repr__(self) -> str:  # never the device token
         return f"HubInstallation({self.installation_id!r}, {self.platform})"
@@ -171,16 +190,21 @@ class NativeNotification:
     headers: tuple[tuple[str, str], ...] = ()
 
 
-def native_notification(platform: Platform, title: str, body: str,
-                        data: dict[str, str]) -> NativeNotification:
+def native_notification(
+    platform: Platform, title: str, body: str, data: dict[str, str]
+) -> NativeNotification:
     """``apple``: custom data beside ``aps``; ``fcmV1``: wrapped in ``message``, ``data`` a
     flat string map (FCM legacy is shut down)."""
     if platform == "APNS":
-        apple: dict[str, object] = {"aps": {"alert": {"title": title, "body": body},
-                                            "sound": "default"}}
+        apple: dict[str, object] = {
+            "aps": {"alert": {"title": title, "body": body}, "sound": "default"}
+        }
         apple.update(data)
-        return NativeNotification(_FORMAT[platform], _compact(apple),
-                                  (("apns-push-type", "alert"), ("apns-priority", "10")))
+        return NativeNotification(
+            _FORMAT[platform],
+            _compact(apple),
+            (("apns-push-type", "alert"), ("apns-priority", "10")),
+        )
     message: dict[str, object] = {"notification": {"title": title, "body": body}}
     if data:
         message["data"] = dict(data)

@@ -39,8 +39,9 @@ def sign(uri: str, key_name: str, key: str, expiry: int) -> str:
 class SasTokens:
     """One hub's token, reused until ``renew_before`` seconds before it expires."""
 
-    def __init__(self, uri: str, key_name: str, key: str, *, clock: Clock, ttl: int,
-                 renew_before: int) -> None:
+    def __init__(
+        self, uri: str, key_name: str, key: str, *, clock: Clock, ttl: int, renew_before: int
+    ) -> None:
         if renew_before >= ttl:
             raise ValueError("renew_before must be shorter than ttl")
         self._uri = uri

@@ -60,8 +60,9 @@ class Hubs(Protocol):
 
     async def delete(self, installation: str) -> bool: ...
 
-    async def send(self, installation: str, platform: Platform,
-                   notification: NativeNotification) -> None: ...
+    async def send(
+        self, installation: str, platform: Platform, notification: NativeNotification
+    ) -> None: ...
 
 
 def business_id(*parts: str) -> str:
@@ -69,10 +70,14 @@ def business_id(*parts: str) -> str:
     return str(uuid.uuid5(_IDS, "\x1f".join(parts)))
 
 
-def _queued(message: Notify | CreateOrUpdateInstallation | DeleteInstallation,
-            message_id: str) -> Outgoing:
-    return Outgoing(message_id, message.model_dump_json(by_alias=True).encode(),
-                    properties={"kind": message.kind})
+def _queued(
+    message: Notify | CreateOrUpdateInstallation | DeleteInstallation, message_id: str
+) -> Outgoing:
+    return Outgoing(
+        message_id,
+        message.model_dump_json(by_alias=True).encode(),
+        properties={"kind": message.kind},
+    )
 
 
 class PushRequests:
@@ -82,21 +87,23 @@ class PushRequests:
         self._sender = sender
         self._queue = queue
 
-    async def register(self, fiscal_code: str, device: InstallationIn, *,
-                       now: datetime) -> InstallationAccepted:
+    async def register(
+        self, fiscal_code: str, device: InstallationIn, *, now: datetime
+    ) -> InstallationAccepted:
         installation = installation_id(fiscal_code)
-        message = CreateOrUpdateInstallation(installation_id=installation, accepted_at=now,
-                                             platform=device.platform,
-                                             push_channel=device.push_channel)
-        await self._enqueue([message], [business_id(message.kind, installation,
-                                                    now.isoformat())])
+        message = CreateOrUpdateInstallation(
+            installation_id=installation,
+            accepted_at=now,
+            platform=device.platform,
+            push_channel=device.push_channel,
+        )
+        await self._enqueue([message], [business_id(message.kind, installation, now.isoformat())])
         return InstallationAccepted(installation_id=installation, accepted_at=now)
 
     async def unregister(self, fiscal_code: str, *, now: datetime) -> InstallationAccepted:
         installation = installation_id(fiscal_code)
         message = DeleteInstallation(installation_id=installation, accepted_at=now)
-        await self._enqueue([message], [business_id(message.kind, installation,
-                                                    now.isoformat())])
+        await self._enqueue([message], [business_id(message.kind, installation, now.isoformat())])
         return InstallationAccepted(installation_id=installation, accepted_at=now)
 
     async def notify(self, request: NotificationIn, *, now: datetime) -> NotificationAccepted:
@@ -107,20 +114,32 @@ class PushRequests:
         ids: list[str] = []
         for code in request.recipients():
             installation = installation_id(code)
-            messages.append(Notify(installation_id=installation, accepted_at=now,
-                                   tracking_id=tracking, title=request.title,
-                                   body=request.body, data=request.data))
+            messages.append(
+                Notify(
+                    installation_id=installation,
+                    accepted_at=now,
+                    tracking_id=tracking,
+                    title=request.title,
+                    body=request.body,
+                    data=request.data,
+                )
+            )
             ids.append(business_id("Notify", tracking, installation))
         await self._enqueue(messages, ids)
-        return NotificationAccepted(tracking_id=tracking, recipients=len(messages),
-                                    accepted_at=now)
+        return NotificationAccepted(tracking_id=tracking, recipients=len(messages), accepted_at=now)
 
-    async def _enqueue(self, messages: Sequence[Notify | CreateOrUpdateInstallation |
-                                                DeleteInstallation],
-                       ids: Sequence[str]) -> None:
-        await self._sender.send(self._queue, [_queued(message, message_id)
-                                              for message, message_id in zip(messages, ids,
-                                                                             strict=True)])
+    async def _enqueue(
+        self,
+        messages: Sequence[Notify | CreateOrUpdateInstallation | DeleteInstallation],
+        ids: Sequence[str],
+    ) -> None:
+        await self._sender.send(
+            self._queue,
+            [
+                _queued(message, message_id)
+                for message, message_id in zip(messages, ids, strict=True)
+            ],
+        )
 
 
 class PushWorker:
@@ -144,11 +163,15 @@ class PushWorker:
     async def notify(self, message: Notify) -> None:
         current = await self._retry(lambda: self._states.get(message.installation_id))
         if current is None or current.state.deleted or current.state.platform is None:
-            logger.debug("push %s: installation %s has no device; nothing to send",
-                         message.tracking_id, message.installation_id)
+            logger.debug(
+                "push %s: installation %s has no device; nothing to send",
+                message.tracking_id,
+                message.installation_id,
+            )
             return
-        notification = native_notification(current.state.platform, message.title,
-                                           message.body, message.data)
+        notification = native_notification(
+            current.state.platform, message.title, message.body, message.data
+        )
         await self._hubs.send(message.installation_id, current.state.platform, notification)
 
     async def apply(self, change: CreateOrUpdateInstallation | DeleteInstallation) -> None:
@@ -159,17 +182,22 @@ class PushWorker:
         for _ in range(_MAX_RACES):
             current = await self._retry(read)
             if current is not None and change.accepted_at < current.state.applied_at:
-                logger.info("push change %s of installation %s accepted at %s is older than "
-                            "the one applied (%s): skipped", change.kind,
-                            change.installation_id, change.accepted_at.isoformat(),
-                            current.state.applied_at.isoformat())
+                logger.info(
+                    "push change %s of installation %s accepted at %s is older than "
+                    "the one applied (%s): skipped",
+                    change.kind,
+                    change.installation_id,
+                    change.accepted_at.isoformat(),
+                    current.state.applied_at.isoformat(),
+                )
                 return
             if current is not None and current.state.model_dump() == desired.model_dump():
                 claimed = current  # a redelivery: apply again (the hub calls are idempotent)
             else:
                 try:
-                    etag = await self._retry(partial(
-                        self._states.put, desired, etag=current.etag if current else None))
+                    etag = await self._retry(
+                        partial(self._states.put, desired, etag=current.etag if current else None)
+                    )
                 except (Conflict, PreconditionFailed):
                     continue  # a concurrent change won the write: look again
                 claimed = Versioned(desired, etag)
@@ -194,7 +222,8 @@ class PushWorker:
             await self._hubs.delete(state.id)
         else:
             await self._hubs.create_or_update(
-                HubInstallation(state.id, state.platform, state.push_channel))
+                HubInstallation(state.id, state.platform, state.push_channel)
+            )
 
     @staticmethod
     async def _retry(call: Callable[[], Awaitable[T]]) -> T:
@@ -203,7 +232,12 @@ class PushWorker:
 
 def _desired(change: CreateOrUpdateInstallation | DeleteInstallation) -> InstallationState:
     if isinstance(change, DeleteInstallation):
-        return InstallationState(id=change.installation_id, applied_at=change.accepted_at,
-                                 deleted=True)
-    return InstallationState(id=change.installation_id, applied_at=change.accepted_at,
-                             platform=change.platform, push_channel=change.push_channel)
+        return InstallationState(
+            id=change.installation_id, applied_at=change.accepted_at, deleted=True
+        )
+    return InstallationState(
+        id=change.installation_id,
+        applied_at=change.accepted_at,
+        platform=change.platform,
+        push_channel=change.push_channel,
+    )

@@ -39,8 +39,10 @@ class InstallationState(BaseModel):
     push_channel: str | None = Field(default=None, alias="pushChannel")
 
     def __repr__(self) -> str:  # never the device token
-        return (f"InstallationState({self.id!r}, applied_at={self.applied_at.isoformat()}, "
-                f"deleted={self.deleted}, platform={self.platform})")
+        return (
+            f"InstallationState({self.id!r}, applied_at={self.applied_at.isoformat()}, "
+            f"deleted={self.deleted}, platform={self.platform})"
+        )
 
     __str__ = __repr__
 
@@ -85,8 +87,8 @@ class CosmosInstallationStates:
                     written: dict[str, Any] = await self._c.create_item(document)
                 else:
                     written = await self._c.replace_item(
-                        state.id, document, etag=etag,
-                        match_condition=MatchConditions.IfNotModified)
+                        state.id, document, etag=etag, match_condition=MatchConditions.IfNotModified
+                    )
         except CosmosResourceExistsError:
             raise Conflict("the installation state was created meanwhile") from None
         except CosmosAccessConditionFailedError:

@@ -61,9 +61,18 @@ RECEIPT_REUSED = "RECEIPT_REUSED"
 class Archive(Protocol):
     async def get(self, pa_fiscal_code: str, nav: str, *, now: datetime) -> Position: ...
 
-    async def mark_paid(self, pa_fiscal_code: str, nav: str, *, receipt_id: str,
-                        paid_at: datetime, by: str, stand_in: bool, now: datetime,
-                        check_payable: bool | None = None) -> Position: ...
+    async def mark_paid(
+        self,
+        pa_fiscal_code: str,
+        nav: str,
+        *,
+        receipt_id: str,
+        paid_at: datetime,
+        by: str,
+        stand_in: bool,
+        now: datetime,
+        check_payable: bool | None = None,
+    ) -> Position: ...
 
 
 class Publisher(Protocol):
@@ -89,8 +98,9 @@ def token_notice(token: str) -> tuple[str, str]:
 
 
 def _is_live(token: dict[str, Any] | None, now: datetime) -> bool:
-    return bool(token and token["state"] == "LIVE"
-                and datetime.fromisoformat(token["expiresAt"]) > now)
+    return bool(
+        token and token["state"] == "LIVE" and datetime.fromisoformat(token["expiresAt"]) > now
+    )
 
 
 def ec_refusal(answer: Answer, station: StationRef) -> DomainError:
@@ -98,11 +108,13 @@ def ec_refusal(answer: Answer, station: StationRef) -> DomainError:
     keeps its status and fault code; a station failure is 502 (504 on timeout)."""
     where = f"station {station.station_id}"
     if answer.outcome == "timeout":
-        return UpstreamFailed(f"{where} did not answer: {answer.detail}", status=504,
-                              code="STATION_TIMEOUT")
+        return UpstreamFailed(
+            f"{where} did not answer: {answer.detail}", status=504, code="STATION_TIMEOUT"
+        )
     if answer.outcome == "unreachable":
-        return UpstreamFailed(f"{where} is unreachable: {answer.detail}",
-                              code="STATION_UNREACHABLE")
+        return UpstreamFailed(
+            f"{where} is unreachable: {answer.detail}", code="STATION_UNREACHABLE"
+        )
     if answer.outcome == "notActive":
         return UpstreamFailed(f"{where}: service not active", code="STATION_NOT_ACTIVE")
     body = answer.body or {}
@@ -117,9 +129,17 @@ def ec_refusal(answer: Answer, station: StationRef) -> DomainError:
 
 
 class Gateway:
-    def __init__(self, store: StandInStore, archive: Archive, stations: Stations,
-                 client: StationClient, traffic: Traffic, modes: Modes, publisher: Publisher,
-                 policy: GatewayPolicy) -> None:
+    def __init__(
+        self,
+        store: StandInStore,
+        archive: Archive,
+        stations: Stations,
+        client: StationClient,
+        traffic: Traffic,
+        modes: Modes,
+        publisher: Publisher,
+        policy: GatewayPolicy,
+    ) -> None:
         self._store = store
         self._archive = archive
         self._stations = stations
@@ -133,8 +153,9 @@ class Gateway:
         station = await self._stations.for_notice(notice.pa_fiscal_code, notice.notice_number)
         return station, await self._modes.mode(station.station_id) == "STANDIN"
 
-    async def _forward(self, station: StationRef, operation: Operation, payload: Any,
-                       now: datetime) -> EcNotice:
+    async def _forward(
+        self, station: StationRef, operation: Operation, payload: Any, now: datetime
+    ) -> EcNotice:
         answer = await self._client.call(station, operation, payload)
         await self._traffic.record(station.station_id, answer.outcome, now=now)
         if not answer.accepted:
@@ -142,15 +163,15 @@ class Gateway:
         try:
             return EcNotice.model_validate(answer.body)
         except ValidationError as error:
-            raise UpstreamFailed(f"station {station.station_id} answered {operation} with a "
-                                 f"malformed body: {error.error_count()} errors",
-                                 code="STATION_ERROR") from None
+            raise UpstreamFailed(
+                f"station {station.station_id} answered {operation} with a "
+                f"malformed body: {error.error_count()} errors",
+                code="STATION_ERROR",
+            ) from None
 
-    async def _position(self, notice: NoticeRef, *, amount: int | None,
-                        now: datetime) -> Position:
+    async def _position(self, notice: NoticeRef, *, amount: int | None, now: datetime) -> Position:
         try:
-            position = await self._archive.get(notice.pa_fiscal_code, notice.notice_number,
-                                               now=now)
+            position = await self._archive.get(notice.pa_fiscal_code, notice.notice_number, now=now)
         except NotFound:
             rules.check_payable(None, amount=amount, now=now)
             raise
@@ -163,17 +184,22 @@ class Gateway:
         if stand_in:
             position = await self._position(notice, amount=None, now=now)
             return _answer(position, stand_in=True)
-        found = await self._forward(station, "verify", EcVerifyRequest.model_validate(
-            notice.model_dump(by_alias=True)), now)
-        return NoticeAnswer(pa_fiscal_code=found.pa_fiscal_code,
-                            notice_number=found.notice_number, amount=found.amount,
-                            due_date=found.due_date, description=found.description,
-                            company_name=found.company_name, status=found.status,
-                            stand_in=False)
+        found = await self._forward(
+            station, "verify", EcVerifyRequest.model_validate(notice.model_dump(by_alias=True)), now
+        )
+        return NoticeAnswer(
+            pa_fiscal_code=found.pa_fiscal_code,
+            notice_number=found.notice_number,
+            amount=found.amount,
+            due_date=found.due_date,
+            description=found.description,
+            company_name=found.company_name,
+            status=found.status,
+            stand_in=False,
+        )
 
     # ------------------------------------------------------------------ activate
-    async def activate(self, party: Party, request: ActivateIn, *,
-                       now: datetime) -> Activation:
+    async def activate(self, party: Party, request: ActivateIn, *, now: datetime) -> Activation:
         _check_psp(party, request.psp_id)
         station, stand_in = await self._route(request)
         key = payment_key(request.pa_fiscal_code, request.notice_number)
@@ -183,35 +209,51 @@ class Gateway:
         for _ in range(MAX_ATTEMPTS):
             token = (current or {}).get("token")
             if current is not None and current.get("paid"):
-                raise Conflict(f"notice {request.notice_number} of {request.pa_fiscal_code} is "
-                               "already paid", code=rules.ALREADY_PAID)
+                raise Conflict(
+                    f"notice {request.notice_number} of {request.pa_fiscal_code} is already paid",
+                    code=rules.ALREADY_PAID,
+                )
             if token is not None and _is_live(token, now):
-                if (token["idempotencyKey"] == request.idempotency_key
-                        and token["pspId"] == request.psp_id):
+                if (
+                    token["idempotencyKey"] == request.idempotency_key
+                    and token["pspId"] == request.psp_id
+                ):
                     if "description" not in token:
-                        raise Conflict("this activation is still being confirmed by the EC; "
-                                       "repeat it shortly", code=PAYMENT_IN_PROGRESS)
+                        raise Conflict(
+                            "this activation is still being confirmed by the EC; repeat it shortly",
+                            code=PAYMENT_IN_PROGRESS,
+                        )
                     return Activation.model_validate(token)
-                raise Conflict(f"notice {request.notice_number} is being paid: another "
-                               f"activation holds it until {token['expiresAt']}",
-                               code=PAYMENT_IN_PROGRESS)
+                raise Conflict(
+                    f"notice {request.notice_number} is being paid: another "
+                    f"activation holds it until {token['expiresAt']}",
+                    code=PAYMENT_IN_PROGRESS,
+                )
             details: dict[str, Any] = {}
             if stand_in:
                 position = await self._position(request, amount=request.amount, now=now)
-                details = _answer(position, stand_in=True).model_dump(mode="json",
-                                                                       by_alias=True)
+                details = _answer(position, stand_in=True).model_dump(mode="json", by_alias=True)
             token = {
                 "paymentToken": new_token(request.pa_fiscal_code, request.notice_number),
-                "idempotencyKey": request.idempotency_key, "pspId": request.psp_id,
+                "idempotencyKey": request.idempotency_key,
+                "pspId": request.psp_id,
                 "paFiscalCode": request.pa_fiscal_code,
-                "noticeNumber": request.notice_number, "amount": request.amount,
-                "standIn": stand_in, "stationId": station.station_id, "state": "LIVE",
+                "noticeNumber": request.notice_number,
+                "amount": request.amount,
+                "standIn": stand_in,
+                "stationId": station.station_id,
+                "state": "LIVE",
                 "issuedAt": now.isoformat(),
-                "expiresAt": (now + self._policy.token_lifetime).isoformat(), **details}
+                "expiresAt": (now + self._policy.token_lifetime).isoformat(),
+                **details,
+            }
             document = {**(current or _new_payment(key, request)), "token": token}
             try:
-                written = await (self._store.replace(document) if current is not None
-                                 else self._store.create(document))
+                written = await (
+                    self._store.replace(document)
+                    if current is not None
+                    else self._store.create(document)
+                )
             except StaleDocument:
                 current = await self._store.get(key)
                 continue
@@ -220,16 +262,31 @@ class Gateway:
             return await self._activate_at_ec(station, written, token, now)
         raise DependencyError("cosmos", f"payment {key[0]} kept changing", retry_after=1)
 
-    async def _activate_at_ec(self, station: StationRef, written: Document,
-                              token: dict[str, Any], now: datetime) -> Activation:
+    async def _activate_at_ec(
+        self, station: StationRef, written: Document, token: dict[str, Any], now: datetime
+    ) -> Activation:
         request = EcActivateRequest.model_validate(
-            {k: token[k] for k in ("paFiscalCode", "noticeNumber", "amount", "paymentToken",
-                                   "idempotencyKey", "pspId", "expiresAt")})
+            {
+                k: token[k]
+                for k in (
+                    "paFiscalCode",
+                    "noticeNumber",
+                    "amount",
+                    "paymentToken",
+                    "idempotencyKey",
+                    "pspId",
+                    "expiresAt",
+                )
+            }
+        )
         try:
             found = await self._forward(station, "activate", request, now)
             if found.amount != token["amount"]:
-                raise Invalid(f"amount mismatch: the EC says {found.amount} cents, not "
-                              f"{token['amount']}", status=422, code=rules.AMOUNT_MISMATCH)
+                raise Invalid(
+                    f"amount mismatch: the EC says {found.amount} cents, not {token['amount']}",
+                    status=422,
+                    code=rules.AMOUNT_MISMATCH,
+                )
         except DomainError:
             await self._release(written, token["paymentToken"])
             raise
@@ -242,22 +299,27 @@ class Gateway:
         """Free the notice again after the EC refused (only while our token holds it)."""
         await self._update_token(written, payment_token, {"state": "RELEASED"})
 
-    async def _update_token(self, written: Document, payment_token: str,
-                            changes: dict[str, Any]) -> None:
+    async def _update_token(
+        self, written: Document, payment_token: str, changes: dict[str, Any]
+    ) -> None:
         """Apply ``changes`` to the live token ``payment_token`` (nothing once it is not)."""
         document: Document | None = written
         for _ in range(MAX_ATTEMPTS):
             token = (document or {}).get("token") or {}
-            if document is None or token.get("paymentToken") != payment_token \
-                    or token.get("state") != "LIVE":
+            if (
+                document is None
+                or token.get("paymentToken") != payment_token
+                or token.get("state") != "LIVE"
+            ):
                 return
             try:
                 await self._store.replace({**document, "token": {**token, **changes}})
                 return
             except StaleDocument:
                 document = await self._store.get((written["id"], written["pk"]))
-        logger.warning("payment %s kept changing; token %s not updated", written["id"],
-                       payment_token)
+        logger.warning(
+            "payment %s kept changing; token %s not updated", written["id"], payment_token
+        )
 
     # ------------------------------------------------------------------ outcome
     async def outcome(self, party: Party, request: OutcomeIn, *, now: datetime) -> OutcomeOut:
@@ -276,16 +338,20 @@ class Gateway:
                 return repeated
             if token["paymentToken"] != request.payment_token:
                 if current.get("paid"):
-                    raise Conflict("the notice was paid with another token",
-                                   code=rules.ALREADY_PAID)
-                raise Conflict("this token was replaced by a later activation after it "
-                               "expired", code=TOKEN_NOT_LIVE)
+                    raise Conflict(
+                        "the notice was paid with another token", code=rules.ALREADY_PAID
+                    )
+                raise Conflict(
+                    "this token was replaced by a later activation after it expired",
+                    code=TOKEN_NOT_LIVE,
+                )
             if token["pspId"] != request.psp_id:
                 raise Forbidden(f"the token was issued to {token['pspId']}")
             if token["state"] != "LIVE":
                 raise Conflict(f"the token is {token['state'].lower()}", code=TOKEN_NOT_LIVE)
-            document = _with_outcome(current, request, token, now=now,
-                                     queue=self._policy.receipts_queue)
+            document = _with_outcome(
+                current, request, token, now=now, queue=self._policy.receipts_queue
+            )
             try:
                 written = await self._store.replace(document)
             except StaleDocument:
@@ -303,24 +369,31 @@ class Gateway:
             await mark_paid(self._archive, paid, now=now)
         except (DependencyError, DomainError) as error:
             # The receipt is recorded and its delivery first marks the archive again.
-            logger.warning("receipt %s recorded, archive not updated yet: %s",
-                           paid["receiptId"], error)
+            logger.warning(
+                "receipt %s recorded, archive not updated yet: %s", paid["receiptId"], error
+            )
 
 
 async def mark_paid(archive: Archive, paid: dict[str, Any], *, now: datetime) -> None:
     """The receipt's notice PAID in the archive (idempotent). A notice the archive does not
     hold (an EC that does not publish there, in normal mode) is not an error."""
     try:
-        await archive.mark_paid(paid["paFiscalCode"], paid["noticeNumber"],
-                                receipt_id=paid["receiptId"],
-                                paid_at=datetime.fromisoformat(paid["paymentDateTime"]),
-                                by=paid["pspId"], stand_in=paid["standIn"], now=now,
-                                check_payable=False)
+        await archive.mark_paid(
+            paid["paFiscalCode"],
+            paid["noticeNumber"],
+            receipt_id=paid["receiptId"],
+            paid_at=datetime.fromisoformat(paid["paymentDateTime"]),
+            by=paid["pspId"],
+            stand_in=paid["standIn"],
+            now=now,
+            check_payable=False,
+        )
     except NotFound:
         if paid["standIn"]:
             raise
-        logger.info("notice %s of %s is not in the archive", paid["noticeNumber"],
-                    paid["paFiscalCode"])
+        logger.info(
+            "notice %s of %s is not in the archive", paid["noticeNumber"], paid["paFiscalCode"]
+        )
 
 
 def _check_psp(party: Party, psp_id: str) -> None:
@@ -329,21 +402,40 @@ def _check_psp(party: Party, psp_id: str) -> None:
 
 
 def _new_payment(key: tuple[str, str], notice: NoticeRef) -> Document:
-    return {"id": key[0], "pk": key[1], "kind": "payment",
-            "paFiscalCode": notice.pa_fiscal_code, "noticeNumber": notice.notice_number,
-            "token": None, "paid": None, "outcomes": [], "delivered": None, "outbox": []}
+    return {
+        "id": key[0],
+        "pk": key[1],
+        "kind": "payment",
+        "paFiscalCode": notice.pa_fiscal_code,
+        "noticeNumber": notice.notice_number,
+        "token": None,
+        "paid": None,
+        "outcomes": [],
+        "delivered": None,
+        "outbox": [],
+    }
 
 
 def _answer(position: Position, *, stand_in: bool) -> NoticeAnswer:
-    return NoticeAnswer(pa_fiscal_code=position.pa_fiscal_code, notice_number=position.nav,
-                        amount=position.amount, due_date=position.expiration_date,
-                        description=position.description, company_name=position.company_name,
-                        status=position.status, stand_in=stand_in)
+    return NoticeAnswer(
+        pa_fiscal_code=position.pa_fiscal_code,
+        notice_number=position.nav,
+        amount=position.amount,
+        due_date=position.expiration_date,
+        description=position.description,
+        company_name=position.company_name,
+        status=position.status,
+        stand_in=stand_in,
+    )
 
 
 def _answer_fields(found: EcNotice) -> dict[str, Any]:
-    return {"dueDate": found.due_date.isoformat(), "description": found.description,
-            "companyName": found.company_name, "status": found.status}
+    return {
+        "dueDate": found.due_date.isoformat(),
+        "description": found.description,
+        "companyName": found.company_name,
+        "status": found.status,
+    }
 
 
 def _repeated(current: Document, request: OutcomeIn) -> OutcomeOut | None:
@@ -353,40 +445,69 @@ def _repeated(current: Document, request: OutcomeIn) -> OutcomeOut | None:
         if seen["receiptId"] != request.receipt_id:
             continue
         if seen["paymentToken"] != request.payment_token or seen["outcome"] != request.outcome:
-            raise Conflict(f"receipt {request.receipt_id} was used with another token or "
-                           "outcome", code=RECEIPT_REUSED)
-        return _outcome_out(request, {"standIn": seen["standIn"]},
-                            paid=request.outcome == "OK")
+            raise Conflict(
+                f"receipt {request.receipt_id} was used with another token or outcome",
+                code=RECEIPT_REUSED,
+            )
+        return _outcome_out(request, {"standIn": seen["standIn"]}, paid=request.outcome == "OK")
     return None
 
 
-def _with_outcome(current: Document, request: OutcomeIn, token: dict[str, Any], *,
-                  now: datetime, queue: str) -> Document:
+def _with_outcome(
+    current: Document, request: OutcomeIn, token: dict[str, Any], *, now: datetime, queue: str
+) -> Document:
     ok = request.outcome == "OK"
-    seen = {"receiptId": request.receipt_id, "paymentToken": request.payment_token,
-            "outcome": request.outcome, "standIn": token["standIn"], "at": now.isoformat()}
-    document = {**current, "token": {**token, "state": "PAID" if ok else "RELEASED"},
-                "outcomes": [*(current.get("outcomes") or []), seen][-20:],
-                "outbox": list(current.get("outbox") or [])}
+    seen = {
+        "receiptId": request.receipt_id,
+        "paymentToken": request.payment_token,
+        "outcome": request.outcome,
+        "standIn": token["standIn"],
+        "at": now.isoformat(),
+    }
+    document = {
+        **current,
+        "token": {**token, "state": "PAID" if ok else "RELEASED"},
+        "outcomes": [*(current.get("outcomes") or []), seen][-20:],
+        "outbox": list(current.get("outbox") or []),
+    }
     if ok:
-        paid = {"receiptId": request.receipt_id, "paymentToken": request.payment_token,
-                "paFiscalCode": token["paFiscalCode"], "noticeNumber": token["noticeNumber"],
-                "amount": token["amount"], "pspId": request.psp_id,
-                "paymentDateTime": request.payment_date_time.isoformat(),
-                "paymentMethod": request.payment_method, "fee": request.fee,
-                "standIn": token["standIn"], "stationId": token["stationId"],
-                "recordedAt": now.isoformat()}
+        paid = {
+            "receiptId": request.receipt_id,
+            "paymentToken": request.payment_token,
+            "paFiscalCode": token["paFiscalCode"],
+            "noticeNumber": token["noticeNumber"],
+            "amount": token["amount"],
+            "pspId": request.psp_id,
+            "paymentDateTime": request.payment_date_time.isoformat(),
+            "paymentMethod": request.payment_method,
+            "fee": request.fee,
+            "standIn": token["standIn"],
+            "stationId": token["stationId"],
+            "recordedAt": now.isoformat(),
+        }
         document["paid"] = paid
-        event = Event.new(RECEIPT_EVENT, queue, {"paFiscalCode": paid["paFiscalCode"],
-                                                 "noticeNumber": paid["noticeNumber"],
-                                                 "receiptId": paid["receiptId"]}, now=now)
+        event = Event.new(
+            RECEIPT_EVENT,
+            queue,
+            {
+                "paFiscalCode": paid["paFiscalCode"],
+                "noticeNumber": paid["noticeNumber"],
+                "receiptId": paid["receiptId"],
+            },
+            now=now,
+        )
         add_events(document, [event])
     return document
 
 
 def _outcome_out(request: OutcomeIn, token: dict[str, Any], *, paid: bool) -> OutcomeOut:
     pa, nav = token_notice(request.payment_token)
-    return OutcomeOut(receipt_id=request.receipt_id, payment_token=request.payment_token,
-                      outcome=request.outcome, status="PAID" if paid else "RELEASED",
-                      pa_fiscal_code=pa, notice_number=nav, stand_in=bool(token["standIn"]))
-
+    return OutcomeOut(
+        receipt_id=request.receipt_id,
+        payment_token=request.payment_token,
+        outcome=request.outcome,
+        status="PAID" if paid else "RELEASED",
+        pa_fiscal_code=pa,
+        notice_number=nav,
+        stand_in=bool(token["standIn"]),
+    )

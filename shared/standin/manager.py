@@ -51,8 +51,13 @@ class StationStates:
     every call; a change made in this process is seen at once, one made elsewhere within
     ``ttl``). The payment lock, not the mode, keeps a notice from being paid twice."""
 
-    def __init__(self, store: StandInStore, *, ttl: float = 5.0,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        store: StandInStore,
+        *,
+        ttl: float = 5.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._store = store
         self._ttl = ttl
         self._monotonic = monotonic
@@ -72,14 +77,24 @@ class StationStates:
 
 def _new_station(station_id: str) -> Document:
     key = station_key(station_id)
-    return {"id": key[0], "pk": key[1], "kind": "station", "stationId": station_id,
-            "automaticMode": "NORMAL", "since": None, "forced": None, "lastEvaluation": None,
-            "probes": [], "history": []}
+    return {
+        "id": key[0],
+        "pk": key[1],
+        "kind": "station",
+        "stationId": station_id,
+        "automaticMode": "NORMAL",
+        "since": None,
+        "forced": None,
+        "lastEvaluation": None,
+        "probes": [],
+        "history": [],
+    }
 
 
 def _history(document: Document, entry: HistoryEntry) -> list[Any]:
-    return [*(document.get("history") or []),
-            entry.model_dump(mode="json", by_alias=True)][-HISTORY:]
+    return [*(document.get("history") or []), entry.model_dump(mode="json", by_alias=True)][
+        -HISTORY:
+    ]
 
 
 def view(document: Document) -> Station:
@@ -87,16 +102,23 @@ def view(document: Document) -> Station:
 
 
 class Manager:
-    def __init__(self, store: StandInStore, stations: Stations, client: StationClient,
-                 states: StationStates, rules_: Thresholds) -> None:
+    def __init__(
+        self,
+        store: StandInStore,
+        stations: Stations,
+        client: StationClient,
+        states: StationStates,
+        rules_: Thresholds,
+    ) -> None:
         self._store = store
         self._stations = stations
         self._client = client
         self._states = states
         self._rules = rules_
 
-    async def _update(self, station_id: str,
-                      change: Callable[[Document], Document | None]) -> Document:
+    async def _update(
+        self, station_id: str, change: Callable[[Document], Document | None]
+    ) -> Document:
         """Apply ``change`` to the station's document (created on first use), ETag-guarded;
         ``change`` returns None for "nothing to write"."""
         for _ in range(MAX_ATTEMPTS):
@@ -106,8 +128,11 @@ class Manager:
             if updated is None:
                 return base
             try:
-                written = await (self._store.replace(updated) if current is not None
-                                 else self._store.create(updated))
+                written = await (
+                    self._store.replace(updated)
+                    if current is not None
+                    else self._store.create(updated)
+                )
             except StaleDocument:
                 continue
             self._states.forget(station_id)
@@ -130,19 +155,23 @@ class Manager:
             if document is not None and document.get("automaticMode") == "STANDIN":
                 entry = await self._maybe_leave(station_id, now=now)
             else:
-                evaluation = rules.evaluate_entry(station_id, traffic, now=now,
-                                                  rules=self._rules)
+                evaluation = rules.evaluate_entry(station_id, traffic, now=now, rules=self._rules)
                 entry = await self._maybe_enter(station_id, evaluation, now=now)
             if entry is not None:
                 changes.append(entry)
-                logger.warning("station %s %s stand-in: %s", station_id,
-                               "entered" if entry.event == "entered" else "left", entry.reason)
+                logger.warning(
+                    "station %s %s stand-in: %s",
+                    station_id,
+                    "entered" if entry.event == "entered" else "left",
+                    entry.reason,
+                )
         keep_from = rules.window_slots(now - self._rules.window, self._rules.window)[0]
         await self._store.delete_stats_before(keep_from.isoformat(), limit=1000)
         return changes
 
-    async def _maybe_enter(self, station_id: str, evaluation: Evaluation, *,
-                           now: datetime) -> HistoryEntry | None:
+    async def _maybe_enter(
+        self, station_id: str, evaluation: Evaluation, *, now: datetime
+    ) -> HistoryEntry | None:
         made: list[HistoryEntry] = []
 
         def change(document: Document) -> Document | None:
@@ -150,8 +179,13 @@ class Manager:
             document["lastEvaluation"] = evaluation.model_dump(mode="json", by_alias=True)
             if evaluation.enter and document.get("automaticMode") != "STANDIN":
                 document.update(automaticMode="STANDIN", since=now.isoformat(), probes=[])
-                entry = HistoryEntry(at=now, event="entered", mode=effective_mode(document),
-                                     reason=evaluation.reason, by="stand-in manager")
+                entry = HistoryEntry(
+                    at=now,
+                    event="entered",
+                    mode=effective_mode(document),
+                    reason=evaluation.reason,
+                    by="stand-in manager",
+                )
                 document["history"] = _history(document, entry)
                 made.append(entry)
             elif evaluation.traffic == 0 and document.get("lastEvaluation") is None:
@@ -174,8 +208,13 @@ class Manager:
             if not leave:
                 return None
             document.update(automaticMode="NORMAL", since=now.isoformat())
-            entry = HistoryEntry(at=now, event="left", mode=effective_mode(document),
-                                 reason=reason, by="stand-in manager")
+            entry = HistoryEntry(
+                at=now,
+                event="left",
+                mode=effective_mode(document),
+                reason=reason,
+                by="stand-in manager",
+            )
             document["history"] = _history(document, entry)
             made.append(entry)
             return document
@@ -192,16 +231,25 @@ class Manager:
             if not station.ecs:
                 probe = Probe(at=now, ok=False, detail="the station acts for no EC")
             else:
-                answer = await self._client.call(station, "verify", EcVerifyRequest(
-                    pa_fiscal_code=station.ecs[0], notice_number=PROBE_NOTICE))
-                probe = Probe(at=now, ok=answer.outcome == "ok",
-                              detail=f"status {answer.status}" if answer.outcome == "ok"
-                              else f"{answer.outcome}: {answer.detail}")
+                answer = await self._client.call(
+                    station,
+                    "verify",
+                    EcVerifyRequest(pa_fiscal_code=station.ecs[0], notice_number=PROBE_NOTICE),
+                )
+                probe = Probe(
+                    at=now,
+                    ok=answer.outcome == "ok",
+                    detail=f"status {answer.status}"
+                    if answer.outcome == "ok"
+                    else f"{answer.outcome}: {answer.detail}",
+                )
 
         def change(document: Document) -> Document:
             kept = rules.recent_probes(
                 [Probe.model_validate(p) for p in document.get("probes") or []] + [probe],
-                now=now, rules=self._rules)
+                now=now,
+                rules=self._rules,
+            )
             document["probes"] = [p.model_dump(mode="json", by_alias=True) for p in kept]
             return document
 
@@ -210,8 +258,7 @@ class Manager:
 
     # ------------------------------------------------------------------ operators
     async def list(self) -> list[Station]:
-        return sorted((view(d) for d in await self._store.stations()),
-                      key=lambda s: s.station_id)
+        return sorted((view(d) for d in await self._store.stations()), key=lambda s: s.station_id)
 
     async def get(self, station_id: str) -> Station:
         document = await self._store.get(station_key(station_id))
@@ -220,15 +267,19 @@ class Manager:
             document = _new_station(station_id)
         return view(document)
 
-    async def force(self, station_id: str, request: ForceIn, *, by: str,
-                    now: datetime) -> Station:
+    async def force(self, station_id: str, request: ForceIn, *, by: str, now: datetime) -> Station:
         await self._stations.get(station_id)
 
         def change(document: Document) -> Document:
-            document["forced"] = {"mode": request.mode, "reason": request.reason, "by": by,
-                                  "at": now.isoformat()}
-            entry = HistoryEntry(at=now, event="forced", mode=request.mode,
-                                 reason=request.reason, by=by)
+            document["forced"] = {
+                "mode": request.mode,
+                "reason": request.reason,
+                "by": by,
+                "at": now.isoformat(),
+            }
+            entry = HistoryEntry(
+                at=now, event="forced", mode=request.mode, reason=request.reason, by=by
+            )
             document["history"] = _history(document, entry)
             return document
 
@@ -239,8 +290,13 @@ class Manager:
             if not document.get("forced"):
                 return None
             document["forced"] = None
-            entry = HistoryEntry(at=now, event="released", mode=effective_mode(document),
-                                 reason="forced mode released; the rules decide again", by=by)
+            entry = HistoryEntry(
+                at=now,
+                event="released",
+                mode=effective_mode(document),
+                reason="forced mode released; the rules decide again",
+                by=by,
+            )
             document["history"] = _history(document, entry)
             return document
 

@@ -40,35 +40,53 @@ class _Out(BaseModel):
 
 # ----------------------------------------------------------------- the gateway (PSPs, the node)
 
+
 class NoticeRef(_Strict):
     """A payment notice: its EC and its notice number (the NAV)."""
 
-    pa_fiscal_code: str = Field(alias="paFiscalCode", pattern=EC_FISCAL_CODE,
-                                description="The EC's fiscal code, 11 digits.")
-    notice_number: str = Field(alias="noticeNumber", pattern=NAV,
-                               description="The notice number (NAV), 18 digits.")
+    pa_fiscal_code: str = Field(
+        alias="paFiscalCode", pattern=EC_FISCAL_CODE, description="The EC's fiscal code, 11 digits."
+    )
+    notice_number: str = Field(
+        alias="noticeNumber", pattern=NAV, description="The notice number (NAV), 18 digits."
+    )
 
 
 class ActivateIn(NoticeRef):
-    amount: StrictInt = Field(ge=1, le=MAX_AMOUNT, description="Euro cents, as the citizen "
-                                                              "was told by verify.")
-    idempotency_key: str = Field(alias="idempotencyKey", pattern=IDEMPOTENCY_KEY,
-                                 description="The same key returns the same live token.")
-    psp_id: str = Field(alias="pspId", pattern=PARTY_ID,
-                        description="The PSP taking the payment (a PSP caller: itself).")
+    amount: StrictInt = Field(
+        ge=1, le=MAX_AMOUNT, description="Euro cents, as the citizen was told by verify."
+    )
+    idempotency_key: str = Field(
+        alias="idempotencyKey",
+        pattern=IDEMPOTENCY_KEY,
+        description="The same key returns the same live token.",
+    )
+    psp_id: str = Field(
+        alias="pspId",
+        pattern=PARTY_ID,
+        description="The PSP taking the payment (a PSP caller: itself).",
+    )
 
 
 class OutcomeIn(_Strict):
     payment_token: str = Field(alias="paymentToken", pattern=PAYMENT_TOKEN)
     outcome: Literal["OK", "KO"]
     psp_id: str = Field(alias="pspId", pattern=PARTY_ID)
-    receipt_id: str = Field(alias="receiptId", pattern=RECEIPT_ID,
-                            description="The PSP's receipt id: outcomes are idempotent by it.")
-    payment_date_time: AwareDatetime = Field(alias="paymentDateTime",
-                                             description="ISO 8601 with its offset.")
-    payment_method: str = Field(alias="paymentMethod", min_length=1, max_length=35,
-                                pattern=r"^[A-Za-z0-9_-]+$",
-                                description="e.g. CP (card), BBT (bank transfer), PPAL.")
+    receipt_id: str = Field(
+        alias="receiptId",
+        pattern=RECEIPT_ID,
+        description="The PSP's receipt id: outcomes are idempotent by it.",
+    )
+    payment_date_time: AwareDatetime = Field(
+        alias="paymentDateTime", description="ISO 8601 with its offset."
+    )
+    payment_method: str = Field(
+        alias="paymentMethod",
+        min_length=1,
+        max_length=35,
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="e.g. CP (card), BBT (bank transfer), PPAL.",
+    )
     fee: StrictInt = Field(ge=0, le=MAX_AMOUNT, description="The PSP's fee, euro cents.")
 
     @field_validator("payment_date_time", mode="before")
@@ -94,8 +112,9 @@ class NoticeAnswer(_Out):
 
 class Activation(NoticeAnswer):
     payment_token: str = Field(alias="paymentToken")
-    expires_at: datetime = Field(alias="expiresAt",
-                                 description="Until then no other activation is accepted.")
+    expires_at: datetime = Field(
+        alias="expiresAt", description="Until then no other activation is accepted."
+    )
     idempotency_key: str = Field(alias="idempotencyKey")
     psp_id: str = Field(alias="pspId")
 
@@ -106,13 +125,15 @@ class OutcomeOut(_Out):
     outcome: Literal["OK", "KO"]
     status: Literal["PAID", "RELEASED"] = Field(
         description="PAID: the notice is paid and its receipt is queued for the EC; "
-                    "RELEASED: the token is freed and the notice can be paid again.")
+        "RELEASED: the token is freed and the notice can be paid again."
+    )
     pa_fiscal_code: str = Field(alias="paFiscalCode")
     notice_number: str = Field(alias="noticeNumber")
     stand_in: bool = Field(alias="standIn", description="The mode that served the activation.")
 
 
 # ------------------------------------------------------- the EC-facing protocol (station calls)
+
 
 class EcVerifyRequest(NoticeRef):
     """``POST {station endpoint}/verify``."""
@@ -177,6 +198,7 @@ RECEIPT_DUPLICATE = "PAA_RECEIPT_DUPLICATA"
 
 # ------------------------------------------------------------------------------- operators
 
+
 class SlotFigures(_Out):
     start: datetime
     total: int
@@ -226,15 +248,19 @@ class Forced(_Out):
 class Station(_Out):
     station_id: str = Field(alias="stationId")
     mode: Mode = Field(description="The effective mode: the forced one while forced.")
-    automatic_mode: Mode = Field(alias="automaticMode",
-                                 description="What the entry and exit rules decided.")
-    forced: Forced | None = Field(default=None, description="An operator's mode, which wins "
-                                                           "until released.")
-    since: datetime | None = Field(default=None,
-                                   description="When the automatic mode last changed.")
+    automatic_mode: Mode = Field(
+        alias="automaticMode", description="What the entry and exit rules decided."
+    )
+    forced: Forced | None = Field(
+        default=None, description="An operator's mode, which wins until released."
+    )
+    since: datetime | None = Field(
+        default=None, description="When the automatic mode last changed."
+    )
     last_evaluation: Evaluation | None = Field(default=None, alias="lastEvaluation")
-    probes: list[Probe] = Field(default_factory=list,
-                                description="Probes of the last 60 minutes, oldest first.")
+    probes: list[Probe] = Field(
+        default_factory=list, description="Probes of the last 60 minutes, oldest first."
+    )
     history: list[HistoryEntry] = Field(default_factory=list)
 
 

@@ -42,16 +42,23 @@ def _reference(raw: bytes) -> tuple[NoticeRef, str]:
     try:
         event = json.loads(raw)
         data = event["data"]
-        return NoticeRef.model_validate({"paFiscalCode": data["paFiscalCode"],
-                                         "noticeNumber": data["noticeNumber"]}), \
-            str(data["receiptId"])
+        return NoticeRef.model_validate(
+            {"paFiscalCode": data["paFiscalCode"], "noticeNumber": data["noticeNumber"]}
+        ), str(data["receiptId"])
     except (ValueError, KeyError, TypeError, ValidationError) as error:
         raise PermanentError(f"not a receipt event: {error}") from None
 
 
 class Receipts:
-    def __init__(self, store: StandInStore, archive: Archive, stations: Stations,
-                 client: StationClient, *, lease: timedelta = timedelta(seconds=15)) -> None:
+    def __init__(
+        self,
+        store: StandInStore,
+        archive: Archive,
+        stations: Stations,
+        client: StationClient,
+        *,
+        lease: timedelta = timedelta(seconds=15),
+    ) -> None:
         self._store = store
         self._archive = archive
         self._stations = stations
@@ -65,8 +72,10 @@ class Receipts:
         document = await self._store.get(key)
         paid: dict[str, Any] | None = (document or {}).get("paid")
         if document is None or paid is None or paid["receiptId"] != receipt_id:
-            raise PermanentError(f"no recorded receipt {receipt_id} for notice "
-                                 f"{notice.notice_number} of {notice.pa_fiscal_code}")
+            raise PermanentError(
+                f"no recorded receipt {receipt_id} for notice "
+                f"{notice.notice_number} of {notice.pa_fiscal_code}"
+            )
         delivered = document.get("delivered")
         if delivered and delivered.get("receiptId") == receipt_id:
             return "already delivered"
@@ -76,11 +85,13 @@ class Receipts:
         except DependencyError as error:
             raise TransientError(f"archive: {error}") from error
         except (Conflict, NotFound) as error:
-            logger.error("receipt %s: the archive refused to record it (%s); delivering it "
-                         "to the EC anyway", receipt_id, error.detail)
+            logger.error(
+                "receipt %s: the archive refused to record it (%s); delivering it to the EC anyway",
+                receipt_id,
+                error.detail,
+            )
         try:
-            station = await self._stations.for_notice(notice.pa_fiscal_code,
-                                                      notice.notice_number)
+            station = await self._stations.for_notice(notice.pa_fiscal_code, notice.notice_number)
         except DomainError as error:
             raise RescheduleLater(f"no station to deliver to: {error.detail}") from None
         answer = await self._client.call(station, "receipt", EcReceipt.model_validate(paid))
@@ -88,28 +99,45 @@ class Receipts:
         await self._record(document, receipt_id, answer, now=now)
         return ended
 
-    async def _take_lease(self, document: Document, receipt_id: str, *,
-                          now: datetime) -> Document:
+    async def _take_lease(self, document: Document, receipt_id: str, *, now: datetime) -> Document:
         lease = document.get("delivering")
-        if lease and lease["receiptId"] == receipt_id \
-                and datetime.fromisoformat(lease["until"]) > now:
-            raise RescheduleLater(f"receipt {receipt_id} is being delivered by another attempt "
-                                  f"until {lease['until']}",
-                                  delay_seconds=self._lease.total_seconds())
+        if (
+            lease
+            and lease["receiptId"] == receipt_id
+            and datetime.fromisoformat(lease["until"]) > now
+        ):
+            raise RescheduleLater(
+                f"receipt {receipt_id} is being delivered by another attempt "
+                f"until {lease['until']}",
+                delay_seconds=self._lease.total_seconds(),
+            )
         until = now + self._lease
         # This message is the receipt event, received: the outbox need not send it again.
-        outbox = [e for e in document.get("outbox") or []
-                  if (e.get("data") or {}).get("receiptId") != receipt_id]
+        outbox = [
+            e
+            for e in document.get("outbox") or []
+            if (e.get("data") or {}).get("receiptId") != receipt_id
+        ]
         try:
-            return await self._store.replace({**document, "outbox": outbox, "delivering": {
-                "receiptId": receipt_id, "until": until.isoformat()}})
+            return await self._store.replace(
+                {
+                    **document,
+                    "outbox": outbox,
+                    "delivering": {"receiptId": receipt_id, "until": until.isoformat()},
+                }
+            )
         except StaleDocument:
             raise TransientError(f"payment of receipt {receipt_id} changed meanwhile") from None
 
-    async def _record(self, document: Document, receipt_id: str, answer: Answer, *,
-                      now: datetime) -> None:
-        record = {"receiptId": receipt_id, "at": now.isoformat(), "status": answer.status,
-                  "answer": answer.fault_code or "OK"}
+    async def _record(
+        self, document: Document, receipt_id: str, answer: Answer, *, now: datetime
+    ) -> None:
+        record = {
+            "receiptId": receipt_id,
+            "at": now.isoformat(),
+            "status": answer.status,
+            "answer": answer.fault_code or "OK",
+        }
         for _ in range(MAX_ATTEMPTS):
             try:
                 await self._store.replace({**document, "delivered": record, "delivering": None})
@@ -126,14 +154,16 @@ def _ending(answer: Answer, station_id: str) -> str:
     """'delivered' or 'duplicate'; otherwise raises how the work ends."""
     if answer.accepted:
         return "delivered"
-    if answer.outcome == "ok" and answer.status == 409 \
-            and answer.fault_code == RECEIPT_DUPLICATE:
+    if answer.outcome == "ok" and answer.status == 409 and answer.fault_code == RECEIPT_DUPLICATE:
         return "duplicate"
     where = f"station {station_id}"
     if answer.outcome != "ok":
         raise RescheduleLater(f"{where}: {answer.outcome} ({answer.detail})")
     if answer.status in (401, 403):
-        raise RescheduleLater(f"{where} refused our credential ({answer.fault_code}); fix "
-                              "the station's secret")
-    raise PermanentError(f"{where} refused the receipt: status {answer.status} "
-                         f"{answer.fault_code}: {(answer.body or {}).get('description', '')}")
+        raise RescheduleLater(
+            f"{where} refused our credential ({answer.fault_code}); fix the station's secret"
+        )
+    raise PermanentError(
+        f"{where} refused the receipt: status {answer.status} "
+        f"{answer.fault_code}: {(answer.body or {}).get('description', '')}"
+    )

@@ -62,8 +62,13 @@ def faults(counts: Counts) -> int:
     return sum(n for outcome, n in counts.items() if outcome != "ok")
 
 
-def evaluate_entry(station: str, traffic: Mapping[str, Mapping[datetime, Counts]], *,
-                   now: datetime, rules: Thresholds) -> Evaluation:
+def evaluate_entry(
+    station: str,
+    traffic: Mapping[str, Mapping[datetime, Counts]],
+    *,
+    now: datetime,
+    rules: Thresholds,
+) -> Evaluation:
     """Whether ``station`` should enter stand-in, with the figures behind the answer.
 
     ``traffic``: station -> slot start -> counts, for every station (the share needs them all).
@@ -72,34 +77,59 @@ def evaluate_entry(station: str, traffic: Mapping[str, Mapping[datetime, Counts]
     own = traffic.get(station, {})
     figures: list[SlotFigures] = []
     for start in slots:
-        counts: dict[str, int] = {k: int(v) for k, v in own.get(start, {}).items()
-                                  if k in CALL_OUTCOMES}
+        counts: dict[str, int] = {
+            k: int(v) for k, v in own.get(start, {}).items() if k in CALL_OUTCOMES
+        }
         total = sum(counts.values())
         bad = faults(counts)
-        figures.append(SlotFigures(start=start, total=total, faults=bad,
-                                   fault_rate=bad / total if total else 0.0, by_outcome=counts))
+        figures.append(
+            SlotFigures(
+                start=start,
+                total=total,
+                faults=bad,
+                fault_rate=bad / total if total else 0.0,
+                by_outcome=counts,
+            )
+        )
     faulty = sum(1 for f in figures if f.total and f.fault_rate > rules.fault_rate)
     mine = sum(f.total for f in figures)
-    everyone = sum(sum(counts.get(start, {}).values()) for counts in traffic.values()
-                   for start in slots)
+    everyone = sum(
+        sum(counts.get(start, {}).values()) for counts in traffic.values() for start in slots
+    )
     share = mine / everyone if everyone else 0.0
     night = is_night(now)
     threshold = rules.night_share if night else rules.day_share
     many_faulty = faulty > rules.faulty_slots * len(slots)
     big_enough = share > threshold
     if many_faulty and big_enough:
-        reason = (f"{faulty} of {len(slots)} slots with fault rate above {rules.fault_rate:.0%} "
-                  f"and {share:.1%} of the traffic (> {threshold:.0%})")
+        reason = (
+            f"{faulty} of {len(slots)} slots with fault rate above {rules.fault_rate:.0%} "
+            f"and {share:.1%} of the traffic (> {threshold:.0%})"
+        )
     elif many_faulty:
-        reason = (f"{faulty} of {len(slots)} slots faulty, but only {share:.1%} of the traffic "
-                  f"(needs > {threshold:.0%} by {'night' if night else 'day'})")
+        reason = (
+            f"{faulty} of {len(slots)} slots faulty, but only {share:.1%} of the traffic "
+            f"(needs > {threshold:.0%} by {'night' if night else 'day'})"
+        )
     else:
-        reason = (f"{faulty} of {len(slots)} slots with fault rate above {rules.fault_rate:.0%} "
-                  f"(needs more than {rules.faulty_slots:.0%} of them)")
-    return Evaluation(at=now, window_start=slots[0], night=night, slots=figures,
-                      faulty_slots=faulty, slot_count=len(slots), traffic=mine,
-                      all_traffic=everyone, share=round(share, 6), share_threshold=threshold,
-                      enter=many_faulty and big_enough, reason=reason)
+        reason = (
+            f"{faulty} of {len(slots)} slots with fault rate above {rules.fault_rate:.0%} "
+            f"(needs more than {rules.faulty_slots:.0%} of them)"
+        )
+    return Evaluation(
+        at=now,
+        window_start=slots[0],
+        night=night,
+        slots=figures,
+        faulty_slots=faulty,
+        slot_count=len(slots),
+        traffic=mine,
+        all_traffic=everyone,
+        share=round(share, 6),
+        share_threshold=threshold,
+        enter=many_faulty and big_enough,
+        reason=reason,
+    )
 
 
 def recent_probes(probes: Sequence[Probe], *, now: datetime, rules: Thresholds) -> list[Probe]:
@@ -108,19 +138,23 @@ def recent_probes(probes: Sequence[Probe], *, now: datetime, rules: Thresholds) 
     return sorted((p for p in probes if p.at > since), key=lambda p: p.at)
 
 
-def should_leave(since: datetime, probes: Sequence[Probe], *, now: datetime,
-                 rules: Thresholds) -> tuple[bool, str]:
+def should_leave(
+    since: datetime, probes: Sequence[Probe], *, now: datetime, rules: Thresholds
+) -> tuple[bool, str]:
     """Whether a station in stand-in since ``since`` may leave, and why (not)."""
     stayed = now - since
     ok = sum(1 for p in recent_probes(probes, now=now, rules=rules) if p.ok)
     minutes = int(stayed.total_seconds() // 60)
     window = int(rules.probe_window.total_seconds() // 60)
     if stayed < rules.min_stand_in:
-        return False, (f"in stand-in for {minutes} min (at least "
-                       f"{int(rules.min_stand_in.total_seconds() // 60)} min before leaving)")
+        return False, (
+            f"in stand-in for {minutes} min (at least "
+            f"{int(rules.min_stand_in.total_seconds() // 60)} min before leaving)"
+        )
     if ok <= rules.min_probes:
-        return False, (f"{ok} successful probes in the last {window} min "
-                       f"(needs more than {rules.min_probes})")
+        return False, (
+            f"{ok} successful probes in the last {window} min (needs more than {rules.min_probes})"
+        )
     return True, f"{ok} successful probes in the last {window} min after {minutes} min"
 
 
@@ -146,11 +180,18 @@ def check_payable(position: Position | None, *, amount: int | None, now: datetim
     if position.status == "EXPIRED" or position.expiration_date <= now:
         raise Gone(f"{where} expired on {position.expiration_date.isoformat()}", code=EXPIRED)
     if position.status != "VALID":
-        raise Invalid(f"{where} is {position.status}: it cannot be paid", status=422,
-                      code=NOT_PAYABLE)
+        raise Invalid(
+            f"{where} is {position.status}: it cannot be paid", status=422, code=NOT_PAYABLE
+        )
     if not position.pay_stand_in:
-        raise Invalid(f"{where} may not be paid in stand-in (payStandIn is false)", status=422,
-                      code=NOT_PAYABLE_IN_STAND_IN)
+        raise Invalid(
+            f"{where} may not be paid in stand-in (payStandIn is false)",
+            status=422,
+            code=NOT_PAYABLE_IN_STAND_IN,
+        )
     if amount is not None and amount != position.amount:
-        raise Invalid(f"amount mismatch: {where} is {position.amount} cents, not {amount}",
-                      status=422, code=AMOUNT_MISMATCH)
+        raise Invalid(
+            f"amount mismatch: {where} is {position.amount} cents, not {amount}",
+            status=422,
+            code=AMOUNT_MISMATCH,
+        )

@@ -47,8 +47,13 @@ def _segregation(notice_number: str) -> str | None:
 class Stations:
     """Stations of the registry, cached for ``ttl`` seconds (the registry changes rarely)."""
 
-    def __init__(self, parties: Parties, *, ttl: float = 60.0,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        parties: Parties,
+        *,
+        ttl: float = 60.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._parties = parties
         self._ttl = ttl
         self._monotonic = monotonic
@@ -72,15 +77,17 @@ class Stations:
             raise NotFound(f"no station {station_id} in the registry")
         if not party.endpoint:
             raise NotFound(f"station {station_id} has no endpoint", code=NO_STATION)
-        return StationRef(party.party_id, party.endpoint.rstrip("/"), party.secret_name,
-                          tuple(party.acts_for))
+        return StationRef(
+            party.party_id, party.endpoint.rstrip("/"), party.secret_name, tuple(party.acts_for)
+        )
 
     async def for_notice(self, pa_fiscal_code: str, notice_number: str) -> StationRef:
         """The EC's station serving this notice's segregation code (or all of them)."""
         ec = await self._party(pa_fiscal_code)
         if ec is None or ec.role != "ec":
-            raise NotFound(f"{pa_fiscal_code} is not a creditor institution of the registry",
-                           code=UNKNOWN_EC)
+            raise NotFound(
+                f"{pa_fiscal_code} is not a creditor institution of the registry", code=UNKNOWN_EC
+            )
         code = _segregation(notice_number)
         general: StationRef | None = None
         for station_id in ec.stations:
@@ -88,15 +95,19 @@ class Stations:
             if party is None or party.role != "station" or not party.endpoint:
                 continue
             codes = party.acts_for.get(pa_fiscal_code, [])
-            ref = StationRef(party.party_id, party.endpoint.rstrip("/"), party.secret_name,
-                             tuple(party.acts_for))
+            ref = StationRef(
+                party.party_id, party.endpoint.rstrip("/"), party.secret_name, tuple(party.acts_for)
+            )
             if codes and code in codes:
                 return ref
             if not codes and general is None:
                 general = ref
         if general is None:
-            raise Invalid(f"{pa_fiscal_code} has no station with an endpoint for this notice",
-                          status=422, code=NO_STATION)
+            raise Invalid(
+                f"{pa_fiscal_code} has no station with an endpoint for this notice",
+                status=422,
+                code=NO_STATION,
+            )
         return general
 
 
@@ -113,8 +124,13 @@ class Answer:
     @property
     def accepted(self) -> bool:
         """The EC answered 2xx with ``outcome: OK``."""
-        return (self.outcome == "ok" and self.status is not None and self.status < 300
-                and self.body is not None and self.body.get("outcome") == "OK")
+        return (
+            self.outcome == "ok"
+            and self.status is not None
+            and self.status < 300
+            and self.body is not None
+            and self.body.get("outcome") == "OK"
+        )
 
     @property
     def fault_code(self) -> str | None:
@@ -125,22 +141,27 @@ class StationClient:
     """POSTs the EC-facing protocol to stations. Never raises for a station's failure: the
     answer says what happened (the caller decides, and the counters count)."""
 
-    def __init__(self, session: Callable[[], aiohttp.ClientSession], secrets: SecretProvider,
-                 *, timeout: float) -> None:
+    def __init__(
+        self,
+        session: Callable[[], aiohttp.ClientSession],
+        secrets: SecretProvider,
+        *,
+        timeout: float,
+    ) -> None:
         self._session = session
         self._secrets = secrets
         self._timeout = aiohttp.ClientTimeout(total=timeout)
 
-    async def call(self, station: StationRef, operation: Operation,
-                   payload: BaseModel) -> Answer:
+    async def call(self, station: StationRef, operation: Operation, payload: BaseModel) -> Answer:
         headers = {"Content-Type": "application/json"}
         if station.secret_name:
             headers[SUBSCRIPTION_KEY_HEADER] = await self._secrets.get(station.secret_name)
         data = payload.model_dump_json(by_alias=True)
         url = f"{station.endpoint}/{operation}"
         try:
-            async with self._session().post(url, data=data, headers=headers,
-                                            timeout=self._timeout) as response:
+            async with self._session().post(
+                url, data=data, headers=headers, timeout=self._timeout
+            ) as response:
                 raw = await response.read()
                 status = response.status
         except (TimeoutError, aiohttp.ServerTimeoutError):
@@ -163,4 +184,3 @@ def _classify(status: int, raw: bytes) -> Answer:
     if status >= 500:
         return Answer("error", status, body, f"status {status}")
     return Answer("ok", status, body)
-

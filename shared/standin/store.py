@@ -76,22 +76,24 @@ class CosmosStandInStore:
         found: list[Document] = []
         async with guarded(self._timeout * 4):
             async for item in self._c.query_items(
-                    query, parameters=[{"name": f"@{k}", "value": v}
-                                       for k, v in parameters.items()]):
+                query, parameters=[{"name": f"@{k}", "value": v} for k, v in parameters.items()]
+            ):
                 found.append(item)
         return found
 
     async def stats_since(self, slot: str) -> list[Document]:
         return await self._query(
-            "SELECT c.station, c.slot, c.counts FROM c WHERE c.kind = 'stats' "
-            "AND c.slot >= @slot", slot=slot)
+            "SELECT c.station, c.slot, c.counts FROM c WHERE c.kind = 'stats' AND c.slot >= @slot",
+            slot=slot,
+        )
 
     async def stations(self) -> list[Document]:
         return await self._query("SELECT * FROM c WHERE c.kind = 'station'")
 
     async def delete_stats_before(self, slot: str, limit: int) -> int:
-        old = await self._query("SELECT c.id, c.pk FROM c WHERE c.kind = 'stats' "
-                                "AND c.slot < @slot", slot=slot)
+        old = await self._query(
+            "SELECT c.id, c.pk FROM c WHERE c.kind = 'stats' AND c.slot < @slot", slot=slot
+        )
         for item in old[:limit]:
             try:
                 async with guarded(self._timeout):

@@ -65,9 +65,17 @@ class Traffic:
     async def _write(self, key: tuple[str, str]) -> None:
         slot, station = key
         doc_id, pk = stats_key(slot, station, self.instance)
-        await self._store.upsert({"id": doc_id, "pk": pk, "kind": "stats", "slot": slot,
-                                  "station": station, "instance": self.instance,
-                                  "counts": dict(self._counts[key])})
+        await self._store.upsert(
+            {
+                "id": doc_id,
+                "pk": pk,
+                "kind": "stats",
+                "slot": slot,
+                "station": station,
+                "instance": self.instance,
+                "counts": dict(self._counts[key]),
+            }
+        )
 
     def _forget(self, *, before: datetime) -> None:
         cutoff = slot_of(before).isoformat()

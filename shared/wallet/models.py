@@ -22,10 +22,12 @@ from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, field_valida
 InstrumentType = Literal["CARD", "BANCOMAT", "BPAY", "SATISPAY"]
 ApplicationName = Literal["PAGOPA"]
 ApplicationStatus = Literal["ENABLED", "DISABLED"]
-Status = Literal["CREATED", "VALIDATION_REQUESTED", "VALIDATED", "ERROR", "DELETED",
-                 "REPLACED", "EXPIRED"]
-StoredStatus = Literal["CREATED", "VALIDATION_REQUESTED", "VALIDATED", "ERROR", "DELETED",
-                       "REPLACED"]
+Status = Literal[
+    "CREATED", "VALIDATION_REQUESTED", "VALIDATED", "ERROR", "DELETED", "REPLACED", "EXPIRED"
+]
+StoredStatus = Literal[
+    "CREATED", "VALIDATION_REQUESTED", "VALIDATED", "ERROR", "DELETED", "REPLACED"
+]
 Outcome = Literal["OK", "KO", "CANCELED", "PENDING"]
 
 APPLICATIONS: tuple[ApplicationName, ...] = ("PAGOPA",)
@@ -33,8 +35,10 @@ PENDING_STATUSES: tuple[StoredStatus, ...] = ("CREATED", "VALIDATION_REQUESTED")
 # "w" + base64url(12-byte nonce, the owner's fiscal code sealed with AES-GCM): see reference.py.
 WALLET_ID = r"^w[A-Za-z0-9_-]{59}$"
 # What a citizen may name: those, and the UUIDs of instruments onboarded before them.
-OWN_WALLET_ID = (r"^(w[A-Za-z0-9_-]{59}|"
-                 r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12})$")
+OWN_WALLET_ID = (
+    r"^(w[A-Za-z0-9_-]{59}|"
+    r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12})$"
+)
 HPAN = r"^[0-9a-f]{64}$"
 
 
@@ -54,8 +58,10 @@ class NewInstrument(BaseModel):
 
     type: InstrumentType
     applications: list[ApplicationName] = Field(
-        default_factory=lambda: list(APPLICATIONS), max_length=len(APPLICATIONS),
-        description="The wallet's own services to enable (cashback is not one of them).")
+        default_factory=lambda: list(APPLICATIONS),
+        max_length=len(APPLICATIONS),
+        description="The wallet's own services to enable (cashback is not one of them).",
+    )
 
 
 class ApplicationSetting(BaseModel):
@@ -95,7 +101,8 @@ class PspNotification(BaseModel):
     details: dict[str, Any] = Field(
         default_factory=dict,
         description="OK: the instrument's details (cards: brand, last4, expiryMonth, "
-                    "expiryYear, hpan, contractId); otherwise an optional reason.")
+        "expiryYear, hpan, contractId); otherwise an optional reason.",
+    )
 
 
 class _DetailsIn(BaseModel):
@@ -132,8 +139,11 @@ class FailureDetailsIn(BaseModel):
 
 
 DETAILS_IN: dict[InstrumentType, type[_DetailsIn]] = {
-    "CARD": CardDetailsIn, "BANCOMAT": BancomatDetailsIn, "BPAY": BpayDetailsIn,
-    "SATISPAY": SatispayDetailsIn}
+    "CARD": CardDetailsIn,
+    "BANCOMAT": BancomatDetailsIn,
+    "BPAY": BpayDetailsIn,
+    "SATISPAY": SatispayDetailsIn,
+}
 
 
 class NotificationAck(BaseModel):
@@ -178,14 +188,16 @@ class StoredInstrument(BaseModel):
     details: dict[str, Any] | None = None
     error_reason: str | None = Field(default=None, alias="errorReason")
     notification: str | None = Field(
-        default=None, description="Digest of the outcome notification that was applied")
+        default=None, description="Digest of the outcome notification that was applied"
+    )
     replaces: str | None = None
     replaced_by: str | None = Field(default=None, alias="replacedBy")
     ttl: int | None = Field(default=None, description="Seconds; set once nothing needs it")
     signatures: list[SeenSignature] = Field(
         default_factory=list,
         description="PSP signatures accepted for this instrument, kept until they expire "
-                    "(the replay guard, written with the change the notification makes)")
+        "(the replay guard, written with the change the notification makes)",
+    )
 
 
 # ------------------------------------------------------------------ returned
@@ -216,8 +228,11 @@ class SatispayDetails(BaseModel):
 
 
 DETAILS_OUT: dict[InstrumentType, type[BaseModel]] = {
-    "CARD": CardDetails, "BANCOMAT": BancomatDetails, "BPAY": BpayDetails,
-    "SATISPAY": SatispayDetails}
+    "CARD": CardDetails,
+    "BANCOMAT": BancomatDetails,
+    "BPAY": BpayDetails,
+    "SATISPAY": SatispayDetails,
+}
 
 
 class Application(BaseModel):

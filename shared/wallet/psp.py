@@ -37,8 +37,15 @@ class PspSession:
 
 
 class PspGateway(Protocol):
-    async def open_session(self, *, psp_id: str, wallet_id: str, type_: InstrumentType,
-                           return_url: str, notification_url: str) -> PspSession:
+    async def open_session(
+        self,
+        *,
+        psp_id: str,
+        wallet_id: str,
+        type_: InstrumentType,
+        return_url: str,
+        notification_url: str,
+    ) -> PspSession:
         """Open an onboarding session; DependencyError if the PSP cannot be reached."""
         ...
 
@@ -57,9 +64,14 @@ class RegistryPspSecrets:
     """A PSP's secret: its ``secretName`` in the party registry, its value from the secret
     provider. The name is cached for ``ttl_seconds`` (it changes only when operators rotate)."""
 
-    def __init__(self, parties: PartyLookup, secrets: SecretProvider, *,
-                 ttl_seconds: float = 60.0,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        parties: PartyLookup,
+        secrets: SecretProvider,
+        *,
+        ttl_seconds: float = 60.0,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._parties = parties
         self._secrets = secrets
         self._ttl = ttl_seconds
@@ -82,29 +94,51 @@ class RegistryPspSecrets:
 class HttpPspGateway:
     """:class:`PspGateway` over HTTP: ``POST <base>/sessions``."""
 
-    def __init__(self, session: Callable[[], aiohttp.ClientSession], *, base_url: str,
-                 secrets: PspSecrets, clock: Clock, timeout: float) -> None:
+    def __init__(
+        self,
+        session: Callable[[], aiohttp.ClientSession],
+        *,
+        base_url: str,
+        secrets: PspSecrets,
+        clock: Clock,
+        timeout: float,
+    ) -> None:
         self._session = session
         self._base = base_url.rstrip("/")
         self._secrets = secrets
         self._clock = clock
         self._timeout = aiohttp.ClientTimeout(total=timeout)
 
-    async def open_session(self, *, psp_id: str, wallet_id: str, type_: InstrumentType,
-                           return_url: str, notification_url: str) -> PspSession:
-        body = json.dumps({"walletId": wallet_id, "type": type_, "returnUrl": return_url,
-                           "notificationUrl": notification_url}).encode()
+    async def open_session(
+        self,
+        *,
+        psp_id: str,
+        wallet_id: str,
+        type_: InstrumentType,
+        return_url: str,
+        notification_url: str,
+    ) -> PspSession:
+        body = json.dumps(
+            {
+                "walletId": wallet_id,
+                "type": type_,
+                "returnUrl": return_url,
+                "notificationUrl": notification_url,
+            }
+        ).encode()
         secret = await self._secrets.secret_of(psp_id)
-        headers = {"Content-Type": "application/json",
-                   HEADER: sign(secret, body, int(self._clock.now().timestamp()))}
+        headers = {
+            "Content-Type": "application/json",
+            HEADER: sign(secret, body, int(self._clock.now().timestamp())),
+        }
         try:
-            async with self._session().post(f"{self._base}/sessions", data=body,
-                                            headers=headers, timeout=self._timeout) as answer:
+            async with self._session().post(
+                f"{self._base}/sessions", data=body, headers=headers, timeout=self._timeout
+            ) as answer:
                 raw = await answer.content.read(_MAX_ANSWER + 1)
                 status = answer.status
         except (aiohttp.ClientError, TimeoutError) as error:
-            logger.warning("PSP %s unreachable opening a session: %s", psp_id,
-                           type(error).__name__)
+            logger.warning("PSP %s unreachable opening a session: %s", psp_id, type(error).__name__)
             raise DependencyError("psp", f"unreachable ({type(error).__name__})") from error
         if status != 201 and status != 200:
             logger.warning("PSP %s refused a session: HTTP %s", psp_id, status)
@@ -123,7 +157,6 @@ def _parse_session(raw: bytes) -> PspSession:
         raise DependencyError("psp", "unreadable session answer") from None
     if not isinstance(session_id, str) or not 0 < len(session_id) <= 128:
         raise DependencyError("psp", "unusable session id")
-    if not isinstance(redirect_url, str) or urlsplit(redirect_url).scheme not in ("http",
-                                                                                  "https"):
+    if not isinstance(redirect_url, str) or urlsplit(redirect_url).scheme not in ("http", "https"):
         raise DependencyError("psp", "unusable redirect URL")
     return PspSession(session_id, redirect_url)

@@ -63,16 +63,17 @@ class WalletIds:
         if self._keys is None or self._keys[0] != value:
             secrets = [s.strip() for s in value.split(",") if s.strip()]
             if not secrets or any(len(s) < 32 for s in secrets):
-                raise ConfigurationError(f"secret {self._name!r} must hold one or more "
-                                         "comma-separated keys of at least 32 characters")
+                raise ConfigurationError(
+                    f"secret {self._name!r} must hold one or more "
+                    "comma-separated keys of at least 32 characters"
+                )
             self._keys = (value, [_key(s) for s in secrets])
         return self._keys[1]
 
     async def new(self, fiscal_code: str) -> str:
         """A fresh walletId for an instrument of ``fiscal_code`` (a valid, normalised code)."""
         nonce = os.urandom(_NONCE)
-        sealed = (await self._current())[0].encrypt(nonce, fiscal_code.encode("ascii"),
-                                                    _PURPOSE)
+        sealed = (await self._current())[0].encrypt(nonce, fiscal_code.encode("ascii"), _PURPOSE)
         return _encode(nonce + sealed)
 
     async def owner(self, wallet_id: str) -> str | None:

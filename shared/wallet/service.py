@@ -76,8 +76,7 @@ _RETENTION_SECONDS = 90 * 86400
 
 
 class Publisher(Protocol):
-    def publish_soon(self, document: Document, *,
-                     only: Collection[Event] | None = None) -> None:
+    def publish_soon(self, document: Document, *, only: Collection[Event] | None = None) -> None:
         """Send the document's outbox (``only`` these of its events, if given) after the
         request has answered: the caller does not wait for the broker.
 
@@ -101,8 +100,16 @@ class WalletPolicy:
 class Wallet:
     """The wallet of every citizen, on its ports."""
 
-    def __init__(self, *, store: WalletStore, psp: PspGateway, secrets: PspSecrets,
-                 wallet_ids: WalletIds, publisher: Publisher, policy: WalletPolicy) -> None:
+    def __init__(
+        self,
+        *,
+        store: WalletStore,
+        psp: PspGateway,
+        secrets: PspSecrets,
+        wallet_ids: WalletIds,
+        publisher: Publisher,
+        policy: WalletPolicy,
+    ) -> None:
         self._store = store
         self._psp = psp
         self._secrets = secrets
@@ -111,35 +118,53 @@ class Wallet:
         self._policy = policy
 
     # ------------------------------------------------------------------ citizens
-    async def start_onboarding(self, fiscal_code: str, request: NewInstrument, *,
-                               now: datetime, notification_url: str) -> OnboardingStarted:
+    async def start_onboarding(
+        self, fiscal_code: str, request: NewInstrument, *, now: datetime, notification_url: str
+    ) -> OnboardingStarted:
         """Open a session at the PSP; 409 if the citizen already has the most live ones."""
         pk = fiscal_code_hash(fiscal_code)
         current = await self._store.current(pk, pending_since=self._pending_since(now))
         if self._reach_limit(current, _LIVE, now):
-            raise Conflict(f"a citizen may have at most {self._policy.max_instruments} live "
-                           "instruments (validated, or being onboarded): delete one first")
+            raise Conflict(
+                f"a citizen may have at most {self._policy.max_instruments} live "
+                "instruments (validated, or being onboarded): delete one first"
+            )
         wallet_id = await self._ids.new(fiscal_code)
         psp_id = self._policy.psp_id
         session = await self._psp.open_session(
-            psp_id=psp_id, wallet_id=wallet_id, type_=request.type,
-            return_url=self._policy.return_url, notification_url=notification_url)
+            psp_id=psp_id,
+            wallet_id=wallet_id,
+            type_=request.type,
+            return_url=self._policy.return_url,
+            notification_url=notification_url,
+        )
         enabled = set(request.applications)
         item = StoredInstrument(
-            id=wallet_id, pk=pk, fiscal_code=fiscal_code, type=request.type, status="CREATED",
-            applications={name: "ENABLED" if name in enabled else "DISABLED"
-                          for name in APPLICATIONS},
-            psp_id=psp_id, session_id=session.session_id, created_at=now, updated_at=now,
-            ttl=_RETENTION_SECONDS)
+            id=wallet_id,
+            pk=pk,
+            fiscal_code=fiscal_code,
+            type=request.type,
+            status="CREATED",
+            applications={
+                name: "ENABLED" if name in enabled else "DISABLED" for name in APPLICATIONS
+            },
+            psp_id=psp_id,
+            session_id=session.session_id,
+            created_at=now,
+            updated_at=now,
+            ttl=_RETENTION_SECONDS,
+        )
         # The walletId carries the owner (sealed), so no route document is written.
         await self._store.create(_document(item))
-        return OnboardingStarted(wallet_id=wallet_id, status="CREATED",
-                                 redirect_url=session.redirect_url)
+        return OnboardingStarted(
+            wallet_id=wallet_id, status="CREATED", redirect_url=session.redirect_url
+        )
 
     async def instruments(self, fiscal_code: str, *, now: datetime) -> InstrumentList:
         """Validated (or expired) instruments and sessions in progress, newest first."""
-        current = await self._store.current(fiscal_code_hash(fiscal_code),
-                                            pending_since=self._pending_since(now))
+        current = await self._store.current(
+            fiscal_code_hash(fiscal_code), pending_since=self._pending_since(now)
+        )
         shown = [self._view(_load(d), now) for d in current]
         shown = [i for i in shown if i.status != "ERROR"]
         shown.sort(key=lambda i: i.created_at, reverse=True)
@@ -161,8 +186,9 @@ class Wallet:
             if item.status == "VALIDATED":
                 events.append(self._event("InstrumentDeleted", item, now))
             was = item.status
-            item = item.model_copy(update={"status": "DELETED", "updated_at": now,
-                                           "ttl": _RETENTION_SECONDS})
+            item = item.model_copy(
+                update={"status": "DELETED", "updated_at": now, "ttl": _RETENTION_SECONDS}
+            )
             written = await self._store.replace(_document(item, raw, events))
             logger.info("instrument %s deleted (was %s)", wallet_id, was)
             return written, events
@@ -171,8 +197,9 @@ class Wallet:
         if done is not None:
             self._publish(*done)
 
-    async def set_applications(self, fiscal_code: str, wallet_id: str,
-                               update: ApplicationsUpdate, *, now: datetime) -> Instrument:
+    async def set_applications(
+        self, fiscal_code: str, wallet_id: str, update: ApplicationsUpdate, *, now: datetime
+    ) -> Instrument:
         """Enable or disable the wallet's services on a live instrument."""
         wanted = {a.name: a.status for a in update.applications}
 
@@ -185,12 +212,15 @@ class Wallet:
             changed = {n: s for n, s in wanted.items() if item.applications.get(n) != s}
             if not changed:
                 return item, None, []
-            item = item.model_copy(update={"applications": {**item.applications, **changed},
-                                           "updated_at": now})
+            item = item.model_copy(
+                update={"applications": {**item.applications, **changed}, "updated_at": now}
+            )
             events = []
             if item.status == "VALIDATED":
-                events = [self._event("ApplicationChanged", item, now, application=name,
-                                      status=value) for name, value in changed.items()]
+                events = [
+                    self._event("ApplicationChanged", item, now, application=name, status=value)
+                    for name, value in changed.items()
+                ]
             return item, await self._store.replace(_document(item, raw, events)), events
 
         item, written, events = await _retrying(attempt)
@@ -199,8 +229,14 @@ class Wallet:
         return self._view(item, now)
 
     # ------------------------------------------------------------------ the PSP
-    async def notify(self, notification: PspNotification, *, raw_body: bytes,
-                     signature: str | None, now: datetime) -> NotificationAck:
+    async def notify(
+        self,
+        notification: PspNotification,
+        *,
+        raw_body: bytes,
+        signature: str | None,
+        now: datetime,
+    ) -> NotificationAck:
         """Apply a PSP's signed outcome (see the module docstring and issue 3).
 
         A signature is accepted once, whatever happened next: a PSP that retries (a lost answer,
@@ -225,13 +261,15 @@ class Wallet:
         raw = _instrument(documents, wallet_id)
         psp_id = str(raw.get("pspId")) if raw else self._policy.psp_id
         seen = _SeenSignature()
-        await verify_signed_request(signature, raw_body, await self._secrets.secret_of(psp_id),
-                                    now=now, guard=seen)
+        await verify_signed_request(
+            signature, raw_body, await self._secrets.secret_of(psp_id), now=now, guard=seen
+        )
         if pk is None or raw is None:
             raise NotFound("unknown onboarding session")
         accepted = seen.accepted()
-        ack = NotificationAck(wallet_id=wallet_id, session_id=notification.session_id,
-                              outcome=notification.outcome)
+        ack = NotificationAck(
+            wallet_id=wallet_id, session_id=notification.session_id, outcome=notification.outcome
+        )
         first = True
 
         async def attempt() -> Document | None:
@@ -246,8 +284,13 @@ class Wallet:
             self._publisher.publish_soon(written)
         return ack
 
-    async def _apply(self, notification: PspNotification, documents: list[Document],
-                     accepted: SeenSignature, now: datetime) -> Document | None:
+    async def _apply(
+        self,
+        notification: PspNotification,
+        documents: list[Document],
+        accepted: SeenSignature,
+        now: datetime,
+    ) -> Document | None:
         wallet_id = notification.wallet_id
         raw = _instrument(documents, wallet_id)
         if raw is None or raw.get("sessionId") != notification.session_id:
@@ -257,14 +300,14 @@ class Wallet:
             logger.warning("replayed PSP signature refused for %s", wallet_id)
             raise Unauthorized("signature already used")
         # Every write below records the signature (and forgets stale ones): the replay guard.
-        item = item.model_copy(update={"signatures": [
-            *(s for s in item.signatures if s.until > now), accepted]})
+        item = item.model_copy(
+            update={"signatures": [*(s for s in item.signatures if s.until > now), accepted]}
+        )
         status = self._status(item, now)
         if notification.outcome == "PENDING":
             if item.status == "CREATED" and status == "CREATED":
                 _failure_details(notification)
-                item = item.model_copy(update={"status": "VALIDATION_REQUESTED",
-                                               "updated_at": now})
+                item = item.model_copy(update={"status": "VALIDATION_REQUESTED", "updated_at": now})
             # else progress after the outcome, or told twice: nothing changes but the guard
             await self._store.replace(_document(item, raw))
             return None
@@ -280,16 +323,28 @@ class Wallet:
         if notification.outcome != "OK":
             failure = _failure_details(notification)
             reason = notification.outcome + (f": {failure.reason}" if failure.reason else "")
-            item = item.model_copy(update={"status": "ERROR", "error_reason": reason,
-                                           "notification": digest, "updated_at": now})
+            item = item.model_copy(
+                update={
+                    "status": "ERROR",
+                    "error_reason": reason,
+                    "notification": digest,
+                    "updated_at": now,
+                }
+            )
             await self._store.replace(_document(item, raw))
             logger.info("onboarding %s ended %s", wallet_id, notification.outcome)
             return None
         return await self._validate(item, raw, documents, notification, digest, now)
 
-    async def _validate(self, item: StoredInstrument, raw: Document, documents: list[Document],
-                        notification: PspNotification, digest: str,
-                        now: datetime) -> Document | None:
+    async def _validate(
+        self,
+        item: StoredInstrument,
+        raw: Document,
+        documents: list[Document],
+        notification: PspNotification,
+        digest: str,
+        now: datetime,
+    ) -> Document | None:
         model = DETAILS_IN[item.type]
         details = _parse(model, notification.details)
         same_raw: list[Document] = []
@@ -301,9 +356,12 @@ class Wallet:
         same = [_load(d) for d in same_raw]
         shown = DETAILS_OUT[item.type].model_validate(details.model_dump(by_alias=True))
         update: dict[str, Any] = {
-            "hpan": details.hpan, "contract_id": details.contract_id,
+            "hpan": details.hpan,
+            "contract_id": details.contract_id,
             "details": shown.model_dump(mode="json", by_alias=True),
-            "notification": digest, "updated_at": now}
+            "notification": digest,
+            "updated_at": now,
+        }
         if self._reach_limit(rest, _VALIDATED, now):
             update.update(status="ERROR", error_reason="TOO_MANY_INSTRUMENTS")
             await self._store.replace(_document(item.model_copy(update=update), raw))
@@ -320,18 +378,27 @@ class Wallet:
         old_items = sorted(same, key=lambda o: o.created_at)
         update.update(applications=old_items[-1].applications, replaces=old_items[-1].id)
         item = item.model_copy(update=update)
-        event = self._event("InstrumentReplaced", item, now, oldWalletId=old_items[-1].id,
-                            newWalletId=item.id)
+        event = self._event(
+            "InstrumentReplaced", item, now, oldWalletId=old_items[-1].id, newWalletId=item.id
+        )
         replaced = []
         for old in old_items:
             old_raw = next(d for d in documents if d["id"] == old.id)
-            old = old.model_copy(update={"status": "REPLACED", "replaced_by": item.id,
-                                         "updated_at": now, "ttl": _RETENTION_SECONDS})
+            old = old.model_copy(
+                update={
+                    "status": "REPLACED",
+                    "replaced_by": item.id,
+                    "updated_at": now,
+                    "ttl": _RETENTION_SECONDS,
+                }
+            )
             replaced.append(_document(old, old_raw))
         written_all = await self._store.replace_together(
-            item.pk, [_document(item, raw, [event]), *replaced])
-        logger.info("instrument %s validated, replacing %s", item.id,
-                    ",".join(o.id for o in old_items))
+            item.pk, [_document(item, raw, [event]), *replaced]
+        )
+        logger.info(
+            "instrument %s validated, replacing %s", item.id, ",".join(o.id for o in old_items)
+        )
         return written_all[0]
 
     # ------------------------------------------------------------------ helpers
@@ -353,8 +420,9 @@ class Wallet:
             raise NotFound(f"no instrument {wallet_id[:64]}")
         return raw
 
-    def _reach_limit(self, documents: list[Document], counted: Collection[Status],
-                     now: datetime) -> bool:
+    def _reach_limit(
+        self, documents: list[Document], counted: Collection[Status], now: datetime
+    ) -> bool:
         """Whether at least ``max_instruments`` of ``documents`` are, as of ``now``, in a
         ``counted`` status. Fewer documents than the limit cannot reach it: none is parsed."""
         limit = self._policy.max_instruments
@@ -379,18 +447,30 @@ class Wallet:
         if status == "ERROR" and item.status in PENDING_STATUSES:
             reason = "SESSION_EXPIRED"
         details = DETAILS_OUT[item.type].model_validate(item.details) if item.details else None
-        return Instrument.model_validate({
-            "walletId": item.id, "type": item.type, "status": status,
-            "applications": [Application(name=n, status=s)
-                             for n, s in sorted(item.applications.items())],
-            "details": details, "errorReason": reason, "replacedBy": item.replaced_by,
-            "createdAt": item.created_at, "updatedAt": item.updated_at})
+        return Instrument.model_validate(
+            {
+                "walletId": item.id,
+                "type": item.type,
+                "status": status,
+                "applications": [
+                    Application(name=n, status=s) for n, s in sorted(item.applications.items())
+                ],
+                "details": details,
+                "errorReason": reason,
+                "replacedBy": item.replaced_by,
+                "createdAt": item.created_at,
+                "updatedAt": item.updated_at,
+            }
+        )
 
-    def _event(self, type_: str, item: StoredInstrument, now: datetime,
-               **extra: Any) -> Event:
-        data: dict[str, Any] = {"walletId": item.id, "citizenId": item.pk,
-                                "fiscalCode": item.fiscal_code, "hpan": item.hpan,
-                                "type": item.type}
+    def _event(self, type_: str, item: StoredInstrument, now: datetime, **extra: Any) -> Event:
+        data: dict[str, Any] = {
+            "walletId": item.id,
+            "citizenId": item.pk,
+            "fiscalCode": item.fiscal_code,
+            "hpan": item.hpan,
+            "type": item.type,
+        }
         if type_ in ("InstrumentValidated", "InstrumentReplaced"):
             data["brand"] = (item.details or {}).get("brand")
             data["applications"] = dict(item.applications)
@@ -438,8 +518,9 @@ def _load(raw: Document) -> StoredInstrument:
     return StoredInstrument.model_validate(raw)
 
 
-def _document(item: StoredInstrument, read: Document | None = None,
-              events: list[Event] | None = None) -> Document:
+def _document(
+    item: StoredInstrument, read: Document | None = None, events: list[Event] | None = None
+) -> Document:
     """The document to write for ``item``: the ETag it was read with, its pending outbox."""
     document = item.model_dump(mode="json", by_alias=True, exclude_none=True)
     if read is not None:
@@ -451,8 +532,11 @@ def _document(item: StoredInstrument, read: Document | None = None,
 
 
 def _digest(notification: PspNotification) -> str:
-    canonical = json.dumps({"outcome": notification.outcome, "details": notification.details},
-                           sort_keys=True, separators=(",", ":"))
+    canonical = json.dumps(
+        {"outcome": notification.outcome, "details": notification.details},
+        sort_keys=True,
+        separators=(",", ":"),
+    )
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -463,10 +547,13 @@ def _parse(model: type[M], details: dict[str, Any]) -> M:
     try:
         return model.model_validate(details)
     except ValidationError as error:
-        errors = [{"loc": ["details", *e["loc"]], "msg": e["msg"], "type": e["type"]}
-                  for e in error.errors(include_input=False, include_url=False)]
-        raise Invalid("the details do not fit the outcome and the instrument type",
-                      status=422, errors=errors) from None
+        errors = [
+            {"loc": ["details", *e["loc"]], "msg": e["msg"], "type": e["type"]}
+            for e in error.errors(include_input=False, include_url=False)
+        ]
+        raise Invalid(
+            "the details do not fit the outcome and the instrument type", status=422, errors=errors
+        ) from None
 
 
 def _failure_details(notification: PspNotification) -> FailureDetailsIn:

@@ -34,12 +34,15 @@ from shared.cosmos import body as _body
 from shared.errors import DependencyError
 
 # Instruments a citizen still has, or is onboarding: the listing, and the count of live ones.
-_CURRENT = ("SELECT * FROM c WHERE c.kind = 'instrument' AND (c.status = 'VALIDATED' OR "
-            "((c.status = 'CREATED' OR c.status = 'VALIDATION_REQUESTED') "
-            "AND c.createdAt >= @since))")
+_CURRENT = (
+    "SELECT * FROM c WHERE c.kind = 'instrument' AND (c.status = 'VALIDATED' OR "
+    "((c.status = 'CREATED' OR c.status = 'VALIDATION_REQUESTED') "
+    "AND c.createdAt >= @since))"
+)
 # What a notification needs: its own instrument and the validated ones (same hpan, count).
-_FOR_NOTIFICATION = ("SELECT * FROM c WHERE c.kind = 'instrument' AND "
-                     "(c.id = @id OR c.status = 'VALIDATED')")
+_FOR_NOTIFICATION = (
+    "SELECT * FROM c WHERE c.kind = 'instrument' AND (c.id = @id OR c.status = 'VALIDATED')"
+)
 
 
 class WalletStore(Protocol):
@@ -81,12 +84,10 @@ class CosmosWalletStore:
             return None
         return item if item.get("kind") == "instrument" else None
 
-    async def _query(self, pk: str, query: str, parameters: list[dict[str, Any]]
-                     ) -> list[Document]:
+    async def _query(self, pk: str, query: str, parameters: list[dict[str, Any]]) -> list[Document]:
         found: list[Document] = []
         async with guarded(self._timeout):
-            async for item in self._c.query_items(query, parameters=parameters,
-                                                  partition_key=pk):
+            async for item in self._c.query_items(query, parameters=parameters, partition_key=pk):
                 found.append(item)
         return found
 
@@ -104,7 +105,8 @@ class CosmosWalletStore:
 
     async def replace_together(self, pk: str, documents: list[Document]) -> list[Document]:
         operations: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = [
-            ("replace", (d["id"], _body(d)), {"if_match_etag": d["_etag"]}) for d in documents]
+            ("replace", (d["id"], _body(d)), {"if_match_etag": d["_etag"]}) for d in documents
+        ]
         try:
             async with guarded(self._timeout):
                 results = await self._c.execute_item_batch(operations, partition_key=pk)
@@ -113,6 +115,7 @@ class CosmosWalletStore:
                 raise DependencyError("cosmos", f"batch status {error.status_code}") from None
             raise StaleDocument(",".join(d["id"] for d in documents)) from None
         return [dict(result["resourceBody"]) for result in results]
+
 
 class MemoryWalletStore:
     """The store in memory, ETags included (unit tests)."""
@@ -128,8 +131,11 @@ class MemoryWalletStore:
         return copy.deepcopy(stored)
 
     def _instruments(self, pk: str) -> list[Document]:
-        return [copy.deepcopy(d) for (p, _), d in self.items.items()
-                if p == pk and d.get("kind") == "instrument"]
+        return [
+            copy.deepcopy(d)
+            for (p, _), d in self.items.items()
+            if p == pk and d.get("kind") == "instrument"
+        ]
 
     async def get(self, pk: str, wallet_id: str) -> Document | None:
         self.round_trips += 1
@@ -138,14 +144,21 @@ class MemoryWalletStore:
 
     async def current(self, pk: str, *, pending_since: str) -> list[Document]:
         self.round_trips += 1
-        return [d for d in self._instruments(pk) if d["status"] == "VALIDATED" or (
-            d["status"] in ("CREATED", "VALIDATION_REQUESTED")
-            and d["createdAt"] >= pending_since)]
+        return [
+            d
+            for d in self._instruments(pk)
+            if d["status"] == "VALIDATED"
+            or (
+                d["status"] in ("CREATED", "VALIDATION_REQUESTED")
+                and d["createdAt"] >= pending_since
+            )
+        ]
 
     async def for_notification(self, pk: str, wallet_id: str) -> list[Document]:
         self.round_trips += 1
-        return [d for d in self._instruments(pk)
-                if d["id"] == wallet_id or d["status"] == "VALIDATED"]
+        return [
+            d for d in self._instruments(pk) if d["id"] == wallet_id or d["status"] == "VALIDATED"
+        ]
 
     async def create(self, document: Document) -> Document:
         self.round_trips += 1

@@ -33,8 +33,10 @@ WALLET = "/api/v1/wallet/instruments"
 ROME = ZoneInfo("Europe/Rome")
 UTC = ZoneInfo("UTC")
 # A period as a local run defines one (CASHBACK_PERIODS): wide, so any dev clock is inside.
-PERIODS = ('[{"id": 9, "from": "2026-01-01", "to": "2099-12-31", "minTransactions": 3, '
-           '"maxPerTransaction": 1500, "maxPerPeriod": 15000, "graceDays": 2}]')
+PERIODS = (
+    '[{"id": 9, "from": "2026-01-01", "to": "2099-12-31", "minTransactions": 3, '
+    '"maxPerTransaction": 1500, "maxPerPeriod": 15000, "graceDays": 2}]'
+)
 
 
 @pytest.fixture(scope="module")
@@ -49,10 +51,14 @@ def bank() -> Iterator[str]:
 @pytest.fixture(scope="module")
 def host(platform: Platform, bank: str) -> Iterator[Host]:
     tag = uuid.uuid4().hex[:8]
-    env = {**fresh_queues("cashback"), "WALLET_EVENTS_QUEUE": f"wallet-events-{tag}",
-           "CASHBACK_TRANSACTIONS_QUEUE": f"cashback-transactions-{tag}",
-           "IBAN_CHECK_QUEUE": f"iban-check-{tag}", "CASHBACK_BANK_CHECK_URL": bank,
-           "CASHBACK_PERIODS": PERIODS}
+    env = {
+        **fresh_queues("cashback"),
+        "WALLET_EVENTS_QUEUE": f"wallet-events-{tag}",
+        "CASHBACK_TRANSACTIONS_QUEUE": f"cashback-transactions-{tag}",
+        "IBAN_CHECK_QUEUE": f"iban-check-{tag}",
+        "CASHBACK_BANK_CHECK_URL": bank,
+        "CASHBACK_PERIODS": PERIODS,
+    }
     started = start_host(platform, env=env)
     try:
         yield started
@@ -61,33 +67,49 @@ def host(platform: Platform, bank: str) -> Iterator[Host]:
 
 
 def dev_now(host: Host) -> datetime:
-    return datetime.fromisoformat(host.request("GET", "/admin/devclock",
-                                               key=ADMIN_KEY).json()["now"])
+    return datetime.fromisoformat(
+        host.request("GET", "/admin/devclock", key=ADMIN_KEY).json()["now"]
+    )
 
 
 def citizen(platform: Platform, host: Host, cf: str = CF) -> dict[str, str]:
-    token = issue_token(platform.keys.private_pem, cf, issuer=host.env["CITIZEN_JWT_ISSUER"],
-                        audience=host.env["CITIZEN_JWT_AUDIENCE"], now=dev_now(host))
+    token = issue_token(
+        platform.keys.private_pem,
+        cf,
+        issuer=host.env["CITIZEN_JWT_ISSUER"],
+        audience=host.env["CITIZEN_JWT_AUDIENCE"],
+        now=dev_now(host),
+    )
     return {"Authorization": f"Bearer {token}"}
 
 
 def onboard(platform: Platform, host: Host, cf: str, pan: str = PAN) -> str:
     """A card validated in ``cf``'s wallet through the PSP simulator's test API."""
-    started = host.request("POST", WALLET, json={"type": "CARD"},
-                           headers=citizen(platform, host, cf))
+    started = host.request(
+        "POST", WALLET, json={"type": "CARD"}, headers=citizen(platform, host, cf)
+    )
     assert started.status_code == 201, started.text
     session = started.json()["redirectUrl"].rsplit("/", 1)[-1]
     psp = platform.env["WALLET_PSP_BASE_URL"]
-    done = requests.post(f"{psp}/test/sessions/{session}/complete", timeout=30, json={
-        "outcome": "OK", "pan": pan, "expiryMonth": 12, "expiryYear": dev_now(host).year + 3,
-        "threeDsCode": "123456"})
+    done = requests.post(
+        f"{psp}/test/sessions/{session}/complete",
+        timeout=30,
+        json={
+            "outcome": "OK",
+            "pan": pan,
+            "expiryMonth": 12,
+            "expiryYear": dev_now(host).year + 3,
+            "threeDsCode": "123456",
+        },
+    )
     assert done.status_code == 200, done.text
     wallet_id: str = started.json()["walletId"]
     return wallet_id
 
 
-def cashback_instrument(platform: Platform, host: Host, cf: str,
-                        wallet_id: str) -> dict[str, Any] | None:
+def cashback_instrument(
+    platform: Platform, host: Host, cf: str, wallet_id: str
+) -> dict[str, Any] | None:
     listed = host.request("GET", INSTRUMENTS, headers=citizen(platform, host, cf))
     assert listed.status_code == 200, listed.text
     return next((i for i in listed.json()["instruments"] if i["walletId"] == wallet_id), None)
@@ -96,42 +118,52 @@ def cashback_instrument(platform: Platform, host: Host, cf: str,
 def test_enroll_enable_and_the_wallets_deletion(platform: Platform, host: Host) -> None:
     me = citizen(platform, host)
     assert host.request("GET", CITIZEN, headers=me).status_code == 404
-    enrolled = host.request("PUT", CITIZEN, json={"termsAndConditionsAccepted": True},
-                            headers=me)
+    enrolled = host.request("PUT", CITIZEN, json={"termsAndConditionsAccepted": True}, headers=me)
     assert enrolled.status_code == 200, enrolled.text
     assert enrolled.json()["status"] == "ENROLLED"
 
     wallet_id = onboard(platform, host, CF)
     # The wallet's InstrumentValidated reaches cashback through its queue.
     wait_for(lambda: cashback_instrument(platform, host, CF, wallet_id))
-    enabled = host.request("PUT", f"{INSTRUMENTS}/{wallet_id}",
-                           headers=citizen(platform, host))
+    enabled = host.request("PUT", f"{INSTRUMENTS}/{wallet_id}", headers=citizen(platform, host))
     assert enabled.status_code == 200, enabled.text
     body = enabled.json()
     now = dev_now(host)
     assert body["status"] == "ENABLED"
-    assert date.fromisoformat(body["countsFrom"]) == (now.astimezone(ROME).date()
-                                                      + timedelta(days=1))
+    assert date.fromisoformat(body["countsFrom"]) == (
+        now.astimezone(ROME).date() + timedelta(days=1)
+    )
 
     # The same card in someone else's wallet cannot be enabled while it is mine.
-    host.request("PUT", CITIZEN, json={"termsAndConditionsAccepted": True},
-                 headers=citizen(platform, host, OTHER_CF))
+    host.request(
+        "PUT",
+        CITIZEN,
+        json={"termsAndConditionsAccepted": True},
+        headers=citizen(platform, host, OTHER_CF),
+    )
     theirs = onboard(platform, host, OTHER_CF)
     wait_for(lambda: cashback_instrument(platform, host, OTHER_CF, theirs))
-    refused = host.request("PUT", f"{INSTRUMENTS}/{theirs}",
-                           headers=citizen(platform, host, OTHER_CF))
+    refused = host.request(
+        "PUT", f"{INSTRUMENTS}/{theirs}", headers=citizen(platform, host, OTHER_CF)
+    )
     assert refused.status_code == 409, refused.text
     assert CF not in refused.text
 
     # Deleting it in the wallet disables it for cashback; the other citizen may then enable it.
     deleted = host.request("DELETE", f"{WALLET}/{wallet_id}", headers=citizen(platform, host))
     assert deleted.status_code == 204, deleted.text
-    gone = wait_for(lambda: (i := cashback_instrument(platform, host, CF, wallet_id))
-                    and i["status"] == "DISABLED" and i)
+    gone = wait_for(
+        lambda: (
+            (i := cashback_instrument(platform, host, CF, wallet_id))
+            and i["status"] == "DISABLED"
+            and i
+        )
+    )
     assert gone["walletStatus"] == "DELETED"
     assert gone["history"][0]["disabledAt"] is not None
-    taken = host.request("PUT", f"{INSTRUMENTS}/{theirs}",
-                         headers=citizen(platform, host, OTHER_CF))
+    taken = host.request(
+        "PUT", f"{INSTRUMENTS}/{theirs}", headers=citizen(platform, host, OTHER_CF)
+    )
     assert taken.status_code == 200, taken.text
 
     withdrawn = host.request("DELETE", CITIZEN, headers=citizen(platform, host, OTHER_CF))
@@ -154,26 +186,42 @@ def acquirer(host: Host) -> dict[str, str]:
     return {"Ocp-Apim-Subscription-Key": host.env["DEV_PARTY_KEY_ACQUIRER"]}
 
 
-def trx(n: str, at: datetime, amount: int, op: str = "00",
-        corr: str | None = None) -> dict[str, Any]:
-    line = {"acquirerId": "DEMOACQ", "idTrxAcquirer": n, "hpan": hpan(OTHER_PAN, SALT),
-            "operationType": op,
-            "trxDate": at.isoformat(), "amount": amount, "merchantId": "shop-1",
-            "terminalId": "pos-1", "circuitType": "01"}
+def trx(
+    n: str, at: datetime, amount: int, op: str = "00", corr: str | None = None
+) -> dict[str, Any]:
+    line = {
+        "acquirerId": "DEMOACQ",
+        "idTrxAcquirer": n,
+        "hpan": hpan(OTHER_PAN, SALT),
+        "operationType": op,
+        "trxDate": at.isoformat(),
+        "amount": amount,
+        "merchantId": "shop-1",
+        "terminalId": "pos-1",
+        "circuitType": "01",
+    }
     if corr:
         line["correlationId"] = corr
     return line
 
 
 def test_transactions_around_a_dst_midnight_reversals_and_duplicates(
-        platform: Platform, host: Host) -> None:
+    platform: Platform, host: Host
+) -> None:
     cf = "BNCLRD75C41H501N"
     dst = next_spring_dst_day(dev_now(host).astimezone(ROME).date() + timedelta(days=1))
     # Enabled on the DST day at 03:30 CEST: counting starts at 00:00 CEST the next day.
     enable_at = datetime(dst.year, dst.month, dst.day, 1, 30, tzinfo=UTC)
     host.request("POST", "/admin/devclock", key=ADMIN_KEY, json={"set": enable_at.isoformat()})
-    assert host.request("PUT", CITIZEN, json={"termsAndConditionsAccepted": True},
-                        headers=citizen(platform, host, cf)).status_code == 200
+    assert (
+        host.request(
+            "PUT",
+            CITIZEN,
+            json={"termsAndConditionsAccepted": True},
+            headers=citizen(platform, host, cf),
+        ).status_code
+        == 200
+    )
     wallet_id = onboard(platform, host, cf, pan=OTHER_PAN)
     wait_for(lambda: cashback_instrument(platform, host, cf, wallet_id))
     enabled = host.request("PUT", f"{INSTRUMENTS}/{wallet_id}", headers=citizen(platform, host, cf))
@@ -182,13 +230,25 @@ def test_transactions_around_a_dst_midnight_reversals_and_duplicates(
 
     midnight = datetime(dst.year, dst.month, dst.day, 22, 0, tzinfo=UTC)  # 00:00 CEST
     host.advance_clock(3 * 86400)
-    first = host.request("POST", TRANSACTIONS, headers=acquirer(host), json={"transactions": [
-        trx("t1", midnight - timedelta(seconds=1), 2500),   # 23:59:59 on the DST day: no
-        trx("t2", midnight, 2500),                          # 2.50
-        trx("t3", midnight + timedelta(hours=1), 20000, corr="c3"),  # 15.00
-        trx("t4", midnight + timedelta(hours=2), 6000, op="01", corr="c3"),  # 200 -> 140: -1
-        trx("t6", midnight + timedelta(hours=3), 3000, op="01", corr="c7"),  # before its payment
-        {"acquirerId": "DEMOACQ", "idTrxAcquirer": "bad"}]})
+    first = host.request(
+        "POST",
+        TRANSACTIONS,
+        headers=acquirer(host),
+        json={
+            "transactions": [
+                trx("t1", midnight - timedelta(seconds=1), 2500),  # 23:59:59 on the DST day: no
+                trx("t2", midnight, 2500),  # 2.50
+                trx("t3", midnight + timedelta(hours=1), 20000, corr="c3"),  # 15.00
+                trx(
+                    "t4", midnight + timedelta(hours=2), 6000, op="01", corr="c3"
+                ),  # 200 -> 140: -1
+                trx(
+                    "t6", midnight + timedelta(hours=3), 3000, op="01", corr="c7"
+                ),  # before its payment
+                {"acquirerId": "DEMOACQ", "idTrxAcquirer": "bad"},
+            ]
+        },
+    )
     assert first.status_code == 202, first.text
     assert first.json()["accepted"] == 5
     assert [r["index"] for r in first.json()["rejected"]] == [5]
@@ -202,10 +262,18 @@ def test_transactions_around_a_dst_midnight_reversals_and_duplicates(
     # The next batch comes once this one is scored (milestones follow the order of arrival).
     after_first = wait_for(lambda: period(2, 1650))  # t2 2.50 + t3 15.00 - 1.00; t6 waits
     assert after_first["minReached"] is False
-    second = host.request("POST", TRANSACTIONS, headers=acquirer(host), json={"transactions": [
-        trx("t2", midnight, 2500),                          # again: counted once
-        trx("t8", midnight + timedelta(hours=5), 1000),     # 1.00, the third: minimum reached
-        trx("t7", midnight + timedelta(hours=2, minutes=30), 3000, corr="c7")]})  # cancelled
+    second = host.request(
+        "POST",
+        TRANSACTIONS,
+        headers=acquirer(host),
+        json={
+            "transactions": [
+                trx("t2", midnight, 2500),  # again: counted once
+                trx("t8", midnight + timedelta(hours=5), 1000),  # 1.00, the third: minimum reached
+                trx("t7", midnight + timedelta(hours=2, minutes=30), 3000, corr="c7"),
+            ]
+        },
+    )  # cancelled
     assert second.status_code == 202, second.text
 
     shown = wait_for(lambda: period(3, 1750))
@@ -213,32 +281,51 @@ def test_transactions_around_a_dst_midnight_reversals_and_duplicates(
     assert shown["capReached"] is False
     assert shown["milestones"] == {"minReachedBy": "DEMOACQ:t8", "capCrossedBy": None}
     assert shown["status"] == "ACTIVE"
-    listed = host.request("GET", f"{PERIODS_URL}/9/transactions",
-                          headers=citizen(platform, host, cf))
+    listed = host.request(
+        "GET", f"{PERIODS_URL}/9/transactions", headers=citizen(platform, host, cf)
+    )
     assert listed.status_code == 200, listed.text
-    rows = {t["idTrxAcquirer"]: (t["status"], t["count"], t["cashback"])
-            for t in listed.json()["transactions"]}
-    assert rows == {"t2": ("COUNTED", 1, 250), "t3": ("COUNTED", 1, 1500),
-                    "t4": ("COUNTED", 0, -100), "t6": ("COUNTED", -1, -300),
-                    "t7": ("COUNTED", 1, 300), "t8": ("COUNTED", 1, 100)}
+    rows = {
+        t["idTrxAcquirer"]: (t["status"], t["count"], t["cashback"])
+        for t in listed.json()["transactions"]
+    }
+    assert rows == {
+        "t2": ("COUNTED", 1, 250),
+        "t3": ("COUNTED", 1, 1500),
+        "t4": ("COUNTED", 0, -100),
+        "t6": ("COUNTED", -1, -300),
+        "t7": ("COUNTED", 1, 300),
+        "t8": ("COUNTED", 1, 100),
+    }
 
 
-def test_an_iban_is_checked_with_the_bank_asynchronously(platform: Platform, host: Host,
-                                                         bank: str) -> None:
+def test_an_iban_is_checked_with_the_bank_asynchronously(
+    platform: Platform, host: Host, bank: str
+) -> None:
     iban = "IT60X0542811101000000123456"
     mine, theirs = "MRORSS80A01H501D", OTHER_CF
-    requests.post(f"{bank}/test/accounts", json={"iban": iban, "fiscalCode": mine},
-                  timeout=10).raise_for_status()
+    requests.post(
+        f"{bank}/test/accounts", json={"iban": iban, "fiscalCode": mine}, timeout=10
+    ).raise_for_status()
     for cf in (mine, theirs):
         headers = citizen(platform, host, cf)
-        assert host.request("PUT", CITIZEN, json={"termsAndConditionsAccepted": True},
-                            headers=headers).status_code == 200
-        answer = host.request("PUT", f"{CITIZEN}/iban", headers=headers,
-                              json={"iban": "IT60 X054 2811 1010 0000 0123 456",
-                                    "ownerName": "Mario Rossi"})
+        assert (
+            host.request(
+                "PUT", CITIZEN, json={"termsAndConditionsAccepted": True}, headers=headers
+            ).status_code
+            == 200
+        )
+        answer = host.request(
+            "PUT",
+            f"{CITIZEN}/iban",
+            headers=headers,
+            json={"iban": "IT60 X054 2811 1010 0000 0123 456", "ownerName": "Mario Rossi"},
+        )
         assert answer.status_code == 200, answer.text
         assert (answer.json()["iban"], answer.json()["ibanStatus"]) == (
-            "*" * 23 + "3456", "PENDING")
+            "*" * 23 + "3456",
+            "PENDING",
+        )
 
     def status(cf: str) -> str | None:
         shown = host.request("GET", CITIZEN, headers=citizen(platform, host, cf)).json()
@@ -247,16 +334,22 @@ def test_an_iban_is_checked_with_the_bank_asynchronously(platform: Platform, hos
 
     assert wait_for(lambda: status(mine)) == "OK"
     assert wait_for(lambda: status(theirs)) == "KO"
-    bad = host.request("PUT", f"{CITIZEN}/iban", headers=citizen(platform, host, mine),
-                       json={"iban": "IT61X0542811101000000123456", "ownerName": "M R"})
+    bad = host.request(
+        "PUT",
+        f"{CITIZEN}/iban",
+        headers=citizen(platform, host, mine),
+        json={"iban": "IT61X0542811101000000123456", "ownerName": "M R"},
+    )
     assert bad.status_code == 422
 
 
 # A period of its own, in the dev clock's future, that the scenario below sees open, rank and
 # close: 1-31 March 2031, two grace days, the minimum at 3, a super cashback for the top 1.
-CLOSING_PERIODS = ('[{"id": 31, "from": "2031-03-01", "to": "2031-03-31", '
-                   '"minTransactions": 3, "maxPerTransaction": 1500, "maxPerPeriod": 15000, '
-                   '"superCashback": 1000, "topN": 1, "graceDays": 2}]')
+CLOSING_PERIODS = (
+    '[{"id": 31, "from": "2031-03-01", "to": "2031-03-31", '
+    '"minTransactions": 3, "maxPerTransaction": 1500, "maxPerPeriod": 15000, '
+    '"superCashback": 1000, "topN": 1, "graceDays": 2}]'
+)
 SCENARIO_CF = "MRNLCU80A01H501B"
 SCENARIO_IBAN = "IT58P0306909606100000063912"
 VISA, MASTERCARD = "4242424242424242", "5200828282828210"
@@ -265,11 +358,15 @@ VISA, MASTERCARD = "4242424242424242", "5200828282828210"
 @pytest.fixture(scope="module")
 def closing_host(platform: Platform, bank: str) -> Iterator[Host]:
     tag = uuid.uuid4().hex[:8]
-    env = {**fresh_queues("cashback-closing"), "WALLET_EVENTS_QUEUE": f"wallet-events-{tag}",
-           "CASHBACK_TRANSACTIONS_QUEUE": f"cashback-transactions-{tag}",
-           "IBAN_CHECK_QUEUE": f"iban-check-{tag}", "CASHBACK_BANK_CHECK_URL": bank,
-           "CASHBACK_PERIODS": CLOSING_PERIODS,
-           "CASHBACK_PAYOUTS_BLOB_CONTAINER": f"payouts-{tag}"}
+    env = {
+        **fresh_queues("cashback-closing"),
+        "WALLET_EVENTS_QUEUE": f"wallet-events-{tag}",
+        "CASHBACK_TRANSACTIONS_QUEUE": f"cashback-transactions-{tag}",
+        "IBAN_CHECK_QUEUE": f"iban-check-{tag}",
+        "CASHBACK_BANK_CHECK_URL": bank,
+        "CASHBACK_PERIODS": CLOSING_PERIODS,
+        "CASHBACK_PAYOUTS_BLOB_CONTAINER": f"payouts-{tag}",
+    }
     started = start_host(platform, env=env)
     try:
         yield started
@@ -278,26 +375,44 @@ def closing_host(platform: Platform, bank: str) -> Iterator[Host]:
 
 
 def card_line(n: str, pan: str, at: datetime, amount: int) -> dict[str, Any]:
-    return {"acquirerId": "DEMOACQ", "idTrxAcquirer": n, "hpan": hpan(pan, SALT),
-            "operationType": "00", "trxDate": at.isoformat(), "amount": amount,
-            "merchantId": "shop-2", "terminalId": "pos-9", "circuitType": "01"}
+    return {
+        "acquirerId": "DEMOACQ",
+        "idTrxAcquirer": n,
+        "hpan": hpan(pan, SALT),
+        "operationType": "00",
+        "trxDate": at.isoformat(),
+        "amount": amount,
+        "merchantId": "shop-2",
+        "terminalId": "pos-9",
+        "circuitType": "01",
+    }
 
 
 def test_iban_two_cards_ranking_and_payout_through_the_dev_host(
-        platform: Platform, closing_host: Host, bank: str) -> None:
+    platform: Platform, closing_host: Host, bank: str
+) -> None:
     host = closing_host
-    host.request("POST", "/admin/devclock", key=ADMIN_KEY,
-                 json={"set": "2031-03-10T09:00:00+00:00"})
+    host.request(
+        "POST", "/admin/devclock", key=ADMIN_KEY, json={"set": "2031-03-10T09:00:00+00:00"}
+    )
     me = citizen(platform, host, SCENARIO_CF)
-    assert host.request("PUT", CITIZEN, json={"termsAndConditionsAccepted": True},
-                        headers=me).status_code == 200
+    assert (
+        host.request(
+            "PUT", CITIZEN, json={"termsAndConditionsAccepted": True}, headers=me
+        ).status_code
+        == 200
+    )
 
     # The IBAN: PENDING, then OK once the bank simulator answers through IBAN_CHECK_QUEUE.
-    requests.post(f"{bank}/test/accounts", json={"iban": SCENARIO_IBAN,
-                                                 "fiscalCode": SCENARIO_CF},
-                  timeout=10).raise_for_status()
-    pending = host.request("PUT", f"{CITIZEN}/iban", headers=me,
-                           json={"iban": SCENARIO_IBAN, "ownerName": "Luca Marino"})
+    requests.post(
+        f"{bank}/test/accounts", json={"iban": SCENARIO_IBAN, "fiscalCode": SCENARIO_CF}, timeout=10
+    ).raise_for_status()
+    pending = host.request(
+        "PUT",
+        f"{CITIZEN}/iban",
+        headers=me,
+        json={"iban": SCENARIO_IBAN, "ownerName": "Luca Marino"},
+    )
     assert pending.status_code == 200, pending.text
     assert pending.json()["ibanStatus"] == "PENDING"
 
@@ -312,25 +427,36 @@ def test_iban_two_cards_ranking_and_payout_through_the_dev_host(
     wallet_ids = [onboard(platform, host, SCENARIO_CF, pan=pan) for pan in (VISA, MASTERCARD)]
     for wallet_id in wallet_ids:
         wait_for(lambda w=wallet_id: cashback_instrument(platform, host, SCENARIO_CF, w))
-        enabled = host.request("PUT", f"{INSTRUMENTS}/{wallet_id}",
-                               headers=citizen(platform, host, SCENARIO_CF))
+        enabled = host.request(
+            "PUT", f"{INSTRUMENTS}/{wallet_id}", headers=citizen(platform, host, SCENARIO_CF)
+        )
         assert enabled.status_code == 200, enabled.text
         assert enabled.json()["countsFrom"] == "2031-03-11"
 
     host.advance_clock(2 * 86400)  # 12 March
     eleventh = datetime(2031, 3, 11, 10, tzinfo=ROME)
-    sent = host.request("POST", TRANSACTIONS, headers=acquirer(host), json={"transactions": [
-        card_line("v1", VISA, eleventh, 5000),                           # 5.00
-        card_line("m1", MASTERCARD, eleventh + timedelta(hours=1), 20000),  # 15.00 (capped)
-        card_line("v2", VISA, eleventh + timedelta(hours=2), 3000),      # 3.00: the third
-        card_line("m0", MASTERCARD, eleventh - timedelta(hours=12), 9000),  # enabling day: no
-    ]})
+    sent = host.request(
+        "POST",
+        TRANSACTIONS,
+        headers=acquirer(host),
+        json={
+            "transactions": [
+                card_line("v1", VISA, eleventh, 5000),  # 5.00
+                card_line("m1", MASTERCARD, eleventh + timedelta(hours=1), 20000),  # 15.00 (capped)
+                card_line("v2", VISA, eleventh + timedelta(hours=2), 3000),  # 3.00: the third
+                card_line(
+                    "m0", MASTERCARD, eleventh - timedelta(hours=12), 9000
+                ),  # enabling day: no
+            ]
+        },
+    )
     assert sent.status_code == 202, sent.text
     assert sent.json()["accepted"] == 4
 
     def summary() -> dict[str, Any] | None:
-        shown = host.request("GET", f"{PERIODS_URL}/31",
-                             headers=citizen(platform, host, SCENARIO_CF))
+        shown = host.request(
+            "GET", f"{PERIODS_URL}/31", headers=citizen(platform, host, SCENARIO_CF)
+        )
         assert shown.status_code == 200, shown.text
         body: dict[str, Any] = shown.json()
         return body if body["count"] == 3 else None
@@ -339,26 +465,32 @@ def test_iban_two_cards_ranking_and_payout_through_the_dev_host(
     assert (period["count"], period["cashback"], period["minReached"]) == (3, 2300, True)
     assert period["milestones"]["minReachedBy"] == "DEMOACQ:v2"
     assert period["status"] == "ACTIVE"
-    listed = host.request("GET", f"{PERIODS_URL}/31/transactions",
-                          headers=citizen(platform, host, SCENARIO_CF)).json()
+    listed = host.request(
+        "GET", f"{PERIODS_URL}/31/transactions", headers=citizen(platform, host, SCENARIO_CF)
+    ).json()
     assert sorted(t["idTrxAcquirer"] for t in listed["transactions"]) == ["m1", "v1", "v2"]
 
     # The ranking timer, run now through the dev host.
     ranked = host.request("POST", "/admin/functions/cashback_rank", key=ADMIN_KEY, json={})
     assert ranked.status_code == 202, ranked.text
-    period = host.request("GET", f"{PERIODS_URL}/31",
-                          headers=citizen(platform, host, SCENARIO_CF)).json()
+    period = host.request(
+        "GET", f"{PERIODS_URL}/31", headers=citizen(platform, host, SCENARIO_CF)
+    ).json()
     assert (period["rank"], period["inTopN"]) == (1, True)
 
     # 3 April (Rome): the last day of grace (2 April) is over; the payout job writes the list.
-    host.request("POST", "/admin/devclock", key=ADMIN_KEY,
-                 json={"set": "2031-04-03T08:00:00+00:00"})
+    host.request(
+        "POST", "/admin/devclock", key=ADMIN_KEY, json={"set": "2031-04-03T08:00:00+00:00"}
+    )
     paid = host.request("POST", "/admin/functions/cashback_payouts", key=ADMIN_KEY, json={})
     assert paid.status_code == 202, paid.text
     service = BlobServiceClient.from_connection_string(platform.env["AzureWebJobsStorage"])
     with service:
-        blob = service.get_blob_client(host.env["CASHBACK_PAYOUTS_BLOB_CONTAINER"],
-                                       "period-31/payouts.csv")
+        blob = service.get_blob_client(
+            host.env["CASHBACK_PAYOUTS_BLOB_CONTAINER"], "period-31/payouts.csv"
+        )
         lines = blob.download_blob().readall().decode().splitlines()
-    assert lines == ["fiscalCode,iban,amountCents,typology",
-                     f"{SCENARIO_CF},{SCENARIO_IBAN},3300,03"]  # 23.00 + the super 10.00
+    assert lines == [
+        "fiscalCode,iban,amountCents,typology",
+        f"{SCENARIO_CF},{SCENARIO_IBAN},3300,03",
+    ]  # 23.00 + the super 10.00

@@ -40,7 +40,8 @@ def timed(host: Host, method: str, path: str) -> tuple[float, int, dict[str, str
 
 
 def test_paused_cosmos_gives_quick_503s_and_recovers_without_a_restart(
-        own: tuple[Platform, Host]) -> None:
+    own: tuple[Platform, Host],
+) -> None:
     platform, host = own
     path = f"/api/tests/point-read/{DEMO_EC}"
     assert host.request("GET", path).status_code == 200
@@ -64,7 +65,8 @@ def test_paused_cosmos_gives_quick_503s_and_recovers_without_a_restart(
 
 
 def test_an_outbox_written_while_the_broker_is_paused_is_published_after_it_returns(
-        own: tuple[Platform, Host]) -> None:
+    own: tuple[Platform, Host],
+) -> None:
     platform, host = own
     out = host.env["TEST_QUEUE_OUT"]
     connection = host.env["ServiceBusConnection"]

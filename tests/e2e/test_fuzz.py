@@ -34,8 +34,12 @@ from tests.conftest import ADMIN_KEY, FUNCTION_KEY, Host, fresh_queues, start_ho
 
 EXAMPLES = 8
 CF = "RSSMRA85T10A562S"
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
-          response_schema_conformance]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
 
 
 @pytest.fixture(scope="module")
@@ -66,16 +70,20 @@ class Credentials:
         if "adminKey" in schemes:
             headers["x-functions-key"] = ADMIN_KEY
         if "citizenToken" in schemes:
-            token = issue_token(self.platform.keys.private_pem, CF,
-                                issuer=self.host.env["CITIZEN_JWT_ISSUER"],
-                                audience=self.host.env["CITIZEN_JWT_AUDIENCE"],
-                                now=self.dev_now())
+            token = issue_token(
+                self.platform.keys.private_pem,
+                CF,
+                issuer=self.host.env["CITIZEN_JWT_ISSUER"],
+                audience=self.host.env["CITIZEN_JWT_AUDIENCE"],
+                now=self.dev_now(),
+            )
             headers["Authorization"] = f"Bearer {token}"
         if "subscriptionKey" in schemes:
             headers["Ocp-Apim-Subscription-Key"] = self.host.env["DEV_PARTY_KEY_EC"]
         if "pspSignature" in schemes:
-            headers["x-signature"] = sign(self.psp_secret, body or b"",
-                                          int(self.dev_now().timestamp()))
+            headers["x-signature"] = sign(
+                self.psp_secret, body or b"", int(self.dev_now().timestamp())
+            )
         return headers
 
 
@@ -84,8 +92,9 @@ def _schemes(document: dict[str, Any], path: str, method: str) -> set[str]:
     return {name for requirement in requirements for name in requirement}
 
 
-def _send(case: Any, credentials: Credentials, schemes: set[str],
-          session: requests.Session, base_url: str) -> requests.Response:
+def _send(
+    case: Any, credentials: Credentials, schemes: set[str], session: requests.Session, base_url: str
+) -> requests.Response:
     kwargs = case.as_transport_kwargs(base_url=base_url)
     body: bytes | None = None
     if "json" in kwargs:  # serialize here, so the PSP signature covers the exact bytes
@@ -99,10 +108,21 @@ def _send(case: Any, credentials: Credentials, schemes: set[str],
     return session.request(**kwargs)
 
 
-def _fuzz(operation: Any, mode: GenerationMode, schemes: set[str], credentials: Credentials,
-          session: requests.Session, base_url: str) -> None:
-    @settings(max_examples=EXAMPLES, deadline=None, database=None,
-              phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
+def _fuzz(
+    operation: Any,
+    mode: GenerationMode,
+    schemes: set[str],
+    credentials: Credentials,
+    session: requests.Session,
+    base_url: str,
+) -> None:
+    @settings(
+        max_examples=EXAMPLES,
+        deadline=None,
+        database=None,
+        phases=[Phase.explicit, Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
     @given(case=operation.as_strategy(mode))
     def run(case: Any) -> None:
         response = _send(case, credentials, schemes, session, base_url)
@@ -112,8 +132,9 @@ def _fuzz(operation: Any, mode: GenerationMode, schemes: set[str], credentials: 
         run()
 
 
-def test_every_operation_answers_within_its_schema_and_never_5xx(platform: Platform,
-                                                                 host: Host) -> None:
+def test_every_operation_answers_within_its_schema_and_never_5xx(
+    platform: Platform, host: Host
+) -> None:
     document = host.request("GET", "/api/openapi.json", key=None).json()
     schema = schemathesis.openapi.from_dict(document)
     credentials = Credentials(platform, host)
@@ -127,6 +148,8 @@ def test_every_operation_answers_within_its_schema_and_never_5xx(platform: Platf
                 try:
                     _fuzz(operation, mode, schemes, credentials, session, host.url)
                 except (Exception, BaseExceptionGroup) as error:  # collect them all, then report
-                    failures.append(f"{operation.method.upper()} {operation.path} "
-                                    f"({mode.value}): {str(error)[:800]}")
+                    failures.append(
+                        f"{operation.method.upper()} {operation.path} "
+                        f"({mode.value}): {str(error)[:800]}"
+                    )
     assert failures == [], "\n\n".join(failures)

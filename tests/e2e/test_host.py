@@ -27,8 +27,13 @@ def host(platform: Platform) -> Iterator[Host]:
     from tests.functions.fakes import consumers_of
 
     # the dead-letter test stages messages on the wallet-events queue: keep its consumer off
-    env = {**fresh_queues("host"), **{f"AzureWebJobs.{name}.Disabled": "true"
-                                      for name in consumers_of(app, "WALLET_EVENTS_QUEUE")}}
+    env = {
+        **fresh_queues("host"),
+        **{
+            f"AzureWebJobs.{name}.Disabled": "true"
+            for name in consumers_of(app, "WALLET_EVENTS_QUEUE")
+        },
+    }
     started = start_host(platform, env=env)
     try:
         yield started
@@ -36,12 +41,21 @@ def host(platform: Platform) -> Iterator[Host]:
         started.stop()
 
 
-def token(platform: Platform, host: Host, *, fiscal_code: str = CF,
-          now: datetime | None = None, private_pem: str | None = None) -> str:
-    return issue_token(private_pem or platform.keys.private_pem, fiscal_code,
-                       issuer=host.env["CITIZEN_JWT_ISSUER"],
-                       audience=host.env["CITIZEN_JWT_AUDIENCE"],
-                       now=now or _dev_now(host))
+def token(
+    platform: Platform,
+    host: Host,
+    *,
+    fiscal_code: str = CF,
+    now: datetime | None = None,
+    private_pem: str | None = None,
+) -> str:
+    return issue_token(
+        private_pem or platform.keys.private_pem,
+        fiscal_code,
+        issuer=host.env["CITIZEN_JWT_ISSUER"],
+        audience=host.env["CITIZEN_JWT_AUDIENCE"],
+        now=now or _dev_now(host),
+    )
 
 
 def _dev_now(host: Host) -> datetime:
@@ -79,13 +93,13 @@ def test_function_level_takes_header_or_code_query_or_admin_key(host: Host) -> N
 
 def test_admin_level_refuses_the_function_key(host: Host) -> None:
     assert_problem(host.request("GET", "/api/tests/admin"), 401)
-    assert host.request("GET", "/api/tests/admin", key=ADMIN_KEY).json() == {
-        "who": "an operator"}
+    assert host.request("GET", "/api/tests/admin", key=ADMIN_KEY).json() == {"who": "an operator"}
 
 
 def test_citizen_token_identifies_the_citizen(platform: Platform, host: Host) -> None:
-    response = host.request("GET", "/api/tests/citizen",
-                            headers={"Authorization": f"Bearer {token(platform, host)}"})
+    response = host.request(
+        "GET", "/api/tests/citizen", headers={"Authorization": f"Bearer {token(platform, host)}"}
+    )
     assert response.status_code == 200
     assert response.json() == {"who": CF}
 
@@ -93,8 +107,14 @@ def test_citizen_token_identifies_the_citizen(platform: Platform, host: Host) ->
 def test_citizen_token_problems_are_401(platform: Platform, host: Host) -> None:
     expired = token(platform, host, now=_dev_now(host) - timedelta(hours=3))
     forged = token(platform, host, private_pem=generate_key_pair()[0])
-    for header in [None, "Bearer", "Basic abc", f"Bearer {expired}", f"Bearer {forged}",
-                   f"Bearer {token(platform, host)}x"]:
+    for header in [
+        None,
+        "Bearer",
+        "Basic abc",
+        f"Bearer {expired}",
+        f"Bearer {forged}",
+        f"Bearer {token(platform, host)}x",
+    ]:
         headers = {"Authorization": header} if header else {}
         assert_problem(host.request("GET", "/api/tests/citizen", headers=headers), 401)
 
@@ -119,12 +139,14 @@ def test_unknown_route_is_404_and_wrong_method_405(host: Host) -> None:
 
 def test_malformed_json_is_400_and_schema_violations_422(host: Host) -> None:
     headers = {"Content-Type": "application/json"}
-    assert_problem(host.request("POST", "/api/tests/echo", data=b"{not json", headers=headers),
-                   400)
+    assert_problem(host.request("POST", "/api/tests/echo", data=b"{not json", headers=headers), 400)
     assert_problem(host.request("POST", "/api/tests/echo", data=b"", headers=headers), 400)
-    body = assert_problem(host.request("POST", "/api/tests/echo",
-                                       json={"text": "x", "amount": -1,
-                                             "pan": "4111111111111111"}), 422)
+    body = assert_problem(
+        host.request(
+            "POST", "/api/tests/echo", json={"text": "x", "amount": -1, "pan": "4111111111111111"}
+        ),
+        422,
+    )
     fields = {tuple(e["loc"]) for e in body["errors"]}
     assert fields == {("amount",), ("pan",)}
     assert "4111111111111111" not in str(body)  # rejected input is never echoed back
@@ -134,8 +156,9 @@ def test_malformed_json_is_400_and_schema_violations_422(host: Host) -> None:
 
 def test_oversize_bodies_are_413(host: Host) -> None:
     # the endpoint's own cap (1 KiB) and the host's (100 MB, Azure's default)
-    assert_problem(host.request("POST", "/api/tests/echo", json={"text": "x" * 2000,
-                                                                   "amount": 1}), 413)
+    assert_problem(
+        host.request("POST", "/api/tests/echo", json={"text": "x" * 2000, "amount": 1}), 413
+    )
     huge = b"x" * (100 * 1024 * 1024 + 1)
     assert host.request("POST", "/api/tests/echo", data=huge).status_code == 413
 
@@ -145,8 +168,9 @@ def test_correlation_id_is_echoed_or_made(host: Host) -> None:
     assert sent.headers["x-correlation-id"] == "abc-123"
     made = host.request("GET", "/api/tests/function")
     assert uuid.UUID(made.headers["x-correlation-id"])
-    problem = host.request("POST", "/api/tests/echo", data=b"{",
-                           headers={"x-correlation-id": "bad-1"})
+    problem = host.request(
+        "POST", "/api/tests/echo", data=b"{", headers={"x-correlation-id": "bad-1"}
+    )
     assert problem.json()["correlationId"] == "bad-1"
 
 
@@ -157,7 +181,10 @@ def test_health_reports_ready_dependencies(host: Host) -> None:
     body = response.json()
     assert body["status"] == "ok"
     assert {name for name, check in body["checks"].items() if check["ok"]} == {
-        "configuration", "cosmos", "servicebus"}
+        "configuration",
+        "cosmos",
+        "servicebus",
+    }
 
 
 def test_openapi_describes_every_http_function(host: Host) -> None:
@@ -166,28 +193,41 @@ def test_openapi_describes_every_http_function(host: Host) -> None:
 
     document = host.request("GET", "/api/openapi.json", key=None).json()
     assert document["openapi"].startswith("3.1")
-    operations = {op["operationId"] for path in document["paths"].values()
-                  for op in path.values()}
-    http_functions = {name for name, f in functions(app).items()
-                      if f.get_trigger().get_dict_repr()["type"] == "httpTrigger"}
+    operations = {op["operationId"] for path in document["paths"].values() for op in path.values()}
+    http_functions = {
+        name
+        for name, f in functions(app).items()
+        if f.get_trigger().get_dict_repr()["type"] == "httpTrigger"
+    }
     assert operations == http_functions
     echo = document["paths"]["/api/tests/echo"]["post"]
     assert echo["requestBody"]["content"]["application/json"]["schema"]["$ref"]
     assert {"400", "401", "413", "422", "503"} <= set(echo["responses"])
     assert set(document["components"]["securitySchemes"]) >= {
-        "functionKey", "citizenToken", "subscriptionKey", "pspSignature", "adminKey"}
+        "functionKey",
+        "citizenToken",
+        "subscriptionKey",
+        "pspSignature",
+        "adminKey",
+    }
 
 
 # ------------------------------------------------------------------ queues
 def _out(host: Host, count: int = 1, timeout: float = 20.0) -> list[dict]:
-    return receive(host.env["ServiceBusConnection"], host.env["TEST_QUEUE_OUT"], count,
-                   timeout=timeout)
+    return receive(
+        host.env["ServiceBusConnection"], host.env["TEST_QUEUE_OUT"], count, timeout=timeout
+    )
 
 
 def test_queue_function_gets_the_real_message(host: Host) -> None:
     message_id = f"ok-{uuid.uuid4()}"
-    send(host.env["ServiceBusConnection"], host.env["TEST_QUEUE_OK"], {"hello": 1},
-         message_id=message_id, properties={"kind": "greeting"})
+    send(
+        host.env["ServiceBusConnection"],
+        host.env["TEST_QUEUE_OK"],
+        {"hello": 1},
+        message_id=message_id,
+        properties={"kind": "greeting"},
+    )
     [out] = _out(host)
     body = out["body"]
     assert body["messageId"] == message_id
@@ -201,10 +241,13 @@ def test_queue_functions_run_concurrently_up_to_max_concurrent_calls(host: Host)
     from azure.servicebus import ServiceBusClient, ServiceBusMessage
 
     limit = json.loads((ROOT / "host.json").read_text())["extensions"]["serviceBus"][
-        "maxConcurrentCalls"]
+        "maxConcurrentCalls"
+    ]
     count = limit * 3
-    with ServiceBusClient.from_connection_string(host.env["ServiceBusConnection"]) as client, \
-            client.get_queue_sender(host.env["TEST_QUEUE_SLOW"]) as sender:
+    with (
+        ServiceBusClient.from_connection_string(host.env["ServiceBusConnection"]) as client,
+        client.get_queue_sender(host.env["TEST_QUEUE_SLOW"]) as sender,
+    ):
         batch = sender.create_message_batch()
         for i in range(count):
             batch.add_message(ServiceBusMessage(b"{}", message_id=f"slow-{i}"))
@@ -232,8 +275,16 @@ def test_transient_failure_is_redelivered_then_recorded(host: Host) -> None:
     assert item["deliveryCount"] == 3  # SERVICEBUS_MAX_DELIVERY_COUNT in the tests
     assert "still failing at delivery 3" in item["reason"]
     # completed on its last delivery: nothing was dead-lettered
-    assert receive(host.env["ServiceBusConnection"], queue, 1, timeout=1,
-                   sub_queue=ServiceBusSubQueue.DEAD_LETTER) == []
+    assert (
+        receive(
+            host.env["ServiceBusConnection"],
+            queue,
+            1,
+            timeout=1,
+            sub_queue=ServiceBusSubQueue.DEAD_LETTER,
+        )
+        == []
+    )
 
 
 def test_permanent_failure_is_recorded_once_and_can_be_replayed(host: Host) -> None:
@@ -241,21 +292,26 @@ def test_permanent_failure_is_recorded_once_and_can_be_replayed(host: Host) -> N
     send(host.env["ServiceBusConnection"], queue, {"n": 2}, message_id="permanent-1")
     [item] = wait_for(lambda: _failed_work(host, queue))
     assert (item["ending"], item["deliveryCount"], item["reason"]) == (
-        "permanent", 1, "the notice does not exist")
+        "permanent",
+        1,
+        "the notice does not exist",
+    )
     replayed = host.request("POST", f"/api/ops/failed-work/{item['id']}/replay", key=ADMIN_KEY)
     assert replayed.status_code == 200, replayed.text
     assert len(replayed.json()["replays"]) == 1
     # the replay is a fresh delivery of the same body, and fails the same way again
     items = wait_for(lambda: len(_failed_work(host, queue)) == 2 and _failed_work(host, queue))
     assert {i["messageId"] for i in items} == {"permanent-1", "permanent-1:replay:1"}
-    assert host.request("POST", "/api/ops/failed-work/nope/replay",
-                        key=ADMIN_KEY).status_code == 404
+    assert (
+        host.request("POST", "/api/ops/failed-work/nope/replay", key=ADMIN_KEY).status_code == 404
+    )
 
 
 def test_reschedule_crosses_hours_of_backoff_on_the_dev_clock(host: Host) -> None:
     queue = host.env["TEST_QUEUE_RESCHEDULE"]
-    send(host.env["ServiceBusConnection"], queue, {"succeedAtAttempt": 2},
-         message_id="reschedule-1")
+    send(
+        host.env["ServiceBusConnection"], queue, {"succeedAtAttempt": 2}, message_id="reschedule-1"
+    )
     assert _out(host, timeout=3) == []  # attempt 0 rescheduled an hour ahead
     host.advance_clock(3600 + 5)
     assert _out(host, timeout=3) == []  # attempt 1 rescheduled two hours ahead
@@ -269,21 +325,25 @@ def test_reschedule_crosses_hours_of_backoff_on_the_dev_clock(host: Host) -> Non
 
 def test_reschedule_past_the_last_attempt_is_failed_work(host: Host) -> None:
     queue = host.env["TEST_QUEUE_RESCHEDULE"]
-    send(host.env["ServiceBusConnection"], queue, {"succeedAtAttempt": 99},
-         message_id="reschedule-2")
+    send(
+        host.env["ServiceBusConnection"], queue, {"succeedAtAttempt": 99}, message_id="reschedule-2"
+    )
     for _ in range(3):  # RESCHEDULE_MAX_ATTEMPTS=3 in the tests
         time.sleep(2)  # let the consumer schedule the next copy before the clock moves
         host.advance_clock(7200 + 5)
-    [item] = wait_for(lambda: [i for i in _failed_work(host, queue)
-                               if i["originalMessageId"] == "reschedule-2"], timeout=30)
+    [item] = wait_for(
+        lambda: [i for i in _failed_work(host, queue) if i["originalMessageId"] == "reschedule-2"],
+        timeout=30,
+    )
     assert item["ending"] == "reschedule-exhausted"
     assert item["attempts"] == 4
 
 
 # ------------------------------------------------------------------ timers and the clock
 def _timer_runs(host: Host, count: int, timeout: float = 20.0) -> list[dict]:
-    return receive(host.env["ServiceBusConnection"], host.env["TEST_QUEUE_TIMER"], count,
-                   timeout=timeout)
+    return receive(
+        host.env["ServiceBusConnection"], host.env["TEST_QUEUE_TIMER"], count, timeout=timeout
+    )
 
 
 def test_timer_runs_on_its_schedule_by_the_dev_clock_and_on_demand(host: Host) -> None:
@@ -307,22 +367,27 @@ def test_dev_clock_endpoint_needs_the_admin_key_and_valid_input(host: Host) -> N
     bad = host.request("POST", "/admin/devclock", key=ADMIN_KEY, json={"nothing": 1})
     assert bad.status_code == 400
     target = datetime(2031, 3, 30, 0, 30, tzinfo=UTC)
-    moved = host.request("POST", "/admin/devclock", key=ADMIN_KEY,
-                         json={"set": target.isoformat()}).json()
+    moved = host.request(
+        "POST", "/admin/devclock", key=ADMIN_KEY, json={"set": target.isoformat()}
+    ).json()
     assert abs((datetime.fromisoformat(moved["now"]) - target).total_seconds()) < 5
 
 
 # ------------------------------------------------------------------ disabled functions
 def test_disabled_functions_do_not_run(platform: Platform) -> None:
     queues = fresh_queues("disabled")
-    env = {**queues, "AzureWebJobs.test_function.Disabled": "true",
-           "AzureWebJobs.test_queue_ok.Disabled": "true"}
+    env = {
+        **queues,
+        "AzureWebJobs.test_function.Disabled": "true",
+        "AzureWebJobs.test_queue_ok.Disabled": "true",
+    }
     other = start_host(platform, env=env)
     try:
         assert other.request("GET", "/api/tests/function").status_code == 404
         assert other.request("GET", "/api/tests/anonymous").status_code == 200
-        send(other.env["ServiceBusConnection"], queues["TEST_QUEUE_OK"], {"x": 1},
-             message_id="stays")
+        send(
+            other.env["ServiceBusConnection"], queues["TEST_QUEUE_OK"], {"x": 1}, message_id="stays"
+        )
         # the consumer is off, so the message is still in its queue for a test to read
         [left] = receive(other.env["ServiceBusConnection"], queues["TEST_QUEUE_OK"], 1)
         assert left["message_id"] == "stays"
@@ -349,7 +414,9 @@ def test_operators_list_and_replay_dead_letters(host: Host) -> None:
     assert [i["messageId"] for i in moved.json()["items"]] == ["dead-1"]
     [back] = receive(host.env["ServiceBusConnection"], queue, 1)
     assert back["properties"]["originalMessageId"] == "dead-1"
-    assert host.request("GET", f"/api/ops/dead-letters/{queue}",
-                        key=ADMIN_KEY).json()["items"] == []
-    assert host.request("GET", "/api/ops/dead-letters/unknown-queue",
-                        key=ADMIN_KEY).status_code == 404
+    assert (
+        host.request("GET", f"/api/ops/dead-letters/{queue}", key=ADMIN_KEY).json()["items"] == []
+    )
+    assert (
+        host.request("GET", "/api/ops/dead-letters/unknown-queue", key=ADMIN_KEY).status_code == 404
+    )

@@ -24,8 +24,9 @@ def free_port() -> int:
 
 
 def descendants(pid: int) -> set[int]:
-    table = subprocess.run(["ps", "-eo", "pid=,ppid="], capture_output=True, text=True,
-                           check=True).stdout.split("\n")
+    table = subprocess.run(
+        ["ps", "-eo", "pid=,ppid="], capture_output=True, text=True, check=True
+    ).stdout.split("\n")
     children: dict[int, list[int]] = {}
     for row in table:
         if row.strip():
@@ -52,18 +53,24 @@ def demo_notice_is_payable_from_the_ec_and_from_the_archive(port: int) -> None:
     """The EC simulator is the demo station, and its demo notices are in the archive too."""
     values = json.loads((ROOT / "local.settings.example.json").read_text())["Values"]
     api = f"http://127.0.0.1:{port}/api"
-    headers = {"x-functions-key": values["LOCAL_FUNCTION_KEY"],
-               "Ocp-Apim-Subscription-Key": values["DEV_PARTY_KEY_PSP"]}
+    headers = {
+        "x-functions-key": values["LOCAL_FUNCTION_KEY"],
+        "Ocp-Apim-Subscription-Key": values["DEV_PARTY_KEY_PSP"],
+    }
     notice = {"paFiscalCode": "77777777777", "noticeNumber": "300000000000000101"}
     from_ec = requests.post(f"{api}/standin/v1/verify", json=notice, headers=headers, timeout=10)
     assert from_ec.status_code == 200, from_ec.text
     assert from_ec.json()["standIn"] is False
-    forced = requests.put(f"{api}/ops/standin/stations/77777777777_01/force",
-                          json={"mode": "STANDIN", "reason": "demo"}, timeout=10,
-                          headers={"x-functions-key": values["LOCAL_ADMIN_KEY"]})
+    forced = requests.put(
+        f"{api}/ops/standin/stations/77777777777_01/force",
+        json={"mode": "STANDIN", "reason": "demo"},
+        timeout=10,
+        headers={"x-functions-key": values["LOCAL_ADMIN_KEY"]},
+    )
     assert forced.status_code == 200, forced.text
-    from_archive = requests.post(f"{api}/standin/v1/verify", json=notice, headers=headers,
-                                 timeout=10)
+    from_archive = requests.post(
+        f"{api}/standin/v1/verify", json=notice, headers=headers, timeout=10
+    )
     assert from_archive.status_code == 200, from_archive.text
     assert from_archive.json()["standIn"] is True
     assert from_archive.json()["amount"] == from_ec.json()["amount"]
@@ -71,16 +78,29 @@ def demo_notice_is_payable_from_the_ec_and_from_the_archive(port: int) -> None:
 
 def test_run_serves_then_leaves_no_process_behind(tmp_path: Path) -> None:
     port = free_port()
-    env = {**os.environ, "PORT": str(port), "LOCAL_STATE_DIR": str(tmp_path / "state"),
-           "LOCAL_SETTINGS_FILE": str(ROOT / "local.settings.example.json")}
-    proc = subprocess.Popen([sys.executable, "-m", "local.run"], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)
+    env = {
+        **os.environ,
+        "PORT": str(port),
+        "LOCAL_STATE_DIR": str(tmp_path / "state"),
+        "LOCAL_SETTINGS_FILE": str(ROOT / "local.settings.example.json"),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "local.run"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     try:
+
         def healthy() -> bool:
             try:
-                return requests.get(f"http://127.0.0.1:{port}/api/health",
-                                    timeout=2).status_code == 200
+                return (
+                    requests.get(f"http://127.0.0.1:{port}/api/health", timeout=2).status_code
+                    == 200
+                )
             except requests.ConnectionError:
                 return False
 

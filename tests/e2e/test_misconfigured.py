@@ -7,9 +7,13 @@ from tests.conftest import fresh_queues, start_host
 
 
 def test_health_reports_the_bad_settings_and_functions_answer_with_a_problem(
-        platform: Platform) -> None:
-    env = {**fresh_queues("misconfigured"), "COSMOS_TIMEOUT_SECONDS": "soon",
-           "SERVICEBUS_MAX_DELIVERY_COUNT": "0"}
+    platform: Platform,
+) -> None:
+    env = {
+        **fresh_queues("misconfigured"),
+        "COSMOS_TIMEOUT_SECONDS": "soon",
+        "SERVICEBUS_MAX_DELIVERY_COUNT": "0",
+    }
     host = start_host(platform, env=env)
     try:
         health = host.request("GET", "/api/health", key=None)

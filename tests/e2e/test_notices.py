@@ -55,9 +55,17 @@ def dev_now(host: Host) -> datetime:
 
 
 def position(n: int, code: str = "01", **fields: Any) -> dict[str, Any]:
-    return {"paFiscalCode": DEMO_EC, "entityType": "F", "entityFiscalCode": "RSSMRA85T10A562S",
-            "entityFullName": "Mario Rossi", "iuv": f"{code}{n:015d}", "amount": 12_050,
-            "description": "TARI 2026", "expirationDate": "2030-01-31T23:00:00Z", **fields}
+    return {
+        "paFiscalCode": DEMO_EC,
+        "entityType": "F",
+        "entityFiscalCode": "RSSMRA85T10A562S",
+        "entityFullName": "Mario Rossi",
+        "iuv": f"{code}{n:015d}",
+        "amount": 12_050,
+        "description": "TARI 2026",
+        "expirationDate": "2030-01-31T23:00:00Z",
+        **fields,
+    }
 
 
 def nav(n: int, code: str = "01") -> str:
@@ -82,61 +90,103 @@ def test_the_behaviour_table_through_the_host(host: Host) -> None:
     created = host.request("POST", CREATE, json=position(n), headers=ec(host))
     assert created.status_code == 200, created.text
     assert created.json() | {"history": None, "updatedAt": None} == {
-        **position(n), "expirationDate": "2030-01-31T23:00:00.000000Z", "nav": nav(n),
-        "companyName": "Comune di Demo (creditor institution)", "iban": DEMO_IBAN,
-        "postalIban": None, "switchToExpired": False, "payStandIn": True, "status": "VALID",
-        "receiptId": None, "paidAt": None, "history": None, "updatedAt": None}
+        **position(n),
+        "expirationDate": "2030-01-31T23:00:00.000000Z",
+        "nav": nav(n),
+        "companyName": "Comune di Demo (creditor institution)",
+        "iban": DEMO_IBAN,
+        "postalIban": None,
+        "switchToExpired": False,
+        "payStandIn": True,
+        "status": "VALID",
+        "receiptId": None,
+        "paidAt": None,
+        "history": None,
+        "updatedAt": None,
+    }
     updated = host.request("POST", CREATE, json=position(n, amount=1), headers=ec(host))
     assert (updated.status_code, updated.json()["amount"]) == (200, 1)
     invalid = host.request("POST", CREATE, json=position(n, amount=0), headers=ec(host))
     assert (invalid.status_code, invalid.json()["status"]) == (200, "INVALID")
-    problem(host.request("POST", CREATE, json=position(unique(), amount=0), headers=ec(host)),
-            422)
+    problem(host.request("POST", CREATE, json=position(unique(), amount=0), headers=ec(host)), 422)
     read = host.request("GET", f"/api/aca/v1/positions/{DEMO_EC}/{nav(n)}", headers=ec(host))
-    assert [c["action"] for c in read.json()["history"]] == ["created", "updated",
-                                                             "invalidated"]
+    assert [c["action"] for c in read.json()["history"]] == ["created", "updated", "invalidated"]
 
 
-@pytest.mark.parametrize(("field", "value"), [
-    ("amount", -1), ("amount", 10**11), ("amount", "5"), ("paFiscalCode", "1234"),
-    ("entityType", "X"), ("entityFiscalCode", "R"), ("entityFullName", ""), ("iuv", ""),
-    ("description", "x" * 256), ("expirationDate", "2030-02-30T00:00:00Z"),
-    ("expirationDate", "tomorrow"), ("expirationDate", "2030-01-01T00:00:00"),
-    ("nav", "12"), ("iban", "IT60X0542811101000000123457"), ("postalIban", "IT60"),
-    ("switchToExpired", "yes"), ("payStandIn", None), ("unknown", 1),
-])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("amount", -1),
+        ("amount", 10**11),
+        ("amount", "5"),
+        ("paFiscalCode", "1234"),
+        ("entityType", "X"),
+        ("entityFiscalCode", "R"),
+        ("entityFullName", ""),
+        ("iuv", ""),
+        ("description", "x" * 256),
+        ("expirationDate", "2030-02-30T00:00:00Z"),
+        ("expirationDate", "tomorrow"),
+        ("expirationDate", "2030-01-01T00:00:00"),
+        ("nav", "12"),
+        ("iban", "IT60X0542811101000000123457"),
+        ("postalIban", "IT60"),
+        ("switchToExpired", "yes"),
+        ("payStandIn", None),
+        ("unknown", 1),
+    ],
+)
 def test_every_bad_field_is_400_naming_it(host: Host, field: str, value: Any) -> None:
-    found = problem(host.request("POST", CREATE, json=position(unique(), **{field: value}),
-                                 headers=ec(host)), 400)
+    found = problem(
+        host.request("POST", CREATE, json=position(unique(), **{field: value}), headers=ec(host)),
+        400,
+    )
     assert [e["loc"] for e in found["errors"]] == [[field]]
 
 
 def test_malformed_and_oversize_bodies_are_4xx(host: Host) -> None:
-    for raw, status in [(b"", 400), (b"{", 400), (b"[1]", 400), (b"\xff", 400),
-                        (b" " * 17_000, 413)]:
+    for raw, status in [
+        (b"", 400),
+        (b"{", 400),
+        (b"[1]", 400),
+        (b"\xff", 400),
+        (b" " * 17_000, 413),
+    ]:
         problem(host.request("POST", CREATE, data=raw, headers=ec(host)), status)
 
 
 def test_keys_and_who_may_act(host: Host) -> None:
     body = position(unique())
     problem(host.request("POST", CREATE, json=body), 401)
-    problem(host.request("POST", CREATE, json=body,
-                         headers={"Ocp-Apim-Subscription-Key": "nope"}), 401)
+    problem(
+        host.request("POST", CREATE, json=body, headers={"Ocp-Apim-Subscription-Key": "nope"}), 401
+    )
     acquirer = {"Ocp-Apim-Subscription-Key": host.env["DEV_PARTY_KEY_ACQUIRER"]}
     problem(host.request("POST", CREATE, json=body, headers=acquirer), 403)
     other_ec = position(unique(), paFiscalCode="80000000001")
     problem(host.request("POST", CREATE, json=other_ec, headers=ec(host)), 403)
     # the demo intermediary acts for the demo EC on segregation codes 01 and 02 only
     assert host.request("POST", CREATE, json=body, headers=intermediary(host)).ok
-    problem(host.request("POST", CREATE, json=position(unique(), code="03"),
-                         headers=intermediary(host)), 403)
+    problem(
+        host.request(
+            "POST", CREATE, json=position(unique(), code="03"), headers=intermediary(host)
+        ),
+        403,
+    )
     narrowed = f"{CREATE}?segregationCodes=02"
-    problem(host.request("POST", narrowed, json=position(unique(), code="01"),
-                         headers=intermediary(host)), 403)
-    assert host.request("POST", narrowed, json=position(unique(), code="02"),
-                        headers=intermediary(host)).ok
-    problem(host.request("POST", f"{CREATE}?segregationCodes=2", json=body,
-                         headers=intermediary(host)), 400)
+    problem(
+        host.request(
+            "POST", narrowed, json=position(unique(), code="01"), headers=intermediary(host)
+        ),
+        403,
+    )
+    assert host.request(
+        "POST", narrowed, json=position(unique(), code="02"), headers=intermediary(host)
+    ).ok
+    problem(
+        host.request("POST", f"{CREATE}?segregationCodes=2", json=body, headers=intermediary(host)),
+        400,
+    )
 
 
 def test_reads_and_operator_reads(host: Host) -> None:
@@ -144,10 +194,11 @@ def test_reads_and_operator_reads(host: Host) -> None:
     host.request("POST", CREATE, json=position(n, code="07"), headers=ec(host))
     path = f"{DEMO_EC}/{nav(n, '07')}"
     assert host.request("GET", f"/api/aca/v1/positions/{path}", headers=ec(host)).ok
-    problem(host.request("GET", f"/api/aca/v1/positions/{path}", headers=intermediary(host)),
-            403)
-    problem(host.request("GET", f"/api/aca/v1/positions/{DEMO_EC}/{nav(unique())}",
-                         headers=ec(host)), 404)
+    problem(host.request("GET", f"/api/aca/v1/positions/{path}", headers=intermediary(host)), 403)
+    problem(
+        host.request("GET", f"/api/aca/v1/positions/{DEMO_EC}/{nav(unique())}", headers=ec(host)),
+        404,
+    )
     problem(host.request("GET", f"/api/ops/notices/positions/{path}"), 401)
     ops = host.request("GET", f"/api/ops/notices/positions/{path}", key=ADMIN_KEY)
     assert ops.json()["iuv"] == f"07{n:015d}"
@@ -156,8 +207,12 @@ def test_reads_and_operator_reads(host: Host) -> None:
 def test_expiry_follows_the_dev_clock(host: Host) -> None:
     n = unique()
     expires = (dev_now(host) + timedelta(hours=1)).isoformat()
-    host.request("POST", CREATE, json=position(n, switchToExpired=True, expirationDate=expires),
-                 headers=ec(host))
+    host.request(
+        "POST",
+        CREATE,
+        json=position(n, switchToExpired=True, expirationDate=expires),
+        headers=ec(host),
+    )
     path = f"/api/ops/notices/positions/{DEMO_EC}/{nav(n)}"
     assert host.request("GET", path, key=ADMIN_KEY).json()["status"] == "VALID"
     host.advance_clock(2 * 3600)  # the 5-minute timer comes due on the dev clock
@@ -175,23 +230,26 @@ def test_bulk_uploads_refuse_what_they_cannot_take(host: Host) -> None:
     problem(host.request("POST", BULK, data=b"", headers=ec(host)), 400)
     problem(host.request("POST", BULK, data=b"[{]", headers=ec(host)), 400)
     problem(host.request("POST", BULK, data=b"{}\n" * 50_001, headers=ec(host)), 413)
-    problem(host.request("POST", BULK, data=b" " * (20 * 1024 * 1024 + 1), headers=ec(host)),
-            413)
+    problem(host.request("POST", BULK, data=b" " * (20 * 1024 * 1024 + 1), headers=ec(host)), 413)
     problem(host.request("GET", f"/api/aca/v1/bulk/{'0' * 32}", headers=ec(host)), 404)
     problem(host.request("GET", "/api/aca/v1/bulk/nope", headers=ec(host)), 400)
 
 
 def test_a_small_json_array_bulk_reports_each_rejected_line(host: Host) -> None:
     base = unique()
-    items = [position(base + 1), {"oops": 1}, position(base + 2, amount=-1), 7,
-             position(base + 3, code="03")]
+    items = [
+        position(base + 1),
+        {"oops": 1},
+        position(base + 2, amount=-1),
+        7,
+        position(base + 3, code="03"),
+    ]
     accepted = host.request("POST", BULK, json=items, headers=intermediary(host))
     assert accepted.status_code == 202, accepted.text
     report_path = accepted.json()["report"]
 
     def done() -> dict[str, Any] | None:
-        report: dict[str, Any] = host.request("GET", report_path,
-                                              headers=intermediary(host)).json()
+        report: dict[str, Any] = host.request("GET", report_path, headers=intermediary(host)).json()
         return report if report["status"] == "COMPLETED" else None
 
     report = wait_for(done, timeout=30)
@@ -201,7 +259,8 @@ def test_a_small_json_array_bulk_reports_each_rejected_line(host: Host) -> None:
 
 
 def test_the_cli_splits_a_csv_and_reports_rejected_lines_by_file_line(
-        host: Host, tmp_path: Path) -> None:
+    host: Host, tmp_path: Path
+) -> None:
     base = unique()
     rows = [position(base + i) for i in range(7)]
     rows[4]["amount"] = "12.50"  # file line 6
@@ -212,18 +271,30 @@ def test_the_cli_splits_a_csv_and_reports_rejected_lines_by_file_line(
         writer.writeheader()
         writer.writerows(rows)
     out, bar = io.StringIO(), io.StringIO()
-    status = notices_cli.main([str(path), "--url", host.url, "--key",
-                               host.env["DEV_PARTY_KEY_EC"], "--function-key", FUNCTION_KEY,
-                               "--max-lines", "3", "--poll-seconds", "0.2"],
-                              out=out, progress_stream=bar)
+    status = notices_cli.main(
+        [
+            str(path),
+            "--url",
+            host.url,
+            "--key",
+            host.env["DEV_PARTY_KEY_EC"],
+            "--function-key",
+            FUNCTION_KEY,
+            "--max-lines",
+            "3",
+            "--poll-seconds",
+            "0.2",
+        ],
+        out=out,
+        progress_stream=bar,
+    )
     report = out.getvalue()
     assert status == 2, report
     assert "7 positions in 3 upload(s): 5 written, 2 rejected" in report
     assert "line 6: amount:" in report
     assert "line 7: " in report
     assert "100.0%" in bar.getvalue()
-    read = host.request("GET", f"/api/aca/v1/positions/{DEMO_EC}/{nav(base + 6)}",
-                        headers=ec(host))
+    read = host.request("GET", f"/api/aca/v1/positions/{DEMO_EC}/{nav(base + 6)}", headers=ec(host))
     assert read.json()["amount"] == 12_050
 
 
@@ -235,8 +306,11 @@ def test_a_bulk_of_20000_survives_a_host_killed_midway(platform: Platform) -> No
     env = notices_env("bulk")
     base = (uuid.uuid4().int % 10**9) * 100_000  # 15 digits at most: nav = "301" + 15
     lines = [json.dumps(position(base + i)) for i in range(BULK_SIZE)]
-    bad = {101: "{not json", 5_002: json.dumps(position(base, amount=-1)),
-           15_003: json.dumps(position(base, paFiscalCode="80000000001"))}
+    bad = {
+        101: "{not json",
+        5_002: json.dumps(position(base, amount=-1)),
+        15_003: json.dumps(position(base, paFiscalCode="80000000001")),
+    }
     for line, text in bad.items():
         lines.insert(line - 1, text)
     upload = ("\n".join(lines) + "\n").encode()
@@ -275,16 +349,20 @@ def test_a_bulk_of_20000_survives_a_host_killed_midway(platform: Platform) -> No
         assert killed_at["status"] == "PROCESSING"
         # chunks were cut short: positions stored that no finished chunk accounts for
         assert stored_at_kill > killed_at["written"]
-        final = wait_for(lambda: (r := report(second))["status"] == "COMPLETED" and r,
-                         timeout=150, interval=0.5)
+        final = wait_for(
+            lambda: (r := report(second))["status"] == "COMPLETED" and r, timeout=150, interval=0.5
+        )
     finally:
         second.stop()
     assert (final["written"], final["rejected"], final["pending"]) == (BULK_SIZE, 3, 0)
     assert [r["line"] for r in final["rejectedLines"]] == sorted(bad)
     # exactly once: every position exists once, and was written once (one history entry)
-    writes = list(container.query_items(
-        "SELECT VALUE ARRAY_LENGTH(c.history) FROM c WHERE c.kind = 'position'",
-        enable_cross_partition_query=True))
+    writes = list(
+        container.query_items(
+            "SELECT VALUE ARRAY_LENGTH(c.history) FROM c WHERE c.kind = 'position'",
+            enable_cross_partition_query=True,
+        )
+    )
     assert len(writes) == BULK_SIZE
     assert set(writes) == {1}
 
@@ -292,12 +370,14 @@ def test_a_bulk_of_20000_survives_a_host_killed_midway(platform: Platform) -> No
 def _positions(platform: Platform, database: str) -> Any:
     settings = platform.settings(COSMOS_DATABASE=database)
     client = CosmosClient(settings.cosmos_endpoint, credential=settings.cosmos_key or "")
-    return client.get_database_client(database).get_container_client(
-        settings.notices_container)
+    return client.get_database_client(database).get_container_client(settings.notices_container)
 
 
 def _count(container: Any) -> int:
-    [count] = list(container.query_items("SELECT VALUE COUNT(1) FROM c WHERE "
-                                         "c.kind = 'position'",
-                                         enable_cross_partition_query=True))
+    [count] = list(
+        container.query_items(
+            "SELECT VALUE COUNT(1) FROM c WHERE c.kind = 'position'",
+            enable_cross_partition_query=True,
+        )
+    )
     return int(count)

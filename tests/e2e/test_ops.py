@@ -23,20 +23,20 @@ def host(platform: Platform) -> Iterator[Host]:
 
 
 def operator(host: Host, *argv: str) -> object:
-    return ops.run(ops.parser().parse_args(["--url", host.url, "--admin-key", ADMIN_KEY,
-                                            *argv]))
+    return ops.run(ops.parser().parse_args(["--url", host.url, "--admin-key", ADMIN_KEY, *argv]))
 
 
 def creditor_call(host: Host, key: str) -> int:
-    return host.request("GET", "/api/tests/creditor",
-                        headers={"Ocp-Apim-Subscription-Key": key}).status_code
+    return host.request(
+        "GET", "/api/tests/creditor", headers={"Ocp-Apim-Subscription-Key": key}
+    ).status_code
 
 
-def test_register_a_party_then_rotate_its_key_with_a_grace_period(host: Host,
-                                                                  tmp_path: Path) -> None:
+def test_register_a_party_then_rotate_its_key_with_a_grace_period(
+    host: Host, tmp_path: Path
+) -> None:
     spec = tmp_path / "party.json"
-    spec.write_text(json.dumps({"partyId": "80000000001", "name": "Comune di Prova",
-                                "role": "ec"}))
+    spec.write_text(json.dumps({"partyId": "80000000001", "name": "Comune di Prova", "role": "ec"}))
     registered = operator(host, "parties", "register", str(spec))
     assert isinstance(registered, dict)
     assert registered["partyId"] == "80000000001"

@@ -27,9 +27,15 @@ LIMIT = 8  # below the host's 16 concurrent queue calls, so the bound matters
 @pytest.fixture(scope="module")
 def host(platform: Platform) -> Iterator[Host]:
     nhsim.reset(platform.nhsim.port)  # this module is the simulator's only client
-    started = start_host(platform, env={
-        **fresh_queues("push"), "PUSH_QUEUE": f"push-e2e-{uuid.uuid4().hex[:8]}",
-        "PUSH_CONNECTOR_LIMIT": str(LIMIT), "PUSH_CONNECTOR_LIMIT_PER_HOST": str(LIMIT)})
+    started = start_host(
+        platform,
+        env={
+            **fresh_queues("push"),
+            "PUSH_QUEUE": f"push-e2e-{uuid.uuid4().hex[:8]}",
+            "PUSH_CONNECTOR_LIMIT": str(LIMIT),
+            "PUSH_CONNECTOR_LIMIT_PER_HOST": str(LIMIT),
+        },
+    )
     try:
         yield started
     finally:
@@ -38,15 +44,20 @@ def host(platform: Platform) -> Iterator[Host]:
 
 def bearer(platform: Platform, host: Host, code: str) -> dict[str, str]:
     now = datetime.fromisoformat(
-        host.request("GET", "/admin/devclock", key=ADMIN_KEY).json()["now"])
-    token = issue_token(platform.keys.private_pem, code, issuer=host.env["CITIZEN_JWT_ISSUER"],
-                        audience=host.env["CITIZEN_JWT_AUDIENCE"], now=now)
+        host.request("GET", "/admin/devclock", key=ADMIN_KEY).json()["now"]
+    )
+    token = issue_token(
+        platform.keys.private_pem,
+        code,
+        issuer=host.env["CITIZEN_JWT_ISSUER"],
+        audience=host.env["CITIZEN_JWT_AUDIENCE"],
+        now=now,
+    )
     return {"Authorization": f"Bearer {token}"}
 
 
 def hub_of(host: Host, code: str) -> str:
-    return HubRouter.build(push_hubs(host.env), lambda hub: hub).hub_for(
-        installation_id(code)).name
+    return HubRouter.build(push_hubs(host.env), lambda hub: hub).hub_for(installation_id(code)).name
 
 
 def installed(platform: Platform, host: Host, code: str) -> Any:
@@ -55,23 +66,28 @@ def installed(platform: Platform, host: Host, code: str) -> Any:
 
 def sends_to(platform: Platform, host: Host, code: str) -> list[dict[str, Any]]:
     tag = f"$InstallationId:{installation_id(code)}"
-    return [s for s in nhsim.sends(platform.nhsim.port, hub_of(host, code))
-            if s["tags"] == tag]
+    return [s for s in nhsim.sends(platform.nhsim.port, hub_of(host, code)) if s["tags"] == tag]
 
 
-def register(platform: Platform, host: Host, code: str, platform_name: str,
-             token: str) -> dict[str, Any]:
-    response = host.request("PUT", "/api/v1/push/installations",
-                            headers=bearer(platform, host, code),
-                            json={"platform": platform_name, "pushChannel": token})
+def register(
+    platform: Platform, host: Host, code: str, platform_name: str, token: str
+) -> dict[str, Any]:
+    response = host.request(
+        "PUT",
+        "/api/v1/push/installations",
+        headers=bearer(platform, host, code),
+        json={"platform": platform_name, "pushChannel": token},
+    )
     assert response.status_code == 202, response.text
     accepted: dict[str, Any] = response.json()
     return accepted
 
 
 def queue_is_empty(host: Host) -> bool:
-    with ServiceBusClient.from_connection_string(host.env["ServiceBusConnection"]) as client, \
-            client.get_queue_receiver(host.env["PUSH_QUEUE"]) as receiver:
+    with (
+        ServiceBusClient.from_connection_string(host.env["ServiceBusConnection"]) as client,
+        client.get_queue_receiver(host.env["PUSH_QUEUE"]) as receiver,
+    ):
         return not receiver.peek_messages(max_message_count=1)
 
 
@@ -81,12 +97,18 @@ def test_register_notify_and_unregister(platform: Platform, host: Host) -> None:
     assert accepted["installationId"] == installation_id(ios)
     register(platform, host, android, "FCMV1", device_token(202))
     assert wait_for(lambda: installed(platform, host, ios))["platform"] == "apns"
-    assert wait_for(lambda: installed(platform, host, android))["pushChannel"] == \
-        device_token(202)
+    assert wait_for(lambda: installed(platform, host, android))["pushChannel"] == device_token(202)
 
-    response = host.request("POST", "/api/v1/push/notifications", json={
-        "fiscalCodes": [ios, android, nobody], "title": "Cashback",
-        "body": "Refund on its way", "data": {"period": "1"}})
+    response = host.request(
+        "POST",
+        "/api/v1/push/notifications",
+        json={
+            "fiscalCodes": [ios, android, nobody],
+            "title": "Cashback",
+            "body": "Refund on its way",
+            "data": {"period": "1"},
+        },
+    )
     assert response.status_code == 202, response.text
     assert response.json()["recipients"] == 3
     [apple] = wait_for(lambda: sends_to(platform, host, ios))
@@ -97,46 +119,64 @@ def test_register_notify_and_unregister(platform: Platform, host: Host) -> None:
     wait_for(lambda: queue_is_empty(host))
     assert sends_to(platform, host, nobody) == []
 
-    gone = host.request("DELETE", "/api/v1/push/installations",
-                        headers=bearer(platform, host, ios))
+    gone = host.request("DELETE", "/api/v1/push/installations", headers=bearer(platform, host, ios))
     assert gone.status_code == 202
     wait_for(lambda: installed(platform, host, ios) is None)
 
 
-def test_a_redelivered_put_never_resurrects_a_deleted_device(platform: Platform,
-                                                             host: Host) -> None:
+def test_a_redelivered_put_never_resurrects_a_deleted_device(
+    platform: Platform, host: Host
+) -> None:
     code = fiscal_code(204)
     accepted = register(platform, host, code, "APNS", device_token(204))
     wait_for(lambda: installed(platform, host, code))
     host.request("DELETE", "/api/v1/push/installations", headers=bearer(platform, host, code))
     wait_for(lambda: installed(platform, host, code) is None)
-    stale = {"kind": "CreateOrUpdateInstallation", **accepted, "platform": "APNS",
-             "pushChannel": device_token(204)}
-    send(host.env["ServiceBusConnection"], host.env["PUSH_QUEUE"], stale,
-         message_id=f"redelivered-{uuid.uuid4()}")
+    stale = {
+        "kind": "CreateOrUpdateInstallation",
+        **accepted,
+        "platform": "APNS",
+        "pushChannel": device_token(204),
+    }
+    send(
+        host.env["ServiceBusConnection"],
+        host.env["PUSH_QUEUE"],
+        stale,
+        message_id=f"redelivered-{uuid.uuid4()}",
+    )
     wait_for(lambda: queue_is_empty(host))
     assert installed(platform, host, code) is None
 
 
 def test_notifications_through_the_broker_stay_on_a_few_connections(
-        platform: Platform, host: Host) -> None:
+    platform: Platform, host: Host
+) -> None:
     devices = [fiscal_code(300 + n) for n in range(20)]
     for n, code in enumerate(devices):
         register(platform, host, code, "APNS" if n % 2 else "FCMV1", device_token(300 + n))
     wait_for(lambda: all(installed(platform, host, code) for code in devices), timeout=30)
     recipients = devices + [fiscal_code(400 + n) for n in range(40)]
     for round_ in range(5):
-        response = host.request("POST", "/api/v1/push/notifications", json={
-            "fiscalCodes": recipients, "title": "Cashback", "body": f"round {round_}",
-            "notificationId": f"e2e-round-{round_}-{uuid.uuid4().hex[:6]}"})
+        response = host.request(
+            "POST",
+            "/api/v1/push/notifications",
+            json={
+                "fiscalCodes": recipients,
+                "title": "Cashback",
+                "body": f"round {round_}",
+                "notificationId": f"e2e-round-{round_}-{uuid.uuid4().hex[:6]}",
+            },
+        )
         assert response.status_code == 202
-    wait_for(lambda: sum(len(sends_to(platform, host, code)) for code in devices) >= 100,
-             timeout=60)
+    wait_for(
+        lambda: sum(len(sends_to(platform, host, code)) for code in devices) >= 100, timeout=60
+    )
     wait_for(lambda: queue_is_empty(host), timeout=30)
     stats = nhsim.stats(platform.nhsim.port)
     assert sum(len(sends_to(platform, host, code)) for code in devices) == 100
     assert stats["connections"] <= LIMIT
     assert stats["maxInFlight"] <= LIMIT
-    failed = host.request("GET", f"/api/ops/failed-work?queue={host.env['PUSH_QUEUE']}",
-                          key=ADMIN_KEY).json()["items"]
+    failed = host.request(
+        "GET", f"/api/ops/failed-work?queue={host.env['PUSH_QUEUE']}", key=ADMIN_KEY
+    ).json()["items"]
     assert failed == []

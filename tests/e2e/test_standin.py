@@ -23,8 +23,10 @@ STATION = f"/api/ops/standin/stations/{DEMO_STATION}"
 
 
 def standin_env() -> dict[str, str]:
-    return {**fresh_queues("standin"),
-            "STANDIN_RECEIPTS_QUEUE": f"standin-receipts-{uuid.uuid4().hex[:8]}"}
+    return {
+        **fresh_queues("standin"),
+        "STANDIN_RECEIPTS_QUEUE": f"standin-receipts-{uuid.uuid4().hex[:8]}",
+    }
 
 
 def psp(host: Host) -> dict[str, str]:
@@ -38,38 +40,78 @@ def new_notices(host: Host, ec_control: str, count: int) -> list[str]:
     due = dev_now(host) + timedelta(days=365)  # earlier tests may have moved the clock by years
     for i in range(count):
         iuv = f"01{base:012d}{i:03d}"
-        response = host.request("POST", "/api/aca/v1/paCreatePosition", headers={
-            "Ocp-Apim-Subscription-Key": host.env["DEV_PARTY_KEY_EC"]}, json={
-            "paFiscalCode": DEMO_EC, "entityType": "F", "entityFiscalCode": "RSSMRA85T10A562S",
-            "entityFullName": "Mario Rossi", "iuv": iuv, "amount": 7_300 + i,
-            "description": f"Refezione scolastica {i}", "expirationDate": due.isoformat()})
+        response = host.request(
+            "POST",
+            "/api/aca/v1/paCreatePosition",
+            headers={"Ocp-Apim-Subscription-Key": host.env["DEV_PARTY_KEY_EC"]},
+            json={
+                "paFiscalCode": DEMO_EC,
+                "entityType": "F",
+                "entityFiscalCode": "RSSMRA85T10A562S",
+                "entityFullName": "Mario Rossi",
+                "iuv": iuv,
+                "amount": 7_300 + i,
+                "description": f"Refezione scolastica {i}",
+                "expirationDate": due.isoformat(),
+            },
+        )
         assert response.status_code == 200, response.text
         numbers.append("3" + iuv)
-    control.put_notices(ec_control, [
-        Notice(DEMO_EC, n, 7_300 + i, due, f"Refezione scolastica {i}", "Comune di Demo")
-        for i, n in enumerate(numbers)])
+    control.put_notices(
+        ec_control,
+        [
+            Notice(DEMO_EC, n, 7_300 + i, due, f"Refezione scolastica {i}", "Comune di Demo")
+            for i, n in enumerate(numbers)
+        ],
+    )
     return numbers
 
 
 def verify(host: Host, number: str) -> Any:
-    return host.request("POST", f"{API}/verify", headers=psp(host),
-                        json={"paFiscalCode": DEMO_EC, "noticeNumber": number})
+    return host.request(
+        "POST",
+        f"{API}/verify",
+        headers=psp(host),
+        json={"paFiscalCode": DEMO_EC, "noticeNumber": number},
+    )
 
 
 def pay(host: Host, number: str, receipt: str) -> dict[str, Any]:
     verified = verify(host, number)
     assert verified.status_code == 200, verified.text
-    activated = host.request("POST", f"{API}/activate", headers=psp(host), json={
-        "paFiscalCode": DEMO_EC, "noticeNumber": number, "amount": verified.json()["amount"],
-        "idempotencyKey": f"idem-{receipt}", "pspId": "DEMOPSP"})
+    activated = host.request(
+        "POST",
+        f"{API}/activate",
+        headers=psp(host),
+        json={
+            "paFiscalCode": DEMO_EC,
+            "noticeNumber": number,
+            "amount": verified.json()["amount"],
+            "idempotencyKey": f"idem-{receipt}",
+            "pspId": "DEMOPSP",
+        },
+    )
     assert activated.status_code == 200, activated.text
-    outcome = host.request("POST", f"{API}/outcome", headers=psp(host), json={
-        "paymentToken": activated.json()["paymentToken"], "outcome": "OK", "pspId": "DEMOPSP",
-        "receiptId": receipt, "paymentDateTime": dev_now(host).isoformat(),
-        "paymentMethod": "CP", "fee": 150})
+    outcome = host.request(
+        "POST",
+        f"{API}/outcome",
+        headers=psp(host),
+        json={
+            "paymentToken": activated.json()["paymentToken"],
+            "outcome": "OK",
+            "pspId": "DEMOPSP",
+            "receiptId": receipt,
+            "paymentDateTime": dev_now(host).isoformat(),
+            "paymentMethod": "CP",
+            "fee": 150,
+        },
+    )
     assert outcome.status_code == 200, outcome.text
-    result: dict[str, Any] = {"verify": verified.json(), "activate": activated.json(),
-                              "outcome": outcome.json()}
+    result: dict[str, Any] = {
+        "verify": verified.json(),
+        "activate": activated.json(),
+        "outcome": outcome.json(),
+    }
     return result
 
 
@@ -88,8 +130,9 @@ def delivered(ec_control: str, receipts: list[str]) -> dict[str, int]:
     return {r: counts.get(r, 0) for r in receipts}
 
 
-def test_an_outage_from_entry_to_every_receipt_delivered_once(platform: Platform,
-                                                              ec_control: str) -> None:
+def test_an_outage_from_entry_to_every_receipt_delivered_once(
+    platform: Platform, ec_control: str
+) -> None:
     host = start_host(platform, env=standin_env())
     try:
         numbers = new_notices(host, ec_control, 5)
@@ -153,25 +196,32 @@ def test_an_outage_from_entry_to_every_receipt_delivered_once(platform: Platform
         assert again.json()["code"] == "PAA_PAGAMENTO_DUPLICATO"
         for number, receipt in zip(numbers, receipts, strict=True):
             position = host.request(
-                "GET", f"/api/ops/notices/positions/{DEMO_EC}/{number}", key=ADMIN_KEY).json()
+                "GET", f"/api/ops/notices/positions/{DEMO_EC}/{number}", key=ADMIN_KEY
+            ).json()
             assert position["status"] == "PAID"
             assert position["receiptId"] == receipt
     finally:
         host.stop()
 
 
-def test_a_host_killed_before_the_delivery_delivers_after_restart(platform: Platform,
-                                                                  ec_control: str) -> None:
+def test_a_host_killed_before_the_delivery_delivers_after_restart(
+    platform: Platform, ec_control: str
+) -> None:
     env = standin_env()
     database = f"db-{uuid.uuid4().hex[:10]}"
-    first = start_host(platform, database=database,
-                       env={**env, "AzureWebJobs.standin_receipts.Disabled": "true"})
+    first = start_host(
+        platform, database=database, env={**env, "AzureWebJobs.standin_receipts.Disabled": "true"}
+    )
     receipt = f"rcpt-{uuid.uuid4().hex[:12]}"
     try:
         number = new_notices(first, ec_control, 1)[0]
-        forced = first.request("PUT", f"{STATION}/force", key=ADMIN_KEY,
-                               headers={"x-operator": "e2e"},
-                               json={"mode": "STANDIN", "reason": "EC maintenance"})
+        forced = first.request(
+            "PUT",
+            f"{STATION}/force",
+            key=ADMIN_KEY,
+            headers={"x-operator": "e2e"},
+            json={"mode": "STANDIN", "reason": "EC maintenance"},
+        )
         assert forced.status_code == 200, forced.text
         assert forced.json()["forced"]["by"] == "e2e"
         pay(first, number, receipt)
@@ -192,6 +242,7 @@ def test_a_host_killed_before_the_delivery_delivers_after_restart(platform: Plat
 
 # ------------------------------------------------------------------ bad input
 
+
 @pytest.fixture(scope="module")
 def host(platform: Platform) -> Iterator[Host]:
     started = start_host(platform, env=standin_env())
@@ -203,9 +254,15 @@ def host(platform: Platform) -> Iterator[Host]:
 
 NOTICE = {"paFiscalCode": DEMO_EC, "noticeNumber": "301000000000000001"}
 ACTIVATE = {**NOTICE, "amount": 100, "idempotencyKey": "k-1", "pspId": "DEMOPSP"}
-OUTCOME = {"paymentToken": f"{DEMO_EC}301000000000000001{'a' * 16}", "outcome": "OK",
-           "pspId": "DEMOPSP", "receiptId": "r-1", "paymentDateTime": "2026-11-22T10:00:00Z",
-           "paymentMethod": "CP", "fee": 0}
+OUTCOME = {
+    "paymentToken": f"{DEMO_EC}301000000000000001{'a' * 16}",
+    "outcome": "OK",
+    "pspId": "DEMOPSP",
+    "receiptId": "r-1",
+    "paymentDateTime": "2026-11-22T10:00:00Z",
+    "paymentMethod": "CP",
+    "fee": 0,
+}
 BAD_VALUES: dict[str, list[Any]] = {
     "paFiscalCode": ["7777777777", "7777777777x", 77777777777, None, ""],
     "noticeNumber": ["30100000000000000", "3010000000000000011", "30100000000000000a", 3, None],
@@ -220,13 +277,16 @@ BAD_VALUES: dict[str, list[Any]] = {
     "fee": [-1, "0", 1.5, None, 100_000_000_000],
 }
 BODIES = {"verify": NOTICE, "activate": ACTIVATE, "outcome": OUTCOME}
-CASES = [(operation, field, value) for operation, body in BODIES.items() for field in body
-         for value in BAD_VALUES[field]]
+CASES = [
+    (operation, field, value)
+    for operation, body in BODIES.items()
+    for field in body
+    for value in BAD_VALUES[field]
+]
 
 
 @pytest.mark.parametrize(("operation", "field", "value"), CASES)
-def test_every_bad_field_is_a_clear_4xx(host: Host, operation: str, field: str,
-                                        value: Any) -> None:
+def test_every_bad_field_is_a_clear_4xx(host: Host, operation: str, field: str, value: Any) -> None:
     body = {**BODIES[operation], field: value}
     response = host.request("POST", f"{API}/{operation}", headers=psp(host), json=body)
     assert response.status_code == 422, (field, value, response.text)
@@ -247,27 +307,36 @@ def test_missing_unknown_and_malformed_bodies_and_keys(host: Host, operation: st
     assert extra.status_code == 422
     assert extra.json()["errors"][0]["loc"] == ["pan"]
     for raw in (b"", b"{", b"[]", b"null"):
-        malformed = host.request("POST", path, headers={**psp(host),
-                                                        "Content-Type": "application/json"},
-                                 data=raw)
+        malformed = host.request(
+            "POST", path, headers={**psp(host), "Content-Type": "application/json"}, data=raw
+        )
         assert malformed.status_code in (400, 422), (raw, malformed.text)
     assert host.request("POST", path, json=body).status_code == 401  # no party key
-    assert host.request("POST", path, headers={"Ocp-Apim-Subscription-Key": "nope"},
-                        json=body).status_code == 401
-    assert host.request("POST", path, key=None, headers=psp(host),
-                        json=body).status_code == 401  # no function key
-    as_ec = host.request("POST", path, json=body, headers={
-        "Ocp-Apim-Subscription-Key": host.env["DEV_PARTY_KEY_EC"]})
+    assert (
+        host.request(
+            "POST", path, headers={"Ocp-Apim-Subscription-Key": "nope"}, json=body
+        ).status_code
+        == 401
+    )
+    assert (
+        host.request("POST", path, key=None, headers=psp(host), json=body).status_code == 401
+    )  # no function key
+    as_ec = host.request(
+        "POST", path, json=body, headers={"Ocp-Apim-Subscription-Key": host.env["DEV_PARTY_KEY_EC"]}
+    )
     assert as_ec.status_code == 403, as_ec.text
 
 
 def test_operators_get_clear_answers(host: Host) -> None:
     assert host.request("GET", f"{STATION}x", key=ADMIN_KEY).status_code == 404
-    bad = host.request("PUT", f"{STATION}/force", key=ADMIN_KEY, json={"mode": "DOWN",
-                                                                       "reason": "x"})
+    bad = host.request(
+        "PUT", f"{STATION}/force", key=ADMIN_KEY, json={"mode": "DOWN", "reason": "x"}
+    )
     assert bad.status_code == 422
-    assert host.request("PUT", f"{STATION}/force", key=ADMIN_KEY,
-                        json={"mode": "STANDIN"}).status_code == 422
+    assert (
+        host.request("PUT", f"{STATION}/force", key=ADMIN_KEY, json={"mode": "STANDIN"}).status_code
+        == 422
+    )
     assert host.request("GET", STATION).status_code == 401  # a function key is not enough
     listed = host.request("GET", "/api/ops/standin/stations", key=ADMIN_KEY)
     assert listed.status_code == 200

@@ -45,13 +45,15 @@ class FakeRoot(Root):
 
     def citizen_tokens(self) -> CitizenTokenVerifier:
         s = self.settings
-        return CitizenTokenVerifier(PemKeys(PUBLIC_PEM), issuer=s.jwt_issuer,
-                                    audience=s.jwt_audience)
+        return CitizenTokenVerifier(
+            PemKeys(PUBLIC_PEM), issuer=s.jwt_issuer, audience=s.jwt_audience
+        )
 
     def token(self, fiscal_code: str) -> str:
         s = self.settings
-        return issue_token(PRIVATE_PEM, fiscal_code, issuer=s.jwt_issuer,
-                           audience=s.jwt_audience, now=NOW)
+        return issue_token(
+            PRIVATE_PEM, fiscal_code, issuer=s.jwt_issuer, audience=s.jwt_audience, now=NOW
+        )
 
 
 _FUNCTIONS: dict[int, dict[str, Any]] = {}
@@ -66,17 +68,31 @@ def functions(app: func.FunctionApp) -> dict[str, Any]:
 
 def consumers_of(app: func.FunctionApp, setting: str) -> list[str]:
     """The app's queue functions bound to ``%setting%`` (to disable them in a host)."""
-    return [name for name, fn in functions(app).items()
-            if fn.get_trigger().get_dict_repr().get("queueName") == f"%{setting}%"]
+    return [
+        name
+        for name, fn in functions(app).items()
+        if fn.get_trigger().get_dict_repr().get("queueName") == f"%{setting}%"
+    ]
 
 
 def trigger(app: func.FunctionApp, name: str) -> Any:
     return functions(app)[name].get_user_function()
 
 
-def request(method: str, path: str, *, body: bytes = b"", headers: dict[str, str] | None = None,
-            route_params: dict[str, str] | None = None,
-            params: dict[str, str] | None = None) -> func.HttpRequest:
-    return func.HttpRequest(method=method, url=f"http://localhost/api/{path}",
-                            headers=headers or {}, params=params or {},
-                            route_params=route_params or {}, body=body)
+def request(
+    method: str,
+    path: str,
+    *,
+    body: bytes = b"",
+    headers: dict[str, str] | None = None,
+    route_params: dict[str, str] | None = None,
+    params: dict[str, str] | None = None,
+) -> func.HttpRequest:
+    return func.HttpRequest(
+        method=method,
+        url=f"http://localhost/api/{path}",
+        headers=headers or {},
+        params=params or {},
+        route_params=route_params or {},
+        body=body,
+    )

@@ -59,13 +59,28 @@ def key(party: str) -> dict[str, str]:
     return {"Ocp-Apim-Subscription-Key": KEYS[party]}
 
 
-async def call(name: str, method: str, path: str, *, data: Any = None, raw: bytes | None = None,
-               party: str | None = EC, params: dict[str, str] | None = None,
-               **route: str) -> func.HttpResponse:
+async def call(
+    name: str,
+    method: str,
+    path: str,
+    *,
+    data: Any = None,
+    raw: bytes | None = None,
+    party: str | None = EC,
+    params: dict[str, str] | None = None,
+    **route: str,
+) -> func.HttpResponse:
     payload = raw if raw is not None else (b"" if data is None else json.dumps(data).encode())
-    response: func.HttpResponse = await trigger(app, name)(request(
-        method, path, body=payload, headers=key(party) if party else {}, route_params=route,
-        params=params))
+    response: func.HttpResponse = await trigger(app, name)(
+        request(
+            method,
+            path,
+            body=payload,
+            headers=key(party) if party else {},
+            route_params=route,
+            params=params,
+        )
+    )
     return response
 
 
@@ -83,10 +98,10 @@ def problem(response: func.HttpResponse, status: int) -> dict[str, Any]:
     return found
 
 
-async def create(data: dict[str, Any], party: str | None = EC,
-                 params: dict[str, str] | None = None) -> func.HttpResponse:
-    return await call("aca_create_position", "POST", CREATE, data=data, party=party,
-                      params=params)
+async def create(
+    data: dict[str, Any], party: str | None = EC, params: dict[str, str] | None = None
+) -> func.HttpResponse:
+    return await call("aca_create_position", "POST", CREATE, data=data, party=party, params=params)
 
 
 # ------------------------------------------------------------------ the behaviour table
@@ -110,27 +125,44 @@ async def test_amount_zero_for_an_absent_position_is_422(root: NoticesRoot) -> N
 
 async def test_a_paid_position_is_409_with_why(root: NoticesRoot) -> None:
     await create(body(1))
-    await root.world.archive.mark_paid(EC, nav(1), receipt_id="r-1", paid_at=NOW, by="GW",
-                                       stand_in=False, now=NOW)
+    await root.world.archive.mark_paid(
+        EC, nav(1), receipt_id="r-1", paid_at=NOW, by="GW", stand_in=False, now=NOW
+    )
     root.clock.advance(1)
     assert "paid" in problem(await create(body(1, amount=5)), 409)["detail"]
 
 
-@pytest.mark.parametrize("data", [
-    body(1, amount=-1), body(1, paFiscalCode="123"), body(1, iban="IT00X0542811101000000123456"),
-    body(1, expirationDate="2027-02-30T00:00:00Z"), body(1, iuv="ABC"), body(1, extra=1),
-    body(1, amount=...),
-])
-async def test_validation_errors_are_400_naming_the_fields(root: NoticesRoot,
-                                                           data: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    "data",
+    [
+        body(1, amount=-1),
+        body(1, paFiscalCode="123"),
+        body(1, iban="IT00X0542811101000000123456"),
+        body(1, expirationDate="2027-02-30T00:00:00Z"),
+        body(1, iuv="ABC"),
+        body(1, extra=1),
+        body(1, amount=...),
+    ],
+)
+async def test_validation_errors_are_400_naming_the_fields(
+    root: NoticesRoot, data: dict[str, Any]
+) -> None:
     found = problem(await create(data), 400)
     assert found["errors"]
     assert all(error["loc"] for error in found["errors"])
 
 
-@pytest.mark.parametrize(("raw", "status"), [
-    (b"", 400), (b"{", 400), (b"[]", 400), (b"\xff\xfe", 400), (b"[" * 15_000, 400),
-    (b"{}" + b" " * 20_000, 413)])
+@pytest.mark.parametrize(
+    ("raw", "status"),
+    [
+        (b"", 400),
+        (b"{", 400),
+        (b"[]", 400),
+        (b"\xff\xfe", 400),
+        (b"[" * 15_000, 400),
+        (b"{}" + b" " * 20_000, 413),
+    ],
+)
 async def test_malformed_bodies_are_4xx(root: NoticesRoot, raw: bytes, status: int) -> None:
     problem(await call("aca_create_position", "POST", CREATE, raw=raw), status)
 
@@ -138,9 +170,14 @@ async def test_malformed_bodies_are_4xx(root: NoticesRoot, raw: bytes, status: i
 # ------------------------------------------------------------------ authentication
 async def test_missing_or_unknown_keys_are_401(root: NoticesRoot) -> None:
     problem(await create(body(1), party=None), 401)
-    response = await trigger(app, "aca_create_position")(request(
-        "POST", CREATE, body=json.dumps(body(1)).encode(),
-        headers={"Ocp-Apim-Subscription-Key": "nope"}))
+    response = await trigger(app, "aca_create_position")(
+        request(
+            "POST",
+            CREATE,
+            body=json.dumps(body(1)).encode(),
+            headers={"Ocp-Apim-Subscription-Key": "nope"},
+        )
+    )
     problem(response, 401)
 
 
@@ -149,8 +186,7 @@ async def test_a_key_that_may_not_act_for_the_ec_is_403(root: NoticesRoot) -> No
     problem(await create(body(1), party="ACQ"), 403)  # an acquirer may not call at all
     problem(await create(body(1, code="03"), party=BROKER), 403)
     assert (await create(body(1, code="01"), party=BROKER)).status_code == 200
-    problem(await create(body(2, code="01"), party=BROKER, params={"segregationCodes": "02"}),
-            403)
+    problem(await create(body(2, code="01"), party=BROKER, params={"segregationCodes": "02"}), 403)
     problem(await create(body(2), params={"segregationCodes": "1,2"}), 400)
 
 
@@ -165,21 +201,28 @@ async def test_reads(root: NoticesRoot) -> None:
     problem(await call("aca_read_position", "GET", path, party=None, **route), 401)
     problem(await call("aca_read_position", "GET", path, paFiscalCode=EC, nav=nav(2)), 404)
     problem(await call("aca_read_position", "GET", path, paFiscalCode=EC, nav="x"), 400)
-    ops = await call("ops_read_position", "GET", f"ops/notices/positions/{EC}/{nav(1)}",
-                     party=None, **route)
+    ops = await call(
+        "ops_read_position", "GET", f"ops/notices/positions/{EC}/{nav(1)}", party=None, **route
+    )
     assert parsed(ops)["history"][0]["action"] == "created"
 
 
 # ------------------------------------------------------------------ bulk
 def as_received(outgoing: Outgoing) -> ServiceBusMessage:
-    return ServiceBusMessage(body=outgoing.body, message_id=outgoing.message_id,
-                             delivery_count=1, application_properties={}, user_properties={})
+    return ServiceBusMessage(
+        body=outgoing.body,
+        message_id=outgoing.message_id,
+        delivery_count=1,
+        application_properties={},
+        user_properties={},
+    )
 
 
 async def test_a_bulk_is_202_then_written_by_the_queue(root: NoticesRoot) -> None:
     lines = [json.dumps(body(n)) for n in range(1, 6)] + ["{oops"]
-    accepted = await call("aca_bulk_upload", "POST", "aca/v1/positions/bulk",
-                          raw="\n".join(lines).encode())
+    accepted = await call(
+        "aca_bulk_upload", "POST", "aca/v1/positions/bulk", raw="\n".join(lines).encode()
+    )
     assert accepted.status_code == 202
     bulk_id = parsed(accepted)["bulkId"]
     sent = list(root.sender.sent)
@@ -188,18 +231,28 @@ async def test_a_bulk_is_202_then_written_by_the_queue(root: NoticesRoot) -> Non
         await trigger(app, "notices_bulk_chunk")(as_received(outgoing))
     report = await call("aca_bulk_report", "GET", f"aca/v1/bulk/{bulk_id}", id=bulk_id)
     assert parsed(report) | {"rejectedLines": None} == parsed(report) | {
-        "status": "COMPLETED", "accepted": 6, "written": 5, "rejected": 1, "pending": 0,
-        "rejectedLines": None}
+        "status": "COMPLETED",
+        "accepted": 6,
+        "written": 5,
+        "rejected": 1,
+        "pending": 0,
+        "rejectedLines": None,
+    }
     assert parsed(report)["rejectedLines"][0]["line"] == 6
-    problem(await call("aca_bulk_report", "GET", f"aca/v1/bulk/{bulk_id}", party=BROKER,
-                       id=bulk_id), 403)
-    ops = await call("ops_bulk_report", "GET", f"ops/notices/bulk/{bulk_id}", party=None,
-                     id=bulk_id)
+    problem(
+        await call("aca_bulk_report", "GET", f"aca/v1/bulk/{bulk_id}", party=BROKER, id=bulk_id),
+        403,
+    )
+    ops = await call(
+        "ops_bulk_report", "GET", f"ops/notices/bulk/{bulk_id}", party=None, id=bulk_id
+    )
     assert parsed(ops)["written"] == 5
 
 
-@pytest.mark.parametrize(("raw", "status"), [
-    (b"", 400), (b"[{", 400), (b"{}\n" * 50_001, 413), (b" " * (20 * 1024 * 1024 + 1), 413)])
+@pytest.mark.parametrize(
+    ("raw", "status"),
+    [(b"", 400), (b"[{", 400), (b"{}\n" * 50_001, 413), (b" " * (20 * 1024 * 1024 + 1), 413)],
+)
 async def test_bad_uploads_are_4xx(root: NoticesRoot, raw: bytes, status: int) -> None:
     problem(await call("aca_bulk_upload", "POST", "aca/v1/positions/bulk", raw=raw), status)
     assert root.sender.sent == []

@@ -27,16 +27,19 @@ def root() -> Iterator[FakeRoot]:
 
 
 async def test_register_and_read_a_party(root: FakeRoot) -> None:
-    body = json.dumps({"partyId": "80000000001", "name": "Comune", "role": "ec",
-                       "actsFor": {}}).encode()
+    body = json.dumps(
+        {"partyId": "80000000001", "name": "Comune", "role": "ec", "actsFor": {}}
+    ).encode()
     created = await trigger(app, "register_party")(request("POST", "ops/parties", body=body))
     assert created.status_code == 200
     assert json.loads(created.get_body())["createdAt"].startswith("2026-12-08T09:30")
-    read = await trigger(app, "read_party")(request("GET", "ops/parties/80000000001",
-                                                    route_params={"partyId": "80000000001"}))
+    read = await trigger(app, "read_party")(
+        request("GET", "ops/parties/80000000001", route_params={"partyId": "80000000001"})
+    )
     assert json.loads(read.get_body())["name"] == "Comune"
-    missing = await trigger(app, "read_party")(request("GET", "ops/parties/x",
-                                                       route_params={"partyId": "x"}))
+    missing = await trigger(app, "read_party")(
+        request("GET", "ops/parties/x", route_params={"partyId": "x"})
+    )
     assert missing.status_code == 404
     assert missing.mimetype == "application/problem+json"
 
@@ -44,33 +47,53 @@ async def test_register_and_read_a_party(root: FakeRoot) -> None:
 async def test_a_rotated_key_authenticates_its_party(root: FakeRoot) -> None:
     body = json.dumps({"partyId": "80000000001", "name": "Comune", "role": "ec"}).encode()
     await trigger(app, "register_party")(request("POST", "ops/parties", body=body))
-    issued = await trigger(app, "rotate_party_key")(request(
-        "POST", "ops/parties/80000000001/keys", body=b"{}",
-        route_params={"partyId": "80000000001"}))
+    issued = await trigger(app, "rotate_party_key")(
+        request(
+            "POST",
+            "ops/parties/80000000001/keys",
+            body=b"{}",
+            route_params={"partyId": "80000000001"},
+        )
+    )
     assert issued.status_code == 201
     key = json.loads(issued.get_body())["key"]
     assert not any(key in str(item) for item in root.party_store.items.values())  # hash only
-    ok = await trigger(app, "test_creditor")(request(
-        "GET", "tests/creditor", headers={"Ocp-Apim-Subscription-Key": key}))
+    ok = await trigger(app, "test_creditor")(
+        request("GET", "tests/creditor", headers={"Ocp-Apim-Subscription-Key": key})
+    )
     assert json.loads(ok.get_body()) == {"who": "80000000001"}
 
 
 async def test_citizen_endpoint_reads_the_token(root: FakeRoot) -> None:
-    ok = await trigger(app, "test_citizen")(request(
-        "GET", "tests/citizen", headers={"Authorization": f"Bearer {root.token(CF)}"}))
+    ok = await trigger(app, "test_citizen")(
+        request("GET", "tests/citizen", headers={"Authorization": f"Bearer {root.token(CF)}"})
+    )
     assert json.loads(ok.get_body()) == {"who": CF}
     refused = await trigger(app, "test_citizen")(request("GET", "tests/citizen"))
     assert refused.status_code == 401
     assert json.loads(refused.get_body())["detail"]
 
 
-@pytest.mark.parametrize(("raw", "status"), [
-    (b"", 400), (b"[", 400), (b'"text"', 422), (b'{"text": 1, "amount": 1}', 422),
-    (b'{"text": "a", "amount": 1, "extra": true}', 422), (b"x" * 2000, 413),
-    # not JSON at all, however it fails: 400
-    (b"\xff\xfe", 400), (b'{"text": "a"} x', 400), (b"[" * 1000, 400), (b"   ", 400),
-    # JSON, but not the schema: 422
-    (b"NaN", 422), (b'{"text": "a", "amount": 1e400}', 422), (b"[]", 422)])
+@pytest.mark.parametrize(
+    ("raw", "status"),
+    [
+        (b"", 400),
+        (b"[", 400),
+        (b'"text"', 422),
+        (b'{"text": 1, "amount": 1}', 422),
+        (b'{"text": "a", "amount": 1, "extra": true}', 422),
+        (b"x" * 2000, 413),
+        # not JSON at all, however it fails: 400
+        (b"\xff\xfe", 400),
+        (b'{"text": "a"} x', 400),
+        (b"[" * 1000, 400),
+        (b"   ", 400),
+        # JSON, but not the schema: 422
+        (b"NaN", 422),
+        (b'{"text": "a", "amount": 1e400}', 422),
+        (b"[]", 422),
+    ],
+)
 async def test_bad_bodies_are_problems(root: FakeRoot, raw: bytes, status: int) -> None:
     response = await trigger(app, "test_echo")(request("POST", "tests/echo", body=raw))
     assert response.status_code == status
@@ -80,18 +103,30 @@ async def test_bad_bodies_are_problems(root: FakeRoot, raw: bytes, status: int) 
 
 
 async def test_failed_work_is_listed_and_replayed(root: FakeRoot) -> None:
-    item = FailedWork(id=failed_work_id("q1", "m1"), queue="q1", message_id="m1",
-                      original_message_id="m1", body_b64="e30=", ending="permanent",
-                      reason="bad", attempts=1, delivery_count=1, failed_at=NOW)
+    item = FailedWork(
+        id=failed_work_id("q1", "m1"),
+        queue="q1",
+        message_id="m1",
+        original_message_id="m1",
+        body_b64="e30=",
+        ending="permanent",
+        reason="bad",
+        attempts=1,
+        delivery_count=1,
+        failed_at=NOW,
+    )
     await root.failed_work.record(item)
-    listed = await trigger(app, "list_failed_work")(request(
-        "GET", "ops/failed-work", params={"queue": "q1"}))
+    listed = await trigger(app, "list_failed_work")(
+        request("GET", "ops/failed-work", params={"queue": "q1"})
+    )
     assert [i["id"] for i in json.loads(listed.get_body())["items"]] == [item.id]
-    bad_limit = await trigger(app, "list_failed_work")(request(
-        "GET", "ops/failed-work", params={"limit": "0"}))
+    bad_limit = await trigger(app, "list_failed_work")(
+        request("GET", "ops/failed-work", params={"limit": "0"})
+    )
     assert bad_limit.status_code == 400
-    replayed = await trigger(app, "replay_failed_work")(request(
-        "POST", f"ops/failed-work/{item.id}/replay", route_params={"id": item.id}))
+    replayed = await trigger(app, "replay_failed_work")(
+        request("POST", f"ops/failed-work/{item.id}/replay", route_params={"id": item.id})
+    )
     assert replayed.status_code == 200
     [(queue, copy)] = root.sender.sent
     assert (queue, copy.message_id, copy.body) == ("q1", "m1:replay:1", b"{}")
@@ -100,6 +135,5 @@ async def test_failed_work_is_listed_and_replayed(root: FakeRoot) -> None:
 async def test_openapi_is_generated_without_any_dependency(root: FakeRoot) -> None:
     response = await trigger(app, "openapi")(request("GET", "openapi.json"))
     document = json.loads(response.get_body())
-    assert document["paths"]["/api/ops/parties/{partyId}"]["get"]["security"] == [
-        {"adminKey": []}]
+    assert document["paths"]["/api/ops/parties/{partyId}"]["get"]["security"] == [{"adminKey": []}]
     assert "PartyIn" in document["components"]["schemas"]

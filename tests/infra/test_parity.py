@@ -36,18 +36,20 @@ from tests.infra.iac import Expr, Flavour, Literal, Ref
 LOCAL_ONLY = {
     "COSMOS_KEY": "absent in Azure, so the Cosmos DB client uses the managed identity",
     "ServiceBusConnection": "a connection string with a key; Azure uses "
-                            "ServiceBusConnection__fullyQualifiedNamespace and the identity",
+    "ServiceBusConnection__fullyQualifiedNamespace and the identity",
     "LOCAL_SECRETS": "Azure reads secrets from Key Vault (KEY_VAULT_URL)",
     "AzureWebJobsStorage": "a connection string (Azurite) locally; Azure uses "
-                           "AzureWebJobsStorage__accountName and the identity",
+    "AzureWebJobsStorage__accountName and the identity",
 }
 
 # Set in Azure and read by the Functions host or an Azure SDK, not through Settings.
 HOST_AND_SDK = {
-    r"AzureWebJobsStorage__(accountName|credential|clientId)":
-        "the Functions host: AzureWebJobsStorage through the identity",
-    r"APPLICATIONINSIGHTS_AUTHENTICATION_STRING":
-        "the Functions host: telemetry ingestion with Entra ID",
+    r"AzureWebJobsStorage__(accountName|credential|clientId)": (
+        "the Functions host: AzureWebJobsStorage through the identity"
+    ),
+    r"APPLICATIONINSIGHTS_AUTHENTICATION_STRING": (
+        "the Functions host: telemetry ingestion with Entra ID"
+    ),
     r"AZURE_CLIENT_ID": "azure-identity: which user-assigned identity DefaultAzureCredential uses",
 }
 
@@ -76,16 +78,23 @@ HOST_GRANTS = {
 }
 
 # Anything that would put a key or a keyed connection string into an app setting or an output.
-KEYISH = re.compile(r"(?i)primary_?key|secondary_?key|access_?key|primary_?connection|"
-                    r"secondary_?connection|listkeys|list_keys|listconnectionstrings|"
-                    r"sharedaccesskey|accountkey|connection_?string")
+KEYISH = re.compile(
+    r"(?i)primary_?key|secondary_?key|access_?key|primary_?connection|"
+    r"secondary_?connection|listkeys|list_keys|listconnectionstrings|"
+    r"sharedaccesskey|accountkey|connection_?string"
+)
 
 # ContainerSpec fields other than the settings name, by their infra name.
-CONTAINER_FIELDS = {"partition_key": "partition_key", "default_ttl": "default_ttl",
-                    "ttl": "default_ttl", "unique_keys": "unique_keys"}
+CONTAINER_FIELDS = {
+    "partition_key": "partition_key",
+    "default_ttl": "default_ttl",
+    "ttl": "default_ttl",
+    "unique_keys": "unique_keys",
+}
 
 
 # ------------------------------------------------------------------------ what the code needs
+
 
 def aliases() -> dict[str, str]:
     """Settings field -> app setting name."""
@@ -104,8 +113,11 @@ def indexed_patterns() -> set[str]:
     for module in code_modules():
         for value in vars(module).values():
             if isinstance(value, re.Pattern):
-                match = re.fullmatch(r"([A-Z][A-Z0-9_]*_)\(\\d\+\)(_[A-Z0-9_]*)?"
-                                     r"(?:\(([A-Z0-9_|]+)\))?", value.pattern)
+                match = re.fullmatch(
+                    r"([A-Z][A-Z0-9_]*_)\(\\d\+\)(_[A-Z0-9_]*)?"
+                    r"(?:\(([A-Z0-9_|]+)\))?",
+                    value.pattern,
+                )
                 if match:
                     head, middle, tails = match.group(1), match.group(2) or "", match.group(3)
                     for tail in (tails or "").split("|"):
@@ -124,8 +136,14 @@ print(json.dumps([fn.get_trigger().get_dict_repr() for fn in app.get_functions()
 def triggers() -> list[dict[str, Any]]:
     """The deployed app's triggers, read in a fresh interpreter: ``get_functions()`` indexes an
     app once, and other tests index (and extend) the same ``function_app.app`` object."""
-    result = subprocess.run([sys.executable, "-c", TRIGGERS_SCRIPT], cwd=iac.ROOT,
-                            capture_output=True, text=True, timeout=120, check=True)
+    result = subprocess.run(
+        [sys.executable, "-c", TRIGGERS_SCRIPT],
+        cwd=iac.ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     return json.loads(result.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
 
@@ -134,9 +152,11 @@ def service_bus_triggers() -> list[dict[str, Any]]:
 
 
 def source_files() -> list[Path]:
-    return [iac.ROOT / "function_app.py",
-            *sorted((iac.ROOT / "shared").rglob("*.py")),
-            *sorted((iac.ROOT / "functions").rglob("*.py"))]
+    return [
+        iac.ROOT / "function_app.py",
+        *sorted((iac.ROOT / "shared").rglob("*.py")),
+        *sorted((iac.ROOT / "functions").rglob("*.py")),
+    ]
 
 
 def needed_grants() -> tuple[set[tuple[str, str]], set[str]]:
@@ -156,8 +176,14 @@ def needed_grants() -> tuple[set[tuple[str, str]], set[str]]:
             for module in modules:
                 if not module.startswith("azure."):
                     continue
-                package = next((p for p in (*SDK_GRANTS, *NO_DATA_PLANE)
-                                if module == p or module.startswith(p + ".")), None)
+                package = next(
+                    (
+                        p
+                        for p in (*SDK_GRANTS, *NO_DATA_PLANE)
+                        if module == p or module.startswith(p + ".")
+                    ),
+                    None,
+                )
                 if package is None:
                     unknown.add(module)
                 else:
@@ -203,6 +229,7 @@ def environments(flavour: Flavour) -> list[str]:
 
 # ------------------------------------------------------------------------ 1. settings
 
+
 def test_every_setting_of_the_code_is_set(flavour: Flavour) -> None:
     missing = set(aliases().values()) - set(LOCAL_ONLY) - set(flavour.app_settings)
     assert not missing, f"{flavour.name}: app settings missing for {sorted(missing)}"
@@ -218,11 +245,15 @@ def test_local_only_settings_stay_unset_in_azure(flavour: Flavour) -> None:
 def test_nothing_is_set_that_nobody_reads(flavour: Flavour) -> None:
     connections = {t["connection"] for t in service_bus_triggers()}
     read = set(aliases().values())
-    unread = [name for name in flavour.app_settings
-              if name not in read
-              and not any(re.fullmatch(p, name) for p in HOST_AND_SDK)
-              and not any(re.fullmatch(f"{re.escape(c)}__(credential|clientId)", name)
-                          for c in connections)]
+    unread = [
+        name
+        for name in flavour.app_settings
+        if name not in read
+        and not any(re.fullmatch(p, name) for p in HOST_AND_SDK)
+        and not any(
+            re.fullmatch(f"{re.escape(c)}__(credential|clientId)", name) for c in connections
+        )
+    ]
     assert not unread, f"{flavour.name}: nothing reads {unread}"
     assert set(flavour.indexed_settings) <= indexed_patterns()
 
@@ -237,17 +268,22 @@ def test_the_settings_of_each_environment_load(flavour: Flavour) -> None:
         partitions = flavour.resolve(Ref("notification_hub_partitions"), environment)
         hubs = {}
         for number, partition in enumerate(partitions, start=1):
-            hubs.update({
-                f"PUSH_HUB_{number}_CONNECTION": "Endpoint=sb://example.servicebus.windows.net/;"
-                                                 "SharedAccessKeyName=app-send;SharedAccessKey=x",
-                f"PUSH_HUB_{number}_NAME": f"hub-{number}",
-                f"PUSH_HUB_{number}_DIGITS": partition["digits"]})
+            hubs.update(
+                {
+                    f"PUSH_HUB_{number}_CONNECTION": "Endpoint=sb://example.servicebus.windows.net/;"
+                    "SharedAccessKeyName=app-send;SharedAccessKey=x",
+                    f"PUSH_HUB_{number}_NAME": f"hub-{number}",
+                    f"PUSH_HUB_{number}_DIGITS": partition["digits"],
+                }
+            )
         assert {iac.indexed(re.sub(r"_\d+_", "_${n}_", k)) for k in hubs} == set(
-            flavour.indexed_settings)
+            flavour.indexed_settings
+        )
         push_hubs(hubs)  # the app's own reader: digits parse and cover 0-f once
 
 
 # ------------------------------------------------------------------------ 2. queues
+
 
 def queue_aliases() -> dict[str, resources.QueueSpec]:
     return {aliases()[spec.setting]: spec for spec in resources.QUEUES}
@@ -273,14 +309,19 @@ def test_every_queue_exists_with_its_settings(flavour: Flavour) -> None:
         assert queue["name"] == Literal(defaults[spec.setting].default), alias
         for environment in [None, *environments(flavour)]:
             assert flavour.resolve(queue["lock_seconds"], environment) == spec.lock_seconds
-            assert flavour.resolve(queue["duplicate_window_seconds"],
-                                   environment) == spec.duplicate_window_seconds
-            assert flavour.resolve(flavour.queue_resource["dead_lettering_on_expiry"],
-                                   environment) is True
+            assert (
+                flavour.resolve(queue["duplicate_window_seconds"], environment)
+                == spec.duplicate_window_seconds
+            )
+            assert (
+                flavour.resolve(flavour.queue_resource["dead_lettering_on_expiry"], environment)
+                is True
+            )
         # The broker dead-letters after the deliveries the app counts on.
         delivery_setting = aliases()[spec.max_delivery_count_setting]
-        assert flavour.queue_resource["max_delivery_count"] == flavour.app_settings[
-            delivery_setting]
+        assert (
+            flavour.queue_resource["max_delivery_count"] == flavour.app_settings[delivery_setting]
+        )
         assert isinstance(flavour.queue_resource["max_delivery_count"], Ref)
     resource = flavour.queue_resource
     assert resource["duplicate_detection"] == Literal(True)
@@ -298,6 +339,7 @@ def test_trigger_connections_use_the_identity(flavour: Flavour) -> None:
 
 # ------------------------------------------------------------------------ 3. containers
 
+
 def test_every_container_exists_with_its_partition_key(flavour: Flavour) -> None:
     by_alias = {aliases()[spec.setting]: spec for spec in resources.CONTAINERS}
     assert set(flavour.containers) == set(by_alias)
@@ -308,13 +350,16 @@ def test_every_container_exists_with_its_partition_key(flavour: Flavour) -> None
             if spec_field.name == "setting":
                 continue
             assert spec_field.name in CONTAINER_FIELDS, (
-                f"ContainerSpec.{spec_field.name} is new: map it to the infra in CONTAINER_FIELDS")
+                f"ContainerSpec.{spec_field.name} is new: map it to the infra in CONTAINER_FIELDS"
+            )
             infra_value = container[CONTAINER_FIELDS[spec_field.name]]
             assert infra_value == Literal(getattr(spec, spec_field.name)), (alias, spec_field.name)
-        assert container["default_ttl"] == Literal(getattr(spec, "default_ttl",
-                                                           getattr(spec, "ttl", None)))
+        assert container["default_ttl"] == Literal(
+            getattr(spec, "default_ttl", getattr(spec, "ttl", None))
+        )
         assert unique_keys(container["unique_keys"]) == unique_keys(
-            Literal(getattr(spec, "unique_keys", [])))
+            Literal(getattr(spec, "unique_keys", []))
+        )
 
 
 def unique_keys(value: Any) -> list[list[str]]:
@@ -323,6 +368,7 @@ def unique_keys(value: Any) -> list[list[str]]:
 
 
 # ------------------------------------------------------------------------ 4. identity
+
 
 def test_every_data_plane_operation_is_granted_and_nothing_more(flavour: Flavour) -> None:
     needed, unknown = needed_grants()
@@ -334,8 +380,9 @@ def test_every_data_plane_operation_is_granted_and_nothing_more(flavour: Flavour
 def test_every_grant_goes_to_the_function_app_identity(flavour: Flavour) -> None:
     assert flavour.role_principals
     for principal in flavour.role_principals:
-        assert re.search(r"(user_assigned_identity\.this|'identity').*principal_?id",
-                         principal, re.I), principal
+        assert re.search(
+            r"(user_assigned_identity\.this|'identity').*principal_?id", principal, re.I
+        ), principal
 
 
 def test_no_key_in_app_settings_or_outputs(flavour: Flavour) -> None:
@@ -354,6 +401,7 @@ def test_no_key_in_app_settings_or_outputs(flavour: Flavour) -> None:
 
 
 # ------------------------------------------------------------------------ 5. the two flavours
+
 
 def test_both_flavours_declare_the_same_resources(terraform: Flavour, bicep: Flavour) -> None:
     unknown = {t for t in terraform.resource_types if t.startswith("(")}
@@ -375,8 +423,9 @@ def test_both_flavours_set_the_same_app_settings(terraform: Flavour, bicep: Flav
             assert comparable(value) == comparable(bicep.app_settings[name]), name
 
 
-def test_both_flavours_declare_the_same_containers_and_queues(terraform: Flavour,
-                                                              bicep: Flavour) -> None:
+def test_both_flavours_declare_the_same_containers_and_queues(
+    terraform: Flavour, bicep: Flavour
+) -> None:
     assert terraform.containers.keys() == bicep.containers.keys()
     for alias, container in terraform.containers.items():
         other = bicep.containers[alias]
@@ -385,7 +434,8 @@ def test_both_flavours_declare_the_same_containers_and_queues(terraform: Flavour
         assert unique_keys(container["unique_keys"]) == unique_keys(other["unique_keys"])
     assert terraform.queues == bicep.queues
     assert {k: comparable(v) for k, v in terraform.queue_resource.items()} == {
-        k: comparable(v) for k, v in bicep.queue_resource.items()}
+        k: comparable(v) for k, v in bicep.queue_resource.items()
+    }
 
 
 def test_both_flavours_grant_the_same_roles(terraform: Flavour, bicep: Flavour) -> None:
@@ -405,8 +455,9 @@ def test_both_flavours_take_the_same_inputs(terraform: Flavour, bicep: Flavour) 
         assert tf_input.required == (other.required and other.default is None), name
 
 
-def test_each_environment_has_the_same_values_in_both_flavours(terraform: Flavour,
-                                                               bicep: Flavour) -> None:
+def test_each_environment_has_the_same_values_in_both_flavours(
+    terraform: Flavour, bicep: Flavour
+) -> None:
     assert environments(terraform) == environments(bicep)
     for environment in environments(terraform):
         assert terraform.environments[environment] == bicep.environments[environment]

@@ -33,6 +33,7 @@ def without_comments(text: str) -> str:
 
 # ------------------------------------------------------------------------ Terraform
 
+
 def test_terraform_is_formatted(dump: dict[str, Any]) -> None:
     fmt = dump["terraform_fmt"]
     assert fmt["code"] == 0, f"terraform fmt -check (run `terraform fmt -recursive`):\n{fmt['out']}"
@@ -50,8 +51,13 @@ def test_terraform_references_are_declared(dump: dict[str, Any]) -> None:
     text = "\n".join(without_comments(t) for t in tf_sources().values())
     files = dump["terraform"]
     variables = {name for name, _, _ in iac.tf_blocks(files, "variable")}
-    local_names = {key for parsed in files.values() for entry in parsed.get("locals", [])
-                   for key in entry if not key.startswith("__")}
+    local_names = {
+        key
+        for parsed in files.values()
+        for entry in parsed.get("locals", [])
+        for key in entry
+        if not key.startswith("__")
+    }
     resources = {f"{kind}.{name}" for kind, name, _ in iac.tf_blocks(files, "resource")}
     data = {f"data.{kind}.{name}" for kind, name, _ in iac.tf_blocks(files, "data")}
 
@@ -74,8 +80,9 @@ def test_terraform_validations_accept_both_environments(terraform: iac.Flavour) 
         assert re.fullmatch(r"[a-z][a-z0-9]{1,9}", env["prefix"]), environment
         assert env["name"] == environment
         for partition in values.get("notification_hub_partitions", []):
-            assert re.fullmatch(r"[0-9a-f](-[0-9a-f])?(,[0-9a-f](-[0-9a-f])?)*",
-                                partition["digits"])
+            assert re.fullmatch(
+                r"[0-9a-f](-[0-9a-f])?(,[0-9a-f](-[0-9a-f])?)*", partition["digits"]
+            )
         assert not (values.get("private_networking") and values.get("servicebus_sku") != "Premium")
 
 
@@ -87,6 +94,7 @@ def test_the_readme_documents_every_input(dump: dict[str, Any]) -> None:
 
 
 # ------------------------------------------------------------------------ Bicep
+
 
 def test_bicep_modules_get_their_parameters(dump: dict[str, Any]) -> None:
     """What `bicep build` would catch first: a module called with parameters it does not have."""
@@ -112,12 +120,15 @@ def test_bicep_parameter_files_name_real_parameters(dump: dict[str, Any]) -> Non
 
 # ------------------------------------------------------------------------ checkov
 
+
 @pytest.mark.parametrize("flavour_name", ["terraform", "bicep"])
 def test_checkov_finds_nothing(checkov_reports: dict[str, Any], flavour_name: str) -> None:
     report = checkov_reports[flavour_name]
     summary = report["summary"]
-    failed = [f"{c['check_id']} {c['resource']} ({c['file_path']}): {c['check_name']}"
-              for c in report["results"]["failed_checks"]]
+    failed = [
+        f"{c['check_id']} {c['resource']} ({c['file_path']}): {c['check_name']}"
+        for c in report["results"]["failed_checks"]
+    ]
     assert not failed, "\n".join(failed)
     assert summary["parsing_errors"] == 0, report["results"].get("parsing_errors")
     assert summary["passed"] > 0
@@ -125,8 +136,9 @@ def test_checkov_finds_nothing(checkov_reports: dict[str, Any], flavour_name: st
 
 
 @pytest.mark.parametrize("flavour_name", ["terraform", "bicep"])
-def test_every_skipped_check_is_used_and_says_why(checkov_reports: dict[str, Any],
-                                                  flavour_name: str) -> None:
+def test_every_skipped_check_is_used_and_says_why(
+    checkov_reports: dict[str, Any], flavour_name: str
+) -> None:
     directory = iac.INFRA / flavour_name
     written: collections.Counter[tuple[str, str]] = collections.Counter()
     for path in sorted([*directory.rglob("*.tf"), *directory.rglob("*.bicep")]):
@@ -134,24 +146,37 @@ def test_every_skipped_check_is_used_and_says_why(checkov_reports: dict[str, Any
             assert len(reason.strip()) >= 30, f"{path.name}: skip of {check} needs a reason"
             written[("/" + path.relative_to(directory).as_posix(), check)] += 1
     reported = collections.Counter(
-        (c["file_path"], c["check_id"]) for c in checkov_reports[flavour_name]["results"][
-            "skipped_checks"])
+        (c["file_path"], c["check_id"])
+        for c in checkov_reports[flavour_name]["results"]["skipped_checks"]
+    )
     assert written == reported, "a skip comment that skips nothing, or a skip without a comment"
 
 
 # ------------------------------------------------------------------------ the workflow
+
 
 def test_workflows_lint_clean() -> None:
     assert WORKFLOWS
     actionlint = tool(IAC_PYTHON.parent / "actionlint")
     zizmor = tool(IAC_PYTHON.parent / "zizmor")
     files = [str(p) for p in WORKFLOWS]
-    result = subprocess.run([str(actionlint), "-no-color", *files], capture_output=True,
-                            text=True, cwd=iac.ROOT, check=False, timeout=60)
+    result = subprocess.run(
+        [str(actionlint), "-no-color", *files],
+        capture_output=True,
+        text=True,
+        cwd=iac.ROOT,
+        check=False,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
-    result = subprocess.run([str(zizmor), "--offline", "--no-progress", *files],
-                            capture_output=True, text=True, cwd=iac.ROOT, check=False,
-                            timeout=60)
+    result = subprocess.run(
+        [str(zizmor), "--offline", "--no-progress", *files],
+        capture_output=True,
+        text=True,
+        cwd=iac.ROOT,
+        check=False,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -177,8 +202,11 @@ def test_the_workflow_tests_packages_and_deploys_with_oidc() -> None:
 
 
 def funcignored(name: str) -> bool:
-    patterns = [line.strip() for line in (iac.ROOT / ".funcignore").read_text().splitlines()
-                if line.strip() and not line.startswith("#")]
+    patterns = [
+        line.strip()
+        for line in (iac.ROOT / ".funcignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
     return any(fnmatch.fnmatch(name, p.rstrip("/")) for p in patterns)
 
 
@@ -187,8 +215,10 @@ def test_the_package_holds_everything_the_app_runs() -> None:
     for name in package:
         assert (iac.ROOT / name).exists(), name
     deployable = {"function_app.py", "host.json", "requirements.txt"} | {
-        p.name for p in iac.ROOT.iterdir()
-        if p.is_dir() and (p / "__init__.py").exists() and not funcignored(p.name)}
+        p.name
+        for p in iac.ROOT.iterdir()
+        if p.is_dir() and (p / "__init__.py").exists() and not funcignored(p.name)
+    }
     assert deployable <= set(package), "add them to PACKAGE in the workflow"
 
 

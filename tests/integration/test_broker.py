@@ -77,14 +77,16 @@ async def asend(client: AsyncServiceBusClient, queue: str, *messages: ServiceBus
         await sender.send_messages(list(messages))
 
 
-def receive_all(receiver: ServiceBusReceiver, expected: int, *,
-                complete: bool = True) -> list[ServiceBusReceivedMessage]:
+def receive_all(
+    receiver: ServiceBusReceiver, expected: int, *, complete: bool = True
+) -> list[ServiceBusReceivedMessage]:
     """Receive exactly ``expected`` messages (completing them unless told not to)."""
     got: list[ServiceBusReceivedMessage] = []
     deadline = time.monotonic() + 5.0
     while len(got) < expected and time.monotonic() < deadline:
-        for message in receiver.receive_messages(max_message_count=expected - len(got),
-                                                 max_wait_time=WAIT):
+        for message in receiver.receive_messages(
+            max_message_count=expected - len(got), max_wait_time=WAIT
+        ):
             if complete:
                 receiver.complete_message(message)
             got.append(message)
@@ -104,9 +106,14 @@ def test_send_batch_duplicates_peek_and_complete_sync(client: ServiceBusClient) 
     queue = "basic-sync"
     before = datetime.now(UTC)
     with client.get_queue_sender(queue) as sender:
-        sender.send_messages(ServiceBusMessage(
-            "m0", message_id="m-0", subject="greeting",
-            application_properties={"kind": "test", "n": 7}))
+        sender.send_messages(
+            ServiceBusMessage(
+                "m0",
+                message_id="m-0",
+                subject="greeting",
+                application_properties={"kind": "test", "n": 7},
+            )
+        )
         batch = sender.create_message_batch()
         for i in (1, 2, 3):
             batch.add_message(ServiceBusMessage(f"m{i}", message_id=f"m-{i}"))
@@ -127,10 +134,14 @@ def test_send_batch_duplicates_peek_and_complete_sync(client: ServiceBusClient) 
         got = receive_all(receiver, 5, complete=False)  # peeking locked nothing
         assert [body(m) for m in got] == expected
         assert len({m.lock_token for m in got}) == 5
-        assert all(m.lock_token == (m.raw_amqp_message.delivery_annotations or {}).get(
-            b"x-opt-lock-token") for m in got)
-        assert all(m.locked_until_utc is not None and m.locked_until_utc > before + timedelta(
-            seconds=50) for m in got)
+        assert all(
+            m.lock_token == (m.raw_amqp_message.delivery_annotations or {}).get(b"x-opt-lock-token")
+            for m in got
+        )
+        assert all(
+            m.locked_until_utc is not None and m.locked_until_utc > before + timedelta(seconds=50)
+            for m in got
+        )
         for message in got:
             receiver.complete_message(message)
         first = got[0]
@@ -150,8 +161,12 @@ def test_send_batch_duplicates_peek_and_complete_sync(client: ServiceBusClient) 
 
 def test_abandon_renew_dead_letter_and_max_delivery_count_sync(client: ServiceBusClient) -> None:
     queue = "max-delivery-sync"  # maxDeliveryCount 3
-    send(client, queue, ServiceBusMessage("poison", message_id="x-1"),
-         ServiceBusMessage("flaky", message_id="f-1"))
+    send(
+        client,
+        queue,
+        ServiceBusMessage("poison", message_id="x-1"),
+        ServiceBusMessage("flaky", message_id="f-1"),
+    )
     with client.get_queue_receiver(queue) as receiver:
         poison, flaky = receive_all(receiver, 2, complete=False)
         receiver.dead_letter_message(poison, reason="Invalid", error_description="bad payload")
@@ -189,13 +204,15 @@ def test_scheduled_messages_and_lock_expiry_sync(client: ServiceBusClient) -> No
             sender.send_messages(ServiceBusMessage("forgotten", message_id="l-1"))
             sender.send_messages(ServiceBusMessage("via-send", scheduled_enqueue_time_utc=at))
             kept, cancelled = sender.schedule_messages(
-                [ServiceBusMessage("via-schedule"), ServiceBusMessage("cancelled")], at)
+                [ServiceBusMessage("via-schedule"), ServiceBusMessage("cancelled")], at
+            )
             sender.cancel_scheduled_messages(cancelled)
         peeked = receiver.peek_messages(max_message_count=10, sequence_number=1)
         assert [(body(m), m.state) for m in peeked] == [
             ("forgotten", ServiceBusMessageState.ACTIVE),
             ("via-send", ServiceBusMessageState.SCHEDULED),
-            ("via-schedule", ServiceBusMessageState.SCHEDULED)]
+            ("via-schedule", ServiceBusMessageState.SCHEDULED),
+        ]
         assert peeked[2].sequence_number == kept
         # Only the unscheduled message is there; it is received and then left to expire.
         [first] = receiver.receive_messages(max_message_count=5, max_wait_time=EMPTY_WAIT)
@@ -238,8 +255,7 @@ def test_defer_and_receive_deferred_sync(client: ServiceBusClient) -> None:
 # ------------------------------------------------------------------------------------ aio
 
 
-async def test_send_batch_duplicates_peek_and_complete_aio(
-        aclient: AsyncServiceBusClient) -> None:
+async def test_send_batch_duplicates_peek_and_complete_aio(aclient: AsyncServiceBusClient) -> None:
     queue = "basic-aio"
     async with aclient.get_queue_sender(queue) as sender:
         await sender.send_messages(ServiceBusMessage("m0", message_id="m-0"))
@@ -248,8 +264,12 @@ async def test_send_batch_duplicates_peek_and_complete_aio(
             batch.add_message(ServiceBusMessage(f"m{i}", message_id=f"m-{i}"))
         batch.add_message(ServiceBusMessage("duplicate", message_id="m-0"))
         await sender.send_messages(batch)
-        await sender.send_messages([ServiceBusMessage("duplicate", message_id="m-1"),
-                                    ServiceBusMessage("m3", message_id="m-3")])
+        await sender.send_messages(
+            [
+                ServiceBusMessage("duplicate", message_id="m-1"),
+                ServiceBusMessage("m3", message_id="m-3"),
+            ]
+        )
     expected = ["m0", "m1", "m2", "m3"]
     async with aclient.get_queue_receiver(queue) as receiver:
         peeked = await receiver.peek_messages(max_message_count=10)
@@ -268,10 +288,15 @@ async def test_send_batch_duplicates_peek_and_complete_aio(
 
 
 async def test_abandon_renew_dead_letter_and_max_delivery_count_aio(
-        aclient: AsyncServiceBusClient) -> None:
+    aclient: AsyncServiceBusClient,
+) -> None:
     queue = "max-delivery-aio"  # maxDeliveryCount 3
-    await asend(aclient, queue, ServiceBusMessage("poison", message_id="x-1"),
-                ServiceBusMessage("flaky", message_id="f-1"))
+    await asend(
+        aclient,
+        queue,
+        ServiceBusMessage("poison", message_id="x-1"),
+        ServiceBusMessage("flaky", message_id="f-1"),
+    )
     async with aclient.get_queue_receiver(queue) as receiver:
         [poison] = await receiver.receive_messages(max_wait_time=WAIT)
         await receiver.dead_letter_message(poison, reason="Gave up", error_description="twice")
@@ -285,8 +310,7 @@ async def test_abandon_renew_dead_letter_and_max_delivery_count_aio(
                 assert await receiver.renew_message_lock(flaky) > before
             await receiver.abandon_message(flaky)
         assert await receiver.receive_messages(max_wait_time=EMPTY_WAIT) == []
-    async with aclient.get_queue_receiver(
-            queue, sub_queue=ServiceBusSubQueue.DEAD_LETTER) as dlq:
+    async with aclient.get_queue_receiver(queue, sub_queue=ServiceBusSubQueue.DEAD_LETTER) as dlq:
         dead: dict[str | None, ServiceBusReceivedMessage] = {}
         while len(dead) < 2:
             messages = await dlq.receive_messages(max_message_count=2, max_wait_time=WAIT)
@@ -296,7 +320,9 @@ async def test_abandon_renew_dead_letter_and_max_delivery_count_aio(
                 await dlq.complete_message(message)
         assert await dlq.receive_messages(max_wait_time=EMPTY_WAIT) == []
     assert (dead["x-1"].dead_letter_reason, dead["x-1"].dead_letter_error_description) == (
-        "Gave up", "twice")
+        "Gave up",
+        "twice",
+    )
     assert dead["f-1"].dead_letter_reason == "MaxDeliveryCountExceeded"
 
 
@@ -306,10 +332,10 @@ async def test_scheduled_messages_and_lock_expiry_aio(aclient: AsyncServiceBusCl
         async with aclient.get_queue_sender(queue) as sender:
             at = datetime.now(UTC) + timedelta(seconds=2)
             await sender.send_messages(ServiceBusMessage("forgotten", message_id="l-1"))
-            await sender.send_messages(
-                ServiceBusMessage("via-send", scheduled_enqueue_time_utc=at))
+            await sender.send_messages(ServiceBusMessage("via-send", scheduled_enqueue_time_utc=at))
             kept, cancelled = await sender.schedule_messages(
-                [ServiceBusMessage("via-schedule"), ServiceBusMessage("cancelled")], at)
+                [ServiceBusMessage("via-schedule"), ServiceBusMessage("cancelled")], at
+            )
             await sender.cancel_scheduled_messages(cancelled)
         [first] = await receiver.receive_messages(max_message_count=5, max_wait_time=EMPTY_WAIT)
         assert (first.message_id, first.delivery_count) == ("l-1", 0)
@@ -335,7 +361,8 @@ async def test_receive_and_delete_aio(aclient: AsyncServiceBusClient) -> None:
     queue = "receive-delete-aio"
     await asend(aclient, queue, ServiceBusMessage("once"), ServiceBusMessage("twice"))
     async with aclient.get_queue_receiver(
-            queue, receive_mode=ServiceBusReceiveMode.RECEIVE_AND_DELETE) as receiver:
+        queue, receive_mode=ServiceBusReceiveMode.RECEIVE_AND_DELETE
+    ) as receiver:
         got: list[str] = []
         while len(got) < 2:
             messages = await receiver.receive_messages(max_message_count=2, max_wait_time=WAIT)
@@ -348,8 +375,10 @@ async def test_receive_and_delete_aio(aclient: AsyncServiceBusClient) -> None:
 async def test_concurrent_receivers_never_share_a_message(conn_str: str) -> None:
     queue = "concurrent-aio"
     count = 40
-    async with AsyncServiceBusClient.from_connection_string(conn_str) as sb, \
-            sb.get_queue_sender(queue) as sender:
+    async with (
+        AsyncServiceBusClient.from_connection_string(conn_str) as sb,
+        sb.get_queue_sender(queue) as sender,
+    ):
         batch = await sender.create_message_batch()
         for i in range(count):
             batch.add_message(ServiceBusMessage(f"work-{i}", message_id=f"w-{i}"))
@@ -359,12 +388,13 @@ async def test_concurrent_receivers_never_share_a_message(conn_str: str) -> None
 
     async def consume() -> list[str]:
         seen: list[str] = []
-        async with AsyncServiceBusClient.from_connection_string(conn_str) as sb, \
-                sb.get_queue_receiver(queue) as receiver:
+        async with (
+            AsyncServiceBusClient.from_connection_string(conn_str) as sb,
+            sb.get_queue_receiver(queue) as receiver,
+        ):
             await both_open.wait()
             while True:
-                messages = await receiver.receive_messages(max_message_count=4,
-                                                           max_wait_time=WAIT)
+                messages = await receiver.receive_messages(max_message_count=4, max_wait_time=WAIT)
                 if not messages:
                     return seen
                 for message in messages:
@@ -396,7 +426,8 @@ def test_dev_clock_drives_scheduled_messages_and_locks(tmp_path: Path) -> None:
                 [message] = receiver.receive_messages(max_wait_time=2.0)
                 assert body(message) == "future"
                 assert message.enqueued_time_utc == in_an_hour.replace(
-                    microsecond=in_an_hour.microsecond // 1000 * 1000)
+                    microsecond=in_an_hour.microsecond // 1000 * 1000
+                )
                 # Locked-until follows the broker's clock.
                 assert message.locked_until_utc is not None
                 assert message.locked_until_utc > datetime.now(UTC) + timedelta(minutes=60)
@@ -417,12 +448,15 @@ def test_without_auto_create_unknown_queues_are_refused() -> None:
     broker = start_broker(queues=[{"name": "known"}], auto_create=False)
     try:
         with ServiceBusClient.from_connection_string(
-                connection_string(broker.port), retry_total=0) as sb:
+            connection_string(broker.port), retry_total=0
+        ) as sb:
             send(sb, "KNOWN", ServiceBusMessage("queue names are case-insensitive"))
             # As on the service, the token for a missing entity is refused (CBS status 404),
             # which this SDK reports as an authentication error.
-            with pytest.raises(ServiceBusAuthenticationError), \
-                    sb.get_queue_sender("unknown") as sender:
+            with (
+                pytest.raises(ServiceBusAuthenticationError),
+                sb.get_queue_sender("unknown") as sender,
+            ):
                 sender.send_messages(ServiceBusMessage("lost"))
     finally:
         broker.stop()

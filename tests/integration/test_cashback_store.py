@@ -64,18 +64,25 @@ async def test_the_partition_holds_only_its_own_documents(store: CosmosCashbackS
 
 
 async def test_a_partition_read_can_leave_the_scoring_documents_out(
-        store: CosmosCashbackStore) -> None:
+    store: CosmosCashbackStore,
+) -> None:
     pk = f"pk-{uuid.uuid4().hex}"
-    for id_, kind in (("citizen", "citizen"), ("i0", "instrument"), ("period:2", "period"),
-                      ("match:k", "match"), ("trx:2:x", "transaction")):
+    for id_, kind in (
+        ("citizen", "citizen"),
+        ("i0", "instrument"),
+        ("period:2", "period"),
+        ("match:k", "match"),
+        ("trx:2:x", "transaction"),
+    ):
         await store.create({"id": id_, "pk": pk, "kind": kind})
     assert sorted(d["id"] for d in await store.partition(pk, ("citizen", "instrument"))) == [
-        "citizen", "i0"]
+        "citizen",
+        "i0",
+    ]
     assert len(await store.partition(pk)) == 5
 
 
-async def test_two_citizens_racing_for_one_instrument_one_wins(
-        store: CosmosCashbackStore) -> None:
+async def test_two_citizens_racing_for_one_instrument_one_wins(store: CosmosCashbackStore) -> None:
     scene = Scene(now=NOW)  # the wallet on its fakes; cashback on the emulator
     hpan = uuid.uuid4().hex + uuid.uuid4().hex
     cashback = scene.build(store, PRODUCTION_PERIODS)
@@ -85,9 +92,11 @@ async def test_two_citizens_racing_for_one_instrument_one_wins(
     mine = await scene.onboard(CF, hpan)
     theirs = await scene.onboard(OTHER_CF, hpan)
     for _ in range(3):
-        results = await asyncio.gather(cashback.enable(CF, mine, now=NOW),
-                                       cashback.enable(OTHER_CF, theirs, now=NOW),
-                                       return_exceptions=True)
+        results = await asyncio.gather(
+            cashback.enable(CF, mine, now=NOW),
+            cashback.enable(OTHER_CF, theirs, now=NOW),
+            return_exceptions=True,
+        )
         winners = [r for r in results if not isinstance(r, BaseException)]
         assert len(winners) == 1, results
         loser = OTHER_CF if results[0] is winners[0] else CF
@@ -96,12 +105,23 @@ async def test_two_citizens_racing_for_one_instrument_one_wins(
         await cashback.disable(winner_cf, winner_id, now=NOW)
 
 
-async def test_concurrent_chunks_for_one_citizen_lose_no_update(
-        store: CosmosCashbackStore) -> None:
+async def test_concurrent_chunks_for_one_citizen_lose_no_update(store: CosmosCashbackStore) -> None:
     """Several chunks touching one citizen's period state at once, each delivered twice."""
-    periods = parse_periods(json.dumps([{
-        "id": 9, "from": "2026-12-01", "to": "2026-12-31", "minTransactions": 3,
-        "maxPerTransaction": 1500, "maxPerPeriod": 150000, "graceDays": 2}]))
+    periods = parse_periods(
+        json.dumps(
+            [
+                {
+                    "id": 9,
+                    "from": "2026-12-01",
+                    "to": "2026-12-31",
+                    "minTransactions": 3,
+                    "maxPerTransaction": 1500,
+                    "maxPerPeriod": 150000,
+                    "graceDays": 2,
+                }
+            ]
+        )
+    )
     scene = Scene(now=NOW)
     cashback = scene.build(store, periods)
     scene.cashback = cashback
@@ -113,13 +133,24 @@ async def test_concurrent_chunks_for_one_citizen_lose_no_update(
     sender = MemorySender()
     intake = Intake(sender, "q", periods)
     received = datetime(2026, 12, 20, tzinfo=UTC)
-    lines = [{"acquirerId": "DEMOACQ", "idTrxAcquirer": f"t{i}", "hpan": hpans[i % 3],
-              "operationType": "00", "trxDate": "2026-12-15T10:00:00+01:00",
-              "amount": 1000 + i, "merchantId": "m", "terminalId": "t", "circuitType": "01"}
-             for i in range(60)]
+    lines = [
+        {
+            "acquirerId": "DEMOACQ",
+            "idTrxAcquirer": f"t{i}",
+            "hpan": hpans[i % 3],
+            "operationType": "00",
+            "trxDate": "2026-12-15T10:00:00+01:00",
+            "amount": 1000 + i,
+            "merchantId": "m",
+            "terminalId": "t",
+            "circuitType": "01",
+        }
+        for i in range(60)
+    ]
     for start in range(0, 60, 10):  # six batches, so six messages
-        await intake.submit("DEMOACQ", TransactionBatchIn(transactions=lines[start:start + 10]),
-                            now=received)
+        await intake.submit(
+            "DEMOACQ", TransactionBatchIn(transactions=lines[start : start + 10]), now=received
+        )
     scorers = [Scorer(store, periods) for _ in range(3)]  # three workers: the ETag decides
     bodies = [m.body for _, m in sender.sent] * 2
     await asyncio.gather(*(scorers[i % 3].process(b) for i, b in enumerate(bodies)))
@@ -128,25 +159,49 @@ async def test_concurrent_chunks_for_one_citizen_lose_no_update(
     assert shown.cashback == sum(score(1000 + i, periods[0]) for i in range(60))
 
 
-async def test_the_ranking_reads_standings_and_writes_buckets(
-        store: CosmosCashbackStore) -> None:
+async def test_the_ranking_reads_standings_and_writes_buckets(store: CosmosCashbackStore) -> None:
     period = 1000 + uuid.uuid4().int % 100000  # a period of its own in the shared container
-    periods = parse_periods(json.dumps([{
-        "id": period, "from": "2026-12-01", "to": "2026-12-31", "minTransactions": 1,
-        "maxPerTransaction": 1500, "maxPerPeriod": 15000, "topN": 2, "graceDays": 2}]))
+    periods = parse_periods(
+        json.dumps(
+            [
+                {
+                    "id": period,
+                    "from": "2026-12-01",
+                    "to": "2026-12-31",
+                    "minTransactions": 1,
+                    "maxPerTransaction": 1500,
+                    "maxPerPeriod": 15000,
+                    "topN": 2,
+                    "graceDays": 2,
+                }
+            ]
+        )
+    )
     now = datetime(2026, 12, 20, tzinfo=UTC)
     for n, count in enumerate((3, 9, 0, 5)):
         cf = fiscal_code(n + 10)
-        await store.create(dump(StoredPeriod(
-            id=f"period:{period}", pk=fiscal_code_hash(cf), period=period, fiscal_code=cf,
-            terms_accepted_at=now, count=count, last_transaction_at=now, updated_at=now)))
+        await store.create(
+            dump(
+                StoredPeriod(
+                    id=f"period:{period}",
+                    pk=fiscal_code_hash(cf),
+                    period=period,
+                    fiscal_code=cf,
+                    terms_accepted_at=now,
+                    count=count,
+                    last_transaction_at=now,
+                    updated_at=now,
+                )
+            )
+        )
     rows = await store.standings(period)
     assert sorted(r["count"] for r in rows) == [3, 5, 9]
     assert await RankingJob(store, periods).run(now=now) == {period: 3}
     scene = Scene(now=now)
     cashback = scene.build(store, periods)
-    ranks = [(await cashback.period(fiscal_code(n + 10), str(period), now=now)).rank
-             for n in range(4)]
+    ranks = [
+        (await cashback.period(fiscal_code(n + 10), str(period), now=now)).rank for n in range(4)
+    ]
     assert ranks == [3, 1, None, 2]
 
 
@@ -165,13 +220,15 @@ async def test_payout_files_are_written_once_in_blob_storage(clients: Clients) -
 
 
 async def test_unpaid_withheld_payouts_are_read_across_partitions(
-        store: CosmosCashbackStore) -> None:
+    store: CosmosCashbackStore,
+) -> None:
     mine = {}
     for status in ("WITHHELD", "SCHEDULED", "PAID"):
         pk = f"pk-{uuid.uuid4().hex}"
         mine[pk] = status
-        await store.create({"id": "withheld:9", "pk": pk, "kind": "withheld", "period": 9,
-                            "status": status})
+        await store.create(
+            {"id": "withheld:9", "pk": pk, "kind": "withheld", "period": 9, "status": status}
+        )
     found = {r["pk"] for r in await store.withheld() if r["pk"] in mine}
     assert found == {pk for pk, status in mine.items() if status != "PAID"}
 
@@ -182,10 +239,21 @@ async def test_confirmed_ibans_are_read_across_partitions(store: CosmosCashbackS
     for n, status in enumerate(("OK", "KO", "PENDING", "OK")):
         pk = f"pk-{uuid.uuid4().hex}"
         mine[pk] = status
-        await store.create(dump(StoredCitizen(
-            pk=pk, fiscal_code=fiscal_code(n), status="ENROLLED", terms_accepted_at=now,
-            enrolled_at=now, iban="IT60X0542811101000000123456", iban_owner="X",
-            iban_status=status, updated_at=now)))
+        await store.create(
+            dump(
+                StoredCitizen(
+                    pk=pk,
+                    fiscal_code=fiscal_code(n),
+                    status="ENROLLED",
+                    terms_accepted_at=now,
+                    enrolled_at=now,
+                    iban="IT60X0542811101000000123456",
+                    iban_owner="X",
+                    iban_status=status,
+                    updated_at=now,
+                )
+            )
+        )
     found = {r["pk"] for r in await store.confirmed_ibans() if r["pk"] in mine}
     assert found == {pk for pk, status in mine.items() if status == "OK"}
 
@@ -194,10 +262,24 @@ async def test_the_listing_query_pages_newest_first(store: CosmosCashbackStore) 
     pk = f"pk-{uuid.uuid4().hex}"
     for i in range(7):
         key = f"2026-12-1{i}T10:00:00.000000Z|DEMOACQ:t{i}"
-        await store.create({"id": f"trx:9:DEMOACQ:t{i}", "pk": pk, "kind": "transaction",
-                            "period": 9, "sortKey": key})
-    await store.create({"id": "trx:4:x", "pk": pk, "kind": "transaction", "period": 4,
-                        "sortKey": "2026-12-19T10:00:00.000000Z|x"})
+        await store.create(
+            {
+                "id": f"trx:9:DEMOACQ:t{i}",
+                "pk": pk,
+                "kind": "transaction",
+                "period": 9,
+                "sortKey": key,
+            }
+        )
+    await store.create(
+        {
+            "id": "trx:4:x",
+            "pk": pk,
+            "kind": "transaction",
+            "period": 4,
+            "sortKey": "2026-12-19T10:00:00.000000Z|x",
+        }
+    )
     first = await store.transactions(pk, 9, before="\uffff", limit=3)
     assert [d["id"][-2:] for d in first] == ["t6", "t5", "t4"]
     rest = await store.transactions(pk, 9, before=first[-1]["sortKey"], limit=10)
@@ -205,12 +287,15 @@ async def test_the_listing_query_pages_newest_first(store: CosmosCashbackStore) 
 
 
 async def test_a_state_and_its_records_are_written_all_or_nothing(
-        store: CosmosCashbackStore) -> None:
+    store: CosmosCashbackStore,
+) -> None:
     pk = f"pk-{uuid.uuid4().hex}"
     records = [{"id": f"trx:9:r{i}", "pk": pk, "kind": "transaction"} for i in range(3)]
     written = await store.write_with({"id": "period:9", "pk": pk, "n": 1}, records[:2])
     assert [d is not None for d in await store.get_all(pk, ["trx:9:r0", "trx:9:r1"])] == [
-        True, True]
+        True,
+        True,
+    ]
     with pytest.raises(StaleDocument):  # created meanwhile: nothing of the batch is written
         await store.write_with({"id": "period:9", "pk": pk, "n": 9}, records[2:])
     assert await store.get(pk, "trx:9:r2") is None
@@ -226,15 +311,15 @@ async def test_a_state_and_its_records_are_written_all_or_nothing(
 
 
 async def test_more_records_than_one_batch_holds_are_all_written(
-        store: CosmosCashbackStore) -> None:
+    store: CosmosCashbackStore,
+) -> None:
     pk = f"pk-{uuid.uuid4().hex}"
     records = [{"id": f"trx:9:r{i}", "pk": pk, "kind": "transaction"} for i in range(250)]
     await store.write_with({"id": "period:9", "pk": pk}, records)
     assert len(await store.partition(pk)) == 251
 
 
-async def test_several_documents_of_a_partition_in_one_read(
-        store: CosmosCashbackStore) -> None:
+async def test_several_documents_of_a_partition_in_one_read(store: CosmosCashbackStore) -> None:
     pk = f"pk-{uuid.uuid4().hex}"
     for name in ("citizen", "instrument:x"):
         await store.create({"id": name, "pk": pk, "kind": name})
@@ -245,47 +330,81 @@ async def test_several_documents_of_a_partition_in_one_read(
 
 
 async def test_a_batch_of_writes_upserts_and_deletes_is_all_or_nothing(
-        store: CosmosCashbackStore) -> None:
+    store: CosmosCashbackStore,
+) -> None:
     pk = f"pk-{uuid.uuid4().hex}"
-    state, match, _ = await store.write_batch(pk, [
-        ("write", {"id": "period:9", "pk": pk, "n": 1}),
-        ("write", {"id": "match:k", "pk": pk, "n": 1}),
-        ("upsert", {"id": "trx:9:r0", "pk": pk, "kind": "transaction"})])
+    state, match, _ = await store.write_batch(
+        pk,
+        [
+            ("write", {"id": "period:9", "pk": pk, "n": 1}),
+            ("write", {"id": "match:k", "pk": pk, "n": 1}),
+            ("upsert", {"id": "trx:9:r0", "pk": pk, "kind": "transaction"}),
+        ],
+    )
     assert state is not None
     assert match is not None
     # A create of a document that exists, a replace with an old ETag, a delete of a missing
     # one: each fails the whole batch, and nothing of it is written.
-    for failing in (("write", {"id": "match:k", "pk": pk, "n": 2}),
-                    ("write", {**match, "_etag": state["_etag"], "n": 2}),
-                    ("delete", {"id": "trx:8:missing", "pk": pk})):
+    for failing in (
+        ("write", {"id": "match:k", "pk": pk, "n": 2}),
+        ("write", {**match, "_etag": state["_etag"], "n": 2}),
+        ("delete", {"id": "trx:8:missing", "pk": pk}),
+    ):
         with pytest.raises(StaleDocument):
-            await store.write_batch(pk, [
-                ("write", {**state, "n": 2}), ("upsert", {"id": "trx:9:r1", "pk": pk}),
-                failing])
-    assert [d["n"] if d else None for d in await store.get_all(pk, ["period:9", "match:k"])
-            ] == [1, 1]
+            await store.write_batch(
+                pk,
+                [("write", {**state, "n": 2}), ("upsert", {"id": "trx:9:r1", "pk": pk}), failing],
+            )
+    assert [d["n"] if d else None for d in await store.get_all(pk, ["period:9", "match:k"])] == [
+        1,
+        1,
+    ]
     assert await store.get(pk, "trx:9:r1") is None
     # Replaced with their ETags, a record moved (deleted and written elsewhere): all applied.
-    written = await store.write_batch(pk, [
-        ("write", {**state, "n": 3}), ("write", {**match, "n": 3}),
-        ("delete", {"id": "trx:9:r0", "pk": pk}), ("upsert", {"id": "trx:8:r0", "pk": pk})])
+    written = await store.write_batch(
+        pk,
+        [
+            ("write", {**state, "n": 3}),
+            ("write", {**match, "n": 3}),
+            ("delete", {"id": "trx:9:r0", "pk": pk}),
+            ("upsert", {"id": "trx:8:r0", "pk": pk}),
+        ],
+    )
     assert written[2] is None
-    assert sorted(d["id"] for d in await store.partition(pk)) == [
-        "match:k", "period:9", "trx:8:r0"]
+    assert sorted(d["id"] for d in await store.partition(pk)) == ["match:k", "period:9", "trx:8:r0"]
     with pytest.raises(ValueError, match="100"):
-        await store.write_batch(pk, [("upsert", {"id": f"x{i}", "pk": pk})
-                                     for i in range(101)])
+        await store.write_batch(pk, [("upsert", {"id": f"x{i}", "pk": pk}) for i in range(101)])
 
 
 async def test_the_scorer_on_cosmos_matches_a_reversal_that_came_before_its_payment(
-        store: CosmosCashbackStore) -> None:
+    store: CosmosCashbackStore,
+) -> None:
     """The previous period's payment arrives after its reversal; a chunk of one citizen
     needs several batches; a second scorer (another process) delivers it all again."""
-    periods = parse_periods(json.dumps([
-        {"id": 8, "from": "2026-11-01", "to": "2026-11-30", "minTransactions": 1,
-         "maxPerTransaction": 1500, "maxPerPeriod": 150000, "graceDays": 10},
-        {"id": 9, "from": "2026-12-01", "to": "2026-12-31", "minTransactions": 1,
-         "maxPerTransaction": 1500, "maxPerPeriod": 150000, "graceDays": 10}]))
+    periods = parse_periods(
+        json.dumps(
+            [
+                {
+                    "id": 8,
+                    "from": "2026-11-01",
+                    "to": "2026-11-30",
+                    "minTransactions": 1,
+                    "maxPerTransaction": 1500,
+                    "maxPerPeriod": 150000,
+                    "graceDays": 10,
+                },
+                {
+                    "id": 9,
+                    "from": "2026-12-01",
+                    "to": "2026-12-31",
+                    "minTransactions": 1,
+                    "maxPerTransaction": 1500,
+                    "maxPerPeriod": 150000,
+                    "graceDays": 10,
+                },
+            ]
+        )
+    )
     enabled = datetime(2026, 10, 20, tzinfo=UTC)
     scene = Scene(now=enabled)
     cashback = scene.build(store, periods)
@@ -297,31 +416,43 @@ async def test_the_scorer_on_cosmos_matches_a_reversal_that_came_before_its_paym
     received = datetime(2026, 12, 5, tzinfo=UTC)
 
     def line(n: int | str, day: str, amount: int, op: str = "00") -> TransactionIn:
-        return TransactionIn.model_validate({
-            "acquirerId": "DEMOACQ", "idTrxAcquirer": f"t{n}", "hpan": hpan,
-            "operationType": op, "trxDate": f"{day}T10:00:00+01:00", "amount": amount,
-            "merchantId": "m", "terminalId": "t", "correlationId": f"c{n}".split("-")[0],
-            "circuitType": "01"})
+        return TransactionIn.model_validate(
+            {
+                "acquirerId": "DEMOACQ",
+                "idTrxAcquirer": f"t{n}",
+                "hpan": hpan,
+                "operationType": op,
+                "trxDate": f"{day}T10:00:00+01:00",
+                "amount": amount,
+                "merchantId": "m",
+                "terminalId": "t",
+                "correlationId": f"c{n}".split("-")[0],
+                "circuitType": "01",
+            }
+        )
 
     assert await Scorer(store, periods).score_all(
-        [line("0-r", "2026-12-02", 2000, "01")], received_at=received) == ["PENDING"]
-    chunk = [line(0, "2026-11-20", 5000), *(line(i, "2026-12-01", 1000 + i)
-                                            for i in range(1, 80))]
+        [line("0-r", "2026-12-02", 2000, "01")], received_at=received
+    ) == ["PENDING"]
+    chunk = [line(0, "2026-11-20", 5000), *(line(i, "2026-12-01", 1000 + i) for i in range(1, 80))]
     first = Scorer(store, periods)
     assert await first.score_all(chunk, received_at=received) == ["COUNTED"] * 80
-    assert await Scorer(store, periods).score_all(chunk, received_at=received) == [
-        "ALREADY_APPLIED"] * 80
+    assert (
+        await Scorer(store, periods).score_all(chunk, received_at=received)
+        == ["ALREADY_APPLIED"] * 80
+    )
     november = await cashback.period(cf, "8", now=received)
     december = await cashback.period(cf, "9", now=received)
     assert (november.count, november.cashback) == (1, 300)
-    assert (december.count, december.cashback) == (79, sum(
-        score(1000 + i, periods[1]) for i in range(1, 80)))
+    assert (december.count, december.cashback) == (
+        79,
+        sum(score(1000 + i, periods[1]) for i in range(1, 80)),
+    )
     moved = (await cashback.transactions(cf, "8")).transactions
     assert [(t.id_trx_acquirer, t.cashback) for t in moved] == [("t0-r", -200), ("t0", 500)]
 
 
-async def test_the_hpan_holds_the_instruments_spans_on_cosmos(
-        store: CosmosCashbackStore) -> None:
+async def test_the_hpan_holds_the_instruments_spans_on_cosmos(store: CosmosCashbackStore) -> None:
     """Enabling, disabling and enabling again on the emulator: the hpan's document holds the
     same spans as the instrument (instants as Cosmos gives them back), which scoring reads."""
     scene = Scene(now=NOW)
@@ -337,8 +468,10 @@ async def test_the_hpan_holds_the_instruments_spans_on_cosmos(
         else:
             await cashback.disable(CF, wallet_id, now=when)
     pk = fiscal_code_hash(CF)
-    instrument, owner = await store.get(pk, instrument_id(hpan)), await store.get(
-        hpan_pk(hpan), hpan)
+    instrument, owner = (
+        await store.get(pk, instrument_id(hpan)),
+        await store.get(hpan_pk(hpan), hpan),
+    )
     assert instrument is not None
     assert owner is not None
     assert owner["holders"][pk]["history"] == instrument["history"]

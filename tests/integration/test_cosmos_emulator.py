@@ -244,17 +244,20 @@ async def test_batch(container: ContainerProxy):
     # the next batch
     with pytest.raises(exceptions.CosmosBatchOperationError) as failed:
         await container.execute_item_batch(
-            [("upsert", ({"id": "b1", "pk": pk, "n": 99},)),
-             ("replace", ("b2", {"id": "b2", "pk": pk, "n": 98})),
-             ("delete", ("b2",)),
-             ("replace", ("b1", {"id": "b1", "pk": pk}), {"if_match_etag": "stale"})],
+            [
+                ("upsert", ({"id": "b1", "pk": pk, "n": 99},)),
+                ("replace", ("b2", {"id": "b2", "pk": pk, "n": 98})),
+                ("delete", ("b2",)),
+                ("replace", ("b1", {"id": "b1", "pk": pk}), {"if_match_etag": "stale"}),
+            ],
             partition_key=pk,
         )
     assert failed.value.error_index == 3
     docs = await collect(container, "SELECT * FROM c ORDER BY c.id", partition_key=pk)
     assert [(d["id"], d["n"]) for d in docs] == [("b1", 10), ("b2", 7)]
-    await container.execute_item_batch([("upsert", ({"id": "b4", "pk": pk, "n": 4},))],
-                                       partition_key=pk)
+    await container.execute_item_batch(
+        [("upsert", ({"id": "b4", "pk": pk, "n": 4},))], partition_key=pk
+    )
     docs = await collect(container, "SELECT * FROM c ORDER BY c.id", partition_key=pk)
     assert [(d["id"], d["n"]) for d in docs] == [("b1", 10), ("b2", 7), ("b4", 4)]
 

@@ -57,11 +57,23 @@ class Station:
         self.ec = ec
         self.http = requests.Session()
 
-    def call(self, operation: str, body: Any = None, *, key: str | None = CREDENTIAL,
-             data: bytes | None = None, timeout: float = 10) -> requests.Response:
+    def call(
+        self,
+        operation: str,
+        body: Any = None,
+        *,
+        key: str | None = CREDENTIAL,
+        data: bytes | None = None,
+        timeout: float = 10,
+    ) -> requests.Response:
         headers = {"Ocp-Apim-Subscription-Key": key} if key is not None else {}
-        return self.http.post(f"{self.ec.base_url}/{operation}", json=body, data=data,
-                              headers=headers, timeout=timeout)
+        return self.http.post(
+            f"{self.ec.base_url}/{operation}",
+            json=body,
+            data=data,
+            headers=headers,
+            timeout=timeout,
+        )
 
 
 @pytest.fixture
@@ -83,10 +95,17 @@ def move_clock(path: Path, offset_ms: int) -> None:
         DevClock(path).set_offset(offset_ms)
 
 
-def register(ec: EcSim, *, amount: int = 12_345, due: datetime | None = None,
-             number: str | None = None) -> Notice:
-    notice = Notice(EC, number or "3" + f"{uuid.uuid4().int % 10**17:017d}", amount,
-                    due or datetime.now(UTC) + timedelta(days=30), "Test fee", "Comune di Test")
+def register(
+    ec: EcSim, *, amount: int = 12_345, due: datetime | None = None, number: str | None = None
+) -> Notice:
+    notice = Notice(
+        EC,
+        number or "3" + f"{uuid.uuid4().int % 10**17:017d}",
+        amount,
+        due or datetime.now(UTC) + timedelta(days=30),
+        "Test fee",
+        "Comune di Test",
+    )
     control.put_notices(ec.control_url, [notice])
     return notice
 
@@ -95,20 +114,35 @@ def ids(notice: Notice) -> dict[str, str]:
     return {"paFiscalCode": notice.pa_fiscal_code, "noticeNumber": notice.notice_number}
 
 
-def activation(notice: Notice, token: str, *, amount: int | None = None,
-               expires_in: float = 900) -> dict[str, Any]:
+def activation(
+    notice: Notice, token: str, *, amount: int | None = None, expires_in: float = 900
+) -> dict[str, Any]:
     expires = datetime.now(UTC) + timedelta(seconds=expires_in)
-    return {**ids(notice), "amount": notice.amount if amount is None else amount,
-            "paymentToken": token, "idempotencyKey": f"DEMOPSP_{uuid.uuid4().hex[:10]}",
-            "pspId": "DEMOPSP", "expiresAt": expires.isoformat()}
+    return {
+        **ids(notice),
+        "amount": notice.amount if amount is None else amount,
+        "paymentToken": token,
+        "idempotencyKey": f"DEMOPSP_{uuid.uuid4().hex[:10]}",
+        "pspId": "DEMOPSP",
+        "expiresAt": expires.isoformat(),
+    }
 
 
-def receipt(notice: Notice, receipt_id: str, *, token: str = "tok-1",
-            outcome: str = "OK") -> dict[str, Any]:
-    return {"receiptId": receipt_id, "paymentToken": token, **ids(notice),
-            "amount": notice.amount, "pspId": "DEMOPSP",
-            "paymentDateTime": datetime.now(UTC).isoformat(), "paymentMethod": "CARD",
-            "fee": 150, "standIn": True, "outcome": outcome}
+def receipt(
+    notice: Notice, receipt_id: str, *, token: str = "tok-1", outcome: str = "OK"
+) -> dict[str, Any]:
+    return {
+        "receiptId": receipt_id,
+        "paymentToken": token,
+        **ids(notice),
+        "amount": notice.amount,
+        "pspId": "DEMOPSP",
+        "paymentDateTime": datetime.now(UTC).isoformat(),
+        "paymentMethod": "CARD",
+        "fee": 150,
+        "standIn": True,
+        "outcome": outcome,
+    }
 
 
 def assert_ko(response: requests.Response, status: int, fault_code: str) -> None:
@@ -158,15 +192,24 @@ def test_verify_answers_the_notice(ec: EcSim, station: Station) -> None:
     response = station.call("verify", ids(notice))
     assert response.status_code == 200
     assert response.json() == {
-        "outcome": "OK", "paFiscalCode": EC, "noticeNumber": notice.notice_number,
-        "amount": 4_990, "dueDate": "2031-05-31T21:59:59Z", "description": "Test fee",
-        "companyName": "Comune di Test", "status": "VALID"}
+        "outcome": "OK",
+        "paFiscalCode": EC,
+        "noticeNumber": notice.notice_number,
+        "amount": 4_990,
+        "dueDate": "2031-05-31T21:59:59Z",
+        "description": "Test fee",
+        "companyName": "Comune di Test",
+        "status": "VALID",
+    }
 
 
 @pytest.mark.parametrize("number", ["000000000000000000", "399999999999999999"])
 def test_verify_refuses_an_unknown_notice(station: Station, number: str) -> None:
-    assert_ko(station.call("verify", {"paFiscalCode": EC, "noticeNumber": number}),
-              404, "PAA_PAGAMENTO_SCONOSCIUTO")
+    assert_ko(
+        station.call("verify", {"paFiscalCode": EC, "noticeNumber": number}),
+        404,
+        "PAA_PAGAMENTO_SCONOSCIUTO",
+    )
 
 
 def test_the_probe_notice_answers_once_someone_registers_it(ec: EcSim, station: Station) -> None:
@@ -183,12 +226,10 @@ def test_verify_refuses_a_paid_notice(ec: EcSim, station: Station) -> None:
 def test_a_notice_past_its_due_date_is_expired(ec: EcSim, station: Station) -> None:
     notice = register(ec, due=datetime.now(UTC) - timedelta(minutes=1))
     assert_ko(station.call("verify", ids(notice)), 410, "PAA_PAGAMENTO_SCADUTO")
-    assert_ko(station.call("activate", activation(notice, "tok-1")),
-              410, "PAA_PAGAMENTO_SCADUTO")
+    assert_ko(station.call("activate", activation(notice, "tok-1")), 410, "PAA_PAGAMENTO_SCADUTO")
 
 
-def test_the_due_date_follows_the_dev_clock(ec: EcSim, station: Station,
-                                            clock_file: Path) -> None:
+def test_the_due_date_follows_the_dev_clock(ec: EcSim, station: Station, clock_file: Path) -> None:
     notice = register(ec, due=datetime.now(UTC) + timedelta(hours=1))
     assert station.call("verify", ids(notice)).status_code == 200
     move_clock(clock_file, 2 * 3600 * 1000)
@@ -198,11 +239,15 @@ def test_the_due_date_follows_the_dev_clock(ec: EcSim, station: Station,
 # ---------------------------------------------------------------------- auth and syntax
 @pytest.mark.parametrize("operation", ["verify", "activate", "receipt"])
 @pytest.mark.parametrize("key", [None, "", "wrong-key", CREDENTIAL + "x"])
-def test_a_missing_or_wrong_credential_is_401(ec: EcSim, station: Station, operation: str,
-                                              key: str | None) -> None:
+def test_a_missing_or_wrong_credential_is_401(
+    ec: EcSim, station: Station, operation: str, key: str | None
+) -> None:
     notice = DEMO_NOTICES[0]
-    bodies = {"verify": ids(notice), "activate": activation(notice, "tok-1"),
-              "receipt": receipt(notice, "r-auth")}
+    bodies = {
+        "verify": ids(notice),
+        "activate": activation(notice, "tok-1"),
+        "receipt": receipt(notice, "r-auth"),
+    }
     assert_ko(station.call(operation, bodies[operation], key=key), 401, "PAA_AUTH")
     assert control.receipts(ec.control_url)["total"] == 0
 
@@ -212,26 +257,30 @@ _ACTIVATION = activation(_NOTICE, "tok-1")
 _RECEIPT = receipt(_NOTICE, "r-syntax")
 
 
-@pytest.mark.parametrize(("operation", "body"), [
-    ("verify", b"not json"),
-    ("verify", b"[]"),
-    ("verify", b""),
-    ("verify", {"paFiscalCode": EC}),
-    ("verify", {"paFiscalCode": 12345678901, "noticeNumber": "300000000000000101"}),
-    ("verify", {"paFiscalCode": EC, "noticeNumber": "3001"}),
-    ("activate", {k: v for k, v in _ACTIVATION.items() if k != "paymentToken"}),
-    ("activate", {**_ACTIVATION, "amount": str(_NOTICE.amount)}),
-    ("activate", {**_ACTIVATION, "amount": True}),
-    ("activate", {**_ACTIVATION, "amount": 150.5}),
-    ("activate", {**_ACTIVATION, "expiresAt": "2030-01-01T10:00:00"}),
-    ("activate", {**_ACTIVATION, "expiresAt": "tomorrow"}),
-    ("receipt", {k: v for k, v in _RECEIPT.items() if k != "receiptId"}),
-    ("receipt", {**_RECEIPT, "standIn": "yes"}),
-    ("receipt", {**_RECEIPT, "fee": -1}),
-    ("receipt", {**_RECEIPT, "outcome": "MAYBE"}),
-])
-def test_bad_input_is_a_syntax_error(ec: EcSim, station: Station, operation: str,
-                                     body: Any) -> None:
+@pytest.mark.parametrize(
+    ("operation", "body"),
+    [
+        ("verify", b"not json"),
+        ("verify", b"[]"),
+        ("verify", b""),
+        ("verify", {"paFiscalCode": EC}),
+        ("verify", {"paFiscalCode": 12345678901, "noticeNumber": "300000000000000101"}),
+        ("verify", {"paFiscalCode": EC, "noticeNumber": "3001"}),
+        ("activate", {k: v for k, v in _ACTIVATION.items() if k != "paymentToken"}),
+        ("activate", {**_ACTIVATION, "amount": str(_NOTICE.amount)}),
+        ("activate", {**_ACTIVATION, "amount": True}),
+        ("activate", {**_ACTIVATION, "amount": 150.5}),
+        ("activate", {**_ACTIVATION, "expiresAt": "2030-01-01T10:00:00"}),
+        ("activate", {**_ACTIVATION, "expiresAt": "tomorrow"}),
+        ("receipt", {k: v for k, v in _RECEIPT.items() if k != "receiptId"}),
+        ("receipt", {**_RECEIPT, "standIn": "yes"}),
+        ("receipt", {**_RECEIPT, "fee": -1}),
+        ("receipt", {**_RECEIPT, "outcome": "MAYBE"}),
+    ],
+)
+def test_bad_input_is_a_syntax_error(
+    ec: EcSim, station: Station, operation: str, body: Any
+) -> None:
     if isinstance(body, bytes):
         response = station.call(operation, data=body)
     else:
@@ -250,9 +299,15 @@ def test_activate_answers_the_notice_and_the_token(ec: EcSim, station: Station) 
     response = station.call("activate", activation(notice, "tok-a"))
     assert response.status_code == 200
     assert response.json() == {
-        "outcome": "OK", "paFiscalCode": EC, "noticeNumber": notice.notice_number,
-        "amount": 8_400, "paymentToken": "tok-a", "dueDate": "2031-01-31T22:59:59Z",
-        "description": "Test fee", "companyName": "Comune di Test"}
+        "outcome": "OK",
+        "paFiscalCode": EC,
+        "noticeNumber": notice.notice_number,
+        "amount": 8_400,
+        "paymentToken": "tok-a",
+        "dueDate": "2031-01-31T22:59:59Z",
+        "description": "Test fee",
+        "companyName": "Comune di Test",
+    }
     shown = control.notice(ec.control_url, EC, notice.notice_number)
     assert shown is not None
     assert shown["liveToken"]["paymentToken"] == "tok-a"
@@ -262,14 +317,16 @@ def test_activate_answers_the_notice_and_the_token(ec: EcSim, station: Station) 
 
 def test_activate_refuses_an_unknown_notice(station: Station) -> None:
     unknown = Notice(EC, "311111111111111111", 100, datetime.now(UTC), "x", "y")
-    assert_ko(station.call("activate", activation(unknown, "tok-1")),
-              404, "PAA_PAGAMENTO_SCONOSCIUTO")
+    assert_ko(
+        station.call("activate", activation(unknown, "tok-1")), 404, "PAA_PAGAMENTO_SCONOSCIUTO"
+    )
 
 
 def test_activate_refuses_another_amount(ec: EcSim, station: Station) -> None:
     notice = register(ec, amount=10_000)
-    assert_ko(station.call("activate", activation(notice, "tok-1", amount=9_999)),
-              422, "PAA_SEMANTICA")
+    assert_ko(
+        station.call("activate", activation(notice, "tok-1", amount=9_999)), 422, "PAA_SEMANTICA"
+    )
     shown = control.notice(ec.control_url, EC, notice.notice_number)
     assert shown is not None
     assert shown["liveToken"] is None
@@ -278,20 +335,22 @@ def test_activate_refuses_another_amount(ec: EcSim, station: Station) -> None:
 def test_activate_refuses_a_paid_notice(ec: EcSim, station: Station) -> None:
     notice = register(ec)
     assert station.call("receipt", receipt(notice, "r-1")).status_code == 200
-    assert_ko(station.call("activate", activation(notice, "tok-2")),
-              409, "PAA_PAGAMENTO_DUPLICATO")
+    assert_ko(station.call("activate", activation(notice, "tok-2")), 409, "PAA_PAGAMENTO_DUPLICATO")
 
 
 def test_a_live_token_holds_the_notice_until_it_expires_by_the_dev_clock(
-        ec: EcSim, station: Station, clock_file: Path) -> None:
+    ec: EcSim, station: Station, clock_file: Path
+) -> None:
     notice = register(ec)
-    assert station.call("activate", activation(notice, "tok-1", expires_in=600)).status_code \
-        == 200
+    assert station.call("activate", activation(notice, "tok-1", expires_in=600)).status_code == 200
     again = station.call("activate", activation(notice, "tok-1", expires_in=600))
     assert again.status_code == 200
     assert again.json()["paymentToken"] == "tok-1"
-    assert_ko(station.call("activate", activation(notice, "tok-2", expires_in=600)),
-              409, "PAA_PAGAMENTO_IN_CORSO")
+    assert_ko(
+        station.call("activate", activation(notice, "tok-2", expires_in=600)),
+        409,
+        "PAA_PAGAMENTO_IN_CORSO",
+    )
 
     move_clock(clock_file, 601 * 1000)
     shown = control.notice(ec.control_url, EC, notice.notice_number)
@@ -351,7 +410,8 @@ def test_a_receipt_for_an_unknown_notice_is_stored(ec: EcSim, station: Station) 
 
 # ---------------------------------------------------------------------- outages
 def test_down_refuses_connections_and_up_serves_again_on_the_same_port(
-        ec: EcSim, station: Station) -> None:
+    ec: EcSim, station: Station
+) -> None:
     notice = DEMO_NOTICES[0]
     assert station.call("verify", ids(notice)).status_code == 200  # a pooled connection
 
@@ -370,7 +430,8 @@ def test_down_refuses_connections_and_up_serves_again_on_the_same_port(
 
 
 def test_a_timeout_fraction_of_one_never_answers_and_does_not_process(
-        ec: EcSim, station: Station) -> None:
+    ec: EcSim, station: Station
+) -> None:
     notice = register(ec)
     control.set_behaviour(ec.control_url, timeout_fraction=1.0)
     with pytest.raises(requests.Timeout):
@@ -380,8 +441,10 @@ def test_a_timeout_fraction_of_one_never_answers_and_does_not_process(
     assert status["counters"]["outcomes"] == {}
     assert control.receipts(ec.control_url)["total"] == 0
     # The client went away: the held call ends too (nothing keeps spinning for it).
-    wait_for(lambda: control.status(ec.control_url)["counters"]["holding"] == 0,
-             "the held call ends when its client disconnects")
+    wait_for(
+        lambda: control.status(ec.control_url)["counters"]["holding"] == 0,
+        "the held call ends when its client disconnects",
+    )
 
     control.set_behaviour(ec.control_url, timeout_fraction=0.0)
     assert station.call("receipt", receipt(notice, "r-lost"), timeout=5).status_code == 200
@@ -391,23 +454,29 @@ def test_down_drops_held_calls(ec: EcSim) -> None:
     control.set_behaviour(ec.control_url, timeout_fraction=1.0)
     with socket.create_connection(("127.0.0.1", ec.port), timeout=10) as conn:
         body = b'{"paFiscalCode": "77777777777", "noticeNumber": "300000000000000101"}'
-        conn.sendall(b"POST /ec/v1/verify HTTP/1.1\r\nHost: ec\r\nContent-Type: "
-                     b"application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
-        wait_for(lambda: control.status(ec.control_url)["counters"]["holding"] == 1,
-                 "the call is held")
+        conn.sendall(
+            b"POST /ec/v1/verify HTTP/1.1\r\nHost: ec\r\nContent-Type: "
+            b"application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+        )
+        wait_for(
+            lambda: control.status(ec.control_url)["counters"]["holding"] == 1, "the call is held"
+        )
         control.set_behaviour(ec.control_url, state="down")
         assert conn.recv(1024) == b""  # closed without an answer
-    wait_for(lambda: control.status(ec.control_url)["counters"]["holding"] == 0,
-             "the held call ends with its connection")
+    wait_for(
+        lambda: control.status(ec.control_url)["counters"]["holding"] == 0,
+        "the held call ends with its connection",
+    )
 
 
-def test_not_active_fraction_one_answers_503_and_zero_serves(ec: EcSim,
-                                                             station: Station) -> None:
+def test_not_active_fraction_one_answers_503_and_zero_serves(ec: EcSim, station: Station) -> None:
     notice = register(ec)
     control.set_behaviour(ec.control_url, not_active_fraction=1.0)
-    for operation, body in [("verify", ids(notice)),
-                            ("activate", activation(notice, "tok-1")),
-                            ("receipt", receipt(notice, "r-na"))]:
+    for operation, body in [
+        ("verify", ids(notice)),
+        ("activate", activation(notice, "tok-1")),
+        ("receipt", receipt(notice, "r-na")),
+    ]:
         assert_ko(station.call(operation, body), 503, NOT_ACTIVE)
     assert control.receipts(ec.control_url)["total"] == 0
     shown = control.notice(ec.control_url, EC, notice.notice_number)
@@ -429,7 +498,8 @@ def not_active_pattern(ec: EcSim, station: Station, calls: int) -> list[bool]:
 
 
 def test_half_not_active_over_200_calls_is_about_half_and_repeats_with_the_seed(
-        ec: EcSim, station: Station) -> None:
+    ec: EcSim, station: Station
+) -> None:
     control.set_behaviour(ec.control_url, not_active_fraction=0.5, seed=7)
     first = not_active_pattern(ec, station, 200)
     assert 70 <= sum(first) <= 130
@@ -442,8 +512,10 @@ def test_half_not_active_over_200_calls_is_about_half_and_repeats_with_the_seed(
 
 def test_delay_holds_every_answer(ec: EcSim, station: Station) -> None:
     control.set_behaviour(ec.control_url, delay_ms=300)
-    for operation, body, status in [("verify", ids(DEMO_NOTICES[0]), 200),
-                                    ("verify", {"noticeNumber": "1"}, 400)]:
+    for operation, body, status in [
+        ("verify", ids(DEMO_NOTICES[0]), 200),
+        ("verify", {"noticeNumber": "1"}, 400),
+    ]:
         started = time.monotonic()
         response = station.call(operation, body)
         assert time.monotonic() - started >= 0.3
@@ -460,17 +532,27 @@ def test_the_counters_count_calls_and_answers(ec: EcSim, station: Station) -> No
     station.call("receipt", receipt(notice, "r-c"))
     counters = control.status(ec.control_url)["counters"]
     assert counters["calls"] == {"verify": 2, "activate": 2, "receipt": 1}
-    assert counters["answers"] == {"verify": {"OK": 1, "PAA_AUTH": 1},
-                                   "activate": {"OK": 1, "PAA_PAGAMENTO_IN_CORSO": 1},
-                                   "receipt": {"OK": 1}}
+    assert counters["answers"] == {
+        "verify": {"OK": 1, "PAA_AUTH": 1},
+        "activate": {"OK": 1, "PAA_PAGAMENTO_IN_CORSO": 1},
+        "receipt": {"OK": 1},
+    }
     assert counters["outcomes"] == {"OK": 3, "PAA_AUTH": 1, "PAA_PAGAMENTO_IN_CORSO": 1}
 
 
-@pytest.mark.parametrize("body", [
-    {"state": "sideways"}, {"delayMs": -1}, {"delayMs": "100"}, {"timeoutFraction": 1.5},
-    {"timeoutFraction": -0.1}, {"notActiveFraction": 2}, {"notActiveFraction": "half"},
-    {"colour": "red"},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"state": "sideways"},
+        {"delayMs": -1},
+        {"delayMs": "100"},
+        {"timeoutFraction": 1.5},
+        {"timeoutFraction": -0.1},
+        {"notActiveFraction": 2},
+        {"notActiveFraction": "half"},
+        {"colour": "red"},
+    ],
+)
 def test_a_bad_behaviour_is_400_and_changes_nothing(ec: EcSim, body: dict[str, Any]) -> None:
     before = control.status(ec.control_url)["behaviour"]
     response = requests.put(f"{ec.control_url}/behaviour", json=body, timeout=10)
@@ -479,14 +561,17 @@ def test_a_bad_behaviour_is_400_and_changes_nothing(ec: EcSim, body: dict[str, A
     assert control.status(ec.control_url)["behaviour"] == before
 
 
-@pytest.mark.parametrize("notice", [
-    {"paFiscalCode": EC, "noticeNumber": "3" * 18, "amount": 100},
-    {**DEMO_NOTICES[0].to_json(), "amount": "100"},
-    {**DEMO_NOTICES[0].to_json(), "amount": 0},
-    {**DEMO_NOTICES[0].to_json(), "dueDate": "2030-01-01"},
-    {**DEMO_NOTICES[0].to_json(), "noticeNumber": "12"},
-    {**DEMO_NOTICES[0].to_json(), "extra": 1},
-])
+@pytest.mark.parametrize(
+    "notice",
+    [
+        {"paFiscalCode": EC, "noticeNumber": "3" * 18, "amount": 100},
+        {**DEMO_NOTICES[0].to_json(), "amount": "100"},
+        {**DEMO_NOTICES[0].to_json(), "amount": 0},
+        {**DEMO_NOTICES[0].to_json(), "dueDate": "2030-01-01"},
+        {**DEMO_NOTICES[0].to_json(), "noticeNumber": "12"},
+        {**DEMO_NOTICES[0].to_json(), "extra": 1},
+    ],
+)
 def test_a_bad_notice_is_400(ec: EcSim, notice: dict[str, Any]) -> None:
     with pytest.raises(control.ControlError) as refused:
         control.put_notices(ec.control_url, [notice])
@@ -494,16 +579,23 @@ def test_a_bad_notice_is_400(ec: EcSim, notice: dict[str, Any]) -> None:
 
 
 def test_reset_brings_the_station_back_and_keeps_notices_unless_asked(
-        ec: EcSim, station: Station) -> None:
+    ec: EcSim, station: Station
+) -> None:
     notice = register(ec)
     assert station.call("receipt", receipt(notice, "r-reset")).status_code == 200
-    control.set_behaviour(ec.control_url, state="down", delay_ms=50, timeout_fraction=0.2,
-                          not_active_fraction=0.3)
+    control.set_behaviour(
+        ec.control_url, state="down", delay_ms=50, timeout_fraction=0.2, not_active_fraction=0.3
+    )
 
     status = control.reset(ec.control_url)
     assert status["listening"] is True
-    assert status["behaviour"] == {"state": "up", "delayMs": 0, "timeoutFraction": 0.0,
-                                   "notActiveFraction": 0.0, "seed": SEED}
+    assert status["behaviour"] == {
+        "state": "up",
+        "delayMs": 0,
+        "timeoutFraction": 0.0,
+        "notActiveFraction": 0.0,
+        "seed": SEED,
+    }
     assert status["counters"]["calls"] == {"verify": 0, "activate": 0, "receipt": 0}
     assert control.receipts(ec.control_url) == {"receipts": [], "deliveries": {}, "total": 0}
     shown = control.notice(ec.control_url, EC, notice.notice_number)

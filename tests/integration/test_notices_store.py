@@ -53,8 +53,16 @@ def unique_nav() -> str:
 
 def doc(nav_: str, **extra: object) -> dict[str, object]:
     doc_id = f"{EC}:{nav_}"
-    return {"id": doc_id, "pk": doc_id, "kind": "position", "nav": nav_, "status": "VALID",
-            "switchToExpired": False, "expiresAt": "2027-01-01T00:00:00.000000Z", **extra}
+    return {
+        "id": doc_id,
+        "pk": doc_id,
+        "kind": "position",
+        "nav": nav_,
+        "status": "VALID",
+        "switchToExpired": False,
+        "expiresAt": "2027-01-01T00:00:00.000000Z",
+        **extra,
+    }
 
 
 async def test_create_read_and_etag_conditions(store: CosmosNoticeStore) -> None:
@@ -80,13 +88,22 @@ async def test_the_expiry_query_finds_only_what_is_due(store: CosmosNoticeStore)
     assert not {later, other} & found
 
 
-async def test_concurrent_writes_on_the_emulator_lose_no_update(archive: NoticeArchive,
-                                                                store: CosmosNoticeStore) -> None:
+async def test_concurrent_writes_on_the_emulator_lose_no_update(
+    archive: NoticeArchive, store: CosmosNoticeStore
+) -> None:
     ec = await archive.ecs.get(EC)
     n = uuid.uuid4().int % 10**9
-    writes = [rules.Write(position=position(n, amount=100 + i),
-                          key=rules.order_key(NOW + timedelta(seconds=i), "s", i), by=EC,
-                          at=NOW, source="api", company_name=ec.name) for i in range(8)]
+    writes = [
+        rules.Write(
+            position=position(n, amount=100 + i),
+            key=rules.order_key(NOW + timedelta(seconds=i), "s", i),
+            by=EC,
+            at=NOW,
+            source="api",
+            company_name=ec.name,
+        )
+        for i in range(8)
+    ]
     await archive.apply(writes[0])
     await asyncio.gather(*(archive.apply(w) for w in reversed(writes[1:])))
     final = await store.get(f"{EC}:{nav(n)}")
@@ -94,12 +111,17 @@ async def test_concurrent_writes_on_the_emulator_lose_no_update(archive: NoticeA
     assert (final["amount"], final["version"]) == (107, writes[-1].key)
 
 
-async def test_a_new_position_is_one_round_trip(platform: Platform,
-                                                archive: NoticeArchive) -> None:
+async def test_a_new_position_is_one_round_trip(platform: Platform, archive: NoticeArchive) -> None:
     ec = await archive.ecs.get(EC)  # cached from here on
     n = uuid.uuid4().int % 10**9
-    write = rules.Write(position=position(n), key=rules.order_key(NOW, "s"), by=EC, at=NOW,
-                        source="api", company_name=ec.name)
+    write = rules.Write(
+        position=position(n),
+        key=rules.order_key(NOW, "s"),
+        by=EC,
+        at=NOW,
+        source="api",
+        company_name=ec.name,
+    )
     stats(platform.cosmos.port, reset=True)
     await archive.apply(write, assume_absent=True)
     assert stats(platform.cosmos.port)["requests"] == 1
@@ -118,13 +140,13 @@ async def test_bulk_documents_and_blob_ranges(clients: Clients, archive: NoticeA
         await blobs.get_range("t/missing.ndjson", 0, 4)
     sender = MemorySender()
     registry = PartyRegistry(CosmosPartyStore(clients.container(s.parties_container), 5))
-    bulks = Bulks(archive, bulk_store, blobs, sender, registry, queue="q", chunk_lines=2,
-                  concurrency=4)
+    bulks = Bulks(
+        archive, bulk_store, blobs, sender, registry, queue="q", chunk_lines=2, concurrency=4
+    )
     ec = await registry.get(EC)
     base = uuid.uuid4().int % 10**9
     raw = b"\n".join(json.dumps(body(base + i)).encode() for i in range(5))
-    accepted = await bulks.submit(ec, raw, segregation_codes=None, now=NOW,
-                                  report_url="{bulk_id}")
+    accepted = await bulks.submit(ec, raw, segregation_codes=None, now=NOW, report_url="{bulk_id}")
     for _, message in list(sender.sent) * 2:  # every chunk delivered twice
         await bulks.process_message(message.body)
     report = await bulks.report(accepted.bulk_id, party=ec)

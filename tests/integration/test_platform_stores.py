@@ -51,8 +51,9 @@ async def read(clients: Clients, doc: dict) -> dict:
 
 async def test_publish_sends_each_event_once_and_clears_the_outbox(clients: Clients) -> None:
     sender = MemorySender()
-    box = Outbox(clients.container(clients.settings.wallet_container), sender,
-                 partition_key="/pk", timeout=5)
+    box = Outbox(
+        clients.container(clients.settings.wallet_container), sender, partition_key="/pk", timeout=5
+    )
     first, second = event(), event()
     doc = await write(clients, [first, second])
     assert await box.publish(doc) is True
@@ -64,8 +65,9 @@ async def test_publish_sends_each_event_once_and_clears_the_outbox(clients: Clie
 async def test_a_failed_send_keeps_the_events_for_the_sweep(clients: Clients) -> None:
     sender = MemorySender()
     sender.fail_with = DependencyError("servicebus", "down")
-    box = Outbox(clients.container(clients.settings.wallet_container), sender,
-                 partition_key="/pk", timeout=5)
+    box = Outbox(
+        clients.container(clients.settings.wallet_container), sender, partition_key="/pk", timeout=5
+    )
     old = event(NOW - timedelta(minutes=5))
     doc = await write(clients, [old])
     assert await box.publish(doc) is False
@@ -77,10 +79,12 @@ async def test_a_failed_send_keeps_the_events_for_the_sweep(clients: Clients) ->
 
 
 async def test_a_lazy_publish_sends_now_and_leaves_the_clearing_to_the_sweep(
-        clients: Clients) -> None:
+    clients: Clients,
+) -> None:
     sender = MemorySender()
-    box = Outbox(clients.container(clients.settings.wallet_container), sender,
-                 partition_key="/pk", timeout=5)
+    box = Outbox(
+        clients.container(clients.settings.wallet_container), sender, partition_key="/pk", timeout=5
+    )
     sent = event(NOW - timedelta(minutes=1))
     doc = await write(clients, [sent])
     assert await box.publish(doc, clear_now=False) is True
@@ -95,7 +99,8 @@ async def test_a_lazy_publish_sends_now_and_leaves_the_clearing_to_the_sweep(
 
 
 async def test_the_sweep_re_sends_only_what_its_process_did_not_send_or_forgot(
-        clients: Clients, monkeypatch: pytest.MonkeyPatch) -> None:
+    clients: Clients, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr("shared.outbox.REMEMBERED", 2)
     sender = MemorySender()
     container = clients.container(clients.settings.wallet_container)
@@ -115,10 +120,12 @@ async def test_the_sweep_re_sends_only_what_its_process_did_not_send_or_forgot(
 
 
 async def test_only_the_events_a_write_added_are_sent_the_rest_wait_for_the_sweep(
-        clients: Clients) -> None:
+    clients: Clients,
+) -> None:
     sender = MemorySender()
-    box = Outbox(clients.container(clients.settings.wallet_container), sender,
-                 partition_key="/pk", timeout=5)
+    box = Outbox(
+        clients.container(clients.settings.wallet_container), sender, partition_key="/pk", timeout=5
+    )
     older, newer = event(NOW - timedelta(minutes=1)), event(NOW - timedelta(minutes=1))
     doc = await write(clients, [older, newer])
     assert await box.publish(doc, clear_now=False, only=[newer]) is True
@@ -131,8 +138,9 @@ async def test_only_the_events_a_write_added_are_sent_the_rest_wait_for_the_swee
 
 async def test_a_long_outbox_is_cleared_at_once_even_when_lazy(clients: Clients) -> None:
     sender = MemorySender()
-    box = Outbox(clients.container(clients.settings.wallet_container), sender,
-                 partition_key="/pk", timeout=5)
+    box = Outbox(
+        clients.container(clients.settings.wallet_container), sender, partition_key="/pk", timeout=5
+    )
     doc = await write(clients, [event() for _ in range(CLEAR_NOW_PAST)])
     assert await box.publish(doc, clear_now=False) is True
     assert len((await read(clients, doc))["outbox"]) == CLEAR_NOW_PAST
@@ -158,8 +166,9 @@ class CallsSender(MemorySender):
 
 
 def outbox(clients: Clients, sender: MemorySender) -> Outbox:
-    return Outbox(clients.container(clients.settings.wallet_container), sender,
-                  partition_key="/pk", timeout=5)
+    return Outbox(
+        clients.container(clients.settings.wallet_container), sender, partition_key="/pk", timeout=5
+    )
 
 
 async def hand_over(clients: Clients, box: Outbox, n: int) -> tuple[list[Event], list[dict]]:
@@ -172,7 +181,8 @@ async def hand_over(clients: Clients, box: Outbox, n: int) -> tuple[list[Event],
 
 
 async def test_publish_soon_sends_after_the_callers_in_one_batch_and_the_sweep_clears(
-        clients: Clients) -> None:
+    clients: Clients,
+) -> None:
     sender = CallsSender()
     box = outbox(clients, sender)
     events, docs = await hand_over(clients, box, 5)
@@ -199,7 +209,8 @@ async def test_events_handed_over_during_a_flush_go_in_its_next_turn(clients: Cl
 
 
 async def test_publish_soon_with_the_broker_down_leaves_the_events_to_the_sweep(
-        clients: Clients) -> None:
+    clients: Clients,
+) -> None:
     sender = CallsSender()
     sender.fail_with = DependencyError("servicebus", "down")
     box = outbox(clients, sender)
@@ -235,7 +246,8 @@ async def test_a_flush_goes_on_past_a_queue_whose_send_raised(clients: Clients) 
 
 
 async def test_publish_soon_holds_at_most_max_waiting_events(
-        clients: Clients, monkeypatch: pytest.MonkeyPatch) -> None:
+    clients: Clients, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr("shared.outbox.MAX_WAITING", 2)
     sender = CallsSender()
     box = outbox(clients, sender)
@@ -265,10 +277,12 @@ async def test_clearing_keeps_events_added_by_a_concurrent_write(clients: Client
     sent_event, later_event = event(), event()
     doc = await write(clients, [sent_event])
     # another writer adds an event after our write: our etag is now stale
-    newer = add_events(copy.deepcopy({k: v for k, v in doc.items() if not k.startswith("_")}),
-                       [later_event])
-    await container.replace_item(doc["id"], newer, etag=doc["_etag"],
-                                 match_condition=MatchConditions.IfNotModified)
+    newer = add_events(
+        copy.deepcopy({k: v for k, v in doc.items() if not k.startswith("_")}), [later_event]
+    )
+    await container.replace_item(
+        doc["id"], newer, etag=doc["_etag"], match_condition=MatchConditions.IfNotModified
+    )
     assert await box.publish(doc) is True
     assert [m.message_id for _, m in sender.sent] == [sent_event.id]
     remaining = [e["id"] for e in (await read(clients, doc))["outbox"]]
@@ -277,9 +291,18 @@ async def test_clearing_keeps_events_added_by_a_concurrent_write(clients: Client
 
 async def test_recording_failed_work_twice_keeps_one_item(clients: Clients) -> None:
     store = CosmosFailedWork(clients.container(clients.settings.failed_work_container), 5)
-    item = FailedWork(id=failed_work_id("qf", "m1"), queue="qf", message_id="m1",
-                      original_message_id="m1", body_b64="", ending="permanent", reason="r",
-                      attempts=1, delivery_count=1, failed_at=NOW)
+    item = FailedWork(
+        id=failed_work_id("qf", "m1"),
+        queue="qf",
+        message_id="m1",
+        original_message_id="m1",
+        body_b64="",
+        ending="permanent",
+        reason="r",
+        attempts=1,
+        delivery_count=1,
+        failed_at=NOW,
+    )
     await store.record(item)
     await store.record(item)
     assert [i.id for i in await store.list("qf", 10)] == [item.id]
@@ -289,11 +312,20 @@ async def test_recording_failed_work_twice_keeps_one_item(clients: Clients) -> N
 async def test_party_keys_roles_and_segregation_codes(clients: Clients) -> None:
     from shared.parties.models import PartyIn
 
-    registry = PartyRegistry(CosmosPartyStore(
-        clients.container(clients.settings.parties_container), 5), cache_seconds=0)
-    await registry.register(PartyIn.model_validate({
-        "partyId": "INTERM1", "name": "Intermediary", "role": "intermediary",
-        "actsFor": {DEMO_EC: ["01", "02"]}}), now=NOW)
+    registry = PartyRegistry(
+        CosmosPartyStore(clients.container(clients.settings.parties_container), 5), cache_seconds=0
+    )
+    await registry.register(
+        PartyIn.model_validate(
+            {
+                "partyId": "INTERM1",
+                "name": "Intermediary",
+                "role": "intermediary",
+                "actsFor": {DEMO_EC: ["01", "02"]},
+            }
+        ),
+        now=NOW,
+    )
     issued = await registry.rotate_key("INTERM1", grace=timedelta(0), now=NOW)
     party = await registry.authenticate(issued.key, now=NOW, roles=("intermediary",))
     authorize_for_ec(party, DEMO_EC, ["01"])

@@ -48,15 +48,20 @@ async def simulator() -> AsyncIterator[Simulator]:
 class Stack:
     """A dispatcher built as the app builds it, and what it was built with."""
 
-    def __init__(self, simulator: Simulator, clock: FixedClock | None = None,
-                 **overrides: str) -> None:
+    def __init__(
+        self, simulator: Simulator, clock: FixedClock | None = None, **overrides: str
+    ) -> None:
         self.settings, self.values = push_settings(simulator.port, **overrides)
         self.clients = Clients(self.settings)
         self.sleeps = Sleeps()
         self.clock = clock or simulator.clock
         self.dispatcher: PushDispatcher = build_dispatcher(
-            self.settings, push_hubs(self.values), self.clients.session, self.clock,
-            sleep=self.sleeps)
+            self.settings,
+            push_hubs(self.values),
+            self.clients.session,
+            self.clock,
+            sleep=self.sleeps,
+        )
 
     def acquired(self) -> int:
         """Connections taken from the pool and not given back (aiohttp's own bookkeeping)."""
@@ -81,20 +86,23 @@ async def stack(simulator: Simulator) -> AsyncIterator[Stack]:
 async def test_installations_land_on_their_own_hub(simulator: Simulator, stack: Stack) -> None:
     await stack.dispatcher.create_or_update(HubInstallation(ON_A, "APNS", device_token(1)))
     await stack.dispatcher.create_or_update(HubInstallation(ON_B, "FCMV1", device_token(2)))
-    assert simulator.installations["hub-a"] == {ON_A: {
-        "installationId": ON_A, "platform": "apns", "pushChannel": device_token(1)}}
+    assert simulator.installations["hub-a"] == {
+        ON_A: {"installationId": ON_A, "platform": "apns", "pushChannel": device_token(1)}
+    }
     assert set(simulator.installations["hub-b"]) == {ON_B}
     hub = stack.dispatcher.hub_for(ON_A)
-    assert await hub.patch(ON_A, [{"op": "replace", "path": "/pushChannel",
-                                   "value": device_token(3)}])
+    assert await hub.patch(
+        ON_A, [{"op": "replace", "path": "/pushChannel", "value": device_token(3)}]
+    )
     assert simulator.installations["hub-a"][ON_A]["pushChannel"] == device_token(3)
     assert await stack.dispatcher.delete(ON_A) is True
     assert await stack.dispatcher.delete(ON_A) is False  # 404: already gone
     assert await hub.patch(ON_A, [{"op": "add", "path": "/tags", "value": "x"}]) is False
 
 
-async def test_sends_use_native_formats_and_the_installation_tag(simulator: Simulator,
-                                                                 stack: Stack) -> None:
+async def test_sends_use_native_formats_and_the_installation_tag(
+    simulator: Simulator, stack: Stack
+) -> None:
     await stack.dispatcher.create_or_update(HubInstallation(ON_B, "FCMV1", device_token(2)))
     fcm = native_notification("FCMV1", "Cashback", "Refund", {"period": "1"})
     await stack.dispatcher.send(ON_B, "FCMV1", fcm)
@@ -107,7 +115,8 @@ async def test_sends_use_native_formats_and_the_installation_tag(simulator: Simu
 
 
 async def test_one_token_is_reused_until_shortly_before_expiry_then_renewed(
-        simulator: Simulator, stack: Stack) -> None:
+    simulator: Simulator, stack: Stack
+) -> None:
     assert isinstance(stack.clock, FixedClock)
     for _ in range(20):
         await stack.dispatcher.send(ON_A, "APNS", APPLE)
@@ -124,13 +133,28 @@ async def test_one_token_is_reused_until_shortly_before_expiry_then_renewed(
     assert stack.dispatcher.hub_for(ON_A).tokens.signed == 2
 
 
-@pytest.mark.parametrize(("overrides", "reason"), [
-    ({"PUSH_HUB_1_CONNECTION": "Endpoint=http://127.0.0.1:{port}/;SharedAccessKeyName="
-      f"{DEV_KEY_NAME};SharedAccessKey=forged-key"}, "bad signature"),
-    ({"PUSH_HUB_1_CONNECTION": "Endpoint=http://127.0.0.1:{port}/;SharedAccessKeyName="
-      f"SomeoneElse;SharedAccessKey={DEV_KEY}"}, "unknown key name")])
-async def test_forged_tokens_are_refused(simulator: Simulator, overrides: dict[str, str],
-                                         reason: str) -> None:
+@pytest.mark.parametrize(
+    ("overrides", "reason"),
+    [
+        (
+            {
+                "PUSH_HUB_1_CONNECTION": "Endpoint=http://127.0.0.1:{port}/;SharedAccessKeyName="
+                f"{DEV_KEY_NAME};SharedAccessKey=forged-key"
+            },
+            "bad signature",
+        ),
+        (
+            {
+                "PUSH_HUB_1_CONNECTION": "Endpoint=http://127.0.0.1:{port}/;SharedAccessKeyName="
+                f"SomeoneElse;SharedAccessKey={DEV_KEY}"
+            },
+            "unknown key name",
+        ),
+    ],
+)
+async def test_forged_tokens_are_refused(
+    simulator: Simulator, overrides: dict[str, str], reason: str
+) -> None:
     forged = Stack(simulator, **{k: v.format(port=simulator.port) for k, v in overrides.items()})
     try:
         with pytest.raises(PermanentError, match="HTTP 401"):
@@ -153,9 +177,14 @@ async def test_expired_tokens_are_refused(simulator: Simulator) -> None:
 
 async def test_a_token_for_another_hub_is_refused(simulator: Simulator, stack: Stack) -> None:
     hub_b = stack.dispatcher.hub_for(ON_B)
-    hub_b.tokens = SasTokens(resource_uri(f"http://127.0.0.1:{simulator.port}/", "hub-a"),
-                             DEV_KEY_NAME, DEV_KEY, clock=stack.clock, ttl=3600,
-                             renew_before=300)
+    hub_b.tokens = SasTokens(
+        resource_uri(f"http://127.0.0.1:{simulator.port}/", "hub-a"),
+        DEV_KEY_NAME,
+        DEV_KEY,
+        clock=stack.clock,
+        ttl=3600,
+        renew_before=300,
+    )
     with pytest.raises(PermanentError, match="HTTP 401"):
         await hub_b.send(ON_B, "APNS", APPLE)
     assert simulator.stats()["refused"] == {"token for another resource": 1}
@@ -182,7 +211,8 @@ async def test_timeouts_are_transient(simulator: Simulator) -> None:
 
 
 async def test_large_error_bodies_are_drained_so_the_connection_is_reused(
-        simulator: Simulator) -> None:
+    simulator: Simulator,
+) -> None:
     simulator.configure(Faults(fraction=1.0, kinds=("error",), error_body_bytes=256 * 1024))
     single = Stack(simulator, PUSH_RETRY_ATTEMPTS="1")
     try:
@@ -192,8 +222,9 @@ async def test_large_error_bodies_are_drained_so_the_connection_is_reused(
         assert simulator.stats()["connections"] == 1
         assert single.acquired() == 0
         # Past the drain limit the body is not read: that connection is closed, not leaked.
-        simulator.configure(Faults(fraction=1.0, kinds=("error",),
-                                   error_body_bytes=3 * MAX_DRAIN_BYTES))
+        simulator.configure(
+            Faults(fraction=1.0, kinds=("error",), error_body_bytes=3 * MAX_DRAIN_BYTES)
+        )
         for _ in range(3):
             with pytest.raises(TransientError, match="HTTP 500"):
                 await single.dispatcher.send(ON_A, "APNS", APPLE)

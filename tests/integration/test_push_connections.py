@@ -42,8 +42,9 @@ T0 = datetime.now(UTC)
 
 @pytest.fixture(scope="module")
 def simulator() -> Iterator[Child]:
-    child = start_nhsim({name: {DEV_KEY_NAME: DEV_KEY} for name in HUBS},
-                        faults=Faults(latency_ms=2))
+    child = start_nhsim(
+        {name: {DEV_KEY_NAME: DEV_KEY} for name in HUBS}, faults=Faults(latency_ms=2)
+    )
     try:
         yield child
     finally:
@@ -54,9 +55,14 @@ def simulator() -> Iterator[Child]:
 def values(platform: Platform, simulator: Child) -> dict[str, str]:
     database = f"push-conn-{uuid.uuid4().hex[:8]}"
     platform.provision(database)
-    return {**platform.env, "COSMOS_DATABASE": database, "PUSH_QUEUE": "push-connections",
-            "PUSH_CONNECTOR_LIMIT": str(LIMIT), "PUSH_CONNECTOR_LIMIT_PER_HOST": str(LIMIT),
-            **hub_values(simulator.port)}
+    return {
+        **platform.env,
+        "COSMOS_DATABASE": database,
+        "PUSH_QUEUE": "push-connections",
+        "PUSH_CONNECTOR_LIMIT": str(LIMIT),
+        "PUSH_CONNECTOR_LIMIT_PER_HOST": str(LIMIT),
+        **hub_values(simulator.port),
+    }
 
 
 @pytest.fixture
@@ -76,10 +82,13 @@ def installation(n: int) -> str:
 
 
 def message(body: Any, message_id: str) -> ServiceBusMessage:
-    return ServiceBusMessage(body=body.model_dump_json(by_alias=True).encode(),
-                             message_id=message_id, delivery_count=1,
-                             application_properties={"kind": body.kind},
-                             user_properties={"kind": body.kind})
+    return ServiceBusMessage(
+        body=body.model_dump_json(by_alias=True).encode(),
+        message_id=message_id,
+        delivery_count=1,
+        application_properties={"kind": body.kind},
+        user_properties={"kind": body.kind},
+    )
 
 
 async def through_the_function(messages: list[ServiceBusMessage]) -> list[BaseException]:
@@ -98,12 +107,19 @@ async def through_the_function(messages: list[ServiceBusMessage]) -> list[BaseEx
     return failures
 
 
-async def test_10000_notifications_reuse_the_warm_connections(root: Root,
-                                                              simulator: Child) -> None:
-    registrations = [message(CreateOrUpdateInstallation(
-        installation_id=installation(n), accepted_at=T0,
-        platform="APNS" if n % 2 else "FCMV1", push_channel=device_token(n)), f"put-{n}")
-        for n in range(INSTALLATIONS)]
+async def test_10000_notifications_reuse_the_warm_connections(root: Root, simulator: Child) -> None:
+    registrations = [
+        message(
+            CreateOrUpdateInstallation(
+                installation_id=installation(n),
+                accepted_at=T0,
+                platform="APNS" if n % 2 else "FCMV1",
+                push_channel=device_token(n),
+            ),
+            f"put-{n}",
+        )
+        for n in range(INSTALLATIONS)
+    ]
     assert await through_the_function(registrations) == []
     warm = stats(simulator.port)
     assert warm["installations"] == INSTALLATIONS
@@ -111,11 +127,17 @@ async def test_10000_notifications_reuse_the_warm_connections(root: Root,
 
     notifications = []
     for n in range(NOTIFICATIONS):
-        notify = Notify(installation_id=installation(n % INSTALLATIONS), accepted_at=T0,
-                        tracking_id=f"round-{n // INSTALLATIONS}", title="Cashback",
-                        body="Refund on its way", data={"n": str(n)})
-        notifications.append(message(notify, business_id("Notify", notify.tracking_id,
-                                                          notify.installation_id)))
+        notify = Notify(
+            installation_id=installation(n % INSTALLATIONS),
+            accepted_at=T0,
+            tracking_id=f"round-{n // INSTALLATIONS}",
+            title="Cashback",
+            body="Refund on its way",
+            data={"n": str(n)},
+        )
+        notifications.append(
+            message(notify, business_id("Notify", notify.tracking_id, notify.installation_id))
+        )
     assert await through_the_function(notifications) == []
 
     after = stats(simulator.port)

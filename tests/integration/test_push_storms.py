@@ -69,8 +69,13 @@ async def rig() -> AsyncIterator[Rig]:
     simulator = Simulator({name: {DEV_KEY_NAME: DEV_KEY} for name in HUBS}, clock=clock)
     port = await simulator.start()
     settings, values = push_settings(
-        port, PUSH_CONNECTOR_LIMIT=str(BOUND), PUSH_CONNECTOR_LIMIT_PER_HOST=str(BOUND),
-        PUSH_RETRY_ATTEMPTS="2", PUSH_RETRY_BASE_SECONDS="0.05", PUSH_RETRY_CAP_SECONDS="5")
+        port,
+        PUSH_CONNECTOR_LIMIT=str(BOUND),
+        PUSH_CONNECTOR_LIMIT_PER_HOST=str(BOUND),
+        PUSH_RETRY_ATTEMPTS="2",
+        PUSH_RETRY_BASE_SECONDS="0.05",
+        PUSH_RETRY_CAP_SECONDS="5",
+    )
     clients = Clients(settings)
     waits: list[float] = []
 
@@ -79,16 +84,28 @@ async def rig() -> AsyncIterator[Rig]:
         clock.advance(seconds)
         await asyncio.sleep(0)
 
-    dispatcher = build_dispatcher(settings, push_hubs(values), clients.session, clock,
-                                  sleep=sleep)
+    dispatcher = build_dispatcher(settings, push_hubs(values), clients.session, clock, sleep=sleep)
     states = MemoryInstallationStates()
     sender, failed = MemorySender(), MemoryFailedWork()
-    ports = Ports(failed=failed, sender=sender, clock=clock,
-                  policy=Policy(max_delivery_count=10, max_attempts=8, base_delay=60,
-                                max_delay=3600))
+    ports = Ports(
+        failed=failed,
+        sender=sender,
+        clock=clock,
+        policy=Policy(max_delivery_count=10, max_attempts=8, base_delay=60, max_delay=3600),
+    )
     try:
-        yield Rig(simulator, clock, clients, PushWorker(dispatcher, states), states, ports,
-                  sender, failed, waits, port)
+        yield Rig(
+            simulator,
+            clock,
+            clients,
+            PushWorker(dispatcher, states),
+            states,
+            ports,
+            sender,
+            failed,
+            waits,
+            port,
+        )
     finally:
         await clients.close()
         await simulator.stop()
@@ -100,19 +117,29 @@ def installation(n: int) -> str:
 
 async def registered(rig: Rig, count: int) -> None:
     for n in range(count):
-        state = InstallationState(id=installation(n), applied_at=T0,
-                                  platform="APNS" if n % 2 else "FCMV1",
-                                  push_channel=device_token(n))
+        state = InstallationState(
+            id=installation(n),
+            applied_at=T0,
+            platform="APNS" if n % 2 else "FCMV1",
+            push_channel=device_token(n),
+        )
         rig.states.items[state.id] = Versioned(state, "v0")
 
 
 def notifications(count: int) -> list[Delivery]:
     found = []
     for n in range(count):
-        message = Notify(installation_id=installation(n), accepted_at=T0, tracking_id="storm",
-                         title="Cashback", body="Refund on its way", data={"n": str(n)})
-        found.append(Delivery("push", f"notify-{n}",
-                              message.model_dump_json(by_alias=True).encode(), 1))
+        message = Notify(
+            installation_id=installation(n),
+            accepted_at=T0,
+            tracking_id="storm",
+            title="Cashback",
+            body="Refund on its way",
+            data={"n": str(n)},
+        )
+        found.append(
+            Delivery("push", f"notify-{n}", message.model_dump_json(by_alias=True).encode(), 1)
+        )
     return found
 
 
@@ -123,16 +150,16 @@ async def deliver(rig: Rig, deliveries: list[Delivery]) -> None:
     copies = 0
     while pending:
         batch = [pending.popleft() for _ in range(min(len(pending), CONCURRENCY))]
-        results = await asyncio.gather(*(run(d, rig.worker.handle, rig.ports) for d in batch),
-                                       return_exceptions=True)
+        results = await asyncio.gather(
+            *(run(d, rig.worker.handle, rig.ports) for d in batch), return_exceptions=True
+        )
         for item, result in zip(batch, results, strict=True):
             if isinstance(result, BaseException):
                 pending.append(replace(item, delivery_count=item.delivery_count + 1))
         for queue, copy in rig.sender.sent[copies:]:
             assert copy.scheduled_at is not None
             rig.clock.set(max(rig.clock.now(), copy.scheduled_at))
-            pending.append(Delivery(queue, copy.message_id, copy.body, 1,
-                                    dict(copy.properties)))
+            pending.append(Delivery(queue, copy.message_id, copy.body, 1, dict(copy.properties)))
         copies = len(rig.sender.sent)
 
 
@@ -146,20 +173,31 @@ def delivered(simulator: Simulator) -> Counter[int]:
 
 
 def failed_numbers(rig: Rig) -> dict[int, str]:
-    return {int(json.loads(base64.b64decode(item.body_b64))["data"]["n"]): item.reason
-            for item in rig.failed.items.values()}
+    return {
+        int(json.loads(base64.b64decode(item.body_b64))["data"]["n"]): item.reason
+        for item in rig.failed.items.values()
+    }
 
 
 async def test_faults_before_acceptance_deliver_exactly_once_or_fail_with_a_reason(
-        rig: Rig) -> None:
+    rig: Rig,
+) -> None:
     count = 1500
     await registered(rig, count)
-    rig.simulator.configure(Faults(fraction=0.3, kinds=("throttle", "unavailable", "reset"),
-                                   retry_after=RETRY_AFTER, error_body_bytes=128 * 1024,
-                                   latency_ms=2, seed=7))
+    rig.simulator.configure(
+        Faults(
+            fraction=0.3,
+            kinds=("throttle", "unavailable", "reset"),
+            retry_after=RETRY_AFTER,
+            error_body_bytes=128 * 1024,
+            latency_ms=2,
+            seed=7,
+        )
+    )
     # Few deliveries and reschedules allowed, so that some work does end as failed.
-    rig.ports = replace(rig.ports, policy=replace(rig.ports.policy, max_delivery_count=2,
-                                                  max_attempts=1))
+    rig.ports = replace(
+        rig.ports, policy=replace(rig.ports.policy, max_delivery_count=2, max_attempts=1)
+    )
     await deliver(rig, notifications(count))
 
     sent, failed = delivered(rig.simulator), failed_numbers(rig)
@@ -177,10 +215,13 @@ async def test_faults_before_acceptance_deliver_exactly_once_or_fail_with_a_reas
     assert stats["earlyRetries"] == 0
     copies = [copy for _, copy in rig.sender.sent]
     assert all(c.scheduled_at is not None for c in copies)
-    out_of_reschedules = sum(1 for item in rig.failed.items.values()
-                             if item.ending == "reschedule-exhausted")
-    assert rig.waits.count(float(RETRY_AFTER)) + len(copies) + out_of_reschedules == \
-        stats["faults"]["throttle"]
+    out_of_reschedules = sum(
+        1 for item in rig.failed.items.values() if item.ending == "reschedule-exhausted"
+    )
+    assert (
+        rig.waits.count(float(RETRY_AFTER)) + len(copies) + out_of_reschedules
+        == stats["faults"]["throttle"]
+    )
     assert all(w < RETRY_AFTER for w in rig.waits if w != RETRY_AFTER)
     # The bound held (and was reached), and every connection went back to the pool.
     assert stats["maxInFlight"] == BOUND
@@ -189,7 +230,8 @@ async def test_faults_before_acceptance_deliver_exactly_once_or_fail_with_a_reas
 
 
 async def test_resets_after_acceptance_deliver_at_least_once_and_count_duplicates(
-        rig: Rig, record_property: pytest.RecordProperty) -> None:
+    rig: Rig, record_property: pytest.RecordProperty
+) -> None:
     count = 1000
     await registered(rig, count)
     rig.simulator.configure(Faults(fraction=0.3, kinds=("reset-after",), latency_ms=2, seed=3))
@@ -206,17 +248,24 @@ async def test_resets_after_acceptance_deliver_at_least_once_and_count_duplicate
     assert rig.simulator.stats()["maxInFlight"] <= BOUND
 
 
-async def test_the_device_token_is_never_logged(rig: Rig,
-                                                caplog: pytest.LogCaptureFixture) -> None:
+async def test_the_device_token_is_never_logged(rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
-    rig.simulator.configure(Faults(fraction=0.6, kinds=("throttle", "unavailable", "reset",
-                                                        "error"), retry_after=1, seed=5))
+    rig.simulator.configure(
+        Faults(
+            fraction=0.6, kinds=("throttle", "unavailable", "reset", "error"), retry_after=1, seed=5
+        )
+    )
     changes = []
     for n in range(40):
-        message = CreateOrUpdateInstallation(installation_id=installation(n), accepted_at=T0,
-                                             platform="APNS", push_channel=device_token(n))
-        changes.append(Delivery("push", f"put-{n}",
-                                message.model_dump_json(by_alias=True).encode(), 1))
+        message = CreateOrUpdateInstallation(
+            installation_id=installation(n),
+            accepted_at=T0,
+            platform="APNS",
+            push_channel=device_token(n),
+        )
+        changes.append(
+            Delivery("push", f"put-{n}", message.model_dump_json(by_alias=True).encode(), 1)
+        )
     rig.ports = replace(rig.ports, policy=replace(rig.ports.policy, max_delivery_count=2))
     await deliver(rig, changes)
     assert rig.simulator.stats()["installations"] > 0

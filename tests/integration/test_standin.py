@@ -60,37 +60,61 @@ class World:
 
     async def publish(self, n: int, **fields: Any) -> str:
         fields.setdefault("expirationDate", (self.start + timedelta(days=400)).isoformat())
-        await self.root.notices().publish(self.ec, position(n, **fields), segregation_codes=None,
-                                          now=self.clock.now())
+        await self.root.notices().publish(
+            self.ec, position(n, **fields), segregation_codes=None, now=self.clock.now()
+        )
         return nav(n)
 
     async def force(self, mode: str) -> None:
         await self.root.standin_manager().force(
-            STATION, ForceIn(mode=mode, reason="test"), by="tests", now=self.clock.now())  # type: ignore[arg-type]
+            STATION, ForceIn(mode=mode, reason="test"), by="tests", now=self.clock.now()
+        )  # type: ignore[arg-type]
 
-    async def activate(self, number: str, key: str = "k1", *, amount: int = 12_050,
-                       psp: str = PSP) -> Any:
+    async def activate(
+        self, number: str, key: str = "k1", *, amount: int = 12_050, psp: str = PSP
+    ) -> Any:
         return await self.root.standin_gateway().activate(
-            self.psp, ActivateIn(pa_fiscal_code=EC, notice_number=number, amount=amount,
-                                 idempotency_key=key, psp_id=psp), now=self.clock.now())
+            self.psp,
+            ActivateIn(
+                pa_fiscal_code=EC,
+                notice_number=number,
+                amount=amount,
+                idempotency_key=key,
+                psp_id=psp,
+            ),
+            now=self.clock.now(),
+        )
 
     async def outcome(self, token: str, receipt: str = "r1", outcome: str = "OK") -> Any:
-        return await self.root.standin_gateway().outcome(self.psp, OutcomeIn.model_validate({
-            "paymentToken": token, "outcome": outcome, "pspId": PSP, "receiptId": receipt,
-            "paymentDateTime": self.clock.now().isoformat(), "paymentMethod": "CP",
-            "fee": 100}), now=self.clock.now())
+        return await self.root.standin_gateway().outcome(
+            self.psp,
+            OutcomeIn.model_validate(
+                {
+                    "paymentToken": token,
+                    "outcome": outcome,
+                    "pspId": PSP,
+                    "receiptId": receipt,
+                    "paymentDateTime": self.clock.now().isoformat(),
+                    "paymentMethod": "CP",
+                    "fee": 100,
+                }
+            ),
+            now=self.clock.now(),
+        )
 
     async def verify(self, number: str) -> Any:
         return await self.root.standin_gateway().verify(
-            self.psp, NoticeRef(pa_fiscal_code=EC, notice_number=number), now=self.clock.now())
+            self.psp, NoticeRef(pa_fiscal_code=EC, notice_number=number), now=self.clock.now()
+        )
 
 
 @contextlib.asynccontextmanager
 async def built(platform: Platform, endpoint: str) -> AsyncIterator[World]:
     queue = f"standin-receipts-{uuid.uuid4().hex[:8]}"
     settings = platform.provision(f"standin-{uuid.uuid4().hex[:8]}")
-    settings = settings.model_copy(update={"standin_receipts_queue": queue,
-                                           "standin_station_timeout_seconds": 1.0})
+    settings = settings.model_copy(
+        update={"standin_receipts_queue": queue, "standin_station_timeout_seconds": 1.0}
+    )
     clients = Clients(settings)
     start = DevClock(platform.clock_file).now().replace(microsecond=0)
     clock = FixedClock(start)
@@ -98,17 +122,19 @@ async def built(platform: Platform, endpoint: str) -> AsyncIterator[World]:
     registry = root.parties()
 
     async def register(party_id: str, role: str, **extra: Any) -> Party:
-        return await registry.register(PartyIn.model_validate(
-            {"partyId": party_id, "name": party_id, "role": role, **extra}), now=start)
+        return await registry.register(
+            PartyIn.model_validate({"partyId": party_id, "name": party_id, "role": role, **extra}),
+            now=start,
+        )
 
     ec = await register(EC, "ec", stations=[STATION], defaultIban="IT60X0542811101000000123456")
-    await register(STATION, "station", actsFor={EC: []}, endpoint=endpoint,
-                   secretName=DEMO_STATION_SECRET)
+    await register(
+        STATION, "station", actsFor={EC: []}, endpoint=endpoint, secretName=DEMO_STATION_SECRET
+    )
     psp = await register(PSP, "psp")
     node = await register("NODE", "node")
     try:
-        yield World(root, clock, start, ec, psp, node, settings.servicebus_connection or "",
-                    queue)
+        yield World(root, clock, start, ec, psp, node, settings.servicebus_connection or "", queue)
     finally:
         await clients.close()
 
@@ -153,7 +179,8 @@ async def test_stand_in_pays_from_the_archive_and_queues_the_receipt(world: Worl
     assert repeated == paid
     messages = await asyncio.to_thread(receive, world.connection, world.queue, 2, timeout=3)
     assert [m["body"]["data"] for m in messages] == [
-        {"paFiscalCode": EC, "noticeNumber": number, "receiptId": "r1"}]
+        {"paFiscalCode": EC, "noticeNumber": number, "receiptId": "r1"}
+    ]
     payment = await world.root._standin_store.get((f"payment:{EC}:{number}", f"{EC}:{number}"))
     assert payment is not None
     assert [e["data"]["receiptId"] for e in payment["outbox"]] == ["r1"]  # sent, not cleared
@@ -161,7 +188,8 @@ async def test_stand_in_pays_from_the_archive_and_queues_the_receipt(world: Worl
     # the delivery's lease clears it (the EC is down here: the delivery is rescheduled)
     with pytest.raises(RescheduleLater):
         await world.root.standin_receipts().deliver(
-            json.dumps(messages[0]["body"]).encode(), now=world.clock.now())
+            json.dumps(messages[0]["body"]).encode(), now=world.clock.now()
+        )
     payment = await world.root._standin_store.get((f"payment:{EC}:{number}", f"{EC}:{number}"))
     assert payment is not None
     assert payment["outbox"] == []
@@ -174,8 +202,9 @@ async def test_stand_in_pays_from_the_archive_and_queues_the_receipt(world: Worl
 async def test_fifty_concurrent_activations_give_exactly_one_token(world: World) -> None:
     number = await world.publish(2)
     await world.force("STANDIN")
-    results = await asyncio.gather(*(world.activate(number, f"key-{i}") for i in range(50)),
-                                   return_exceptions=True)
+    results = await asyncio.gather(
+        *(world.activate(number, f"key-{i}") for i in range(50)), return_exceptions=True
+    )
     tokens = [r for r in results if not isinstance(r, BaseException)]
     refusals = [r for r in results if isinstance(r, BaseException)]
     assert len(tokens) == 1
@@ -218,11 +247,17 @@ async def test_refusals_in_stand_in_name_their_reason(world: World) -> None:
     await world.force("STANDIN")
     cases: list[tuple[str, int, type[Exception], str]] = [
         (await world.publish(10), 1, Invalid, rules.AMOUNT_MISMATCH),
-        (await world.publish(11, payStandIn=False), 12_050, Invalid,
-         rules.NOT_PAYABLE_IN_STAND_IN),
-        (await world.publish(12, switchToExpired=False,
-                             expirationDate=(world.start - timedelta(seconds=1)).isoformat()),
-         12_050, Gone, rules.EXPIRED),
+        (await world.publish(11, payStandIn=False), 12_050, Invalid, rules.NOT_PAYABLE_IN_STAND_IN),
+        (
+            await world.publish(
+                12,
+                switchToExpired=False,
+                expirationDate=(world.start - timedelta(seconds=1)).isoformat(),
+            ),
+            12_050,
+            Gone,
+            rules.EXPIRED,
+        ),
         (nav(13), 12_050, NotFound, rules.UNKNOWN_NOTICE),
     ]
     await world.publish(14)
@@ -241,14 +276,23 @@ async def test_a_psp_may_only_pay_as_itself(world: World) -> None:
     with pytest.raises(Forbidden):
         await world.activate(number, psp="OTHERPSP")
     as_node = await world.root.standin_gateway().activate(
-        world.node, ActivateIn(pa_fiscal_code=EC, notice_number=number, amount=12_050,
-                               idempotency_key="n", psp_id="OTHERPSP"), now=world.clock.now())
+        world.node,
+        ActivateIn(
+            pa_fiscal_code=EC,
+            notice_number=number,
+            amount=12_050,
+            idempotency_key="n",
+            psp_id="OTHERPSP",
+        ),
+        now=world.clock.now(),
+    )
     with pytest.raises(Forbidden):
         await world.outcome(as_node.payment_token)  # the token belongs to OTHERPSP
 
 
 async def test_normal_mode_counts_a_down_station_and_the_manager_enters_stand_in(
-        world: World) -> None:
+    world: World,
+) -> None:
     number = await world.publish(30)
     # 12:00 Rome on a Tuesday; one call per minute for 30 minutes, all unreachable.
     world.clock.set(world.start.replace(hour=11, minute=0))  # 12:00 or 13:00 in Rome
@@ -289,8 +333,7 @@ async def test_forced_modes_win_until_released(world: World) -> None:
     assert released.mode == "NORMAL"
     assert [h.event for h in released.history] == ["forced", "released"]
     with pytest.raises(NotFound):
-        await manager.force("NOSUCHSTATION", ForceIn(mode="STANDIN", reason="x"), by="t",
-                            now=NOW)
+        await manager.force("NOSUCHSTATION", ForceIn(mode="STANDIN", reason="x"), by="t", now=NOW)
     listed = await manager.list()
     assert [s.station_id for s in listed] == [STATION]
     assert json.loads(listed[0].model_dump_json(by_alias=True))["history"][0]["by"] == "tests"
@@ -298,11 +341,15 @@ async def test_forced_modes_win_until_released(world: World) -> None:
 
 # ------------------------------------------------------------------ a live EC (the simulator)
 
+
 async def at_ec(world: World, ec_control: str, n: int, amount: int = 12_050) -> str:
     """Notice ``n`` in the archive and at the EC (the EC's own amount: ``amount``)."""
     number = await world.publish(n)
-    await asyncio.to_thread(control.put_notices, ec_control, [Notice(
-        EC, number, amount, world.start + timedelta(days=60), "TARI 2026", "Comune (EC)")])
+    await asyncio.to_thread(
+        control.put_notices,
+        ec_control,
+        [Notice(EC, number, amount, world.start + timedelta(days=60), "TARI 2026", "Comune (EC)")],
+    )
     return number
 
 
@@ -314,15 +361,19 @@ async def counted(world: World) -> dict[str, int]:
     return totals
 
 
-
-
 def receipt_message(number: str, receipt: str) -> bytes:
-    return json.dumps({"id": "e", "type": "standin.receipt", "data": {
-        "paFiscalCode": EC, "noticeNumber": number, "receiptId": receipt}}).encode()
+    return json.dumps(
+        {
+            "id": "e",
+            "type": "standin.receipt",
+            "data": {"paFiscalCode": EC, "noticeNumber": number, "receiptId": receipt},
+        }
+    ).encode()
 
 
 async def test_normal_mode_forwards_and_queues_a_receipt_marked_not_stand_in(
-        live_world: World, ec_control: str) -> None:
+    live_world: World, ec_control: str
+) -> None:
     world = live_world
     number = await at_ec(world, ec_control, 40)
     verified = await world.verify(number)
@@ -356,7 +407,8 @@ async def test_normal_mode_forwards_and_queues_a_receipt_marked_not_stand_in(
 
 
 async def test_an_ec_refusal_comes_back_as_it_is_and_frees_the_notice(
-        live_world: World, ec_control: str) -> None:
+    live_world: World, ec_control: str
+) -> None:
     world = live_world
     number = await at_ec(world, ec_control, 41, amount=9_999)  # the EC disagrees on the amount
     with pytest.raises(Invalid) as refused:
@@ -372,7 +424,8 @@ async def test_an_ec_refusal_comes_back_as_it_is_and_frees_the_notice(
 
 
 async def test_each_station_failure_is_counted_as_what_it_was(
-        live_world: World, ec_control: str) -> None:
+    live_world: World, ec_control: str
+) -> None:
     world = live_world
     number = await at_ec(world, ec_control, 43)
     await asyncio.to_thread(control.set_behaviour, ec_control, not_active_fraction=1.0)
@@ -380,14 +433,14 @@ async def test_each_station_failure_is_counted_as_what_it_was(
         await world.verify(number)
     assert not_active.value.code == "STATION_NOT_ACTIVE"
     assert not_active.value.status == 502
-    await asyncio.to_thread(control.set_behaviour, ec_control, not_active_fraction=0,
-                            timeout_fraction=1.0)
+    await asyncio.to_thread(
+        control.set_behaviour, ec_control, not_active_fraction=0, timeout_fraction=1.0
+    )
     with pytest.raises(UpstreamFailed) as timed_out:
         await world.activate(number)
     assert timed_out.value.status == 504
     assert timed_out.value.code == "STATION_TIMEOUT"
-    await asyncio.to_thread(control.set_behaviour, ec_control, timeout_fraction=0,
-                            state="down")
+    await asyncio.to_thread(control.set_behaviour, ec_control, timeout_fraction=0, state="down")
     with pytest.raises(UpstreamFailed):
         await world.verify(number)
     await asyncio.to_thread(control.set_behaviour, ec_control, state="up")
@@ -396,7 +449,8 @@ async def test_each_station_failure_is_counted_as_what_it_was(
 
 
 async def test_receipts_wait_while_the_ec_is_down_and_a_duplicate_is_success(
-        live_world: World, ec_control: str) -> None:
+    live_world: World, ec_control: str
+) -> None:
     world = live_world
     number = await at_ec(world, ec_control, 44)
     await world.force("STANDIN")
@@ -411,8 +465,9 @@ async def test_receipts_wait_while_the_ec_is_down_and_a_duplicate_is_success(
         await receipts.deliver(message, now=world.start + timedelta(seconds=5))
     await asyncio.to_thread(control.set_behaviour, ec_control, state="up")
     # the EC got it from an attempt whose answer was lost: it says duplicate, which is success
-    paid = (await world.root._standin_store.get((f"payment:{EC}:{number}",
-                                                 f"{EC}:{number}")) or {})["paid"]
+    paid = (
+        await world.root._standin_store.get((f"payment:{EC}:{number}", f"{EC}:{number}")) or {}
+    )["paid"]
     client = world.root._station_client
     station = await world.root._stations.get(STATION)
     first = await client.call(station, "receipt", EcReceipt.model_validate(paid))
@@ -427,7 +482,8 @@ async def test_receipts_wait_while_the_ec_is_down_and_a_duplicate_is_success(
 
 
 async def test_leaving_needs_an_hour_and_more_than_six_good_probes(
-        live_world: World, ec_control: str) -> None:
+    live_world: World, ec_control: str
+) -> None:
     world = live_world
     manager = world.root.standin_manager()
     number = await at_ec(world, ec_control, 45)
@@ -465,9 +521,12 @@ async def test_traffic_counts_are_exact_and_written_coalesced(live_world: World)
         return await real_upsert(document)
 
     traffic._store = SimpleNamespace(upsert=counting)  # type: ignore[assignment]
-    await asyncio.gather(*(traffic.record("S1" if i % 2 else "S2",
-                                          "ok" if i % 3 else "timeout", now=NOW)
-                           for i in range(200)))
+    await asyncio.gather(
+        *(
+            traffic.record("S1" if i % 2 else "S2", "ok" if i % 3 else "timeout", now=NOW)
+            for i in range(200)
+        )
+    )
     totals = by_station(await world_store(live_world).stats_since("2000-01-01"))
     assert sum(sum(c.values()) for c in totals["S1"].values()) == 100
     assert sum(sum(c.values()) for c in totals["S2"].values()) == 100

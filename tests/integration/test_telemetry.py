@@ -42,9 +42,11 @@ async def test_dependency_calls_become_client_spans(clients: Clients) -> None:
         EXPORTER.clear()
         settings = clients.settings
         await clients.container(settings.parties_container).read_item(
-            "party:77777777777", partition_key="party:77777777777")
-        await ServiceBusSender(clients).send(settings.wallet_events_queue,
-                                             [Outgoing.json(str(uuid.uuid4()), {"a": 1})])
+            "party:77777777777", partition_key="party:77777777777"
+        )
+        await ServiceBusSender(clients).send(
+            settings.wallet_events_queue, [Outgoing.json(str(uuid.uuid4()), {"a": 1})]
+        )
         async with clients.session("test").get(f"http://127.0.0.1:{port}/ping") as response:
             assert (await response.json()) == {"ok": True}
     finally:
@@ -54,9 +56,13 @@ async def test_dependency_calls_become_client_spans(clients: Clients) -> None:
     client_spans = [s for s in spans if s.kind == SpanKind.CLIENT]
     names = " | ".join(s.name for s in client_spans)
     attributes = [dict(s.attributes or {}) for s in client_spans]
-    assert any(a.get("db.system") == "cosmosdb" or "cosmos" in str(a).lower()
-               for a in attributes), names
-    assert any("servicebus" in str(a).lower() or "ServiceBus" in s.name
-               for s, a in zip(client_spans, attributes, strict=True)), names
-    assert any(str(a.get("http.url", a.get("url.full", ""))).endswith("/ping")
-               for a in attributes), names
+    assert any(
+        a.get("db.system") == "cosmosdb" or "cosmos" in str(a).lower() for a in attributes
+    ), names
+    assert any(
+        "servicebus" in str(a).lower() or "ServiceBus" in s.name
+        for s, a in zip(client_spans, attributes, strict=True)
+    ), names
+    assert any(
+        str(a.get("http.url", a.get("url.full", ""))).endswith("/ping") for a in attributes
+    ), names

@@ -46,21 +46,34 @@ def store(clients: Clients) -> CosmosWalletStore:
     return CosmosWalletStore(clients.container(clients.settings.wallet_container), 5)
 
 
-def instrument(pk: str, status: str = "VALIDATED", *, created: Any = NOW,
-               **extra: Any) -> dict[str, Any]:
-    return {"id": str(uuid.uuid4()), "pk": pk, "kind": "instrument", "fiscalCode": CF,
-            "type": "CARD", "status": status, "applications": {"PAGOPA": "ENABLED"},
-            "pspId": PSP, "sessionId": "s", "createdAt": fixed_time(created),
-            "updatedAt": fixed_time(created), **extra}
+def instrument(
+    pk: str, status: str = "VALIDATED", *, created: Any = NOW, **extra: Any
+) -> dict[str, Any]:
+    return {
+        "id": str(uuid.uuid4()),
+        "pk": pk,
+        "kind": "instrument",
+        "fiscalCode": CF,
+        "type": "CARD",
+        "status": status,
+        "applications": {"PAGOPA": "ENABLED"},
+        "pspId": PSP,
+        "sessionId": "s",
+        "createdAt": fixed_time(created),
+        "updatedAt": fixed_time(created),
+        **extra,
+    }
 
 
 async def test_listing_is_scoped_to_the_citizen_and_the_session_window(
-        store: CosmosWalletStore) -> None:
+    store: CosmosWalletStore,
+) -> None:
     mine, theirs = f"pk-{uuid.uuid4()}", f"pk-{uuid.uuid4()}"
     validated = await store.create(instrument(mine))
     fresh = await store.create(instrument(mine, "CREATED", created=NOW))
-    await store.create(instrument(mine, "VALIDATION_REQUESTED",
-                                  created=NOW - timedelta(minutes=31)))
+    await store.create(
+        instrument(mine, "VALIDATION_REQUESTED", created=NOW - timedelta(minutes=31))
+    )
     await store.create(instrument(mine, "ERROR"))
     await store.create(instrument(theirs))
     since = fixed_time(NOW - timedelta(minutes=30))
@@ -89,49 +102,67 @@ async def test_replacing_together_is_all_or_nothing(store: CosmosWalletStore) ->
     old, new = await store.create(instrument(pk)), await store.create(instrument(pk, "CREATED"))
     stale_old = {**old, "_etag": '"stale"'}
     with pytest.raises(StaleDocument):
-        await store.replace_together(pk, [{**new, "status": "VALIDATED"},
-                                           {**stale_old, "status": "REPLACED"}])
+        await store.replace_together(
+            pk, [{**new, "status": "VALIDATED"}, {**stale_old, "status": "REPLACED"}]
+        )
     assert (await store.get(pk, new["id"]))["status"] == "CREATED"  # type: ignore[index]
-    both = await store.replace_together(pk, [{**new, "status": "VALIDATED"},
-                                             {**old, "status": "REPLACED"}])
+    both = await store.replace_together(
+        pk, [{**new, "status": "VALIDATED"}, {**old, "status": "REPLACED"}]
+    )
     assert [d["status"] for d in both] == ["VALIDATED", "REPLACED"]
     assert all(d["_etag"] for d in both)
 
 
-async def test_the_wallet_on_cosmos_and_its_round_trips(platform: Platform,
-                                                       clients: Clients) -> None:
+async def test_the_wallet_on_cosmos_and_its_round_trips(
+    platform: Platform, clients: Clients
+) -> None:
     settings = clients.settings
     container = clients.container(settings.wallet_container)
     sender = MemorySender()
     psp = FakePsp()
     publisher = Outbox(container, sender, partition_key="/pk", timeout=5)
     wallet = Wallet(
-        store=CosmosWalletStore(container, 5), psp=psp, secrets=FakeSecrets(),
-        wallet_ids=wallet_ids(), publisher=publisher,
-        policy=WalletPolicy(psp_id=PSP, return_url="app://done",
-                            session_window=timedelta(minutes=30), max_instruments=20,
-                            events_queue="wallet-events"))
+        store=CosmosWalletStore(container, 5),
+        psp=psp,
+        secrets=FakeSecrets(),
+        wallet_ids=wallet_ids(),
+        publisher=publisher,
+        policy=WalletPolicy(
+            psp_id=PSP,
+            return_url="app://done",
+            session_window=timedelta(minutes=30),
+            max_instruments=20,
+            events_queue="wallet-events",
+        ),
+    )
     port = platform.cosmos.port
 
     def round_trips() -> int:
         return stats(port, reset=True)["requests"]
 
     async def onboard_and_validate(hpan: str, cf: str = CF) -> str:
-        started = await wallet.start_onboarding(cf, NewInstrument(type="CARD"), now=NOW,
-                                                notification_url=NOTIFY_URL)
-        body = {"walletId": started.wallet_id, "sessionId": psp.opened[-1]["sessionId"],
-                "outcome": "OK", "details": card(hpan)}
+        started = await wallet.start_onboarding(
+            cf, NewInstrument(type="CARD"), now=NOW, notification_url=NOTIFY_URL
+        )
+        body = {
+            "walletId": started.wallet_id,
+            "sessionId": psp.opened[-1]["sessionId"],
+            "outcome": "OK",
+            "details": card(hpan),
+        }
         raw, header = signed(body, at=NOW)
         round_trips()
-        await wallet.notify(PspNotification.model_validate_json(raw), raw_body=raw,
-                            signature=header, now=NOW)
+        await wallet.notify(
+            PspNotification.model_validate_json(raw), raw_body=raw, signature=header, now=NOW
+        )
         return started.wallet_id
 
     # warm up: the client reads the account and each container's properties once
     await onboard_and_validate("0" * 64, OTHER_CF)
     round_trips()
-    await wallet.start_onboarding(OTHER_CF, NewInstrument(type="CARD"), now=NOW,
-                                  notification_url=NOTIFY_URL)
+    await wallet.start_onboarding(
+        OTHER_CF, NewInstrument(type="CARD"), now=NOW, notification_url=NOTIFY_URL
+    )
     assert round_trips() == 2  # the live count, the instrument (the walletId routes)
     first = await onboard_and_validate("1" * 64)
     # the partition query, the write (it records the signature; the sweep clears the outbox)
@@ -150,14 +181,16 @@ async def test_the_wallet_on_cosmos_and_its_round_trips(platform: Platform,
     # each write re-sends what its document still holds: the broker drops those by id
     delivered = list(dict.fromkeys((m.message_id, m.properties["type"]) for _, m in sender.sent))
     assert [t for _, t in delivered] == [
-        "InstrumentValidated", "InstrumentValidated", "InstrumentReplaced", "InstrumentDeleted"]
+        "InstrumentValidated",
+        "InstrumentValidated",
+        "InstrumentReplaced",
+        "InstrumentDeleted",
+    ]
     stored = await container.read_item(second, partition_key=fiscal_code_hash(CF))
     assert [e["type"] for e in stored["outbox"]] == ["InstrumentReplaced", "InstrumentDeleted"]
     # the sweep (its timer) re-sends them once more and clears the outboxes
     outbox = Outbox(container, sender, partition_key="/pk", timeout=5)
-    assert await outbox.sweep(now=NOW + timedelta(minutes=1),
-                              older_than=timedelta(seconds=30)) >= 3
+    assert await outbox.sweep(now=NOW + timedelta(minutes=1), older_than=timedelta(seconds=30)) >= 3
     stored = await container.read_item(second, partition_key=fiscal_code_hash(CF))
     assert stored["outbox"] == []
-    assert list(dict.fromkeys(m.message_id for _, m in sender.sent)) == [
-        i for i, _ in delivered]
+    assert list(dict.fromkeys(m.message_id for _, m in sender.sent)) == [i for i, _ in delivered]

@@ -84,16 +84,21 @@ async def per_call_until_failure(endpoint: str) -> dict[str, Any]:
             await sender.send(installation(n), body)
         except aiohttp.ClientError as error:
             cause = getattr(error, "os_error", None) or error.__cause__
-            return {"succeededBeforeFailure": n, "error": str(error),
-                    "errno": getattr(cause, "errno", None)}
+            return {
+                "succeededBeforeFailure": n,
+                "error": str(error),
+                "errno": getattr(cause, "errno", None),
+            }
     return {"succeededBeforeFailure": PER_CALL_LIMIT, "error": None, "errno": None}
 
 
 async def new_connection(endpoint: str) -> str | None:
     """Any other outbound call that needs a new connection (Cosmos, Service Bus, ...)."""
     try:
-        async with aiohttp.ClientSession() as session, \
-                session.get(f"{endpoint}_sim/stats") as response:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"{endpoint}_sim/stats") as response,
+        ):
             await response.read()
     except aiohttp.ClientError as error:
         return str(error)
@@ -101,16 +106,16 @@ async def new_connection(endpoint: str) -> str | None:
 
 
 async def main(port_range: list[str]) -> dict[str, Any]:
-    simulator = start_nhsim({name: {DEV_KEY_NAME: DEV_KEY} for name in HUBS},
-                            port=SIMULATOR_PORT)
+    simulator = start_nhsim({name: {DEV_KEY_NAME: DEV_KEY} for name in HUBS}, port=SIMULATOR_PORT)
     endpoint = f"http://127.0.0.1:{simulator.port}/"
     try:
-        settings, values = push_settings(simulator.port,
-                                         PUSH_CONNECTOR_LIMIT=str(CONNECTOR_LIMIT),
-                                         PUSH_CONNECTOR_LIMIT_PER_HOST=str(CONNECTOR_LIMIT))
+        settings, values = push_settings(
+            simulator.port,
+            PUSH_CONNECTOR_LIMIT=str(CONNECTOR_LIMIT),
+            PUSH_CONNECTOR_LIMIT_PER_HOST=str(CONNECTOR_LIMIT),
+        )
         clients = Clients(settings)
-        dispatcher = build_dispatcher(settings, push_hubs(values), clients.session,
-                                      SystemClock())
+        dispatcher = build_dispatcher(settings, push_hubs(values), clients.session, SystemClock())
         started = time.perf_counter()
         sent, failures = await dispatch(dispatcher, 0, DISPATCHED)
         seconds = time.perf_counter() - started
@@ -122,12 +127,15 @@ async def main(port_range: list[str]) -> dict[str, Any]:
         await clients.close()
         return {
             "portRange": port_range,
-            "dispatcher": {"sent": sent, "failures": len(failures), "examples": failures[:3],
-                           "seconds": round(seconds, 2),
-                           "perSecond": round(sent / seconds),
-                           "connections": after_dispatch["connections"],
-                           "maxRequestsPerConnection":
-                               after_dispatch["maxRequestsPerConnection"]},
+            "dispatcher": {
+                "sent": sent,
+                "failures": len(failures),
+                "examples": failures[:3],
+                "seconds": round(seconds, 2),
+                "perSecond": round(sent / seconds),
+                "connections": after_dispatch["connections"],
+                "maxRequestsPerConnection": after_dispatch["maxRequestsPerConnection"],
+            },
             "perCall": per_call,
             "newConnectionWhileExhausted": collateral,
             "dispatcherWhileExhausted": {"sent": still_sent, "failures": len(still_failures)},

@@ -24,8 +24,7 @@ def _namespace_problem() -> str | None:
         return "needs root to make a private network namespace (unshare -n)"
     if shutil.which("unshare") is None or shutil.which("ip") is None:
         return "needs the unshare and ip commands (util-linux, iproute2)"
-    probe = subprocess.run(["unshare", "-n", "true"], capture_output=True, text=True,
-                           check=False)
+    probe = subprocess.run(["unshare", "-n", "true"], capture_output=True, text=True, check=False)
     if probe.returncode != 0:
         return f"unshare -n is not permitted here: {probe.stderr.strip()}"
     return None
@@ -36,8 +35,14 @@ def outage() -> dict[str, Any]:
     problem = _namespace_problem()
     if problem:
         pytest.skip(problem)
-    done = subprocess.run(["unshare", "-n", sys.executable, "-m", "tests.netns.outage"],
-                          cwd=ROOT, capture_output=True, text=True, timeout=240, check=False)
+    done = subprocess.run(
+        ["unshare", "-n", sys.executable, "-m", "tests.netns.outage"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
@@ -55,8 +60,7 @@ def test_the_dispatcher_delivers_20000_without_a_failure(outage: dict[str, Any])
     assert dispatcher["connections"] <= 32
 
 
-def test_a_session_per_call_client_runs_out_of_ports_before_1000(
-        outage: dict[str, Any]) -> None:
+def test_a_session_per_call_client_runs_out_of_ports_before_1000(outage: dict[str, Any]) -> None:
     per_call = outage["perCall"]
     assert per_call["succeededBeforeFailure"] < 1000
     assert per_call["errno"] == outage["eaddrnotavail"]
@@ -64,6 +68,7 @@ def test_a_session_per_call_client_runs_out_of_ports_before_1000(
 
 
 def test_then_every_new_connection_fails_but_the_pooled_ones_keep_working(
-        outage: dict[str, Any]) -> None:
+    outage: dict[str, Any],
+) -> None:
     assert "Cannot assign requested address" in outage["newConnectionWhileExhausted"]
     assert outage["dispatcherWhileExhausted"] == {"sent": 1000, "failures": 0}

@@ -25,7 +25,8 @@ from tests.conftest import base_settings
 def test_example_settings_are_complete_and_valid() -> None:
     values = base_settings()
     values["CITIZEN_JWT_PUBLIC_KEY"] = (
-        "-----BEGIN PUBLIC KEY-----\\nAAAA\\n-----END PUBLIC KEY-----")
+        "-----BEGIN PUBLIC KEY-----\\nAAAA\\n-----END PUBLIC KEY-----"
+    )
     settings = load_settings(values)
     assert settings.cosmos_database == "centro-stella"
     assert settings.local_secrets["psp-demo-signing"]
@@ -62,10 +63,19 @@ def test_a_missing_token_key_source_is_reported() -> None:
         load_settings(values)
 
 
-@pytest.mark.parametrize(("error", "status"), [
-    (Invalid("x"), 400), (Invalid("x", status=422), 422), (Unauthorized("x"), 401),
-    (Forbidden("x"), 403), (NotFound("x"), 404), (Conflict("x"), 409),
-    (PreconditionFailed("x"), 412), (PayloadTooLarge("x"), 413)])
+@pytest.mark.parametrize(
+    ("error", "status"),
+    [
+        (Invalid("x"), 400),
+        (Invalid("x", status=422), 422),
+        (Unauthorized("x"), 401),
+        (Forbidden("x"), 403),
+        (NotFound("x"), 404),
+        (Conflict("x"), 409),
+        (PreconditionFailed("x"), 412),
+        (PayloadTooLarge("x"), 413),
+    ],
+)
 def test_domain_errors_keep_their_status_and_detail(error: Exception, status: int) -> None:
     problem = problem_for(error, correlation_id="c-1", instance="/api/x")
     assert problem.status == status

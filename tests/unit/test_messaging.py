@@ -93,11 +93,15 @@ async def test_concurrent_sends_share_transfers_and_each_message_goes_once() -> 
 async def test_full_batches_are_split_and_a_fan_out_arrives_whole() -> None:
     sdk = FakeSdkSender(room=3)
     shared = sender(sdk)
-    await asyncio.gather(shared.send("q", [message(n) for n in range(7)]),
-                         shared.send("q", [message(100)]), shared.send("q", [message(101)]))
+    await asyncio.gather(
+        shared.send("q", [message(n) for n in range(7)]),
+        shared.send("q", [message(100)]),
+        shared.send("q", [message(101)]),
+    )
     assert all(len(batch) <= 3 for batch in sdk.sent)
     assert sorted(i for batch in sdk.sent for i in batch) == sorted(
-        [f"m{n}" for n in range(7)] + ["m100", "m101"])
+        [f"m{n}" for n in range(7)] + ["m100", "m101"]
+    )
 
 
 async def test_a_failed_transfer_fails_the_callers_it_held_and_only_them() -> None:

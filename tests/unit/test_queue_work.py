@@ -18,14 +18,22 @@ START = datetime(2026, 12, 8, 9, 0, tzinfo=UTC)
 
 
 def ports() -> Ports:
-    return Ports(failed=MemoryFailedWork(), sender=MemorySender(), clock=FixedClock(START),
-                 policy=Policy(max_delivery_count=5, max_attempts=3, base_delay=60,
-                               max_delay=600))
+    return Ports(
+        failed=MemoryFailedWork(),
+        sender=MemorySender(),
+        clock=FixedClock(START),
+        policy=Policy(max_delivery_count=5, max_attempts=3, base_delay=60, max_delay=600),
+    )
 
 
 def delivery(count: int = 1, **properties: object) -> Delivery:
-    return Delivery(queue="q", message_id="m-1", body=b'{"a":1}', delivery_count=count,
-                    properties=dict(properties))
+    return Delivery(
+        queue="q",
+        message_id="m-1",
+        body=b'{"a":1}',
+        delivery_count=count,
+        properties=dict(properties),
+    )
 
 
 async def test_success_completes() -> None:
@@ -40,10 +48,12 @@ async def test_success_completes() -> None:
     assert p.failed.items == {}  # type: ignore[attr-defined]
 
 
-@pytest.mark.parametrize("error", [TransientError("429"), DependencyError("cosmos", "down"),
-                                   KeyError("a bug")])
+@pytest.mark.parametrize(
+    "error", [TransientError("429"), DependencyError("cosmos", "down"), KeyError("a bug")]
+)
 async def test_transient_and_unexpected_errors_redeliver_before_the_last_delivery(
-        error: Exception) -> None:
+    error: Exception,
+) -> None:
     p = ports()
 
     async def work(d: Delivery) -> None:
@@ -63,7 +73,10 @@ async def test_transient_error_on_the_last_delivery_becomes_failed_work() -> Non
     assert await run(delivery(count=5), work, p) == "failed"
     item = p.failed.items[failed_work_id("q", "m-1")]  # type: ignore[attr-defined]
     assert (item.ending, item.reason, item.delivery_count) == (
-        "transient-exhausted", "still 503", 5)
+        "transient-exhausted",
+        "still 503",
+        5,
+    )
     assert item.body == b'{"a":1}'
 
 
@@ -92,8 +105,13 @@ async def test_reschedule_sends_a_scheduled_copy_with_the_attempt_in_its_id() ->
     assert copy.properties == {"attempt": 1, "originalMessageId": "m-1"}
     assert copy.body == b'{"a":1}'
 
-    again = Delivery(queue="q", message_id=copy.message_id, body=copy.body, delivery_count=1,
-                     properties=copy.properties)
+    again = Delivery(
+        queue="q",
+        message_id=copy.message_id,
+        body=copy.body,
+        delivery_count=1,
+        properties=copy.properties,
+    )
     assert await run(again, work, p) == "rescheduled"
     second = p.sender.sent[1][1]  # type: ignore[attr-defined]
     assert second.message_id == "m-1#2"
@@ -110,7 +128,10 @@ async def test_reschedule_past_the_last_attempt_is_failed_work() -> None:
     assert await run(last, work, p) == "failed"
     [item] = p.failed.items.values()  # type: ignore[attr-defined]
     assert (item.ending, item.attempts, item.original_message_id) == (
-        "reschedule-exhausted", 4, "m-0")
+        "reschedule-exhausted",
+        4,
+        "m-0",
+    )
     assert p.sender.sent == []  # type: ignore[attr-defined]
 
 
@@ -139,8 +160,11 @@ async def test_replay_sends_the_body_again_under_a_new_id() -> None:
     assert item.replays == [START]
 
 
-@given(st.integers(min_value=1, max_value=40), st.floats(min_value=0.1, max_value=100),
-       st.floats(min_value=1, max_value=10_000))
+@given(
+    st.integers(min_value=1, max_value=40),
+    st.floats(min_value=0.1, max_value=100),
+    st.floats(min_value=1, max_value=10_000),
+)
 def test_backoff_grows_and_never_passes_its_cap(attempt: int, base: float, cap: float) -> None:
     delay = backoff(attempt, base, cap)
     assert 0 < delay <= cap

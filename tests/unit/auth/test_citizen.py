@@ -109,7 +109,8 @@ class CountingKeys:
 
 
 async def test_a_token_that_passed_is_not_checked_again_for_a_while(
-        rsa_pair: tuple[str, str]) -> None:
+    rsa_pair: tuple[str, str],
+) -> None:
     private, public = rsa_pair
     keys = CountingKeys(public)
     v = verifier(keys, cache_seconds=120)
@@ -122,7 +123,8 @@ async def test_a_token_that_passed_is_not_checked_again_for_a_while(
 
 
 async def test_a_remembered_token_still_expires_and_still_waits_for_nbf(
-        rsa_pair: tuple[str, str]) -> None:
+    rsa_pair: tuple[str, str],
+) -> None:
     private, public = rsa_pair
     v = verifier(PemKeys(public), leeway_seconds=0, cache_seconds=3600)
     start = int(NOW.timestamp())

@@ -59,8 +59,7 @@ class FakeBank:
 class Scene:
     """A wallet (on its fakes) and cashback (on a memory store) sharing one clock."""
 
-    def __init__(self, *, now: datetime, periods: tuple[Period, ...] = PRODUCTION_PERIODS
-                 ) -> None:
+    def __init__(self, *, now: datetime, periods: tuple[Period, ...] = PRODUCTION_PERIODS) -> None:
         self.world = World(now=now)
         self.store: CashbackStore = MemoryCashbackStore()
         self.sender = MemorySender()
@@ -70,9 +69,14 @@ class Scene:
 
     def build(self, store: CashbackStore, periods: tuple[Period, ...]) -> Cashback:
         """Cashback on ``store``, beside this scene's wallet, outbox and bank."""
-        return Cashback(store=store, wallet=self.world.wallet, periods=periods,
-                        publisher=MemoryOutbox(store, self.sender), bank=self.bank,
-                        iban_queue=IBAN_QUEUE)
+        return Cashback(
+            store=store,
+            wallet=self.world.wallet,
+            periods=periods,
+            publisher=MemoryOutbox(store, self.sender),
+            bank=self.bank,
+            iban_queue=IBAN_QUEUE,
+        )
 
     def iban_checks(self) -> list[bytes]:
         return [m.body for queue, m in self.sender.sent if queue == IBAN_QUEUE]
@@ -88,20 +92,27 @@ class Scene:
         """A validated card in ``cf``'s wallet; its events reach cashback unless told not."""
         wallet = self.world.wallet
         started = await wallet.start_onboarding(
-            cf, NewInstrument(type="CARD"), now=self.now, notification_url=NOTIFY_URL)
-        body = {"walletId": started.wallet_id,
-                "sessionId": self.world.session_of(started.wallet_id),
-                "outcome": "OK", "details": card(hpan)}
+            cf, NewInstrument(type="CARD"), now=self.now, notification_url=NOTIFY_URL
+        )
+        body = {
+            "walletId": started.wallet_id,
+            "sessionId": self.world.session_of(started.wallet_id),
+            "outcome": "OK",
+            "details": card(hpan),
+        }
         raw, signature = signed(body, at=self.now)
-        await wallet.notify(PspNotification.model_validate_json(raw), raw_body=raw,
-                            signature=signature, now=self.now)
+        await wallet.notify(
+            PspNotification.model_validate_json(raw),
+            raw_body=raw,
+            signature=signature,
+            now=self.now,
+        )
         if deliver:
             await self.deliver()
         return started.wallet_id
 
     def pending_events(self) -> list[bytes]:
-        return [m.body for queue, m in self.world.sender.sent[self._delivered:]
-                if queue == QUEUE]
+        return [m.body for queue, m in self.world.sender.sent[self._delivered :] if queue == QUEUE]
 
     async def deliver(self) -> int:
         """Hand cashback every wallet event not handed yet, in order; how many."""

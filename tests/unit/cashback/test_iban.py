@@ -18,21 +18,27 @@ def build(abi: str, cab: str, account: str) -> str:
     return "IT" + check_digits(bban) + bban
 
 
-@pytest.mark.parametrize("iban", [
-    "IT60X0542811101000000123456",   # the ECBS / SWIFT registry example
-    "IT 60 X054 2811 1010 0000 0123 456",
-])
+@pytest.mark.parametrize(
+    "iban",
+    [
+        "IT60X0542811101000000123456",  # the ECBS / SWIFT registry example
+        "IT 60 X054 2811 1010 0000 0123 456",
+    ],
+)
 def test_published_italian_ibans_are_accepted(iban: str) -> None:
     assert problem(normalized(iban)) is None
 
 
-@pytest.mark.parametrize(("iban", "says"), [
-    ("IT60X054281110100000012345", "27 characters"),
-    ("DE89370400440532013000XXXXX", "IT, 2 check digits"),
-    ("IT60X0542811101000000123-56", "IT, 2 check digits"),
-    ("IT61X0542811101000000123456", "check digits"),
-    ("IT60Y0542811101000000123456", "check digits"),  # mod-97 catches the CIN too, first
-])
+@pytest.mark.parametrize(
+    ("iban", "says"),
+    [
+        ("IT60X054281110100000012345", "27 characters"),
+        ("DE89370400440532013000XXXXX", "IT, 2 check digits"),
+        ("IT60X0542811101000000123-56", "IT, 2 check digits"),
+        ("IT61X0542811101000000123456", "check digits"),
+        ("IT60Y0542811101000000123456", "check digits"),  # mod-97 catches the CIN too, first
+    ],
+)
 def test_bad_ibans_say_why(iban: str, says: str) -> None:
     found = problem(iban)
     assert found is not None
@@ -46,10 +52,14 @@ def test_a_wrong_cin_with_right_check_digits_is_refused() -> None:
     assert problem(forged) == "the CIN does not match"
 
 
-@given(st.text(DIGITS, min_size=5, max_size=5), st.text(DIGITS, min_size=5, max_size=5),
-       st.text(ALNUM, min_size=12, max_size=12))
+@given(
+    st.text(DIGITS, min_size=5, max_size=5),
+    st.text(DIGITS, min_size=5, max_size=5),
+    st.text(ALNUM, min_size=12, max_size=12),
+)
 def test_every_built_iban_is_valid_and_any_single_digit_change_is_caught(
-        abi: str, cab: str, account: str) -> None:
+    abi: str, cab: str, account: str
+) -> None:
     # Mod-97 catches every change of one digit into another. Not every change involving a
     # letter: 'A' counts as 10 in mod-97 and as 0 in the CIN, so 'A' -> '0' can slip through
     # both (hypothesis found one); the bank's check is the last word.
@@ -62,7 +72,7 @@ def test_every_built_iban_is_valid_and_any_single_digit_change_is_caught(
         for replacement in ("0", "7"):
             if iban[position] == replacement:
                 continue
-            changed = iban[:position] + replacement + iban[position + 1:]
+            changed = iban[:position] + replacement + iban[position + 1 :]
             assert problem(changed) is not None, (iban, position, replacement)
 
 

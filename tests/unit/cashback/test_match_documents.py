@@ -75,8 +75,8 @@ async def listed(scene: Scene, period: int) -> list[tuple[str, str, int | None, 
 
 # ------------------------------------------------------------------------ across periods
 
-async def test_a_reversal_before_its_payment_of_the_previous_period_meets_it(
-        scene: Scene) -> None:
+
+async def test_a_reversal_before_its_payment_of_the_previous_period_meets_it(scene: Scene) -> None:
     reversal = line("r1", at=IN_DECEMBER, op="01", amount=2000, corr="c1")
     payment = line(1, at=IN_NOVEMBER, amount=5000, corr="c1")
     assert await score_lines(scene, reversal) == ["PENDING"]
@@ -92,68 +92,92 @@ async def test_a_reversal_before_its_payment_of_the_previous_period_meets_it(
     assert await totals(scene, 8) == (1, 300)
 
 
-async def test_in_one_chunk_too_and_several_waiting_apply_in_their_order(
-        scene: Scene) -> None:
-    lines = [line("r1", at=IN_DECEMBER, op="01", amount=1000, corr="c1"),
-             line("r2", at=IN_DECEMBER, op="01", amount=3500, corr="c1"),
-             line("r3", at=IN_DECEMBER, op="01", amount=900, corr="c1"),
-             line(1, at=IN_NOVEMBER, amount=5000, corr="c1")]
+async def test_in_one_chunk_too_and_several_waiting_apply_in_their_order(scene: Scene) -> None:
+    lines = [
+        line("r1", at=IN_DECEMBER, op="01", amount=1000, corr="c1"),
+        line("r2", at=IN_DECEMBER, op="01", amount=3500, corr="c1"),
+        line("r3", at=IN_DECEMBER, op="01", amount=900, corr="c1"),
+        line(1, at=IN_NOVEMBER, amount=5000, corr="c1"),
+    ]
     assert await score_lines(scene, *lines) == ["PENDING"] * 3 + ["COUNTED"]
     # 5000 -> 4000 -> 500 -> 0: the third takes what remains and the count back
     assert await totals(scene, 8) == reference(NOVEMBER, *lines) == (0, 0)
     assert sorted(await listed(scene, 8)) == [
-        ("t1", "COUNTED", 1, 500), ("tr1", "COUNTED", 0, -100), ("tr2", "COUNTED", 0, -350),
-        ("tr3", "COUNTED", -1, -50)]
+        ("t1", "COUNTED", 1, 500),
+        ("tr1", "COUNTED", 0, -100),
+        ("tr2", "COUNTED", 0, -350),
+        ("tr3", "COUNTED", -1, -50),
+    ]
 
 
 async def test_a_reversal_that_waited_a_month_in_vain_never_applies(scene: Scene) -> None:
     reversal = line("r1", at=IN_DECEMBER, op="01", amount=5000, corr="c1")
-    assert await score_lines(scene, reversal, received_at=datetime(2026, 12, 4, 9,
-                                                                   tzinfo=IN_DECEMBER.tzinfo)
-                             ) == ["PENDING"]
+    assert await score_lines(
+        scene, reversal, received_at=datetime(2026, 12, 4, 9, tzinfo=IN_DECEMBER.tzinfo)
+    ) == ["PENDING"]
     # Its payment arrives after the month: the reversal left the waiting list.
     late = datetime(2027, 1, 5, tzinfo=IN_DECEMBER.tzinfo)
-    assert await score_lines(scene, line(1, at=IN_DECEMBER, amount=5000, corr="c1"),
-                             reversal, received_at=late) == ["COUNTED", "ALREADY_APPLIED"]
+    assert await score_lines(
+        scene, line(1, at=IN_DECEMBER, amount=5000, corr="c1"), reversal, received_at=late
+    ) == ["COUNTED", "ALREADY_APPLIED"]
     shown = await scene.cashback.period(CF, "9", now=late)
     assert (shown.count, shown.cashback) == (1, 500)
-    assert sorted(await listed(scene, 9)) == [("t1", "COUNTED", 1, 500),
-                                              ("tr1", "PENDING", None, None)]
+    assert sorted(await listed(scene, 9)) == [
+        ("t1", "COUNTED", 1, 500),
+        ("tr1", "PENDING", None, None),
+    ]
     stored = await scene.store.get(PK, match_id(rules.match_key(rule_view(reversal))))
     assert stored is not None
     assert StoredMatch.model_validate(stored).pending == []
 
 
-@settings(max_examples=100, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(payments_and_reversals(), st.randoms(use_true_random=False),
-       st.lists(st.integers(0, 40), max_size=3))
+@settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    payments_and_reversals(),
+    st.randoms(use_true_random=False),
+    st.lists(st.integers(0, 40), max_size=3),
+)
 async def test_any_order_and_chunking_gives_the_reference_totals(
-        case: tuple[list[rules.Transaction], int, int], rnd: random.Random,
-        cuts: list[int]) -> None:
+    case: tuple[list[rules.Transaction], int, int], rnd: random.Random, cuts: list[int]
+) -> None:
     txns, _, _ = case
     shift = IN_DECEMBER - datetime(2021, 3, 1, 8, tzinfo=IN_DECEMBER.tzinfo)
-    raws = [{"acquirerId": ACQ, "idTrxAcquirer": t.id, "hpan": HPAN_A,
-             "operationType": t.operation, "trxDate": (t.at + shift).isoformat(),
-             "amount": t.amount, "merchantId": t.merchant_id, "terminalId": t.terminal_id,
-             "circuitType": "01", **({"correlationId": t.correlation_id}
-                                     if t.correlation_id else {})} for t in txns]
+    raws = [
+        {
+            "acquirerId": ACQ,
+            "idTrxAcquirer": t.id,
+            "hpan": HPAN_A,
+            "operationType": t.operation,
+            "trxDate": (t.at + shift).isoformat(),
+            "amount": t.amount,
+            "merchantId": t.merchant_id,
+            "terminalId": t.terminal_id,
+            "circuitType": "01",
+            **({"correlationId": t.correlation_id} if t.correlation_id else {}),
+        }
+        for t in txns
+    ]
     rnd.shuffle(raws)
     scene = await enrolled_scene()
     scorer = Scorer(scene.store, PERIODS)
     bounds = [0, *sorted(c for c in cuts if c < len(raws)), len(raws)]
     for a, b in itertools.pairwise([*bounds, 0, len(raws)]):  # then all of them again
         if a < b:
-            await scorer.score_all([TransactionIn.model_validate(r) for r in raws[a:b]],
-                                   received_at=DURING_GRACE)
+            await scorer.score_all(
+                [TransactionIn.model_validate(r) for r in raws[a:b]], received_at=DURING_GRACE
+            )
     assert await totals(scene, 9) == reference(DECEMBER, *raws)
 
 
 # ------------------------------------------------------------------------ storage
 
+
 async def test_the_period_state_stays_small_whatever_the_transactions(scene: Scene) -> None:
-    await score_lines(scene, *(line(i, at=IN_DECEMBER, amount=1000 + i, corr=f"c{i}")
-                               for i in range(200)))
+    await score_lines(
+        scene, *(line(i, at=IN_DECEMBER, amount=1000 + i, corr=f"c{i}") for i in range(200))
+    )
     state = await scene.store.get(PK, period_id(9))
     assert state is not None
     assert state["count"] == 200
@@ -161,17 +185,18 @@ async def test_the_period_state_stays_small_whatever_the_transactions(scene: Sce
     assert not {"payments", "pending", "seen"} & set(state)
 
 
-async def test_a_citizen_with_20000_transactions_in_a_period_is_still_scored(
-        scene: Scene) -> None:
+async def test_a_citizen_with_20000_transactions_in_a_period_is_still_scored(scene: Scene) -> None:
     """About 150 bytes a transaction in one document would pass Cosmos's 2 MB at ~14,000."""
     scorer = Scorer(scene.store, PERIODS)
     total = 20_000
     for start in range(0, total, CHUNK_LINES):
-        chunk = [TransactionIn.model_validate(line(
-            i, at=IN_DECEMBER + timedelta(seconds=i), amount=100 + i % 50, corr=f"c{i}"))
-            for i in range(start, start + CHUNK_LINES)]
-        assert await scorer.score_all(chunk, received_at=DURING_GRACE) == [
-            "COUNTED"] * CHUNK_LINES
+        chunk = [
+            TransactionIn.model_validate(
+                line(i, at=IN_DECEMBER + timedelta(seconds=i), amount=100 + i % 50, corr=f"c{i}")
+            )
+            for i in range(start, start + CHUNK_LINES)
+        ]
+        assert await scorer.score_all(chunk, received_at=DURING_GRACE) == ["COUNTED"] * CHUNK_LINES
     assert (await totals(scene, 9))[0] == total
 
 
@@ -217,16 +242,18 @@ async def test_a_chunk_past_100_operations_is_written_in_batches_that_fit() -> N
     assert len(store.batches) == 6
     assert max(store.batches) <= BATCH_OPERATIONS
     assert sum(store.batches) == 2 * CHUNK_LINES + len(store.batches)
-    assert await totals(scene, 9) == (CHUNK_LINES, sum(
-        rules.score(1000 + i, DECEMBER) for i in range(CHUNK_LINES)))
+    assert await totals(scene, 9) == (
+        CHUNK_LINES,
+        sum(rules.score(1000 + i, DECEMBER) for i in range(CHUNK_LINES)),
+    )
     assert len(await listed(scene, 9)) == 50  # a page
 
 
-async def test_a_payment_meeting_more_waiting_reversals_than_a_batch_holds_applies_them_all(
-        ) -> None:
+async def test_a_payment_meeting_more_waiting_reversals_than_a_batch_holds_applies_them_all() -> (
+    None
+):
     scene, store = await recording_scene()
-    reversals = [line(f"r{i}", at=IN_DECEMBER, op="01", amount=100, corr="c1")
-                 for i in range(60)]
+    reversals = [line(f"r{i}", at=IN_DECEMBER, op="01", amount=100, corr="c1") for i in range(60)]
     payment = line(1, at=IN_NOVEMBER, amount=10_000, corr="c1")
     assert await score_lines(scene, *reversals) == ["PENDING"] * 60
     # 60 records move from December to November (a delete and an upsert each), beside the
@@ -235,17 +262,21 @@ async def test_a_payment_meeting_more_waiting_reversals_than_a_batch_holds_appli
     assert await totals(scene, 8) == reference(NOVEMBER, *reversals, payment) == (1, 400)
     assert max(store.batches) <= BATCH_OPERATIONS
     records = [id_ for (pk, id_) in store.items if pk == PK and id_.startswith("trx:")]
-    assert sorted(records) == sorted(f"trx:8:{ACQ}:t{n}" for n in [1, *(f"r{i}" for i in
-                                                                       range(60))])
+    assert sorted(records) == sorted(
+        f"trx:8:{ACQ}:t{n}" for n in [1, *(f"r{i}" for i in range(60))]
+    )
     assert await score_lines(scene, payment, *reversals) == ["ALREADY_APPLIED"] * 61
     assert await totals(scene, 8) == (1, 400)
 
 
 async def test_a_crash_between_two_batches_loses_and_doubles_nothing() -> None:
     scene, store = await recording_scene()
-    lines = [line(i, at=IN_DECEMBER, amount=1000 + i, corr=f"c{i % 150}")
-             if i < 150 else line(f"r{i}", at=IN_DECEMBER, op="01", amount=500,
-                                  corr=f"c{i - 150}") for i in range(200)]
+    lines = [
+        line(i, at=IN_DECEMBER, amount=1000 + i, corr=f"c{i % 150}")
+        if i < 150
+        else line(f"r{i}", at=IN_DECEMBER, op="01", amount=500, corr=f"c{i - 150}")
+        for i in range(200)
+    ]
     store.fail_batch = 2
     with pytest.raises(DependencyError):
         await score_lines(scene, *lines)
@@ -259,6 +290,7 @@ async def test_a_crash_between_two_batches_loses_and_doubles_nothing() -> None:
 
 
 # ------------------------------------------------------------------------ concurrency
+
 
 class Yielding(MemoryCashbackStore):
     """A memory store whose calls let other tasks run first, as a network would."""
@@ -289,41 +321,63 @@ async def test_two_scorers_writing_one_citizen_at_once_lose_no_update() -> None:
     scene.store = store
     scene.cashback = scene.build(store, PERIODS)
     payments = [line(i, at=IN_DECEMBER, amount=3000, corr=f"c{i % 4}") for i in range(8)]
-    reversals = [line(f"r{i}", at=IN_DECEMBER, op="01", amount=1000, corr=f"c{i % 4}")
-                 for i in range(8)]
+    reversals = [
+        line(f"r{i}", at=IN_DECEMBER, op="01", amount=1000, corr=f"c{i % 4}") for i in range(8)
+    ]
     mine, theirs = Scorer(store, PERIODS), Scorer(store, PERIODS)
-    chunks = [payments[:4] + reversals[4:], reversals[:4] + payments[4:],
-              payments[2:6], reversals[1:7]]
-    await asyncio.gather(*(
-        (mine if n % 2 else theirs).score_all(
-            [TransactionIn.model_validate(r) for r in chunk], received_at=DURING_GRACE)
-        for n, chunk in enumerate(chunks * 2)))
+    chunks = [
+        payments[:4] + reversals[4:],
+        reversals[:4] + payments[4:],
+        payments[2:6],
+        reversals[1:7],
+    ]
+    await asyncio.gather(
+        *(
+            (mine if n % 2 else theirs).score_all(
+                [TransactionIn.model_validate(r) for r in chunk], received_at=DURING_GRACE
+            )
+            for n, chunk in enumerate(chunks * 2)
+        )
+    )
     assert await totals(scene, 9) == reference(DECEMBER, *payments, *reversals)
     assert store.stale > 0  # they did collide, and the loser applied again
     assert sorted(t[0] for t in await listed(scene, 9)) == sorted(
-        [f"t{i}" for i in range(8)] + [f"tr{i}" for i in range(8)])
+        [f"t{i}" for i in range(8)] + [f"tr{i}" for i in range(8)]
+    )
 
 
 async def test_a_payment_key_another_process_created_is_read_and_applied_again(
-        scene: Scene) -> None:
+    scene: Scene,
+) -> None:
     """A payment's match document this process never saw is created without reading it: if
     another process created it (a reversal waiting there), the batch fails and it is read."""
     other = Scorer(scene.store, PERIODS)
-    await other.score_all([TransactionIn.model_validate(
-        line("r1", at=IN_DECEMBER, op="01", amount=5000, corr="c1"))],
-        received_at=DURING_GRACE)
-    assert await score_lines(scene, line(1, at=IN_NOVEMBER, amount=5000, corr="c1"),
-                             line(2, at=IN_NOVEMBER, amount=700)) == ["COUNTED", "COUNTED"]
+    await other.score_all(
+        [TransactionIn.model_validate(line("r1", at=IN_DECEMBER, op="01", amount=5000, corr="c1"))],
+        received_at=DURING_GRACE,
+    )
+    assert await score_lines(
+        scene, line(1, at=IN_NOVEMBER, amount=5000, corr="c1"), line(2, at=IN_NOVEMBER, amount=700)
+    ) == ["COUNTED", "COUNTED"]
     assert await totals(scene, 8) == (1, 70)
 
 
 def test_the_old_shape_of_a_period_state_is_read_for_its_counters() -> None:
     from shared.cashback.models import StoredPeriod
 
-    old = {"id": "period:9", "pk": "p", "kind": "period", "period": 9, "count": 3,
-           "cashback": 450, "payments": [{"id": "x", "key": ["c"], "at": IN_DECEMBER.isoformat(),
-                                         "remaining": 1}], "pending": [], "seen": ["x"],
-           "expired": [], "updatedAt": IN_DECEMBER.isoformat()}
+    old = {
+        "id": "period:9",
+        "pk": "p",
+        "kind": "period",
+        "period": 9,
+        "count": 3,
+        "cashback": 450,
+        "payments": [{"id": "x", "key": ["c"], "at": IN_DECEMBER.isoformat(), "remaining": 1}],
+        "pending": [],
+        "seen": ["x"],
+        "expired": [],
+        "updatedAt": IN_DECEMBER.isoformat(),
+    }
     state = StoredPeriod.model_validate(old)
     assert (state.count, state.cashback) == (3, 450)
     assert "payments" not in dump(state)

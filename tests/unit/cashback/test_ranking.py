@@ -15,19 +15,41 @@ from shared.cashback.transactions import Scorer, TransactionIn
 from tests.unit.cashback.fakes import HPAN_A, Scene
 from tests.unit.wallet.fakes import CF, fiscal_code
 
-PERIODS = parse_periods(json.dumps([{
-    "id": 9, "from": "2026-12-01", "to": "2026-12-31", "minTransactions": 2,
-    "maxPerTransaction": 1500, "maxPerPeriod": 15000, "superCashback": 150000, "topN": 2,
-    "graceDays": 2}]))
+PERIODS = parse_periods(
+    json.dumps(
+        [
+            {
+                "id": 9,
+                "from": "2026-12-01",
+                "to": "2026-12-31",
+                "minTransactions": 2,
+                "maxPerTransaction": 1500,
+                "maxPerPeriod": 15000,
+                "superCashback": 150000,
+                "topN": 2,
+                "graceDays": 2,
+            }
+        ]
+    )
+)
 NOW = datetime(2026, 12, 20, 12, tzinfo=UTC)
 T0 = datetime(2026, 12, 10, 12, tzinfo=UTC)
 
 
-async def put_state(store: MemoryCashbackStore, cf: str, count: int, last: datetime,
-                    terms: datetime) -> None:
-    state = StoredPeriod(id="period:9", pk=fiscal_code_hash(cf), period=9, fiscal_code=cf,
-                         terms_accepted_at=terms, count=count, cashback=count * 100,
-                         last_transaction_at=last, updated_at=NOW)
+async def put_state(
+    store: MemoryCashbackStore, cf: str, count: int, last: datetime, terms: datetime
+) -> None:
+    state = StoredPeriod(
+        id="period:9",
+        pk=fiscal_code_hash(cf),
+        period=9,
+        fiscal_code=cf,
+        terms_accepted_at=terms,
+        count=count,
+        cashback=count * 100,
+        last_transaction_at=last,
+        updated_at=NOW,
+    )
     await store.create(dump(state))
 
 
@@ -38,13 +60,18 @@ async def test_ranks_follow_rule_6_and_the_view_shows_them() -> None:
     a, b, c, d, e = (fiscal_code(n) for n in (1, 2, 3, 4, 5))
     await put_state(store, a, 5, T0, T0)
     await put_state(store, b, 7, T0 + timedelta(hours=1), T0)
-    await put_state(store, c, 7, T0, T0 + timedelta(minutes=1))   # earlier last: first of 7s
-    await put_state(store, d, 7, T0, T0 + timedelta(minutes=1))   # same as c: fiscal code
-    await put_state(store, e, 0, T0, T0)                          # nothing counted: not ranked
+    await put_state(store, c, 7, T0, T0 + timedelta(minutes=1))  # earlier last: first of 7s
+    await put_state(store, d, 7, T0, T0 + timedelta(minutes=1))  # same as c: fiscal code
+    await put_state(store, e, 0, T0, T0)  # nothing counted: not ranked
     assert await RankingJob(store, PERIODS).run(now=NOW) == {9: 4}
     views = {cf: await scene.cashback.period(cf, "9", now=NOW) for cf in (a, b, c, d, e)}
     assert {cf: (v.rank, v.in_top_n) for cf, v in views.items()} == {
-        c: (1, True), d: (2, True), b: (3, False), a: (4, False), e: (None, False)}
+        c: (1, True),
+        d: (2, True),
+        b: (3, False),
+        a: (4, False),
+        e: (None, False),
+    }
     assert views[a].ranked_at == NOW
     [listed] = (await scene.cashback.periods(c, now=NOW)).periods
     assert (listed.rank, listed.in_top_n) == (1, True)
@@ -74,10 +101,19 @@ async def test_the_scorer_records_what_the_ranking_orders_by() -> None:
     await scene.cashback.enroll(CF, now=scene.now)
     wallet_id = await scene.onboard(CF, HPAN_A)
     await scene.cashback.enable(CF, wallet_id, now=scene.now)
-    line = TransactionIn.model_validate({
-        "acquirerId": "DEMOACQ", "idTrxAcquirer": "t1", "hpan": HPAN_A, "operationType": "00",
-        "trxDate": "2026-12-10T12:00:00+01:00", "amount": 1000, "merchantId": "m",
-        "terminalId": "t", "circuitType": "01"})
+    line = TransactionIn.model_validate(
+        {
+            "acquirerId": "DEMOACQ",
+            "idTrxAcquirer": "t1",
+            "hpan": HPAN_A,
+            "operationType": "00",
+            "trxDate": "2026-12-10T12:00:00+01:00",
+            "amount": 1000,
+            "merchantId": "m",
+            "terminalId": "t",
+            "circuitType": "01",
+        }
+    )
     await Scorer(scene.store, PERIODS).score(line, received_at=NOW)
     [row] = await scene.store.standings(9)
     assert (row["fiscalCode"], row["count"]) == (CF, 1)

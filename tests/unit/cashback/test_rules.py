@@ -46,12 +46,29 @@ def rome(*args: int) -> datetime:
     return datetime(*args, tzinfo=ROME).astimezone(UTC)  # type: ignore[arg-type,misc]
 
 
-def txn(id_: str, amount: int, *, op: str = "00", at: datetime | None = None,
-        corr: str | None = None, hpan: str = "h1", merchant: str = "m1",
-        terminal: str = "t1", acquirer: str = "a1") -> Transaction:
-    return Transaction(id=id_, hpan=hpan, operation=op, amount=amount,  # type: ignore[arg-type]
-                       at=at or rome(2021, 3, 1, 12), acquirer_id=acquirer,
-                       merchant_id=merchant, terminal_id=terminal, correlation_id=corr)
+def txn(
+    id_: str,
+    amount: int,
+    *,
+    op: str = "00",
+    at: datetime | None = None,
+    corr: str | None = None,
+    hpan: str = "h1",
+    merchant: str = "m1",
+    terminal: str = "t1",
+    acquirer: str = "a1",
+) -> Transaction:
+    return Transaction(
+        id=id_,
+        hpan=hpan,
+        operation=op,
+        amount=amount,  # type: ignore[arg-type]
+        at=at or rome(2021, 3, 1, 12),
+        acquirer_id=acquirer,
+        merchant_id=merchant,
+        terminal_id=terminal,
+        correlation_id=corr,
+    )
 
 
 LATER = rome(2021, 3, 2, 12)
@@ -59,46 +76,82 @@ LATER = rome(2021, 3, 2, 12)
 
 # ------------------------------------------------------------------------ periods as settings
 
+
 def test_production_periods_are_the_issue_table() -> None:
     assert [p.id for p in PRODUCTION_PERIODS] == [1, 2, 4]
     assert (P1.start, P1.end, P1.min_transactions, P1.grace_days) == (
-        date(2020, 12, 8), date(2020, 12, 31), 10, 10)
+        date(2020, 12, 8),
+        date(2020, 12, 31),
+        10,
+        10,
+    )
     assert (P1.super_cashback, P1.top_n) == (0, 0)
     for p in (P2, P4):
-        assert (p.min_transactions, p.max_per_transaction, p.max_per_period, p.super_cashback,
-                p.top_n, p.grace_days) == (50, 1500, 15000, 150000, 100000, 15)
+        assert (
+            p.min_transactions,
+            p.max_per_transaction,
+            p.max_per_period,
+            p.super_cashback,
+            p.top_n,
+            p.grace_days,
+        ) == (50, 1500, 15000, 150000, 100000, 15)
     assert (P2.start, P2.end, P4.start, P4.end) == (
-        date(2021, 1, 1), date(2021, 6, 30), date(2022, 1, 1), date(2022, 6, 30))
+        date(2021, 1, 1),
+        date(2021, 6, 30),
+        date(2022, 1, 1),
+        date(2022, 6, 30),
+    )
 
 
 def test_an_empty_setting_means_production_and_json_defines_others() -> None:
     assert parse_periods("") == PRODUCTION_PERIODS
     assert parse_periods("  ") == PRODUCTION_PERIODS
-    mine = parse_periods('[{"id": 9, "from": "2026-11-01", "to": "2026-12-31", '
-                         '"minTransactions": 3, "maxPerTransaction": 1500, '
-                         '"maxPerPeriod": 15000, "graceDays": 2}]')
+    mine = parse_periods(
+        '[{"id": 9, "from": "2026-11-01", "to": "2026-12-31", '
+        '"minTransactions": 3, "maxPerTransaction": 1500, '
+        '"maxPerPeriod": 15000, "graceDays": 2}]'
+    )
     assert len(mine) == 1
     assert (mine[0].id, mine[0].cashback_percent, mine[0].top_n, mine[0].super_cashback) == (
-        9, 10, 0, 0)
+        9,
+        10,
+        0,
+        0,
+    )
 
 
-@pytest.mark.parametrize(("raw", "says"), [
-    ("not json", "not a JSON list"),
-    ("[]", "empty list"),
-    ('[{"id": 1}]', "not a JSON list"),
-    ('[{"id": 1, "from": "2026-02-01", "to": "2026-01-01", "minTransactions": 1, '
-     '"maxPerTransaction": 1, "maxPerPeriod": 1, "graceDays": 0}]', "before"),
-    ('[{"id": 1, "from": "2026-01-01", "to": "2026-01-31", "minTransactions": 1, '
-     '"maxPerTransaction": 1, "maxPerPeriod": 1, "graceDays": 0, "extra": 1}]', "extra"),
-    ('[{"id": 1, "from": "2026-01-01", "to": "2026-01-31", "minTransactions": 1, '
-     '"maxPerTransaction": 1, "maxPerPeriod": 1, "graceDays": 0},'
-     '{"id": 1, "from": "2026-02-01", "to": "2026-02-28", "minTransactions": 1, '
-     '"maxPerTransaction": 1, "maxPerPeriod": 1, "graceDays": 0}]', "repeat"),
-    ('[{"id": 1, "from": "2026-01-01", "to": "2026-01-31", "minTransactions": 1, '
-     '"maxPerTransaction": 1, "maxPerPeriod": 1, "graceDays": 0},'
-     '{"id": 2, "from": "2026-01-31", "to": "2026-02-28", "minTransactions": 1, '
-     '"maxPerTransaction": 1, "maxPerPeriod": 1, "graceDays": 0}]', "overlap"),
-])
+@pytest.mark.parametrize(
+    ("raw", "says"),
+    [
+        ("not json", "not a JSON list"),
+        ("[]", "empty list"),
+        ('[{"id": 1}]', "not a JSON list"),
+        (
+            '[{"id": 1, "from": "2026-02-01", "to": "2026-01-01", "minTransactions": 1, '
+            '"maxPerTransaction": 1, "maxPerPeriod": 1, "graceDays": 0}]',
+            "before",
+        ),
+        (
+            '[{"id": 1, "from": "2026-01-01", "to": "2026-01-31", "minTransactions": 1, '
+            '"maxPerTransaction": 1, "maxPerPeriod": 1, "graceDays": 0, "extra": 1}]',
+            "extra",
+        ),
+        (
+            '[{"id": 1, "from": "2026-01-01", "to": "2026-01-31", "minTransactions": 1, '
+            '"maxPerTransaction": 1, "maxPerPeriod": 1, "graceDays": 0},'
+            '{"id": 1, "from": "2026-02-01", "to": "2026-02-28", "minTransactions": 1, '
+            '"maxPerTransaction": 1, "maxPerPeriod": 1, "graceDays": 0}]',
+            "repeat",
+        ),
+        (
+            '[{"id": 1, "from": "2026-01-01", "to": "2026-01-31", "minTransactions": 1, '
+            '"maxPerTransaction": 1, "maxPerPeriod": 1, "graceDays": 0},'
+            '{"id": 2, "from": "2026-01-31", "to": "2026-02-28", "minTransactions": 1, '
+            '"maxPerTransaction": 1, "maxPerPeriod": 1, "graceDays": 0}]',
+            "overlap",
+        ),
+    ],
+)
 def test_bad_period_settings_say_what_is_wrong(raw: str, says: str) -> None:
     with pytest.raises(ValueError, match=says):
         parse_periods(raw)
@@ -115,12 +168,29 @@ def test_a_period_is_upcoming_active_waiting_during_grace_then_closed() -> None:
 
 # ------------------------------------------------------------------------ rule 1
 
-@pytest.mark.parametrize(("amount", "cashback"), [
-    (0, 0), (1, 0), (5, 0), (6, 1), (15, 1), (16, 2), (25, 2), (1000, 100),
-    (14995, 1499), (14996, 1500), (15000, 1500), (15004, 1500), (20000, 1500), (10**9, 1500),
-])
-def test_a_payment_scores_ten_percent_half_down_capped_at_15_euro(amount: int,
-                                                                   cashback: int) -> None:
+
+@pytest.mark.parametrize(
+    ("amount", "cashback"),
+    [
+        (0, 0),
+        (1, 0),
+        (5, 0),
+        (6, 1),
+        (15, 1),
+        (16, 2),
+        (25, 2),
+        (1000, 100),
+        (14995, 1499),
+        (14996, 1500),
+        (15000, 1500),
+        (15004, 1500),
+        (20000, 1500),
+        (10**9, 1500),
+    ],
+)
+def test_a_payment_scores_ten_percent_half_down_capped_at_15_euro(
+    amount: int, cashback: int
+) -> None:
     assert score(amount, P2) == cashback
 
 
@@ -141,15 +211,19 @@ def test_a_negative_amount_is_a_bug() -> None:
 
 # ------------------------------------------------------------------------ rule 2
 
+
 def test_a_transaction_belongs_to_the_period_of_its_rome_day() -> None:
     # 23:30 in Rome on 31 December is still period 1; 00:30 on 1 January (23:30 UTC) is 2.
-    assert period_of(PRODUCTION_PERIODS, rome(2020, 12, 31, 23, 30), LATER - timedelta(days=60)
-                     ) == P1
+    assert (
+        period_of(PRODUCTION_PERIODS, rome(2020, 12, 31, 23, 30), LATER - timedelta(days=60)) == P1
+    )
     assert period_of(PRODUCTION_PERIODS, rome(2021, 1, 1, 0, 30), rome(2021, 1, 2)) == P2
     assert period_of(PRODUCTION_PERIODS, rome(2021, 7, 1), rome(2021, 7, 2)) is (
-        Rejection.NO_PERIOD)
+        Rejection.NO_PERIOD
+    )
     assert period_of(PRODUCTION_PERIODS, rome(2021, 12, 1), rome(2021, 12, 2)) is (
-        Rejection.NO_PERIOD)  # there is no period 3
+        Rejection.NO_PERIOD
+    )  # there is no period 3
 
 
 def test_a_transaction_processed_after_the_grace_days_is_rejected() -> None:
@@ -162,6 +236,7 @@ def test_a_transaction_processed_after_the_grace_days_is_rejected() -> None:
 
 
 # ------------------------------------------------------------------------ rule 3
+
 
 def test_counting_starts_at_the_rome_midnight_after_enabling() -> None:
     enabled = rome(2021, 3, 10, 23, 59)
@@ -184,8 +259,10 @@ def test_enabling_on_the_dst_change_day_counts_from_the_next_rome_midnight() -> 
 
 
 def test_an_instrument_counts_through_the_day_it_was_disabled() -> None:
-    history = [Activation(rome(2021, 3, 1, 9), rome(2021, 3, 5, 9)),
-               Activation(rome(2021, 3, 20, 9))]
+    history = [
+        Activation(rome(2021, 3, 1, 9), rome(2021, 3, 5, 9)),
+        Activation(rome(2021, 3, 20, 9)),
+    ]
     assert instrument_counts(history, rome(2021, 3, 5, 23, 59))  # after disabling, same day
     assert not instrument_counts(history, rome(2021, 3, 6, 0, 0))
     assert not instrument_counts(history, rome(2021, 3, 20, 18))
@@ -200,12 +277,16 @@ def test_enabled_and_disabled_on_the_same_day_never_counts() -> None:
 
 
 @settings(max_examples=300)
-@given(st.datetimes(min_value=datetime(2020, 1, 1), max_value=datetime(2023, 12, 31),
-                    timezones=st.just(UTC)))
+@given(
+    st.datetimes(
+        min_value=datetime(2020, 1, 1), max_value=datetime(2023, 12, 31), timezones=st.just(UTC)
+    )
+)
 def test_counting_starts_exactly_at_the_next_rome_midnight(enabled: datetime) -> None:
     local = enabled.astimezone(ROME)
-    midnight = datetime.combine(local.date() + timedelta(days=1), datetime.min.time(),
-                                tzinfo=ROME).astimezone(UTC)
+    midnight = datetime.combine(
+        local.date() + timedelta(days=1), datetime.min.time(), tzinfo=ROME
+    ).astimezone(UTC)
     history = [Activation(enabled)]
     assert instrument_counts(history, midnight)
     assert not instrument_counts(history, midnight - timedelta(microseconds=1))
@@ -222,18 +303,44 @@ def test_terms_must_be_accepted_strictly_before_the_transaction() -> None:
 def test_eligibility_gives_the_period_or_the_first_reason() -> None:
     history = [Activation(rome(2021, 2, 1, 9))]
     at = rome(2021, 3, 1, 12)
-    ok = eligibility(PRODUCTION_PERIODS, at=at, processed_at=LATER, history=history,
-                     tc_accepted_at=rome(2021, 2, 1))
+    ok = eligibility(
+        PRODUCTION_PERIODS,
+        at=at,
+        processed_at=LATER,
+        history=history,
+        tc_accepted_at=rome(2021, 2, 1),
+    )
     assert ok == P2
-    assert eligibility(PRODUCTION_PERIODS, at=at, processed_at=LATER, history=[],
-                       tc_accepted_at=rome(2021, 2, 1)) is Rejection.INSTRUMENT_NOT_ACTIVE
-    assert eligibility(PRODUCTION_PERIODS, at=at, processed_at=LATER, history=history,
-                       tc_accepted_at=at) is Rejection.NOT_ENROLLED
-    assert eligibility(PRODUCTION_PERIODS, at=rome(2021, 8, 1), processed_at=LATER,
-                       history=history, tc_accepted_at=None) is Rejection.NO_PERIOD
+    assert (
+        eligibility(
+            PRODUCTION_PERIODS,
+            at=at,
+            processed_at=LATER,
+            history=[],
+            tc_accepted_at=rome(2021, 2, 1),
+        )
+        is Rejection.INSTRUMENT_NOT_ACTIVE
+    )
+    assert (
+        eligibility(
+            PRODUCTION_PERIODS, at=at, processed_at=LATER, history=history, tc_accepted_at=at
+        )
+        is Rejection.NOT_ENROLLED
+    )
+    assert (
+        eligibility(
+            PRODUCTION_PERIODS,
+            at=rome(2021, 8, 1),
+            processed_at=LATER,
+            history=history,
+            tc_accepted_at=None,
+        )
+        is Rejection.NO_PERIOD
+    )
 
 
 # ------------------------------------------------------------------------ rule 4
+
 
 def test_a_partial_reversal_takes_back_the_difference_of_scores() -> None:
     # 200.00 -> 160.00: both score 15.00, nothing taken back, the count stays.
@@ -251,13 +358,18 @@ def test_a_partial_reversal_takes_back_the_difference_of_scores() -> None:
 
 
 def test_reversals_match_by_correlation_id_or_by_amount_merchant_terminal() -> None:
-    ledger = apply_all(P2, [
-        txn("p1", 5000, corr="c1"), txn("p2", 3000),
-        txn("r1", 1000, op="01", corr="c1"),                     # partial, by correlation
-        txn("r2", 3000, op="01"),                                 # full, by the other fields
-        txn("r3", 3000, op="01", terminal="t2"),                 # other terminal: no match
-        txn("r4", 3000, op="01", acquirer="a2", corr="c1"),      # other acquirer: no match
-    ], LATER)
+    ledger = apply_all(
+        P2,
+        [
+            txn("p1", 5000, corr="c1"),
+            txn("p2", 3000),
+            txn("r1", 1000, op="01", corr="c1"),  # partial, by correlation
+            txn("r2", 3000, op="01"),  # full, by the other fields
+            txn("r3", 3000, op="01", terminal="t2"),  # other terminal: no match
+            txn("r4", 3000, op="01", acquirer="a2", corr="c1"),  # other acquirer: no match
+        ],
+        LATER,
+    )
     assert totals(ledger) == (1, 400)  # p1: 40.00 left scores 4.00; p2 reversed entirely
     assert sorted(p.txn.id for p in ledger.pending) == ["r3", "r4"]
 
@@ -270,8 +382,7 @@ def test_a_reversal_before_its_payment_waits_for_it_up_to_a_month() -> None:
     matched = ledger.apply(txn("p1", 2000, corr="c9"), processed_at=rome(2021, 4, 1, 12))
     assert totals(matched) == (0, 0)
     assert not matched.pending
-    late = ledger.apply(txn("p1", 2000, corr="c9"),
-                        processed_at=rome(2021, 4, 1, 12, 0, 1))
+    late = ledger.apply(txn("p1", 2000, corr="c9"), processed_at=rome(2021, 4, 1, 12, 0, 1))
     assert totals(late) == (1, 200)
     assert late.expired == ("r1",)
 
@@ -320,11 +431,19 @@ def payments_and_reversals(draw: st.DrawFn) -> tuple[list[Transaction], int, int
         amount = draw(st.integers(1, 40000))
         n, m = draw(st.integers(0, 3)), draw(st.integers(0, 3))
         for k in range(n):
-            txns.append(txn(f"q{g}-{k}", amount, merchant=f"m{g}",
-                            at=base + timedelta(hours=1, minutes=k)))
+            txns.append(
+                txn(f"q{g}-{k}", amount, merchant=f"m{g}", at=base + timedelta(hours=1, minutes=k))
+            )
         for k in range(m):
-            txns.append(txn(f"s{g}-{k}", amount, op="01", merchant=f"m{g}",
-                            at=base + timedelta(hours=2, minutes=k)))
+            txns.append(
+                txn(
+                    f"s{g}-{k}",
+                    amount,
+                    op="01",
+                    merchant=f"m{g}",
+                    at=base + timedelta(hours=2, minutes=k),
+                )
+            )
         count += max(0, n - m)
         cashback += max(0, n - m) * score(amount, P2)
     return txns, count, cashback
@@ -333,7 +452,8 @@ def payments_and_reversals(draw: st.DrawFn) -> tuple[list[Transaction], int, int
 @settings(max_examples=300)
 @given(payments_and_reversals(), st.randoms(use_true_random=False))
 def test_any_order_gives_the_same_totals_once_all_have_arrived(
-        case: tuple[list[Transaction], int, int], rnd: random.Random) -> None:
+    case: tuple[list[Transaction], int, int], rnd: random.Random
+) -> None:
     txns, count, cashback = case
     shuffled = list(txns)
     rnd.shuffle(shuffled)
@@ -353,13 +473,15 @@ def test_any_order_gives_the_same_totals_once_all_have_arrived(
 
 
 def test_the_match_key_uses_the_correlation_id_when_there_is_one() -> None:
-    assert match_key(txn("a", 100, corr="c")) == match_key(txn("b", 999, corr="c",
-                                                                merchant="x", terminal="y"))
+    assert match_key(txn("a", 100, corr="c")) == match_key(
+        txn("b", 999, corr="c", merchant="x", terminal="y")
+    )
     assert match_key(txn("a", 100)) != match_key(txn("b", 101))
     assert match_key(txn("a", 100)) != match_key(txn("a", 100, hpan="h2"))
 
 
 # ------------------------------------------------------------------------ rules 5 and 6
+
 
 def test_payout_needs_the_minimum_count_and_is_capped() -> None:
     assert payout(49, 10000, 1, P2) is None
@@ -370,8 +492,11 @@ def test_payout_needs_the_minimum_count_and_is_capped() -> None:
     assert payout(10, 500, 1, P1) == 500  # no super cashback in period 1
 
 
-@given(count=st.integers(0, 500), cashback=st.integers(0, 10**6),
-       rank=st.none() | st.integers(1, 300000))
+@given(
+    count=st.integers(0, 500),
+    cashback=st.integers(0, 10**6),
+    rank=st.none() | st.integers(1, 300000),
+)
 def test_payout_is_within_its_bounds(count: int, cashback: int, rank: int | None) -> None:
     got = payout(count, cashback, rank, P2)
     assert (got is None) == (count < 50)
@@ -393,16 +518,21 @@ def test_ranking_breaks_ties_by_last_transaction_then_terms_then_fiscal_code() -
 
 
 standing = st.builds(
-    Standing, fiscal_code=st.text("ABC", min_size=1, max_size=3),
+    Standing,
+    fiscal_code=st.text("ABC", min_size=1, max_size=3),
     count=st.integers(0, 5),
     last_transaction_at=st.sampled_from([rome(2021, 3, d) for d in (1, 2)]),
-    tc_accepted_at=st.sampled_from([rome(2021, 1, d) for d in (1, 2)]))
+    tc_accepted_at=st.sampled_from([rome(2021, 1, d) for d in (1, 2)]),
+)
 
 
-@given(st.lists(standing, max_size=30, unique_by=lambda s: s.fiscal_code),
-       st.randoms(use_true_random=False))
+@given(
+    st.lists(standing, max_size=30, unique_by=lambda s: s.fiscal_code),
+    st.randoms(use_true_random=False),
+)
 def test_the_ranking_is_a_total_order_whatever_the_input_order(
-        standings: list[Standing], rnd: random.Random) -> None:
+    standings: list[Standing], rnd: random.Random
+) -> None:
     ranked = ranking(standings)
     shuffled = list(standings)
     rnd.shuffle(shuffled)
@@ -411,7 +541,10 @@ def test_the_ranking_is_a_total_order_whatever_the_input_order(
         assert better.count >= worse.count
         if better.count == worse.count:
             assert (better.last_transaction_at, better.tc_accepted_at, better.fiscal_code) < (
-                worse.last_transaction_at, worse.tc_accepted_at, worse.fiscal_code)
+                worse.last_transaction_at,
+                worse.tc_accepted_at,
+                worse.fiscal_code,
+            )
 
 
 def test_period_model_accepts_its_field_names() -> None:
@@ -422,10 +555,15 @@ def test_200000_citizens_are_ranked_with_the_right_top_n_and_ties() -> None:
     """The ranking computation itself, in memory, at the programme's scale."""
     rnd = random.Random(2021)
     start = rome(2021, 1, 1)
-    standings = [Standing(fiscal_code=f"CF{i:07d}", count=rnd.randint(0, 120),
-                          last_transaction_at=start + timedelta(minutes=rnd.randint(0, 50)),
-                          tc_accepted_at=start - timedelta(minutes=rnd.randint(0, 3)))
-                 for i in range(200_000)]
+    standings = [
+        Standing(
+            fiscal_code=f"CF{i:07d}",
+            count=rnd.randint(0, 120),
+            last_transaction_at=start + timedelta(minutes=rnd.randint(0, 50)),
+            tc_accepted_at=start - timedelta(minutes=rnd.randint(0, 3)),
+        )
+        for i in range(200_000)
+    ]
     began = time.perf_counter()
     ranked = ranking(standings)
     elapsed = time.perf_counter() - began
@@ -435,9 +573,17 @@ def test_200000_citizens_are_ranked_with_the_right_top_n_and_ties() -> None:
     top = ranked[:top_n]
     # Everyone in the top N beats everyone outside it by rule 6, ties included.
     worst_in, best_out = top[-1], ranked[top_n]
-    assert (-worst_in.count, worst_in.last_transaction_at, worst_in.tc_accepted_at,
-            worst_in.fiscal_code) < (-best_out.count, best_out.last_transaction_at,
-                                     best_out.tc_accepted_at, best_out.fiscal_code)
+    assert (
+        -worst_in.count,
+        worst_in.last_transaction_at,
+        worst_in.tc_accepted_at,
+        worst_in.fiscal_code,
+    ) < (
+        -best_out.count,
+        best_out.last_transaction_at,
+        best_out.tc_accepted_at,
+        best_out.fiscal_code,
+    )
     # The boundary falls inside a tie on count: the tie-breakers decided it.
     assert worst_in.count == best_out.count
     paid = [payout(s.count, 20000, rank, P2) for rank, s in enumerate(ranked, start=1)]
@@ -461,6 +607,5 @@ def test_each_apply_says_what_it_did_including_reversals_that_waited() -> None:
     ledger = Ledger(period=P2).apply(txn("r1", 500, op="01", corr="c"), processed_at=LATER)
     assert ledger.applied == ()  # it waits
     ledger = ledger.apply(txn("p1", 2000, corr="c"), processed_at=LATER)
-    assert [(i, e.count, e.cashback) for i, e in ledger.applied] == [
-        ("p1", 1, 200), ("r1", 0, -50)]
+    assert [(i, e.count, e.cashback) for i, e in ledger.applied] == [("p1", 1, 200), ("r1", 0, -50)]
     assert ledger.apply(txn("p1", 2000, corr="c"), processed_at=LATER).applied == ()

@@ -58,10 +58,18 @@ async def test_a_heavy_users_transactions_are_not_read_to_list_or_enable_instrum
     first = await scene.onboard(CF, HPAN_A)
     pk = fiscal_code_hash(CF)
     for i in range(500):  # what scoring leaves in the citizen's partition
-        store.items[(pk, f"trx:2:{i}")] = {"id": f"trx:2:{i}", "pk": pk,
-                                           "kind": "transaction", "_etag": "e"}
-        store.items[(pk, f"match:{i}")] = {"id": f"match:{i}", "pk": pk, "kind": "match",
-                                           "_etag": "e"}
+        store.items[(pk, f"trx:2:{i}")] = {
+            "id": f"trx:2:{i}",
+            "pk": pk,
+            "kind": "transaction",
+            "_etag": "e",
+        }
+        store.items[(pk, f"match:{i}")] = {
+            "id": f"match:{i}",
+            "pk": pk,
+            "kind": "match",
+            "_etag": "e",
+        }
     store.returned = 0
     await scene.cashback.enable(CF, first, now=scene.now)
     await scene.cashback.instruments(CF)
@@ -71,6 +79,7 @@ async def test_a_heavy_users_transactions_are_not_read_to_list_or_enable_instrum
 
 
 # ------------------------------------------------------------------------ enrollment
+
 
 async def test_enrolling_keeps_the_time_terms_were_accepted(scene: Scene) -> None:
     enrolled = await scene.cashback.enroll(CF, now=scene.now)
@@ -89,7 +98,8 @@ async def test_an_unknown_citizen_is_not_found(scene: Scene) -> None:
 
 
 async def test_withdrawing_disables_every_instrument_and_enrolling_again_accepts_again(
-        scene: Scene) -> None:
+    scene: Scene,
+) -> None:
     await scene.cashback.enroll(CF, now=scene.now)
     first = await scene.onboard(CF, HPAN_A)
     second = await scene.onboard(CF, HPAN_B)
@@ -107,18 +117,17 @@ async def test_withdrawing_disables_every_instrument_and_enrolling_again_accepts
     await scene.cashback.withdraw(CF, now=scene.now)  # again: nothing changes, no error
     scene.advance(days=1)
     back = await scene.cashback.enroll(CF, now=scene.now)
-    assert (back.status, back.terms_accepted_at, back.withdrawn_at) == (
-        "ENROLLED", scene.now, None)
+    assert (back.status, back.terms_accepted_at, back.withdrawn_at) == ("ENROLLED", scene.now, None)
 
 
 # ------------------------------------------------------------------------ instruments
+
 
 async def test_enabling_counts_from_the_next_rome_midnight(scene: Scene) -> None:
     await scene.cashback.enroll(CF, now=scene.now)
     wallet_id = await scene.onboard(CF)
     enabled = await scene.cashback.enable(CF, wallet_id, now=scene.now)
-    assert (enabled.wallet_id, enabled.status, enabled.activated_at) == (
-        wallet_id, "ENABLED", NOW)
+    assert (enabled.wallet_id, enabled.status, enabled.activated_at) == (wallet_id, "ENABLED", NOW)
     assert enabled.counts_from == date(2026, 12, 9)
     assert (enabled.type, enabled.brand, enabled.wallet_status) == ("CARD", "VISA", "VALIDATED")
     scene.advance(hours=5)
@@ -182,9 +191,11 @@ async def test_two_citizens_racing_for_one_instrument_one_wins(scene: Scene) -> 
         await scene.cashback.enroll(cf, now=scene.now)
     mine = await scene.onboard(CF, HPAN_A)
     theirs = await scene.onboard(OTHER_CF, HPAN_A)
-    results = await asyncio.gather(scene.cashback.enable(CF, mine, now=scene.now),
-                                   scene.cashback.enable(OTHER_CF, theirs, now=scene.now),
-                                   return_exceptions=True)
+    results = await asyncio.gather(
+        scene.cashback.enable(CF, mine, now=scene.now),
+        scene.cashback.enable(OTHER_CF, theirs, now=scene.now),
+        return_exceptions=True,
+    )
     assert sorted(type(r).__name__ for r in results) == ["CashbackInstrument", "Conflict"]
 
 
@@ -198,7 +209,9 @@ async def test_disabling_keeps_the_history_and_the_disabling_day_counts(scene: S
     scene.advance(days=1)
     again = await scene.cashback.enable(CF, wallet_id, now=scene.now)
     assert [(h.enabled_at, h.disabled_at) for h in again.history] == [
-        (NOW, NOW + timedelta(days=2)), (NOW + timedelta(days=3), None)]
+        (NOW, NOW + timedelta(days=2)),
+        (NOW + timedelta(days=3), None),
+    ]
     assert again.activated_at == NOW + timedelta(days=3)
     with pytest.raises(NotFound):
         await scene.cashback.disable(CF, "unknown", now=scene.now)
@@ -211,12 +224,12 @@ async def test_the_listing_shows_every_known_instrument_newest_first(scene: Scen
     second = await scene.onboard(CF, HPAN_B)
     await scene.cashback.enable(CF, first, now=scene.now)
     listed = (await scene.cashback.instruments(CF)).instruments
-    assert [(i.wallet_id, i.status) for i in listed] == [(second, "DISABLED"),
-                                                          (first, "ENABLED")]
+    assert [(i.wallet_id, i.status) for i in listed] == [(second, "DISABLED"), (first, "ENABLED")]
     assert (await scene.cashback.instruments(OTHER_CF)).instruments == []
 
 
 # ------------------------------------------------------------------------ wallet events
+
 
 async def test_a_replacement_moves_the_activation_keeping_its_date(scene: Scene) -> None:
     await scene.cashback.enroll(CF, now=scene.now)
@@ -253,15 +266,17 @@ async def test_events_delivered_twice_and_out_of_order_end_the_same(scene: Scene
     scene.advance(minutes=1)
     await scene.world.wallet.delete(CF, wallet_id, now=scene.now)
     events = scene.pending_events()
-    assert [json.loads(e)["type"] for e in events] == ["InstrumentValidated",
-                                                       "InstrumentDeleted"]
+    assert [json.loads(e)["type"] for e in events] == ["InstrumentValidated", "InstrumentDeleted"]
     for order in ([0, 1, 0, 1], [1, 0], [1, 1, 0, 0]):
         fresh = Scene(now=NOW)
         for i in order:
             await fresh.cashback.on_wallet_event(events[i], now=NOW)
         doc = fresh.store.items[(fiscal_code_hash(CF), instrument_id(HPAN_A))]
         assert (doc["walletStatus"], doc["walletId"], doc["status"]) == (
-            "DELETED", wallet_id, "DISABLED"), order
+            "DELETED",
+            wallet_id,
+            "DISABLED",
+        ), order
 
 
 async def test_application_changes_are_applied_idempotently(scene: Scene) -> None:
@@ -271,21 +286,39 @@ async def test_application_changes_are_applied_idempotently(scene: Scene) -> Non
     before = stored(scene, CF)
     scene.advance(minutes=1)
     await scene.world.wallet.set_applications(
-        CF, wallet_id, ApplicationsUpdate.model_validate(
-            {"applications": [{"name": "PAGOPA", "status": "DISABLED"}]}), now=scene.now)
+        CF,
+        wallet_id,
+        ApplicationsUpdate.model_validate(
+            {"applications": [{"name": "PAGOPA", "status": "DISABLED"}]}
+        ),
+        now=scene.now,
+    )
     events = scene.pending_events()
     assert [json.loads(e)["type"] for e in events] == ["ApplicationChanged"]
     await scene.deliver()
     await scene.cashback.on_wallet_event(events[0], now=scene.now)
     after = stored(scene, CF)
     assert (after["status"], after["history"], after["walletId"]) == (
-        before["status"], before["history"], before["walletId"])
+        before["status"],
+        before["history"],
+        before["walletId"],
+    )
 
 
-@pytest.mark.parametrize("body", [b"", b"{}", b"not json", json.dumps({
-    "id": "e1", "type": "Unknown", "createdAt": NOW.isoformat(), "data": {}}).encode()])
-async def test_anything_but_a_wallet_event_is_a_permanent_failure(scene: Scene,
-                                                                  body: bytes) -> None:
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",
+        b"{}",
+        b"not json",
+        json.dumps(
+            {"id": "e1", "type": "Unknown", "createdAt": NOW.isoformat(), "data": {}}
+        ).encode(),
+    ],
+)
+async def test_anything_but_a_wallet_event_is_a_permanent_failure(
+    scene: Scene, body: bytes
+) -> None:
     with pytest.raises(PermanentError):
         await scene.cashback.on_wallet_event(body, now=NOW)
 
@@ -310,15 +343,19 @@ async def check_all(scene: Scene) -> None:
         await scene.cashback.on_iban_check(body, now=scene.now)
 
 
-async def test_an_iban_is_pending_until_the_bank_answers_and_shown_masked(
-        scene: Scene) -> None:
+async def test_an_iban_is_pending_until_the_bank_answers_and_shown_masked(scene: Scene) -> None:
     await scene.cashback.enroll(CF, now=scene.now)
     scene.bank.accounts[IBAN] = CF
     pending = await scene.cashback.set_iban(
-        CF, IbanIn(iban="it60 x054 2811 1010 0000 0123 456", owner_name="Mario  Rossi"),
-        now=scene.now)
+        CF,
+        IbanIn(iban="it60 x054 2811 1010 0000 0123 456", owner_name="Mario  Rossi"),
+        now=scene.now,
+    )
     assert (pending.iban, pending.iban_status, pending.iban_owner_name) == (
-        "*" * 23 + "3456", "PENDING", "Mario Rossi")
+        "*" * 23 + "3456",
+        "PENDING",
+        "Mario Rossi",
+    )
     [message] = scene.iban_checks()
     assert json.loads(message)["data"]["iban"] == IBAN
     # the outbox was cleared once sent
@@ -329,8 +366,7 @@ async def test_an_iban_is_pending_until_the_bank_answers_and_shown_masked(
     shown = await scene.cashback.citizen(CF)
     assert shown.iban_status == "OK"
     # the same IBAN again changes nothing and asks nobody
-    await scene.cashback.set_iban(CF, IbanIn(iban=IBAN, owner_name="Mario Rossi"),
-                                  now=scene.now)
+    await scene.cashback.set_iban(CF, IbanIn(iban=IBAN, owner_name="Mario Rossi"), now=scene.now)
     assert len(scene.iban_checks()) == 1
 
 
@@ -367,8 +403,15 @@ async def test_a_bank_that_is_down_reschedules_the_check(scene: Scene) -> None:
     assert (await scene.cashback.citizen(CF)).iban_status == "PENDING"
 
 
-@pytest.mark.parametrize("bad", ["IT60X054281110100000012345", "IT61X0542811101000000123456",
-                                 "DE89370400440532013000", "IT60Y0542811101000000123456"])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "IT60X054281110100000012345",
+        "IT61X0542811101000000123456",
+        "DE89370400440532013000",
+        "IT60Y0542811101000000123456",
+    ],
+)
 async def test_a_bad_iban_is_422_with_the_reason(scene: Scene, bad: str) -> None:
     await scene.cashback.enroll(CF, now=scene.now)
     with pytest.raises(Invalid) as refused:
@@ -383,8 +426,7 @@ async def test_only_an_enrolled_citizen_sets_an_iban(scene: Scene) -> None:
 
 
 @pytest.mark.parametrize("body", [b"", b"{}", b'{"data": {"iban": 1}}', b"[]"])
-async def test_anything_but_an_iban_check_is_a_permanent_failure(scene: Scene,
-                                                                 body: bytes) -> None:
+async def test_anything_but_an_iban_check_is_a_permanent_failure(scene: Scene, body: bytes) -> None:
     with pytest.raises(PermanentError):
         await scene.cashback.on_iban_check(body, now=NOW)
 
@@ -393,6 +435,7 @@ async def test_anything_but_an_iban_check_is_a_permanent_failure(scene: Scene,
 # The hpan's document holds what scoring needs of each citizen who enabled it (their spans,
 # T&C time, fiscal code). It is written apart from the citizen's instrument: these tests stop
 # the process between the two writes and check that what comes next converges.
+
 
 class Crashing(MemoryCashbackStore):
     """The memory store, where the next write of a document of one kind fails as a process
@@ -426,8 +469,7 @@ def crashing() -> tuple[Scene, Crashing]:
 
 
 def holder(scene: Scene, cf: str, hpan: str = HPAN_A) -> dict[str, Any]:
-    held: dict[str, Any] = scene.store.items[(hpan_pk(hpan), hpan)]["holders"][
-        fiscal_code_hash(cf)]
+    held: dict[str, Any] = scene.store.items[(hpan_pk(hpan), hpan)]["holders"][fiscal_code_hash(cf)]
     return held
 
 
@@ -462,7 +504,8 @@ async def disabling_that_dies(scene: Scene, store: Crashing) -> str:
 
 
 async def test_the_hpan_holds_the_same_spans_as_the_instrument_and_the_enrollment(
-        scene: Scene) -> None:
+    scene: Scene,
+) -> None:
     await scene.cashback.enroll(CF, now=scene.now)
     wallet_id = await scene.onboard(CF)
     await scene.cashback.enable(CF, wallet_id, now=scene.now)
@@ -471,13 +514,17 @@ async def test_the_hpan_holds_the_same_spans_as_the_instrument_and_the_enrollmen
     scene.advance(days=1)
     await scene.cashback.enable(CF, wallet_id, now=scene.now)
     held = holder(scene, CF)
-    assert spans(held) == spans(stored(scene, CF)) == [
-        ("2026-12-08T21:30:00Z", "2026-12-10T21:30:00Z"), ("2026-12-11T21:30:00Z", None)]
+    assert (
+        spans(held)
+        == spans(stored(scene, CF))
+        == [("2026-12-08T21:30:00Z", "2026-12-10T21:30:00Z"), ("2026-12-11T21:30:00Z", None)]
+    )
     assert (held["fiscalCode"], held["termsAcceptedAt"]) == (CF, "2026-12-08T21:30:00Z")
 
 
 async def test_an_enabling_that_died_after_its_claim_is_completed_with_the_claims_instant(
-        crashing: tuple[Scene, Crashing]) -> None:
+    crashing: tuple[Scene, Crashing],
+) -> None:
     scene, store = crashing
     wallet_id = await enabling_that_dies(scene, store)
     assert spans(holder(scene, CF)) == [("2026-12-08T21:30:00Z", None)]
@@ -485,47 +532,59 @@ async def test_an_enabling_that_died_after_its_claim_is_completed_with_the_claim
     scene.advance(minutes=3)  # the citizen tries again
     enabled = await scene.cashback.enable(CF, wallet_id, now=scene.now)
     assert enabled.activated_at == NOW  # one instant, the claim's, on both documents
-    assert spans(stored(scene, CF)) == spans(holder(scene, CF)) == [
-        ("2026-12-08T21:30:00Z", None)]
+    assert spans(stored(scene, CF)) == spans(holder(scene, CF)) == [("2026-12-08T21:30:00Z", None)]
 
 
 async def test_a_disabling_after_an_enabling_that_died_ends_the_span_on_both(
-        crashing: tuple[Scene, Crashing]) -> None:
+    crashing: tuple[Scene, Crashing],
+) -> None:
     scene, store = crashing
     wallet_id = await enabling_that_dies(scene, store)
     scene.advance(days=1)
     await scene.cashback.disable(CF, wallet_id, now=scene.now)
-    assert spans(stored(scene, CF)) == spans(holder(scene, CF)) == [
-        ("2026-12-08T21:30:00Z", "2026-12-09T21:30:00Z")]
+    assert (
+        spans(stored(scene, CF))
+        == spans(holder(scene, CF))
+        == [("2026-12-08T21:30:00Z", "2026-12-09T21:30:00Z")]
+    )
     assert stored(scene, CF)["status"] == "DISABLED"
     assert active(scene) is None
 
 
 async def test_a_disabling_that_died_before_the_hpan_is_completed_with_its_instant(
-        crashing: tuple[Scene, Crashing]) -> None:
+    crashing: tuple[Scene, Crashing],
+) -> None:
     scene, store = crashing
     wallet_id = await disabling_that_dies(scene, store)
     assert spans(holder(scene, CF)) == [("2026-12-08T21:30:00Z", None)]
     scene.advance(hours=2)
     await scene.cashback.disable(CF, wallet_id, now=scene.now)  # again, later
-    assert spans(stored(scene, CF)) == spans(holder(scene, CF)) == [
-        ("2026-12-08T21:30:00Z", "2026-12-09T21:30:00Z")]
+    assert (
+        spans(stored(scene, CF))
+        == spans(holder(scene, CF))
+        == [("2026-12-08T21:30:00Z", "2026-12-09T21:30:00Z")]
+    )
     assert active(scene) is None
 
 
 async def test_enabling_again_after_a_disabling_that_died_keeps_both_spans(
-        crashing: tuple[Scene, Crashing]) -> None:
+    crashing: tuple[Scene, Crashing],
+) -> None:
     scene, store = crashing
     wallet_id = await disabling_that_dies(scene, store)
     scene.advance(days=1)
     again = await scene.cashback.enable(CF, wallet_id, now=scene.now)
     assert again.activated_at == scene.now
-    assert spans(stored(scene, CF)) == spans(holder(scene, CF)) == [
-        ("2026-12-08T21:30:00Z", "2026-12-09T21:30:00Z"), ("2026-12-10T21:30:00Z", None)]
+    assert (
+        spans(stored(scene, CF))
+        == spans(holder(scene, CF))
+        == [("2026-12-08T21:30:00Z", "2026-12-09T21:30:00Z"), ("2026-12-10T21:30:00Z", None)]
+    )
 
 
 async def test_withdrawing_ends_every_span_even_one_only_the_hpan_holds(
-        crashing: tuple[Scene, Crashing]) -> None:
+    crashing: tuple[Scene, Crashing],
+) -> None:
     scene, store = crashing
     await scene.cashback.enroll(CF, now=scene.now)
     first = await scene.onboard(CF, HPAN_A)
@@ -537,13 +596,17 @@ async def test_withdrawing_ends_every_span_even_one_only_the_hpan_holds(
     scene.advance(days=2)
     await scene.cashback.withdraw(CF, now=scene.now)
     for hpan in (HPAN_A, HPAN_B):
-        assert spans(stored(scene, CF, hpan)) == spans(holder(scene, CF, hpan)) == [
-            ("2026-12-08T21:30:00Z", "2026-12-10T21:30:00Z")]
+        assert (
+            spans(stored(scene, CF, hpan))
+            == spans(holder(scene, CF, hpan))
+            == [("2026-12-08T21:30:00Z", "2026-12-10T21:30:00Z")]
+        )
         assert active(scene, hpan) is None
 
 
 async def test_a_wallet_deletion_ends_the_span_on_the_hpan_at_its_instant(
-        crashing: tuple[Scene, Crashing]) -> None:
+    crashing: tuple[Scene, Crashing],
+) -> None:
     scene, store = crashing
     wallet_id = await enabling_that_dies(scene, store)
     scene.advance(days=1)
@@ -554,8 +617,11 @@ async def test_a_wallet_deletion_ends_the_span_on_the_hpan_at_its_instant(
     with pytest.raises(DependencyError):
         await scene.deliver()
     await scene.cashback.on_wallet_event(scene.world.sender.sent[-1][1].body, now=scene.now)
-    assert spans(stored(scene, CF)) == spans(holder(scene, CF)) == [
-        ("2026-12-08T21:30:00Z", "2026-12-09T21:30:00Z")]
+    assert (
+        spans(stored(scene, CF))
+        == spans(holder(scene, CF))
+        == [("2026-12-08T21:30:00Z", "2026-12-09T21:30:00Z")]
+    )
     assert active(scene) is None
 
 
@@ -570,12 +636,12 @@ async def test_another_citizen_is_refused_without_being_told_whose_it_is(scene: 
     # the hpan's document now holds CF's fiscal code: the refusal still names nobody
     assert CF not in refused.value.detail
     assert fiscal_code_hash(CF) not in refused.value.detail
-    assert list(scene.store.items[(hpan_pk(HPAN_A), HPAN_A)]["holders"]) == [
-        fiscal_code_hash(CF)]
+    assert list(scene.store.items[(hpan_pk(HPAN_A), HPAN_A)]["holders"]) == [fiscal_code_hash(CF)]
 
 
 async def test_enrolling_again_gives_the_hpans_the_new_terms_time(
-        crashing: tuple[Scene, Crashing]) -> None:
+    crashing: tuple[Scene, Crashing],
+) -> None:
     scene, store = crashing
     await scene.cashback.enroll(CF, now=scene.now)
     wallet_id = await scene.onboard(CF)
@@ -587,8 +653,7 @@ async def test_enrolling_again_gives_the_hpans_the_new_terms_time(
     with pytest.raises(DependencyError):
         await scene.cashback.enroll(CF, now=scene.now)
     citizen = scene.store.items[(fiscal_code_hash(CF), "citizen")]
-    assert (citizen["termsAcceptedAt"], citizen["hpansBehind"]) == (
-        "2026-12-09T22:30:00Z", True)
+    assert (citizen["termsAcceptedAt"], citizen["hpansBehind"]) == ("2026-12-09T22:30:00Z", True)
     assert holder(scene, CF)["termsAcceptedAt"] == "2026-12-08T21:30:00Z"
     scene.advance(minutes=1)
     back = await scene.cashback.enroll(CF, now=scene.now)  # again: completes the update
@@ -598,7 +663,8 @@ async def test_enrolling_again_gives_the_hpans_the_new_terms_time(
 
 
 async def test_enabling_completes_an_enrollment_that_died_before_the_hpans(
-        crashing: tuple[Scene, Crashing]) -> None:
+    crashing: tuple[Scene, Crashing],
+) -> None:
     scene, store = crashing
     await scene.cashback.enroll(CF, now=scene.now)
     first = await scene.onboard(CF, HPAN_A)
@@ -616,7 +682,8 @@ async def test_enabling_completes_an_enrollment_that_died_before_the_hpans(
 
 
 async def test_an_hpan_written_before_holders_gets_the_whole_history_on_enabling(
-        scene: Scene) -> None:
+    scene: Scene,
+) -> None:
     await scene.cashback.enroll(CF, now=scene.now)
     wallet_id = await scene.onboard(CF)
     await scene.cashback.enable(CF, wallet_id, now=scene.now)
@@ -625,5 +692,8 @@ async def test_an_hpan_written_before_holders_gets_the_whole_history_on_enabling
     scene.store.items[(hpan_pk(HPAN_A), HPAN_A)].pop("holders")
     scene.advance(days=1)
     await scene.cashback.enable(CF, wallet_id, now=scene.now)
-    assert spans(holder(scene, CF)) == spans(stored(scene, CF)) == [
-        ("2026-12-08T21:30:00Z", "2026-12-10T21:30:00Z"), ("2026-12-11T21:30:00Z", None)]
+    assert (
+        spans(holder(scene, CF))
+        == spans(stored(scene, CF))
+        == [("2026-12-08T21:30:00Z", "2026-12-10T21:30:00Z"), ("2026-12-11T21:30:00Z", None)]
+    )

@@ -42,21 +42,51 @@ from tests.unit.cashback.fakes import HPAN_A, HPAN_B, Scene
 from tests.unit.cashback.test_rules import LATER
 from tests.unit.wallet.fakes import CF, OTHER_CF
 
-PERIODS = parse_periods(json.dumps([{
-    "id": 9, "from": "2026-12-01", "to": "2026-12-31", "minTransactions": 3,
-    "maxPerTransaction": 1500, "maxPerPeriod": 3000, "superCashback": 0, "topN": 0,
-    "graceDays": 2}]))
+PERIODS = parse_periods(
+    json.dumps(
+        [
+            {
+                "id": 9,
+                "from": "2026-12-01",
+                "to": "2026-12-31",
+                "minTransactions": 3,
+                "maxPerTransaction": 1500,
+                "maxPerPeriod": 3000,
+                "superCashback": 0,
+                "topN": 0,
+                "graceDays": 2,
+            }
+        ]
+    )
+)
 # 20:00 in Rome on 8 December: the card enabled now counts from 9 December 00:00 Rome.
 ENABLED_AT = datetime(2026, 12, 8, 19, 0, tzinfo=UTC)
 MIDNIGHT = datetime(2026, 12, 9, 0, 0, tzinfo=ROME)
 ACQ = "DEMOACQ"
 
 
-def line(n: int | str, *, amount: int = 2000, at: datetime | None = None, op: str = "00",
-         hpan: str = HPAN_A, corr: str | None = None, **extra: Any) -> dict[str, Any]:
-    body = {"acquirerId": ACQ, "idTrxAcquirer": f"t{n}", "hpan": hpan, "operationType": op,
-            "trxDate": (at or MIDNIGHT + timedelta(hours=10)).isoformat(), "amount": amount,
-            "merchantId": "m1", "terminalId": "t1", "circuitType": "01", **extra}
+def line(
+    n: int | str,
+    *,
+    amount: int = 2000,
+    at: datetime | None = None,
+    op: str = "00",
+    hpan: str = HPAN_A,
+    corr: str | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    body = {
+        "acquirerId": ACQ,
+        "idTrxAcquirer": f"t{n}",
+        "hpan": hpan,
+        "operationType": op,
+        "trxDate": (at or MIDNIGHT + timedelta(hours=10)).isoformat(),
+        "amount": amount,
+        "merchantId": "m1",
+        "terminalId": "t1",
+        "circuitType": "01",
+        **extra,
+    }
     if corr is not None:
         body["correlationId"] = corr
     return body
@@ -71,12 +101,14 @@ async def scene() -> Scene:
     return scene
 
 
-async def score(scene: Scene, *lines: dict[str, Any], received_at: datetime | None = None
-                ) -> list[str]:
+async def score(
+    scene: Scene, *lines: dict[str, Any], received_at: datetime | None = None
+) -> list[str]:
     scorer = Scorer(scene.store, PERIODS)
     when = received_at or datetime(2026, 12, 20, tzinfo=UTC)
-    return [await scorer.score(TransactionIn.model_validate(raw), received_at=when)
-            for raw in lines]
+    return [
+        await scorer.score(TransactionIn.model_validate(raw), received_at=when) for raw in lines
+    ]
 
 
 async def state(scene: Scene, cf: str = CF) -> dict[str, Any]:
@@ -89,19 +121,28 @@ async def state(scene: Scene, cf: str = CF) -> dict[str, Any]:
 NOW = datetime(2026, 12, 20, 12, tzinfo=UTC)
 
 
-@pytest.mark.parametrize(("change", "reason"), [
-    ({"hpan": "A" * 64}, "INVALID"), ({"operationType": "04"}, "INVALID"),
-    ({"amount": 0}, "INVALID"), ({"amount": "12.50"}, "INVALID"),
-    ({"trxDate": "2026-12-10T10:00:00"}, "INVALID"), ({"merchantId": ""}, "INVALID"),
-    ({"terminalId": "x" * 65}, "INVALID"), ({"circuitType": "1"}, "INVALID"),
-    ({"correlationId": "a b"}, "INVALID"), ({"extra": 1}, "INVALID"),
-    ({"idTrxAcquirer": None}, "INVALID"),
-    ({"acquirerId": "OTHERACQ"}, "NOT_YOUR_ACQUIRER_ID"),
-    ({"trxDate": "2026-12-20T14:00:00+01:00"}, "IN_THE_FUTURE"),
-    ({"trxDate": "2026-11-30T23:59:00+01:00"}, "NO_PERIOD"),
-])
-async def test_each_bad_line_is_rejected_with_its_reason(change: dict[str, Any],
-                                                         reason: str) -> None:
+@pytest.mark.parametrize(
+    ("change", "reason"),
+    [
+        ({"hpan": "A" * 64}, "INVALID"),
+        ({"operationType": "04"}, "INVALID"),
+        ({"amount": 0}, "INVALID"),
+        ({"amount": "12.50"}, "INVALID"),
+        ({"trxDate": "2026-12-10T10:00:00"}, "INVALID"),
+        ({"merchantId": ""}, "INVALID"),
+        ({"terminalId": "x" * 65}, "INVALID"),
+        ({"circuitType": "1"}, "INVALID"),
+        ({"correlationId": "a b"}, "INVALID"),
+        ({"extra": 1}, "INVALID"),
+        ({"idTrxAcquirer": None}, "INVALID"),
+        ({"acquirerId": "OTHERACQ"}, "NOT_YOUR_ACQUIRER_ID"),
+        ({"trxDate": "2026-12-20T14:00:00+01:00"}, "IN_THE_FUTURE"),
+        ({"trxDate": "2026-11-30T23:59:00+01:00"}, "NO_PERIOD"),
+    ],
+)
+async def test_each_bad_line_is_rejected_with_its_reason(
+    change: dict[str, Any], reason: str
+) -> None:
     sender = MemorySender()
     intake = Intake(sender, "q", PERIODS)
     batch = TransactionBatchIn(transactions=[line(1), {**line(2), **change}, line(3)])
@@ -120,8 +161,7 @@ async def test_each_bad_line_is_rejected_with_its_reason(change: dict[str, Any],
 
 async def test_after_the_grace_days_a_period_refuses_its_transactions() -> None:
     intake = Intake(MemorySender(), "q", PERIODS)
-    batch = TransactionBatchIn(transactions=[line(1, at=datetime(2026, 12, 31, 12,
-                                                                 tzinfo=ROME))])
+    batch = TransactionBatchIn(transactions=[line(1, at=datetime(2026, 12, 31, 12, tzinfo=ROME))])
     in_grace = await intake.submit(ACQ, batch, now=datetime(2027, 1, 2, 22, 59, tzinfo=UTC))
     assert in_grace.accepted == 1
     late = await intake.submit(ACQ, batch, now=datetime(2027, 1, 2, 23, 0, tzinfo=UTC))
@@ -131,13 +171,17 @@ async def test_after_the_grace_days_a_period_refuses_its_transactions() -> None:
 async def test_a_batch_travels_in_chunks_and_the_same_batch_makes_the_same_messages() -> None:
     sender = MemorySender()
     intake = Intake(sender, "q", PERIODS)
-    batch = TransactionBatchIn(transactions=[line(i) for i in range(CHUNK_LINES * 2 + 1)]
-                               + [line(0)])
+    batch = TransactionBatchIn(
+        transactions=[line(i) for i in range(CHUNK_LINES * 2 + 1)] + [line(0)]
+    )
     result = await intake.submit(ACQ, batch, now=NOW)
     assert result.accepted == CHUNK_LINES * 2 + 1
     assert [r.reason for r in result.rejected] == ["DUPLICATE_IN_BATCH"]
     assert [len(json.loads(m.body)["transactions"]) for _, m in sender.sent] == [
-        CHUNK_LINES, CHUNK_LINES, 1]
+        CHUNK_LINES,
+        CHUNK_LINES,
+        1,
+    ]
     first_ids = [m.message_id for _, m in sender.sent]
     await intake.submit(ACQ, batch, now=NOW + timedelta(minutes=1))
     assert [m.message_id for _, m in sender.sent[3:]] == first_ids
@@ -146,9 +190,14 @@ async def test_a_batch_travels_in_chunks_and_the_same_batch_makes_the_same_messa
 
 # ------------------------------------------------------------------------ the scorer
 
+
 async def test_counting_starts_at_the_rome_midnight_after_enabling(scene: Scene) -> None:
-    outcomes = await score(scene, line(1, at=MIDNIGHT - timedelta(seconds=1)),
-                           line(2, at=MIDNIGHT), line(3, at=ENABLED_AT - timedelta(hours=1)))
+    outcomes = await score(
+        scene,
+        line(1, at=MIDNIGHT - timedelta(seconds=1)),
+        line(2, at=MIDNIGHT),
+        line(3, at=ENABLED_AT - timedelta(hours=1)),
+    )
     assert outcomes == ["INSTRUMENT_NOT_ACTIVE", "COUNTED", "INSTRUMENT_NOT_ACTIVE"]
     shown = await state(scene)
     assert (shown["count"], shown["cashback"]) == (1, 200)
@@ -157,18 +206,28 @@ async def test_counting_starts_at_the_rome_midnight_after_enabling(scene: Scene)
 async def test_an_unknown_instrument_or_one_never_enabled_does_not_count(scene: Scene) -> None:
     await scene.onboard(CF, HPAN_B)  # known to cashback, not enabled
     assert await score(scene, line(1, hpan="c" * 64), line(2, hpan=HPAN_B)) == [
-        "INSTRUMENT_NOT_ACTIVE", "INSTRUMENT_NOT_ACTIVE"]
+        "INSTRUMENT_NOT_ACTIVE",
+        "INSTRUMENT_NOT_ACTIVE",
+    ]
 
 
 async def test_the_same_transaction_twice_counts_once(scene: Scene) -> None:
     assert await score(scene, line(1), line(1), line(1)) == [
-        "COUNTED", "ALREADY_APPLIED", "ALREADY_APPLIED"]
+        "COUNTED",
+        "ALREADY_APPLIED",
+        "ALREADY_APPLIED",
+    ]
     assert (await state(scene))["count"] == 1
 
 
 async def test_the_period_state_shows_count_cashback_and_milestones(scene: Scene) -> None:
-    await score(scene, line(1, amount=20000), line(2, amount=500), line(3, amount=9000),
-                line(4, amount=7000))
+    await score(
+        scene,
+        line(1, amount=20000),
+        line(2, amount=500),
+        line(3, amount=9000),
+        line(4, amount=7000),
+    )
     shown = await state(scene)
     # 15.00 + 0.50 + 9.00 (cap 30.00 not yet) + 7.00 = 31.50: the cap is crossed by t4
     assert (shown["count"], shown["cashback"]) == (4, 3150)
@@ -180,12 +239,14 @@ async def test_the_period_state_shows_count_cashback_and_milestones(scene: Scene
 
 async def test_reversals_partial_full_and_before_their_payment(scene: Scene) -> None:
     assert await score(scene, line("r0", op="01", amount=3000, corr="c0")) == ["PENDING"]
-    assert await score(scene, line(1, amount=20000, corr="c1"),
-                       line("r1", op="01", amount=6000, corr="c1"),   # 200 -> 140: -1.00
-                       line(2, amount=3000),
-                       line("r2", op="01", amount=3000),              # full, no correlation
-                       line(0, amount=3000, corr="c0")) == [
-        "COUNTED", "COUNTED", "COUNTED", "COUNTED", "COUNTED"]
+    assert await score(
+        scene,
+        line(1, amount=20000, corr="c1"),
+        line("r1", op="01", amount=6000, corr="c1"),  # 200 -> 140: -1.00
+        line(2, amount=3000),
+        line("r2", op="01", amount=3000),  # full, no correlation
+        line(0, amount=3000, corr="c0"),
+    ) == ["COUNTED", "COUNTED", "COUNTED", "COUNTED", "COUNTED"]
     shown = await state(scene)
     assert (shown["count"], shown["cashback"]) == (1, 1400)
 
@@ -194,10 +255,12 @@ async def test_a_refund_after_disabling_still_takes_the_cashback_back(scene: Sce
     await score(scene, line(1, amount=5000, corr="c1"))
     [item] = (await scene.cashback.instruments(CF)).instruments
     await scene.cashback.disable(CF, item.wallet_id, now=MIDNIGHT + timedelta(days=1))
-    outcomes = await score(scene, line(2, at=MIDNIGHT + timedelta(days=1, hours=23)),
-                           line(3, at=MIDNIGHT + timedelta(days=2)),
-                           line("r1", op="01", amount=5000, corr="c1",
-                                at=MIDNIGHT + timedelta(days=3)))
+    outcomes = await score(
+        scene,
+        line(2, at=MIDNIGHT + timedelta(days=1, hours=23)),
+        line(3, at=MIDNIGHT + timedelta(days=2)),
+        line("r1", op="01", amount=5000, corr="c1", at=MIDNIGHT + timedelta(days=3)),
+    )
     assert outcomes == ["COUNTED", "INSTRUMENT_NOT_ACTIVE", "COUNTED"]
     assert ((await state(scene))["count"], (await state(scene))["cashback"]) == (1, 200)
 
@@ -210,8 +273,11 @@ async def test_terms_accepted_after_the_transaction_do_not_count(scene: Scene) -
     await scene.cashback.enroll(OTHER_CF, now=MIDNIGHT + timedelta(days=1, hours=12))
     theirs = await scene.onboard(OTHER_CF, HPAN_A)
     await scene.cashback.enable(OTHER_CF, theirs, now=ENABLED_AT + timedelta(minutes=2))
-    outcomes = await score(scene, line(1, at=MIDNIGHT + timedelta(days=1, hours=11)),
-                           line(2, at=MIDNIGHT + timedelta(days=1, hours=13)))
+    outcomes = await score(
+        scene,
+        line(1, at=MIDNIGHT + timedelta(days=1, hours=11)),
+        line(2, at=MIDNIGHT + timedelta(days=1, hours=13)),
+    )
     assert outcomes == ["NOT_ENROLLED", "COUNTED"]
     assert (await state(scene, OTHER_CF))["count"] == 1
     assert (await state(scene, CF))["count"] == 0
@@ -220,8 +286,8 @@ async def test_terms_accepted_after_the_transaction_do_not_count(scene: Scene) -
 async def test_a_whole_chunk_twice_changes_nothing_the_second_time(scene: Scene) -> None:
     sender = MemorySender()
     await Intake(sender, "q", PERIODS).submit(
-        ACQ, TransactionBatchIn(transactions=[line(i, amount=1000 + i) for i in range(20)]),
-        now=NOW)
+        ACQ, TransactionBatchIn(transactions=[line(i, amount=1000 + i) for i in range(20)]), now=NOW
+    )
     [(_, message)] = sender.sent
     scorer = Scorer(scene.store, PERIODS)
     assert await scorer.process(message.body) == {"COUNTED": 20}
@@ -245,18 +311,26 @@ async def test_periods_list_newest_first_and_an_unknown_one_is_404(scene: Scene)
 
 # ------------------------------------------------------------------------ the listing
 
+
 async def test_the_listing_shows_each_transaction_with_its_effect_newest_first(
-        scene: Scene) -> None:
-    await score(scene, line("r1", op="01", amount=500, corr="c1",
-                            at=MIDNIGHT + timedelta(hours=3)))
+    scene: Scene,
+) -> None:
+    await score(scene, line("r1", op="01", amount=500, corr="c1", at=MIDNIGHT + timedelta(hours=3)))
     page = await scene.cashback.transactions(CF, "9")
     assert [(t.id_trx_acquirer, t.status, t.cashback) for t in page.transactions] == [
-        ("tr1", "PENDING", None)]
-    await score(scene, line(1, amount=2000, corr="c1", at=MIDNIGHT + timedelta(hours=1)),
-                line(2, amount=3000, at=MIDNIGHT + timedelta(hours=2)))
+        ("tr1", "PENDING", None)
+    ]
+    await score(
+        scene,
+        line(1, amount=2000, corr="c1", at=MIDNIGHT + timedelta(hours=1)),
+        line(2, amount=3000, at=MIDNIGHT + timedelta(hours=2)),
+    )
     page = await scene.cashback.transactions(CF, "9")
     assert [(t.id_trx_acquirer, t.status, t.count, t.cashback) for t in page.transactions] == [
-        ("tr1", "COUNTED", 0, -50), ("t2", "COUNTED", 1, 300), ("t1", "COUNTED", 1, 200)]
+        ("tr1", "COUNTED", 0, -50),
+        ("t2", "COUNTED", 1, 300),
+        ("t1", "COUNTED", 1, 200),
+    ]
     assert page.continuation_token is None
 
 
@@ -272,8 +346,7 @@ async def test_the_listing_pages_with_a_continuation_token(scene: Scene) -> None
     assert seen == [f"t{i}" for i in reversed(range(120))]
 
 
-async def test_a_listing_record_lost_in_a_crash_comes_back_without_its_effect(
-        scene: Scene) -> None:
+async def test_a_listing_record_lost_in_a_crash_comes_back_without_its_effect(scene: Scene) -> None:
     await score(scene, line(1))
     del scene.store.items[(fiscal_code_hash(CF), "trx:9:DEMOACQ:t1")]
     assert await score(scene, line(1)) == ["ALREADY_APPLIED"]
@@ -282,8 +355,9 @@ async def test_a_listing_record_lost_in_a_crash_comes_back_without_its_effect(
 
 
 @pytest.mark.parametrize("token", ["x", "bm90IGEga2V5", "!!!"])
-async def test_a_continuation_token_this_api_did_not_give_is_refused(scene: Scene,
-                                                                      token: str) -> None:
+async def test_a_continuation_token_this_api_did_not_give_is_refused(
+    scene: Scene, token: str
+) -> None:
     with pytest.raises(Invalid):
         await scene.cashback.transactions(CF, "9", continuation=token)
     with pytest.raises(NotFound):
@@ -292,13 +366,14 @@ async def test_a_continuation_token_this_api_did_not_give_is_refused(scene: Scen
 
 # ------------------------------------------------------------------------ round trips
 
+
 def chunk(*lines: dict[str, Any]) -> bytes:
-    return json.dumps({"receivedAt": "2026-12-20T00:00:00+00:00",
-                       "transactions": list(lines)}).encode()
+    return json.dumps(
+        {"receivedAt": "2026-12-20T00:00:00+00:00", "transactions": list(lines)}
+    ).encode()
 
 
-async def test_a_chunk_costs_a_few_round_trips_per_citizen_whatever_its_lines(
-        scene: Scene) -> None:
+async def test_a_chunk_costs_a_few_round_trips_per_citizen_whatever_its_lines(scene: Scene) -> None:
     store = scene.store
     assert isinstance(store, MemoryCashbackStore)
     scorer = Scorer(store, PERIODS)
@@ -327,15 +402,16 @@ def without_holders(scene: Scene) -> None:
 
 
 async def test_an_hpan_document_without_holders_is_read_with_the_citizens_documents(
-        scene: Scene) -> None:
+    scene: Scene,
+) -> None:
     without_holders(scene)
     store = scene.store
     assert isinstance(store, MemoryCashbackStore)
     before = store.round_trips
     # the hpan, the citizen with the instrument (one batch), the state, one batch write
-    assert await Scorer(store, PERIODS).process(chunk(
-        line(1, at=MIDNIGHT - timedelta(seconds=1)), line(2), line(3))) == {
-        "INSTRUMENT_NOT_ACTIVE": 1, "COUNTED": 2}
+    assert await Scorer(store, PERIODS).process(
+        chunk(line(1, at=MIDNIGHT - timedelta(seconds=1)), line(2), line(3))
+    ) == {"INSTRUMENT_NOT_ACTIVE": 1, "COUNTED": 2}
     assert store.round_trips - before == 4
     stored = store.items[(fiscal_code_hash(CF), "period:9")]
     assert (stored["count"], stored["fiscalCode"]) == (2, CF)
@@ -344,21 +420,29 @@ async def test_an_hpan_document_without_holders_is_read_with_the_citizens_docume
 def counts(scene: Scene) -> dict[tuple[str, str], tuple[int, int]]:
     store = scene.store
     assert isinstance(store, MemoryCashbackStore)
-    return {key: (d["count"], d["cashback"]) for key, d in store.items.items()
-            if d.get("kind") == "period"}
+    return {
+        key: (d["count"], d["cashback"])
+        for key, d in store.items.items()
+        if d.get("kind") == "period"
+    }
 
 
 # Two citizens taking turns with one card, one withdrawing and enrolling again: any such
 # story, and transactions around its instants, score the same from the hpan's document as
 # from the citizens' own documents (what the scorer read before the hpan held them).
-_STEP = st.tuples(st.sampled_from(["enable", "enable", "enable", "disable", "withdraw",
-                                   "enroll", "enroll", "delete"]),
-                  st.sampled_from([CF, OTHER_CF]),
-                  st.one_of(st.integers(1, 3600), st.integers(1, 60 * 60 * 48)))
+_STEP = st.tuples(
+    st.sampled_from(
+        ["enable", "enable", "enable", "disable", "withdraw", "enroll", "enroll", "delete"]
+    ),
+    st.sampled_from([CF, OTHER_CF]),
+    st.one_of(st.integers(1, 3600), st.integers(1, 60 * 60 * 48)),
+)
 # A transaction: near which instant of the story, how far from it, whether a reversal.
-_PROBE = st.tuples(st.integers(0, 8),
-                   st.one_of(st.integers(-3600, 3600), st.integers(-86400, 3 * 86400)),
-                   st.sampled_from([False, False, False, True]))
+_PROBE = st.tuples(
+    st.integers(0, 8),
+    st.one_of(st.integers(-3600, 3600), st.integers(-86400, 3 * 86400)),
+    st.sampled_from([False, False, False, True]),
+)
 
 
 async def _story(steps: list[tuple[str, str, int]]) -> tuple[Scene, list[datetime]]:
@@ -390,29 +474,47 @@ async def _story(steps: list[tuple[str, str, int]]) -> tuple[Scene, list[datetim
 @settings(max_examples=60, deadline=None)
 @given(st.lists(_STEP, min_size=1, max_size=8), st.lists(_PROBE, min_size=1, max_size=12))
 # withdrawn on the day after enabling, enrolled again a minute later: T&C time moved
-@example([("enable", CF, 3600), ("withdraw", CF, 30 * 3600), ("enroll", CF, 60)],
-         [(3, -30, False), (3, -90, False), (3, 30, True), (4, 86400, False)])
+@example(
+    [("enable", CF, 3600), ("withdraw", CF, 30 * 3600), ("enroll", CF, 60)],
+    [(3, -30, False), (3, -90, False), (3, 30, True), (4, 86400, False)],
+)
 # the card passed to the other citizen and deleted in their wallet
-@example([("enable", CF, 3600), ("disable", CF, 86400), ("enable", OTHER_CF, 600),
-          ("delete", OTHER_CF, 2 * 86400)], [(1, 86400, False), (3, 86400, True),
-                                             (4, -3600, False), (4, 86400, False)])
+@example(
+    [
+        ("enable", CF, 3600),
+        ("disable", CF, 86400),
+        ("enable", OTHER_CF, 600),
+        ("delete", OTHER_CF, 2 * 86400),
+    ],
+    [(1, 86400, False), (3, 86400, True), (4, -3600, False), (4, 86400, False)],
+)
 def test_whose_a_transaction_is_reads_the_same_from_the_hpan_as_from_the_citizens(
-        steps: list[tuple[str, str, int]], probes: list[tuple[int, int, bool]]) -> None:
+    steps: list[tuple[str, str, int]], probes: list[tuple[int, int, bool]]
+) -> None:
     async def run() -> None:
         scene, instants = await _story(steps)
-        lines = [line(n, at=instants[i % len(instants)] + timedelta(seconds=offset),
-                      op="01" if reversal else "00")
-                 for n, (i, offset, reversal) in enumerate(probes)]
+        lines = [
+            line(
+                n,
+                at=instants[i % len(instants)] + timedelta(seconds=offset),
+                op="01" if reversal else "00",
+            )
+            for n, (i, offset, reversal) in enumerate(probes)
+        ]
         received = datetime(2027, 1, 1, tzinfo=UTC)
         scorer = Scorer(scene.store, PERIODS)
-        new = [await scorer.score(TransactionIn.model_validate(raw), received_at=received)
-               for raw in lines]
+        new = [
+            await scorer.score(TransactionIn.model_validate(raw), received_at=received)
+            for raw in lines
+        ]
         written = counts(scene)
         old_scene, _ = await _story(steps)
         without_holders(old_scene)
         old_scorer = Scorer(old_scene.store, PERIODS)
-        old = [await old_scorer.score(TransactionIn.model_validate(raw), received_at=received)
-               for raw in lines]
+        old = [
+            await old_scorer.score(TransactionIn.model_validate(raw), received_at=received)
+            for raw in lines
+        ]
         assert new == old
         assert written == counts(old_scene)
 
@@ -435,7 +537,12 @@ def test_the_remembered_documents_stay_within_their_budget() -> None:
     for n in range(5):
         remembered.put(("pk", f"d{n}"), model, f"e{n}", 4)
     assert [remembered.get(("pk", f"d{n}")) is not None for n in range(5)] == [
-        False, False, False, True, True]
+        False,
+        False,
+        False,
+        True,
+        True,
+    ]
     assert remembered.get(("pk", "d4")) == (model, "e4")
     remembered.put(("pk", "big"), model, "e", 11)  # bigger than the budget: not kept
     assert remembered.get(("pk", "big")) is None
@@ -446,14 +553,26 @@ def test_the_remembered_documents_stay_within_their_budget() -> None:
 
 
 def test_a_match_document_survives_its_json() -> None:
-    txn = rules.Transaction(id="A:r1", hpan=HPAN_A, operation="01", amount=500,
-                            at=MIDNIGHT, acquirer_id="A", merchant_id="m", terminal_id="t",
-                            correlation_id="c1")
+    txn = rules.Transaction(
+        id="A:r1",
+        hpan=HPAN_A,
+        operation="01",
+        amount=500,
+        at=MIDNIGHT,
+        acquirer_id="A",
+        merchant_id="m",
+        terminal_id="t",
+        correlation_id="c1",
+    )
     match = StoredMatch(
-        id=match_id(rules.match_key(txn)), pk="pk", key=list(rules.match_key(txn)),
+        id=match_id(rules.match_key(txn)),
+        pk="pk",
+        key=list(rules.match_key(txn)),
         payments=[StoredPayment(id="A:p1", period=9, at=MIDNIGHT, remaining=700)],
         pending=[StoredPending(txn=StoredTransaction.of(txn), until=LATER, period=9)],
-        applied={"A:p1": 9, "A:r1": 9}, updated_at=LATER)
+        applied={"A:p1": 9, "A:r1": 9},
+        updated_at=LATER,
+    )
     again = StoredMatch.model_validate(json.loads(json.dumps(dump(match))))
     assert again == match
     assert again.pending[0].txn.rule_view() == txn

@@ -42,9 +42,14 @@ def body(n: int = 1, **overrides: Any) -> dict[str, Any]:
     """A valid paCreatePosition body (JSON form)."""
     code = overrides.pop("code", "01")
     data: dict[str, Any] = {
-        "paFiscalCode": EC, "entityType": "F", "entityFiscalCode": "RSSMRA85T10A562S",
-        "entityFullName": "Mario Rossi", "iuv": iuv(n, code), "amount": 12_050,
-        "description": "TARI 2026", "expirationDate": "2027-01-31T23:00:00Z",
+        "paFiscalCode": EC,
+        "entityType": "F",
+        "entityFiscalCode": "RSSMRA85T10A562S",
+        "entityFullName": "Mario Rossi",
+        "iuv": iuv(n, code),
+        "amount": 12_050,
+        "description": "TARI 2026",
+        "expirationDate": "2027-01-31T23:00:00Z",
     }
     data.update(overrides)
     return {k: v for k, v in data.items() if v is not ...}
@@ -55,11 +60,23 @@ def position(n: int = 1, **overrides: Any) -> PositionIn:
     return PositionIn.model_validate_json(json.dumps(body(n, **overrides)))
 
 
-def party(party_id: str, role: str = "ec", acts_for: dict[str, list[str]] | None = None,
-          *, name: str | None = None, default_iban: str | None = None) -> PartyIn:
-    return PartyIn.model_validate({"partyId": party_id, "name": name or f"Party {party_id}",
-                                   "role": role, "actsFor": acts_for or {},
-                                   "defaultIban": default_iban})
+def party(
+    party_id: str,
+    role: str = "ec",
+    acts_for: dict[str, list[str]] | None = None,
+    *,
+    name: str | None = None,
+    default_iban: str | None = None,
+) -> PartyIn:
+    return PartyIn.model_validate(
+        {
+            "partyId": party_id,
+            "name": name or f"Party {party_id}",
+            "role": role,
+            "actsFor": acts_for or {},
+            "defaultIban": default_iban,
+        }
+    )
 
 
 class SlowStore(MemoryNoticeStore):
@@ -120,17 +137,26 @@ class World:
     def __post_init__(self) -> None:
         self.registry = PartyRegistry(self.party_store, cache_seconds=0)
         self.archive = NoticeArchive(self.store, EcDirectory(self.registry, ttl=0))
-        self.bulks = Bulks(self.archive, self.bulk_store, self.blobs, self.sender,
-                           self.registry, queue=QUEUE, chunk_lines=self.chunk_lines,
-                           concurrency=4)
+        self.bulks = Bulks(
+            self.archive,
+            self.bulk_store,
+            self.blobs,
+            self.sender,
+            self.registry,
+            queue=QUEUE,
+            chunk_lines=self.chunk_lines,
+            concurrency=4,
+        )
         self.parties: dict[str, Party] = {}
 
     async def seed(self) -> World:
-        for item in (party(EC, name="Comune di Demo", default_iban=IBAN),
-                     party(OTHER_EC, name="Comune di Altrove"),
-                     party(BROKER, "intermediary", {EC: ["01", "02"]}, name="Partner"),
-                     party("ALLCODES", "intermediary", {EC: [], UNREGISTERED_EC: []}),
-                     party("ACQ", "acquirer")):
+        for item in (
+            party(EC, name="Comune di Demo", default_iban=IBAN),
+            party(OTHER_EC, name="Comune di Altrove"),
+            party(BROKER, "intermediary", {EC: ["01", "02"]}, name="Partner"),
+            party("ALLCODES", "intermediary", {EC: [], UNREGISTERED_EC: []}),
+            party("ACQ", "acquirer"),
+        ):
             self.parties[item.party_id] = await self.registry.register(item, now=self.now)
         return self
 

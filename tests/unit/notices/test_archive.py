@@ -31,10 +31,12 @@ async def world() -> World:
     return await World().seed()
 
 
-async def publish(world: World, party: str = EC, codes: list[str] | None = None,
-                  **fields: Any) -> Position:
-    return await world.archive.publish(world.parties[party], position(**fields),
-                                       segregation_codes=codes, now=world.later())
+async def publish(
+    world: World, party: str = EC, codes: list[str] | None = None, **fields: Any
+) -> Position:
+    return await world.archive.publish(
+        world.parties[party], position(**fields), segregation_codes=codes, now=world.later()
+    )
 
 
 # ------------------------------------------------------------------ the behaviour table
@@ -73,8 +75,9 @@ async def test_absent_with_amount_zero_is_422(world: World) -> None:
 
 async def test_a_paid_position_is_409(world: World) -> None:
     await publish(world)
-    await world.archive.mark_paid(EC, nav(1), receipt_id="r-1", paid_at=world.now, by="GW",
-                                  stand_in=True, now=world.later())
+    await world.archive.mark_paid(
+        EC, nav(1), receipt_id="r-1", paid_at=world.now, by="GW", stand_in=True, now=world.later()
+    )
     for amount in (50, 0):
         with pytest.raises(Conflict) as refused:
             await publish(world, amount=amount)
@@ -98,8 +101,7 @@ async def test_invalid_or_expired_with_an_amount_is_valid_again(world: World) ->
     world.later(3600)
     assert await world.archive.expire_due(now=world.now) == 1
     assert world.stored(EC, nav(2))["status"] == "EXPIRED"  # type: ignore[index]
-    renewed = await publish(world, n=2, switchToExpired=True,
-                            expirationDate="2027-06-30T10:00:00Z")
+    renewed = await publish(world, n=2, switchToExpired=True, expirationDate="2027-06-30T10:00:00Z")
     assert (renewed.status, renewed.history[-1].action) == ("VALID", "revalidated")
 
 
@@ -172,8 +174,7 @@ async def test_reads_follow_the_same_rules(world: World) -> None:
         await read(world.parties[EC], EC, "123", now=world.now)
 
 
-async def test_a_valid_position_past_its_date_reads_expired_before_the_timer(
-        world: World) -> None:
+async def test_a_valid_position_past_its_date_reads_expired_before_the_timer(world: World) -> None:
     await publish(world, switchToExpired=True, expirationDate="2026-12-08T10:00:00Z")
     await publish(world, n=2, switchToExpired=False, expirationDate="2026-12-08T10:00:00Z")
     later = world.now + timedelta(hours=1)
@@ -185,20 +186,51 @@ async def test_a_valid_position_past_its_date_reads_expired_before_the_timer(
 # ------------------------------------------------------------------ payments
 async def test_payments(world: World) -> None:
     await publish(world)
-    paid = await world.archive.mark_paid(EC, nav(1), receipt_id="r-1", paid_at=world.now,
-                                         by="GATEWAY", stand_in=True, now=world.later())
+    paid = await world.archive.mark_paid(
+        EC,
+        nav(1),
+        receipt_id="r-1",
+        paid_at=world.now,
+        by="GATEWAY",
+        stand_in=True,
+        now=world.later(),
+    )
     assert (paid.status, paid.receipt_id) == ("PAID", "r-1")
     assert paid.history[-1].model_dump(include={"action", "by", "receipt_id"}) == {
-        "action": "paid", "by": "GATEWAY", "receipt_id": "r-1"}
-    again = await world.archive.mark_paid(EC, nav(1), receipt_id="r-1", paid_at=world.now,
-                                          by="GATEWAY", stand_in=True, now=world.later())
+        "action": "paid",
+        "by": "GATEWAY",
+        "receipt_id": "r-1",
+    }
+    again = await world.archive.mark_paid(
+        EC,
+        nav(1),
+        receipt_id="r-1",
+        paid_at=world.now,
+        by="GATEWAY",
+        stand_in=True,
+        now=world.later(),
+    )
     assert again.history == paid.history
     with pytest.raises(Conflict):
-        await world.archive.mark_paid(EC, nav(1), receipt_id="r-2", paid_at=world.now,
-                                      by="GATEWAY", stand_in=False, now=world.later())
+        await world.archive.mark_paid(
+            EC,
+            nav(1),
+            receipt_id="r-2",
+            paid_at=world.now,
+            by="GATEWAY",
+            stand_in=False,
+            now=world.later(),
+        )
     with pytest.raises(NotFound):
-        await world.archive.mark_paid(EC, nav(9), receipt_id="r-3", paid_at=world.now,
-                                      by="GATEWAY", stand_in=False, now=world.now)
+        await world.archive.mark_paid(
+            EC,
+            nav(9),
+            receipt_id="r-3",
+            paid_at=world.now,
+            by="GATEWAY",
+            stand_in=False,
+            now=world.now,
+        )
 
 
 async def test_stand_in_pays_only_payable_positions(world: World) -> None:
@@ -208,11 +240,19 @@ async def test_stand_in_pays_only_payable_positions(world: World) -> None:
     await publish(world, n=3, amount=0)
     for n in (1, 2, 3):
         with pytest.raises(Conflict):
-            await world.archive.mark_paid(EC, nav(n), receipt_id=f"r{n}", paid_at=world.now,
-                                          by="GATEWAY", stand_in=True, now=world.now)
+            await world.archive.mark_paid(
+                EC,
+                nav(n),
+                receipt_id=f"r{n}",
+                paid_at=world.now,
+                by="GATEWAY",
+                stand_in=True,
+                now=world.now,
+            )
     # the EC's own system took the payment: the archive records it whatever it knew
-    paid = await world.archive.mark_paid(EC, nav(3), receipt_id="r3", paid_at=world.now,
-                                         by="GATEWAY", stand_in=False, now=world.now)
+    paid = await world.archive.mark_paid(
+        EC, nav(3), receipt_id="r3", paid_at=world.now, by="GATEWAY", stand_in=False, now=world.now
+    )
     assert paid.status == "PAID"
 
 
@@ -222,8 +262,7 @@ async def test_the_timer_expires_only_what_is_due(world: World) -> None:
     await publish(world, n=2, switchToExpired=True, expirationDate="2026-12-09T12:00:00Z")
     await publish(world, n=3, switchToExpired=False, expirationDate="2026-12-08T12:00:00Z")
     await publish(world, n=4, switchToExpired=True, expirationDate="2026-12-08T12:00:00Z")
-    await publish(world, n=4, amount=0, switchToExpired=True,
-                  expirationDate="2026-12-08T12:00:00Z")
+    await publish(world, n=4, amount=0, switchToExpired=True, expirationDate="2026-12-08T12:00:00Z")
     noon = world.now.replace(hour=12)
     assert await world.archive.expire_due(now=noon) == 1
     assert await world.archive.expire_due(now=noon) == 0
@@ -231,7 +270,9 @@ async def test_the_timer_expires_only_what_is_due(world: World) -> None:
     assert statuses == {1: "EXPIRED", 2: "VALID", 3: "VALID", 4: "INVALID"}
     expired = await world.archive.get(EC, nav(1), now=noon)
     assert expired.history[-1].model_dump(include={"action", "by"}) == {
-        "action": "expired", "by": "archive"}
+        "action": "expired",
+        "by": "archive",
+    }
 
 
 async def test_history_keeps_the_last_changes(world: World) -> None:
@@ -249,10 +290,17 @@ async def test_concurrent_writes_lose_no_update(world: World) -> None:
     await publish(world)
     party = world.parties[EC]
     ec = await world.archive.ecs.get(EC)
-    writes = [rules.Write(position=position(amount=100 + i),
-                          key=rules.order_key(world.later(), "s", i), by=party.party_id,
-                          at=world.now, source="api", company_name=ec.name)
-              for i in range(12)]
+    writes = [
+        rules.Write(
+            position=position(amount=100 + i),
+            key=rules.order_key(world.later(), "s", i),
+            by=party.party_id,
+            at=world.now,
+            source="api",
+            company_name=ec.name,
+        )
+        for i in range(12)
+    ]
     outcomes = await asyncio.gather(*(world.archive.apply(w) for w in reversed(writes)))
     final = world.stored(EC, nav(1))
     assert final is not None
@@ -268,8 +316,9 @@ async def test_a_tombstone_stays_hidden(world: World) -> None:
         await publish(world, amount=0)
     assert world.stored(EC, nav(1))["tombstone"] is True  # type: ignore[index]
     with pytest.raises(NotFound):
-        await world.archive.mark_paid(EC, nav(1), receipt_id="r", paid_at=world.now, by="GW",
-                                      stand_in=False, now=world.now)
+        await world.archive.mark_paid(
+            EC, nav(1), receipt_id="r", paid_at=world.now, by="GW", stand_in=False, now=world.now
+        )
     assert await world.archive.expire_due(now=world.now + timedelta(days=999)) == 0
     created = await publish(world)  # a newer create replaces it
     assert created.status == "VALID"

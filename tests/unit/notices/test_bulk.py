@@ -33,10 +33,16 @@ async def world() -> World:
     return await World().seed()
 
 
-async def submit(world: World, raw: bytes, party: str = EC,
-                 codes: list[str] | None = None) -> BulkAccepted:
-    return await world.bulks.submit(world.parties[party], raw, segregation_codes=codes,
-                                    now=world.later(), report_url="/api/aca/v1/bulk/{bulk_id}")
+async def submit(
+    world: World, raw: bytes, party: str = EC, codes: list[str] | None = None
+) -> BulkAccepted:
+    return await world.bulks.submit(
+        world.parties[party],
+        raw,
+        segregation_codes=codes,
+        now=world.later(),
+        report_url="/api/aca/v1/bulk/{bulk_id}",
+    )
 
 
 # ------------------------------------------------------------------ framing
@@ -45,7 +51,7 @@ def test_ndjson_keeps_the_file_line_numbers_and_cuts_chunks() -> None:
     framed = frame(raw, chunk_lines=2)
     assert framed.positions == 4
     assert [c.first_line for c in framed.chunks] == [1, 5]
-    pieces = [framed.data[c.offset:c.offset + c.length] for c in framed.chunks]
+    pieces = [framed.data[c.offset : c.offset + c.length] for c in framed.chunks]
     assert pieces == [b'{"a":1}\r\n\n{"a":2}\n', b'{"a":3}\n{"a":4}']
 
 
@@ -56,13 +62,20 @@ def test_a_json_array_becomes_one_line_per_element() -> None:
     assert [c.first_line for c in framed.chunks] == [1]
 
 
-@pytest.mark.parametrize(("raw", "error"), [
-    (b"", Invalid), (b"\n \n", Invalid), (b"[]", Invalid), (b'[{"a": 1},', Invalid),
-    (b"[\xff]", Invalid), (b"[" * 100_000, Invalid),
-    (b"{}\n" * (MAX_POSITIONS + 1), PayloadTooLarge),
-    (b"[" + b"{}," * MAX_POSITIONS + b"{}]", PayloadTooLarge),
-    (b" " * (MAX_UPLOAD_BYTES + 1), PayloadTooLarge),
-])
+@pytest.mark.parametrize(
+    ("raw", "error"),
+    [
+        (b"", Invalid),
+        (b"\n \n", Invalid),
+        (b"[]", Invalid),
+        (b'[{"a": 1},', Invalid),
+        (b"[\xff]", Invalid),
+        (b"[" * 100_000, Invalid),
+        (b"{}\n" * (MAX_POSITIONS + 1), PayloadTooLarge),
+        (b"[" + b"{}," * MAX_POSITIONS + b"{}]", PayloadTooLarge),
+        (b" " * (MAX_UPLOAD_BYTES + 1), PayloadTooLarge),
+    ],
+)
 def test_uploads_that_cannot_be_framed_are_4xx(raw: bytes, error: type[Exception]) -> None:
     with pytest.raises(error):
         frame(raw, chunk_lines=500)
@@ -70,14 +83,22 @@ def test_uploads_that_cannot_be_framed_are_4xx(raw: bytes, error: type[Exception
 
 # ------------------------------------------------------------------ processing
 async def test_a_bulk_writes_its_valid_lines_and_reports_the_others(world: World) -> None:
-    await world.archive.publish(world.parties[EC], position(9), segregation_codes=None,
-                                now=world.later())
-    await world.archive.mark_paid(EC, nav(9), receipt_id="r9", paid_at=world.now, by="GW",
-                                  stand_in=False, now=world.now)
+    await world.archive.publish(
+        world.parties[EC], position(9), segregation_codes=None, now=world.later()
+    )
+    await world.archive.mark_paid(
+        EC, nav(9), receipt_id="r9", paid_at=world.now, by="GW", stand_in=False, now=world.now
+    )
     lines = [
-        json.dumps(body(1)), "not json", json.dumps(body(2, amount=-5)), "",
-        json.dumps(body(3, paFiscalCode=OTHER_EC)), json.dumps(body(4, amount=0)),
-        json.dumps(body(9, amount=1)), "[1, 2]", json.dumps(body(5)),
+        json.dumps(body(1)),
+        "not json",
+        json.dumps(body(2, amount=-5)),
+        "",
+        json.dumps(body(3, paFiscalCode=OTHER_EC)),
+        json.dumps(body(4, amount=0)),
+        json.dumps(body(9, amount=1)),
+        "[1, 2]",
+        json.dumps(body(5)),
     ]
     accepted = await submit(world, "\n".join(lines).encode())
     assert (accepted.accepted, accepted.chunks) == (8, 3)
@@ -88,7 +109,11 @@ async def test_a_bulk_writes_its_valid_lines_and_reports_the_others(world: World
     assert await world.deliver_all() == 3
     report = await world.bulks.report(accepted.bulk_id, party=world.parties[EC])
     assert (report.status, report.written, report.rejected, report.pending) == (
-        "COMPLETED", 2, 6, 0)
+        "COMPLETED",
+        2,
+        6,
+        0,
+    )
     reasons = {r.line: r.reason for r in report.rejected_lines}
     assert sorted(reasons) == [2, 3, 5, 6, 7, 8]
     assert "Invalid JSON" in reasons[2]
@@ -98,7 +123,8 @@ async def test_a_bulk_writes_its_valid_lines_and_reports_the_others(world: World
     assert "paid" in reasons[7]
     assert "object" in reasons[8]
     assert world.stored(EC, nav(1))["history"][0]["source"] == (  # type: ignore[index]
-        f"bulk {accepted.bulk_id} line 1")
+        f"bulk {accepted.bulk_id} line 1"
+    )
     assert world.stored(EC, nav(5))["status"] == "VALID"  # type: ignore[index]
 
 
@@ -167,7 +193,15 @@ async def test_the_report_is_for_its_submitter(world: World) -> None:
 async def test_a_message_that_is_not_a_chunk_is_permanent(world: World) -> None:
     with pytest.raises(PermanentError):
         await world.bulks.process_message(b'{"bulkId": "x"}')
-    task = ChunkTask(bulk_id="a" * 32, chunk=0, blob="gone.ndjson", offset=0, length=10,
-                     first_line=1, received_at=world.now, party_id=EC)
+    task = ChunkTask(
+        bulk_id="a" * 32,
+        chunk=0,
+        blob="gone.ndjson",
+        offset=0,
+        length=10,
+        first_line=1,
+        received_at=world.now,
+        party_id=EC,
+    )
     with pytest.raises(PermanentError):
         await world.bulks.process_message(task.model_dump_json(by_alias=True).encode())

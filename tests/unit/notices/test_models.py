@@ -35,31 +35,67 @@ def test_a_minimal_body_takes_the_defaults() -> None:
     assert position.expiration_date == datetime(2027, 1, 31, 23, tzinfo=UTC)
 
 
-@pytest.mark.parametrize(("field", "value"), [
-    ("paFiscalCode", "7777777777"), ("paFiscalCode", "777777777777"),
-    ("paFiscalCode", "7777777777A"), ("paFiscalCode", "\u0667" * 11), ("paFiscalCode", 77777777777),
-    ("entityType", "X"), ("entityType", "f"), ("entityType", None),
-    ("entityFiscalCode", "R"), ("entityFiscalCode", "R" * 256),
-    ("entityFullName", ""), ("entityFullName", "x" * 256),
-    ("iuv", ""), ("iuv", "1" * 256),
-    ("amount", -1), ("amount", 100_000_000_000), ("amount", 1.5), ("amount", "100"),
-    ("amount", True), ("amount", None),
-    ("description", ""), ("description", "d" * 256),
-    ("expirationDate", "2027-01-31"), ("expirationDate", "2027-01-31T23:00:00"),
-    ("expirationDate", "2027-02-30T10:00:00Z"), ("expirationDate", "31/01/2027"),
-    ("expirationDate", 1_800_000_000), ("expirationDate", "9999-12-31T23:59:59-01:00"),
-    ("nav", "3" * 17), ("nav", "3" * 19), ("nav", "3" * 17 + "x"),
-    ("iban", IBAN[:-1]), ("iban", IBAN + "0"), ("iban", IBAN[:-1] + "7"),
-    ("iban", IBAN.lower()), ("postalIban", "IT00X0542811101000000123456"),
-    ("switchToExpired", "true"), ("switchToExpired", 1), ("payStandIn", "false"),
-])
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("paFiscalCode", "7777777777"),
+        ("paFiscalCode", "777777777777"),
+        ("paFiscalCode", "7777777777A"),
+        ("paFiscalCode", "\u0667" * 11),
+        ("paFiscalCode", 77777777777),
+        ("entityType", "X"),
+        ("entityType", "f"),
+        ("entityType", None),
+        ("entityFiscalCode", "R"),
+        ("entityFiscalCode", "R" * 256),
+        ("entityFullName", ""),
+        ("entityFullName", "x" * 256),
+        ("iuv", ""),
+        ("iuv", "1" * 256),
+        ("amount", -1),
+        ("amount", 100_000_000_000),
+        ("amount", 1.5),
+        ("amount", "100"),
+        ("amount", True),
+        ("amount", None),
+        ("description", ""),
+        ("description", "d" * 256),
+        ("expirationDate", "2027-01-31"),
+        ("expirationDate", "2027-01-31T23:00:00"),
+        ("expirationDate", "2027-02-30T10:00:00Z"),
+        ("expirationDate", "31/01/2027"),
+        ("expirationDate", 1_800_000_000),
+        ("expirationDate", "9999-12-31T23:59:59-01:00"),
+        ("nav", "3" * 17),
+        ("nav", "3" * 19),
+        ("nav", "3" * 17 + "x"),
+        ("iban", IBAN[:-1]),
+        ("iban", IBAN + "0"),
+        ("iban", IBAN[:-1] + "7"),
+        ("iban", IBAN.lower()),
+        ("postalIban", "IT00X0542811101000000123456"),
+        ("switchToExpired", "true"),
+        ("switchToExpired", 1),
+        ("payStandIn", "false"),
+    ],
+)
 def test_each_bound_is_a_validation_error_on_its_field(field: str, value: Any) -> None:
     assert failing_fields(body(**{field: value})) == {field}
 
 
-@pytest.mark.parametrize("field", ["paFiscalCode", "entityType", "entityFiscalCode",
-                                   "entityFullName", "iuv", "amount", "description",
-                                   "expirationDate"])
+@pytest.mark.parametrize(
+    "field",
+    [
+        "paFiscalCode",
+        "entityType",
+        "entityFiscalCode",
+        "entityFullName",
+        "iuv",
+        "amount",
+        "description",
+        "expirationDate",
+    ],
+)
 def test_each_required_field_is_required(field: str) -> None:
     assert field in failing_fields(body(**{field: ...}))
 
@@ -74,9 +110,17 @@ def test_an_iuv_that_does_not_make_a_notice_number_needs_an_explicit_nav() -> No
 
 
 def test_the_bounds_themselves_are_accepted() -> None:
-    position = parse(body(amount=99_999_999_999, entityFiscalCode="AB", entityFullName="x" * 255,
-                          description="d" * 255, iban=IBAN, postalIban=OTHER_IBAN,
-                          expirationDate="2027-01-31T23:00:00.5+01:00"))
+    position = parse(
+        body(
+            amount=99_999_999_999,
+            entityFiscalCode="AB",
+            entityFullName="x" * 255,
+            description="d" * 255,
+            iban=IBAN,
+            postalIban=OTHER_IBAN,
+            expirationDate="2027-01-31T23:00:00.5+01:00",
+        )
+    )
     assert position.amount == 99_999_999_999
     assert position.expiration_date == datetime(2027, 1, 31, 22, 0, 0, 500000, tzinfo=UTC)
     assert parse(body(amount=0)).amount == 0
@@ -84,8 +128,9 @@ def test_the_bounds_themselves_are_accepted() -> None:
 
 def test_a_party_default_iban_is_checked_too() -> None:
     with pytest.raises(ValidationError):
-        PartyIn.model_validate({"partyId": "x", "name": "x", "role": "ec",
-                                "defaultIban": IBAN[:-1] + "7"})
+        PartyIn.model_validate(
+            {"partyId": "x", "name": "x", "role": "ec", "defaultIban": IBAN[:-1] + "7"}
+        )
 
 
 @given(st.from_regex(r"[A-Z]{2}[0-9]{2}[A-Z0-9]{11,30}", fullmatch=True))

@@ -19,24 +19,39 @@ from tests.unit.notices.fakes import EC, NOW, World, nav, position
 CONTENT = ("amount", "description", "switchToExpired", "status", "version", "iban")
 
 write_specs = st.lists(
-    st.fixed_dictionaries({
-        "n": st.integers(1, 2),  # two notices, so writes to different ones interleave too
-        "amount": st.sampled_from([0, 0, 100, 250]),
-        "description": st.sampled_from(["TARI", "IMU"]),
-        "switchToExpired": st.booleans(),
-        "second": st.integers(0, 4),  # arrival times collide: the line breaks the tie
-    }), min_size=1, max_size=8)
+    st.fixed_dictionaries(
+        {
+            "n": st.integers(1, 2),  # two notices, so writes to different ones interleave too
+            "amount": st.sampled_from([0, 0, 100, 250]),
+            "description": st.sampled_from(["TARI", "IMU"]),
+            "switchToExpired": st.booleans(),
+            "second": st.integers(0, 4),  # arrival times collide: the line breaks the tie
+        }
+    ),
+    min_size=1,
+    max_size=8,
+)
 
 
 def writes_of(specs: list[dict[str, Any]]) -> list[rules.Write]:
     writes = []
     for line, spec in enumerate(specs, start=1):
         at = NOW + timedelta(seconds=spec["second"])
-        writes.append(rules.Write(
-            position=position(spec["n"], amount=spec["amount"], description=spec["description"],
-                              switchToExpired=spec["switchToExpired"]),
-            key=rules.order_key(at, "bulk", line), by=EC, at=at, source=f"line {line}",
-            company_name="Comune di Demo"))
+        writes.append(
+            rules.Write(
+                position=position(
+                    spec["n"],
+                    amount=spec["amount"],
+                    description=spec["description"],
+                    switchToExpired=spec["switchToExpired"],
+                ),
+                key=rules.order_key(at, "bulk", line),
+                by=EC,
+                at=at,
+                source=f"line {line}",
+                company_name="Comune di Demo",
+            )
+        )
     return writes
 
 
@@ -50,8 +65,9 @@ def state(world: World) -> dict[str, Any]:
     found: dict[str, Any] = {}
     for n in (1, 2):
         document = world.stored(EC, nav(n))
-        found[nav(n)] = None if not rules.is_present(document) else {
-            name: document[name] for name in CONTENT}  # type: ignore[index]
+        found[nav(n)] = (
+            None if not rules.is_present(document) else {name: document[name] for name in CONTENT}
+        )  # type: ignore[index]
     return found
 
 
@@ -68,7 +84,8 @@ async def run(writes: list[rules.Write], *, concurrently: bool) -> dict[str, Any
 @settings(max_examples=300, deadline=None)
 @given(specs=write_specs, data=st.data())
 def test_any_interleaving_of_the_same_writes_ends_in_the_same_state(
-        specs: list[dict[str, Any]], data: st.DataObject) -> None:
+    specs: list[dict[str, Any]], data: st.DataObject
+) -> None:
     writes = writes_of(specs)
     in_order = asyncio.run(run(sorted(writes, key=lambda w: w.key), concurrently=False))
     shuffled = data.draw(st.permutations(writes))
@@ -81,8 +98,9 @@ def test_any_interleaving_of_the_same_writes_ends_in_the_same_state(
 def test_a_redelivered_write_is_not_applied_twice() -> None:
     async def scenario() -> None:
         world = await World().seed()
-        [write] = writes_of([{"n": 1, "amount": 100, "description": "TARI",
-                              "switchToExpired": False, "second": 0}])
+        [write] = writes_of(
+            [{"n": 1, "amount": 100, "description": "TARI", "switchToExpired": False, "second": 0}]
+        )
         assert (await world.archive.apply(write, assume_absent=True))[0] == "created"
         assert (await world.archive.apply(write, assume_absent=True))[0] == "unchanged"
         assert len(world.stored(EC, nav(1))["history"]) == 1  # type: ignore[index]

@@ -47,8 +47,9 @@ def push_settings(port: int, **overrides: str):  # type: ignore[no-untyped-def]
     from shared.config import load_settings
     from tests.conftest import base_settings
 
-    values = {key: value for key, value in base_settings().items()
-              if not key.startswith("PUSH_HUB_")}
+    values = {
+        key: value for key, value in base_settings().items() if not key.startswith("PUSH_HUB_")
+    }
     values["CITIZEN_JWT_PUBLIC_KEY"] = "not used: push work needs no citizen token"
     values.update(hub_values(port))
     values.update(overrides)
@@ -71,6 +72,7 @@ class FakeHubs:
         self.calls.append(f"delete {installation}")
         return self.installations.pop(installation, None) is not None
 
-    async def send(self, installation: str, platform: str,
-                   notification: NativeNotification) -> None:
+    async def send(
+        self, installation: str, platform: str, notification: NativeNotification
+    ) -> None:
         self.sends.append((installation, platform, notification))

@@ -27,8 +27,9 @@ class ScriptedNamespace(Namespace):
         self.answers = list(answers)
         self.requests: list[tuple[str, str, dict[str, str], bytes | None]] = []
 
-    async def exchange(self, method: str, url: str, headers: Mapping[str, str],
-                       body: bytes | None) -> Answer:
+    async def exchange(
+        self, method: str, url: str, headers: Mapping[str, str], body: bytes | None
+    ) -> Answer:
         self.requests.append((method, url, dict(headers), body))
         return self.answers.pop(0)
 
@@ -41,37 +42,57 @@ class Sleeps:
         self.waits.append(seconds)
 
 
-def client(namespace: Namespace, sleeps: Sleeps, *, attempts: int = 3,
-           max_delay: float = 5.0) -> HubClient:
+def client(
+    namespace: Namespace, sleeps: Sleeps, *, attempts: int = 3, max_delay: float = 5.0
+) -> HubClient:
     clock = FixedClock(NOW)
     tokens = SasTokens("http://sim/hub", "k", "key", clock=clock, ttl=3600, renew_before=60)
-    return HubClient("hub", "http://sim/", namespace, tokens,
-                     policy=RetryPolicy(attempts, 0.2, max_delay), clock=clock, sleep=sleeps,
-                     jitter=lambda: 1.0)
+    return HubClient(
+        "hub",
+        "http://sim/",
+        namespace,
+        tokens,
+        policy=RetryPolicy(attempts, 0.2, max_delay),
+        clock=clock,
+        sleep=sleeps,
+        jitter=lambda: 1.0,
+    )
 
 
 APPLE = native_notification("APNS", "t", "b", {})
 
 
-@pytest.mark.parametrize(("operation", "status", "retry_after", "outcome"), [
-    ("send", 201, None, "ok"), ("install", 200, None, "ok"), ("delete", 204, None, "ok"),
-    ("send", 429, "2", "transient"), ("send", 429, None, "transient"),
-    ("send", 403, "2", "transient"), ("send", 403, None, "permanent"),
-    ("send", 408, None, "transient"), ("send", 500, None, "transient"),
-    ("send", 502, None, "transient"), ("send", 503, None, "transient"),
-    ("send", 504, None, "transient"), ("send", 0, None, "transient"),
-    ("send", 400, None, "permanent"), ("send", 401, None, "permanent"),
-    ("send", 413, None, "permanent"), ("send", 404, None, "misconfigured"),
-    ("install", 404, None, "misconfigured"), ("patch", 404, None, "gone"),
-    ("delete", 404, None, "gone")])
-def test_classification(operation: str, status: int, retry_after: str | None,
-                        outcome: str) -> None:
+@pytest.mark.parametrize(
+    ("operation", "status", "retry_after", "outcome"),
+    [
+        ("send", 201, None, "ok"),
+        ("install", 200, None, "ok"),
+        ("delete", 204, None, "ok"),
+        ("send", 429, "2", "transient"),
+        ("send", 429, None, "transient"),
+        ("send", 403, "2", "transient"),
+        ("send", 403, None, "permanent"),
+        ("send", 408, None, "transient"),
+        ("send", 500, None, "transient"),
+        ("send", 502, None, "transient"),
+        ("send", 503, None, "transient"),
+        ("send", 504, None, "transient"),
+        ("send", 0, None, "transient"),
+        ("send", 400, None, "permanent"),
+        ("send", 401, None, "permanent"),
+        ("send", 413, None, "permanent"),
+        ("send", 404, None, "misconfigured"),
+        ("install", 404, None, "misconfigured"),
+        ("patch", 404, None, "gone"),
+        ("delete", 404, None, "gone"),
+    ],
+)
+def test_classification(operation: str, status: int, retry_after: str | None, outcome: str) -> None:
     assert classify(operation, Answer(status, retry_after)) == outcome  # type: ignore[arg-type]
 
 
 async def test_retry_after_is_honoured_then_the_send_succeeds() -> None:
-    namespace, sleeps = ScriptedNamespace(Answer(429, "2"), Answer(403, "3"), Answer(201)), \
-        Sleeps()
+    namespace, sleeps = ScriptedNamespace(Answer(429, "2"), Answer(403, "3"), Answer(201)), Sleeps()
     await client(namespace, sleeps).send(IID, "APNS", APPLE)
     assert sleeps.waits == [2.0, 3.0]
     assert len(namespace.requests) == 3
@@ -85,8 +106,7 @@ async def test_an_http_date_retry_after_counts_from_the_clock() -> None:
 
 
 async def test_backoff_grows_and_the_last_failure_is_transient() -> None:
-    namespace = ScriptedNamespace(Answer(503), Answer(0, None, "ClientOSError: reset"),
-                                  Answer(502))
+    namespace = ScriptedNamespace(Answer(503), Answer(0, None, "ClientOSError: reset"), Answer(502))
     sleeps = Sleeps()
     with pytest.raises(TransientError, match="HTTP 502"):
         await client(namespace, sleeps).send(IID, "APNS", APPLE)
@@ -128,8 +148,7 @@ async def test_a_404_on_patch_or_delete_means_gone() -> None:
     namespace = ScriptedNamespace(Answer(404), Answer(404), Answer(204), Answer(200))
     hub = client(namespace, Sleeps())
     assert await hub.delete(IID) is False
-    assert await hub.patch(IID, [{"op": "replace", "path": "/pushChannel", "value": "x"}]) \
-        is False
+    assert await hub.patch(IID, [{"op": "replace", "path": "/pushChannel", "value": "x"}]) is False
     assert await hub.delete(IID) is True
     assert await hub.patch(IID, [{"op": "add", "path": "/tags", "value": "x"}]) is True
 
@@ -150,8 +169,9 @@ async def test_requests_carry_the_rest_contract() -> None:
     await hub.create_or_update(HubInstallation(IID, "FCMV1", device_token(1)))
     await hub.send(IID, "FCMV1", native_notification("FCMV1", "t", "b", {}))
     await hub.send(IID, "APNS", APPLE)
-    (put_m, put_url, put_h, _), (_, fcm_url, fcm_h, _), (_, apple_url, apple_h, _) = \
+    (put_m, put_url, put_h, _), (_, fcm_url, fcm_h, _), (_, apple_url, apple_h, _) = (
         namespace.requests
+    )
     assert put_m == "PUT"
     assert put_url == f"http://sim/hub/installations/{IID}?api-version=2023-10-01-preview"
     assert fcm_url == "http://sim/hub/messages/?api-version=2023-10-01-preview"

@@ -16,8 +16,10 @@ from shared.errors import ConfigurationError, Invalid
 from shared.push.hubs import HubRouter, hub_digit, installation_id
 from tests.unit.push.factories import fiscal_code
 
-CONNECTION = ("Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=Full;"
-              "SharedAccessKey=c2VjcmV0LWtleQ==")
+CONNECTION = (
+    "Endpoint=sb://ns.servicebus.windows.net/;SharedAccessKeyName=Full;"
+    "SharedAccessKey=c2VjcmV0LWtleQ=="
+)
 
 
 def spec(digits: list[str]) -> str:
@@ -51,8 +53,9 @@ def partitions(draw: st.DrawFn) -> list[list[str]]:
 
 
 @given(partitions(), st.lists(st.text(min_size=1, max_size=30), min_size=1, max_size=20))
-def test_every_installation_lands_on_exactly_one_hub(groups: list[list[str]],
-                                                     ids: list[str]) -> None:
+def test_every_installation_lands_on_exactly_one_hub(
+    groups: list[list[str]], ids: list[str]
+) -> None:
     hubs = push_hubs(settings(groups))
     assert sorted(d for hub in hubs for d in hub.digits) == sorted(HEX_DIGITS)
     router = HubRouter.build(hubs, lambda hub: hub)
@@ -75,10 +78,12 @@ def test_a_gap_is_refused_naming_the_digit(groups: list[list[str]], data: st.Dat
 
 
 @given(partitions().filter(lambda groups: len(groups) >= 2), st.data())
-def test_an_overlap_is_refused_naming_both_hubs(groups: list[list[str]],
-                                                data: st.DataObject) -> None:
-    first, second = data.draw(st.lists(st.integers(0, len(groups) - 1), min_size=2,
-                                       max_size=2, unique=True))
+def test_an_overlap_is_refused_naming_both_hubs(
+    groups: list[list[str]], data: st.DataObject
+) -> None:
+    first, second = data.draw(
+        st.lists(st.integers(0, len(groups) - 1), min_size=2, max_size=2, unique=True)
+    )
     shared = data.draw(st.sampled_from(groups[second]))
     overlapping = [list(g) for g in groups]
     overlapping[first].append(shared)
@@ -88,8 +93,10 @@ def test_an_overlap_is_refused_naming_both_hubs(groups: list[list[str]],
     assert f"digit(s) {shared} taken by PUSH_HUB_{a} and PUSH_HUB_{b}" in caught.value.report
 
 
-@pytest.mark.parametrize(("raw", "digits"), [
-    ("0-f", HEX_DIGITS), ("0-3", "0123"), ("A-C", "abc"), ("0-3, 8,a-b", "01238ab"), ("7", "7")])
+@pytest.mark.parametrize(
+    ("raw", "digits"),
+    [("0-f", HEX_DIGITS), ("0-3", "0123"), ("A-C", "abc"), ("0-3, 8,a-b", "01238ab"), ("7", "7")],
+)
 def test_digit_specs(raw: str, digits: str) -> None:
     assert parse_digits(raw) == frozenset(digits)
 
@@ -110,11 +117,15 @@ def test_missing_hub_settings_are_reported_together() -> None:
         push_hubs({"COSMOS_DATABASE": "x"})
 
 
-@pytest.mark.parametrize(("connection", "problem"), [
-    ("Endpoint=sb://ns/;SharedAccessKeyName=Full", "lacks SharedAccessKey"),
-    ("@Microsoft.KeyVault(SecretUri=https://kv.vault.azure.net/secrets/nh)", "Key Vault"),
-    ("Endpoint=ftp://ns/;SharedAccessKeyName=Full;SharedAccessKey=abc", "not sb://"),
-    ("just-a-key", "not a connection string")])
+@pytest.mark.parametrize(
+    ("connection", "problem"),
+    [
+        ("Endpoint=sb://ns/;SharedAccessKeyName=Full", "lacks SharedAccessKey"),
+        ("@Microsoft.KeyVault(SecretUri=https://kv.vault.azure.net/secrets/nh)", "Key Vault"),
+        ("Endpoint=ftp://ns/;SharedAccessKeyName=Full;SharedAccessKey=abc", "not sb://"),
+        ("just-a-key", "not a connection string"),
+    ],
+)
 def test_bad_connections_are_reported_without_the_key(connection: str, problem: str) -> None:
     values = settings([list(HEX_DIGITS)])
     values["PUSH_HUB_1_CONNECTION"] = connection
@@ -126,8 +137,9 @@ def test_bad_connections_are_reported_without_the_key(connection: str, problem: 
 
 def test_endpoints_become_rest_base_urls() -> None:
     values = settings([list("01234567"), list("89abcdef")])
-    values["PUSH_HUB_2_CONNECTION"] = ("Endpoint=http://127.0.0.1:7090/;"
-                                       "SharedAccessKeyName=Dev;SharedAccessKey=k")
+    values["PUSH_HUB_2_CONNECTION"] = (
+        "Endpoint=http://127.0.0.1:7090/;SharedAccessKeyName=Dev;SharedAccessKey=k"
+    )
     first, second = push_hubs(values)
     assert first.connection.endpoint == "https://ns.servicebus.windows.net/"
     assert first.connection.namespace == "ns.servicebus.windows.net"
@@ -152,7 +164,8 @@ def test_the_hub_digit_is_of_the_installation_id_hash() -> None:
 
 
 def test_a_router_needs_every_digit() -> None:
-    hub = PushHubSetting(1, "h", push_hubs(settings([list(HEX_DIGITS)]))[0].connection,
-                         frozenset("0123"))
+    hub = PushHubSetting(
+        1, "h", push_hubs(settings([list(HEX_DIGITS)]))[0].connection, frozenset("0123")
+    )
     with pytest.raises(ConfigurationError, match="no hub takes digit"):
         HubRouter.build([hub], lambda h: h)

@@ -25,15 +25,19 @@ IID = "a" * 64
 
 
 def test_a_notification_names_one_recipient_or_a_list() -> None:
-    one = NotificationIn.model_validate({"fiscalCode": fiscal_code(1).lower(), "title": "t",
-                                         "body": "b"})
+    one = NotificationIn.model_validate(
+        {"fiscalCode": fiscal_code(1).lower(), "title": "t", "body": "b"}
+    )
     assert one.recipients() == [fiscal_code(1)]
-    many = NotificationIn.model_validate({
-        "fiscalCodes": [fiscal_code(1), fiscal_code(2), fiscal_code(1).lower()],
-        "title": "t", "body": "b"})
+    many = NotificationIn.model_validate(
+        {
+            "fiscalCodes": [fiscal_code(1), fiscal_code(2), fiscal_code(1).lower()],
+            "title": "t",
+            "body": "b",
+        }
+    )
     assert many.recipients() == [fiscal_code(1), fiscal_code(2)]
-    for both_or_neither in ({"fiscalCode": fiscal_code(1), "fiscalCodes": [fiscal_code(2)]},
-                            {}):
+    for both_or_neither in ({"fiscalCode": fiscal_code(1), "fiscalCodes": [fiscal_code(2)]}, {}):
         with pytest.raises(ValidationError, match="either fiscalCode or fiscalCodes"):
             NotificationIn.model_validate({**both_or_neither, "title": "t", "body": "b"})
 
@@ -48,29 +52,43 @@ def test_at_most_1000_recipients() -> None:
 def test_a_bad_fiscal_code_is_refused_without_repeating_it() -> None:
     bad = fiscal_code(3)[:-1] + ("A" if fiscal_code(3)[-1] != "A" else "B")
     with pytest.raises(ValidationError) as caught:
-        NotificationIn.model_validate({"fiscalCodes": [fiscal_code(1), bad], "title": "t",
-                                       "body": "b"})
+        NotificationIn.model_validate(
+            {"fiscalCodes": [fiscal_code(1), bad], "title": "t", "body": "b"}
+        )
     assert "check character" in str(caught.value)
     details = caught.value.errors(include_input=False)
     assert bad not in json.dumps(details, default=str)
 
 
-@pytest.mark.parametrize("data", [{"aps": "x"}, {"from": "x"}, {"google.c": "x"},
-                                  {"gcm_x": "x"}, {"bad key": "x"}, {"": "x"},
-                                  {"n": 1}, {"big": "x" * 3000}])
+@pytest.mark.parametrize(
+    "data",
+    [
+        {"aps": "x"},
+        {"from": "x"},
+        {"google.c": "x"},
+        {"gcm_x": "x"},
+        {"bad key": "x"},
+        {"": "x"},
+        {"n": 1},
+        {"big": "x" * 3000},
+    ],
+)
 def test_data_must_be_a_small_flat_map_without_reserved_keys(data: dict[str, object]) -> None:
     with pytest.raises(ValidationError):
-        NotificationIn.model_validate({"fiscalCode": fiscal_code(1), "title": "t",
-                                       "body": "b", "data": data})
+        NotificationIn.model_validate(
+            {"fiscalCode": fiscal_code(1), "title": "t", "body": "b", "data": data}
+        )
 
 
 def test_installation_requests_are_strict() -> None:
     ok = InstallationIn.model_validate({"platform": "FCMV1", "pushChannel": device_token(1)})
     assert ok.platform == "FCMV1"
-    for bad in ({"platform": "GCM", "pushChannel": device_token(1)},
-                {"platform": "APNS", "pushChannel": "short"},
-                {"platform": "APNS", "pushChannel": "has spaces in it, no good"},
-                {"platform": "APNS", "pushChannel": device_token(1), "tags": ["x"]}):
+    for bad in (
+        {"platform": "GCM", "pushChannel": device_token(1)},
+        {"platform": "APNS", "pushChannel": "short"},
+        {"platform": "APNS", "pushChannel": "has spaces in it, no good"},
+        {"platform": "APNS", "pushChannel": device_token(1), "tags": ["x"]},
+    ):
         with pytest.raises(ValidationError):
             InstallationIn.model_validate(bad)
 
@@ -78,8 +96,9 @@ def test_installation_requests_are_strict() -> None:
 def test_queue_messages_are_told_apart_by_kind() -> None:
     messages = [
         Notify(installation_id=IID, accepted_at=NOW, tracking_id="t", title="a", body="b"),
-        CreateOrUpdateInstallation(installation_id=IID, accepted_at=NOW, platform="APNS",
-                                   push_channel=device_token(1)),
+        CreateOrUpdateInstallation(
+            installation_id=IID, accepted_at=NOW, platform="APNS", push_channel=device_token(1)
+        ),
         DeleteInstallation(installation_id=IID, accepted_at=NOW),
     ]
     for message in messages:
@@ -87,26 +106,33 @@ def test_queue_messages_are_told_apart_by_kind() -> None:
         assert json.loads(raw)["kind"] == message.kind
         assert PUSH_MESSAGE.validate_json(raw) == message
     with pytest.raises(ValidationError):
-        PUSH_MESSAGE.validate_json(json.dumps({"kind": "Explode", "installationId": IID,
-                                               "acceptedAt": NOW.isoformat()}))
+        PUSH_MESSAGE.validate_json(
+            json.dumps({"kind": "Explode", "installationId": IID, "acceptedAt": NOW.isoformat()})
+        )
 
 
 def test_apple_payload_has_aps_and_custom_data_beside_it() -> None:
-    native = native_notification("APNS", "Cashback", "Your refund is on its way",
-                                 {"period": "1"})
+    native = native_notification("APNS", "Cashback", "Your refund is on its way", {"period": "1"})
     assert native.format == "apple"
     assert json.loads(native.body) == {
-        "aps": {"alert": {"title": "Cashback", "body": "Your refund is on its way"},
-                "sound": "default"},
-        "period": "1"}
+        "aps": {
+            "alert": {"title": "Cashback", "body": "Your refund is on its way"},
+            "sound": "default",
+        },
+        "period": "1",
+    }
     assert ("apns-push-type", "alert") in native.headers
 
 
 def test_fcm_v1_payload_is_wrapped_in_message_with_string_data() -> None:
     native = native_notification("FCMV1", "Cashback", "Refund", {"period": "1"})
     assert native.format == "fcmV1"
-    assert json.loads(native.body) == {"message": {
-        "notification": {"title": "Cashback", "body": "Refund"}, "data": {"period": "1"}}}
+    assert json.loads(native.body) == {
+        "message": {
+            "notification": {"title": "Cashback", "body": "Refund"},
+            "data": {"period": "1"},
+        }
+    }
     bare = native_notification("FCMV1", "t", "b", {})
     assert "data" not in json.loads(bare.body)["message"]
 

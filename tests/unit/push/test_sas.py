@@ -19,7 +19,7 @@ START = datetime(2020, 12, 8, 9, 0, tzinfo=UTC)
 def fields(token: str) -> dict[str, str]:
     prefix = "SharedAccessSignature "
     assert token.startswith(prefix)
-    return dict(parse_qsl(token[len(prefix):], keep_blank_values=True))
+    return dict(parse_qsl(token[len(prefix) :], keep_blank_values=True))
 
 
 def test_token_is_the_documented_signature() -> None:
@@ -29,8 +29,9 @@ def test_token_is_the_documented_signature() -> None:
     parts = dict(part.split("=", 1) for part in raw.split("&"))
     assert parts["sr"] == quote("https://my-ns.servicebus.windows.net/hub-a", safe="").lower()
     assert parts["sr"] == "https%3a%2f%2fmy-ns.servicebus.windows.net%2fhub-a"
-    expected = base64.b64encode(hmac.new(b"secret-key", f"{parts['sr']}\n1600000000".encode(),
-                                         hashlib.sha256).digest()).decode()
+    expected = base64.b64encode(
+        hmac.new(b"secret-key", f"{parts['sr']}\n1600000000".encode(), hashlib.sha256).digest()
+    ).decode()
     assert unquote(parts["sig"]) == expected
     assert parts["se"] == "1600000000"
     assert parts["skn"] == "DefaultFullSharedAccessSignature"
@@ -58,11 +59,11 @@ def test_a_token_is_reused_until_shortly_before_it_expires_then_renewed() -> Non
 
 def test_renewal_must_come_before_expiry() -> None:
     with pytest.raises(ValueError, match="renew_before"):
-        SasTokens("https://ns/hub", "k", "key", clock=FixedClock(START), ttl=300,
-                  renew_before=300)
+        SasTokens("https://ns/hub", "k", "key", clock=FixedClock(START), ttl=300, renew_before=300)
 
 
 def test_the_key_never_shows_in_a_repr() -> None:
-    tokens = SasTokens("https://ns/hub", "k", "the-secret-key", clock=FixedClock(START),
-                       ttl=3600, renew_before=60)
+    tokens = SasTokens(
+        "https://ns/hub", "k", "the-secret-key", clock=FixedClock(START), ttl=3600, renew_before=60
+    )
     assert "the-secret-key" not in repr(tokens)

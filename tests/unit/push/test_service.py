@@ -33,10 +33,12 @@ def delivery(message: Notify | CreateOrUpdateInstallation | DeleteInstallation) 
     return Delivery("push", "m-1", message.model_dump_json(by_alias=True).encode(), 1)
 
 
-def put(at: datetime, token: str = device_token(1), platform: str = "APNS"
-        ) -> CreateOrUpdateInstallation:
-    return CreateOrUpdateInstallation(installation_id=IID, accepted_at=at,
-                                      platform=platform, push_channel=token)
+def put(
+    at: datetime, token: str = device_token(1), platform: str = "APNS"
+) -> CreateOrUpdateInstallation:
+    return CreateOrUpdateInstallation(
+        installation_id=IID, accepted_at=at, platform=platform, push_channel=token
+    )
 
 
 def delete(at: datetime) -> DeleteInstallation:
@@ -44,22 +46,33 @@ def delete(at: datetime) -> DeleteInstallation:
 
 
 def notify(title: str = "t") -> Notify:
-    return Notify(installation_id=IID, accepted_at=T0, tracking_id="tr", title=title,
-                  body="b", data={"k": "v"})
+    return Notify(
+        installation_id=IID,
+        accepted_at=T0,
+        tracking_id="tr",
+        title=title,
+        body="b",
+        data={"k": "v"},
+    )
 
 
 # ---------------------------------------------------------------- HTTP side
 async def test_register_enqueues_the_change_with_its_accepted_time() -> None:
     sender = MemorySender()
     accepted = await PushRequests(sender, "push").register(
-        CF.lower(), InstallationIn(platform="FCMV1", push_channel=device_token(2)), now=T0)
+        CF.lower(), InstallationIn(platform="FCMV1", push_channel=device_token(2)), now=T0
+    )
     assert accepted.installation_id == IID
     [(queue, outgoing)] = sender.sent
     assert queue == "push"
     body = json.loads(outgoing.body)
-    assert body == {"kind": "CreateOrUpdateInstallation", "installationId": IID,
-                    "acceptedAt": "2020-12-08T09:00:00Z", "platform": "FCMV1",
-                    "pushChannel": device_token(2)}
+    assert body == {
+        "kind": "CreateOrUpdateInstallation",
+        "installationId": IID,
+        "acceptedAt": "2020-12-08T09:00:00Z",
+        "platform": "FCMV1",
+        "pushChannel": device_token(2),
+    }
     assert outgoing.properties == {"kind": "CreateOrUpdateInstallation"}
 
 
@@ -73,15 +86,17 @@ async def test_notify_enqueues_one_message_per_recipient_with_business_ids() -> 
     sender = MemorySender()
     requests = PushRequests(sender, "push")
     codes = [fiscal_code(n) for n in range(1000)]
-    request = NotificationIn.model_validate({"fiscalCodes": codes, "title": "t", "body": "b",
-                                             "notificationId": "period-2021-1-closed"})
+    request = NotificationIn.model_validate(
+        {"fiscalCodes": codes, "title": "t", "body": "b", "notificationId": "period-2021-1-closed"}
+    )
     accepted = await requests.notify(request, now=T0)
     assert accepted.recipients == 1000
     assert accepted.tracking_id == "period-2021-1-closed"
     ids = [outgoing.message_id for _, outgoing in sender.sent]
     assert len(set(ids)) == 1000
     assert {json.loads(o.body)["installationId"] for _, o in sender.sent} == {
-        installation_id(code) for code in codes}
+        installation_id(code) for code in codes
+    }
     again = await requests.notify(request, now=T0 + timedelta(seconds=5))
     assert again.tracking_id == accepted.tracking_id
     assert [o.message_id for _, o in sender.sent[1000:]] == ids  # duplicates the broker drops
@@ -114,7 +129,8 @@ def worker(hubs: FakeHubs, states: MemoryInstallationStates) -> PushWorker:
 
 
 async def test_a_registered_device_gets_its_platform_payload(
-        worker: PushWorker, hubs: FakeHubs) -> None:
+    worker: PushWorker, hubs: FakeHubs
+) -> None:
     await worker.handle(delivery(put(T0, platform="FCMV1")))
     assert hubs.installations[IID].platform == "FCMV1"
     await worker.handle(delivery(notify("hello")))
@@ -123,8 +139,7 @@ async def test_a_registered_device_gets_its_platform_payload(
     assert json.loads(native.body)["message"]["notification"]["title"] == "hello"
 
 
-async def test_a_citizen_without_a_device_is_skipped(worker: PushWorker,
-                                                     hubs: FakeHubs) -> None:
+async def test_a_citizen_without_a_device_is_skipped(worker: PushWorker, hubs: FakeHubs) -> None:
     await worker.handle(delivery(notify()))
     await worker.handle(delivery(delete(T0)))
     await worker.handle(delivery(notify()))
@@ -132,7 +147,8 @@ async def test_a_citizen_without_a_device_is_skipped(worker: PushWorker,
 
 
 async def test_a_redelivered_put_never_resurrects_a_deleted_device(
-        worker: PushWorker, hubs: FakeHubs, states: MemoryInstallationStates) -> None:
+    worker: PushWorker, hubs: FakeHubs, states: MemoryInstallationStates
+) -> None:
     old_put = put(T0)
     await worker.handle(delivery(old_put))
     await worker.handle(delivery(delete(T0 + timedelta(seconds=1))))
@@ -148,7 +164,8 @@ async def test_a_redelivered_put_never_resurrects_a_deleted_device(
 
 
 async def test_a_redelivery_of_the_applied_change_is_applied_again(
-        worker: PushWorker, hubs: FakeHubs) -> None:
+    worker: PushWorker, hubs: FakeHubs
+) -> None:
     change = put(T0)
     await worker.handle(delivery(change))
     hubs.installations.clear()  # the hub lost it (or the first call failed after the write)
@@ -157,7 +174,8 @@ async def test_a_redelivery_of_the_applied_change_is_applied_again(
 
 
 async def test_a_newer_change_claimed_meanwhile_wins_whatever_the_call_order(
-        states: MemoryInstallationStates) -> None:
+    states: MemoryInstallationStates,
+) -> None:
     newer = FakeHubs()
     newer_worker = PushWorker(newer, states)
 

@@ -28,8 +28,9 @@ def script(now: datetime, per_slot: list[tuple[int, int]]) -> dict[datetime, dic
     """(ok, faults) for each of the window's slots, oldest first."""
     slots = rules.window_slots(now, RULES.window)
     assert len(per_slot) == len(slots)
-    return {start: {"ok": ok, "timeout": bad} for start, (ok, bad) in zip(slots, per_slot,
-                                                                         strict=True)}
+    return {
+        start: {"ok": ok, "timeout": bad} for start, (ok, bad) in zip(slots, per_slot, strict=True)
+    }
 
 
 def others(now: datetime, calls: int) -> dict[datetime, dict[str, int]]:
@@ -39,13 +40,12 @@ def others(now: datetime, calls: int) -> dict[datetime, dict[str, int]]:
     return {start: {"ok": each + (1 if i < rest else 0)} for i, start in enumerate(slots)}
 
 
-def entry(now: datetime, station: Mapping[datetime, Mapping[str, int]],
-          other_calls: int) -> Any:
+def entry(now: datetime, station: Mapping[datetime, Mapping[str, int]], other_calls: int) -> Any:
     traffic = {"S": station, "OTHERS": others(now, other_calls)}
     return rules.evaluate_entry("S", traffic, now=now, rules=RULES)
 
 
-FAULTY = (4, 6)   # 60% faults
+FAULTY = (4, 6)  # 60% faults
 HEALTHY = (10, 0)
 
 
@@ -60,7 +60,7 @@ def test_slots_are_the_complete_five_minute_slots_of_the_window() -> None:
 
 def test_enters_with_four_of_six_faulty_slots_and_enough_traffic_by_day() -> None:
     station = script(DAY, [FAULTY] * 4 + [HEALTHY] * 2)  # 60 calls
-    result = entry(DAY, station, other_calls=900)        # share 60/960 = 6.25%
+    result = entry(DAY, station, other_calls=900)  # share 60/960 = 6.25%
     assert result.enter
     assert result.faulty_slots == 4
     assert result.traffic == 60
@@ -86,12 +86,12 @@ def test_a_fault_rate_of_exactly_half_is_not_above_it() -> None:
 
 
 def test_share_just_under_and_just_over_the_day_threshold() -> None:
-    station = script(DAY, [FAULTY] * 6)                 # 60 calls
+    station = script(DAY, [FAULTY] * 6)  # 60 calls
     at_threshold = entry(DAY, station, other_calls=1140)  # 60/1200 = 5.0%: not above
     assert not at_threshold.enter
     assert at_threshold.share == pytest.approx(0.05)
     assert "only 5.0% of the traffic" in at_threshold.reason
-    assert entry(DAY, station, other_calls=1130).enter    # 60/1190 = 5.04%
+    assert entry(DAY, station, other_calls=1130).enter  # 60/1190 = 5.04%
 
 
 def test_night_needs_a_bigger_share() -> None:
@@ -104,25 +104,28 @@ def test_night_needs_a_bigger_share() -> None:
     assert not at_night.enter
     assert at_night.share_threshold == 0.10
     assert not entry(NIGHT, station_night, other_calls=540).enter  # 60/600 = 10%: not above
-    assert entry(NIGHT, station_night, other_calls=530).enter      # 60/590 = 10.2%
+    assert entry(NIGHT, station_night, other_calls=530).enter  # 60/590 = 10.2%
 
 
-@pytest.mark.parametrize(("utc", "night"), [
-    (datetime(2026, 11, 23, 20, 59, tzinfo=UTC), False),  # 21:59 CET
-    (datetime(2026, 11, 23, 21, 0, tzinfo=UTC), True),    # 22:00 CET
-    (datetime(2026, 11, 24, 4, 59, tzinfo=UTC), True),    # 05:59 CET
-    (datetime(2026, 11, 24, 5, 0, tzinfo=UTC), False),    # 06:00 CET
-    (datetime(2026, 7, 1, 19, 59, tzinfo=UTC), False),    # 21:59 CEST
-    (datetime(2026, 7, 1, 20, 0, tzinfo=UTC), True),      # 22:00 CEST
-    (datetime(2026, 7, 2, 4, 0, tzinfo=UTC), False),      # 06:00 CEST
-])
+@pytest.mark.parametrize(
+    ("utc", "night"),
+    [
+        (datetime(2026, 11, 23, 20, 59, tzinfo=UTC), False),  # 21:59 CET
+        (datetime(2026, 11, 23, 21, 0, tzinfo=UTC), True),  # 22:00 CET
+        (datetime(2026, 11, 24, 4, 59, tzinfo=UTC), True),  # 05:59 CET
+        (datetime(2026, 11, 24, 5, 0, tzinfo=UTC), False),  # 06:00 CET
+        (datetime(2026, 7, 1, 19, 59, tzinfo=UTC), False),  # 21:59 CEST
+        (datetime(2026, 7, 1, 20, 0, tzinfo=UTC), True),  # 22:00 CEST
+        (datetime(2026, 7, 2, 4, 0, tzinfo=UTC), False),  # 06:00 CEST
+    ],
+)
 def test_night_is_22_to_6_in_rome(utc: datetime, night: bool) -> None:
     assert rules.is_night(utc) is night
 
 
 def test_a_small_station_failing_completely_stays_with_its_ec() -> None:
-    station = script(DAY, [(0, 2)] * 6)                 # every call fails, 12 calls
-    result = entry(DAY, station, other_calls=988)        # 1.2% of the traffic
+    station = script(DAY, [(0, 2)] * 6)  # every call fails, 12 calls
+    result = entry(DAY, station, other_calls=988)  # 1.2% of the traffic
     assert result.faulty_slots == 6
     assert not result.enter
     assert "only 1.2% of the traffic" in result.reason
@@ -137,8 +140,11 @@ def test_slots_without_traffic_are_not_faulty() -> None:
 
 def test_the_current_slot_and_older_slots_do_not_count() -> None:
     current = rules.slot_of(DAY)
-    station = {current: {"timeout": 100}, current - RULES.window - SLOT: {"timeout": 100},
-               **script(DAY, [HEALTHY] * 6)}
+    station = {
+        current: {"timeout": 100},
+        current - RULES.window - SLOT: {"timeout": 100},
+        **script(DAY, [HEALTHY] * 6),
+    }
     result = entry(DAY, station, other_calls=10)
     assert result.faulty_slots == 0
     assert result.traffic == 60
@@ -146,8 +152,10 @@ def test_the_current_slot_and_older_slots_do_not_count() -> None:
 
 def test_every_kind_of_failure_is_a_fault() -> None:
     slots = rules.window_slots(DAY, RULES.window)
-    station = {start: {"ok": 1, "timeout": 1, "unreachable": 1, "notActive": 1, "error": 1}
-               for start in slots}
+    station = {
+        start: {"ok": 1, "timeout": 1, "unreachable": 1, "notActive": 1, "error": 1}
+        for start in slots
+    }
     result = entry(DAY, station, other_calls=10)
     assert all(s.faults == 4 for s in result.slots)
     assert all(s.total == 5 for s in result.slots)
@@ -165,6 +173,7 @@ def test_thresholds_are_settings() -> None:
 
 
 # ------------------------------------------------------------------ leaving
+
 
 def probes(now: datetime, ok: int, failed: int = 0, *, age: timedelta = SLOT) -> list[Probe]:
     made = [Probe(at=now - age * (i + 1), ok=True) for i in range(ok)]
@@ -203,13 +212,24 @@ def test_probes_older_than_an_hour_do_not_count() -> None:
 
 # ------------------------------------------------------------------ payable in stand-in
 
+
 def position(**changes: Any) -> Position:
     fields: dict[str, Any] = {
-        "paFiscalCode": "77777777777", "companyName": "Comune", "entityType": "F",
-        "entityFiscalCode": "RSSMRA80A01H501U", "entityFullName": "Mario Rossi",
-        "iuv": "01000000000000001", "nav": "301000000000000001", "amount": 1500,
-        "description": "TARI", "expirationDate": DAY + timedelta(days=30),
-        "switchToExpired": True, "payStandIn": True, "status": "VALID", "updatedAt": DAY}
+        "paFiscalCode": "77777777777",
+        "companyName": "Comune",
+        "entityType": "F",
+        "entityFiscalCode": "RSSMRA80A01H501U",
+        "entityFullName": "Mario Rossi",
+        "iuv": "01000000000000001",
+        "nav": "301000000000000001",
+        "amount": 1500,
+        "description": "TARI",
+        "expirationDate": DAY + timedelta(days=30),
+        "switchToExpired": True,
+        "payStandIn": True,
+        "status": "VALID",
+        "updatedAt": DAY,
+    }
     fields.update(changes)
     return Position.model_validate(fields)
 
@@ -219,19 +239,27 @@ def test_a_valid_notice_with_the_right_amount_is_payable() -> None:
     rules.check_payable(position(), amount=None, now=DAY)
 
 
-@pytest.mark.parametrize(("notice", "amount", "error", "code"), [
-    (None, 1500, NotFound, rules.UNKNOWN_NOTICE),
-    (position(status="PAID"), 1500, Conflict, rules.ALREADY_PAID),
-    (position(status="EXPIRED"), 1500, Gone, rules.EXPIRED),
-    (position(expirationDate=DAY), 1500, Gone, rules.EXPIRED),
-    (position(expirationDate=DAY - timedelta(seconds=1), switchToExpired=False), 1500, Gone,
-     rules.EXPIRED),
-    (position(status="INVALID"), 1500, Invalid, rules.NOT_PAYABLE),
-    (position(payStandIn=False), 1500, Invalid, rules.NOT_PAYABLE_IN_STAND_IN),
-    (position(), 1499, Invalid, rules.AMOUNT_MISMATCH),
-])
-def test_each_refusal_has_its_reason(notice: Position | None, amount: int,
-                                     error: type[Exception], code: str) -> None:
+@pytest.mark.parametrize(
+    ("notice", "amount", "error", "code"),
+    [
+        (None, 1500, NotFound, rules.UNKNOWN_NOTICE),
+        (position(status="PAID"), 1500, Conflict, rules.ALREADY_PAID),
+        (position(status="EXPIRED"), 1500, Gone, rules.EXPIRED),
+        (position(expirationDate=DAY), 1500, Gone, rules.EXPIRED),
+        (
+            position(expirationDate=DAY - timedelta(seconds=1), switchToExpired=False),
+            1500,
+            Gone,
+            rules.EXPIRED,
+        ),
+        (position(status="INVALID"), 1500, Invalid, rules.NOT_PAYABLE),
+        (position(payStandIn=False), 1500, Invalid, rules.NOT_PAYABLE_IN_STAND_IN),
+        (position(), 1499, Invalid, rules.AMOUNT_MISMATCH),
+    ],
+)
+def test_each_refusal_has_its_reason(
+    notice: Position | None, amount: int, error: type[Exception], code: str
+) -> None:
     with pytest.raises(error) as raised:
         rules.check_payable(notice, amount=amount, now=DAY)
     assert getattr(raised.value, "code", None) == code

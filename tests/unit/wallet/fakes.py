@@ -51,15 +51,29 @@ class FakePsp:
     opened: list[dict[str, Any]] = field(default_factory=list)
     down: bool = False
 
-    async def open_session(self, *, psp_id: str, wallet_id: str, type_: InstrumentType,
-                           return_url: str, notification_url: str) -> PspSession:
+    async def open_session(
+        self,
+        *,
+        psp_id: str,
+        wallet_id: str,
+        type_: InstrumentType,
+        return_url: str,
+        notification_url: str,
+    ) -> PspSession:
         await asyncio.sleep(0)  # a network call: other tasks run meanwhile
         if self.down:
             raise DependencyError("psp", "unreachable")
         session_id = f"sess-{len(self.opened) + 1}"
-        self.opened.append({"pspId": psp_id, "walletId": wallet_id, "type": type_,
-                            "returnUrl": return_url, "notificationUrl": notification_url,
-                            "sessionId": session_id})
+        self.opened.append(
+            {
+                "pspId": psp_id,
+                "walletId": wallet_id,
+                "type": type_,
+                "returnUrl": return_url,
+                "notificationUrl": notification_url,
+                "sessionId": session_id,
+            }
+        )
         return PspSession(session_id, f"https://psp.example/onboarding/{session_id}")
 
 
@@ -99,8 +113,7 @@ class MemoryPublisher:
         self.store = store
         self.sender = sender
 
-    def publish_soon(self, document: Document, *,
-                     only: Collection[Event] | None = None) -> None:
+    def publish_soon(self, document: Document, *, only: Collection[Event] | None = None) -> None:
         """Sent at once (a memory send waits for nothing); with the sender failing, they wait
         for the sweep, as after a failed flush."""
         events = list(only) if only is not None else pending(document)
@@ -108,8 +121,9 @@ class MemoryPublisher:
             for event in events:
                 self.sender.deliver(event.queue, [event.outgoing()])
 
-    async def publish(self, document: Document, *, clear_now: bool = True,
-                      only: Collection[Event] | None = None) -> bool:
+    async def publish(
+        self, document: Document, *, clear_now: bool = True, only: Collection[Event] | None = None
+    ) -> bool:
         ids = None if only is None else {e.id for e in only}
         events = [e for e in pending(document) if ids is None or e.id in ids]
         try:
@@ -150,8 +164,13 @@ class StaleOnce(MemoryWalletStore):
 class World:
     """A wallet on fakes, with helpers to drive it as the PSP would."""
 
-    def __init__(self, *, store: MemoryWalletStore | None = None, max_instruments: int = 20,
-                 now: datetime = NOW) -> None:
+    def __init__(
+        self,
+        *,
+        store: MemoryWalletStore | None = None,
+        max_instruments: int = 20,
+        now: datetime = NOW,
+    ) -> None:
         self.clock = FixedClock(now)
         self.store = store or MemoryWalletStore()
         self.psp = FakePsp()
@@ -159,11 +178,19 @@ class World:
         self.ids = wallet_ids()
         self.publisher = MemoryPublisher(self.store, self.sender)
         self.wallet = Wallet(
-            store=self.store, psp=self.psp, secrets=FakeSecrets(), wallet_ids=self.ids,
+            store=self.store,
+            psp=self.psp,
+            secrets=FakeSecrets(),
+            wallet_ids=self.ids,
             publisher=self.publisher,
-            policy=WalletPolicy(psp_id=PSP, return_url="app://wallet/done",
-                                session_window=timedelta(minutes=30),
-                                max_instruments=max_instruments, events_queue=QUEUE))
+            policy=WalletPolicy(
+                psp_id=PSP,
+                return_url="app://wallet/done",
+                session_window=timedelta(minutes=30),
+                max_instruments=max_instruments,
+                events_queue=QUEUE,
+            ),
+        )
 
     @property
     def now(self) -> datetime:
@@ -184,10 +211,17 @@ class World:
         return self.store.items[(fiscal_code_hash(cf), wallet_id)]
 
 
-def card(pan_hash: str = "a" * 64, *, last4: str = "4242", month: int = 12,
-         year: int = 2030) -> dict[str, Any]:
-    return {"brand": "VISA", "last4": last4, "expiryMonth": month, "expiryYear": year,
-            "hpan": pan_hash, "contractId": "contract-1"}
+def card(
+    pan_hash: str = "a" * 64, *, last4: str = "4242", month: int = 12, year: int = 2030
+) -> dict[str, Any]:
+    return {
+        "brand": "VISA",
+        "last4": last4,
+        "expiryMonth": month,
+        "expiryYear": year,
+        "hpan": pan_hash,
+        "contractId": "contract-1",
+    }
 
 
 def signed(body: dict[str, Any], *, at: datetime, secret: str = SECRET) -> tuple[bytes, str]:

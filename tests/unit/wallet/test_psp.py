@@ -31,10 +31,15 @@ async def test_the_secret_is_named_by_the_registry_and_read_from_the_provider() 
     registry, store = await registry_with(
         {"partyId": "PSP1", "name": "A PSP", "role": "psp", "secretName": "psp1-signing"},
         {"partyId": "ACQ1", "name": "An acquirer", "role": "acquirer"},
-        {"partyId": "PSP2", "name": "No secret", "role": "psp"})
+        {"partyId": "PSP2", "name": "No secret", "role": "psp"},
+    )
     clock = [0.0]
-    secrets = RegistryPspSecrets(registry, LocalSecrets({"psp1-signing": "s3cret"}),
-                                 ttl_seconds=60, monotonic=lambda: clock[0])
+    secrets = RegistryPspSecrets(
+        registry,
+        LocalSecrets({"psp1-signing": "s3cret"}),
+        ttl_seconds=60,
+        monotonic=lambda: clock[0],
+    )
     assert await secrets.secret_of("PSP1") == "s3cret"
     store.items.clear()  # the name is cached: the registry is not read again...
     assert await secrets.secret_of("PSP1") == "s3cret"
@@ -43,17 +48,27 @@ async def test_the_secret_is_named_by_the_registry_and_read_from_the_provider() 
         await secrets.secret_of("PSP1")
     registry, _ = await registry_with(
         {"partyId": "ACQ1", "name": "An acquirer", "role": "acquirer"},
-        {"partyId": "PSP2", "name": "No secret", "role": "psp"})
+        {"partyId": "PSP2", "name": "No secret", "role": "psp"},
+    )
     secrets = RegistryPspSecrets(registry, LocalSecrets({}))
     for party in ("ACQ1", "PSP2"):
         with pytest.raises(ConfigurationError):
             await secrets.secret_of(party)
 
 
-@pytest.mark.parametrize("raw", [
-    b"", b"not json", b"[]", b'{"sessionId": "s"}', b'{"sessionId": 1, "redirectUrl": "x"}',
-    b'{"sessionId": "s", "redirectUrl": "javascript:alert(1)"}',
-    b'{"sessionId": "", "redirectUrl": "https://psp/x"}', b"x" * 70000])
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"",
+        b"not json",
+        b"[]",
+        b'{"sessionId": "s"}',
+        b'{"sessionId": 1, "redirectUrl": "x"}',
+        b'{"sessionId": "s", "redirectUrl": "javascript:alert(1)"}',
+        b'{"sessionId": "", "redirectUrl": "https://psp/x"}',
+        b"x" * 70000,
+    ],
+)
 def test_unusable_session_answers_are_a_dependency_error(raw: bytes) -> None:
     with pytest.raises(DependencyError):
         _parse_session(raw)
@@ -64,10 +79,19 @@ def test_a_good_session_answer() -> None:
     assert (session.session_id, session.redirect_url) == ("s-1", "https://psp/p/s-1")
 
 
-@pytest.mark.parametrize(("pan", "ok"), [
-    ("4242424242424242", True), ("5555555555554444", True), ("378282246310005", True),
-    ("4242424242424241", False), ("42424242", False), ("4242 4242 4242 4242", False),
-    ("", False), ("abcdabcdabcdabcd", False)])
+@pytest.mark.parametrize(
+    ("pan", "ok"),
+    [
+        ("4242424242424242", True),
+        ("5555555555554444", True),
+        ("378282246310005", True),
+        ("4242424242424241", False),
+        ("42424242", False),
+        ("4242 4242 4242 4242", False),
+        ("", False),
+        ("abcdabcdabcdabcd", False),
+    ],
+)
 def test_luhn(pan: str, ok: bool) -> None:
     assert luhn_ok(pan) is ok
 
@@ -78,9 +102,14 @@ def test_every_number_has_exactly_one_luhn_check_digit(prefix: str) -> None:
 
 
 def test_brands_and_the_hpan() -> None:
-    assert [card_brand(p) for p in ("4242424242424242", "5555555555554444",
-                                     "2223003122003222", "378282246310005",
-                                     "6011111111111117")] == [
-        "VISA", "MASTERCARD", "MASTERCARD", "AMEX", "OTHER"]
-    assert hpan("4242424242424242", "salt") == hashlib.sha256(
-        b"4242424242424242salt").hexdigest()
+    assert [
+        card_brand(p)
+        for p in (
+            "4242424242424242",
+            "5555555555554444",
+            "2223003122003222",
+            "378282246310005",
+            "6011111111111117",
+        )
+    ] == ["VISA", "MASTERCARD", "MASTERCARD", "AMEX", "OTHER"]
+    assert hpan("4242424242424242", "salt") == hashlib.sha256(b"4242424242424242salt").hexdigest()

@@ -27,7 +27,7 @@ async def test_a_changed_or_foreign_id_names_nobody() -> None:
     wallet_id = await ids.new(CF)
     for position in (1, 20, 40, 59):
         changed = "A" if wallet_id[position] != "A" else "B"
-        tampered = wallet_id[:position] + changed + wallet_id[position + 1:]
+        tampered = wallet_id[:position] + changed + wallet_id[position + 1 :]
         assert await ids.owner(tampered) is None
     for _ in range(20):  # the last character carries two spare bits: they count too
         another = await ids.new(CF)
@@ -36,8 +36,14 @@ async def test_a_changed_or_foreign_id_names_nobody() -> None:
                 assert await ids.owner(another[:-1] + changed) is None
     other_key = wallet_ids("another-deployment-key-0123456789abcdef")
     assert await ids.owner(await other_key.new(CF)) is None
-    for junk in ("", "w", "3f1d1c9e-8a6b-4c2d-9e7f-0a1b2c3d4e5f", "w" + "=" * 59,
-                 "x" + wallet_id[1:], wallet_id + "A"):
+    for junk in (
+        "",
+        "w",
+        "3f1d1c9e-8a6b-4c2d-9e7f-0a1b2c3d4e5f",
+        "w" + "=" * 59,
+        "x" + wallet_id[1:],
+        wallet_id + "A",
+    ):
         assert await ids.owner(junk) is None
 
 

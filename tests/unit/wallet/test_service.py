@@ -34,25 +34,41 @@ from tests.unit.wallet.fakes import (
 )
 
 
-async def onboard(world: World, cf: str = CF, type_: str = "CARD",
-                  applications: list[str] | None = None) -> str:
+async def onboard(
+    world: World, cf: str = CF, type_: str = "CARD", applications: list[str] | None = None
+) -> str:
     request = NewInstrument.model_validate(
-        {"type": type_, **({"applications": applications} if applications is not None else {})})
-    started = await world.wallet.start_onboarding(cf, request, now=world.now,
-                                                  notification_url=NOTIFY_URL)
+        {"type": type_, **({"applications": applications} if applications is not None else {})}
+    )
+    started = await world.wallet.start_onboarding(
+        cf, request, now=world.now, notification_url=NOTIFY_URL
+    )
     return started.wallet_id
 
 
-async def notify(world: World, wallet_id: str, outcome: str = "OK",
-                 details: dict[str, Any] | None = None, *, session_id: str | None = None,
-                 at: datetime | None = None, secret: str | None = None,
-                 raw_and_header: tuple[bytes, str] | None = None) -> NotificationAck:
-    body = {"walletId": wallet_id, "sessionId": session_id or world.session_of(wallet_id),
-            "outcome": outcome, "details": card() if details is None else details}
-    raw, header = raw_and_header or signed(body, at=at or world.now,
-                                           **({"secret": secret} if secret else {}))
-    return await world.wallet.notify(PspNotification.model_validate_json(raw), raw_body=raw,
-                                     signature=header, now=world.now)
+async def notify(
+    world: World,
+    wallet_id: str,
+    outcome: str = "OK",
+    details: dict[str, Any] | None = None,
+    *,
+    session_id: str | None = None,
+    at: datetime | None = None,
+    secret: str | None = None,
+    raw_and_header: tuple[bytes, str] | None = None,
+) -> NotificationAck:
+    body = {
+        "walletId": wallet_id,
+        "sessionId": session_id or world.session_of(wallet_id),
+        "outcome": outcome,
+        "details": card() if details is None else details,
+    }
+    raw, header = raw_and_header or signed(
+        body, at=at or world.now, **({"secret": secret} if secret else {})
+    )
+    return await world.wallet.notify(
+        PspNotification.model_validate_json(raw), raw_body=raw, signature=header, now=world.now
+    )
 
 
 async def validated(world: World, cf: str = CF, hpan: str = "a" * 64, **card_args: Any) -> str:
@@ -65,13 +81,19 @@ async def validated(world: World, cf: str = CF, hpan: str = "a" * 64, **card_arg
 async def test_onboarding_opens_a_psp_session_and_stores_it_created() -> None:
     world = World()
     started = await world.wallet.start_onboarding(
-        CF, NewInstrument(type="CARD"), now=world.now, notification_url=NOTIFY_URL)
+        CF, NewInstrument(type="CARD"), now=world.now, notification_url=NOTIFY_URL
+    )
     assert started.status == "CREATED"
     assert started.redirect_url == "https://psp.example/onboarding/sess-1"
     [opened] = world.psp.opened
-    assert opened == {"pspId": "DEMOPSP", "walletId": started.wallet_id, "type": "CARD",
-                      "returnUrl": "app://wallet/done", "notificationUrl": NOTIFY_URL,
-                      "sessionId": "sess-1"}
+    assert opened == {
+        "pspId": "DEMOPSP",
+        "walletId": started.wallet_id,
+        "type": "CARD",
+        "returnUrl": "app://wallet/done",
+        "notificationUrl": NOTIFY_URL,
+        "sessionId": "sess-1",
+    }
     shown = await world.wallet.get(CF, started.wallet_id, now=world.now)
     assert (shown.status, shown.type, shown.details) == ("CREATED", "CARD", None)
     assert [(a.name, a.status) for a in shown.applications] == [("PAGOPA", "ENABLED")]
@@ -98,20 +120,29 @@ async def test_a_psp_outage_writes_nothing() -> None:
 async def test_ok_notification_validates_with_the_type_details_and_publishes() -> None:
     world = World()
     wallet_id = await onboard(world)
-    ack = await notify(world, wallet_id, details=card("b" * 64, last4="1111", month=3,
-                                                      year=2029))
+    ack = await notify(world, wallet_id, details=card("b" * 64, last4="1111", month=3, year=2029))
     assert (ack.wallet_id, ack.outcome) == (wallet_id, "OK")
     shown = await world.wallet.get(CF, wallet_id, now=world.now)
     assert shown.status == "VALIDATED"
     assert shown.details is not None
     assert shown.details.model_dump(by_alias=True) == {
-        "brand": "VISA", "last4": "1111", "expiryMonth": 3, "expiryYear": 2029}
+        "brand": "VISA",
+        "last4": "1111",
+        "expiryMonth": 3,
+        "expiryYear": 2029,
+    }
     assert "hpan" not in shown.model_dump_json(by_alias=True)
     [event] = world.events()
     assert event["type"] == "InstrumentValidated"
     assert event["data"] == {
-        "walletId": wallet_id, "citizenId": fiscal_code_hash(CF), "fiscalCode": CF,
-        "hpan": "b" * 64, "type": "CARD", "brand": "VISA", "applications": {"PAGOPA": "ENABLED"}}
+        "walletId": wallet_id,
+        "citizenId": fiscal_code_hash(CF),
+        "fiscalCode": CF,
+        "hpan": "b" * 64,
+        "type": "CARD",
+        "brand": "VISA",
+        "applications": {"PAGOPA": "ENABLED"},
+    }
     # Sent, and left for the outbox sweep to clear: the request saved a write.
     assert [e["id"] for e in world.stored(CF, wallet_id)["outbox"]] == [event["id"]]
     assert await world.publisher.sweep() == 1
@@ -124,20 +155,24 @@ async def test_pending_means_the_citizen_is_on_the_psp_page() -> None:
     world = World()
     wallet_id = await onboard(world)
     await notify(world, wallet_id, "PENDING", {})
-    assert (await world.wallet.get(CF, wallet_id, now=world.now)).status == (
-        "VALIDATION_REQUESTED")
+    assert (await world.wallet.get(CF, wallet_id, now=world.now)).status == ("VALIDATION_REQUESTED")
     await notify(world, wallet_id, "OK")
     world.advance(seconds=1)
     await notify(world, wallet_id, "PENDING", {})  # late progress changes nothing
     assert (await world.wallet.get(CF, wallet_id, now=world.now)).status == "VALIDATED"
 
 
-@pytest.mark.parametrize(("outcome", "details", "reason"), [
-    ("KO", {"reason": "card refused"}, "KO: card refused"),
-    ("CANCELED", {"reason": "the citizen gave up"}, "CANCELED: the citizen gave up"),
-    ("CANCELED", {}, "CANCELED")])
+@pytest.mark.parametrize(
+    ("outcome", "details", "reason"),
+    [
+        ("KO", {"reason": "card refused"}, "KO: card refused"),
+        ("CANCELED", {"reason": "the citizen gave up"}, "CANCELED: the citizen gave up"),
+        ("CANCELED", {}, "CANCELED"),
+    ],
+)
 async def test_ko_and_canceled_end_in_error_with_the_reason(
-        outcome: str, details: dict[str, Any], reason: str) -> None:
+    outcome: str, details: dict[str, Any], reason: str
+) -> None:
     world = World()
     wallet_id = await onboard(world)
     await notify(world, wallet_id, outcome, details)
@@ -158,15 +193,18 @@ async def test_identical_renotification_is_accepted_and_changes_nothing() -> Non
     after = world.stored(CF, wallet_id)
     unchanged = ("_etag", "signatures")  # the retry's signature is recorded (replay guard)
     assert {k: v for k, v in after.items() if k not in unchanged} == {
-        k: v for k, v in before.items() if k not in unchanged}
+        k: v for k, v in before.items() if k not in unchanged
+    }
     assert len(after["signatures"]) == 2
     assert len(world.events()) == 1
 
 
-@pytest.mark.parametrize(("outcome", "details"), [
-    ("KO", {}), ("CANCELED", {"reason": "x"}), ("OK", card("c" * 64))])
+@pytest.mark.parametrize(
+    ("outcome", "details"), [("KO", {}), ("CANCELED", {"reason": "x"}), ("OK", card("c" * 64))]
+)
 async def test_a_different_outcome_for_a_final_session_is_refused(
-        outcome: str, details: dict[str, Any]) -> None:
+    outcome: str, details: dict[str, Any]
+) -> None:
     world = World()
     wallet_id = await onboard(world)
     await notify(world, wallet_id)
@@ -187,8 +225,9 @@ async def test_unknown_sessions_are_not_found_once_the_signature_holds() -> None
         await notify(world, wallet_id, session_id="sess-other")
     # without a good signature nothing is said about the session
     with pytest.raises(Unauthorized):
-        await notify(world, "3f1d1c9e-8a6b-4c2d-9e7f-0a1b2c3d4e5f", session_id="sess-1",
-                     secret="forged")
+        await notify(
+            world, "3f1d1c9e-8a6b-4c2d-9e7f-0a1b2c3d4e5f", session_id="sess-1", secret="forged"
+        )
 
 
 async def test_forged_stale_and_replayed_notifications_are_unauthorized() -> None:
@@ -198,8 +237,12 @@ async def test_forged_stale_and_replayed_notifications_are_unauthorized() -> Non
         await notify(world, wallet_id, secret="forged")
     with pytest.raises(Unauthorized, match="too old"):
         await notify(world, wallet_id, at=world.now - timedelta(minutes=6))
-    body = {"walletId": wallet_id, "sessionId": world.session_of(wallet_id), "outcome": "KO",
-            "details": {}}
+    body = {
+        "walletId": wallet_id,
+        "sessionId": world.session_of(wallet_id),
+        "outcome": "KO",
+        "details": {},
+    }
     captured = signed(body, at=world.now)
     await notify(world, wallet_id, raw_and_header=captured)
     with pytest.raises(Unauthorized, match="already used"):
@@ -208,8 +251,12 @@ async def test_forged_stale_and_replayed_notifications_are_unauthorized() -> Non
     with pytest.raises(Unauthorized):
         await notify(world, wallet_id, raw_and_header=tampered)
     with pytest.raises(Unauthorized, match="missing"):
-        await world.wallet.notify(PspNotification.model_validate(body), raw_body=captured[0],
-                                  signature=None, now=world.now)
+        await world.wallet.notify(
+            PspNotification.model_validate(body),
+            raw_body=captured[0],
+            signature=None,
+            now=world.now,
+        )
     assert world.stored(CF, wallet_id)["status"] == "ERROR"
 
 
@@ -231,8 +278,12 @@ async def test_a_retrys_signature_is_recorded_and_refused_when_replayed() -> Non
     wallet_id = await onboard(world)
     await notify(world, wallet_id)
     world.advance(seconds=5)
-    body = {"walletId": wallet_id, "sessionId": world.session_of(wallet_id), "outcome": "OK",
-            "details": card()}
+    body = {
+        "walletId": wallet_id,
+        "sessionId": world.session_of(wallet_id),
+        "outcome": "OK",
+        "details": card(),
+    }
     retry = signed(body, at=world.now)
     await notify(world, wallet_id, raw_and_header=retry)  # identical outcome: 200, no change
     with pytest.raises(Unauthorized, match="already used"):
@@ -246,12 +297,17 @@ async def test_a_retrys_signature_is_recorded_and_refused_when_replayed() -> Non
 async def test_one_signature_sent_twice_at_once_is_accepted_once() -> None:
     world = World()
     wallet_id = await onboard(world)
-    body = {"walletId": wallet_id, "sessionId": world.session_of(wallet_id), "outcome": "OK",
-            "details": card()}
+    body = {
+        "walletId": wallet_id,
+        "sessionId": world.session_of(wallet_id),
+        "outcome": "OK",
+        "details": card(),
+    }
     captured = signed(body, at=world.now)
     results = await asyncio.gather(
         *(notify(world, wallet_id, raw_and_header=captured) for _ in range(2)),
-        return_exceptions=True)
+        return_exceptions=True,
+    )
     assert sorted(type(r).__name__ for r in results) == ["NotificationAck", "Unauthorized"]
     assert len(world.events()) == 1
 
@@ -262,8 +318,9 @@ async def test_signatures_are_forgotten_once_stale() -> None:
     await notify(world, wallet_id, "PENDING", {})
     world.advance(minutes=6)  # past t + skew: the timestamp check alone refuses it now
     await notify(world, wallet_id)
-    assert [s["until"] > world.now.isoformat()[:19]
-            for s in world.stored(CF, wallet_id)["signatures"]] == [True]
+    assert [
+        s["until"] > world.now.isoformat()[:19] for s in world.stored(CF, wallet_id)["signatures"]
+    ] == [True]
 
 
 async def test_a_forged_or_changed_wallet_id_is_unknown_once_the_signature_holds() -> None:
@@ -311,29 +368,45 @@ async def test_a_later_write_sends_its_own_events_and_leaves_older_ones_to_the_s
     world = World()
     wallet_id = await validated(world, hpan="7" * 64)
     world.sender.fail_with = DependencyError("servicebus", "down")
-    await world.wallet.set_applications(CF, wallet_id, ApplicationsUpdate.model_validate(
-        {"applications": [{"name": "PAGOPA", "status": "DISABLED"}]}), now=world.now)
+    await world.wallet.set_applications(
+        CF,
+        wallet_id,
+        ApplicationsUpdate.model_validate(
+            {"applications": [{"name": "PAGOPA", "status": "DISABLED"}]}
+        ),
+        now=world.now,
+    )
     world.sender.fail_with = None  # the ApplicationChanged event was not sent
     await world.wallet.delete(CF, wallet_id, now=world.now)
     assert [e["type"] for e in world.events()] == ["InstrumentValidated", "InstrumentDeleted"]
     assert world.sender.dropped == []  # nothing re-sent on the request path
     assert [e["type"] for e in world.stored(CF, wallet_id)["outbox"]] == [
-        "InstrumentValidated", "ApplicationChanged", "InstrumentDeleted"]
+        "InstrumentValidated",
+        "ApplicationChanged",
+        "InstrumentDeleted",
+    ]
     assert await world.publisher.sweep() == 1
     assert [e["type"] for e in world.events()] == [
-        "InstrumentValidated", "InstrumentDeleted", "ApplicationChanged"]
+        "InstrumentValidated",
+        "InstrumentDeleted",
+        "ApplicationChanged",
+    ]
     assert len(world.sender.dropped) == 2  # the two already sent: dropped by id
     assert world.stored(CF, wallet_id)["outbox"] == []
 
 
-@pytest.mark.parametrize("details", [
-    {**card(), "pan": "4242424242424242"},  # a PAN is never accepted
-    {**card(), "hpan": "not-a-hash"},
-    {k: v for k, v in card().items() if k != "hpan"},
-    {"bankName": "Banca", "maskedPhone": "+39 ****1234", "hpan": "a" * 64, "contractId": "c"},
-])
+@pytest.mark.parametrize(
+    "details",
+    [
+        {**card(), "pan": "4242424242424242"},  # a PAN is never accepted
+        {**card(), "hpan": "not-a-hash"},
+        {k: v for k, v in card().items() if k != "hpan"},
+        {"bankName": "Banca", "maskedPhone": "+39 ****1234", "hpan": "a" * 64, "contractId": "c"},
+    ],
+)
 async def test_details_that_do_not_fit_the_type_are_422_and_change_nothing(
-        details: dict[str, Any]) -> None:
+    details: dict[str, Any],
+) -> None:
     world = World()
     wallet_id = await onboard(world)
     with pytest.raises(Invalid) as caught:
@@ -344,16 +417,40 @@ async def test_details_that_do_not_fit_the_type_are_422_and_change_nothing(
     assert world.stored(CF, wallet_id)["status"] == "CREATED"
 
 
-@pytest.mark.parametrize(("type_", "details", "shown"), [
-    ("BANCOMAT", {**card(), "brand": "PAGOBANCOMAT", "abi": "03069"},
-     {"brand": "PAGOBANCOMAT", "last4": "4242", "expiryMonth": 12, "expiryYear": 2030,
-      "abi": "03069"}),
-    ("BPAY", {"bankName": "Banca Demo", "maskedPhone": "+39 ****4567", "hpan": "d" * 64,
-              "contractId": "c-1"}, {"bankName": "Banca Demo", "maskedPhone": "+39 ****4567"}),
-    ("SATISPAY", {"maskedPhone": "+39 ****4567", "hpan": "d" * 64, "contractId": "c-1"},
-     {"maskedPhone": "+39 ****4567"})])
-async def test_each_type_shows_its_own_details(type_: str, details: dict[str, Any],
-                                               shown: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    ("type_", "details", "shown"),
+    [
+        (
+            "BANCOMAT",
+            {**card(), "brand": "PAGOBANCOMAT", "abi": "03069"},
+            {
+                "brand": "PAGOBANCOMAT",
+                "last4": "4242",
+                "expiryMonth": 12,
+                "expiryYear": 2030,
+                "abi": "03069",
+            },
+        ),
+        (
+            "BPAY",
+            {
+                "bankName": "Banca Demo",
+                "maskedPhone": "+39 ****4567",
+                "hpan": "d" * 64,
+                "contractId": "c-1",
+            },
+            {"bankName": "Banca Demo", "maskedPhone": "+39 ****4567"},
+        ),
+        (
+            "SATISPAY",
+            {"maskedPhone": "+39 ****4567", "hpan": "d" * 64, "contractId": "c-1"},
+            {"maskedPhone": "+39 ****4567"},
+        ),
+    ],
+)
+async def test_each_type_shows_its_own_details(
+    type_: str, details: dict[str, Any], shown: dict[str, Any]
+) -> None:
     world = World()
     wallet_id = await onboard(world, type_=type_)
     await notify(world, wallet_id, details=details)
@@ -390,16 +487,27 @@ async def test_a_card_expires_after_its_month_on_the_italian_calendar() -> None:
     assert [i.status for i in listed.instruments] == ["EXPIRED"]
     with pytest.raises(Conflict):
         await world.wallet.set_applications(
-            CF, wallet_id, ApplicationsUpdate.model_validate(
-                {"applications": [{"name": "PAGOPA", "status": "DISABLED"}]}), now=world.now)
+            CF,
+            wallet_id,
+            ApplicationsUpdate.model_validate(
+                {"applications": [{"name": "PAGOPA", "status": "DISABLED"}]}
+            ),
+            now=world.now,
+        )
 
 
 # ------------------------------------------------------------------ replacement and limits
 async def test_the_same_hpan_again_replaces_the_old_instrument() -> None:
     world = World()
     old = await validated(world, hpan="e" * 64)
-    await world.wallet.set_applications(CF, old, ApplicationsUpdate.model_validate(
-        {"applications": [{"name": "PAGOPA", "status": "DISABLED"}]}), now=world.now)
+    await world.wallet.set_applications(
+        CF,
+        old,
+        ApplicationsUpdate.model_validate(
+            {"applications": [{"name": "PAGOPA", "status": "DISABLED"}]}
+        ),
+        now=world.now,
+    )
     new = await onboard(world, applications=["PAGOPA"])
     await notify(world, new, details=card("e" * 64, month=1, year=2031))
     old_shown = await world.wallet.get(CF, old, now=world.now)
@@ -412,9 +520,15 @@ async def test_the_same_hpan_again_replaces_the_old_instrument() -> None:
     replaced = world.events()[-1]
     assert replaced["type"] == "InstrumentReplaced"
     assert {k: replaced["data"][k] for k in ("oldWalletId", "newWalletId", "hpan")} == {
-        "oldWalletId": old, "newWalletId": new, "hpan": "e" * 64}
+        "oldWalletId": old,
+        "newWalletId": new,
+        "hpan": "e" * 64,
+    }
     assert [e["type"] for e in world.events()] == [
-        "InstrumentValidated", "ApplicationChanged", "InstrumentReplaced"]
+        "InstrumentValidated",
+        "ApplicationChanged",
+        "InstrumentReplaced",
+    ]
 
 
 async def test_the_same_hpan_of_another_citizen_is_not_a_replacement() -> None:
@@ -448,7 +562,10 @@ async def test_a_validation_beyond_the_limit_ends_in_error() -> None:
         await notify(world, wallet_id, details=card(f"{n:064x}"))
     shown = [await world.wallet.get(CF, w, now=world.now) for w in wallet_ids]
     assert [(i.status, i.error_reason) for i in shown] == [
-        ("VALIDATED", None), ("VALIDATED", None), ("ERROR", "TOO_MANY_INSTRUMENTS")]
+        ("VALIDATED", None),
+        ("VALIDATED", None),
+        ("ERROR", "TOO_MANY_INSTRUMENTS"),
+    ]
     assert len(world.events()) == 2
 
 
@@ -474,7 +591,8 @@ async def test_another_citizens_instrument_is_not_found_exactly_like_an_unknown_
     theirs = await validated(world, OTHER_CF)
     unknown = "3f1d1c9e-8a6b-4c2d-9e7f-0a1b2c3d4e5f"
     update = ApplicationsUpdate.model_validate(
-        {"applications": [{"name": "PAGOPA", "status": "DISABLED"}]})
+        {"applications": [{"name": "PAGOPA", "status": "DISABLED"}]}
+    )
     for wallet_id in (theirs, unknown, "../x", "' OR 1=1"):
         with pytest.raises(NotFound) as caught:
             await world.wallet.get(CF, wallet_id, now=world.now)
@@ -497,7 +615,10 @@ async def test_deleting_publishes_once_and_deleting_again_is_fine() -> None:
     assert [e["type"] for e in world.events()] == ["InstrumentValidated", "InstrumentDeleted"]
     deleted = world.events()[-1]["data"]
     assert (deleted["walletId"], deleted["hpan"], deleted["citizenId"]) == (
-        wallet_id, "9" * 64, fiscal_code_hash(CF))
+        wallet_id,
+        "9" * 64,
+        fiscal_code_hash(CF),
+    )
     assert (await world.wallet.instruments(CF, now=world.now)).instruments == []
 
 
@@ -531,10 +652,11 @@ async def test_events_wait_in_the_outbox_while_the_broker_is_down() -> None:
     world.sender.fail_with = None
     await world.wallet.delete(CF, wallet_id, now=world.now)  # a later write keeps it
     assert [e["type"] for e in world.stored(CF, wallet_id)["outbox"]] == [
-        "InstrumentValidated", "InstrumentDeleted"]
+        "InstrumentValidated",
+        "InstrumentDeleted",
+    ]
     assert await world.publisher.sweep() == 1  # and the sweep sends it
-    assert sorted(e["type"] for e in world.events()) == ["InstrumentDeleted",
-                                                         "InstrumentValidated"]
+    assert sorted(e["type"] for e in world.events()) == ["InstrumentDeleted", "InstrumentValidated"]
 
 
 # ------------------------------------------------------------------ applications
@@ -542,17 +664,26 @@ async def test_applications_change_with_an_event_only_when_they_change() -> None
     world = World()
     wallet_id = await validated(world)
     off = ApplicationsUpdate.model_validate(
-        {"applications": [{"name": "PAGOPA", "status": "DISABLED"}]})
+        {"applications": [{"name": "PAGOPA", "status": "DISABLED"}]}
+    )
     shown = await world.wallet.set_applications(CF, wallet_id, off, now=world.now)
     assert [(a.name, a.status) for a in shown.applications] == [("PAGOPA", "DISABLED")]
     await world.wallet.set_applications(CF, wallet_id, off, now=world.now)
     changed = [e for e in world.events() if e["type"] == "ApplicationChanged"]
     assert len(changed) == 1
     assert (changed[0]["data"]["application"], changed[0]["data"]["status"]) == (
-        "PAGOPA", "DISABLED")
+        "PAGOPA",
+        "DISABLED",
+    )
     with pytest.raises(ValidationError):
-        ApplicationsUpdate.model_validate({"applications": [
-            {"name": "PAGOPA", "status": "ENABLED"}, {"name": "PAGOPA", "status": "DISABLED"}]})
+        ApplicationsUpdate.model_validate(
+            {
+                "applications": [
+                    {"name": "PAGOPA", "status": "ENABLED"},
+                    {"name": "PAGOPA", "status": "DISABLED"},
+                ]
+            }
+        )
     await world.wallet.delete(CF, wallet_id, now=world.now)
     with pytest.raises(Conflict, match="DELETED"):
         await world.wallet.set_applications(CF, wallet_id, off, now=world.now)
@@ -578,21 +709,30 @@ async def test_round_trips_per_operation_at_the_store() -> None:
 
 
 # ------------------------------------------------------------------ a property
-_NOTICES = st.sampled_from([("PENDING", {}), ("OK", card("a" * 64)), ("OK", card("b" * 64)),
-                            ("KO", {}), ("CANCELED", {"reason": "r"})])
+_NOTICES = st.sampled_from(
+    [
+        ("PENDING", {}),
+        ("OK", card("a" * 64)),
+        ("OK", card("b" * 64)),
+        ("KO", {}),
+        ("CANCELED", {"reason": "r"}),
+    ]
+)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.lists(_NOTICES, min_size=1, max_size=6))
 async def test_the_first_outcome_wins_whatever_the_psp_sends_after(
-        notices: list[tuple[str, dict[str, Any]]]) -> None:
+    notices: list[tuple[str, dict[str, Any]]],
+) -> None:
     world = World()
     wallet_id = await onboard(world, fiscal_code(7))
     first_final: tuple[str, dict[str, Any]] | None = None
     for outcome, details in notices:
         world.advance(seconds=1)
-        expect_conflict = (first_final is not None and outcome != "PENDING"
-                           and (outcome, details) != first_final)
+        expect_conflict = (
+            first_final is not None and outcome != "PENDING" and (outcome, details) != first_final
+        )
         if expect_conflict:
             with pytest.raises(Conflict):
                 await notify(world, wallet_id, outcome, details)
