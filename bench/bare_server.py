@@ -1,5 +1,5 @@
 """The baseline of bench/host.py: a bare aiohttp handler doing the same Cosmos point read with
-the same client the app uses (shared.clients), in a process of its own like the dev host."""
+the same client the app uses (platform clients), in a process of its own like the dev host."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ import asyncio
 
 from aiohttp import web
 
-from shared.clients import get_clients
-from shared.collector import pace_collector
+from shared.platform.clients import get_clients
+from shared.platform.collector import pace_collector
 
 
 async def serve(port: int) -> None:
-    pace_collector()  # the worker's collector setting (shared.root sets it in the host)
+    pace_collector()  # the worker's collector setting (functions.root sets it in the host)
     clients = get_clients()
     container = clients.container(clients.settings.parties_container)
 

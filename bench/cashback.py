@@ -270,11 +270,11 @@ class Bench:
         self.port = platform.cosmos.port
 
     async def run(self, citizens: int, total: int) -> None:
+        from functions.root import get_root
         from shared.cashback.rules import parse_periods
         from shared.cashback.transactions import Intake, TransactionBatchIn
-        from shared.clients import Clients, close_clients
-        from shared.config import load_settings
-        from shared.root import get_root
+        from shared.platform.clients import Clients, close_clients
+        from shared.platform.config import load_settings
 
         root = get_root()
         store = root.clients.container(root.settings.cashback_container)

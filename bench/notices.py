@@ -1,6 +1,6 @@
 """Benchmark of the notice archive through the dev host, beside raw SDK upserts of the same
 documents to the same Cosmos emulator at the same concurrency, in the same run (with the app's
-own Cosmos client from ``shared.clients``, so both sides have the same SDK settings).
+own Cosmos client from ``shared.platform.clients``, so both sides have the same SDK settings).
 
 - Single writes: ``POST /api/aca/v1/paCreatePosition`` (new positions) at concurrency 32,
   beside ``upsert_item`` of the documents the host stored, 32 at a time.
@@ -37,9 +37,9 @@ from bench.common import (
 from local.cosmos import stats
 from local.platform import DEMO_EC, Platform
 from local.process import ROOT
-from shared.clients import Clients
-from shared.collector import pace_collector
-from shared.config import load_settings
+from shared.platform.clients import Clients
+from shared.platform.collector import pace_collector
+from shared.platform.config import load_settings
 
 DATABASE = "bench-notices"
 RAW_DATABASE = "bench-notices-raw"
@@ -128,7 +128,7 @@ class Bench:
         return seconds, trips, polls
 
     async def run(self, positions: int, singles: int, rounds: int) -> None:
-        # The app's own client (shared.clients), so the baseline has the host's SDK settings.
+        # The app's own client (platform.clients), so the baseline has the host's SDK settings.
         clients = Clients(load_settings({**self.env, "COSMOS_DATABASE": RAW_DATABASE}))
         try:
             client = clients.cosmos()

@@ -30,12 +30,13 @@ import aiohttp
 from local.nhsim import DEV_KEY, DEV_KEY_NAME, Faults, connection_string, reset, start_nhsim, stats
 from local.nhsim.naive import SessionPerCallSender
 from local.process import ROOT
-from shared.clients import Clients
-from shared.clock import SystemClock
-from shared.config import Settings, load_settings, push_hubs
+from shared.platform.clients import Clients
+from shared.platform.clock import SystemClock
+from shared.platform.config import Settings, load_settings
 from shared.push.client import build_dispatcher, session_spec
 from shared.push.models import native_notification
 from shared.push.sas import resource_uri, sign
+from shared.push.settings import push_hubs
 
 HUB = "bench-hub"
 CALLERS = 256  # queue invocations waiting to send, more than any connector limit

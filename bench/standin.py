@@ -8,7 +8,7 @@ raw on the same emulator at the same concurrency, in the same run.
 - Baseline: for each payment, the point reads and ETag-conditioned writes the gateway makes
   (verify: read the notice; activate: read the notice, create the payment;
   outcome: read the payment, replace it, read the notice, replace it), with the app's own
-  Cosmos client (``shared.clients``), in another database. (The receipt event stays in the
+  Cosmos client (``shared.platform.clients``), in another database. (The receipt event stays in the
   payment's outbox until the receipt's delivery, disabled here, or the sweep clears it.)
 - Cosmos round trips per payment, counted at the emulator (``GET /_emulator/stats``).
 
@@ -33,9 +33,9 @@ from azure.cosmos.aio import ContainerProxy
 from bench.common import ADMIN_KEY, FUNCTION_KEY, Figures, bench_settings, load, start_devhost
 from local.cosmos import stats
 from local.platform import DEMO_EC, Platform
-from shared.clients import Clients
-from shared.collector import pace_collector
-from shared.config import load_settings
+from shared.platform.clients import Clients
+from shared.platform.collector import pace_collector
+from shared.platform.config import load_settings
 
 DATABASE = "bench-standin"
 RAW_DATABASE = "bench-standin-raw"

@@ -1,5 +1,5 @@
 """Benchmark of the wallet through the dev host, beside a bare aiohttp handler doing the same
-Cosmos operations with the same client (``shared.clients`` and the wallet's Cosmos store), each
+Cosmos operations with the same client (``platform.clients`` and the wallet's Cosmos store), each
 in a process of its own, in the same run.
 
 Operations, at concurrency 32: list, read, onboarding (create, which opens a session at the
@@ -7,7 +7,7 @@ PSP simulator, then the PSP's signed notification) and delete. Then the Cosmos r
 operation of each kind, counted at the emulator (``GET /_emulator/stats``).
 
 The delete has a second baseline beside it, a reference only: the bare handler's delete that also
-sends its event through the app's own Service Bus sender (``shared.messaging``, same client),
+sends its event through the app's own Service Bus sender (``platform.messaging``, same client),
 before it answers (the wallet sends its events after answering, in one batch with other
 requests'). Its ratio says how much of the gap the send is; the target is against the bare
 handler without it.
@@ -138,13 +138,13 @@ async def serve_bare(port: int) -> None:
     """The same Cosmos operations as the wallet, on documents of the same shape and size,
     without the Functions edge, auth, the PSP, validation, models or Service Bus (but for the
     delete's reference, ``?send=1``, which also sends its event with the app's sender)."""
-    from shared.clients import get_clients
-    from shared.collector import pace_collector
-    from shared.messaging import Outgoing, ServiceBusSender
+    from shared.platform.clients import get_clients
+    from shared.platform.collector import pace_collector
+    from shared.platform.messaging import Outgoing, ServiceBusSender
     from shared.wallet.models import fixed_time
     from shared.wallet.store import CosmosWalletStore
 
-    pace_collector()  # the worker's collector setting (shared.root sets it in the host)
+    pace_collector()  # the worker's collector setting (functions.root sets it in the host)
 
     clients = get_clients()
     s = clients.settings
@@ -501,8 +501,8 @@ class Bench:
 
     async def sweep(self) -> None:
         """The outboxes the requests left: the sweep clears them, timed alone."""
-        from shared.clients import Clients
-        from shared.config import load_settings
+        from shared.platform.clients import Clients
+        from shared.platform.config import load_settings
 
         clients = Clients(load_settings(self.env))
         container = clients.container(clients.settings.wallet_container)

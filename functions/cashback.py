@@ -9,6 +9,7 @@ from pydantic import BaseModel
 
 from functions.http import Call, endpoint
 from functions.queue import handle
+from functions.root import get_root
 from shared.cashback.models import (
     CashbackInstrument,
     CashbackInstrumentList,
@@ -20,8 +21,7 @@ from shared.cashback.models import (
     TransactionPage,
 )
 from shared.cashback.transactions import BatchAccepted, TransactionBatchIn
-from shared.queue_work import Delivery
-from shared.root import get_root
+from shared.platform.queue_work import Delivery
 
 bp = func.Blueprint()
 

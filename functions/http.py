@@ -2,7 +2,8 @@
 
 :func:`endpoint` registers a thin handler on a blueprint. The handler gets a :class:`Call`
 (already authenticated, body already validated) and returns a pydantic model, ``None`` (204) or
-a :class:`Reply`. Errors of :mod:`shared.errors` become RFC 7807 problems here and nowhere else.
+a :class:`Reply`. Errors of :mod:`~shared.platform.errors` become RFC 7807 problems here and
+nowhere else.
 Every operation is recorded in :data:`OPERATIONS` for ``/api/openapi.json``.
 """
 
@@ -19,15 +20,15 @@ from urllib.parse import urlsplit
 import azure.functions as func
 from pydantic import BaseModel, ValidationError
 
+from functions.root import Root, get_root
 from shared.auth.citizen import Citizen
-from shared.clock import current_clock
-from shared.errors import Invalid, PayloadTooLarge
-from shared.openapi import Operation, Security, Webhook
 from shared.parties.models import Party, Role
 from shared.parties.service import SUBSCRIPTION_KEY_HEADER
-from shared.problems import PROBLEM_JSON, Problem, problem_for
-from shared.root import Root, get_root
-from shared.telemetry import correlation_id, new_correlation_id
+from shared.platform.clock import current_clock
+from shared.platform.errors import Invalid, PayloadTooLarge
+from shared.platform.openapi import Operation, Security, Webhook
+from shared.platform.problems import PROBLEM_JSON, Problem, problem_for
+from shared.platform.telemetry import correlation_id, new_correlation_id
 
 logger = logging.getLogger(__name__)
 

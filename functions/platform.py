@@ -8,20 +8,24 @@ import azure.functions as func
 from pydantic import BaseModel, Field
 
 from functions.http import OPERATIONS, WEBHOOKS, Call, Reply, endpoint
-from shared import deadletters, failed_work
-from shared.clients import get_clients
-from shared.config import check_push_hubs
-from shared.errors import Invalid, NotFound
-from shared.failed_work import FailedWork
-from shared.health import Health, HealthProbe
-from shared.openapi import build
-from shared.outbox import Event
+from functions.root import OUTBOX_SWEEP_AGE, get_root
+from shared.cashback.settings import check_cashback_periods
 from shared.parties.models import IssuedKey, Party, PartyIn, RotateKey
-from shared.resources import queue_definitions
-from shared.root import OUTBOX_SWEEP_AGE, get_root
+from shared.platform import deadletters, failed_work
+from shared.platform.clients import get_clients
+from shared.platform.errors import Invalid, NotFound
+from shared.platform.failed_work import FailedWork
+from shared.platform.health import Health, HealthProbe
+from shared.platform.openapi import build
+from shared.platform.outbox import Event
+from shared.platform.resources import queue_definitions
+from shared.push.settings import check_push_hubs
 
 bp = func.Blueprint()
-_probe = HealthProbe(get_clients, extra={"push hubs": check_push_hubs})
+_probe = HealthProbe(
+    get_clients,
+    extra={"push hubs": check_push_hubs, "cashback periods": check_cashback_periods},
+)
 
 
 class FailedWorkList(BaseModel):

@@ -8,14 +8,14 @@ from pydantic import BaseModel
 
 from functions.http import Call, endpoint
 from functions.queue import handle
-from shared.config import Settings
+from functions.root import get_root
+from shared.platform.config import Settings
 from shared.push.models import (
     InstallationAccepted,
     InstallationIn,
     NotificationAccepted,
     NotificationIn,
 )
-from shared.root import get_root
 
 bp = func.Blueprint()
 

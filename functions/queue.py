@@ -1,5 +1,5 @@
 """The Service Bus edge of every queue trigger: the message becomes a Delivery, and the work
-ends as :mod:`shared.queue_work` says."""
+ends as :mod:`shared.platform.queue_work` says."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from typing import Any
 
 import azure.functions as func
 
-from shared.config import Settings
-from shared.queue_work import Delivery, Outcome, run
-from shared.root import get_root
-from shared.telemetry import correlation_id, new_correlation_id
+from functions.root import get_root
+from shared.platform.config import Settings
+from shared.platform.queue_work import Delivery, Outcome, run
+from shared.platform.telemetry import correlation_id, new_correlation_id
 
 
 def _plain(value: Any) -> Any:

@@ -8,10 +8,10 @@ from pydantic import BaseModel
 
 from functions.http import WEBHOOKS, Call, endpoint
 from functions.queue import handle
-from shared.openapi import Webhook
+from functions.root import get_root
 from shared.parties.models import Role
-from shared.queue_work import Delivery
-from shared.root import get_root
+from shared.platform.openapi import Webhook
+from shared.platform.queue_work import Delivery
 from shared.standin.models import (
     ActivateIn,
     Activation,

@@ -24,7 +24,7 @@ def read_offset_ms(path: Path | None) -> int:
 
 
 class DevClock:
-    """A :class:`shared.clock.Clock` whose offset is shared through ``path``."""
+    """A :class:`shared.platform.clock.Clock` whose offset is shared through ``path``."""
 
     def __init__(self, path: Path | None = None) -> None:
         self.path = path

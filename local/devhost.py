@@ -412,8 +412,8 @@ class DevHost:
             await client.close()
         if self.runner is not None:
             await self.runner.cleanup()
-        from shared.clients import close_clients
-        from shared.root import drain_root
+        from functions.root import drain_root
+        from shared.platform.clients import close_clients
 
         await drain_root()  # events the last requests handed to the outboxes' flush
         await close_clients()
@@ -458,7 +458,7 @@ def _seconds(value: str) -> float:
 
 
 def setup_logging() -> None:
-    from shared.telemetry import CorrelationFilter
+    from shared.platform.telemetry import CorrelationFilter
 
     handler = logging.StreamHandler(sys.stdout)
     handler.addFilter(CorrelationFilter())
@@ -471,7 +471,7 @@ def setup_logging() -> None:
 
 
 async def serve(args: argparse.Namespace) -> None:
-    from shared.clock import use_clock
+    from shared.platform.clock import use_clock
 
     clock = DevClock(Path(args.clock_file) if args.clock_file else None)
     use_clock(clock)
@@ -507,7 +507,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.settings:
         load_local_settings(Path(args.settings))
     setup_logging()
-    from shared.telemetry import configure
+    from shared.platform.telemetry import configure
 
     configure(connection_string=os.environ.get("APPLICATIONINSIGHTS_CONNECTION_STRING"))
     asyncio.run(serve(args))

@@ -1,7 +1,7 @@
 """The local platform: emulators started, containers and queues created, demo parties seeded.
 
 Used by ``make run`` (``local/run.py``) and by the test suite, which starts its own instance on
-free ports. Containers and queues come from :mod:`shared.resources`, the definitions the app
+free ports. Containers and queues come from :mod:`~shared.platform.resources`: definitions the app
 itself uses.
 """
 
@@ -25,8 +25,8 @@ from local.process import Child
 from local.psp import DEV_HPAN_SALT, start_psp
 from local.psp import base_url as psp_base_url
 from shared.auth.citizen import generate_key_pair
-from shared.config import Settings, load_settings
-from shared.resources import CONTAINERS, queue_definitions
+from shared.platform.config import Settings, load_settings
+from shared.platform.resources import CONTAINERS, queue_definitions
 
 DEMO_EC = "77777777777"
 DEMO_IBAN = "IT60X0542811101000000123456"  # the well-known example IBAN
@@ -139,10 +139,10 @@ async def seed_parties(settings: Settings, env: dict[str, str]) -> None:
     """Register the demo parties with the dev keys that local settings name."""
     from datetime import UTC, datetime
 
-    from shared.clients import Clients
     from shared.parties.models import PartyIn
     from shared.parties.service import PartyRegistry
     from shared.parties.store import CosmosPartyStore
+    from shared.platform.clients import Clients
 
     clients = Clients(settings)
     try:
@@ -179,12 +179,12 @@ async def seed_demo_notices(settings: Settings) -> None:
     """The EC simulator's demo notices in the archive too, so they can be paid in stand-in."""
     from datetime import UTC, datetime
 
-    from shared.clients import Clients
     from shared.notices.models import PositionIn
     from shared.notices.service import EcDirectory, NoticeArchive
     from shared.notices.store import CosmosNoticeStore
     from shared.parties.service import PartyRegistry
     from shared.parties.store import CosmosPartyStore
+    from shared.platform.clients import Clients
 
     clients = Clients(settings)
     try:

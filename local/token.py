@@ -13,7 +13,7 @@ from local.process import ROOT
 from local.run import STATE
 from shared.auth.citizen import issue_token
 from shared.auth.fiscal_code import parse_fiscal_code
-from shared.errors import Invalid
+from shared.platform.errors import Invalid
 
 
 def main(argv: list[str]) -> int:

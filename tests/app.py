@@ -17,12 +17,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from function_app import app
 from functions.http import Call, endpoint
 from functions.queue import handle
-from shared.config import Settings
-from shared.errors import PermanentError, RescheduleLater, TransientError
-from shared.messaging import Outgoing
+from functions.root import get_root
 from shared.parties.models import Party
-from shared.queue_work import Delivery
-from shared.root import get_root
+from shared.platform.config import Settings
+from shared.platform.errors import PermanentError, RescheduleLater, TransientError
+from shared.platform.messaging import Outgoing
+from shared.platform.queue_work import Delivery
 
 bp = func.Blueprint()
 
@@ -82,8 +82,8 @@ class Published(BaseModel):
 @endpoint(bp, "tests/outbox", "POST", auth="function", returns=Published, status=201)
 async def test_outbox(call: Call[BaseModel]) -> Published:
     """A state change with one event in its outbox (fault tests of the outbox)."""
-    from shared.cosmos import guarded
-    from shared.outbox import Event, add_events
+    from shared.platform.cosmos import guarded
+    from shared.platform.outbox import Event, add_events
 
     root = call.root
     doc_id = str(uuid.uuid4())

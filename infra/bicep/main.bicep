@@ -210,7 +210,7 @@ var allTags = union(tags, {
   environment: environment.name
 })
 
-// Every Cosmos DB container the code uses (shared/resources.py CONTAINERS); tests/infra checks it.
+// Every Cosmos DB container the code uses (shared/platform/resources.py CONTAINERS); tests/infra checks it.
 var cosmosContainers = {
   parties: {
     setting: 'PARTIES_CONTAINER'
@@ -277,7 +277,7 @@ var cosmosContainers = {
   }
 }
 
-// Every Service Bus queue a trigger or a producer names (shared/resources.py QUEUES).
+// Every Service Bus queue a trigger or a producer names (shared/platform/resources.py QUEUES).
 var servicebusQueues = {
   wallet_events: {
     setting: 'WALLET_EVENTS_QUEUE'
@@ -466,7 +466,7 @@ module network 'modules/network.bicep' = if (privateNetworking) {
   }
 }
 
-// Every app setting. tests/infra checks them against shared/config.py: each Settings field is
+// Every app setting. tests/infra checks them against shared/platform/config.py: each Settings field is
 // here (local-only ones aside), and nothing is here that neither the code, the host nor an SDK reads.
 var appSettings = {
   // Functions host: storage and Service Bus trigger connections through the identity.

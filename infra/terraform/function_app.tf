@@ -14,7 +14,7 @@ resource "azurerm_service_plan" "this" {
 locals {
   identity_client_id = azurerm_user_assigned_identity.this.client_id
 
-  # Every app setting. tests/infra checks them against shared/config.py: each Settings field is
+  # Every app setting. tests/infra checks them against shared/platform/config.py: each Settings field is
   # here (local-only ones aside), and nothing is here that neither the code, the host nor an SDK
   # reads. APPLICATIONINSIGHTS_CONNECTION_STRING is set through site_config below.
   app_settings_fixed = {

@@ -45,8 +45,8 @@ locals {
     environment = var.environment.name
   })
 
-  # Every Cosmos DB container the code uses (shared/resources.py CONTAINERS): the settings name
-  # naming it, its name (the setting's default in shared/config.py), its partition key path and
+  # Every Cosmos DB container the code uses (shared/platform/resources.py CONTAINERS): the settings name
+  # naming it, its name (the setting's default in shared/platform/config.py), its partition key path and
   # what else the code relies on. tests/infra checks this against the code.
   cosmos_containers = {
     parties = {
@@ -114,7 +114,7 @@ locals {
     }
   }
 
-  # Every Service Bus queue a trigger or a producer names (shared/resources.py QUEUES).
+  # Every Service Bus queue a trigger or a producer names (shared/platform/resources.py QUEUES).
   servicebus_queues = {
     wallet_events = {
       setting                  = "WALLET_EVENTS_QUEUE"

@@ -58,7 +58,7 @@ from local.ecsim.models import (
     VerifyIn,
     iso_utc,
 )
-from shared.clock import Clock
+from shared.platform.clock import Clock
 
 logger = logging.getLogger("ec-simulator")
 

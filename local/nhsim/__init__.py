@@ -125,7 +125,7 @@ def simulate_hubs(
 ) -> tuple[Child, dict[str, str]]:
     """Start one simulator serving every hub that ``env``'s ``PUSH_HUB_<n>_*`` name, with the
     keys their connections carry; return it and the connections rewritten to point at it."""
-    from shared.config import push_hubs
+    from shared.push.settings import push_hubs
 
     hubs = push_hubs(env)
     keys: dict[str, dict[str, str]] = {}

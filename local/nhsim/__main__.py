@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 from local.devclock import DevClock
 from local.nhsim.server import Faults, Simulator
-from shared.config import push_hubs
+from shared.push.settings import push_hubs
 
 
 def hubs_from_settings(path: Path) -> tuple[dict[str, dict[str, str]], int]:

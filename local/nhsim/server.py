@@ -50,7 +50,7 @@ from urllib.parse import unquote
 
 from aiohttp import web
 
-from shared.clock import Clock, SystemClock
+from shared.platform.clock import Clock, SystemClock
 
 FAULT_KINDS = ("throttle", "quota", "unavailable", "error", "reset", "reset-after")
 _PLATFORMS = {"apns", "fcmv1"}

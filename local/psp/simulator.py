@@ -36,7 +36,7 @@ from aiohttp import web
 
 from local.devclock import DevClock
 from shared.auth.signature import HEADER, sign, verify_signature
-from shared.errors import Unauthorized
+from shared.platform.errors import Unauthorized
 
 logger = logging.getLogger("psp-simulator")
 

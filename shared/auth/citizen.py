@@ -3,8 +3,8 @@
 Only asymmetric algorithms are accepted (never ``none`` nor ``HS*``), the key is
 chosen by the token's ``kid`` from a :class:`KeySource`, and every time claim is
 checked against the ``now`` passed in, not the system clock. Every refusal is an
-:class:`~shared.errors.Unauthorized` with a specific detail; a key source that
-cannot be reached raises :class:`~shared.errors.DependencyError`.
+:class:`~shared.platform.errors.Unauthorized` with a specific detail; a key source that
+cannot be reached raises :class:`~shared.platform.errors.DependencyError`.
 
 A token that passed is remembered by its SHA-256 for a short while (``cache_seconds``,
 two minutes by default, and never past its ``exp``): the app calls several endpoints with
@@ -35,7 +35,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from shared.auth.fiscal_code import parse_fiscal_code
-from shared.errors import ConfigurationError, DependencyError, Invalid, Unauthorized
+from shared.platform.errors import ConfigurationError, DependencyError, Invalid, Unauthorized
 
 __all__ = [
     "SUPPORTED_ALGORITHMS",

@@ -23,7 +23,7 @@ from __future__ import annotations
 import functools
 import hashlib
 
-from shared.errors import Invalid
+from shared.platform.errors import Invalid
 
 __all__ = ["check_character", "fiscal_code_hash", "is_fiscal_code", "parse_fiscal_code"]
 

@@ -8,7 +8,7 @@ from datetime import datetime
 from azure.cosmos.aio import ContainerProxy
 from azure.cosmos.exceptions import CosmosResourceExistsError
 
-from shared.cosmos import guarded
+from shared.platform.cosmos import guarded
 
 
 class CosmosReplayGuard:

@@ -19,7 +19,7 @@ from azure.core.exceptions import (
     ServiceResponseError,
 )
 
-from shared.errors import ConfigurationError, DependencyError
+from shared.platform.errors import ConfigurationError, DependencyError
 
 __all__ = ["KeyVaultSecrets", "LocalSecrets", "SecretClientLike", "SecretProvider"]
 

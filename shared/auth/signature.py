@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Protocol
 
-from shared.errors import Unauthorized
+from shared.platform.errors import Unauthorized
 
 __all__ = [
     "HEADER",

@@ -14,7 +14,7 @@ from typing import Literal, Protocol
 
 import aiohttp
 
-from shared.errors import DependencyError
+from shared.platform.errors import DependencyError
 
 logger = logging.getLogger(__name__)
 

@@ -45,7 +45,7 @@ from shared.cashback import rules
 from shared.cashback.models import CITIZEN_ID, StoredCitizen, dump
 from shared.cashback.ranking import rank_standings
 from shared.cashback.store import CashbackStore, Document, StaleDocument, fixed_time
-from shared.storage import guarded_blob
+from shared.platform.storage import guarded_blob
 
 logger = logging.getLogger(__name__)
 

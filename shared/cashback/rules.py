@@ -24,7 +24,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
-from shared.clock import ROME
+from shared.platform.clock import ROME
 
 # ---------------------------------------------------------------------------- periods
 

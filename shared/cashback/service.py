@@ -79,7 +79,7 @@ from shared.cashback.models import (
     rank_bucket_pk,
 )
 from shared.cashback.store import CashbackStore, Document, StaleDocument
-from shared.errors import (
+from shared.platform.errors import (
     Conflict,
     DependencyError,
     Invalid,
@@ -88,7 +88,7 @@ from shared.errors import (
     RescheduleLater,
     TransientError,
 )
-from shared.outbox import Event, add_events
+from shared.platform.outbox import Event, add_events
 from shared.wallet.models import Instrument
 
 logger = logging.getLogger(__name__)

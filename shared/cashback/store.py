@@ -21,11 +21,11 @@ from azure.cosmos.exceptions import (
     CosmosResourceNotFoundError,
 )
 
-from shared.cosmos import TRANSIENT_STATUS, create_new, guarded, replace_unchanged
-from shared.cosmos import Document as Document  # re-exported: the service's types
-from shared.cosmos import StaleDocument as StaleDocument
-from shared.cosmos import body as _body
-from shared.errors import DependencyError
+from shared.platform.cosmos import TRANSIENT_STATUS, create_new, guarded, replace_unchanged
+from shared.platform.cosmos import Document as Document  # re-exported: the service's types
+from shared.platform.cosmos import StaleDocument as StaleDocument
+from shared.platform.cosmos import body as _body
+from shared.platform.errors import DependencyError
 
 BATCH_OPERATIONS = 100  # Cosmos's limit per transactional batch
 MAX_ITEM_BYTES = 2 * 1024 * 1024  # Cosmos's limit per item

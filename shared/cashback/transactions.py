@@ -86,8 +86,8 @@ from shared.cashback.store import (
     StaleDocument,
     fixed_time,
 )
-from shared.errors import PermanentError, TransientError
-from shared.messaging import Outgoing, Sender
+from shared.platform.errors import PermanentError, TransientError
+from shared.platform.messaging import Outgoing, Sender
 
 logger = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from azure.core.exceptions import (
 )
 from azure.storage.blob.aio import BlobServiceClient
 
-from shared.storage import guarded_blob
+from shared.platform.storage import guarded_blob
 
 BLOB_TIMEOUT_SECONDS = 60.0
 """An upload is at most 20 MB: generous, but bounded."""

@@ -29,15 +29,6 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from shared.errors import (
-    DomainError,
-    Forbidden,
-    Invalid,
-    NotFound,
-    PayloadTooLarge,
-    PermanentError,
-)
-from shared.messaging import Outgoing, Sender
 from shared.notices import rules
 from shared.notices.blobs import BlobMissing, BlobStore
 from shared.notices.models import (
@@ -51,7 +42,16 @@ from shared.notices.models import (
 from shared.notices.service import NoticeArchive, Parties, authorize_write
 from shared.notices.store import BULK_DOC_ID, BulkStore, chunk_doc_id
 from shared.parties.models import Party
-from shared.queue_work import retry_transient
+from shared.platform.errors import (
+    DomainError,
+    Forbidden,
+    Invalid,
+    NotFound,
+    PayloadTooLarge,
+    PermanentError,
+)
+from shared.platform.messaging import Outgoing, Sender
+from shared.platform.queue_work import retry_transient
 
 logger = logging.getLogger(__name__)
 

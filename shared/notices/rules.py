@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-from shared.errors import Conflict, Invalid, NotFound
 from shared.notices.models import (
     CONTENT_FIELDS,
     HISTORY_LENGTH,
@@ -34,6 +33,7 @@ from shared.notices.models import (
     fixed_time,
     position_id,
 )
+from shared.platform.errors import Conflict, Invalid, NotFound
 
 Document = dict[str, Any]
 Outcome = Literal["created", "updated", "invalidated", "revalidated", "unchanged", "superseded"]

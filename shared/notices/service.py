@@ -18,7 +18,6 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Protocol
 
-from shared.errors import DependencyError, Forbidden, Invalid, NotFound
 from shared.notices import rules
 from shared.notices.models import (
     EC_FISCAL_CODE,
@@ -33,6 +32,7 @@ from shared.notices.rules import Document, NotThere, Outcome, Write
 from shared.notices.store import NoticeStore, StaleDocument
 from shared.parties.models import Party
 from shared.parties.service import authorize_for_ec
+from shared.platform.errors import DependencyError, Forbidden, Invalid, NotFound
 
 logger = logging.getLogger(__name__)
 

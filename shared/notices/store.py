@@ -26,9 +26,9 @@ from azure.cosmos.exceptions import (
     CosmosResourceNotFoundError,
 )
 
-from shared.cosmos import Document as Document  # re-exported: the service's types
-from shared.cosmos import StaleDocument as StaleDocument
-from shared.cosmos import (
+from shared.platform.cosmos import Document as Document  # re-exported: the service's types
+from shared.platform.cosmos import StaleDocument as StaleDocument
+from shared.platform.cosmos import (
     body,
     create_new,
     guarded,

@@ -8,9 +8,9 @@ import time
 from collections.abc import Iterable
 from datetime import datetime, timedelta
 
-from shared.errors import Forbidden, NotFound, Unauthorized
 from shared.parties.models import IssuedKey, Party, PartyIn, Role
 from shared.parties.store import PartyStore
+from shared.platform.errors import Forbidden, NotFound, Unauthorized
 
 SUBSCRIPTION_KEY_HEADER = "Ocp-Apim-Subscription-Key"
 

@@ -11,7 +11,7 @@ from typing import Any, Protocol
 from azure.cosmos.aio import ContainerProxy
 from azure.cosmos.exceptions import CosmosResourceNotFoundError
 
-from shared.cosmos import guarded
+from shared.platform.cosmos import guarded
 
 
 class PartyStore(Protocol):

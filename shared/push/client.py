@@ -13,7 +13,7 @@ ports and every other outbound call failed with it. Here:
   so the connection goes back to the pool, or is closed when an error body is too large;
 - SAS tokens come from :class:`~shared.push.sas.SasTokens`, not signed per request.
 
-Answers end as DESIGN.md's queue rules say (:mod:`shared.queue_work`):
+Answers end as DESIGN.md's queue rules say (:mod:`shared.platform.queue_work`):
 
 ==============================================  ==========================================
 429; 403 with Retry-After; 408, 5xx;            transient: retried here with backoff and
@@ -45,14 +45,20 @@ from typing import Literal
 
 import aiohttp
 
-from shared.clients import SessionSpec
-from shared.clock import Clock
-from shared.config import PushHubSetting, Settings
-from shared.errors import ConfigurationError, PermanentError, RescheduleLater, TransientError
+from shared.platform.clients import SessionSpec
+from shared.platform.clock import Clock
+from shared.platform.config import Settings
+from shared.platform.errors import (
+    ConfigurationError,
+    PermanentError,
+    RescheduleLater,
+    TransientError,
+)
+from shared.platform.queue_work import backoff
 from shared.push.hubs import HubRouter
 from shared.push.models import HubInstallation, NativeNotification, Platform
 from shared.push.sas import SasTokens, resource_uri
-from shared.queue_work import backoff
+from shared.push.settings import PushHubSetting
 
 logger = logging.getLogger(__name__)
 

@@ -3,8 +3,8 @@
 A citizen's installation id is the SHA-256 hex of the fiscal code, so no personal data reaches
 Notification Hubs. Installations are spread over several hubs (possibly in several namespaces)
 by the first hex digit of SHA-256(installation id); each hub's settings name the digits it takes
-(``PUSH_HUB_<n>_DIGITS``) and :func:`shared.config.push_hubs` checks that they cover 0-f exactly
-once, so every installation lands on exactly one hub.
+(``PUSH_HUB_<n>_DIGITS``) and :func:`~shared.push.settings.push_hubs` checks that they cover
+0-f exactly once, so every installation lands on exactly one hub.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Generic, TypeVar
 
 from shared.auth.fiscal_code import fiscal_code_hash
-from shared.config import HEX_DIGITS, PushHubSetting
-from shared.errors import ConfigurationError
+from shared.platform.errors import ConfigurationError
+from shared.push.settings import HEX_DIGITS, PushHubSetting
 
 H = TypeVar("H")
 

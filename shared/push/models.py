@@ -15,7 +15,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator, model_validator
 
 from shared.auth.fiscal_code import parse_fiscal_code
-from shared.errors import Invalid
+from shared.platform.errors import Invalid
 
 Platform = Literal["APNS", "FCMV1"]
 MAX_RECIPIENTS = 1000

@@ -15,7 +15,7 @@ import hashlib
 import hmac
 from urllib.parse import quote
 
-from shared.clock import Clock
+from shared.platform.clock import Clock
 
 
 def resource_uri(endpoint: str, hub: str) -> str:

@@ -25,8 +25,9 @@ from typing import Protocol, TypeVar
 
 from pydantic import ValidationError
 
-from shared.errors import Conflict, PermanentError, PreconditionFailed, TransientError
-from shared.messaging import Outgoing, Sender
+from shared.platform.errors import Conflict, PermanentError, PreconditionFailed, TransientError
+from shared.platform.messaging import Outgoing, Sender
+from shared.platform.queue_work import Delivery, retry_transient
 from shared.push.hubs import installation_id
 from shared.push.models import (
     PUSH_MESSAGE,
@@ -43,7 +44,6 @@ from shared.push.models import (
     native_notification,
 )
 from shared.push.store import InstallationState, InstallationStates, Versioned
-from shared.queue_work import Delivery, retry_transient
 
 logger = logging.getLogger(__name__)
 

@@ -22,8 +22,8 @@ from azure.cosmos.exceptions import (
 )
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.cosmos import guarded
-from shared.errors import Conflict, PreconditionFailed
+from shared.platform.cosmos import guarded
+from shared.platform.errors import Conflict, PreconditionFailed
 from shared.push.models import Platform
 
 

@@ -17,8 +17,10 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
-from shared.cosmos import Document, StaleDocument
-from shared.errors import (
+from shared.notices.models import Position
+from shared.parties.models import Party
+from shared.platform.cosmos import Document, StaleDocument
+from shared.platform.errors import (
     Conflict,
     DependencyError,
     DomainError,
@@ -28,9 +30,7 @@ from shared.errors import (
     NotFound,
     UpstreamFailed,
 )
-from shared.notices.models import Position
-from shared.outbox import Event, add_events
-from shared.parties.models import Party
+from shared.platform.outbox import Event, add_events
 from shared.standin import rules
 from shared.standin.models import (
     ActivateIn,

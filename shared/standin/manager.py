@@ -14,8 +14,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from shared.cosmos import Document, StaleDocument
-from shared.errors import DependencyError, NotFound
+from shared.platform.cosmos import Document, StaleDocument
+from shared.platform.errors import DependencyError, NotFound
 from shared.standin import rules
 from shared.standin.models import (
     EcVerifyRequest,

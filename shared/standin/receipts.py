@@ -20,8 +20,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from shared.cosmos import Document, StaleDocument
-from shared.errors import (
+from shared.platform.cosmos import Document, StaleDocument
+from shared.platform.errors import (
     Conflict,
     DependencyError,
     DomainError,

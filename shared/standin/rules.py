@@ -15,9 +15,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from shared.clock import ROME
-from shared.errors import Conflict, Gone, Invalid, NotFound
 from shared.notices.models import Position
+from shared.platform.clock import ROME
+from shared.platform.errors import Conflict, Gone, Invalid, NotFound
 from shared.standin.models import CALL_OUTCOMES, Evaluation, Probe, SlotFigures
 
 SLOT = timedelta(minutes=5)

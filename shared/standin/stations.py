@@ -14,9 +14,9 @@ import aiohttp
 from pydantic import BaseModel
 
 from shared.auth.secrets import SecretProvider
-from shared.errors import Invalid, NotFound
 from shared.parties.models import Party
 from shared.parties.service import SUBSCRIPTION_KEY_HEADER
+from shared.platform.errors import Invalid, NotFound
 from shared.standin.models import NOT_ACTIVE, CallOutcome
 
 logger = logging.getLogger(__name__)

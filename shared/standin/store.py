@@ -13,7 +13,7 @@ from typing import Any, Protocol
 from azure.cosmos.aio import ContainerProxy
 from azure.cosmos.exceptions import CosmosResourceNotFoundError
 
-from shared.cosmos import Document, body, create_new, guarded, replace_unchanged
+from shared.platform.cosmos import Document, body, create_new, guarded, replace_unchanged
 
 
 def payment_key(pa_fiscal_code: str, notice_number: str) -> tuple[str, str]:

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from shared.errors import DependencyError
+from shared.platform.errors import DependencyError
 from shared.standin.models import CallOutcome
 from shared.standin.rules import slot_of
 from shared.standin.store import StandInStore, stats_key

@@ -20,9 +20,9 @@ import aiohttp
 
 from shared.auth.secrets import SecretProvider
 from shared.auth.signature import HEADER, sign
-from shared.clock import Clock
-from shared.errors import ConfigurationError, DependencyError
 from shared.parties.models import Party
+from shared.platform.clock import Clock
+from shared.platform.errors import ConfigurationError, DependencyError
 from shared.wallet.models import InstrumentType
 
 logger = logging.getLogger(__name__)

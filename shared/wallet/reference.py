@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from shared.auth.fiscal_code import is_fiscal_code
 from shared.auth.secrets import SecretProvider
-from shared.errors import ConfigurationError
+from shared.platform.errors import ConfigurationError
 from shared.wallet.models import WALLET_ID
 
 __all__ = ["SECRET_NAME", "WalletIds", "is_wallet_id"]

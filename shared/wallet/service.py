@@ -39,9 +39,9 @@ from pydantic import BaseModel, ValidationError
 
 from shared.auth.fiscal_code import fiscal_code_hash
 from shared.auth.signature import verify_signed_request
-from shared.clock import ROME
-from shared.errors import Conflict, Invalid, NotFound, Unauthorized
-from shared.outbox import Event, add_events
+from shared.platform.clock import ROME
+from shared.platform.errors import Conflict, Invalid, NotFound, Unauthorized
+from shared.platform.outbox import Event, add_events
 from shared.wallet.models import (
     APPLICATIONS,
     DETAILS_IN,
@@ -83,7 +83,7 @@ class Publisher(Protocol):
         The events stay in the outbox until the sweep (which re-sends them: the broker drops
         the copies by message id) clears them, which saves the request a write; if the broker
         is down or the process dies first, the sweep is what sends them. See
-        :meth:`shared.outbox.Outbox.publish_soon`.
+        :meth:`shared.platform.outbox.Outbox.publish_soon`.
         """
         ...
 

@@ -22,16 +22,16 @@ from azure.cosmos.exceptions import (
     CosmosResourceNotFoundError,
 )
 
-from shared.cosmos import (
+from shared.platform.cosmos import (
     TRANSIENT_STATUS,
     create_new,
     guarded,
     replace_unchanged,
 )
-from shared.cosmos import Document as Document  # re-exported: the service's types
-from shared.cosmos import StaleDocument as StaleDocument
-from shared.cosmos import body as _body
-from shared.errors import DependencyError
+from shared.platform.cosmos import Document as Document  # re-exported: the service's types
+from shared.platform.cosmos import StaleDocument as StaleDocument
+from shared.platform.cosmos import body as _body
+from shared.platform.errors import DependencyError
 
 # Instruments a citizen still has, or is onboarding: the listing, and the count of live ones.
 _CURRENT = (

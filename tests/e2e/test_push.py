@@ -15,8 +15,8 @@ from azure.servicebus import ServiceBusClient
 from local import nhsim
 from local.platform import Platform
 from shared.auth.citizen import issue_token
-from shared.config import push_hubs
 from shared.push.hubs import HubRouter, installation_id
+from shared.push.settings import push_hubs
 from tests.conftest import ADMIN_KEY, Host, fresh_queues, start_host, wait_for
 from tests.servicebus_tools import send
 from tests.unit.push.factories import device_token, fiscal_code

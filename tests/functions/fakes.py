@@ -8,15 +8,15 @@ from typing import Any
 
 import azure.functions as func
 
+from functions.root import Root
 from shared.auth.citizen import CitizenTokenVerifier, PemKeys, generate_key_pair, issue_token
-from shared.clients import Clients
-from shared.clock import FixedClock
-from shared.config import load_settings
-from shared.failed_work import MemoryFailedWork
-from shared.messaging import MemorySender
 from shared.parties.service import PartyRegistry
 from shared.parties.store import MemoryPartyStore
-from shared.root import Root
+from shared.platform.clients import Clients
+from shared.platform.clock import FixedClock
+from shared.platform.config import load_settings
+from shared.platform.failed_work import MemoryFailedWork
+from shared.platform.messaging import MemorySender
 from tests.conftest import base_settings
 
 NOW = datetime(2026, 12, 8, 9, 30, tzinfo=UTC)

@@ -13,16 +13,16 @@ import pytest
 from azure.functions.servicebus import ServiceBusMessage
 from azure.functions.timer import TimerRequest
 
+from functions.root import use_root
 from shared.auth.citizen import issue_token
 from shared.cashback.payouts import MemoryPayoutFiles, PayoutJob
 from shared.cashback.ranking import RankingJob
 from shared.cashback.rules import parse_periods
 from shared.cashback.service import Cashback
 from shared.cashback.transactions import Scorer
-from shared.clock import SystemClock, use_clock
-from shared.config import Settings, load_settings
 from shared.parties.models import PartyIn
-from shared.root import use_root
+from shared.platform.clock import SystemClock, use_clock
+from shared.platform.config import Settings, load_settings
 from shared.wallet.service import Wallet
 from tests.app import app
 from tests.conftest import base_settings

@@ -13,12 +13,12 @@ import pytest
 from azure.functions.servicebus import ServiceBusMessage
 from azure.functions.timer import TimerRequest
 
-from shared.clock import SystemClock, use_clock
-from shared.messaging import Outgoing
+from functions.root import use_root
 from shared.notices.bulk import Bulks
 from shared.notices.service import NoticeArchive
 from shared.parties.service import PartyRegistry
-from shared.root import use_root
+from shared.platform.clock import SystemClock, use_clock
+from shared.platform.messaging import Outgoing
 from tests.app import app
 from tests.functions.fakes import NOW, FakeRoot, request, trigger
 from tests.unit.notices.fakes import BROKER, EC, OTHER_EC, World, body, nav

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from shared.clock import SystemClock, use_clock
-from shared.failed_work import FailedWork, failed_work_id
-from shared.root import use_root
+from functions.root import use_root
+from shared.platform.clock import SystemClock, use_clock
+from shared.platform.failed_work import FailedWork, failed_work_id
 from tests.app import app
 from tests.functions.fakes import NOW, FakeRoot, request, trigger
 

@@ -12,14 +12,14 @@ import azure.functions as func
 import pytest
 from azure.functions.servicebus import ServiceBusMessage
 
-from shared.clock import SystemClock, use_clock
-from shared.config import get_settings
-from shared.errors import ConfigurationError
-from shared.messaging import Outgoing
+from functions.root import use_root
+from shared.platform.clock import SystemClock, use_clock
+from shared.platform.config import get_settings
+from shared.platform.errors import ConfigurationError
+from shared.platform.messaging import Outgoing
 from shared.push.hubs import installation_id
 from shared.push.service import PushRequests, PushWorker
 from shared.push.store import MemoryInstallationStates
-from shared.root import use_root
 from tests.app import app
 from tests.conftest import base_settings
 from tests.functions.fakes import PUBLIC_PEM, FakeRoot, request, trigger

@@ -9,9 +9,9 @@ from typing import Any
 import azure.functions as func
 import pytest
 
-from shared.clock import SystemClock, use_clock
-from shared.config import Settings, load_settings
-from shared.root import use_root
+from functions.root import use_root
+from shared.platform.clock import SystemClock, use_clock
+from shared.platform.config import Settings, load_settings
 from shared.wallet.psp import HttpPspGateway
 from shared.wallet.service import Wallet
 from tests.app import app

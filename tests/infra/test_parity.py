@@ -1,8 +1,8 @@
 """Parity: both IaC flavours declare what the code needs, and the same as each other.
 
 Everything the code needs is read from the code at test time: the settings from
-``shared.config.Settings`` (and the indexed settings from the patterns the code reads them with),
-the containers and queues from ``shared.resources``, the queues the triggers name from
+``Settings`` (and the indexed settings from the patterns the code reads them with),
+the containers and queues from ``shared.platform.resources``, the queues the triggers name from
 ``function_app.app``, and the Azure SDK operations from the source of ``shared/`` and
 ``functions/``. When a capability adds one, these tests say what the infra lacks.
 """
@@ -26,9 +26,9 @@ from typing import Any
 import pytest
 
 import shared
-import shared.config
-from shared import resources
-from shared.config import Settings, load_settings
+import shared.platform.config
+from shared.platform import resources
+from shared.platform.config import Settings, load_settings
 from tests.infra import iac
 from tests.infra.iac import Expr, Flavour, Literal, Ref
 
@@ -102,7 +102,7 @@ def aliases() -> dict[str, str]:
 
 
 def code_modules() -> Iterator[ModuleType]:
-    yield shared.config
+    yield shared.platform.config
     for info in pkgutil.walk_packages(shared.__path__, "shared."):
         yield importlib.import_module(info.name)
 
@@ -262,7 +262,7 @@ def test_the_settings_of_each_environment_load(flavour: Flavour) -> None:
     for environment in environments(flavour):
         values = settings_for(flavour, environment)
         load_settings(values)  # raises ConfigurationError with every problem
-        push_hubs = getattr(shared.config, "push_hubs", None)
+        push_hubs = getattr(shared.platform.config, "push_hubs", None)
         if push_hubs is None:
             continue
         partitions = flavour.resolve(Ref("notification_hub_partitions"), environment)

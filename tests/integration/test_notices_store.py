@@ -14,8 +14,6 @@ import pytest
 
 from local.cosmos import stats
 from local.platform import Platform
-from shared.clients import Clients
-from shared.messaging import MemorySender
 from shared.notices import rules
 from shared.notices.blobs import AzureBlobs, BlobMissing
 from shared.notices.bulk import Bulks
@@ -23,6 +21,8 @@ from shared.notices.service import EcDirectory, NoticeArchive
 from shared.notices.store import CosmosBulkStore, CosmosNoticeStore, StaleDocument
 from shared.parties.service import PartyRegistry
 from shared.parties.store import CosmosPartyStore
+from shared.platform.clients import Clients
+from shared.platform.messaging import MemorySender
 from tests.unit.notices.fakes import EC, NOW, body, nav, party, position
 
 

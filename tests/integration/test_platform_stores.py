@@ -13,13 +13,13 @@ from azure.core import MatchConditions
 
 from local.platform import DEMO_EC, Platform
 from shared.auth.replays import CosmosReplayGuard
-from shared.clients import Clients
-from shared.errors import DependencyError, Forbidden, Unauthorized
-from shared.failed_work import CosmosFailedWork, FailedWork, failed_work_id
-from shared.messaging import MemorySender, Outgoing
-from shared.outbox import CLEAR_NOW_PAST, LINGER_SECONDS, Event, Outbox, add_events
 from shared.parties.service import PartyRegistry, authorize_for_ec
 from shared.parties.store import CosmosPartyStore
+from shared.platform.clients import Clients
+from shared.platform.errors import DependencyError, Forbidden, Unauthorized
+from shared.platform.failed_work import CosmosFailedWork, FailedWork, failed_work_id
+from shared.platform.messaging import MemorySender, Outgoing
+from shared.platform.outbox import CLEAR_NOW_PAST, LINGER_SECONDS, Event, Outbox, add_events
 
 NOW = datetime(2026, 12, 8, 9, 0, tzinfo=UTC)
 
@@ -101,7 +101,7 @@ async def test_a_lazy_publish_sends_now_and_leaves_the_clearing_to_the_sweep(
 async def test_the_sweep_re_sends_only_what_its_process_did_not_send_or_forgot(
     clients: Clients, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("shared.outbox.REMEMBERED", 2)
+    monkeypatch.setattr("shared.platform.outbox.REMEMBERED", 2)
     sender = MemorySender()
     container = clients.container(clients.settings.wallet_container)
     box = Outbox(container, sender, partition_key="/pk", timeout=5)
@@ -248,7 +248,7 @@ async def test_a_flush_goes_on_past_a_queue_whose_send_raised(clients: Clients) 
 async def test_publish_soon_holds_at_most_max_waiting_events(
     clients: Clients, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("shared.outbox.MAX_WAITING", 2)
+    monkeypatch.setattr("shared.platform.outbox.MAX_WAITING", 2)
     sender = CallsSender()
     box = outbox(clients, sender)
     events, docs = await hand_over(clients, box, 3)

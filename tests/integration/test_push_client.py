@@ -10,14 +10,14 @@ from datetime import UTC, datetime
 import pytest
 
 from local.nhsim import DEV_KEY, DEV_KEY_NAME, Faults, Simulator
-from shared.clients import Clients
-from shared.clock import FixedClock
-from shared.config import push_hubs
-from shared.errors import ConfigurationError, PermanentError, TransientError
+from shared.platform.clients import Clients
+from shared.platform.clock import FixedClock
+from shared.platform.errors import ConfigurationError, PermanentError, TransientError
 from shared.push.client import MAX_DRAIN_BYTES, PushDispatcher, build_dispatcher
 from shared.push.hubs import hub_digit
 from shared.push.models import HubInstallation, native_notification
 from shared.push.sas import SasTokens, resource_uri
+from shared.push.settings import push_hubs
 from tests.unit.push.factories import HUBS, device_token, push_settings
 
 T0 = datetime(2020, 12, 8, 9, 0, tzinfo=UTC)

@@ -20,15 +20,15 @@ from typing import Any
 import pytest
 from azure.functions.servicebus import ServiceBusMessage
 
+from functions.root import Root, use_root
 from local.nhsim import DEV_KEY, DEV_KEY_NAME, Faults, start_nhsim, stats
 from local.platform import Platform
 from local.process import Child
-from shared.clients import Clients
-from shared.clock import SystemClock
-from shared.config import load_settings
+from shared.platform.clients import Clients
+from shared.platform.clock import SystemClock
+from shared.platform.config import load_settings
 from shared.push.models import CreateOrUpdateInstallation, Notify
 from shared.push.service import business_id
-from shared.root import Root, use_root
 from tests.app import app
 from tests.functions.fakes import trigger
 from tests.unit.push.factories import HUBS, device_token, hub_values

@@ -23,16 +23,16 @@ from datetime import UTC, datetime
 import pytest
 
 from local.nhsim import Faults, Simulator
-from shared.clients import Clients
-from shared.clock import FixedClock
-from shared.config import push_hubs
-from shared.failed_work import MemoryFailedWork
-from shared.messaging import MemorySender
+from shared.platform.clients import Clients
+from shared.platform.clock import FixedClock
+from shared.platform.failed_work import MemoryFailedWork
+from shared.platform.messaging import MemorySender
+from shared.platform.queue_work import Delivery, Policy, Ports, run
 from shared.push.client import build_dispatcher
 from shared.push.models import CreateOrUpdateInstallation, Notify
 from shared.push.service import PushWorker
+from shared.push.settings import push_hubs
 from shared.push.store import InstallationState, MemoryInstallationStates, Versioned
-from shared.queue_work import Delivery, Policy, Ports, run
 from tests.unit.push.factories import HUBS, device_token, push_settings
 
 T0 = datetime(2020, 12, 8, 9, 0, tzinfo=UTC)

@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from local.platform import Platform
-from shared.clients import Clients
-from shared.messaging import Outgoing, ServiceBusSender
+from shared.platform.clients import Clients
+from shared.platform.messaging import Outgoing, ServiceBusSender
 from tests.servicebus_tools import receive
 
 

@@ -16,12 +16,14 @@ from typing import Any
 
 import pytest
 
+from functions.root import Root
 from local.devclock import DevClock
 from local.ecsim import Notice, control
 from local.platform import DEMO_STATION_SECRET, Platform
-from shared.clients import Clients
-from shared.clock import FixedClock
-from shared.errors import (
+from shared.parties.models import Party, PartyIn
+from shared.platform.clients import Clients
+from shared.platform.clock import FixedClock
+from shared.platform.errors import (
     Conflict,
     Forbidden,
     Gone,
@@ -31,8 +33,6 @@ from shared.errors import (
     RescheduleLater,
     UpstreamFailed,
 )
-from shared.parties.models import Party, PartyIn
-from shared.root import Root
 from shared.standin import rules
 from shared.standin.gateway import PAYMENT_IN_PROGRESS, TOKEN_NOT_LIVE
 from shared.standin.models import ActivateIn, EcReceipt, ForceIn, NoticeRef, OutcomeIn

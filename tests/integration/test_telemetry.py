@@ -11,9 +11,9 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 
 from local.platform import Platform
-from shared import telemetry
-from shared.clients import Clients
-from shared.messaging import Outgoing, ServiceBusSender
+from shared.platform import telemetry
+from shared.platform.clients import Clients
+from shared.platform.messaging import Outgoing, ServiceBusSender
 
 EXPORTER = InMemorySpanExporter()
 

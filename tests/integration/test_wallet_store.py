@@ -13,9 +13,9 @@ import pytest
 from local.cosmos import stats
 from local.platform import Platform
 from shared.auth.fiscal_code import fiscal_code_hash
-from shared.clients import Clients
-from shared.messaging import MemorySender
-from shared.outbox import Outbox
+from shared.platform.clients import Clients
+from shared.platform.messaging import MemorySender
+from shared.platform.outbox import Outbox
 from shared.wallet.models import NewInstrument, PspNotification, fixed_time
 from shared.wallet.service import Wallet, WalletPolicy
 from shared.wallet.store import CosmosWalletStore, StaleDocument

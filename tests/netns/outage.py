@@ -26,11 +26,11 @@ import aiohttp
 
 from local.nhsim import DEV_KEY, DEV_KEY_NAME, start_nhsim, stats
 from local.nhsim.naive import SessionPerCallSender
-from shared.clients import Clients
-from shared.clock import SystemClock
-from shared.config import push_hubs
+from shared.platform.clients import Clients
+from shared.platform.clock import SystemClock
 from shared.push.client import build_dispatcher
 from shared.push.models import native_notification
+from shared.push.settings import push_hubs
 from tests.unit.push.factories import HUBS, push_settings
 
 PORTS = (40000, 40127)  # 128 ports

@@ -3,7 +3,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from shared.collector import YOUNG_THRESHOLD, pace_collector
+from shared.platform.collector import YOUNG_THRESHOLD, pace_collector
 
 
 @pytest.fixture

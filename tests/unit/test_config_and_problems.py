@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from shared.config import load_settings
-from shared.errors import (
+from shared.platform.config import load_settings
+from shared.platform.errors import (
     ConfigurationError,
     Conflict,
     DependencyError,
@@ -18,7 +18,7 @@ from shared.errors import (
     PreconditionFailed,
     Unauthorized,
 )
-from shared.problems import problem_for
+from shared.platform.problems import problem_for
 from tests.conftest import base_settings
 
 
@@ -35,7 +35,7 @@ def test_example_settings_are_complete_and_valid() -> None:
 
 
 def test_every_settings_field_is_in_the_example() -> None:
-    from shared.config import Settings
+    from shared.platform.config import Settings
 
     example = set(base_settings())
     aliases = {field.validation_alias for field in Settings.model_fields.values()}

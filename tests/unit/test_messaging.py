@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from azure.servicebus.exceptions import ServiceBusConnectionError
 
-from shared.errors import DependencyError
-from shared.messaging import Outgoing, ServiceBusSender
+from shared.platform.errors import DependencyError
+from shared.platform.messaging import Outgoing, ServiceBusSender
 
 
 class FakeBatch:

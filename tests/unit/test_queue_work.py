@@ -1,4 +1,4 @@
-"""How queue work ends (shared/queue_work.py), with in-memory ports."""
+"""How queue work ends (shared/platform/queue_work.py), with in-memory ports."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from shared.clock import FixedClock
-from shared.errors import DependencyError, PermanentError, RescheduleLater, TransientError
-from shared.failed_work import MemoryFailedWork, failed_work_id, replay
-from shared.messaging import MemorySender
-from shared.queue_work import Delivery, Policy, Ports, backoff, retry_transient, run
+from shared.platform.clock import FixedClock
+from shared.platform.errors import DependencyError, PermanentError, RescheduleLater, TransientError
+from shared.platform.failed_work import MemoryFailedWork, failed_work_id, replay
+from shared.platform.messaging import MemorySender
+from shared.platform.queue_work import Delivery, Policy, Ports, backoff, retry_transient, run
 
 START = datetime(2026, 12, 8, 9, 0, tzinfo=UTC)
 

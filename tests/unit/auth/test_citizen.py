@@ -29,7 +29,7 @@ from shared.auth.citizen import (
     generate_key_pair,
     issue_token,
 )
-from shared.errors import ConfigurationError, DependencyError, Invalid, Unauthorized
+from shared.platform.errors import ConfigurationError, DependencyError, Invalid, Unauthorized
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 ISS = "https://login.example.it"

@@ -15,7 +15,7 @@ from shared.auth.fiscal_code import (
     is_fiscal_code,
     parse_fiscal_code,
 )
-from shared.errors import Invalid
+from shared.platform.errors import Invalid
 
 LETTERS = string.ascii_uppercase
 DIGITS = string.digits

@@ -13,7 +13,7 @@ from azure.core.exceptions import (
 )
 
 from shared.auth.secrets import KeyVaultSecrets, LocalSecrets, SecretProvider
-from shared.errors import ConfigurationError, DependencyError
+from shared.platform.errors import ConfigurationError, DependencyError
 
 
 @dataclass

@@ -14,7 +14,7 @@ from shared.auth.signature import (
     verify_signature,
     verify_signed_request,
 )
-from shared.errors import Unauthorized
+from shared.platform.errors import Unauthorized
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 T = int(NOW.timestamp())

@@ -10,9 +10,9 @@ from shared.cashback.bank import CheckResult
 from shared.cashback.rules import PRODUCTION_PERIODS, Period
 from shared.cashback.service import Cashback
 from shared.cashback.store import CashbackStore, Document, MemoryCashbackStore, StaleDocument
-from shared.errors import DependencyError
-from shared.messaging import MemorySender
-from shared.outbox import pending
+from shared.platform.errors import DependencyError
+from shared.platform.messaging import MemorySender
+from shared.platform.outbox import pending
 from shared.wallet.models import NewInstrument, PspNotification
 from tests.unit.wallet.fakes import NOTIFY_URL, QUEUE, World, card, signed
 

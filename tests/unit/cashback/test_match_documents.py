@@ -28,7 +28,7 @@ from shared.cashback.store import (
     StaleDocument,
 )
 from shared.cashback.transactions import CHUNK_LINES, Scorer, TransactionIn
-from shared.errors import DependencyError
+from shared.platform.errors import DependencyError
 from tests.unit.cashback.fakes import HPAN_A, Scene
 from tests.unit.cashback.test_reversals_across_periods import (
     ACQ,

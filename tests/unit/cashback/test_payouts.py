@@ -23,7 +23,7 @@ from shared.cashback.payouts import (
 )
 from shared.cashback.rules import parse_periods
 from shared.cashback.store import MemoryCashbackStore
-from shared.clock import ROME
+from shared.platform.clock import ROME
 from tests.unit.wallet.fakes import fiscal_code
 
 PERIODS = parse_periods(

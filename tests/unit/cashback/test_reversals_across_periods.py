@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 from shared.cashback.rules import apply_all, parse_periods, score
 from shared.cashback.rules import totals as ledger_totals
 from shared.cashback.transactions import Intake, Scorer, TransactionBatchIn, TransactionIn
-from shared.clock import ROME
-from shared.messaging import MemorySender
+from shared.platform.clock import ROME
+from shared.platform.messaging import MemorySender
 from tests.unit.cashback.fakes import HPAN_A, Scene
 from tests.unit.wallet.fakes import CF
 

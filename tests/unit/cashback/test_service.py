@@ -14,7 +14,7 @@ from shared.auth.fiscal_code import fiscal_code_hash
 from shared.cashback.models import IbanIn, hpan_pk, instrument_id
 from shared.cashback.rules import PRODUCTION_PERIODS
 from shared.cashback.store import Document, MemoryCashbackStore
-from shared.errors import (
+from shared.platform.errors import (
     Conflict,
     DependencyError,
     Invalid,

@@ -35,9 +35,9 @@ from shared.cashback.transactions import (
     TransactionIn,
     _Written,
 )
-from shared.clock import ROME
-from shared.errors import Conflict, Invalid, NotFound, PermanentError
-from shared.messaging import MemorySender
+from shared.platform.clock import ROME
+from shared.platform.errors import Conflict, Invalid, NotFound, PermanentError
+from shared.platform.messaging import MemorySender
 from tests.unit.cashback.fakes import HPAN_A, HPAN_B, Scene
 from tests.unit.cashback.test_rules import LATER
 from tests.unit.wallet.fakes import CF, OTHER_CF

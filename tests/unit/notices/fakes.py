@@ -9,7 +9,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from shared.messaging import MemorySender
 from shared.notices.blobs import MemoryBlobs
 from shared.notices.bulk import Bulks
 from shared.notices.models import PositionIn
@@ -18,6 +17,7 @@ from shared.notices.store import Document, MemoryBulkStore, MemoryNoticeStore
 from shared.parties.models import Party, PartyIn
 from shared.parties.service import PartyRegistry
 from shared.parties.store import MemoryPartyStore
+from shared.platform.messaging import MemorySender
 
 NOW = datetime(2026, 12, 8, 9, 30, tzinfo=UTC)
 EC = "77777777777"

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from shared.errors import Conflict, Forbidden, Invalid, NotFound
 from shared.notices import rules
 from shared.notices.models import HISTORY_LENGTH, Position
 from shared.notices.service import authorize_write, parse_segregation_codes
+from shared.platform.errors import Conflict, Forbidden, Invalid, NotFound
 from tests.unit.notices.fakes import (
     BROKER,
     EC,

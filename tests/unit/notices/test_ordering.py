@@ -12,8 +12,8 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared.errors import Invalid
 from shared.notices import rules
+from shared.platform.errors import Invalid
 from tests.unit.notices.fakes import EC, NOW, World, nav, position
 
 CONTENT = ("amount", "description", "switchToExpired", "status", "version", "iban")

@@ -29,7 +29,7 @@ HUBS = ("hub-a", "hub-b")
 def hub_values(port: int, hubs: tuple[str, ...] = HUBS) -> dict[str, str]:
     """PUSH_HUB_<n>_* for ``hubs`` on one simulator at ``port``, the digits split evenly."""
     from local.nhsim import connection_string
-    from shared.config import HEX_DIGITS
+    from shared.push.settings import HEX_DIGITS
 
     values: dict[str, str] = {}
     size = len(HEX_DIGITS) // len(hubs)
@@ -44,7 +44,7 @@ def hub_values(port: int, hubs: tuple[str, ...] = HUBS) -> dict[str, str]:
 
 def push_settings(port: int, **overrides: str):  # type: ignore[no-untyped-def]
     """Valid app settings with the push hubs on the simulator at ``port``."""
-    from shared.config import load_settings
+    from shared.platform.config import load_settings
     from tests.conftest import base_settings
 
     values = {

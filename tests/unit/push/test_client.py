@@ -8,8 +8,13 @@ from email.utils import format_datetime
 
 import pytest
 
-from shared.clock import FixedClock
-from shared.errors import ConfigurationError, PermanentError, RescheduleLater, TransientError
+from shared.platform.clock import FixedClock
+from shared.platform.errors import (
+    ConfigurationError,
+    PermanentError,
+    RescheduleLater,
+    TransientError,
+)
 from shared.push.client import Answer, HubClient, Namespace, RetryPolicy, classify
 from shared.push.models import HubInstallation, native_notification
 from shared.push.sas import SasTokens

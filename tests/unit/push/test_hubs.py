@@ -11,9 +11,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from shared.auth.fiscal_code import parse_fiscal_code
-from shared.config import HEX_DIGITS, PushHubSetting, parse_digits, push_hubs
-from shared.errors import ConfigurationError, Invalid
+from shared.platform.errors import ConfigurationError, Invalid
 from shared.push.hubs import HubRouter, hub_digit, installation_id
+from shared.push.settings import HEX_DIGITS, PushHubSetting, parse_digits, push_hubs
 from tests.unit.push.factories import fiscal_code
 
 CONNECTION = (

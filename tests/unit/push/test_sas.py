@@ -10,7 +10,7 @@ from urllib.parse import parse_qsl, quote, unquote
 
 import pytest
 
-from shared.clock import FixedClock
+from shared.platform.clock import FixedClock
 from shared.push.sas import SasTokens, encoded_resource, resource_uri, sign
 
 START = datetime(2020, 12, 8, 9, 0, tzinfo=UTC)

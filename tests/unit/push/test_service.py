@@ -8,8 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shared.errors import PermanentError
-from shared.messaging import MemorySender
+from shared.platform.errors import PermanentError
+from shared.platform.messaging import MemorySender
+from shared.platform.queue_work import Delivery
 from shared.push.hubs import installation_id
 from shared.push.models import (
     CreateOrUpdateInstallation,
@@ -21,7 +22,6 @@ from shared.push.models import (
 )
 from shared.push.service import PushRequests, PushWorker
 from shared.push.store import MemoryInstallationStates
-from shared.queue_work import Delivery
 from tests.unit.push.factories import FakeHubs, device_token, fiscal_code
 
 T0 = datetime(2020, 12, 8, 9, 0, tzinfo=UTC)

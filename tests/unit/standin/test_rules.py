@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from shared.errors import Conflict, Gone, Invalid, NotFound
 from shared.notices.models import Position
+from shared.platform.errors import Conflict, Gone, Invalid, NotFound
 from shared.standin import rules
 from shared.standin.models import Probe
 from shared.standin.rules import SLOT, Thresholds

@@ -14,10 +14,10 @@ from typing import Any
 from shared.auth.fiscal_code import check_character
 from shared.auth.secrets import LocalSecrets
 from shared.auth.signature import sign
-from shared.clock import FixedClock
-from shared.errors import DependencyError
-from shared.messaging import MemorySender, Outgoing
-from shared.outbox import Event, pending
+from shared.platform.clock import FixedClock
+from shared.platform.errors import DependencyError
+from shared.platform.messaging import MemorySender, Outgoing
+from shared.platform.outbox import Event, pending
 from shared.wallet.models import InstrumentType
 from shared.wallet.psp import PspSession
 from shared.wallet.reference import SECRET_NAME, WalletIds

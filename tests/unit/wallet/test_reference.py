@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.errors import ConfigurationError
+from shared.platform.errors import ConfigurationError
 from shared.wallet.reference import is_wallet_id
 from tests.unit.wallet.fakes import CF, OTHER_CF, REFERENCE_KEY, wallet_ids
 

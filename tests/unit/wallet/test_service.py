@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from shared.auth.fiscal_code import fiscal_code_hash
-from shared.errors import Conflict, DependencyError, Invalid, NotFound, Unauthorized
+from shared.platform.errors import Conflict, DependencyError, Invalid, NotFound, Unauthorized
 from shared.wallet.models import (
     ApplicationsUpdate,
     NewInstrument,

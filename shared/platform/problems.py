@@ -1,4 +1,4 @@
-"""RFC 7807 problem documents for every error of :mod:`shared.errors`.
+"""RFC 7807 problem documents for every error of :mod:`shared.platform.errors`.
 
 The HTTP layer (``functions/http.py``) calls :func:`problem_for` and nothing else decides a
 status code for an error.
@@ -11,7 +11,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.errors import ConfigurationError, DependencyError, DomainError
+from shared.platform.errors import ConfigurationError, DependencyError, DomainError
 
 logger = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from azure.cosmos.exceptions import (
     CosmosResourceNotFoundError,
 )
 
-from shared.errors import DependencyError
+from shared.platform.errors import DependencyError
 
 TRANSIENT_STATUS = {408, 429, 449, 500, 502, 503, 504}
 

@@ -21,7 +21,7 @@
         └── PermanentError          will never succeed: record as failed work, complete
 
 HTTP triggers turn these into RFC 7807 problem responses in one place
-(``functions/http.py``, through :func:`shared.problems.problem_for`).
+(``functions/http.py``, through :func:`shared.platform.problems.problem_for`).
 """
 
 from __future__ import annotations

@@ -21,8 +21,8 @@ from azure.cosmos.aio import ContainerProxy, CosmosClient
 from azure.servicebus.aio import ServiceBusClient, ServiceBusSender
 from azure.storage.blob.aio import BlobServiceClient
 
-from shared.config import Settings, get_settings
-from shared.errors import ConfigurationError
+from shared.platform.config import Settings, get_settings
+from shared.platform.errors import ConfigurationError
 
 logger = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
 
-from shared.errors import DependencyError
+from shared.platform.errors import DependencyError
 
 
 @contextlib.asynccontextmanager

@@ -9,8 +9,8 @@ from typing import Any
 from azure.servicebus import ServiceBusMessage, ServiceBusReceivedMessage, ServiceBusSubQueue
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.clients import Clients
-from shared.messaging import guarded_bus
+from shared.platform.clients import Clients
+from shared.platform.messaging import guarded_bus
 
 
 class DeadLetter(BaseModel):

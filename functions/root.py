@@ -9,33 +9,34 @@ from __future__ import annotations
 from datetime import timedelta
 from functools import cached_property
 
-from shared import telemetry
 from shared.auth.citizen import CitizenTokenVerifier, JwksKeys, KeySource, PemKeys
 from shared.auth.secrets import KeyVaultSecrets, LocalSecrets, SecretProvider
 from shared.cashback.bank import HttpBankCheck
 from shared.cashback.payouts import AzurePayoutFiles, PayoutJob
 from shared.cashback.ranking import RankingJob
-from shared.cashback.rules import parse_periods
 from shared.cashback.service import Cashback
+from shared.cashback.settings import configured_periods
 from shared.cashback.store import CosmosCashbackStore
 from shared.cashback.transactions import Intake, Scorer
-from shared.clients import Clients, SessionSpec, get_clients
-from shared.clock import Clock, current_clock
-from shared.collector import pace_collector
-from shared.config import Settings, push_hubs
-from shared.failed_work import CosmosFailedWork
-from shared.messaging import ServiceBusSender
 from shared.notices.blobs import AzureBlobs
 from shared.notices.bulk import Bulks
 from shared.notices.service import EcDirectory, NoticeArchive
 from shared.notices.store import CosmosBulkStore, CosmosNoticeStore
-from shared.outbox import Outbox
 from shared.parties.service import PartyRegistry
 from shared.parties.store import CosmosPartyStore
+from shared.platform import telemetry
+from shared.platform.clients import Clients, SessionSpec, get_clients
+from shared.platform.clock import Clock, current_clock
+from shared.platform.collector import pace_collector
+from shared.platform.config import Settings
+from shared.platform.failed_work import CosmosFailedWork
+from shared.platform.messaging import ServiceBusSender
+from shared.platform.outbox import Outbox
+from shared.platform.queue_work import Policy, Ports
 from shared.push.client import PushDispatcher, build_dispatcher
 from shared.push.service import PushRequests, PushWorker
+from shared.push.settings import push_hubs
 from shared.push.store import CosmosInstallationStates
-from shared.queue_work import Policy, Ports
 from shared.standin.gateway import Gateway, GatewayPolicy
 from shared.standin.manager import Manager, StationStates
 from shared.standin.receipts import Receipts
@@ -206,7 +207,7 @@ class Root:
         return Cashback(
             store=store,
             wallet=self.wallet(),
-            periods=parse_periods(s.cashback_periods),
+            periods=configured_periods(s.cashback_periods),
             publisher=self.outbox("cashback_container"),
             bank=bank,
             iban_queue=s.iban_check_queue,

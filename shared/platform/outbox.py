@@ -36,9 +36,9 @@ from azure.cosmos.aio import ContainerProxy
 from azure.cosmos.exceptions import CosmosAccessConditionFailedError, CosmosResourceNotFoundError
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from shared.cosmos import guarded
-from shared.errors import DependencyError
-from shared.messaging import Outgoing, Sender
+from shared.platform.cosmos import guarded
+from shared.platform.errors import DependencyError
+from shared.platform.messaging import Outgoing, Sender
 
 logger = logging.getLogger(__name__)
 

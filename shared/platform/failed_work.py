@@ -16,9 +16,9 @@ from azure.cosmos.aio import ContainerProxy
 from azure.cosmos.exceptions import CosmosResourceNotFoundError
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.cosmos import guarded
-from shared.errors import NotFound
-from shared.messaging import Outgoing, Sender
+from shared.platform.cosmos import guarded
+from shared.platform.errors import NotFound
+from shared.platform.messaging import Outgoing, Sender
 
 Ending = Literal["permanent", "transient-exhausted", "reschedule-exhausted", "dead-lettered"]
 

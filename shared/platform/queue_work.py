@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal, TypeVar
 
-from shared.clock import Clock
-from shared.errors import DependencyError, PermanentError, RescheduleLater, TransientError
-from shared.failed_work import Ending, FailedWork, FailedWorkStore, failed_work_id
-from shared.messaging import Outgoing, Sender
+from shared.platform.clock import Clock
+from shared.platform.errors import DependencyError, PermanentError, RescheduleLater, TransientError
+from shared.platform.failed_work import Ending, FailedWork, FailedWorkStore, failed_work_id
+from shared.platform.messaging import Outgoing, Sender
 
 logger = logging.getLogger(__name__)
 

@@ -10,9 +10,9 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-from shared.clients import Clients
-from shared.config import get_settings
-from shared.errors import ConfigurationError
+from shared.platform.clients import Clients
+from shared.platform.config import get_settings
+from shared.platform.errors import ConfigurationError
 
 
 class Check(BaseModel):

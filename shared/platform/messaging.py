@@ -14,8 +14,8 @@ from azure.servicebus import ServiceBusMessage
 from azure.servicebus.amqp import AmqpAnnotatedMessage
 from azure.servicebus.exceptions import ServiceBusError
 
-from shared.clients import Clients
-from shared.errors import DependencyError
+from shared.platform.clients import Clients
+from shared.platform.errors import DependencyError
 
 
 @dataclass(frozen=True)

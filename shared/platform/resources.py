@@ -1,15 +1,15 @@
 """What the app needs to exist: Cosmos containers and Service Bus queues.
 
 The local platform creates exactly these at start-up and the infra declares the same; both read
-the names from :class:`shared.config.Settings`, so the definitions live only here.
+the names from :class:`shared.platform.config.Settings`, so the definitions live only here.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shared.config import Settings
-from shared.cosmos import ContainerSpec
+from shared.platform.config import Settings
+from shared.platform.cosmos import ContainerSpec
 
 CONTAINERS: tuple[ContainerSpec, ...] = (
     ContainerSpec("parties_container", "/id"),
