@@ -406,20 +406,3 @@ class AzurePayoutFiles:
         except ResourceExistsError:
             return False
         return True
-
-
-class MemoryPayoutFiles:
-    def __init__(self) -> None:
-        self.files: dict[str, bytes] = {}
-
-    async def write_once(self, name: str, data: bytes) -> bool:
-        if name in self.files:
-            return False
-        self.files[name] = bytes(data)
-        return True
-
-    async def read(self, name: str) -> bytes | None:
-        return self.files.get(name)
-
-    async def write(self, name: str, data: bytes) -> None:
-        self.files[name] = bytes(data)

@@ -63,16 +63,3 @@ class AzureBlobs:
         except ResourceNotFoundError:
             raise BlobMissing(name) from None
         return data
-
-
-class MemoryBlobs:
-    def __init__(self) -> None:
-        self.blobs: dict[str, bytes] = {}
-
-    async def put(self, name: str, data: bytes) -> None:
-        self.blobs[name] = bytes(data)
-
-    async def get_range(self, name: str, offset: int, length: int) -> bytes:
-        if name not in self.blobs:
-            raise BlobMissing(name)
-        return self.blobs[name][offset : offset + length]

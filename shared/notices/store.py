@@ -16,8 +16,6 @@ Every write is a create (409: it exists) or an ETag-conditioned replace;
 
 from __future__ import annotations
 
-import copy
-import uuid
 from typing import Protocol
 
 from azure.cosmos.aio import ContainerProxy
@@ -29,7 +27,6 @@ from azure.cosmos.exceptions import (
 from shared.platform.cosmos import Document as Document  # re-exported: the service's types
 from shared.platform.cosmos import StaleDocument as StaleDocument
 from shared.platform.cosmos import (
-    body,
     create_new,
     guarded,
     replace_unchanged,
@@ -144,75 +141,3 @@ class CosmosBulkStore:
             async for item in self._c.query_items(_CHUNKS, partition_key=bulk_id):
                 found.append(item)
         return found
-
-
-class MemoryNoticeStore:
-    """The positions in memory, ETags included (unit and functions tests)."""
-
-    def __init__(self) -> None:
-        self.items: dict[str, Document] = {}
-        self.round_trips = 0
-        self.conflicts = 0
-
-    def _written(self, document: Document) -> Document:
-        stored = copy.deepcopy(body(document))
-        stored["_etag"] = uuid.uuid4().hex
-        self.items[stored["id"]] = stored
-        return copy.deepcopy(stored)
-
-    async def get(self, doc_id: str) -> Document | None:
-        self.round_trips += 1
-        found = self.items.get(doc_id)
-        return copy.deepcopy(found) if found is not None else None
-
-    async def create(self, document: Document) -> Document:
-        self.round_trips += 1
-        if document["id"] in self.items:
-            self.conflicts += 1
-            raise StaleDocument(document["id"])
-        return self._written(document)
-
-    async def replace(self, document: Document, etag: str) -> Document:
-        self.round_trips += 1
-        current = self.items.get(document["id"])
-        if current is None or current["_etag"] != etag:
-            self.conflicts += 1
-            raise StaleDocument(document["id"])
-        return self._written(document)
-
-    async def due_to_expire(self, now: str, limit: int) -> list[Document]:
-        self.round_trips += 1
-        due = [
-            copy.deepcopy(d)
-            for d in self.items.values()
-            if d.get("kind") == "position"
-            and d.get("status") == "VALID"
-            and d.get("switchToExpired") is True
-            and d["expiresAt"] <= now
-        ]
-        return due[:limit]
-
-
-class MemoryBulkStore:
-    def __init__(self) -> None:
-        self.items: dict[tuple[str, str], Document] = {}
-
-    async def create_bulk(self, document: Document) -> None:
-        self.items[(document["pk"], document["id"])] = copy.deepcopy(document)
-
-    async def get_bulk(self, bulk_id: str) -> Document | None:
-        found = self.items.get((bulk_id, BULK_DOC_ID))
-        return copy.deepcopy(found) if found else None
-
-    async def chunk_done(self, bulk_id: str, chunk: int) -> bool:
-        return (bulk_id, chunk_doc_id(chunk)) in self.items
-
-    async def record_chunk(self, document: Document) -> None:
-        self.items.setdefault((document["pk"], document["id"]), copy.deepcopy(document))
-
-    async def chunks(self, bulk_id: str) -> list[Document]:
-        return [
-            copy.deepcopy(d)
-            for (pk, _), d in self.items.items()
-            if pk == bulk_id and d.get("kind") == "chunk"
-        ]

@@ -47,21 +47,3 @@ class CosmosPartyStore:
             ):
                 found.append(item)
         return found
-
-
-class MemoryPartyStore:
-    def __init__(self) -> None:
-        self.items: dict[str, dict[str, Any]] = {}
-
-    async def get(self, item_id: str) -> dict[str, Any] | None:
-        return self.items.get(item_id)
-
-    async def put(self, item: dict[str, Any]) -> None:
-        self.items[item["id"]] = dict(item)
-
-    async def keys_of(self, party_id: str) -> list[dict[str, Any]]:
-        return [
-            i
-            for i in self.items.values()
-            if i.get("kind") == "key" and i.get("partyId") == party_id
-        ]

@@ -91,23 +91,6 @@ class CosmosFailedWork:
         return items[:limit]
 
 
-class MemoryFailedWork:
-    def __init__(self) -> None:
-        self.items: dict[str, FailedWork] = {}
-
-    async def record(self, item: FailedWork) -> None:
-        self.items[item.id] = item
-
-    save = record
-
-    async def get(self, item_id: str) -> FailedWork | None:
-        return self.items.get(item_id)
-
-    async def list(self, queue: str | None, limit: int) -> list[FailedWork]:
-        found = [i for i in self.items.values() if queue is None or i.queue == queue]
-        return sorted(found, key=lambda i: i.failed_at, reverse=True)[:limit]
-
-
 async def replay(
     store: FailedWorkStore, sender: Sender, item_id: str, *, now: datetime
 ) -> FailedWork:

@@ -205,16 +205,3 @@ def _to_message(outgoing: Outgoing) -> ServiceBusMessage | AmqpAnnotatedMessage:
         application_properties=cast("dict[str | bytes, Any]", dict(outgoing.properties)),
         scheduled_enqueue_time_utc=outgoing.scheduled_at,
     )
-
-
-class MemorySender:
-    """A :class:`Sender` that keeps what it was given (unit tests)."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, Outgoing]] = []
-        self.fail_with: Exception | None = None
-
-    async def send(self, queue: str, messages: Sequence[Outgoing]) -> None:
-        if self.fail_with is not None:
-            raise self.fail_with
-        self.sent.extend((queue, m) for m in messages)

@@ -11,13 +11,12 @@ import azure.functions as func
 from functions.root import Root
 from shared.auth.citizen import CitizenTokenVerifier, PemKeys, generate_key_pair, issue_token
 from shared.parties.service import PartyRegistry
-from shared.parties.store import MemoryPartyStore
 from shared.platform.clients import Clients
 from shared.platform.clock import FixedClock
 from shared.platform.config import load_settings
-from shared.platform.failed_work import MemoryFailedWork
-from shared.platform.messaging import MemorySender
 from tests.conftest import base_settings
+from tests.fakes.parties import MemoryPartyStore
+from tests.fakes.platform import MemoryFailedWork, MemorySender
 
 NOW = datetime(2026, 12, 8, 9, 30, tzinfo=UTC)
 PRIVATE_PEM, PUBLIC_PEM = generate_key_pair()

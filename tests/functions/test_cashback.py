@@ -15,7 +15,7 @@ from azure.functions.timer import TimerRequest
 
 from functions.root import use_root
 from shared.auth.citizen import issue_token
-from shared.cashback.payouts import MemoryPayoutFiles, PayoutJob
+from shared.cashback.payouts import PayoutJob
 from shared.cashback.ranking import RankingJob
 from shared.cashback.rules import parse_periods
 from shared.cashback.service import Cashback
@@ -26,6 +26,7 @@ from shared.platform.config import Settings, load_settings
 from shared.wallet.service import Wallet
 from tests.app import app
 from tests.conftest import base_settings
+from tests.fakes.cashback import MemoryPayoutFiles
 from tests.functions.fakes import (
     NOW,
     PRIVATE_PEM,

@@ -19,9 +19,9 @@ from shared.platform.errors import ConfigurationError
 from shared.platform.messaging import Outgoing
 from shared.push.hubs import installation_id
 from shared.push.service import PushRequests, PushWorker
-from shared.push.store import MemoryInstallationStates
 from tests.app import app
 from tests.conftest import base_settings
+from tests.fakes.push import MemoryInstallationStates
 from tests.functions.fakes import PUBLIC_PEM, FakeRoot, request, trigger
 from tests.unit.push.factories import FakeHubs, device_token, fiscal_code
 

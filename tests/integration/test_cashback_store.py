@@ -20,7 +20,7 @@ from shared.cashback.rules import PRODUCTION_PERIODS, parse_periods, score
 from shared.cashback.store import CosmosCashbackStore, StaleDocument
 from shared.cashback.transactions import Intake, Scorer, TransactionBatchIn, TransactionIn
 from shared.platform.clients import Clients
-from shared.platform.messaging import MemorySender
+from tests.fakes.platform import MemorySender
 from tests.unit.cashback.fakes import Scene
 from tests.unit.wallet.fakes import CF, NOW, OTHER_CF, fiscal_code
 

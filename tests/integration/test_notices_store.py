@@ -22,7 +22,7 @@ from shared.notices.store import CosmosBulkStore, CosmosNoticeStore, StaleDocume
 from shared.parties.service import PartyRegistry
 from shared.parties.store import CosmosPartyStore
 from shared.platform.clients import Clients
-from shared.platform.messaging import MemorySender
+from tests.fakes.platform import MemorySender
 from tests.unit.notices.fakes import EC, NOW, body, nav, party, position
 
 

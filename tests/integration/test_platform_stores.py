@@ -18,8 +18,9 @@ from shared.parties.store import CosmosPartyStore
 from shared.platform.clients import Clients
 from shared.platform.errors import DependencyError, Forbidden, Unauthorized
 from shared.platform.failed_work import CosmosFailedWork, FailedWork, failed_work_id
-from shared.platform.messaging import MemorySender, Outgoing
+from shared.platform.messaging import Outgoing
 from shared.platform.outbox import CLEAR_NOW_PAST, LINGER_SECONDS, Event, Outbox, add_events
+from tests.fakes.platform import MemorySender
 
 NOW = datetime(2026, 12, 8, 9, 0, tzinfo=UTC)
 

@@ -25,14 +25,14 @@ import pytest
 from local.nhsim import Faults, Simulator
 from shared.platform.clients import Clients
 from shared.platform.clock import FixedClock
-from shared.platform.failed_work import MemoryFailedWork
-from shared.platform.messaging import MemorySender
 from shared.platform.queue_work import Delivery, Policy, Ports, run
 from shared.push.client import build_dispatcher
 from shared.push.models import CreateOrUpdateInstallation, Notify
 from shared.push.service import PushWorker
 from shared.push.settings import push_hubs
-from shared.push.store import InstallationState, MemoryInstallationStates, Versioned
+from shared.push.store import InstallationState, Versioned
+from tests.fakes.platform import MemoryFailedWork, MemorySender
+from tests.fakes.push import MemoryInstallationStates
 from tests.unit.push.factories import HUBS, device_token, push_settings
 
 T0 = datetime(2020, 12, 8, 9, 0, tzinfo=UTC)

@@ -14,11 +14,11 @@ from local.cosmos import stats
 from local.platform import Platform
 from shared.auth.fiscal_code import fiscal_code_hash
 from shared.platform.clients import Clients
-from shared.platform.messaging import MemorySender
 from shared.platform.outbox import Outbox
 from shared.wallet.models import NewInstrument, PspNotification, fixed_time
 from shared.wallet.service import Wallet, WalletPolicy
 from shared.wallet.store import CosmosWalletStore, StaleDocument
+from tests.fakes.platform import MemorySender
 from tests.unit.wallet.fakes import (
     CF,
     NOTIFY_URL,

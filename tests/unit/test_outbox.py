@@ -8,8 +8,8 @@ from typing import Any, cast
 
 from azure.cosmos.aio import ContainerProxy
 
-from shared.platform.messaging import MemorySender
 from shared.platform.outbox import Event, Outbox, add_events
+from tests.fakes.platform import MemorySender
 
 NOW = datetime(2026, 12, 8, 9, 0, tzinfo=UTC)
 

@@ -10,9 +10,9 @@ from hypothesis import strategies as st
 
 from shared.platform.clock import FixedClock
 from shared.platform.errors import DependencyError, PermanentError, RescheduleLater, TransientError
-from shared.platform.failed_work import MemoryFailedWork, failed_work_id, replay
-from shared.platform.messaging import MemorySender
+from shared.platform.failed_work import failed_work_id, replay
 from shared.platform.queue_work import Delivery, Policy, Ports, backoff, retry_transient, run
+from tests.fakes.platform import MemoryFailedWork, MemorySender
 
 START = datetime(2026, 12, 8, 9, 0, tzinfo=UTC)
 

@@ -9,11 +9,12 @@ from datetime import datetime, timedelta
 from shared.cashback.bank import CheckResult
 from shared.cashback.rules import PRODUCTION_PERIODS, Period
 from shared.cashback.service import Cashback
-from shared.cashback.store import CashbackStore, Document, MemoryCashbackStore, StaleDocument
+from shared.cashback.store import CashbackStore, Document, StaleDocument
 from shared.platform.errors import DependencyError
-from shared.platform.messaging import MemorySender
 from shared.platform.outbox import pending
 from shared.wallet.models import NewInstrument, PspNotification
+from tests.fakes.cashback import MemoryCashbackStore
+from tests.fakes.platform import MemorySender
 from tests.unit.wallet.fakes import NOTIFY_URL, QUEUE, World, card, signed
 
 HPAN_A = "a" * 64

@@ -23,12 +23,12 @@ from shared.cashback.store import (
     BATCH_OPERATIONS,
     Document,
     DocumentTooLarge,
-    MemoryCashbackStore,
     Operation,
     StaleDocument,
 )
 from shared.cashback.transactions import CHUNK_LINES, Scorer, TransactionIn
 from shared.platform.errors import DependencyError
+from tests.fakes.cashback import MemoryCashbackStore
 from tests.unit.cashback.fakes import HPAN_A, Scene
 from tests.unit.cashback.test_reversals_across_periods import (
     ACQ,

@@ -12,18 +12,10 @@ import pytest
 
 from shared.auth.fiscal_code import fiscal_code_hash
 from shared.cashback.models import StoredCitizen, StoredPeriod, dump
-from shared.cashback.payouts import (
-    MemoryPayoutFiles,
-    PayoutJob,
-    PayoutLine,
-    Qualified,
-    Withheld,
-    payout_lines,
-    to_csv,
-)
+from shared.cashback.payouts import PayoutJob, PayoutLine, Qualified, Withheld, payout_lines, to_csv
 from shared.cashback.rules import parse_periods
-from shared.cashback.store import MemoryCashbackStore
 from shared.platform.clock import ROME
+from tests.fakes.cashback import MemoryCashbackStore, MemoryPayoutFiles
 from tests.unit.wallet.fakes import fiscal_code
 
 PERIODS = parse_periods(

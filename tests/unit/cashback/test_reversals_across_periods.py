@@ -15,7 +15,7 @@ from shared.cashback.rules import apply_all, parse_periods, score
 from shared.cashback.rules import totals as ledger_totals
 from shared.cashback.transactions import Intake, Scorer, TransactionBatchIn, TransactionIn
 from shared.platform.clock import ROME
-from shared.platform.messaging import MemorySender
+from tests.fakes.platform import MemorySender
 from tests.unit.cashback.fakes import HPAN_A, Scene
 from tests.unit.wallet.fakes import CF
 

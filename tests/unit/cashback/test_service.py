@@ -13,7 +13,7 @@ import pytest
 from shared.auth.fiscal_code import fiscal_code_hash
 from shared.cashback.models import IbanIn, hpan_pk, instrument_id
 from shared.cashback.rules import PRODUCTION_PERIODS
-from shared.cashback.store import Document, MemoryCashbackStore
+from shared.cashback.store import Document
 from shared.platform.errors import (
     Conflict,
     DependencyError,
@@ -23,6 +23,7 @@ from shared.platform.errors import (
     RescheduleLater,
 )
 from shared.wallet.models import ApplicationsUpdate
+from tests.fakes.cashback import MemoryCashbackStore
 from tests.unit.cashback.fakes import HPAN_A, HPAN_B, Scene
 from tests.unit.wallet.fakes import CF, OTHER_CF
 

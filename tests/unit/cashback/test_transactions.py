@@ -26,7 +26,6 @@ from shared.cashback.models import (
     match_id,
 )
 from shared.cashback.rules import parse_periods
-from shared.cashback.store import MemoryCashbackStore
 from shared.cashback.transactions import (
     CHUNK_LINES,
     Intake,
@@ -37,7 +36,8 @@ from shared.cashback.transactions import (
 )
 from shared.platform.clock import ROME
 from shared.platform.errors import Conflict, Invalid, NotFound, PermanentError
-from shared.platform.messaging import MemorySender
+from tests.fakes.cashback import MemoryCashbackStore
+from tests.fakes.platform import MemorySender
 from tests.unit.cashback.fakes import HPAN_A, HPAN_B, Scene
 from tests.unit.cashback.test_rules import LATER
 from tests.unit.wallet.fakes import CF, OTHER_CF

@@ -9,15 +9,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from shared.notices.blobs import MemoryBlobs
 from shared.notices.bulk import Bulks
 from shared.notices.models import PositionIn
 from shared.notices.service import EcDirectory, NoticeArchive
-from shared.notices.store import Document, MemoryBulkStore, MemoryNoticeStore
+from shared.notices.store import Document
 from shared.parties.models import Party, PartyIn
 from shared.parties.service import PartyRegistry
-from shared.parties.store import MemoryPartyStore
-from shared.platform.messaging import MemorySender
+from tests.fakes.notices import MemoryBlobs, MemoryBulkStore, MemoryNoticeStore
+from tests.fakes.parties import MemoryPartyStore
+from tests.fakes.platform import MemorySender
 
 NOW = datetime(2026, 12, 8, 9, 30, tzinfo=UTC)
 EC = "77777777777"

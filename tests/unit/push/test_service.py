@@ -9,7 +9,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from shared.platform.errors import PermanentError
-from shared.platform.messaging import MemorySender
 from shared.platform.queue_work import Delivery
 from shared.push.hubs import installation_id
 from shared.push.models import (
@@ -21,7 +20,8 @@ from shared.push.models import (
     Notify,
 )
 from shared.push.service import PushRequests, PushWorker
-from shared.push.store import MemoryInstallationStates
+from tests.fakes.platform import MemorySender
+from tests.fakes.push import MemoryInstallationStates
 from tests.unit.push.factories import FakeHubs, device_token, fiscal_code
 
 T0 = datetime(2020, 12, 8, 9, 0, tzinfo=UTC)

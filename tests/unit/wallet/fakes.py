@@ -16,13 +16,15 @@ from shared.auth.secrets import LocalSecrets
 from shared.auth.signature import sign
 from shared.platform.clock import FixedClock
 from shared.platform.errors import DependencyError
-from shared.platform.messaging import MemorySender, Outgoing
+from shared.platform.messaging import Outgoing
 from shared.platform.outbox import Event, pending
 from shared.wallet.models import InstrumentType
 from shared.wallet.psp import PspSession
 from shared.wallet.reference import SECRET_NAME, WalletIds
 from shared.wallet.service import Wallet, WalletPolicy
-from shared.wallet.store import Document, MemoryWalletStore, StaleDocument
+from shared.wallet.store import Document, StaleDocument
+from tests.fakes.platform import MemorySender
+from tests.fakes.wallet import MemoryWalletStore
 
 NOW = datetime(2026, 12, 8, 9, 30, tzinfo=UTC)
 PSP = "DEMOPSP"

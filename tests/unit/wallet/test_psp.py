@@ -13,9 +13,9 @@ from local.psp.simulator import card_brand, hpan, luhn_ok
 from shared.auth.secrets import LocalSecrets
 from shared.parties.models import PartyIn
 from shared.parties.service import PartyRegistry
-from shared.parties.store import MemoryPartyStore
 from shared.platform.errors import ConfigurationError, DependencyError, NotFound
 from shared.wallet.psp import RegistryPspSecrets, _parse_session
+from tests.fakes.parties import MemoryPartyStore
 from tests.unit.wallet.fakes import NOW
 
 

@@ -1,0 +1,1 @@
+"""In-memory fakes of the ports the services take, for unit and function tests."""

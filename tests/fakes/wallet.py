@@ -1,0 +1,76 @@
+"""In-memory fakes of the wallet ports."""
+
+from __future__ import annotations
+
+import copy
+import uuid
+
+from shared.platform.cosmos import Document as Document  # re-exported: the service's types
+from shared.platform.cosmos import StaleDocument as StaleDocument
+from shared.platform.cosmos import body as _body
+
+
+class MemoryWalletStore:
+    """The store in memory, ETags included (unit tests)."""
+
+    def __init__(self) -> None:
+        self.items: dict[tuple[str, str], Document] = {}
+        self.round_trips = 0
+
+    def _written(self, document: Document) -> Document:
+        stored = copy.deepcopy(_body(document))
+        stored["_etag"] = uuid.uuid4().hex
+        self.items[(stored["pk"], stored["id"])] = stored
+        return copy.deepcopy(stored)
+
+    def _instruments(self, pk: str) -> list[Document]:
+        return [
+            copy.deepcopy(d)
+            for (p, _), d in self.items.items()
+            if p == pk and d.get("kind") == "instrument"
+        ]
+
+    async def get(self, pk: str, wallet_id: str) -> Document | None:
+        self.round_trips += 1
+        found = self.items.get((pk, wallet_id))
+        return copy.deepcopy(found) if found and found.get("kind") == "instrument" else None
+
+    async def current(self, pk: str, *, pending_since: str) -> list[Document]:
+        self.round_trips += 1
+        return [
+            d
+            for d in self._instruments(pk)
+            if d["status"] == "VALIDATED"
+            or (
+                d["status"] in ("CREATED", "VALIDATION_REQUESTED")
+                and d["createdAt"] >= pending_since
+            )
+        ]
+
+    async def for_notification(self, pk: str, wallet_id: str) -> list[Document]:
+        self.round_trips += 1
+        return [
+            d for d in self._instruments(pk) if d["id"] == wallet_id or d["status"] == "VALIDATED"
+        ]
+
+    async def create(self, document: Document) -> Document:
+        self.round_trips += 1
+        if (document["pk"], document["id"]) in self.items:
+            raise StaleDocument(document["id"])
+        return self._written(document)
+
+    def _check(self, document: Document) -> None:
+        current = self.items.get((document["pk"], document["id"]))
+        if current is None or current["_etag"] != document.get("_etag"):
+            raise StaleDocument(document["id"])
+
+    async def replace(self, document: Document) -> Document:
+        self.round_trips += 1
+        self._check(document)
+        return self._written(document)
+
+    async def replace_together(self, pk: str, documents: list[Document]) -> list[Document]:
+        self.round_trips += 1
+        for document in documents:
+            self._check(document)
+        return [self._written(d) for d in documents]
