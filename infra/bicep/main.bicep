@@ -226,13 +226,6 @@ var cosmosContainers = {
     defaultTtl: null
     uniqueKeys: []
   }
-  signatures: {
-    setting: 'SIGNATURES_CONTAINER'
-    name: 'signatures'
-    partitionKey: '/id'
-    defaultTtl: null
-    uniqueKeys: []
-  }
   wallet: {
     setting: 'WALLET_CONTAINER'
     name: 'wallet'
@@ -488,7 +481,6 @@ var appSettings = {
   COSMOS_TIMEOUT_SECONDS: '5'
   PARTIES_CONTAINER: cosmosContainers.parties.name
   FAILED_WORK_CONTAINER: cosmosContainers.failed_work.name
-  SIGNATURES_CONTAINER: cosmosContainers.signatures.name
   WALLET_CONTAINER: cosmosContainers.wallet.name
   PUSH_INSTALLATIONS_CONTAINER: cosmosContainers.push_installations.name
   // Service Bus

@@ -40,7 +40,6 @@ locals {
     COSMOS_TIMEOUT_SECONDS       = "5"
     PARTIES_CONTAINER            = azurerm_cosmosdb_sql_container.this["parties"].name
     FAILED_WORK_CONTAINER        = azurerm_cosmosdb_sql_container.this["failed_work"].name
-    SIGNATURES_CONTAINER         = azurerm_cosmosdb_sql_container.this["signatures"].name
     WALLET_CONTAINER             = azurerm_cosmosdb_sql_container.this["wallet"].name
     PUSH_INSTALLATIONS_CONTAINER = azurerm_cosmosdb_sql_container.this["push_installations"].name
 

@@ -63,13 +63,6 @@ locals {
       default_ttl   = null
       unique_keys   = []
     }
-    signatures = {
-      setting       = "SIGNATURES_CONTAINER"
-      name          = "signatures"
-      partition_key = "/id"
-      default_ttl   = null
-      unique_keys   = []
-    }
     wallet = {
       setting       = "WALLET_CONTAINER"
       name          = "wallet"

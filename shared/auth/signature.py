@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -23,7 +23,6 @@ from shared.platform.errors import Unauthorized
 
 __all__ = [
     "HEADER",
-    "MemoryReplayGuard",
     "ReplayGuard",
     "sign",
     "verify_signature",
@@ -190,31 +189,3 @@ async def verify_signed_request(
     if not await guard.first_use(signature_id, expires_at):
         logger.warning("replayed PSP signature refused (t=%s)", t)
         raise Unauthorized("signature already used")
-
-
-class MemoryReplayGuard:
-    """In-process :class:`ReplayGuard` for unit tests and fakes.
-
-    Args:
-        clock: returns the current time (timezone-aware); expired ids are purged
-            on every call.
-    """
-
-    def __init__(self, clock: Callable[[], datetime]) -> None:
-        self._clock = clock
-        self._seen: dict[str, datetime] = {}
-
-    def __len__(self) -> int:
-        return len(self._seen)
-
-    async def first_use(self, signature_id: str, expires_at: datetime) -> bool:
-        _require_aware(expires_at)
-        now = self._clock()
-        _require_aware(now)
-        expired = [key for key, until in self._seen.items() if until <= now]
-        for key in expired:
-            del self._seen[key]
-        if signature_id in self._seen:
-            return False
-        self._seen[signature_id] = expires_at
-        return True

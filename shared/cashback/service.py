@@ -78,7 +78,7 @@ from shared.cashback.models import (
     period_id,
     rank_bucket_pk,
 )
-from shared.cashback.store import CashbackStore, Document, StaleDocument
+from shared.cashback.store import CashbackStore, Document
 from shared.platform.errors import (
     Conflict,
     DependencyError,
@@ -89,12 +89,12 @@ from shared.platform.errors import (
     TransientError,
 )
 from shared.platform.outbox import Event, add_events
+from shared.platform.retry import retry_on_stale
 from shared.wallet.models import Instrument
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-_ATTEMPTS = 5
 PAGE_SIZE = 50
 _LAST_KEY = "\uffff"  # sorts after every stored sort key
 _SORT_KEY = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z\|[A-Za-z0-9._:-]{3,130}$")
@@ -847,14 +847,7 @@ def _instrument_view(item: StoredInstrument) -> CashbackInstrument:
     )
 
 
-async def _retrying(attempt: Callable[[], Awaitable[T]]) -> T:
-    """Run ``attempt`` again (it re-reads) while a concurrent write got there first."""
-    for _ in range(_ATTEMPTS - 1):
-        try:
-            return await attempt()
-        except StaleDocument:
-            continue
-    try:
-        return await attempt()
-    except StaleDocument:
-        raise Conflict("the cashback state is being changed concurrently; retry") from None
+async def _retrying(step: Callable[[], Awaitable[T]]) -> T:
+    return await retry_on_stale(
+        step, conflict="the cashback state is being changed concurrently; retry"
+    )

@@ -40,7 +40,6 @@ class Settings(BaseSettings):
     failed_work_container: str = Field(
         default="failed-work", validation_alias="FAILED_WORK_CONTAINER"
     )
-    signatures_container: str = Field(default="signatures", validation_alias="SIGNATURES_CONTAINER")
     wallet_container: str = Field(default="wallet", validation_alias="WALLET_CONTAINER")
 
     # Service Bus

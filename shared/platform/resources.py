@@ -14,7 +14,6 @@ from shared.platform.cosmos import ContainerSpec
 CONTAINERS: tuple[ContainerSpec, ...] = (
     ContainerSpec("parties_container", "/id"),
     ContainerSpec("failed_work_container", "/id"),
-    ContainerSpec("signatures_container", "/id"),
     ContainerSpec("wallet_container", "/pk"),
     ContainerSpec("push_installations_container", "/id"),
     ContainerSpec("cashback_container", "/pk"),

@@ -42,6 +42,7 @@ from shared.auth.signature import verify_signed_request
 from shared.platform.clock import ROME
 from shared.platform.errors import Conflict, Invalid, NotFound, Unauthorized
 from shared.platform.outbox import Event, add_events
+from shared.platform.retry import retry_on_stale
 from shared.wallet.models import (
     APPLICATIONS,
     DETAILS_IN,
@@ -64,13 +65,12 @@ from shared.wallet.models import (
 )
 from shared.wallet.psp import PspGateway, PspSecrets
 from shared.wallet.reference import WalletIds
-from shared.wallet.store import Document, StaleDocument, WalletStore
+from shared.wallet.store import Document, WalletStore
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 _OWN_WALLET_ID = re.compile(OWN_WALLET_ID)
-_ATTEMPTS = 5
 # How long finished documents are kept where the container has TTL enabled (Azure).
 _RETENTION_SECONDS = 90 * 86400
 
@@ -560,14 +560,7 @@ def _failure_details(notification: PspNotification) -> FailureDetailsIn:
     return _parse(FailureDetailsIn, notification.details)
 
 
-async def _retrying(attempt: Callable[[], Awaitable[T]]) -> T:
-    """Run ``attempt`` again (it re-reads) while a concurrent write got there first."""
-    for _ in range(_ATTEMPTS - 1):
-        try:
-            return await attempt()
-        except StaleDocument:
-            continue
-    try:
-        return await attempt()
-    except StaleDocument:
-        raise Conflict("the instrument is being changed concurrently; retry") from None
+async def _retrying(step: Callable[[], Awaitable[T]]) -> T:
+    return await retry_on_stale(
+        step, conflict="the instrument is being changed concurrently; retry"
+    )

@@ -12,7 +12,6 @@ import pytest
 from azure.core import MatchConditions
 
 from local.platform import DEMO_EC, Platform
-from shared.auth.replays import CosmosReplayGuard
 from shared.parties.service import PartyRegistry, authorize_for_ec
 from shared.parties.store import CosmosPartyStore
 from shared.platform.clients import Clients
@@ -338,10 +337,3 @@ async def test_party_keys_roles_and_segregation_codes(clients: Clients) -> None:
         await registry.authenticate(issued.key, now=NOW, roles=("ec",))
     with pytest.raises(Unauthorized):
         await registry.authenticate("nope", now=NOW)
-
-
-async def test_replay_guard_accepts_a_signature_once(clients: Clients) -> None:
-    guard = CosmosReplayGuard(clients.container(clients.settings.signatures_container), 5)
-    signature = uuid.uuid4().hex
-    assert await guard.first_use(signature, NOW) is True
-    assert await guard.first_use(signature, NOW) is False

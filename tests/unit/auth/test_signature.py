@@ -9,12 +9,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from shared.auth.signature import (
-    MemoryReplayGuard,
     sign,
     verify_signature,
     verify_signed_request,
 )
 from shared.platform.errors import Unauthorized
+from tests.fakes.auth import MemoryReplayGuard
 
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 T = int(NOW.timestamp())
