@@ -1,0 +1,1 @@
+"""Stand-in: payments from the archive while an EC is down; receipts once it recovers."""
