@@ -17,7 +17,7 @@ the ranking of 200,000 synthetic citizens in memory.
   scorer's citizens at once). (No citizen has enough lines in one chunk to need two batches.)
 - Cosmos round trips per transaction, counted at the emulator (``GET /_emulator/stats``).
 - Ranking: ``rank_standings`` (what the ranking and payout jobs do in memory: parse the
-  standings rows and order them by rule 6) on 200,000 synthetic rows with ties, beside a bare
+  standings rows and sort them by the ranking rule) on 200,000 made-up rows with ties, beside a bare
   ``sorted`` of plain tuples by the same key.
 
 Run: ``python -m bench.cashback [--citizens 2000] [--transactions 20000]``. Prints; asserts
@@ -385,7 +385,7 @@ def rank_figures(citizens: int = RANKED) -> None:
     bare = time.perf_counter() - started
     assert len(ranked) == citizens
     assert ranked[0][1].count == max(r["count"] for r in rows)
-    print(f"\nranking {citizens} citizens in memory (parse the standings rows + rule 6)")
+    print(f"\nranking {citizens} citizens in memory (parse the standings rows + the ranking rule)")
     print(f"{'rank_standings':<30} {seconds:8.2f} s")
     print(f"{'bare sorted() of tuples':<30} {bare:8.2f} s  (no parsing)")
 

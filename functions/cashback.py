@@ -221,14 +221,14 @@ async def cashback_score(msg: func.ServiceBusMessage) -> None:
 
 @bp.timer_trigger(arg_name="timer", schedule="0 0 * * * *")
 async def cashback_rank(timer: func.TimerRequest) -> None:
-    """Every hour: the ranking of each period still taking transactions (rule 6)."""
+    """Every hour: the ranking of each period still taking transactions (the ranking rule)."""
     root = get_root()
     await root.cashback_ranking().run(now=root.clock.now())
 
 
 @bp.timer_trigger(arg_name="timer", schedule="0 30 2 * * *")
 async def cashback_payouts(timer: func.TimerRequest) -> None:
-    """Every night: the payout list of each period closed since, written once (rule 5)."""
+    """Every night: the payout list of each period closed since, written once (the payout rule)."""
     root = get_root()
     await root.cashback_payouts().run(now=root.clock.now())
 

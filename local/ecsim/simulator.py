@@ -24,7 +24,7 @@ processed); ``delayMs`` delays every answer (the call is processed first, as a s
 a client that gives up may still have paid). ``down`` closes the listener and drops the open
 connections, so new ones are refused; ``up`` listens again on the same port.
 
-Control API (its own port, no auth; see README "EC simulator"): ``GET /control``,
+Control API (its own port, no auth; see docs/local-platform.md): ``GET /control``,
 ``PUT /control/behaviour``, ``PUT /control/notices``, ``GET /control/notices/{pa}/{notice}``,
 ``GET /control/receipts``, ``POST /control/reset``.
 """

@@ -16,7 +16,7 @@ Stored documents (container ``CASHBACK_CONTAINER``, partition key ``/pk``)::
     match       id "match:<key hash>", pk = fiscal-code hash   one match key's payments left to
                                                                reverse, reversals waiting, and
                                                                the transactions applied, across
-                                                               periods (rule 4)
+                                                               periods (reversals)
     transaction id "trx:<period>:<id>", pk = fiscal-code hash  the listing: what each scored
                                                                transaction changed
     ranking     id = pk = "ranking:<period>:<2 hex>"           the last ranking's ranks of the
@@ -264,7 +264,7 @@ class StoredPending(_Model):
 
 
 class StoredMatch(_Model):
-    """Rule 4's matching state of one match key of a citizen, across periods: the payments
+    """Reversals' matching state of one match key of a citizen, across periods: the payments
     with something left, the reversals waiting for one (in arrival order), and every applied
     transaction of the key (id -> the period of its listing record: a transaction delivered
     again is not applied again). Fully reversed payments leave; the ids stay."""
@@ -410,7 +410,7 @@ class PeriodState(_Model):
     last_transaction_at: datetime | None = Field(default=None, alias="lastTransactionAt")
     milestones: Milestones
     rank: int | None = Field(
-        default=None, description="Position in the last ranking (rule 6), if ranked"
+        default=None, description="Position in the last ranking (the ranking rule), if ranked"
     )
     in_top_n: bool = Field(
         default=False, alias="inTopN", description="Within the top N of the last ranking"

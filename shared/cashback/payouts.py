@@ -1,4 +1,4 @@
-"""Payouts (rule 5): once a period is closed (its last day + grace days are over), the list of
+"""Payouts (docs/cashback.md#payouts): once a period's last day + grace days are over, the list of
 what each citizen is paid, written once to Blob storage as CSV.
 
 One line per citizen who reached the minimum count and has an IBAN the bank confirmed:
@@ -70,7 +70,7 @@ class PayoutLine:
 
 @dataclass(frozen=True)
 class Qualified:
-    """What rule 5 needs of one citizen, with the rank of the final ranking."""
+    """What the payout rule needs of one citizen, with the rank of the final ranking."""
 
     pk: str
     fiscal_code: str

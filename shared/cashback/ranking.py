@@ -1,4 +1,4 @@
-"""The ranking job (rule 6): orders every citizen of each open period and stores the ranks.
+"""The ranking job: orders every citizen of each open period by the ranking rule, stores the ranks.
 
 One cross-partition read per period gives what the rule orders by (it travels with each
 citizen's counters); the order is computed in memory (200,000 citizens take well under a
@@ -47,7 +47,7 @@ _ROWS = TypeAdapter(list[Standing])
 
 
 def rank_standings(rows: list[Document], *, now: datetime) -> list[tuple[int, Standing]]:
-    """Rule 6 over the standings query's rows: (rank from 1, row), best first."""
+    """The ranking rule over the standings query's rows: (rank from 1, row), best first."""
     parsed = {r.pk: r for r in _ROWS.validate_python(rows)}  # one call: no per-row overhead
 
     def key(r: Standing) -> tuple[int, datetime, datetime, str]:

@@ -1,15 +1,15 @@
-"""The state cashback's rules as the programme applied them (issue 7), as pure functions.
+"""The state cashback's rules as the programme applied them (docs/cashback.md), as pure functions.
 
 Nothing here does I/O or reads a clock: every instant is a parameter, every amount is integer
 euro cents, every "day" is a calendar day in Europe/Rome.
 
 - :class:`Period` and :func:`parse_periods`: award periods are configuration (the setting
   ``CASHBACK_PERIODS``, a JSON list; empty means :data:`PRODUCTION_PERIODS`).
-- :func:`score`: rule 1, ``min(amount x percent, cap)`` rounded to the cent HALF_DOWN.
-- :func:`period_of`: rule 2, the period of a transaction, grace days included.
-- :func:`instrument_counts` / :func:`enrolled_for`: rule 3, activation and T&C.
-- :func:`match_key`, :func:`reversal_effect` and :class:`Ledger`: rule 4, reversals and matching.
-- :func:`payout`: rule 5. :func:`rank_key` / :func:`ranking`: rule 6.
+- :func:`score`: the scoring rule, ``min(amount x percent, cap)`` rounded to the cent HALF_DOWN.
+- :func:`period_of`: the period rule, the period of a transaction, grace days included.
+- :func:`instrument_counts` / :func:`enrolled_for`: the activation rule (and T&C).
+- :func:`match_key`, :func:`reversal_effect` and :class:`Ledger`: the reversal rule (matching).
+- :func:`payout`: the payout rule. :func:`rank_key` / :func:`ranking`: the ranking rule.
 """
 
 from __future__ import annotations
@@ -163,13 +163,13 @@ def rome_day(moment: datetime) -> date:
     return moment.astimezone(ROME).date()
 
 
-# ---------------------------------------------------------------------------- rule 1
+# ---------------------------------------- scoring (docs/cashback.md#scoring)
 
 _CENT = Decimal(1)
 
 
 def score(amount: int, period: Period) -> int:
-    """Rule 1: the cashback of a payment of ``amount`` cents: ``min(amount x %, cap)``,
+    """The scoring rule: the cashback of a payment of ``amount`` cents: ``min(amount x %, cap)``,
     rounded to the cent HALF_DOWN (so 0.5 cent goes down)."""
     if amount < 0:
         raise ValueError("an amount is never negative")
@@ -177,7 +177,7 @@ def score(amount: int, period: Period) -> int:
     return min(int(raw.quantize(_CENT, rounding=ROUND_HALF_DOWN)), period.max_per_transaction)
 
 
-# ---------------------------------------------------------------------------- rule 2
+# -------------------- period of a transaction (docs/cashback.md#period-of-a-transaction)
 
 
 class Rejection(StrEnum):
@@ -193,7 +193,7 @@ class Rejection(StrEnum):
 def period_of(
     periods: Iterable[Period], at: datetime, processed_at: datetime
 ) -> Period | Rejection:
-    """Rule 2: the period whose days contain ``at``'s day, if ``processed_at``'s day is at
+    """The period rule: the period whose days contain ``at``'s day, if ``processed_at``'s day is at
     most its last day + grace days; otherwise why not."""
     day = rome_day(at)
     for period in periods:
@@ -205,19 +205,19 @@ def period_of(
 
 
 def accepts(period: Period, processed_at: datetime) -> bool:
-    """Rule 2: ``period`` still takes transactions processed at ``processed_at``."""
+    """The period rule: ``period`` still takes transactions processed at ``processed_at``."""
     return rome_day(processed_at) <= last_processing_day(period)
 
 
 def previous_period(periods: Iterable[Period], at: datetime) -> Period | None:
     """The latest period that ended before ``at``'s day: a reversal on that day may take back
-    a payment scored there (rule 4 matches it in its payment's period)."""
+    a payment scored there (the reversal rule matches it in its payment's period)."""
     day = rome_day(at)
     before = [p for p in periods if p.end < day]
     return max(before, key=lambda p: p.end) if before else None
 
 
-# ---------------------------------------------------------------------------- rule 3
+# ---------------------------------- activation (docs/cashback.md#activation)
 
 
 @dataclass(frozen=True)
@@ -235,7 +235,7 @@ def counts_from(enabled_at: datetime) -> date:
 
 
 def instrument_counts(history: Iterable[Activation], at: datetime) -> bool:
-    """Rule 3: a transaction counts if its day is strictly after a span's enabling day and
+    """Activation rule: a transaction counts if its day is strictly after a span's enabling day and
     up to and including its disabling day."""
     day = rome_day(at)
     for span in history:
@@ -247,7 +247,7 @@ def instrument_counts(history: Iterable[Activation], at: datetime) -> bool:
 
 
 def enrolled_for(tc_accepted_at: datetime | None, at: datetime) -> bool:
-    """Rule 3: T&C were accepted strictly before the transaction's instant."""
+    """The activation rule: T&C were accepted strictly before the transaction's instant."""
     return tc_accepted_at is not None and tc_accepted_at < at
 
 
@@ -270,7 +270,7 @@ def eligibility(
     return found
 
 
-# ---------------------------------------------------------------------------- rule 4
+# ------------------------------------ reversals (docs/cashback.md#reversals)
 
 
 @dataclass(frozen=True)
@@ -296,7 +296,7 @@ MatchKey = tuple[str, ...]
 
 
 def match_key(txn: Transaction) -> MatchKey:
-    """Rule 4: what a reversal and its payment share. With a correlation id: instrument,
+    """The reversal rule: what a reversal and its payment share. With a correlation id: instrument,
     acquirer and correlation id; without: instrument, amount, merchant, terminal, acquirer."""
     if txn.correlation_id:
         return ("c", txn.hpan, txn.acquirer_id, txn.correlation_id)
@@ -314,12 +314,12 @@ class Effect:
 
 
 def payment_effect(amount: int, period: Period) -> Effect:
-    """Rule 4: a payment is +1 and its score; its whole amount remains to be reversed."""
+    """The reversal rule: a payment is +1 and its score; its whole amount remains to be reversed."""
     return Effect(count=1, cashback=score(amount, period), remaining=amount)
 
 
 def reversal_effect(remaining: int, reversed_amount: int, period: Period) -> Effect:
-    """Rule 4: a reversal of ``reversed_amount`` against a payment with ``remaining`` cents.
+    """Reversal rule: a reversal of ``reversed_amount`` against a payment with ``remaining`` cents.
 
     It takes back ``score(remaining before) - score(remaining after)``; it is -1 only when
     the remaining amount reaches 0 (a reversal of more than remains takes what remains).
@@ -407,7 +407,7 @@ class Pending:
 class Ledger:
     """One citizen's transactions in one period, applied in arrival order.
 
-    The reference model of rule 4: the same transactions in any order give the same count and
+    The reversals' reference model: the same transactions in any order give the same count and
     cashback once all have arrived (partial reversals telescope), and a transaction applied
     twice counts once.
     """
@@ -505,17 +505,17 @@ class Standing:
 
 
 def rank_key(s: Standing) -> tuple[int, datetime, datetime, str]:
-    """Rule 6: count descending, then last transaction, T&C acceptance, fiscal code ascending."""
+    """Ranking: count descending, then last transaction, T&C acceptance, fiscal code ascending."""
     return (-s.count, s.last_transaction_at, s.tc_accepted_at, s.fiscal_code)
 
 
 def ranking(standings: Iterable[Standing]) -> list[Standing]:
-    """Rule 6: everyone in order; the rank of the i-th (from 0) is i + 1."""
+    """The ranking rule: everyone in order; the rank of the i-th (from 0) is i + 1."""
     return sorted(standings, key=rank_key)
 
 
 def payout(count: int, cashback: int, rank: int | None, period: Period) -> int | None:
-    """Rule 5: the period's payout in cents, or None below the minimum count.
+    """The payout rule: the period's payout in cents, or None below the minimum count.
 
     ``min(cashback, max per period)``, plus the super cashback when ``rank <= top N``.
     """

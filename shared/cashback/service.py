@@ -1,6 +1,6 @@
 """The cashback's use cases: enrollment, enabling instruments, and the wallet's events.
 
-Rules (issue 7; the arithmetic lives in :mod:`shared.cashback.rules`):
+Rules (docs/cashback.md; the arithmetic lives in :mod:`shared.cashback.rules`):
 
 - A citizen enrolls by accepting the terms and conditions (the time is kept: transactions count
   only strictly after it). Withdrawing disables every instrument and keeps what was earned.

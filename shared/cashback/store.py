@@ -36,7 +36,7 @@ class DocumentTooLarge(Exception):
 
 
 _PARTITION = "SELECT * FROM c WHERE c.pk = @pk"
-# The ranking job's one cross-partition read (what rule 6 orders by), once per run.
+# The ranking job's one cross-partition read (what the ranking rule orders by), once per run.
 _STANDINGS = (
     "SELECT c.pk, c.fiscalCode, c.count, c.cashback, c.lastTransactionAt, "
     "c.termsAcceptedAt FROM c WHERE c.kind = 'period' AND c.period = @period "

@@ -3,7 +3,7 @@ queue consumer: the rules of :mod:`shared.cashback.rules` on each citizen's peri
 
 A batch's lines are checked one by one: a bad line is rejected with its reasons, the others go
 on. Accepted lines travel in chunks on ``CASHBACK_TRANSACTIONS_QUEUE`` with the instant the
-batch was received (rule 2 asks when a transaction was *processed*: a queue that lags must not
+batch was received (the period rule counts when it was *processed*: a queue that lags must not
 reject what arrived in time).
 
 The scorer finds who had the instrument enabled (the hpan's document), and applies the
@@ -11,7 +11,7 @@ transaction to that citizen's documents, all in the citizen's partition:
 
 - one state per (citizen, period): counters, milestones, last transaction time, what the
   ranking orders by. Constant size, whatever the number of transactions.
-- one match document per (citizen, match key of rule 4), across periods: what is left of each
+- one match document per (citizen, match key), across periods: what is left of each
   payment of the key (and its period), the reversals waiting for one, and the ids of the key's
   transactions already applied (with the period of their listing record). A reversal takes
   back the earliest payment with something left, in that payment's period (``PERIOD_CLOSED``
@@ -441,7 +441,7 @@ class Scorer:
         return draft
 
     def _one(self, draft: _Draft, line: _Line, received_at: datetime) -> str:
-        """Rule 4 on one line: its match key's document decides."""
+        """The reversal rule on one line: its match key's document decides."""
         txn = line.txn
         key = rules.match_key(txn)
         match = draft.match(key)
@@ -611,7 +611,7 @@ def _model_of(raw: Document) -> StoredPeriod | StoredMatch:
 
 
 def _pick(match: StoredMatch) -> StoredPayment | None:
-    """Rule 4's pick: the earliest payment of the key with something left, in any period."""
+    """Reversal rule: the earliest payment of the key with something left, in any period."""
     left = [p for p in match.payments if p.remaining > 0]
     return min(left, key=lambda p: (p.at, p.id)) if left else None
 

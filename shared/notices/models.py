@@ -1,7 +1,7 @@
 """The archive's models: what ECs send (the ACA ``paCreatePosition`` body), what is stored and
 what is returned.
 
-Statuses of a position (the README has the full transition table)::
+Statuses of a position (docs/notices.md#status-transitions has the full table)::
 
     (absent) ──amount>0──> VALID ──amount=0──> INVALID ──amount>0──> VALID
                              │ └──payment──> PAID (final)

@@ -1,4 +1,4 @@
-"""How a piece of queue work ends (DESIGN.md, "Queue work: how a message ends").
+"""How a piece of queue work ends (docs/architecture.md#queue-work-how-a-message-ends).
 
 A function cannot settle its own message: the host completes it when the function returns and
 abandons it when the function raises. :func:`run` turns each ending into one of those two:

@@ -13,7 +13,7 @@ ports and every other outbound call failed with it. Here:
   so the connection goes back to the pool, or is closed when an error body is too large;
 - SAS tokens come from :class:`~shared.push.sas.SasTokens`, not signed per request.
 
-Answers end as DESIGN.md's queue rules say (:mod:`shared.platform.queue_work`):
+Answers end as docs/architecture.md's queue endings say (:mod:`shared.platform.queue_work`):
 
 ==============================================  ==========================================
 429; 403 with Retry-After; 408, 5xx;            transient: retried here with backoff and

@@ -88,7 +88,7 @@ class ApplicationsUpdate(BaseModel):
 
 # ------------------------------------------------------------------ the PSP's notification
 class PspNotification(BaseModel):
-    """The PSP's outcome of an onboarding session (signed; see DESIGN.md).
+    """The PSP's outcome of an onboarding session (signed; see docs/wallet.md#psp-signatures).
 
     ``details`` depends on the outcome and the instrument type: see :data:`DETAILS_IN`.
     """

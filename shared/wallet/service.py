@@ -1,6 +1,6 @@
 """The wallet's use cases: onboarding through a PSP, listing, reading, deleting, applications.
 
-Rules (issue 3):
+Rules (docs/wallet.md):
 
 - A citizen opens an onboarding session at the configured PSP and gets its hosted page; the PAN
   never reaches the platform. The PSP's signed notification ends the session.
@@ -237,7 +237,7 @@ class Wallet:
         signature: str | None,
         now: datetime,
     ) -> NotificationAck:
-        """Apply a PSP's signed outcome (see the module docstring and issue 3).
+        """Apply a PSP's signed outcome (see the module docstring and docs/wallet.md).
 
         A signature is accepted once, whatever happened next: a PSP that retries (a lost answer,
         a 503) signs again at a later ``t``, and an identical outcome is then a 200 that changes

@@ -1,4 +1,4 @@
-"""Where the scorer keeps rule 4's matching state: one document per (citizen, match key) across
+"""Where the scorer keeps reversals' matching state: one document per (citizen, match key) across
 periods, beside period states of constant size. Reversals that arrive before a payment of the
 previous period, heavy users past Cosmos's 2 MB item, batches past 100 operations, a crash
 between two batches, and two scorers writing one citizen's documents at once."""
@@ -64,7 +64,7 @@ def rule_view(raw: dict[str, Any]) -> rules.Transaction:
 
 
 def reference(period: rules.Period, *raws: dict[str, Any]) -> tuple[int, int]:
-    """Rule 4's reference model: the period's ledger over the lines in arrival order."""
+    """The reversals' reference model: the period's ledger over the lines in arrival order."""
     return rules.totals(rules.apply_all(period, [rule_view(r) for r in raws], DURING_GRACE))
 
 

@@ -1,4 +1,4 @@
-"""Payouts (rule 5): who is paid what, typology 01/03 on the final ranking, the CSV, and a
+"""Payouts (the payout rule): who is paid what, typology 01/03 on the final ranking, the CSV, and a
 period's list written once."""
 
 from __future__ import annotations

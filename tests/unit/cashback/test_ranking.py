@@ -1,4 +1,4 @@
-"""The ranking job: rule 6 over every citizen of an open period, ranks stored in buckets and
+"""Ranking job: the ranking rule over every citizen of an open period, ranks stored in buckets and
 shown in the citizen's period view."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""A reversal whose payment was scored in the previous period takes it back there (rule 4 matches
+"""A reversal whose payment was scored in the previous period takes it back there (reversals match
 a reversal with its payment), not in the period of its own date, where it would wait in vain."""
 
 from __future__ import annotations
@@ -118,7 +118,7 @@ async def test_a_partial_reversal_without_correlation_id_matches_across_periods(
     scene: Scene,
 ) -> None:
     await score_lines(scene, line(1, at=IN_NOVEMBER, amount=20000))
-    # Without a correlation id a reversal names the same amount (rule 4's matching).
+    # Without a correlation id a reversal names the same amount (the reversal rule's matching).
     assert await score_lines(scene, line("r1", at=IN_DECEMBER, op="01", amount=20000)) == [
         "COUNTED"
     ]
@@ -287,7 +287,7 @@ async def test_reversals_across_periods_give_each_period_its_own_totals(
             await scorer.score_all(
                 [TransactionIn.model_validate(lines[i]) for i in indexes], received_at=DURING_GRACE
             )
-    # Rule 4's reference: each period's ledger over its payments and their reversals (dated
+    # The reversals' reference: each period's ledger over its payments and their reversals (dated
     # in either period), in the order they arrived.
     reference = {
         p.id: ledger_totals(

@@ -1,4 +1,4 @@
-"""The cashback rules of issue 7, one test per rule with the issue's examples, and properties
+"""The cashback rules (docs/cashback.md#rules), one test per rule with its examples, and properties
 for scoring, activation midnights, reversal matching and ranking."""
 
 from __future__ import annotations
@@ -166,7 +166,7 @@ def test_a_period_is_upcoming_active_waiting_during_grace_then_closed() -> None:
     assert period_status(P1, rome(2021, 1, 11)) is PeriodStatus.CLOSED
 
 
-# ------------------------------------------------------------------------ rule 1
+# ------------------------------------ scoring (docs/cashback.md#scoring)
 
 
 @pytest.mark.parametrize(
@@ -209,7 +209,7 @@ def test_a_negative_amount_is_a_bug() -> None:
         score(-1, P2)
 
 
-# ------------------------------------------------------------------------ rule 2
+# ---------------- period of a transaction (docs/cashback.md#period-of-a-transaction)
 
 
 def test_a_transaction_belongs_to_the_period_of_its_rome_day() -> None:
@@ -235,7 +235,7 @@ def test_a_transaction_processed_after_the_grace_days_is_rejected() -> None:
     assert period_of(PRODUCTION_PERIODS, june, rome(2021, 7, 16)) is Rejection.PERIOD_CLOSED
 
 
-# ------------------------------------------------------------------------ rule 3
+# ------------------------------ activation (docs/cashback.md#activation)
 
 
 def test_counting_starts_at_the_rome_midnight_after_enabling() -> None:
@@ -339,7 +339,7 @@ def test_eligibility_gives_the_period_or_the_first_reason() -> None:
     )
 
 
-# ------------------------------------------------------------------------ rule 4
+# -------------------------------- reversals (docs/cashback.md#reversals)
 
 
 def test_a_partial_reversal_takes_back_the_difference_of_scores() -> None:
@@ -571,7 +571,7 @@ def test_200000_citizens_are_ranked_with_the_right_top_n_and_ties() -> None:
     assert len(ranked) == 200_000
     top_n = P2.top_n
     top = ranked[:top_n]
-    # Everyone in the top N beats everyone outside it by rule 6, ties included.
+    # Everyone in the top N beats everyone outside it by the ranking rule, ties included.
     worst_in, best_out = top[-1], ranked[top_n]
     assert (
         -worst_in.count,
