@@ -117,7 +117,7 @@ class Settings(BaseSettings):
     servicebus_namespace: str | None = Field(
         default=None,
         validation_alias="ServiceBusConnection__fullyQualifiedNamespace",
-        description="Service Bus namespace host (``<name>.servicebus.windows.net``) reached with "
+        description="Service Bus namespace host (`<name>.servicebus.windows.net`) reached with "
         "the managed identity, in Azure. Set it or ServiceBusConnection.",
     )
     servicebus_timeout_seconds: float = Field(
@@ -409,16 +409,16 @@ class Settings(BaseSettings):
     # Citizens' tokens
     jwt_issuer: str = Field(
         validation_alias="CITIZEN_JWT_ISSUER",
-        description="Issuer (``iss``) that citizens' JWTs must carry: the app backend.",
+        description="Issuer (`iss`) that citizens' JWTs must carry: the app backend.",
     )
     jwt_audience: str = Field(
         validation_alias="CITIZEN_JWT_AUDIENCE",
-        description="Audience (``aud``) that citizens' JWTs must carry.",
+        description="Audience (`aud`) that citizens' JWTs must carry.",
     )
     jwt_public_key: str | None = Field(
         default=None,
         validation_alias="CITIZEN_JWT_PUBLIC_KEY",
-        description="The one PEM public key verifying citizens' JWTs (``\\n`` escapes allowed). "
+        description="The one PEM public key verifying citizens' JWTs (`\\n` escapes allowed). "
         "Set it or CITIZEN_JWKS_URL.",
     )
     jwks_url: str | None = Field(
