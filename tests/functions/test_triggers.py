@@ -11,11 +11,10 @@ from typing import Any
 import azure.functions as func
 import pytest
 from azure.functions.servicebus import ServiceBusMessage
-from croniter import croniter
 
 from functions.queue import CONNECTION, queue_trigger
 from functions.root import use_root
-from local.devhost import resolve
+from local.devhost import timer_schedule
 from local.settings_doc import example_values
 from shared.platform.clock import SystemClock, use_clock
 from shared.platform.errors import RescheduleLater
@@ -82,24 +81,36 @@ def test_every_queue_and_timer_trigger_names_its_setting() -> None:
             assert binding["name"] == "timer", name
 
 
-def test_the_dev_host_resolves_every_schedule_from_the_settings(
+def test_the_dev_host_reads_every_schedule_from_the_settings(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     for name, value in example_values().items():
         monkeypatch.setenv(name, value)
-    for name, binding in deployed_triggers().items():
-        if binding["type"] == "timerTrigger":
-            schedule = resolve(binding["schedule"])
-            assert schedule == example_values()[binding["schedule"].strip("%")], name
-            assert croniter.is_valid(schedule, second_at_beginning=True), name
+    monkeypatch.setenv("CASHBACK_PAYOUTS_SCHEDULE", "0 45 3 * * *")
+    schedules = {
+        name: timer_schedule(binding)
+        for name, binding in deployed_triggers().items()
+        if binding["type"] == "timerTrigger"
+    }
+    assert schedules == {
+        "sweep_outboxes": "*/30 * * * * *",
+        "notices_expire": "0 */5 * * * *",
+        "cashback_rank": "0 0 * * * *",
+        "cashback_payouts": "0 45 3 * * *",
+        "standin_evaluate": "0 */5 * * * *",
+    }
 
 
-def test_the_dev_host_refuses_a_schedule_whose_setting_is_unset(
-    monkeypatch: pytest.MonkeyPatch,
+@pytest.mark.parametrize(("value", "problem"), [(None, "not set"), ("0 0 * * *", "six")])
+def test_the_dev_host_refuses_a_schedule_unset_or_not_six_fields(
+    monkeypatch: pytest.MonkeyPatch, value: str | None, problem: str
 ) -> None:
-    monkeypatch.delenv("CASHBACK_RANK_SCHEDULE", raising=False)
-    with pytest.raises(SystemExit, match="CASHBACK_RANK_SCHEDULE"):
-        resolve("%CASHBACK_RANK_SCHEDULE%")
+    if value is None:
+        monkeypatch.delenv("CASHBACK_RANK_SCHEDULE", raising=False)
+    else:
+        monkeypatch.setenv("CASHBACK_RANK_SCHEDULE", value)
+    with pytest.raises(SystemExit, match=problem):
+        timer_schedule({"schedule": "%CASHBACK_RANK_SCHEDULE%"})
 
 
 async def test_the_work_gets_the_queue_its_trigger_binds(root: FakeRoot) -> None:
