@@ -73,7 +73,10 @@ def timer_schedule(trigger: dict[str, Any]) -> str:
     Functions host does. A missing setting or a schedule that is not six fields stops the dev
     host before it serves anything (the Functions host refuses that function when it indexes
     the app)."""
-    schedule = resolve(trigger["schedule"])
+    try:
+        schedule = resolve(trigger["schedule"])
+    except SystemExit as error:  # a local.settings.json copied before the setting existed
+        raise SystemExit(f"{error}: local.settings.example.json has its default") from None
     if len(schedule.split()) != 6 or not croniter.is_valid(schedule, second_at_beginning=True):
         raise SystemExit(
             f"timer schedule {trigger['schedule']} is {schedule!r}, not six NCRONTAB fields "
