@@ -215,14 +215,14 @@ async def cashback_score(delivery: Delivery) -> None:
 
 @bp.timer_trigger(arg_name="timer", schedule="%CASHBACK_RANK_SCHEDULE%")
 async def cashback_rank(timer: func.TimerRequest) -> None:
-    """Hourly by default: the ranking of each period still taking transactions (rule 6)."""
+    """Every hour: the ranking of each period still taking transactions (rule 6)."""
     root = get_root()
     await root.cashback_ranking().run(now=root.clock.now())
 
 
 @bp.timer_trigger(arg_name="timer", schedule="%CASHBACK_PAYOUTS_SCHEDULE%")
 async def cashback_payouts(timer: func.TimerRequest) -> None:
-    """Nightly by default: the payout list of each period closed since, written once (rule 5)."""
+    """Every night: the payout list of each period closed since, written once (rule 5)."""
     root = get_root()
     await root.cashback_payouts().run(now=root.clock.now())
 
