@@ -8,7 +8,7 @@ import azure.functions as func
 from pydantic import BaseModel
 
 from functions.http import Call, endpoint
-from functions.queue import handle
+from functions.queue import queue_trigger
 from functions.root import get_root
 from shared.cashback.models import (
     CashbackInstrument,
@@ -207,53 +207,35 @@ async def cashback_transactions(call: Call[TransactionBatchIn]) -> BatchAccepted
     )
 
 
-@bp.service_bus_queue_trigger(
-    arg_name="msg", queue_name="%CASHBACK_TRANSACTIONS_QUEUE%", connection="ServiceBusConnection"
-)
-async def cashback_score(msg: func.ServiceBusMessage) -> None:
+@queue_trigger(bp, "CASHBACK_TRANSACTIONS_QUEUE")
+async def cashback_score(delivery: Delivery) -> None:
     """A chunk of acquirers' transactions, scored on citizens' period states."""
-
-    async def work(delivery: Delivery) -> None:
-        await get_root().cashback_scorer().process(delivery.body)
-
-    await handle(msg, lambda s: s.cashback_transactions_queue, work)
+    await get_root().cashback_scorer().process(delivery.body)
 
 
-@bp.timer_trigger(arg_name="timer", schedule="0 0 * * * *")
+@bp.timer_trigger(arg_name="timer", schedule="%CASHBACK_RANK_SCHEDULE%")
 async def cashback_rank(timer: func.TimerRequest) -> None:
     """Every hour: the ranking of each period still taking transactions (the ranking rule)."""
     root = get_root()
     await root.cashback_ranking().run(now=root.clock.now())
 
 
-@bp.timer_trigger(arg_name="timer", schedule="0 30 2 * * *")
+@bp.timer_trigger(arg_name="timer", schedule="%CASHBACK_PAYOUTS_SCHEDULE%")
 async def cashback_payouts(timer: func.TimerRequest) -> None:
     """Every night: the payout list of each period closed since, written once (the payout rule)."""
     root = get_root()
     await root.cashback_payouts().run(now=root.clock.now())
 
 
-@bp.service_bus_queue_trigger(
-    arg_name="msg", queue_name="%IBAN_CHECK_QUEUE%", connection="ServiceBusConnection"
-)
-async def cashback_iban_check(msg: func.ServiceBusMessage) -> None:
+@queue_trigger(bp, "IBAN_CHECK_QUEUE")
+async def cashback_iban_check(delivery: Delivery) -> None:
     """A citizen's IBAN, checked with the bank; its answer recorded once."""
-
-    async def work(delivery: Delivery) -> None:
-        root = get_root()
-        await root.cashback().on_iban_check(delivery.body, now=root.clock.now())
-
-    await handle(msg, lambda s: s.iban_check_queue, work)
+    root = get_root()
+    await root.cashback().on_iban_check(delivery.body, now=root.clock.now())
 
 
-@bp.service_bus_queue_trigger(
-    arg_name="msg", queue_name="%WALLET_EVENTS_QUEUE%", connection="ServiceBusConnection"
-)
-async def cashback_wallet_events(msg: func.ServiceBusMessage) -> None:
+@queue_trigger(bp, "WALLET_EVENTS_QUEUE")
+async def cashback_wallet_events(delivery: Delivery) -> None:
     """The wallet's instrument events: cashback learns hpans and follows deletions."""
-
-    async def work(delivery: Delivery) -> None:
-        root = get_root()
-        await root.cashback().on_wallet_event(delivery.body, now=root.clock.now())
-
-    await handle(msg, lambda s: s.wallet_events_queue, work)
+    root = get_root()
+    await root.cashback().on_wallet_event(delivery.body, now=root.clock.now())

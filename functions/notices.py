@@ -8,7 +8,7 @@ import azure.functions as func
 from pydantic import BaseModel, RootModel
 
 from functions.http import Call, endpoint
-from functions.queue import handle
+from functions.queue import queue_trigger
 from functions.root import get_root
 from shared.notices.bulk import MAX_UPLOAD_BYTES
 from shared.notices.models import BulkAccepted, BulkReport, Position, PositionIn
@@ -145,19 +145,13 @@ async def ops_bulk_report(call: Call[BaseModel]) -> BulkReport:
     return await call.root.notice_bulks().report(call.param("id"), party=None)
 
 
-@bp.service_bus_queue_trigger(
-    arg_name="msg", queue_name="%NOTICES_QUEUE%", connection="ServiceBusConnection"
-)
-async def notices_bulk_chunk(msg: func.ServiceBusMessage) -> None:
+@queue_trigger(bp, "NOTICES_QUEUE")
+async def notices_bulk_chunk(delivery: Delivery) -> None:
     """One chunk of a bulk upload: its lines written, its result recorded once."""
-
-    async def work(delivery: Delivery) -> None:
-        await get_root().notice_bulks().process_message(delivery.body)
-
-    await handle(msg, lambda s: s.notices_queue, work)
+    await get_root().notice_bulks().process_message(delivery.body)
 
 
-@bp.timer_trigger(arg_name="timer", schedule="0 */5 * * * *")
+@bp.timer_trigger(arg_name="timer", schedule="%NOTICES_EXPIRE_SCHEDULE%")
 async def notices_expire(timer: func.TimerRequest) -> None:
     """VALID positions past their expirationDate with switchToExpired become EXPIRED."""
     root = get_root()

@@ -193,7 +193,7 @@ async def replay_dead_letters(call: Call[BaseModel]) -> DeadLetterList:
     )
 
 
-@bp.timer_trigger(arg_name="timer", schedule="*/30 * * * * *")
+@bp.timer_trigger(arg_name="timer", schedule="%OUTBOX_SWEEP_SCHEDULE%")
 async def sweep_outboxes(timer: func.TimerRequest) -> None:
     """Publish events left in outboxes (a broker outage, a crash after the write)."""
     root = get_root()

@@ -7,9 +7,9 @@ import azure.functions as func
 from pydantic import BaseModel
 
 from functions.http import Call, endpoint
-from functions.queue import handle
+from functions.queue import queue_trigger
 from functions.root import get_root
-from shared.platform.config import Settings
+from shared.platform.queue_work import Delivery
 from shared.push.models import (
     InstallationAccepted,
     InstallationIn,
@@ -69,13 +69,7 @@ async def post_push_notifications(call: Call[NotificationIn]) -> NotificationAcc
     return await call.root.push_requests().notify(call.body, now=call.now)
 
 
-def _push_queue(settings: Settings) -> str:
-    return settings.push_queue
-
-
-@bp.service_bus_queue_trigger(
-    arg_name="msg", queue_name="%PUSH_QUEUE%", connection="ServiceBusConnection"
-)
-async def push_queue(msg: func.ServiceBusMessage) -> None:
+@queue_trigger(bp, "PUSH_QUEUE")
+async def push_queue(delivery: Delivery) -> None:
     """Notify, CreateOrUpdateInstallation and DeleteInstallation, by ``kind``."""
-    await handle(msg, _push_queue, lambda delivery: get_root().push_worker().handle(delivery))
+    await get_root().push_worker().handle(delivery)

@@ -7,7 +7,7 @@ import azure.functions as func
 from pydantic import BaseModel
 
 from functions.http import WEBHOOKS, Call, endpoint
-from functions.queue import handle
+from functions.queue import queue_trigger
 from functions.root import get_root
 from shared.parties.models import Role
 from shared.platform.openapi import Webhook
@@ -209,26 +209,15 @@ async def ops_standin_release(call: Call[BaseModel]) -> Station:
     )
 
 
-@bp.timer_trigger(arg_name="timer", schedule="0 */5 * * * *")
+@bp.timer_trigger(arg_name="timer", schedule="%STANDIN_EVALUATE_SCHEDULE%")
 async def standin_evaluate(timer: func.TimerRequest) -> None:
     """Probe stations in stand-in; apply the entry and exit rules."""
     root = get_root()
     await root.standin_manager().evaluate(now=root.clock.now())
 
 
-@bp.service_bus_queue_trigger(
-    arg_name="msg", queue_name="%STANDIN_RECEIPTS_QUEUE%", connection="ServiceBusConnection"
-)
-async def standin_receipts(msg: func.ServiceBusMessage) -> None:
+@queue_trigger(bp, "STANDIN_RECEIPTS_QUEUE", max_attempts="STANDIN_RECEIPT_MAX_ATTEMPTS")
+async def standin_receipts(delivery: Delivery) -> None:
     """A recorded receipt delivered to its EC's station (rescheduled while it is down)."""
-
-    async def work(delivery: Delivery) -> None:
-        root = get_root()
-        await root.standin_receipts().deliver(delivery.body, now=root.clock.now())
-
-    await handle(
-        msg,
-        lambda s: s.standin_receipts_queue,
-        work,
-        max_attempts=lambda s: s.standin_receipt_max_attempts,
-    )
+    root = get_root()
+    await root.standin_receipts().deliver(delivery.body, now=root.clock.now())

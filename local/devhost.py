@@ -68,6 +68,23 @@ def resolve(expression: str) -> str:
     return _EXPRESSION.sub(value, expression)
 
 
+def timer_schedule(trigger: dict[str, Any]) -> str:
+    """A timer trigger's NCRONTAB schedule, its ``%NAME%`` resolved from the environment as the
+    Functions host does. A missing setting or a schedule that is not six fields stops the dev
+    host before it serves anything (the Functions host refuses that function when it indexes
+    the app)."""
+    try:
+        schedule = resolve(trigger["schedule"])
+    except SystemExit as error:  # a local.settings.json copied before the setting existed
+        raise SystemExit(f"{error}: local.settings.example.json has its default") from None
+    if len(schedule.split()) != 6 or not croniter.is_valid(schedule, second_at_beginning=True):
+        raise SystemExit(
+            f"timer schedule {trigger['schedule']} is {schedule!r}, not six NCRONTAB fields "
+            "(second minute hour day month day-of-week)"
+        )
+    return schedule
+
+
 def disabled(name: str) -> bool:
     raw = os.environ.get(f"AzureWebJobs.{name}.Disabled", "")
     return raw.strip().lower() in {"1", "true"}
@@ -369,8 +386,7 @@ class DevHost:
         except Exception:
             logger.exception("timer %s failed", fn.name)
 
-    async def _timer(self, fn: Function) -> None:
-        schedule = resolve(fn.trigger["schedule"])
+    async def _timer(self, fn: Function, schedule: str) -> None:
         if fn.trigger.get("runOnStartup"):
             await self._fire(fn, past_due=False)
         due = croniter(schedule, self.clock.now(), second_at_beginning=True).get_next(datetime)
@@ -391,6 +407,11 @@ class DevHost:
 
     # ---------------------------------------------------------------- lifecycle
     async def start(self, port: int, host: str = "127.0.0.1") -> int:
+        schedules = {
+            fn.name: timer_schedule(fn.trigger)
+            for fn in self.functions
+            if fn.kind == "timerTrigger"
+        }
         self.runner = web.AppRunner(self.web_app(), access_log=None)
         await self.runner.setup()
         site = web.TCPSite(self.runner, host, port)
@@ -400,7 +421,7 @@ class DevHost:
             if fn.kind == "serviceBusTrigger" and not disabled(fn.name):
                 self._tasks.append(asyncio.create_task(self._consume(fn)))
             elif fn.kind == "timerTrigger":
-                self._tasks.append(asyncio.create_task(self._timer(fn)))
+                self._tasks.append(asyncio.create_task(self._timer(fn, schedules[fn.name])))
         return int(bound)
 
     async def stop(self) -> None:

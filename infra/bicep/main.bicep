@@ -49,6 +49,24 @@ param walletNotificationUrl string = ''
 @description('CASHBACK_BANK_CHECK_URL: the bank-check service that says whether an IBAN belongs to a citizen (https).')
 param cashbackBankCheckUrl string
 
+// Timers: NCRONTAB schedules (second minute hour day month day-of-week), which the timer triggers
+// bind by setting name (%OUTBOX_SWEEP_SCHEDULE% and the like); modules/checks.bicep checks their shape.
+
+@description('OUTBOX_SWEEP_SCHEDULE: when the outbox sweep re-sends events left in documents\' outboxes.')
+param outboxSweepSchedule string = '*/30 * * * * *'
+
+@description('NOTICES_EXPIRE_SCHEDULE: when valid notices past their expiration date become expired.')
+param noticesExpireSchedule string = '0 */5 * * * *'
+
+@description('CASHBACK_RANK_SCHEDULE: when the periods still taking transactions are ranked.')
+param cashbackRankSchedule string = '0 0 * * * *'
+
+@description('CASHBACK_PAYOUTS_SCHEDULE: when the payout lists of closed periods are written.')
+param cashbackPayoutsSchedule string = '0 30 2 * * *'
+
+@description('STANDIN_EVALUATE_SCHEDULE: when stations in stand-in are probed and the entry and exit rules applied.')
+param standinEvaluateSchedule string = '0 */5 * * * *'
+
 // Cosmos DB
 
 @description('serverless (pay per request, nothing at idle) or autoscale (throughput shared by the database\'s containers).')
@@ -327,6 +345,13 @@ module checks 'modules/checks.bicep' = {
     walletPspBaseUrl: walletPspBaseUrl
     walletReturnUrl: walletReturnUrl
     cashbackBankCheckUrl: cashbackBankCheckUrl
+    timerSchedules: {
+      OUTBOX_SWEEP_SCHEDULE: outboxSweepSchedule
+      NOTICES_EXPIRE_SCHEDULE: noticesExpireSchedule
+      CASHBACK_RANK_SCHEDULE: cashbackRankSchedule
+      CASHBACK_PAYOUTS_SCHEDULE: cashbackPayoutsSchedule
+      STANDIN_EVALUATE_SCHEDULE: standinEvaluateSchedule
+    }
   }
 }
 
@@ -491,6 +516,12 @@ var appSettings = {
   RESCHEDULE_CAP_SECONDS: '3600'
   WALLET_EVENTS_QUEUE: servicebusQueues.wallet_events.name
   PUSH_QUEUE: servicebusQueues.push.name
+  // Timers (NCRONTAB), bound by the timer triggers as %NAME_SCHEDULE%.
+  OUTBOX_SWEEP_SCHEDULE: outboxSweepSchedule
+  NOTICES_EXPIRE_SCHEDULE: noticesExpireSchedule
+  CASHBACK_RANK_SCHEDULE: cashbackRankSchedule
+  CASHBACK_PAYOUTS_SCHEDULE: cashbackPayoutsSchedule
+  STANDIN_EVALUATE_SCHEDULE: standinEvaluateSchedule
   // Push: one keep-alive session per Notification Hubs namespace (the hubs are PUSH_HUB_<n>_*).
   PUSH_CONNECTOR_LIMIT: '32'
   PUSH_CONNECTOR_LIMIT_PER_HOST: '32'

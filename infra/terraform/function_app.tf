@@ -52,6 +52,13 @@ locals {
     WALLET_EVENTS_QUEUE           = azurerm_servicebus_queue.this["wallet_events"].name
     PUSH_QUEUE                    = azurerm_servicebus_queue.this["push"].name
 
+    # Timers (NCRONTAB), bound by the timer triggers as %NAME_SCHEDULE%.
+    OUTBOX_SWEEP_SCHEDULE     = var.outbox_sweep_schedule
+    NOTICES_EXPIRE_SCHEDULE   = var.notices_expire_schedule
+    CASHBACK_RANK_SCHEDULE    = var.cashback_rank_schedule
+    CASHBACK_PAYOUTS_SCHEDULE = var.cashback_payouts_schedule
+    STANDIN_EVALUATE_SCHEDULE = var.standin_evaluate_schedule
+
     # Push: one keep-alive session per Notification Hubs namespace (the hubs are PUSH_HUB_<n>_*).
     PUSH_CONNECTOR_LIMIT          = "32"
     PUSH_CONNECTOR_LIMIT_PER_HOST = "32"

@@ -133,6 +133,63 @@ variable "cashback_bank_check_url" {
   }
 }
 
+# Timers: NCRONTAB schedules (second minute hour day month day-of-week), which the timer triggers
+# bind by setting name (%OUTBOX_SWEEP_SCHEDULE% and the like).
+
+variable "outbox_sweep_schedule" {
+  description = "OUTBOX_SWEEP_SCHEDULE: when the outbox sweep re-sends events left in documents' outboxes."
+  type        = string
+  default     = "*/30 * * * * *"
+
+  validation {
+    condition     = can(regex("^[0-9A-Za-z*/,-]+( [0-9A-Za-z*/,-]+){5}$", var.outbox_sweep_schedule))
+    error_message = "outbox_sweep_schedule: six NCRONTAB fields separated by one space (second minute hour day month day-of-week)."
+  }
+}
+
+variable "notices_expire_schedule" {
+  description = "NOTICES_EXPIRE_SCHEDULE: when valid notices past their expiration date become expired."
+  type        = string
+  default     = "0 */5 * * * *"
+
+  validation {
+    condition     = can(regex("^[0-9A-Za-z*/,-]+( [0-9A-Za-z*/,-]+){5}$", var.notices_expire_schedule))
+    error_message = "notices_expire_schedule: six NCRONTAB fields separated by one space (second minute hour day month day-of-week)."
+  }
+}
+
+variable "cashback_rank_schedule" {
+  description = "CASHBACK_RANK_SCHEDULE: when the periods still taking transactions are ranked."
+  type        = string
+  default     = "0 0 * * * *"
+
+  validation {
+    condition     = can(regex("^[0-9A-Za-z*/,-]+( [0-9A-Za-z*/,-]+){5}$", var.cashback_rank_schedule))
+    error_message = "cashback_rank_schedule: six NCRONTAB fields separated by one space (second minute hour day month day-of-week)."
+  }
+}
+
+variable "cashback_payouts_schedule" {
+  description = "CASHBACK_PAYOUTS_SCHEDULE: when the payout lists of closed periods are written."
+  type        = string
+  default     = "0 30 2 * * *"
+
+  validation {
+    condition     = can(regex("^[0-9A-Za-z*/,-]+( [0-9A-Za-z*/,-]+){5}$", var.cashback_payouts_schedule))
+    error_message = "cashback_payouts_schedule: six NCRONTAB fields separated by one space (second minute hour day month day-of-week)."
+  }
+}
+
+variable "standin_evaluate_schedule" {
+  description = "STANDIN_EVALUATE_SCHEDULE: when stations in stand-in are probed and the entry and exit rules applied."
+  type        = string
+  default     = "0 */5 * * * *"
+
+  validation {
+    condition     = can(regex("^[0-9A-Za-z*/,-]+( [0-9A-Za-z*/,-]+){5}$", var.standin_evaluate_schedule))
+    error_message = "standin_evaluate_schedule: six NCRONTAB fields separated by one space (second minute hour day month day-of-week)."
+  }
+}
 # Cosmos DB
 
 variable "cosmos_capacity_mode" {

@@ -18,10 +18,14 @@ param apns object
 param walletPspBaseUrl string
 param walletReturnUrl string
 param cashbackBankCheckUrl string
+@description('Timer setting => its NCRONTAB schedule.')
+param timerSchedules object
 
 var prefix = environment.prefix
 // The app parses the partitions' digits and checks that they cover 0-f once (/api/health).
 var emptyDigits = [for partition in notificationHubPartitions: empty(partition.digits)]
+// Six fields, one space apart, as Terraform's validation asks (Bicep has no regex).
+var scheduleShapes = [for schedule in items(timerSchedules): length(split(schedule.value, ' ')) == 6]
 
 var problems = concat(
   length(prefix) >= 2 && length(prefix) <= 10 && toLower(prefix) == prefix && !contains(prefix, '-') && !contains(prefix, '_') && !contains(prefix, '.') && !contains(prefix, ' ') ? [] : ['environment.prefix: 2 to 10 lower-case letters or digits'],
@@ -34,6 +38,7 @@ var problems = concat(
   startsWith(walletPspBaseUrl, 'https://') ? [] : ['walletPspBaseUrl: an https URL'],
   startsWith(walletReturnUrl, 'https://') ? [] : ['walletReturnUrl: an https URL'],
   startsWith(cashbackBankCheckUrl, 'https://') ? [] : ['cashbackBankCheckUrl: an https URL'],
+  !contains(scheduleShapes, false) ? [] : ['timer schedules: six NCRONTAB fields one space apart (second minute hour day month day-of-week)'],
   (empty(apns) ? true : contains(['production', 'sandbox'], apns.endpoint)) ? [] : ['apns.endpoint: production or sandbox'],
   length(names.storageAccount) <= 24 ? [] : ['storage account name over 24 characters: shorten environment.prefix'],
   length(names.keyVault) <= 24 ? [] : ['key vault name over 24 characters: shorten environment.prefix'],
