@@ -239,7 +239,10 @@ class Simulator:
         self._by_transport: weakref.WeakKeyDictionary[Any, _Connection] = (
             weakref.WeakKeyDictionary()
         )
+        self._instance = uuid.uuid4().hex[:20]
         self._ids = itertools.count(1)
+        #: Tokens already verified: (hub, Authorization) -> (rule name, resource, expiry).
+        self._verified: dict[tuple[str, str], tuple[str, str, int]] = {}
         self.counters = _Counters()
         self.configure(faults or Faults())
         self._runner: web.AppRunner | None = None
@@ -389,7 +392,7 @@ class Simulator:
                 f"{', '.join(sorted(API_VERSIONS))}.",
             )
         target = (hub, self._target(request))
-        if self._not_before.get(target, self.clock.now()) > self.clock.now():
+        if self._not_before and self._not_before.get(target, self.clock.now()) > self.clock.now():
             self.counters.early_retries += 1
         fault = self._fault(area)
         if fault is not None:
@@ -398,7 +401,7 @@ class Simulator:
             if answer is not None:
                 return answer
         response: web.StreamResponse = await action(request, hub, body)
-        response.headers["TrackingId"] = str(uuid.uuid4())
+        response.headers["TrackingId"] = f"{self._instance}-{next(self._ids)}"
         if fault == "reset-after":
             _reset_connection(request)
         return response
@@ -428,7 +431,7 @@ class Simulator:
                     for name, value in headers.items()
                     if name.lower() in PROTOCOL_HEADERS
                 },
-                "body": body_shape(body),
+                "body": body,  # its shape is worked out when the log is read
                 "status": status,
             }
         )
@@ -440,33 +443,46 @@ class Simulator:
 
     def _refusal(self, request: web.Request, hub: str, right: str) -> str | None:
         header = request.headers.get("Authorization", "")
+        verified = self._verified.get((hub, header))
+        if verified is None:
+            refusal, verified = self._verify(header, hub)
+            if verified is None:
+                return refusal
+            if len(self._verified) > 10_000:  # clients renew tokens: forget old ones
+                self._verified.clear()
+            self._verified[(hub, header)] = verified
+        name, resource, expiry = verified
+        if expiry <= self.clock.now().timestamp():
+            return "expired token"
+        requested = f"{request.scheme}://{request.host}/{hub}".lower()
+        if requested != resource and not requested.startswith(resource + "/"):
+            return "token for another resource"
+        if right not in self.hubs[hub][name].rights:
+            return f"the rule has no {right} right"
+        self.counters.tokens.add(header)
+        return None
+
+    def _verify(self, header: str, hub: str) -> tuple[str, tuple[str, str, int] | None]:
+        """Check a token's form, rule and signature: (refusal, None) or ("", what it grants)."""
         prefix = "SharedAccessSignature "
         if not header.startswith(prefix):
-            return "no SharedAccessSignature token"
+            return "no SharedAccessSignature token", None
         fields = dict(
             part.split("=", 1) for part in header[len(prefix) :].split("&") if "=" in part
         )
         sr, sig, se, skn = (fields.get(k) for k in ("sr", "sig", "se", "skn"))
         if not (sr and sig and se and skn) or not se.isdigit():
-            return "malformed token"
-        rule = self.hubs[hub].get(unquote(skn))
+            return "malformed token", None
+        name = unquote(skn)
+        rule = self.hubs[hub].get(name)
         if rule is None:
-            return "unknown key name"
+            return "unknown key name", None
         expected = base64.b64encode(
             hmac.new(rule.key.encode(), f"{sr}\n{se}".encode(), hashlib.sha256).digest()
         ).decode()
         if not hmac.compare_digest(unquote(sig), expected):
-            return "bad signature"
-        if int(se) <= self.clock.now().timestamp():
-            return "expired token"
-        resource = unquote(sr).lower().rstrip("/")
-        requested = f"{request.scheme}://{request.host}/{hub}".lower()
-        if requested != resource and not requested.startswith(resource + "/"):
-            return "token for another resource"
-        if right not in rule.rights:
-            return f"the rule has no {right} right"
-        self.counters.tokens.add(sig)
-        return None
+            return "bad signature", None
+        return "", (name, unquote(sr).lower().rstrip("/"), int(se))
 
     def _fault(self, area: str) -> str | None:
         faults = self.faults
@@ -613,7 +629,7 @@ class Simulator:
         self.sends.append(
             Send(hub, tags, raw_format, text, self.clock.now().isoformat(), delivered, handle)
         )
-        notification = f"{uuid.uuid4().hex}-{next(self._ids)}"
+        notification = f"{self._instance}{next(self._ids):012d}"
         location = (
             f"{request.scheme}://{request.host}/{hub}/messages/{notification}"
             f"?api-version={request.query['api-version']}"
@@ -653,9 +669,16 @@ class Simulator:
             return web.json_response({"error": str(error)}, status=400)
         return web.json_response(self.faults.to_json())
 
+    def logged(self, hub: str | None = None) -> list[dict[str, Any]]:
+        """The request log (on ``hub``), oldest first, bodies as their shapes."""
+        return [
+            {**r, "body": body_shape(r["body"])}
+            for r in self.requests
+            if hub is None or r["hub"] == hub
+        ]
+
     async def _peek_requests(self, request: web.Request) -> web.Response:
-        hub = request.query.get("hub")
-        return web.json_response([r for r in self.requests if hub is None or r["hub"] == hub])
+        return web.json_response(self.logged(request.query.get("hub")))
 
     async def _peek_installation(self, request: web.Request) -> web.Response:
         found = self.installations.get(request.match_info["hub"], {}).get(request.match_info["id"])

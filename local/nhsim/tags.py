@@ -25,6 +25,7 @@ MAX_TAGS_ONLY_OR = 20
 MAX_TAGS_OTHERWISE = 6
 
 _TAG = re.compile(rf"[A-Za-z0-9_@#.:\-]{{1,{MAX_TAG_LENGTH}}}")
+_WORD = re.compile(r"[^\s()!&|]+")
 _TOKEN = re.compile(r"\s*(?:(\|\|)|(&&)|(!)|(\()|(\))|([^\s()!&|]+)|(\S))")
 
 
@@ -82,6 +83,11 @@ def parse(expression: str) -> Node:
     Raises:
         TagExpressionError: malformed, an invalid tag, or more tags than allowed.
     """
+    word = expression.strip()
+    if word and _WORD.fullmatch(word):  # the common case: one tag, such as an installation's
+        if not word.startswith("$"):
+            check_tag(word)
+        return Tag(word)
     tokens = _tokens(expression)
     parser = _Parser(tokens)
     tree = parser.expression()
