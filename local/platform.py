@@ -222,7 +222,16 @@ async def seed_demo_notices(settings: Settings) -> None:
 class Platform:
     """Running emulators plus the settings that point the app at them."""
 
-    def __init__(self, state: Path, base: dict[str, str], *, azurite: bool = True) -> None:
+    def __init__(
+        self,
+        state: Path,
+        base: dict[str, str],
+        *,
+        azurite: bool = True,
+        real_hubs: dict[str, str] | None = None,
+    ) -> None:
+        """``real_hubs``: ``PUSH_HUB_<n>_*`` settings a developer exported; the hubs whose
+        connection they set are used as they are, the others are simulated."""
         self.state = state
         state.mkdir(parents=True, exist_ok=True)
         self.clock_file = state / "clock.json"
@@ -255,7 +264,9 @@ class Platform:
                 )
             )
             self.env["WALLET_PSP_BASE_URL"] = psp_base_url(self.psp)
-            self.nhsim, hub_connections = nhsim.simulate_hubs(self.env, clock_file=self.clock_file)
+            self.nhsim, hub_connections = nhsim.simulate_hubs(
+                self.env, clock_file=self.clock_file, environ=real_hubs
+            )
             self._own(self.nhsim)
             self.env.update(hub_connections)
             self.ecsim = start_ecsim(

@@ -17,19 +17,22 @@ from local.devhost import load_local_settings
 from local.platform import Platform, seed_demo_notices
 from local.process import ROOT, Child
 from local.psp.simulator import THREE_DS_CODE
+from shared.push.settings import push_hubs
 
 STATE = Path(os.environ.get("LOCAL_STATE_DIR", ROOT / ".local" / "run"))
 
 
 def main() -> None:
     settings_file = Path(os.environ.get("LOCAL_SETTINGS_FILE", ROOT / "local.settings.json"))
+    # Push hubs the developer exported are real hubs: read before the file fills the gaps.
+    real_hubs = {k: v for k, v in os.environ.items() if k.startswith("PUSH_HUB_")}
     values = load_local_settings(settings_file)
     port = int(os.environ.get("PORT", "7071"))
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     print("Starting the emulators...", flush=True)
-    platform = Platform(STATE, dict(values))
+    platform = Platform(STATE, dict(values), real_hubs=real_hubs)
     host: Child | None = None
     try:
         settings = platform.provision()
@@ -79,10 +82,21 @@ Centro Stella is running.
   EC (demo)    {platform.ecsim.base_url}  (the demo station; stage outages through
                {platform.ecsim.control_url}: see the README's EC simulator section)
   dev clock    {Path(platform.clock_file)}  (POST http://localhost:{port}/admin/devclock)
+  push hubs    {hubs_line(platform)}
 A citizen token:  make token CF=RSSMRA85T10A562S
 Stop with Ctrl-C.
 """,
         flush=True,
+    )
+
+
+def hubs_line(platform: Platform) -> str:
+    """Each push hub, its digits and where it is (``simulated`` or its real endpoint)."""
+    simulator = f"127.0.0.1:{platform.nhsim.port}"
+    return "; ".join(
+        f"{hub.name} (digits {''.join(sorted(hub.digits))}): "
+        + ("simulated" if hub.connection.namespace == simulator else hub.connection.endpoint)
+        for hub in push_hubs(platform.env)
     )
 
 

@@ -1,9 +1,11 @@
 """``python -m local.nhsim [--port 0] [--clock-file F] [--settings local.settings.json]``: run
 the simulator until SIGTERM; it prints ``READY <port>`` once it listens.
 
-Hubs come from ``NHSIM_HUBS`` (JSON ``{"hub": {"key name": "key"}}``, so keys never show in a
-process listing) or, with ``--settings``, from the ``PUSH_HUB_<n>_*`` values of a
-local.settings.json, served on the port their connections name (for ``func start`` users).
+Hubs come from ``NHSIM_HUBS`` (JSON ``{"hub": {"rule name": "key"}}``, or ``{"rule name":
+{"key": "...", "rights": ["Send"]}}`` for a rule with only some rights; keys never show in a
+process listing; ``{}`` serves no hub, only the control API) or, with ``--settings``, from
+the ``PUSH_HUB_<n>_*`` values of a local.settings.json, served on the port their connections
+name (for ``func start`` users).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from local.devclock import DevClock
-from local.nhsim.server import Faults, Simulator
+from local.nhsim.server import Faults, HubRules, Simulator
 from shared.push.settings import push_hubs
 
 
@@ -31,7 +33,7 @@ def hubs_from_settings(path: Path) -> tuple[dict[str, dict[str, str]], int]:
 
 
 async def serve(
-    hubs: dict[str, dict[str, str]], host: str, port: int, clock_file: Path | None, faults: Faults
+    hubs: HubRules, host: str, port: int, clock_file: Path | None, faults: Faults
 ) -> None:
     simulator = Simulator(hubs, clock=DevClock(clock_file), faults=faults)
     bound = await simulator.start(host, port)
@@ -52,11 +54,12 @@ def main() -> None:
     parser.add_argument("--settings", type=Path, help="serve the hubs of this settings file")
     parser.add_argument("--faults", default="{}", help="JSON, as POST /_sim/faults takes")
     args = parser.parse_args()
+    hubs: HubRules
     if args.settings:
         hubs, port = hubs_from_settings(args.settings)
+    elif "NHSIM_HUBS" in os.environ:
+        hubs, port = json.loads(os.environ["NHSIM_HUBS"] or "{}"), 0
     else:
-        hubs, port = json.loads(os.environ.get("NHSIM_HUBS") or "{}"), 0
-    if not hubs:
         raise SystemExit("no hub to serve: set NHSIM_HUBS or give --settings")
     faults = Faults.from_json(json.loads(args.faults))
     asyncio.run(

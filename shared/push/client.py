@@ -13,20 +13,31 @@ ports and every other outbound call failed with it. Here:
   so the connection goes back to the pool, or is closed when an error body is too large;
 - SAS tokens come from :class:`~shared.push.sas.SasTokens`, not signed per request.
 
+Every request speaks the REST API as Microsoft's own SDKs do (facts and sources in
+docs/notification-hubs.md): ``api-version`` and ``x-ms-version`` 2020-06 on every operation,
+installations ``PUT``/``PATCH``/``DELETE /{hub}/installations/{id}``, sends
+``POST /{hub}/messages/`` in the ``apple`` or ``fcmv1`` format to the tag
+``$InstallationId:{<id>}`` (literal braces: :func:`~shared.push.hubs.installation_tag`).
+
 Answers end as docs/architecture.md's queue endings say (:mod:`shared.platform.queue_work`):
 
 ==============================================  ==========================================
-429; 403 with Retry-After; 408, 5xx;            transient: retried here with backoff and
-timeouts, resets, refused connections           jitter, honouring Retry-After; then
-                                                TransientError (the message is redelivered),
+200 (PUT, PATCH), 204 (DELETE, also when the    ok
+installation was not there), 201 (send, also
+when no installation matches)
+429; 403 with Retry-After (the quota);          transient: retried here with backoff and
+408, 5xx; timeouts, resets, refused             jitter, honouring Retry-After; then
+connections                                     TransientError (the message is redelivered),
                                                 or RescheduleLater after Retry-After when the
                                                 service asked for a wait longer than the cap
                                                 or for one more wait after the last attempt
-400, 401, 403 without Retry-After, 413, 4xx     PermanentError (failed work with the reason)
-404 on send or PUT                              ConfigurationError: a wrong hub path, alerted
-                                                (the service answers 201 when no
-                                                installation matches a send)
-404 on PATCH or DELETE                          the installation is gone: False
+401 (bad or expired signature, or a rule        PermanentError (failed work with the reason)
+without the right: Listen for installations,
+Send for sends); 400, 413, 403 without
+Retry-After, other 4xx
+404 on send, PUT or DELETE                      ConfigurationError: a wrong hub path, alerted
+                                                (DELETE of an absent installation is 204)
+404 on PATCH                                    the installation is gone: False
 ==============================================  ==========================================
 
 The device token never appears in a log line or an error reason.
@@ -55,16 +66,20 @@ from shared.platform.errors import (
     TransientError,
 )
 from shared.platform.queue_work import backoff
-from shared.push.hubs import HubRouter
+from shared.push.hubs import HubRouter, installation_tag
 from shared.push.models import HubInstallation, NativeNotification, Platform
 from shared.push.sas import SasTokens, resource_uri
 from shared.push.settings import PushHubSetting
 
 logger = logging.getLogger(__name__)
 
-API_VERSION = "2015-01"
-#: FCM v1 installations and sends need a newer API version than 2015-01.
-FCMV1_API_VERSION = "2023-10-01-preview"
+#: What Microsoft's current SDKs send (.NET ``ManagementStrings.ApiVersion``, JavaScript
+#: ``clientContext.ts``), as ``api-version`` and ``x-ms-version``, for every operation and
+#: platform; 2023-10-01-preview is the management plane's (ARM) version, not this API's.
+API_VERSION = "2020-06"
+#: Installations (PUT): what the REST reference and both SDKs send.
+INSTALLATION_CONTENT = "application/json"
+#: Notifications: what the REST reference and both SDKs send for apple and fcmv1.
 JSON_CONTENT = "application/json;charset=utf-8"
 PATCH_CONTENT = "application/json-patch+json"
 #: How much of an error body is read to keep its connection reusable; past it, it is closed.
@@ -107,7 +122,9 @@ def classify(operation: Operation, answer: Answer) -> Outcome:
     if status == 403 and answer.retry_after is not None:
         return "transient"  # the quota throttle
     if status == 404:
-        return "gone" if operation in ("patch", "delete") else "misconfigured"
+        # The service answers DELETE of an absent installation with 204, so a 404 there means
+        # no hub at that path; PATCH of an absent installation is a 404 of its own.
+        return "gone" if operation == "patch" else "misconfigured"
     return "permanent"
 
 
@@ -189,14 +206,14 @@ class HubClient:
         self._jitter = jitter
 
     async def create_or_update(self, installation: HubInstallation) -> None:
-        """``PUT /{hub}/installations/{id}``: create or overwrite."""
+        """``PUT /{hub}/installations/{id}``: create or overwrite (200)."""
         await self._call(
             "install",
             "PUT",
             f"/installations/{installation.installation_id}",
-            _version(installation.platform),
+            API_VERSION,
             installation.body(),
-            {"Content-Type": JSON_CONTENT},
+            _headers(INSTALLATION_CONTENT),
             secrets=(installation.push_channel,),
         )
 
@@ -210,31 +227,29 @@ class HubClient:
             f"/installations/{installation}",
             API_VERSION,
             body,
-            {"Content-Type": PATCH_CONTENT},
+            _headers(PATCH_CONTENT),
             secrets=values,
         )  # a new pushChannel among them
         return outcome == "ok"
 
-    async def delete(self, installation: str) -> bool:
-        """``DELETE /{hub}/installations/{id}``; False if it was already gone."""
-        outcome = await self._call(
-            "delete", "DELETE", f"/installations/{installation}", API_VERSION, None, {}
+    async def delete(self, installation: str) -> None:
+        """``DELETE /{hub}/installations/{id}``: 204, whether or not it was there."""
+        await self._call(
+            "delete", "DELETE", f"/installations/{installation}", API_VERSION, None, _headers()
         )
-        return outcome == "ok"
 
     async def send(
         self, installation: str, platform: Platform, notification: NativeNotification
     ) -> None:
-        """``POST /{hub}/messages/`` to the tag ``$InstallationId:{id}``."""
+        """``POST /{hub}/messages/`` to the tag ``$InstallationId:{<id>}`` (201, also when no
+        installation matches: a wrong tag is not an error, it reaches nobody)."""
         headers = {
-            "Content-Type": JSON_CONTENT,
+            **_headers(JSON_CONTENT),
             "ServiceBusNotification-Format": notification.format,
-            "ServiceBusNotification-Tags": f"$InstallationId:{installation}",
+            "ServiceBusNotification-Tags": installation_tag(installation),
             **dict(notification.headers),
         }
-        await self._call(
-            "send", "POST", "/messages/", _version(platform), notification.body, headers
-        )
+        await self._call("send", "POST", "/messages/", API_VERSION, notification.body, headers)
 
     async def _call(
         self,
@@ -312,8 +327,12 @@ class HubClient:
         return max(0.0, (when - self._clock.now()).total_seconds())
 
 
-def _version(platform: Platform) -> str:
-    return FCMV1_API_VERSION if platform == "FCMV1" else API_VERSION
+def _headers(content_type: str | None = None) -> dict[str, str]:
+    """The headers every request carries (the SAS token is added per attempt)."""
+    headers = {"x-ms-version": API_VERSION}
+    if content_type is not None:
+        headers["Content-Type"] = content_type
+    return headers
 
 
 class PushDispatcher:
@@ -329,8 +348,8 @@ class PushDispatcher:
     async def create_or_update(self, installation: HubInstallation) -> None:
         await self.hub_for(installation.installation_id).create_or_update(installation)
 
-    async def delete(self, installation: str) -> bool:
-        return await self.hub_for(installation).delete(installation)
+    async def delete(self, installation: str) -> None:
+        await self.hub_for(installation).delete(installation)
 
     async def send(
         self, installation: str, platform: Platform, notification: NativeNotification

@@ -1,15 +1,17 @@
-"""Installation ids and hub partitioning.
+"""Installation ids, the tag that targets one installation, and hub partitioning.
 
 A citizen's installation id is the SHA-256 hex of the fiscal code, so no personal data reaches
 Notification Hubs. Installations are spread over several hubs (possibly in several namespaces)
-by the first hex digit of SHA-256(installation id); each hub's settings name the digits it takes
+by the FIRST hex digit of the installation id itself, as IO's push backend splits its hubs
+(``NH<n>_PARTITION_REGEX`` such as ``^[0-3]`` tested against that same hash), so a hub layout
+can be shared with IO's deployed hubs; each hub's settings name the digits it takes
 (``PUSH_HUB_<n>_DIGITS``) and :func:`~shared.push.settings.push_hubs` checks that they cover
-0-f exactly once, so every installation lands on exactly one hub.
+0-f exactly once, so every installation lands on exactly one hub. Sources:
+docs/notification-hubs.md.
 """
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from typing import Generic, TypeVar
 
@@ -25,9 +27,26 @@ def installation_id(fiscal_code: str) -> str:
     return fiscal_code_hash(fiscal_code)
 
 
+def installation_tag(installation: str) -> str:
+    """The tag expression that targets exactly ``installation``: ``$InstallationId:{<id>}``.
+
+    The braces are literal: the service matches only this form, and answers 201 to any other
+    (``$InstallationId:<id>`` included) while delivering to nobody.
+    """
+    return "$InstallationId:{" + installation + "}"
+
+
 def hub_digit(installation: str) -> str:
-    """The hex digit that chooses the hub of ``installation``."""
-    return hashlib.sha256(installation.encode()).hexdigest()[0]
+    """The hex digit that chooses the hub of ``installation``: its first character.
+
+    Raises:
+        ValueError: ``installation`` does not start with a lower-case hex digit (an installation
+            id is a SHA-256 hex digest, see :func:`installation_id`).
+    """
+    digit = installation[:1]
+    if not digit or digit not in HEX_DIGITS:
+        raise ValueError("an installation id starts with a lower-case hex digit")
+    return digit
 
 
 class HubRouter(Generic[H]):

@@ -157,12 +157,14 @@ PUSH_MESSAGE: TypeAdapter[Notify | CreateOrUpdateInstallation | DeleteInstallati
 
 # ---------------------------------------------------------------- hub payloads
 _HUB_PLATFORM: dict[str, str] = {"APNS": "apns", "FCMV1": "fcmv1"}
-_FORMAT: dict[str, str] = {"APNS": "apple", "FCMV1": "fcmV1"}
+#: ``ServiceBusNotification-Format`` values as Microsoft's SDKs send them (the service reads
+#: them without regard to case: its reference writes ``fcmV1``).
+_FORMAT: dict[str, str] = {"APNS": "apple", "FCMV1": "fcmv1"}
 
 
 @dataclass(frozen=True)
 class HubInstallation:
-    """An installation as the hub stores it; the tag ``$InstallationId:{id}`` comes with it."""
+    """An installation as the hub stores it; the tag ``$InstallationId:{<id>}`` comes with it."""
 
     installation_id: str
     platform: Platform
@@ -193,7 +195,7 @@ class NativeNotification:
 def native_notification(
     platform: Platform, title: str, body: str, data: dict[str, str]
 ) -> NativeNotification:
-    """``apple``: custom data beside ``aps``; ``fcmV1``: wrapped in ``message``, ``data`` a
+    """``apple``: custom data beside ``aps``; ``fcmv1``: wrapped in ``message``, ``data`` a
     flat string map (FCM legacy is shut down)."""
     if platform == "APNS":
         apple: dict[str, object] = {

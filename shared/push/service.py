@@ -11,7 +11,8 @@ work then applies it:
   claimed while this one reaches the hub, the hub is brought to the newer state before
   returning, whatever the order the two hub calls landed in.
 - ``Notify`` reads the installation's platform (one point read) and sends the native payload
-  to ``$InstallationId:{id}``; a citizen without a device is skipped.
+  to the tag ``$InstallationId:{<id>}`` (literal braces); a citizen without a device is
+  skipped.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ class Hubs(Protocol):
 
     async def create_or_update(self, installation: HubInstallation) -> None: ...
 
-    async def delete(self, installation: str) -> bool: ...
+    async def delete(self, installation: str) -> None: ...
 
     async def send(
         self, installation: str, platform: Platform, notification: NativeNotification

@@ -1,5 +1,6 @@
-"""The Notification Hubs client against the simulator: the REST contract, SAS validation and
-renewal, and connections kept and released whatever the answer."""
+"""The Notification Hubs client against the simulator: the REST contract (notifications
+delivered, not merely accepted), SAS validation, rights and renewal, and connections kept and
+released whatever the answer."""
 
 from __future__ import annotations
 
@@ -14,16 +15,18 @@ from shared.platform.clients import Clients
 from shared.platform.clock import FixedClock
 from shared.platform.errors import ConfigurationError, PermanentError, TransientError
 from shared.push.client import MAX_DRAIN_BYTES, PushDispatcher, build_dispatcher
-from shared.push.hubs import hub_digit
+from shared.push.hubs import hub_digit, installation_id
 from shared.push.models import HubInstallation, native_notification
 from shared.push.sas import SasTokens, resource_uri
 from shared.push.settings import push_hubs
-from tests.unit.push.factories import HUBS, device_token, push_settings
+from tests.unit.push.factories import HUBS, device_token, fiscal_code, push_settings
 
 T0 = datetime(2020, 12, 8, 9, 0, tzinfo=UTC)
-#: An installation id on each hub (the first hex digit of its hash chooses).
-ON_A = next(f"{n:064x}" for n in range(100) if hub_digit(f"{n:064x}") < "8")
-ON_B = next(f"{n:064x}" for n in range(100) if hub_digit(f"{n:064x}") >= "8")
+#: A citizen's installation id on each hub (hub-a takes digits 0-7, hub-b 8-f).
+ON_A = next(i for i in map(installation_id, map(fiscal_code, range(99))) if hub_digit(i) < "8")
+ON_B = next(i for i in map(installation_id, map(fiscal_code, range(99))) if hub_digit(i) >= "8")
+SEND_ONLY = {"key": "send-only-key", "rights": ["Send"]}
+LISTEN_ONLY = {"key": "listen-only-key", "rights": ["Listen"]}
 APPLE = native_notification("APNS", "Cashback", "Refund on its way", {"period": "1"})
 
 
@@ -37,7 +40,8 @@ class Sleeps:
 
 @pytest.fixture
 async def simulator() -> AsyncIterator[Simulator]:
-    sim = Simulator({name: {DEV_KEY_NAME: DEV_KEY} for name in HUBS}, clock=FixedClock(T0))
+    rules = {DEV_KEY_NAME: DEV_KEY, "SendOnly": SEND_ONLY, "ListenOnly": LISTEN_ONLY}
+    sim = Simulator({name: rules for name in HUBS}, clock=FixedClock(T0))
     await sim.start()
     try:
         yield sim
@@ -95,23 +99,97 @@ async def test_installations_land_on_their_own_hub(simulator: Simulator, stack: 
         ON_A, [{"op": "replace", "path": "/pushChannel", "value": device_token(3)}]
     )
     assert simulator.installations["hub-a"][ON_A]["pushChannel"] == device_token(3)
-    assert await stack.dispatcher.delete(ON_A) is True
-    assert await stack.dispatcher.delete(ON_A) is False  # 404: already gone
+    await stack.dispatcher.delete(ON_A)
+    assert ON_A not in simulator.installations["hub-a"]
+    await stack.dispatcher.delete(ON_A)  # 204 again: deleting an absent one is no error
     assert await hub.patch(ON_A, [{"op": "add", "path": "/tags", "value": "x"}]) is False
+    assert [r["status"] for r in simulator.requests] == [200, 200, 200, 204, 204, 404]
 
 
-async def test_sends_use_native_formats_and_the_installation_tag(
+async def test_sends_are_delivered_to_the_installation_the_tag_names(
     simulator: Simulator, stack: Stack
 ) -> None:
     await stack.dispatcher.create_or_update(HubInstallation(ON_B, "FCMV1", device_token(2)))
+    await stack.dispatcher.create_or_update(HubInstallation(ON_A, "APNS", device_token(1)))
     fcm = native_notification("FCMV1", "Cashback", "Refund", {"period": "1"})
     await stack.dispatcher.send(ON_B, "FCMV1", fcm)
-    await stack.dispatcher.send(ON_A, "APNS", APPLE)  # no installation: still 201
-    [fcm_send, apple_send] = simulator.sends
-    assert (fcm_send.hub, fcm_send.format, fcm_send.matched) == ("hub-b", "fcmV1", True)
-    assert fcm_send.tags == f"$InstallationId:{ON_B}"
+    await stack.dispatcher.send(ON_A, "APNS", APPLE)
+    await stack.dispatcher.send(ON_A, "APNS", APPLE)
+    assert simulator.delivered["hub-b"] == {ON_B: 1}
+    assert simulator.delivered["hub-a"] == {ON_A: 2}
+    fcm_send = simulator.sends[0]
+    assert (fcm_send.hub, fcm_send.format, fcm_send.delivered) == ("hub-b", "fcmv1", [ON_B])
+    assert fcm_send.tags == "$InstallationId:{" + ON_B + "}"
     assert json.loads(fcm_send.body)["message"]["data"] == {"period": "1"}
-    assert (apple_send.hub, apple_send.format, apple_send.matched) == ("hub-a", "apple", False)
+
+
+async def test_a_send_to_nobody_is_accepted_and_delivers_nothing(
+    simulator: Simulator, stack: Stack
+) -> None:
+    await stack.dispatcher.send(ON_A, "APNS", APPLE)  # no installation: still 201
+    fcm = native_notification("FCMV1", "Cashback", "Refund", {})
+    await stack.dispatcher.create_or_update(HubInstallation(ON_B, "APNS", device_token(2)))
+    await stack.dispatcher.send(ON_B, "FCMV1", fcm)  # an iPhone gets no FCM payload
+    assert [send.delivered for send in simulator.sends] == [[], []]
+    assert simulator.stats()["delivered"] == 0
+
+
+async def test_the_tag_without_braces_is_accepted_and_reaches_nobody(
+    simulator: Simulator, stack: Stack
+) -> None:
+    """The 2020 bug: ``$InstallationId:<id>`` is a valid expression for the service, which
+    answers 201 and delivers to nobody. Only ``$InstallationId:{<id>}`` reaches the device."""
+    await stack.dispatcher.create_or_update(HubInstallation(ON_A, "APNS", device_token(1)))
+    session = stack.clients.session(f"push:127.0.0.1:{stack.values_port}")
+    hub = stack.dispatcher.hub_for(ON_A)
+    for tag in (f"$InstallationId:{ON_A}", "$InstallationId:{" + ON_A + "}"):
+        async with session.post(
+            f"{hub.url}/messages/?api-version=2020-06",
+            data=APPLE.body,
+            headers={
+                "Authorization": hub.tokens.token(),
+                "Content-Type": "application/json;charset=utf-8",
+                "ServiceBusNotification-Format": "apple",
+                "ServiceBusNotification-Tags": tag,
+            },
+        ) as response:
+            assert response.status == 201
+            assert response.headers["Location"].startswith(f"{hub.url}/messages/")
+    assert [send.delivered for send in simulator.sends] == [[], [ON_A]]
+
+
+@pytest.mark.parametrize(
+    ("rule", "operation", "refusal"),
+    [
+        ("SendOnly", "install", "the rule has no Listen right"),
+        ("SendOnly", "delete", "the rule has no Listen right"),
+        ("ListenOnly", "send", "the rule has no Send right"),
+    ],
+)
+async def test_a_rule_without_the_right_is_refused_for_good(
+    simulator: Simulator, rule: str, operation: str, refusal: str
+) -> None:
+    key = SEND_ONLY["key"] if rule == "SendOnly" else LISTEN_ONLY["key"]
+    connection = f"Endpoint=http://127.0.0.1:{simulator.port}/;SharedAccessKeyName={rule};"
+    limited = Stack(
+        simulator,
+        PUSH_HUB_1_CONNECTION=connection + f"SharedAccessKey={key}",
+        PUSH_RETRY_ATTEMPTS="3",
+    )
+    calls = {
+        "install": lambda: limited.dispatcher.create_or_update(
+            HubInstallation(ON_A, "APNS", device_token(1))
+        ),
+        "delete": lambda: limited.dispatcher.delete(ON_A),
+        "send": lambda: limited.dispatcher.send(ON_A, "APNS", APPLE),
+    }
+    try:
+        with pytest.raises(PermanentError, match="HTTP 401"):
+            await calls[operation]()
+    finally:
+        await limited.clients.close()
+    assert simulator.stats()["refused"] == {refusal: 1}  # refused once: not retried
+    assert simulator.installations["hub-a"] == {}
 
 
 async def test_one_token_is_reused_until_shortly_before_expiry_then_renewed(
@@ -232,5 +310,6 @@ async def test_large_error_bodies_are_drained_so_the_connection_is_reused(
         simulator.configure(Faults())
         await single.dispatcher.send(ON_A, "APNS", APPLE)
         assert len(simulator.sends) == 1
+        assert simulator.sends[0].delivered == []  # accepted: ON_A has no device here
     finally:
         await single.clients.close()

@@ -68,9 +68,9 @@ class FakeHubs:
         self.calls.append(f"put {installation.installation_id}")
         self.installations[installation.installation_id] = installation
 
-    async def delete(self, installation: str) -> bool:
+    async def delete(self, installation: str) -> None:
         self.calls.append(f"delete {installation}")
-        return self.installations.pop(installation, None) is not None
+        self.installations.pop(installation, None)
 
     async def send(
         self, installation: str, platform: str, notification: NativeNotification

@@ -88,8 +88,8 @@ APPLE = native_notification("APNS", "t", "b", {})
         ("send", 413, None, "permanent"),
         ("send", 404, None, "misconfigured"),
         ("install", 404, None, "misconfigured"),
+        ("delete", 404, None, "misconfigured"),  # an absent installation is a 204
         ("patch", 404, None, "gone"),
-        ("delete", 404, None, "gone"),
     ],
 )
 def test_classification(operation: str, status: int, retry_after: str | None, outcome: str) -> None:
@@ -149,13 +149,19 @@ async def test_a_404_on_send_is_a_configuration_error() -> None:
         await client(namespace, Sleeps()).send(IID, "APNS", APPLE)
 
 
-async def test_a_404_on_patch_or_delete_means_gone() -> None:
-    namespace = ScriptedNamespace(Answer(404), Answer(404), Answer(204), Answer(200))
+async def test_a_404_on_patch_means_gone() -> None:
+    namespace = ScriptedNamespace(Answer(404), Answer(200))
     hub = client(namespace, Sleeps())
-    assert await hub.delete(IID) is False
     assert await hub.patch(IID, [{"op": "replace", "path": "/pushChannel", "value": "x"}]) is False
-    assert await hub.delete(IID) is True
     assert await hub.patch(IID, [{"op": "add", "path": "/tags", "value": "x"}]) is True
+
+
+async def test_a_404_on_delete_is_a_wrong_hub_path_not_a_missing_installation() -> None:
+    namespace = ScriptedNamespace(Answer(204), Answer(404, None, "no such hub"))
+    hub = client(namespace, Sleeps())
+    await hub.delete(IID)  # 204 whether or not the installation was there
+    with pytest.raises(ConfigurationError, match="HTTP 404"):
+        await hub.delete(IID)
 
 
 async def test_the_device_token_never_reaches_an_error_reason() -> None:
@@ -169,19 +175,28 @@ async def test_the_device_token_never_reaches_an_error_reason() -> None:
 
 
 async def test_requests_carry_the_rest_contract() -> None:
-    namespace = ScriptedNamespace(Answer(200), Answer(201), Answer(201))
+    namespace = ScriptedNamespace(Answer(200), Answer(200), Answer(201), Answer(201), Answer(204))
     hub = client(namespace, Sleeps())
     await hub.create_or_update(HubInstallation(IID, "FCMV1", device_token(1)))
+    await hub.patch(IID, [{"op": "replace", "path": "/pushChannel", "value": device_token(2)}])
     await hub.send(IID, "FCMV1", native_notification("FCMV1", "t", "b", {}))
     await hub.send(IID, "APNS", APPLE)
-    (put_m, put_url, put_h, _), (_, fcm_url, fcm_h, _), (_, apple_url, apple_h, _) = (
-        namespace.requests
-    )
-    assert put_m == "PUT"
-    assert put_url == f"http://sim/hub/installations/{IID}?api-version=2023-10-01-preview"
-    assert fcm_url == "http://sim/hub/messages/?api-version=2023-10-01-preview"
-    assert apple_url == "http://sim/hub/messages/?api-version=2015-01"
-    assert fcm_h["ServiceBusNotification-Format"] == "fcmV1"
-    assert apple_h["ServiceBusNotification-Format"] == "apple"
-    assert apple_h["ServiceBusNotification-Tags"] == f"$InstallationId:{IID}"
-    assert put_h["Authorization"] == fcm_h["Authorization"] == apple_h["Authorization"]
+    await hub.delete(IID)
+    put, patch, fcm, apple, delete = namespace.requests
+    assert [(r[0], r[1]) for r in namespace.requests] == [
+        ("PUT", f"http://sim/hub/installations/{IID}?api-version=2020-06"),
+        ("PATCH", f"http://sim/hub/installations/{IID}?api-version=2020-06"),
+        ("POST", "http://sim/hub/messages/?api-version=2020-06"),
+        ("POST", "http://sim/hub/messages/?api-version=2020-06"),
+        ("DELETE", f"http://sim/hub/installations/{IID}?api-version=2020-06"),
+    ]
+    assert all(r[2]["x-ms-version"] == "2020-06" for r in namespace.requests)
+    assert put[2]["Content-Type"] == "application/json"
+    assert patch[2]["Content-Type"] == "application/json-patch+json"
+    assert fcm[2]["Content-Type"] == apple[2]["Content-Type"] == "application/json;charset=utf-8"
+    assert "Content-Type" not in delete[2]
+    assert fcm[2]["ServiceBusNotification-Format"] == "fcmv1"
+    assert apple[2]["ServiceBusNotification-Format"] == "apple"
+    assert apple[2]["ServiceBusNotification-Tags"] == "$InstallationId:{" + IID + "}"
+    assert fcm[2]["ServiceBusNotification-Tags"] == "$InstallationId:{" + IID + "}"
+    assert len({r[2]["Authorization"] for r in namespace.requests}) == 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
+import re
 
 import pytest
 from hypothesis import given
@@ -12,7 +13,7 @@ from hypothesis import strategies as st
 
 from shared.auth.fiscal_code import parse_fiscal_code
 from shared.platform.errors import ConfigurationError, Invalid
-from shared.push.hubs import HubRouter, hub_digit, installation_id
+from shared.push.hubs import HubRouter, hub_digit, installation_id, installation_tag
 from shared.push.settings import HEX_DIGITS, PushHubSetting, parse_digits, push_hubs
 from tests.unit.push.factories import fiscal_code
 
@@ -52,7 +53,10 @@ def partitions(draw: st.DrawFn) -> list[list[str]]:
     return [list(digits[a:b]) for a, b in itertools.pairwise(bounds)]
 
 
-@given(partitions(), st.lists(st.text(min_size=1, max_size=30), min_size=1, max_size=20))
+INSTALLATION_IDS = st.binary(min_size=1, max_size=40).map(lambda b: hashlib.sha256(b).hexdigest())
+
+
+@given(partitions(), st.lists(INSTALLATION_IDS, min_size=1, max_size=20))
 def test_every_installation_lands_on_exactly_one_hub(
     groups: list[list[str]], ids: list[str]
 ) -> None:
@@ -60,8 +64,7 @@ def test_every_installation_lands_on_exactly_one_hub(
     assert sorted(d for hub in hubs for d in hub.digits) == sorted(HEX_DIGITS)
     router = HubRouter.build(hubs, lambda hub: hub)
     for installation in ids:
-        digit = hashlib.sha256(installation.encode()).hexdigest()[0]
-        owners = [hub for hub in hubs if digit in hub.digits]
+        owners = [hub for hub in hubs if installation[0] in hub.digits]
         assert len(owners) == 1
         assert router.hub_for(installation) is owners[0]
 
@@ -158,9 +161,41 @@ def test_installation_id_is_the_sha256_of_the_upper_case_fiscal_code() -> None:
     assert parse_fiscal_code(code) == code
 
 
-def test_the_hub_digit_is_of_the_installation_id_hash() -> None:
-    installation = installation_id(fiscal_code(7))
-    assert hub_digit(installation) == hashlib.sha256(installation.encode()).hexdigest()[0]
+def test_the_hub_digit_is_the_first_digit_of_the_installation_id_itself() -> None:
+    for n in range(64):
+        code = fiscal_code(n)
+        assert hub_digit(installation_id(code)) == hashlib.sha256(code.encode()).hexdigest()[0]
+
+
+def test_citizens_land_on_the_hub_ios_partition_gives_them() -> None:
+    """IO's four hubs take the fiscal-code hashes matching ^[0-3], ^[4-7], ^[8-b], ^[c-f]; the
+    same split written as PUSH_HUB_<n>_DIGITS puts every citizen on the same hub."""
+    io = {"^[0-3]": "0-3", "^[4-7]": "4-7", "^[8-b]": "8-b", "^[c-f]": "c-f"}
+    values: dict[str, str] = {}
+    for index, digits in enumerate(io.values(), start=1):
+        values.update(
+            {
+                f"PUSH_HUB_{index}_CONNECTION": CONNECTION,
+                f"PUSH_HUB_{index}_NAME": f"io-hub-{index}",
+                f"PUSH_HUB_{index}_DIGITS": digits,
+            }
+        )
+    router = HubRouter.build(push_hubs(values), lambda hub: hub.name)
+    for n in range(200):
+        code = fiscal_code(n)
+        sha = hashlib.sha256(code.encode()).hexdigest()
+        [index] = [i for i, regex in enumerate(io, start=1) if re.match(regex, sha)]
+        assert router.hub_for(installation_id(code)) == f"io-hub-{index}"
+
+
+@pytest.mark.parametrize("installation", ["", "G" + "0" * 63, "A" + "0" * 63, " 0"])
+def test_an_id_that_is_not_a_hex_digest_has_no_hub(installation: str) -> None:
+    with pytest.raises(ValueError, match="hex digit"):
+        hub_digit(installation)
+
+
+def test_the_installation_tag_has_literal_braces() -> None:
+    assert installation_tag("ab12") == "$InstallationId:{ab12}"
 
 
 def test_a_router_needs_every_digit() -> None:

@@ -126,7 +126,7 @@ def test_apple_payload_has_aps_and_custom_data_beside_it() -> None:
 
 def test_fcm_v1_payload_is_wrapped_in_message_with_string_data() -> None:
     native = native_notification("FCMV1", "Cashback", "Refund", {"period": "1"})
-    assert native.format == "fcmV1"
+    assert native.format == "fcmv1"
     assert json.loads(native.body) == {
         "message": {
             "notification": {"title": "Cashback", "body": "Refund"},

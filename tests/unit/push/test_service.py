@@ -135,7 +135,7 @@ async def test_a_registered_device_gets_its_platform_payload(
     assert hubs.installations[IID].platform == "FCMV1"
     await worker.handle(delivery(notify("hello")))
     [(installation, platform, native)] = hubs.sends
-    assert (installation, platform, native.format) == (IID, "FCMV1", "fcmV1")
+    assert (installation, platform, native.format) == (IID, "FCMV1", "fcmv1")
     assert json.loads(native.body)["message"]["notification"]["title"] == "hello"
 
 
