@@ -60,7 +60,8 @@ PUSH_HUBS = """\
 Each Notification Hubs partition is three settings numbered from 1, read by
 `shared/push/settings.py` (the infra writes one set per entry of `notification_hub_partitions`).
 Locally, the platform (local/platform.py) starts one Notification Hubs simulator serving every hub
-named here and points their connections at it.
+named here whose connection is not already set in the environment, and points their connections
+at it.
 
 | setting | what it is |
 | --- | --- |
