@@ -4,31 +4,55 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
+UV := $(VENV)/bin/uv
 UV_VERSION := 0.13.9
 TOOLS := .venv-tools
+# requirements.txt (what a remote build installs in Azure) is this export of uv.lock, and
+# tests/infra/test_package.py fails when it is stale.
+UV_EXPORT := $(UV) export --frozen --no-dev --no-emit-project --format requirements-txt
+# Browser assets of the API docs page, copied from the npm package into static/ (deployed;
+# node_modules is not): docs/decisions/0100-browser-assets-copied-at-build.md.
+SWAGGER_UI_FILES := swagger-ui.css swagger-ui-bundle.js swagger-ui-bundle.js.LICENSE.txt \
+	favicon-16x16.png favicon-32x32.png LICENSE NOTICE
+STATIC := $(addprefix static/swagger-ui/,$(SWAGGER_UI_FILES))
 
-.PHONY: run test token lint typecheck bench install clean
+.PHONY: run test test-unit token lint typecheck bench install static lock clean
 
-install: $(VENV)/.installed node_modules/.installed $(TOOLS)/.installed
+install: $(VENV)/.installed node_modules/.installed static $(TOOLS)/.installed
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt constraints.txt
+# uv itself, in the app's venv; `uv sync` keeps it because the dev group pins the same version.
+$(UV):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed")'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
-	$(VENV)/bin/uv pip install --quiet --python $(PY) -r requirements-dev.txt -c constraints.txt
+
+# .venv holds exactly uv.lock (the app's dependencies and the dev group): sync removes the rest.
+# --locked refuses a uv.lock that no longer matches pyproject.toml: run `make lock`.
+$(VENV)/.installed: pyproject.toml uv.lock | $(UV)
+	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --locked --quiet
 	touch $@
+
+# After changing dependencies in pyproject.toml: resolve uv.lock again and export requirements.txt.
+lock: | $(UV)
+	$(UV) lock
+	$(UV_EXPORT) --quiet > requirements.txt
 
 # The IaC checks' tools (tests/infra), each in its own venv: checkov's hcl2 fork shadows python-hcl2.
 $(TOOLS)/.installed: infra/requirements-tools.txt infra/requirements-checkov.txt $(VENV)/.installed
 	test -x $(TOOLS)/iac/bin/python || $(PYTHON) -m venv --without-pip $(TOOLS)/iac
-	$(VENV)/bin/uv pip sync --quiet --python $(TOOLS)/iac/bin/python infra/requirements-tools.txt
+	$(UV) pip sync --quiet --python $(TOOLS)/iac/bin/python infra/requirements-tools.txt
 	test -x $(TOOLS)/checkov/bin/python || $(PYTHON) -m venv --without-pip $(TOOLS)/checkov
-	$(VENV)/bin/uv pip sync --quiet --python $(TOOLS)/checkov/bin/python infra/requirements-checkov.txt
+	$(UV) pip sync --quiet --python $(TOOLS)/checkov/bin/python infra/requirements-checkov.txt
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
+
+static: $(STATIC)
+
+$(STATIC): static/swagger-ui/%: node_modules/.installed
+	cp node_modules/swagger-ui-dist/$* $@
 
 local.settings.json: local.settings.example.json
 	test -f $@ || cp $< $@
@@ -39,17 +63,19 @@ run: install local.settings.json
 token: install
 	@$(PY) -m local.token $(CF)
 
-test: install
-	$(VENV)/bin/ruff check .
-	$(VENV)/bin/ruff format --check .
-	$(VENV)/bin/mypy
+# Every check CI runs; a new check is one more prerequisite or line here.
+test: install lint typecheck
 	$(PY) -m pytest
 
-lint: install
+# The fast tier while working: lint, format and the unit tests alone (no emulators, no Node).
+test-unit: lint
+	$(PY) -m pytest tests/unit -q
+
+lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-typecheck: install
+typecheck: $(VENV)/.installed
 	$(VENV)/bin/mypy
 
 bench: install
@@ -62,3 +88,4 @@ bench: install
 
 clean:
 	rm -rf $(VENV) $(TOOLS) node_modules .local
+	rm -f $(STATIC)

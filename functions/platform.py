@@ -1,13 +1,24 @@
-"""The platform's own functions: health, OpenAPI, operator routes, the outbox sweep."""
+"""The platform's own functions: health, OpenAPI and its docs page, operator routes, the outbox
+sweep."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
+from urllib.parse import urlsplit
 
 import azure.functions as func
 from pydantic import BaseModel, Field
 
-from functions.http import OPERATIONS, WEBHOOKS, Call, Reply, endpoint
+from functions.http import (
+    CORRELATION_HEADER,
+    OPERATIONS,
+    WEBHOOKS,
+    Call,
+    Reply,
+    endpoint,
+    problem_response,
+)
 from functions.root import OUTBOX_SWEEP_AGE, get_root
 from shared.cashback.settings import check_cashback_periods
 from shared.parties.models import IssuedKey, Party, PartyIn, RotateKey
@@ -18,7 +29,10 @@ from shared.platform.failed_work import FailedWork
 from shared.platform.health import Health, HealthProbe
 from shared.platform.openapi import build
 from shared.platform.outbox import Event
+from shared.platform.problems import problem_for
 from shared.platform.resources import queue_definitions
+from shared.platform.static import STATIC_ROOT, StaticFolder, StaticReply
+from shared.platform.telemetry import new_correlation_id
 from shared.push.settings import check_push_hubs
 
 bp = func.Blueprint()
@@ -64,6 +78,39 @@ async def health(call: Call[BaseModel]) -> Reply:
 )
 async def openapi(call: Call[BaseModel]) -> Reply:
     return Reply(200, build(OPERATIONS, title="Centro Stella", version="1", webhooks=WEBHOOKS))
+
+
+# Swagger UI sets inline styles and draws its icons as data: images; every script is a file.
+DOCS_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; object-src 'none'; base-uri 'self'; frame-ancestors 'none'"
+)
+_docs = StaticFolder(STATIC_ROOT / "swagger-ui", page_headers={"Content-Security-Policy": DOCS_CSP})
+
+
+# The page and its files are not API operations: registered outside `endpoint`, they stay out
+# of the OpenAPI document.
+@bp.route(route="docs", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+async def docs_page(req: func.HttpRequest) -> func.HttpResponse:
+    """Swagger UI over /api/openapi.json."""
+    return await _static(req, _docs.page(req.headers.get("If-None-Match")))
+
+
+@bp.route(route="docs/{asset}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+async def docs_asset(req: func.HttpRequest) -> func.HttpResponse:
+    """The docs page's scripts, style sheet and icons, from static/swagger-ui."""
+    name = str(req.route_params.get("asset", ""))
+    return await _static(req, _docs.asset(name, req.headers.get("If-None-Match")))
+
+
+async def _static(req: func.HttpRequest, reading: Awaitable[StaticReply]) -> func.HttpResponse:
+    try:
+        reply = await reading
+    except NotFound as error:
+        cid = new_correlation_id(req.headers.get(CORRELATION_HEADER))
+        instance = urlsplit(req.url).path
+        return problem_response(problem_for(error, correlation_id=cid, instance=instance), cid)
+    return func.HttpResponse(reply.body, status_code=reply.status, headers=reply.headers)
 
 
 @endpoint(

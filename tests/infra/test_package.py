@@ -1,0 +1,129 @@
+"""The deployment package and the one lock it is installed from.
+
+What a deployment ships is this folder less what ``.funcignore`` names (gitignore syntax, read
+with pathspec, the matcher black and others use): azd and Core Tools package it that way, and
+the CI workflow zips the top-level names it lists in ``PACKAGE``. The Python packages it
+installs are requirements.txt, exported from uv.lock.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import tomllib
+from functools import cache
+from html.parser import HTMLParser
+from pathlib import PurePosixPath
+
+import pathspec
+import yaml
+
+from tests.infra import iac
+
+UV = os.path.join(os.path.dirname(sys.executable), "uv")
+NEVER_DEPLOYED = ("node_modules", "local", "tests", "bench", "infra", ".venv", "docs")
+
+
+@cache
+def deployed() -> frozenset[str]:
+    """Paths (POSIX, relative to the root) of every file the deployment would ship."""
+    spec = pathspec.GitIgnoreSpec.from_lines((iac.ROOT / ".funcignore").read_text().splitlines())
+    files: set[str] = set()
+    for folder, dirs, names in os.walk(iac.ROOT):
+        here = PurePosixPath(os.path.relpath(folder, iac.ROOT).replace(os.sep, "/"))
+        dirs[:] = [d for d in dirs if not spec.match_file(f"{here / d}/")]
+        files.update(str(here / n) for n in names if not spec.match_file(str(here / n)))
+    return frozenset(f.removeprefix("./") for f in files)
+
+
+class References(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.found: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.found += [value for name, value in attrs if name in {"src", "href"} and value]
+
+
+def test_the_package_holds_the_app_its_requirements_and_its_browser_assets() -> None:
+    files = deployed()
+    for needed in ("function_app.py", "host.json", "requirements.txt"):
+        assert needed in files
+    for package in ("shared", "functions"):
+        modules = {str(p.relative_to(iac.ROOT)) for p in (iac.ROOT / package).rglob("*.py")}
+        modules = {m for m in modules if "__pycache__" not in m}
+        assert modules
+        assert modules <= files, sorted(modules - files)
+    page = iac.ROOT / "static" / "swagger-ui" / "index.html"
+    parser = References()
+    parser.feed(page.read_text())
+    # the page lives at /api/docs and its files at /api/docs/<name>
+    assets = {f"static/swagger-ui/{PurePosixPath(ref).name}" for ref in parser.found}
+    assert "static/swagger-ui/swagger-ui-bundle.js" in assets
+    assert {"static/swagger-ui/index.html", *assets} <= files, "run `make static`"
+
+
+def test_the_package_holds_nothing_of_the_tools_tests_or_sources_of_the_build() -> None:
+    files = deployed()
+    leaked = sorted(f for f in files if f.split("/")[0] in NEVER_DEPLOYED)
+    assert leaked == []
+    for never in ("uv.lock", "pyproject.toml", "package.json", "local.settings.json"):
+        assert never not in files
+    assert not [f for f in files if "__pycache__" in f or f.endswith(".pyc")]
+
+
+def test_the_workflow_zips_what_funcignore_keeps() -> None:
+    workflow = yaml.safe_load((iac.ROOT / ".github" / "workflows" / "ci-deploy.yml").read_text())
+    top_level = {f.split("/")[0] for f in deployed()}
+    assert set(workflow["env"]["PACKAGE"].split()) == top_level, (
+        "list it in PACKAGE (ci-deploy.yml) or in .funcignore"
+    )
+
+
+def test_every_deployment_path_copies_the_browser_assets_first() -> None:
+    azure = yaml.safe_load((iac.ROOT / "azure.yaml").read_text())
+    assert azure["services"]["api"]["hooks"]["prepackage"]["run"] == "make static"
+    workflow = yaml.safe_load((iac.ROOT / ".github" / "workflows" / "ci-deploy.yml").read_text())
+    runs = [step.get("run", "") for step in workflow["jobs"]["package"]["steps"]]
+    copy = runs.index("make static")
+    zipped = next(i for i, run in enumerate(runs) if "zip " in run)
+    assert copy < zipped
+
+
+def uv(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [UV, *args],
+        cwd=iac.ROOT,
+        # as variables: options would show in the export's header line
+        env={**os.environ, "UV_OFFLINE": "1", "UV_NO_PROGRESS": "1"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_uv_lock_matches_pyproject() -> None:
+    checked = uv("lock", "--check")
+    assert checked.returncode == 0, f"run `make lock`:\n{checked.stderr}"
+
+
+def test_requirements_txt_is_the_export_of_uv_lock() -> None:
+    # the same command as `make lock`; its output starts with that command line
+    exported = uv(
+        "export", "--frozen", "--no-dev", "--no-emit-project", "--format", "requirements-txt"
+    )
+    assert exported.returncode == 0, exported.stderr
+    current = (iac.ROOT / "requirements.txt").read_text()
+    assert current == exported.stdout, "requirements.txt is stale: run `make lock`"
+    assert "--hash=sha256:" in current
+
+
+def test_the_makefile_bootstraps_the_uv_that_the_lock_pins() -> None:
+    makefile = (iac.ROOT / "Makefile").read_text()
+    [wanted] = re.findall(r"(?m)^UV_VERSION := (\S+)$", makefile)
+    lock = tomllib.loads((iac.ROOT / "uv.lock").read_text())
+    [locked] = [p["version"] for p in lock["package"] if p["name"] == "uv"]
+    assert wanted == locked
