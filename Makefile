@@ -7,11 +7,14 @@ PY := $(VENV)/bin/python
 UV := $(VENV)/bin/uv
 UV_VERSION := 0.13.9
 TOOLS := .venv-tools
-# requirements.txt (what a remote build installs in Azure) is this export of uv.lock, and
-# tests/infra/test_package.py fails when it is stale.
-UV_EXPORT := $(UV) export --frozen --no-dev --no-emit-project --format requirements-txt
+# The locks, compiled from pyproject.toml with hashes (docs/decisions/0018-compiled-locks.md):
+# requirements-dev.txt is what .venv holds (the app and the dev group), requirements.txt what a
+# remote build installs in Azure, at the same versions. tests/infra/test_package.py fails when
+# either is stale.
+UV_COMPILE := $(UV) pip compile pyproject.toml --quiet --generate-hashes --python-version 3.11 \
+	--custom-compile-command "make lock"
 # Browser assets of the API docs page, copied from the npm package into static/ (deployed;
-# node_modules is not): docs/decisions/0100-browser-assets-copied-at-build.md.
+# node_modules is not): docs/decisions/0017-browser-assets-copied-at-build.md.
 SWAGGER_UI_FILES := swagger-ui.css swagger-ui-bundle.js swagger-ui-bundle.js.LICENSE.txt \
 	favicon-16x16.png favicon-32x32.png LICENSE NOTICE
 STATIC := $(addprefix static/swagger-ui/,$(SWAGGER_UI_FILES))
@@ -20,22 +23,22 @@ STATIC := $(addprefix static/swagger-ui/,$(SWAGGER_UI_FILES))
 
 install: $(VENV)/.installed node_modules/.installed static $(TOOLS)/.installed
 
-# uv itself, in the app's venv; `uv sync` keeps it because the dev group pins the same version.
+# uv itself, in the app's venv; the dev lock pins the same version, so a sync keeps it.
 $(UV):
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is needed")'
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check "uv==$(UV_VERSION)"
 
-# .venv holds exactly uv.lock (the app's dependencies and the dev group): sync removes the rest.
-# --locked refuses a uv.lock that no longer matches pyproject.toml: run `make lock`.
-$(VENV)/.installed: pyproject.toml uv.lock | $(UV)
-	UV_PROJECT_ENVIRONMENT=$(VENV) $(UV) sync --locked --quiet
+# .venv holds exactly the dev lock (the app's dependencies and the dev group): sync removes the rest.
+$(VENV)/.installed: requirements-dev.txt | $(UV)
+	$(UV) pip sync --quiet --python $(PY) --require-hashes requirements-dev.txt
 	touch $@
 
-# After changing dependencies in pyproject.toml: resolve uv.lock again and export requirements.txt.
+# After changing dependencies in pyproject.toml: compile both locks again (existing pins are kept
+# where they still fit; add --upgrade to UV_COMPILE's arguments to move them).
 lock: | $(UV)
-	$(UV) lock
-	$(UV_EXPORT) --quiet > requirements.txt
+	$(UV_COMPILE) --group dev -o requirements-dev.txt
+	$(UV_COMPILE) -c requirements-dev.txt -o requirements.txt
 
 # The IaC checks' tools (tests/infra), each in its own venv: checkov's hcl2 fork shadows python-hcl2.
 $(TOOLS)/.installed: infra/requirements-tools.txt infra/requirements-checkov.txt $(VENV)/.installed

@@ -3,7 +3,7 @@
 ``static/`` sits beside ``function_app.py``, the app root (``/home/site/wwwroot`` in Azure), so
 its place comes from this file's, never from the working directory. The npm packages' files in
 it are copied there at build time (``make static``), because node_modules is not deployed:
-docs/decisions/0100-browser-assets-copied-at-build.md.
+docs/decisions/0017-browser-assets-copied-at-build.md.
 
 A folder serves one HTML page (its own route) and assets by plain file name. A name is served
 only if it is a file name with a known suffix, so nothing outside the folder can be named: a

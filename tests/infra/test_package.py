@@ -1,21 +1,22 @@
-"""The deployment package and the one lock it is installed from.
+"""The deployment package and the locks it is installed from.
 
 What a deployment ships is this folder less what ``.funcignore`` names (gitignore syntax, read
 with pathspec, the matcher black and others use): azd and Core Tools package it that way, and
 the CI workflow zips the top-level names it lists in ``PACKAGE``. The Python packages it
-installs are requirements.txt, exported from uv.lock.
+installs are requirements.txt, compiled with hashes from pyproject.toml at the versions of the
+dev lock the tests ran with.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
-import tomllib
 from functools import cache
 from html.parser import HTMLParser
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 
 import pathspec
 import yaml
@@ -69,7 +70,7 @@ def test_the_package_holds_nothing_of_the_tools_tests_or_sources_of_the_build() 
     files = deployed()
     leaked = sorted(f for f in files if f.split("/")[0] in NEVER_DEPLOYED)
     assert leaked == []
-    for never in ("uv.lock", "pyproject.toml", "package.json", "local.settings.json"):
+    for never in ("requirements-dev.txt", "pyproject.toml", "package.json", "local.settings.json"):
         assert never not in files
     assert not [f for f in files if "__pycache__" in f or f.endswith(".pyc")]
 
@@ -92,38 +93,53 @@ def test_every_deployment_path_copies_the_browser_assets_first() -> None:
     assert copy < zipped
 
 
-def uv(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [UV, *args],
+def compiled(lock: str, *args: str, into: Path) -> str:
+    """What `make lock` writes for ``lock``, compiled into ``into`` from the committed pins."""
+    shutil.copy(iac.ROOT / lock, into)  # the committed pins are the resolver's preferences
+    done = subprocess.run(
+        [
+            *(UV, "pip", "compile", "pyproject.toml", "--quiet", "--generate-hashes"),
+            *("--python-version", "3.11", "--custom-compile-command", "make lock"),
+            *args,
+            *("-o", str(into)),
+        ],
         cwd=iac.ROOT,
-        # as variables: options would show in the export's header line
-        env={**os.environ, "UV_OFFLINE": "1", "UV_NO_PROGRESS": "1"},
+        env={**os.environ, "UV_NO_PROGRESS": "1"},
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=120,
         check=False,
     )
+    assert done.returncode == 0, done.stderr
+    return into.read_text()
 
 
-def test_uv_lock_matches_pyproject() -> None:
-    checked = uv("lock", "--check")
-    assert checked.returncode == 0, f"run `make lock`:\n{checked.stderr}"
-
-
-def test_requirements_txt_is_the_export_of_uv_lock() -> None:
-    # the same command as `make lock`; its output starts with that command line
-    exported = uv(
-        "export", "--frozen", "--no-dev", "--no-emit-project", "--format", "requirements-txt"
-    )
-    assert exported.returncode == 0, exported.stderr
-    current = (iac.ROOT / "requirements.txt").read_text()
-    assert current == exported.stdout, "requirements.txt is stale: run `make lock`"
+def test_the_dev_lock_is_compiled_from_pyproject(tmp_path: Path) -> None:
+    current = (iac.ROOT / "requirements-dev.txt").read_text()
+    fresh = compiled("requirements-dev.txt", "--group", "dev", into=tmp_path / "dev.txt")
+    assert current == fresh, "requirements-dev.txt is stale: run `make lock`"
     assert "--hash=sha256:" in current
+
+
+def test_requirements_txt_is_the_apps_part_of_the_dev_lock(tmp_path: Path) -> None:
+    current = (iac.ROOT / "requirements.txt").read_text()
+    fresh = compiled("requirements.txt", "-c", "requirements-dev.txt", into=tmp_path / "app.txt")
+    assert current == fresh, "requirements.txt is stale: run `make lock`"
+    pinned = re.compile(r"(?m)^([A-Za-z0-9_.\[\]-]+)==(\S+)")
+    dev = dict(pinned.findall((iac.ROOT / "requirements-dev.txt").read_text()))
+    for name, version in pinned.findall(current):
+        assert dev.get(name) == version, f"{name} differs between the two locks"
+
+
+def test_no_lock_names_a_package_index() -> None:
+    for lock in ("requirements.txt", "requirements-dev.txt"):
+        text = (iac.ROOT / lock).read_text()
+        assert "--index-url" not in text, lock
+        assert "://" not in text, lock
 
 
 def test_the_makefile_bootstraps_the_uv_that_the_lock_pins() -> None:
     makefile = (iac.ROOT / "Makefile").read_text()
     [wanted] = re.findall(r"(?m)^UV_VERSION := (\S+)$", makefile)
-    lock = tomllib.loads((iac.ROOT / "uv.lock").read_text())
-    [locked] = [p["version"] for p in lock["package"] if p["name"] == "uv"]
+    [locked] = re.findall(r"(?m)^uv==(\S+)", (iac.ROOT / "requirements-dev.txt").read_text())
     assert wanted == locked
