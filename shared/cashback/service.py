@@ -821,11 +821,6 @@ def _citizen_view(item: StoredCitizen) -> Citizen:
     )
 
 
-def activations(item: StoredInstrument) -> list[rules.Activation]:
-    """The instrument's history as the rules read it."""
-    return [rules.Activation(s.enabled_at, s.disabled_at) for s in item.history]
-
-
 def _instrument_view(item: StoredInstrument) -> CashbackInstrument:
     current = item.history[-1] if item.status == "ENABLED" and item.history else None
     return CashbackInstrument(

@@ -29,6 +29,7 @@ from shared.cashback.store import (
 from shared.cashback.transactions import CHUNK_LINES, Scorer, TransactionIn
 from shared.platform.errors import DependencyError
 from tests.fakes.cashback import MemoryCashbackStore
+from tests.unit.cashback import ledger
 from tests.unit.cashback.fakes import HPAN_A, Scene
 from tests.unit.cashback.test_reversals_across_periods import (
     ACQ,
@@ -65,7 +66,7 @@ def rule_view(raw: dict[str, Any]) -> rules.Transaction:
 
 def reference(period: rules.Period, *raws: dict[str, Any]) -> tuple[int, int]:
     """Rule 4's reference model: the period's ledger over the lines in arrival order."""
-    return rules.totals(rules.apply_all(period, [rule_view(r) for r in raws], DURING_GRACE))
+    return ledger.totals(ledger.apply_all(period, [rule_view(r) for r in raws], DURING_GRACE))
 
 
 async def listed(scene: Scene, period: int) -> list[tuple[str, str, int | None, int | None]]:

@@ -15,13 +15,11 @@ from hypothesis import strategies as st
 from shared.cashback.rules import (
     PRODUCTION_PERIODS,
     Activation,
-    Ledger,
     Period,
     PeriodStatus,
     Rejection,
     Standing,
     Transaction,
-    apply_all,
     counts_from,
     eligibility,
     enrolled_for,
@@ -35,9 +33,9 @@ from shared.cashback.rules import (
     ranking,
     reversal_effect,
     score,
-    totals,
 )
 from shared.platform.clock import ROME
+from tests.unit.cashback.ledger import Ledger, apply_all, totals
 
 P1, P2, P4 = PRODUCTION_PERIODS
 
