@@ -164,8 +164,7 @@ class StoredHpan(_Model):
     )
     holders: dict[str, StoredHolder] = Field(
         default_factory=dict,
-        description="by fiscal-code hash, what scoring needs of each citizen who enabled it "
-        "since holders were kept (one missing: read the citizen's documents)",
+        description="by fiscal-code hash, what scoring needs of each citizen who enabled it",
     )
     updated_at: datetime = Field(alias="updatedAt")
 
@@ -192,10 +191,7 @@ class StoredTransaction(_Model):
 class StoredPeriod(_Model):
     """A citizen's :class:`rules.Tally` in one period, and what the ranking orders by: a
     document of constant size, whatever the number of transactions (the matching state is in
-    :class:`StoredMatch`).
-
-    Documents written by the first version also held payments, waiting reversals and applied
-    ids here: those fields are ignored (nothing of that version was deployed)."""
+    :class:`StoredMatch`)."""
 
     id: str
     pk: str

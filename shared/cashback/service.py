@@ -562,7 +562,8 @@ class Cashback:
             if item.active is not None and item.active != pk:
                 raise Conflict("this instrument is enabled for cashback by another citizen")
             before = item.holders.get(pk)
-            # The instrument's spans too: a holder written before holders were kept is whole.
+            # The instrument's spans too: a disabling that died before its write here closed
+            # the span on the instrument only (closed wins).
             spans = _merged(before.history if before else [], known.history)
             if not spans or spans[-1].disabled_at is not None:
                 spans = [*spans, Span(enabled_at=now)]

@@ -35,13 +35,7 @@ Round trips per chunk and citizen: the hpan's document (it holds each citizen's 
 spans, T&C time and fiscal code: who it is needs nothing else), the documents this process
 does not remember (one batch read; it keeps those it wrote, bounded, see :class:`_Written`; a
 payment's match document it does not know is not read but created, the batch failing if it
-exists), and one batch write (one more per 100 operations). An hpan's document written before
-it held its holders costs one more read per citizen (their enrollment and instrument, one
-batch read).
-
-Period states of the first version (with payments, waiting reversals and applied ids inside)
-are read for their counters only; their matching state is not carried over (none was
-deployed).
+exists), and one batch write (one more per 100 operations).
 """
 
 from __future__ import annotations
@@ -61,10 +55,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, V
 
 from shared.cashback import rules
 from shared.cashback.models import (
-    CITIZEN_ID,
-    StoredCitizen,
     StoredHpan,
-    StoredInstrument,
     StoredMatch,
     StoredPayment,
     StoredPending,
@@ -73,7 +64,6 @@ from shared.cashback.models import (
     StoredTransactionRecord,
     dump,
     hpan_pk,
-    instrument_id,
     match_id,
     period_id,
     transaction_record_id,
@@ -322,7 +312,7 @@ class Scorer:
         reason: rules.Rejection | None = None  # the latest citizen's, if none accepts it
         fallback: str | None = None
         for pk in reversed(await documents.citizens(txn.hpan)):  # the latest first
-            accepted_at, history = await documents.of(pk, txn.hpan)
+            accepted_at, history = documents.of(pk, txn.hpan)
             if history is None:
                 continue
             if txn.is_reversal:
@@ -805,38 +795,26 @@ class _Documents:
     def __init__(self, store: CashbackStore) -> None:
         self._store = store
         self._citizens: dict[str, list[str]] = {}
-        self._of: dict[tuple[str, str], tuple[datetime | None, list[rules.Activation] | None]] = {}
+        self._of: dict[tuple[str, str], tuple[datetime, list[rules.Activation]]] = {}
         self._who: dict[str, _Citizen] = {}
 
     def citizen(self, pk: str) -> _Citizen:
         return self._who.get(pk, _Citizen())
 
     async def prefetch(self, hpans: list[str]) -> None:
-        """Read what resolving these hpans' transactions needs, ``_CONCURRENCY`` at a time
-        (the chunk is then resolved line by line, in order, from what was read)."""
+        """Read the hpans' documents, ``_CONCURRENCY`` at a time (the chunk is then resolved
+        line by line, in order, from what was read)."""
         limit = asyncio.Semaphore(_CONCURRENCY)
 
         async def citizens(hpan: str) -> None:
             async with limit:
                 await self.citizens(hpan)
 
-        async def of(pk: str, hpan: str) -> None:
-            async with limit:
-                await self.of(pk, hpan)
-
         await asyncio.gather(*(citizens(hpan) for hpan in hpans))
-        await asyncio.gather(
-            *(
-                of(pk, hpan)
-                for hpan in hpans
-                for pk in self._citizens[hpan]
-                if (pk, hpan) not in self._of
-            )
-        )
 
     async def citizens(self, hpan: str) -> list[str]:
-        """Who ever enabled ``hpan``; what scoring needs of each, where the hpan's document
-        holds it (:class:`StoredHolder`), is known from then on without another read."""
+        """Who ever enabled ``hpan``; what scoring needs of each (:class:`StoredHolder`) is
+        known from then on without another read."""
         if hpan not in self._citizens:
             raw = await self._store.get(hpan_pk(hpan), hpan)
             stored = StoredHpan.model_validate(raw) if raw else None
@@ -849,28 +827,7 @@ class _Documents:
                 self._who.setdefault(pk, _Citizen(holder.fiscal_code, holder.terms_accepted_at))
         return self._citizens[hpan]
 
-    async def of(self, pk: str, hpan: str) -> tuple[datetime | None, list[rules.Activation] | None]:
-        """When ``pk`` accepted T&C (None: never) and the instrument's history (None: unknown).
-
-        From the hpan's document if it holds them (read by :meth:`citizens` first); else, for
-        a citizen who enabled it before holders were kept, both in one round trip (one
-        partition).
-        """
-        key = (pk, hpan)
-        if key not in self._of:
-            raw_citizen, raw_instrument = await self._store.get_all(
-                pk, [CITIZEN_ID, instrument_id(hpan)]
-            )
-            accepted_at = None
-            if raw_citizen is not None:
-                citizen = StoredCitizen.model_validate(raw_citizen)
-                accepted_at = citizen.terms_accepted_at
-                self._who[pk] = _Citizen(citizen.fiscal_code, accepted_at)
-            history = None
-            if raw_instrument is not None:
-                instrument = StoredInstrument.model_validate(raw_instrument)
-                history = [
-                    rules.Activation(s.enabled_at, s.disabled_at) for s in instrument.history
-                ]
-            self._of[key] = (accepted_at, history)
-        return self._of[key]
+    def of(self, pk: str, hpan: str) -> tuple[datetime | None, list[rules.Activation] | None]:
+        """When ``pk`` accepted T&C and the instrument's history, as the hpan's document
+        holds them (read by :meth:`citizens` first); (None, None) if it holds none."""
+        return self._of.get((pk, hpan), (None, None))

@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from shared.auth.fiscal_code import fiscal_code_hash
 from shared.cashback import rules
-from shared.cashback.models import StoredMatch, dump, match_id, period_id
+from shared.cashback.models import StoredMatch, match_id, period_id
 from shared.cashback.store import (
     BATCH_OPERATIONS,
     Document,
@@ -361,24 +361,3 @@ async def test_a_payment_key_another_process_created_is_read_and_applied_again(
         scene, line(1, at=IN_NOVEMBER, amount=5000, corr="c1"), line(2, at=IN_NOVEMBER, amount=700)
     ) == ["COUNTED", "COUNTED"]
     assert await totals(scene, 8) == (1, 70)
-
-
-def test_the_old_shape_of_a_period_state_is_read_for_its_counters() -> None:
-    from shared.cashback.models import StoredPeriod
-
-    old = {
-        "id": "period:9",
-        "pk": "p",
-        "kind": "period",
-        "period": 9,
-        "count": 3,
-        "cashback": 450,
-        "payments": [{"id": "x", "key": ["c"], "at": IN_DECEMBER.isoformat(), "remaining": 1}],
-        "pending": [],
-        "seen": ["x"],
-        "expired": [],
-        "updatedAt": IN_DECEMBER.isoformat(),
-    }
-    state = StoredPeriod.model_validate(old)
-    assert (state.count, state.cashback) == (3, 450)
-    assert "payments" not in dump(state)

@@ -680,21 +680,3 @@ async def test_enabling_completes_an_enrollment_that_died_before_the_hpans(
     await scene.cashback.enable(CF, second, now=scene.now)
     for hpan in (HPAN_A, HPAN_B):
         assert holder(scene, CF, hpan)["termsAcceptedAt"] == "2026-12-09T22:30:00Z"
-
-
-async def test_an_hpan_written_before_holders_gets_the_whole_history_on_enabling(
-    scene: Scene,
-) -> None:
-    await scene.cashback.enroll(CF, now=scene.now)
-    wallet_id = await scene.onboard(CF)
-    await scene.cashback.enable(CF, wallet_id, now=scene.now)
-    scene.advance(days=2)
-    await scene.cashback.disable(CF, wallet_id, now=scene.now)
-    scene.store.items[(hpan_pk(HPAN_A), HPAN_A)].pop("holders")
-    scene.advance(days=1)
-    await scene.cashback.enable(CF, wallet_id, now=scene.now)
-    assert (
-        spans(holder(scene, CF))
-        == spans(stored(scene, CF))
-        == [("2026-12-08T21:30:00Z", "2026-12-10T21:30:00Z"), ("2026-12-11T21:30:00Z", None)]
-    )
