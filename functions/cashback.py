@@ -20,7 +20,7 @@ from shared.cashback.models import (
     PeriodState,
     TransactionPage,
 )
-from shared.cashback.transactions import BatchAccepted, TransactionBatchIn
+from shared.cashback.scorer import BatchAccepted, TransactionBatchIn
 from shared.platform.queue_work import Delivery
 
 bp = func.Blueprint()

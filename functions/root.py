@@ -14,10 +14,10 @@ from shared.auth.secrets import KeyVaultSecrets, LocalSecrets, SecretProvider
 from shared.cashback.bank import HttpBankCheck
 from shared.cashback.payouts import AzurePayoutFiles, PayoutJob
 from shared.cashback.ranking import RankingJob
+from shared.cashback.scorer import Intake, Scorer
 from shared.cashback.service import Cashback
 from shared.cashback.settings import configured_periods
 from shared.cashback.store import CosmosCashbackStore
-from shared.cashback.transactions import Intake, Scorer
 from shared.notices.blobs import AzureBlobs
 from shared.notices.bulk import Bulks
 from shared.notices.service import EcDirectory, NoticeArchive

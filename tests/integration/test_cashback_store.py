@@ -17,8 +17,8 @@ from shared.cashback.models import StoredCitizen, StoredPeriod, dump, hpan_pk, i
 from shared.cashback.payouts import AzurePayoutFiles
 from shared.cashback.ranking import RankingJob
 from shared.cashback.rules import PRODUCTION_PERIODS, parse_periods, score
+from shared.cashback.scorer import Intake, Scorer, TransactionBatchIn, TransactionIn
 from shared.cashback.store import CosmosCashbackStore, StaleDocument
-from shared.cashback.transactions import Intake, Scorer, TransactionBatchIn, TransactionIn
 from shared.platform.clients import Clients
 from tests.fakes.platform import MemorySender
 from tests.unit.cashback.fakes import Scene

@@ -2,7 +2,7 @@
 as the rules read (no documents, no batches, no caches).
 
 It is the oracle of the scorer's property tests: the same random transactions fed to the
-scorer (:mod:`shared.cashback.transactions`) on the in-memory store, in any order and any
+scorer (:mod:`shared.cashback.scorer`) on the in-memory store, in any order and any
 chunking, must give the totals this ledger gives.
 """
 

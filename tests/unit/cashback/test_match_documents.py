@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 from shared.auth.fiscal_code import fiscal_code_hash
 from shared.cashback import rules
 from shared.cashback.models import StoredMatch, match_id, period_id
+from shared.cashback.scorer import CHUNK_LINES, Scorer, TransactionIn
 from shared.cashback.store import (
     BATCH_OPERATIONS,
     Document,
@@ -26,7 +27,6 @@ from shared.cashback.store import (
     Operation,
     StaleDocument,
 )
-from shared.cashback.transactions import CHUNK_LINES, Scorer, TransactionIn
 from shared.platform.errors import DependencyError
 from tests.fakes.cashback import MemoryCashbackStore
 from tests.unit.cashback import ledger

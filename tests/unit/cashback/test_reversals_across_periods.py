@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from shared.cashback.rules import parse_periods, score
-from shared.cashback.transactions import Intake, Scorer, TransactionBatchIn, TransactionIn
+from shared.cashback.scorer import Intake, Scorer, TransactionBatchIn, TransactionIn
 from shared.platform.clock import ROME
 from tests.fakes.platform import MemorySender
 from tests.unit.cashback.fakes import HPAN_A, Scene

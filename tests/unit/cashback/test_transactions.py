@@ -31,7 +31,7 @@ from shared.cashback.models import (
     match_id,
 )
 from shared.cashback.rules import parse_periods
-from shared.cashback.transactions import (
+from shared.cashback.scorer import (
     CHUNK_LINES,
     Intake,
     Scorer,
