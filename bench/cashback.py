@@ -100,7 +100,7 @@ def card(n: int) -> str:
 
 def citizen_documents(n: int) -> list[dict[str, Any]]:
     """Citizen ``n`` enrolled, with card ``n`` enabled for cashback since ENABLED_AT."""
-    from shared.cashback.models import (
+    from shared.cashback.documents import (
         Span,
         StoredCitizen,
         StoredHolder,
@@ -209,7 +209,7 @@ def chunk_writes(owners: list[Any]) -> dict[Any, int]:
 
 def match_ids(lines: list[dict[str, Any]]) -> list[str]:
     """The match document (its id) each line touches."""
-    from shared.cashback.models import match_id
+    from shared.cashback.documents import match_id
     from shared.cashback.rules import match_key
     from shared.cashback.scorer import TransactionIn
 

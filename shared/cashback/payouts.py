@@ -42,7 +42,7 @@ from azure.storage.blob.aio import BlobServiceClient
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.cashback import rules
-from shared.cashback.models import CITIZEN_ID, StoredCitizen, dump
+from shared.cashback.documents import CITIZEN_ID, StoredCitizen, dump
 from shared.cashback.ranking import rank_standings
 from shared.cashback.store import CashbackStore, Document, StaleDocument, fixed_time
 from shared.platform.storage import guarded_blob

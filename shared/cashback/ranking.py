@@ -2,7 +2,7 @@
 
 One cross-partition read per period gives what the rule orders by (it travels with each
 citizen's counters); the order is computed in memory (200,000 citizens take well under a
-second); the ranks are written in :data:`~shared.cashback.models.RANK_BUCKETS` bucket documents
+second); the ranks are written in :data:`~shared.cashback.documents.RANK_BUCKETS` bucket documents
 by the first two hex digits of the citizen's pk, so a citizen's rank is one point read and a run
 is a bounded number of writes, whatever the number of citizens.
 """
@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from shared.cashback import rules
-from shared.cashback.models import RANK_BUCKETS, StoredRanks, dump, rank_bucket_pk
+from shared.cashback.documents import RANK_BUCKETS, StoredRanks, dump, rank_bucket_pk
 from shared.cashback.store import CashbackStore, Document
 
 logger = logging.getLogger(__name__)

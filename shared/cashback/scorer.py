@@ -54,7 +54,7 @@ from typing import Any
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from shared.cashback import rules
-from shared.cashback.models import (
+from shared.cashback.documents import (
     StoredHpan,
     StoredMatch,
     StoredPayment,

@@ -49,7 +49,7 @@ from pydantic import ValidationError
 from shared.auth.fiscal_code import fiscal_code_hash
 from shared.cashback import iban, rules
 from shared.cashback.bank import BankCheck
-from shared.cashback.models import (
+from shared.cashback.documents import (
     CITIZEN_ID,
     Activation,
     CashbackInstrument,

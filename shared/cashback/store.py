@@ -1,4 +1,4 @@
-"""Where cashback keeps its documents: one container, partition key ``/pk`` (see models.py).
+"""Where cashback keeps its documents: one container, partition key ``/pk`` (see documents.py).
 
 A citizen's enrollment and instruments share the citizen's partition, so reading them all is
 one single-partition query; an hpan's document is alone in its partition (a point read).

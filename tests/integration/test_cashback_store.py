@@ -13,7 +13,7 @@ import pytest
 
 from local.platform import Platform
 from shared.auth.fiscal_code import fiscal_code_hash
-from shared.cashback.models import StoredCitizen, StoredPeriod, dump, hpan_pk, instrument_id
+from shared.cashback.documents import StoredCitizen, StoredPeriod, dump, hpan_pk, instrument_id
 from shared.cashback.payouts import AzurePayoutFiles
 from shared.cashback.ranking import RankingJob
 from shared.cashback.rules import PRODUCTION_PERIODS, parse_periods, score

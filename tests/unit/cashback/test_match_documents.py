@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from shared.auth.fiscal_code import fiscal_code_hash
 from shared.cashback import rules
-from shared.cashback.models import StoredMatch, match_id, period_id
+from shared.cashback.documents import StoredMatch, match_id, period_id
 from shared.cashback.scorer import CHUNK_LINES, Scorer, TransactionIn
 from shared.cashback.store import (
     BATCH_OPERATIONS,

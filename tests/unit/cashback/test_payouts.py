@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from shared.auth.fiscal_code import fiscal_code_hash
-from shared.cashback.models import StoredCitizen, StoredPeriod, dump
+from shared.cashback.documents import StoredCitizen, StoredPeriod, dump
 from shared.cashback.payouts import PayoutJob, PayoutLine, Qualified, Withheld, payout_lines, to_csv
 from shared.cashback.rules import parse_periods
 from shared.platform.clock import ROME

@@ -7,7 +7,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 from shared.auth.fiscal_code import fiscal_code_hash
-from shared.cashback.models import RANK_BUCKETS, StoredPeriod, dump
+from shared.cashback.documents import RANK_BUCKETS, StoredPeriod, dump
 from shared.cashback.ranking import RankingJob
 from shared.cashback.rules import parse_periods
 from shared.cashback.scorer import Scorer, TransactionIn

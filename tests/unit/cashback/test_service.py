@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from shared.auth.fiscal_code import fiscal_code_hash
-from shared.cashback.models import IbanIn, hpan_pk, instrument_id
+from shared.cashback.documents import IbanIn, hpan_pk, instrument_id
 from shared.cashback.rules import PRODUCTION_PERIODS
 from shared.cashback.store import Document
 from shared.platform.errors import (

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 
 from shared.auth.fiscal_code import fiscal_code_hash
 from shared.cashback import rules
-from shared.cashback.models import (
+from shared.cashback.documents import (
     StoredCitizen,
     StoredHpan,
     StoredInstrument,
