@@ -10,7 +10,7 @@ from pydantic import BaseModel
 from functions.http import Call, endpoint
 from functions.queue import handle
 from functions.root import get_root
-from shared.cashback.documents import (
+from shared.cashback.models import (
     CashbackInstrument,
     CashbackInstrumentList,
     Citizen,

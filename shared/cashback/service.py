@@ -51,6 +51,21 @@ from shared.cashback import iban, rules
 from shared.cashback.bank import BankCheck
 from shared.cashback.documents import (
     CITIZEN_ID,
+    Span,
+    StoredCitizen,
+    StoredHolder,
+    StoredHpan,
+    StoredInstrument,
+    StoredPeriod,
+    StoredRanks,
+    StoredTransactionRecord,
+    dump,
+    hpan_pk,
+    instrument_id,
+    period_id,
+    rank_bucket_pk,
+)
+from shared.cashback.models import (
     Activation,
     CashbackInstrument,
     CashbackInstrumentList,
@@ -62,21 +77,8 @@ from shared.cashback.documents import (
     PeriodList,
     PeriodState,
     ScoredTransaction,
-    Span,
-    StoredCitizen,
-    StoredHolder,
-    StoredHpan,
-    StoredInstrument,
-    StoredPeriod,
-    StoredRanks,
-    StoredTransactionRecord,
     TransactionPage,
     WalletEvent,
-    dump,
-    hpan_pk,
-    instrument_id,
-    period_id,
-    rank_bucket_pk,
 )
 from shared.cashback.store import CashbackStore, Document
 from shared.platform.errors import (

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 
 from shared.auth.fiscal_code import fiscal_code_hash
-from shared.cashback.documents import IbanIn, hpan_pk, instrument_id
+from shared.cashback.documents import hpan_pk, instrument_id
+from shared.cashback.models import IbanIn
 from shared.cashback.rules import PRODUCTION_PERIODS
 from shared.cashback.store import Document
 from shared.platform.errors import (
