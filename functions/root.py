@@ -12,9 +12,10 @@ from functools import cached_property
 from shared.auth.citizen import CitizenTokenVerifier, JwksKeys, KeySource, PemKeys
 from shared.auth.secrets import KeyVaultSecrets, LocalSecrets, SecretProvider
 from shared.cashback.bank import HttpBankCheck
+from shared.cashback.intake import Intake
 from shared.cashback.payouts import AzurePayoutFiles, PayoutJob
 from shared.cashback.ranking import RankingJob
-from shared.cashback.scorer import Intake, Scorer
+from shared.cashback.scorer import Scorer
 from shared.cashback.service import Cashback
 from shared.cashback.settings import configured_periods
 from shared.cashback.store import CosmosCashbackStore

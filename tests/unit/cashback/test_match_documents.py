@@ -18,8 +18,10 @@ from hypothesis import strategies as st
 
 from shared.auth.fiscal_code import fiscal_code_hash
 from shared.cashback import rules
+from shared.cashback.acquirer_api import TransactionIn
+from shared.cashback.chunks import CHUNK_LINES
 from shared.cashback.documents import StoredMatch, match_id, period_id
-from shared.cashback.scorer import CHUNK_LINES, Scorer, TransactionIn
+from shared.cashback.scorer import Scorer
 from shared.cashback.store import (
     BATCH_OPERATIONS,
     Document,

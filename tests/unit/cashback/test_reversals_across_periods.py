@@ -11,8 +11,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from shared.cashback.acquirer_api import TransactionBatchIn, TransactionIn
+from shared.cashback.intake import Intake
 from shared.cashback.rules import parse_periods, score
-from shared.cashback.scorer import Intake, Scorer, TransactionBatchIn, TransactionIn
+from shared.cashback.scorer import Scorer
 from shared.platform.clock import ROME
 from tests.fakes.platform import MemorySender
 from tests.unit.cashback.fakes import HPAN_A, Scene

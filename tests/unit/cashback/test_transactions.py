@@ -16,6 +16,8 @@ from hypothesis import strategies as st
 
 from shared.auth.fiscal_code import fiscal_code_hash
 from shared.cashback import rules
+from shared.cashback.acquirer_api import TransactionBatchIn, TransactionIn
+from shared.cashback.chunks import CHUNK_LINES
 from shared.cashback.documents import (
     StoredCitizen,
     StoredHpan,
@@ -30,15 +32,10 @@ from shared.cashback.documents import (
     instrument_id,
     match_id,
 )
+from shared.cashback.intake import Intake
 from shared.cashback.rules import parse_periods
-from shared.cashback.scorer import (
-    CHUNK_LINES,
-    Intake,
-    Scorer,
-    TransactionBatchIn,
-    TransactionIn,
-    _Written,
-)
+from shared.cashback.scorer import Scorer
+from shared.cashback.written import WrittenDocuments
 from shared.platform.clock import ROME
 from shared.platform.errors import Conflict, Invalid, NotFound, PermanentError
 from tests.fakes.cashback import MemoryCashbackStore
@@ -480,7 +477,7 @@ async def test_a_state_another_worker_wrote_since_is_read_again(scene: Scene) ->
 
 
 def test_the_remembered_documents_stay_within_their_budget() -> None:
-    remembered = _Written(10)
+    remembered = WrittenDocuments(10)
     model = StoredPeriod.empty("pk", 9, datetime(2026, 2, 1, tzinfo=UTC))
     for n in range(5):
         remembered.put(("pk", f"d{n}"), model, f"e{n}", 4)
