@@ -36,6 +36,9 @@ from shared.cashback import rules
 from shared.cashback.models import CashbackStatus, CitizenStatus, IbanStatus, WalletStatus
 
 CITIZEN_ID = "citizen"
+# What the citizen endpoints read of a partition (not the period states, match documents and
+# listing records a heavy user has thousands of).
+PROFILE_KINDS = ("citizen", "instrument")
 
 
 def instrument_id(hpan: str) -> str:
@@ -282,6 +285,11 @@ class StoredRanks(_Model):
     ranks: dict[str, int] = Field(default_factory=dict)
     ranked: int = Field(description="How many citizens the ranking ordered")
     computed_at: datetime = Field(alias="computedAt")
+
+
+def instruments_in(documents: list[dict[str, Any]]) -> list[StoredInstrument]:
+    """The instruments among a partition's ``documents``."""
+    return [StoredInstrument.model_validate(d) for d in documents if d.get("kind") == "instrument"]
 
 
 def dump(model: BaseModel, read: dict[str, Any] | None = None) -> dict[str, Any]:

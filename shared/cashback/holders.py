@@ -17,7 +17,7 @@ from shared.cashback.store import CashbackStore
 
 
 @dataclass(frozen=True)
-class Enrollment:
+class RankingFields:
     """What a citizen's period state carries for the ranking (None: not known)."""
 
     fiscal_code: str | None = None
@@ -41,7 +41,7 @@ class Holders:
         self._concurrency = concurrency
         self._citizens: dict[str, list[str]] = {}
         self._holdings: dict[tuple[str, str], Holding] = {}
-        self._enrollments: dict[str, Enrollment] = {}
+        self._ranking_fields: dict[str, RankingFields] = {}
 
     async def read(self, hpans: list[str]) -> None:
         """Read the hpans' documents, ``concurrency`` at a time (the chunk is then resolved
@@ -66,8 +66,8 @@ class Holders:
                     holder.terms_accepted_at,
                     [rules.Activation(s.enabled_at, s.disabled_at) for s in holder.history],
                 )
-                self._enrollments.setdefault(
-                    citizen_id, Enrollment(holder.fiscal_code, holder.terms_accepted_at)
+                self._ranking_fields.setdefault(
+                    citizen_id, RankingFields(holder.fiscal_code, holder.terms_accepted_at)
                 )
         return self._citizens[hpan]
 
@@ -76,8 +76,8 @@ class Holders:
         first); None if it says none."""
         return self._holdings.get((citizen_id, hpan))
 
-    def enrollment(self, citizen_id: str) -> Enrollment:
-        return self._enrollments.get(citizen_id, Enrollment())
+    def ranking_fields(self, citizen_id: str) -> RankingFields:
+        return self._ranking_fields.get(citizen_id, RankingFields())
 
 
 async def whose(

@@ -55,7 +55,7 @@ from shared.cashback.drafts import (
     listing_record,
     needed_ids,
 )
-from shared.cashback.holders import Enrollment, Holders, whose
+from shared.cashback.holders import Holders, RankingFields, whose
 from shared.cashback.store import BATCH_OPERATIONS, CashbackStore, Operation, StaleDocument
 from shared.cashback.written import WrittenDocuments
 from shared.platform.errors import TransientError
@@ -130,7 +130,7 @@ class Scorer:
         async def one_citizen(citizen_id: str, todo: list[ResolvedLine]) -> None:
             async with limit:
                 results = await self._apply(
-                    citizen_id, todo, received_at, holders.enrollment(citizen_id)
+                    citizen_id, todo, received_at, holders.ranking_fields(citizen_id)
                 )
             for item, result in zip(todo, results, strict=True):
                 outcomes[item.index] = result
@@ -143,7 +143,7 @@ class Scorer:
         citizen_id: str,
         todo: list[ResolvedLine],
         received_at: datetime,
-        enrollment: Enrollment,
+        ranking_fields: RankingFields,
     ) -> list[str]:
         """Apply a citizen's lines of a chunk, in order, in consecutive batches (each all or
         nothing, at most ``BATCH_OPERATIONS`` operations); one outcome per line."""
@@ -158,7 +158,7 @@ class Scorer:
                         draft = await self._plan(
                             citizen_id, documents, todo[len(outcomes) :], received_at
                         )
-                        await self._write(citizen_id, documents, draft, received_at, enrollment)
+                        await self._write(citizen_id, documents, draft, received_at, ranking_fields)
                         outcomes += draft.outcomes
                         already_applied += draft.already_applied
                     break
@@ -226,7 +226,7 @@ class Scorer:
         documents: CitizenDocuments,
         draft: Draft,
         received_at: datetime,
-        enrollment: Enrollment,
+        ranking_fields: RankingFields,
     ) -> None:
         """The draft's changes in one transactional batch: every state and match document it
         changed (ETag-guarded, or created), and the listing records. ``documents`` and this
@@ -245,8 +245,8 @@ class Scorer:
                     state.with_tally(
                         tally,
                         updated_at=received_at,
-                        fiscal_code=enrollment.fiscal_code,
-                        terms_accepted_at=enrollment.terms_accepted_at,
+                        fiscal_code=ranking_fields.fiscal_code,
+                        terms_accepted_at=ranking_fields.terms_accepted_at,
                     ),
                 )
             )

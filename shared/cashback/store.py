@@ -3,14 +3,15 @@
 A citizen's enrollment and instruments share the citizen's partition, so reading them all is
 one single-partition query; an hpan's document is alone in its partition (a point read).
 Every write is a create or an ETag-conditioned replace; :class:`StaleDocument` tells the
-service to reload and decide again.
+service to reload and decide again (:func:`retrying`).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
 from azure.cosmos.aio import ContainerProxy
 from azure.cosmos.exceptions import (
@@ -23,6 +24,9 @@ from shared.platform.cosmos import Document as Document  # re-exported: the serv
 from shared.platform.cosmos import StaleDocument as StaleDocument
 from shared.platform.cosmos import body as _body
 from shared.platform.errors import DependencyError
+from shared.platform.retry import retry_on_stale
+
+T = TypeVar("T")
 
 BATCH_OPERATIONS = 100  # Cosmos's limit per transactional batch
 MAX_ITEM_BYTES = 2 * 1024 * 1024  # Cosmos's limit per item
@@ -119,6 +123,14 @@ class CashbackStore(Protocol):
         """Up to ``limit`` transaction records of ``pk`` in ``period`` with a sort key below
         ``before``, newest first (single partition)."""
         ...
+
+
+async def retrying(step: Callable[[], Awaitable[T]]) -> T:
+    """Run a read-decide-write ``step`` again while another writer got there first
+    (:func:`~shared.platform.retry.retry_on_stale`); Conflict (409) if it kept losing."""
+    return await retry_on_stale(
+        step, conflict="the cashback state is being changed concurrently; retry"
+    )
 
 
 def fixed_time(moment: datetime) -> str:
