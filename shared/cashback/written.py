@@ -3,12 +3,12 @@ a writer starts from one instead of reading it.
 
 Another process may have written since; the ETag then refuses the write and the document is
 read again. Bounded by size: about one unit per document and per transaction id it holds, least
-recently used out first.
+recently used out first (a :class:`cachetools.LRUCache` weighed by that size).
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from cachetools import LRUCache
 
 from shared.cashback.documents import StoredMatch, StoredPeriod
 
@@ -17,6 +17,11 @@ from shared.cashback.documents import StoredMatch, StoredPeriod
 REMEMBERED = 100_000
 
 Written = StoredPeriod | StoredMatch
+_Entry = tuple[Written, str, int]  # the model, its ETag, its weight
+
+
+def _weight(entry: _Entry) -> int:
+    return entry[2]
 
 
 class WrittenDocuments:
@@ -26,29 +31,22 @@ class WrittenDocuments:
 
     def __init__(self, budget: int = REMEMBERED) -> None:
         self._budget = budget
-        self._used = 0
-        self._docs: OrderedDict[tuple[str, str], tuple[Written, str, int]] = OrderedDict()
+        self._docs: LRUCache[tuple[str, str], _Entry] = LRUCache(maxsize=budget, getsizeof=_weight)
 
     def get(self, key: tuple[str, str]) -> tuple[Written, str] | None:
         """The document (pk, id) as written, and its ETag (None: not remembered)."""
-        found = self._docs.get(key)
+        found: _Entry | None = self._docs.get(key)
         if found is None:
             return None
-        self._docs.move_to_end(key)
         return found[0], found[1]
 
     def put(self, key: tuple[str, str], model: Written, etag: str, weight: int) -> None:
-        """Remember ``model`` (never changed afterwards) as written with ``etag``."""
+        """Remember ``model`` (never changed afterwards) as written with ``etag``; one
+        heavier than the whole budget is not kept."""
         self.drop(key)
         if weight > self._budget:
             return
         self._docs[key] = (model, etag, weight)
-        self._used += weight
-        while self._used > self._budget:
-            _, (_, _, dropped) = self._docs.popitem(last=False)
-            self._used -= dropped
 
     def drop(self, key: tuple[str, str]) -> None:
-        found = self._docs.pop(key, None)
-        if found is not None:
-            self._used -= found[2]
+        self._docs.pop(key, None)
