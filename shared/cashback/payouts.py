@@ -32,6 +32,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Literal, Protocol
 
 from azure.core.exceptions import (
@@ -45,6 +46,8 @@ from shared.cashback import rules
 from shared.cashback.documents import CITIZEN_ID, StoredCitizen, dump
 from shared.cashback.ranking import rank_standings
 from shared.cashback.store import CashbackStore, Document, StaleDocument, fixed_time
+from shared.platform.errors import Conflict
+from shared.platform.retry import retry_on_stale
 from shared.platform.storage import guarded_blob
 
 logger = logging.getLogger(__name__)
@@ -346,21 +349,29 @@ class PayoutJob:
         return dict(paid)
 
     async def _mark(self, item: StoredWithheld, change: dict[str, object]) -> StoredWithheld | None:
-        """``item`` changed as it was read (ETag); None if it changed meanwhile."""
-        for _ in range(_ATTEMPTS):
-            raw = await self._store.get(item.pk, item.id)
-            if raw is None:
-                return None
-            current = StoredWithheld.model_validate(raw)
-            if (current.status, current.run) != (item.status, item.run):
-                return None  # another run took it
-            changed = current.model_copy(update=change)
-            try:
-                await self._store.replace(dump(changed, raw))
-            except StaleDocument:
-                continue
-            return changed
-        return None
+        """``item`` changed as it was read (ETag); None if it changed meanwhile, or kept
+        changing under us."""
+        try:
+            return await retry_on_stale(
+                partial(self._mark_once, item, change),
+                conflict=f"withheld payout {item.id} of {item.pk[:12]} kept changing",
+                attempts=_ATTEMPTS,
+            )
+        except Conflict:
+            return None
+
+    async def _mark_once(
+        self, item: StoredWithheld, change: dict[str, object]
+    ) -> StoredWithheld | None:
+        raw = await self._store.get(item.pk, item.id)
+        if raw is None:
+            return None
+        current = StoredWithheld.model_validate(raw)
+        if (current.status, current.run) != (item.status, item.run):
+            return None  # another run took it
+        changed = current.model_copy(update=change)
+        await self._store.replace(dump(changed, raw))
+        return changed
 
 
 class AzurePayoutFiles:

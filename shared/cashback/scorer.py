@@ -40,6 +40,7 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 
 from shared.cashback import rules
 from shared.cashback.acquirer_api import TransactionIn
@@ -58,7 +59,8 @@ from shared.cashback.drafts import (
 from shared.cashback.holders import Holders, RankingFields, whose
 from shared.cashback.store import BATCH_OPERATIONS, CashbackStore, Operation, StaleDocument
 from shared.cashback.written import WrittenDocuments
-from shared.platform.errors import TransientError
+from shared.platform.errors import Conflict, TransientError
+from shared.platform.retry import retry_on_stale
 
 logger = logging.getLogger(__name__)
 
@@ -147,30 +149,44 @@ class Scorer:
     ) -> list[str]:
         """Apply a citizen's lines of a chunk, in order, in consecutive batches (each all or
         nothing, at most ``BATCH_OPERATIONS`` operations); one outcome per line."""
-        outcomes: list[str] = []
-        already_applied: list[AlreadyApplied] = []
+        applying = _Applying()
         async with self._turns.of(citizen_id):
-            after_conflict = False  # then: read whatever this process does not remember
-            for attempt in range(_ATTEMPTS):
-                try:
-                    documents = await self._load(citizen_id, todo[len(outcomes) :], after_conflict)
-                    while len(outcomes) < len(todo):
-                        draft = await self._plan(
-                            citizen_id, documents, todo[len(outcomes) :], received_at
-                        )
-                        await self._write(citizen_id, documents, draft, received_at, ranking_fields)
-                        outcomes += draft.outcomes
-                        already_applied += draft.already_applied
-                    break
-                except StaleDocument:
-                    after_conflict = True
-                    # Another process wrote first: reload, after a pause that spreads the
-                    # writers out.
-                    await asyncio.sleep(random.uniform(0, 0.01 * 2**attempt))
-            else:
-                raise TransientError(f"the documents of {citizen_id[:12]} kept changing")
-        await self._list_already_applied(already_applied, citizen_id, received_at)
-        return outcomes
+            try:
+                await retry_on_stale(
+                    partial(
+                        self._apply_rest, citizen_id, todo, received_at, ranking_fields, applying
+                    ),
+                    conflict=f"the documents of {citizen_id[:12]} kept changing",
+                    attempts=_ATTEMPTS,
+                )
+            except Conflict as error:
+                raise TransientError(error.detail) from None
+        await self._list_already_applied(applying.already_applied, citizen_id, received_at)
+        return applying.outcomes
+
+    async def _apply_rest(
+        self,
+        citizen_id: str,
+        todo: list[ResolvedLine],
+        received_at: datetime,
+        ranking_fields: RankingFields,
+        applying: _Applying,
+    ) -> None:
+        """One attempt at the lines ``applying`` has not applied yet (the batches written by
+        an attempt before it stay written)."""
+        attempt = applying.attempts
+        applying.attempts += 1
+        if attempt > 0:
+            # Another process wrote first: reload, after a pause that spreads the writers out.
+            await asyncio.sleep(random.uniform(0, 0.01 * 2 ** (attempt - 1)))
+        outcomes = applying.outcomes
+        # After a conflict, read whatever this process does not remember.
+        documents = await self._load(citizen_id, todo[len(outcomes) :], attempt > 0)
+        while len(outcomes) < len(todo):
+            draft = await self._plan(citizen_id, documents, todo[len(outcomes) :], received_at)
+            await self._write(citizen_id, documents, draft, received_at, ranking_fields)
+            outcomes += draft.outcomes
+            applying.already_applied += draft.already_applied
 
     async def _load(
         self, citizen_id: str, todo: list[ResolvedLine], after_conflict: bool
@@ -308,6 +324,17 @@ class Scorer:
                     await self._store.create(dump(record))
 
         await asyncio.gather(*(write(line) for line in already_applied))
+
+
+@dataclass
+class _Applying:
+    """A citizen's lines of a chunk as the attempts at them went: the outcomes of the lines
+    applied so far (in order), the lines already applied before this chunk, how many attempts
+    began."""
+
+    outcomes: list[str] = field(default_factory=list)
+    already_applied: list[AlreadyApplied] = field(default_factory=list)
+    attempts: int = 0
 
 
 @dataclass
