@@ -112,9 +112,9 @@ def citizen_documents(n: int) -> list[dict[str, Any]]:
     )
 
     cf, hpan = fiscal_code(n), card(n)
-    pk = fiscal_code_hash(cf)
+    citizen_id = fiscal_code_hash(cf)
     citizen = StoredCitizen(
-        pk=pk,
+        pk=citizen_id,
         fiscal_code=cf,
         status="ENROLLED",
         terms_accepted_at=ENABLED_AT - timedelta(days=1),
@@ -123,7 +123,7 @@ def citizen_documents(n: int) -> list[dict[str, Any]]:
     )
     instrument = StoredInstrument(
         id=instrument_id(hpan),
-        pk=pk,
+        pk=citizen_id,
         hpan=hpan,
         wallet_id=str(uuid.uuid4()),
         type="CARD",
@@ -140,9 +140,9 @@ def citizen_documents(n: int) -> list[dict[str, Any]]:
     owner = StoredHpan(
         id=hpan,
         pk=hpan_pk(hpan),
-        active=pk,
-        citizens=[pk],
-        holders={pk: holder},
+        active=citizen_id,
+        citizens=[citizen_id],
+        holders={citizen_id: holder},
         updated_at=ENABLED_AT,
     )
     return [dump(citizen), dump(instrument), dump(owner)]

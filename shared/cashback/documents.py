@@ -1,26 +1,29 @@
 """What cashback stores: its documents, their ids and partition keys, and how a model becomes
 the document written (what citizens send and are returned is in :mod:`shared.cashback.models`).
 
+A citizen's id is the SHA-256 of their fiscal code
+(:func:`~shared.auth.fiscal_code.fiscal_code_hash`), the ``citizenId`` of the wallet's events:
+it is the partition key of all the citizen's documents.
+
 The documents (container ``CASHBACK_CONTAINER``, partition key ``/pk``)::
 
-    citizen     id "citizen",          pk = fiscal-code hash   enrollment (one per citizen)
-    instrument  id "instrument:<hpan>", pk = fiscal-code hash  one instrument of the citizen, by
-                                                               hpan: its activation history
-                                                               survives a wallet replacement
-    hpan        id <hpan>,             pk "hpan:<hpan>"        who has the instrument enabled
-                                                               now, who ever had it, and what
-                                                               scoring needs of each of them
-    period      id "period:<id>",      pk = fiscal-code hash   the citizen's state in a period:
-                                                               counters, milestones (constant
-                                                               size)
-    match       id "match:<key hash>", pk = fiscal-code hash   one match key's payments left to
-                                                               reverse, reversals waiting, and
-                                                               the transactions applied, across
-                                                               periods (rule 4)
-    transaction id "trx:<period>:<id>", pk = fiscal-code hash  the listing: what each scored
-                                                               transaction changed
-    ranking     id = pk = "ranking:<period>:<2 hex>"           the last ranking's ranks of the
-                                                               citizens whose pk starts so
+    citizen     id "citizen",          pk = citizen id   enrollment (one per citizen)
+    instrument  id "instrument:<hpan>", pk = citizen id  one instrument of the citizen, by hpan:
+                                                         its activation history survives a
+                                                         wallet replacement
+    hpan        id <hpan>,             pk "hpan:<hpan>"  who has the instrument enabled now,
+                                                         who ever had it, and what scoring
+                                                         needs of each of them
+    period      id "period:<id>",      pk = citizen id   the citizen's state in a period:
+                                                         counters, milestones (constant size)
+    match       id "match:<key hash>", pk = citizen id   one match key's payments left to
+                                                         reverse, reversals waiting, and the
+                                                         transactions applied, across periods
+                                                         (rule 4)
+    transaction id "trx:<period>:<id>", pk = citizen id  the listing: what each scored
+                                                         transaction changed
+    ranking     id = pk = "ranking:<period>:<2 hex>"     the last ranking's ranks of the
+                                                         citizens whose id starts so
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from shared.cashback import rules
 from shared.cashback.models import CashbackStatus, CitizenStatus, IbanStatus, WalletStatus
 
-CITIZEN_ID = "citizen"
+CITIZEN_DOCUMENT_ID = "citizen"  # the id of a citizen's enrollment in their partition
 # What the citizen endpoints read of a partition (not the period states, match documents and
 # listing records a heavy user has thousands of).
 PROFILE_KINDS = ("citizen", "instrument")
@@ -53,11 +56,12 @@ def period_id(period: int) -> str:
     return f"period:{period}"
 
 
-RANK_BUCKETS = 256  # rankings are stored in buckets by the first two hex digits of the pk
+RANK_BUCKETS = 256  # rankings are stored in buckets by the first two hex digits of citizen ids
 
 
-def rank_bucket_pk(period: int, citizen_pk: str) -> str:
-    return f"ranking:{period}:{citizen_pk[:2]}"
+def rank_bucket_pk(period: int, citizen_id: str) -> str:
+    """The partition (and id) of the ranking bucket holding ``citizen_id``'s rank."""
+    return f"ranking:{period}:{citizen_id[:2]}"
 
 
 class _Model(BaseModel):
@@ -72,7 +76,7 @@ class Span(_Model):
 
 
 class StoredCitizen(_Model):
-    id: str = CITIZEN_ID
+    id: str = CITIZEN_DOCUMENT_ID
     pk: str
     kind: Literal["citizen"] = "citizen"
     fiscal_code: str = Field(alias="fiscalCode")
@@ -126,14 +130,14 @@ class StoredHpan(_Model):
     id: str
     pk: str
     kind: Literal["hpan"] = "hpan"
-    active: str | None = Field(default=None, description="fiscal-code hash of who enabled it")
+    active: str | None = Field(default=None, description="the citizen id of who enabled it")
     citizens: list[str] = Field(
         default_factory=list,
         description="everyone who ever enabled it (transactions that arrive late still find them)",
     )
     holders: dict[str, StoredHolder] = Field(
         default_factory=dict,
-        description="by fiscal-code hash, what scoring needs of each citizen who enabled it",
+        description="by citizen id, what scoring needs of each citizen who enabled it",
     )
     updated_at: datetime = Field(alias="updatedAt")
 
@@ -176,8 +180,8 @@ class StoredPeriod(_Model):
     updated_at: datetime = Field(alias="updatedAt")
 
     @classmethod
-    def empty(cls, pk: str, period: int, now: datetime) -> StoredPeriod:
-        return cls(id=period_id(period), pk=pk, period=period, updated_at=now)
+    def empty(cls, citizen_id: str, period: int, now: datetime) -> StoredPeriod:
+        return cls(id=period_id(period), pk=citizen_id, period=period, updated_at=now)
 
     def tally(self) -> rules.Tally:
         return rules.Tally(

@@ -24,7 +24,7 @@ from shared.auth.fiscal_code import fiscal_code_hash
 from shared.cashback import iban
 from shared.cashback.bank import BankCheck, CheckResult
 from shared.cashback.documents import (
-    CITIZEN_ID,
+    CITIZEN_DOCUMENT_ID,
     PROFILE_KINDS,
     StoredCitizen,
     dump,
@@ -82,7 +82,7 @@ class Enrollments:
         return citizen_view(item)
 
     async def _enroll_once(self, citizen_id: str, fiscal_code: str, now: datetime) -> StoredCitizen:
-        raw = await self._store.get(citizen_id, CITIZEN_ID)
+        raw = await self._store.get(citizen_id, CITIZEN_DOCUMENT_ID)
         if raw is None:
             item = StoredCitizen(
                 pk=citizen_id,
@@ -113,7 +113,7 @@ class Enrollments:
         return item
 
     async def citizen(self, fiscal_code: str) -> Citizen:
-        raw = await self._store.get(fiscal_code_hash(fiscal_code), CITIZEN_ID)
+        raw = await self._store.get(fiscal_code_hash(fiscal_code), CITIZEN_DOCUMENT_ID)
         if raw is None:
             raise NotFound("not enrolled in cashback")
         return citizen_view(StoredCitizen.model_validate(raw))
@@ -129,7 +129,7 @@ class Enrollments:
         await asyncio.gather(*(self._hpans.end_span(citizen_id, i.hpan, now) for i in instruments))
 
     async def _withdraw_once(self, citizen_id: str, now: datetime) -> None:
-        raw = await self._store.get(citizen_id, CITIZEN_ID)
+        raw = await self._store.get(citizen_id, CITIZEN_DOCUMENT_ID)
         if raw is None:
             raise NotFound("not enrolled in cashback")
         item = StoredCitizen.model_validate(raw)
@@ -171,7 +171,7 @@ class Enrollments:
     ) -> tuple[StoredCitizen, Document | None]:
         """The citizen with the IBAN pending, and the document written with the check's
         event in its outbox (None: the same IBAN is pending or confirmed already)."""
-        raw = await self._store.get(citizen_id, CITIZEN_ID)
+        raw = await self._store.get(citizen_id, CITIZEN_DOCUMENT_ID)
         if raw is None or raw.get("status") != "ENROLLED":
             raise Conflict("enroll in cashback (PUT /api/v1/cashback/citizen) first")
         item = StoredCitizen.model_validate(raw)
@@ -226,7 +226,8 @@ class Enrollments:
             )
         except ValueError as error:  # bad JSON, or a ValidationError
             raise PermanentError(f"not an IBAN check request: {error}") from None
-        if _pending_check(check, await self._store.get(check.citizen_id, CITIZEN_ID)) is None:
+        raw = await self._store.get(check.citizen_id, CITIZEN_DOCUMENT_ID)
+        if _pending_check(check, raw) is None:
             return  # superseded, or answered already
         try:
             result = await self._bank.check(
@@ -244,7 +245,7 @@ class Enrollments:
     async def _record_answer(
         self, check: IbanCheckRequest, result: CheckResult, now: datetime
     ) -> None:
-        raw = await self._store.get(check.citizen_id, CITIZEN_ID)
+        raw = await self._store.get(check.citizen_id, CITIZEN_DOCUMENT_ID)
         item = _pending_check(check, raw)
         if item is None:
             return

@@ -24,7 +24,7 @@ from datetime import datetime
 from functools import partial
 
 from shared.cashback.documents import (
-    CITIZEN_ID,
+    CITIZEN_DOCUMENT_ID,
     PROFILE_KINDS,
     Span,
     StoredCitizen,
@@ -189,7 +189,7 @@ class Hpans:
         )
 
     async def _clear_behind(self, citizen: StoredCitizen, now: datetime) -> StoredCitizen:
-        raw = await self._store.get(citizen.pk, CITIZEN_ID)
+        raw = await self._store.get(citizen.pk, CITIZEN_DOCUMENT_ID)
         item = StoredCitizen.model_validate(raw) if raw else None
         if (
             item is None

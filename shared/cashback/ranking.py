@@ -3,7 +3,7 @@
 One cross-partition read per period gives what the rule orders by (it travels with each
 citizen's counters); the order is computed in memory (200,000 citizens take well under a
 second); the ranks are written in :data:`~shared.cashback.documents.RANK_BUCKETS` bucket documents
-by the first two hex digits of the citizen's pk, so a citizen's rank is one point read and a run
+by the first two hex digits of the citizen's id, so a citizen's rank is one point read and a run
 is a bounded number of writes, whatever the number of citizens.
 """
 
@@ -31,7 +31,7 @@ class Standing(BaseModel):
 
     model_config = ConfigDict(populate_by_name=True, extra="ignore")
 
-    pk: str
+    citizen_id: str = Field(alias="pk")
     fiscal_code: str | None = Field(default=None, alias="fiscalCode")
     count: int
     cashback: int = 0
@@ -48,12 +48,12 @@ _ROWS = TypeAdapter(list[Standing])
 
 def rank_standings(rows: list[Document], *, now: datetime) -> list[tuple[int, Standing]]:
     """Rule 6 over the standings query's rows: (rank from 1, row), best first."""
-    parsed = {r.pk: r for r in _ROWS.validate_python(rows)}  # one call: no per-row overhead
+    parsed = {r.citizen_id: r for r in _ROWS.validate_python(rows)}  # one call: no per-row overhead
 
     def key(r: Standing) -> tuple[int, datetime, datetime, str]:
         count, last, accepted, code = rules.rank_key(
             rules.Standing(
-                fiscal_code=r.fiscal_code or r.pk,
+                fiscal_code=r.fiscal_code or r.citizen_id,
                 count=r.count,
                 last_transaction_at=r.last_transaction_at or now,
                 tc_accepted_at=r.terms_accepted_at or now,
@@ -87,7 +87,7 @@ class RankingJob:
         ranked = rank_standings(await self._store.standings(period.id), now=now)
         buckets: dict[str, dict[str, int]] = defaultdict(dict)
         for rank, row in ranked:
-            buckets[row.pk[:2]][row.pk] = rank
+            buckets[row.citizen_id[:2]][row.citizen_id] = rank
         limit = asyncio.Semaphore(_WRITERS)
 
         async def write(bucket: str) -> None:

@@ -34,7 +34,8 @@ class WrittenDocuments:
         self._docs: LRUCache[tuple[str, str], _Entry] = LRUCache(maxsize=budget, getsizeof=_weight)
 
     def get(self, key: tuple[str, str]) -> tuple[Written, str] | None:
-        """The document (pk, id) as written, and its ETag (None: not remembered)."""
+        """The document (citizen id, document id) as written, and its ETag (None: not
+        remembered)."""
         found: _Entry | None = self._docs.get(key)
         if found is None:
             return None

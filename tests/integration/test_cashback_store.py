@@ -469,13 +469,13 @@ async def test_the_hpan_holds_the_instruments_spans_on_cosmos(store: CosmosCashb
             await cashback.enable(CF, wallet_id, now=when)
         else:
             await cashback.disable(CF, wallet_id, now=when)
-    pk = fiscal_code_hash(CF)
+    citizen_id = fiscal_code_hash(CF)
     instrument, owner = (
-        await store.get(pk, instrument_id(hpan)),
+        await store.get(citizen_id, instrument_id(hpan)),
         await store.get(hpan_pk(hpan), hpan),
     )
     assert instrument is not None
     assert owner is not None
-    assert owner["holders"][pk]["history"] == instrument["history"]
+    assert owner["holders"][citizen_id]["history"] == instrument["history"]
     assert len(instrument["history"]) == 2
-    assert (owner["active"], owner["holders"][pk]["fiscalCode"]) == (pk, CF)
+    assert (owner["active"], owner["holders"][citizen_id]["fiscalCode"]) == (citizen_id, CF)

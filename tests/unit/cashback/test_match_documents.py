@@ -49,7 +49,7 @@ from tests.unit.cashback.test_reversals_across_periods import (
 from tests.unit.cashback.test_rules import payments_and_reversals
 from tests.unit.wallet.fakes import CF
 
-PK = fiscal_code_hash(CF)
+CITIZEN_ID = fiscal_code_hash(CF)
 
 
 @pytest.fixture
@@ -129,7 +129,7 @@ async def test_a_reversal_that_waited_a_month_in_vain_never_applies(scene: Scene
         ("t1", "COUNTED", 1, 500),
         ("tr1", "PENDING", None, None),
     ]
-    stored = await scene.store.get(PK, match_id(rules.match_key(rule_view(reversal))))
+    stored = await scene.store.get(CITIZEN_ID, match_id(rules.match_key(rule_view(reversal))))
     assert stored is not None
     assert StoredMatch.model_validate(stored).pending == []
 
@@ -181,7 +181,7 @@ async def test_the_period_state_stays_small_whatever_the_transactions(scene: Sce
     await score_lines(
         scene, *(line(i, at=IN_DECEMBER, amount=1000 + i, corr=f"c{i}") for i in range(200))
     )
-    state = await scene.store.get(PK, period_id(9))
+    state = await scene.store.get(CITIZEN_ID, period_id(9))
     assert state is not None
     assert state["count"] == 200
     assert len(json.dumps(state)) < 1000
@@ -264,7 +264,7 @@ async def test_a_payment_meeting_more_waiting_reversals_than_a_batch_holds_appli
     assert await score_lines(scene, payment) == ["COUNTED"]
     assert await totals(scene, 8) == reference(NOVEMBER, *reversals, payment) == (1, 400)
     assert max(store.batches) <= BATCH_OPERATIONS
-    records = [id_ for (pk, id_) in store.items if pk == PK and id_.startswith("trx:")]
+    records = [id_ for (pk, id_) in store.items if pk == CITIZEN_ID and id_.startswith("trx:")]
     assert sorted(records) == sorted(
         f"trx:8:{ACQ}:t{n}" for n in [1, *(f"r{i}" for i in range(60))]
     )

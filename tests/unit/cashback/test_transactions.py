@@ -518,6 +518,6 @@ def test_a_match_document_survives_its_json() -> None:
         applied={"A:p1": 9, "A:r1": 9},
         updated_at=LATER,
     )
-    again = StoredMatch.model_validate(json.loads(json.dumps(dump(match))))
-    assert again == match
-    assert again.pending[0].txn.rule_view() == txn
+    read_back = StoredMatch.model_validate(json.loads(json.dumps(dump(match))))
+    assert read_back == match
+    assert read_back.pending[0].txn.rule_view() == txn
