@@ -288,39 +288,6 @@ async def test_the_listing_query_pages_newest_first(store: CosmosCashbackStore) 
     assert [d["id"][-2:] for d in rest] == ["t3", "t2", "t1", "t0"]
 
 
-async def test_a_state_and_its_records_are_written_all_or_nothing(
-    store: CosmosCashbackStore,
-) -> None:
-    pk = f"pk-{uuid.uuid4().hex}"
-    records = [{"id": f"trx:9:r{i}", "pk": pk, "kind": "transaction"} for i in range(3)]
-    written = await store.write_with({"id": "period:9", "pk": pk, "n": 1}, records[:2])
-    assert [d is not None for d in await store.get_all(pk, ["trx:9:r0", "trx:9:r1"])] == [
-        True,
-        True,
-    ]
-    with pytest.raises(StaleDocument):  # created meanwhile: nothing of the batch is written
-        await store.write_with({"id": "period:9", "pk": pk, "n": 9}, records[2:])
-    assert await store.get(pk, "trx:9:r2") is None
-    again = await store.write_with({**written, "n": 2}, records[2:])
-    with pytest.raises(StaleDocument):  # the ETag it was read with is gone
-        await store.write_with({**written, "n": 3}, [{**records[0], "late": True}])
-    current = await store.get(pk, "period:9")
-    assert current is not None
-    assert (current["n"], current["_etag"]) == (2, again["_etag"])
-    first = await store.get(pk, "trx:9:r0")
-    assert first is not None
-    assert "late" not in first
-
-
-async def test_more_records_than_one_batch_holds_are_all_written(
-    store: CosmosCashbackStore,
-) -> None:
-    pk = f"pk-{uuid.uuid4().hex}"
-    records = [{"id": f"trx:9:r{i}", "pk": pk, "kind": "transaction"} for i in range(250)]
-    await store.write_with({"id": "period:9", "pk": pk}, records)
-    assert len(await store.partition(pk)) == 251
-
-
 async def test_several_documents_of_a_partition_in_one_read(store: CosmosCashbackStore) -> None:
     pk = f"pk-{uuid.uuid4().hex}"
     for name in ("citizen", "instrument:x"):
