@@ -9,7 +9,7 @@ euro cents, every "day" is a calendar day in Europe/Rome.
 - :func:`period_of`: rule 2, the period of a transaction, grace days included.
 - :func:`instrument_counts` / :func:`enrolled_for`: rule 3, activation and T&C.
 - :func:`match_key`, :func:`payment_effect`, :func:`reversal_effect`, :func:`add_effect`: rule 4,
-  reversals and matching (the scorer keeps the matching state in the citizen's documents).
+  reversals and matching (applied to a citizen's documents by :mod:`shared.cashback.drafts`).
 - :func:`payout`: rule 5. :func:`rank_key` / :func:`ranking`: rule 6.
 """
 

@@ -338,7 +338,9 @@ class _Applying:
 
 
 @dataclass
-class _Turn:
+class _WritersLock:
+    """One citizen's lock, and how many writers hold or wait for it."""
+
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     writers: int = 0
 
@@ -348,16 +350,17 @@ class _CitizenTurns:
     writer holds or waits for it."""
 
     def __init__(self) -> None:
-        self._turns: dict[str, _Turn] = {}
+        self._locks: dict[str, _WritersLock] = {}
 
     @contextlib.asynccontextmanager
     async def of(self, citizen_id: str) -> AsyncIterator[None]:
-        turn = self._turns.setdefault(citizen_id, _Turn())
-        turn.writers += 1
+        """Hold ``citizen_id``'s turn (waiting for the writers before)."""
+        held = self._locks.setdefault(citizen_id, _WritersLock())
+        held.writers += 1
         try:
-            async with turn.lock:
+            async with held.lock:
                 yield
         finally:
-            turn.writers -= 1
-            if turn.writers == 0:
-                self._turns.pop(citizen_id, None)
+            held.writers -= 1
+            if held.writers == 0:
+                self._locks.pop(citizen_id, None)
