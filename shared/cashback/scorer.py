@@ -185,8 +185,8 @@ class Scorer:
         while len(outcomes) < len(todo):
             draft = await self._plan(citizen_id, documents, todo[len(outcomes) :], received_at)
             await self._write(citizen_id, documents, draft, received_at, ranking_fields)
-            outcomes += draft.outcomes
-            applying.already_applied += draft.already_applied
+            outcomes.extend(draft.outcomes)
+            applying.already_applied.extend(draft.already_applied)
 
     async def _load(
         self, citizen_id: str, todo: list[ResolvedLine], after_conflict: bool
