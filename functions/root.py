@@ -13,7 +13,8 @@ from shared.auth.citizen import CitizenTokenVerifier, JwksKeys, KeySource, PemKe
 from shared.auth.secrets import KeyVaultSecrets, LocalSecrets, SecretProvider
 from shared.cashback.bank import HttpBankCheck
 from shared.cashback.intake import Intake
-from shared.cashback.payouts import AzurePayoutFiles, PayoutJob
+from shared.cashback.payout_files import AzurePayoutFiles
+from shared.cashback.payouts import PayoutJob
 from shared.cashback.ranking import RankingJob
 from shared.cashback.scorer import Scorer
 from shared.cashback.service import Cashback

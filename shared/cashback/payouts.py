@@ -29,26 +29,21 @@ import io
 import logging
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
-from typing import Literal, Protocol
+from typing import Literal
 
-from azure.core.exceptions import (
-    ResourceExistsError,
-    ResourceNotFoundError,
-)
-from azure.storage.blob.aio import BlobServiceClient
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.cashback import rules
 from shared.cashback.documents import CITIZEN_DOCUMENT_ID, StoredCitizen, dump
+from shared.cashback.payout_files import PayoutFiles
 from shared.cashback.ranking import rank_standings
 from shared.cashback.store import CashbackStore, Document, StaleDocument, fixed_time
 from shared.platform.errors import Conflict
 from shared.platform.retry import retry_on_stale
-from shared.platform.storage import guarded_blob
 
 logger = logging.getLogger(__name__)
 
@@ -150,20 +145,6 @@ def withheld_csv(items: Iterable[StoredWithheld]) -> bytes:
     for item in items:
         writer.writerow((item.fiscal_code, item.amount, item.typology, item.reason))
     return out.getvalue().encode()
-
-
-class PayoutFiles(Protocol):
-    async def write_once(self, name: str, data: bytes) -> bool:
-        """Create ``name``; False if it exists already (nothing is overwritten)."""
-        ...
-
-    async def read(self, name: str) -> bytes | None:
-        """What ``name`` holds; None if it does not exist."""
-        ...
-
-    async def write(self, name: str, data: bytes) -> None:
-        """Create or overwrite ``name`` (listings, never payment lists)."""
-        ...
 
 
 class StoredPayout(BaseModel):
@@ -379,48 +360,3 @@ class PayoutJob:
         changed = current.model_copy(update=change)
         await self._store.replace(dump(changed, raw))
         return changed
-
-
-class AzurePayoutFiles:
-    """Payout files in one container of the process's shared BlobServiceClient."""
-
-    def __init__(
-        self, service: Callable[[], BlobServiceClient], container: str, timeout: float = 60.0
-    ) -> None:
-        self._service = service
-        self._container = container
-        self._timeout = timeout
-
-    async def read(self, name: str) -> bytes | None:
-        blob = self._service().get_blob_client(self._container, name)
-        try:
-            async with guarded_blob(self._timeout):
-                downloaded = await blob.download_blob()
-                data: bytes = await downloaded.readall()
-        except ResourceNotFoundError:
-            return None
-        return data
-
-    async def write(self, name: str, data: bytes) -> None:
-        container = self._service().get_container_client(self._container)
-        with contextlib.suppress(ResourceExistsError):
-            async with guarded_blob(self._timeout):
-                await container.create_container()
-        async with guarded_blob(self._timeout):
-            await container.get_blob_client(name).upload_blob(
-                data, overwrite=True, length=len(data)
-            )
-
-    async def write_once(self, name: str, data: bytes) -> bool:
-        container = self._service().get_container_client(self._container)
-        with contextlib.suppress(ResourceExistsError):
-            async with guarded_blob(self._timeout):
-                await container.create_container()
-        try:
-            async with guarded_blob(self._timeout):
-                await container.get_blob_client(name).upload_blob(
-                    data, overwrite=False, length=len(data)
-                )
-        except ResourceExistsError:
-            return False
-        return True

@@ -16,7 +16,7 @@ from shared.auth.fiscal_code import fiscal_code_hash
 from shared.cashback.acquirer_api import TransactionBatchIn, TransactionIn
 from shared.cashback.documents import StoredCitizen, StoredPeriod, dump, hpan_pk, instrument_id
 from shared.cashback.intake import Intake
-from shared.cashback.payouts import AzurePayoutFiles
+from shared.cashback.payout_files import AzurePayoutFiles
 from shared.cashback.ranking import RankingJob
 from shared.cashback.rules import PRODUCTION_PERIODS, parse_periods, score
 from shared.cashback.scorer import Scorer
