@@ -42,27 +42,27 @@ from shared.cashback.models import (
 from shared.cashback.store import CashbackStore, retrying
 from shared.cashback.views import instrument_view
 from shared.platform.errors import Conflict, NotFound, PermanentError, TransientError
-from shared.wallet.models import Instrument
 
 logger = logging.getLogger(__name__)
 
 _WALLET_LAG_SECONDS = "2"
 
 
-class WalletReader(Protocol):
-    """The part of the wallet's service cashback uses."""
+class WalletStatus(Protocol):
+    """What the wallet says of one of the caller's instruments (the service adapts the
+    wallet's service to it: :class:`shared.cashback.service.WalletReader`)."""
 
-    async def get(self, fiscal_code: str, wallet_id: str, *, now: datetime) -> Instrument:
-        """The caller's instrument as the wallet sees it; NotFound if not theirs."""
+    async def __call__(self, fiscal_code: str, wallet_id: str, *, now: datetime) -> str:
+        """The instrument's status in the caller's wallet; NotFound if it is not theirs."""
         ...
 
 
 class Instruments:
     """Citizens' instruments for cashback, on their ports."""
 
-    def __init__(self, *, store: CashbackStore, wallet: WalletReader, hpans: Hpans) -> None:
+    def __init__(self, *, store: CashbackStore, wallet_status: WalletStatus, hpans: Hpans) -> None:
         self._store = store
-        self._wallet = wallet
+        self._wallet_status = wallet_status
         self._hpans = hpans
 
     async def of_citizen(self, fiscal_code: str) -> CashbackInstrumentList:
@@ -83,17 +83,17 @@ class Instruments:
                 (the wallet's event is on its way: retry); enabled by another citizen.
         """
         citizen_id = fiscal_code_hash(fiscal_code)
-        documents, shown = await asyncio.gather(
+        documents, status = await asyncio.gather(
             self._store.partition(citizen_id, PROFILE_KINDS),
-            self._wallet.get(fiscal_code, wallet_id, now=now),
+            self._wallet_status(fiscal_code, wallet_id, now=now),
         )
         raw_citizen = next((d for d in documents if d.get("kind") == "citizen"), None)
         if raw_citizen is None or raw_citizen.get("status") != "ENROLLED":
             raise Conflict("enroll in cashback (PUT /api/v1/cashback/citizen) first")
         citizen = StoredCitizen.model_validate(raw_citizen)
-        if shown.status != "VALIDATED":
+        if status != "VALIDATED":
             raise Conflict(
-                f"the instrument is {shown.status}: only a validated instrument "
+                f"the instrument is {status}: only a validated instrument "
                 "can be enabled for cashback"
             )
         known = next((i for i in instruments_in(documents) if i.wallet_id == wallet_id), None)

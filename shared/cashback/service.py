@@ -12,12 +12,13 @@ module (:mod:`~shared.cashback.enrollment`, :mod:`~shared.cashback.instruments`,
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Protocol
 
 from shared.cashback import rules
 from shared.cashback.bank import BankCheck
 from shared.cashback.enrollment import Enrollments, Publisher
 from shared.cashback.hpans import Hpans
-from shared.cashback.instruments import Instruments, WalletReader
+from shared.cashback.instruments import Instruments
 from shared.cashback.models import (
     CashbackInstrument,
     CashbackInstrumentList,
@@ -29,8 +30,18 @@ from shared.cashback.models import (
 )
 from shared.cashback.periods import Periods
 from shared.cashback.store import CashbackStore
+from shared.wallet.models import Instrument
 
 __all__ = ["Cashback", "Publisher", "WalletReader"]
+
+
+class WalletReader(Protocol):
+    """The part of the wallet's service cashback uses (the one edge between the two
+    capabilities: only this module reads the wallet)."""
+
+    async def get(self, fiscal_code: str, wallet_id: str, *, now: datetime) -> Instrument:
+        """The caller's instrument as the wallet sees it; NotFound if not theirs."""
+        ...
 
 
 class Cashback:
@@ -47,11 +58,12 @@ class Cashback:
         iban_queue: str,
     ) -> None:
         self.calendar = periods
+        self._wallet = wallet
         hpans = Hpans(store)
         self._enrollments = Enrollments(
             store=store, hpans=hpans, publisher=publisher, bank=bank, iban_queue=iban_queue
         )
-        self._instruments = Instruments(store=store, wallet=wallet, hpans=hpans)
+        self._instruments = Instruments(store=store, wallet_status=self._wallet_status, hpans=hpans)
         self._periods = Periods(store=store, calendar=periods)
 
     # ------------------------------------------------------------------ enrollment and IBAN
@@ -95,6 +107,9 @@ class Cashback:
     async def on_wallet_event(self, body: bytes, *, now: datetime) -> None:
         """A message of ``WALLET_EVENTS_QUEUE``: cashback learns hpans and follows deletions."""
         await self._instruments.on_wallet_event(body, now=now)
+
+    async def _wallet_status(self, fiscal_code: str, wallet_id: str, *, now: datetime) -> str:
+        return (await self._wallet.get(fiscal_code, wallet_id, now=now)).status
 
     # ------------------------------------------------------------------ periods
     async def periods(self, fiscal_code: str, *, now: datetime) -> PeriodList:
