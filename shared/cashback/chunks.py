@@ -1,8 +1,8 @@
 """A chunk: the queue message that carries accepted lines from the intake to the scorer.
 
 Accepted lines travel :data:`CHUNK_LINES` at a time on ``CASHBACK_TRANSACTIONS_QUEUE``, with the
-instant their batch was received: rule 2 asks when a transaction was *processed*, and a queue
-that lags must not reject what arrived in time.
+instant their batch was received: the period rule counts when a transaction was *processed*, and
+a queue that lags must not reject what arrived in time.
 """
 
 from __future__ import annotations

@@ -19,7 +19,7 @@ The documents (container ``CASHBACK_CONTAINER``, partition key ``/pk``)::
     match       id "match:<key hash>", pk = citizen id   one match key's payments left to
                                                          reverse, reversals waiting, and the
                                                          transactions applied, across periods
-                                                         (rule 4)
+                                                         (reversals)
     transaction id "trx:<period>:<id>", pk = citizen id  the listing: what each scored
                                                          transaction changed
     ranking     id = pk = "ranking:<period>:<2 hex>"     the last ranking's ranks of the
@@ -233,7 +233,7 @@ class StoredPending(_Model):
 
 
 class StoredMatch(_Model):
-    """Rule 4's matching state of one match key of a citizen, across periods: the payments
+    """Reversals' matching state of one match key of a citizen, across periods: the payments
     with something left, the reversals waiting for one (in arrival order), and every applied
     transaction of the key (id -> the period of its listing record: a transaction delivered
     again is not applied again). Fully reversed payments leave; the ids stay."""

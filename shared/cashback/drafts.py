@@ -1,5 +1,5 @@
-"""Rule 4 on a citizen's documents in memory: the changes a run of lines makes, before the
-scorer writes them in one transactional batch.
+"""The reversal rule on a citizen's documents in memory: the changes a run of lines makes,
+before the scorer writes them in one transactional batch.
 
 A citizen's documents (:class:`CitizenDocuments`: period states and match documents, as last
 read or written, with their ETags) are never changed in place: a :class:`Draft` holds changed
@@ -149,8 +149,8 @@ class Draft:
         return len(self.tallies) + len(self.matches) + len(self.records)
 
     def apply(self, line: ResolvedLine) -> str:
-        """Rule 4 on one line: its match key's document decides. Its outcome: ``COUNTED``,
-        ``PENDING``, ``ALREADY_APPLIED`` or ``PERIOD_CLOSED``."""
+        """The reversal rule on one line: its match key's document decides. Its outcome:
+        ``COUNTED``, ``PENDING``, ``ALREADY_APPLIED`` or ``PERIOD_CLOSED``."""
         txn = line.txn
         key = rules.match_key(txn)
         match = self._match(key)
@@ -310,6 +310,7 @@ def _model_of(raw: Document) -> StoredPeriod | StoredMatch:
 
 
 def _pick(match: StoredMatch) -> StoredPayment | None:
-    """Rule 4's pick: the earliest payment of the key with something left, in any period."""
+    """The reversal rule's pick: the earliest payment of the key with something left, in any
+    period."""
     left = [p for p in match.payments if p.remaining > 0]
     return min(left, key=lambda p: (p.at, p.id)) if left else None

@@ -1,12 +1,13 @@
 """The scorer: the queue consumer that applies acquirers' transactions to citizens' documents
-(the rules of :mod:`shared.cashback.rules`; rule 4 on a draft: :mod:`shared.cashback.drafts`).
+(the rules of :mod:`shared.cashback.rules`; the reversal rule on a draft:
+:mod:`shared.cashback.drafts`).
 
 It finds who had the instrument enabled (the hpan's document: :mod:`shared.cashback.holders`),
 and applies the transaction to that citizen's documents, all in the citizen's partition:
 
 - one state per (citizen, period): counters, milestones, last transaction time, what the
   ranking orders by. Constant size, whatever the number of transactions.
-- one match document per (citizen, match key of rule 4), across periods: what is left of each
+- one match document per (citizen, match key), across periods: what is left of each
   payment of the key (and its period), the reversals waiting for one, and the ids of the key's
   transactions already applied (with the period of their listing record). Reversals past
   their month of waiting leave the document when it is next written and never apply (their

@@ -1,5 +1,5 @@
-"""Rule 4's reference model: one citizen's transactions in one period, applied in arrival order,
-as the rules read (no documents, no batches, no caches).
+"""The reversals' reference model: one citizen's transactions in one period, applied in arrival
+order, as the rules read (no documents, no batches, no caches).
 
 It is the oracle of the scorer's property tests: the same random transactions fed to the
 scorer (:mod:`shared.cashback.scorer`) on the in-memory store, in any order and any
@@ -48,7 +48,7 @@ class Pending:
 class Ledger:
     """One citizen's transactions in one period, applied in arrival order.
 
-    The reference model of rule 4: the same transactions in any order give the same count and
+    The reversals' reference model: the same transactions in any order give the same count and
     cashback once all have arrived (partial reversals telescope), and a transaction applied
     twice counts once.
     """
