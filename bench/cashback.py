@@ -100,7 +100,7 @@ def card(n: int) -> str:
 
 def citizen_documents(n: int) -> list[dict[str, Any]]:
     """Citizen ``n`` enrolled, with card ``n`` enabled for cashback since ENABLED_AT."""
-    from shared.cashback.models import (
+    from shared.cashback.documents import (
         Span,
         StoredCitizen,
         StoredHolder,
@@ -112,9 +112,9 @@ def citizen_documents(n: int) -> list[dict[str, Any]]:
     )
 
     cf, hpan = fiscal_code(n), card(n)
-    pk = fiscal_code_hash(cf)
+    citizen_id = fiscal_code_hash(cf)
     citizen = StoredCitizen(
-        pk=pk,
+        pk=citizen_id,
         fiscal_code=cf,
         status="ENROLLED",
         terms_accepted_at=ENABLED_AT - timedelta(days=1),
@@ -123,7 +123,7 @@ def citizen_documents(n: int) -> list[dict[str, Any]]:
     )
     instrument = StoredInstrument(
         id=instrument_id(hpan),
-        pk=pk,
+        pk=citizen_id,
         hpan=hpan,
         wallet_id=str(uuid.uuid4()),
         type="CARD",
@@ -140,9 +140,9 @@ def citizen_documents(n: int) -> list[dict[str, Any]]:
     owner = StoredHpan(
         id=hpan,
         pk=hpan_pk(hpan),
-        active=pk,
-        citizens=[pk],
-        holders={pk: holder},
+        active=citizen_id,
+        citizens=[citizen_id],
+        holders={citizen_id: holder},
         updated_at=ENABLED_AT,
     )
     return [dump(citizen), dump(instrument), dump(owner)]
@@ -193,7 +193,7 @@ def chunk_writes(owners: list[Any]) -> dict[Any, int]:
     """How often the consumer writes each of these documents (a citizen's period state, a
     match document), given the document each line touches: once per chunk with its lines
     (every line is accepted, so the chunks are each batch's lines 250 at a time)."""
-    from shared.cashback.transactions import CHUNK_LINES
+    from shared.cashback.chunks import CHUNK_LINES
 
     writes: dict[Any, int] = {}
     for start in range(0, len(owners), BATCH):
@@ -209,9 +209,9 @@ def chunk_writes(owners: list[Any]) -> dict[Any, int]:
 
 def match_ids(lines: list[dict[str, Any]]) -> list[str]:
     """The match document (its id) each line touches."""
-    from shared.cashback.models import match_id
+    from shared.cashback.acquirer_api import TransactionIn
+    from shared.cashback.documents import match_id
     from shared.cashback.rules import match_key
-    from shared.cashback.transactions import TransactionIn
 
     return [match_id(match_key(TransactionIn.model_validate(line).rule_view())) for line in lines]
 
@@ -271,8 +271,9 @@ class Bench:
 
     async def run(self, citizens: int, total: int) -> None:
         from functions.root import get_root
+        from shared.cashback.acquirer_api import TransactionBatchIn
+        from shared.cashback.intake import Intake
         from shared.cashback.rules import parse_periods
-        from shared.cashback.transactions import Intake, TransactionBatchIn
         from shared.platform.clients import Clients, close_clients
         from shared.platform.config import load_settings
 
@@ -326,9 +327,9 @@ class Bench:
             ]
             baseline += [matches[id_] for id_, times in match_writes.items() for _ in range(times)]
             baseline += records
-            from shared.cashback.transactions import _CONCURRENCY
+            from shared.cashback.scorer import CONCURRENCY
 
-            concurrency = calls * _CONCURRENCY
+            concurrency = calls * CONCURRENCY
             raw_cpu = time.process_time()
             raw_seconds = await upsert_all(raw, baseline, concurrency)
             raw_cpu = time.process_time() - raw_cpu

@@ -10,6 +10,7 @@ from pydantic import BaseModel
 from functions.http import Call, endpoint
 from functions.queue import queue_trigger
 from functions.root import get_root
+from shared.cashback.acquirer_api import BatchAccepted, TransactionBatchIn
 from shared.cashback.models import (
     CashbackInstrument,
     CashbackInstrumentList,
@@ -20,7 +21,6 @@ from shared.cashback.models import (
     PeriodState,
     TransactionPage,
 )
-from shared.cashback.transactions import BatchAccepted, TransactionBatchIn
 from shared.platform.queue_work import Delivery
 
 bp = func.Blueprint()

@@ -12,12 +12,14 @@ from functools import cached_property
 from shared.auth.citizen import CitizenTokenVerifier, JwksKeys, KeySource, PemKeys
 from shared.auth.secrets import KeyVaultSecrets, LocalSecrets, SecretProvider
 from shared.cashback.bank import HttpBankCheck
-from shared.cashback.payouts import AzurePayoutFiles, PayoutJob
+from shared.cashback.intake import Intake
+from shared.cashback.payout_files import AzurePayoutFiles
+from shared.cashback.payouts import PayoutJob
 from shared.cashback.ranking import RankingJob
+from shared.cashback.scorer import Scorer
 from shared.cashback.service import Cashback
 from shared.cashback.settings import configured_periods
 from shared.cashback.store import CosmosCashbackStore
-from shared.cashback.transactions import Intake, Scorer
 from shared.notices.blobs import AzureBlobs
 from shared.notices.bulk import Bulks
 from shared.notices.service import EcDirectory, NoticeArchive
@@ -188,11 +190,16 @@ class Root:
         return self._cashback
 
     @cached_property
-    def _cashback(self) -> Cashback:
+    def _cashback_store(self) -> CosmosCashbackStore:
+        """One store on the cashback container, shared by the service, scorer and jobs."""
         s = self.settings
-        store = CosmosCashbackStore(
+        return CosmosCashbackStore(
             self.clients.container(s.cashback_container), s.cosmos_timeout_seconds
         )
+
+    @cached_property
+    def _cashback(self) -> Cashback:
+        s = self.settings
         spec = SessionSpec(
             limit=32,
             limit_per_host=32,
@@ -205,7 +212,7 @@ class Root:
             timeout=s.cashback_bank_check_timeout_seconds,
         )
         return Cashback(
-            store=store,
+            store=self._cashback_store,
             wallet=self.wallet(),
             periods=configured_periods(s.cashback_periods),
             publisher=self.outbox("cashback_container"),
@@ -226,22 +233,14 @@ class Root:
 
     @cached_property
     def _cashback_scorer(self) -> Scorer:
-        s = self.settings
-        store = CosmosCashbackStore(
-            self.clients.container(s.cashback_container), s.cosmos_timeout_seconds
-        )
-        return Scorer(store, self.cashback().calendar)
+        return Scorer(self._cashback_store, self.cashback().calendar)
 
     def cashback_ranking(self) -> RankingJob:
         return self._cashback_ranking
 
     @cached_property
     def _cashback_ranking(self) -> RankingJob:
-        s = self.settings
-        store = CosmosCashbackStore(
-            self.clients.container(s.cashback_container), s.cosmos_timeout_seconds
-        )
-        return RankingJob(store, self.cashback().calendar)
+        return RankingJob(self._cashback_store, self.cashback().calendar)
 
     def cashback_payouts(self) -> PayoutJob:
         return self._cashback_payouts
@@ -249,11 +248,8 @@ class Root:
     @cached_property
     def _cashback_payouts(self) -> PayoutJob:
         s = self.settings
-        store = CosmosCashbackStore(
-            self.clients.container(s.cashback_container), s.cosmos_timeout_seconds
-        )
         files = AzurePayoutFiles(self.clients.blob_service, s.cashback_payouts_blob_container)
-        return PayoutJob(store, files, self.cashback().calendar)
+        return PayoutJob(self._cashback_store, files, self.cashback().calendar)
 
     def notices(self) -> NoticeArchive:
         return self._notices

@@ -29,23 +29,21 @@ import io
 import logging
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Literal, Protocol
+from functools import partial
+from typing import Literal
 
-from azure.core.exceptions import (
-    ResourceExistsError,
-    ResourceNotFoundError,
-)
-from azure.storage.blob.aio import BlobServiceClient
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.cashback import rules
-from shared.cashback.models import CITIZEN_ID, StoredCitizen, dump
+from shared.cashback.documents import CITIZEN_DOCUMENT_ID, StoredCitizen, dump
+from shared.cashback.payout_files import PayoutFiles
 from shared.cashback.ranking import rank_standings
 from shared.cashback.store import CashbackStore, Document, StaleDocument, fixed_time
-from shared.platform.storage import guarded_blob
+from shared.platform.errors import Conflict
+from shared.platform.retry import retry_on_stale
 
 logger = logging.getLogger(__name__)
 
@@ -72,7 +70,7 @@ class PayoutLine:
 class Qualified:
     """What the payout rule needs of one citizen, with the rank of the final ranking."""
 
-    pk: str
+    citizen_id: str
     fiscal_code: str
     count: int
     cashback: int
@@ -83,7 +81,7 @@ class Qualified:
 class Withheld:
     """A citizen who qualified without a confirmed IBAN: what they are owed."""
 
-    pk: str
+    citizen_id: str
     fiscal_code: str
     amount: int
     typology: Typology
@@ -92,7 +90,8 @@ class Withheld:
 def payout_lines(
     period: rules.Period, citizens: Iterable[Qualified], ibans: dict[str, str]
 ) -> tuple[list[PayoutLine], list[Withheld]]:
-    """The lines to pay (by rank) and who qualified without a confirmed IBAN (by rank)."""
+    """The lines to pay (by rank) and who qualified without a confirmed IBAN (by rank);
+    ``ibans``: the confirmed IBAN of each citizen id that has one."""
     lines: list[PayoutLine] = []
     withheld: list[Withheld] = []
     for citizen in sorted(citizens, key=lambda c: c.rank):
@@ -101,9 +100,9 @@ def payout_lines(
             continue
         with_super = period.top_n > 0 and citizen.rank <= period.top_n
         typology = WITH_SUPER if with_super else NORMAL
-        iban = ibans.get(citizen.pk)
+        iban = ibans.get(citizen.citizen_id)
         if iban is None:
-            withheld.append(Withheld(citizen.pk, citizen.fiscal_code, amount, typology))
+            withheld.append(Withheld(citizen.citizen_id, citizen.fiscal_code, amount, typology))
             continue
         lines.append(PayoutLine(citizen.fiscal_code, iban, amount, typology))
     return lines, withheld
@@ -146,20 +145,6 @@ def withheld_csv(items: Iterable[StoredWithheld]) -> bytes:
     for item in items:
         writer.writerow((item.fiscal_code, item.amount, item.typology, item.reason))
     return out.getvalue().encode()
-
-
-class PayoutFiles(Protocol):
-    async def write_once(self, name: str, data: bytes) -> bool:
-        """Create ``name``; False if it exists already (nothing is overwritten)."""
-        ...
-
-    async def read(self, name: str) -> bytes | None:
-        """What ``name`` holds; None if it does not exist."""
-        ...
-
-    async def write(self, name: str, data: bytes) -> None:
-        """Create or overwrite ``name`` (listings, never payment lists)."""
-        ...
 
 
 class StoredPayout(BaseModel):
@@ -237,21 +222,21 @@ class PayoutJob:
         return dict(done)
 
     async def pay(self, period: rules.Period, *, now: datetime) -> int:
-        rows, holders = await asyncio.gather(
+        rows, confirmed = await asyncio.gather(
             self._store.standings(period.id), self._store.confirmed_ibans()
         )
         ranked = rank_standings(rows, now=now)
         citizens = [
             Qualified(
-                pk=r.pk,
-                fiscal_code=r.fiscal_code or r.pk,
+                citizen_id=r.citizen_id,
+                fiscal_code=r.fiscal_code or r.citizen_id,
                 count=r.count,
                 cashback=r.cashback,
                 rank=rank,
             )
             for rank, r in ranked
         ]
-        ibans = {h["pk"]: h["iban"] for h in holders if h.get("iban")}
+        ibans = {row["pk"]: row["iban"] for row in confirmed if row.get("iban")}
         lines, withheld = payout_lines(period, citizens, ibans)
         name = f"period-{period.id}/payouts.csv"
         if not await self._files.write_once(name, to_csv(lines)):
@@ -262,10 +247,12 @@ class PayoutJob:
                 *((line.fiscal_code, line.amount, line.typology) for line in lines),
                 *((w.fiscal_code, w.amount, w.typology) for w in withheld),
             ]
-            pks = {w.fiscal_code: w.pk for w in withheld} | {c.fiscal_code: c.pk for c in citizens}
+            citizen_ids = {w.fiscal_code: w.citizen_id for w in withheld} | {
+                c.fiscal_code: c.citizen_id for c in citizens
+            }
             lines = [line for line in lines if line.fiscal_code in paid]
             withheld = [
-                Withheld(pks[code], code, amount, typology)
+                Withheld(citizen_ids[code], code, amount, typology)
                 for code, amount, typology in everyone
                 if code not in paid
             ]
@@ -292,11 +279,13 @@ class PayoutJob:
         self, period: int, withheld: list[Withheld], now: datetime
     ) -> list[StoredWithheld]:
         """A withheld document per citizen (kept if a run before wrote it), with why."""
-        citizens = await asyncio.gather(*(self._store.get(w.pk, CITIZEN_ID) for w in withheld))
+        citizens = await asyncio.gather(
+            *(self._store.get(w.citizen_id, CITIZEN_DOCUMENT_ID) for w in withheld)
+        )
         items = [
             StoredWithheld(
                 id=withheld_id(period),
-                pk=w.pk,
+                pk=w.citizen_id,
                 period=period,
                 fiscal_code=w.fiscal_code,
                 amount=w.amount,
@@ -322,10 +311,12 @@ class PayoutJob:
         for item in waiting:
             if item.status == "SCHEDULED" and item.run is not None:
                 runs[(item.period, item.run)].append(item)  # a run before this one died
-        fresh = [item for item in waiting if item.status == "WITHHELD"]
-        citizens = await asyncio.gather(*(self._store.get(i.pk, CITIZEN_ID) for i in fresh))
+        still_withheld = [item for item in waiting if item.status == "WITHHELD"]
+        citizens = await asyncio.gather(
+            *(self._store.get(i.pk, CITIZEN_DOCUMENT_ID) for i in still_withheld)
+        )
         run = f"{fixed_time(now)[:19].replace(':', '')}-{uuid.uuid4().hex[:8]}"
-        for item, raw in zip(fresh, citizens, strict=True):
+        for item, raw in zip(still_withheld, citizens, strict=True):
             if raw is None or raw.get("ibanStatus") != "OK" or not raw.get("iban"):
                 continue
             iban = StoredCitizen.model_validate(raw).iban
@@ -346,63 +337,26 @@ class PayoutJob:
         return dict(paid)
 
     async def _mark(self, item: StoredWithheld, change: dict[str, object]) -> StoredWithheld | None:
-        """``item`` changed as it was read (ETag); None if it changed meanwhile."""
-        for _ in range(_ATTEMPTS):
-            raw = await self._store.get(item.pk, item.id)
-            if raw is None:
-                return None
-            current = StoredWithheld.model_validate(raw)
-            if (current.status, current.run) != (item.status, item.run):
-                return None  # another run took it
-            changed = current.model_copy(update=change)
-            try:
-                await self._store.replace(dump(changed, raw))
-            except StaleDocument:
-                continue
-            return changed
-        return None
-
-
-class AzurePayoutFiles:
-    """Payout files in one container of the process's shared BlobServiceClient."""
-
-    def __init__(
-        self, service: Callable[[], BlobServiceClient], container: str, timeout: float = 60.0
-    ) -> None:
-        self._service = service
-        self._container = container
-        self._timeout = timeout
-
-    async def read(self, name: str) -> bytes | None:
-        blob = self._service().get_blob_client(self._container, name)
+        """``item`` changed as it was read (ETag); None if it changed meanwhile, or kept
+        changing under us."""
         try:
-            async with guarded_blob(self._timeout):
-                downloaded = await blob.download_blob()
-                data: bytes = await downloaded.readall()
-        except ResourceNotFoundError:
-            return None
-        return data
-
-    async def write(self, name: str, data: bytes) -> None:
-        container = self._service().get_container_client(self._container)
-        with contextlib.suppress(ResourceExistsError):
-            async with guarded_blob(self._timeout):
-                await container.create_container()
-        async with guarded_blob(self._timeout):
-            await container.get_blob_client(name).upload_blob(
-                data, overwrite=True, length=len(data)
+            return await retry_on_stale(
+                partial(self._mark_once, item, change),
+                conflict=f"withheld payout {item.id} of {item.pk[:12]} kept changing",
+                attempts=_ATTEMPTS,
             )
+        except Conflict:
+            return None
 
-    async def write_once(self, name: str, data: bytes) -> bool:
-        container = self._service().get_container_client(self._container)
-        with contextlib.suppress(ResourceExistsError):
-            async with guarded_blob(self._timeout):
-                await container.create_container()
-        try:
-            async with guarded_blob(self._timeout):
-                await container.get_blob_client(name).upload_blob(
-                    data, overwrite=False, length=len(data)
-                )
-        except ResourceExistsError:
-            return False
-        return True
+    async def _mark_once(
+        self, item: StoredWithheld, change: dict[str, object]
+    ) -> StoredWithheld | None:
+        raw = await self._store.get(item.pk, item.id)
+        if raw is None:
+            return None
+        current = StoredWithheld.model_validate(raw)
+        if (current.status, current.run) != (item.status, item.run):
+            return None  # another run took it
+        changed = current.model_copy(update=change)
+        await self._store.replace(dump(changed, raw))
+        return changed

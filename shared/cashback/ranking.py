@@ -1,9 +1,9 @@
-"""The ranking job: orders every citizen of each open period by the ranking rule, stores the ranks.
+"""The ranking job (the ranking rule): orders every citizen of each open period, stores the ranks.
 
 One cross-partition read per period gives what the rule orders by (it travels with each
 citizen's counters); the order is computed in memory (200,000 citizens take well under a
-second); the ranks are written in :data:`~shared.cashback.models.RANK_BUCKETS` bucket documents
-by the first two hex digits of the citizen's pk, so a citizen's rank is one point read and a run
+second); the ranks are written in :data:`~shared.cashback.documents.RANK_BUCKETS` bucket documents
+by the first two hex digits of the citizen's id, so a citizen's rank is one point read and a run
 is a bounded number of writes, whatever the number of citizens.
 """
 
@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
 from shared.cashback import rules
-from shared.cashback.models import RANK_BUCKETS, StoredRanks, dump, rank_bucket_pk
+from shared.cashback.documents import RANK_BUCKETS, StoredRanks, dump, rank_bucket_pk
 from shared.cashback.store import CashbackStore, Document
 
 logger = logging.getLogger(__name__)
@@ -31,7 +31,7 @@ class Standing(BaseModel):
 
     model_config = ConfigDict(populate_by_name=True, extra="ignore")
 
-    pk: str
+    citizen_id: str = Field(alias="pk")
     fiscal_code: str | None = Field(default=None, alias="fiscalCode")
     count: int
     cashback: int = 0
@@ -48,12 +48,12 @@ _ROWS = TypeAdapter(list[Standing])
 
 def rank_standings(rows: list[Document], *, now: datetime) -> list[tuple[int, Standing]]:
     """The ranking rule over the standings query's rows: (rank from 1, row), best first."""
-    parsed = {r.pk: r for r in _ROWS.validate_python(rows)}  # one call: no per-row overhead
+    parsed = {r.citizen_id: r for r in _ROWS.validate_python(rows)}  # one call: no per-row overhead
 
     def key(r: Standing) -> tuple[int, datetime, datetime, str]:
         count, last, accepted, code = rules.rank_key(
             rules.Standing(
-                fiscal_code=r.fiscal_code or r.pk,
+                fiscal_code=r.fiscal_code or r.citizen_id,
                 count=r.count,
                 last_transaction_at=r.last_transaction_at or now,
                 tc_accepted_at=r.terms_accepted_at or now,
@@ -87,7 +87,7 @@ class RankingJob:
         ranked = rank_standings(await self._store.standings(period.id), now=now)
         buckets: dict[str, dict[str, int]] = defaultdict(dict)
         for rank, row in ranked:
-            buckets[row.pk[:2]][row.pk] = rank
+            buckets[row.citizen_id[:2]][row.citizen_id] = rank
         limit = asyncio.Semaphore(_WRITERS)
 
         async def write(bucket: str) -> None:

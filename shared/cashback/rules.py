@@ -8,15 +8,16 @@ euro cents, every "day" is a calendar day in Europe/Rome.
 - :func:`score`: the scoring rule, ``min(amount x percent, cap)`` rounded to the cent HALF_DOWN.
 - :func:`period_of`: the period rule, the period of a transaction, grace days included.
 - :func:`instrument_counts` / :func:`enrolled_for`: the activation rule (and T&C).
-- :func:`match_key`, :func:`reversal_effect` and :class:`Ledger`: the reversal rule (matching).
+- :func:`match_key`, :func:`payment_effect`, :func:`reversal_effect`, :func:`add_effect`: the
+  reversal rule (applied to a citizen's documents by :mod:`shared.cashback.drafts`).
 - :func:`payout`: the payout rule. :func:`rank_key` / :func:`ranking`: the ranking rule.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_DOWN, Decimal
 from enum import StrEnum
@@ -33,7 +34,6 @@ PAYMENT: OperationType = "00"
 REVERSAL: OperationType = "01"
 APPLE_PAY: OperationType = "02"
 GOOGLE_PAY: OperationType = "03"
-PAYMENTS: frozenset[str] = frozenset({PAYMENT, APPLE_PAY, GOOGLE_PAY})
 
 
 class Period(BaseModel):
@@ -163,7 +163,7 @@ def rome_day(moment: datetime) -> date:
     return moment.astimezone(ROME).date()
 
 
-# ---------------------------------------- scoring (docs/cashback.md#scoring)
+# ------------------------------ the scoring rule (docs/cashback.md#scoring)
 
 _CENT = Decimal(1)
 
@@ -177,7 +177,7 @@ def score(amount: int, period: Period) -> int:
     return min(int(raw.quantize(_CENT, rounding=ROUND_HALF_DOWN)), period.max_per_transaction)
 
 
-# -------------------- period of a transaction (docs/cashback.md#period-of-a-transaction)
+# ------------------------------ the period rule (docs/cashback.md#period-of-a-transaction)
 
 
 class Rejection(StrEnum):
@@ -217,7 +217,7 @@ def previous_period(periods: Iterable[Period], at: datetime) -> Period | None:
     return max(before, key=lambda p: p.end) if before else None
 
 
-# ---------------------------------- activation (docs/cashback.md#activation)
+# ------------------------------ the activation rule (docs/cashback.md#activation)
 
 
 @dataclass(frozen=True)
@@ -235,8 +235,8 @@ def counts_from(enabled_at: datetime) -> date:
 
 
 def instrument_counts(history: Iterable[Activation], at: datetime) -> bool:
-    """Activation rule: a transaction counts if its day is strictly after a span's enabling day and
-    up to and including its disabling day."""
+    """The activation rule: a transaction counts if its day is strictly after a span's enabling
+    day and up to and including its disabling day."""
     day = rome_day(at)
     for span in history:
         if day <= rome_day(span.enabled_at):
@@ -270,7 +270,7 @@ def eligibility(
     return found
 
 
-# ------------------------------------ reversals (docs/cashback.md#reversals)
+# ------------------------------ the reversal rule (docs/cashback.md#reversals)
 
 
 @dataclass(frozen=True)
@@ -319,7 +319,8 @@ def payment_effect(amount: int, period: Period) -> Effect:
 
 
 def reversal_effect(remaining: int, reversed_amount: int, period: Period) -> Effect:
-    """Reversal rule: a reversal of ``reversed_amount`` against a payment with ``remaining`` cents.
+    """The reversal rule: a reversal of ``reversed_amount`` against a payment with ``remaining``
+    cents.
 
     It takes back ``score(remaining before) - score(remaining after)``; it is -1 only when
     the remaining amount reaches 0 (a reversal of more than remains takes what remains).
@@ -385,112 +386,6 @@ def add_effect(tally: Tally, effect: Effect, txn: Transaction, period: Period) -
     )
 
 
-@dataclass(frozen=True)
-class Scored:
-    """A payment already counted: what is left of it to reverse."""
-
-    id: str
-    key: MatchKey
-    at: datetime
-    remaining: int
-
-
-@dataclass(frozen=True)
-class Pending:
-    """A reversal that arrived before its payment (or after its payment was all reversed)."""
-
-    txn: Transaction
-    until: datetime
-
-
-@dataclass(frozen=True)
-class Ledger:
-    """One citizen's transactions in one period, applied in arrival order.
-
-    The reversals' reference model: the same transactions in any order give the same count and
-    cashback once all have arrived (partial reversals telescope), and a transaction applied
-    twice counts once.
-    """
-
-    period: Period
-    tally: Tally = field(default_factory=Tally)
-    payments: tuple[Scored, ...] = ()
-    pending: tuple[Pending, ...] = ()
-    seen: frozenset[str] = frozenset()
-    expired: tuple[str, ...] = ()  # reversals that waited a month in vain
-    # What the last apply() did, in order: (transaction id, its effect); a payment may also
-    # apply reversals that were waiting for it. Not part of the state.
-    applied: tuple[tuple[str, Effect], ...] = field(default=(), compare=False)
-
-    def apply(self, txn: Transaction, *, processed_at: datetime) -> Ledger:
-        if txn.id in self.seen:
-            return replace(self, applied=())
-        ledger = replace(self, seen=self.seen | {txn.id}, applied=())._expire(processed_at)
-        if txn.is_reversal:
-            return ledger._reverse(txn, processed_at)
-        return ledger._pay(txn)
-
-    def _pay(self, txn: Transaction) -> Ledger:
-        effect = payment_effect(txn.amount, self.period)
-        tally = add_effect(self.tally, effect, txn, self.period)
-        ledger = replace(
-            self,
-            tally=tally,
-            payments=(
-                *self.payments,
-                Scored(id=txn.id, key=match_key(txn), at=txn.at, remaining=effect.remaining),
-            ),
-            applied=(*self.applied, (txn.id, effect)),
-        )
-        # Reversals that were waiting for this payment apply now, in their order of arrival.
-        for waiting in self.pending:
-            if match_key(waiting.txn) != match_key(txn):
-                continue
-            if pick_payment(ledger.payments, match_key(txn)) is None:
-                break  # nothing left of it: the others keep waiting
-            ledger = replace(
-                ledger, pending=tuple(p for p in ledger.pending if p is not waiting)
-            )._reverse_now(waiting.txn)
-        return ledger
-
-    def _reverse(self, txn: Transaction, processed_at: datetime) -> Ledger:
-        if pick_payment(self.payments, match_key(txn)) is None:
-            return replace(
-                self, pending=(*self.pending, Pending(txn=txn, until=pending_until(processed_at)))
-            )
-        return self._reverse_now(txn)
-
-    def _reverse_now(self, txn: Transaction) -> Ledger:
-        target = pick_payment(self.payments, match_key(txn))
-        assert target is not None, "callers pick a payment first"
-        effect = reversal_effect(target.remaining, txn.amount, self.period)
-        payments = tuple(
-            replace(p, remaining=effect.remaining) if p is target else p for p in self.payments
-        )
-        return replace(
-            self,
-            tally=add_effect(self.tally, effect, txn, self.period),
-            payments=payments,
-            applied=(*self.applied, (txn.id, effect)),
-        )
-
-    def _expire(self, now: datetime) -> Ledger:
-        gone = tuple(p for p in self.pending if p.until < now)
-        if not gone:
-            return self
-        return replace(
-            self,
-            pending=tuple(p for p in self.pending if p.until >= now),
-            expired=(*self.expired, *(p.txn.id for p in gone)),
-        )
-
-
-def pick_payment(payments: Iterable[Scored], key: MatchKey) -> Scored | None:
-    """The payment a reversal with ``key`` applies to: the earliest one with something left."""
-    candidates = [p for p in payments if p.key == key and p.remaining > 0]
-    return min(candidates, key=lambda p: (p.at, p.id)) if candidates else None
-
-
 # ---------------------------------------------------------------------------- rules 5 and 6
 
 
@@ -505,7 +400,8 @@ class Standing:
 
 
 def rank_key(s: Standing) -> tuple[int, datetime, datetime, str]:
-    """Ranking: count descending, then last transaction, T&C acceptance, fiscal code ascending."""
+    """The ranking rule: count descending, then last transaction, T&C acceptance, fiscal code
+    ascending."""
     return (-s.count, s.last_transaction_at, s.tc_accepted_at, s.fiscal_code)
 
 
@@ -525,15 +421,3 @@ def payout(count: int, cashback: int, rank: int | None, period: Period) -> int |
     if rank is not None and period.top_n > 0 and 1 <= rank <= period.top_n:
         amount += period.super_cashback
     return amount
-
-
-def totals(ledger: Ledger) -> tuple[int, int]:
-    """Count and cashback of a ledger (the figures the order of arrival must not change)."""
-    return ledger.tally.count, ledger.tally.cashback
-
-
-def apply_all(period: Period, txns: Sequence[Transaction], processed_at: datetime) -> Ledger:
-    ledger = Ledger(period=period)
-    for txn in txns:
-        ledger = ledger.apply(txn, processed_at=processed_at)
-    return ledger

@@ -1,16 +1,17 @@
-"""Where cashback keeps its documents: one container, partition key ``/pk`` (see models.py).
+"""Where cashback keeps its documents: one container, partition key ``/pk`` (see documents.py).
 
 A citizen's enrollment and instruments share the citizen's partition, so reading them all is
 one single-partition query; an hpan's document is alone in its partition (a point read).
 Every write is a create or an ETag-conditioned replace; :class:`StaleDocument` tells the
-service to reload and decide again.
+service to reload and decide again (:func:`retrying`).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, TypeVar
 
 from azure.cosmos.aio import ContainerProxy
 from azure.cosmos.exceptions import (
@@ -23,6 +24,9 @@ from shared.platform.cosmos import Document as Document  # re-exported: the serv
 from shared.platform.cosmos import StaleDocument as StaleDocument
 from shared.platform.cosmos import body as _body
 from shared.platform.errors import DependencyError
+from shared.platform.retry import retry_on_stale
+
+T = TypeVar("T")
 
 BATCH_OPERATIONS = 100  # Cosmos's limit per transactional batch
 MAX_ITEM_BYTES = 2 * 1024 * 1024  # Cosmos's limit per item
@@ -72,14 +76,6 @@ class CashbackStore(Protocol):
         """Create; StaleDocument if it exists. Returns the written document (with _etag)."""
         ...
 
-    async def write_with(self, state: Document, others: list[Document]) -> Document:
-        """Write ``state`` (created if it has no ``_etag``, else replaced if unchanged since
-        read) and upsert ``others`` of the same partition, all or nothing: StaleDocument (and
-        nothing written) if ``state`` changed or was created meanwhile. At most
-        ``BATCH_OPERATIONS - 1`` others go with it; the rest are upserted after. Returns
-        ``state`` as written (with its new ``_etag``)."""
-        ...
-
     async def write_batch(self, pk: str, operations: list[Operation]) -> list[Document | None]:
         """One transactional batch in partition ``pk``, all or nothing: ``("write", doc)``
         replaces ``doc`` if unchanged since read (its ``_etag``) or, without one, creates it;
@@ -119,6 +115,14 @@ class CashbackStore(Protocol):
         """Up to ``limit`` transaction records of ``pk`` in ``period`` with a sort key below
         ``before``, newest first (single partition)."""
         ...
+
+
+async def retrying(step: Callable[[], Awaitable[T]]) -> T:
+    """Run a read-decide-write ``step`` again while another writer got there first
+    (:func:`~shared.platform.retry.retry_on_stale`); Conflict (409) if it kept losing."""
+    return await retry_on_stale(
+        step, conflict="the cashback state is being changed concurrently; retry"
+    )
 
 
 def fixed_time(moment: datetime) -> str:
@@ -170,33 +174,6 @@ class CosmosCashbackStore:
 
     async def replace(self, document: Document) -> Document:
         return await replace_unchanged(self._c, document, self._timeout)
-
-    async def write_with(self, state: Document, others: list[Document]) -> Document:
-        first, rest = others[: BATCH_OPERATIONS - 1], others[BATCH_OPERATIONS - 1 :]
-        write: tuple[Any, ...]
-        if "_etag" in state:
-            write = ("replace", (state["id"], _body(state)), {"if_match_etag": state["_etag"]})
-        else:
-            write = ("create", (_body(state),))
-        operations = [write, *(("upsert", (_body(o),)) for o in first)]
-        try:
-            async with guarded(self._timeout):
-                results = await self._c.execute_item_batch(operations, partition_key=state["pk"])
-        except CosmosBatchOperationError as error:
-            if _failed_status(error) in (404, 409, 412):
-                raise StaleDocument(state["id"]) from None
-            raise _batch_error(error) from None
-        for start in range(0, len(rest), BATCH_OPERATIONS):
-            chunk = rest[start : start + BATCH_OPERATIONS]
-            async with guarded(self._timeout):
-                await self._c.execute_item_batch(
-                    [("upsert", (_body(o),)) for o in chunk], partition_key=state["pk"]
-                )
-        first_result = results[0]
-        written: Document | None = first_result.get("resourceBody")
-        if written is None:  # an account set not to return written bodies: the ETag suffices
-            written = {**_body(state), "_etag": first_result["eTag"]}
-        return written
 
     async def write_batch(self, pk: str, operations: list[Operation]) -> list[Document | None]:
         if len(operations) > BATCH_OPERATIONS:

@@ -71,17 +71,6 @@ class MemoryCashbackStore:
             raise StaleDocument(document["id"])
         return self._written(document)
 
-    async def write_with(self, state: Document, others: list[Document]) -> Document:
-        rest = max(0, len(others) - (BATCH_OPERATIONS - 1))
-        self.round_trips += 1 + -(-rest // BATCH_OPERATIONS)
-        current = self.items.get((state["pk"], state["id"]))
-        expected = state.get("_etag")  # None: it must not exist yet
-        if (current and current["_etag"]) != expected:
-            raise StaleDocument(state["id"])
-        for document in others:
-            self._written(document)
-        return self._written(state)
-
     async def write_batch(self, pk: str, operations: list[Operation]) -> list[Document | None]:
         self.round_trips += 1
         if len(operations) > BATCH_OPERATIONS:

@@ -18,8 +18,8 @@ from shared.auth.citizen import issue_token
 from shared.cashback.payouts import PayoutJob
 from shared.cashback.ranking import RankingJob
 from shared.cashback.rules import parse_periods
+from shared.cashback.scorer import Scorer
 from shared.cashback.service import Cashback
-from shared.cashback.transactions import Scorer
 from shared.parties.models import PartyIn
 from shared.platform.clock import SystemClock, use_clock
 from shared.platform.config import Settings, load_settings

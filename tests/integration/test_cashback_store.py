@@ -13,12 +13,14 @@ import pytest
 
 from local.platform import Platform
 from shared.auth.fiscal_code import fiscal_code_hash
-from shared.cashback.models import StoredCitizen, StoredPeriod, dump, hpan_pk, instrument_id
-from shared.cashback.payouts import AzurePayoutFiles
+from shared.cashback.acquirer_api import TransactionBatchIn, TransactionIn
+from shared.cashback.documents import StoredCitizen, StoredPeriod, dump, hpan_pk, instrument_id
+from shared.cashback.intake import Intake
+from shared.cashback.payout_files import AzurePayoutFiles
 from shared.cashback.ranking import RankingJob
 from shared.cashback.rules import PRODUCTION_PERIODS, parse_periods, score
+from shared.cashback.scorer import Scorer
 from shared.cashback.store import CosmosCashbackStore, StaleDocument
-from shared.cashback.transactions import Intake, Scorer, TransactionBatchIn, TransactionIn
 from shared.platform.clients import Clients
 from tests.fakes.platform import MemorySender
 from tests.unit.cashback.fakes import Scene
@@ -286,39 +288,6 @@ async def test_the_listing_query_pages_newest_first(store: CosmosCashbackStore) 
     assert [d["id"][-2:] for d in rest] == ["t3", "t2", "t1", "t0"]
 
 
-async def test_a_state_and_its_records_are_written_all_or_nothing(
-    store: CosmosCashbackStore,
-) -> None:
-    pk = f"pk-{uuid.uuid4().hex}"
-    records = [{"id": f"trx:9:r{i}", "pk": pk, "kind": "transaction"} for i in range(3)]
-    written = await store.write_with({"id": "period:9", "pk": pk, "n": 1}, records[:2])
-    assert [d is not None for d in await store.get_all(pk, ["trx:9:r0", "trx:9:r1"])] == [
-        True,
-        True,
-    ]
-    with pytest.raises(StaleDocument):  # created meanwhile: nothing of the batch is written
-        await store.write_with({"id": "period:9", "pk": pk, "n": 9}, records[2:])
-    assert await store.get(pk, "trx:9:r2") is None
-    again = await store.write_with({**written, "n": 2}, records[2:])
-    with pytest.raises(StaleDocument):  # the ETag it was read with is gone
-        await store.write_with({**written, "n": 3}, [{**records[0], "late": True}])
-    current = await store.get(pk, "period:9")
-    assert current is not None
-    assert (current["n"], current["_etag"]) == (2, again["_etag"])
-    first = await store.get(pk, "trx:9:r0")
-    assert first is not None
-    assert "late" not in first
-
-
-async def test_more_records_than_one_batch_holds_are_all_written(
-    store: CosmosCashbackStore,
-) -> None:
-    pk = f"pk-{uuid.uuid4().hex}"
-    records = [{"id": f"trx:9:r{i}", "pk": pk, "kind": "transaction"} for i in range(250)]
-    await store.write_with({"id": "period:9", "pk": pk}, records)
-    assert len(await store.partition(pk)) == 251
-
-
 async def test_several_documents_of_a_partition_in_one_read(store: CosmosCashbackStore) -> None:
     pk = f"pk-{uuid.uuid4().hex}"
     for name in ("citizen", "instrument:x"):
@@ -467,13 +436,13 @@ async def test_the_hpan_holds_the_instruments_spans_on_cosmos(store: CosmosCashb
             await cashback.enable(CF, wallet_id, now=when)
         else:
             await cashback.disable(CF, wallet_id, now=when)
-    pk = fiscal_code_hash(CF)
+    citizen_id = fiscal_code_hash(CF)
     instrument, owner = (
-        await store.get(pk, instrument_id(hpan)),
+        await store.get(citizen_id, instrument_id(hpan)),
         await store.get(hpan_pk(hpan), hpan),
     )
     assert instrument is not None
     assert owner is not None
-    assert owner["holders"][pk]["history"] == instrument["history"]
+    assert owner["holders"][citizen_id]["history"] == instrument["history"]
     assert len(instrument["history"]) == 2
-    assert (owner["active"], owner["holders"][pk]["fiscalCode"]) == (pk, CF)
+    assert (owner["active"], owner["holders"][citizen_id]["fiscalCode"]) == (citizen_id, CF)

@@ -1,7 +1,8 @@
-"""Where the scorer keeps reversals' matching state: one document per (citizen, match key) across
-periods, beside period states of constant size. Reversals that arrive before a payment of the
-previous period, heavy users past Cosmos's 2 MB item, batches past 100 operations, a crash
-between two batches, and two scorers writing one citizen's documents at once."""
+"""Where the scorer keeps the reversal rule's matching state: one document per (citizen, match
+key) across periods, beside period states of constant size. Reversals that arrive before a
+payment of the previous period, heavy users past Cosmos's 2 MB item, batches past 100
+operations, a crash between two batches, and two scorers writing one citizen's documents at
+once."""
 
 from __future__ import annotations
 
@@ -18,7 +19,10 @@ from hypothesis import strategies as st
 
 from shared.auth.fiscal_code import fiscal_code_hash
 from shared.cashback import rules
-from shared.cashback.models import StoredMatch, dump, match_id, period_id
+from shared.cashback.acquirer_api import TransactionIn
+from shared.cashback.chunks import CHUNK_LINES
+from shared.cashback.documents import StoredMatch, match_id, period_id
+from shared.cashback.scorer import Scorer
 from shared.cashback.store import (
     BATCH_OPERATIONS,
     Document,
@@ -26,9 +30,9 @@ from shared.cashback.store import (
     Operation,
     StaleDocument,
 )
-from shared.cashback.transactions import CHUNK_LINES, Scorer, TransactionIn
 from shared.platform.errors import DependencyError
 from tests.fakes.cashback import MemoryCashbackStore
+from tests.unit.cashback import ledger
 from tests.unit.cashback.fakes import HPAN_A, Scene
 from tests.unit.cashback.test_reversals_across_periods import (
     ACQ,
@@ -46,7 +50,7 @@ from tests.unit.cashback.test_reversals_across_periods import (
 from tests.unit.cashback.test_rules import payments_and_reversals
 from tests.unit.wallet.fakes import CF
 
-PK = fiscal_code_hash(CF)
+CITIZEN_ID = fiscal_code_hash(CF)
 
 
 @pytest.fixture
@@ -64,8 +68,8 @@ def rule_view(raw: dict[str, Any]) -> rules.Transaction:
 
 
 def reference(period: rules.Period, *raws: dict[str, Any]) -> tuple[int, int]:
-    """The reversals' reference model: the period's ledger over the lines in arrival order."""
-    return rules.totals(rules.apply_all(period, [rule_view(r) for r in raws], DURING_GRACE))
+    """The reversal rule's reference model: the period's ledger over the lines in arrival order."""
+    return ledger.totals(ledger.apply_all(period, [rule_view(r) for r in raws], DURING_GRACE))
 
 
 async def listed(scene: Scene, period: int) -> list[tuple[str, str, int | None, int | None]]:
@@ -126,7 +130,7 @@ async def test_a_reversal_that_waited_a_month_in_vain_never_applies(scene: Scene
         ("t1", "COUNTED", 1, 500),
         ("tr1", "PENDING", None, None),
     ]
-    stored = await scene.store.get(PK, match_id(rules.match_key(rule_view(reversal))))
+    stored = await scene.store.get(CITIZEN_ID, match_id(rules.match_key(rule_view(reversal))))
     assert stored is not None
     assert StoredMatch.model_validate(stored).pending == []
 
@@ -178,7 +182,7 @@ async def test_the_period_state_stays_small_whatever_the_transactions(scene: Sce
     await score_lines(
         scene, *(line(i, at=IN_DECEMBER, amount=1000 + i, corr=f"c{i}") for i in range(200))
     )
-    state = await scene.store.get(PK, period_id(9))
+    state = await scene.store.get(CITIZEN_ID, period_id(9))
     assert state is not None
     assert state["count"] == 200
     assert len(json.dumps(state)) < 1000
@@ -261,7 +265,7 @@ async def test_a_payment_meeting_more_waiting_reversals_than_a_batch_holds_appli
     assert await score_lines(scene, payment) == ["COUNTED"]
     assert await totals(scene, 8) == reference(NOVEMBER, *reversals, payment) == (1, 400)
     assert max(store.batches) <= BATCH_OPERATIONS
-    records = [id_ for (pk, id_) in store.items if pk == PK and id_.startswith("trx:")]
+    records = [id_ for (pk, id_) in store.items if pk == CITIZEN_ID and id_.startswith("trx:")]
     assert sorted(records) == sorted(
         f"trx:8:{ACQ}:t{n}" for n in [1, *(f"r{i}" for i in range(60))]
     )
@@ -360,24 +364,3 @@ async def test_a_payment_key_another_process_created_is_read_and_applied_again(
         scene, line(1, at=IN_NOVEMBER, amount=5000, corr="c1"), line(2, at=IN_NOVEMBER, amount=700)
     ) == ["COUNTED", "COUNTED"]
     assert await totals(scene, 8) == (1, 70)
-
-
-def test_the_old_shape_of_a_period_state_is_read_for_its_counters() -> None:
-    from shared.cashback.models import StoredPeriod
-
-    old = {
-        "id": "period:9",
-        "pk": "p",
-        "kind": "period",
-        "period": 9,
-        "count": 3,
-        "cashback": 450,
-        "payments": [{"id": "x", "key": ["c"], "at": IN_DECEMBER.isoformat(), "remaining": 1}],
-        "pending": [],
-        "seen": ["x"],
-        "expired": [],
-        "updatedAt": IN_DECEMBER.isoformat(),
-    }
-    state = StoredPeriod.model_validate(old)
-    assert (state.count, state.cashback) == (3, 450)
-    assert "payments" not in dump(state)

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from shared.auth.fiscal_code import fiscal_code_hash
-from shared.cashback.models import StoredCitizen, StoredPeriod, dump
+from shared.cashback.documents import StoredCitizen, StoredPeriod, dump
 from shared.cashback.payouts import PayoutJob, PayoutLine, Qualified, Withheld, payout_lines, to_csv
 from shared.cashback.rules import parse_periods
 from shared.platform.clock import ROME
@@ -75,12 +75,12 @@ async def put(
     last: datetime,
     iban_ok: bool = True,
 ) -> None:
-    pk = fiscal_code_hash(cf)
+    citizen_id = fiscal_code_hash(cf)
     await store.create(
         dump(
             StoredPeriod(
                 id="period:9",
-                pk=pk,
+                pk=citizen_id,
                 period=9,
                 fiscal_code=cf,
                 terms_accepted_at=T0,
@@ -94,7 +94,7 @@ async def put(
     await store.create(
         dump(
             StoredCitizen(
-                pk=pk,
+                pk=citizen_id,
                 fiscal_code=cf,
                 status="ENROLLED",
                 terms_accepted_at=T0,
@@ -226,10 +226,10 @@ async def test_a_late_run_that_died_midway_is_finished_by_the_next_exactly_once(
     assert await withheld_paid(store) == {a: ("SCHEDULED", "IBAN_KO")}
     working = MemoryPayoutFiles()
     working.files = dict(files.files)
-    again = PayoutJob(store, working, PERIODS)
-    assert await again.run(now=CLOSED + timedelta(days=2)) == {9: 1}
+    next_run = PayoutJob(store, working, PERIODS)
+    assert await next_run.run(now=CLOSED + timedelta(days=2)) == {9: 1}
     late = [name for name in working.files if "late" in name]
     assert len(late) == 1
     assert rows_of(working, late[0]) == [[a, IBAN, "153000", "03"]]  # the only one: top N
-    assert await again.run(now=CLOSED + timedelta(days=3)) == {}
+    assert await next_run.run(now=CLOSED + timedelta(days=3)) == {}
     assert await withheld_paid(store) == {a: ("PAID", "IBAN_KO")}

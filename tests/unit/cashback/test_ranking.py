@@ -7,10 +7,11 @@ import json
 from datetime import UTC, datetime, timedelta
 
 from shared.auth.fiscal_code import fiscal_code_hash
-from shared.cashback.models import RANK_BUCKETS, StoredPeriod, dump
+from shared.cashback.acquirer_api import TransactionIn
+from shared.cashback.documents import RANK_BUCKETS, StoredPeriod, dump
 from shared.cashback.ranking import RankingJob
 from shared.cashback.rules import parse_periods
-from shared.cashback.transactions import Scorer, TransactionIn
+from shared.cashback.scorer import Scorer
 from tests.fakes.cashback import MemoryCashbackStore
 from tests.unit.cashback.fakes import HPAN_A, Scene
 from tests.unit.wallet.fakes import CF, fiscal_code

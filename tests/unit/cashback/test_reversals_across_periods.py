@@ -11,12 +11,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shared.cashback.rules import apply_all, parse_periods, score
-from shared.cashback.rules import totals as ledger_totals
-from shared.cashback.transactions import Intake, Scorer, TransactionBatchIn, TransactionIn
+from shared.cashback.acquirer_api import TransactionBatchIn, TransactionIn
+from shared.cashback.intake import Intake
+from shared.cashback.rules import parse_periods, score
+from shared.cashback.scorer import Scorer
 from shared.platform.clock import ROME
 from tests.fakes.platform import MemorySender
 from tests.unit.cashback.fakes import HPAN_A, Scene
+from tests.unit.cashback.ledger import apply_all
+from tests.unit.cashback.ledger import totals as ledger_totals
 from tests.unit.wallet.fakes import CF
 
 # November with ten grace days, then December.

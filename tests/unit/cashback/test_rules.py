@@ -15,13 +15,11 @@ from hypothesis import strategies as st
 from shared.cashback.rules import (
     PRODUCTION_PERIODS,
     Activation,
-    Ledger,
     Period,
     PeriodStatus,
     Rejection,
     Standing,
     Transaction,
-    apply_all,
     counts_from,
     eligibility,
     enrolled_for,
@@ -35,9 +33,9 @@ from shared.cashback.rules import (
     ranking,
     reversal_effect,
     score,
-    totals,
 )
 from shared.platform.clock import ROME
+from tests.unit.cashback.ledger import Ledger, apply_all, totals
 
 P1, P2, P4 = PRODUCTION_PERIODS
 
@@ -461,10 +459,10 @@ def test_any_order_gives_the_same_totals_once_all_have_arrived(
     any_order = apply_all(P2, shuffled, LATER)
     assert totals(in_order) == totals(any_order) == (count, cashback)
     # delivered again, in yet another order: nothing changes
-    again = list(shuffled)
-    rnd.shuffle(again)
+    redelivered = list(shuffled)
+    rnd.shuffle(redelivered)
     twice = any_order
-    for t in again:
+    for t in redelivered:
         twice = twice.apply(t, processed_at=LATER)
     assert totals(twice) == (count, cashback)
     # nor does the latest instant, once no reversal waits for a payment still to come

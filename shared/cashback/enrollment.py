@@ -1,0 +1,264 @@
+"""Enrollment and the IBAN: a citizen joins (accepting the terms), withdraws, and says where
+payouts go.
+
+- A citizen enrolls by accepting the terms and conditions (the time is kept: transactions count
+  only strictly after it). Withdrawing disables every instrument and keeps what was earned.
+  Enrolling again after a withdrawal accepts the terms again, and the hpans' documents learn
+  the new time (:meth:`~shared.cashback.hpans.Hpans.catch_up`).
+- An IBAN is validated here (Italian, mod-97, CIN) and checked with the bank asynchronously:
+  the request leaves through the citizen document's outbox to ``IBAN_CHECK_QUEUE``, and the
+  bank's answer is recorded once (a check that a newer IBAN superseded is dropped).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from datetime import datetime
+from functools import partial
+from typing import Protocol
+
+from shared.auth.fiscal_code import fiscal_code_hash
+from shared.cashback import iban
+from shared.cashback.bank import BankCheck, CheckResult
+from shared.cashback.documents import (
+    CITIZEN_DOCUMENT_ID,
+    PROFILE_KINDS,
+    StoredCitizen,
+    dump,
+    instruments_in,
+)
+from shared.cashback.hpans import Hpans
+from shared.cashback.models import Citizen, IbanCheckRequest, IbanIn
+from shared.cashback.store import CashbackStore, Document, retrying
+from shared.cashback.views import citizen_view
+from shared.platform.errors import (
+    Conflict,
+    DependencyError,
+    Invalid,
+    NotFound,
+    PermanentError,
+    RescheduleLater,
+    TransientError,
+)
+from shared.platform.outbox import Event, add_events
+
+logger = logging.getLogger(__name__)
+
+
+class Publisher(Protocol):
+    async def publish(self, document: Document) -> bool:
+        """Send the document's outbox and clear it; False if it must wait for the sweep."""
+        ...
+
+
+class Enrollments:
+    """Citizens' enrollment, withdrawal and IBAN, on their ports."""
+
+    def __init__(
+        self,
+        *,
+        store: CashbackStore,
+        hpans: Hpans,
+        publisher: Publisher,
+        bank: BankCheck,
+        iban_queue: str,
+    ) -> None:
+        self._store = store
+        self._hpans = hpans
+        self._publisher = publisher
+        self._bank = bank
+        self._iban_queue = iban_queue
+
+    async def enroll(self, fiscal_code: str, *, now: datetime) -> Citizen:
+        """Enroll (accepting T&C now); enrolling again changes nothing, after a withdrawal
+        the terms are accepted again."""
+        citizen_id = fiscal_code_hash(fiscal_code)
+        item = await retrying(partial(self._enroll_once, citizen_id, fiscal_code, now))
+        if item.hpans_behind:  # just now, or by an enrollment interrupted before it ended
+            item = await self._hpans.catch_up(item, now)
+        return citizen_view(item)
+
+    async def _enroll_once(self, citizen_id: str, fiscal_code: str, now: datetime) -> StoredCitizen:
+        raw = await self._store.get(citizen_id, CITIZEN_DOCUMENT_ID)
+        if raw is None:
+            item = StoredCitizen(
+                pk=citizen_id,
+                fiscal_code=fiscal_code,
+                status="ENROLLED",
+                terms_accepted_at=now,
+                enrolled_at=now,
+                updated_at=now,
+            )
+            await self._store.create(dump(item))
+            logger.info("citizen %s enrolled", citizen_id[:12])
+            return item
+        item = StoredCitizen.model_validate(raw)
+        if item.status == "ENROLLED":
+            return item
+        # The hpans' documents learn the new T&C time next (see the module docstring).
+        item = item.model_copy(
+            update={
+                "status": "ENROLLED",
+                "terms_accepted_at": now,
+                "enrolled_at": now,
+                "withdrawn_at": None,
+                "hpans_behind": True,
+                "updated_at": now,
+            }
+        )
+        await self._store.replace(dump(item, raw))
+        return item
+
+    async def citizen(self, fiscal_code: str) -> Citizen:
+        raw = await self._store.get(fiscal_code_hash(fiscal_code), CITIZEN_DOCUMENT_ID)
+        if raw is None:
+            raise NotFound("not enrolled in cashback")
+        return citizen_view(StoredCitizen.model_validate(raw))
+
+    async def withdraw(self, fiscal_code: str, *, now: datetime) -> None:
+        """Withdraw: every instrument is disabled now; what was earned stays. Again: no-op."""
+        citizen_id = fiscal_code_hash(fiscal_code)
+        await retrying(partial(self._withdraw_once, citizen_id, now))
+        # Always, even when already withdrawn: a withdrawal interrupted here completes. Every
+        # instrument, not only those shown enabled: an enabling interrupted after its claim
+        # left the span on the hpan's document alone, and it must end too.
+        instruments = instruments_in(await self._store.partition(citizen_id, PROFILE_KINDS))
+        await asyncio.gather(*(self._hpans.end_span(citizen_id, i.hpan, now) for i in instruments))
+
+    async def _withdraw_once(self, citizen_id: str, now: datetime) -> None:
+        raw = await self._store.get(citizen_id, CITIZEN_DOCUMENT_ID)
+        if raw is None:
+            raise NotFound("not enrolled in cashback")
+        item = StoredCitizen.model_validate(raw)
+        if item.status == "WITHDRAWN":
+            return
+        item = item.model_copy(
+            update={"status": "WITHDRAWN", "withdrawn_at": now, "updated_at": now}
+        )
+        await self._store.replace(dump(item, raw))
+
+    async def set_iban(self, fiscal_code: str, request: IbanIn, *, now: datetime) -> Citizen:
+        """Record where payouts go and ask the bank, asynchronously, whether it is the
+        citizen's: ``PENDING`` until it answers. The same IBAN and name again (pending or
+        confirmed) changes nothing.
+
+        Raises:
+            Invalid: (422) not an Italian IBAN (length, mod-97, CIN).
+            Conflict: not enrolled.
+        """
+        value = iban.normalized(request.iban)
+        reason = iban.problem(value)
+        if reason is not None:
+            raise Invalid(
+                f"iban: {reason}",
+                status=422,
+                errors=[{"loc": ["iban"], "msg": reason, "type": "value_error"}],
+            )
+        owner = " ".join(request.owner_name.split())
+        citizen_id = fiscal_code_hash(fiscal_code)
+        item, written = await retrying(
+            partial(self._set_iban_once, citizen_id, fiscal_code, value, owner, now)
+        )
+        if written is not None:
+            await self._publisher.publish(written)
+        return citizen_view(item)
+
+    async def _set_iban_once(
+        self, citizen_id: str, fiscal_code: str, value: str, owner: str, now: datetime
+    ) -> tuple[StoredCitizen, Document | None]:
+        """The citizen with the IBAN pending, and the document written with the check's
+        event in its outbox (None: the same IBAN is pending or confirmed already)."""
+        raw = await self._store.get(citizen_id, CITIZEN_DOCUMENT_ID)
+        if raw is None or raw.get("status") != "ENROLLED":
+            raise Conflict("enroll in cashback (PUT /api/v1/cashback/citizen) first")
+        item = StoredCitizen.model_validate(raw)
+        if (item.iban, item.iban_owner) == (value, owner) and item.iban_status in (
+            "PENDING",
+            "OK",
+        ):
+            return item, None
+        request_id = str(uuid.uuid4())
+        item = item.model_copy(
+            update={
+                "iban": value,
+                "iban_owner": owner,
+                "iban_status": "PENDING",
+                "iban_request": request_id,
+                "iban_checked_at": None,
+                "updated_at": now,
+            }
+        )
+        check = IbanCheckRequest(
+            request_id=request_id,
+            citizen_id=citizen_id,
+            fiscal_code=fiscal_code,
+            iban=value,
+            owner_name=owner,
+        )
+        document = add_events(
+            dump(item, raw),
+            [
+                Event.new(
+                    "IbanCheckRequested",
+                    self._iban_queue,
+                    check.model_dump(mode="json", by_alias=True),
+                    now=now,
+                )
+            ],
+        )
+        return item, await self._store.replace(document)
+
+    async def on_iban_check(self, body: bytes, *, now: datetime) -> None:
+        """Ask the bank about a pending IBAN and record its answer (once; a check that a
+        newer IBAN superseded is dropped).
+
+        Raises:
+            PermanentError: not an IBAN check request.
+            RescheduleLater: the bank-check service is unavailable.
+        """
+        try:
+            payload = json.loads(body)  # an outbox event: {id, type, createdAt, data}
+            check = IbanCheckRequest.model_validate(
+                payload.get("data") if isinstance(payload, dict) else None
+            )
+        except ValueError as error:  # bad JSON, or a ValidationError
+            raise PermanentError(f"not an IBAN check request: {error}") from None
+        raw = await self._store.get(check.citizen_id, CITIZEN_DOCUMENT_ID)
+        if _pending_check(check, raw) is None:
+            return  # superseded, or answered already
+        try:
+            result = await self._bank.check(
+                iban=check.iban, fiscal_code=check.fiscal_code, owner_name=check.owner_name
+            )
+        except DependencyError as error:
+            raise RescheduleLater(
+                f"bank check: {error.detail}", delay_seconds=error.retry_after
+            ) from None
+        try:
+            await retrying(partial(self._record_answer, check, result, now))
+        except Conflict as error:
+            raise TransientError(error.detail) from None
+
+    async def _record_answer(
+        self, check: IbanCheckRequest, result: CheckResult, now: datetime
+    ) -> None:
+        raw = await self._store.get(check.citizen_id, CITIZEN_DOCUMENT_ID)
+        item = _pending_check(check, raw)
+        if item is None:
+            return
+        item = item.model_copy(
+            update={"iban_status": result, "iban_checked_at": now, "updated_at": now}
+        )
+        await self._store.replace(dump(item, raw))
+        logger.info("IBAN check %s: %s", check.request_id, result)
+
+
+def _pending_check(check: IbanCheckRequest, raw: Document | None) -> StoredCitizen | None:
+    """The citizen whose IBAN ``check`` is about, while it waits for this check's answer."""
+    if raw is None or raw.get("ibanRequest") != check.request_id:
+        return None
+    item = StoredCitizen.model_validate(raw)
+    return item if item.iban_status == "PENDING" else None
