@@ -9,7 +9,8 @@ from __future__ import annotations
 from datetime import timedelta
 from functools import cached_property
 
-from shared.auth.citizen import CitizenTokenVerifier, JwksKeys, KeySource, PemKeys
+from shared.auth.citizen import CitizenTokenVerifier
+from shared.auth.keys import JwksKeys, KeySource, PemKeys
 from shared.auth.secrets import KeyVaultSecrets, LocalSecrets, SecretProvider
 from shared.cashback.bank import HttpBankCheck
 from shared.cashback.payouts import AzurePayoutFiles, PayoutJob
