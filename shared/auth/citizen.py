@@ -27,6 +27,7 @@ from datetime import datetime
 from typing import Any
 
 import jwt
+from cachetools import TLRUCache
 
 from shared.auth.fiscal_code import parse_fiscal_code
 from shared.auth.keys import SUPPORTED_ALGORITHMS, KeySource, key_fits
@@ -42,13 +43,12 @@ _INVALID_TOKEN = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
 
 @dataclass(frozen=True)
 class _Verified:
-    """A token that passed: who it names, its time claims, and until when it is trusted."""
+    """A token that passed: who it names and its time claims."""
 
     citizen: Citizen
     exp: float
     nbf: float | None
     iat: float | None
-    until: float
 
 
 @dataclass(frozen=True)
@@ -126,8 +126,12 @@ class CitizenTokenVerifier:
         self._algorithms = tuple(algorithms)
         self._jws = jwt.PyJWS(options={"enforce_minimum_key_length": True})
         self._cache_seconds = cache_seconds
-        self._cache_size = cache_size
-        self._verified: dict[bytes, _Verified] = {}
+        # The cache's clock is the ``now`` of the call using it (set just before each use), so
+        # entries age with the dev clock and in tests, not with the system's.
+        self._at = 0.0
+        self._verified: TLRUCache[bytes, _Verified, float] | None = None
+        if cache_seconds > 0 and cache_size > 0:
+            self._verified = TLRUCache(cache_size, ttu=self._trusted_until, timer=self._now)
 
     async def verify(self, authorization_header: str | None, *, now: datetime) -> Citizen:
         """Verify the bearer token and return the citizen it names.
@@ -148,8 +152,8 @@ class CitizenTokenVerifier:
         token = self._bearer(authorization_header)
         at = now.timestamp()
         digest = hashlib.sha256(token.encode("ascii")).digest()
-        seen = self._verified.get(digest)
-        if seen is not None and at < seen.until:
+        seen = self._recall(digest, at)
+        if seen is not None:
             self._check_times(seen.exp, seen.nbf, seen.iat, at)
             return seen.citizen
         algorithm, kid = self._header(token)
@@ -185,28 +189,29 @@ class CitizenTokenVerifier:
         self._remember(digest, citizen, claims, at)
         return citizen
 
+    def _now(self) -> float:
+        return self._at
+
+    def _trusted_until(self, _digest: bytes, verified: _Verified, at: float) -> float:
+        """A token is trusted ``cache_seconds`` after it passed, and never past its expiry."""
+        return min(at + self._cache_seconds, verified.exp + self._leeway)
+
+    def _recall(self, digest: bytes, at: float) -> _Verified | None:
+        if self._verified is None:
+            return None
+        self._at = at
+        return self._verified.get(digest)
+
     def _remember(
         self, digest: bytes, citizen: Citizen, claims: Mapping[str, Any], at: float
     ) -> None:
-        if self._cache_seconds <= 0 or self._cache_size <= 0:
+        if self._verified is None:
             return
         exp = _number(claims, "exp")
         assert exp is not None  # checked by _check_claims
-        if len(self._verified) >= self._cache_size:
-            self._verified = {
-                d: v
-                for d, v in self._verified.items()
-                if v.until > at and v.exp > at - self._leeway
-            }
-            if len(self._verified) >= self._cache_size:  # all fresh: forget the older half
-                keep = list(self._verified.items())[self._cache_size // 2 :]
-                self._verified = dict(keep)
+        self._at = at
         self._verified[digest] = _Verified(
-            citizen,
-            exp,
-            _number(claims, "nbf"),
-            _number(claims, "iat"),
-            until=min(at + self._cache_seconds, exp + self._leeway),
+            citizen, exp, _number(claims, "nbf"), _number(claims, "iat")
         )
 
     @staticmethod
