@@ -31,13 +31,12 @@ from collections.abc import Collection, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from azure.core import MatchConditions
 from azure.cosmos.aio import ContainerProxy
-from azure.cosmos.exceptions import CosmosAccessConditionFailedError, CosmosResourceNotFoundError
+from azure.cosmos.exceptions import CosmosResourceNotFoundError
 from cachetools import FIFOCache
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from shared.platform.cosmos import guarded
+from shared.platform.cosmos import StaleDocument, guarded, replace_unchanged
 from shared.platform.errors import DependencyError
 from shared.platform.messaging import Outgoing, Sender
 
@@ -247,18 +246,10 @@ class Outbox:
         doc_id, pk = document["id"], document[self._pk_field]
         for _ in range(5):
             remaining = [e for e in document.get("outbox") or [] if e["id"] not in sent]
-            updated = {k: v for k, v in document.items() if not k.startswith("_")}
-            updated["outbox"] = remaining
             try:
-                async with guarded(self._timeout):
-                    await self._c.replace_item(
-                        doc_id,
-                        updated,
-                        etag=document.get("_etag"),
-                        match_condition=MatchConditions.IfNotModified,
-                    )
+                await replace_unchanged(self._c, {**document, "outbox": remaining}, self._timeout)
                 return
-            except CosmosAccessConditionFailedError:
+            except StaleDocument:
                 try:
                     async with guarded(self._timeout):
                         document = await self._c.read_item(doc_id, partition_key=pk)
