@@ -34,6 +34,7 @@ from shared.platform.failed_work import CosmosFailedWork
 from shared.platform.messaging import ServiceBusSender
 from shared.platform.outbox import Outbox
 from shared.platform.queue_work import Policy, Ports
+from shared.platform.resources import OUTBOX_CONTAINERS
 from shared.push.client import PushDispatcher, build_dispatcher
 from shared.push.service import PushRequests, PushWorker
 from shared.push.settings import push_hubs
@@ -398,12 +399,6 @@ class Root:
 
 
 OUTBOX_SWEEP_AGE = timedelta(seconds=30)
-# Settings field of each container whose documents have an outbox -> its partition key path.
-OUTBOX_CONTAINERS: dict[str, str] = {
-    "wallet_container": "/pk",
-    "cashback_container": "/pk",
-    "standin_container": "/pk",
-}
 
 _root: Root | None = None
 

@@ -22,6 +22,12 @@ CONTAINERS: tuple[ContainerSpec, ...] = (
     ContainerSpec("standin_container", "/pk"),
 )
 
+_WITH_OUTBOX = ("wallet_container", "cashback_container", "standin_container")
+#: Settings field of each container whose documents have an outbox -> its partition key path.
+OUTBOX_CONTAINERS: dict[str, str] = {
+    c.setting: c.partition_key for c in CONTAINERS if c.setting in _WITH_OUTBOX
+}
+
 
 @dataclass(frozen=True)
 class QueueSpec:
