@@ -18,6 +18,8 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Protocol
 
+from cachetools import TTLCache
+
 from shared.notices import rules
 from shared.notices.models import (
     EC_FISCAL_CODE,
@@ -38,6 +40,8 @@ logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
 """ETag conflicts on one position before a write gives up (503: retry)."""
+REGISTRY_CACHE_SIZE = 10_000
+"""ECs remembered at most (a bound only: they expire after ``ttl`` anyway)."""
 EXPIRY_BATCH = 200
 EXPIRY_MAX_BATCHES = 50
 _EC = re.compile(EC_FISCAL_CODE)
@@ -59,15 +63,15 @@ class EcDirectory:
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._parties = parties
-        self._ttl = ttl
-        self._monotonic = monotonic
-        self._cache: dict[str, tuple[float, Party]] = {}
+        self._cache: TTLCache[str, Party, float] = TTLCache(
+            REGISTRY_CACHE_SIZE, ttl=ttl, timer=monotonic
+        )
 
     async def get(self, fiscal_code: str) -> Party:
         """The EC ``fiscal_code``; Invalid (422) if the registry has no such EC."""
         cached = self._cache.get(fiscal_code)
-        if cached is not None and cached[0] > self._monotonic():
-            return cached[1]
+        if cached is not None:
+            return cached
         try:
             party = await self._parties.get(fiscal_code)
         except NotFound:
@@ -84,7 +88,7 @@ class EcDirectory:
                     }
                 ],
             )
-        self._cache[fiscal_code] = (self._monotonic() + self._ttl, party)
+        self._cache[fiscal_code] = party
         return party
 
 
