@@ -17,7 +17,6 @@ from shared.platform.errors import Invalid, NotFound
 from shared.platform.failed_work import FailedWork
 from shared.platform.health import Health, HealthProbe
 from shared.platform.openapi import build
-from shared.platform.outbox import Event
 from shared.platform.resources import queue_definitions
 from shared.push.settings import check_push_hubs
 
@@ -200,6 +199,3 @@ async def sweep_outboxes(timer: func.TimerRequest) -> None:
     await asyncio.gather(
         *(box.sweep(now=root.clock.now(), older_than=OUTBOX_SWEEP_AGE) for box in root.outboxes())
     )
-
-
-__all__ = ["Event", "bp"]

@@ -47,11 +47,6 @@ QUEUES: tuple[QueueSpec, ...] = (
 )
 
 
-def container_names(settings: Settings) -> dict[str, str]:
-    """Container name -> partition key path."""
-    return {getattr(settings, c.setting): c.partition_key for c in CONTAINERS}
-
-
 def queue_definitions(settings: Settings) -> list[dict[str, object]]:
     """Queues in the form the local broker and the infra take."""
     return [
