@@ -14,6 +14,8 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
+from cachetools import TTLCache
+
 from shared.platform.cosmos import Document, StaleDocument
 from shared.platform.errors import DependencyError, NotFound
 from shared.standin import rules
@@ -35,6 +37,8 @@ logger = logging.getLogger(__name__)
 
 PROBE_NOTICE = "000000000000000000"
 HISTORY = 100
+STATIONS_REMEMBERED = 10_000
+"""Stations whose mode a process remembers at most (a bound only: they expire after ttl)."""
 MAX_ATTEMPTS = 8
 
 
@@ -59,16 +63,15 @@ class StationStates:
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._store = store
-        self._ttl = ttl
-        self._monotonic = monotonic
-        self._cache: dict[str, tuple[float, Mode]] = {}
+        self._cache: TTLCache[str, Mode, float] = TTLCache(
+            STATIONS_REMEMBERED, ttl=ttl, timer=monotonic
+        )
 
     async def mode(self, station_id: str) -> Mode:
-        cached = self._cache.get(station_id)
-        if cached is not None and cached[0] > self._monotonic():
-            return cached[1]
-        mode = effective_mode(await self._store.get(station_key(station_id)))
-        self._cache[station_id] = (self._monotonic() + self._ttl, mode)
+        mode = self._cache.get(station_id)
+        if mode is None:
+            mode = effective_mode(await self._store.get(station_key(station_id)))
+            self._cache[station_id] = mode
         return mode
 
     def forget(self, station_id: str) -> None:

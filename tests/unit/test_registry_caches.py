@@ -1,5 +1,5 @@
-"""The notice archive's EC directory and the stand-in's stations remember registry answers for
-``ttl`` seconds of their monotonic clock, and then ask again."""
+"""The notice archive's EC directory, the stand-in's stations and station modes remember what
+they read for ``ttl`` seconds of their monotonic clock, and then read again."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ import pytest
 from shared.notices.service import EcDirectory
 from shared.parties.models import Party, Role
 from shared.platform.errors import Invalid, NotFound
+from shared.standin.manager import StationStates
 from shared.standin.stations import Stations
+from shared.standin.store import station_key
 
 AT = datetime(2026, 12, 8, 9, 0, tzinfo=UTC)
 EC = "77777777777"
@@ -75,3 +77,30 @@ async def test_stations_remember_a_missing_party_too_until_ttl_passed() -> None:
     clock.now += 60
     assert (await stations.get("ST1")).endpoint == "http://ec.example/st1"
     assert registry.asked == ["ST1", "ST1"]
+
+
+class StationDocuments:
+    """The one method of the stand-in store that StationStates reads."""
+
+    def __init__(self) -> None:
+        self.documents: dict[tuple[str, str], dict[str, object]] = {}
+        self.reads = 0
+
+    async def get(self, key: tuple[str, str]) -> dict[str, object] | None:
+        self.reads += 1
+        return self.documents.get(key)
+
+
+async def test_station_modes_are_remembered_for_ttl_and_forgotten_on_a_local_change() -> None:
+    store, clock = StationDocuments(), Monotonic()
+    states = StationStates(store, ttl=5, monotonic=clock)  # type: ignore[arg-type]
+    assert await states.mode("ST1") == "NORMAL"
+    store.documents[station_key("ST1")] = {"automaticMode": "STANDIN", "forced": None}
+    clock.now += 4
+    assert await states.mode("ST1") == "NORMAL"  # remembered
+    clock.now += 1
+    assert await states.mode("ST1") == "STANDIN"
+    store.documents[station_key("ST1")] = {"automaticMode": "NORMAL", "forced": None}
+    states.forget("ST1")
+    assert await states.mode("ST1") == "NORMAL"
+    assert store.reads == 3
