@@ -36,7 +36,7 @@ from shared.notices.store import NoticeStore
 from shared.parties.models import Party
 from shared.parties.service import authorize_for_ec
 from shared.platform.errors import DependencyError, Forbidden, Invalid, NotFound
-from shared.platform.retry import in_hand_then_read, retry_on_stale
+from shared.platform.retry import KeptLosing, in_hand_then_read, retry_on_stale
 
 logger = logging.getLogger(__name__)
 
@@ -92,10 +92,6 @@ class EcDirectory:
             )
         self._cache[fiscal_code] = party
         return party
-
-
-class _KeptChanging(Exception):
-    """An expiry that lost every race: left to the next run."""
 
 
 def _kept_changing(doc_id: str) -> DependencyError:
@@ -316,6 +312,6 @@ class NoticeArchive:
             return True
 
         try:
-            return await retry_on_stale(step, conflict=_KeptChanging(), attempts=MAX_ATTEMPTS)
-        except _KeptChanging:
+            return await retry_on_stale(step, conflict=KeptLosing(), attempts=MAX_ATTEMPTS)
+        except KeptLosing:
             return False  # the next run looks at it again

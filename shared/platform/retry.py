@@ -21,6 +21,11 @@ D = TypeVar("D")
 STALE_ATTEMPTS = 5
 
 
+class KeptLosing(Exception):
+    """Every attempt lost its race: the ``conflict`` of a caller that then ends quietly (it
+    catches this), where losing means only "someone else is busy with it"."""
+
+
 async def retry_on_stale(
     step: Callable[[], Awaitable[T]],
     *,

@@ -13,13 +13,14 @@ import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any, Protocol
 
 from pydantic import ValidationError
 
 from shared.notices.models import Position
 from shared.parties.models import Party
-from shared.platform.cosmos import Document, StaleDocument
+from shared.platform.cosmos import Document
 from shared.platform.errors import (
     Conflict,
     DependencyError,
@@ -31,6 +32,7 @@ from shared.platform.errors import (
     UpstreamFailed,
 )
 from shared.platform.outbox import Event, add_events
+from shared.platform.retry import KeptLosing, in_hand_then_read, retry_on_stale
 from shared.standin import rules
 from shared.standin.models import (
     ActivateIn,
@@ -205,10 +207,14 @@ class Gateway:
         key = payment_key(request.pa_fiscal_code, request.notice_number)
         # Most notices have never been activated: create their payment document straight
         # away (one round trip); only when it exists is it read and checked.
-        current: Document | None = None
-        for _ in range(MAX_ATTEMPTS):
-            token = (current or {}).get("token")
-            if current is not None and current.get("paid"):
+        current = in_hand_then_read(None, partial(self._store.get, key))
+
+        async def lock() -> Activation | tuple[Document, dict[str, Any]]:
+            """The notice locked by a new live token (the document as written, the token),
+            or the activation it already has for this very request."""
+            document = await current()
+            token = (document or {}).get("token")
+            if document is not None and document.get("paid"):
                 raise Conflict(
                     f"notice {request.notice_number} of {request.pa_fiscal_code} is already paid",
                     code=rules.ALREADY_PAID,
@@ -247,20 +253,19 @@ class Gateway:
                 "expiresAt": (now + self._policy.token_lifetime).isoformat(),
                 **details,
             }
-            document = {**(current or _new_payment(key, request)), "token": token}
-            try:
-                written = await (
-                    self._store.replace(document)
-                    if current is not None
-                    else self._store.create(document)
-                )
-            except StaleDocument:
-                current = await self._store.get(key)
-                continue
-            if stand_in:
-                return Activation.model_validate(token)
-            return await self._activate_at_ec(station, written, token, now)
-        raise DependencyError("cosmos", f"payment {key[0]} kept changing", retry_after=1)
+            locked = {**(document or _new_payment(key, request)), "token": token}
+            written = await (
+                self._store.replace(locked) if document is not None else self._store.create(locked)
+            )
+            return written, token
+
+        locked = await retry_on_stale(lock, conflict=_kept_changing(key), attempts=MAX_ATTEMPTS)
+        if isinstance(locked, Activation):
+            return locked
+        written, token = locked
+        if stand_in:
+            return Activation.model_validate(token)
+        return await self._activate_at_ec(station, written, token, now)
 
     async def _activate_at_ec(
         self, station: StationRef, written: Document, token: dict[str, Any], now: datetime
@@ -303,8 +308,13 @@ class Gateway:
         self, written: Document, payment_token: str, changes: dict[str, Any]
     ) -> None:
         """Apply ``changes`` to the live token ``payment_token`` (nothing once it is not)."""
-        document: Document | None = written
-        for _ in range(MAX_ATTEMPTS):
+        in_hand: Document | None = written
+        current = in_hand_then_read(
+            in_hand, partial(self._store.get, (written["id"], written["pk"]))
+        )
+
+        async def step() -> None:
+            document = await current()
             token = (document or {}).get("token") or {}
             if (
                 document is None
@@ -312,21 +322,24 @@ class Gateway:
                 or token.get("state") != "LIVE"
             ):
                 return
-            try:
-                await self._store.replace({**document, "token": {**token, **changes}})
-                return
-            except StaleDocument:
-                document = await self._store.get((written["id"], written["pk"]))
-        logger.warning(
-            "payment %s kept changing; token %s not updated", written["id"], payment_token
-        )
+            await self._store.replace({**document, "token": {**token, **changes}})
+
+        try:
+            await retry_on_stale(step, conflict=KeptLosing(), attempts=MAX_ATTEMPTS)
+        except KeptLosing:
+            logger.warning(
+                "payment %s kept changing; token %s not updated", written["id"], payment_token
+            )
 
     # ------------------------------------------------------------------ outcome
     async def outcome(self, party: Party, request: OutcomeIn, *, now: datetime) -> OutcomeOut:
         _check_psp(party, request.psp_id)
         pa, nav = token_notice(request.payment_token)
         key = payment_key(pa, nav)
-        for _ in range(MAX_ATTEMPTS):
+
+        async def record() -> OutcomeOut | tuple[Document, dict[str, Any]]:
+            """The outcome written (the document as written, its token), or the answer given
+            before to this very receipt."""
             current = await self._store.get(key)
             token = (current or {}).get("token")
             if current is None or token is None:
@@ -352,16 +365,17 @@ class Gateway:
             document = _with_outcome(
                 current, request, token, now=now, queue=self._policy.receipts_queue
             )
-            try:
-                written = await self._store.replace(document)
-            except StaleDocument:
-                continue
-            if request.outcome == "OK":
-                await self._record_in_archive(written, now=now)
-                # The delivery's first write clears the event (the sweep, if it never runs).
-                await self._publisher.publish(written, clear_now=False)
-            return _outcome_out(request, token, paid=request.outcome == "OK")
-        raise DependencyError("cosmos", f"payment {key[0]} kept changing", retry_after=1)
+            return await self._store.replace(document), token
+
+        recorded = await retry_on_stale(record, conflict=_kept_changing(key), attempts=MAX_ATTEMPTS)
+        if isinstance(recorded, OutcomeOut):
+            return recorded
+        written, token = recorded
+        if request.outcome == "OK":
+            await self._record_in_archive(written, now=now)
+            # The delivery's first write clears the event (the sweep, if it never runs).
+            await self._publisher.publish(written, clear_now=False)
+        return _outcome_out(request, token, paid=request.outcome == "OK")
 
     async def _record_in_archive(self, written: Document, *, now: datetime) -> None:
         paid = written["paid"]
@@ -414,6 +428,11 @@ def _new_payment(key: tuple[str, str], notice: NoticeRef) -> Document:
         "delivered": None,
         "outbox": [],
     }
+
+
+def _kept_changing(key: tuple[str, str]) -> DependencyError:
+    """What a write gets after MAX_ATTEMPTS lost races: 503, retry (not the caller's fault)."""
+    return DependencyError("cosmos", f"payment {key[0]} kept changing", retry_after=1)
 
 
 def _answer(position: Position, *, stand_in: bool) -> NoticeAnswer:

@@ -16,8 +16,9 @@ from typing import Any
 
 from cachetools import TTLCache
 
-from shared.platform.cosmos import Document, StaleDocument
+from shared.platform.cosmos import Document
 from shared.platform.errors import DependencyError, NotFound
+from shared.platform.retry import retry_on_stale
 from shared.standin import rules
 from shared.standin.models import (
     EcVerifyRequest,
@@ -124,23 +125,21 @@ class Manager:
     ) -> Document:
         """Apply ``change`` to the station's document (created on first use), ETag-guarded;
         ``change`` returns None for "nothing to write"."""
-        for _ in range(MAX_ATTEMPTS):
+
+        async def step() -> Document:
             current = await self._store.get(station_key(station_id))
             base = current or _new_station(station_id)
             updated = change(dict(base))
             if updated is None:
                 return base
-            try:
-                written = await (
-                    self._store.replace(updated)
-                    if current is not None
-                    else self._store.create(updated)
-                )
-            except StaleDocument:
-                continue
+            written = await (
+                self._store.replace(updated) if current is not None else self._store.create(updated)
+            )
             self._states.forget(station_id)
             return written
-        raise DependencyError("cosmos", f"station {station_id} kept changing", retry_after=1)
+
+        busy = DependencyError("cosmos", f"station {station_id} kept changing", retry_after=1)
+        return await retry_on_stale(step, conflict=busy, attempts=MAX_ATTEMPTS)
 
     # ------------------------------------------------------------------ the 5-minute run
     async def evaluate(self, *, now: datetime) -> list[HistoryEntry]:
