@@ -32,8 +32,8 @@ from shared.platform.errors import (
     TransientError,
 )
 from shared.platform.retry import in_hand_then_read, retry_on_stale
-from shared.standin.gateway import MAX_ATTEMPTS, Archive, mark_paid
 from shared.standin.models import RECEIPT_DUPLICATE, EcReceipt, NoticeRef
+from shared.standin.payments import MAX_ATTEMPTS, Archive, mark_paid
 from shared.standin.stations import Answer, StationClient, Stations
 from shared.standin.store import StandInStore, payment_key
 
