@@ -53,7 +53,7 @@ from local.cosmos import stats
 from local.devclock import DevClock
 from local.platform import Platform
 from local.process import ROOT, Child
-from shared.auth.citizen import issue_token
+from local.tokens import issue_token
 from shared.auth.fiscal_code import check_character
 from shared.auth.signature import sign
 

@@ -44,7 +44,7 @@ TRANSACTIONS = "v1/cashback/transactions"
     summary="Enroll in cashback, accepting its terms and conditions (again: unchanged)",
 )
 async def cashback_enroll(call: Call[EnrollmentIn]) -> Citizen:
-    return await call.root.cashback().enroll(call.the_citizen.fiscal_code, now=call.now)
+    return await call.root.cashback().enroll(call.citizen.fiscal_code, now=call.now)
 
 
 @endpoint(
@@ -58,7 +58,7 @@ async def cashback_enroll(call: Call[EnrollmentIn]) -> Citizen:
     summary="The caller's cashback enrollment",
 )
 async def cashback_citizen(call: Call[BaseModel]) -> Citizen:
-    return await call.root.cashback().citizen(call.the_citizen.fiscal_code)
+    return await call.root.cashback().citizen(call.citizen.fiscal_code)
 
 
 @endpoint(
@@ -72,7 +72,7 @@ async def cashback_citizen(call: Call[BaseModel]) -> Citizen:
     summary="Withdraw from cashback: every instrument is disabled, earnings stay",
 )
 async def cashback_withdraw(call: Call[BaseModel]) -> None:
-    await call.root.cashback().withdraw(call.the_citizen.fiscal_code, now=call.now)
+    await call.root.cashback().withdraw(call.citizen.fiscal_code, now=call.now)
 
 
 @endpoint(
@@ -88,9 +88,7 @@ async def cashback_withdraw(call: Call[BaseModel]) -> None:
     summary="Where payouts go: an Italian IBAN, checked with the bank asynchronously",
 )
 async def cashback_set_iban(call: Call[IbanIn]) -> Citizen:
-    return await call.root.cashback().set_iban(
-        call.the_citizen.fiscal_code, call.body, now=call.now
-    )
+    return await call.root.cashback().set_iban(call.citizen.fiscal_code, call.body, now=call.now)
 
 
 @endpoint(
@@ -103,7 +101,7 @@ async def cashback_set_iban(call: Call[IbanIn]) -> Citizen:
     summary="The caller's instruments with their cashback state",
 )
 async def cashback_instruments(call: Call[BaseModel]) -> CashbackInstrumentList:
-    return await call.root.cashback().instruments(call.the_citizen.fiscal_code)
+    return await call.root.cashback().instruments(call.citizen.fiscal_code)
 
 
 @endpoint(
@@ -118,7 +116,7 @@ async def cashback_instruments(call: Call[BaseModel]) -> CashbackInstrumentList:
 )
 async def cashback_enable_instrument(call: Call[BaseModel]) -> CashbackInstrument:
     return await call.root.cashback().enable(
-        call.the_citizen.fiscal_code, call.param("walletId"), now=call.now
+        call.citizen.fiscal_code, call.param("walletId"), now=call.now
     )
 
 
@@ -134,7 +132,7 @@ async def cashback_enable_instrument(call: Call[BaseModel]) -> CashbackInstrumen
 )
 async def cashback_disable_instrument(call: Call[BaseModel]) -> None:
     await call.root.cashback().disable(
-        call.the_citizen.fiscal_code, call.param("walletId"), now=call.now
+        call.citizen.fiscal_code, call.param("walletId"), now=call.now
     )
 
 
@@ -148,7 +146,7 @@ async def cashback_disable_instrument(call: Call[BaseModel]) -> None:
     summary="The award periods, newest first, with the caller's state in each",
 )
 async def cashback_periods(call: Call[BaseModel]) -> PeriodList:
-    return await call.root.cashback().periods(call.the_citizen.fiscal_code, now=call.now)
+    return await call.root.cashback().periods(call.citizen.fiscal_code, now=call.now)
 
 
 @endpoint(
@@ -163,7 +161,7 @@ async def cashback_periods(call: Call[BaseModel]) -> PeriodList:
 )
 async def cashback_period(call: Call[BaseModel]) -> PeriodState:
     return await call.root.cashback().period(
-        call.the_citizen.fiscal_code, call.param("periodId"), now=call.now
+        call.citizen.fiscal_code, call.param("periodId"), now=call.now
     )
 
 
@@ -180,7 +178,7 @@ async def cashback_period(call: Call[BaseModel]) -> PeriodState:
 )
 async def cashback_period_transactions(call: Call[BaseModel]) -> TransactionPage:
     return await call.root.cashback().transactions(
-        call.the_citizen.fiscal_code,
+        call.citizen.fiscal_code,
         call.param("periodId"),
         continuation=call.request.params.get("continuationToken"),
     )

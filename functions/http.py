@@ -50,7 +50,8 @@ class Call(Generic[B]):
     body: B
     now: datetime
     correlation_id: str
-    citizen: Citizen | None = None
+    verified_citizen: Citizen | None = None
+    """Who the bearer token names, once verified; None on routes without citizen auth."""
     party: Party | None = None
 
     @property
@@ -70,9 +71,11 @@ class Call(Generic[B]):
         return None if value is None else str(value)
 
     @property
-    def the_citizen(self) -> Citizen:
-        assert self.citizen is not None, "endpoint is not behind citizen auth"
-        return self.citizen
+    def citizen(self) -> Citizen:
+        """The calling citizen, on routes with ``auth="citizen"`` (elsewhere a programming
+        error)."""
+        assert self.verified_citizen is not None, "endpoint is not behind citizen auth"
+        return self.verified_citizen
 
     @property
     def the_party(self) -> Party:
@@ -177,7 +180,7 @@ async def _serve(
         now = current_clock().now()
         call: Call[Any] = Call(request=req, body=NoBody(), now=now, correlation_id=cid)
         if auth == "citizen":
-            call.citizen = await call.root.citizen_tokens().verify(
+            call.verified_citizen = await call.root.citizen_tokens().verify(
                 req.headers.get("Authorization"), now=now
             )
         elif auth == "party":

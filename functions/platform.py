@@ -28,7 +28,6 @@ from shared.platform.errors import Invalid, NotFound
 from shared.platform.failed_work import FailedWork
 from shared.platform.health import Health, HealthProbe
 from shared.platform.openapi import build
-from shared.platform.outbox import Event
 from shared.platform.problems import problem_for
 from shared.platform.resources import queue_definitions
 from shared.platform.static import STATIC_ROOT, StaticFolder, StaticReply
@@ -247,6 +246,3 @@ async def sweep_outboxes(timer: func.TimerRequest) -> None:
     await asyncio.gather(
         *(box.sweep(now=root.clock.now(), older_than=OUTBOX_SWEEP_AGE) for box in root.outboxes())
     )
-
-
-__all__ = ["Event", "bp"]

@@ -34,7 +34,7 @@ bp = func.Blueprint()
 )
 async def put_push_installation(call: Call[InstallationIn]) -> InstallationAccepted:
     return await call.root.push_requests().register(
-        call.the_citizen.fiscal_code, call.body, now=call.now
+        call.citizen.fiscal_code, call.body, now=call.now
     )
 
 
@@ -50,7 +50,7 @@ async def put_push_installation(call: Call[InstallationIn]) -> InstallationAccep
     tags=("push",),
 )
 async def delete_push_installation(call: Call[BaseModel]) -> InstallationAccepted:
-    return await call.root.push_requests().unregister(call.the_citizen.fiscal_code, now=call.now)
+    return await call.root.push_requests().unregister(call.citizen.fiscal_code, now=call.now)
 
 
 @endpoint(

@@ -9,7 +9,8 @@ from __future__ import annotations
 from datetime import timedelta
 from functools import cached_property
 
-from shared.auth.citizen import CitizenTokenVerifier, JwksKeys, KeySource, PemKeys
+from shared.auth.citizen import CitizenTokenVerifier
+from shared.auth.keys import JwksKeys, KeySource, PemKeys
 from shared.auth.secrets import KeyVaultSecrets, LocalSecrets, SecretProvider
 from shared.cashback.bank import HttpBankCheck
 from shared.cashback.intake import Intake
@@ -35,6 +36,7 @@ from shared.platform.failed_work import CosmosFailedWork
 from shared.platform.messaging import ServiceBusSender
 from shared.platform.outbox import Outbox
 from shared.platform.queue_work import Policy, Ports
+from shared.platform.resources import OUTBOX_CONTAINERS
 from shared.push.client import PushDispatcher, build_dispatcher
 from shared.push.service import PushRequests, PushWorker
 from shared.push.settings import push_hubs
@@ -393,12 +395,6 @@ class Root:
 
 
 OUTBOX_SWEEP_AGE = timedelta(seconds=30)
-# Settings field of each container whose documents have an outbox -> its partition key path.
-OUTBOX_CONTAINERS: dict[str, str] = {
-    "wallet_container": "/pk",
-    "cashback_container": "/pk",
-    "standin_container": "/pk",
-}
 
 _root: Root | None = None
 

@@ -40,7 +40,7 @@ NOTIFICATIONS = "v1/wallet/psp/notifications"
 )
 async def wallet_start_onboarding(call: Call[NewInstrument]) -> OnboardingStarted:
     return await call.root.wallet().start_onboarding(
-        call.the_citizen.fiscal_code,
+        call.citizen.fiscal_code,
         call.body,
         now=call.now,
         notification_url=_notification_url(call),
@@ -57,7 +57,7 @@ async def wallet_start_onboarding(call: Call[NewInstrument]) -> OnboardingStarte
     summary="The caller's instruments and onboarding sessions in progress",
 )
 async def wallet_list_instruments(call: Call[BaseModel]) -> InstrumentList:
-    return await call.root.wallet().instruments(call.the_citizen.fiscal_code, now=call.now)
+    return await call.root.wallet().instruments(call.citizen.fiscal_code, now=call.now)
 
 
 @endpoint(
@@ -72,7 +72,7 @@ async def wallet_list_instruments(call: Call[BaseModel]) -> InstrumentList:
 )
 async def wallet_get_instrument(call: Call[BaseModel]) -> Instrument:
     return await call.root.wallet().get(
-        call.the_citizen.fiscal_code, call.param("walletId"), now=call.now
+        call.citizen.fiscal_code, call.param("walletId"), now=call.now
     )
 
 
@@ -87,9 +87,7 @@ async def wallet_get_instrument(call: Call[BaseModel]) -> Instrument:
     summary="Delete one of the caller's instruments (again: 204 too)",
 )
 async def wallet_delete_instrument(call: Call[BaseModel]) -> None:
-    await call.root.wallet().delete(
-        call.the_citizen.fiscal_code, call.param("walletId"), now=call.now
-    )
+    await call.root.wallet().delete(call.citizen.fiscal_code, call.param("walletId"), now=call.now)
 
 
 @endpoint(
@@ -106,7 +104,7 @@ async def wallet_delete_instrument(call: Call[BaseModel]) -> None:
 )
 async def wallet_set_applications(call: Call[ApplicationsUpdate]) -> Instrument:
     return await call.root.wallet().set_applications(
-        call.the_citizen.fiscal_code, call.param("walletId"), call.body, now=call.now
+        call.citizen.fiscal_code, call.param("walletId"), call.body, now=call.now
     )
 
 

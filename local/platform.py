@@ -24,7 +24,7 @@ from local.ecsim import DEMO_NOTICES, start_ecsim
 from local.process import Child
 from local.psp import DEV_HPAN_SALT, start_psp
 from local.psp import base_url as psp_base_url
-from shared.auth.citizen import generate_key_pair
+from local.tokens import generate_key_pair
 from shared.platform.config import Settings, load_settings
 from shared.platform.resources import CONTAINERS, queue_definitions
 

@@ -139,11 +139,6 @@ class Child:
         self.stop()
 
 
-def node_bin(name: str) -> str:
-    """Path of an npm-installed executable of this project."""
-    return str(ROOT / "node_modules" / ".bin" / name)
-
-
 async def serve_app(app: Any, host: str, port: int) -> None:
     """Serve an aiohttp ``app`` on ``host:port`` (0: any free port), print ``READY <port>``,
     and run until SIGINT or SIGTERM (the simulators' ``__main__``)."""

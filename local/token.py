@@ -11,7 +11,7 @@ import sys
 from local.devclock import DevClock
 from local.process import ROOT
 from local.run import STATE
-from shared.auth.citizen import issue_token
+from local.tokens import issue_token
 from shared.auth.fiscal_code import parse_fiscal_code
 from shared.platform.errors import Invalid
 

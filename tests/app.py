@@ -55,7 +55,7 @@ async def test_admin(call: Call[BaseModel]) -> Who:
 
 @endpoint(bp, "tests/citizen", "GET", auth="citizen", returns=Who)
 async def test_citizen(call: Call[BaseModel]) -> Who:
-    return Who(who=call.the_citizen.fiscal_code)
+    return Who(who=call.citizen.fiscal_code)
 
 
 @endpoint(bp, "tests/creditor", "GET", auth="party", roles=("ec",), returns=Who)

@@ -16,7 +16,10 @@ import re
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from functools import partial
 from typing import Protocol
+
+from cachetools import TTLCache
 
 from shared.notices import rules
 from shared.notices.models import (
@@ -29,15 +32,18 @@ from shared.notices.models import (
     segregation_code,
 )
 from shared.notices.rules import Document, NotThere, Outcome, Write
-from shared.notices.store import NoticeStore, StaleDocument
+from shared.notices.store import NoticeStore
 from shared.parties.models import Party
 from shared.parties.service import authorize_for_ec
 from shared.platform.errors import DependencyError, Forbidden, Invalid, NotFound
+from shared.platform.retry import KeptLosing, in_hand_then_read, retry_on_stale
 
 logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 8
 """ETag conflicts on one position before a write gives up (503: retry)."""
+REGISTRY_CACHE_SIZE = 10_000
+"""ECs remembered at most (a bound only: they expire after ``ttl`` anyway)."""
 EXPIRY_BATCH = 200
 EXPIRY_MAX_BATCHES = 50
 _EC = re.compile(EC_FISCAL_CODE)
@@ -59,15 +65,15 @@ class EcDirectory:
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._parties = parties
-        self._ttl = ttl
-        self._monotonic = monotonic
-        self._cache: dict[str, tuple[float, Party]] = {}
+        self._cache: TTLCache[str, Party, float] = TTLCache(
+            REGISTRY_CACHE_SIZE, ttl=ttl, timer=monotonic
+        )
 
     async def get(self, fiscal_code: str) -> Party:
         """The EC ``fiscal_code``; Invalid (422) if the registry has no such EC."""
         cached = self._cache.get(fiscal_code)
-        if cached is not None and cached[0] > self._monotonic():
-            return cached[1]
+        if cached is not None:
+            return cached
         try:
             party = await self._parties.get(fiscal_code)
         except NotFound:
@@ -84,8 +90,13 @@ class EcDirectory:
                     }
                 ],
             )
-        self._cache[fiscal_code] = (self._monotonic() + self._ttl, party)
+        self._cache[fiscal_code] = party
         return party
+
+
+def _kept_changing(doc_id: str) -> DependencyError:
+    """What a write gets after MAX_ATTEMPTS lost races: 503, retry (not the caller's fault)."""
+    return DependencyError("cosmos", f"position {doc_id} kept changing", retry_after=1)
 
 
 def parse_segregation_codes(raw: str | None) -> list[str] | None:
@@ -179,21 +190,24 @@ class NoticeArchive:
             Conflict: the position is PAID.
             DependencyError: Cosmos is unavailable, or the position kept changing.
         """
-        current = None if assume_absent else await self._store.get(write.doc_id)
-        for _ in range(MAX_ATTEMPTS):
+        read = partial(self._store.get, write.doc_id)
+        current = in_hand_then_read(None, read) if assume_absent else read
+
+        async def step() -> tuple[Outcome, Document]:
+            document = await current()
             try:
-                try:
-                    decision = rules.decide(current, write)
-                except NotThere as refusal:
-                    await self._put(current, refusal.tombstone)
-                    raise
-                if decision.document is None:
-                    assert current is not None
-                    return decision.outcome, current
-                return decision.outcome, await self._put(current, decision.document)
-            except StaleDocument:
-                current = await self._store.get(write.doc_id)
-        raise DependencyError("cosmos", f"position {write.doc_id} kept changing", retry_after=1)
+                decision = rules.decide(document, write)
+            except NotThere as refusal:
+                await self._put(document, refusal.tombstone)
+                raise
+            if decision.document is None:
+                assert document is not None
+                return decision.outcome, document
+            return decision.outcome, await self._put(document, decision.document)
+
+        return await retry_on_stale(
+            step, conflict=_kept_changing(write.doc_id), attempts=MAX_ATTEMPTS
+        )
 
     async def _put(self, current: Document | None, document: Document) -> Document:
         if current is None:
@@ -245,7 +259,8 @@ class NoticeArchive:
         if not receipt_id or len(receipt_id) > 255:
             raise Invalid("receipt_id must be 1 to 255 characters")
         doc_id = position_id(pa_fiscal_code, nav)
-        for _ in range(MAX_ATTEMPTS):
+
+        async def step() -> Document:
             current = await self._store.get(doc_id)
             paid = rules.pay(
                 current,
@@ -256,16 +271,13 @@ class NoticeArchive:
                 now=now,
                 check_payable=stand_in if check_payable is None else check_payable,
             )
-            if paid is None:
-                assert current is not None
-                return rules.as_position(current, now=now)
             assert current is not None
-            try:
-                written = await self._store.replace(paid, current["_etag"])
-            except StaleDocument:
-                continue
-            return rules.as_position(written, now=now)
-        raise DependencyError("cosmos", f"position {doc_id} kept changing", retry_after=1)
+            if paid is None:
+                return current
+            return await self._store.replace(paid, current["_etag"])
+
+        written = await retry_on_stale(step, conflict=_kept_changing(doc_id), attempts=MAX_ATTEMPTS)
+        return rules.as_position(written, now=now)
 
     async def expire_due(self, *, now: datetime, concurrency: int = 16) -> int:
         """Store EXPIRED on every VALID position past its date with switchToExpired; returns
@@ -287,16 +299,19 @@ class NoticeArchive:
             logger.info("expired %d positions", expired)
         return expired
 
-    async def _expire_one(self, document: Document | None, *, now: datetime) -> bool:
-        for _ in range(MAX_ATTEMPTS):
-            if document is None:
+    async def _expire_one(self, due: Document, *, now: datetime) -> bool:
+        in_hand: Document | None = due
+        current = in_hand_then_read(in_hand, partial(self._store.get, due["id"]))
+
+        async def step() -> bool:
+            document = await current()
+            updated = None if document is None else rules.expire(document, now=now)
+            if document is None or updated is None:
                 return False
-            updated = rules.expire(document, now=now)
-            if updated is None:
-                return False
-            try:
-                await self._store.replace(updated, document["_etag"])
-                return True
-            except StaleDocument:
-                document = await self._store.get(document["id"])
-        return False
+            await self._store.replace(updated, document["_etag"])
+            return True
+
+        try:
+            return await retry_on_stale(step, conflict=KeptLosing(), attempts=MAX_ATTEMPTS)
+        except KeptLosing:
+            return False  # the next run looks at it again

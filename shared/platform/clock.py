@@ -55,8 +55,3 @@ def use_clock(clock: Clock) -> None:
     """Install the process's clock; only a composition root (the dev host) calls this."""
     global _current
     _current = clock
-
-
-def rome_date(moment: datetime) -> str:
-    """The calendar day in Europe/Rome of an aware instant, as YYYY-MM-DD."""
-    return moment.astimezone(ROME).date().isoformat()

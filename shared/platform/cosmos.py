@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
 
-import aiohttp
 from azure.core import MatchConditions
-from azure.core.exceptions import ServiceRequestError, ServiceResponseError
 from azure.cosmos.aio import ContainerProxy
 from azure.cosmos.exceptions import (
     CosmosAccessConditionFailedError,
@@ -20,6 +16,7 @@ from azure.cosmos.exceptions import (
 )
 
 from shared.platform.errors import DependencyError
+from shared.platform.guard import UNREACHABLE, guard
 
 TRANSIENT_STATUS = {408, 429, 449, 500, 502, 503, 504}
 
@@ -41,25 +38,25 @@ def retry_after_seconds(error: CosmosHttpResponseError) -> float:
         return 1.0
 
 
-@contextlib.asynccontextmanager
-async def guarded(timeout: float, dependency: str = "cosmos") -> AsyncIterator[None]:
+def guarded(timeout: float, dependency: str = "cosmos") -> AbstractAsyncContextManager[None]:
     """Bound a Cosmos call by ``timeout`` and turn throttling and outages into DependencyError.
 
     Statuses that mean something to the caller (404, 409, 412) pass through unchanged.
     """
-    try:
-        async with asyncio.timeout(timeout):
-            yield
-    except TimeoutError:
-        raise DependencyError(dependency, f"no answer within {timeout:g}s") from None
-    except CosmosHttpResponseError as error:
-        if error.status_code in TRANSIENT_STATUS:
-            raise DependencyError(
-                dependency, f"status {error.status_code}", retry_after=retry_after_seconds(error)
-            ) from error
-        raise
-    except (ServiceRequestError, ServiceResponseError, aiohttp.ClientError, OSError) as error:
-        raise DependencyError(dependency, type(error).__name__) from error
+
+    def outage(error: Exception) -> DependencyError | None:
+        if isinstance(error, CosmosHttpResponseError):
+            if error.status_code not in TRANSIENT_STATUS:
+                return None
+            retry_after = retry_after_seconds(error)
+            return DependencyError(
+                dependency, f"status {error.status_code}", retry_after=retry_after
+            )
+        if isinstance(error, UNREACHABLE):
+            return DependencyError(dependency, type(error).__name__)
+        return None
+
+    return guard(dependency, timeout, outage)
 
 
 Document = dict[str, Any]

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, cast
@@ -16,6 +16,7 @@ from azure.servicebus.exceptions import ServiceBusError
 
 from shared.platform.clients import Clients
 from shared.platform.errors import DependencyError
+from shared.platform.guard import guard
 
 
 @dataclass(frozen=True)
@@ -39,15 +40,15 @@ class Sender(Protocol):
         ...
 
 
-@contextlib.asynccontextmanager
-async def guarded_bus(timeout: float) -> AsyncIterator[None]:
-    try:
-        async with asyncio.timeout(timeout):
-            yield
-    except TimeoutError:
-        raise DependencyError("servicebus", f"no answer within {timeout:g}s") from None
-    except ServiceBusError as error:
-        raise DependencyError("servicebus", type(error).__name__) from error
+def guarded_bus(timeout: float) -> AbstractAsyncContextManager[None]:
+    """Bound a Service Bus call by ``timeout``; its SDK's errors become DependencyError."""
+    return guard("servicebus", timeout, _bus_outage)
+
+
+def _bus_outage(error: Exception) -> DependencyError | None:
+    if isinstance(error, ServiceBusError):
+        return DependencyError("servicebus", type(error).__name__)
+    return None
 
 
 @dataclass(eq=False)

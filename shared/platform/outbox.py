@@ -12,13 +12,13 @@ its response (:meth:`Outbox.publish_soon`): the events are in the committed docu
 the request need not wait for the broker; one background flush per process sends what all
 requests handed it in the last :data:`LINGER_SECONDS`, in one batch per queue.
 
-An :class:`Outbox` remembers the ids of the last :data:`REMEMBERED` events it sent (the broker
-acknowledged them), and does not send those again: the sweep of the process that sent them only
-clears them. Any other process re-sends what it finds before clearing it (the broker drops the
-copies by message id while they are inside its duplicate-detection window, ten minutes by
-default; past it, consumers deduplicate by event id as for any at-least-once delivery). Until
-then later writes of the document carry the events over: an outbox holding more than
-:data:`CLEAR_NOW_PAST` events is cleared at once anyway.
+An :class:`Outbox` remembers the ids of the last events it sent (:data:`REMEMBERED` by
+default; the broker acknowledged them), and does not send those again: the sweep of the process
+that sent them only clears them. Any other process re-sends what it finds before clearing it (the
+broker drops the copies by message id while they are inside its duplicate-detection window, ten
+minutes by default; past it, consumers deduplicate by event id as for any at-least-once
+delivery). Until then later writes of the document carry the events over: an outbox holding more
+than :data:`CLEAR_NOW_PAST` events is cleared at once anyway.
 """
 
 from __future__ import annotations
@@ -26,17 +26,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections import OrderedDict, defaultdict
+from collections import defaultdict
 from collections.abc import Collection, Iterable
 from datetime import datetime, timedelta
 from typing import Any
 
-from azure.core import MatchConditions
 from azure.cosmos.aio import ContainerProxy
-from azure.cosmos.exceptions import CosmosAccessConditionFailedError, CosmosResourceNotFoundError
+from azure.cosmos.exceptions import CosmosResourceNotFoundError
+from cachetools import FIFOCache
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-from shared.platform.cosmos import guarded
+from shared.platform.cosmos import StaleDocument, guarded, replace_unchanged
 from shared.platform.errors import DependencyError
 from shared.platform.messaging import Outgoing, Sender
 
@@ -102,13 +102,19 @@ class Outbox:
     """Publishes and clears outboxes of documents in one container."""
 
     def __init__(
-        self, container: ContainerProxy, sender: Sender, *, partition_key: str, timeout: float
+        self,
+        container: ContainerProxy,
+        sender: Sender,
+        *,
+        partition_key: str,
+        timeout: float,
+        remembered: int = REMEMBERED,
     ) -> None:
         self._c = container
         self._sender = sender
         self._pk_field = partition_key.lstrip("/")
         self._timeout = timeout
-        self._sent: OrderedDict[str, None] = OrderedDict()  # the last REMEMBERED sent ids
+        self._sent: FIFOCache[str, None] = FIFOCache(remembered)  # the last sent event ids
         self._soon: list[Event] = []  # handed to publish_soon, not taken by a flush yet
         self._flush: asyncio.Task[None] | None = None
         self._background: set[asyncio.Task[Any]] = set()  # long outboxes, published whole
@@ -235,25 +241,15 @@ class Outbox:
     def _remember(self, ids: Iterable[str]) -> None:
         for sent in ids:
             self._sent[sent] = None
-        while len(self._sent) > REMEMBERED:
-            self._sent.popitem(last=False)
 
     async def _clear(self, document: dict[str, Any], sent: set[str]) -> None:
         doc_id, pk = document["id"], document[self._pk_field]
         for _ in range(5):
             remaining = [e for e in document.get("outbox") or [] if e["id"] not in sent]
-            updated = {k: v for k, v in document.items() if not k.startswith("_")}
-            updated["outbox"] = remaining
             try:
-                async with guarded(self._timeout):
-                    await self._c.replace_item(
-                        doc_id,
-                        updated,
-                        etag=document.get("_etag"),
-                        match_condition=MatchConditions.IfNotModified,
-                    )
+                await replace_unchanged(self._c, {**document, "outbox": remaining}, self._timeout)
                 return
-            except CosmosAccessConditionFailedError:
+            except StaleDocument:
                 try:
                     async with guarded(self._timeout):
                         document = await self._c.read_item(doc_id, partition_key=pk)

@@ -22,6 +22,12 @@ CONTAINERS: tuple[ContainerSpec, ...] = (
     ContainerSpec("standin_container", "/pk"),
 )
 
+_WITH_OUTBOX = ("wallet_container", "cashback_container", "standin_container")
+#: Settings field of each container whose documents have an outbox -> its partition key path.
+OUTBOX_CONTAINERS: dict[str, str] = {
+    c.setting: c.partition_key for c in CONTAINERS if c.setting in _WITH_OUTBOX
+}
+
 
 @dataclass(frozen=True)
 class QueueSpec:
@@ -39,11 +45,6 @@ QUEUES: tuple[QueueSpec, ...] = (
     QueueSpec("notices_queue"),
     QueueSpec("standin_receipts_queue"),
 )
-
-
-def container_names(settings: Settings) -> dict[str, str]:
-    """Container name -> partition key path."""
-    return {getattr(settings, c.setting): c.partition_key for c in CONTAINERS}
 
 
 def queue_definitions(settings: Settings) -> list[dict[str, object]]:

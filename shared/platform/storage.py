@@ -1,32 +1,28 @@
-"""Blob storage calls: one guard that bounds a call and maps outages to DependencyError."""
+"""Blob storage calls: the guard that bounds a call and maps outages to DependencyError."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 
-import aiohttp
-from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
+from azure.core.exceptions import HttpResponseError
 
 from shared.platform.errors import DependencyError
+from shared.platform.guard import UNREACHABLE, guard
 
 
-@contextlib.asynccontextmanager
-async def guarded_blob(timeout: float) -> AsyncIterator[None]:
+def guarded_blob(timeout: float) -> AbstractAsyncContextManager[None]:
     """Bound a Blob call by ``timeout``; throttling (408, 429), 5xx, timeouts and connection
     failures become DependencyError. Statuses that mean something to the caller (404 missing,
     409 exists, 412) pass through unchanged."""
-    try:
-        async with asyncio.timeout(timeout):
-            yield
-    except TimeoutError:
-        raise DependencyError("blob", f"no answer within {timeout:g}s") from None
-    except HttpResponseError as error:
-        if error.status_code is not None and (
-            error.status_code >= 500 or error.status_code in (408, 429)
-        ):
-            raise DependencyError("blob", f"status {error.status_code}") from error
-        raise
-    except (ServiceRequestError, ServiceResponseError, aiohttp.ClientError, OSError) as error:
-        raise DependencyError("blob", type(error).__name__) from error
+    return guard("blob", timeout, _blob_outage)
+
+
+def _blob_outage(error: Exception) -> DependencyError | None:
+    if isinstance(error, HttpResponseError):
+        status = error.status_code
+        if status is not None and (status >= 500 or status in (408, 429)):
+            return DependencyError("blob", f"status {status}")
+        return None
+    if isinstance(error, UNREACHABLE):
+        return DependencyError("blob", type(error).__name__)
+    return None

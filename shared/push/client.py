@@ -50,7 +50,7 @@ import email.utils
 import json
 import logging
 import random
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -59,13 +59,8 @@ import aiohttp
 from shared.platform.clients import SessionSpec
 from shared.platform.clock import Clock
 from shared.platform.config import Settings
-from shared.platform.errors import (
-    ConfigurationError,
-    PermanentError,
-    RescheduleLater,
-    TransientError,
-)
-from shared.platform.queue_work import backoff
+from shared.platform.errors import ConfigurationError, PermanentError
+from shared.platform.queue_work import Sleep, retry_transient
 from shared.push.hubs import HubRouter, installation_tag
 from shared.push.models import HubInstallation, NativeNotification, Platform
 from shared.push.sas import SasTokens, resource_uri
@@ -89,7 +84,6 @@ _KEPT_BYTES = 1024
 
 Operation = Literal["install", "patch", "delete", "send"]
 Outcome = Literal["ok", "gone", "transient", "permanent", "misconfigured"]
-Sleep = Callable[[float], Awaitable[None]]
 SessionFor = Callable[[str, SessionSpec], aiohttp.ClientSession]
 JsonPatch = Mapping[str, str]
 
@@ -101,6 +95,14 @@ class RetryPolicy:
     attempts: int = 3
     base_delay: float = 0.2
     max_delay: float = 5.0
+
+
+class _Transient(Exception):
+    """A transient answer (see :func:`classify`): retried; ``retry_after`` is the service's ask."""
+
+    def __init__(self, reason: str, retry_after: float | None) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True)
@@ -264,7 +266,11 @@ class HubClient:
     ) -> Outcome:
         url = f"{self.url}{path}?api-version={version}"
         policy = self._policy
-        for attempt in range(1, policy.attempts + 1):
+        tried = 0
+
+        async def once() -> Outcome:
+            nonlocal tried
+            tried += 1
             answer = await self.namespace.exchange(
                 method, url, {**headers, "Authorization": self.tokens.token()}, body
             )
@@ -283,26 +289,26 @@ class HubClient:
                     path.split("/")[1],
                 )
                 raise ConfigurationError(reason)
-            wait = self._retry_after(answer.retry_after)
-            if wait is not None and (wait > policy.max_delay or attempt == policy.attempts):
-                raise RescheduleLater(reason, delay_seconds=wait)
-            if attempt == policy.attempts:
-                raise TransientError(reason)
-            if wait is None:
-                wait = backoff(attempt, policy.base_delay, policy.max_delay) * (
-                    0.5 + self._jitter() / 2
-                )
             logger.warning(
-                "push %s on hub %s: %s; attempt %d of %d in %.2fs",
+                "push %s on hub %s: %s (attempt %d of %d)",
                 operation,
                 self.name,
                 reason,
-                attempt + 1,
+                tried,
                 policy.attempts,
-                wait,
             )
-            await self._sleep(wait)
-        raise AssertionError("unreachable")
+            raise _Transient(reason, self._retry_after(answer.retry_after))
+
+        return await retry_transient(
+            once,
+            attempts=policy.attempts,
+            base_delay=policy.base_delay,
+            max_delay=policy.max_delay,
+            on=_Transient,
+            reschedule=True,
+            sleep=self._sleep,
+            jitter=self._jitter,
+        )
 
     def _reason(self, operation: Operation, answer: Answer, secrets: tuple[str, ...]) -> str:
         """Why a call failed, for logs and failed work: never a device token."""

@@ -26,9 +26,11 @@ from typing import Protocol, TypeVar
 
 from pydantic import ValidationError
 
+from shared.platform.cosmos import StaleDocument
 from shared.platform.errors import Conflict, PermanentError, PreconditionFailed, TransientError
 from shared.platform.messaging import Outgoing, Sender
 from shared.platform.queue_work import Delivery, retry_transient
+from shared.platform.retry import retry_on_stale
 from shared.push.hubs import installation_id
 from shared.push.models import (
     PUSH_MESSAGE,
@@ -180,7 +182,8 @@ class PushWorker:
         hub match the newest claimed state."""
         desired = _desired(change)
         read = partial(self._states.get, change.installation_id)
-        for _ in range(_MAX_RACES):
+
+        async def claim() -> Versioned | None:
             current = await self._retry(read)
             if current is not None and change.accepted_at < current.state.applied_at:
                 logger.info(
@@ -191,20 +194,23 @@ class PushWorker:
                     change.accepted_at.isoformat(),
                     current.state.applied_at.isoformat(),
                 )
-                return
+                return None
             if current is not None and current.state.model_dump() == desired.model_dump():
-                claimed = current  # a redelivery: apply again (the hub calls are idempotent)
-            else:
-                try:
-                    etag = await self._retry(
-                        partial(self._states.put, desired, etag=current.etag if current else None)
-                    )
-                except (Conflict, PreconditionFailed):
-                    continue  # a concurrent change won the write: look again
-                claimed = Versioned(desired, etag)
+                return current  # a redelivery: apply again (the hub calls are idempotent)
+            try:
+                etag = await self._retry(
+                    partial(self._states.put, desired, etag=current.etag if current else None)
+                )
+            except (Conflict, PreconditionFailed):
+                raise StaleDocument(change.installation_id) from None  # look again
+            return Versioned(desired, etag)
+
+        kept_changing = TransientError(
+            f"installation {change.installation_id} kept changing; retry"
+        )
+        claimed = await retry_on_stale(claim, conflict=kept_changing, attempts=_MAX_RACES)
+        if claimed is not None:
             await self._sync(claimed)
-            return
-        raise TransientError(f"installation {change.installation_id} kept changing; retry")
 
     async def _sync(self, claimed: Versioned) -> None:
         read = partial(self._states.get, claimed.state.id)

@@ -10,16 +10,16 @@ loses nothing. A mode change between activation and outcome cannot make a notice
 from __future__ import annotations
 
 import logging
-import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any, Protocol
 
 from pydantic import ValidationError
 
 from shared.notices.models import Position
 from shared.parties.models import Party
-from shared.platform.cosmos import Document, StaleDocument
+from shared.platform.cosmos import Document
 from shared.platform.errors import (
     Conflict,
     DependencyError,
@@ -30,7 +30,7 @@ from shared.platform.errors import (
     NotFound,
     UpstreamFailed,
 )
-from shared.platform.outbox import Event, add_events
+from shared.platform.retry import KeptLosing, in_hand_then_read, retry_on_stale
 from shared.standin import rules
 from shared.standin.models import (
     ActivateIn,
@@ -44,35 +44,26 @@ from shared.standin.models import (
     OutcomeIn,
     OutcomeOut,
 )
+from shared.standin.payments import (
+    MAX_ATTEMPTS,
+    PAYMENT_IN_PROGRESS,
+    TOKEN_NOT_LIVE,
+    UNKNOWN_TOKEN,
+    Archive,
+    is_live,
+    mark_paid,
+    new_payment,
+    new_token,
+    outcome_out,
+    repeated_outcome,
+    token_notice,
+    with_outcome,
+)
 from shared.standin.stations import Answer, Operation, StationClient, StationRef, Stations
 from shared.standin.store import StandInStore, payment_key
 from shared.standin.traffic import Traffic
 
 logger = logging.getLogger(__name__)
-
-MAX_ATTEMPTS = 8
-RECEIPT_EVENT = "standin.receipt"
-PAYMENT_IN_PROGRESS = "PAYMENT_IN_PROGRESS"
-UNKNOWN_TOKEN = "UNKNOWN_TOKEN"
-TOKEN_NOT_LIVE = "TOKEN_NOT_LIVE"
-RECEIPT_REUSED = "RECEIPT_REUSED"
-
-
-class Archive(Protocol):
-    async def get(self, pa_fiscal_code: str, nav: str, *, now: datetime) -> Position: ...
-
-    async def mark_paid(
-        self,
-        pa_fiscal_code: str,
-        nav: str,
-        *,
-        receipt_id: str,
-        paid_at: datetime,
-        by: str,
-        stand_in: bool,
-        now: datetime,
-        check_payable: bool | None = None,
-    ) -> Position: ...
 
 
 class Publisher(Protocol):
@@ -87,20 +78,6 @@ class Modes(Protocol):
 class GatewayPolicy:
     token_lifetime: timedelta = timedelta(minutes=30)
     receipts_queue: str = "standin-receipts"
-
-
-def new_token(pa_fiscal_code: str, notice_number: str) -> str:
-    return f"{pa_fiscal_code}{notice_number}{secrets.token_hex(8)}"
-
-
-def token_notice(token: str) -> tuple[str, str]:
-    return token[:11], token[11:29]
-
-
-def _is_live(token: dict[str, Any] | None, now: datetime) -> bool:
-    return bool(
-        token and token["state"] == "LIVE" and datetime.fromisoformat(token["expiresAt"]) > now
-    )
 
 
 def ec_refusal(answer: Answer, station: StationRef) -> DomainError:
@@ -205,15 +182,19 @@ class Gateway:
         key = payment_key(request.pa_fiscal_code, request.notice_number)
         # Most notices have never been activated: create their payment document straight
         # away (one round trip); only when it exists is it read and checked.
-        current: Document | None = None
-        for _ in range(MAX_ATTEMPTS):
-            token = (current or {}).get("token")
-            if current is not None and current.get("paid"):
+        current = in_hand_then_read(None, partial(self._store.get, key))
+
+        async def lock() -> Activation | tuple[Document, dict[str, Any]]:
+            """The notice locked by a new live token (the document as written, the token),
+            or the activation it already has for this very request."""
+            document = await current()
+            token = (document or {}).get("token")
+            if document is not None and document.get("paid"):
                 raise Conflict(
                     f"notice {request.notice_number} of {request.pa_fiscal_code} is already paid",
                     code=rules.ALREADY_PAID,
                 )
-            if token is not None and _is_live(token, now):
+            if token is not None and is_live(token, now):
                 if (
                     token["idempotencyKey"] == request.idempotency_key
                     and token["pspId"] == request.psp_id
@@ -247,20 +228,19 @@ class Gateway:
                 "expiresAt": (now + self._policy.token_lifetime).isoformat(),
                 **details,
             }
-            document = {**(current or _new_payment(key, request)), "token": token}
-            try:
-                written = await (
-                    self._store.replace(document)
-                    if current is not None
-                    else self._store.create(document)
-                )
-            except StaleDocument:
-                current = await self._store.get(key)
-                continue
-            if stand_in:
-                return Activation.model_validate(token)
-            return await self._activate_at_ec(station, written, token, now)
-        raise DependencyError("cosmos", f"payment {key[0]} kept changing", retry_after=1)
+            locked = {**(document or new_payment(key, request)), "token": token}
+            written = await (
+                self._store.replace(locked) if document is not None else self._store.create(locked)
+            )
+            return written, token
+
+        locked = await retry_on_stale(lock, conflict=_kept_changing(key), attempts=MAX_ATTEMPTS)
+        if isinstance(locked, Activation):
+            return locked
+        written, token = locked
+        if stand_in:
+            return Activation.model_validate(token)
+        return await self._activate_at_ec(station, written, token, now)
 
     async def _activate_at_ec(
         self, station: StationRef, written: Document, token: dict[str, Any], now: datetime
@@ -303,8 +283,13 @@ class Gateway:
         self, written: Document, payment_token: str, changes: dict[str, Any]
     ) -> None:
         """Apply ``changes`` to the live token ``payment_token`` (nothing once it is not)."""
-        document: Document | None = written
-        for _ in range(MAX_ATTEMPTS):
+        in_hand: Document | None = written
+        current = in_hand_then_read(
+            in_hand, partial(self._store.get, (written["id"], written["pk"]))
+        )
+
+        async def step() -> None:
+            document = await current()
             token = (document or {}).get("token") or {}
             if (
                 document is None
@@ -312,26 +297,29 @@ class Gateway:
                 or token.get("state") != "LIVE"
             ):
                 return
-            try:
-                await self._store.replace({**document, "token": {**token, **changes}})
-                return
-            except StaleDocument:
-                document = await self._store.get((written["id"], written["pk"]))
-        logger.warning(
-            "payment %s kept changing; token %s not updated", written["id"], payment_token
-        )
+            await self._store.replace({**document, "token": {**token, **changes}})
+
+        try:
+            await retry_on_stale(step, conflict=KeptLosing(), attempts=MAX_ATTEMPTS)
+        except KeptLosing:
+            logger.warning(
+                "payment %s kept changing; token %s not updated", written["id"], payment_token
+            )
 
     # ------------------------------------------------------------------ outcome
     async def outcome(self, party: Party, request: OutcomeIn, *, now: datetime) -> OutcomeOut:
         _check_psp(party, request.psp_id)
         pa, nav = token_notice(request.payment_token)
         key = payment_key(pa, nav)
-        for _ in range(MAX_ATTEMPTS):
+
+        async def record() -> OutcomeOut | tuple[Document, dict[str, Any]]:
+            """The outcome written (the document as written, its token), or the answer given
+            before to this very receipt."""
             current = await self._store.get(key)
             token = (current or {}).get("token")
             if current is None or token is None:
                 raise NotFound("unknown payment token", code=UNKNOWN_TOKEN)
-            repeated = _repeated(current, request)
+            repeated = repeated_outcome(current, request)
             if repeated is not None:
                 if repeated.status == "PAID" and current.get("outbox"):
                     await self._publisher.publish(current, clear_now=False)
@@ -349,19 +337,20 @@ class Gateway:
                 raise Forbidden(f"the token was issued to {token['pspId']}")
             if token["state"] != "LIVE":
                 raise Conflict(f"the token is {token['state'].lower()}", code=TOKEN_NOT_LIVE)
-            document = _with_outcome(
+            document = with_outcome(
                 current, request, token, now=now, queue=self._policy.receipts_queue
             )
-            try:
-                written = await self._store.replace(document)
-            except StaleDocument:
-                continue
-            if request.outcome == "OK":
-                await self._record_in_archive(written, now=now)
-                # The delivery's first write clears the event (the sweep, if it never runs).
-                await self._publisher.publish(written, clear_now=False)
-            return _outcome_out(request, token, paid=request.outcome == "OK")
-        raise DependencyError("cosmos", f"payment {key[0]} kept changing", retry_after=1)
+            return await self._store.replace(document), token
+
+        recorded = await retry_on_stale(record, conflict=_kept_changing(key), attempts=MAX_ATTEMPTS)
+        if isinstance(recorded, OutcomeOut):
+            return recorded
+        written, token = recorded
+        if request.outcome == "OK":
+            await self._record_in_archive(written, now=now)
+            # The delivery's first write clears the event (the sweep, if it never runs).
+            await self._publisher.publish(written, clear_now=False)
+        return outcome_out(request, token, paid=request.outcome == "OK")
 
     async def _record_in_archive(self, written: Document, *, now: datetime) -> None:
         paid = written["paid"]
@@ -374,46 +363,14 @@ class Gateway:
             )
 
 
-async def mark_paid(archive: Archive, paid: dict[str, Any], *, now: datetime) -> None:
-    """The receipt's notice PAID in the archive (idempotent). A notice the archive does not
-    hold (an EC that does not publish there, in normal mode) is not an error."""
-    try:
-        await archive.mark_paid(
-            paid["paFiscalCode"],
-            paid["noticeNumber"],
-            receipt_id=paid["receiptId"],
-            paid_at=datetime.fromisoformat(paid["paymentDateTime"]),
-            by=paid["pspId"],
-            stand_in=paid["standIn"],
-            now=now,
-            check_payable=False,
-        )
-    except NotFound:
-        if paid["standIn"]:
-            raise
-        logger.info(
-            "notice %s of %s is not in the archive", paid["noticeNumber"], paid["paFiscalCode"]
-        )
-
-
 def _check_psp(party: Party, psp_id: str) -> None:
     if party.role == "psp" and party.party_id != psp_id:
         raise Forbidden(f"{party.party_id} may not act as PSP {psp_id}")
 
 
-def _new_payment(key: tuple[str, str], notice: NoticeRef) -> Document:
-    return {
-        "id": key[0],
-        "pk": key[1],
-        "kind": "payment",
-        "paFiscalCode": notice.pa_fiscal_code,
-        "noticeNumber": notice.notice_number,
-        "token": None,
-        "paid": None,
-        "outcomes": [],
-        "delivered": None,
-        "outbox": [],
-    }
+def _kept_changing(key: tuple[str, str]) -> DependencyError:
+    """What a write gets after MAX_ATTEMPTS lost races: 503, retry (not the caller's fault)."""
+    return DependencyError("cosmos", f"payment {key[0]} kept changing", retry_after=1)
 
 
 def _answer(position: Position, *, stand_in: bool) -> NoticeAnswer:
@@ -436,78 +393,3 @@ def _answer_fields(found: EcNotice) -> dict[str, Any]:
         "companyName": found.company_name,
         "status": found.status,
     }
-
-
-def _repeated(current: Document, request: OutcomeIn) -> OutcomeOut | None:
-    """The answer already given to this receiptId, if any (Conflict if it named another
-    token or outcome)."""
-    for seen in current.get("outcomes") or []:
-        if seen["receiptId"] != request.receipt_id:
-            continue
-        if seen["paymentToken"] != request.payment_token or seen["outcome"] != request.outcome:
-            raise Conflict(
-                f"receipt {request.receipt_id} was used with another token or outcome",
-                code=RECEIPT_REUSED,
-            )
-        return _outcome_out(request, {"standIn": seen["standIn"]}, paid=request.outcome == "OK")
-    return None
-
-
-def _with_outcome(
-    current: Document, request: OutcomeIn, token: dict[str, Any], *, now: datetime, queue: str
-) -> Document:
-    ok = request.outcome == "OK"
-    seen = {
-        "receiptId": request.receipt_id,
-        "paymentToken": request.payment_token,
-        "outcome": request.outcome,
-        "standIn": token["standIn"],
-        "at": now.isoformat(),
-    }
-    document = {
-        **current,
-        "token": {**token, "state": "PAID" if ok else "RELEASED"},
-        "outcomes": [*(current.get("outcomes") or []), seen][-20:],
-        "outbox": list(current.get("outbox") or []),
-    }
-    if ok:
-        paid = {
-            "receiptId": request.receipt_id,
-            "paymentToken": request.payment_token,
-            "paFiscalCode": token["paFiscalCode"],
-            "noticeNumber": token["noticeNumber"],
-            "amount": token["amount"],
-            "pspId": request.psp_id,
-            "paymentDateTime": request.payment_date_time.isoformat(),
-            "paymentMethod": request.payment_method,
-            "fee": request.fee,
-            "standIn": token["standIn"],
-            "stationId": token["stationId"],
-            "recordedAt": now.isoformat(),
-        }
-        document["paid"] = paid
-        event = Event.new(
-            RECEIPT_EVENT,
-            queue,
-            {
-                "paFiscalCode": paid["paFiscalCode"],
-                "noticeNumber": paid["noticeNumber"],
-                "receiptId": paid["receiptId"],
-            },
-            now=now,
-        )
-        add_events(document, [event])
-    return document
-
-
-def _outcome_out(request: OutcomeIn, token: dict[str, Any], *, paid: bool) -> OutcomeOut:
-    pa, nav = token_notice(request.payment_token)
-    return OutcomeOut(
-        receipt_id=request.receipt_id,
-        payment_token=request.payment_token,
-        outcome=request.outcome,
-        status="PAID" if paid else "RELEASED",
-        pa_fiscal_code=pa,
-        notice_number=nav,
-        stand_in=bool(token["standIn"]),
-    )

@@ -14,8 +14,11 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from shared.platform.cosmos import Document, StaleDocument
+from cachetools import TTLCache
+
+from shared.platform.cosmos import Document
 from shared.platform.errors import DependencyError, NotFound
+from shared.platform.retry import retry_on_stale
 from shared.standin import rules
 from shared.standin.models import (
     EcVerifyRequest,
@@ -35,6 +38,8 @@ logger = logging.getLogger(__name__)
 
 PROBE_NOTICE = "000000000000000000"
 HISTORY = 100
+STATIONS_REMEMBERED = 10_000
+"""Stations whose mode a process remembers at most (a bound only: they expire after ttl)."""
 MAX_ATTEMPTS = 8
 
 
@@ -59,16 +64,15 @@ class StationStates:
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._store = store
-        self._ttl = ttl
-        self._monotonic = monotonic
-        self._cache: dict[str, tuple[float, Mode]] = {}
+        self._cache: TTLCache[str, Mode, float] = TTLCache(
+            STATIONS_REMEMBERED, ttl=ttl, timer=monotonic
+        )
 
     async def mode(self, station_id: str) -> Mode:
-        cached = self._cache.get(station_id)
-        if cached is not None and cached[0] > self._monotonic():
-            return cached[1]
-        mode = effective_mode(await self._store.get(station_key(station_id)))
-        self._cache[station_id] = (self._monotonic() + self._ttl, mode)
+        mode = self._cache.get(station_id)
+        if mode is None:
+            mode = effective_mode(await self._store.get(station_key(station_id)))
+            self._cache[station_id] = mode
         return mode
 
     def forget(self, station_id: str) -> None:
@@ -121,23 +125,21 @@ class Manager:
     ) -> Document:
         """Apply ``change`` to the station's document (created on first use), ETag-guarded;
         ``change`` returns None for "nothing to write"."""
-        for _ in range(MAX_ATTEMPTS):
+
+        async def step() -> Document:
             current = await self._store.get(station_key(station_id))
             base = current or _new_station(station_id)
             updated = change(dict(base))
             if updated is None:
                 return base
-            try:
-                written = await (
-                    self._store.replace(updated)
-                    if current is not None
-                    else self._store.create(updated)
-                )
-            except StaleDocument:
-                continue
+            written = await (
+                self._store.replace(updated) if current is not None else self._store.create(updated)
+            )
             self._states.forget(station_id)
             return written
-        raise DependencyError("cosmos", f"station {station_id} kept changing", retry_after=1)
+
+        busy = DependencyError("cosmos", f"station {station_id} kept changing", retry_after=1)
+        return await retry_on_stale(step, conflict=busy, attempts=MAX_ATTEMPTS)
 
     # ------------------------------------------------------------------ the 5-minute run
     async def evaluate(self, *, now: datetime) -> list[HistoryEntry]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import logging
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from pydantic import ValidationError
@@ -30,8 +31,9 @@ from shared.platform.errors import (
     RescheduleLater,
     TransientError,
 )
-from shared.standin.gateway import MAX_ATTEMPTS, Archive, mark_paid
+from shared.platform.retry import in_hand_then_read, retry_on_stale
 from shared.standin.models import RECEIPT_DUPLICATE, EcReceipt, NoticeRef
+from shared.standin.payments import MAX_ATTEMPTS, Archive, mark_paid
 from shared.standin.stations import Answer, StationClient, Stations
 from shared.standin.store import StandInStore, payment_key
 
@@ -138,16 +140,18 @@ class Receipts:
             "status": answer.status,
             "answer": answer.fault_code or "OK",
         }
-        for _ in range(MAX_ATTEMPTS):
-            try:
-                await self._store.replace({**document, "delivered": record, "delivering": None})
-                return
-            except StaleDocument:
-                fresh = await self._store.get((document["id"], document["pk"]))
-                if fresh is None:
-                    return
-                document = fresh
-        raise DependencyError("cosmos", f"payment {document['id']} kept changing")
+        in_hand: Document | None = document
+        current = in_hand_then_read(
+            in_hand, partial(self._store.get, (document["id"], document["pk"]))
+        )
+
+        async def step() -> None:
+            latest = await current()
+            if latest is not None:
+                await self._store.replace({**latest, "delivered": record, "delivering": None})
+
+        busy = DependencyError("cosmos", f"payment {document['id']} kept changing")
+        await retry_on_stale(step, conflict=busy, attempts=MAX_ATTEMPTS)
 
 
 def _ending(answer: Answer, station_id: str) -> str:

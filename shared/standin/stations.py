@@ -3,6 +3,7 @@ protocol on one shared keep-alive session, each call classified for the traffic 
 
 from __future__ import annotations
 
+import enum
 import json
 import logging
 import time
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 import aiohttp
+from cachetools import TTLCache
 from pydantic import BaseModel
 
 from shared.auth.secrets import SecretProvider
@@ -44,6 +46,17 @@ def _segregation(notice_number: str) -> str | None:
     return notice_number[1:3] if notice_number.startswith("3") else None
 
 
+class _Missing(enum.Enum):
+    """A party the registry does not have (remembered as such, like the parties it has)."""
+
+    MISSING = enum.auto()
+
+
+_MISSING = _Missing.MISSING
+REGISTRY_CACHE_SIZE = 10_000
+"""Parties remembered at most (a bound only: they expire after ``ttl`` anyway)."""
+
+
 class Stations:
     """Stations of the registry, cached for ``ttl`` seconds (the registry changes rarely)."""
 
@@ -55,20 +68,19 @@ class Stations:
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self._parties = parties
-        self._ttl = ttl
-        self._monotonic = monotonic
-        self._cache: dict[str, tuple[float, Party | None]] = {}
+        self._cache: TTLCache[str, Party | _Missing, float] = TTLCache(
+            REGISTRY_CACHE_SIZE, ttl=ttl, timer=monotonic
+        )
 
     async def _party(self, party_id: str) -> Party | None:
         cached = self._cache.get(party_id)
-        if cached is not None and cached[0] > self._monotonic():
-            return cached[1]
-        try:
-            party: Party | None = await self._parties.get(party_id)
-        except NotFound:
-            party = None
-        self._cache[party_id] = (self._monotonic() + self._ttl, party)
-        return party
+        if cached is None:
+            try:
+                cached = await self._parties.get(party_id)
+            except NotFound:
+                cached = _MISSING
+            self._cache[party_id] = cached
+        return None if cached is _MISSING else cached
 
     async def get(self, station_id: str) -> StationRef:
         """A station with an endpoint; NotFound otherwise."""

@@ -34,11 +34,6 @@ APPLICATIONS: tuple[ApplicationName, ...] = ("PAGOPA",)
 PENDING_STATUSES: tuple[StoredStatus, ...] = ("CREATED", "VALIDATION_REQUESTED")
 # "w" + base64url(12-byte nonce, the owner's fiscal code sealed with AES-GCM): see reference.py.
 WALLET_ID = r"^w[A-Za-z0-9_-]{59}$"
-# What a citizen may name: those, and the UUIDs of instruments onboarded before them.
-OWN_WALLET_ID = (
-    r"^(w[A-Za-z0-9_-]{59}|"
-    r"[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12})$"
-)
 HPAN = r"^[0-9a-f]{64}$"
 
 

@@ -29,7 +29,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -47,7 +46,6 @@ from shared.wallet.models import (
     APPLICATIONS,
     DETAILS_IN,
     DETAILS_OUT,
-    OWN_WALLET_ID,
     PENDING_STATUSES,
     Application,
     ApplicationsUpdate,
@@ -64,13 +62,12 @@ from shared.wallet.models import (
     fixed_time,
 )
 from shared.wallet.psp import PspGateway, PspSecrets
-from shared.wallet.reference import WalletIds
+from shared.wallet.reference import WalletIds, is_wallet_id
 from shared.wallet.store import Document, WalletStore
 
 logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
-_OWN_WALLET_ID = re.compile(OWN_WALLET_ID)
 # How long finished documents are kept where the container has TTL enabled (Azure).
 _RETENTION_SECONDS = 90 * 86400
 
@@ -414,7 +411,7 @@ class Wallet:
 
         The walletId is not decoded: the partition is the caller's own, from their token."""
         raw = None
-        if _OWN_WALLET_ID.match(wallet_id):
+        if is_wallet_id(wallet_id):
             raw = await self._store.get(fiscal_code_hash(fiscal_code), wallet_id)
         if raw is None:
             raise NotFound(f"no instrument {wallet_id[:64]}")

@@ -3,8 +3,7 @@
 One kind of document, ``instrument`` (id = walletId, pk = the owner's fiscal-code hash):
 everything about one instrument. A citizen's listing is one single-partition query; reading one
 is a point read. A PSP notification finds the partition in the walletId itself
-(:mod:`shared.wallet.reference`). (Earlier versions also wrote ``session`` route documents,
-pk ``session:<walletId>``: nothing reads them any more, and their ttl removes them in Azure.)
+(:mod:`shared.wallet.reference`).
 
 Every write is ETag-conditioned (or a create); :class:`StaleDocument` tells the service to
 reload and decide again.

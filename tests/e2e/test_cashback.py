@@ -18,7 +18,7 @@ from local.banksim import start_banksim
 from local.platform import Platform
 from local.psp import DEV_HPAN_SALT as SALT
 from local.psp.simulator import hpan
-from shared.auth.citizen import issue_token
+from local.tokens import issue_token
 from tests.conftest import ADMIN_KEY, Host, fresh_queues, start_host, wait_for
 
 CF = "RSSMRA85T10A562S"

@@ -28,7 +28,7 @@ from schemathesis.checks import (
 )
 
 from local.platform import Platform
-from shared.auth.citizen import issue_token
+from local.tokens import issue_token
 from shared.auth.signature import sign
 from tests.conftest import ADMIN_KEY, FUNCTION_KEY, Host, fresh_queues, start_host
 

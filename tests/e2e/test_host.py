@@ -14,7 +14,7 @@ from azure.servicebus import ServiceBusSubQueue
 
 from local.platform import DEMO_EC, Platform
 from local.process import ROOT
-from shared.auth.citizen import generate_key_pair, issue_token
+from local.tokens import generate_key_pair, issue_token
 from tests.conftest import ADMIN_KEY, Host, fresh_queues, start_host, wait_for
 from tests.servicebus_tools import receive, send
 

@@ -14,7 +14,7 @@ from azure.servicebus import ServiceBusClient
 
 from local import nhsim
 from local.platform import Platform
-from shared.auth.citizen import issue_token
+from local.tokens import issue_token
 from shared.push.hubs import HubRouter, installation_id
 from shared.push.settings import push_hubs
 from tests.conftest import ADMIN_KEY, Host, fresh_queues, start_host, wait_for

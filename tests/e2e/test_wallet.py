@@ -19,7 +19,7 @@ import requests
 from azure.cosmos import CosmosClient
 
 from local.platform import Platform
-from shared.auth.citizen import generate_key_pair, issue_token
+from local.tokens import generate_key_pair, issue_token
 from shared.auth.signature import sign
 from tests.app import app
 from tests.conftest import ADMIN_KEY, Host, fresh_queues, start_host, wait_for

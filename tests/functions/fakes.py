@@ -9,7 +9,9 @@ from typing import Any
 import azure.functions as func
 
 from functions.root import Root
-from shared.auth.citizen import CitizenTokenVerifier, PemKeys, generate_key_pair, issue_token
+from local.tokens import generate_key_pair, issue_token
+from shared.auth.citizen import CitizenTokenVerifier
+from shared.auth.keys import PemKeys
 from shared.parties.service import PartyRegistry
 from shared.platform.clients import Clients
 from shared.platform.clock import FixedClock

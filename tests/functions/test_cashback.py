@@ -14,7 +14,7 @@ from azure.functions.servicebus import ServiceBusMessage
 from azure.functions.timer import TimerRequest
 
 from functions.root import use_root
-from shared.auth.citizen import issue_token
+from local.tokens import issue_token
 from shared.cashback.payouts import PayoutJob
 from shared.cashback.ranking import RankingJob
 from shared.cashback.rules import parse_periods

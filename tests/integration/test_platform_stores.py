@@ -99,12 +99,11 @@ async def test_a_lazy_publish_sends_now_and_leaves_the_clearing_to_the_sweep(
 
 
 async def test_the_sweep_re_sends_only_what_its_process_did_not_send_or_forgot(
-    clients: Clients, monkeypatch: pytest.MonkeyPatch
+    clients: Clients,
 ) -> None:
-    monkeypatch.setattr("shared.platform.outbox.REMEMBERED", 2)
     sender = MemorySender()
     container = clients.container(clients.settings.wallet_container)
-    box = Outbox(container, sender, partition_key="/pk", timeout=5)
+    box = Outbox(container, sender, partition_key="/pk", timeout=5, remembered=2)
     other = Outbox(container, sender, partition_key="/pk", timeout=5)  # another process
     first, second, third = (event(NOW - timedelta(minutes=1)) for _ in range(3))
     docs = [await write(clients, [e]) for e in (first, second, third)]

@@ -34,8 +34,8 @@ from shared.platform.errors import (
     UpstreamFailed,
 )
 from shared.standin import rules
-from shared.standin.gateway import PAYMENT_IN_PROGRESS, TOKEN_NOT_LIVE
 from shared.standin.models import ActivateIn, EcReceipt, ForceIn, NoticeRef, OutcomeIn
+from shared.standin.payments import PAYMENT_IN_PROGRESS, TOKEN_NOT_LIVE
 from shared.standin.traffic import Traffic, by_station
 from tests.servicebus_tools import receive
 from tests.unit.notices.fakes import EC, NOW, nav, position

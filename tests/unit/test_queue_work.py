@@ -202,3 +202,38 @@ async def test_retry_transient_returns_the_first_success() -> None:
         return None
 
     assert await retry_transient(call, sleep=sleep) == "ok"
+
+
+async def test_retry_transient_lets_other_errors_through_at_once() -> None:
+    calls = 0
+
+    async def call() -> str:
+        nonlocal calls
+        calls += 1
+        raise PermanentError("bad content")
+
+    async def sleep(seconds: float) -> None:
+        raise AssertionError("no wait expected")
+
+    with pytest.raises(PermanentError):
+        await retry_transient(call, attempts=3, sleep=sleep)
+    assert calls == 1
+
+
+async def test_retry_transient_caps_a_long_retry_after_or_reschedules_if_asked() -> None:
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    async def call() -> str:
+        raise DependencyError("cosmos", "429", retry_after=30)
+
+    with pytest.raises(TransientError):
+        await retry_transient(call, attempts=2, max_delay=5.0, sleep=sleep)
+    assert slept == [5.0]  # the wait is capped: the invocation does not sit through 30 s
+    slept.clear()
+    with pytest.raises(RescheduleLater) as caught:
+        await retry_transient(call, attempts=2, max_delay=5.0, reschedule=True, sleep=sleep)
+    assert caught.value.delay_seconds == 30
+    assert slept == []

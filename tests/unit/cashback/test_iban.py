@@ -45,6 +45,21 @@ def test_bad_ibans_say_why(iban: str, says: str) -> None:
     assert says in found
 
 
+@pytest.mark.parametrize(
+    ("genuine", "alias"),
+    [
+        ("IT97W0542811101000000000013", "IT00W0542811101000000000013"),
+        ("IT98C0542811101000000000107", "IT01C0542811101000000000107"),
+        ("IT02V0542811101000000000196", "IT99V0542811101000000000196"),
+    ],
+)
+def test_check_digits_that_only_pass_the_bare_mod97_are_refused(genuine: str, alias: str) -> None:
+    # Stricter since schwifty: mod 97-10 computes check digits 02..98, so 00, 01 and 99 (which
+    # still give mod 97 == 1 in place of 97, 98 and 02) are in no genuine IBAN.
+    assert problem(genuine) is None
+    assert problem(alias) == "the check digits do not match"
+
+
 def test_a_wrong_cin_with_right_check_digits_is_refused() -> None:
     right = build("05428", "11101", "000000123456")
     bban = "Y" + right[5:]

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shared.platform.errors import PermanentError
+from shared.platform.errors import PermanentError, TransientError
 from shared.platform.queue_work import Delivery
 from shared.push.hubs import installation_id
 from shared.push.models import (
@@ -20,6 +20,7 @@ from shared.push.models import (
     Notify,
 )
 from shared.push.service import PushRequests, PushWorker
+from shared.push.store import InstallationState
 from tests.fakes.platform import MemorySender
 from tests.fakes.push import MemoryInstallationStates
 from tests.unit.push.factories import FakeHubs, device_token, fiscal_code
@@ -190,6 +191,30 @@ async def test_a_newer_change_claimed_meanwhile_wins_whatever_the_call_order(
     await PushWorker(slow, states).handle(delivery(put(T0)))
     assert slow.calls == [f"put {IID}", f"delete {IID}"]  # brought to the newer state
     assert states.items[IID].state.deleted
+
+
+class RacedStates(MemoryInstallationStates):
+    """A concurrent writer wins the first ``races`` writes (it claimed the same change)."""
+
+    def __init__(self, races: int) -> None:
+        super().__init__()
+        self.races = races
+
+    async def put(self, state: InstallationState, *, etag: str | None) -> str:
+        if self.races:
+            self.races -= 1
+            await super().put(state.model_copy(update={"applied_at": T0}), etag=etag)
+        return await super().put(state, etag=etag)
+
+
+async def test_a_change_that_lost_the_write_looks_again_and_then_gives_up() -> None:
+    states, hubs = RacedStates(races=1), FakeHubs()
+    await PushWorker(hubs, states).handle(delivery(put(T0 + timedelta(seconds=1))))
+    assert states.items[IID].state.applied_at == T0 + timedelta(seconds=1)
+    assert IID in hubs.installations
+    always = RacedStates(races=100)
+    with pytest.raises(TransientError, match="kept changing"):
+        await PushWorker(FakeHubs(), always).handle(delivery(put(T0 + timedelta(seconds=1))))
 
 
 async def test_a_message_that_is_not_a_push_message_is_permanent(worker: PushWorker) -> None:

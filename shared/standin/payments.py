@@ -1,0 +1,172 @@
+"""A notice's payment document in the stand-in container: its live token (the lock of
+concurrent activations), the outcomes PSPs reported, the receipt and its delivery event.
+
+The gateway writes it (activate, outcome) and the receipts' delivery records on it; both mark the
+archive's position PAID with :func:`mark_paid`.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from datetime import datetime
+from typing import Any, Protocol
+
+from shared.notices.models import Position
+from shared.platform.cosmos import Document
+from shared.platform.errors import Conflict, NotFound
+from shared.platform.outbox import Event, add_events
+from shared.standin.models import NoticeRef, OutcomeIn, OutcomeOut
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 8
+"""ETag conflicts on one payment document before a write gives up (503: retry)."""
+RECEIPT_EVENT = "standin.receipt"
+PAYMENT_IN_PROGRESS = "PAYMENT_IN_PROGRESS"
+UNKNOWN_TOKEN = "UNKNOWN_TOKEN"
+TOKEN_NOT_LIVE = "TOKEN_NOT_LIVE"
+RECEIPT_REUSED = "RECEIPT_REUSED"
+
+
+class Archive(Protocol):
+    async def get(self, pa_fiscal_code: str, nav: str, *, now: datetime) -> Position: ...
+
+    async def mark_paid(
+        self,
+        pa_fiscal_code: str,
+        nav: str,
+        *,
+        receipt_id: str,
+        paid_at: datetime,
+        by: str,
+        stand_in: bool,
+        now: datetime,
+        check_payable: bool | None = None,
+    ) -> Position: ...
+
+
+def new_token(pa_fiscal_code: str, notice_number: str) -> str:
+    return f"{pa_fiscal_code}{notice_number}{secrets.token_hex(8)}"
+
+
+def token_notice(token: str) -> tuple[str, str]:
+    return token[:11], token[11:29]
+
+
+def is_live(token: dict[str, Any] | None, now: datetime) -> bool:
+    return bool(
+        token and token["state"] == "LIVE" and datetime.fromisoformat(token["expiresAt"]) > now
+    )
+
+
+async def mark_paid(archive: Archive, paid: dict[str, Any], *, now: datetime) -> None:
+    """The receipt's notice PAID in the archive (idempotent). A notice the archive does not
+    hold (an EC that does not publish there, in normal mode) is not an error."""
+    try:
+        await archive.mark_paid(
+            paid["paFiscalCode"],
+            paid["noticeNumber"],
+            receipt_id=paid["receiptId"],
+            paid_at=datetime.fromisoformat(paid["paymentDateTime"]),
+            by=paid["pspId"],
+            stand_in=paid["standIn"],
+            now=now,
+            check_payable=False,
+        )
+    except NotFound:
+        if paid["standIn"]:
+            raise
+        logger.info(
+            "notice %s of %s is not in the archive", paid["noticeNumber"], paid["paFiscalCode"]
+        )
+
+
+def new_payment(key: tuple[str, str], notice: NoticeRef) -> Document:
+    return {
+        "id": key[0],
+        "pk": key[1],
+        "kind": "payment",
+        "paFiscalCode": notice.pa_fiscal_code,
+        "noticeNumber": notice.notice_number,
+        "token": None,
+        "paid": None,
+        "outcomes": [],
+        "delivered": None,
+        "outbox": [],
+    }
+
+
+def repeated_outcome(current: Document, request: OutcomeIn) -> OutcomeOut | None:
+    """The answer already given to this receiptId, if any (Conflict if it named another
+    token or outcome)."""
+    for seen in current.get("outcomes") or []:
+        if seen["receiptId"] != request.receipt_id:
+            continue
+        if seen["paymentToken"] != request.payment_token or seen["outcome"] != request.outcome:
+            raise Conflict(
+                f"receipt {request.receipt_id} was used with another token or outcome",
+                code=RECEIPT_REUSED,
+            )
+        return outcome_out(request, {"standIn": seen["standIn"]}, paid=request.outcome == "OK")
+    return None
+
+
+def with_outcome(
+    current: Document, request: OutcomeIn, token: dict[str, Any], *, now: datetime, queue: str
+) -> Document:
+    ok = request.outcome == "OK"
+    seen = {
+        "receiptId": request.receipt_id,
+        "paymentToken": request.payment_token,
+        "outcome": request.outcome,
+        "standIn": token["standIn"],
+        "at": now.isoformat(),
+    }
+    document = {
+        **current,
+        "token": {**token, "state": "PAID" if ok else "RELEASED"},
+        "outcomes": [*(current.get("outcomes") or []), seen][-20:],
+        "outbox": list(current.get("outbox") or []),
+    }
+    if ok:
+        paid = {
+            "receiptId": request.receipt_id,
+            "paymentToken": request.payment_token,
+            "paFiscalCode": token["paFiscalCode"],
+            "noticeNumber": token["noticeNumber"],
+            "amount": token["amount"],
+            "pspId": request.psp_id,
+            "paymentDateTime": request.payment_date_time.isoformat(),
+            "paymentMethod": request.payment_method,
+            "fee": request.fee,
+            "standIn": token["standIn"],
+            "stationId": token["stationId"],
+            "recordedAt": now.isoformat(),
+        }
+        document["paid"] = paid
+        event = Event.new(
+            RECEIPT_EVENT,
+            queue,
+            {
+                "paFiscalCode": paid["paFiscalCode"],
+                "noticeNumber": paid["noticeNumber"],
+                "receiptId": paid["receiptId"],
+            },
+            now=now,
+        )
+        add_events(document, [event])
+    return document
+
+
+def outcome_out(request: OutcomeIn, token: dict[str, Any], *, paid: bool) -> OutcomeOut:
+    pa, nav = token_notice(request.payment_token)
+    return OutcomeOut(
+        receipt_id=request.receipt_id,
+        payment_token=request.payment_token,
+        outcome=request.outcome,
+        status="PAID" if paid else "RELEASED",
+        pa_fiscal_code=pa,
+        notice_number=nav,
+        stand_in=bool(token["standIn"]),
+    )
