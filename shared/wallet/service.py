@@ -26,30 +26,34 @@ internal to the platform, like the documents themselves).
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol, TypeVar
 
-from pydantic import BaseModel, ValidationError
-
 from shared.auth.fiscal_code import fiscal_code_hash
 from shared.auth.signature import verify_signed_request
-from shared.platform.clock import ROME
-from shared.platform.errors import Conflict, Invalid, NotFound, Unauthorized
-from shared.platform.outbox import Event, add_events
+from shared.platform.errors import Conflict, NotFound, Unauthorized
+from shared.platform.outbox import Event
 from shared.platform.retry import retry_on_stale
+from shared.wallet.instruments import (
+    SeenSignatureGuard,
+    failure_details,
+    find_instrument,
+    instrument_document,
+    instrument_view,
+    load_instrument,
+    notification_digest,
+    parse_details,
+    status_as_of,
+)
 from shared.wallet.models import (
     APPLICATIONS,
     DETAILS_IN,
     DETAILS_OUT,
     PENDING_STATUSES,
-    Application,
     ApplicationsUpdate,
-    FailureDetailsIn,
     Instrument,
     InstrumentList,
     NewInstrument,
@@ -152,7 +156,7 @@ class Wallet:
             ttl=_RETENTION_SECONDS,
         )
         # The walletId carries the owner (sealed), so no route document is written.
-        await self._store.create(_document(item))
+        await self._store.create(instrument_document(item))
         return OnboardingStarted(
             wallet_id=wallet_id, status="CREATED", redirect_url=session.redirect_url
         )
@@ -162,21 +166,21 @@ class Wallet:
         current = await self._store.current(
             fiscal_code_hash(fiscal_code), pending_since=self._pending_since(now)
         )
-        shown = [self._view(_load(d), now) for d in current]
+        shown = [self._view(load_instrument(d), now) for d in current]
         shown = [i for i in shown if i.status != "ERROR"]
         shown.sort(key=lambda i: i.created_at, reverse=True)
         return InstrumentList(instruments=shown)
 
     async def get(self, fiscal_code: str, wallet_id: str, *, now: datetime) -> Instrument:
         raw = await self._own(fiscal_code, wallet_id)
-        return self._view(_load(raw), now)
+        return self._view(load_instrument(raw), now)
 
     async def delete(self, fiscal_code: str, wallet_id: str, *, now: datetime) -> None:
         """Delete; deleting again (or a replaced one) changes nothing and is not an error."""
 
         async def attempt() -> tuple[Document, list[Event]] | None:
             raw = await self._own(fiscal_code, wallet_id)
-            item = _load(raw)
+            item = load_instrument(raw)
             if item.status in ("DELETED", "REPLACED"):
                 return None
             events = []
@@ -186,7 +190,7 @@ class Wallet:
             item = item.model_copy(
                 update={"status": "DELETED", "updated_at": now, "ttl": _RETENTION_SECONDS}
             )
-            written = await self._store.replace(_document(item, raw, events))
+            written = await self._store.replace(instrument_document(item, raw, events))
             logger.info("instrument %s deleted (was %s)", wallet_id, was)
             return written, events
 
@@ -202,7 +206,7 @@ class Wallet:
 
         async def attempt() -> tuple[StoredInstrument, Document | None, list[Event]]:
             raw = await self._own(fiscal_code, wallet_id)
-            item = _load(raw)
+            item = load_instrument(raw)
             status = self._status(item, now)
             if status not in _LIVE:
                 raise Conflict(f"the instrument is {status}: its applications cannot change")
@@ -218,7 +222,7 @@ class Wallet:
                     self._event("ApplicationChanged", item, now, application=name, status=value)
                     for name, value in changed.items()
                 ]
-            return item, await self._store.replace(_document(item, raw, events)), events
+            return item, await self._store.replace(instrument_document(item, raw, events)), events
 
         item, written, events = await _retrying(attempt)
         if written is not None:
@@ -255,9 +259,9 @@ class Wallet:
         owner = await self._ids.owner(wallet_id)
         pk = fiscal_code_hash(owner) if owner else None
         documents = await self._store.for_notification(pk, wallet_id) if pk else []
-        raw = _instrument(documents, wallet_id)
+        raw = find_instrument(documents, wallet_id)
         psp_id = str(raw.get("pspId")) if raw else self._policy.psp_id
-        seen = _SeenSignature()
+        seen = SeenSignatureGuard()
         await verify_signed_request(
             signature, raw_body, await self._secrets.secret_of(psp_id), now=now, guard=seen
         )
@@ -289,10 +293,10 @@ class Wallet:
         now: datetime,
     ) -> Document | None:
         wallet_id = notification.wallet_id
-        raw = _instrument(documents, wallet_id)
+        raw = find_instrument(documents, wallet_id)
         if raw is None or raw.get("sessionId") != notification.session_id:
             raise NotFound("unknown onboarding session")
-        item = _load(raw)
+        item = load_instrument(raw)
         if any(s.id == accepted.id for s in item.signatures):
             logger.warning("replayed PSP signature refused for %s", wallet_id)
             raise Unauthorized("signature already used")
@@ -303,22 +307,22 @@ class Wallet:
         status = self._status(item, now)
         if notification.outcome == "PENDING":
             if item.status == "CREATED" and status == "CREATED":
-                _failure_details(notification)
+                failure_details(notification)
                 item = item.model_copy(update={"status": "VALIDATION_REQUESTED", "updated_at": now})
             # else progress after the outcome, or told twice: nothing changes but the guard
-            await self._store.replace(_document(item, raw))
+            await self._store.replace(instrument_document(item, raw))
             return None
-        digest = _digest(notification)
+        digest = notification_digest(notification)
         if item.notification == digest:
             # The PSP retried an outcome already applied: only its new signature is recorded.
-            await self._store.replace(_document(item, raw))
+            await self._store.replace(instrument_document(item, raw))
             return None
         if item.status not in PENDING_STATUSES:
             raise Conflict(f"the session already ended ({item.status})")
         if status == "ERROR":
             raise Conflict("the session expired before this outcome")
         if notification.outcome != "OK":
-            failure = _failure_details(notification)
+            failure = failure_details(notification)
             reason = notification.outcome + (f": {failure.reason}" if failure.reason else "")
             item = item.model_copy(
                 update={
@@ -328,7 +332,7 @@ class Wallet:
                     "updated_at": now,
                 }
             )
-            await self._store.replace(_document(item, raw))
+            await self._store.replace(instrument_document(item, raw))
             logger.info("onboarding %s ended %s", wallet_id, notification.outcome)
             return None
         return await self._validate(item, raw, documents, notification, digest, now)
@@ -343,14 +347,14 @@ class Wallet:
         now: datetime,
     ) -> Document | None:
         model = DETAILS_IN[item.type]
-        details = _parse(model, notification.details)
+        details = parse_details(model, notification.details)
         same_raw: list[Document] = []
         rest: list[Document] = []
         for d in documents:
             if d["id"] != item.id:
                 same_hpan = d.get("status") == "VALIDATED" and d.get("hpan") == details.hpan
                 (same_raw if same_hpan else rest).append(d)
-        same = [_load(d) for d in same_raw]
+        same = [load_instrument(d) for d in same_raw]
         shown = DETAILS_OUT[item.type].model_validate(details.model_dump(by_alias=True))
         update: dict[str, Any] = {
             "hpan": details.hpan,
@@ -361,14 +365,14 @@ class Wallet:
         }
         if self._reach_limit(rest, _VALIDATED, now):
             update.update(status="ERROR", error_reason="TOO_MANY_INSTRUMENTS")
-            await self._store.replace(_document(item.model_copy(update=update), raw))
+            await self._store.replace(instrument_document(item.model_copy(update=update), raw))
             logger.info("onboarding %s refused: too many instruments", item.id)
             return None
         update.update(status="VALIDATED", validated_at=now, ttl=None)
         if not same:
             item = item.model_copy(update=update)
             event = self._event("InstrumentValidated", item, now)
-            written = await self._store.replace(_document(item, raw, [event]))
+            written = await self._store.replace(instrument_document(item, raw, [event]))
             logger.info("instrument %s validated", item.id)
             return written
         # Same hpan: this instrument takes the old one's place (and its applications).
@@ -389,9 +393,9 @@ class Wallet:
                     "ttl": _RETENTION_SECONDS,
                 }
             )
-            replaced.append(_document(old, old_raw))
+            replaced.append(instrument_document(old, old_raw))
         written_all = await self._store.replace_together(
-            item.pk, [_document(item, raw, [event]), *replaced]
+            item.pk, [instrument_document(item, raw, [event]), *replaced]
         )
         logger.info(
             "instrument %s validated, replacing %s", item.id, ",".join(o.id for o in old_items)
@@ -425,40 +429,16 @@ class Wallet:
         limit = self._policy.max_instruments
         if len(documents) < limit:
             return False
-        return sum(self._status(_load(d), now) in counted for d in documents) >= limit
+        return sum(self._status(load_instrument(d), now) in counted for d in documents) >= limit
 
     def _pending_since(self, now: datetime) -> str:
         return fixed_time(now - self._policy.session_window)
 
     def _status(self, item: StoredInstrument, now: datetime) -> Status:
-        """The status as of ``now``: sessions past the window and expired cards are computed."""
-        if item.status in PENDING_STATUSES and now >= item.created_at + self._policy.session_window:
-            return "ERROR"
-        if item.status == "VALIDATED" and _expired(item, now):
-            return "EXPIRED"
-        return item.status
+        return status_as_of(item, now, self._policy.session_window)
 
     def _view(self, item: StoredInstrument, now: datetime) -> Instrument:
-        status = self._status(item, now)
-        reason = item.error_reason
-        if status == "ERROR" and item.status in PENDING_STATUSES:
-            reason = "SESSION_EXPIRED"
-        details = DETAILS_OUT[item.type].model_validate(item.details) if item.details else None
-        return Instrument.model_validate(
-            {
-                "walletId": item.id,
-                "type": item.type,
-                "status": status,
-                "applications": [
-                    Application(name=n, status=s) for n, s in sorted(item.applications.items())
-                ],
-                "details": details,
-                "errorReason": reason,
-                "replacedBy": item.replaced_by,
-                "createdAt": item.created_at,
-                "updatedAt": item.updated_at,
-            }
-        )
+        return instrument_view(item, now, self._policy.session_window)
 
     def _event(self, type_: str, item: StoredInstrument, now: datetime, **extra: Any) -> Event:
         data: dict[str, Any] = {
@@ -477,84 +457,6 @@ class Wallet:
 
 _LIVE: frozenset[Status] = frozenset({"CREATED", "VALIDATION_REQUESTED", "VALIDATED"})
 _VALIDATED: frozenset[Status] = frozenset({"VALIDATED"})
-
-
-class _SeenSignature:
-    """The replay guard handed to :func:`verify_signed_request` for one notification: it keeps
-    the verified signature, which the instrument document then records (and refuses if it holds
-    it already)."""
-
-    def __init__(self) -> None:
-        self._seen: SeenSignature | None = None
-
-    async def first_use(self, signature_id: str, expires_at: datetime) -> bool:
-        digest = hashlib.sha256(signature_id.encode()).hexdigest()[:32]
-        self._seen = SeenSignature(id=digest, until=expires_at)
-        return True  # the instrument document decides, in the same write as the change
-
-    def accepted(self) -> SeenSignature:
-        assert self._seen is not None, "verify_signed_request did not verify"
-        return self._seen
-
-
-def _instrument(documents: list[Document], wallet_id: str) -> Document | None:
-    return next((d for d in documents if d["id"] == wallet_id), None)
-
-
-def _expired(item: StoredInstrument, now: datetime) -> bool:
-    """A card is valid through the last day of its expiry month, on the Italian calendar."""
-    details = item.details or {}
-    year, month = details.get("expiryYear"), details.get("expiryMonth")
-    if not isinstance(year, int) or not isinstance(month, int):
-        return False
-    today = now.astimezone(ROME)
-    return (today.year, today.month) > (year, month)
-
-
-def _load(raw: Document) -> StoredInstrument:
-    return StoredInstrument.model_validate(raw)
-
-
-def _document(
-    item: StoredInstrument, read: Document | None = None, events: list[Event] | None = None
-) -> Document:
-    """The document to write for ``item``: the ETag it was read with, its pending outbox."""
-    document = item.model_dump(mode="json", by_alias=True, exclude_none=True)
-    if read is not None:
-        document["_etag"] = read.get("_etag")
-        document["outbox"] = list(read.get("outbox") or [])
-    if events:
-        add_events(document, events)
-    return document
-
-
-def _digest(notification: PspNotification) -> str:
-    canonical = json.dumps(
-        {"outcome": notification.outcome, "details": notification.details},
-        sort_keys=True,
-        separators=(",", ":"),
-    )
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-M = TypeVar("M", bound=BaseModel)
-
-
-def _parse(model: type[M], details: dict[str, Any]) -> M:
-    try:
-        return model.model_validate(details)
-    except ValidationError as error:
-        errors = [
-            {"loc": ["details", *e["loc"]], "msg": e["msg"], "type": e["type"]}
-            for e in error.errors(include_input=False, include_url=False)
-        ]
-        raise Invalid(
-            "the details do not fit the outcome and the instrument type", status=422, errors=errors
-        ) from None
-
-
-def _failure_details(notification: PspNotification) -> FailureDetailsIn:
-    return _parse(FailureDetailsIn, notification.details)
 
 
 async def _retrying(step: Callable[[], Awaitable[T]]) -> T:
