@@ -74,9 +74,12 @@ test: install lint typecheck
 test-unit: lint
 	$(PY) -m pytest tests/unit -q
 
+# ruff (with the banned azure.functions in shared/), the format, and the architecture's arrows
+# (.importlinter: layers, independent capabilities, nothing deployed imports local/tests/bench).
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
 
 typecheck: $(VENV)/.installed
 	$(VENV)/bin/mypy

@@ -1,0 +1,334 @@
+"""The capabilities' settings: push, notices, cashback, stand-in and the wallet.
+
+Part of the one :class:`~shared.platform.config.Settings` (which adds the platform's own and
+checks them together), kept in a module of its own so each file stays readable. The platform
+only declares these values; each capability parses what is specific to it (push hubs, cashback
+periods) in its own package.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import AfterValidator, AliasGenerator, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# A field's setting is its name in capitals (``cosmos_endpoint`` -> ``COSMOS_ENDPOINT``); only
+# names fixed by someone else (the Functions host, an SDK, the infra) are spelled out.
+SETTINGS_CONFIG = SettingsConfigDict(
+    case_sensitive=True,
+    extra="ignore",
+    frozen=True,
+    alias_generator=AliasGenerator(validation_alias=str.upper),
+)
+
+_NCRONTAB_FIELD = re.compile(r"[0-9A-Za-z*/,-]+")
+
+
+def six_field_ncrontab(value: str) -> str:
+    """six NCRONTAB fields: second minute hour day month day-of-week.
+
+    Only the shape is checked (the Functions host parses the rest): a five-field Unix cron, the
+    usual mistake, is refused here rather than by the host at start-up.
+    """
+    fields = value.split()
+    if len(fields) != 6:
+        raise ValueError(
+            "an NCRONTAB schedule has six fields (second minute hour day month day-of-week), "
+            f"not {len(fields)}: {value!r}"
+        )
+    for part in fields:
+        if not _NCRONTAB_FIELD.fullmatch(part):
+            raise ValueError(f"{part!r} is not an NCRONTAB field (in {value!r})")
+    return value
+
+
+Ncrontab = Annotated[str, AfterValidator(six_field_ncrontab)]
+"""A timer schedule, bound by triggers as ``schedule="%NAME_SCHEDULE%"``."""
+
+
+class CapabilitySettings(BaseSettings):
+    """The capabilities' settings (see :class:`~shared.platform.config.Settings`)."""
+
+    model_config = SETTINGS_CONFIG
+
+    # Push: Notification Hubs through ONE keep-alive session per namespace. The hubs themselves
+    # are indexed settings (PUSH_HUB_<n>_CONNECTION/_NAME/_DIGITS), read by
+    # shared/push/settings.py.
+    push_queue: str = Field(
+        default="push",
+        description="Service Bus queue of push work: notifications and installation changes.",
+    )
+    push_installations_container: str = Field(
+        default="push-installations",
+        description="Cosmos DB container of citizens' device installations.",
+    )
+    push_connector_limit: int = Field(
+        default=32,
+        ge=1,
+        le=100,
+        description="Most open connections of a worker's Notification Hubs session (each one "
+        "holds a SNAT port).",
+    )
+    push_connector_limit_per_host: int = Field(
+        default=32,
+        ge=1,
+        le=100,
+        description="Most open connections of a worker to one Notification Hubs host.",
+    )
+    push_keepalive_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        le=230,
+        description="How long an idle Notification Hubs connection stays open, in seconds; "
+        "below Azure's 4-minute idle timeout so the app, not the network, closes it.",
+    )
+    push_timeout_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        le=60,
+        description="Total timeout of one Notification Hubs request, in seconds.",
+    )
+    push_connect_timeout_seconds: float = Field(
+        default=3.0,
+        gt=0,
+        le=30,
+        description="Timeout to open a Notification Hubs connection, in seconds.",
+    )
+    push_retry_attempts: int = Field(
+        default=3,
+        ge=1,
+        le=10,
+        description="Tries of one Notification Hubs request that is throttled or fails "
+        "transiently, within one invocation, before the message is redelivered.",
+    )
+    push_retry_base_seconds: float = Field(
+        default=0.2,
+        gt=0,
+        le=10,
+        description="First backoff between those tries, in seconds (a Retry-After wins).",
+    )
+    push_retry_cap_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=60,
+        description="Longest backoff between those tries, in seconds.",
+    )
+    push_sas_ttl_seconds: int = Field(
+        default=3600,
+        ge=120,
+        le=86400,
+        description="Lifetime of the SAS tokens the app signs for Notification Hubs, in seconds.",
+    )
+    push_sas_renew_seconds: int = Field(
+        default=300,
+        ge=10,
+        le=3600,
+        description="How long before its expiry a SAS token is replaced, in seconds; shorter "
+        "than PUSH_SAS_TTL_SECONDS.",
+    )
+
+    # Notices: the central archive of payment notices (ACA) and its bulk uploads. Uploads are
+    # kept in Blob storage: the host's storage account, by connection string locally
+    # (AzureWebJobsStorage) and by managed identity in Azure (AzureWebJobsStorage__accountName).
+    notices_container: str = Field(
+        default="notices",
+        description="Cosmos DB container of the payment notice archive.",
+    )
+    notice_bulks_container: str = Field(
+        default="notice-bulks",
+        description="Cosmos DB container of bulk uploads: their state and each chunk's result.",
+    )
+    notices_queue: str = Field(
+        default="notices",
+        description="Service Bus queue of bulk upload chunks waiting to be written.",
+    )
+    notices_blob_container: str = Field(
+        default="notice-bulks",
+        description="Blob container, in the host's storage account, keeping bulk upload files.",
+    )
+    notices_bulk_chunk_lines: int = Field(
+        default=500,
+        ge=1,
+        le=5000,
+        description="Lines of a bulk upload per chunk (one queue message each).",
+    )
+    notices_bulk_concurrency: int = Field(
+        default=16,
+        ge=1,
+        le=256,
+        description="Lines of one chunk written at the same time.",
+    )
+    storage_connection: str | None = Field(
+        default=None,
+        validation_alias="AzureWebJobsStorage",
+        description="Connection string of the host's storage account, which keeps the app's "
+        "blobs too (Azurite locally); unset in Azure, which uses the account name.",
+    )
+    storage_account: str | None = Field(
+        default=None,
+        validation_alias="AzureWebJobsStorage__accountName",
+        description="Name of the host's storage account, reached with the managed identity "
+        "in Azure.",
+    )
+    notices_expire_schedule: Ncrontab = Field(
+        default="0 */5 * * * *",
+        description="When the timer notices_expire turns valid notices past their expiration "
+        "date into expired ones.",
+    )
+
+    # Cashback: award periods are configuration (a JSON list, see shared/cashback/rules.py;
+    # empty: the programme's production periods). Enrollments, instruments, hpans, period
+    # states and rankings live in one container partitioned by /pk.
+    cashback_periods: str = Field(
+        default="",
+        description="Award periods as a JSON list (see shared/cashback/rules.py); empty: the "
+        "programme's production periods. /api/health reports a bad value.",
+    )
+    cashback_container: str = Field(
+        default="cashback",
+        description="Cosmos DB container of enrollments, instruments, hpans, period states and "
+        "rankings.",
+    )
+    cashback_transactions_queue: str = Field(
+        default="cashback-transactions",
+        description="Service Bus queue of acquirers' transactions waiting to be scored.",
+    )
+    # IBANs are checked against the bank asynchronously, through this queue.
+    iban_check_queue: str = Field(
+        default="iban-check",
+        description="Service Bus queue of citizens' IBANs waiting to be checked with the bank.",
+    )
+    cashback_bank_check_url: str = Field(
+        default="http://127.0.0.1:7092",
+        description="Base URL of the bank's IBAN check service (the bank simulator locally).",
+    )
+    cashback_bank_check_timeout_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=30,
+        description="Timeout of one IBAN check with the bank, in seconds.",
+    )
+    # Payout lists (CSV) go to this Blob container of the host's storage account.
+    cashback_payouts_blob_container: str = Field(
+        default="cashback-payouts",
+        description="Blob container, in the host's storage account, receiving the payout lists "
+        "(CSV).",
+    )
+    cashback_rank_schedule: Ncrontab = Field(
+        default="0 0 * * * *",
+        description="When the timer cashback_rank ranks the periods still taking transactions.",
+    )
+    cashback_payouts_schedule: Ncrontab = Field(
+        default="0 30 2 * * *",
+        description="When the timer cashback_payouts writes the payout list of each period "
+        "closed since its last run.",
+    )
+
+    # Stand-in: the payment gateway's payments, stations and traffic counters live in one
+    # container partitioned by /pk; receipts reach ECs through this queue.
+    standin_container: str = Field(
+        default="standin",
+        description="Cosmos DB container of stand-in payments, stations' modes and traffic "
+        "counters.",
+    )
+    standin_receipts_queue: str = Field(
+        default="standin-receipts",
+        description="Service Bus queue of receipts on their way to creditor institutions.",
+    )
+    standin_token_minutes: int = Field(
+        default=30,
+        ge=1,
+        le=24 * 60,
+        description="Lifetime of the payment token issued when a payment is activated, in minutes.",
+    )
+    standin_station_timeout_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=60,
+        description="Timeout of one call to a creditor institution's station, in seconds.",
+    )
+    standin_window_minutes: int = Field(
+        default=30,
+        ge=5,
+        le=24 * 60,
+        multiple_of=5,
+        description="Traffic window weighed to decide whether a station enters stand-in, in "
+        "minutes (whole 5-minute slots).",
+    )
+    standin_fault_rate: float = Field(
+        default=0.5,
+        ge=0,
+        lt=1,
+        description="Share of failed calls above which a 5-minute slot counts as faulty.",
+    )
+    standin_faulty_slots: float = Field(
+        default=0.5,
+        ge=0,
+        lt=1,
+        description="Share of the window's slots that must be faulty for a station to enter "
+        "stand-in.",
+    )
+    standin_day_traffic_share: float = Field(
+        default=0.05,
+        ge=0,
+        lt=1,
+        description="Share of all forwarded traffic a faulty station must exceed to enter "
+        "stand-in, from 06:00 to 22:00 Europe/Rome.",
+    )
+    standin_night_traffic_share: float = Field(
+        default=0.10,
+        ge=0,
+        lt=1,
+        description="The same share from 22:00 to 06:00 Europe/Rome.",
+    )
+    standin_receipt_max_attempts: int = Field(
+        default=48,
+        ge=1,
+        le=500,
+        description="Times a receipt is re-sent for later while its station is down, before "
+        "it becomes failed work (this queue's RESCHEDULE_MAX_ATTEMPTS).",
+    )
+    standin_evaluate_schedule: Ncrontab = Field(
+        default="0 */5 * * * *",
+        description="When the timer standin_evaluate probes stations in stand-in and applies "
+        "the entry and exit rules (which count 5-minute slots).",
+    )
+
+    # Wallet: onboarding through the configured PSP's hosted page.
+    wallet_psp_id: str = Field(
+        default="DEMOPSP",
+        min_length=1,
+        description="Id of the PSP whose hosted page onboards citizens' instruments.",
+    )
+    wallet_psp_base_url: str = Field(
+        default="http://127.0.0.1:7090",
+        description="Base URL of that PSP's API (the PSP simulator locally).",
+    )
+    wallet_psp_timeout_seconds: float = Field(
+        default=5.0,
+        gt=0,
+        le=30,
+        description="Timeout of one call to the PSP, in seconds.",
+    )
+    wallet_return_url: str = Field(
+        default="https://app-backend.local.dev/wallet/onboarding",
+        description="Where the PSP's hosted page sends the citizen back after onboarding.",
+    )
+    wallet_notification_url: str | None = Field(
+        default=None,
+        description="Where the PSP posts onboarding outcomes; empty: this app's own URL as called.",
+    )
+    wallet_session_minutes: int = Field(
+        default=30,
+        ge=1,
+        le=24 * 60,
+        description="Lifetime of an onboarding session, in minutes.",
+    )
+    wallet_max_instruments: int = Field(
+        default=20,
+        ge=1,
+        le=100,
+        description="Most live payment instruments one citizen may hold.",
+    )
