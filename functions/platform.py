@@ -4,6 +4,7 @@ sweep."""
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable
 from urllib.parse import urlsplit
 
@@ -160,10 +161,20 @@ async def rotate_party_key(call: Call[RotateKey]) -> IssuedKey:
     )
 
 
-def _limit(call: Call[BaseModel], default: int = 50) -> int:
-    raw = call.request.params.get("limit", str(default))
-    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= 500:
-        raise Invalid("limit must be a whole number from 1 to 500")
+_LIMIT = re.compile(r"[0-9]{1,3}")
+
+
+def _limit(call: Call[BaseModel], default: int = 50, most: int = 500) -> int:
+    # a few ASCII digits before int(): 5,000 digits are a ValueError (a 500) and str.isdigit()
+    # takes other scripts' digits too
+    raw = call.request.params.get("limit")
+    if raw is None:
+        return default
+    if not _LIMIT.fullmatch(raw) or not 1 <= int(raw) <= most:
+        raise Invalid(
+            f"limit must be a whole number from 1 to {most}",
+            errors=[{"loc": ["query", "limit"], "type": "range", "msg": f"1 to {most}"}],
+        )
     return int(raw)
 
 
@@ -185,8 +196,8 @@ def _known_queue(name: str) -> str:
     tags=("operators",),
 )
 async def list_failed_work(call: Call[BaseModel]) -> FailedWorkList:
-    items = await call.root.failed_work.list(call.request.params.get("queue"), _limit(call))
-    return FailedWorkList(items=items)
+    queue, limit = call.request.params.get("queue"), _limit(call, most=failed_work.MAX_LIST)
+    return FailedWorkList(items=await failed_work.list_items(call.root.failed_work, queue, limit))
 
 
 @endpoint(
@@ -195,7 +206,7 @@ async def list_failed_work(call: Call[BaseModel]) -> FailedWorkList:
     "POST",
     auth="admin",
     returns=FailedWork,
-    errors=(404,),
+    errors=(400, 404),
     summary="Send a failed message to its queue again",
     tags=("operators",),
 )
@@ -217,8 +228,9 @@ async def replay_failed_work(call: Call[BaseModel]) -> FailedWork:
     tags=("operators",),
 )
 async def list_dead_letters(call: Call[BaseModel]) -> DeadLetterList:
+    limit = _limit(call, most=deadletters.MAX_PEEK)
     queue = _known_queue(call.param("queue"))
-    return DeadLetterList(items=await deadletters.peek(call.root.clients, queue, _limit(call)))
+    return DeadLetterList(items=await deadletters.peek(call.root.clients, queue, limit))
 
 
 @endpoint(
@@ -233,10 +245,9 @@ async def list_dead_letters(call: Call[BaseModel]) -> DeadLetterList:
     tags=("operators",),
 )
 async def replay_dead_letters(call: Call[BaseModel]) -> DeadLetterList:
+    limit = _limit(call, 10, most=deadletters.MAX_REPLAY)
     queue = _known_queue(call.param("queue"))
-    return DeadLetterList(
-        items=await deadletters.replay(call.root.clients, queue, _limit(call, 10))
-    )
+    return DeadLetterList(items=await deadletters.replay(call.root.clients, queue, limit))
 
 
 @bp.timer_trigger(arg_name="timer", schedule="%OUTBOX_SWEEP_SCHEDULE%")
