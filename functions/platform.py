@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import re
 from collections.abc import Awaitable
+from typing import Any
 from urllib.parse import urlsplit
 
 import azure.functions as func
@@ -22,7 +23,7 @@ from functions.http import (
 )
 from functions.root import OUTBOX_SWEEP_AGE, get_root
 from shared.cashback.settings import check_cashback_periods
-from shared.parties.models import IssuedKey, Party, PartyIn, RotateKey
+from shared.parties.models import PARTY_ID, IssuedKey, Party, PartyIn, RotateKey
 from shared.platform import deadletters, failed_work
 from shared.platform.clients import get_clients
 from shared.platform.errors import Invalid, NotFound
@@ -113,6 +114,21 @@ async def _static(req: func.HttpRequest, reading: Awaitable[StaticReply]) -> fun
     return func.HttpResponse(reply.body, status_code=reply.status, headers=reply.headers)
 
 
+_PARTY_ID = re.compile(PARTY_ID)
+
+
+def _party_id(call: Call[Any]) -> str:
+    # a party id, never "/" or 5,000 characters, before the registry builds a store id of it
+    party_id = call.param("partyId")
+    if not _PARTY_ID.fullmatch(party_id):
+        raise Invalid(
+            "a party id is 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or "
+            "a digit",
+            errors=[{"loc": ["path", "partyId"], "type": "pattern", "msg": PARTY_ID}],
+        )
+    return party_id
+
+
 @endpoint(
     bp,
     "ops/parties",
@@ -133,12 +149,12 @@ async def register_party(call: Call[PartyIn]) -> Party:
     "GET",
     auth="admin",
     returns=Party,
-    errors=(404,),
+    errors=(400, 404),
     summary="Read a party",
     tags=("operators",),
 )
 async def read_party(call: Call[BaseModel]) -> Party:
-    return await call.root.parties().get(call.param("partyId"))
+    return await call.root.parties().get(_party_id(call))
 
 
 @endpoint(
@@ -149,7 +165,7 @@ async def read_party(call: Call[BaseModel]) -> Party:
     body=RotateKey,
     returns=IssuedKey,
     status=201,
-    errors=(404,),
+    errors=(400, 404),
     tags=("operators",),
     summary="Issue a new key; the party's older keys expire after the grace period",
 )
@@ -157,7 +173,7 @@ async def rotate_party_key(call: Call[RotateKey]) -> IssuedKey:
     from datetime import timedelta
 
     return await call.root.parties().rotate_key(
-        call.param("partyId"), grace=timedelta(seconds=call.body.grace_seconds), now=call.now
+        _party_id(call), grace=timedelta(seconds=call.body.grace_seconds), now=call.now
     )
 
 

@@ -76,6 +76,8 @@ def test_register_refuses_unknown_fields(host: Host, tmp_path: Path) -> None:
     [
         ("POST", "/api/ops/failed-work/%2F/replay"),
         ("POST", "/api/ops/failed-work/..%5C/replay"),
+        ("GET", "/api/ops/parties/%2F"),
+        ("GET", "/api/ops/parties/" + "x" * 5000),
         ("GET", "/api/ops/failed-work?limit=" + "1" * 5000),
         ("GET", "/api/ops/dead-letters/{queue}?limit=" + "9" * 5000),
         ("POST", "/api/ops/dead-letters/{queue}/replay?limit=" + "9" * 5000),

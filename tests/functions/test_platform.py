@@ -144,6 +144,9 @@ async def test_failed_work_is_listed_and_replayed(root: FakeRoot) -> None:
         ("replay_failed_work", "ops/failed-work/%2F/replay", {}, {"id": "/"}),
         ("replay_failed_work", "ops/failed-work/x/replay", {}, {"id": "x" * 5000}),
         ("list_failed_work", "ops/failed-work", {"limit": "1" * 5000}, {}),
+        ("read_party", "ops/parties/%2F", {}, {"partyId": "/"}),
+        ("read_party", "ops/parties/x", {}, {"partyId": "x" * 5000}),
+        ("rotate_party_key", "ops/parties/a%23b/keys", {}, {"partyId": "a#b"}),
         ("list_failed_work", "ops/failed-work", {"limit": "501"}, {}),
         ("list_failed_work", "ops/failed-work", {"limit": "\u0661"}, {}),
         ("list_failed_work", "ops/failed-work", {"queue": "q\x00"}, {}),
@@ -164,8 +167,10 @@ async def test_failed_work_is_listed_and_replayed(root: FakeRoot) -> None:
 async def test_operator_parameters_out_of_bounds_are_400_problems(
     root: FakeRoot, name: str, path: str, params: dict[str, str], route: dict[str, str]
 ) -> None:
+    method = "POST" if "replay" in name or "rotate" in name else "GET"
+    body = b"{}" if "rotate" in name else b""
     response = await trigger(app, name)(
-        request("GET" if "replay" not in name else "POST", path, params=params, route_params=route)
+        request(method, path, body=body, params=params, route_params=route)
     )
     assert response.status_code == 400, response.get_body()
     assert response.mimetype == "application/problem+json"
