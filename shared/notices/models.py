@@ -13,7 +13,7 @@ before the timer stores it, so the stand-in never sees a stale VALID.
 
 A position is named by its EC and its ``nav``; who may write it is decided on segregation
 codes. With aux digit 3 the nav is ``"3" + iuv`` and the code is the IUV's first two digits, so
-the nav and the IUV must agree on it (:meth:`PositionIn._identifiers`): otherwise a party
+the nav and the IUV must agree on it (:meth:`PositionIn._nav`): otherwise a party
 allowed one code could name, through the nav, a notice of another. Every date is a
 :data:`~shared.platform.values.BoundedDateTime` (years 2000-2099, in UTC as stored) and every
 free text :data:`~shared.platform.values.SafeText`, so what is accepted is always stored in a
