@@ -10,8 +10,13 @@ from pydantic import BaseModel, RootModel
 from functions.http import Call, endpoint
 from functions.queue import queue_trigger
 from functions.root import get_root
-from shared.notices.bulk import MAX_UPLOAD_BYTES
-from shared.notices.models import BulkAccepted, BulkReport, Position, PositionIn
+from shared.notices.models import (
+    MAX_UPLOAD_BYTES,
+    BulkAccepted,
+    BulkReport,
+    Position,
+    PositionIn,
+)
 from shared.notices.service import parse_segregation_codes
 from shared.parties.models import Role
 from shared.platform.queue_work import Delivery

@@ -4,7 +4,9 @@ sweep."""
 from __future__ import annotations
 
 import asyncio
+import re
 from collections.abc import Awaitable
+from typing import Any
 from urllib.parse import urlsplit
 
 import azure.functions as func
@@ -21,7 +23,7 @@ from functions.http import (
 )
 from functions.root import OUTBOX_SWEEP_AGE, get_root
 from shared.cashback.settings import check_cashback_periods
-from shared.parties.models import IssuedKey, Party, PartyIn, RotateKey
+from shared.parties.models import PARTY_ID, IssuedKey, Party, PartyIn, RotateKey
 from shared.platform import deadletters, failed_work
 from shared.platform.clients import get_clients
 from shared.platform.errors import Invalid, NotFound
@@ -112,6 +114,21 @@ async def _static(req: func.HttpRequest, reading: Awaitable[StaticReply]) -> fun
     return func.HttpResponse(reply.body, status_code=reply.status, headers=reply.headers)
 
 
+_PARTY_ID = re.compile(PARTY_ID)
+
+
+def _party_id(call: Call[Any]) -> str:
+    # a party id, never "/" or 5,000 characters, before the registry builds a store id of it
+    party_id = call.param("partyId")
+    if not _PARTY_ID.fullmatch(party_id):
+        raise Invalid(
+            "a party id is 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or "
+            "a digit",
+            errors=[{"loc": ["path", "partyId"], "type": "pattern", "msg": PARTY_ID}],
+        )
+    return party_id
+
+
 @endpoint(
     bp,
     "ops/parties",
@@ -132,12 +149,12 @@ async def register_party(call: Call[PartyIn]) -> Party:
     "GET",
     auth="admin",
     returns=Party,
-    errors=(404,),
+    errors=(400, 404),
     summary="Read a party",
     tags=("operators",),
 )
 async def read_party(call: Call[BaseModel]) -> Party:
-    return await call.root.parties().get(call.param("partyId"))
+    return await call.root.parties().get(_party_id(call))
 
 
 @endpoint(
@@ -148,7 +165,7 @@ async def read_party(call: Call[BaseModel]) -> Party:
     body=RotateKey,
     returns=IssuedKey,
     status=201,
-    errors=(404,),
+    errors=(400, 404),
     tags=("operators",),
     summary="Issue a new key; the party's older keys expire after the grace period",
 )
@@ -156,14 +173,24 @@ async def rotate_party_key(call: Call[RotateKey]) -> IssuedKey:
     from datetime import timedelta
 
     return await call.root.parties().rotate_key(
-        call.param("partyId"), grace=timedelta(seconds=call.body.grace_seconds), now=call.now
+        _party_id(call), grace=timedelta(seconds=call.body.grace_seconds), now=call.now
     )
 
 
-def _limit(call: Call[BaseModel], default: int = 50) -> int:
-    raw = call.request.params.get("limit", str(default))
-    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= 500:
-        raise Invalid("limit must be a whole number from 1 to 500")
+_LIMIT = re.compile(r"[0-9]{1,3}")
+
+
+def _limit(call: Call[BaseModel], default: int = 50, most: int = 500) -> int:
+    # a few ASCII digits before int(): 5,000 digits are a ValueError (a 500) and str.isdigit()
+    # takes other scripts' digits too
+    raw = call.request.params.get("limit")
+    if raw is None:
+        return default
+    if not _LIMIT.fullmatch(raw) or not 1 <= int(raw) <= most:
+        raise Invalid(
+            f"limit must be a whole number from 1 to {most}",
+            errors=[{"loc": ["query", "limit"], "type": "range", "msg": f"1 to {most}"}],
+        )
     return int(raw)
 
 
@@ -185,8 +212,8 @@ def _known_queue(name: str) -> str:
     tags=("operators",),
 )
 async def list_failed_work(call: Call[BaseModel]) -> FailedWorkList:
-    items = await call.root.failed_work.list(call.request.params.get("queue"), _limit(call))
-    return FailedWorkList(items=items)
+    queue, limit = call.request.params.get("queue"), _limit(call, most=failed_work.MAX_LIST)
+    return FailedWorkList(items=await failed_work.list_items(call.root.failed_work, queue, limit))
 
 
 @endpoint(
@@ -195,7 +222,7 @@ async def list_failed_work(call: Call[BaseModel]) -> FailedWorkList:
     "POST",
     auth="admin",
     returns=FailedWork,
-    errors=(404,),
+    errors=(400, 404),
     summary="Send a failed message to its queue again",
     tags=("operators",),
 )
@@ -217,8 +244,9 @@ async def replay_failed_work(call: Call[BaseModel]) -> FailedWork:
     tags=("operators",),
 )
 async def list_dead_letters(call: Call[BaseModel]) -> DeadLetterList:
+    limit = _limit(call, most=deadletters.MAX_PEEK)
     queue = _known_queue(call.param("queue"))
-    return DeadLetterList(items=await deadletters.peek(call.root.clients, queue, _limit(call)))
+    return DeadLetterList(items=await deadletters.peek(call.root.clients, queue, limit))
 
 
 @endpoint(
@@ -233,10 +261,9 @@ async def list_dead_letters(call: Call[BaseModel]) -> DeadLetterList:
     tags=("operators",),
 )
 async def replay_dead_letters(call: Call[BaseModel]) -> DeadLetterList:
+    limit = _limit(call, 10, most=deadletters.MAX_REPLAY)
     queue = _known_queue(call.param("queue"))
-    return DeadLetterList(
-        items=await deadletters.replay(call.root.clients, queue, _limit(call, 10))
-    )
+    return DeadLetterList(items=await deadletters.replay(call.root.clients, queue, limit))
 
 
 @bp.timer_trigger(arg_name="timer", schedule="%OUTBOX_SWEEP_SCHEDULE%")

@@ -32,6 +32,8 @@ from pydantic import ValidationError
 from shared.notices import rules
 from shared.notices.blobs import BlobMissing, BlobStore
 from shared.notices.models import (
+    MAX_POSITIONS,
+    MAX_UPLOAD_BYTES,
     BulkAccepted,
     BulkReport,
     ChunkTask,
@@ -52,11 +54,10 @@ from shared.platform.errors import (
 )
 from shared.platform.messaging import Outgoing, Sender
 from shared.platform.queue_work import retry_transient
+from shared.platform.values import decode_json
 
 logger = logging.getLogger(__name__)
 
-MAX_UPLOAD_BYTES = 20 * 1024 * 1024
-MAX_POSITIONS = 50_000
 BULK_ID = re.compile(r"[0-9a-f]{32}")
 _BOM = b"\xef\xbb\xbf"
 
@@ -85,7 +86,8 @@ def frame(raw: bytes, *, chunk_lines: int) -> Framed:
 
     Raises:
         PayloadTooLarge: more than 20 MB or more than 50,000 positions.
-        Invalid: (400) empty, or a JSON array that does not parse.
+        Invalid: (400) empty, or a JSON array that does not parse or holds what no field can
+            take (a number beyond 64 bits or not finite, a NUL, a lone surrogate).
     """
     if len(raw) > MAX_UPLOAD_BYTES:
         raise PayloadTooLarge(f"an upload is at most {MAX_UPLOAD_BYTES} bytes: split it")
@@ -122,15 +124,15 @@ def frame(raw: bytes, *, chunk_lines: int) -> Framed:
 
 
 def _array_as_ndjson(data: bytes) -> bytes:
+    # The whole array is checked before anything is stored: a number beyond 64 bits, a NaN, a
+    # NUL or a lone surrogate anywhere refuses the upload (400) rather than failing later.
     try:
-        items = json.loads(data)
-    except json.JSONDecodeError as error:
+        items = decode_json(data)
+    except Invalid as error:
         raise Invalid(
-            f"the upload starts with '[' but is not a valid JSON array: {error.msg} "
-            f"(line {error.lineno}, column {error.colno})"
+            f"the upload starts with '[' but is not a JSON array this archive can take: "
+            f"{error.detail}"
         ) from None
-    except (UnicodeDecodeError, RecursionError):
-        raise Invalid("the upload starts with '[' but is not a valid UTF-8 JSON array") from None
     if not isinstance(items, list):  # pragma: no cover - '[' always parses to a list
         raise Invalid("the upload is not a JSON array")
     if len(items) > MAX_POSITIONS:
@@ -193,7 +195,7 @@ class Bulks:
         framed = await asyncio.to_thread(frame, raw, chunk_lines=self._chunk_lines)
         bulk_id = uuid.uuid4().hex
         blob = f"{now:%Y/%m/%d}/{bulk_id}.ndjson"
-        await self._blobs.put(blob, framed.data)
+        # everything is built (and so validated) before the first write
         tasks = [
             ChunkTask(
                 bulk_id=bulk_id,
@@ -210,6 +212,8 @@ class Bulks:
             )
             for i, c in enumerate(framed.chunks)
         ]
+        received_at = fixed_time(now)
+        await self._blobs.put(blob, framed.data)
         await self._sender.send(
             self._queue,
             [
@@ -226,7 +230,7 @@ class Bulks:
                 "kind": "bulk",
                 "bulkId": bulk_id,
                 "partyId": party.party_id,
-                "receivedAt": fixed_time(now),
+                "receivedAt": received_at,
                 "blob": blob,
                 "accepted": framed.positions,
                 "chunks": len(tasks),
@@ -316,7 +320,7 @@ class Bulks:
         except ValidationError as error:
             return reason_of(error)
         try:
-            authorize_write(party, position.pa_fiscal_code, position.iuv, task.segregation_codes)
+            authorize_write(party, position, task.segregation_codes)
             ec = await retry_transient(lambda: self._archive.ecs.get(position.pa_fiscal_code))
             write = rules.Write(
                 position=position,

@@ -10,6 +10,14 @@ Statuses of a position (docs/notices.md#status-transitions has the full table)::
 
 A VALID position past its ``expirationDate`` with ``switchToExpired`` reads as EXPIRED even
 before the timer stores it, so the stand-in never sees a stale VALID.
+
+A position is named by its EC and its ``nav``; who may write it is decided on segregation
+codes. With aux digit 3 the nav is ``"3" + iuv`` and the code is the IUV's first two digits, so
+the nav and the IUV must agree on it (:meth:`PositionIn._nav`): otherwise a party
+allowed one code could name, through the nav, a notice of another. Every date is a
+:data:`~shared.platform.values.BoundedDateTime` (years 2000-2099, in UTC as stored) and every
+free text :data:`~shared.platform.values.SafeText`, so what is accepted is always stored in a
+form that reads back.
 """
 
 from __future__ import annotations
@@ -19,7 +27,6 @@ from functools import lru_cache
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -30,7 +37,8 @@ from pydantic import (
     field_validator,
 )
 
-from shared.parties.models import valid_iban
+from shared.parties.models import PARTY_ID, valid_iban
+from shared.platform.values import MAX_YEAR, MIN_YEAR, BoundedDateTime, SafeText
 
 Status = Literal["VALID", "INVALID", "EXPIRED", "PAID"]
 Action = Literal["created", "updated", "invalidated", "revalidated", "expired", "paid"]
@@ -38,18 +46,48 @@ Action = Literal["created", "updated", "invalidated", "revalidated", "expired", 
 EC_FISCAL_CODE = r"^[0-9]{11}$"
 NAV = r"^[0-9]{18}$"
 SEGREGATION_CODE = r"^[0-9]{2}$"
+AUX_DIGIT = "3"
+"""The only aux digit the archive takes: the one whose notice number carries the IUV, and so
+its segregation code."""
 MAX_AMOUNT = 99_999_999_999
+MAX_UPLOAD_BYTES = 20 * 1024 * 1024
+MAX_POSITIONS = 50_000
 HISTORY_LENGTH = 20
 """Changes kept on a position (the newest ones)."""
 
 
+def in_utc(moment: datetime) -> datetime:
+    """``moment`` in UTC, as the archive stores it.
+
+    Raises:
+        ValueError: it has no offset, or its year in UTC is outside 2000-2099 (what the stored
+            models read back: a date outside would make a notice nobody can read).
+    """
+    if moment.utcoffset() is None:
+        raise ValueError("a date-time needs its timezone offset")
+    try:
+        utc = moment.astimezone(UTC)
+    except OverflowError:
+        utc = None
+    if utc is None or not MIN_YEAR <= utc.year <= MAX_YEAR:
+        raise ValueError(f"the year in UTC must be between {MIN_YEAR} and {MAX_YEAR}")
+    return utc
+
+
 @lru_cache(maxsize=4096)  # a bulk formats its upload's time once per line
 def fixed_time(moment: datetime) -> str:
-    """UTC, one fixed width, so stored times compare as strings (queries, order keys)."""
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """UTC, one fixed width, so stored times compare as strings (queries, order keys).
+
+    Raises:
+        ValueError: as :func:`in_utc`, before anything is written (the edges refuse such dates
+            first, with a 4xx).
+    """
+    return in_utc(moment).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-StoredTime = Annotated[datetime, PlainSerializer(fixed_time, return_type=str, when_used="json")]
+StoredTime = Annotated[
+    BoundedDateTime, PlainSerializer(fixed_time, return_type=str, when_used="json")
+]
 
 
 def default_nav(iuv: str) -> str:
@@ -67,6 +105,14 @@ def segregation_code(iuv: str) -> str:
     return iuv[:2]
 
 
+def nav_segregation_code(nav: str) -> str | None:
+    """The segregation code a notice number carries (aux digit 3: the two digits after it);
+    None when it carries none (another aux digit, or not a notice number)."""
+    if len(nav) != 18 or not nav.startswith(AUX_DIGIT):
+        return None
+    return nav[1:3]
+
+
 # ------------------------------------------------------------------ what ECs send
 class PositionIn(BaseModel):
     """The ACA ``paCreatePosition`` body (one line of a bulk upload too)."""
@@ -79,30 +125,33 @@ class PositionIn(BaseModel):
     entity_type: Literal["F", "G"] = Field(
         alias="entityType", description="The debtor: F natural person, G legal person."
     )
-    entity_fiscal_code: str = Field(
+    entity_fiscal_code: SafeText = Field(
         alias="entityFiscalCode",
         min_length=2,
         max_length=255,
         description="The debtor's fiscal code or VAT number.",
     )
-    entity_full_name: str = Field(alias="entityFullName", min_length=1, max_length=255)
-    iuv: str = Field(
-        min_length=1, max_length=255, description="The EC's unique payment identifier."
+    entity_full_name: SafeText = Field(alias="entityFullName", min_length=1, max_length=255)
+    iuv: SafeText = Field(
+        min_length=1,
+        max_length=255,
+        description="The EC's unique payment identifier; its first two digits are the "
+        "segregation code.",
     )
     amount: StrictInt = Field(
         ge=0, le=MAX_AMOUNT, description="Euro cents; 0 invalidates an existing position."
     )
-    description: str = Field(min_length=1, max_length=255)
-    expiration_date: AwareDatetime = Field(
+    description: SafeText = Field(min_length=1, max_length=255)
+    expiration_date: BoundedDateTime = Field(
         alias="expirationDate",
-        strict=True,
-        description="RFC 3339 date-time with an offset (stored and returned in UTC).",
+        description="RFC 3339 date-time with an offset, years 2000-2099 (stored and returned "
+        "in UTC, where the year must be within those bounds too).",
     )
     nav: str | None = Field(
         default=None,
         validate_default=True,
         description='The 18-digit notice number; default "3" + iuv (which must then make 18 '
-        "digits).",
+        "digits). When given, it is aux digit 3 followed by the IUV's segregation code.",
     )
     iban: str | None = Field(
         default=None,
@@ -123,10 +172,7 @@ class PositionIn(BaseModel):
     @field_validator("expiration_date")
     @classmethod
     def _in_utc(cls, value: datetime) -> datetime:
-        try:
-            return value.astimezone(UTC)
-        except OverflowError:
-            raise ValueError("is out of the supported range of dates") from None
+        return in_utc(value)  # 2099-12-31T23:30-01:00 is 2100 in UTC, as it would be stored
 
     @field_validator("nav")
     @classmethod
@@ -141,6 +187,22 @@ class PositionIn(BaseModel):
             return value
         if not _digits(value, 18):
             raise ValueError("must be exactly 18 digits")
+        # The nav names the position, the IUV's code authorizes the write: they must agree,
+        # or a party allowed one code could write (and then read) a notice of another.
+        iuv = info.data.get("iuv")
+        if iuv is None:  # the iuv failed: that error says it all
+            return value
+        code = nav_segregation_code(value)
+        if code is None:
+            raise ValueError(
+                f"must start with the aux digit {AUX_DIGIT}, the notice number that carries the "
+                "IUV's segregation code"
+            )
+        if code != segregation_code(iuv):
+            raise ValueError(
+                f"carries the segregation code {code} and the iuv {segregation_code(iuv)!r}: "
+                "they must be the same"
+            )
         return value
 
     @field_validator("iban", "postal_iban")
@@ -286,16 +348,21 @@ class BulkReport(BaseModel):
 
 
 class ChunkTask(BaseModel):
-    """The queue message of one batch of a bulk upload: a byte range of the stored upload."""
+    """The queue message of one batch of a bulk upload: a byte range of the stored upload.
+
+    Read from a queue, so bounded like a request: a message out of these bounds is permanent
+    failed work, never arithmetic on a date or a number nobody sent."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     bulk_id: str = Field(alias="bulkId", pattern=r"^[0-9a-f]{32}$")
-    chunk: int = Field(ge=0)
-    blob: str = Field(min_length=1)
-    offset: int = Field(ge=0)
-    length: int = Field(ge=0)
-    first_line: int = Field(alias="firstLine", ge=1)
-    received_at: datetime = Field(alias="receivedAt")
-    party_id: str = Field(alias="partyId")
-    segregation_codes: list[str] | None = Field(default=None, alias="segregationCodes")
+    chunk: StrictInt = Field(ge=0, le=MAX_POSITIONS)
+    blob: SafeText = Field(min_length=1, max_length=1024)  # Blob storage's limit on a name
+    offset: StrictInt = Field(ge=0, le=MAX_UPLOAD_BYTES)
+    length: StrictInt = Field(ge=0, le=MAX_UPLOAD_BYTES)
+    first_line: StrictInt = Field(alias="firstLine", ge=1, le=MAX_UPLOAD_BYTES + 1)
+    received_at: BoundedDateTime = Field(alias="receivedAt")
+    party_id: str = Field(alias="partyId", pattern=PARTY_ID)
+    segregation_codes: list[Annotated[str, Field(pattern=SEGREGATION_CODE)]] | None = Field(
+        default=None, alias="segregationCodes", max_length=100
+    )

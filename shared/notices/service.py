@@ -2,7 +2,9 @@
 
 Who may write: an EC for its own ``paFiscalCode``, and an intermediary (or an EC that brokers)
 for the ECs the party registry lists in its ``actsFor``, limited to the segregation codes listed
-there (the first two digits of the IUV); a request's ``segregationCodes`` can only narrow that.
+there; a request's ``segregationCodes`` can only narrow that. The code is checked on every
+identifier a request touches: the IUV's first two digits and the nav's two digits after its aux
+digit (the nav names the position; a body whose two disagree is refused by the model anyway).
 
 The stand-in capability calls :meth:`NoticeArchive.get` (one point read) and
 :meth:`NoticeArchive.mark_paid`; nothing else of this package.
@@ -28,6 +30,8 @@ from shared.notices.models import (
     Position,
     PositionIn,
     fixed_time,
+    in_utc,
+    nav_segregation_code,
     position_id,
     segregation_code,
 )
@@ -37,6 +41,7 @@ from shared.parties.models import Party
 from shared.parties.service import authorize_for_ec
 from shared.platform.errors import DependencyError, Forbidden, Invalid, NotFound
 from shared.platform.retry import KeptLosing, in_hand_then_read, retry_on_stale
+from shared.platform.values import unsafe_character
 
 logger = logging.getLogger(__name__)
 
@@ -120,18 +125,24 @@ def parse_segregation_codes(raw: str | None) -> list[str] | None:
 
 
 def authorize_write(
-    party: Party, pa_fiscal_code: str, iuv: str, segregation_codes: Sequence[str] | None
+    party: Party, position: PositionIn, segregation_codes: Sequence[str] | None
 ) -> None:
-    """Raise Forbidden unless ``party`` may write this EC's IUV: its segregation code must be
-    one the registry gives the party for that EC and, if the request names some, one of those
-    (the request narrows what the registry allows, never widens it)."""
-    code = segregation_code(iuv)
-    if segregation_codes is not None and code not in segregation_codes:
-        raise Forbidden(
-            f"the IUV's segregation code {code!r} is not among the request's "
-            f"segregationCodes ({','.join(segregation_codes)})"
-        )
-    authorize_for_ec(party, pa_fiscal_code, [code])
+    """Raise Forbidden unless ``party`` may write ``position``: the segregation code of each of
+    its identifiers (the IUV, the nav) must be one the registry gives the party for that EC
+    and, if the request names some, one of those (the request narrows what the registry allows,
+    never widens it)."""
+    codes = {
+        "IUV": segregation_code(position.iuv),
+        "nav": nav_segregation_code(position.the_nav),
+    }
+    if segregation_codes is not None:
+        for name, code in codes.items():
+            if code not in segregation_codes:
+                raise Forbidden(
+                    f"the {name}'s segregation code {code!r} is not among the request's "
+                    f"segregationCodes ({','.join(segregation_codes)})"
+                )
+    authorize_for_ec(party, position.pa_fiscal_code, codes.values())
 
 
 def check_keys(pa_fiscal_code: str, nav: str) -> None:
@@ -164,7 +175,7 @@ class NoticeArchive:
         now: datetime,
     ) -> Position:
         """paCreatePosition: create, update or invalidate one position; returns it as stored."""
-        authorize_write(party, position.pa_fiscal_code, position.iuv, segregation_codes)
+        authorize_write(party, position, segregation_codes)
         ec = await self.ecs.get(position.pa_fiscal_code)
         write = Write(
             position=position,
@@ -224,10 +235,13 @@ class NoticeArchive:
         return rules.as_position(document, now=now)
 
     async def read(self, party: Party, pa_fiscal_code: str, nav: str, *, now: datetime) -> Position:
-        """The position, for the EC itself or a party that acts for it (and its IUV's code)."""
+        """The position, for the EC itself or a party that acts for it on its codes."""
         check_keys(pa_fiscal_code, nav)
-        authorize_for_ec(party, pa_fiscal_code)
+        # the nav's code before the store is asked: a notice of another code is 403 whether
+        # it exists or not
+        authorize_for_ec(party, pa_fiscal_code, [nav_segregation_code(nav)])
         position = await self.get(pa_fiscal_code, nav, now=now)
+        # and the IUV's: a notice stored before the two had to agree may differ
         authorize_for_ec(party, pa_fiscal_code, [segregation_code(position.iuv)])
         return position
 
@@ -256,8 +270,12 @@ class NoticeArchive:
             Conflict: paid already with another receipt; in stand-in, not payable.
         """
         check_keys(pa_fiscal_code, nav)
-        if not receipt_id or len(receipt_id) > 255:
-            raise Invalid("receipt_id must be 1 to 255 characters")
+        if not receipt_id or len(receipt_id) > 255 or unsafe_character(receipt_id):
+            raise Invalid("receipt_id must be 1 to 255 characters, with no NUL")
+        try:
+            in_utc(paid_at)
+        except ValueError as error:
+            raise Invalid(f"paid_at: {error}") from None
         doc_id = position_id(pa_fiscal_code, nav)
 
         async def step() -> Document:

@@ -108,20 +108,34 @@ class PartyRegistry:
         return party
 
 
-def authorize_for_ec(party: Party, ec_id: str, segregation_codes: Iterable[str] = ()) -> None:
-    """Raise Forbidden unless ``party`` may act for ``ec_id`` (and each segregation code)."""
+def authorize_for_ec(
+    party: Party, ec_id: str, segregation_codes: Iterable[str | None] = ()
+) -> None:
+    """Raise Forbidden unless ``party`` may act for ``ec_id`` and on each segregation code.
+
+    Pass the code of EVERY identifier the request touches (an IUV's, a notice number's): the
+    object is named by one and authorized by another only if both are checked. ``None`` stands
+    for an identifier that carries no code: only the EC itself, or a party acting for it on all
+    codes, may act on that.
+    """
     if party.role == "ec" and party.party_id == ec_id:
         return
     if ec_id not in party.acts_for:
         raise Forbidden(f"{party.party_id} may not act for {ec_id}")
     allowed = party.acts_for[ec_id]
-    if allowed:
-        refused = sorted(set(segregation_codes) - set(allowed))
-        if refused:
-            raise Forbidden(
-                f"{party.party_id} may not act for {ec_id} on segregation codes "
-                f"{', '.join(refused)}"
-            )
+    if not allowed:
+        return
+    codes = set(segregation_codes)
+    if None in codes:
+        raise Forbidden(
+            f"{party.party_id} acts for {ec_id} on segregation codes {', '.join(allowed)} only, "
+            "and this identifier carries none"
+        )
+    refused = sorted(code for code in codes if code is not None and code not in allowed)
+    if refused:
+        raise Forbidden(
+            f"{party.party_id} may not act for {ec_id} on segregation codes {', '.join(refused)}"
+        )
 
 
 def _plain(item: dict[str, object]) -> dict[str, object]:

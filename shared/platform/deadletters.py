@@ -10,7 +10,20 @@ from azure.servicebus import ServiceBusMessage, ServiceBusReceivedMessage, Servi
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.platform.clients import Clients
+from shared.platform.errors import Invalid
 from shared.platform.messaging import guarded_bus
+
+MAX_PEEK = 500
+MAX_REPLAY = 500
+
+
+def _check_limit(limit: int, most: int) -> None:
+    # A broker asked for "all of them" (or a negative count) is an operator's typo, not a plan.
+    if not 1 <= limit <= most:
+        raise Invalid(
+            f"limit must be a whole number from 1 to {most}",
+            errors=[{"loc": ["query", "limit"], "type": "range", "msg": f"1 to {most}"}],
+        )
 
 
 class DeadLetter(BaseModel):
@@ -38,7 +51,8 @@ def _describe(message: ServiceBusReceivedMessage) -> DeadLetter:
 
 
 async def peek(clients: Clients, queue: str, limit: int) -> list[DeadLetter]:
-    """The oldest ``limit`` dead-lettered messages of ``queue``, left in place."""
+    """The oldest ``limit`` (1-500) dead-lettered messages of ``queue``, left in place."""
+    _check_limit(limit, MAX_PEEK)
     async with guarded_bus(clients.settings.servicebus_timeout_seconds * 4):
         receiver = clients.servicebus().get_queue_receiver(
             queue, sub_queue=ServiceBusSubQueue.DEAD_LETTER
@@ -49,11 +63,13 @@ async def peek(clients: Clients, queue: str, limit: int) -> list[DeadLetter]:
 
 
 async def replay(clients: Clients, queue: str, limit: int) -> list[DeadLetter]:
-    """Move up to ``limit`` dead-lettered messages back to ``queue`` as fresh deliveries.
+    """Move up to ``limit`` (1-500) dead-lettered messages back to ``queue`` as fresh
+    deliveries.
 
     Each copy is sent before its dead letter is completed, so a crash in between repeats the
     copy (its message id is derived from the sequence number: duplicate detection drops it).
     """
+    _check_limit(limit, MAX_REPLAY)
     moved: list[DeadLetter] = []
     async with (
         guarded_bus(clients.settings.servicebus_timeout_seconds * 6),

@@ -189,6 +189,69 @@ def test_keys_and_who_may_act(host: Host) -> None:
     )
 
 
+def test_a_nav_of_another_segregation_code_cannot_reach_that_notice(host: Host) -> None:
+    """The attack: the demo intermediary (codes 01, 02) sends a code-01 IUV with the nav of
+    the EC's code-03 notice, single and in a bulk, to take it over and then read it."""
+    n = unique()
+    assert host.request("POST", CREATE, json=position(n, code="03"), headers=ec(host)).ok
+    path = f"/api/aca/v1/positions/{DEMO_EC}/{nav(n, '03')}"
+    before = host.request("GET", path, headers=ec(host)).json()
+    hijack = position(
+        n,
+        code="01",
+        nav=nav(n, "03"),
+        amount=1,
+        description="pay here",
+        iban="IT42L1234512345123456789012",
+    )
+    for route in (CREATE, f"{CREATE}?segregationCodes=01"):
+        found = problem(host.request("POST", route, json=hijack, headers=intermediary(host)), 400)
+        assert [e["loc"] for e in found["errors"]] == [["nav"]]
+    accepted = host.request("POST", BULK, json=[hijack], headers=intermediary(host))
+    assert accepted.status_code == 202, accepted.text
+    report_path = accepted.json()["report"]
+
+    def done() -> dict[str, Any] | None:
+        report: dict[str, Any] = host.request("GET", report_path, headers=intermediary(host)).json()
+        return report if report["status"] == "COMPLETED" else None
+
+    report = wait_for(done, timeout=30)
+    assert (report["written"], report["rejected"]) == (0, 1)
+    assert report["rejectedLines"][0]["reason"].startswith("nav:")
+    assert host.request("GET", path, headers=ec(host)).json() == before
+    problem(host.request("GET", path, headers=intermediary(host)), 403)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("expirationDate", "0999-12-31T23:00:00Z"),
+        ("expirationDate", "2100-01-01T00:00:00+01:00"),
+        ("entityFullName", "Mario\u0000Rossi"),
+    ],
+)
+def test_an_out_of_bounds_value_is_400_and_the_notice_is_never_stored(
+    host: Host, field: str, value: str
+) -> None:
+    n = unique()
+    found = problem(
+        host.request("POST", CREATE, json=position(n, **{field: value}), headers=ec(host)), 400
+    )
+    assert [e["loc"] for e in found["errors"]] == [[field]]
+    problem(host.request("GET", f"/api/aca/v1/positions/{DEMO_EC}/{nav(n)}", headers=ec(host)), 404)
+    # the same notice, well formed, is then an ordinary create
+    assert host.request("POST", CREATE, json=position(n), headers=ec(host)).ok
+
+
+@pytest.mark.parametrize(
+    "element",
+    [b'{"amount": 1' + b"1" * 5000 + b"}", b'{"description": "\\ud800"}', b'"a\\u0000"'],
+)
+def test_a_hostile_bulk_array_is_400(host: Host, element: bytes) -> None:
+    raw = b"[" + json.dumps(position(unique())).encode() + b", " + element + b"]"
+    problem(host.request("POST", BULK, data=raw, headers=ec(host)), 400)
+
+
 def test_reads_and_operator_reads(host: Host) -> None:
     n = unique()
     host.request("POST", CREATE, json=position(n, code="07"), headers=ec(host))

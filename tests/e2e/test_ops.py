@@ -69,3 +69,25 @@ def test_register_refuses_unknown_fields(host: Host, tmp_path: Path) -> None:
     spec.write_text(json.dumps({"partyId": "x1", "name": "n", "role": "ec", "key": "k"}))
     with pytest.raises(ops.OpsError, match="422"):
         operator(host, "parties", "register", str(spec))
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/api/ops/failed-work/%2F/replay"),
+        ("POST", "/api/ops/failed-work/..%5C/replay"),
+        ("GET", "/api/ops/parties/%2F"),
+        ("GET", "/api/ops/parties/" + "x" * 5000),
+        ("GET", "/api/ops/failed-work?limit=" + "1" * 5000),
+        ("GET", "/api/ops/dead-letters/{queue}?limit=" + "9" * 5000),
+        ("POST", "/api/ops/dead-letters/{queue}/replay?limit=" + "9" * 5000),
+    ],
+)
+def test_operator_parameters_out_of_bounds_are_400_problems(
+    host: Host, method: str, path: str
+) -> None:
+    queue = host.env["NOTICES_QUEUE"]  # a known queue: only the limit is wrong
+    response = host.request(method, path.format(queue=queue), key=ADMIN_KEY)
+    assert response.status_code == 400, response.text
+    assert response.headers["Content-Type"].startswith("application/problem+json")
+    assert response.json()["status"] == 400

@@ -21,7 +21,7 @@ from shared.platform.clock import SystemClock, use_clock
 from shared.platform.messaging import Outgoing
 from tests.app import app
 from tests.functions.fakes import NOW, FakeRoot, request, trigger
-from tests.unit.notices.fakes import BROKER, EC, OTHER_EC, World, body, nav
+from tests.unit.notices.fakes import BROKER, EC, OTHER_EC, OTHER_IBAN, World, body, nav
 
 KEYS = {EC: "ec-key", OTHER_EC: "other-ec-key", BROKER: "broker-key", "ACQ": "acquirer-key"}
 CREATE = "aca/v1/paCreatePosition"
@@ -153,6 +153,61 @@ async def test_validation_errors_are_400_naming_the_fields(
 
 
 @pytest.mark.parametrize(
+    "data",
+    [
+        body(1, expirationDate="0999-12-31T23:00:00Z"),
+        body(1, expirationDate="2100-01-01T00:00:00Z"),
+        body(1, entityFullName="Mario\u0000Rossi"),
+        body(1, iuv="ABC-123", nav="3" * 18),
+        body(1, nav=nav(1, "03")),
+    ],
+)
+async def test_out_of_bounds_values_are_400_and_store_nothing(
+    root: NoticesRoot, data: dict[str, Any]
+) -> None:
+    found = problem(await create(data), 400)
+    [field] = [k for k, v in data.items() if body(1).get(k) != v and k != "iuv"]
+    assert [error["loc"] for error in found["errors"]] == [[field]]
+    assert root.world.store.items == {}
+
+
+async def test_a_nav_of_another_segregation_code_cannot_reach_that_notice(
+    root: NoticesRoot,
+) -> None:
+    """The attack: the broker (codes 01 and 02) sends a code-01 IUV with the nav of the EC's
+    code-03 notice, to overwrite it (amount, description, IBAN) and then read it."""
+    assert (await create(body(1, code="03"))).status_code == 200
+    before = root.world.stored(EC, nav(1, "03"))
+    hijack = body(1, code="01", nav=nav(1, "03"), amount=1, description="x", iban=OTHER_IBAN)
+    for params in (None, {"segregationCodes": "01"}):
+        found = problem(await create(hijack, party=BROKER, params=params), 400)
+        assert [error["loc"] for error in found["errors"]] == [["nav"]]
+    assert root.world.stored(EC, nav(1, "03")) == before
+    route = {"paFiscalCode": EC, "nav": nav(1, "03")}
+    path = f"aca/v1/positions/{EC}/{nav(1, '03')}"
+    problem(await call("aca_read_position", "GET", path, party=BROKER, **route), 403)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("amount", b"1e400"),
+        ("amount", b"18446744073709551616"),
+        ("amount", b"1" * 5000),
+        ("description", b'"a\\u0000b"'),
+        ("description", b'"\\ud800"'),
+    ],
+)
+async def test_what_json_can_say_but_no_field_can_take_is_400(
+    root: NoticesRoot, field: str, value: bytes
+) -> None:
+    rest = json.dumps({k: v for k, v in body(1).items() if k != field}).encode()
+    raw = rest[:-1] + b', "' + field.encode() + b'": ' + value + b"}"
+    problem(await call("aca_create_position", "POST", CREATE, raw=raw), 400)
+    assert root.world.store.items == {}
+
+
+@pytest.mark.parametrize(
     ("raw", "status"),
     [
         (b"", 400),
@@ -256,6 +311,18 @@ async def test_a_bulk_is_202_then_written_by_the_queue(root: NoticesRoot) -> Non
 async def test_bad_uploads_are_4xx(root: NoticesRoot, raw: bytes, status: int) -> None:
     problem(await call("aca_bulk_upload", "POST", "aca/v1/positions/bulk", raw=raw), status)
     assert root.sender.sent == []
+
+
+@pytest.mark.parametrize(
+    "element",
+    [b'{"amount": 1' + b"1" * 5000 + b"}", b'{"description": "\\ud800"}', b'"\\u0000"', b"1e999"],
+)
+async def test_a_hostile_json_array_is_400_and_nothing_is_stored(
+    root: NoticesRoot, element: bytes
+) -> None:
+    raw = b"[" + json.dumps(body(1)).encode() + b", " + element + b"]"
+    problem(await call("aca_bulk_upload", "POST", "aca/v1/positions/bulk", raw=raw), 400)
+    assert (root.sender.sent, root.world.blobs.blobs) == ([], {})
 
 
 async def test_a_message_that_is_not_a_chunk_becomes_failed_work(root: NoticesRoot) -> None:

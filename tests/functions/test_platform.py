@@ -88,9 +88,15 @@ async def test_citizen_endpoint_reads_the_token(root: FakeRoot) -> None:
         (b'{"text": "a"} x', 400),
         (b"[" * 1000, 400),
         (b"   ", 400),
+        # JSON that no field can take, whatever the schema: 400
+        (b"NaN", 400),
+        (b'{"text": "a", "amount": 1e400}', 400),
+        (b'{"text": "a", "amount": 18446744073709551616}', 400),
+        (b'{"text": "a\\u0000", "amount": 1}', 400),
+        (b'{"text": "\\ud800", "amount": 1}', 400),
+        (b'{"text": "a", "amount": 1, "\\u0000": 1}', 400),
         # JSON, but not the schema: 422
-        (b"NaN", 422),
-        (b'{"text": "a", "amount": 1e400}', 422),
+        (b'{"text": "a", "amount": 1.5}', 422),
         (b"[]", 422),
     ],
 )
@@ -130,6 +136,45 @@ async def test_failed_work_is_listed_and_replayed(root: FakeRoot) -> None:
     assert replayed.status_code == 200
     [(queue, copy)] = root.sender.sent
     assert (queue, copy.message_id, copy.body) == ("q1", "m1:replay:1", b"{}")
+
+
+@pytest.mark.parametrize(
+    ("name", "path", "params", "route"),
+    [
+        ("replay_failed_work", "ops/failed-work/%2F/replay", {}, {"id": "/"}),
+        ("replay_failed_work", "ops/failed-work/x/replay", {}, {"id": "x" * 5000}),
+        ("list_failed_work", "ops/failed-work", {"limit": "1" * 5000}, {}),
+        ("read_party", "ops/parties/%2F", {}, {"partyId": "/"}),
+        ("read_party", "ops/parties/x", {}, {"partyId": "x" * 5000}),
+        ("rotate_party_key", "ops/parties/a%23b/keys", {}, {"partyId": "a#b"}),
+        ("list_failed_work", "ops/failed-work", {"limit": "501"}, {}),
+        ("list_failed_work", "ops/failed-work", {"limit": "\u0661"}, {}),
+        ("list_failed_work", "ops/failed-work", {"queue": "q\x00"}, {}),
+        (
+            "list_dead_letters",
+            "ops/dead-letters/notices",
+            {"limit": "9" * 5000},
+            {"queue": "notices"},
+        ),
+        (
+            "replay_dead_letters",
+            "ops/dead-letters/notices/replay",
+            {"limit": "9" * 5000},
+            {"queue": "notices"},
+        ),
+    ],
+)
+async def test_operator_parameters_out_of_bounds_are_400_problems(
+    root: FakeRoot, name: str, path: str, params: dict[str, str], route: dict[str, str]
+) -> None:
+    method = "POST" if "replay" in name or "rotate" in name else "GET"
+    body = b"{}" if "rotate" in name else b""
+    response = await trigger(app, name)(
+        request(method, path, body=body, params=params, route_params=route)
+    )
+    assert response.status_code == 400, response.get_body()
+    assert response.mimetype == "application/problem+json"
+    assert json.loads(response.get_body())["errors"][0]["loc"][0] in ("path", "query")
 
 
 async def test_openapi_is_generated_without_any_dependency(root: FakeRoot) -> None:

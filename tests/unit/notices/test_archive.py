@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from shared.notices import rules
-from shared.notices.models import HISTORY_LENGTH, Position
+from shared.notices.models import HISTORY_LENGTH, Position, PositionIn
 from shared.notices.service import authorize_write, parse_segregation_codes
 from shared.platform.errors import Conflict, Forbidden, Invalid, NotFound
 from tests.unit.notices.fakes import (
@@ -21,6 +21,7 @@ from tests.unit.notices.fakes import (
     OTHER_IBAN,
     UNREGISTERED_EC,
     World,
+    iuv,
     nav,
     position,
 )
@@ -152,9 +153,34 @@ def test_segregation_codes_parse() -> None:
 
 
 async def test_authorize_write_needs_the_iuv_code_within_the_registry(world: World) -> None:
-    authorize_write(world.parties["ALLCODES"], EC, "99000", None)
-    with pytest.raises(Forbidden):
-        authorize_write(world.parties[BROKER], EC, "x", None)  # no two-digit code at all
+    authorize_write(world.parties["ALLCODES"], unchecked(iuv="99000", nav="399" + "0" * 15), None)
+    with pytest.raises(Forbidden):  # no two-digit code at all
+        authorize_write(world.parties[BROKER], unchecked(iuv="x", nav="301" + "0" * 15), None)
+
+
+def unchecked(**fields: Any) -> PositionIn:
+    """A body as if its validation had let it through (the authorization stands alone)."""
+    return position().model_copy(update=fields)
+
+
+async def test_a_write_is_authorized_on_its_nav_too(world: World) -> None:
+    """The attack: a code-01 IUV with an explicit nav of code 03 reached the EC's code-03
+    notice. The model refuses the pair; the authorization checks every identifier anyway."""
+    await publish(world, code="03")
+    before = world.stored(EC, nav(1, "03"))
+    hijack = unchecked(iuv=iuv(1, "01"), nav=nav(1, "03"), amount=1, description="x")
+    for codes in (None, ["01"]):
+        with pytest.raises(Forbidden):
+            authorize_write(world.parties[BROKER], hijack, codes)
+        with pytest.raises(Forbidden):
+            await world.archive.publish(
+                world.parties[BROKER], hijack, segregation_codes=codes, now=world.later()
+            )
+    with pytest.raises(Forbidden):  # the EC narrowing to 01 may not touch its 03 notice either
+        await world.archive.publish(
+            world.parties[EC], hijack, segregation_codes=["01"], now=world.later()
+        )
+    assert world.stored(EC, nav(1, "03")) == before
 
 
 # ------------------------------------------------------------------ reads
@@ -172,6 +198,23 @@ async def test_reads_follow_the_same_rules(world: World) -> None:
         await read(world.parties[EC], EC, nav(9), now=world.now)
     with pytest.raises(Invalid):
         await read(world.parties[EC], EC, "123", now=world.now)
+
+
+async def test_a_read_is_authorized_on_the_nav_before_the_store_is_asked(world: World) -> None:
+    read = world.archive.read
+    # absent or present, a notice of another code is 403 alike: nothing leaks its existence
+    with pytest.raises(Forbidden):
+        await read(world.parties[BROKER], EC, nav(9, "07"), now=world.now)
+    with pytest.raises(Forbidden):  # aux digit 0: the notice number carries no code
+        await read(world.parties[BROKER], EC, "0" + iuv(9), now=world.now)
+    # a notice whose identifiers disagree (written before they had to agree): every one counts
+    await publish(world, code="03")
+    legacy = world.stored(EC, nav(1, "03"))
+    assert legacy is not None
+    world.store.items[legacy["id"]]["iuv"] = iuv(1, "01")
+    with pytest.raises(Forbidden):
+        await read(world.parties[BROKER], EC, nav(1, "03"), now=world.now)
+    assert (await read(world.parties[EC], EC, nav(1, "03"), now=world.now)).iuv == iuv(1, "01")
 
 
 async def test_a_valid_position_past_its_date_reads_expired_before_the_timer(world: World) -> None:

@@ -74,6 +74,13 @@ def test_a_json_array_becomes_one_line_per_element() -> None:
         (b"{}\n" * (MAX_POSITIONS + 1), PayloadTooLarge),
         (b"[" + b"{}," * MAX_POSITIONS + b"{}]", PayloadTooLarge),
         (b" " * (MAX_UPLOAD_BYTES + 1), PayloadTooLarge),
+        # what JSON can say but nothing downstream can take
+        (b'[{"amount": 1' + b"1" * 5000 + b"}]", Invalid),
+        (b'[{"amount": 18446744073709551616}]', Invalid),
+        (b'[{"amount": 1e400}]', Invalid),
+        (b'[{"description": "\\ud800"}]', Invalid),
+        (b'[{"description": "a\\u0000b"}]', Invalid),
+        (b'[{"\\u0000": 1}]', Invalid),
     ],
 )
 def test_uploads_that_cannot_be_framed_are_4xx(raw: bytes, error: type[Exception]) -> None:
@@ -126,6 +133,52 @@ async def test_a_bulk_writes_its_valid_lines_and_reports_the_others(world: World
         f"bulk {accepted.bulk_id} line 1"
     )
     assert world.stored(EC, nav(5))["status"] == "VALID"  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b'[{"amount": 1' + b"1" * 5000 + b"}]", b'[{"description": "\\ud800"}]', b"[NaN]"],
+)
+async def test_a_hostile_array_is_refused_before_anything_is_stored(
+    world: World, raw: bytes
+) -> None:
+    with pytest.raises(Invalid):
+        await submit(world, raw)
+    assert (world.blobs.blobs, world.sender.sent, world.bulk_store.items) == ({}, [], {})
+
+
+async def test_bad_dates_and_text_are_rejected_lines_never_stored(world: World) -> None:
+    raw = ndjson(
+        [
+            body(1, expirationDate="0999-01-01T00:00:00Z"),
+            body(2, expirationDate="2100-01-01T00:00:00+00:00"),
+            body(3, description="a\u0000b"),
+            body(4),
+        ]
+    )
+    accepted = await submit(world, raw)
+    await world.deliver_all()
+    report = await world.bulks.report(accepted.bulk_id, party=None)
+    reasons = {r.line: r.reason for r in report.rejected_lines}
+    assert sorted(reasons) == [1, 2, 3]
+    assert reasons[1].startswith("expirationDate:")
+    assert reasons[3].startswith("description:")
+    assert [n for n in range(1, 5) if world.stored(EC, nav(n))] == [4]
+
+
+async def test_a_bulk_line_is_authorized_on_its_nav_too(world: World) -> None:
+    await world.archive.publish(
+        world.parties[EC], position(1, code="03"), segregation_codes=None, now=world.later()
+    )
+    before = world.stored(EC, nav(1, "03"))
+    hijack = body(1, code="01", nav=nav(1, "03"), amount=1, description="x")
+    accepted = await submit(world, ndjson([hijack, body(2, code="01")]), party=BROKER)
+    await world.deliver_all()
+    report = await world.bulks.report(accepted.bulk_id, party=None)
+    assert [(r.line, r.reason.split(":")[0]) for r in report.rejected_lines] == [(1, "nav")]
+    assert report.written == 1
+    assert world.stored(EC, nav(1, "03")) == before
+    assert world.stored(EC, nav(1, "01")) is None
 
 
 async def test_later_lines_win_within_a_bulk(world: World) -> None:
@@ -205,3 +258,37 @@ async def test_a_message_that_is_not_a_chunk_is_permanent(world: World) -> None:
     )
     with pytest.raises(PermanentError):
         await world.bulks.process_message(task.model_dump_json(by_alias=True).encode())
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("receivedAt", "0999-01-01T00:00:00Z"),
+        ("receivedAt", "2026-12-08T09:30:00"),
+        ("receivedAt", 1_800_000_000),
+        ("chunk", 2**64),
+        ("offset", True),
+        ("length", "10"),
+        ("partyId", "a\u0000b"),
+        ("blob", "x\u0000.ndjson"),
+        ("segregationCodes", ["1"]),
+    ],
+)
+async def test_a_chunk_message_out_of_bounds_is_permanent(
+    world: World, field: str, value: Any
+) -> None:
+    message = {
+        "bulkId": "a" * 32,
+        "chunk": 0,
+        "blob": "2026/12/08/x.ndjson",
+        "offset": 0,
+        "length": 10,
+        "firstLine": 1,
+        "receivedAt": "2026-12-08T09:30:00Z",
+        "partyId": EC,
+        "segregationCodes": None,
+        field: value,
+    }
+    with pytest.raises(PermanentError) as ended:
+        await world.bulks.process_message(json.dumps(message).encode())
+    assert field in ended.value.reason
