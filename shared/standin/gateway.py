@@ -5,8 +5,8 @@ Whatever the mode, each notice has one payment document here: the live token loc
 (an ETag-conditioned write, so of concurrent activations exactly one wins), and an OK outcome
 records the receipt and its delivery event in the same write (the outbox), so a crash after it
 loses nothing. A mode change between activation and outcome cannot make a notice payable twice.
-An outcome is checked in full (whose token, which state) before its first write, the claim of
-its receipt id, which keeps one receipt id to one payment of an EC.
+An outcome is checked in full (whose token, in which state) before its first write: the claim
+of its receipt id, which keeps each receipt id to one payment of the EC.
 """
 
 from __future__ import annotations

@@ -129,7 +129,8 @@ def check_claim(claim: Document | None, request: OutcomeIn) -> None:
         StaleDocument: the claim vanished since its create failed (never deleted: read again).
     """
     if claim is None:
-        raise StaleDocument(receipt_key(*token_notice(request.payment_token))[0])
+        pa, _ = token_notice(request.payment_token)
+        raise StaleDocument(receipt_key(pa, request.receipt_id)[0])
     if claim["paymentToken"] != request.payment_token:
         raise Conflict(
             f"receipt {request.receipt_id} is the receipt of another payment of "
