@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import azure.functions as func
 from pydantic import BaseModel
 
@@ -10,8 +12,10 @@ from functions.http import WEBHOOKS, Call, endpoint
 from functions.queue import queue_trigger
 from functions.root import get_root
 from shared.parties.models import Role
+from shared.platform.errors import Invalid
 from shared.platform.openapi import Webhook
 from shared.platform.queue_work import Delivery
+from shared.platform.values import unsafe_character
 from shared.standin.models import (
     ActivateIn,
     Activation,
@@ -92,6 +96,17 @@ WEBHOOKS.extend(
 )
 OPERATOR = "x-operator"
 """Who an operator's change is recorded as (the admin key names nobody)."""
+OPERATOR_NAME = 100
+"""Characters at most of that name."""
+
+
+def _operator(call: Call[Any]) -> str:
+    named = call.header(OPERATOR)
+    if named is None:
+        return "operator"
+    if not 1 <= len(named) <= OPERATOR_NAME or unsafe_character(named) is not None:
+        raise Invalid(f"{OPERATOR}: 1 to {OPERATOR_NAME} characters, no NUL, valid Unicode")
+    return named
 
 
 @endpoint(
@@ -189,7 +204,7 @@ async def ops_standin_station(call: Call[BaseModel]) -> Station:
 )
 async def ops_standin_force(call: Call[ForceIn]) -> Station:
     return await call.root.standin_manager().force(
-        call.param("id"), call.body, by=call.header(OPERATOR) or "operator", now=call.now
+        call.param("id"), call.body, by=_operator(call), now=call.now
     )
 
 
@@ -199,13 +214,13 @@ async def ops_standin_force(call: Call[ForceIn]) -> Station:
     "DELETE",
     auth="admin",
     returns=Station,
-    errors=(404,),
+    errors=(400, 404),
     tags=("operators",),
     summary="Release a forced mode: the entry and exit rules decide again",
 )
 async def ops_standin_release(call: Call[BaseModel]) -> Station:
     return await call.root.standin_manager().release(
-        call.param("id"), by=call.header(OPERATOR) or "operator", now=call.now
+        call.param("id"), by=_operator(call), now=call.now
     )
 
 

@@ -6,18 +6,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import (
-    AwareDatetime,
-    BaseModel,
-    ConfigDict,
-    Field,
-    StrictBool,
-    StrictInt,
-    field_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from shared.notices.models import EC_FISCAL_CODE, MAX_AMOUNT, NAV
 from shared.parties.models import PARTY_ID
+from shared.platform.values import BoundedDateTime, SafeText
 
 Mode = Literal["NORMAL", "STANDIN"]
 CallOutcome = Literal["ok", "timeout", "unreachable", "notActive", "error"]
@@ -77,8 +70,8 @@ class OutcomeIn(_Strict):
         pattern=RECEIPT_ID,
         description="The PSP's receipt id: outcomes are idempotent by it.",
     )
-    payment_date_time: AwareDatetime = Field(
-        alias="paymentDateTime", description="ISO 8601 with its offset."
+    payment_date_time: BoundedDateTime = Field(
+        alias="paymentDateTime", description="ISO 8601 with its offset; year 2000-2099."
     )
     payment_method: str = Field(
         alias="paymentMethod",
@@ -88,13 +81,6 @@ class OutcomeIn(_Strict):
         description="e.g. CP (card), BBT (bank transfer), PPAL.",
     )
     fee: StrictInt = Field(ge=0, le=MAX_AMOUNT, description="The PSP's fee, euro cents.")
-
-    @field_validator("payment_date_time", mode="before")
-    @classmethod
-    def _text(cls, value: object) -> object:
-        if not isinstance(value, str):
-            raise ValueError("must be an ISO 8601 date-time string")  # not a Unix time number
-        return value
 
 
 class NoticeAnswer(_Out):
@@ -146,10 +132,10 @@ class EcNotice(_Out):
     pa_fiscal_code: str = Field(alias="paFiscalCode", pattern=EC_FISCAL_CODE)
     notice_number: str = Field(alias="noticeNumber", pattern=NAV)
     amount: StrictInt = Field(ge=0, le=MAX_AMOUNT)
-    due_date: AwareDatetime = Field(alias="dueDate")
-    description: str = Field(min_length=1, max_length=255)
-    company_name: str = Field(alias="companyName", min_length=1, max_length=255)
-    status: str = "VALID"
+    due_date: BoundedDateTime = Field(alias="dueDate")
+    description: SafeText = Field(min_length=1, max_length=255)
+    company_name: SafeText = Field(alias="companyName", min_length=1, max_length=255)
+    status: SafeText = Field(default="VALID", min_length=1, max_length=35)
 
 
 class EcActivateRequest(NoticeRef):
@@ -189,8 +175,8 @@ class EcFault(_Out):
     PAA_AUTH 401, PAA_RECEIPT_DUPLICATA 409; or 503 PPT_STAZIONE_INT_PA_SERVIZIO_NONATTIVO."""
 
     outcome: Literal["KO"]
-    fault_code: str = Field(alias="faultCode", min_length=1, max_length=100)
-    description: str = Field(default="", max_length=1000)
+    fault_code: SafeText = Field(alias="faultCode", min_length=1, max_length=100)
+    description: SafeText = Field(default="", max_length=1000)
 
 
 NOT_ACTIVE = "PPT_STAZIONE_INT_PA_SERVIZIO_NONATTIVO"
@@ -270,4 +256,4 @@ class StationList(_Out):
 
 class ForceIn(_Strict):
     mode: Mode
-    reason: str = Field(min_length=1, max_length=500)
+    reason: SafeText = Field(min_length=1, max_length=500)

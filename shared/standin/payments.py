@@ -1,8 +1,14 @@
 """A notice's payment document in the stand-in container: its live token (the lock of
-concurrent activations), the outcomes PSPs reported, the receipt and its delivery event.
+concurrent activations), the outcomes PSPs reported, the receipt and its delivery event; and the
+claim that makes a receipt id name one payment of an EC.
 
-The gateway writes it (activate, outcome) and the receipts' delivery records on it; both mark the
-archive's position PAID with :func:`mark_paid`.
+The gateway writes them (activate, outcome) and the receipts' delivery records on the payment;
+both mark the archive's position PAID with :func:`mark_paid`.
+
+An EC takes one receipt per receipt id (a second one is "duplicate", which delivery must count as
+success), so before an outcome is recorded its receipt id is claimed by creating the document
+:func:`~shared.standin.store.receipt_key` names: the create that fails means another payment of
+the EC has it.
 """
 
 from __future__ import annotations
@@ -13,10 +19,11 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from shared.notices.models import Position
-from shared.platform.cosmos import Document
+from shared.platform.cosmos import Document, StaleDocument
 from shared.platform.errors import Conflict, NotFound
 from shared.platform.outbox import Event, add_events
 from shared.standin.models import NoticeRef, OutcomeIn, OutcomeOut
+from shared.standin.store import receipt_key
 
 logger = logging.getLogger(__name__)
 
@@ -82,6 +89,56 @@ async def mark_paid(archive: Archive, paid: dict[str, Any], *, now: datetime) ->
         )
 
 
+def token_owner(current: Document, payment_token: str) -> str | None:
+    """The PSP ``payment_token`` was issued to, as far as the payment remembers it (the live
+    token, the outcomes reported, the receipt), or None."""
+    token = current.get("token") or {}
+    if token.get("paymentToken") == payment_token:
+        return str(token["pspId"])
+    for seen in current.get("outcomes") or []:
+        if seen["paymentToken"] == payment_token and seen.get("pspId"):
+            return str(seen["pspId"])
+    paid = current.get("paid") or {}
+    if paid.get("paymentToken") == payment_token:
+        return str(paid["pspId"])
+    return None
+
+
+def receipt_claim(request: OutcomeIn, *, now: datetime) -> Document:
+    """The document whose creation gives ``request``'s receipt id to its payment token."""
+    pa, nav = token_notice(request.payment_token)
+    key = receipt_key(pa, request.receipt_id)
+    return {
+        "id": key[0],
+        "pk": key[1],
+        "kind": "receipt",
+        "paFiscalCode": pa,
+        "receiptId": request.receipt_id,
+        "noticeNumber": nav,
+        "paymentToken": request.payment_token,
+        "pspId": request.psp_id,
+        "at": now.isoformat(),
+    }
+
+
+def check_claim(claim: Document | None, request: OutcomeIn) -> None:
+    """Conflict unless the existing claim of the receipt id is ``request``'s own (an earlier
+    attempt of this outcome claimed it, then lost its race or crashed before recording it).
+
+    Raises:
+        StaleDocument: the claim vanished since its create failed (never deleted: read again).
+    """
+    if claim is None:
+        pa, _ = token_notice(request.payment_token)
+        raise StaleDocument(receipt_key(pa, request.receipt_id)[0])
+    if claim["paymentToken"] != request.payment_token:
+        raise Conflict(
+            f"receipt {request.receipt_id} is the receipt of another payment of "
+            f"{claim['paFiscalCode']}: the EC takes one receipt per receipt id",
+            code=RECEIPT_REUSED,
+        )
+
+
 def new_payment(key: tuple[str, str], notice: NoticeRef) -> Document:
     return {
         "id": key[0],
@@ -120,6 +177,7 @@ def with_outcome(
         "receiptId": request.receipt_id,
         "paymentToken": request.payment_token,
         "outcome": request.outcome,
+        "pspId": request.psp_id,
         "standIn": token["standIn"],
         "at": now.isoformat(),
     }

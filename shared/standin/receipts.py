@@ -13,7 +13,6 @@ refusal that will not change (the EC says the receipt is malformed) is failed wo
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import datetime, timedelta
 from functools import partial
@@ -26,12 +25,14 @@ from shared.platform.errors import (
     Conflict,
     DependencyError,
     DomainError,
+    Invalid,
     NotFound,
     PermanentError,
     RescheduleLater,
     TransientError,
 )
 from shared.platform.retry import in_hand_then_read, retry_on_stale
+from shared.platform.values import decode_json
 from shared.standin.models import RECEIPT_DUPLICATE, EcReceipt, NoticeRef
 from shared.standin.payments import MAX_ATTEMPTS, Archive, mark_paid
 from shared.standin.stations import Answer, StationClient, Stations
@@ -42,12 +43,14 @@ logger = logging.getLogger(__name__)
 
 def _reference(raw: bytes) -> tuple[NoticeRef, str]:
     try:
-        event = json.loads(raw)
+        event = decode_json(raw)
         data = event["data"]
         return NoticeRef.model_validate(
             {"paFiscalCode": data["paFiscalCode"], "noticeNumber": data["noticeNumber"]}
         ), str(data["receiptId"])
-    except (ValueError, KeyError, TypeError, ValidationError) as error:
+    except Invalid as error:
+        raise PermanentError(f"not a receipt event: {error.detail}") from None
+    except (KeyError, TypeError, ValidationError) as error:
         raise PermanentError(f"not a receipt event: {error}") from None
 
 

@@ -4,7 +4,6 @@ protocol on one shared keep-alive session, each call classified for the traffic 
 from __future__ import annotations
 
 import enum
-import json
 import logging
 import time
 from collections.abc import Callable
@@ -19,6 +18,7 @@ from shared.auth.secrets import SecretProvider
 from shared.parties.models import Party
 from shared.parties.service import SUBSCRIPTION_KEY_HEADER
 from shared.platform.errors import Invalid, NotFound
+from shared.platform.values import decode_json
 from shared.standin.models import NOT_ACTIVE, CallOutcome
 
 logger = logging.getLogger(__name__)
@@ -185,8 +185,8 @@ class StationClient:
 
 def _classify(status: int, raw: bytes) -> Answer:
     try:
-        parsed = json.loads(raw) if raw else None
-    except ValueError:
+        parsed = decode_json(raw) if raw else None
+    except Invalid:  # not JSON, or JSON nothing may take from outside (NUL, 10**400, ...)
         parsed = None
     body = parsed if isinstance(parsed, dict) else None
     if body is None or body.get("outcome") not in ("OK", "KO"):

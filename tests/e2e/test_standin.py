@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
@@ -76,7 +76,7 @@ def verify(host: Host, number: str) -> Any:
     )
 
 
-def pay(host: Host, number: str, receipt: str) -> dict[str, Any]:
+def activate(host: Host, number: str, key: str) -> Any:
     verified = verify(host, number)
     assert verified.status_code == 200, verified.text
     activated = host.request(
@@ -87,25 +87,35 @@ def pay(host: Host, number: str, receipt: str) -> dict[str, Any]:
             "paFiscalCode": DEMO_EC,
             "noticeNumber": number,
             "amount": verified.json()["amount"],
-            "idempotencyKey": f"idem-{receipt}",
+            "idempotencyKey": key,
             "pspId": "DEMOPSP",
         },
     )
     assert activated.status_code == 200, activated.text
-    outcome = host.request(
+    return verified, activated
+
+
+def report(host: Host, token: str, receipt: str, paid_at: str | None = None) -> Any:
+    """An OK outcome of ``token`` with ``receipt``, paid at ``paid_at`` (default: now)."""
+    return host.request(
         "POST",
         f"{API}/outcome",
         headers=psp(host),
         json={
-            "paymentToken": activated.json()["paymentToken"],
+            "paymentToken": token,
             "outcome": "OK",
             "pspId": "DEMOPSP",
             "receiptId": receipt,
-            "paymentDateTime": dev_now(host).isoformat(),
+            "paymentDateTime": paid_at or dev_now(host).isoformat(),
             "paymentMethod": "CP",
             "fee": 150,
         },
     )
+
+
+def pay(host: Host, number: str, receipt: str) -> dict[str, Any]:
+    verified, activated = activate(host, number, f"idem-{receipt}")
+    outcome = report(host, activated.json()["paymentToken"], receipt)
     assert outcome.status_code == 200, outcome.text
     result: dict[str, Any] = {
         "verify": verified.json(),
@@ -243,6 +253,52 @@ def test_a_host_killed_before_the_delivery_delivers_after_restart(
 # ------------------------------------------------------------------ bad input
 
 
+def position_status(host: Host, number: str) -> str:
+    response = host.request("GET", f"/api/ops/notices/positions/{DEMO_EC}/{number}", key=ADMIN_KEY)
+    assert response.status_code == 200, response.text
+    status: str = response.json()["status"]
+    return status
+
+
+def test_a_payment_time_out_of_range_records_nothing_and_the_receipt_arrives(
+    host: Host, ec_control: str
+) -> None:
+    [number] = new_notices(host, ec_control, 1)
+    _, activated = activate(host, number, f"idem-{uuid.uuid4().hex[:8]}")
+    token = activated.json()["paymentToken"]
+    receipt = f"rcpt-{uuid.uuid4().hex[:12]}"
+    # Year 1 at +14:00 cannot be converted to UTC: once recorded, no delivery could send it.
+    refused = report(host, token, receipt, "0001-01-01T00:00:00+14:00")
+    assert refused.status_code == 422, refused.text
+    assert [e["loc"] for e in refused.json()["errors"]] == [["paymentDateTime"]]
+    assert position_status(host, number) == "VALID"
+    paid_at = dev_now(host).replace(microsecond=0)
+    paid = report(host, token, receipt, paid_at.isoformat())  # the token is still live
+    assert paid.status_code == 200, paid.text
+    assert paid.json()["status"] == "PAID"
+    assert position_status(host, number) == "PAID"
+    wait_for(lambda: delivered(ec_control, [receipt]) == {receipt: 1}, timeout=30)
+    [sent] = [r for r in control.receipts(ec_control)["receipts"] if r["receiptId"] == receipt]
+    assert datetime.fromisoformat(sent["paymentDateTime"]) == paid_at
+
+
+def test_one_receipt_id_cannot_pay_two_notices_of_an_ec(host: Host, ec_control: str) -> None:
+    first, second = new_notices(host, ec_control, 2)
+    receipt, other = (f"rcpt-{uuid.uuid4().hex[:12]}" for _ in range(2))
+    pay(host, first, receipt)
+    _, activated = activate(host, second, f"idem-{uuid.uuid4().hex[:8]}")
+    token = activated.json()["paymentToken"]
+    # The EC would answer the second receipt "duplicate": it would never have it.
+    reused = report(host, token, receipt)
+    assert reused.status_code == 409, reused.text
+    assert reused.json()["code"] == "RECEIPT_REUSED"
+    assert position_status(host, second) == "VALID"
+    assert report(host, token, other).status_code == 200
+    wait_for(lambda: delivered(ec_control, [receipt, other]) == {receipt: 1, other: 1}, timeout=30)
+    by_id = {r["receiptId"]: r for r in control.receipts(ec_control)["receipts"]}
+    assert (by_id[receipt]["noticeNumber"], by_id[other]["noticeNumber"]) == (first, second)
+
+
 @pytest.fixture(scope="module")
 def host(platform: Platform) -> Iterator[Host]:
     started = start_host(platform, env=standin_env())
@@ -272,9 +328,20 @@ BAD_VALUES: dict[str, list[Any]] = {
     "paymentToken": ["", "short", f"{DEMO_EC}301000000000000001{'A' * 16}", 5, None],
     "outcome": ["ok", "MAYBE", "", 1, None],
     "receiptId": ["", "r" * 65, "has space", 1, None],
-    "paymentDateTime": ["2026-11-22T10:00:00", "yesterday", "", 1, None],
+    "paymentDateTime": [
+        "2026-11-22T10:00:00",
+        "yesterday",
+        "",
+        1,
+        None,
+        "0001-01-01T00:00:00+14:00",
+        "9999-12-31T23:59:59-14:00",
+        "1999-12-31T23:59:59Z",
+        "2100-01-01T00:00:00Z",
+        1_795_000_000,
+    ],
     "paymentMethod": ["", "x" * 36, "card payment", 1, None],
-    "fee": [-1, "0", 1.5, None, 100_000_000_000],
+    "fee": [-1, "0", 1.5, None, 100_000_000_000, True],
 }
 BODIES = {"verify": NOTICE, "activate": ACTIVATE, "outcome": OUTCOME}
 CASES = [

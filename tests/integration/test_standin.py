@@ -35,7 +35,7 @@ from shared.platform.errors import (
 )
 from shared.standin import rules
 from shared.standin.models import ActivateIn, EcReceipt, ForceIn, NoticeRef, OutcomeIn
-from shared.standin.payments import PAYMENT_IN_PROGRESS, TOKEN_NOT_LIVE
+from shared.standin.payments import PAYMENT_IN_PROGRESS, RECEIPT_REUSED, TOKEN_NOT_LIVE
 from shared.standin.traffic import Traffic, by_station
 from tests.servicebus_tools import receive
 from tests.unit.notices.fakes import EC, NOW, nav, position
@@ -71,10 +71,16 @@ class World:
         )  # type: ignore[arg-type]
 
     async def activate(
-        self, number: str, key: str = "k1", *, amount: int = 12_050, psp: str = PSP
+        self,
+        number: str,
+        key: str = "k1",
+        *,
+        amount: int = 12_050,
+        psp: str = PSP,
+        by: Party | None = None,
     ) -> Any:
         return await self.root.standin_gateway().activate(
-            self.psp,
+            by or self.psp,
             ActivateIn(
                 pa_fiscal_code=EC,
                 notice_number=number,
@@ -85,14 +91,22 @@ class World:
             now=self.clock.now(),
         )
 
-    async def outcome(self, token: str, receipt: str = "r1", outcome: str = "OK") -> Any:
+    async def outcome(
+        self,
+        token: str,
+        receipt: str = "r1",
+        outcome: str = "OK",
+        *,
+        by: Party | None = None,
+        psp: str = PSP,
+    ) -> Any:
         return await self.root.standin_gateway().outcome(
-            self.psp,
+            by or self.psp,
             OutcomeIn.model_validate(
                 {
                     "paymentToken": token,
                     "outcome": outcome,
-                    "pspId": PSP,
+                    "pspId": psp,
                     "receiptId": receipt,
                     "paymentDateTime": self.clock.now().isoformat(),
                     "paymentMethod": "CP",
@@ -288,6 +302,65 @@ async def test_a_psp_may_only_pay_as_itself(world: World) -> None:
     )
     with pytest.raises(Forbidden):
         await world.outcome(as_node.payment_token)  # the token belongs to OTHERPSP
+
+
+async def test_another_psp_learns_nothing_from_a_token_that_is_not_its_own(world: World) -> None:
+    other = await world.root.parties().register(
+        PartyIn.model_validate({"partyId": "OTHERPSP", "name": "OTHERPSP", "role": "psp"}),
+        now=world.start,
+    )
+    paid_number, live_number, released_number = [await world.publish(n) for n in (21, 22, 23)]
+    await world.force("STANDIN")
+    paid = (await world.activate(paid_number)).payment_token
+    assert (await world.outcome(paid, "r-paid")).status == "PAID"
+    live = (await world.activate(live_number)).payment_token
+    released = (await world.activate(released_number)).payment_token
+    assert (await world.outcome(released, "r-ko", "KO")).status == "RELEASED"
+    await world.activate(released_number, "after-ko", psp="OTHERPSP", by=other)  # a new token
+
+    # Repeating another PSP's outcome (its token, its receipt id) must not answer as a repeat:
+    # the answer would tell the notice, the mode and that it was paid.
+    for token, receipt, outcome in (
+        (paid, "r-paid", "OK"),
+        (released, "r-ko", "KO"),
+        (live, "r-steal", "OK"),
+    ):
+        for caller in (other, world.node):
+            with pytest.raises(Forbidden):
+                await world.outcome(token, receipt, outcome, by=caller, psp="OTHERPSP")
+    # A refused outcome claimed nothing: the token's PSP pays with that very receipt id.
+    assert (await world.outcome(live, "r-steal")).status == "PAID"
+    assert (await world.outcome(paid, "r-paid")).status == "PAID"  # its own repeat still works
+
+
+async def test_a_receipt_id_pays_one_notice_of_an_ec(world: World) -> None:
+    first, second, third, fourth = [await world.publish(n) for n in (24, 25, 26, 27)]
+    await world.force("STANDIN")
+    tokens = [(await world.activate(n)).payment_token for n in (first, second, third, fourth)]
+    assert (await world.outcome(tokens[0], "r-once")).status == "PAID"
+    # The EC would answer the second receipt "duplicate" and it would be lost: refused here.
+    with pytest.raises(Conflict) as reused:
+        await world.outcome(tokens[1], "r-once")
+    assert reused.value.code == RECEIPT_REUSED
+    with pytest.raises(Conflict):
+        await world.outcome(tokens[1], "r-once", "KO")
+    second_now = await world.root.notices().get(EC, second, now=world.clock.now())
+    assert second_now.status == "VALID"
+    assert (await world.outcome(tokens[1], "r-other")).status == "PAID"
+    assert (await world.outcome(tokens[0], "r-once")).status == "PAID"  # the repeat is still one
+
+    # Two outcomes racing with one receipt id on two notices: exactly one pays.
+    raced = await asyncio.gather(
+        world.outcome(tokens[2], "r-race"),
+        world.outcome(tokens[3], "r-race"),
+        return_exceptions=True,
+    )
+    assert sorted(type(r).__name__ for r in raced) == ["Conflict", "OutcomeOut"]
+    paid_documents = [
+        await world.root._standin_store.get((f"payment:{EC}:{n}", f"{EC}:{n}"))
+        for n in (third, fourth)
+    ]
+    assert [(d or {}).get("paid") is not None for d in paid_documents].count(True) == 1
 
 
 async def test_normal_mode_counts_a_down_station_and_the_manager_enters_stand_in(
