@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.cashback import rules
+from shared.platform.pan import NoPanText
 
 CitizenStatus = Literal["ENROLLED", "WITHDRAWN"]
 IbanStatus = Literal["PENDING", "OK", "KO", "UNKNOWN_PSP"]
@@ -46,7 +47,7 @@ class IbanIn(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     iban: str = Field(min_length=1, max_length=40, description="Spaces allowed")
-    owner_name: str = Field(alias="ownerName", min_length=1, max_length=140)
+    owner_name: NoPanText = Field(alias="ownerName", min_length=1, max_length=140)
 
 
 # ------------------------------------------------------------------ returned

@@ -31,6 +31,7 @@ from pydantic import (
 )
 
 from shared.parties.models import valid_iban
+from shared.platform.pan import NoPanText
 
 Status = Literal["VALID", "INVALID", "EXPIRED", "PAID"]
 Action = Literal["created", "updated", "invalidated", "revalidated", "expired", "paid"]
@@ -85,14 +86,14 @@ class PositionIn(BaseModel):
         max_length=255,
         description="The debtor's fiscal code or VAT number.",
     )
-    entity_full_name: str = Field(alias="entityFullName", min_length=1, max_length=255)
+    entity_full_name: NoPanText = Field(alias="entityFullName", min_length=1, max_length=255)
     iuv: str = Field(
         min_length=1, max_length=255, description="The EC's unique payment identifier."
     )
     amount: StrictInt = Field(
         ge=0, le=MAX_AMOUNT, description="Euro cents; 0 invalidates an existing position."
     )
-    description: str = Field(min_length=1, max_length=255)
+    description: NoPanText = Field(min_length=1, max_length=255)
     expiration_date: AwareDatetime = Field(
         alias="expirationDate",
         strict=True,

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator,
 
 from shared.auth.fiscal_code import parse_fiscal_code
 from shared.platform.errors import Invalid
+from shared.platform.pan import NoPanText, contains_pan
 
 Platform = Literal["APNS", "FCMV1"]
 MAX_RECIPIENTS = 1000
@@ -56,9 +57,10 @@ class NotificationIn(BaseModel):
         max_length=MAX_RECIPIENTS,
         description="Up to 1,000 recipients.",
     )
-    title: str = Field(min_length=1, max_length=120)
-    body: str = Field(min_length=1, max_length=1000)
-    data: dict[str, str] = Field(
+    # What reaches a citizen's phone: a card number in it is refused (phishing, leaks).
+    title: NoPanText = Field(min_length=1, max_length=120)
+    body: NoPanText = Field(min_length=1, max_length=1000)
+    data: dict[str, NoPanText] = Field(
         default_factory=dict, max_length=16, description="Custom data: a flat string-to-string map."
     )
     notification_id: str | None = Field(
@@ -77,6 +79,8 @@ class NotificationIn(BaseModel):
                 raise ValueError("data keys are 1-40 ASCII letters, digits or underscores")
             if key.lower() in _RESERVED_DATA_KEYS or key.lower().startswith(("google", "gcm")):
                 raise ValueError(f"data key {key!r} is reserved by APNs or FCM")
+            if contains_pan(key):
+                raise ValueError("a data key looks like a payment card number (PAN): remove it")
         return value
 
     @model_validator(mode="after")

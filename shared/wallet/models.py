@@ -19,6 +19,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, field_validator
 
+from shared.platform.pan import NoPanText, PanMaskedText
+
 InstrumentType = Literal["CARD", "BANCOMAT", "BPAY", "SATISPAY"]
 ApplicationName = Literal["PAGOPA"]
 ApplicationStatus = Literal["ENABLED", "DISABLED"]
@@ -104,11 +106,11 @@ class _DetailsIn(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     hpan: str = Field(pattern=HPAN, description="SHA-256 hex of PAN + the platform salt")
-    contract_id: str = Field(alias="contractId", min_length=1, max_length=128)
+    contract_id: NoPanText = Field(alias="contractId", min_length=1, max_length=128)
 
 
 class CardDetailsIn(_DetailsIn):
-    brand: str = Field(min_length=1, max_length=32)
+    brand: NoPanText = Field(min_length=1, max_length=32)
     last4: str = Field(pattern=r"^[0-9]{4}$")
     expiry_month: int = Field(alias="expiryMonth", ge=1, le=12)
     expiry_year: int = Field(alias="expiryYear", ge=2000, le=2100)
@@ -119,7 +121,7 @@ class BancomatDetailsIn(CardDetailsIn):
 
 
 class BpayDetailsIn(_DetailsIn):
-    bank_name: str = Field(alias="bankName", min_length=1, max_length=100)
+    bank_name: NoPanText = Field(alias="bankName", min_length=1, max_length=100)
     masked_phone: str = Field(alias="maskedPhone", pattern=r"^\+?[0-9 ]{0,6}\*{3,}[0-9]{2,4}$")
 
 
@@ -130,7 +132,9 @@ class SatispayDetailsIn(_DetailsIn):
 class FailureDetailsIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reason: str | None = Field(default=None, max_length=200)
+    # Shown to the citizen and stored: a card number a PSP wrote in it is masked (refusing
+    # would lose the outcome).
+    reason: PanMaskedText | None = Field(default=None, max_length=200)
 
 
 DETAILS_IN: dict[InstrumentType, type[_DetailsIn]] = {

@@ -182,6 +182,34 @@ async def test_ko_and_canceled_end_in_error_with_the_reason(
     assert world.events() == []
 
 
+async def test_a_card_number_in_a_psp_reason_is_masked_before_it_is_stored() -> None:
+    world = World()
+    wallet_id = await onboard(world)
+    await notify(world, wallet_id, "KO", {"reason": "card 4111 1111 1111 1111 refused"})
+    stored = world.stored(CF, wallet_id)
+    assert "4111" not in str(stored)
+    assert stored["errorReason"] == "KO: card **** **** **** **** refused"
+    shown = await world.wallet.get(CF, wallet_id, now=world.now)
+    assert shown.error_reason == "KO: card **** **** **** **** refused"
+
+
+@pytest.mark.parametrize(
+    "details",
+    [
+        {**card(), "brand": "4111111111111111"},
+        {**card(), "contractId": "ctr-4111-1111-1111-1111"},
+    ],
+)
+async def test_a_card_number_in_an_ok_outcomes_details_is_refused(details: dict[str, Any]) -> None:
+    world = World()
+    wallet_id = await onboard(world)
+    with pytest.raises(Invalid) as caught:
+        await notify(world, wallet_id, details=details)
+    assert caught.value.status == 422
+    assert "4111" not in str(caught.value.errors)
+    assert "4111" not in str(world.store.items)
+
+
 async def test_identical_renotification_is_accepted_and_changes_nothing() -> None:
     world = World()
     wallet_id = await onboard(world)
