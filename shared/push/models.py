@@ -136,6 +136,11 @@ class _Message(BaseModel):
 class Notify(_Message):
     kind: Literal["Notify"] = "Notify"
     tracking_id: str = Field(alias="trackingId")
+    sender: str | None = Field(
+        default=None,
+        description="The party (role sender) that sent it; None: queued before "
+        "senders were recorded.",
+    )
     title: str
     body: str
     data: dict[str, str] = Field(default_factory=dict)
