@@ -17,7 +17,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, StrictInt, field_validator
 
 from shared.platform.pan import NoPanText, PanMaskedText
 
@@ -112,8 +112,8 @@ class _DetailsIn(BaseModel):
 class CardDetailsIn(_DetailsIn):
     brand: NoPanText = Field(min_length=1, max_length=32)
     last4: str = Field(pattern=r"^[0-9]{4}$")
-    expiry_month: int = Field(alias="expiryMonth", ge=1, le=12)
-    expiry_year: int = Field(alias="expiryYear", ge=2000, le=2100)
+    expiry_month: StrictInt = Field(alias="expiryMonth", ge=1, le=12)
+    expiry_year: StrictInt = Field(alias="expiryYear", ge=2000, le=2099)
 
 
 class BancomatDetailsIn(CardDetailsIn):

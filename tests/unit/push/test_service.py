@@ -338,3 +338,21 @@ async def test_a_message_that_is_not_a_push_message_is_permanent(worker: PushWor
         await worker.handle(Delivery("push", "m", b'{"kind": "Explode"}', 1))
     with pytest.raises(PermanentError):
         await worker.handle(Delivery("push", "m", b"not json", 1))
+
+
+@pytest.mark.parametrize(
+    "accepted_at",
+    ["2026-12-08T09:00:00", "0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59Z", 1765184400],
+)
+async def test_a_queued_time_without_offset_or_out_of_range_is_permanent(
+    worker: PushWorker, accepted_at: object
+) -> None:
+    message = {
+        "kind": "CreateOrUpdateInstallation",
+        "installationId": IID,
+        "acceptedAt": accepted_at,
+        "platform": "APNS",
+        "pushChannel": device_token(1),
+    }
+    with pytest.raises(PermanentError, match="acceptedAt"):
+        await worker.handle(Delivery("push", "m", json.dumps(message).encode(), 1))

@@ -424,6 +424,9 @@ async def test_a_later_write_sends_its_own_events_and_leaves_older_ones_to_the_s
     "details",
     [
         {**card(), "pan": "4242424242424242"},  # a PAN is never accepted
+        {**card(), "expiryMonth": True},  # booleans and strings are not numbers
+        {**card(), "expiryYear": "2030"},
+        {**card(), "expiryYear": 2100},
         {**card(), "hpan": "not-a-hash"},
         {k: v for k, v in card().items() if k != "hpan"},
         {"bankName": "Banca", "maskedPhone": "+39 ****1234", "hpan": "a" * 64, "contractId": "c"},
