@@ -176,6 +176,7 @@ class Root:
             session_window=timedelta(minutes=s.wallet_session_minutes),
             max_instruments=s.wallet_max_instruments,
             events_queue=s.wallet_events_queue,
+            notification_url=s.wallet_notification_url,
         )
         store = CosmosWalletStore(
             self.clients.container(s.wallet_container), s.cosmos_timeout_seconds

@@ -7,7 +7,7 @@ with function and admin keys (``x-functions-key`` header or ``code`` query), 404
 delivery (complete on success, abandon on exception, the broker dead-letters past max delivery)
 with host.json's ``maxConcurrentCalls``, NCRONTAB timers, and ``POST /admin/functions/<name>``
 to run a non-HTTP function now. Local only: ``/admin/devclock`` reads, sets or advances the dev
-clock.
+clock, and an empty ``WALLET_NOTIFICATION_URL`` becomes this host's own notification route.
 
 Run: ``python -m local.devhost --app function_app --port 7071 [--settings local.settings.json]``.
 """
@@ -45,6 +45,7 @@ from local.process import ROOT
 logger = logging.getLogger("devhost")
 
 MAX_REQUEST_BODY = 100 * 1024 * 1024  # Azure's default http maxRequestBodySize
+NOTIFICATION_URL_SETTING = "WALLET_NOTIFICATION_URL"
 _EXPRESSION = re.compile(r"%([A-Za-z0-9_.:-]+)%")
 
 
@@ -417,6 +418,13 @@ class DevHost:
         site = web.TCPSite(self.runner, host, port)
         await site.start()
         bound = self.runner.addresses[0][1]
+        if not os.environ.get(NOTIFICATION_URL_SETTING):
+            # As the infra does in Azure from the app's hostname: where PSPs post outcomes is
+            # this host's own address, set before any setting is read, never a request's Host.
+            address = "127.0.0.1" if host in ("", "0.0.0.0") else host
+            os.environ[NOTIFICATION_URL_SETTING] = (
+                f"http://{address}:{bound}/api/v1/wallet/psp/notifications"
+            )
         for fn in self.functions:
             if fn.kind == "serviceBusTrigger" and not disabled(fn.name):
                 self._tasks.append(asyncio.create_task(self._consume(fn)))

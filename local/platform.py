@@ -272,7 +272,6 @@ class Platform:
                     clock_file=self.clock_file,
                     secret=demo_psp_secret(self.env),
                     salt=self.env.get("DEV_HPAN_SALT") or DEV_HPAN_SALT,
-                    function_key=self.env.get("LOCAL_FUNCTION_KEY", ""),
                 )
             )
             self.env["WALLET_PSP_BASE_URL"] = psp_base_url(self.psp)

@@ -67,6 +67,7 @@ from shared.wallet.models import (
 )
 from shared.wallet.psp import PspGateway, PspSecrets
 from shared.wallet.reference import WalletIds, is_wallet_id
+from shared.wallet.settings import notification_url
 from shared.wallet.store import Document, WalletStore
 
 logger = logging.getLogger(__name__)
@@ -96,6 +97,8 @@ class WalletPolicy:
     session_window: timedelta
     max_instruments: int
     events_queue: str
+    notification_url: str | None
+    """Where the PSP posts outcomes: configuration only (checked when onboarding starts)."""
 
 
 class Wallet:
@@ -120,9 +123,14 @@ class Wallet:
 
     # ------------------------------------------------------------------ citizens
     async def start_onboarding(
-        self, fiscal_code: str, request: NewInstrument, *, now: datetime, notification_url: str
+        self, fiscal_code: str, request: NewInstrument, *, now: datetime
     ) -> OnboardingStarted:
-        """Open a session at the PSP; 409 if the citizen already has the most live ones."""
+        """Open a session at the PSP; 409 if the citizen already has the most live ones.
+
+        Raises:
+            ConfigurationError: ``WALLET_NOTIFICATION_URL`` is not usable (nothing is opened).
+        """
+        notify_at = notification_url(self._policy.notification_url)
         pk = fiscal_code_hash(fiscal_code)
         current = await self._store.current(pk, pending_since=self._pending_since(now))
         if self._reach_limit(current, _LIVE, now):
@@ -137,7 +145,7 @@ class Wallet:
             wallet_id=wallet_id,
             type_=request.type,
             return_url=self._policy.return_url,
-            notification_url=notification_url,
+            notification_url=notify_at,
         )
         enabled = set(request.applications)
         item = StoredInstrument(

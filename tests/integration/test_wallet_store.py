@@ -133,6 +133,7 @@ async def test_the_wallet_on_cosmos_and_its_round_trips(
             session_window=timedelta(minutes=30),
             max_instruments=20,
             events_queue="wallet-events",
+            notification_url=NOTIFY_URL,
         ),
     )
     port = platform.cosmos.port
@@ -141,9 +142,7 @@ async def test_the_wallet_on_cosmos_and_its_round_trips(
         return stats(port, reset=True)["requests"]
 
     async def onboard_and_validate(hpan: str, cf: str = CF) -> str:
-        started = await wallet.start_onboarding(
-            cf, NewInstrument(type="CARD"), now=NOW, notification_url=NOTIFY_URL
-        )
+        started = await wallet.start_onboarding(cf, NewInstrument(type="CARD"), now=NOW)
         body = {
             "walletId": started.wallet_id,
             "sessionId": psp.opened[-1]["sessionId"],
@@ -160,9 +159,7 @@ async def test_the_wallet_on_cosmos_and_its_round_trips(
     # warm up: the client reads the account and each container's properties once
     await onboard_and_validate("0" * 64, OTHER_CF)
     round_trips()
-    await wallet.start_onboarding(
-        OTHER_CF, NewInstrument(type="CARD"), now=NOW, notification_url=NOTIFY_URL
-    )
+    await wallet.start_onboarding(OTHER_CF, NewInstrument(type="CARD"), now=NOW)
     assert round_trips() == 2  # the live count, the instrument (the walletId routes)
     first = await onboard_and_validate("1" * 64)
     # the partition query, the write (it records the signature; the sweep clears the outbox)

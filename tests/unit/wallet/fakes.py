@@ -172,6 +172,7 @@ class World:
         store: MemoryWalletStore | None = None,
         max_instruments: int = 20,
         now: datetime = NOW,
+        notification_url: str | None = NOTIFY_URL,
     ) -> None:
         self.clock = FixedClock(now)
         self.store = store or MemoryWalletStore()
@@ -191,6 +192,7 @@ class World:
                 session_window=timedelta(minutes=30),
                 max_instruments=max_instruments,
                 events_queue=QUEUE,
+                notification_url=notification_url,
             ),
         )
 

@@ -13,7 +13,14 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from shared.auth.fiscal_code import fiscal_code_hash
-from shared.platform.errors import Conflict, DependencyError, Invalid, NotFound, Unauthorized
+from shared.platform.errors import (
+    ConfigurationError,
+    Conflict,
+    DependencyError,
+    Invalid,
+    NotFound,
+    Unauthorized,
+)
 from shared.wallet.models import (
     ApplicationsUpdate,
     NewInstrument,
@@ -40,9 +47,7 @@ async def onboard(
     request = NewInstrument.model_validate(
         {"type": type_, **({"applications": applications} if applications is not None else {})}
     )
-    started = await world.wallet.start_onboarding(
-        cf, request, now=world.now, notification_url=NOTIFY_URL
-    )
+    started = await world.wallet.start_onboarding(cf, request, now=world.now)
     return started.wallet_id
 
 
@@ -80,9 +85,7 @@ async def validated(world: World, cf: str = CF, hpan: str = "a" * 64, **card_arg
 # ------------------------------------------------------------------ onboarding
 async def test_onboarding_opens_a_psp_session_and_stores_it_created() -> None:
     world = World()
-    started = await world.wallet.start_onboarding(
-        CF, NewInstrument(type="CARD"), now=world.now, notification_url=NOTIFY_URL
-    )
+    started = await world.wallet.start_onboarding(CF, NewInstrument(type="CARD"), now=world.now)
     assert started.status == "CREATED"
     assert started.redirect_url == "https://psp.example/onboarding/sess-1"
     [opened] = world.psp.opened
@@ -114,6 +117,27 @@ async def test_a_psp_outage_writes_nothing() -> None:
     world.psp.down = True
     with pytest.raises(DependencyError):
         await onboard(world)
+    assert world.store.items == {}
+
+
+@pytest.mark.parametrize(
+    "configured",
+    [
+        None,
+        "",
+        "   ",
+        "http://attacker.example:4444/api/v1/wallet/psp/notifications",
+        "https://app.example/api/v1/wallet/psp/notifications?code=function-key",
+        "https://user:pw@app.example/api/v1/wallet/psp/notifications",
+        "ftp://app.example/notifications",
+        "/api/v1/wallet/psp/notifications",
+    ],
+)
+async def test_without_a_usable_notification_url_nothing_is_opened(configured: str | None) -> None:
+    world = World(notification_url=configured)
+    with pytest.raises(ConfigurationError, match="WALLET_NOTIFICATION_URL"):
+        await onboard(world)
+    assert world.psp.opened == []
     assert world.store.items == {}
 
 
