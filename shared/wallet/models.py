@@ -36,6 +36,8 @@ APPLICATIONS: tuple[ApplicationName, ...] = ("PAGOPA",)
 PENDING_STATUSES: tuple[StoredStatus, ...] = ("CREATED", "VALIDATION_REQUESTED")
 # "w" + base64url(12-byte nonce, the owner's fiscal code sealed with AES-GCM): see reference.py.
 WALLET_ID = r"^w[A-Za-z0-9_-]{59}$"
+SLOTS_ID = "slots"
+"""The id of the document holding a citizen's live instruments (see slots.py)."""
 HPAN = r"^[0-9a-f]{64}$"
 
 

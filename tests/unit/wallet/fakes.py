@@ -155,12 +155,20 @@ class StaleOnce(MemoryWalletStore):
         super().__init__()
         self.raced = False
 
-    async def replace(self, document: Document) -> Document:
-        if not self.raced:
+    def _race(self, documents: list[Document]) -> None:
+        read = [d for d in documents if d.get("_etag")]
+        if not self.raced and read:
             self.raced = True
-            key = (document["pk"], document["id"])
+            key = (read[-1]["pk"], read[-1]["id"])
             self.items[key] = {**self.items[key], "_etag": "someone-else"}
+
+    async def replace(self, document: Document) -> Document:
+        self._race([document])
         return await super().replace(document)
+
+    async def write_together(self, pk: str, documents: list[Document]) -> list[Document]:
+        self._race(documents)
+        return await super().write_together(pk, documents)
 
 
 class World:

@@ -26,6 +26,7 @@ from shared.wallet.models import (
     NewInstrument,
     NotificationAck,
     PspNotification,
+    fixed_time,
 )
 from tests.unit.wallet.fakes import (
     CF,
@@ -605,20 +606,81 @@ async def test_at_most_20_live_instruments_counting_sessions_in_progress() -> No
     assert len(await world.store.current(fiscal_code_hash(OTHER_CF), pending_since="")) == 0
 
 
-async def test_a_validation_beyond_the_limit_ends_in_error() -> None:
-    # Sessions opened at the same moment all pass the check at opening (each waits on the
-    # PSP); the limit holds at validation.
+async def test_concurrent_onboardings_never_pass_the_limit_together() -> None:
+    # Every onboarding counts free slots before it waits on the PSP, and all of them see room;
+    # the slots document, written with the instrument, admits only as many as the limit.
     world = World(max_instruments=2)
-    wallet_ids = await asyncio.gather(*(onboard(world) for _ in range(3)))
-    for n, wallet_id in enumerate(wallet_ids):
-        await notify(world, wallet_id, details=card(f"{n:064x}"))
-    shown = [await world.wallet.get(CF, w, now=world.now) for w in wallet_ids]
-    assert [(i.status, i.error_reason) for i in shown] == [
-        ("VALIDATED", None),
-        ("VALIDATED", None),
+    results = await asyncio.gather(*(onboard(world) for _ in range(5)), return_exceptions=True)
+    started = [r for r in results if isinstance(r, str)]
+    refused = [r for r in results if isinstance(r, Conflict)]
+    assert (len(started), len(refused)) == (2, 3)
+    assert all("at most 2" in r.detail for r in refused)
+    assert len(await world.store.current(fiscal_code_hash(CF), pending_since="")) == 2
+    validations = [notify(world, w, details=card(f"{n:064x}")) for n, w in enumerate(started)]
+    await asyncio.gather(*validations)
+    shown = (await world.wallet.instruments(CF, now=world.now)).instruments
+    assert [i.status for i in shown] == ["VALIDATED", "VALIDATED"]
+
+
+async def test_deleting_and_failed_sessions_give_their_slots_back() -> None:
+    world = World(max_instruments=2)
+    card_id = await validated(world, hpan="1" * 64)
+    failed = await onboard(world)
+    with pytest.raises(Conflict, match="at most 2"):
+        await onboard(world)
+    await notify(world, failed, "KO", {"reason": "declined"})
+    later = await onboard(world)  # the KO freed a slot
+    with pytest.raises(Conflict, match="at most 2"):
+        await onboard(world)
+    await world.wallet.delete(CF, card_id, now=world.now)
+    await onboard(world)  # the deletion freed one
+    await world.wallet.delete(CF, later, now=world.now)
+    await onboard(world)  # so does deleting a session in progress
+    held = world.stored(CF, "slots")["held"]
+    assert len(held) == 2
+    assert card_id not in held
+
+
+async def test_a_session_without_a_slot_is_refused_at_the_limit_when_validated() -> None:
+    # Sessions opened before slots were kept (written here as the old code wrote them) take a
+    # slot when they validate, while there is one.
+    world = World(max_instruments=2)
+    pk = fiscal_code_hash(CF)
+    legacy = []
+    for n in range(3):
+        wallet_id = await world.ids.new(CF)
+        world.psp.opened.append({"walletId": wallet_id, "sessionId": f"old-{n}"})
+        legacy.append(wallet_id)
+        await world.store.create(
+            {
+                "id": wallet_id,
+                "pk": pk,
+                "kind": "instrument",
+                "fiscalCode": CF,
+                "type": "CARD",
+                "status": "CREATED",
+                "applications": {"PAGOPA": "ENABLED"},
+                "pspId": "DEMOPSP",
+                "sessionId": f"old-{n}",
+                "createdAt": fixed_time(world.now),
+                "updatedAt": fixed_time(world.now),
+            }
+        )
+    await asyncio.gather(
+        *(notify(world, w, details=card(f"{n:064x}")) for n, w in enumerate(legacy))
+    )
+    statuses = sorted(
+        (i.status, i.error_reason)
+        for i in [await world.wallet.get(CF, w, now=world.now) for w in legacy]
+    )
+    assert statuses == [
         ("ERROR", "TOO_MANY_INSTRUMENTS"),
+        ("VALIDATED", None),
+        ("VALIDATED", None),
     ]
     assert len(world.events()) == 2
+    with pytest.raises(Conflict, match="at most 2"):
+        await onboard(world)
 
 
 async def test_expired_cards_and_a_replaced_one_leave_room_under_the_limit() -> None:
@@ -745,11 +807,16 @@ async def test_round_trips_per_operation_at_the_store() -> None:
     world = World()
     store = world.store
     before = store.round_trips
+    await onboard(world)
+    # the partition's first: no slots yet, so the live instruments are queried to count them
+    assert store.round_trips - before == 3
+    before = store.round_trips
     wallet_id = await onboard(world)
-    assert store.round_trips - before == 2  # live count, instrument (no session route)
+    assert store.round_trips - before == 2  # the slots, one batch (no session route)
     before = store.round_trips
     await notify(world, wallet_id)
-    # the partition query and the write (signature recorded in it; outbox left to the sweep)
+    # the partition query (with the slots) and one batch: the slots and the instrument, the
+    # signature recorded in it; the outbox is left to the sweep
     assert store.round_trips - before == 2
     before = store.round_trips
     await world.wallet.instruments(CF, now=world.now)
@@ -757,7 +824,7 @@ async def test_round_trips_per_operation_at_the_store() -> None:
     assert store.round_trips - before == 2
     before = store.round_trips
     await world.wallet.delete(CF, wallet_id, now=world.now)
-    assert store.round_trips - before == 2  # read, write
+    assert store.round_trips - before == 3  # read, the slots, one batch (its slot freed)
 
 
 # ------------------------------------------------------------------ a property
