@@ -20,6 +20,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, StrictInt, field_validator
 
 from shared.platform.pan import NoPanText, PanMaskedText
+from shared.platform.values import SafeText
 
 InstrumentType = Literal["CARD", "BANCOMAT", "BPAY", "SATISPAY"]
 ApplicationName = Literal["PAGOPA"]
@@ -94,8 +95,8 @@ class PspNotification(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    wallet_id: str = Field(alias="walletId", max_length=64)
-    session_id: str = Field(alias="sessionId", min_length=1, max_length=128)
+    wallet_id: SafeText = Field(alias="walletId", max_length=64)
+    session_id: SafeText = Field(alias="sessionId", min_length=1, max_length=128)
     outcome: Outcome
     details: dict[str, Any] = Field(
         default_factory=dict,

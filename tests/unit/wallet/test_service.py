@@ -4,6 +4,7 @@ deletion, applications, computed statuses and events."""
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -233,6 +234,14 @@ async def test_a_card_number_in_an_ok_outcomes_details_is_refused(details: dict[
     assert caught.value.status == 422
     assert "4111" not in str(caught.value.errors)
     assert "4111" not in str(world.store.items)
+
+
+@pytest.mark.parametrize("field", ["walletId", "sessionId"])
+@pytest.mark.parametrize("text", ["a\x00b", "a\ud800b"])
+def test_a_notification_with_a_nul_or_a_lone_surrogate_is_refused(field: str, text: str) -> None:
+    raw = json.dumps({"walletId": "w", "sessionId": "s", "outcome": "KO", field: text})
+    with pytest.raises(ValidationError):
+        PspNotification.model_validate_json(raw)
 
 
 async def test_identical_renotification_is_accepted_and_changes_nothing() -> None:
