@@ -138,10 +138,13 @@ class CosmosSenderUsage:
 
     async def give_back(self, sender: str, minute: datetime, *, recipients: int) -> None:
         item_id = usage_id(sender, minute)
-        async with guarded(self._timeout):
-            await self._c.patch_item(
-                item_id, partition_key=item_id, patch_operations=_count(-1, -recipients)
-            )
+        try:
+            async with guarded(self._timeout):
+                await self._c.patch_item(
+                    item_id, partition_key=item_id, patch_operations=_count(-1, -recipients)
+                )
+        except CosmosResourceNotFoundError:
+            logger.warning("usage %s vanished before a request was given back", item_id)
 
 
 def _count(requests: int, recipients: int) -> list[dict[str, Any]]:
