@@ -38,6 +38,7 @@ from shared.platform.outbox import Outbox
 from shared.platform.queue_work import Policy, Ports
 from shared.platform.resources import OUTBOX_CONTAINERS
 from shared.push.client import PushDispatcher, build_dispatcher
+from shared.push.senders import CosmosSenderUsage
 from shared.push.service import PushRequests, PushWorker
 from shared.push.settings import push_hubs
 from shared.push.store import CosmosInstallationStates
@@ -175,6 +176,7 @@ class Root:
             session_window=timedelta(minutes=s.wallet_session_minutes),
             max_instruments=s.wallet_max_instruments,
             events_queue=s.wallet_events_queue,
+            notification_url=s.wallet_notification_url,
         )
         store = CosmosWalletStore(
             self.clients.container(s.wallet_container), s.cosmos_timeout_seconds
@@ -374,7 +376,12 @@ class Root:
 
     @cached_property
     def _push_requests(self) -> PushRequests:
-        return PushRequests(self.sender, self.settings.push_queue)
+        s = self.settings
+        # the senders' per-minute usage sits beside the installations (partition key /id)
+        usage = CosmosSenderUsage(
+            self.clients.container(s.push_installations_container), s.cosmos_timeout_seconds
+        )
+        return PushRequests(self.sender, s.push_queue, usage)
 
     def push_worker(self) -> PushWorker:
         return self._push_worker

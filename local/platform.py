@@ -32,6 +32,9 @@ DEMO_EC = "77777777777"
 DEMO_IBAN = "IT60X0542811101000000123456"  # the well-known example IBAN
 DEMO_INTERMEDIARY = "DEMOINT"
 DEMO_STATION = f"{DEMO_EC}_01"
+DEMO_SENDER = "DEMOSENDER"
+DEMO_SENDER_LIMITS = {"requestsPerMinute": 600, "recipientsPerMinute": 60_000}
+"""The demo sender's rate limits (its registry entry's ``sendLimits``)."""
 DEMO_STATION_SECRET = "station-demo-credential"
 """The secret (in LOCAL_SECRETS) holding the credential the demo station expects from us."""
 STATION_URL = "LOCAL_EC_STATION_URL"
@@ -48,6 +51,7 @@ class DemoParty:
     secret_name: str | None = None
     default_iban: str | None = None
     stations: tuple[str, ...] = ()
+    send_limits: dict[str, int] | None = None
 
 
 DEMO_PARTIES = (
@@ -75,6 +79,13 @@ DEMO_PARTIES = (
         "intermediary",
         "DEV_PARTY_KEY_INTERMEDIARY",
         acts_for={DEMO_EC: ["01", "02"]},
+    ),
+    DemoParty(
+        DEMO_SENDER,
+        "Demo public service (notifies citizens)",
+        "sender",
+        "DEV_PARTY_KEY_SENDER",
+        send_limits=DEMO_SENDER_LIMITS,
     ),
 )
 
@@ -164,6 +175,7 @@ async def seed_parties(settings: Settings, env: dict[str, str]) -> None:
                         "defaultIban": demo.default_iban,
                         "stations": list(demo.stations),
                         "endpoint": env.get(STATION_URL) if demo.role == "station" else None,
+                        "sendLimits": demo.send_limits,
                     }
                 ),
                 now=now,
@@ -260,7 +272,6 @@ class Platform:
                     clock_file=self.clock_file,
                     secret=demo_psp_secret(self.env),
                     salt=self.env.get("DEV_HPAN_SALT") or DEV_HPAN_SALT,
-                    function_key=self.env.get("LOCAL_FUNCTION_KEY", ""),
                 )
             )
             self.env["WALLET_PSP_BASE_URL"] = psp_base_url(self.psp)

@@ -145,7 +145,7 @@ OTHERS: tuple[tuple[str, str, str], ...] = (
         "DEV_PARTY_KEY_<ROLE>",
         "local platform (local/platform.py), local/notices_cli.py",
         "Local only: the key each seeded demo party (EC, acquirer, PSP, station, "
-        "intermediary) authenticates with.",
+        "intermediary, sender) authenticates with.",
     ),
     (
         "DEV_HPAN_SALT",

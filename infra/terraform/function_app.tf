@@ -76,9 +76,11 @@ locals {
     WALLET_PSP_BASE_URL        = var.wallet_psp_base_url
     WALLET_PSP_TIMEOUT_SECONDS = "5"
     WALLET_RETURN_URL          = var.wallet_return_url
-    WALLET_NOTIFICATION_URL    = var.wallet_notification_url
-    WALLET_SESSION_MINUTES     = "30"
-    WALLET_MAX_INSTRUMENTS     = "20"
+    # Where PSPs post outcomes: configuration only, by default this app's own address (the app
+    # refuses to onboard, and /api/health reports it, when it is empty).
+    WALLET_NOTIFICATION_URL = coalesce(var.wallet_notification_url, "https://${local.names.function_app}.azurewebsites.net/api/v1/wallet/psp/notifications")
+    WALLET_SESSION_MINUTES  = "30"
+    WALLET_MAX_INSTRUMENTS  = "20"
 
     # Cashback: empty CASHBACK_PERIODS means the programme's production periods.
     CASHBACK_PERIODS                    = ""

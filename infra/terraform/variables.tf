@@ -118,9 +118,14 @@ variable "wallet_return_url" {
 }
 
 variable "wallet_notification_url" {
-  description = "WALLET_NOTIFICATION_URL: where the PSP posts outcomes; empty: this app's own URL as called."
+  description = "WALLET_NOTIFICATION_URL: where the PSP posts onboarding outcomes (https, no query); empty: this app's own address, https://<function app>.azurewebsites.net/api/v1/wallet/psp/notifications. Never taken from a request."
   type        = string
   default     = ""
+
+  validation {
+    condition     = var.wallet_notification_url == "" || (startswith(var.wallet_notification_url, "https://") && length(regexall("[?#@]", var.wallet_notification_url)) == 0)
+    error_message = "wallet_notification_url: empty, or an https URL without credentials, query or fragment."
+  }
 }
 
 variable "cashback_bank_check_url" {

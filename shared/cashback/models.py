@@ -10,6 +10,7 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from shared.cashback import rules
+from shared.platform.pan import NoPanText
 from shared.platform.values import BoundedDateTime, SafeText
 
 CitizenStatus = Literal["ENROLLED", "WITHDRAWN"]
@@ -54,7 +55,7 @@ class IbanIn(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     iban: SafeText = Field(min_length=1, max_length=40, description="Spaces allowed")
-    owner_name: SafeText = Field(alias="ownerName", min_length=1, max_length=140)
+    owner_name: NoPanText = Field(alias="ownerName", min_length=1, max_length=140)
 
 
 # ------------------------------------------------------------------ returned

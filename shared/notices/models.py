@@ -38,6 +38,7 @@ from pydantic import (
 )
 
 from shared.parties.models import PARTY_ID, valid_iban
+from shared.platform.pan import NoPanText
 from shared.platform.values import MAX_YEAR, MIN_YEAR, BoundedDateTime, SafeText
 
 Status = Literal["VALID", "INVALID", "EXPIRED", "PAID"]
@@ -131,7 +132,7 @@ class PositionIn(BaseModel):
         max_length=255,
         description="The debtor's fiscal code or VAT number.",
     )
-    entity_full_name: SafeText = Field(alias="entityFullName", min_length=1, max_length=255)
+    entity_full_name: NoPanText = Field(alias="entityFullName", min_length=1, max_length=255)
     iuv: SafeText = Field(
         min_length=1,
         max_length=255,
@@ -141,7 +142,7 @@ class PositionIn(BaseModel):
     amount: StrictInt = Field(
         ge=0, le=MAX_AMOUNT, description="Euro cents; 0 invalidates an existing position."
     )
-    description: SafeText = Field(min_length=1, max_length=255)
+    description: NoPanText = Field(min_length=1, max_length=255)
     expiration_date: BoundedDateTime = Field(
         alias="expirationDate",
         description="RFC 3339 date-time with an offset, years 2000-2099 (stored and returned "

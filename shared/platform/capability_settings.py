@@ -318,7 +318,9 @@ class CapabilitySettings(BaseSettings):
     )
     wallet_notification_url: str | None = Field(
         default=None,
-        description="Where the PSP posts onboarding outcomes; empty: this app's own URL as called.",
+        description="Where PSPs post onboarding outcomes: https (http only to this machine), no "
+        "query. Configuration only, never taken from a request; empty, onboarding is refused and "
+        "/api/health reports it (the infra sets this app's own address, the dev host its own).",
     )
     wallet_session_minutes: int = Field(
         default=30,

@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-Security = Literal["anonymous", "function", "citizen", "party", "psp", "admin"]
+Security = Literal["anonymous", "function", "citizen", "party", "sender", "psp", "admin"]
 
 SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
     "functionKey": {
@@ -54,8 +54,10 @@ _REQUIREMENTS: dict[str, list[dict[str, list[str]]]] = {
     "anonymous": [],
     "function": [{"functionKey": []}],
     "citizen": [{"functionKey": [], "citizenToken": []}],
-    "party": [{"functionKey": [], "subscriptionKey": []}],
-    "psp": [{"functionKey": [], "pspSignature": []}],
+    # machines with their own credential: that credential alone (anonymous Functions routes)
+    "party": [{"subscriptionKey": []}],
+    "sender": [{"functionKey": [], "subscriptionKey": []}],
+    "psp": [{"pspSignature": []}],
     "admin": [{"adminKey": []}],
 }
 
@@ -96,6 +98,7 @@ _ERRORS = {
     410: "Gone",
     412: "Precondition failed",
     413: "Payload too large",
+    429: "Too many requests from this caller; see Retry-After",
     422: "Request not acceptable",
     500: "Unexpected error",
     502: "A partner's system failed or refused",

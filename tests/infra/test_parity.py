@@ -475,3 +475,14 @@ def test_azd_parameters_name_only_real_parameters(bicep: Flavour) -> None:
 @pytest.mark.parametrize("name", sorted(LOCAL_ONLY))
 def test_local_only_settings_are_still_settings(name: str) -> None:
     assert name in aliases().values()
+
+
+def test_the_wallet_notification_url_is_the_apps_own_address(flavour: Flavour) -> None:
+    # Empty, the app refuses to onboard; it is never derived from a request's Host header.
+    value = flavour.app_settings["WALLET_NOTIFICATION_URL"]
+    assert isinstance(value, Expr), f"{flavour.name}: WALLET_NOTIFICATION_URL = {value}"
+    assert re.search(
+        r"https://\$\{[^}]*(function_app|functionApp)\}\.azurewebsites\.net"
+        r"/api/v1/wallet/psp/notifications",
+        value.text,
+    ), value.text

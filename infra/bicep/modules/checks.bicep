@@ -17,6 +17,7 @@ param apns object
 
 param walletPspBaseUrl string
 param walletReturnUrl string
+param walletNotificationUrl string
 param cashbackBankCheckUrl string
 @description('Timer setting => its NCRONTAB schedule.')
 param timerSchedules object
@@ -37,6 +38,7 @@ var problems = concat(
   !contains(emptyDigits, true) ? [] : ['notificationHubPartitions: every partition needs its digits'],
   startsWith(walletPspBaseUrl, 'https://') ? [] : ['walletPspBaseUrl: an https URL'],
   startsWith(walletReturnUrl, 'https://') ? [] : ['walletReturnUrl: an https URL'],
+  empty(walletNotificationUrl) || (startsWith(walletNotificationUrl, 'https://') && !contains(walletNotificationUrl, '?') && !contains(walletNotificationUrl, '#') && !contains(walletNotificationUrl, '@')) ? [] : ['walletNotificationUrl: empty, or an https URL without credentials, query or fragment'],
   startsWith(cashbackBankCheckUrl, 'https://') ? [] : ['cashbackBankCheckUrl: an https URL'],
   !contains(scheduleShapes, false) ? [] : ['timer schedules: six NCRONTAB fields one space apart (second minute hour day month day-of-week)'],
   (empty(apns) ? true : contains(['production', 'sandbox'], apns.endpoint)) ? [] : ['apns.endpoint: production or sandbox'],

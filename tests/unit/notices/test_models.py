@@ -193,3 +193,8 @@ def test_iban_check_digits_computed_are_valid(candidate: str) -> None:
     assert valid_iban(country + digits + bban)
     wrong = f"{(int(digits) + 1) % 100:02d}"
     assert not valid_iban(country + wrong + bban)
+
+
+@pytest.mark.parametrize("field", ["description", "entityFullName"])
+def test_a_card_number_in_a_notices_free_text_is_refused(field: str) -> None:
+    assert failing_fields({**body(), field: "Tassa rifiuti, carta 4111 1111 1111 1111"}) == {field}
