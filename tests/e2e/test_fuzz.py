@@ -46,9 +46,10 @@ PARTY_KEYS = {
     "/api/aca/": ("ACA", "DEV_PARTY_KEY_EC"),
     "/api/v1/cashback/transactions": ("acquirer", "DEV_PARTY_KEY_ACQUIRER"),
     "/api/standin/": ("PSP", "DEV_PARTY_KEY_PSP"),
+    "/api/v1/push/notifications": ("senders", "DEV_PARTY_KEY_SENDER"),
     "/api/tests/": ("the test app's", "DEV_PARTY_KEY_EC"),  # tests/app.py's own functions
 }
-GROUPS = {"citizen", "ACA", "acquirer", "PSP", "PSP gateway", "operators"}
+GROUPS = {"citizen", "ACA", "acquirer", "PSP", "PSP gateway", "operators", "senders"}
 OWN_CREDENTIAL = {
     "citizenToken": "Authorization",
     "subscriptionKey": "Ocp-Apim-Subscription-Key",

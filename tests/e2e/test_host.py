@@ -91,9 +91,7 @@ def test_function_level_refuses_missing_or_wrong_key(host: Host, key: str | None
     assert_host_401(host.request("GET", "/api/tests/function", key=key))
     # the host refuses before the app runs: the app's own credential is not even looked at
     assert_host_401(
-        host.request(
-            "GET", "/api/tests/creditor", key=key, headers={"Ocp-Apim-Subscription-Key": "x"}
-        )
+        host.request("GET", "/api/tests/citizen", key=key, headers={"Authorization": "Bearer x"})
     )
 
 
@@ -344,8 +342,10 @@ def test_permanent_failure_is_recorded_once_and_can_be_replayed(host: Host) -> N
     items = wait_for(lambda: len(_failed_work(host, queue)) == 2 and _failed_work(host, queue))
     assert {i["messageId"] for i in items} == {"permanent-1", "permanent-1:replay:1"}
     assert (
-        host.request("POST", "/api/ops/failed-work/nope/replay", key=ADMIN_KEY).status_code == 404
+        host.request("POST", "/api/ops/failed-work/nope/replay", key=ADMIN_KEY).status_code == 400
     )
+    absent = f"/api/ops/failed-work/{uuid.uuid4()}/replay"
+    assert host.request("POST", absent, key=ADMIN_KEY).status_code == 404
 
 
 def test_reschedule_crosses_hours_of_backoff_on_the_dev_clock(host: Host) -> None:
