@@ -114,7 +114,7 @@ def test_the_input_checks_refuse_what_azure_would() -> None:
     base = iac.bicep_parameters(iac.INFRA / "bicep" / "environments" / "prod.parameters.json")
     for name, value, complaint in (
         ("functionMaximumInstances", 1000, "memory quota"),
-        ("functionsSubnetPrefix", "10.20.0.0/24", "functionsSubnetPrefix"),
+        ("functionsSubnetPrefix", "10.20.0.0/25", "functionsSubnetPrefix"),
         ("functionAlwaysReady", {"cashback_score": 1}, "functionAlwaysReady"),
         ("cosmosCapacityMode", "serverless", "cosmosSecondaryLocation"),
     ):
