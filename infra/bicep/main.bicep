@@ -207,6 +207,18 @@ param alertEmails array = []
 @description('Failed function invocations in 5 minutes above which the failure alert fires.')
 param alertFunctionFailures int = 5
 
+@description('Active messages on one queue above which the backlog alert fires.')
+param alertQueueBacklog int = 10000
+
+@description('HTTP 5xx answers in 5 minutes above which the 5xx alert fires.')
+param alertServerErrors int = 50
+
+@description('Normalized RU consumption (percent of a container\'s maximum) above which the RU alert fires.')
+param alertCosmosRuPercent int = 90
+
+@description('Failed requests or platform (APNs/FCM) errors of one hub in 5 minutes above which its alerts fire.')
+param alertHubFailures int = 10
+
 @description('Cosmos DB requests answered 429 in 5 minutes above which the throttling alert fires.')
 param alertCosmosThrottledRequests int = 50
 
@@ -723,13 +735,23 @@ module alerts 'modules/alerts.bicep' = {
   name: 'alerts'
   params: {
     base: base
+    location: environment.location
     actionGroupName: names.actionGroup
     emails: alertEmails
     servicebusNamespaceId: servicebus.outputs.id
     appInsightsId: monitoring.outputs.appInsightsId
     cosmosAccountId: cosmos.outputs.id
+    siteId: functionApp.outputs.id
+    siteHostName: functionApp.outputs.defaultHostName
+    natGatewayId: network.outputs.natGatewayId
+    hubIds: [for (partition, index) in notificationHubPartitions: notificationHubs[index].outputs.hubId]
+    functionMaximumInstances: functionMaximumInstances
+    queueBacklog: alertQueueBacklog
     functionFailures: alertFunctionFailures
+    serverErrors: alertServerErrors
     cosmosThrottledRequests: alertCosmosThrottledRequests
+    cosmosRuPercent: alertCosmosRuPercent
+    hubFailures: alertHubFailures
     tags: allTags
   }
 }

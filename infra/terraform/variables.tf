@@ -525,7 +525,7 @@ variable "log_retention_days" {
 }
 
 variable "alert_emails" {
-  description = "Who the alerts (dead letters, function failures, Cosmos DB throttling) are e-mailed to."
+  description = "Who the alerts (queues, failures, 5xx, availability, Cosmos DB, Notification Hubs, SNAT, instances) are e-mailed to."
   type        = list(string)
   default     = []
 }
@@ -534,6 +534,30 @@ variable "alert_function_failures" {
   description = "Failed function invocations in 5 minutes above which the failure alert fires."
   type        = number
   default     = 5
+}
+
+variable "alert_queue_backlog" {
+  description = "Active messages on one queue above which the backlog alert fires."
+  type        = number
+  default     = 10000
+}
+
+variable "alert_server_errors" {
+  description = "HTTP 5xx answers in 5 minutes above which the 5xx alert fires."
+  type        = number
+  default     = 50
+}
+
+variable "alert_cosmos_ru_percent" {
+  description = "Normalized RU consumption (percent of a container's maximum) above which the RU alert fires."
+  type        = number
+  default     = 90
+}
+
+variable "alert_hub_failures" {
+  description = "Failed requests or platform (APNs/FCM) errors of one hub in 5 minutes above which its alerts fire."
+  type        = number
+  default     = 10
 }
 
 variable "alert_cosmos_throttled_requests" {

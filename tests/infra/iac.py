@@ -72,6 +72,7 @@ AZURERM_ARM_TYPES: dict[str, tuple[str, ...]] = {
     "azurerm_monitor_action_group": ("Microsoft.Insights/actionGroups",),
     "azurerm_monitor_metric_alert": ("Microsoft.Insights/metricAlerts",),
     "azurerm_monitor_scheduled_query_rules_alert_v2": ("Microsoft.Insights/scheduledQueryRules",),
+    "azurerm_application_insights_standard_web_test": ("Microsoft.Insights/webtests",),
 }
 
 # azurerm attribute names as the ARM property paths they read.
@@ -280,7 +281,11 @@ class TerraformReader:
                     )
                 )
         for site in self.azapi("Microsoft.Web/sites"):
-            deployed.site = {**site.arguments["body"], "tags": site.arguments.get("tags")}
+            deployed.site = {
+                **site.arguments["body"],
+                "name": site.arguments["name"],
+                "tags": site.arguments.get("tags"),
+            }
             deployed.app_settings = settings_list(
                 deployed.site["properties"]["siteConfig"].get("appSettings")
             )

@@ -763,6 +763,65 @@ def _container_keys() -> dict[str, resources.ContainerSpec]:
     return {spec.setting.removesuffix("_container"): spec for spec in resources.CONTAINERS}
 
 
+# What each alert watches: (resource type, metric, the dimension it splits or filters on).
+ALERTS = {
+    ("Microsoft.ServiceBus/namespaces", "ActiveMessages", "EntityName"): "queue backlog",
+    ("Microsoft.ServiceBus/namespaces", "DeadletteredMessages", "EntityName"): "dead letters",
+    ("Microsoft.Insights/components", "requests/failed", None): "function failures",
+    ("Microsoft.Insights/components", "availabilityResults/availabilityPercentage", None): (
+        "availability of /api/health"
+    ),
+    ("Microsoft.Web/sites", "Http5xx", None): "5xx answers",
+    ("Microsoft.Web/sites", "InstanceCount", None): "instances near the quota-bound maximum",
+    ("Microsoft.DocumentDB/databaseAccounts", "TotalRequests", "StatusCode"): "Cosmos DB 429s",
+    ("Microsoft.DocumentDB/databaseAccounts", "NormalizedRUConsumption", "CollectionName"): (
+        "Cosmos DB RU consumption"
+    ),
+    ("Microsoft.Network/natGateways", "SNATConnectionCount", "ConnectionState"): (
+        "failed SNAT connections"
+    ),
+}
+HUB_ALERTS = {"incoming.all.failedrequests", "outgoing.allpns.pnserror"}
+
+
+def check_observability(d: Deployed) -> list[str]:
+    """Alerts on what fails first on launch day, on the resources the app uses."""
+    problems = []
+    watched: dict[tuple[str, str, str | None], set[str]] = {}
+    for alert in d.alerts:
+        for scope in alert["scopes"]:
+            if scope is None:
+                problems.append(f"alert {alert['name']} watches an unknown resource")
+                continue
+            for dimension in [*alert["dimensions"], None]:
+                watched.setdefault((scope.type, alert["metric"], dimension), set()).add(scope.name)
+    uses = {
+        "Microsoft.ServiceBus/namespaces": namespace(d),
+        "Microsoft.DocumentDB/databaseAccounts": cosmos_account(d),
+        "Microsoft.Insights/components": (
+            d.refs.get("APPLICATIONINSIGHTS_CONNECTION_STRING") or Ref("", "", "")
+        ).name,
+        "Microsoft.Web/sites": d.site.get("name"),
+    }
+    subnet_ref = _ref_of(d, _unwrap(d.site.get("properties", {}).get("virtualNetworkSubnetId")))
+    subnet = d.subnets.get(subnet_ref.name) if subnet_ref else None
+    uses["Microsoft.Network/natGateways"] = subnet.nat_gateway if subnet else None
+    for key, what in ALERTS.items():
+        names = watched.get(key, set())
+        expected = uses.get(key[0])
+        if not names:
+            problems.append(f"no alert on {what} ({key[1]})")
+        elif expected and expected not in names:
+            problems.append(f"the alert on {what} watches {sorted(names)}, not {expected}")
+    for hub in d.hubs:
+        for metric in HUB_ALERTS:
+            if hub not in watched.get(
+                ("Microsoft.NotificationHubs/namespaces/notificationHubs", metric, None), set()
+            ):
+                problems.append(f"no alert on {metric} of hub {hub}")
+    return problems
+
+
 def check_no_keys(d: Deployed) -> list[str]:
     """No key or keyed connection string in an app setting or an output."""
     problems = []
@@ -792,6 +851,7 @@ CHECKS: dict[str, Check] = {
     "startup_order": check_startup_order,
     "cosmos_account": check_cosmos_account,
     "no_keys": check_no_keys,
+    "observability": check_observability,
 }
 
 

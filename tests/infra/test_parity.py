@@ -91,6 +91,7 @@ def test_both_flavours_deploy_the_same(
         assert getattr(terraform, facts) == getattr(bicep, facts), facts
     assert sorted(map(repr, terraform.grants)) == sorted(map(repr, bicep.grants))
     assert sorted(map(repr, terraform.hub_rules)) == sorted(map(repr, bicep.hub_rules))
+    assert sorted(map(repr, terraform.alerts)) == sorted(map(repr, bicep.alerts))
     for part in ("kind", "sku", "properties"):
         assert terraform.plan[part] == bicep.plan[part], f"plan {part}"
     config_t = terraform.site["properties"]["functionAppConfig"]

@@ -130,5 +130,6 @@ resource scm 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01'
   }
 }
 
+output id string = site.id
 output name string = site.name
 output defaultHostName string = site.properties.defaultHostName

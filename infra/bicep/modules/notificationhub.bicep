@@ -89,5 +89,6 @@ resource connection 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
   }
 }
 
+output hubId string = hub.id
 output hubName string = hub.name
 output secretUri string = connection.properties.secretUri
