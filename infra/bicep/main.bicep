@@ -560,6 +560,9 @@ var appSettings = {
   // Telemetry ingestion with Entra ID (local auth is off on Application Insights).
   APPLICATIONINSIGHTS_CONNECTION_STRING: monitoring.outputs.appInsightsConnectionString
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'Authorization=AAD;ClientId=${identity.outputs.clientId}'
+  // host.json's telemetryMode is OpenTelemetry: the worker streams its own spans and logs in the
+  // host's trace, so host and worker telemetry correlate.
+  PYTHON_ENABLE_OPENTELEMETRY: 'true'
   // DefaultAzureCredential (Cosmos DB, Service Bus, Key Vault) picks the user-assigned identity.
   AZURE_CLIENT_ID: identity.outputs.clientId
   // Cosmos DB: no COSMOS_KEY, so the app uses its identity.

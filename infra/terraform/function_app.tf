@@ -45,6 +45,9 @@ locals {
     # Telemetry ingestion with Entra ID (local auth is off on Application Insights).
     APPLICATIONINSIGHTS_CONNECTION_STRING     = azurerm_application_insights.this.connection_string
     APPLICATIONINSIGHTS_AUTHENTICATION_STRING = "Authorization=AAD;ClientId=${local.identity_client_id}"
+    # host.json's telemetryMode is OpenTelemetry: the worker streams its own spans and logs in the
+    # host's trace, so host and worker telemetry correlate.
+    PYTHON_ENABLE_OPENTELEMETRY = "true"
 
     # DefaultAzureCredential (Cosmos DB, Service Bus, Key Vault) picks the user-assigned identity.
     AZURE_CLIENT_ID = local.identity_client_id

@@ -53,6 +53,7 @@ HOST_AND_SDK = {
         "the Functions host: telemetry ingestion with Entra ID"
     ),
     r"AZURE_CLIENT_ID": "azure-identity: which user-assigned identity DefaultAzureCredential uses",
+    r"PYTHON_ENABLE_OPENTELEMETRY": "the Python worker: streams OpenTelemetry in the host's trace",
 }
 
 # Resources that write their own AzureWebJobsStorage connection string into the site's settings
@@ -822,6 +823,21 @@ def check_observability(d: Deployed) -> list[str]:
     return problems
 
 
+def check_telemetry(d: Deployed) -> list[str]:
+    """Host and worker telemetry in one trace, as Flex Consumption does it: host.json's
+    telemetryMode OpenTelemetry, the worker's OpenTelemetry on, and the code exporting through
+    the Azure Monitor OpenTelemetry distro (docs "Use OpenTelemetry with Azure Functions")."""
+    problems = []
+    host = json.loads((ROOT / "host.json").read_text())
+    if host.get("telemetryMode") != "OpenTelemetry":
+        problems.append(f"host.json telemetryMode is {host.get('telemetryMode')!r}")
+    if d.app_settings.get("PYTHON_ENABLE_OPENTELEMETRY") != "true":
+        problems.append("PYTHON_ENABLE_OPENTELEMETRY is not true: the worker's spans stand alone")
+    if TELEMETRY not in needed_grants()[0]:
+        problems.append("the code does not export through azure.monitor.opentelemetry")
+    return problems
+
+
 def check_no_keys(d: Deployed) -> list[str]:
     """No key or keyed connection string in an app setting or an output."""
     problems = []
@@ -852,6 +868,7 @@ CHECKS: dict[str, Check] = {
     "cosmos_account": check_cosmos_account,
     "no_keys": check_no_keys,
     "observability": check_observability,
+    "telemetry": check_telemetry,
 }
 
 
