@@ -117,7 +117,10 @@ PRICES = {
         "pricing guide, 2025-05-22)",
     ),
     "flex_executions_million": Fact(
-        0.40, "Flex Consumption executions, per million (same guide, 2025-05-22)"
+        0.40,
+        "Flex Consumption executions, per million: the guide above was cut before this figure "
+        "in the search corpora; the Azure Functions pricing page as remembered",
+        True,
     ),
     "flex_always_ready_baseline_gb_s": Fact(
         0.000004,
