@@ -26,7 +26,7 @@ from local.psp import DEV_HPAN_SALT, start_psp
 from local.psp import base_url as psp_base_url
 from local.tokens import generate_key_pair
 from shared.platform.config import Settings, load_settings
-from shared.platform.resources import CONTAINERS, queue_definitions
+from shared.platform.resources import CONTAINERS, blob_container_names, queue_definitions
 
 DEMO_EC = "77777777777"
 DEMO_IBAN = "IT60X0542811101000000123456"  # the well-known example IBAN
@@ -129,21 +129,24 @@ def provision_cosmos(settings: Settings) -> None:
     database = client.create_database_if_not_exists(settings.cosmos_database)
     for spec in CONTAINERS:
         database.create_container_if_not_exists(
-            getattr(settings, spec.setting), PartitionKey(path=spec.partition_key)
+            getattr(settings, spec.setting),
+            PartitionKey(path=spec.partition_key),
+            # as the infra declares it (the emulator keeps no TTL: documents never expire here)
+            default_ttl=spec.default_ttl,
         )
 
 
 def provision_blobs(settings: Settings) -> None:
-    """Create the Blob containers the app needs (idempotent)."""
+    """Create every Blob container the app needs (idempotent), as the infra declares them:
+    the app never creates one at run time."""
     from azure.core.exceptions import ResourceExistsError
     from azure.storage.blob import BlobServiceClient
 
     assert settings.storage_connection, "AzureWebJobsStorage is not set"
-    with (
-        BlobServiceClient.from_connection_string(settings.storage_connection) as client,
-        contextlib.suppress(ResourceExistsError),
-    ):
-        client.create_container(settings.notices_blob_container)
+    with BlobServiceClient.from_connection_string(settings.storage_connection) as client:
+        for name in blob_container_names(settings):
+            with contextlib.suppress(ResourceExistsError):
+                client.create_container(name)
 
 
 async def seed_parties(settings: Settings, env: dict[str, str]) -> None:
@@ -305,9 +308,14 @@ class Platform:
     def settings(self, **overrides: str) -> Settings:
         return load_settings({**os.environ, **self.env, **overrides})
 
-    def provision(self, database: str | None = None) -> Settings:
-        """Create a database (default: the configured one) with every container; seed it."""
-        settings = self.settings(**({"COSMOS_DATABASE": database} if database else {}))
+    def provision(
+        self, database: str | None = None, overrides: dict[str, str] | None = None
+    ) -> Settings:
+        """Create a database (default: the configured one) with every container, and every Blob
+        container, as the settings with ``overrides`` (a host's own) name them; seed it."""
+        settings = self.settings(
+            **(overrides or {}), **({"COSMOS_DATABASE": database} if database else {})
+        )
         provision_cosmos(settings)
         if self.azurite is not None:
             provision_blobs(settings)

@@ -121,6 +121,12 @@ OTHERS: tuple[tuple[str, str, str], ...] = (
         "Application Insights).",
     ),
     (
+        "PYTHON_ENABLE_OPENTELEMETRY",
+        "Python worker, telemetry",
+        "Azure only: `true`, so the worker streams its OpenTelemetry logs and spans itself, in "
+        "the trace the host started (host.json's `telemetryMode` is `OpenTelemetry`).",
+    ),
+    (
         "AZURE_CLIENT_ID",
         "azure-identity",
         "Azure only: which user-assigned identity `DefaultAzureCredential` and the telemetry "

@@ -164,7 +164,8 @@ class CapabilitySettings(BaseSettings):
         default=None,
         validation_alias="AzureWebJobsStorage",
         description="Connection string of the host's storage account, which keeps the app's "
-        "blobs too (Azurite locally); unset in Azure, which uses the account name.",
+        "blobs too (Azurite locally); unset in Azure, which uses the account name (the "
+        "account name wins when both are set).",
     )
     storage_account: str | None = Field(
         default=None,
