@@ -29,6 +29,7 @@ from shared.platform.errors import Invalid, PayloadTooLarge
 from shared.platform.openapi import Operation, Security, Webhook
 from shared.platform.problems import PROBLEM_JSON, Problem, problem_for
 from shared.platform.telemetry import correlation_id, new_correlation_id
+from shared.platform.values import decode_json
 
 logger = logging.getLogger(__name__)
 
@@ -203,16 +204,20 @@ async def _serve(
 def decode(
     raw: bytes, model: type[B], *, max_body: int = DEFAULT_MAX_BODY, invalid_status: int = 422
 ) -> B:
-    """Validate a JSON body; 413 past ``max_body``, 400 if not JSON, ``invalid_status`` (422)
-    if not the schema."""
+    """Validate a JSON body; 413 past ``max_body``, 400 if not JSON or what the JSON decoder
+    refuses, ``invalid_status`` (422) if not the schema (strictly: no value coerced)."""
     if len(raw) > max_body:
         raise PayloadTooLarge(f"the body is larger than {max_body} bytes")
     if not raw.strip():
         raise Invalid("a JSON body is required")
-    # One parse: pydantic reports text that is not JSON (bad syntax, bad UTF-8, nesting past
-    # its limit) as a lone ``json_invalid`` error, which is a 400, not a schema mismatch.
+    # What no model may let through, whatever its fields say (400): a NUL or a lone surrogate,
+    # an integer past 64 bits, NaN or an infinity (shared/platform/values.py).
+    decode_json(raw)
+    # Strictly: JSON says what each value is, and nothing is coerced into another type ("1" or
+    # true is not a number, a number is not a date-time). Text that is not JSON is a lone
+    # ``json_invalid`` error here, which is a 400, not a schema mismatch.
     try:
-        return model.model_validate_json(raw)
+        return model.model_validate_json(raw, strict=True)
     except ValidationError as error:
         errors = error.errors(include_input=False, include_url=False)
         if any(e["type"] == "json_invalid" for e in errors):
