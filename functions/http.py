@@ -205,7 +205,7 @@ def decode(
     raw: bytes, model: type[B], *, max_body: int = DEFAULT_MAX_BODY, invalid_status: int = 422
 ) -> B:
     """Validate a JSON body; 413 past ``max_body``, 400 if not JSON or what the JSON decoder
-    refuses, ``invalid_status`` (422) if not the schema (strictly: no value coerced)."""
+    refuses, ``invalid_status`` (422) if not the schema."""
     if len(raw) > max_body:
         raise PayloadTooLarge(f"the body is larger than {max_body} bytes")
     if not raw.strip():
@@ -213,11 +213,11 @@ def decode(
     # What no model may let through, whatever its fields say (400): a NUL or a lone surrogate,
     # an integer past 64 bits, NaN or an infinity (shared/platform/values.py).
     decode_json(raw)
-    # Strictly: JSON says what each value is, and nothing is coerced into another type ("1" or
-    # true is not a number, a number is not a date-time). Text that is not JSON is a lone
-    # ``json_invalid`` error here, which is a 400, not a schema mismatch.
+    # Not strict=True here: it would refuse the text of every date-time whose type parses it in
+    # a before-validator (values.BoundedDateTime); each integer field is strict on its own.
+    # Text that is not JSON is a lone ``json_invalid`` error here: a 400, not a schema mismatch.
     try:
-        return model.model_validate_json(raw, strict=True)
+        return model.model_validate_json(raw)
     except ValidationError as error:
         errors = error.errors(include_input=False, include_url=False)
         if any(e["type"] == "json_invalid" for e in errors):
