@@ -5,11 +5,12 @@ events as cashback reads them (what cashback stores is in :mod:`shared.cashback.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from shared.cashback import rules
+from shared.platform.values import BoundedDateTime
 
 CitizenStatus = Literal["ENROLLED", "WITHDRAWN"]
 IbanStatus = Literal["PENDING", "OK", "KO", "UNKNOWN_PSP"]
@@ -29,12 +30,19 @@ class _Model(BaseModel):
 # ------------------------------------------------------------------ citizens' requests
 
 
+def _a_boolean(value: object) -> object:
+    # Literal[True] alone takes 1 (1 == True): a number is never a boolean
+    if not isinstance(value, bool):
+        raise ValueError("must be the JSON boolean true")
+    return value
+
+
 class EnrollmentIn(BaseModel):
     """Enrollment: the citizen accepts the programme's terms and conditions."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    terms_accepted: Literal[True] = Field(
+    terms_accepted: Annotated[Literal[True], BeforeValidator(_a_boolean)] = Field(
         alias="termsAndConditionsAccepted",
         description="Must be true: enrolling is accepting the terms and conditions",
     )
@@ -206,5 +214,5 @@ class WalletEvent(_Model):
 
     id: str
     type: WalletEventType
-    created_at: datetime = Field(alias="createdAt")
+    created_at: BoundedDateTime = Field(alias="createdAt")
     data: WalletEventData

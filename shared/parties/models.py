@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
 Role = Literal["ec", "intermediary", "acquirer", "psp", "node", "station"]
 PARTY_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
@@ -95,4 +95,4 @@ class IssuedKey(BaseModel):
 class RotateKey(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    grace_seconds: int = Field(default=86400, ge=0, le=30 * 86400, alias="graceSeconds")
+    grace_seconds: StrictInt = Field(default=86400, ge=0, le=30 * 86400, alias="graceSeconds")

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator,
 
 from shared.auth.fiscal_code import parse_fiscal_code
 from shared.platform.errors import Invalid
+from shared.platform.values import BoundedDateTime
 
 Platform = Literal["APNS", "FCMV1"]
 MAX_RECIPIENTS = 1000
@@ -126,7 +127,7 @@ class _Message(BaseModel):
     model_config = ConfigDict(populate_by_name=True, extra="ignore")
 
     installation_id: str = Field(alias="installationId", pattern=r"^[0-9a-f]{64}$")
-    accepted_at: datetime = Field(alias="acceptedAt")
+    accepted_at: BoundedDateTime = Field(alias="acceptedAt")
 
 
 class Notify(_Message):
