@@ -427,6 +427,8 @@ class Operation:
             found += [
                 Mutation("query", name, v, label) for v, label in values.QUERY_REPRESENTATIVES
             ]
+        # the host's limit of a request line, once per operation
+        found.append(Mutation("stray-query", "x", values.TOO_LONG[0], values.TOO_LONG[1]))
         return found
 
     def run(self, examples: int) -> Report:
