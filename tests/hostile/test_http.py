@@ -15,7 +15,7 @@ from tests.conftest import ADMIN_KEY, start_host
 from tests.hostile.operations import Operation, operations
 from tests.hostile.world import World, host_env
 
-EXAMPLES = 40
+EXAMPLES = 30
 """Generated examples per operation, after the explicit ones (each place of the request tried
 with one value of each class); each example is one request, plus reads of the state around a
 refused write."""
@@ -23,6 +23,9 @@ SLOW = {
     # each call opens a receiver on the broker; a replay waits a second for messages
     ("GET", "/api/ops/dead-letters/{queue}"): 5,
     ("POST", "/api/ops/dead-letters/{queue}/replay"): 5,
+    # each accepted upload is followed until its report completes (its explicit examples
+    # already try every field of a line)
+    ("POST", "/api/aca/v1/positions/bulk"): 10,
 }
 
 
@@ -65,7 +68,8 @@ def test_hostile_input_is_refused_cleanly(world: World, method: str, path: str) 
 
 def test_no_accepted_request_left_a_crashing_message(world: World) -> None:
     """What the operations accepted was processed by the queue workers without a crash loop:
-    nothing recorded as failed after exhausting its deliveries, nothing dead-lettered."""
+    nothing recorded as failed after exhausting its deliveries (the app records it at its
+    SERVICEBUS_MAX_DELIVERY_COUNT, before the broker would dead-letter it)."""
     listed = world.host.request("GET", "/api/ops/failed-work?limit=500", key=ADMIN_KEY)
     assert listed.status_code == 200, listed.text
     crashed = [
@@ -74,15 +78,3 @@ def test_no_accepted_request_left_a_crashing_message(world: World) -> None:
         if item["ending"] != "permanent"
     ]
     assert crashed == [], "\n".join(crashed)
-    for setting in (
-        "WALLET_EVENTS_QUEUE",
-        "PUSH_QUEUE",
-        "CASHBACK_TRANSACTIONS_QUEUE",
-        "IBAN_CHECK_QUEUE",
-        "NOTICES_QUEUE",
-        "STANDIN_RECEIPTS_QUEUE",
-    ):
-        queue = world.env[setting]
-        dead = world.host.request("GET", f"/api/ops/dead-letters/{queue}", key=ADMIN_KEY)
-        assert dead.status_code == 200, dead.text
-        assert dead.json()["items"] == [], queue
