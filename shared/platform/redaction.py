@@ -94,29 +94,34 @@ def _luhn_holds(digits: str) -> bool:
 def _masked_run(
     run: str, separators: str, holds: Callable[[str], bool], longest: int, label: str
 ) -> str:
-    """``run`` with its longest stretch of whole groups that ``holds`` masked (then the same
-    to its left and right): a card number after another number, "3 4111 1111 1111 1111", is
-    still found. Stretches longer than ``longest`` characters are not tried."""
+    """``run`` with each stretch of whole groups that ``holds`` masked, leftmost first and
+    then the longest from there: a card number after another number, "3 4111 1111 1111 1111",
+    is still found. Stretches longer than ``longest`` characters are not tried, so the work is
+    linear in the run."""
     parts = re.split(f"([{separators}])", run)
     groups = parts[0::2]
-    best: tuple[int, int, int] | None = None  # (length, first, last)
-    for first in range(len(groups)):
+    out: list[str] = []
+    first = 0
+    while first < len(groups):
+        found = None
         length = 0
         for last in range(first, len(groups)):
             length += len(groups[last])
             if length > longest:
                 break
-            if (best is None or length > best[0]) and holds("".join(groups[first : last + 1])):
-                best = (length, first, last)
-    if best is None:
-        return run
-    _, first, last = best
-    left, right = "".join(parts[: 2 * first]), "".join(parts[2 * last + 1 :])
-    return (
-        _masked_run(left, separators, holds, longest, label)
-        + label
-        + _masked_run(right, separators, holds, longest, label)
-    )
+            if holds("".join(groups[first : last + 1])):
+                found = last
+        if found is None:
+            out.append(parts[2 * first])
+            if 2 * first + 1 < len(parts):
+                out.append(parts[2 * first + 1])
+            first += 1
+        else:
+            out.append(label)
+            if 2 * found + 1 < len(parts):
+                out.append(parts[2 * found + 1])
+            first = found + 1
+    return "".join(out)
 
 
 def _iban(match: re.Match[str]) -> str:
@@ -130,13 +135,36 @@ def _card(match: re.Match[str]) -> str:
     return _masked_run(run, " -", _luhn_holds, 19, "[REDACTED PAN]")
 
 
+# Cheap searches first: most lines hold none of these, and every line pays for the check.
+_CREDENTIAL_HINTS = (
+    "bearer",
+    "eyj",
+    "sharedaccess",
+    "accountkey",
+    "authorization",
+    "functions-key",
+    "subscription-key",
+    "x-signature",
+    "code=",
+    "sig=",
+    "v1=",
+)
+_IBAN_HINT = re.compile(r"[A-Za-z]{2}[0-9]{2} ?[A-Za-z0-9]{4} ?[A-Za-z0-9]{4} ?[A-Za-z0-9]{3}")
+_CARD_HINT = re.compile(r"[0-9](?:[ -]?[0-9]){12}")
+
+
 def redact(text: str) -> str:
     """``text`` with every credential and personal datum of the module docstring masked."""
-    for pattern, replacement in _CREDENTIALS:
-        text = pattern.sub(replacement, text)
-    text = _IBAN_RUN.sub(_iban, text)
+    lowered = text.lower()
+    if any(hint in lowered for hint in _CREDENTIAL_HINTS):
+        for pattern, replacement in _CREDENTIALS:
+            text = pattern.sub(replacement, text)
+    if _IBAN_HINT.search(text):
+        text = _IBAN_RUN.sub(_iban, text)
     text = _FISCAL_CODE.sub("[REDACTED fiscal code]", text)
-    return _CARD_RUN.sub(_card, text)
+    if _CARD_HINT.search(text):
+        text = _CARD_RUN.sub(_card, text)
+    return text
 
 
 def _redact_value(value: Any) -> Any:
@@ -161,6 +189,9 @@ class RedactionFilter(logging.Filter):
     """Masks credentials and personal data in a record before any handler formats it."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "redacted", False):
+            return True  # another handler's filter did it: the record is the same object
+        record.redacted = True
         self._message(record)
         self._exception(record)
         if record.stack_info:
