@@ -6,7 +6,7 @@ repeatable: a fixed number of derandomized examples per operation, no example da
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 
@@ -59,12 +59,9 @@ def test_the_suite_covers_every_operation_the_host_serves(world: World) -> None:
 
 
 @pytest.mark.parametrize(("method", "path"), COLLECTED, ids=[f"{m} {p}" for m, p in COLLECTED])
-def test_hostile_input_is_refused_cleanly(
-    world: World, method: str, path: str, record_property: Callable[[str, object], None]
-) -> None:
+def test_hostile_input_is_refused_cleanly(world: World, method: str, path: str) -> None:
     examples = SLOW.get((method, path), EXAMPLES)
     report = Operation(world, world.document, method, path).run(examples)
-    record_property("hostile_requests", report.sent)  # in the JUnit report: the counts
     assert report.sent >= examples // 2
     assert report.failures == [], "\n".join(report.failures)
 
