@@ -31,6 +31,7 @@ from pydantic import (
 )
 
 from shared.parties.models import valid_iban
+from shared.platform.values import BoundedDateTime
 
 Status = Literal["VALID", "INVALID", "EXPIRED", "PAID"]
 Action = Literal["created", "updated", "invalidated", "revalidated", "expired", "paid"]
@@ -291,11 +292,12 @@ class ChunkTask(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     bulk_id: str = Field(alias="bulkId", pattern=r"^[0-9a-f]{32}$")
-    chunk: int = Field(ge=0)
+    # indices and byte positions inside one upload (at most 20 MB): 2**31 is far beyond them
+    chunk: StrictInt = Field(ge=0, lt=2**31)
     blob: str = Field(min_length=1)
-    offset: int = Field(ge=0)
-    length: int = Field(ge=0)
-    first_line: int = Field(alias="firstLine", ge=1)
-    received_at: datetime = Field(alias="receivedAt")
+    offset: StrictInt = Field(ge=0, lt=2**31)
+    length: StrictInt = Field(ge=0, lt=2**31)
+    first_line: StrictInt = Field(alias="firstLine", ge=1, lt=2**31)
+    received_at: BoundedDateTime = Field(alias="receivedAt")
     party_id: str = Field(alias="partyId")
     segregation_codes: list[str] | None = Field(default=None, alias="segregationCodes")

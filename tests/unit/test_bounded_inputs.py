@@ -10,7 +10,9 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from shared.cashback.chunks import Chunk
 from shared.cashback.models import EnrollmentIn, WalletEvent
+from shared.notices.models import ChunkTask
 from shared.parties.models import RotateKey
 from shared.push.models import PUSH_MESSAGE
 
@@ -28,6 +30,16 @@ WALLET_EVENT = {
     },
 }
 PUSH = {"kind": "DeleteInstallation", "installationId": INSTALLATION, "acceptedAt": ""}
+CHUNK_TASK = {
+    "bulkId": "c" * 32,
+    "chunk": 0,
+    "blob": "2026/12/08/x.ndjson",
+    "offset": 0,
+    "length": 10,
+    "firstLine": 1,
+    "receivedAt": "2026-12-08T09:30:00Z",
+    "partyId": "77777777777",
+}
 HOSTILE_TIMES = [
     "2026-12-08T09:30:00",  # no offset
     "0001-01-01T00:00:00+14:00",
@@ -70,3 +82,23 @@ def test_a_wallet_event_has_a_bounded_time(value: object) -> None:
 def test_a_push_message_has_a_bounded_time(value: object) -> None:
     assert not refuses(PUSH_MESSAGE, {**PUSH, "acceptedAt": "2026-12-08T09:30:00Z"})
     assert refuses(PUSH_MESSAGE, {**PUSH, "acceptedAt": value})
+
+
+@pytest.mark.parametrize("value", HOSTILE_TIMES)
+def test_a_chunk_of_transactions_has_a_bounded_time(value: object) -> None:
+    chunk = {"receivedAt": "2026-12-08T09:30:00Z", "transactions": []}
+    assert not refuses(Chunk, chunk)
+    assert refuses(Chunk, {**chunk, "receivedAt": value})
+
+
+@pytest.mark.parametrize(
+    ("member", "value"),
+    [
+        *(("receivedAt", value) for value in HOSTILE_TIMES),
+        *((member, "1") for member in ("chunk", "offset", "length", "firstLine")),
+        *((member, True) for member in ("chunk", "offset", "length", "firstLine")),
+    ],
+)
+def test_a_bulk_chunk_task_has_bounded_members(member: str, value: object) -> None:
+    assert not refuses(ChunkTask, CHUNK_TASK)
+    assert refuses(ChunkTask, {**CHUNK_TASK, member: value})
