@@ -22,13 +22,15 @@ from local.platform import DEMO_EC, DEMO_IBAN, DEMO_STATION, Platform
 from local.psp import DEV_HPAN_SALT
 from local.psp.simulator import hpan
 from local.tokens import issue_token
+from shared.auth.fiscal_code import check_character
 from shared.auth.signature import sign
 from shared.platform.config import Settings, load_settings
 from tests.conftest import ADMIN_KEY, FUNCTION_KEY, Host
 from tests.hostile.client import Answer, RawClient
 from tests.hostile.values import encode
 
-CF = "RSSMRA85T10A562S"
+# The suite's own citizen: the simulators (push hubs, PSP) are shared by the whole test run.
+CF = "HSTSTE85T10A562" + check_character("HSTSTE85T10A562")
 PAN = "5555555555554444"
 PARTY = "HOSTILE01"
 # A period as a local run defines one (CASHBACK_PERIODS): wide, so any dev clock is inside.
