@@ -581,10 +581,12 @@ def _seconds(value: str) -> float:
 
 
 def setup_logging() -> None:
+    from shared.platform.redaction import RedactionFilter
     from shared.platform.telemetry import CorrelationFilter
 
     handler = logging.StreamHandler(sys.stdout)
     handler.addFilter(CorrelationFilter())
+    handler.addFilter(RedactionFilter())  # before anything logs: no token or key in the output
     handler.setFormatter(
         logging.Formatter("%(asctime)s %(levelname)s [%(correlation_id)s] %(name)s: %(message)s")
     )

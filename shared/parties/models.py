@@ -128,4 +128,4 @@ class IssuedKey(BaseModel):
 class RotateKey(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    grace_seconds: int = Field(default=86400, ge=0, le=30 * 86400, alias="graceSeconds")
+    grace_seconds: StrictInt = Field(default=86400, ge=0, le=30 * 86400, alias="graceSeconds")
