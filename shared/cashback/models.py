@@ -38,13 +38,6 @@ class _Model(BaseModel):
 # ------------------------------------------------------------------ citizens' requests
 
 
-def _a_boolean(value: object) -> object:
-    # Literal[True] alone takes 1 (1 == True): a number is never a boolean
-    if not isinstance(value, bool):
-        raise ValueError("must be the JSON boolean true")
-    return value
-
-
 class EnrollmentIn(BaseModel):
     """Enrollment: the citizen accepts the programme's terms and conditions."""
 
