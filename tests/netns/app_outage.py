@@ -93,6 +93,7 @@ class Options:
     bus_rate: float = 2.0
     fresh_bus_every: float = 2.0
     timeline: bool = False
+    settle: bool = False
 
 
 def prepare_namespace() -> None:
@@ -259,6 +260,7 @@ class Stage:
     probes: dict[str, Counter[str]] = field(default_factory=dict)
     timeline: list[dict[str, Any]] = field(default_factory=list)
     max_in_use: dict[str, int] = field(default_factory=dict)
+    setup_max_in_use: dict[str, int] = field(default_factory=dict)
     started: float = field(default_factory=time.monotonic)
     marks: dict[str, float] = field(default_factory=dict)
 
@@ -533,56 +535,82 @@ async def delivered(control: aiohttp.ClientSession, port: int) -> dict[str, Any]
         return result
 
 
+async def settle(stage: Stage, longest: float = 75.0) -> None:
+    """Wait until no port to the front is held in TIME_WAIT (they go after 60 s), so the
+    baseline starts from what the connections in use hold, whatever the set-up left behind."""
+    deadline = time.monotonic() + longest
+    while time.monotonic() < deadline:
+        front = sockets_by_destination(stage.destinations).get("front", {})
+        if not front.get("TIME_WAIT"):
+            return
+        await asyncio.sleep(1)
+
+
+async def storm(
+    stage: Stage, traffic: Traffic, control: aiohttp.ClientSession, citizens: list[str]
+) -> tuple[dict[str, Any], dict[str, Any], int, float]:
+    """The baseline, then the storm, with the wallet and Service Bus traffic all along:
+    the simulator's counters before and after the storm, notifications accepted, seconds."""
+    options = stage.options
+    nhsim_port = stage.platform.nhsim.port
+    stop = asyncio.Event()
+    loops = [
+        asyncio.create_task(stage.probe(stop)),
+        asyncio.create_task(stage.at_rate(stop, options.wallet_rate, traffic.wallet)),
+        asyncio.create_task(stage.at_rate(stop, options.bus_rate, traffic.bus_route)),
+        asyncio.create_task(stage.at_rate(stop, 1 / options.fresh_bus_every, traffic.bus_fresh)),
+    ]
+    try:
+        await asyncio.sleep(options.baseline_seconds)
+        before = await delivered(control, nhsim_port)
+        stage.mark("storm")
+        began = time.monotonic()
+        accepted = await traffic.notify(citizens, options.pushes)
+        after = before
+        while time.monotonic() < began + options.storm_seconds:
+            after = await delivered(control, nhsim_port)
+            if after["delivered"] - before["delivered"] >= accepted:
+                break
+            await asyncio.sleep(0.5)
+        return before, after, accepted, time.monotonic() - began
+    finally:
+        stop.set()
+        await asyncio.gather(*loops, return_exceptions=True)
+
+
 async def drive(stage: Stage) -> dict[str, Any]:
     options = stage.options
     connector = aiohttp.TCPConnector(limit=64, limit_per_host=64, keepalive_timeout=120)
     timeout = aiohttp.ClientTimeout(total=30)
     control_connector = aiohttp.TCPConnector(limit=1, keepalive_timeout=120)
     nhsim_port = stage.platform.nhsim.port
+    stop = asyncio.Event()
     async with (
         aiohttp.ClientSession(connector=connector, timeout=timeout) as session,
         aiohttp.ClientSession(connector=control_connector, timeout=timeout) as control,
     ):
-        traffic = Traffic(stage, session)
-        await traffic.read_clock()
-        citizens = [fiscal_code(n) for n in range(options.citizens)]
-        await traffic.register(citizens)
-        deadline = time.monotonic() + 60
-        while (await delivered(control, nhsim_port))["installations"] < len(citizens):
-            if time.monotonic() > deadline:
-                raise RuntimeError("the installations never reached the hubs")
-            await asyncio.sleep(0.2)
-        await traffic.onboard(citizens[0])
-        traffic.wallet_headers()
-
-        stop = asyncio.Event()
-        stage.mark("baseline")
-        loops = [
-            asyncio.create_task(stage.sample(stop)),
-            asyncio.create_task(stage.probe(stop)),
-            asyncio.create_task(stage.at_rate(stop, options.wallet_rate, traffic.wallet)),
-            asyncio.create_task(stage.at_rate(stop, options.bus_rate, traffic.bus_route)),
-            asyncio.create_task(
-                stage.at_rate(stop, 1 / options.fresh_bus_every, traffic.bus_fresh)
-            ),
-        ]
+        sampler = asyncio.create_task(stage.sample(stop))
         try:
-            await asyncio.sleep(options.baseline_seconds)
-            before = await delivered(control, nhsim_port)
-            stage.mark("storm")
-            storm_began = time.monotonic()
-            accepted = await traffic.notify(citizens, options.pushes)
-            deadline = storm_began + options.storm_seconds
-            after = before
-            while time.monotonic() < deadline:
-                after = await delivered(control, nhsim_port)
-                if after["delivered"] - before["delivered"] >= accepted:
-                    break
-                await asyncio.sleep(0.5)
-            storm_seconds = time.monotonic() - storm_began
+            traffic = Traffic(stage, session)
+            await traffic.read_clock()
+            citizens = [fiscal_code(n) for n in range(options.citizens)]
+            await traffic.register(citizens)
+            deadline = time.monotonic() + 60
+            while (await delivered(control, nhsim_port))["installations"] < len(citizens):
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the installations never reached the hubs")
+                await asyncio.sleep(0.2)
+            await traffic.onboard(citizens[0])
+            traffic.wallet_headers()
+            if options.settle:
+                await settle(stage)
+            stage.setup_max_in_use = dict(stage.max_in_use)
+            stage.max_in_use.clear()
+            stage.mark("baseline")
+            before, after, accepted, storm_seconds = await storm(stage, traffic, control, citizens)
         finally:
             stop.set()
-            await asyncio.gather(*loops, return_exceptions=True)
+            await sampler
         stage.mark("done")
     by_phase = {
         phase: {
@@ -671,6 +699,7 @@ def run(options: Options) -> dict[str, Any]:
         mode="per-call" if options.per_call else "shared",
         portRange=list(PORTS),
         maxSocketsInUse=stage.max_in_use,
+        maxSocketsInUseDuringSetup=stage.setup_max_in_use,
         devhostLogEaddrnotavail=stage.host.eaddrnotavail_lines,
         eaddrnotavail=errno.EADDRNOTAVAIL,
         marks=stage.marks,
@@ -690,7 +719,10 @@ def main() -> None:
     parser.add_argument("--wallet-rate", type=float, default=Options.wallet_rate)
     parser.add_argument("--bus-rate", type=float, default=Options.bus_rate)
     parser.add_argument("--fresh-bus-every", type=float, default=Options.fresh_bus_every)
-    parser.add_argument("--timeline", action="store_true")
+    parser.add_argument("--timeline", action="store_true", help="keep every socket sample")
+    parser.add_argument(
+        "--settle", action="store_true", help="let the set-up's TIME_WAIT ports go first"
+    )
     args = parser.parse_args()
     options = Options(
         pushes=args.pushes,
@@ -702,6 +734,7 @@ def main() -> None:
         bus_rate=args.bus_rate,
         fresh_bus_every=args.fresh_bus_every,
         timeline=args.timeline,
+        settle=args.settle,
     )
     sys.stdout.write(json.dumps(run(options)) + "\n")
 
