@@ -36,8 +36,9 @@ RUNS = {
     # been tried. It runs beside the shared run, which takes longer, so this costs no time.
     "perCall": ["--per-call", "--storm-seconds", "45"],
 }
-#: The dev host consumes about 40-45 messages a second (the Service Bus SDK's settlement takes
-#: ~200 ms here), so the shared run's 5,000 take about two minutes alone, more on a busy box.
+#: The dev host consumes about 40-45 messages a second (a message's completion takes ~200 ms
+#: against the local broker), so the shared run's 5,000 take about two minutes, more on a busy
+#: box.
 DEADLINE_SECONDS = 400
 
 pytestmark = [pytest.mark.netns, pytest.mark.timeout(DEADLINE_SECONDS + 20)]
