@@ -26,6 +26,7 @@ from local.psp import DEV_HPAN_SALT, start_psp
 from local.psp import base_url as psp_base_url
 from local.tokens import generate_key_pair
 from shared.platform.config import Settings, load_settings
+from shared.platform.errors import ConfigurationError
 from shared.platform.resources import CONTAINERS, blob_container_names, queue_definitions
 
 DEMO_EC = "77777777777"
@@ -313,9 +314,12 @@ class Platform:
     ) -> Settings:
         """Create a database (default: the configured one) with every container, and every Blob
         container, as the settings with ``overrides`` (a host's own) name them; seed it."""
-        settings = self.settings(
-            **(overrides or {}), **({"COSMOS_DATABASE": database} if database else {})
-        )
+        named = {"COSMOS_DATABASE": database} if database else {}
+        try:
+            settings = self.settings(**(overrides or {}), **named)
+        except ConfigurationError:
+            # a host started with bad settings on purpose: provision what valid settings name
+            settings = self.settings(**named)
         provision_cosmos(settings)
         if self.azurite is not None:
             provision_blobs(settings)
