@@ -19,8 +19,9 @@ CALL_OUTCOMES: tuple[CallOutcome, ...] = ("ok", "timeout", "unreachable", "notAc
 
 IDEMPOTENCY_KEY = r"^[A-Za-z0-9._:-]{1,70}$"
 RECEIPT_ID = r"^[A-Za-z0-9._:-]{1,64}$"
-PAYMENT_TOKEN = r"^[0-9]{29}[0-9a-f]{16}$"
-"""paFiscalCode (11) + noticeNumber (18) + 16 random hex digits: the token names its notice."""
+PAYMENT_TOKEN = r"^[0-9A-Za-z]{35}$"
+"""35 base-62 digits, the most SANP's ``stPaymentToken`` takes: the first 17 name the notice
+(:func:`shared.standin.payments.new_token`)."""
 
 
 class _Strict(BaseModel):

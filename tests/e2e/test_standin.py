@@ -15,6 +15,7 @@ import pytest
 
 from local.ecsim import Notice, control
 from local.platform import DEMO_EC, DEMO_STATION, Platform
+from shared.standin.payments import new_token
 from tests.conftest import ADMIN_KEY, Host, fresh_queues, start_host, wait_for
 from tests.e2e.test_notices import dev_now
 
@@ -311,7 +312,7 @@ def host(platform: Platform) -> Iterator[Host]:
 NOTICE = {"paFiscalCode": DEMO_EC, "noticeNumber": "301000000000000001"}
 ACTIVATE = {**NOTICE, "amount": 100, "idempotencyKey": "k-1", "pspId": "DEMOPSP"}
 OUTCOME = {
-    "paymentToken": f"{DEMO_EC}301000000000000001{'a' * 16}",
+    "paymentToken": new_token(DEMO_EC, "301000000000000001"),
     "outcome": "OK",
     "pspId": "DEMOPSP",
     "receiptId": "r-1",

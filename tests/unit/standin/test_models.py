@@ -10,8 +10,9 @@ import pytest
 from pydantic import ValidationError
 
 from shared.standin.models import ActivateIn, EcFault, EcNotice, ForceIn, OutcomeIn
+from shared.standin.payments import new_token
 
-TOKEN = "77777777777301000000000000001" + "a" * 16
+TOKEN = new_token("77777777777", "301000000000000001")
 OUTCOME: dict[str, Any] = {
     "paymentToken": TOKEN,
     "outcome": "OK",
