@@ -35,7 +35,12 @@ from shared.platform.errors import (
 )
 from shared.standin import rules
 from shared.standin.models import ActivateIn, EcReceipt, ForceIn, NoticeRef, OutcomeIn
-from shared.standin.payments import PAYMENT_IN_PROGRESS, RECEIPT_REUSED, TOKEN_NOT_LIVE
+from shared.standin.payments import (
+    PAYMENT_IN_PROGRESS,
+    RECEIPT_REUSED,
+    TOKEN_NOT_LIVE,
+    token_notice,
+)
 from shared.standin.traffic import Traffic, by_station
 from tests.servicebus_tools import receive
 from tests.unit.notices.fakes import EC, NOW, nav, position
@@ -176,7 +181,7 @@ async def test_stand_in_pays_from_the_archive_and_queues_the_receipt(world: Worl
     assert verified.company_name == EC  # the registry's name of the EC
     activation = await world.activate(number)
     assert activation.stand_in
-    assert activation.payment_token.startswith(EC + number)
+    assert token_notice(activation.payment_token) == (EC, number)
     assert activation.expires_at == world.start + timedelta(minutes=30)
     again = await world.activate(number)
     assert again.payment_token == activation.payment_token  # same idempotency key

@@ -14,8 +14,8 @@ from shared.pagopa import ec, psp, soap
 from shared.pagopa.common import QrCode, Response
 from shared.pagopa.faults import PAA_PAGAMENTO_SCONOSCIUTO, PPT_ERRORE_EMESSO_DA_PAA
 from shared.pagopa.xml import XmlModel
-from tests.unit.pagopa.conftest import Validate
 from tests.unit.pagopa.samples import CREDENTIALS, EC_MESSAGES, PSP_MESSAGES, QR
+from tests.unit.pagopa.schema import Validate
 
 
 def _qualified(namespace: str, name: str) -> etree.QName:
