@@ -41,8 +41,10 @@ from shared.push.client import PushDispatcher, build_dispatcher
 from shared.push.service import PushRequests, PushWorker
 from shared.push.settings import push_hubs
 from shared.push.store import CosmosInstallationStates
+from shared.standin.channels import Channels
 from shared.standin.gateway import Gateway, GatewayPolicy
 from shared.standin.manager import Manager, StationStates
+from shared.standin.node import Node
 from shared.standin.receipts import Receipts
 from shared.standin.rules import Thresholds
 from shared.standin.stations import StationClient, Stations
@@ -337,6 +339,20 @@ class Root:
             self.outbox("standin_container"),
             policy,
         )
+
+    def standin_channels(self) -> Channels:
+        return self._standin_channels
+
+    @cached_property
+    def _standin_channels(self) -> Channels:
+        return Channels(self._standin_store, self.parties())
+
+    def standin_node(self) -> Node:
+        return self._standin_node
+
+    @cached_property
+    def _standin_node(self) -> Node:
+        return Node(self._standin_channels, self._standin_gateway)
 
     def standin_manager(self) -> Manager:
         return self._standin_manager

@@ -17,10 +17,21 @@ def schema_file(name: str) -> bytes:
     return (SCHEMAS / name).read_bytes()
 
 
-def wsdl(name: str, location: str) -> bytes:
-    """The WSDL ``name`` with its service address set to ``location``, where it is served."""
+def wsdl(name: str, location: str, *, schemas: str | None = None) -> bytes:
+    """The WSDL ``name`` with its service address set to ``location``, where it is served, and
+    its schema imports under ``schemas`` (a URL ending in ``/``) when given."""
     text = schema_file(name).decode()
     start = text.index('<soap:address location="') + len('<soap:address location="')
     end = text.index('"', start)
-    escaped = location.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;")
-    return (text[:start] + escaped + text[end:]).encode()
+    text = text[:start] + _attribute(location) + text[end:]
+    if schemas is not None:
+        for xsd in FILES:
+            if xsd.endswith(".xsd"):
+                text = text.replace(
+                    f'schemaLocation="{xsd}"', f'schemaLocation="{_attribute(schemas + xsd)}"'
+                )
+    return text.encode()
+
+
+def _attribute(value: str) -> str:
+    return value.replace("&", "&amp;").replace('"', "&quot;").replace("<", "&lt;")

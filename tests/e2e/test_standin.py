@@ -8,16 +8,29 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
+import zeep
+from lxml import etree
+from zeep.plugins import HistoryPlugin
 
 from local.ecsim import Notice, control
-from local.platform import DEMO_EC, DEMO_STATION, Platform
+from local.platform import (
+    DEMO_CHANNEL,
+    DEMO_CHANNEL_PASSWORD,
+    DEMO_EC,
+    DEMO_PSP_BROKER,
+    DEMO_STATION,
+    Platform,
+)
+from shared.pagopa import soap
 from shared.standin.payments import new_token
 from tests.conftest import ADMIN_KEY, Host, fresh_queues, start_host, wait_for
 from tests.e2e.test_notices import dev_now
+from tests.unit.pagopa.schema import validator
 
 API = "/api/standin/v1"
 STATION = f"/api/ops/standin/stations/{DEMO_STATION}"
@@ -423,3 +436,101 @@ def test_openapi_documents_the_gateway_and_the_ec_facing_protocol(host: Host) ->
     fields = document["components"]["schemas"][schema.rsplit("/", 1)[1]]["properties"]
     assert {"receiptId", "standIn", "paymentToken", "fee"} <= set(fields)
     assert set(receipt["responses"]) >= {"200", "409", "503"}
+
+
+# ------------------------------------------------------------------ the node's SOAP primitives
+WHO = {
+    "idPSP": "DEMOPSP",
+    "idBrokerPSP": DEMO_PSP_BROKER,
+    "idChannel": DEMO_CHANNEL,
+    "password": DEMO_CHANNEL_PASSWORD,
+}
+_valid_psp = validator("nodeForPsp.xsd")
+
+
+def _soap_body(envelope: Any) -> etree._Element:
+    body = envelope.find("{http://schemas.xmlsoap.org/soap/envelope/}Body")
+    assert body is not None
+    return body[0]
+
+
+def _pay_in_soap(node: zeep.Client, history: HistoryPlugin, number: str) -> dict[str, Any]:
+    """verify, activate and outcome through zeep; every message checked against our XSD."""
+    seen: list[etree._Element] = []
+
+    def call(operation: str, **kwargs: Any) -> Any:
+        answer = getattr(node.service, operation)(**WHO, **kwargs)
+        for envelope in (history.last_sent["envelope"], history.last_received["envelope"]):
+            body = _soap_body(envelope)
+            assert _valid_psp(body) == [], etree.tostring(body)
+            seen.append(body)
+        return answer
+
+    qr = {"fiscalCode": DEMO_EC, "noticeNumber": number}
+    verified = call("verifyPaymentNotice", qrCode=qr)
+    assert verified.outcome == "OK", verified.fault
+    amount = verified.paymentList.paymentOptionDescription[0].amount
+    activated = call(
+        "activatePaymentNoticeV2",
+        idempotencyKey=f"DEMOPSP_{uuid.uuid4().hex[:10]}",
+        qrCode=qr,
+        amount=amount,
+    )
+    assert activated.outcome == "OK", activated.fault
+    assert len(activated.paymentToken) <= 35
+    paid = call(
+        "sendPaymentOutcomeV2",
+        paymentTokens={"paymentToken": [activated.paymentToken]},
+        outcome="OK",
+        details={
+            "paymentMethod": "creditCard",
+            "fee": Decimal("0.50"),
+            "applicationDate": date(2026, 12, 7),
+            "transferDate": date(2026, 12, 8),
+        },
+    )
+    assert paid.outcome == "OK", paid.fault
+    return {
+        "verifyStandin": verified.standin,
+        "activateStandin": activated.standin,
+        "amount": amount,
+        "token": activated.paymentToken,
+        "messages": len(seen),
+    }
+
+
+def test_a_psp_pays_through_soap_in_normal_mode_and_in_stand_in(
+    host: Host, ec_control: str
+) -> None:
+    history = HistoryPlugin()
+    node = zeep.Client(f"{host.url}/api/node/v1/nodeForPsp?wsdl", plugins=[history])
+    normal, in_standin = new_notices(host, ec_control, 2)
+    paid = _pay_in_soap(node, history, normal)
+    assert (paid["verifyStandin"], paid["activateStandin"]) == (False, False)
+    assert paid["amount"] == Decimal("73.00")
+    assert paid["messages"] == 6
+    forced = host.request(
+        "PUT", f"{STATION}/force", key=ADMIN_KEY, json={"mode": "STANDIN", "reason": "soap"}
+    )
+    assert forced.status_code == 200, forced.text
+    try:
+        paid = _pay_in_soap(node, history, in_standin)
+        assert (paid["verifyStandin"], paid["activateStandin"]) == (True, True)
+        assert paid["amount"] == Decimal("73.01")
+        assert position_status(host, in_standin) == "PAID"
+    finally:
+        host.request("DELETE", f"{STATION}/force", key=ADMIN_KEY)
+
+
+def test_a_wrong_channel_password_is_a_ko_and_json_a_soap_fault(host: Host) -> None:
+    node = zeep.Client(f"{host.url}/api/node/v1/nodeForPsp?wsdl")
+    answer = node.service.verifyPaymentNotice(
+        **{**WHO, "password": "not-the-one"},
+        qrCode={"fiscalCode": DEMO_EC, "noticeNumber": "301000000000000001"},
+    )
+    assert (answer.outcome, answer.fault.faultCode) == ("KO", "PPT_AUTENTICAZIONE")
+    refused = host.request(
+        "POST", "/api/node/v1/nodeForPsp", key=None, json={"paFiscalCode": DEMO_EC}
+    )
+    assert refused.status_code == 500
+    assert (soap.fault_reason(refused.content) or "").startswith("PPT_SINTASSI_EXTRAXSD")
