@@ -270,7 +270,7 @@ async def test_refusals_in_stand_in_name_their_reason(world: World) -> None:
         (
             await world.publish(
                 12,
-                switchToExpired=False,
+                switchToExpired=True,
                 expirationDate=(world.start - timedelta(seconds=1)).isoformat(),
             ),
             12_050,
@@ -287,6 +287,11 @@ async def test_refusals_in_stand_in_name_their_reason(world: World) -> None:
         with pytest.raises(error) as refused:
             await world.activate(number, amount=amount)
         assert refused.value.code == code, number  # type: ignore[attr-defined]
+    # Past its due date, a notice whose EC did not ask it to expire stays payable.
+    overdue = await world.publish(
+        15, switchToExpired=False, expirationDate=(world.start - timedelta(seconds=1)).isoformat()
+    )
+    assert (await world.activate(overdue)).stand_in
 
 
 async def test_a_psp_may_only_pay_as_itself(world: World) -> None:
