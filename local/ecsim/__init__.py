@@ -19,6 +19,7 @@ from pathlib import Path
 
 from local.ecsim.models import Notice
 from local.ecsim.simulator import BASE_PATH, DEMO_EC_FISCAL_CODE, DEMO_NOTICES
+from local.ecsim.soap import SOAP_PATH
 from local.process import Child, ChildFailed
 
 __all__ = ["DEMO_EC_FISCAL_CODE", "DEMO_NOTICES", "EcSim", "Notice", "start_ecsim"]
@@ -45,6 +46,11 @@ class EcSim(Child):
     def base_url(self) -> str:
         """The station's base URL (the one the gateway is configured with)."""
         return f"http://127.0.0.1:{self.port}{BASE_PATH}"
+
+    @property
+    def soap_url(self) -> str:
+        """The station's paForNode endpoint (SOAP)."""
+        return f"http://127.0.0.1:{self.port}{SOAP_PATH}"
 
     @property
     def control_url(self) -> str:

@@ -58,6 +58,9 @@ from local.ecsim.models import (
     VerifyIn,
     iso_utc,
 )
+from local.ecsim.soap import OPERATION_OF, SOAP_PATH
+from local.ecsim.soap import answer as soap_answer
+from shared.pagopa import soap
 from shared.platform.clock import Clock
 
 logger = logging.getLogger("ec-simulator")
@@ -193,6 +196,7 @@ class EcSimulator:
         app = web.Application(client_max_size=64 * 1024)
         for name in OPERATIONS:
             app.router.add_post(f"{BASE_PATH}/{name}", self._handler(name))
+        app.router.add_post(SOAP_PATH, self._soap)
         return app
 
     def control_app(self) -> web.Application:
@@ -274,6 +278,30 @@ class EcSimulator:
             return web.json_response(body, status=status)
 
         return handler
+
+    async def _soap(self, request: web.Request) -> web.Response:
+        """paForNode: the same books, faults and behaviour as the JSON routes, in SOAP."""
+        raw = await request.read()
+        operation = _soap_operation(raw)
+        if operation is not None:
+            self.counters.calls[operation] += 1
+        if self._draw(self.behaviour.timeout_fraction):
+            return await self._never_answer()
+        if self._draw(self.behaviour.not_active_fraction):
+            self._count(operation, "SERVICE_NOT_ACTIVE")
+            return web.Response(status=503)
+        if not self._authorized(request):
+            self._count(operation, "UNAUTHORIZED")
+            return web.Response(status=401)
+        status, body, _, code = soap_answer(self.book, raw, self.clock.now())
+        if self.behaviour.delay_ms:
+            await asyncio.sleep(self.behaviour.delay_ms / 1000)
+        self._count(operation, code)
+        return web.Response(body=body, status=status, content_type="text/xml", charset="utf-8")
+
+    def _count(self, operation: str | None, code: str) -> None:
+        if operation is not None:
+            self.counters.answered(operation, {} if code == "OK" else {"faultCode": code})
 
     async def _never_answer(self) -> web.Response:
         """Hold the call until its client disconnects (which cancels this handler) or the
@@ -428,6 +456,14 @@ class EcSimulator:
             self.book.put(self.initial_notices)
         else:
             self.book.forget_payments()
+
+
+def _soap_operation(raw: bytes) -> str | None:
+    """The counter a SOAP call counts in (None when it names no paForNode primitive)."""
+    try:
+        return OPERATION_OF.get(soap.parse(raw).name)
+    except soap.NotAnEnvelope:
+        return None
 
 
 def _ko(fault_code: str, description: str) -> dict[str, Any]:
