@@ -47,7 +47,8 @@ from shared.standin.manager import Manager, StationStates
 from shared.standin.node import Node
 from shared.standin.receipts import Receipts
 from shared.standin.rules import Thresholds
-from shared.standin.stations import StationClient, Stations
+from shared.standin.soapstation import SoapStationClient
+from shared.standin.stations import Stations
 from shared.standin.store import CosmosStandInStore
 from shared.standin.traffic import Traffic
 from shared.wallet.psp import HttpPspGateway, RegistryPspSecrets
@@ -300,7 +301,7 @@ class Root:
         return Stations(self.parties())
 
     @cached_property
-    def _station_client(self) -> StationClient:
+    def _station_client(self) -> SoapStationClient:
         s = self.settings
         spec = SessionSpec(
             limit=100,
@@ -309,7 +310,7 @@ class Root:
             total_timeout=s.standin_station_timeout_seconds,
             connect_timeout=min(3.0, s.standin_station_timeout_seconds),
         )
-        return StationClient(
+        return SoapStationClient(
             lambda: self.clients.session("stations", spec),
             self.secrets,
             timeout=s.standin_station_timeout_seconds,

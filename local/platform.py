@@ -306,7 +306,7 @@ class Platform:
                 demo=True,
             )
             self._own(self.ecsim)
-            self.env[STATION_URL] = self.ecsim.base_url
+            self.env[STATION_URL] = self.ecsim.soap_url
             self.bank = self._own(start_banksim())
             self.env["CASHBACK_BANK_CHECK_URL"] = f"http://127.0.0.1:{self.bank.port}"
             self.azurite: Azurite | None = None

@@ -85,7 +85,7 @@ Centro Stella is running.
   Service Bus  {platform.env["ServiceBusConnection"]}
   PSP (demo)   {platform.env["WALLET_PSP_BASE_URL"]}  (wallet onboarding: open the redirectUrl
                of POST {api}/v1/wallet/instruments; 3-D Secure test code {THREE_DS_CODE})
-  EC (demo)    {platform.ecsim.base_url}  (the demo station; stage outages through
+  EC (demo)    {platform.ecsim.soap_url}  (the demo station, paForNode; outages through
                {platform.ecsim.control_url}: see the README's EC simulator section)
   node (SOAP)  {api}/node/v1/nodeForPsp   WSDL {api}/node/v1/nodeForPsp?wsdl
                (idPSP DEMOPSP, idBrokerPSP {DEMO_PSP_BROKER}, idChannel {DEMO_CHANNEL},

@@ -64,7 +64,7 @@ from shared.standin.payments import (
     token_owner,
     with_outcome,
 )
-from shared.standin.stations import Answer, Operation, StationClient, StationRef, Stations
+from shared.standin.stations import Answer, Operation, StationCalls, StationRef, Stations
 from shared.standin.store import StandInStore, payment_key
 from shared.standin.traffic import Traffic
 
@@ -116,7 +116,7 @@ class Gateway:
         store: StandInStore,
         archive: Archive,
         stations: Stations,
-        client: StationClient,
+        client: StationCalls,
         traffic: Traffic,
         modes: Modes,
         publisher: Publisher,

@@ -33,7 +33,7 @@ from shared.standin.models import (
 )
 from shared.standin.rules import Thresholds
 from shared.standin.soapstation import probe_succeeded
-from shared.standin.stations import StationClient, Stations
+from shared.standin.stations import StationCalls, Stations
 from shared.standin.store import StandInStore, station_key
 from shared.standin.traffic import by_station
 
@@ -113,7 +113,7 @@ class Manager:
         self,
         store: StandInStore,
         stations: Stations,
-        client: StationClient,
+        client: StationCalls,
         states: StationStates,
         rules_: Thresholds,
     ) -> None:

@@ -23,12 +23,14 @@ from lxml import etree
 from pydantic import BaseModel, ValidationError
 
 from shared.auth.secrets import SecretProvider
+from shared.notices.models import Position
 from shared.pagopa import ec, faults, soap
-from shared.pagopa.common import QrCode, Response
+from shared.pagopa.common import EntityUniqueIdentifier, QrCode, Response, Subject
 from shared.pagopa.xml import XmlModel
 from shared.parties.service import SUBSCRIPTION_KEY_HEADER
 from shared.platform.clock import ROME
 from shared.standin.models import EcActivateRequest, EcVerifyRequest
+from shared.standin.node import creditor_reference_id, cut
 from shared.standin.stations import Answer, Operation, StationRef
 
 PAA_STATUS = {
@@ -137,6 +139,83 @@ def classify(operation: Operation, request: ec.EcRequest, status: int, raw: byte
     if found is None:
         return Answer("error", status, None, "an OK without the payment")
     return Answer("ok", 200, found)
+
+
+TRANSFER_CATEGORY = "unspecified"
+"""A transfer's category (pagoPA's taxonomy): the archive does not keep one."""
+
+
+def receipt_request(
+    station: StationRef,
+    paid: dict[str, Any],
+    *,
+    position: Position | None,
+    ec_name: str,
+    psp_name: str,
+    iban: str | None,
+) -> ec.PaSendRTV2Request:
+    """The paSendRTV2 of a recorded payment. The notice's debtor, description and account come
+    from the archive; without the notice there (an EC that does not publish to it), the EC
+    stands as the debtor and its registry IBAN as the account. Texts are cut to SANP's limits.
+
+    Raises:
+        ValueError: no IBAN is known for the transfer.
+    """
+    pa, nav = paid["paFiscalCode"], paid["noticeNumber"]
+    description = cut(position.description if position else paid.get("description"), 140)
+    company = cut(position.company_name if position else ec_name, 140) or pa
+    if position is not None:
+        debtor = Subject(
+            unique_identifier=EntityUniqueIdentifier(
+                type=position.entity_type, value=position.entity_fiscal_code[:16]
+            ),
+            full_name=cut(position.entity_full_name, 70) or "-",
+        )
+    else:
+        debtor = Subject(
+            unique_identifier=EntityUniqueIdentifier(type="G", value=pa),
+            full_name=cut(company, 70) or pa,
+        )
+    account = (position.iban if position is not None else None) or iban
+    if not account:
+        raise ValueError(f"no IBAN for the transfer of notice {nav} of {pa}")
+    paid_at = datetime.fromisoformat(paid["paymentDateTime"])
+    text = description or f"notice {nav}"
+    return ec.PaSendRTV2Request(
+        **_who(station, pa),
+        receipt=ec.ReceiptV2(
+            receipt_id=paid["receiptId"],
+            notice_number=nav,
+            fiscal_code=pa,
+            outcome="OK",
+            creditor_reference_id=position.iuv if position else creditor_reference_id(nav),
+            payment_amount=paid["amount"],
+            description=text,
+            company_name=company,
+            debtor=debtor,
+            transfer_list=ec.TransferListPAV2(
+                transfer=[
+                    ec.TransferPAV2(
+                        id_transfer=1,
+                        transfer_amount=paid["amount"],
+                        fiscal_code_pa=pa,
+                        iban=account,
+                        remittance_information=text,
+                        transfer_category=TRANSFER_CATEGORY,
+                    )
+                ]
+            ),
+            id_psp=paid["pspId"],
+            psp_company_name=cut(psp_name, 70) or paid["pspId"],
+            id_channel=cut(paid.get("channelId") or paid["pspId"], 35) or paid["pspId"],
+            channel_description="PSP",
+            payment_method=cut(paid.get("paymentMethod"), 35),
+            fee=paid.get("fee"),
+            payment_date_time=paid_at,
+            application_date=paid_at.astimezone(ROME).date(),
+            stand_in=bool(paid["standIn"]),
+        ),
+    )
 
 
 def probe_succeeded(answer: Answer) -> bool:

@@ -82,6 +82,10 @@ class Stations:
             self._cache[party_id] = cached
         return None if cached is _MISSING else cached
 
+    async def party(self, party_id: str) -> Party | None:
+        """A party of the registry (cached like the stations), or None."""
+        return await self._party(party_id)
+
     async def get(self, station_id: str) -> StationRef:
         """A station with an endpoint; NotFound otherwise."""
         party = await self._party(station_id)
@@ -147,6 +151,14 @@ class Answer:
     @property
     def fault_code(self) -> str | None:
         return str(self.body.get("faultCode")) if self.body and "faultCode" in self.body else None
+
+
+class StationCalls(Protocol):
+    """A call to a station that never raises for the station's failure (see Answer)."""
+
+    async def call(
+        self, station: StationRef, operation: Operation, payload: BaseModel
+    ) -> Answer: ...
 
 
 class StationClient:

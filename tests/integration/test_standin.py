@@ -34,13 +34,14 @@ from shared.platform.errors import (
     UpstreamFailed,
 )
 from shared.standin import rules
-from shared.standin.models import ActivateIn, EcReceipt, ForceIn, NoticeRef, OutcomeIn
+from shared.standin.models import ActivateIn, ForceIn, NoticeRef, OutcomeIn
 from shared.standin.payments import (
     PAYMENT_IN_PROGRESS,
     RECEIPT_REUSED,
     TOKEN_NOT_LIVE,
     token_notice,
 )
+from shared.standin.soapstation import receipt_request
 from shared.standin.traffic import Traffic, by_station
 from tests.servicebus_tools import receive
 from tests.unit.notices.fakes import EC, NOW, nav, position
@@ -168,7 +169,7 @@ async def world(platform: Platform) -> AsyncIterator[World]:
 @pytest.fixture
 async def live_world(platform: Platform, ec_control: str) -> AsyncIterator[World]:
     """A world whose station is the EC simulator."""
-    async with built(platform, platform.ecsim.base_url) as made:
+    async with built(platform, platform.ecsim.soap_url) as made:
         yield made
 
 
@@ -465,9 +466,7 @@ async def test_normal_mode_forwards_and_queues_a_receipt_marked_not_stand_in(
     activation = await world.activate(number)
     assert not activation.stand_in
     assert activation.description == "TARI 2026"
-    at_the_ec = await asyncio.to_thread(control.notice, ec_control, EC, number)
-    assert at_the_ec is not None
-    assert at_the_ec["liveToken"]["paymentToken"] == activation.payment_token
+    # paGetPaymentV2 carries no token: our lock, not the EC's, holds the notice.
     with pytest.raises(Conflict) as locked:
         await world.activate(number, "other")  # refused by our lock, in either mode
     assert locked.value.code == PAYMENT_IN_PROGRESS
@@ -531,6 +530,9 @@ async def test_each_station_failure_is_counted_as_what_it_was(
     assert await counted(world) == {"notActive": 1, "timeout": 1, "unreachable": 1, "ok": 1}
 
 
+DEMO_IBAN_FOR_TESTS = "IT60X0542811101000000123456"
+
+
 async def test_receipts_wait_while_the_ec_is_down_and_a_duplicate_is_success(
     live_world: World, ec_control: str
 ) -> None:
@@ -553,7 +555,13 @@ async def test_receipts_wait_while_the_ec_is_down_and_a_duplicate_is_success(
     )["paid"]
     client = world.root._station_client
     station = await world.root._stations.get(STATION)
-    first = await client.call(station, "receipt", EcReceipt.model_validate(paid))
+    first = await client.call(
+        station,
+        "receipt",
+        receipt_request(
+            station, paid, position=None, ec_name=EC, psp_name=PSP, iban=DEMO_IBAN_FOR_TESTS
+        ),
+    )
     assert first.accepted
     later = world.start + timedelta(minutes=2)
     assert await receipts.deliver(message, now=later) == "duplicate"
