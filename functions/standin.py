@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 import azure.functions as func
 from pydantic import BaseModel
 
-from functions.http import CORRELATION_HEADER, WEBHOOKS, Call, endpoint
+from functions.http import CORRELATION_HEADER, Call, endpoint
 from functions.queue import queue_trigger
 from functions.root import get_root
 from shared.pagopa.documents import schema_file, wsdl
@@ -18,7 +18,6 @@ from shared.pagopa.faults import PPT_SYSTEM_ERROR
 from shared.pagopa.soap import CONTENT_TYPE, soap_fault
 from shared.parties.models import Role
 from shared.platform.errors import Invalid
-from shared.platform.openapi import Webhook
 from shared.platform.queue_work import Delivery
 from shared.platform.telemetry import correlation_id, new_correlation_id
 from shared.platform.values import unsafe_character
@@ -26,12 +25,6 @@ from shared.standin.channels import ChannelIn, ChannelOut
 from shared.standin.models import (
     ActivateIn,
     Activation,
-    EcAck,
-    EcActivateRequest,
-    EcFault,
-    EcNotice,
-    EcReceipt,
-    EcVerifyRequest,
     ForceIn,
     NoticeAnswer,
     NoticeRef,
@@ -48,60 +41,6 @@ API = "standin/v1"
 OPS = "ops/standin/stations"
 CALLERS: tuple[Role, ...] = ("psp", "node")
 REFUSALS = (403, 404, 409, 410, 422, 502, 504)
-_EC = ("stand-in: the EC-facing protocol",)
-_DOWN = {
-    503: ("Service not active (PPT_STAZIONE_INT_PA_SERVIZIO_NONATTIVO): a fault", EcFault),
-    401: ("Wrong credential (PAA_AUTH)", EcFault),
-    400: ("Malformed request (PAA_SINTASSI)", EcFault),
-}
-WEBHOOKS.extend(
-    [
-        Webhook(
-            "ecVerify",
-            "POST {station endpoint}/verify: the notice, if payable (the manager's "
-            "probe asks for notice 000000000000000000: any answer is a success)",
-            EcVerifyRequest,
-            {
-                200: ("Payable", EcNotice),
-                404: ("Unknown notice (PAA_PAGAMENTO_SCONOSCIUTO)", EcFault),
-                409: ("Already paid (PAA_PAGAMENTO_DUPLICATO)", EcFault),
-                410: ("Expired (PAA_PAGAMENTO_SCADUTO)", EcFault),
-                **_DOWN,
-            },
-            tags=_EC,
-        ),
-        Webhook(
-            "ecActivate",
-            "POST {station endpoint}/activate: the gateway has locked the notice "
-            "for paymentToken until expiresAt",
-            EcActivateRequest,
-            {
-                200: ("Activated", EcNotice),
-                404: ("Unknown notice (PAA_PAGAMENTO_SCONOSCIUTO)", EcFault),
-                409: (
-                    "Paid (PAA_PAGAMENTO_DUPLICATO) or being paid (PAA_PAGAMENTO_IN_CORSO)",
-                    EcFault,
-                ),
-                410: ("Expired (PAA_PAGAMENTO_SCADUTO)", EcFault),
-                422: ("Wrong amount (PAA_SEMANTICA)", EcFault),
-                **_DOWN,
-            },
-            tags=_EC,
-        ),
-        Webhook(
-            "ecReceipt",
-            "POST {station endpoint}/receipt (paSendRT): a payment's receipt, "
-            "standIn saying which mode served it; delivered until answered",
-            EcReceipt,
-            {
-                200: ("Received", EcAck),
-                409: ("Already received (PAA_RECEIPT_DUPLICATA): a success", EcFault),
-                **_DOWN,
-            },
-            tags=_EC,
-        ),
-    ]
-)
 OPERATOR = "x-operator"
 """Who an operator's change is recorded as (the admin key names nobody)."""
 OPERATOR_NAME = 100

@@ -424,18 +424,26 @@ def test_operators_get_clear_answers(host: Host) -> None:
     assert isinstance(listed.json()["stations"], list)
 
 
-def test_openapi_documents_the_gateway_and_the_ec_facing_protocol(host: Host) -> None:
+def test_openapi_documents_the_json_gateway_and_the_node_serves_its_wsdl(host: Host) -> None:
     document = host.request("GET", "/api/openapi.json", key=None).json()
     for operation in ("verify", "activate", "outcome"):
         post = document["paths"][f"{API}/{operation}"]["post"]
         assert {"502", "504"} <= set(post["responses"]) or operation == "outcome"
-    hooks = document["webhooks"]
-    assert set(hooks) == {"ecVerify", "ecActivate", "ecReceipt"}
-    receipt = hooks["ecReceipt"]["post"]
-    schema = receipt["requestBody"]["content"]["application/json"]["schema"]["$ref"]
-    fields = document["components"]["schemas"][schema.rsplit("/", 1)[1]]["properties"]
-    assert {"receiptId", "standIn", "paymentToken", "fee"} <= set(fields)
-    assert set(receipt["responses"]) >= {"200", "409", "503"}
+    # Stations are called in SOAP (paForNode): no JSON webhooks of ours describe them.
+    assert not {"ecVerify", "ecActivate", "ecReceipt"} & set(document.get("webhooks", {}))
+    assert not any(path.startswith("node/") for path in document["paths"])
+    served = host.request("GET", "/api/node/v1/nodeForPsp?wsdl", key=None)
+    assert served.status_code == 200
+    assert served.headers["Content-Type"].startswith("text/xml")
+    address = etree.fromstring(served.content).find(
+        ".//{http://schemas.xmlsoap.org/wsdl/soap/}address"
+    )
+    assert address is not None
+    assert address.get("location") == f"{host.url}/api/node/v1/nodeForPsp"
+    for name in ("nodeForPsp.xsd", "common.xsd"):
+        assert host.request("GET", f"/api/node/v1/schemas/{name}", key=None).status_code == 200
+    for name in ("paForNode.wsdl", "..%2F__init__.py", "nope.xsd"):
+        assert host.request("GET", f"/api/node/v1/schemas/{name}", key=None).status_code == 404
 
 
 # ------------------------------------------------------------------ the node's SOAP primitives
