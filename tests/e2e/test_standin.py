@@ -182,13 +182,15 @@ def test_an_outage_from_entry_to_every_receipt_delivered_once(
         assert "4 of 6 slots" in entered[0]["reason"]
         assert "100.0% of the traffic" in entered[0]["reason"]
 
-        # Citizens pay from the archive; the receipts cannot reach the EC yet.
-        receipts = [f"rcpt-{uuid.uuid4().hex[:12]}" for _ in numbers]
-        for number, receipt in zip(numbers, receipts, strict=True):
-            paid = pay(host, number, receipt)
-            assert paid["verify"]["standIn"] is True
-            assert paid["activate"]["standIn"] is True
-            assert paid["outcome"]["status"] == "PAID"
+        # PSPs pay from the archive through the node's SOAP primitives (standin true; SANP's
+        # receipt id is the payment token); the receipts cannot reach the EC yet.
+        history = HistoryPlugin()
+        node = zeep.Client(f"{host.url}/api/node/v1/nodeForPsp?wsdl", plugins=[history])
+        receipts = []
+        for number in numbers:
+            paid = _pay_in_soap(node, history, number)
+            assert (paid["verifyStandin"], paid["activateStandin"]) == (True, True)
+            receipts.append(paid["token"])
         # Each receipt's first delivery fails and is rescheduled (RESCHEDULE_BASE_SECONDS is
         # an hour in the tests); the manager keeps the station in stand-in meanwhile.
         wait_for(lambda: host.child.output.count("rescheduled as attempt 1 ") >= len(receipts))
@@ -212,7 +214,9 @@ def test_an_outage_from_entry_to_every_receipt_delivered_once(
         assert delivered(ec_control, receipts) == dict.fromkeys(receipts, 1)
         stored = control.receipts(ec_control)["receipts"]
         ours = [r for r in stored if r["receiptId"] in receipts]
-        assert all(r["standIn"] is True for r in ours)
+        assert len(ours) == len(receipts)
+        assert all(r["standIn"] is True for r in ours)  # each came as paSendRTV2, standIn true
+        assert {r["debtor"] for r in ours} == {"Mario Rossi"}  # the archive's debtor
 
         # Back in normal mode the EC answers, and knows the notices are paid.
         again = verify(host, numbers[0])
