@@ -14,6 +14,7 @@ import re
 import types
 from datetime import date, datetime
 from decimal import Decimal
+from functools import cache
 from typing import Annotated, Any, Self, TypeVar, Union, get_args, get_origin
 
 from lxml import etree
@@ -87,12 +88,10 @@ class XmlModel(BaseModel):
         return element
 
     def _fill(self, element: etree._Element) -> None:
-        for name, field in type(self).model_fields.items():
+        for name, child, euros, _, _ in _plan(type(self)):
             value = getattr(self, name)
             if value is None:
                 continue
-            child = field.alias or name
-            euros = EURO_AMOUNT in field.metadata or _marked(field.annotation)
             for item in value if isinstance(value, list) else [value]:
                 if isinstance(item, XmlModel):
                     sub = etree.SubElement(element, child)
@@ -147,20 +146,38 @@ def _is_list(annotation: Any) -> bool:
     )
 
 
+Step = tuple[str, str, bool, "type[XmlModel] | None", bool]
+"""A field as the codec walks it: name, element name, euros, its model, repeated."""
+
+
+@cache
+def _plan(cls: type[XmlModel]) -> tuple[Step, ...]:
+    """``cls``'s fields in order, read once per class (the annotations do not change)."""
+    return tuple(
+        (
+            name,
+            field.alias or name,
+            EURO_AMOUNT in field.metadata or _marked(field.annotation),
+            _model_of(field.annotation),
+            _is_list(field.annotation),
+        )
+        for name, field in cls.model_fields.items()
+    )
+
+
 def _values(cls: type[XmlModel], element: etree._Element) -> dict[str, Any]:
     children: dict[str, list[etree._Element]] = {}
     for child in element:
         if isinstance(child.tag, str):  # not a comment or a processing instruction
             children.setdefault(etree.QName(child).localname, []).append(child)
     values: dict[str, Any] = {}
-    for name, field in cls.model_fields.items():
-        found = children.get(field.alias or name)
+    for name, tag, _, model, repeated in _plan(cls):
+        found = children.get(tag)
         if not found:
             continue
-        model = _model_of(field.annotation)
         items = [
             _values(model, child) if model is not None else (child.text or "") for child in found
         ]
         # A repeated element where the schema allows one stays a list: validation refuses it.
-        values[name] = items if _is_list(field.annotation) or len(items) > 1 else items[0]
+        values[name] = items if repeated or len(items) > 1 else items[0]
     return values
