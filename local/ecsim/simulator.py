@@ -3,7 +3,11 @@
 The payment gateway forwards payment calls to an EC's station; this simulator is that station,
 so an EC that is slow, flaky or unreachable can be staged in tests and by hand.
 
-Station protocol (base ``/ec/v1``; every call needs ``Ocp-Apim-Subscription-Key`` with the
+The gateway calls it in SOAP, as pagoPA's node calls a station: ``POST /paForNode``
+(paVerifyPaymentNotice, paGetPaymentV2, paSendRTV2; :mod:`local.ecsim.soap`), answering only
+``PAA_*`` codes, with the same books, staged faults and control API as below.
+
+The older JSON routes (base ``/ec/v1``) still serve the same books; every call needs ``Ocp-Apim-Subscription-Key`` with the
 station credential, else 401 ``PAA_AUTH``; a body that is not JSON or lacks a field, or has one
 of the wrong type, is 400 ``PAA_SINTASSI``; refusals are ``{"outcome": "KO", "faultCode",
 "description"}``):
