@@ -7,10 +7,10 @@ The gateway calls it in SOAP, as pagoPA's node calls a station: ``POST /paForNod
 (paVerifyPaymentNotice, paGetPaymentV2, paSendRTV2; :mod:`local.ecsim.soap`), answering only
 ``PAA_*`` codes, with the same books, staged faults and control API as below.
 
-The older JSON routes (base ``/ec/v1``) still serve the same books; every call needs ``Ocp-Apim-Subscription-Key`` with the
-station credential, else 401 ``PAA_AUTH``; a body that is not JSON or lacks a field, or has one
-of the wrong type, is 400 ``PAA_SINTASSI``; refusals are ``{"outcome": "KO", "faultCode",
-"description"}``):
+The older JSON routes (base ``/ec/v1``) still serve the same books; every call needs
+``Ocp-Apim-Subscription-Key`` with the station credential, else 401 ``PAA_AUTH``; a body
+that is not JSON or lacks a field, or has one of the wrong type, is 400 ``PAA_SINTASSI``;
+refusals are ``{"outcome": "KO", "faultCode", "description"}``):
 
 - ``POST /verify`` ``{paFiscalCode, noticeNumber}`` -> the notice with ``"status": "VALID"``;
   404 ``PAA_PAGAMENTO_SCONOSCIUTO``, 409 ``PAA_PAGAMENTO_DUPLICATO`` (paid), 410
