@@ -181,7 +181,20 @@ class Gateway:
         )
 
     # ------------------------------------------------------------------ activate
-    async def activate(self, party: Party, request: ActivateIn, *, now: datetime) -> Activation:
+    async def activate(
+        self,
+        party: Party,
+        request: ActivateIn,
+        *,
+        now: datetime,
+        lifetime: timedelta | None = None,
+    ) -> Activation:
+        """Lock the notice for a new live token (or return this very request's live one).
+
+        ``lifetime``: how long the token lives when the caller asks (SANP's ``expirationTime``),
+        never longer than the policy's.
+        """
+        live_for = min(lifetime, self._policy.token_lifetime) if lifetime else None
         _check_psp(party, request.psp_id)
         station, stand_in = await self._route(request)
         key = payment_key(request.pa_fiscal_code, request.notice_number)
@@ -230,7 +243,7 @@ class Gateway:
                 "stationId": station.station_id,
                 "state": "LIVE",
                 "issuedAt": now.isoformat(),
-                "expiresAt": (now + self._policy.token_lifetime).isoformat(),
+                "expiresAt": (now + (live_for or self._policy.token_lifetime)).isoformat(),
                 **details,
             }
             locked = {**(document or new_payment(key, request)), "token": token}

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 
 from lxml import etree
@@ -56,7 +56,14 @@ SERVED = frozenset(psp.REQUESTS)
 class GatewayPort(Protocol):
     async def verify(self, party: Party, notice: NoticeRef, *, now: datetime) -> NoticeAnswer: ...
 
-    async def activate(self, party: Party, request: ActivateIn, *, now: datetime) -> Activation: ...
+    async def activate(
+        self,
+        party: Party,
+        request: ActivateIn,
+        *,
+        now: datetime,
+        lifetime: timedelta | None = None,
+    ) -> Activation: ...
 
     async def outcome(self, party: Party, request: OutcomeIn, *, now: datetime) -> OutcomeOut: ...
 
@@ -209,6 +216,9 @@ class Node:
                 psp_id=request.id_psp,
             ),
             now=now,
+            lifetime=(
+                timedelta(milliseconds=request.expiration_time) if request.expiration_time else None
+            ),
         )
         return psp.ActivatePaymentNoticeV2Response(
             outcome="OK",

@@ -84,6 +84,7 @@ class World:
         amount: int = 12_050,
         psp: str = PSP,
         by: Party | None = None,
+        lifetime: timedelta | None = None,
     ) -> Any:
         return await self.root.standin_gateway().activate(
             by or self.psp,
@@ -95,6 +96,7 @@ class World:
                 psp_id=psp,
             ),
             now=self.clock.now(),
+            lifetime=lifetime,
         )
 
     async def outcome(
@@ -293,6 +295,14 @@ async def test_refusals_in_stand_in_name_their_reason(world: World) -> None:
         15, switchToExpired=False, expirationDate=(world.start - timedelta(seconds=1)).isoformat()
     )
     assert (await world.activate(overdue)).stand_in
+
+
+async def test_a_token_lives_what_the_psp_asks_but_never_past_the_policy(world: World) -> None:
+    await world.force("STANDIN")
+    short = await world.activate(await world.publish(16), lifetime=timedelta(minutes=1))
+    assert short.expires_at == world.start + timedelta(minutes=1)
+    long = await world.activate(await world.publish(17), lifetime=timedelta(hours=2))
+    assert long.expires_at == world.start + timedelta(minutes=30)
 
 
 async def test_a_psp_may_only_pay_as_itself(world: World) -> None:

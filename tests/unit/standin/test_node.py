@@ -3,7 +3,7 @@ and refusals as SANP's OK/KO, and every answer valid against the project's XSD."
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -54,6 +54,7 @@ class FakeGateway:
         self.refusal: BaseException | None = None
         self.calls: list[tuple[str, Any]] = []
         self.description = "TARI 2026"
+        self.lifetimes: list[timedelta | None] = []
 
     def _refuse(self) -> None:
         if self.refusal is not None:
@@ -76,8 +77,16 @@ class FakeGateway:
         self._refuse()
         return NoticeAnswer.model_validate(self._answer())
 
-    async def activate(self, party: Any, request: ActivateIn, *, now: datetime) -> Activation:
+    async def activate(
+        self,
+        party: Any,
+        request: ActivateIn,
+        *,
+        now: datetime,
+        lifetime: timedelta | None = None,
+    ) -> Activation:
         self.calls.append(("activate", request))
+        self.lifetimes.append(lifetime)
         self._refuse()
         return Activation.model_validate(
             {
@@ -350,3 +359,13 @@ async def test_what_is_no_primitive_served_gets_a_soap_fault(raw: bytes) -> None
     assert reason is not None
     assert reason.startswith(faults.PPT_SINTASSI_EXTRAXSD)
     assert gateway.calls == []
+
+
+async def test_expiration_time_in_ms_is_the_token_s_lifetime_asked_of_the_gateway() -> None:
+    node, gateway, _ = await _world()
+    for asked in (60_000, None):
+        request = psp.ActivatePaymentNoticeV2Request(
+            **WHO, qr_code=QR, amount=12050, expiration_time=asked
+        )
+        await node.answer(_call(request, "activatePaymentNoticeV2Request"), now=NOW)
+    assert gateway.lifetimes == [timedelta(minutes=1), None]
