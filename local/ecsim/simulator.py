@@ -8,9 +8,10 @@ The gateway calls it in SOAP, as pagoPA's node calls a station: ``POST /paForNod
 ``PAA_*`` codes, with the same books, staged faults and control API as below.
 
 The older JSON routes (base ``/ec/v1``) still serve the same books; every call needs
-``Ocp-Apim-Subscription-Key`` with the station credential, else 401 ``PAA_AUTH``; a body
-that is not JSON or lacks a field, or has one of the wrong type, is 400 ``PAA_SINTASSI``;
-refusals are ``{"outcome": "KO", "faultCode", "description"}``):
+``Ocp-Apim-Subscription-Key`` with the station credential, else 401 without a body; a body
+that is not JSON is 400 ``PAA_SINTASSI_EXTRAXSD``, one that lacks a field or has one of the
+wrong type 400 ``PAA_SINTASSI_XSD``; refusals are ``{"outcome": "KO", "faultCode",
+"description"}``):
 
 - ``POST /verify`` ``{paFiscalCode, noticeNumber}`` -> the notice with ``"status": "VALID"``;
   404 ``PAA_PAGAMENTO_SCONOSCIUTO``, 409 ``PAA_PAGAMENTO_DUPLICATO`` (paid), 410
@@ -23,9 +24,9 @@ refusals are ``{"outcome": "KO", "faultCode", "description"}``):
 
 Staged faults, drawn per call from one seedable random (:class:`Behaviour`): ``timeoutFraction``
 of the calls are never answered (held until the client disconnects, and not processed);
-``notActiveFraction`` are answered 503 ``PPT_STAZIONE_INT_PA_SERVIZIO_NONATTIVO`` (not
-processed); ``delayMs`` delays every answer (the call is processed first, as a slow EC would:
-a client that gives up may still have paid). ``down`` closes the listener and drops the open
+``notActiveFraction`` are answered 503 without a body (not processed); ``delayMs`` delays
+every answer (the call is processed first, as a slow EC would: a client that gives up may still
+have paid). ``down`` closes the listener and drops the open
 connections, so new ones are refused; ``up`` listens again on the same port.
 
 Control API (its own port, no auth; see docs/local-platform.md): ``GET /control``,
@@ -72,7 +73,9 @@ logger = logging.getLogger("ec-simulator")
 BASE_PATH = "/ec/v1"
 AUTH_HEADER = "Ocp-Apim-Subscription-Key"
 OPERATIONS = ("verify", "activate", "receipt")
-NOT_ACTIVE = "PPT_STAZIONE_INT_PA_SERVIZIO_NONATTIVO"
+_BODILESS = {503: "SERVICE_NOT_ACTIVE", 401: "UNAUTHORIZED"}
+"""Answers without a body (as the gateway in front of a station gives them) and the label each
+counts under: an EC emits no node code, and PAA_* has none for these."""
 
 DEMO_EC_FISCAL_CODE = "77777777777"
 """The demo EC of the local platform (Comune di Demo)."""
@@ -278,6 +281,9 @@ class EcSimulator:
             status, body = await self._answer(request, operation)
             if delay:
                 await asyncio.sleep(delay)
+            if status in _BODILESS:
+                self._count(operation, _BODILESS[status])
+                return web.Response(status=status)
             self.counters.answered(operation, body)
             return web.json_response(body, status=status)
 
@@ -320,14 +326,16 @@ class EcSimulator:
 
     async def _answer(self, request: web.Request, operation: str) -> tuple[int, dict[str, Any]]:
         if self._draw(self.behaviour.not_active_fraction):
-            return 503, _ko(NOT_ACTIVE, "the station's service is not active")
+            return 503, {}
         if not self._authorized(request):
-            return 401, _ko("PAA_AUTH", f"missing or wrong {AUTH_HEADER}")
+            return 401, {}
         raw = await request.read()
         try:
             return 200, self._operations[operation](raw, self.clock.now())
         except ValidationError as error:
-            return 400, _ko("PAA_SINTASSI", _describe(error))
+            not_json = any(e["type"] == "json_invalid" for e in error.errors())
+            code = "PAA_SINTASSI_EXTRAXSD" if not_json else "PAA_SINTASSI_XSD"
+            return 400, _ko(code, _describe(error))
         except Refusal as refusal:
             return refusal.status, refusal.to_json()
 

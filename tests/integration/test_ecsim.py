@@ -32,7 +32,8 @@ from tests.unit.pagopa.schema import validator
 CREDENTIAL = "test-station-key"
 EC = "12345678901"
 SEED = 20261122
-NOT_ACTIVE = "PPT_STAZIONE_INT_PA_SERVIZIO_NONATTIVO"
+NOT_ACTIVE = "SERVICE_NOT_ACTIVE"
+"""How the counters name a 503 (answered without a body: an EC emits no node code)."""
 
 
 @pytest.fixture(scope="module")
@@ -256,7 +257,8 @@ def test_a_missing_or_wrong_credential_is_401(
         "activate": activation(notice, "tok-1"),
         "receipt": receipt(notice, "r-auth"),
     }
-    assert_ko(station.call(operation, bodies[operation], key=key), 401, "PAA_AUTH")
+    refused = station.call(operation, bodies[operation], key=key)
+    assert (refused.status_code, refused.content) == (401, b"")
     assert control.receipts(ec.control_url)["total"] == 0
 
 
@@ -293,7 +295,8 @@ def test_bad_input_is_a_syntax_error(
         response = station.call(operation, data=body)
     else:
         response = station.call(operation, body)
-    assert_ko(response, 400, "PAA_SINTASSI")
+    expected = "PAA_SINTASSI_EXTRAXSD" if body in (b"not json", b"") else "PAA_SINTASSI_XSD"
+    assert_ko(response, 400, expected)
     assert control.receipts(ec.control_url)["total"] == 0
     shown = control.notice(ec.control_url, _NOTICE.pa_fiscal_code, _NOTICE.notice_number)
     assert shown is not None
@@ -485,7 +488,8 @@ def test_not_active_fraction_one_answers_503_and_zero_serves(ec: EcSim, station:
         ("activate", activation(notice, "tok-1")),
         ("receipt", receipt(notice, "r-na")),
     ]:
-        assert_ko(station.call(operation, body), 503, NOT_ACTIVE)
+        inactive = station.call(operation, body)
+        assert (inactive.status_code, inactive.content) == (503, b"")
     assert control.receipts(ec.control_url)["total"] == 0
     shown = control.notice(ec.control_url, EC, notice.notice_number)
     assert shown is not None
@@ -541,11 +545,11 @@ def test_the_counters_count_calls_and_answers(ec: EcSim, station: Station) -> No
     counters = control.status(ec.control_url)["counters"]
     assert counters["calls"] == {"verify": 2, "activate": 2, "receipt": 1}
     assert counters["answers"] == {
-        "verify": {"OK": 1, "PAA_AUTH": 1},
+        "verify": {"OK": 1, "UNAUTHORIZED": 1},
         "activate": {"OK": 1, "PAA_PAGAMENTO_IN_CORSO": 1},
         "receipt": {"OK": 1},
     }
-    assert counters["outcomes"] == {"OK": 3, "PAA_AUTH": 1, "PAA_PAGAMENTO_IN_CORSO": 1}
+    assert counters["outcomes"] == {"OK": 3, "UNAUTHORIZED": 1, "PAA_PAGAMENTO_IN_CORSO": 1}
 
 
 @pytest.mark.parametrize(
@@ -767,3 +771,11 @@ def test_soap_the_station_emits_only_paa_codes(ec: EcSim) -> None:
     )
     assert (inactive.status_code, inactive.content) == (503, b"")
     assert b"PPT_" not in raw.content + unauthorized.content + inactive.content
+
+
+def test_the_json_routes_emit_no_node_code_either(ec: EcSim, station: Station) -> None:
+    answers = [station.call("verify", {"noticeNumber": "1"}), station.call("verify", key="wrong")]
+    control.set_behaviour(ec.control_url, not_active_fraction=1)
+    answers.append(station.call("verify", ids(DEMO_NOTICES[0])))
+    assert [a.status_code for a in answers] == [400, 401, 503]
+    assert all(b"PPT_" not in a.content for a in answers)
