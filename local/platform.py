@@ -14,6 +14,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from azure.cosmos import CosmosClient, PartitionKey
 
@@ -38,6 +39,11 @@ DEMO_SENDER_LIMITS = {"requestsPerMinute": 600, "recipientsPerMinute": 60_000}
 """The demo sender's rate limits (its registry entry's ``sendLimits``)."""
 DEMO_STATION_SECRET = "station-demo-credential"
 """The secret (in LOCAL_SECRETS) holding the credential the demo station expects from us."""
+DEMO_PSP_BROKER = "DEMOBROKERPSP"
+"""The demo PSP's broker (an intermediary acting for it) on the node's SOAP primitives."""
+DEMO_CHANNEL = "DEMOBROKERPSP_01"
+DEMO_CHANNEL_PASSWORD = "dev-pass-01"
+"""The demo channel's password (SANP: 8-15 characters); local only, not a secret."""
 STATION_URL = "LOCAL_EC_STATION_URL"
 """Set by the platform to the EC simulator's station URL; seeded as the demo station's."""
 
@@ -87,6 +93,13 @@ DEMO_PARTIES = (
         "sender",
         "DEV_PARTY_KEY_SENDER",
         send_limits=DEMO_SENDER_LIMITS,
+    ),
+    DemoParty(
+        DEMO_PSP_BROKER,
+        "Demo PSP broker (the demo PSP's technology partner on the node)",
+        "intermediary",
+        "",
+        acts_for={"DEMOPSP": []},
     ),
 )
 
@@ -184,11 +197,29 @@ async def seed_parties(settings: Settings, env: dict[str, str]) -> None:
                 ),
                 now=now,
             )
-            key = env.get(demo.key_setting)
+            key = env.get(demo.key_setting) if demo.key_setting else None
             if key:
                 await registry.add_key(demo.party_id, key, now=now)
+        await seed_channel(settings, clients, registry)
     finally:
         await clients.close()
+
+
+async def seed_channel(settings: Settings, clients: Any, registry: Any) -> None:
+    """The demo PSP's channel on the node's SOAP primitives, its password hashed."""
+    from datetime import UTC, datetime
+
+    from shared.standin.channels import ChannelIn, Channels
+    from shared.standin.store import CosmosStandInStore
+
+    store = CosmosStandInStore(
+        clients.container(settings.standin_container), settings.cosmos_timeout_seconds
+    )
+    await Channels(store, registry).put(
+        DEMO_CHANNEL,
+        ChannelIn(broker_id=DEMO_PSP_BROKER, psps=["DEMOPSP"], password=DEMO_CHANNEL_PASSWORD),
+        now=datetime.now(UTC),
+    )
 
 
 async def seed_demo_notices(settings: Settings) -> None:
@@ -290,7 +321,7 @@ class Platform:
                 demo=True,
             )
             self._own(self.ecsim)
-            self.env[STATION_URL] = self.ecsim.base_url
+            self.env[STATION_URL] = self.ecsim.soap_url
             self.bank = self._own(start_banksim())
             self.env["CASHBACK_BANK_CHECK_URL"] = f"http://127.0.0.1:{self.bank.port}"
             self.azurite: Azurite | None = None

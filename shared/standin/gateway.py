@@ -64,7 +64,7 @@ from shared.standin.payments import (
     token_owner,
     with_outcome,
 )
-from shared.standin.stations import Answer, Operation, StationClient, StationRef, Stations
+from shared.standin.stations import Answer, Operation, StationCalls, StationRef, Stations
 from shared.standin.store import StandInStore, payment_key
 from shared.standin.traffic import Traffic
 
@@ -116,7 +116,7 @@ class Gateway:
         store: StandInStore,
         archive: Archive,
         stations: Stations,
-        client: StationClient,
+        client: StationCalls,
         traffic: Traffic,
         modes: Modes,
         publisher: Publisher,
@@ -181,7 +181,20 @@ class Gateway:
         )
 
     # ------------------------------------------------------------------ activate
-    async def activate(self, party: Party, request: ActivateIn, *, now: datetime) -> Activation:
+    async def activate(
+        self,
+        party: Party,
+        request: ActivateIn,
+        *,
+        now: datetime,
+        lifetime: timedelta | None = None,
+    ) -> Activation:
+        """Lock the notice for a new live token (or return this very request's live one).
+
+        ``lifetime``: how long the token lives when the caller asks (SANP's ``expirationTime``),
+        never longer than the policy's.
+        """
+        live_for = min(lifetime, self._policy.token_lifetime) if lifetime else None
         _check_psp(party, request.psp_id)
         station, stand_in = await self._route(request)
         key = payment_key(request.pa_fiscal_code, request.notice_number)
@@ -230,7 +243,7 @@ class Gateway:
                 "stationId": station.station_id,
                 "state": "LIVE",
                 "issuedAt": now.isoformat(),
-                "expiresAt": (now + self._policy.token_lifetime).isoformat(),
+                "expiresAt": (now + (live_for or self._policy.token_lifetime)).isoformat(),
                 **details,
             }
             locked = {**(document or new_payment(key, request)), "token": token}

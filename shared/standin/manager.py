@@ -32,7 +32,8 @@ from shared.standin.models import (
     Station,
 )
 from shared.standin.rules import Thresholds
-from shared.standin.stations import StationClient, Stations
+from shared.standin.soapstation import probe_succeeded
+from shared.standin.stations import StationCalls, Stations
 from shared.standin.store import StandInStore, station_key
 from shared.standin.traffic import by_station
 
@@ -112,7 +113,7 @@ class Manager:
         self,
         store: StandInStore,
         stations: Stations,
-        client: StationClient,
+        client: StationCalls,
         states: StationStates,
         rules_: Thresholds,
     ) -> None:
@@ -242,8 +243,8 @@ class Manager:
                 )
                 probe = Probe(
                     at=now,
-                    ok=answer.outcome == "ok",
-                    detail=f"status {answer.status}"
+                    ok=probe_succeeded(answer),
+                    detail=f"status {answer.status} {answer.fault_code or ''}".rstrip()
                     if answer.outcome == "ok"
                     else f"{answer.outcome}: {answer.detail}",
                 )

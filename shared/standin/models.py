@@ -1,12 +1,13 @@
-"""The stand-in gateway's contracts: what PSPs and the node send and get, what operators see, and
-the JSON protocol the gateway speaks to an EC's station (documented as OpenAPI webhooks)."""
+"""The stand-in gateway's contracts: what PSPs and the node send and get (JSON), what operators
+see, and what the gateway asks of and reads from an EC's station (sent in SOAP, paForNode:
+shared/standin/soapstation.py)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from shared.notices.models import EC_FISCAL_CODE, MAX_AMOUNT, NAV
 from shared.parties.models import PARTY_ID
@@ -19,8 +20,9 @@ CALL_OUTCOMES: tuple[CallOutcome, ...] = ("ok", "timeout", "unreachable", "notAc
 
 IDEMPOTENCY_KEY = r"^[A-Za-z0-9._:-]{1,70}$"
 RECEIPT_ID = r"^[A-Za-z0-9._:-]{1,64}$"
-PAYMENT_TOKEN = r"^[0-9]{29}[0-9a-f]{16}$"
-"""paFiscalCode (11) + noticeNumber (18) + 16 random hex digits: the token names its notice."""
+PAYMENT_TOKEN = r"^[0-9A-Za-z]{35}$"
+"""35 base-62 digits, the most SANP's ``stPaymentToken`` takes: the first 17 name the notice
+(:func:`shared.standin.payments.new_token`)."""
 
 
 class _Strict(BaseModel):
@@ -122,7 +124,7 @@ class OutcomeOut(_Out):
 
 
 class EcVerifyRequest(NoticeRef):
-    """``POST {station endpoint}/verify``."""
+    """What paVerifyPaymentNotice asks a station."""
 
 
 class EcNotice(_Out):
@@ -139,7 +141,7 @@ class EcNotice(_Out):
 
 
 class EcActivateRequest(NoticeRef):
-    """``POST {station endpoint}/activate``: the gateway has locked the notice for the token."""
+    """What paGetPaymentV2 asks a station once the gateway has locked the notice."""
 
     amount: int
     payment_token: str = Field(alias="paymentToken")
@@ -148,38 +150,6 @@ class EcActivateRequest(NoticeRef):
     expires_at: datetime = Field(alias="expiresAt")
 
 
-class EcReceipt(_Out):
-    """``POST {station endpoint}/receipt`` (paSendRT): delivered once per receiptId; the EC
-    answers 200 ``{"outcome": "OK"}``, or 409 ``PAA_RECEIPT_DUPLICATA`` if it has it already."""
-
-    receipt_id: str = Field(alias="receiptId")
-    payment_token: str = Field(alias="paymentToken")
-    pa_fiscal_code: str = Field(alias="paFiscalCode")
-    notice_number: str = Field(alias="noticeNumber")
-    amount: int
-    psp_id: str = Field(alias="pspId")
-    payment_date_time: datetime = Field(alias="paymentDateTime")
-    payment_method: str = Field(alias="paymentMethod")
-    fee: int
-    stand_in: StrictBool = Field(alias="standIn")
-    outcome: Literal["OK"] = "OK"
-
-
-class EcAck(_Out):
-    outcome: Literal["OK"]
-
-
-class EcFault(_Out):
-    """An EC's refusal (4xx): PAA_PAGAMENTO_SCONOSCIUTO 404, PAA_PAGAMENTO_DUPLICATO 409,
-    PAA_PAGAMENTO_IN_CORSO 409, PAA_PAGAMENTO_SCADUTO 410, PAA_SEMANTICA 422, PAA_SINTASSI 400,
-    PAA_AUTH 401, PAA_RECEIPT_DUPLICATA 409; or 503 PPT_STAZIONE_INT_PA_SERVIZIO_NONATTIVO."""
-
-    outcome: Literal["KO"]
-    fault_code: SafeText = Field(alias="faultCode", min_length=1, max_length=100)
-    description: SafeText = Field(default="", max_length=1000)
-
-
-NOT_ACTIVE = "PPT_STAZIONE_INT_PA_SERVIZIO_NONATTIVO"
 RECEIPT_DUPLICATE = "PAA_RECEIPT_DUPLICATA"
 
 # ------------------------------------------------------------------------------- operators

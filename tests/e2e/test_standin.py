@@ -8,15 +8,29 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
+import zeep
+from lxml import etree
+from zeep.plugins import HistoryPlugin
 
 from local.ecsim import Notice, control
-from local.platform import DEMO_EC, DEMO_STATION, Platform
+from local.platform import (
+    DEMO_CHANNEL,
+    DEMO_CHANNEL_PASSWORD,
+    DEMO_EC,
+    DEMO_PSP_BROKER,
+    DEMO_STATION,
+    Platform,
+)
+from shared.pagopa import soap
+from shared.standin.payments import new_token
 from tests.conftest import ADMIN_KEY, Host, fresh_queues, start_host, wait_for
 from tests.e2e.test_notices import dev_now
+from tests.unit.pagopa.schema import validator
 
 API = "/api/standin/v1"
 STATION = f"/api/ops/standin/stations/{DEMO_STATION}"
@@ -168,13 +182,15 @@ def test_an_outage_from_entry_to_every_receipt_delivered_once(
         assert "4 of 6 slots" in entered[0]["reason"]
         assert "100.0% of the traffic" in entered[0]["reason"]
 
-        # Citizens pay from the archive; the receipts cannot reach the EC yet.
-        receipts = [f"rcpt-{uuid.uuid4().hex[:12]}" for _ in numbers]
-        for number, receipt in zip(numbers, receipts, strict=True):
-            paid = pay(host, number, receipt)
-            assert paid["verify"]["standIn"] is True
-            assert paid["activate"]["standIn"] is True
-            assert paid["outcome"]["status"] == "PAID"
+        # PSPs pay from the archive through the node's SOAP primitives (standin true; SANP's
+        # receipt id is the payment token); the receipts cannot reach the EC yet.
+        history = HistoryPlugin()
+        node = zeep.Client(f"{host.url}/api/node/v1/nodeForPsp?wsdl", plugins=[history])
+        receipts = []
+        for number in numbers:
+            paid = _pay_in_soap(node, history, number)
+            assert (paid["verifyStandin"], paid["activateStandin"]) == (True, True)
+            receipts.append(paid["token"])
         # Each receipt's first delivery fails and is rescheduled (RESCHEDULE_BASE_SECONDS is
         # an hour in the tests); the manager keeps the station in stand-in meanwhile.
         wait_for(lambda: host.child.output.count("rescheduled as attempt 1 ") >= len(receipts))
@@ -198,7 +214,9 @@ def test_an_outage_from_entry_to_every_receipt_delivered_once(
         assert delivered(ec_control, receipts) == dict.fromkeys(receipts, 1)
         stored = control.receipts(ec_control)["receipts"]
         ours = [r for r in stored if r["receiptId"] in receipts]
-        assert all(r["standIn"] is True for r in ours)
+        assert len(ours) == len(receipts)
+        assert all(r["standIn"] is True for r in ours)  # each came as paSendRTV2, standIn true
+        assert {r["debtor"] for r in ours} == {"Mario Rossi"}  # the archive's debtor
 
         # Back in normal mode the EC answers, and knows the notices are paid.
         again = verify(host, numbers[0])
@@ -311,7 +329,7 @@ def host(platform: Platform) -> Iterator[Host]:
 NOTICE = {"paFiscalCode": DEMO_EC, "noticeNumber": "301000000000000001"}
 ACTIVATE = {**NOTICE, "amount": 100, "idempotencyKey": "k-1", "pspId": "DEMOPSP"}
 OUTCOME = {
-    "paymentToken": f"{DEMO_EC}301000000000000001{'a' * 16}",
+    "paymentToken": new_token(DEMO_EC, "301000000000000001"),
     "outcome": "OK",
     "pspId": "DEMOPSP",
     "receiptId": "r-1",
@@ -410,15 +428,121 @@ def test_operators_get_clear_answers(host: Host) -> None:
     assert isinstance(listed.json()["stations"], list)
 
 
-def test_openapi_documents_the_gateway_and_the_ec_facing_protocol(host: Host) -> None:
+def test_openapi_documents_the_json_gateway_and_the_node_serves_its_wsdl(host: Host) -> None:
     document = host.request("GET", "/api/openapi.json", key=None).json()
     for operation in ("verify", "activate", "outcome"):
         post = document["paths"][f"{API}/{operation}"]["post"]
         assert {"502", "504"} <= set(post["responses"]) or operation == "outcome"
-    hooks = document["webhooks"]
-    assert set(hooks) == {"ecVerify", "ecActivate", "ecReceipt"}
-    receipt = hooks["ecReceipt"]["post"]
-    schema = receipt["requestBody"]["content"]["application/json"]["schema"]["$ref"]
-    fields = document["components"]["schemas"][schema.rsplit("/", 1)[1]]["properties"]
-    assert {"receiptId", "standIn", "paymentToken", "fee"} <= set(fields)
-    assert set(receipt["responses"]) >= {"200", "409", "503"}
+    # Stations are called in SOAP (paForNode): no JSON webhooks of ours describe them.
+    assert not {"ecVerify", "ecActivate", "ecReceipt"} & set(document.get("webhooks", {}))
+    assert not any(path.startswith("node/") for path in document["paths"])
+    served = host.request("GET", "/api/node/v1/nodeForPsp?wsdl", key=None)
+    assert served.status_code == 200
+    assert served.headers["Content-Type"].startswith("text/xml")
+    address = etree.fromstring(served.content).find(
+        ".//{http://schemas.xmlsoap.org/wsdl/soap/}address"
+    )
+    assert address is not None
+    assert address.get("location") == f"{host.url}/api/node/v1/nodeForPsp"
+    for name in ("nodeForPsp.xsd", "common.xsd"):
+        assert host.request("GET", f"/api/node/v1/schemas/{name}", key=None).status_code == 200
+    for name in ("paForNode.wsdl", "..%2F__init__.py", "nope.xsd"):
+        assert host.request("GET", f"/api/node/v1/schemas/{name}", key=None).status_code == 404
+
+
+# ------------------------------------------------------------------ the node's SOAP primitives
+WHO = {
+    "idPSP": "DEMOPSP",
+    "idBrokerPSP": DEMO_PSP_BROKER,
+    "idChannel": DEMO_CHANNEL,
+    "password": DEMO_CHANNEL_PASSWORD,
+}
+_valid_psp = validator("nodeForPsp.xsd")
+
+
+def _soap_body(envelope: Any) -> etree._Element:
+    body = envelope.find("{http://schemas.xmlsoap.org/soap/envelope/}Body")
+    assert body is not None
+    return body[0]
+
+
+def _pay_in_soap(node: zeep.Client, history: HistoryPlugin, number: str) -> dict[str, Any]:
+    """verify, activate and outcome through zeep; every message checked against our XSD."""
+    seen: list[etree._Element] = []
+
+    def call(operation: str, **kwargs: Any) -> Any:
+        answer = getattr(node.service, operation)(**WHO, **kwargs)
+        for envelope in (history.last_sent["envelope"], history.last_received["envelope"]):
+            body = _soap_body(envelope)
+            assert _valid_psp(body) == [], etree.tostring(body)
+            seen.append(body)
+        return answer
+
+    qr = {"fiscalCode": DEMO_EC, "noticeNumber": number}
+    verified = call("verifyPaymentNotice", qrCode=qr)
+    assert verified.outcome == "OK", verified.fault
+    amount = verified.paymentList.paymentOptionDescription[0].amount
+    activated = call(
+        "activatePaymentNoticeV2",
+        idempotencyKey=f"DEMOPSP_{uuid.uuid4().hex[:10]}",
+        qrCode=qr,
+        amount=amount,
+    )
+    assert activated.outcome == "OK", activated.fault
+    assert len(activated.paymentToken) <= 35
+    paid = call(
+        "sendPaymentOutcomeV2",
+        paymentTokens={"paymentToken": [activated.paymentToken]},
+        outcome="OK",
+        details={
+            "paymentMethod": "creditCard",
+            "fee": Decimal("0.50"),
+            "applicationDate": date(2026, 12, 7),
+            "transferDate": date(2026, 12, 8),
+        },
+    )
+    assert paid.outcome == "OK", paid.fault
+    return {
+        "verifyStandin": verified.standin,
+        "activateStandin": activated.standin,
+        "amount": amount,
+        "token": activated.paymentToken,
+        "messages": len(seen),
+    }
+
+
+def test_a_psp_pays_through_soap_in_normal_mode_and_in_stand_in(
+    host: Host, ec_control: str
+) -> None:
+    history = HistoryPlugin()
+    node = zeep.Client(f"{host.url}/api/node/v1/nodeForPsp?wsdl", plugins=[history])
+    normal, in_standin = new_notices(host, ec_control, 2)
+    paid = _pay_in_soap(node, history, normal)
+    assert (paid["verifyStandin"], paid["activateStandin"]) == (False, False)
+    assert paid["amount"] == Decimal("73.00")
+    assert paid["messages"] == 6
+    forced = host.request(
+        "PUT", f"{STATION}/force", key=ADMIN_KEY, json={"mode": "STANDIN", "reason": "soap"}
+    )
+    assert forced.status_code == 200, forced.text
+    try:
+        paid = _pay_in_soap(node, history, in_standin)
+        assert (paid["verifyStandin"], paid["activateStandin"]) == (True, True)
+        assert paid["amount"] == Decimal("73.01")
+        assert position_status(host, in_standin) == "PAID"
+    finally:
+        host.request("DELETE", f"{STATION}/force", key=ADMIN_KEY)
+
+
+def test_a_wrong_channel_password_is_a_ko_and_json_a_soap_fault(host: Host) -> None:
+    node = zeep.Client(f"{host.url}/api/node/v1/nodeForPsp?wsdl")
+    answer = node.service.verifyPaymentNotice(
+        **{**WHO, "password": "not-the-one"},
+        qrCode={"fiscalCode": DEMO_EC, "noticeNumber": "301000000000000001"},
+    )
+    assert (answer.outcome, answer.fault.faultCode) == ("KO", "PPT_AUTENTICAZIONE")
+    refused = host.request(
+        "POST", "/api/node/v1/nodeForPsp", key=None, json={"paFiscalCode": DEMO_EC}
+    )
+    assert refused.status_code == 500
+    assert (soap.fault_reason(refused.content) or "").startswith("PPT_SINTASSI_EXTRAXSD")

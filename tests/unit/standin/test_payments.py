@@ -10,11 +10,17 @@ import pytest
 from shared.platform.cosmos import StaleDocument
 from shared.platform.errors import Conflict
 from shared.standin.models import OutcomeIn
-from shared.standin.payments import RECEIPT_REUSED, check_claim, receipt_claim, token_owner
+from shared.standin.payments import (
+    RECEIPT_REUSED,
+    check_claim,
+    new_token,
+    receipt_claim,
+    token_notice,
+    token_owner,
+)
 
 NOW = datetime(2026, 11, 22, 10, tzinfo=UTC)
-NOTICE = "77777777777301000000000000001"
-LIVE, REPORTED, PAID, UNKNOWN = (NOTICE + f"{n:016x}" for n in range(4))
+LIVE, REPORTED, PAID, UNKNOWN = (new_token("77777777777", "301000000000000001") for _ in range(4))
 
 
 def outcome(token: str = LIVE, receipt: str = "r-1", psp: str = "PSPA") -> OutcomeIn:
@@ -59,3 +65,21 @@ def test_a_claim_is_taken_by_another_payment_or_is_this_outcome_s_own() -> None:
     assert taken.value.code == RECEIPT_REUSED
     with pytest.raises(StaleDocument):
         check_claim(None, outcome())
+
+
+@pytest.mark.parametrize(
+    ("ec", "notice"),
+    [
+        ("77777777777", "301000000000000001"),
+        ("00000000000", "000000000000000000"),
+        ("99999999999", "999999999999999999"),
+        ("01234567890", "012345678901234567"),
+    ],
+)
+def test_a_token_fits_sanp_and_names_its_notice(ec: str, notice: str) -> None:
+    token = new_token(ec, notice)
+    assert len(token) == 35
+    assert token.isalnum()
+    assert token.isascii()
+    assert token_notice(token) == (ec, notice)
+    assert new_token(ec, notice) != token
