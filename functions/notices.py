@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import azure.functions as func
-from pydantic import BaseModel, RootModel
+from pydantic import BaseModel, Field, RootModel
 
 from functions.http import Call, endpoint
 from functions.queue import queue_trigger
@@ -14,6 +14,7 @@ from shared.notices.models import (
     MAX_UPLOAD_BYTES,
     BulkAccepted,
     BulkReport,
+    DebtPositionResponse,
     Position,
     PositionIn,
 )
@@ -41,18 +42,20 @@ def _codes(call: Call[Any]) -> list[str] | None:
     bp,
     f"{ACA}/paCreatePosition",
     "POST",
-    auth="party",
+    auth="aca",
     roles=ROLES,
     body=PositionIn,
-    returns=Position,
-    errors=(400, 403, 409, 422),
-    max_body=16 * 1024,
+    decoder=PositionIn.from_json,
+    returns=DebtPositionResponse,
+    errors=(400, 403, 404, 409, 422),
+    max_body=64 * 1024,
     invalid_status=400,
     query=SEGREGATION,
     tags=("notices",),
-    summary="Create, update (amount > 0) or invalidate (amount 0) a payment position",
+    summary="pagoPA's ACA paCreatePosition: create, update (amount > 0) or invalidate "
+    "(amount 0) a debt position",
 )
-async def aca_create_position(call: Call[PositionIn]) -> Position:
+async def aca_create_position(call: Call[PositionIn]) -> DebtPositionResponse:
     return await call.root.notices().publish(
         call.the_party, call.body, segregation_codes=_codes(call), now=call.now
     )
@@ -62,7 +65,7 @@ async def aca_create_position(call: Call[PositionIn]) -> Position:
     bp,
     f"{ACA}{POSITION}",
     "GET",
-    auth="party",
+    auth="aca",
     roles=ROLES,
     returns=Position,
     errors=(400, 403, 404),
@@ -83,7 +86,7 @@ class PositionUpload(RootModel[list[PositionIn]]):
     bp,
     f"{ACA}/positions/bulk",
     "POST",
-    auth="party",
+    auth="aca",
     roles=ROLES,
     returns=BulkAccepted,
     status=202,
@@ -109,7 +112,7 @@ async def aca_bulk_upload(call: Call[BaseModel]) -> BulkAccepted:
     bp,
     f"{ACA}/bulk/{{id}}",
     "GET",
-    auth="party",
+    auth="aca",
     roles=ROLES,
     returns=BulkReport,
     errors=(400, 403, 404),
@@ -148,6 +151,29 @@ async def ops_read_position(call: Call[BaseModel]) -> Position:
 )
 async def ops_bulk_report(call: Call[BaseModel]) -> BulkReport:
     return await call.root.notice_bulks().report(call.param("id"), party=None)
+
+
+class Rekeyed(BaseModel):
+    moved: int = Field(description="Positions moved to their IUPD.")
+    merged: int = Field(
+        description="Positions whose IUPD already held one: the one with the newest write (or "
+        "the PAID one) was kept."
+    )
+    remaining: bool = Field(description="Whether more are left: call again.")
+
+
+@endpoint(
+    bp,
+    f"{OPS}/rekey",
+    "POST",
+    auth="admin",
+    returns=Rekeyed,
+    tags=("operators",),
+    summary="Move a batch of positions stored under their nav to their IUPD (a one-off "
+    "migration; idempotent)",
+)
+async def ops_rekey_positions(call: Call[BaseModel]) -> Rekeyed:
+    return Rekeyed.model_validate(await call.root.notices().rekey())
 
 
 @queue_trigger(bp, "NOTICES_QUEUE")

@@ -39,6 +39,7 @@ from shared.notices.models import (
     ChunkTask,
     PositionIn,
     RejectedLine,
+    accept,
     fixed_time,
 )
 from shared.notices.service import NoticeArchive, Parties, authorize_write
@@ -60,6 +61,15 @@ logger = logging.getLogger(__name__)
 
 BULK_ID = re.compile(r"[0-9a-f]{32}")
 _BOM = b"\xef\xbb\xbf"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one line of an upload ended: ``reason`` None when it was written."""
+
+    status: int
+    reason: str | None = None
+    iupd: str | None = None
 
 
 @dataclass(frozen=True)
@@ -153,6 +163,14 @@ def reason_of(error: ValidationError) -> str:
         where = ".".join(str(part) for part in item["loc"])
         parts.append(f"{where}: {item['msg']}" if where else str(item["msg"]))
     return "; ".join(parts)
+
+
+def reason_of_refusal(refusal: DomainError) -> str:
+    """A refusal in one line: its failing fields when it names them, else its detail."""
+    named = [e for e in refusal.errors if e.get("loc")]
+    if not named:
+        return refusal.detail
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in named)
 
 
 class Bulks:
@@ -282,7 +300,7 @@ class Bulks:
             if raw.strip()
         ]
         todo = iter(lines)
-        outcomes: dict[int, str | None] = {}
+        outcomes: dict[int, Outcome] = {}
 
         async def worker() -> None:  # a few workers pulling lines: no task per line
             for number, raw in todo:
@@ -294,7 +312,11 @@ class Bulks:
                     group.create_task(worker())
         except ExceptionGroup as failures:  # the rest were cancelled: the chunk is redelivered
             raise failures.exceptions[0] from None
-        rejected = [{"line": n, "reason": r} for n, r in sorted(outcomes.items()) if r]
+        rejected = [
+            {"line": n, "reason": o.reason, "status": o.status, "iupd": o.iupd}
+            for n, o in sorted(outcomes.items())
+            if o.reason is not None
+        ]
         await retry_transient(
             lambda: self._store.record_chunk(
                 {
@@ -309,19 +331,27 @@ class Bulks:
             )
         )
 
-    async def _line(
-        self, task: ChunkTask, party: Party | None, number: int, raw: bytes
-    ) -> str | None:
-        """None if the line is written (or already was); else why it is rejected."""
+    async def _line(self, task: ChunkTask, party: Party | None, number: int, raw: bytes) -> Outcome:
+        """How the line ends: written (its HTTP-like status and IUPD), or why it is not."""
         if party is None:
-            return f"the submitting party {task.party_id} is no longer registered"
+            return Outcome(403, f"the submitting party {task.party_id} is no longer registered")
         try:
-            position = PositionIn.model_validate_json(raw)
+            position = PositionIn.from_json(raw)
         except ValidationError as error:
-            return reason_of(error)
+            return Outcome(400, reason_of(error))
+        except Invalid as error:
+            return Outcome(400, error.detail)
+        return await self.write(task, party, number, position)
+
+    async def write(
+        self, task: ChunkTask, party: Party, number: int, position: PositionIn
+    ) -> Outcome:
+        """Write one position of an upload as ``paCreatePosition`` would (the same checks, the
+        same statuses), ordered by the upload's time and its line."""
         try:
-            authorize_write(party, position, task.segregation_codes)
             ec = await retry_transient(lambda: self._archive.ecs.get(position.pa_fiscal_code))
+            authorize_write(party, position, task.segregation_codes)
+            accept(position)
             write = rules.Write(
                 position=position,
                 key=rules.order_key(task.received_at, task.bulk_id, number),
@@ -331,14 +361,14 @@ class Bulks:
                 company_name=ec.name,
                 default_iban=ec.default_iban,
             )
-            _, document = await retry_transient(
+            outcome, document = await retry_transient(
                 lambda: self._archive.apply(write, assume_absent=position.amount > 0)
             )
         except DomainError as refusal:
-            return refusal.detail
+            return Outcome(refusal.status, reason_of_refusal(refusal), position.iupd)
         if not rules.is_present(document):
-            return "amount 0 for a position that is not in the archive"
-        return None
+            return Outcome(422, "amount 0 for a position that is not in the archive", position.iupd)
+        return Outcome(201 if outcome == "created" else 200, None, position.iupd)
 
     # ------------------------------------------------------------------ report
     async def report(self, bulk_id: str, *, party: Party | None) -> BulkReport:
