@@ -356,8 +356,11 @@ def refusals(position: PositionIn) -> list[dict[str, Any]]:
         reason = value is not None and unsafe_character(value)
         if reason:
             refuse(field, "unsafe_text", f"the text {reason}")
+    moment = position.expiration_date
     try:
-        in_utc(position.expiration_date)
+        in_utc(moment)
+        if not MIN_YEAR <= moment.year <= MAX_YEAR:  # as sent, too: it is answered that way
+            raise ValueError(f"the year must be between {MIN_YEAR} and {MAX_YEAR}")
     except ValueError as error:
         refuse("expirationDate", "date_out_of_range", str(error))
     for field, value in (("iban", position.iban), ("postalIban", position.postal_iban)):
