@@ -615,3 +615,40 @@ class ChunkTask(BaseModel):
         pattern=PARTY_ID,
         description="The EC an uploaded file is for (pagoPA's upload names it in its path).",
     )
+
+
+class UploadStatus(BaseModel):
+    """pagoPA's ``UploadStatusDTO`` of an uploaded file (``pagopa-gpd-upload``)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    file_id: str = Field(alias="fileId")
+    processed_item: int = Field(alias="processedItem", description="Positions processed.")
+    submitted_item: int = Field(alias="submittedItem", description="Positions in the file.")
+    start_time: str = Field(alias="startTime", description="yyyy-MM-dd HH:mm:ss, UTC.")
+    operation_status: Literal[
+        "IN_PROGRESS", "COMPLETED", "COMPLETED_WITH_WARNINGS", "COMPLETED_UNSUCCESSFULLY"
+    ] = Field(alias="operationStatus")
+
+
+class UploadResponse(BaseModel):
+    """The positions of an upload that ended alike: their status, why, and their IUPDs."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    status_code: int = Field(alias="statusCode")
+    status_message: str = Field(alias="statusMessage")
+    iupds: list[str]
+
+
+class UploadReport(BaseModel):
+    """pagoPA's ``UploadReportDTO`` of an uploaded file, once every position is processed."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    file_id: str = Field(alias="fileId")
+    processed_item: int = Field(alias="processedItem")
+    submitted_item: int = Field(alias="submittedItem")
+    responses: list[UploadResponse]
+    start_time: str = Field(alias="startTime", description="yyyy-MM-ddTHH:mm:ss.SSS, UTC.")
+    end_time: str = Field(alias="endTime", description="yyyy-MM-ddTHH:mm:ss.SSS, UTC.")

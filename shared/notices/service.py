@@ -356,6 +356,10 @@ class NoticeArchive:
                 return legacy  # not re-keyed yet (see rekey)
         return None
 
+    async def stored(self, pa_fiscal_code: str, iuv: str) -> Document | None:
+        """The stored document of the position ACA_<pa_fiscal_code>_<iuv> (one point read)."""
+        return await self._store.get(position_id(pa_fiscal_code, iuv))
+
     async def get(self, pa_fiscal_code: str, nav: str, *, now: datetime) -> Position:
         """The notice ``nav`` (18 digits: what the node carries), its status as of ``now``;
         NotFound if absent."""

@@ -38,7 +38,10 @@ _DUE = (
     "SELECT TOP {limit} * FROM c WHERE c.kind = 'position' AND c.status = 'VALID' "
     "AND c.switchToExpired = true AND c.expiresAt <= @now"
 )
-_LEGACY = "SELECT TOP {limit} * FROM c WHERE c.kind = 'position' AND NOT IS_DEFINED(c.iupd)"
+_LEGACY = (
+    "SELECT TOP {limit} * FROM c WHERE c.kind = 'position' AND (NOT IS_DEFINED(c.iupd)) "
+    "AND IS_DEFINED(c.paFiscalCode) AND IS_DEFINED(c.iuv)"
+)
 _CHUNKS = "SELECT * FROM c WHERE c.kind = 'chunk'"
 BULK_DOC_ID = "bulk"
 

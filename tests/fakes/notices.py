@@ -65,7 +65,10 @@ class MemoryNoticeStore:
         found = [
             copy.deepcopy(d)
             for d in self.items.values()
-            if d.get("kind") == "position" and "iupd" not in d
+            if d.get("kind") == "position"
+            and "iupd" not in d
+            and "paFiscalCode" in d
+            and "iuv" in d
         ]
         return found[:limit]
 

@@ -23,6 +23,7 @@ from shared.platform.messaging import Outgoing
 from tests.app import app
 from tests.functions.fakes import NOW, FakeRoot, functions, request, trigger
 from tests.unit.notices.fakes import BROKER, EC, IBAN, OTHER_EC, OTHER_IBAN, World, body, nav
+from tests.unit.notices.test_upload import CONTENT_TYPE, gpd, multipart, upload_body
 
 KEYS = {EC: "ec-key", OTHER_EC: "other-ec-key", BROKER: "broker-key", "ACQ": "acquirer-key"}
 CREATE = "aca/v1/paCreatePosition"
@@ -398,3 +399,61 @@ async def test_the_expiry_timer(root: NoticesRoot) -> None:
     root.clock.advance(timedelta(hours=1).total_seconds())
     await trigger(app, "notices_expire")(TimerRequest(past_due=False))
     assert root.world.stored(EC, nav(1))["status"] == "EXPIRED"  # type: ignore[index]
+
+
+# ------------------------------------------------------------------ pagoPA's upload file
+UPLOAD = f"upload/aca/debt-positions-service/v2/brokers/{EC}/organizations/{EC}/debtpositions/file"
+
+
+async def upload(method: str, body: bytes, broker: str = EC, party: str = EC) -> func.HttpResponse:
+    name = {"POST": "aca_upload_create", "PUT": "aca_upload_update", "DELETE": "aca_upload_delete"}
+    response: func.HttpResponse = await trigger(app, name[method])(
+        request(
+            method,
+            UPLOAD,
+            body=body,
+            headers={**key(party), "Content-Type": CONTENT_TYPE},
+            route_params={"broker": broker, "organization": EC},
+        )
+    )
+    return response
+
+
+async def test_an_uploaded_file_is_202_then_its_status_and_report(root: NoticesRoot) -> None:
+    accepted = await upload("POST", upload_body([gpd(1), gpd(2, iupd="x")]))
+    assert (accepted.status_code, accepted.get_body()) == (202, b"")
+    location = accepted.headers["Location"]
+    assert location.startswith(f"/api/{UPLOAD}/")
+    assert location.endswith("/status")
+    file_id = location.split("/")[-2]
+    route = {"broker": EC, "organization": EC, "fileId": file_id}
+    early = await call("aca_upload_report", "GET", f"{UPLOAD}/{file_id}/report", **route)
+    assert problem(early, 425)["title"] == "Too Early"
+    for _, outgoing in list(root.sender.sent):
+        await trigger(app, "notices_bulk_chunk")(as_received(outgoing))
+    status = await call("aca_upload_status", "GET", f"{UPLOAD}/{file_id}/status", **route)
+    assert parsed(status) | {"startTime": None} == {
+        "fileId": file_id,
+        "processedItem": 2,
+        "submittedItem": 2,
+        "startTime": None,
+        "operationStatus": "COMPLETED_WITH_WARNINGS",
+    }
+    report = parsed(await call("aca_upload_report", "GET", f"{UPLOAD}/{file_id}/report", **route))
+    assert [(r["statusCode"], r["iupds"]) for r in report["responses"]] == [
+        (201, [f"ACA_{EC}_{body(1)['iuv']}"]),
+        (400, ["x"]),
+    ]
+    lines = parsed(await call("aca_bulk_report", "GET", f"aca/v1/bulk/{file_id}", id=file_id))
+    assert [r["line"] for r in lines["rejectedLines"]] == [2]  # the same per-line report
+    refused = await call(
+        "aca_upload_status", "GET", f"{UPLOAD}/{file_id}/status", party=BROKER, **route
+    )
+    problem(refused, 403)  # not the broker's key
+
+
+async def test_uploads_that_cannot_be_taken_are_4xx_problems(root: NoticesRoot) -> None:
+    problem(await upload("PUT", multipart(b"not a zip")), 400)
+    problem(await upload("DELETE", upload_body([gpd(1)])), 400)  # a delete lists IUPDs
+    problem(await upload("POST", upload_body([gpd(1)]), broker=BROKER), 403)
+    assert root.sender.sent == []

@@ -178,6 +178,6 @@ class World:
         delivered = 0
         while self.sender.sent:
             _, message = self.sender.sent.pop(0)
-            await self.bulks.process_message(message.body)
+            await self.bulks.process_message(message.body, now=self.later())
             delivered += 1
         return delivered

@@ -221,12 +221,12 @@ async def test_a_worker_dying_midway_completes_on_redelivery_writing_each_once()
     store.fail_after = 70  # the host dies after 70 writes, in the middle of chunk 2
     for _, message in messages:
         with contextlib.suppress(RuntimeError):
-            await world.bulks.process_message(message.body)
+            await world.bulks.process_message(message.body, now=world.now)
     partial = await world.bulks.report(accepted.bulk_id, party=None)
     assert (partial.status, partial.chunks_done) == ("PROCESSING", 1)
     store.fail_after = None  # a new host: every message is delivered again
     for _, message in messages:
-        await world.bulks.process_message(message.body)
+        await world.bulks.process_message(message.body, now=world.now)
     report = await world.bulks.report(accepted.bulk_id, party=None)
     assert (report.status, report.written, report.rejected) == ("COMPLETED", 120, 0)
     histories = [world.stored(EC, nav(n))["history"] for n in range(1, 121)]  # type: ignore[index]
@@ -256,7 +256,7 @@ async def test_the_report_is_for_its_submitter(world: World) -> None:
 
 async def test_a_message_that_is_not_a_chunk_is_permanent(world: World) -> None:
     with pytest.raises(PermanentError):
-        await world.bulks.process_message(b'{"bulkId": "x"}')
+        await world.bulks.process_message(b'{"bulkId": "x"}', now=world.now)
     task = ChunkTask(
         bulk_id="a" * 32,
         chunk=0,
@@ -268,7 +268,9 @@ async def test_a_message_that_is_not_a_chunk_is_permanent(world: World) -> None:
         party_id=EC,
     )
     with pytest.raises(PermanentError):
-        await world.bulks.process_message(task.model_dump_json(by_alias=True).encode())
+        await world.bulks.process_message(
+            task.model_dump_json(by_alias=True).encode(), now=world.now
+        )
 
 
 @pytest.mark.parametrize(
@@ -301,5 +303,5 @@ async def test_a_chunk_message_out_of_bounds_is_permanent(
         field: value,
     }
     with pytest.raises(PermanentError) as ended:
-        await world.bulks.process_message(json.dumps(message).encode())
+        await world.bulks.process_message(json.dumps(message).encode(), now=world.now)
     assert field in ended.value.reason
