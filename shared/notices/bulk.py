@@ -451,7 +451,9 @@ class Bulks:
             return Outcome(refusal.status, reason_of_refusal(refusal), position.iupd)
         if not rules.is_present(document):
             return Outcome(422, "amount 0 for a position that is not in the archive", position.iupd)
-        return Outcome(201 if outcome == "created" else 200, None, position.iupd)
+        # created by this very line: now, or before a crash (its redelivery changes nothing)
+        created = outcome == "created" or document.get("first") == write.key
+        return Outcome(201 if created else 200, None, position.iupd)
 
     # ------------------------------------------------------------------ uploaded files
     async def submit_file(

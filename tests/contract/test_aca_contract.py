@@ -13,14 +13,19 @@ semantics give, predicted here from the requests sent so far:
   "Deviations"): 422;
 - otherwise 200, and the answer is the position as sent (the wall-clock expirationDate without
   its offset, the nav the position was created with).
+
+The upload routes (gpd-4-aca_massive_v2) are generated too, and a file in pagoPA's format is
+accepted (202, Location), then its status and report follow the description's schemas.
 """
 
 from __future__ import annotations
 
 import contextlib
 import copy
+import io
 import json
 import uuid
+import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -42,7 +47,7 @@ from schwifty import IBAN
 
 from local.platform import DEMO_EC, DEMO_IBAN, Platform
 from local.process import ROOT
-from tests.conftest import Host, fresh_queues, start_host
+from tests.conftest import Host, fresh_queues, start_host, wait_for
 
 DESCRIPTION = ROOT / "shared" / "notices" / "contract" / "aca.json"
 CREATE = "/aca/v1/paCreatePosition"
@@ -351,3 +356,101 @@ def test_requests_that_break_the_description_are_4xx_within_it(host: Host) -> No
             assert 400 <= response.status_code < 500, response.text
 
         run(operation.as_strategy(GenerationMode.NEGATIVE), NEGATIVE_EXAMPLES, test)
+
+
+# ------------------------------------------------------------------ the upload routes
+FILE = (
+    "/upload/aca/debt-positions-service/v2/brokers/{broker-code}/organizations/"
+    "{organization-fiscal-code}/debtpositions/file"
+)
+UPLOAD_EXAMPLES = 15
+
+
+def description_of_the_demo_ecs_uploads() -> dict[str, Any]:
+    """The description, the upload paths' broker and EC narrowed to the demo EC (which is its
+    own broker): so requests reach the file, not the 403 of another broker."""
+    document = description_for_the_demo_ec()
+    for path, item in document["paths"].items():
+        if not path.startswith("/upload/"):
+            continue
+        for operation in item.values():
+            for parameter in operation["parameters"]:
+                if parameter["name"] in ("broker-code", "organization-fiscal-code"):
+                    parameter["schema"] = {"type": "string", "enum": [DEMO_EC]}
+    return document
+
+
+def test_the_upload_routes_answer_within_the_description(host: Host) -> None:
+    """Generated uploads (any bytes as the file), statuses and reports of files that do not
+    exist: each answer is one the description lists, of its type and schema, never a 5xx."""
+    schema = schemathesis.openapi.from_dict(description_of_the_demo_ecs_uploads())
+    operations = [result.ok() for result in schema.get_all_operations()]
+    uploads = [op for op in operations if op.path.startswith("/upload/")]
+    assert len(uploads) == 5
+    seen: set[int] = set()
+    with requests.Session() as session:
+        for operation in uploads:
+
+            def test(case: Any) -> None:
+                response = send(case, host, session)
+                case.validate_response(response, checks=CHECKS)
+                seen.add(response.status_code)
+
+            for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+                run(operation.as_strategy(mode), UPLOAD_EXAMPLES, test)
+    assert seen <= {400, 403, 404, 413}, seen
+    assert {400, 404} <= seen, seen
+
+
+def test_a_file_as_pagopas_upload_format_is_accepted_then_reported(host: Host) -> None:
+    """A ZIP of one JSON file, sent as a client built from the spec sends it: 202 with the
+    Location of its status, then the status and the report in the description's schemas."""
+    schema = schemathesis.openapi.from_dict(description_of_the_demo_ecs_uploads())
+    tag = f"{uuid.uuid4().int % 10**12:012d}"
+    good = {
+        "iupd": f"ACA_{DEMO_EC}_01{tag}",
+        "type": "G",
+        "fiscalCode": "01234567890",
+        "fullName": "ACME",
+        "companyName": "Comune di Demo",
+        "switchToExpired": False,
+        "paymentOption": [
+            {
+                "iuv": f"01{tag}",
+                "amount": 500,
+                "description": "COSAP",
+                "isPartialPayment": False,
+                "dueDate": "2030-01-31T23:00:00",
+                "transfer": [
+                    {"idTransfer": "1", "amount": 500, "category": "x", "iban": DEMO_IBAN}
+                ],
+            }
+        ],
+    }
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("p.json", json.dumps({"paymentPositions": [good, {"iupd": "bad"}]}))
+    base = (
+        host.url
+        + "/api"
+        + FILE.format(**{"broker-code": DEMO_EC, "organization-fiscal-code": DEMO_EC})
+    )
+    key = {"Ocp-Apim-Subscription-Key": host.env["DEV_PARTY_KEY_EC"]}
+    accepted = requests.post(
+        base, files={"file": ("p.zip", buffer.getvalue())}, headers=key, timeout=30
+    )
+    assert accepted.status_code == 202, accepted.text
+    schema[FILE]["POST"].validate_response(accepted)
+    file_id = accepted.headers["Location"].split("/")[-2]
+
+    def report() -> requests.Response | None:
+        response = requests.get(f"{base}/{file_id}/report", headers=key, timeout=30)
+        return response if response.status_code == 200 else None
+
+    done = wait_for(report, timeout=30, interval=0.2)
+    schema[f"{FILE}/{{file-id}}/report"]["GET"].validate_response(done)
+    groups = {group["statusCode"]: group["iupds"] for group in done.json()["responses"]}
+    assert groups == {201: [good["iupd"]], 400: ["bad"]}
+    status = requests.get(f"{base}/{file_id}/status", headers=key, timeout=30)
+    schema[f"{FILE}/{{file-id}}/status"]["GET"].validate_response(status)
+    assert status.json()["operationStatus"] == "COMPLETED_WITH_WARNINGS"

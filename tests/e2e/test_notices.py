@@ -10,6 +10,7 @@ import json
 import os
 import signal
 import uuid
+import zipfile
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -434,6 +435,145 @@ def test_a_bulk_of_20000_survives_a_host_killed_midway(platform: Platform) -> No
         second.stop()
     assert (final["written"], final["rejected"], final["pending"]) == (BULK_SIZE, 3, 0)
     assert [r["line"] for r in final["rejectedLines"]] == sorted(bad)
+    # exactly once: every position exists once, and was written once (one history entry)
+    writes = list(
+        container.query_items(
+            "SELECT VALUE ARRAY_LENGTH(c.history) FROM c WHERE c.kind = 'position'",
+            enable_cross_partition_query=True,
+        )
+    )
+    assert len(writes) == BULK_SIZE
+    assert set(writes) == {1}
+
+
+def gpd_position(n: int, **option: Any) -> dict[str, Any]:
+    """One element of pagoPA's upload file: a GPD payment position that is an ACA position."""
+    iuv = f"01{n:015d}"
+    amount = option.pop("amount", 12_050)
+    return {
+        "iupd": f"ACA_{DEMO_EC}_{iuv}",
+        "type": "F",
+        "fiscalCode": "RSSMRA85T10A562S",
+        "fullName": "Mario Rossi",
+        "companyName": "Comune di Demo",
+        "switchToExpired": False,
+        "payStandIn": True,
+        "paymentOption": [
+            {
+                "iuv": iuv,
+                "amount": amount,
+                "description": "TARI 2026",
+                "isPartialPayment": False,
+                "dueDate": "2030-01-31T23:00:00",
+                "transfer": [
+                    {
+                        "idTransfer": "1",
+                        "amount": option.pop("transfer_amount", amount),
+                        "remittanceInformation": "TARI 2026",
+                        "category": "9/0101108TS/",
+                        "iban": DEMO_IBAN,
+                    }
+                ],
+                **option,
+            }
+        ],
+    }
+
+
+def zip_upload(items: list[Any], key: str = "paymentPositions") -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("positions.json", json.dumps({key: items}))
+    return buffer.getvalue()
+
+
+UPLOAD = (
+    f"/api/upload/aca/debt-positions-service/v2/brokers/{DEMO_EC}/organizations/{DEMO_EC}"
+    "/debtpositions/file"
+)
+
+
+def test_a_multipart_upload_of_20000_survives_a_host_killed_midway(platform: Platform) -> None:
+    """pagoPA's upload file (a ZIP of one JSON file, multipart/form-data), as a client built
+    from gpd-4-aca_massive_v2 sends it: 20,000 positions and three bad ones, the host killed
+    after three chunks, a new host finishing it: each position written once, both reports."""
+    database = f"db-file-{uuid.uuid4().hex[:8]}"
+    env = notices_env("file")
+    base = (uuid.uuid4().int % 10**9) * 100_000
+    items: list[Any] = [gpd_position(base + i) for i in range(BULK_SIZE)]
+    bad = {
+        101: {**gpd_position(base), "iupd": "not-an-aca-iupd"},
+        5_002: gpd_position(base, amount=-1),
+        15_003: gpd_position(base, transfer_amount=1),
+    }
+    for line, element in bad.items():
+        items.insert(line - 1, element)
+    archive = zip_upload(items)
+    first = start_host(platform, database=database, env=env)
+    key = {"Ocp-Apim-Subscription-Key": first.env["DEV_PARTY_KEY_EC"]}
+    try:
+        accepted = first.request(
+            "POST",
+            UPLOAD,
+            files={"file": ("positions.zip", archive, "application/zip")},
+            headers=key,
+            key=None,
+            timeout=120,
+        )
+        assert (accepted.status_code, accepted.content) == (202, b""), accepted.text
+        status_path = accepted.headers["Location"]
+        file_id = status_path.split("/")[-2]
+
+        def lines(host: Host) -> dict[str, Any]:
+            def answered() -> dict[str, Any] | None:
+                response = host.request("GET", f"/api/aca/v1/bulk/{file_id}", headers=key)
+                if response.status_code == 503:  # Cosmos busy: Retry-After
+                    return None
+                assert response.status_code == 200, response.text
+                found: dict[str, Any] = response.json()
+                return found
+
+            result: dict[str, Any] = wait_for(answered, timeout=20, interval=0.2)
+            return result
+
+        wait_for(lambda: lines(first)["chunksDone"] >= 3, timeout=60, interval=0.05)
+        os.killpg(first.child.proc.pid, signal.SIGKILL)  # a crash: nothing is settled
+    finally:
+        first.stop()
+    container = _positions(platform, database)
+    stored_at_kill = _count(container)
+    DevClock(platform.clock_file).advance(70)  # the dead host's message locks expire
+    second = start_host(platform, database=database, env=env)
+    try:
+        killed_at = lines(second)
+        assert killed_at["status"] == "PROCESSING"
+        assert stored_at_kill > killed_at["written"]
+        early = second.request("GET", status_path.replace("/status", "/report"), headers=key)
+        assert early.status_code in (425, 503), early.text
+        final = wait_for(
+            lambda: (r := lines(second))["status"] == "COMPLETED" and r, timeout=150, interval=0.5
+        )
+        status = second.request("GET", status_path, headers=key, key=None).json()
+        report = second.request(
+            "GET", status_path.replace("/status", "/report"), headers=key, key=None
+        ).json()
+    finally:
+        second.stop()
+    assert (final["written"], final["rejected"], final["pending"]) == (BULK_SIZE, 3, 0)
+    assert [(r["line"], r["status"]) for r in final["rejectedLines"]] == [
+        (line, 400) for line in sorted(bad)
+    ]
+    assert (status["operationStatus"], status["processedItem"], status["submittedItem"]) == (
+        "COMPLETED_WITH_WARNINGS",
+        BULK_SIZE + 3,
+        BULK_SIZE + 3,
+    )
+    by_status: dict[int, list[str]] = {}
+    for group in report["responses"]:
+        by_status.setdefault(group["statusCode"], []).extend(group["iupds"])
+    assert sorted(by_status) == [201, 400]  # created once, by this upload, crash or not
+    assert len(set(by_status[201])) == len(by_status[201]) == BULK_SIZE
+    assert len(by_status[400]) == 3
     # exactly once: every position exists once, and was written once (one history entry)
     writes = list(
         container.query_items(
