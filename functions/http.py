@@ -3,7 +3,9 @@
 :func:`endpoint` registers a thin handler on a blueprint. The handler gets a :class:`Call`
 (already authenticated, body already validated) and returns a pydantic model, ``None`` (204) or
 a :class:`Reply`. Errors of :mod:`~shared.platform.errors` become RFC 7807 problems here and
-nowhere else.
+nowhere else, or pagoPA's ``ProblemJson`` on the routes of its ACA contract (``auth="aca"``:
+the subscription key alone, in the header or the ``subscription-key`` query parameter, with no
+function key: docs/aca-contract.md).
 Every operation is recorded in :data:`OPERATIONS` for ``/api/openapi.json``.
 """
 
@@ -24,11 +26,11 @@ from functions.root import Root, get_root
 from shared.auth.citizen import Citizen
 from shared.auth.signature import HEADER as SIGNATURE_HEADER
 from shared.parties.models import Party, Role
-from shared.parties.service import SUBSCRIPTION_KEY_HEADER
+from shared.parties.service import SUBSCRIPTION_KEY_HEADER, SUBSCRIPTION_KEY_QUERY
 from shared.platform.clock import current_clock
 from shared.platform.errors import Invalid, PayloadTooLarge, Unauthorized
 from shared.platform.openapi import Operation, Security, Webhook
-from shared.platform.problems import PROBLEM_JSON, Problem, problem_for
+from shared.platform.problems import Problem, aca_problem, problem_for
 from shared.platform.telemetry import correlation_id, new_correlation_id
 from shared.platform.values import decode_json
 
@@ -49,6 +51,8 @@ _AUTH_LEVELS = {
     "party": func.AuthLevel.ANONYMOUS,
     "psp": func.AuthLevel.ANONYMOUS,
     "admin": func.AuthLevel.ADMIN,
+    # the ACA contract's caller holds a subscription key and nothing else: no function key
+    "aca": func.AuthLevel.ANONYMOUS,
 }
 
 
@@ -126,6 +130,7 @@ def endpoint(
     tags: tuple[str, ...] = (),
     invalid_status: int = 422,
     documents: type[BaseModel] | None = None,
+    decoder: Callable[[bytes], BaseModel] | None = None,
 ) -> Callable[[Handler], Handler]:
     """Register ``handler`` as the HTTP function ``route`` (under /api) for ``method``.
 
@@ -136,7 +141,8 @@ def endpoint(
 
     ``invalid_status``: the status of a body that is JSON but not the schema (422; 400 where a
     public contract says so, as ACA's does). ``documents``: the body's schema for the OpenAPI
-    document when the handler parses ``call.raw_body`` itself (bulk uploads).
+    document when the handler parses ``call.raw_body`` itself (bulk uploads). ``decoder``: see
+    :func:`decode`.
     """
 
     def register(handler: Handler) -> Handler:
@@ -166,6 +172,7 @@ def endpoint(
                 roles=roles,
                 max_body=max_body,
                 invalid_status=invalid_status,
+                decoder=decoder,
             )
 
         trigger.__name__ = handler.__name__
@@ -188,6 +195,7 @@ async def _serve(
     roles: tuple[Role, ...] | None,
     max_body: int,
     invalid_status: int = 422,
+    decoder: Callable[[bytes], BaseModel] | None = None,
 ) -> func.HttpResponse:
     cid = new_correlation_id(req.headers.get(CORRELATION_HEADER))
     token = correlation_id.set(cid)
@@ -207,13 +215,22 @@ async def _serve(
         elif auth == "psp" and not req.headers.get(SIGNATURE_HEADER):
             # the handler verifies the signature; an anonymous route still says 401 up front
             raise Unauthorized(f"missing {SIGNATURE_HEADER}")
+        elif auth == "aca":
+            key = req.headers.get(SUBSCRIPTION_KEY_HEADER) or req.params.get(SUBSCRIPTION_KEY_QUERY)
+            call.party = await call.root.parties().authenticate(key, now=now, roles=roles)
         if body is not None:
             call.body = decode(
-                req.get_body(), body, max_body=max_body, invalid_status=invalid_status
+                req.get_body(),
+                body,
+                max_body=max_body,
+                invalid_status=invalid_status,
+                decoder=decoder,
             )
         result = await handler(call)
         return _encode(result, status, cid)
     except Exception as error:  # every error becomes a problem response, here only
+        if auth == "aca":
+            return problem_response(aca_problem(problem_for(error, correlation_id=cid)), cid)
         instance = urlsplit(req.url).path
         return problem_response(problem_for(error, correlation_id=cid, instance=instance), cid)
     finally:
@@ -221,11 +238,19 @@ async def _serve(
 
 
 def decode(
-    raw: bytes, model: type[B], *, max_body: int = DEFAULT_MAX_BODY, invalid_status: int = 422
+    raw: bytes,
+    model: type[B],
+    *,
+    max_body: int = DEFAULT_MAX_BODY,
+    invalid_status: int = 422,
+    decoder: Callable[[bytes], BaseModel] | None = None,
 ) -> B:
     """Validate a JSON body; 413 past ``max_body``, 400 if not JSON or if it holds what no field
     may take (a number beyond 64 bits or not finite, a NUL, a lone surrogate: see
-    :func:`~shared.platform.values.decode_json`), ``invalid_status`` (422) if not the schema."""
+    :func:`~shared.platform.values.decode_json`), ``invalid_status`` (422) if not the schema.
+
+    ``decoder``: how a published contract parses its body instead (it raises Invalid when the
+    body is not JSON, and ValidationError when it is not the schema)."""
     if len(raw) > max_body:
         raise PayloadTooLarge(f"the body is larger than {max_body} bytes")
     if not raw.strip():
@@ -237,11 +262,16 @@ def decode(
     # naming the fields when the model names them too.
     hostile: Invalid | None = None
     try:
-        decode_json(raw)
+        if decoder is None:
+            decode_json(raw)
     except Invalid as refused:
         hostile = refused
     try:
-        body = model.model_validate_json(raw)
+        body = (
+            model.model_validate_json(raw)
+            if decoder is None
+            else model.model_validate(decoder(raw))
+        )
     except ValidationError as error:
         errors = error.errors(include_input=False, include_url=False)
         # pydantic reports text that is not JSON (bad syntax, bad UTF-8, nesting past its
@@ -280,5 +310,8 @@ def _encode(result: BaseModel | Reply | None, status: int, cid: str) -> func.Htt
 def problem_response(problem: Problem, cid: str) -> func.HttpResponse:
     headers = {CORRELATION_HEADER: cid, **problem.headers}
     return func.HttpResponse(
-        json.dumps(problem.body), status_code=problem.status, headers=headers, mimetype=PROBLEM_JSON
+        json.dumps(problem.body),
+        status_code=problem.status,
+        headers=headers,
+        mimetype=problem.media_type,
     )

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import azure.functions as func
-from pydantic import BaseModel, RootModel
+from pydantic import BaseModel, Field, RootModel
 
-from functions.http import Call, endpoint
+from functions.http import Call, Handler, Reply, endpoint
 from functions.queue import queue_trigger
 from functions.root import get_root
 from shared.notices.models import (
     MAX_UPLOAD_BYTES,
     BulkAccepted,
     BulkReport,
+    DebtPositionResponse,
     Position,
     PositionIn,
+    UploadOperation,
+    UploadReport,
+    UploadStatus,
 )
 from shared.notices.service import parse_segregation_codes
 from shared.parties.models import Role
@@ -41,18 +46,20 @@ def _codes(call: Call[Any]) -> list[str] | None:
     bp,
     f"{ACA}/paCreatePosition",
     "POST",
-    auth="party",
+    auth="aca",
     roles=ROLES,
     body=PositionIn,
-    returns=Position,
-    errors=(400, 403, 409, 422),
-    max_body=16 * 1024,
+    decoder=PositionIn.from_json,
+    returns=DebtPositionResponse,
+    errors=(400, 403, 404, 409, 422),
+    max_body=64 * 1024,
     invalid_status=400,
     query=SEGREGATION,
     tags=("notices",),
-    summary="Create, update (amount > 0) or invalidate (amount 0) a payment position",
+    summary="pagoPA's ACA paCreatePosition: create, update (amount > 0) or invalidate "
+    "(amount 0) a debt position",
 )
-async def aca_create_position(call: Call[PositionIn]) -> Position:
+async def aca_create_position(call: Call[PositionIn]) -> DebtPositionResponse:
     return await call.root.notices().publish(
         call.the_party, call.body, segregation_codes=_codes(call), now=call.now
     )
@@ -62,7 +69,7 @@ async def aca_create_position(call: Call[PositionIn]) -> Position:
     bp,
     f"{ACA}{POSITION}",
     "GET",
-    auth="party",
+    auth="aca",
     roles=ROLES,
     returns=Position,
     errors=(400, 403, 404),
@@ -83,7 +90,7 @@ class PositionUpload(RootModel[list[PositionIn]]):
     bp,
     f"{ACA}/positions/bulk",
     "POST",
-    auth="party",
+    auth="aca",
     roles=ROLES,
     returns=BulkAccepted,
     status=202,
@@ -109,7 +116,7 @@ async def aca_bulk_upload(call: Call[BaseModel]) -> BulkAccepted:
     bp,
     f"{ACA}/bulk/{{id}}",
     "GET",
-    auth="party",
+    auth="aca",
     roles=ROLES,
     returns=BulkReport,
     errors=(400, 403, 404),
@@ -150,10 +157,130 @@ async def ops_bulk_report(call: Call[BaseModel]) -> BulkReport:
     return await call.root.notice_bulks().report(call.param("id"), party=None)
 
 
+UPLOAD = (
+    "upload/aca/debt-positions-service/v2/brokers/{broker}/organizations/{organization}"
+    "/debtpositions/file"
+)
+UPLOADED = UPLOAD + "/{fileId}"
+UPLOAD_ERRORS = (400, 403, 413)
+
+
+async def _upload(call: Call[Any], operation: UploadOperation) -> Reply:
+    broker, organization = call.param("broker"), call.param("organization")
+    file_id = await call.root.notice_bulks().submit_file(
+        call.the_party,
+        broker=broker,
+        organization=organization,
+        operation=operation,
+        content_type=call.header("Content-Type"),
+        body=call.raw_body,
+        now=call.now,
+    )
+    status = f"/api/{UPLOAD}/{file_id}/status".format(broker=broker, organization=organization)
+    return Reply(202, headers={"Location": status})
+
+
+def _upload_endpoint(method: str, summary: str) -> Callable[[Handler], Handler]:
+    return endpoint(
+        bp,
+        UPLOAD,
+        method,
+        auth="aca",
+        roles=ROLES,
+        status=202,
+        errors=UPLOAD_ERRORS,
+        max_body=MAX_UPLOAD_BYTES,
+        tags=("notices",),
+        summary=f"pagoPA's ACA upload (gpd-4-aca_massive_v2): {summary}; a multipart/form-data "
+        "body whose part 'file' is a ZIP of one JSON file; 202 with the Location of its status",
+    )
+
+
+@_upload_endpoint("POST", "create (or update) the positions the file lists")
+async def aca_upload_create(call: Call[BaseModel]) -> Reply:
+    return await _upload(call, "upsert")
+
+
+@_upload_endpoint("PUT", "update (or create) the positions the file lists")
+async def aca_upload_update(call: Call[BaseModel]) -> Reply:
+    return await _upload(call, "upsert")
+
+
+@_upload_endpoint("DELETE", "invalidate the positions whose IUPDs the file lists")
+async def aca_upload_delete(call: Call[BaseModel]) -> Reply:
+    return await _upload(call, "delete")
+
+
+@endpoint(
+    bp,
+    f"{UPLOADED}/status",
+    "GET",
+    auth="aca",
+    roles=ROLES,
+    returns=UploadStatus,
+    errors=(403, 404),
+    tags=("notices",),
+    summary="pagoPA's status of an uploaded file",
+)
+async def aca_upload_status(call: Call[BaseModel]) -> UploadStatus:
+    found = await call.root.notice_bulks().upload_status(
+        call.the_party,
+        broker=call.param("broker"),
+        organization=call.param("organization"),
+        file_id=call.param("fileId"),
+    )
+    return UploadStatus.model_validate(found)
+
+
+@endpoint(
+    bp,
+    f"{UPLOADED}/report",
+    "GET",
+    auth="aca",
+    roles=ROLES,
+    returns=UploadReport,
+    errors=(403, 404, 425),
+    tags=("notices",),
+    summary="pagoPA's report of an uploaded file (425 until every position is processed)",
+)
+async def aca_upload_report(call: Call[BaseModel]) -> UploadReport:
+    found = await call.root.notice_bulks().upload_report(
+        call.the_party,
+        broker=call.param("broker"),
+        organization=call.param("organization"),
+        file_id=call.param("fileId"),
+    )
+    return UploadReport.model_validate(found)
+
+
+class Rekeyed(BaseModel):
+    moved: int = Field(description="Positions moved to their IUPD.")
+    merged: int = Field(
+        description="Positions whose IUPD already held one: the one with the newest write (or "
+        "the PAID one) was kept."
+    )
+    remaining: bool = Field(description="Whether more are left: call again.")
+
+
+@endpoint(
+    bp,
+    f"{OPS}/rekey",
+    "POST",
+    auth="admin",
+    returns=Rekeyed,
+    tags=("operators",),
+    summary="Move a batch of positions stored under their nav to their IUPD (a one-off "
+    "migration; idempotent)",
+)
+async def ops_rekey_positions(call: Call[BaseModel]) -> Rekeyed:
+    return Rekeyed.model_validate(await call.root.notices().rekey())
+
+
 @queue_trigger(bp, "NOTICES_QUEUE")
 async def notices_bulk_chunk(delivery: Delivery) -> None:
     """One chunk of a bulk upload: its lines written, its result recorded once."""
-    await get_root().notice_bulks().process_message(delivery.body)
+    root = get_root()
+    await root.notice_bulks().process_message(delivery.body, now=root.clock.now())
 
 
 @bp.timer_trigger(arg_name="timer", schedule="%NOTICES_EXPIRE_SCHEDULE%")

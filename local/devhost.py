@@ -309,8 +309,10 @@ class DevHost:
             return response
         except web.HTTPRequestEntityTooLarge:
             return problem(413, "Payload too large", "the request body is too large")
-        except web.HTTPMethodNotAllowed:
-            return problem(405, "Method not allowed", f"{request.method} is not allowed here")
+        except web.HTTPMethodNotAllowed as refused:
+            answer = problem(405, "Method not allowed", f"{request.method} is not allowed here")
+            answer.headers["Allow"] = ", ".join(sorted(refused.allowed_methods))  # RFC 9110
+            return answer
         except web.HTTPNotFound:
             return problem(404, "Not found", f"no function at {request.path}")
 

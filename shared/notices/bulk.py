@@ -1,4 +1,8 @@
-"""Bulk uploads: up to 50,000 positions or 20 MB, as a JSON array or NDJSON.
+"""Bulk uploads: up to 50,000 positions or 20 MB, as a JSON array or NDJSON, or as pagoPA's
+upload file (``gpd-4-aca_massive_v2``: a ZIP of one JSON file, :mod:`shared.notices.upload`).
+Both end in the same per-line report (a line of the file is an element of its list); an
+uploaded file also has pagoPA's status and report (:meth:`Bulks.upload_status`,
+:meth:`Bulks.upload_report`).
 
 Submitting (HTTP, 202): the upload is framed (its lines found and counted, nothing validated),
 stored once in Blob storage as NDJSON, and fanned out to the ``NOTICES_QUEUE`` queue as one
@@ -6,6 +10,9 @@ message per chunk of lines (a byte range of the stored upload, ``message_id`` =
 ``notices-bulk:<bulk>:<chunk>``); then the bulk's document is created and its id returned. A
 failure before that answers 503 and the EC sends again: the lines of a copy that was partly
 fanned out only ever write the same content, which changes nothing.
+
+An uploaded file is stored as it came (its JSON, unzipped): a chunk is the byte range of a run
+of its list's elements, found without building the list.
 
 Processing (queue): a chunk's lines are validated, authorized and written through
 :meth:`NoticeArchive.apply`, whose order key (the upload's time, the bulk, the line) makes a
@@ -39,11 +46,24 @@ from shared.notices.models import (
     ChunkTask,
     PositionIn,
     RejectedLine,
+    UploadOperation,
+    accept,
     fixed_time,
 )
 from shared.notices.service import NoticeArchive, Parties, authorize_write
-from shared.notices.store import BULK_DOC_ID, BulkStore, chunk_doc_id
+from shared.notices.store import BULK_DOC_ID, BulkStore, Document, chunk_doc_id
+from shared.notices.upload import (
+    Refused,
+    elements,
+    file_part,
+    frame_file,
+    gpd_time,
+    iuv_to_delete,
+    position_of,
+    unzip,
+)
 from shared.parties.models import Party
+from shared.parties.service import authorize_for_ec
 from shared.platform.errors import (
     DomainError,
     Forbidden,
@@ -59,7 +79,27 @@ from shared.platform.values import decode_json
 logger = logging.getLogger(__name__)
 
 BULK_ID = re.compile(r"[0-9a-f]{32}")
+SUCCESS = {201: "Debt position CREATED", 200: "Debt position operation OK"}
+"""pagoPA's upload report's messages for what was written (``pagopa-gpd-upload-function``)."""
+
+
+class TooEarly(DomainError):
+    """pagoPA's 425: the report of an upload that is not processed yet."""
+
+    status = 425
+    title = "Too Early"
+
+
 _BOM = b"\xef\xbb\xbf"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How one line of an upload ended: ``reason`` None when it was written."""
+
+    status: int
+    reason: str | None = None
+    iupd: str | None = None
 
 
 @dataclass(frozen=True)
@@ -153,6 +193,36 @@ def reason_of(error: ValidationError) -> str:
         where = ".".join(str(part) for part in item["loc"])
         parts.append(f"{where}: {item['msg']}" if where else str(item["msg"]))
     return "; ".join(parts)
+
+
+def reason_of_refusal(refusal: DomainError) -> str:
+    """A refusal in one line: its failing fields when it names them, else its detail."""
+    named = [e for e in refusal.errors if e.get("loc")]
+    if not named:
+        return refusal.detail
+    return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in named)
+
+
+def invalidation_of(stored: Document) -> PositionIn:
+    """The write that invalidates a stored position (amount 0, its content otherwise)."""
+    body: dict[str, Any] = {
+        name: stored[name]
+        for name in (
+            "paFiscalCode",
+            "entityType",
+            "entityFiscalCode",
+            "entityFullName",
+            "iuv",
+            "description",
+            "switchToExpired",
+            "payStandIn",
+        )
+    }
+    body.update(amount=0, expirationDate=datetime.fromisoformat(stored["expirationDate"]))
+    for name in ("nav", "iban", "postalIban"):
+        if stored.get(name) is not None:
+            body[name] = stored[name]
+    return PositionIn.model_validate(body)
 
 
 class Bulks:
@@ -253,15 +323,15 @@ class Bulks:
         )
 
     # ------------------------------------------------------------------ process
-    async def process_message(self, body: bytes) -> None:
+    async def process_message(self, body: bytes, *, now: datetime) -> None:
         """The queue's work: one chunk. PermanentError if the message is not a chunk."""
         try:
             task = ChunkTask.model_validate_json(body)
         except ValidationError as error:
             raise PermanentError(f"not a bulk chunk: {reason_of(error)}") from None
-        await self.process(task)
+        await self.process(task, now=now)
 
-    async def process(self, task: ChunkTask) -> None:
+    async def process(self, task: ChunkTask, *, now: datetime) -> None:
         """Write a chunk's lines and record its result, once."""
         if await retry_transient(lambda: self._store.chunk_done(task.bulk_id, task.chunk)):
             return
@@ -276,13 +346,19 @@ class Bulks:
             party = await retry_transient(lambda: self._parties.get(task.party_id))
         except NotFound:
             party = None
-        lines = [
-            (number, raw)
-            for number, raw in enumerate(data.split(b"\n"), start=task.first_line)
-            if raw.strip()
-        ]
+        if task.format == "gpd":
+            try:
+                lines = list(enumerate(elements(data), start=task.first_line))
+            except ValueError as error:  # the range was framed: it can only be another blob
+                raise PermanentError(f"bulk {task.bulk_id} chunk {task.chunk}: {error}") from None
+        else:
+            lines = [
+                (number, raw)
+                for number, raw in enumerate(data.split(b"\n"), start=task.first_line)
+                if raw.strip()
+            ]
         todo = iter(lines)
-        outcomes: dict[int, str | None] = {}
+        outcomes: dict[int, Outcome] = {}
 
         async def worker() -> None:  # a few workers pulling lines: no task per line
             for number, raw in todo:
@@ -294,34 +370,71 @@ class Bulks:
                     group.create_task(worker())
         except ExceptionGroup as failures:  # the rest were cancelled: the chunk is redelivered
             raise failures.exceptions[0] from None
-        rejected = [{"line": n, "reason": r} for n, r in sorted(outcomes.items()) if r]
-        await retry_transient(
-            lambda: self._store.record_chunk(
-                {
-                    "id": chunk_doc_id(task.chunk),
-                    "pk": task.bulk_id,
-                    "kind": "chunk",
-                    "chunk": task.chunk,
-                    "lines": len(outcomes),
-                    "written": len(outcomes) - len(rejected),
-                    "rejected": rejected,
-                }
-            )
-        )
+        rejected = [
+            {"line": n, "reason": o.reason, "status": o.status, "iupd": o.iupd}
+            for n, o in sorted(outcomes.items())
+            if o.reason is not None
+        ]
+        result: dict[str, Any] = {
+            "id": chunk_doc_id(task.chunk),
+            "pk": task.bulk_id,
+            "kind": "chunk",
+            "chunk": task.chunk,
+            "lines": len(outcomes),
+            "written": len(outcomes) - len(rejected),
+            "rejected": rejected,
+            "at": fixed_time(now),
+        }
+        if task.format == "gpd":  # pagoPA's report lists what was written too, by IUPD
+            result["ok"] = {
+                str(code): [
+                    o.iupd
+                    for _, o in sorted(outcomes.items())
+                    if o.reason is None and o.status == code
+                ]
+                for code in SUCCESS
+            }
+        await retry_transient(lambda: self._store.record_chunk(result))
 
-    async def _line(
-        self, task: ChunkTask, party: Party | None, number: int, raw: bytes
-    ) -> str | None:
-        """None if the line is written (or already was); else why it is rejected."""
+    async def _line(self, task: ChunkTask, party: Party | None, number: int, raw: bytes) -> Outcome:
+        """How the line ends: written (its HTTP-like status and IUPD), or why it is not."""
         if party is None:
-            return f"the submitting party {task.party_id} is no longer registered"
+            return Outcome(403, f"the submitting party {task.party_id} is no longer registered")
+        if task.format == "gpd":
+            return await self._element(task, party, number, raw)
         try:
-            position = PositionIn.model_validate_json(raw)
+            position = PositionIn.from_json(raw)
         except ValidationError as error:
-            return reason_of(error)
+            return Outcome(400, reason_of(error))
+        except Invalid as error:
+            return Outcome(400, error.detail)
+        return await self.write(task, party, number, position)
+
+    async def _element(self, task: ChunkTask, party: Party, number: int, raw: bytes) -> Outcome:
+        """One element of an uploaded file's list: a position to write, or an IUPD to
+        invalidate."""
+        organization = task.pa_fiscal_code or ""
         try:
-            authorize_write(party, position, task.segregation_codes)
+            if task.operation == "upsert":
+                return await self.write(task, party, number, position_of(raw, organization))
+            iupd, iuv = iuv_to_delete(raw, organization)
+        except Refused as refused:
+            return Outcome(refused.status, refused.reason, refused.iupd)
+        stored = await retry_transient(lambda: self._archive.stored(organization, iuv))
+        if not rules.is_present(stored):
+            return Outcome(404, "Debt position NOT FOUND", iupd)
+        assert stored is not None
+        return await self.write(task, party, number, invalidation_of(stored))
+
+    async def write(
+        self, task: ChunkTask, party: Party, number: int, position: PositionIn
+    ) -> Outcome:
+        """Write one position of an upload as ``paCreatePosition`` would (the same checks, the
+        same statuses), ordered by the upload's time and its line."""
+        try:
             ec = await retry_transient(lambda: self._archive.ecs.get(position.pa_fiscal_code))
+            authorize_write(party, position, task.segregation_codes)
+            accept(position)
             write = rules.Write(
                 position=position,
                 key=rules.order_key(task.received_at, task.bulk_id, number),
@@ -331,14 +444,173 @@ class Bulks:
                 company_name=ec.name,
                 default_iban=ec.default_iban,
             )
-            _, document = await retry_transient(
+            outcome, document = await retry_transient(
                 lambda: self._archive.apply(write, assume_absent=position.amount > 0)
             )
         except DomainError as refusal:
-            return refusal.detail
+            return Outcome(refusal.status, reason_of_refusal(refusal), position.iupd)
         if not rules.is_present(document):
-            return "amount 0 for a position that is not in the archive"
-        return None
+            return Outcome(422, "amount 0 for a position that is not in the archive", position.iupd)
+        # created by this very line: now, or before a crash (its redelivery changes nothing)
+        created = outcome == "created" or document.get("first") == write.key
+        return Outcome(201 if created else 200, None, position.iupd)
+
+    # ------------------------------------------------------------------ uploaded files
+    async def submit_file(
+        self,
+        party: Party,
+        *,
+        broker: str,
+        organization: str,
+        operation: UploadOperation,
+        content_type: str | None,
+        body: bytes,
+        now: datetime,
+    ) -> str:
+        """Store and fan out an uploaded file (pagoPA's multipart upload); returns its id.
+
+        Raises:
+            Forbidden: (403) the key is not the broker's, or the broker may not act for the EC.
+            Invalid: (400) not the upload's multipart body, ZIP or JSON.
+            PayloadTooLarge: (413) past the upload's limits.
+        """
+        if party.party_id != broker:
+            raise Forbidden(f"the key is not the one of broker {broker!r}")
+        authorize_for_ec(party, organization)
+        filename, archive = file_part(body, content_type)
+        content = await asyncio.to_thread(unzip, filename, archive)
+        del archive
+        framed = await asyncio.to_thread(frame_file, content, operation)
+        bulk_id = uuid.uuid4().hex
+        blob = f"{now:%Y/%m/%d}/{bulk_id}.json"
+        spans = framed.spans
+        tasks = [
+            ChunkTask(
+                bulk_id=bulk_id,
+                chunk=i,
+                blob=blob,
+                offset=spans[first][0],
+                length=spans[min(first + self._chunk_lines, len(spans)) - 1][1] - spans[first][0],
+                first_line=first + 1,
+                received_at=now,
+                party_id=party.party_id,
+                format="gpd",
+                operation=operation,
+                pa_fiscal_code=organization,
+            )
+            for i, first in enumerate(range(0, len(spans), self._chunk_lines))
+        ]
+        await self._blobs.put(blob, content)
+        del content
+        await self._sender.send(
+            self._queue,
+            [
+                Outgoing.json(
+                    f"notices-bulk:{bulk_id}:{t.chunk}", t.model_dump(mode="json", by_alias=True)
+                )
+                for t in tasks
+            ],
+        )
+        await self._store.create_bulk(
+            {
+                "id": BULK_DOC_ID,
+                "pk": bulk_id,
+                "kind": "bulk",
+                "bulkId": bulk_id,
+                "partyId": party.party_id,
+                "receivedAt": fixed_time(now),
+                "blob": blob,
+                "accepted": len(spans),
+                "chunks": len(tasks),
+                "segregationCodes": None,
+                "format": "gpd",
+                "operation": operation,
+                "broker": broker,
+                "organization": organization,
+            }
+        )
+        logger.info(
+            "file %s of %s for %s: %d %s in %d chunks",
+            bulk_id,
+            broker,
+            organization,
+            len(spans),
+            operation,
+            len(tasks),
+        )
+        return bulk_id
+
+    async def _upload(
+        self, party: Party, broker: str, organization: str, file_id: str
+    ) -> tuple[Document, list[Document]]:
+        """An uploaded file's bulk and its finished chunks, for its broker only."""
+        if party.party_id != broker:
+            raise Forbidden(f"the key is not the one of broker {broker!r}")
+        bulk = await self._store.get_bulk(file_id) if BULK_ID.fullmatch(file_id) else None
+        if (
+            bulk is None
+            or bulk.get("format") != "gpd"
+            or (bulk.get("broker"), bulk.get("organization")) != (broker, organization)
+        ):
+            raise NotFound(f"Upload {file_id!r} not found for broker {broker} and {organization}")
+        if bulk["partyId"] != party.party_id:
+            raise Forbidden(f"upload {file_id} was submitted by another party")
+        return bulk, await self._store.chunks(file_id)
+
+    async def upload_status(
+        self, party: Party, *, broker: str, organization: str, file_id: str
+    ) -> dict[str, Any]:
+        """pagoPA's ``UploadStatus`` of an uploaded file."""
+        bulk, chunks = await self._upload(party, broker, organization, file_id)
+        processed = sum(int(c["lines"]) for c in chunks)
+        submitted = int(bulk["accepted"])
+        if len(chunks) < int(bulk["chunks"]):
+            status = "IN_PROGRESS"
+        elif all(c["written"] == 0 for c in chunks):
+            status = "COMPLETED_UNSUCCESSFULLY"
+        elif any(c["rejected"] for c in chunks):
+            status = "COMPLETED_WITH_WARNINGS"
+        else:
+            status = "COMPLETED"
+        return {
+            "fileId": file_id,
+            "processedItem": processed,
+            "submittedItem": submitted,
+            "startTime": gpd_time(datetime.fromisoformat(bulk["receivedAt"]), milliseconds=False),
+            "operationStatus": status,
+        }
+
+    async def upload_report(
+        self, party: Party, *, broker: str, organization: str, file_id: str
+    ) -> dict[str, Any]:
+        """pagoPA's ``UploadReport`` of an uploaded file: its items grouped by status and
+        message, each group with its IUPDs. TooEarly (425) until every chunk is done."""
+        bulk, chunks = await self._upload(party, broker, organization, file_id)
+        if len(chunks) < int(bulk["chunks"]):
+            raise TooEarly(
+                "The report has not been generated yet, wait for the operations to complete."
+            )
+        groups: dict[tuple[int, str], list[str]] = {}
+        for chunk in sorted(chunks, key=lambda c: int(c["chunk"])):
+            for code, message in SUCCESS.items():
+                written = (chunk.get("ok") or {}).get(str(code)) or []
+                if written:
+                    groups.setdefault((code, message), []).extend(written)
+            for line in chunk["rejected"]:
+                key = (int(line.get("status") or 400), str(line["reason"]))
+                groups.setdefault(key, []).append(line.get("iupd") or f"(element {line['line']})")
+        ended = max(datetime.fromisoformat(c["at"]) for c in chunks)
+        return {
+            "fileId": file_id,
+            "processedItem": sum(int(c["lines"]) for c in chunks),
+            "submittedItem": int(bulk["accepted"]),
+            "responses": [
+                {"statusCode": code, "statusMessage": message, "iupds": iupds}
+                for (code, message), iupds in groups.items()
+            ],
+            "startTime": gpd_time(datetime.fromisoformat(bulk["receivedAt"]), milliseconds=True),
+            "endTime": gpd_time(ended, milliseconds=True),
+        }
 
     # ------------------------------------------------------------------ report
     async def report(self, bulk_id: str, *, party: Party | None) -> BulkReport:

@@ -1,16 +1,28 @@
 """The archive's rules as pure functions of (the stored document, what happens): no I/O.
 
-Ordering: every EC write carries an order key, ``<time it reached the archive>/<source>/<line>``
-(fixed width, so keys compare as strings). A position remembers the key of the newest write it
-has seen (``version``); a write whose key is not newer changes nothing, and a newer write whose
-content equals the stored one changes nothing but ``version`` (else an older write arriving
-later could still win). Because each write sets the whole content, the final state is the
-newest write's, whatever order writes are processed in. One case needs a trace: amount 0 for
-a position that is not there is refused (422), but a ``tombstone`` keeps that write's key and
-content, so that an older create processed later ends as the newer invalidation says (INVALID)
-instead of resurrecting the notice. A tombstone reads as "not there" everywhere else.
+What an EC's write does is pagoPA's (``AcaService.kt``): amount > 0 creates the position or
+updates it, amount 0 invalidates it; amount 0 for a position that is not there is a 422; a
+position that is INVALID or PAID refuses every write (409). EXPIRED is updated like VALID.
 
-Payments (PAID) and expiry (EXPIRED) change the status only, never the version.
+Ordering: every EC write carries an order key, ``<time it reached the archive>/<source>/<line>``
+(fixed width, so keys compare as strings), and the stored state is always the one that
+processing the position's writes in key order gives, whatever order they are processed in
+(a bulk's lines run concurrently, a redelivered chunk runs again). In key order:
+
+- amount-0 writes before the first amount > 0 (``first``) are refused (nothing to invalidate);
+- the first amount-0 write after ``first`` invalidates it (``invalidation``) and every later
+  write is refused (409);
+- without one, the content is the newest write's (``last``).
+
+So a document keeps ``first``, ``last``, ``invalidation`` and the keys (and content) of the
+amount-0 writes it has seen (``zeros``, the earliest :data:`ZEROS_KEPT`): an older write that
+arrives late moves ``first`` back or brings an earlier invalidation, and the state follows. A
+write whose key the document has already seen changes nothing (a redelivery). Amount 0 for a
+position that is not there leaves a ``tombstone`` that keeps those keys; it reads as "not there"
+everywhere else.
+
+Payments (PAID) and expiry (EXPIRED) change the status only; an EC write after a payment is
+refused (409) and one older than what the position has seen changes nothing.
 """
 
 from __future__ import annotations
@@ -31,6 +43,7 @@ from shared.notices.models import (
     Status,
     content_of,
     fixed_time,
+    iupd,
     position_id,
 )
 from shared.platform.errors import Conflict, Invalid, NotFound
@@ -38,11 +51,14 @@ from shared.platform.errors import Conflict, Invalid, NotFound
 Document = dict[str, Any]
 Outcome = Literal["created", "updated", "invalidated", "revalidated", "unchanged", "superseded"]
 API_SOURCE = "api"
+ZEROS_KEPT = HISTORY_LENGTH
+"""Amount-0 writes a position remembers (an EC invalidating one notice that often, racing its
+creation, is far beyond any real use: past it the earliest are forgotten)."""
 
 
 def order_key(received_at: datetime, source: str, line: int = 0) -> str:
     """The order of a write: when it reached the archive, then its source and line (nine
-    digits: a 20 MB upload has fewer lines, blank ones included)."""
+    digits: an upload has fewer lines, blank ones included)."""
     return f"{fixed_time(received_at)}/{source}/{line:09d}"
 
 
@@ -65,7 +81,7 @@ class Write:
 
     @property
     def doc_id(self) -> str:
-        return position_id(self.position.pa_fiscal_code, self.position.the_nav)
+        return position_id(self.position.pa_fiscal_code, self.position.iuv)
 
     def content(self) -> Document:
         return content_of(
@@ -85,10 +101,12 @@ def is_present(document: Document | None) -> bool:
     return document is not None and not document.get("tombstone")
 
 
-def _change(write: Write, action: Action, status: Status, fields: list[str]) -> Document:
+def _change(
+    write: Write, action: Action, status: Status, fields: list[str], at: str | None = None
+) -> Document:
     # A Change in its stored form, built directly: this runs once per position of a bulk.
     return {
-        "at": fixed_time(write.at),
+        "at": at or fixed_time(write.at),
         "by": write.by,
         "action": action,
         "status": status,
@@ -102,75 +120,188 @@ def _with_history(document: Document, *changes: Document) -> list[Document]:
     return [*(document.get("history") or []), *changes][-HISTORY_LENGTH:]
 
 
+def _zero(write: Write, content: Document) -> Document:
+    """What a document remembers of an amount-0 write: enough to apply it later."""
+    change = _change(write, "invalidated", "INVALID", [])
+    return {"key": write.key, "content": content, "change": change}
+
+
+def _with_zero(zeros: list[Document], zero: Document) -> list[Document]:
+    return sorted([*zeros, zero], key=lambda z: str(z["key"]))[:ZEROS_KEPT]
+
+
+def _first_zero_after(zeros: list[Document], key: str) -> Document | None:
+    return next((z for z in zeros if z["key"] > key), None)
+
+
+def _seen(document: Document, key: str) -> bool:
+    """Whether the document has already taken the write of ``key`` into account."""
+    if key in (document.get("first"), document.get("last"), document.get("invalidation")):
+        return True
+    return any(z["key"] == key for z in document.get("zeros") or [])
+
+
+def _newest_seen(document: Document) -> str:
+    keys = [document.get("first"), document.get("last"), document.get("invalidation")]
+    keys += [z["key"] for z in document.get("zeros") or []]
+    return max((k for k in keys if k), default="")
+
+
+def invalid_refusal(document: Document) -> Conflict:
+    """pagoPA's 409 for any write to a position that is no longer the EC's to change."""
+    status = document["status"]
+    where = f"debt position {document.get('iupd') or document['iuv']}"
+    if status == "PAID":
+        detail = (
+            f"Unauthorized action on {where}: it was paid (receipt {document.get('receiptId')}) "
+            "and can no longer be changed"
+        )
+    else:
+        detail = (
+            f"Unauthorized action on {where}: it is INVALID (invalidated with amount 0), and an "
+            "invalid position can be neither updated nor invalidated again"
+        )
+    refusal = Conflict(
+        detail,
+        errors=[{"loc": ["iuv"], "msg": f"the position is {status}", "type": "not_modifiable"}],
+    )
+    refusal.title = "Unauthorized action"
+    return refusal
+
+
 def decide(current: Document | None, write: Write) -> Decision:
     """What ``write`` does to the stored ``current`` document (None: not stored).
 
     Raises:
-        Invalid: (422) amount 0 for a position that is not in the archive.
-        Conflict: the position is PAID: no EC write changes it any more.
+        NotThere: (422) amount 0 for a position that is not in the archive; carries the
+            tombstone to store.
+        Conflict: (409) the position is INVALID or PAID: no EC write changes it any more.
     """
     content = write.content()
-    if current is not None and write.key <= current["version"]:
-        if current.get("tombstone") and write.position.amount > 0:
-            return Decision("superseded", _resurrected_invalid(current, write))
-        return Decision("unchanged" if write.key == current["version"] else "superseded", None)
     if not is_present(current):
-        if write.position.amount == 0:
-            tombstone = {
-                **content,
-                "id": write.doc_id,
-                "pk": write.doc_id,
-                "kind": "position",
-                "tombstone": True,
-                "version": write.key,
-                "invalidatedBy": _change(write, "invalidated", "INVALID", []),
-            }
-            raise NotThere(tombstone)
-        document = {
+        return _on_absent(current, write, content)
+    assert current is not None
+    if current["status"] == "PAID":
+        if _seen(current, write.key):
+            return Decision("unchanged", None)
+        if write.key < _newest_seen(current):
+            return Decision("superseded", None)
+        raise invalid_refusal(current)
+    if write.position.amount == 0:
+        return _invalidate(current, write, content)
+    return _update(current, write, content)
+
+
+def _on_absent(current: Document | None, write: Write, content: Document) -> Decision:
+    zeros: list[Document] = list(current.get("zeros") or []) if current else []
+    if write.position.amount == 0:
+        if not any(z["key"] == write.key for z in zeros):
+            zeros = _with_zero(zeros, _zero(write, content))
+        tombstone = {
             **content,
             "id": write.doc_id,
             "pk": write.doc_id,
             "kind": "position",
-            "status": "VALID",
-            "version": write.key,
-            "expiresAt": content["expirationDate"],
-            "receiptId": None,
-            "paidAt": None,
-            "updatedAt": fixed_time(write.at),
-            "history": [_change(write, "created", "VALID", [])],
+            "iupd": write.position.iupd,
+            "nav": write.position.the_nav,
+            "tombstone": True,
+            "version": zeros[-1]["key"],
+            "zeros": zeros,
         }
-        return Decision("created", document)
-    assert current is not None
-    if current["status"] == "PAID":
-        raise Conflict(
-            f"position {current['nav']} of {current['paFiscalCode']} was paid (receipt "
-            f"{current.get('receiptId')}) and can no longer be changed",
-            errors=[{"loc": ["nav"], "msg": "the position is PAID", "type": "not_modifiable"}],
-        )
+        raise NotThere(tombstone)
+    document = {
+        **content,
+        "id": write.doc_id,
+        "pk": write.doc_id,
+        "kind": "position",
+        "iupd": write.position.iupd,
+        "nav": write.position.the_nav,
+        "status": "VALID",
+        "first": write.key,
+        "last": write.key,
+        "invalidation": None,
+        "zeros": zeros,
+        "version": write.key,
+        "expiresAt": content["expirationDate"],
+        "receiptId": None,
+        "paidAt": None,
+        "updatedAt": fixed_time(write.at),
+        "history": [_change(write, "created", "VALID", [])],
+    }
+    earlier_invalidation = _first_zero_after(zeros, write.key)
+    if earlier_invalidation is not None:
+        # in key order this create came first and a newer amount 0 (already here) ended it
+        return Decision("superseded", _invalidated(document, earlier_invalidation))
+    return Decision("created", document)
+
+
+def _invalidated(document: Document, zero: Document) -> Document:
+    """``document`` invalidated by the remembered amount-0 write ``zero`` (its content, its
+    key; the nav stays the position's)."""
+    return {
+        **document,
+        **zero["content"],
+        "status": "INVALID",
+        "invalidation": zero["key"],
+        "version": zero["key"],
+        "expiresAt": zero["content"]["expirationDate"],
+        "updatedAt": zero["change"]["at"],
+        "history": _with_history(document, zero["change"]),
+    }
+
+
+def _invalidate(current: Document, write: Write, content: Document) -> Decision:
+    if _seen(current, write.key):
+        return Decision("unchanged", None)
+    zero = _zero(write, content)
+    zeros = _with_zero(list(current.get("zeros") or []), zero)
+    if write.key < current["first"]:
+        # before the position was created, in key order: nothing to invalidate then; kept in
+        # case an older create arrives later still
+        return Decision("superseded", {**current, "zeros": zeros})
+    invalidation = current.get("invalidation")
+    if invalidation is not None and write.key > invalidation:
+        raise invalid_refusal(current)
     changed = [name for name in CONTENT_FIELDS if current.get(name) != content[name]]
-    if not changed:  # the same content: only the order moves on
-        return Decision("unchanged", {**current, "version": write.key})
-    status: Status = "INVALID" if write.position.amount == 0 else "VALID"
-    action: Action
-    if status == "INVALID":
-        action = "invalidated" if current["status"] != "INVALID" else "updated"
-    else:
-        action = "updated" if current["status"] == "VALID" else "revalidated"
+    zero["change"]["fields"] = changed
+    document = _invalidated({**current, "zeros": zeros}, zero)
+    if invalidation is not None:  # an earlier invalidation than the one it had
+        return Decision("superseded", document)
+    return Decision("invalidated", document)
+
+
+def _update(current: Document, write: Write, content: Document) -> Decision:
+    if _seen(current, write.key):
+        return Decision("unchanged", None)
+    invalidation = current.get("invalidation")
+    if invalidation is not None and write.key > invalidation:
+        raise invalid_refusal(current)
+    if write.key < current["first"]:
+        # an older create: in key order it came first, so an amount 0 between it and the old
+        # first may now invalidate the position
+        document = {**current, "first": write.key}
+        zero = _first_zero_after(list(current.get("zeros") or []), write.key)
+        if zero is not None and (invalidation is None or zero["key"] < invalidation):
+            document = _invalidated(document, zero)
+        return Decision("superseded", document)
+    if invalidation is not None or write.key < current["last"]:
+        # in key order an invalidation or a newer write overrides it
+        return Decision("superseded", None)
+    changed = [name for name in CONTENT_FIELDS if current.get(name) != content[name]]
+    if not changed and current["status"] == "VALID":  # the same content: only the order moves on
+        return Decision("unchanged", {**current, "last": write.key, "version": write.key})
+    action: Action = "updated" if current["status"] == "VALID" else "revalidated"
     document = {
         **current,
         **content,
-        "status": status,
+        "status": "VALID",
+        "last": write.key,
         "version": write.key,
         "expiresAt": content["expirationDate"],
         "updatedAt": fixed_time(write.at),
-        "history": _with_history(current, _change(write, action, status, changed)),
+        "history": _with_history(current, _change(write, action, "VALID", changed)),
     }
-    outcome: Outcome = (
-        "invalidated"
-        if action == "invalidated"
-        else ("revalidated" if action == "revalidated" else "updated")
-    )
-    return Decision(outcome, document)
+    return Decision("updated" if action == "updated" else "revalidated", document)
 
 
 class NotThere(Invalid):
@@ -178,8 +309,8 @@ class NotThere(Invalid):
 
     def __init__(self, tombstone: Document) -> None:
         super().__init__(
-            f"no position {tombstone['nav']} of {tombstone['paFiscalCode']} in the archive: "
-            "amount 0 invalidates an existing position and creates nothing",
+            f"Can not perform the requested action on debt position {tombstone.get('iupd')}: "
+            "it is not in the archive, and amount 0 invalidates an existing position only",
             status=422,
             errors=[
                 {
@@ -190,21 +321,6 @@ class NotThere(Invalid):
             ],
         )
         self.tombstone = tombstone
-
-
-def _resurrected_invalid(tombstone: Document, write: Write) -> Document:
-    """An older create reached the archive after a newer invalidation: in order, the create
-    came first and the invalidation ended it, so the position is INVALID as the tombstone says."""
-    document = {k: v for k, v in tombstone.items() if k not in ("tombstone", "invalidatedBy")}
-    document.update(
-        status="INVALID",
-        expiresAt=tombstone["expirationDate"],
-        receiptId=None,
-        paidAt=None,
-        updatedAt=tombstone["invalidatedBy"]["at"],
-        history=[_change(write, "created", "VALID", []), tombstone["invalidatedBy"]],
-    )
-    return document
 
 
 def expire(current: Document, *, now: datetime) -> Document | None:
@@ -293,3 +409,24 @@ def as_position(document: Document, *, now: datetime) -> Position:
     shown = copy.copy(document)
     shown["status"] = effective_status(document, now=now)
     return Position.model_validate(shown)
+
+
+def rekeyed(legacy: Document) -> Document:
+    """A position stored under its nav (before positions were named by IUPD), in today's form:
+    its IUPD's id, and the order keys its one ``version`` stood for."""
+    document = {k: v for k, v in legacy.items() if not k.startswith("_")}
+    new_id = position_id(legacy["paFiscalCode"], legacy["iuv"])
+    document.update(id=new_id, pk=new_id, iupd=iupd(legacy["paFiscalCode"], legacy["iuv"]))
+    document.setdefault("zeros", [])
+    if document.get("tombstone"):
+        change = legacy.get("invalidatedBy") or {}
+        content = {name: legacy.get(name) for name in CONTENT_FIELDS}
+        document["zeros"] = [{"key": legacy["version"], "content": content, "change": change}]
+        document.pop("invalidatedBy", None)
+        return document
+    document.setdefault("first", legacy["version"])
+    document.setdefault("last", legacy["version"])
+    document.setdefault(
+        "invalidation", legacy["version"] if legacy["status"] == "INVALID" else None
+    )
+    return document

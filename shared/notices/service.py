@@ -1,10 +1,23 @@
 """Use cases of the archive: publish a position, read it, mark it paid, expire what is due.
 
+``paCreatePosition`` decides as pagoPA does (docs/aca-contract.md): an unknown EC is a 404; a
+party that may not act for the EC at all is a 403 (pagoPA's spec is silent: its gateway refuses
+such a key before the service); a segregation code the party may not use is pagoPA's 409
+"Unauthorized action"; what the archive will not take although the schema allows it is a 422;
+then the rules (:mod:`shared.notices.rules`): 409 for an INVALID or PAID position, 422 for
+amount 0 on an absent one.
+
 Who may write: an EC for its own ``paFiscalCode``, and an intermediary (or an EC that brokers)
 for the ECs the party registry lists in its ``actsFor``, limited to the segregation codes listed
 there; a request's ``segregationCodes`` can only narrow that. The code is checked on every
-identifier a request touches: the IUV's first two digits and the nav's two digits after its aux
-digit (the nav names the position; a body whose two disagree is refused by the model anyway).
+identifier that carries one: the IUV's first two digits and, for a nav with aux digit 3, its two
+digits after it (the same code: a nav with aux digit 3 is ``"3" + iuv``). An IUV whose first two
+characters are not digits carries none, so only the EC itself or a party acting for it on every
+code may write it.
+
+A position is found by its nav (the stand-in, payments, reads) in one point read when the nav is
+``"3" + iuv``; another nav is looked up through its claim document (:func:`nav_claim_id`), which
+also keeps two positions of an EC from holding the same nav (409, as pagoPA's GPD does).
 
 The stand-in capability calls :meth:`NoticeArchive.get` (one point read) and
 :meth:`NoticeArchive.mark_paid`; nothing else of this package.
@@ -17,20 +30,29 @@ import logging
 import re
 import time
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
-from typing import Protocol
+from typing import Any, Protocol
 
 from cachetools import TTLCache
 
 from shared.notices import rules
 from shared.notices.models import (
+    AUX_DIGIT,
     EC_FISCAL_CODE,
+    MAX_TEXT,
     NAV,
+    DebtPositionResponse,
     Position,
     PositionIn,
+    accept,
+    answer_of,
+    default_nav,
     fixed_time,
     in_utc,
+    is_registry_id,
+    legacy_position_id,
+    nav_claim_id,
     nav_segregation_code,
     position_id,
     segregation_code,
@@ -39,7 +61,7 @@ from shared.notices.rules import Document, NotThere, Outcome, Write
 from shared.notices.store import NoticeStore
 from shared.parties.models import Party
 from shared.parties.service import authorize_for_ec
-from shared.platform.errors import DependencyError, Forbidden, Invalid, NotFound
+from shared.platform.errors import Conflict, DependencyError, Forbidden, Invalid, NotFound
 from shared.platform.retry import KeptLosing, in_hand_then_read, retry_on_stale
 from shared.platform.values import unsafe_character
 
@@ -51,6 +73,9 @@ REGISTRY_CACHE_SIZE = 10_000
 """ECs remembered at most (a bound only: they expire after ``ttl`` anyway)."""
 EXPIRY_BATCH = 200
 EXPIRY_MAX_BATCHES = 50
+REKEY_BATCH = 200
+CLAIM_SETTLES = timedelta(seconds=60)
+"""How long a nav's claim by a position that is not stored yet is left to its creator."""
 _EC = re.compile(EC_FISCAL_CODE)
 _NAV = re.compile(NAV)
 
@@ -75,18 +100,19 @@ class EcDirectory:
         )
 
     async def get(self, fiscal_code: str) -> Party:
-        """The EC ``fiscal_code``; Invalid (422) if the registry has no such EC."""
+        """The EC ``fiscal_code``; NotFound (404, as pagoPA's) if the registry has no such EC."""
         cached = self._cache.get(fiscal_code)
         if cached is not None:
             return cached
-        try:
-            party = await self._parties.get(fiscal_code)
-        except NotFound:
-            party = None
+        party = None
+        if is_registry_id(fiscal_code):  # anything else names no party: no store to ask
+            try:
+                party = await self._parties.get(fiscal_code)
+            except NotFound:
+                party = None
         if party is None or party.role != "ec":
-            raise Invalid(
-                f"{fiscal_code} is not a creditor institution of the registry",
-                status=422,
+            raise NotFound(
+                f"No creditor institution {fiscal_code!r} in the registry",
                 errors=[
                     {
                         "loc": ["paFiscalCode"],
@@ -97,6 +123,12 @@ class EcDirectory:
             )
         self._cache[fiscal_code] = party
         return party
+
+
+class SegregationRefused(Conflict):
+    """pagoPA's 409 "Unauthorized action": a segregation code the caller may not use."""
+
+    title = "Unauthorized action"
 
 
 def _kept_changing(doc_id: str) -> DependencyError:
@@ -124,38 +156,76 @@ def parse_segregation_codes(raw: str | None) -> list[str] | None:
     return sorted(set(codes))
 
 
+def write_codes(position: PositionIn) -> dict[str, str | None]:
+    """The segregation code of each identifier of a write that can carry one (None: the IUV
+    carries none). A nav without aux digit 3 carries none and names nothing by its digits."""
+    codes: dict[str, str | None] = {"IUV": segregation_code(position.iuv)}
+    if position.the_nav.startswith(AUX_DIGIT):
+        codes["nav"] = nav_segregation_code(position.the_nav)
+    return codes
+
+
 def authorize_write(
     party: Party, position: PositionIn, segregation_codes: Sequence[str] | None
 ) -> None:
-    """Raise Forbidden unless ``party`` may write ``position``: the segregation code of each of
-    its identifiers (the IUV, the nav) must be one the registry gives the party for that EC
-    and, if the request names some, one of those (the request narrows what the registry allows,
-    never widens it)."""
-    codes = {
-        "IUV": segregation_code(position.iuv),
-        "nav": nav_segregation_code(position.the_nav),
-    }
+    """Raise unless ``party`` may write ``position``.
+
+    Raises:
+        Forbidden: (403) the party may not act for the position's EC at all.
+        SegregationRefused: (409) the segregation code of one of its identifiers is not one the
+            registry gives the party for that EC or, if the request names some, not one of
+            those (the request narrows what the registry allows, never widens it).
+    """
+    authorize_for_ec(party, position.pa_fiscal_code)
+    codes = write_codes(position)
+    where = f"debt position with iuv {position.iuv}"
     if segregation_codes is not None:
         for name, code in codes.items():
             if code not in segregation_codes:
-                raise Forbidden(
-                    f"the {name}'s segregation code {code!r} is not among the request's "
-                    f"segregationCodes ({','.join(segregation_codes)})"
+                raise SegregationRefused(
+                    f"Unauthorized action on {where}: the {name}'s segregation code "
+                    f"{code!r} is not among the request's segregationCodes "
+                    f"({','.join(segregation_codes)})"
                 )
-    authorize_for_ec(party, position.pa_fiscal_code, codes.values())
+    try:
+        authorize_for_ec(party, position.pa_fiscal_code, codes.values())
+    except Forbidden as refused:
+        raise SegregationRefused(f"Unauthorized action on {where}: {refused.detail}") from None
 
 
 def check_keys(pa_fiscal_code: str, nav: str) -> None:
-    """Invalid (400) unless the route names a position: 11 and 18 digits."""
+    """Invalid (400) unless the arguments name a notice the node can carry: an 11-digit EC and
+    an 18-digit notice number."""
     errors = []
     if not _EC.fullmatch(pa_fiscal_code):
         errors.append({"loc": ["path", "paFiscalCode"], "type": "pattern", "msg": "11 digits"})
     if not _NAV.fullmatch(nav):
-        errors.append({"loc": ["path", "nav"], "type": "pattern", "msg": "18 digits"})
+        errors.append(
+            {
+                "loc": ["path", "nav"],
+                "type": "pattern",
+                "msg": "18 digits: only such a notice number can be paid through the node, "
+                "printed or QR-encoded",
+            }
+        )
     if errors:
         raise Invalid(
-            "a position is named by an 11-digit paFiscalCode and an 18-digit nav", errors=errors
+            "a notice the node can carry is named by an 11-digit paFiscalCode and an 18-digit "
+            "notice number (a position with another nav is in the archive but cannot be paid "
+            "through the node, printed or QR-encoded)",
+            errors=errors,
         )
+
+
+def check_read_keys(pa_fiscal_code: str, nav: str) -> None:
+    """Invalid (400) unless the arguments could name a position at all."""
+    errors = []
+    if len(pa_fiscal_code) != 11:
+        errors.append({"loc": ["path", "paFiscalCode"], "type": "length", "msg": "11 characters"})
+    if not 1 <= len(nav) <= MAX_TEXT or unsafe_character(nav):
+        errors.append({"loc": ["path", "nav"], "type": "length", "msg": "1 to 255 characters"})
+    if errors:
+        raise Invalid("a position is named by its paFiscalCode and its nav", errors=errors)
 
 
 class NoticeArchive:
@@ -173,10 +243,12 @@ class NoticeArchive:
         *,
         segregation_codes: Sequence[str] | None,
         now: datetime,
-    ) -> Position:
-        """paCreatePosition: create, update or invalidate one position; returns it as stored."""
-        authorize_write(party, position, segregation_codes)
+    ) -> DebtPositionResponse:
+        """paCreatePosition: create, update or invalidate one position; returns it as pagoPA's
+        ``DebtPositionResponse``."""
         ec = await self.ecs.get(position.pa_fiscal_code)
+        authorize_write(party, position, segregation_codes)
+        accept(position)
         write = Write(
             position=position,
             key=rules.order_key(now, rules.new_source()),
@@ -189,20 +261,23 @@ class NoticeArchive:
         _, document = await self.apply(write, assume_absent=position.amount > 0)
         if not rules.is_present(document):  # an older amount 0 behind a newer one
             raise NotThere(document)
-        return rules.as_position(document, now=now)
+        return answer_of(document, rules.effective_status(document, now=now))
 
     async def apply(self, write: Write, *, assume_absent: bool = False) -> tuple[Outcome, Document]:
         """Apply ``write`` with ETag concurrency; returns its outcome and the stored document.
 
-        ``assume_absent`` tries a create before any read (one round trip for a new position).
+        ``assume_absent`` tries a create before any read (one round trip for a new position
+        whose nav is ``"3" + iuv``; another nav is claimed first).
 
         Raises:
             NotThere: amount 0 for a position that is not there (its tombstone is stored).
-            Conflict: the position is PAID.
+            Conflict: the position is INVALID or PAID, or its nav is another position's.
             DependencyError: Cosmos is unavailable, or the position kept changing.
         """
+        claims_nav = write.position.the_nav != default_nav(write.position.iuv)
         read = partial(self._store.get, write.doc_id)
-        current = in_hand_then_read(None, read) if assume_absent else read
+        first_guess = assume_absent and not claims_nav
+        current = in_hand_then_read(None, read) if first_guess else read
 
         async def step() -> tuple[Outcome, Document]:
             document = await current()
@@ -214,6 +289,8 @@ class NoticeArchive:
             if decision.document is None:
                 assert document is not None
                 return decision.outcome, document
+            if claims_nav and not rules.is_present(document):  # it creates the position
+                await self._claim_nav(write)
             return decision.outcome, await self._put(document, decision.document)
 
         return await retry_on_stale(
@@ -225,25 +302,86 @@ class NoticeArchive:
             return await self._store.create(document)
         return await self._store.replace(document, current["_etag"])
 
+    async def _claim_nav(self, write: Write) -> None:
+        """Make ``write``'s position the holder of its nav (created with it), or raise Conflict
+        (409) if another position of the EC holds it."""
+        pa, nav = write.position.pa_fiscal_code, write.position.the_nav
+        claim_id = nav_claim_id(pa, nav)
+        claim = {
+            "id": claim_id,
+            "pk": claim_id,
+            "kind": "nav",
+            "paFiscalCode": pa,
+            "nav": nav,
+            "position": write.doc_id,
+            "at": fixed_time(write.at),
+        }
+
+        async def step() -> None:
+            current = await self._store.get(claim_id)
+            if current is None:
+                await self._store.create(claim)
+                return
+            if current["position"] == write.doc_id:
+                return
+            holder = await self._store.get(current["position"])
+            settling = current["at"] > fixed_time(write.at - CLAIM_SETTLES)
+            if (rules.is_present(holder) and holder is not None and holder["nav"] == nav) or (
+                holder is None and settling
+            ):
+                raise Conflict(
+                    f"Error while create new debit position conflict into request: the nav "
+                    f"{nav} already names another debt position of {pa}",
+                    errors=[{"loc": ["nav"], "type": "nav_taken", "msg": "already in use"}],
+                )
+            await self._store.replace(claim, current["_etag"])  # a stale claim: taken over
+
+        await retry_on_stale(step, conflict=_kept_changing(claim_id), attempts=MAX_ATTEMPTS)
+
     # ------------------------------------------------------------------ reads
+    async def find(self, pa_fiscal_code: str, nav: str) -> Document | None:
+        """The stored position whose nav is ``nav`` (one point read for ``"3" + iuv``)."""
+        if nav.startswith(AUX_DIGIT) and len(nav) > 1:
+            document = await self._store.get(position_id(pa_fiscal_code, nav[1:]))
+            if rules.is_present(document) and document is not None and document["nav"] == nav:
+                return document
+        claim = await self._store.get(nav_claim_id(pa_fiscal_code, nav))
+        if claim is not None:
+            document = await self._store.get(claim["position"])
+            if rules.is_present(document) and document is not None and document["nav"] == nav:
+                return document
+        if _EC.fullmatch(pa_fiscal_code) and _NAV.fullmatch(nav):
+            legacy = await self._store.get(legacy_position_id(pa_fiscal_code, nav))
+            if rules.is_present(legacy):
+                return legacy  # not re-keyed yet (see rekey)
+        return None
+
+    async def stored(self, pa_fiscal_code: str, iuv: str) -> Document | None:
+        """The stored document of the position ACA_<pa_fiscal_code>_<iuv> (one point read)."""
+        return await self._store.get(position_id(pa_fiscal_code, iuv))
+
     async def get(self, pa_fiscal_code: str, nav: str, *, now: datetime) -> Position:
-        """The position (one point read), its status as of ``now``; NotFound if absent."""
+        """The notice ``nav`` (18 digits: what the node carries), its status as of ``now``;
+        NotFound if absent."""
         check_keys(pa_fiscal_code, nav)
-        document = await self._store.get(position_id(pa_fiscal_code, nav))
-        if document is None or not rules.is_present(document):
+        document = await self.find(pa_fiscal_code, nav)
+        if document is None:
             raise NotFound(f"no position {nav} of {pa_fiscal_code}")
         return rules.as_position(document, now=now)
 
     async def read(self, party: Party, pa_fiscal_code: str, nav: str, *, now: datetime) -> Position:
-        """The position, for the EC itself or a party that acts for it on its codes."""
-        check_keys(pa_fiscal_code, nav)
+        """The position with ``nav`` (any nav the ACA contract allows), for the EC itself or a
+        party that acts for it on its codes."""
+        check_read_keys(pa_fiscal_code, nav)
         # the nav's code before the store is asked: a notice of another code is 403 whether
         # it exists or not
         authorize_for_ec(party, pa_fiscal_code, [nav_segregation_code(nav)])
-        position = await self.get(pa_fiscal_code, nav, now=now)
+        document = await self.find(pa_fiscal_code, nav)
+        if document is None:
+            raise NotFound(f"no position {nav} of {pa_fiscal_code}")
         # and the IUV's: a notice stored before the two had to agree may differ
-        authorize_for_ec(party, pa_fiscal_code, [segregation_code(position.iuv)])
-        return position
+        authorize_for_ec(party, pa_fiscal_code, [segregation_code(document["iuv"])])
+        return rules.as_position(document, now=now)
 
     # ------------------------------------------------------------------ lifecycle
     async def mark_paid(
@@ -276,10 +414,9 @@ class NoticeArchive:
             in_utc(paid_at)
         except ValueError as error:
             raise Invalid(f"paid_at: {error}") from None
-        doc_id = position_id(pa_fiscal_code, nav)
 
         async def step() -> Document:
-            current = await self._store.get(doc_id)
+            current = await self.find(pa_fiscal_code, nav)
             paid = rules.pay(
                 current,
                 receipt_id=receipt_id,
@@ -294,7 +431,7 @@ class NoticeArchive:
                 return current
             return await self._store.replace(paid, current["_etag"])
 
-        written = await retry_on_stale(step, conflict=_kept_changing(doc_id), attempts=MAX_ATTEMPTS)
+        written = await retry_on_stale(step, conflict=_kept_changing(nav), attempts=MAX_ATTEMPTS)
         return rules.as_position(written, now=now)
 
     async def expire_due(self, *, now: datetime, concurrency: int = 16) -> int:
@@ -333,3 +470,49 @@ class NoticeArchive:
             return await retry_on_stale(step, conflict=KeptLosing(), attempts=MAX_ATTEMPTS)
         except KeptLosing:
             return False  # the next run looks at it again
+
+    # ------------------------------------------------------------------ migration
+    async def rekey(self, *, batch: int = REKEY_BATCH) -> dict[str, Any]:
+        """Move up to ``batch`` positions stored under ``<paFiscalCode>:<nav>`` (before positions
+        were named by IUPD) to their IUPD, claiming a nav that is not ``"3" + iuv``. Where the
+        IUPD already holds a position (two navs of one IUV were two positions then, or a write
+        came in meanwhile) the one that saw the newest write stays, and a PAID one always does.
+        Idempotent: run it until ``remaining`` is false."""
+        legacy = await self._store.legacy_positions(batch)
+        moved = merged = 0
+        for old in legacy:
+            new = rules.rekeyed(old)
+            existing = await self._store.get(new["id"])
+            if existing is None:
+                await self._store.create(new)
+                moved += 1
+            else:
+                if _keeps(new, over=existing):
+                    await self._store.replace(new, existing["_etag"])
+                merged += 1
+            kept = new if existing is None or _keeps(new, over=existing) else existing
+            if rules.is_present(kept) and kept["nav"] != default_nav(kept["iuv"]):
+                await self._store.put_claim(
+                    {
+                        "id": nav_claim_id(kept["paFiscalCode"], kept["nav"]),
+                        "pk": nav_claim_id(kept["paFiscalCode"], kept["nav"]),
+                        "kind": "nav",
+                        "paFiscalCode": kept["paFiscalCode"],
+                        "nav": kept["nav"],
+                        "position": kept["id"],
+                        "at": kept["updatedAt"],
+                    }
+                )
+            await self._store.delete(old["id"])
+        if legacy:
+            logger.info("re-keyed %d positions (%d merged)", moved, merged)
+        return {"moved": moved, "merged": merged, "remaining": len(legacy) == batch}
+
+
+def _keeps(candidate: Document, *, over: Document) -> bool:
+    """Whether a re-keyed ``candidate`` replaces the position ``over`` at its IUPD."""
+    if over.get("status") == "PAID" or not rules.is_present(candidate):
+        return False
+    if candidate.get("status") == "PAID" or not rules.is_present(over):
+        return True
+    return str(candidate.get("version", "")) > str(over.get("version", ""))

@@ -1,9 +1,11 @@
 """Cosmos adapters of the archive: positions, and the progress of bulk uploads.
 
-Positions (container ``NOTICES_CONTAINER``, partition key ``/pk``): ``id`` = ``pk`` =
-``<paFiscalCode>:<nav>``, so every logical partition holds one notice (bounded whatever an EC
-issues) and the stand-in's read by (paFiscalCode, nav) is one point read. Only the expiry timer
-queries across partitions.
+Positions (container ``NOTICES_CONTAINER``, partition key ``/pk``): ``id`` = ``pk`` = the
+position's IUPD ``ACA_<paFiscalCode>_<iuv>`` (its hash when it is not a plain Cosmos id), so
+every logical partition holds one notice (bounded whatever an EC issues) and the stand-in's read
+of a nav ``"3" + iuv`` is one point read. A nav that is not ``"3" + iuv`` has its own claim
+document (``kind`` = ``nav``) naming its position. Only the expiry timer and the one-off re-key
+of positions stored under ``<paFiscalCode>:<nav>`` query across partitions.
 
 Bulk uploads (container ``NOTICE_BULKS_CONTAINER``, partition key ``/pk`` = the bulk id): one
 ``bulk`` document (who, when, how many lines and chunks) and one ``chunk`` document per finished
@@ -36,6 +38,10 @@ _DUE = (
     "SELECT TOP {limit} * FROM c WHERE c.kind = 'position' AND c.status = 'VALID' "
     "AND c.switchToExpired = true AND c.expiresAt <= @now"
 )
+_LEGACY = (
+    "SELECT TOP {limit} * FROM c WHERE c.kind = 'position' AND (NOT IS_DEFINED(c.iupd)) "
+    "AND IS_DEFINED(c.paFiscalCode) AND IS_DEFINED(c.iuv)"
+)
 _CHUNKS = "SELECT * FROM c WHERE c.kind = 'chunk'"
 BULK_DOC_ID = "bulk"
 
@@ -59,6 +65,18 @@ class NoticeStore(Protocol):
 
     async def due_to_expire(self, now: str, limit: int) -> list[Document]:
         """VALID positions with switchToExpired whose expiresAt is at or before ``now``."""
+        ...
+
+    async def legacy_positions(self, limit: int) -> list[Document]:
+        """Positions still stored under ``<paFiscalCode>:<nav>`` (no ``iupd``)."""
+        ...
+
+    async def put_claim(self, document: Document) -> None:
+        """Create or replace a nav's claim document (the re-key only)."""
+        ...
+
+    async def delete(self, doc_id: str) -> None:
+        """Delete the document ``doc_id`` (its own partition); nothing if it is gone."""
         ...
 
 
@@ -103,6 +121,24 @@ class CosmosNoticeStore:
             ):
                 found.append(item)
         return found
+
+    async def legacy_positions(self, limit: int) -> list[Document]:
+        found: list[Document] = []
+        async with guarded(self._timeout * 6):
+            async for item in self._c.query_items(_LEGACY.format(limit=int(limit))):
+                found.append(item)
+        return found
+
+    async def put_claim(self, document: Document) -> None:
+        async with guarded(self._timeout):
+            await self._c.upsert_item(document)
+
+    async def delete(self, doc_id: str) -> None:
+        try:
+            async with guarded(self._timeout):
+                await self._c.delete_item(doc_id, partition_key=doc_id)
+        except CosmosResourceNotFoundError:
+            pass  # deleted already (the re-key ran twice)
 
 
 class CosmosBulkStore:

@@ -13,6 +13,8 @@ from shared.parties.store import PartyStore
 from shared.platform.errors import Forbidden, NotFound, Unauthorized
 
 SUBSCRIPTION_KEY_HEADER = "Ocp-Apim-Subscription-Key"
+SUBSCRIPTION_KEY_QUERY = "subscription-key"
+"""Where pagoPA's API gateway also takes the key (its specs' ``apiKeyQuery``)."""
 
 
 def key_hash(key: str) -> str:

@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-Security = Literal["anonymous", "function", "citizen", "party", "sender", "psp", "admin"]
+Security = Literal["anonymous", "function", "citizen", "party", "sender", "aca", "psp", "admin"]
 
 SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
     "functionKey": {
@@ -42,6 +42,13 @@ SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
         "name": "Ocp-Apim-Subscription-Key",
         "description": "A party's key from the party registry.",
     },
+    "subscriptionKeyQuery": {
+        "type": "apiKey",
+        "in": "query",
+        "name": "subscription-key",
+        "description": "A party's key from the party registry, in the query (pagoPA's ACA "
+        "contract allows either).",
+    },
     "pspSignature": {
         "type": "apiKey",
         "in": "header",
@@ -58,6 +65,7 @@ _REQUIREMENTS: dict[str, list[dict[str, list[str]]]] = {
     "party": [{"subscriptionKey": []}],
     "sender": [{"functionKey": [], "subscriptionKey": []}],
     "psp": [{"pspSignature": []}],
+    "aca": [{"subscriptionKey": []}, {"subscriptionKeyQuery": []}],
     "admin": [{"adminKey": []}],
 }
 
@@ -120,6 +128,16 @@ class ProblemDetails(BaseModel):
     code: str | None = None
 
 
+class AcaProblem(BaseModel):
+    """pagoPA's ``ProblemJson`` (the error body of its ACA contract), with our correlation id."""
+
+    title: str
+    status: int
+    detail: str
+    correlationId: str
+    errors: list[dict[str, Any]] | None = None
+
+
 @dataclass
 class Operation:
     """One HTTP operation: what the OpenAPI document says about it."""
@@ -154,7 +172,8 @@ def build(
 ) -> dict[str, Any]:
     """The OpenAPI 3.1 document of ``operations`` (and the partner calls ``webhooks``)."""
     models: list[tuple[type[BaseModel], Literal["validation", "serialization"]]] = [
-        (ProblemDetails, "serialization")
+        (ProblemDetails, "serialization"),
+        (AcaProblem, "serialization"),
     ]
     for hook in webhooks or []:
         models.append((hook.request, "serialization"))
@@ -170,7 +189,8 @@ def build(
     def ref(model: type[BaseModel], mode: str) -> dict[str, Any]:
         return dict(keys[(model, mode)])  # type: ignore[index]
 
-    problem = {"application/problem+json": {"schema": ref(ProblemDetails, "serialization")}}
+    rfc7807 = {"application/problem+json": {"schema": ref(ProblemDetails, "serialization")}}
+    aca = {"application/json": {"schema": ref(AcaProblem, "serialization")}}
     paths: dict[str, dict[str, Any]] = {}
     for op in sorted(operations, key=lambda o: (o.route, o.method)):
         path = "/api/" + re.sub(r"\{(\w+)(:[^}]*)?\??\}", r"{\1}", op.route)
@@ -214,6 +234,7 @@ def build(
             codes |= {401}
         if op.request is not None:
             codes |= {400, 413, 422}
+        problem = aca if op.security == "aca" else rfc7807
         for code in sorted(codes):
             if code == 401 and op.security != "anonymous":
                 responses["401"] = unauthorized(op.security, checks_own=401 in op.errors)

@@ -16,6 +16,9 @@ from shared.platform.errors import ConfigurationError, DependencyError, DomainEr
 logger = logging.getLogger(__name__)
 
 PROBLEM_JSON = "application/problem+json"
+ACA_PROBLEM_MEMBERS = ("title", "status", "detail", "correlationId", "errors")
+"""What pagoPA's ``ProblemJson`` of the ACA contract carries (title, status, detail), plus our
+correlation id and the failing fields."""
 
 
 @dataclass(frozen=True)
@@ -23,6 +26,14 @@ class Problem:
     status: int
     body: dict[str, Any]
     headers: dict[str, str] = field(default_factory=dict)
+    media_type: str = PROBLEM_JSON
+
+
+def aca_problem(problem: Problem) -> Problem:
+    """``problem`` in pagoPA's ``ProblemJson`` of its ACA contract: ``application/json``, no
+    ``type`` or ``instance`` (the contract wants absolute URIs there; ours are paths)."""
+    body = {k: problem.body[k] for k in ACA_PROBLEM_MEMBERS if k in problem.body}
+    return Problem(problem.status, body, problem.headers, media_type="application/json")
 
 
 def problem(

@@ -60,6 +60,26 @@ class MemoryNoticeStore:
         ]
         return due[:limit]
 
+    async def legacy_positions(self, limit: int) -> list[Document]:
+        self.round_trips += 1
+        found = [
+            copy.deepcopy(d)
+            for d in self.items.values()
+            if d.get("kind") == "position"
+            and "iupd" not in d
+            and "paFiscalCode" in d
+            and "iuv" in d
+        ]
+        return found[:limit]
+
+    async def put_claim(self, document: Document) -> None:
+        self.round_trips += 1
+        self._written(document)
+
+    async def delete(self, doc_id: str) -> None:
+        self.round_trips += 1
+        self.items.pop(doc_id, None)
+
 
 class MemoryBulkStore:
     def __init__(self) -> None:

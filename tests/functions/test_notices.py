@@ -1,5 +1,6 @@
 """The archive's triggers called directly (func.HttpRequest, func.ServiceBusMessage, a timer)
-on a root of in-memory fakes: statuses, problem bodies, the ACA contract's 400s."""
+on a root of in-memory fakes: pagoPA's statuses, its ProblemJson, the ACA contract's 400s and
+the 422s of what the archive will not take."""
 
 from __future__ import annotations
 
@@ -20,8 +21,9 @@ from shared.parties.service import PartyRegistry
 from shared.platform.clock import SystemClock, use_clock
 from shared.platform.messaging import Outgoing
 from tests.app import app
-from tests.functions.fakes import NOW, FakeRoot, request, trigger
-from tests.unit.notices.fakes import BROKER, EC, OTHER_EC, OTHER_IBAN, World, body, nav
+from tests.functions.fakes import NOW, FakeRoot, functions, request, trigger
+from tests.unit.notices.fakes import BROKER, EC, IBAN, OTHER_EC, OTHER_IBAN, World, body, nav
+from tests.unit.notices.test_upload import CONTENT_TYPE, gpd, multipart, upload_body
 
 KEYS = {EC: "ec-key", OTHER_EC: "other-ec-key", BROKER: "broker-key", "ACQ": "acquirer-key"}
 CREATE = "aca/v1/paCreatePosition"
@@ -89,12 +91,15 @@ def parsed(response: func.HttpResponse) -> Any:
 
 
 def problem(response: func.HttpResponse, status: int) -> dict[str, Any]:
+    """pagoPA's ProblemJson: application/json, title, status, detail (and our correlation id)."""
     assert response.status_code == status, response.get_body()
-    assert response.mimetype == "application/problem+json"
+    assert response.mimetype == "application/json"
     found: dict[str, Any] = parsed(response)
     assert found["status"] == status
     assert found["title"]
     assert found["detail"]
+    assert found["correlationId"] == response.headers["x-correlation-id"]
+    assert not {"type", "instance"} & set(found)
     return found
 
 
@@ -106,16 +111,39 @@ async def create(
 
 # ------------------------------------------------------------------ the behaviour table
 async def test_create_update_invalidate_are_200_with_the_position(root: NoticesRoot) -> None:
-    created = await create(body(1))
+    created = await create(body(1, expirationDate="2027-01-31T23:00:00+01:00"))
     assert created.status_code == 200
-    assert parsed(created)["status"] == "VALID"
-    assert parsed(created)["companyName"] == "Comune di Demo"
+    assert created.mimetype == "application/json"
+    assert parsed(created) == {
+        "paFiscalCode": EC,
+        "companyName": "Comune di Demo",
+        "entityType": "F",
+        "entityFiscalCode": "RSSMRA85T10A562S",
+        "entityFullName": "Mario Rossi",
+        "iuv": body(1)["iuv"],
+        "nav": nav(1),
+        "amount": 12_050,
+        "description": "TARI 2026",
+        "expirationDate": "2027-01-31T23:00",
+        "iban": IBAN,
+        "switchToExpired": False,
+        "status": "VALID",
+    }
     root.clock.advance(1)
     updated = await create(body(1, amount=1))
     assert (updated.status_code, parsed(updated)["amount"]) == (200, 1)
     root.clock.advance(1)
     invalid = await create(body(1, amount=0))
     assert (invalid.status_code, parsed(invalid)["status"]) == (200, "INVALID")
+    root.clock.advance(1)
+    for amount in (5, 0):  # an INVALID position is no longer the EC's to change
+        refused = problem(await create(body(1, amount=amount)), 409)
+        assert refused["title"] == "Unauthorized action"
+
+
+async def test_an_unknown_ec_is_404(root: NoticesRoot) -> None:
+    problem(await create(body(1, paFiscalCode="80000000009")), 404)
+    problem(await create(body(1, paFiscalCode="abc/def?#gh")), 404)
 
 
 async def test_amount_zero_for_an_absent_position_is_422(root: NoticesRoot) -> None:
@@ -137,10 +165,10 @@ async def test_a_paid_position_is_409_with_why(root: NoticesRoot) -> None:
     [
         body(1, amount=-1),
         body(1, paFiscalCode="123"),
-        body(1, iban="IT00X0542811101000000123456"),
+        body(1, iban="IT00"),
+        body(1, iban=None),
         body(1, expirationDate="2027-02-30T00:00:00Z"),
-        body(1, iuv="ABC"),
-        body(1, extra=1),
+        body(1, iuv=""),
         body(1, amount=...),
     ],
 )
@@ -152,20 +180,27 @@ async def test_validation_errors_are_400_naming_the_fields(
     assert all(error["loc"] for error in found["errors"])
 
 
+async def test_a_body_as_pagopas_spec_allows_it_is_taken(root: NoticesRoot) -> None:
+    data = body(1, iuv="ABC", nav="X-1", entityFiscalCode="R" * 3000, extra={"n": [1e300]})
+    created = await create(data)
+    assert (created.status_code, parsed(created)["nav"]) == (200, "X-1")
+
+
 @pytest.mark.parametrize(
     "data",
     [
         body(1, expirationDate="0999-12-31T23:00:00Z"),
         body(1, expirationDate="2100-01-01T00:00:00Z"),
         body(1, entityFullName="Mario\u0000Rossi"),
+        body(1, iban="IT00X0542811101000000123456"),
         body(1, iuv="ABC-123", nav="3" * 18),
         body(1, nav=nav(1, "03")),
     ],
 )
-async def test_out_of_bounds_values_are_400_and_store_nothing(
+async def test_what_the_archive_cannot_take_is_422_and_stores_nothing(
     root: NoticesRoot, data: dict[str, Any]
 ) -> None:
-    found = problem(await create(data), 400)
+    found = problem(await create(data), 422)
     [field] = [k for k, v in data.items() if body(1).get(k) != v and k != "iuv"]
     assert [error["loc"] for error in found["errors"]] == [[field]]
     assert root.world.store.items == {}
@@ -180,8 +215,9 @@ async def test_a_nav_of_another_segregation_code_cannot_reach_that_notice(
     before = root.world.stored(EC, nav(1, "03"))
     hijack = body(1, code="01", nav=nav(1, "03"), amount=1, description="x", iban=OTHER_IBAN)
     for params in (None, {"segregationCodes": "01"}):
-        found = problem(await create(hijack, party=BROKER, params=params), 400)
-        assert [error["loc"] for error in found["errors"]] == [["nav"]]
+        found = problem(await create(hijack, party=BROKER, params=params), 409)
+        assert found["title"] == "Unauthorized action"
+    assert [e["loc"] for e in problem(await create(hijack), 422)["errors"]] == [["nav"]]
     assert root.world.stored(EC, nav(1, "03")) == before
     route = {"paFiscalCode": EC, "nav": nav(1, "03")}
     path = f"aca/v1/positions/{EC}/{nav(1, '03')}"
@@ -189,22 +225,29 @@ async def test_a_nav_of_another_segregation_code_cannot_reach_that_notice(
 
 
 @pytest.mark.parametrize(
-    ("field", "value"),
+    ("field", "value", "status"),
     [
-        ("amount", b"1e400"),
-        ("amount", b"18446744073709551616"),
-        ("amount", b"1" * 5000),
-        ("description", b'"a\\u0000b"'),
-        ("description", b'"\\ud800"'),
+        ("amount", b"1e400", 400),
+        ("amount", b"18446744073709551616", 400),
+        ("amount", b"1" * 5000, 400),
+        ("description", b'"a\\u0000b"', 422),
+        ("description", b'"\\ud800"', 400),  # not a Unicode string at all
+        ("unknown", b"1" * 5000, 200),
+        ("unknown", b'"\\ud800\\u0000"', 200),
+        ("unknown", b"1e400", 200),
     ],
 )
-async def test_what_json_can_say_but_no_field_can_take_is_400(
-    root: NoticesRoot, field: str, value: bytes
+async def test_what_json_can_say_is_400_in_a_field_no_value_fits_and_ignored_elsewhere(
+    root: NoticesRoot, field: str, value: bytes, status: int
 ) -> None:
     rest = json.dumps({k: v for k, v in body(1).items() if k != field}).encode()
     raw = rest[:-1] + b', "' + field.encode() + b'": ' + value + b"}"
-    problem(await call("aca_create_position", "POST", CREATE, raw=raw), 400)
-    assert root.world.store.items == {}
+    response = await call("aca_create_position", "POST", CREATE, raw=raw)
+    if status == 200:
+        assert response.status_code == 200
+    else:
+        problem(response, status)
+        assert root.world.store.items == {}
 
 
 @pytest.mark.parametrize(
@@ -215,7 +258,7 @@ async def test_what_json_can_say_but_no_field_can_take_is_400(
         (b"[]", 400),
         (b"\xff\xfe", 400),
         (b"[" * 15_000, 400),
-        (b"{}" + b" " * 20_000, 413),
+        (b"{}" + b" " * 70_000, 413),
     ],
 )
 async def test_malformed_bodies_are_4xx(root: NoticesRoot, raw: bytes, status: int) -> None:
@@ -223,6 +266,23 @@ async def test_malformed_bodies_are_4xx(root: NoticesRoot, raw: bytes, status: i
 
 
 # ------------------------------------------------------------------ authentication
+async def test_the_subscription_key_alone_in_the_header_or_the_query(root: NoticesRoot) -> None:
+    assert func_level("aca_create_position") == func.AuthLevel.ANONYMOUS  # no function key
+    response = await trigger(app, "aca_create_position")(
+        request(
+            "POST",
+            CREATE,
+            body=json.dumps(body(1)).encode(),
+            params={"subscription-key": KEYS[EC]},
+        )
+    )
+    assert response.status_code == 200
+
+
+def func_level(name: str) -> Any:
+    return functions(app)[name].get_trigger().get_dict_repr()["authLevel"]
+
+
 async def test_missing_or_unknown_keys_are_401(root: NoticesRoot) -> None:
     problem(await create(body(1), party=None), 401)
     response = await trigger(app, "aca_create_position")(
@@ -236,12 +296,14 @@ async def test_missing_or_unknown_keys_are_401(root: NoticesRoot) -> None:
     problem(response, 401)
 
 
-async def test_a_key_that_may_not_act_for_the_ec_is_403(root: NoticesRoot) -> None:
+async def test_a_key_that_may_not_act_for_the_ec_is_403_a_code_it_may_not_use_409(
+    root: NoticesRoot,
+) -> None:
     problem(await create(body(1), party=OTHER_EC), 403)
     problem(await create(body(1), party="ACQ"), 403)  # an acquirer may not call at all
-    problem(await create(body(1, code="03"), party=BROKER), 403)
+    problem(await create(body(1, code="03"), party=BROKER), 409)
     assert (await create(body(1, code="01"), party=BROKER)).status_code == 200
-    problem(await create(body(2, code="01"), party=BROKER, params={"segregationCodes": "02"}), 403)
+    problem(await create(body(2, code="01"), party=BROKER, params={"segregationCodes": "02"}), 409)
     problem(await create(body(2), params={"segregationCodes": "1,2"}), 400)
 
 
@@ -255,7 +317,7 @@ async def test_reads(root: NoticesRoot) -> None:
     problem(await call("aca_read_position", "GET", path, party=OTHER_EC, **route), 403)
     problem(await call("aca_read_position", "GET", path, party=None, **route), 401)
     problem(await call("aca_read_position", "GET", path, paFiscalCode=EC, nav=nav(2)), 404)
-    problem(await call("aca_read_position", "GET", path, paFiscalCode=EC, nav="x"), 400)
+    problem(await call("aca_read_position", "GET", path, paFiscalCode="1", nav=nav(1)), 400)
     ops = await call(
         "ops_read_position", "GET", f"ops/notices/positions/{EC}/{nav(1)}", party=None, **route
     )
@@ -337,3 +399,61 @@ async def test_the_expiry_timer(root: NoticesRoot) -> None:
     root.clock.advance(timedelta(hours=1).total_seconds())
     await trigger(app, "notices_expire")(TimerRequest(past_due=False))
     assert root.world.stored(EC, nav(1))["status"] == "EXPIRED"  # type: ignore[index]
+
+
+# ------------------------------------------------------------------ pagoPA's upload file
+UPLOAD = f"upload/aca/debt-positions-service/v2/brokers/{EC}/organizations/{EC}/debtpositions/file"
+
+
+async def upload(method: str, body: bytes, broker: str = EC, party: str = EC) -> func.HttpResponse:
+    name = {"POST": "aca_upload_create", "PUT": "aca_upload_update", "DELETE": "aca_upload_delete"}
+    response: func.HttpResponse = await trigger(app, name[method])(
+        request(
+            method,
+            UPLOAD,
+            body=body,
+            headers={**key(party), "Content-Type": CONTENT_TYPE},
+            route_params={"broker": broker, "organization": EC},
+        )
+    )
+    return response
+
+
+async def test_an_uploaded_file_is_202_then_its_status_and_report(root: NoticesRoot) -> None:
+    accepted = await upload("POST", upload_body([gpd(1), gpd(2, iupd="x")]))
+    assert (accepted.status_code, accepted.get_body()) == (202, b"")
+    location = accepted.headers["Location"]
+    assert location.startswith(f"/api/{UPLOAD}/")
+    assert location.endswith("/status")
+    file_id = location.split("/")[-2]
+    route = {"broker": EC, "organization": EC, "fileId": file_id}
+    early = await call("aca_upload_report", "GET", f"{UPLOAD}/{file_id}/report", **route)
+    assert problem(early, 425)["title"] == "Too Early"
+    for _, outgoing in list(root.sender.sent):
+        await trigger(app, "notices_bulk_chunk")(as_received(outgoing))
+    status = await call("aca_upload_status", "GET", f"{UPLOAD}/{file_id}/status", **route)
+    assert parsed(status) | {"startTime": None} == {
+        "fileId": file_id,
+        "processedItem": 2,
+        "submittedItem": 2,
+        "startTime": None,
+        "operationStatus": "COMPLETED_WITH_WARNINGS",
+    }
+    report = parsed(await call("aca_upload_report", "GET", f"{UPLOAD}/{file_id}/report", **route))
+    assert [(r["statusCode"], r["iupds"]) for r in report["responses"]] == [
+        (201, [f"ACA_{EC}_{body(1)['iuv']}"]),
+        (400, ["x"]),
+    ]
+    lines = parsed(await call("aca_bulk_report", "GET", f"aca/v1/bulk/{file_id}", id=file_id))
+    assert [r["line"] for r in lines["rejectedLines"]] == [2]  # the same per-line report
+    refused = await call(
+        "aca_upload_status", "GET", f"{UPLOAD}/{file_id}/status", party=BROKER, **route
+    )
+    problem(refused, 403)  # not the broker's key
+
+
+async def test_uploads_that_cannot_be_taken_are_4xx_problems(root: NoticesRoot) -> None:
+    problem(await upload("PUT", multipart(b"not a zip")), 400)
+    problem(await upload("DELETE", upload_body([gpd(1)])), 400)  # a delete lists IUPDs
+    problem(await upload("POST", upload_body([gpd(1)]), broker=BROKER), 403)
+    assert root.sender.sent == []

@@ -1,6 +1,6 @@
 """The archive's adapters against the emulators (Cosmos, Azurite): point reads, creates and
-ETag conditions, the expiry query, bulk progress documents, blob ranges, and the round trips
-of a write."""
+ETag conditions, the expiry query, bulk progress documents, blob ranges, the round trips of a
+write, and the re-key of positions stored under their nav (its query, deletes, claims)."""
 
 from __future__ import annotations
 
@@ -17,13 +17,14 @@ from local.platform import Platform
 from shared.notices import rules
 from shared.notices.blobs import AzureBlobs, BlobMissing
 from shared.notices.bulk import Bulks
+from shared.notices.models import iupd, position_id
 from shared.notices.service import EcDirectory, NoticeArchive
 from shared.notices.store import CosmosBulkStore, CosmosNoticeStore, StaleDocument
 from shared.parties.service import PartyRegistry
 from shared.parties.store import CosmosPartyStore
 from shared.platform.clients import Clients
 from tests.fakes.platform import MemorySender
-from tests.unit.notices.fakes import EC, NOW, body, nav, party, position
+from tests.unit.notices.fakes import EC, NOW, body, iuv, nav, party, position
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +107,7 @@ async def test_concurrent_writes_on_the_emulator_lose_no_update(
     ]
     await archive.apply(writes[0])
     await asyncio.gather(*(archive.apply(w) for w in reversed(writes[1:])))
-    final = await store.get(f"{EC}:{nav(n)}")
+    final = await store.get(position_id(EC, iuv(n)))
     assert final is not None
     assert (final["amount"], final["version"]) == (107, writes[-1].key)
 
@@ -148,7 +149,47 @@ async def test_bulk_documents_and_blob_ranges(clients: Clients, archive: NoticeA
     raw = b"\n".join(json.dumps(body(base + i)).encode() for i in range(5))
     accepted = await bulks.submit(ec, raw, segregation_codes=None, now=NOW, report_url="{bulk_id}")
     for _, message in list(sender.sent) * 2:  # every chunk delivered twice
-        await bulks.process_message(message.body)
+        await bulks.process_message(message.body, now=NOW)
     report = await bulks.report(accepted.bulk_id, party=ec)
     assert (report.status, report.written, report.chunks_done) == ("COMPLETED", 5, 3)
     assert len(await bulk_store.chunks(accepted.bulk_id)) == 3
+
+
+async def test_positions_stored_under_their_nav_are_rekeyed_on_the_emulator(
+    archive: NoticeArchive, store: CosmosNoticeStore
+) -> None:
+    n = uuid.uuid4().int % 10**9
+    key = rules.order_key(NOW, "old")
+    content = {
+        "paFiscalCode": EC,
+        "companyName": "Comune di Demo",
+        "entityType": "F",
+        "entityFiscalCode": "RSSMRA85T10A562S",
+        "entityFullName": "Mario Rossi",
+        "iuv": iuv(n),
+        "amount": 100,
+        "description": "TARI",
+        "expirationDate": "2027-01-31T23:00:00.000000Z",
+        "iban": None,
+        "postalIban": None,
+        "payStandIn": True,
+        "receiptId": None,
+        "paidAt": None,
+        "updatedAt": "2026-12-07T09:30:00.000000Z",
+        "history": [],
+        "version": key,
+    }
+    await store.create(doc(nav(n), **content))
+    other = "0" + iuv(n)  # a nav that is not "3" + iuv: claimed
+    await store.create(doc(other, **{**content, "iuv": iuv(n + 1)}))
+    assert (await archive.get(EC, nav(n), now=NOW)).iuv == iuv(n)  # read before the re-key
+    moved = 0
+    while True:
+        result = await archive.rekey(batch=50)
+        moved += result["moved"]
+        if not result["remaining"]:
+            break
+    assert moved >= 2
+    assert await store.get(f"{EC}:{nav(n)}") is None
+    assert (await store.get(position_id(EC, iuv(n))))["iupd"] == iupd(EC, iuv(n))  # type: ignore[index]
+    assert (await archive.get(EC, other, now=NOW)).iuv == iuv(n + 1)  # through its claim

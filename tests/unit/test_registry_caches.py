@@ -9,7 +9,7 @@ import pytest
 
 from shared.notices.service import EcDirectory
 from shared.parties.models import Party, Role
-from shared.platform.errors import Invalid, NotFound
+from shared.platform.errors import NotFound
 from shared.standin.manager import StationStates
 from shared.standin.stations import Stations
 from shared.standin.store import station_key
@@ -61,7 +61,7 @@ async def test_the_ec_directory_does_not_remember_an_unknown_ec() -> None:
     registry = CountingParties()
     directory = EcDirectory(registry, ttl=60, monotonic=Monotonic())
     for _ in range(2):
-        with pytest.raises(Invalid):
+        with pytest.raises(NotFound):  # pagoPA's 404 for an unknown EC
             await directory.get(EC)
     assert registry.asked == [EC, EC]
 

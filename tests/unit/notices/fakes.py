@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shared.notices.bulk import Bulks
-from shared.notices.models import PositionIn
+from shared.notices.models import PositionIn, position_id
 from shared.notices.service import EcDirectory, NoticeArchive
 from shared.notices.store import Document
 from shared.parties.models import Party, PartyIn
@@ -165,7 +165,12 @@ class World:
         return self.now
 
     def stored(self, pa: str, nav_: str) -> Document | None:
-        found = self.store.items.get(f"{pa}:{nav_}")
+        """The stored document of the position whose nav is ``"3" + iuv`` (a tombstone too)."""
+        found = self.store.items.get(position_id(pa, nav_[1:]))
+        return copy.deepcopy(found) if found else None
+
+    def stored_iuv(self, pa: str, iuv_: str) -> Document | None:
+        found = self.store.items.get(position_id(pa, iuv_))
         return copy.deepcopy(found) if found else None
 
     async def deliver_all(self) -> int:
@@ -173,6 +178,6 @@ class World:
         delivered = 0
         while self.sender.sent:
             _, message = self.sender.sent.pop(0)
-            await self.bulks.process_message(message.body)
+            await self.bulks.process_message(message.body, now=self.later())
             delivered += 1
         return delivered

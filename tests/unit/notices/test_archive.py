@@ -1,5 +1,6 @@
-"""The archive's service on in-memory ports: the behaviour table, who may write and read,
-payments, expiry, history, ETag concurrency."""
+"""The archive's service on in-memory ports: pagoPA's behaviour table (IUPD identity, 409 for
+INVALID and PAID, 404 for an unknown EC, 422), who may write and read, the answer's fields,
+navs that are not "3" + iuv, payments, expiry, history, ETag concurrency, the re-key."""
 
 from __future__ import annotations
 
@@ -10,8 +11,16 @@ from typing import Any
 import pytest
 
 from shared.notices import rules
-from shared.notices.models import HISTORY_LENGTH, Position, PositionIn
-from shared.notices.service import authorize_write, parse_segregation_codes
+from shared.notices.models import (
+    HISTORY_LENGTH,
+    DebtPositionResponse,
+    Position,
+    PositionIn,
+    iupd,
+    legacy_position_id,
+    position_id,
+)
+from shared.notices.service import SegregationRefused, authorize_write, parse_segregation_codes
 from shared.platform.errors import Conflict, Forbidden, Invalid, NotFound
 from tests.unit.notices.fakes import (
     BROKER,
@@ -23,6 +32,7 @@ from tests.unit.notices.fakes import (
     World,
     iuv,
     nav,
+    party,
     position,
 )
 
@@ -34,36 +44,55 @@ async def world() -> World:
 
 async def publish(
     world: World, party: str = EC, codes: list[str] | None = None, **fields: Any
-) -> Position:
+) -> DebtPositionResponse:
     return await world.archive.publish(
         world.parties[party], position(**fields), segregation_codes=codes, now=world.later()
     )
 
 
+def stored(world: World, n: int = 1, code: str = "01") -> Position:
+    """The stored position of IUV ``iuv(n, code)``, as the archive's own routes show it."""
+    document = world.stored_iuv(EC, iuv(n, code))
+    assert document is not None
+    assert rules.is_present(document)
+    return rules.as_position(document, now=world.now)
+
+
 # ------------------------------------------------------------------ the behaviour table
 async def test_absent_with_an_amount_is_created_valid(world: World) -> None:
     created = await publish(world)
-    assert created.status == "VALID"
-    assert created.company_name == "Comune di Demo"
-    assert created.iban == IBAN  # the EC's default IBAN from the registry
-    assert created.nav == nav(1)
-    assert [c.action for c in created.history] == ["created"]
-    assert world.stored(EC, nav(1))["status"] == "VALID"  # type: ignore[index]
+    assert created.model_dump(mode="json", by_alias=True) == {
+        "paFiscalCode": EC,
+        "companyName": "Comune di Demo",
+        "entityType": "F",
+        "entityFiscalCode": "RSSMRA85T10A562S",
+        "entityFullName": "Mario Rossi",
+        "iuv": iuv(1),
+        "nav": nav(1),
+        "amount": 12_050,
+        "description": "TARI 2026",
+        "expirationDate": "2027-01-31T23:00",
+        "iban": IBAN,  # the EC's default IBAN from the registry
+        "switchToExpired": False,
+        "status": "VALID",
+    }
+    assert [c.action for c in stored(world).history] == ["created"]
+    assert stored(world).iupd == f"ACA_{EC}_{iuv(1)}"
 
 
 async def test_present_with_an_amount_is_updated(world: World) -> None:
     await publish(world)
     updated = await publish(world, amount=99, iban=OTHER_IBAN)
     assert (updated.status, updated.amount, updated.iban) == ("VALID", 99, OTHER_IBAN)
-    assert [c.action for c in updated.history] == ["created", "updated"]
-    assert updated.history[-1].fields == ["amount", "iban"]
+    assert [c.action for c in stored(world).history] == ["created", "updated"]
+    assert stored(world).history[-1].fields == ["amount", "iban"]
 
 
 async def test_present_with_amount_zero_is_invalidated(world: World) -> None:
     await publish(world)
     invalid = await publish(world, amount=0)
     assert invalid.status == "INVALID"
-    assert invalid.history[-1].action == "invalidated"
+    assert stored(world).history[-1].action == "invalidated"
 
 
 async def test_absent_with_amount_zero_is_422(world: World) -> None:
@@ -72,6 +101,20 @@ async def test_absent_with_amount_zero_is_422(world: World) -> None:
     assert refused.value.status == 422
     with pytest.raises(NotFound):
         await world.archive.get(EC, nav(1), now=world.now)
+
+
+@pytest.mark.parametrize("amount", [50, 0])
+async def test_an_invalid_position_refuses_updates_and_invalidations_409(
+    world: World, amount: int
+) -> None:
+    await publish(world)
+    await publish(world, amount=0)
+    before = world.stored(EC, nav(1))
+    with pytest.raises(Conflict) as refused:
+        await publish(world, amount=amount)
+    assert refused.value.status == 409
+    assert "INVALID" in refused.value.detail
+    assert world.stored(EC, nav(1)) == before
 
 
 async def test_a_paid_position_is_409(world: World) -> None:
@@ -83,27 +126,142 @@ async def test_a_paid_position_is_409(world: World) -> None:
         with pytest.raises(Conflict) as refused:
             await publish(world, amount=amount)
         assert "paid" in refused.value.detail
-    assert world.stored(EC, nav(1))["status"] == "PAID"  # type: ignore[index]
+    assert stored(world).status == "PAID"
 
 
 async def test_the_same_content_again_changes_nothing(world: World) -> None:
-    first = await publish(world)
-    again = await publish(world)
-    assert again.history == first.history
-    assert again.updated_at == first.updated_at
-
-
-async def test_invalid_or_expired_with_an_amount_is_valid_again(world: World) -> None:
     await publish(world)
-    await publish(world, amount=0)
-    revived = await publish(world, amount=10)
-    assert (revived.status, revived.history[-1].action) == ("VALID", "revalidated")
+    first = stored(world)
+    await publish(world)
+    assert stored(world).history == first.history
+    assert stored(world).updated_at == first.updated_at
+
+
+async def test_an_expired_position_is_updated_valid_again(world: World) -> None:
     await publish(world, n=2, switchToExpired=True, expirationDate="2026-12-08T10:00:00Z")
     world.later(3600)
     assert await world.archive.expire_due(now=world.now) == 1
-    assert world.stored(EC, nav(2))["status"] == "EXPIRED"  # type: ignore[index]
+    assert stored(world, 2).status == "EXPIRED"
     renewed = await publish(world, n=2, switchToExpired=True, expirationDate="2027-06-30T10:00:00Z")
-    assert (renewed.status, renewed.history[-1].action) == ("VALID", "revalidated")
+    assert renewed.status == "VALID"
+    assert stored(world, 2).history[-1].action == "revalidated"
+    assert (await publish(world, n=2, amount=0)).status == "INVALID"  # and can be invalidated
+
+
+async def test_an_unknown_ec_is_404(world: World) -> None:
+    with pytest.raises(NotFound):
+        await publish(world, party="ALLCODES", paFiscalCode=UNREGISTERED_EC)
+    with pytest.raises(NotFound):  # not even a registry id: no store is asked
+        await publish(world, paFiscalCode="7777/777777")
+    acquirer = party("ACQ00000000", "acquirer")
+    await world.registry.register(acquirer, now=world.now)
+    with pytest.raises(NotFound):  # registered, but not an EC
+        await publish(world, party="ALLCODES", paFiscalCode="ACQ00000000")
+
+
+# ------------------------------------------------------------------ identity: the IUPD
+async def test_the_same_iuv_with_another_nav_is_the_same_position(world: World) -> None:
+    await publish(world, iuv="01-ABC")
+    again = await publish(world, iuv="01-ABC", nav="0" + "5" * 17, amount=99)
+    assert (again.nav, again.amount) == ("301-ABC", 99)  # the nav is the one it was created with
+    documents = [d for d in world.store.items.values() if d.get("kind") == "position"]
+    assert [d["iupd"] for d in documents] == [iupd(EC, "01-ABC")]
+    assert documents[0]["id"] == position_id(EC, "01-ABC") == "ACA_77777777777_01-ABC"
+
+
+async def test_an_iuv_that_is_no_plain_id_is_stored_under_its_hash(world: World) -> None:
+    odd = "01/?#\\ " + "x" * 245
+    created = await publish(world, iuv=odd)
+    document = world.stored_iuv(EC, odd)
+    assert document is not None
+    assert document["id"].startswith("ACA~")
+    assert len(document["id"]) == 68
+    assert (document["iupd"], created.iuv) == (f"ACA_{EC}_{odd}", odd)
+
+
+async def test_a_nav_that_is_not_3_plus_iuv_is_kept_and_found(world: World) -> None:
+    short = await publish(world, iuv="01ABC", nav="ABC-42")
+    assert short.nav == "ABC-42"
+    found = await world.archive.read(world.parties[EC], EC, "ABC-42", now=world.now)
+    assert found.iuv == "01ABC"
+    aux0 = await publish(world, n=2, nav="0" + "1" * 17)
+    assert (await world.archive.get(EC, "0" + "1" * 17, now=world.now)).iuv == aux0.iuv
+    # the default nav of that IUV names nothing: the position's nav is another
+    with pytest.raises(NotFound):
+        await world.archive.get(EC, nav(2), now=world.now)
+
+
+async def test_a_nav_not_of_18_digits_cannot_go_through_the_node(world: World) -> None:
+    await publish(world, iuv="01ABC", nav="ABC-42")
+    with pytest.raises(Invalid) as refused:
+        await world.archive.get(EC, "ABC-42", now=world.now)
+    assert "cannot be paid through the node, printed or QR-encoded" in refused.value.detail
+    with pytest.raises(Invalid):
+        await world.archive.mark_paid(
+            EC, "ABC-42", receipt_id="r", paid_at=world.now, by="GW", stand_in=True, now=world.now
+        )
+
+
+async def test_two_positions_cannot_hold_one_nav(world: World) -> None:
+    await publish(world, n=1, nav="0" + "9" * 17)
+    with pytest.raises(Conflict) as refused:
+        await publish(world, n=2, nav="0" + "9" * 17)
+    assert refused.value.status == 409
+    assert world.stored_iuv(EC, iuv(2)) is None
+
+
+async def test_a_stale_nav_claim_is_taken_over(world: World) -> None:
+    """A claim whose position never got stored (the writer died in between) is left to its
+    writer for a minute, then another position may take the nav."""
+    world.store.items[f"NAV_{EC}_0{'9' * 17}"] = {
+        "id": f"NAV_{EC}_0{'9' * 17}",
+        "pk": f"NAV_{EC}_0{'9' * 17}",
+        "kind": "nav",
+        "paFiscalCode": EC,
+        "nav": "0" + "9" * 17,
+        "position": position_id(EC, iuv(7)),
+        "at": rules.fixed_time(world.now),
+        "_etag": "e",
+    }
+    with pytest.raises(Conflict):
+        await publish(world, n=2, nav="0" + "9" * 17)
+    world.later(61)
+    assert (await publish(world, n=2, nav="0" + "9" * 17)).nav == "0" + "9" * 17
+
+
+async def test_a_nav_with_aux_digit_3_must_be_3_plus_the_iuv_422(world: World) -> None:
+    with pytest.raises(Invalid) as refused:
+        await publish(world, nav=nav(1, "03"))
+    assert (refused.value.status, [e["loc"] for e in refused.value.errors]) == (422, [["nav"]])
+
+
+# ------------------------------------------------------------------ what the archive will not take
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("expirationDate", "0999-12-31T23:00:00Z"),
+        ("expirationDate", "2099-12-31T23:30:00-01:00"),  # 2100 in UTC, as it would be stored
+        ("entityFullName", "Mario\u0000Rossi"),
+        ("iban", "IT60X0542811101000000123457"),
+        ("postalIban", "IT00X0542811101000000123456"),
+    ],
+)
+async def test_what_the_schema_allows_but_the_archive_cannot_take_is_422(
+    world: World, field: str, value: str
+) -> None:
+    with pytest.raises(Invalid) as refused:
+        await publish(world, **{field: value})
+    assert (refused.value.status, [e["loc"] for e in refused.value.errors]) == (422, [[field]])
+    assert world.stored(EC, nav(1)) is None
+
+
+async def test_the_answer_keeps_the_wall_clock_time_the_ec_sent(world: World) -> None:
+    answer = await publish(world, expirationDate="2026-12-31T23:59:30.250+01:00")
+    assert answer.expiration_date == "2026-12-31T23:59:30.250"
+    assert stored(world).expiration_date.isoformat() == "2026-12-31T22:59:30.250000+00:00"
+    answer = await publish(world, n=2, expirationDate="2027-03-01T00:00:00-05:00")
+    assert answer.expiration_date == "2027-03-01T00:00"
+    assert "postalIban" not in answer.model_dump(by_alias=True)
 
 
 # ------------------------------------------------------------------ who may write
@@ -117,27 +275,27 @@ async def test_an_ec_writes_only_its_own_positions(world: World) -> None:
 async def test_an_intermediary_writes_for_its_ecs_on_its_segregation_codes(world: World) -> None:
     assert (await publish(world, party=BROKER, code="01")).status == "VALID"
     assert (await publish(world, party=BROKER, n=2, code="02", codes=["02"])).status == "VALID"
-    with pytest.raises(Forbidden):  # a code the registry does not give it
+    with pytest.raises(SegregationRefused):  # a code the registry does not give it
         await publish(world, party=BROKER, n=3, code="03")
-    with pytest.raises(Forbidden):  # the query narrows: 01 is outside it
+    with pytest.raises(SegregationRefused):  # the query narrows: 01 is outside it
         await publish(world, party=BROKER, n=4, code="01", codes=["02"])
-    with pytest.raises(Forbidden):  # the query cannot widen
+    with pytest.raises(SegregationRefused):  # the query cannot widen
         await publish(world, party=BROKER, n=5, code="03", codes=["01", "03"])
     assert (await publish(world, party=BROKER, n=6, code="01", codes=["01", "03"])).iuv
     with pytest.raises(Forbidden):  # an EC it does not act for
         await publish(world, party=BROKER, paFiscalCode=OTHER_EC)
 
 
+async def test_a_segregation_code_refusal_is_pagopas_409(world: World) -> None:
+    with pytest.raises(Conflict) as refused:
+        await publish(world, party=BROKER, code="03")
+    assert (refused.value.status, refused.value.title) == (409, "Unauthorized action")
+
+
 async def test_the_ec_itself_may_narrow_too(world: World) -> None:
-    with pytest.raises(Forbidden):
+    with pytest.raises(SegregationRefused):
         await publish(world, code="01", codes=["05"])
     assert (await publish(world, code="05", codes=["05"])).status == "VALID"
-
-
-async def test_an_ec_missing_from_the_registry_is_422(world: World) -> None:
-    with pytest.raises(Invalid) as refused:
-        await publish(world, party="ALLCODES", paFiscalCode=UNREGISTERED_EC)
-    assert refused.value.status == 422
 
 
 @pytest.mark.parametrize("raw", ["", "1", "001", "01,", "ab", "01;02", "\u0660\u0661"])
@@ -152,33 +310,39 @@ def test_segregation_codes_parse() -> None:
     assert parse_segregation_codes(" 02,01,02") == ["01", "02"]
 
 
-async def test_authorize_write_needs_the_iuv_code_within_the_registry(world: World) -> None:
-    authorize_write(world.parties["ALLCODES"], unchecked(iuv="99000", nav="399" + "0" * 15), None)
-    with pytest.raises(Forbidden):  # no two-digit code at all
-        authorize_write(world.parties[BROKER], unchecked(iuv="x", nav="301" + "0" * 15), None)
-
-
 def unchecked(**fields: Any) -> PositionIn:
     """A body as if its validation had let it through (the authorization stands alone)."""
     return position().model_copy(update=fields)
 
 
+async def test_authorize_write_reads_every_code_it_can(world: World) -> None:
+    authorize_write(world.parties["ALLCODES"], unchecked(iuv="99000", nav="399000"), None)
+    with pytest.raises(SegregationRefused):  # an IUV with no two-digit code at all
+        authorize_write(world.parties[BROKER], unchecked(iuv="x", nav="0123"), None)
+    # a nav without aux digit 3 carries no code: the IUV's decides
+    authorize_write(world.parties[BROKER], unchecked(iuv=iuv(1, "01"), nav="0ABC"), ["01"])
+    with pytest.raises(SegregationRefused):  # a nav with aux digit 3 carries one: it counts
+        authorize_write(world.parties[BROKER], unchecked(iuv=iuv(1, "01"), nav=nav(1, "03")), None)
+
+
 async def test_a_write_is_authorized_on_its_nav_too(world: World) -> None:
     """The attack: a code-01 IUV with an explicit nav of code 03 reached the EC's code-03
-    notice. The model refuses the pair; the authorization checks every identifier anyway."""
+    notice. The archive refuses the pair; the authorization checks every identifier anyway."""
     await publish(world, code="03")
     before = world.stored(EC, nav(1, "03"))
     hijack = unchecked(iuv=iuv(1, "01"), nav=nav(1, "03"), amount=1, description="x")
     for codes in (None, ["01"]):
-        with pytest.raises(Forbidden):
-            authorize_write(world.parties[BROKER], hijack, codes)
-        with pytest.raises(Forbidden):
+        with pytest.raises(SegregationRefused):
             await world.archive.publish(
                 world.parties[BROKER], hijack, segregation_codes=codes, now=world.later()
             )
-    with pytest.raises(Forbidden):  # the EC narrowing to 01 may not touch its 03 notice either
+    with pytest.raises(SegregationRefused):  # the EC narrowing to 01 may not touch 03 either
         await world.archive.publish(
             world.parties[EC], hijack, segregation_codes=["01"], now=world.later()
+        )
+    with pytest.raises(Invalid):  # and the pair itself is refused (422) to anyone
+        await world.archive.publish(
+            world.parties[EC], hijack, segregation_codes=None, now=world.later()
         )
     assert world.stored(EC, nav(1, "03")) == before
 
@@ -197,7 +361,7 @@ async def test_reads_follow_the_same_rules(world: World) -> None:
     with pytest.raises(NotFound):
         await read(world.parties[EC], EC, nav(9), now=world.now)
     with pytest.raises(Invalid):
-        await read(world.parties[EC], EC, "123", now=world.now)
+        await read(world.parties[EC], EC, "", now=world.now)
 
 
 async def test_a_read_is_authorized_on_the_nav_before_the_store_is_asked(world: World) -> None:
@@ -229,51 +393,30 @@ async def test_a_valid_position_past_its_date_reads_expired_before_the_timer(wor
 # ------------------------------------------------------------------ payments
 async def test_payments(world: World) -> None:
     await publish(world)
-    paid = await world.archive.mark_paid(
-        EC,
-        nav(1),
-        receipt_id="r-1",
-        paid_at=world.now,
-        by="GATEWAY",
-        stand_in=True,
-        now=world.later(),
-    )
+
+    async def pay(receipt: str, n: int = 1, stand_in: bool = True) -> Position:
+        return await world.archive.mark_paid(
+            EC,
+            nav(n),
+            receipt_id=receipt,
+            paid_at=world.now,
+            by="GATEWAY",
+            stand_in=stand_in,
+            now=world.later(),
+        )
+
+    paid = await pay("r-1")
     assert (paid.status, paid.receipt_id) == ("PAID", "r-1")
     assert paid.history[-1].model_dump(include={"action", "by", "receipt_id"}) == {
         "action": "paid",
         "by": "GATEWAY",
         "receipt_id": "r-1",
     }
-    again = await world.archive.mark_paid(
-        EC,
-        nav(1),
-        receipt_id="r-1",
-        paid_at=world.now,
-        by="GATEWAY",
-        stand_in=True,
-        now=world.later(),
-    )
-    assert again.history == paid.history
+    assert (await pay("r-1")).history == paid.history
     with pytest.raises(Conflict):
-        await world.archive.mark_paid(
-            EC,
-            nav(1),
-            receipt_id="r-2",
-            paid_at=world.now,
-            by="GATEWAY",
-            stand_in=False,
-            now=world.later(),
-        )
+        await pay("r-2", stand_in=False)
     with pytest.raises(NotFound):
-        await world.archive.mark_paid(
-            EC,
-            nav(9),
-            receipt_id="r-3",
-            paid_at=world.now,
-            by="GATEWAY",
-            stand_in=False,
-            now=world.now,
-        )
+        await pay("r-3", n=9, stand_in=False)
 
 
 async def test_stand_in_pays_only_payable_positions(world: World) -> None:
@@ -320,10 +463,11 @@ async def test_the_timer_expires_only_what_is_due(world: World) -> None:
 
 async def test_history_keeps_the_last_changes(world: World) -> None:
     for amount in range(1, HISTORY_LENGTH + 6):
-        position = await publish(world, amount=amount)
-    assert len(position.history) == HISTORY_LENGTH
-    assert position.history[-1].fields == ["amount"]
-    assert position.history[0].action == "updated"
+        await publish(world, amount=amount)
+    history = stored(world).history
+    assert len(history) == HISTORY_LENGTH
+    assert history[-1].fields == ["amount"]
+    assert history[0].action == "updated"
 
 
 # ------------------------------------------------------------------ concurrency
@@ -365,4 +509,59 @@ async def test_a_tombstone_stays_hidden(world: World) -> None:
     assert await world.archive.expire_due(now=world.now + timedelta(days=999)) == 0
     created = await publish(world)  # a newer create replaces it
     assert created.status == "VALID"
-    assert [c.action for c in created.history] == ["created"]
+    assert [c.action for c in stored(world).history] == ["created"]
+
+
+# ------------------------------------------------------------------ the re-key
+def legacy(world: World, n: int, *, nav_: str | None = None, **fields: Any) -> dict[str, Any]:
+    """A position as it was stored before positions were named by IUPD."""
+    number = nav_ or nav(n)
+    document = {
+        "id": legacy_position_id(EC, number),
+        "pk": legacy_position_id(EC, number),
+        "kind": "position",
+        "paFiscalCode": EC,
+        "companyName": "Comune di Demo",
+        "entityType": "F",
+        "entityFiscalCode": "RSSMRA85T10A562S",
+        "entityFullName": "Mario Rossi",
+        "iuv": iuv(n),
+        "nav": number,
+        "amount": 100,
+        "description": "TARI",
+        "expirationDate": "2027-01-31T23:00:00.000000Z",
+        "iban": IBAN,
+        "postalIban": None,
+        "switchToExpired": False,
+        "payStandIn": True,
+        "status": "VALID",
+        "version": rules.order_key(world.now - timedelta(days=1), "old"),
+        "expiresAt": "2027-01-31T23:00:00.000000Z",
+        "receiptId": None,
+        "paidAt": None,
+        "updatedAt": "2026-12-07T09:30:00.000000Z",
+        "history": [],
+        "_etag": "legacy",
+        **fields,
+    }
+    world.store.items[document["id"]] = document
+    return document
+
+
+async def test_positions_stored_under_their_nav_are_read_then_rekeyed(world: World) -> None:
+    legacy(world, 1)
+    legacy(world, 2, nav_="0" + iuv(2)[:17], status="PAID", receiptId="r2")
+    legacy(world, 3, nav_="3" + iuv(33))  # the same IUV under two navs: one position now
+    legacy(world, 3, status="PAID", receiptId="r3")
+    assert (await world.archive.get(EC, nav(1), now=world.now)).amount == 100  # before
+    assert await world.archive.rekey(batch=10) == {"moved": 3, "merged": 1, "remaining": False}
+    assert await world.archive.rekey(batch=10) == {"moved": 0, "merged": 0, "remaining": False}
+    assert not [k for k in world.store.items if ":" in k]
+    assert (await world.archive.get(EC, nav(1), now=world.now)).iupd == iupd(EC, iuv(1))
+    assert (await world.archive.get(EC, "0" + iuv(2)[:17], now=world.now)).status == "PAID"
+    assert stored(world, 3).receipt_id == "r3"  # a payment is never lost in a merge
+    # a re-keyed position follows today's rules
+    updated = await publish(world, n=1, amount=5)
+    assert updated.amount == 5
+    with pytest.raises(Conflict):
+        await publish(world, n=2)

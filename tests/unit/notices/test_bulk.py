@@ -123,12 +123,22 @@ async def test_a_bulk_writes_its_valid_lines_and_reports_the_others(world: World
     )
     reasons = {r.line: r.reason for r in report.rejected_lines}
     assert sorted(reasons) == [2, 3, 5, 6, 7, 8]
-    assert "Invalid JSON" in reasons[2]
+    assert "not valid JSON" in reasons[2]
     assert reasons[3].startswith("amount:")
     assert "may not act for" in reasons[5]
-    assert "creates nothing" in reasons[6]
-    assert "paid" in reasons[7]
+    assert reasons[6].startswith("amount: 0 for a position that does not exist")
+    assert "PAID" in reasons[7]
     assert "object" in reasons[8]
+    # each line with the status the same position would get from paCreatePosition
+    assert {r.line: r.status for r in report.rejected_lines} == {
+        2: 400,
+        3: 400,
+        5: 403,
+        6: 422,
+        7: 409,
+        8: 400,
+    }
+    assert report.rejected_lines[3].iupd == f"ACA_{EC}_{body(4)['iuv']}"
     assert world.stored(EC, nav(1))["history"][0]["source"] == (  # type: ignore[index]
         f"bulk {accepted.bulk_id} line 1"
     )
@@ -175,7 +185,8 @@ async def test_a_bulk_line_is_authorized_on_its_nav_too(world: World) -> None:
     accepted = await submit(world, ndjson([hijack, body(2, code="01")]), party=BROKER)
     await world.deliver_all()
     report = await world.bulks.report(accepted.bulk_id, party=None)
-    assert [(r.line, r.reason.split(":")[0]) for r in report.rejected_lines] == [(1, "nav")]
+    assert [(r.line, r.status) for r in report.rejected_lines] == [(1, 409)]
+    assert "Unauthorized action" in report.rejected_lines[0].reason
     assert report.written == 1
     assert world.stored(EC, nav(1, "03")) == before
     assert world.stored(EC, nav(1, "01")) is None
@@ -210,12 +221,12 @@ async def test_a_worker_dying_midway_completes_on_redelivery_writing_each_once()
     store.fail_after = 70  # the host dies after 70 writes, in the middle of chunk 2
     for _, message in messages:
         with contextlib.suppress(RuntimeError):
-            await world.bulks.process_message(message.body)
+            await world.bulks.process_message(message.body, now=world.now)
     partial = await world.bulks.report(accepted.bulk_id, party=None)
     assert (partial.status, partial.chunks_done) == ("PROCESSING", 1)
     store.fail_after = None  # a new host: every message is delivered again
     for _, message in messages:
-        await world.bulks.process_message(message.body)
+        await world.bulks.process_message(message.body, now=world.now)
     report = await world.bulks.report(accepted.bulk_id, party=None)
     assert (report.status, report.written, report.rejected) == ("COMPLETED", 120, 0)
     histories = [world.stored(EC, nav(n))["history"] for n in range(1, 121)]  # type: ignore[index]
@@ -245,7 +256,7 @@ async def test_the_report_is_for_its_submitter(world: World) -> None:
 
 async def test_a_message_that_is_not_a_chunk_is_permanent(world: World) -> None:
     with pytest.raises(PermanentError):
-        await world.bulks.process_message(b'{"bulkId": "x"}')
+        await world.bulks.process_message(b'{"bulkId": "x"}', now=world.now)
     task = ChunkTask(
         bulk_id="a" * 32,
         chunk=0,
@@ -257,7 +268,9 @@ async def test_a_message_that_is_not_a_chunk_is_permanent(world: World) -> None:
         party_id=EC,
     )
     with pytest.raises(PermanentError):
-        await world.bulks.process_message(task.model_dump_json(by_alias=True).encode())
+        await world.bulks.process_message(
+            task.model_dump_json(by_alias=True).encode(), now=world.now
+        )
 
 
 @pytest.mark.parametrize(
@@ -290,5 +303,5 @@ async def test_a_chunk_message_out_of_bounds_is_permanent(
         field: value,
     }
     with pytest.raises(PermanentError) as ended:
-        await world.bulks.process_message(json.dumps(message).encode())
+        await world.bulks.process_message(json.dumps(message).encode(), now=world.now)
     assert field in ended.value.reason

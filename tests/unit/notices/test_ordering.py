@@ -1,6 +1,7 @@
 """Ordering and idempotency, property-based: whatever order the same writes are processed in
 (one after another, or racing each other), the archive ends in the same state, and it is the
-state of processing them in their order (arrival time, then line)."""
+state of processing them in their order (arrival time, then line), under pagoPA's rules: 422 for
+amount 0 on an absent position, 409 for any write to an INVALID one."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shared.notices import rules
-from shared.platform.errors import Invalid
+from shared.platform.errors import Conflict, Invalid
 from tests.unit.notices.fakes import EC, NOW, World, nav, position
 
 CONTENT = ("amount", "description", "switchToExpired", "status", "version", "iban")
@@ -56,8 +57,9 @@ def writes_of(specs: list[dict[str, Any]]) -> list[rules.Write]:
 
 
 async def _apply(world: World, write: rules.Write) -> None:
-    # amount 0 for a position that is not there is refused (422): part of the rules
-    with contextlib.suppress(Invalid):
+    # amount 0 for a position that is not there (422) and any write to an INVALID position
+    # (409) are refused: part of the rules
+    with contextlib.suppress(Invalid, Conflict):
         await world.archive.apply(write, assume_absent=write.position.amount > 0)
 
 
