@@ -344,6 +344,10 @@ _TEXT_FIELDS = (
 )
 
 
+_FREE_TEXT = frozenset({"entityFullName", "description"})
+"""Free text shown to citizens: never a card number (identifiers are digits by design)."""
+
+
 def refusals(position: PositionIn) -> list[dict[str, Any]]:
     """What the archive will not take in a body pagoPA's schema allows (each a 422 error, named
     by its field): see docs/aca-contract.md, "Deviations"."""
@@ -357,7 +361,7 @@ def refusals(position: PositionIn) -> list[dict[str, Any]]:
         reason = value is not None and unsafe_character(value)
         if reason:
             refuse(field, "unsafe_text", f"the text {reason}")
-        elif value is not None and contains_pan(value):
+        elif field in _FREE_TEXT and value is not None and contains_pan(value):
             refuse(field, "card_number", "holds what looks like a card number (PAN)")
     moment = position.expiration_date
     try:

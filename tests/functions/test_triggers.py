@@ -183,6 +183,7 @@ def test_a_trigger_naming_no_setting_fails_at_registration() -> None:
 AUTH_LEVEL = {
     "anonymous": "ANONYMOUS",
     "party": "ANONYMOUS",
+    "aca": "ANONYMOUS",
     "psp": "ANONYMOUS",
     "citizen": "FUNCTION",
     "sender": "FUNCTION",
@@ -191,10 +192,10 @@ AUTH_LEVEL = {
 }
 MACHINE_ROUTES = {
     "wallet_psp_notification": "psp",
-    "aca_create_position": "party",
-    "aca_read_position": "party",
-    "aca_bulk_upload": "party",
-    "aca_bulk_report": "party",
+    "aca_create_position": "aca",
+    "aca_read_position": "aca",
+    "aca_bulk_upload": "aca",
+    "aca_bulk_report": "aca",
     "cashback_transactions": "party",
     "standin_verify": "party",
     "standin_activate": "party",
