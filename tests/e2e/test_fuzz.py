@@ -44,6 +44,7 @@ CF = "RSSMRA85T10A562S"
 PARTY_KEYS = {
     # path prefix: (operation group, the setting holding its demo party's key)
     "/api/aca/": ("ACA", "DEV_PARTY_KEY_EC"),
+    "/api/upload/aca/": ("ACA", "DEV_PARTY_KEY_EC"),
     "/api/v1/cashback/transactions": ("acquirer", "DEV_PARTY_KEY_ACQUIRER"),
     "/api/standin/": ("PSP", "DEV_PARTY_KEY_PSP"),
     "/api/v1/push/notifications": ("senders", "DEV_PARTY_KEY_SENDER"),
