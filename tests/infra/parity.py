@@ -132,7 +132,7 @@ def indexed_patterns() -> frozenset[str]:
     found: set[str] = set()
     for module in code_modules():
         for value in vars(module).values():
-            if isinstance(value, re.Pattern):
+            if isinstance(value, re.Pattern) and isinstance(value.pattern, str):
                 match = re.fullmatch(
                     r"([A-Z][A-Z0-9_]*_)\(\\d\+\)(_[A-Z0-9_]*)?(?:\(([A-Z0-9_|]+)\))?",
                     value.pattern,
