@@ -192,7 +192,7 @@ def produce(world: World) -> None:
     world.json_call(
         "POST",
         "/api/v1/push/notifications",
-        {"functionKey"},
+        {"functionKey", "subscriptionKey"},  # a public service of role sender
         {"fiscalCode": CF, "title": "Hostile", "body": "suite", "data": {"k": "v"}},
     )
     world.json_call("DELETE", "/api/v1/push/installations", {"functionKey", "citizenToken"})
