@@ -91,7 +91,6 @@ bench: install
 	$(PY) -m bench.notices
 	$(PY) -m bench.standin
 	$(PY) -m bench.cashback
-	$(PY) -m bench.outage
 
 clean:
 	rm -rf $(VENV) $(TOOLS) node_modules .local
