@@ -42,6 +42,7 @@ PERIODS = (
 # Who holds the subscription key an operation asks for, by the start of its path.
 PARTY_KEYS = {
     "/api/aca/": "DEV_PARTY_KEY_EC",
+    "/api/upload/aca/": "DEV_PARTY_KEY_EC",
     "/api/tests/creditor": "DEV_PARTY_KEY_EC",
     "/api/standin/": "DEV_PARTY_KEY_PSP",
     "/api/v1/cashback/transactions": "DEV_PARTY_KEY_ACQUIRER",
@@ -110,6 +111,8 @@ class World:
     def credentials(self, schemes: set[str], path: str, body: bytes | None) -> dict[str, str]:
         """The headers ``schemes`` (an operation's security requirement) ask for."""
         headers: dict[str, str] = {}
+        if "subscriptionKey" in schemes:
+            schemes = schemes - {"subscriptionKeyQuery"}  # alternatives: the header will do
         if "functionKey" in schemes:
             headers["x-functions-key"] = FUNCTION_KEY
         if "adminKey" in schemes:
