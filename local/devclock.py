@@ -10,8 +10,11 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+_RECENT_NS = 2_000_000_000
 
 
 def read_offset_ms(path: Path | None) -> int:
@@ -30,18 +33,23 @@ class DevClock:
         self.path = path
         self._where = os.fspath(path) if path is not None else ""
         self._offset_ms = read_offset_ms(path)
-        self._mtime = self._stat()
+        self._seen = self._stat()
 
-    def _stat(self) -> int:
+    def _stat(self) -> tuple[int, int]:
         try:  # os.stat on a str: pathlib's stat costs a few us more, on every now()
-            return os.stat(self._where).st_mtime_ns if self._where else 0
+            found = os.stat(self._where) if self._where else None
         except OSError:
-            return 0
+            return (0, 0)
+        return (found.st_mtime_ns, found.st_ino) if found is not None else (0, 0)
 
     def _refresh(self) -> None:
-        mtime = self._stat()
-        if mtime != self._mtime:
-            self._mtime = mtime
+        # Two writes within one tick of the file system's coarse clock leave the same mtime, and
+        # a reader that saw the first would keep its offset for good (a simulator minutes away
+        # from the host refuses its signatures). So the inode (each write is a new file) is
+        # compared too, and a file written in the last two seconds is read again on every call.
+        seen = self._stat()
+        if seen != self._seen or time.time_ns() - seen[0] < _RECENT_NS:
+            self._seen = seen
             self._offset_ms = read_offset_ms(self.path)
 
     def now(self) -> datetime:
@@ -60,7 +68,7 @@ class DevClock:
             with os.fdopen(fd, "w") as handle:
                 json.dump({"offsetMs": self._offset_ms}, handle)
             os.replace(tmp, self.path)
-            self._mtime = self._stat()
+            self._seen = self._stat()
 
     def set(self, when: datetime) -> None:
         if when.tzinfo is None:

@@ -152,7 +152,10 @@ class World:
     def json_call(self, method: str, target: str, schemes: set[str], body: Any = None) -> Any:
         """A request of the world's own set-up: it must succeed."""
         answer = self.call(method, target, schemes, None if body is None else encode(body))
-        assert 200 <= answer.status < 300, f"{method} {target}: {answer.status} {answer.body!r}"
+        if not 200 <= answer.status < 300:
+            # the host's last lines say which dependency failed and why (the answer does not)
+            tail = "\n".join(self.host.child.output.splitlines()[-15:])
+            raise AssertionError(f"{method} {target}: {answer.status} {answer.body!r}\n{tail}")
         return answer.json() if answer.body else None
 
     # ---------------------------------------------------------------- state
