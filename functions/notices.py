@@ -16,6 +16,7 @@ from shared.notices.models import (
     BulkAccepted,
     BulkReport,
     DebtPositionResponse,
+    FileIdList,
     Position,
     PositionIn,
     UploadOperation,
@@ -251,6 +252,39 @@ async def aca_upload_report(call: Call[BaseModel]) -> UploadReport:
         file_id=call.param("fileId"),
     )
     return UploadReport.model_validate(found)
+
+
+@endpoint(
+    bp,
+    UPLOAD + "s",
+    "GET",
+    auth="aca",
+    roles=ROLES,
+    returns=FileIdList,
+    errors=(400, 403, 410),
+    query={
+        "from": "first day, YYYY-MM-DD in Europe/Rome (default: six days before 'to')",
+        "to": "last day, YYYY-MM-DD in Europe/Rome (default: today); at most 7 days",
+        "size": "files per page, 100-500 (default 100)",
+    },
+    tags=("notices",),
+    summary="pagoPA's list of the files a broker uploaded for an EC (a week at most, within "
+    "the last 60 days); the next page's x-continuation-token in the header",
+)
+async def aca_upload_list(call: Call[BaseModel]) -> Reply:
+    params = call.request.params
+    found, token = await call.root.notice_bulks().upload_list(
+        call.the_party,
+        broker=call.param("broker"),
+        organization=call.param("organization"),
+        start=params.get("from"),
+        end=params.get("to"),
+        size=params.get("size"),
+        continuation=call.header("x-continuation-token"),
+        now=call.now,
+    )
+    headers = {"x-continuation-token": token} if token else {}
+    return Reply(200, FileIdList.model_validate(found), headers)
 
 
 class Rekeyed(BaseModel):

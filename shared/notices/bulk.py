@@ -25,13 +25,14 @@ position written exactly once and counted once.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
 import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -53,6 +54,7 @@ from shared.notices.models import (
 from shared.notices.service import NoticeArchive, Parties, authorize_write
 from shared.notices.store import BULK_DOC_ID, BulkStore, Document, chunk_doc_id
 from shared.notices.upload import (
+    ROME,
     Refused,
     elements,
     file_part,
@@ -67,6 +69,7 @@ from shared.parties.service import authorize_for_ec
 from shared.platform.errors import (
     DomainError,
     Forbidden,
+    Gone,
     Invalid,
     NotFound,
     PayloadTooLarge,
@@ -201,6 +204,65 @@ def reason_of_refusal(refusal: DomainError) -> str:
     if not named:
         return refusal.detail
     return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in named)
+
+
+LISTING_DAYS = 7
+LISTING_RETENTION_DAYS = 60
+"""pagoPA's upload service lists a week at most, within the last 60 days
+(``pagopa-gpd-upload`` ``CheckUploadController``, ``CommonCheck``)."""
+
+
+def listing_window(start: str | None, end: str | None, *, now: datetime) -> tuple[str, str]:
+    """The [start, end) of a files listing in fixed-width UTC times: calendar days in
+    Europe/Rome, ``end`` today and ``start`` six days before it when left out."""
+    today = now.astimezone(ROME).date()
+    try:
+        last = date.fromisoformat(end) if end else today
+        first = date.fromisoformat(start) if start else last - timedelta(days=LISTING_DAYS - 1)
+    except ValueError:
+        raise Invalid("Invalid 'from' or 'to' date. Expected format: YYYY-MM-DD") from None
+    if first > last or (last - first).days + 1 > LISTING_DAYS:
+        raise Invalid("Invalid range: ensure 1 <= (to - from + 1) <= 7 and from <= to")
+    cutoff = today - timedelta(days=LISTING_RETENTION_DAYS)
+    if last <= cutoff:
+        raise Gone(
+            f"Requested range [{first}, {last}] is older than the {LISTING_RETENTION_DAYS}-day "
+            f"retention (cutoff {cutoff})"
+        )
+    if first < cutoff:
+        raise Invalid(
+            f"Requested 'from' ({first}) is older than the cutoff {cutoff}: use from >= {cutoff}"
+        )
+    begin = datetime.combine(first, time.min, ROME)
+    finish = datetime.combine(last + timedelta(days=1), time.min, ROME)
+    return fixed_time(begin), fixed_time(finish)
+
+
+def listing_size(size: str | None) -> int:
+    """Files per page: 100 when left out, 100-500 (400 otherwise)."""
+    try:
+        page = int(size) if size is not None else 100
+    except ValueError:
+        page = 0
+    if not 100 <= page <= 500:
+        raise Invalid("Invalid size: must be between 100 and 500 (default 100)")
+    return page
+
+
+def _token(last: tuple[str, str]) -> str:
+    return base64.urlsafe_b64encode(f"{last[0]}|{last[1]}".encode()).decode()
+
+
+def _after(token: str | None) -> tuple[str, str] | None:
+    if not token:
+        return None
+    try:
+        received, _, bulk_id = base64.urlsafe_b64decode(token.encode()).decode().partition("|")
+    except (ValueError, UnicodeError):
+        received, bulk_id = "", ""
+    if not BULK_ID.fullmatch(bulk_id) or len(received) != 27:
+        raise Invalid("x-continuation-token is not one this service gave")
+    return received, bulk_id
 
 
 def invalidation_of(stored: Document) -> PositionIn:
@@ -611,6 +673,47 @@ class Bulks:
             "startTime": gpd_time(datetime.fromisoformat(bulk["receivedAt"]), milliseconds=True),
             "endTime": gpd_time(ended, milliseconds=True),
         }
+
+    async def upload_list(
+        self,
+        party: Party,
+        *,
+        broker: str,
+        organization: str,
+        start: str | None,
+        end: str | None,
+        size: str | None,
+        continuation: str | None,
+        now: datetime,
+    ) -> tuple[dict[str, Any], str | None]:
+        """pagoPA's list of the file ids ``broker`` uploaded for ``organization`` from ``start``
+        to ``end`` (calendar days in Europe/Rome, at most 7, within the last 60), ``size`` per
+        page (100-500), and the continuation token of the next page (None: the last one).
+
+        Raises:
+            Forbidden: (403) the key is not the broker's.
+            Invalid: (400) a malformed date, range, size or token, or a range reaching past the
+                60 days kept.
+            Gone: (410) a range wholly older than that.
+        """
+        if party.party_id != broker:
+            raise Forbidden(f"the key is not the one of broker {broker!r}")
+        window = listing_window(start, end, now=now)
+        page = listing_size(size)
+        after = _after(continuation)
+        found = await self._store.uploads(broker, organization, *window)
+        ordered = sorted(
+            (str(d["receivedAt"]), str(d["bulkId"]))
+            for d in found
+            if after is None or (str(d["receivedAt"]), str(d["bulkId"])) > after
+        )
+        shown, more = ordered[:page], len(ordered) > page
+        token = _token(shown[-1]) if more else None
+        return {
+            "fileIds": [bulk_id for _, bulk_id in shown],
+            "size": len(shown),
+            "hasMore": more,
+        }, token
 
     # ------------------------------------------------------------------ report
     async def report(self, bulk_id: str, *, party: Party | None) -> BulkReport:

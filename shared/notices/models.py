@@ -652,3 +652,15 @@ class UploadReport(BaseModel):
     responses: list[UploadResponse]
     start_time: str = Field(alias="startTime", description="yyyy-MM-ddTHH:mm:ss.SSS, UTC.")
     end_time: str = Field(alias="endTime", description="yyyy-MM-ddTHH:mm:ss.SSS, UTC.")
+
+
+class FileIdList(BaseModel):
+    """pagoPA's ``FileIdListResponse``: a page of a broker's uploaded files for one EC."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    file_ids: list[str] = Field(alias="fileIds")
+    size: int = Field(description="Files in this page.")
+    has_more: bool = Field(
+        alias="hasMore", description="Another page follows: pass x-continuation-token back."
+    )

@@ -23,7 +23,7 @@ from shared.notices.upload import (
     position_of,
     unzip,
 )
-from shared.platform.errors import Forbidden, Invalid, NotFound, PayloadTooLarge
+from shared.platform.errors import Forbidden, Gone, Invalid, NotFound, PayloadTooLarge
 from tests.unit.notices.fakes import BROKER, EC, IBAN, OTHER_EC, World, iuv, nav, position
 
 BOUNDARY = "----centro-stella-test"
@@ -356,3 +356,73 @@ async def test_a_file_that_cannot_be_taken_stores_nothing(world: World) -> None:
         with pytest.raises(Invalid):
             await submit(world, body)
     assert (world.blobs.blobs, world.sender.sent, world.bulk_store.items) == ({}, [], {})
+
+
+# ------------------------------------------------------------------ the list of uploaded files
+async def test_a_broker_lists_its_files_a_page_at_a_time(world: World) -> None:
+    ids = [await submit(world, upload_body([gpd(n)])) for n in range(1, 4)]
+    other = await submit(world, upload_body([gpd(9, code="02")]), party=BROKER, broker=BROKER)
+
+    async def page(token: str | None = None, **query: str) -> tuple[dict[str, Any], str | None]:
+        return await world.bulks.upload_list(
+            world.parties[EC],
+            broker=EC,
+            organization=EC,
+            start=query.get("start"),
+            end=query.get("end"),
+            size=query.get("size"),
+            continuation=token,
+            now=world.now,
+        )
+
+    found, token = await page()
+    assert (found, token) == ({"fileIds": ids, "size": 3, "hasMore": False}, None)
+    assert other not in found["fileIds"]
+    many = [await submit(world, upload_body([gpd(n)])) for n in range(100)]
+    first, token = await page()
+    assert (first["size"], first["hasMore"], token is not None) == (100, True, True)
+    second, last = await page(token)
+    assert (second["fileIds"], last) == (many[-3:], None)
+    yesterday, _ = await page(start="2026-12-01", end="2026-12-07")  # NOW is 2026-12-08
+    assert yesterday["fileIds"] == []
+
+
+@pytest.mark.parametrize(
+    ("query", "error"),
+    [
+        ({"start": "2026-12-01", "end": "2026-12-08"}, Invalid),  # 8 days
+        ({"start": "2026-12-08", "end": "2026-12-07"}, Invalid),
+        ({"start": "8/12/2026"}, Invalid),
+        ({"size": "99"}, Invalid),
+        ({"size": "501"}, Invalid),
+        ({"size": "ten"}, Invalid),
+        ({"token": "not-a-token"}, Invalid),
+        ({"start": "2026-10-05", "end": "2026-10-10"}, Invalid),  # reaches past 60 days
+        ({"start": "2026-09-01", "end": "2026-09-07"}, Gone),
+    ],
+)
+async def test_a_listing_out_of_bounds_is_refused(
+    world: World, query: dict[str, str], error: type[Exception]
+) -> None:
+    with pytest.raises(error):
+        await world.bulks.upload_list(
+            world.parties[EC],
+            broker=EC,
+            organization=EC,
+            start=query.get("start"),
+            end=query.get("end"),
+            size=query.get("size"),
+            continuation=query.get("token"),
+            now=world.now,
+        )
+    with pytest.raises(Forbidden):
+        await world.bulks.upload_list(
+            world.parties[EC],
+            broker=BROKER,
+            organization=EC,
+            start=None,
+            end=None,
+            size=None,
+            continuation=None,
+            now=world.now,
+        )
