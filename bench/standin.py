@@ -1,15 +1,19 @@
-"""Benchmark of stand-in payments through the dev host, beside the same Cosmos operations done
-raw on the same emulator at the same concurrency, in the same run.
+"""Benchmark of stand-in payments through the node's SOAP endpoint on the dev host, beside the
+same Cosmos operations done raw on the same emulator at the same concurrency, plus parsing and
+writing the same XML with lxml, in the same run.
 
-- A payment is verify + activate + outcome (OK) of one notice of the archive, with its station
-  forced into stand-in, at concurrency 32, with the PSP's key. The receipts' consumer is
-  disabled during the run (it would deliver receipts in the background, competing for CPU);
-  the receipt messages still go to Service Bus.
+- A payment is verifyPaymentNotice + activatePaymentNoticeV2 + sendPaymentOutcomeV2 (OK) of one
+  notice of the archive, in SOAP 1.1 with the demo PSP's channel credentials, its station forced
+  into stand-in, at concurrency 32. The receipts' consumer is disabled during the run (it would
+  deliver receipts in the background, competing for CPU); the receipt messages still go to
+  Service Bus.
 - Baseline: for each payment, the point reads and ETag-conditioned writes the gateway makes
   (verify: read the notice; activate: read the notice, create the payment;
   outcome: read the payment, replace it, read the notice, replace it), with the app's own
-  Cosmos client (``shared.platform.clients``), in another database. (The receipt event stays in the
-  payment's outbox until the receipt's delivery, disabled here, or the sweep clears it.)
+  Cosmos client (``shared.platform.clients``), in another database; and for each of the three
+  messages, its request envelope parsed and its answer's envelope parsed and written again with
+  lxml (the same bytes the host reads and writes). (The receipt event stays in the payment's
+  outbox until the receipt's delivery, disabled here, or the sweep clears it.)
 - Cosmos round trips per payment, counted at the emulator (``GET /_emulator/stats``).
 
 Run: ``python -m bench.standin [--payments 1000]``. Prints; asserts nothing.
@@ -23,16 +27,21 @@ import itertools
 import tempfile
 import time
 import uuid
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 from azure.core import MatchConditions
 from azure.cosmos.aio import ContainerProxy
+from lxml import etree
 
 from bench.common import ADMIN_KEY, FUNCTION_KEY, Figures, bench_settings, load, start_devhost
 from local.cosmos import stats
-from local.platform import DEMO_EC, Platform
+from local.platform import DEMO_CHANNEL, DEMO_CHANNEL_PASSWORD, DEMO_EC, DEMO_PSP_BROKER, Platform
+from shared.pagopa import psp, soap
+from shared.pagopa.common import QrCode
+from shared.pagopa.xml import XmlModel, euros_to_cents
 from shared.platform.clients import Clients
 from shared.platform.collector import pace_collector
 from shared.platform.config import load_settings
@@ -43,6 +52,43 @@ STATION = f"{DEMO_EC}_01"
 CONCURRENCY = 32
 READS_PER_PAYMENT = 4
 WRITES_PER_PAYMENT = 3
+NODE = "/api/node/v1/nodeForPsp"
+WHO = {
+    "id_psp": "DEMOPSP",
+    "id_broker_psp": DEMO_PSP_BROKER,
+    "id_channel": DEMO_CHANNEL,
+    "password": DEMO_CHANNEL_PASSWORD,
+}
+PAID_ON = date(2026, 11, 22)
+
+
+def envelope(message: XmlModel, name: str) -> bytes:
+    return soap.serialise(message.to_element(etree.QName(psp.NAMESPACE, name)))
+
+
+def verify_request(number: str) -> bytes:
+    qr = QrCode(fiscal_code=DEMO_EC, notice_number=number)
+    return envelope(psp.VerifyPaymentNoticeReq(**WHO, qr_code=qr), "verifyPaymentNoticeReq")
+
+
+def activate_request(number: str, amount: int, n: int) -> bytes:
+    qr = QrCode(fiscal_code=DEMO_EC, notice_number=number)
+    request = psp.ActivatePaymentNoticeV2Request(
+        **WHO, idempotency_key=f"DEMOPSP_{n:010d}", qr_code=qr, amount=amount
+    )
+    return envelope(request, "activatePaymentNoticeV2Request")
+
+
+def outcome_request(token: str) -> bytes:
+    request = psp.SendPaymentOutcomeV2Request(
+        **WHO,
+        payment_tokens=psp.PaymentTokens(payment_token=[token]),
+        outcome="OK",
+        details=psp.OutcomeDetailsV2(
+            payment_method="creditCard", fee=100, application_date=PAID_ON, transfer_date=PAID_ON
+        ),
+    )
+    return envelope(request, "sendPaymentOutcomeV2Request")
 
 
 def iuv(n: int) -> str:
@@ -115,44 +161,63 @@ class Bench:
 
         await asyncio.gather(*(publish(n) for n in range(1, count + 1)))
 
+    async def _call(
+        self, session: aiohttp.ClientSession, action: str, body: bytes
+    ) -> etree._Element | None:
+        headers = {"Content-Type": soap.CONTENT_TYPE, "SOAPAction": f'"{action}"'}
+        async with session.post(f"{self.host}{NODE}", data=body, headers=headers) as response:
+            raw = await response.read()
+            if response.status != 200:
+                return None
+        answer = soap.parse(raw).element
+        return answer if answer.findtext("outcome") == "OK" else None
+
     async def pay(self, session: aiohttp.ClientSession, _: int) -> bool:
         n = next(self.numbers)
-        notice = {"paFiscalCode": DEMO_EC, "noticeNumber": "3" + iuv(n)}
-        base = f"{self.host}/api/standin/v1"
-        async with session.post(f"{base}/verify", json=notice, headers=self.psp) as response:
-            verified = await response.json()
-            if response.status != 200 or not verified["standIn"]:
-                return False
-        async with session.post(
-            f"{base}/activate",
-            headers=self.psp,
-            json={
-                **notice,
-                "amount": verified["amount"],
-                "idempotencyKey": f"bench-{n}",
-                "pspId": "DEMOPSP",
-            },
-        ) as response:
-            activated = await response.json()
-            if response.status != 200:
-                return False
-        async with session.post(
-            f"{base}/outcome",
-            headers=self.psp,
-            json={
-                "paymentToken": activated["paymentToken"],
-                "outcome": "OK",
-                "pspId": "DEMOPSP",
-                "receiptId": f"bench-receipt-{n}",
-                "paymentDateTime": "2026-11-22T10:00:00Z",
-                "paymentMethod": "CP",
-                "fee": 100,
-            },
-        ) as response:
-            await response.read()
-            return response.status == 200
+        number = "3" + iuv(n)
+        verified = await self._call(session, "verifyPaymentNotice", verify_request(number))
+        if verified is None or verified.findtext("standin") != "true":
+            return False
+        amount = euros_to_cents(
+            verified.findtext("paymentList/paymentOptionDescription/amount") or ""
+        )
+        assert isinstance(amount, int)
+        activated = await self._call(
+            session, "activatePaymentNoticeV2", activate_request(number, amount, n)
+        )
+        token = activated.findtext("paymentToken") if activated is not None else None
+        if not token:
+            return False
+        paid = await self._call(session, "sendPaymentOutcomeV2", outcome_request(token))
+        return paid is not None
 
-    async def raw_payments(self, container: ContainerProxy, payments: int, *, prefix: str) -> float:
+    async def xml_samples(self, session: aiohttp.ClientSession) -> list[tuple[bytes, bytes]]:
+        """The three messages of one payment as the host reads and writes them (request, answer),
+        for the baseline's lxml work."""
+        n = next(self.numbers)
+        number = "3" + iuv(n)
+        samples: list[tuple[bytes, bytes]] = []
+        verify = verify_request(number)
+        async with session.post(f"{self.host}{NODE}", data=verify) as response:
+            samples.append((verify, await response.read()))
+        activate = activate_request(number, position(n)["amount"], n)
+        async with session.post(f"{self.host}{NODE}", data=activate) as response:
+            answer = await response.read()
+        samples.append((activate, answer))
+        token = soap.parse(answer).element.findtext("paymentToken") or ""
+        outcome = outcome_request(token)
+        async with session.post(f"{self.host}{NODE}", data=outcome) as response:
+            samples.append((outcome, await response.read()))
+        return samples
+
+    async def raw_payments(
+        self,
+        container: ContainerProxy,
+        payments: int,
+        *,
+        prefix: str,
+        samples: list[tuple[bytes, bytes]],
+    ) -> float:
         """Seconds for the baseline's operations of ``payments`` payments, 32 at a time."""
         notices = [
             {"id": f"notice:{i}", "pk": f"{prefix}:{i}", "amount": 4_200, "status": "VALID"}
@@ -171,10 +236,17 @@ class Bench:
             )
             return written
 
+        def xml(step: int) -> None:
+            request, answer = samples[step]
+            soap.parse(request)
+            etree.tostring(etree.fromstring(answer), xml_declaration=True, encoding="UTF-8")
+
         async def payment(i: int) -> None:
             pk = f"{prefix}:{i}"
             await container.read_item(f"notice:{i}", partition_key=pk)  # verify
+            xml(0)
             await container.read_item(f"notice:{i}", partition_key=pk)  # activate
+            xml(1)
             await container.create_item(
                 {"id": f"payment:{i}", "pk": pk, "token": uuid.uuid4().hex, "outbox": []}
             )
@@ -189,6 +261,7 @@ class Bench:
             notice = dict(await container.read_item(f"notice:{i}", partition_key=pk))
             notice["status"] = "PAID"
             await conditional(notice)
+            xml(2)
 
         async def worker() -> None:
             for i in todo:
@@ -201,7 +274,8 @@ class Bench:
     async def run(self, payments: int, rounds: int) -> None:
         warmup = 50
         async with aiohttp.ClientSession() as session:
-            await self.prepare(session, (payments + warmup) * rounds)
+            await self.prepare(session, (payments + warmup) * rounds + 1)
+            samples = await self.xml_samples(session)
         clients = Clients(load_settings({**self.env, "COSMOS_DATABASE": RAW_DATABASE}))
         results: list[tuple[Figures, float, float]] = []
         try:
@@ -216,29 +290,33 @@ class Bench:
                     warmup=warmup,
                 )
                 trips = self.round_trips() / (payments + warmup)
-                seconds = await self.raw_payments(raw, payments, prefix=uuid.uuid4().hex[:8])
+                seconds = await self.raw_payments(
+                    raw, payments, prefix=uuid.uuid4().hex[:8], samples=samples
+                )
                 results.append((hosted, payments / seconds, trips))
         finally:
             await clients.close()
         print(
-            f"\nstand-in payments (verify + activate + outcome OK) at concurrency "
+            f"\nstand-in payments in SOAP (verifyPaymentNotice + activatePaymentNoticeV2 + "
+            f"sendPaymentOutcomeV2 OK) at concurrency "
             f"{CONCURRENCY}, {payments} per round"
         )
         for hosted, raw_rate, trips in results:
             print(hosted.line().replace("req/s", "payments/s"))
             print(
-                f"{'payment: raw reads+writes':<28} {raw_rate:8.0f} payments/s  "
-                f"({READS_PER_PAYMENT} point reads + {WRITES_PER_PAYMENT} conditional writes "
-                "each)"
+                f"{'payment: raw Cosmos + lxml':<28} {raw_rate:8.0f} payments/s  "
+                f"({READS_PER_PAYMENT} point reads + {WRITES_PER_PAYMENT} conditional writes, "
+                "3 envelopes parsed and 3 written each)"
             )
             print(
                 f"{'':<28} ratio host/raw {hosted.rps / raw_rate:.2f}  "
                 f"(Cosmos round trips per payment through the host: {trips:.2f})"
             )
         print(
-            "The host also authenticates the PSP, validates each body, checks the notice is "
-            "payable,\nwrites the payment's lock and receipt, and sends the receipt to Service "
-            "Bus; the baseline only reads and writes."
+            "The host also authenticates the PSP's channel, validates each message against the "
+            "models,\nchecks the notice is payable, writes the payment's lock and receipt, and "
+            "sends the receipt to Service Bus;\nthe baseline only reads, writes and handles "
+            "the XML."
         )
 
 

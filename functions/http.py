@@ -24,10 +24,11 @@ from pydantic import BaseModel, ValidationError
 
 from functions.root import Root, get_root
 from shared.auth.citizen import Citizen
+from shared.auth.signature import HEADER as SIGNATURE_HEADER
 from shared.parties.models import Party, Role
 from shared.parties.service import SUBSCRIPTION_KEY_HEADER, SUBSCRIPTION_KEY_QUERY
 from shared.platform.clock import current_clock
-from shared.platform.errors import Invalid, PayloadTooLarge
+from shared.platform.errors import Invalid, PayloadTooLarge, Unauthorized
 from shared.platform.openapi import Operation, Security, Webhook
 from shared.platform.problems import Problem, aca_problem, problem_for
 from shared.platform.telemetry import correlation_id, new_correlation_id
@@ -42,8 +43,13 @@ OPERATIONS: list[Operation] = []
 WEBHOOKS: list[Webhook] = []
 """Calls this app makes to partners' APIs, documented beside its own operations."""
 
+# Machines that hold their own credential (a party key, a PSP's signature) reach anonymous
+# Functions routes checked by that credential alone: no key of ours is ever handed to them.
+# Every other route needs the function key (the app backend, the senders) or the admin key.
 _AUTH_LEVELS = {
     "anonymous": func.AuthLevel.ANONYMOUS,
+    "party": func.AuthLevel.ANONYMOUS,
+    "psp": func.AuthLevel.ANONYMOUS,
     "admin": func.AuthLevel.ADMIN,
     # the ACA contract's caller holds a subscription key and nothing else: no function key
     "aca": func.AuthLevel.ANONYMOUS,
@@ -128,6 +134,11 @@ def endpoint(
 ) -> Callable[[Handler], Handler]:
     """Register ``handler`` as the HTTP function ``route`` (under /api) for ``method``.
 
+    ``auth``: ``citizen`` (function key + bearer token), ``party`` (a party key alone, of one of
+    ``roles``), ``sender`` (function key + the key of a party of role sender), ``psp`` (a
+    PSP's signature alone, which the handler verifies), ``function``, ``admin`` or
+    ``anonymous``.
+
     ``invalid_status``: the status of a body that is JSON but not the schema (422; 400 where a
     public contract says so, as ACA's does). ``documents``: the body's schema for the OpenAPI
     document when the handler parses ``call.raw_body`` itself (bulk uploads). ``decoder``: see
@@ -195,10 +206,15 @@ async def _serve(
             call.verified_citizen = await call.root.citizen_tokens().verify(
                 req.headers.get("Authorization"), now=now
             )
-        elif auth == "party":
+        elif auth in ("party", "sender"):
             call.party = await call.root.parties().authenticate(
-                req.headers.get(SUBSCRIPTION_KEY_HEADER), now=now, roles=roles
+                req.headers.get(SUBSCRIPTION_KEY_HEADER),
+                now=now,
+                roles=("sender",) if auth == "sender" else roles,
             )
+        elif auth == "psp" and not req.headers.get(SIGNATURE_HEADER):
+            # the handler verifies the signature; an anonymous route still says 401 up front
+            raise Unauthorized(f"missing {SIGNATURE_HEADER}")
         elif auth == "aca":
             key = req.headers.get(SUBSCRIPTION_KEY_HEADER) or req.params.get(SUBSCRIPTION_KEY_QUERY)
             call.party = await call.root.parties().authenticate(key, now=now, roles=roles)

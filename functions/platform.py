@@ -35,11 +35,16 @@ from shared.platform.resources import queue_definitions
 from shared.platform.static import STATIC_ROOT, StaticFolder, StaticReply
 from shared.platform.telemetry import new_correlation_id
 from shared.push.settings import check_push_hubs
+from shared.wallet.settings import check_wallet_settings
 
 bp = func.Blueprint()
 _probe = HealthProbe(
     get_clients,
-    extra={"push hubs": check_push_hubs, "cashback periods": check_cashback_periods},
+    extra={
+        "push hubs": check_push_hubs,
+        "cashback periods": check_cashback_periods,
+        "wallet notification URL": check_wallet_settings,
+    },
 )
 
 

@@ -57,16 +57,17 @@ async def delete_push_installation(call: Call[BaseModel]) -> InstallationAccepte
     bp,
     "v1/push/notifications",
     "POST",
-    auth="function",
+    auth="sender",
     body=NotificationIn,
     returns=NotificationAccepted,
     status=202,
-    errors=(400, 401, 413, 422, 503),
-    summary="Send a notification to up to 1,000 citizens",
+    errors=(400, 401, 403, 413, 422, 429, 503),
+    summary="Send a notification to up to 1,000 citizens (a party of role sender, within "
+    "its per-minute limits)",
     tags=("push",),
 )
 async def post_push_notifications(call: Call[NotificationIn]) -> NotificationAccepted:
-    return await call.root.push_requests().notify(call.body, now=call.now)
+    return await call.root.push_requests().notify(call.the_party, call.body, now=call.now)
 
 
 @queue_trigger(bp, "PUSH_QUEUE")

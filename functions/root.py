@@ -38,14 +38,18 @@ from shared.platform.outbox import Outbox
 from shared.platform.queue_work import Policy, Ports
 from shared.platform.resources import OUTBOX_CONTAINERS
 from shared.push.client import PushDispatcher, build_dispatcher
+from shared.push.senders import CosmosSenderUsage
 from shared.push.service import PushRequests, PushWorker
 from shared.push.settings import push_hubs
 from shared.push.store import CosmosInstallationStates
+from shared.standin.channels import Channels
 from shared.standin.gateway import Gateway, GatewayPolicy
 from shared.standin.manager import Manager, StationStates
+from shared.standin.node import Node
 from shared.standin.receipts import Receipts
 from shared.standin.rules import Thresholds
-from shared.standin.stations import StationClient, Stations
+from shared.standin.soapstation import SoapStationClient
+from shared.standin.stations import Stations
 from shared.standin.store import CosmosStandInStore
 from shared.standin.traffic import Traffic
 from shared.wallet.psp import HttpPspGateway, RegistryPspSecrets
@@ -175,6 +179,7 @@ class Root:
             session_window=timedelta(minutes=s.wallet_session_minutes),
             max_instruments=s.wallet_max_instruments,
             events_queue=s.wallet_events_queue,
+            notification_url=s.wallet_notification_url,
         )
         store = CosmosWalletStore(
             self.clients.container(s.wallet_container), s.cosmos_timeout_seconds
@@ -298,7 +303,7 @@ class Root:
         return Stations(self.parties())
 
     @cached_property
-    def _station_client(self) -> StationClient:
+    def _station_client(self) -> SoapStationClient:
         s = self.settings
         spec = SessionSpec(
             limit=100,
@@ -307,7 +312,7 @@ class Root:
             total_timeout=s.standin_station_timeout_seconds,
             connect_timeout=min(3.0, s.standin_station_timeout_seconds),
         )
-        return StationClient(
+        return SoapStationClient(
             lambda: self.clients.session("stations", spec),
             self.secrets,
             timeout=s.standin_station_timeout_seconds,
@@ -337,6 +342,20 @@ class Root:
             self.outbox("standin_container"),
             policy,
         )
+
+    def standin_channels(self) -> Channels:
+        return self._standin_channels
+
+    @cached_property
+    def _standin_channels(self) -> Channels:
+        return Channels(self._standin_store, self.parties())
+
+    def standin_node(self) -> Node:
+        return self._standin_node
+
+    @cached_property
+    def _standin_node(self) -> Node:
+        return Node(self._standin_channels, self._standin_gateway)
 
     def standin_manager(self) -> Manager:
         return self._standin_manager
@@ -374,7 +393,12 @@ class Root:
 
     @cached_property
     def _push_requests(self) -> PushRequests:
-        return PushRequests(self.sender, self.settings.push_queue)
+        s = self.settings
+        # the senders' per-minute usage sits beside the installations (partition key /id)
+        usage = CosmosSenderUsage(
+            self.clients.container(s.push_installations_container), s.cosmos_timeout_seconds
+        )
+        return PushRequests(self.sender, s.push_queue, usage)
 
     def push_worker(self) -> PushWorker:
         return self._push_worker

@@ -3,24 +3,28 @@
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+from urllib.parse import urlsplit
+
 import azure.functions as func
 from pydantic import BaseModel
 
-from functions.http import WEBHOOKS, Call, endpoint
+from functions.http import CORRELATION_HEADER, Call, endpoint
 from functions.queue import queue_trigger
 from functions.root import get_root
+from shared.pagopa.documents import schema_file, wsdl
+from shared.pagopa.faults import PPT_SYSTEM_ERROR
+from shared.pagopa.soap import CONTENT_TYPE, soap_fault
 from shared.parties.models import Role
-from shared.platform.openapi import Webhook
+from shared.platform.errors import Invalid
 from shared.platform.queue_work import Delivery
+from shared.platform.telemetry import correlation_id, new_correlation_id
+from shared.platform.values import unsafe_character
+from shared.standin.channels import ChannelIn, ChannelOut
 from shared.standin.models import (
     ActivateIn,
     Activation,
-    EcAck,
-    EcActivateRequest,
-    EcFault,
-    EcNotice,
-    EcReceipt,
-    EcVerifyRequest,
     ForceIn,
     NoticeAnswer,
     NoticeRef,
@@ -31,67 +35,25 @@ from shared.standin.models import (
 )
 
 bp = func.Blueprint()
+logger = logging.getLogger(__name__)
 
 API = "standin/v1"
 OPS = "ops/standin/stations"
 CALLERS: tuple[Role, ...] = ("psp", "node")
 REFUSALS = (403, 404, 409, 410, 422, 502, 504)
-_EC = ("stand-in: the EC-facing protocol",)
-_DOWN = {
-    503: ("Service not active (PPT_STAZIONE_INT_PA_SERVIZIO_NONATTIVO): a fault", EcFault),
-    401: ("Wrong credential (PAA_AUTH)", EcFault),
-    400: ("Malformed request (PAA_SINTASSI)", EcFault),
-}
-WEBHOOKS.extend(
-    [
-        Webhook(
-            "ecVerify",
-            "POST {station endpoint}/verify: the notice, if payable (the manager's "
-            "probe asks for notice 000000000000000000: any answer is a success)",
-            EcVerifyRequest,
-            {
-                200: ("Payable", EcNotice),
-                404: ("Unknown notice (PAA_PAGAMENTO_SCONOSCIUTO)", EcFault),
-                409: ("Already paid (PAA_PAGAMENTO_DUPLICATO)", EcFault),
-                410: ("Expired (PAA_PAGAMENTO_SCADUTO)", EcFault),
-                **_DOWN,
-            },
-            tags=_EC,
-        ),
-        Webhook(
-            "ecActivate",
-            "POST {station endpoint}/activate: the gateway has locked the notice "
-            "for paymentToken until expiresAt",
-            EcActivateRequest,
-            {
-                200: ("Activated", EcNotice),
-                404: ("Unknown notice (PAA_PAGAMENTO_SCONOSCIUTO)", EcFault),
-                409: (
-                    "Paid (PAA_PAGAMENTO_DUPLICATO) or being paid (PAA_PAGAMENTO_IN_CORSO)",
-                    EcFault,
-                ),
-                410: ("Expired (PAA_PAGAMENTO_SCADUTO)", EcFault),
-                422: ("Wrong amount (PAA_SEMANTICA)", EcFault),
-                **_DOWN,
-            },
-            tags=_EC,
-        ),
-        Webhook(
-            "ecReceipt",
-            "POST {station endpoint}/receipt (paSendRT): a payment's receipt, "
-            "standIn saying which mode served it; delivered until answered",
-            EcReceipt,
-            {
-                200: ("Received", EcAck),
-                409: ("Already received (PAA_RECEIPT_DUPLICATA): a success", EcFault),
-                **_DOWN,
-            },
-            tags=_EC,
-        ),
-    ]
-)
 OPERATOR = "x-operator"
 """Who an operator's change is recorded as (the admin key names nobody)."""
+OPERATOR_NAME = 100
+"""Characters at most of that name."""
+
+
+def _operator(call: Call[Any]) -> str:
+    named = call.header(OPERATOR)
+    if named is None:
+        return "operator"
+    if not 1 <= len(named) <= OPERATOR_NAME or unsafe_character(named) is not None:
+        raise Invalid(f"{OPERATOR}: 1 to {OPERATOR_NAME} characters, no NUL, valid Unicode")
+    return named
 
 
 @endpoint(
@@ -189,7 +151,7 @@ async def ops_standin_station(call: Call[BaseModel]) -> Station:
 )
 async def ops_standin_force(call: Call[ForceIn]) -> Station:
     return await call.root.standin_manager().force(
-        call.param("id"), call.body, by=call.header(OPERATOR) or "operator", now=call.now
+        call.param("id"), call.body, by=_operator(call), now=call.now
     )
 
 
@@ -199,13 +161,13 @@ async def ops_standin_force(call: Call[ForceIn]) -> Station:
     "DELETE",
     auth="admin",
     returns=Station,
-    errors=(404,),
+    errors=(400, 404),
     tags=("operators",),
     summary="Release a forced mode: the entry and exit rules decide again",
 )
 async def ops_standin_release(call: Call[BaseModel]) -> Station:
     return await call.root.standin_manager().release(
-        call.param("id"), by=call.header(OPERATOR) or "operator", now=call.now
+        call.param("id"), by=_operator(call), now=call.now
     )
 
 
@@ -221,3 +183,64 @@ async def standin_receipts(delivery: Delivery) -> None:
     """A recorded receipt delivered to its EC's station (rescheduled while it is down)."""
     root = get_root()
     await root.standin_receipts().deliver(delivery.body, now=root.clock.now())
+
+
+# ------------------------------------------------------------------ the node's SOAP primitives
+# SOAP is no JSON API: registered outside `endpoint`, these stay out of the OpenAPI document.
+# Anonymous at the Functions level: the node authenticates each message by its own credentials.
+NODE_FOR_PSP = "node/v1/nodeForPsp"
+SOAP_HEADERS = {"Content-Type": CONTENT_TYPE}
+XML_HEADERS = {"Content-Type": "text/xml; charset=utf-8", "Cache-Control": "max-age=300"}
+
+
+@bp.route(route=NODE_FOR_PSP, methods=["GET", "POST"], auth_level=func.AuthLevel.ANONYMOUS)
+async def node_for_psp(req: func.HttpRequest) -> func.HttpResponse:
+    """POST: verifyPaymentNotice, activatePaymentNoticeV2, sendPaymentOutcomeV2 (SOAP 1.1).
+    GET: the WSDL, its address this very URL."""
+    cid = new_correlation_id(req.headers.get(CORRELATION_HEADER))
+    here = urlsplit(req.url)._replace(query="", fragment="").geturl()
+    if req.method == "GET":
+        served = wsdl("nodeForPsp.wsdl", here, schemas=here.rsplit("/", 1)[0] + "/schemas/")
+        return func.HttpResponse(served, status_code=200, headers=XML_HEADERS)
+    token = correlation_id.set(cid)
+    try:
+        root = get_root()
+        reply = await root.standin_node().answer(req.get_body(), now=root.clock.now())
+        return func.HttpResponse(reply.body, status_code=reply.status, headers=SOAP_HEADERS)
+    except Exception:  # a SOAP client reads a SOAP Fault, never a problem+json or a trace
+        logger.exception("nodeForPsp failed (correlation id %s)", cid)
+        body = soap_fault(f"{PPT_SYSTEM_ERROR}: correlation id {cid}", code="Server")
+        return func.HttpResponse(body, status_code=500, headers=SOAP_HEADERS)
+    finally:
+        correlation_id.reset(token)
+
+
+@bp.route(route="node/v1/schemas/{name}", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+async def node_schemas(req: func.HttpRequest) -> func.HttpResponse:
+    """The XSDs the WSDL imports."""
+    name = str(req.route_params.get("name", ""))
+    if not name.endswith(".xsd"):
+        return func.HttpResponse(status_code=404)
+    try:
+        return func.HttpResponse(schema_file(name), status_code=200, headers=XML_HEADERS)
+    except KeyError:
+        return func.HttpResponse(status_code=404)
+
+
+@endpoint(
+    bp,
+    "ops/standin/channels/{id}",
+    "PUT",
+    auth="admin",
+    body=ChannelIn,
+    returns=ChannelOut,
+    errors=(400, 422),
+    max_body=4096,
+    tags=("operators",),
+    summary="Create or replace a PSP channel of the node's SOAP primitives (its password hashed)",
+)
+async def ops_standin_channel(call: Call[ChannelIn]) -> ChannelOut:
+    channel_id = call.param("id")
+    if not 1 <= len(channel_id) <= 35 or not channel_id.replace("_", "").replace("-", "").isalnum():
+        raise Invalid("a channel id is 1 to 35 letters, digits, '_' or '-'")
+    return await call.root.standin_channels().put(channel_id, call.body, now=call.now)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
 import azure.functions as func
 from pydantic import BaseModel
 
@@ -40,10 +38,7 @@ NOTIFICATIONS = "v1/wallet/psp/notifications"
 )
 async def wallet_start_onboarding(call: Call[NewInstrument]) -> OnboardingStarted:
     return await call.root.wallet().start_onboarding(
-        call.citizen.fiscal_code,
-        call.body,
-        now=call.now,
-        notification_url=_notification_url(call),
+        call.citizen.fiscal_code, call.body, now=call.now
     )
 
 
@@ -115,7 +110,7 @@ async def wallet_set_applications(call: Call[ApplicationsUpdate]) -> Instrument:
     auth="psp",
     body=PspNotification,
     returns=NotificationAck,
-    errors=(404, 409),
+    errors=(401, 404, 409),
     max_body=16 * 1024,
     tags=("wallet",),
     summary="A PSP's signed outcome of an onboarding session",
@@ -124,12 +119,3 @@ async def wallet_psp_notification(call: Call[PspNotification]) -> NotificationAc
     return await call.root.wallet().notify(
         call.body, raw_body=call.raw_body, signature=call.header(SIGNATURE_HEADER), now=call.now
     )
-
-
-def _notification_url(call: Call[NewInstrument]) -> str:
-    """Where the PSP posts the outcome: the setting, else this app as the caller reached it."""
-    configured = call.root.settings.wallet_notification_url
-    if configured:
-        return configured
-    called = urlsplit(call.request.url)
-    return f"{called.scheme}://{called.netloc}/api/{NOTIFICATIONS}"

@@ -2,12 +2,18 @@
 
 It reads every function from the app's decorator metadata (``app.get_functions()``), so there
 is no second list of functions. What it does like Azure: routes under ``/api/``, ``authLevel``
-with function and admin keys (``x-functions-key`` header or ``code`` query), 404/405, the default
-100 MB request body limit (413), ``AzureWebJobs.<name>.Disabled``, peek-lock Service Bus
-delivery (complete on success, abandon on exception, the broker dead-letters past max delivery)
-with host.json's ``maxConcurrentCalls``, NCRONTAB timers, and ``POST /admin/functions/<name>``
-to run a non-HTTP function now. Local only: ``/admin/devclock`` reads, sets or advances the dev
-clock.
+with function and admin keys (``x-functions-key`` header or ``code`` query; a missing or wrong
+key is the host's empty 401, as Azure's ``UnauthorizedResult``), 404/405, the default 100 MB
+request body limit (413), Kestrel's request line and header limits (414, 431),
+``AzureWebJobs.<name>.Disabled``, peek-lock Service Bus delivery (complete on success, abandon
+on exception, the broker dead-letters past max delivery) with host.json's
+``maxConcurrentCalls``, NCRONTAB timers, and ``POST /admin/functions/<name>`` to run a non-HTTP
+function now. Local only: ``/admin/devclock`` reads, sets or advances the dev clock, and an
+empty ``WALLET_NOTIFICATION_URL`` becomes this host's own notification route.
+
+What it refuses before a function runs is a problem document (no ``correlationId``: no function
+ran), except the 401, and it never logs a request's content: a refused request's headers may
+carry credentials.
 
 Run: ``python -m local.devhost --app function_app --port 7071 [--settings local.settings.json]``.
 """
@@ -32,7 +38,8 @@ from pathlib import Path
 from typing import Any
 
 import azure.functions as func
-from aiohttp import web
+from aiohttp import http_exceptions, web, web_protocol
+from aiohttp.web_request import BaseRequest
 from azure.functions.servicebus import ServiceBusMessage
 from azure.functions.timer import TimerRequest
 from azure.servicebus import ServiceBusReceivedMessage
@@ -45,6 +52,12 @@ from local.process import ROOT
 logger = logging.getLogger("devhost")
 
 MAX_REQUEST_BODY = 100 * 1024 * 1024  # Azure's default http maxRequestBodySize
+# Kestrel's defaults (KestrelServerLimits), which the Functions host serves HTTP with: the
+# request line, all the headers together, and how many headers.
+MAX_REQUEST_LINE = 8 * 1024
+MAX_HEADERS_SIZE = 32 * 1024
+MAX_HEADER_COUNT = 100
+NOTIFICATION_URL_SETTING = "WALLET_NOTIFICATION_URL"
 _EXPRESSION = re.compile(r"%([A-Za-z0-9_.:-]+)%")
 
 
@@ -166,6 +179,76 @@ def problem(status: int, title: str, detail: str) -> web.Response:
     return web.json_response(body, status=status, content_type="application/problem+json")
 
 
+def unauthorized() -> web.Response:
+    """The Functions host's answer to a missing or wrong key: 401, no body, no content type."""
+    return web.Response(status=401)
+
+
+def headers_too_large() -> web.Response:
+    return problem(
+        431,
+        "Request header fields too large",
+        f"the request's headers exceed {MAX_HEADER_COUNT} fields or {MAX_HEADERS_SIZE} bytes",
+    )
+
+
+def parser_refusal(error: http_exceptions.HttpProcessingError) -> web.Response:
+    """What the host answers a request that its HTTP parser refused, without quoting it (the
+    parser's message does: the start of an Authorization header, say)."""
+    if isinstance(error, http_exceptions.LineTooLong) and error.args[1] == MAX_REQUEST_LINE:
+        return problem(414, "URI too long", f"the request line exceeds {MAX_REQUEST_LINE} bytes")
+    if isinstance(error, http_exceptions.LineTooLong) or "header" in error.message.lower():
+        return headers_too_large()
+    return problem(400, "Bad request", "the request is not valid HTTP/1.1")
+
+
+class _Connection(web_protocol.RequestHandler):
+    """aiohttp's connection handler, answering what its parser refuses as :func:`parser_refusal`
+    and logging only the refusal (aiohttp's own answer is text quoting the request, and its log
+    line quotes it as well)."""
+
+    def handle_error(
+        self,
+        request: BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        if not isinstance(exc, http_exceptions.HttpProcessingError):
+            return super().handle_error(request, status, exc, message)
+        response = parser_refusal(exc)
+        logger.warning(
+            "refused a request from %s: %s %s", request.remote, response.status, response.reason
+        )
+        response.force_close()
+        return response
+
+
+CONNECTION_ARGS: dict[str, Any] = {
+    "max_line_size": MAX_REQUEST_LINE,
+    "max_field_size": MAX_HEADERS_SIZE,
+    "max_headers": MAX_HEADER_COUNT,
+    "access_log": None,  # a request line may carry the function key (?code=)
+}
+
+
+class _Server(web.Server):
+    """aiohttp's server, making :class:`_Connection` connections."""
+
+    def __call__(self) -> web_protocol.RequestHandler:
+        return _Connection(self, loop=asyncio.get_running_loop(), **CONNECTION_ARGS)
+
+
+class _Runner(web.AppRunner):
+    """An AppRunner serving the app through :class:`_Server`."""
+
+    async def _make_server(self) -> web.Server:
+        made = await super()._make_server()  # the app started and frozen, as aiohttp does it
+        return _Server(
+            made.request_handler, request_factory=made.request_factory, **CONNECTION_ARGS
+        )
+
+
 class DevHost:
     """One running host: an aiohttp server plus Service Bus consumers and timers."""
 
@@ -193,7 +276,9 @@ class DevHost:
 
     # ---------------------------------------------------------------- HTTP
     def web_app(self) -> web.Application:
-        app = web.Application(client_max_size=MAX_REQUEST_BODY, middlewares=[self._errors])
+        app = web.Application(
+            client_max_size=MAX_REQUEST_BODY, middlewares=[self._header_limit, self._errors]
+        )
         for fn in self.functions:
             if fn.kind != "httpTrigger":
                 continue
@@ -206,6 +291,16 @@ class DevHost:
         app.router.add_post("/admin/devclock", self._set_clock)
         app.router.add_get("/admin/host/status", self._status)
         return app
+
+    @web.middleware
+    async def _header_limit(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        # The parser bounds each header; Kestrel bounds them all together.
+        size = sum(len(name) + len(value) + 4 for name, value in request.raw_headers)
+        if size > MAX_HEADERS_SIZE:
+            logger.warning("refused a request from %s: 431 (%d header bytes)", request.remote, size)
+            return headers_too_large()
+        response: web.StreamResponse = await handler(request)
+        return response
 
     @web.middleware
     async def _errors(self, request: web.Request, handler: Any) -> web.StreamResponse:
@@ -233,10 +328,10 @@ class DevHost:
         level = str(fn.trigger.get("authLevel", "function")).lower()
 
         async def handle(request: web.Request) -> web.Response:
+            if not self._authorized(request, level):  # before anything else, as in Azure
+                return unauthorized()
             if disabled(fn.name):
                 return problem(404, "Not found", f"function {fn.name} is disabled")
-            if not self._authorized(request, level):
-                return problem(401, "Unauthorized", "missing or wrong function key")
             body = await request.read()
             req = func.HttpRequest(
                 # What request.url gives, without building a yarl URL for every request.
@@ -264,14 +359,14 @@ class DevHost:
 
     async def _status(self, request: web.Request) -> web.Response:
         if not self._authorized(request, "admin"):
-            return problem(401, "Unauthorized", "the admin key is needed")
+            return unauthorized()
         return web.json_response(
             {"state": "Running", "functions": [f.name for f in self.functions]}
         )
 
     async def _run_function(self, request: web.Request) -> web.Response:
         if not self._authorized(request, "admin"):
-            return problem(401, "Unauthorized", "the admin key is needed")
+            return unauthorized()
         name = request.match_info["name"]
         fn = next((f for f in self.functions if f.name == name), None)
         if fn is None or fn.kind == "httpTrigger":
@@ -283,7 +378,7 @@ class DevHost:
 
     async def _get_clock(self, request: web.Request) -> web.Response:
         if not self._authorized(request, "admin"):
-            return problem(401, "Unauthorized", "the admin key is needed")
+            return unauthorized()
         return web.json_response(self._clock_state())
 
     def _clock_state(self) -> dict[str, Any]:
@@ -291,7 +386,7 @@ class DevHost:
 
     async def _set_clock(self, request: web.Request) -> web.Response:
         if not self._authorized(request, "admin"):
-            return problem(401, "Unauthorized", "the admin key is needed")
+            return unauthorized()
         try:
             body = await request.json()
             if "advanceSeconds" in body:
@@ -414,11 +509,18 @@ class DevHost:
             for fn in self.functions
             if fn.kind == "timerTrigger"
         }
-        self.runner = web.AppRunner(self.web_app(), access_log=None)
+        self.runner = _Runner(self.web_app(), **CONNECTION_ARGS)
         await self.runner.setup()
         site = web.TCPSite(self.runner, host, port)
         await site.start()
         bound = self.runner.addresses[0][1]
+        if not os.environ.get(NOTIFICATION_URL_SETTING):
+            # As the infra does in Azure from the app's hostname: where PSPs post outcomes is
+            # this host's own address, set before any setting is read, never a request's Host.
+            address = "127.0.0.1" if host in ("", "0.0.0.0") else host
+            os.environ[NOTIFICATION_URL_SETTING] = (
+                f"http://{address}:{bound}/api/v1/wallet/psp/notifications"
+            )
         for fn in self.functions:
             if fn.kind == "serviceBusTrigger" and not disabled(fn.name):
                 self._tasks.append(asyncio.create_task(self._consume(fn)))
@@ -481,10 +583,12 @@ def _seconds(value: str) -> float:
 
 
 def setup_logging() -> None:
+    from shared.platform.redaction import RedactionFilter
     from shared.platform.telemetry import CorrelationFilter
 
     handler = logging.StreamHandler(sys.stdout)
     handler.addFilter(CorrelationFilter())
+    handler.addFilter(RedactionFilter())  # before anything logs: no token or key in the output
     handler.setFormatter(
         logging.Formatter("%(asctime)s %(levelname)s [%(correlation_id)s] %(name)s: %(message)s")
     )

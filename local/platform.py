@@ -14,6 +14,7 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from azure.cosmos import CosmosClient, PartitionKey
 
@@ -26,14 +27,23 @@ from local.psp import DEV_HPAN_SALT, start_psp
 from local.psp import base_url as psp_base_url
 from local.tokens import generate_key_pair
 from shared.platform.config import Settings, load_settings
-from shared.platform.resources import CONTAINERS, queue_definitions
+from shared.platform.errors import ConfigurationError
+from shared.platform.resources import CONTAINERS, blob_container_names, queue_definitions
 
 DEMO_EC = "77777777777"
 DEMO_IBAN = "IT60X0542811101000000123456"  # the well-known example IBAN
 DEMO_INTERMEDIARY = "DEMOINT"
 DEMO_STATION = f"{DEMO_EC}_01"
+DEMO_SENDER = "DEMOSENDER"
+DEMO_SENDER_LIMITS = {"requestsPerMinute": 600, "recipientsPerMinute": 60_000}
+"""The demo sender's rate limits (its registry entry's ``sendLimits``)."""
 DEMO_STATION_SECRET = "station-demo-credential"
 """The secret (in LOCAL_SECRETS) holding the credential the demo station expects from us."""
+DEMO_PSP_BROKER = "DEMOBROKERPSP"
+"""The demo PSP's broker (an intermediary acting for it) on the node's SOAP primitives."""
+DEMO_CHANNEL = "DEMOBROKERPSP_01"
+DEMO_CHANNEL_PASSWORD = "dev-pass-01"
+"""The demo channel's password (SANP: 8-15 characters); local only, not a secret."""
 STATION_URL = "LOCAL_EC_STATION_URL"
 """Set by the platform to the EC simulator's station URL; seeded as the demo station's."""
 
@@ -48,6 +58,7 @@ class DemoParty:
     secret_name: str | None = None
     default_iban: str | None = None
     stations: tuple[str, ...] = ()
+    send_limits: dict[str, int] | None = None
 
 
 DEMO_PARTIES = (
@@ -75,6 +86,20 @@ DEMO_PARTIES = (
         "intermediary",
         "DEV_PARTY_KEY_INTERMEDIARY",
         acts_for={DEMO_EC: ["01", "02"]},
+    ),
+    DemoParty(
+        DEMO_SENDER,
+        "Demo public service (notifies citizens)",
+        "sender",
+        "DEV_PARTY_KEY_SENDER",
+        send_limits=DEMO_SENDER_LIMITS,
+    ),
+    DemoParty(
+        DEMO_PSP_BROKER,
+        "Demo PSP broker (the demo PSP's technology partner on the node)",
+        "intermediary",
+        "",
+        acts_for={"DEMOPSP": []},
     ),
 )
 
@@ -118,21 +143,24 @@ def provision_cosmos(settings: Settings) -> None:
     database = client.create_database_if_not_exists(settings.cosmos_database)
     for spec in CONTAINERS:
         database.create_container_if_not_exists(
-            getattr(settings, spec.setting), PartitionKey(path=spec.partition_key)
+            getattr(settings, spec.setting),
+            PartitionKey(path=spec.partition_key),
+            # as the infra declares it (the emulator keeps no TTL: documents never expire here)
+            default_ttl=spec.default_ttl,
         )
 
 
 def provision_blobs(settings: Settings) -> None:
-    """Create the Blob containers the app needs (idempotent)."""
+    """Create every Blob container the app needs (idempotent), as the infra declares them:
+    the app never creates one at run time."""
     from azure.core.exceptions import ResourceExistsError
     from azure.storage.blob import BlobServiceClient
 
     assert settings.storage_connection, "AzureWebJobsStorage is not set"
-    with (
-        BlobServiceClient.from_connection_string(settings.storage_connection) as client,
-        contextlib.suppress(ResourceExistsError),
-    ):
-        client.create_container(settings.notices_blob_container)
+    with BlobServiceClient.from_connection_string(settings.storage_connection) as client:
+        for name in blob_container_names(settings):
+            with contextlib.suppress(ResourceExistsError):
+                client.create_container(name)
 
 
 async def seed_parties(settings: Settings, env: dict[str, str]) -> None:
@@ -164,15 +192,34 @@ async def seed_parties(settings: Settings, env: dict[str, str]) -> None:
                         "defaultIban": demo.default_iban,
                         "stations": list(demo.stations),
                         "endpoint": env.get(STATION_URL) if demo.role == "station" else None,
+                        "sendLimits": demo.send_limits,
                     }
                 ),
                 now=now,
             )
-            key = env.get(demo.key_setting)
+            key = env.get(demo.key_setting) if demo.key_setting else None
             if key:
                 await registry.add_key(demo.party_id, key, now=now)
+        await seed_channel(settings, clients, registry)
     finally:
         await clients.close()
+
+
+async def seed_channel(settings: Settings, clients: Any, registry: Any) -> None:
+    """The demo PSP's channel on the node's SOAP primitives, its password hashed."""
+    from datetime import UTC, datetime
+
+    from shared.standin.channels import ChannelIn, Channels
+    from shared.standin.store import CosmosStandInStore
+
+    store = CosmosStandInStore(
+        clients.container(settings.standin_container), settings.cosmos_timeout_seconds
+    )
+    await Channels(store, registry).put(
+        DEMO_CHANNEL,
+        ChannelIn(broker_id=DEMO_PSP_BROKER, psps=["DEMOPSP"], password=DEMO_CHANNEL_PASSWORD),
+        now=datetime.now(UTC),
+    )
 
 
 async def seed_demo_notices(settings: Settings) -> None:
@@ -260,7 +307,6 @@ class Platform:
                     clock_file=self.clock_file,
                     secret=demo_psp_secret(self.env),
                     salt=self.env.get("DEV_HPAN_SALT") or DEV_HPAN_SALT,
-                    function_key=self.env.get("LOCAL_FUNCTION_KEY", ""),
                 )
             )
             self.env["WALLET_PSP_BASE_URL"] = psp_base_url(self.psp)
@@ -275,7 +321,7 @@ class Platform:
                 demo=True,
             )
             self._own(self.ecsim)
-            self.env[STATION_URL] = self.ecsim.base_url
+            self.env[STATION_URL] = self.ecsim.soap_url
             self.bank = self._own(start_banksim())
             self.env["CASHBACK_BANK_CHECK_URL"] = f"http://127.0.0.1:{self.bank.port}"
             self.azurite: Azurite | None = None
@@ -294,9 +340,17 @@ class Platform:
     def settings(self, **overrides: str) -> Settings:
         return load_settings({**os.environ, **self.env, **overrides})
 
-    def provision(self, database: str | None = None) -> Settings:
-        """Create a database (default: the configured one) with every container; seed it."""
-        settings = self.settings(**({"COSMOS_DATABASE": database} if database else {}))
+    def provision(
+        self, database: str | None = None, overrides: dict[str, str] | None = None
+    ) -> Settings:
+        """Create a database (default: the configured one) with every container, and every Blob
+        container, as the settings with ``overrides`` (a host's own) name them; seed it."""
+        named = {"COSMOS_DATABASE": database} if database else {}
+        try:
+            settings = self.settings(**(overrides or {}), **named)
+        except ConfigurationError:
+            # a host started with bad settings on purpose: provision what valid settings name
+            settings = self.settings(**named)
         provision_cosmos(settings)
         if self.azurite is not None:
             provision_blobs(settings)

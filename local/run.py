@@ -14,7 +14,13 @@ import threading
 from pathlib import Path
 
 from local.devhost import load_local_settings
-from local.platform import Platform, seed_demo_notices
+from local.platform import (
+    DEMO_CHANNEL,
+    DEMO_CHANNEL_PASSWORD,
+    DEMO_PSP_BROKER,
+    Platform,
+    seed_demo_notices,
+)
 from local.process import ROOT, Child
 from local.psp.simulator import THREE_DS_CODE
 from shared.push.settings import push_hubs
@@ -79,8 +85,11 @@ Centro Stella is running.
   Service Bus  {platform.env["ServiceBusConnection"]}
   PSP (demo)   {platform.env["WALLET_PSP_BASE_URL"]}  (wallet onboarding: open the redirectUrl
                of POST {api}/v1/wallet/instruments; 3-D Secure test code {THREE_DS_CODE})
-  EC (demo)    {platform.ecsim.base_url}  (the demo station; stage outages through
+  EC (demo)    {platform.ecsim.soap_url}  (the demo station, paForNode; outages through
                {platform.ecsim.control_url}: see the README's EC simulator section)
+  node (SOAP)  {api}/node/v1/nodeForPsp   WSDL {api}/node/v1/nodeForPsp?wsdl
+               (idPSP DEMOPSP, idBrokerPSP {DEMO_PSP_BROKER}, idChannel {DEMO_CHANNEL},
+               password {DEMO_CHANNEL_PASSWORD})
   dev clock    {Path(platform.clock_file)}  (POST http://localhost:{port}/admin/devclock)
   push hubs    {hubs_line(platform)}
 A citizen token:  make token CF=RSSMRA85T10A562S

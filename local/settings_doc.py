@@ -121,6 +121,12 @@ OTHERS: tuple[tuple[str, str, str], ...] = (
         "Application Insights).",
     ),
     (
+        "PYTHON_ENABLE_OPENTELEMETRY",
+        "Python worker, telemetry",
+        "Azure only: `true`, so the worker streams its OpenTelemetry logs and spans itself, in "
+        "the trace the host started (host.json's `telemetryMode` is `OpenTelemetry`).",
+    ),
+    (
         "AZURE_CLIENT_ID",
         "azure-identity",
         "Azure only: which user-assigned identity `DefaultAzureCredential` and the telemetry "
@@ -145,7 +151,7 @@ OTHERS: tuple[tuple[str, str, str], ...] = (
         "DEV_PARTY_KEY_<ROLE>",
         "local platform (local/platform.py), local/notices_cli.py",
         "Local only: the key each seeded demo party (EC, acquirer, PSP, station, "
-        "intermediary) authenticates with.",
+        "intermediary, sender) authenticates with.",
     ),
     (
         "DEV_HPAN_SALT",

@@ -12,7 +12,7 @@ import uuid
 from collections.abc import Callable
 
 import azure.functions as func
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from function_app import app
 from functions.http import Call, endpoint
@@ -31,7 +31,7 @@ class Echo(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     text: str = Field(max_length=100)
-    amount: int = Field(ge=0)
+    amount: StrictInt = Field(ge=0, le=10**9)
 
 
 class Who(BaseModel):

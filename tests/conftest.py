@@ -92,7 +92,7 @@ def start_host(
     """A dev host on a free port, with its own database (provisioned and seeded)."""
     database = database or f"db-{uuid.uuid4().hex[:10]}"
     settings_env = {**platform.env, "COSMOS_DATABASE": database, **(env or {})}
-    platform.provision(database)
+    platform.provision(database, env)
     child_env = {**settings_env, "PYTHONUNBUFFERED": "1"}
     child = Child(
         "devhost",

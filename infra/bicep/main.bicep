@@ -14,10 +14,24 @@ param tags object = {}
 @allowed([512, 2048, 4096])
 param functionInstanceMemoryMb int = 2048
 
-@description('Most instances the app scales out to.')
+@description('Most instances the app scales out to, within the regional memory quota (functionMemoryQuotaMb) and the integration subnet; production\'s value comes from the capacity model (docs/capacity.md).')
 @minValue(1)
 @maxValue(1000)
 param functionMaximumInstances int = 100
+
+@description('The subscription\'s regional memory quota for Flex Consumption instances, in MB (512,000 by default); raised by a support request (infra/README.md).')
+param functionMemoryQuotaMb int = 512000
+
+@description('HTTP requests one instance serves at once (Flex\'s per-instance concurrency; Python\'s default is 1). From the measured figure in docs/capacity.md.')
+@minValue(1)
+@maxValue(1000)
+param functionHttpPerInstanceConcurrency int = 32
+
+@description('Always-ready instances per scale group: "http" for every HTTP function, "function:<name>" for one queue function. Billed while idle.')
+param functionAlwaysReady object = {}
+
+@description('Spread the Flex Consumption plan over the region\'s availability zones.')
+param functionZoneRedundant bool = false
 
 @description('CITIZEN_JWT_ISSUER: the iss of the app backend\'s citizen tokens.')
 param citizenJwtIssuer string
@@ -43,7 +57,7 @@ param walletPspBaseUrl string
 @description('WALLET_RETURN_URL: where the PSP\'s hosted page sends the citizen back (https).')
 param walletReturnUrl string
 
-@description('WALLET_NOTIFICATION_URL: where the PSP posts outcomes; empty: this app\'s own URL as called.')
+@description('WALLET_NOTIFICATION_URL: where the PSP posts onboarding outcomes (https, no query); empty: this app\'s own address, https://<function app>.azurewebsites.net/api/v1/wallet/psp/notifications. Never taken from a request.')
 param walletNotificationUrl string = ''
 
 @description('CASHBACK_BANK_CHECK_URL: the bank-check service that says whether an IBAN belongs to a citizen (https).')
@@ -69,13 +83,19 @@ param standinEvaluateSchedule string = '0 */5 * * * *'
 
 // Cosmos DB
 
-@description('serverless (pay per request, nothing at idle) or autoscale (throughput shared by the database\'s containers).')
+@description('serverless (pay per request, nothing at idle, one region) or autoscale (provisioned throughput: per container where cosmosContainerAutoscaleMaxThroughput names one, else the database\'s shared throughput).')
 @allowed(['serverless', 'autoscale'])
 param cosmosCapacityMode string = 'serverless'
 
-@description('Autoscale only: the database\'s maximum RU/s.')
+@description('Autoscale only: the maximum RU/s of the database\'s shared throughput, used by the containers without throughput of their own.')
 @minValue(1000)
 param cosmosAutoscaleMaxThroughput int = 1000
+
+@description('Autoscale only: maximum RU/s of the containers with throughput of their own, by container key (wallet, cashback, notices, standin...); from the capacity model.')
+param cosmosContainerAutoscaleMaxThroughput object = {}
+
+@description('A second region for the Cosmos DB account, with automatic failover; empty: one region. Needs autoscale.')
+param cosmosSecondaryLocation string = ''
 
 @description('COSMOS_DATABASE: the NoSQL database holding every container.')
 param cosmosDatabaseName string = 'centro-stella'
@@ -162,17 +182,17 @@ param storageReplication string = 'LRS'
 
 // Networking
 
-@description('VNet integration, private endpoints and public network access off. Needs servicebusSku = Premium.')
+@description('Private endpoints for storage, Cosmos DB, Service Bus and Key Vault, and their public network access off. Needs servicebusSku = Premium. (The VNet integration and the NAT Gateway exist in every environment.)')
 param privateNetworking bool = false
 
-@description('Private networking only: the VNet\'s address space.')
+@description('The VNet\'s address space.')
 param vnetAddressSpace string = '10.20.0.0/16'
 
-@description('Private networking only: the Function App integration subnet (delegated to Microsoft.App/environments), inside the VNet.')
+@description('The Function App\'s integration subnet (delegated to Microsoft.App/environments, behind the NAT Gateway): 2 x maximum instances + 5 addresses.')
 param functionsSubnetPrefix string = '10.20.0.0/24'
 
 @description('Private networking only: the private endpoints subnet, inside the VNet.')
-param privateEndpointsSubnetPrefix string = '10.20.1.0/24'
+param privateEndpointsSubnetPrefix string = '10.20.2.0/24'
 
 // Monitoring
 
@@ -186,6 +206,18 @@ param alertEmails array = []
 
 @description('Failed function invocations in 5 minutes above which the failure alert fires.')
 param alertFunctionFailures int = 5
+
+@description('Active messages on one queue above which the backlog alert fires.')
+param alertQueueBacklog int = 10000
+
+@description('HTTP 5xx answers in 5 minutes above which the 5xx alert fires.')
+param alertServerErrors int = 50
+
+@description('Normalized RU consumption (percent of a container\'s maximum) above which the RU alert fires.')
+param alertCosmosRuPercent int = 90
+
+@description('Failed requests or platform (APNs/FCM) errors of one hub in 5 minutes above which its alerts fire.')
+param alertHubFailures int = 10
 
 @description('Cosmos DB requests answered 429 in 5 minutes above which the throttling alert fires.')
 param alertCosmosThrottledRequests int = 50
@@ -218,8 +250,10 @@ var names = {
   keyVault: '${base}-kv'
   notificationHubNamespace: '${base}-ntfns'
   notificationHub: '${base}-ntf'
-  notificationHubSendRule: 'app-send'
+  notificationHubAppRule: 'app-listen-send'
   vnet: '${base}-vnet'
+  natGateway: '${base}-ng'
+  natPublicIp: '${base}-ng-pip'
   actionGroup: '${base}-ag'
 }
 
@@ -228,7 +262,9 @@ var allTags = union(tags, {
   environment: environment.name
 })
 
-// Every Cosmos DB container the code uses (shared/platform/resources.py CONTAINERS); tests/infra checks it.
+// Every Cosmos DB container the code uses (shared/platform/resources.py CONTAINERS): partition key
+// and default TTL (null: off; -1: on, only documents carrying a ttl expire). tests/infra evaluates
+// the container resources built from this against the code.
 var cosmosContainers = {
   parties: {
     setting: 'PARTIES_CONTAINER'
@@ -248,7 +284,7 @@ var cosmosContainers = {
     setting: 'WALLET_CONTAINER'
     name: 'wallet'
     partitionKey: '/pk'
-    defaultTtl: null
+    defaultTtl: -1 // finished instruments and sessions carry a ttl of 90 days
     uniqueKeys: []
   }
   push_installations: {
@@ -285,6 +321,19 @@ var cosmosContainers = {
     partitionKey: '/pk'
     defaultTtl: null
     uniqueKeys: []
+  }
+}
+
+// Every Blob container the code writes to (shared/platform/resources.py BLOB_CONTAINERS), in the
+// host's storage account: the app's identity cannot create containers, so they exist first.
+var blobContainers = {
+  notice_bulks: {
+    setting: 'NOTICES_BLOB_CONTAINER'
+    name: 'notice-bulks'
+  }
+  cashback_payouts: {
+    setting: 'CASHBACK_PAYOUTS_BLOB_CONTAINER'
+    name: 'cashback-payouts'
   }
 }
 
@@ -340,10 +389,19 @@ module checks 'modules/checks.bicep' = {
     citizenJwksUrl: citizenJwksUrl
     citizenJwtPublicKey: citizenJwtPublicKey
     cosmosAutoscaleMaxThroughput: cosmosAutoscaleMaxThroughput
+    cosmosContainerAutoscaleMaxThroughput: cosmosContainerAutoscaleMaxThroughput
+    cosmosCapacityMode: cosmosCapacityMode
+    cosmosSecondaryLocation: cosmosSecondaryLocation
+    functionMaximumInstances: functionMaximumInstances
+    functionInstanceMemoryMb: functionInstanceMemoryMb
+    functionMemoryQuotaMb: functionMemoryQuotaMb
+    functionAlwaysReady: functionAlwaysReady
+    functionsSubnetPrefix: functionsSubnetPrefix
     notificationHubPartitions: notificationHubPartitions
     apns: apns
     walletPspBaseUrl: walletPspBaseUrl
     walletReturnUrl: walletReturnUrl
+    walletNotificationUrl: walletNotificationUrl
     cashbackBankCheckUrl: cashbackBankCheckUrl
     timerSchedules: {
       OUTBOX_SWEEP_SCHEDULE: outboxSweepSchedule
@@ -394,6 +452,7 @@ module storage 'modules/storage.bicep' = {
   params: {
     name: names.storageAccount
     deploymentContainer: names.deploymentContainer
+    containers: blobContainers
     location: environment.location
     replication: storageReplication
     privateNetworking: privateNetworking
@@ -407,9 +466,11 @@ module cosmos 'modules/cosmos.bicep' = {
   params: {
     name: names.cosmosAccount
     location: environment.location
+    secondaryLocation: cosmosSecondaryLocation
     databaseName: cosmosDatabaseName
     capacityMode: cosmosCapacityMode
     autoscaleMaxThroughput: cosmosAutoscaleMaxThroughput
+    containerAutoscaleMaxThroughput: cosmosContainerAutoscaleMaxThroughput
     zoneRedundant: cosmosZoneRedundant
     containers: cosmosContainers
     privateNetworking: privateNetworking
@@ -452,7 +513,7 @@ module notificationHubs 'modules/notificationhub.bicep' = [for (partition, index
   params: {
     namespaceName: '${names.notificationHubNamespace}-${index + 1}'
     hubName: '${names.notificationHub}-${index + 1}'
-    sendRuleName: names.notificationHubSendRule
+    appRuleName: names.notificationHubAppRule
     location: environment.location
     sku: notificationHubsSku
     apns: apns
@@ -460,21 +521,24 @@ module notificationHubs 'modules/notificationhub.bicep' = [for (partition, index
     fcmV1: fcmV1
     fcmV1PrivateKey: fcmV1PrivateKey
     keyVaultName: keyVault.outputs.name
-    connectionSecretName: 'notification-hub-${index + 1}-send'
+    connectionSecretName: 'notification-hub-${index + 1}-app'
     keyInUse: notificationHubsKeyInUse
     tags: allTags
   }
 }]
 
-module network 'modules/network.bicep' = if (privateNetworking) {
+module network 'modules/network.bicep' = {
   scope: rg
   name: 'network'
   params: {
     base: base
     vnetName: names.vnet
+    natGatewayName: names.natGateway
+    natPublicIpName: names.natPublicIp
     location: environment.location
     addressSpace: vnetAddressSpace
     functionsSubnetPrefix: functionsSubnetPrefix
+    privateNetworking: privateNetworking
     privateEndpointsSubnetPrefix: privateEndpointsSubnetPrefix
     storageAccountId: storage.outputs.id
     cosmosAccountId: cosmos.outputs.id
@@ -497,6 +561,9 @@ var appSettings = {
   // Telemetry ingestion with Entra ID (local auth is off on Application Insights).
   APPLICATIONINSIGHTS_CONNECTION_STRING: monitoring.outputs.appInsightsConnectionString
   APPLICATIONINSIGHTS_AUTHENTICATION_STRING: 'Authorization=AAD;ClientId=${identity.outputs.clientId}'
+  // host.json's telemetryMode is OpenTelemetry: the worker streams its own spans and logs in the
+  // host's trace, so host and worker telemetry correlate.
+  PYTHON_ENABLE_OPENTELEMETRY: 'true'
   // DefaultAzureCredential (Cosmos DB, Service Bus, Key Vault) picks the user-assigned identity.
   AZURE_CLIENT_ID: identity.outputs.clientId
   // Cosmos DB: no COSMOS_KEY, so the app uses its identity.
@@ -538,7 +605,8 @@ var appSettings = {
   WALLET_PSP_BASE_URL: walletPspBaseUrl
   WALLET_PSP_TIMEOUT_SECONDS: '5'
   WALLET_RETURN_URL: walletReturnUrl
-  WALLET_NOTIFICATION_URL: walletNotificationUrl
+  // Where PSPs post outcomes: configuration only, by default this app's own address.
+  WALLET_NOTIFICATION_URL: empty(walletNotificationUrl) ? 'https://${names.functionApp}.azurewebsites.net/api/v1/wallet/psp/notifications' : walletNotificationUrl
   WALLET_SESSION_MINUTES: '30'
   WALLET_MAX_INSTRUMENTS: '20'
   // Cashback: empty CASHBACK_PERIODS means the programme's production periods.
@@ -548,12 +616,12 @@ var appSettings = {
   IBAN_CHECK_QUEUE: servicebusQueues.iban_check.name
   CASHBACK_BANK_CHECK_URL: cashbackBankCheckUrl
   CASHBACK_BANK_CHECK_TIMEOUT_SECONDS: '5'
-  CASHBACK_PAYOUTS_BLOB_CONTAINER: 'cashback-payouts'
+  CASHBACK_PAYOUTS_BLOB_CONTAINER: blobContainers.cashback_payouts.name
   // Notices: the archive and its bulk uploads (blobs in the host's storage account).
   NOTICES_CONTAINER: cosmosContainers.notices.name
   NOTICE_BULKS_CONTAINER: cosmosContainers.notice_bulks.name
   NOTICES_QUEUE: servicebusQueues.notices.name
-  NOTICES_BLOB_CONTAINER: 'notice-bulks'
+  NOTICES_BLOB_CONTAINER: blobContainers.notice_bulks.name
   NOTICES_BULK_CHUNK_LINES: '500'
   NOTICES_BULK_CONCURRENCY: '16'
   // Stand-in: payments, stations and traffic counters; receipts on their way to ECs.
@@ -579,11 +647,11 @@ var appSettings = {
   HEALTH_CACHE_SECONDS: '10'
 }
 
-// Notification Hubs partitions: the connection string is a Key Vault reference (version-less, so
-// a key rotation needs no app setting change).
+// Notification Hubs partitions: the connection string is a Key Vault reference (the version-less
+// URI of the secret the partition's module writes, so a key rotation needs no app setting change).
 var pushHubConnectionSettings = [for (partition, index) in notificationHubPartitions: {
   name: 'PUSH_HUB_${index + 1}_CONNECTION'
-  value: '@Microsoft.KeyVault(SecretUri=https://${names.keyVault}${az.environment().suffixes.keyvaultDns}/secrets/notification-hub-${index + 1}-send)'
+  value: '@Microsoft.KeyVault(SecretUri=${notificationHubs[index].outputs.secretUri})'
 }]
 
 var pushHubNameSettings = [for (partition, index) in notificationHubPartitions: {
@@ -608,16 +676,23 @@ module functionApp 'modules/functionapp.bicep' = {
     deploymentContainer: names.deploymentContainer
     instanceMemoryMb: functionInstanceMemoryMb
     maximumInstances: functionMaximumInstances
-    subnetId: privateNetworking ? network.outputs.functionsSubnetId : ''
+    httpPerInstanceConcurrency: functionHttpPerInstanceConcurrency
+    alwaysReady: functionAlwaysReady
+    zoneRedundant: functionZoneRedundant
+    subnetId: network.outputs.functionsSubnetId
     appSettings: appSettings
     indexedAppSettings: concat(pushHubConnectionSettings, pushHubNameSettings, pushHubDigitsSettings)
-    tags: union(allTags, {
-      'azd-service-name': 'api'
-    })
+    tags: allTags
   }
+  // The app starts reading Key Vault references, its storage and Cosmos DB at once: its rights,
+  // the secrets it references, its Blob containers and the network (private endpoints, DNS links,
+  // NAT Gateway) must exist first.
   dependsOn: [
     roles
     notificationHubs
+    keyVault
+    storage
+    network
   ]
 }
 
@@ -651,10 +726,12 @@ module diagnostics 'modules/diagnostics.bicep' = {
     cosmosAccountName: names.cosmosAccount
     servicebusNamespaceName: names.servicebus
     keyVaultName: names.keyVault
+    natGatewayName: names.natGateway
     notificationHubNamespaceNames: [for (partition, index) in notificationHubPartitions: '${names.notificationHubNamespace}-${index + 1}']
   }
   dependsOn: [
     notificationHubs
+    network
   ]
 }
 
@@ -663,13 +740,23 @@ module alerts 'modules/alerts.bicep' = {
   name: 'alerts'
   params: {
     base: base
+    location: environment.location
     actionGroupName: names.actionGroup
     emails: alertEmails
     servicebusNamespaceId: servicebus.outputs.id
     appInsightsId: monitoring.outputs.appInsightsId
     cosmosAccountId: cosmos.outputs.id
+    siteId: functionApp.outputs.id
+    siteHostName: functionApp.outputs.defaultHostName
+    natGatewayId: network.outputs.natGatewayId
+    hubIds: [for (partition, index) in notificationHubPartitions: notificationHubs[index].outputs.hubId]
+    functionMaximumInstances: functionMaximumInstances
+    queueBacklog: alertQueueBacklog
     functionFailures: alertFunctionFailures
+    serverErrors: alertServerErrors
     cosmosThrottledRequests: alertCosmosThrottledRequests
+    cosmosRuPercent: alertCosmosRuPercent
+    hubFailures: alertHubFailures
     tags: allTags
   }
 }
@@ -684,3 +771,4 @@ output IDENTITY_CLIENT_ID string = identity.outputs.clientId
 output COSMOS_ENDPOINT string = cosmos.outputs.endpoint
 output SERVICEBUS_NAMESPACE string = '${names.servicebus}.servicebus.windows.net'
 output KEY_VAULT_URL string = keyVault.outputs.uri
+output OUTBOUND_IP_ADDRESS string = network.outputs.outboundIpAddress

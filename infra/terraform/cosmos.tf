@@ -1,5 +1,8 @@
 # Cosmos DB (NoSQL): the account, the database and every container the code uses, created here
 # because the app's identity has data-plane rights only. Keys are off: the app uses its identity.
+# Production: autoscale throughput per container where the load is (sized by the capacity model,
+# docs/capacity.md), the database's shared throughput for the rest, a second region with
+# automatic failover, and 30 days of continuous backup (Azure Verified Modules' default).
 resource "azurerm_cosmosdb_account" "this" {
   #checkov:skip=CKV_AZURE_101:Public network access is off with private_networking (prod); dev keeps it on, with keys disabled so only Entra ID RBAC gets in.
   #checkov:skip=CKV_AZURE_99:Access is restricted by private endpoints with private_networking; dev relies on Entra ID RBAC with local auth off.
@@ -13,7 +16,7 @@ resource "azurerm_cosmosdb_account" "this" {
   access_key_metadata_writes_enabled = false
   public_network_access_enabled      = !var.private_networking
   minimal_tls_version                = "Tls12"
-  automatic_failover_enabled         = false
+  automatic_failover_enabled         = var.cosmos_secondary_location != ""
   tags                               = local.tags
 
   consistency_policy {
@@ -26,6 +29,15 @@ resource "azurerm_cosmosdb_account" "this" {
     zone_redundant    = var.cosmos_zone_redundant
   }
 
+  dynamic "geo_location" {
+    for_each = var.cosmos_secondary_location == "" ? [] : [var.cosmos_secondary_location]
+    content {
+      location          = geo_location.value
+      failover_priority = 1
+      zone_redundant    = var.cosmos_zone_redundant
+    }
+  }
+
   dynamic "capabilities" {
     for_each = var.cosmos_capacity_mode == "serverless" ? ["EnableServerless"] : []
     content {
@@ -35,7 +47,7 @@ resource "azurerm_cosmosdb_account" "this" {
 
   backup {
     type = "Continuous"
-    tier = "Continuous7Days"
+    tier = "Continuous30Days"
   }
 }
 
@@ -44,6 +56,7 @@ resource "azurerm_cosmosdb_sql_database" "this" {
   resource_group_name = azurerm_resource_group.this.name
   account_name        = azurerm_cosmosdb_account.this.name
 
+  # Shared by the containers without throughput of their own.
   dynamic "autoscale_settings" {
     for_each = var.cosmos_capacity_mode == "autoscale" ? [var.cosmos_autoscale_max_throughput] : []
     content {
@@ -62,6 +75,14 @@ resource "azurerm_cosmosdb_sql_container" "this" {
   partition_key_paths   = [each.value.partition_key]
   partition_key_version = 2
   default_ttl           = each.value.default_ttl
+
+  # Dedicated autoscale throughput where the capacity model puts the load.
+  dynamic "autoscale_settings" {
+    for_each = var.cosmos_capacity_mode == "autoscale" && contains(keys(var.cosmos_container_autoscale_max_throughput), each.key) ? [var.cosmos_container_autoscale_max_throughput[each.key]] : []
+    content {
+      max_throughput = autoscale_settings.value
+    }
+  }
 
   indexing_policy {
     indexing_mode = "consistent"

@@ -3,7 +3,7 @@
 locals {
   diagnostic_targets = merge(
     {
-      function_app  = { id = azurerm_function_app_flex_consumption.this.id, logs = true }
+      function_app  = { id = azapi_resource.function_app.id, logs = true }
       storage       = { id = azurerm_storage_account.this.id, logs = false } # the account level has metrics only
       storage_blob  = { id = "${azurerm_storage_account.this.id}/blobServices/default", logs = true }
       storage_queue = { id = "${azurerm_storage_account.this.id}/queueServices/default", logs = true }
@@ -11,6 +11,7 @@ locals {
       cosmos        = { id = azurerm_cosmosdb_account.this.id, logs = true }
       servicebus    = { id = azurerm_servicebus_namespace.this.id, logs = true }
       key_vault     = { id = azurerm_key_vault.this.id, logs = true }
+      nat_gateway   = { id = azurerm_nat_gateway.this.id, logs = false } # metrics only (SNAT connections)
     },
     { for index, _ in local.notification_hub_partitions : "notification_hubs_${index}" => { id = azurerm_notification_hub_namespace.this[index].id, logs = true } },
   )

@@ -1,22 +1,37 @@
 # The Function App on the Flex Consumption plan (Linux, Python 3.11). Flex takes the runtime from
-# its own configuration and refuses FUNCTIONS_WORKER_RUNTIME as an app setting.
-resource "azurerm_service_plan" "this" {
-  #checkov:skip=CKV_AZURE_212:Flex Consumption (FC1) scales per instance; a minimum worker count does not apply.
-  #checkov:skip=CKV_AZURE_225:Flex Consumption (FC1) has no zone-redundancy setting on the plan.
-  name                = local.names.plan
-  resource_group_name = azurerm_resource_group.this.name
-  location            = azurerm_resource_group.this.location
-  os_type             = "Linux"
-  sku_name            = "FC1"
-  tags                = local.tags
+# its own configuration and refuses FUNCTIONS_WORKER_RUNTIME as an app setting. Scale: HTTP
+# per-instance concurrency, always-ready instances and the maximum come from the capacity model
+# (docs/capacity.md, python -m bench.capacity). The plan and the site are ARM resources (azapi),
+# the same bodies as ../bicep/modules/functionapp.bicep.
+resource "azapi_resource" "plan" {
+  type      = "Microsoft.Web/serverfarms@2024-04-01"
+  name      = local.names.plan
+  parent_id = azurerm_resource_group.this.id
+  location  = azurerm_resource_group.this.location
+  tags      = local.tags
+
+  body = {
+    kind = "functionapp"
+    sku = {
+      tier = "FlexConsumption"
+      name = "FC1"
+    }
+    properties = {
+      reserved = true
+      # Flex spreads instances over the region's zones and keeps at least two always-ready
+      # instances per scale group (Azure reliability guide for Functions).
+      zoneRedundant = var.function_zone_redundant
+    }
+  }
 }
 
 locals {
   identity_client_id = azurerm_user_assigned_identity.this.client_id
 
-  # Every app setting. tests/infra checks them against shared/platform/config.py: each Settings field is
-  # here (local-only ones aside), and nothing is here that neither the code, the host nor an SDK
-  # reads. APPLICATIONINSIGHTS_CONNECTION_STRING is set through site_config below.
+  # Every app setting. tests/infra evaluates the site's settings against shared/platform/config.py:
+  # each Settings field is there (local-only ones aside), each value points at the resource it
+  # names, and nothing is there that neither the code, the host nor an SDK reads. There is no
+  # AzureWebJobsStorage: the host and the app reach storage with the identity only.
   app_settings_fixed = {
     # Functions host: storage and Service Bus trigger connections through the identity.
     AzureWebJobsStorage__accountName = azurerm_storage_account.this.name
@@ -28,7 +43,11 @@ locals {
     ServiceBusConnection__clientId                = local.identity_client_id
 
     # Telemetry ingestion with Entra ID (local auth is off on Application Insights).
+    APPLICATIONINSIGHTS_CONNECTION_STRING     = azurerm_application_insights.this.connection_string
     APPLICATIONINSIGHTS_AUTHENTICATION_STRING = "Authorization=AAD;ClientId=${local.identity_client_id}"
+    # host.json's telemetryMode is OpenTelemetry: the worker streams its own spans and logs in the
+    # host's trace, so host and worker telemetry correlate.
+    PYTHON_ENABLE_OPENTELEMETRY = "true"
 
     # DefaultAzureCredential (Cosmos DB, Service Bus, Key Vault) picks the user-assigned identity.
     AZURE_CLIENT_ID = local.identity_client_id
@@ -76,9 +95,11 @@ locals {
     WALLET_PSP_BASE_URL        = var.wallet_psp_base_url
     WALLET_PSP_TIMEOUT_SECONDS = "5"
     WALLET_RETURN_URL          = var.wallet_return_url
-    WALLET_NOTIFICATION_URL    = var.wallet_notification_url
-    WALLET_SESSION_MINUTES     = "30"
-    WALLET_MAX_INSTRUMENTS     = "20"
+    # Where PSPs post outcomes: configuration only, by default this app's own address (the app
+    # refuses to onboard, and /api/health reports it, when it is empty).
+    WALLET_NOTIFICATION_URL = coalesce(var.wallet_notification_url, "https://${local.names.function_app}.azurewebsites.net/api/v1/wallet/psp/notifications")
+    WALLET_SESSION_MINUTES  = "30"
+    WALLET_MAX_INSTRUMENTS  = "20"
 
     # Cashback: empty CASHBACK_PERIODS means the programme's production periods.
     CASHBACK_PERIODS                    = ""
@@ -87,13 +108,13 @@ locals {
     IBAN_CHECK_QUEUE                    = azurerm_servicebus_queue.this["iban_check"].name
     CASHBACK_BANK_CHECK_URL             = var.cashback_bank_check_url
     CASHBACK_BANK_CHECK_TIMEOUT_SECONDS = "5"
-    CASHBACK_PAYOUTS_BLOB_CONTAINER     = "cashback-payouts"
+    CASHBACK_PAYOUTS_BLOB_CONTAINER     = azurerm_storage_container.app["cashback_payouts"].name
 
     # Notices: the archive and its bulk uploads (blobs in the host's storage account).
     NOTICES_CONTAINER        = azurerm_cosmosdb_sql_container.this["notices"].name
     NOTICE_BULKS_CONTAINER   = azurerm_cosmosdb_sql_container.this["notice_bulks"].name
     NOTICES_QUEUE            = azurerm_servicebus_queue.this["notices"].name
-    NOTICES_BLOB_CONTAINER   = "notice-bulks"
+    NOTICES_BLOB_CONTAINER   = azurerm_storage_container.app["notice_bulks"].name
     NOTICES_BULK_CHUNK_LINES = "500"
     NOTICES_BULK_CONCURRENCY = "16"
 
@@ -133,40 +154,83 @@ locals {
   app_settings = merge(local.app_settings_fixed, local.app_settings_indexed)
 }
 
-resource "azurerm_function_app_flex_consumption" "this" {
-  name                                           = local.names.function_app
-  resource_group_name                            = azurerm_resource_group.this.name
-  location                                       = azurerm_resource_group.this.location
-  service_plan_id                                = azurerm_service_plan.this.id
-  runtime_name                                   = "python"
-  runtime_version                                = "3.11"
-  instance_memory_in_mb                          = var.function_instance_memory_mb
-  maximum_instance_count                         = var.function_maximum_instances
-  storage_container_type                         = "blobContainer"
-  storage_container_endpoint                     = "${azurerm_storage_account.this.primary_blob_endpoint}${azurerm_storage_container.deployment.name}"
-  storage_authentication_type                    = "UserAssignedIdentity"
-  storage_user_assigned_identity_id              = azurerm_user_assigned_identity.this.id
-  https_only                                     = true
-  public_network_access_enabled                  = true
-  client_certificate_mode                        = "Optional"
-  webdeploy_publish_basic_authentication_enabled = false
-  virtual_network_subnet_id                      = var.private_networking ? azurerm_subnet.functions[0].id : null
-  key_vault_reference_identity_id                = azurerm_user_assigned_identity.this.id
-  app_settings                                   = local.app_settings
-  tags                                           = merge(local.tags, { "azd-service-name" = "api" })
+# The site is declared through the ARM API (azapi) rather than azurerm's Flex Consumption
+# resource: that resource always writes its own AzureWebJobsStorage connection string, with an
+# empty AccountKey when the identity is used (azurerm issues 29693, 30732 and 29149), and the
+# Functions host prefers it over the AzureWebJobsStorage__* identity settings
+# (azure-functions-host issue 11796): with shared keys off the host, and the app, could not
+# start. Here the app settings are exactly the ones below, the same body as
+# ../bicep/modules/functionapp.bicep.
+resource "azapi_resource" "function_app" {
+  type      = "Microsoft.Web/sites@2024-04-01"
+  name      = local.names.function_app
+  parent_id = azurerm_resource_group.this.id
+  location  = azurerm_resource_group.this.location
+  tags      = merge(local.tags, { "azd-service-name" = "api" })
 
   identity {
     type         = "UserAssigned"
     identity_ids = [azurerm_user_assigned_identity.this.id]
   }
 
-  site_config {
-    minimum_tls_version                    = "1.2"
-    http2_enabled                          = true
-    application_insights_connection_string = azurerm_application_insights.this.connection_string
+  body = {
+    kind = "functionapp,linux"
+    properties = {
+      serverFarmId              = azapi_resource.plan.id
+      httpsOnly                 = true
+      publicNetworkAccess       = "Enabled"
+      clientCertMode            = "Optional"
+      keyVaultReferenceIdentity = azurerm_user_assigned_identity.this.id
+      virtualNetworkSubnetId    = azurerm_subnet.functions.id
+      siteConfig = {
+        minTlsVersion = "1.2"
+        ftpsState     = "Disabled"
+        http20Enabled = true
+        appSettings   = [for name, value in local.app_settings : { name = name, value = value }]
+      }
+      functionAppConfig = {
+        deployment = {
+          storage = {
+            type  = "blobContainer"
+            value = "${azurerm_storage_account.this.primary_blob_endpoint}${azurerm_storage_container.deployment.name}"
+            authentication = {
+              type                           = "UserAssignedIdentity"
+              userAssignedIdentityResourceId = azurerm_user_assigned_identity.this.id
+            }
+          }
+        }
+        scaleAndConcurrency = {
+          instanceMemoryMB     = var.function_instance_memory_mb
+          maximumInstanceCount = var.function_maximum_instances
+          alwaysReady          = [for name, count in var.function_always_ready : { name = name, instanceCount = count }]
+          triggers = {
+            http = {
+              perInstanceConcurrency = var.function_http_per_instance_concurrency
+            }
+          }
+        }
+        runtime = {
+          name    = "python"
+          version = "3.11"
+        }
+      }
+    }
   }
+  response_export_values = ["properties.defaultHostName"]
 
-  depends_on = [azurerm_role_assignment.this]
+  # The app starts reading Key Vault references, its storage and Cosmos DB at once: its rights,
+  # the secrets it references and, with private networking, the private endpoints and the DNS
+  # links that make those names resolve inside the VNet must exist first.
+  depends_on = [
+    azurerm_role_assignment.this,
+    azurerm_cosmosdb_sql_role_assignment.this,
+    azapi_resource.notification_hub_connection,
+    azapi_resource.party_secret,
+    azurerm_storage_container.app,
+    azurerm_private_endpoint.this,
+    azurerm_private_dns_zone_virtual_network_link.this,
+    azurerm_subnet_nat_gateway_association.functions,
+  ]
 }
 
 # No FTP and no basic-auth publishing: deployments use Entra ID (the workflow's OIDC login).
@@ -175,7 +239,7 @@ resource "azapi_update_resource" "ftp_off" {
 
   type      = "Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01"
   name      = each.key
-  parent_id = azurerm_function_app_flex_consumption.this.id
+  parent_id = azapi_resource.function_app.id
   body = {
     properties = {
       allow = false

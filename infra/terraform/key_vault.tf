@@ -39,4 +39,9 @@ resource "azapi_resource" "party_secret" {
       value = var.party_secrets[each.key]
     }
   }
+  # azapi sends sensitive_body only when its version changes: the hash makes a changed secret a
+  # plan change and a new secret version.
+  sensitive_body_version = {
+    "properties.value" = sha256(var.party_secrets[each.key])
+  }
 }

@@ -26,8 +26,10 @@ locals {
     key_vault                  = "${local.base}-kv"
     notification_hub_namespace = "${local.base}-ntfns"
     notification_hub           = "${local.base}-ntf"
-    notification_hub_send_rule = "app-send"
+    notification_hub_app_rule  = "app-listen-send"
     vnet                       = "${local.base}-vnet"
+    nat_gateway                = "${local.base}-ng"
+    nat_public_ip              = "${local.base}-ng-pip"
     action_group               = "${local.base}-ag"
   }
 
@@ -45,9 +47,10 @@ locals {
     environment = var.environment.name
   })
 
-  # Every Cosmos DB container the code uses (shared/platform/resources.py CONTAINERS): the settings name
-  # naming it, its name (the setting's default in shared/platform/config.py), its partition key path and
-  # what else the code relies on. tests/infra checks this against the code.
+  # Every Cosmos DB container the code uses (shared/platform/resources.py CONTAINERS): the settings
+  # name naming it, its name (the setting's default), its partition key path and default TTL
+  # (null: off; -1: on, only documents carrying a ttl expire). tests/infra evaluates the container
+  # resources built from this against the code.
   cosmos_containers = {
     parties = {
       setting       = "PARTIES_CONTAINER"
@@ -67,7 +70,7 @@ locals {
       setting       = "WALLET_CONTAINER"
       name          = "wallet"
       partition_key = "/pk"
-      default_ttl   = null
+      default_ttl   = -1 # finished instruments and sessions carry a ttl of 90 days
       unique_keys   = []
     }
     push_installations = {
@@ -104,6 +107,19 @@ locals {
       partition_key = "/pk"
       default_ttl   = null
       unique_keys   = []
+    }
+  }
+
+  # Every Blob container the code writes to (shared/platform/resources.py BLOB_CONTAINERS), in the
+  # host's storage account: the app's identity cannot create containers, so they exist first.
+  blob_containers = {
+    notice_bulks = {
+      setting = "NOTICES_BLOB_CONTAINER"
+      name    = "notice-bulks"
+    }
+    cashback_payouts = {
+      setting = "CASHBACK_PAYOUTS_BLOB_CONTAINER"
+      name    = "cashback-payouts"
     }
   }
 
@@ -150,5 +166,5 @@ locals {
   # Notification Hubs partitions by number ("1", "2", ...): PUSH_HUB_<n>_*.
   notification_hub_partitions = { for index, partition in var.notification_hub_partitions : tostring(index + 1) => partition }
 
-  notification_hubs_connection_secret = { for index, _ in local.notification_hub_partitions : index => "notification-hub-${index}-send" }
+  notification_hubs_connection_secret = { for index, _ in local.notification_hub_partitions : index => "notification-hub-${index}-app" }
 }

@@ -1,5 +1,9 @@
-# Optional private networking: the Function App's outbound traffic through a VNet, private
-# endpoints for storage, Cosmos DB, Service Bus (Premium) and Key Vault, and private DNS zones.
+# Networking. In every environment the Function App's outbound traffic leaves through its VNet
+# integration subnet and a NAT Gateway with a static public IP (as pagoPA's function subnets do):
+# one known address for partners to allow, explicit SNAT ports (64,512 per public IP) instead of
+# the platform's implicit SNAT (the path of the 2020 outage), and metrics and an alert on failed
+# connections (alerts.tf). With private_networking, storage, Cosmos DB, Service Bus (Premium) and
+# Key Vault are reached through private endpoints and private DNS zones instead of the internet.
 # The Function App itself stays reachable over HTTPS: it is the API of the app backend and partners.
 locals {
   private_endpoints = var.private_networking ? {
@@ -39,8 +43,6 @@ locals {
 }
 
 resource "azurerm_virtual_network" "this" {
-  count = var.private_networking ? 1 : 0
-
   name                = local.names.vnet
   resource_group_name = azurerm_resource_group.this.name
   location            = azurerm_resource_group.this.location
@@ -50,11 +52,9 @@ resource "azurerm_virtual_network" "this" {
 
 resource "azurerm_subnet" "functions" {
   #checkov:skip=CKV2_AZURE_31:The Flex Consumption integration subnet is delegated to Microsoft.App/environments, which manages its own network security.
-  count = var.private_networking ? 1 : 0
-
   name                 = "functions"
   resource_group_name  = azurerm_resource_group.this.name
-  virtual_network_name = azurerm_virtual_network.this[0].name
+  virtual_network_name = azurerm_virtual_network.this.name
   address_prefixes     = [var.functions_subnet_prefix]
 
   delegation {
@@ -72,8 +72,38 @@ resource "azurerm_subnet" "private_endpoints" {
 
   name                 = "private-endpoints"
   resource_group_name  = azurerm_resource_group.this.name
-  virtual_network_name = azurerm_virtual_network.this[0].name
+  virtual_network_name = azurerm_virtual_network.this.name
   address_prefixes     = [var.private_endpoints_subnet_prefix]
+}
+
+# The app's one way out to the internet (Notification Hubs, the PSP, the bank check, JWKS, the
+# stations): a static address, and SNAT ports that are counted and alerted on.
+resource "azurerm_public_ip" "nat" {
+  name                = local.names.nat_public_ip
+  resource_group_name = azurerm_resource_group.this.name
+  location            = azurerm_resource_group.this.location
+  allocation_method   = "Static"
+  sku                 = "Standard"
+  tags                = local.tags
+}
+
+resource "azurerm_nat_gateway" "this" {
+  name                    = local.names.nat_gateway
+  resource_group_name     = azurerm_resource_group.this.name
+  location                = azurerm_resource_group.this.location
+  sku_name                = "Standard"
+  idle_timeout_in_minutes = 4
+  tags                    = local.tags
+}
+
+resource "azurerm_nat_gateway_public_ip_association" "this" {
+  nat_gateway_id       = azurerm_nat_gateway.this.id
+  public_ip_address_id = azurerm_public_ip.nat.id
+}
+
+resource "azurerm_subnet_nat_gateway_association" "functions" {
+  subnet_id      = azurerm_subnet.functions.id
+  nat_gateway_id = azurerm_nat_gateway.this.id
 }
 
 resource "azurerm_private_dns_zone" "this" {
@@ -90,7 +120,7 @@ resource "azurerm_private_dns_zone_virtual_network_link" "this" {
   name                  = "${local.names.vnet}-link"
   resource_group_name   = azurerm_resource_group.this.name
   private_dns_zone_name = azurerm_private_dns_zone.this[each.key].name
-  virtual_network_id    = azurerm_virtual_network.this[0].id
+  virtual_network_id    = azurerm_virtual_network.this.id
   tags                  = local.tags
 }
 

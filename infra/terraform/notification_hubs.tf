@@ -1,7 +1,9 @@
 # Notification Hubs: one namespace and hub per partition. Notification Hubs has no Entra ID data
-# plane, so the app sends with a SAS connection string of a send-only rule, kept in Key Vault and
-# referenced from PUSH_HUB_<n>_CONNECTION. The hubs are declared with azapi because azurerm has no
-# FCM v1 credential.
+# plane, so the app uses a SAS connection string of a hub rule, kept in Key Vault and referenced
+# from PUSH_HUB_<n>_CONNECTION. The rule has Listen (the app creates, patches and deletes
+# installations: a Send-only rule gets 401 on every one, tests/integration/test_push_client.py)
+# and Send (notifications), not Manage (which could rewrite the hub's credentials and rules).
+# The hubs are declared with azapi because azurerm has no FCM v1 credential.
 resource "azurerm_notification_hub_namespace" "this" {
   for_each = local.notification_hub_partitions
 
@@ -48,22 +50,35 @@ resource "azapi_resource" "notification_hub" {
       },
     )
   }
+  # azapi sends sensitive_body only when its version changes: the hashes make a new APNs or FCM
+  # credential a plan change (without them, changing a credential would change nothing).
+  sensitive_body_version = merge(
+    var.apns == null ? {} : { "properties.apnsCredential.properties.token" = sha256(var.apns_token) },
+    var.fcm_v1 == null ? {} : { "properties.fcmV1Credential.properties.privateKey" = sha256(var.fcm_v1_private_key) },
+  )
 }
 
-resource "azurerm_notification_hub_authorization_rule" "send" {
+resource "azurerm_notification_hub_authorization_rule" "app" {
   for_each = local.notification_hub_partitions
 
-  name                  = local.names.notification_hub_send_rule
+  name                  = local.names.notification_hub_app_rule
   notification_hub_name = azapi_resource.notification_hub[each.key].name
   namespace_name        = azurerm_notification_hub_namespace.this[each.key].name
   resource_group_name   = azurerm_resource_group.this.name
-  send                  = true
-  listen                = false
+  listen                = true # installations
+  send                  = true # notifications
   manage                = false
 }
 
-# The send connection string, in Key Vault through the control plane; the version-less secret URI
-# goes into the app setting, so a rotation needs no app setting change (infra/README.md).
+locals {
+  notification_hub_keys = {
+    for index, rule in azurerm_notification_hub_authorization_rule.app :
+    index => var.notification_hubs_key_in_use == "primary" ? rule.primary_access_key : rule.secondary_access_key
+  }
+}
+
+# The rule's connection string, in Key Vault through the control plane; the version-less secret
+# URI goes into the app setting, so a rotation needs no app setting change (infra/README.md).
 resource "azapi_resource" "notification_hub_connection" {
   for_each = local.notification_hub_partitions
 
@@ -80,10 +95,14 @@ resource "azapi_resource" "notification_hub_connection" {
       # The connection string the Notification Hubs portal shows for the rule.
       value = join(";", [
         "Endpoint=sb://${azurerm_notification_hub_namespace.this[each.key].name}.servicebus.windows.net/",
-        "SharedAccessKeyName=${azurerm_notification_hub_authorization_rule.send[each.key].name}",
-        "SharedAccessKey=${var.notification_hubs_key_in_use == "primary" ? azurerm_notification_hub_authorization_rule.send[each.key].primary_access_key : azurerm_notification_hub_authorization_rule.send[each.key].secondary_access_key}",
+        "SharedAccessKeyName=${azurerm_notification_hub_authorization_rule.app[each.key].name}",
+        "SharedAccessKey=${local.notification_hub_keys[each.key]}",
       ])
     }
+  }
+  # A regenerated key or a flipped notification_hubs_key_in_use writes a new secret version.
+  sensitive_body_version = {
+    "properties.value" = sha256(local.notification_hub_keys[each.key])
   }
   response_export_values = ["properties.secretUri"]
 }

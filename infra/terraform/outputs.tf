@@ -6,12 +6,12 @@ output "resource_group_name" {
 
 output "function_app_name" {
   description = "The Function App to deploy the package to."
-  value       = azurerm_function_app_flex_consumption.this.name
+  value       = azapi_resource.function_app.name
 }
 
 output "function_app_url" {
   description = "The app's base URL (the API is under /api/)."
-  value       = "https://${azurerm_function_app_flex_consumption.this.default_hostname}"
+  value       = "https://${azapi_resource.function_app.output.properties.defaultHostName}"
 }
 
 output "identity_client_id" {
@@ -32,4 +32,9 @@ output "servicebus_namespace" {
 output "key_vault_url" {
   description = "Key Vault URL (per-party secrets are written here by name)."
   value       = azurerm_key_vault.this.vault_uri
+}
+
+output "outbound_ip_address" {
+  description = "The static public IP every outbound call of the app leaves from (the NAT Gateway's): give it to partners that allow callers by address."
+  value       = azurerm_public_ip.nat.ip_address
 }

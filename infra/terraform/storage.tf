@@ -1,10 +1,11 @@
-# The Functions host's storage (AzureWebJobsStorage: leases, timers, keys) and the Flex Consumption
-# deployment package container. Shared keys are off: the host and the deployment use the identity.
+# The Functions host's storage (AzureWebJobsStorage: leases, timers, keys), the Flex Consumption
+# deployment package container and the app's own Blob containers (bulk uploads, payout lists).
+# Shared keys are off: the host, the app and the deployment use the identity.
 resource "azurerm_storage_account" "this" {
   #checkov:skip=CKV_AZURE_59:Public network access is off with private_networking; dev keeps it on, with shared keys off so only Entra ID RBAC gets in.
   #checkov:skip=CKV2_AZURE_33:Private endpoints (blob, queue, table) are created with private_networking (network.tf); dev has none.
-  #checkov:skip=CKV2_AZURE_1:Microsoft-managed keys: the account holds host state and the code package, no citizen data.
-  #checkov:skip=CKV_AZURE_206:Replication is a variable (storage_replication); the host state is rebuilt on loss and the package is redeployed.
+  #checkov:skip=CKV2_AZURE_1:Encrypted at rest with Microsoft-managed keys, although payout lists and bulk uploads hold citizen data (fiscal codes, IBANs): customer-managed keys need a Key Vault key lifecycle (rotation, access, recovery) nobody runs yet; infra/README.md records the accepted risk.
+  #checkov:skip=CKV_AZURE_206:Replication is an input: ZRS in production (payout lists and bulk uploads are citizen data, kept across zones); dev uses LRS and holds test data only.
   #checkov:skip=CKV_AZURE_33:Queue service logs go to Log Analytics through a diagnostic setting (diagnostics.tf), not classic Storage Analytics logging.
   name                            = local.names.storage_account
   resource_group_name             = azurerm_resource_group.this.name
@@ -44,6 +45,17 @@ resource "azurerm_storage_account" "this" {
 resource "azurerm_storage_container" "deployment" {
   #checkov:skip=CKV2_AZURE_21:Blob read logging goes to Log Analytics through the diagnostic setting on the blob service (diagnostics.tf).
   name                  = local.names.deployment_container
+  storage_account_id    = azurerm_storage_account.this.id # management plane: works with public access off
+  container_access_type = "private"
+}
+
+# The app's Blob containers (shared/platform/resources.py BLOB_CONTAINERS): the app's identity
+# cannot create them, and writes into a missing one fail (ContainerNotFound).
+resource "azurerm_storage_container" "app" {
+  #checkov:skip=CKV2_AZURE_21:Blob read logging goes to Log Analytics through the diagnostic setting on the blob service (diagnostics.tf).
+  for_each = local.blob_containers
+
+  name                  = each.value.name
   storage_account_id    = azurerm_storage_account.this.id # management plane: works with public access off
   container_access_type = "private"
 }

@@ -43,7 +43,7 @@ variable "function_instance_memory_mb" {
 }
 
 variable "function_maximum_instances" {
-  description = "Most instances the app scales out to."
+  description = "Most instances the app scales out to. Within the subscription's regional Flex memory quota (function_memory_quota_mb) and the integration subnet (functions_subnet_prefix); production's value comes from the capacity model (docs/capacity.md)."
   type        = number
   default     = 100
 
@@ -51,6 +51,48 @@ variable "function_maximum_instances" {
     condition     = var.function_maximum_instances >= 1 && var.function_maximum_instances <= 1000
     error_message = "function_maximum_instances: from 1 to 1000."
   }
+  validation {
+    condition     = var.function_maximum_instances * var.function_instance_memory_mb <= var.function_memory_quota_mb
+    error_message = "function_maximum_instances x function_instance_memory_mb is over the regional memory quota (function_memory_quota_mb): request more quota first (infra/README.md)."
+  }
+}
+
+variable "function_memory_quota_mb" {
+  description = "The subscription's regional memory quota for Flex Consumption instances, in MB (512,000 by default: 250 instances of 2,048 MB). Raised by a support request (infra/README.md); set it to the granted value."
+  type        = number
+  default     = 512000
+}
+
+variable "function_http_per_instance_concurrency" {
+  description = "HTTP requests one instance serves at once (Flex's per-instance concurrency; Python's default is 1). From the measured figure in docs/capacity.md."
+  type        = number
+  default     = 32
+
+  validation {
+    condition     = var.function_http_per_instance_concurrency >= 1 && var.function_http_per_instance_concurrency <= 1000
+    error_message = "function_http_per_instance_concurrency: from 1 to 1000."
+  }
+}
+
+variable "function_always_ready" {
+  description = "Always-ready instances per scale group: \"http\" for every HTTP function, \"function:<name>\" for one queue function (Flex scales those one by one). Billed while idle."
+  type        = map(number)
+  default     = {}
+
+  validation {
+    condition     = alltrue([for name, count in var.function_always_ready : (name == "http" || startswith(name, "function:")) && count >= 0])
+    error_message = "function_always_ready: keys \"http\" or \"function:<name>\", counts of 0 or more."
+  }
+  validation {
+    condition     = sum(concat([0], values(var.function_always_ready))) <= var.function_maximum_instances
+    error_message = "function_always_ready: more always-ready instances than function_maximum_instances."
+  }
+}
+
+variable "function_zone_redundant" {
+  description = "Spread the Flex Consumption plan over the region's availability zones (the platform then keeps at least two always-ready instances per scale group)."
+  type        = bool
+  default     = false
 }
 
 variable "citizen_jwt_issuer" {
@@ -118,9 +160,14 @@ variable "wallet_return_url" {
 }
 
 variable "wallet_notification_url" {
-  description = "WALLET_NOTIFICATION_URL: where the PSP posts outcomes; empty: this app's own URL as called."
+  description = "WALLET_NOTIFICATION_URL: where the PSP posts onboarding outcomes (https, no query); empty: this app's own address, https://<function app>.azurewebsites.net/api/v1/wallet/psp/notifications. Never taken from a request."
   type        = string
   default     = ""
+
+  validation {
+    condition     = var.wallet_notification_url == "" || (startswith(var.wallet_notification_url, "https://") && length(regexall("[?#@]", var.wallet_notification_url)) == 0)
+    error_message = "wallet_notification_url: empty, or an https URL without credentials, query or fragment."
+  }
 }
 
 variable "cashback_bank_check_url" {
@@ -193,7 +240,7 @@ variable "standin_evaluate_schedule" {
 # Cosmos DB
 
 variable "cosmos_capacity_mode" {
-  description = "serverless (pay per request, nothing at idle) or autoscale (provisioned throughput shared by the database's containers)."
+  description = "serverless (pay per request, nothing at idle, one region) or autoscale (provisioned throughput: per container where cosmos_container_autoscale_max_throughput names one, else the database's shared throughput)."
   type        = string
   default     = "serverless"
 
@@ -204,13 +251,35 @@ variable "cosmos_capacity_mode" {
 }
 
 variable "cosmos_autoscale_max_throughput" {
-  description = "Autoscale only: the database's maximum RU/s (it scales between 10% and this)."
+  description = "Autoscale only: the maximum RU/s of the database's shared throughput, used by the containers without throughput of their own (it scales between 10% and this)."
   type        = number
   default     = 1000
 
   validation {
     condition     = var.cosmos_autoscale_max_throughput >= 1000 && var.cosmos_autoscale_max_throughput % 1000 == 0
     error_message = "cosmos_autoscale_max_throughput: a multiple of 1000, at least 1000."
+  }
+}
+
+variable "cosmos_container_autoscale_max_throughput" {
+  description = "Autoscale only: maximum RU/s of the containers with throughput of their own, by container key (wallet, cashback, notices, standin...); from the capacity model (docs/capacity.md)."
+  type        = map(number)
+  default     = {}
+
+  validation {
+    condition     = alltrue([for key, max in var.cosmos_container_autoscale_max_throughput : max >= 1000 && max % 1000 == 0])
+    error_message = "cosmos_container_autoscale_max_throughput: multiples of 1000, at least 1000."
+  }
+}
+
+variable "cosmos_secondary_location" {
+  description = "A second region for the Cosmos DB account, with automatic failover; empty: one region. Needs autoscale (serverless accounts have one region)."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.cosmos_secondary_location == "" || (var.cosmos_capacity_mode == "autoscale" && var.cosmos_secondary_location != var.environment.location)
+    error_message = "cosmos_secondary_location: empty, or a region other than environment.location with cosmos_capacity_mode = autoscale."
   }
 }
 
@@ -405,13 +474,13 @@ variable "storage_replication" {
 # Networking
 
 variable "private_networking" {
-  description = "VNet integration of the Function App, private endpoints for storage, Cosmos DB, Service Bus and Key Vault, and their public network access off. Needs servicebus_sku = Premium."
+  description = "Private endpoints for storage, Cosmos DB, Service Bus and Key Vault, and their public network access off. Needs servicebus_sku = Premium. (The VNet integration and the NAT Gateway exist in every environment.)"
   type        = bool
   default     = false
 }
 
 variable "vnet_address_space" {
-  description = "Private networking only: the VNet's address space."
+  description = "The VNet's address space (the Function App's integration subnet and, with private networking, the private endpoints)."
   type        = string
   default     = "10.20.0.0/16"
 
@@ -422,7 +491,7 @@ variable "vnet_address_space" {
 }
 
 variable "functions_subnet_prefix" {
-  description = "Private networking only: the Function App integration subnet (delegated to Microsoft.App/environments), inside the VNet."
+  description = "The Function App's integration subnet (delegated to Microsoft.App/environments, behind the NAT Gateway), inside the VNet: one address per instance, twice the maximum while instances are replaced, plus Azure's 5."
   type        = string
   default     = "10.20.0.0/24"
 
@@ -430,12 +499,16 @@ variable "functions_subnet_prefix" {
     condition     = can(cidrhost(var.functions_subnet_prefix, 0))
     error_message = "functions_subnet_prefix: a CIDR block."
   }
+  validation {
+    condition     = pow(2, 32 - tonumber(split("/", var.functions_subnet_prefix)[1])) - 5 >= 2 * var.function_maximum_instances
+    error_message = "functions_subnet_prefix: too small for function_maximum_instances (it needs 2 x maximum + 5 addresses)."
+  }
 }
 
 variable "private_endpoints_subnet_prefix" {
   description = "Private networking only: the private endpoints subnet, inside the VNet."
   type        = string
-  default     = "10.20.1.0/24"
+  default     = "10.20.2.0/24"
 
   validation {
     condition     = can(cidrhost(var.private_endpoints_subnet_prefix, 0))
@@ -457,7 +530,7 @@ variable "log_retention_days" {
 }
 
 variable "alert_emails" {
-  description = "Who the alerts (dead letters, function failures, Cosmos DB throttling) are e-mailed to."
+  description = "Who the alerts (queues, failures, 5xx, availability, Cosmos DB, Notification Hubs, SNAT, instances) are e-mailed to."
   type        = list(string)
   default     = []
 }
@@ -466,6 +539,30 @@ variable "alert_function_failures" {
   description = "Failed function invocations in 5 minutes above which the failure alert fires."
   type        = number
   default     = 5
+}
+
+variable "alert_queue_backlog" {
+  description = "Active messages on one queue above which the backlog alert fires."
+  type        = number
+  default     = 10000
+}
+
+variable "alert_server_errors" {
+  description = "HTTP 5xx answers in 5 minutes above which the 5xx alert fires."
+  type        = number
+  default     = 50
+}
+
+variable "alert_cosmos_ru_percent" {
+  description = "Normalized RU consumption (percent of a container's maximum) above which the RU alert fires."
+  type        = number
+  default     = 90
+}
+
+variable "alert_hub_failures" {
+  description = "Failed requests or platform (APNs/FCM) errors of one hub in 5 minutes above which its alerts fire."
+  type        = number
+  default     = 10
 }
 
 variable "alert_cosmos_throttled_requests" {

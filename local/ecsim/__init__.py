@@ -3,7 +3,8 @@
 ::
 
     ec = start_ecsim(credential=station_key, clock_file=platform.clock_file, demo=True)
-    ec.base_url      # http://127.0.0.1:PORT/ec/v1: the station the gateway calls
+    ec.soap_url      # http://127.0.0.1:PORT/paForNode: the station the gateway calls (SOAP)
+    ec.base_url      # http://127.0.0.1:PORT/ec/v1: the older JSON routes (tests of the books)
     ec.control_url   # http://127.0.0.1:CONTROL_PORT/control: see local.ecsim.control
     ec.stop()
 
@@ -19,6 +20,7 @@ from pathlib import Path
 
 from local.ecsim.models import Notice
 from local.ecsim.simulator import BASE_PATH, DEMO_EC_FISCAL_CODE, DEMO_NOTICES
+from local.ecsim.soap import SOAP_PATH
 from local.process import Child, ChildFailed
 
 __all__ = ["DEMO_EC_FISCAL_CODE", "DEMO_NOTICES", "EcSim", "Notice", "start_ecsim"]
@@ -43,8 +45,13 @@ class EcSim(Child):
 
     @property
     def base_url(self) -> str:
-        """The station's base URL (the one the gateway is configured with)."""
+        """The older JSON routes' base URL (the gateway calls :attr:`soap_url`)."""
         return f"http://127.0.0.1:{self.port}{BASE_PATH}"
+
+    @property
+    def soap_url(self) -> str:
+        """The station's paForNode endpoint (SOAP)."""
+        return f"http://127.0.0.1:{self.port}{SOAP_PATH}"
 
     @property
     def control_url(self) -> str:

@@ -119,6 +119,20 @@ class Book:
         position = self._payable(request, now)
         return {"outcome": "OK", **position.notice.to_json(), "status": "VALID"}
 
+    def verify_notice(self, request: VerifyIn, now: datetime) -> Notice:
+        """The payable notice (paVerifyPaymentNotice), or the Refusal verify gives."""
+        return self._payable(request, now).notice
+
+    def payment(self, request: VerifyIn, amount: int | None, now: datetime) -> Notice:
+        """The payable notice of a paGetPaymentV2 (no token: the node holds it), its amount
+        checked when the node names one."""
+        notice = self._payable(request, now).notice
+        if amount is not None and amount != notice.amount:
+            raise Refusal(
+                422, "PAA_SEMANTICA", f"the amount {amount} is not the notice's {notice.amount}"
+            )
+        return notice
+
     def activate(self, request: ActivateIn, now: datetime) -> dict[str, Any]:
         position = self._payable(request, now)
         notice = position.notice

@@ -3,9 +3,14 @@
 The payment gateway forwards payment calls to an EC's station; this simulator is that station,
 so an EC that is slow, flaky or unreachable can be staged in tests and by hand.
 
-Station protocol (base ``/ec/v1``; every call needs ``Ocp-Apim-Subscription-Key`` with the
-station credential, else 401 ``PAA_AUTH``; a body that is not JSON or lacks a field, or has one
-of the wrong type, is 400 ``PAA_SINTASSI``; refusals are ``{"outcome": "KO", "faultCode",
+The gateway calls it in SOAP, as pagoPA's node calls a station: ``POST /paForNode``
+(paVerifyPaymentNotice, paGetPaymentV2, paSendRTV2; :mod:`local.ecsim.soap`), answering only
+``PAA_*`` codes, with the same books, staged faults and control API as below.
+
+The older JSON routes (base ``/ec/v1``) still serve the same books; every call needs
+``Ocp-Apim-Subscription-Key`` with the station credential, else 401 without a body; a body
+that is not JSON is 400 ``PAA_SINTASSI_EXTRAXSD``, one that lacks a field or has one of the
+wrong type 400 ``PAA_SINTASSI_XSD``; refusals are ``{"outcome": "KO", "faultCode",
 "description"}``):
 
 - ``POST /verify`` ``{paFiscalCode, noticeNumber}`` -> the notice with ``"status": "VALID"``;
@@ -19,9 +24,9 @@ of the wrong type, is 400 ``PAA_SINTASSI``; refusals are ``{"outcome": "KO", "fa
 
 Staged faults, drawn per call from one seedable random (:class:`Behaviour`): ``timeoutFraction``
 of the calls are never answered (held until the client disconnects, and not processed);
-``notActiveFraction`` are answered 503 ``PPT_STAZIONE_INT_PA_SERVIZIO_NONATTIVO`` (not
-processed); ``delayMs`` delays every answer (the call is processed first, as a slow EC would:
-a client that gives up may still have paid). ``down`` closes the listener and drops the open
+``notActiveFraction`` are answered 503 without a body (not processed); ``delayMs`` delays
+every answer (the call is processed first, as a slow EC would: a client that gives up may still
+have paid). ``down`` closes the listener and drops the open
 connections, so new ones are refused; ``up`` listens again on the same port.
 
 Control API (its own port, no auth; see docs/local-platform.md): ``GET /control``,
@@ -58,6 +63,9 @@ from local.ecsim.models import (
     VerifyIn,
     iso_utc,
 )
+from local.ecsim.soap import OPERATION_OF, SOAP_PATH
+from local.ecsim.soap import answer as soap_answer
+from shared.pagopa import soap
 from shared.platform.clock import Clock
 
 logger = logging.getLogger("ec-simulator")
@@ -65,7 +73,9 @@ logger = logging.getLogger("ec-simulator")
 BASE_PATH = "/ec/v1"
 AUTH_HEADER = "Ocp-Apim-Subscription-Key"
 OPERATIONS = ("verify", "activate", "receipt")
-NOT_ACTIVE = "PPT_STAZIONE_INT_PA_SERVIZIO_NONATTIVO"
+_BODILESS = {503: "SERVICE_NOT_ACTIVE", 401: "UNAUTHORIZED"}
+"""Answers without a body (as the gateway in front of a station gives them) and the label each
+counts under: an EC emits no node code, and PAA_* has none for these."""
 
 DEMO_EC_FISCAL_CODE = "77777777777"
 """The demo EC of the local platform (Comune di Demo)."""
@@ -193,6 +203,7 @@ class EcSimulator:
         app = web.Application(client_max_size=64 * 1024)
         for name in OPERATIONS:
             app.router.add_post(f"{BASE_PATH}/{name}", self._handler(name))
+        app.router.add_post(SOAP_PATH, self._soap)
         return app
 
     def control_app(self) -> web.Application:
@@ -270,10 +281,37 @@ class EcSimulator:
             status, body = await self._answer(request, operation)
             if delay:
                 await asyncio.sleep(delay)
+            if status in _BODILESS:
+                self._count(operation, _BODILESS[status])
+                return web.Response(status=status)
             self.counters.answered(operation, body)
             return web.json_response(body, status=status)
 
         return handler
+
+    async def _soap(self, request: web.Request) -> web.Response:
+        """paForNode: the same books, faults and behaviour as the JSON routes, in SOAP."""
+        raw = await request.read()
+        operation = _soap_operation(raw)
+        if operation is not None:
+            self.counters.calls[operation] += 1
+        if self._draw(self.behaviour.timeout_fraction):
+            return await self._never_answer()
+        if self._draw(self.behaviour.not_active_fraction):
+            self._count(operation, "SERVICE_NOT_ACTIVE")
+            return web.Response(status=503)
+        if not self._authorized(request):
+            self._count(operation, "UNAUTHORIZED")
+            return web.Response(status=401)
+        status, body, _, code = soap_answer(self.book, raw, self.clock.now())
+        if self.behaviour.delay_ms:
+            await asyncio.sleep(self.behaviour.delay_ms / 1000)
+        self._count(operation, code)
+        return web.Response(body=body, status=status, content_type="text/xml", charset="utf-8")
+
+    def _count(self, operation: str | None, code: str) -> None:
+        if operation is not None:
+            self.counters.answered(operation, {} if code == "OK" else {"faultCode": code})
 
     async def _never_answer(self) -> web.Response:
         """Hold the call until its client disconnects (which cancels this handler) or the
@@ -288,14 +326,16 @@ class EcSimulator:
 
     async def _answer(self, request: web.Request, operation: str) -> tuple[int, dict[str, Any]]:
         if self._draw(self.behaviour.not_active_fraction):
-            return 503, _ko(NOT_ACTIVE, "the station's service is not active")
+            return 503, {}
         if not self._authorized(request):
-            return 401, _ko("PAA_AUTH", f"missing or wrong {AUTH_HEADER}")
+            return 401, {}
         raw = await request.read()
         try:
             return 200, self._operations[operation](raw, self.clock.now())
         except ValidationError as error:
-            return 400, _ko("PAA_SINTASSI", _describe(error))
+            not_json = any(e["type"] == "json_invalid" for e in error.errors())
+            code = "PAA_SINTASSI_EXTRAXSD" if not_json else "PAA_SINTASSI_XSD"
+            return 400, _ko(code, _describe(error))
         except Refusal as refusal:
             return refusal.status, refusal.to_json()
 
@@ -428,6 +468,14 @@ class EcSimulator:
             self.book.put(self.initial_notices)
         else:
             self.book.forget_payments()
+
+
+def _soap_operation(raw: bytes) -> str | None:
+    """The counter a SOAP call counts in (None when it names no paForNode primitive)."""
+    try:
+        return OPERATION_OF.get(soap.parse(raw).name)
+    except soap.NotAnEnvelope:
+        return None
 
 
 def _ko(fault_code: str, description: str) -> dict[str, Any]:

@@ -2,11 +2,12 @@
 
 ::
 
-    psp = start_psp(clock_file=platform.clock_file, secret=..., salt=..., function_key=...)
+    psp = start_psp(clock_file=platform.clock_file, secret=..., salt=...)
     base_url = f"http://127.0.0.1:{psp.port}"   # the wallet's WALLET_PSP_BASE_URL
 
-The signing secret, the hpan salt and the function key it calls the wallet with are given
-through the environment, not the command line (``ps`` shows command lines).
+The signing secret and the hpan salt are given through the environment, not the command line
+(``ps`` shows command lines). It holds no key of the app: the wallet's notification route is
+checked by the signature alone.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ def start_psp(
     clock_file: Path | None,
     secret: str,
     salt: str,
-    function_key: str,
     port: int = 0,
     ready_timeout: float = 30.0,
 ) -> Child:
@@ -36,7 +36,6 @@ def start_psp(
     env = {
         "PSP_SIGNING_SECRET": secret,
         "PSP_HPAN_SALT": salt,
-        "PSP_FUNCTION_KEY": function_key,
         "PYTHONUNBUFFERED": "1",
     }
     return Child("psp", argv, env=env, ready_timeout=ready_timeout)

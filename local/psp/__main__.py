@@ -22,7 +22,6 @@ async def serve(args: argparse.Namespace) -> None:
         clock=DevClock(Path(args.clock_file) if args.clock_file else None),
         secret=secret,
         salt=salt,
-        function_key=os.environ.get("PSP_FUNCTION_KEY", ""),
     )
     await serve_app(simulator.app(), args.host, args.port)
 

@@ -13,8 +13,9 @@ What a real PSP does for the wallet, in the small:
   answered the notification. ``GET /test/sessions/{sessionId}`` shows a session (never a PAN).
 
 On completion it computes ``hpan`` = SHA-256 hex of (PAN + the platform's salt) and POSTs the
-outcome to the session's ``notificationUrl`` with the function key and ``x-signature`` (signed
-at the dev clock's time), retrying with backoff on connection errors, 429 and 5xx, signing each
+outcome to the session's ``notificationUrl`` with ``x-signature`` and nothing else of the
+wallet's (a PSP holds no key of ours: the route is checked by the signature; signed at the dev
+clock's time), retrying with backoff on connection errors, 429 and 5xx, signing each
 attempt afresh (a later ``t``: the wallet refuses a replayed signature). The PAN is never logged
 nor kept.
 """
@@ -113,14 +114,12 @@ class Simulator:
         clock: DevClock,
         secret: str,
         salt: str,
-        function_key: str,
         attempts: int = 6,
         backoff: float = 1.0,
     ) -> None:
         self.clock = clock
         self.secret = secret
         self.salt = salt
-        self.function_key = function_key
         self.attempts = attempts
         self.backoff = backoff
         self.sessions: dict[str, Session] = {}
@@ -308,7 +307,6 @@ class Simulator:
             signed_at = max(int(self.clock.now().timestamp()), signed_at + 1)
             headers = {
                 "Content-Type": "application/json",
-                "x-functions-key": self.function_key,
                 HEADER: sign(self.secret, body, signed_at),
             }
             try:

@@ -9,29 +9,39 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from shared.cashback import rules
+from shared.platform.values import BoundedDateTime, SafeText
 
 MAX_LINES = 10_000
+MAX_AMOUNT = 100_000_000
+"""Euro cents of one transaction at most (a million euros)."""
 _CODE = r"^[A-Za-z0-9._-]{1,64}$"
 
 
 class TransactionIn(BaseModel):
-    """One acquirer transaction (amounts in euro cents)."""
+    """One acquirer transaction (amounts in euro cents).
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    Every field is strict: an amount is an integer (not ``true``, not ``20.0``, not ``"20"``), a
+    date-time is text with its offset and a year in 2000-2099 (not a number of seconds), so a
+    line is either exactly what the acquirer meant or rejected on its own.
+    """
 
-    acquirer_id: str = Field(alias="acquirerId", pattern=r"^[A-Z0-9]{3,32}$")
-    id_trx_acquirer: str = Field(alias="idTrxAcquirer", pattern=_CODE)
-    hpan: str = Field(pattern=r"^[0-9a-f]{64}$")
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, strict=True)
+
+    acquirer_id: SafeText = Field(alias="acquirerId", pattern=r"^[A-Z0-9]{3,32}$")
+    id_trx_acquirer: SafeText = Field(alias="idTrxAcquirer", pattern=_CODE)
+    hpan: SafeText = Field(pattern=r"^[0-9a-f]{64}$")
     operation_type: rules.OperationType = Field(alias="operationType")
-    trx_date: AwareDatetime = Field(alias="trxDate", description="With its UTC offset")
-    amount: int = Field(ge=1, le=100_000_000, description="Euro cents")
-    merchant_id: str = Field(alias="merchantId", pattern=_CODE)
-    terminal_id: str = Field(alias="terminalId", pattern=_CODE)
-    correlation_id: str | None = Field(default=None, alias="correlationId", pattern=_CODE)
-    circuit_type: str = Field(alias="circuitType", pattern=r"^[0-9]{2}$")
+    trx_date: BoundedDateTime = Field(
+        alias="trxDate", strict=False, description="ISO 8601 with its UTC offset; 2000-2099"
+    )
+    amount: StrictInt = Field(ge=1, le=MAX_AMOUNT, description="Euro cents")
+    merchant_id: SafeText = Field(alias="merchantId", pattern=_CODE)
+    terminal_id: SafeText = Field(alias="terminalId", pattern=_CODE)
+    correlation_id: SafeText | None = Field(default=None, alias="correlationId", pattern=_CODE)
+    circuit_type: SafeText = Field(alias="circuitType", pattern=r"^[0-9]{2}$")
 
     def rule_view(self) -> rules.Transaction:
         return rules.Transaction(
@@ -50,10 +60,13 @@ class TransactionIn(BaseModel):
 class TransactionBatchIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    transactions: list[dict[str, Any]] = Field(
+    # Any JSON value per line: a line that is not even an object is that line's rejection,
+    # not the batch's.
+    transactions: list[Any] = Field(
         min_length=1,
         max_length=MAX_LINES,
         description="Up to 10,000 transactions; each is checked on its own",
+        json_schema_extra={"items": TransactionIn.model_json_schema(by_alias=True)},
     )
 
 

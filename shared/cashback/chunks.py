@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from shared.cashback.acquirer_api import TransactionIn
 from shared.platform.errors import PermanentError
 from shared.platform.messaging import Outgoing
+from shared.platform.values import BoundedDateTime
 
 CHUNK_LINES = 250  # at most ~140 KB a message (Service Bus Standard: 256 KB)
 
@@ -25,7 +26,7 @@ class Chunk(BaseModel):
 
     model_config = ConfigDict(populate_by_name=True)
 
-    received_at: datetime = Field(alias="receivedAt")
+    received_at: BoundedDateTime = Field(alias="receivedAt")
     transactions: list[TransactionIn]
 
 

@@ -5,11 +5,13 @@ events as cashback reads them (what cashback stores is in :mod:`shared.cashback.
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from shared.cashback import rules
+from shared.platform.pan import NoPanText
+from shared.platform.values import BoundedDateTime, SafeText
 
 CitizenStatus = Literal["ENROLLED", "WITHDRAWN"]
 IbanStatus = Literal["PENDING", "OK", "KO", "UNKNOWN_PSP"]
@@ -20,6 +22,13 @@ WalletEventType = Literal[
 ]
 
 HPAN = r"^[0-9a-f]{64}$"
+
+
+def _a_boolean(value: object) -> object:
+    # Literal[True] alone takes 1 and 1.0 too: they equal True
+    if not isinstance(value, bool):
+        raise ValueError("must be true (a boolean)")
+    return value
 
 
 class _Model(BaseModel):
@@ -34,7 +43,7 @@ class EnrollmentIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    terms_accepted: Literal[True] = Field(
+    terms_accepted: Annotated[Literal[True], BeforeValidator(_a_boolean)] = Field(
         alias="termsAndConditionsAccepted",
         description="Must be true: enrolling is accepting the terms and conditions",
     )
@@ -45,8 +54,8 @@ class IbanIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    iban: str = Field(min_length=1, max_length=40, description="Spaces allowed")
-    owner_name: str = Field(alias="ownerName", min_length=1, max_length=140)
+    iban: SafeText = Field(min_length=1, max_length=40, description="Spaces allowed")
+    owner_name: NoPanText = Field(alias="ownerName", min_length=1, max_length=140)
 
 
 # ------------------------------------------------------------------ returned
@@ -177,11 +186,11 @@ class PeriodList(_Model):
 class IbanCheckRequest(_Model):
     """The message on ``IBAN_CHECK_QUEUE`` (through the citizen document's outbox)."""
 
-    request_id: str = Field(alias="requestId")
-    citizen_id: str = Field(alias="citizenId")
-    fiscal_code: str = Field(alias="fiscalCode")
-    iban: str
-    owner_name: str = Field(alias="ownerName")
+    request_id: SafeText = Field(alias="requestId")
+    citizen_id: SafeText = Field(alias="citizenId")
+    fiscal_code: SafeText = Field(alias="fiscalCode")
+    iban: SafeText
+    owner_name: SafeText = Field(alias="ownerName")
 
 
 # ------------------------------------------------------------------ the wallet's events
@@ -192,19 +201,19 @@ class WalletEventData(_Model):
 
     model_config = ConfigDict(populate_by_name=True, extra="ignore")
 
-    wallet_id: str = Field(alias="walletId", min_length=1)
-    citizen_id: str = Field(alias="citizenId", min_length=1)
-    fiscal_code: str = Field(alias="fiscalCode", min_length=1)
-    hpan: str = Field(pattern=HPAN)
-    type: str
-    brand: str | None = None
-    old_wallet_id: str | None = Field(default=None, alias="oldWalletId")
+    wallet_id: SafeText = Field(alias="walletId", min_length=1)
+    citizen_id: SafeText = Field(alias="citizenId", min_length=1)
+    fiscal_code: SafeText = Field(alias="fiscalCode", min_length=1)
+    hpan: SafeText = Field(pattern=HPAN)
+    type: SafeText
+    brand: SafeText | None = None
+    old_wallet_id: SafeText | None = Field(default=None, alias="oldWalletId")
 
 
 class WalletEvent(_Model):
     model_config = ConfigDict(populate_by_name=True, extra="ignore")
 
-    id: str
+    id: SafeText
     type: WalletEventType
-    created_at: datetime = Field(alias="createdAt")
+    created_at: BoundedDateTime = Field(alias="createdAt")
     data: WalletEventData

@@ -1,9 +1,10 @@
 """Where the payout job's files go: payment lists written once, listings overwritten, in one
-Blob container (the job's port, :class:`PayoutFiles`, and its Azure adapter)."""
+Blob container (the job's port, :class:`PayoutFiles`, and its Azure adapter). The container
+exists already: the infra declares it (and the local platform creates it), since the app's
+identity has data-plane rights only (shared/platform/resources.py)."""
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable
 from typing import Protocol
 
@@ -49,9 +50,6 @@ class AzurePayoutFiles:
 
     async def write(self, name: str, data: bytes) -> None:
         container = self._service().get_container_client(self._container)
-        with contextlib.suppress(ResourceExistsError):
-            async with guarded_blob(self._timeout):
-                await container.create_container()
         async with guarded_blob(self._timeout):
             await container.get_blob_client(name).upload_blob(
                 data, overwrite=True, length=len(data)
@@ -59,9 +57,6 @@ class AzurePayoutFiles:
 
     async def write_once(self, name: str, data: bytes) -> bool:
         container = self._service().get_container_client(self._container)
-        with contextlib.suppress(ResourceExistsError):
-            async with guarded_blob(self._timeout):
-                await container.create_container()
         try:
             async with guarded_blob(self._timeout):
                 await container.get_blob_client(name).upload_blob(

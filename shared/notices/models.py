@@ -48,6 +48,7 @@ from pydantic import (
 
 from shared.parties.models import PARTY_ID, valid_iban
 from shared.platform.errors import Invalid
+from shared.platform.pan import contains_pan
 from shared.platform.values import MAX_YEAR, MIN_YEAR, BoundedDateTime, SafeText, unsafe_character
 
 Status = Literal["VALID", "INVALID", "EXPIRED", "PAID"]
@@ -343,6 +344,10 @@ _TEXT_FIELDS = (
 )
 
 
+_FREE_TEXT = frozenset({"entityFullName", "description"})
+"""Free text shown to citizens: never a card number (identifiers are digits by design)."""
+
+
 def refusals(position: PositionIn) -> list[dict[str, Any]]:
     """What the archive will not take in a body pagoPA's schema allows (each a 422 error, named
     by its field): see docs/aca-contract.md, "Deviations"."""
@@ -356,6 +361,8 @@ def refusals(position: PositionIn) -> list[dict[str, Any]]:
         reason = value is not None and unsafe_character(value)
         if reason:
             refuse(field, "unsafe_text", f"the text {reason}")
+        elif field in _FREE_TEXT and value is not None and contains_pan(value):
+            refuse(field, "card_number", "holds what looks like a card number (PAN)")
     moment = position.expiration_date
     try:
         in_utc(moment)

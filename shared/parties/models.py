@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator, model_validator
 
-Role = Literal["ec", "intermediary", "acquirer", "psp", "node", "station"]
+Role = Literal["ec", "intermediary", "acquirer", "psp", "node", "station", "sender"]
 PARTY_ID = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 _IBAN_CHARS = frozenset("0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ")
 
@@ -20,6 +20,25 @@ def valid_iban(value: str) -> bool:
         return False
     rearranged = value[4:] + value[:4]
     return int("".join(str(int(c, 36)) for c in rearranged)) % 97 == 1
+
+
+class SendLimits(BaseModel):
+    """How much a ``sender`` (a public service notifying citizens) may send per minute."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    requests_per_minute: StrictInt = Field(
+        alias="requestsPerMinute",
+        ge=1,
+        le=100_000,
+        description="Notification requests per minute (each names up to 1,000 recipients).",
+    )
+    recipients_per_minute: StrictInt = Field(
+        alias="recipientsPerMinute",
+        ge=1,
+        le=10_000_000,
+        description="Recipients per minute, summed over the requests.",
+    )
 
 
 class PartyIn(BaseModel):
@@ -64,12 +83,26 @@ class PartyIn(BaseModel):
         "secret named secretName.",
     )
 
+    send_limits: SendLimits | None = Field(
+        default=None,
+        alias="sendLimits",
+        description="A sender's rate limits (required for role sender, refused for others).",
+    )
+
     @field_validator("default_iban")
     @classmethod
     def _iban(cls, value: str | None) -> str | None:
         if value is not None and not valid_iban(value):
             raise ValueError("is not a valid IBAN (format or check digits)")
         return value
+
+    @model_validator(mode="after")
+    def _limits_for_senders(self) -> PartyIn:
+        if self.role == "sender" and self.send_limits is None:
+            raise ValueError("a sender needs sendLimits (its rate limits)")
+        if self.role != "sender" and self.send_limits is not None:
+            raise ValueError("only a sender has sendLimits")
+        return self
 
 
 class Party(PartyIn):
@@ -95,4 +128,4 @@ class IssuedKey(BaseModel):
 class RotateKey(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    grace_seconds: int = Field(default=86400, ge=0, le=30 * 86400, alias="graceSeconds")
+    grace_seconds: StrictInt = Field(default=86400, ge=0, le=30 * 86400, alias="graceSeconds")

@@ -164,7 +164,8 @@ class CapabilitySettings(BaseSettings):
         default=None,
         validation_alias="AzureWebJobsStorage",
         description="Connection string of the host's storage account, which keeps the app's "
-        "blobs too (Azurite locally); unset in Azure, which uses the account name.",
+        "blobs too (Azurite locally); unset in Azure, which uses the account name (the "
+        "account name wins when both are set).",
     )
     storage_account: str | None = Field(
         default=None,
@@ -318,7 +319,9 @@ class CapabilitySettings(BaseSettings):
     )
     wallet_notification_url: str | None = Field(
         default=None,
-        description="Where the PSP posts onboarding outcomes; empty: this app's own URL as called.",
+        description="Where PSPs post onboarding outcomes: https (http only to this machine), no "
+        "query. Configuration only, never taken from a request; empty, onboarding is refused and "
+        "/api/health reports it (the infra sets this app's own address, the dev host its own).",
     )
     wallet_session_minutes: int = Field(
         default=30,

@@ -92,17 +92,23 @@ class Clients:
         return self._servicebus
 
     def blob_service(self) -> BlobServiceClient:
-        """The process's Blob client: the storage connection string locally (Azurite), the
-        account by managed identity in Azure."""
+        """The process's Blob client: the account by managed identity in Azure, the storage
+        connection string locally (Azurite).
+
+        The identity wins when both are set: a platform that writes its own
+        ``AzureWebJobsStorage`` beside the identity settings (azurerm's Flex Consumption
+        resource writes one with an empty key, issue 29693) must not make the app use a
+        key the account refuses.
+        """
         if self._blob is None:
             s = self.settings
-            if s.storage_connection:
-                self._blob = BlobServiceClient.from_connection_string(s.storage_connection)
-            elif s.storage_account:
+            if s.storage_account:
                 self._blob = BlobServiceClient(
                     f"https://{s.storage_account}.blob.core.windows.net",
                     credential=self.azure_credential(),
                 )
+            elif s.storage_connection:
+                self._blob = BlobServiceClient.from_connection_string(s.storage_connection)
             else:
                 raise ConfigurationError(
                     "Blob storage is not configured: set "

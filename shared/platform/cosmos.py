@@ -1,9 +1,9 @@
-"""Small pieces every Cosmos adapter uses: error mapping and the container catalogue."""
+"""Small pieces every Cosmos adapter uses: error mapping (the container catalogue is
+shared/platform/resources.py)."""
 
 from __future__ import annotations
 
 from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass
 from typing import Any
 
 from azure.core import MatchConditions
@@ -19,14 +19,6 @@ from shared.platform.errors import DependencyError
 from shared.platform.guard import UNREACHABLE, guard
 
 TRANSIENT_STATUS = {408, 429, 449, 500, 502, 503, 504}
-
-
-@dataclass(frozen=True)
-class ContainerSpec:
-    """A container the app needs: the settings field naming it and its partition key path."""
-
-    setting: str
-    partition_key: str
 
 
 def retry_after_seconds(error: CosmosHttpResponseError) -> float:

@@ -12,6 +12,7 @@
     │   ├── PreconditionFailed      412
     │   ├── PayloadTooLarge         413
     │   ├── Gone                    410
+    │   ├── TooManyRequests         429 + Retry-After: the caller's own rate limit
     │   └── UpstreamFailed          502 / 504 a partner's system (an EC's station) failed
     ├── DependencyError             a dependency is throttling or down (503 + Retry-After)
     ├── ConfigurationError          a setting is missing or malformed (503 /health, 500 elsewhere)
@@ -26,6 +27,7 @@ HTTP triggers turn these into RFC 7807 problem responses in one place
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 
@@ -110,6 +112,20 @@ class PayloadTooLarge(DomainError):
 class Gone(DomainError):
     status = 410
     title = "Gone"
+
+
+class TooManyRequests(DomainError):
+    """The caller went past its own rate limit: 429, retry after ``retry_after`` seconds.
+
+    Unlike DependencyError (503) nothing is wrong with the platform: this caller must slow down.
+    """
+
+    status = 429
+    title = "Too many requests"
+
+    def __init__(self, detail: str, *, retry_after: float) -> None:
+        super().__init__(detail, headers={"Retry-After": str(max(1, math.ceil(retry_after)))})
+        self.retry_after = retry_after
 
 
 class UpstreamFailed(DomainError):

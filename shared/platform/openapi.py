@@ -1,4 +1,10 @@
-"""OpenAPI 3.1 for the registered HTTP operations, from their pydantic models."""
+"""OpenAPI 3.1 for the registered HTTP operations, from their pydantic models.
+
+Every error response is a problem document (RFC 7807) except one: the 401 of an operation behind
+a host key (function or admin level). The Functions host checks that key before the app runs and
+answers a missing or wrong one with an empty 401, so that response documents no body schema
+(docs/architecture.md, "What each layer answers").
+"""
 
 from __future__ import annotations
 
@@ -9,7 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-Security = Literal["anonymous", "function", "citizen", "party", "aca", "psp", "admin"]
+Security = Literal["anonymous", "function", "citizen", "party", "sender", "aca", "psp", "admin"]
 
 SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
     "functionKey": {
@@ -55,11 +61,41 @@ _REQUIREMENTS: dict[str, list[dict[str, list[str]]]] = {
     "anonymous": [],
     "function": [{"functionKey": []}],
     "citizen": [{"functionKey": [], "citizenToken": []}],
-    "party": [{"functionKey": [], "subscriptionKey": []}],
+    # machines with their own credential: that credential alone (anonymous Functions routes)
+    "party": [{"subscriptionKey": []}],
+    "sender": [{"functionKey": [], "subscriptionKey": []}],
+    "psp": [{"pspSignature": []}],
     "aca": [{"subscriptionKey": []}, {"subscriptionKeyQuery": []}],
-    "psp": [{"functionKey": [], "pspSignature": []}],
     "admin": [{"adminKey": []}],
 }
+
+_HOST_401 = (
+    "The Functions host's own answer, before the app runs: 401 with an EMPTY body (no content "
+    "type) when the {key} is missing or wrong"
+)
+_OWN_401 = {
+    "citizen": "the bearer token is missing, expired or invalid",
+    "party": "the subscription key is missing or unknown",
+    "psp": "the signature is missing, stale, forged or replayed",
+}
+
+
+def unauthorized(security: Security, *, checks_own: bool = False) -> dict[str, Any]:
+    """The 401 response of an operation behind a host key: it has no body schema, because the
+    Functions host answers a missing or wrong key with an empty body; the app's own 401 (a
+    credential it checks itself) is a problem document, said in the description.
+
+    ``checks_own``: a "function" operation that checks a credential of its own too.
+    """
+    key = "admin (master) key" if security == "admin" else "function key"
+    text = _HOST_401.format(key=key)
+    own = _OWN_401.get(security) or (
+        "a credential it checks itself is refused" if checks_own else ""
+    )
+    if own:
+        text += f"; the app's own 401, a problem document (application/problem+json), when {own}"
+    return {"description": text + "."}
+
 
 _ERRORS = {
     400: "Malformed request",
@@ -70,6 +106,7 @@ _ERRORS = {
     410: "Gone",
     412: "Precondition failed",
     413: "Payload too large",
+    429: "Too many requests from this caller; see Retry-After",
     422: "Request not acceptable",
     500: "Unexpected error",
     502: "A partner's system failed or refused",
@@ -199,6 +236,9 @@ def build(
             codes |= {400, 413, 422}
         problem = aca if op.security == "aca" else rfc7807
         for code in sorted(codes):
+            if code == 401 and op.security != "anonymous":
+                responses["401"] = unauthorized(op.security, checks_own=401 in op.errors)
+                continue
             responses[str(code)] = {"description": _ERRORS.get(code, "Error"), "content": problem}
         item["responses"] = responses
         paths.setdefault(path, {})[op.method.lower()] = item

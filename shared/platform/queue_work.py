@@ -9,7 +9,8 @@ abandons it when the function raises. :func:`run` turns each ending into one of 
 - :class:`RescheduleLater`: send a copy scheduled after a backoff, with an attempt counter and
   ``message_id`` = original id + ``#`` + attempt (so duplicate detection keeps it), then return;
   past the last attempt, record failed work;
-- :class:`PermanentError`: record failed work with the reason, then return.
+- :class:`PermanentError`: record failed work with the reason, then return; so does a body
+  that is not JSON the bounded decoder accepts, before the work sees it.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import stamina
 from shared.platform.clock import Clock
 from shared.platform.errors import (
     DependencyError,
+    Invalid,
     PermanentError,
     QueueWorkError,
     RescheduleLater,
@@ -35,6 +37,7 @@ from shared.platform.errors import (
 )
 from shared.platform.failed_work import Ending, FailedWork, FailedWorkStore, failed_work_id
 from shared.platform.messaging import Outgoing, Sender
+from shared.platform.values import decode_json
 
 logger = logging.getLogger(__name__)
 
@@ -91,7 +94,15 @@ def backoff(attempt: int, base: float, cap: float) -> float:
 async def run(
     delivery: Delivery, work: Callable[[Delivery], Awaitable[None]], ports: Ports
 ) -> Outcome:
-    """Run ``work`` on ``delivery`` and end it as the module docstring says."""
+    """Run ``work`` on ``delivery`` and end it as the module docstring says; a body the JSON
+    decoder refuses (:func:`~shared.platform.values.decode_json`: not JSON, a NUL or a lone
+    surrogate, an integer past 64 bits, NaN, nesting past the parser's limit) is failed work at
+    once, before any work sees it."""
+    try:
+        decode_json(delivery.body)
+    except Invalid as error:
+        await _fail(delivery, ports, "permanent", error.detail)
+        return "failed"
     try:
         await work(delivery)
         return "completed"

@@ -1,7 +1,9 @@
-"""What the app needs to exist: Cosmos containers and Service Bus queues.
+"""What the app needs to exist: Cosmos containers, Service Bus queues and Blob containers.
 
-The local platform creates exactly these at start-up and the infra declares the same; both read
+The local platform creates exactly these at start-up and the infra declares the same (in Azure
+the app's identity has data-plane rights only, so nothing is created at run time); both read
 the names from :class:`shared.platform.config.Settings`, so the definitions live only here.
+``tests/infra`` evaluates both IaC flavours' resources against this module.
 """
 
 from __future__ import annotations
@@ -9,12 +11,28 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from shared.platform.config import Settings
-from shared.platform.cosmos import ContainerSpec
+
+TTL_ON_PER_DOCUMENT = -1
+"""A container's default TTL that turns expiry on without expiring anything by default: only
+documents carrying their own ``ttl`` expire (Cosmos DB ignores a document's ``ttl`` when the
+container's default TTL is unset)."""
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    """A Cosmos container the app needs: the settings field naming it, its partition key path
+    and its default TTL (None: off, documents never expire)."""
+
+    setting: str
+    partition_key: str
+    default_ttl: int | None = None
+
 
 CONTAINERS: tuple[ContainerSpec, ...] = (
     ContainerSpec("parties_container", "/id"),
     ContainerSpec("failed_work_container", "/id"),
-    ContainerSpec("wallet_container", "/pk"),
+    # Finished instruments and onboarding sessions carry a ttl (shared/wallet/service.py).
+    ContainerSpec("wallet_container", "/pk", default_ttl=TTL_ON_PER_DOCUMENT),
     ContainerSpec("push_installations_container", "/id"),
     ContainerSpec("cashback_container", "/pk"),
     ContainerSpec("notices_container", "/pk"),
@@ -27,6 +45,20 @@ _WITH_OUTBOX = ("wallet_container", "cashback_container", "standin_container")
 OUTBOX_CONTAINERS: dict[str, str] = {
     c.setting: c.partition_key for c in CONTAINERS if c.setting in _WITH_OUTBOX
 }
+
+
+@dataclass(frozen=True)
+class BlobContainerSpec:
+    """A Blob container the app writes to, in the host's storage account: the settings field
+    naming it."""
+
+    setting: str
+
+
+BLOB_CONTAINERS: tuple[BlobContainerSpec, ...] = (
+    BlobContainerSpec("notices_blob_container"),  # bulk uploads, read back chunk by chunk
+    BlobContainerSpec("cashback_payouts_blob_container"),  # payout lists (CSV)
+)
 
 
 @dataclass(frozen=True)
@@ -58,3 +90,8 @@ def queue_definitions(settings: Settings) -> list[dict[str, object]]:
         }
         for q in QUEUES
     ]
+
+
+def blob_container_names(settings: Settings) -> list[str]:
+    """The Blob containers' names in ``settings``."""
+    return [getattr(settings, b.setting) for b in BLOB_CONTAINERS]

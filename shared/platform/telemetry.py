@@ -1,6 +1,9 @@
-"""Correlation ids in every log line, and OpenTelemetry export to Application Insights.
+"""Correlation ids in every log line, secrets masked out of it, and OpenTelemetry export to
+Application Insights.
 
-:func:`configure` runs once per process. With ``APPLICATIONINSIGHTS_CONNECTION_STRING`` set it
+:func:`configure` runs once per process: every handler of the root logger (the worker's, and the
+exporter's when there is one) gets the correlation id and the redaction filter
+(:mod:`shared.platform.redaction`). With ``APPLICATIONINSIGHTS_CONNECTION_STRING`` set it
 exports traces, metrics and logs to Application Insights (Entra ID authentication with the
 managed identity); tests pass their own span exporter instead.
 """
@@ -13,6 +16,8 @@ import re
 import uuid
 from contextvars import ContextVar
 from typing import Any
+
+from shared.platform import redaction
 
 correlation_id: ContextVar[str] = ContextVar("correlation_id", default="-")
 
@@ -38,7 +43,8 @@ _configured = False
 
 
 def configure(*, connection_string: str | None, span_exporter: Any = None) -> None:
-    """Set up logging correlation and, where asked, OpenTelemetry exporters (once)."""
+    """Set up logging correlation and redaction and, where asked, OpenTelemetry exporters
+    (once)."""
     global _configured
     if _configured:
         return
@@ -46,6 +52,14 @@ def configure(*, connection_string: str | None, span_exporter: Any = None) -> No
     root = logging.getLogger()
     for handler in root.handlers or []:
         handler.addFilter(CorrelationFilter())
+    try:
+        _export(connection_string, span_exporter)
+    finally:
+        # after the exporter's own log handler exists, so what it ships is masked too
+        redaction.install(root)
+
+
+def _export(connection_string: str | None, span_exporter: Any) -> None:
     if connection_string:
         from azure.identity import ManagedIdentityCredential
         from azure.monitor.opentelemetry import configure_azure_monitor

@@ -16,6 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, field_validator,
 
 from shared.auth.fiscal_code import parse_fiscal_code
 from shared.platform.errors import Invalid
+from shared.platform.pan import NoPanText, contains_pan
+from shared.platform.values import BoundedDateTime
 
 Platform = Literal["APNS", "FCMV1"]
 MAX_RECIPIENTS = 1000
@@ -56,9 +58,10 @@ class NotificationIn(BaseModel):
         max_length=MAX_RECIPIENTS,
         description="Up to 1,000 recipients.",
     )
-    title: str = Field(min_length=1, max_length=120)
-    body: str = Field(min_length=1, max_length=1000)
-    data: dict[str, str] = Field(
+    # What reaches a citizen's phone: a card number in it is refused (phishing, leaks).
+    title: NoPanText = Field(min_length=1, max_length=120)
+    body: NoPanText = Field(min_length=1, max_length=1000)
+    data: dict[str, NoPanText] = Field(
         default_factory=dict, max_length=16, description="Custom data: a flat string-to-string map."
     )
     notification_id: str | None = Field(
@@ -77,6 +80,8 @@ class NotificationIn(BaseModel):
                 raise ValueError("data keys are 1-40 ASCII letters, digits or underscores")
             if key.lower() in _RESERVED_DATA_KEYS or key.lower().startswith(("google", "gcm")):
                 raise ValueError(f"data key {key!r} is reserved by APNs or FCM")
+            if contains_pan(key):
+                raise ValueError("a data key looks like a payment card number (PAN): remove it")
         return value
 
     @model_validator(mode="after")
@@ -126,12 +131,17 @@ class _Message(BaseModel):
     model_config = ConfigDict(populate_by_name=True, extra="ignore")
 
     installation_id: str = Field(alias="installationId", pattern=r"^[0-9a-f]{64}$")
-    accepted_at: datetime = Field(alias="acceptedAt")
+    accepted_at: BoundedDateTime = Field(alias="acceptedAt")
 
 
 class Notify(_Message):
     kind: Literal["Notify"] = "Notify"
     tracking_id: str = Field(alias="trackingId")
+    sender: str | None = Field(
+        default=None,
+        description="The party (role sender) that sent it; None: queued before "
+        "senders were recorded.",
+    )
     title: str
     body: str
     data: dict[str, str] = Field(default_factory=dict)

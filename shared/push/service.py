@@ -13,6 +13,9 @@ work then applies it:
 - ``Notify`` reads the installation's platform (one point read) and sends the native payload
   to the tag ``$InstallationId:{<id>}`` (literal braces); a citizen without a device is
   skipped.
+
+Notifications come only from parties of role ``sender``, within their per-minute limits
+(:mod:`shared.push.senders`); each ``Notify`` names its sender.
 """
 
 from __future__ import annotations
@@ -26,8 +29,15 @@ from typing import Protocol, TypeVar
 
 from pydantic import ValidationError
 
+from shared.parties.models import Party
 from shared.platform.cosmos import StaleDocument
-from shared.platform.errors import Conflict, PermanentError, PreconditionFailed, TransientError
+from shared.platform.errors import (
+    Conflict,
+    DependencyError,
+    PermanentError,
+    PreconditionFailed,
+    TransientError,
+)
 from shared.platform.messaging import Outgoing, Sender
 from shared.platform.queue_work import Delivery, retry_transient
 from shared.platform.retry import retry_on_stale
@@ -46,6 +56,7 @@ from shared.push.models import (
     Platform,
     native_notification,
 )
+from shared.push.senders import SenderUsage, admit
 from shared.push.store import InstallationState, InstallationStates, Versioned
 
 logger = logging.getLogger(__name__)
@@ -86,9 +97,10 @@ def _queued(
 class PushRequests:
     """The HTTP side: accept, enqueue, answer 202."""
 
-    def __init__(self, sender: Sender, queue: str) -> None:
+    def __init__(self, sender: Sender, queue: str, usage: SenderUsage) -> None:
         self._sender = sender
         self._queue = queue
+        self._usage = usage
 
     async def register(
         self, fiscal_code: str, device: InstallationIn, *, now: datetime
@@ -109,9 +121,17 @@ class PushRequests:
         await self._enqueue([message], [business_id(message.kind, installation, now.isoformat())])
         return InstallationAccepted(installation_id=installation, accepted_at=now)
 
-    async def notify(self, request: NotificationIn, *, now: datetime) -> NotificationAccepted:
-        """One ``Notify`` per recipient, sent in batches; the tracking id is the caller's
-        ``notificationId`` when given (so a retried request enqueues nothing new)."""
+    async def notify(
+        self, party: Party, request: NotificationIn, *, now: datetime
+    ) -> NotificationAccepted:
+        """One ``Notify`` per recipient, sent in batches, each naming ``party`` as its sender;
+        the tracking id is the caller's ``notificationId`` when given (so a retried request
+        enqueues nothing new).
+
+        Raises:
+            TooManyRequests: (429) past the sender's per-minute limits; nothing is sent.
+            Invalid: (422) more recipients than the sender may reach in a minute.
+        """
         tracking = request.notification_id or str(uuid.uuid4())
         messages: list[Notify] = []
         ids: list[str] = []
@@ -122,13 +142,30 @@ class PushRequests:
                     installation_id=installation,
                     accepted_at=now,
                     tracking_id=tracking,
+                    sender=party.party_id,
                     title=request.title,
                     body=request.body,
                     data=request.data,
                 )
             )
-            ids.append(business_id("Notify", tracking, installation))
-        await self._enqueue(messages, ids)
+            # The sender is part of the key: another sender's notificationId never collides.
+            ids.append(business_id("Notify", party.party_id, tracking, installation))
+        minute = await admit(self._usage, party, recipients=len(messages), now=now)
+        try:
+            await self._enqueue(messages, ids)
+        except DependencyError:
+            # Not sent: not counted either (best effort; the count only errs on the safe side).
+            try:
+                await self._usage.give_back(party.party_id, minute, recipients=len(messages))
+            except DependencyError as error:
+                logger.warning("sender %s: usage not given back: %s", party.party_id, error)
+            raise
+        logger.info(
+            "sender %s notified %s recipients (tracking %s)",
+            party.party_id,
+            len(messages),
+            tracking,
+        )
         return NotificationAccepted(tracking_id=tracking, recipients=len(messages), accepted_at=now)
 
     async def _enqueue(

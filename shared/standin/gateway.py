@@ -5,6 +5,8 @@ Whatever the mode, each notice has one payment document here: the live token loc
 (an ETag-conditioned write, so of concurrent activations exactly one wins), and an OK outcome
 records the receipt and its delivery event in the same write (the outbox), so a crash after it
 loses nothing. A mode change between activation and outcome cannot make a notice payable twice.
+An outcome is checked in full (whose token, in which state) before its first write: the claim
+of its receipt id, which keeps each receipt id to one payment of the EC.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from pydantic import ValidationError
 
 from shared.notices.models import Position
 from shared.parties.models import Party
-from shared.platform.cosmos import Document
+from shared.platform.cosmos import Document, StaleDocument
 from shared.platform.errors import (
     Conflict,
     DependencyError,
@@ -50,16 +52,19 @@ from shared.standin.payments import (
     TOKEN_NOT_LIVE,
     UNKNOWN_TOKEN,
     Archive,
+    check_claim,
     is_live,
     mark_paid,
     new_payment,
     new_token,
     outcome_out,
+    receipt_claim,
     repeated_outcome,
     token_notice,
+    token_owner,
     with_outcome,
 )
-from shared.standin.stations import Answer, Operation, StationClient, StationRef, Stations
+from shared.standin.stations import Answer, Operation, StationCalls, StationRef, Stations
 from shared.standin.store import StandInStore, payment_key
 from shared.standin.traffic import Traffic
 
@@ -111,7 +116,7 @@ class Gateway:
         store: StandInStore,
         archive: Archive,
         stations: Stations,
-        client: StationClient,
+        client: StationCalls,
         traffic: Traffic,
         modes: Modes,
         publisher: Publisher,
@@ -176,7 +181,20 @@ class Gateway:
         )
 
     # ------------------------------------------------------------------ activate
-    async def activate(self, party: Party, request: ActivateIn, *, now: datetime) -> Activation:
+    async def activate(
+        self,
+        party: Party,
+        request: ActivateIn,
+        *,
+        now: datetime,
+        lifetime: timedelta | None = None,
+    ) -> Activation:
+        """Lock the notice for a new live token (or return this very request's live one).
+
+        ``lifetime``: how long the token lives when the caller asks (SANP's ``expirationTime``),
+        never longer than the policy's.
+        """
+        live_for = min(lifetime, self._policy.token_lifetime) if lifetime else None
         _check_psp(party, request.psp_id)
         station, stand_in = await self._route(request)
         key = payment_key(request.pa_fiscal_code, request.notice_number)
@@ -225,7 +243,7 @@ class Gateway:
                 "stationId": station.station_id,
                 "state": "LIVE",
                 "issuedAt": now.isoformat(),
-                "expiresAt": (now + self._policy.token_lifetime).isoformat(),
+                "expiresAt": (now + (live_for or self._policy.token_lifetime)).isoformat(),
                 **details,
             }
             locked = {**(document or new_payment(key, request)), "token": token}
@@ -319,6 +337,11 @@ class Gateway:
             token = (current or {}).get("token")
             if current is None or token is None:
                 raise NotFound("unknown payment token", code=UNKNOWN_TOKEN)
+            # Whose token it is comes first: even a repeat would tell another PSP the notice's
+            # state and mode.
+            owner = token_owner(current, request.payment_token)
+            if owner is not None and owner != request.psp_id:
+                raise Forbidden("the token was issued to another PSP")
             repeated = repeated_outcome(current, request)
             if repeated is not None:
                 if repeated.status == "PAID" and current.get("outbox"):
@@ -333,10 +356,9 @@ class Gateway:
                     "this token was replaced by a later activation after it expired",
                     code=TOKEN_NOT_LIVE,
                 )
-            if token["pspId"] != request.psp_id:
-                raise Forbidden(f"the token was issued to {token['pspId']}")
             if token["state"] != "LIVE":
                 raise Conflict(f"the token is {token['state'].lower()}", code=TOKEN_NOT_LIVE)
+            await self._claim_receipt(request, now=now)
             document = with_outcome(
                 current, request, token, now=now, queue=self._policy.receipts_queue
             )
@@ -351,6 +373,16 @@ class Gateway:
             # The delivery's first write clears the event (the sweep, if it never runs).
             await self._publisher.publish(written, clear_now=False)
         return outcome_out(request, token, paid=request.outcome == "OK")
+
+    async def _claim_receipt(self, request: OutcomeIn, *, now: datetime) -> None:
+        """The receipt id given to this outcome's token among the EC's payments: every check
+        has passed, and the payment is written only after (Conflict if another payment has it).
+        """
+        claim = receipt_claim(request, now=now)
+        try:
+            await self._store.create(claim)
+        except StaleDocument:
+            check_claim(await self._store.get((claim["id"], claim["pk"])), request)
 
     async def _record_in_archive(self, written: Document, *, now: datetime) -> None:
         paid = written["paid"]

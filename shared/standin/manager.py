@@ -9,6 +9,7 @@ last hour and the history of entries and exits with their reasons.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable
 from datetime import datetime
@@ -16,6 +17,7 @@ from typing import Any
 
 from cachetools import TTLCache
 
+from shared.parties.models import PARTY_ID
 from shared.platform.cosmos import Document
 from shared.platform.errors import DependencyError, NotFound
 from shared.platform.retry import retry_on_stale
@@ -30,7 +32,8 @@ from shared.standin.models import (
     Station,
 )
 from shared.standin.rules import Thresholds
-from shared.standin.stations import StationClient, Stations
+from shared.standin.soapstation import probe_succeeded
+from shared.standin.stations import StationCalls, Stations
 from shared.standin.store import StandInStore, station_key
 from shared.standin.traffic import by_station
 
@@ -110,7 +113,7 @@ class Manager:
         self,
         store: StandInStore,
         stations: Stations,
-        client: StationClient,
+        client: StationCalls,
         states: StationStates,
         rules_: Thresholds,
     ) -> None:
@@ -240,8 +243,8 @@ class Manager:
                 )
                 probe = Probe(
                     at=now,
-                    ok=answer.outcome == "ok",
-                    detail=f"status {answer.status}"
+                    ok=probe_succeeded(answer),
+                    detail=f"status {answer.status} {answer.fault_code or ''}".rstrip()
                     if answer.outcome == "ok"
                     else f"{answer.outcome}: {answer.detail}",
                 )
@@ -263,6 +266,7 @@ class Manager:
         return sorted((view(d) for d in await self._store.stations()), key=lambda s: s.station_id)
 
     async def get(self, station_id: str) -> Station:
+        _check_id(station_id)
         document = await self._store.get(station_key(station_id))
         if document is None:
             await self._stations.get(station_id)  # NotFound if the registry has no such station
@@ -270,6 +274,7 @@ class Manager:
         return view(document)
 
     async def force(self, station_id: str, request: ForceIn, *, by: str, now: datetime) -> Station:
+        _check_id(station_id)
         await self._stations.get(station_id)
 
         def change(document: Document) -> Document:
@@ -302,6 +307,14 @@ class Manager:
             document["history"] = _history(document, entry)
             return document
 
+        _check_id(station_id)
         if await self._store.get(station_key(station_id)) is None:
             await self._stations.get(station_id)
         return view(await self._update(station_id, change))
+
+
+def _check_id(station_id: str) -> None:
+    """NotFound for what cannot be a registry's party id (no such station, and nothing a
+    document id may not hold reaches the store)."""
+    if not re.fullmatch(PARTY_ID, station_id):
+        raise NotFound(f"no station {station_id[:70]!r} in the registry")

@@ -1,23 +1,17 @@
-"""The stand-in gateway's contracts: what PSPs and the node send and get, what operators see, and
-the JSON protocol the gateway speaks to an EC's station (documented as OpenAPI webhooks)."""
+"""The stand-in gateway's contracts: what PSPs and the node send and get (JSON), what operators
+see, and what the gateway asks of and reads from an EC's station (sent in SOAP, paForNode:
+shared/standin/soapstation.py)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Literal
 
-from pydantic import (
-    AwareDatetime,
-    BaseModel,
-    ConfigDict,
-    Field,
-    StrictBool,
-    StrictInt,
-    field_validator,
-)
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from shared.notices.models import EC_FISCAL_CODE, MAX_AMOUNT, NAV
 from shared.parties.models import PARTY_ID
+from shared.platform.values import BoundedDateTime, SafeText
 
 Mode = Literal["NORMAL", "STANDIN"]
 CallOutcome = Literal["ok", "timeout", "unreachable", "notActive", "error"]
@@ -26,8 +20,9 @@ CALL_OUTCOMES: tuple[CallOutcome, ...] = ("ok", "timeout", "unreachable", "notAc
 
 IDEMPOTENCY_KEY = r"^[A-Za-z0-9._:-]{1,70}$"
 RECEIPT_ID = r"^[A-Za-z0-9._:-]{1,64}$"
-PAYMENT_TOKEN = r"^[0-9]{29}[0-9a-f]{16}$"
-"""paFiscalCode (11) + noticeNumber (18) + 16 random hex digits: the token names its notice."""
+PAYMENT_TOKEN = r"^[0-9A-Za-z]{35}$"
+"""35 base-62 digits, the most SANP's ``stPaymentToken`` takes: the first 17 name the notice
+(:func:`shared.standin.payments.new_token`)."""
 
 
 class _Strict(BaseModel):
@@ -77,8 +72,8 @@ class OutcomeIn(_Strict):
         pattern=RECEIPT_ID,
         description="The PSP's receipt id: outcomes are idempotent by it.",
     )
-    payment_date_time: AwareDatetime = Field(
-        alias="paymentDateTime", description="ISO 8601 with its offset."
+    payment_date_time: BoundedDateTime = Field(
+        alias="paymentDateTime", description="ISO 8601 with its offset; year 2000-2099."
     )
     payment_method: str = Field(
         alias="paymentMethod",
@@ -88,13 +83,6 @@ class OutcomeIn(_Strict):
         description="e.g. CP (card), BBT (bank transfer), PPAL.",
     )
     fee: StrictInt = Field(ge=0, le=MAX_AMOUNT, description="The PSP's fee, euro cents.")
-
-    @field_validator("payment_date_time", mode="before")
-    @classmethod
-    def _text(cls, value: object) -> object:
-        if not isinstance(value, str):
-            raise ValueError("must be an ISO 8601 date-time string")  # not a Unix time number
-        return value
 
 
 class NoticeAnswer(_Out):
@@ -136,7 +124,7 @@ class OutcomeOut(_Out):
 
 
 class EcVerifyRequest(NoticeRef):
-    """``POST {station endpoint}/verify``."""
+    """What paVerifyPaymentNotice asks a station."""
 
 
 class EcNotice(_Out):
@@ -146,14 +134,14 @@ class EcNotice(_Out):
     pa_fiscal_code: str = Field(alias="paFiscalCode", pattern=EC_FISCAL_CODE)
     notice_number: str = Field(alias="noticeNumber", pattern=NAV)
     amount: StrictInt = Field(ge=0, le=MAX_AMOUNT)
-    due_date: AwareDatetime = Field(alias="dueDate")
-    description: str = Field(min_length=1, max_length=255)
-    company_name: str = Field(alias="companyName", min_length=1, max_length=255)
-    status: str = "VALID"
+    due_date: BoundedDateTime = Field(alias="dueDate")
+    description: SafeText = Field(min_length=1, max_length=255)
+    company_name: SafeText = Field(alias="companyName", min_length=1, max_length=255)
+    status: SafeText = Field(default="VALID", min_length=1, max_length=35)
 
 
 class EcActivateRequest(NoticeRef):
-    """``POST {station endpoint}/activate``: the gateway has locked the notice for the token."""
+    """What paGetPaymentV2 asks a station once the gateway has locked the notice."""
 
     amount: int
     payment_token: str = Field(alias="paymentToken")
@@ -162,38 +150,6 @@ class EcActivateRequest(NoticeRef):
     expires_at: datetime = Field(alias="expiresAt")
 
 
-class EcReceipt(_Out):
-    """``POST {station endpoint}/receipt`` (paSendRT): delivered once per receiptId; the EC
-    answers 200 ``{"outcome": "OK"}``, or 409 ``PAA_RECEIPT_DUPLICATA`` if it has it already."""
-
-    receipt_id: str = Field(alias="receiptId")
-    payment_token: str = Field(alias="paymentToken")
-    pa_fiscal_code: str = Field(alias="paFiscalCode")
-    notice_number: str = Field(alias="noticeNumber")
-    amount: int
-    psp_id: str = Field(alias="pspId")
-    payment_date_time: datetime = Field(alias="paymentDateTime")
-    payment_method: str = Field(alias="paymentMethod")
-    fee: int
-    stand_in: StrictBool = Field(alias="standIn")
-    outcome: Literal["OK"] = "OK"
-
-
-class EcAck(_Out):
-    outcome: Literal["OK"]
-
-
-class EcFault(_Out):
-    """An EC's refusal (4xx): PAA_PAGAMENTO_SCONOSCIUTO 404, PAA_PAGAMENTO_DUPLICATO 409,
-    PAA_PAGAMENTO_IN_CORSO 409, PAA_PAGAMENTO_SCADUTO 410, PAA_SEMANTICA 422, PAA_SINTASSI 400,
-    PAA_AUTH 401, PAA_RECEIPT_DUPLICATA 409; or 503 PPT_STAZIONE_INT_PA_SERVIZIO_NONATTIVO."""
-
-    outcome: Literal["KO"]
-    fault_code: str = Field(alias="faultCode", min_length=1, max_length=100)
-    description: str = Field(default="", max_length=1000)
-
-
-NOT_ACTIVE = "PPT_STAZIONE_INT_PA_SERVIZIO_NONATTIVO"
 RECEIPT_DUPLICATE = "PAA_RECEIPT_DUPLICATA"
 
 # ------------------------------------------------------------------------------- operators
@@ -270,4 +226,4 @@ class StationList(_Out):
 
 class ForceIn(_Strict):
     mode: Mode
-    reason: str = Field(min_length=1, max_length=500)
+    reason: SafeText = Field(min_length=1, max_length=500)

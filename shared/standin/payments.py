@@ -1,8 +1,14 @@
 """A notice's payment document in the stand-in container: its live token (the lock of
-concurrent activations), the outcomes PSPs reported, the receipt and its delivery event.
+concurrent activations), the outcomes PSPs reported, the receipt and its delivery event; and the
+claim that makes a receipt id name one payment of an EC.
 
-The gateway writes it (activate, outcome) and the receipts' delivery records on it; both mark the
-archive's position PAID with :func:`mark_paid`.
+The gateway writes them (activate, outcome) and the receipts' delivery records on the payment;
+both mark the archive's position PAID with :func:`mark_paid`.
+
+An EC takes one receipt per receipt id (a second one is "duplicate", which delivery must count as
+success), so before an outcome is recorded its receipt id is claimed by creating the document
+:func:`~shared.standin.store.receipt_key` names: the create that fails means another payment of
+the EC has it.
 """
 
 from __future__ import annotations
@@ -13,10 +19,11 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from shared.notices.models import Position
-from shared.platform.cosmos import Document
+from shared.platform.cosmos import Document, StaleDocument
 from shared.platform.errors import Conflict, NotFound
 from shared.platform.outbox import Event, add_events
 from shared.standin.models import NoticeRef, OutcomeIn, OutcomeOut
+from shared.standin.store import receipt_key
 
 logger = logging.getLogger(__name__)
 
@@ -46,12 +53,33 @@ class Archive(Protocol):
     ) -> Position: ...
 
 
+_BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_NOTICE_CHARS = 17
+"""Base-62 digits of the notice's 29 decimal ones (62**17 > 10**29)."""
+_RANDOM_CHARS = 18
+"""Random base-62 digits: about 107 bits."""
+
+
 def new_token(pa_fiscal_code: str, notice_number: str) -> str:
-    return f"{pa_fiscal_code}{notice_number}{secrets.token_hex(8)}"
+    """A payment token of 35 characters (SANP's ``stPaymentToken`` takes at most 35) that names
+    its notice, so an outcome finds the payment with one point read: the EC's fiscal code and
+    the notice number as 17 base-62 digits, then 18 random ones."""
+    number = int(pa_fiscal_code + notice_number)
+    digits = []
+    for _ in range(_NOTICE_CHARS):
+        number, digit = divmod(number, 62)
+        digits.append(_BASE62[digit])
+    random = "".join(secrets.choice(_BASE62) for _ in range(_RANDOM_CHARS))
+    return "".join(reversed(digits)) + random
 
 
 def token_notice(token: str) -> tuple[str, str]:
-    return token[:11], token[11:29]
+    """The EC's fiscal code and the notice number a token of :func:`new_token` names."""
+    number = 0
+    for char in token[:_NOTICE_CHARS]:
+        number = number * 62 + _BASE62.index(char)
+    digits = f"{number:029d}"
+    return digits[:11], digits[11:]
 
 
 def is_live(token: dict[str, Any] | None, now: datetime) -> bool:
@@ -79,6 +107,56 @@ async def mark_paid(archive: Archive, paid: dict[str, Any], *, now: datetime) ->
             raise
         logger.info(
             "notice %s of %s is not in the archive", paid["noticeNumber"], paid["paFiscalCode"]
+        )
+
+
+def token_owner(current: Document, payment_token: str) -> str | None:
+    """The PSP ``payment_token`` was issued to, as far as the payment remembers it (the live
+    token, the outcomes reported, the receipt), or None."""
+    token = current.get("token") or {}
+    if token.get("paymentToken") == payment_token:
+        return str(token["pspId"])
+    for seen in current.get("outcomes") or []:
+        if seen["paymentToken"] == payment_token and seen.get("pspId"):
+            return str(seen["pspId"])
+    paid = current.get("paid") or {}
+    if paid.get("paymentToken") == payment_token:
+        return str(paid["pspId"])
+    return None
+
+
+def receipt_claim(request: OutcomeIn, *, now: datetime) -> Document:
+    """The document whose creation gives ``request``'s receipt id to its payment token."""
+    pa, nav = token_notice(request.payment_token)
+    key = receipt_key(pa, request.receipt_id)
+    return {
+        "id": key[0],
+        "pk": key[1],
+        "kind": "receipt",
+        "paFiscalCode": pa,
+        "receiptId": request.receipt_id,
+        "noticeNumber": nav,
+        "paymentToken": request.payment_token,
+        "pspId": request.psp_id,
+        "at": now.isoformat(),
+    }
+
+
+def check_claim(claim: Document | None, request: OutcomeIn) -> None:
+    """Conflict unless the existing claim of the receipt id is ``request``'s own (an earlier
+    attempt of this outcome claimed it, then lost its race or crashed before recording it).
+
+    Raises:
+        StaleDocument: the claim vanished since its create failed (never deleted: read again).
+    """
+    if claim is None:
+        pa, _ = token_notice(request.payment_token)
+        raise StaleDocument(receipt_key(pa, request.receipt_id)[0])
+    if claim["paymentToken"] != request.payment_token:
+        raise Conflict(
+            f"receipt {request.receipt_id} is the receipt of another payment of "
+            f"{claim['paFiscalCode']}: the EC takes one receipt per receipt id",
+            code=RECEIPT_REUSED,
         )
 
 
@@ -120,6 +198,7 @@ def with_outcome(
         "receiptId": request.receipt_id,
         "paymentToken": request.payment_token,
         "outcome": request.outcome,
+        "pspId": request.psp_id,
         "standIn": token["standIn"],
         "at": now.isoformat(),
     }

@@ -13,7 +13,6 @@ refusal that will not change (the EC says the receipt is malformed) is failed wo
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import datetime, timedelta
 from functools import partial
@@ -21,20 +20,25 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from shared.notices.models import Position
+from shared.pagopa.ec import PaSendRTV2Request
 from shared.platform.cosmos import Document, StaleDocument
 from shared.platform.errors import (
     Conflict,
     DependencyError,
     DomainError,
+    Invalid,
     NotFound,
     PermanentError,
     RescheduleLater,
     TransientError,
 )
 from shared.platform.retry import in_hand_then_read, retry_on_stale
-from shared.standin.models import RECEIPT_DUPLICATE, EcReceipt, NoticeRef
+from shared.platform.values import decode_json
+from shared.standin.models import RECEIPT_DUPLICATE, NoticeRef
 from shared.standin.payments import MAX_ATTEMPTS, Archive, mark_paid
-from shared.standin.stations import Answer, StationClient, Stations
+from shared.standin.soapstation import receipt_request
+from shared.standin.stations import Answer, StationCalls, StationRef, Stations
 from shared.standin.store import StandInStore, payment_key
 
 logger = logging.getLogger(__name__)
@@ -42,12 +46,14 @@ logger = logging.getLogger(__name__)
 
 def _reference(raw: bytes) -> tuple[NoticeRef, str]:
     try:
-        event = json.loads(raw)
+        event = decode_json(raw)
         data = event["data"]
         return NoticeRef.model_validate(
             {"paFiscalCode": data["paFiscalCode"], "noticeNumber": data["noticeNumber"]}
         ), str(data["receiptId"])
-    except (ValueError, KeyError, TypeError, ValidationError) as error:
+    except Invalid as error:
+        raise PermanentError(f"not a receipt event: {error.detail}") from None
+    except (KeyError, TypeError, ValidationError) as error:
         raise PermanentError(f"not a receipt event: {error}") from None
 
 
@@ -57,7 +63,7 @@ class Receipts:
         store: StandInStore,
         archive: Archive,
         stations: Stations,
-        client: StationClient,
+        client: StationCalls,
         *,
         lease: timedelta = timedelta(seconds=15),
     ) -> None:
@@ -96,10 +102,37 @@ class Receipts:
             station = await self._stations.for_notice(notice.pa_fiscal_code, notice.notice_number)
         except DomainError as error:
             raise RescheduleLater(f"no station to deliver to: {error.detail}") from None
-        answer = await self._client.call(station, "receipt", EcReceipt.model_validate(paid))
+        answer = await self._client.call(
+            station, "receipt", await self._receipt(station, paid, now=now)
+        )
         ended = _ending(answer, station.station_id)
         await self._record(document, receipt_id, answer, now=now)
         return ended
+
+    async def _receipt(
+        self, station: StationRef, paid: dict[str, Any], *, now: datetime
+    ) -> PaSendRTV2Request:
+        """The paSendRTV2 of ``paid``, with the notice's debtor and account from the archive."""
+        pa, nav = paid["paFiscalCode"], paid["noticeNumber"]
+        try:
+            position: Position | None = await self._archive.get(pa, nav, now=now)
+        except NotFound:
+            position = None
+        except DependencyError as error:
+            raise TransientError(f"archive: {error}") from error
+        ec_party = await self._stations.party(pa)
+        psp_party = await self._stations.party(paid["pspId"])
+        try:
+            return receipt_request(
+                station,
+                paid,
+                position=position,
+                ec_name=ec_party.name if ec_party else pa,
+                psp_name=psp_party.name if psp_party else paid["pspId"],
+                iban=ec_party.default_iban if ec_party else None,
+            )
+        except ValueError as error:
+            raise PermanentError(f"receipt {paid['receiptId']}: {error}") from None
 
     async def _take_lease(self, document: Document, receipt_id: str, *, now: datetime) -> Document:
         lease = document.get("delivering")

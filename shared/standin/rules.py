@@ -7,6 +7,15 @@ the station's share of all forwarded traffic in the window is above ``day_share`
 
 Leaving: at least ``min_stand_in`` in stand-in and more than ``min_probes`` successful probes in
 the last ``probe_window``.
+
+A fault is what pagoPA's manager counts (its NodoMonitorService): the node's
+``PPT_STAZIONE_INT_PA_IRRAGGIUNGIBILE``, ``_TIMEOUT`` and ``_SERVIZIO_NONATTIVO`` on the calls
+that verify or activate a notice, here the counters' ``unreachable``, ``timeout`` and
+``notActive``; an EC's refusal or a malformed answer (``error``) is traffic, not a fault. The
+defaults are pagoPA's production values (helm/values-prod.yaml): 5-minute slots, 50% per slot,
+more than 50% of a 30-minute window, 5% of the traffic by day and 10% by night (22:00-06:00),
+more than 6 successful probes in 60 minutes to leave. Stations in ``excluded`` never enter
+automatically (pagoPA's EXCLUDED_STATIONS); an operator may still force them.
 """
 
 from __future__ import annotations
@@ -33,6 +42,7 @@ class Thresholds:
     min_stand_in: timedelta = timedelta(minutes=60)
     min_probes: int = 6
     probe_window: timedelta = timedelta(minutes=60)
+    excluded: frozenset[str] = frozenset()
 
 
 Counts = Mapping[str, int]
@@ -58,8 +68,12 @@ def is_night(moment: datetime) -> bool:
     return hour >= 22 or hour < 6
 
 
+FAULTS = frozenset({"timeout", "unreachable", "notActive"})
+"""The call outcomes that are the node's three station faults."""
+
+
 def faults(counts: Counts) -> int:
-    return sum(n for outcome, n in counts.items() if outcome != "ok")
+    return sum(n for outcome, n in counts.items() if outcome in FAULTS)
 
 
 def evaluate_entry(
@@ -101,7 +115,10 @@ def evaluate_entry(
     threshold = rules.night_share if night else rules.day_share
     many_faulty = faulty > rules.faulty_slots * len(slots)
     big_enough = share > threshold
-    if many_faulty and big_enough:
+    excluded = station in rules.excluded
+    if excluded:
+        reason = "excluded from stand-in: only an operator may put it there"
+    elif many_faulty and big_enough:
         reason = (
             f"{faulty} of {len(slots)} slots with fault rate above {rules.fault_rate:.0%} "
             f"and {share:.1%} of the traffic (> {threshold:.0%})"
@@ -127,7 +144,7 @@ def evaluate_entry(
         all_traffic=everyone,
         share=round(share, 6),
         share_threshold=threshold,
-        enter=many_faulty and big_enough,
+        enter=many_faulty and big_enough and not excluded,
         reason=reason,
     )
 
@@ -177,7 +194,11 @@ def check_payable(position: Position | None, *, amount: int | None, now: datetim
     where = f"notice {position.nav} of {position.pa_fiscal_code}"
     if position.status == "PAID":
         raise Conflict(f"{where} is already paid", code=ALREADY_PAID)
-    if position.status == "EXPIRED" or position.expiration_date <= now:
+    # Past its expirationDate a notice stays payable unless its EC asked it to expire
+    # (switchToExpired), as the archive's contract has it.
+    if position.status == "EXPIRED" or (
+        position.switch_to_expired and position.expiration_date <= now
+    ):
         raise Gone(f"{where} expired on {position.expiration_date.isoformat()}", code=EXPIRED)
     if position.status != "VALID":
         raise Invalid(

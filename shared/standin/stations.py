@@ -4,22 +4,18 @@ protocol on one shared keep-alive session, each call classified for the traffic 
 from __future__ import annotations
 
 import enum
-import json
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
-import aiohttp
 from cachetools import TTLCache
 from pydantic import BaseModel
 
-from shared.auth.secrets import SecretProvider
 from shared.parties.models import Party
-from shared.parties.service import SUBSCRIPTION_KEY_HEADER
 from shared.platform.errors import Invalid, NotFound
-from shared.standin.models import NOT_ACTIVE, CallOutcome
+from shared.standin.models import CallOutcome
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +77,10 @@ class Stations:
                 cached = _MISSING
             self._cache[party_id] = cached
         return None if cached is _MISSING else cached
+
+    async def party(self, party_id: str) -> Party | None:
+        """A party of the registry (cached like the stations), or None."""
+        return await self._party(party_id)
 
     async def get(self, station_id: str) -> StationRef:
         """A station with an endpoint; NotFound otherwise."""
@@ -149,50 +149,9 @@ class Answer:
         return str(self.body.get("faultCode")) if self.body and "faultCode" in self.body else None
 
 
-class StationClient:
-    """POSTs the EC-facing protocol to stations. Never raises for a station's failure: the
-    answer says what happened (the caller decides, and the counters count)."""
+class StationCalls(Protocol):
+    """A call to a station that never raises for the station's failure (see Answer)."""
 
-    def __init__(
-        self,
-        session: Callable[[], aiohttp.ClientSession],
-        secrets: SecretProvider,
-        *,
-        timeout: float,
-    ) -> None:
-        self._session = session
-        self._secrets = secrets
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
-
-    async def call(self, station: StationRef, operation: Operation, payload: BaseModel) -> Answer:
-        headers = {"Content-Type": "application/json"}
-        if station.secret_name:
-            headers[SUBSCRIPTION_KEY_HEADER] = await self._secrets.get(station.secret_name)
-        data = payload.model_dump_json(by_alias=True)
-        url = f"{station.endpoint}/{operation}"
-        try:
-            async with self._session().post(
-                url, data=data, headers=headers, timeout=self._timeout
-            ) as response:
-                raw = await response.read()
-                status = response.status
-        except (TimeoutError, aiohttp.ServerTimeoutError):
-            return Answer("timeout", detail=f"no answer within {self._timeout.total:g}s")
-        except (aiohttp.ClientConnectionError, OSError) as error:
-            return Answer("unreachable", detail=f"{type(error).__name__}: {error}")
-        return _classify(status, raw)
-
-
-def _classify(status: int, raw: bytes) -> Answer:
-    try:
-        parsed = json.loads(raw) if raw else None
-    except ValueError:
-        parsed = None
-    body = parsed if isinstance(parsed, dict) else None
-    if body is None or body.get("outcome") not in ("OK", "KO"):
-        return Answer("error", status, None, f"status {status} without a protocol answer")
-    if status == 503 and body.get("faultCode") == NOT_ACTIVE:
-        return Answer("notActive", status, body, "service not active")
-    if status >= 500:
-        return Answer("error", status, body, f"status {status}")
-    return Answer("ok", status, body)
+    async def call(
+        self, station: StationRef, operation: Operation, payload: BaseModel
+    ) -> Answer: ...

@@ -1,9 +1,10 @@
 """The stand-in container: one document per notice's payment (its token and receipt), one per
-station (mode, probes, history), and traffic counters per (slot, station, process).
+receipt id an EC was promised (its claim), one per station (mode, probes, history), and traffic
+counters per (slot, station, process).
 
-Partition keys: ``<paFiscalCode>:<noticeNumber>`` for payments, ``station:<id>`` for stations,
-``stats:<slot start>`` for counters, so the hot paths are point reads and no partition grows
-without bound.
+Partition keys: ``<paFiscalCode>:<noticeNumber>`` for payments, ``receipt:<paFiscalCode>:<id>``
+for receipt claims, ``station:<id>`` for stations, ``stats:<slot start>`` for counters, so the hot
+paths are point reads and no partition grows without bound.
 """
 
 from __future__ import annotations
@@ -20,6 +21,12 @@ def payment_key(pa_fiscal_code: str, notice_number: str) -> tuple[str, str]:
     """(id, partition key) of a notice's payment document."""
     pk = f"{pa_fiscal_code}:{notice_number}"
     return f"payment:{pk}", pk
+
+
+def receipt_key(pa_fiscal_code: str, receipt_id: str) -> tuple[str, str]:
+    """(id, partition key) of the claim of a receipt id among the EC's payments."""
+    key = f"receipt:{pa_fiscal_code}:{receipt_id}"
+    return key, key
 
 
 def station_key(station_id: str) -> tuple[str, str]:

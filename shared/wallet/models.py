@@ -17,7 +17,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, StrictInt, field_validator
+
+from shared.platform.pan import NoPanText, PanMaskedText
+from shared.platform.values import SafeText
 
 InstrumentType = Literal["CARD", "BANCOMAT", "BPAY", "SATISPAY"]
 ApplicationName = Literal["PAGOPA"]
@@ -34,6 +37,8 @@ APPLICATIONS: tuple[ApplicationName, ...] = ("PAGOPA",)
 PENDING_STATUSES: tuple[StoredStatus, ...] = ("CREATED", "VALIDATION_REQUESTED")
 # "w" + base64url(12-byte nonce, the owner's fiscal code sealed with AES-GCM): see reference.py.
 WALLET_ID = r"^w[A-Za-z0-9_-]{59}$"
+SLOTS_ID = "slots"
+"""The id of the document holding a citizen's live instruments (see slots.py)."""
 HPAN = r"^[0-9a-f]{64}$"
 
 
@@ -90,8 +95,8 @@ class PspNotification(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    wallet_id: str = Field(alias="walletId", max_length=64)
-    session_id: str = Field(alias="sessionId", min_length=1, max_length=128)
+    wallet_id: SafeText = Field(alias="walletId", max_length=64)
+    session_id: SafeText = Field(alias="sessionId", min_length=1, max_length=128)
     outcome: Outcome
     details: dict[str, Any] = Field(
         default_factory=dict,
@@ -104,14 +109,14 @@ class _DetailsIn(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     hpan: str = Field(pattern=HPAN, description="SHA-256 hex of PAN + the platform salt")
-    contract_id: str = Field(alias="contractId", min_length=1, max_length=128)
+    contract_id: NoPanText = Field(alias="contractId", min_length=1, max_length=128)
 
 
 class CardDetailsIn(_DetailsIn):
-    brand: str = Field(min_length=1, max_length=32)
+    brand: NoPanText = Field(min_length=1, max_length=32)
     last4: str = Field(pattern=r"^[0-9]{4}$")
-    expiry_month: int = Field(alias="expiryMonth", ge=1, le=12)
-    expiry_year: int = Field(alias="expiryYear", ge=2000, le=2100)
+    expiry_month: StrictInt = Field(alias="expiryMonth", ge=1, le=12)
+    expiry_year: StrictInt = Field(alias="expiryYear", ge=2000, le=2099)
 
 
 class BancomatDetailsIn(CardDetailsIn):
@@ -119,7 +124,7 @@ class BancomatDetailsIn(CardDetailsIn):
 
 
 class BpayDetailsIn(_DetailsIn):
-    bank_name: str = Field(alias="bankName", min_length=1, max_length=100)
+    bank_name: NoPanText = Field(alias="bankName", min_length=1, max_length=100)
     masked_phone: str = Field(alias="maskedPhone", pattern=r"^\+?[0-9 ]{0,6}\*{3,}[0-9]{2,4}$")
 
 
@@ -130,7 +135,9 @@ class SatispayDetailsIn(_DetailsIn):
 class FailureDetailsIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    reason: str | None = Field(default=None, max_length=200)
+    # Shown to the citizen and stored: a card number a PSP wrote in it is masked (refusing
+    # would lose the outcome).
+    reason: PanMaskedText | None = Field(default=None, max_length=200)
 
 
 DETAILS_IN: dict[InstrumentType, type[_DetailsIn]] = {

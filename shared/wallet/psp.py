@@ -23,6 +23,7 @@ from shared.auth.signature import HEADER, sign
 from shared.parties.models import Party
 from shared.platform.clock import Clock
 from shared.platform.errors import ConfigurationError, DependencyError
+from shared.platform.pan import contains_pan
 from shared.wallet.models import InstrumentType
 
 logger = logging.getLogger(__name__)
@@ -156,6 +157,8 @@ def _parse_session(raw: bytes) -> PspSession:
     except (ValueError, TypeError, KeyError):
         raise DependencyError("psp", "unreadable session answer") from None
     if not isinstance(session_id, str) or not 0 < len(session_id) <= 128:
+        raise DependencyError("psp", "unusable session id")
+    if contains_pan(session_id):  # stored with the instrument: nothing card-like is kept
         raise DependencyError("psp", "unusable session id")
     if not isinstance(redirect_url, str) or urlsplit(redirect_url).scheme not in ("http", "https"):
         raise DependencyError("psp", "unusable redirect URL")

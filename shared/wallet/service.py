@@ -5,7 +5,9 @@ Rules (docs/wallet.md):
 - A citizen opens an onboarding session at the configured PSP and gets its hosted page; the PAN
   never reaches the platform. The PSP's signed notification ends the session.
 - Live instruments (validated and not expired, plus sessions younger than the session window)
-  are at most ``max_instruments`` per citizen.
+  are at most ``max_instruments`` per citizen. The limit is decided on the citizen's slots
+  document, written in the same batch as the instrument (:mod:`shared.wallet.slots`), so
+  concurrent onboardings and validations can never pass it together.
 - The same ``hpan`` validated again by the same citizen replaces the old instrument (which
   becomes ``REPLACED``; its applications carry over), never a duplicate.
 - A citizen only ever sees their own instruments: another citizen's walletId is "not found",
@@ -34,9 +36,9 @@ from typing import Any, Protocol, TypeVar
 
 from shared.auth.fiscal_code import fiscal_code_hash
 from shared.auth.signature import verify_signed_request
-from shared.platform.errors import Conflict, NotFound, Unauthorized
+from shared.platform.errors import Conflict, DependencyError, NotFound, Unauthorized
 from shared.platform.outbox import Event
-from shared.platform.retry import retry_on_stale
+from shared.platform.retry import in_hand_then_read, retry_on_stale
 from shared.wallet.instruments import (
     SeenSignatureGuard,
     failure_details,
@@ -53,6 +55,7 @@ from shared.wallet.models import (
     DETAILS_IN,
     DETAILS_OUT,
     PENDING_STATUSES,
+    SLOTS_ID,
     ApplicationsUpdate,
     Instrument,
     InstrumentList,
@@ -67,6 +70,8 @@ from shared.wallet.models import (
 )
 from shared.wallet.psp import PspGateway, PspSecrets
 from shared.wallet.reference import WalletIds, is_wallet_id
+from shared.wallet.settings import notification_url
+from shared.wallet.slots import Slots, live_until
 from shared.wallet.store import Document, WalletStore
 
 logger = logging.getLogger(__name__)
@@ -96,6 +101,8 @@ class WalletPolicy:
     session_window: timedelta
     max_instruments: int
     events_queue: str
+    notification_url: str | None
+    """Where the PSP posts outcomes: configuration only (checked when onboarding starts)."""
 
 
 class Wallet:
@@ -120,16 +127,17 @@ class Wallet:
 
     # ------------------------------------------------------------------ citizens
     async def start_onboarding(
-        self, fiscal_code: str, request: NewInstrument, *, now: datetime, notification_url: str
+        self, fiscal_code: str, request: NewInstrument, *, now: datetime
     ) -> OnboardingStarted:
-        """Open a session at the PSP; 409 if the citizen already has the most live ones."""
+        """Open a session at the PSP; 409 if the citizen already has the most live ones.
+
+        Raises:
+            ConfigurationError: ``WALLET_NOTIFICATION_URL`` is not usable (nothing is opened).
+        """
+        notify_at = notification_url(self._policy.notification_url)
         pk = fiscal_code_hash(fiscal_code)
-        current = await self._store.current(pk, pending_since=self._pending_since(now))
-        if self._reach_limit(current, _LIVE, now):
-            raise Conflict(
-                f"a citizen may have at most {self._policy.max_instruments} live "
-                "instruments (validated, or being onboarded): delete one first"
-            )
+        slots = await self._slots(pk, now)
+        self._refuse_when_full(slots, now)
         wallet_id = await self._ids.new(fiscal_code)
         psp_id = self._policy.psp_id
         session = await self._psp.open_session(
@@ -137,7 +145,7 @@ class Wallet:
             wallet_id=wallet_id,
             type_=request.type,
             return_url=self._policy.return_url,
-            notification_url=notification_url,
+            notification_url=notify_at,
         )
         enabled = set(request.applications)
         item = StoredInstrument(
@@ -155,8 +163,18 @@ class Wallet:
             updated_at=now,
             ttl=_RETENTION_SECONDS,
         )
-        # The walletId carries the owner (sealed), so no route document is written.
-        await self._store.create(instrument_document(item))
+        decide_on = in_hand_then_read(slots, lambda: self._slots(pk, now))
+
+        async def attempt() -> None:
+            # Decided again on the slots as they are now: another onboarding may have taken
+            # the last one meanwhile (its PSP session then lapses unused).
+            current = await decide_on()
+            self._refuse_when_full(current, now)
+            taken = current.hold(wallet_id, live_until(item, self._policy.session_window))
+            # The walletId carries the owner (sealed), so no route document is written.
+            await self._store.write_together(pk, [taken.document(now), instrument_document(item)])
+
+        await _retrying(attempt)
         return OnboardingStarted(
             wallet_id=wallet_id, status="CREATED", redirect_url=session.redirect_url
         )
@@ -190,7 +208,13 @@ class Wallet:
             item = item.model_copy(
                 update={"status": "DELETED", "updated_at": now, "ttl": _RETENTION_SECONDS}
             )
-            written = await self._store.replace(instrument_document(item, raw, events))
+            freed: Slots | None = None
+            if was != "ERROR":  # a live instrument (or one that lapsed) may hold a slot
+                raw_slots = await self._store.slots(item.pk)
+                freed = Slots.load(raw_slots) if raw_slots else None
+            written = await self._write(
+                item.pk, instrument_document(item, raw, events), freed, wallet_id, now
+            )
             logger.info("instrument %s deleted (was %s)", wallet_id, was)
             return written, events
 
@@ -280,7 +304,14 @@ class Wallet:
             first = False
             return await self._apply(notification, documents, accepted, now)
 
-        written = await _retrying(attempt)
+        # Losing that many races means the citizen's documents are busy, not that the outcome
+        # is wrong: 503, which the PSP retries (a 409 would tell it the session ended).
+        written = await retry_on_stale(
+            attempt,
+            conflict=DependencyError(
+                "wallet", "the instrument is being changed concurrently", retry_after=1
+            ),
+        )
         if written is not None:  # a session's document: its outbox holds only this event
             self._publisher.publish_soon(written)
         return ack
@@ -293,6 +324,8 @@ class Wallet:
         now: datetime,
     ) -> Document | None:
         wallet_id = notification.wallet_id
+        raw_slots = next((d for d in documents if d["id"] == SLOTS_ID), None)
+        documents = [d for d in documents if d.get("kind") == "instrument"]
         raw = find_instrument(documents, wallet_id)
         if raw is None or raw.get("sessionId") != notification.session_id:
             raise NotFound("unknown onboarding session")
@@ -332,28 +365,41 @@ class Wallet:
                     "updated_at": now,
                 }
             )
-            await self._store.replace(instrument_document(item, raw))
+            freed = Slots.load(raw_slots) if raw_slots else None
+            await self._write(item.pk, instrument_document(item, raw), freed, wallet_id, now)
             logger.info("onboarding %s ended %s", wallet_id, notification.outcome)
             return None
-        return await self._validate(item, raw, documents, notification, digest, now)
+        slots = (
+            Slots.load(raw_slots)
+            if raw_slots
+            else Slots.rebuilt(
+                item.pk,
+                (load_instrument(d) for d in documents if d["id"] != wallet_id),
+                now=now,
+                session_window=self._policy.session_window,
+            )
+        )
+        return await self._validate(item, raw, documents, slots, notification, digest, now)
 
     async def _validate(
         self,
         item: StoredInstrument,
         raw: Document,
         documents: list[Document],
+        slots: Slots,
         notification: PspNotification,
         digest: str,
         now: datetime,
     ) -> Document | None:
         model = DETAILS_IN[item.type]
         details = parse_details(model, notification.details)
-        same_raw: list[Document] = []
-        rest: list[Document] = []
-        for d in documents:
-            if d["id"] != item.id:
-                same_hpan = d.get("status") == "VALIDATED" and d.get("hpan") == details.hpan
-                (same_raw if same_hpan else rest).append(d)
+        same_raw = [
+            d
+            for d in documents
+            if d["id"] != item.id
+            and d.get("status") == "VALIDATED"
+            and d.get("hpan") == details.hpan
+        ]
         same = [load_instrument(d) for d in same_raw]
         shown = DETAILS_OUT[item.type].model_validate(details.model_dump(by_alias=True))
         update: dict[str, Any] = {
@@ -363,44 +409,48 @@ class Wallet:
             "notification": digest,
             "updated_at": now,
         }
-        if self._reach_limit(rest, _VALIDATED, now):
+        # The instruments this one replaces give their slots back in the same write.
+        freed = slots.release(*(o.id for o in same))
+        if not freed.holds(item.id, now) and freed.count(now) >= self._policy.max_instruments:
+            # A session without a slot (opened before slots were kept): refused at the limit.
             update.update(status="ERROR", error_reason="TOO_MANY_INSTRUMENTS")
             await self._store.replace(instrument_document(item.model_copy(update=update), raw))
             logger.info("onboarding %s refused: too many instruments", item.id)
             return None
         update.update(status="VALIDATED", validated_at=now, ttl=None)
-        if not same:
-            item = item.model_copy(update=update)
-            event = self._event("InstrumentValidated", item, now)
-            written = await self._store.replace(instrument_document(item, raw, [event]))
-            logger.info("instrument %s validated", item.id)
-            return written
-        # Same hpan: this instrument takes the old one's place (and its applications).
-        old_items = sorted(same, key=lambda o: o.created_at)
-        update.update(applications=old_items[-1].applications, replaces=old_items[-1].id)
+        event_type, extra = "InstrumentValidated", {}
+        replaced: list[Document] = []
+        if same:
+            # Same hpan: this instrument takes the old one's place (and its applications).
+            old_items = sorted(same, key=lambda o: o.created_at)
+            update.update(applications=old_items[-1].applications, replaces=old_items[-1].id)
+            event_type = "InstrumentReplaced"
+            extra = {"oldWalletId": old_items[-1].id, "newWalletId": item.id}
+            for old in old_items:
+                old_raw = next(d for d in documents if d["id"] == old.id)
+                old = old.model_copy(
+                    update={
+                        "status": "REPLACED",
+                        "replaced_by": item.id,
+                        "updated_at": now,
+                        "ttl": _RETENTION_SECONDS,
+                    }
+                )
+                replaced.append(instrument_document(old, old_raw))
         item = item.model_copy(update=update)
-        event = self._event(
-            "InstrumentReplaced", item, now, oldWalletId=old_items[-1].id, newWalletId=item.id
+        event = self._event(event_type, item, now, **extra)
+        taken = freed.hold(item.id, live_until(item, self._policy.session_window))
+        written = await self._store.write_together(
+            item.pk,
+            [taken.document(now), instrument_document(item, raw, [event]), *replaced],
         )
-        replaced = []
-        for old in old_items:
-            old_raw = next(d for d in documents if d["id"] == old.id)
-            old = old.model_copy(
-                update={
-                    "status": "REPLACED",
-                    "replaced_by": item.id,
-                    "updated_at": now,
-                    "ttl": _RETENTION_SECONDS,
-                }
+        if same:
+            logger.info(
+                "instrument %s validated, replacing %s", item.id, ",".join(o.id for o in same)
             )
-            replaced.append(instrument_document(old, old_raw))
-        written_all = await self._store.replace_together(
-            item.pk, [instrument_document(item, raw, [event]), *replaced]
-        )
-        logger.info(
-            "instrument %s validated, replacing %s", item.id, ",".join(o.id for o in old_items)
-        )
-        return written_all[0]
+        else:
+            logger.info("instrument %s validated", item.id)
+        return written[1]
 
     # ------------------------------------------------------------------ helpers
     def _publish(self, written: Document, events: list[Event]) -> None:
@@ -421,15 +471,37 @@ class Wallet:
             raise NotFound(f"no instrument {wallet_id[:64]}")
         return raw
 
-    def _reach_limit(
-        self, documents: list[Document], counted: Collection[Status], now: datetime
-    ) -> bool:
-        """Whether at least ``max_instruments`` of ``documents`` are, as of ``now``, in a
-        ``counted`` status. Fewer documents than the limit cannot reach it: none is parsed."""
-        limit = self._policy.max_instruments
-        if len(documents) < limit:
-            return False
-        return sum(self._status(load_instrument(d), now) in counted for d in documents) >= limit
+    async def _slots(self, pk: str, now: datetime) -> Slots:
+        """``pk``'s slots document, or (none yet) the slots its live instruments hold."""
+        raw = await self._store.slots(pk)
+        if raw is not None:
+            return Slots.load(raw)
+        current = await self._store.current(pk, pending_since=self._pending_since(now))
+        return Slots.rebuilt(
+            pk,
+            (load_instrument(d) for d in current),
+            now=now,
+            session_window=self._policy.session_window,
+        )
+
+    def _refuse_when_full(self, slots: Slots, now: datetime) -> None:
+        if slots.count(now) >= self._policy.max_instruments:
+            raise Conflict(
+                f"a citizen may have at most {self._policy.max_instruments} live "
+                "instruments (validated, or being onboarded): delete one first"
+            )
+
+    async def _write(
+        self, pk: str, document: Document, slots: Slots | None, wallet_id: str, now: datetime
+    ) -> Document:
+        """Write an instrument that no longer holds a slot: with its slot freed in the same
+        batch if it held one, else alone."""
+        if slots is None or wallet_id not in slots.held:
+            return await self._store.replace(document)
+        written = await self._store.write_together(
+            pk, [slots.release(wallet_id).document(now), document]
+        )
+        return written[1]
 
     def _pending_since(self, now: datetime) -> str:
         return fixed_time(now - self._policy.session_window)
@@ -456,7 +528,6 @@ class Wallet:
 
 
 _LIVE: frozenset[Status] = frozenset({"CREATED", "VALIDATION_REQUESTED", "VALIDATED"})
-_VALIDATED: frozenset[Status] = frozenset({"VALIDATED"})
 
 
 async def _retrying(step: Callable[[], Awaitable[T]]) -> T:

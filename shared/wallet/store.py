@@ -1,12 +1,14 @@
 """Where instruments live: the wallet container, partition key ``/pk``.
 
-One kind of document, ``instrument`` (id = walletId, pk = the owner's fiscal-code hash):
-everything about one instrument. A citizen's listing is one single-partition query; reading one
-is a point read. A PSP notification finds the partition in the walletId itself
-(:mod:`shared.wallet.reference`).
+Two kinds of document, both in the owner's partition (pk = the owner's fiscal-code hash):
+``instrument`` (id = walletId), everything about one instrument, and ``slots`` (id ``slots``),
+the citizen's live instruments, which the limit is decided on (:mod:`shared.wallet.slots`). A
+citizen's listing is one single-partition query; reading one is a point read. A PSP
+notification finds the partition in the walletId itself (:mod:`shared.wallet.reference`).
 
 Every write is ETag-conditioned (or a create); :class:`StaleDocument` tells the service to
-reload and decide again.
+reload and decide again. A change that takes or frees a slot writes both documents in one
+transactional batch.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from shared.platform.cosmos import Document as Document  # re-exported: the serv
 from shared.platform.cosmos import StaleDocument as StaleDocument
 from shared.platform.cosmos import body as _body
 from shared.platform.errors import DependencyError
+from shared.wallet.models import SLOTS_ID
 
 # Instruments a citizen still has, or is onboarding: the listing, and the count of live ones.
 _CURRENT = (
@@ -36,9 +39,10 @@ _CURRENT = (
     "((c.status = 'CREATED' OR c.status = 'VALIDATION_REQUESTED') "
     "AND c.createdAt >= @since))"
 )
-# What a notification needs: its own instrument and the validated ones (same hpan, count).
+# What a notification needs: its own instrument, the validated ones (same hpan) and the slots.
 _FOR_NOTIFICATION = (
-    "SELECT * FROM c WHERE c.kind = 'instrument' AND (c.id = @id OR c.status = 'VALIDATED')"
+    "SELECT * FROM c WHERE c.id = @slots OR "
+    "(c.kind = 'instrument' AND (c.id = @id OR c.status = 'VALIDATED'))"
 )
 
 
@@ -52,7 +56,12 @@ class WalletStore(Protocol):
         ...
 
     async def for_notification(self, pk: str, wallet_id: str) -> list[Document]:
-        """The instrument ``wallet_id`` and every validated instrument of ``pk``."""
+        """The instrument ``wallet_id``, every validated instrument of ``pk``, and ``pk``'s
+        slots document if it has one."""
+        ...
+
+    async def slots(self, pk: str) -> Document | None:
+        """``pk``'s slots document; None if it has none yet."""
         ...
 
     async def create(self, document: Document) -> Document:
@@ -63,8 +72,10 @@ class WalletStore(Protocol):
         """Replace if unchanged since read (its ``_etag``); StaleDocument otherwise."""
         ...
 
-    async def replace_together(self, pk: str, documents: list[Document]) -> list[Document]:
-        """Replace several documents of one partition atomically, each if unchanged."""
+    async def write_together(self, pk: str, documents: list[Document]) -> list[Document]:
+        """Write several documents of one partition atomically, in order: each one with an
+        ``_etag`` replaced if unchanged, each one without created; StaleDocument if any of
+        them changed or exists (then none is written). Returns them as written."""
         ...
 
 
@@ -92,7 +103,19 @@ class CosmosWalletStore:
         return await self._query(pk, _CURRENT, [{"name": "@since", "value": pending_since}])
 
     async def for_notification(self, pk: str, wallet_id: str) -> list[Document]:
-        return await self._query(pk, _FOR_NOTIFICATION, [{"name": "@id", "value": wallet_id}])
+        return await self._query(
+            pk,
+            _FOR_NOTIFICATION,
+            [{"name": "@id", "value": wallet_id}, {"name": "@slots", "value": SLOTS_ID}],
+        )
+
+    async def slots(self, pk: str) -> Document | None:
+        try:
+            async with guarded(self._timeout):
+                item: Document = await self._c.read_item(SLOTS_ID, partition_key=pk)
+        except CosmosResourceNotFoundError:
+            return None
+        return item
 
     async def create(self, document: Document) -> Document:
         return await create_new(self._c, document, self._timeout)
@@ -100,9 +123,12 @@ class CosmosWalletStore:
     async def replace(self, document: Document) -> Document:
         return await replace_unchanged(self._c, document, self._timeout)
 
-    async def replace_together(self, pk: str, documents: list[Document]) -> list[Document]:
+    async def write_together(self, pk: str, documents: list[Document]) -> list[Document]:
         operations: list[tuple[str, tuple[Any, ...], dict[str, Any]]] = [
-            ("replace", (d["id"], _body(d)), {"if_match_etag": d["_etag"]}) for d in documents
+            ("replace", (d["id"], _body(d)), {"if_match_etag": d["_etag"]})
+            if d.get("_etag")
+            else ("create", (_body(d),), {})
+            for d in documents
         ]
         try:
             async with guarded(self._timeout):

@@ -299,6 +299,31 @@ def test_transactions_around_a_dst_midnight_reversals_and_duplicates(
     }
 
 
+def test_each_bad_line_of_a_batch_is_rejected_alone_and_the_good_ones_go_on(host: Host) -> None:
+    at = dev_now(host) - timedelta(hours=1)
+    bad = {
+        1: {"trxDate": "0001-01-01T00:00:00+01:00"},  # cannot even be converted to UTC
+        3: {"amount": True},
+        4: {"trxDate": int(at.timestamp())},  # a number is not a date-time
+        5: {"amount": 2500.0},
+        6: {"trxDate": "2100-01-01T00:00:00+01:00"},
+    }
+    lines: list[Any] = [{**trx(f"bad-lines-{i}", at, 2500), **bad.get(i, {})} for i in range(7)] + [
+        "not a line"
+    ]
+    response = host.request(
+        "POST", TRANSACTIONS, headers=acquirer(host), json={"transactions": lines}
+    )
+    assert response.status_code == 202, response.text
+    answer = response.json()
+    assert answer["accepted"] == 2  # lines 0 and 2
+    rejected = {r["index"]: r for r in answer["rejected"]}
+    assert sorted(rejected) == [1, 3, 4, 5, 6, 7]
+    assert {r["reason"] for r in rejected.values()} == {"INVALID"}
+    for index, change in bad.items():
+        assert [e["loc"] for e in rejected[index]["errors"]] == [list(change)], rejected[index]
+
+
 def test_an_iban_is_checked_with_the_bank_asynchronously(
     platform: Platform, host: Host, bank: str
 ) -> None:

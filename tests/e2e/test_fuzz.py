@@ -1,9 +1,13 @@
 """Property-based fuzzing of every operation in /api/openapi.json through the dev host.
 
 Schemathesis generates requests from the document (valid ones and, separately, ones that break
-the schema), each sent with the credentials its operation declares (a PSP-signed body for the
-PSP's operations). Whatever comes in: never a 5xx, and every answer matches the document
-(status code, content type, body schema). Bounded: a few examples per operation and mode.
+the schema), each sent with the credentials its operation's group holds: a citizen's token, the
+EC's key on ACA, the acquirer's on its transactions, the PSP's on the stand-in gateway, a
+PSP-signed body on the wallet's gateway notifications, the admin key on operators' routes. Then
+the same requests without the host's key (the Functions host's empty 401) and without the
+app's own credential (the app's 401 problem). Whatever comes in: never a 5xx, and every answer
+matches the document (status code, content type, body schema). Bounded: a few examples per
+operation and mode.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -33,7 +38,25 @@ from shared.auth.signature import sign
 from tests.conftest import ADMIN_KEY, FUNCTION_KEY, Host, fresh_queues, start_host
 
 EXAMPLES = 8
+WITHOUT_CREDENTIALS = 2
+"""Examples per operation sent without a credential (the refusal comes before the body)."""
 CF = "RSSMRA85T10A562S"
+PARTY_KEYS = {
+    # path prefix: (operation group, the setting holding its demo party's key)
+    "/api/aca/": ("ACA", "DEV_PARTY_KEY_EC"),
+    "/api/upload/aca/": ("ACA", "DEV_PARTY_KEY_EC"),
+    "/api/v1/cashback/transactions": ("acquirer", "DEV_PARTY_KEY_ACQUIRER"),
+    "/api/standin/": ("PSP", "DEV_PARTY_KEY_PSP"),
+    "/api/v1/push/notifications": ("senders", "DEV_PARTY_KEY_SENDER"),
+    "/api/tests/": ("the test app's", "DEV_PARTY_KEY_EC"),  # tests/app.py's own functions
+}
+GROUPS = {"citizen", "ACA", "acquirer", "PSP", "PSP gateway", "operators", "senders"}
+OWN_CREDENTIAL = {
+    "citizenToken": "Authorization",
+    "subscriptionKey": "Ocp-Apim-Subscription-Key",
+    "pspSignature": "x-signature",
+}
+"""The header of each credential the app checks itself (the host checks only its keys)."""
 CHECKS = [
     not_a_server_error,
     status_code_conformance,
@@ -63,7 +86,7 @@ class Credentials:
         state = self.host.request("GET", "/admin/devclock", key=ADMIN_KEY).json()
         return datetime.fromisoformat(state["now"])
 
-    def headers(self, schemes: set[str], body: bytes | None) -> dict[str, str]:
+    def headers(self, schemes: set[str], body: bytes | None, path: str) -> dict[str, str]:
         headers: dict[str, str] = {}
         if "functionKey" in schemes:
             headers["x-functions-key"] = FUNCTION_KEY
@@ -79,7 +102,7 @@ class Credentials:
             )
             headers["Authorization"] = f"Bearer {token}"
         if "subscriptionKey" in schemes:
-            headers["Ocp-Apim-Subscription-Key"] = self.host.env["DEV_PARTY_KEY_EC"]
+            headers["Ocp-Apim-Subscription-Key"] = self.host.env[party_key(path)[1]]
         if "pspSignature" in schemes:
             headers["x-signature"] = sign(
                 self.psp_secret, body or b"", int(self.dev_now().timestamp())
@@ -87,13 +110,64 @@ class Credentials:
         return headers
 
 
+def party_key(path: str) -> tuple[str, str]:
+    """(group, key setting) of an operation behind a party key: a new group must say its key."""
+    found = [value for prefix, value in PARTY_KEYS.items() if path.startswith(prefix)]
+    assert found, f"{path}: which party's key? (add its group to PARTY_KEYS)"
+    return found[0]
+
+
 def _schemes(document: dict[str, Any], path: str, method: str) -> set[str]:
     requirements = document["paths"][path][method.lower()].get("security") or []
     return {name for requirement in requirements for name in requirement}
 
 
+def group(schemes: set[str], path: str) -> str:
+    if "adminKey" in schemes:
+        return "operators"
+    if "citizenToken" in schemes:
+        return "citizen"
+    if "subscriptionKey" in schemes:
+        return party_key(path)[0]
+    if "pspSignature" in schemes:
+        return "PSP gateway"
+    return "senders" if "functionKey" in schemes else "public"
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A request sent without a credential, and the 401 it must get."""
+
+    name: str
+    drop: str  # the header left out
+    host_401: bool  # the host's empty 401, not the app's problem
+    admin_as_function: bool = False  # the function key where the admin key is needed
+
+
+def refusals(schemes: set[str]) -> list[Refusal]:
+    if "adminKey" in schemes:
+        return [
+            Refusal("no admin key", "x-functions-key", host_401=True),
+            Refusal("the function key", "", host_401=True, admin_as_function=True),
+        ]
+    if "functionKey" not in schemes:
+        return []
+    found = [Refusal("no function key", "x-functions-key", host_401=True)]
+    found += [
+        Refusal(f"no {scheme}", header, host_401=False)
+        for scheme, header in OWN_CREDENTIAL.items()
+        if scheme in schemes
+    ]
+    return found
+
+
 def _send(
-    case: Any, credentials: Credentials, schemes: set[str], session: requests.Session, base_url: str
+    case: Any,
+    credentials: Credentials,
+    schemes: set[str],
+    session: requests.Session,
+    base_url: str,
+    refusal: Refusal | None = None,
 ) -> requests.Response:
     kwargs = case.as_transport_kwargs(base_url=base_url)
     body: bytes | None = None
@@ -103,9 +177,24 @@ def _send(
         kwargs.setdefault("headers", {})["Content-Type"] = "application/json"
     elif isinstance(kwargs.get("data"), bytes):
         body = kwargs["data"]
-    kwargs.setdefault("headers", {}).update(credentials.headers(schemes, body))
+    headers = kwargs.setdefault("headers", {})
+    headers.update(credentials.headers(schemes, body, case.operation.path))
+    if refusal is not None:
+        headers.pop(refusal.drop, None)
+        if refusal.admin_as_function:
+            headers["x-functions-key"] = FUNCTION_KEY
     kwargs.setdefault("timeout", 30)
     return session.request(**kwargs)
+
+
+def _check_refusal(response: requests.Response, refusal: Refusal) -> None:
+    assert response.status_code == 401, (refusal.name, response.status_code, response.text)
+    if refusal.host_401:  # the Functions host's UnauthorizedResult
+        assert response.content == b"", (refusal.name, response.text)
+        assert "Content-Type" not in response.headers, refusal.name
+    else:  # the app's own: a problem document
+        assert response.headers["Content-Type"].startswith("application/problem+json")
+        assert response.json()["correlationId"], response.text
 
 
 def _fuzz(
@@ -115,9 +204,10 @@ def _fuzz(
     credentials: Credentials,
     session: requests.Session,
     base_url: str,
+    refusal: Refusal | None = None,
 ) -> None:
     @settings(
-        max_examples=EXAMPLES,
+        max_examples=EXAMPLES if refusal is None else WITHOUT_CREDENTIALS,
         deadline=None,
         database=None,
         phases=[Phase.explicit, Phase.generate],
@@ -125,21 +215,39 @@ def _fuzz(
     )
     @given(case=operation.as_strategy(mode))
     def run(case: Any) -> None:
-        response = _send(case, credentials, schemes, session, base_url)
+        response = _send(case, credentials, schemes, session, base_url, refusal)
         case.validate_response(response, checks=CHECKS)
+        if refusal is not None:
+            _check_refusal(response, refusal)
 
     with contextlib.suppress(Unsatisfiable):  # nothing to break: no parameters, no body
         run()
 
 
-def test_every_operation_answers_within_its_schema_and_never_5xx(
-    platform: Platform, host: Host
-) -> None:
-    document = host.request("GET", "/api/openapi.json", key=None).json()
+@pytest.fixture(scope="module")
+def document(host: Host) -> dict[str, Any]:
+    found: dict[str, Any] = host.request("GET", "/api/openapi.json", key=None).json()
+    return found
+
+
+@pytest.fixture(scope="module")
+def operations(document: dict[str, Any]) -> list[Any]:
     schema = schemathesis.openapi.from_dict(document)
+    found = [result.ok() for result in schema.get_all_operations()]
+    assert len(found) == sum(len(item) for item in document["paths"].values())
+    groups = {group(_schemes(document, op.path, op.method), op.path) for op in found}
+    assert groups >= GROUPS, f"no operation of {GROUPS - groups}"
+    return found
+
+
+def _failure(operation: Any, what: str, error: BaseException) -> str:
+    return f"{operation.method.upper()} {operation.path} ({what}): {str(error)[:800]}"
+
+
+def test_every_operation_answers_within_its_schema_and_never_5xx(
+    platform: Platform, host: Host, document: dict[str, Any], operations: list[Any]
+) -> None:
     credentials = Credentials(platform, host)
-    operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == sum(len(item) for item in document["paths"].values())
     failures: list[str] = []
     with requests.Session() as session:
         for operation in operations:
@@ -148,8 +256,32 @@ def test_every_operation_answers_within_its_schema_and_never_5xx(
                 try:
                     _fuzz(operation, mode, schemes, credentials, session, host.url)
                 except (Exception, BaseExceptionGroup) as error:  # collect them all, then report
-                    failures.append(
-                        f"{operation.method.upper()} {operation.path} "
-                        f"({mode.value}): {str(error)[:800]}"
-                    )
+                    failures.append(_failure(operation, mode.value, error))
     assert failures == [], "\n\n".join(failures)
+
+
+def test_every_missing_credential_is_the_documented_401(
+    platform: Platform, host: Host, document: dict[str, Any], operations: list[Any]
+) -> None:
+    credentials = Credentials(platform, host)
+    failures: list[str] = []
+    tried = 0
+    with requests.Session() as session:
+        for operation in operations:
+            schemes = _schemes(document, operation.path, operation.method)
+            for refusal in refusals(schemes):
+                tried += 1
+                try:
+                    _fuzz(
+                        operation,
+                        GenerationMode.POSITIVE,
+                        schemes,
+                        credentials,
+                        session,
+                        host.url,
+                        refusal,
+                    )
+                except (Exception, BaseExceptionGroup) as error:
+                    failures.append(_failure(operation, refusal.name, error))
+    assert failures == [], "\n\n".join(failures)
+    assert tried > len(operations)  # every operation but the public ones, most of them twice

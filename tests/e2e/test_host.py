@@ -79,9 +79,20 @@ def test_anonymous_needs_no_key(host: Host) -> None:
     assert response.json() == {"who": "anyone"}
 
 
+def assert_host_401(response) -> None:  # type: ignore[no-untyped-def]
+    """The Functions host's own refusal of a key (its UnauthorizedResult): no body at all."""
+    assert response.status_code == 401, response.text
+    assert response.content == b""
+    assert "Content-Type" not in response.headers
+
+
 @pytest.mark.parametrize("key", [None, "wrong-key"])
 def test_function_level_refuses_missing_or_wrong_key(host: Host, key: str | None) -> None:
-    assert_problem(host.request("GET", "/api/tests/function", key=key), 401)
+    assert_host_401(host.request("GET", "/api/tests/function", key=key))
+    # the host refuses before the app runs: the app's own credential is not even looked at
+    assert_host_401(
+        host.request("GET", "/api/tests/citizen", key=key, headers={"Authorization": "Bearer x"})
+    )
 
 
 def test_function_level_takes_header_or_code_query_or_admin_key(host: Host) -> None:
@@ -92,7 +103,8 @@ def test_function_level_takes_header_or_code_query_or_admin_key(host: Host) -> N
 
 
 def test_admin_level_refuses_the_function_key(host: Host) -> None:
-    assert_problem(host.request("GET", "/api/tests/admin"), 401)
+    assert_host_401(host.request("GET", "/api/tests/admin"))
+    assert_host_401(host.request("GET", "/admin/host/status"))
     assert host.request("GET", "/api/tests/admin", key=ADMIN_KEY).json() == {"who": "an operator"}
 
 
@@ -132,6 +144,32 @@ def test_party_key_authenticates_and_roles_authorize(host: Host) -> None:
 
 
 # ------------------------------------------------------------------ bad input
+def test_headers_within_kestrel_s_limits_reach_the_app(host: Host) -> None:
+    # 9 KB of Authorization: more than aiohttp's default field limit, well within Kestrel's
+    big = f"Bearer {'x' * 9000}"
+    body = assert_problem(
+        host.request("GET", "/api/tests/citizen", headers={"Authorization": big}), 401
+    )
+    assert body["correlationId"]  # the app's own answer: the token is not a token
+
+
+def test_headers_past_kestrel_s_limits_are_431_and_no_credential_is_logged(host: Host) -> None:
+    secret = f"SECRET{uuid.uuid4().hex}"
+    too_much = [
+        {"Authorization": f"Bearer {secret}{'x' * 40_000}"},  # one header past 32 KB
+        {f"x-h{i}": f"{secret}{'y' * 2000}" for i in range(20)},  # 20 of 2 KB: past 32 KB
+        {f"x-h{i}": secret for i in range(120)},  # past 100 headers
+    ]
+    for headers in too_much:
+        response = host.request("GET", "/api/tests/citizen", headers=headers)
+        assert_problem(response, 431)
+    long_line = host.request("GET", f"/api/tests/function?code={secret}&pad={'z' * 9000}")
+    assert_problem(long_line, 414)
+    assert host.request("GET", "/api/tests/function").status_code == 200  # still serving
+    time.sleep(1)  # the host's output is read by a thread
+    assert secret not in host.child.output
+
+
 def test_unknown_route_is_404_and_wrong_method_405(host: Host) -> None:
     assert_problem(host.request("GET", "/api/no/such/route"), 404)
     assert_problem(host.request("DELETE", "/api/tests/function"), 405)
@@ -199,8 +237,10 @@ def test_openapi_describes_every_http_function(host: Host) -> None:
         for name, f in functions(app).items()
         if f.get_trigger().get_dict_repr()["type"] == "httpTrigger"
     }
-    # the Swagger UI page and its files render this document; they are not operations of the API
-    assert operations == http_functions - {"docs_page", "docs_asset"}
+    # the Swagger UI page and its files render this document; the node's SOAP endpoint and its
+    # schemas are described by their WSDL and XSDs (served beside them), not by OpenAPI
+    not_openapi = {"docs_page", "docs_asset", "node_for_psp", "node_schemas"}
+    assert operations == http_functions - not_openapi
     echo = document["paths"]["/api/tests/echo"]["post"]
     assert echo["requestBody"]["content"]["application/json"]["schema"]["$ref"]
     assert {"400", "401", "413", "422", "503"} <= set(echo["responses"])
@@ -304,8 +344,10 @@ def test_permanent_failure_is_recorded_once_and_can_be_replayed(host: Host) -> N
     items = wait_for(lambda: len(_failed_work(host, queue)) == 2 and _failed_work(host, queue))
     assert {i["messageId"] for i in items} == {"permanent-1", "permanent-1:replay:1"}
     assert (
-        host.request("POST", "/api/ops/failed-work/nope/replay", key=ADMIN_KEY).status_code == 404
+        host.request("POST", "/api/ops/failed-work/nope/replay", key=ADMIN_KEY).status_code == 400
     )
+    absent = f"/api/ops/failed-work/{uuid.uuid4()}/replay"
+    assert host.request("POST", absent, key=ADMIN_KEY).status_code == 404
 
 
 def test_reschedule_crosses_hours_of_backoff_on_the_dev_clock(host: Host) -> None:

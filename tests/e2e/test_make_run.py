@@ -76,6 +76,19 @@ def demo_notice_is_payable_from_the_ec_and_from_the_archive(port: int) -> None:
     assert from_archive.json()["amount"] == from_ec.json()["amount"]
 
 
+def the_demo_sender_notifies(port: int) -> None:
+    """Only a party of role sender sends push notifications: make run seeds one."""
+    values = json.loads((ROOT / "local.settings.example.json").read_text())["Values"]
+    url = f"http://127.0.0.1:{port}/api/v1/push/notifications"
+    notification = {"fiscalCode": "RSSMRA85T10A562S", "title": "Demo", "body": "Hello"}
+    function_key = {"x-functions-key": values["LOCAL_FUNCTION_KEY"]}
+    alone = requests.post(url, json=notification, headers=function_key, timeout=10)
+    assert alone.status_code == 401, alone.text
+    as_sender = {**function_key, "Ocp-Apim-Subscription-Key": values["DEV_PARTY_KEY_SENDER"]}
+    sent = requests.post(url, json=notification, headers=as_sender, timeout=10)
+    assert sent.status_code == 202, sent.text
+
+
 def test_run_serves_then_leaves_no_process_behind(tmp_path: Path) -> None:
     port = free_port()
     env = {
@@ -106,6 +119,7 @@ def test_run_serves_then_leaves_no_process_behind(tmp_path: Path) -> None:
 
         wait_for(healthy, timeout=90, interval=0.5)
         demo_notice_is_payable_from_the_ec_and_from_the_archive(port)
+        the_demo_sender_notifies(port)
         started = descendants(proc.pid)
         assert len(started) >= 4  # Cosmos, broker, Azurite, the dev host (and their children)
         assert (tmp_path / "state" / "keys" / "citizen-token.key").exists()

@@ -93,6 +93,11 @@ def register(
     return accepted
 
 
+def as_sender(host: Host) -> dict[str, str]:
+    """The demo sender's key (the local platform seeds the party of role sender)."""
+    return {"Ocp-Apim-Subscription-Key": host.env["DEV_PARTY_KEY_SENDER"]}
+
+
 def queue_is_empty(host: Host) -> bool:
     with (
         ServiceBusClient.from_connection_string(host.env["ServiceBusConnection"]) as client,
@@ -118,6 +123,7 @@ def test_register_notify_and_unregister(platform: Platform, host: Host) -> None:
             "body": "Refund on its way",
             "data": {"period": "1"},
         },
+        headers=as_sender(host),
     )
     assert response.status_code == 202, response.text
     assert response.json()["recipients"] == 3
@@ -177,6 +183,7 @@ def test_notifications_through_the_broker_stay_on_a_few_connections(
                 "body": f"round {round_}",
                 "notificationId": f"e2e-round-{round_}-{uuid.uuid4().hex[:6]}",
             },
+            headers=as_sender(host),
         )
         assert response.status_code == 202
     wait_for(
@@ -192,3 +199,65 @@ def test_notifications_through_the_broker_stay_on_a_few_connections(
         "GET", f"/api/ops/failed-work?queue={host.env['PUSH_QUEUE']}", key=ADMIN_KEY
     ).json()["items"]
     assert failed == []
+
+
+def test_only_a_sender_sends_and_within_its_limits(platform: Platform, host: Host) -> None:
+    code = fiscal_code(500)
+    register(platform, host, code, "APNS", device_token(500))
+    wait_for(lambda: installed(platform, host, code))
+    phishing = {"fiscalCode": code, "title": "Your IBAN", "body": "confirm it at https://x.test"}
+    url = "/api/v1/push/notifications"
+    # the function key, which every party holds, is not enough; nor is another role's key
+    assert host.request("POST", url, json=phishing).status_code == 401
+    as_ec = {"Ocp-Apim-Subscription-Key": host.env["DEV_PARTY_KEY_EC"]}
+    assert host.request("POST", url, json=phishing, headers=as_ec).status_code == 403
+    assert (
+        host.request("POST", url, json=phishing, headers=as_sender(host), key=None).status_code
+        == 401
+    )
+    with_pan = {**phishing, "body": "card 4111 1111 1111 1111 blocked"}
+    assert host.request("POST", url, json=with_pan, headers=as_sender(host)).status_code == 422
+    wait_for(lambda: queue_is_empty(host))
+    assert sends_to(platform, host, code) == []
+
+    sent = host.request("POST", url, json=phishing, headers=as_sender(host))  # DEMOSENDER
+    assert sent.status_code == 202, sent.text
+    [message] = wait_for(lambda: sends_to(platform, host, code))
+    assert json.loads(message["body"])["aps"]["alert"]["body"] == phishing["body"]
+
+
+def test_a_sender_past_its_limits_gets_429_until_the_next_minute(
+    platform: Platform, host: Host
+) -> None:
+    party = f"SENDER{uuid.uuid4().hex[:6].upper()}"
+    registered = host.request(
+        "POST",
+        "/api/ops/parties",
+        key=ADMIN_KEY,
+        json={
+            "partyId": party,
+            "name": "A small public service",
+            "role": "sender",
+            "sendLimits": {"requestsPerMinute": 100, "recipientsPerMinute": 5},
+        },
+    )
+    assert registered.status_code == 200, registered.text
+    issued = host.request("POST", f"/api/ops/parties/{party}/keys", key=ADMIN_KEY, json={})
+    headers = {"Ocp-Apim-Subscription-Key": issued.json()["key"]}
+    url = "/api/v1/push/notifications"
+    now = datetime.fromisoformat(
+        host.request("GET", "/admin/devclock", key=ADMIN_KEY).json()["now"]
+    )
+    if now.second > 40:  # keep the requests below within one minute of the dev clock
+        host.advance_clock(61 - now.second)
+    two = {"fiscalCodes": [fiscal_code(600), fiscal_code(601)], "title": "t", "body": "b"}
+    answers = [host.request("POST", url, json=two, headers=headers) for _ in range(3)]
+    assert [a.status_code for a in answers] == [202, 202, 429]  # 2 + 2, then 2 more is past 5
+    refused = answers[-1]
+    assert refused.headers["Content-Type"].startswith("application/problem+json")
+    wait = int(refused.headers["Retry-After"])
+    assert 1 <= wait <= 60
+    one = {"fiscalCode": fiscal_code(602), "title": "t", "body": "b"}
+    assert host.request("POST", url, json=one, headers=headers).status_code == 202  # 5 of 5
+    host.advance_clock(wait)
+    assert host.request("POST", url, json=two, headers=headers).status_code == 202

@@ -8,15 +8,29 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
+import zeep
+from lxml import etree
+from zeep.plugins import HistoryPlugin
 
 from local.ecsim import Notice, control
-from local.platform import DEMO_EC, DEMO_STATION, Platform
+from local.platform import (
+    DEMO_CHANNEL,
+    DEMO_CHANNEL_PASSWORD,
+    DEMO_EC,
+    DEMO_PSP_BROKER,
+    DEMO_STATION,
+    Platform,
+)
+from shared.pagopa import soap
+from shared.standin.payments import new_token
 from tests.conftest import ADMIN_KEY, Host, fresh_queues, start_host, wait_for
 from tests.e2e.test_notices import dev_now
+from tests.unit.pagopa.schema import validator
 
 API = "/api/standin/v1"
 STATION = f"/api/ops/standin/stations/{DEMO_STATION}"
@@ -76,7 +90,7 @@ def verify(host: Host, number: str) -> Any:
     )
 
 
-def pay(host: Host, number: str, receipt: str) -> dict[str, Any]:
+def activate(host: Host, number: str, key: str) -> Any:
     verified = verify(host, number)
     assert verified.status_code == 200, verified.text
     activated = host.request(
@@ -87,25 +101,35 @@ def pay(host: Host, number: str, receipt: str) -> dict[str, Any]:
             "paFiscalCode": DEMO_EC,
             "noticeNumber": number,
             "amount": verified.json()["amount"],
-            "idempotencyKey": f"idem-{receipt}",
+            "idempotencyKey": key,
             "pspId": "DEMOPSP",
         },
     )
     assert activated.status_code == 200, activated.text
-    outcome = host.request(
+    return verified, activated
+
+
+def report(host: Host, token: str, receipt: str, paid_at: str | None = None) -> Any:
+    """An OK outcome of ``token`` with ``receipt``, paid at ``paid_at`` (default: now)."""
+    return host.request(
         "POST",
         f"{API}/outcome",
         headers=psp(host),
         json={
-            "paymentToken": activated.json()["paymentToken"],
+            "paymentToken": token,
             "outcome": "OK",
             "pspId": "DEMOPSP",
             "receiptId": receipt,
-            "paymentDateTime": dev_now(host).isoformat(),
+            "paymentDateTime": paid_at or dev_now(host).isoformat(),
             "paymentMethod": "CP",
             "fee": 150,
         },
     )
+
+
+def pay(host: Host, number: str, receipt: str) -> dict[str, Any]:
+    verified, activated = activate(host, number, f"idem-{receipt}")
+    outcome = report(host, activated.json()["paymentToken"], receipt)
     assert outcome.status_code == 200, outcome.text
     result: dict[str, Any] = {
         "verify": verified.json(),
@@ -158,13 +182,15 @@ def test_an_outage_from_entry_to_every_receipt_delivered_once(
         assert "4 of 6 slots" in entered[0]["reason"]
         assert "100.0% of the traffic" in entered[0]["reason"]
 
-        # Citizens pay from the archive; the receipts cannot reach the EC yet.
-        receipts = [f"rcpt-{uuid.uuid4().hex[:12]}" for _ in numbers]
-        for number, receipt in zip(numbers, receipts, strict=True):
-            paid = pay(host, number, receipt)
-            assert paid["verify"]["standIn"] is True
-            assert paid["activate"]["standIn"] is True
-            assert paid["outcome"]["status"] == "PAID"
+        # PSPs pay from the archive through the node's SOAP primitives (standin true; SANP's
+        # receipt id is the payment token); the receipts cannot reach the EC yet.
+        history = HistoryPlugin()
+        node = zeep.Client(f"{host.url}/api/node/v1/nodeForPsp?wsdl", plugins=[history])
+        receipts = []
+        for number in numbers:
+            paid = _pay_in_soap(node, history, number)
+            assert (paid["verifyStandin"], paid["activateStandin"]) == (True, True)
+            receipts.append(paid["token"])
         # Each receipt's first delivery fails and is rescheduled (RESCHEDULE_BASE_SECONDS is
         # an hour in the tests); the manager keeps the station in stand-in meanwhile.
         wait_for(lambda: host.child.output.count("rescheduled as attempt 1 ") >= len(receipts))
@@ -188,7 +214,9 @@ def test_an_outage_from_entry_to_every_receipt_delivered_once(
         assert delivered(ec_control, receipts) == dict.fromkeys(receipts, 1)
         stored = control.receipts(ec_control)["receipts"]
         ours = [r for r in stored if r["receiptId"] in receipts]
-        assert all(r["standIn"] is True for r in ours)
+        assert len(ours) == len(receipts)
+        assert all(r["standIn"] is True for r in ours)  # each came as paSendRTV2, standIn true
+        assert {r["debtor"] for r in ours} == {"Mario Rossi"}  # the archive's debtor
 
         # Back in normal mode the EC answers, and knows the notices are paid.
         again = verify(host, numbers[0])
@@ -243,6 +271,52 @@ def test_a_host_killed_before_the_delivery_delivers_after_restart(
 # ------------------------------------------------------------------ bad input
 
 
+def position_status(host: Host, number: str) -> str:
+    response = host.request("GET", f"/api/ops/notices/positions/{DEMO_EC}/{number}", key=ADMIN_KEY)
+    assert response.status_code == 200, response.text
+    status: str = response.json()["status"]
+    return status
+
+
+def test_a_payment_time_out_of_range_records_nothing_and_the_receipt_arrives(
+    host: Host, ec_control: str
+) -> None:
+    [number] = new_notices(host, ec_control, 1)
+    _, activated = activate(host, number, f"idem-{uuid.uuid4().hex[:8]}")
+    token = activated.json()["paymentToken"]
+    receipt = f"rcpt-{uuid.uuid4().hex[:12]}"
+    # Year 1 at +14:00 cannot be converted to UTC: once recorded, no delivery could send it.
+    refused = report(host, token, receipt, "0001-01-01T00:00:00+14:00")
+    assert refused.status_code == 422, refused.text
+    assert [e["loc"] for e in refused.json()["errors"]] == [["paymentDateTime"]]
+    assert position_status(host, number) == "VALID"
+    paid_at = dev_now(host).replace(microsecond=0)
+    paid = report(host, token, receipt, paid_at.isoformat())  # the token is still live
+    assert paid.status_code == 200, paid.text
+    assert paid.json()["status"] == "PAID"
+    assert position_status(host, number) == "PAID"
+    wait_for(lambda: delivered(ec_control, [receipt]) == {receipt: 1}, timeout=30)
+    [sent] = [r for r in control.receipts(ec_control)["receipts"] if r["receiptId"] == receipt]
+    assert datetime.fromisoformat(sent["paymentDateTime"]) == paid_at
+
+
+def test_one_receipt_id_cannot_pay_two_notices_of_an_ec(host: Host, ec_control: str) -> None:
+    first, second = new_notices(host, ec_control, 2)
+    receipt, other = (f"rcpt-{uuid.uuid4().hex[:12]}" for _ in range(2))
+    pay(host, first, receipt)
+    _, activated = activate(host, second, f"idem-{uuid.uuid4().hex[:8]}")
+    token = activated.json()["paymentToken"]
+    # The EC would answer the second receipt "duplicate": it would never have it.
+    reused = report(host, token, receipt)
+    assert reused.status_code == 409, reused.text
+    assert reused.json()["code"] == "RECEIPT_REUSED"
+    assert position_status(host, second) == "VALID"
+    assert report(host, token, other).status_code == 200
+    wait_for(lambda: delivered(ec_control, [receipt, other]) == {receipt: 1, other: 1}, timeout=30)
+    by_id = {r["receiptId"]: r for r in control.receipts(ec_control)["receipts"]}
+    assert (by_id[receipt]["noticeNumber"], by_id[other]["noticeNumber"]) == (first, second)
+
+
 @pytest.fixture(scope="module")
 def host(platform: Platform) -> Iterator[Host]:
     started = start_host(platform, env=standin_env())
@@ -255,7 +329,7 @@ def host(platform: Platform) -> Iterator[Host]:
 NOTICE = {"paFiscalCode": DEMO_EC, "noticeNumber": "301000000000000001"}
 ACTIVATE = {**NOTICE, "amount": 100, "idempotencyKey": "k-1", "pspId": "DEMOPSP"}
 OUTCOME = {
-    "paymentToken": f"{DEMO_EC}301000000000000001{'a' * 16}",
+    "paymentToken": new_token(DEMO_EC, "301000000000000001"),
     "outcome": "OK",
     "pspId": "DEMOPSP",
     "receiptId": "r-1",
@@ -272,9 +346,20 @@ BAD_VALUES: dict[str, list[Any]] = {
     "paymentToken": ["", "short", f"{DEMO_EC}301000000000000001{'A' * 16}", 5, None],
     "outcome": ["ok", "MAYBE", "", 1, None],
     "receiptId": ["", "r" * 65, "has space", 1, None],
-    "paymentDateTime": ["2026-11-22T10:00:00", "yesterday", "", 1, None],
+    "paymentDateTime": [
+        "2026-11-22T10:00:00",
+        "yesterday",
+        "",
+        1,
+        None,
+        "0001-01-01T00:00:00+14:00",
+        "9999-12-31T23:59:59-14:00",
+        "1999-12-31T23:59:59Z",
+        "2100-01-01T00:00:00Z",
+        1_795_000_000,
+    ],
     "paymentMethod": ["", "x" * 36, "card payment", 1, None],
-    "fee": [-1, "0", 1.5, None, 100_000_000_000],
+    "fee": [-1, "0", 1.5, None, 100_000_000_000, True],
 }
 BODIES = {"verify": NOTICE, "activate": ACTIVATE, "outcome": OUTCOME}
 CASES = [
@@ -318,9 +403,9 @@ def test_missing_unknown_and_malformed_bodies_and_keys(host: Host, operation: st
         ).status_code
         == 401
     )
-    assert (
-        host.request("POST", path, key=None, headers=psp(host), json=body).status_code == 401
-    )  # no function key
+    # the party key alone: the route is anonymous at the Functions level (no key of ours)
+    answered = host.request("POST", path, key=None, headers=psp(host), json=body)
+    assert answered.status_code not in (401, 403), answered.text  # served on the PSP's key
     as_ec = host.request(
         "POST", path, json=body, headers={"Ocp-Apim-Subscription-Key": host.env["DEV_PARTY_KEY_EC"]}
     )
@@ -343,15 +428,121 @@ def test_operators_get_clear_answers(host: Host) -> None:
     assert isinstance(listed.json()["stations"], list)
 
 
-def test_openapi_documents_the_gateway_and_the_ec_facing_protocol(host: Host) -> None:
+def test_openapi_documents_the_json_gateway_and_the_node_serves_its_wsdl(host: Host) -> None:
     document = host.request("GET", "/api/openapi.json", key=None).json()
     for operation in ("verify", "activate", "outcome"):
         post = document["paths"][f"{API}/{operation}"]["post"]
         assert {"502", "504"} <= set(post["responses"]) or operation == "outcome"
-    hooks = document["webhooks"]
-    assert set(hooks) == {"ecVerify", "ecActivate", "ecReceipt"}
-    receipt = hooks["ecReceipt"]["post"]
-    schema = receipt["requestBody"]["content"]["application/json"]["schema"]["$ref"]
-    fields = document["components"]["schemas"][schema.rsplit("/", 1)[1]]["properties"]
-    assert {"receiptId", "standIn", "paymentToken", "fee"} <= set(fields)
-    assert set(receipt["responses"]) >= {"200", "409", "503"}
+    # Stations are called in SOAP (paForNode): no JSON webhooks of ours describe them.
+    assert not {"ecVerify", "ecActivate", "ecReceipt"} & set(document.get("webhooks", {}))
+    assert not any(path.startswith("node/") for path in document["paths"])
+    served = host.request("GET", "/api/node/v1/nodeForPsp?wsdl", key=None)
+    assert served.status_code == 200
+    assert served.headers["Content-Type"].startswith("text/xml")
+    address = etree.fromstring(served.content).find(
+        ".//{http://schemas.xmlsoap.org/wsdl/soap/}address"
+    )
+    assert address is not None
+    assert address.get("location") == f"{host.url}/api/node/v1/nodeForPsp"
+    for name in ("nodeForPsp.xsd", "common.xsd"):
+        assert host.request("GET", f"/api/node/v1/schemas/{name}", key=None).status_code == 200
+    for name in ("paForNode.wsdl", "..%2F__init__.py", "nope.xsd"):
+        assert host.request("GET", f"/api/node/v1/schemas/{name}", key=None).status_code == 404
+
+
+# ------------------------------------------------------------------ the node's SOAP primitives
+WHO = {
+    "idPSP": "DEMOPSP",
+    "idBrokerPSP": DEMO_PSP_BROKER,
+    "idChannel": DEMO_CHANNEL,
+    "password": DEMO_CHANNEL_PASSWORD,
+}
+_valid_psp = validator("nodeForPsp.xsd")
+
+
+def _soap_body(envelope: Any) -> etree._Element:
+    body = envelope.find("{http://schemas.xmlsoap.org/soap/envelope/}Body")
+    assert body is not None
+    return body[0]
+
+
+def _pay_in_soap(node: zeep.Client, history: HistoryPlugin, number: str) -> dict[str, Any]:
+    """verify, activate and outcome through zeep; every message checked against our XSD."""
+    seen: list[etree._Element] = []
+
+    def call(operation: str, **kwargs: Any) -> Any:
+        answer = getattr(node.service, operation)(**WHO, **kwargs)
+        for envelope in (history.last_sent["envelope"], history.last_received["envelope"]):
+            body = _soap_body(envelope)
+            assert _valid_psp(body) == [], etree.tostring(body)
+            seen.append(body)
+        return answer
+
+    qr = {"fiscalCode": DEMO_EC, "noticeNumber": number}
+    verified = call("verifyPaymentNotice", qrCode=qr)
+    assert verified.outcome == "OK", verified.fault
+    amount = verified.paymentList.paymentOptionDescription[0].amount
+    activated = call(
+        "activatePaymentNoticeV2",
+        idempotencyKey=f"DEMOPSP_{uuid.uuid4().hex[:10]}",
+        qrCode=qr,
+        amount=amount,
+    )
+    assert activated.outcome == "OK", activated.fault
+    assert len(activated.paymentToken) <= 35
+    paid = call(
+        "sendPaymentOutcomeV2",
+        paymentTokens={"paymentToken": [activated.paymentToken]},
+        outcome="OK",
+        details={
+            "paymentMethod": "creditCard",
+            "fee": Decimal("0.50"),
+            "applicationDate": date(2026, 12, 7),
+            "transferDate": date(2026, 12, 8),
+        },
+    )
+    assert paid.outcome == "OK", paid.fault
+    return {
+        "verifyStandin": verified.standin,
+        "activateStandin": activated.standin,
+        "amount": amount,
+        "token": activated.paymentToken,
+        "messages": len(seen),
+    }
+
+
+def test_a_psp_pays_through_soap_in_normal_mode_and_in_stand_in(
+    host: Host, ec_control: str
+) -> None:
+    history = HistoryPlugin()
+    node = zeep.Client(f"{host.url}/api/node/v1/nodeForPsp?wsdl", plugins=[history])
+    normal, in_standin = new_notices(host, ec_control, 2)
+    paid = _pay_in_soap(node, history, normal)
+    assert (paid["verifyStandin"], paid["activateStandin"]) == (False, False)
+    assert paid["amount"] == Decimal("73.00")
+    assert paid["messages"] == 6
+    forced = host.request(
+        "PUT", f"{STATION}/force", key=ADMIN_KEY, json={"mode": "STANDIN", "reason": "soap"}
+    )
+    assert forced.status_code == 200, forced.text
+    try:
+        paid = _pay_in_soap(node, history, in_standin)
+        assert (paid["verifyStandin"], paid["activateStandin"]) == (True, True)
+        assert paid["amount"] == Decimal("73.01")
+        assert position_status(host, in_standin) == "PAID"
+    finally:
+        host.request("DELETE", f"{STATION}/force", key=ADMIN_KEY)
+
+
+def test_a_wrong_channel_password_is_a_ko_and_json_a_soap_fault(host: Host) -> None:
+    node = zeep.Client(f"{host.url}/api/node/v1/nodeForPsp?wsdl")
+    answer = node.service.verifyPaymentNotice(
+        **{**WHO, "password": "not-the-one"},
+        qrCode={"fiscalCode": DEMO_EC, "noticeNumber": "301000000000000001"},
+    )
+    assert (answer.outcome, answer.fault.faultCode) == ("KO", "PPT_AUTENTICAZIONE")
+    refused = host.request(
+        "POST", "/api/node/v1/nodeForPsp", key=None, json={"paFiscalCode": DEMO_EC}
+    )
+    assert refused.status_code == 500
+    assert (soap.fault_reason(refused.content) or "").startswith("PPT_SINTASSI_EXTRAXSD")

@@ -438,8 +438,48 @@ def test_the_openapi_document_describes_the_wallet(host: Host) -> None:
     assert set(document["paths"]["/api/v1/wallet/instruments/{walletId}"]) == {"get", "delete"}
     assert "put" in document["paths"]["/api/v1/wallet/instruments/{walletId}/applications"]
     notification = document["paths"]["/api/v1/wallet/psp/notifications"]["post"]
-    assert notification["security"] == [{"functionKey": [], "pspSignature": []}]
+    # the PSP's signature alone: no key of ours is handed to a PSP
+    assert notification["security"] == [{"pspSignature": []}]
     assert {"401", "404", "409", "422"} <= set(notification["responses"])
+
+
+class Catcher(http.server.BaseHTTPRequestHandler):
+    """Stands for an attacker's server: records whatever reaches it."""
+
+    received: list[dict[str, Any]] = []
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.received.append({"path": self.path, "headers": dict(self.headers), "body": body})
+        self.send_response(200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_a_host_header_never_redirects_the_psps_notification(
+    platform: Platform, host: Host, psp: str
+) -> None:
+    Catcher.received = []
+    attacker = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Catcher)
+    threading.Thread(target=attacker.serve_forever, daemon=True).start()
+    try:
+        response = host.request(
+            "POST",
+            INSTRUMENTS,
+            json={"type": "CARD"},
+            headers={**citizen(platform, host), "Host": f"127.0.0.1:{attacker.server_port}"},
+        )
+        assert response.status_code == 201, response.text
+        started = response.json()
+        result = complete(psp, started, **card(host))
+    finally:
+        attacker.shutdown()
+    assert Catcher.received == []
+    assert (result["walletStatus"], result["attempts"]) == (200, 1)
+    assert instrument(platform, host, started["walletId"])["status"] == "VALIDATED"
 
 
 # ------------------------------------------------------------------ the simulator itself
@@ -454,7 +494,7 @@ class FlakyWallet(http.server.BaseHTTPRequestHandler):
             {
                 "body": json.loads(body),
                 "signature": self.headers["x-signature"],
-                "key": self.headers["x-functions-key"],
+                "key": self.headers.get("x-functions-key"),
             }
         )
         self.send_response(503 if len(self.received) == 1 else 200)
@@ -497,7 +537,7 @@ def test_the_simulator_retries_and_never_sends_the_pan(
     first, second = FlakyWallet.received
     assert first["body"] == second["body"]
     assert first["signature"] != second["signature"]  # signed afresh: not a replay
-    assert first["key"] == platform.env["LOCAL_FUNCTION_KEY"]
+    assert (first["key"], second["key"]) == (None, None)  # a PSP holds no key of ours
     details = first["body"]["details"]
     assert details["hpan"] == hashlib.sha256((PAN + host.env["DEV_HPAN_SALT"]).encode()).hexdigest()
     assert PAN not in json.dumps(FlakyWallet.received)

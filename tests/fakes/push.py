@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
+from shared.parties.models import SendLimits
 from shared.platform.errors import Conflict, PreconditionFailed
+from shared.push.senders import usage_id
 from shared.push.store import InstallationState, Versioned
 
 
@@ -26,3 +30,28 @@ class MemoryInstallationStates:
         new_etag = f"v{self._version}"
         self.items[state.id] = Versioned(state.model_copy(), new_etag)
         return new_etag
+
+
+class MemorySenderUsage:
+    """In-memory :class:`SenderUsage`: ``counts[usage id] = [requests, recipients]``."""
+
+    def __init__(self) -> None:
+        self.counts: dict[str, list[int]] = {}
+
+    async def take(
+        self, sender: str, minute: datetime, *, recipients: int, limits: SendLimits
+    ) -> bool:
+        count = self.counts.setdefault(usage_id(sender, minute), [0, 0])
+        if (
+            count[0] + 1 > limits.requests_per_minute
+            or count[1] + recipients > limits.recipients_per_minute
+        ):
+            return False
+        count[0] += 1
+        count[1] += recipients
+        return True
+
+    async def give_back(self, sender: str, minute: datetime, *, recipients: int) -> None:
+        count = self.counts[usage_id(sender, minute)]
+        count[0] -= 1
+        count[1] -= recipients

@@ -8,6 +8,7 @@ import uuid
 from shared.platform.cosmos import Document as Document  # re-exported: the service's types
 from shared.platform.cosmos import StaleDocument as StaleDocument
 from shared.platform.cosmos import body as _body
+from shared.wallet.models import SLOTS_ID
 
 
 class MemoryWalletStore:
@@ -49,9 +50,16 @@ class MemoryWalletStore:
 
     async def for_notification(self, pk: str, wallet_id: str) -> list[Document]:
         self.round_trips += 1
-        return [
+        found = [
             d for d in self._instruments(pk) if d["id"] == wallet_id or d["status"] == "VALIDATED"
         ]
+        slots = self.items.get((pk, SLOTS_ID))
+        return [copy.deepcopy(slots), *found] if slots else found
+
+    async def slots(self, pk: str) -> Document | None:
+        self.round_trips += 1
+        found = self.items.get((pk, SLOTS_ID))
+        return copy.deepcopy(found) if found else None
 
     async def create(self, document: Document) -> Document:
         self.round_trips += 1
@@ -69,8 +77,12 @@ class MemoryWalletStore:
         self._check(document)
         return self._written(document)
 
-    async def replace_together(self, pk: str, documents: list[Document]) -> list[Document]:
+    async def write_together(self, pk: str, documents: list[Document]) -> list[Document]:
+        """All or nothing, as Cosmos' transactional batch."""
         self.round_trips += 1
         for document in documents:
-            self._check(document)
+            if document.get("_etag"):
+                self._check(document)
+            elif (document["pk"], document["id"]) in self.items:
+                raise StaleDocument(document["id"])
         return [self._written(d) for d in documents]

@@ -92,12 +92,15 @@ async def test_citizen_endpoint_reads_the_token(root: FakeRoot) -> None:
         (b"NaN", 400),
         (b'{"text": "a", "amount": 1e400}', 400),
         (b'{"text": "a", "amount": 18446744073709551616}', 400),
+        (b'{"text": "a", "amount": ' + b"1" * 400 + b"}", 400),
         (b'{"text": "a\\u0000", "amount": 1}', 400),
         (b'{"text": "\\ud800", "amount": 1}', 400),
         (b'{"text": "a", "amount": 1, "\\u0000": 1}', 400),
         # JSON, but not the schema: 422
         (b'{"text": "a", "amount": 1.5}', 422),
         (b"[]", 422),
+        (b'{"text": "a", "amount": "1"}', 422),  # a string is not a number
+        (b'{"text": "a", "amount": true}', 422),  # nor is a boolean
     ],
 )
 async def test_bad_bodies_are_problems(root: FakeRoot, raw: bytes, status: int) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import azure.functions as func
@@ -21,7 +21,7 @@ from shared.push.hubs import installation_id
 from shared.push.service import PushRequests, PushWorker
 from tests.app import app
 from tests.conftest import base_settings
-from tests.fakes.push import MemoryInstallationStates
+from tests.fakes.push import MemoryInstallationStates, MemorySenderUsage
 from tests.functions.fakes import PUBLIC_PEM, FakeRoot, request, trigger
 from tests.unit.push.factories import FakeHubs, device_token, fiscal_code
 
@@ -29,6 +29,8 @@ CF = fiscal_code(101)
 OTHER = fiscal_code(102)
 INSTALLATIONS = "v1/push/installations"
 NOTIFICATIONS = "v1/push/notifications"
+SENDER_KEY = "inps-sender-key-for-tests"
+EC_KEY = "ec-key-for-tests"
 
 
 class PushRoot(FakeRoot):
@@ -39,10 +41,11 @@ class PushRoot(FakeRoot):
         super().__init__()
         self.hubs = FakeHubs()
         self.states = MemoryInstallationStates()
+        self.usage = MemorySenderUsage()
         self.real_hubs = False
 
     def push_requests(self) -> PushRequests:
-        return PushRequests(self.sender, self.settings.push_queue)
+        return PushRequests(self.sender, self.settings.push_queue, self.usage)
 
     def push_worker(self) -> PushWorker:
         return PushWorker(self.push_dispatcher if self.real_hubs else self.hubs, self.states)
@@ -51,11 +54,31 @@ class PushRoot(FakeRoot):
         return {"Authorization": f"Bearer {self.token(cf)}"}
 
 
+async def register(root: PushRoot, party: dict[str, Any], key: str) -> None:
+    response = await call("register_party", "POST", "ops/parties", body=party)
+    assert response.status_code == 200, response.get_body()
+    await root.parties().add_key(party["partyId"], key, now=root.clock.now())
+
+
+SENDER = {
+    "partyId": "INPS",
+    "name": "INPS (a public service)",
+    "role": "sender",
+    "sendLimits": {"requestsPerMinute": 3, "recipientsPerMinute": 1500},
+}
+
+
+def as_sender(key: str = SENDER_KEY) -> dict[str, str]:
+    return {"Ocp-Apim-Subscription-Key": key}
+
+
 @pytest.fixture
-def root() -> Iterator[PushRoot]:
+async def root() -> AsyncIterator[PushRoot]:
     fake = PushRoot()
     use_root(fake)
     use_clock(fake.clock)
+    await register(fake, SENDER, SENDER_KEY)
+    await register(fake, {"partyId": "77777777777", "name": "EC", "role": "ec"}, EC_KEY)
     yield fake
     use_root(None)
     use_clock(SystemClock())
@@ -129,6 +152,7 @@ async def test_a_notification_is_sent_to_registered_devices_in_their_format(root
             "body": "Refund on its way",
             "data": {"period": "1"},
         },
+        headers=as_sender(),
     )
     assert response.status_code == 202, response.get_body()
     accepted = json.loads(response.get_body())
@@ -163,6 +187,9 @@ async def test_deleting_removes_the_device_and_a_redelivered_put_is_skipped(root
     assert installation_id(CF) not in root.hubs.installations
 
 
+ONE = {"fiscalCode": CF, "title": "t", "body": "b"}
+
+
 @pytest.mark.parametrize(
     ("name", "method", "path", "body", "auth", "status"),
     [
@@ -171,7 +198,7 @@ async def test_deleting_removes_the_device_and_a_redelivered_put_is_skipped(root
             "PUT",
             INSTALLATIONS,
             {"platform": "GCM", "pushChannel": device_token(1)},
-            True,
+            "citizen",
             422,
         ),
         (
@@ -179,16 +206,16 @@ async def test_deleting_removes_the_device_and_a_redelivered_put_is_skipped(root
             "PUT",
             INSTALLATIONS,
             {"platform": "APNS", "pushChannel": device_token(1)},
-            False,
+            None,
             401,
         ),
-        ("delete_push_installation", "DELETE", INSTALLATIONS, None, False, 401),
+        ("delete_push_installation", "DELETE", INSTALLATIONS, None, None, 401),
         (
             "post_push_notifications",
             "POST",
             NOTIFICATIONS,
             {"fiscalCodes": [fiscal_code(n) for n in range(1001)], "title": "t", "body": "b"},
-            False,
+            "sender",
             422,
         ),
         (
@@ -196,19 +223,84 @@ async def test_deleting_removes_the_device_and_a_redelivered_put_is_skipped(root
             "POST",
             NOTIFICATIONS,
             {"fiscalCode": "RSSMRA85T10A562X", "title": "t", "body": "b"},
-            False,
+            "sender",
             422,
         ),
+        (
+            "post_push_notifications",
+            "POST",
+            NOTIFICATIONS,
+            {**ONE, "body": "confirm your card 4111 1111 1111 1111 at https://x.test"},
+            "sender",
+            422,
+        ),
+        # the function key alone, which every party holds, sends nothing
+        ("post_push_notifications", "POST", NOTIFICATIONS, ONE, None, 401),
+        ("post_push_notifications", "POST", NOTIFICATIONS, ONE, "unknown", 401),
+        # nor does a party that is not a sender
+        ("post_push_notifications", "POST", NOTIFICATIONS, ONE, "ec", 403),
     ],
 )
 async def test_bad_requests_are_problems_and_enqueue_nothing(
-    root: PushRoot, name: str, method: str, path: str, body: Any, auth: bool, status: int
+    root: PushRoot, name: str, method: str, path: str, body: Any, auth: str | None, status: int
 ) -> None:
-    response = await call(name, method, path, body=body, headers=root.citizen() if auth else None)
+    headers = {
+        None: None,
+        "citizen": root.citizen(),
+        "sender": as_sender(),
+        "ec": as_sender(EC_KEY),
+        "unknown": as_sender("not-a-key"),
+    }[auth]
+    response = await call(name, method, path, body=body, headers=headers)
     assert response.status_code == status, response.get_body()
     assert response.mimetype == "application/problem+json"
     assert "RSSMRA85T10A562X" not in response.get_body().decode()
+    assert "4111" not in response.get_body().decode()
     assert root.sender.sent == []
+
+
+async def test_a_sender_is_recorded_and_held_to_its_limits(root: PushRoot) -> None:
+    root.clock.advance(30)
+    for _ in range(3):
+        sent = await call(
+            "post_push_notifications", "POST", NOTIFICATIONS, body=ONE, headers=as_sender()
+        )
+        assert sent.status_code == 202, sent.get_body()
+    assert {json.loads(o.body)["sender"] for _, o in root.sender.sent} == {"INPS"}
+    refused = await call(
+        "post_push_notifications", "POST", NOTIFICATIONS, body=ONE, headers=as_sender()
+    )
+    assert refused.status_code == 429
+    assert refused.mimetype == "application/problem+json"
+    assert refused.headers["Retry-After"] == "30"  # the fake clock is at 09:30:30
+    assert json.loads(refused.get_body())["status"] == 429
+    assert len(root.sender.sent) == 3
+    root.clock.advance(30)
+    again = await call(
+        "post_push_notifications", "POST", NOTIFICATIONS, body=ONE, headers=as_sender()
+    )
+    assert again.status_code == 202
+
+
+async def test_a_sender_must_be_registered_with_bounded_limits(root: PushRoot) -> None:
+    for limits in (
+        None,
+        {"requestsPerMinute": True, "recipientsPerMinute": 10},
+        {"requestsPerMinute": "5", "recipientsPerMinute": 10},
+        {"requestsPerMinute": 0, "recipientsPerMinute": 10},
+        {"requestsPerMinute": 5, "recipientsPerMinute": 10**12},
+    ):
+        party = {**SENDER, "partyId": "X", "sendLimits": limits}
+        response = await call("register_party", "POST", "ops/parties", body=party)
+        assert response.status_code == 422, (limits, response.get_body())
+    ec_with_limits = {
+        "partyId": "77777777777",
+        "name": "EC",
+        "role": "ec",
+        "sendLimits": SENDER["sendLimits"],
+    }
+    response = await call("register_party", "POST", "ops/parties", body=ec_with_limits)
+    assert response.status_code == 422
 
 
 async def test_1000_recipients_are_enqueued_in_one_call(root: PushRoot) -> None:
@@ -218,6 +310,7 @@ async def test_1000_recipients_are_enqueued_in_one_call(root: PushRoot) -> None:
         "POST",
         NOTIFICATIONS,
         body={"fiscalCodes": codes, "title": "t", "body": "b", "notificationId": "period-1"},
+        headers=as_sender(),
     )
     assert response.status_code == 202
     assert len({o.message_id for _, o in root.sender.sent}) == 1000
@@ -249,6 +342,7 @@ async def test_bad_hub_digits_fail_push_work_on_first_use_and_health_reports_the
         "POST",
         NOTIFICATIONS,
         body={"fiscalCode": CF, "title": "t", "body": "b"},
+        headers=as_sender(),
     )
     assert root.sender.sent, "HTTP still accepts: the work waits in the queue"
     [(_, notify)] = root.sender.sent

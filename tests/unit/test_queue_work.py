@@ -237,3 +237,34 @@ async def test_retry_transient_caps_a_long_retry_after_or_reschedules_if_asked()
         await retry_transient(call, attempts=2, max_delay=5.0, reschedule=True, sleep=sleep)
     assert caught.value.delay_seconds == 30
     assert slept == []
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"not json",
+        b'{"a": "x\\u0000y"}',
+        b'{"a": "\\ud800"}',
+        b'{"a": 18446744073709551616}',
+        b'{"a": ' + b"1" * 5000 + b"}",
+        b'{"a": NaN}',
+        b'{"a": 1e400}',
+        b"[" * 10_000 + b"]" * 10_000,
+    ],
+)
+async def test_a_message_the_json_decoder_refuses_is_failed_work_before_any_work(
+    body: bytes,
+) -> None:
+    p = ports()
+    seen: list[Delivery] = []
+
+    async def work(d: Delivery) -> None:
+        seen.append(d)
+
+    hostile = Delivery(queue="q", message_id="m-1", body=body, delivery_count=1)
+    assert await run(hostile, work, p) == "failed"
+    assert seen == []  # no consumer's own parser meets it (json.loads would take a NUL)
+    item = p.failed.items[failed_work_id("q", "m-1")]  # type: ignore[attr-defined]
+    assert item.ending == "permanent"
+    assert item.reason
+    assert item.body == body

@@ -6,6 +6,7 @@ param storageAccountName string
 param cosmosAccountName string
 param servicebusNamespaceName string
 param keyVaultName string
+param natGatewayName string
 param notificationHubNamespaceNames array
 
 var logsAndMetrics = {
@@ -69,6 +70,10 @@ resource vault 'Microsoft.KeyVault/vaults@2023-07-01' existing = {
   name: keyVaultName
 }
 
+resource natGateway 'Microsoft.Network/natGateways@2024-05-01' existing = {
+  name: natGatewayName
+}
+
 resource notificationHubNamespace 'Microsoft.NotificationHubs/namespaces@2023-10-01-preview' existing = [for namespaceName in notificationHubNamespaceNames: {
   name: namespaceName
 }]
@@ -120,6 +125,13 @@ resource vaultDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-prev
   scope: vault
   name: 'to-log-analytics'
   properties: logsAndMetrics
+}
+
+// SNAT connections (total, dropped) of the app's outbound traffic: metrics only.
+resource natGatewayDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = {
+  scope: natGateway
+  name: 'to-log-analytics'
+  properties: metricsOnly
 }
 
 resource notificationHubDiagnostics 'Microsoft.Insights/diagnosticSettings@2021-05-01-preview' = [for (namespaceName, index) in notificationHubNamespaceNames: {

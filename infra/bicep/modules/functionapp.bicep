@@ -1,5 +1,8 @@
 // The Function App on the Flex Consumption plan (Linux, Python 3.11). Flex takes the runtime from
-// functionAppConfig and refuses FUNCTIONS_WORKER_RUNTIME as an app setting.
+// functionAppConfig and refuses FUNCTIONS_WORKER_RUNTIME as an app setting. Scale: HTTP
+// per-instance concurrency, always-ready instances and the maximum come from the capacity model
+// (docs/capacity.md, python -m bench.capacity). The app settings are exactly the ones given:
+// no AzureWebJobsStorage connection string, the host and the app use the identity.
 param name string
 param planName string
 param location string
@@ -8,7 +11,13 @@ param storageBlobEndpoint string
 param deploymentContainer string
 param instanceMemoryMb int
 param maximumInstances int
-@description('VNet integration subnet, or empty.')
+@description('HTTP requests one instance serves at once (Python\'s default on Flex is 1).')
+param httpPerInstanceConcurrency int
+@description('Scale group ("http", "function:<name>") => always-ready instances.')
+param alwaysReady object
+@description('Spread the plan over availability zones.')
+param zoneRedundant bool
+@description('The VNet integration subnet (behind the NAT Gateway).')
 param subnetId string
 @description('The app settings with fixed names, name => value (built in main.bicep).')
 param appSettings object
@@ -21,8 +30,13 @@ var appSettingList = [for setting in items(appSettings): {
   value: setting.value
 }]
 
+var alwaysReadyList = [for group in items(alwaysReady): {
+  name: group.key
+  instanceCount: group.value
+}]
+
 resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
-  // checkov:skip=CKV_AZURE_225:Flex Consumption (FC1) has no zone-redundancy setting on the plan.
+  // checkov:skip=CKV_AZURE_225:Zone redundancy is an input (functionZoneRedundant), on in production; dev runs in one zone because a zone-redundant Flex plan keeps two always-ready instances per scale group, billed at idle.
   name: planName
   location: location
   kind: 'functionapp'
@@ -33,18 +47,24 @@ resource plan 'Microsoft.Web/serverfarms@2024-04-01' = {
   }
   properties: {
     reserved: true
+    // Flex spreads instances over the region's zones and keeps at least two always-ready
+    // instances per scale group (Azure reliability guide for Functions).
+    zoneRedundant: zoneRedundant
   }
 }
 
 resource site 'Microsoft.Web/sites@2024-04-01' = {
   // checkov:skip=CKV_AZURE_222:The HTTP API serves the app backend and partners over the internet (function keys plus their own credentials); its dependencies are private with privateNetworking.
   // checkov:skip=CKV_AZURE_17:Callers authenticate with function keys plus their own credentials (DESIGN.md); mutual TLS is not part of the partners' contract.
-  // checkov:skip=CKV_AZURE_212:Flex Consumption scales to zero on purpose; always-ready instances would cost at idle.
+  // checkov:skip=CKV_AZURE_212:Flex Consumption has no worker count: its floor is alwaysReady per scale group (an input, from the capacity model), and dev scales to zero on purpose.
   // checkov:skip=CKV_AZURE_213:Flex Consumption replaces unhealthy instances itself; App Service health-check pings would keep an instance running at idle.
   name: name
   location: location
   kind: 'functionapp,linux'
-  tags: tags
+  // azd deploys to the one resource carrying this tag (not the plan).
+  tags: union(tags, {
+    'azd-service-name': 'api'
+  })
   identity: {
     type: 'UserAssigned'
     userAssignedIdentities: {
@@ -57,7 +77,7 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
     publicNetworkAccess: 'Enabled'
     clientCertMode: 'Optional'
     keyVaultReferenceIdentity: identityId
-    virtualNetworkSubnetId: empty(subnetId) ? null : subnetId
+    virtualNetworkSubnetId: subnetId
     siteConfig: {
       minTlsVersion: '1.2'
       ftpsState: 'Disabled'
@@ -78,6 +98,12 @@ resource site 'Microsoft.Web/sites@2024-04-01' = {
       scaleAndConcurrency: {
         instanceMemoryMB: instanceMemoryMb
         maximumInstanceCount: maximumInstances
+        alwaysReady: alwaysReadyList
+        triggers: {
+          http: {
+            perInstanceConcurrency: httpPerInstanceConcurrency
+          }
+        }
       }
       runtime: {
         name: 'python'
@@ -104,5 +130,6 @@ resource scm 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01'
   }
 }
 
+output id string = site.id
 output name string = site.name
 output defaultHostName string = site.properties.defaultHostName

@@ -1,10 +1,17 @@
-// Optional private networking: VNet integration of the Function App's outbound traffic, private
-// endpoints for storage, Cosmos DB, Service Bus (Premium) and Key Vault, and private DNS zones.
+// Networking. In every environment the Function App's outbound traffic leaves through its VNet
+// integration subnet and a NAT Gateway with a static public IP (as pagoPA's function subnets do):
+// one known address for partners to allow, explicit SNAT ports (64,512 per public IP) instead of
+// the platform's implicit SNAT (the path of the 2020 outage), and metrics and an alert on failed
+// connections (alerts.bicep). With privateNetworking, storage, Cosmos DB, Service Bus (Premium)
+// and Key Vault are reached through private endpoints and private DNS zones.
 param base string
 param vnetName string
+param natGatewayName string
+param natPublicIpName string
 param location string
 param addressSpace string
 param functionsSubnetPrefix string
+param privateNetworking bool
 param privateEndpointsSubnetPrefix string
 param storageAccountId string
 param cosmosAccountId string
@@ -12,7 +19,7 @@ param servicebusNamespaceId string
 param keyVaultId string
 param tags object
 
-var privateEndpoints = [
+var privateEndpoints = privateNetworking ? [
   {
     key: 'storage-blob'
     resourceId: storageAccountId
@@ -49,7 +56,63 @@ var privateEndpoints = [
     subresource: 'vault'
     dnsZone: 'privatelink.vaultcore.azure.net'
   }
-]
+] : []
+
+var functionsSubnet = {
+  name: 'functions'
+  properties: {
+    addressPrefix: functionsSubnetPrefix
+    delegations: [
+      {
+        name: 'flex-consumption'
+        properties: {
+          serviceName: 'Microsoft.App/environments'
+        }
+      }
+    ]
+    natGateway: {
+      id: natGateway.id
+    }
+  }
+}
+
+var privateEndpointsSubnet = {
+  name: 'private-endpoints'
+  properties: {
+    addressPrefix: privateEndpointsSubnetPrefix
+  }
+}
+
+// The app's one way out to the internet (Notification Hubs, the PSP, the bank check, JWKS, the
+// stations): a static address, and SNAT ports that are counted and alerted on.
+resource natPublicIp 'Microsoft.Network/publicIPAddresses@2024-05-01' = {
+  name: natPublicIpName
+  location: location
+  tags: tags
+  sku: {
+    name: 'Standard'
+  }
+  properties: {
+    publicIPAllocationMethod: 'Static'
+  }
+}
+
+resource natGateway 'Microsoft.Network/natGateways@2024-05-01' = {
+  name: natGatewayName
+  location: location
+  tags: tags
+  sku: {
+    name: 'Standard'
+  }
+  properties: {
+    idleTimeoutInMinutes: 4
+    publicIpAddresses: [
+      {
+        id: natPublicIp.id
+      }
+    ]
+  }
+}
 
 resource vnet 'Microsoft.Network/virtualNetworks@2024-05-01' = {
   name: vnetName
@@ -61,28 +124,7 @@ resource vnet 'Microsoft.Network/virtualNetworks@2024-05-01' = {
         addressSpace
       ]
     }
-    subnets: [
-      {
-        name: 'functions'
-        properties: {
-          addressPrefix: functionsSubnetPrefix
-          delegations: [
-            {
-              name: 'flex-consumption'
-              properties: {
-                serviceName: 'Microsoft.App/environments'
-              }
-            }
-          ]
-        }
-      }
-      {
-        name: 'private-endpoints'
-        properties: {
-          addressPrefix: privateEndpointsSubnetPrefix
-        }
-      }
-    ]
+    subnets: concat([functionsSubnet], privateNetworking ? [privateEndpointsSubnet] : [])
   }
 }
 
@@ -111,7 +153,7 @@ resource endpoint 'Microsoft.Network/privateEndpoints@2024-05-01' = [for (item, 
   tags: tags
   properties: {
     subnet: {
-      id: vnet.properties.subnets[1].id
+      id: resourceId('Microsoft.Network/virtualNetworks/subnets', vnet.name, privateEndpointsSubnet.name)
     }
     privateLinkServiceConnections: [
       {
@@ -140,6 +182,12 @@ resource endpointDns 'Microsoft.Network/privateEndpoints/privateDnsZoneGroups@20
       }
     ]
   }
+  dependsOn: [
+    dnsLink
+  ]
 }]
 
-output functionsSubnetId string = vnet.properties.subnets[0].id
+output functionsSubnetId string = resourceId('Microsoft.Network/virtualNetworks/subnets', vnet.name, functionsSubnet.name)
+output natGatewayId string = natGateway.id
+output natPublicIpId string = natPublicIp.id
+output outboundIpAddress string = natPublicIp.properties.ipAddress

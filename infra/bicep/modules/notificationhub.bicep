@@ -1,8 +1,11 @@
-// One Notification Hubs partition: namespace, hub (APNs and FCM v1 credentials), a send-only rule,
-// and its connection string in Key Vault (Notification Hubs has no Entra ID data plane).
+// One Notification Hubs partition: namespace, hub (APNs and FCM v1 credentials), the app's rule,
+// and its connection string in Key Vault (Notification Hubs has no Entra ID data plane). The rule
+// has Listen (the app creates, patches and deletes installations: a Send-only rule gets 401 on
+// every one, tests/integration/test_push_client.py) and Send (notifications), not Manage (which
+// could rewrite the hub's credentials and rules).
 param namespaceName string
 param hubName string
-param sendRuleName string
+param appRuleName string
 param location string
 param sku string
 @description('{ bundle_id, key_id, team_id, endpoint }, or empty.')
@@ -61,11 +64,12 @@ resource hub 'Microsoft.NotificationHubs/namespaces/notificationHubs@2023-10-01-
   properties: union(apnsCredential, fcmV1Credential)
 }
 
-resource sendRule 'Microsoft.NotificationHubs/namespaces/notificationHubs/authorizationRules@2023-10-01-preview' = {
+resource appRule 'Microsoft.NotificationHubs/namespaces/notificationHubs/authorizationRules@2023-10-01-preview' = {
   parent: hub
-  name: sendRuleName
+  name: appRuleName
   properties: {
     rights: [
+      'Listen'
       'Send'
     ]
   }
@@ -80,10 +84,11 @@ resource connection 'Microsoft.KeyVault/vaults/secrets@2023-07-01' = {
   parent: vault
   name: connectionSecretName
   properties: {
-    value: keyInUse == 'primary' ? sendRule.listKeys().primaryConnectionString : sendRule.listKeys().secondaryConnectionString
+    value: keyInUse == 'primary' ? appRule.listKeys().primaryConnectionString : appRule.listKeys().secondaryConnectionString
     contentType: 'Notification Hubs connection string (${keyInUse} key)'
   }
 }
 
+output hubId string = hub.id
 output hubName string = hub.name
 output secretUri string = connection.properties.secretUri

@@ -1,7 +1,10 @@
-// The Functions host's storage (AzureWebJobsStorage) and the Flex Consumption deployment package
-// container. Shared keys are off: the host and the deployment use the identity.
+// The Functions host's storage (AzureWebJobsStorage), the Flex Consumption deployment package
+// container and the app's own Blob containers (bulk uploads, payout lists). Shared keys are off:
+// the host, the app and the deployment use the identity.
 param name string
 param deploymentContainer string
+@description('Container key => { setting, name }: the app\'s Blob containers (shared/platform/resources.py BLOB_CONTAINERS); its identity cannot create them.')
+param containers object
 param location string
 param replication string
 param privateNetworking bool
@@ -10,7 +13,7 @@ param tags object
 resource account 'Microsoft.Storage/storageAccounts@2023-05-01' = {
   // checkov:skip=CKV_AZURE_59:Public network access is off with privateNetworking; dev keeps it on, with shared keys off so only Entra ID RBAC gets in.
   // checkov:skip=CKV_AZURE_35:The network ACL denies by default with privateNetworking; dev allows, with Entra ID only.
-  // checkov:skip=CKV_AZURE_206:Replication is a parameter (storageReplication); the host state is rebuilt on loss and the package is redeployed.
+  // checkov:skip=CKV_AZURE_206:Replication is an input: ZRS in production (payout lists and bulk uploads are citizen data, kept across zones); dev uses LRS and holds test data only.
   name: name
   location: location
   kind: 'StorageV2'
@@ -59,6 +62,14 @@ resource container 'Microsoft.Storage/storageAccounts/blobServices/containers@20
     publicAccess: 'None'
   }
 }
+
+resource appContainer 'Microsoft.Storage/storageAccounts/blobServices/containers@2023-05-01' = [for item in items(containers): {
+  parent: blobService
+  name: item.value.name
+  properties: {
+    publicAccess: 'None'
+  }
+}]
 
 output id string = account.id
 output blobEndpoint string = account.properties.primaryEndpoints.blob

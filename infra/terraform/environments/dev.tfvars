@@ -1,4 +1,5 @@
-# Development: scales to zero, public endpoints (Entra ID only), free push tier.
+# Development: scales to zero, public endpoints (Entra ID only), free push tier; outbound calls
+# leave through the same NAT Gateway as production's.
 # Secrets are not here: TF_VAR_apns_token, TF_VAR_fcm_v1_private_key, TF_VAR_party_secrets.
 environment = {
   prefix   = "cstella"
@@ -6,8 +7,9 @@ environment = {
   location = "italynorth"
 }
 
-function_instance_memory_mb = 2048
-function_maximum_instances  = 40
+function_instance_memory_mb            = 2048
+function_maximum_instances             = 40
+function_http_per_instance_concurrency = 32
 
 citizen_jwt_issuer   = "https://app-backend.dev.example.it"
 citizen_jwt_audience = "centro-stella"

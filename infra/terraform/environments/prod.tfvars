@@ -1,4 +1,6 @@
 # Production: autoscale Cosmos DB, Premium Service Bus, private endpoints, four push partitions.
+# The capacity values (instances, concurrency, always-ready, RU/s, messaging units, hub tier) are
+# `python -m bench.capacity`'s output (docs/capacity.md); tests/infra fails when they disagree.
 # Secrets are not here: TF_VAR_apns_token, TF_VAR_fcm_v1_private_key, TF_VAR_party_secrets.
 environment = {
   prefix   = "cstella"
@@ -6,8 +8,17 @@ environment = {
   location = "italynorth"
 }
 
-function_instance_memory_mb = 2048
-function_maximum_instances  = 1000
+function_instance_memory_mb            = 2048
+function_maximum_instances             = 120
+function_memory_quota_mb               = 512000
+function_http_per_instance_concurrency = 23
+function_zone_redundant                = true
+function_always_ready = {
+  "http"                            = 4
+  "function:push_queue"             = 2
+  "function:cashback_score"         = 2
+  "function:cashback_wallet_events" = 2
+}
 
 citizen_jwt_issuer   = "https://app-backend.example.it"
 citizen_jwt_audience = "centro-stella"
@@ -20,12 +31,19 @@ wallet_return_url   = "https://app-backend.example.it/wallet/onboarding"
 cashback_bank_check_url = "https://bank-check.example.it"
 
 cosmos_capacity_mode            = "autoscale"
-cosmos_autoscale_max_throughput = 20000
-cosmos_database_name            = "centro-stella"
-cosmos_zone_redundant           = true
+cosmos_autoscale_max_throughput = 2000
+cosmos_container_autoscale_max_throughput = {
+  wallet   = 127000
+  cashback = 52000
+  notices  = 18000
+  standin  = 3000
+}
+cosmos_database_name      = "centro-stella"
+cosmos_zone_redundant     = true
+cosmos_secondary_location = "westeurope"
 
 servicebus_sku                     = "Premium"
-servicebus_premium_messaging_units = 2
+servicebus_premium_messaging_units = 4
 servicebus_max_delivery_count      = 10
 
 notification_hubs_sku = "Standard"
@@ -51,7 +69,7 @@ fcm_v1 = {
 private_networking              = true
 vnet_address_space              = "10.20.0.0/16"
 functions_subnet_prefix         = "10.20.0.0/24"
-private_endpoints_subnet_prefix = "10.20.1.0/24"
+private_endpoints_subnet_prefix = "10.20.2.0/24"
 storage_replication             = "ZRS"
 log_retention_days              = 90
 alert_emails                    = ["oncall@example.it"]

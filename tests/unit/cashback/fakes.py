@@ -15,7 +15,7 @@ from shared.platform.outbox import pending
 from shared.wallet.models import NewInstrument, PspNotification
 from tests.fakes.cashback import MemoryCashbackStore
 from tests.fakes.platform import MemorySender
-from tests.unit.wallet.fakes import NOTIFY_URL, QUEUE, World, card, signed
+from tests.unit.wallet.fakes import QUEUE, World, card, signed
 
 HPAN_A = "a" * 64
 HPAN_B = "b" * 64
@@ -92,9 +92,7 @@ class Scene:
     async def onboard(self, cf: str, hpan: str = HPAN_A, *, deliver: bool = True) -> str:
         """A validated card in ``cf``'s wallet; its events reach cashback unless told not."""
         wallet = self.world.wallet
-        started = await wallet.start_onboarding(
-            cf, NewInstrument(type="CARD"), now=self.now, notification_url=NOTIFY_URL
-        )
+        started = await wallet.start_onboarding(cf, NewInstrument(type="CARD"), now=self.now)
         body = {
             "walletId": started.wallet_id,
             "sessionId": self.world.session_of(started.wallet_id),

@@ -9,6 +9,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
 from shared.auth.fiscal_code import fiscal_code_hash
 from shared.cashback.documents import hpan_pk, instrument_id
@@ -343,6 +344,13 @@ IBAN = "IT60X0542811101000000123456"
 async def check_all(scene: Scene) -> None:
     for body in scene.iban_checks():
         await scene.cashback.on_iban_check(body, now=scene.now)
+
+
+def test_an_owner_name_holding_a_card_number_is_refused() -> None:
+    with pytest.raises(ValidationError) as caught:
+        IbanIn.model_validate({"iban": IBAN, "ownerName": "Mario Rossi 4111 1111 1111 1111"})
+    assert "4111" not in json.dumps(caught.value.errors(include_input=False), default=str)
+    assert IbanIn.model_validate({"iban": IBAN, "ownerName": "Mario Rossi"}).owner_name
 
 
 async def test_an_iban_is_pending_until_the_bank_answers_and_shown_masked(scene: Scene) -> None:

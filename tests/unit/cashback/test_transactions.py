@@ -137,6 +137,18 @@ NOW = datetime(2026, 12, 20, 12, tzinfo=UTC)
         ({"correlationId": "a b"}, "INVALID"),
         ({"extra": 1}, "INVALID"),
         ({"idTrxAcquirer": None}, "INVALID"),
+        # a year Python cannot even convert to UTC, and years out of range
+        ({"trxDate": "0001-01-01T00:00:00+01:00"}, "INVALID"),
+        ({"trxDate": "9999-12-31T23:59:59-14:00"}, "INVALID"),
+        ({"trxDate": "1999-12-31T23:00:00+00:00"}, "INVALID"),
+        ({"trxDate": "2100-01-01T00:00:00+00:00"}, "INVALID"),
+        # a number is not a date-time (pydantic would read Unix seconds), nor a boolean a number
+        ({"trxDate": 1_797_328_800}, "INVALID"),
+        ({"amount": True}, "INVALID"),
+        ({"amount": 2000.0}, "INVALID"),
+        ({"amount": 2**64}, "INVALID"),
+        ({"merchantId": "m\x00"}, "INVALID"),
+        ({"acquirerId": True}, "INVALID"),
         ({"acquirerId": "OTHERACQ"}, "NOT_YOUR_ACQUIRER_ID"),
         ({"trxDate": "2026-12-20T14:00:00+01:00"}, "IN_THE_FUTURE"),
         ({"trxDate": "2026-11-30T23:59:00+01:00"}, "NO_PERIOD"),
@@ -159,6 +171,15 @@ async def test_each_bad_line_is_rejected_with_its_reason(
     assert queue == "q"
     assert [t["idTrxAcquirer"] for t in sent["transactions"]] == ["t1", "t3"]
     assert datetime.fromisoformat(sent["receivedAt"]) == NOW
+
+
+@pytest.mark.parametrize("bad", [None, 7, "line", [], True])
+async def test_a_line_that_is_not_an_object_is_rejected_alone(bad: object) -> None:
+    sender = MemorySender()
+    batch = TransactionBatchIn.model_validate({"transactions": [line(1), bad, line(3)]})
+    result = await Intake(sender, "q", PERIODS).submit(ACQ, batch, now=NOW)
+    assert result.accepted == 2
+    assert [(r.index, r.reason) for r in result.rejected] == [(1, "INVALID")]
 
 
 async def test_after_the_grace_days_a_period_refuses_its_transactions() -> None:
@@ -299,9 +320,17 @@ async def test_a_whole_chunk_twice_changes_nothing_the_second_time(scene: Scene)
     assert shown["cashback"] == sum(rules.score(1000 + i, PERIODS[0]) for i in range(20))
 
 
-async def test_not_a_chunk_is_a_permanent_failure(scene: Scene) -> None:
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"transactions": 1}',
+        b'{"receivedAt": "0001-01-01T00:00:00+14:00", "transactions": []}',
+        b'{"receivedAt": 1797328800, "transactions": []}',
+    ],
+)
+async def test_not_a_chunk_is_a_permanent_failure(scene: Scene, body: bytes) -> None:
     with pytest.raises(PermanentError):
-        await Scorer(scene.store, PERIODS).process(b'{"transactions": 1}')
+        await Scorer(scene.store, PERIODS).process(body)
 
 
 async def test_periods_list_newest_first_and_an_unknown_one_is_404(scene: Scene) -> None:

@@ -267,6 +267,12 @@ def test_iban_check_digits_computed_are_valid(candidate: str) -> None:
     assert not valid_iban(country + wrong + bban)
 
 
+@pytest.mark.parametrize("field", ["description", "entityFullName"])
+def test_a_card_number_in_a_notices_free_text_is_refused(field: str) -> None:
+    position = parse(body(**{field: "Tassa rifiuti, carta 4111 1111 1111 1111"}))
+    assert [e["loc"] for e in refusals(position)] == [[field]]
+
+
 @pytest.mark.parametrize(
     ("sent", "answered"),
     [

@@ -80,6 +80,36 @@ def test_data_must_be_a_small_flat_map_without_reserved_keys(data: dict[str, obj
         )
 
 
+@pytest.mark.parametrize(
+    "content",
+    [
+        {"title": "Card 4111 1111 1111 1111"},
+        {"body": "confirm your card 4111-1111-1111-1111 at https://example.test"},
+        {"data": {"card": "4111111111111111"}},
+        {"data": {"k4111111111111111": "x"}},
+    ],
+)
+def test_a_card_number_in_a_notification_is_refused_without_repeating_it(
+    content: dict[str, object],
+) -> None:
+    with pytest.raises(ValidationError) as caught:
+        NotificationIn.model_validate(
+            {"fiscalCode": fiscal_code(1), "title": "t", "body": "b", **content}
+        )
+    details = caught.value.errors(include_input=False)
+    assert "card number" in json.dumps(details, default=str)
+    assert "4111" not in json.dumps(details, default=str)
+
+
+@pytest.mark.parametrize("text", ["a\x00b", "a\ud800b"])
+def test_a_notification_text_with_a_nul_or_a_lone_surrogate_is_refused(text: str) -> None:
+    for field in ("title", "body"):
+        with pytest.raises(ValidationError):
+            NotificationIn.model_validate(
+                {"fiscalCode": fiscal_code(1), "title": "t", "body": "b", field: text}
+            )
+
+
 def test_installation_requests_are_strict() -> None:
     ok = InstallationIn.model_validate({"platform": "FCMV1", "pushChannel": device_token(1)})
     assert ok.platform == "FCMV1"

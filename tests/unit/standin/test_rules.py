@@ -150,14 +150,14 @@ def test_the_current_slot_and_older_slots_do_not_count() -> None:
     assert result.traffic == 60
 
 
-def test_every_kind_of_failure_is_a_fault() -> None:
+def test_the_three_station_failures_are_faults_and_an_error_is_not() -> None:
     slots = rules.window_slots(DAY, RULES.window)
     station = {
         start: {"ok": 1, "timeout": 1, "unreachable": 1, "notActive": 1, "error": 1}
         for start in slots
     }
     result = entry(DAY, station, other_calls=10)
-    assert all(s.faults == 4 for s in result.slots)
+    assert all(s.faults == 3 for s in result.slots)
     assert all(s.total == 5 for s in result.slots)
     assert result.enter
 
@@ -246,12 +246,6 @@ def test_a_valid_notice_with_the_right_amount_is_payable() -> None:
         (position(status="PAID"), 1500, Conflict, rules.ALREADY_PAID),
         (position(status="EXPIRED"), 1500, Gone, rules.EXPIRED),
         (position(expirationDate=DAY), 1500, Gone, rules.EXPIRED),
-        (
-            position(expirationDate=DAY - timedelta(seconds=1), switchToExpired=False),
-            1500,
-            Gone,
-            rules.EXPIRED,
-        ),
         (position(status="INVALID"), 1500, Invalid, rules.NOT_PAYABLE),
         (position(payStandIn=False), 1500, Invalid, rules.NOT_PAYABLE_IN_STAND_IN),
         (position(), 1499, Invalid, rules.AMOUNT_MISMATCH),
@@ -263,3 +257,50 @@ def test_each_refusal_has_its_reason(
     with pytest.raises(error) as raised:
         rules.check_payable(notice, amount=amount, now=DAY)
     assert getattr(raised.value, "code", None) == code
+
+
+def test_past_its_due_date_a_notice_without_switch_to_expired_stays_payable() -> None:
+    overdue = position(expirationDate=DAY - timedelta(days=3), switchToExpired=False)
+    rules.check_payable(overdue, amount=1500, now=DAY)
+    with pytest.raises(Gone):
+        rules.check_payable(
+            position(expirationDate=DAY - timedelta(days=3), switchToExpired=True),
+            amount=1500,
+            now=DAY,
+        )
+
+
+@pytest.mark.parametrize("kind", ["timeout", "unreachable", "notActive"])
+def test_the_nodes_three_station_faults_count(kind: str) -> None:
+    slots = rules.window_slots(DAY, RULES.window)
+    station = {start: {"ok": 4, kind: 6} for start in slots}
+    assert entry(DAY, station, other_calls=100).enter
+
+
+def test_an_ec_refusal_or_a_malformed_answer_is_traffic_not_a_fault() -> None:
+    slots = rules.window_slots(DAY, RULES.window)
+    station = {start: {"ok": 4, "error": 6} for start in slots}
+    result = entry(DAY, station, other_calls=100)
+    assert not result.enter
+    assert all(s.faults == 0 and s.total == 10 for s in result.slots)
+
+
+def test_pagopas_production_thresholds_are_the_defaults() -> None:
+    assert (RULES.window, RULES.fault_rate, RULES.faulty_slots) == (
+        timedelta(minutes=30),
+        0.5,
+        0.5,
+    )
+    assert (RULES.day_share, RULES.night_share) == (0.05, 0.10)
+    assert (RULES.probe_window, RULES.min_probes) == (timedelta(minutes=60), 6)
+
+
+def test_an_excluded_station_never_enters_however_faulty() -> None:
+    slots = rules.window_slots(DAY, RULES.window)
+    station = {start: {"timeout": 10} for start in slots}
+    traffic = {"S": station, "OTHERS": others(DAY, 10)}
+    excluded = Thresholds(excluded=frozenset({"S"}))
+    assert rules.evaluate_entry("S", traffic, now=DAY, rules=RULES).enter
+    result = rules.evaluate_entry("S", traffic, now=DAY, rules=excluded)
+    assert not result.enter
+    assert "excluded" in result.reason

@@ -155,12 +155,20 @@ class StaleOnce(MemoryWalletStore):
         super().__init__()
         self.raced = False
 
-    async def replace(self, document: Document) -> Document:
-        if not self.raced:
+    def _race(self, documents: list[Document]) -> None:
+        read = [d for d in documents if d.get("_etag")]
+        if not self.raced and read:
             self.raced = True
-            key = (document["pk"], document["id"])
+            key = (read[-1]["pk"], read[-1]["id"])
             self.items[key] = {**self.items[key], "_etag": "someone-else"}
+
+    async def replace(self, document: Document) -> Document:
+        self._race([document])
         return await super().replace(document)
+
+    async def write_together(self, pk: str, documents: list[Document]) -> list[Document]:
+        self._race(documents)
+        return await super().write_together(pk, documents)
 
 
 class World:
@@ -172,6 +180,7 @@ class World:
         store: MemoryWalletStore | None = None,
         max_instruments: int = 20,
         now: datetime = NOW,
+        notification_url: str | None = NOTIFY_URL,
     ) -> None:
         self.clock = FixedClock(now)
         self.store = store or MemoryWalletStore()
@@ -191,6 +200,7 @@ class World:
                 session_window=timedelta(minutes=30),
                 max_instruments=max_instruments,
                 events_queue=QUEUE,
+                notification_url=notification_url,
             ),
         )
 

@@ -66,6 +66,7 @@ async def test_the_secret_is_named_by_the_registry_and_read_from_the_provider() 
         b'{"sessionId": 1, "redirectUrl": "x"}',
         b'{"sessionId": "s", "redirectUrl": "javascript:alert(1)"}',
         b'{"sessionId": "", "redirectUrl": "https://psp/x"}',
+        b'{"sessionId": "4111-1111-1111-1111", "redirectUrl": "https://psp/x"}',
         b"x" * 70000,
     ],
 )

@@ -4,6 +4,7 @@ deletion, applications, computed statuses and events."""
 from __future__ import annotations
 
 import asyncio
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -13,12 +14,20 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from shared.auth.fiscal_code import fiscal_code_hash
-from shared.platform.errors import Conflict, DependencyError, Invalid, NotFound, Unauthorized
+from shared.platform.errors import (
+    ConfigurationError,
+    Conflict,
+    DependencyError,
+    Invalid,
+    NotFound,
+    Unauthorized,
+)
 from shared.wallet.models import (
     ApplicationsUpdate,
     NewInstrument,
     NotificationAck,
     PspNotification,
+    fixed_time,
 )
 from tests.unit.wallet.fakes import (
     CF,
@@ -40,9 +49,7 @@ async def onboard(
     request = NewInstrument.model_validate(
         {"type": type_, **({"applications": applications} if applications is not None else {})}
     )
-    started = await world.wallet.start_onboarding(
-        cf, request, now=world.now, notification_url=NOTIFY_URL
-    )
+    started = await world.wallet.start_onboarding(cf, request, now=world.now)
     return started.wallet_id
 
 
@@ -80,9 +87,7 @@ async def validated(world: World, cf: str = CF, hpan: str = "a" * 64, **card_arg
 # ------------------------------------------------------------------ onboarding
 async def test_onboarding_opens_a_psp_session_and_stores_it_created() -> None:
     world = World()
-    started = await world.wallet.start_onboarding(
-        CF, NewInstrument(type="CARD"), now=world.now, notification_url=NOTIFY_URL
-    )
+    started = await world.wallet.start_onboarding(CF, NewInstrument(type="CARD"), now=world.now)
     assert started.status == "CREATED"
     assert started.redirect_url == "https://psp.example/onboarding/sess-1"
     [opened] = world.psp.opened
@@ -114,6 +119,27 @@ async def test_a_psp_outage_writes_nothing() -> None:
     world.psp.down = True
     with pytest.raises(DependencyError):
         await onboard(world)
+    assert world.store.items == {}
+
+
+@pytest.mark.parametrize(
+    "configured",
+    [
+        None,
+        "",
+        "   ",
+        "http://attacker.example:4444/api/v1/wallet/psp/notifications",
+        "https://app.example/api/v1/wallet/psp/notifications?code=function-key",
+        "https://user:pw@app.example/api/v1/wallet/psp/notifications",
+        "ftp://app.example/notifications",
+        "/api/v1/wallet/psp/notifications",
+    ],
+)
+async def test_without_a_usable_notification_url_nothing_is_opened(configured: str | None) -> None:
+    world = World(notification_url=configured)
+    with pytest.raises(ConfigurationError, match="WALLET_NOTIFICATION_URL"):
+        await onboard(world)
+    assert world.psp.opened == []
     assert world.store.items == {}
 
 
@@ -180,6 +206,42 @@ async def test_ko_and_canceled_end_in_error_with_the_reason(
     assert (shown.status, shown.error_reason) == ("ERROR", reason)
     assert (await world.wallet.instruments(CF, now=world.now)).instruments == []
     assert world.events() == []
+
+
+async def test_a_card_number_in_a_psp_reason_is_masked_before_it_is_stored() -> None:
+    world = World()
+    wallet_id = await onboard(world)
+    await notify(world, wallet_id, "KO", {"reason": "card 4111 1111 1111 1111 refused"})
+    stored = world.stored(CF, wallet_id)
+    assert "4111" not in str(stored)
+    assert stored["errorReason"] == "KO: card **** **** **** **** refused"
+    shown = await world.wallet.get(CF, wallet_id, now=world.now)
+    assert shown.error_reason == "KO: card **** **** **** **** refused"
+
+
+@pytest.mark.parametrize(
+    "details",
+    [
+        {**card(), "brand": "4111111111111111"},
+        {**card(), "contractId": "ctr-4111-1111-1111-1111"},
+    ],
+)
+async def test_a_card_number_in_an_ok_outcomes_details_is_refused(details: dict[str, Any]) -> None:
+    world = World()
+    wallet_id = await onboard(world)
+    with pytest.raises(Invalid) as caught:
+        await notify(world, wallet_id, details=details)
+    assert caught.value.status == 422
+    assert "4111" not in str(caught.value.errors)
+    assert "4111" not in str(world.store.items)
+
+
+@pytest.mark.parametrize("field", ["walletId", "sessionId"])
+@pytest.mark.parametrize("text", ["a\x00b", "a\ud800b"])
+def test_a_notification_with_a_nul_or_a_lone_surrogate_is_refused(field: str, text: str) -> None:
+    raw = json.dumps({"walletId": "w", "sessionId": "s", "outcome": "KO", field: text})
+    with pytest.raises(ValidationError):
+        PspNotification.model_validate_json(raw)
 
 
 async def test_identical_renotification_is_accepted_and_changes_nothing() -> None:
@@ -396,6 +458,9 @@ async def test_a_later_write_sends_its_own_events_and_leaves_older_ones_to_the_s
     "details",
     [
         {**card(), "pan": "4242424242424242"},  # a PAN is never accepted
+        {**card(), "expiryMonth": True},  # booleans and strings are not numbers
+        {**card(), "expiryYear": "2030"},
+        {**card(), "expiryYear": 2100},
         {**card(), "hpan": "not-a-hash"},
         {k: v for k, v in card().items() if k != "hpan"},
         {"bankName": "Banca", "maskedPhone": "+39 ****1234", "hpan": "a" * 64, "contractId": "c"},
@@ -550,20 +615,81 @@ async def test_at_most_20_live_instruments_counting_sessions_in_progress() -> No
     assert len(await world.store.current(fiscal_code_hash(OTHER_CF), pending_since="")) == 0
 
 
-async def test_a_validation_beyond_the_limit_ends_in_error() -> None:
-    # Sessions opened at the same moment all pass the check at opening (each waits on the
-    # PSP); the limit holds at validation.
+async def test_concurrent_onboardings_never_pass_the_limit_together() -> None:
+    # Every onboarding counts free slots before it waits on the PSP, and all of them see room;
+    # the slots document, written with the instrument, admits only as many as the limit.
     world = World(max_instruments=2)
-    wallet_ids = await asyncio.gather(*(onboard(world) for _ in range(3)))
-    for n, wallet_id in enumerate(wallet_ids):
-        await notify(world, wallet_id, details=card(f"{n:064x}"))
-    shown = [await world.wallet.get(CF, w, now=world.now) for w in wallet_ids]
-    assert [(i.status, i.error_reason) for i in shown] == [
-        ("VALIDATED", None),
-        ("VALIDATED", None),
+    results = await asyncio.gather(*(onboard(world) for _ in range(5)), return_exceptions=True)
+    started = [r for r in results if isinstance(r, str)]
+    refused = [r for r in results if isinstance(r, Conflict)]
+    assert (len(started), len(refused)) == (2, 3)
+    assert all("at most 2" in r.detail for r in refused)
+    assert len(await world.store.current(fiscal_code_hash(CF), pending_since="")) == 2
+    validations = [notify(world, w, details=card(f"{n:064x}")) for n, w in enumerate(started)]
+    await asyncio.gather(*validations)
+    shown = (await world.wallet.instruments(CF, now=world.now)).instruments
+    assert [i.status for i in shown] == ["VALIDATED", "VALIDATED"]
+
+
+async def test_deleting_and_failed_sessions_give_their_slots_back() -> None:
+    world = World(max_instruments=2)
+    card_id = await validated(world, hpan="1" * 64)
+    failed = await onboard(world)
+    with pytest.raises(Conflict, match="at most 2"):
+        await onboard(world)
+    await notify(world, failed, "KO", {"reason": "declined"})
+    later = await onboard(world)  # the KO freed a slot
+    with pytest.raises(Conflict, match="at most 2"):
+        await onboard(world)
+    await world.wallet.delete(CF, card_id, now=world.now)
+    await onboard(world)  # the deletion freed one
+    await world.wallet.delete(CF, later, now=world.now)
+    await onboard(world)  # so does deleting a session in progress
+    held = world.stored(CF, "slots")["held"]
+    assert len(held) == 2
+    assert card_id not in held
+
+
+async def test_a_session_without_a_slot_is_refused_at_the_limit_when_validated() -> None:
+    # Sessions opened before slots were kept (written here as the old code wrote them) take a
+    # slot when they validate, while there is one.
+    world = World(max_instruments=2)
+    pk = fiscal_code_hash(CF)
+    legacy = []
+    for n in range(3):
+        wallet_id = await world.ids.new(CF)
+        world.psp.opened.append({"walletId": wallet_id, "sessionId": f"old-{n}"})
+        legacy.append(wallet_id)
+        await world.store.create(
+            {
+                "id": wallet_id,
+                "pk": pk,
+                "kind": "instrument",
+                "fiscalCode": CF,
+                "type": "CARD",
+                "status": "CREATED",
+                "applications": {"PAGOPA": "ENABLED"},
+                "pspId": "DEMOPSP",
+                "sessionId": f"old-{n}",
+                "createdAt": fixed_time(world.now),
+                "updatedAt": fixed_time(world.now),
+            }
+        )
+    await asyncio.gather(
+        *(notify(world, w, details=card(f"{n:064x}")) for n, w in enumerate(legacy))
+    )
+    statuses = sorted(
+        (i.status, i.error_reason)
+        for i in [await world.wallet.get(CF, w, now=world.now) for w in legacy]
+    )
+    assert statuses == [
         ("ERROR", "TOO_MANY_INSTRUMENTS"),
+        ("VALIDATED", None),
+        ("VALIDATED", None),
     ]
     assert len(world.events()) == 2
+    with pytest.raises(Conflict, match="at most 2"):
+        await onboard(world)
 
 
 async def test_expired_cards_and_a_replaced_one_leave_room_under_the_limit() -> None:
@@ -690,11 +816,16 @@ async def test_round_trips_per_operation_at_the_store() -> None:
     world = World()
     store = world.store
     before = store.round_trips
+    await onboard(world)
+    # the partition's first: no slots yet, so the live instruments are queried to count them
+    assert store.round_trips - before == 3
+    before = store.round_trips
     wallet_id = await onboard(world)
-    assert store.round_trips - before == 2  # live count, instrument (no session route)
+    assert store.round_trips - before == 2  # the slots, one batch (no session route)
     before = store.round_trips
     await notify(world, wallet_id)
-    # the partition query and the write (signature recorded in it; outbox left to the sweep)
+    # the partition query (with the slots) and one batch: the slots and the instrument, the
+    # signature recorded in it; the outbox is left to the sweep
     assert store.round_trips - before == 2
     before = store.round_trips
     await world.wallet.instruments(CF, now=world.now)
@@ -702,7 +833,7 @@ async def test_round_trips_per_operation_at_the_store() -> None:
     assert store.round_trips - before == 2
     before = store.round_trips
     await world.wallet.delete(CF, wallet_id, now=world.now)
-    assert store.round_trips - before == 2  # read, write
+    assert store.round_trips - before == 3  # read, the slots, one batch (its slot freed)
 
 
 # ------------------------------------------------------------------ a property

@@ -1,0 +1,85 @@
+"""A payment document's answers to an outcome: whose token it is (the live one, one an outcome
+reported, the receipt's), and whether a receipt id's claim is this outcome's own."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from shared.platform.cosmos import StaleDocument
+from shared.platform.errors import Conflict
+from shared.standin.models import OutcomeIn
+from shared.standin.payments import (
+    RECEIPT_REUSED,
+    check_claim,
+    new_token,
+    receipt_claim,
+    token_notice,
+    token_owner,
+)
+
+NOW = datetime(2026, 11, 22, 10, tzinfo=UTC)
+LIVE, REPORTED, PAID, UNKNOWN = (new_token("77777777777", "301000000000000001") for _ in range(4))
+
+
+def outcome(token: str = LIVE, receipt: str = "r-1", psp: str = "PSPA") -> OutcomeIn:
+    return OutcomeIn.model_validate(
+        {
+            "paymentToken": token,
+            "outcome": "OK",
+            "pspId": psp,
+            "receiptId": receipt,
+            "paymentDateTime": NOW.isoformat(),
+            "paymentMethod": "CP",
+            "fee": 0,
+        }
+    )
+
+
+def test_a_token_s_owner_is_what_the_payment_remembers() -> None:
+    payment = {
+        "token": {"paymentToken": LIVE, "pspId": "PSPA"},
+        "outcomes": [{"paymentToken": REPORTED, "pspId": "PSPB", "receiptId": "r"}],
+        "paid": {"paymentToken": PAID, "pspId": "PSPC"},
+    }
+    assert [token_owner(payment, t) for t in (LIVE, REPORTED, PAID, UNKNOWN)] == [
+        "PSPA",
+        "PSPB",
+        "PSPC",
+        None,
+    ]
+
+
+def test_a_receipt_claim_is_keyed_by_the_ec_and_the_receipt_id() -> None:
+    claim = receipt_claim(outcome(receipt="r-9"), now=NOW)
+    assert (claim["id"], claim["pk"]) == ("receipt:77777777777:r-9", "receipt:77777777777:r-9")
+    assert (claim["noticeNumber"], claim["paymentToken"]) == ("301000000000000001", LIVE)
+
+
+def test_a_claim_is_taken_by_another_payment_or_is_this_outcome_s_own() -> None:
+    own = receipt_claim(outcome(), now=NOW)
+    check_claim(own, outcome())  # an earlier attempt of this very outcome
+    with pytest.raises(Conflict) as taken:
+        check_claim(own, outcome(token=REPORTED))
+    assert taken.value.code == RECEIPT_REUSED
+    with pytest.raises(StaleDocument):
+        check_claim(None, outcome())
+
+
+@pytest.mark.parametrize(
+    ("ec", "notice"),
+    [
+        ("77777777777", "301000000000000001"),
+        ("00000000000", "000000000000000000"),
+        ("99999999999", "999999999999999999"),
+        ("01234567890", "012345678901234567"),
+    ],
+)
+def test_a_token_fits_sanp_and_names_its_notice(ec: str, notice: str) -> None:
+    token = new_token(ec, notice)
+    assert len(token) == 35
+    assert token.isalnum()
+    assert token.isascii()
+    assert token_notice(token) == (ec, notice)
+    assert new_token(ec, notice) != token
