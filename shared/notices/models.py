@@ -289,9 +289,13 @@ class PositionIn(BaseModel):
         whatever they hold (a 5,000-digit number, a lone surrogate, deep nesting).
 
         Raises:
-            Invalid: (400) not a JSON object.
+            Invalid: (422) no body at all: pagoPA's spec leaves the body optional, so a request
+                without one follows the spec, and the archive cannot act on it; (400) not a
+                JSON object.
             ValidationError: not the schema.
         """
+        if not raw.strip():
+            raise Invalid("a debt position is required: the request has no body", status=422)
         data = contract_json(raw)
         if not isinstance(data, dict):
             raise Invalid("the body is not a JSON object")
