@@ -44,7 +44,7 @@ from bench.common import (
 from local.cosmos import stats
 from local.platform import DEMO_EC, Platform
 from local.process import ROOT
-from shared.notices.models import position_id
+from shared.notices.identity import position_id
 from shared.platform.clients import Clients
 from shared.platform.collector import pace_collector
 from shared.platform.config import load_settings

@@ -11,19 +11,16 @@ from pydantic import BaseModel, Field, RootModel
 from functions.http import Call, Handler, Reply, endpoint
 from functions.queue import queue_trigger
 from functions.root import get_root
-from shared.notices.models import (
-    MAX_UPLOAD_BYTES,
+from shared.notices.access import parse_segregation_codes
+from shared.notices.bulk_models import (
     BulkAccepted,
     BulkReport,
-    DebtPositionResponse,
     FileIdList,
-    Position,
-    PositionIn,
     UploadOperation,
     UploadReport,
     UploadStatus,
 )
-from shared.notices.service import parse_segregation_codes
+from shared.notices.models import MAX_UPLOAD_BYTES, DebtPositionResponse, Position, PositionIn
 from shared.parties.models import Role
 from shared.platform.queue_work import Delivery
 

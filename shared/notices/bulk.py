@@ -38,21 +38,19 @@ from typing import Any
 from pydantic import ValidationError
 
 from shared.notices import rules
+from shared.notices.access import authorize_write
 from shared.notices.blobs import BlobMissing, BlobStore
-from shared.notices.models import (
-    MAX_POSITIONS,
-    MAX_UPLOAD_BYTES,
+from shared.notices.bulk_models import (
     BulkAccepted,
     BulkReport,
     ChunkTask,
-    PositionIn,
     RejectedLine,
     UploadOperation,
-    accept,
-    fixed_time,
 )
-from shared.notices.service import NoticeArchive, Parties, authorize_write
+from shared.notices.models import MAX_POSITIONS, MAX_UPLOAD_BYTES, PositionIn, accept
+from shared.notices.service import NoticeArchive, Parties
 from shared.notices.store import BULK_DOC_ID, BulkStore, Document, chunk_doc_id
+from shared.notices.times import fixed_time
 from shared.notices.upload import (
     ROME,
     Refused,

@@ -34,6 +34,8 @@ from pydantic import (
     ValidationError,
 )
 
+from shared.notices.bulk_models import UploadOperation
+from shared.notices.identity import iuv_of_iupd
 from shared.notices.models import (
     MAX_AMOUNT,
     MAX_FILE_CONTENT_BYTES,
@@ -41,8 +43,6 @@ from shared.notices.models import (
     MAX_TEXT,
     MAX_UPLOAD_BYTES,
     PositionIn,
-    UploadOperation,
-    iuv_of_iupd,
 )
 from shared.platform.errors import Invalid, PayloadTooLarge
 
