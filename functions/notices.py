@@ -221,7 +221,7 @@ async def aca_upload_delete(call: Call[BaseModel]) -> Reply:
     summary="pagoPA's status of an uploaded file",
 )
 async def aca_upload_status(call: Call[BaseModel]) -> UploadStatus:
-    found = await call.root.notice_bulks().upload_status(
+    found = await call.root.notice_bulks().files.upload_status(
         call.the_party,
         broker=call.param("broker"),
         organization=call.param("organization"),
@@ -242,7 +242,7 @@ async def aca_upload_status(call: Call[BaseModel]) -> UploadStatus:
     summary="pagoPA's report of an uploaded file (425 until every position is processed)",
 )
 async def aca_upload_report(call: Call[BaseModel]) -> UploadReport:
-    found = await call.root.notice_bulks().upload_report(
+    found = await call.root.notice_bulks().files.upload_report(
         call.the_party,
         broker=call.param("broker"),
         organization=call.param("organization"),
@@ -270,7 +270,7 @@ async def aca_upload_report(call: Call[BaseModel]) -> UploadReport:
 )
 async def aca_upload_list(call: Call[BaseModel]) -> Reply:
     params = call.request.params
-    found, token = await call.root.notice_bulks().upload_list(
+    found, token = await call.root.notice_bulks().files.upload_list(
         call.the_party,
         broker=call.param("broker"),
         organization=call.param("organization"),

@@ -4,6 +4,7 @@ uploaded file (``pagopa-gpd-upload``; docs/aca-contract.md)."""
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
@@ -12,6 +13,10 @@ from shared.notices.models import MAX_FILE_CONTENT_BYTES, MAX_POSITIONS, SEGREGA
 from shared.notices.times import StoredTime
 from shared.parties.models import PARTY_ID
 from shared.platform.values import BoundedDateTime, SafeText
+
+BULK_ID = re.compile(r"[0-9a-f]{32}")
+SUCCESS = {201: "Debt position CREATED", 200: "Debt position operation OK"}
+"""pagoPA's upload report's messages for what was written (``pagopa-gpd-upload-function``)."""
 
 
 class BulkAccepted(BaseModel):

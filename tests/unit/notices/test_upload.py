@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from shared.notices.bulk import TooEarly
+from shared.notices.files import TooEarly
 from shared.notices.models import MAX_FILE_CONTENT_BYTES, MAX_POSITIONS
 from shared.notices.upload import (
     Refused,
@@ -271,12 +271,12 @@ async def test_an_uploaded_file_is_written_and_reported_both_ways(world: World) 
     seven = {"amount": 7, "transfer": [{"amount": 7, "iban": IBAN}]}
     positions = [gpd(1), gpd(2, iupd="wrong"), gpd(3), gpd(9), gpd(1, option=seven)]
     file_id = await submit(world, upload_body(positions))
-    status = await world.bulks.upload_status(
+    status = await world.bulks.files.upload_status(
         world.parties[EC], broker=EC, organization=EC, file_id=file_id
     )
     assert (status["operationStatus"], status["submittedItem"]) == ("IN_PROGRESS", 5)
     with pytest.raises(TooEarly):
-        await world.bulks.upload_report(
+        await world.bulks.files.upload_report(
             world.parties[EC], broker=EC, organization=EC, file_id=file_id
         )
     assert await world.deliver_all() == 2  # chunks of 3 elements
@@ -290,11 +290,11 @@ async def test_an_uploaded_file_is_written_and_reported_both_ways(world: World) 
         (4, 409, f"ACA_{EC}_{iuv(9)}"),
     ]
     # and pagoPA's
-    status = await world.bulks.upload_status(
+    status = await world.bulks.files.upload_status(
         world.parties[EC], broker=EC, organization=EC, file_id=file_id
     )
     assert (status["operationStatus"], status["processedItem"]) == ("COMPLETED_WITH_WARNINGS", 5)
-    found = await world.bulks.upload_report(
+    found = await world.bulks.files.upload_report(
         world.parties[EC], broker=EC, organization=EC, file_id=file_id
     )
     groups = {(r["statusCode"], r["statusMessage"][:24]): r["iupds"] for r in found["responses"]}
@@ -337,7 +337,7 @@ async def test_only_the_broker_may_upload_for_its_ecs_and_read_it(world: World) 
     report = await world.bulks.report(file_id, party=world.parties[BROKER])
     assert [(r.line, r.status) for r in report.rejected_lines] == [(2, 409)]  # its codes only
     with pytest.raises(Forbidden):
-        await world.bulks.upload_status(
+        await world.bulks.files.upload_status(
             world.parties[EC], broker=BROKER, organization=EC, file_id=file_id
         )
     for broker, organization, wanted in [
@@ -346,7 +346,7 @@ async def test_only_the_broker_may_upload_for_its_ecs_and_read_it(world: World) 
         (BROKER, EC, "not-an-id"),
     ]:
         with pytest.raises(NotFound):
-            await world.bulks.upload_status(
+            await world.bulks.files.upload_status(
                 world.parties[BROKER], broker=broker, organization=organization, file_id=wanted
             )
 
@@ -364,7 +364,7 @@ async def test_a_broker_lists_its_files_a_page_at_a_time(world: World) -> None:
     other = await submit(world, upload_body([gpd(9, code="02")]), party=BROKER, broker=BROKER)
 
     async def page(token: str | None = None, **query: str) -> tuple[dict[str, Any], str | None]:
-        return await world.bulks.upload_list(
+        return await world.bulks.files.upload_list(
             world.parties[EC],
             broker=EC,
             organization=EC,
@@ -405,7 +405,7 @@ async def test_a_listing_out_of_bounds_is_refused(
     world: World, query: dict[str, str], error: type[Exception]
 ) -> None:
     with pytest.raises(error):
-        await world.bulks.upload_list(
+        await world.bulks.files.upload_list(
             world.parties[EC],
             broker=EC,
             organization=EC,
@@ -416,7 +416,7 @@ async def test_a_listing_out_of_bounds_is_refused(
             now=world.now,
         )
     with pytest.raises(Forbidden):
-        await world.bulks.upload_list(
+        await world.bulks.files.upload_list(
             world.parties[EC],
             broker=BROKER,
             organization=EC,
