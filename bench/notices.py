@@ -4,22 +4,30 @@ own Cosmos client from ``shared.platform.clients``, so both sides have the same 
 
 - Single writes: ``POST /api/aca/v1/paCreatePosition`` (new positions) at concurrency 32,
   beside ``upsert_item`` of the documents the host stored, 32 at a time.
-- Bulk: one upload of 20,000 positions (NDJSON) until its report says COMPLETED, beside
-  ``upsert_item`` of the documents it stored at the host's own concurrency (host.json's
-  ``maxConcurrentCalls`` chunks at once x ``NOTICES_BULK_CONCURRENCY`` writes per chunk).
+- Bulk, in both upload formats: one upload of 20,000 positions (NDJSON, and pagoPA's multipart
+  upload file: a ZIP of one JSON file of GPD payment positions) until its report says
+  COMPLETED, beside ``upsert_item`` of the documents it stored at the host's own concurrency
+  (host.json's ``maxConcurrentCalls`` chunks at once x ``NOTICES_BULK_CONCURRENCY`` writes per
+  chunk).
 - Cosmos round trips per position, counted at the emulator (``GET /_emulator/stats``).
+- The worker's memory: a fresh host takes one upload of 50,000 positions in each format (to
+  COMPLETED); its peak resident set (``VmHWM`` in ``/proc``) beside its resident set before.
 
-Run: ``python -m bench.notices [--positions 20000] [--singles 2000]``. Prints; asserts nothing.
+Run: ``python -m bench.notices [--positions 20000] [--singles 2000] [--memory-positions 50000]``.
+Prints; asserts nothing.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import itertools
 import json
 import tempfile
 import time
+import zipfile
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +35,6 @@ import aiohttp
 from azure.cosmos.aio import ContainerProxy
 
 from bench.common import (
-    FUNCTION_KEY,
     Figures,
     bench_settings,
     load,
@@ -37,6 +44,7 @@ from bench.common import (
 from local.cosmos import stats
 from local.platform import DEMO_EC, Platform
 from local.process import ROOT
+from shared.notices.identity import position_id
 from shared.platform.clients import Clients
 from shared.platform.collector import pace_collector
 from shared.platform.config import load_settings
@@ -45,7 +53,13 @@ DATABASE = "bench-notices"
 RAW_DATABASE = "bench-notices-raw"
 CREATE = "/api/aca/v1/paCreatePosition"
 BULK = "/api/aca/v1/positions/bulk"
+UPLOAD = (
+    f"/api/upload/aca/debt-positions-service/v2/brokers/{DEMO_EC}/organizations/{DEMO_EC}"
+    "/debtpositions/file"
+)
 SINGLE_CONCURRENCY = 32
+FORMATS = ("ndjson", "file")
+MEMORY_FIRST = {"ndjson": 100_000_000, "file": 200_000_000}
 
 
 def position(n: int) -> dict[str, Any]:
@@ -61,6 +75,61 @@ def position(n: int) -> dict[str, Any]:
     }
 
 
+def gpd_position(n: int) -> dict[str, Any]:
+    """The same position as :func:`position`, as an element of pagoPA's upload file."""
+    iuv = f"01{n:015d}"
+    return {
+        "iupd": f"ACA_{DEMO_EC}_{iuv}",
+        "type": "F",
+        "fiscalCode": "RSSMRA85T10A562S",
+        "fullName": "Mario Rossi",
+        "companyName": "Comune di Demo",
+        "switchToExpired": False,
+        "paymentOption": [
+            {
+                "iuv": iuv,
+                "amount": 12_050,
+                "description": "TARI 2026 - rata unica",
+                "isPartialPayment": False,
+                "dueDate": "2030-01-31T23:00:00Z",
+                "transfer": [
+                    {
+                        "idTransfer": "1",
+                        "amount": 12_050,
+                        "remittanceInformation": "TARI 2026 - rata unica",
+                        "category": "9/0101108TS/",
+                    }
+                ],
+            }
+        ],
+    }
+
+
+def ndjson_upload(first: int, positions: int) -> bytes:
+    return "\n".join(json.dumps(position(first + i)) for i in range(positions)).encode()
+
+
+def file_upload(first: int, positions: int) -> bytes:
+    """pagoPA's upload file: a ZIP of one JSON file (indented, as its service writes them)."""
+    content = json.dumps(
+        {"paymentPositions": [gpd_position(first + i) for i in range(positions)]}, indent=2
+    )
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("positions.json", content)
+    return buffer.getvalue()
+
+
+def memory_mb(pid: int) -> dict[str, float]:
+    """The process's resident set now and at its peak (``/proc/<pid>/status``), in MB."""
+    found: dict[str, float] = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name in ("VmRSS", "VmHWM"):
+            found[name] = int(value.split()[0]) / 1024
+    return found
+
+
 def host_concurrency(env: dict[str, str]) -> int:
     host_json = json.loads((ROOT / "host.json").read_text())
     calls = int(host_json["extensions"]["serviceBus"].get("maxConcurrentCalls", 16))
@@ -72,11 +141,9 @@ class Bench:
         self.host = host_url
         self.port = platform.cosmos.port
         self.env = platform.env
-        self.headers = {
-            "x-functions-key": FUNCTION_KEY,
-            "Content-Type": "application/json",
-            "Ocp-Apim-Subscription-Key": platform.env["DEV_PARTY_KEY_EC"],
-        }
+        # the subscription key alone, as pagoPA's contract has it (no function key)
+        self.key = {"Ocp-Apim-Subscription-Key": platform.env["DEV_PARTY_KEY_EC"]}
+        self.headers = {**self.key, "Content-Type": "application/json"}
         self.singles = itertools.count(10_000_000)  # a new position each, warm-up included
         self.bulks = itertools.count(20_000_000, 1_000_000)
 
@@ -86,13 +153,18 @@ class Bench:
     async def documents(
         self, container: ContainerProxy, first: int, last: int
     ) -> list[dict[str, Any]]:
-        """What the host stored for positions first..last-1 (without system properties)."""
-        found = []
-        async for item in container.query_items("SELECT * FROM c"):
-            n = int(item["iuv"][2:])
-            if first <= n < last:
-                found.append({k: v for k, v in item.items() if not k.startswith("_")})
-        return found
+        """What the host stored for positions first..last-1 (without system properties): point
+        reads of their IUPDs (a query would make the emulator scan every earlier round's
+        positions, page after page)."""
+        slots = asyncio.Semaphore(64)
+
+        async def read(n: int) -> dict[str, Any]:
+            doc_id = position_id(DEMO_EC, f"01{n:015d}")
+            async with slots:
+                item: dict[str, Any] = await container.read_item(doc_id, partition_key=doc_id)
+            return {k: v for k, v in item.items() if not k.startswith("_")}
+
+        return list(await asyncio.gather(*(read(n) for n in range(first, last))))
 
     async def single(self, session: aiohttp.ClientSession, i: int) -> bool:
         async with session.post(
@@ -101,24 +173,33 @@ class Bench:
             await response.read()
             return response.status == 200
 
-    async def bulk(self, first: int, positions: int) -> tuple[float, int, int]:
+    async def submit(self, session: aiohttp.ClientSession, kind: str, upload: bytes) -> str:
+        """Send an upload in format ``kind``; returns the path of its per-line report."""
+        if kind == "ndjson":
+            async with session.post(self.host + BULK, data=upload, headers=self.key) as response:
+                accepted = await response.json()
+                assert response.status == 202, accepted
+                return str(accepted["report"])
+        form = aiohttp.FormData()
+        form.add_field("file", upload, filename="positions.zip", content_type="application/zip")
+        async with session.post(self.host + UPLOAD, data=form, headers=self.key) as response:
+            assert response.status == 202, await response.text()
+            await response.read()
+            file_id = response.headers["Location"].split("/")[-2]
+        return f"/api/aca/v1/bulk/{file_id}"
+
+    async def bulk(self, kind: str, first: int, positions: int) -> tuple[float, int, int]:
         """Seconds from upload to COMPLETED, Cosmos round trips (polls excluded), polls."""
-        upload = "\n".join(json.dumps(position(first + i)) for i in range(positions)).encode()
+        upload = (ndjson_upload if kind == "ndjson" else file_upload)(first, positions)
         polls = 0
         async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=300)) as session:
             self.round_trips()
             started = time.perf_counter()
-            async with session.post(
-                self.host + BULK, data=upload, headers=self.headers
-            ) as response:
-                accepted = await response.json()
-                assert response.status == 202, accepted
+            report_path = await self.submit(session, kind, upload)
             while True:
                 await asyncio.sleep(0.25)
                 polls += 1
-                async with session.get(
-                    self.host + accepted["report"], headers=self.headers
-                ) as response:
+                async with session.get(self.host + report_path, headers=self.key) as response:
                     report = await response.json()
                 if report["status"] == "COMPLETED":
                     break
@@ -147,16 +228,21 @@ class Bench:
             seconds = await upsert_all(raw, documents, SINGLE_CONCURRENCY)
             raw_single = Figures("single write: raw upserts", len(documents), seconds, 0, 0, 0)
 
-            # bulk: host then raw, ``rounds`` times (alternating, so a noisy moment hits both)
+            # bulk: host then raw, ``rounds`` times per format (alternating, so a noisy moment
+            # hits both)
             concurrency = host_concurrency(self.env)
-            runs: list[tuple[float, int, int, float, int]] = []
-            for _ in range(rounds):
-                first = next(self.bulks)
-                bulk_seconds, bulk_trips, polls = await self.bulk(first, positions)
-                documents = await self.documents(hosted, first, first + positions)
-                self.round_trips()
-                raw_seconds = await upsert_all(raw, documents, concurrency)
-                runs.append((bulk_seconds, bulk_trips, polls, raw_seconds, self.round_trips()))
+            runs: dict[str, list[tuple[float, int, int, float, int]]] = {k: [] for k in FORMATS}
+            for round_ in range(rounds):
+                # each format goes first in every other round: an order effect hits both
+                for kind in FORMATS if round_ % 2 == 0 else reversed(FORMATS):
+                    first = next(self.bulks)
+                    bulk_seconds, bulk_trips, polls = await self.bulk(kind, first, positions)
+                    documents = await self.documents(hosted, first, first + positions)
+                    self.round_trips()
+                    raw_seconds = await upsert_all(raw, documents, concurrency)
+                    runs[kind].append(
+                        (bulk_seconds, bulk_trips, polls, raw_seconds, self.round_trips())
+                    )
         finally:
             await clients.close()
 
@@ -167,30 +253,73 @@ class Bench:
             f"{'':<28} ratio host/raw {host_single.rps / raw_single.rps:.2f}  "
             f"(Cosmos round trips per write: {single_trips:.2f})"
         )
-        print(
-            f"\nbulk of {positions} positions, {rounds} rounds (upload to COMPLETED, the "
-            "report polled every 0.25 s)"
-        )
-        for bulk_seconds, bulk_trips, polls, raw_seconds, raw_trips in runs:
-            bulk_rate, raw_rate = positions / bulk_seconds, positions / raw_seconds
+        for kind in FORMATS:
+            label = "NDJSON" if kind == "ndjson" else "pagoPA's upload file (multipart ZIP)"
             print(
-                f"{'bulk: dev host':<28} {bulk_rate:8.0f} positions/s  ({bulk_seconds:.1f} s; "
-                f"Cosmos round trips per position {bulk_trips / positions:.3f}, "
-                f"{polls} polls excluded)"
+                f"\nbulk of {positions} positions, {label}, {rounds} rounds (upload to "
+                "COMPLETED, the report polled every 0.25 s)"
             )
-            print(
-                f"{'bulk: raw upserts':<28} {raw_rate:8.0f} positions/s  ({raw_seconds:.1f} s, "
-                f"concurrency {concurrency}; round trips per position "
-                f"{raw_trips / positions:.3f})"
-            )
-        host_total = sum(run[0] for run in runs)
-        raw_total = sum(run[3] for run in runs)
-        print(f"{'':<28} ratio host/raw {raw_total / host_total:.2f}  (target >= 0.7)")
+            for bulk_seconds, bulk_trips, polls, raw_seconds, raw_trips in runs[kind]:
+                bulk_rate, raw_rate = positions / bulk_seconds, positions / raw_seconds
+                print(
+                    f"{'bulk: dev host':<28} {bulk_rate:8.0f} positions/s  ({bulk_seconds:.1f} s; "
+                    f"Cosmos round trips per position {bulk_trips / positions:.3f}, "
+                    f"{polls} polls excluded)"
+                )
+                print(
+                    f"{'bulk: raw upserts':<28} {raw_rate:8.0f} positions/s  ({raw_seconds:.1f} s, "
+                    f"concurrency {concurrency}; round trips per position "
+                    f"{raw_trips / positions:.3f})"
+                )
+            host_total = sum(run[0] for run in runs[kind])
+            raw_total = sum(run[3] for run in runs[kind])
+            print(f"{'':<28} ratio host/raw {raw_total / host_total:.2f}  (target >= 0.7)")
         print(
             "The host also authenticates, stores the upload in Blob storage, fans it out "
             "through Service Bus, validates\nand authorizes every line, keeps its history "
             "and records each chunk's result; raw upserts only write."
         )
+
+    async def memory(self, kind: str, positions: int, pid: int) -> dict[str, float]:
+        """One upload of ``positions`` to COMPLETED on a fresh host: its memory before and at
+        its peak."""
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=600)) as session:
+            async with session.post(
+                self.host + CREATE, json=position(next(self.singles)), headers=self.headers
+            ) as response:  # warm: the app's clients exist before the baseline
+                await response.read()
+            before = memory_mb(pid)
+            # positions of their own: the main run wrote 20,000,000 on, and a write to a position
+            # that exists is an update (three round trips), not the create being measured
+            first = MEMORY_FIRST[kind]
+            upload = (ndjson_upload if kind == "ndjson" else file_upload)(first, positions)
+            started = time.perf_counter()
+            report_path = await self.submit(session, kind, upload)
+            del upload
+            while True:
+                await asyncio.sleep(0.5)
+                async with session.get(self.host + report_path, headers=self.key) as response:
+                    report = await response.json()
+                if report["status"] == "COMPLETED":
+                    break
+        assert report["written"] == positions, report
+        after = memory_mb(pid)
+        return {
+            "before": before["VmRSS"],
+            "peak": after["VmHWM"],
+            "seconds": time.perf_counter() - started,
+        }
+
+
+def fresh_host_memory(
+    platform: Platform, make: Callable[[str], Bench], kind: str, positions: int
+) -> dict[str, float]:
+    host = start_devhost(platform)
+    try:
+        bench = make(f"http://127.0.0.1:{host.port}")
+        return asyncio.run(bench.memory(kind, positions, host.proc.pid))
+    finally:
+        host.stop()
 
 
 def main() -> None:
@@ -199,6 +328,7 @@ def main() -> None:
     parser.add_argument("--positions", type=int, default=20_000)
     parser.add_argument("--singles", type=int, default=2_000)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--memory-positions", type=int, default=50_000)
     parser.add_argument(
         "--set",
         action="append",
@@ -222,6 +352,23 @@ def main() -> None:
                 )
             finally:
                 host.stop()
+            if args.memory_positions:
+                print(
+                    f"\nthe worker's memory: a fresh dev host, one upload of "
+                    f"{args.memory_positions} positions to COMPLETED (target: peak <= 250 MB)"
+                )
+                for kind in FORMATS:
+                    found = fresh_host_memory(
+                        platform,
+                        lambda url: Bench(platform, url),
+                        kind,
+                        args.memory_positions,
+                    )
+                    label = "NDJSON" if kind == "ndjson" else "upload file (multipart ZIP)"
+                    print(
+                        f"{label:<28} peak resident {found['peak']:6.0f} MB  (before the "
+                        f"upload {found['before']:.0f} MB; {found['seconds']:.1f} s)"
+                    )
         finally:
             platform.stop()
 

@@ -249,11 +249,12 @@ def decode(
     may take (a number beyond 64 bits or not finite, a NUL, a lone surrogate: see
     :func:`~shared.platform.values.decode_json`), ``invalid_status`` (422) if not the schema.
 
-    ``decoder``: how a published contract parses its body instead (it raises Invalid when the
-    body is not JSON, and ValidationError when it is not the schema)."""
+    ``decoder``: how a published contract parses its body instead, an empty one included (it
+    raises Invalid when the body is absent or not JSON, and ValidationError when it is not the
+    schema)."""
     if len(raw) > max_body:
         raise PayloadTooLarge(f"the body is larger than {max_body} bytes")
-    if not raw.strip():
+    if not raw.strip() and decoder is None:  # a contract's decoder says what no body is
         raise Invalid("a JSON body is required")
     # Two parses of a body of at most ``max_body`` bytes (tens of microseconds; routes without
     # a body never come here): the bounded decoder refuses what pydantic's parser lets through

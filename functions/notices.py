@@ -11,18 +11,16 @@ from pydantic import BaseModel, Field, RootModel
 from functions.http import Call, Handler, Reply, endpoint
 from functions.queue import queue_trigger
 from functions.root import get_root
-from shared.notices.models import (
-    MAX_UPLOAD_BYTES,
+from shared.notices.access import parse_segregation_codes
+from shared.notices.bulk_models import (
     BulkAccepted,
     BulkReport,
-    DebtPositionResponse,
-    Position,
-    PositionIn,
+    FileIdList,
     UploadOperation,
     UploadReport,
     UploadStatus,
 )
-from shared.notices.service import parse_segregation_codes
+from shared.notices.models import MAX_UPLOAD_BYTES, DebtPositionResponse, Position, PositionIn
 from shared.parties.models import Role
 from shared.platform.queue_work import Delivery
 
@@ -223,7 +221,7 @@ async def aca_upload_delete(call: Call[BaseModel]) -> Reply:
     summary="pagoPA's status of an uploaded file",
 )
 async def aca_upload_status(call: Call[BaseModel]) -> UploadStatus:
-    found = await call.root.notice_bulks().upload_status(
+    found = await call.root.notice_bulks().files.upload_status(
         call.the_party,
         broker=call.param("broker"),
         organization=call.param("organization"),
@@ -244,13 +242,46 @@ async def aca_upload_status(call: Call[BaseModel]) -> UploadStatus:
     summary="pagoPA's report of an uploaded file (425 until every position is processed)",
 )
 async def aca_upload_report(call: Call[BaseModel]) -> UploadReport:
-    found = await call.root.notice_bulks().upload_report(
+    found = await call.root.notice_bulks().files.upload_report(
         call.the_party,
         broker=call.param("broker"),
         organization=call.param("organization"),
         file_id=call.param("fileId"),
     )
     return UploadReport.model_validate(found)
+
+
+@endpoint(
+    bp,
+    UPLOAD + "s",
+    "GET",
+    auth="aca",
+    roles=ROLES,
+    returns=FileIdList,
+    errors=(400, 403, 410),
+    query={
+        "from": "first day, YYYY-MM-DD in Europe/Rome (default: six days before 'to')",
+        "to": "last day, YYYY-MM-DD in Europe/Rome (default: today); at most 7 days",
+        "size": "files per page, 100-500 (default 100)",
+    },
+    tags=("notices",),
+    summary="pagoPA's list of the files a broker uploaded for an EC (a week at most, within "
+    "the last 60 days); the next page's x-continuation-token in the header",
+)
+async def aca_upload_list(call: Call[BaseModel]) -> Reply:
+    params = call.request.params
+    found, token = await call.root.notice_bulks().files.upload_list(
+        call.the_party,
+        broker=call.param("broker"),
+        organization=call.param("organization"),
+        start=params.get("from"),
+        end=params.get("to"),
+        size=params.get("size"),
+        continuation=call.header("x-continuation-token"),
+        now=call.now,
+    )
+    headers = {"x-continuation-token": token} if token else {}
+    return Reply(200, FileIdList.model_validate(found), headers)
 
 
 class Rekeyed(BaseModel):

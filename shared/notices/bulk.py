@@ -1,8 +1,8 @@
 """Bulk uploads: up to 50,000 positions or 20 MB, as a JSON array or NDJSON, or as pagoPA's
 upload file (``gpd-4-aca_massive_v2``: a ZIP of one JSON file, :mod:`shared.notices.upload`).
 Both end in the same per-line report (a line of the file is an element of its list); an
-uploaded file also has pagoPA's status and report (:meth:`Bulks.upload_status`,
-:meth:`Bulks.upload_report`).
+uploaded file also has pagoPA's status, report and file list (:attr:`Bulks.files`, from
+:mod:`shared.notices.files`). Lines are framed by :mod:`shared.notices.framing`.
 
 Submitting (HTTP, 202): the upload is framed (its lines found and counted, nothing validated),
 stored once in Blob storage as NDJSON, and fanned out to the ``NOTICES_QUEUE`` queue as one
@@ -25,9 +25,7 @@ position written exactly once and counted once.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import re
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -37,27 +35,29 @@ from typing import Any
 from pydantic import ValidationError
 
 from shared.notices import rules
+from shared.notices.access import authorize_write
 from shared.notices.blobs import BlobMissing, BlobStore
-from shared.notices.models import (
-    MAX_POSITIONS,
-    MAX_UPLOAD_BYTES,
+from shared.notices.bulk_models import (
+    BULK_ID,
+    SUCCESS,
     BulkAccepted,
     BulkReport,
     ChunkTask,
-    PositionIn,
     RejectedLine,
     UploadOperation,
-    accept,
-    fixed_time,
 )
-from shared.notices.service import NoticeArchive, Parties, authorize_write
-from shared.notices.store import BULK_DOC_ID, BulkStore, Document, chunk_doc_id
+from shared.notices.files import UploadedFiles
+from shared.notices.framing import frame, reason_of, reason_of_refusal
+from shared.notices.models import MAX_UPLOAD_BYTES, PositionIn, accept
+from shared.notices.service import NoticeArchive, Parties
+from shared.notices.store import BULK_DOC_ID, BulkStore, chunk_doc_id
+from shared.notices.times import fixed_time
 from shared.notices.upload import (
     Refused,
     elements,
     file_part,
     frame_file,
-    gpd_time,
+    invalidation_of,
     iuv_to_delete,
     position_of,
     unzip,
@@ -74,23 +74,8 @@ from shared.platform.errors import (
 )
 from shared.platform.messaging import Outgoing, Sender
 from shared.platform.queue_work import retry_transient
-from shared.platform.values import decode_json
 
 logger = logging.getLogger(__name__)
-
-BULK_ID = re.compile(r"[0-9a-f]{32}")
-SUCCESS = {201: "Debt position CREATED", 200: "Debt position operation OK"}
-"""pagoPA's upload report's messages for what was written (``pagopa-gpd-upload-function``)."""
-
-
-class TooEarly(DomainError):
-    """pagoPA's 425: the report of an upload that is not processed yet."""
-
-    status = 425
-    title = "Too Early"
-
-
-_BOM = b"\xef\xbb\xbf"
 
 
 @dataclass(frozen=True)
@@ -100,129 +85,6 @@ class Outcome:
     status: int
     reason: str | None = None
     iupd: str | None = None
-
-
-@dataclass(frozen=True)
-class Chunk:
-    offset: int
-    length: int
-    first_line: int
-
-
-@dataclass(frozen=True)
-class Framed:
-    """An upload as stored: NDJSON, its positions counted, cut into chunks of lines."""
-
-    data: bytes
-    positions: int
-    chunks: list[Chunk]
-
-
-def frame(raw: bytes, *, chunk_lines: int) -> Framed:
-    """Find the lines of an upload (nothing is validated yet: bad lines are rejected later).
-
-    A JSON array becomes NDJSON, one element per line (line N = element N). NDJSON is kept as
-    it is; blank lines are skipped but counted, so line numbers are the file's.
-
-    Raises:
-        PayloadTooLarge: more than 20 MB or more than 50,000 positions.
-        Invalid: (400) empty, or a JSON array that does not parse or holds what no field can
-            take (a number beyond 64 bits or not finite, a NUL, a lone surrogate).
-    """
-    if len(raw) > MAX_UPLOAD_BYTES:
-        raise PayloadTooLarge(f"an upload is at most {MAX_UPLOAD_BYTES} bytes: split it")
-    data = raw.removeprefix(_BOM)
-    if data.lstrip()[:1] == b"[":
-        data = _array_as_ndjson(data)
-    lines = data.split(b"\n")
-    chunks: list[Chunk] = []
-    positions = 0
-    offset = start = 0
-    first_line = 1
-    in_chunk = 0
-    for number, line in enumerate(lines, start=1):
-        if in_chunk == 0:
-            start, first_line = offset, number
-        offset += len(line) + 1
-        if line.strip():
-            positions += 1
-            in_chunk += 1
-            if in_chunk == chunk_lines:
-                chunks.append(Chunk(start, min(offset, len(data)) - start, first_line))
-                in_chunk = 0
-    if in_chunk:
-        chunks.append(Chunk(start, len(data) - start, first_line))
-    if positions == 0:
-        raise Invalid(
-            "the upload has no positions: send a JSON array or NDJSON, one position per line"
-        )
-    if positions > MAX_POSITIONS:
-        raise PayloadTooLarge(
-            f"the upload has {positions} positions; at most {MAX_POSITIONS} per upload: split it"
-        )
-    return Framed(data, positions, chunks)
-
-
-def _array_as_ndjson(data: bytes) -> bytes:
-    # The whole array is checked before anything is stored: a number beyond 64 bits, a NaN, a
-    # NUL or a lone surrogate anywhere refuses the upload (400) rather than failing later.
-    try:
-        items = decode_json(data)
-    except Invalid as error:
-        raise Invalid(
-            f"the upload starts with '[' but is not a JSON array this archive can take: "
-            f"{error.detail}"
-        ) from None
-    if not isinstance(items, list):  # pragma: no cover - '[' always parses to a list
-        raise Invalid("the upload is not a JSON array")
-    if len(items) > MAX_POSITIONS:
-        raise PayloadTooLarge(
-            f"the upload has {len(items)} positions; at most {MAX_POSITIONS} per upload: split it"
-        )
-    # An empty element (null, "") still takes its line, so line N is element N.
-    encoded = [
-        json.dumps(item, ensure_ascii=False, separators=(",", ":")).encode() for item in items
-    ]
-    return b"\n".join(encoded)
-
-
-def reason_of(error: ValidationError) -> str:
-    """One line naming every failing field (never the input itself)."""
-    parts = []
-    for item in error.errors(include_input=False, include_url=False):
-        where = ".".join(str(part) for part in item["loc"])
-        parts.append(f"{where}: {item['msg']}" if where else str(item["msg"]))
-    return "; ".join(parts)
-
-
-def reason_of_refusal(refusal: DomainError) -> str:
-    """A refusal in one line: its failing fields when it names them, else its detail."""
-    named = [e for e in refusal.errors if e.get("loc")]
-    if not named:
-        return refusal.detail
-    return "; ".join(f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in named)
-
-
-def invalidation_of(stored: Document) -> PositionIn:
-    """The write that invalidates a stored position (amount 0, its content otherwise)."""
-    body: dict[str, Any] = {
-        name: stored[name]
-        for name in (
-            "paFiscalCode",
-            "entityType",
-            "entityFiscalCode",
-            "entityFullName",
-            "iuv",
-            "description",
-            "switchToExpired",
-            "payStandIn",
-        )
-    }
-    body.update(amount=0, expirationDate=datetime.fromisoformat(stored["expirationDate"]))
-    for name in ("nav", "iban", "postalIban"):
-        if stored.get(name) is not None:
-            body[name] = stored[name]
-    return PositionIn.model_validate(body)
 
 
 class Bulks:
@@ -248,6 +110,8 @@ class Bulks:
         self._queue = queue
         self._chunk_lines = chunk_lines
         self._concurrency = concurrency
+        self.files = UploadedFiles(store)
+        """pagoPA's status, report and list of uploaded files."""
 
     # ------------------------------------------------------------------ submit
     async def submit(
@@ -539,78 +403,6 @@ class Bulks:
             len(tasks),
         )
         return bulk_id
-
-    async def _upload(
-        self, party: Party, broker: str, organization: str, file_id: str
-    ) -> tuple[Document, list[Document]]:
-        """An uploaded file's bulk and its finished chunks, for its broker only."""
-        if party.party_id != broker:
-            raise Forbidden(f"the key is not the one of broker {broker!r}")
-        bulk = await self._store.get_bulk(file_id) if BULK_ID.fullmatch(file_id) else None
-        if (
-            bulk is None
-            or bulk.get("format") != "gpd"
-            or (bulk.get("broker"), bulk.get("organization")) != (broker, organization)
-        ):
-            raise NotFound(f"Upload {file_id!r} not found for broker {broker} and {organization}")
-        if bulk["partyId"] != party.party_id:
-            raise Forbidden(f"upload {file_id} was submitted by another party")
-        return bulk, await self._store.chunks(file_id)
-
-    async def upload_status(
-        self, party: Party, *, broker: str, organization: str, file_id: str
-    ) -> dict[str, Any]:
-        """pagoPA's ``UploadStatus`` of an uploaded file."""
-        bulk, chunks = await self._upload(party, broker, organization, file_id)
-        processed = sum(int(c["lines"]) for c in chunks)
-        submitted = int(bulk["accepted"])
-        if len(chunks) < int(bulk["chunks"]):
-            status = "IN_PROGRESS"
-        elif all(c["written"] == 0 for c in chunks):
-            status = "COMPLETED_UNSUCCESSFULLY"
-        elif any(c["rejected"] for c in chunks):
-            status = "COMPLETED_WITH_WARNINGS"
-        else:
-            status = "COMPLETED"
-        return {
-            "fileId": file_id,
-            "processedItem": processed,
-            "submittedItem": submitted,
-            "startTime": gpd_time(datetime.fromisoformat(bulk["receivedAt"]), milliseconds=False),
-            "operationStatus": status,
-        }
-
-    async def upload_report(
-        self, party: Party, *, broker: str, organization: str, file_id: str
-    ) -> dict[str, Any]:
-        """pagoPA's ``UploadReport`` of an uploaded file: its items grouped by status and
-        message, each group with its IUPDs. TooEarly (425) until every chunk is done."""
-        bulk, chunks = await self._upload(party, broker, organization, file_id)
-        if len(chunks) < int(bulk["chunks"]):
-            raise TooEarly(
-                "The report has not been generated yet, wait for the operations to complete."
-            )
-        groups: dict[tuple[int, str], list[str]] = {}
-        for chunk in sorted(chunks, key=lambda c: int(c["chunk"])):
-            for code, message in SUCCESS.items():
-                written = (chunk.get("ok") or {}).get(str(code)) or []
-                if written:
-                    groups.setdefault((code, message), []).extend(written)
-            for line in chunk["rejected"]:
-                key = (int(line.get("status") or 400), str(line["reason"]))
-                groups.setdefault(key, []).append(line.get("iupd") or f"(element {line['line']})")
-        ended = max(datetime.fromisoformat(c["at"]) for c in chunks)
-        return {
-            "fileId": file_id,
-            "processedItem": sum(int(c["lines"]) for c in chunks),
-            "submittedItem": int(bulk["accepted"]),
-            "responses": [
-                {"statusCode": code, "statusMessage": message, "iupds": iupds}
-                for (code, message), iupds in groups.items()
-            ],
-            "startTime": gpd_time(datetime.fromisoformat(bulk["receivedAt"]), milliseconds=True),
-            "endTime": gpd_time(ended, milliseconds=True),
-        }
 
     # ------------------------------------------------------------------ report
     async def report(self, bulk_id: str, *, party: Party | None) -> BulkReport:

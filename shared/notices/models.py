@@ -17,18 +17,15 @@ then names what the archive will not take although the schema allows it (a 422):
 NUL, a date outside 2000-2099 in UTC, an IBAN whose check digits are wrong, a notice number with
 aux digit 3 that is not ``"3" + iuv``. So a body that follows pagoPA's spec is never a 400.
 
-A position is named as pagoPA names it, by its IUPD ``ACA_<paFiscalCode>_<iuv>``
-(:func:`iupd`): the same IUV with another nav is the same position. Its nav is set when it is
-created and kept (pagoPA's update does not carry it).
+A position is named as pagoPA names it, by its IUPD (:mod:`shared.notices.identity`). Its nav
+is set when it is created and kept (pagoPA's update does not carry it). The models of bulk
+uploads are in :mod:`shared.notices.bulk_models`.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import re
-from datetime import UTC, datetime
-from functools import lru_cache
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -37,7 +34,6 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
-    PlainSerializer,
     SerializationInfo,
     SerializerFunctionWrapHandler,
     StrictBool,
@@ -46,10 +42,12 @@ from pydantic import (
     model_serializer,
 )
 
-from shared.parties.models import PARTY_ID, valid_iban
+from shared.notices.identity import AUX_DIGIT, default_nav, iupd
+from shared.notices.times import StoredTime, fixed_time, in_utc, local_date_time
+from shared.parties.models import valid_iban
 from shared.platform.errors import Invalid
 from shared.platform.pan import contains_pan
-from shared.platform.values import MAX_YEAR, MIN_YEAR, BoundedDateTime, SafeText, unsafe_character
+from shared.platform.values import MAX_YEAR, MIN_YEAR, unsafe_character
 
 Status = Literal["VALID", "INVALID", "EXPIRED", "PAID"]
 Action = Literal["created", "updated", "invalidated", "revalidated", "expired", "paid"]
@@ -60,8 +58,6 @@ characters: one that names no registered EC is a 404)."""
 NAV = r"^[0-9]{18}$"
 """A notice number the node, a printed notice and its QR code can carry."""
 SEGREGATION_CODE = r"^[0-9]{2}$"
-AUX_DIGIT = "3"
-"""The aux digit whose notice number is ``"3" + iuv``, so it carries the IUV's segregation code."""
 MAX_AMOUNT = 99_999_999_999
 MAX_TEXT = 255
 MAX_UPLOAD_BYTES = 20 * 1024 * 1024
@@ -70,127 +66,6 @@ MAX_FILE_CONTENT_BYTES = 100 * 1024 * 1024
 MAX_POSITIONS = 50_000
 HISTORY_LENGTH = 20
 """Changes kept on a position (the newest ones)."""
-IUPD_PREFIX = "ACA_"
-_SAFE_ID = re.compile(r"[A-Za-z0-9_.\-]{1,255}")
-_PARTY_ID = re.compile(PARTY_ID)
-
-
-def in_utc(moment: datetime) -> datetime:
-    """``moment`` in UTC, as the archive stores it.
-
-    Raises:
-        ValueError: it has no offset, or its year in UTC is outside 2000-2099 (what the stored
-            models read back: a date outside would make a notice nobody can read).
-    """
-    if moment.utcoffset() is None:
-        raise ValueError("a date-time needs its timezone offset")
-    try:
-        utc = moment.astimezone(UTC)
-    except OverflowError:
-        utc = None
-    if utc is None or not MIN_YEAR <= utc.year <= MAX_YEAR:
-        raise ValueError(f"the year in UTC must be between {MIN_YEAR} and {MAX_YEAR}")
-    return utc
-
-
-@lru_cache(maxsize=4096)  # a bulk formats its upload's time once per line
-def fixed_time(moment: datetime) -> str:
-    """UTC, one fixed width, so stored times compare as strings (queries, order keys).
-
-    Raises:
-        ValueError: as :func:`in_utc`, before anything is written (the edges refuse such dates
-            first, with a 4xx).
-    """
-    return in_utc(moment).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def local_date_time(moment: datetime) -> str:
-    """The wall-clock time of ``moment`` without its offset, written as pagoPA's service writes
-    its due dates (Java's ``LocalDateTime.toString``: seconds only when not zero, then
-    milliseconds or microseconds only when not zero)."""
-    text = f"{moment.year:04d}-{moment.month:02d}-{moment.day:02d}T{moment.hour:02d}:"
-    text += f"{moment.minute:02d}"
-    if moment.second == 0 and moment.microsecond == 0:
-        return text
-    text += f":{moment.second:02d}"
-    if moment.microsecond == 0:
-        return text
-    if moment.microsecond % 1000 == 0:
-        return f"{text}.{moment.microsecond // 1000:03d}"
-    return f"{text}.{moment.microsecond:06d}"
-
-
-StoredTime = Annotated[
-    BoundedDateTime, PlainSerializer(fixed_time, return_type=str, when_used="json")
-]
-
-
-# ------------------------------------------------------------------ identity
-def default_nav(iuv: str) -> str:
-    """The notice number of an IUV with aux digit 3 (``"3" + iuv``): pagoPA's default nav."""
-    return AUX_DIGIT + iuv
-
-
-def iupd(pa_fiscal_code: str, iuv: str) -> str:
-    """pagoPA's name of an ACA position: ``ACA_<paFiscalCode>_<iuv>``."""
-    return f"{IUPD_PREFIX}{pa_fiscal_code}_{iuv}"
-
-
-def iuv_of_iupd(pa_fiscal_code: str, name: str) -> str | None:
-    """The IUV an ACA IUPD of ``pa_fiscal_code`` names; None if it is not one."""
-    prefix = f"{IUPD_PREFIX}{pa_fiscal_code}_"
-    if not name.startswith(prefix) or len(name) == len(prefix):
-        return None
-    return name[len(prefix) :]
-
-
-def _item_id(name: str, hashed_prefix: str) -> str:
-    # Cosmos ids are at most 255 characters and may not hold '/', '\\', '?' or '#': a name
-    # (an IUV may be any 255 characters) that is not plainly safe is stored under its hash.
-    if _SAFE_ID.fullmatch(name):
-        return name
-    return hashed_prefix + hashlib.sha256(name.encode("utf-8", "surrogatepass")).hexdigest()
-
-
-def position_id(pa_fiscal_code: str, iuv: str) -> str:
-    """The id (and partition key) of a position: its IUPD, one logical partition each."""
-    return _item_id(iupd(pa_fiscal_code, iuv), "ACA~")
-
-
-def nav_claim_id(pa_fiscal_code: str, nav: str) -> str:
-    """The id of the document that says which position holds a nav that is not ``"3" + iuv``
-    (a nav names one notice of an EC, as IUPDs do)."""
-    return _item_id(f"NAV_{pa_fiscal_code}_{nav}", "NAV~")
-
-
-def legacy_position_id(pa_fiscal_code: str, nav: str) -> str:
-    """Where positions were kept before they were named by IUPD (re-keyed by
-    :meth:`~shared.notices.service.NoticeArchive.rekey`)."""
-    return f"{pa_fiscal_code}:{nav}"
-
-
-def segregation_code(iuv: str) -> str | None:
-    """The segregation code of an IUV: its first two characters, when they are two digits."""
-    code = iuv[:2]
-    return code if len(code) == 2 and _digits(code) else None
-
-
-def nav_segregation_code(nav: str) -> str | None:
-    """The segregation code a notice number carries (aux digit 3: the two digits after it);
-    None when it carries none (another aux digit, or no notice number at all)."""
-    if not nav.startswith(AUX_DIGIT):
-        return None
-    code = nav[1:3]
-    return code if len(code) == 2 and _digits(code) else None
-
-
-def is_registry_id(fiscal_code: str) -> bool:
-    """Whether ``fiscal_code`` could name a party of the registry at all."""
-    return _PARTY_ID.fullmatch(fiscal_code) is not None
-
-
-def _digits(value: str) -> bool:
-    return all("0" <= c <= "9" for c in value)
 
 
 # ------------------------------------------------------------------ what ECs send
@@ -289,9 +164,13 @@ class PositionIn(BaseModel):
         whatever they hold (a 5,000-digit number, a lone surrogate, deep nesting).
 
         Raises:
-            Invalid: (400) not a JSON object.
+            Invalid: (422) no body at all: pagoPA's spec leaves the body optional, so a request
+                without one follows the spec, and the archive cannot act on it; (400) not a
+                JSON object.
             ValidationError: not the schema.
         """
+        if not raw.strip():
+            raise Invalid("a debt position is required: the request has no body", status=422)
         data = contract_json(raw)
         if not isinstance(data, dict):
             raise Invalid("the body is not a JSON object")
@@ -539,123 +418,3 @@ def content_of(write: PositionIn, *, company_name: str, default_iban: str | None
         "switchToExpired": write.switch_to_expired,
         "payStandIn": write.pay_stand_in,
     }
-
-
-# ------------------------------------------------------------------ bulk uploads
-class BulkAccepted(BaseModel):
-    """202 to a bulk upload: the id to follow it by."""
-
-    model_config = ConfigDict(populate_by_name=True)
-
-    bulk_id: str = Field(alias="bulkId")
-    accepted: int = Field(description="Positions (non-blank lines) in the upload.")
-    chunks: int = Field(description="Batches the work was split into.")
-    received_at: StoredTime = Field(alias="receivedAt")
-    report: str = Field(description="Where to read the report (GET).")
-
-
-class RejectedLine(BaseModel):
-    model_config = ConfigDict(populate_by_name=True)
-
-    line: int = Field(
-        description="1-based: the NDJSON line, the JSON array's element, or the position in "
-        "the uploaded file's list."
-    )
-    reason: str
-    status: int | None = Field(
-        default=None, description="The HTTP status the same position would get on its own."
-    )
-    iupd: str | None = Field(default=None, description="The position's IUPD, when readable.")
-
-
-class BulkReport(BaseModel):
-    """Where a bulk upload stands."""
-
-    model_config = ConfigDict(populate_by_name=True)
-
-    bulk_id: str = Field(alias="bulkId")
-    party_id: str = Field(alias="partyId")
-    status: Literal["PROCESSING", "COMPLETED"]
-    received_at: StoredTime = Field(alias="receivedAt")
-    accepted: int = Field(description="Positions in the upload.")
-    written: int = Field(
-        description="Positions now in the archive as the line says (or "
-        "superseded by a newer write)."
-    )
-    rejected: int = Field(description="Lines refused; each is in rejectedLines.")
-    pending: int = Field(description="Lines not processed yet.")
-    chunks: int
-    chunks_done: int = Field(alias="chunksDone")
-    rejected_lines: list[RejectedLine] = Field(alias="rejectedLines")
-
-
-UploadFormat = Literal["ndjson", "gpd"]
-"""How a stored upload is written: NDJSON (one position per line), or pagoPA's upload file (the
-JSON of ``gpd-4-aca_massive_v2``: a list of GPD payment positions, or of IUPDs to delete)."""
-UploadOperation = Literal["upsert", "delete"]
-
-
-class ChunkTask(BaseModel):
-    """The queue message of one batch of a bulk upload: a byte range of the stored upload.
-
-    Read from a queue, so bounded like a request: a message out of these bounds is permanent
-    failed work, never arithmetic on a date or a number nobody sent."""
-
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-    bulk_id: str = Field(alias="bulkId", pattern=r"^[0-9a-f]{32}$")
-    chunk: StrictInt = Field(ge=0, le=MAX_POSITIONS)
-    blob: SafeText = Field(min_length=1, max_length=1024)  # Blob storage's limit on a name
-    offset: StrictInt = Field(ge=0, le=MAX_FILE_CONTENT_BYTES)
-    length: StrictInt = Field(ge=0, le=MAX_FILE_CONTENT_BYTES)
-    first_line: StrictInt = Field(alias="firstLine", ge=1, le=MAX_FILE_CONTENT_BYTES + 1)
-    received_at: BoundedDateTime = Field(alias="receivedAt")
-    party_id: str = Field(alias="partyId", pattern=PARTY_ID)
-    segregation_codes: list[Annotated[str, Field(pattern=SEGREGATION_CODE)]] | None = Field(
-        default=None, alias="segregationCodes", max_length=100
-    )
-    format: UploadFormat = "ndjson"
-    operation: UploadOperation = "upsert"
-    pa_fiscal_code: str | None = Field(
-        default=None,
-        alias="paFiscalCode",
-        pattern=PARTY_ID,
-        description="The EC an uploaded file is for (pagoPA's upload names it in its path).",
-    )
-
-
-class UploadStatus(BaseModel):
-    """pagoPA's ``UploadStatusDTO`` of an uploaded file (``pagopa-gpd-upload``)."""
-
-    model_config = ConfigDict(populate_by_name=True)
-
-    file_id: str = Field(alias="fileId")
-    processed_item: int = Field(alias="processedItem", description="Positions processed.")
-    submitted_item: int = Field(alias="submittedItem", description="Positions in the file.")
-    start_time: str = Field(alias="startTime", description="yyyy-MM-dd HH:mm:ss, UTC.")
-    operation_status: Literal[
-        "IN_PROGRESS", "COMPLETED", "COMPLETED_WITH_WARNINGS", "COMPLETED_UNSUCCESSFULLY"
-    ] = Field(alias="operationStatus")
-
-
-class UploadResponse(BaseModel):
-    """The positions of an upload that ended alike: their status, why, and their IUPDs."""
-
-    model_config = ConfigDict(populate_by_name=True)
-
-    status_code: int = Field(alias="statusCode")
-    status_message: str = Field(alias="statusMessage")
-    iupds: list[str]
-
-
-class UploadReport(BaseModel):
-    """pagoPA's ``UploadReportDTO`` of an uploaded file, once every position is processed."""
-
-    model_config = ConfigDict(populate_by_name=True)
-
-    file_id: str = Field(alias="fileId")
-    processed_item: int = Field(alias="processedItem")
-    submitted_item: int = Field(alias="submittedItem")
-    responses: list[UploadResponse]
-    start_time: str = Field(alias="startTime", description="yyyy-MM-ddTHH:mm:ss.SSS, UTC.")
-    end_time: str = Field(alias="endTime", description="yyyy-MM-ddTHH:mm:ss.SSS, UTC.")

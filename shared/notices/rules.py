@@ -33,6 +33,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
+from shared.notices.identity import iupd, position_id
 from shared.notices.models import (
     CONTENT_FIELDS,
     HISTORY_LENGTH,
@@ -42,10 +43,8 @@ from shared.notices.models import (
     PositionIn,
     Status,
     content_of,
-    fixed_time,
-    iupd,
-    position_id,
 )
+from shared.notices.times import fixed_time
 from shared.platform.errors import Conflict, Invalid, NotFound
 
 Document = dict[str, Any]

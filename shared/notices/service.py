@@ -7,13 +7,7 @@ such a key before the service); a segregation code the party may not use is pago
 then the rules (:mod:`shared.notices.rules`): 409 for an INVALID or PAID position, 422 for
 amount 0 on an absent one.
 
-Who may write: an EC for its own ``paFiscalCode``, and an intermediary (or an EC that brokers)
-for the ECs the party registry lists in its ``actsFor``, limited to the segregation codes listed
-there; a request's ``segregationCodes`` can only narrow that. The code is checked on every
-identifier that carries one: the IUV's first two digits and, for a nav with aux digit 3, its two
-digits after it (the same code: a nav with aux digit 3 is ``"3" + iuv``). An IUV whose first two
-characters are not digits carries none, so only the EC itself or a party acting for it on every
-code may write it.
+Who may write or read what: :mod:`shared.notices.access`.
 
 A position is found by its nav (the stand-in, payments, reads) in one point read when the nav is
 ``"3" + iuv``; another nav is looked up through its claim document (:func:`nav_claim_id`), which
@@ -27,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import re
 import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
@@ -37,19 +30,10 @@ from typing import Any, Protocol
 from cachetools import TTLCache
 
 from shared.notices import rules
-from shared.notices.models import (
+from shared.notices.access import EC, NODE_NAV, authorize_write, check_keys, check_read_keys
+from shared.notices.identity import (
     AUX_DIGIT,
-    EC_FISCAL_CODE,
-    MAX_TEXT,
-    NAV,
-    DebtPositionResponse,
-    Position,
-    PositionIn,
-    accept,
-    answer_of,
     default_nav,
-    fixed_time,
-    in_utc,
     is_registry_id,
     legacy_position_id,
     nav_claim_id,
@@ -57,11 +41,13 @@ from shared.notices.models import (
     position_id,
     segregation_code,
 )
+from shared.notices.models import DebtPositionResponse, Position, PositionIn, accept, answer_of
 from shared.notices.rules import Document, NotThere, Outcome, Write
 from shared.notices.store import NoticeStore
+from shared.notices.times import fixed_time, in_utc
 from shared.parties.models import Party
 from shared.parties.service import authorize_for_ec
-from shared.platform.errors import Conflict, DependencyError, Forbidden, Invalid, NotFound
+from shared.platform.errors import Conflict, DependencyError, Invalid, NotFound
 from shared.platform.retry import KeptLosing, in_hand_then_read, retry_on_stale
 from shared.platform.values import unsafe_character
 
@@ -76,8 +62,6 @@ EXPIRY_MAX_BATCHES = 50
 REKEY_BATCH = 200
 CLAIM_SETTLES = timedelta(seconds=60)
 """How long a nav's claim by a position that is not stored yet is left to its creator."""
-_EC = re.compile(EC_FISCAL_CODE)
-_NAV = re.compile(NAV)
 
 
 class Parties(Protocol):
@@ -125,107 +109,9 @@ class EcDirectory:
         return party
 
 
-class SegregationRefused(Conflict):
-    """pagoPA's 409 "Unauthorized action": a segregation code the caller may not use."""
-
-    title = "Unauthorized action"
-
-
 def _kept_changing(doc_id: str) -> DependencyError:
     """What a write gets after MAX_ATTEMPTS lost races: 503, retry (not the caller's fault)."""
     return DependencyError("cosmos", f"position {doc_id} kept changing", retry_after=1)
-
-
-def parse_segregation_codes(raw: str | None) -> list[str] | None:
-    """``"01,02"`` -> ``["01", "02"]``; None when absent; Invalid (400) when malformed."""
-    if raw is None:
-        return None
-    codes = [code.strip() for code in raw.split(",")]
-    bad = [code for code in codes if len(code) != 2 or not code.isascii() or not code.isdigit()]
-    if bad or not codes:
-        raise Invalid(
-            "segregationCodes must be comma-separated two-digit codes, e.g. 01,02",
-            errors=[
-                {
-                    "loc": ["query", "segregationCodes"],
-                    "type": "pattern",
-                    "msg": "comma-separated two-digit codes",
-                }
-            ],
-        )
-    return sorted(set(codes))
-
-
-def write_codes(position: PositionIn) -> dict[str, str | None]:
-    """The segregation code of each identifier of a write that can carry one (None: the IUV
-    carries none). A nav without aux digit 3 carries none and names nothing by its digits."""
-    codes: dict[str, str | None] = {"IUV": segregation_code(position.iuv)}
-    if position.the_nav.startswith(AUX_DIGIT):
-        codes["nav"] = nav_segregation_code(position.the_nav)
-    return codes
-
-
-def authorize_write(
-    party: Party, position: PositionIn, segregation_codes: Sequence[str] | None
-) -> None:
-    """Raise unless ``party`` may write ``position``.
-
-    Raises:
-        Forbidden: (403) the party may not act for the position's EC at all.
-        SegregationRefused: (409) the segregation code of one of its identifiers is not one the
-            registry gives the party for that EC or, if the request names some, not one of
-            those (the request narrows what the registry allows, never widens it).
-    """
-    authorize_for_ec(party, position.pa_fiscal_code)
-    codes = write_codes(position)
-    where = f"debt position with iuv {position.iuv}"
-    if segregation_codes is not None:
-        for name, code in codes.items():
-            if code not in segregation_codes:
-                raise SegregationRefused(
-                    f"Unauthorized action on {where}: the {name}'s segregation code "
-                    f"{code!r} is not among the request's segregationCodes "
-                    f"({','.join(segregation_codes)})"
-                )
-    try:
-        authorize_for_ec(party, position.pa_fiscal_code, codes.values())
-    except Forbidden as refused:
-        raise SegregationRefused(f"Unauthorized action on {where}: {refused.detail}") from None
-
-
-def check_keys(pa_fiscal_code: str, nav: str) -> None:
-    """Invalid (400) unless the arguments name a notice the node can carry: an 11-digit EC and
-    an 18-digit notice number."""
-    errors = []
-    if not _EC.fullmatch(pa_fiscal_code):
-        errors.append({"loc": ["path", "paFiscalCode"], "type": "pattern", "msg": "11 digits"})
-    if not _NAV.fullmatch(nav):
-        errors.append(
-            {
-                "loc": ["path", "nav"],
-                "type": "pattern",
-                "msg": "18 digits: only such a notice number can be paid through the node, "
-                "printed or QR-encoded",
-            }
-        )
-    if errors:
-        raise Invalid(
-            "a notice the node can carry is named by an 11-digit paFiscalCode and an 18-digit "
-            "notice number (a position with another nav is in the archive but cannot be paid "
-            "through the node, printed or QR-encoded)",
-            errors=errors,
-        )
-
-
-def check_read_keys(pa_fiscal_code: str, nav: str) -> None:
-    """Invalid (400) unless the arguments could name a position at all."""
-    errors = []
-    if len(pa_fiscal_code) != 11:
-        errors.append({"loc": ["path", "paFiscalCode"], "type": "length", "msg": "11 characters"})
-    if not 1 <= len(nav) <= MAX_TEXT or unsafe_character(nav):
-        errors.append({"loc": ["path", "nav"], "type": "length", "msg": "1 to 255 characters"})
-    if errors:
-        raise Invalid("a position is named by its paFiscalCode and its nav", errors=errors)
 
 
 class NoticeArchive:
@@ -350,7 +236,7 @@ class NoticeArchive:
             document = await self._store.get(claim["position"])
             if rules.is_present(document) and document is not None and document["nav"] == nav:
                 return document
-        if _EC.fullmatch(pa_fiscal_code) and _NAV.fullmatch(nav):
+        if EC.fullmatch(pa_fiscal_code) and NODE_NAV.fullmatch(nav):
             legacy = await self._store.get(legacy_position_id(pa_fiscal_code, nav))
             if rules.is_present(legacy):
                 return legacy  # not re-keyed yet (see rekey)

@@ -10,7 +10,8 @@ of positions stored under ``<paFiscalCode>:<nav>`` query across partitions.
 Bulk uploads (container ``NOTICE_BULKS_CONTAINER``, partition key ``/pk`` = the bulk id): one
 ``bulk`` document (who, when, how many lines and chunks) and one ``chunk`` document per finished
 chunk (its counts and rejected lines). A bulk has at most a few hundred documents, and its report
-is one point read plus one single-partition query.
+is one point read plus one single-partition query. Listing a broker's uploaded files for a week
+(pagoPA's ``.../debtpositions/files``) is the one query across bulks.
 
 Every write is a create (409: it exists) or an ETag-conditioned replace;
 :class:`StaleDocument` tells the service to reload and decide again.
@@ -43,6 +44,10 @@ _LEGACY = (
     "AND IS_DEFINED(c.paFiscalCode) AND IS_DEFINED(c.iuv)"
 )
 _CHUNKS = "SELECT * FROM c WHERE c.kind = 'chunk'"
+_UPLOADS = (
+    "SELECT c.bulkId, c.receivedAt FROM c WHERE c.kind = 'bulk' AND c.broker = @broker "
+    "AND c.organization = @organization AND c.receivedAt >= @start AND c.receivedAt < @end"
+)
 BULK_DOC_ID = "bulk"
 
 
@@ -92,6 +97,11 @@ class BulkStore(Protocol):
         ...
 
     async def chunks(self, bulk_id: str) -> list[Document]: ...
+
+    async def uploads(self, broker: str, organization: str, start: str, end: str) -> list[Document]:
+        """The ``bulkId`` and ``receivedAt`` of the files ``broker`` uploaded for
+        ``organization`` received in [start, end) (fixed-width UTC times)."""
+        ...
 
 
 class CosmosNoticeStore:
@@ -175,5 +185,19 @@ class CosmosBulkStore:
         found: list[Document] = []
         async with guarded(self._timeout * 2):
             async for item in self._c.query_items(_CHUNKS, partition_key=bulk_id):
+                found.append(item)
+        return found
+
+    async def uploads(self, broker: str, organization: str, start: str, end: str) -> list[Document]:
+        # across partitions (one per bulk), bounded by a week of one broker's files for one EC
+        parameters: list[dict[str, object]] = [
+            {"name": "@broker", "value": broker},
+            {"name": "@organization", "value": organization},
+            {"name": "@start", "value": start},
+            {"name": "@end", "value": end},
+        ]
+        found: list[Document] = []
+        async with guarded(self._timeout * 6):
+            async for item in self._c.query_items(_UPLOADS, parameters=parameters):
                 found.append(item)
         return found

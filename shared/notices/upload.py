@@ -34,6 +34,8 @@ from pydantic import (
     ValidationError,
 )
 
+from shared.notices.bulk_models import UploadOperation
+from shared.notices.identity import iuv_of_iupd
 from shared.notices.models import (
     MAX_AMOUNT,
     MAX_FILE_CONTENT_BYTES,
@@ -41,9 +43,8 @@ from shared.notices.models import (
     MAX_TEXT,
     MAX_UPLOAD_BYTES,
     PositionIn,
-    UploadOperation,
-    iuv_of_iupd,
 )
+from shared.notices.store import Document
 from shared.platform.errors import Invalid, PayloadTooLarge
 
 ROME = ZoneInfo("Europe/Rome")
@@ -363,3 +364,25 @@ def gpd_time(moment: datetime, *, milliseconds: bool) -> str:
     if milliseconds:
         return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}"
     return moment.strftime("%Y-%m-%d %H:%M:%S")
+
+
+def invalidation_of(stored: Document) -> PositionIn:
+    """The write that invalidates a stored position (amount 0, its content otherwise)."""
+    body: dict[str, Any] = {
+        name: stored[name]
+        for name in (
+            "paFiscalCode",
+            "entityType",
+            "entityFiscalCode",
+            "entityFullName",
+            "iuv",
+            "description",
+            "switchToExpired",
+            "payStandIn",
+        )
+    }
+    body.update(amount=0, expirationDate=datetime.fromisoformat(stored["expirationDate"]))
+    for name in ("nav", "iban", "postalIban"):
+        if stored.get(name) is not None:
+            body[name] = stored[name]
+    return PositionIn.model_validate(body)

@@ -105,6 +105,15 @@ class MemoryBulkStore:
             if pk == bulk_id and d.get("kind") == "chunk"
         ]
 
+    async def uploads(self, broker: str, organization: str, start: str, end: str) -> list[Document]:
+        return [
+            {"bulkId": d["bulkId"], "receivedAt": d["receivedAt"]}
+            for d in self.items.values()
+            if d.get("kind") == "bulk"
+            and (d.get("broker"), d.get("organization")) == (broker, organization)
+            and start <= d["receivedAt"] < end
+        ]
+
 
 class MemoryBlobs:
     def __init__(self) -> None:

@@ -253,7 +253,8 @@ async def test_what_json_can_say_is_400_in_a_field_no_value_fits_and_ignored_els
 @pytest.mark.parametrize(
     ("raw", "status"),
     [
-        (b"", 400),
+        (b"", 422),  # pagoPA's spec leaves the body optional: no body follows the spec
+        (b" \r\n", 422),
         (b"{", 400),
         (b"[]", 400),
         (b"\xff\xfe", 400),
@@ -261,8 +262,11 @@ async def test_what_json_can_say_is_400_in_a_field_no_value_fits_and_ignored_els
         (b"{}" + b" " * 70_000, 413),
     ],
 )
-async def test_malformed_bodies_are_4xx(root: NoticesRoot, raw: bytes, status: int) -> None:
+async def test_malformed_or_absent_bodies_are_4xx(
+    root: NoticesRoot, raw: bytes, status: int
+) -> None:
     problem(await call("aca_create_position", "POST", CREATE, raw=raw), status)
+    assert root.world.store.items == {}
 
 
 # ------------------------------------------------------------------ authentication
@@ -457,3 +461,16 @@ async def test_uploads_that_cannot_be_taken_are_4xx_problems(root: NoticesRoot) 
     problem(await upload("DELETE", upload_body([gpd(1)])), 400)  # a delete lists IUPDs
     problem(await upload("POST", upload_body([gpd(1)]), broker=BROKER), 403)
     assert root.sender.sent == []
+
+
+async def test_the_broker_lists_its_uploaded_files(root: NoticesRoot) -> None:
+    accepted = await upload("POST", upload_body([gpd(1)]))
+    file_id = accepted.headers["Location"].split("/")[-2]
+    route = {"broker": EC, "organization": EC}
+    listed = await call("aca_upload_list", "GET", f"{UPLOAD}s", **route)
+    assert parsed(listed) == {"fileIds": [file_id], "size": 1, "hasMore": False}
+    assert "x-continuation-token" not in listed.headers
+    problem(await call("aca_upload_list", "GET", f"{UPLOAD}s", params={"size": "7"}, **route), 400)
+    old = {"from": "2026-01-01", "to": "2026-01-07"}
+    problem(await call("aca_upload_list", "GET", f"{UPLOAD}s", params=old, **route), 410)
+    problem(await call("aca_upload_list", "GET", f"{UPLOAD}s", party=BROKER, **route), 403)

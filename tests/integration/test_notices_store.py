@@ -17,7 +17,7 @@ from local.platform import Platform
 from shared.notices import rules
 from shared.notices.blobs import AzureBlobs, BlobMissing
 from shared.notices.bulk import Bulks
-from shared.notices.models import iupd, position_id
+from shared.notices.identity import iupd, position_id
 from shared.notices.service import EcDirectory, NoticeArchive
 from shared.notices.store import CosmosBulkStore, CosmosNoticeStore, StaleDocument
 from shared.parties.service import PartyRegistry

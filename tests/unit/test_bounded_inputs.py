@@ -12,7 +12,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from shared.cashback.chunks import Chunk
 from shared.cashback.models import EnrollmentIn, WalletEvent
-from shared.notices.models import ChunkTask
+from shared.notices.bulk_models import ChunkTask
 from shared.parties.models import RotateKey
 from shared.push.models import PUSH_MESSAGE
 

@@ -10,7 +10,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shared.notices.bulk import Bulks
-from shared.notices.models import PositionIn, position_id
+from shared.notices.identity import position_id
+from shared.notices.models import PositionIn
 from shared.notices.service import EcDirectory, NoticeArchive
 from shared.notices.store import Document
 from shared.parties.models import Party, PartyIn

@@ -11,16 +11,9 @@ from typing import Any
 import pytest
 
 from shared.notices import rules
-from shared.notices.models import (
-    HISTORY_LENGTH,
-    DebtPositionResponse,
-    Position,
-    PositionIn,
-    iupd,
-    legacy_position_id,
-    position_id,
-)
-from shared.notices.service import SegregationRefused, authorize_write, parse_segregation_codes
+from shared.notices.access import SegregationRefused, authorize_write, parse_segregation_codes
+from shared.notices.identity import iupd, legacy_position_id, position_id
+from shared.notices.models import HISTORY_LENGTH, DebtPositionResponse, Position, PositionIn
 from shared.platform.errors import Conflict, Forbidden, Invalid, NotFound
 from tests.unit.notices.fakes import (
     BROKER,

@@ -9,8 +9,9 @@ from typing import Any
 
 import pytest
 
-from shared.notices.bulk import MAX_POSITIONS, MAX_UPLOAD_BYTES, frame
-from shared.notices.models import BulkAccepted, ChunkTask
+from shared.notices.bulk_models import BulkAccepted, ChunkTask
+from shared.notices.framing import frame
+from shared.notices.models import MAX_POSITIONS, MAX_UPLOAD_BYTES
 from shared.platform.errors import Forbidden, Invalid, NotFound, PayloadTooLarge, PermanentError
 from tests.unit.notices.fakes import (
     BROKER,

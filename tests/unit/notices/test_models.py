@@ -13,16 +13,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from shared.notices.models import (
-    PositionIn,
-    accept,
-    answer_of,
-    content_of,
-    fixed_time,
-    local_date_time,
-    refusals,
-)
+from shared.notices.models import PositionIn, accept, answer_of, content_of, refusals
 from shared.notices.rules import as_position
+from shared.notices.times import fixed_time, local_date_time
 from shared.parties.models import PartyIn, valid_iban
 from shared.platform.errors import Invalid
 from tests.unit.notices.fakes import IBAN, OTHER_IBAN, body, iuv

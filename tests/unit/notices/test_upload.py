@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from shared.notices.bulk import TooEarly
+from shared.notices.files import TooEarly
 from shared.notices.models import MAX_FILE_CONTENT_BYTES, MAX_POSITIONS
 from shared.notices.upload import (
     Refused,
@@ -23,7 +23,7 @@ from shared.notices.upload import (
     position_of,
     unzip,
 )
-from shared.platform.errors import Forbidden, Invalid, NotFound, PayloadTooLarge
+from shared.platform.errors import Forbidden, Gone, Invalid, NotFound, PayloadTooLarge
 from tests.unit.notices.fakes import BROKER, EC, IBAN, OTHER_EC, World, iuv, nav, position
 
 BOUNDARY = "----centro-stella-test"
@@ -271,12 +271,12 @@ async def test_an_uploaded_file_is_written_and_reported_both_ways(world: World) 
     seven = {"amount": 7, "transfer": [{"amount": 7, "iban": IBAN}]}
     positions = [gpd(1), gpd(2, iupd="wrong"), gpd(3), gpd(9), gpd(1, option=seven)]
     file_id = await submit(world, upload_body(positions))
-    status = await world.bulks.upload_status(
+    status = await world.bulks.files.upload_status(
         world.parties[EC], broker=EC, organization=EC, file_id=file_id
     )
     assert (status["operationStatus"], status["submittedItem"]) == ("IN_PROGRESS", 5)
     with pytest.raises(TooEarly):
-        await world.bulks.upload_report(
+        await world.bulks.files.upload_report(
             world.parties[EC], broker=EC, organization=EC, file_id=file_id
         )
     assert await world.deliver_all() == 2  # chunks of 3 elements
@@ -290,11 +290,11 @@ async def test_an_uploaded_file_is_written_and_reported_both_ways(world: World) 
         (4, 409, f"ACA_{EC}_{iuv(9)}"),
     ]
     # and pagoPA's
-    status = await world.bulks.upload_status(
+    status = await world.bulks.files.upload_status(
         world.parties[EC], broker=EC, organization=EC, file_id=file_id
     )
     assert (status["operationStatus"], status["processedItem"]) == ("COMPLETED_WITH_WARNINGS", 5)
-    found = await world.bulks.upload_report(
+    found = await world.bulks.files.upload_report(
         world.parties[EC], broker=EC, organization=EC, file_id=file_id
     )
     groups = {(r["statusCode"], r["statusMessage"][:24]): r["iupds"] for r in found["responses"]}
@@ -337,7 +337,7 @@ async def test_only_the_broker_may_upload_for_its_ecs_and_read_it(world: World) 
     report = await world.bulks.report(file_id, party=world.parties[BROKER])
     assert [(r.line, r.status) for r in report.rejected_lines] == [(2, 409)]  # its codes only
     with pytest.raises(Forbidden):
-        await world.bulks.upload_status(
+        await world.bulks.files.upload_status(
             world.parties[EC], broker=BROKER, organization=EC, file_id=file_id
         )
     for broker, organization, wanted in [
@@ -346,7 +346,7 @@ async def test_only_the_broker_may_upload_for_its_ecs_and_read_it(world: World) 
         (BROKER, EC, "not-an-id"),
     ]:
         with pytest.raises(NotFound):
-            await world.bulks.upload_status(
+            await world.bulks.files.upload_status(
                 world.parties[BROKER], broker=broker, organization=organization, file_id=wanted
             )
 
@@ -356,3 +356,73 @@ async def test_a_file_that_cannot_be_taken_stores_nothing(world: World) -> None:
         with pytest.raises(Invalid):
             await submit(world, body)
     assert (world.blobs.blobs, world.sender.sent, world.bulk_store.items) == ({}, [], {})
+
+
+# ------------------------------------------------------------------ the list of uploaded files
+async def test_a_broker_lists_its_files_a_page_at_a_time(world: World) -> None:
+    ids = [await submit(world, upload_body([gpd(n)])) for n in range(1, 4)]
+    other = await submit(world, upload_body([gpd(9, code="02")]), party=BROKER, broker=BROKER)
+
+    async def page(token: str | None = None, **query: str) -> tuple[dict[str, Any], str | None]:
+        return await world.bulks.files.upload_list(
+            world.parties[EC],
+            broker=EC,
+            organization=EC,
+            start=query.get("start"),
+            end=query.get("end"),
+            size=query.get("size"),
+            continuation=token,
+            now=world.now,
+        )
+
+    found, token = await page()
+    assert (found, token) == ({"fileIds": ids, "size": 3, "hasMore": False}, None)
+    assert other not in found["fileIds"]
+    many = [await submit(world, upload_body([gpd(n)])) for n in range(100)]
+    first, token = await page()
+    assert (first["size"], first["hasMore"], token is not None) == (100, True, True)
+    second, last = await page(token)
+    assert (second["fileIds"], last) == (many[-3:], None)
+    yesterday, _ = await page(start="2026-12-01", end="2026-12-07")  # NOW is 2026-12-08
+    assert yesterday["fileIds"] == []
+
+
+@pytest.mark.parametrize(
+    ("query", "error"),
+    [
+        ({"start": "2026-12-01", "end": "2026-12-08"}, Invalid),  # 8 days
+        ({"start": "2026-12-08", "end": "2026-12-07"}, Invalid),
+        ({"start": "8/12/2026"}, Invalid),
+        ({"size": "99"}, Invalid),
+        ({"size": "501"}, Invalid),
+        ({"size": "ten"}, Invalid),
+        ({"token": "not-a-token"}, Invalid),
+        ({"start": "2026-10-05", "end": "2026-10-10"}, Invalid),  # reaches past 60 days
+        ({"start": "2026-09-01", "end": "2026-09-07"}, Gone),
+    ],
+)
+async def test_a_listing_out_of_bounds_is_refused(
+    world: World, query: dict[str, str], error: type[Exception]
+) -> None:
+    with pytest.raises(error):
+        await world.bulks.files.upload_list(
+            world.parties[EC],
+            broker=EC,
+            organization=EC,
+            start=query.get("start"),
+            end=query.get("end"),
+            size=query.get("size"),
+            continuation=query.get("token"),
+            now=world.now,
+        )
+    with pytest.raises(Forbidden):
+        await world.bulks.files.upload_list(
+            world.parties[EC],
+            broker=BROKER,
+            organization=EC,
+            start=None,
+            end=None,
+            size=None,
+            continuation=None,
+            now=world.now,
+        )
