@@ -184,6 +184,8 @@ def _as_setting(value: Any) -> str:
         return str(int(value))
     if isinstance(value, dict | list):
         return json.dumps(value)
+    if isinstance(value, frozenset):
+        return ",".join(sorted(value))  # as the setting is written: comma-separated
     return str(value)
 
 

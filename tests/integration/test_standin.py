@@ -131,9 +131,10 @@ class World:
 
 
 @contextlib.asynccontextmanager
-async def built(platform: Platform, endpoint: str) -> AsyncIterator[World]:
+async def built(platform: Platform, endpoint: str, **overrides: str) -> AsyncIterator[World]:
+    """``overrides``: settings, by name, as the environment would give them."""
     queue = f"standin-receipts-{uuid.uuid4().hex[:8]}"
-    settings = platform.provision(f"standin-{uuid.uuid4().hex[:8]}")
+    settings = platform.provision(f"standin-{uuid.uuid4().hex[:8]}", overrides)
     settings = settings.model_copy(
         update={"standin_receipts_queue": queue, "standin_station_timeout_seconds": 1.0}
     )
@@ -415,6 +416,31 @@ async def test_normal_mode_counts_a_down_station_and_the_manager_enters_stand_in
     assert len(station.probes) == 12  # the last hour's
     assert not any(p.ok for p in station.probes)
     assert station.mode == "STANDIN"
+
+
+async def test_an_excluded_station_never_enters_stand_in_however_faulty(
+    platform: Platform,
+) -> None:
+    async with built(platform, DOWN, STANDIN_EXCLUDED_STATIONS=f"{STATION}, {EC}_99") as world:
+        number = await world.publish(31)
+        world.clock.set(world.start.replace(hour=11, minute=0))
+        for _ in range(30):
+            with pytest.raises(UpstreamFailed):
+                await world.verify(number)
+            world.clock.advance(60)
+        manager = world.root.standin_manager()
+        assert await manager.evaluate(now=world.clock.now()) == []
+        station = await manager.get(STATION)
+        assert station.mode == "NORMAL"
+        assert station.last_evaluation is not None
+        assert station.last_evaluation.faulty_slots == 6
+        assert station.last_evaluation.share == 1.0
+        assert not station.last_evaluation.enter
+        with pytest.raises(UpstreamFailed):  # still forwarded to the station, never the archive
+            await world.verify(number)
+        # an operator may still put it there
+        await world.force("STANDIN")
+        assert (await world.verify(number)).stand_in
 
 
 async def test_forced_modes_win_until_released(world: World) -> None:
