@@ -42,6 +42,7 @@ from shared.standin.payments import (
     token_notice,
 )
 from shared.standin.soapstation import receipt_request
+from shared.standin.store import receipt_key
 from shared.standin.traffic import Traffic, by_station
 from tests.servicebus_tools import receive
 from tests.unit.notices.fakes import EC, NOW, nav, position
@@ -383,6 +384,22 @@ async def test_a_receipt_id_pays_one_notice_of_an_ec(world: World) -> None:
         for n in (third, fourth)
     ]
     assert [(d or {}).get("paid") is not None for d in paid_documents].count(True) == 1
+
+
+async def test_a_receipt_id_that_is_the_payment_token_pays_without_a_claim(world: World) -> None:
+    # SANP's receipt id is the payment token (every outcome of the SOAP endpoint).
+    first, second = [await world.publish(n) for n in (32, 33)]
+    await world.force("STANDIN")
+    tokens = [(await world.activate(n)).payment_token for n in (first, second)]
+    assert (await world.outcome(tokens[0], tokens[0])).status == "PAID"
+    assert await world_store(world).get(receipt_key(EC, tokens[0])) is None
+    assert (await world.root.notices().get(EC, first, now=world.clock.now())).status == "PAID"
+    assert (await world.outcome(tokens[0], tokens[0])).status == "PAID"  # a repeat is one
+    # No other payment may take that token as its receipt id.
+    with pytest.raises(Conflict) as reused:
+        await world.outcome(tokens[1], tokens[0])
+    assert reused.value.code == RECEIPT_REUSED
+    assert (await world.root.notices().get(EC, second, now=world.clock.now())).status == "VALID"
 
 
 async def test_normal_mode_counts_a_down_station_and_the_manager_enters_stand_in(
