@@ -178,6 +178,7 @@ def test_the_launcher_gives_the_station_and_control_urls(ec: EcSim) -> None:
     assert ec.control_url == f"http://127.0.0.1:{ec.control_port}/control"
     status = control.status(ec.control_url)
     assert status["port"] == ec.port
+    assert status["soapUrl"] == ec.soap_url == f"http://127.0.0.1:{ec.port}/paForNode"
     assert status["listening"] is True
     assert status["behaviour"]["seed"] == SEED
 
