@@ -38,7 +38,7 @@ from lxml import etree
 
 from bench.common import ADMIN_KEY, FUNCTION_KEY, Figures, bench_settings, load, start_devhost
 from local.cosmos import stats
-from local.platform import DEMO_CHANNEL, DEMO_CHANNEL_PASSWORD, DEMO_EC, DEMO_PSP_BROKER, Platform
+from local.platform import DEMO_EC, Platform, demo_channel
 from shared.pagopa import psp, soap
 from shared.pagopa.common import QrCode
 from shared.pagopa.xml import XmlModel, euros_to_cents
@@ -53,12 +53,8 @@ CONCURRENCY = 32
 READS_PER_PAYMENT = 4
 WRITES_PER_PAYMENT = 3
 NODE = "/api/node/v1/nodeForPsp"
-WHO = {
-    "id_psp": "DEMOPSP",
-    "id_broker_psp": DEMO_PSP_BROKER,
-    "id_channel": DEMO_CHANNEL,
-    "password": DEMO_CHANNEL_PASSWORD,
-}
+Who = dict[str, str]
+"""The PSP's credentials, as the request models name them."""
 PAID_ON = date(2026, 11, 22)
 
 
@@ -66,22 +62,22 @@ def envelope(message: XmlModel, name: str) -> bytes:
     return soap.serialise(message.to_element(etree.QName(psp.NAMESPACE, name)))
 
 
-def verify_request(number: str) -> bytes:
+def verify_request(who: Who, number: str) -> bytes:
     qr = QrCode(fiscal_code=DEMO_EC, notice_number=number)
-    return envelope(psp.VerifyPaymentNoticeReq(**WHO, qr_code=qr), "verifyPaymentNoticeReq")
+    return envelope(psp.VerifyPaymentNoticeReq(**who, qr_code=qr), "verifyPaymentNoticeReq")
 
 
-def activate_request(number: str, amount: int, n: int) -> bytes:
+def activate_request(who: Who, number: str, amount: int, n: int) -> bytes:
     qr = QrCode(fiscal_code=DEMO_EC, notice_number=number)
     request = psp.ActivatePaymentNoticeV2Request(
-        **WHO, idempotency_key=f"DEMOPSP_{n:010d}", qr_code=qr, amount=amount
+        **who, idempotency_key=f"DEMOPSP_{n:010d}", qr_code=qr, amount=amount
     )
     return envelope(request, "activatePaymentNoticeV2Request")
 
 
-def outcome_request(token: str) -> bytes:
+def outcome_request(who: Who, token: str) -> bytes:
     request = psp.SendPaymentOutcomeV2Request(
-        **WHO,
+        **who,
         payment_tokens=psp.PaymentTokens(payment_token=[token]),
         outcome="OK",
         details=psp.OutcomeDetailsV2(
@@ -122,6 +118,13 @@ class Bench:
             "Ocp-Apim-Subscription-Key": platform.env["DEV_PARTY_KEY_PSP"],
         }
         self.admin = {"x-functions-key": ADMIN_KEY}
+        channel = demo_channel(platform.env)
+        self.who: Who = {
+            "id_psp": channel.id_psp,
+            "id_broker_psp": channel.id_broker_psp,
+            "id_channel": channel.id_channel,
+            "password": channel.password,
+        }
         self.numbers = itertools.count(1)
 
     def round_trips(self) -> int:
@@ -175,7 +178,9 @@ class Bench:
     async def pay(self, session: aiohttp.ClientSession, _: int) -> bool:
         n = next(self.numbers)
         number = "3" + iuv(n)
-        verified = await self._call(session, "verifyPaymentNotice", verify_request(number))
+        verified = await self._call(
+            session, "verifyPaymentNotice", verify_request(self.who, number)
+        )
         if verified is None or verified.findtext("standin") != "true":
             return False
         amount = euros_to_cents(
@@ -183,12 +188,12 @@ class Bench:
         )
         assert isinstance(amount, int)
         activated = await self._call(
-            session, "activatePaymentNoticeV2", activate_request(number, amount, n)
+            session, "activatePaymentNoticeV2", activate_request(self.who, number, amount, n)
         )
         token = activated.findtext("paymentToken") if activated is not None else None
         if not token:
             return False
-        paid = await self._call(session, "sendPaymentOutcomeV2", outcome_request(token))
+        paid = await self._call(session, "sendPaymentOutcomeV2", outcome_request(self.who, token))
         return paid is not None
 
     async def xml_samples(self, session: aiohttp.ClientSession) -> list[tuple[bytes, bytes]]:
@@ -197,15 +202,15 @@ class Bench:
         n = next(self.numbers)
         number = "3" + iuv(n)
         samples: list[tuple[bytes, bytes]] = []
-        verify = verify_request(number)
+        verify = verify_request(self.who, number)
         async with session.post(f"{self.host}{NODE}", data=verify) as response:
             samples.append((verify, await response.read()))
-        activate = activate_request(number, position(n)["amount"], n)
+        activate = activate_request(self.who, number, position(n)["amount"], n)
         async with session.post(f"{self.host}{NODE}", data=activate) as response:
             answer = await response.read()
         samples.append((activate, answer))
         token = soap.parse(answer).element.findtext("paymentToken") or ""
-        outcome = outcome_request(token)
+        outcome = outcome_request(self.who, token)
         async with session.post(f"{self.host}{NODE}", data=outcome) as response:
             samples.append((outcome, await response.read()))
         return samples
