@@ -15,6 +15,10 @@ writing the same XML with lxml, in the same run.
   lxml (the same bytes the host reads and writes). (The receipt event stays in the payment's
   outbox until the receipt's delivery, disabled here, or the sweep clears it.)
 - Cosmos round trips per payment, counted at the emulator (``GET /_emulator/stats``).
+- CPU per payment: the dev host process's (hosted) or this process's (baseline), and the
+  Cosmos emulator's and Service Bus broker's during each, never the load generator's; and their
+  ratio (what the rates' ratio tends to when CPU is the bottleneck). Other work on the machine
+  moves these less than the rates, but still moves them (cache and scheduler contention).
 
 Run: ``python -m bench.standin [--payments 1000]``. Prints; asserts nothing.
 """
@@ -27,6 +31,7 @@ import itertools
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -37,6 +42,7 @@ from azure.cosmos.aio import ContainerProxy
 from lxml import etree
 
 from bench.common import ADMIN_KEY, FUNCTION_KEY, Figures, bench_settings, load, start_devhost
+from bench.wallet import cpu_seconds
 from local.cosmos import stats
 from local.platform import DEMO_EC, Platform, demo_channel
 from shared.pagopa import psp, soap
@@ -104,9 +110,29 @@ def position(n: int) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class Round:
+    hosted: Figures
+    raw_rate: float
+    trips: float
+    host_cpu_ms: float
+    host_emulators_ms: float
+    raw_cpu_ms: float
+    raw_emulators_ms: float
+
+    @property
+    def cpu_ratio(self) -> float:
+        """The baseline's CPU per payment over the host's, both with the emulators': what the
+        throughput ratio tends to when CPU is the bottleneck and nothing else runs."""
+        host = self.host_cpu_ms + self.host_emulators_ms
+        return (self.raw_cpu_ms + self.raw_emulators_ms) / host if host else 0.0
+
+
 class Bench:
-    def __init__(self, platform: Platform, host_url: str) -> None:
+    def __init__(self, platform: Platform, host_url: str, host_pid: int) -> None:
         self.host = host_url
+        self.host_pid = host_pid
+        self.emulator_pids = (platform.cosmos.proc.pid, platform.broker.proc.pid)
         self.port = platform.cosmos.port
         self.env = platform.env
         self.ec = {
@@ -222,8 +248,9 @@ class Bench:
         *,
         prefix: str,
         samples: list[tuple[bytes, bytes]],
-    ) -> float:
-        """Seconds for the baseline's operations of ``payments`` payments, 32 at a time."""
+    ) -> tuple[float, float]:
+        """Seconds, and this process's CPU seconds, for the baseline's operations of
+        ``payments`` payments, 32 at a time."""
         notices = [
             {"id": f"notice:{i}", "pk": f"{prefix}:{i}", "amount": 4_200, "status": "VALID"}
             for i in range(payments)
@@ -272,9 +299,13 @@ class Bench:
             for i in todo:
                 await payment(i)
 
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
-        return time.perf_counter() - started
+        return time.perf_counter() - started, time.process_time() - cpu
+
+    def emulators_cpu(self) -> float:
+        """CPU seconds the Cosmos emulator and the Service Bus broker have used so far."""
+        return sum(cpu_seconds(pid) for pid in self.emulator_pids)
 
     async def run(self, payments: int, rounds: int) -> None:
         warmup = 50
@@ -282,11 +313,12 @@ class Bench:
             await self.prepare(session, (payments + warmup) * rounds + 1)
             samples = await self.xml_samples(session)
         clients = Clients(load_settings({**self.env, "COSMOS_DATABASE": RAW_DATABASE}))
-        results: list[tuple[Figures, float, float]] = []
+        results: list[Round] = []
         try:
             raw = clients.container(clients.settings.standin_container)
             for _ in range(rounds):
                 self.round_trips()
+                host_cpu, emulators = cpu_seconds(self.host_pid), self.emulators_cpu()
                 hosted = await load(
                     "payment: dev host",
                     self.pay,
@@ -294,11 +326,26 @@ class Bench:
                     concurrency=CONCURRENCY,
                     warmup=warmup,
                 )
-                trips = self.round_trips() / (payments + warmup)
-                seconds = await self.raw_payments(
+                done = payments + warmup
+                host_cpu = (cpu_seconds(self.host_pid) - host_cpu) / done
+                host_emulators = (self.emulators_cpu() - emulators) / done
+                trips = self.round_trips() / done
+                emulators = self.emulators_cpu()
+                seconds, raw_cpu = await self.raw_payments(
                     raw, payments, prefix=uuid.uuid4().hex[:8], samples=samples
                 )
-                results.append((hosted, payments / seconds, trips))
+                raw_emulators = (self.emulators_cpu() - emulators) / payments
+                results.append(
+                    Round(
+                        hosted,
+                        payments / seconds,
+                        trips,
+                        host_cpu * 1000,
+                        host_emulators * 1000,
+                        raw_cpu / payments * 1000,
+                        raw_emulators * 1000,
+                    )
+                )
         finally:
             await clients.close()
         print(
@@ -306,22 +353,28 @@ class Bench:
             f"sendPaymentOutcomeV2 OK) at concurrency "
             f"{CONCURRENCY}, {payments} per round"
         )
-        for hosted, raw_rate, trips in results:
-            print(hosted.line().replace("req/s", "payments/s"))
+        for r in results:
+            print(r.hosted.line().replace("req/s", "payments/s"))
             print(
-                f"{'payment: raw Cosmos + lxml':<28} {raw_rate:8.0f} payments/s  "
+                f"{'payment: raw Cosmos + lxml':<28} {r.raw_rate:8.0f} payments/s  "
                 f"({READS_PER_PAYMENT} point reads + {WRITES_PER_PAYMENT} conditional writes, "
                 "3 envelopes parsed and 3 written each)"
             )
             print(
-                f"{'':<28} ratio host/raw {hosted.rps / raw_rate:.2f}  "
-                f"(Cosmos round trips per payment through the host: {trips:.2f})"
+                f"{'':<28} ratio host/raw {r.hosted.rps / r.raw_rate:.2f}  "
+                f"(Cosmos round trips per payment through the host: {r.trips:.2f})"
+            )
+            print(
+                f"{'':<28} CPU ms per payment: host {r.host_cpu_ms:.2f} + emulators "
+                f"{r.host_emulators_ms:.2f}; raw {r.raw_cpu_ms:.2f} + emulators "
+                f"{r.raw_emulators_ms:.2f}; ratio raw/host {r.cpu_ratio:.2f}"
             )
         print(
             "The host also authenticates the PSP's channel, validates each message against the "
             "models,\nchecks the notice is payable, writes the payment's lock and receipt, and "
             "sends the receipt to Service Bus;\nthe baseline only reads, writes and handles "
-            "the XML."
+            "the XML. CPU per payment counts the emulator and broker processes and the host "
+            "process\nor the baseline's, never the load generator's."
         )
 
 
@@ -343,7 +396,9 @@ def main() -> None:
             host = start_devhost(platform)
             try:
                 asyncio.run(
-                    Bench(platform, f"http://127.0.0.1:{host.port}").run(args.payments, args.rounds)
+                    Bench(platform, f"http://127.0.0.1:{host.port}", host.proc.pid).run(
+                        args.payments, args.rounds
+                    )
                 )
             finally:
                 host.stop()
