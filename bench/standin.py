@@ -15,6 +15,10 @@ writing the same XML with lxml, in the same run.
   lxml (the same bytes the host reads and writes). (The receipt event stays in the payment's
   outbox until the receipt's delivery, disabled here, or the sweep clears it.)
 - Cosmos round trips per payment, counted at the emulator (``GET /_emulator/stats``).
+- CPU per payment: the dev host process's (hosted) or this process's (baseline), and the
+  Cosmos emulator's and Service Bus broker's during each, never the load generator's; and their
+  ratio (what the rates' ratio tends to when CPU is the bottleneck). Other work on the machine
+  moves these less than the rates, but still moves them (cache and scheduler contention).
 
 Run: ``python -m bench.standin [--payments 1000]``. Prints; asserts nothing.
 """
@@ -27,6 +31,7 @@ import itertools
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -37,8 +42,9 @@ from azure.cosmos.aio import ContainerProxy
 from lxml import etree
 
 from bench.common import ADMIN_KEY, FUNCTION_KEY, Figures, bench_settings, load, start_devhost
+from bench.wallet import cpu_seconds
 from local.cosmos import stats
-from local.platform import DEMO_CHANNEL, DEMO_CHANNEL_PASSWORD, DEMO_EC, DEMO_PSP_BROKER, Platform
+from local.platform import DEMO_EC, Platform, demo_channel
 from shared.pagopa import psp, soap
 from shared.pagopa.common import QrCode
 from shared.pagopa.xml import XmlModel, euros_to_cents
@@ -53,12 +59,8 @@ CONCURRENCY = 32
 READS_PER_PAYMENT = 4
 WRITES_PER_PAYMENT = 3
 NODE = "/api/node/v1/nodeForPsp"
-WHO = {
-    "id_psp": "DEMOPSP",
-    "id_broker_psp": DEMO_PSP_BROKER,
-    "id_channel": DEMO_CHANNEL,
-    "password": DEMO_CHANNEL_PASSWORD,
-}
+Who = dict[str, str]
+"""The PSP's credentials, as the request models name them."""
 PAID_ON = date(2026, 11, 22)
 
 
@@ -66,22 +68,22 @@ def envelope(message: XmlModel, name: str) -> bytes:
     return soap.serialise(message.to_element(etree.QName(psp.NAMESPACE, name)))
 
 
-def verify_request(number: str) -> bytes:
+def verify_request(who: Who, number: str) -> bytes:
     qr = QrCode(fiscal_code=DEMO_EC, notice_number=number)
-    return envelope(psp.VerifyPaymentNoticeReq(**WHO, qr_code=qr), "verifyPaymentNoticeReq")
+    return envelope(psp.VerifyPaymentNoticeReq(**who, qr_code=qr), "verifyPaymentNoticeReq")
 
 
-def activate_request(number: str, amount: int, n: int) -> bytes:
+def activate_request(who: Who, number: str, amount: int, n: int) -> bytes:
     qr = QrCode(fiscal_code=DEMO_EC, notice_number=number)
     request = psp.ActivatePaymentNoticeV2Request(
-        **WHO, idempotency_key=f"DEMOPSP_{n:010d}", qr_code=qr, amount=amount
+        **who, idempotency_key=f"DEMOPSP_{n:010d}", qr_code=qr, amount=amount
     )
     return envelope(request, "activatePaymentNoticeV2Request")
 
 
-def outcome_request(token: str) -> bytes:
+def outcome_request(who: Who, token: str) -> bytes:
     request = psp.SendPaymentOutcomeV2Request(
-        **WHO,
+        **who,
         payment_tokens=psp.PaymentTokens(payment_token=[token]),
         outcome="OK",
         details=psp.OutcomeDetailsV2(
@@ -108,9 +110,29 @@ def position(n: int) -> dict[str, Any]:
     }
 
 
+@dataclass(frozen=True)
+class Round:
+    hosted: Figures
+    raw_rate: float
+    trips: float
+    host_cpu_ms: float
+    host_emulators_ms: float
+    raw_cpu_ms: float
+    raw_emulators_ms: float
+
+    @property
+    def cpu_ratio(self) -> float:
+        """The baseline's CPU per payment over the host's, both with the emulators': what the
+        throughput ratio tends to when CPU is the bottleneck and nothing else runs."""
+        host = self.host_cpu_ms + self.host_emulators_ms
+        return (self.raw_cpu_ms + self.raw_emulators_ms) / host if host else 0.0
+
+
 class Bench:
-    def __init__(self, platform: Platform, host_url: str) -> None:
+    def __init__(self, platform: Platform, host_url: str, host_pid: int) -> None:
         self.host = host_url
+        self.host_pid = host_pid
+        self.emulator_pids = (platform.cosmos.proc.pid, platform.broker.proc.pid)
         self.port = platform.cosmos.port
         self.env = platform.env
         self.ec = {
@@ -122,6 +144,13 @@ class Bench:
             "Ocp-Apim-Subscription-Key": platform.env["DEV_PARTY_KEY_PSP"],
         }
         self.admin = {"x-functions-key": ADMIN_KEY}
+        channel = demo_channel(platform.env)
+        self.who: Who = {
+            "id_psp": channel.id_psp,
+            "id_broker_psp": channel.id_broker_psp,
+            "id_channel": channel.id_channel,
+            "password": channel.password,
+        }
         self.numbers = itertools.count(1)
 
     def round_trips(self) -> int:
@@ -175,7 +204,9 @@ class Bench:
     async def pay(self, session: aiohttp.ClientSession, _: int) -> bool:
         n = next(self.numbers)
         number = "3" + iuv(n)
-        verified = await self._call(session, "verifyPaymentNotice", verify_request(number))
+        verified = await self._call(
+            session, "verifyPaymentNotice", verify_request(self.who, number)
+        )
         if verified is None or verified.findtext("standin") != "true":
             return False
         amount = euros_to_cents(
@@ -183,12 +214,12 @@ class Bench:
         )
         assert isinstance(amount, int)
         activated = await self._call(
-            session, "activatePaymentNoticeV2", activate_request(number, amount, n)
+            session, "activatePaymentNoticeV2", activate_request(self.who, number, amount, n)
         )
         token = activated.findtext("paymentToken") if activated is not None else None
         if not token:
             return False
-        paid = await self._call(session, "sendPaymentOutcomeV2", outcome_request(token))
+        paid = await self._call(session, "sendPaymentOutcomeV2", outcome_request(self.who, token))
         return paid is not None
 
     async def xml_samples(self, session: aiohttp.ClientSession) -> list[tuple[bytes, bytes]]:
@@ -197,15 +228,15 @@ class Bench:
         n = next(self.numbers)
         number = "3" + iuv(n)
         samples: list[tuple[bytes, bytes]] = []
-        verify = verify_request(number)
+        verify = verify_request(self.who, number)
         async with session.post(f"{self.host}{NODE}", data=verify) as response:
             samples.append((verify, await response.read()))
-        activate = activate_request(number, position(n)["amount"], n)
+        activate = activate_request(self.who, number, position(n)["amount"], n)
         async with session.post(f"{self.host}{NODE}", data=activate) as response:
             answer = await response.read()
         samples.append((activate, answer))
         token = soap.parse(answer).element.findtext("paymentToken") or ""
-        outcome = outcome_request(token)
+        outcome = outcome_request(self.who, token)
         async with session.post(f"{self.host}{NODE}", data=outcome) as response:
             samples.append((outcome, await response.read()))
         return samples
@@ -217,8 +248,9 @@ class Bench:
         *,
         prefix: str,
         samples: list[tuple[bytes, bytes]],
-    ) -> float:
-        """Seconds for the baseline's operations of ``payments`` payments, 32 at a time."""
+    ) -> tuple[float, float]:
+        """Seconds, and this process's CPU seconds, for the baseline's operations of
+        ``payments`` payments, 32 at a time."""
         notices = [
             {"id": f"notice:{i}", "pk": f"{prefix}:{i}", "amount": 4_200, "status": "VALID"}
             for i in range(payments)
@@ -267,9 +299,13 @@ class Bench:
             for i in todo:
                 await payment(i)
 
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
-        return time.perf_counter() - started
+        return time.perf_counter() - started, time.process_time() - cpu
+
+    def emulators_cpu(self) -> float:
+        """CPU seconds the Cosmos emulator and the Service Bus broker have used so far."""
+        return sum(cpu_seconds(pid) for pid in self.emulator_pids)
 
     async def run(self, payments: int, rounds: int) -> None:
         warmup = 50
@@ -277,11 +313,12 @@ class Bench:
             await self.prepare(session, (payments + warmup) * rounds + 1)
             samples = await self.xml_samples(session)
         clients = Clients(load_settings({**self.env, "COSMOS_DATABASE": RAW_DATABASE}))
-        results: list[tuple[Figures, float, float]] = []
+        results: list[Round] = []
         try:
             raw = clients.container(clients.settings.standin_container)
             for _ in range(rounds):
                 self.round_trips()
+                host_cpu, emulators = cpu_seconds(self.host_pid), self.emulators_cpu()
                 hosted = await load(
                     "payment: dev host",
                     self.pay,
@@ -289,11 +326,26 @@ class Bench:
                     concurrency=CONCURRENCY,
                     warmup=warmup,
                 )
-                trips = self.round_trips() / (payments + warmup)
-                seconds = await self.raw_payments(
+                done = payments + warmup
+                host_cpu = (cpu_seconds(self.host_pid) - host_cpu) / done
+                host_emulators = (self.emulators_cpu() - emulators) / done
+                trips = self.round_trips() / done
+                emulators = self.emulators_cpu()
+                seconds, raw_cpu = await self.raw_payments(
                     raw, payments, prefix=uuid.uuid4().hex[:8], samples=samples
                 )
-                results.append((hosted, payments / seconds, trips))
+                raw_emulators = (self.emulators_cpu() - emulators) / payments
+                results.append(
+                    Round(
+                        hosted,
+                        payments / seconds,
+                        trips,
+                        host_cpu * 1000,
+                        host_emulators * 1000,
+                        raw_cpu / payments * 1000,
+                        raw_emulators * 1000,
+                    )
+                )
         finally:
             await clients.close()
         print(
@@ -301,22 +353,28 @@ class Bench:
             f"sendPaymentOutcomeV2 OK) at concurrency "
             f"{CONCURRENCY}, {payments} per round"
         )
-        for hosted, raw_rate, trips in results:
-            print(hosted.line().replace("req/s", "payments/s"))
+        for r in results:
+            print(r.hosted.line().replace("req/s", "payments/s"))
             print(
-                f"{'payment: raw Cosmos + lxml':<28} {raw_rate:8.0f} payments/s  "
+                f"{'payment: raw Cosmos + lxml':<28} {r.raw_rate:8.0f} payments/s  "
                 f"({READS_PER_PAYMENT} point reads + {WRITES_PER_PAYMENT} conditional writes, "
                 "3 envelopes parsed and 3 written each)"
             )
             print(
-                f"{'':<28} ratio host/raw {hosted.rps / raw_rate:.2f}  "
-                f"(Cosmos round trips per payment through the host: {trips:.2f})"
+                f"{'':<28} ratio host/raw {r.hosted.rps / r.raw_rate:.2f}  "
+                f"(Cosmos round trips per payment through the host: {r.trips:.2f})"
+            )
+            print(
+                f"{'':<28} CPU ms per payment: host {r.host_cpu_ms:.2f} + emulators "
+                f"{r.host_emulators_ms:.2f}; raw {r.raw_cpu_ms:.2f} + emulators "
+                f"{r.raw_emulators_ms:.2f}; ratio raw/host {r.cpu_ratio:.2f}"
             )
         print(
             "The host also authenticates the PSP's channel, validates each message against the "
             "models,\nchecks the notice is payable, writes the payment's lock and receipt, and "
             "sends the receipt to Service Bus;\nthe baseline only reads, writes and handles "
-            "the XML."
+            "the XML. CPU per payment counts the emulator and broker processes and the host "
+            "process\nor the baseline's, never the load generator's."
         )
 
 
@@ -338,7 +396,9 @@ def main() -> None:
             host = start_devhost(platform)
             try:
                 asyncio.run(
-                    Bench(platform, f"http://127.0.0.1:{host.port}").run(args.payments, args.rounds)
+                    Bench(platform, f"http://127.0.0.1:{host.port}", host.proc.pid).run(
+                        args.payments, args.rounds
+                    )
                 )
             finally:
                 host.stop()

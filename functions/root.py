@@ -369,6 +369,7 @@ class Root:
             faulty_slots=s.standin_faulty_slots,
             day_share=s.standin_day_traffic_share,
             night_share=s.standin_night_traffic_share,
+            excluded=s.standin_excluded_stations,
         )
         return Manager(
             self._standin_store,

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import os
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,7 +23,7 @@ from local import cosmos, nhsim, servicebus
 from local.azurite import Azurite, start_azurite
 from local.banksim import start_banksim
 from local.ecsim import DEMO_NOTICES, start_ecsim
-from local.process import Child
+from local.process import ROOT, Child
 from local.psp import DEV_HPAN_SALT, start_psp
 from local.psp import base_url as psp_base_url
 from local.tokens import generate_key_pair
@@ -39,11 +40,34 @@ DEMO_SENDER_LIMITS = {"requestsPerMinute": 600, "recipientsPerMinute": 60_000}
 """The demo sender's rate limits (its registry entry's ``sendLimits``)."""
 DEMO_STATION_SECRET = "station-demo-credential"
 """The secret (in LOCAL_SECRETS) holding the credential the demo station expects from us."""
-DEMO_PSP_BROKER = "DEMOBROKERPSP"
-"""The demo PSP's broker (an intermediary acting for it) on the node's SOAP primitives."""
-DEMO_CHANNEL = "DEMOBROKERPSP_01"
-DEMO_CHANNEL_PASSWORD = "dev-pass-01"
-"""The demo channel's password (SANP: 8-15 characters); local only, not a secret."""
+DEMO_PSP = "DEMOPSP"
+
+
+@dataclass(frozen=True)
+class DemoChannel:
+    """The demo PSP's credentials on the node's SOAP primitives (``idPSP``, ``idBrokerPSP``,
+    ``idChannel``, ``password``): its broker is seeded as an intermediary acting for it, the
+    channel with its password hashed. Local only, not a secret."""
+
+    id_psp: str
+    id_broker_psp: str
+    id_channel: str
+    password: str
+
+
+DEMO_CHANNEL_SETTINGS = ("DEV_NODE_BROKER_PSP", "DEV_NODE_CHANNEL", "DEV_NODE_CHANNEL_PASSWORD")
+
+
+def demo_channel(env: Mapping[str, str]) -> DemoChannel:
+    """The demo channel the local settings name (``DEV_NODE_*``); a settings file copied before
+    they existed takes local.settings.example.json's."""
+    example: dict[str, str] = json.loads((ROOT / "local.settings.example.json").read_text())[
+        "Values"
+    ]
+    broker, channel, password = (env.get(name) or example[name] for name in DEMO_CHANNEL_SETTINGS)
+    return DemoChannel(DEMO_PSP, broker, channel, password)
+
+
 STATION_URL = "LOCAL_EC_STATION_URL"
 """Set by the platform to the EC simulator's station URL; seeded as the demo station's."""
 
@@ -71,7 +95,7 @@ DEMO_PARTIES = (
         stations=(f"{DEMO_EC}_01",),
     ),
     DemoParty("DEMOACQ", "Demo acquirer", "acquirer", "DEV_PARTY_KEY_ACQUIRER"),
-    DemoParty("DEMOPSP", "Demo PSP", "psp", "DEV_PARTY_KEY_PSP", secret_name="psp-demo-signing"),
+    DemoParty(DEMO_PSP, "Demo PSP", "psp", "DEV_PARTY_KEY_PSP", secret_name="psp-demo-signing"),
     DemoParty(
         DEMO_STATION,
         "Demo station of Comune di Demo",
@@ -93,13 +117,6 @@ DEMO_PARTIES = (
         "sender",
         "DEV_PARTY_KEY_SENDER",
         send_limits=DEMO_SENDER_LIMITS,
-    ),
-    DemoParty(
-        DEMO_PSP_BROKER,
-        "Demo PSP broker (the demo PSP's technology partner on the node)",
-        "intermediary",
-        "",
-        acts_for={"DEMOPSP": []},
     ),
 )
 
@@ -180,7 +197,15 @@ async def seed_parties(settings: Settings, env: dict[str, str]) -> None:
             )
         )
         now = datetime.now(UTC)
-        for demo in DEMO_PARTIES:
+        channel = demo_channel(env)
+        broker = DemoParty(
+            channel.id_broker_psp,
+            "Demo PSP broker (the demo PSP's technology partner on the node)",
+            "intermediary",
+            "",
+            acts_for={channel.id_psp: []},
+        )
+        for demo in (*DEMO_PARTIES, broker):
             await registry.register(
                 PartyIn.model_validate(
                     {
@@ -200,12 +225,14 @@ async def seed_parties(settings: Settings, env: dict[str, str]) -> None:
             key = env.get(demo.key_setting) if demo.key_setting else None
             if key:
                 await registry.add_key(demo.party_id, key, now=now)
-        await seed_channel(settings, clients, registry)
+        await seed_channel(settings, clients, registry, channel)
     finally:
         await clients.close()
 
 
-async def seed_channel(settings: Settings, clients: Any, registry: Any) -> None:
+async def seed_channel(
+    settings: Settings, clients: Any, registry: Any, channel: DemoChannel
+) -> None:
     """The demo PSP's channel on the node's SOAP primitives, its password hashed."""
     from datetime import UTC, datetime
 
@@ -216,8 +243,10 @@ async def seed_channel(settings: Settings, clients: Any, registry: Any) -> None:
         clients.container(settings.standin_container), settings.cosmos_timeout_seconds
     )
     await Channels(store, registry).put(
-        DEMO_CHANNEL,
-        ChannelIn(broker_id=DEMO_PSP_BROKER, psps=["DEMOPSP"], password=DEMO_CHANNEL_PASSWORD),
+        channel.id_channel,
+        ChannelIn(
+            broker_id=channel.id_broker_psp, psps=[channel.id_psp], password=channel.password
+        ),
         now=datetime.now(UTC),
     )
 

@@ -14,13 +14,7 @@ import threading
 from pathlib import Path
 
 from local.devhost import load_local_settings
-from local.platform import (
-    DEMO_CHANNEL,
-    DEMO_CHANNEL_PASSWORD,
-    DEMO_PSP_BROKER,
-    Platform,
-    seed_demo_notices,
-)
+from local.platform import Platform, demo_channel, seed_demo_notices
 from local.process import ROOT, Child
 from local.psp.simulator import THREE_DS_CODE
 from shared.push.settings import push_hubs
@@ -75,6 +69,7 @@ def main() -> None:
 def banner(port: int, platform: Platform, values: dict[str, str]) -> None:
     api = f"http://localhost:{port}/api"
     key = values.get("LOCAL_FUNCTION_KEY", "")
+    channel = demo_channel(platform.env)
     print(
         f"""
 Centro Stella is running.
@@ -88,8 +83,8 @@ Centro Stella is running.
   EC (demo)    {platform.ecsim.soap_url}  (the demo station, paForNode; outages through
                {platform.ecsim.control_url}: see the README's EC simulator section)
   node (SOAP)  {api}/node/v1/nodeForPsp   WSDL {api}/node/v1/nodeForPsp?wsdl
-               (idPSP DEMOPSP, idBrokerPSP {DEMO_PSP_BROKER}, idChannel {DEMO_CHANNEL},
-               password {DEMO_CHANNEL_PASSWORD})
+               (idPSP {channel.id_psp}, idBrokerPSP {channel.id_broker_psp},
+               idChannel {channel.id_channel}, password {channel.password})
   dev clock    {Path(platform.clock_file)}  (POST http://localhost:{port}/admin/devclock)
   push hubs    {hubs_line(platform)}
 A citizen token:  make token CF=RSSMRA85T10A562S

@@ -154,6 +154,14 @@ OTHERS: tuple[tuple[str, str, str], ...] = (
         "intermediary, sender) authenticates with.",
     ),
     (
+        "DEV_NODE_<CREDENTIAL>",
+        "local platform (local/platform.py), make run's banner",
+        "Local only: the demo PSP's credentials on the node's SOAP primitives (idPSP is "
+        "`DEMOPSP`): `DEV_NODE_BROKER_PSP` (its broker, seeded as an intermediary acting for "
+        "it), `DEV_NODE_CHANNEL` (its channel) and `DEV_NODE_CHANNEL_PASSWORD` (8-15 "
+        "characters, stored hashed).",
+    ),
+    (
         "DEV_HPAN_SALT",
         "local platform, PSP simulator (local/psp)",
         "Local only: the salt the simulated PSP hashes PANs with (the hpan salt is the PSPs' "
@@ -184,6 +192,8 @@ def _as_setting(value: Any) -> str:
         return str(int(value))
     if isinstance(value, dict | list):
         return json.dumps(value)
+    if isinstance(value, frozenset):
+        return ",".join(sorted(value))  # as the setting is written: comma-separated
     return str(value)
 
 

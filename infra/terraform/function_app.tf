@@ -129,6 +129,7 @@ locals {
     STANDIN_DAY_TRAFFIC_SHARE       = "0.05"
     STANDIN_NIGHT_TRAFFIC_SHARE     = "0.10"
     STANDIN_RECEIPT_MAX_ATTEMPTS    = "48"
+    STANDIN_EXCLUDED_STATIONS       = ""
 
     # Citizens' tokens
     CITIZEN_JWT_ISSUER     = var.citizen_jwt_issuer

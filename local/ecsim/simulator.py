@@ -375,6 +375,7 @@ class EcSimulator:
             "behaviour": {**self.behaviour.to_json(), "seed": self.seed},
             "listening": self.listening,
             "port": self.port,
+            "soapUrl": f"http://{self.host}:{self.port}{SOAP_PATH}",
             "baseUrl": f"http://{self.host}:{self.port}{BASE_PATH}",
             "counters": {**self.counters.to_json(), "holding": self.holding},
             "notices": len(self.book.positions),

@@ -1,11 +1,12 @@
 """The simulated station's paForNode side (SOAP 1.1): paVerifyPaymentNotice, paGetPaymentV2 and
 paSendRTV2 on ``POST /paForNode``, answered from the same books as the JSON routes.
 
-It speaks as an EC does: only ``PAA_*`` codes, never the node's ``PPT_*``. A KO is HTTP 200 with
-the primitive's response element; a body that is no envelope or no primitive served is HTTP 400
-with a SOAP Fault whose string starts ``PAA_SINTASSI_EXTRAXSD``. A wrong credential is HTTP 401
-with no body (as the gateway in front of a station answers), and an inactive service HTTP 503
-with no body: the node, not the EC, turns those into its own codes.
+It speaks as an EC does: only ``PAA_*`` codes, never the node's ``PPT_*``. A request the
+project's XSD refuses (xmlschema, :mod:`local.ecsim.schema`) is a KO ``PAA_SINTASSI_XSD``. A KO
+is HTTP 200 with the primitive's response element; a body that is no envelope or no primitive
+served is HTTP 400 with a SOAP Fault whose string starts ``PAA_SINTASSI_EXTRAXSD``. A wrong
+credential is HTTP 401 with no body (as the gateway in front of a station answers), and an
+inactive service HTTP 503 with no body: the node, not the EC, turns those into its own codes.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pydantic import ValidationError
 
 from local.ecsim.book import Book, Refusal
 from local.ecsim.models import Notice, ReceiptIn, VerifyIn
+from local.ecsim.schema import schema_errors
 from shared.pagopa import ec, faults, soap
 from shared.pagopa.common import EntityUniqueIdentifier, Response, Subject
 from shared.pagopa.xml import XmlModel
@@ -49,6 +51,11 @@ def answer(book: Book, raw: bytes, now: datetime) -> tuple[int, bytes, str | Non
     operation = OPERATION_OF[message.name]
     tag = etree.QName(ec.NAMESPACE, ec.RESPONSES[message.name])
     ec_id = message.element.findtext("idPA") or "unknown"
+    invalid = schema_errors(message.element)
+    if invalid:
+        fault = faults.ec_fault(faults.PAA_SINTASSI_XSD, ec_id, "; ".join(invalid)[:1000])
+        refused = Response(outcome="KO", fault=fault)
+        return 200, soap.serialise(refused.to_element(tag)), operation, faults.PAA_SINTASSI_XSD
     try:
         request = ec.REQUESTS[message.name].from_element(message.element)
         result = _serve(book, request, now)

@@ -7,6 +7,7 @@ primitive's KO: before the body is read there is no primitive to answer with.
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 from lxml import etree
@@ -36,16 +37,25 @@ class Message:
     element: etree._Element
 
 
+_PARSERS = threading.local()
+
+
 def _parser() -> etree.XMLParser:
-    return etree.XMLParser(
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        dtd_validation=False,
-        huge_tree=False,
-        remove_comments=True,
-        remove_pis=True,
-    )
+    """This thread's parser: building one costs more than parsing a message, and lxml parsers
+    may be reused but not shared between threads (the event loop's thread parses them all)."""
+    parser: etree.XMLParser | None = getattr(_PARSERS, "parser", None)
+    if parser is None:
+        parser = etree.XMLParser(
+            resolve_entities=False,
+            no_network=True,
+            load_dtd=False,
+            dtd_validation=False,
+            huge_tree=False,
+            remove_comments=True,
+            remove_pis=True,
+        )
+        _PARSERS.parser = parser
+    return parser
 
 
 def parse(raw: bytes) -> Message:

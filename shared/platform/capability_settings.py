@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from pydantic import AfterValidator, AliasGenerator, Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AfterValidator, AliasGenerator, BeforeValidator, Field
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 # A field's setting is its name in capitals (``cosmos_endpoint`` -> ``COSMOS_ENDPOINT``); only
 # names fixed by someone else (the Functions host, an SDK, the infra) are spelled out.
@@ -46,6 +46,34 @@ def six_field_ncrontab(value: str) -> str:
 
 Ncrontab = Annotated[str, AfterValidator(six_field_ncrontab)]
 """A timer schedule, bound by triggers as ``schedule="%NAME_SCHEDULE%"``."""
+
+# The party registry's id shape (shared/parties/models.py PARTY_ID), repeated here because the
+# platform may not import the registry: an id no party can have is a typo, refused at start-up.
+_PARTY_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def _split_commas(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",")] if value.strip() else []
+    return value
+
+
+def party_ids(value: frozenset[str]) -> frozenset[str]:
+    """comma-separated party ids (empty: none).
+
+    An empty item (``A,,B``, a trailing comma) is refused rather than skipped: it is more
+    likely a lost id than a wish.
+    """
+    for item in value:
+        if not _PARTY_ID.fullmatch(item):
+            raise ValueError(f"{item!r} is not a party id (letters, digits, '.', '_', '-')")
+    return value
+
+
+PartyIds = Annotated[
+    frozenset[str], NoDecode, BeforeValidator(_split_commas), AfterValidator(party_ids)
+]
+"""A set of party ids written as one comma-separated setting (``A_01,B_02``)."""
 
 
 class CapabilitySettings(BaseSettings):
@@ -290,6 +318,11 @@ class CapabilitySettings(BaseSettings):
         le=500,
         description="Times a receipt is re-sent for later while its station is down, before "
         "it becomes failed work (this queue's RESCHEDULE_MAX_ATTEMPTS).",
+    )
+    standin_excluded_stations: PartyIds = Field(
+        default=frozenset(),
+        description="Stations the manager never puts in stand-in, however faulty (pagoPA's "
+        "EXCLUDED_STATIONS); an operator may still force them in.",
     )
     standin_evaluate_schedule: Ncrontab = Field(
         default="0 */5 * * * *",

@@ -6,11 +6,12 @@ whose ``actsFor`` names the PSP); the channel, its broker, the PSPs it serves an
 (scrypt, salted: passwords are short, so a plain hash could be brute-forced) are a document of
 the stand-in container, written by an operator. A failure is a :class:`NodeRefusal` with SANP's
 code; verified passwords are remembered for a minute, so scrypt is paid once per channel, not per
-payment.
+payment, and in a thread, not on the event loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import secrets
@@ -99,9 +100,13 @@ class Channels:
         *,
         ttl: float = 60.0,
         monotonic: Callable[[], float] = time.monotonic,
+        check_password: Callable[[str, str], bool] = password_matches,
     ) -> None:
+        """``check_password(stored_hash, password)``: :func:`password_matches` (run in a
+        thread)."""
         self._store = store
         self._parties = parties
+        self._check_password = check_password
         self._documents: TTLCache[str, Document | None, float] = TTLCache(
             CACHE_SIZE, ttl=ttl, timer=monotonic
         )
@@ -111,6 +116,7 @@ class Channels:
         self._verified: TTLCache[tuple[str, str, str], bool, float] = TTLCache(
             CACHE_SIZE, ttl=ttl, timer=monotonic
         )
+        self._checking: dict[tuple[str, str, str], asyncio.Future[bool]] = {}
 
     async def put(self, channel_id: str, channel: ChannelIn, *, now: datetime) -> ChannelOut:
         key = channel_key(channel_id)
@@ -121,7 +127,7 @@ class Channels:
             "channelId": channel_id,
             "brokerId": channel.broker_id,
             "psps": sorted(set(channel.psps)),
-            "passwordHash": hash_password(channel.password),
+            "passwordHash": await asyncio.to_thread(hash_password, channel.password),
             "enabled": channel.enabled,
             "updatedAt": now.isoformat(),
         }
@@ -174,17 +180,29 @@ class Channels:
                 f"channel {request.id_channel} does not serve {request.id_psp} "
                 f"through {request.id_broker_psp}",
             )
-        # The digest names the password in the cache (never the password itself).
-        seen = (
-            request.id_channel,
-            channel["passwordHash"],
-            hashlib.sha256(request.password.encode()).hexdigest(),
-        )
-        if seen not in self._verified:
-            self._verified[seen] = password_matches(channel["passwordHash"], request.password)
-        if not self._verified[seen]:
+        if not await self._password_matches(request.id_channel, channel, request.password):
             raise NodeRefusal(faults.PPT_AUTENTICAZIONE)
         return psp
+
+    async def _password_matches(self, channel_id: str, channel: Document, password: str) -> bool:
+        # The digest names the password in the cache (never the password itself).
+        seen = (channel_id, channel["passwordHash"], hashlib.sha256(password.encode()).hexdigest())
+        known = self._verified.get(seen)
+        if known is not None:
+            return known
+        # scrypt takes about 50 ms of CPU by design: in a thread, so the event loop serves the
+        # other calls meanwhile, and once for all the calls that arrive while it runs (when the
+        # cache expires, every PSP call of the channel would otherwise start its own).
+        pending = self._checking.get(seen)
+        if pending is None:
+            pending = asyncio.ensure_future(
+                asyncio.to_thread(self._check_password, channel["passwordHash"], password)
+            )
+            self._checking[seen] = pending
+            pending.add_done_callback(lambda _: self._checking.pop(seen, None))
+        matches = await asyncio.shield(pending)
+        self._verified[seen] = matches
+        return matches
 
 
 def _out(document: Document) -> ChannelOut:

@@ -55,6 +55,7 @@ from shared.standin.payments import (
     check_claim,
     is_live,
     mark_paid,
+    needs_claim,
     new_payment,
     new_token,
     outcome_out,
@@ -378,6 +379,8 @@ class Gateway:
         """The receipt id given to this outcome's token among the EC's payments: every check
         has passed, and the payment is written only after (Conflict if another payment has it).
         """
+        if not needs_claim(request):
+            return
         claim = receipt_claim(request, now=now)
         try:
             await self._store.create(claim)

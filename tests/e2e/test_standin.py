@@ -18,17 +18,10 @@ from lxml import etree
 from zeep.plugins import HistoryPlugin
 
 from local.ecsim import Notice, control
-from local.platform import (
-    DEMO_CHANNEL,
-    DEMO_CHANNEL_PASSWORD,
-    DEMO_EC,
-    DEMO_PSP_BROKER,
-    DEMO_STATION,
-    Platform,
-)
+from local.platform import DEMO_EC, DEMO_STATION, Platform, demo_channel
 from shared.pagopa import soap
 from shared.standin.payments import new_token
-from tests.conftest import ADMIN_KEY, Host, fresh_queues, start_host, wait_for
+from tests.conftest import ADMIN_KEY, Host, base_settings, fresh_queues, start_host, wait_for
 from tests.e2e.test_notices import dev_now
 from tests.unit.pagopa.schema import validator
 
@@ -160,10 +153,13 @@ def test_an_outage_from_entry_to_every_receipt_delivered_once(
     host = start_host(platform, env=standin_env())
     try:
         numbers = new_notices(host, ec_control, 5)
-        normal = verify(host, numbers[0])
-        assert normal.status_code == 200, normal.text
-        assert normal.json()["standIn"] is False
-        assert normal.json()["description"] == "Refezione scolastica 0"
+        # PSPs call the node's SOAP primitives (zeep, built from the project's WSDL); every
+        # message checked against the project's XSD.
+        history = HistoryPlugin()
+        node = zeep.Client(f"{host.url}/api/node/v1/nodeForPsp?wsdl", plugins=[history])
+        normal = _verify_in_soap(node, history, numbers[0])
+        assert (normal.outcome, normal.standin) == ("OK", False)
+        assert normal.paymentDescription == "Refezione scolastica 0"
 
         # The EC goes down. Each round: 5 minutes later the manager runs (the host's timer
         # fires too, on the dev clock), then three verifies.
@@ -171,10 +167,11 @@ def test_an_outage_from_entry_to_every_receipt_delivered_once(
         rounds: list[list[Any]] = []
         for _ in range(7):
             evaluate(host)
-            answers = [verify(host, number) for number in numbers[:3]]
-            rounds.append([a.json().get("code") or a.json().get("standIn") for a in answers])
+            answers = [_verify_in_soap(node, history, number) for number in numbers[:3]]
+            rounds.append([a.fault.faultCode if a.outcome == "KO" else a.standin for a in answers])
         # More than 3 of the 6 slots of the window must be faulty: the fifth run enters.
-        assert rounds == [["STATION_UNREACHABLE"] * 3] * 4 + [[True] * 3] * 3, rounds
+        unreachable = "PPT_STAZIONE_INT_PA_IRRAGGIUNGIBILE"
+        assert rounds == [[unreachable] * 3] * 4 + [[True] * 3] * 3, rounds
         station = host.request("GET", STATION, key=ADMIN_KEY).json()
         assert station["mode"] == "STANDIN", station
         entered = [h for h in station["history"] if h["event"] == "entered"]
@@ -182,10 +179,8 @@ def test_an_outage_from_entry_to_every_receipt_delivered_once(
         assert "4 of 6 slots" in entered[0]["reason"]
         assert "100.0% of the traffic" in entered[0]["reason"]
 
-        # PSPs pay from the archive through the node's SOAP primitives (standin true; SANP's
-        # receipt id is the payment token); the receipts cannot reach the EC yet.
-        history = HistoryPlugin()
-        node = zeep.Client(f"{host.url}/api/node/v1/nodeForPsp?wsdl", plugins=[history])
+        # PSPs pay from the archive (standin true; SANP's receipt id is the payment token);
+        # the receipts cannot reach the EC yet.
         receipts = []
         for number in numbers:
             paid = _pay_in_soap(node, history, number)
@@ -451,11 +446,12 @@ def test_openapi_documents_the_json_gateway_and_the_node_serves_its_wsdl(host: H
 
 
 # ------------------------------------------------------------------ the node's SOAP primitives
+_CHANNEL = demo_channel(base_settings())  # what the tests' platform seeded
 WHO = {
-    "idPSP": "DEMOPSP",
-    "idBrokerPSP": DEMO_PSP_BROKER,
-    "idChannel": DEMO_CHANNEL,
-    "password": DEMO_CHANNEL_PASSWORD,
+    "idPSP": _CHANNEL.id_psp,
+    "idBrokerPSP": _CHANNEL.id_broker_psp,
+    "idChannel": _CHANNEL.id_channel,
+    "password": _CHANNEL.password,
 }
 _valid_psp = validator("nodeForPsp.xsd")
 
@@ -464,6 +460,17 @@ def _soap_body(envelope: Any) -> etree._Element:
     body = envelope.find("{http://schemas.xmlsoap.org/soap/envelope/}Body")
     assert body is not None
     return body[0]
+
+
+def _verify_in_soap(node: zeep.Client, history: HistoryPlugin, number: str) -> Any:
+    """verifyPaymentNotice through zeep, both messages checked against our XSD."""
+    answer = node.service.verifyPaymentNotice(
+        **WHO, qrCode={"fiscalCode": DEMO_EC, "noticeNumber": number}
+    )
+    for envelope in (history.last_sent["envelope"], history.last_received["envelope"]):
+        body = _soap_body(envelope)
+        assert _valid_psp(body) == [], etree.tostring(body)
+    return answer
 
 
 def _pay_in_soap(node: zeep.Client, history: HistoryPlugin, number: str) -> dict[str, Any]:

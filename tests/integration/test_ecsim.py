@@ -178,6 +178,7 @@ def test_the_launcher_gives_the_station_and_control_urls(ec: EcSim) -> None:
     assert ec.control_url == f"http://127.0.0.1:{ec.control_port}/control"
     status = control.status(ec.control_url)
     assert status["port"] == ec.port
+    assert status["soapUrl"] == ec.soap_url == f"http://127.0.0.1:{ec.port}/paForNode"
     assert status["listening"] is True
     assert status["behaviour"]["seed"] == SEED
 
@@ -771,6 +772,46 @@ def test_soap_the_station_emits_only_paa_codes(ec: EcSim) -> None:
     )
     assert (inactive.status_code, inactive.content) == (503, b"")
     assert b"PPT_" not in raw.content + unauthorized.content + inactive.content
+
+
+@pytest.mark.parametrize(
+    ("children", "at_fault"),
+    [
+        (
+            "<idPA>{ec}</idPA><idBrokerPA>{ec}</idBrokerPA><qrCode><fiscalCode>{ec}</fiscalCode>"
+            "<noticeNumber>{n}</noticeNumber></qrCode><idStation>S_01</idStation>",
+            "qrCode",
+        ),
+        (
+            "<idPA>{ec}</idPA><idBrokerPA>{ec}</idBrokerPA><idStation>S_01</idStation><qrCode>"
+            "<fiscalCode>{ec}</fiscalCode><noticeNumber>{n}</noticeNumber></qrCode>"
+            "<marcaDaBollo>1</marcaDaBollo>",
+            "marcaDaBollo",
+        ),
+    ],
+    ids=["out of the schema's order", "an element the schema does not know"],
+)
+def test_soap_a_request_off_the_xsd_is_refused_as_a_validating_station_would(
+    ec: EcSim, children: str, at_fault: str
+) -> None:
+    # The models would read both (they ignore order and unknown elements): the simulator checks
+    # the stand-in's requests against the XSD itself, with a validator of its own.
+    body = children.format(ec=DEMO_EC_FISCAL_CODE, n=DEMO_NOTICES[0].notice_number)
+    envelope = (
+        '<soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" '
+        'xmlns:pafn="http://pagopa-api.pagopa.gov.it/pa/paForNode.xsd"><soapenv:Body>'
+        f"<pafn:paVerifyPaymentNoticeReq>{body}</pafn:paVerifyPaymentNoticeReq>"
+        "</soapenv:Body></soapenv:Envelope>"
+    ).encode()
+    answer = requests.post(
+        ec.soap_url, data=envelope, headers={"Ocp-Apim-Subscription-Key": CREDENTIAL}, timeout=10
+    )
+    assert answer.status_code == 200
+    message = soap.parse(answer.content)
+    assert _valid_ec(message.element) == []
+    assert message.element.findtext("outcome") == "KO"
+    assert message.element.findtext("fault/faultCode") == "PAA_SINTASSI_XSD"
+    assert at_fault in (message.element.findtext("fault/description") or "")
 
 
 def test_the_json_routes_emit_no_node_code_either(ec: EcSim, station: Station) -> None:

@@ -42,6 +42,7 @@ from shared.standin.payments import (
     token_notice,
 )
 from shared.standin.soapstation import receipt_request
+from shared.standin.store import receipt_key
 from shared.standin.traffic import Traffic, by_station
 from tests.servicebus_tools import receive
 from tests.unit.notices.fakes import EC, NOW, nav, position
@@ -131,9 +132,10 @@ class World:
 
 
 @contextlib.asynccontextmanager
-async def built(platform: Platform, endpoint: str) -> AsyncIterator[World]:
+async def built(platform: Platform, endpoint: str, **overrides: str) -> AsyncIterator[World]:
+    """``overrides``: settings, by name, as the environment would give them."""
     queue = f"standin-receipts-{uuid.uuid4().hex[:8]}"
-    settings = platform.provision(f"standin-{uuid.uuid4().hex[:8]}")
+    settings = platform.provision(f"standin-{uuid.uuid4().hex[:8]}", overrides)
     settings = settings.model_copy(
         update={"standin_receipts_queue": queue, "standin_station_timeout_seconds": 1.0}
     )
@@ -384,6 +386,22 @@ async def test_a_receipt_id_pays_one_notice_of_an_ec(world: World) -> None:
     assert [(d or {}).get("paid") is not None for d in paid_documents].count(True) == 1
 
 
+async def test_a_receipt_id_that_is_the_payment_token_pays_without_a_claim(world: World) -> None:
+    # SANP's receipt id is the payment token (every outcome of the SOAP endpoint).
+    first, second = [await world.publish(n) for n in (32, 33)]
+    await world.force("STANDIN")
+    tokens = [(await world.activate(n)).payment_token for n in (first, second)]
+    assert (await world.outcome(tokens[0], tokens[0])).status == "PAID"
+    assert await world_store(world).get(receipt_key(EC, tokens[0])) is None
+    assert (await world.root.notices().get(EC, first, now=world.clock.now())).status == "PAID"
+    assert (await world.outcome(tokens[0], tokens[0])).status == "PAID"  # a repeat is one
+    # No other payment may take that token as its receipt id.
+    with pytest.raises(Conflict) as reused:
+        await world.outcome(tokens[1], tokens[0])
+    assert reused.value.code == RECEIPT_REUSED
+    assert (await world.root.notices().get(EC, second, now=world.clock.now())).status == "VALID"
+
+
 async def test_normal_mode_counts_a_down_station_and_the_manager_enters_stand_in(
     world: World,
 ) -> None:
@@ -415,6 +433,31 @@ async def test_normal_mode_counts_a_down_station_and_the_manager_enters_stand_in
     assert len(station.probes) == 12  # the last hour's
     assert not any(p.ok for p in station.probes)
     assert station.mode == "STANDIN"
+
+
+async def test_an_excluded_station_never_enters_stand_in_however_faulty(
+    platform: Platform,
+) -> None:
+    async with built(platform, DOWN, STANDIN_EXCLUDED_STATIONS=f"{STATION}, {EC}_99") as world:
+        number = await world.publish(31)
+        world.clock.set(world.start.replace(hour=11, minute=0))
+        for _ in range(30):
+            with pytest.raises(UpstreamFailed):
+                await world.verify(number)
+            world.clock.advance(60)
+        manager = world.root.standin_manager()
+        assert await manager.evaluate(now=world.clock.now()) == []
+        station = await manager.get(STATION)
+        assert station.mode == "NORMAL"
+        assert station.last_evaluation is not None
+        assert station.last_evaluation.faulty_slots == 6
+        assert station.last_evaluation.share == 1.0
+        assert not station.last_evaluation.enter
+        with pytest.raises(UpstreamFailed):  # still forwarded to the station, never the archive
+            await world.verify(number)
+        # an operator may still put it there
+        await world.force("STANDIN")
+        assert (await world.verify(number)).stand_in
 
 
 async def test_forced_modes_win_until_released(world: World) -> None:

@@ -3,6 +3,8 @@ and refusals as SANP's OK/KO, and every answer valid against the project's XSD."
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,7 +22,7 @@ from shared.platform.errors import (
     NotFound,
     UpstreamFailed,
 )
-from shared.standin.channels import ChannelIn, Channels
+from shared.standin.channels import ChannelIn, Channels, password_matches
 from shared.standin.models import (
     ActivateIn,
     Activation,
@@ -277,6 +279,44 @@ async def test_the_channel_password_is_stored_hashed() -> None:
     (channel,) = documents.items.values()
     assert PASSWORD not in str(channel)
     assert channel["passwordHash"].startswith("scrypt$")
+
+
+async def test_concurrent_calls_check_a_password_once_and_off_the_event_loop() -> None:
+    registry = PartyRegistry(MemoryPartyStore())
+    await registry.register(PartyIn(party_id="DEMOPSP", name="Demo PSP", role="psp"), now=NOW)
+    await registry.register(
+        PartyIn(
+            party_id="DEMOBROKER", name="Broker", role="intermediary", acts_for={"DEMOPSP": []}
+        ),
+        now=NOW,
+    )
+    threads: list[int] = []
+
+    def counting(stored: str, password: str) -> bool:
+        threads.append(threading.get_ident())
+        return password_matches(stored, password)
+
+    channels = Channels(MemoryDocuments(), registry, check_password=counting)
+    await channels.put(
+        "DEMOBROKER_01",
+        ChannelIn(broker_id="DEMOBROKER", psps=["DEMOPSP"], password=PASSWORD),
+        now=NOW,
+    )
+    node = Node(channels, FakeGateway())
+    replies = await asyncio.gather(
+        *(node.answer(_call(VERIFY, "verifyPaymentNoticeReq"), now=NOW) for _ in range(20))
+    )
+    outcomes = {_read(reply, "verifyPaymentNoticeRes").findtext("outcome") for reply in replies}
+    assert outcomes == {"OK"}
+    assert len(threads) == 1
+    assert threads[0] != threading.get_ident()
+    wrong = psp.VerifyPaymentNoticeReq(**_who(password="wrong-pass"), qr_code=QR)  # type: ignore[arg-type]
+    replies = await asyncio.gather(
+        *(node.answer(_call(wrong, "verifyPaymentNoticeReq"), now=NOW) for _ in range(5))
+    )
+    faults_seen = {_read(r, "verifyPaymentNoticeRes").findtext("fault/faultCode") for r in replies}
+    assert faults_seen == {faults.PPT_AUTENTICAZIONE}
+    assert len(threads) == 2
 
 
 @pytest.mark.parametrize(

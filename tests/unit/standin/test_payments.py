@@ -13,6 +13,7 @@ from shared.standin.models import OutcomeIn
 from shared.standin.payments import (
     RECEIPT_REUSED,
     check_claim,
+    needs_claim,
     new_token,
     receipt_claim,
     token_notice,
@@ -65,6 +66,27 @@ def test_a_claim_is_taken_by_another_payment_or_is_this_outcome_s_own() -> None:
     assert taken.value.code == RECEIPT_REUSED
     with pytest.raises(StaleDocument):
         check_claim(None, outcome())
+
+
+def test_a_receipt_id_that_is_the_outcome_s_own_token_needs_no_claim() -> None:
+    assert needs_claim(outcome(receipt=LIVE)) is False
+    assert needs_claim(outcome(receipt="r-1")) is True
+    # 35 letters and digits that name no notice of this EC: a PSP's id like any other
+    assert needs_claim(outcome(receipt="A" * 35)) is True
+    assert needs_claim(outcome(receipt=new_token("88888888888", "301000000000000001"))) is True
+
+
+@pytest.mark.parametrize(
+    "receipt",
+    [REPORTED, new_token("77777777777", "302000000000000009")],
+    ids=["another token of the notice", "a token of another notice of the EC"],
+)
+def test_another_payment_token_of_the_ec_is_no_receipt_id(receipt: str) -> None:
+    # Its own payment records it unclaimed (SOAP outcomes): taking it here would hand the EC two
+    # receipts with one id, and the second would be dropped as a duplicate.
+    with pytest.raises(Conflict) as refused:
+        needs_claim(outcome(receipt=receipt))
+    assert refused.value.code == RECEIPT_REUSED
 
 
 @pytest.mark.parametrize(
