@@ -91,6 +91,7 @@ bench: install
 	$(PY) -m bench.notices
 	$(PY) -m bench.standin
 	$(PY) -m bench.cashback
+	$(PY) -m bench.outage
 
 clean:
 	rm -rf $(VENV) $(TOOLS) node_modules .local
