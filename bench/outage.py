@@ -38,11 +38,13 @@ from typing import Any
 from local.process import ROOT
 
 TARGET_P99_RATIO = 1.5
-KINDS = ("wallet", "busRoute", "busNewConnection")
+KINDS = ("wallet", "busRoute", "busNewConnection", "hostBare", "cosmosBare")
 LABELS = {
     "wallet": "wallet GET (list, read)",
     "busRoute": "Service Bus send via app route",
     "busNewConnection": "Service Bus send, new connection",
+    "hostBare": "dev host 404 (no function)",
+    "cosmosBare": "Cosmos emulator, no query",
 }
 
 
@@ -94,14 +96,14 @@ def report(result: dict[str, Any]) -> None:
         f"({rate:.0f}/s); failed work {result['failedWork']['records']}"
     )
     print(f"{'failed requests':<36} {'without storm':>16} {'with storm':>16}")
-    for kind in KINDS:
+    for kind in (kind for kind in KINDS if kind in result["calls"]["storm"]):
         cells = [
             f"{result['calls'][phase][kind]['failures']}/{result['calls'][phase][kind]['calls']}"
             for phase in ("baseline", "storm")
         ]
         print(f"  {LABELS[kind]:<34} {cells[0]:>16} {cells[1]:>16}")
     print(f"{'latency p50 / p99 (ms)':<36} {'without storm':>16} {'with storm':>16}")
-    for kind in KINDS:
+    for kind in (kind for kind in KINDS if kind in result["calls"]["storm"]):
         cells = [
             f"{result['calls'][phase][kind]['p50Ms']} / {result['calls'][phase][kind]['p99Ms']}"
             for phase in ("baseline", "storm")
@@ -123,13 +125,23 @@ def report(result: dict[str, Any]) -> None:
         "cannot assign requested address, new connections tried every 200 ms during the "
         f"storm, per destination: {refused}"
     )
-    client = {kind: result["calls"]["storm"][kind]["eaddrnotavail"] for kind in KINDS}
+    client = {kind: result["calls"]["storm"][kind]["eaddrnotavail"] for kind in KINDS[:3]}
     print(
         f"  ...in the clients' calls: {client}; in failed pushes (failed work): "
         f"{result['failedWork']['eaddrnotavail']}; dev host log lines: "
         f"{result['devhostLogEaddrnotavail']}"
     )
     print("most sockets holding one of the 128 ports, per destination:", result["maxSocketsInUse"])
+    cores = result.get("cores", {})
+    if "baseline" in cores and "storm" in cores:
+        print(
+            f"cores used on average (of {cores['machineCores']}; 'machine' counts everything "
+            "running on the box)"
+        )
+        print(f"  {'process':<12} {'without storm':>14} {'with storm':>11}")
+        for name, busy in cores["storm"].items():
+            quiet = cores["baseline"].get(name, 0.0)
+            print(f"  {name:<12} {quiet:>14.2f} {busy:>11.2f}")
 
 
 def front_series(result: dict[str, Any]) -> tuple[list[float], list[int]]:
