@@ -17,10 +17,13 @@ p50/p99 without and with the storm and their ratio (target: p99 with / without <
 "cannot assign requested address" per destination, and the sockets holding one of the 128
 ports, sampled every 100 ms; drawn as ``docs/images/outage-sockets.png``. Asserts nothing.
 
-Measured on the 2-core box (other suites running, load average 4-6), one run: shared 20,000 of
-20,000 delivered in 582 s, nothing failed or refused, at most 22 ports to the front, wallet p99
-33.6 -> 113.8 ms (ratio 3.39: CPU, not ports); per-call 124 delivered in 60 s, 415 in failed
-work with EADDRNOTAVAIL, 24 of 31 new-connection Service Bus sends failed, the wallet did not.
+Measured on the 2-core box (other engineers' suites running), with the broker answering each
+settlement alone: 20,000 (load average 7-11) delivered in 706 s, nothing failed or refused,
+at most 22 ports to the front, wallet p99 139 -> 638 ms (ratio 4.57); 5,000 (load ~7) in 112 s,
+wallet p99 98 -> 197 ms (ratio 2.00), the box busy to both cores in both phases while the stage
+used 0.3-0.4 of one (bench/README.md: where the wallet's time goes). Per-call: 124 delivered
+in 60 s, the rest failed work with EADDRNOTAVAIL, most new-connection Service Bus sends failed,
+the wallet did not.
 
 Needs root (``unshare -n``). Run: ``python -m bench.outage [--pushes 20000] [--wallet-rate 50]
 [--baseline-seconds 20] [--per-call-seconds 60] [--png docs/images/outage-sockets.png]``.
