@@ -92,6 +92,7 @@ bench: install
 	$(PY) -m bench.standin
 	$(PY) -m bench.cashback
 	$(PY) -m bench.outage
+	$(PY) -m bench.broker
 
 clean:
 	rm -rf $(VENV) $(TOOLS) node_modules .local
