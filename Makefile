@@ -91,6 +91,8 @@ bench: install
 	$(PY) -m bench.notices
 	$(PY) -m bench.standin
 	$(PY) -m bench.cashback
+	$(PY) -m bench.outage
+	$(PY) -m bench.broker
 
 clean:
 	rm -rf $(VENV) $(TOOLS) node_modules .local

@@ -10,6 +10,7 @@ import json
 import os
 import uuid
 from collections.abc import Callable
+from functools import cached_property
 
 import azure.functions as func
 from pydantic import BaseModel, ConfigDict, Field, StrictInt
@@ -17,12 +18,17 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt
 from function_app import app
 from functions.http import Call, endpoint
 from functions.queue import handle
-from functions.root import get_root
+from functions.root import Root, get_root, use_root
 from shared.parties.models import Party
+from shared.platform.clients import get_clients
+from shared.platform.clock import current_clock
+from shared.platform.collector import pace_collector
 from shared.platform.config import Settings
 from shared.platform.errors import PermanentError, RescheduleLater, TransientError
 from shared.platform.messaging import Outgoing
 from shared.platform.queue_work import Delivery
+from shared.push.client import PushDispatcher, build_dispatcher
+from shared.push.settings import push_hubs
 
 bp = func.Blueprint()
 
@@ -197,3 +203,24 @@ async def test_timer_nightly(timer: func.TimerRequest) -> None:
 
 
 app.register_functions(bp)
+
+
+SESSION_PER_CALL = "TEST_PUSH_SESSION_PER_CALL"
+"""Set to 1 (tests/netns, bench/outage.py only): push as in December 2020, a new session per
+call. The deployed app has no such setting: only this test app reads it."""
+
+
+class SessionPerCallRoot(Root):
+    """The app's root with the December 2020 push client, to reproduce the outage."""
+
+    @cached_property
+    def push_dispatcher(self) -> PushDispatcher:
+        return build_dispatcher(
+            self.settings, push_hubs(), self.clients.session, self.clock, session_per_call=True
+        )
+
+
+if os.environ.get(SESSION_PER_CALL) == "1":
+    # The dev host installs its clock before it imports the app, so the root gets the dev clock.
+    pace_collector()
+    use_root(SessionPerCallRoot(get_clients(), current_clock()))

@@ -26,8 +26,10 @@
  *  - Settlement on the link: accepted = complete, released = unlock (no count), modified
  *    delivery-failed = abandon (count+1), modified undeliverable-here = defer, rejected =
  *    dead-letter with DeadLetterReason / DeadLetterErrorDescription from the error info. The
- *    applied outcome is echoed on a settled disposition (the SDK awaits it); a settlement on a
- *    lost lock is answered with `rejected` + com.microsoft:message-lock-lost.
+ *    applied outcome is echoed on a settled disposition (the SDK awaits it), one frame per
+ *    settlement, written at once, as Microsoft's AMQP stack answers a settlement not marked
+ *    batchable (never merged into a first..last range); a settlement on a lost lock is
+ *    answered with `rejected` + com.microsoft:message-lock-lost.
  *  - Past maxDeliveryCount (on abandon or lock expiry) the message moves to the dead-letter
  *    queue with reason MaxDeliveryCountExceeded.
  *  - Lock expiry: an unsettled message becomes available again with delivery-count+1.
@@ -47,6 +49,7 @@ const crypto = require('crypto');
 const rhea = require('rhea');
 const types = require('rhea/lib/types.js');
 const amqpMessage = require('rhea/lib/message.js');
+const frames = require('rhea/lib/frames.js');
 
 // ---------------------------------------------------------------------------------------------
 // Command line
@@ -768,10 +771,35 @@ function onOutcome(context, kind) {
     }
     const applied = settle(sbLock.entity, sbLock.token, action);
     if (!delivery.remote_settled) {
-        delivery.update(true, applied ? echo : amqpMessage.rejected({ error: LOCK_LOST }).described());
+        settleAlone(delivery, applied ? echo : amqpMessage.rejected({ error: LOCK_LOST }).described());
         // The receiver forgets the delivery once it has this settled disposition.
         delivery.remote_settled = true;
     }
+}
+
+/**
+ * Settle one delivery (a message the broker sent, or one it received) with its outcome in a
+ * disposition frame of its own, written now, as Microsoft's AMQP stack answers a settlement or
+ * a transfer not marked batchable (Azure/azure-amqp, src/AmqpSession.cs,
+ * SessionChannel.DisposeDelivery). rhea's `delivery.update` would queue it and merge what
+ * arrived in one read into one first..last range. The Python SDK awaits each outcome by
+ * reading frames, each waiting call reading for itself and giving up after its socket timeout
+ * (0.2 s): one ranged frame for sixteen concurrent completions left most of them waiting out
+ * that timeout (the dev host completed ~45 messages a second).
+ */
+function settleAlone(delivery, state) {
+    delivery.settled = true;
+    delivery.state = state;
+    if (!delivery.remote_settled) {
+        delivery.link.session.output(frames.disposition({
+            role: delivery.link.is_receiver(),
+            first: delivery.id,
+            last: delivery.id,
+            settled: true,
+            state,
+        }));
+    }
+    delivery.link.connection._register(); // rhea then forgets what both ends settled
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1010,13 +1038,13 @@ function echoTermini(link) {
     link.local.attach.max_message_size = MAX_MESSAGE_SIZE;
 }
 
-/** Settle an incoming delivery at once with its outcome. */
+/** Settle an incoming delivery (a send, a request) at once with its outcome, alone. */
 function acceptIncoming(delivery) {
-    delivery.update(true, amqpMessage.accepted().described());
+    settleAlone(delivery, amqpMessage.accepted().described());
 }
 
 function rejectIncoming(delivery, condition, description) {
-    delivery.update(true, amqpMessage.rejected({ error: { condition, description } }).described());
+    settleAlone(delivery, amqpMessage.rejected({ error: { condition, description } }).described());
 }
 
 function refuse(link, condition, description) {

@@ -131,15 +131,28 @@ def classify(operation: Operation, answer: Answer) -> Outcome:
 
 
 class Namespace:
-    """One namespace's connection side: its shared session and the in-flight bound."""
+    """One namespace's connection side: its shared session and the in-flight bound.
 
-    def __init__(self, name: str, session: Callable[[], aiohttp.ClientSession], bound: int) -> None:
+    ``session_per_call`` brings back the December 2020 client, a new session (so a new TCP
+    connection) for every request, to reproduce the outage it caused (tests/netns,
+    bench/outage.py). No setting turns it on: only those reproductions pass it.
+    """
+
+    def __init__(
+        self,
+        name: str,
+        session: Callable[[], aiohttp.ClientSession],
+        bound: int,
+        *,
+        session_per_call: bool = False,
+    ) -> None:
         self.name = name
         self._session = session
         self._bound = asyncio.Semaphore(bound)
         self.bound = bound
         self.in_flight = 0
         self.max_in_flight = 0
+        self._per_call = session_per_call
 
     async def exchange(
         self, method: str, url: str, headers: Mapping[str, str], body: bytes | None
@@ -149,20 +162,32 @@ class Namespace:
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
             try:
-                async with self._session().request(
-                    method, url, headers=dict(headers), data=body
-                ) as response:
-                    if response.status < 300:
-                        await response.read()
-                        return Answer(response.status)
-                    detail = await _drain(response)
-                    return Answer(response.status, response.headers.get("Retry-After"), detail)
+                if self._per_call:
+                    timeout = self._session().timeout
+                    async with aiohttp.ClientSession(timeout=timeout) as session:
+                        return await _request(session, method, url, headers, body)
+                return await _request(self._session(), method, url, headers, body)
             except (aiohttp.ClientError, OSError, TimeoutError) as error:
                 # Connection errors, resets and timeouts (aiohttp's ServerTimeoutError is a
                 # ClientError and a TimeoutError); "cannot assign requested address" too.
                 return Answer(0, None, _describe(error))
             finally:
                 self.in_flight -= 1
+
+
+async def _request(
+    session: aiohttp.ClientSession,
+    method: str,
+    url: str,
+    headers: Mapping[str, str],
+    body: bytes | None,
+) -> Answer:
+    async with session.request(method, url, headers=dict(headers), data=body) as response:
+        if response.status < 300:
+            await response.read()
+            return Answer(response.status)
+        detail = await _drain(response)
+        return Answer(response.status, response.headers.get("Retry-After"), detail)
 
 
 async def _drain(response: aiohttp.ClientResponse) -> str:
@@ -381,8 +406,10 @@ def build_dispatcher(
     clock: Clock,
     *,
     sleep: Sleep = asyncio.sleep,
+    session_per_call: bool = False,
 ) -> PushDispatcher:
-    """One :class:`HubClient` per hub, one :class:`Namespace` (session) per namespace."""
+    """One :class:`HubClient` per hub, one :class:`Namespace` (session) per namespace;
+    ``session_per_call`` only for the outage reproductions (see :class:`Namespace`)."""
     spec = session_spec(settings)
     bound = min(spec.limit, spec.limit_per_host)
     policy = RetryPolicy(
@@ -398,7 +425,9 @@ def build_dispatcher(
     def make(hub: PushHubSetting) -> HubClient:
         key = hub.connection.namespace
         if key not in namespaces:
-            namespaces[key] = Namespace(key, session(f"push:{key}"), bound)
+            namespaces[key] = Namespace(
+                key, session(f"push:{key}"), bound, session_per_call=session_per_call
+            )
         tokens = SasTokens(
             resource_uri(hub.connection.endpoint, hub.name),
             hub.connection.key_name,

@@ -6,8 +6,6 @@ connection fails too. Runs ``tests/netns/outage.py`` in a private network namesp
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 import sys
 from typing import Any
@@ -15,24 +13,14 @@ from typing import Any
 import pytest
 
 from local.process import ROOT
+from tests.netns import namespace_problem
 
 pytestmark = pytest.mark.netns
 
 
-def _namespace_problem() -> str | None:
-    if os.geteuid() != 0:
-        return "needs root to make a private network namespace (unshare -n)"
-    if shutil.which("unshare") is None or shutil.which("ip") is None:
-        return "needs the unshare and ip commands (util-linux, iproute2)"
-    probe = subprocess.run(["unshare", "-n", "true"], capture_output=True, text=True, check=False)
-    if probe.returncode != 0:
-        return f"unshare -n is not permitted here: {probe.stderr.strip()}"
-    return None
-
-
 @pytest.fixture(scope="module")
 def outage() -> dict[str, Any]:
-    problem = _namespace_problem()
+    problem = namespace_problem()
     if problem:
         pytest.skip(problem)
     done = subprocess.run(
