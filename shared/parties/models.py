@@ -82,7 +82,13 @@ class PartyIn(BaseModel):
         "gateway (verify, activate, receipt); the credential it expects is the "
         "secret named secretName.",
     )
-
+    broker_id: str | None = Field(
+        default=None,
+        alias="brokerId",
+        pattern=r"^[A-Za-z0-9_.-]{1,35}$",
+        description="A station's intermediary, the node's idBrokerPA in every call to it "
+        "(absent: the part of the station's id before its last '_', as pagoPA names stations).",
+    )
     send_limits: SendLimits | None = Field(
         default=None,
         alias="sendLimits",
@@ -102,6 +108,8 @@ class PartyIn(BaseModel):
             raise ValueError("a sender needs sendLimits (its rate limits)")
         if self.role != "sender" and self.send_limits is not None:
             raise ValueError("only a sender has sendLimits")
+        if self.role != "station" and self.broker_id is not None:
+            raise ValueError("only a station has a brokerId")
         return self
 
 

@@ -8,8 +8,8 @@ an OK answer is the body the gateway reads (``EcNotice``'s fields), a KO carries
 ``PAA_*`` code with the status the JSON protocol gave it (404 unknown, 409 paid or in progress or
 a receipt already received, 410 expired or cancelled, 422 semantics, 400 syntax, 502 otherwise).
 
-The station's broker (``idBrokerPA``) is the part of the station's id before its last ``_``:
-pagoPA names stations ``<broker>_<nn>``.
+The station's broker (``idBrokerPA``) is the registry's ``brokerId`` for the station; without
+one, the part of the station's id before its last ``_`` (pagoPA names stations ``<broker>_<nn>``).
 """
 
 from __future__ import annotations
@@ -58,7 +58,7 @@ def broker_of(station_id: str) -> str:
 def _who(station: StationRef, pa: str) -> dict[str, str]:
     return {
         "id_pa": pa,
-        "id_broker_pa": broker_of(station.station_id),
+        "id_broker_pa": station.broker or broker_of(station.station_id),
         "id_station": station.station_id,
     }
 

@@ -35,6 +35,8 @@ class StationRef:
     secret_name: str | None
     ecs: tuple[str, ...]
     """The ECs it acts for (the first one is the probe's paFiscalCode)."""
+    broker: str | None = None
+    """Its intermediary (idBrokerPA) as the registry names it, if it does."""
 
 
 def _segregation(notice_number: str) -> str | None:
@@ -90,7 +92,11 @@ class Stations:
         if not party.endpoint:
             raise NotFound(f"station {station_id} has no endpoint", code=NO_STATION)
         return StationRef(
-            party.party_id, party.endpoint.rstrip("/"), party.secret_name, tuple(party.acts_for)
+            party.party_id,
+            party.endpoint.rstrip("/"),
+            party.secret_name,
+            tuple(party.acts_for),
+            party.broker_id,
         )
 
     async def for_notice(self, pa_fiscal_code: str, notice_number: str) -> StationRef:
@@ -108,7 +114,11 @@ class Stations:
                 continue
             codes = party.acts_for.get(pa_fiscal_code, [])
             ref = StationRef(
-                party.party_id, party.endpoint.rstrip("/"), party.secret_name, tuple(party.acts_for)
+                party.party_id,
+                party.endpoint.rstrip("/"),
+                party.secret_name,
+                tuple(party.acts_for),
+                party.broker_id,
             )
             if codes and code in codes:
                 return ref

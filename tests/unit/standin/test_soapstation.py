@@ -7,10 +7,12 @@ from datetime import UTC, date, datetime
 
 import pytest
 from lxml import etree
+from pydantic import ValidationError
 
 from shared.pagopa import ec, faults, soap
 from shared.pagopa.common import EntityUniqueIdentifier, Subject
 from shared.pagopa.xml import XmlModel
+from shared.parties.models import PartyIn
 from shared.standin.models import EcActivateRequest, EcVerifyRequest
 from shared.standin.soapstation import broker_of, classify, probe_succeeded, request_for
 from shared.standin.stations import Answer, StationRef
@@ -48,6 +50,32 @@ def test_requests_validate_and_name_the_station_and_its_broker() -> None:
         assert element.findtext("idBrokerPA") == EC
         assert element.findtext("qrCode/noticeNumber") == NOTICE
     assert broker_of("15376371009_01") == "15376371009"
+
+
+def test_a_broker_the_registry_names_is_the_requests_idbrokerpa() -> None:
+    station = StationRef(
+        "STAZIONE_REGIONALE", "http://station.example/", None, (EC,), "80012345678"
+    )
+    request = request_for(station, "verify", VERIFY)
+    element = request.to_element(etree.QName(ec.NAMESPACE, "paVerifyPaymentNoticeReq"))
+    assert valid(element) == []
+    assert element.findtext("idBrokerPA") == "80012345678"
+    assert element.findtext("idStation") == "STAZIONE_REGIONALE"
+
+
+def test_only_a_station_has_a_broker_in_the_registry() -> None:
+    station = PartyIn.model_validate(
+        {"partyId": "STAZIONE_01", "name": "s", "role": "station", "brokerId": "80012345678"}
+    )
+    assert station.broker_id == "80012345678"
+    with pytest.raises(ValidationError, match="only a station has a brokerId"):
+        PartyIn.model_validate(
+            {"partyId": "77777777777", "name": "ec", "role": "ec", "brokerId": "80012345678"}
+        )
+    with pytest.raises(ValidationError):
+        PartyIn.model_validate(
+            {"partyId": "STAZIONE_01", "name": "s", "role": "station", "brokerId": "x" * 36}
+        )
 
 
 def test_a_payable_verify_reads_as_the_gateways_notice() -> None:
