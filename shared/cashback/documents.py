@@ -149,6 +149,7 @@ class StoredTransaction(_Model):
     amount: int
     at: datetime
     acquirer_id: str = Field(alias="acquirerId")
+    acquirer_code: str = Field(alias="acquirerCode")
     merchant_id: str = Field(alias="merchantId")
     terminal_id: str = Field(alias="terminalId")
     correlation_id: str | None = Field(default=None, alias="correlationId")
@@ -265,6 +266,7 @@ class StoredTransactionRecord(_Model):
     sort_key: str = Field(alias="sortKey", description="fixed-width time | id: newest last")
     at: datetime
     acquirer_id: str = Field(alias="acquirerId")
+    acquirer_code: str | None = Field(default=None, alias="acquirerCode")
     id_trx_acquirer: str = Field(alias="idTrxAcquirer")
     operation_type: rules.OperationType = Field(alias="operationType")
     amount: int

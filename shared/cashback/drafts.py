@@ -282,7 +282,6 @@ def listing_record(
 ) -> StoredTransactionRecord:
     """``txn``'s record in ``citizen_id``'s listing of ``period``: what it changed (None: not
     known)."""
-    acquirer_id, _, id_trx = txn.id.partition(":")
     return StoredTransactionRecord.model_validate(
         {
             "id": transaction_record_id(period, txn.id),
@@ -290,8 +289,9 @@ def listing_record(
             "period": period,
             "sortKey": f"{fixed_time(txn.at)}|{txn.id}",
             "at": txn.at,
-            "acquirerId": acquirer_id,
-            "idTrxAcquirer": id_trx,
+            "acquirerId": txn.acquirer_id,
+            "acquirerCode": txn.acquirer_code,
+            "idTrxAcquirer": txn.id_trx_acquirer,
             "operationType": txn.operation,
             "amount": txn.amount,
             "merchantId": txn.merchant_id,

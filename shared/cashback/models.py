@@ -113,12 +113,13 @@ class Milestones(_Model):
     min_reached_by: str | None = Field(
         default=None,
         alias="minReachedBy",
-        description="acquirerId:idTrxAcquirer of the transaction that reached the minimum count",
+        description="The transaction that reached the minimum count: "
+        "acquirerId:idTrxAcquirer:acquirerCode:operationType:UTC time",
     )
     cap_crossed_by: str | None = Field(
         default=None,
         alias="capCrossedBy",
-        description="acquirerId:idTrxAcquirer of the transaction that crossed the period cap",
+        description="The transaction that crossed the period cap (the same form)",
     )
 
 
@@ -161,6 +162,7 @@ class ScoredTransaction(_Model):
 
     at: datetime
     acquirer_id: str = Field(alias="acquirerId")
+    acquirer_code: str | None = Field(default=None, alias="acquirerCode")
     id_trx_acquirer: str = Field(alias="idTrxAcquirer")
     operation_type: rules.OperationType = Field(alias="operationType")
     amount: int

@@ -23,7 +23,7 @@ from shared.platform.errors import Invalid, NotFound
 
 PAGE_SIZE = 50
 _LAST_KEY = "\uffff"  # sorts after every stored sort key
-_SORT_KEY = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z\|[A-Za-z0-9._:-]{3,130}$")
+_SORT_KEY = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z\|[A-Za-z0-9._:-]{3,160}$")
 
 
 class Periods:

@@ -8,6 +8,7 @@ euro cents, every "day" is a calendar day in Europe/Rome.
 - :func:`score`: the scoring rule, ``min(amount x percent, cap)`` rounded to the cent HALF_DOWN.
 - :func:`period_of`: the period rule, the period of a transaction, grace days included.
 - :func:`instrument_counts` / :func:`enrolled_for`: the activation rule (and T&C).
+- :func:`duplicate_key`: the duplicate rule, what makes two lines the same transaction.
 - :func:`match_key`, :func:`payment_effect`, :func:`reversal_effect`, :func:`add_effect`: the
   reversal rule (applied to a citizen's documents by :mod:`shared.cashback.drafts`).
 - :func:`payout`: the payout rule. :func:`rank_key` / :func:`ranking`: the ranking rule.
@@ -18,7 +19,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_DOWN, Decimal
 from enum import StrEnum
 from typing import Literal
@@ -283,6 +284,7 @@ class Transaction:
     amount: int
     at: datetime
     acquirer_id: str
+    acquirer_code: str
     merchant_id: str
     terminal_id: str
     correlation_id: str | None = None
@@ -290,6 +292,33 @@ class Transaction:
     @property
     def is_reversal(self) -> bool:
         return self.operation == REVERSAL
+
+    @property
+    def id_trx_acquirer(self) -> str:
+        """The acquirer's own transaction id (the second part of :func:`duplicate_key`; the
+        whole id of one built by hand)."""
+        parts = self.id.split(":")
+        return parts[1] if len(parts) > 1 else self.id
+
+
+def duplicate_key(
+    *,
+    acquirer_id: str,
+    id_trx_acquirer: str,
+    acquirer_code: str,
+    operation: OperationType,
+    at: datetime,
+) -> str:
+    """The duplicate rule: what makes two lines the same transaction, as pagoPA's winning
+    transactions were keyed: the acquirer's transaction id, acquirer code, date and time and
+    operation type, and the acquirer id. A reversal that reuses its payment's id is another
+    transaction; the same instant written with another offset is the same one.
+
+    ``acquirerId:idTrxAcquirer:acquirerCode:operationType:UTC time`` (none of the parts holds
+    a colon: their patterns forbid it).
+    """
+    instant = at.astimezone(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+    return f"{acquirer_id}:{id_trx_acquirer}:{acquirer_code}:{operation}:{instant}"
 
 
 MatchKey = tuple[str, ...]

@@ -55,6 +55,7 @@ def txn(
     merchant: str = "m1",
     terminal: str = "t1",
     acquirer: str = "a1",
+    code: str = "12345",
 ) -> Transaction:
     return Transaction(
         id=id_,
@@ -63,6 +64,7 @@ def txn(
         amount=amount,  # type: ignore[arg-type]
         at=at or rome(2021, 3, 1, 12),
         acquirer_id=acquirer,
+        acquirer_code=code,
         merchant_id=merchant,
         terminal_id=terminal,
         correlation_id=corr,
