@@ -271,7 +271,7 @@ class StoredTransactionRecord(_Model):
     operation_type: rules.OperationType = Field(alias="operationType")
     amount: int
     merchant_id: str = Field(alias="merchantId")
-    status: Literal["COUNTED", "PENDING"]
+    status: Literal["COUNTED", "PENDING", "SET_ASIDE"]
     count: int | None = Field(default=None, description="What it changed: -1, 0 or +1")
     cashback: int | None = Field(default=None, description="What it changed, in cents")
     processed_at: datetime = Field(alias="processedAt")

@@ -167,8 +167,9 @@ class ScoredTransaction(_Model):
     operation_type: rules.OperationType = Field(alias="operationType")
     amount: int
     merchant_id: str = Field(alias="merchantId")
-    status: Literal["COUNTED", "PENDING"] = Field(
-        description="PENDING: a reversal waiting for its payment"
+    status: Literal["COUNTED", "PENDING", "SET_ASIDE"] = Field(
+        description="PENDING: a reversal waiting for its payment; SET_ASIDE: a reversal of "
+        "more than was left of its payment, which changed nothing"
     )
     count: int | None = Field(default=None, description="-1, 0 or +1 (null: not recorded)")
     cashback: int | None = Field(default=None, description="Cents (null: not recorded)")

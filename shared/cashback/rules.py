@@ -326,10 +326,27 @@ MatchKey = tuple[str, ...]
 
 def match_key(txn: Transaction) -> MatchKey:
     """The reversal rule: what a reversal and its payment share. With a correlation id: instrument,
-    acquirer and correlation id; without: instrument, amount, merchant, terminal, acquirer."""
+    acquirer id, acquirer code and correlation id; without: instrument, amount, merchant,
+    terminal, acquirer id and acquirer code. (A reversal is matched only in its own period:
+    the scorer looks for payments of its key there alone.)"""
     if txn.correlation_id:
-        return ("c", txn.hpan, txn.acquirer_id, txn.correlation_id)
-    return ("a", txn.hpan, str(txn.amount), txn.merchant_id, txn.terminal_id, txn.acquirer_id)
+        return ("c", txn.hpan, txn.acquirer_id, txn.acquirer_code, txn.correlation_id)
+    return (
+        "a",
+        txn.hpan,
+        str(txn.amount),
+        txn.merchant_id,
+        txn.terminal_id,
+        txn.acquirer_id,
+        txn.acquirer_code,
+    )
+
+
+def set_aside(remaining: int, reversed_amount: int) -> bool:
+    """The reversal rule: a reversal of more than is left of its payment is set aside, as
+    pagoPA's services did: it changes nothing (neither count nor cashback) and is listed as
+    ``SET_ASIDE``."""
+    return reversed_amount > remaining
 
 
 @dataclass(frozen=True)
@@ -352,7 +369,8 @@ def reversal_effect(remaining: int, reversed_amount: int, period: Period) -> Eff
     cents.
 
     It takes back ``score(remaining before) - score(remaining after)``; it is -1 only when
-    the remaining amount reaches 0 (a reversal of more than remains takes what remains).
+    the remaining amount reaches 0. (Callers set aside a reversal of more than remains:
+    :func:`set_aside`; here it would take what remains.)
     """
     if remaining <= 0:
         return Effect(count=0, cashback=0, remaining=0)

@@ -102,7 +102,8 @@ class Scorer:
         return dict(counted)
 
     async def score(self, line: TransactionIn, *, received_at: datetime) -> str:
-        """Apply one transaction; ``COUNTED``, ``ALREADY_APPLIED``, ``PENDING`` or why not."""
+        """Apply one transaction; ``COUNTED``, ``ALREADY_APPLIED``, ``PENDING``, ``SET_ASIDE``
+        or why not."""
         [outcome] = await self.score_all([line], received_at=received_at)
         return outcome
 
@@ -116,18 +117,16 @@ class Scorer:
         await holders.read(sorted({line.hpan for line in lines}))
         for index, line in enumerate(lines):
             txn = line.rule_view()
+            # A reversal too counts only in its own period (its payment is searched there).
             found = rules.period_of(self._periods, txn.at, received_at)
-            before = rules.previous_period(self._periods, txn.at) if txn.is_reversal else None
-            if isinstance(found, rules.Rejection) and before is None:
+            if isinstance(found, rules.Rejection):
                 outcomes[index] = found.value
                 continue
-            lookup = found if isinstance(found, rules.Period) else before
-            assert lookup is not None, "a line without a period was rejected above"
-            citizen_id = await whose(txn, lookup, received_at, holders)
+            citizen_id = await whose(txn, found, received_at, holders)
             if isinstance(citizen_id, rules.Rejection):
                 outcomes[index] = citizen_id.value
                 continue
-            groups[citizen_id].append(ResolvedLine(index, txn, found, before))
+            groups[citizen_id].append(ResolvedLine(index, txn, found))
         limit = asyncio.Semaphore(CONCURRENCY)
 
         async def one_citizen(citizen_id: str, todo: list[ResolvedLine]) -> None:

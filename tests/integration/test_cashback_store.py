@@ -408,7 +408,7 @@ async def test_the_scorer_on_cosmos_matches_a_reversal_that_came_before_its_paym
         )
 
     assert await Scorer(store, periods).score_all(
-        [line("0-r", "2026-12-02", 2000, "01")], received_at=received
+        [line("0-r", "2026-11-21", 2000, "01")], received_at=received
     ) == ["PENDING"]
     chunk = [line(0, "2026-11-20", 5000), *(line(i, "2026-12-01", 1000 + i) for i in range(1, 80))]
     first = Scorer(store, periods)

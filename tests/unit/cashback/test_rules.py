@@ -33,6 +33,7 @@ from shared.cashback.rules import (
     ranking,
     reversal_effect,
     score,
+    set_aside,
 )
 from shared.platform.clock import ROME
 from tests.unit.cashback.ledger import Ledger, apply_all, totals
@@ -367,11 +368,31 @@ def test_reversals_match_by_correlation_id_or_by_amount_merchant_terminal() -> N
             txn("r2", 3000, op="01"),  # full, by the other fields
             txn("r3", 3000, op="01", terminal="t2"),  # other terminal: no match
             txn("r4", 3000, op="01", acquirer="a2", corr="c1"),  # other acquirer: no match
+            txn("r5", 1000, op="01", code="99999", corr="c1"),  # other acquirer code: none
         ],
         LATER,
     )
     assert totals(ledger) == (1, 400)  # p1: 40.00 left scores 4.00; p2 reversed entirely
-    assert sorted(p.txn.id for p in ledger.pending) == ["r3", "r4"]
+    assert sorted(p.txn.id for p in ledger.pending) == ["r3", "r4", "r5"]
+
+
+def test_a_reversal_of_more_than_is_left_of_its_payment_is_set_aside() -> None:
+    assert set_aside(2000, 2001)
+    assert not set_aside(2000, 2000)
+    ledger = apply_all(
+        P2,
+        [
+            txn("p1", 5000, corr="c1"),  # 50.00: +1, 5.00
+            txn("r1", 6000, op="01", corr="c1"),  # 60.00 > 50.00: set aside
+            txn("r2", 2000, op="01", corr="c1"),  # 50.00 -> 30.00: -2.00
+            txn("r3", 3001, op="01", corr="c1"),  # 30.01 > 30.00: set aside
+            txn("r4", 3000, op="01", corr="c1"),  # the rest: -1, -3.00
+        ],
+        LATER,
+    )
+    assert totals(ledger) == (0, 0)
+    assert ledger.set_aside == ("r1", "r3")
+    assert not ledger.pending
 
 
 def test_a_reversal_before_its_payment_waits_for_it_up_to_a_month() -> None:
@@ -421,7 +442,11 @@ def payments_and_reversals(draw: st.DrawFn) -> tuple[list[Transaction], int, int
         at = base + timedelta(minutes=i)
         txns.append(txn(f"p{i}", amount, corr=f"c{i}", at=at))
         reversed_total = 0
+        # Never more than the payment in all (a reversal of more than is left is set aside,
+        # and which one is left over depends on the order: see the set-aside tests).
         for j, part in enumerate(draw(st.lists(st.integers(1, 30000), max_size=3))):
+            if reversed_total + part > amount:
+                break
             txns.append(txn(f"r{i}-{j}", part, op="01", corr=f"c{i}", at=at))
             reversed_total += part
         left = max(0, amount - reversed_total)
