@@ -144,7 +144,11 @@ class PeriodState(_Model):
     cashback: int = Field(description="Scored so far (may exceed the cap)")
     min_reached: bool = Field(alias="minReached")
     cap_reached: bool = Field(alias="capReached")
-    last_transaction_at: datetime | None = Field(default=None, alias="lastTransactionAt")
+    last_transaction_at: datetime | None = Field(
+        default=None,
+        alias="lastTransactionAt",
+        description="The last payment's time (reversals do not move it): the ranking's tie-break",
+    )
     milestones: Milestones
     rank: int | None = Field(
         default=None, description="Position in the last ranking (the ranking rule), if ranked"

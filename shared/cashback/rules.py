@@ -404,7 +404,7 @@ class Tally:
 
     count: int = 0
     cashback: int = 0
-    last_transaction_at: datetime | None = None
+    last_transaction_at: datetime | None = None  # the last payment's (reversals leave it)
     min_reached_by: str | None = None  # the transaction whose +1 reached the minimum count
     cap_crossed_by: str | None = None  # the transaction whose score crossed the period cap
 
@@ -414,10 +414,11 @@ def add_effect(tally: Tally, effect: Effect, txn: Transaction, period: Period) -
     milestone is the first transaction that reached it and is kept afterwards)."""
     count = tally.count + effect.count
     cashback = tally.cashback + effect.cashback
-    # Every applied transaction moves it, whatever its effect: which of several partial
-    # reversals takes cashback back depends on their order, the latest instant does not.
+    # The ranking's tie-break is the last PAYMENT's time, as pagoPA's ranking had it: a
+    # reversal (a refund days later) does not move a citizen down among equals.
     last = tally.last_transaction_at
-    last = txn.at if last is None else max(last, txn.at)
+    if not txn.is_reversal:
+        last = txn.at if last is None else max(last, txn.at)
     min_by = tally.min_reached_by
     if min_by is None and count >= period.min_transactions > tally.count:
         min_by = txn.id
@@ -447,8 +448,8 @@ class Standing:
 
 
 def rank_key(s: Standing) -> tuple[int, datetime, datetime, str]:
-    """The ranking rule: count descending, then last transaction, T&C acceptance, fiscal code
-    ascending."""
+    """The ranking rule: count descending, then the last payment's time (reversals do not move
+    it), T&C acceptance, fiscal code ascending."""
     return (-s.count, s.last_transaction_at, s.tc_accepted_at, s.fiscal_code)
 
 

@@ -1,6 +1,6 @@
 """The rules as pagoPA's cashback services applied them (issue 24), each with figures computed
-by hand: the duplicate key, reversals matched in their own period with the acquirer code, and
-a reversal larger than its payment set aside.
+by hand: the duplicate key and the ranking's tie-break on the last payment's time (reversals:
+``test_match_documents``, ``test_reversals_across_periods``, ``test_rules``).
 
 The period is ``test_transactions.PERIODS`` (December 2026: 10%, at most 15.00 a transaction,
 30.00 a period, 3 transactions to qualify); the card counts from 9 December.
@@ -8,11 +8,20 @@ The period is ``test_transactions.PERIODS`` (December 2026: 10%, at most 15.00 a
 
 from __future__ import annotations
 
-from datetime import UTC, timedelta
+from datetime import UTC, datetime, timedelta
 
-from tests.unit.cashback.fakes import Scene
-from tests.unit.cashback.test_transactions import MIDNIGHT, line, scene, score, state
-from tests.unit.wallet.fakes import CF
+from shared.cashback.ranking import RankingJob
+from tests.unit.cashback.fakes import HPAN_A, HPAN_B, Scene
+from tests.unit.cashback.test_transactions import (
+    ENABLED_AT,
+    MIDNIGHT,
+    PERIODS,
+    line,
+    scene,
+    score,
+    state,
+)
+from tests.unit.wallet.fakes import CF, OTHER_CF
 
 __all__ = ["scene"]  # the fixture
 
@@ -57,3 +66,29 @@ async def test_the_listing_shows_the_acquirer_code(scene: Scene) -> None:
     await score(scene, line(1, amount=2000, acquirerCode="ABI01"))
     [shown] = (await scene.cashback.transactions(CF, "9")).transactions
     assert (shown.acquirer_code, shown.id_trx_acquirer) == ("ABI01", "t1")
+
+
+# ------------------------------------------------------------------------ the ranking's tie-break
+
+
+async def test_a_reversal_does_not_move_the_last_payment_time_the_ranking_breaks_ties_on() -> None:
+    scene = Scene(now=ENABLED_AT, periods=PERIODS)
+    for cf, hpan in ((CF, HPAN_A), (OTHER_CF, HPAN_B)):
+        await scene.cashback.enroll(cf, now=scene.now)
+        await scene.cashback.enable(cf, await scene.onboard(cf, hpan), now=scene.now)
+    # Both pay once: CF at 10:00 (100.00), OTHER_CF at 11:00 (20.00). CF's partial refund of
+    # 10.00 at 12:00 keeps their count at 1 (90.00 left scores 9.00, the 15.00 cap took 10.00).
+    outcomes = await score(
+        scene,
+        line(1, amount=10000, corr="c1"),
+        line(2, amount=2000, hpan=HPAN_B, at=AT + timedelta(hours=1)),
+        line(3, amount=1000, op="01", corr="c1", at=AT + timedelta(hours=2)),
+    )
+    assert outcomes == ["COUNTED"] * 3
+    mine, theirs = await state(scene, CF), await state(scene, OTHER_CF)
+    assert (mine["count"], mine["cashback"]) == (1, 900)
+    assert (theirs["count"], theirs["cashback"]) == (1, 200)
+    assert mine["lastTransactionAt"] == AT.isoformat()  # the payment's, not the refund's
+    await RankingJob(scene.store, PERIODS).run(now=datetime(2026, 12, 20, tzinfo=UTC))
+    # Equal counts: the earlier last payment (CF's 10:00) ranks first.
+    assert ((await state(scene, CF))["rank"], (await state(scene, OTHER_CF))["rank"]) == (1, 2)
