@@ -62,6 +62,9 @@ class Period(BaseModel):
 
 _PERIODS = TypeAdapter(list[Period])
 
+# The programme as it ran: the extra period of December 2020 and the first half of 2021. The
+# second half of 2021 (period 3) was suspended by the government before it began and 2022 was
+# never run, so neither is here; any calendar can still be configured (CASHBACK_PERIODS).
 PRODUCTION_PERIODS: tuple[Period, ...] = tuple(
     _PERIODS.validate_python(
         [
@@ -81,18 +84,6 @@ PRODUCTION_PERIODS: tuple[Period, ...] = tuple(
                 "id": 2,
                 "from": "2021-01-01",
                 "to": "2021-06-30",
-                "minTransactions": 50,
-                "cashbackPercent": 10,
-                "maxPerTransaction": 1500,
-                "maxPerPeriod": 15000,
-                "superCashback": 150000,
-                "topN": 100000,
-                "graceDays": 15,
-            },
-            {
-                "id": 4,
-                "from": "2022-01-01",
-                "to": "2022-06-30",
                 "minTransactions": 50,
                 "cashbackPercent": 10,
                 "maxPerTransaction": 1500,

@@ -38,7 +38,7 @@ from shared.cashback.rules import (
 from shared.platform.clock import ROME
 from tests.unit.cashback.ledger import Ledger, apply_all, totals
 
-P1, P2, P4 = PRODUCTION_PERIODS
+P1, P2 = PRODUCTION_PERIODS
 
 
 def rome(*args: int) -> datetime:
@@ -78,29 +78,38 @@ LATER = rome(2021, 3, 2, 12)
 # ------------------------------------------------------------------------ periods as settings
 
 
-def test_production_periods_are_the_issue_table() -> None:
-    assert [p.id for p in PRODUCTION_PERIODS] == [1, 2, 4]
+def test_production_periods_are_the_programme_as_it_ran() -> None:
+    # December 2020's extra period and the first half of 2021; the second half of 2021 was
+    # suspended and 2022 never ran.
+    assert [p.id for p in PRODUCTION_PERIODS] == [1, 2]
     assert (P1.start, P1.end, P1.min_transactions, P1.grace_days) == (
         date(2020, 12, 8),
         date(2020, 12, 31),
         10,
         10,
     )
-    assert (P1.super_cashback, P1.top_n) == (0, 0)
-    for p in (P2, P4):
-        assert (
-            p.min_transactions,
-            p.max_per_transaction,
-            p.max_per_period,
-            p.super_cashback,
-            p.top_n,
-            p.grace_days,
-        ) == (50, 1500, 15000, 150000, 100000, 15)
-    assert (P2.start, P2.end, P4.start, P4.end) == (
-        date(2021, 1, 1),
-        date(2021, 6, 30),
-        date(2022, 1, 1),
-        date(2022, 6, 30),
+    assert (P1.max_per_transaction, P1.max_per_period, P1.super_cashback, P1.top_n) == (
+        1500,
+        15000,
+        0,
+        0,
+    )
+    assert (
+        P2.start,
+        P2.end,
+        P2.min_transactions,
+        P2.max_per_transaction,
+        P2.max_per_period,
+        P2.super_cashback,
+        P2.top_n,
+        P2.grace_days,
+    ) == (date(2021, 1, 1), date(2021, 6, 30), 50, 1500, 15000, 150000, 100000, 15)
+    # A payment of 1 July 2021 (the suspended half) or of 2022 is in no period.
+    assert period_of(PRODUCTION_PERIODS, rome(2021, 7, 1, 12), rome(2021, 7, 1, 13)) == (
+        Rejection.NO_PERIOD
+    )
+    assert period_of(PRODUCTION_PERIODS, rome(2022, 3, 1, 12), rome(2022, 3, 1, 13)) == (
+        Rejection.NO_PERIOD
     )
 
 
