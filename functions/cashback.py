@@ -20,6 +20,7 @@ from shared.cashback.models import (
     PeriodList,
     PeriodState,
     TransactionPage,
+    WithdrawalPreview,
 )
 from shared.platform.queue_work import Delivery
 
@@ -63,13 +64,29 @@ async def cashback_citizen(call: Call[BaseModel]) -> Citizen:
 
 @endpoint(
     bp,
+    CITIZEN + "/withdrawal",
+    "GET",
+    auth="citizen",
+    returns=WithdrawalPreview,
+    errors=(404,),
+    tags=("cashback",),
+    summary="What withdrawing would do, to show before the citizen confirms: instruments "
+    "disabled, IBAN cleared, every period's count, cashback and rank set to zero",
+)
+async def cashback_withdrawal_preview(call: Call[BaseModel]) -> WithdrawalPreview:
+    return await call.root.cashback().withdrawal_preview(call.citizen.fiscal_code, now=call.now)
+
+
+@endpoint(
+    bp,
     CITIZEN,
     "DELETE",
     auth="citizen",
     status=204,
     errors=(404, 409),
     tags=("cashback",),
-    summary="Withdraw from cashback: every instrument is disabled, earnings stay",
+    summary="Withdraw from cashback (show GET /citizen/withdrawal first): every instrument "
+    "disabled, the IBAN cleared, every period's count, cashback and rank set to zero",
 )
 async def cashback_withdraw(call: Call[BaseModel]) -> None:
     await call.root.cashback().withdraw(call.citizen.fiscal_code, now=call.now)

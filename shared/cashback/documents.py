@@ -202,6 +202,12 @@ class StoredPeriod(_Model):
     last_transaction_at: datetime | None = Field(default=None, alias="lastTransactionAt")
     min_reached_by: str | None = Field(default=None, alias="minReachedBy")
     cap_crossed_by: str | None = Field(default=None, alias="capCrossedBy")
+    withdrawn_at: datetime | None = Field(
+        default=None,
+        alias="withdrawnAt",
+        description="The citizen withdrew then: everything before was set to zero, and a "
+        "ranking computed before it no longer ranks them",
+    )
     updated_at: datetime = Field(alias="updatedAt")
 
     @classmethod

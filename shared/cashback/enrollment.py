@@ -2,7 +2,8 @@
 payouts go.
 
 - A citizen enrolls by accepting the terms and conditions (the time is kept: transactions count
-  only strictly after it). Withdrawing disables every instrument and keeps what was earned.
+  only strictly after it). Withdrawing disables every instrument, clears the IBAN and sets
+  every period's count, cashback and rank to zero, as pagoPA's citizen service did.
   Enrolling again after a withdrawal accepts the terms again, and the hpans' documents learn
   the new time (:meth:`~shared.cashback.hpans.Hpans.catch_up`).
 - An IBAN is validated here (Italian, mod-97, CIN) and checked with the bank asynchronously:
@@ -23,15 +24,17 @@ from functools import partial
 from typing import Protocol
 
 from shared.auth.fiscal_code import fiscal_code_hash
-from shared.cashback import iban
+from shared.cashback import iban, rules
 from shared.cashback.bank import BankCheck, CheckResult
 from shared.cashback.documents import (
     CITIZEN_DOCUMENT_ID,
     PROFILE_KINDS,
     StoredCitizen,
     StoredPayoff,
+    StoredPeriod,
     dump,
     instruments_in,
+    period_id,
 )
 from shared.cashback.hpans import Hpans
 from shared.cashback.models import USABLE, AccountHolder, Citizen, IbanCheckRequest, IbanIn
@@ -121,27 +124,67 @@ class Enrollments:
             raise NotFound("not enrolled in cashback")
         return citizen_view(StoredCitizen.model_validate(raw))
 
-    async def withdraw(self, fiscal_code: str, *, now: datetime) -> None:
-        """Withdraw: every instrument is disabled now; what was earned stays. Again: no-op."""
+    async def withdraw(
+        self, fiscal_code: str, calendar: tuple[rules.Period, ...], *, now: datetime
+    ) -> None:
+        """Withdraw, as pagoPA's citizen service did: every instrument is disabled now, the
+        IBAN and its holder are cleared, and in every period the count, cashback, milestones
+        and rank are set to zero (nothing before now counts any more). Again: no-op."""
         citizen_id = fiscal_code_hash(fiscal_code)
-        await retrying(partial(self._withdraw_once, citizen_id, now))
+        item = await retrying(partial(self._withdraw_once, citizen_id, now))
         # Always, even when already withdrawn: a withdrawal interrupted here completes. Every
         # instrument, not only those shown enabled: an enabling interrupted after its claim
         # left the span on the hpan's document alone, and it must end too.
         instruments = instruments_in(await self._store.partition(citizen_id, PROFILE_KINDS))
         await asyncio.gather(*(self._hpans.end_span(citizen_id, i.hpan, now) for i in instruments))
+        assert item.withdrawn_at is not None
+        # Transactions from before the withdrawal that arrive later find nothing to count.
+        await self._hpans.terms_from(item, [i.hpan for i in instruments], item.withdrawn_at, now)
+        await asyncio.gather(
+            *(
+                retrying(partial(self._zero_once, citizen_id, p.id, item.withdrawn_at, now))
+                for p in calendar
+            )
+        )
 
-    async def _withdraw_once(self, citizen_id: str, now: datetime) -> None:
+    async def _withdraw_once(self, citizen_id: str, now: datetime) -> StoredCitizen:
         raw = await self._store.get(citizen_id, CITIZEN_DOCUMENT_ID)
         if raw is None:
             raise NotFound("not enrolled in cashback")
         item = StoredCitizen.model_validate(raw)
         if item.status == "WITHDRAWN":
-            return
+            return item
         item = item.model_copy(
-            update={"status": "WITHDRAWN", "withdrawn_at": now, "updated_at": now}
+            update={
+                "status": "WITHDRAWN",
+                "withdrawn_at": now,
+                "iban": None,
+                "iban_owner": None,
+                "account_holder": None,
+                "iban_status": None,
+                "iban_request": None,
+                "iban_checked_at": None,
+                "iban_before": None,
+                "updated_at": now,
+            }
         )
         await self._store.replace(dump(item, raw))
+        return item
+
+    async def _zero_once(
+        self, citizen_id: str, period: int, withdrawn_at: datetime, now: datetime
+    ) -> None:
+        """The citizen's state in ``period`` set to zero as of the withdrawal (once)."""
+        raw = await self._store.get(citizen_id, period_id(period))
+        if raw is None:
+            return
+        state = StoredPeriod.model_validate(raw)
+        if state.withdrawn_at is not None and state.withdrawn_at >= withdrawn_at:
+            return
+        zeroed = state.with_tally(
+            rules.Tally(), updated_at=now, fiscal_code=None, terms_accepted_at=None
+        ).model_copy(update={"withdrawn_at": withdrawn_at})
+        await self._store.replace(dump(zeroed, raw))
 
     async def set_iban(self, fiscal_code: str, request: IbanIn, *, now: datetime) -> Citizen:
         """Record where payouts go and ask the bank, asynchronously, whether it is the

@@ -265,3 +265,30 @@ class WalletEvent(_Model):
     type: WalletEventType
     created_at: BoundedDateTime = Field(alias="createdAt")
     data: WalletEventData
+
+
+# ------------------------------------------------------------------ withdrawal
+
+
+class PeriodLoss(_Model):
+    """What withdrawing sets to zero in one period."""
+
+    id: int
+    count: int
+    cashback: int = Field(description="Cents scored so far in the period, set to zero")
+    rank: int | None = None
+
+
+class WithdrawalPreview(_Model):
+    """What withdrawing would do, for the citizen to read before they confirm (``DELETE
+    /citizen``): the same as pagoPA's citizen service did."""
+
+    instruments_disabled: int = Field(
+        alias="instrumentsDisabled", description="Instruments enabled now, all disabled"
+    )
+    iban: str | None = Field(default=None, description="Cleared (masked here)")
+    periods: list[PeriodLoss] = Field(
+        description="In every period the count, cashback and rank are set to zero, and "
+        "transactions made before the withdrawal never count (also if they arrive later)"
+    )
+    summary: str

@@ -25,8 +25,10 @@ from shared.cashback.models import (
     Citizen,
     IbanIn,
     PeriodList,
+    PeriodLoss,
     PeriodState,
     TransactionPage,
+    WithdrawalPreview,
 )
 from shared.cashback.periods import Periods
 from shared.cashback.store import CashbackStore
@@ -76,8 +78,26 @@ class Cashback:
         return await self._enrollments.citizen(fiscal_code)
 
     async def withdraw(self, fiscal_code: str, *, now: datetime) -> None:
-        """Withdraw: every instrument is disabled now; what was earned stays."""
-        await self._enrollments.withdraw(fiscal_code, now=now)
+        """Withdraw: every instrument is disabled now, the IBAN cleared, and every period's
+        count, cashback and rank set to zero (see :meth:`withdrawal_preview`)."""
+        await self._enrollments.withdraw(fiscal_code, self.calendar, now=now)
+
+    async def withdrawal_preview(self, fiscal_code: str, *, now: datetime) -> WithdrawalPreview:
+        """What withdrawing would do, before the citizen confirms; NotFound if not enrolled."""
+        citizen = await self._enrollments.citizen(fiscal_code)
+        instruments = await self._instruments.of_citizen(fiscal_code)
+        periods = await self._periods.all(fiscal_code, now=now)
+        return WithdrawalPreview(
+            instruments_disabled=sum(1 for i in instruments.instruments if i.status == "ENABLED"),
+            iban=citizen.iban,
+            periods=[
+                PeriodLoss(id=p.id, count=p.count, cashback=p.cashback, rank=p.rank)
+                for p in periods.periods
+            ],
+            summary="Withdrawing disables every instrument, clears the IBAN and sets the "
+            "count, cashback and rank of every period to zero: nothing earned so far is paid, "
+            "and enrolling again starts from zero.",
+        )
 
     async def set_iban(self, fiscal_code: str, request: IbanIn, *, now: datetime) -> Citizen:
         """Record where payouts go; the bank is asked asynchronously (see

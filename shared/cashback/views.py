@@ -81,13 +81,20 @@ def period_view(period: rules.Period, state: StoredPeriod | None, now: datetime)
 
 
 def ranked_view(
-    shown: PeriodState, period: rules.Period, citizen_id: str, bucket: Document | None
+    shown: PeriodState,
+    period: rules.Period,
+    citizen_id: str,
+    bucket: Document | None,
+    withdrawn_at: datetime | None = None,
 ) -> PeriodState:
-    """``shown`` with the citizen's rank from the last ranking's bucket, if any."""
+    """``shown`` with the citizen's rank from the last ranking's bucket, if any (none from a
+    ranking computed before the citizen withdrew)."""
     if bucket is None:
         return shown
     ranks = StoredRanks.model_validate(bucket)
     rank = ranks.ranks.get(citizen_id)
+    if withdrawn_at is not None and ranks.computed_at <= withdrawn_at:
+        rank = None
     return shown.model_copy(
         update={
             "rank": rank,

@@ -204,7 +204,15 @@ async def test_every_citizen_operation_needs_a_token(root: CashbackRoot) -> None
 
 async def test_withdrawing_answers_204_and_an_unknown_citizen_404(root: CashbackRoot) -> None:
     problem(await call("cashback_withdraw", "DELETE", CITIZEN, headers=root.citizen()), 404)
+    preview = CITIZEN + "/withdrawal"
+    problem(await call("cashback_withdrawal_preview", "GET", preview), 401)
+    problem(await call("cashback_withdrawal_preview", "GET", preview, headers=root.citizen()), 404)
     await enroll(root)
+    before = parsed(
+        await call("cashback_withdrawal_preview", "GET", preview, headers=root.citizen())
+    )
+    assert (before["instrumentsDisabled"], before["iban"]) == (0, None)
+    assert all((p["count"], p["cashback"]) == (0, 0) for p in before["periods"])
     response = await call("cashback_withdraw", "DELETE", CITIZEN, headers=root.citizen())
     assert response.status_code == 204
     shown = parsed(await call("cashback_citizen", "GET", CITIZEN, headers=root.citizen()))

@@ -161,3 +161,44 @@ async def test_a_co_holder_gives_the_account_holder_and_sees_it(scene: Scene) ->
     again = IbanIn.model_validate({"iban": IBAN, "ownerName": "Mario Rossi"})
     assert (await scene.cashback.set_iban(CF, again, now=scene.now)).account_holder is None
     assert len(scene.iban_checks()) == 2
+
+
+# ------------------------------------------------------------------------ withdrawal
+
+
+async def test_withdrawing_is_previewed_then_zeroes_every_period_and_clears_the_iban(
+    scene: Scene,
+) -> None:
+    scene.bank.accounts[IBAN] = CF
+    await scene.cashback.set_iban(CF, IbanIn(iban=IBAN, owner_name="M R"), now=scene.now)
+    await ibans_checked(scene)
+    # Three payments of 20.00 on 9 December: 3 transactions, 6.00; ranked first (alone).
+    await score(scene, *(line(n, amount=2000) for n in range(3)))
+    ranked_at = datetime(2026, 12, 20, tzinfo=UTC)
+    await RankingJob(scene.store, PERIODS).run(now=ranked_at)
+    withdrawn_at = datetime(2026, 12, 21, tzinfo=UTC)
+    preview = await scene.cashback.withdrawal_preview(CF, now=withdrawn_at)
+    assert preview.instruments_disabled == 1
+    assert preview.iban == "*" * 23 + "3456"
+    assert [(p.id, p.count, p.cashback, p.rank) for p in preview.periods] == [(9, 3, 600, 1)]
+    assert "zero" in preview.model_dump_json(by_alias=True)
+
+    await scene.cashback.withdraw(CF, now=withdrawn_at)
+    shown = await scene.cashback.period(CF, "9", now=withdrawn_at)
+    assert (shown.count, shown.cashback, shown.rank, shown.milestones.min_reached_by) == (
+        0,
+        0,
+        None,
+        None,
+    )
+    citizen = await scene.cashback.citizen(CF)
+    assert (citizen.status, citizen.iban, citizen.iban_status) == ("WITHDRAWN", None, None)
+    # A payment of 10 December, delivered after the withdrawal, counts for nobody.
+    late = line(9, amount=2000, at=AT + timedelta(days=1))
+    assert await score(scene, late, received_at=withdrawn_at) == ["NOT_ENROLLED"]
+    assert (await scene.cashback.period(CF, "9", now=withdrawn_at)).count == 0
+    # The payout list has nobody for the period (below the minimum of 3).
+    files = MemoryPayoutFiles()
+    assert await PayoutJob(scene.store, files, PERIODS).run(
+        now=datetime(2027, 1, 3, tzinfo=UTC)
+    ) == {9: 0}

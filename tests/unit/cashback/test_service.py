@@ -672,7 +672,8 @@ async def test_enrolling_again_gives_the_hpans_the_new_terms_time(
         await scene.cashback.enroll(CF, now=scene.now)
     citizen = scene.store.items[(fiscal_code_hash(CF), "citizen")]
     assert (citizen["termsAcceptedAt"], citizen["hpansBehind"]) == ("2026-12-09T22:30:00Z", True)
-    assert holder(scene, CF)["termsAcceptedAt"] == "2026-12-08T21:30:00Z"
+    # The withdrawal's instant: nothing before it counts (the new time is not there yet).
+    assert holder(scene, CF)["termsAcceptedAt"] == "2026-12-09T21:30:00Z"
     scene.advance(minutes=1)
     back = await scene.cashback.enroll(CF, now=scene.now)  # again: completes the update
     assert back.terms_accepted_at == NOW + timedelta(days=1, hours=1)

@@ -499,7 +499,12 @@ def test_the_hpan_holds_what_each_holders_own_documents_say_after_any_story(
                 assert instrument.history == []  # never enabled
                 continue
             assert (holder.fiscal_code, holder.history) == (cf, instrument.history)
-            assert holder.terms_accepted_at == enrollment.terms_accepted_at
+            # A withdrawal moves it to its instant: nothing before it counts any more.
+            assert holder.terms_accepted_at == (
+                enrollment.withdrawn_at
+                if enrollment.status == "WITHDRAWN"
+                else enrollment.terms_accepted_at
+            )
 
     asyncio.run(run())
 
