@@ -22,6 +22,7 @@ from shared.cashback.models import (
     TransactionPage,
     WithdrawalPreview,
 )
+from shared.cashback.tokens import TokenListIn, TokensAccepted
 from shared.platform.queue_work import Delivery
 
 bp = func.Blueprint()
@@ -30,6 +31,7 @@ CITIZEN = "v1/cashback/citizen"
 INSTRUMENTS = "v1/cashback/instruments"
 PERIODS = "v1/cashback/periods"
 TRANSACTIONS = "v1/cashback/transactions"
+TOKENS = "v1/cashback/tokens"
 
 
 @endpoint(
@@ -220,6 +222,41 @@ async def cashback_transactions(call: Call[TransactionBatchIn]) -> BatchAccepted
     return await call.root.cashback_intake().submit(
         call.the_party.party_id, call.body, now=call.now
     )
+
+
+@endpoint(
+    bp,
+    TOKENS,
+    "POST",
+    auth="party",
+    roles=("acquirer",),
+    body=TokenListIn,
+    returns=TokensAccepted,
+    errors=(403,),
+    max_body=2 * 1024 * 1024,
+    tags=("cashback",),
+    summary="An acquirer's token list: Apple Pay / Google Pay token hpans and the card hpan "
+    "each stands for (their transactions count as the card's)",
+)
+async def cashback_tokens(call: Call[TokenListIn]) -> TokensAccepted:
+    return await call.root.cashback().submit_tokens(
+        call.the_party.party_id, call.body, now=call.now
+    )
+
+
+@endpoint(
+    bp,
+    "ops/cashback/tokens",
+    "POST",
+    auth="admin",
+    body=TokenListIn,
+    returns=TokensAccepted,
+    max_body=2 * 1024 * 1024,
+    tags=("operators",),
+    summary="Operators submit token hpan -> card hpan pairs (as an acquirer's token list)",
+)
+async def cashback_ops_tokens(call: Call[TokenListIn]) -> TokensAccepted:
+    return await call.root.cashback().submit_tokens("ops", call.body, now=call.now)
 
 
 @queue_trigger(bp, "CASHBACK_TRANSACTIONS_QUEUE")

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import random
 from collections import defaultdict
@@ -59,6 +60,7 @@ from shared.cashback.drafts import (
 )
 from shared.cashback.holders import Holders, RankingFields, whose
 from shared.cashback.store import BATCH_OPERATIONS, CashbackStore, Operation, StaleDocument
+from shared.cashback.tokens import Tokens
 from shared.cashback.written import WrittenDocuments
 from shared.platform.errors import Conflict, TransientError
 from shared.platform.retry import retry_on_stale
@@ -83,6 +85,7 @@ class Scorer:
         self._store = store
         self._periods = periods
         self._by_id = {p.id: p for p in periods}
+        self._tokens = Tokens(store)
         self._turns = _CitizenTurns()
         self._written = WrittenDocuments()
 
@@ -114,9 +117,17 @@ class Scorer:
         outcomes: list[str] = [""] * len(lines)
         holders = Holders(self._store, concurrency=CONCURRENCY)
         groups: dict[str, list[ResolvedLine]] = defaultdict(list)
-        await holders.read(sorted({line.hpan for line in lines}))
+        hpans = sorted({line.hpan for line in lines})
+        await holders.read(hpans)
+        # An hpan no citizen ever enabled may be a token's (Apple Pay, Google Pay): the token
+        # list says which card it stands for, and the line counts as that card's.
+        unknown = [h for h in hpans if not await holders.citizens(h)]
+        cards = await self._tokens.cards(unknown) if unknown else {}
+        await holders.read(sorted(set(cards.values())))
         for index, line in enumerate(lines):
             txn = line.rule_view()
+            if txn.hpan in cards:
+                txn = dataclasses.replace(txn, hpan=cards[txn.hpan])
             # A reversal too counts only in its own period (its payment is searched there).
             found = rules.period_of(self._periods, txn.at, received_at)
             if isinstance(found, rules.Rejection):

@@ -32,6 +32,7 @@ from shared.cashback.models import (
 )
 from shared.cashback.periods import Periods
 from shared.cashback.store import CashbackStore
+from shared.cashback.tokens import TokenListIn, Tokens, TokensAccepted
 from shared.wallet.models import Instrument
 
 __all__ = ["Cashback", "Publisher", "WalletReader"]
@@ -67,6 +68,7 @@ class Cashback:
         )
         self._instruments = Instruments(store=store, wallet_status=self._wallet_status, hpans=hpans)
         self._periods = Periods(store=store, calendar=periods)
+        self._tokens = Tokens(store)
 
     # ------------------------------------------------------------------ enrollment and IBAN
     async def enroll(self, fiscal_code: str, *, now: datetime) -> Citizen:
@@ -130,6 +132,14 @@ class Cashback:
 
     async def _wallet_status(self, fiscal_code: str, wallet_id: str, *, now: datetime) -> str:
         return (await self._wallet.get(fiscal_code, wallet_id, now=now)).status
+
+    # ------------------------------------------------------------------ token cards
+    async def submit_tokens(
+        self, party_id: str, tokens: TokenListIn, *, now: datetime
+    ) -> TokensAccepted:
+        """Store token hpan -> card hpan pairs (Apple Pay, Google Pay): the scorer counts a
+        token's transactions as its card's (see :mod:`shared.cashback.tokens`)."""
+        return await self._tokens.submit(party_id, tokens, now=now)
 
     # ------------------------------------------------------------------ periods
     async def periods(self, fiscal_code: str, *, now: datetime) -> PeriodList:

@@ -357,6 +357,22 @@ async def test_transactions_need_an_acquirers_key(root: CashbackRoot) -> None:
     assert root.sender.sent == []
 
 
+async def test_an_acquirers_token_list_is_stored_and_needs_its_key(root: CashbackRoot) -> None:
+    body = {"tokens": [{"tokenHpan": "7" * 64, "hpan": HPAN_A}]}
+
+    async def tokens(key: str | None, sent: Any = body) -> func.HttpResponse:
+        headers = {"Ocp-Apim-Subscription-Key": key} if key else {}
+        return await call(
+            "cashback_tokens", "POST", "v1/cashback/tokens", body=sent, headers=headers
+        )
+
+    problem(await tokens(None), 401)
+    problem(await tokens(PSP_KEY), 403)
+    problem(await tokens(ACQUIRER_KEY, {"tokens": [{"tokenHpan": "x", "hpan": HPAN_A}]}), 422)
+    assert parsed(await tokens(ACQUIRER_KEY)) == {"stored": 1, "unchanged": 0}
+    assert parsed(await tokens(ACQUIRER_KEY)) == {"stored": 0, "unchanged": 1}
+
+
 @pytest.mark.parametrize(
     "body",
     [

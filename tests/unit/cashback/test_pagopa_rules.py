@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from shared.cashback.models import IbanIn
 from shared.cashback.payouts import PayoutJob
 from shared.cashback.ranking import RankingJob
+from shared.cashback.tokens import TokenListIn
 from tests.fakes.cashback import MemoryPayoutFiles
 from tests.unit.cashback.fakes import HPAN_A, HPAN_B, Scene
 from tests.unit.cashback.test_transactions import (
@@ -202,3 +203,27 @@ async def test_withdrawing_is_previewed_then_zeroes_every_period_and_clears_the_
     assert await PayoutJob(scene.store, files, PERIODS).run(
         now=datetime(2027, 1, 3, tzinfo=UTC)
     ) == {9: 0}
+
+
+# ------------------------------------------------------------------------ token cards
+
+TOKEN = "7" * 64  # an Apple Pay device token's hpan, standing for the card HPAN_A
+OTHER_TOKEN = "8" * 64  # a token nobody listed
+
+
+async def test_a_token_payment_counts_as_its_cards_once_the_token_is_listed(scene: Scene) -> None:
+    listed = TokenListIn.model_validate({"tokens": [{"tokenHpan": TOKEN, "hpan": HPAN_A}]})
+    accepted = await scene.cashback.submit_tokens("DEMOACQ", listed, now=scene.now)
+    assert (accepted.stored, accepted.unchanged) == (1, 0)
+    assert (await scene.cashback.submit_tokens("DEMOACQ", listed, now=scene.now)).unchanged == 1
+    outcomes = await score(
+        scene,
+        line(1, amount=3000, op="02", hpan=TOKEN, corr="c1"),  # Apple Pay 30.00: +1, 3.00
+        line(2, amount=4000, op="03", hpan=TOKEN),  # Google Pay 40.00: +1, 4.00
+        line(3, amount=1000, op="01", hpan=TOKEN, corr="c1"),  # refund 10.00 of the first:
+        # 20.00 left scores 2.00, -1.00
+        line(4, amount=5000, op="02", hpan=OTHER_TOKEN),  # not listed: whose is unknown
+    )
+    assert outcomes == ["COUNTED", "COUNTED", "COUNTED", "INSTRUMENT_NOT_ACTIVE"]
+    shown = await state(scene)
+    assert (shown["count"], shown["cashback"]) == (2, 600)
