@@ -12,6 +12,7 @@ from functions.queue import queue_trigger
 from functions.root import get_root
 from shared.cashback.acquirer_api import BatchAccepted, TransactionBatchIn
 from shared.cashback.models import (
+    AlertsIn,
     CashbackInstrument,
     CashbackInstrumentList,
     Citizen,
@@ -92,6 +93,25 @@ async def cashback_withdrawal_preview(call: Call[BaseModel]) -> WithdrawalPrevie
 )
 async def cashback_withdraw(call: Call[BaseModel]) -> None:
     await call.root.cashback().withdraw(call.citizen.fiscal_code, now=call.now)
+
+
+@endpoint(
+    bp,
+    CITIZEN + "/alerts",
+    "PUT",
+    auth="citizen",
+    body=AlertsIn,
+    returns=AlertsIn,
+    errors=(404,),
+    max_body=1024,
+    tags=("cashback",),
+    summary="Which of cashback's notifications the citizen gets (period closing, add your "
+    "IBAN, payout done): each can be turned off",
+)
+async def cashback_alerts(call: Call[AlertsIn]) -> AlertsIn:
+    return await call.root.cashback().choose_alerts(
+        call.citizen.fiscal_code, call.body, now=call.now
+    )
 
 
 @endpoint(
@@ -267,9 +287,12 @@ async def cashback_score(delivery: Delivery) -> None:
 
 @bp.timer_trigger(arg_name="timer", schedule="%CASHBACK_RANK_SCHEDULE%")
 async def cashback_rank(timer: func.TimerRequest) -> None:
-    """Every hour: the ranking of each period still taking transactions (the ranking rule)."""
+    """Every hour: the ranking of each period still taking transactions (the ranking rule),
+    and the citizens of a period about to close told so (once: push drops a repeat key)."""
     root = get_root()
-    await root.cashback_ranking().run(now=root.clock.now())
+    now = root.clock.now()
+    await root.cashback_ranking().run(now=now)
+    await root.cashback_alerts().period_closing(root.cashback().calendar, now=now)
 
 
 @bp.timer_trigger(arg_name="timer", schedule="%CASHBACK_PAYOUTS_SCHEDULE%")

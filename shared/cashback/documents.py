@@ -121,6 +121,11 @@ class StoredCitizen(_Model):
     )
     iban_refused: str | None = Field(default=None, alias="ibanRefused")
     iban_refused_at: datetime | None = Field(default=None, alias="ibanRefusedAt")
+    alerts_off: list[str] = Field(
+        default_factory=list,
+        alias="alertsOff",
+        description="The kinds of cashback notifications the citizen turned off",
+    )
     outbox: list[dict[str, Any]] = Field(default_factory=list)
     updated_at: datetime = Field(alias="updatedAt")
 

@@ -4,6 +4,7 @@ events as cashback reads them (what cashback stores is in :mod:`shared.cashback.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Annotated, Literal
 
@@ -117,6 +118,9 @@ class Citizen(_Model):
         description="The last IBAN the bank said is not the citizen's (masked)",
     )
     iban_refused_at: datetime | None = Field(default=None, alias="ibanRefusedAt")
+    alerts: AlertsIn | None = Field(
+        default=None, description="Which of cashback's notifications the citizen gets"
+    )
 
 
 class Activation(_Model):
@@ -292,3 +296,32 @@ class WithdrawalPreview(_Model):
         "transactions made before the withdrawal never count (also if they arrive later)"
     )
     summary: str
+
+
+# ------------------------------------------------------------------ notifications
+
+AlertKind = Literal["PERIOD_CLOSING", "ADD_IBAN", "PAYOUT_DONE"]
+KINDS: tuple[AlertKind, ...] = ("PERIOD_CLOSING", "ADD_IBAN", "PAYOUT_DONE")
+
+
+class AlertsIn(BaseModel):
+    """Which of cashback's notifications the citizen wants (all, unless turned off)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    period_closing: bool = Field(default=True, alias="periodClosing")
+    add_iban: bool = Field(default=True, alias="addIban")
+    payout_done: bool = Field(default=True, alias="payoutDone")
+
+    def off(self) -> list[AlertKind]:
+        chosen = zip(KINDS, (self.period_closing, self.add_iban, self.payout_done), strict=True)
+        return [kind for kind, on in chosen if not on]
+
+    @classmethod
+    def of(cls, off: Sequence[str]) -> AlertsIn:
+        gone = set(off)
+        return cls(
+            period_closing="PERIOD_CLOSING" not in gone,
+            add_iban="ADD_IBAN" not in gone,
+            payout_done="PAYOUT_DONE" not in gone,
+        )

@@ -39,7 +39,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.auth.fiscal_code import fiscal_code_hash
 from shared.cashback import rules
+from shared.cashback.alerts import Alerts
 from shared.cashback.documents import CITIZEN_DOCUMENT_ID, StoredCitizen, dump
 from shared.cashback.models import USABLE
 from shared.cashback.payout_files import PayoutFiles
@@ -202,11 +204,16 @@ def late_blob(period: int, run: str) -> str:
 
 class PayoutJob:
     def __init__(
-        self, store: CashbackStore, files: PayoutFiles, periods: tuple[rules.Period, ...]
+        self,
+        store: CashbackStore,
+        files: PayoutFiles,
+        periods: tuple[rules.Period, ...],
+        alerts: Alerts | None = None,
     ) -> None:
         self._store = store
         self._files = files
         self._periods = periods
+        self._alerts = alerts or Alerts(store)
 
     async def run(self, *, now: datetime) -> dict[int, int]:
         """Pay every closed period not paid yet, then the withheld payouts whose IBAN is
@@ -274,6 +281,16 @@ class PayoutJob:
         with contextlib.suppress(StaleDocument):  # another run recorded it first
             await self._store.create(dump(record))
         logger.info("period %s: %s payouts, %s withheld", period.id, len(lines), len(withheld))
+        await self._alerts.payout_done(
+            period.id,
+            [(fiscal_code_hash(x.fiscal_code), x.fiscal_code, x.amount) for x in lines],
+            now=now,
+        )
+        await self._alerts.add_iban(
+            period.id,
+            [(w.pk, w.fiscal_code, w.amount) for w in listed if w.reason == "NO_IBAN"],
+            now=now,
+        )
         return len(lines)
 
     async def _withhold(
@@ -333,6 +350,9 @@ class PayoutJob:
             await self._files.write_once(late_blob(period, name), to_csv(lines))
             for item in items:
                 await self._mark(item, {"status": "PAID", "paid_at": now})
+            await self._alerts.payout_done(
+                period, [(i.pk, i.fiscal_code, i.amount) for i in items], now=now
+            )
             paid[period] += len(lines)
             logger.info("period %s: %s withheld payouts paid in run %s", period, len(lines), name)
         return dict(paid)

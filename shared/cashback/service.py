@@ -15,11 +15,13 @@ from datetime import datetime
 from typing import Protocol
 
 from shared.cashback import rules
+from shared.cashback.alerts import Alerts
 from shared.cashback.bank import BankCheck
 from shared.cashback.enrollment import Enrollments, Publisher
 from shared.cashback.hpans import Hpans
 from shared.cashback.instruments import Instruments
 from shared.cashback.models import (
+    AlertsIn,
     CashbackInstrument,
     CashbackInstrumentList,
     Citizen,
@@ -69,6 +71,7 @@ class Cashback:
         self._instruments = Instruments(store=store, wallet_status=self._wallet_status, hpans=hpans)
         self._periods = Periods(store=store, calendar=periods)
         self._tokens = Tokens(store)
+        self._alerts = Alerts(store)
 
     # ------------------------------------------------------------------ enrollment and IBAN
     async def enroll(self, fiscal_code: str, *, now: datetime) -> Citizen:
@@ -132,6 +135,10 @@ class Cashback:
 
     async def _wallet_status(self, fiscal_code: str, wallet_id: str, *, now: datetime) -> str:
         return (await self._wallet.get(fiscal_code, wallet_id, now=now)).status
+
+    async def choose_alerts(self, fiscal_code: str, choice: AlertsIn, *, now: datetime) -> AlertsIn:
+        """Which of cashback's notifications the citizen wants; NotFound if not enrolled."""
+        return await self._alerts.choose(fiscal_code, choice, now=now)
 
     # ------------------------------------------------------------------ token cards
     async def submit_tokens(

@@ -9,6 +9,7 @@ from shared.cashback import iban, rules
 from shared.cashback.documents import StoredCitizen, StoredInstrument, StoredPeriod, StoredRanks
 from shared.cashback.models import (
     Activation,
+    AlertsIn,
     CashbackInstrument,
     Citizen,
     Milestones,
@@ -29,6 +30,7 @@ def citizen_view(item: StoredCitizen) -> Citizen:
         account_holder=item.account_holder,
         iban_refused=iban.masked(item.iban_refused) if item.iban_refused else None,
         iban_refused_at=item.iban_refused_at,
+        alerts=AlertsIn.of(item.alerts_off),
     )
 
 

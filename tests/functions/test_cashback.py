@@ -202,6 +202,22 @@ async def test_every_citizen_operation_needs_a_token(root: CashbackRoot) -> None
         problem(await call(name, method, path, body={"termsAndConditionsAccepted": True}), 401)
 
 
+async def test_a_citizen_turns_a_kind_of_notification_off(root: CashbackRoot) -> None:
+    alerts = CITIZEN + "/alerts"
+    body = {"payoutDone": False}
+    problem(await call("cashback_alerts", "PUT", alerts, body=body), 401)
+    problem(await call("cashback_alerts", "PUT", alerts, body=body, headers=root.citizen()), 404)
+    await enroll(root)
+    problem(
+        await call("cashback_alerts", "PUT", alerts, body={"x": 1}, headers=root.citizen()), 422
+    )
+    chosen = {"periodClosing": True, "addIban": True, "payoutDone": False}
+    answer = await call("cashback_alerts", "PUT", alerts, body=body, headers=root.citizen())
+    assert parsed(answer) == chosen
+    shown = parsed(await call("cashback_citizen", "GET", CITIZEN, headers=root.citizen()))
+    assert shown["alerts"] == chosen
+
+
 async def test_withdrawing_answers_204_and_an_unknown_citizen_404(root: CashbackRoot) -> None:
     problem(await call("cashback_withdraw", "DELETE", CITIZEN, headers=root.citizen()), 404)
     preview = CITIZEN + "/withdrawal"

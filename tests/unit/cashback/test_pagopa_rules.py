@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from shared.cashback.models import IbanIn
+from shared.cashback.alerts import Alerts
+from shared.cashback.models import AlertsIn, IbanIn
 from shared.cashback.payouts import PayoutJob
 from shared.cashback.ranking import RankingJob
 from shared.cashback.tokens import TokenListIn
@@ -227,3 +228,91 @@ async def test_a_token_payment_counts_as_its_cards_once_the_token_is_listed(scen
     assert outcomes == ["COUNTED", "COUNTED", "COUNTED", "INSTRUMENT_NOT_ACTIVE"]
     shown = await state(scene)
     assert (shown["count"], shown["cashback"]) == (2, 600)
+
+
+# ------------------------------------------------------------------------ citizens told
+
+
+class Phone:
+    """The push capability's service as cashback calls it: what each citizen was sent."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, str, str]] = []  # (fiscal code, kind, body)
+        self.keys: set[str] = set()
+
+    async def notify(
+        self,
+        fiscal_code: str,
+        *,
+        title: str,
+        body: str,
+        data: dict[str, str],
+        key: str,
+        now: datetime,
+    ) -> None:
+        if key not in self.keys:  # push drops a repeated notificationId
+            self.keys.add(key)
+            self.sent.append((fiscal_code, data["kind"], body))
+
+
+async def two_citizens_who_qualify() -> Scene:
+    scene = Scene(now=ENABLED_AT, periods=PERIODS)
+    for cf, hpan in ((CF, HPAN_A), (OTHER_CF, HPAN_B)):
+        await scene.cashback.enroll(cf, now=scene.now)
+        await scene.cashback.enable(cf, await scene.onboard(cf, hpan), now=scene.now)
+    # 3 payments each: CF 3 x 20.00 = 6.00, OTHER_CF 3 x 25.00 = 7.50.
+    await score(
+        scene,
+        *(line(n, amount=2000) for n in range(3)),
+        *(line(10 + n, amount=2500, hpan=HPAN_B) for n in range(3)),
+    )
+    return scene
+
+
+async def test_citizens_are_told_the_period_is_closing_unless_they_turned_it_off() -> None:
+    scene = await two_citizens_who_qualify()
+    chosen = await scene.cashback.choose_alerts(
+        OTHER_CF, AlertsIn.model_validate({"periodClosing": False}), now=scene.now
+    )
+    assert (chosen.period_closing, chosen.add_iban, chosen.payout_done) == (False, True, True)
+    assert (await scene.cashback.citizen(OTHER_CF)).alerts == chosen
+    phone = Phone()
+    alerts = Alerts(scene.store, phone)
+    # 20 December: the period ends on the 31st, more than 3 days away: nobody yet.
+    assert await alerts.period_closing(PERIODS, now=datetime(2026, 12, 20, tzinfo=UTC)) == 0
+    # 28 December (Rome): 3 days to go.
+    closing = datetime(2026, 12, 28, 9, tzinfo=UTC)
+    assert await alerts.period_closing(PERIODS, now=closing) == 1
+    assert [(cf, kind) for cf, kind, _ in phone.sent] == [(CF, "PERIOD_CLOSING")]
+    assert "2026-12-31" in phone.sent[0][2]
+    await alerts.period_closing(PERIODS, now=closing + timedelta(hours=1))  # the next hour
+    assert len(phone.sent) == 1  # the same key: sent once
+
+
+async def test_a_payout_tells_the_paid_and_asks_the_others_for_an_iban() -> None:
+    scene = await two_citizens_who_qualify()
+    scene.bank.accounts[IBAN] = CF
+    await scene.cashback.set_iban(CF, IbanIn(iban=IBAN, owner_name="M R"), now=scene.now)
+    await ibans_checked(scene)
+    phone = Phone()
+    job = PayoutJob(scene.store, MemoryPayoutFiles(), PERIODS, Alerts(scene.store, phone))
+    assert await job.run(now=datetime(2027, 1, 3, tzinfo=UTC)) == {9: 1}
+    assert sorted((cf, kind) for cf, kind, _ in phone.sent) == sorted(
+        [(CF, "PAYOUT_DONE"), (OTHER_CF, "ADD_IBAN")]
+    )
+    bodies = {kind: body for _, kind, body in phone.sent}
+    assert bodies["PAYOUT_DONE"].startswith("6,00 €")
+    assert bodies["ADD_IBAN"].startswith("7,50 €")
+
+
+async def test_a_citizen_who_turned_payout_notices_off_is_not_told() -> None:
+    scene = await two_citizens_who_qualify()
+    scene.bank.accounts[IBAN] = CF
+    await scene.cashback.set_iban(CF, IbanIn(iban=IBAN, owner_name="M R"), now=scene.now)
+    await ibans_checked(scene)
+    off = AlertsIn.model_validate({"payoutDone": False, "addIban": True})
+    await scene.cashback.choose_alerts(CF, off, now=scene.now)
+    phone = Phone()
+    job = PayoutJob(scene.store, MemoryPayoutFiles(), PERIODS, Alerts(scene.store, phone))
+    await job.run(now=datetime(2027, 1, 3, tzinfo=UTC))
+    assert [(cf, kind) for cf, kind, _ in phone.sent] == [(OTHER_CF, "ADD_IBAN")]
