@@ -11,6 +11,13 @@ from functions.http import Call, endpoint
 from functions.queue import queue_trigger
 from functions.root import get_root
 from shared.cashback.acquirer_api import BatchAccepted, TransactionBatchIn
+from shared.cashback.awards import (
+    AwardList,
+    AwardView,
+    IntegrationIn,
+    OutcomesApplied,
+    OutcomesIn,
+)
 from shared.cashback.models import (
     AlertsIn,
     CashbackInstrument,
@@ -277,6 +284,51 @@ async def cashback_tokens(call: Call[TokenListIn]) -> TokensAccepted:
 )
 async def cashback_ops_tokens(call: Call[TokenListIn]) -> TokensAccepted:
     return await call.root.cashback().submit_tokens("ops", call.body, now=call.now)
+
+
+@endpoint(
+    bp,
+    "v1/cashback/awards",
+    "GET",
+    auth="citizen",
+    returns=AwardList,
+    tags=("cashback",),
+    summary="The caller's payouts: per period the amount, status, and the bank transfer's "
+    "outcome, reference (CRO) and date; integrative payments too",
+)
+async def cashback_awards(call: Call[BaseModel]) -> AwardList:
+    return await call.root.cashback().awards(call.citizen.fiscal_code)
+
+
+@endpoint(
+    bp,
+    "ops/cashback/awards/integrations",
+    "POST",
+    auth="admin",
+    body=IntegrationIn,
+    returns=AwardView,
+    max_body=4096,
+    tags=("operators",),
+    summary="An integrative payment (a complaint upheld): sent in the next payout run's file",
+)
+async def cashback_ops_integration(call: Call[IntegrationIn]) -> AwardView:
+    return await call.root.cashback().integrate(call.body, now=call.now)
+
+
+@endpoint(
+    bp,
+    "ops/cashback/payout-outcomes",
+    "POST",
+    auth="admin",
+    body=OutcomesIn,
+    returns=OutcomesApplied,
+    max_body=9 * 1024 * 1024,
+    tags=("operators",),
+    summary="The paying agent's outcomes file: each transfer's result, reason and CRO "
+    "(a KO is sent again once the citizen's IBAN is usable)",
+)
+async def cashback_ops_payout_outcomes(call: Call[OutcomesIn]) -> OutcomesApplied:
+    return await call.root.cashback().payout_outcomes(call.body, now=call.now)
 
 
 @queue_trigger(bp, "CASHBACK_TRANSACTIONS_QUEUE")

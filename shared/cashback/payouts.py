@@ -42,6 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from shared.auth.fiscal_code import fiscal_code_hash
 from shared.cashback import rules
 from shared.cashback.alerts import Alerts
+from shared.cashback.awards import Awards
 from shared.cashback.documents import CITIZEN_DOCUMENT_ID, StoredCitizen, dump
 from shared.cashback.models import USABLE
 from shared.cashback.payout_files import PayoutFiles
@@ -214,6 +215,7 @@ class PayoutJob:
         self._files = files
         self._periods = periods
         self._alerts = alerts or Alerts(store)
+        self._awards = Awards(store, files)
 
     async def run(self, *, now: datetime) -> dict[int, int]:
         """Pay every closed period not paid yet, then the withheld payouts whose IBAN is
@@ -226,6 +228,9 @@ class PayoutJob:
                 continue
             done[period.id] += await self.pay(period, now=now)
         for period_id, lines in (await self.pay_withheld(now=now)).items():
+            done[period_id] += lines
+        # Integrative payments and transfers to send again (payout records).
+        for period_id, lines in (await self._awards.send_pending(now=now)).items():
             done[period_id] += lines
         return dict(done)
 
@@ -268,6 +273,10 @@ class PayoutJob:
         listed = await self._withhold(period.id, withheld, now)
         # A listing, not a payment list: a run after one that died writes it whole again.
         await self._files.write(f"period-{period.id}/withheld.csv", withheld_csv(listed))
+        # Before the period's record: a run that dies here records them next time.
+        await self._awards.sent(
+            period.id, [(x.fiscal_code, x.iban, x.amount, x.typology) for x in lines], name, now=now
+        )
         record = StoredPayout(
             id=payout_pk(period.id),
             pk=payout_pk(period.id),
@@ -348,6 +357,12 @@ class PayoutJob:
                 for i in sorted(items, key=lambda i: i.fiscal_code)
             ]
             await self._files.write_once(late_blob(period, name), to_csv(lines))
+            await self._awards.sent(
+                period,
+                [(x.fiscal_code, x.iban, x.amount, x.typology) for x in lines],
+                late_blob(period, name),
+                now=now,
+            )
             for item in items:
                 await self._mark(item, {"status": "PAID", "paid_at": now})
             await self._alerts.payout_done(

@@ -16,6 +16,15 @@ from typing import Protocol
 
 from shared.cashback import rules
 from shared.cashback.alerts import Alerts
+from shared.cashback.awards import (
+    AwardList,
+    Awards,
+    AwardView,
+    IntegrationIn,
+    OutcomesApplied,
+    OutcomesIn,
+    award_view,
+)
 from shared.cashback.bank import BankCheck
 from shared.cashback.enrollment import Enrollments, Publisher
 from shared.cashback.hpans import Hpans
@@ -72,6 +81,7 @@ class Cashback:
         self._periods = Periods(store=store, calendar=periods)
         self._tokens = Tokens(store)
         self._alerts = Alerts(store)
+        self._awards = Awards(store, _NoFiles())
 
     # ------------------------------------------------------------------ enrollment and IBAN
     async def enroll(self, fiscal_code: str, *, now: datetime) -> Citizen:
@@ -140,6 +150,19 @@ class Cashback:
         """Which of cashback's notifications the citizen wants; NotFound if not enrolled."""
         return await self._alerts.choose(fiscal_code, choice, now=now)
 
+    # ------------------------------------------------------------------ payout records
+    async def awards(self, fiscal_code: str) -> AwardList:
+        """The caller's payout records: amount, status, the transfer's outcome and CRO."""
+        return AwardList(awards=[award_view(a) for a in await self._awards.of_citizen(fiscal_code)])
+
+    async def integrate(self, request: IntegrationIn, *, now: datetime) -> AwardView:
+        """An operator's integrative payment, sent in the next payout run's file."""
+        return award_view(await self._awards.integrate(request, now=now))
+
+    async def payout_outcomes(self, request: OutcomesIn, *, now: datetime) -> OutcomesApplied:
+        """The paying agent's outcomes file: each transfer's result, reason and CRO."""
+        return await self._awards.apply_outcomes(request.name, request.csv, now=now)
+
     # ------------------------------------------------------------------ token cards
     async def submit_tokens(
         self, party_id: str, tokens: TokenListIn, *, now: datetime
@@ -162,3 +185,17 @@ class Cashback:
     ) -> TransactionPage:
         """The caller's scored transactions in ``period``, newest first, a page at a time."""
         return await self._periods.transactions(fiscal_code, period, continuation=continuation)
+
+
+class _NoFiles:
+    """The service reads and writes payout records, never the paying agent's files (the
+    payout job does)."""
+
+    async def write_once(self, name: str, data: bytes) -> bool:
+        raise RuntimeError("the service writes no payout files")
+
+    async def read(self, name: str) -> bytes | None:
+        raise RuntimeError("the service reads no payout files")
+
+    async def write(self, name: str, data: bytes) -> None:
+        raise RuntimeError("the service writes no payout files")

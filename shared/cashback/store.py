@@ -48,6 +48,9 @@ _STANDINGS = (
 )
 # The payout job's: payouts withheld for want of a confirmed IBAN, not paid yet.
 _WITHHELD = "SELECT * FROM c WHERE c.kind = 'withheld' AND c.status != 'PAID'"
+_AWARDS_TO_SEND = (
+    "SELECT * FROM c WHERE c.kind = 'award' AND (c.status = 'NEW' OR c.status = 'RECOVERY')"
+)
 # A citizen's scored transactions in a period, newest first, a page at a time.
 _TRANSACTIONS = (
     "SELECT TOP @n * FROM c WHERE c.pk = @pk AND c.kind = 'transaction' "
@@ -111,6 +114,11 @@ class CashbackStore(Protocol):
 
     async def withheld(self) -> list[Document]:
         """Every withheld payout not paid yet (cross-partition, once per payout run)."""
+        ...
+
+    async def awards_to_send(self) -> list[Document]:
+        """Every payout record to send (again): integrations ``NEW`` and refused transfers
+        ``RECOVERY`` (cross-partition, once per payout run)."""
         ...
 
     async def transactions(
@@ -261,6 +269,13 @@ class CosmosCashbackStore:
         found: list[Document] = []
         async with guarded(self._timeout * 12):
             async for item in self._c.query_items(_WITHHELD):
+                found.append(item)
+        return found
+
+    async def awards_to_send(self) -> list[Document]:
+        found: list[Document] = []
+        async with guarded(self._timeout * 12):
+            async for item in self._c.query_items(_AWARDS_TO_SEND):
                 found.append(item)
         return found
 

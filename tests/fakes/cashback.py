@@ -130,6 +130,14 @@ class MemoryCashbackStore:
             if d.get("kind") == "withheld" and d.get("status") != "PAID"
         ]
 
+    async def awards_to_send(self) -> list[Document]:
+        self.round_trips += 1
+        return [
+            copy.deepcopy(d)
+            for d in self.items.values()
+            if d.get("kind") == "award" and d.get("status") in ("NEW", "RECOVERY")
+        ]
+
     async def transactions(
         self, pk: str, period: int, *, before: str, limit: int
     ) -> list[Document]:
