@@ -356,11 +356,15 @@ def test_an_iban_is_checked_with_the_bank_asynchronously(
 
     def status(cf: str) -> str | None:
         shown = host.request("GET", CITIZEN, headers=citizen(platform, host, cf)).json()
-        value: str = shown["ibanStatus"]
+        value: str | None = shown["ibanStatus"]
+        if value is None and shown["ibanRefused"]:
+            return "REFUSED"  # the bank said KO: the IBAN is not kept (none before it)
         return None if value == "PENDING" else value
 
     assert wait_for(lambda: status(mine)) == "OK"
-    assert wait_for(lambda: status(theirs)) == "KO"
+    assert wait_for(lambda: status(theirs)) == "REFUSED"
+    refused = host.request("GET", CITIZEN, headers=citizen(platform, host, theirs)).json()
+    assert (refused["iban"], refused["ibanRefused"]) == (None, "*" * 23 + "3456")
     bad = host.request(
         "PUT",
         f"{CITIZEN}/iban",
