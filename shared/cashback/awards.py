@@ -35,6 +35,7 @@ from shared.cashback.models import USABLE
 from shared.cashback.payout_files import PayoutFiles
 from shared.cashback.store import CashbackStore, StaleDocument, fixed_time
 from shared.platform.errors import Invalid
+from shared.platform.pan import NoPanText
 from shared.platform.values import SafeText
 
 logger = logging.getLogger(__name__)
@@ -149,12 +150,12 @@ class OutcomesApplied(_Model):
 class IntegrationIn(BaseModel):
     """An integrative payment an operator adds (a complaint upheld)."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, strict=True)
 
     fiscal_code: SafeText = Field(alias="fiscalCode", pattern=r"^[A-Z0-9]{11,16}$")
     period: int = Field(ge=1)
     amount: int = Field(alias="amountCents", ge=1, le=100_000_000)
-    reason: SafeText = Field(min_length=1, max_length=140)
+    reason: NoPanText = Field(min_length=1, max_length=140)
     complaint_id: SafeText = Field(alias="complaintId", pattern=r"^[A-Za-z0-9._-]{1,64}$")
 
 

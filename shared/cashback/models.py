@@ -307,7 +307,7 @@ KINDS: tuple[AlertKind, ...] = ("PERIOD_CLOSING", "ADD_IBAN", "PAYOUT_DONE")
 class AlertsIn(BaseModel):
     """Which of cashback's notifications the citizen wants (all, unless turned off)."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, strict=True)
 
     period_closing: bool = Field(default=True, alias="periodClosing")
     add_iban: bool = Field(default=True, alias="addIban")
