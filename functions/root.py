@@ -227,6 +227,7 @@ class Root:
             publisher=self.outbox("cashback_container"),
             bank=bank,
             iban_queue=s.iban_check_queue,
+            notifier=CashbackPush(self.push_requests(), self.parties()),
         )
 
     def cashback_intake(self) -> Intake:

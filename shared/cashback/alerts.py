@@ -1,6 +1,7 @@
 """Citizens told: the period is closing, "add your IBAN" when their cashback is withheld for
-want of one, and their payout is on its way; through the push capability's service, service to
-service, as the sender ``cashback`` (the composition root wires :class:`Notifier` to it).
+want of one, and their payout was transferred (the paying agent's outcome); through the push
+capability's service, service to service, as the sender ``cashback`` (the composition root
+wires :class:`Notifier` to it).
 
 Each kind can be turned off by the citizen (``PUT /v1/cashback/citizen/alerts``); the choice
 lives on their enrollment document. Every notification carries a business key

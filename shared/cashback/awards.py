@@ -257,20 +257,26 @@ class Awards:
             (StoredAward.model_validate(d) for d in found), key=lambda a: (a.period, a.id)
         )
 
-    async def apply_outcomes(self, name: str, data: str, *, now: datetime) -> OutcomesApplied:
-        """Record the paying agent's outcomes (a line applied again changes nothing)."""
+    async def apply_outcomes(
+        self, name: str, data: str, *, now: datetime
+    ) -> tuple[OutcomesApplied, list[StoredAward]]:
+        """Record the paying agent's outcomes (a line applied again changes nothing); what
+        was applied, and the records whose transfer this file newly says was made."""
         outcomes, rejected = parse_outcomes(data)
         applied = 0
+        paid: list[StoredAward] = []
         for outcome in outcomes:
-            why = await self._apply(outcome, name, now)
+            why = await self._apply(outcome, name, now, paid)
             if why is None:
                 applied += 1
             else:
                 rejected.append(f"{outcome.fiscal_code[:6]}... {outcome.award}: {why}")
         logger.info("outcomes %s: %s applied, %s rejected", name, applied, len(rejected))
-        return OutcomesApplied(applied=applied, rejected=rejected)
+        return OutcomesApplied(applied=applied, rejected=rejected), paid
 
-    async def _apply(self, outcome: Outcome, name: str, now: datetime) -> str | None:
+    async def _apply(
+        self, outcome: Outcome, name: str, now: datetime, paid: list[StoredAward]
+    ) -> str | None:
         pk = fiscal_code_hash(outcome.fiscal_code)
         raw = await self._store.get(pk, award_id(outcome.period, outcome.award))
         if raw is None:
@@ -295,6 +301,8 @@ class Awards:
             await self._store.replace(dump(changed, raw))
         except StaleDocument:
             return "changed meanwhile: send the line again"
+        if changed.result == "OK":
+            paid.append(changed)
         return None
 
     async def send_pending(self, *, now: datetime) -> dict[int, int]:

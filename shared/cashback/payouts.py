@@ -39,7 +39,6 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.auth.fiscal_code import fiscal_code_hash
 from shared.cashback import rules
 from shared.cashback.alerts import Alerts
 from shared.cashback.awards import Awards
@@ -290,11 +289,6 @@ class PayoutJob:
         with contextlib.suppress(StaleDocument):  # another run recorded it first
             await self._store.create(dump(record))
         logger.info("period %s: %s payouts, %s withheld", period.id, len(lines), len(withheld))
-        await self._alerts.payout_done(
-            period.id,
-            [(fiscal_code_hash(x.fiscal_code), x.fiscal_code, x.amount) for x in lines],
-            now=now,
-        )
         await self._alerts.add_iban(
             period.id,
             [(w.pk, w.fiscal_code, w.amount) for w in listed if w.reason == "NO_IBAN"],
@@ -365,9 +359,6 @@ class PayoutJob:
             )
             for item in items:
                 await self._mark(item, {"status": "PAID", "paid_at": now})
-            await self._alerts.payout_done(
-                period, [(i.pk, i.fiscal_code, i.amount) for i in items], now=now
-            )
             paid[period] += len(lines)
             logger.info("period %s: %s withheld payouts paid in run %s", period, len(lines), name)
         return dict(paid)

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Protocol
 
 from shared.cashback import rules
-from shared.cashback.alerts import Alerts
+from shared.cashback.alerts import Alerts, Notifier
 from shared.cashback.awards import (
     AwardList,
     Awards,
@@ -70,6 +70,7 @@ class Cashback:
         publisher: Publisher,
         bank: BankCheck,
         iban_queue: str,
+        notifier: Notifier | None = None,
     ) -> None:
         self.calendar = periods
         self._wallet = wallet
@@ -80,7 +81,7 @@ class Cashback:
         self._instruments = Instruments(store=store, wallet_status=self._wallet_status, hpans=hpans)
         self._periods = Periods(store=store, calendar=periods)
         self._tokens = Tokens(store)
-        self._alerts = Alerts(store)
+        self._alerts = Alerts(store, notifier)
         self._awards = Awards(store, _NoFiles())
 
     # ------------------------------------------------------------------ enrollment and IBAN
@@ -160,8 +161,16 @@ class Cashback:
         return award_view(await self._awards.integrate(request, now=now))
 
     async def payout_outcomes(self, request: OutcomesIn, *, now: datetime) -> OutcomesApplied:
-        """The paying agent's outcomes file: each transfer's result, reason and CRO."""
-        return await self._awards.apply_outcomes(request.name, request.csv, now=now)
+        """The paying agent's outcomes file: each transfer's result, reason and CRO; the
+        citizens whose transfer was made are told (``PAYOUT_DONE``)."""
+        applied, paid = await self._awards.apply_outcomes(request.name, request.csv, now=now)
+        for period in sorted({a.period for a in paid}):
+            await self._alerts.payout_done(
+                period,
+                [(a.pk, a.fiscal_code, a.amount) for a in paid if a.period == period],
+                now=now,
+            )
+        return applied
 
     # ------------------------------------------------------------------ token cards
     async def submit_tokens(

@@ -11,6 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from shared.cashback.alerts import Alerts
+from shared.cashback.awards import OutcomesIn
 from shared.cashback.models import AlertsIn, IbanIn
 from shared.cashback.payouts import PayoutJob
 from shared.cashback.ranking import RankingJob
@@ -289,30 +290,36 @@ async def test_citizens_are_told_the_period_is_closing_unless_they_turned_it_off
     assert len(phone.sent) == 1  # the same key: sent once
 
 
-async def test_a_payout_tells_the_paid_and_asks_the_others_for_an_iban() -> None:
+async def paid_with_a_phone(*, cf_turns_payouts_off: bool) -> tuple[Scene, Phone, str]:
+    """CF (an IBAN) and OTHER_CF (none) qualify; the period's list is written; the paying
+    agent's outcomes file for it."""
     scene = await two_citizens_who_qualify()
+    phone = Phone()
+    scene.cashback = scene.build(scene.store, PERIODS, phone)
     scene.bank.accounts[IBAN] = CF
     await scene.cashback.set_iban(CF, IbanIn(iban=IBAN, owner_name="M R"), now=scene.now)
     await ibans_checked(scene)
-    phone = Phone()
-    job = PayoutJob(scene.store, MemoryPayoutFiles(), PERIODS, Alerts(scene.store, phone))
+    if cf_turns_payouts_off:
+        off = AlertsIn.model_validate({"payoutDone": False, "addIban": True})
+        await scene.cashback.choose_alerts(CF, off, now=scene.now)
+    files = MemoryPayoutFiles()
+    job = PayoutJob(scene.store, files, PERIODS, Alerts(scene.store, phone))
     assert await job.run(now=datetime(2027, 1, 3, tzinfo=UTC)) == {9: 1}
-    assert sorted((cf, kind) for cf, kind, _ in phone.sent) == sorted(
-        [(CF, "PAYOUT_DONE"), (OTHER_CF, "ADD_IBAN")]
-    )
-    bodies = {kind: body for _, kind, body in phone.sent}
-    assert bodies["PAYOUT_DONE"].startswith("6,00 €")
-    assert bodies["ADD_IBAN"].startswith("7,50 €")
+    header = "fiscalCode,period,award,amountCents,result,resultReason,cro,executionDate"
+    return scene, phone, f"{header}\n{CF},9,payout,600,OK,,CRO42,2027-01-05\n"
+
+
+async def test_a_payout_asks_the_unpaid_for_an_iban_and_tells_the_paid_once_transferred() -> None:
+    scene, phone, outcomes = await paid_with_a_phone(cf_turns_payouts_off=False)
+    # The list is written: OTHER_CF (7.50, no IBAN) is asked for one; nobody is paid yet.
+    assert [(cf, kind) for cf, kind, _ in phone.sent] == [(OTHER_CF, "ADD_IBAN")]
+    assert phone.sent[0][2].startswith("7,50 €")
+    await scene.cashback.payout_outcomes(OutcomesIn(name="o.csv", csv=outcomes), now=scene.now)
+    assert [(cf, kind) for cf, kind, _ in phone.sent[1:]] == [(CF, "PAYOUT_DONE")]
+    assert phone.sent[1][2].startswith("6,00 €")
 
 
 async def test_a_citizen_who_turned_payout_notices_off_is_not_told() -> None:
-    scene = await two_citizens_who_qualify()
-    scene.bank.accounts[IBAN] = CF
-    await scene.cashback.set_iban(CF, IbanIn(iban=IBAN, owner_name="M R"), now=scene.now)
-    await ibans_checked(scene)
-    off = AlertsIn.model_validate({"payoutDone": False, "addIban": True})
-    await scene.cashback.choose_alerts(CF, off, now=scene.now)
-    phone = Phone()
-    job = PayoutJob(scene.store, MemoryPayoutFiles(), PERIODS, Alerts(scene.store, phone))
-    await job.run(now=datetime(2027, 1, 3, tzinfo=UTC))
+    scene, phone, outcomes = await paid_with_a_phone(cf_turns_payouts_off=True)
+    await scene.cashback.payout_outcomes(OutcomesIn(name="o.csv", csv=outcomes), now=scene.now)
     assert [(cf, kind) for cf, kind, _ in phone.sent] == [(OTHER_CF, "ADD_IBAN")]
