@@ -24,6 +24,10 @@ The documents (container ``CASHBACK_CONTAINER``, partition key ``/pk``)::
                                                          transaction changed
     ranking     id = pk = "ranking:<period>:<2 hex>"     the last ranking's ranks of the
                                                          citizens whose id starts so
+    award       id "award:<period>:<key>", pk = citizen  a payout record and its transfer's
+                                                         outcome (shared.cashback.awards)
+    token       id <token hpan>, pk "token:<hpan>"       the card a token stands for
+                                                         (shared.cashback.tokens)
 """
 
 from __future__ import annotations

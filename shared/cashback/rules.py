@@ -26,6 +26,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
+from shared.cashback.calendar import PRODUCTION_CALENDAR
 from shared.platform.clock import ROME
 
 # ---------------------------------------------------------------------------- periods
@@ -62,39 +63,8 @@ class Period(BaseModel):
 
 _PERIODS = TypeAdapter(list[Period])
 
-# The programme as it ran: the extra period of December 2020 and the first half of 2021. The
-# second half of 2021 (period 3) was suspended by the government before it began and 2022 was
-# never run, so neither is here; any calendar can still be configured (CASHBACK_PERIODS).
-PRODUCTION_PERIODS: tuple[Period, ...] = tuple(
-    _PERIODS.validate_python(
-        [
-            {
-                "id": 1,
-                "from": "2020-12-08",
-                "to": "2020-12-31",
-                "minTransactions": 10,
-                "cashbackPercent": 10,
-                "maxPerTransaction": 1500,
-                "maxPerPeriod": 15000,
-                "superCashback": 0,
-                "topN": 0,
-                "graceDays": 10,
-            },
-            {
-                "id": 2,
-                "from": "2021-01-01",
-                "to": "2021-06-30",
-                "minTransactions": 50,
-                "cashbackPercent": 10,
-                "maxPerTransaction": 1500,
-                "maxPerPeriod": 15000,
-                "superCashback": 150000,
-                "topN": 100000,
-                "graceDays": 15,
-            },
-        ]
-    )
-)
+# The programme as it ran (see shared/cashback/calendar.py).
+PRODUCTION_PERIODS: tuple[Period, ...] = tuple(_PERIODS.validate_python(PRODUCTION_CALENDAR))
 
 
 def parse_periods(raw: str) -> tuple[Period, ...]:
