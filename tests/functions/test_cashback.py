@@ -202,6 +202,39 @@ async def test_every_citizen_operation_needs_a_token(root: CashbackRoot) -> None
         problem(await call(name, method, path, body={"termsAndConditionsAccepted": True}), 401)
 
 
+async def test_an_operators_integration_is_a_payout_record_the_citizen_sees(
+    root: CashbackRoot,
+) -> None:
+    complaint = {
+        "fiscalCode": CF,
+        "period": 9,
+        "amountCents": 250,
+        "reason": "a payment not counted",
+        "complaintId": "C1",
+    }
+    path = "ops/cashback/awards/integrations"
+    problem(await call("cashback_ops_integration", "POST", path, body={**complaint, "x": 1}), 422)
+    added = parsed(await call("cashback_ops_integration", "POST", path, body=complaint))
+    assert (added["kind"], added["amount"], added["status"]) == ("INTEGRATION", 250, "NEW")
+    mine = parsed(
+        await call("cashback_awards", "GET", "v1/cashback/awards", headers=root.citizen())
+    )
+    assert [(a["period"], a["amount"], a["status"]) for a in mine["awards"]] == [(9, 250, "NEW")]
+    header = "fiscalCode,period,award,amountCents,result,resultReason,cro,executionDate"
+    outcomes = {
+        "name": "o.csv",
+        "csv": f"{header}\n{CF},9,integration:C1,250,OK,,CRO1,2027-01-05\n",
+    }
+    applied = parsed(
+        await call(
+            "cashback_ops_payout_outcomes", "POST", "ops/cashback/payout-outcomes", body=outcomes
+        )
+    )
+    # Not sent yet (NEW): the outcome is refused with why.
+    assert applied["applied"] == 0
+    assert "NEW" in applied["rejected"][0]
+
+
 async def test_a_citizen_turns_a_kind_of_notification_off(root: CashbackRoot) -> None:
     alerts = CITIZEN + "/alerts"
     body = {"payoutDone": False}
