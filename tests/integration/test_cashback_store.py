@@ -15,6 +15,7 @@ from azure.core.exceptions import ResourceNotFoundError
 from local.platform import Platform
 from shared.auth.fiscal_code import fiscal_code_hash
 from shared.cashback.acquirer_api import TransactionBatchIn, TransactionIn
+from shared.cashback.awards import StoredAward, award_id
 from shared.cashback.documents import StoredCitizen, StoredPeriod, dump, hpan_pk, instrument_id
 from shared.cashback.intake import Intake
 from shared.cashback.payout_files import AzurePayoutFiles
@@ -264,6 +265,28 @@ async def test_usable_ibans_are_read_across_partitions(store: CosmosCashbackStor
         )
     found = {r["pk"] for r in await store.confirmed_ibans() if r["pk"] in mine}
     assert found == {pk for pk, status in mine.items() if status in ("OK", "UNKNOWN_PSP")}
+
+
+async def test_awards_to_send_are_read_across_partitions(store: CosmosCashbackStore) -> None:
+    now = datetime(2027, 1, 3, tzinfo=UTC)
+    mine = {}
+    for n, status in enumerate(("NEW", "SENT", "RECOVERY")):
+        pk = f"pk-{uuid.uuid4().hex}"
+        mine[pk] = status
+        award = StoredAward(
+            id=award_id(9),
+            pk=pk,
+            award_kind="PAYOUT",
+            period=9,
+            fiscal_code=fiscal_code(n),
+            amount=600,
+            typology="01",
+            status=status,  # type: ignore[arg-type]
+            updated_at=now,
+        )
+        await store.create(dump(award))
+    found = {r["pk"] for r in await store.awards_to_send() if r["pk"] in mine}
+    assert found == {pk for pk, status in mine.items() if status in ("NEW", "RECOVERY")}
 
 
 async def test_the_listing_query_pages_newest_first(store: CosmosCashbackStore) -> None:
