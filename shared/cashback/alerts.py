@@ -12,6 +12,7 @@ that runs again after dying midway does not notify twice within the broker's win
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Iterable
 from datetime import datetime, timedelta
@@ -22,7 +23,7 @@ from shared.auth.fiscal_code import fiscal_code_hash
 from shared.cashback import rules
 from shared.cashback.documents import CITIZEN_DOCUMENT_ID, StoredCitizen, dump
 from shared.cashback.models import KINDS, AlertKind, AlertsIn
-from shared.cashback.store import CashbackStore, retrying
+from shared.cashback.store import CashbackStore, StaleDocument, retrying
 from shared.platform.errors import ConfigurationError, DependencyError, DomainError, NotFound
 
 logger = logging.getLogger(__name__)
@@ -77,13 +78,17 @@ class Alerts:
 
     async def period_closing(self, periods: Iterable[rules.Period], *, now: datetime) -> int:
         """Tell every citizen with transactions in a period that it ends within
-        :data:`CLOSING_NOTICE`; how many were told."""
+        :data:`CLOSING_NOTICE`, once per period (a record says it was done); how many were
+        told."""
         told = 0
         for period in periods:
             last = rules.last_processing_day(period) - timedelta(days=period.grace_days)
             today = rules.rome_day(now)
-            if not (last - CLOSING_NOTICE <= today <= last):
+            if not (last - CLOSING_NOTICE <= today <= last) or self._notifier is None:
                 continue
+            done = f"alerts:{period.id}:PERIOD_CLOSING"
+            if await self._store.get(done, done) is not None:
+                continue  # told in an earlier run (the timer is hourly)
             rows = await self._store.standings(period.id)
             told += await self._send_all(
                 [(r["pk"], r.get("fiscalCode")) for r in rows],
@@ -94,6 +99,12 @@ class Alerts:
                 f"to reach {period.min_transactions} transactions.",
                 now=now,
             )
+            # A run that dies before this tells them again (push drops a repeat key within
+            # its duplicate window).
+            with contextlib.suppress(StaleDocument):
+                await self._store.create(
+                    {"id": done, "pk": done, "kind": "alerts", "sentAt": now.isoformat()}
+                )
         return told
 
     async def add_iban(
