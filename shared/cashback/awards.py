@@ -284,8 +284,10 @@ class Awards:
         item = StoredAward.model_validate(raw)
         if item.amount != outcome.amount:
             return f"amount {outcome.amount} is not the {item.amount} sent"
+        if item.result is not None and item.result == outcome.result:
+            return None  # applied already (the same file again)
         if item.status != "SENT":
-            return None if item.result == outcome.result else f"it is {item.status}"
+            return f"it is {item.status}"
         changed = item.model_copy(
             update={
                 "result": outcome.result,

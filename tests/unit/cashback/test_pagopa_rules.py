@@ -320,6 +320,9 @@ async def test_a_payout_asks_the_unpaid_for_an_iban_and_tells_the_paid_once_tran
     await scene.cashback.payout_outcomes(OutcomesIn(name="o.csv", csv=outcomes), now=scene.now)
     assert [(cf, kind) for cf, kind, _ in phone.sent[1:]] == [(CF, "PAYOUT_DONE")]
     assert phone.sent[1][2].startswith("6,00 €")
+    phone.keys.clear()  # past push's duplicate window: the same file again tells nobody
+    await scene.cashback.payout_outcomes(OutcomesIn(name="o.csv", csv=outcomes), now=scene.now)
+    assert len(phone.sent) == 2
 
 
 async def test_a_citizen_who_turned_payout_notices_off_is_not_told() -> None:
