@@ -205,7 +205,13 @@ class Draft:
         period: rules.Period,
     ) -> str:
         match.applied[txn.id] = period.id
-        if rules.set_aside(target.remaining, txn.amount):
+        state = self._stored(period_id(period.id))
+        withdrawn_at = state.withdrawn_at if isinstance(state, StoredPeriod) else None
+        if rules.set_aside(target.remaining, txn.amount) or (
+            # The citizen withdrew after the payment: the period was set to zero then, and a
+            # refund of it has nothing left to take back.
+            withdrawn_at is not None and target.at <= withdrawn_at
+        ):
             self._record(txn, "SET_ASIDE", rules.Effect(count=0, cashback=0), period.id)
             return "SET_ASIDE"
         effect = rules.reversal_effect(target.remaining, txn.amount, period)

@@ -200,6 +200,11 @@ async def test_withdrawing_is_previewed_then_zeroes_every_period_and_clears_the_
     late = line(9, amount=2000, at=AT + timedelta(days=1))
     assert await score(scene, late, received_at=withdrawn_at) == ["NOT_ENROLLED"]
     assert (await scene.cashback.period(CF, "9", now=withdrawn_at)).count == 0
+    # A refund, after the withdrawal, of a payment from before it takes nothing back from zero.
+    refund = line(0, amount=2000, op="01", at=AT + timedelta(hours=1))
+    assert await score(scene, refund, received_at=withdrawn_at) == ["SET_ASIDE"]
+    shown = await scene.cashback.period(CF, "9", now=withdrawn_at)
+    assert (shown.count, shown.cashback) == (0, 0)
     # The payout list has nobody for the period (below the minimum of 3).
     files = MemoryPayoutFiles()
     assert await PayoutJob(scene.store, files, PERIODS).run(
