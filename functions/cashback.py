@@ -11,7 +11,15 @@ from functions.http import Call, endpoint
 from functions.queue import queue_trigger
 from functions.root import get_root
 from shared.cashback.acquirer_api import BatchAccepted, TransactionBatchIn
+from shared.cashback.awards import (
+    AwardList,
+    AwardView,
+    IntegrationIn,
+    OutcomesApplied,
+    OutcomesIn,
+)
 from shared.cashback.models import (
+    AlertsIn,
     CashbackInstrument,
     CashbackInstrumentList,
     Citizen,
@@ -20,7 +28,9 @@ from shared.cashback.models import (
     PeriodList,
     PeriodState,
     TransactionPage,
+    WithdrawalPreview,
 )
+from shared.cashback.tokens import TokenListIn, TokensAccepted
 from shared.platform.queue_work import Delivery
 
 bp = func.Blueprint()
@@ -29,6 +39,7 @@ CITIZEN = "v1/cashback/citizen"
 INSTRUMENTS = "v1/cashback/instruments"
 PERIODS = "v1/cashback/periods"
 TRANSACTIONS = "v1/cashback/transactions"
+TOKENS = "v1/cashback/tokens"
 
 
 @endpoint(
@@ -63,16 +74,51 @@ async def cashback_citizen(call: Call[BaseModel]) -> Citizen:
 
 @endpoint(
     bp,
+    CITIZEN + "/withdrawal",
+    "GET",
+    auth="citizen",
+    returns=WithdrawalPreview,
+    errors=(404,),
+    tags=("cashback",),
+    summary="What withdrawing would do, to show before the citizen confirms: instruments "
+    "disabled, IBAN cleared, every period's count, cashback and rank set to zero",
+)
+async def cashback_withdrawal_preview(call: Call[BaseModel]) -> WithdrawalPreview:
+    return await call.root.cashback().withdrawal_preview(call.citizen.fiscal_code, now=call.now)
+
+
+@endpoint(
+    bp,
     CITIZEN,
     "DELETE",
     auth="citizen",
     status=204,
     errors=(404, 409),
     tags=("cashback",),
-    summary="Withdraw from cashback: every instrument is disabled, earnings stay",
+    summary="Withdraw from cashback (show GET /citizen/withdrawal first): every instrument "
+    "disabled, the IBAN cleared, every period's count, cashback and rank set to zero",
 )
 async def cashback_withdraw(call: Call[BaseModel]) -> None:
     await call.root.cashback().withdraw(call.citizen.fiscal_code, now=call.now)
+
+
+@endpoint(
+    bp,
+    CITIZEN + "/alerts",
+    "PUT",
+    auth="citizen",
+    body=AlertsIn,
+    returns=AlertsIn,
+    errors=(404,),
+    max_body=1024,
+    tags=("cashback",),
+    summary="Which of cashback's notifications the citizen gets (period closing, add your "
+    "IBAN, payout done): each can be turned off",
+)
+async def cashback_alerts(call: Call[AlertsIn]) -> AlertsIn:
+    return await call.root.cashback().choose_alerts(
+        call.citizen.fiscal_code, call.body, now=call.now
+    )
 
 
 @endpoint(
@@ -205,6 +251,86 @@ async def cashback_transactions(call: Call[TransactionBatchIn]) -> BatchAccepted
     )
 
 
+@endpoint(
+    bp,
+    TOKENS,
+    "POST",
+    auth="party",
+    roles=("acquirer",),
+    body=TokenListIn,
+    returns=TokensAccepted,
+    errors=(403,),
+    max_body=2 * 1024 * 1024,
+    tags=("cashback",),
+    summary="An acquirer's token list: Apple Pay / Google Pay token hpans and the card hpan "
+    "each stands for (their transactions count as the card's)",
+)
+async def cashback_tokens(call: Call[TokenListIn]) -> TokensAccepted:
+    return await call.root.cashback().submit_tokens(
+        call.the_party.party_id, call.body, now=call.now
+    )
+
+
+@endpoint(
+    bp,
+    "ops/cashback/tokens",
+    "POST",
+    auth="admin",
+    body=TokenListIn,
+    returns=TokensAccepted,
+    max_body=2 * 1024 * 1024,
+    tags=("operators",),
+    summary="Operators submit token hpan -> card hpan pairs (as an acquirer's token list)",
+)
+async def cashback_ops_tokens(call: Call[TokenListIn]) -> TokensAccepted:
+    return await call.root.cashback().submit_tokens("ops", call.body, now=call.now)
+
+
+@endpoint(
+    bp,
+    "v1/cashback/awards",
+    "GET",
+    auth="citizen",
+    returns=AwardList,
+    tags=("cashback",),
+    summary="The caller's payouts: per period the amount, status, and the bank transfer's "
+    "outcome, reference (CRO) and date; integrative payments too",
+)
+async def cashback_awards(call: Call[BaseModel]) -> AwardList:
+    return await call.root.cashback().awards(call.citizen.fiscal_code)
+
+
+@endpoint(
+    bp,
+    "ops/cashback/awards/integrations",
+    "POST",
+    auth="admin",
+    body=IntegrationIn,
+    returns=AwardView,
+    max_body=4096,
+    tags=("operators",),
+    summary="An integrative payment (a complaint upheld): sent in the next payout run's file",
+)
+async def cashback_ops_integration(call: Call[IntegrationIn]) -> AwardView:
+    return await call.root.cashback().integrate(call.body, now=call.now)
+
+
+@endpoint(
+    bp,
+    "ops/cashback/payout-outcomes",
+    "POST",
+    auth="admin",
+    body=OutcomesIn,
+    returns=OutcomesApplied,
+    max_body=9 * 1024 * 1024,
+    tags=("operators",),
+    summary="The paying agent's outcomes file: each transfer's result, reason and CRO "
+    "(a KO is sent again once the citizen's IBAN is usable)",
+)
+async def cashback_ops_payout_outcomes(call: Call[OutcomesIn]) -> OutcomesApplied:
+    return await call.root.cashback().payout_outcomes(call.body, now=call.now)
+
+
 @queue_trigger(bp, "CASHBACK_TRANSACTIONS_QUEUE")
 async def cashback_score(delivery: Delivery) -> None:
     """A chunk of acquirers' transactions, scored on citizens' period states."""
@@ -213,9 +339,12 @@ async def cashback_score(delivery: Delivery) -> None:
 
 @bp.timer_trigger(arg_name="timer", schedule="%CASHBACK_RANK_SCHEDULE%")
 async def cashback_rank(timer: func.TimerRequest) -> None:
-    """Every hour: the ranking of each period still taking transactions (the ranking rule)."""
+    """Every hour: the ranking of each period still taking transactions (the ranking rule),
+    and the citizens of a period about to close told so (once: push drops a repeat key)."""
     root = get_root()
-    await root.cashback_ranking().run(now=root.clock.now())
+    now = root.clock.now()
+    await root.cashback_ranking().run(now=now)
+    await root.cashback_alerts().period_closing(root.cashback().calendar, now=now)
 
 
 @bp.timer_trigger(arg_name="timer", schedule="%CASHBACK_PAYOUTS_SCHEDULE%")

@@ -9,9 +9,11 @@ from __future__ import annotations
 from datetime import timedelta
 from functools import cached_property
 
+from functions.cashback_push import CashbackPush
 from shared.auth.citizen import CitizenTokenVerifier
 from shared.auth.keys import JwksKeys, KeySource, PemKeys
 from shared.auth.secrets import KeyVaultSecrets, LocalSecrets, SecretProvider
+from shared.cashback.alerts import Alerts
 from shared.cashback.bank import HttpBankCheck
 from shared.cashback.intake import Intake
 from shared.cashback.payout_files import AzurePayoutFiles
@@ -225,6 +227,7 @@ class Root:
             publisher=self.outbox("cashback_container"),
             bank=bank,
             iban_queue=s.iban_check_queue,
+            notifier=CashbackPush(self.push_requests(), self.parties()),
         )
 
     def cashback_intake(self) -> Intake:
@@ -256,7 +259,17 @@ class Root:
     def _cashback_payouts(self) -> PayoutJob:
         s = self.settings
         files = AzurePayoutFiles(self.clients.blob_service, s.cashback_payouts_blob_container)
-        return PayoutJob(self._cashback_store, files, self.cashback().calendar)
+        return PayoutJob(
+            self._cashback_store, files, self.cashback().calendar, self.cashback_alerts()
+        )
+
+    def cashback_alerts(self) -> Alerts:
+        return self._cashback_alerts
+
+    @cached_property
+    def _cashback_alerts(self) -> Alerts:
+        """Cashback's notifications, sent through push's service as the sender ``cashback``."""
+        return Alerts(self._cashback_store, CashbackPush(self.push_requests(), self.parties()))
 
     def notices(self) -> NoticeArchive:
         return self._notices

@@ -31,6 +31,11 @@ class TransactionIn(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, strict=True)
 
     acquirer_id: SafeText = Field(alias="acquirerId", pattern=r"^[A-Z0-9]{3,32}$")
+    acquirer_code: SafeText = Field(
+        alias="acquirerCode",
+        pattern=r"^[0-9A-Z]{5}$",
+        description="The acquirer's ABI code, as in the file's name",
+    )
     id_trx_acquirer: SafeText = Field(alias="idTrxAcquirer", pattern=_CODE)
     hpan: SafeText = Field(pattern=r"^[0-9a-f]{64}$")
     operation_type: rules.OperationType = Field(alias="operationType")
@@ -45,12 +50,19 @@ class TransactionIn(BaseModel):
 
     def rule_view(self) -> rules.Transaction:
         return rules.Transaction(
-            id=f"{self.acquirer_id}:{self.id_trx_acquirer}",
+            id=rules.duplicate_key(
+                acquirer_id=self.acquirer_id,
+                id_trx_acquirer=self.id_trx_acquirer,
+                acquirer_code=self.acquirer_code,
+                operation=self.operation_type,
+                at=self.trx_date,
+            ),
             hpan=self.hpan,
             operation=self.operation_type,
             amount=self.amount,
             at=self.trx_date,
             acquirer_id=self.acquirer_id,
+            acquirer_code=self.acquirer_code,
             merchant_id=self.merchant_id,
             terminal_id=self.terminal_id,
             correlation_id=self.correlation_id,

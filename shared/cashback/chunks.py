@@ -36,8 +36,9 @@ _CHUNK = TypeAdapter(Chunk)
 def chunk_message(acquirer_id: str, lines: Sequence[TransactionIn], now: datetime) -> Outgoing:
     """The message carrying ``lines`` of ``acquirer_id``'s batch received at ``now``."""
     # The same lines submitted again make the same message id: duplicate detection drops it,
-    # and the scorer's ids drop it anyway if it comes later.
-    digest = hashlib.sha256("\n".join(t.id_trx_acquirer for t in lines).encode()).hexdigest()
+    # and the scorer's ids drop it anyway if it comes later. The whole duplicate key: a
+    # reversal that reuses its payment's id is another line.
+    digest = hashlib.sha256("\n".join(t.rule_view().id for t in lines).encode()).hexdigest()
     payload = {
         "receivedAt": now.isoformat(),
         "transactions": [t.model_dump(mode="json", by_alias=True) for t in lines],

@@ -24,6 +24,10 @@ The documents (container ``CASHBACK_CONTAINER``, partition key ``/pk``)::
                                                          transaction changed
     ranking     id = pk = "ranking:<period>:<2 hex>"     the last ranking's ranks of the
                                                          citizens whose id starts so
+    award       id "award:<period>:<key>", pk = citizen  a payout record and its transfer's
+                                                         outcome (shared.cashback.awards)
+    token       id <token hpan>, pk "token:<hpan>"       the card a token stands for
+                                                         (shared.cashback.tokens)
 """
 
 from __future__ import annotations
@@ -36,7 +40,13 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.cashback import rules
-from shared.cashback.models import CashbackStatus, CitizenStatus, IbanStatus, WalletStatus
+from shared.cashback.models import (
+    AccountHolder,
+    CashbackStatus,
+    CitizenStatus,
+    IbanStatus,
+    WalletStatus,
+)
 
 CITIZEN_DOCUMENT_ID = "citizen"  # the id of a citizen's enrollment in their partition
 # What the citizen endpoints read of a partition (not the period states, match documents and
@@ -75,6 +85,15 @@ class Span(_Model):
     disabled_at: datetime | None = Field(default=None, alias="disabledAt")
 
 
+class StoredPayoff(_Model):
+    """A usable payout account: the IBAN, its owner's name, holder and the bank's answer."""
+
+    iban: str
+    owner: str | None = None
+    status: IbanStatus
+    account_holder: AccountHolder | None = Field(default=None, alias="accountHolder")
+
+
 class StoredCitizen(_Model):
     id: str = CITIZEN_DOCUMENT_ID
     pk: str
@@ -97,6 +116,20 @@ class StoredCitizen(_Model):
         default=None, alias="ibanRequest", description="The check in progress or last done"
     )
     iban_checked_at: datetime | None = Field(default=None, alias="ibanCheckedAt")
+    account_holder: AccountHolder | None = Field(default=None, alias="accountHolder")
+    iban_before: StoredPayoff | None = Field(
+        default=None,
+        alias="ibanBefore",
+        description="The usable IBAN the pending one replaces: it comes back if the bank "
+        "refuses the new one",
+    )
+    iban_refused: str | None = Field(default=None, alias="ibanRefused")
+    iban_refused_at: datetime | None = Field(default=None, alias="ibanRefusedAt")
+    alerts_off: list[str] = Field(
+        default_factory=list,
+        alias="alertsOff",
+        description="The kinds of cashback notifications the citizen turned off",
+    )
     outbox: list[dict[str, Any]] = Field(default_factory=list)
     updated_at: datetime = Field(alias="updatedAt")
 
@@ -149,6 +182,7 @@ class StoredTransaction(_Model):
     amount: int
     at: datetime
     acquirer_id: str = Field(alias="acquirerId")
+    acquirer_code: str = Field(alias="acquirerCode")
     merchant_id: str = Field(alias="merchantId")
     terminal_id: str = Field(alias="terminalId")
     correlation_id: str | None = Field(default=None, alias="correlationId")
@@ -177,6 +211,12 @@ class StoredPeriod(_Model):
     last_transaction_at: datetime | None = Field(default=None, alias="lastTransactionAt")
     min_reached_by: str | None = Field(default=None, alias="minReachedBy")
     cap_crossed_by: str | None = Field(default=None, alias="capCrossedBy")
+    withdrawn_at: datetime | None = Field(
+        default=None,
+        alias="withdrawnAt",
+        description="The citizen withdrew then: everything before was set to zero, and a "
+        "ranking computed before it no longer ranks them",
+    )
     updated_at: datetime = Field(alias="updatedAt")
 
     @classmethod
@@ -265,11 +305,12 @@ class StoredTransactionRecord(_Model):
     sort_key: str = Field(alias="sortKey", description="fixed-width time | id: newest last")
     at: datetime
     acquirer_id: str = Field(alias="acquirerId")
+    acquirer_code: str | None = Field(default=None, alias="acquirerCode")
     id_trx_acquirer: str = Field(alias="idTrxAcquirer")
     operation_type: rules.OperationType = Field(alias="operationType")
     amount: int
     merchant_id: str = Field(alias="merchantId")
-    status: Literal["COUNTED", "PENDING"]
+    status: Literal["COUNTED", "PENDING", "SET_ASIDE"]
     count: int | None = Field(default=None, description="What it changed: -1, 0 or +1")
     cashback: int | None = Field(default=None, description="What it changed, in cents")
     processed_at: datetime = Field(alias="processedAt")

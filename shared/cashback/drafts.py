@@ -8,11 +8,11 @@ the longest run of lines whose changes fit one batch (:func:`draft_run`), writes
 the next run from what it wrote.
 
 - A payment adds its score to its period's tally and leaves what is left of it in its match
-  key's document; the reversals that waited for it apply now, in its period, in their order of
-  arrival (their records move there).
-- A reversal takes back the earliest payment of its key with something left, in that
-  payment's period (``PERIOD_CLOSED`` once its grace days are over); without one, it waits a
-  month in its own period, or between periods in the previous one.
+  key's document; the reversals of its period that waited for it apply now, in their order of
+  arrival.
+- A reversal takes back the earliest payment of its key with something left in its own
+  period (never another period's, as pagoPA did); without one, it waits a month there. A
+  reversal of more than is left of its payment is set aside: listed ``SET_ASIDE``, no effect.
 - A transaction already in its key's document counts once: ``ALREADY_APPLIED``.
 """
 
@@ -41,13 +41,11 @@ from shared.cashback.store import BATCH_OPERATIONS, Document, Operation, fixed_t
 
 @dataclass(frozen=True)
 class ResolvedLine:
-    """A chunk's line resolved to its citizen: its own period (or why none) and, for a
-    reversal, the period before its date (where its payment may have been scored)."""
+    """A chunk's line resolved to its citizen and its own period."""
 
     index: int
     txn: rules.Transaction
-    own: rules.Period | rules.Rejection
-    before: rules.Period | None
+    own: rules.Period
 
 
 @dataclass
@@ -83,13 +81,11 @@ class AlreadyApplied(NamedTuple):
 
 def needed_ids(todo: Sequence[ResolvedLine]) -> list[str]:
     """The documents applying ``todo`` reads: each line's match document and the state of its
-    own period. (A reversal that finds its payment in another period reads that state when
-    it does.)"""
+    own period."""
     ids: dict[str, None] = {}
     for line in todo:
         ids[match_id(rules.match_key(line.txn))] = None
-        if isinstance(line.own, rules.Period):
-            ids[period_id(line.own.id)] = None
+        ids[period_id(line.own.id)] = None
     return list(ids)
 
 
@@ -150,7 +146,7 @@ class Draft:
 
     def apply(self, line: ResolvedLine) -> str:
         """The reversal rule on one line: its match key's document decides. Its outcome:
-        ``COUNTED``, ``PENDING``, ``ALREADY_APPLIED`` or ``PERIOD_CLOSED``."""
+        ``COUNTED``, ``PENDING``, ``SET_ASIDE``, ``ALREADY_APPLIED`` or ``PERIOD_CLOSED``."""
         txn = line.txn
         key = rules.match_key(txn)
         match = self._match(key)
@@ -159,31 +155,25 @@ class Draft:
             status = "PENDING" if waiting else "COUNTED"
             self.already_applied.append(AlreadyApplied(txn, status, match.applied[txn.id]))
             return "ALREADY_APPLIED"
+        own = line.own
+        if not rules.accepts(own, self._received_at):
+            return rules.Rejection.PERIOD_CLOSED.value  # its payouts are done
         if not txn.is_reversal:
-            assert isinstance(line.own, rules.Period), "a payment without a period is rejected"
-            return self._pay(match, txn, line.own)
-        target = _pick(match)
-        if target is not None:
-            period = self._periods.get(target.period)
-            if period is None or not rules.accepts(period, self._received_at):
-                return rules.Rejection.PERIOD_CLOSED.value  # its payouts are done
-            self._will_write(match)
-            self._reverse(match, txn, target, period)
-            return "COUNTED"
-        # No payment yet: it waits in its own period, or (between periods) in the previous one.
-        wait_in = line.own if isinstance(line.own, rules.Period) else line.before
-        if wait_in is None or not rules.accepts(wait_in, self._received_at):
-            return rules.Rejection.PERIOD_CLOSED.value
+            return self._pay(match, txn, own)
+        # Its payment is searched in the reversal's own period only, as pagoPA did.
+        target = _pick(match, own.id)
         self._will_write(match)
+        if target is not None:
+            return self._reverse(match, txn, target, own)
         match.pending.append(
             StoredPending(
                 txn=StoredTransaction.of(txn),
-                period=wait_in.id,
+                period=own.id,
                 until=rules.pending_until(self._received_at),
             )
         )
-        match.applied[txn.id] = wait_in.id
-        self._record(txn, "PENDING", None, wait_in.id)
+        match.applied[txn.id] = own.id
+        self._record(txn, "PENDING", None, own.id)
         return "PENDING"
 
     def _pay(self, match: StoredMatch, txn: rules.Transaction, period: rules.Period) -> str:
@@ -194,12 +184,17 @@ class Draft:
         )
         match.applied[txn.id] = period.id
         self._add(period, txn, effect)
-        # Reversals that were waiting for this payment apply now, in their order of arrival,
-        # in its period (their records move there).
-        while match.pending and (target := _pick(match)) is not None:
-            waiting = match.pending.pop(0)
+        # Reversals of its period that were waiting for a payment apply now, in their order of
+        # arrival; those of other periods keep waiting.
+        still: list[StoredPending] = []
+        for waiting in match.pending:
+            target = _pick(match, period.id)
+            if waiting.period != period.id or target is None:
+                still.append(waiting)
+                continue
             self._unrecord(waiting.txn.id, waiting.period)
             self._reverse(match, waiting.txn.rule_view(), target, period)
+        match.pending = still
         return "COUNTED"
 
     def _reverse(
@@ -208,15 +203,25 @@ class Draft:
         txn: rules.Transaction,
         target: StoredPayment,
         period: rules.Period,
-    ) -> None:
+    ) -> str:
+        match.applied[txn.id] = period.id
+        state = self._stored(period_id(period.id))
+        withdrawn_at = state.withdrawn_at if isinstance(state, StoredPeriod) else None
+        if rules.set_aside(target.remaining, txn.amount) or (
+            # The citizen withdrew after the payment: the period was set to zero then, and a
+            # refund of it has nothing left to take back.
+            withdrawn_at is not None and target.at <= withdrawn_at
+        ):
+            self._record(txn, "SET_ASIDE", rules.Effect(count=0, cashback=0), period.id)
+            return "SET_ASIDE"
         effect = rules.reversal_effect(target.remaining, txn.amount, period)
         at = match.payments.index(target)
         if effect.remaining > 0:
             match.payments[at] = target.model_copy(update={"remaining": effect.remaining})
         else:
             del match.payments[at]  # nothing left to take back: only its id stays
-        match.applied[txn.id] = period.id
         self._add(period, txn, effect)
+        return "COUNTED"
 
     def _stored(self, id_: str) -> StoredPeriod | StoredMatch | None:
         if id_ not in self._documents.docs:
@@ -282,7 +287,6 @@ def listing_record(
 ) -> StoredTransactionRecord:
     """``txn``'s record in ``citizen_id``'s listing of ``period``: what it changed (None: not
     known)."""
-    acquirer_id, _, id_trx = txn.id.partition(":")
     return StoredTransactionRecord.model_validate(
         {
             "id": transaction_record_id(period, txn.id),
@@ -290,8 +294,9 @@ def listing_record(
             "period": period,
             "sortKey": f"{fixed_time(txn.at)}|{txn.id}",
             "at": txn.at,
-            "acquirerId": acquirer_id,
-            "idTrxAcquirer": id_trx,
+            "acquirerId": txn.acquirer_id,
+            "acquirerCode": txn.acquirer_code,
+            "idTrxAcquirer": txn.id_trx_acquirer,
             "operationType": txn.operation,
             "amount": txn.amount,
             "merchantId": txn.merchant_id,
@@ -309,8 +314,8 @@ def _model_of(raw: Document) -> StoredPeriod | StoredMatch:
     return StoredPeriod.model_validate(raw)
 
 
-def _pick(match: StoredMatch) -> StoredPayment | None:
-    """The reversal rule's pick: the earliest payment of the key with something left, in any
-    period."""
-    left = [p for p in match.payments if p.remaining > 0]
+def _pick(match: StoredMatch, period: int) -> StoredPayment | None:
+    """The reversal rule's pick: the earliest payment of the key in ``period`` with something
+    left."""
+    left = [p for p in match.payments if p.remaining > 0 and p.period == period]
     return min(left, key=lambda p: (p.at, p.id)) if left else None

@@ -2,12 +2,15 @@
 payouts go.
 
 - A citizen enrolls by accepting the terms and conditions (the time is kept: transactions count
-  only strictly after it). Withdrawing disables every instrument and keeps what was earned.
+  only strictly after it). Withdrawing disables every instrument, clears the IBAN and sets
+  every period's count, cashback and rank to zero, as pagoPA's citizen service did.
   Enrolling again after a withdrawal accepts the terms again, and the hpans' documents learn
   the new time (:meth:`~shared.cashback.hpans.Hpans.catch_up`).
 - An IBAN is validated here (Italian, mod-97, CIN) and checked with the bank asynchronously:
   the request leaves through the citizen document's outbox to ``IBAN_CHECK_QUEUE``, and the
-  bank's answer is recorded once (a check that a newer IBAN superseded is dropped).
+  bank's answer is recorded once (a check that a newer IBAN superseded is dropped). ``OK``
+  and ``UNKNOWN_PSP`` keep it (usable for payouts); ``KO`` refuses it and brings back the
+  usable IBAN it was to replace, if any.
 """
 
 from __future__ import annotations
@@ -21,17 +24,20 @@ from functools import partial
 from typing import Protocol
 
 from shared.auth.fiscal_code import fiscal_code_hash
-from shared.cashback import iban
+from shared.cashback import iban, rules
 from shared.cashback.bank import BankCheck, CheckResult
 from shared.cashback.documents import (
     CITIZEN_DOCUMENT_ID,
     PROFILE_KINDS,
     StoredCitizen,
+    StoredPayoff,
+    StoredPeriod,
     dump,
     instruments_in,
+    period_id,
 )
 from shared.cashback.hpans import Hpans
-from shared.cashback.models import Citizen, IbanCheckRequest, IbanIn
+from shared.cashback.models import USABLE, AccountHolder, Citizen, IbanCheckRequest, IbanIn
 from shared.cashback.store import CashbackStore, Document, retrying
 from shared.cashback.views import citizen_view
 from shared.platform.errors import (
@@ -118,27 +124,67 @@ class Enrollments:
             raise NotFound("not enrolled in cashback")
         return citizen_view(StoredCitizen.model_validate(raw))
 
-    async def withdraw(self, fiscal_code: str, *, now: datetime) -> None:
-        """Withdraw: every instrument is disabled now; what was earned stays. Again: no-op."""
+    async def withdraw(
+        self, fiscal_code: str, calendar: tuple[rules.Period, ...], *, now: datetime
+    ) -> None:
+        """Withdraw, as pagoPA's citizen service did: every instrument is disabled now, the
+        IBAN and its holder are cleared, and in every period the count, cashback, milestones
+        and rank are set to zero (nothing before now counts any more). Again: no-op."""
         citizen_id = fiscal_code_hash(fiscal_code)
-        await retrying(partial(self._withdraw_once, citizen_id, now))
+        item = await retrying(partial(self._withdraw_once, citizen_id, now))
         # Always, even when already withdrawn: a withdrawal interrupted here completes. Every
         # instrument, not only those shown enabled: an enabling interrupted after its claim
         # left the span on the hpan's document alone, and it must end too.
         instruments = instruments_in(await self._store.partition(citizen_id, PROFILE_KINDS))
         await asyncio.gather(*(self._hpans.end_span(citizen_id, i.hpan, now) for i in instruments))
+        assert item.withdrawn_at is not None
+        # Transactions from before the withdrawal that arrive later find nothing to count.
+        await self._hpans.terms_from(item, [i.hpan for i in instruments], item.withdrawn_at, now)
+        await asyncio.gather(
+            *(
+                retrying(partial(self._zero_once, citizen_id, p.id, item.withdrawn_at, now))
+                for p in calendar
+            )
+        )
 
-    async def _withdraw_once(self, citizen_id: str, now: datetime) -> None:
+    async def _withdraw_once(self, citizen_id: str, now: datetime) -> StoredCitizen:
         raw = await self._store.get(citizen_id, CITIZEN_DOCUMENT_ID)
         if raw is None:
             raise NotFound("not enrolled in cashback")
         item = StoredCitizen.model_validate(raw)
         if item.status == "WITHDRAWN":
-            return
+            return item
         item = item.model_copy(
-            update={"status": "WITHDRAWN", "withdrawn_at": now, "updated_at": now}
+            update={
+                "status": "WITHDRAWN",
+                "withdrawn_at": now,
+                "iban": None,
+                "iban_owner": None,
+                "account_holder": None,
+                "iban_status": None,
+                "iban_request": None,
+                "iban_checked_at": None,
+                "iban_before": None,
+                "updated_at": now,
+            }
         )
         await self._store.replace(dump(item, raw))
+        return item
+
+    async def _zero_once(
+        self, citizen_id: str, period: int, withdrawn_at: datetime, now: datetime
+    ) -> None:
+        """The citizen's state in ``period`` set to zero as of the withdrawal (once)."""
+        raw = await self._store.get(citizen_id, period_id(period))
+        if raw is None:
+            return
+        state = StoredPeriod.model_validate(raw)
+        if state.withdrawn_at is not None and state.withdrawn_at >= withdrawn_at:
+            return
+        zeroed = state.with_tally(
+            rules.Tally(), updated_at=now, fiscal_code=None, terms_accepted_at=None
+        ).model_copy(update={"withdrawn_at": withdrawn_at})
+        await self._store.replace(dump(zeroed, raw))
 
     async def set_iban(self, fiscal_code: str, request: IbanIn, *, now: datetime) -> Citizen:
         """Record where payouts go and ask the bank, asynchronously, whether it is the
@@ -158,36 +204,57 @@ class Enrollments:
                 errors=[{"loc": ["iban"], "msg": reason, "type": "value_error"}],
             )
         owner = " ".join(request.owner_name.split())
+        holder = _holder(request)
         citizen_id = fiscal_code_hash(fiscal_code)
         item, written = await retrying(
-            partial(self._set_iban_once, citizen_id, fiscal_code, value, owner, now)
+            partial(self._set_iban_once, citizen_id, fiscal_code, value, owner, holder, now)
         )
         if written is not None:
             await self._publisher.publish(written)
         return citizen_view(item)
 
     async def _set_iban_once(
-        self, citizen_id: str, fiscal_code: str, value: str, owner: str, now: datetime
+        self,
+        citizen_id: str,
+        fiscal_code: str,
+        value: str,
+        owner: str,
+        holder: AccountHolder | None,
+        now: datetime,
     ) -> tuple[StoredCitizen, Document | None]:
         """The citizen with the IBAN pending, and the document written with the check's
-        event in its outbox (None: the same IBAN is pending or confirmed already)."""
+        event in its outbox (None: the same IBAN is pending or usable already)."""
         raw = await self._store.get(citizen_id, CITIZEN_DOCUMENT_ID)
         if raw is None or raw.get("status") != "ENROLLED":
             raise Conflict("enroll in cashback (PUT /api/v1/cashback/citizen) first")
         item = StoredCitizen.model_validate(raw)
-        if (item.iban, item.iban_owner) == (value, owner) and item.iban_status in (
-            "PENDING",
-            "OK",
-        ):
+        if (item.iban, item.iban_owner, item.account_holder) == (
+            value,
+            owner,
+            holder,
+        ) and item.iban_status in ("PENDING", *USABLE):
             return item, None
         request_id = str(uuid.uuid4())
+        # The usable IBAN it replaces comes back if the bank refuses this one (as pagoPA's
+        # citizen service kept the old one on a KO).
+        before = item.iban_before
+        if item.iban is not None and item.iban_status in USABLE:
+            assert item.iban_status is not None
+            before = StoredPayoff(
+                iban=item.iban,
+                owner=item.iban_owner,
+                status=item.iban_status,
+                account_holder=item.account_holder,
+            )
         item = item.model_copy(
             update={
                 "iban": value,
                 "iban_owner": owner,
+                "account_holder": holder,
                 "iban_status": "PENDING",
                 "iban_request": request_id,
                 "iban_checked_at": None,
+                "iban_before": before,
                 "updated_at": now,
             }
         )
@@ -249,9 +316,17 @@ class Enrollments:
         item = _pending_check(check, raw)
         if item is None:
             return
-        item = item.model_copy(
-            update={"iban_status": result, "iban_checked_at": now, "updated_at": now}
-        )
+        if result == "KO":
+            item = _refused(item, now)
+        else:
+            item = item.model_copy(
+                update={
+                    "iban_status": result,
+                    "iban_checked_at": now,
+                    "iban_before": None,
+                    "updated_at": now,
+                }
+            )
         await self._store.replace(dump(item, raw))
         logger.info("IBAN check %s: %s", check.request_id, result)
 
@@ -262,3 +337,33 @@ def _pending_check(check: IbanCheckRequest, raw: Document | None) -> StoredCitiz
         return None
     item = StoredCitizen.model_validate(raw)
     return item if item.iban_status == "PENDING" else None
+
+
+def _holder(request: IbanIn) -> AccountHolder | None:
+    """The account's holder as the citizen gave it (None: the citizen alone)."""
+    holder = AccountHolder(
+        fiscal_code=request.account_holder_fiscal_code,
+        name=request.account_holder_name,
+        surname=request.account_holder_surname,
+        technical=request.technical_account_holder,
+    )
+    return None if holder == AccountHolder() else holder
+
+
+def _refused(item: StoredCitizen, now: datetime) -> StoredCitizen:
+    """The bank says the pending IBAN is not the citizen's: it is refused (never used), and
+    the usable one it was to replace, if any, is back."""
+    before = item.iban_before
+    return item.model_copy(
+        update={
+            "iban": before.iban if before else None,
+            "iban_owner": before.owner if before else None,
+            "account_holder": before.account_holder if before else None,
+            "iban_status": before.status if before else None,
+            "iban_before": None,
+            "iban_refused": item.iban,
+            "iban_refused_at": now,
+            "iban_checked_at": now,
+            "updated_at": now,
+        }
+    )

@@ -170,6 +170,17 @@ class Hpans:
         )
         return await retrying(partial(self._clear_behind, citizen, now))
 
+    async def terms_from(
+        self, citizen: StoredCitizen, hpans: list[str], at: datetime, now: datetime
+    ) -> None:
+        """Nothing before ``at`` counts for ``citizen`` any more: the ``hpans``' documents take
+        ``at`` as their T&C time (a withdrawal: transactions before it that arrive later do
+        not count, as pagoPA disabled a withdrawn citizen's ranking)."""
+        moved = citizen.model_copy(update={"terms_accepted_at": at})
+        await asyncio.gather(
+            *(retrying(partial(self._give_terms_time, hpan, moved, now)) for hpan in hpans)
+        )
+
     async def _give_terms_time(self, hpan: str, citizen: StoredCitizen, now: datetime) -> None:
         citizen_id, accepted_at = citizen.pk, citizen.terms_accepted_at
         raw = await self._store.get(hpan_pk(hpan), hpan)

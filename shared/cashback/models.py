@@ -4,6 +4,7 @@ events as cashback reads them (what cashback stores is in :mod:`shared.cashback.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Annotated, Literal
 
@@ -15,6 +16,9 @@ from shared.platform.values import BoundedDateTime, SafeText
 
 CitizenStatus = Literal["ENROLLED", "WITHDRAWN"]
 IbanStatus = Literal["PENDING", "OK", "KO", "UNKNOWN_PSP"]
+USABLE: tuple[IbanStatus, ...] = ("OK", "UNKNOWN_PSP")
+"""The bank's answers under which an IBAN is kept and paid (pagoPA saved an IBAN whose bank
+could not be asked, UNKNOWN_PSP, and refused only KO)."""
 CashbackStatus = Literal["ENABLED", "DISABLED"]
 WalletStatus = Literal["VALIDATED", "DELETED"]
 WalletEventType = Literal[
@@ -56,6 +60,36 @@ class IbanIn(BaseModel):
 
     iban: SafeText = Field(min_length=1, max_length=40, description="Spaces allowed")
     owner_name: NoPanText = Field(alias="ownerName", min_length=1, max_length=140)
+    account_holder_fiscal_code: SafeText | None = Field(
+        default=None,
+        alias="accountHolderFiscalCode",
+        pattern=r"^[A-Z0-9]{11,16}$",
+        description="The account holder's fiscal code when the citizen is a co-holder of an "
+        "account held by another person (default: the citizen's)",
+    )
+    account_holder_name: NoPanText | None = Field(
+        default=None, alias="accountHolderName", min_length=1, max_length=70
+    )
+    account_holder_surname: NoPanText | None = Field(
+        default=None, alias="accountHolderSurname", min_length=1, max_length=70
+    )
+    technical_account_holder: NoPanText | None = Field(
+        default=None,
+        alias="technicalAccountHolder",
+        min_length=1,
+        max_length=140,
+        description="The institution holding the account on the citizen's behalf, if any "
+        "(a payment institution's technical account)",
+    )
+
+
+class AccountHolder(_Model):
+    """Who holds the payout account, when it is not (only) the citizen."""
+
+    fiscal_code: str | None = Field(default=None, alias="fiscalCode")
+    name: str | None = None
+    surname: str | None = None
+    technical: str | None = Field(default=None, alias="technicalAccountHolder")
 
 
 # ------------------------------------------------------------------ returned
@@ -73,8 +107,19 @@ class Citizen(_Model):
     iban_status: IbanStatus | None = Field(
         default=None,
         alias="ibanStatus",
-        description="PENDING while the bank is asked; OK, KO (not the citizen's) or "
-        "UNKNOWN_PSP (the bank cannot be asked)",
+        description="PENDING while the bank is asked; OK, or UNKNOWN_PSP (the bank cannot "
+        "be asked: the IBAN is kept and used, as pagoPA did). A KO answer refuses the IBAN: "
+        "the one before it (if any) stays, and ibanRefused says so",
+    )
+    account_holder: AccountHolder | None = Field(default=None, alias="accountHolder")
+    iban_refused: str | None = Field(
+        default=None,
+        alias="ibanRefused",
+        description="The last IBAN the bank said is not the citizen's (masked)",
+    )
+    iban_refused_at: datetime | None = Field(default=None, alias="ibanRefusedAt")
+    alerts: AlertsIn | None = Field(
+        default=None, description="Which of cashback's notifications the citizen gets"
     )
 
 
@@ -113,12 +158,13 @@ class Milestones(_Model):
     min_reached_by: str | None = Field(
         default=None,
         alias="minReachedBy",
-        description="acquirerId:idTrxAcquirer of the transaction that reached the minimum count",
+        description="The transaction that reached the minimum count: "
+        "acquirerId:idTrxAcquirer:acquirerCode:operationType:UTC time",
     )
     cap_crossed_by: str | None = Field(
         default=None,
         alias="capCrossedBy",
-        description="acquirerId:idTrxAcquirer of the transaction that crossed the period cap",
+        description="The transaction that crossed the period cap (the same form)",
     )
 
 
@@ -143,7 +189,11 @@ class PeriodState(_Model):
     cashback: int = Field(description="Scored so far (may exceed the cap)")
     min_reached: bool = Field(alias="minReached")
     cap_reached: bool = Field(alias="capReached")
-    last_transaction_at: datetime | None = Field(default=None, alias="lastTransactionAt")
+    last_transaction_at: datetime | None = Field(
+        default=None,
+        alias="lastTransactionAt",
+        description="The last payment's time (reversals do not move it): the ranking's tie-break",
+    )
     milestones: Milestones
     rank: int | None = Field(
         default=None, description="Position in the last ranking (the ranking rule), if ranked"
@@ -161,12 +211,14 @@ class ScoredTransaction(_Model):
 
     at: datetime
     acquirer_id: str = Field(alias="acquirerId")
+    acquirer_code: str | None = Field(default=None, alias="acquirerCode")
     id_trx_acquirer: str = Field(alias="idTrxAcquirer")
     operation_type: rules.OperationType = Field(alias="operationType")
     amount: int
     merchant_id: str = Field(alias="merchantId")
-    status: Literal["COUNTED", "PENDING"] = Field(
-        description="PENDING: a reversal waiting for its payment"
+    status: Literal["COUNTED", "PENDING", "SET_ASIDE"] = Field(
+        description="PENDING: a reversal waiting for its payment; SET_ASIDE: a reversal of "
+        "more than was left of its payment, which changed nothing"
     )
     count: int | None = Field(default=None, description="-1, 0 or +1 (null: not recorded)")
     cashback: int | None = Field(default=None, description="Cents (null: not recorded)")
@@ -217,3 +269,59 @@ class WalletEvent(_Model):
     type: WalletEventType
     created_at: BoundedDateTime = Field(alias="createdAt")
     data: WalletEventData
+
+
+# ------------------------------------------------------------------ withdrawal
+
+
+class PeriodLoss(_Model):
+    """What withdrawing sets to zero in one period."""
+
+    id: int
+    count: int
+    cashback: int = Field(description="Cents scored so far in the period, set to zero")
+    rank: int | None = None
+
+
+class WithdrawalPreview(_Model):
+    """What withdrawing would do, for the citizen to read before they confirm (``DELETE
+    /citizen``): the same as pagoPA's citizen service did."""
+
+    instruments_disabled: int = Field(
+        alias="instrumentsDisabled", description="Instruments enabled now, all disabled"
+    )
+    iban: str | None = Field(default=None, description="Cleared (masked here)")
+    periods: list[PeriodLoss] = Field(
+        description="In every period the count, cashback and rank are set to zero, and "
+        "transactions made before the withdrawal never count (also if they arrive later)"
+    )
+    summary: str
+
+
+# ------------------------------------------------------------------ notifications
+
+AlertKind = Literal["PERIOD_CLOSING", "ADD_IBAN", "PAYOUT_DONE"]
+KINDS: tuple[AlertKind, ...] = ("PERIOD_CLOSING", "ADD_IBAN", "PAYOUT_DONE")
+
+
+class AlertsIn(BaseModel):
+    """Which of cashback's notifications the citizen wants (all, unless turned off)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, strict=True)
+
+    period_closing: bool = Field(default=True, alias="periodClosing")
+    add_iban: bool = Field(default=True, alias="addIban")
+    payout_done: bool = Field(default=True, alias="payoutDone")
+
+    def off(self) -> list[AlertKind]:
+        chosen = zip(KINDS, (self.period_closing, self.add_iban, self.payout_done), strict=True)
+        return [kind for kind, on in chosen if not on]
+
+    @classmethod
+    def of(cls, off: Sequence[str]) -> AlertsIn:
+        gone = set(off)
+        return cls(
+            period_closing="PERIOD_CLOSING" not in gone,
+            add_iban="ADD_IBAN" not in gone,
+            payout_done="PAYOUT_DONE" not in gone,
+        )

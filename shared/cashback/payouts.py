@@ -1,7 +1,8 @@
 """Payouts (docs/cashback.md#payouts): once a period's last day + grace days are over, the list of
 what each citizen is paid, written once to Blob storage as CSV.
 
-One line per citizen who reached the minimum count and has an IBAN the bank confirmed:
+One line per citizen who reached the minimum count and has a usable IBAN (the bank confirmed
+it, ``OK``, or could not be asked, ``UNKNOWN_PSP``: pagoPA paid both):
 ``fiscalCode,iban,amountCents,typology``, typology ``01`` (normal) or ``03`` (it includes the
 super cashback: rank <= top N, on the final ranking).
 
@@ -9,12 +10,13 @@ Written once: the blob is created only if it does not exist, and a record docume
 (``payout:<period>``) says the period is done, so later runs skip it. A run that finds the list
 written already (a run before it died) takes who is paid from that list.
 
-Citizens who qualify without a confirmed IBAN are withheld: each gets a document in their own
-partition (``withheld:<period>``: amount, typology, why: ``NO_IBAN``, ``IBAN_PENDING``,
-``IBAN_KO``, ``IBAN_UNKNOWN_PSP``; ``LIST_WRITTEN_BEFORE`` when its IBAN was confirmed after
+Citizens who qualify without a usable IBAN are withheld: each gets a document in their own
+partition (``withheld:<period>``: amount, typology, why: ``NO_IBAN``, ``IBAN_PENDING``
+(``IBAN_KO``, ``IBAN_UNKNOWN_PSP`` in documents written before either became what it is now);
+``LIST_WRITTEN_BEFORE`` when its IBAN became usable after
 the period's list was written by a run that then died) and a line in
 ``period-<id>/withheld.csv`` (fiscalCode, amountCents, typology, reason). Every run of the job
-then pays, once, those whose IBAN the bank has confirmed since, in a list of their own
+then pays, once, those whose IBAN has become usable since, in a list of their own
 (``period-<id>/payouts-late-<run>.csv``, same columns): each withheld document is first marked
 for that run (ETag), then the run's list is written once from exactly the documents marked for
 it, then they are marked paid; a run that dies midway is finished by the next one.
@@ -38,7 +40,10 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.cashback import rules
+from shared.cashback.alerts import Alerts
+from shared.cashback.awards import Awards
 from shared.cashback.documents import CITIZEN_DOCUMENT_ID, StoredCitizen, dump
+from shared.cashback.models import USABLE
 from shared.cashback.payout_files import PayoutFiles
 from shared.cashback.ranking import rank_standings
 from shared.cashback.store import CashbackStore, Document, StaleDocument, fixed_time
@@ -115,9 +120,7 @@ def withheld_reason(citizen: Document | None) -> WithheldReason:
         return "NO_IBAN"
     if status == "KO":
         return "IBAN_KO"
-    if status == "UNKNOWN_PSP":
-        return "IBAN_UNKNOWN_PSP"
-    if status == "OK":  # confirmed since the period's list was written (a run died)
+    if status in ("OK", "UNKNOWN_PSP"):  # usable since the period's list was written
         return "LIST_WRITTEN_BEFORE"
     return "IBAN_PENDING"
 
@@ -201,11 +204,17 @@ def late_blob(period: int, run: str) -> str:
 
 class PayoutJob:
     def __init__(
-        self, store: CashbackStore, files: PayoutFiles, periods: tuple[rules.Period, ...]
+        self,
+        store: CashbackStore,
+        files: PayoutFiles,
+        periods: tuple[rules.Period, ...],
+        alerts: Alerts | None = None,
     ) -> None:
         self._store = store
         self._files = files
         self._periods = periods
+        self._alerts = alerts or Alerts(store)
+        self._awards = Awards(store, files)
 
     async def run(self, *, now: datetime) -> dict[int, int]:
         """Pay every closed period not paid yet, then the withheld payouts whose IBAN is
@@ -218,6 +227,9 @@ class PayoutJob:
                 continue
             done[period.id] += await self.pay(period, now=now)
         for period_id, lines in (await self.pay_withheld(now=now)).items():
+            done[period_id] += lines
+        # Integrative payments and transfers to send again (payout records).
+        for period_id, lines in (await self._awards.send_pending(now=now)).items():
             done[period_id] += lines
         return dict(done)
 
@@ -260,6 +272,10 @@ class PayoutJob:
         listed = await self._withhold(period.id, withheld, now)
         # A listing, not a payment list: a run after one that died writes it whole again.
         await self._files.write(f"period-{period.id}/withheld.csv", withheld_csv(listed))
+        # Before the period's record: a run that dies here records them next time.
+        await self._awards.sent(
+            period.id, [(x.fiscal_code, x.iban, x.amount, x.typology) for x in lines], name, now=now
+        )
         record = StoredPayout(
             id=payout_pk(period.id),
             pk=payout_pk(period.id),
@@ -273,6 +289,11 @@ class PayoutJob:
         with contextlib.suppress(StaleDocument):  # another run recorded it first
             await self._store.create(dump(record))
         logger.info("period %s: %s payouts, %s withheld", period.id, len(lines), len(withheld))
+        await self._alerts.add_iban(
+            period.id,
+            [(w.pk, w.fiscal_code, w.amount) for w in listed if w.reason == "NO_IBAN"],
+            now=now,
+        )
         return len(lines)
 
     async def _withhold(
@@ -317,7 +338,7 @@ class PayoutJob:
         )
         run = f"{fixed_time(now)[:19].replace(':', '')}-{uuid.uuid4().hex[:8]}"
         for item, raw in zip(still_withheld, citizens, strict=True):
-            if raw is None or raw.get("ibanStatus") != "OK" or not raw.get("iban"):
+            if raw is None or raw.get("ibanStatus") not in USABLE or not raw.get("iban"):
                 continue
             iban = StoredCitizen.model_validate(raw).iban
             scheduled = await self._mark(item, {"status": "SCHEDULED", "run": run, "iban": iban})
@@ -330,6 +351,12 @@ class PayoutJob:
                 for i in sorted(items, key=lambda i: i.fiscal_code)
             ]
             await self._files.write_once(late_blob(period, name), to_csv(lines))
+            await self._awards.sent(
+                period,
+                [(x.fiscal_code, x.iban, x.amount, x.typology) for x in lines],
+                late_blob(period, name),
+                now=now,
+            )
             for item in items:
                 await self._mark(item, {"status": "PAID", "paid_at": now})
             paid[period] += len(lines)

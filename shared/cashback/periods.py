@@ -23,7 +23,7 @@ from shared.platform.errors import Invalid, NotFound
 
 PAGE_SIZE = 50
 _LAST_KEY = "\uffff"  # sorts after every stored sort key
-_SORT_KEY = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z\|[A-Za-z0-9._:-]{3,130}$")
+_SORT_KEY = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z\|[A-Za-z0-9._:-]{3,160}$")
 
 
 class Periods:
@@ -53,7 +53,13 @@ class Periods:
         states = {d["period"]: StoredPeriod.model_validate(d) for d in documents if d}
         return PeriodList(
             periods=[
-                ranked_view(period_view(p, states.get(p.id), now), p, citizen_id, r)
+                ranked_view(
+                    period_view(p, states.get(p.id), now),
+                    p,
+                    citizen_id,
+                    r,
+                    _withdrawn_at(states.get(p.id)),
+                )
                 for p, r in zip(calendar, ranks, strict=True)
             ]
         )
@@ -68,8 +74,9 @@ class Periods:
                 rank_bucket_pk(found.id, citizen_id), rank_bucket_pk(found.id, citizen_id)
             ),
         )
-        shown = period_view(found, StoredPeriod.model_validate(raw) if raw else None, now)
-        return ranked_view(shown, found, citizen_id, ranks)
+        state = StoredPeriod.model_validate(raw) if raw else None
+        shown = period_view(found, state, now)
+        return ranked_view(shown, found, citizen_id, ranks, _withdrawn_at(state))
 
     async def transactions(
         self, fiscal_code: str, period: str, *, continuation: str | None = None
@@ -106,3 +113,7 @@ class Periods:
         if found is None:
             raise NotFound(f"no period {period[:16]}")
         return found
+
+
+def _withdrawn_at(state: StoredPeriod | None) -> datetime | None:
+    return state.withdrawn_at if state is not None else None

@@ -8,6 +8,7 @@ euro cents, every "day" is a calendar day in Europe/Rome.
 - :func:`score`: the scoring rule, ``min(amount x percent, cap)`` rounded to the cent HALF_DOWN.
 - :func:`period_of`: the period rule, the period of a transaction, grace days included.
 - :func:`instrument_counts` / :func:`enrolled_for`: the activation rule (and T&C).
+- :func:`duplicate_key`: the duplicate rule, what makes two lines the same transaction.
 - :func:`match_key`, :func:`payment_effect`, :func:`reversal_effect`, :func:`add_effect`: the
   reversal rule (applied to a citizen's documents by :mod:`shared.cashback.drafts`).
 - :func:`payout`: the payout rule. :func:`rank_key` / :func:`ranking`: the ranking rule.
@@ -18,13 +19,14 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_DOWN, Decimal
 from enum import StrEnum
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
+from shared.cashback.calendar import PRODUCTION_CALENDAR
 from shared.platform.clock import ROME
 
 # ---------------------------------------------------------------------------- periods
@@ -61,48 +63,8 @@ class Period(BaseModel):
 
 _PERIODS = TypeAdapter(list[Period])
 
-PRODUCTION_PERIODS: tuple[Period, ...] = tuple(
-    _PERIODS.validate_python(
-        [
-            {
-                "id": 1,
-                "from": "2020-12-08",
-                "to": "2020-12-31",
-                "minTransactions": 10,
-                "cashbackPercent": 10,
-                "maxPerTransaction": 1500,
-                "maxPerPeriod": 15000,
-                "superCashback": 0,
-                "topN": 0,
-                "graceDays": 10,
-            },
-            {
-                "id": 2,
-                "from": "2021-01-01",
-                "to": "2021-06-30",
-                "minTransactions": 50,
-                "cashbackPercent": 10,
-                "maxPerTransaction": 1500,
-                "maxPerPeriod": 15000,
-                "superCashback": 150000,
-                "topN": 100000,
-                "graceDays": 15,
-            },
-            {
-                "id": 4,
-                "from": "2022-01-01",
-                "to": "2022-06-30",
-                "minTransactions": 50,
-                "cashbackPercent": 10,
-                "maxPerTransaction": 1500,
-                "maxPerPeriod": 15000,
-                "superCashback": 150000,
-                "topN": 100000,
-                "graceDays": 15,
-            },
-        ]
-    )
-)
+# The programme as it ran (see shared/cashback/calendar.py).
+PRODUCTION_PERIODS: tuple[Period, ...] = tuple(_PERIODS.validate_python(PRODUCTION_CALENDAR))
 
 
 def parse_periods(raw: str) -> tuple[Period, ...]:
@@ -283,6 +245,7 @@ class Transaction:
     amount: int
     at: datetime
     acquirer_id: str
+    acquirer_code: str
     merchant_id: str
     terminal_id: str
     correlation_id: str | None = None
@@ -291,16 +254,60 @@ class Transaction:
     def is_reversal(self) -> bool:
         return self.operation == REVERSAL
 
+    @property
+    def id_trx_acquirer(self) -> str:
+        """The acquirer's own transaction id (the second part of :func:`duplicate_key`; the
+        whole id of one built by hand)."""
+        parts = self.id.split(":")
+        return parts[1] if len(parts) > 1 else self.id
+
+
+def duplicate_key(
+    *,
+    acquirer_id: str,
+    id_trx_acquirer: str,
+    acquirer_code: str,
+    operation: OperationType,
+    at: datetime,
+) -> str:
+    """The duplicate rule: what makes two lines the same transaction, as pagoPA's winning
+    transactions were keyed: the acquirer's transaction id, acquirer code, date and time and
+    operation type, and the acquirer id. A reversal that reuses its payment's id is another
+    transaction; the same instant written with another offset is the same one.
+
+    ``acquirerId:idTrxAcquirer:acquirerCode:operationType:UTC time`` (none of the parts holds
+    a colon: their patterns forbid it).
+    """
+    instant = at.astimezone(UTC).strftime("%Y%m%dT%H%M%S.%fZ")
+    return f"{acquirer_id}:{id_trx_acquirer}:{acquirer_code}:{operation}:{instant}"
+
 
 MatchKey = tuple[str, ...]
 
 
 def match_key(txn: Transaction) -> MatchKey:
     """The reversal rule: what a reversal and its payment share. With a correlation id: instrument,
-    acquirer and correlation id; without: instrument, amount, merchant, terminal, acquirer."""
+    acquirer id, acquirer code and correlation id; without: instrument, amount, merchant,
+    terminal, acquirer id and acquirer code. (A reversal is matched only in its own period:
+    the scorer looks for payments of its key there alone.)"""
     if txn.correlation_id:
-        return ("c", txn.hpan, txn.acquirer_id, txn.correlation_id)
-    return ("a", txn.hpan, str(txn.amount), txn.merchant_id, txn.terminal_id, txn.acquirer_id)
+        return ("c", txn.hpan, txn.acquirer_id, txn.acquirer_code, txn.correlation_id)
+    return (
+        "a",
+        txn.hpan,
+        str(txn.amount),
+        txn.merchant_id,
+        txn.terminal_id,
+        txn.acquirer_id,
+        txn.acquirer_code,
+    )
+
+
+def set_aside(remaining: int, reversed_amount: int) -> bool:
+    """The reversal rule: a reversal of more than is left of its payment is set aside, as
+    pagoPA's services did: it changes nothing (neither count nor cashback) and is listed as
+    ``SET_ASIDE``."""
+    return reversed_amount > remaining
 
 
 @dataclass(frozen=True)
@@ -323,7 +330,8 @@ def reversal_effect(remaining: int, reversed_amount: int, period: Period) -> Eff
     cents.
 
     It takes back ``score(remaining before) - score(remaining after)``; it is -1 only when
-    the remaining amount reaches 0 (a reversal of more than remains takes what remains).
+    the remaining amount reaches 0. (Callers set aside a reversal of more than remains:
+    :func:`set_aside`; here it would take what remains.)
     """
     if remaining <= 0:
         return Effect(count=0, cashback=0, remaining=0)
@@ -357,7 +365,7 @@ class Tally:
 
     count: int = 0
     cashback: int = 0
-    last_transaction_at: datetime | None = None
+    last_transaction_at: datetime | None = None  # the last payment's (reversals leave it)
     min_reached_by: str | None = None  # the transaction whose +1 reached the minimum count
     cap_crossed_by: str | None = None  # the transaction whose score crossed the period cap
 
@@ -367,10 +375,11 @@ def add_effect(tally: Tally, effect: Effect, txn: Transaction, period: Period) -
     milestone is the first transaction that reached it and is kept afterwards)."""
     count = tally.count + effect.count
     cashback = tally.cashback + effect.cashback
-    # Every applied transaction moves it, whatever its effect: which of several partial
-    # reversals takes cashback back depends on their order, the latest instant does not.
+    # The ranking's tie-break is the last PAYMENT's time, as pagoPA's ranking had it: a
+    # reversal (a refund days later) does not move a citizen down among equals.
     last = tally.last_transaction_at
-    last = txn.at if last is None else max(last, txn.at)
+    if not txn.is_reversal:
+        last = txn.at if last is None else max(last, txn.at)
     min_by = tally.min_reached_by
     if min_by is None and count >= period.min_transactions > tally.count:
         min_by = txn.id
@@ -400,8 +409,8 @@ class Standing:
 
 
 def rank_key(s: Standing) -> tuple[int, datetime, datetime, str]:
-    """The ranking rule: count descending, then last transaction, T&C acceptance, fiscal code
-    ascending."""
+    """The ranking rule: count descending, then the last payment's time (reversals do not move
+    it), T&C acceptance, fiscal code ascending."""
     return (-s.count, s.last_transaction_at, s.tc_accepted_at, s.fiscal_code)
 
 

@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import random
 from collections import defaultdict
@@ -59,6 +60,7 @@ from shared.cashback.drafts import (
 )
 from shared.cashback.holders import Holders, RankingFields, whose
 from shared.cashback.store import BATCH_OPERATIONS, CashbackStore, Operation, StaleDocument
+from shared.cashback.tokens import Tokens
 from shared.cashback.written import WrittenDocuments
 from shared.platform.errors import Conflict, TransientError
 from shared.platform.retry import retry_on_stale
@@ -83,6 +85,7 @@ class Scorer:
         self._store = store
         self._periods = periods
         self._by_id = {p.id: p for p in periods}
+        self._tokens = Tokens(store)
         self._turns = _CitizenTurns()
         self._written = WrittenDocuments()
 
@@ -102,7 +105,8 @@ class Scorer:
         return dict(counted)
 
     async def score(self, line: TransactionIn, *, received_at: datetime) -> str:
-        """Apply one transaction; ``COUNTED``, ``ALREADY_APPLIED``, ``PENDING`` or why not."""
+        """Apply one transaction; ``COUNTED``, ``ALREADY_APPLIED``, ``PENDING``, ``SET_ASIDE``
+        or why not."""
         [outcome] = await self.score_all([line], received_at=received_at)
         return outcome
 
@@ -113,21 +117,27 @@ class Scorer:
         outcomes: list[str] = [""] * len(lines)
         holders = Holders(self._store, concurrency=CONCURRENCY)
         groups: dict[str, list[ResolvedLine]] = defaultdict(list)
-        await holders.read(sorted({line.hpan for line in lines}))
+        hpans = sorted({line.hpan for line in lines})
+        await holders.read(hpans)
+        # An hpan no citizen ever enabled may be a token's (Apple Pay, Google Pay): the token
+        # list says which card it stands for, and the line counts as that card's.
+        unknown = [h for h in hpans if not await holders.citizens(h)]
+        cards = await self._tokens.cards(unknown) if unknown else {}
+        await holders.read(sorted(set(cards.values())))
         for index, line in enumerate(lines):
             txn = line.rule_view()
+            if txn.hpan in cards:
+                txn = dataclasses.replace(txn, hpan=cards[txn.hpan])
+            # A reversal too counts only in its own period (its payment is searched there).
             found = rules.period_of(self._periods, txn.at, received_at)
-            before = rules.previous_period(self._periods, txn.at) if txn.is_reversal else None
-            if isinstance(found, rules.Rejection) and before is None:
+            if isinstance(found, rules.Rejection):
                 outcomes[index] = found.value
                 continue
-            lookup = found if isinstance(found, rules.Period) else before
-            assert lookup is not None, "a line without a period was rejected above"
-            citizen_id = await whose(txn, lookup, received_at, holders)
+            citizen_id = await whose(txn, found, received_at, holders)
             if isinstance(citizen_id, rules.Rejection):
                 outcomes[index] = citizen_id.value
                 continue
-            groups[citizen_id].append(ResolvedLine(index, txn, found, before))
+            groups[citizen_id].append(ResolvedLine(index, txn, found))
         limit = asyncio.Semaphore(CONCURRENCY)
 
         async def one_citizen(citizen_id: str, todo: list[ResolvedLine]) -> None:

@@ -15,21 +15,35 @@ from datetime import datetime
 from typing import Protocol
 
 from shared.cashback import rules
+from shared.cashback.alerts import Alerts, Notifier
+from shared.cashback.awards import (
+    AwardList,
+    Awards,
+    AwardView,
+    IntegrationIn,
+    OutcomesApplied,
+    OutcomesIn,
+    award_view,
+)
 from shared.cashback.bank import BankCheck
 from shared.cashback.enrollment import Enrollments, Publisher
 from shared.cashback.hpans import Hpans
 from shared.cashback.instruments import Instruments
 from shared.cashback.models import (
+    AlertsIn,
     CashbackInstrument,
     CashbackInstrumentList,
     Citizen,
     IbanIn,
     PeriodList,
+    PeriodLoss,
     PeriodState,
     TransactionPage,
+    WithdrawalPreview,
 )
 from shared.cashback.periods import Periods
 from shared.cashback.store import CashbackStore
+from shared.cashback.tokens import TokenListIn, Tokens, TokensAccepted
 from shared.wallet.models import Instrument
 
 __all__ = ["Cashback", "Publisher", "WalletReader"]
@@ -56,6 +70,7 @@ class Cashback:
         publisher: Publisher,
         bank: BankCheck,
         iban_queue: str,
+        notifier: Notifier | None = None,
     ) -> None:
         self.calendar = periods
         self._wallet = wallet
@@ -65,6 +80,9 @@ class Cashback:
         )
         self._instruments = Instruments(store=store, wallet_status=self._wallet_status, hpans=hpans)
         self._periods = Periods(store=store, calendar=periods)
+        self._tokens = Tokens(store)
+        self._alerts = Alerts(store, notifier)
+        self._awards = Awards(store, _NoFiles())
 
     # ------------------------------------------------------------------ enrollment and IBAN
     async def enroll(self, fiscal_code: str, *, now: datetime) -> Citizen:
@@ -76,8 +94,26 @@ class Cashback:
         return await self._enrollments.citizen(fiscal_code)
 
     async def withdraw(self, fiscal_code: str, *, now: datetime) -> None:
-        """Withdraw: every instrument is disabled now; what was earned stays."""
-        await self._enrollments.withdraw(fiscal_code, now=now)
+        """Withdraw: every instrument is disabled now, the IBAN cleared, and every period's
+        count, cashback and rank set to zero (see :meth:`withdrawal_preview`)."""
+        await self._enrollments.withdraw(fiscal_code, self.calendar, now=now)
+
+    async def withdrawal_preview(self, fiscal_code: str, *, now: datetime) -> WithdrawalPreview:
+        """What withdrawing would do, before the citizen confirms; NotFound if not enrolled."""
+        citizen = await self._enrollments.citizen(fiscal_code)
+        instruments = await self._instruments.of_citizen(fiscal_code)
+        periods = await self._periods.all(fiscal_code, now=now)
+        return WithdrawalPreview(
+            instruments_disabled=sum(1 for i in instruments.instruments if i.status == "ENABLED"),
+            iban=citizen.iban,
+            periods=[
+                PeriodLoss(id=p.id, count=p.count, cashback=p.cashback, rank=p.rank)
+                for p in periods.periods
+            ],
+            summary="Withdrawing disables every instrument, clears the IBAN and sets the "
+            "count, cashback and rank of every period to zero: nothing earned so far is paid, "
+            "and enrolling again starts from zero.",
+        )
 
     async def set_iban(self, fiscal_code: str, request: IbanIn, *, now: datetime) -> Citizen:
         """Record where payouts go; the bank is asked asynchronously (see
@@ -111,6 +147,39 @@ class Cashback:
     async def _wallet_status(self, fiscal_code: str, wallet_id: str, *, now: datetime) -> str:
         return (await self._wallet.get(fiscal_code, wallet_id, now=now)).status
 
+    async def choose_alerts(self, fiscal_code: str, choice: AlertsIn, *, now: datetime) -> AlertsIn:
+        """Which of cashback's notifications the citizen wants; NotFound if not enrolled."""
+        return await self._alerts.choose(fiscal_code, choice, now=now)
+
+    # ------------------------------------------------------------------ payout records
+    async def awards(self, fiscal_code: str) -> AwardList:
+        """The caller's payout records: amount, status, the transfer's outcome and CRO."""
+        return AwardList(awards=[award_view(a) for a in await self._awards.of_citizen(fiscal_code)])
+
+    async def integrate(self, request: IntegrationIn, *, now: datetime) -> AwardView:
+        """An operator's integrative payment, sent in the next payout run's file."""
+        return award_view(await self._awards.integrate(request, now=now))
+
+    async def payout_outcomes(self, request: OutcomesIn, *, now: datetime) -> OutcomesApplied:
+        """The paying agent's outcomes file: each transfer's result, reason and CRO; the
+        citizens whose transfer was made are told (``PAYOUT_DONE``)."""
+        applied, paid = await self._awards.apply_outcomes(request.name, request.csv, now=now)
+        for period in sorted({a.period for a in paid}):
+            await self._alerts.payout_done(
+                period,
+                [(a.pk, a.fiscal_code, a.amount) for a in paid if a.period == period],
+                now=now,
+            )
+        return applied
+
+    # ------------------------------------------------------------------ token cards
+    async def submit_tokens(
+        self, party_id: str, tokens: TokenListIn, *, now: datetime
+    ) -> TokensAccepted:
+        """Store token hpan -> card hpan pairs (Apple Pay, Google Pay): the scorer counts a
+        token's transactions as its card's (see :mod:`shared.cashback.tokens`)."""
+        return await self._tokens.submit(party_id, tokens, now=now)
+
     # ------------------------------------------------------------------ periods
     async def periods(self, fiscal_code: str, *, now: datetime) -> PeriodList:
         """The calendar, newest first, with the caller's state and rank in each period."""
@@ -125,3 +194,17 @@ class Cashback:
     ) -> TransactionPage:
         """The caller's scored transactions in ``period``, newest first, a page at a time."""
         return await self._periods.transactions(fiscal_code, period, continuation=continuation)
+
+
+class _NoFiles:
+    """The service reads and writes payout records, never the paying agent's files (the
+    payout job does)."""
+
+    async def write_once(self, name: str, data: bytes) -> bool:
+        raise RuntimeError("the service writes no payout files")
+
+    async def read(self, name: str) -> bytes | None:
+        raise RuntimeError("the service reads no payout files")
+
+    async def write(self, name: str, data: bytes) -> None:
+        raise RuntimeError("the service writes no payout files")

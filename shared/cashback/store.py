@@ -48,13 +48,19 @@ _STANDINGS = (
 )
 # The payout job's: payouts withheld for want of a confirmed IBAN, not paid yet.
 _WITHHELD = "SELECT * FROM c WHERE c.kind = 'withheld' AND c.status != 'PAID'"
+_AWARDS_TO_SEND = (
+    "SELECT * FROM c WHERE c.kind = 'award' AND (c.status = 'NEW' OR c.status = 'RECOVERY')"
+)
 # A citizen's scored transactions in a period, newest first, a page at a time.
 _TRANSACTIONS = (
     "SELECT TOP @n * FROM c WHERE c.pk = @pk AND c.kind = 'transaction' "
     "AND c.period = @period AND c.sortKey < @before ORDER BY c.sortKey DESC"
 )
 # The payout job's: where each citizen with a confirmed IBAN is paid.
-_CONFIRMED_IBANS = "SELECT c.pk, c.iban FROM c WHERE c.kind = 'citizen' AND c.ibanStatus = 'OK'"
+_CONFIRMED_IBANS = (
+    "SELECT c.pk, c.iban FROM c WHERE c.kind = 'citizen' "
+    "AND (c.ibanStatus = 'OK' OR c.ibanStatus = 'UNKNOWN_PSP')"
+)
 
 
 class CashbackStore(Protocol):
@@ -102,11 +108,17 @@ class CashbackStore(Protocol):
         ...
 
     async def confirmed_ibans(self) -> list[Document]:
-        """``pk`` and ``iban`` of every citizen whose IBAN the bank confirmed (cross-partition)."""
+        """``pk`` and ``iban`` of every citizen whose IBAN is usable: the bank confirmed it
+        (``OK``) or could not be asked (``UNKNOWN_PSP``) (cross-partition)."""
         ...
 
     async def withheld(self) -> list[Document]:
         """Every withheld payout not paid yet (cross-partition, once per payout run)."""
+        ...
+
+    async def awards_to_send(self) -> list[Document]:
+        """Every payout record to send (again): integrations ``NEW`` and refused transfers
+        ``RECOVERY`` (cross-partition, once per payout run)."""
         ...
 
     async def transactions(
@@ -257,6 +269,13 @@ class CosmosCashbackStore:
         found: list[Document] = []
         async with guarded(self._timeout * 12):
             async for item in self._c.query_items(_WITHHELD):
+                found.append(item)
+        return found
+
+    async def awards_to_send(self) -> list[Document]:
+        found: list[Document] = []
+        async with guarded(self._timeout * 12):
+            async for item in self._c.query_items(_AWARDS_TO_SEND):
                 found.append(item)
         return found
 

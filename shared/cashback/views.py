@@ -9,6 +9,7 @@ from shared.cashback import iban, rules
 from shared.cashback.documents import StoredCitizen, StoredInstrument, StoredPeriod, StoredRanks
 from shared.cashback.models import (
     Activation,
+    AlertsIn,
     CashbackInstrument,
     Citizen,
     Milestones,
@@ -26,6 +27,10 @@ def citizen_view(item: StoredCitizen) -> Citizen:
         iban=iban.masked(item.iban) if item.iban else None,
         iban_owner_name=item.iban_owner,
         iban_status=item.iban_status,
+        account_holder=item.account_holder,
+        iban_refused=iban.masked(item.iban_refused) if item.iban_refused else None,
+        iban_refused_at=item.iban_refused_at,
+        alerts=AlertsIn.of(item.alerts_off),
     )
 
 
@@ -78,13 +83,20 @@ def period_view(period: rules.Period, state: StoredPeriod | None, now: datetime)
 
 
 def ranked_view(
-    shown: PeriodState, period: rules.Period, citizen_id: str, bucket: Document | None
+    shown: PeriodState,
+    period: rules.Period,
+    citizen_id: str,
+    bucket: Document | None,
+    withdrawn_at: datetime | None = None,
 ) -> PeriodState:
-    """``shown`` with the citizen's rank from the last ranking's bucket, if any."""
+    """``shown`` with the citizen's rank from the last ranking's bucket, if any (none from a
+    ranking computed before the citizen withdrew)."""
     if bucket is None:
         return shown
     ranks = StoredRanks.model_validate(bucket)
     rank = ranks.ranks.get(citizen_id)
+    if withdrawn_at is not None and ranks.computed_at <= withdrawn_at:
+        rank = None
     return shown.model_copy(
         update={
             "rank": rank,

@@ -191,6 +191,7 @@ def trx(
 ) -> dict[str, Any]:
     line = {
         "acquirerId": "DEMOACQ",
+        "acquirerCode": "12345",
         "idTrxAcquirer": n,
         "hpan": hpan(OTHER_PAN, SALT),
         "operationType": op,
@@ -279,7 +280,8 @@ def test_transactions_around_a_dst_midnight_reversals_and_duplicates(
     shown = wait_for(lambda: period(3, 1750))
     assert shown["minReached"] is True
     assert shown["capReached"] is False
-    assert shown["milestones"] == {"minReachedBy": "DEMOACQ:t8", "capCrossedBy": None}
+    assert shown["milestones"]["minReachedBy"].startswith("DEMOACQ:t8:12345:00:")
+    assert shown["milestones"]["capCrossedBy"] is None
     assert shown["status"] == "ACTIVE"
     listed = host.request(
         "GET", f"{PERIODS_URL}/9/transactions", headers=citizen(platform, host, cf)
@@ -354,11 +356,15 @@ def test_an_iban_is_checked_with_the_bank_asynchronously(
 
     def status(cf: str) -> str | None:
         shown = host.request("GET", CITIZEN, headers=citizen(platform, host, cf)).json()
-        value: str = shown["ibanStatus"]
+        value: str | None = shown["ibanStatus"]
+        if value is None and shown["ibanRefused"]:
+            return "REFUSED"  # the bank said KO: the IBAN is not kept (none before it)
         return None if value == "PENDING" else value
 
     assert wait_for(lambda: status(mine)) == "OK"
-    assert wait_for(lambda: status(theirs)) == "KO"
+    assert wait_for(lambda: status(theirs)) == "REFUSED"
+    refused = host.request("GET", CITIZEN, headers=citizen(platform, host, theirs)).json()
+    assert (refused["iban"], refused["ibanRefused"]) == (None, "*" * 23 + "3456")
     bad = host.request(
         "PUT",
         f"{CITIZEN}/iban",
@@ -402,6 +408,7 @@ def closing_host(platform: Platform, bank: str) -> Iterator[Host]:
 def card_line(n: str, pan: str, at: datetime, amount: int) -> dict[str, Any]:
     return {
         "acquirerId": "DEMOACQ",
+        "acquirerCode": "12345",
         "idTrxAcquirer": n,
         "hpan": hpan(pan, SALT),
         "operationType": "00",
@@ -488,7 +495,7 @@ def test_iban_two_cards_ranking_and_payout_through_the_dev_host(
 
     period = wait_for(summary)
     assert (period["count"], period["cashback"], period["minReached"]) == (3, 2300, True)
-    assert period["milestones"]["minReachedBy"] == "DEMOACQ:v2"
+    assert period["milestones"]["minReachedBy"].startswith("DEMOACQ:v2:12345:00:")
     assert period["status"] == "ACTIVE"
     listed = host.request(
         "GET", f"{PERIODS_URL}/31/transactions", headers=citizen(platform, host, SCENARIO_CF)

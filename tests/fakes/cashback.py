@@ -119,7 +119,7 @@ class MemoryCashbackStore:
         return [
             {"pk": d["pk"], "iban": d.get("iban")}
             for d in self.items.values()
-            if d.get("kind") == "citizen" and d.get("ibanStatus") == "OK"
+            if d.get("kind") == "citizen" and d.get("ibanStatus") in ("OK", "UNKNOWN_PSP")
         ]
 
     async def withheld(self) -> list[Document]:
@@ -128,6 +128,14 @@ class MemoryCashbackStore:
             copy.deepcopy(d)
             for d in self.items.values()
             if d.get("kind") == "withheld" and d.get("status") != "PAID"
+        ]
+
+    async def awards_to_send(self) -> list[Document]:
+        self.round_trips += 1
+        return [
+            copy.deepcopy(d)
+            for d in self.items.values()
+            if d.get("kind") == "award" and d.get("status") in ("NEW", "RECOVERY")
         ]
 
     async def transactions(

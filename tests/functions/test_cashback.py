@@ -202,9 +202,66 @@ async def test_every_citizen_operation_needs_a_token(root: CashbackRoot) -> None
         problem(await call(name, method, path, body={"termsAndConditionsAccepted": True}), 401)
 
 
+async def test_an_operators_integration_is_a_payout_record_the_citizen_sees(
+    root: CashbackRoot,
+) -> None:
+    complaint = {
+        "fiscalCode": CF,
+        "period": 9,
+        "amountCents": 250,
+        "reason": "a payment not counted",
+        "complaintId": "C1",
+    }
+    path = "ops/cashback/awards/integrations"
+    problem(await call("cashback_ops_integration", "POST", path, body={**complaint, "x": 1}), 422)
+    added = parsed(await call("cashback_ops_integration", "POST", path, body=complaint))
+    assert (added["kind"], added["amount"], added["status"]) == ("INTEGRATION", 250, "NEW")
+    mine = parsed(
+        await call("cashback_awards", "GET", "v1/cashback/awards", headers=root.citizen())
+    )
+    assert [(a["period"], a["amount"], a["status"]) for a in mine["awards"]] == [(9, 250, "NEW")]
+    header = "fiscalCode,period,award,amountCents,result,resultReason,cro,executionDate"
+    outcomes = {
+        "name": "o.csv",
+        "csv": f"{header}\n{CF},9,integration:C1,250,OK,,CRO1,2027-01-05\n",
+    }
+    applied = parsed(
+        await call(
+            "cashback_ops_payout_outcomes", "POST", "ops/cashback/payout-outcomes", body=outcomes
+        )
+    )
+    # Not sent yet (NEW): the outcome is refused with why.
+    assert applied["applied"] == 0
+    assert "NEW" in applied["rejected"][0]
+
+
+async def test_a_citizen_turns_a_kind_of_notification_off(root: CashbackRoot) -> None:
+    alerts = CITIZEN + "/alerts"
+    body = {"payoutDone": False}
+    problem(await call("cashback_alerts", "PUT", alerts, body=body), 401)
+    problem(await call("cashback_alerts", "PUT", alerts, body=body, headers=root.citizen()), 404)
+    await enroll(root)
+    problem(
+        await call("cashback_alerts", "PUT", alerts, body={"x": 1}, headers=root.citizen()), 422
+    )
+    chosen = {"periodClosing": True, "addIban": True, "payoutDone": False}
+    answer = await call("cashback_alerts", "PUT", alerts, body=body, headers=root.citizen())
+    assert parsed(answer) == chosen
+    shown = parsed(await call("cashback_citizen", "GET", CITIZEN, headers=root.citizen()))
+    assert shown["alerts"] == chosen
+
+
 async def test_withdrawing_answers_204_and_an_unknown_citizen_404(root: CashbackRoot) -> None:
     problem(await call("cashback_withdraw", "DELETE", CITIZEN, headers=root.citizen()), 404)
+    preview = CITIZEN + "/withdrawal"
+    problem(await call("cashback_withdrawal_preview", "GET", preview), 401)
+    problem(await call("cashback_withdrawal_preview", "GET", preview, headers=root.citizen()), 404)
     await enroll(root)
+    before = parsed(
+        await call("cashback_withdrawal_preview", "GET", preview, headers=root.citizen())
+    )
+    assert (before["instrumentsDisabled"], before["iban"]) == (0, None)
+    assert all((p["count"], p["cashback"]) == (0, 0) for p in before["periods"])
     response = await call("cashback_withdraw", "DELETE", CITIZEN, headers=root.citizen())
     assert response.status_code == 204
     shown = parsed(await call("cashback_citizen", "GET", CITIZEN, headers=root.citizen()))
@@ -323,6 +380,7 @@ def test_the_wallet_events_consumer_is_bound_by_setting() -> None:
 def transaction(n: int, **change: Any) -> dict[str, Any]:
     return {
         "acquirerId": "DEMOACQ",
+        "acquirerCode": "12345",
         "idTrxAcquirer": f"t{n}",
         "hpan": HPAN_A,
         "operationType": "00",
@@ -346,6 +404,22 @@ async def test_transactions_need_an_acquirers_key(root: CashbackRoot) -> None:
     problem(await submit(batch, key="unknown"), 401)
     problem(await submit(batch, key=PSP_KEY), 403)
     assert root.sender.sent == []
+
+
+async def test_an_acquirers_token_list_is_stored_and_needs_its_key(root: CashbackRoot) -> None:
+    body = {"tokens": [{"tokenHpan": "7" * 64, "hpan": HPAN_A}]}
+
+    async def tokens(key: str | None, sent: Any = body) -> func.HttpResponse:
+        headers = {"Ocp-Apim-Subscription-Key": key} if key else {}
+        return await call(
+            "cashback_tokens", "POST", "v1/cashback/tokens", body=sent, headers=headers
+        )
+
+    problem(await tokens(None), 401)
+    problem(await tokens(PSP_KEY), 403)
+    problem(await tokens(ACQUIRER_KEY, {"tokens": [{"tokenHpan": "x", "hpan": HPAN_A}]}), 422)
+    assert parsed(await tokens(ACQUIRER_KEY)) == {"stored": 1, "unchanged": 0}
+    assert parsed(await tokens(ACQUIRER_KEY)) == {"stored": 0, "unchanged": 1}
 
 
 @pytest.mark.parametrize(
@@ -406,7 +480,7 @@ async def test_a_batch_is_202_with_its_rejections_and_is_scored_from_the_queue(
         await call("cashback_period", "GET", f"{PERIODS}/9", headers=root.citizen(), periodId="9")
     )
     assert (shown["count"], shown["cashback"], shown["minReached"]) == (2, 500, True)
-    assert shown["milestones"]["minReachedBy"] == "DEMOACQ:t5"
+    assert shown["milestones"]["minReachedBy"].startswith("DEMOACQ:t5:12345:00:")
     assert (shown["rank"], shown["rankedAt"]) == (None, None)
     await trigger(app, "cashback_rank")(TimerRequest(past_due=False))
     ranked = parsed(
@@ -555,6 +629,7 @@ async def test_the_transactions_of_a_period_newest_first_with_a_token(root: Cash
     assert first["transactions"][0] == {
         "at": "2026-12-10T12:54:00+01:00",
         "acquirerId": "DEMOACQ",
+        "acquirerCode": "12345",
         "idTrxAcquirer": "t54",
         "operationType": "00",
         "amount": 2500,

@@ -197,6 +197,7 @@ MACHINE_ROUTES = {
     "aca_bulk_upload": "aca",
     "aca_bulk_report": "aca",
     "cashback_transactions": "party",
+    "cashback_tokens": "party",
     "standin_verify": "party",
     "standin_activate": "party",
     "standin_outcome": "party",

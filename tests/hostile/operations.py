@@ -71,6 +71,7 @@ BODIES: dict[str, Callable[[World], Any]] = {
         "transactions": [
             {
                 "acquirerId": "DEMOACQ",
+                "acquirerCode": "12345",
                 "idTrxAcquirer": "hostile-suite-1",
                 "hpan": w.ids["hpan"],
                 "operationType": "00",
@@ -81,6 +82,19 @@ BODIES: dict[str, Callable[[World], Any]] = {
                 "circuitType": "01",
             }
         ]
+    },
+    "TokenListIn": lambda w: {"tokens": [{"tokenHpan": "7" * 64, "hpan": w.ids["hpan"]}]},
+    "AlertsIn": lambda w: {"periodClosing": True, "addIban": True, "payoutDone": False},
+    "IntegrationIn": lambda w: {
+        "fiscalCode": CF,
+        "period": 1,
+        "amountCents": 250,
+        "reason": "hostile suite",
+        "complaintId": "hostile-1",
+    },
+    "OutcomesIn": lambda w: {
+        "name": "hostile-outcomes.csv",
+        "csv": "fiscalCode,period,award,amountCents,result,resultReason,cro,executionDate\n",
     },
     "InstallationIn": lambda w: {
         "platform": "FCMV1",

@@ -15,6 +15,7 @@ from azure.core.exceptions import ResourceNotFoundError
 from local.platform import Platform
 from shared.auth.fiscal_code import fiscal_code_hash
 from shared.cashback.acquirer_api import TransactionBatchIn, TransactionIn
+from shared.cashback.awards import StoredAward, award_id
 from shared.cashback.documents import StoredCitizen, StoredPeriod, dump, hpan_pk, instrument_id
 from shared.cashback.intake import Intake
 from shared.cashback.payout_files import AzurePayoutFiles
@@ -139,6 +140,7 @@ async def test_concurrent_chunks_for_one_citizen_lose_no_update(store: CosmosCas
     lines = [
         {
             "acquirerId": "DEMOACQ",
+            "acquirerCode": "12345",
             "idTrxAcquirer": f"t{i}",
             "hpan": hpans[i % 3],
             "operationType": "00",
@@ -240,10 +242,10 @@ async def test_unpaid_withheld_payouts_are_read_across_partitions(
     assert found == {pk for pk, status in mine.items() if status != "PAID"}
 
 
-async def test_confirmed_ibans_are_read_across_partitions(store: CosmosCashbackStore) -> None:
+async def test_usable_ibans_are_read_across_partitions(store: CosmosCashbackStore) -> None:
     now = datetime(2026, 12, 20, tzinfo=UTC)
     mine = {}
-    for n, status in enumerate(("OK", "KO", "PENDING", "OK")):
+    for n, status in enumerate(("OK", "KO", "PENDING", "OK", "UNKNOWN_PSP")):
         pk = f"pk-{uuid.uuid4().hex}"
         mine[pk] = status
         await store.create(
@@ -262,7 +264,29 @@ async def test_confirmed_ibans_are_read_across_partitions(store: CosmosCashbackS
             )
         )
     found = {r["pk"] for r in await store.confirmed_ibans() if r["pk"] in mine}
-    assert found == {pk for pk, status in mine.items() if status == "OK"}
+    assert found == {pk for pk, status in mine.items() if status in ("OK", "UNKNOWN_PSP")}
+
+
+async def test_awards_to_send_are_read_across_partitions(store: CosmosCashbackStore) -> None:
+    now = datetime(2027, 1, 3, tzinfo=UTC)
+    mine = {}
+    for n, status in enumerate(("NEW", "SENT", "RECOVERY")):
+        pk = f"pk-{uuid.uuid4().hex}"
+        mine[pk] = status
+        award = StoredAward(
+            id=award_id(9),
+            pk=pk,
+            award_kind="PAYOUT",
+            period=9,
+            fiscal_code=fiscal_code(n),
+            amount=600,
+            typology="01",
+            status=status,  # type: ignore[arg-type]
+            updated_at=now,
+        )
+        await store.create(dump(award))
+    found = {r["pk"] for r in await store.awards_to_send() if r["pk"] in mine}
+    assert found == {pk for pk, status in mine.items() if status in ("NEW", "RECOVERY")}
 
 
 async def test_the_listing_query_pages_newest_first(store: CosmosCashbackStore) -> None:
@@ -393,6 +417,7 @@ async def test_the_scorer_on_cosmos_matches_a_reversal_that_came_before_its_paym
         return TransactionIn.model_validate(
             {
                 "acquirerId": "DEMOACQ",
+                "acquirerCode": "12345",
                 "idTrxAcquirer": f"t{n}",
                 "hpan": hpan,
                 "operationType": op,
@@ -406,7 +431,7 @@ async def test_the_scorer_on_cosmos_matches_a_reversal_that_came_before_its_paym
         )
 
     assert await Scorer(store, periods).score_all(
-        [line("0-r", "2026-12-02", 2000, "01")], received_at=received
+        [line("0-r", "2026-11-21", 2000, "01")], received_at=received
     ) == ["PENDING"]
     chunk = [line(0, "2026-11-20", 5000), *(line(i, "2026-12-01", 1000 + i) for i in range(1, 80))]
     first = Scorer(store, periods)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 from datetime import datetime, timedelta
 
+from shared.cashback.alerts import Notifier
 from shared.cashback.bank import CheckResult
 from shared.cashback.rules import PRODUCTION_PERIODS, Period
 from shared.cashback.service import Cashback
@@ -68,9 +69,13 @@ class Scene:
         self.cashback = self.build(self.store, periods)
         self._delivered = 0
 
-    def build(self, store: CashbackStore, periods: tuple[Period, ...]) -> Cashback:
-        """Cashback on ``store``, beside this scene's wallet, outbox and bank."""
+    def build(
+        self, store: CashbackStore, periods: tuple[Period, ...], notifier: Notifier | None = None
+    ) -> Cashback:
+        """Cashback on ``store``, beside this scene's wallet, outbox and bank (and push, as
+        ``notifier``)."""
         return Cashback(
+            notifier=notifier,
             store=store,
             wallet=self.world.wallet,
             periods=periods,

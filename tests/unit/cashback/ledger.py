@@ -23,6 +23,7 @@ from shared.cashback.rules import (
     payment_effect,
     pending_until,
     reversal_effect,
+    set_aside,
 )
 
 
@@ -49,8 +50,9 @@ class Ledger:
     """One citizen's transactions in one period, applied in arrival order.
 
     The reversals' reference model: the same transactions in any order give the same count and
-    cashback once all have arrived (partial reversals telescope), and a transaction applied
-    twice counts once.
+    cashback once all have arrived (partial reversals telescope) as long as no reversal is
+    set aside (one of more than is left of its payment: which one is depends on the order),
+    and a transaction applied twice counts once.
     """
 
     period: Period
@@ -59,6 +61,7 @@ class Ledger:
     pending: tuple[Pending, ...] = ()
     seen: frozenset[str] = frozenset()
     expired: tuple[str, ...] = ()  # reversals that waited a month in vain
+    set_aside: tuple[str, ...] = ()  # reversals of more than was left of their payment
     # What the last apply() did, in order: (transaction id, its effect); a payment may also
     # apply reversals that were waiting for it. Not part of the state.
     applied: tuple[tuple[str, Effect], ...] = field(default=(), compare=False)
@@ -104,6 +107,8 @@ class Ledger:
     def _reverse_now(self, txn: Transaction) -> Ledger:
         target = pick_payment(self.payments, match_key(txn))
         assert target is not None, "callers pick a payment first"
+        if set_aside(target.remaining, txn.amount):
+            return replace(self, set_aside=(*self.set_aside, txn.id))
         effect = reversal_effect(target.remaining, txn.amount, self.period)
         payments = tuple(
             replace(p, remaining=effect.remaining) if p is target else p for p in self.payments

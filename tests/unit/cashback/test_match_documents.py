@@ -1,6 +1,6 @@
 """Where the scorer keeps the reversal rule's matching state: one document per (citizen, match
-key) across periods, beside period states of constant size. Reversals that arrive before a
-payment of the previous period, heavy users past Cosmos's 2 MB item, batches past 100
+key) across periods, beside period states of constant size. Reversals that arrive before their
+payment (of their own period only), heavy users past Cosmos's 2 MB item, batches past 100
 operations, a crash between two batches, and two scorers writing one citizen's documents at
 once."""
 
@@ -40,7 +40,6 @@ from tests.unit.cashback.test_reversals_across_periods import (
     DURING_GRACE,
     IN_DECEMBER,
     IN_NOVEMBER,
-    NOVEMBER,
     PERIODS,
     enrolled_scene,
     line,
@@ -80,37 +79,46 @@ async def listed(scene: Scene, period: int) -> list[tuple[str, str, int | None, 
 # ------------------------------------------------------------------------ across periods
 
 
-async def test_a_reversal_before_its_payment_of_the_previous_period_meets_it(scene: Scene) -> None:
+async def test_a_reversal_before_its_payment_meets_it_in_its_own_period(scene: Scene) -> None:
     reversal = line("r1", at=IN_DECEMBER, op="01", amount=2000, corr="c1")
-    payment = line(1, at=IN_NOVEMBER, amount=5000, corr="c1")
+    payment = line(1, at=IN_DECEMBER - timedelta(hours=1), amount=5000, corr="c1")
     assert await score_lines(scene, reversal) == ["PENDING"]
     assert await listed(scene, 9) == [("tr1", "PENDING", None, None)]
     assert await score_lines(scene, payment) == ["COUNTED"]
-    assert await totals(scene, 8) == reference(NOVEMBER, payment, reversal) == (1, 300)
-    assert await totals(scene, 9) == (0, 0)
-    # Its record moved to the period it applied in.
-    assert await listed(scene, 8) == [("tr1", "COUNTED", 0, -200), ("t1", "COUNTED", 1, 500)]
-    assert await listed(scene, 9) == []
+    # 50.00 scores 5.00; 30.00 left scores 3.00.
+    assert await totals(scene, 9) == reference(DECEMBER, payment, reversal) == (1, 300)
+    assert await listed(scene, 9) == [("tr1", "COUNTED", 0, -200), ("t1", "COUNTED", 1, 500)]
     # Delivered again, both are known in their key's document.
     assert await score_lines(scene, payment, reversal) == ["ALREADY_APPLIED"] * 2
-    assert await totals(scene, 8) == (1, 300)
+    assert await totals(scene, 9) == (1, 300)
 
 
-async def test_in_one_chunk_too_and_several_waiting_apply_in_their_order(scene: Scene) -> None:
+async def test_a_payment_of_the_previous_period_is_not_met(scene: Scene) -> None:
+    reversal = line("r1", at=IN_DECEMBER, op="01", amount=2000, corr="c1")
+    assert await score_lines(scene, reversal) == ["PENDING"]
+    assert await score_lines(scene, line(1, at=IN_NOVEMBER, amount=5000, corr="c1")) == ["COUNTED"]
+    assert await totals(scene, 8) == (1, 500)  # November's payment stays whole
+    assert await totals(scene, 9) == (0, 0)
+    assert await listed(scene, 9) == [("tr1", "PENDING", None, None)]
+
+
+async def test_in_one_chunk_too_several_apply_in_their_order_and_one_too_large_is_set_aside(
+    scene: Scene,
+) -> None:
     lines = [
         line("r1", at=IN_DECEMBER, op="01", amount=1000, corr="c1"),
         line("r2", at=IN_DECEMBER, op="01", amount=3500, corr="c1"),
         line("r3", at=IN_DECEMBER, op="01", amount=900, corr="c1"),
-        line(1, at=IN_NOVEMBER, amount=5000, corr="c1"),
+        line(1, at=IN_DECEMBER - timedelta(hours=1), amount=5000, corr="c1"),
     ]
     assert await score_lines(scene, *lines) == ["PENDING"] * 3 + ["COUNTED"]
-    # 5000 -> 4000 -> 500 -> 0: the third takes what remains and the count back
-    assert await totals(scene, 8) == reference(NOVEMBER, *lines) == (0, 0)
-    assert sorted(await listed(scene, 8)) == [
+    # 50.00 -> 40.00 -> 5.00; the third (9.00) is more than the 5.00 left: set aside.
+    assert await totals(scene, 9) == reference(DECEMBER, *lines) == (1, 50)
+    assert sorted(await listed(scene, 9)) == [
         ("t1", "COUNTED", 1, 500),
         ("tr1", "COUNTED", 0, -100),
         ("tr2", "COUNTED", 0, -350),
-        ("tr3", "COUNTED", -1, -50),
+        ("tr3", "SET_ASIDE", 0, 0),
     ]
 
 
@@ -151,6 +159,7 @@ async def test_any_order_and_chunking_gives_the_reference_totals(
     raws = [
         {
             "acquirerId": ACQ,
+            "acquirerCode": "12345",
             "idTrxAcquirer": t.id,
             "hpan": HPAN_A,
             "operationType": t.operation,
@@ -258,19 +267,20 @@ async def test_a_payment_meeting_more_waiting_reversals_than_a_batch_holds_appli
 ):
     scene, store = await recording_scene()
     reversals = [line(f"r{i}", at=IN_DECEMBER, op="01", amount=100, corr="c1") for i in range(60)]
-    payment = line(1, at=IN_NOVEMBER, amount=10_000, corr="c1")
+    payment = line(1, at=IN_DECEMBER - timedelta(hours=1), amount=10_000, corr="c1")
     assert await score_lines(scene, *reversals) == ["PENDING"] * 60
-    # 60 records move from December to November (a delete and an upsert each), beside the
-    # payment's record, its match document and November's state: more than one batch holds.
+    # 60 records rewritten COUNTED, beside the payment's record, its match document and
+    # December's state: more than one batch holds. 100.00 - 60 x 1.00 = 40.00 scores 4.00.
     assert await score_lines(scene, payment) == ["COUNTED"]
-    assert await totals(scene, 8) == reference(NOVEMBER, *reversals, payment) == (1, 400)
+    assert await totals(scene, 9) == reference(DECEMBER, *reversals, payment) == (1, 400)
     assert max(store.batches) <= BATCH_OPERATIONS
     records = [id_ for (pk, id_) in store.items if pk == CITIZEN_ID and id_.startswith("trx:")]
-    assert sorted(records) == sorted(
-        f"trx:8:{ACQ}:t{n}" for n in [1, *(f"r{i}" for i in range(60))]
+    assert sorted(r.split(":")[3] for r in records) == sorted(
+        f"t{n}" for n in [1, *(f"r{i}" for i in range(60))]
     )
+    assert all(r.startswith(f"trx:9:{ACQ}:") for r in records)
     assert await score_lines(scene, payment, *reversals) == ["ALREADY_APPLIED"] * 61
-    assert await totals(scene, 8) == (1, 400)
+    assert await totals(scene, 9) == (1, 400)
 
 
 async def test_a_crash_between_two_batches_loses_and_doubles_nothing() -> None:
@@ -360,7 +370,8 @@ async def test_a_payment_key_another_process_created_is_read_and_applied_again(
         [TransactionIn.model_validate(line("r1", at=IN_DECEMBER, op="01", amount=5000, corr="c1"))],
         received_at=DURING_GRACE,
     )
+    earlier = IN_DECEMBER - timedelta(hours=1)
     assert await score_lines(
-        scene, line(1, at=IN_NOVEMBER, amount=5000, corr="c1"), line(2, at=IN_NOVEMBER, amount=700)
+        scene, line(1, at=earlier, amount=5000, corr="c1"), line(2, at=earlier, amount=700)
     ) == ["COUNTED", "COUNTED"]
-    assert await totals(scene, 8) == (1, 70)
+    assert await totals(scene, 9) == (1, 70)

@@ -1,5 +1,6 @@
-"""A reversal whose payment was scored in the previous period takes it back there (reversals match
-a reversal with its payment), not in the period of its own date, where it would wait in vain."""
+"""A reversal's payment is searched only in the reversal's own award period, as pagoPA's services
+did: a reversal dated in December of a November payment takes nothing back (it waits in
+December, then expires), and a reversal dated in no period is rejected."""
 
 from __future__ import annotations
 
@@ -11,12 +12,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from shared.cashback.acquirer_api import TransactionBatchIn, TransactionIn
-from shared.cashback.intake import Intake
+from shared.cashback.acquirer_api import TransactionIn
 from shared.cashback.rules import parse_periods, score
 from shared.cashback.scorer import Scorer
 from shared.platform.clock import ROME
-from tests.fakes.platform import MemorySender
 from tests.unit.cashback.fakes import HPAN_A, Scene
 from tests.unit.cashback.ledger import apply_all
 from tests.unit.cashback.ledger import totals as ledger_totals
@@ -61,6 +60,7 @@ def line(
 ) -> dict[str, Any]:
     body: dict[str, Any] = {
         "acquirerId": ACQ,
+        "acquirerCode": "12345",
         "idTrxAcquirer": f"t{n}",
         "hpan": HPAN_A,
         "operationType": op,
@@ -101,85 +101,49 @@ async def totals(scene: Scene, period: int) -> tuple[int, int]:
     return shown.count, shown.cashback
 
 
-async def test_a_reversal_takes_back_its_payment_in_the_previous_period(scene: Scene) -> None:
+async def test_a_reversal_does_not_take_back_a_payment_of_the_previous_period(
+    scene: Scene,
+) -> None:
     await score_lines(
         scene, line(1, at=IN_NOVEMBER, amount=5000, corr="c1"), line(2, at=IN_NOVEMBER, amount=1000)
     )
-    assert await totals(scene, 8) == (2, 600)
-    assert await score_lines(
-        scene, line("r1", at=IN_DECEMBER, op="01", amount=5000, corr="c1")
-    ) == ["COUNTED"]
-    assert await totals(scene, 8) == (1, 100)
-    assert await totals(scene, 9) == (0, 0)
-    listed = (await scene.cashback.transactions(CF, "8")).transactions
-    reversal = next(t for t in listed if t.id_trx_acquirer == "tr1")
-    assert (reversal.status, reversal.count, reversal.cashback) == ("COUNTED", -1, -500)
-    assert (await scene.cashback.transactions(CF, "9")).transactions == []
-
-
-async def test_a_partial_reversal_without_correlation_id_matches_across_periods(
-    scene: Scene,
-) -> None:
-    await score_lines(scene, line(1, at=IN_NOVEMBER, amount=20000))
-    # Without a correlation id a reversal names the same amount (the reversal rule's matching).
-    assert await score_lines(scene, line("r1", at=IN_DECEMBER, op="01", amount=20000)) == [
-        "COUNTED"
-    ]
-    assert await totals(scene, 8) == (0, 0)
-
-
-async def test_its_payment_earlier_in_the_same_chunk_is_found_too(scene: Scene) -> None:
-    outcomes = await score_lines(
-        scene,
-        line(1, at=IN_NOVEMBER, amount=5000, corr="c1"),
-        line("r1", at=IN_DECEMBER, op="01", amount=2000, corr="c1"),
-    )
-    assert outcomes == ["COUNTED", "COUNTED"]
-    assert await totals(scene, 8) == (1, 300)
-    assert await totals(scene, 9) == (0, 0)
-
-
-async def test_without_a_payment_before_it_a_reversal_waits_in_its_own_period(scene: Scene) -> None:
+    assert await totals(scene, 8) == (2, 600)  # 5.00 + 1.00
     assert await score_lines(
         scene, line("r1", at=IN_DECEMBER, op="01", amount=5000, corr="c1")
     ) == ["PENDING"]
-    assert await score_lines(
-        scene, line(1, at=IN_DECEMBER - timedelta(hours=1), amount=5000, corr="c1")
-    ) == ["COUNTED"]
+    assert await totals(scene, 8) == (2, 600)
     assert await totals(scene, 9) == (0, 0)
-    assert await totals(scene, 8) == (0, 0)
+    [waiting] = (await scene.cashback.transactions(CF, "9")).transactions
+    assert (waiting.id_trx_acquirer, waiting.status) == ("tr1", "PENDING")
 
 
-async def test_a_payment_of_the_same_key_in_its_own_period_is_reversed_after_the_earlier(
+async def test_nor_one_without_correlation_id_or_in_the_same_chunk(scene: Scene) -> None:
+    outcomes = await score_lines(
+        scene,
+        line(1, at=IN_NOVEMBER, amount=20000),
+        line("r1", at=IN_DECEMBER, op="01", amount=20000),
+    )
+    assert outcomes == ["COUNTED", "PENDING"]
+    assert await totals(scene, 8) == (1, 1500)  # 200.00 scores 15.00 (the cap)
+    assert await totals(scene, 9) == (0, 0)
+
+
+async def test_a_payment_of_its_own_period_is_taken_back_not_the_earlier_one(
     scene: Scene,
 ) -> None:
-    """Two payments share the match key: the earliest with something left goes first."""
+    """Two payments share the match key, one in each period: December's reversal takes back
+    December's, though November's is earlier."""
     await score_lines(
         scene,
         line(1, at=IN_NOVEMBER, amount=3000),
         line(2, at=IN_DECEMBER - timedelta(hours=2), amount=3000),
     )
-    await score_lines(
-        scene,
-        line("r1", at=IN_DECEMBER, op="01", amount=3000),
-        line("r2", at=IN_DECEMBER, op="01", amount=3000),
-    )
-    assert await totals(scene, 8) == (0, 0)
+    assert await score_lines(scene, line("r1", at=IN_DECEMBER, op="01", amount=3000)) == ["COUNTED"]
+    assert await totals(scene, 8) == (1, 300)
     assert await totals(scene, 9) == (0, 0)
 
 
-async def test_once_the_previous_period_is_closed_its_payments_are_not_taken_back(
-    scene: Scene,
-) -> None:
-    await score_lines(scene, line(1, at=IN_NOVEMBER, amount=5000, corr="c1"))
-    assert await score_lines(
-        scene, line("r1", at=IN_DECEMBER, op="01", amount=5000, corr="c1"), received_at=AFTER_GRACE
-    ) == ["PERIOD_CLOSED"]
-    assert await totals(scene, 8) == (1, 500)
-    assert await totals(scene, 9) == (0, 0)
-
-
-async def test_a_reversal_between_periods_is_accepted_while_the_last_one_takes_them() -> None:
+async def test_a_reversal_between_periods_is_rejected_by_the_scorer() -> None:
     periods = parse_periods(
         json.dumps(
             [
@@ -205,17 +169,6 @@ async def test_a_reversal_between_periods_is_accepted_while_the_last_one_takes_t
         )
     )
     gap = datetime(2026, 12, 3, 12, tzinfo=ROME)
-    reversal = line("r1", at=gap, op="01", amount=5000, corr="c1")
-    payment = line(1, at=gap, amount=5000)
-    intake = Intake(MemorySender(), "q", periods)
-    during = await intake.submit(
-        ACQ, TransactionBatchIn(transactions=[reversal, payment]), now=DURING_GRACE
-    )
-    assert during.accepted == 1
-    assert [r.reason for r in during.rejected] == ["NO_PERIOD"]  # only the payment
-    after = await intake.submit(ACQ, TransactionBatchIn(transactions=[reversal]), now=AFTER_GRACE)
-    assert [r.reason for r in after.rejected] == ["NO_PERIOD"]
-
     scene = Scene(now=ENABLED_AT, periods=periods)
     await scene.cashback.enroll(CF, now=scene.now)
     await scene.cashback.enable(CF, await scene.onboard(CF, HPAN_A), now=scene.now)
@@ -224,65 +177,53 @@ async def test_a_reversal_between_periods_is_accepted_while_the_last_one_takes_t
         [TransactionIn.model_validate(line(1, at=IN_NOVEMBER, amount=5000, corr="c1"))],
         received_at=DURING_GRACE,
     )
+    reversal = line("r1", at=gap, op="01", amount=5000, corr="c1")
     assert await scorer.score_all(
         [TransactionIn.model_validate(reversal)], received_at=DURING_GRACE
-    ) == ["COUNTED"]
+    ) == ["NO_PERIOD"]
     shown = await scene.cashback.period(CF, "8", now=DURING_GRACE)
-    assert (shown.count, shown.cashback) == (0, 0)
+    assert (shown.count, shown.cashback) == (1, 500)
 
 
-# Payments in November and December, each with reversals dated in December, in any order (a
-# reversal may arrive before its payment, of either period) and in any chunks.
+# Payments in November and December, each with reversals (never more than the payment in all)
+# dated in its own period or in the other one, in any order and in any chunks.
 @st.composite
 def two_periods(
     draw: st.DrawFn,
-) -> tuple[list[dict[str, Any]], list[list[int]], dict[int, tuple[int, int]], dict[int, list[int]]]:
-    groups: list[list[dict[str, Any]]] = []
+) -> tuple[list[dict[str, Any]], list[list[int]], dict[int, tuple[int, int]]]:
+    lines: list[dict[str, Any]] = []
     expected = {8: [0, 0], 9: [0, 0]}
-    payment_period: list[int] = []
     for i in range(draw(st.integers(1, 6))):
         period = draw(st.sampled_from([8, 9]))
-        payment_period.append(period)
         at = (IN_NOVEMBER if period == 8 else IN_DECEMBER) + timedelta(minutes=i)
         amount = draw(st.integers(1, 40000))
-        parts = draw(st.lists(st.integers(1, 30000), max_size=3))
-        groups.append(
-            [
-                line(i, at=at, amount=amount, corr=f"c{i}"),
-                *(
-                    line(
-                        f"r{i}-{j}",
-                        at=IN_DECEMBER + timedelta(hours=1, minutes=j),
-                        op="01",
-                        amount=part,
-                        corr=f"c{i}",
-                    )
-                    for j, part in enumerate(parts)
-                ),
-            ]
-        )
-        left = max(0, amount - sum(parts))
+        lines.append(line(i, at=at, amount=amount, corr=f"c{i}"))
+        taken = 0
+        for j, part in enumerate(draw(st.lists(st.integers(1, 30000), max_size=3))):
+            if taken + part > amount:
+                break
+            same = draw(st.booleans())
+            when = (at if same else (IN_DECEMBER if period == 8 else IN_NOVEMBER)) + timedelta(
+                hours=1, minutes=j
+            )
+            lines.append(line(f"r{i}-{j}", at=when, op="01", amount=part, corr=f"c{i}"))
+            taken += part if same else 0
+        left = amount - taken
         expected[period][0] += left > 0
         expected[period][1] += score(left, NOVEMBER if period == 8 else DECEMBER)
-    tagged = [(i, raw) for i, g in enumerate(groups) for raw in g]
-    order = draw(st.permutations(range(len(tagged))))
-    lines = [tagged[k][1] for k in order]
-    by_period = {
-        p: [n for n, k in enumerate(order) if payment_period[tagged[k][0]] == p] for p in (8, 9)
-    }
+    order = draw(st.permutations(range(len(lines))))
+    shuffled = [lines[k] for k in order]
     cuts = sorted(draw(st.lists(st.integers(0, len(lines)), max_size=3)))
     chunks = [list(range(a, b)) for a, b in zip([0, *cuts], [*cuts, len(lines)], strict=True)]
-    return lines, chunks, {k: (v[0], v[1]) for k, v in expected.items()}, by_period
+    return shuffled, chunks, {k: (v[0], v[1]) for k, v in expected.items()}
 
 
 @settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(two_periods())
-async def test_reversals_across_periods_give_each_period_its_own_totals(
-    case: tuple[
-        list[dict[str, Any]], list[list[int]], dict[int, tuple[int, int]], dict[int, list[int]]
-    ],
+async def test_each_period_keeps_its_own_totals_whatever_the_order(
+    case: tuple[list[dict[str, Any]], list[list[int]], dict[int, tuple[int, int]]],
 ) -> None:
-    lines, chunks, expected, by_period = case
+    lines, chunks, expected = case
     scene = await enrolled_scene()
     scorer = Scorer(scene.store, PERIODS)
     for indexes in chunks:
@@ -290,13 +231,16 @@ async def test_reversals_across_periods_give_each_period_its_own_totals(
             await scorer.score_all(
                 [TransactionIn.model_validate(lines[i]) for i in indexes], received_at=DURING_GRACE
             )
-    # The reversals' reference: each period's ledger over its payments and their reversals (dated
-    # in either period), in the order they arrived.
+    # The reference: each period's ledger over the lines dated in it, in the order they arrived.
     reference = {
         p.id: ledger_totals(
             apply_all(
                 p,
-                [TransactionIn.model_validate(lines[n]).rule_view() for n in by_period[p.id]],
+                [
+                    t
+                    for t in (TransactionIn.model_validate(raw).rule_view() for raw in lines)
+                    if p.start <= t.at.astimezone(ROME).date() <= p.end
+                ],
                 DURING_GRACE,
             )
         )

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import itertools
 import random
-import time
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -33,11 +32,12 @@ from shared.cashback.rules import (
     ranking,
     reversal_effect,
     score,
+    set_aside,
 )
 from shared.platform.clock import ROME
 from tests.unit.cashback.ledger import Ledger, apply_all, totals
 
-P1, P2, P4 = PRODUCTION_PERIODS
+P1, P2 = PRODUCTION_PERIODS
 
 
 def rome(*args: int) -> datetime:
@@ -55,6 +55,7 @@ def txn(
     merchant: str = "m1",
     terminal: str = "t1",
     acquirer: str = "a1",
+    code: str = "12345",
 ) -> Transaction:
     return Transaction(
         id=id_,
@@ -63,6 +64,7 @@ def txn(
         amount=amount,  # type: ignore[arg-type]
         at=at or rome(2021, 3, 1, 12),
         acquirer_id=acquirer,
+        acquirer_code=code,
         merchant_id=merchant,
         terminal_id=terminal,
         correlation_id=corr,
@@ -75,29 +77,38 @@ LATER = rome(2021, 3, 2, 12)
 # ------------------------------------------------------------------------ periods as settings
 
 
-def test_production_periods_are_the_issue_table() -> None:
-    assert [p.id for p in PRODUCTION_PERIODS] == [1, 2, 4]
+def test_production_periods_are_the_programme_as_it_ran() -> None:
+    # December 2020's extra period and the first half of 2021; the second half of 2021 was
+    # suspended and 2022 never ran.
+    assert [p.id for p in PRODUCTION_PERIODS] == [1, 2]
     assert (P1.start, P1.end, P1.min_transactions, P1.grace_days) == (
         date(2020, 12, 8),
         date(2020, 12, 31),
         10,
         10,
     )
-    assert (P1.super_cashback, P1.top_n) == (0, 0)
-    for p in (P2, P4):
-        assert (
-            p.min_transactions,
-            p.max_per_transaction,
-            p.max_per_period,
-            p.super_cashback,
-            p.top_n,
-            p.grace_days,
-        ) == (50, 1500, 15000, 150000, 100000, 15)
-    assert (P2.start, P2.end, P4.start, P4.end) == (
-        date(2021, 1, 1),
-        date(2021, 6, 30),
-        date(2022, 1, 1),
-        date(2022, 6, 30),
+    assert (P1.max_per_transaction, P1.max_per_period, P1.super_cashback, P1.top_n) == (
+        1500,
+        15000,
+        0,
+        0,
+    )
+    assert (
+        P2.start,
+        P2.end,
+        P2.min_transactions,
+        P2.max_per_transaction,
+        P2.max_per_period,
+        P2.super_cashback,
+        P2.top_n,
+        P2.grace_days,
+    ) == (date(2021, 1, 1), date(2021, 6, 30), 50, 1500, 15000, 150000, 100000, 15)
+    # A payment of 1 July 2021 (the suspended half) or of 2022 is in no period.
+    assert period_of(PRODUCTION_PERIODS, rome(2021, 7, 1, 12), rome(2021, 7, 1, 13)) == (
+        Rejection.NO_PERIOD
+    )
+    assert period_of(PRODUCTION_PERIODS, rome(2022, 3, 1, 12), rome(2022, 3, 1, 13)) == (
+        Rejection.NO_PERIOD
     )
 
 
@@ -365,11 +376,31 @@ def test_reversals_match_by_correlation_id_or_by_amount_merchant_terminal() -> N
             txn("r2", 3000, op="01"),  # full, by the other fields
             txn("r3", 3000, op="01", terminal="t2"),  # other terminal: no match
             txn("r4", 3000, op="01", acquirer="a2", corr="c1"),  # other acquirer: no match
+            txn("r5", 1000, op="01", code="99999", corr="c1"),  # other acquirer code: none
         ],
         LATER,
     )
     assert totals(ledger) == (1, 400)  # p1: 40.00 left scores 4.00; p2 reversed entirely
-    assert sorted(p.txn.id for p in ledger.pending) == ["r3", "r4"]
+    assert sorted(p.txn.id for p in ledger.pending) == ["r3", "r4", "r5"]
+
+
+def test_a_reversal_of_more_than_is_left_of_its_payment_is_set_aside() -> None:
+    assert set_aside(2000, 2001)
+    assert not set_aside(2000, 2000)
+    ledger = apply_all(
+        P2,
+        [
+            txn("p1", 5000, corr="c1"),  # 50.00: +1, 5.00
+            txn("r1", 6000, op="01", corr="c1"),  # 60.00 > 50.00: set aside
+            txn("r2", 2000, op="01", corr="c1"),  # 50.00 -> 30.00: -2.00
+            txn("r3", 3001, op="01", corr="c1"),  # 30.01 > 30.00: set aside
+            txn("r4", 3000, op="01", corr="c1"),  # the rest: -1, -3.00
+        ],
+        LATER,
+    )
+    assert totals(ledger) == (0, 0)
+    assert ledger.set_aside == ("r1", "r3")
+    assert not ledger.pending
 
 
 def test_a_reversal_before_its_payment_waits_for_it_up_to_a_month() -> None:
@@ -419,7 +450,11 @@ def payments_and_reversals(draw: st.DrawFn) -> tuple[list[Transaction], int, int
         at = base + timedelta(minutes=i)
         txns.append(txn(f"p{i}", amount, corr=f"c{i}", at=at))
         reversed_total = 0
+        # Never more than the payment in all (a reversal of more than is left is set aside,
+        # and which one is left over depends on the order: see the set-aside tests).
         for j, part in enumerate(draw(st.lists(st.integers(1, 30000), max_size=3))):
+            if reversed_total + part > amount:
+                break
             txns.append(txn(f"r{i}-{j}", part, op="01", corr=f"c{i}", at=at))
             reversed_total += part
         left = max(0, amount - reversed_total)
@@ -562,10 +597,8 @@ def test_200000_citizens_are_ranked_with_the_right_top_n_and_ties() -> None:
         )
         for i in range(200_000)
     ]
-    began = time.perf_counter()
+    # (How long it takes is bench/'s business: a timed assertion fails on a busy machine.)
     ranked = ranking(standings)
-    elapsed = time.perf_counter() - began
-    assert elapsed < 5.0, elapsed
     assert len(ranked) == 200_000
     top_n = P2.top_n
     top = ranked[:top_n]

@@ -79,6 +79,7 @@ def line(
 ) -> dict[str, Any]:
     body = {
         "acquirerId": ACQ,
+        "acquirerCode": "12345",
         "idTrxAcquirer": f"t{n}",
         "hpan": hpan,
         "operationType": op,
@@ -255,7 +256,10 @@ async def test_the_period_state_shows_count_cashback_and_milestones(scene: Scene
     # 15.00 + 0.50 + 9.00 (cap 30.00 not yet) + 7.00 = 31.50: the cap is crossed by t4
     assert (shown["count"], shown["cashback"]) == (4, 3150)
     assert (shown["minReached"], shown["capReached"]) == (True, True)
-    assert shown["milestones"] == {"minReachedBy": "DEMOACQ:t3", "capCrossedBy": "DEMOACQ:t4"}
+    assert shown["milestones"] == {
+        "minReachedBy": "DEMOACQ:t3:12345:00:20261209T090000.000000Z",
+        "capCrossedBy": "DEMOACQ:t4:12345:00:20261209T090000.000000Z",
+    }
     assert shown["status"] == "ACTIVE"
     assert shown["lastProcessingDay"] == "2027-01-02"
 
@@ -379,7 +383,12 @@ async def test_the_listing_pages_with_a_continuation_token(scene: Scene) -> None
 
 async def test_a_listing_record_lost_in_a_crash_comes_back_without_its_effect(scene: Scene) -> None:
     await score(scene, line(1))
-    del scene.store.items[(fiscal_code_hash(CF), "trx:9:DEMOACQ:t1")]
+    [record] = [
+        key
+        for key in scene.store.items
+        if key[0] == fiscal_code_hash(CF) and key[1].startswith("trx:9:DEMOACQ:t1:")
+    ]
+    del scene.store.items[record]
     assert await score(scene, line(1)) == ["ALREADY_APPLIED"]
     [shown] = (await scene.cashback.transactions(CF, "9")).transactions
     assert (shown.status, shown.count, shown.cashback) == ("COUNTED", None, None)
@@ -490,7 +499,12 @@ def test_the_hpan_holds_what_each_holders_own_documents_say_after_any_story(
                 assert instrument.history == []  # never enabled
                 continue
             assert (holder.fiscal_code, holder.history) == (cf, instrument.history)
-            assert holder.terms_accepted_at == enrollment.terms_accepted_at
+            # A withdrawal moves it to its instant: nothing before it counts any more.
+            assert holder.terms_accepted_at == (
+                enrollment.withdrawn_at
+                if enrollment.status == "WITHDRAWN"
+                else enrollment.terms_accepted_at
+            )
 
     asyncio.run(run())
 
@@ -534,6 +548,7 @@ def test_a_match_document_survives_its_json() -> None:
         amount=500,
         at=MIDNIGHT,
         acquirer_id="A",
+        acquirer_code="12345",
         merchant_id="m",
         terminal_id="t",
         correlation_id="c1",
