@@ -173,6 +173,7 @@ def transactions(
             at = FIRST_DAY + timedelta(minutes=rng.randrange(60 * 24 * 120))
             line = {
                 "acquirerId": ACQUIRER,
+                "acquirerCode": "12345",
                 "idTrxAcquirer": f"p{i}",
                 "hpan": card(who),
                 "operationType": rng.choice(["00", "00", "00", "02", "03"]),

@@ -31,6 +31,11 @@ class TransactionIn(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True, strict=True)
 
     acquirer_id: SafeText = Field(alias="acquirerId", pattern=r"^[A-Z0-9]{3,32}$")
+    acquirer_code: SafeText = Field(
+        alias="acquirerCode",
+        pattern=r"^[0-9A-Z]{5}$",
+        description="The acquirer's ABI code, as in the file's name",
+    )
     id_trx_acquirer: SafeText = Field(alias="idTrxAcquirer", pattern=_CODE)
     hpan: SafeText = Field(pattern=r"^[0-9a-f]{64}$")
     operation_type: rules.OperationType = Field(alias="operationType")

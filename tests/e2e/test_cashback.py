@@ -191,6 +191,7 @@ def trx(
 ) -> dict[str, Any]:
     line = {
         "acquirerId": "DEMOACQ",
+        "acquirerCode": "12345",
         "idTrxAcquirer": n,
         "hpan": hpan(OTHER_PAN, SALT),
         "operationType": op,
@@ -402,6 +403,7 @@ def closing_host(platform: Platform, bank: str) -> Iterator[Host]:
 def card_line(n: str, pan: str, at: datetime, amount: int) -> dict[str, Any]:
     return {
         "acquirerId": "DEMOACQ",
+        "acquirerCode": "12345",
         "idTrxAcquirer": n,
         "hpan": hpan(pan, SALT),
         "operationType": "00",

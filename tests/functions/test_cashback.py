@@ -323,6 +323,7 @@ def test_the_wallet_events_consumer_is_bound_by_setting() -> None:
 def transaction(n: int, **change: Any) -> dict[str, Any]:
     return {
         "acquirerId": "DEMOACQ",
+        "acquirerCode": "12345",
         "idTrxAcquirer": f"t{n}",
         "hpan": HPAN_A,
         "operationType": "00",
@@ -555,6 +556,7 @@ async def test_the_transactions_of_a_period_newest_first_with_a_token(root: Cash
     assert first["transactions"][0] == {
         "at": "2026-12-10T12:54:00+01:00",
         "acquirerId": "DEMOACQ",
+        "acquirerCode": "12345",
         "idTrxAcquirer": "t54",
         "operationType": "00",
         "amount": 2500,

@@ -71,6 +71,7 @@ BODIES: dict[str, Callable[[World], Any]] = {
         "transactions": [
             {
                 "acquirerId": "DEMOACQ",
+                "acquirerCode": "12345",
                 "idTrxAcquirer": "hostile-suite-1",
                 "hpan": w.ids["hpan"],
                 "operationType": "00",

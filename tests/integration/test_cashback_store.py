@@ -139,6 +139,7 @@ async def test_concurrent_chunks_for_one_citizen_lose_no_update(store: CosmosCas
     lines = [
         {
             "acquirerId": "DEMOACQ",
+            "acquirerCode": "12345",
             "idTrxAcquirer": f"t{i}",
             "hpan": hpans[i % 3],
             "operationType": "00",
@@ -393,6 +394,7 @@ async def test_the_scorer_on_cosmos_matches_a_reversal_that_came_before_its_paym
         return TransactionIn.model_validate(
             {
                 "acquirerId": "DEMOACQ",
+                "acquirerCode": "12345",
                 "idTrxAcquirer": f"t{n}",
                 "hpan": hpan,
                 "operationType": op,

@@ -151,6 +151,7 @@ async def test_any_order_and_chunking_gives_the_reference_totals(
     raws = [
         {
             "acquirerId": ACQ,
+            "acquirerCode": "12345",
             "idTrxAcquirer": t.id,
             "hpan": HPAN_A,
             "operationType": t.operation,

@@ -105,6 +105,7 @@ async def test_the_scorer_records_what_the_ranking_orders_by() -> None:
     line = TransactionIn.model_validate(
         {
             "acquirerId": "DEMOACQ",
+            "acquirerCode": "12345",
             "idTrxAcquirer": "t1",
             "hpan": HPAN_A,
             "operationType": "00",

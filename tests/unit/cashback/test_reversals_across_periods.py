@@ -61,6 +61,7 @@ def line(
 ) -> dict[str, Any]:
     body: dict[str, Any] = {
         "acquirerId": ACQ,
+        "acquirerCode": "12345",
         "idTrxAcquirer": f"t{n}",
         "hpan": HPAN_A,
         "operationType": op,

@@ -79,6 +79,7 @@ def line(
 ) -> dict[str, Any]:
     body = {
         "acquirerId": ACQ,
+        "acquirerCode": "12345",
         "idTrxAcquirer": f"t{n}",
         "hpan": hpan,
         "operationType": op,
