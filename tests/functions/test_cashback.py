@@ -556,7 +556,6 @@ async def test_the_transactions_of_a_period_newest_first_with_a_token(root: Cash
     assert first["transactions"][0] == {
         "at": "2026-12-10T12:54:00+01:00",
         "acquirerId": "DEMOACQ",
-        "acquirerCode": "12345",
         "idTrxAcquirer": "t54",
         "operationType": "00",
         "amount": 2500,
