@@ -1,0 +1,113 @@
+"""Where acquirers' files land: one Blob container per acquirer, in the files' storage account.
+
+In Azure that account is SFTP-enabled, with a local user per acquirer whose home is its
+container (infra/); the HTTPS upload writes to the same place. Locally it is Azurite, and the
+SFTP server of ``local/sftp`` writes there too. A container is named after the acquirer's party
+id (:func:`container_for`), so the worker knows who delivered a file from where it landed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Callable
+from typing import IO, Protocol
+
+from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.storage.blob.aio import BlobServiceClient
+
+from shared.platform.errors import Conflict, NotFound
+from shared.platform.storage import guarded_blob
+
+BLOB_TIMEOUT_SECONDS = 120.0
+"""One call (a block of a download, an upload of up to the HTTPS cap): generous, bounded."""
+FILE_PARTY = re.compile(r"^[A-Z0-9]{3,40}$")
+"""The party id of an acquirer that delivers files: its container's name is made from it."""
+
+
+def container_for(prefix: str, party_id: str) -> str | None:
+    """The container of ``party_id``'s files (None: its id cannot name one)."""
+    return f"{prefix}{party_id.lower()}" if FILE_PARTY.fullmatch(party_id) else None
+
+
+def party_of(prefix: str, container: str) -> str | None:
+    """Whose container this is (None: not an acquirer's files container)."""
+    if not container.startswith(prefix):
+        return None
+    party_id = container[len(prefix) :].upper()
+    return party_id if FILE_PARTY.fullmatch(party_id) else None
+
+
+class FileBlobs(Protocol):
+    def read(self, container: str, name: str) -> AsyncIterator[bytes]:
+        """The blob's bytes, a block at a time; NotFound if it does not exist."""
+        ...
+
+    async def create(self, container: str, name: str, data: bytes) -> None:
+        """Store a new blob (creating the container if needed); Conflict if it exists."""
+        ...
+
+    async def put(self, container: str, name: str, data: IO[bytes]) -> None:
+        """Store ``data`` as the blob ``name`` (replacing it)."""
+        ...
+
+    async def get(self, container: str, name: str) -> bytes:
+        """The whole (small) blob; NotFound if it does not exist."""
+        ...
+
+
+class AzureFileBlobs:
+    """:class:`FileBlobs` on a BlobServiceClient (the files' account, or Azurite)."""
+
+    def __init__(
+        self, service: Callable[[], BlobServiceClient], timeout: float = BLOB_TIMEOUT_SECONDS
+    ) -> None:
+        self._service = service
+        self._timeout = timeout
+
+    async def read(self, container: str, name: str) -> AsyncIterator[bytes]:
+        blob = self._service().get_blob_client(container, name)
+        try:
+            async with guarded_blob(self._timeout):
+                downloader = await blob.download_blob()
+        except ResourceNotFoundError:
+            raise NotFound(f"no file {name!r}") from None
+        chunks = downloader.chunks()
+        while True:
+            async with guarded_blob(self._timeout):
+                chunk = await anext(chunks, None)
+            if chunk is None:
+                return
+            yield chunk
+
+    async def create(self, container: str, name: str, data: bytes) -> None:
+        blob = self._service().get_blob_client(container, name)
+        for attempt in (1, 2):
+            try:
+                async with guarded_blob(self._timeout):
+                    await blob.upload_blob(data, overwrite=False, length=len(data))
+                return
+            except ResourceExistsError:
+                raise Conflict(f"{name!r} was delivered already: send a new file number") from None
+            except ResourceNotFoundError:
+                if attempt == 2:
+                    raise
+                # the acquirer's first file: its container is created on the way
+                try:
+                    async with guarded_blob(self._timeout):
+                        await self._service().create_container(container)
+                except ResourceExistsError:
+                    pass
+
+    async def put(self, container: str, name: str, data: IO[bytes]) -> None:
+        blob = self._service().get_blob_client(container, name)
+        async with guarded_blob(self._timeout):
+            await blob.upload_blob(data, overwrite=True)
+
+    async def get(self, container: str, name: str) -> bytes:
+        blob = self._service().get_blob_client(container, name)
+        try:
+            async with guarded_blob(self._timeout):
+                downloader = await blob.download_blob()
+                return await downloader.readall()
+        except ResourceNotFoundError:
+            raise NotFound(f"no file {name!r}") from None
