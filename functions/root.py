@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 from functools import cached_property
 
+from functions.files_root import CashbackFiles
 from shared.auth.citizen import CitizenTokenVerifier
 from shared.auth.keys import JwksKeys, KeySource, PemKeys
 from shared.auth.secrets import KeyVaultSecrets, LocalSecrets, SecretProvider
@@ -257,6 +258,11 @@ class Root:
         s = self.settings
         files = AzurePayoutFiles(self.clients.blob_service, s.cashback_payouts_blob_container)
         return PayoutJob(self._cashback_store, files, self.cashback().calendar)
+
+    @cached_property
+    def cashback_files(self) -> CashbackFiles:
+        """Acquirers' files: their intake, uploads and lists (functions/files_root.py)."""
+        return CashbackFiles(self)
 
     def notices(self) -> NoticeArchive:
         return self._notices

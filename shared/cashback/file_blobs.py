@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Callable
+from datetime import datetime, timedelta
 from typing import IO, Protocol
 
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
+from azure.storage.blob import BlobSasPermissions, generate_blob_sas
 from azure.storage.blob.aio import BlobServiceClient
 
 from shared.platform.errors import Conflict, NotFound
@@ -20,6 +22,8 @@ from shared.platform.storage import guarded_blob
 
 BLOB_TIMEOUT_SECONDS = 120.0
 """One call (a block of a download, an upload of up to the HTTPS cap): generous, bounded."""
+READ_URL_MINUTES = 15
+"""How long a download URL (a redirect's target) reads its blob."""
 FILE_PARTY = re.compile(r"^[A-Z0-9]{3,40}$")
 """The party id of an acquirer that delivers files: its container's name is made from it."""
 
@@ -46,8 +50,18 @@ class FileBlobs(Protocol):
         """Store a new blob (creating the container if needed); Conflict if it exists."""
         ...
 
-    async def put(self, container: str, name: str, data: IO[bytes]) -> None:
-        """Store ``data`` as the blob ``name`` (replacing it)."""
+    async def put(
+        self, container: str, name: str, data: IO[bytes], metadata: dict[str, str] | None = None
+    ) -> None:
+        """Store ``data`` as the blob ``name`` (replacing it), with ``metadata``."""
+        ...
+
+    def url(self, container: str, name: str) -> str:
+        """The blob's URL (no access granted: events name blobs by it)."""
+        ...
+
+    async def read_url(self, container: str, name: str, *, now: datetime) -> str:
+        """A URL reading the blob for :data:`READ_URL_MINUTES`, for a redirect."""
         ...
 
     async def get(self, container: str, name: str) -> bytes:
@@ -98,10 +112,42 @@ class AzureFileBlobs:
                 except ResourceExistsError:
                     pass
 
-    async def put(self, container: str, name: str, data: IO[bytes]) -> None:
+    async def put(
+        self, container: str, name: str, data: IO[bytes], metadata: dict[str, str] | None = None
+    ) -> None:
         blob = self._service().get_blob_client(container, name)
         async with guarded_blob(self._timeout):
-            await blob.upload_blob(data, overwrite=True)
+            await blob.upload_blob(data, overwrite=True, metadata=metadata)
+
+    def url(self, container: str, name: str) -> str:
+        return str(self._service().get_blob_client(container, name).url)
+
+    async def read_url(self, container: str, name: str, *, now: datetime) -> str:
+        service = self._service()
+        blob = service.get_blob_client(container, name)
+        expiry = now + timedelta(minutes=READ_URL_MINUTES)
+        key = getattr(service.credential, "account_key", None)
+        if key is not None:  # a connection string's key: Azurite locally
+            sas = generate_blob_sas(
+                service.account_name or "",
+                container,
+                name,
+                account_key=key,
+                permission=BlobSasPermissions(read=True),
+                expiry=expiry,
+            )
+        else:  # managed identity: a user delegation SAS, no account key anywhere
+            async with guarded_blob(self._timeout):
+                delegation = await service.get_user_delegation_key(now, expiry)
+            sas = generate_blob_sas(
+                service.account_name or "",
+                container,
+                name,
+                user_delegation_key=delegation,
+                permission=BlobSasPermissions(read=True),
+                expiry=expiry,
+            )
+        return f"{blob.url}?{sas}"
 
     async def get(self, container: str, name: str) -> bytes:
         blob = self._service().get_blob_client(container, name)

@@ -50,6 +50,7 @@ class GnuPG:
         self._home: str | None = None
         self._passphrase_file: str | None = None
         self._lock = asyncio.Lock()
+        self._checked = False  # once the probe passed, the keyring stays as it was
 
     async def _ready(self) -> str:
         async with self._lock:
@@ -139,11 +140,14 @@ class GnuPG:
                     await task
 
     async def check(self) -> None:
-        """Prove at start-up that the key decrypts: encrypt a probe to it, decrypt it back.
+        """Prove that the key decrypts: encrypt a probe to it, decrypt it back (once it
+        passed, again: nothing to do). ``/api/health`` runs it, so it runs at start-up.
 
         Raises:
             ConfigurationError: no gpg, no key, or the key does not decrypt.
         """
+        if self._checked:
+            return
         home = await self._ready()
         code, sealed, err = await _run(
             [self._gpg, "--homedir", home, "--batch", "--trust-model", "always", "--encrypt",
@@ -162,6 +166,7 @@ class GnuPG:
             raise ConfigurationError(f"the PGP private key does not decrypt: {error}") from None
         if opened != _PROBE:
             raise ConfigurationError("the PGP private key decrypts the probe wrongly")
+        self._checked = True
 
     async def close(self) -> None:
         """Stop the keyring's agent and delete the keyring."""

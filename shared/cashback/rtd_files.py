@@ -6,7 +6,8 @@ docs/cashback-files.md): ``;``-separated, no header and no trailer, one transact
 a file named ``CSTAR.<ABI>.TRNLOG.<yyyymmdd>.<hhmmss>.<nnn>.csv`` (``.pgp`` once encrypted).
 A line has the 15 columns of the interface, optionally followed by the PAR (version 5.0) or by
 fiscal code, VAT number, POS type and PAR (the layout of the repository's example files and of
-the batch's own reader); the columns after the fifteenth are read and not kept.
+the batch's own reader); the columns after the fifteenth are read and not kept. A first line
+``#sha256sum:<hex>``, which the batch's later versions write, is skipped.
 
 A line is parsed on its own: it becomes a :class:`~shared.cashback.acquirer_api.TransactionIn`
 or a :class:`LineReject` with its line number and reasons, and the file goes on. Memory stays
@@ -50,6 +51,8 @@ COLUMNS = (
 EXTRA_COLUMNS = (0, 1, 4)
 """How many columns may follow the 15: none, the PAR (v5.0), or fiscal code, VAT, POS type, PAR."""
 EURO = "978"
+CHECKSUM_HEADER = b"#sha256sum:"
+"""The first line the batch's later versions write (the input's checksum): skipped."""
 _NAME = re.compile(
     r"^CSTAR\.(?P<abi>[0-9A-Z]{5})\.TRNLOG\.(?P<date>[0-9]{8})\.(?P<time>[0-9]{6})"
     r"\.(?P<nnn>[0-9]{3})\.csv(?P<pgp>\.pgp)?$"
@@ -220,5 +223,7 @@ async def parse_stream(chunks: AsyncIterable[bytes]) -> AsyncIterator[ParsedLine
     number = 0
     async for raw in split_lines(chunks):
         number += 1
+        if number == 1 and raw.startswith(CHECKSUM_HEADER):
+            continue  # the later batch's own header: not a transaction
         if raw:
             yield parse_line(number, raw)

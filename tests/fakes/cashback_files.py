@@ -14,6 +14,7 @@ from shared.platform.errors import Conflict, NotFound
 class MemoryFileBlobs:
     def __init__(self, block: int = 1000) -> None:
         self.blobs: dict[tuple[str, str], bytes] = {}
+        self.metadata: dict[tuple[str, str], dict[str, str]] = {}
         self.block = block
 
     async def read(self, container: str, name: str) -> AsyncIterator[bytes]:
@@ -28,8 +29,17 @@ class MemoryFileBlobs:
             raise Conflict(f"{name!r} was delivered already")
         self.blobs[(container, name)] = bytes(data)
 
-    async def put(self, container: str, name: str, data: IO[bytes]) -> None:
+    async def put(
+        self, container: str, name: str, data: IO[bytes], metadata: dict[str, str] | None = None
+    ) -> None:
         self.blobs[(container, name)] = data.read()
+        self.metadata[(container, name)] = dict(metadata or {})
+
+    def url(self, container: str, name: str) -> str:
+        return f"memory://{container}/{name}"
+
+    async def read_url(self, container: str, name: str, *, now: datetime) -> str:
+        return f"memory://{container}/{name}?until={now.isoformat()}"
 
     async def get(self, container: str, name: str) -> bytes:
         data = self.blobs.get((container, name))
