@@ -9,7 +9,7 @@ the file's (the line's acquirer code is the file's ABI; no line twice), enqueues
 lines for today's scorer in chunks, and writes the rejected lines, with their numbers and
 reasons, to ``<name>.report.csv`` next to the file.
 
-Each file is processed once: a record per file (``file:<container>/<name>``) says it is done,
+Each file is processed once: a record per file (``file:<container>:<name>``) says it is done,
 so a redelivered event or the same name uploaded again changes nothing. A worker that dies
 midway leaves the record ``PROCESSING``; the redelivery processes the file again from its
 start, which counts nothing twice (the chunks' message ids are the same, and the scorer
@@ -111,7 +111,8 @@ class Decryptor(Protocol):
 
 
 def record_id(container: str, name: str) -> str:
-    return f"file:{container}/{name}"
+    # "/" may not appear in a Cosmos id
+    return f"file:{container}:{name}"
 
 
 class _Report:
