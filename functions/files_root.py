@@ -54,7 +54,7 @@ class CashbackFiles:
         return AzureFileBlobs(self._files_blob_service)
 
     @cached_property
-    def _store(self) -> CosmosCashbackStore:
+    def store(self) -> CosmosCashbackStore:
         s = self._root.settings
         return CosmosCashbackStore(
             self._root.clients.container(s.cashback_container), s.cosmos_timeout_seconds
@@ -66,7 +66,7 @@ class CashbackFiles:
         return FileIntake(
             blobs=self.blobs,
             decryptor=self.gnupg,
-            store=self._store,
+            store=self.store,
             parties=self._root.parties(),
             sender=self._root.sender,
             queue=s.cashback_transactions_queue,
@@ -79,7 +79,7 @@ class CashbackFiles:
         s = self._root.settings
         return Uploads(
             blobs=self.blobs,
-            store=self._store,
+            store=self.store,
             sender=self._root.sender,
             events_queue=s.cashback_files_queue,
             container_prefix=s.cashback_files_container_prefix,

@@ -53,6 +53,16 @@ def generate_key(uid: str = DEV_KEY_UID, *, passphrase: str = "") -> KeyPair:
     return KeyPair(private.decode("ascii"), public.decode("ascii"))
 
 
+def public_of(private_key: str) -> str:
+    """The armored public key of an armored private key."""
+    with tempfile.TemporaryDirectory(prefix="cs-pgp-") as home:
+        try:
+            _gpg(home, "--import", data=private_key.encode())
+            return _gpg(home, "--armor", "--export").decode("ascii")
+        finally:
+            _kill_agent(home)
+
+
 def encrypt(public_key: str, plaintext: bytes) -> bytes:
     """``plaintext`` encrypted to ``public_key`` (binary OpenPGP, as the acquirers' batch)."""
     with tempfile.TemporaryDirectory(prefix="cs-pgp-") as home:
