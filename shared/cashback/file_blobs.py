@@ -22,6 +22,8 @@ from shared.platform.storage import guarded_blob
 
 BLOB_TIMEOUT_SECONDS = 120.0
 """One call (a block of a download, an upload of up to the HTTPS cap): generous, bounded."""
+READ_BLOCK = 4 * 1024 * 1024
+"""A file is read by ranges of this many bytes."""
 READ_URL_MINUTES = 15
 """How long a download URL (a redirect's target) reads its blob."""
 FILE_PARTY = re.compile(r"^[A-Z0-9]{3,40}$")
@@ -79,19 +81,21 @@ class AzureFileBlobs:
         self._timeout = timeout
 
     async def read(self, container: str, name: str) -> AsyncIterator[bytes]:
+        # By ranges of READ_BLOCK: a plain download holds its first 32 MB (the SDK's single-get
+        # size) in memory, which would make a worker's memory grow with the file.
         blob = self._service().get_blob_client(container, name)
         try:
             async with guarded_blob(self._timeout):
-                downloader = await blob.download_blob()
+                size = (await blob.get_blob_properties()).size
         except ResourceNotFoundError:
             raise NotFound(f"no file {name!r}") from None
-        chunks = downloader.chunks()
-        while True:
+        for offset in range(0, size, READ_BLOCK):
             async with guarded_blob(self._timeout):
-                chunk = await anext(chunks, None)
-            if chunk is None:
-                return
-            yield chunk
+                part = await blob.download_blob(
+                    offset=offset, length=min(READ_BLOCK, size - offset)
+                )
+                data = await part.readall()
+            yield data
 
     async def create(self, container: str, name: str, data: bytes) -> None:
         blob = self._service().get_blob_client(container, name)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import tempfile
+from collections import deque
 from collections.abc import Sequence
 from datetime import datetime
 from typing import IO, Any, Literal, Protocol
@@ -77,6 +78,31 @@ def blob_created_event(container: str, name: str, at: datetime, url: str) -> dic
 
 def event_message(event: dict[str, Any]) -> Outgoing:
     return Outgoing.json(f"blob:{event['id']}", event)
+
+
+DUPLICATE_WINDOW = 200_000
+"""How many of a file's latest transactions a line is checked against for DUPLICATE_IN_FILE:
+memory stays bounded whatever the file's size (~15 MB). A duplicate further back is not
+reported, and still counts once: the scorer counts each transaction id once."""
+
+
+class _Recent:
+    """The keys of the latest ``size`` lines."""
+
+    def __init__(self, size: int) -> None:
+        self._keys: set[int] = set()
+        self._order: deque[int] = deque()
+        self._size = size
+
+    def add(self, key: int) -> bool:
+        """Remember ``key``; False if it is among the latest already."""
+        if key in self._keys:
+            return False
+        if len(self._order) == self._size:
+            self._keys.discard(self._order.popleft())
+        self._keys.add(key)
+        self._order.append(key)
+        return True
 
 
 class FileRecord(BaseModel):
@@ -150,7 +176,9 @@ class FileIntake:
         queue: str,
         periods: tuple[rules.Period, ...],
         container_prefix: str,
+        duplicate_window: int = DUPLICATE_WINDOW,
     ) -> None:
+        self._window = duplicate_window
         self._blobs = blobs
         self._decryptor = decryptor
         self._store = store
@@ -275,7 +303,7 @@ class FileIntake:
     async def _lines(
         self, record: FileRecord, parsed: FileName, acts_for: ActsFor, report: _Report
     ) -> None:
-        seen: set[int] = set()
+        seen = _Recent(self._window)
         batch: list[TransactionIn] = []
         messages: list[Outgoing] = []
         plaintext = self._decryptor.decrypt(self._blobs.read(record.container, record.name))
@@ -310,7 +338,7 @@ class FileIntake:
         record: FileRecord,
         parsed: FileName,
         acts_for: ActsFor,
-        seen: set[int],
+        seen: _Recent,
     ) -> str | None:
         line = item.transaction
         if line.acquirer_code != parsed.abi:
@@ -324,11 +352,7 @@ class FileIntake:
         )
         if reason is not None:
             return reason
-        # 8 bytes a line: a million lines' keys stay within tens of MB
         key = int.from_bytes(
             hashlib.blake2b(duplicate_key(line).encode(), digest_size=8).digest(), "big"
         )
-        if key in seen:
-            return "DUPLICATE_IN_FILE"
-        seen.add(key)
-        return None
+        return "DUPLICATE_IN_FILE" if not seen.add(key) else None

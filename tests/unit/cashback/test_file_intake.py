@@ -63,6 +63,7 @@ class World:
             queue="q",
             periods=PERIODS,
             container_prefix=PREFIX,
+            duplicate_window=window,
         )
 
     def deliver(self, lines: list[str], name: str = NAME, container: str = CONTAINER) -> bytes:
@@ -194,3 +195,14 @@ async def test_a_file_that_does_not_decrypt_is_recorded_failed() -> None:
     assert record is not None
     assert (record.status, record.accepted) == ("FAILED", 0)
     assert "does not decrypt" in world.report()[0][2]
+
+
+async def test_duplicates_are_checked_against_a_bounded_window_of_latest_lines() -> None:
+    world = World(window=3)
+    lines = [row(1), row(2), row(1), row(3), row(4), row(5), row(1)]
+    record = await world.intake.on_event(world.deliver(lines), now=NOW)
+    assert record is not None
+    # line 3 repeats line 1 within the window; line 7 is past it: enqueued, and the scorer
+    # (which counts each transaction id once) drops it
+    assert [(r[0], r[1]) for r in world.report()] == [("3", "DUPLICATE_IN_FILE")]
+    assert world.sent_ids() == ["T1", "T2", "T3", "T4", "T5", "T1"]
