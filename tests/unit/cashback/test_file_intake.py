@@ -50,7 +50,12 @@ def row(n: int, *, code: str = "00001", acq: str = "11111", op: str = "00", **kw
 
 
 class World:
-    def __init__(self, acts_for: dict[str, list[str]] | None = None, decryptor: Any = None) -> None:
+    def __init__(
+        self,
+        acts_for: dict[str, list[str]] | None = None,
+        decryptor: Any = None,
+        window: int = 1000,
+    ) -> None:
         self.blobs = MemoryFileBlobs(block=97)  # lines cross block boundaries
         self.store = MemoryCashbackStore()
         self.sender = MemorySender()
