@@ -22,7 +22,7 @@ from shared.platform.storage import guarded_blob
 
 BLOB_TIMEOUT_SECONDS = 120.0
 """One call (a block of a download, an upload of up to the HTTPS cap): generous, bounded."""
-READ_BLOCK = 4 * 1024 * 1024
+READ_BLOCK = 1024 * 1024
 """A file is read by ranges of this many bytes."""
 READ_URL_MINUTES = 15
 """How long a download URL (a redirect's target) reads its blob."""
