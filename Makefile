@@ -19,9 +19,17 @@ SWAGGER_UI_FILES := swagger-ui.css swagger-ui-bundle.js swagger-ui-bundle.js.LIC
 	favicon-16x16.png favicon-32x32.png LICENSE NOTICE
 STATIC := $(addprefix static/swagger-ui/,$(SWAGGER_UI_FILES))
 
-.PHONY: run test test-unit token lint typecheck bench install static lock clean
+.PHONY: run test test-unit token lint typecheck bench install static lock clean debian
 
-install: $(VENV)/.installed node_modules/.installed static $(TOOLS)/.installed
+install: debian $(VENV)/.installed node_modules/.installed static $(TOOLS)/.installed
+
+# The Debian packages the app and its tests need: gnupg decrypts acquirers' files
+# (docs/cashback-files.md). Installed as root; otherwise they must already be there.
+DEBIAN_PACKAGES := gnupg
+debian:
+	@command -v gpg >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+		apt-get install -y -qq $(DEBIAN_PACKAGES); } || \
+		{ echo "install the Debian packages: $(DEBIAN_PACKAGES)"; exit 1; }
 
 # uv itself, in the app's venv; the dev lock pins the same version, so a sync keeps it.
 $(UV):

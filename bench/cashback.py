@@ -20,8 +20,11 @@ the ranking of 200,000 synthetic citizens in memory.
   standings rows and sort them by the ranking rule) on 200,000 made-up rows with ties, beside a bare
   ``sorted`` of plain tuples by the same key.
 
-Run: ``python -m bench.cashback [--citizens 2000] [--transactions 20000]``. Prints; asserts
-nothing.
+- Files: the file phase, :mod:`bench.cashback_files` (an encrypted RTD file from upload to
+  scored beside decrypt-and-parse only, and the worker's peak memory at 100k and 1M lines).
+
+Run: ``python -m bench.cashback [--citizens 2000] [--transactions 20000] [--file-lines 100000]``.
+Prints; asserts nothing.
 """
 
 from __future__ import annotations
@@ -396,6 +399,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--citizens", type=int, default=2_000)
     parser.add_argument("--transactions", type=int, default=20_000)
+    parser.add_argument(
+        "--file-lines",
+        type=int,
+        default=100_000,
+        help="the file phase (bench/cashback_files.py): lines from upload to scored; 0: skip",
+    )
     args = parser.parse_args()
     queue = f"bench-cashback-{uuid.uuid4().hex[:8]}"
     with tempfile.TemporaryDirectory() as state:
@@ -410,6 +419,15 @@ def main() -> None:
         finally:
             platform.stop()
     rank_figures()
+    if args.file_lines:
+        # acquirers' files, on emulators of their own (Azurite besides): bench/cashback_files.py
+        import subprocess
+        import sys
+
+        subprocess.run(
+            [sys.executable, "-m", "bench.cashback_files", "--lines", str(args.file_lines)],
+            check=True,
+        )
 
 
 if __name__ == "__main__":

@@ -246,8 +246,9 @@ async def cashback_period_transactions(call: Call[BaseModel]) -> TransactionPage
     "the acceptable ones are scored asynchronously",
 )
 async def cashback_transactions(call: Call[TransactionBatchIn]) -> BatchAccepted:
+    party = call.the_party
     return await call.root.cashback_intake().submit(
-        call.the_party.party_id, call.body, now=call.now
+        party.party_id, call.body, now=call.now, acts_for=party.acts_for
     )
 
 

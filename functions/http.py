@@ -131,6 +131,7 @@ def endpoint(
     invalid_status: int = 422,
     documents: type[BaseModel] | None = None,
     decoder: Callable[[bytes], BaseModel] | None = None,
+    upload: str | None = None,
 ) -> Callable[[Handler], Handler]:
     """Register ``handler`` as the HTTP function ``route`` (under /api) for ``method``.
 
@@ -142,7 +143,8 @@ def endpoint(
     ``invalid_status``: the status of a body that is JSON but not the schema (422; 400 where a
     public contract says so, as ACA's does). ``documents``: the body's schema for the OpenAPI
     document when the handler parses ``call.raw_body`` itself (bulk uploads). ``decoder``: see
-    :func:`decode`.
+    :func:`decode`. ``upload``: the media type of a body that is a file the handler reads from
+    ``call.raw_body`` (documented as binary).
     """
 
     def register(handler: Handler) -> Handler:
@@ -159,6 +161,7 @@ def endpoint(
                 errors=errors,
                 query=query or {},
                 tags=tags,
+                upload=upload,
             )
         )
 

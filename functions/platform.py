@@ -45,6 +45,7 @@ _probe = HealthProbe(
         "cashback periods": check_cashback_periods,
         "wallet notification URL": check_wallet_settings,
     },
+    probes={"cashback files PGP key": lambda: get_root().cashback_files.gnupg.check()},
 )
 
 

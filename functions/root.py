@@ -10,6 +10,7 @@ from datetime import timedelta
 from functools import cached_property
 
 from functions.cashback_push import CashbackPush
+from functions.files_root import CashbackFiles
 from shared.auth.citizen import CitizenTokenVerifier
 from shared.auth.keys import JwksKeys, KeySource, PemKeys
 from shared.auth.secrets import KeyVaultSecrets, LocalSecrets, SecretProvider
@@ -270,6 +271,11 @@ class Root:
     def _cashback_alerts(self) -> Alerts:
         """Cashback's notifications, sent through push's service as the sender ``cashback``."""
         return Alerts(self._cashback_store, CashbackPush(self.push_requests(), self.parties()))
+
+    @cached_property
+    def cashback_files(self) -> CashbackFiles:
+        """Acquirers' files: their intake, uploads and lists (functions/files_root.py)."""
+        return CashbackFiles(self)
 
     def notices(self) -> NoticeArchive:
         return self._notices

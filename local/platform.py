@@ -26,6 +26,7 @@ from local.ecsim import DEMO_NOTICES, start_ecsim
 from local.process import ROOT, Child
 from local.psp import DEV_HPAN_SALT, start_psp
 from local.psp import base_url as psp_base_url
+from local.sftp import DEV_SFTP_PASSWORD, start_sftp
 from local.tokens import generate_key_pair
 from shared.platform.config import Settings, load_settings
 from shared.platform.errors import ConfigurationError
@@ -68,6 +69,12 @@ def demo_channel(env: Mapping[str, str]) -> DemoChannel:
     return DemoChannel(DEMO_PSP, broker, channel, password)
 
 
+DEMO_ACQUIRER_ABI = "99999"
+"""The ABI code the demo acquirer's files carry (CSTAR.99999.TRNLOG...)."""
+SFTP_PORT = "LOCAL_SFTP_PORT"
+"""Set by the platform to the local SFTP server's port (user ``demoacq``, DEV_SFTP_PASSWORD)."""
+
+
 STATION_URL = "LOCAL_EC_STATION_URL"
 """Set by the platform to the EC simulator's station URL; seeded as the demo station's."""
 
@@ -94,7 +101,14 @@ DEMO_PARTIES = (
         default_iban=DEMO_IBAN,
         stations=(f"{DEMO_EC}_01",),
     ),
-    DemoParty("DEMOACQ", "Demo acquirer", "acquirer", "DEV_PARTY_KEY_ACQUIRER"),
+    # a circuit-like acquirer: it sends for itself and, in files of ABI 99999, for two others
+    DemoParty(
+        "DEMOACQ",
+        "Demo acquirer",
+        "acquirer",
+        "DEV_PARTY_KEY_ACQUIRER",
+        acts_for={DEMO_ACQUIRER_ABI: ["09509", "22222"]},
+    ),
     DemoParty(DEMO_PSP, "Demo PSP", "psp", "DEV_PARTY_KEY_PSP", secret_name="psp-demo-signing"),
     DemoParty(
         DEMO_STATION,
@@ -358,6 +372,17 @@ class Platform:
                 self.azurite = start_azurite()
                 self._own(self.azurite)
                 self.env["AzureWebJobsStorage"] = self.azurite.connection_string()
+                self.sftp = self._own(
+                    start_sftp(
+                        clock_file=self.clock_file,
+                        users={"demoacq": DEV_SFTP_PASSWORD},
+                        storage=self.azurite.connection_string(),
+                        servicebus=self.env["ServiceBusConnection"],
+                        queue=settings.cashback_files_queue,
+                        prefix=settings.cashback_files_container_prefix,
+                    )
+                )
+                self.env[SFTP_PORT] = str(self.sftp.port)
         except BaseException:
             self.stop()
             raise

@@ -63,6 +63,16 @@ param walletNotificationUrl string = ''
 @description('CASHBACK_BANK_CHECK_URL: the bank-check service that says whether an IBAN belongs to a citizen (https).')
 param cashbackBankCheckUrl string
 
+@description('CASHBACK_HPAN_SALT: the salt PANs are hashed with (SHA-256 of PAN + salt), served to acquirers; PSPs and acquirers hold it, so it is not the app\'s secret.')
+@minLength(16)
+param cashbackHpanSalt string
+
+@description('CASHBACK_PGP_PASSPHRASE_SECRET: the Key Vault secret holding the passphrase of the PGP private key (secret cashback-pgp-private-key); empty: the key has none.')
+param cashbackPgpPassphraseSecret string = ''
+
+@description('Acquirers delivering files by SFTP: party id (capital letters and digits) -> the public SSH keys of its SFTP local user, each { key (OpenSSH format), description }; each gets a container rtd-<id in lower case>.')
+param cashbackAcquirers object = {}
+
 // Timers: NCRONTAB schedules (second minute hour day month day-of-week), which the timer triggers
 // bind by setting name (%OUTBOX_SWEEP_SCHEDULE% and the like); modules/checks.bicep checks their shape.
 
@@ -77,6 +87,9 @@ param cashbackRankSchedule string = '0 0 * * * *'
 
 @description('CASHBACK_PAYOUTS_SCHEDULE: when the payout lists of closed periods are written.')
 param cashbackPayoutsSchedule string = '0 30 2 * * *'
+
+@description('CASHBACK_HPAN_LIST_SCHEDULE: when the list of hashed PANs enabled for cashback is written for acquirers.')
+param cashbackHpanListSchedule string = '0 0 1 * * *'
 
 @description('STANDIN_EVALUATE_SCHEDULE: when stations in stand-in are probed and the entry and exit rules applied.')
 param standinEvaluateSchedule string = '0 */5 * * * *'
@@ -242,6 +255,8 @@ var names = {
   plan: '${base}-asp'
   functionApp: '${base}-func'
   storageAccount: '${environment.prefix}${environment.name}${region}func'
+  filesStorageAccount: '${environment.prefix}${environment.name}${region}rtd'
+  filesEventsTopic: '${base}-rtd-egst'
   deploymentContainer: 'app-package'
   logAnalytics: '${base}-log'
   appInsights: '${base}-appi'
@@ -335,6 +350,10 @@ var blobContainers = {
     setting: 'CASHBACK_PAYOUTS_BLOB_CONTAINER'
     name: 'cashback-payouts'
   }
+  cashback_lists: {
+    setting: 'CASHBACK_LISTS_BLOB_CONTAINER'
+    name: 'cashback-lists'
+  }
 }
 
 // Every Service Bus queue a trigger or a producer names (shared/platform/resources.py QUEUES).
@@ -354,6 +373,12 @@ var servicebusQueues = {
   cashback_transactions: {
     setting: 'CASHBACK_TRANSACTIONS_QUEUE'
     name: 'cashback-transactions'
+    lockSeconds: servicebusLockDurationSeconds
+    duplicateWindowSeconds: servicebusDuplicateDetectionWindowSeconds
+  }
+  cashback_files: {
+    setting: 'CASHBACK_FILES_QUEUE'
+    name: 'cashback-files'
     lockSeconds: servicebusLockDurationSeconds
     duplicateWindowSeconds: servicebusDuplicateDetectionWindowSeconds
   }
@@ -408,6 +433,7 @@ module checks 'modules/checks.bicep' = {
       NOTICES_EXPIRE_SCHEDULE: noticesExpireSchedule
       CASHBACK_RANK_SCHEDULE: cashbackRankSchedule
       CASHBACK_PAYOUTS_SCHEDULE: cashbackPayoutsSchedule
+      CASHBACK_HPAN_LIST_SCHEDULE: cashbackHpanListSchedule
       STANDIN_EVALUATE_SCHEDULE: standinEvaluateSchedule
     }
   }
@@ -491,6 +517,25 @@ module servicebus 'modules/servicebus.bicep' = {
     deadLetteringOnExpiry: servicebusDeadLetteringOnExpiry
     messageTtlDays: servicebusMessageTtlDays
     privateNetworking: privateNetworking
+    tags: allTags
+  }
+}
+
+var filesContainerPrefix = 'rtd-'
+
+module sftp 'modules/sftp.bicep' = {
+  scope: rg
+  name: 'sftp'
+  params: {
+    name: names.filesStorageAccount
+    location: environment.location
+    replication: storageReplication
+    containerPrefix: filesContainerPrefix
+    acquirers: cashbackAcquirers
+    topicName: names.filesEventsTopic
+    servicebusNamespaceName: names.servicebus
+    queueName: servicebusQueues.cashback_files.name
+    appPrincipalId: identity.outputs.principalId
     tags: allTags
   }
 }
@@ -588,6 +633,7 @@ var appSettings = {
   NOTICES_EXPIRE_SCHEDULE: noticesExpireSchedule
   CASHBACK_RANK_SCHEDULE: cashbackRankSchedule
   CASHBACK_PAYOUTS_SCHEDULE: cashbackPayoutsSchedule
+  CASHBACK_HPAN_LIST_SCHEDULE: cashbackHpanListSchedule
   STANDIN_EVALUATE_SCHEDULE: standinEvaluateSchedule
   // Push: one keep-alive session per Notification Hubs namespace (the hubs are PUSH_HUB_<n>_*).
   PUSH_CONNECTOR_LIMIT: '32'
@@ -617,6 +663,15 @@ var appSettings = {
   CASHBACK_BANK_CHECK_URL: cashbackBankCheckUrl
   CASHBACK_BANK_CHECK_TIMEOUT_SECONDS: '5'
   CASHBACK_PAYOUTS_BLOB_CONTAINER: blobContainers.cashback_payouts.name
+  // Acquirers' files (modules/sftp.bicep): the SFTP-enabled account, its blob-created events' queue.
+  CASHBACK_FILES_QUEUE: servicebusQueues.cashback_files.name
+  CASHBACK_FILES_STORAGE_ACCOUNT: sftp.outputs.name
+  CASHBACK_FILES_CONTAINER_PREFIX: filesContainerPrefix
+  CASHBACK_FILES_LOCAL_EVENTS: 'false'
+  CASHBACK_PGP_PRIVATE_KEY_SECRET: 'cashback-pgp-private-key'
+  CASHBACK_PGP_PASSPHRASE_SECRET: cashbackPgpPassphraseSecret
+  CASHBACK_HPAN_SALT: cashbackHpanSalt
+  CASHBACK_LISTS_BLOB_CONTAINER: blobContainers.cashback_lists.name
   // Notices: the archive and its bulk uploads (blobs in the host's storage account).
   NOTICES_CONTAINER: cosmosContainers.notices.name
   NOTICE_BULKS_CONTAINER: cosmosContainers.notice_bulks.name

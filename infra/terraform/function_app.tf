@@ -72,11 +72,12 @@ locals {
     PUSH_QUEUE                    = azurerm_servicebus_queue.this["push"].name
 
     # Timers (NCRONTAB), bound by the timer triggers as %NAME_SCHEDULE%.
-    OUTBOX_SWEEP_SCHEDULE     = var.outbox_sweep_schedule
-    NOTICES_EXPIRE_SCHEDULE   = var.notices_expire_schedule
-    CASHBACK_RANK_SCHEDULE    = var.cashback_rank_schedule
-    CASHBACK_PAYOUTS_SCHEDULE = var.cashback_payouts_schedule
-    STANDIN_EVALUATE_SCHEDULE = var.standin_evaluate_schedule
+    OUTBOX_SWEEP_SCHEDULE       = var.outbox_sweep_schedule
+    NOTICES_EXPIRE_SCHEDULE     = var.notices_expire_schedule
+    CASHBACK_RANK_SCHEDULE      = var.cashback_rank_schedule
+    CASHBACK_PAYOUTS_SCHEDULE   = var.cashback_payouts_schedule
+    CASHBACK_HPAN_LIST_SCHEDULE = var.cashback_hpan_list_schedule
+    STANDIN_EVALUATE_SCHEDULE   = var.standin_evaluate_schedule
 
     # Push: one keep-alive session per Notification Hubs namespace (the hubs are PUSH_HUB_<n>_*).
     PUSH_CONNECTOR_LIMIT          = "32"
@@ -109,6 +110,15 @@ locals {
     CASHBACK_BANK_CHECK_URL             = var.cashback_bank_check_url
     CASHBACK_BANK_CHECK_TIMEOUT_SECONDS = "5"
     CASHBACK_PAYOUTS_BLOB_CONTAINER     = azurerm_storage_container.app["cashback_payouts"].name
+    # Acquirers' files (sftp.tf): the SFTP-enabled account, its blob-created events' queue.
+    CASHBACK_FILES_QUEUE            = azurerm_servicebus_queue.this["cashback_files"].name
+    CASHBACK_FILES_STORAGE_ACCOUNT  = azurerm_storage_account.files.name
+    CASHBACK_FILES_CONTAINER_PREFIX = local.files_container_prefix
+    CASHBACK_FILES_LOCAL_EVENTS     = "false"
+    CASHBACK_PGP_PRIVATE_KEY_SECRET = "cashback-pgp-private-key"
+    CASHBACK_PGP_PASSPHRASE_SECRET  = var.cashback_pgp_passphrase_secret
+    CASHBACK_HPAN_SALT              = var.cashback_hpan_salt
+    CASHBACK_LISTS_BLOB_CONTAINER   = azurerm_storage_container.app["cashback_lists"].name
 
     # Notices: the archive and its bulk uploads (blobs in the host's storage account).
     NOTICES_CONTAINER        = azurerm_cosmosdb_sql_container.this["notices"].name

@@ -37,6 +37,11 @@ locals {
       scope = azurerm_storage_account.this.id
       role  = local.built_in_roles.storage_table_data_contributor
     }
+    # Acquirers' files (sftp.tf): read, report written next to them, containers on first use.
+    files_blob = {
+      scope = azurerm_storage_account.files.id
+      role  = local.built_in_roles.storage_blob_data_owner
+    }
     # Producers, the outbox and dead-letter replays send.
     servicebus_sender = {
       scope = azurerm_servicebus_namespace.this.id

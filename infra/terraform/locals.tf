@@ -18,6 +18,8 @@ locals {
     plan                       = "${local.base}-asp"
     function_app               = "${local.base}-func"
     storage_account            = "${var.environment.prefix}${var.environment.name}${local.location_short[var.environment.location]}func"
+    files_storage_account      = "${var.environment.prefix}${var.environment.name}${local.location_short[var.environment.location]}rtd"
+    files_events_topic         = "${local.base}-rtd-egst"
     deployment_container       = "app-package"
     log_analytics              = "${local.base}-log"
     app_insights               = "${local.base}-appi"
@@ -36,6 +38,7 @@ locals {
   # Azure's naming rules, checked before anything is created (resource_group.tf).
   name_rules = {
     storage_account = can(regex("^[a-z0-9]{3,24}$", local.names.storage_account))
+    files_account   = can(regex("^[a-z0-9]{3,24}$", local.names.files_storage_account))
     key_vault       = can(regex("^[a-zA-Z][a-zA-Z0-9-]{1,22}[a-zA-Z0-9]$", local.names.key_vault))
     cosmos_account  = can(regex("^[a-z0-9][a-z0-9-]{1,42}[a-z0-9]$", local.names.cosmos_account))
     servicebus      = can(regex("^[a-zA-Z][a-zA-Z0-9-]{4,48}[a-zA-Z0-9]$", local.names.servicebus))
@@ -121,6 +124,10 @@ locals {
       setting = "CASHBACK_PAYOUTS_BLOB_CONTAINER"
       name    = "cashback-payouts"
     }
+    cashback_lists = {
+      setting = "CASHBACK_LISTS_BLOB_CONTAINER"
+      name    = "cashback-lists"
+    }
   }
 
   # Every Service Bus queue a trigger or a producer names (shared/platform/resources.py QUEUES).
@@ -140,6 +147,12 @@ locals {
     cashback_transactions = {
       setting                  = "CASHBACK_TRANSACTIONS_QUEUE"
       name                     = "cashback-transactions"
+      lock_seconds             = var.servicebus_lock_duration_seconds
+      duplicate_window_seconds = var.servicebus_duplicate_detection_window_seconds
+    }
+    cashback_files = {
+      setting                  = "CASHBACK_FILES_QUEUE"
+      name                     = "cashback-files"
       lock_seconds             = var.servicebus_lock_duration_seconds
       duplicate_window_seconds = var.servicebus_duplicate_detection_window_seconds
     }

@@ -180,6 +180,33 @@ variable "cashback_bank_check_url" {
   }
 }
 
+variable "cashback_hpan_salt" {
+  description = "CASHBACK_HPAN_SALT: the salt PANs are hashed with (SHA-256 of PAN + salt), served to acquirers; PSPs and acquirers hold it, so it is not the app's secret."
+  type        = string
+
+  validation {
+    condition     = length(var.cashback_hpan_salt) >= 16
+    error_message = "cashback_hpan_salt: at least 16 characters."
+  }
+}
+
+variable "cashback_pgp_passphrase_secret" {
+  description = "CASHBACK_PGP_PASSPHRASE_SECRET: the Key Vault secret holding the passphrase of the PGP private key (secret cashback-pgp-private-key); empty: the key has none."
+  type        = string
+  default     = ""
+}
+
+variable "cashback_acquirers" {
+  description = "Acquirers delivering files by SFTP: party id (capital letters and digits) -> the public SSH keys (OpenSSH format) of its SFTP local user. Each gets a container rtd-<id in lower case> in the files' storage account."
+  type        = map(list(string))
+  default     = {}
+
+  validation {
+    condition     = alltrue([for id, keys in var.cashback_acquirers : can(regex("^[A-Z0-9]{3,40}$", id)) && length(keys) > 0])
+    error_message = "cashback_acquirers: party ids of capital letters and digits (3-40), each with at least one SSH key."
+  }
+}
+
 # Timers: NCRONTAB schedules (second minute hour day month day-of-week), which the timer triggers
 # bind by setting name (%OUTBOX_SWEEP_SCHEDULE% and the like).
 
@@ -224,6 +251,17 @@ variable "cashback_payouts_schedule" {
   validation {
     condition     = can(regex("^[0-9A-Za-z*/,-]+( [0-9A-Za-z*/,-]+){5}$", var.cashback_payouts_schedule))
     error_message = "cashback_payouts_schedule: six NCRONTAB fields separated by one space (second minute hour day month day-of-week)."
+  }
+}
+
+variable "cashback_hpan_list_schedule" {
+  description = "CASHBACK_HPAN_LIST_SCHEDULE: when the list of hashed PANs enabled for cashback is written for acquirers."
+  type        = string
+  default     = "0 0 1 * * *"
+
+  validation {
+    condition     = can(regex("^[0-9A-Za-z*/,-]+( [0-9A-Za-z*/,-]+){5}$", var.cashback_hpan_list_schedule))
+    error_message = "cashback_hpan_list_schedule: six NCRONTAB fields separated by one space (second minute hour day month day-of-week)."
   }
 }
 

@@ -245,6 +245,52 @@ class CapabilitySettings(BaseSettings):
         description="Blob container, in the host's storage account, receiving the payout lists "
         "(CSV).",
     )
+    # Acquirers' files (docs/cashback-files.md): each acquirer's container in the files'
+    # storage account (SFTP-enabled in Azure), a blob-created event per file on this queue.
+    cashback_files_queue: str = Field(
+        default="cashback-files",
+        description="Service Bus queue of blob-created events of acquirers' files (Event Grid "
+        "in Azure; the upload route and the SFTP server locally).",
+    )
+    cashback_files_storage_account: str = Field(
+        default="",
+        description="Name of the SFTP-enabled storage account holding acquirers' files (managed "
+        "identity); empty: the host's storage (Azurite locally).",
+    )
+    cashback_files_container_prefix: str = Field(
+        default="rtd-",
+        pattern=r"^[a-z0-9][a-z0-9-]{0,20}$",
+        description="Prefix of each acquirer's files container (then its party id in lower case).",
+    )
+    cashback_files_local_events: bool = Field(
+        default=False,
+        description="Local only: the upload route sends the blob-created event itself (in "
+        "Azure, Event Grid does).",
+    )
+    cashback_pgp_private_key_secret: str = Field(
+        default="cashback-pgp-private-key",
+        description="Name of the secret (Key Vault; LOCAL_SECRETS locally) holding the "
+        "platform's armored PGP private key that acquirers' files are encrypted to.",
+    )
+    cashback_pgp_passphrase_secret: str = Field(
+        default="",
+        description="Name of the secret holding that key's passphrase; empty: the key has none.",
+    )
+    cashback_hpan_salt: str = Field(
+        default="",
+        description="The salt PANs are hashed with (SHA-256 of PAN + salt), served to acquirers; "
+        "not a secret of the app: PSPs and acquirers hold it.",
+    )
+    cashback_lists_blob_container: str = Field(
+        default="cashback-lists",
+        description="Blob container, in the host's storage account, of the list of hashed PANs "
+        "served to acquirers.",
+    )
+    cashback_hpan_list_schedule: Ncrontab = Field(
+        default="0 0 1 * * *",
+        description="When the timer cashback_hpan_list writes the list of hashed PANs enabled "
+        "for cashback.",
+    )
     cashback_rank_schedule: Ncrontab = Field(
         default="0 0 * * * *",
         description="When the timer cashback_rank ranks the periods still taking transactions.",

@@ -1,4 +1,5 @@
-"""Liveness and readiness: configuration, Cosmos and Service Bus, with a short timeout and a
+"""Liveness and readiness: configuration, Cosmos and Service Bus (and the probes the
+composition root adds, such as decrypting with a key), with a short timeout and a
 cached result so a burst of probes does not become a burst of dependency calls."""
 
 from __future__ import annotations
@@ -47,9 +48,11 @@ class HealthProbe:
         self,
         clients_factory: Callable[[], Clients],
         extra: dict[str, Callable[[], None]] | None = None,
+        probes: dict[str, Callable[[], Awaitable[None]]] | None = None,
     ) -> None:
         self._clients_factory = clients_factory
         self._extra = extra or {}
+        self._probes = probes or {}
         self._cached: tuple[float, Health] | None = None
         self._lock = asyncio.Lock()
 
@@ -82,8 +85,13 @@ class HealthProbe:
             async with clients.sending(settings.wallet_events_queue) as sender:
                 await sender.create_message_batch()  # opens the link: the broker answers
 
-        found = await asyncio.gather(_timed(cosmos, timeout), _timed(servicebus, timeout))
-        checks["cosmos"], checks["servicebus"] = found
+        found = await asyncio.gather(
+            _timed(cosmos, timeout),
+            _timed(servicebus, timeout),
+            *(_timed(probe, timeout) for probe in self._probes.values()),
+        )
+        checks["cosmos"], checks["servicebus"] = found[:2]
+        checks.update(zip(self._probes, found[2:], strict=True))
         ok = all(c.ok for c in checks.values())
         return (
             Health(status="ok" if ok else "unavailable", live=True, checks=checks),

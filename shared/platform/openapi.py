@@ -153,6 +153,8 @@ class Operation:
     errors: tuple[int, ...] = ()
     query: dict[str, str] = field(default_factory=dict)
     tags: tuple[str, ...] = ()
+    upload: str | None = None
+    """The media type of a body that is a file, not JSON (an acquirer's encrypted file)."""
 
 
 @dataclass
@@ -221,6 +223,11 @@ def build(
                 "required": True,
                 "content": {"application/json": {"schema": ref(op.request, "validation")}},
             }
+        if op.upload is not None:
+            item["requestBody"] = {
+                "required": True,
+                "content": {op.upload: {"schema": {"type": "string", "format": "binary"}}},
+            }
         responses: dict[str, Any] = {}
         if op.response is not None:
             responses[str(op.status)] = {
@@ -232,7 +239,7 @@ def build(
         codes = set(op.errors) | {500, 503}
         if op.security != "anonymous":
             codes |= {401}
-        if op.request is not None:
+        if op.request is not None or op.upload is not None:
             codes |= {400, 413, 422}
         problem = aca if op.security == "aca" else rfc7807
         for code in sorted(codes):

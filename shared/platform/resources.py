@@ -58,6 +58,7 @@ class BlobContainerSpec:
 BLOB_CONTAINERS: tuple[BlobContainerSpec, ...] = (
     BlobContainerSpec("notices_blob_container"),  # bulk uploads, read back chunk by chunk
     BlobContainerSpec("cashback_payouts_blob_container"),  # payout lists (CSV)
+    BlobContainerSpec("cashback_lists_blob_container"),  # hashed PANs for acquirers
 )
 
 
@@ -73,6 +74,7 @@ QUEUES: tuple[QueueSpec, ...] = (
     QueueSpec("wallet_events_queue"),
     QueueSpec("push_queue"),
     QueueSpec("cashback_transactions_queue"),
+    QueueSpec("cashback_files_queue"),
     QueueSpec("iban_check_queue"),
     QueueSpec("notices_queue"),
     QueueSpec("standin_receipts_queue"),

@@ -156,6 +156,8 @@ def path_value(world: World, path: str, name: str) -> str:
         "partyId": PARTY,
         "walletId": world.ids["wallet"],
         "periodId": world.ids["period"],
+        # an acquirer's file name (cashback files); none delivered: the state is a 404
+        "name": "CSTAR.99999.TRNLOG.20261201.000000.001.csv.pgp",
     }
     assert name in known, f"{path}: the suite has no value for the path parameter {name}"
     return known[name]

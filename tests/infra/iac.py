@@ -53,6 +53,10 @@ AZURERM_ARM_TYPES: dict[str, tuple[str, ...]] = {
         "Microsoft.NotificationHubs/namespaces/notificationHubs/authorizationRules",
     ),
     "azurerm_role_assignment": ("Microsoft.Authorization/roleAssignments",),
+    "azurerm_eventgrid_system_topic": ("Microsoft.EventGrid/systemTopics",),
+    "azurerm_eventgrid_system_topic_event_subscription": (
+        "Microsoft.EventGrid/systemTopics/eventSubscriptions",
+    ),
     "azurerm_virtual_network": ("Microsoft.Network/virtualNetworks",),
     # Bicep declares subnets (and their NAT Gateway) inline in the virtual network.
     "azurerm_subnet": ("Microsoft.Network/virtualNetworks",),

@@ -20,6 +20,8 @@ wallet_psp_base_url = "https://psp.dev.example.it"
 wallet_return_url   = "https://app-backend.dev.example.it/wallet/onboarding"
 
 cashback_bank_check_url = "https://bank-check.dev.example.it"
+cashback_hpan_salt      = "dev-hpan-salt-set-at-onboarding"
+cashback_acquirers      = {}
 
 cosmos_capacity_mode = "serverless"
 cosmos_database_name = "centro-stella"

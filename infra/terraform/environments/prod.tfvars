@@ -29,6 +29,8 @@ wallet_psp_base_url = "https://psp.example.it"
 wallet_return_url   = "https://app-backend.example.it/wallet/onboarding"
 
 cashback_bank_check_url = "https://bank-check.example.it"
+cashback_hpan_salt      = "prod-hpan-salt-set-at-onboarding"
+cashback_acquirers      = {}
 
 cosmos_capacity_mode            = "autoscale"
 cosmos_autoscale_max_throughput = 2000

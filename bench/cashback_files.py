@@ -1,0 +1,254 @@
+"""Benchmark of acquirers' files (the file phase of bench/cashback.py): an encrypted RTD file
+from upload to scored, beside a baseline that only decrypts and parses the same file, in the
+same run; and the worker's peak memory.
+
+- Set-up (not timed): citizens enrolled with one card each (bench.cashback's documents), the
+  acquirer BENCHACQ registered for ABI 12345, a file of ``--lines`` lines (about 5% reversals)
+  in the interface's format, encrypted with gpg to the platform's dev key.
+- Baseline: GnuPG decryption + the streaming parser over the file on disk (no validation, no
+  storage, no queue): lines/s.
+- Upload to scored: the file put into the acquirer's container in Azurite (as SFTP or the HTTPS
+  upload lands it), then at the same time a worker process running the file intake
+  (``FileIntake.process``: download, decrypt, parse, per-line rules, chunks to the broker) and
+  this process feeding the chunks to ``cashback_score`` as the dev host does; timed from the
+  upload to the last chunk scored. The worker reports its peak resident memory.
+- Memory: the worker alone (chunks discarded) on each of ``--memory-lines`` sizes, beside the
+  first: peak memory must not grow with the file.
+
+Run: ``python -m bench.cashback_files [--lines 100000] [--memory-lines 100000,1000000]``
+(``python -m bench.cashback --file-lines N`` runs it after the scoring bench). Prints;
+asserts nothing but the counts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import resource
+import sys
+import tempfile
+import time
+import uuid
+from collections import deque
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from bench.cashback import FIRST_DAY, card, citizen_documents, consume, host_calls, settings
+from bench.common import upsert_all
+from local.pgp import encrypt_file, public_of
+from local.platform import Platform
+
+ACQUIRER = "BENCHACQ"
+ABI = "12345"
+PREFIX = "rtd-"
+
+
+def write_file(path: Path, citizens: int, total: int, seed: int = 7) -> None:
+    """``total`` lines of the interface's 15 columns (the PAR after them, empty), written as
+    they are made: about 5% reverse one of the last thousand payments."""
+    rng = random.Random(seed)
+    recent: deque[tuple[str, datetime, int, str]] = deque(maxlen=1000)
+    with path.open("w") as out:
+        for i in range(total):
+            if recent and rng.random() < 0.05:
+                hpan, at, amount, corr = recent[rng.randrange(len(recent))]
+                op, at, amount = "01", at + timedelta(hours=2), max(1, amount // 3)
+            else:
+                hpan = card(rng.randrange(citizens))
+                at = FIRST_DAY + timedelta(minutes=rng.randrange(60 * 24 * 120))
+                amount, corr, op = rng.randrange(100, 30_000), f"c{i}", "00"
+                recent.append((hpan, at, amount, corr))
+            stamp = at.isoformat(timespec="milliseconds")
+            out.write(
+                f"{ABI};{op};01;{hpan};{stamp};t{i};AUTH;{corr};{amount};978;{ACQUIRER};"
+                f"shop-{i % 500};pos-1;40236010;5411;\n"
+            )
+
+
+async def _read(path: Path) -> AsyncIterator[bytes]:
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 16):
+            yield block
+
+
+async def baseline(path: Path, private_key: str) -> tuple[int, float]:
+    """Decrypt and parse only: (lines, seconds)."""
+    from shared.cashback.pgp import GnuPG, PrivateKey
+    from shared.cashback.rtd_files import ParsedLine, parse_stream
+
+    async def key() -> PrivateKey:
+        return PrivateKey(private_key)
+
+    gpg = GnuPG(key)
+    await gpg.check()
+    started = time.perf_counter()
+    count = sum(
+        [1 async for item in parse_stream(gpg.decrypt(_read(path))) if isinstance(item, ParsedLine)]
+    )
+    seconds = time.perf_counter() - started
+    await gpg.close()
+    return count, seconds
+
+
+class _Discard:
+    async def send(self, queue: str, messages: Sequence[Any]) -> None:
+        return None
+
+
+async def worker(container: str, name: str, discard: bool) -> dict[str, Any]:
+    """The file intake in this process (a worker's share): its outcome and peak memory."""
+    from functions.root import get_root
+    from shared.cashback.file_intake import FileIntake
+    from shared.platform.clients import close_clients
+
+    root = get_root()
+    files = root.cashback_files
+    s = root.settings
+    intake = FileIntake(
+        blobs=files.blobs,
+        decryptor=files.gnupg,
+        store=files.store,
+        parties=root.parties(),
+        sender=_Discard() if discard else root.sender,
+        queue=s.cashback_transactions_queue,
+        periods=root.cashback().calendar,
+        container_prefix=s.cashback_files_container_prefix,
+    )
+    started = time.perf_counter()
+    record = await intake.process(
+        ACQUIRER, container, name, received_at=datetime.now(UTC), now=datetime.now(UTC)
+    )
+    seconds = time.perf_counter() - started
+    await files.close()
+    await close_clients()
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return {
+        "status": record.status,
+        "accepted": record.accepted,
+        "rejected": record.rejected,
+        "seconds": seconds,
+        "peakMb": peak_kb / 1024,
+    }
+
+
+async def run_worker(
+    env: dict[str, str], container: str, name: str, discard: bool
+) -> dict[str, Any]:
+    argv = [sys.executable, "-m", "bench.cashback_files", "--worker", container, name]
+    if discard:
+        argv.append("--discard")
+    child = await asyncio.create_subprocess_exec(
+        *argv, env={**os.environ, **env}, stdout=asyncio.subprocess.PIPE
+    )
+    out, _ = await child.communicate()
+    found: dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])
+    return found
+
+
+async def bench(
+    platform: Platform, queue: str, citizens: int, lines: int, memory_lines: list[int]
+) -> None:
+    from azure.storage.blob.aio import BlobServiceClient
+
+    from functions.root import get_root
+    from shared.parties.models import PartyIn
+    from shared.platform.clients import close_clients
+
+    root = get_root()
+    await upsert_all(
+        root.clients.container(root.settings.cashback_container),
+        [d for n in range(citizens) for d in citizen_documents(n)],
+        32,
+    )
+    await root.parties().register(
+        PartyIn(party_id=ACQUIRER, name="bench acquirer", role="acquirer", acts_for={ABI: []}),
+        now=datetime.now(UTC),
+    )
+    private_key = await root.secrets.get(root.settings.cashback_pgp_private_key_secret)
+    public_key = public_of(private_key)
+    container = f"{PREFIX}{ACQUIRER.lower()}"
+    storage = platform.env["AzureWebJobsStorage"]
+    env = dict(platform.env)
+    with tempfile.TemporaryDirectory() as work:
+        figures: list[tuple[int, dict[str, Any]]] = []
+        runs = [(lines, False)] + [(size, True) for size in memory_lines]
+        for run, (size, discard) in enumerate(runs, start=1):
+            plain, sealed = Path(work) / f"{size}.csv", Path(work) / f"{size}.csv.pgp"
+            write_file(plain, citizens, size)
+            encrypt_file(public_key, plain, sealed)
+            plain.unlink()
+            name = f"CSTAR.{ABI}.TRNLOG.20261207.1000{run:02d}.001.csv.pgp"
+            if not discard:
+                parsed, base_seconds = await baseline(sealed, private_key)
+                assert parsed == size, (parsed, size)
+            started = time.perf_counter()
+            async with BlobServiceClient.from_connection_string(storage) as blobs:
+                if not await blobs.get_container_client(container).exists():
+                    await blobs.create_container(container)
+                with sealed.open("rb") as data:
+                    await blobs.get_blob_client(container, name).upload_blob(data, overwrite=True)
+            job = asyncio.create_task(run_worker(env, container, name, discard))
+            if not discard:
+                chunks = -(-size // 250)
+                await consume(platform.env["ServiceBusConnection"], queue, chunks, host_calls())
+            outcome = await job
+            total = time.perf_counter() - started
+            assert outcome["accepted"] == size, outcome
+            figures.append((size, outcome))
+            if not discard:
+                rate, base_rate = size / total, size / base_seconds
+                print(f"\nfile of {size} lines ({sealed.stat().st_size / 1e6:.1f} MB encrypted)")
+                print(
+                    f"{'upload to scored':<30} {rate:8.0f} lines/s  ({total:.1f} s; the worker's "
+                    f"intake {outcome['seconds']:.1f} s)"
+                )
+                print(
+                    f"{'decrypt + parse only':<30} {base_rate:8.0f} lines/s  ({base_seconds:.1f} s)"
+                )
+                print(f"{'':<30} ratio upload-to-scored/baseline {rate / base_rate:.2f}")
+        print("\nthe worker's peak resident memory (file intake: download, decrypt, parse, rules)")
+        for size, outcome in figures:
+            how = "chunks to the broker" if outcome is figures[0][1] else "chunks discarded"
+            print(
+                f"{size:>9} lines {outcome['peakMb']:8.0f} MB  (intake {outcome['seconds']:.1f} s, "
+                f"{size / outcome['seconds']:.0f} lines/s; {how}; target <= 300 MB)"
+            )
+    await close_clients()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--citizens", type=int, default=2_000)
+    parser.add_argument("--lines", type=int, default=100_000)
+    parser.add_argument(
+        "--memory-lines",
+        type=lambda text: [int(n) for n in text.split(",")],
+        default=[100_000, 1_000_000],
+        help="comma-separated sizes for the worker alone (chunks discarded)",
+    )
+    parser.add_argument("--worker", nargs=2, metavar=("CONTAINER", "NAME"))
+    parser.add_argument("--discard", action="store_true")
+    args = parser.parse_args()
+    if args.worker:
+        container, name = args.worker
+        print(json.dumps(asyncio.run(worker(container, name, args.discard))))
+        return
+    queue = f"bench-files-{uuid.uuid4().hex[:8]}"
+    with tempfile.TemporaryDirectory() as state:
+        values = settings(queue)
+        platform = Platform(Path(state), values, azurite=True)
+        try:
+            platform.provision()
+            os.environ.update(platform.env)
+            asyncio.run(bench(platform, queue, args.citizens, args.lines, args.memory_lines))
+        finally:
+            platform.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,358 @@
+"""The intake of acquirers' files: a blob-created event in, scored chunks and a report out.
+
+A file that lands in an acquirer's container (by SFTP or the HTTPS upload) raises a
+blob-created event (Event Grid -> the files queue in Azure; the local upload and SFTP server
+send the same event). The worker then, streaming, with memory bounded whatever the size:
+decrypts (:mod:`~shared.cashback.pgp`), parses (:mod:`~shared.cashback.rtd_files`), checks
+each line with the JSON API's own rules (:func:`~shared.cashback.intake.line_refusal`) plus
+the file's (the line's acquirer code is the file's ABI; no line twice), enqueues accepted
+lines for today's scorer in chunks, and writes the rejected lines, with their numbers and
+reasons, to ``<name>.report.csv`` next to the file.
+
+Each file is processed once: a record per file (``file:<container>:<name>``) says it is done,
+so a redelivered event or the same name uploaded again changes nothing. A worker that dies
+midway leaves the record ``PROCESSING``; the redelivery processes the file again from its
+start, which counts nothing twice (the chunks' message ids are the same, and the scorer
+counts each transaction id once).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import tempfile
+from collections import deque
+from collections.abc import Sequence
+from datetime import datetime
+from typing import IO, Any, Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from shared.cashback import rules
+from shared.cashback.acquirer_api import TransactionIn
+from shared.cashback.chunks import CHUNK_LINES, chunk_message
+from shared.cashback.file_blobs import FileBlobs, party_of
+from shared.cashback.intake import ActsFor, duplicate_key, line_refusal
+from shared.cashback.rtd_files import FileName, LineReject, ParsedLine, parse_name, parse_stream
+from shared.cashback.store import CashbackStore, StaleDocument
+from shared.parties.models import Party
+from shared.platform.errors import Invalid, NotFound, PermanentError
+from shared.platform.messaging import Outgoing, Sender
+from shared.platform.values import BoundedDateTime
+
+logger = logging.getLogger(__name__)
+
+BLOB_CREATED = "Microsoft.Storage.BlobCreated"
+REPORT_SUFFIX = ".report.csv"
+SEND_CHUNKS = 20  # chunks per send: 5,000 lines, a few MB held at most
+_SUBJECT_PREFIX = "/blobServices/default/containers/"
+Status = Literal["PROCESSING", "DONE", "REFUSED", "FAILED"]
+
+
+class BlobCreated(BaseModel):
+    """The Event Grid event of a new blob (Event Grid schema), as its queue message carries it;
+    only what the intake reads (the rest of the event is ignored)."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    id: str = Field(max_length=200)
+    event_type: str = Field(alias="eventType")
+    subject: str = Field(max_length=1200)
+    event_time: BoundedDateTime = Field(alias="eventTime")
+
+
+def blob_created_event(container: str, name: str, at: datetime, url: str) -> dict[str, Any]:
+    """The event Azure sends when ``name`` lands in ``container`` (for the local senders)."""
+    subject = f"{_SUBJECT_PREFIX}{container}/blobs/{name}"
+    return {
+        "id": hashlib.sha256(f"{subject}|{at.isoformat()}".encode()).hexdigest()[:32],
+        "topic": "local",
+        "subject": subject,
+        "eventType": BLOB_CREATED,
+        "eventTime": at.isoformat(),
+        "dataVersion": "",
+        "metadataVersion": "1",
+        "data": {"api": "PutBlob", "blobType": "BlockBlob", "url": url},
+    }
+
+
+def event_message(event: dict[str, Any]) -> Outgoing:
+    return Outgoing.json(f"blob:{event['id']}", event)
+
+
+DUPLICATE_WINDOW = 200_000
+"""How many of a file's latest transactions a line is checked against for DUPLICATE_IN_FILE:
+memory stays bounded whatever the file's size (~15 MB). A duplicate further back is not
+reported, and still counts once: the scorer counts each transaction id once."""
+
+
+class _Recent:
+    """The keys of the latest ``size`` lines."""
+
+    def __init__(self, size: int) -> None:
+        self._keys: set[int] = set()
+        self._order: deque[int] = deque()
+        self._size = size
+
+    def add(self, key: int) -> bool:
+        """Remember ``key``; False if it is among the latest already."""
+        if key in self._keys:
+            return False
+        if len(self._order) == self._size:
+            self._keys.discard(self._order.popleft())
+        self._keys.add(key)
+        self._order.append(key)
+        return True
+
+
+class FileRecord(BaseModel):
+    """The processed-files record, in the file's own partition."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="ignore")
+
+    id: str
+    pk: str
+    kind: Literal["file"] = "file"
+    party_id: str = Field(alias="partyId")
+    container: str
+    name: str
+    status: Status
+    received_at: datetime = Field(alias="receivedAt")
+    finished_at: datetime | None = Field(default=None, alias="finishedAt")
+    lines: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    reason: str | None = None
+    report: str | None = None
+
+
+class Parties(Protocol):
+    async def get(self, party_id: str) -> Party: ...
+
+
+class Decryptor(Protocol):
+    def decrypt(self, chunks: Any) -> Any:
+        """An async iterator of plaintext blocks from one of ciphertext blocks."""
+        ...
+
+
+def record_id(container: str, name: str) -> str:
+    # "/" may not appear in a Cosmos id
+    return f"file:{container}:{name}"
+
+
+class _Report:
+    """The rejected lines, spooled to disk past a few MB, then stored next to the file."""
+
+    def __init__(self, file: IO[bytes]) -> None:
+        self.file = file
+        self.file.write(b"line;reason;detail\n")
+        self.count = 0
+
+    def add(self, reject: LineReject) -> None:
+        detail = ", ".join(
+            f"{'.'.join(str(p) for p in e.get('loc', [])) or 'line'}: {e.get('msg', '')}"
+            for e in reject.errors
+        )
+        row = f"{reject.line};{reject.reason};{detail.replace(';', ',')}\n"
+        self.file.write(row.encode("utf-8", "replace"))
+        self.count += 1
+
+    def note(self, text: str) -> None:
+        self.file.write(f"0;FILE;{text.replace(';', ',')}\n".encode("utf-8", "replace"))
+
+
+class FileIntake:
+    """Processes each delivered file once."""
+
+    def __init__(
+        self,
+        *,
+        blobs: FileBlobs,
+        decryptor: Decryptor,
+        store: CashbackStore,
+        parties: Parties,
+        sender: Sender,
+        queue: str,
+        periods: tuple[rules.Period, ...],
+        container_prefix: str,
+        duplicate_window: int = DUPLICATE_WINDOW,
+    ) -> None:
+        self._window = duplicate_window
+        self._blobs = blobs
+        self._decryptor = decryptor
+        self._store = store
+        self._parties = parties
+        self._sender = sender
+        self._queue = queue
+        self._periods = periods
+        self._prefix = container_prefix
+
+    async def on_event(self, body: bytes, *, now: datetime) -> FileRecord | None:
+        """Process the file a blob-created event names (None: not an acquirer's file, such as
+        a report).
+
+        Raises:
+            PermanentError: the message is no blob-created event.
+        """
+        try:
+            event = BlobCreated.model_validate_json(body)
+        except ValidationError as error:
+            raise PermanentError(
+                f"not a blob-created event: {error.error_count()} problem(s)"
+            ) from None
+        if event.event_type != BLOB_CREATED or not event.subject.startswith(_SUBJECT_PREFIX):
+            return None
+        container, _, name = event.subject[len(_SUBJECT_PREFIX) :].partition("/blobs/")
+        party_id = party_of(self._prefix, container)
+        if party_id is None or name.endswith(REPORT_SUFFIX) or "/" in name:
+            return None
+        return await self.process(party_id, container, name, received_at=event.event_time, now=now)
+
+    async def process(
+        self, party_id: str, container: str, name: str, *, received_at: datetime, now: datetime
+    ) -> FileRecord:
+        """Process ``name`` of ``party_id`` unless it was processed already."""
+        record = await self._start(party_id, container, name, received_at)
+        if record.status != "PROCESSING":
+            return record  # done before: a redelivery, or the same name again
+        with tempfile.SpooledTemporaryFile(max_size=4 * 1024 * 1024) as spool:
+            report = _Report(spool)
+            rights = await self._rights(party_id, name)
+            if isinstance(rights, str):
+                report.note(rights)
+                record.status, record.reason = "REFUSED", rights
+            else:
+                try:
+                    await self._lines(record, *rights, report)
+                    record.status = "DONE"
+                except (PermanentError, NotFound) as error:  # undecryptable, or gone
+                    report.note(str(error))
+                    record.status, record.reason = "FAILED", str(error)
+            record.rejected = report.count
+            record.report = name + REPORT_SUFFIX
+            report.file.seek(0)
+            await self._blobs.put(container, record.report, report.file)
+        record.finished_at = now
+        await self._finish(record)
+        logger.info(
+            "file %s/%s: %s, %s lines, %s accepted, %s rejected",
+            container,
+            name,
+            record.status,
+            record.lines,
+            record.accepted,
+            record.rejected,
+        )
+        return record
+
+    async def _start(
+        self, party_id: str, container: str, name: str, received_at: datetime
+    ) -> FileRecord:
+        key = record_id(container, name)
+        raw = await self._store.get(key, key)
+        if raw is None:
+            fresh = FileRecord(
+                id=key,
+                pk=key,
+                party_id=party_id,
+                container=container,
+                name=name,
+                status="PROCESSING",
+                received_at=received_at,
+            )
+            try:
+                raw = await self._store.create(fresh.model_dump(mode="json", by_alias=True))
+            except StaleDocument:
+                raw = await self._store.get(key, key)
+                if raw is None:
+                    raise
+        return FileRecord.model_validate(raw)
+
+    async def _finish(self, record: FileRecord) -> None:
+        key = record.id
+        for _ in range(3):
+            raw = await self._store.get(key, key)
+            if raw is None or raw.get("status") != "PROCESSING":
+                return  # another delivery finished it meanwhile: the same outcome
+            document = {**raw, **record.model_dump(mode="json", by_alias=True)}
+            try:
+                await self._store.replace(document)
+                return
+            except StaleDocument:
+                continue
+
+    async def _rights(self, party_id: str, name: str) -> tuple[FileName, ActsFor] | str:
+        """The file's name and whom its sender sends for, or why the whole file is refused."""
+        try:
+            parsed = parse_name(name)
+        except Invalid as error:
+            return error.detail
+        if not parsed.encrypted:
+            return "the file is not encrypted: send <name>.csv.pgp, encrypted to our key"
+        try:
+            party = await self._parties.get(party_id)
+        except NotFound:
+            return f"{party_id} is no registered acquirer"
+        if party.role != "acquirer":
+            return f"{party_id} is no acquirer"
+        if parsed.abi not in party.acts_for:
+            return f"{party_id} may not send files of ABI {parsed.abi}"
+        return parsed, party.acts_for
+
+    async def _lines(
+        self, record: FileRecord, parsed: FileName, acts_for: ActsFor, report: _Report
+    ) -> None:
+        seen = _Recent(self._window)
+        batch: list[TransactionIn] = []
+        messages: list[Outgoing] = []
+        plaintext = self._decryptor.decrypt(self._blobs.read(record.container, record.name))
+        async for item in parse_stream(plaintext):
+            record.lines += 1
+            if isinstance(item, LineReject):
+                report.add(item)
+                continue
+            reason = self._line_refusal(item, record, parsed, acts_for, seen)
+            if reason is not None:
+                report.add(LineReject(item.line, reason))
+                continue
+            record.accepted += 1
+            batch.append(item.transaction)
+            if len(batch) == CHUNK_LINES:
+                messages.append(chunk_message(record.party_id, batch, record.received_at))
+                batch = []
+                if len(messages) == SEND_CHUNKS:
+                    await self._sender.send(self._queue, messages)
+                    messages = []
+        if batch:
+            messages.append(chunk_message(record.party_id, batch, record.received_at))
+        await self._send(messages)
+
+    async def _send(self, messages: Sequence[Outgoing]) -> None:
+        if messages:
+            await self._sender.send(self._queue, messages)
+
+    def _line_refusal(
+        self,
+        item: ParsedLine,
+        record: FileRecord,
+        parsed: FileName,
+        acts_for: ActsFor,
+        seen: _Recent,
+    ) -> str | None:
+        line = item.transaction
+        if line.acquirer_code != parsed.abi:
+            return "NOT_THE_FILES_ACQUIRER_CODE"
+        reason = line_refusal(
+            line,
+            self._periods,
+            party_id=record.party_id,
+            acts_for=acts_for,
+            now=record.received_at,
+        )
+        if reason is not None:
+            return reason
+        key = int.from_bytes(
+            hashlib.blake2b(duplicate_key(line).encode(), digest_size=8).digest(), "big"
+        )
+        return "DUPLICATE_IN_FILE" if not seen.add(key) else None
