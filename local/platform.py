@@ -132,6 +132,14 @@ DEMO_PARTIES = (
         "DEV_PARTY_KEY_SENDER",
         send_limits=DEMO_SENDER_LIMITS,
     ),
+    # cashback's own notices to its citizens (functions/cashback_push.py): in-process, no key
+    DemoParty(
+        "cashback",
+        "Cashback (the programme's notices to its citizens)",
+        "sender",
+        "",
+        send_limits=DEMO_SENDER_LIMITS,
+    ),
 )
 
 
