@@ -253,7 +253,7 @@ class Bench:
             f"{'':<28} ratio host/raw {host_single.rps / raw_single.rps:.2f}  "
             f"(Cosmos round trips per write: {single_trips:.2f})"
         )
-        for kind in FORMATS:
+        for kind in FORMATS if rounds else ():  # --rounds 0: single writes and memory only
             label = "NDJSON" if kind == "ndjson" else "pagoPA's upload file (multipart ZIP)"
             print(
                 f"\nbulk of {positions} positions, {label}, {rounds} rounds (upload to "

@@ -91,9 +91,10 @@ class UploadedFiles:
         self._store = store
 
     async def _upload(
-        self, party: Party, broker: str, organization: str, file_id: str
+        self, party: Party, broker: str, organization: str, file_id: str, *, iupds: bool = False
     ) -> tuple[Document, list[Document]]:
-        """An uploaded file's bulk and its finished chunks, for its broker only."""
+        """An uploaded file's bulk and its finished chunks (with the IUPDs they wrote when
+        ``iupds``), for its broker only."""
         if party.party_id != broker:
             raise Forbidden(f"the key is not the one of broker {broker!r}")
         bulk = await self._store.get_bulk(file_id) if BULK_ID.fullmatch(file_id) else None
@@ -105,7 +106,7 @@ class UploadedFiles:
             raise NotFound(f"Upload {file_id!r} not found for broker {broker} and {organization}")
         if bulk["partyId"] != party.party_id:
             raise Forbidden(f"upload {file_id} was submitted by another party")
-        return bulk, await self._store.chunks(file_id)
+        return bulk, await self._store.chunks(file_id, iupds=iupds)
 
     async def upload_status(
         self, party: Party, *, broker: str, organization: str, file_id: str
@@ -135,7 +136,7 @@ class UploadedFiles:
     ) -> dict[str, Any]:
         """pagoPA's ``UploadReport`` of an uploaded file: its items grouped by status and
         message, each group with its IUPDs. TooEarly (425) until every chunk is done."""
-        bulk, chunks = await self._upload(party, broker, organization, file_id)
+        bulk, chunks = await self._upload(party, broker, organization, file_id, iupds=True)
         if len(chunks) < int(bulk["chunks"]):
             raise TooEarly(
                 "The report has not been generated yet, wait for the operations to complete."

@@ -44,6 +44,9 @@ _LEGACY = (
     "AND IS_DEFINED(c.paFiscalCode) AND IS_DEFINED(c.iuv)"
 )
 _CHUNKS = "SELECT * FROM c WHERE c.kind = 'chunk'"
+_CHUNK_COUNTS = (
+    "SELECT c.id, c.chunk, c.lines, c.written, c.rejected, c.at FROM c WHERE c.kind = 'chunk'"
+)
 _UPLOADS = (
     "SELECT c.bulkId, c.receivedAt FROM c WHERE c.kind = 'bulk' AND c.broker = @broker "
     "AND c.organization = @organization AND c.receivedAt >= @start AND c.receivedAt < @end"
@@ -96,7 +99,11 @@ class BulkStore(Protocol):
         """Create the chunk's result; if it exists already (a redelivery), keep the first."""
         ...
 
-    async def chunks(self, bulk_id: str) -> list[Document]: ...
+    async def chunks(self, bulk_id: str, *, iupds: bool = False) -> list[Document]:
+        """A bulk's finished chunks; with the IUPDs each wrote (``ok``) only when ``iupds``:
+        a report polled while a 50,000-position file is processed would read them all again
+        at every poll."""
+        ...
 
     async def uploads(self, broker: str, organization: str, start: str, end: str) -> list[Document]:
         """The ``bulkId`` and ``receivedAt`` of the files ``broker`` uploaded for
@@ -181,10 +188,11 @@ class CosmosBulkStore:
         except CosmosResourceExistsError:
             pass  # a redelivered chunk: the first result stands (both counted the same lines)
 
-    async def chunks(self, bulk_id: str) -> list[Document]:
+    async def chunks(self, bulk_id: str, *, iupds: bool = False) -> list[Document]:
         found: list[Document] = []
+        query = _CHUNKS if iupds else _CHUNK_COUNTS
         async with guarded(self._timeout * 2):
-            async for item in self._c.query_items(_CHUNKS, partition_key=bulk_id):
+            async for item in self._c.query_items(query, partition_key=bulk_id):
                 found.append(item)
         return found
 

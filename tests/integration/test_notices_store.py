@@ -155,6 +155,34 @@ async def test_bulk_documents_and_blob_ranges(clients: Clients, archive: NoticeA
     assert len(await bulk_store.chunks(accepted.bulk_id)) == 3
 
 
+async def test_chunk_counts_leave_out_the_iupds_written_unless_asked(clients: Clients) -> None:
+    bulk_store = CosmosBulkStore(clients.container(clients.settings.notice_bulks_container), 5)
+    bulk_id = uuid.uuid4().hex
+    rejected = [{"line": 2, "reason": "amount: too big", "status": 400, "iupd": None}]
+    chunk = {
+        "id": "chunk-0",
+        "pk": bulk_id,
+        "kind": "chunk",
+        "chunk": 0,
+        "lines": 3,
+        "written": 2,
+        "rejected": rejected,
+        "at": "2026-12-07T10:00:00.000000Z",
+        "ok": {"201": [f"ACA_{EC}_01", f"ACA_{EC}_02"], "200": []},
+    }
+    await bulk_store.record_chunk(chunk)
+    [counts] = await bulk_store.chunks(bulk_id)
+    assert "ok" not in counts
+    assert (counts["chunk"], counts["lines"], counts["written"], counts["rejected"]) == (
+        0,
+        3,
+        2,
+        rejected,
+    )
+    [full] = await bulk_store.chunks(bulk_id, iupds=True)
+    assert full["ok"] == chunk["ok"]
+
+
 async def test_positions_stored_under_their_nav_are_rekeyed_on_the_emulator(
     archive: NoticeArchive, store: CosmosNoticeStore
 ) -> None:
