@@ -52,9 +52,10 @@ from shared.standin.soapstation import SoapStationClient
 from shared.standin.stations import Stations
 from shared.standin.store import CosmosStandInStore
 from shared.standin.traffic import Traffic
+from shared.wallet.core import WalletPolicy
 from shared.wallet.psp import HttpPspGateway, RegistryPspSecrets
 from shared.wallet.reference import WalletIds
-from shared.wallet.service import Wallet, WalletPolicy
+from shared.wallet.service import Wallet
 from shared.wallet.store import CosmosWalletStore
 
 
@@ -187,7 +188,6 @@ class Root:
         return Wallet(
             store=store,
             psp=psp,
-            secrets=secrets,
             wallet_ids=WalletIds(self.secrets),
             publisher=self.outbox("wallet_container"),
             policy=policy,

@@ -36,8 +36,8 @@ from shared.wallet.models import SLOTS_ID
 # Instruments a citizen still has, or is onboarding: the listing, and the count of live ones.
 _CURRENT = (
     "SELECT * FROM c WHERE c.kind = 'instrument' AND (c.status = 'VALIDATED' OR "
-    "((c.status = 'CREATED' OR c.status = 'VALIDATION_REQUESTED') "
-    "AND c.createdAt >= @since))"
+    "((c.status = 'CREATED' OR c.status = 'INITIALIZED' OR "
+    "c.status = 'VALIDATION_REQUESTED') AND c.createdAt >= @since))"
 )
 # What a notification needs: its own instrument, the validated ones (same hpan) and the slots.
 _FOR_NOTIFICATION = (

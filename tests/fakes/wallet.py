@@ -43,7 +43,7 @@ class MemoryWalletStore:
             for d in self._instruments(pk)
             if d["status"] == "VALIDATED"
             or (
-                d["status"] in ("CREATED", "VALIDATION_REQUESTED")
+                d["status"] in ("CREATED", "INITIALIZED", "VALIDATION_REQUESTED")
                 and d["createdAt"] >= pending_since
             )
         ]
