@@ -12,6 +12,7 @@ from functools import cached_property
 from shared.auth.citizen import CitizenTokenVerifier
 from shared.auth.keys import JwksKeys, KeySource, PemKeys
 from shared.auth.secrets import KeyVaultSecrets, LocalSecrets, SecretProvider
+from shared.auth.user_ids import UserIds
 from shared.cashback.bank import HttpBankCheck
 from shared.cashback.intake import Intake
 from shared.cashback.payout_files import AzurePayoutFiles
@@ -157,6 +158,14 @@ class Root:
     def wallet(self) -> Wallet:
         return self._wallet
 
+    def user_ids(self) -> UserIds:
+        """Citizens' pseudonymous user ids (the wallet's keys; cashback maps them back)."""
+        return self._user_ids
+
+    @cached_property
+    def _user_ids(self) -> UserIds:
+        return UserIds(self.secrets)
+
     @cached_property
     def _wallet(self) -> Wallet:
         s = self.settings
@@ -225,6 +234,7 @@ class Root:
             publisher=self.outbox("cashback_container"),
             bank=bank,
             iban_queue=s.iban_check_queue,
+            user_ids=self.user_ids(),
         )
 
     def cashback_intake(self) -> Intake:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import azure.functions as func
 from pydantic import BaseModel
 
@@ -21,6 +23,12 @@ from shared.wallet.models import (
 )
 
 bp = func.Blueprint()
+
+
+async def _user(call: Call[Any]) -> str:
+    """The caller's pseudonymous user id: the wallet never sees the fiscal code."""
+    return await call.root.user_ids().of(call.citizen.fiscal_code)
+
 
 WALLETS = "v1/wallets"
 ONE = WALLETS + "/{walletId}"
@@ -54,7 +62,7 @@ async def wallet_payment_methods(call: Call[BaseModel]) -> PaymentMethods:
     summary="Create a wallet for a payment method (onboarding's first step)",
 )
 async def wallet_create(call: Call[NewWallet]) -> WalletCreated:
-    return await call.root.wallet().create(call.citizen.fiscal_code, call.body, now=call.now)
+    return await call.root.wallet().create(await _user(call), call.body, now=call.now)
 
 
 @endpoint(
@@ -71,7 +79,7 @@ async def wallet_create(call: Call[NewWallet]) -> WalletCreated:
 )
 async def wallet_open_session(call: Call[NewSession]) -> SessionOpened:
     return await call.root.wallet().open_session(
-        call.citizen.fiscal_code, call.param("walletId"), call.body, now=call.now
+        await _user(call), call.param("walletId"), call.body, now=call.now
     )
 
 
@@ -87,7 +95,7 @@ async def wallet_open_session(call: Call[NewSession]) -> SessionOpened:
 )
 async def wallet_validate(call: Call[BaseModel]) -> ValidationRequested:
     return await call.root.wallet().validate(
-        call.citizen.fiscal_code, call.param("walletId"), call.param("orderId"), now=call.now
+        await _user(call), call.param("walletId"), call.param("orderId"), now=call.now
     )
 
 
@@ -124,7 +132,7 @@ async def wallet_notification(call: Call[GatewayNotification]) -> NotificationAc
     summary="The caller's instruments and onboarding sessions in progress, favourite first",
 )
 async def wallet_list(call: Call[BaseModel]) -> InstrumentList:
-    return await call.root.wallet().instruments(call.citizen.fiscal_code, now=call.now)
+    return await call.root.wallet().instruments(await _user(call), now=call.now)
 
 
 @endpoint(
@@ -138,9 +146,7 @@ async def wallet_list(call: Call[BaseModel]) -> InstrumentList:
     summary="One of the caller's instruments",
 )
 async def wallet_get(call: Call[BaseModel]) -> Instrument:
-    return await call.root.wallet().get(
-        call.citizen.fiscal_code, call.param("walletId"), now=call.now
-    )
+    return await call.root.wallet().get(await _user(call), call.param("walletId"), now=call.now)
 
 
 @endpoint(
@@ -154,7 +160,7 @@ async def wallet_get(call: Call[BaseModel]) -> Instrument:
     summary="Delete one of the caller's instruments (again: 204 too)",
 )
 async def wallet_delete(call: Call[BaseModel]) -> None:
-    await call.root.wallet().delete(call.citizen.fiscal_code, call.param("walletId"), now=call.now)
+    await call.root.wallet().delete(await _user(call), call.param("walletId"), now=call.now)
 
 
 @endpoint(
@@ -171,5 +177,5 @@ async def wallet_delete(call: Call[BaseModel]) -> None:
 )
 async def wallet_set_applications(call: Call[ApplicationsUpdate]) -> Instrument:
     return await call.root.wallet().set_applications(
-        call.citizen.fiscal_code, call.param("walletId"), call.body, now=call.now
+        await _user(call), call.param("walletId"), call.body, now=call.now
     )

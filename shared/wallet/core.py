@@ -126,8 +126,7 @@ class WalletCore:
     def _event(self, type_: str, item: StoredInstrument, now: datetime, **extra: Any) -> Event:
         data: dict[str, Any] = {
             "walletId": item.id,
-            "citizenId": item.pk,
-            "fiscalCode": item.fiscal_code,
+            "userId": item.pk,
             "hpan": item.hpan,
             "type": item.type,
         }

@@ -59,7 +59,7 @@ ALREADY_ONBOARDED = "WALLET_ALREADY_ONBOARDED_FOR_USER"
 APPLICATIONS: tuple[ApplicationName, ...] = ("PAGOPA",)
 PENDING_STATUSES: tuple[StoredStatus, ...] = ("CREATED", "INITIALIZED", "VALIDATION_REQUESTED")
 # "w" + base64url(12-byte nonce, the owner's key sealed with AES-GCM): see reference.py.
-WALLET_ID = r"^w[A-Za-z0-9_-]{59}$"
+WALLET_ID = r"^w[A-Za-z0-9_-]{80}$"
 ORDER_ID = r"^[A-Za-z0-9]{18}$"
 SLOTS_ID = "slots"
 """The id of the document holding a citizen's live instruments (see slots.py)."""
@@ -169,9 +169,8 @@ class StoredInstrument(BaseModel):
     model_config = ConfigDict(populate_by_name=True, extra="ignore")
 
     id: str
-    pk: str = Field(description="the owner's partition key")
+    pk: str = Field(description="the owner's user id (shared/auth/user_ids.py)")
     kind: Literal["instrument"] = "instrument"
-    fiscal_code: str = Field(alias="fiscalCode")
     payment_method_id: str = Field(alias="paymentMethodId")
     type: InstrumentType = "CARD"
     status: StoredStatus
@@ -237,6 +236,18 @@ class Instrument(BaseModel):
     last_usage: datetime | None = Field(default=None, alias="lastUsage")
     created_at: datetime = Field(alias="createdAt")
     updated_at: datetime = Field(alias="updatedAt")
+
+
+class HeldInstrument(BaseModel):
+    """What another capability's service learns of a citizen's instrument (cashback: to enable
+    it): its status, and its hpan, never its card number."""
+
+    wallet_id: str
+    status: Status
+    type: InstrumentType
+    hpan: str | None
+    brand: str | None
+    updated_at: datetime
 
 
 class InstrumentList(BaseModel):

@@ -23,7 +23,6 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from shared.auth.fiscal_code import fiscal_code_hash
 from shared.platform.errors import Conflict, DependencyError, Unauthorized
 from shared.platform.outbox import Event
 from shared.platform.retry import retry_on_stale
@@ -65,7 +64,7 @@ class GatewayNotifications(WalletCore):
             Conflict: the session already ended otherwise, or its window passed.
         """
         owner = await self._ids.owner(wallet_id)
-        pk = fiscal_code_hash(owner) if owner else None
+        pk = owner  # the user id the walletId was made for
         documents = await self._store.for_notification(pk, wallet_id) if pk and token else []
         raw = find_instrument(documents, wallet_id)
         if pk is None or raw is None or token is None:

@@ -16,10 +16,13 @@ Rules (docs/wallet.md, with the source of each in pagopa-wallet-service):
 
 Events (on the queue ``events_queue``, through the document's outbox)::
 
-    InstrumentValidated  {walletId, citizenId, fiscalCode, hpan, type, brand, applications}
+    InstrumentValidated  {walletId, userId, hpan, type, brand, applications}
     InstrumentReplaced   {oldWalletId, newWalletId, ... as InstrumentValidated}
-    InstrumentDeleted    {walletId, citizenId, fiscalCode, hpan, type}
-    ApplicationChanged   {walletId, citizenId, fiscalCode, hpan, type, application, status}
+    InstrumentDeleted    {walletId, userId, hpan, type}
+    ApplicationChanged   {walletId, userId, hpan, type, application, status}
+
+Citizens are named by their pseudonymous user id (:mod:`shared.auth.user_ids`), computed at the
+edge: no document or event of the wallet holds a fiscal code.
 """
 
 from __future__ import annotations
@@ -28,7 +31,6 @@ import logging
 from datetime import datetime
 from urllib.parse import quote
 
-from shared.auth.fiscal_code import fiscal_code_hash
 from shared.platform.errors import Conflict
 from shared.platform.outbox import Event
 from shared.platform.retry import in_hand_then_read
@@ -44,6 +46,7 @@ from shared.wallet.methods import onboardable
 from shared.wallet.models import (
     APPLICATIONS,
     ApplicationsUpdate,
+    HeldInstrument,
     Instrument,
     InstrumentList,
     NewSession,
@@ -69,18 +72,17 @@ class Wallet(GatewayNotifications):
     """The wallet of every citizen, on its ports."""
 
     # ------------------------------------------------------------------ onboarding
-    async def create(self, fiscal_code: str, request: NewWallet, *, now: datetime) -> WalletCreated:
+    async def create(self, user_id: str, request: NewWallet, *, now: datetime) -> WalletCreated:
         """Create a wallet for a payment method; 409 past the live-instrument limit."""
         method = onboardable(request.payment_method_id)
-        pk = fiscal_code_hash(fiscal_code)
+        pk = user_id
         slots = await self._slots(pk, now)
         self._refuse_when_full(slots, now)
-        wallet_id = await self._ids.new(fiscal_code)
+        wallet_id = await self._ids.new(user_id)
         enabled = set(request.applications)
         item = StoredInstrument(
             id=wallet_id,
             pk=pk,
-            fiscal_code=fiscal_code,
             payment_method_id=method.id,
             status="CREATED",
             applications={
@@ -105,7 +107,7 @@ class Wallet(GatewayNotifications):
         return WalletCreated(wallet_id=wallet_id, status="CREATED")
 
     async def open_session(
-        self, fiscal_code: str, wallet_id: str, request: NewSession, *, now: datetime
+        self, user_id: str, wallet_id: str, request: NewSession, *, now: datetime
     ) -> SessionOpened:
         """Open the gateway's session: its hosted page, and the token it will notify with.
 
@@ -114,7 +116,7 @@ class Wallet(GatewayNotifications):
             Conflict: the wallet is not ``CREATED`` (a session is opened once, as pagoPA).
         """
         base = notification_url(self._policy.notification_url)
-        raw = await self._own(fiscal_code_hash(fiscal_code), wallet_id)
+        raw = await self._own(user_id, wallet_id)
         item = load_instrument(raw)
         self._expect(item, "CREATED", now)
         order_id, token = new_order_id(), new_token()
@@ -149,10 +151,10 @@ class Wallet(GatewayNotifications):
         )
 
     async def validate(
-        self, fiscal_code: str, wallet_id: str, order_id: str, *, now: datetime
+        self, user_id: str, wallet_id: str, order_id: str, *, now: datetime
     ) -> ValidationRequested:
         """The card is typed: read it from the gateway and start its 3-D Secure check."""
-        raw = await self._own(fiscal_code_hash(fiscal_code), wallet_id)
+        raw = await self._own(user_id, wallet_id)
         item = load_instrument(raw)
         self._expect(item, "INITIALIZED", now)
         if item.order_id != order_id or item.session_id is None:
@@ -187,24 +189,35 @@ class Wallet(GatewayNotifications):
             raise Conflict(f"the wallet is {current}, not {status}")
 
     # ------------------------------------------------------------------ reading
-    async def instruments(self, fiscal_code: str, *, now: datetime) -> InstrumentList:
+    async def instruments(self, user_id: str, *, now: datetime) -> InstrumentList:
         """Validated instruments and sessions in progress: the favourite first, then newest."""
-        current = await self._store.current(
-            fiscal_code_hash(fiscal_code), pending_since=self._pending_since(now)
-        )
+        current = await self._store.current(user_id, pending_since=self._pending_since(now))
         shown = [self._view(load_instrument(d), now) for d in current]
         shown = [i for i in shown if i.status in LIVE]
         shown.sort(key=lambda i: (i.favourite, i.created_at), reverse=True)
         return InstrumentList(instruments=shown)
 
-    async def get(self, fiscal_code: str, wallet_id: str, *, now: datetime) -> Instrument:
-        raw = await self._own(fiscal_code_hash(fiscal_code), wallet_id)
+    async def get(self, user_id: str, wallet_id: str, *, now: datetime) -> Instrument:
+        raw = await self._own(user_id, wallet_id)
         return self._view(load_instrument(raw), now)
 
+    async def held(self, user_id: str, wallet_id: str, *, now: datetime) -> HeldInstrument:
+        """For another capability's service (cashback): one of the user's instruments with its
+        hpan; NotFound if it is not theirs."""
+        item = load_instrument(await self._own(user_id, wallet_id))
+        return HeldInstrument(
+            wallet_id=item.id,
+            status=self._status(item, now),
+            type=item.type,
+            hpan=item.hpan,
+            brand=(item.details or {}).get("brand"),
+            updated_at=item.validated_at or item.updated_at,
+        )
+
     # ------------------------------------------------------------------ changes
-    async def delete(self, fiscal_code: str, wallet_id: str, *, now: datetime) -> None:
+    async def delete(self, user_id: str, wallet_id: str, *, now: datetime) -> None:
         """Delete; deleting again (or a replaced one) changes nothing and is not an error."""
-        pk = fiscal_code_hash(fiscal_code)
+        pk = user_id
 
         async def attempt() -> tuple[Document, list[Event]] | None:
             raw = await self._own(pk, wallet_id)
@@ -233,13 +246,13 @@ class Wallet(GatewayNotifications):
             self._publish(*done)
 
     async def set_applications(
-        self, fiscal_code: str, wallet_id: str, update: ApplicationsUpdate, *, now: datetime
+        self, user_id: str, wallet_id: str, update: ApplicationsUpdate, *, now: datetime
     ) -> Instrument:
         """Enable or disable the wallet's services on a live instrument."""
         wanted = {a.name: a.status for a in update.applications}
 
         async def attempt() -> tuple[StoredInstrument, Document | None, list[Event]]:
-            raw = await self._own(fiscal_code_hash(fiscal_code), wallet_id)
+            raw = await self._own(user_id, wallet_id)
             item = load_instrument(raw)
             status = self._status(item, now)
             if status not in LIVE:

@@ -1,6 +1,6 @@
 """Where instruments live: the wallet container, partition key ``/pk``.
 
-Two kinds of document, both in the owner's partition (pk = the owner's fiscal-code hash):
+Two kinds of document, both in the owner's partition (pk = the owner's user id):
 ``instrument`` (id = walletId), everything about one instrument, and ``slots`` (id ``slots``),
 the citizen's live instruments, which the limit is decided on (:mod:`shared.wallet.slots`). A
 citizen's listing is one single-partition query; reading one is a point read. A PSP

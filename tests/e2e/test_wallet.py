@@ -22,6 +22,7 @@ from azure.cosmos import CosmosClient
 from local.platform import Platform
 from local.tokens import generate_key_pair, issue_token
 from shared.auth.signature import sign
+from shared.auth.user_ids import user_id
 from tests.app import app
 from tests.conftest import ADMIN_KEY, Host, fresh_queues, start_host, wait_for
 from tests.functions.fakes import consumers_of
@@ -339,7 +340,8 @@ def test_the_wallet_events_reach_their_queue(platform: Platform, host: Host, psp
         "InstrumentDeleted",
     }
     hpan = hashlib.sha256((pan + host.env["DEV_HPAN_SALT"]).encode()).hexdigest()
-    assert all(d["hpan"] == hpan for d in by_type.values())
+    assert all(d["hpan"] == hpan and d["userId"] == uid(host, cf) for d in by_type.values())
+    assert cf not in json.dumps(events)  # pseudonymous: never the fiscal code
     assert (
         by_type["InstrumentReplaced"]["oldWalletId"],
         by_type["InstrumentReplaced"]["newWalletId"],
@@ -349,10 +351,10 @@ def test_the_wallet_events_reach_their_queue(platform: Platform, host: Host, psp
     # The requests left their outboxes to the sweep: it re-sends, the broker drops the copies
     # by message id, and the outboxes end empty.
     wallet = _wallet_container(platform, host)
-    assert _full_outboxes(wallet, cf) > 0
+    assert _full_outboxes(wallet, host, cf) > 0
     host.advance_clock(60)
     assert host.request("POST", "/admin/functions/sweep_outboxes", key=ADMIN_KEY).status_code == 202
-    wait_for(lambda: _full_outboxes(wallet, cf) == 0, timeout=20)
+    wait_for(lambda: _full_outboxes(wallet, host, cf) == 0, timeout=20)
     again = receive(
         host.env["ServiceBusConnection"], host.env["WALLET_EVENTS_QUEUE"], 10, timeout=2
     )
@@ -367,26 +369,28 @@ def _wallet_container(platform: Platform, host: Host) -> Any:
     )
 
 
-def _full_outboxes(container: Any, cf: str) -> int:
-    return sum(
-        1
-        for d in container.query_items(
-            "SELECT * FROM c", partition_key=hashlib.sha256(cf.encode()).hexdigest()
-        )
-        if d.get("outbox")
-    )
+def _full_outboxes(container: Any, host: Host, cf: str) -> int:
+    documents = list(container.query_items("SELECT * FROM c", partition_key=uid(host, cf)))
+    assert documents
+    assert cf not in json.dumps(documents)  # pseudonymous: never the fiscal code
+    return sum(1 for d in documents if d.get("outbox"))
+
+
+def uid(host: Host, cf: str) -> str:
+    """``cf``'s wallet user id, with the dev host's key."""
+    return user_id(json.loads(host.env["LOCAL_SECRETS"])["wallet-user-id-key"], cf)
 
 
 def events_of(host: Host, cf: str, count: int) -> list[dict[str, Any]]:
     """The next ``count`` events about ``cf`` (other tests' events on the queue are skipped)."""
     found: list[dict[str, Any]] = []
-    citizen_id = hashlib.sha256(cf.encode()).hexdigest()
+    owner = uid(host, cf)
 
     def more() -> bool:
         for event in receive(
             host.env["ServiceBusConnection"], host.env["WALLET_EVENTS_QUEUE"], 10, timeout=1
         ):
-            if event["body"]["data"].get("citizenId") == citizen_id:
+            if event["body"]["data"].get("userId") == owner:
                 found.append(event)
         return len(found) >= count
 

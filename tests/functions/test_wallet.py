@@ -11,6 +11,7 @@ import azure.functions as func
 import pytest
 
 from functions.root import use_root
+from shared.auth.user_ids import UserIds
 from shared.platform.clock import SystemClock, use_clock
 from shared.platform.config import Settings, get_settings, load_settings
 from shared.wallet.psp import HttpPspGateway
@@ -45,6 +46,9 @@ class WalletRoot(FakeRoot):
 
     def wallet(self) -> Wallet:
         return self.world.wallet
+
+    def user_ids(self) -> UserIds:
+        return self.world.user_ids
 
     def citizen(self, cf: str = CF) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token(cf)}"}

@@ -103,7 +103,12 @@ def test_the_example_loads_as_it_always_has() -> None:
         "standin_window_minutes": 30,
         "standin_night_traffic_share": 0.10,
         "wallet_notification_url": "",
-        "local_secrets": ["psp-demo-signing", "station-demo-credential", "wallet-reference-key"],
+        "local_secrets": [
+            "psp-demo-signing",
+            "station-demo-credential",
+            "wallet-reference-key",
+            "wallet-user-id-key",
+        ],
         "appinsights_connection_string": "",
     }
 

@@ -77,6 +77,7 @@ class Scene:
             publisher=MemoryOutbox(store, self.sender),
             bank=self.bank,
             iban_queue=IBAN_QUEUE,
+            user_ids=self.world.user_ids,
         )
 
     def iban_checks(self) -> list[bytes]:

@@ -14,6 +14,8 @@ from typing import Any
 
 from shared.auth.fiscal_code import check_character
 from shared.auth.secrets import LocalSecrets
+from shared.auth.user_ids import SECRET_NAME as USER_ID_SECRET
+from shared.auth.user_ids import UserIds, user_id
 from shared.platform.clock import FixedClock
 from shared.platform.errors import Conflict, DependencyError
 from shared.platform.messaging import Outgoing
@@ -33,6 +35,12 @@ QUEUE = "wallet-events"
 NOTIFY_URL = "http://localhost/api/v1/wallets"
 _OPERATIONS = itertools.count(1)
 REFERENCE_KEY = "unit-test-wallet-reference-key-0123456789"
+USER_ID_KEY = "unit-test-wallet-user-id-key-0123456789"
+
+
+def uid(cf: str) -> str:
+    """``cf``'s user id in these tests."""
+    return user_id(USER_ID_KEY, cf)
 
 
 def wallet_ids(value: str = REFERENCE_KEY) -> WalletIds:
@@ -214,6 +222,7 @@ class World:
         self.psp = FakePsp()
         self.sender = BrokerSender()
         self.ids = wallet_ids()
+        self.user_ids = UserIds(LocalSecrets({USER_ID_SECRET: USER_ID_KEY}))
         self.publisher = MemoryPublisher(self.store, self.sender)
         self.wallet = Wallet(
             store=self.store,
@@ -244,14 +253,14 @@ class World:
                 **({"applications": applications} if applications is not None else {}),
             }
         )
-        return (await self.wallet.create(cf, request, now=self.now)).wallet_id
+        return (await self.wallet.create(uid(cf), request, now=self.now)).wallet_id
 
     async def requested(self, cf: str = CF, *, expiry: str = "203012", last4: str = "4242") -> str:
         """A wallet of ``cf`` in VALIDATION_REQUESTED: created, session opened, card typed."""
         wallet_id = await self.created(cf)
-        opened = await self.wallet.open_session(cf, wallet_id, NewSession(), now=self.now)
+        opened = await self.wallet.open_session(uid(cf), wallet_id, NewSession(), now=self.now)
         self.psp.type_card(wallet_id, expiry=expiry, last4=last4)
-        await self.wallet.validate(cf, wallet_id, opened.order_id, now=self.now)
+        await self.wallet.validate(uid(cf), wallet_id, opened.order_id, now=self.now)
         return wallet_id
 
     async def notify(
@@ -304,6 +313,4 @@ class World:
         return [json.loads(m.body) for queue, m in self.sender.sent if queue == QUEUE]
 
     def stored(self, cf: str, wallet_id: str) -> Document:
-        from shared.auth.fiscal_code import fiscal_code_hash
-
-        return self.store.items[(fiscal_code_hash(cf), wallet_id)]
+        return self.store.items[(uid(cf), wallet_id)]

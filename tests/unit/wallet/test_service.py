@@ -30,6 +30,7 @@ from tests.unit.wallet.fakes import (
     QUEUE,
     StaleOnce,
     World,
+    uid,
 )
 
 FAILURES = [
@@ -63,7 +64,7 @@ async def test_create_stores_a_created_wallet_for_the_payment_method() -> None:
 async def test_a_method_that_cannot_be_onboarded_is_422(method: str) -> None:
     world = World()
     with pytest.raises(Invalid) as refused:
-        await world.wallet.create(CF, NewWallet(paymentMethodId=method), now=world.now)
+        await world.wallet.create(uid(CF), NewWallet(paymentMethodId=method), now=world.now)
     assert refused.value.status == 422
     assert world.store.items == {}
 
@@ -71,7 +72,7 @@ async def test_a_method_that_cannot_be_onboarded_is_422(method: str) -> None:
 async def test_a_session_is_opened_once_with_a_token_bound_to_it() -> None:
     world = World()
     wallet_id = await world.created()
-    opened = await world.wallet.open_session(CF, wallet_id, NewSession(), now=world.now)
+    opened = await world.wallet.open_session(uid(CF), wallet_id, NewSession(), now=world.now)
     order = world.psp.order_of(wallet_id)
     assert opened.order_id == order.order_id
     assert opened.session_data.redirect_url == f"https://psp.example/hosted/{order.session_id}"
@@ -84,7 +85,7 @@ async def test_a_session_is_opened_once_with_a_token_bound_to_it() -> None:
     assert order.token not in json.dumps(stored)  # only its hash is kept
     assert stored["tokenUntil"] > stored["createdAt"]
     with pytest.raises(Conflict, match="INITIALIZED"):
-        await world.wallet.open_session(CF, wallet_id, NewSession(), now=world.now)
+        await world.wallet.open_session(uid(CF), wallet_id, NewSession(), now=world.now)
 
 
 @pytest.mark.parametrize("configured", [None, "", "https://user:pw@app.example/api/v1/wallets"])
@@ -92,7 +93,7 @@ async def test_without_a_usable_notification_url_nothing_is_opened(configured: s
     world = World(notification_url=configured)
     wallet_id = await world.created()
     with pytest.raises(ConfigurationError):
-        await world.wallet.open_session(CF, wallet_id, NewSession(), now=world.now)
+        await world.wallet.open_session(uid(CF), wallet_id, NewSession(), now=world.now)
     assert world.psp.calls == 0
     assert world.stored(CF, wallet_id)["status"] == "CREATED"
 
@@ -102,22 +103,22 @@ async def test_a_gateway_outage_leaves_the_wallet_created() -> None:
     wallet_id = await world.created()
     world.psp.down = True
     with pytest.raises(DependencyError):
-        await world.wallet.open_session(CF, wallet_id, NewSession(), now=world.now)
+        await world.wallet.open_session(uid(CF), wallet_id, NewSession(), now=world.now)
     assert world.stored(CF, wallet_id)["status"] == "CREATED"
 
 
 async def test_validation_reads_the_card_once_it_is_typed() -> None:
     world = World()
     wallet_id = await world.created()
-    opened = await world.wallet.open_session(CF, wallet_id, NewSession(), now=world.now)
+    opened = await world.wallet.open_session(uid(CF), wallet_id, NewSession(), now=world.now)
     with pytest.raises(Conflict, match="not been entered"):
-        await world.wallet.validate(CF, wallet_id, opened.order_id, now=world.now)
+        await world.wallet.validate(uid(CF), wallet_id, opened.order_id, now=world.now)
     with pytest.raises(Conflict, match="not this wallet's session"):
-        await world.wallet.validate(CF, wallet_id, "X" * 18, now=world.now)
+        await world.wallet.validate(uid(CF), wallet_id, "X" * 18, now=world.now)
     world.psp.type_card(wallet_id, expiry="202911", last4="1111")
-    asked = await world.wallet.validate(CF, wallet_id, opened.order_id, now=world.now)
+    asked = await world.wallet.validate(uid(CF), wallet_id, opened.order_id, now=world.now)
     assert asked.details.iframe_url.startswith("https://psp.example/3ds/")
-    shown = await world.wallet.get(CF, wallet_id, now=world.now)
+    shown = await world.wallet.get(uid(CF), wallet_id, now=world.now)
     assert shown.status == "VALIDATION_REQUESTED"
     assert shown.details is not None
     assert shown.details.model_dump(by_alias=True) == {
@@ -151,7 +152,7 @@ async def test_every_other_result_ends_in_error_and_frees_the_slot(result: str) 
         wallet_id, result, error_code="GW042" if result == "DECLINED" else None
     )
     assert ack.status == "ERROR"
-    shown = await world.wallet.get(CF, wallet_id, now=world.now)
+    shown = await world.wallet.get(uid(CF), wallet_id, now=world.now)
     assert (shown.status, shown.error_code) == (
         "ERROR",
         "GW042" if result == "DECLINED" else result,
@@ -171,9 +172,9 @@ async def test_executed_without_the_cards_details_is_an_error() -> None:
 async def test_an_outcome_is_accepted_only_once_validation_is_requested(step: str) -> None:
     world = World()
     wallet_id = await world.created()
-    await world.wallet.open_session(CF, wallet_id, NewSession(), now=world.now)
+    await world.wallet.open_session(uid(CF), wallet_id, NewSession(), now=world.now)
     if step == "created":  # a created wallet has no token yet: nothing to present
-        world.store.items[(fiscal_code_hash(CF), wallet_id)]["status"] = "CREATED"
+        world.store.items[(uid(CF), wallet_id)]["status"] = "CREATED"
     with pytest.raises(Conflict, match=step.upper()):
         await world.notify(wallet_id)
 
@@ -232,7 +233,9 @@ async def test_a_session_past_its_window_is_validation_expired_and_its_token_exp
     world = World()
     wallet_id = await world.requested()
     world.advance(minutes=30)
-    assert (await world.wallet.get(CF, wallet_id, now=world.now)).status == "VALIDATION_EXPIRED"
+    assert (
+        await world.wallet.get(uid(CF), wallet_id, now=world.now)
+    ).status == "VALIDATION_EXPIRED"
     with pytest.raises(Conflict, match="window"):
         await world.notify(wallet_id)
     world.advance(minutes=61)  # past the grace for retries: the token is dead
@@ -247,12 +250,12 @@ async def test_the_same_card_with_a_newer_expiry_replaces_the_old_one() -> None:
     new = await world.requested(expiry="203012")
     ack = await world.notify(new, card_id="gw-1")
     assert ack.status == "VALIDATED"
-    shown = await world.wallet.get(CF, old, now=world.now)
+    shown = await world.wallet.get(uid(CF), old, now=world.now)
     assert (shown.status, shown.replaced_by) == ("REPLACED", new)
     replaced = world.events()[-1]
     assert replaced["type"] == "InstrumentReplaced"
     assert (replaced["data"]["oldWalletId"], replaced["data"]["newWalletId"]) == (old, new)
-    listed = (await world.wallet.instruments(CF, now=world.now)).instruments
+    listed = (await world.wallet.instruments(uid(CF), now=world.now)).instruments
     assert [i.wallet_id for i in listed] == [new]
     assert old not in world.stored(CF, "slots")["held"]
 
@@ -267,7 +270,7 @@ async def test_the_same_card_not_renewed_ends_the_new_session_already_onboarded(
     ack = await world.notify(new, card_id="gw-1")
     assert ack.status == "ERROR"
     assert world.stored(CF, new)["errorCode"] == ALREADY_ONBOARDED
-    assert (await world.wallet.get(CF, old, now=world.now)).status == "VALIDATED"
+    assert (await world.wallet.get(uid(CF), old, now=world.now)).status == "VALIDATED"
     assert [e["type"] for e in world.events()] == ["InstrumentValidated"]
     assert new not in world.stored(CF, "slots")["held"]
 
@@ -276,8 +279,8 @@ async def test_the_same_card_of_another_citizen_is_not_a_replacement() -> None:
     world = World()
     mine = await world.validated(CF, card_id="gw-1")
     theirs = await world.validated(OTHER_CF, card_id="gw-1")
-    assert (await world.wallet.get(CF, mine, now=world.now)).status == "VALIDATED"
-    assert (await world.wallet.get(OTHER_CF, theirs, now=world.now)).status == "VALIDATED"
+    assert (await world.wallet.get(uid(CF), mine, now=world.now)).status == "VALIDATED"
+    assert (await world.wallet.get(uid(OTHER_CF), theirs, now=world.now)).status == "VALIDATED"
 
 
 # ------------------------------------------------------------------ limits
@@ -291,7 +294,7 @@ async def test_at_most_20_live_instruments_counting_sessions_in_progress() -> No
         await world.created()
     world.advance(minutes=30)  # the five sessions lapse; they are no longer live
     await world.created()
-    assert len((await world.wallet.instruments(CF, now=world.now)).instruments) == 16
+    assert len((await world.wallet.instruments(uid(CF), now=world.now)).instruments) == 16
 
 
 async def test_concurrent_creations_never_pass_the_limit_together() -> None:
@@ -300,7 +303,7 @@ async def test_concurrent_creations_never_pass_the_limit_together() -> None:
     created = [r for r in results if isinstance(r, str)]
     refused = [r for r in results if isinstance(r, Conflict)]
     assert (len(created), len(refused)) == (2, 3)
-    assert len(await world.store.current(fiscal_code_hash(CF), pending_since="")) == 2
+    assert len(await world.store.current(uid(CF), pending_since="")) == 2
 
 
 async def test_deletions_and_failed_sessions_give_their_slots_back() -> None:
@@ -311,9 +314,9 @@ async def test_deletions_and_failed_sessions_give_their_slots_back() -> None:
         await world.created()
     await world.notify(failed, "DECLINED")
     later = await world.created()  # the failure freed a slot
-    await world.wallet.delete(CF, card, now=world.now)
+    await world.wallet.delete(uid(CF), card, now=world.now)
     await world.created()  # the deletion freed one
-    await world.wallet.delete(CF, later, now=world.now)
+    await world.wallet.delete(uid(CF), later, now=world.now)
     await world.created()  # so does deleting a session in progress
     assert len(world.stored(CF, "slots")["held"]) == 2
 
@@ -324,18 +327,18 @@ async def test_another_citizens_instrument_is_not_found_exactly_like_an_unknown_
     theirs = await world.validated(OTHER_CF)
     for wallet_id in (theirs, "w" + "A" * 59, "not-an-id"):
         with pytest.raises(NotFound):
-            await world.wallet.get(CF, wallet_id, now=world.now)
+            await world.wallet.get(uid(CF), wallet_id, now=world.now)
         with pytest.raises(NotFound):
-            await world.wallet.delete(CF, wallet_id, now=world.now)
+            await world.wallet.delete(uid(CF), wallet_id, now=world.now)
 
 
 async def test_deleting_publishes_once_and_deleting_again_is_fine() -> None:
     world = World()
     wallet_id = await world.validated()
-    await world.wallet.delete(CF, wallet_id, now=world.now)
-    await world.wallet.delete(CF, wallet_id, now=world.now)
+    await world.wallet.delete(uid(CF), wallet_id, now=world.now)
+    await world.wallet.delete(uid(CF), wallet_id, now=world.now)
     assert [e["type"] for e in world.events()] == ["InstrumentValidated", "InstrumentDeleted"]
-    assert (await world.wallet.get(CF, wallet_id, now=world.now)).status == "DELETED"
+    assert (await world.wallet.get(uid(CF), wallet_id, now=world.now)).status == "DELETED"
 
 
 async def test_a_concurrent_write_is_retried_on_fresh_state() -> None:
@@ -346,7 +349,7 @@ async def test_a_concurrent_write_is_retried_on_fresh_state() -> None:
     store.raced = False
     await world.notify(wallet_id)
     assert world.store.raced  # type: ignore[attr-defined]
-    assert (await world.wallet.get(CF, wallet_id, now=world.now)).status == "VALIDATED"
+    assert (await world.wallet.get(uid(CF), wallet_id, now=world.now)).status == "VALIDATED"
     assert len(world.events()) == 1
 
 
@@ -368,16 +371,16 @@ async def test_applications_change_with_an_event_only_when_they_change() -> None
     off = ApplicationsUpdate.model_validate(
         {"applications": [{"name": "PAGOPA", "status": "DISABLED"}]}
     )
-    shown = await world.wallet.set_applications(CF, wallet_id, off, now=world.now)
+    shown = await world.wallet.set_applications(uid(CF), wallet_id, off, now=world.now)
     assert [(a.name, a.status) for a in shown.applications] == [("PAGOPA", "DISABLED")]
-    await world.wallet.set_applications(CF, wallet_id, off, now=world.now)
+    await world.wallet.set_applications(uid(CF), wallet_id, off, now=world.now)
     changed = [e for e in world.events() if e["type"] == "ApplicationChanged"]
     assert [(e["data"]["application"], e["data"]["status"]) for e in changed] == [
         ("PAGOPA", "DISABLED")
     ]
-    await world.wallet.delete(CF, wallet_id, now=world.now)
+    await world.wallet.delete(uid(CF), wallet_id, now=world.now)
     with pytest.raises(Conflict, match="DELETED"):
-        await world.wallet.set_applications(CF, wallet_id, off, now=world.now)
+        await world.wallet.set_applications(uid(CF), wallet_id, off, now=world.now)
 
 
 async def test_round_trips_per_step_at_the_store() -> None:
@@ -394,14 +397,16 @@ async def test_round_trips_per_step_at_the_store() -> None:
     await count("first create", world.created())
     wallet_id = await count("create", world.created())
     opened = await count(
-        "session", world.wallet.open_session(CF, wallet_id, NewSession(), now=world.now)
+        "session", world.wallet.open_session(uid(CF), wallet_id, NewSession(), now=world.now)
     )
     world.psp.type_card(wallet_id)
-    await count("validation", world.wallet.validate(CF, wallet_id, opened.order_id, now=world.now))
+    await count(
+        "validation", world.wallet.validate(uid(CF), wallet_id, opened.order_id, now=world.now)
+    )
     await count("notification", world.notify(wallet_id))
-    await count("list", world.wallet.instruments(CF, now=world.now))
-    await count("read", world.wallet.get(CF, wallet_id, now=world.now))
-    await count("delete", world.wallet.delete(CF, wallet_id, now=world.now))
+    await count("list", world.wallet.instruments(uid(CF), now=world.now))
+    await count("read", world.wallet.get(uid(CF), wallet_id, now=world.now))
+    await count("delete", world.wallet.delete(uid(CF), wallet_id, now=world.now))
     assert counted == {
         "first create": 3,  # no slots yet: the live instruments are queried to count them
         "create": 2,  # the slots, one batch
@@ -429,5 +434,31 @@ async def test_the_first_outcome_wins_whatever_the_gateway_sends_after(
     for result in results[1:]:
         with pytest.raises(Conflict):
             await world.notify(wallet_id, result)
-    assert (await world.wallet.get(CF, wallet_id, now=world.now)).status == first.status
+    assert (await world.wallet.get(uid(CF), wallet_id, now=world.now)).status == first.status
     assert len(world.events()) == (1 if results[0] == "EXECUTED" else 0)
+
+
+# ------------------------------------------------------------------ pseudonymous citizens
+async def test_no_wallet_document_or_event_holds_a_fiscal_code() -> None:
+    world = World()
+    old = await world.validated(card_id="gw-1", expiry="202712")
+    new = await world.requested(expiry="203012")
+    await world.notify(new, card_id="gw-1")  # a replacement
+    failed = await world.requested(OTHER_CF)
+    await world.notify(failed, "DECLINED")
+    await world.validated(OTHER_CF, card_id="gw-2")
+    off = ApplicationsUpdate.model_validate(
+        {"applications": [{"name": "PAGOPA", "status": "DISABLED"}]}
+    )
+    await world.wallet.set_applications(uid(CF), new, off, now=world.now)
+    await world.wallet.delete(uid(CF), new, now=world.now)
+    stored = json.dumps(list(world.store.items.values()))
+    events = json.dumps(world.events())
+    assert len(world.events()) == 5
+    assert (await world.wallet.get(uid(CF), old, now=world.now)).status == "REPLACED"
+    for cf in (CF, OTHER_CF):
+        for text in (stored, events):
+            assert cf not in text
+            assert cf.lower() not in text.lower()
+            assert fiscal_code_hash(cf) not in text  # nor its plain hash (enumerable)
+    assert {e["data"]["userId"] for e in world.events()} == {uid(CF), uid(OTHER_CF)}
