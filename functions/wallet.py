@@ -7,16 +7,20 @@ from typing import Any
 import azure.functions as func
 from pydantic import BaseModel
 
-from functions.http import Call, bearer_token, endpoint
+from functions.http import Call, Reply, bearer_token, endpoint
+from shared.auth.user_ids import is_user_id
+from shared.platform.errors import NotFound
 from shared.wallet.methods import PaymentMethods, payment_methods
 from shared.wallet.models import (
     ApplicationsUpdate,
+    AuthData,
     GatewayNotification,
     Instrument,
     InstrumentList,
     NewSession,
     NewWallet,
     NotificationAck,
+    PartialUpdate,
     SessionOpened,
     ValidationRequested,
     WalletCreated,
@@ -169,13 +173,73 @@ async def wallet_delete(call: Call[BaseModel]) -> None:
     "PUT",
     auth="citizen",
     body=ApplicationsUpdate,
-    returns=Instrument,
+    returns=PartialUpdate,
     errors=(404, 409),
     max_body=4096,
     tags=("wallet",),
-    summary="Enable or disable the wallet's services on an instrument",
+    summary="Enable or disable the wallet's services on an instrument (409 lists what failed)",
 )
-async def wallet_set_applications(call: Call[ApplicationsUpdate]) -> Instrument:
-    return await call.root.wallet().set_applications(
+async def wallet_set_applications(call: Call[ApplicationsUpdate]) -> PartialUpdate | Reply:
+    result = await call.root.wallet().set_applications(
         await _user(call), call.param("walletId"), call.body, now=call.now
     )
+    return Reply(409, result) if result.failed_applications else result
+
+
+@endpoint(
+    bp,
+    ONE + "/favourite",
+    "PUT",
+    auth="citizen",
+    returns=Instrument,
+    errors=(404, 409),
+    tags=("wallet",),
+    summary="Make a validated instrument the caller's favourite (listed first)",
+)
+async def wallet_set_favourite(call: Call[BaseModel]) -> Instrument:
+    return await call.root.wallet().set_favourite(
+        await _user(call), call.param("walletId"), now=call.now
+    )
+
+
+@endpoint(
+    bp,
+    WALLETS,
+    "DELETE",
+    auth="citizen",
+    status=204,
+    tags=("wallet",),
+    summary="Delete all of the caller's instruments (account closure)",
+)
+async def wallet_delete_all(call: Call[BaseModel]) -> None:
+    await call.root.wallet().delete_all(await _user(call), now=call.now)
+
+
+@endpoint(
+    bp,
+    ONE + "/auth-data",
+    "GET",
+    auth="function",
+    returns=AuthData,
+    errors=(404, 409),
+    tags=("wallet",),
+    summary="What a payment needs of an instrument (for the payments capability; no PAN)",
+)
+async def wallet_auth_data(call: Call[BaseModel]) -> AuthData:
+    return await call.root.wallet().auth_data(call.param("walletId"), now=call.now)
+
+
+@endpoint(
+    bp,
+    "ops/wallet/users/{userId}/wallets",
+    "GET",
+    auth="admin",
+    returns=InstrumentList,
+    tags=("operators",),
+    summary="Helpdesk: a user's instruments, whatever their status (by user id)",
+)
+async def wallet_helpdesk(call: Call[BaseModel]) -> InstrumentList:
+    user = call.param("userId")
+    if not is_user_id(user):
+        raise NotFound("no such user id")
+    return await call.root.wallet().helpdesk(user, now=call.now)

@@ -48,6 +48,9 @@ class WalletPolicy:
     when a session opens); ``/{walletId}/sessions/{orderId}/notifications`` is appended."""
     token_grace: timedelta = timedelta(hours=1)
     """How long after the window a session's token still answers the gateway's retries."""
+    disabled_applications: frozenset[str] = frozenset()
+    """The wallet's services the platform has switched off (pagoPA's applications registry
+    keeps a global status per application): no instrument can enable them."""
 
 
 class WalletCore:

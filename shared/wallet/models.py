@@ -250,6 +250,35 @@ class HeldInstrument(BaseModel):
     updated_at: datetime
 
 
+class AuthCardData(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    payment_method_type: Literal["cards"] = Field(default="cards", alias="paymentMethodType")
+    bin: str
+
+
+class AuthData(BaseModel):
+    """What a payment needs of an instrument (pagoPA's ``WalletAuthData``): never its number."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    wallet_id: str = Field(alias="walletId")
+    contract_id: str = Field(alias="contractId", description="The gateway's recurring contract")
+    brand: str
+    payment_method_data: AuthCardData = Field(alias="paymentMethodData")
+
+
+class PartialUpdate(BaseModel):
+    """The applications updated and those that could not be (pagoPA's
+    ``WalletApplicationsPartialUpdate``), with the instrument as it is now."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    instrument: Instrument
+    updated_applications: list[Application] = Field(alias="updatedApplications")
+    failed_applications: list[Application] = Field(alias="failedApplications")
+
+
 class InstrumentList(BaseModel):
     instruments: list[Instrument]
 

@@ -42,10 +42,10 @@ from shared.wallet.instruments import (
     new_token,
     token_hash,
 )
+from shared.wallet.manage import WalletManagement
 from shared.wallet.methods import onboardable
 from shared.wallet.models import (
     APPLICATIONS,
-    ApplicationsUpdate,
     HeldInstrument,
     Instrument,
     InstrumentList,
@@ -68,7 +68,7 @@ logger = logging.getLogger(__name__)
 __all__ = ["Wallet"]
 
 
-class Wallet(GatewayNotifications):
+class Wallet(GatewayNotifications, WalletManagement):
     """The wallet of every citizen, on its ports."""
 
     # ------------------------------------------------------------------ onboarding
@@ -245,33 +245,10 @@ class Wallet(GatewayNotifications):
         if done is not None:
             self._publish(*done)
 
-    async def set_applications(
-        self, user_id: str, wallet_id: str, update: ApplicationsUpdate, *, now: datetime
-    ) -> Instrument:
-        """Enable or disable the wallet's services on a live instrument."""
-        wanted = {a.name: a.status for a in update.applications}
-
-        async def attempt() -> tuple[StoredInstrument, Document | None, list[Event]]:
-            raw = await self._own(user_id, wallet_id)
-            item = load_instrument(raw)
-            status = self._status(item, now)
-            if status not in LIVE:
-                raise Conflict(f"the instrument is {status}: its applications cannot change")
-            changed = {n: s for n, s in wanted.items() if item.applications.get(n) != s}
-            if not changed:
-                return item, None, []
-            item = item.model_copy(
-                update={"applications": {**item.applications, **changed}, "updated_at": now}
-            )
-            events = []
-            if item.status == "VALIDATED" and item.hpan:
-                events = [
-                    self._event("ApplicationChanged", item, now, application=name, status=value)
-                    for name, value in changed.items()
-                ]
-            return item, await self._store.replace(instrument_document(item, raw, events)), events
-
-        item, written, events = await retrying(attempt)
-        if written is not None:
-            self._publish(written, events)
-        return self._view(item, now)
+    async def delete_all(self, user_id: str, *, now: datetime) -> int:
+        """Delete every instrument the citizen has (account closure); how many there were."""
+        current = await self._store.current(user_id, pending_since="")
+        for raw in current:
+            await self.delete(user_id, raw["id"], now=now)
+        logger.info("all %d instruments of a user deleted", len(current))
+        return len(current)

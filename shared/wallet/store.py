@@ -55,6 +55,10 @@ class WalletStore(Protocol):
         """Validated instruments and sessions created at or after ``pending_since``."""
         ...
 
+    async def every(self, pk: str) -> list[Document]:
+        """Every instrument of ``pk``, whatever its status (the helpdesk's view)."""
+        ...
+
     async def for_notification(self, pk: str, wallet_id: str) -> list[Document]:
         """The instrument ``wallet_id``, every validated instrument of ``pk``, and ``pk``'s
         slots document if it has one."""
@@ -101,6 +105,9 @@ class CosmosWalletStore:
 
     async def current(self, pk: str, *, pending_since: str) -> list[Document]:
         return await self._query(pk, _CURRENT, [{"name": "@since", "value": pending_since}])
+
+    async def every(self, pk: str) -> list[Document]:
+        return await self._query(pk, "SELECT * FROM c WHERE c.kind = 'instrument'", [])
 
     async def for_notification(self, pk: str, wallet_id: str) -> list[Document]:
         return await self._query(

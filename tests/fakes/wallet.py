@@ -48,6 +48,10 @@ class MemoryWalletStore:
             )
         ]
 
+    async def every(self, pk: str) -> list[Document]:
+        self.round_trips += 1
+        return copy.deepcopy(self._instruments(pk))
+
     async def for_notification(self, pk: str, wallet_id: str) -> list[Document]:
         self.round_trips += 1
         found = [

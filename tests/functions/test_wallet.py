@@ -264,7 +264,8 @@ async def test_list_read_notify_apps_and_delete(root: WalletRoot) -> None:
         headers=root.citizen(),
         walletId=wallet_id,
     )
-    assert parsed(off)["applications"] == [{"name": "PAGOPA", "status": "DISABLED"}]
+    assert parsed(off)["instrument"]["applications"] == [{"name": "PAGOPA", "status": "DISABLED"}]
+    assert parsed(off)["failedApplications"] == []
     for _ in range(2):
         deleted = await call(
             "wallet_delete", "DELETE", path, headers=root.citizen(), walletId=wallet_id
@@ -424,3 +425,89 @@ async def test_a_gateway_that_cannot_be_reached_is_a_503_with_retry_after(
     assert int(refused.headers["Retry-After"]) >= 1
     assert "psp" in parsed(refused)["detail"]
     assert world.stored(CF, wallet_id)["status"] == "CREATED"
+
+
+async def validated(root: WalletRoot, cf: str = CF) -> str:
+    wallet_id, order_id = await requested(root, cf)
+    assert (await notify(root, wallet_id, order_id)).status_code == 200
+    return wallet_id
+
+
+async def test_payment_methods_come_from_configuration(root: WalletRoot) -> None:
+    listed = parsed(
+        await call("wallet_payment_methods", "GET", "v1/payment-methods", headers=root.citizen())
+    )
+    by_name = {m["name"]: m for m in listed["paymentMethods"]}
+    assert {"CARDS", "PAYPAL", "BANCOMATPAY"} <= set(by_name)
+    assert by_name["CARDS"]["id"] == CARD_METHOD
+    assert by_name["CARDS"]["status"] == "ENABLED"
+    assert by_name["CARDS"]["ranges"][0]["min"] == 0
+
+
+async def test_favourite_auth_data_helpdesk_and_closure(root: WalletRoot) -> None:
+    first = await validated(root)
+    second, _ = await requested(root)
+    path = f"{WALLETS}/{first}"
+    favourite = await call(
+        "wallet_set_favourite", "PUT", f"{path}/favourite", headers=root.citizen(), walletId=first
+    )
+    assert (favourite.status_code, parsed(favourite)["favourite"]) == (200, True)
+    listed = parsed(await call("wallet_list", "GET", WALLETS, headers=root.citizen()))
+    assert [i["walletId"] for i in listed["instruments"]] == [first, second]
+    pending = await call(
+        "wallet_set_favourite",
+        "PUT",
+        f"{WALLETS}/{second}/favourite",
+        headers=root.citizen(),
+        walletId=second,
+    )
+    assert pending.status_code == 409
+    auth = await call("wallet_auth_data", "GET", f"{path}/auth-data", walletId=first)
+    assert parsed(auth) == {
+        "walletId": first,
+        "contractId": root.world.psp.order_of(first).contract_id,
+        "brand": "VISA",
+        "paymentMethodData": {"paymentMethodType": "cards", "bin": "424242"},
+    }
+    user = root.world.user_ids
+    helpdesk = parsed(
+        await call(
+            "wallet_helpdesk",
+            "GET",
+            "ops/wallet/users/x/wallets",
+            userId=await user.of(CF),
+        )
+    )
+    assert {i["walletId"] for i in helpdesk["instruments"]} == {first, second}
+    unknown = await call("wallet_helpdesk", "GET", "ops/wallet/users/x/wallets", userId=CF)
+    assert unknown.status_code == 404  # a fiscal code is not a user id
+    closed = await call("wallet_delete_all", "DELETE", WALLETS, headers=root.citizen())
+    assert closed.status_code == 204
+    listed = parsed(await call("wallet_list", "GET", WALLETS, headers=root.citizen()))
+    assert listed["instruments"] == []
+
+
+async def test_a_partial_update_of_applications_is_409_listing_what_failed() -> None:
+    fake = WalletRoot()
+    fake.world = World(
+        now=NOW, notification_url=NOTIFY_URL, disabled_applications=frozenset({"PAGOPA"})
+    )
+    use_root(fake)
+    use_clock(fake.world.clock)
+    try:
+        wallet_id = await validated(fake)
+        answer = await call(
+            "wallet_set_applications",
+            "PUT",
+            f"{WALLETS}/{wallet_id}/applications",
+            body={"applications": [{"name": "PAGOPA", "status": "ENABLED"}]},
+            headers=fake.citizen(),
+            walletId=wallet_id,
+        )
+    finally:
+        use_root(None)
+        use_clock(SystemClock())
+    assert answer.status_code == 409
+    body = parsed(answer)
+    assert body["updatedApplications"] == []
+    assert body["failedApplications"] == [{"name": "PAGOPA", "status": "ENABLED"}]

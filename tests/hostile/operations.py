@@ -27,6 +27,7 @@ from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 from local.platform import DEMO_EC, DEMO_IBAN, DEMO_STATION
+from shared.auth.user_ids import user_id
 from shared.cashback.acquirer_api import TransactionIn
 from tests.hostile import values
 from tests.hostile.client import Answer
@@ -143,6 +144,7 @@ def path_value(world: World, path: str, name: str) -> str:
         "walletId": world.ids["pending_wallet" if "/sessions/" in path else "wallet"],
         "orderId": world.ids[f"order:{world.ids['pending_wallet']}"],
         "periodId": world.ids["period"],
+        "userId": user_id(json.loads(world.env["LOCAL_SECRETS"])["wallet-user-id-key"], CF),
     }
     assert name in known, f"{path}: the suite has no value for the path parameter {name}"
     return known[name]

@@ -216,6 +216,7 @@ class World:
         max_instruments: int = 20,
         now: datetime = NOW,
         notification_url: str | None = NOTIFY_URL,
+        disabled_applications: frozenset[str] = frozenset(),
     ) -> None:
         self.clock = FixedClock(now)
         self.store = store or MemoryWalletStore()
@@ -236,6 +237,7 @@ class World:
                 max_instruments=max_instruments,
                 events_queue=QUEUE,
                 notification_url=notification_url,
+                disabled_applications=disabled_applications,
             ),
         )
 

@@ -20,7 +20,13 @@ from shared.platform.errors import (
     Unauthorized,
 )
 from shared.wallet.instruments import token_hash
-from shared.wallet.models import ALREADY_ONBOARDED, ApplicationsUpdate, NewSession, NewWallet
+from shared.wallet.models import (
+    ALREADY_ONBOARDED,
+    Application,
+    ApplicationsUpdate,
+    NewSession,
+    NewWallet,
+)
 from tests.unit.wallet.fakes import (
     CARD_METHOD,
     CF,
@@ -372,7 +378,7 @@ async def test_applications_change_with_an_event_only_when_they_change() -> None
         {"applications": [{"name": "PAGOPA", "status": "DISABLED"}]}
     )
     shown = await world.wallet.set_applications(uid(CF), wallet_id, off, now=world.now)
-    assert [(a.name, a.status) for a in shown.applications] == [("PAGOPA", "DISABLED")]
+    assert [(a.name, a.status) for a in shown.instrument.applications] == [("PAGOPA", "DISABLED")]
     await world.wallet.set_applications(uid(CF), wallet_id, off, now=world.now)
     changed = [e for e in world.events() if e["type"] == "ApplicationChanged"]
     assert [(e["data"]["application"], e["data"]["status"]) for e in changed] == [
@@ -462,3 +468,108 @@ async def test_no_wallet_document_or_event_holds_a_fiscal_code() -> None:
             assert cf.lower() not in text.lower()
             assert fiscal_code_hash(cf) not in text  # nor its plain hash (enumerable)
     assert {e["data"]["userId"] for e in world.events()} == {uid(CF), uid(OTHER_CF)}
+
+
+# ------------------------------------------------------------------ what users expect
+async def test_one_favourite_listed_first() -> None:
+    world = World()
+    first = await world.validated(card_id="gw-1")
+    world.advance(minutes=1)
+    second = await world.validated(card_id="gw-2")
+    world.advance(minutes=1)
+    pending = await world.created()
+    listed = (await world.wallet.instruments(uid(CF), now=world.now)).instruments
+    assert [i.wallet_id for i in listed] == [pending, second, first]
+    shown = await world.wallet.set_favourite(uid(CF), first, now=world.now)
+    assert shown.favourite
+    listed = (await world.wallet.instruments(uid(CF), now=world.now)).instruments
+    assert [(i.wallet_id, i.favourite) for i in listed] == [
+        (first, True),
+        (pending, False),
+        (second, False),
+    ]
+    await world.wallet.set_favourite(uid(CF), second, now=world.now)
+    listed = (await world.wallet.instruments(uid(CF), now=world.now)).instruments
+    assert [i.wallet_id for i in listed if i.favourite] == [second]
+    with pytest.raises(Conflict, match="CREATED"):
+        await world.wallet.set_favourite(uid(CF), pending, now=world.now)
+    with pytest.raises(NotFound):
+        await world.wallet.set_favourite(uid(OTHER_CF), second, now=world.now)
+
+
+async def test_a_payment_records_the_last_usage() -> None:
+    world = World()
+    wallet_id = await world.validated()
+    assert (await world.wallet.get(uid(CF), wallet_id, now=world.now)).last_usage is None
+    world.advance(hours=2)
+    await world.wallet.record_usage(wallet_id, now=world.now)
+    assert (await world.wallet.get(uid(CF), wallet_id, now=world.now)).last_usage == world.now
+
+
+async def test_auth_data_says_what_a_payment_needs_and_never_a_card_number() -> None:
+    world = World()
+    wallet_id = await world.validated()
+    data = await world.wallet.auth_data(wallet_id, now=world.now)
+    assert data.model_dump(by_alias=True) == {
+        "walletId": wallet_id,
+        "contractId": world.psp.order_of(wallet_id).contract_id,
+        "brand": "VISA",
+        "paymentMethodData": {"paymentMethodType": "cards", "bin": "424242"},
+    }
+    assert "4242424242424242" not in data.model_dump_json()
+    off = ApplicationsUpdate.model_validate(
+        {"applications": [{"name": "PAGOPA", "status": "DISABLED"}]}
+    )
+    await world.wallet.set_applications(uid(CF), wallet_id, off, now=world.now)
+    with pytest.raises(Conflict, match="pagoPA"):
+        await world.wallet.auth_data(wallet_id, now=world.now)
+    pending = await world.requested()
+    with pytest.raises(Conflict, match="VALIDATION_REQUESTED"):
+        await world.wallet.auth_data(pending, now=world.now)
+    with pytest.raises(NotFound):
+        await world.wallet.auth_data("w" + "A" * 80, now=world.now)
+
+
+async def test_a_switched_off_application_fails_and_the_rest_is_updated() -> None:
+    world = World(disabled_applications=frozenset({"PAGOPA"}))
+    wallet_id = await world.validated()
+    on = ApplicationsUpdate.model_validate(
+        {"applications": [{"name": "PAGOPA", "status": "ENABLED"}]}
+    )
+    off = ApplicationsUpdate.model_validate(
+        {"applications": [{"name": "PAGOPA", "status": "DISABLED"}]}
+    )
+    result = await world.wallet.set_applications(uid(CF), wallet_id, off, now=world.now)
+    assert (result.updated_applications, result.failed_applications) == (
+        [Application(name="PAGOPA", status="DISABLED")],
+        [],
+    )
+    result = await world.wallet.set_applications(uid(CF), wallet_id, on, now=world.now)
+    assert result.updated_applications == []
+    assert result.failed_applications == [Application(name="PAGOPA", status="ENABLED")]
+    assert [a.status for a in result.instrument.applications] == ["DISABLED"]
+
+
+async def test_account_closure_deletes_every_instrument_with_its_events() -> None:
+    world = World()
+    cards = [await world.validated(card_id=f"gw-{n}") for n in range(3)]
+    pending = await world.requested()
+    theirs = await world.validated(OTHER_CF, card_id="gw-x")
+    assert await world.wallet.delete_all(uid(CF), now=world.now) == 4
+    for wallet_id in [*cards, pending]:
+        assert (await world.wallet.get(uid(CF), wallet_id, now=world.now)).status == "DELETED"
+    assert (await world.wallet.instruments(uid(CF), now=world.now)).instruments == []
+    deleted = [e["data"]["walletId"] for e in world.events() if e["type"] == "InstrumentDeleted"]
+    assert sorted(deleted) == sorted(cards)
+    assert (await world.wallet.get(uid(OTHER_CF), theirs, now=world.now)).status == "VALIDATED"
+    assert world.stored(CF, "slots")["held"] == {}
+
+
+async def test_the_helpdesk_sees_a_users_instruments_by_user_id() -> None:
+    world = World()
+    card = await world.validated()
+    failed = await world.requested()
+    await world.notify(failed, "DECLINED")
+    seen = (await world.wallet.helpdesk(uid(CF), now=world.now)).instruments
+    assert {(i.wallet_id, i.status) for i in seen} == {(card, "VALIDATED"), (failed, "ERROR")}
+    assert (await world.wallet.helpdesk(uid(OTHER_CF), now=world.now)).instruments == []
