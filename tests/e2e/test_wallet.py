@@ -424,6 +424,27 @@ def test_delete_is_204_twice_and_404_for_someone_elses(
     assert_problem(host.request("GET", f"{WALLETS}/not%20an%20id", headers=mine), 404)
 
 
+def test_favourite_auth_data_helpdesk_and_account_closure(
+    platform: Platform, host: Host, psp: str
+) -> None:
+    cf = "PLLNNA80A41H501R"
+    card = onboarded(platform, host, psp, cf, "378282246310005")
+    other = onboarded(platform, host, psp, cf, "6011111111111117")
+    headers = citizen(platform, host, cf)
+    favourite = host.request("PUT", f"{WALLETS}/{card.wallet_id}/favourite", headers=headers)
+    assert favourite.status_code == 200, favourite.text
+    listed = host.request("GET", WALLETS, headers=headers).json()["instruments"]
+    assert [i["walletId"] for i in listed] == [card.wallet_id, other.wallet_id]
+    auth = host.request("GET", f"{WALLETS}/{card.wallet_id}/auth-data")
+    assert auth.status_code == 200, auth.text
+    assert (auth.json()["brand"], auth.json()["paymentMethodData"]["bin"]) == ("AMEX", "378282")
+    assert "378282246310005" not in auth.text
+    seen = host.request("GET", f"/api/ops/wallet/users/{uid(host, cf)}/wallets", key=ADMIN_KEY)
+    assert {i["walletId"] for i in seen.json()["instruments"]} == {card.wallet_id, other.wallet_id}
+    assert host.request("DELETE", WALLETS, headers=headers).status_code == 204
+    assert host.request("GET", WALLETS, headers=headers).json()["instruments"] == []
+
+
 # ------------------------------------------------------------------ bad input
 _CARD = b'{"paymentMethodId": "' + CARD_METHOD.encode() + b'"'
 
@@ -494,7 +515,7 @@ def test_bad_credentials_are_401(platform: Platform, host: Host) -> None:
 
 def test_the_openapi_document_describes_the_wallet(host: Host) -> None:
     document = host.request("GET", "/api/openapi.json", key=None).json()
-    assert set(document["paths"]["/api/v1/wallets"]) == {"get", "post"}
+    assert set(document["paths"]["/api/v1/wallets"]) == {"get", "post", "delete"}
     assert set(document["paths"]["/api/v1/wallets/{walletId}"]) == {"get", "delete"}
     assert "put" in document["paths"]["/api/v1/wallets/{walletId}/applications"]
     assert "post" in document["paths"]["/api/v1/wallets/{walletId}/sessions"]
@@ -505,6 +526,11 @@ def test_the_openapi_document_describes_the_wallet(host: Host) -> None:
     assert notification["security"] == [{"sessionToken": []}]
     assert {"400", "401", "409"} <= set(notification["responses"])
     assert "get" in document["paths"]["/api/v1/payment-methods"]
+    assert "put" in document["paths"]["/api/v1/wallets/{walletId}/favourite"]
+    auth_data = document["paths"]["/api/v1/wallets/{walletId}/auth-data"]["get"]
+    assert auth_data["security"] == [{"functionKey": []}]
+    helpdesk = document["paths"]["/api/ops/wallet/users/{userId}/wallets"]["get"]
+    assert helpdesk["security"] == [{"adminKey": []}]
 
 
 class Catcher(http.server.BaseHTTPRequestHandler):
