@@ -235,6 +235,7 @@ async def wallet_auth_data(call: Call[BaseModel]) -> AuthData:
     "GET",
     auth="admin",
     returns=InstrumentList,
+    errors=(404,),
     tags=("operators",),
     summary="Helpdesk: a user's instruments, whatever their status (by user id)",
 )
