@@ -21,7 +21,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, field_validator
 
 from shared.platform.pan import NoPanText
-from shared.platform.values import SafeText
+from shared.platform.values import BoundedDateTime, SafeText
 
 InstrumentType = Literal["CARD"]
 ApplicationName = Literal["PAGOPA"]
@@ -144,7 +144,7 @@ class GatewayNotification(BaseModel):
 
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
-    timestamp_operation: datetime = Field(alias="timestampOperation")
+    timestamp_operation: BoundedDateTime = Field(alias="timestampOperation")
     operation_id: SafeText = Field(alias="operationId", min_length=1, max_length=128)
     operation_result: OperationResult = Field(alias="operationResult")
     error_code: NoPanText | None = Field(default=None, alias="errorCode", max_length=64)

@@ -511,3 +511,11 @@ async def test_a_partial_update_of_applications_is_409_listing_what_failed() -> 
     body = parsed(answer)
     assert body["updatedApplications"] == []
     assert body["failedApplications"] == [{"name": "PAGOPA", "status": "ENABLED"}]
+
+
+@pytest.mark.parametrize("when", [1733650000, "9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00Z"])
+async def test_a_notifications_time_is_a_bounded_date(root: WalletRoot, when: object) -> None:
+    wallet_id, order_id = await requested(root)
+    response = await notify(root, wallet_id, order_id, {**outcome(), "timestampOperation": when})
+    assert response.status_code == 400
+    assert root.world.stored(CF, wallet_id)["status"] == "VALIDATION_REQUESTED"
