@@ -2,9 +2,13 @@
 Cosmos operations with the same client (``platform.clients`` and the wallet's Cosmos store), each
 in a process of its own, in the same run.
 
-Operations, at concurrency 32: list, read, onboarding (create, which opens a session at the
-PSP simulator, then the PSP's signed notification) and delete. Then the Cosmos round trips of one
-operation of each kind, counted at the emulator (``GET /_emulator/stats``).
+Operations, at concurrency 32: the four onboarding steps, each a phase of its own (create;
+session, which builds the order at the gateway simulator; validation, which reads the card from
+it; the gateway's notification with the session's token), list, read and delete. Between the
+session and the validation phases the cards are typed at the simulator, and before the
+notifications the sessions' tokens are read from it, untimed: that is the citizen's and the
+gateway's work, not the wallet's. Then the Cosmos round trips of one operation of each kind,
+counted at the emulator (``GET /_emulator/stats``).
 
 The delete has a second baseline beside it, a reference only: the bare handler's delete that also
 sends its event through the app's own Service Bus sender (``platform.messaging``, same client),
@@ -32,6 +36,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import collections
 import hashlib
 import itertools
 import json
@@ -55,18 +60,26 @@ from local.platform import Platform
 from local.process import ROOT, Child
 from local.tokens import issue_token
 from shared.auth.fiscal_code import check_character
-from shared.auth.signature import sign
+from shared.wallet.instruments import token_hash
 
 FUNCTION_KEY = "bench-function-key"
 ADMIN_KEY = "bench-admin-key"
 CITIZENS = 400
 PER_CITIZEN = 6  # instruments each citizen onboards (the limit is 20 live)
 TOTAL = 2000  # each phase runs for seconds, not a fraction of one: steadier ratios
-INSTRUMENTS = "/api/v1/wallet/instruments"
-NOTIFICATIONS = "/api/v1/wallet/psp/notifications"
+INSTRUMENTS = "/api/v1/wallets"
+CARD_METHOD = "3ebea7a1-2e77-4a1b-ac1b-3aca0d67f813"
 WARMUP = 50
 BARE_DATABASE = "bench-wallet-bare"
-TARGETS = {"list": 1, "read": 1, "create": 3, "notification": 3, "delete": 3}
+TARGETS = {
+    "list": 1,
+    "read": 1,
+    "create": 3,
+    "session": 2,
+    "validation": 2,
+    "notification": 2,
+    "delete": 3,
+}
 SWEEP = "sweep_outboxes"  # the outbox sweep's timer function (disabled during the requests)
 SWEEP_LIMIT = 500  # outboxes per container per run (Outbox.sweep)
 TICK = os.sysconf("SC_CLK_TCK")
@@ -106,6 +119,17 @@ def without_event_consumers() -> dict[str, str]:
 def fiscal_code(n: int) -> str:
     first15 = f"RSSMRA85T10A{n:03d}"
     return first15 + check_character(first15)
+
+
+@dataclass
+class Opened:
+    """A host-side onboarding between its steps."""
+
+    cf: str
+    wallet_id: str
+    order_id: str
+    session: str
+    token: str = ""
 
 
 @dataclass
@@ -172,8 +196,7 @@ async def serve_bare(port: int) -> None:
             "queue": s.wallet_events_queue,
             "data": {
                 "walletId": document["id"],
-                "citizenId": document["pk"],
-                "fiscalCode": document["fiscalCode"],
+                "userId": document["pk"],
                 "hpan": document.get("hpan"),
                 "type": document["type"],
                 "brand": "VISA",
@@ -184,25 +207,57 @@ async def serve_bare(port: int) -> None:
 
     async def create(request: web.Request) -> web.Response:
         pk, now = request.match_info["pk"], datetime.now(UTC)
-        wallet_id = "w" + base64.urlsafe_b64encode(os.urandom(44)).decode().rstrip("=")
+        wallet_id = "w" + base64.urlsafe_b64encode(os.urandom(60)).decode()
         await store.current(pk, pending_since=since())
         document = {
             "id": wallet_id,
             "pk": pk,
             "kind": "instrument",
-            "fiscalCode": "RSSMRA85T10A000X",
+            "paymentMethodId": CARD_METHOD,
             "type": "CARD",
             "status": "CREATED",
             "applications": {"PAGOPA": "ENABLED"},
             "pspId": "DEMOPSP",
-            "sessionId": str(uuid.uuid4()),
             "createdAt": fixed_time(now),
             "updatedAt": fixed_time(now),
             "ttl": 90 * 86400,
-            "signatures": [],
         }
         await store.create(document)
         return web.json_response({"walletId": wallet_id}, status=201)
+
+    async def session(request: web.Request) -> web.Response:
+        pk, wallet_id, now = request.match_info["pk"], request.match_info["id"], datetime.now(UTC)
+        found = await store.get(pk, wallet_id)
+        assert found is not None
+        found.update(
+            status="INITIALIZED",
+            orderId=uuid.uuid4().hex[:18].upper(),
+            sessionId=uuid.uuid4().hex,
+            contractId="W" + uuid.uuid4().hex[:18],
+            tokenHash=token_hash(uuid.uuid4().hex),
+            tokenUntil=fixed_time(now + timedelta(minutes=90)),
+            updatedAt=fixed_time(now),
+        )
+        await store.replace(found)
+        return web.json_response({"orderId": found["orderId"]})
+
+    async def validate(request: web.Request) -> web.Response:
+        pk, wallet_id, now = request.match_info["pk"], request.match_info["id"], datetime.now(UTC)
+        found = await store.get(pk, wallet_id)
+        assert found is not None
+        found.update(
+            status="VALIDATION_REQUESTED",
+            details={
+                "type": "CARDS",
+                "bin": "424242",
+                "lastFourDigits": "4242",
+                "expiryDate": f"{now.year + 3}12",
+                "brand": "VISA",
+            },
+            updatedAt=fixed_time(now),
+        )
+        await store.replace(found)
+        return web.json_response({"orderId": found["orderId"]})
 
     async def notify(request: web.Request) -> web.Response:
         # The wallet finds the partition in the walletId; here the path names it.
@@ -213,17 +268,11 @@ async def serve_bare(port: int) -> None:
         document.update(
             status="VALIDATED",
             hpan=hashlib.sha256(os.urandom(8)).hexdigest(),
-            contractId="bench",
-            notification=hashlib.sha256(wallet_id.encode()).hexdigest(),
+            paymentInstrumentGatewayId=uuid.uuid4().hex,
+            operationId=uuid.uuid4().hex,
+            operationResult="EXECUTED",
             validatedAt=fixed_time(now),
             updatedAt=fixed_time(now),
-            details={
-                "brand": "VISA",
-                "last4": "4242",
-                "expiryMonth": 12,
-                "expiryYear": now.year + 3,
-            },
-            signatures=[{"id": uuid.uuid4().hex, "until": fixed_time(now + timedelta(minutes=5))}],
         )
         document["outbox"] = [event("InstrumentValidated", document, now)]
         await store.replace(document)  # the outbox is cleared later, by the sweep
@@ -257,6 +306,8 @@ async def serve_bare(port: int) -> None:
     app.router.add_get("/list/{pk}", listing)
     app.router.add_get("/read/{pk}/{id}", read)
     app.router.add_post("/create/{pk}", create)
+    app.router.add_post("/session/{pk}/{id}", session)
+    app.router.add_post("/validate/{pk}/{id}", validate)
     app.router.add_post("/notify/{pk}/{id}", notify)
     app.router.add_delete("/delete/{pk}/{id}", delete)
     runner = web.AppRunner(app, access_log=None)
@@ -278,7 +329,8 @@ class Bench:
         self.clock = DevClock(platform.clock_file)
         self.cosmos_port = platform.cosmos.port
         self.env = platform.env
-        self.secret = json.loads(platform.env["LOCAL_SECRETS"])["psp-demo-signing"]
+        self.psp = platform.env["WALLET_PSP_BASE_URL"]
+        self.user_key = json.loads(platform.env["LOCAL_SECRETS"])["wallet-user-id-key"]
         env = platform.env
         now = self.clock.now()
         self.citizens = [fiscal_code(n) for n in range(CITIZENS)]
@@ -295,6 +347,14 @@ class Bench:
         }
         self.host_wallets: list[tuple[str, str]] = []  # (fiscal code, walletId)
         self.bare_wallets: list[tuple[str, str]] = []  # (pk, walletId)
+        # onboardings between phases: created, then with their session, then validated
+        self.failures: collections.Counter[str] = collections.Counter()
+        self.host_created: list[tuple[str, str]] = []
+        self.host_opened: list[Opened] = []
+        self.host_asked: list[Opened] = []
+        self.bare_created: list[tuple[str, str]] = []
+        self.bare_opened: list[tuple[str, str]] = []
+        self.bare_asked: list[tuple[str, str]] = []
         self.bare_again: list[tuple[str, str]] = []  # the same, for the delete's reference
         self.hpans = itertools.count()
 
@@ -308,59 +368,125 @@ class Bench:
     def headers(self, cf: str) -> dict[str, str]:
         return {"x-functions-key": FUNCTION_KEY, "Authorization": f"Bearer {self.tokens[cf]}"}
 
-    def notification(self, wallet_id: str, session_id: str) -> tuple[bytes, dict[str, str]]:
-        year = self.clock.now().year + 3
-        hpan = hashlib.sha256(f"bench-{next(self.hpans)}".encode()).hexdigest()
-        body = json.dumps(
-            {
-                "walletId": wallet_id,
-                "sessionId": session_id,
-                "outcome": "OK",
-                "details": {
-                    "brand": "VISA",
-                    "last4": "4242",
-                    "expiryMonth": 12,
-                    "expiryYear": year,
-                    "hpan": hpan,
-                    "contractId": "bench",
-                },
-            }
-        ).encode()
-        signature = sign(self.secret, body, int(self.clock.now().timestamp()))
-        return body, {
-            "x-functions-key": FUNCTION_KEY,
-            "x-signature": signature,
-            "Content-Type": "application/json",
-        }
-
-    # -------------------------------------------------------------- one operation each
-    async def host_create(self, session: aiohttp.ClientSession, cf: str) -> tuple[str, str]:
-        async with session.post(
-            self.host + INSTRUMENTS, json={"type": "CARD"}, headers=self.headers(cf)
-        ) as response:
-            started = await response.json()
-            assert response.status == 201, started
-        return started["walletId"], started["redirectUrl"].rsplit("/", 1)[-1]
-
-    async def host_notify(
-        self, session: aiohttp.ClientSession, wallet_id: str, session_id: str
-    ) -> bool:
-        body, headers = self.notification(wallet_id, session_id)
-        async with session.post(self.host + NOTIFICATIONS, data=body, headers=headers) as response:
-            await response.read()
-            return response.status == 200
-
-    async def host_onboarding(self, session: aiohttp.ClientSession, i: int) -> bool:
+    # -------------------------------------------------------------- the onboarding's steps
+    async def host_create(self, session: aiohttp.ClientSession, i: int) -> bool:
         cf = self.citizen(i)
-        wallet_id, session_id = await self.host_create(session, cf)
-        ok = await self.host_notify(session, wallet_id, session_id)
-        self.host_wallets.append((cf, wallet_id))
-        return ok
+        async with session.post(
+            self.host + INSTRUMENTS, json={"paymentMethodId": CARD_METHOD}, headers=self.headers(cf)
+        ) as response:
+            created = await response.json()
+            if response.status != 201:
+                self.failures[f"create {response.status} {created.get('detail')}"] += 1
+                return False
+        self.host_created.append((cf, created["walletId"]))
+        return True
 
-    async def bare_onboarding(self, session: aiohttp.ClientSession, i: int) -> bool:
+    async def bare_create(self, session: aiohttp.ClientSession, i: int) -> bool:
         pk = self.bare_pk(i)
         async with session.post(f"{self.bare}/create/{pk}") as response:
             wallet_id = (await response.json())["walletId"]
+            self.bare_created.append((pk, wallet_id))
+            return response.status == 201
+
+    async def host_session(self, session: aiohttp.ClientSession, i: int) -> bool:
+        if not self.host_created:
+            return False
+        cf, wallet_id = self.host_created.pop()
+        async with session.post(
+            f"{self.host}{INSTRUMENTS}/{wallet_id}/sessions", json={}, headers=self.headers(cf)
+        ) as response:
+            opened = await response.json()
+            if response.status != 200:
+                self.failures[f"session {response.status} {opened.get('detail')}"] += 1
+                return False
+        gateway_session = opened["sessionData"]["redirectUrl"].rsplit("/", 1)[-1]
+        self.host_opened.append(Opened(cf, wallet_id, opened["orderId"], gateway_session))
+        return True
+
+    async def bare_session(self, session: aiohttp.ClientSession, i: int) -> bool:
+        pk, wallet_id = self.bare_created.pop()
+        async with session.post(f"{self.bare}/session/{pk}/{wallet_id}") as response:
+            await response.read()
+            self.bare_opened.append((pk, wallet_id))
+            return response.status == 200
+
+    async def type_cards(self) -> None:
+        """The citizens type their cards on the gateway's page (untimed)."""
+        year = self.clock.now().year + 3
+        connector = aiohttp.TCPConnector(limit=32)
+        async with aiohttp.ClientSession(connector=connector) as session:
+
+            async def one(opened: Opened) -> None:
+                pan = "4242424242424242"
+                card = {"pan": pan, "expiryMonth": 12, "expiryYear": year}
+                url = f"{self.psp}/test/sessions/{opened.session}/card"
+                async with session.post(url, json=card) as response:
+                    assert response.status == 200, await response.text()
+
+            await asyncio.gather(*(one(o) for o in self.host_opened))
+
+    async def host_validation(self, session: aiohttp.ClientSession, i: int) -> bool:
+        if not self.host_opened:
+            return False
+        opened = self.host_opened.pop()
+        async with session.post(
+            f"{self.host}{INSTRUMENTS}/{opened.wallet_id}/sessions/{opened.order_id}/validations",
+            headers=self.headers(opened.cf),
+        ) as response:
+            text = await response.text()
+            if response.status != 200:
+                self.failures[f"validation {response.status} {text[:160]}"] += 1
+                return False
+            self.host_asked.append(opened)
+            return True
+
+    async def bare_validation(self, session: aiohttp.ClientSession, i: int) -> bool:
+        pk, wallet_id = self.bare_opened.pop()
+        async with session.post(f"{self.bare}/validate/{pk}/{wallet_id}") as response:
+            await response.read()
+            self.bare_asked.append((pk, wallet_id))
+            return response.status == 200
+
+    async def read_tokens(self) -> None:
+        """What the gateway holds for each session: the token it notifies with (untimed)."""
+        connector = aiohttp.TCPConnector(limit=32)
+        async with aiohttp.ClientSession(connector=connector) as session:
+
+            async def one(opened: Opened) -> None:
+                async with session.get(f"{self.psp}/test/sessions/{opened.session}") as response:
+                    opened.token = (await response.json())["token"]
+
+            await asyncio.gather(*(one(o) for o in self.host_asked))
+
+    async def host_notification(self, session: aiohttp.ClientSession, i: int) -> bool:
+        if not self.host_asked:
+            return False
+        opened = self.host_asked.pop()
+        body = {
+            "timestampOperation": self.clock.now().isoformat(),
+            "operationId": uuid.uuid4().hex,
+            "operationResult": "EXECUTED",
+            "details": {
+                "type": "CARD",
+                "paymentInstrumentGatewayId": f"bench-card-{next(self.hpans)}",
+                "hpan": hashlib.sha256(f"bench-{next(self.hpans)}".encode()).hexdigest(),
+            },
+        }
+        url = (
+            f"{self.host}{INSTRUMENTS}/{opened.wallet_id}/sessions/{opened.order_id}/notifications"
+        )
+        async with session.post(
+            url, json=body, headers={"Authorization": f"Bearer {opened.token}"}
+        ) as response:
+            text = await response.text()
+            if response.status != 200:
+                self.failures[f"notification {response.status} {text[:160]}"] += 1
+                return False
+            self.host_wallets.append((opened.cf, opened.wallet_id))
+            return True
+
+    async def bare_notification(self, session: aiohttp.ClientSession, i: int) -> bool:
+        pk, wallet_id = self.bare_asked.pop()
         async with session.post(f"{self.bare}/notify/{pk}/{wallet_id}") as response:
             await response.read()
             self.bare_wallets.append((pk, wallet_id))
@@ -456,15 +582,22 @@ class Bench:
         return paired
 
     async def throughput(self) -> None:
-        onboarding = await self.pair("onboarding", CITIZENS * PER_CITIZEN - WARMUP)
+        steps = CITIZENS * PER_CITIZEN - WARMUP
+        onboarding = [await self.pair("create", steps), await self.pair("session", steps)]
+        await self.type_cards()
+        onboarding.append(await self.pair("validation", steps))
+        await self.read_tokens()
+        onboarding.append(await self.pair("notification", steps))
         self.bare_again = list(self.bare_wallets)  # deleted once more by the reference
         results = [
-            onboarding,
+            *onboarding,
             await self.pair("list", 3 * TOTAL, rounds=3),
             await self.pair("read", 3 * TOTAL, rounds=3),
             await self.pair("delete", TOTAL, rounds=2),
         ]
-        print("\nthroughput at concurrency 32 (onboarding = create + notification)")
+        print(
+            "\nthroughput at concurrency 32 (onboarding: create, session, validation, notification)"
+        )
         for r in results:
             print(r.bare.line())
             if r.sending is not None:
@@ -487,16 +620,24 @@ class Bench:
                     f"({r.sending_cpu * r.sending.rps:.2f})"
                 )
             print(cpu)
+        host_seconds = sum(r.host.seconds for r in onboarding)
+        bare_seconds = sum(r.bare.seconds for r in onboarding)
+        together = bare_seconds / host_seconds
         print(
-            "The host also verifies the citizen's token or the PSP's signature, validates and "
-            "answers with the models,\nopens the session at the PSP simulator (create) and "
+            f"onboarding, the four steps together: ratio host/bare {together:.2f}"
+            "  (target >= 0.7; the steps' own ratios above are information: the session and the\n"
+            "validation call the gateway simulator, which the bare handler does not)"
+        )
+        print(
+            "The host also verifies the citizen's token or the session's token, validates and "
+            "answers with the models,\ncalls the gateway simulator (session, validation) and "
             "sends the events to Service Bus (notification,\ndelete); the bare handler only "
             "does the Cosmos operations (the delete's reference also sends its event).\n"
             'CPU per request is each server\'s, from /proc (warmup included); "of a core" '
             "is how busy that kept it.\nWhere both sides keep a core busy (read, delete), "
             "the ratio is their CPU quotient, and a run where\nthe two disagree was "
             "disturbed by the machine; list waits on the emulator (it scans the whole\n"
-            "container for every query), onboarding on the PSP simulator too."
+            "container for every query), session and validation on the gateway simulator too."
         )
 
     async def sweep(self) -> None:
@@ -547,13 +688,19 @@ class Bench:
         counted: dict[str, list[int]] = {name: [] for name in TARGETS}
         async with aiohttp.ClientSession() as session:
             for i in range(times):
-                cf = self.citizen(i + 7)
                 self.round_trips()
-                wallet_id, session_id = await self.host_create(session, cf)
+                assert await self.host_create(session, i + 7)
                 counted["create"].append(self.round_trips())
-                assert await self.host_notify(session, wallet_id, session_id)
+                assert await self.host_session(session, 0)
+                counted["session"].append(self.round_trips())
+                await self.type_cards()
+                self.round_trips()
+                assert await self.host_validation(session, 0)
+                counted["validation"].append(self.round_trips())
+                await self.read_tokens()
+                self.round_trips()
+                assert await self.host_notification(session, 0)
                 counted["notification"].append(self.round_trips())
-                self.host_wallets.append((cf, wallet_id))
                 assert await self.host_list(session, i + 7)
                 counted["list"].append(self.round_trips())
                 assert await self.host_read(session, len(self.host_wallets) - 1)

@@ -24,7 +24,6 @@ from pydantic import BaseModel, ValidationError
 
 from functions.root import Root, get_root
 from shared.auth.citizen import Citizen
-from shared.auth.signature import HEADER as SIGNATURE_HEADER
 from shared.parties.models import Party, Role
 from shared.parties.service import SUBSCRIPTION_KEY_HEADER, SUBSCRIPTION_KEY_QUERY
 from shared.platform.clock import current_clock
@@ -43,7 +42,7 @@ OPERATIONS: list[Operation] = []
 WEBHOOKS: list[Webhook] = []
 """Calls this app makes to partners' APIs, documented beside its own operations."""
 
-# Machines that hold their own credential (a party key, a PSP's signature) reach anonymous
+# Machines that hold their own credential (a party key, a gateway's session token) reach anonymous
 # Functions routes checked by that credential alone: no key of ours is ever handed to them.
 # Every other route needs the function key (the app backend, the senders) or the admin key.
 _AUTH_LEVELS = {
@@ -136,9 +135,9 @@ def endpoint(
     """Register ``handler`` as the HTTP function ``route`` (under /api) for ``method``.
 
     ``auth``: ``citizen`` (function key + bearer token), ``party`` (a party key alone, of one of
-    ``roles``), ``sender`` (function key + the key of a party of role sender), ``psp`` (a
-    PSP's signature alone, which the handler verifies), ``function``, ``admin`` or
-    ``anonymous``.
+    ``roles``), ``sender`` (function key + the key of a party of role sender), ``psp`` (the
+    gateway's per-session bearer token alone, which the handler verifies), ``function``,
+    ``admin`` or ``anonymous``.
 
     ``invalid_status``: the status of a body that is JSON but not the schema (422; 400 where a
     public contract says so, as ACA's does). ``documents``: the body's schema for the OpenAPI
@@ -215,9 +214,9 @@ async def _serve(
                 now=now,
                 roles=("sender",) if auth == "sender" else roles,
             )
-        elif auth == "psp" and not req.headers.get(SIGNATURE_HEADER):
-            # the handler verifies the signature; an anonymous route still says 401 up front
-            raise Unauthorized(f"missing {SIGNATURE_HEADER}")
+        elif auth == "psp" and not _bearer(req.headers.get("Authorization")):
+            # the handler verifies the session token; an anonymous route still says 401 first
+            raise Unauthorized("missing the session's bearer token")
         elif auth == "aca":
             key = req.headers.get(SUBSCRIPTION_KEY_HEADER) or req.params.get(SUBSCRIPTION_KEY_QUERY)
             call.party = await call.root.parties().authenticate(key, now=now, roles=roles)
@@ -238,6 +237,17 @@ async def _serve(
         return problem_response(problem_for(error, correlation_id=cid, instance=instance), cid)
     finally:
         correlation_id.reset(token)
+
+
+def _bearer(header: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header; None without one."""
+    scheme, _, token = (header or "").partition(" ")
+    return (token.strip() or None) if scheme.lower() == "bearer" else None
+
+
+def bearer_token(call: Call[Any]) -> str | None:
+    """The caller's bearer token (on ``auth="psp"`` routes, the gateway's session token)."""
+    return _bearer(call.header("Authorization"))
 
 
 def decode(

@@ -14,6 +14,7 @@ from functions.files_root import CashbackFiles
 from shared.auth.citizen import CitizenTokenVerifier
 from shared.auth.keys import JwksKeys, KeySource, PemKeys
 from shared.auth.secrets import KeyVaultSecrets, LocalSecrets, SecretProvider
+from shared.auth.user_ids import UserIds
 from shared.cashback.alerts import Alerts
 from shared.cashback.bank import HttpBankCheck
 from shared.cashback.intake import Intake
@@ -55,9 +56,10 @@ from shared.standin.soapstation import SoapStationClient
 from shared.standin.stations import Stations
 from shared.standin.store import CosmosStandInStore
 from shared.standin.traffic import Traffic
+from shared.wallet.core import WalletPolicy
 from shared.wallet.psp import HttpPspGateway, RegistryPspSecrets
 from shared.wallet.reference import WalletIds
-from shared.wallet.service import Wallet, WalletPolicy
+from shared.wallet.service import Wallet
 from shared.wallet.store import CosmosWalletStore
 
 
@@ -159,6 +161,14 @@ class Root:
     def wallet(self) -> Wallet:
         return self._wallet
 
+    def user_ids(self) -> UserIds:
+        """Citizens' pseudonymous user ids (the wallet's keys; cashback maps them back)."""
+        return self._user_ids
+
+    @cached_property
+    def _user_ids(self) -> UserIds:
+        return UserIds(self.secrets)
+
     @cached_property
     def _wallet(self) -> Wallet:
         s = self.settings
@@ -190,7 +200,6 @@ class Root:
         return Wallet(
             store=store,
             psp=psp,
-            secrets=secrets,
             wallet_ids=WalletIds(self.secrets),
             publisher=self.outbox("wallet_container"),
             policy=policy,
@@ -229,6 +238,7 @@ class Root:
             bank=bank,
             iban_queue=s.iban_check_queue,
             notifier=CashbackPush(self.push_requests(), self.parties()),
+            user_ids=self.user_ids(),
         )
 
     def cashback_intake(self) -> Intake:

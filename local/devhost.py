@@ -9,7 +9,7 @@ request body limit (413), Kestrel's request line and header limits (414, 431),
 on exception, the broker dead-letters past max delivery) with host.json's
 ``maxConcurrentCalls``, NCRONTAB timers, and ``POST /admin/functions/<name>`` to run a non-HTTP
 function now. Local only: ``/admin/devclock`` reads, sets or advances the dev clock, and an
-empty ``WALLET_NOTIFICATION_URL`` becomes this host's own notification route.
+empty ``WALLET_NOTIFICATION_URL`` becomes this host's own wallets route.
 
 What it refuses before a function runs is a problem document (no ``correlationId``: no function
 ran), except the 401, and it never logs a request's content: a refused request's headers may
@@ -515,12 +515,10 @@ class DevHost:
         await site.start()
         bound = self.runner.addresses[0][1]
         if not os.environ.get(NOTIFICATION_URL_SETTING):
-            # As the infra does in Azure from the app's hostname: where PSPs post outcomes is
+            # As the infra does in Azure from the app's hostname: where the gateway posts is
             # this host's own address, set before any setting is read, never a request's Host.
             address = "127.0.0.1" if host in ("", "0.0.0.0") else host
-            os.environ[NOTIFICATION_URL_SETTING] = (
-                f"http://{address}:{bound}/api/v1/wallet/psp/notifications"
-            )
+            os.environ[NOTIFICATION_URL_SETTING] = f"http://{address}:{bound}/api/v1/wallets"
         for fn in self.functions:
             if fn.kind == "serviceBusTrigger" and not disabled(fn.name):
                 self._tasks.append(asyncio.create_task(self._consume(fn)))

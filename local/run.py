@@ -78,8 +78,9 @@ Centro Stella is running.
   OpenAPI      {api}/openapi.json
   Cosmos DB    {platform.env["COSMOS_ENDPOINT"]}
   Service Bus  {platform.env["ServiceBusConnection"]}
-  PSP (demo)   {platform.env["WALLET_PSP_BASE_URL"]}  (wallet onboarding: open the redirectUrl
-               of POST {api}/v1/wallet/instruments; 3-D Secure test code {THREE_DS_CODE})
+  gateway      {platform.env["WALLET_PSP_BASE_URL"]}  (wallet onboarding: open the redirectUrl
+               of POST {api}/v1/wallets/<walletId>/sessions, then the iframeUrl of its
+               validations; 3-D Secure test code {THREE_DS_CODE}; docs/wallet.md)
   EC (demo)    {platform.ecsim.soap_url}  (the demo station, paForNode; outages through
                {platform.ecsim.control_url}: see the README's EC simulator section)
   node (SOAP)  {api}/node/v1/nodeForPsp   WSDL {api}/node/v1/nodeForPsp?wsdl

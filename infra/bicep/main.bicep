@@ -57,7 +57,7 @@ param walletPspBaseUrl string
 @description('WALLET_RETURN_URL: where the PSP\'s hosted page sends the citizen back (https).')
 param walletReturnUrl string
 
-@description('WALLET_NOTIFICATION_URL: where the PSP posts onboarding outcomes (https, no query); empty: this app\'s own address, https://<function app>.azurewebsites.net/api/v1/wallet/psp/notifications. Never taken from a request.')
+@description('WALLET_NOTIFICATION_URL: the base of the routes where the payment gateway posts onboarding outcomes (https, no query); empty: this app\'s own address, https://<function app>.azurewebsites.net/api/v1/wallets. Never taken from a request.')
 param walletNotificationUrl string = ''
 
 @description('CASHBACK_BANK_CHECK_URL: the bank-check service that says whether an IBAN belongs to a citizen (https).')
@@ -652,7 +652,7 @@ var appSettings = {
   WALLET_PSP_TIMEOUT_SECONDS: '5'
   WALLET_RETURN_URL: walletReturnUrl
   // Where PSPs post outcomes: configuration only, by default this app's own address.
-  WALLET_NOTIFICATION_URL: empty(walletNotificationUrl) ? 'https://${names.functionApp}.azurewebsites.net/api/v1/wallet/psp/notifications' : walletNotificationUrl
+  WALLET_NOTIFICATION_URL: empty(walletNotificationUrl) ? 'https://${names.functionApp}.azurewebsites.net/api/v1/wallets' : walletNotificationUrl
   WALLET_SESSION_MINUTES: '30'
   WALLET_MAX_INSTRUMENTS: '20'
   // Cashback: empty CASHBACK_PERIODS means the programme's production periods.

@@ -98,7 +98,7 @@ locals {
     WALLET_RETURN_URL          = var.wallet_return_url
     # Where PSPs post outcomes: configuration only, by default this app's own address (the app
     # refuses to onboard, and /api/health reports it, when it is empty).
-    WALLET_NOTIFICATION_URL = coalesce(var.wallet_notification_url, "https://${local.names.function_app}.azurewebsites.net/api/v1/wallet/psp/notifications")
+    WALLET_NOTIFICATION_URL = coalesce(var.wallet_notification_url, "https://${local.names.function_app}.azurewebsites.net/api/v1/wallets")
     WALLET_SESSION_MINUTES  = "30"
     WALLET_MAX_INSTRUMENTS  = "20"
 

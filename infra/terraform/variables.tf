@@ -160,7 +160,7 @@ variable "wallet_return_url" {
 }
 
 variable "wallet_notification_url" {
-  description = "WALLET_NOTIFICATION_URL: where the PSP posts onboarding outcomes (https, no query); empty: this app's own address, https://<function app>.azurewebsites.net/api/v1/wallet/psp/notifications. Never taken from a request."
+  description = "WALLET_NOTIFICATION_URL: the base of the routes where the payment gateway posts onboarding outcomes (https, no query); empty: this app's own address, https://<function app>.azurewebsites.net/api/v1/wallets. Never taken from a request."
   type        = string
   default     = ""
 

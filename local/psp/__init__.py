@@ -1,4 +1,4 @@
-"""The local PSP simulator (see :mod:`local.psp.simulator`), started as a child process.
+"""The local payment gateway simulator (see :mod:`local.psp.simulator`), started as a child process.
 
 ::
 
@@ -6,8 +6,8 @@
     base_url = f"http://127.0.0.1:{psp.port}"   # the wallet's WALLET_PSP_BASE_URL
 
 The signing secret and the hpan salt are given through the environment, not the command line
-(``ps`` shows command lines). It holds no key of the app: the wallet's notification route is
-checked by the signature alone.
+(``ps`` shows command lines). It holds no key of the app: each notification carries the bearer
+token the wallet issued for that session alone.
 """
 
 from __future__ import annotations

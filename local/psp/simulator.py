@@ -1,30 +1,32 @@
-"""A PSP for local runs and tests: onboarding sessions, a hosted page, signed notifications.
+"""A payment gateway for local runs and tests, in the steps pagoPA's wallet takes with Nexi's.
 
-What a real PSP does for the wallet, in the small:
+The wallet's side (each request signed by the wallet with the PSP's secret, ``x-signature``):
 
-- ``POST /sessions`` (signed by the wallet with the shared secret): ``{walletId, type,
-  returnUrl, notificationUrl}`` -> 201 ``{sessionId, redirectUrl}``.
-- ``GET /onboarding/{sessionId}``: the hosted page, a plain HTML form (card number checked with
-  Luhn, expiry, and the test 3-D Secure code :data:`THREE_DS_CODE`; phone number for BPAY and
-  Satispay). Opening it tells the wallet the citizen is here (a ``PENDING`` notification).
-- ``POST /onboarding/{sessionId}``: the form's submit (or its cancel button) ends the session.
-- ``POST /test/sessions/{sessionId}/complete`` ``{pan | phone, expiryMonth, expiryYear, outcome,
-  threeDsCode, reason}``: the same without a browser, for tests; answers once the wallet has
-  answered the notification. ``GET /test/sessions/{sessionId}`` shows a session (never a PAN).
+- ``POST /orders/build`` ``{orderId, walletId, contractId, paymentService, resultUrl,
+  notificationUrl, notificationToken}`` -> ``{sessionId, redirectUrl}``: the hosted page.
+- ``POST /orders/{orderId}/confirm`` ``{sessionId, amount: "0"}`` -> the card typed on the page
+  ``{bin, lastFourDigits, expiringDate (MM/YY), circuit, state: GDI_VERIFICATION, iframeUrl}``
+  (the 3-D Secure page); 409 while no card has been typed.
 
-On completion it computes ``hpan`` = SHA-256 hex of (PAN + the platform's salt) and POSTs the
-outcome to the session's ``notificationUrl`` with ``x-signature`` and nothing else of the
-wallet's (a PSP holds no key of ours: the route is checked by the signature; signed at the dev
-clock's time), retrying with backoff on connection errors, 429 and 5xx, signing each
-attempt afresh (a later ``t``: the wallet refuses a replayed signature). The PAN is never logged
-nor kept.
+The citizen's side: ``GET/POST /hosted/{sessionId}`` (card number checked with Luhn, expiry)
+and ``GET/POST /3ds/{sessionId}`` (the test code :data:`THREE_DS_CODE`; cancel). The outcome is
+POSTed to the order's ``notificationUrl`` with ``Authorization: Bearer <notificationToken>`` and
+pagoPA's body ``{timestampOperation, operationId, operationResult, errorCode?, details: {type:
+CARD, paymentInstrumentGatewayId, hpan}}``; retried (same ``operationId``) on connection errors,
+429 and 5xx. ``hpan`` is SHA-256 hex of (PAN + the platform's salt): the real gateway does not
+send it (docs/wallet.md#hpan). ``paymentInstrumentGatewayId`` is the same for the same card.
+
+For tests, without a browser: ``POST /test/sessions/{sessionId}/card {pan, expiryMonth,
+expiryYear}``, ``POST /test/sessions/{sessionId}/3ds {threeDsCode}`` or ``{operationResult,
+errorCode}`` (any result), ``POST /test/sessions/{sessionId}/replay`` (the last notification
+again), ``GET /test/sessions/{sessionId}`` (with the notification token, for suites that post
+as the gateway). The PAN is never logged nor kept.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import html
 import json
 import logging
 import uuid
@@ -36,13 +38,34 @@ import aiohttp
 from aiohttp import web
 
 from local.devclock import DevClock
-from shared.auth.signature import HEADER, sign, verify_signature
+from local.psp.pages import (
+    THREE_DS_CODE,
+    card_page,
+    card_saved_page,
+    html_page,
+    result_page,
+    three_ds_page,
+)
+from shared.auth.signature import HEADER, verify_signature
 from shared.platform.errors import Unauthorized
+
+__all__ = ["THREE_DS_CODE", "Simulator", "card_brand", "hpan", "luhn_ok"]
 
 logger = logging.getLogger("psp-simulator")
 
-THREE_DS_CODE = "123456"
-TYPES = ("CARD", "BANCOMAT", "BPAY", "SATISPAY")
+RESULTS = (
+    "AUTHORIZED",
+    "EXECUTED",
+    "DECLINED",
+    "DENIED_BY_RISK",
+    "THREEDS_VALIDATED",
+    "THREEDS_FAILED",
+    "PENDING",
+    "CANCELED",
+    "VOIDED",
+    "REFUNDED",
+    "FAILED",
+)
 _ROME = ZoneInfo("Europe/Rome")
 _RETRY_STATUS = {408, 429, 500, 502, 503, 504}
 
@@ -72,9 +95,9 @@ def card_brand(pan: str) -> str:
     return "OTHER"
 
 
-def hpan(secret_value: str, salt: str) -> str:
-    """SHA-256 hex of the PAN (or phone) plus the salt: what acquirers put on transactions."""
-    return hashlib.sha256((secret_value + salt).encode()).hexdigest()
+def hpan(pan: str, salt: str) -> str:
+    """SHA-256 hex of the PAN plus the salt: what acquirers put on transactions."""
+    return hashlib.sha256((pan + salt).encode()).hexdigest()
 
 
 class Refused(ValueError):
@@ -82,28 +105,43 @@ class Refused(ValueError):
 
 
 @dataclass
+class Card:
+    bin: str
+    last4: str
+    month: int
+    year: int
+    brand: str
+    gateway_id: str
+    hpan: str
+
+
+@dataclass
 class Session:
     session_id: str
+    order_id: str
     wallet_id: str
-    type: str
     return_url: str
     notification_url: str
-    state: str = "OPEN"  # OPEN -> STARTED (page opened) -> DONE
-    outcome: str | None = None
+    token: str
+    state: str = "OPEN"  # OPEN -> CARD -> DONE
+    card: Card | None = None
+    result: str | None = None
     attempts: int = 0
     wallet_status: int | None = None
-    notifications: list[str] = field(default_factory=list)
+    wallet_answer: Any = None
+    notifications: list[dict[str, Any]] = field(default_factory=list)
 
     def public(self) -> dict[str, Any]:
         return {
             "sessionId": self.session_id,
+            "orderId": self.order_id,
             "walletId": self.wallet_id,
-            "type": self.type,
             "state": self.state,
-            "outcome": self.outcome,
+            "result": self.result,
             "attempts": self.attempts,
             "walletStatus": self.wallet_status,
-            "notifications": self.notifications,
+            "walletAnswer": self.wallet_answer,
+            "notifications": [n["operationResult"] for n in self.notifications],
         }
 
 
@@ -123,15 +161,20 @@ class Simulator:
         self.attempts = attempts
         self.backoff = backoff
         self.sessions: dict[str, Session] = {}
+        self.orders: dict[str, Session] = {}
         self.http: aiohttp.ClientSession | None = None
-        self._tasks: set[asyncio.Task[Any]] = set()
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=64 * 1024)
-        app.router.add_post("/sessions", self.open_session)
-        app.router.add_get("/onboarding/{sessionId}", self.page)
-        app.router.add_post("/onboarding/{sessionId}", self.submit)
-        app.router.add_post("/test/sessions/{sessionId}/complete", self.complete)
+        app.router.add_post("/orders/build", self.build_order)
+        app.router.add_post("/orders/{orderId}/confirm", self.confirm)
+        app.router.add_get("/hosted/{sessionId}", self.card_form)
+        app.router.add_post("/hosted/{sessionId}", self.card_submit)
+        app.router.add_get("/3ds/{sessionId}", self.three_ds_form)
+        app.router.add_post("/3ds/{sessionId}", self.three_ds_submit)
+        app.router.add_post("/test/sessions/{sessionId}/card", self.test_card)
+        app.router.add_post("/test/sessions/{sessionId}/3ds", self.test_three_ds)
+        app.router.add_post("/test/sessions/{sessionId}/replay", self.test_replay)
         app.router.add_get("/test/sessions/{sessionId}", self.show)
         app.on_startup.append(self._start)
         app.on_cleanup.append(self._stop)
@@ -144,266 +187,228 @@ class Simulator:
         )
 
     async def _stop(self, app: web.Application) -> None:
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
         if self.http is not None:
             await self.http.close()
 
     # ------------------------------------------------------------------ the wallet's API
-    async def open_session(self, request: web.Request) -> web.Response:
+    async def _signed(self, request: web.Request) -> dict[str, Any]:
         raw = await request.read()
+        verify_signature(request.headers.get(HEADER), raw, self.secret, now=self.clock.now())
+        body = json.loads(raw)
+        if not isinstance(body, dict):
+            raise ValueError("not an object")
+        return body
+
+    async def build_order(self, request: web.Request) -> web.Response:
         try:
-            verify_signature(request.headers.get(HEADER), raw, self.secret, now=self.clock.now())
+            body = await self._signed(request)
+            order_id, wallet_id = str(body["orderId"]), str(body["walletId"])
+            result_url, notify = str(body["resultUrl"]), str(body["notificationUrl"])
+            token = str(body["notificationToken"])
         except Unauthorized as error:
             return _problem(401, error.detail)
-        try:
-            body = json.loads(raw)
-            wallet_id, type_ = str(body["walletId"]), str(body["type"])
-            return_url, notify = str(body["returnUrl"]), str(body["notificationUrl"])
         except (ValueError, KeyError, TypeError):
-            return _problem(400, "expected {walletId, type, returnUrl, notificationUrl}")
-        if type_ not in TYPES:
-            return _problem(400, f"unknown instrument type {type_[:20]}")
-        session = Session(uuid.uuid4().hex, wallet_id, type_, return_url, notify)
-        self.sessions[session.session_id] = session
-        redirect = f"{request.scheme}://{request.host}/onboarding/{session.session_id}"
-        return web.json_response(
-            {"sessionId": session.session_id, "redirectUrl": redirect}, status=201
-        )
+            return _problem(400, "expected {orderId, walletId, resultUrl, notificationUrl, ...}")
+        if order_id in self.orders:
+            return _problem(409, "order already built")
+        session = Session(uuid.uuid4().hex, order_id, wallet_id, result_url, notify, token)
+        self.sessions[session.session_id] = self.orders[order_id] = session
+        redirect = f"{request.scheme}://{request.host}/hosted/{session.session_id}"
+        return web.json_response({"sessionId": session.session_id, "redirectUrl": redirect})
 
-    # ------------------------------------------------------------------ the hosted page
-    async def page(self, request: web.Request) -> web.Response:
-        session = self.sessions.get(request.match_info["sessionId"])
-        if session is None:
-            return _html(404, "<h1>Unknown session</h1>")
-        if session.state == "DONE":
-            return _html(200, _result_page(session))
-        if session.state == "OPEN":
-            session.state = "STARTED"
-            self._background(self.deliver(session, "PENDING", {}))
-        return _html(200, _form_page(session, error=None))
-
-    async def submit(self, request: web.Request) -> web.Response:
-        session = self.sessions.get(request.match_info["sessionId"])
-        if session is None:
-            return _html(404, "<h1>Unknown session</h1>")
-        if session.state == "DONE":
-            return _html(409, _result_page(session))
-        form = await request.post()
-        fields = {k: str(v).strip() for k, v in form.items()}
-        if fields.get("action") == "cancel":
-            outcome, details = "CANCELED", {"reason": "the citizen canceled on the PSP page"}
-        else:
-            try:
-                outcome, details = self.authorize(session, fields)
-            except Refused as error:
-                return _html(400, _form_page(session, error=str(error)))
-        await self.finish(session, outcome, details)
-        return _html(200, _result_page(session))
-
-    # ------------------------------------------------------------------ the test API
-    async def complete(self, request: web.Request) -> web.Response:
-        session = self.sessions.get(request.match_info["sessionId"])
-        if session is None:
-            return _problem(404, "unknown session")
-        if session.state == "DONE":
-            return _problem(409, "the session is over")
+    async def confirm(self, request: web.Request) -> web.Response:
         try:
-            body = await request.json()
-            if not isinstance(body, dict):
-                raise ValueError("not an object")
-            fields = {k: str(v) for k, v in body.items() if v is not None}
+            body = await self._signed(request)
+        except Unauthorized as error:
+            return _problem(401, error.detail)
         except ValueError:
             return _problem(400, "expected a JSON object")
-        outcome = fields.get("outcome", "OK")
-        if outcome not in ("OK", "KO", "CANCELED"):
-            return _problem(400, "outcome must be OK, KO or CANCELED")
-        if outcome == "OK":
-            try:
-                outcome, details = self.authorize(session, fields)
-            except Refused as error:
-                return _problem(400, str(error))
+        session = self.orders.get(request.match_info["orderId"])
+        if session is None or session.session_id != body.get("sessionId"):
+            return _problem(404, "unknown order")
+        if session.card is None:
+            return _problem(409, "no card typed yet")
+        card = session.card
+        return web.json_response(
+            {
+                "state": "GDI_VERIFICATION",
+                "bin": card.bin,
+                "lastFourDigits": card.last4,
+                "expiringDate": f"{card.month:02d}/{card.year % 100:02d}",
+                "circuit": card.brand,
+                "iframeUrl": f"{request.scheme}://{request.host}/3ds/{session.session_id}",
+            }
+        )
+
+    # ------------------------------------------------------------------ the citizen's pages
+    async def card_form(self, request: web.Request) -> web.Response:
+        session = self.sessions.get(request.match_info["sessionId"])
+        if session is None:
+            return html_page(404, "<h1>Unknown session</h1>")
+        return html_page(200, card_page(error=None))
+
+    async def card_submit(self, request: web.Request) -> web.Response:
+        session = self.sessions.get(request.match_info["sessionId"])
+        if session is None:
+            return html_page(404, "<h1>Unknown session</h1>")
+        fields = {k: str(v).strip() for k, v in (await request.post()).items()}
+        try:
+            self.read_card(session, fields)
+        except Refused as error:
+            return html_page(400, card_page(error=str(error)))
+        return html_page(
+            200, card_saved_page(session.return_url, session.wallet_id, session.order_id)
+        )
+
+    async def three_ds_form(self, request: web.Request) -> web.Response:
+        session = self.sessions.get(request.match_info["sessionId"])
+        if session is None or session.card is None:
+            return html_page(404, "<h1>Unknown session</h1>")
+        if session.state == "DONE":
+            return html_page(200, result_page(session.result or "", session.return_url, ""))
+        return html_page(200, three_ds_page(error=None))
+
+    async def three_ds_submit(self, request: web.Request) -> web.Response:
+        session = self.sessions.get(request.match_info["sessionId"])
+        if session is None or session.card is None:
+            return html_page(404, "<h1>Unknown session</h1>")
+        if session.state == "DONE":
+            return html_page(409, result_page(session.result or "", session.return_url, ""))
+        fields = {k: str(v).strip() for k, v in (await request.post()).items()}
+        if fields.get("action") == "cancel":
+            await self.finish(session, "CANCELED", None)
         else:
-            details = {"reason": fields["reason"]} if fields.get("reason") else {}
-        await self.finish(session, outcome, details)
+            await self.check_code(session, fields.get("threeDsCode", ""))
+        return html_page(
+            200, result_page(session.result or "", session.return_url, session.wallet_id)
+        )
+
+    # ------------------------------------------------------------------ the test API
+    async def _test_session(self, request: web.Request) -> tuple[Session, dict[str, str]]:
+        session = self.sessions.get(request.match_info["sessionId"])
+        if session is None:
+            raise web.HTTPNotFound()
+        try:
+            body = await request.json() if request.can_read_body else {}
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            raise web.HTTPBadRequest(text="expected a JSON object")
+        return session, {k: str(v) for k, v in body.items() if v is not None}
+
+    async def test_card(self, request: web.Request) -> web.Response:
+        session, fields = await self._test_session(request)
+        try:
+            self.read_card(session, fields)
+        except Refused as error:
+            return _problem(400, str(error))
+        return web.json_response(session.public())
+
+    async def test_three_ds(self, request: web.Request) -> web.Response:
+        session, fields = await self._test_session(request)
+        if session.card is None:
+            return _problem(409, "no card typed yet")
+        result = fields.get("operationResult")
+        if result is not None:
+            if result not in RESULTS:
+                return _problem(400, f"operationResult must be one of {', '.join(RESULTS)}")
+            await self.finish(session, result, fields.get("errorCode"))
+        else:
+            await self.check_code(session, fields.get("threeDsCode", ""))
+        return web.json_response(session.public())
+
+    async def test_replay(self, request: web.Request) -> web.Response:
+        session, _ = await self._test_session(request)
+        if not session.notifications:
+            return _problem(409, "nothing notified yet")
+        await self.deliver(session, session.notifications[-1])
         return web.json_response(session.public())
 
     async def show(self, request: web.Request) -> web.Response:
         session = self.sessions.get(request.match_info["sessionId"])
         if session is None:
             return _problem(404, "unknown session")
-        return web.json_response(session.public())
+        # Test-only: the notification token, so suites can post as the gateway would.
+        return web.json_response({**session.public(), "token": session.token})
 
     # ------------------------------------------------------------------ the work
-    def authorize(self, session: Session, fields: dict[str, str]) -> tuple[str, dict[str, Any]]:
-        """Check what the citizen typed; the outcome and the details for the wallet."""
-        contract = f"contract-{uuid.uuid4().hex[:16]}"
-        if session.type in ("CARD", "BANCOMAT"):
-            pan = fields.get("pan", "").replace(" ", "")
-            if not luhn_ok(pan):
-                raise Refused("the card number is not valid")
-            month, year = self._expiry(fields)
-            details: dict[str, Any] = {
-                "brand": card_brand(pan) if session.type == "CARD" else "PAGOBANCOMAT",
-                "last4": pan[-4:],
-                "expiryMonth": month,
-                "expiryYear": year,
-                "hpan": hpan(pan, self.salt),
-                "contractId": contract,
-            }
-            if session.type == "BANCOMAT":
-                details["abi"] = "03069"
-        else:
-            phone = fields.get("phone", "").replace(" ", "")
-            digits = phone.lstrip("+")
-            if not digits.isdigit() or not 8 <= len(digits) <= 15:
-                raise Refused("the phone number is not valid")
-            details = {
-                "maskedPhone": f"+{digits[:2]} ****{digits[-4:]}",
-                "hpan": hpan(digits, self.salt),
-                "contractId": contract,
-            }
-            if session.type == "BPAY":
-                details["bankName"] = "Banca Demo"
-        if fields.get("threeDsCode") != THREE_DS_CODE:
-            return "KO", {"reason": "strong customer authentication failed"}
-        return "OK", details
-
-    def _expiry(self, fields: dict[str, str]) -> tuple[int, int]:
+    def read_card(self, session: Session, fields: dict[str, str]) -> None:
+        """What the hosted fields do: check the card; keep what the wallet may learn of it."""
+        if session.state == "DONE":
+            raise Refused("the session is over")
+        pan = fields.get("pan", "").replace(" ", "")
+        if not luhn_ok(pan):
+            raise Refused("the card number is not valid")
         try:
             month, year = int(fields.get("expiryMonth", "")), int(fields.get("expiryYear", ""))
         except ValueError:
             raise Refused("the expiry is not valid") from None
-        if year < 100:
-            year += 2000
+        year = year + 2000 if year < 100 else year
         today = self.clock.now().astimezone(_ROME)
-        if not 1 <= month <= 12 or (year, month) < (today.year, today.month) or year > 2100:
+        if not 1 <= month <= 12 or (year, month) < (today.year, today.month) or year > 2099:
             raise Refused("the card has expired or the expiry is not valid")
-        return month, year
+        gateway_id = str(uuid.UUID(hashlib.sha256(f"pig:{pan}".encode()).hexdigest()[:32]))
+        session.card = Card(
+            pan[:6], pan[-4:], month, year, card_brand(pan), gateway_id, hpan(pan, self.salt)
+        )
+        session.state = "CARD"
 
-    async def finish(self, session: Session, outcome: str, details: dict[str, Any]) -> None:
-        session.state, session.outcome = "DONE", outcome
-        await self.deliver(session, outcome, details)
+    async def check_code(self, session: Session, code: str) -> None:
+        if code == THREE_DS_CODE:
+            await self.finish(session, "EXECUTED", None)
+        else:
+            await self.finish(session, "THREEDS_FAILED", "3DS_AUTHENTICATION_FAILED")
 
-    async def deliver(self, session: Session, outcome: str, details: dict[str, Any]) -> None:
-        """POST the signed notification until the wallet answers other than 429/5xx."""
+    async def finish(self, session: Session, result: str, error_code: str | None) -> None:
+        session.state, session.result = "DONE", result
+        assert session.card is not None
+        body: dict[str, Any] = {
+            "timestampOperation": self.clock.now().isoformat(),
+            "operationId": uuid.uuid4().hex,
+            "operationResult": result,
+            "details": {
+                "type": "CARD",
+                "paymentInstrumentGatewayId": session.card.gateway_id,
+                "hpan": session.card.hpan,
+            },
+        }
+        if error_code:
+            body["errorCode"] = error_code
+        session.notifications.append(body)
+        await self.deliver(session, body)
+
+    async def deliver(self, session: Session, body: dict[str, Any]) -> None:
+        """POST the notification until the wallet answers other than 429/5xx (the same
+        operationId each time: the wallet applies an operation once)."""
         assert self.http is not None
-        body = json.dumps(
-            {
-                "walletId": session.wallet_id,
-                "sessionId": session.session_id,
-                "outcome": outcome,
-                "details": details,
-            }
-        ).encode()
-        session.notifications.append(outcome)
-        signed_at = 0
+        raw = json.dumps(body).encode()
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {session.token}"}
         for attempt in range(self.attempts):
             if attempt:
                 await asyncio.sleep(min(8.0, self.backoff * 2 ** (attempt - 1)))
             session.attempts += 1
-            # Each attempt is a new signature (a later t): the wallet refuses an exact replay.
-            signed_at = max(int(self.clock.now().timestamp()), signed_at + 1)
-            headers = {
-                "Content-Type": "application/json",
-                HEADER: sign(self.secret, body, signed_at),
-            }
             try:
                 async with self.http.post(
-                    session.notification_url, data=body, headers=headers
+                    session.notification_url, data=raw, headers=headers
                 ) as answer:
-                    await answer.read()
+                    text = await answer.read()
                     status = answer.status
             except (aiohttp.ClientError, TimeoutError) as error:
                 logger.warning(
-                    "notification of %s (%s) failed: %s; retrying",
-                    session.session_id,
-                    outcome,
+                    "notification of %s failed: %s; retrying",
+                    session.order_id,
                     type(error).__name__,
                 )
                 continue
             session.wallet_status = status
+            try:
+                session.wallet_answer = json.loads(text) if text else None
+            except ValueError:
+                session.wallet_answer = None
             if status not in _RETRY_STATUS:
-                logger.info(
-                    "notification of %s (%s): wallet answered %s",
-                    session.session_id,
-                    outcome,
-                    status,
-                )
+                logger.info("notification of %s: wallet answered %s", session.order_id, status)
                 return
-        logger.warning(
-            "notification of %s (%s) not delivered after %s attempts",
-            session.session_id,
-            outcome,
-            self.attempts,
-        )
-
-    def _background(self, work: Any) -> None:
-        task = asyncio.create_task(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-
-# ---------------------------------------------------------------------- pages
-_STYLE = (
-    "body{font-family:sans-serif;max-width:26rem;margin:2rem auto}label{display:block;"
-    "margin:.6rem 0}input{width:100%;padding:.3rem}.error{color:#b00}"
-)
-
-
-def _html(status: int, content: str) -> web.Response:
-    page = (
-        f"<!doctype html><html lang=en><head><meta charset=utf-8><title>Demo PSP</title>"
-        f"<style>{_STYLE}</style></head><body>{content}</body></html>"
-    )
-    return web.Response(text=page, status=status, content_type="text/html")
-
-
-def _form_page(session: Session, *, error: str | None) -> str:
-    kind = html.escape(session.type)
-    if session.type in ("CARD", "BANCOMAT"):
-        inputs = (
-            "<label>Card number <input name=pan inputmode=numeric autocomplete=cc-number "
-            'required pattern="[0-9 ]{12,23}"></label>'
-            "<label>Expiry month <input name=expiryMonth inputmode=numeric required "
-            'pattern="[0-9]{1,2}"></label>'
-            "<label>Expiry year <input name=expiryYear inputmode=numeric required "
-            'pattern="[0-9]{2,4}"></label>'
-        )
-    else:
-        inputs = (
-            "<label>Phone number <input name=phone inputmode=tel required "
-            'pattern="[+]?[0-9 ]{8,18}"></label>'
-        )
-    warning = f"<p class=error role=alert>{html.escape(error)}</p>" if error else ""
-    luhn = (
-        "<script>document.forms[0].addEventListener('submit',function(e){"
-        "var p=this.pan;if(!p||e.submitter&&e.submitter.value==='cancel')return;"
-        "var d=p.value.replace(/ /g,''),s=0;for(var i=0;i<d.length;i++){"
-        "var n=+d[d.length-1-i];if(i%2){n*=2;if(n>9)n-=9}s+=n}"
-        "if(s%10){e.preventDefault();p.setCustomValidity('Not a valid card number');"
-        "p.reportValidity();p.setCustomValidity('')}});</script>"
-    )
-    return (
-        f"<h1>Demo PSP</h1><p>Add your {kind} to the wallet.</p>{warning}"
-        f"<form method=post>{inputs}"
-        f"<label>3-D Secure code (test: {THREE_DS_CODE}) <input name=threeDsCode "
-        f"inputmode=numeric required></label>"
-        f"<button name=action value=pay>Confirm</button> "
-        f"<button name=action value=cancel formnovalidate>Cancel</button></form>{luhn}"
-    )
-
-
-def _result_page(session: Session) -> str:
-    outcome = html.escape(session.outcome or "")
-    back = html.escape(
-        f"{session.return_url}?walletId={session.wallet_id}&outcome={outcome}", quote=True
-    )
-    return (
-        f"<h1>Demo PSP</h1><p>Outcome: <strong id=outcome>{outcome}</strong></p>"
-        f'<p><a href="{back}">Back to the app</a></p>'
-    )
+        logger.warning("notification of %s not delivered", session.order_id)
 
 
 def _problem(status: int, detail: str) -> web.Response:

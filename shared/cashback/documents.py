@@ -2,8 +2,10 @@
 the document written (what citizens send and are returned is in :mod:`shared.cashback.models`).
 
 A citizen's id is the SHA-256 of their fiscal code
-(:func:`~shared.auth.fiscal_code.fiscal_code_hash`), the ``citizenId`` of the wallet's events:
-it is the partition key of all the citizen's documents.
+(:func:`~shared.auth.fiscal_code.fiscal_code_hash`): it is the partition key of all the
+citizen's documents. The wallet names citizens by a pseudonymous user id instead; the link
+from one to the other is :mod:`shared.cashback.wallet_users`' ``walletUser`` document
+(``pk`` = the user id).
 
 The documents (container ``CASHBACK_CONTAINER``, partition key ``/pk``)::
 

@@ -2,7 +2,9 @@
 wallet's events about them.
 
 - Only a VALIDATED instrument of the caller's own wallet can be enabled: the wallet's service
-  says so (never its documents). Cashback learns an instrument's hpan from the wallet's events,
+  says so (never its documents). Cashback learns an instrument's hpan from the wallet's events
+  (which name the citizen by the wallet's user id: :mod:`shared.cashback.wallet_users`), or
+  from the wallet's service when it enables one no event told of yet,
   and keeps its activation history by hpan, so a replacement in the wallet (same hpan, new
   walletId) keeps the original activation date.
 - One instrument is enabled for one citizen at a time: the hpan's document says who; anyone
@@ -39,8 +41,9 @@ from shared.cashback.models import (
     WalletEvent,
     WalletEventData,
 )
-from shared.cashback.store import CashbackStore, retrying
+from shared.cashback.store import CashbackStore, StaleDocument, retrying
 from shared.cashback.views import instrument_view
+from shared.cashback.wallet_users import WalletUsers
 from shared.platform.errors import Conflict, NotFound, PermanentError, TransientError
 
 logger = logging.getLogger(__name__)
@@ -48,22 +51,47 @@ logger = logging.getLogger(__name__)
 _WALLET_LAG_SECONDS = "2"
 
 
+class HeldInstrument(Protocol):
+    """What the wallet's service says of an instrument (its ``HeldInstrument``)."""
+
+    @property
+    def wallet_id(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def type(self) -> str: ...
+    @property
+    def hpan(self) -> str | None: ...
+    @property
+    def brand(self) -> str | None: ...
+    @property
+    def updated_at(self) -> datetime: ...
+
+
 class WalletStatus(Protocol):
     """What the wallet says of one of the caller's instruments (the service adapts the
     wallet's service to it: :class:`shared.cashback.service.WalletReader`)."""
 
-    async def __call__(self, fiscal_code: str, wallet_id: str, *, now: datetime) -> str:
-        """The instrument's status in the caller's wallet; NotFound if it is not theirs."""
+    async def __call__(self, fiscal_code: str, wallet_id: str, *, now: datetime) -> HeldInstrument:
+        """The instrument in the caller's wallet; NotFound if it is not theirs."""
         ...
 
 
 class Instruments:
     """Citizens' instruments for cashback, on their ports."""
 
-    def __init__(self, *, store: CashbackStore, wallet_status: WalletStatus, hpans: Hpans) -> None:
+    def __init__(
+        self,
+        *,
+        store: CashbackStore,
+        wallet_status: WalletStatus,
+        hpans: Hpans,
+        users: WalletUsers,
+    ) -> None:
         self._store = store
         self._wallet_status = wallet_status
         self._hpans = hpans
+        self._users = users
 
     async def of_citizen(self, fiscal_code: str) -> CashbackInstrumentList:
         """The caller's instruments, the latest the wallet told of first."""
@@ -83,10 +111,11 @@ class Instruments:
                 (the wallet's event is on its way: retry); enabled by another citizen.
         """
         citizen_id = fiscal_code_hash(fiscal_code)
-        documents, status = await asyncio.gather(
+        documents, held = await asyncio.gather(
             self._store.partition(citizen_id, PROFILE_KINDS),
             self._wallet_status(fiscal_code, wallet_id, now=now),
         )
+        status = held.status
         raw_citizen = next((d for d in documents if d.get("kind") == "citizen"), None)
         if raw_citizen is None or raw_citizen.get("status") != "ENROLLED":
             raise Conflict("enroll in cashback (PUT /api/v1/cashback/citizen) first")
@@ -98,10 +127,7 @@ class Instruments:
             )
         known = next((i for i in instruments_in(documents) if i.wallet_id == wallet_id), None)
         if known is None:
-            raise Conflict(
-                "the wallet has not yet told cashback about this instrument; retry in a moment",
-                headers={"Retry-After": _WALLET_LAG_SECONDS},
-            )
+            known = await self._learn(citizen_id, held, now)
         if known.status == "ENABLED":
             return instrument_view(known)
         if citizen.hpans_behind:  # an enrollment interrupted before the hpans learnt of it
@@ -109,6 +135,39 @@ class Instruments:
         spans = await self._hpans.claim(known, citizen, now)
         enabled = await retrying(partial(self._take_claimed_spans, known, spans, now))
         return instrument_view(enabled)
+
+    async def _learn(
+        self, citizen_id: str, held: HeldInstrument, now: datetime
+    ) -> StoredInstrument:
+        """An instrument the wallet's events have not told of (validated before cashback met
+        its citizen, or the event is on its way): learnt from the wallet's service."""
+        if held.hpan is None:
+            raise Conflict(
+                "the wallet has not yet told cashback about this instrument; retry in a moment",
+                headers={"Retry-After": _WALLET_LAG_SECONDS},
+            )
+        raw = await self._store.get(citizen_id, instrument_id(held.hpan))
+        if raw is not None:  # the same card under an older walletId: the event is on its way
+            raise Conflict(
+                "the wallet has not yet told cashback about this instrument; retry in a moment",
+                headers={"Retry-After": _WALLET_LAG_SECONDS},
+            )
+        learnt = StoredInstrument(
+            id=instrument_id(held.hpan),
+            pk=citizen_id,
+            hpan=held.hpan,
+            wallet_id=held.wallet_id,
+            type=held.type,
+            brand=held.brand,
+            wallet_status="VALIDATED",
+            wallet_event_at=held.updated_at,
+            updated_at=now,
+        )
+        try:
+            await self._store.create(dump(learnt))
+        except StaleDocument:  # the event arrived meanwhile
+            raise Conflict("the instrument changed meanwhile; retry") from None
+        return learnt
 
     async def _take_claimed_spans(
         self, known: StoredInstrument, spans: list[Span], now: datetime
@@ -150,23 +209,29 @@ class Instruments:
                 f"first: {error.errors()[0]['msg']}"
             ) from None
         data = event.data
+        citizen_id = await self._users.citizen_of(data.user_id)
+        if citizen_id is None:
+            # Not a citizen cashback has met: enabling learns the instrument from the wallet.
+            logger.info("wallet event %s %s: user not in cashback", event.type, event.id)
+            return
         deleted = event.type == "InstrumentDeleted"
         # A deletion ends a span the hpan's document holds even if the instrument does not
         # show it yet (an enabling interrupted after its claim).
-        spans = await self._hpans.spans(data.hpan, data.citizen_id) if deleted else []
+        spans = await self._hpans.spans(data.hpan, citizen_id) if deleted else []
         try:
             closed = await retrying(
-                partial(self._apply_event, data, event.created_at, deleted, spans, now)
+                partial(self._apply_event, data, citizen_id, event.created_at, deleted, spans, now)
             )
         except Conflict as error:
             raise TransientError(error.detail) from None
         if closed is not None:
-            await self._hpans.release(data.hpan, data.citizen_id, closed, now)
+            await self._hpans.release(data.hpan, citizen_id, closed, now)
         logger.info("wallet event %s %s applied", event.type, event.id)
 
     async def _apply_event(
         self,
         data: WalletEventData,
+        citizen_id: str,
         at: datetime,
         deleted: bool,
         spans: list[Span],
@@ -174,8 +239,7 @@ class Instruments:
     ) -> list[Span] | None:
         """The instrument after the event of ``at``; its spans if it was deleted (to copy on
         the hpan's document), else None (also when the event changed nothing)."""
-        citizen_id, hpan = data.citizen_id, data.hpan
-        raw = await self._store.get(citizen_id, instrument_id(hpan))
+        raw = await self._store.get(citizen_id, instrument_id(data.hpan))
         item = StoredInstrument.model_validate(raw) if raw else None
         if item is not None and at < item.wallet_event_at:
             return None  # older than what is applied already

@@ -254,8 +254,9 @@ class WalletEventData(_Model):
     model_config = ConfigDict(populate_by_name=True, extra="ignore")
 
     wallet_id: SafeText = Field(alias="walletId", min_length=1)
-    citizen_id: SafeText = Field(alias="citizenId", min_length=1)
-    fiscal_code: SafeText = Field(alias="fiscalCode", min_length=1)
+    user_id: SafeText = Field(
+        alias="userId", pattern=r"^[0-9a-f]{64}$", description="The wallet's pseudonymous user id"
+    )
     hpan: SafeText = Field(pattern=HPAN)
     type: SafeText
     brand: SafeText | None = None

@@ -44,17 +44,19 @@ from shared.cashback.models import (
 from shared.cashback.periods import Periods
 from shared.cashback.store import CashbackStore
 from shared.cashback.tokens import TokenListIn, Tokens, TokensAccepted
-from shared.wallet.models import Instrument
+from shared.cashback.wallet_users import UserIdOf, WalletUsers
+from shared.wallet.models import HeldInstrument
 
 __all__ = ["Cashback", "Publisher", "WalletReader"]
 
 
 class WalletReader(Protocol):
     """The part of the wallet's service cashback uses (the one edge between the two
-    capabilities: only this module reads the wallet)."""
+    capabilities: only this module reads the wallet). The wallet names citizens by their
+    pseudonymous user id (:mod:`shared.cashback.wallet_users`)."""
 
-    async def get(self, fiscal_code: str, wallet_id: str, *, now: datetime) -> Instrument:
-        """The caller's instrument as the wallet sees it; NotFound if not theirs."""
+    async def held(self, user_id: str, wallet_id: str, *, now: datetime) -> HeldInstrument:
+        """The user's instrument, with its hpan; NotFound if not theirs."""
         ...
 
 
@@ -71,14 +73,18 @@ class Cashback:
         bank: BankCheck,
         iban_queue: str,
         notifier: Notifier | None = None,
+        user_ids: UserIdOf,
     ) -> None:
         self.calendar = periods
         self._wallet = wallet
+        self._users = WalletUsers(store, user_ids)
         hpans = Hpans(store)
         self._enrollments = Enrollments(
             store=store, hpans=hpans, publisher=publisher, bank=bank, iban_queue=iban_queue
         )
-        self._instruments = Instruments(store=store, wallet_status=self._wallet_status, hpans=hpans)
+        self._instruments = Instruments(
+            store=store, wallet_status=self._wallet_status, hpans=hpans, users=self._users
+        )
         self._periods = Periods(store=store, calendar=periods)
         self._tokens = Tokens(store)
         self._alerts = Alerts(store, notifier)
@@ -86,8 +92,12 @@ class Cashback:
 
     # ------------------------------------------------------------------ enrollment and IBAN
     async def enroll(self, fiscal_code: str, *, now: datetime) -> Citizen:
-        """Enroll (accepting T&C now); again: unchanged; after a withdrawal: accepted again."""
-        return await self._enrollments.enroll(fiscal_code, now=now)
+        """Enroll (accepting T&C now); again: unchanged; after a withdrawal: accepted again.
+
+        The citizen's wallet user id is linked to them, so the wallet's events find them."""
+        citizen = await self._enrollments.enroll(fiscal_code, now=now)
+        await self._users.link(fiscal_code, now=now)
+        return citizen
 
     async def citizen(self, fiscal_code: str) -> Citizen:
         """The caller's enrollment; NotFound if not enrolled."""
@@ -144,8 +154,12 @@ class Cashback:
         """A message of ``WALLET_EVENTS_QUEUE``: cashback learns hpans and follows deletions."""
         await self._instruments.on_wallet_event(body, now=now)
 
-    async def _wallet_status(self, fiscal_code: str, wallet_id: str, *, now: datetime) -> str:
-        return (await self._wallet.get(fiscal_code, wallet_id, now=now)).status
+    async def _wallet_status(
+        self, fiscal_code: str, wallet_id: str, *, now: datetime
+    ) -> HeldInstrument:
+        # Linked here too: citizens enrolled before the wallet named them by user id.
+        user_id = await self._users.link(fiscal_code, now=now)
+        return await self._wallet.held(user_id, wallet_id, now=now)
 
     async def choose_alerts(self, fiscal_code: str, choice: AlertsIn, *, now: datetime) -> AlertsIn:
         """Which of cashback's notifications the citizen wants; NotFound if not enrolled."""

@@ -398,9 +398,11 @@ class CapabilitySettings(BaseSettings):
     )
     wallet_notification_url: str | None = Field(
         default=None,
-        description="Where PSPs post onboarding outcomes: https (http only to this machine), no "
-        "query. Configuration only, never taken from a request; empty, onboarding is refused and "
-        "/api/health reports it (the infra sets this app's own address, the dev host its own).",
+        description="The base of the routes where the payment gateway posts onboarding outcomes "
+        "(this app's /api/v1/wallets; /{walletId}/sessions/{orderId}/notifications is appended): "
+        "https (http only to this machine), no query. Configuration only, never taken from a "
+        "request; empty, no session opens and /api/health reports it (the infra sets this app's "
+        "own address, the dev host its own).",
     )
     wallet_session_minutes: int = Field(
         default=30,

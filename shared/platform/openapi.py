@@ -49,11 +49,11 @@ SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
         "description": "A party's key from the party registry, in the query (pagoPA's ACA "
         "contract allows either).",
     },
-    "pspSignature": {
-        "type": "apiKey",
-        "in": "header",
-        "name": "x-signature",
-        "description": "t=<unix time>,v1=<hex HMAC-SHA256 of 't.body'>.",
+    "sessionToken": {
+        "type": "http",
+        "scheme": "bearer",
+        "description": "The bearer token the wallet handed the payment gateway when it opened "
+        "the onboarding session: valid for that session's notifications only, expiring.",
     },
 }
 
@@ -64,7 +64,7 @@ _REQUIREMENTS: dict[str, list[dict[str, list[str]]]] = {
     # machines with their own credential: that credential alone (anonymous Functions routes)
     "party": [{"subscriptionKey": []}],
     "sender": [{"functionKey": [], "subscriptionKey": []}],
-    "psp": [{"pspSignature": []}],
+    "psp": [{"sessionToken": []}],
     "aca": [{"subscriptionKey": []}, {"subscriptionKeyQuery": []}],
     "admin": [{"adminKey": []}],
 }
@@ -76,7 +76,7 @@ _HOST_401 = (
 _OWN_401 = {
     "citizen": "the bearer token is missing, expired or invalid",
     "party": "the subscription key is missing or unknown",
-    "psp": "the signature is missing, stale, forged or replayed",
+    "psp": "the session token is missing, expired or not this session's",
 }
 
 

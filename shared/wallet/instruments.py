@@ -1,67 +1,51 @@
-"""The wallet's instrument documents and the PSP notification's pieces, as plain functions.
+"""The wallet's instrument documents as plain functions: reading, writing, showing them.
 
-What the wallet service reads and writes (an instrument's document with its ETag and outbox, a
-card's expiry on the Italian calendar) and how it checks a PSP notification (the digest of its
-outcome, its details against the instrument type, the signature it accepted), kept apart from
-the use cases in :mod:`shared.wallet.service`.
+What the wallet service reads and writes (an instrument's document with its ETag and outbox),
+a card's expiry on the Italian calendar, a session's bearer token (only its hash is kept) and
+what a citizen is shown, kept apart from the use cases in :mod:`shared.wallet.service`.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
+import hmac
+import secrets
 from datetime import datetime, timedelta
-from typing import Any, TypeVar
-
-from pydantic import BaseModel, ValidationError
 
 from shared.platform.clock import ROME
-from shared.platform.errors import Invalid
 from shared.platform.outbox import Event, add_events
 from shared.wallet.models import (
-    DETAILS_OUT,
     PENDING_STATUSES,
     Application,
-    FailureDetailsIn,
+    CardDetails,
     Instrument,
-    PspNotification,
-    SeenSignature,
     Status,
     StoredInstrument,
 )
 from shared.wallet.store import Document
 
-
-class SeenSignatureGuard:
-    """The replay guard handed to :func:`verify_signed_request` for one notification: it keeps
-    the verified signature, which the instrument document then records (and refuses if it holds
-    it already)."""
-
-    def __init__(self) -> None:
-        self._seen: SeenSignature | None = None
-
-    async def first_use(self, signature_id: str, expires_at: datetime) -> bool:
-        digest = hashlib.sha256(signature_id.encode()).hexdigest()[:32]
-        self._seen = SeenSignature(id=digest, until=expires_at)
-        return True  # the instrument document decides, in the same write as the change
-
-    def accepted(self) -> SeenSignature:
-        assert self._seen is not None, "verify_signed_request did not verify"
-        return self._seen
+_ORDER_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
 
 
 def find_instrument(documents: list[Document], wallet_id: str) -> Document | None:
     return next((d for d in documents if d["id"] == wallet_id), None)
 
 
+def expiry(item: StoredInstrument) -> tuple[int, int] | None:
+    """The card's expiry (year, month) from its ``expiryDate`` (YYYYMM); None without one."""
+    value = (item.details or {}).get("expiryDate")
+    if not isinstance(value, str) or len(value) != 6 or not value.isdigit():
+        return None
+    return int(value[:4]), int(value[4:])
+
+
 def card_expired(item: StoredInstrument, now: datetime) -> bool:
     """A card is valid through the last day of its expiry month, on the Italian calendar."""
-    details = item.details or {}
-    year, month = details.get("expiryYear"), details.get("expiryMonth")
-    if not isinstance(year, int) or not isinstance(month, int):
+    until = expiry(item)
+    if until is None:
         return False
     today = now.astimezone(ROME)
-    return (today.year, today.month) > (year, month)
+    return (today.year, today.month) > until
 
 
 def load_instrument(raw: Document) -> StoredInstrument:
@@ -81,62 +65,51 @@ def instrument_document(
     return document
 
 
-def notification_digest(notification: PspNotification) -> str:
-    canonical = json.dumps(
-        {"outcome": notification.outcome, "details": notification.details},
-        sort_keys=True,
-        separators=(",", ":"),
-    )
-    return hashlib.sha256(canonical.encode()).hexdigest()
+def new_order_id() -> str:
+    # 18 characters from a 36-letter alphabet: ~93 bits, not guessable.
+    return "".join(secrets.choice(_ORDER_ALPHABET) for _ in range(18))
 
 
-M = TypeVar("M", bound=BaseModel)
+def new_token() -> str:
+    """A session's bearer token for the gateway: 256 random bits; only its hash is stored."""
+    return secrets.token_urlsafe(32)
 
 
-def parse_details(model: type[M], details: dict[str, Any]) -> M:
-    try:
-        return model.model_validate(details)
-    except ValidationError as error:
-        errors = [
-            {"loc": ["details", *e["loc"]], "msg": e["msg"], "type": e["type"]}
-            for e in error.errors(include_input=False, include_url=False)
-        ]
-        raise Invalid(
-            "the details do not fit the outcome and the instrument type", status=422, errors=errors
-        ) from None
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
-def failure_details(notification: PspNotification) -> FailureDetailsIn:
-    return parse_details(FailureDetailsIn, notification.details)
+def token_matches(item: StoredInstrument, token: str, order_id: str, now: datetime) -> bool:
+    """Whether ``token`` is the bearer token of ``item``'s session ``order_id``, still valid."""
+    if item.token_hash is None or item.token_until is None or item.order_id != order_id:
+        return False
+    return now < item.token_until and hmac.compare_digest(item.token_hash, token_hash(token))
 
 
 def status_as_of(item: StoredInstrument, now: datetime, session_window: timedelta) -> Status:
-    """The status as of ``now``: sessions past the window and expired cards are computed."""
+    """The status as of ``now``: a session past the window is VALIDATION_EXPIRED."""
     if item.status in PENDING_STATUSES and now >= item.created_at + session_window:
-        return "ERROR"
-    if item.status == "VALIDATED" and card_expired(item, now):
-        return "EXPIRED"
+        return "VALIDATION_EXPIRED"
     return item.status
 
 
 def instrument_view(item: StoredInstrument, now: datetime, session_window: timedelta) -> Instrument:
     """What the citizen is shown of ``item`` as of ``now``."""
-    status = status_as_of(item, now, session_window)
-    reason = item.error_reason
-    if status == "ERROR" and item.status in PENDING_STATUSES:
-        reason = "SESSION_EXPIRED"
-    details = DETAILS_OUT[item.type].model_validate(item.details) if item.details else None
+    details = CardDetails.model_validate(item.details) if item.details else None
     return Instrument.model_validate(
         {
             "walletId": item.id,
+            "paymentMethodId": item.payment_method_id,
             "type": item.type,
-            "status": status,
+            "status": status_as_of(item, now, session_window),
             "applications": [
                 Application(name=n, status=s) for n, s in sorted(item.applications.items())
             ],
             "details": details,
-            "errorReason": reason,
+            "errorCode": item.error_code,
             "replacedBy": item.replaced_by,
+            "favourite": item.favourite is not None,
+            "lastUsage": item.last_usage,
             "createdAt": item.created_at,
             "updatedAt": item.updated_at,
         }

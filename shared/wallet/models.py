@@ -1,15 +1,16 @@
-"""The wallet's models: what citizens and PSPs send, what is stored, what is returned.
+"""The wallet's models: what citizens and the payment gateway send, what is stored, returned.
 
-Statuses of an instrument::
+Onboarding follows pagoPA's wallet (pagopa/pagopa-wallet-service: ``api-spec/wallet-api.yaml``,
+``services/WalletService.kt``; see docs/wallet.md for each fact's source)::
 
-    CREATED ──> VALIDATION_REQUESTED ──> VALIDATED ──> DELETED | REPLACED
-       │                 │                   └──> EXPIRED (computed from the card's expiry)
-       └─────────────────┴──> ERROR (KO, CANCELED, or not completed within the session window)
+    CREATED ──session──> INITIALIZED ──validation──> VALIDATION_REQUESTED ──EXECUTED──> VALIDATED
+       │                     │                            ├──other results──> ERROR      │
+       └─────────────────────┴─── window passed ──────────┴──> VALIDATION_EXPIRED         │
+                                                     DELETED <──────┬────────────────────┘
+                                                     REPLACED <─────┘ (same card, newer expiry)
 
-``CREATED``: the PSP session is open and the app has the hosted page's URL.
-``VALIDATION_REQUESTED``: the PSP reported the citizen on its page (a ``PENDING`` notification).
-``ERROR`` after the session window and ``EXPIRED`` are never stored: they are computed on read
-from the clock, so nothing has to sweep them.
+``VALIDATION_EXPIRED`` is never stored: it is computed on read from the clock (a session not
+finished within the window), so nothing has to sweep it.
 """
 
 from __future__ import annotations
@@ -17,26 +18,49 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, StrictInt, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, field_validator
 
-from shared.platform.pan import NoPanText, PanMaskedText
-from shared.platform.values import SafeText
+from shared.platform.pan import NoPanText
+from shared.platform.values import BoundedDateTime, SafeText
 
-InstrumentType = Literal["CARD", "BANCOMAT", "BPAY", "SATISPAY"]
+InstrumentType = Literal["CARD"]
 ApplicationName = Literal["PAGOPA"]
 ApplicationStatus = Literal["ENABLED", "DISABLED"]
 Status = Literal[
-    "CREATED", "VALIDATION_REQUESTED", "VALIDATED", "ERROR", "DELETED", "REPLACED", "EXPIRED"
+    "CREATED",
+    "INITIALIZED",
+    "VALIDATION_REQUESTED",
+    "VALIDATED",
+    "ERROR",
+    "DELETED",
+    "REPLACED",
+    "VALIDATION_EXPIRED",
 ]
 StoredStatus = Literal[
-    "CREATED", "VALIDATION_REQUESTED", "VALIDATED", "ERROR", "DELETED", "REPLACED"
+    "CREATED", "INITIALIZED", "VALIDATION_REQUESTED", "VALIDATED", "ERROR", "DELETED", "REPLACED"
 ]
-Outcome = Literal["OK", "KO", "CANCELED", "PENDING"]
+# The gateway's operation results (pagoPA's WalletNotificationRequest.operationResult).
+OperationResult = Literal[
+    "AUTHORIZED",
+    "EXECUTED",
+    "DECLINED",
+    "DENIED_BY_RISK",
+    "THREEDS_VALIDATED",
+    "THREEDS_FAILED",
+    "PENDING",
+    "CANCELED",
+    "VOIDED",
+    "REFUNDED",
+    "FAILED",
+]
+ALREADY_ONBOARDED = "WALLET_ALREADY_ONBOARDED_FOR_USER"
+"""The error code of a session that onboarded a card the citizen already has (as pagoPA)."""
 
 APPLICATIONS: tuple[ApplicationName, ...] = ("PAGOPA",)
-PENDING_STATUSES: tuple[StoredStatus, ...] = ("CREATED", "VALIDATION_REQUESTED")
-# "w" + base64url(12-byte nonce, the owner's fiscal code sealed with AES-GCM): see reference.py.
-WALLET_ID = r"^w[A-Za-z0-9_-]{59}$"
+PENDING_STATUSES: tuple[StoredStatus, ...] = ("CREATED", "INITIALIZED", "VALIDATION_REQUESTED")
+# "w" + base64url(12-byte nonce, the owner's key sealed with AES-GCM): see reference.py.
+WALLET_ID = r"^w[A-Za-z0-9_-]{80}$"
+ORDER_ID = r"^[A-Za-z0-9]{18}$"
 SLOTS_ID = "slots"
 """The id of the document holding a citizen's live instruments (see slots.py)."""
 HPAN = r"^[0-9a-f]{64}$"
@@ -51,17 +75,29 @@ StoredTime = Annotated[datetime, PlainSerializer(fixed_time, return_type=str, wh
 
 
 # ------------------------------------------------------------------ citizens' requests
-class NewInstrument(BaseModel):
-    """A citizen asks to onboard an instrument: the answer is the PSP page to open."""
+class NewWallet(BaseModel):
+    """A citizen creates a wallet for one payment method (from ``GET /payment-methods``)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    type: InstrumentType
+    payment_method_id: str = Field(
+        alias="paymentMethodId",
+        pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-"
+        r"[0-9a-f]{12}$",
+    )
     applications: list[ApplicationName] = Field(
         default_factory=lambda: list(APPLICATIONS),
         max_length=len(APPLICATIONS),
         description="The wallet's own services to enable (cashback is not one of them).",
     )
+
+
+class NewSession(BaseModel):
+    """Open the gateway's session for a created wallet."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    payment_method_type: Literal["cards"] = Field(default="cards", alias="paymentMethodType")
 
 
 class ApplicationSetting(BaseModel):
@@ -86,155 +122,96 @@ class ApplicationsUpdate(BaseModel):
         return value
 
 
-# ------------------------------------------------------------------ the PSP's notification
-class PspNotification(BaseModel):
-    """The PSP's outcome of an onboarding session (signed; see docs/wallet.md#psp-signatures).
+# ------------------------------------------------------------------ the gateway's notification
+class NotificationCardDetails(BaseModel):
+    """The card's details in a gateway notification (pagoPA's
+    ``WalletNotificationRequestCardDetails``), plus the ``hpan`` our gateway simulator adds
+    (the real gateway does not send it: docs/wallet.md#hpan)."""
 
-    ``details`` depends on the outcome and the instrument type: see :data:`DETAILS_IN`.
-    """
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-    wallet_id: SafeText = Field(alias="walletId", max_length=64)
-    session_id: SafeText = Field(alias="sessionId", min_length=1, max_length=128)
-    outcome: Outcome
-    details: dict[str, Any] = Field(
-        default_factory=dict,
-        description="OK: the instrument's details (cards: brand, last4, expiryMonth, "
-        "expiryYear, hpan, contractId); otherwise an optional reason.",
+    type: Literal["CARD"]
+    payment_instrument_gateway_id: NoPanText = Field(
+        alias="paymentInstrumentGatewayId", min_length=1, max_length=128
     )
+    hpan: str | None = Field(default=None, pattern=HPAN)
 
 
-class _DetailsIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+class GatewayNotification(BaseModel):
+    """The gateway's outcome of an onboarding session (pagoPA's ``WalletNotificationRequest``).
 
-    hpan: str = Field(pattern=HPAN, description="SHA-256 hex of PAN + the platform salt")
-    contract_id: NoPanText = Field(alias="contractId", min_length=1, max_length=128)
+    Parsed as the published contract says: unknown fields are ignored."""
 
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
-class CardDetailsIn(_DetailsIn):
-    brand: NoPanText = Field(min_length=1, max_length=32)
-    last4: str = Field(pattern=r"^[0-9]{4}$")
-    expiry_month: StrictInt = Field(alias="expiryMonth", ge=1, le=12)
-    expiry_year: StrictInt = Field(alias="expiryYear", ge=2000, le=2099)
-
-
-class BancomatDetailsIn(CardDetailsIn):
-    abi: str = Field(pattern=r"^[0-9]{5}$", description="The issuing bank's ABI code")
-
-
-class BpayDetailsIn(_DetailsIn):
-    bank_name: NoPanText = Field(alias="bankName", min_length=1, max_length=100)
-    masked_phone: str = Field(alias="maskedPhone", pattern=r"^\+?[0-9 ]{0,6}\*{3,}[0-9]{2,4}$")
-
-
-class SatispayDetailsIn(_DetailsIn):
-    masked_phone: str = Field(alias="maskedPhone", pattern=r"^\+?[0-9 ]{0,6}\*{3,}[0-9]{2,4}$")
-
-
-class FailureDetailsIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    # Shown to the citizen and stored: a card number a PSP wrote in it is masked (refusing
-    # would lose the outcome).
-    reason: PanMaskedText | None = Field(default=None, max_length=200)
-
-
-DETAILS_IN: dict[InstrumentType, type[_DetailsIn]] = {
-    "CARD": CardDetailsIn,
-    "BANCOMAT": BancomatDetailsIn,
-    "BPAY": BpayDetailsIn,
-    "SATISPAY": SatispayDetailsIn,
-}
+    timestamp_operation: BoundedDateTime = Field(alias="timestampOperation")
+    operation_id: SafeText = Field(alias="operationId", min_length=1, max_length=128)
+    operation_result: OperationResult = Field(alias="operationResult")
+    error_code: NoPanText | None = Field(default=None, alias="errorCode", max_length=64)
+    details: NotificationCardDetails | None = None
 
 
 class NotificationAck(BaseModel):
-    """The answer to a notification: the same for an identical re-notification."""
+    """The answer to a notification: the same for a repeated operation."""
 
     model_config = ConfigDict(populate_by_name=True)
 
     wallet_id: str = Field(alias="walletId")
-    session_id: str = Field(alias="sessionId")
-    outcome: Outcome
+    order_id: str = Field(alias="orderId")
+    operation_id: str = Field(alias="operationId")
+    status: Status
 
 
 # ------------------------------------------------------------------ stored
-class SeenSignature(BaseModel):
-    """A PSP signature already accepted: refused again until ``until`` (then it is stale)."""
-
-    model_config = ConfigDict(populate_by_name=True)
-
-    id: str = Field(description="SHA-256 hex of the signature id, shortened")
-    until: StoredTime
-
-
 class StoredInstrument(BaseModel):
-    """An instrument as stored: one document in the citizen's partition (``pk``)."""
+    """An instrument as stored: one document in the owner's partition (``pk``)."""
 
     model_config = ConfigDict(populate_by_name=True, extra="ignore")
 
     id: str
-    pk: str = Field(description="fiscal_code_hash of the owner")
+    pk: str = Field(description="the owner's user id (shared/auth/user_ids.py)")
     kind: Literal["instrument"] = "instrument"
-    fiscal_code: str = Field(alias="fiscalCode")
-    type: InstrumentType
+    payment_method_id: str = Field(alias="paymentMethodId")
+    type: InstrumentType = "CARD"
     status: StoredStatus
     applications: dict[ApplicationName, ApplicationStatus]
     psp_id: str = Field(alias="pspId")
-    session_id: str = Field(alias="sessionId")
     created_at: StoredTime = Field(alias="createdAt")
     updated_at: StoredTime = Field(alias="updatedAt")
     validated_at: StoredTime | None = Field(default=None, alias="validatedAt")
-    hpan: str | None = None
+    order_id: str | None = Field(default=None, alias="orderId")
+    session_id: str | None = Field(default=None, alias="sessionId")
+    token_hash: str | None = Field(
+        default=None, alias="tokenHash", description="SHA-256 hex of the session's bearer token"
+    )
+    token_until: StoredTime | None = Field(default=None, alias="tokenUntil")
     contract_id: str | None = Field(default=None, alias="contractId")
     details: dict[str, Any] | None = None
-    error_reason: str | None = Field(default=None, alias="errorReason")
-    notification: str | None = Field(
-        default=None, description="Digest of the outcome notification that was applied"
-    )
+    hpan: str | None = None
+    gateway_id: str | None = Field(default=None, alias="paymentInstrumentGatewayId")
+    operation_id: str | None = Field(default=None, alias="operationId")
+    operation_result: str | None = Field(default=None, alias="operationResult")
+    error_code: str | None = Field(default=None, alias="errorCode")
     replaces: str | None = None
     replaced_by: str | None = Field(default=None, alias="replacedBy")
-    ttl: int | None = Field(default=None, description="Seconds; set once nothing needs it")
-    signatures: list[SeenSignature] = Field(
-        default_factory=list,
-        description="PSP signatures accepted for this instrument, kept until they expire "
-        "(the replay guard, written with the change the notification makes)",
+    favourite: StoredTime | None = Field(
+        default=None, description="When the citizen made it their favourite"
     )
+    last_usage: StoredTime | None = Field(default=None, alias="lastUsage")
+    ttl: int | None = Field(default=None, description="Seconds; set once nothing needs it")
 
 
 # ------------------------------------------------------------------ returned
 class CardDetails(BaseModel):
+    """A card as the gateway described it (pagoPA's ``WalletCardDetails``): never its number."""
+
     model_config = ConfigDict(populate_by_name=True)
 
+    type: Literal["CARDS"] = "CARDS"
+    bin: str = Field(pattern=r"^[0-9]{6,8}$")
+    last_four_digits: str = Field(alias="lastFourDigits", pattern=r"^[0-9]{4}$")
+    expiry_date: str = Field(alias="expiryDate", pattern=r"^[0-9]{6}$", description="YYYYMM")
     brand: str
-    last4: str
-    expiry_month: int = Field(alias="expiryMonth")
-    expiry_year: int = Field(alias="expiryYear")
-
-
-class BancomatDetails(CardDetails):
-    abi: str
-
-
-class BpayDetails(BaseModel):
-    model_config = ConfigDict(populate_by_name=True)
-
-    bank_name: str = Field(alias="bankName")
-    masked_phone: str = Field(alias="maskedPhone")
-
-
-class SatispayDetails(BaseModel):
-    model_config = ConfigDict(populate_by_name=True)
-
-    masked_phone: str = Field(alias="maskedPhone")
-
-
-DETAILS_OUT: dict[InstrumentType, type[BaseModel]] = {
-    "CARD": CardDetails,
-    "BANCOMAT": BancomatDetails,
-    "BPAY": BpayDetails,
-    "SATISPAY": SatispayDetails,
-}
 
 
 class Application(BaseModel):
@@ -248,25 +225,100 @@ class Instrument(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
     wallet_id: str = Field(alias="walletId")
+    payment_method_id: str = Field(alias="paymentMethodId")
     type: InstrumentType
     status: Status
     applications: list[Application]
-    details: CardDetails | BancomatDetails | BpayDetails | SatispayDetails | None = None
-    error_reason: str | None = Field(default=None, alias="errorReason")
+    details: CardDetails | None = None
+    error_code: str | None = Field(default=None, alias="errorCode")
     replaced_by: str | None = Field(default=None, alias="replacedBy")
+    favourite: bool = False
+    last_usage: datetime | None = Field(default=None, alias="lastUsage")
     created_at: datetime = Field(alias="createdAt")
     updated_at: datetime = Field(alias="updatedAt")
+
+
+class HeldInstrument(BaseModel):
+    """What another capability's service learns of a citizen's instrument (cashback: to enable
+    it): its status, and its hpan, never its card number."""
+
+    wallet_id: str
+    status: Status
+    type: InstrumentType
+    hpan: str | None
+    brand: str | None
+    updated_at: datetime
+
+
+class AuthCardData(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    payment_method_type: Literal["cards"] = Field(default="cards", alias="paymentMethodType")
+    bin: str
+
+
+class AuthData(BaseModel):
+    """What a payment needs of an instrument (pagoPA's ``WalletAuthData``): never its number."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    wallet_id: str = Field(alias="walletId")
+    contract_id: str = Field(alias="contractId", description="The gateway's recurring contract")
+    brand: str
+    payment_method_data: AuthCardData = Field(alias="paymentMethodData")
+
+
+class PartialUpdate(BaseModel):
+    """The applications updated and those that could not be (pagoPA's
+    ``WalletApplicationsPartialUpdate``), with the instrument as it is now."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    instrument: Instrument
+    updated_applications: list[Application] = Field(alias="updatedApplications")
+    failed_applications: list[Application] = Field(alias="failedApplications")
 
 
 class InstrumentList(BaseModel):
     instruments: list[Instrument]
 
 
-class OnboardingStarted(BaseModel):
-    """A new onboarding session: the app opens ``redirectUrl`` (the PSP's hosted page)."""
-
+class WalletCreated(BaseModel):
     model_config = ConfigDict(populate_by_name=True)
 
     wallet_id: str = Field(alias="walletId")
     status: Status
-    redirect_url: str = Field(alias="redirectUrl")
+
+
+class SessionData(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    payment_method_type: Literal["cards"] = Field(default="cards", alias="paymentMethodType")
+    redirect_url: str = Field(
+        alias="redirectUrl", description="The gateway's hosted page where the card is typed"
+    )
+
+
+class SessionOpened(BaseModel):
+    """What the app needs to show the gateway's page (pagoPA's SessionWalletCreateResponse)."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    order_id: str = Field(alias="orderId")
+    session_data: SessionData = Field(alias="sessionData")
+
+
+class ValidationDetails(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    type: Literal["CARD"] = "CARD"
+    iframe_url: str = Field(alias="iframeUrl", description="The gateway's 3-D Secure page")
+
+
+class ValidationRequested(BaseModel):
+    """The card is read; the citizen now proves it is theirs (3-D Secure) on ``iframeUrl``."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    order_id: str = Field(alias="orderId")
+    details: ValidationDetails

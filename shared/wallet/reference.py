@@ -1,9 +1,10 @@
-"""Wallet ids that route a PSP notification to its citizen without a lookup.
+"""Wallet ids that route a gateway notification to its citizen without a lookup.
 
-A PSP's notification names only the ``walletId``; the instrument lives in its owner's partition
-(the fiscal-code hash). Rather than a route document read on every notification (one more Cosmos
-round trip, and one more write when the session opens), the walletId itself carries the owner,
-encrypted: ``"w" + base64url(nonce || AES-256-GCM(fiscal code))``, 60 characters.
+The gateway's notification names only the ``walletId``; the instrument lives in its owner's
+partition (the owner's pseudonymous user id, :mod:`shared.auth.user_ids`). Rather than a route
+document read on every notification (one more Cosmos round trip, and one more write when the
+session opens), the walletId itself carries the owner, encrypted: ``"w" + base64url(nonce ||
+AES-256-GCM(the user id's 32 bytes))``, 81 characters.
 
 - Only the app can read it (the PSP, the citizen's app and event consumers see an opaque id;
   two ids of one citizen share nothing), and a changed character fails the GCM tag, so a forged
@@ -27,7 +28,6 @@ import re
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from shared.auth.fiscal_code import is_fiscal_code
 from shared.auth.secrets import SecretProvider
 from shared.platform.errors import ConfigurationError
 from shared.wallet.models import WALLET_ID
@@ -37,7 +37,8 @@ __all__ = ["SECRET_NAME", "WalletIds", "is_wallet_id"]
 SECRET_NAME = "wallet-reference-key"
 _PREFIX = "w"
 _NONCE = 12
-_PURPOSE = b"centro-stella wallet id v1"
+_PURPOSE = b"centro-stella wallet id v2"
+_USER_ID_BYTES = 32
 _SHAPE = re.compile(WALLET_ID)
 
 
@@ -70,18 +71,18 @@ class WalletIds:
             self._keys = (value, [_key(s) for s in secrets])
         return self._keys[1]
 
-    async def new(self, fiscal_code: str) -> str:
-        """A fresh walletId for an instrument of ``fiscal_code`` (a valid, normalised code)."""
+    async def new(self, user_id: str) -> str:
+        """A fresh walletId for an instrument of ``user_id`` (64 hex characters)."""
         nonce = os.urandom(_NONCE)
-        sealed = (await self._current())[0].encrypt(nonce, fiscal_code.encode("ascii"), _PURPOSE)
+        sealed = (await self._current())[0].encrypt(nonce, bytes.fromhex(user_id), _PURPOSE)
         return _encode(nonce + sealed)
 
     async def owner(self, wallet_id: str) -> str | None:
-        """The fiscal code ``wallet_id`` was made for; None if this app did not make it."""
+        """The user id ``wallet_id`` was made for; None if this app did not make it."""
         if not _SHAPE.match(wallet_id):
             return None
         try:
-            raw = base64.urlsafe_b64decode(wallet_id[1:] + "=")
+            raw = base64.urlsafe_b64decode(wallet_id[1:] + "=" * (-len(wallet_id[1:]) % 4))
         except (binascii.Error, ValueError):
             return None
         if _encode(raw) != wallet_id:
@@ -92,8 +93,7 @@ class WalletIds:
                 plain = key.decrypt(nonce, sealed, _PURPOSE)
             except InvalidTag:
                 continue
-            fiscal_code = plain.decode("ascii", errors="replace")
-            return fiscal_code if is_fiscal_code(fiscal_code) else None
+            return plain.hex() if len(plain) == _USER_ID_BYTES else None
         return None
 
 

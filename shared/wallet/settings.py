@@ -1,7 +1,9 @@
-"""The wallet's own reading of its settings: where PSPs post onboarding outcomes.
+"""The wallet's own reading of its settings: where the payment gateway posts outcomes.
 
 ``WALLET_NOTIFICATION_URL`` is configuration only, never derived from a request: a caller
-choosing the ``Host`` header would otherwise choose where a PSP posts signed outcomes. The infra
+choosing the ``Host`` header would otherwise choose where the gateway posts outcomes (and the
+session's bearer token). It is the base of the wallets' routes; each session's notification
+route ``/{walletId}/sessions/{orderId}/notifications`` is appended to it. The infra
 sets it from the app's own hostname; the dev host sets it to its own address. Empty or unusable,
 onboarding refuses (nothing is opened at a PSP) and ``/api/health`` reports it.
 """
@@ -35,9 +37,9 @@ def notification_url(configured: str | None) -> str:
     """
     if not configured or not configured.strip():
         raise ConfigurationError(
-            "WALLET_NOTIFICATION_URL is not set: where PSPs post onboarding outcomes, e.g. "
-            "https://<app>.azurewebsites.net/api/v1/wallet/psp/notifications (the infra sets "
-            "it; it is never taken from a request)"
+            "WALLET_NOTIFICATION_URL is not set: the base of the routes where the payment "
+            "gateway posts onboarding outcomes, e.g. https://<app>.azurewebsites.net/api/v1/"
+            "wallets (the infra sets it; it is never taken from a request)"
         )
     url = configured.strip()
     try:
@@ -54,8 +56,8 @@ def notification_url(configured: str | None) -> str:
         )
     if parts.username or parts.password or parts.query or parts.fragment:
         raise ConfigurationError(
-            "WALLET_NOTIFICATION_URL must carry no credentials, query or fragment: nothing of "
-            "ours travels to a PSP but the address"
+            "WALLET_NOTIFICATION_URL must carry no credentials, query or fragment: the gateway "
+            "gets the address and the session's own token, nothing else of ours"
         )
     return url
 

@@ -28,10 +28,10 @@ from shared.wallet.store import Document
 def card_valid_until(item: StoredInstrument) -> datetime | None:
     """The first instant a card is expired (the month after its expiry month starts in Rome);
     None for an instrument without an expiry."""
-    details = item.details or {}
-    year, month = details.get("expiryYear"), details.get("expiryMonth")
-    if not isinstance(year, int) or not isinstance(month, int):
+    value = (item.details or {}).get("expiryDate")
+    if not isinstance(value, str) or len(value) != 6 or not value.isdigit():
         return None
+    year, month = int(value[:4]), int(value[4:])
     year, month = (year + 1, 1) if month == 12 else (year, month + 1)
     return datetime(year, month, 1, tzinfo=ROME)
 

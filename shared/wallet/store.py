@@ -1,6 +1,6 @@
 """Where instruments live: the wallet container, partition key ``/pk``.
 
-Two kinds of document, both in the owner's partition (pk = the owner's fiscal-code hash):
+Two kinds of document, both in the owner's partition (pk = the owner's user id):
 ``instrument`` (id = walletId), everything about one instrument, and ``slots`` (id ``slots``),
 the citizen's live instruments, which the limit is decided on (:mod:`shared.wallet.slots`). A
 citizen's listing is one single-partition query; reading one is a point read. A PSP
@@ -36,8 +36,8 @@ from shared.wallet.models import SLOTS_ID
 # Instruments a citizen still has, or is onboarding: the listing, and the count of live ones.
 _CURRENT = (
     "SELECT * FROM c WHERE c.kind = 'instrument' AND (c.status = 'VALIDATED' OR "
-    "((c.status = 'CREATED' OR c.status = 'VALIDATION_REQUESTED') "
-    "AND c.createdAt >= @since))"
+    "((c.status = 'CREATED' OR c.status = 'INITIALIZED' OR "
+    "c.status = 'VALIDATION_REQUESTED') AND c.createdAt >= @since))"
 )
 # What a notification needs: its own instrument, the validated ones (same hpan) and the slots.
 _FOR_NOTIFICATION = (
@@ -53,6 +53,10 @@ class WalletStore(Protocol):
 
     async def current(self, pk: str, *, pending_since: str) -> list[Document]:
         """Validated instruments and sessions created at or after ``pending_since``."""
+        ...
+
+    async def every(self, pk: str) -> list[Document]:
+        """Every instrument of ``pk``, whatever its status (the helpdesk's view)."""
         ...
 
     async def for_notification(self, pk: str, wallet_id: str) -> list[Document]:
@@ -101,6 +105,9 @@ class CosmosWalletStore:
 
     async def current(self, pk: str, *, pending_since: str) -> list[Document]:
         return await self._query(pk, _CURRENT, [{"name": "@since", "value": pending_since}])
+
+    async def every(self, pk: str) -> list[Document]:
+        return await self._query(pk, "SELECT * FROM c WHERE c.kind = 'instrument'", [])
 
     async def for_notification(self, pk: str, wallet_id: str) -> list[Document]:
         return await self._query(

@@ -29,7 +29,7 @@ PERIODS_URL = "/api/v1/cashback/periods"
 TRANSACTIONS = "/api/v1/cashback/transactions"
 CITIZEN = "/api/v1/cashback/citizen"
 INSTRUMENTS = "/api/v1/cashback/instruments"
-WALLET = "/api/v1/wallet/instruments"
+WALLET = "/api/v1/wallets"
 ROME = ZoneInfo("Europe/Rome")
 UTC = ZoneInfo("UTC")
 # A period as a local run defines one (CASHBACK_PERIODS): wide, so any dev clock is inside.
@@ -84,26 +84,33 @@ def citizen(platform: Platform, host: Host, cf: str = CF) -> dict[str, str]:
 
 
 def onboard(platform: Platform, host: Host, cf: str, pan: str = PAN) -> str:
-    """A card validated in ``cf``'s wallet through the PSP simulator's test API."""
-    started = host.request(
-        "POST", WALLET, json={"type": "CARD"}, headers=citizen(platform, host, cf)
+    """A card validated in ``cf``'s wallet through the gateway simulator's test API."""
+    headers = citizen(platform, host, cf)
+    created = host.request(
+        "POST",
+        WALLET,
+        json={"paymentMethodId": "3ebea7a1-2e77-4a1b-ac1b-3aca0d67f813"},
+        headers=headers,
     )
-    assert started.status_code == 201, started.text
-    session = started.json()["redirectUrl"].rsplit("/", 1)[-1]
+    assert created.status_code == 201, created.text
+    wallet_id: str = created.json()["walletId"]
+    opened = host.request("POST", f"{WALLET}/{wallet_id}/sessions", json={}, headers=headers)
+    assert opened.status_code == 200, opened.text
+    order_id = opened.json()["orderId"]
+    session = opened.json()["sessionData"]["redirectUrl"].rsplit("/", 1)[-1]
     psp = platform.env["WALLET_PSP_BASE_URL"]
+    card = {"pan": pan, "expiryMonth": 12, "expiryYear": dev_now(host).year + 3}
+    typed = requests.post(f"{psp}/test/sessions/{session}/card", json=card, timeout=30)
+    assert typed.status_code == 200, typed.text
+    asked = host.request(
+        "POST", f"{WALLET}/{wallet_id}/sessions/{order_id}/validations", headers=headers
+    )
+    assert asked.status_code == 200, asked.text
     done = requests.post(
-        f"{psp}/test/sessions/{session}/complete",
-        timeout=30,
-        json={
-            "outcome": "OK",
-            "pan": pan,
-            "expiryMonth": 12,
-            "expiryYear": dev_now(host).year + 3,
-            "threeDsCode": "123456",
-        },
+        f"{psp}/test/sessions/{session}/3ds", json={"threeDsCode": "123456"}, timeout=30
     )
     assert done.status_code == 200, done.text
-    wallet_id: str = started.json()["walletId"]
+    assert done.json()["walletStatus"] == 200, done.text
     return wallet_id
 
 

@@ -34,7 +34,6 @@ from schemathesis.checks import (
 
 from local.platform import Platform
 from local.tokens import issue_token
-from shared.auth.signature import sign
 from tests.conftest import ADMIN_KEY, FUNCTION_KEY, Host, fresh_queues, start_host
 
 EXAMPLES = 8
@@ -54,7 +53,7 @@ GROUPS = {"citizen", "ACA", "acquirer", "PSP", "PSP gateway", "operators", "send
 OWN_CREDENTIAL = {
     "citizenToken": "Authorization",
     "subscriptionKey": "Ocp-Apim-Subscription-Key",
-    "pspSignature": "x-signature",
+    "sessionToken": "Authorization",
 }
 """The header of each credential the app checks itself (the host checks only its keys)."""
 CHECKS = [
@@ -80,7 +79,6 @@ class Credentials:
     def __init__(self, platform: Platform, host: Host) -> None:
         self.platform = platform
         self.host = host
-        self.psp_secret = json.loads(host.env["LOCAL_SECRETS"])["psp-demo-signing"]
 
     def dev_now(self) -> datetime:
         state = self.host.request("GET", "/admin/devclock", key=ADMIN_KEY).json()
@@ -103,10 +101,9 @@ class Credentials:
             headers["Authorization"] = f"Bearer {token}"
         if "subscriptionKey" in schemes:
             headers["Ocp-Apim-Subscription-Key"] = self.host.env[party_key(path)[1]]
-        if "pspSignature" in schemes:
-            headers["x-signature"] = sign(
-                self.psp_secret, body or b"", int(self.dev_now().timestamp())
-            )
+        if "sessionToken" in schemes:
+            # No session of the fuzzed ids exists: every such call must be a documented refusal.
+            headers["Authorization"] = "Bearer fuzz-not-a-session-token"
         return headers
 
 
@@ -129,7 +126,7 @@ def group(schemes: set[str], path: str) -> str:
         return "citizen"
     if "subscriptionKey" in schemes:
         return party_key(path)[0]
-    if "pspSignature" in schemes:
+    if "sessionToken" in schemes:
         return "PSP gateway"
     return "senders" if "functionKey" in schemes else "public"
 

@@ -250,7 +250,7 @@ def test_openapi_describes_every_http_function(host: Host) -> None:
         "functionKey",
         "citizenToken",
         "subscriptionKey",
-        "pspSignature",
+        "sessionToken",
         "adminKey",
     }
 

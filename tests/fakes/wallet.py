@@ -43,10 +43,14 @@ class MemoryWalletStore:
             for d in self._instruments(pk)
             if d["status"] == "VALIDATED"
             or (
-                d["status"] in ("CREATED", "VALIDATION_REQUESTED")
+                d["status"] in ("CREATED", "INITIALIZED", "VALIDATION_REQUESTED")
                 and d["createdAt"] >= pending_since
             )
         ]
+
+    async def every(self, pk: str) -> list[Document]:
+        self.round_trips += 1
+        return copy.deepcopy(self._instruments(pk))
 
     async def for_notification(self, pk: str, wallet_id: str) -> list[Document]:
         self.round_trips += 1

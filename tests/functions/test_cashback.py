@@ -15,6 +15,7 @@ from azure.functions.timer import TimerRequest
 
 from functions.root import use_root
 from local.tokens import issue_token
+from shared.auth.user_ids import UserIds
 from shared.cashback.payouts import PayoutJob
 from shared.cashback.ranking import RankingJob
 from shared.cashback.rules import parse_periods
@@ -72,6 +73,9 @@ class CashbackRoot(FakeRoot):
 
     def wallet(self) -> Wallet:
         return self.scene.world.wallet
+
+    def user_ids(self) -> UserIds:
+        return self.scene.world.user_ids
 
     def cashback_scorer(self) -> Scorer:
         return self._scorer
@@ -276,16 +280,11 @@ async def test_enabling_an_onboarded_card_through_the_wallet_events_trigger(
 ) -> None:
     await enroll(root)
     wallet_id = await root.scene.onboard(CF, HPAN_A, deliver=False)
-    early = await call(
-        "cashback_enable_instrument",
-        "PUT",
-        f"{INSTRUMENTS}/{wallet_id}",
-        headers=root.citizen(),
-        walletId=wallet_id,
-    )
-    problem(early, 409)
-    assert early.headers["Retry-After"] == "2"
     await deliver_wallet_events(root)
+    known = parsed(await call("cashback_instruments", "GET", INSTRUMENTS, headers=root.citizen()))
+    assert [(i["walletId"], i["walletStatus"]) for i in known["instruments"]] == [
+        (wallet_id, "VALIDATED")
+    ]
     response = await call(
         "cashback_enable_instrument",
         "PUT",

@@ -191,7 +191,7 @@ AUTH_LEVEL = {
     "admin": "ADMIN",
 }
 MACHINE_ROUTES = {
-    "wallet_psp_notification": "psp",
+    "wallet_notification": "psp",
     "aca_create_position": "aca",
     "aca_read_position": "aca",
     "aca_bulk_upload": "aca",

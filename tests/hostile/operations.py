@@ -27,8 +27,8 @@ from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 
 from local.platform import DEMO_EC, DEMO_IBAN, DEMO_STATION
+from shared.auth.user_ids import user_id
 from shared.cashback.acquirer_api import TransactionIn
-from shared.wallet.models import CardDetailsIn
 from tests.hostile import values
 from tests.hostile.client import Answer
 from tests.hostile.schema import Field, Oracle, Schemas, drop, fields, put
@@ -106,32 +106,32 @@ BODIES: dict[str, Callable[[World], Any]] = {
         "body": "A notification",
         "data": {"kind": "test"},
     },
-    "NewInstrument": lambda w: {"type": "CARD", "applications": ["PAGOPA"]},
+    "NewWallet": lambda w: {
+        "paymentMethodId": "3ebea7a1-2e77-4a1b-ac1b-3aca0d67f813",
+        "applications": ["PAGOPA"],
+    },
+    "NewSession": lambda w: {"paymentMethodType": "cards"},
     "ApplicationsUpdate": lambda w: {"applications": [{"name": "PAGOPA", "status": "ENABLED"}]},
-    "PspNotification": lambda w: {
-        "walletId": w.ids["pending_wallet"],
-        "sessionId": w.ids[f"session:{w.ids['pending_wallet']}"],
-        "outcome": "OK",
+    "GatewayNotification": lambda w: {
+        "timestampOperation": w.now().isoformat(),
+        "operationId": "hostile-suite-operation",
+        "operationResult": "EXECUTED",
         "details": {
-            "brand": "MASTERCARD",
-            "last4": "4444",
-            "expiryMonth": 12,
-            "expiryYear": w.now().year + 3,
+            "type": "CARD",
+            "paymentInstrumentGatewayId": "hostile-suite-card",
             "hpan": w.ids["hpan"],
-            "contractId": "hostile-suite-contract",
         },
     },
     "Echo": lambda w: {"text": "hello", "amount": 1},
 }
 
 # Members the document leaves free-form that a contract written elsewhere defines: the
-# acquirers' line format, and a card's details in the PSP's notification.
+# acquirers' line format.
 FREE_FORM = {
     ("TransactionBatchIn", "transactions"): {
         "type": "array",
         "items": TransactionIn.model_json_schema(by_alias=True),
     },
-    ("PspNotification", "details"): CardDetailsIn.model_json_schema(by_alias=True),
 }
 
 
@@ -154,10 +154,13 @@ def path_value(world: World, path: str, name: str) -> str:
         "nav": world.ids["aca_nav"],
         "queue": world.env["PUSH_QUEUE"],
         "partyId": PARTY,
-        "walletId": world.ids["wallet"],
+        # the gateway's routes aim at the session still waiting for its outcome
+        "walletId": world.ids["pending_wallet" if "/sessions/" in path else "wallet"],
+        "orderId": world.ids[f"order:{world.ids['pending_wallet']}"],
         "periodId": world.ids["period"],
         # an acquirer's file name (cashback files); none delivered: the state is a 404
         "name": "CSTAR.99999.TRNLOG.20261201.000000.001.csv.pgp",
+        "userId": user_id(json.loads(world.env["LOCAL_SECRETS"])["wallet-user-id-key"], CF),
     }
     assert name in known, f"{path}: the suite has no value for the path parameter {name}"
     return known[name]

@@ -23,7 +23,6 @@ from local.psp import DEV_HPAN_SALT
 from local.psp.simulator import hpan
 from local.tokens import issue_token
 from shared.auth.fiscal_code import check_character
-from shared.auth.signature import sign
 from shared.platform.config import Settings, load_settings
 from tests.conftest import ADMIN_KEY, FUNCTION_KEY, Host
 from tests.hostile.client import Answer, RawClient
@@ -109,6 +108,15 @@ class World:
             self._token = (time.monotonic(), token)
         return self._token[1]
 
+    def session_token(self) -> str:
+        """The token the wallet handed the gateway simulator for the pending session."""
+        session = self.ids[f"session:{self.ids['pending_wallet']}"]
+        shown = requests.get(
+            f"{self.env['WALLET_PSP_BASE_URL']}/test/sessions/{session}", timeout=30
+        ).json()
+        token: str = shown["token"]
+        return token
+
     def credentials(self, schemes: set[str], path: str, body: bytes | None) -> dict[str, str]:
         """The headers ``schemes`` (an operation's security requirement) ask for."""
         headers: dict[str, str] = {}
@@ -124,14 +132,14 @@ class World:
             setting = party_key_setting(path)
             assert self.env.get(setting), f"{path}: the setting {setting} has no key"
             headers["Ocp-Apim-Subscription-Key"] = self.env[setting]
-        if "pspSignature" in schemes:
-            headers["x-signature"] = sign(self.psp_secret, body or b"", int(time.time()))
+        if "sessionToken" in schemes:
+            headers["Authorization"] = f"Bearer {self.session_token()}"
         unknown = schemes - {
             "functionKey",
             "adminKey",
             "citizenToken",
             "subscriptionKey",
-            "pspSignature",
+            "sessionToken",
         }
         assert not unknown, f"{path}: security schemes the suite cannot satisfy: {unknown}"
         return headers
@@ -253,26 +261,27 @@ class World:
 
     def onboard(self, *, complete: bool) -> str:
         citizen = {"functionKey", "citizenToken"}
-        started = self.json_call(
+        created = self.json_call(
             "POST",
-            "/api/v1/wallet/instruments",
+            "/api/v1/wallets",
             citizen,
-            {"type": "CARD", "applications": ["PAGOPA"]},
+            {"paymentMethodId": "3ebea7a1-2e77-4a1b-ac1b-3aca0d67f813", "applications": ["PAGOPA"]},
         )
-        session = started["redirectUrl"].rsplit("/", 1)[-1]
-        wallet_id: str = started["walletId"]
+        wallet_id: str = created["walletId"]
+        opened = self.json_call("POST", f"/api/v1/wallets/{wallet_id}/sessions", citizen, {})
+        session = opened["sessionData"]["redirectUrl"].rsplit("/", 1)[-1]
         self.ids[f"session:{wallet_id}"] = session
+        self.ids[f"order:{wallet_id}"] = opened["orderId"]
+        psp = self.env["WALLET_PSP_BASE_URL"]
+        card = {"pan": PAN, "expiryMonth": 12, "expiryYear": self.now().year + 3}
+        typed = requests.post(f"{psp}/test/sessions/{session}/card", json=card, timeout=30)
+        assert typed.status_code == 200, typed.text
+        self.json_call(
+            "POST", f"/api/v1/wallets/{wallet_id}/sessions/{opened['orderId']}/validations", citizen
+        )
         if complete:
             done = requests.post(
-                f"{self.env['WALLET_PSP_BASE_URL']}/test/sessions/{session}/complete",
-                timeout=30,
-                json={
-                    "outcome": "OK",
-                    "pan": PAN,
-                    "expiryMonth": 12,
-                    "expiryYear": self.now().year + 3,
-                    "threeDsCode": "123456",
-                },
+                f"{psp}/test/sessions/{session}/3ds", json={"threeDsCode": "123456"}, timeout=30
             )
             assert done.status_code == 200, done.text
         return wallet_id

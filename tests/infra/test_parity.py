@@ -150,6 +150,4 @@ def test_the_wallet_notification_url_is_the_apps_own_address(
     # Empty, the app refuses to onboard; it is never derived from a request's Host header.
     value = deployments[(flavour, environment)].app_settings["WALLET_NOTIFICATION_URL"]
     assert isinstance(value, str), f"{flavour} {environment}: {value!r}"
-    assert re.fullmatch(
-        r"https://[a-z0-9-]+\.azurewebsites\.net/api/v1/wallet/psp/notifications", value
-    ), value
+    assert re.fullmatch(r"https://[a-z0-9-]+\.azurewebsites\.net/api/v1/wallets", value), value

@@ -1,38 +1,38 @@
 """The wallet's Cosmos store, and the wallet on it, against the Cosmos emulator: partition
-scoping, ETag conditions, atomic batches, the limit under a race of 40 onboardings and 40
-completions, and the round trips of each operation."""
+scoping, ETag conditions, atomic batches, the limit under a race of 40 creations and 40
+validations, and the round trips of each onboarding step."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 
 from local.cosmos import stats
 from local.platform import Platform
-from shared.auth.fiscal_code import fiscal_code_hash
 from shared.platform.clients import Clients
 from shared.platform.errors import Conflict, DependencyError
 from shared.platform.outbox import Outbox
-from shared.wallet.models import NewInstrument, PspNotification, fixed_time
-from shared.wallet.service import Wallet, WalletPolicy
+from shared.wallet.core import WalletPolicy
+from shared.wallet.instruments import token_hash
+from shared.wallet.models import GatewayNotification, NewSession, NewWallet, fixed_time
+from shared.wallet.service import Wallet
 from shared.wallet.store import CosmosWalletStore, StaleDocument
 from tests.fakes.platform import MemorySender
 from tests.unit.wallet.fakes import (
+    CARD_METHOD,
     CF,
     NOTIFY_URL,
     NOW,
     OTHER_CF,
     PSP,
     FakePsp,
-    FakeSecrets,
-    card,
     fiscal_code,
-    signed,
+    uid,
     wallet_ids,
 )
 
@@ -57,7 +57,7 @@ def instrument(
         "id": str(uuid.uuid4()),
         "pk": pk,
         "kind": "instrument",
-        "fiscalCode": CF,
+        "paymentMethodId": CARD_METHOD,
         "type": "CARD",
         "status": status,
         "applications": {"PAGOPA": "ENABLED"},
@@ -78,7 +78,7 @@ async def test_listing_is_scoped_to_the_citizen_and_the_session_window(
     await store.create(
         instrument(mine, "VALIDATION_REQUESTED", created=NOW - timedelta(minutes=31))
     )
-    await store.create(instrument(mine, "ERROR"))
+    failed = await store.create(instrument(mine, "ERROR"))
     await store.create(instrument(theirs))
     since = fixed_time(NOW - timedelta(minutes=30))
     found = await store.current(mine, pending_since=since)
@@ -87,6 +87,8 @@ async def test_listing_is_scoped_to_the_citizen_and_the_session_window(
     assert {d["id"] for d in notified} == {validated["id"], fresh["id"]}
     assert (await store.get(mine, validated["id"]))["status"] == "VALIDATED"  # type: ignore[index]
     assert await store.get(theirs, validated["id"]) is None
+    assert failed["id"] in {d["id"] for d in await store.every(mine)}  # the helpdesk's view
+    assert len(await store.every(mine)) == 4
 
 
 async def test_writes_are_conditioned_on_what_was_read(store: CosmosWalletStore) -> None:
@@ -124,6 +126,45 @@ async def test_writing_together_is_all_or_nothing(store: CosmosWalletStore) -> N
     assert {d["id"] for d in notified} == {"slots", new["id"]}
 
 
+def policy() -> WalletPolicy:
+    return WalletPolicy(
+        psp_id=PSP,
+        return_url="app://done",
+        session_window=timedelta(minutes=30),
+        max_instruments=20,
+        events_queue="wallet-events",
+        notification_url=NOTIFY_URL,
+    )
+
+
+def outcome(card_id: str, hpan: str, operation: str = "op-1") -> GatewayNotification:
+    return GatewayNotification.model_validate(
+        {
+            "timestampOperation": NOW.isoformat(),
+            "operationId": operation,
+            "operationResult": "EXECUTED",
+            "details": {"type": "CARD", "paymentInstrumentGatewayId": card_id, "hpan": hpan},
+        }
+    )
+
+
+async def requested(wallet: Wallet, psp: FakePsp, user: str, expiry: str = "203012") -> str:
+    created = await wallet.create(user, NewWallet(paymentMethodId=CARD_METHOD), now=NOW)
+    opened = await wallet.open_session(user, created.wallet_id, NewSession(), now=NOW)
+    psp.type_card(created.wallet_id, expiry=expiry)
+    await wallet.validate(user, created.wallet_id, opened.order_id, now=NOW)
+    return created.wallet_id
+
+
+async def notify(
+    wallet: Wallet, psp: FakePsp, wallet_id: str, card_id: str, hpan: str, at: datetime = NOW
+) -> None:
+    order = psp.order_of(wallet_id)
+    await wallet.notify(
+        wallet_id, order.order_id, outcome(card_id, hpan), token=order.token, now=at
+    )
+
+
 async def test_the_wallet_on_cosmos_and_its_round_trips(
     platform: Platform, clients: Clients
 ) -> None:
@@ -135,58 +176,44 @@ async def test_the_wallet_on_cosmos_and_its_round_trips(
     wallet = Wallet(
         store=CosmosWalletStore(container, 5),
         psp=psp,
-        secrets=FakeSecrets(),
         wallet_ids=wallet_ids(),
         publisher=publisher,
-        policy=WalletPolicy(
-            psp_id=PSP,
-            return_url="app://done",
-            session_window=timedelta(minutes=30),
-            max_instruments=20,
-            events_queue="wallet-events",
-            notification_url=NOTIFY_URL,
-        ),
+        policy=policy(),
     )
     port = platform.cosmos.port
+    user = uid(CF)
 
     def round_trips() -> int:
         return stats(port, reset=True)["requests"]
 
-    async def onboard_and_validate(hpan: str, cf: str = CF) -> str:
-        started = await wallet.start_onboarding(cf, NewInstrument(type="CARD"), now=NOW)
-        body = {
-            "walletId": started.wallet_id,
-            "sessionId": psp.opened[-1]["sessionId"],
-            "outcome": "OK",
-            "details": card(hpan),
-        }
-        raw, header = signed(body, at=NOW)
-        round_trips()
-        await wallet.notify(
-            PspNotification.model_validate_json(raw), raw_body=raw, signature=header, now=NOW
-        )
-        return started.wallet_id
-
     # warm up: the client reads the account and each container's properties once
-    await onboard_and_validate("0" * 64, OTHER_CF)
+    warm = await requested(wallet, psp, uid(OTHER_CF))
+    await notify(wallet, psp, warm, "gw-0", "0" * 64)
+    await wallet.create(user, NewWallet(paymentMethodId=CARD_METHOD), now=NOW)
     round_trips()
-    await wallet.start_onboarding(OTHER_CF, NewInstrument(type="CARD"), now=NOW)
-    assert round_trips() == 2  # the live count, the instrument (the walletId routes)
-    first = await onboard_and_validate("1" * 64)
-    # the partition query, the write (it records the signature; the sweep clears the outbox)
+    created = await wallet.create(user, NewWallet(paymentMethodId=CARD_METHOD), now=NOW)
+    assert round_trips() == 2  # the slots, one batch
+    opened = await wallet.open_session(user, created.wallet_id, NewSession(), now=NOW)
+    assert round_trips() == 2  # read, replace
+    psp.type_card(created.wallet_id, expiry="202712")
+    await wallet.validate(user, created.wallet_id, opened.order_id, now=NOW)
+    assert round_trips() == 2  # read, replace
+    first = created.wallet_id
+    await notify(wallet, psp, first, "gw-1", "1" * 64)
+    assert round_trips() == 2  # the partition query, one batch
+    second = await requested(wallet, psp, user, expiry="203012")
+    round_trips()
+    await notify(wallet, psp, second, "gw-1", "1" * 64)  # the same card renewed: one batch
     assert round_trips() == 2
-    second = await onboard_and_validate("1" * 64)  # the same card: replaces in one batch
-    assert round_trips() == 2
-    old = await wallet.get(CF, first, now=NOW)
+    old = await wallet.get(user, first, now=NOW)
     assert (old.status, old.replaced_by) == ("REPLACED", second)
     assert round_trips() == 1
-    listed = await wallet.instruments(CF, now=NOW)
-    assert [i.wallet_id for i in listed.instruments] == [second]
+    listed = await wallet.instruments(user, now=NOW)
+    assert second in [i.wallet_id for i in listed.instruments]
     assert round_trips() == 1
-    await wallet.delete(CF, second, now=NOW)
+    await wallet.delete(user, second, now=NOW)
     assert round_trips() == 3  # the read, the slots, one batch (the slot freed)
     await publisher.drain()  # the events go after the requests answered
-    # each write re-sends what its document still holds: the broker drops those by id
     delivered = list(dict.fromkeys((m.message_id, m.properties["type"]) for _, m in sender.sent))
     assert [t for _, t in delivered] == [
         "InstrumentValidated",
@@ -194,17 +221,18 @@ async def test_the_wallet_on_cosmos_and_its_round_trips(
         "InstrumentReplaced",
         "InstrumentDeleted",
     ]
-    stored = await container.read_item(second, partition_key=fiscal_code_hash(CF))
+    stored = await container.read_item(second, partition_key=user)
     assert [e["type"] for e in stored["outbox"]] == ["InstrumentReplaced", "InstrumentDeleted"]
+    assert CF not in str(stored)
     # the sweep (its timer) re-sends them once more and clears the outboxes
     outbox = Outbox(container, sender, partition_key="/pk", timeout=5)
     assert await outbox.sweep(now=NOW + timedelta(minutes=1), older_than=timedelta(seconds=30)) >= 3
-    stored = await container.read_item(second, partition_key=fiscal_code_hash(CF))
+    stored = await container.read_item(second, partition_key=user)
     assert stored["outbox"] == []
     assert list(dict.fromkeys(m.message_id for _, m in sender.sent)) == [i for i, _ in delivered]
 
 
-async def test_40_onboardings_and_40_completions_at_once_end_with_at_most_20(
+async def test_40_creations_and_40_validations_at_once_end_with_at_most_20(
     clients: Clients,
 ) -> None:
     container = clients.container(clients.settings.wallet_container)
@@ -212,48 +240,26 @@ async def test_40_onboardings_and_40_completions_at_once_end_with_at_most_20(
     wallet = Wallet(
         store=CosmosWalletStore(container, 5),
         psp=psp,
-        secrets=FakeSecrets(),
         wallet_ids=wallet_ids(),
         publisher=Outbox(container, MemorySender(), partition_key="/pk", timeout=5),
-        policy=WalletPolicy(
-            psp_id=PSP,
-            return_url="app://done",
-            session_window=timedelta(minutes=30),
-            max_instruments=20,
-            events_queue="wallet-events",
-            notification_url=NOTIFY_URL,
-        ),
+        policy=policy(),
     )
-    citizen = fiscal_code(999)
+    user = uid(fiscal_code(999))
 
     async def onboard() -> str | None:
         while True:  # as the app would: a busy answer is retried, the limit is final
             try:
-                started = await wallet.start_onboarding(
-                    citizen, NewInstrument(type="CARD"), now=NOW
-                )
+                return await requested(wallet, psp, user)
             except Conflict as refused:
                 if "at most 20" in refused.detail:
                     return None
                 continue
-            return started.wallet_id
 
     async def complete(wallet_id: str, n: int) -> None:
-        session = next(o["sessionId"] for o in psp.opened if o["walletId"] == wallet_id)
-        body = {
-            "walletId": wallet_id,
-            "sessionId": session,
-            "outcome": "OK",
-            "details": card(f"{n:064x}"),
-        }
-        for attempt in range(50):  # as the PSP does: a 503 is retried, signed afresh
-            raw, header = signed(body, at=NOW + timedelta(seconds=attempt))
+        for attempt in range(50):  # as the gateway does: a 503 is retried
             try:
-                await wallet.notify(
-                    PspNotification.model_validate_json(raw),
-                    raw_body=raw,
-                    signature=header,
-                    now=NOW + timedelta(seconds=attempt),
+                await notify(
+                    wallet, psp, wallet_id, f"gw-{n}", f"{n:064x}", NOW + timedelta(seconds=attempt)
                 )
                 return
             except DependencyError:
@@ -264,57 +270,55 @@ async def test_40_onboardings_and_40_completions_at_once_end_with_at_most_20(
     opened = [w for w in started if w is not None]
     assert len(opened) == 20
     await asyncio.gather(*(complete(w, n) for n, w in enumerate(opened)))
-    shown = await wallet.instruments(citizen, now=NOW + timedelta(minutes=1))
+    shown = await wallet.instruments(user, now=NOW + timedelta(minutes=1))
     assert [i.status for i in shown.instruments] == ["VALIDATED"] * 20
-    slots = await CosmosWalletStore(container, 5).slots(fiscal_code_hash(citizen))
+    slots = await CosmosWalletStore(container, 5).slots(user)
     assert slots is not None
     assert sorted(slots["held"]) == sorted(opened)
 
 
-async def test_40_completions_of_sessions_without_slots_validate_at_most_20(
+async def test_40_validations_of_sessions_without_slots_validate_at_most_20(
     clients: Clients,
 ) -> None:
-    # Sessions opened before the slots were kept, as the old race left them: 40 of them.
+    # Sessions written without slots (as before the slots were kept): 40 of them.
     container = clients.container(clients.settings.wallet_container)
     store = CosmosWalletStore(container, 5)
-    psp = FakePsp()
     wallet = Wallet(
         store=store,
-        psp=psp,
-        secrets=FakeSecrets(),
+        psp=FakePsp(),
         wallet_ids=wallet_ids(),
         publisher=Outbox(container, MemorySender(), partition_key="/pk", timeout=5),
-        policy=WalletPolicy(
-            psp_id=PSP,
-            return_url="app://done",
-            session_window=timedelta(minutes=30),
-            max_instruments=20,
-            events_queue="wallet-events",
-            notification_url=NOTIFY_URL,
-        ),
+        policy=policy(),
     )
-    citizen = fiscal_code(998)
-    pk = fiscal_code_hash(citizen)
-    ids = [await wallet_ids().new(citizen) for _ in range(40)]
+    user = uid(fiscal_code(998))
+    ids = [await wallet_ids().new(user) for _ in range(40)]
     for n, wallet_id in enumerate(ids):
         await store.create(
-            instrument(pk, "CREATED", id=wallet_id, fiscalCode=citizen, sessionId=f"old-{n}")
+            instrument(
+                user,
+                "VALIDATION_REQUESTED",
+                id=wallet_id,
+                orderId=f"ORDER{n:013d}",
+                tokenHash=token_hash(f"token-{n}"),
+                tokenUntil=fixed_time(NOW + timedelta(hours=1)),
+                details={
+                    "type": "CARDS",
+                    "bin": "424242",
+                    "lastFourDigits": "4242",
+                    "expiryDate": "203012",
+                    "brand": "VISA",
+                },
+            )
         )
 
     async def complete(n: int, wallet_id: str) -> None:
-        body = {
-            "walletId": wallet_id,
-            "sessionId": f"old-{n}",
-            "outcome": "OK",
-            "details": card(f"{n:064x}"),
-        }
         for attempt in range(80):
-            raw, header = signed(body, at=NOW + timedelta(seconds=attempt))
             try:
                 await wallet.notify(
-                    PspNotification.model_validate_json(raw),
-                    raw_body=raw,
-                    signature=header,
+                    wallet_id,
+                    f"ORDER{n:013d}",
+                    outcome(f"gw-{n}", f"{n:064x}"),
+                    token=f"token-{n}",
                     now=NOW + timedelta(seconds=attempt),
                 )
                 return
@@ -323,6 +327,6 @@ async def test_40_completions_of_sessions_without_slots_validate_at_most_20(
         raise AssertionError(f"{wallet_id} never got an answer")
 
     await asyncio.gather(*(complete(n, w) for n, w in enumerate(ids)))
-    shown = [await wallet.get(citizen, w, now=NOW + timedelta(minutes=2)) for w in ids]
+    shown = [await wallet.get(user, w, now=NOW + timedelta(minutes=2)) for w in ids]
     assert sum(i.status == "VALIDATED" for i in shown) == 20
-    assert sum(i.error_reason == "TOO_MANY_INSTRUMENTS" for i in shown) == 20
+    assert sum(i.error_code == "TOO_MANY_INSTRUMENTS" for i in shown) == 20

@@ -23,8 +23,7 @@ WALLET_EVENT = {
     "createdAt": "2026-12-08T09:30:00+01:00",
     "data": {
         "walletId": "w-1",
-        "citizenId": "c-1",
-        "fiscalCode": "RSSMRA85T10A562S",
+        "userId": "c" * 64,
         "hpan": "b" * 64,
         "type": "CARD",
     },

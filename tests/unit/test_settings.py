@@ -108,6 +108,7 @@ def test_the_example_loads_as_it_always_has() -> None:
             "psp-demo-signing",
             "station-demo-credential",
             "wallet-reference-key",
+            "wallet-user-id-key",
         ],
         "appinsights_connection_string": "",
     }

@@ -13,10 +13,9 @@ from shared.cashback.service import Cashback
 from shared.cashback.store import CashbackStore, Document, StaleDocument
 from shared.platform.errors import DependencyError
 from shared.platform.outbox import pending
-from shared.wallet.models import NewInstrument, PspNotification
 from tests.fakes.cashback import MemoryCashbackStore
 from tests.fakes.platform import MemorySender
-from tests.unit.wallet.fakes import QUEUE, World, card, signed
+from tests.unit.wallet.fakes import QUEUE, World
 
 HPAN_A = "a" * 64
 HPAN_B = "b" * 64
@@ -68,6 +67,7 @@ class Scene:
         self.bank = FakeBank()
         self.cashback = self.build(self.store, periods)
         self._delivered = 0
+        self._renewals: dict[tuple[str, str], int] = {}
 
     def build(
         self, store: CashbackStore, periods: tuple[Period, ...], notifier: Notifier | None = None
@@ -82,6 +82,7 @@ class Scene:
             publisher=MemoryOutbox(store, self.sender),
             bank=self.bank,
             iban_queue=IBAN_QUEUE,
+            user_ids=self.world.user_ids,
         )
 
     def iban_checks(self) -> list[bytes]:
@@ -95,25 +96,16 @@ class Scene:
         self.world.clock.set(self.world.now + timedelta(**delta))
 
     async def onboard(self, cf: str, hpan: str = HPAN_A, *, deliver: bool = True) -> str:
-        """A validated card in ``cf``'s wallet; its events reach cashback unless told not."""
-        wallet = self.world.wallet
-        started = await wallet.start_onboarding(cf, NewInstrument(type="CARD"), now=self.now)
-        body = {
-            "walletId": started.wallet_id,
-            "sessionId": self.world.session_of(started.wallet_id),
-            "outcome": "OK",
-            "details": card(hpan),
-        }
-        raw, signature = signed(body, at=self.now)
-        await wallet.notify(
-            PspNotification.model_validate_json(raw),
-            raw_body=raw,
-            signature=signature,
-            now=self.now,
+        """A validated card in ``cf``'s wallet; its events reach cashback unless told not.
+
+        The same ``hpan`` again is the same card renewed (a later expiry): a replacement."""
+        renewals = self._renewals[(cf, hpan)] = self._renewals.get((cf, hpan), -1) + 1
+        wallet_id = await self.world.validated(
+            cf, card_id=f"gw-{hpan[:16]}", hpan=hpan, expiry=f"{2030 + renewals}12"
         )
         if deliver:
             await self.deliver()
-        return started.wallet_id
+        return wallet_id
 
     def pending_events(self) -> list[bytes]:
         return [m.body for queue, m in self.world.sender.sent[self._delivered :] if queue == QUEUE]

@@ -27,7 +27,7 @@ from shared.platform.errors import (
 from shared.wallet.models import ApplicationsUpdate
 from tests.fakes.cashback import MemoryCashbackStore
 from tests.unit.cashback.fakes import HPAN_A, HPAN_B, Scene
-from tests.unit.wallet.fakes import CF, OTHER_CF
+from tests.unit.wallet.fakes import CF, OTHER_CF, uid
 
 # 21:30 UTC on 8 December 2026 is 22:30 in Rome: counting starts 9 December, 00:00 Rome.
 NOW = datetime(2026, 12, 8, 21, 30, tzinfo=UTC)
@@ -155,20 +155,33 @@ async def test_only_an_instrument_of_the_callers_wallet_can_be_enabled(scene: Sc
 async def test_a_deleted_wallet_instrument_cannot_be_enabled(scene: Scene) -> None:
     await scene.cashback.enroll(CF, now=scene.now)
     wallet_id = await scene.onboard(CF)
-    await scene.world.wallet.delete(CF, wallet_id, now=scene.now)
+    await scene.world.wallet.delete(uid(CF), wallet_id, now=scene.now)
     await scene.deliver()
     with pytest.raises(Conflict, match="DELETED"):
         await scene.cashback.enable(CF, wallet_id, now=scene.now)
 
 
-async def test_before_the_wallets_event_arrives_enabling_says_retry(scene: Scene) -> None:
+async def test_before_the_wallets_event_arrives_enabling_learns_it_from_the_wallet(
+    scene: Scene,
+) -> None:
     await scene.cashback.enroll(CF, now=scene.now)
     wallet_id = await scene.onboard(CF, deliver=False)
-    with pytest.raises(Conflict, match="retry") as refused:
-        await scene.cashback.enable(CF, wallet_id, now=scene.now)
-    assert refused.value.headers == {"Retry-After": "2"}
-    await scene.deliver()
+    enabled = await scene.cashback.enable(CF, wallet_id, now=scene.now)
+    assert (enabled.wallet_id, enabled.status) == (wallet_id, "ENABLED")
+    await scene.deliver()  # the event, late: it changes nothing
+    [shown] = (await scene.cashback.instruments(CF)).instruments
+    assert (shown.wallet_id, shown.status) == (wallet_id, "ENABLED")
+
+
+async def test_a_card_onboarded_before_enrolling_is_enabled_after(scene: Scene) -> None:
+    wallet_id = await scene.onboard(CF)  # its event names a user cashback has not met
+    assert (await scene.cashback.instruments(CF)).instruments == []
+    await scene.cashback.enroll(CF, now=scene.now)
     assert (await scene.cashback.enable(CF, wallet_id, now=scene.now)).status == "ENABLED"
+    await scene.world.wallet.delete(uid(CF), wallet_id, now=scene.now)
+    await scene.deliver()  # now linked: the deletion reaches the enrolled citizen
+    [shown] = (await scene.cashback.instruments(CF)).instruments
+    assert (shown.wallet_status, shown.status) == ("DELETED", "DISABLED")
 
 
 async def test_an_instrument_is_enabled_for_one_citizen_at_a_time(scene: Scene) -> None:
@@ -254,7 +267,7 @@ async def test_a_deletion_in_the_wallet_disables_at_its_instant(scene: Scene) ->
     await scene.cashback.enable(CF, wallet_id, now=scene.now)
     scene.advance(days=1)
     deleted_at = scene.now
-    await scene.world.wallet.delete(CF, wallet_id, now=deleted_at)
+    await scene.world.wallet.delete(uid(CF), wallet_id, now=deleted_at)
     scene.advance(minutes=5)  # the event arrives later
     assert await scene.deliver() == 1
     [item] = (await scene.cashback.instruments(CF)).instruments
@@ -267,11 +280,12 @@ async def test_events_delivered_twice_and_out_of_order_end_the_same(scene: Scene
     await scene.cashback.enroll(CF, now=scene.now)
     wallet_id = await scene.onboard(CF, deliver=False)
     scene.advance(minutes=1)
-    await scene.world.wallet.delete(CF, wallet_id, now=scene.now)
+    await scene.world.wallet.delete(uid(CF), wallet_id, now=scene.now)
     events = scene.pending_events()
     assert [json.loads(e)["type"] for e in events] == ["InstrumentValidated", "InstrumentDeleted"]
     for order in ([0, 1, 0, 1], [1, 0], [1, 1, 0, 0]):
         replayed = Scene(now=NOW)
+        await replayed.cashback.enroll(CF, now=NOW)  # the user id it links is the same
         for i in order:
             await replayed.cashback.on_wallet_event(events[i], now=NOW)
         doc = replayed.store.items[(fiscal_code_hash(CF), instrument_id(HPAN_A))]
@@ -289,7 +303,7 @@ async def test_application_changes_are_applied_idempotently(scene: Scene) -> Non
     before = stored(scene, CF)
     scene.advance(minutes=1)
     await scene.world.wallet.set_applications(
-        CF,
+        uid(CF),
         wallet_id,
         ApplicationsUpdate.model_validate(
             {"applications": [{"name": "PAGOPA", "status": "DISABLED"}]}
@@ -629,7 +643,7 @@ async def test_a_wallet_deletion_ends_the_span_on_the_hpan_at_its_instant(
     wallet_id = await enabling_that_dies(scene, store)
     scene.advance(days=1)
     deleted_at = scene.now
-    await scene.world.wallet.delete(CF, wallet_id, now=deleted_at)
+    await scene.world.wallet.delete(uid(CF), wallet_id, now=deleted_at)
     scene.advance(minutes=5)
     store.crash_before = "hpan"  # and the event's first delivery dies before the hpan
     with pytest.raises(DependencyError):

@@ -42,7 +42,7 @@ from tests.fakes.cashback import MemoryCashbackStore
 from tests.fakes.platform import MemorySender
 from tests.unit.cashback.fakes import HPAN_A, HPAN_B, Scene
 from tests.unit.cashback.test_rules import LATER
-from tests.unit.wallet.fakes import CF, OTHER_CF
+from tests.unit.wallet.fakes import CF, OTHER_CF, uid
 
 PERIODS = parse_periods(
     json.dumps(
@@ -462,7 +462,7 @@ async def _story(steps: list[tuple[str, str, int]]) -> Scene:
             elif action == "enroll":
                 await scene.cashback.enroll(cf, now=scene.now)
             else:  # deleted in the wallet, onboarded again: a new walletId for the same card
-                await scene.world.wallet.delete(cf, wallets[cf], now=scene.now)
+                await scene.world.wallet.delete(uid(cf), wallets[cf], now=scene.now)
                 await scene.deliver()
                 wallets[cf] = await scene.onboard(cf, HPAN_A)
     return scene

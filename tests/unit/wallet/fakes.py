@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import itertools
 import json
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
@@ -13,25 +14,33 @@ from typing import Any
 
 from shared.auth.fiscal_code import check_character
 from shared.auth.secrets import LocalSecrets
-from shared.auth.signature import sign
+from shared.auth.user_ids import SECRET_NAME as USER_ID_SECRET
+from shared.auth.user_ids import UserIds, user_id
 from shared.platform.clock import FixedClock
-from shared.platform.errors import DependencyError
+from shared.platform.errors import Conflict, DependencyError
 from shared.platform.messaging import Outgoing
 from shared.platform.outbox import Event, pending
-from shared.wallet.models import InstrumentType
-from shared.wallet.psp import PspSession
+from shared.wallet.core import WalletPolicy
+from shared.wallet.models import GatewayNotification, NewSession, NewWallet, NotificationAck
+from shared.wallet.psp import CardData, GatewaySession
 from shared.wallet.reference import SECRET_NAME, WalletIds
-from shared.wallet.service import Wallet, WalletPolicy
+from shared.wallet.service import Wallet
 from shared.wallet.store import Document, StaleDocument
 from tests.fakes.platform import MemorySender
 from tests.fakes.wallet import MemoryWalletStore
 
 NOW = datetime(2026, 12, 8, 9, 30, tzinfo=UTC)
 PSP = "DEMOPSP"
-SECRET = "unit-test-psp-secret"
 QUEUE = "wallet-events"
-NOTIFY_URL = "http://localhost/api/v1/wallet/psp/notifications"
+NOTIFY_URL = "http://localhost/api/v1/wallets"
+_OPERATIONS = itertools.count(1)
 REFERENCE_KEY = "unit-test-wallet-reference-key-0123456789"
+USER_ID_KEY = "unit-test-wallet-user-id-key-0123456789"
+
+
+def uid(cf: str) -> str:
+    """``cf``'s user id in these tests."""
+    return user_id(USER_ID_KEY, cf)
 
 
 def wallet_ids(value: str = REFERENCE_KEY) -> WalletIds:
@@ -48,43 +57,69 @@ CF = fiscal_code(562)
 OTHER_CF = fiscal_code(563)
 
 
+CARD_METHOD = "3ebea7a1-2e77-4a1b-ac1b-3aca0d67f813"
+PAYPAL_METHOD = "1c12349f-8133-42f3-ad96-7e6527d27a41"
+
+
+@dataclass
+class FakeOrder:
+    wallet_id: str
+    order_id: str
+    session_id: str
+    token: str
+    notification_url: str
+    contract_id: str
+    card: CardData | None = None
+
+
 @dataclass
 class FakePsp:
-    opened: list[dict[str, Any]] = field(default_factory=list)
-    down: bool = False
+    """The gateway: orders by orderId; a test types a card with :meth:`type_card`."""
 
-    async def open_session(
+    orders: dict[str, FakeOrder] = field(default_factory=dict)
+    down: bool = False
+    calls: int = 0
+
+    async def build_order(
         self,
         *,
         psp_id: str,
         wallet_id: str,
-        type_: InstrumentType,
+        order_id: str,
+        contract_id: str,
         return_url: str,
         notification_url: str,
-    ) -> PspSession:
+        notification_token: str,
+    ) -> GatewaySession:
         await asyncio.sleep(0)  # a network call: other tasks run meanwhile
+        self.calls += 1
         if self.down:
             raise DependencyError("psp", "unreachable")
-        session_id = f"sess-{len(self.opened) + 1}"
-        self.opened.append(
-            {
-                "pspId": psp_id,
-                "walletId": wallet_id,
-                "type": type_,
-                "returnUrl": return_url,
-                "notificationUrl": notification_url,
-                "sessionId": session_id,
-            }
+        session_id = f"sess-{len(self.orders) + 1}"
+        self.orders[order_id] = FakeOrder(
+            wallet_id, order_id, session_id, notification_token, notification_url, contract_id
         )
-        return PspSession(session_id, f"https://psp.example/onboarding/{session_id}")
+        return GatewaySession(session_id, f"https://psp.example/hosted/{session_id}")
 
+    async def confirm_card(self, *, psp_id: str, order_id: str, session_id: str) -> CardData:
+        await asyncio.sleep(0)
+        self.calls += 1
+        if self.down:
+            raise DependencyError("psp", "unreachable")
+        order = self.orders[order_id]
+        assert order.session_id == session_id
+        if order.card is None:
+            raise Conflict("the card has not been entered on the gateway's page yet")
+        return order.card
 
-class FakeSecrets:
-    def __init__(self, secrets: dict[str, str] | None = None) -> None:
-        self.secrets = secrets or {PSP: SECRET}
+    def type_card(self, wallet_id: str, *, expiry: str = "203012", last4: str = "4242") -> None:
+        order = self.order_of(wallet_id)
+        order.card = CardData(
+            "424242", last4, expiry, "VISA", f"https://psp.example/3ds/{order.session_id}"
+        )
 
-    async def secret_of(self, psp_id: str) -> str:
-        return self.secrets[psp_id]
+    def order_of(self, wallet_id: str) -> FakeOrder:
+        return next(o for o in self.orders.values() if o.wallet_id == wallet_id)
 
 
 class BrokerSender(MemorySender):
@@ -181,17 +216,18 @@ class World:
         max_instruments: int = 20,
         now: datetime = NOW,
         notification_url: str | None = NOTIFY_URL,
+        disabled_applications: frozenset[str] = frozenset(),
     ) -> None:
         self.clock = FixedClock(now)
         self.store = store or MemoryWalletStore()
         self.psp = FakePsp()
         self.sender = BrokerSender()
         self.ids = wallet_ids()
+        self.user_ids = UserIds(LocalSecrets({USER_ID_SECRET: USER_ID_KEY}))
         self.publisher = MemoryPublisher(self.store, self.sender)
         self.wallet = Wallet(
             store=self.store,
             psp=self.psp,
-            secrets=FakeSecrets(),
             wallet_ids=self.ids,
             publisher=self.publisher,
             policy=WalletPolicy(
@@ -201,6 +237,7 @@ class World:
                 max_instruments=max_instruments,
                 events_queue=QUEUE,
                 notification_url=notification_url,
+                disabled_applications=disabled_applications,
             ),
         )
 
@@ -211,31 +248,71 @@ class World:
     def advance(self, **delta: float) -> None:
         self.clock.set(self.clock.now() + timedelta(**delta))
 
-    def session_of(self, wallet_id: str) -> str:
-        return next(o["sessionId"] for o in self.psp.opened if o["walletId"] == wallet_id)
+    async def created(self, cf: str = CF, applications: list[str] | None = None) -> str:
+        request = NewWallet.model_validate(
+            {
+                "paymentMethodId": CARD_METHOD,
+                **({"applications": applications} if applications is not None else {}),
+            }
+        )
+        return (await self.wallet.create(uid(cf), request, now=self.now)).wallet_id
+
+    async def requested(self, cf: str = CF, *, expiry: str = "203012", last4: str = "4242") -> str:
+        """A wallet of ``cf`` in VALIDATION_REQUESTED: created, session opened, card typed."""
+        wallet_id = await self.created(cf)
+        opened = await self.wallet.open_session(uid(cf), wallet_id, NewSession(), now=self.now)
+        self.psp.type_card(wallet_id, expiry=expiry, last4=last4)
+        await self.wallet.validate(uid(cf), wallet_id, opened.order_id, now=self.now)
+        return wallet_id
+
+    async def notify(
+        self,
+        wallet_id: str,
+        result: str = "EXECUTED",
+        *,
+        card_id: str = "gw-card-1",
+        hpan: str | None = "a" * 64,
+        operation_id: str | None = None,
+        error_code: str | None = None,
+        token: str | None = None,
+        order_id: str | None = None,
+        details: bool = True,
+    ) -> NotificationAck:
+        """What the gateway posts for ``wallet_id``'s order (its token unless told)."""
+        order = self.psp.order_of(wallet_id)
+        body: dict[str, Any] = {
+            "timestampOperation": self.now.isoformat(),
+            "operationId": operation_id or f"op-{next(_OPERATIONS)}",
+            "operationResult": result,
+        }
+        if error_code:
+            body["errorCode"] = error_code
+        if details:
+            body["details"] = {"type": "CARD", "paymentInstrumentGatewayId": card_id}
+            if hpan:
+                body["details"]["hpan"] = hpan
+        return await self.wallet.notify(
+            wallet_id,
+            order_id or order.order_id,
+            GatewayNotification.model_validate(body),
+            token=order.token if token is None else token,
+            now=self.now,
+        )
+
+    async def validated(
+        self,
+        cf: str = CF,
+        *,
+        card_id: str = "gw-card-1",
+        hpan: str = "a" * 64,
+        expiry: str = "203012",
+    ) -> str:
+        wallet_id = await self.requested(cf, expiry=expiry)
+        await self.notify(wallet_id, card_id=card_id, hpan=hpan)
+        return wallet_id
 
     def events(self) -> list[dict[str, Any]]:
         return [json.loads(m.body) for queue, m in self.sender.sent if queue == QUEUE]
 
     def stored(self, cf: str, wallet_id: str) -> Document:
-        from shared.auth.fiscal_code import fiscal_code_hash
-
-        return self.store.items[(fiscal_code_hash(cf), wallet_id)]
-
-
-def card(
-    pan_hash: str = "a" * 64, *, last4: str = "4242", month: int = 12, year: int = 2030
-) -> dict[str, Any]:
-    return {
-        "brand": "VISA",
-        "last4": last4,
-        "expiryMonth": month,
-        "expiryYear": year,
-        "hpan": pan_hash,
-        "contractId": "contract-1",
-    }
-
-
-def signed(body: dict[str, Any], *, at: datetime, secret: str = SECRET) -> tuple[bytes, str]:
-    raw = json.dumps(body).encode()
-    return raw, sign(secret, raw, int(at.timestamp()))
+        return self.store.items[(uid(cf), wallet_id)]
