@@ -459,7 +459,7 @@ async def test_a_batch_is_202_with_its_rejections_and_is_scored_from_the_queue(
                 transaction(3, amount=-5),
                 transaction(4, acquirerId="OTHER"),
                 transaction(5, trxDate="2026-12-11T09:00:00+01:00"),
-                transaction(2),
+                transaction(2, trxDate="2026-12-10T00:00:00+01:00"),  # the same line again
             ]
         }
     )

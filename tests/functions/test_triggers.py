@@ -27,6 +27,7 @@ BOUND = {
     "cashback_score": ("serviceBusTrigger", "%CASHBACK_TRANSACTIONS_QUEUE%"),
     "cashback_iban_check": ("serviceBusTrigger", "%IBAN_CHECK_QUEUE%"),
     "cashback_wallet_events": ("serviceBusTrigger", "%WALLET_EVENTS_QUEUE%"),
+    "cashback_file_events": ("serviceBusTrigger", "%CASHBACK_FILES_QUEUE%"),
     "notices_bulk_chunk": ("serviceBusTrigger", "%NOTICES_QUEUE%"),
     "push_queue": ("serviceBusTrigger", "%PUSH_QUEUE%"),
     "standin_receipts": ("serviceBusTrigger", "%STANDIN_RECEIPTS_QUEUE%"),
@@ -34,6 +35,7 @@ BOUND = {
     "notices_expire": ("timerTrigger", "%NOTICES_EXPIRE_SCHEDULE%"),
     "cashback_rank": ("timerTrigger", "%CASHBACK_RANK_SCHEDULE%"),
     "cashback_payouts": ("timerTrigger", "%CASHBACK_PAYOUTS_SCHEDULE%"),
+    "cashback_hpan_list": ("timerTrigger", "%CASHBACK_HPAN_LIST_SCHEDULE%"),
     "standin_evaluate": ("timerTrigger", "%STANDIN_EVALUATE_SCHEDULE%"),
 }
 
@@ -97,6 +99,7 @@ def test_the_dev_host_reads_every_schedule_from_the_settings(
         "notices_expire": "0 */5 * * * *",
         "cashback_rank": "0 0 * * * *",
         "cashback_payouts": "0 45 3 * * *",
+        "cashback_hpan_list": "0 0 1 * * *",
         "standin_evaluate": "0 */5 * * * *",
     }
 

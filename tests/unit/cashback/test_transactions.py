@@ -565,3 +565,14 @@ def test_a_match_document_survives_its_json() -> None:
     read_back = StoredMatch.model_validate(json.loads(json.dumps(dump(match))))
     assert read_back == match
     assert read_back.pending[0].txn.rule_view() == txn
+
+
+async def test_a_reversal_reusing_its_payments_id_in_the_same_batch_is_no_duplicate() -> None:
+    sender = MemorySender()
+    later = MIDNIGHT + timedelta(hours=11)
+    batch = TransactionBatchIn.model_validate(
+        {"transactions": [line(7), line(7, op="01", at=later), line(7, acquirerCode="54321")]}
+    )
+    result = await Intake(sender, "q", PERIODS).submit(ACQ, batch, now=NOW)
+    assert result.accepted == 3  # another operation type, another acquirer code: other keys
+    assert result.rejected == []
