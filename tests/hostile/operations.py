@@ -406,6 +406,13 @@ class Operation:
             if request.must_refuse and not refused_in_body(self.path, answer):
                 return f"accepted what must be refused ({request.must_refuse})"
             return None
+        if 300 <= answer.status < 400 and str(answer.status) in self.spec.get("responses", {}):
+            # a documented redirect (to a download): only for what may pass
+            if request.must_refuse:
+                return f"redirected what must be refused ({request.must_refuse})"
+            if not answer.headers.get("location"):
+                return f"a {answer.status} without a Location"
+            return None
         return f"an unexpected status {answer.status}"
 
     def follow_up(self, answer: Answer, request: Request, timeout: float = 20.0) -> str | None:

@@ -30,10 +30,12 @@ from pydantic import BaseModel, TypeAdapter
 
 from functions.root import Root, use_root
 from local.devclock import DevClock
+from local.pgp import encrypt
 from local.platform import Platform
 from shared.cashback.chunks import Chunk
+from shared.cashback.file_intake import BlobCreated
 from shared.cashback.models import IbanCheckRequest, WalletEvent
-from shared.notices.models import ChunkTask
+from shared.notices.bulk_models import ChunkTask
 from shared.platform.clients import Clients
 from shared.platform.failed_work import failed_work_id
 from shared.push.client import PushDispatcher, build_dispatcher
@@ -76,6 +78,7 @@ _RECEIPT = {
 # What each consumer reads from a message body (its own model), by its queue's setting.
 MESSAGES: dict[str, dict[str, Any]] = {
     "WALLET_EVENTS_QUEUE": _schema_of(WalletEvent),
+    "CASHBACK_FILES_QUEUE": _schema_of(BlobCreated),
     "CASHBACK_TRANSACTIONS_QUEUE": _schema_of(Chunk),
     "IBAN_CHECK_QUEUE": _envelope(_schema_of(IbanCheckRequest)),
     "NOTICES_QUEUE": _schema_of(ChunkTask),
@@ -85,6 +88,7 @@ MESSAGES: dict[str, dict[str, Any]] = {
 # The containers a consumer writes, which a refused message must leave alone.
 WRITES = {
     "WALLET_EVENTS_QUEUE": ("cashback_container",),
+    "CASHBACK_FILES_QUEUE": ("cashback_container",),
     "CASHBACK_TRANSACTIONS_QUEUE": ("cashback_container",),
     "IBAN_CHECK_QUEUE": ("cashback_container",),
     "NOTICES_QUEUE": ("notices_container", "notice_bulks_container"),
@@ -177,6 +181,7 @@ def produce(world: World) -> None:
             "transactions": [
                 {
                     "acquirerId": "DEMOACQ",
+                    "acquirerCode": "12345",
                     "idTrxAcquirer": f"hostile-{uuid.uuid4().hex[:12]}",
                     "hpan": world.ids["hpan"],
                     "operationType": "00",
@@ -189,6 +194,26 @@ def produce(world: World) -> None:
             ]
         },
     )
+    # an acquirer's file by HTTPS: its blob-created event goes to the files queue
+    acquirer = {"Ocp-Apim-Subscription-Key": world.env["DEV_PARTY_KEY_ACQUIRER"]}
+    public_key = world.host.request(
+        "GET", "/api/v1/cashback/acquirers/pgp-public-key", headers=acquirer, key=None
+    )
+    assert public_key.status_code == 200, public_key.text
+    line = (
+        f"99999;00;01;{world.ids['hpan']};{world.now().isoformat(timespec='milliseconds')};"
+        "hostile-file-1;AUTH1;;1500;978;DEMOACQ;400000080205;80205005;40236010;5411;\n"
+    )
+    stamp = world.now().strftime("%Y%m%d.%H%M%S")
+    name = f"CSTAR.99999.TRNLOG.{stamp}.{uuid.uuid4().int % 1000:03d}.csv.pgp"
+    uploaded = world.host.request(
+        "PUT",
+        f"/api/v1/cashback/files/{name}",
+        headers=acquirer,
+        key=None,
+        data=encrypt(public_key.json()["publicKey"], line.encode()),
+    )
+    assert uploaded.status_code == 202, uploaded.text
     # a fresh minute for the demo sender: the HTTP suite may have spent this minute's budget
     world.host.advance_clock(61)
     world.json_call(

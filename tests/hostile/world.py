@@ -46,6 +46,8 @@ PARTY_KEYS = {
     "/api/standin/": "DEV_PARTY_KEY_PSP",
     "/api/v1/cashback/transactions": "DEV_PARTY_KEY_ACQUIRER",
     "/api/v1/cashback/tokens": "DEV_PARTY_KEY_ACQUIRER",
+    "/api/v1/cashback/acquirers/": "DEV_PARTY_KEY_ACQUIRER",
+    "/api/v1/cashback/files/": "DEV_PARTY_KEY_ACQUIRER",
     "/api/v1/push/": "DEV_PARTY_KEY_SENDER",
 }
 # The containers an operation can write, by its tag (what a refused write must leave alone).
