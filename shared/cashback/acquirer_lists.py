@@ -114,6 +114,10 @@ class HpanList:
         return HpanListWritten(hpans=count, sha256=checksum, generated_at=now)
 
     async def download_url(self, *, now: datetime) -> str:
+        # before the nightly timer's first run (a new deployment) the list is written now, so
+        # that the redirect never leads to a missing blob
+        if not await self._blobs.exists(self._container, LIST_BLOB):
+            await self.write(now=now)
         return await self._blobs.read_url(self._container, LIST_BLOB, now=now)
 
 

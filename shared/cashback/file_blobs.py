@@ -70,6 +70,10 @@ class FileBlobs(Protocol):
         """The whole (small) blob; NotFound if it does not exist."""
         ...
 
+    async def exists(self, container: str, name: str) -> bool:
+        """Whether the blob exists."""
+        ...
+
 
 class AzureFileBlobs:
     """:class:`FileBlobs` on a BlobServiceClient (the files' account, or Azurite)."""
@@ -152,6 +156,11 @@ class AzureFileBlobs:
                 expiry=expiry,
             )
         return f"{blob.url}?{sas}"
+
+    async def exists(self, container: str, name: str) -> bool:
+        blob = self._service().get_blob_client(container, name)
+        async with guarded_blob(self._timeout):
+            return bool(await blob.exists())
 
     async def get(self, container: str, name: str) -> bytes:
         blob = self._service().get_blob_client(container, name)

@@ -44,7 +44,7 @@ PARTY_KEYS = {
     # path prefix: (operation group, the setting holding its demo party's key)
     "/api/aca/": ("ACA", "DEV_PARTY_KEY_EC"),
     "/api/upload/aca/": ("ACA", "DEV_PARTY_KEY_EC"),
-    "/api/v1/cashback/transactions": ("acquirer", "DEV_PARTY_KEY_ACQUIRER"),
+    "/api/v1/cashback/": ("acquirer", "DEV_PARTY_KEY_ACQUIRER"),  # transactions, tokens, files
     "/api/standin/": ("PSP", "DEV_PARTY_KEY_PSP"),
     "/api/v1/push/notifications": ("senders", "DEV_PARTY_KEY_SENDER"),
     "/api/tests/": ("the test app's", "DEV_PARTY_KEY_EC"),  # tests/app.py's own functions
@@ -181,6 +181,7 @@ def _send(
         if refusal.admin_as_function:
             headers["x-functions-key"] = FUNCTION_KEY
     kwargs.setdefault("timeout", 30)
+    kwargs["allow_redirects"] = False  # the operation's own answer (a documented 302) is checked
     return session.request(**kwargs)
 
 

@@ -41,6 +41,9 @@ class MemoryFileBlobs:
     async def read_url(self, container: str, name: str, *, now: datetime) -> str:
         return f"memory://{container}/{name}?until={now.isoformat()}"
 
+    async def exists(self, container: str, name: str) -> bool:
+        return (container, name) in self.blobs
+
     async def get(self, container: str, name: str) -> bytes:
         data = self.blobs.get((container, name))
         if data is None:

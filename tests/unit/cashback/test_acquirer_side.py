@@ -46,6 +46,16 @@ async def test_the_list_is_a_zip_of_the_enabled_hpans_with_its_checksum() -> Non
         assert archive.read("hashed-pans.csv").decode().split() == list(enabled)
 
 
+async def test_before_the_first_nightly_run_the_download_writes_the_list() -> None:
+    blobs = MemoryFileBlobs()
+    lists = HpanList(Hpans("c" * 64), blobs, "lists")
+    url = await lists.download_url(now=NOW)
+    assert url.startswith(f"memory://lists/{LIST_BLOB}")
+    first = blobs.blobs[("lists", LIST_BLOB)]
+    await lists.download_url(now=NOW)  # written once: the next downloads read the same blob
+    assert blobs.blobs[("lists", LIST_BLOB)] is first
+
+
 def test_the_salt_is_served_once_set() -> None:
     assert salt("s" * 16).salt == "s" * 16
     with pytest.raises(ConfigurationError):
