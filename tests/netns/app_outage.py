@@ -256,12 +256,10 @@ def start_stage(options: Options, state: Path) -> Stage:
             **consumers_except({"push_queue"}),
             "TEST_QUEUE_OUT": f"outage-out-{uuid.uuid4().hex[:8]}",
             "LOG_LEVEL": "WARNING",
-            # Where the PSP posts the card's outcome, set as the infra sets it: the dev host
-            # fills it only when it starts, and the 2020 client's root (tests/app.py) reads
-            # the settings earlier, when the app is imported.
-            "WALLET_NOTIFICATION_URL": (
-                f"http://127.0.0.1:{HOST_PORT}/api/v1/wallet/psp/notifications"
-            ),
+            # The base of the routes the gateway posts the card's outcome to, set as the infra
+            # sets it: the dev host fills it only when it starts, and the 2020 client's root
+            # (tests/app.py) reads the settings earlier, when the app is imported.
+            "WALLET_NOTIFICATION_URL": f"http://127.0.0.1:{HOST_PORT}/api/v1/wallets",
         }
         if options.per_call:
             env["TEST_PUSH_SESSION_PER_CALL"] = "1"

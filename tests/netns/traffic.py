@@ -8,7 +8,7 @@ import math
 import time
 import uuid
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -24,6 +24,8 @@ if TYPE_CHECKING:
 FUNCTION_KEY = "outage-function-key"
 ADMIN_KEY = "outage-admin-key"
 PAN = "4242424242424242"
+CARD_METHOD = "3ebea7a1-2e77-4a1b-ac1b-3aca0d67f813"
+"""Cards, in the payment-methods registry (shared/wallet/payment_methods.json)."""
 
 
 class Traffic:
@@ -80,37 +82,39 @@ class Traffic:
         await asyncio.gather(*(one(n, c) for n, c in enumerate(citizens)))
 
     async def onboard(self, citizen: str) -> None:
-        """One card through the PSP simulator's test API, until the wallet shows it."""
+        """One card through the wallet's four steps and the gateway simulator's test API,
+        until the wallet shows it VALIDATED."""
         self.wallet_citizen = citizen
-        async with self.session.post(
-            f"{self.stage.url}/api/v1/wallet/instruments",
-            headers=self.headers(citizen),
-            json={"type": "CARD", "applications": ["PAGOPA"]},
-        ) as response:
-            started = await response.json()
-            if response.status != 201:
-                raise RuntimeError(f"onboarding: {response.status} {started}")
-        self.wallet_id = started["walletId"]
-        session = urlsplit(started["redirectUrl"]).path.rsplit("/", 1)[-1]
-        card = {
-            "outcome": "OK",
-            "pan": PAN,
-            "expiryMonth": 12,
-            "expiryYear": self.now.year + 3,
-            "threeDsCode": "123456",
-        }
+        headers = self.headers(citizen)
+        base = f"{self.stage.url}/api/v1/wallets"
+
+        async def post(url: str, body: Any, status: int) -> Any:
+            async with self.session.post(url, headers=headers, json=body) as response:
+                answer = await response.json()
+                if response.status != status:
+                    raise RuntimeError(f"onboarding: {response.status} {answer}")
+                return answer
+
+        created = await post(
+            base, {"paymentMethodId": CARD_METHOD, "applications": ["PAGOPA"]}, 201
+        )
+        self.wallet_id = created["walletId"]
+        opened = await post(f"{base}/{self.wallet_id}/sessions", {}, 200)
+        session = urlsplit(opened["sessionData"]["redirectUrl"]).path.rsplit("/", 1)[-1]
         psp = self.env["WALLET_PSP_BASE_URL"]
+        card = {"pan": PAN, "expiryMonth": 12, "expiryYear": self.now.year + 3}
+        async with self.session.post(f"{psp}/test/sessions/{session}/card", json=card) as typed:
+            if typed.status != 200:
+                raise RuntimeError(f"gateway: {typed.status} {await typed.text()}")
+        await post(f"{base}/{self.wallet_id}/sessions/{opened['orderId']}/validations", None, 200)
         async with self.session.post(
-            f"{psp}/test/sessions/{session}/complete", json=card
+            f"{psp}/test/sessions/{session}/3ds", json={"threeDsCode": "123456"}
         ) as response:
             if response.status != 200:
-                raise RuntimeError(f"PSP: {response.status} {await response.text()}")
+                raise RuntimeError(f"gateway: {response.status} {await response.text()}")
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            async with self.session.get(
-                f"{self.stage.url}/api/v1/wallet/instruments/{self.wallet_id}",
-                headers=self.headers(citizen),
-            ) as response:
+            async with self.session.get(f"{base}/{self.wallet_id}", headers=headers) as response:
                 if response.status == 200 and (await response.json())["status"] == "VALIDATED":
                     return
             await asyncio.sleep(0.2)
@@ -118,7 +122,7 @@ class Traffic:
 
     async def wallet(self, i: int) -> None:
         """A list or a read of the onboarded card, alternately (Cosmos behind each)."""
-        path = "/api/v1/wallet/instruments"
+        path = "/api/v1/wallets"
         if i % 2:
             path += f"/{self.wallet_id}"
         headers = self._wallet_headers
