@@ -11,6 +11,7 @@ from functools import cached_property
 
 from functions.cashback_push import CashbackPush
 from functions.files_root import CashbackFiles
+from functions.standin_root import StandInParts
 from shared.auth.citizen import CitizenTokenVerifier
 from shared.auth.keys import JwksKeys, KeySource, PemKeys
 from shared.auth.secrets import KeyVaultSecrets, LocalSecrets, SecretProvider
@@ -47,15 +48,10 @@ from shared.push.service import PushRequests, PushWorker
 from shared.push.settings import push_hubs
 from shared.push.store import CosmosInstallationStates
 from shared.standin.channels import Channels
-from shared.standin.gateway import Gateway, GatewayPolicy
-from shared.standin.manager import Manager, StationStates
+from shared.standin.gateway import Gateway
+from shared.standin.manager import Manager
 from shared.standin.node import Node
 from shared.standin.receipts import Receipts
-from shared.standin.rules import Thresholds
-from shared.standin.soapstation import SoapStationClient
-from shared.standin.stations import Stations
-from shared.standin.store import CosmosStandInStore
-from shared.standin.traffic import Traffic
 from shared.wallet.core import WalletPolicy
 from shared.wallet.psp import HttpPspGateway, RegistryPspSecrets
 from shared.wallet.reference import WalletIds
@@ -321,102 +317,24 @@ class Root:
 
     # ------------------------------------------------------------------ stand-in
     @cached_property
-    def _standin_store(self) -> CosmosStandInStore:
-        s = self.settings
-        return CosmosStandInStore(
-            self.clients.container(s.standin_container), s.cosmos_timeout_seconds
-        )
-
-    @cached_property
-    def _stations(self) -> Stations:
-        return Stations(self.parties())
-
-    @cached_property
-    def _station_client(self) -> SoapStationClient:
-        s = self.settings
-        spec = SessionSpec(
-            limit=100,
-            limit_per_host=32,
-            keepalive_timeout=60.0,
-            total_timeout=s.standin_station_timeout_seconds,
-            connect_timeout=min(3.0, s.standin_station_timeout_seconds),
-        )
-        return SoapStationClient(
-            lambda: self.clients.session("stations", spec),
-            self.secrets,
-            timeout=s.standin_station_timeout_seconds,
-        )
-
-    @cached_property
-    def _station_states(self) -> StationStates:
-        return StationStates(self._standin_store)
+    def standin(self) -> StandInParts:
+        """The stand-in's parts (functions/standin_root.py), built once per process."""
+        return StandInParts(self)
 
     def standin_gateway(self) -> Gateway:
-        return self._standin_gateway
-
-    @cached_property
-    def _standin_gateway(self) -> Gateway:
-        s = self.settings
-        policy = GatewayPolicy(
-            token_lifetime=timedelta(minutes=s.standin_token_minutes),
-            receipts_queue=s.standin_receipts_queue,
-        )
-        return Gateway(
-            self._standin_store,
-            self.notices(),
-            self._stations,
-            self._station_client,
-            Traffic(self._standin_store),
-            self._station_states,
-            self.outbox("standin_container"),
-            policy,
-        )
+        return self.standin.gateway
 
     def standin_channels(self) -> Channels:
-        return self._standin_channels
-
-    @cached_property
-    def _standin_channels(self) -> Channels:
-        return Channels(self._standin_store, self.parties())
+        return self.standin.channels
 
     def standin_node(self) -> Node:
-        return self._standin_node
-
-    @cached_property
-    def _standin_node(self) -> Node:
-        return Node(self._standin_channels, self._standin_gateway)
+        return self.standin.node
 
     def standin_manager(self) -> Manager:
-        return self._standin_manager
-
-    @cached_property
-    def _standin_manager(self) -> Manager:
-        s = self.settings
-        thresholds = Thresholds(
-            window=timedelta(minutes=s.standin_window_minutes),
-            fault_rate=s.standin_fault_rate,
-            faulty_slots=s.standin_faulty_slots,
-            day_share=s.standin_day_traffic_share,
-            night_share=s.standin_night_traffic_share,
-            excluded=s.standin_excluded_stations,
-        )
-        return Manager(
-            self._standin_store,
-            self._stations,
-            self._station_client,
-            self._station_states,
-            thresholds,
-        )
+        return self.standin.manager
 
     def standin_receipts(self) -> Receipts:
-        return self._standin_receipts
-
-    @cached_property
-    def _standin_receipts(self) -> Receipts:
-        lease = timedelta(seconds=2 * self.settings.standin_station_timeout_seconds + 5)
-        return Receipts(
-            self._standin_store, self.notices(), self._stations, self._station_client, lease=lease
-        )
+        return self.standin.receipts
 
     def push_requests(self) -> PushRequests:
         return self._push_requests

@@ -205,7 +205,7 @@ async def test_stand_in_pays_from_the_archive_and_queues_the_receipt(world: Worl
     assert [m["body"]["data"] for m in messages] == [
         {"paFiscalCode": EC, "noticeNumber": number, "receiptId": "r1"}
     ]
-    payment = await world.root._standin_store.get((f"payment:{EC}:{number}", f"{EC}:{number}"))
+    payment = await world.root.standin.store.get((f"payment:{EC}:{number}", f"{EC}:{number}"))
     assert payment is not None
     assert [e["data"]["receiptId"] for e in payment["outbox"]] == ["r1"]  # sent, not cleared
     assert payment["paid"]["standIn"] is True
@@ -214,7 +214,7 @@ async def test_stand_in_pays_from_the_archive_and_queues_the_receipt(world: Worl
         await world.root.standin_receipts().deliver(
             json.dumps(messages[0]["body"]).encode(), now=world.clock.now()
         )
-    payment = await world.root._standin_store.get((f"payment:{EC}:{number}", f"{EC}:{number}"))
+    payment = await world.root.standin.store.get((f"payment:{EC}:{number}", f"{EC}:{number}"))
     assert payment is not None
     assert payment["outbox"] == []
 
@@ -380,7 +380,7 @@ async def test_a_receipt_id_pays_one_notice_of_an_ec(world: World) -> None:
     )
     assert sorted(type(r).__name__ for r in raced) == ["Conflict", "OutcomeOut"]
     paid_documents = [
-        await world.root._standin_store.get((f"payment:{EC}:{n}", f"{EC}:{n}"))
+        await world.root.standin.store.get((f"payment:{EC}:{n}", f"{EC}:{n}"))
         for n in (third, fourth)
     ]
     assert [(d or {}).get("paid") is not None for d in paid_documents].count(True) == 1
@@ -414,7 +414,7 @@ async def test_normal_mode_counts_a_down_station_and_the_manager_enters_stand_in
         assert failed.value.status == 502
         assert failed.value.code == "STATION_UNREACHABLE"
         world.clock.advance(60)
-    stats = await world.root._standin_store.stats_since("2000-01-01")
+    stats = await world.root.standin.store.stats_since("2000-01-01")
     assert sum(d["counts"]["unreachable"] for d in stats) == 30
     changes = await world.root.standin_manager().evaluate(now=world.clock.now())
     assert [(c.event, c.mode) for c in changes] == [("entered", "STANDIN")]
@@ -492,7 +492,7 @@ async def at_ec(world: World, ec_control: str, n: int, amount: int = 12_050) -> 
 
 async def counted(world: World) -> dict[str, int]:
     totals: dict[str, int] = {}
-    for doc in await world.root._standin_store.stats_since("2000-01-01"):
+    for doc in await world.root.standin.store.stats_since("2000-01-01"):
         for outcome, n in doc["counts"].items():
             totals[outcome] = totals.get(outcome, 0) + n
     return totals
@@ -603,11 +603,11 @@ async def test_receipts_wait_while_the_ec_is_down_and_a_duplicate_is_success(
         await receipts.deliver(message, now=world.start + timedelta(seconds=5))
     await asyncio.to_thread(control.set_behaviour, ec_control, state="up")
     # the EC got it from an attempt whose answer was lost: it says duplicate, which is success
-    paid = (
-        await world.root._standin_store.get((f"payment:{EC}:{number}", f"{EC}:{number}")) or {}
-    )["paid"]
-    client = world.root._station_client
-    station = await world.root._stations.get(STATION)
+    paid = (await world.root.standin.store.get((f"payment:{EC}:{number}", f"{EC}:{number}")) or {})[
+        "paid"
+    ]
+    client = world.root.standin.station_client
+    station = await world.root.standin.stations.get(STATION)
     first = await client.call(
         station,
         "receipt",
@@ -657,7 +657,7 @@ async def test_leaving_needs_an_hour_and_more_than_six_good_probes(
 async def test_traffic_counts_are_exact_and_written_coalesced(live_world: World) -> None:
     traffic = Traffic(world_store(live_world))
     writes = 0
-    real_upsert = live_world.root._standin_store.upsert
+    real_upsert = live_world.root.standin.store.upsert
 
     async def counting(document: dict[str, Any]) -> dict[str, Any]:
         nonlocal writes
@@ -679,4 +679,4 @@ async def test_traffic_counts_are_exact_and_written_coalesced(live_world: World)
 
 
 def world_store(world: World) -> Any:
-    return world.root._standin_store
+    return world.root.standin.store
