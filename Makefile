@@ -24,10 +24,11 @@ STATIC := $(addprefix static/swagger-ui/,$(SWAGGER_UI_FILES))
 install: debian $(VENV)/.installed node_modules/.installed static $(TOOLS)/.installed
 
 # The Debian packages the app and its tests need: gnupg decrypts acquirers' files
-# (docs/cashback-files.md). Installed as root; otherwise they must already be there.
-DEBIAN_PACKAGES := gnupg
+# (docs/cashback-files.md); chromium runs the back office's browser tests (Playwright drives it by
+# its executable path). Installed as root; otherwise they must already be there.
+DEBIAN_PACKAGES := gnupg chromium
 debian:
-	@command -v gpg >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+	@{ command -v gpg && command -v chromium; } >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
 		apt-get install -y -qq $(DEBIAN_PACKAGES); } || \
 		{ echo "install the Debian packages: $(DEBIAN_PACKAGES)"; exit 1; }
 
