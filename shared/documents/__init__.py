@@ -1,0 +1,1 @@
+"""PDF documents the app renders: citizens' payment receipts, ECs' paper payment notices."""
