@@ -337,6 +337,13 @@ var cosmosContainers = {
     defaultTtl: null
     uniqueKeys: []
   }
+  payments: {
+    setting: 'PAYMENTS_CONTAINER'
+    name: 'payments'
+    partitionKey: '/pk'
+    defaultTtl: -1 // ended transactions carry a ttl of their own
+    uniqueKeys: []
+  }
 }
 
 // Every Blob container the code writes to (shared/platform/resources.py BLOB_CONTAINERS), in the
@@ -681,6 +688,7 @@ var appSettings = {
   NOTICES_BULK_CONCURRENCY: '16'
   // Stand-in: payments, stations and traffic counters; receipts on their way to ECs.
   STANDIN_CONTAINER: cosmosContainers.standin.name
+  PAYMENTS_CONTAINER: cosmosContainers.payments.name
   STANDIN_RECEIPTS_QUEUE: servicebusQueues.standin_receipts.name
   STANDIN_TOKEN_MINUTES: '30'
   STANDIN_STATION_TIMEOUT_SECONDS: '5'

@@ -130,6 +130,7 @@ locals {
 
     # Stand-in: payments, stations and traffic counters; receipts on their way to ECs.
     STANDIN_CONTAINER               = azurerm_cosmosdb_sql_container.this["standin"].name
+    PAYMENTS_CONTAINER              = azurerm_cosmosdb_sql_container.this["payments"].name
     STANDIN_RECEIPTS_QUEUE          = azurerm_servicebus_queue.this["standin_receipts"].name
     STANDIN_TOKEN_MINUTES           = "30"
     STANDIN_STATION_TIMEOUT_SECONDS = "5"

@@ -111,6 +111,13 @@ locals {
       default_ttl   = null
       unique_keys   = []
     }
+    payments = {
+      setting       = "PAYMENTS_CONTAINER"
+      name          = "payments"
+      partition_key = "/pk"
+      default_ttl   = -1 # ended transactions carry a ttl of their own
+      unique_keys   = []
+    }
   }
 
   # Every Blob container the code writes to (shared/platform/resources.py BLOB_CONTAINERS), in the

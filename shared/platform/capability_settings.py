@@ -376,6 +376,14 @@ class CapabilitySettings(BaseSettings):
         "the entry and exit rules (which count 5-minute slots).",
     )
 
+    # Payments: citizens' notices (the per-debtor index), payment transactions and receipts
+    # live in one container partitioned by /pk.
+    payments_container: str = Field(
+        default="payments",
+        description="Cosmos DB container of the citizens' notice index, payment transactions "
+        "and receipts.",
+    )
+
     # Wallet: onboarding through the configured PSP's hosted page.
     wallet_psp_id: str = Field(
         default="DEMOPSP",

@@ -38,9 +38,10 @@ CONTAINERS: tuple[ContainerSpec, ...] = (
     ContainerSpec("notices_container", "/pk"),
     ContainerSpec("notice_bulks_container", "/pk"),
     ContainerSpec("standin_container", "/pk"),
+    ContainerSpec("payments_container", "/pk", default_ttl=TTL_ON_PER_DOCUMENT),
 )
 
-_WITH_OUTBOX = ("wallet_container", "cashback_container", "standin_container")
+_WITH_OUTBOX = ("wallet_container", "cashback_container", "standin_container", "payments_container")
 #: Settings field of each container whose documents have an outbox -> its partition key path.
 OUTBOX_CONTAINERS: dict[str, str] = {
     c.setting: c.partition_key for c in CONTAINERS if c.setting in _WITH_OUTBOX
