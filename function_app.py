@@ -2,10 +2,11 @@
 
 import azure.functions as func
 
-from functions import cashback, cashback_files, notices, platform, push, standin, wallet
+from functions import backoffice, cashback, cashback_files, notices, platform, push, standin, wallet
 
 app = func.FunctionApp()
 app.register_functions(platform.bp)
+app.register_functions(backoffice.bp)
 app.register_functions(cashback.bp)
 app.register_functions(cashback_files.bp)
 app.register_functions(notices.bp)

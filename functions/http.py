@@ -24,6 +24,7 @@ from pydantic import BaseModel, ValidationError
 
 from functions.root import Root, get_root
 from shared.auth.citizen import Citizen
+from shared.backoffice.principal import PRINCIPAL_HEADER, Principal, read_principal
 from shared.parties.models import Party, Role
 from shared.parties.service import SUBSCRIPTION_KEY_HEADER, SUBSCRIPTION_KEY_QUERY
 from shared.platform.clock import current_clock
@@ -52,6 +53,8 @@ _AUTH_LEVELS = {
     "admin": func.AuthLevel.ADMIN,
     # the ACA contract's caller holds a subscription key and nothing else: no function key
     "aca": func.AuthLevel.ANONYMOUS,
+    # EC staff signed in by the platform's authentication, which lets anonymous requests through
+    "backoffice": func.AuthLevel.ANONYMOUS,
 }
 
 
@@ -66,6 +69,8 @@ class Call(Generic[B]):
     verified_citizen: Citizen | None = None
     """Who the bearer token names, once verified; None on routes without citizen auth."""
     party: Party | None = None
+    principal: Principal | None = None
+    """The signed-in back-office user, on routes with ``auth="backoffice"``."""
 
     @property
     def root(self) -> Root:
@@ -94,6 +99,11 @@ class Call(Generic[B]):
     def the_party(self) -> Party:
         assert self.party is not None, "endpoint is not behind party auth"
         return self.party
+
+    @property
+    def user(self) -> Principal:
+        assert self.principal is not None, "endpoint is not behind back-office auth"
+        return self.principal
 
 
 @dataclass
@@ -217,6 +227,11 @@ async def _serve(
         elif auth == "psp" and not _bearer(req.headers.get("Authorization")):
             # the handler verifies the session token; an anonymous route still says 401 first
             raise Unauthorized("missing the session's bearer token")
+        elif auth == "backoffice":
+            call.principal = read_principal(
+                req.headers.get(PRINCIPAL_HEADER),
+                trusted=call.root.settings.platform_auth_enabled,
+            )
         elif auth == "aca":
             key = req.headers.get(SUBSCRIPTION_KEY_HEADER) or req.params.get(SUBSCRIPTION_KEY_QUERY)
             call.party = await call.root.parties().authenticate(key, now=now, roles=roles)

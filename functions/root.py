@@ -16,6 +16,7 @@ from shared.auth.citizen import CitizenTokenVerifier
 from shared.auth.keys import JwksKeys, KeySource, PemKeys
 from shared.auth.secrets import KeyVaultSecrets, LocalSecrets, SecretProvider
 from shared.auth.user_ids import UserIds
+from shared.backoffice.service import BackOffice
 from shared.cashback.alerts import Alerts
 from shared.cashback.bank import HttpBankCheck
 from shared.cashback.intake import Intake
@@ -28,10 +29,12 @@ from shared.cashback.settings import configured_periods
 from shared.cashback.store import CosmosCashbackStore
 from shared.notices.blobs import AzureBlobs
 from shared.notices.bulk import Bulks
+from shared.notices.search import CosmosPositionSearch
 from shared.notices.service import EcDirectory, NoticeArchive
 from shared.notices.store import CosmosBulkStore, CosmosNoticeStore
 from shared.parties.service import PartyRegistry
 from shared.parties.store import CosmosPartyStore
+from shared.parties.users import BackOfficeUsers
 from shared.platform import telemetry
 from shared.platform.clients import Clients, SessionSpec, get_clients
 from shared.platform.clock import Clock, current_clock
@@ -293,6 +296,20 @@ class Root:
             self.clients.container(s.notices_container), s.cosmos_timeout_seconds
         )
         return NoticeArchive(store, EcDirectory(self.parties()))
+
+    def backoffice(self) -> BackOffice:
+        return self._backoffice
+
+    @cached_property
+    def _backoffice(self) -> BackOffice:
+        s = self.settings
+        users = BackOfficeUsers(
+            CosmosPartyStore(self.clients.container(s.parties_container), s.cosmos_timeout_seconds)
+        )
+        search = CosmosPositionSearch(
+            self.clients.container(s.notices_container), s.cosmos_timeout_seconds
+        )
+        return BackOffice(users, self.notices(), search)
 
     def notice_bulks(self) -> Bulks:
         return self._notice_bulks

@@ -1,6 +1,7 @@
 """Cosmos adapter of the party registry: one container, partition key ``/id``.
 
-Two kinds of item: ``party:<partyId>`` (the party) and ``key:<sha256 of the key>`` (one per key,
+Three kinds of item: ``party:<partyId>`` (the party), ``user:<objectId>`` (a back-office user:
+:mod:`shared.parties.users`) and ``key:<sha256 of the key>`` (one per key,
 naming its party), so authenticating a key is two point reads.
 """
 
@@ -18,6 +19,7 @@ class PartyStore(Protocol):
     async def get(self, item_id: str) -> dict[str, Any] | None: ...
     async def put(self, item: dict[str, Any]) -> None: ...
     async def keys_of(self, party_id: str) -> list[dict[str, Any]]: ...
+    async def delete(self, item_id: str) -> None: ...
 
 
 class CosmosPartyStore:
@@ -36,6 +38,13 @@ class CosmosPartyStore:
     async def put(self, item: dict[str, Any]) -> None:
         async with guarded(self._timeout):
             await self._c.upsert_item(item)
+
+    async def delete(self, item_id: str) -> None:
+        try:
+            async with guarded(self._timeout):
+                await self._c.delete_item(item_id, partition_key=item_id)
+        except CosmosResourceNotFoundError:
+            pass  # gone already: removing twice is removing once
 
     async def keys_of(self, party_id: str) -> list[dict[str, Any]]:
         # Operators only (rotation): cross-partition is fine.

@@ -178,6 +178,14 @@ class Settings(CapabilitySettings):
         description="How long /api/health answers from its last report before checking the "
         "dependencies again, in seconds (0: every call).",
     )
+    platform_auth_enabled: bool = Field(
+        default=False,
+        description="Whether the platform's authentication (App Service authentication with "
+        "Entra ID) runs in front of the app, so that the X-MS-CLIENT-PRINCIPAL header it sets "
+        "names the signed-in back-office user. The infra sets it with the authentication "
+        "settings; locally the dev host strips the header and sets it after its own sign-in. "
+        "Off: a request to the back office that carries the header is refused.",
+    )
     appinsights_connection_string: str | None = Field(
         default=None,
         validation_alias="APPLICATIONINSIGHTS_CONNECTION_STRING",

@@ -15,7 +15,9 @@ from typing import Any, Literal
 from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
-Security = Literal["anonymous", "function", "citizen", "party", "sender", "aca", "psp", "admin"]
+Security = Literal[
+    "anonymous", "function", "citizen", "party", "sender", "aca", "psp", "admin", "backoffice"
+]
 
 SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
     "functionKey": {
@@ -55,6 +57,15 @@ SECURITY_SCHEMES: dict[str, dict[str, Any]] = {
         "description": "The bearer token the wallet handed the payment gateway when it opened "
         "the onboarding session: valid for that session's notifications only, expiring.",
     },
+    "signedIn": {
+        "type": "apiKey",
+        "in": "cookie",
+        "name": "AppServiceAuthSession",
+        "description": "EC staff signed in with Entra ID by the platform's authentication (App "
+        "Service authentication), which holds the session in this cookie and passes the user to "
+        "the app as X-MS-CLIENT-PRINCIPAL; locally, the dev host's sign-in page "
+        "(/.auth/login/dev) sets it.",
+    },
 }
 
 _REQUIREMENTS: dict[str, list[dict[str, list[str]]]] = {
@@ -67,6 +78,7 @@ _REQUIREMENTS: dict[str, list[dict[str, list[str]]]] = {
     "psp": [{"sessionToken": []}],
     "aca": [{"subscriptionKey": []}, {"subscriptionKeyQuery": []}],
     "admin": [{"adminKey": []}],
+    "backoffice": [{"signedIn": []}],
 }
 
 _HOST_401 = (
@@ -243,7 +255,8 @@ def build(
             codes |= {400, 413, 422}
         problem = aca if op.security == "aca" else rfc7807
         for code in sorted(codes):
-            if code == 401 and op.security != "anonymous":
+            # a signed-in user's route has no host key: its 401 is the app's own problem document
+            if code == 401 and op.security not in ("anonymous", "backoffice"):
                 responses["401"] = unauthorized(op.security, checks_own=401 in op.errors)
                 continue
             responses[str(code)] = {"description": _ERRORS.get(code, "Error"), "content": problem}

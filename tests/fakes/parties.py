@@ -15,6 +15,9 @@ class MemoryPartyStore:
     async def put(self, item: dict[str, Any]) -> None:
         self.items[item["id"]] = dict(item)
 
+    async def delete(self, item_id: str) -> None:
+        self.items.pop(item_id, None)
+
     async def keys_of(self, party_id: str) -> list[dict[str, Any]]:
         return [
             i
