@@ -18,6 +18,15 @@ UV_COMPILE := $(UV) pip compile pyproject.toml --quiet --generate-hashes --pytho
 SWAGGER_UI_FILES := swagger-ui.css swagger-ui-bundle.js swagger-ui-bundle.js.LICENSE.txt \
 	favicon-16x16.png favicon-32x32.png LICENSE NOTICE
 STATIC := $(addprefix static/swagger-ui/,$(SWAGGER_UI_FILES))
+# The back office's page (backoffice/: ours) beside bootstrap-italia's style sheet, icon sprite
+# and fonts, flat in static/backoffice/ (served at /api/bo/<name>): docs/backoffice.md.
+BI := node_modules/bootstrap-italia/dist
+BACKOFFICE_PAGE := index.html backoffice.js backoffice.css
+BACKOFFICE_FONTS := $(addprefix titillium-web-v10-latin-ext_latin-,regular.woff2 600.woff2 700.woff2) \
+	$(addprefix roboto-mono-v13-latin-ext_latin-,regular.woff2)
+BACKOFFICE_FILES := $(BACKOFFICE_PAGE) bootstrap-italia.min.css sprites.svg $(BACKOFFICE_FONTS) \
+	bootstrap-italia-LICENSE.txt titillium-web-OFL.txt roboto-mono-LICENSE.txt
+STATIC += $(addprefix static/backoffice/,$(BACKOFFICE_FILES))
 
 .PHONY: run test test-unit token lint typecheck bench install static lock clean debian
 
@@ -63,8 +72,33 @@ node_modules/.installed: package.json package-lock.json
 
 static: $(STATIC)
 
-$(STATIC): static/swagger-ui/%: node_modules/.installed
+static/swagger-ui/%: node_modules/.installed
 	cp node_modules/swagger-ui-dist/$* $@
+
+static/backoffice/%: backoffice/%
+	@mkdir -p $(@D)
+	cp $< $@
+static/backoffice/bootstrap-italia.min.css: node_modules/.installed
+	@mkdir -p $(@D)
+	cp $(BI)/css/bootstrap-italia.min.css $@
+static/backoffice/sprites.svg: node_modules/.installed
+	@mkdir -p $(@D)
+	cp $(BI)/svg/sprites.svg $@
+static/backoffice/titillium-web-%: node_modules/.installed
+	@mkdir -p $(@D)
+	cp $(BI)/fonts/Titillium_Web/titillium-web-$* $@
+static/backoffice/roboto-mono-%: node_modules/.installed
+	@mkdir -p $(@D)
+	cp $(BI)/fonts/Roboto_Mono/roboto-mono-$* $@
+static/backoffice/bootstrap-italia-LICENSE.txt: node_modules/.installed
+	@mkdir -p $(@D)
+	cp node_modules/bootstrap-italia/LICENSE $@
+static/backoffice/titillium-web-OFL.txt: node_modules/.installed
+	@mkdir -p $(@D)
+	cp $(BI)/fonts/Titillium_Web/OFL.txt $@
+static/backoffice/roboto-mono-LICENSE.txt: node_modules/.installed
+	@mkdir -p $(@D)
+	cp $(BI)/fonts/Roboto_Mono/LICENSE.txt $@
 
 local.settings.json: local.settings.example.json
 	test -f $@ || cp $< $@

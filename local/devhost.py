@@ -46,6 +46,7 @@ from azure.servicebus import ServiceBusReceivedMessage
 from azure.servicebus.aio import AutoLockRenewer, ServiceBusClient
 from croniter import croniter
 
+from local import devauth
 from local.devclock import DevClock
 from local.process import ROOT
 
@@ -286,6 +287,7 @@ class DevHost:
             for path in aiohttp_route(fn.trigger.get("route") or fn.name):
                 for method in methods:
                     app.router.add_route(method, path, self._http_handler(fn))
+        devauth.add_routes(app)
         app.router.add_post("/admin/functions/{name}", self._run_function)
         app.router.add_get("/admin/devclock", self._get_clock)
         app.router.add_post("/admin/devclock", self._set_clock)
@@ -337,7 +339,10 @@ class DevHost:
                 # What request.url gives, without building a yarl URL for every request.
                 method=request.method,
                 url=f"{request.scheme}://{request.host}{request.raw_path}",
-                headers=dict(request.headers),
+                # as the platform's authentication passes them: no client-supplied principal
+                headers=devauth.platform_headers(
+                    request.headers, request.cookies.get(devauth.COOKIE)
+                ),
                 params=dict(request.query),
                 route_params=dict(request.match_info),
                 body=body,

@@ -248,8 +248,28 @@ async def seed_parties(settings: Settings, env: dict[str, str]) -> None:
             if key:
                 await registry.add_key(demo.party_id, key, now=now)
         await seed_channel(settings, clients, registry, channel)
+        await seed_backoffice_users(settings, clients, now)
     finally:
         await clients.close()
+
+
+async def seed_backoffice_users(settings: Settings, clients: Any, now: Any) -> None:
+    """The demo EC's back-office users (an editor and a viewer), for the dev sign-in."""
+    from local.devauth import DEMO_USERS
+    from shared.parties.store import CosmosPartyStore
+    from shared.parties.users import BackOfficeUsers, UserIn
+
+    users = BackOfficeUsers(
+        CosmosPartyStore(
+            clients.container(settings.parties_container), settings.cosmos_timeout_seconds
+        )
+    )
+    for user in DEMO_USERS:
+        await users.put(
+            user.object_id,
+            UserIn.model_validate({"name": user.name, "ecs": {DEMO_EC: user.role}}),
+            now=now,
+        )
 
 
 async def seed_channel(

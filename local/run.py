@@ -88,6 +88,7 @@ Centro Stella is running.
                idChannel {channel.id_channel}, password {channel.password})
   dev clock    {Path(platform.clock_file)}  (POST http://localhost:{port}/admin/devclock)
   push hubs    {hubs_line(platform)}
+Back office  http://localhost:{port}/api/bo  (dev sign-in: an editor or a viewer of the demo EC)
 A citizen token:  make token CF=RSSMRA85T10A562S
 Stop with Ctrl-C.
 """,
