@@ -83,8 +83,8 @@ function editor() {
 function showEditorControls() {
   // a viewer's page has no edit controls at all: they are removed, not just hidden
   for (const control of document.querySelectorAll(".editor-only")) {
-    if (editor()) control.hidden = false;
-    else control.remove();
+    if (!editor()) control.remove();
+    else if (control.tagName !== "SECTION") control.hidden = false;
   }
 }
 
@@ -105,7 +105,7 @@ async function load() {
     const page = await api("GET", `/ecs/${state.ec}/positions?${query}`);
     state.next = page.nextCursor;
     render(page.items);
-    say(page.items.length ? "" : "Nessuna posizione trovata (no notices found).");
+    if (!page.items.length) say("Nessuna posizione trovata (no notices found).");
   } catch (error) {
     say(`Ricerca non riuscita (search failed): ${error.message}`, "danger");
   }
@@ -165,6 +165,8 @@ const FIELDS = [
 ];
 
 async function showDetail(nav) {
+  // nothing of the previous position stays clickable while this one loads
+  $("#detail").hidden = true;
   try {
     const position = await api("GET", `/ecs/${state.ec}/positions/${nav}`);
     state.shown = position;
@@ -193,7 +195,8 @@ async function showDetail(nav) {
       const button = $(id);
       if (button) button.disabled = !editable;
     }
-    $("#editor").hidden = true;
+    const form = $("#editor");
+    if (form) form.hidden = true;
     $("#detail").hidden = false;
     $("#detail").focus();
   } catch (error) {
@@ -252,6 +255,7 @@ function showProblem(problem, fallback) {
 
 function openEditor(position) {
   state.editing = position;
+  say("");
   clearErrors();
   const form = $("#position-form");
   form.reset();
@@ -306,10 +310,10 @@ async function save(event) {
     const saved = state.editing
       ? await api("PUT", `/ecs/${state.ec}/positions/${state.editing.nav}`, body)
       : await api("POST", `/ecs/${state.ec}/positions`, body);
-    say(`Posizione ${saved.iuv} salvata (saved).`, "success");
     $("#editor").hidden = true;
     await load();
     await showDetail(saved.nav);
+    say(`Posizione ${saved.iuv} salvata (saved).`, "success");
   } catch (error) {
     showProblem(error.problem, error.message);
   }
@@ -349,6 +353,7 @@ async function start() {
   $("#search-section").hidden = false;
   $("#search").addEventListener("submit", (event) => {
     event.preventDefault();
+    say("");
     state.cursors = [null];
     state.page = 0;
     load();
