@@ -32,6 +32,7 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
+from local import devauth
 from local.platform import Platform
 from local.tokens import issue_token
 from tests.conftest import ADMIN_KEY, FUNCTION_KEY, Host, fresh_queues, start_host
@@ -49,11 +50,21 @@ PARTY_KEYS = {
     "/api/v1/push/notifications": ("senders", "DEV_PARTY_KEY_SENDER"),
     "/api/tests/": ("the test app's", "DEV_PARTY_KEY_EC"),  # tests/app.py's own functions
 }
-GROUPS = {"citizen", "ACA", "acquirer", "PSP", "PSP gateway", "operators", "senders"}
+GROUPS = {
+    "citizen",
+    "ACA",
+    "acquirer",
+    "PSP",
+    "PSP gateway",
+    "operators",
+    "senders",
+    "back office",
+}
 OWN_CREDENTIAL = {
     "citizenToken": "Authorization",
     "subscriptionKey": "Ocp-Apim-Subscription-Key",
     "sessionToken": "Authorization",
+    "signedIn": "Cookie",
 }
 """The header of each credential the app checks itself (the host checks only its keys)."""
 CHECKS = [
@@ -101,6 +112,9 @@ class Credentials:
             headers["Authorization"] = f"Bearer {token}"
         if "subscriptionKey" in schemes:
             headers["Ocp-Apim-Subscription-Key"] = self.host.env[party_key(path)[1]]
+        if "signedIn" in schemes:
+            # the demo editor's session from the dev host's sign-in (the platform's cookie)
+            headers["Cookie"] = f"{devauth.COOKIE}={devauth.session_cookie(devauth.DEMO_EDITOR)}"
         if "sessionToken" in schemes:
             # No session of the fuzzed ids exists: every such call must be a documented refusal.
             headers["Authorization"] = "Bearer fuzz-not-a-session-token"
@@ -128,6 +142,8 @@ def group(schemes: set[str], path: str) -> str:
         return party_key(path)[0]
     if "sessionToken" in schemes:
         return "PSP gateway"
+    if "signedIn" in schemes:
+        return "back office"
     return "senders" if "functionKey" in schemes else "public"
 
 
@@ -147,6 +163,8 @@ def refusals(schemes: set[str]) -> list[Refusal]:
             Refusal("no admin key", "x-functions-key", host_401=True),
             Refusal("the function key", "", host_401=True, admin_as_function=True),
         ]
+    if "signedIn" in schemes:  # no host key: the app's own 401 when nobody is signed in
+        return [Refusal("no signed-in user", "Cookie", host_401=False)]
     if "functionKey" not in schemes:
         return []
     found = [Refusal("no function key", "x-functions-key", host_401=True)]

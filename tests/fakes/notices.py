@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import copy
 import uuid
+from datetime import timedelta
 
 from shared.notices.blobs import BlobMissing
+from shared.notices.search import PositionFilter, PositionPage, day_start, page_of
 from shared.notices.store import BULK_DOC_ID, chunk_doc_id
 from shared.platform.cosmos import Document as Document  # re-exported: the service's types
 from shared.platform.cosmos import StaleDocument as StaleDocument
@@ -130,3 +132,38 @@ class MemoryBlobs:
         if name not in self.blobs:
             raise BlobMissing(name)
         return self.blobs[name][offset : offset + length]
+
+
+class MemoryPositionSearch:
+    """The back office's search over a :class:`MemoryNoticeStore`: the filters and key paging
+    of :class:`shared.notices.search.CosmosPositionSearch`."""
+
+    def __init__(self, store: MemoryNoticeStore) -> None:
+        self._store = store
+
+    async def search(
+        self, ec: str, where: PositionFilter, *, after: str | None, limit: int
+    ) -> PositionPage:
+        low = day_start(where.due_from) if where.due_from else None
+        high = day_start(where.due_to + timedelta(days=1)) if where.due_to else None
+        wanted = {
+            "iuv": where.iuv,
+            "nav": where.nav,
+            "entityFiscalCode": where.debtor,
+            "status": where.status,
+        }
+        found = sorted(
+            (
+                copy.deepcopy(d)
+                for d in self._store.items.values()
+                if d.get("kind") == "position"
+                and d.get("paFiscalCode") == ec
+                and not d.get("tombstone")
+                and all(v is None or d.get(k) == v for k, v in wanted.items())
+                and (low is None or d["expirationDate"] >= low)
+                and (high is None or d["expirationDate"] < high)
+                and (after is None or d["id"] > after)
+            ),
+            key=lambda d: str(d["id"]),
+        )
+        return page_of(found[: limit + 1], limit)
