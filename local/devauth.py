@@ -11,11 +11,11 @@ imports this.
 from __future__ import annotations
 
 import html
+from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import quote
 
 from aiohttp import web
-from multidict import CIMultiDict
 
 from shared.backoffice.principal import PRINCIPAL_HEADER, encode_principal
 
@@ -52,9 +52,7 @@ def user_of(cookie: str | None) -> DemoUser | None:
     return None
 
 
-def platform_headers(
-    headers: CIMultiDict[str] | dict[str, str], cookie: str | None
-) -> dict[str, str]:
+def platform_headers(headers: Mapping[str, str], cookie: str | None) -> dict[str, str]:
     """The request's headers as the platform passes them on: any client-supplied principal
     removed, the signed-in demo user's added."""
     passed = {k: v for k, v in headers.items() if not k.lower().startswith("x-ms-client-principal")}
