@@ -12,6 +12,9 @@ stores directly::
     python -m local.ops standin list | show <station>
     python -m local.ops standin force <station> STANDIN|NORMAL --reason "EC maintenance"
     python -m local.ops standin release <station>
+    python -m local.ops bo-users put <objectId> --name "Anna Verdi" --ec 77777777777=editor
+    python -m local.ops bo-users show <objectId>
+    python -m local.ops bo-users remove <objectId>
 
 ``--url`` defaults to ``$CENTRO_STELLA_URL`` or http://localhost:7071; the key comes from
 ``--admin-key`` or ``$CENTRO_STELLA_ADMIN_KEY`` (locally: LOCAL_ADMIN_KEY of local.settings).
@@ -114,6 +117,15 @@ def parser() -> argparse.ArgumentParser:
     force.add_argument("--reason", required=True)
     release = standin.add_parser("release", help="the rules decide again")
     release.add_argument("station")
+    users = groups.add_parser("bo-users").add_subparsers(dest="action", required=True)
+    put_user = users.add_parser("put", help="give a back-office user its ECs and roles")
+    put_user.add_argument("object_id", help="the user's Entra ID object id")
+    put_user.add_argument("--name", required=True)
+    put_user.add_argument(
+        "--ec", action="append", required=True, help="<EC fiscal code>=viewer|editor, repeatable"
+    )
+    for action in ("show", "remove"):
+        users.add_parser(action).add_argument("object_id")
     p.add_argument(
         "--operator",
         default=os.environ.get("USER", "operator"),
@@ -151,12 +163,24 @@ def run(args: argparse.Namespace) -> Any:
         return [call(url, key, "POST", f"/api/ops/failed-work/{item}/replay") for item in args.ids]
     if args.group == "standin":
         return _standin(url, key, args)
+    if args.group == "bo-users":
+        return _users(url, key, args)
     queue = urllib.parse.quote(args.queue, safe="")
     if args.action == "list":
         return call(url, key, "GET", f"/api/ops/dead-letters/{queue}", query={"limit": args.limit})
     return call(
         url, key, "POST", f"/api/ops/dead-letters/{queue}/replay", query={"limit": args.limit}
     )
+
+
+def _users(url: str, key: str, args: argparse.Namespace) -> Any:
+    path = f"/api/ops/bo-users/{urllib.parse.quote(args.object_id, safe='')}"
+    if args.action == "show":
+        return call(url, key, "GET", path)
+    if args.action == "remove":
+        return call(url, key, "DELETE", path)
+    ecs = dict(item.partition("=")[::2] for item in args.ec)
+    return call(url, key, "PUT", path, {"name": args.name, "ecs": ecs})
 
 
 def _standin(url: str, key: str, args: argparse.Namespace) -> Any:

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import requests
 
+from local import ops
 from local.devauth import COOKIE, DEMO_EDITOR, DEMO_VIEWER, DemoUser, session_cookie
 from local.platform import DEMO_EC, Platform
 from tests.conftest import ADMIN_KEY, Host, fresh_queues, start_host
@@ -156,13 +157,14 @@ def test_a_client_supplied_principal_is_never_taken(host: Host) -> None:
 def test_operators_give_and_take_access(host: Host) -> None:
     object_id = str(uuid.uuid4())
     path = f"/api/ops/bo-users/{object_id}"
-    put = host.request(
-        "PUT", path, key=ADMIN_KEY, json={"name": "Anna Verdi", "ecs": {DEMO_EC: "viewer"}}
-    )
-    assert put.status_code == 200, put.text
+    command = ["--url", host.url, "--admin-key", ADMIN_KEY, "bo-users"]
+    given = [*command, "put", object_id, "--name", "Anna Verdi", "--ec", f"{DEMO_EC}=viewer"]
+    assert ops.main(given) == 0
     assert host.request("GET", path, key=ADMIN_KEY).json()["ecs"] == {DEMO_EC: "viewer"}
-    assert host.request("DELETE", path, key=ADMIN_KEY).status_code == 204
+    assert ops.main([*command, "remove", object_id]) == 0
     assert host.request("GET", path, key=ADMIN_KEY).status_code == 404
+    wrong = host.request("PUT", path, key=ADMIN_KEY, json={"name": "A", "ecs": {"x": "viewer"}})
+    assert wrong.status_code == 422
     me = as_user(host, DEMO_VIEWER, "GET", "/api/bo/v1/me")
     assert me.json()["ecs"] == [
         {"fiscalCode": DEMO_EC, "name": "Comune di Demo (creditor institution)", "role": "viewer"}

@@ -66,6 +66,24 @@ def test_the_package_holds_the_app_its_requirements_and_its_browser_assets() -> 
     assert {"static/swagger-ui/index.html", *assets} <= files, "run `make static`"
 
 
+def test_the_package_holds_the_back_office_page_and_every_file_it_names() -> None:
+    files = deployed()
+    folder = iac.ROOT / "static" / "backoffice"
+    parser = References()
+    parser.feed((folder / "index.html").read_text())
+    # the page lives at /api/bo and its files at /api/bo/<name>; its style sheet names its fonts
+    assets = {f"static/backoffice/{ref[3:]}" for ref in parser.found if ref.startswith("bo/")}
+    fonts = re.findall(r'url\("([^")]+)"\)', (folder / "backoffice.css").read_text())
+    assets |= {f"static/backoffice/{name}" for name in fonts}
+    assert {
+        "static/backoffice/bootstrap-italia.min.css",
+        "static/backoffice/backoffice.js",
+        "static/backoffice/titillium-web-v10-latin-ext_latin-regular.woff2",
+    } <= assets
+    assert {"static/backoffice/index.html", *assets} <= files, "run `make static`"
+    assert not [f for f in files if f.startswith("backoffice/")]  # the sources stay behind
+
+
 def test_the_package_holds_nothing_of_the_tools_tests_or_sources_of_the_build() -> None:
     files = deployed()
     leaked = sorted(f for f in files if f.split("/")[0] in NEVER_DEPLOYED)
