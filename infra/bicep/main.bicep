@@ -33,6 +33,14 @@ param functionAlwaysReady object = {}
 @description('Spread the Flex Consumption plan over the region\'s availability zones.')
 param functionZoneRedundant bool = false
 
+// The back office's sign-in (App Service authentication with Entra ID): docs/backoffice.md
+
+@description('Client (application) id of the back office\'s Entra ID app registration. Register https://<function app>/.auth/login/aad/callback as its redirect URI (output backofficeRedirectUri) and enable ID tokens.')
+param backofficeClientId string
+
+@description('The Entra ID tenant (directory) id whose users sign in to the back office.')
+param backofficeTenantId string
+
 @description('CITIZEN_JWT_ISSUER: the iss of the app backend\'s citizen tokens.')
 param citizenJwtIssuer string
 
@@ -709,6 +717,8 @@ var appSettings = {
   // Health
   HEALTH_TIMEOUT_SECONDS: '2'
   HEALTH_CACHE_SECONDS: '10'
+  // the platform's authentication runs in front of the app (modules/functionapp.bicep)
+  PLATFORM_AUTH_ENABLED: 'true'
 }
 
 // Notification Hubs partitions: the connection string is a Key Vault reference (the version-less
@@ -746,6 +756,8 @@ module functionApp 'modules/functionapp.bicep' = {
     subnetId: network.outputs.functionsSubnetId
     appSettings: appSettings
     indexedAppSettings: concat(pushHubConnectionSettings, pushHubNameSettings, pushHubDigitsSettings)
+    backofficeClientId: backofficeClientId
+    backofficeTenantId: backofficeTenantId
     tags: allTags
   }
   // The app starts reading Key Vault references, its storage and Cosmos DB at once: its rights,
@@ -831,6 +843,7 @@ output AZURE_RESOURCE_GROUP string = rg.name
 output RESOURCE_GROUP_NAME string = rg.name
 output FUNCTION_APP_NAME string = functionApp.outputs.name
 output FUNCTION_APP_URL string = 'https://${functionApp.outputs.defaultHostName}'
+output BACKOFFICE_REDIRECT_URI string = functionApp.outputs.backofficeRedirectUri
 output IDENTITY_CLIENT_ID string = identity.outputs.clientId
 output COSMOS_ENDPOINT string = cosmos.outputs.endpoint
 output SERVICEBUS_NAMESPACE string = '${names.servicebus}.servicebus.windows.net'

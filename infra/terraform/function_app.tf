@@ -154,6 +154,10 @@ locals {
     # Health
     HEALTH_TIMEOUT_SECONDS = "2"
     HEALTH_CACHE_SECONDS   = "10"
+
+    # The platform's authentication runs in front of the app (backoffice_auth.tf): the app may
+    # read the signed-in user from X-MS-CLIENT-PRINCIPAL.
+    PLATFORM_AUTH_ENABLED = "true"
   }
 
   # Notification Hubs partitions (PUSH_HUB_<n>_*): the connection string is a Key Vault reference.

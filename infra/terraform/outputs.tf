@@ -14,6 +14,11 @@ output "function_app_url" {
   value       = "https://${azapi_resource.function_app.output.properties.defaultHostName}"
 }
 
+output "backoffice_redirect_uri" {
+  description = "The redirect URI to register on the back office's Entra ID app registration (the platform's sign-in callback)."
+  value       = "https://${azapi_resource.function_app.output.properties.defaultHostName}/.auth/login/aad/callback"
+}
+
 output "identity_client_id" {
   description = "Client id of the Function App's user-assigned identity."
   value       = azurerm_user_assigned_identity.this.client_id

@@ -105,6 +105,28 @@ variable "citizen_jwt_audience" {
   type        = string
 }
 
+# The back office's sign-in (App Service authentication with Entra ID): docs/backoffice.md
+
+variable "backoffice_client_id" {
+  description = "Client (application) id of the back office's Entra ID app registration. Register https://<function app>/.auth/login/aad/callback as its redirect URI (output backoffice_redirect_uri) and enable ID tokens."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", var.backoffice_client_id))
+    error_message = "backoffice_client_id: a GUID in lower case."
+  }
+}
+
+variable "backoffice_tenant_id" {
+  description = "The Entra ID tenant (directory) id whose users sign in to the back office."
+  type        = string
+
+  validation {
+    condition     = can(regex("^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", var.backoffice_tenant_id))
+    error_message = "backoffice_tenant_id: a GUID in lower case."
+  }
+}
+
 variable "citizen_jwks_url" {
   description = "CITIZEN_JWKS_URL: where the app backend publishes its token keys (or set citizen_jwt_public_key)."
   type        = string

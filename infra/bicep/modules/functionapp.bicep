@@ -24,6 +24,9 @@ param appSettings object
 @description('The indexed app settings (PUSH_HUB_<n>_*), [{ name, value }] (built in main.bicep).')
 param indexedAppSettings array
 param tags object
+@description('The back office\'s Entra ID app registration (client id) and tenant.')
+param backofficeClientId string
+param backofficeTenantId string
 
 var appSettingList = [for setting in items(appSettings): {
   name: setting.key
@@ -130,6 +133,48 @@ resource scm 'Microsoft.Web/sites/basicPublishingCredentialsPolicies@2024-04-01'
   }
 }
 
+// The back office's sign-in: App Service authentication with Entra ID, letting unauthenticated
+// requests through (machine callers keep their own credentials); the app reads the signed-in
+// user from X-MS-CLIENT-PRINCIPAL (PLATFORM_AUTH_ENABLED). Same body as ../../terraform/backoffice_auth.tf.
+resource auth 'Microsoft.Web/sites/config@2024-04-01' = {
+  // checkov:skip=CKV_AZURE_13:this resource IS the App Service authentication; checkov reads every sites/config as the web settings.
+  // checkov:skip=CKV_AZURE_63:checkov reads every Microsoft.Web/sites/config as the site's web settings; this is authsettingsV2, which has no such property (the app logs to Application Insights).
+  // checkov:skip=CKV_AZURE_65:checkov reads every Microsoft.Web/sites/config as the site's web settings; this is authsettingsV2, which has no such property (the app logs to Application Insights).
+  // checkov:skip=CKV_AZURE_66:checkov reads every Microsoft.Web/sites/config as the site's web settings; this is authsettingsV2, which has no such property (the app logs to Application Insights).
+  // checkov:skip=CKV_AZURE_80:checkov reads every Microsoft.Web/sites/config as the site's web settings; this is authsettingsV2, which has no such property (a Python app: no .NET Framework).
+  // checkov:skip=CKV_AZURE_88:checkov reads every Microsoft.Web/sites/config as the site's web settings; this is authsettingsV2, which has no such property (Flex Consumption deploys from Blob storage).
+  // checkov:skip=CKV_AZURE_222:checkov reads every Microsoft.Web/sites/config as the site's web settings; this is authsettingsV2, which has no such property (the site's publicNetworkAccess is set on the site).
+  parent: site
+  name: 'authsettingsV2'
+  properties: {
+    platform: {
+      enabled: true
+    }
+    globalValidation: {
+      requireAuthentication: false
+      unauthenticatedClientAction: 'AllowAnonymous'
+    }
+    httpSettings: {
+      requireHttps: true
+    }
+    identityProviders: {
+      azureActiveDirectory: {
+        enabled: true
+        registration: {
+          clientId: backofficeClientId
+          openIdIssuer: 'https://login.microsoftonline.com/${backofficeTenantId}/v2.0'
+        }
+      }
+    }
+    login: {
+      tokenStore: {
+        enabled: true
+      }
+    }
+  }
+}
+
 output id string = site.id
 output name string = site.name
 output defaultHostName string = site.properties.defaultHostName
+output backofficeRedirectUri string = 'https://${site.properties.defaultHostName}/.auth/login/aad/callback'

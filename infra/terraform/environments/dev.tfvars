@@ -15,6 +15,9 @@ citizen_jwt_issuer   = "https://app-backend.dev.example.it"
 citizen_jwt_audience = "centro-stella"
 citizen_jwks_url     = "https://app-backend.dev.example.it/.well-known/jwks.json"
 
+backoffice_client_id = "0b0e0000-0000-4000-8000-00000000c11d"
+backoffice_tenant_id = "0b0e0000-0000-4000-8000-0000000071d0"
+
 wallet_psp_id       = "DEMOPSP"
 wallet_psp_base_url = "https://psp.dev.example.it"
 wallet_return_url   = "https://app-backend.dev.example.it/wallet/onboarding"
