@@ -13,6 +13,7 @@ from pathlib import Path
 
 import requests
 
+from local.platform import DEMO_EC
 from local.process import ROOT
 from tests.conftest import wait_for
 
@@ -89,6 +90,21 @@ def the_demo_sender_notifies(port: int) -> None:
     assert sent.status_code == 202, sent.text
 
 
+def the_demo_editor_signs_in_to_the_back_office(port: int) -> None:
+    """The seeded demo editor, through the dev sign-in, gets the page and its EC."""
+    from local.devauth import DEMO_EDITOR
+
+    with requests.Session() as browser:
+        signed_in = browser.post(
+            f"http://127.0.0.1:{port}/.auth/login/dev?post_login_redirect_uri=/api/bo",
+            data={"user": DEMO_EDITOR.object_id},
+            timeout=10,
+        )
+        assert (signed_in.status_code, signed_in.url.endswith("/api/bo")) == (200, True)
+        me = browser.get(f"http://127.0.0.1:{port}/api/bo/v1/me", timeout=10).json()
+        assert [(ec["fiscalCode"], ec["role"]) for ec in me["ecs"]] == [(DEMO_EC, "editor")]
+
+
 def test_run_serves_then_leaves_no_process_behind(tmp_path: Path) -> None:
     port = free_port()
     env = {
@@ -120,6 +136,7 @@ def test_run_serves_then_leaves_no_process_behind(tmp_path: Path) -> None:
         wait_for(healthy, timeout=90, interval=0.5)
         demo_notice_is_payable_from_the_ec_and_from_the_archive(port)
         the_demo_sender_notifies(port)
+        the_demo_editor_signs_in_to_the_back_office(port)
         started = descendants(proc.pid)
         assert len(started) >= 4  # Cosmos, broker, Azurite, the dev host (and their children)
         assert (tmp_path / "state" / "keys" / "citizen-token.key").exists()
@@ -127,6 +144,11 @@ def test_run_serves_then_leaves_no_process_behind(tmp_path: Path) -> None:
         output, _ = proc.communicate(timeout=30)
         assert "Centro Stella is running." in output
         assert f"http://localhost:{port}/api" in output
+        assert [
+            line
+            for line in output.splitlines()
+            if line.startswith("Back office") and f"http://localhost:{port}/api/bo" in line
+        ]
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline and any(alive(p) for p in started):
             time.sleep(0.2)
