@@ -192,6 +192,7 @@ AUTH_LEVEL = {
     "sender": "FUNCTION",
     "function": "FUNCTION",
     "admin": "ADMIN",
+    "backoffice": "ANONYMOUS",
 }
 MACHINE_ROUTES = {
     "wallet_notification": "psp",

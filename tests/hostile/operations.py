@@ -44,6 +44,8 @@ STRAY_QUERY = ("x", "limit", "continuationToken", "segregationCodes", "queue", "
 # A valid body for each request schema, aimed at the world's objects.
 BODIES: dict[str, Callable[[World], Any]] = {
     "PositionIn": lambda w: w.position("aca"),
+    "BackOfficePosition": lambda w: w.position("bo"),
+    "UserIn": lambda w: {"name": "Hostile suite user", "ecs": {DEMO_EC: "viewer"}},
     "PositionUpload": lambda w: [w.position("bulk")],
     "PartyIn": lambda w: {"partyId": PARTY, "name": "Hostile suite party", "role": "acquirer"},
     "RotateKey": lambda w: {"graceSeconds": 60},
@@ -151,7 +153,10 @@ def path_value(world: World, path: str, name: str) -> str:
         "organization": DEMO_EC,
         "fileId": "0" * 32,
         "paFiscalCode": DEMO_EC,
-        "nav": world.ids["aca_nav"],
+        # the back office may invalidate its position: never the one the ACA routes read
+        "nav": world.ids["bo_nav" if path.startswith("/api/bo/") else "aca_nav"],
+        "ec": DEMO_EC,
+        "objectId": "0b0e0000-0000-4000-8000-00000000a5a5",
         "queue": world.env["PUSH_QUEUE"],
         "partyId": PARTY,
         # the gateway's routes aim at the session still waiting for its outcome

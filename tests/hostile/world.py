@@ -18,6 +18,7 @@ from typing import Any
 import requests
 from azure.cosmos import CosmosClient
 
+from local import devauth
 from local.platform import DEMO_EC, DEMO_IBAN, DEMO_STATION, Platform
 from local.psp import DEV_HPAN_SALT
 from local.psp.simulator import hpan
@@ -136,12 +137,15 @@ class World:
             headers["Ocp-Apim-Subscription-Key"] = self.env[setting]
         if "sessionToken" in schemes:
             headers["Authorization"] = f"Bearer {self.session_token()}"
+        if "signedIn" in schemes:  # the demo editor, signed in through the dev host
+            headers["Cookie"] = f"{devauth.COOKIE}={devauth.session_cookie(devauth.DEMO_EDITOR)}"
         unknown = schemes - {
             "functionKey",
             "adminKey",
             "citizenToken",
             "subscriptionKey",
             "sessionToken",
+            "signedIn",
         }
         assert not unknown, f"{path}: security schemes the suite cannot satisfy: {unknown}"
         return headers
@@ -200,7 +204,7 @@ class World:
             admin,
             {"partyId": PARTY, "name": "Hostile suite party", "role": "acquirer"},
         )
-        for name in ("aca", "standin", "bulk"):
+        for name in ("aca", "standin", "bulk", "bo"):  # bo: the back office's own position
             iuv = f"{uuid.uuid4().int % 10**17:017d}"
             self.ids[f"{name}_iuv"], self.ids[f"{name}_nav"] = iuv, "3" + iuv
             if name != "bulk":
