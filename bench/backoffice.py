@@ -1,0 +1,139 @@
+"""Benchmark of the back office's notices table: an EC with 50,000 positions, the first page
+rendered in headless Chromium beside the API call alone, in the same run.
+
+- Loaded: ``--positions`` positions of the demo EC through the archive's own bulk upload
+  (NDJSON), until its report says COMPLETED.
+- Measured: the time from navigating to ``/api/bo`` (signed in as the demo viewer) to the
+  first page's rows in the table, in headless Chromium (Debian's, through Playwright).
+- Baseline: ``GET /api/bo/v1/ecs/{ec}/positions?pageSize=20`` alone, the same call the page
+  makes, with the same session, from Python.
+- Target: browser / API <= 1.5. Each side ``--rounds`` times, alternating; medians.
+
+The search is the interim one (a query across the archive's partitions: docs/backoffice.md), and
+the local Cosmos emulator scans the whole container for every query, so the API's own figure
+grows with the container: the ratio is what this run compares.
+
+Run: ``python -m bench.backoffice [--positions 50000] [--rounds 7]``. Prints; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+from playwright.sync_api import sync_playwright
+
+from bench.common import bench_settings, start_devhost
+from local.devauth import COOKIE, DEMO_VIEWER, session_cookie
+from local.platform import DEMO_EC, Platform
+
+DATABASE = "bench-backoffice"
+BULK = "/api/aca/v1/positions/bulk"
+CHROMIUM = "/usr/bin/chromium"
+PAGE_SIZE = 20
+MOST_PER_UPLOAD = 50_000
+
+
+def position(n: int) -> dict[str, Any]:
+    return {
+        "paFiscalCode": DEMO_EC,
+        "entityType": "F",
+        "entityFiscalCode": f"RSSMRA85T10A{n % 1000:03d}S",
+        "entityFullName": "Mario Rossi",
+        "iuv": f"01{n:015d}",
+        "amount": 1_000 + n % 50_000,
+        "description": "TARI 2030 - rata unica",
+        "expirationDate": "2030-01-31T23:00:00Z",
+    }
+
+
+def load(host: str, key: str, positions: int) -> float:
+    started = time.perf_counter()
+    headers = {"Ocp-Apim-Subscription-Key": key}
+    for first in range(0, positions, MOST_PER_UPLOAD):
+        count = min(MOST_PER_UPLOAD, positions - first)
+        body = "\n".join(json.dumps(position(first + i)) for i in range(count)).encode()
+        accepted = requests.post(host + BULK, data=body, headers=headers, timeout=300)
+        assert accepted.status_code == 202, accepted.text
+        report_path = accepted.json()["report"]
+        while True:
+            time.sleep(1)
+            report = requests.get(host + report_path, headers=headers, timeout=60).json()
+            if report["status"] == "COMPLETED":
+                assert report["written"] == count, report
+                break
+    return time.perf_counter() - started
+
+
+def api_call(host: str) -> float:
+    started = time.perf_counter()
+    answer = requests.get(
+        f"{host}/api/bo/v1/ecs/{DEMO_EC}/positions",
+        params={"pageSize": PAGE_SIZE},
+        cookies={COOKIE: session_cookie(DEMO_VIEWER)},
+        timeout=120,
+    )
+    seconds = time.perf_counter() - started
+    assert answer.status_code == 200, answer.text
+    assert len(answer.json()["items"]) == PAGE_SIZE, answer.text
+    return seconds
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--positions", type=int, default=50_000)
+    parser.add_argument("--rounds", type=int, default=7)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as state:
+        platform = Platform(Path(state), bench_settings(DATABASE), azurite=True)
+        try:
+            platform.provision()
+            child = start_devhost(platform)
+            host = f"http://127.0.0.1:{child.port}"
+            try:
+                loaded = load(host, platform.env["DEV_PARTY_KEY_EC"], args.positions)
+                print(f"loaded {args.positions} positions of {DEMO_EC} in {loaded:.1f} s")
+                api, rendered = [], []
+                with sync_playwright() as playwright:
+                    browser = playwright.chromium.launch(
+                        executable_path=CHROMIUM, headless=True, args=["--no-sandbox"]
+                    )
+                    context = browser.new_context()
+                    context.add_cookies(
+                        [{"name": COOKIE, "value": session_cookie(DEMO_VIEWER), "url": host}]
+                    )
+                    page = context.new_page()
+                    page.set_default_timeout(120_000)
+                    page.goto(f"{host}/api/bo")  # warm: the page's files cached, as a user's
+                    page.locator("#positions tbody tr").nth(PAGE_SIZE - 1).wait_for()
+                    api_call(host)
+                    for _ in range(args.rounds):
+                        api.append(api_call(host))
+                        started = time.perf_counter()
+                        page.goto(f"{host}/api/bo")
+                        page.locator("#positions tbody tr").nth(PAGE_SIZE - 1).wait_for()
+                        rendered.append(time.perf_counter() - started)
+                    browser.close()
+            finally:
+                child.stop()
+        finally:
+            platform.stop()
+    a, b = statistics.median(api), statistics.median(rendered)
+    print(f"first page of {PAGE_SIZE}, {args.rounds} rounds, medians:")
+    print(f"  API call alone (baseline)      {a * 1000:8.0f} ms  (all: {fmt(api)})")
+    print(f"  rendered table in Chromium     {b * 1000:8.0f} ms  (all: {fmt(rendered)})")
+    print(f"  ratio browser / API            {b / a:8.2f}   (target <= 1.5)")
+
+
+def fmt(values: list[float]) -> str:
+    return ", ".join(f"{v * 1000:.0f}" for v in values)
+
+
+if __name__ == "__main__":
+    main()
