@@ -80,9 +80,14 @@ def api_call(host: str) -> float:
         timeout=120,
     )
     seconds = time.perf_counter() - started
-    assert answer.status_code == 200, answer.text
+    if answer.status_code != 200:
+        raise Unanswered(f"{answer.status_code} after {seconds:.1f} s: {answer.text[:300]}")
     assert len(answer.json()["items"]) == PAGE_SIZE, answer.text
     return seconds
+
+
+class Unanswered(RuntimeError):
+    """The API did not give the first page (the interim search timed out, say)."""
 
 
 def main() -> None:
@@ -99,6 +104,11 @@ def main() -> None:
             try:
                 loaded = load(host, platform.env["DEV_PARTY_KEY_EC"], args.positions)
                 print(f"loaded {args.positions} positions of {DEMO_EC} in {loaded:.1f} s")
+                try:
+                    api_call(host)
+                except Unanswered as refused:
+                    print(f"the API did not answer the first page: {refused}")
+                    return
                 api, rendered = [], []
                 with sync_playwright() as playwright:
                     browser = playwright.chromium.launch(
