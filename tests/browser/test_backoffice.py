@@ -161,6 +161,13 @@ def test_a_viewer_sees_no_edit_controls_and_the_api_refuses_its_writes(
 ) -> None:
     page = signed_in(browser, host, DEMO_VIEWER)
     expect(page.locator("#who")).to_have_text(DEMO_VIEWER.name)
+    # the keyboard alone: the first Tab reaches the skip link, Enter in a field searches
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.getAttribute('href')") == "#main"
+    page.locator("#q-iuv").focus()
+    page.keyboard.type("01999999999999999")
+    page.keyboard.press("Enter")
+    expect(page.locator("#status")).to_contain_text("Nessuna posizione trovata")
     for control in ("#new", "#edit", "#invalidate", "#save"):
         expect(page.locator(control)).to_have_count(0)
     body = {
