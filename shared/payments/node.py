@@ -57,6 +57,9 @@ class GatewayNode:
         # The registry caches parties; NotFound here means PAYMENTS_PSP_ID is not seeded.
         return await self._parties.get(self._psp_id)
 
+    async def psp_name(self) -> str:
+        return (await self._party()).name
+
     async def verify(self, ec_fiscal_code: str, notice_code: str, *, now: datetime) -> NoticeAnswer:
         notice = NoticeRef(pa_fiscal_code=ec_fiscal_code, notice_number=notice_code)
         return await self._gateway.verify(await self._party(), notice, now=now)

@@ -41,7 +41,6 @@ OTHER_CONFIRMATION = "OTHER_CONFIRMATION"
 class PaymentPolicy:
     node_psp_id: str
     """The app's own PSP party at the node (``PAYMENTS_PSP_ID``)."""
-    node_psp_name: str
     charge_psp_id: str
     """The PSP whose gateway holds the instruments' contracts (the wallet's PSP)."""
     stuck_after: timedelta = timedelta(minutes=2)
@@ -107,7 +106,7 @@ class Payments:
             amount=activation.amount,
             fee=fee,
             psp_id=self._policy.node_psp_id,
-            psp_name=self._policy.node_psp_name,
+            psp_name=(await self._node.psp_name())[:140],
             payment_token=activation.payment_token,
             expires_at=activation.expires_at,
             stand_in=activation.stand_in,

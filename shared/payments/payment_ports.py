@@ -39,6 +39,10 @@ class Charge:
 class PaymentNode(Protocol):
     """pagoPA's node as the app's own PSP sees it (shared/payments/node.py wraps the gateway)."""
 
+    async def psp_name(self) -> str:
+        """The name of the PSP the app acts as (the receipt shows it)."""
+        ...
+
     async def verify(
         self, ec_fiscal_code: str, notice_code: str, *, now: datetime
     ) -> NoticeAnswer: ...

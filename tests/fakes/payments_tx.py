@@ -81,6 +81,9 @@ class FakeNode:
         self.lifetime = lifetime
         self.outcome_error: Exception | None = None
 
+    async def psp_name(self) -> str:
+        return "App PSP"
+
     def publish(self, ec: str, notice: str, **kwargs: object) -> NodeNotice:
         found = NodeNotice(**kwargs)  # type: ignore[arg-type]
         self.notices[(ec, notice)] = found

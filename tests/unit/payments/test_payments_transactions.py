@@ -69,9 +69,7 @@ class World:
             wallet=self.wallet,
             settlement=settlement,
             fees=Fees({"APPPSP": 100}),
-            policy=PaymentPolicy(
-                node_psp_id="APPPSP", node_psp_name="App PSP", charge_psp_id="DEMOPSP"
-            ),
+            policy=PaymentPolicy(node_psp_id="APPPSP", charge_psp_id="DEMOPSP"),
         )
 
     async def create(self, now: datetime = T0) -> Transaction:
