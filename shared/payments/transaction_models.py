@@ -15,6 +15,7 @@ from shared.notices.models import EC_FISCAL_CODE, NAV
 from shared.payments.codes import MAX_SCANNED
 from shared.payments.transactions import Status, Transaction
 from shared.standin.models import IDEMPOTENCY_KEY
+from shared.wallet.models import WALLET_ID
 
 __all__ = ["AuthRequestIn", "NewTransactionIn", "TransactionOut"]
 
@@ -47,7 +48,7 @@ class AuthRequestIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    wallet_id: str = Field(alias="walletId", min_length=1, max_length=64)
+    wallet_id: str = Field(alias="walletId", pattern=WALLET_ID)
     idempotency_key: str = Field(alias="idempotencyKey", pattern=IDEMPOTENCY_KEY)
 
 

@@ -30,6 +30,8 @@ NOTICE = "302000100000009424"
 USER = "a" * 64
 OTHER = "b" * 64
 FISCAL_CODE = "RSSMRA80A01H501U"
+W1 = "w" + "1" * 80
+W2 = "w" + "2" * 80
 T0 = datetime(2026, 12, 7, 10, 0, tzinfo=UTC)
 
 
@@ -43,7 +45,7 @@ class World:
         self.node = FakeNode(stand_in=stand_in)
         self.node.publish(EC, NOTICE)
         self.wallet = FakeWallet()
-        self.wallet.add(USER, "w1")
+        self.wallet.add(USER, W1)
         self.gateway = FakeChargeGateway()
         self.receipts = FakeReceiptStore()
         self.notifier = FakeNotifier()
@@ -79,7 +81,7 @@ class World:
     async def pay(
         self, transaction: Transaction, key: str = "tap-1", now: datetime = T0
     ) -> Transaction:
-        request = AuthRequestIn(wallet_id="w1", idempotency_key=key)
+        request = AuthRequestIn(wallet_id=W1, idempotency_key=key)
         return await self.payments.authorize(USER, transaction.transaction_id, request, now=now)
 
     def stored(self, transaction: Transaction) -> Transaction:
@@ -204,7 +206,7 @@ async def test_a_confirmed_payment_is_charged_closed_receipted_and_notified() ->
     assert url == RECEIPTS_PATH + receipt.receipt_id
     assert (receipt.amount, receipt.fee, receipt.method) == (12550, 100, "VISA ···· 4242")
     assert await world.receipts.get_for(USER, receipt.receipt_id) == receipt
-    assert world.wallet.usage == ["w1"]
+    assert world.wallet.usage == [W1]
 
 
 async def test_a_double_tap_pays_once() -> None:
@@ -239,11 +241,11 @@ async def test_a_confirmation_with_another_key_is_refused() -> None:
 
 async def test_another_citizens_instrument_is_not_found_and_nothing_is_charged() -> None:
     world = World()
-    world.wallet.add(OTHER, "w2")
+    world.wallet.add(OTHER, W2)
     created = await world.create()
     with pytest.raises(NotFound):
         await world.payments.authorize(
-            USER, created.transaction_id, AuthRequestIn(wallet_id="w2", idempotency_key="k"), now=T0
+            USER, created.transaction_id, AuthRequestIn(wallet_id=W2, idempotency_key="k"), now=T0
         )
     assert world.gateway.requests == 0
     assert world.stored(created).status == "ACTIVATED"
@@ -251,7 +253,7 @@ async def test_another_citizens_instrument_is_not_found_and_nothing_is_charged()
 
 async def test_an_instrument_not_enabled_for_pagopa_cannot_pay() -> None:
     world = World()
-    world.wallet.add(USER, "w1", pagopa=False)
+    world.wallet.add(USER, W1, pagopa=False)
     created = await world.create()
     with pytest.raises(Conflict):
         await world.pay(created)
@@ -268,7 +270,7 @@ async def test_another_citizen_cannot_see_or_pay_the_transaction() -> None:
         await world.payments.authorize(
             OTHER,
             created.transaction_id,
-            AuthRequestIn(wallet_id="w1", idempotency_key="k"),
+            AuthRequestIn(wallet_id=W1, idempotency_key="k"),
             now=T0,
         )
 
