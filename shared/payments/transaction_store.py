@@ -87,9 +87,8 @@ class CosmosTransactionStore:
         ]
         found: list[Document] = []
         async with guarded(self._timeout * 4):
-            async for item in self._c.query_items(
-                query, parameters=parameters, enable_cross_partition_query=True
-            ):
+            # No partition key: the async client queries every partition.
+            async for item in self._c.query_items(query, parameters=parameters):
                 found.append(item)
                 if len(found) >= limit:
                     break
