@@ -11,6 +11,7 @@ from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING
 
+from shared.payments.debtors import ArchiveDebtors
 from shared.payments.fees import parse_fees
 from shared.payments.gateway_client import HttpChargeGateway
 from shared.payments.node import GatewayNode
@@ -124,6 +125,7 @@ class PaymentsParts:
             store=self.store,
             node=self.node,
             wallet=self._root.wallet(),
+            debtors=ArchiveDebtors(self._root.notices(), self._root.user_ids()),
             settlement=self.settlement,
             fees=parse_fees(s.payments_psp_fees),
             policy=policy,

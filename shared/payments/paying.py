@@ -20,7 +20,7 @@ from datetime import datetime, timedelta
 
 from shared.payments.codes import parse_scanned
 from shared.payments.fees import Fees
-from shared.payments.payment_ports import Instruments, PaymentNode, TransactionStore
+from shared.payments.payment_ports import Debtors, Instruments, PaymentNode, TransactionStore
 from shared.payments.settling import Settlement
 from shared.payments.transaction_models import AuthRequestIn, NewTransactionIn
 from shared.payments.transaction_store import from_document, to_document
@@ -59,6 +59,7 @@ class Payments:
         store: TransactionStore,
         node: PaymentNode,
         wallet: Instruments,
+        debtors: Debtors,
         settlement: Settlement,
         fees: Fees,
         policy: PaymentPolicy,
@@ -66,6 +67,7 @@ class Payments:
         self._store = store
         self._node = node
         self._wallet = wallet
+        self._debtors = debtors
         self._settlement = settlement
         self._fees = fees
         self._policy = policy
@@ -90,6 +92,7 @@ class Payments:
             ec, notice = request.ec_fiscal_code, request.notice_code
         fee = self._fees.of(self._policy.node_psp_id)
         found = await self._node.verify(ec, notice, now=now)
+        debtor = await self._debtors.debtor(ec, notice, now=now)
         transaction_id = uuid.uuid4().hex
         activation = await self._node.activate(
             ec, notice, amount=found.amount, idempotency_key=transaction_id, now=now
@@ -112,6 +115,7 @@ class Payments:
             stand_in=activation.stand_in,
             created_at=now,
             updated_at=now,
+            debtor=debtor,
         )
         await self._store.create(to_document(transaction))
         logger.info("transaction %s activated (stand-in %s)", transaction_id, activation.stand_in)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol
 
-from shared.payments.receipt_model import Receipt
+from shared.payments.receipt_model import Person, Receipt
 from shared.platform.cosmos import Document
 from shared.standin.models import Activation, NoticeAnswer, OutcomeOut
 from shared.wallet.models import AuthData, Instrument
@@ -18,6 +18,7 @@ __all__ = [
     "Charge",
     "ChargeGateway",
     "ChargeStatus",
+    "Debtors",
     "Instruments",
     "PaymentNode",
     "ReceivedNotifier",
@@ -67,6 +68,14 @@ class PaymentNode(Protocol):
         fee: int,
         now: datetime,
     ) -> OutcomeOut: ...
+
+
+class Debtors(Protocol):
+    """Who owes a notice (shared/payments/debtors.py reads the archive); None: unknown."""
+
+    async def debtor(
+        self, ec_fiscal_code: str, notice_code: str, *, now: datetime
+    ) -> Person | None: ...
 
 
 class Instruments(Protocol):

@@ -62,8 +62,8 @@ def receipt_of(transaction: Transaction) -> Receipt:
         method=transaction.method or "CARD",
         paid_at=transaction.paid_at,
         stand_in=transaction.stand_in,
-        # The node's verify does not name the notice's debtor: the payer stands for them.
-        debtor=payer,
+        # A notice the archive does not hold names no debtor: the payer stands for them.
+        debtor=transaction.debtor or payer,
         payer=payer,
     )
 

@@ -22,6 +22,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from shared.payments.receipt_model import Person
 from shared.platform.errors import Conflict
 
 __all__ = [
@@ -109,6 +110,9 @@ class Transaction(BaseModel):
     authorization_code: str | None = Field(default=None, alias="authorizationCode")
     receipt_id: str | None = Field(default=None, alias="receiptId")
     paid_at: datetime | None = Field(default=None, alias="paidAt")
+    debtor: Person | None = Field(
+        default=None, description="Who owes the notice, as the archive names them."
+    )
     history: tuple[Step, ...] = ()
 
     @property

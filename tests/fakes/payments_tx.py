@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from shared.payments.payment_ports import Charge, ChargeStatus
-from shared.payments.receipt_model import Receipt
+from shared.payments.receipt_model import Person, Receipt
 from shared.platform.cosmos import Document, StaleDocument, body
 from shared.platform.errors import Conflict, DependencyError, NotFound
 from shared.standin.models import Activation, NoticeAnswer, OutcomeOut
@@ -188,6 +188,16 @@ class FakeNode:
 
     def oks(self) -> int:
         return sum(1 for f in self.notices.values() for _, o, _ in f.outcomes if o == "OK")
+
+
+class FakeDebtors:
+    def __init__(self) -> None:
+        self.known: dict[tuple[str, str], Person] = {}
+
+    async def debtor(
+        self, ec_fiscal_code: str, notice_code: str, *, now: datetime
+    ) -> Person | None:
+        return self.known.get((ec_fiscal_code, notice_code))
 
 
 class FakeWallet:

@@ -11,6 +11,7 @@ import pytest
 
 from shared.payments.fees import Fees
 from shared.payments.paying import OTHER_CONFIRMATION, TOKEN_EXPIRED, PaymentPolicy, Payments
+from shared.payments.receipt_model import Person
 from shared.payments.settling import RECEIPTS_PATH, Settlement
 from shared.payments.transaction_models import AuthRequestIn, NewTransactionIn
 from shared.payments.transaction_store import from_document
@@ -19,6 +20,7 @@ from shared.platform.errors import Conflict, DependencyError, Gone, Invalid, Not
 from tests.fakes.payments import FakeReceiptStore
 from tests.fakes.payments_tx import (
     FakeChargeGateway,
+    FakeDebtors,
     FakeNode,
     FakeNotifier,
     FakeWallet,
@@ -49,6 +51,7 @@ class World:
         self.gateway = FakeChargeGateway()
         self.receipts = FakeReceiptStore()
         self.notifier = FakeNotifier()
+        self.debtors = FakeDebtors()
         self.crash_after_charge = False
 
         def after_charge() -> None:
@@ -69,6 +72,7 @@ class World:
             store=self.store,
             node=self.node,
             wallet=self.wallet,
+            debtors=self.debtors,
             settlement=settlement,
             fees=Fees({"APPPSP": 100}),
             policy=PaymentPolicy(node_psp_id="APPPSP", charge_psp_id="DEMOPSP"),
@@ -415,3 +419,21 @@ async def test_a_stand_in_payment_completes_the_same_way() -> None:
     assert transaction.status == "NOTIFIED_OK"
     assert transaction.stand_in
     assert world.notifier.sent[0][0].stand_in
+
+
+async def test_the_receipt_names_the_archives_debtor_and_the_payer() -> None:
+    world = World()
+    debtor = Person(fiscal_code="VRDLGU75B02F205X", full_name="Luigi Verdi", user_id=OTHER)
+    world.debtors.known[(EC, NOTICE)] = debtor
+    await world.pay(await world.create())
+    receipt = world.notifier.sent[0][0]
+    assert receipt.debtor == debtor
+    assert (receipt.payer.fiscal_code, receipt.payer.user_id) == (FISCAL_CODE, USER)
+    assert await world.receipts.get_for(OTHER, receipt.receipt_id) == receipt  # the debtor's too
+
+
+async def test_without_a_known_debtor_the_payer_stands_for_them() -> None:
+    world = World()
+    await world.pay(await world.create())
+    receipt = world.notifier.sent[0][0]
+    assert receipt.debtor == receipt.payer
