@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -24,7 +25,13 @@ from shared.payments.payment_ports import Debtors, Instruments, PaymentNode, Tra
 from shared.payments.settling import Settlement
 from shared.payments.transaction_models import AuthRequestIn, NewTransactionIn
 from shared.payments.transaction_store import from_document, to_document
-from shared.payments.transactions import IN_FLIGHT, Transaction, advance, expired
+from shared.payments.transactions import (
+    IN_FLIGHT,
+    TRANSACTION_ID,
+    Transaction,
+    advance,
+    expired,
+)
 from shared.platform.cosmos import Document, StaleDocument
 from shared.platform.errors import Conflict, DependencyError, Gone, NotFound
 from shared.platform.retry import retry_on_stale
@@ -123,7 +130,12 @@ class Payments:
 
     # ------------------------------------------------------------------ read
     async def _load(self, user_id: str, transaction_id: str) -> tuple[Transaction, Document]:
-        found = await self._store.get(user_id, transaction_id)
+        # Checked before any read: an id this service never gives is simply not found.
+        found = (
+            await self._store.get(user_id, transaction_id)
+            if re.fullmatch(TRANSACTION_ID, transaction_id)
+            else None
+        )
         if found is None:
             raise NotFound(f"no transaction {transaction_id[:64]}")
         return from_document(found), found

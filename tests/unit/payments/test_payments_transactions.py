@@ -437,3 +437,10 @@ async def test_without_a_known_debtor_the_payer_stands_for_them() -> None:
     await world.pay(await world.create())
     receipt = world.notifier.sent[0][0]
     assert receipt.debtor == receipt.payer
+
+
+async def test_an_id_this_service_never_gives_is_not_found() -> None:
+    world = World()
+    for odd in ("", "x" * 300, "../tx", "0" * 31, "A" * 32):
+        with pytest.raises(NotFound):
+            await world.payments.get(USER, odd, now=T0)
