@@ -158,9 +158,9 @@ class Payments:
         """
         instrument: tuple[str, str] | None = None  # (contract id, method) once checked
 
-        async def confirm() -> tuple[Transaction, bool]:
-            """The transaction confirmed by this request (True), or as another attempt of the
-            same confirmation left it (False)."""
+        async def confirm() -> tuple[Transaction, Document | None]:
+            """The transaction confirmed by this request and its document as written, or as
+            another attempt of the same confirmation left it (None)."""
             nonlocal instrument
             transaction, document = await self._load(user_id, transaction_id)
             if transaction.auth_key is not None:
@@ -169,7 +169,7 @@ class Payments:
                         "the transaction was confirmed already, with another key",
                         code=OTHER_CONFIRMATION,
                     )
-                return transaction, False
+                return transaction, None
             if transaction.status != "ACTIVATED":
                 raise Conflict(f"the transaction is {transaction.status}", code="TRANSACTION_STATE")
             if expired(transaction, now):
@@ -198,16 +198,15 @@ class Payments:
                 method=instrument[1],
                 charge_id=transaction.transaction_id,
             )
-            await self._store.replace(to_document(confirmed, document))
-            return confirmed, True
+            return confirmed, await self._store.replace(to_document(confirmed, document))
 
-        transaction, mine = await retry_on_stale(
+        transaction, written = await retry_on_stale(
             confirm, conflict=DependencyError("cosmos", "transaction kept changing", retry_after=1)
         )
-        if not mine:
+        if written is None:
             return transaction
         assert instrument is not None
-        return await self._settlement.charge(transaction, instrument[0], now=now)
+        return await self._settlement.charge(transaction, instrument[0], now=now, held=written)
 
     # ------------------------------------------------------------------ cancel
     async def cancel(self, user_id: str, transaction_id: str, *, now: datetime) -> Transaction:

@@ -31,7 +31,7 @@ from shared.payments.payment_ports import (
 from shared.payments.receipt_model import Person, Receipt, ReceiptSink
 from shared.payments.transaction_store import from_document, to_document
 from shared.payments.transactions import Status, Transaction, advance
-from shared.platform.cosmos import StaleDocument
+from shared.platform.cosmos import Document, StaleDocument
 from shared.platform.errors import DependencyError, DomainError, NotFound, UpstreamFailed
 
 logger = logging.getLogger(__name__)
@@ -99,22 +99,31 @@ class Settlement:
         *,
         now: datetime,
         reason: str | None = None,
+        held: Document | None = None,
         **changes: Any,
-    ) -> Transaction | None:
-        """``transaction`` moved to ``status`` as stored; None when another step moved it
-        first (the stored one is not where ``transaction`` was)."""
-        document = await self._store.get(transaction.user_id, transaction.transaction_id)
-        if document is None:
-            return None
+    ) -> tuple[Transaction, Document] | None:
+        """``transaction`` moved to ``status`` as stored, and the document written; None when
+        another step moved it first (the stored one is not where ``transaction`` was).
+
+        ``held``: the transaction's document as this process last wrote it, tried first (a
+        read less per step); if it is stale, the stored one decides.
+        """
+        document = held
+        if document is None or from_document(document).status != transaction.status:
+            document = await self._store.get(transaction.user_id, transaction.transaction_id)
+            if document is None:
+                return None
         current = from_document(document)
         if current.status != transaction.status:
             return None
         moved = advance(current, status, now=now, reason=reason, **changes)
         try:
-            await self._store.replace(to_document(moved, document))
+            written = await self._store.replace(to_document(moved, document))
         except StaleDocument:
-            return None
-        return moved
+            if held is None:
+                return None
+            return await self._move(transaction, status, now=now, reason=reason, **changes)
+        return moved, written
 
     async def _latest(self, transaction: Transaction) -> Transaction:
         document = await self._store.get(transaction.user_id, transaction.transaction_id)
@@ -122,7 +131,12 @@ class Settlement:
 
     # ------------------------------------------------------------------ charge
     async def charge(
-        self, transaction: Transaction, contract_id: str, *, now: datetime
+        self,
+        transaction: Transaction,
+        contract_id: str,
+        *,
+        now: datetime,
+        held: Document | None = None,
     ) -> Transaction:
         """Charge ``transaction`` (``AUTHORIZATION_REQUESTED``) on ``contract_id``, then go on."""
         assert transaction.charge_id is not None
@@ -134,10 +148,15 @@ class Settlement:
             description=f"{transaction.ec_name}: {transaction.description}"[:140],
         )
         self._after_charge()
-        return await self._charged(transaction, result, now=now)
+        return await self._charged(transaction, result, now=now, held=held)
 
     async def _charged(
-        self, transaction: Transaction, result: Charge, *, now: datetime
+        self,
+        transaction: Transaction,
+        result: Charge,
+        *,
+        now: datetime,
+        held: Document | None = None,
     ) -> Transaction:
         assert transaction.charge_id is not None
         try:
@@ -158,25 +177,32 @@ class Settlement:
             return transaction
         if result.status in _NOT_TAKEN:
             moved = await self._move(
-                transaction, "UNAUTHORIZED", now=now, reason=result.reason or result.status
+                transaction,
+                "UNAUTHORIZED",
+                now=now,
+                reason=result.reason or result.status,
+                held=held,
             )
             if moved is None:
                 return await self._latest(transaction)
-            await self.release(moved, now=now)
-            return moved
+            await self.release(moved[0], now=now)
+            return moved[0]
         moved = await self._move(
             transaction,
             "AUTHORIZATION_COMPLETED",
             now=now,
+            held=held,
             authorization_code=result.authorization_code,
             paid_at=now,
         )
         if moved is None:
             return await self._latest(transaction)
-        return await self._close(moved, now=now)
+        return await self._close(moved[0], now=now, held=moved[1])
 
     # ------------------------------------------------------------------ outcome at the node
-    async def _close(self, transaction: Transaction, *, now: datetime) -> Transaction:
+    async def _close(
+        self, transaction: Transaction, *, now: datetime, held: Document | None = None
+    ) -> Transaction:
         assert transaction.paid_at is not None
         try:
             await self._node.outcome(
@@ -194,19 +220,25 @@ class Settlement:
             # The node will not take it (the token was replaced after expiring, the notice was
             # paid otherwise): the citizen gets the money back.
             moved = await self._move(
-                transaction, "REFUND_REQUESTED", now=now, reason=f"outcome refused: {error.detail}"
+                transaction,
+                "REFUND_REQUESTED",
+                now=now,
+                reason=f"outcome refused: {error.detail}",
+                held=held,
             )
             if moved is None:
                 return await self._latest(transaction)
-            return await self._refund(moved, now=now)
+            return await self._refund(moved[0], now=now, held=moved[1])
         moved = await self._move(
-            transaction, "CLOSED", now=now, receipt_id=transaction.payment_token
+            transaction, "CLOSED", now=now, held=held, receipt_id=transaction.payment_token
         )
         if moved is None:
             return await self._latest(transaction)
-        return await self._notify(moved, now=now)
+        return await self._notify(moved[0], now=now, held=moved[1])
 
-    async def _notify(self, transaction: Transaction, *, now: datetime) -> Transaction:
+    async def _notify(
+        self, transaction: Transaction, *, now: datetime, held: Document | None = None
+    ) -> Transaction:
         receipt = receipt_of(transaction)
         await self._receipts.record(receipt)
         if transaction.wallet_id is not None:
@@ -217,10 +249,12 @@ class Settlement:
         await self._notifier.payment_received(
             receipt, receipt_url=f"{RECEIPTS_PATH}{receipt.receipt_id}"
         )
-        moved = await self._move(transaction, "NOTIFIED_OK", now=now)
-        return moved if moved is not None else await self._latest(transaction)
+        moved = await self._move(transaction, "NOTIFIED_OK", now=now, held=held)
+        return moved[0] if moved is not None else await self._latest(transaction)
 
-    async def _refund(self, transaction: Transaction, *, now: datetime) -> Transaction:
+    async def _refund(
+        self, transaction: Transaction, *, now: datetime, held: Document | None = None
+    ) -> Transaction:
         assert transaction.charge_id is not None
         try:
             result = await self._gateway.refund(psp_id=self._psp, charge_id=transaction.charge_id)
@@ -232,8 +266,8 @@ class Settlement:
                 "refund of %s: gateway says %s", transaction.transaction_id, result.status
             )
             return transaction
-        moved = await self._move(transaction, "REFUNDED", now=now)
-        return moved if moved is not None else await self._latest(transaction)
+        moved = await self._move(transaction, "REFUNDED", now=now, held=held)
+        return moved[0] if moved is not None else await self._latest(transaction)
 
     # ------------------------------------------------------------------ the notice freed
     async def release(self, transaction: Transaction, *, now: datetime) -> None:
