@@ -4,7 +4,7 @@ in-memory fakes of tests/fakes/payments_tx.py: statuses, bodies and problem code
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import azure.functions as func
@@ -35,7 +35,7 @@ class PaymentsRoot(FakeRoot):
 
 
 @pytest.fixture
-async def root() -> Iterator[PaymentsRoot]:
+async def root() -> AsyncIterator[PaymentsRoot]:
     fake = PaymentsRoot()
     fake.world.wallet.add(await fake.user_ids().of(CF), W1)
     use_root(fake)
