@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import copy
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -254,11 +255,14 @@ class FakeChargeGateway:
         self.never_arrives = False
         self.down = False
         self.requests = 0
+        self.on_charge: Callable[[], None] = lambda: None
+        """Runs while the gateway takes a charge (another writer acting meanwhile)."""
 
     async def charge(
         self, *, psp_id: str, charge_id: str, contract_id: str, amount: int, description: str
     ) -> Charge:
         self.requests += 1
+        self.on_charge()
         if self.down or self.never_arrives:
             return Charge("UNKNOWN", reason="timeout")
         if charge_id not in self.charges:

@@ -444,3 +444,19 @@ async def test_an_id_this_service_never_gives_is_not_found() -> None:
     for odd in ("", "x" * 300, "../tx", "0" * 31, "A" * 32):
         with pytest.raises(NotFound):
             await world.payments.get(USER, odd, now=T0)
+
+
+async def test_a_step_whose_document_changed_meanwhile_decides_on_the_stored_one() -> None:
+    world = World()
+    created = await world.create()
+    key = (f"tx:{USER}", f"tx:{created.transaction_id}")
+
+    def touched() -> None:  # another writer rewrites it while the gateway charges: new ETag
+        world.store.items[key]["_etag"] = "changed"
+
+    world.gateway.on_charge = touched
+    transaction = await world.pay(created)
+    assert transaction.status == "NOTIFIED_OK"
+    assert world.stored(created).status == "NOTIFIED_OK"
+    assert world.gateway.requests == 1
+    assert world.node.oks() == 1
