@@ -410,7 +410,7 @@ class CapabilitySettings(BaseSettings):
     payments_crash_after_charge: bool = Field(
         default=False,
         description="Local crash tests only: the process exits right after the gateway "
-        "answers a charge (before the outcome). Refused unless the dev host runs the app.",
+        "answers a charge (before the outcome). Refused in Azure (WEBSITE_SITE_NAME set).",
     )
 
     # Wallet: onboarding through the configured PSP's hosted page.
