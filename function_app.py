@@ -2,7 +2,17 @@
 
 import azure.functions as func
 
-from functions import backoffice, cashback, cashback_files, notices, platform, push, standin, wallet
+from functions import (
+    backoffice,
+    cashback,
+    cashback_files,
+    notices,
+    payments,
+    platform,
+    push,
+    standin,
+    wallet,
+)
 
 app = func.FunctionApp()
 app.register_functions(platform.bp)
@@ -10,6 +20,7 @@ app.register_functions(backoffice.bp)
 app.register_functions(cashback.bp)
 app.register_functions(cashback_files.bp)
 app.register_functions(notices.bp)
+app.register_functions(payments.bp)
 app.register_functions(push.bp)
 app.register_functions(standin.bp)
 app.register_functions(wallet.bp)

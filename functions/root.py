@@ -11,6 +11,7 @@ from functools import cached_property
 
 from functions.cashback_push import CashbackPush
 from functions.files_root import CashbackFiles
+from functions.payments_root import PaymentsParts
 from functions.standin_root import StandInParts
 from shared.auth.citizen import CitizenTokenVerifier
 from shared.auth.keys import JwksKeys, KeySource, PemKeys
@@ -35,6 +36,7 @@ from shared.notices.store import CosmosBulkStore, CosmosNoticeStore
 from shared.parties.service import PartyRegistry
 from shared.parties.store import CosmosPartyStore
 from shared.parties.users import BackOfficeUsers
+from shared.payments.paying import Payments
 from shared.platform import telemetry
 from shared.platform.clients import Clients, SessionSpec, get_clients
 from shared.platform.clock import Clock, current_clock
@@ -352,6 +354,15 @@ class Root:
 
     def standin_receipts(self) -> Receipts:
         return self.standin.receipts
+
+    # ------------------------------------------------------------------ payments
+    @cached_property
+    def payments_parts(self) -> PaymentsParts:
+        """The payment transactions' parts (functions/payments_root.py), built once."""
+        return PaymentsParts(self)
+
+    def payments(self) -> Payments:
+        return self.payments_parts.payments
 
     def push_requests(self) -> PushRequests:
         return self._push_requests

@@ -102,6 +102,9 @@ param cashbackHpanListSchedule string = '0 0 1 * * *'
 @description('STANDIN_EVALUATE_SCHEDULE: when stations in stand-in are probed and the entry and exit rules applied.')
 param standinEvaluateSchedule string = '0 */5 * * * *'
 
+@description('PAYMENTS_RECONCILE_SCHEDULE: when payments a crash or a timeout left in flight are finished from the gateway\'s state.')
+param paymentsReconcileSchedule string = '0 * * * * *'
+
 // Cosmos DB
 
 @description('serverless (pay per request, nothing at idle, one region) or autoscale (provisioned throughput: per container where cosmosContainerAutoscaleMaxThroughput names one, else the database\'s shared throughput).')
@@ -450,6 +453,7 @@ module checks 'modules/checks.bicep' = {
       CASHBACK_PAYOUTS_SCHEDULE: cashbackPayoutsSchedule
       CASHBACK_HPAN_LIST_SCHEDULE: cashbackHpanListSchedule
       STANDIN_EVALUATE_SCHEDULE: standinEvaluateSchedule
+      PAYMENTS_RECONCILE_SCHEDULE: paymentsReconcileSchedule
     }
   }
 }
@@ -650,6 +654,7 @@ var appSettings = {
   CASHBACK_PAYOUTS_SCHEDULE: cashbackPayoutsSchedule
   CASHBACK_HPAN_LIST_SCHEDULE: cashbackHpanListSchedule
   STANDIN_EVALUATE_SCHEDULE: standinEvaluateSchedule
+  PAYMENTS_RECONCILE_SCHEDULE: paymentsReconcileSchedule
   // Push: one keep-alive session per Notification Hubs namespace (the hubs are PUSH_HUB_<n>_*).
   PUSH_CONNECTOR_LIMIT: '32'
   PUSH_CONNECTOR_LIMIT_PER_HOST: '32'
@@ -697,6 +702,10 @@ var appSettings = {
   // Stand-in: payments, stations and traffic counters; receipts on their way to ECs.
   STANDIN_CONTAINER: cosmosContainers.standin.name
   PAYMENTS_CONTAINER: cosmosContainers.payments.name
+  PAYMENTS_PSP_ID: walletPspId
+  PAYMENTS_PSP_FEES: '{"${walletPspId}": 100}'
+  PAYMENTS_STUCK_SECONDS: '120'
+  PAYMENTS_CRASH_AFTER_CHARGE: 'false'
   STANDIN_RECEIPTS_QUEUE: servicebusQueues.standin_receipts.name
   STANDIN_TOKEN_MINUTES: '30'
   STANDIN_STATION_TIMEOUT_SECONDS: '5'

@@ -78,6 +78,7 @@ locals {
     CASHBACK_PAYOUTS_SCHEDULE   = var.cashback_payouts_schedule
     CASHBACK_HPAN_LIST_SCHEDULE = var.cashback_hpan_list_schedule
     STANDIN_EVALUATE_SCHEDULE   = var.standin_evaluate_schedule
+    PAYMENTS_RECONCILE_SCHEDULE = var.payments_reconcile_schedule
 
     # Push: one keep-alive session per Notification Hubs namespace (the hubs are PUSH_HUB_<n>_*).
     PUSH_CONNECTOR_LIMIT          = "32"
@@ -131,6 +132,10 @@ locals {
     # Stand-in: payments, stations and traffic counters; receipts on their way to ECs.
     STANDIN_CONTAINER               = azurerm_cosmosdb_sql_container.this["standin"].name
     PAYMENTS_CONTAINER              = azurerm_cosmosdb_sql_container.this["payments"].name
+    PAYMENTS_PSP_ID                 = var.wallet_psp_id
+    PAYMENTS_PSP_FEES               = "{\"${var.wallet_psp_id}\": 100}"
+    PAYMENTS_STUCK_SECONDS          = "120"
+    PAYMENTS_CRASH_AFTER_CHARGE     = "false"
     STANDIN_RECEIPTS_QUEUE          = azurerm_servicebus_queue.this["standin_receipts"].name
     STANDIN_TOKEN_MINUTES           = "30"
     STANDIN_STATION_TIMEOUT_SECONDS = "5"

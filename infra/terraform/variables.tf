@@ -630,3 +630,14 @@ variable "alert_cosmos_throttled_requests" {
   type        = number
   default     = 50
 }
+
+variable "payments_reconcile_schedule" {
+  description = "PAYMENTS_RECONCILE_SCHEDULE: when payments a crash or a timeout left in flight are finished from the gateway's state."
+  type        = string
+  default     = "0 * * * * *"
+
+  validation {
+    condition     = can(regex("^[0-9A-Za-z*/,-]+( [0-9A-Za-z*/,-]+){5}$", var.payments_reconcile_schedule))
+    error_message = "payments_reconcile_schedule: six NCRONTAB fields separated by one space (second minute hour day month day-of-week)."
+  }
+}

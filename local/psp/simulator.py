@@ -8,6 +8,9 @@ The wallet's side (each request signed by the wallet with the PSP's secret, ``x-
   ``{bin, lastFourDigits, expiringDate (MM/YY), circuit, state: GDI_VERIFICATION, iframeUrl}``
   (the 3-D Secure page); 409 while no card has been typed.
 
+Payments' side: charges on the contract an ``EXECUTED`` onboarding opened, their state and
+refunds (:mod:`local.psp.charges`).
+
 The citizen's side: ``GET/POST /hosted/{sessionId}`` (card number checked with Luhn, expiry)
 and ``GET/POST /3ds/{sessionId}`` (the test code :data:`THREE_DS_CODE`; cancel). The outcome is
 POSTed to the order's ``notificationUrl`` with ``Authorization: Bearer <notificationToken>`` and
@@ -38,6 +41,7 @@ import aiohttp
 from aiohttp import web
 
 from local.devclock import DevClock
+from local.psp.charges import Charges
 from local.psp.pages import (
     THREE_DS_CODE,
     card_page,
@@ -123,6 +127,7 @@ class Session:
     return_url: str
     notification_url: str
     token: str
+    contract_id: str = ""
     state: str = "OPEN"  # OPEN -> CARD -> DONE
     card: Card | None = None
     result: str | None = None
@@ -163,6 +168,7 @@ class Simulator:
         self.sessions: dict[str, Session] = {}
         self.orders: dict[str, Session] = {}
         self.http: aiohttp.ClientSession | None = None
+        self.charges = Charges(clock, secret)
 
     def app(self) -> web.Application:
         app = web.Application(client_max_size=64 * 1024)
@@ -176,6 +182,7 @@ class Simulator:
         app.router.add_post("/test/sessions/{sessionId}/3ds", self.test_three_ds)
         app.router.add_post("/test/sessions/{sessionId}/replay", self.test_replay)
         app.router.add_get("/test/sessions/{sessionId}", self.show)
+        self.charges.routes(app)
         app.on_startup.append(self._start)
         app.on_cleanup.append(self._stop)
         return app
@@ -211,7 +218,15 @@ class Simulator:
             return _problem(400, "expected {orderId, walletId, resultUrl, notificationUrl, ...}")
         if order_id in self.orders:
             return _problem(409, "order already built")
-        session = Session(uuid.uuid4().hex, order_id, wallet_id, result_url, notify, token)
+        session = Session(
+            uuid.uuid4().hex,
+            order_id,
+            wallet_id,
+            result_url,
+            notify,
+            token,
+            contract_id=str(body.get("contractId") or ""),
+        )
         self.sessions[session.session_id] = self.orders[order_id] = session
         redirect = f"{request.scheme}://{request.host}/hosted/{session.session_id}"
         return web.json_response({"sessionId": session.session_id, "redirectUrl": redirect})
@@ -362,6 +377,9 @@ class Simulator:
     async def finish(self, session: Session, result: str, error_code: str | None) -> None:
         session.state, session.result = "DONE", result
         assert session.card is not None
+        if result == "EXECUTED" and session.contract_id:
+            # The recurring contract payments charge from now on.
+            self.charges.open_contract(session.contract_id, session.card.gateway_id)
         body: dict[str, Any] = {
             "timestampOperation": self.clock.now().isoformat(),
             "operationId": uuid.uuid4().hex,

@@ -383,6 +383,35 @@ class CapabilitySettings(BaseSettings):
         description="Cosmos DB container of the citizens' notice index, payment transactions "
         "and receipts.",
     )
+    payments_psp_id: str = Field(
+        default="DEMOPSP",
+        min_length=1,
+        description="Party id of the PSP the app acts as at the node when citizens pay notices "
+        "(a PSP of the party registry: it verifies, activates and reports outcomes).",
+    )
+    payments_psp_fees: str = Field(
+        default='{"DEMOPSP": 100}',
+        min_length=2,
+        description="The fee each PSP charges a citizen for paying a notice: a JSON object of PSP "
+        "party ids to euro cents, shown before the citizen confirms.",
+    )
+    payments_stuck_seconds: int = Field(
+        default=120,
+        ge=30,
+        le=3600,
+        description="How long a payment in flight (charged, outcome not yet reported) waits "
+        "before the payments_reconcile timer finishes it from the gateway's state, in seconds.",
+    )
+    payments_reconcile_schedule: Ncrontab = Field(
+        default="0 * * * * *",
+        description="When the timer payments_reconcile finishes payments a crash or a timeout "
+        "left in flight (completes or refunds them from the gateway's state).",
+    )
+    payments_crash_after_charge: bool = Field(
+        default=False,
+        description="Local crash tests only: the process exits right after the gateway "
+        "answers a charge (before the outcome). Refused in Azure (WEBSITE_SITE_NAME set).",
+    )
 
     # Wallet: onboarding through the configured PSP's hosted page.
     wallet_psp_id: str = Field(

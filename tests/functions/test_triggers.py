@@ -37,6 +37,7 @@ BOUND = {
     "cashback_payouts": ("timerTrigger", "%CASHBACK_PAYOUTS_SCHEDULE%"),
     "cashback_hpan_list": ("timerTrigger", "%CASHBACK_HPAN_LIST_SCHEDULE%"),
     "standin_evaluate": ("timerTrigger", "%STANDIN_EVALUATE_SCHEDULE%"),
+    "payments_reconcile": ("timerTrigger", "%PAYMENTS_RECONCILE_SCHEDULE%"),
 }
 
 
@@ -101,6 +102,7 @@ def test_the_dev_host_reads_every_schedule_from_the_settings(
         "cashback_payouts": "0 45 3 * * *",
         "cashback_hpan_list": "0 0 1 * * *",
         "standin_evaluate": "0 */5 * * * *",
+        "payments_reconcile": "0 * * * * *",
     }
 
 

@@ -1,0 +1,189 @@
+"""A citizen pays a notice end to end through the dev host: a notice published by the demo EC,
+a card onboarded through the gateway simulator, the transaction created, confirmed (twice: a
+double tap), charged on the card's contract, reported to the node, the notice PAID in the
+archive and the receipt delivered to the EC's station; the same in stand-in; a host killed
+between the charge and the outcome completes exactly once after a restart."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+
+from local.platform import DEMO_EC, DEMO_STATION, Platform
+from tests.conftest import ADMIN_KEY, Host, start_host, wait_for
+from tests.e2e.test_standin import delivered, new_notices, position_status, standin_env
+from tests.e2e.test_wallet import Onboarding, citizen, onboarded
+
+TRANSACTIONS = "/api/v1/payments/transactions"
+STATION = f"/api/ops/standin/stations/{DEMO_STATION}"
+
+
+@pytest.fixture(scope="module")
+def host(platform: Platform) -> Iterator[Host]:
+    started = start_host(platform, env=standin_env())
+    try:
+        yield started
+    finally:
+        started.stop()
+
+
+@pytest.fixture(scope="module")
+def psp(platform: Platform) -> str:
+    return platform.env["WALLET_PSP_BASE_URL"]
+
+
+@pytest.fixture(scope="module")
+def card(platform: Platform, host: Host, psp: str) -> Onboarding:
+    """One card for the module's citizen (the same card twice would replace the first)."""
+    return onboarded(platform, host, psp)
+
+
+def charges(psp: str, charge_id: str) -> list[dict[str, Any]]:
+    found = requests.get(f"{psp}/test/charges", timeout=10).json()["charges"]
+    return [c for c in found if c["chargeId"] == charge_id]
+
+
+def create(platform: Platform, host: Host, number: str) -> dict[str, Any]:
+    created = host.request(
+        "POST",
+        TRANSACTIONS,
+        json={"noticeCode": number, "ecFiscalCode": DEMO_EC},
+        headers=citizen(platform, host),
+    )
+    assert created.status_code == 201, created.text
+    body: dict[str, Any] = created.json()
+    return body
+
+
+def confirm(
+    platform: Platform, host: Host, transaction_id: str, wallet_id: str, key: str
+) -> requests.Response:
+    return host.request(
+        "POST",
+        f"{TRANSACTIONS}/{transaction_id}/auth-requests",
+        json={"walletId": wallet_id, "idempotencyKey": key},
+        headers=citizen(platform, host),
+    )
+
+
+def shown(platform: Platform, host: Host, transaction_id: str) -> dict[str, Any]:
+    answer = host.request(
+        "GET", f"{TRANSACTIONS}/{transaction_id}", headers=citizen(platform, host)
+    )
+    assert answer.status_code == 200, answer.text
+    body: dict[str, Any] = answer.json()
+    return body
+
+
+def pay_and_check(
+    platform: Platform, host: Host, psp: str, ec_control: str, card: Onboarding, *, stand_in: bool
+) -> None:
+    [number] = new_notices(host, ec_control, 1)
+    created = create(platform, host, number)
+    assert created["status"] == "ACTIVATED"
+    assert (created["amount"], created["fee"], created["total"]) == (7_300, 100, 7_400)
+    assert created["ecName"].startswith("Comune di Demo")  # the archive adds its role
+    assert created["standIn"] is stand_in
+    key = f"tap-{uuid.uuid4().hex[:8]}"
+    first = confirm(platform, host, created["transactionId"], card.wallet_id, key)
+    assert first.status_code == 200, first.text
+    assert first.json()["status"] == "NOTIFIED_OK"
+    assert first.json()["method"] == "VISA ···· 4242"
+    again = confirm(platform, host, created["transactionId"], card.wallet_id, key)  # double tap
+    assert again.status_code == 200, again.text
+    assert again.json()["status"] == "NOTIFIED_OK"
+    [charge] = charges(psp, created["transactionId"])
+    assert (charge["status"], charge["amount"], charge["requests"]) == ("AUTHORIZED", 7_400, 1)
+    assert position_status(host, number) == "PAID"
+    token = created["paymentToken"]
+    wait_for(lambda: delivered(ec_control, [token]) == {token: 1}, timeout=30)
+
+
+def test_a_notice_is_paid_with_an_onboarded_card(
+    platform: Platform, host: Host, psp: str, ec_control: str, card: Onboarding
+) -> None:
+    pay_and_check(platform, host, psp, ec_control, card, stand_in=False)
+
+
+def test_a_notice_is_paid_in_stand_in_and_its_receipt_reaches_the_ec(
+    platform: Platform, host: Host, psp: str, ec_control: str, card: Onboarding
+) -> None:
+    forced = host.request(
+        "PUT",
+        f"{STATION}/force",
+        key=ADMIN_KEY,
+        headers={"x-operator": "e2e"},
+        json={"mode": "STANDIN", "reason": "payments e2e"},
+    )
+    assert forced.status_code == 200, forced.text
+    try:
+        pay_and_check(platform, host, psp, ec_control, card, stand_in=True)
+    finally:
+        released = host.request("DELETE", f"{STATION}/force", key=ADMIN_KEY)
+        assert released.status_code == 200, released.text
+
+
+def test_a_declined_card_frees_the_notice(
+    platform: Platform, host: Host, psp: str, ec_control: str, card: Onboarding
+) -> None:
+    [number] = new_notices(host, ec_control, 1)
+    created = create(platform, host, number)
+    requests.post(f"{psp}/test/charges/behaviour", json={"next": "DECLINED"}, timeout=10)
+    try:
+        answer = confirm(platform, host, created["transactionId"], card.wallet_id, "k-1")
+    finally:
+        requests.post(f"{psp}/test/charges/behaviour", json={}, timeout=10)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["status"] == "UNAUTHORIZED"
+    assert position_status(host, number) == "VALID"
+    assert create(platform, host, number)["status"] == "ACTIVATED"  # payable again at once
+
+
+def test_a_host_killed_after_the_charge_completes_once_after_restart(
+    platform: Platform, psp: str, ec_control: str
+) -> None:
+    env = standin_env()
+    database = f"db-{uuid.uuid4().hex[:10]}"
+    first = start_host(
+        platform, database=database, env={**env, "PAYMENTS_CRASH_AFTER_CHARGE": "true"}
+    )
+    try:
+        [number] = new_notices(first, ec_control, 1)
+        card = onboarded(platform, first, psp)
+        created = create(platform, first, number)
+        with pytest.raises(requests.ConnectionError):
+            confirm(platform, first, created["transactionId"], card.wallet_id, "k-crash")
+        wait_for(lambda: first.child.proc.poll() is not None, timeout=30)
+    finally:
+        first.stop()
+    [charge] = charges(psp, created["transactionId"])
+    assert charge["status"] == "AUTHORIZED"
+    second = start_host(platform, database=database, env=env)
+    try:
+        # Nothing reached the node before the crash: the notice is still payable.
+        assert shown(platform, second, created["transactionId"])["status"] == (
+            "AUTHORIZATION_REQUESTED"
+        )
+        assert position_status(second, number) == "VALID"
+        second.advance_clock(600)
+        ran = second.request("POST", "/admin/functions/payments_reconcile", key=ADMIN_KEY)
+        assert ran.status_code in (200, 202, 204), ran.text
+        wait_for(
+            lambda: shown(platform, second, created["transactionId"])["status"] == "NOTIFIED_OK",
+            timeout=30,
+        )
+        assert position_status(second, number) == "PAID"
+        token = created["paymentToken"]
+        wait_for(lambda: delivered(ec_control, [token]) == {token: 1}, timeout=30)
+        [charge] = charges(psp, created["transactionId"])
+        assert (charge["status"], charge["requests"]) == ("AUTHORIZED", 1)
+        # A second run finds nothing left to do.
+        second.advance_clock(600)
+        second.request("POST", "/admin/functions/payments_reconcile", key=ADMIN_KEY)
+        assert delivered(ec_control, [token]) == {token: 1}
+    finally:
+        second.stop()
