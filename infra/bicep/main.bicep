@@ -361,6 +361,10 @@ var blobContainers = {
     setting: 'CASHBACK_LISTS_BLOB_CONTAINER'
     name: 'cashback-lists'
   }
+  payments_receipts: {
+    setting: 'PAYMENTS_RECEIPTS_BLOB_CONTAINER'
+    name: 'payments-receipts'
+  }
 }
 
 // Every Service Bus queue a trigger or a producer names (shared/platform/resources.py QUEUES).
@@ -689,6 +693,7 @@ var appSettings = {
   // Stand-in: payments, stations and traffic counters; receipts on their way to ECs.
   STANDIN_CONTAINER: cosmosContainers.standin.name
   PAYMENTS_CONTAINER: cosmosContainers.payments.name
+  PAYMENTS_RECEIPTS_BLOB_CONTAINER: blobContainers.payments_receipts.name
   STANDIN_RECEIPTS_QUEUE: servicebusQueues.standin_receipts.name
   STANDIN_TOKEN_MINUTES: '30'
   STANDIN_STATION_TIMEOUT_SECONDS: '5'
