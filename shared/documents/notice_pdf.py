@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import io
 import itertools
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Sequence, Sized
 from datetime import date
 from typing import BinaryIO
 
@@ -135,6 +135,8 @@ def write_notices(notices: Iterable[PaperNotice], out: BinaryIO) -> int:
     Raises:
         ValueError: no notice, or more than :data:`MAX_BATCH`.
     """
+    if isinstance(notices, Sized) and len(notices) > MAX_BATCH:  # refused before any work
+        raise ValueError(f"at most {MAX_BATCH} notices in one PDF")
     fonts.register()
     splicer = PdfSplicer(out, title="Avviso di pagamento pagoPA")
     source = iter(notices)
@@ -150,7 +152,9 @@ def write_notices(notices: Iterable[PaperNotice], out: BinaryIO) -> int:
 def _render_part(notices: list[PaperNotice]) -> bytes:
     buffer = io.BytesIO()
     with fonts.render_lock:
-        canvas = Canvas(buffer, pagesize=A4, invariant=True, pageCompression=1)
+        canvas = Canvas(
+            buffer, pagesize=A4, invariant=True, pageCompression=1, initialFontName=fonts.REGULAR
+        )
         for notice in notices:
             _Page(canvas, notice).draw()
             canvas.showPage()

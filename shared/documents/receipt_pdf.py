@@ -119,7 +119,9 @@ def render_receipt(content: ReceiptContent) -> bytes:
     fonts.register()
     out = io.BytesIO()
     with fonts.render_lock:
-        canvas = Canvas(out, pagesize=A4, invariant=True, pageCompression=1)
+        canvas = Canvas(
+            out, pagesize=A4, invariant=True, pageCompression=1, initialFontName=fonts.REGULAR
+        )
         canvas.setTitle(f"Ricevuta di pagamento {content.receipt_id}")
         canvas.setAuthor(content.psp_name)
         _draw(_Sheet(canvas), content)
