@@ -156,10 +156,15 @@ def _render_part(notices: list[PaperNotice]) -> bytes:
             buffer, pagesize=A4, invariant=True, pageCompression=1, initialFontName=fonts.REGULAR
         )
         for notice in notices:
-            _Page(canvas, notice).draw()
+            draw_notice(canvas, notice)
             canvas.showPage()
         canvas.save()
     return buffer.getvalue()
+
+
+def draw_notice(canvas: Canvas, notice: PaperNotice) -> None:
+    """Draw ``notice`` on the canvas's current page (its fonts must be registered)."""
+    _Page(canvas, notice).draw()
 
 
 class _Page:
