@@ -10,7 +10,7 @@ Content (facts from pagoPA's public sources; see docs/documents.md):
   document type ``896``), then ``1P1``, the EC's fiscal code (11), the debtor's fiscal code (16),
   the debtor's name (40), the subject (110), 12 spaces of filler and ``A``: 256 characters.
   io-app reads the notice code at offset 15, the amount at 49 and the EC code at 66
-  (``utils/payment.ts``, ``decodePosteDataMatrix``), which is this layout.
+  (pagopa/io-app ``ts/utils/payment.ts``, ``decodePosteDataMatrix``), which is this layout.
 
 Both symbols are drawn module by module as filled rectangles on a reportlab canvas: vector
 graphics, sharp at any print resolution.
