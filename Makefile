@@ -102,6 +102,7 @@ bench: install
 	$(PY) -m bench.standin
 	$(PY) -m bench.cashback
 	$(PY) -m bench.outage
+	$(PY) -m bench.documents
 	$(PY) -m bench.broker
 
 clean:
