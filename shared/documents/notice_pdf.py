@@ -131,6 +131,7 @@ class PaperNotice(BaseModel):
 def write_notices(notices: Iterable[PaperNotice], out: BinaryIO) -> int:
     """Write ``notices`` (one page each, at most :data:`MAX_BATCH`) as one PDF to ``out``;
     the number of pages. Notices are read from the iterable as their pages are rendered.
+    CPU work (tens of milliseconds a page): from an event loop, run it in a thread.
 
     Raises:
         ValueError: no notice, or more than :data:`MAX_BATCH`.
