@@ -36,6 +36,7 @@ __all__ = [
 ]
 
 DEFAULT_PAGE = 20
+_LIMIT = re.compile(r"^[0-9]{1,3}$")
 MAX_PAGE = 100
 RECEIPT_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
 """The receipt ids a route accepts: what the store can hold as part of a Cosmos id and a blob
@@ -181,7 +182,8 @@ def pdf_name(receipt_id: str) -> str:
 def _page_size(limit: str | None) -> int:
     if limit is None or limit == "":
         return DEFAULT_PAGE
-    if not limit.isdigit() or not 1 <= int(limit) <= MAX_PAGE:
+    # ASCII digits only: str.isdigit() also takes '²', which int() refuses
+    if not _LIMIT.match(limit) or not 1 <= int(limit) <= MAX_PAGE:
         raise Invalid(f"limit must be a whole number from 1 to {MAX_PAGE}")
     return int(limit)
 

@@ -69,7 +69,9 @@ async def test_the_list_pages_newest_first_with_the_stores_token() -> None:
     assert (await receipts.page(STRANGER)).receipts == []
 
 
-@pytest.mark.parametrize("limit", ["0", "101", "-1", "ten", "1.5"])
+@pytest.mark.parametrize(
+    "limit", ["0", "101", "-1", "ten", "1.5", "\u00b2", "\uff11\uff10", "0" * 400 + "5"]
+)
 async def test_a_page_size_out_of_range_is_refused(limit: str) -> None:
     receipts, *_ = world()
     with pytest.raises(Invalid):
