@@ -69,9 +69,11 @@ def test_the_notice_shows_ec_debtor_amount_due_date_subject_and_grouped_code() -
 
 
 def test_the_qr_code_and_the_data_matrix_decode_to_their_published_content() -> None:
-    found = barcodes(pdf_of([notice(7)]))
+    printed = notice(7)
+    found = barcodes(pdf_of([printed]))
     assert found["QRCode"] == f"PAGOPA|002|302000000000000007|{EC}|12345"
     matrix = found["DataMatrix"]
+    assert matrix == printed.datamatrix_content
     assert len(matrix) == 256
     assert matrix.startswith(
         "codfase=NBPA;18302000000000000007120000012345671000000123453896" + "1P1" + EC
@@ -98,7 +100,7 @@ def test_every_font_is_embedded() -> None:
 def test_a_batch_is_one_pdf_with_one_page_per_notice_in_order() -> None:
     notices = [notice(n, postal=None if n % 2 else "99") for n in range(1, 2 * PAGES_PER_PART + 4)]
     pdf = pdf_of(notices)
-    reader = PdfReader(io.BytesIO(pdf))
+    reader = PdfReader(io.BytesIO(pdf), strict=True)  # a cross-reference error raises
     assert len(reader.pages) == len(notices)
     for index in (0, PAGES_PER_PART, len(notices) - 1):
         assert grouped(notices[index].notice_code) in reader.pages[index].extract_text()
