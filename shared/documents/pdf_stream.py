@@ -87,7 +87,9 @@ class PdfSplicer:
         self._object(2, b"<< /Type /Pages /Count %d /Kids [%s] >>" % (len(self._pages), kids))
         self._object(1, b"<< /Type /Catalog /Pages 2 0 R >>")
         info = self._next
-        title = self._title.encode("ascii", "replace").replace(b"(", b"[").replace(b")", b"]")
+        # a PDF literal string: no unbalanced parenthesis, no escape
+        title = self._title.encode("ascii", "replace")
+        title = title.replace(b"\\", b"/").replace(b"(", b"[").replace(b")", b"]")
         self._object(info, b"<< /Producer (Centro Stella) /Title (%s) >>" % title)
         size = info + 1
         xref = self._written
