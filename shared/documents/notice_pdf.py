@@ -322,8 +322,8 @@ class _Page:
         self.text(_M, row - 13, grouped(n.notice_code), 10, bold=True)
         self.label(_M + 160, row, "Tipo", "Type")
         self.text(_M + 160, row - 13, "P1", 10, bold=True)
-        self.label(_M + 200, row, "Cod. fiscale ente", "Creditor tax code")
-        self.text(_M + 200, row - 13, n.creditor.fiscal_code, 10, bold=True)
+        self.label(_M + 215, row, "Cod. fiscale ente", "Creditor tax code")
+        self.text(_M + 215, row - 13, n.creditor.fiscal_code, 10, bold=True)
         size = 96.0
         draw_modules(
             self.c, _quiet(datamatrix_modules(content), 2), _W - _M - size, top - size, size
