@@ -34,10 +34,11 @@ install: debian $(VENV)/.installed node_modules/.installed static $(TOOLS)/.inst
 
 # The Debian packages the app and its tests need: gnupg decrypts acquirers' files
 # (docs/cashback-files.md); chromium runs the back office's browser tests (Playwright drives it by
-# its executable path). Installed as root; otherwise they must already be there.
-DEBIAN_PACKAGES := gnupg chromium
+# its executable path); poppler-utils' pdftoppm rasterises PDF pages so tests decode the paper
+# notices' QR code and data matrix. Installed as root; otherwise they must already be there.
+DEBIAN_PACKAGES := gnupg chromium poppler-utils
 debian:
-	@{ command -v gpg && command -v chromium; } >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+	@{ command -v gpg && command -v chromium && command -v pdftoppm; } >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
 		apt-get install -y -qq $(DEBIAN_PACKAGES); } || \
 		{ echo "install the Debian packages: $(DEBIAN_PACKAGES)"; exit 1; }
 
@@ -135,6 +136,7 @@ bench: install
 	$(PY) -m bench.standin
 	$(PY) -m bench.cashback
 	$(PY) -m bench.outage
+	$(PY) -m bench.documents
 	$(PY) -m bench.broker
 
 clean:

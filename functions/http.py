@@ -108,11 +108,14 @@ class Call(Generic[B]):
 
 @dataclass
 class Reply:
-    """A response other than "200 with this model"."""
+    """A response other than "200 with this model": ``content`` is a body that is not JSON
+    (a PDF), sent as ``media_type``."""
 
     status: int
     body: BaseModel | dict[str, Any] | list[Any] | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    content: bytes | None = None
+    media_type: str = "application/octet-stream"
 
 
 class NoBody(BaseModel):
@@ -141,6 +144,7 @@ def endpoint(
     documents: type[BaseModel] | None = None,
     decoder: Callable[[bytes], BaseModel] | None = None,
     upload: str | None = None,
+    produces: str | None = None,
 ) -> Callable[[Handler], Handler]:
     """Register ``handler`` as the HTTP function ``route`` (under /api) for ``method``.
 
@@ -153,7 +157,8 @@ def endpoint(
     public contract says so, as ACA's does). ``documents``: the body's schema for the OpenAPI
     document when the handler parses ``call.raw_body`` itself (bulk uploads). ``decoder``: see
     :func:`decode`. ``upload``: the media type of a body that is a file the handler reads from
-    ``call.raw_body`` (documented as binary).
+    ``call.raw_body`` (documented as binary). ``produces``: the media type of a success that
+    is a file (the handler returns a :class:`Reply` with ``content``), documented as binary.
     """
 
     def register(handler: Handler) -> Handler:
@@ -171,6 +176,7 @@ def endpoint(
                 query=query or {},
                 tags=tags,
                 upload=upload,
+                produces=produces,
             )
         )
 
@@ -322,6 +328,13 @@ def _encode(result: BaseModel | Reply | None, status: int, cid: str) -> func.Htt
     headers = {CORRELATION_HEADER: cid}
     if isinstance(result, Reply):
         headers.update(result.headers)
+        if result.content is not None:
+            return func.HttpResponse(
+                result.content,
+                status_code=result.status,
+                headers=headers,
+                mimetype=result.media_type,
+            )
         status, result_body = result.status, result.body
     else:
         result_body = result

@@ -37,6 +37,9 @@ from shared.parties.service import PartyRegistry
 from shared.parties.store import CosmosPartyStore
 from shared.parties.users import BackOfficeUsers
 from shared.payments.paying import Payments
+from shared.payments.receipts_api import AzureReceiptPdfs
+from shared.payments.receipts_api import Receipts as PaymentReceipts
+from shared.payments.receipts_store import CosmosReceiptStore
 from shared.platform import telemetry
 from shared.platform.clients import Clients, SessionSpec, get_clients
 from shared.platform.clock import Clock, current_clock
@@ -392,6 +395,19 @@ class Root:
         """Every hub on one shared session per namespace; ConfigurationError on first use
         if the PUSH_HUB_<n>_* settings are not valid (nothing is cached then)."""
         return build_dispatcher(self.settings, push_hubs(), self.clients.session, self.clock)
+
+    def receipts(self) -> PaymentReceipts:
+        """Citizens' receipts: their list, JSON and PDF (kept in Blob once rendered)."""
+        return self._receipts
+
+    @cached_property
+    def _receipts(self) -> PaymentReceipts:
+        s = self.settings
+        store = CosmosReceiptStore(
+            self.clients.container(s.payments_container), s.cosmos_timeout_seconds
+        )
+        pdfs = AzureReceiptPdfs(self.clients.blob_service, s.payments_receipts_blob_container)
+        return PaymentReceipts(store, pdfs)
 
 
 OUTBOX_SWEEP_AGE = timedelta(seconds=30)

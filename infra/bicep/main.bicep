@@ -372,6 +372,10 @@ var blobContainers = {
     setting: 'CASHBACK_LISTS_BLOB_CONTAINER'
     name: 'cashback-lists'
   }
+  payments_receipts: {
+    setting: 'PAYMENTS_RECEIPTS_BLOB_CONTAINER'
+    name: 'payments-receipts'
+  }
 }
 
 // Every Service Bus queue a trigger or a producer names (shared/platform/resources.py QUEUES).
@@ -706,6 +710,7 @@ var appSettings = {
   PAYMENTS_PSP_FEES: '{"${walletPspId}": 100}'
   PAYMENTS_STUCK_SECONDS: '120'
   PAYMENTS_CRASH_AFTER_CHARGE: 'false'
+  PAYMENTS_RECEIPTS_BLOB_CONTAINER: blobContainers.payments_receipts.name
   STANDIN_RECEIPTS_QUEUE: servicebusQueues.standin_receipts.name
   STANDIN_TOKEN_MINUTES: '30'
   STANDIN_STATION_TIMEOUT_SECONDS: '5'

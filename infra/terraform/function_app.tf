@@ -147,6 +147,9 @@ locals {
     STANDIN_RECEIPT_MAX_ATTEMPTS    = "48"
     STANDIN_EXCLUDED_STATIONS       = ""
 
+    # Payments: citizens' receipt PDFs, rendered once and kept in the host's storage account.
+    PAYMENTS_RECEIPTS_BLOB_CONTAINER = azurerm_storage_container.app["payments_receipts"].name
+
     # Citizens' tokens
     CITIZEN_JWT_ISSUER     = var.citizen_jwt_issuer
     CITIZEN_JWT_AUDIENCE   = var.citizen_jwt_audience

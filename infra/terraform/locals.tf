@@ -135,6 +135,10 @@ locals {
       setting = "CASHBACK_LISTS_BLOB_CONTAINER"
       name    = "cashback-lists"
     }
+    payments_receipts = {
+      setting = "PAYMENTS_RECEIPTS_BLOB_CONTAINER"
+      name    = "payments-receipts"
+    }
   }
 
   # Every Service Bus queue a trigger or a producer names (shared/platform/resources.py QUEUES).

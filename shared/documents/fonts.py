@@ -13,13 +13,17 @@ import reportlab
 from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.ttfonts import TTFont
 
-__all__ = ["BOLD", "REGULAR", "register"]
+__all__ = ["BOLD", "REGULAR", "register", "render_lock"]
 
 REGULAR = "StellaSans"
 BOLD = "StellaSans-Bold"
 _FILES = {REGULAR: "Vera.ttf", BOLD: "VeraBd.ttf"}
 _lock = threading.Lock()
 _done = False
+render_lock = threading.Lock()
+"""Held while a canvas draws with these fonts: reportlab keeps per-document subsetting state on
+the shared font objects, so two threads rendering at once could interleave it. Rendering is
+CPU-bound under the GIL anyway: one at a time per process costs no throughput."""
 
 
 def register() -> None:

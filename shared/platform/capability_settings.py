@@ -412,6 +412,12 @@ class CapabilitySettings(BaseSettings):
         description="Local crash tests only: the process exits right after the gateway "
         "answers a charge (before the outcome). Refused in Azure (WEBSITE_SITE_NAME set).",
     )
+    # A receipt's PDF is rendered once, on its first download, and served from here afterwards.
+    payments_receipts_blob_container: str = Field(
+        default="payments-receipts",
+        description="Blob container, in the host's storage account, keeping citizens' receipt "
+        "PDFs (rendered once, on the first download).",
+    )
 
     # Wallet: onboarding through the configured PSP's hosted page.
     wallet_psp_id: str = Field(

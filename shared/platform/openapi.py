@@ -167,6 +167,8 @@ class Operation:
     tags: tuple[str, ...] = ()
     upload: str | None = None
     """The media type of a body that is a file, not JSON (an acquirer's encrypted file)."""
+    produces: str | None = None
+    """The media type of a success that is a file, not JSON (a receipt's PDF)."""
 
 
 @dataclass
@@ -241,7 +243,12 @@ def build(
                 "content": {op.upload: {"schema": {"type": "string", "format": "binary"}}},
             }
         responses: dict[str, Any] = {}
-        if op.response is not None:
+        if op.produces is not None:
+            responses[str(op.status)] = {
+                "description": "Success",
+                "content": {op.produces: {"schema": {"type": "string", "format": "binary"}}},
+            }
+        elif op.response is not None:
             responses[str(op.status)] = {
                 "description": "Success",
                 "content": {"application/json": {"schema": ref(op.response, "serialization")}},

@@ -60,6 +60,7 @@ BLOB_CONTAINERS: tuple[BlobContainerSpec, ...] = (
     BlobContainerSpec("notices_blob_container"),  # bulk uploads, read back chunk by chunk
     BlobContainerSpec("cashback_payouts_blob_container"),  # payout lists (CSV)
     BlobContainerSpec("cashback_lists_blob_container"),  # hashed PANs for acquirers
+    BlobContainerSpec("payments_receipts_blob_container"),  # citizens' receipt PDFs
 )
 
 

@@ -166,6 +166,8 @@ def path_value(world: World, path: str, name: str) -> str:
         # an acquirer's file name (cashback files); none delivered: the state is a 404
         "name": "CSTAR.99999.TRNLOG.20261201.000000.001.csv.pgp",
         "userId": user_id(json.loads(world.env["LOCAL_SECRETS"])["wallet-user-id-key"], CF),
+        # a citizen's receipt (payments); the suite pays nothing, so the valid request is a 404
+        "receiptId": "r-hostile-0001",
     }
     assert name in known, f"{path}: the suite has no value for the path parameter {name}"
     return known[name]
