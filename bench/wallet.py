@@ -724,6 +724,8 @@ async def run(
 ) -> None:
     bench = Bench(platform, host_url, bare_url, host_pid, bare_pid)
     await bench.throughput()
+    for failure, count in sorted(bench.failures.items()):
+        print(f"host failures: {count} x {failure}")
     await bench.cosmos_round_trips()
     await bench.sweep()
 
