@@ -78,7 +78,7 @@ TARGETS = {
     "session": 2,
     "validation": 2,
     "notification": 2,
-    "delete": 3,
+    "delete": 2,
 }
 SWEEP = "sweep_outboxes"  # the outbox sweep's timer function (disabled during the requests)
 SWEEP_LIMIT = 500  # outboxes per container per run (Outbox.sweep)

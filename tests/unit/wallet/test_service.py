@@ -421,7 +421,7 @@ async def test_round_trips_per_step_at_the_store() -> None:
         "notification": 2,  # the partition query (with the slots), one batch
         "list": 1,
         "read": 1,
-        "delete": 3,  # read, the slots, one batch
+        "delete": 2,  # the instrument and the slots (a batch of reads), one batch
     }
 
 
