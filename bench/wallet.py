@@ -78,7 +78,7 @@ TARGETS = {
     "session": 2,
     "validation": 2,
     "notification": 2,
-    "delete": 3,
+    "delete": 2,
 }
 SWEEP = "sweep_outboxes"  # the outbox sweep's timer function (disabled during the requests)
 SWEEP_LIMIT = 500  # outboxes per container per run (Outbox.sweep)
@@ -724,6 +724,8 @@ async def run(
 ) -> None:
     bench = Bench(platform, host_url, bare_url, host_pid, bare_pid)
     await bench.throughput()
+    for failure, count in sorted(bench.failures.items()):
+        print(f"host failures: {count} x {failure}")
     await bench.cosmos_round_trips()
     await bench.sweep()
 

@@ -198,8 +198,8 @@ async def node_for_psp(req: func.HttpRequest) -> func.HttpResponse:
     """POST: verifyPaymentNotice, activatePaymentNoticeV2, sendPaymentOutcomeV2 (SOAP 1.1).
     GET: the WSDL, its address this very URL."""
     cid = new_correlation_id(req.headers.get(CORRELATION_HEADER))
-    here = urlsplit(req.url)._replace(query="", fragment="").geturl()
     if req.method == "GET":
+        here = urlsplit(req.url)._replace(query="", fragment="").geturl()
         served = wsdl("nodeForPsp.wsdl", here, schemas=here.rsplit("/", 1)[0] + "/schemas/")
         return func.HttpResponse(served, status_code=200, headers=XML_HEADERS)
     token = correlation_id.set(cid)

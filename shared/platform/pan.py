@@ -67,6 +67,29 @@ def contains_pan(text: str) -> bool:
     return bool(_pan_spans(text))
 
 
+# A word of an identifier: letters and digits between separators (or the ends).
+_WORD = re.compile(r"[^\W_]+")
+
+
+def _only_numbers(identifier: str) -> str:
+    """``identifier`` with every word that holds a letter replaced by ``x``."""
+    return _WORD.sub(lambda word: "x" if not word.group().isdigit() else word.group(), identifier)
+
+
+def identifier_contains_pan(identifier: str) -> bool:
+    """Whether an opaque identifier a partner issued (a session id, an instrument id) holds a
+    card number: one of its words made of digits alone, or such words joined by separators,
+    reads as a PAN.
+
+    Digits inside a word that also holds letters are part of the identifier, not a number: a
+    random identifier in hexadecimal or base64 has a Luhn-valid run of 13-19 digits between two
+    letters by chance (about 1 in 460 ``uuid4().hex``, 1 in 350 dashed UUIDs), and
+    :func:`contains_pan` would refuse it. A number written on its own
+    (``4111111111111111``, ``4111-1111-1111-1111``, ``sess_4111111111111111``) is still found.
+    """
+    return contains_pan(_only_numbers(identifier))
+
+
 def mask_pans(text: str) -> str:
     """``text`` with every digit of every PAN in it replaced by ``*`` (separators kept)."""
     spans = _pan_spans(text)
@@ -87,8 +110,18 @@ def _refuse_pan(text: str) -> str:
     return text
 
 
+def _refuse_pan_in_identifier(identifier: str) -> str:
+    if identifier_contains_pan(identifier):
+        raise ValueError("looks like a payment card number (PAN): remove it")
+    return identifier
+
+
 NoPanText = Annotated[SafeText, AfterValidator(_refuse_pan)]
 """Free text from a caller who can fix it: refused (a validation error) if it holds a PAN."""
 
 PanMaskedText = Annotated[SafeText, AfterValidator(mask_pans)]
 """Free text that must be kept as sent (a partner's outcome): any PAN in it is masked."""
+
+NoPanIdentifier = Annotated[SafeText, AfterValidator(_refuse_pan_in_identifier)]
+"""An opaque identifier a partner issued: refused if it holds a card number written as a
+number (:func:`identifier_contains_pan`), not for the digits among its letters."""

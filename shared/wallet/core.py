@@ -85,6 +85,17 @@ class WalletCore:
             raise NotFound(f"no instrument {wallet_id[:64]}")
         return raw
 
+    async def _own_with_slots(self, pk: str, wallet_id: str) -> tuple[Document, Document | None]:
+        """:meth:`_own` and the caller's slots document (None if none yet), in one round trip."""
+        raw, slots = (
+            await self._store.get_with_slots(pk, wallet_id)
+            if is_wallet_id(wallet_id)
+            else (None, None)
+        )
+        if raw is None:
+            raise NotFound(f"no instrument {wallet_id[:64]}")
+        return raw, slots
+
     async def _slots(self, pk: str, now: datetime) -> Slots:
         """``pk``'s slots document, or (none yet) the slots its live instruments hold."""
         raw = await self._store.slots(pk)

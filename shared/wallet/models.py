@@ -20,7 +20,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, field_validator
 
-from shared.platform.pan import NoPanText
+from shared.platform.pan import NoPanIdentifier, NoPanText
 from shared.platform.values import BoundedDateTime, SafeText
 
 InstrumentType = Literal["CARD"]
@@ -131,7 +131,7 @@ class NotificationCardDetails(BaseModel):
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
 
     type: Literal["CARD"]
-    payment_instrument_gateway_id: NoPanText = Field(
+    payment_instrument_gateway_id: NoPanIdentifier = Field(
         alias="paymentInstrumentGatewayId", min_length=1, max_length=128
     )
     hpan: str | None = Field(default=None, pattern=HPAN)

@@ -69,17 +69,20 @@ class GatewayNotifications(WalletCore):
         raw = find_instrument(documents, wallet_id)
         if pk is None or raw is None or token is None:
             raise Unauthorized("not a token of this session")
-        if not token_matches(load_instrument(raw), token, order_id, now):
+        checked = load_instrument(raw)
+        if not token_matches(checked, token, order_id, now):
             logger.warning("notification for %s refused: token mismatch or expired", wallet_id)
             raise Unauthorized("not a token of this session")
-        first = True
+        # The first attempt decides on the instrument the token was checked on (validated once,
+        # not twice); an attempt after a lost race reads the documents again.
+        in_hand: StoredInstrument | None = checked
 
         async def attempt() -> tuple[StoredInstrument, Document | None]:
-            nonlocal first, documents
-            if not first:
+            nonlocal in_hand, documents
+            loaded, in_hand = in_hand, None
+            if loaded is None:
                 documents = await self._store.for_notification(pk, wallet_id)
-            first = False
-            return await self._apply(wallet_id, notification, documents, now)
+            return await self._apply(wallet_id, notification, documents, now, loaded)
 
         # Losing that many races means the citizen's documents are busy, not that the outcome
         # is wrong: 503, which the gateway retries (a 409 would tell it the session ended).
@@ -104,12 +107,14 @@ class GatewayNotifications(WalletCore):
         notification: GatewayNotification,
         documents: list[Document],
         now: datetime,
+        loaded: StoredInstrument | None = None,
     ) -> tuple[StoredInstrument, Document | None]:
+        """``loaded``: the instrument of ``documents`` already validated, if the caller has it."""
         raw_slots = next((d for d in documents if d["id"] == SLOTS_ID), None)
         documents = [d for d in documents if d.get("kind") == "instrument"]
         raw = find_instrument(documents, wallet_id)
         assert raw is not None  # the token matched it, and instruments are never removed
-        item = load_instrument(raw)
+        item = loaded if loaded is not None else load_instrument(raw)
         if item.operation_id == notification.operation_id:
             return item, None  # the gateway retried an operation already applied
         if item.status != "VALIDATION_REQUESTED":

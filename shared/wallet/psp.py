@@ -26,7 +26,7 @@ from shared.auth.signature import HEADER, sign
 from shared.parties.models import Party
 from shared.platform.clock import Clock
 from shared.platform.errors import ConfigurationError, Conflict, DependencyError
-from shared.platform.pan import contains_pan
+from shared.platform.pan import contains_pan, identifier_contains_pan
 
 logger = logging.getLogger(__name__)
 
@@ -212,7 +212,9 @@ def _parse_session(raw: bytes) -> GatewaySession:
     session_id, redirect_url = answer.get("sessionId"), answer.get("redirectUrl")
     if not isinstance(session_id, str) or not 0 < len(session_id) <= 128:
         raise DependencyError("psp", "unusable session id")
-    if contains_pan(session_id):  # stored with the instrument: nothing card-like is kept
+    # Stored with the instrument: nothing card-like is kept. An identifier's check, not free
+    # text's: a random id has a Luhn-valid run of digits between letters once in ~460.
+    if identifier_contains_pan(session_id):
         raise DependencyError("psp", "unusable session id")
     if not isinstance(redirect_url, str) or urlsplit(redirect_url).scheme not in ("http", "https"):
         raise DependencyError("psp", "unusable redirect URL")

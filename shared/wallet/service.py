@@ -220,7 +220,7 @@ class Wallet(GatewayNotifications, WalletManagement):
         pk = user_id
 
         async def attempt() -> tuple[Document, list[Event]] | None:
-            raw = await self._own(pk, wallet_id)
+            raw, raw_slots = await self._own_with_slots(pk, wallet_id)
             item = load_instrument(raw)
             if item.status in ("DELETED", "REPLACED"):
                 return None
@@ -231,10 +231,8 @@ class Wallet(GatewayNotifications, WalletManagement):
             item = item.model_copy(
                 update={"status": "DELETED", "updated_at": now, "ttl": RETENTION_SECONDS}
             )
-            freed: Slots | None = None
-            if was != "ERROR":  # a live instrument (or one that lapsed) may hold a slot
-                raw_slots = await self._store.slots(item.pk)
-                freed = Slots.load(raw_slots) if raw_slots else None
+            # A live instrument (or one that lapsed) may hold a slot.
+            freed = Slots.load(raw_slots) if raw_slots and was != "ERROR" else None
             written = await self._write(
                 item.pk, instrument_document(item, raw, events), freed, wallet_id, now
             )

@@ -65,6 +65,16 @@ class MemoryWalletStore:
         found = self.items.get((pk, SLOTS_ID))
         return copy.deepcopy(found) if found else None
 
+    async def get_with_slots(
+        self, pk: str, wallet_id: str
+    ) -> tuple[Document | None, Document | None]:
+        self.round_trips += 1  # one batch of two reads
+        found = self.items.get((pk, wallet_id))
+        if found is None or found.get("kind") != "instrument":
+            return None, None
+        slots = self.items.get((pk, SLOTS_ID))
+        return copy.deepcopy(found), copy.deepcopy(slots) if slots else None
+
     async def create(self, document: Document) -> Document:
         self.round_trips += 1
         if (document["pk"], document["id"]) in self.items:

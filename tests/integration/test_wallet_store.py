@@ -19,7 +19,13 @@ from shared.platform.errors import Conflict, DependencyError
 from shared.platform.outbox import Outbox
 from shared.wallet.core import WalletPolicy
 from shared.wallet.instruments import token_hash
-from shared.wallet.models import GatewayNotification, NewSession, NewWallet, fixed_time
+from shared.wallet.models import (
+    SLOTS_ID,
+    GatewayNotification,
+    NewSession,
+    NewWallet,
+    fixed_time,
+)
 from shared.wallet.service import Wallet
 from shared.wallet.store import CosmosWalletStore, StaleDocument
 from tests.fakes.platform import MemorySender
@@ -101,6 +107,23 @@ async def test_writes_are_conditioned_on_what_was_read(store: CosmosWalletStore)
         await store.replace({**written, "status": "REPLACED"})  # the old ETag
     assert (await store.get(pk, written["id"]))["status"] == "DELETED"  # type: ignore[index]
     assert updated["_etag"] != written["_etag"]
+
+
+async def test_an_instrument_and_its_owners_slots_are_read_in_one_round_trip(
+    platform: Platform, store: CosmosWalletStore
+) -> None:
+    pk, other = f"pk-{uuid.uuid4()}", f"pk-{uuid.uuid4()}"
+    written = await store.create(instrument(pk))
+    alone = await store.create(instrument(other))
+    assert await store.get_with_slots(pk, written["id"]) == (written, None)  # no slots yet
+    slots = await store.create({"id": SLOTS_ID, "pk": pk, "kind": "slots", "held": {}})
+    stats(platform.cosmos.port, reset=True)
+    found, found_slots = await store.get_with_slots(pk, written["id"])
+    assert stats(platform.cosmos.port, reset=True)["requests"] == 1
+    assert (found, found_slots) == (written, slots)  # with their ETags, to write them back
+    assert await store.get_with_slots(pk, str(uuid.uuid4())) == (None, None)
+    assert await store.get_with_slots(pk, alone["id"]) == (None, None)  # someone else's
+    assert await store.get_with_slots(pk, SLOTS_ID) == (None, None)  # not an instrument
 
 
 async def test_writing_together_is_all_or_nothing(store: CosmosWalletStore) -> None:
@@ -212,7 +235,7 @@ async def test_the_wallet_on_cosmos_and_its_round_trips(
     assert second in [i.wallet_id for i in listed.instruments]
     assert round_trips() == 1
     await wallet.delete(user, second, now=NOW)
-    assert round_trips() == 3  # the read, the slots, one batch (the slot freed)
+    assert round_trips() == 2  # the instrument and the slots read together, one batch
     await publisher.drain()  # the events go after the requests answered
     delivered = list(dict.fromkeys((m.message_id, m.properties["type"]) for _, m in sender.sent))
     assert [t for _, t in delivered] == [

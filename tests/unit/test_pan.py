@@ -3,15 +3,19 @@ numbers are left alone."""
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 
 from shared.platform.pan import (
+    NoPanIdentifier,
     NoPanText,
     PanMaskedText,
     contains_pan,
+    identifier_contains_pan,
     luhn_valid,
     mask_pans,
 )
@@ -157,3 +161,37 @@ def test_no_pan_text_is_safe_text_too() -> None:
 
 def test_pan_masked_text_masks() -> None:
     assert Masking(text="card 4111111111111111 refused").text == "card **************** refused"
+
+
+class Identified(BaseModel):
+    identifier: NoPanIdentifier
+
+
+@pytest.mark.parametrize(
+    "identifier",
+    [
+        # random ids whose digits between two letters pass the Luhn check (contains_pan: True)
+        "7a45555409164654b64550c5dfa98069",
+        "7a455554-0916-4654-b645-50c5dfa98069",
+        "26adabb9-4220-4200-9671-48b357084f8e",
+    ],
+)
+def test_an_identifier_is_not_refused_for_the_digits_among_its_letters(identifier: str) -> None:
+    assert contains_pan(identifier)
+    assert not identifier_contains_pan(identifier)
+    assert Identified(identifier=identifier).identifier == identifier
+
+
+@pytest.mark.parametrize(
+    "identifier",
+    ["4111111111111111", "4111-1111-1111-1111", "sess_4111111111111111", "id-4111111111111111-x"],
+)
+def test_an_identifier_holding_a_number_that_reads_as_a_pan_is_refused(identifier: str) -> None:
+    assert identifier_contains_pan(identifier)
+    with pytest.raises(ValidationError):
+        Identified(identifier=identifier)
+
+
+@given(st.uuids())
+def test_a_random_hex_id_never_reads_as_a_pan(value: uuid.UUID) -> None:
+    assert not identifier_contains_pan(value.hex)

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import re
+import string
+
 import pytest
 
 from shared.platform.errors import ConfigurationError
+from shared.wallet.instruments import new_order_id
+from shared.wallet.models import ORDER_ID
 from shared.wallet.reference import is_wallet_id
 from tests.unit.wallet.fakes import CF as FISCAL_CODE
 from tests.unit.wallet.fakes import OTHER_CF, REFERENCE_KEY, uid, wallet_ids
@@ -60,3 +65,10 @@ async def test_a_rotated_key_still_reads_the_ids_it_made() -> None:
 async def test_a_short_key_is_a_configuration_error() -> None:
     with pytest.raises(ConfigurationError, match="at least 32"):
         await wallet_ids("short").new(CF)
+
+
+def test_order_ids_are_18_characters_of_the_alphabet_and_do_not_repeat() -> None:
+    drawn = [new_order_id() for _ in range(2_000)]
+    assert all(re.fullmatch(ORDER_ID, order_id) for order_id in drawn)
+    assert len(set(drawn)) == len(drawn)
+    assert set("".join(drawn)) == set(string.ascii_uppercase + string.digits)

@@ -22,6 +22,7 @@ from shared.platform.errors import (
 from shared.wallet.instruments import token_hash
 from shared.wallet.models import (
     ALREADY_ONBOARDED,
+    SLOTS_ID,
     Application,
     ApplicationsUpdate,
     NewSession,
@@ -359,6 +360,21 @@ async def test_a_concurrent_write_is_retried_on_fresh_state() -> None:
     assert len(world.events()) == 1
 
 
+async def test_a_delete_that_loses_a_race_reads_the_instrument_and_slots_again() -> None:
+    store = StaleOnce()
+    store.raced = True
+    world = World(store=store)
+    wallet_id = await world.validated()
+    before = store.round_trips
+    store.raced = False
+    await world.wallet.delete(uid(CF), wallet_id, now=world.now)
+    assert store.raced
+    assert store.round_trips - before == 4  # (the two documents, the batch) twice
+    assert world.stored(CF, wallet_id)["status"] == "DELETED"
+    assert wallet_id not in world.stored(CF, SLOTS_ID)["held"]
+    assert [e["type"] for e in world.events()] == ["InstrumentValidated", "InstrumentDeleted"]
+
+
 async def test_events_wait_in_the_outbox_while_the_broker_is_down() -> None:
     world = World()
     wallet_id = await world.requested()
@@ -421,7 +437,7 @@ async def test_round_trips_per_step_at_the_store() -> None:
         "notification": 2,  # the partition query (with the slots), one batch
         "list": 1,
         "read": 1,
-        "delete": 3,  # read, the slots, one batch
+        "delete": 2,  # the instrument and the slots (a batch of reads), one batch
     }
 
 
