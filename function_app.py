@@ -2,13 +2,23 @@
 
 import azure.functions as func
 
-from functions import cashback, cashback_files, notices, platform, push, standin, wallet
+from functions import (
+    cashback,
+    cashback_files,
+    notices,
+    payments_notices,
+    platform,
+    push,
+    standin,
+    wallet,
+)
 
 app = func.FunctionApp()
 app.register_functions(platform.bp)
 app.register_functions(cashback.bp)
 app.register_functions(cashback_files.bp)
 app.register_functions(notices.bp)
+app.register_functions(payments_notices.bp)
 app.register_functions(push.bp)
 app.register_functions(standin.bp)
 app.register_functions(wallet.bp)

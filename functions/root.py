@@ -11,6 +11,7 @@ from functools import cached_property
 
 from functions.cashback_push import CashbackPush
 from functions.files_root import CashbackFiles
+from functions.payments_index_root import NoticeIndexParts
 from functions.standin_root import StandInParts
 from shared.auth.citizen import CitizenTokenVerifier
 from shared.auth.keys import JwksKeys, KeySource, PemKeys
@@ -28,6 +29,7 @@ from shared.cashback.settings import configured_periods
 from shared.cashback.store import CosmosCashbackStore
 from shared.notices.blobs import AzureBlobs
 from shared.notices.bulk import Bulks
+from shared.notices.events import ArchiveEvents
 from shared.notices.service import EcDirectory, NoticeArchive
 from shared.notices.store import CosmosBulkStore, CosmosNoticeStore
 from shared.parties.service import PartyRegistry
@@ -43,6 +45,7 @@ from shared.platform.outbox import Outbox
 from shared.platform.queue_work import Policy, Ports
 from shared.platform.resources import OUTBOX_CONTAINERS
 from shared.push.client import PushDispatcher, build_dispatcher
+from shared.push.preferences import PushPreferences
 from shared.push.senders import CosmosSenderUsage
 from shared.push.service import PushRequests, PushWorker
 from shared.push.settings import push_hubs
@@ -292,7 +295,13 @@ class Root:
         store = CosmosNoticeStore(
             self.clients.container(s.notices_container), s.cosmos_timeout_seconds
         )
-        return NoticeArchive(store, EcDirectory(self.parties()))
+        return NoticeArchive(store, EcDirectory(self.parties()), events=self.notice_events())
+
+    def notice_events(self) -> ArchiveEvents:
+        """Where the archive's events go: one queue per consumer (add a consumer's queue
+        here: docs/payments.md, "My notices and pushes")."""
+        s = self.settings
+        return ArchiveEvents((s.payments_notices_queue,), self.outbox("notices_container"))
 
     def notice_bulks(self) -> Bulks:
         return self._notice_bulks
@@ -348,16 +357,28 @@ class Root:
         )
         return PushRequests(self.sender, s.push_queue, usage)
 
+    def push_preferences(self) -> PushPreferences:
+        return PushPreferences(self._push_states)
+
+    @cached_property
+    def _push_states(self) -> CosmosInstallationStates:
+        s = self.settings
+        return CosmosInstallationStates(
+            self.clients.container(s.push_installations_container), s.cosmos_timeout_seconds
+        )
+
+    # ------------------------------------------------------------------ payments
+    @cached_property
+    def notice_index_parts(self) -> NoticeIndexParts:
+        """The notice index and the payments' pushes (functions/payments_index_root.py)."""
+        return NoticeIndexParts(self)
+
     def push_worker(self) -> PushWorker:
         return self._push_worker
 
     @cached_property
     def _push_worker(self) -> PushWorker:
-        s = self.settings
-        states = CosmosInstallationStates(
-            self.clients.container(s.push_installations_container), s.cosmos_timeout_seconds
-        )
-        return PushWorker(self.push_dispatcher, states)
+        return PushWorker(self.push_dispatcher, self._push_states)
 
     @cached_property
     def push_dispatcher(self) -> PushDispatcher:

@@ -407,6 +407,12 @@ var servicebusQueues = {
     lockSeconds: servicebusLockDurationSeconds
     duplicateWindowSeconds: servicebusDuplicateDetectionWindowSeconds
   }
+  payments_notices: {
+    setting: 'PAYMENTS_NOTICES_QUEUE'
+    name: 'payments-notices'
+    lockSeconds: servicebusLockDurationSeconds
+    duplicateWindowSeconds: servicebusDuplicateDetectionWindowSeconds
+  }
 }
 
 // The checks Terraform's variable validations make; nothing is created until they pass.
@@ -690,6 +696,7 @@ var appSettings = {
   STANDIN_CONTAINER: cosmosContainers.standin.name
   PAYMENTS_CONTAINER: cosmosContainers.payments.name
   STANDIN_RECEIPTS_QUEUE: servicebusQueues.standin_receipts.name
+  PAYMENTS_NOTICES_QUEUE: servicebusQueues.payments_notices.name
   STANDIN_TOKEN_MINUTES: '30'
   STANDIN_STATION_TIMEOUT_SECONDS: '5'
   STANDIN_WINDOW_MINUTES: '30'

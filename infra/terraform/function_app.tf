@@ -132,6 +132,7 @@ locals {
     STANDIN_CONTAINER               = azurerm_cosmosdb_sql_container.this["standin"].name
     PAYMENTS_CONTAINER              = azurerm_cosmosdb_sql_container.this["payments"].name
     STANDIN_RECEIPTS_QUEUE          = azurerm_servicebus_queue.this["standin_receipts"].name
+    PAYMENTS_NOTICES_QUEUE          = azurerm_servicebus_queue.this["payments_notices"].name
     STANDIN_TOKEN_MINUTES           = "30"
     STANDIN_STATION_TIMEOUT_SECONDS = "5"
     STANDIN_WINDOW_MINUTES          = "30"

@@ -383,6 +383,11 @@ class CapabilitySettings(BaseSettings):
         description="Cosmos DB container of the citizens' notice index, payment transactions "
         "and receipts.",
     )
+    payments_notices_queue: str = Field(
+        default="payments-notices",
+        description="Service Bus queue of the archive's notice events for the citizens' "
+        "per-debtor notice index.",
+    )
 
     # Wallet: onboarding through the configured PSP's hosted page.
     wallet_psp_id: str = Field(
