@@ -181,3 +181,18 @@ async def test_new_notice_names_the_ec_amount_and_due_day(push: Push) -> None:
     assert queued.title == "Hai un nuovo avviso da pagare"
     assert queued.body == "Comune di Demo: € 1.234,56 entro il 01/02/2027"
     assert queued.topic == "newNotice"
+
+
+async def test_a_notice_code_that_passes_the_card_check_digit_still_pushes(push: Push) -> None:
+    # 301000000000000002 passes Luhn: alone in the data, push would refuse it as a card number
+    await push.notifier.new_notice(
+        fiscal_code=DEBTOR,
+        ec_name="Comune di Demo",
+        amount=100,
+        due_date=NOW,
+        notice_code="301000000000000002",
+        ec_fiscal_code="77777777777",
+        key="notice:y",
+    )
+    (queued,) = push.queued()
+    assert queued.data["noticeRef"] == "77777777777301000000000000002"
