@@ -20,16 +20,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictInt
 
 from shared.notices.identity import position_id
 from shared.notices.times import fixed_time
+from shared.platform.values import MAX_JSON_INT, BoundedDateTime, SafeText
 
 Document = dict[str, Any]
 Status = Literal["VALID", "INVALID", "EXPIRED", "PAID"]
-EVENT_TYPES = frozenset(
-    {"NoticeCreated", "NoticeUpdated", "NoticeInvalidated", "NoticePaid", "NoticeExpired"}
-)
+EventType = Literal[
+    "NoticeCreated", "NoticeUpdated", "NoticeInvalidated", "NoticePaid", "NoticeExpired"
+]
+MAX_AMOUNT = 99_999_999_999  # the archive's own bound (shared/notices/models.py)
 
 
 def debtor_partition(user_id: str) -> str:
@@ -46,20 +48,20 @@ class NoticeState(BaseModel):
 
     model_config = ConfigDict(populate_by_name=True, extra="ignore")
 
-    ec_fiscal_code: str = Field(alias="ecFiscalCode", min_length=1, max_length=35)
-    ec_name: str | None = Field(default=None, alias="ecName", max_length=255)
-    notice_code: str = Field(alias="noticeCode", min_length=1, max_length=255)
-    iupd: str | None = Field(default=None, max_length=300)
-    iuv: str = Field(min_length=1, max_length=255)
-    debtor_fiscal_code: str = Field(alias="debtorFiscalCode", min_length=2, max_length=64)
-    description: str = Field(max_length=255)
-    amount: int = Field(ge=0)
-    due_date: datetime = Field(alias="dueDate")
-    switch_to_expired: bool = Field(default=False, alias="switchToExpired")
+    ec_fiscal_code: SafeText = Field(alias="ecFiscalCode", min_length=1, max_length=35)
+    ec_name: SafeText | None = Field(default=None, alias="ecName", max_length=255)
+    notice_code: SafeText = Field(alias="noticeCode", min_length=1, max_length=255)
+    iupd: SafeText | None = Field(default=None, max_length=300)
+    iuv: SafeText = Field(min_length=1, max_length=255)
+    debtor_fiscal_code: SafeText = Field(alias="debtorFiscalCode", min_length=2, max_length=64)
+    description: SafeText = Field(max_length=255)
+    amount: StrictInt = Field(ge=0, le=MAX_AMOUNT)
+    due_date: BoundedDateTime = Field(alias="dueDate")
+    switch_to_expired: StrictBool = Field(default=False, alias="switchToExpired")
     status: Status
-    paid_at: datetime | None = Field(default=None, alias="paidAt")
-    published_at: datetime | None = Field(default=None, alias="publishedAt")
-    seq: int = Field(ge=1)
+    paid_at: BoundedDateTime | None = Field(default=None, alias="paidAt")
+    published_at: BoundedDateTime | None = Field(default=None, alias="publishedAt")
+    seq: StrictInt = Field(ge=1, le=MAX_JSON_INT)
 
 
 class NoticeEvent(BaseModel):
@@ -67,9 +69,9 @@ class NoticeEvent(BaseModel):
 
     model_config = ConfigDict(populate_by_name=True, extra="ignore")
 
-    id: str = Field(min_length=1, max_length=100)
-    type: str
-    created_at: datetime = Field(alias="createdAt")
+    id: SafeText = Field(min_length=1, max_length=100)
+    type: EventType
+    created_at: BoundedDateTime = Field(alias="createdAt")
     data: NoticeState
 
 

@@ -23,6 +23,7 @@ from shared.payments.index_store import IndexStore
 from shared.payments.receipts_store import decode_continuation, encode_continuation
 from shared.platform.errors import DependencyError, Invalid, PermanentError
 from shared.platform.retry import retry_on_stale
+from shared.platform.values import decode_json
 
 logger = logging.getLogger(__name__)
 
@@ -115,12 +116,12 @@ class NoticeIndex:
             PermanentError: not an archive event.
         """
         try:
-            event = NoticeEvent.model_validate_json(body)
+            event = NoticeEvent.model_validate(decode_json(body))
+        except Invalid as error:
+            raise PermanentError(f"not an archive event: {error.detail}") from None
         except ValidationError as error:
             fields = sorted({".".join(str(p) for p in e["loc"]) for e in error.errors()})
             raise PermanentError(f"not an archive event (check {', '.join(fields)})") from None
-        if event.type not in index.EVENT_TYPES:
-            raise PermanentError(f"not an archive event type: {event.type[:40]!r}")
         try:
             fiscal_code = parse_fiscal_code(event.data.debtor_fiscal_code)
         except Invalid:
