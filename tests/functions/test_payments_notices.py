@@ -22,7 +22,7 @@ from shared.push.models import Notify
 from shared.push.service import PushRequests
 from tests.app import app
 from tests.fakes.payments_index import MemoryIndexStore, user_ids
-from tests.fakes.push import MemorySenderUsage
+from tests.fakes.push import MemoryInstallationStates, MemorySenderUsage
 from tests.functions.fakes import NOW, FakeRoot, request, trigger
 
 CF = "RSSMRA85T10A562S"
@@ -187,3 +187,52 @@ async def test_without_a_token_the_list_is_401(root: IndexRoot) -> None:
 async def test_a_bad_message_becomes_failed_work(root: IndexRoot) -> None:
     await consume(b"{not json", message_id="bad-1")
     assert [item.message_id for item in root.failed_work.items.values()] == ["bad-1"]
+
+
+class PreferencesRoot(IndexRoot):
+    @cached_property
+    def _push_states(self) -> MemoryInstallationStates:  # type: ignore[override]
+        return MemoryInstallationStates()
+
+
+@pytest.fixture
+def prefs_root() -> Iterator[PreferencesRoot]:
+    fake = PreferencesRoot()
+    use_root(fake)
+    use_clock(fake.clock)
+    yield fake
+    use_root(None)
+    use_clock(SystemClock())
+
+
+async def test_preferences_are_put_and_read_back(prefs_root: PreferencesRoot) -> None:
+    headers = prefs_root.citizen()
+    got: func.HttpResponse = await trigger(app, "get_push_preferences")(
+        request("GET", "v1/push/preferences", headers=headers)
+    )
+    assert json.loads(got.get_body()) == {"newNotice": True, "paymentReceived": True}
+    put: func.HttpResponse = await trigger(app, "put_push_preferences")(
+        request(
+            "PUT",
+            "v1/push/preferences",
+            headers=headers,
+            body=json.dumps({"newNotice": False, "paymentReceived": True}).encode(),
+        )
+    )
+    assert put.status_code == 200, put.get_body()
+    again: func.HttpResponse = await trigger(app, "get_push_preferences")(
+        request("GET", "v1/push/preferences", headers=headers)
+    )
+    assert json.loads(again.get_body()) == {"newNotice": False, "paymentReceived": True}
+
+
+async def test_an_unknown_preference_is_refused(prefs_root: PreferencesRoot) -> None:
+    response: func.HttpResponse = await trigger(app, "put_push_preferences")(
+        request(
+            "PUT",
+            "v1/push/preferences",
+            headers=prefs_root.citizen(),
+            body=json.dumps({"marketing": False}).encode(),
+        )
+    )
+    assert response.status_code == 422
