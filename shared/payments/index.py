@@ -10,9 +10,10 @@ events, duplicates included, ends in the newest state.
 
 An entry is *open* while its notice is VALID and not past a due date that expires it; PAID,
 INVALID and EXPIRED ones are the history. The first time an entry is open it is *announced*
-(the "new notice" push): ``announce`` is ``due`` until the push has been handed to push's
-service, then ``done``, so a consumer that died in between sends it again on redelivery (with
-the same notification id: the broker drops the copy) and never twice after that.
+(the "new notice" push): ``apply`` marks it ``due``, and the consumer hands the push to push's
+service and writes the entry ``done`` (an entry stored ``due``, from before that order, is
+finished on the next event); a consumer that died in between sends it again on redelivery
+(with the same notification id: the broker drops the copy) and never after the mark.
 """
 
 from __future__ import annotations

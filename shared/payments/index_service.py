@@ -3,9 +3,12 @@ notices (the HTTP routes). Rules: :mod:`shared.payments.index`; store:
 :mod:`shared.payments.index_store`.
 
 The consumer is idempotent: an event whose state the entry has seen (the same ``seq``, or a
-newer one) changes nothing, a write lost to a concurrent one re-reads and decides again, and
-the "new notice" push is sent from the entry's ``announce`` mark (see the rules), so crashing
-anywhere and receiving the event again ends with the same entry and one push.
+newer one) changes nothing, and a write lost to a concurrent one re-reads and decides again.
+The "new notice" push goes before the write that marks the entry announced (one read, one
+write per event): a crash in between sends it again on redelivery with the same notification
+id, which the broker drops, so receiving the event again ends with the same entry and one push.
+If the push cannot be queued, the entry is written still ``due`` (the list does not wait for
+push) and the event is redelivered to send it.
 """
 
 from __future__ import annotations
@@ -133,32 +136,42 @@ class NoticeIndex:
         async def step() -> Document | None:
             current = await self._store.get(user_id, doc_id)
             changed = index.apply(current, event, user_id=user_id)
-            entry = current
-            if changed is not None:
-                entry = await self._store.put(changed, current["_etag"] if current else None)
-            if entry is not None and entry.get("announce") == "due":
-                entry = await self._announce(entry, fiscal_code)
-            return entry
+            if changed is None:
+                if current is None or current.get("announce") != "due":
+                    return current
+                changed = current  # announced before the mark was written: finish it
+            etag = current["_etag"] if current else None
+            if changed.get("announce") == "due":
+                # the push first, then the mark in the entry's own write: a crash between the
+                # two sends it again on redelivery, with the same id (the broker drops it)
+                try:
+                    await self._announce(changed, fiscal_code)
+                except Exception:
+                    # push's queue is out of reach: the list need not wait for it; the entry
+                    # is stored "due" and the redelivery sends the push
+                    if changed is not current:
+                        await self._store.put(changed, etag)
+                    raise
+                changed = index.announced(changed)
+            return await self._store.put(changed, etag)
 
         return await retry_on_stale(
             step,
             conflict=DependencyError("cosmos", f"index entry {doc_id} kept changing"),
         )
 
-    async def _announce(self, entry: Document, fiscal_code: str) -> Document:
-        if self._announcer is not None:
-            await self._announcer.new_notice(
-                fiscal_code=fiscal_code,
-                ec_name=entry.get("ecName") or entry["ecFiscalCode"],
-                amount=entry["amount"],
-                due_date=datetime.fromisoformat(entry["dueDate"]),
-                notice_code=entry["noticeCode"],
-                ec_fiscal_code=entry["ecFiscalCode"],
-                key=entry["id"],
-            )
-        # StaleDocument: a newer event came in meanwhile; the step decides again, and a
-        # second push of the same notice has the same id (the broker drops it)
-        return await self._store.put(index.announced(entry), entry["_etag"])
+    async def _announce(self, entry: Document, fiscal_code: str) -> None:
+        if self._announcer is None:
+            return
+        await self._announcer.new_notice(
+            fiscal_code=fiscal_code,
+            ec_name=entry.get("ecName") or entry["ecFiscalCode"],
+            amount=entry["amount"],
+            due_date=datetime.fromisoformat(entry["dueDate"]),
+            notice_code=entry["noticeCode"],
+            ec_fiscal_code=entry["ecFiscalCode"],
+            key=entry["id"],
+        )
 
     async def list(
         self,

@@ -151,7 +151,12 @@ async def test_an_announcement_that_failed_is_sent_on_redelivery(setup: Setup) -
     failing = NoticeIndex(setup.store, user_ids(), Down())
     with pytest.raises(RuntimeError):
         await failing.take(body)
+    # the list does not wait for push
+    assert [
+        i.notice_code for i in (await setup.index.list(CF, history=False, now=setup.now)).items
+    ] == [nav(1)]
     await setup.index.take(body)  # the redelivery
+    await setup.index.take(body)  # and another
     assert len(setup.announcements.sent) == 1
 
 
