@@ -8,6 +8,7 @@ from functions import (
     cashback_files,
     notices,
     payments,
+    payments_notices,
     payments_receipts,
     platform,
     push,
@@ -22,6 +23,7 @@ app.register_functions(cashback.bp)
 app.register_functions(cashback_files.bp)
 app.register_functions(notices.bp)
 app.register_functions(payments.bp)
+app.register_functions(payments_notices.bp)
 app.register_functions(payments_receipts.bp)
 app.register_functions(push.bp)
 app.register_functions(standin.bp)

@@ -10,6 +10,10 @@ own Cosmos client from ``shared.platform.clients``, so both sides have the same 
   (host.json's ``maxConcurrentCalls`` chunks at once x ``NOTICES_BULK_CONCURRENCY`` writes per
   chunk).
 - Cosmos round trips per position, counted at the emulator (``GET /_emulator/stats``).
+- Both sides send the archive's events: the host through the positions' outbox, the baseline
+  the same events (built by ``shared.notices.events`` from the same documents) with the app's
+  Service Bus sender after each upsert, to the same queue. The index's consumer is off in the
+  bench's hosts: it is another workload, and the baseline has none.
 - The worker's memory: a fresh host takes one upload of 50,000 positions in each format (to
   COMPLETED); its peak resident set (``VmHWM`` in ``/proc``) beside its resident set before.
 
@@ -28,6 +32,7 @@ import tempfile
 import time
 import zipfile
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -39,15 +44,16 @@ from bench.common import (
     bench_settings,
     load,
     start_devhost,
-    upsert_all,
 )
 from local.cosmos import stats
 from local.platform import DEMO_EC, Platform
 from local.process import ROOT
+from shared.notices.events import ArchiveEvents
 from shared.notices.identity import position_id
 from shared.platform.clients import Clients
 from shared.platform.collector import pace_collector
 from shared.platform.config import load_settings
+from shared.platform.messaging import ServiceBusSender
 
 DATABASE = "bench-notices"
 RAW_DATABASE = "bench-notices-raw"
@@ -128,6 +134,43 @@ def memory_mb(pid: int) -> dict[str, float]:
         if name in ("VmRSS", "VmHWM"):
             found[name] = int(value.split()[0]) / 1024
     return found
+
+
+HOST_ENV = {"AzureWebJobs.payments_notices_index.Disabled": "true"}
+"""The bench's hosts: the archive's events wait on their queue (the baseline has no consumer)."""
+
+
+class _Unsent:
+    """A publisher that keeps nothing: the baseline sends the stamped events itself."""
+
+    def publish_soon(self, document: dict[str, Any], *, only: Any = None) -> None:
+        return None
+
+
+async def upsert_with_events(
+    container: ContainerProxy,
+    documents: list[dict[str, Any]],
+    concurrency: int,
+    sender: ServiceBusSender,
+    queue: str,
+) -> float:
+    """Seconds to upsert ``documents`` and send each one's archive events (as a new position
+    publishes them) with the app's sender, ``concurrency`` at a time: the raw side of the same
+    work the host does."""
+    events = ArchiveEvents((queue,), _Unsent())
+    now = datetime.now(UTC)
+    todo = iter(documents)
+
+    async def worker() -> None:
+        for document in todo:
+            fresh = {k: v for k, v in document.items() if k not in ("outbox", "seq")}
+            sent = events.stamp(None, fresh, now=now)
+            await container.upsert_item(fresh)
+            await sender.send(queue, [e.outgoing() for e in sent])
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    return time.perf_counter() - started
 
 
 def host_concurrency(env: dict[str, str]) -> int:
@@ -217,6 +260,8 @@ class Bench:
                 clients.settings.notices_container
             )
             raw = clients.container(clients.settings.notices_container)
+            sender = ServiceBusSender(clients)
+            queue = clients.settings.payments_notices_queue
 
             # single writes
             self.round_trips()
@@ -225,7 +270,7 @@ class Bench:
             )
             single_trips = self.round_trips() / (singles + 100)  # with the warm-up writes
             documents = await self.documents(hosted, 10_000_000, next(self.singles))
-            seconds = await upsert_all(raw, documents, SINGLE_CONCURRENCY)
+            seconds = await upsert_with_events(raw, documents, SINGLE_CONCURRENCY, sender, queue)
             raw_single = Figures("single write: raw upserts", len(documents), seconds, 0, 0, 0)
 
             # bulk: host then raw, ``rounds`` times per format (alternating, so a noisy moment
@@ -239,7 +284,9 @@ class Bench:
                     bulk_seconds, bulk_trips, polls = await self.bulk(kind, first, positions)
                     documents = await self.documents(hosted, first, first + positions)
                     self.round_trips()
-                    raw_seconds = await upsert_all(raw, documents, concurrency)
+                    raw_seconds = await upsert_with_events(
+                        raw, documents, concurrency, sender, queue
+                    )
                     runs[kind].append(
                         (bulk_seconds, bulk_trips, polls, raw_seconds, self.round_trips())
                     )
@@ -314,7 +361,7 @@ class Bench:
 def fresh_host_memory(
     platform: Platform, make: Callable[[str], Bench], kind: str, positions: int
 ) -> dict[str, float]:
-    host = start_devhost(platform)
+    host = start_devhost(platform, **HOST_ENV)
     try:
         bench = make(f"http://127.0.0.1:{host.port}")
         return asyncio.run(bench.memory(kind, positions, host.proc.pid))
@@ -343,7 +390,7 @@ def main() -> None:
         try:
             platform.provision()
             platform.provision(RAW_DATABASE)
-            host = start_devhost(platform)
+            host = start_devhost(platform, **HOST_ENV)
             try:
                 asyncio.run(
                     Bench(platform, f"http://127.0.0.1:{host.port}").run(

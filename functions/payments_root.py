@@ -15,8 +15,10 @@ from shared.payments.debtors import ArchiveDebtors
 from shared.payments.fees import parse_fees
 from shared.payments.gateway_client import HttpChargeGateway
 from shared.payments.node import GatewayNode
+from shared.payments.notify import PaymentsNotifier
 from shared.payments.paying import PaymentPolicy, Payments
-from shared.payments.receipt_model import Receipt
+from shared.payments.receipts_api import AzureReceiptPdfs
+from shared.payments.receipts_api import Receipts as PaymentReceipts
 from shared.payments.receipts_store import CosmosReceiptStore
 from shared.payments.settling import Settlement
 from shared.payments.transaction_store import CosmosTransactionStore
@@ -31,14 +33,6 @@ logger = logging.getLogger(__name__)
 
 AZURE_SITE = "WEBSITE_SITE_NAME"
 """Set by the platform in every Azure Functions app (never by the dev host)."""
-
-
-class PendingNotifier:
-    """Stands for push's "payment received" (shared/payments/notify.py's PaymentsNotifier,
-    built by the notices' index branch) until the composition root is given it."""
-
-    async def payment_received(self, receipt: Receipt, *, receipt_url: str) -> None:
-        logger.info("payment %s received; push not wired yet", receipt.transaction_id)
 
 
 def crash_hook(enabled: bool) -> None:
@@ -69,6 +63,13 @@ class PaymentsParts:
         )
 
     @cached_property
+    def receipt_service(self) -> PaymentReceipts:
+        """Citizens' receipts: their list, JSON and PDF (kept in Blob once rendered)."""
+        s = self._root.settings
+        pdfs = AzureReceiptPdfs(self._root.clients.blob_service, s.payments_receipts_blob_container)
+        return PaymentReceipts(self.receipts, pdfs)
+
+    @cached_property
     def node(self) -> GatewayNode:
         return GatewayNode(
             self._root.standin_gateway(), self._root.parties(), self._root.settings.payments_psp_id
@@ -93,8 +94,9 @@ class PaymentsParts:
         )
 
     @cached_property
-    def notifier(self) -> PendingNotifier:
-        return PendingNotifier()
+    def notifier(self) -> PaymentsNotifier:
+        """Push's "payment received", the same notifier as the notice index's."""
+        return self._root.notice_index_parts.notifier
 
     @cached_property
     def settlement(self) -> Settlement:

@@ -16,6 +16,7 @@ from shared.push.models import (
     NotificationAccepted,
     NotificationIn,
 )
+from shared.push.preferences import Preferences
 
 bp = func.Blueprint()
 
@@ -74,3 +75,34 @@ async def post_push_notifications(call: Call[NotificationIn]) -> NotificationAcc
 async def push_queue(delivery: Delivery) -> None:
     """Notify, CreateOrUpdateInstallation and DeleteInstallation, by ``kind``."""
     await get_root().push_worker().handle(delivery)
+
+
+@endpoint(
+    bp,
+    "v1/push/preferences",
+    "GET",
+    auth="citizen",
+    returns=Preferences,
+    errors=(401, 503),
+    summary="Which topics of the platform's own notifications the caller wants",
+    tags=("push",),
+)
+async def get_push_preferences(call: Call[BaseModel]) -> Preferences:
+    return await call.root.push_preferences().get(call.citizen.fiscal_code)
+
+
+@endpoint(
+    bp,
+    "v1/push/preferences",
+    "PUT",
+    auth="citizen",
+    body=Preferences,
+    returns=Preferences,
+    errors=(400, 401, 422, 503),
+    max_body=1024,
+    summary="Opt in or out of each topic of the platform's own notifications (newNotice, "
+    "paymentReceived); kept with the caller's installation",
+    tags=("push",),
+)
+async def put_push_preferences(call: Call[Preferences]) -> Preferences:
+    return await call.root.push_preferences().put(call.citizen.fiscal_code, call.body)

@@ -11,6 +11,7 @@ from functools import cached_property
 
 from functions.cashback_push import CashbackPush
 from functions.files_root import CashbackFiles
+from functions.payments_index_root import NoticeIndexParts
 from functions.payments_root import PaymentsParts
 from functions.standin_root import StandInParts
 from shared.auth.citizen import CitizenTokenVerifier
@@ -30,6 +31,7 @@ from shared.cashback.settings import configured_periods
 from shared.cashback.store import CosmosCashbackStore
 from shared.notices.blobs import AzureBlobs
 from shared.notices.bulk import Bulks
+from shared.notices.events import ArchiveEvents
 from shared.notices.search import CosmosPositionSearch
 from shared.notices.service import EcDirectory, NoticeArchive
 from shared.notices.store import CosmosBulkStore, CosmosNoticeStore
@@ -37,9 +39,7 @@ from shared.parties.service import PartyRegistry
 from shared.parties.store import CosmosPartyStore
 from shared.parties.users import BackOfficeUsers
 from shared.payments.paying import Payments
-from shared.payments.receipts_api import AzureReceiptPdfs
 from shared.payments.receipts_api import Receipts as PaymentReceipts
-from shared.payments.receipts_store import CosmosReceiptStore
 from shared.platform import telemetry
 from shared.platform.clients import Clients, SessionSpec, get_clients
 from shared.platform.clock import Clock, current_clock
@@ -51,6 +51,7 @@ from shared.platform.outbox import Outbox
 from shared.platform.queue_work import Policy, Ports
 from shared.platform.resources import OUTBOX_CONTAINERS
 from shared.push.client import PushDispatcher, build_dispatcher
+from shared.push.preferences import PushPreferences
 from shared.push.senders import CosmosSenderUsage
 from shared.push.service import PushRequests, PushWorker
 from shared.push.settings import push_hubs
@@ -300,7 +301,13 @@ class Root:
         store = CosmosNoticeStore(
             self.clients.container(s.notices_container), s.cosmos_timeout_seconds
         )
-        return NoticeArchive(store, EcDirectory(self.parties()))
+        return NoticeArchive(store, EcDirectory(self.parties()), events=self.notice_events())
+
+    def notice_events(self) -> ArchiveEvents:
+        """Where the archive's events go: one queue per consumer (add a consumer's queue
+        here: docs/payments.md, "My notices and pushes")."""
+        s = self.settings
+        return ArchiveEvents((s.payments_notices_queue,), self.outbox("notices_container"))
 
     def backoffice(self) -> BackOffice:
         return self._backoffice
@@ -367,6 +374,15 @@ class Root:
     def payments(self) -> Payments:
         return self.payments_parts.payments
 
+    def receipts(self) -> PaymentReceipts:
+        """Citizens' receipts: their list, JSON and PDF (kept in Blob once rendered)."""
+        return self.payments_parts.receipt_service
+
+    @cached_property
+    def notice_index_parts(self) -> NoticeIndexParts:
+        """The notice index and the payments' pushes (functions/payments_index_root.py)."""
+        return NoticeIndexParts(self)
+
     def push_requests(self) -> PushRequests:
         return self._push_requests
 
@@ -379,35 +395,28 @@ class Root:
         )
         return PushRequests(self.sender, s.push_queue, usage)
 
+    def push_preferences(self) -> PushPreferences:
+        return PushPreferences(self._push_states)
+
+    @cached_property
+    def _push_states(self) -> CosmosInstallationStates:
+        s = self.settings
+        return CosmosInstallationStates(
+            self.clients.container(s.push_installations_container), s.cosmos_timeout_seconds
+        )
+
     def push_worker(self) -> PushWorker:
         return self._push_worker
 
     @cached_property
     def _push_worker(self) -> PushWorker:
-        s = self.settings
-        states = CosmosInstallationStates(
-            self.clients.container(s.push_installations_container), s.cosmos_timeout_seconds
-        )
-        return PushWorker(self.push_dispatcher, states)
+        return PushWorker(self.push_dispatcher, self._push_states)
 
     @cached_property
     def push_dispatcher(self) -> PushDispatcher:
         """Every hub on one shared session per namespace; ConfigurationError on first use
         if the PUSH_HUB_<n>_* settings are not valid (nothing is cached then)."""
         return build_dispatcher(self.settings, push_hubs(), self.clients.session, self.clock)
-
-    def receipts(self) -> PaymentReceipts:
-        """Citizens' receipts: their list, JSON and PDF (kept in Blob once rendered)."""
-        return self._receipts
-
-    @cached_property
-    def _receipts(self) -> PaymentReceipts:
-        s = self.settings
-        store = CosmosReceiptStore(
-            self.clients.container(s.payments_container), s.cosmos_timeout_seconds
-        )
-        pdfs = AzureReceiptPdfs(self.clients.blob_service, s.payments_receipts_blob_container)
-        return PaymentReceipts(store, pdfs)
 
 
 OUTBOX_SWEEP_AGE = timedelta(seconds=30)

@@ -140,6 +140,14 @@ DEMO_PARTIES = (
         "",
         send_limits=DEMO_SENDER_LIMITS,
     ),
+    # the payments' pushes (shared/payments/notify.py): in-process, no key, outside the limits
+    DemoParty(
+        "payments",
+        "Payments (new notices to pay, payments received)",
+        "sender",
+        "",
+        send_limits=DEMO_SENDER_LIMITS,
+    ),
 )
 
 

@@ -422,6 +422,12 @@ var servicebusQueues = {
     lockSeconds: servicebusLockDurationSeconds
     duplicateWindowSeconds: servicebusDuplicateDetectionWindowSeconds
   }
+  payments_notices: {
+    setting: 'PAYMENTS_NOTICES_QUEUE'
+    name: 'payments-notices'
+    lockSeconds: servicebusLockDurationSeconds
+    duplicateWindowSeconds: servicebusDuplicateDetectionWindowSeconds
+  }
 }
 
 // The checks Terraform's variable validations make; nothing is created until they pass.
@@ -712,6 +718,7 @@ var appSettings = {
   PAYMENTS_CRASH_AFTER_CHARGE: 'false'
   PAYMENTS_RECEIPTS_BLOB_CONTAINER: blobContainers.payments_receipts.name
   STANDIN_RECEIPTS_QUEUE: servicebusQueues.standin_receipts.name
+  PAYMENTS_NOTICES_QUEUE: servicebusQueues.payments_notices.name
   STANDIN_TOKEN_MINUTES: '30'
   STANDIN_STATION_TIMEOUT_SECONDS: '5'
   STANDIN_WINDOW_MINUTES: '30'

@@ -137,6 +137,7 @@ locals {
     PAYMENTS_STUCK_SECONDS          = "120"
     PAYMENTS_CRASH_AFTER_CHARGE     = "false"
     STANDIN_RECEIPTS_QUEUE          = azurerm_servicebus_queue.this["standin_receipts"].name
+    PAYMENTS_NOTICES_QUEUE          = azurerm_servicebus_queue.this["payments_notices"].name
     STANDIN_TOKEN_MINUTES           = "30"
     STANDIN_STATION_TIMEOUT_SECONDS = "5"
     STANDIN_WINDOW_MINUTES          = "30"

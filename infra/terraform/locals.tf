@@ -185,6 +185,12 @@ locals {
       lock_seconds             = var.servicebus_lock_duration_seconds
       duplicate_window_seconds = var.servicebus_duplicate_detection_window_seconds
     }
+    payments_notices = {
+      setting                  = "PAYMENTS_NOTICES_QUEUE"
+      name                     = "payments-notices"
+      lock_seconds             = var.servicebus_lock_duration_seconds
+      duplicate_window_seconds = var.servicebus_duplicate_detection_window_seconds
+    }
   }
 
   # Notification Hubs partitions by number ("1", "2", ...): PUSH_HUB_<n>_*.

@@ -31,6 +31,7 @@ from cachetools import TTLCache
 
 from shared.notices import rules
 from shared.notices.access import EC, NODE_NAV, authorize_write, check_keys, check_read_keys
+from shared.notices.events import ArchiveEvents
 from shared.notices.identity import (
     AUX_DIGIT,
     default_nav,
@@ -117,9 +118,23 @@ def _kept_changing(doc_id: str) -> DependencyError:
 class NoticeArchive:
     """The archive of one process, on its store and the EC directory."""
 
-    def __init__(self, store: NoticeStore, ecs: EcDirectory) -> None:
+    def __init__(
+        self, store: NoticeStore, ecs: EcDirectory, *, events: ArchiveEvents | None = None
+    ) -> None:
+        """``events``: where the archive's events go (:mod:`shared.notices.events`); None
+        publishes none (tests of the archive alone)."""
         self._store = store
         self.ecs = ecs
+        self._events = events
+
+    async def _write(self, current: Document | None, document: Document, now: datetime) -> Document:
+        """Store ``document`` over ``current`` (None: create) with the events of the change in
+        its outbox, then hand them to the publisher."""
+        events = self._events.stamp(current, document, now=now) if self._events else []
+        written = await self._put(current, document)
+        if self._events is not None:
+            self._events.publish(written, events)
+        return written
 
     # ------------------------------------------------------------------ writes
     async def publish(
@@ -177,7 +192,7 @@ class NoticeArchive:
                 return decision.outcome, document
             if claims_nav and not rules.is_present(document):  # it creates the position
                 await self._claim_nav(write)
-            return decision.outcome, await self._put(document, decision.document)
+            return decision.outcome, await self._write(document, decision.document, write.at)
 
         return await retry_on_stale(
             step, conflict=_kept_changing(write.doc_id), attempts=MAX_ATTEMPTS
@@ -315,7 +330,7 @@ class NoticeArchive:
             assert current is not None
             if paid is None:
                 return current
-            return await self._store.replace(paid, current["_etag"])
+            return await self._write(current, paid, now)
 
         written = await retry_on_stale(step, conflict=_kept_changing(nav), attempts=MAX_ATTEMPTS)
         return rules.as_position(written, now=now)
@@ -349,7 +364,7 @@ class NoticeArchive:
             updated = None if document is None else rules.expire(document, now=now)
             if document is None or updated is None:
                 return False
-            await self._store.replace(updated, document["_etag"])
+            await self._write(document, updated, now)
             return True
 
         try:

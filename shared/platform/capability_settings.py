@@ -418,6 +418,11 @@ class CapabilitySettings(BaseSettings):
         description="Blob container, in the host's storage account, keeping citizens' receipt "
         "PDFs (rendered once, on the first download).",
     )
+    payments_notices_queue: str = Field(
+        default="payments-notices",
+        description="Service Bus queue of the archive's notice events for the citizens' "
+        "per-debtor notice index.",
+    )
 
     # Wallet: onboarding through the configured PSP's hosted page.
     wallet_psp_id: str = Field(

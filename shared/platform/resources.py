@@ -41,7 +41,13 @@ CONTAINERS: tuple[ContainerSpec, ...] = (
     ContainerSpec("payments_container", "/pk", default_ttl=TTL_ON_PER_DOCUMENT),
 )
 
-_WITH_OUTBOX = ("wallet_container", "cashback_container", "standin_container", "payments_container")
+_WITH_OUTBOX = (
+    "wallet_container",
+    "cashback_container",
+    "notices_container",
+    "standin_container",
+    "payments_container",
+)
 #: Settings field of each container whose documents have an outbox -> its partition key path.
 OUTBOX_CONTAINERS: dict[str, str] = {
     c.setting: c.partition_key for c in CONTAINERS if c.setting in _WITH_OUTBOX
@@ -80,6 +86,7 @@ QUEUES: tuple[QueueSpec, ...] = (
     QueueSpec("iban_check_queue"),
     QueueSpec("notices_queue"),
     QueueSpec("standin_receipts_queue"),
+    QueueSpec("payments_notices_queue"),
 )
 
 

@@ -145,6 +145,11 @@ class Notify(_Message):
     title: str
     body: str
     data: dict[str, str] = Field(default_factory=dict)
+    topic: str | None = Field(
+        default=None,
+        description="What the notification is about (shared/push/preferences.py): not sent "
+        "to a citizen who opted out of it; None: sent whatever the preferences.",
+    )
 
 
 class CreateOrUpdateInstallation(_Message):

@@ -34,6 +34,7 @@ from shared.platform.cosmos import StaleDocument
 from shared.platform.errors import (
     Conflict,
     DependencyError,
+    Invalid,
     PermanentError,
     PreconditionFailed,
     TransientError,
@@ -56,6 +57,7 @@ from shared.push.models import (
     Platform,
     native_notification,
 )
+from shared.push.preferences import TOPICS
 from shared.push.senders import SenderUsage, admit
 from shared.push.store import InstallationState, InstallationStates, Versioned
 
@@ -132,24 +134,7 @@ class PushRequests:
             TooManyRequests: (429) past the sender's per-minute limits; nothing is sent.
             Invalid: (422) more recipients than the sender may reach in a minute.
         """
-        tracking = request.notification_id or str(uuid.uuid4())
-        messages: list[Notify] = []
-        ids: list[str] = []
-        for code in request.recipients():
-            installation = installation_id(code)
-            messages.append(
-                Notify(
-                    installation_id=installation,
-                    accepted_at=now,
-                    tracking_id=tracking,
-                    sender=party.party_id,
-                    title=request.title,
-                    body=request.body,
-                    data=request.data,
-                )
-            )
-            # The sender is part of the key: another sender's notificationId never collides.
-            ids.append(business_id("Notify", party.party_id, tracking, installation))
+        messages, ids, tracking = self._notifications(party, request, topic=None, now=now)
         minute = await admit(self._usage, party, recipients=len(messages), now=now)
         try:
             await self._enqueue(messages, ids)
@@ -167,6 +152,55 @@ class PushRequests:
             tracking,
         )
         return NotificationAccepted(tracking_id=tracking, recipients=len(messages), accepted_at=now)
+
+    async def notify_from_service(
+        self, party: Party, request: NotificationIn, *, topic: str, now: datetime
+    ) -> NotificationAccepted:
+        """A notification of one of this platform's own capabilities (payments): queued like
+        :meth:`notify`, naming ``party`` as its sender, but outside the per-minute limits that
+        protect citizens from external senders (the platform's own events bound its volume),
+        and on ``topic``, so a citizen who opted out of it is skipped
+        (:mod:`shared.push.preferences`).
+
+        Raises:
+            Invalid: ``topic`` is not a known topic.
+        """
+        if topic not in TOPICS:
+            raise Invalid(f"unknown notification topic {topic!r}")
+        messages, ids, tracking = self._notifications(party, request, topic=topic, now=now)
+        await self._enqueue(messages, ids)
+        logger.info(
+            "service %s notified %s recipients on %s (tracking %s)",
+            party.party_id,
+            len(messages),
+            topic,
+            tracking,
+        )
+        return NotificationAccepted(tracking_id=tracking, recipients=len(messages), accepted_at=now)
+
+    def _notifications(
+        self, party: Party, request: NotificationIn, *, topic: str | None, now: datetime
+    ) -> tuple[list[Notify], list[str], str]:
+        tracking = request.notification_id or str(uuid.uuid4())
+        messages: list[Notify] = []
+        ids: list[str] = []
+        for code in request.recipients():
+            installation = installation_id(code)
+            messages.append(
+                Notify(
+                    installation_id=installation,
+                    accepted_at=now,
+                    tracking_id=tracking,
+                    sender=party.party_id,
+                    title=request.title,
+                    body=request.body,
+                    data=request.data,
+                    topic=topic,
+                )
+            )
+            # The sender is part of the key: another sender's notificationId never collides.
+            ids.append(business_id("Notify", party.party_id, tracking, installation))
+        return messages, ids, tracking
 
     async def _enqueue(
         self,
@@ -209,6 +243,9 @@ class PushWorker:
                 message.installation_id,
             )
             return
+        if message.topic is not None and message.topic in current.state.opted_out:
+            logger.debug("push %s: opted out of %s", message.tracking_id, message.topic)
+            return
         notification = native_notification(
             current.state.platform, message.title, message.body, message.data
         )
@@ -217,11 +254,13 @@ class PushWorker:
     async def apply(self, change: CreateOrUpdateInstallation | DeleteInstallation) -> None:
         """Claim ``change`` in the state document unless a newer one is there, then make the
         hub match the newest claimed state."""
-        desired = _desired(change)
         read = partial(self._states.get, change.installation_id)
 
         async def claim() -> Versioned | None:
             current = await self._retry(read)
+            desired = _desired(change)
+            if current is not None:  # the citizen's preferences outlive their devices
+                desired.opted_out = list(current.state.opted_out)
             if current is not None and change.accepted_at < current.state.applied_at:
                 logger.info(
                     "push change %s of installation %s accepted at %s is older than "

@@ -37,6 +37,12 @@ class InstallationState(BaseModel):
     deleted: bool = False
     platform: Platform | None = None
     push_channel: str | None = Field(default=None, alias="pushChannel")
+    opted_out: list[str] = Field(
+        default_factory=list,
+        alias="optedOut",
+        description="Topics of notifications the citizen does not want "
+        "(shared/push/preferences.py); kept across installation changes.",
+    )
 
     def __repr__(self) -> str:  # never the device token
         return (

@@ -30,7 +30,16 @@ BULK = "/api/aca/v1/positions/bulk"
 
 
 def notices_env(prefix: str) -> dict[str, str]:
-    return {**fresh_queues(prefix), "NOTICES_QUEUE": f"{prefix}-{uuid.uuid4().hex[:8]}"}
+    # The archive's events wait on a queue of their own: the citizens' index is another
+    # workload (tests/e2e/test_payments_notices.py), and in one dev host process it would
+    # compete with the bulks these tests time (20,000 notices of one debtor, each indexed and
+    # announced).
+    return {
+        **fresh_queues(prefix),
+        "NOTICES_QUEUE": f"{prefix}-{uuid.uuid4().hex[:8]}",
+        "PAYMENTS_NOTICES_QUEUE": f"{prefix}-events-{uuid.uuid4().hex[:8]}",
+        "AzureWebJobs.payments_notices_index.Disabled": "true",
+    }
 
 
 @pytest.fixture(scope="module")

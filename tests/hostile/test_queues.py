@@ -36,6 +36,7 @@ from shared.cashback.chunks import Chunk
 from shared.cashback.file_intake import BlobCreated
 from shared.cashback.models import IbanCheckRequest, WalletEvent
 from shared.notices.bulk_models import ChunkTask
+from shared.payments.index import NoticeEvent
 from shared.platform.clients import Clients
 from shared.platform.failed_work import failed_work_id
 from shared.push.client import PushDispatcher, build_dispatcher
@@ -84,6 +85,7 @@ MESSAGES: dict[str, dict[str, Any]] = {
     "NOTICES_QUEUE": _schema_of(ChunkTask),
     "STANDIN_RECEIPTS_QUEUE": _envelope(_RECEIPT),
     "PUSH_QUEUE": _schema_of(PUSH_MESSAGE),
+    "PAYMENTS_NOTICES_QUEUE": _schema_of(NoticeEvent),
 }
 # The containers a consumer writes, which a refused message must leave alone.
 WRITES = {
@@ -94,6 +96,7 @@ WRITES = {
     "NOTICES_QUEUE": ("notices_container", "notice_bulks_container"),
     "STANDIN_RECEIPTS_QUEUE": ("standin_container", "notices_container"),
     "PUSH_QUEUE": ("push_installations_container",),
+    "PAYMENTS_NOTICES_QUEUE": ("payments_container",),
 }
 
 

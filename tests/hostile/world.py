@@ -56,6 +56,7 @@ CONTAINERS = {
     "wallet": ("wallet_container",),
     "cashback": ("cashback_container",),
     "push": ("push_installations_container",),
+    "payments": ("payments_container",),
     "notices": ("notices_container", "notice_bulks_container"),
     "stand-in": ("standin_container", "notices_container"),
     "operators": ("parties_container", "standin_container", "failed_work_container"),
@@ -312,6 +313,7 @@ QUEUE_SETTINGS = (
     "IBAN_CHECK_QUEUE",
     "NOTICES_QUEUE",
     "STANDIN_RECEIPTS_QUEUE",
+    "PAYMENTS_NOTICES_QUEUE",
 )
 
 
