@@ -1,31 +1,48 @@
-"""A citizen pays a notice end to end through the dev host: a notice published by the demo EC,
-a card onboarded through the gateway simulator, the transaction created, confirmed (twice: a
-double tap), charged on the card's contract, reported to the node, the notice PAID in the
-archive and the receipt delivered to the EC's station; the same in stand-in; a host killed
-between the charge and the outcome completes exactly once after a restart."""
+"""A citizen pays a notice end to end through the dev host: a notice published by the demo EC
+appears in the citizen's list (and the "new notice" push reaches their device), a card onboarded
+through the gateway simulator, the transaction created, confirmed (twice: a double tap), charged
+on the card's contract, reported to the node, the notice PAID in the archive and in the citizen's
+history, the receipt delivered to the EC's station, the citizen's receipt listed and its PDF
+downloaded (amount and notice code read back), the "payment received" push delivered; the same
+in stand-in; a host killed between the charge and the outcome completes exactly once after a
+restart."""
 
 from __future__ import annotations
 
+import io
 import uuid
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import requests
+from pypdf import PdfReader
 
 from local.platform import DEMO_EC, DEMO_STATION, Platform
 from tests.conftest import ADMIN_KEY, Host, start_host, wait_for
+from tests.e2e.test_push import installed, register, sends_to
 from tests.e2e.test_standin import delivered, new_notices, position_status, standin_env
-from tests.e2e.test_wallet import Onboarding, citizen, onboarded
+from tests.e2e.test_wallet import CF, Onboarding, citizen, onboarded
+from tests.unit.push.factories import device_token
 
 TRANSACTIONS = "/api/v1/payments/transactions"
+NOTICES = "/api/v1/payments/notices"
+RECEIPTS = "/api/v1/payments/receipts"
 STATION = f"/api/ops/standin/stations/{DEMO_STATION}"
 
 
 @pytest.fixture(scope="module")
 def host(platform: Platform) -> Iterator[Host]:
-    started = start_host(platform, env=standin_env())
+    tag = uuid.uuid4().hex[:8]
+    env = {
+        **standin_env(),
+        "PUSH_QUEUE": f"push-pay-{tag}",
+        "PAYMENTS_NOTICES_QUEUE": f"payments-notices-pay-{tag}",
+    }
+    started = start_host(platform, env=env)
     try:
+        register(platform, started, CF, "FCMV1", device_token(uuid.uuid4().int % 10**9))
+        wait_for(lambda: installed(platform, started, CF))
         yield started
     finally:
         started.stop()
@@ -79,10 +96,34 @@ def shown(platform: Platform, host: Host, transaction_id: str) -> dict[str, Any]
     return body
 
 
+def listed(platform: Platform, host: Host, number: str, *, history: bool = False) -> Any:
+    """The citizen's list item of notice ``number`` (None while it is not there)."""
+    answer = host.request(
+        "GET", NOTICES + ("/history" if history else ""), headers=citizen(platform, host)
+    )
+    assert answer.status_code == 200, answer.text
+    return next((i for i in answer.json()["items"] if i["noticeCode"] == number), None)
+
+
+def pushed(platform: Platform, host: Host, number: str, kind: str) -> list[dict[str, Any]]:
+    """The pushes of ``kind`` about notice ``number`` that reached the citizen's device."""
+    ref = f"{DEMO_EC}{number}"
+    return [s for s in sends_to(platform, host, CF) if ref in s["body"] and kind in s["body"]]
+
+
+def receipt_of(platform: Platform, host: Host, number: str) -> Any:
+    answer = host.request("GET", RECEIPTS, headers=citizen(platform, host))
+    assert answer.status_code == 200, answer.text
+    return next((r for r in answer.json()["receipts"] if r["noticeCode"] == number), None)
+
+
 def pay_and_check(
     platform: Platform, host: Host, psp: str, ec_control: str, card: Onboarding, *, stand_in: bool
 ) -> None:
     [number] = new_notices(host, ec_control, 1)
+    item = wait_for(lambda: listed(platform, host, number), timeout=30)
+    assert (item["amount"], item["status"], item["payableNow"]) == (7_300, "VALID", True)
+    wait_for(lambda: pushed(platform, host, number, "newNotice"), timeout=30)
     created = create(platform, host, number)
     assert created["status"] == "ACTIVATED"
     assert (created["amount"], created["fee"], created["total"]) == (7_300, 100, 7_400)
@@ -101,6 +142,23 @@ def pay_and_check(
     assert position_status(host, number) == "PAID"
     token = created["paymentToken"]
     wait_for(lambda: delivered(ec_control, [token]) == {token: 1}, timeout=30)
+    # The citizen's side: the notice leaves the open list for the history, the receipt is
+    # theirs to read and download, and the "payment received" push reached their device.
+    old = wait_for(lambda: listed(platform, host, number, history=True), timeout=30)
+    assert old["status"] == "PAID"
+    assert listed(platform, host, number) is None
+    receipt = receipt_of(platform, host, number)
+    assert (receipt["amount"], receipt["fee"], receipt["standIn"]) == (7_300, 100, stand_in)
+    pdf = host.request(
+        "GET", f"{RECEIPTS}/{receipt['receiptId']}/pdf", headers=citizen(platform, host)
+    )
+    assert pdf.status_code == 200, pdf.text
+    text = PdfReader(io.BytesIO(pdf.content)).pages[0].extract_text()
+    assert "73,00 €" in text
+    assert " ".join(number[i : i + 4] for i in range(0, 18, 4)) in text
+    [received] = wait_for(lambda: pushed(platform, host, number, "paymentReceived"), timeout=30)
+    assert receipt["receiptId"] in received["body"]
+    assert len(pushed(platform, host, number, "newNotice")) == 1
 
 
 def test_a_notice_is_paid_with_an_onboarded_card(
