@@ -40,6 +40,7 @@ from typing import Any
 
 from bench.cashback import FIRST_DAY, card, citizen_documents, consume, host_calls, settings
 from bench.common import upsert_all
+from local.cosmos import stats
 from local.pgp import encrypt_file, public_of
 from local.platform import Platform
 
@@ -48,9 +49,12 @@ ABI = "12345"
 PREFIX = "rtd-"
 
 
-def write_file(path: Path, citizens: int, total: int, seed: int = 7) -> None:
-    """``total`` lines of the interface's 15 columns (the PAR after them, empty), written as
-    they are made: about 5% reverse one of the last thousand payments."""
+def write_file(
+    path: Path, citizens: int, total: int, seed: int = 7, first_citizen: int = 0
+) -> None:
+    """``total`` lines of the interface's 15 columns (the PAR after them, empty), of citizens
+    ``first_citizen`` to ``first_citizen + citizens - 1``, written as they are made: about 5%
+    reverse one of the last thousand payments."""
     rng = random.Random(seed)
     recent: deque[tuple[str, datetime, int, str]] = deque(maxlen=1000)
     with path.open("w") as out:
@@ -59,7 +63,7 @@ def write_file(path: Path, citizens: int, total: int, seed: int = 7) -> None:
                 hpan, at, amount, corr = recent[rng.randrange(len(recent))]
                 op, at, amount = "01", at + timedelta(hours=2), max(1, amount // 3)
             else:
-                hpan = card(rng.randrange(citizens))
+                hpan = card(first_citizen + rng.randrange(citizens))
                 at = FIRST_DAY + timedelta(minutes=rng.randrange(60 * 24 * 120))
                 amount, corr, op = rng.randrange(100, 30_000), f"c{i}", "00"
                 recent.append((hpan, at, amount, corr))
@@ -95,6 +99,36 @@ async def baseline(path: Path, private_key: str) -> tuple[int, float]:
     return count, seconds
 
 
+async def json_path(platform: Platform, queue: str, path: Path) -> tuple[int, float]:
+    """The same kind of lines through the JSON API's intake (``Intake.submit``, batches of
+    10,000) and the same consumer, submitted while the consumer runs, as the file's chunks
+    arrive: (lines, seconds from the first submission to the last chunk scored)."""
+    from bench.cashback import BATCH
+    from functions.root import get_root
+    from shared.cashback.acquirer_api import TransactionBatchIn
+    from shared.cashback.intake import Intake
+    from shared.cashback.rtd_files import ParsedLine, parse_stream
+
+    lines = [
+        item.transaction.model_dump(mode="json", by_alias=True)
+        async for item in parse_stream(_read(path))
+        if isinstance(item, ParsedLine)
+    ]
+    root = get_root()
+    intake = Intake(root.sender, queue, root.cashback().calendar)
+    chunks = sum(-(-len(lines[i : i + BATCH]) // 250) for i in range(0, len(lines), BATCH))
+    started = time.perf_counter()
+    scoring = asyncio.create_task(
+        consume(platform.env["ServiceBusConnection"], queue, chunks, host_calls())
+    )
+    for start in range(0, len(lines), BATCH):
+        batch = TransactionBatchIn(transactions=lines[start : start + BATCH])
+        accepted = await intake.submit(ACQUIRER, batch, now=datetime.now(UTC))
+        assert accepted.accepted == len(batch.transactions), accepted.rejected[:3]
+    await scoring
+    return len(lines), time.perf_counter() - started
+
+
 class _Discard:
     async def send(self, queue: str, messages: Sequence[Any]) -> None:
         return None
@@ -119,6 +153,12 @@ async def worker(container: str, name: str, discard: bool) -> dict[str, Any]:
         periods=root.cashback().calendar,
         container_prefix=s.cashback_files_container_prefix,
     )
+    # Warm, as a function host's worker is when an event arrives: imports done, the key
+    # imported and checked (the health check does it at start-up); then wait for the event.
+    await files.gnupg.check()
+    ready_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print("ready", flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
     started = time.perf_counter()
     record = await intake.process(
         ACQUIRER, container, name, received_at=datetime.now(UTC), now=datetime.now(UTC)
@@ -133,21 +173,36 @@ async def worker(container: str, name: str, discard: bool) -> dict[str, Any]:
         "rejected": record.rejected,
         "seconds": seconds,
         "peakMb": peak_kb / 1024,
+        "readyMb": ready_kb / 1024,
     }
 
 
-async def run_worker(
-    env: dict[str, str], container: str, name: str, discard: bool
-) -> dict[str, Any]:
-    argv = [sys.executable, "-m", "bench.cashback_files", "--worker", container, name]
-    if discard:
-        argv.append("--discard")
-    child = await asyncio.create_subprocess_exec(
-        *argv, env={**os.environ, **env}, stdout=asyncio.subprocess.PIPE
-    )
-    out, _ = await child.communicate()
-    found: dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])
-    return found
+class Worker:
+    """A worker process, started and warmed before the file lands; :meth:`go` is the event."""
+
+    def __init__(self, child: asyncio.subprocess.Process) -> None:
+        self._child = child
+
+    @classmethod
+    async def start(cls, env: dict[str, str], container: str, name: str, discard: bool) -> Worker:
+        argv = [sys.executable, "-m", "bench.cashback_files", "--worker", container, name]
+        if discard:
+            argv.append("--discard")
+        child = await asyncio.create_subprocess_exec(
+            *argv,
+            env={**os.environ, **env},
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        assert child.stdout is not None
+        while (line := await child.stdout.readline()) and line.strip() != b"ready":
+            pass
+        return cls(child)
+
+    async def go(self) -> dict[str, Any]:
+        out, _ = await self._child.communicate(b"go\n")
+        found: dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])
+        return found
 
 
 async def bench(
@@ -162,7 +217,8 @@ async def bench(
     root = get_root()
     await upsert_all(
         root.clients.container(root.settings.cashback_container),
-        [d for n in range(citizens) for d in citizen_documents(n)],
+        # the file's citizens, then the JSON baseline's: neither run finds the other's documents
+        [d for n in range(2 * citizens) for d in citizen_documents(n)],
         32,
     )
     await root.parties().register(
@@ -186,18 +242,26 @@ async def bench(
             if not discard:
                 parsed, base_seconds = await baseline(sealed, private_key)
                 assert parsed == size, (parsed, size)
+                same_kind = Path(work) / "json.csv"
+                write_file(same_kind, citizens, size, seed=8, first_citizen=citizens)
+                stats(platform.cosmos.port, reset=True)
+                json_lines, json_seconds = await json_path(platform, queue, same_kind)
+                json_trips = stats(platform.cosmos.port, reset=True)["requests"]
+                same_kind.unlink()
+            warm = await Worker.start(env, container, name, discard)
             started = time.perf_counter()
             async with BlobServiceClient.from_connection_string(storage) as blobs:
                 if not await blobs.get_container_client(container).exists():
                     await blobs.create_container(container)
                 with sealed.open("rb") as data:
                     await blobs.get_blob_client(container, name).upload_blob(data, overwrite=True)
-            job = asyncio.create_task(run_worker(env, container, name, discard))
+            job = asyncio.create_task(warm.go())
             if not discard:
                 chunks = -(-size // 250)
                 await consume(platform.env["ServiceBusConnection"], queue, chunks, host_calls())
             outcome = await job
             total = time.perf_counter() - started
+            trips = stats(platform.cosmos.port, reset=True)["requests"]
             assert outcome["accepted"] == size, outcome
             figures.append((size, outcome))
             if not discard:
@@ -211,12 +275,27 @@ async def bench(
                     f"{'decrypt + parse only':<30} {base_rate:8.0f} lines/s  ({base_seconds:.1f} s)"
                 )
                 print(f"{'':<30} ratio upload-to-scored/baseline {rate / base_rate:.2f}")
+                json_rate = json_lines / json_seconds
+                print(
+                    f"{'JSON API, same kind of lines':<30} {json_rate:8.0f} lines/s  "
+                    f"({json_seconds:.1f} s, submission to scored; Cosmos round trips per "
+                    f"line {json_trips / json_lines:.2f}, the file's {trips / size:.2f})"
+                )
+                print(f"{'':<30} ratio file/JSON API {rate / json_rate:.2f}  (target >= 1)")
         print("\nthe worker's peak resident memory (file intake: download, decrypt, parse, rules)")
         for size, outcome in figures:
             how = "chunks to the broker" if outcome is figures[0][1] else "chunks discarded"
             print(
-                f"{size:>9} lines {outcome['peakMb']:8.0f} MB  (intake {outcome['seconds']:.1f} s, "
+                f"{size:>9} lines {outcome['peakMb']:8.0f} MB  (warm and idle "
+                f"{outcome['readyMb']:.0f} MB; intake {outcome['seconds']:.1f} s, "
                 f"{size / outcome['seconds']:.0f} lines/s; {how}; target <= 300 MB)"
+            )
+        alone = [(size, outcome) for size, outcome in figures[1:]]
+        if len(alone) >= 2:
+            (small, first), (big, last) = (f(alone, key=lambda x: x[0]) for f in (min, max))
+            print(
+                f"{'':<15} ratio of the peaks {big} lines/{small} lines "
+                f"{last['peakMb'] / first['peakMb']:.2f}  (size-independent: ~1)"
             )
     await close_clients()
 
@@ -227,9 +306,9 @@ def main() -> None:
     parser.add_argument("--lines", type=int, default=100_000)
     parser.add_argument(
         "--memory-lines",
-        type=lambda text: [int(n) for n in text.split(",")],
+        type=lambda text: [int(n) for n in text.split(",") if n],
         default=[100_000, 1_000_000],
-        help="comma-separated sizes for the worker alone (chunks discarded)",
+        help="comma-separated sizes for the worker alone (chunks discarded); empty: none",
     )
     parser.add_argument("--worker", nargs=2, metavar=("CONTAINER", "NAME"))
     parser.add_argument("--discard", action="store_true")

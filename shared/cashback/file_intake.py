@@ -18,6 +18,7 @@ counts each transaction id once).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import tempfile
@@ -177,8 +178,10 @@ class FileIntake:
         periods: tuple[rules.Period, ...],
         container_prefix: str,
         duplicate_window: int = DUPLICATE_WINDOW,
+        send_chunks: int = SEND_CHUNKS,
     ) -> None:
         self._window = duplicate_window
+        self._send_chunks = send_chunks
         self._blobs = blobs
         self._decryptor = decryptor
         self._store = store
@@ -306,26 +309,37 @@ class FileIntake:
         seen = _Recent(self._window)
         batch: list[TransactionIn] = []
         messages: list[Outgoing] = []
+        # One send in flight while the next lines are parsed: the broker's round trip no
+        # longer stops the decryption, and memory holds two sends' chunks at most.
+        sending: asyncio.Task[None] | None = None
         plaintext = self._decryptor.decrypt(self._blobs.read(record.container, record.name))
-        async for item in parse_stream(plaintext):
-            record.lines += 1
-            if isinstance(item, LineReject):
-                report.add(item)
-                continue
-            reason = self._line_refusal(item, record, parsed, acts_for, seen)
-            if reason is not None:
-                report.add(LineReject(item.line, reason))
-                continue
-            record.accepted += 1
-            batch.append(item.transaction)
-            if len(batch) == CHUNK_LINES:
+        try:
+            async for item in parse_stream(plaintext):
+                record.lines += 1
+                if isinstance(item, LineReject):
+                    report.add(item)
+                    continue
+                reason = self._line_refusal(item, record, parsed, acts_for, seen)
+                if reason is not None:
+                    report.add(LineReject(item.line, reason))
+                    continue
+                record.accepted += 1
+                batch.append(item.transaction)
+                if len(batch) == CHUNK_LINES:
+                    messages.append(chunk_message(record.party_id, batch, record.received_at))
+                    batch = []
+                    if len(messages) == self._send_chunks:
+                        if sending is not None:
+                            await sending
+                        sending = asyncio.create_task(self._send(messages))
+                        messages = []
+            if batch:
                 messages.append(chunk_message(record.party_id, batch, record.received_at))
-                batch = []
-                if len(messages) == SEND_CHUNKS:
-                    await self._sender.send(self._queue, messages)
-                    messages = []
-        if batch:
-            messages.append(chunk_message(record.party_id, batch, record.received_at))
+        finally:
+            # Never left behind: a file that fails midway still ends its send (or its error)
+            # before the record says how the file ended.
+            if sending is not None:
+                await sending
         await self._send(messages)
 
     async def _send(self, messages: Sequence[Outgoing]) -> None:

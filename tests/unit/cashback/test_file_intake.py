@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -16,6 +18,7 @@ from shared.cashback.file_intake import (
 )
 from shared.cashback.rules import parse_periods
 from shared.platform.errors import PermanentError
+from shared.platform.messaging import Outgoing
 from tests.fakes.cashback import MemoryCashbackStore
 from tests.fakes.cashback_files import MemoryFileBlobs, MemoryParties, PlainDecryptor, acquirer
 from tests.fakes.platform import MemorySender
@@ -55,10 +58,13 @@ class World:
         acts_for: dict[str, list[str]] | None = None,
         decryptor: Any = None,
         window: int = 1000,
+        blobs: MemoryFileBlobs | None = None,
+        sender: MemorySender | None = None,
+        send_chunks: int = 20,
     ) -> None:
-        self.blobs = MemoryFileBlobs(block=97)  # lines cross block boundaries
+        self.blobs = blobs or MemoryFileBlobs(block=97)  # lines cross block boundaries
         self.store = MemoryCashbackStore()
-        self.sender = MemorySender()
+        self.sender = sender or MemorySender()
         self.intake = FileIntake(
             blobs=self.blobs,
             decryptor=decryptor or PlainDecryptor(),
@@ -69,6 +75,7 @@ class World:
             periods=PERIODS,
             container_prefix=PREFIX,
             duplicate_window=window,
+            send_chunks=send_chunks,
         )
 
     def deliver(self, lines: list[str], name: str = NAME, container: str = CONTAINER) -> bytes:
@@ -152,6 +159,74 @@ async def test_a_worker_that_died_midway_is_finished_by_the_redelivery() -> None
     assert record is not None
     assert (record.status, record.accepted) == ("DONE", CHUNK_LINES * 2)
     assert len(world.sent_ids()) == CHUNK_LINES * 2
+
+
+class CountingBlobs(MemoryFileBlobs):
+    """Blocks that take a turn of the loop each, as a download and a gpg pipe do; counted."""
+
+    def __init__(self) -> None:
+        super().__init__(block=997)
+        self.blocks_read = 0
+
+    async def read(self, container: str, name: str) -> AsyncIterator[bytes]:
+        async for block in super().read(container, name):
+            await asyncio.sleep(0)
+            self.blocks_read += 1
+            yield block
+
+
+class SlowSender(MemorySender):
+    """Each send takes many turns of the loop; notes the blocks read while it was under way,
+    and fails the send numbered ``fail_at`` (from 1)."""
+
+    def __init__(self, blobs: CountingBlobs, fail_at: int | None = None) -> None:
+        super().__init__()
+        self.blobs = blobs
+        self.fail_at = fail_at
+        self.sends = 0
+        self.read_meanwhile: list[int] = []
+
+    async def send(self, queue: str, messages: Sequence[Outgoing]) -> None:
+        self.sends += 1
+        before = self.blobs.blocks_read
+        for _ in range(200):
+            await asyncio.sleep(0)
+        self.read_meanwhile.append(self.blobs.blocks_read - before)
+        if self.sends == self.fail_at:
+            raise ConnectionError("the broker went away")
+        await super().send(queue, messages)
+
+
+async def test_the_next_lines_are_read_while_chunks_are_being_sent() -> None:
+    blobs = CountingBlobs()
+    sender = SlowSender(blobs)
+    world = World(blobs=blobs, sender=sender, send_chunks=1)
+    body = world.deliver([row(i) for i in range(CHUNK_LINES * 4)])
+    record = await world.intake.on_event(body, now=NOW)
+    assert record is not None
+    assert (record.status, record.accepted) == ("DONE", CHUNK_LINES * 4)
+    assert sorted(world.sent_ids()) == sorted(f"T{i}" for i in range(CHUNK_LINES * 4))
+    # the first sends overlapped the reading of the lines after them
+    assert sender.read_meanwhile[0] > 0
+
+
+async def test_a_send_that_fails_while_lines_are_read_leaves_the_file_to_the_redelivery() -> None:
+    blobs = CountingBlobs()
+    sender = SlowSender(blobs, fail_at=2)
+    world = World(blobs=blobs, sender=sender, send_chunks=1)
+    body = world.deliver([row(i) for i in range(CHUNK_LINES * 4)])
+    with pytest.raises(ConnectionError):
+        await world.intake.on_event(body, now=NOW)
+    [stored] = [d for d in world.store.items.values() if d.get("kind") == "file"]
+    assert stored["status"] == "PROCESSING"
+    sender.fail_at = None
+    record = await world.intake.on_event(body, now=NOW)
+    assert record is not None
+    assert (record.status, record.accepted) == ("DONE", CHUNK_LINES * 4)
+    # the chunk sent before the failure is sent again with the same id: the broker drops it
+    ids = [message.message_id for _, message in world.sender.sent]
+    assert len(set(ids)) == 4
+    assert len(ids) == 5
 
 
 @pytest.mark.parametrize(
