@@ -9,10 +9,13 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from shared.cashback.chunks import CHUNK_LINES
 from shared.cashback.file_intake import (
     FileIntake,
+    _Recent,
     blob_created_event,
     event_message,
 )
@@ -286,3 +289,24 @@ async def test_duplicates_are_checked_against_a_bounded_window_of_latest_lines()
     # (which counts each transaction id once) drops it
     assert [(r[0], r[1]) for r in world.report()] == [("3", "DUPLICATE_IN_FILE")]
     assert world.sent_ids() == ["T1", "T2", "T3", "T4", "T5", "T1"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    size=st.integers(min_value=1, max_value=9),
+    # few distinct keys, many of one home slot: the table's collisions and removals
+    keys=st.lists(
+        st.one_of(st.integers(min_value=0, max_value=40), st.integers(0, 7).map(lambda n: n << 40)),
+        max_size=300,
+    ),
+)
+def test_the_duplicate_window_answers_as_the_set_of_the_latest_keys(
+    size: int, keys: list[int]
+) -> None:
+    window = _Recent(size)
+    latest: list[int] = []
+    for key in keys:
+        fresh = (key or 1) not in latest
+        assert window.add(key) == fresh
+        if fresh:
+            latest = [*latest, key or 1][-size:]
