@@ -348,10 +348,10 @@ class FileIntake:
         self, record: FileRecord, parsed: FileName, acts_for: ActsFor, report: _Report
     ) -> None:
         seen = _Recent(self._window)
-        batch: list[TransactionIn] = []
-        messages: list[Outgoing] = []
+        group: list[TransactionIn] = []
+        group_lines = self._send_chunks * CHUNK_LINES
         # One send in flight while the next lines are parsed: the broker's round trip no
-        # longer stops the decryption, and memory holds two sends' chunks at most.
+        # longer stops the decryption, and memory holds two sends' lines at most.
         sending: asyncio.Task[None] | None = None
         plaintext = self._decryptor.decrypt(self._blobs.read(record.container, record.name))
         try:
@@ -365,23 +365,30 @@ class FileIntake:
                     report.add(LineReject(item.line, reason))
                     continue
                 record.accepted += 1
-                batch.append(item.transaction)
-                if len(batch) == CHUNK_LINES:
-                    messages.append(chunk_message(record.party_id, batch, record.received_at))
-                    batch = []
-                    if len(messages) == self._send_chunks:
-                        if sending is not None:
-                            await sending
-                        sending = asyncio.create_task(self._send(messages))
-                        messages = []
-            if batch:
-                messages.append(chunk_message(record.party_id, batch, record.received_at))
+                group.append(item.transaction)
+                if len(group) == group_lines:
+                    messages = self._chunks(record, group)
+                    group = []
+                    if sending is not None:
+                        await sending
+                    sending = asyncio.create_task(self._send(messages))
         finally:
             # Never left behind: a file that fails midway still ends its send (or its error)
             # before the record says how the file ended.
             if sending is not None:
                 await sending
-        await self._send(messages)
+        await self._send(self._chunks(record, group))
+
+    @staticmethod
+    def _chunks(record: FileRecord, group: list[TransactionIn]) -> list[Outgoing]:
+        """A send's chunks, a card's lines together (in the file's order): the scorer writes
+        a citizen's documents once per chunk, so a card's lines in one chunk cost one write
+        instead of one each. The same file makes the same chunks, and the same message ids."""
+        lines = sorted(group, key=lambda line: line.hpan)
+        return [
+            chunk_message(record.party_id, lines[start : start + CHUNK_LINES], record.received_at)
+            for start in range(0, len(lines), CHUNK_LINES)
+        ]
 
     async def _send(self, messages: Sequence[Outgoing]) -> None:
         if messages:

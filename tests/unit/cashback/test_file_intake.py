@@ -52,7 +52,8 @@ HPAN = "b" * 64
 def row(n: int, *, code: str = "00001", acq: str = "11111", op: str = "00", **kw: str) -> str:
     at = kw.get("at", "2026-12-09T10:00:00.000+01:00")
     amount = kw.get("amount", "2500")
-    return f"{code};{op};01;{HPAN};{at};T{n};AUTH;;{amount};978;{acq};M1;POS1;40236010;5411"
+    hpan = kw.get("hpan", HPAN)
+    return f"{code};{op};01;{hpan};{at};T{n};AUTH;;{amount};978;{acq};M1;POS1;40236010;5411"
 
 
 class World:
@@ -162,6 +163,24 @@ async def test_a_worker_that_died_midway_is_finished_by_the_redelivery() -> None
     assert record is not None
     assert (record.status, record.accepted) == ("DONE", CHUNK_LINES * 2)
     assert len(world.sent_ids()) == CHUNK_LINES * 2
+
+
+async def test_a_cards_lines_travel_together_in_the_files_order() -> None:
+    world = World(send_chunks=2)
+    cards = ["c" * 64, "a" * 64]
+    lines = [row(i, hpan=cards[i % 2]) for i in range(CHUNK_LINES * 2)]
+    record = await world.intake.on_event(world.deliver(lines), now=NOW)
+    assert record is not None
+    assert (record.status, record.accepted) == ("DONE", CHUNK_LINES * 2)
+    chunks = [json.loads(message.body)["transactions"] for _, message in world.sender.sent]
+    # two cards alternating line by line: one chunk each, every line once, in the file's order
+    assert [{t["hpan"] for t in chunk} for chunk in chunks] == [{cards[1]}, {cards[0]}]
+    assert [t["idTrxAcquirer"] for t in chunks[0]] == [
+        f"T{i}" for i in range(1, CHUNK_LINES * 2, 2)
+    ]
+    assert [t["idTrxAcquirer"] for t in chunks[1]] == [
+        f"T{i}" for i in range(0, CHUNK_LINES * 2, 2)
+    ]
 
 
 class CountingBlobs(MemoryFileBlobs):
