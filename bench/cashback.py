@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import hashlib
 import json
 import random
@@ -220,11 +221,18 @@ def match_ids(lines: list[dict[str, Any]]) -> list[str]:
     return [match_id(match_key(TransactionIn.model_validate(line).rule_view())) for line in lines]
 
 
-async def consume(connection: str, queue: str, messages: int, calls: int) -> float:
-    """Feed ``messages`` of ``queue`` to the consumer function as the dev host does; seconds."""
+@functools.cache
+def scorer_function() -> Any:
+    """The consumer function, read once: the app's decorators may be read only once."""
     import function_app
 
     [scorer] = [f for f in functions_of(function_app.app) if f.name == "cashback_score"]
+    return scorer
+
+
+async def consume(connection: str, queue: str, messages: int, calls: int) -> float:
+    """Feed ``messages`` of ``queue`` to the consumer function as the dev host does; seconds."""
+    scorer = scorer_function()
     slots = asyncio.Semaphore(calls)
     running: set[asyncio.Task[None]] = set()
     failed = 0

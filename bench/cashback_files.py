@@ -7,13 +7,19 @@ same run; and the worker's peak memory.
   in the interface's format, encrypted with gpg to the platform's dev key.
 - Baseline: GnuPG decryption + the streaming parser over the file on disk (no validation, no
   storage, no queue): lines/s.
-- Upload to scored: the file put into the acquirer's container in Azurite (as SFTP or the HTTPS
-  upload lands it), then at the same time a worker process running the file intake
-  (``FileIntake.process``: download, decrypt, parse, per-line rules, chunks to the broker) and
-  this process feeding the chunks to ``cashback_score`` as the dev host does; timed from the
-  upload to the last chunk scored. The worker reports its peak resident memory.
-- Memory: the worker alone (chunks discarded) on each of ``--memory-lines`` sizes, beside the
-  first: peak memory must not grow with the file.
+- Upload to scored: a worker process started and warmed first (imports, the key imported and
+  checked, as a function host's worker is when the event arrives); then the file put into the
+  acquirer's container in Azurite (as SFTP or the HTTPS upload lands it), the worker running
+  the file intake (``FileIntake.process``: download, decrypt, parse, per-line rules, chunks to
+  the broker) while this process feeds the chunks to ``cashback_score`` as the dev host does;
+  timed from the upload to the last chunk scored.
+- JSON API, same kind of lines: another file's lines (the same generator, other citizens)
+  submitted through ``Intake.submit`` in batches of 10,000 while the same consumer scores
+  them; timed from the first submission to the last chunk scored; once before the file and
+  once after it (a later run finds a fuller emulator), the file compared with their mean.
+  Ratio file/JSON >= 1 is the target; Cosmos round trips per line of each.
+- Memory: the worker alone (chunks discarded) on each of ``--memory-lines`` sizes: its own
+  peak resident memory (VmHWM), and the ratio of the biggest size's to the smallest's.
 
 Run: ``python -m bench.cashback_files [--lines 100000] [--memory-lines 100000,1000000]``
 (``python -m bench.cashback --file-lines N`` runs it after the scoring bench). Prints;
@@ -27,7 +33,6 @@ import asyncio
 import json
 import os
 import random
-import resource
 import sys
 import tempfile
 import time
@@ -40,6 +45,7 @@ from typing import Any
 
 from bench.cashback import FIRST_DAY, card, citizen_documents, consume, host_calls, settings
 from bench.common import upsert_all
+from local.cosmos import stats
 from local.pgp import encrypt_file, public_of
 from local.platform import Platform
 
@@ -48,9 +54,12 @@ ABI = "12345"
 PREFIX = "rtd-"
 
 
-def write_file(path: Path, citizens: int, total: int, seed: int = 7) -> None:
-    """``total`` lines of the interface's 15 columns (the PAR after them, empty), written as
-    they are made: about 5% reverse one of the last thousand payments."""
+def write_file(
+    path: Path, citizens: int, total: int, seed: int = 7, first_citizen: int = 0
+) -> None:
+    """``total`` lines of the interface's 15 columns (the PAR after them, empty), of citizens
+    ``first_citizen`` to ``first_citizen + citizens - 1``, written as they are made: about 5%
+    reverse one of the last thousand payments."""
     rng = random.Random(seed)
     recent: deque[tuple[str, datetime, int, str]] = deque(maxlen=1000)
     with path.open("w") as out:
@@ -59,7 +68,7 @@ def write_file(path: Path, citizens: int, total: int, seed: int = 7) -> None:
                 hpan, at, amount, corr = recent[rng.randrange(len(recent))]
                 op, at, amount = "01", at + timedelta(hours=2), max(1, amount // 3)
             else:
-                hpan = card(rng.randrange(citizens))
+                hpan = card(first_citizen + rng.randrange(citizens))
                 at = FIRST_DAY + timedelta(minutes=rng.randrange(60 * 24 * 120))
                 amount, corr, op = rng.randrange(100, 30_000), f"c{i}", "00"
                 recent.append((hpan, at, amount, corr))
@@ -95,6 +104,46 @@ async def baseline(path: Path, private_key: str) -> tuple[int, float]:
     return count, seconds
 
 
+async def json_path(platform: Platform, queue: str, path: Path) -> tuple[int, float]:
+    """The same kind of lines through the JSON API's intake (``Intake.submit``, batches of
+    10,000) and the same consumer, submitted while the consumer runs, as the file's chunks
+    arrive: (lines, seconds from the first submission to the last chunk scored)."""
+    from bench.cashback import BATCH
+    from functions.root import get_root
+    from shared.cashback.acquirer_api import TransactionBatchIn
+    from shared.cashback.intake import Intake
+    from shared.cashback.rtd_files import ParsedLine, parse_stream
+
+    lines = [
+        item.transaction.model_dump(mode="json", by_alias=True)
+        async for item in parse_stream(_read(path))
+        if isinstance(item, ParsedLine)
+    ]
+    root = get_root()
+    intake = Intake(root.sender, queue, root.cashback().calendar)
+    chunks = sum(-(-len(lines[i : i + BATCH]) // 250) for i in range(0, len(lines), BATCH))
+    started = time.perf_counter()
+    scoring = asyncio.create_task(
+        consume(platform.env["ServiceBusConnection"], queue, chunks, host_calls())
+    )
+    for start in range(0, len(lines), BATCH):
+        batch = TransactionBatchIn(transactions=lines[start : start + BATCH])
+        accepted = await intake.submit(ACQUIRER, batch, now=datetime.now(UTC))
+        assert accepted.accepted == len(batch.transactions), accepted.rejected[:3]
+    await scoring
+    return len(lines), time.perf_counter() - started
+
+
+def own_peak_mb() -> float:
+    """This process's own peak resident memory since it started (VmHWM). Not ``ru_maxrss``:
+    a child started by vfork and exec reports its parent's peak there (a 1M-line upload in
+    the bench's process showed up as the worker's 290 MB)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError("no VmHWM: Linux only")
+
+
 class _Discard:
     async def send(self, queue: str, messages: Sequence[Any]) -> None:
         return None
@@ -119,6 +168,12 @@ async def worker(container: str, name: str, discard: bool) -> dict[str, Any]:
         periods=root.cashback().calendar,
         container_prefix=s.cashback_files_container_prefix,
     )
+    # Warm, as a function host's worker is when an event arrives: imports done, the key
+    # imported and checked (the health check does it at start-up); then wait for the event.
+    await files.gnupg.check()
+    ready_mb = own_peak_mb()
+    print("ready", flush=True)
+    await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
     started = time.perf_counter()
     record = await intake.process(
         ACQUIRER, container, name, received_at=datetime.now(UTC), now=datetime.now(UTC)
@@ -126,28 +181,43 @@ async def worker(container: str, name: str, discard: bool) -> dict[str, Any]:
     seconds = time.perf_counter() - started
     await files.close()
     await close_clients()
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak_mb = own_peak_mb()
     return {
         "status": record.status,
         "accepted": record.accepted,
         "rejected": record.rejected,
         "seconds": seconds,
-        "peakMb": peak_kb / 1024,
+        "peakMb": peak_mb,
+        "readyMb": ready_mb,
     }
 
 
-async def run_worker(
-    env: dict[str, str], container: str, name: str, discard: bool
-) -> dict[str, Any]:
-    argv = [sys.executable, "-m", "bench.cashback_files", "--worker", container, name]
-    if discard:
-        argv.append("--discard")
-    child = await asyncio.create_subprocess_exec(
-        *argv, env={**os.environ, **env}, stdout=asyncio.subprocess.PIPE
-    )
-    out, _ = await child.communicate()
-    found: dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])
-    return found
+class Worker:
+    """A worker process, started and warmed before the file lands; :meth:`go` is the event."""
+
+    def __init__(self, child: asyncio.subprocess.Process) -> None:
+        self._child = child
+
+    @classmethod
+    async def start(cls, env: dict[str, str], container: str, name: str, discard: bool) -> Worker:
+        argv = [sys.executable, "-m", "bench.cashback_files", "--worker", container, name]
+        if discard:
+            argv.append("--discard")
+        child = await asyncio.create_subprocess_exec(
+            *argv,
+            env={**os.environ, **env},
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        assert child.stdout is not None
+        while (line := await child.stdout.readline()) and line.strip() != b"ready":
+            pass
+        return cls(child)
+
+    async def go(self) -> dict[str, Any]:
+        out, _ = await self._child.communicate(b"go\n")
+        found: dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])
+        return found
 
 
 async def bench(
@@ -162,7 +232,9 @@ async def bench(
     root = get_root()
     await upsert_all(
         root.clients.container(root.settings.cashback_container),
-        [d for n in range(citizens) for d in citizen_documents(n)],
+        # the file's citizens, then those of the JSON runs before and after it: no run finds
+        # another's documents
+        [d for n in range(3 * citizens) for d in citizen_documents(n)],
         32,
     )
     await root.parties().register(
@@ -174,6 +246,18 @@ async def bench(
     container = f"{PREFIX}{ACQUIRER.lower()}"
     storage = platform.env["AzureWebJobsStorage"]
     env = dict(platform.env)
+
+    async def json_run(work: str, size: int, which: int) -> tuple[float, float]:
+        """The JSON API on ``size`` lines of the ``which``-th other set of citizens: (lines/s,
+        Cosmos round trips per line)."""
+        same_kind = Path(work) / "json.csv"
+        write_file(same_kind, citizens, size, seed=7 + which, first_citizen=which * citizens)
+        stats(platform.cosmos.port, reset=True)
+        done, seconds = await json_path(platform, queue, same_kind)
+        trips = stats(platform.cosmos.port, reset=True)["requests"]
+        same_kind.unlink()
+        return done / seconds, trips / done
+
     with tempfile.TemporaryDirectory() as work:
         figures: list[tuple[int, dict[str, Any]]] = []
         runs = [(lines, False)] + [(size, True) for size in memory_lines]
@@ -186,18 +270,26 @@ async def bench(
             if not discard:
                 parsed, base_seconds = await baseline(sealed, private_key)
                 assert parsed == size, (parsed, size)
+                # The JSON API before the file and after it: the emulator slows as it fills,
+                # so the file is compared with the mean of the two.
+                before, before_trips = await json_run(work, size, 1)
+            warm = await Worker.start(env, container, name, discard)
+            stats(platform.cosmos.port, reset=True)
             started = time.perf_counter()
             async with BlobServiceClient.from_connection_string(storage) as blobs:
                 if not await blobs.get_container_client(container).exists():
                     await blobs.create_container(container)
                 with sealed.open("rb") as data:
                     await blobs.get_blob_client(container, name).upload_blob(data, overwrite=True)
-            job = asyncio.create_task(run_worker(env, container, name, discard))
+            job = asyncio.create_task(warm.go())
             if not discard:
                 chunks = -(-size // 250)
                 await consume(platform.env["ServiceBusConnection"], queue, chunks, host_calls())
             outcome = await job
             total = time.perf_counter() - started
+            trips = stats(platform.cosmos.port, reset=True)["requests"]
+            if not discard:
+                after, after_trips = await json_run(work, size, 2)
             assert outcome["accepted"] == size, outcome
             figures.append((size, outcome))
             if not discard:
@@ -211,12 +303,31 @@ async def bench(
                     f"{'decrypt + parse only':<30} {base_rate:8.0f} lines/s  ({base_seconds:.1f} s)"
                 )
                 print(f"{'':<30} ratio upload-to-scored/baseline {rate / base_rate:.2f}")
+                for label, json_rate, json_trips in (
+                    ("JSON API before the file", before, before_trips),
+                    ("JSON API after the file", after, after_trips),
+                ):
+                    print(
+                        f"{label:<30} {json_rate:8.0f} lines/s  (submission to scored, same "
+                        f"kind of lines; Cosmos round trips per line {json_trips:.2f}, the "
+                        f"file's {trips / size:.2f})"
+                    )
+                mean = (before + after) / 2
+                print(f"{'':<30} ratio file/JSON API (mean) {rate / mean:.2f}  (target >= 1)")
         print("\nthe worker's peak resident memory (file intake: download, decrypt, parse, rules)")
         for size, outcome in figures:
             how = "chunks to the broker" if outcome is figures[0][1] else "chunks discarded"
             print(
-                f"{size:>9} lines {outcome['peakMb']:8.0f} MB  (intake {outcome['seconds']:.1f} s, "
+                f"{size:>9} lines {outcome['peakMb']:8.0f} MB  (warm and idle "
+                f"{outcome['readyMb']:.0f} MB; intake {outcome['seconds']:.1f} s, "
                 f"{size / outcome['seconds']:.0f} lines/s; {how}; target <= 300 MB)"
+            )
+        alone = [(size, outcome) for size, outcome in figures[1:]]
+        if len(alone) >= 2:
+            (small, first), (big, last) = (f(alone, key=lambda x: x[0]) for f in (min, max))
+            print(
+                f"{'':<15} ratio of the peaks {big} lines/{small} lines "
+                f"{last['peakMb'] / first['peakMb']:.2f}  (size-independent: ~1)"
             )
     await close_clients()
 
@@ -227,9 +338,9 @@ def main() -> None:
     parser.add_argument("--lines", type=int, default=100_000)
     parser.add_argument(
         "--memory-lines",
-        type=lambda text: [int(n) for n in text.split(",")],
+        type=lambda text: [int(n) for n in text.split(",") if n],
         default=[100_000, 1_000_000],
-        help="comma-separated sizes for the worker alone (chunks discarded)",
+        help="comma-separated sizes for the worker alone (chunks discarded); empty: none",
     )
     parser.add_argument("--worker", nargs=2, metavar=("CONTAINER", "NAME"))
     parser.add_argument("--discard", action="store_true")

@@ -18,10 +18,11 @@ counts each transaction id once).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import tempfile
-from collections import deque
+from array import array
 from collections.abc import Sequence
 from datetime import datetime
 from typing import IO, Any, Literal, Protocol
@@ -81,28 +82,69 @@ def event_message(event: dict[str, Any]) -> Outgoing:
 
 
 DUPLICATE_WINDOW = 200_000
-"""How many of a file's latest transactions a line is checked against for DUPLICATE_IN_FILE:
-memory stays bounded whatever the file's size (~15 MB). A duplicate further back is not
-reported, and still counts once: the scorer counts each transaction id once."""
+"""How many of a file's latest accepted transactions a line is checked against for
+DUPLICATE_IN_FILE. The window's memory is taken whole when a file starts (~5.6 MB), so a
+worker's peak does not depend on the file's size. A duplicate further back is not reported,
+and still counts once: the scorer counts each transaction id once (docs/cashback-files.md)."""
+
+_EMPTY = 0
 
 
 class _Recent:
-    """The keys of the latest ``size`` lines."""
+    """The keys (64-bit hashes) of the latest ``size`` accepted lines, in two arrays allocated
+    once: an open-addressing table at most half full, and the keys in arrival order (a ring),
+    so that the oldest leaves when a new one comes. No object per key: a set of Python ints
+    grew by ~100 bytes a line until the window filled."""
 
     def __init__(self, size: int) -> None:
-        self._keys: set[int] = set()
-        self._order: deque[int] = deque()
-        self._size = size
+        self._size = max(1, size)
+        capacity = 1 << (2 * self._size - 1).bit_length()
+        self._mask = capacity - 1
+        self._slots = array("Q", bytes(8 * capacity))
+        self._order = array("Q", bytes(8 * self._size))
+        self._next = 0
+        self._count = 0
+
+    def _slot(self, key: int) -> int:
+        """Where ``key`` is, or the empty slot where it would go."""
+        slots, mask = self._slots, self._mask
+        index = key & mask
+        while (found := slots[index]) != _EMPTY and found != key:
+            index = (index + 1) & mask
+        return index
 
     def add(self, key: int) -> bool:
         """Remember ``key``; False if it is among the latest already."""
-        if key in self._keys:
+        key = key or 1  # 0 marks an empty slot
+        index = self._slot(key)
+        if self._slots[index] == key:
             return False
-        if len(self._order) == self._size:
-            self._keys.discard(self._order.popleft())
-        self._keys.add(key)
-        self._order.append(key)
+        if self._count == self._size:
+            self._remove(self._order[self._next])
+            index = self._slot(key)  # the removal may have moved the probe's path
+        else:
+            self._count += 1
+        self._slots[index] = key
+        self._order[self._next] = key
+        self._next = (self._next + 1) % self._size
         return True
+
+    def _remove(self, key: int) -> None:
+        # Backward-shift deletion: the keys after the hole that may not stay past it move in.
+        slots, mask = self._slots, self._mask
+        hole = self._slot(key)
+        probe = hole
+        while True:
+            probe = (probe + 1) & mask
+            moved = slots[probe]
+            if moved == _EMPTY:
+                break
+            home = moved & mask
+            stays = (hole < home <= probe) if hole <= probe else (home > hole or home <= probe)
+            if not stays:
+                slots[hole] = moved
+                hole = probe
+        slots[hole] = _EMPTY
 
 
 class FileRecord(BaseModel):
@@ -177,8 +219,10 @@ class FileIntake:
         periods: tuple[rules.Period, ...],
         container_prefix: str,
         duplicate_window: int = DUPLICATE_WINDOW,
+        send_chunks: int = SEND_CHUNKS,
     ) -> None:
         self._window = duplicate_window
+        self._send_chunks = send_chunks
         self._blobs = blobs
         self._decryptor = decryptor
         self._store = store
@@ -304,29 +348,47 @@ class FileIntake:
         self, record: FileRecord, parsed: FileName, acts_for: ActsFor, report: _Report
     ) -> None:
         seen = _Recent(self._window)
-        batch: list[TransactionIn] = []
-        messages: list[Outgoing] = []
+        group: list[TransactionIn] = []
+        group_lines = self._send_chunks * CHUNK_LINES
+        # One send in flight while the next lines are parsed: the broker's round trip no
+        # longer stops the decryption, and memory holds two sends' lines at most.
+        sending: asyncio.Task[None] | None = None
         plaintext = self._decryptor.decrypt(self._blobs.read(record.container, record.name))
-        async for item in parse_stream(plaintext):
-            record.lines += 1
-            if isinstance(item, LineReject):
-                report.add(item)
-                continue
-            reason = self._line_refusal(item, record, parsed, acts_for, seen)
-            if reason is not None:
-                report.add(LineReject(item.line, reason))
-                continue
-            record.accepted += 1
-            batch.append(item.transaction)
-            if len(batch) == CHUNK_LINES:
-                messages.append(chunk_message(record.party_id, batch, record.received_at))
-                batch = []
-                if len(messages) == SEND_CHUNKS:
-                    await self._sender.send(self._queue, messages)
-                    messages = []
-        if batch:
-            messages.append(chunk_message(record.party_id, batch, record.received_at))
-        await self._send(messages)
+        try:
+            async for item in parse_stream(plaintext):
+                record.lines += 1
+                if isinstance(item, LineReject):
+                    report.add(item)
+                    continue
+                reason = self._line_refusal(item, record, parsed, acts_for, seen)
+                if reason is not None:
+                    report.add(LineReject(item.line, reason))
+                    continue
+                record.accepted += 1
+                group.append(item.transaction)
+                if len(group) == group_lines:
+                    messages = self._chunks(record, group)
+                    group = []
+                    if sending is not None:
+                        await sending
+                    sending = asyncio.create_task(self._send(messages))
+        finally:
+            # Never left behind: a file that fails midway still ends its send (or its error)
+            # before the record says how the file ended.
+            if sending is not None:
+                await sending
+        await self._send(self._chunks(record, group))
+
+    @staticmethod
+    def _chunks(record: FileRecord, group: list[TransactionIn]) -> list[Outgoing]:
+        """A send's chunks, a card's lines together (in the file's order): the scorer writes
+        a citizen's documents once per chunk, so a card's lines in one chunk cost one write
+        instead of one each. The same file makes the same chunks, and the same message ids."""
+        lines = sorted(group, key=lambda line: line.hpan)
+        return [
+            chunk_message(record.party_id, lines[start : start + CHUNK_LINES], record.received_at)
+            for start in range(0, len(lines), CHUNK_LINES)
+        ]
 
     async def _send(self, messages: Sequence[Outgoing]) -> None:
         if messages:

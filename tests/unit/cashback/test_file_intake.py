@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from shared.cashback.chunks import CHUNK_LINES
 from shared.cashback.file_intake import (
     FileIntake,
+    _Recent,
     blob_created_event,
     event_message,
 )
 from shared.cashback.rules import parse_periods
 from shared.platform.errors import PermanentError
+from shared.platform.messaging import Outgoing
 from tests.fakes.cashback import MemoryCashbackStore
 from tests.fakes.cashback_files import MemoryFileBlobs, MemoryParties, PlainDecryptor, acquirer
 from tests.fakes.platform import MemorySender
@@ -46,7 +52,8 @@ HPAN = "b" * 64
 def row(n: int, *, code: str = "00001", acq: str = "11111", op: str = "00", **kw: str) -> str:
     at = kw.get("at", "2026-12-09T10:00:00.000+01:00")
     amount = kw.get("amount", "2500")
-    return f"{code};{op};01;{HPAN};{at};T{n};AUTH;;{amount};978;{acq};M1;POS1;40236010;5411"
+    hpan = kw.get("hpan", HPAN)
+    return f"{code};{op};01;{hpan};{at};T{n};AUTH;;{amount};978;{acq};M1;POS1;40236010;5411"
 
 
 class World:
@@ -55,10 +62,13 @@ class World:
         acts_for: dict[str, list[str]] | None = None,
         decryptor: Any = None,
         window: int = 1000,
+        blobs: MemoryFileBlobs | None = None,
+        sender: MemorySender | None = None,
+        send_chunks: int = 20,
     ) -> None:
-        self.blobs = MemoryFileBlobs(block=97)  # lines cross block boundaries
+        self.blobs = blobs or MemoryFileBlobs(block=97)  # lines cross block boundaries
         self.store = MemoryCashbackStore()
-        self.sender = MemorySender()
+        self.sender = sender or MemorySender()
         self.intake = FileIntake(
             blobs=self.blobs,
             decryptor=decryptor or PlainDecryptor(),
@@ -69,6 +79,7 @@ class World:
             periods=PERIODS,
             container_prefix=PREFIX,
             duplicate_window=window,
+            send_chunks=send_chunks,
         )
 
     def deliver(self, lines: list[str], name: str = NAME, container: str = CONTAINER) -> bytes:
@@ -154,6 +165,92 @@ async def test_a_worker_that_died_midway_is_finished_by_the_redelivery() -> None
     assert len(world.sent_ids()) == CHUNK_LINES * 2
 
 
+async def test_a_cards_lines_travel_together_in_the_files_order() -> None:
+    world = World(send_chunks=2)
+    cards = ["c" * 64, "a" * 64]
+    lines = [row(i, hpan=cards[i % 2]) for i in range(CHUNK_LINES * 2)]
+    record = await world.intake.on_event(world.deliver(lines), now=NOW)
+    assert record is not None
+    assert (record.status, record.accepted) == ("DONE", CHUNK_LINES * 2)
+    chunks = [json.loads(message.body)["transactions"] for _, message in world.sender.sent]
+    # two cards alternating line by line: one chunk each, every line once, in the file's order
+    assert [{t["hpan"] for t in chunk} for chunk in chunks] == [{cards[1]}, {cards[0]}]
+    assert [t["idTrxAcquirer"] for t in chunks[0]] == [
+        f"T{i}" for i in range(1, CHUNK_LINES * 2, 2)
+    ]
+    assert [t["idTrxAcquirer"] for t in chunks[1]] == [
+        f"T{i}" for i in range(0, CHUNK_LINES * 2, 2)
+    ]
+
+
+class CountingBlobs(MemoryFileBlobs):
+    """Blocks that take a turn of the loop each, as a download and a gpg pipe do; counted."""
+
+    def __init__(self) -> None:
+        super().__init__(block=997)
+        self.blocks_read = 0
+
+    async def read(self, container: str, name: str) -> AsyncIterator[bytes]:
+        async for block in super().read(container, name):
+            await asyncio.sleep(0)
+            self.blocks_read += 1
+            yield block
+
+
+class SlowSender(MemorySender):
+    """Each send takes many turns of the loop; notes the blocks read while it was under way,
+    and fails the send numbered ``fail_at`` (from 1)."""
+
+    def __init__(self, blobs: CountingBlobs, fail_at: int | None = None) -> None:
+        super().__init__()
+        self.blobs = blobs
+        self.fail_at = fail_at
+        self.sends = 0
+        self.read_meanwhile: list[int] = []
+
+    async def send(self, queue: str, messages: Sequence[Outgoing]) -> None:
+        self.sends += 1
+        before = self.blobs.blocks_read
+        for _ in range(200):
+            await asyncio.sleep(0)
+        self.read_meanwhile.append(self.blobs.blocks_read - before)
+        if self.sends == self.fail_at:
+            raise ConnectionError("the broker went away")
+        await super().send(queue, messages)
+
+
+async def test_the_next_lines_are_read_while_chunks_are_being_sent() -> None:
+    blobs = CountingBlobs()
+    sender = SlowSender(blobs)
+    world = World(blobs=blobs, sender=sender, send_chunks=1)
+    body = world.deliver([row(i) for i in range(CHUNK_LINES * 4)])
+    record = await world.intake.on_event(body, now=NOW)
+    assert record is not None
+    assert (record.status, record.accepted) == ("DONE", CHUNK_LINES * 4)
+    assert sorted(world.sent_ids()) == sorted(f"T{i}" for i in range(CHUNK_LINES * 4))
+    # the first sends overlapped the reading of the lines after them
+    assert sender.read_meanwhile[0] > 0
+
+
+async def test_a_send_that_fails_while_lines_are_read_leaves_the_file_to_the_redelivery() -> None:
+    blobs = CountingBlobs()
+    sender = SlowSender(blobs, fail_at=2)
+    world = World(blobs=blobs, sender=sender, send_chunks=1)
+    body = world.deliver([row(i) for i in range(CHUNK_LINES * 4)])
+    with pytest.raises(ConnectionError):
+        await world.intake.on_event(body, now=NOW)
+    [stored] = [d for d in world.store.items.values() if d.get("kind") == "file"]
+    assert stored["status"] == "PROCESSING"
+    sender.fail_at = None
+    record = await world.intake.on_event(body, now=NOW)
+    assert record is not None
+    assert (record.status, record.accepted) == ("DONE", CHUNK_LINES * 4)
+    # the chunk sent before the failure is sent again with the same id: the broker drops it
+    ids = [message.message_id for _, message in world.sender.sent]
+    assert len(set(ids)) == 4
+    assert len(ids) == 5
+
+
 @pytest.mark.parametrize(
     ("name", "acts_for", "reason"),
     [
@@ -211,3 +308,24 @@ async def test_duplicates_are_checked_against_a_bounded_window_of_latest_lines()
     # (which counts each transaction id once) drops it
     assert [(r[0], r[1]) for r in world.report()] == [("3", "DUPLICATE_IN_FILE")]
     assert world.sent_ids() == ["T1", "T2", "T3", "T4", "T5", "T1"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    size=st.integers(min_value=1, max_value=9),
+    # few distinct keys, many of one home slot: the table's collisions and removals
+    keys=st.lists(
+        st.one_of(st.integers(min_value=0, max_value=40), st.integers(0, 7).map(lambda n: n << 40)),
+        max_size=300,
+    ),
+)
+def test_the_duplicate_window_answers_as_the_set_of_the_latest_keys(
+    size: int, keys: list[int]
+) -> None:
+    window = _Recent(size)
+    latest: list[int] = []
+    for key in keys:
+        fresh = (key or 1) not in latest
+        assert window.add(key) == fresh
+        if fresh:
+            latest = [*latest, key or 1][-size:]
