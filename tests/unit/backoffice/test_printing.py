@@ -83,9 +83,11 @@ async def test_a_batch_is_the_searchs_valid_positions_one_page_each() -> None:
     print_, world = await printer()
     everything = pages(await print_.batch(VIEWER, EC, PositionFilter(), now=world.now))
     assert len(everything) == 2  # the invalidated third is not payable
-    assert "10,00" in everything[0] and "20,00" in everything[1]
+    assert "10,00" in everything[0]
+    assert "20,00" in everything[1]
     one = pages(await print_.batch(VIEWER, EC, PositionFilter(nav=nav(2)), now=world.now))
-    assert len(one) == 1 and "20,00" in one[0]
+    assert len(one) == 1
+    assert "20,00" in one[0]
     with pytest.raises(Invalid) as nothing:
         await print_.batch(VIEWER, EC, PositionFilter(nav=nav(3)), now=world.now)
     assert nothing.value.status == 422
