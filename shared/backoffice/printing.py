@@ -29,8 +29,9 @@ from shared.parties.models import Party
 from shared.platform.clock import ROME
 from shared.platform.errors import Invalid
 
-SPOOL_BYTES = 8 * 1024 * 1024
-"""A batch's PDF stays in memory up to this size while it is written, then spills to a file."""
+SPOOL_BYTES = 1024 * 1024
+"""A batch's PDF stays in memory up to this size while it is written, then spills to a file
+(so the worker holds the PDF once, as the response body, not twice)."""
 
 
 class NoticePrinter:
