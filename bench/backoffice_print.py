@@ -23,8 +23,8 @@ from shared.backoffice.service import BackOffice
 from shared.notices.search import PositionFilter
 from shared.parties.models import PartyIn
 from shared.parties.users import BackOfficeUsers, UserIn
-from tests.unit.backoffice.test_backoffice import VIEWER
 from tests.fakes.notices import MemoryPositionSearch
+from tests.unit.backoffice.test_backoffice import VIEWER
 from tests.unit.notices.fakes import EC, IBAN, World, position
 
 
