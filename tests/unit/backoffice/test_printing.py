@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 
 import pytest
+from pydantic import ValidationError
 from pypdf import PdfReader
 
 from shared.backoffice.printing import NoticePrinter
@@ -104,3 +105,14 @@ async def test_a_search_of_more_than_1000_positions_is_refused_before_rendering(
     assert refused.value.errors[0]["type"] == "too_many"
     pdf = await print_.batch(VIEWER, EC, PositionFilter(nav=nav(999)), now=world.now)
     assert len(pages(pdf)) == 1
+
+
+@pytest.mark.parametrize(
+    ("role", "account"),
+    [("ec", "12345678901234"), ("ec", "12-34"), ("psp", "123456789012")],
+)
+def test_a_postal_account_is_up_to_12_digits_and_only_an_ecs(role: str, account: str) -> None:
+    with pytest.raises(ValidationError):
+        PartyIn.model_validate(
+            {"partyId": "P1", "name": "P", "role": role, "postalAccount": account}
+        )
