@@ -4,6 +4,8 @@ import azure.functions as func
 
 from functions import (
     backoffice,
+    backoffice_files,
+    backoffice_print,
     cashback,
     cashback_files,
     notices,
@@ -19,6 +21,8 @@ from functions import (
 app = func.FunctionApp()
 app.register_functions(platform.bp)
 app.register_functions(backoffice.bp)
+app.register_functions(backoffice_files.bp)
+app.register_functions(backoffice_print.bp)
 app.register_functions(cashback.bp)
 app.register_functions(cashback_files.bp)
 app.register_functions(notices.bp)

@@ -350,6 +350,7 @@ async function start() {
   choose();
   select.addEventListener("change", () => window.location.reload());
   showEditorControls();
+  if (typeof initFiles === "function") initFiles();
   $("#search-section").hidden = false;
   $("#search").addEventListener("submit", (event) => {
     event.preventDefault();

@@ -18,7 +18,9 @@ from shared.auth.citizen import CitizenTokenVerifier
 from shared.auth.keys import JwksKeys, KeySource, PemKeys
 from shared.auth.secrets import KeyVaultSecrets, LocalSecrets, SecretProvider
 from shared.auth.user_ids import UserIds
+from shared.backoffice.printing import NoticePrinter
 from shared.backoffice.service import BackOffice
+from shared.backoffice.uploads import BackOfficeUploads
 from shared.cashback.alerts import Alerts
 from shared.cashback.bank import HttpBankCheck
 from shared.cashback.intake import Intake
@@ -322,6 +324,12 @@ class Root:
             self.clients.container(s.notices_container), s.cosmos_timeout_seconds
         )
         return BackOffice(users, self.notices(), search)
+
+    def notice_printer(self) -> NoticePrinter:
+        return NoticePrinter(self._backoffice, self.notices().ecs)
+
+    def backoffice_uploads(self) -> BackOfficeUploads:
+        return BackOfficeUploads(self._backoffice, self.notice_bulks(), self.notices().ecs)
 
     def notice_bulks(self) -> Bulks:
         return self._notice_bulks

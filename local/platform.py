@@ -34,6 +34,8 @@ from shared.platform.resources import CONTAINERS, blob_container_names, queue_de
 
 DEMO_EC = "77777777777"
 DEMO_IBAN = "IT60X0542811101000000123456"  # the well-known example IBAN
+DEMO_POSTAL_ACCOUNT = "123456789012"
+"""The demo EC's BancoPosta account (made up): its paper notices carry Poste's slip."""
 DEMO_INTERMEDIARY = "DEMOINT"
 DEMO_STATION = f"{DEMO_EC}_01"
 DEMO_SENDER = "DEMOSENDER"
@@ -88,6 +90,7 @@ class DemoParty:
     acts_for: dict[str, list[str]] = field(default_factory=dict)
     secret_name: str | None = None
     default_iban: str | None = None
+    postal_account: str | None = None
     stations: tuple[str, ...] = ()
     send_limits: dict[str, int] | None = None
 
@@ -99,6 +102,7 @@ DEMO_PARTIES = (
         "ec",
         "DEV_PARTY_KEY_EC",
         default_iban=DEMO_IBAN,
+        postal_account=DEMO_POSTAL_ACCOUNT,
         stations=(f"{DEMO_EC}_01",),
     ),
     # a circuit-like acquirer: it sends for itself and, in files of ABI 99999, for two others
@@ -245,6 +249,7 @@ async def seed_parties(settings: Settings, env: dict[str, str]) -> None:
                         "actsFor": demo.acts_for,
                         "secretName": demo.secret_name,
                         "defaultIban": demo.default_iban,
+                        "postalAccount": demo.postal_account,
                         "stations": list(demo.stations),
                         "endpoint": env.get(STATION_URL) if demo.role == "station" else None,
                         "sendLimits": demo.send_limits,

@@ -68,6 +68,13 @@ class PartyIn(BaseModel):
         max_length=27,
         description="An EC's IBAN for notices that name none (the notice archive).",
     )
+    postal_account: str | None = Field(
+        default=None,
+        alias="postalAccount",
+        pattern=r"^[0-9]{1,12}$",
+        description="An EC's BancoPosta account number: its paper notices then carry Poste's "
+        "paying-in slip and data matrix (absent: the pagoPA part only).",
+    )
     stations: list[str] = Field(
         default_factory=list,
         max_length=100,
@@ -108,6 +115,8 @@ class PartyIn(BaseModel):
             raise ValueError("a sender needs sendLimits (its rate limits)")
         if self.role != "sender" and self.send_limits is not None:
             raise ValueError("only a sender has sendLimits")
+        if self.role != "ec" and self.postal_account is not None:
+            raise ValueError("only an EC has a postalAccount")
         if self.role != "station" and self.broker_id is not None:
             raise ValueError("only a station has a brokerId")
         return self

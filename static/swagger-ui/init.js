@@ -6,6 +6,8 @@ window.addEventListener("load", function () {
     url: "openapi.json",
     dom_id: "#swagger-ui",
     deepLinking: true,
+    // every operation shows its operationId (the browser tests find each one on the page)
+    displayOperationId: true,
     // the default sends the document to an outside validator and shows its badge
     validatorUrl: null,
   });

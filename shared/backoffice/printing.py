@@ -1,0 +1,125 @@
+"""Paper notices from the back office: one position's notice, or a search's results in one PDF.
+
+The creditor block comes from the party registry (the EC's name and, when it has one, its
+BancoPosta account: the notice then carries Poste's slip and data matrix); the rest from the
+archive's positions. Only a VALID position is payable, so only VALID positions are printed.
+Rendering is CPU work, so it runs in a worker thread (docs/backoffice.md, "Paper notices").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+from datetime import datetime
+from typing import BinaryIO, cast
+
+from shared.backoffice.principal import Principal
+from shared.backoffice.service import BackOffice
+from shared.documents.notice_pdf import (
+    MAX_BATCH,
+    PaperCreditor,
+    PaperDebtor,
+    PaperNotice,
+    write_notices,
+)
+from shared.notices.models import Position
+from shared.notices.search import MAX_PAGE, PositionFilter
+from shared.notices.service import EcDirectory
+from shared.parties.models import Party
+from shared.platform.clock import ROME
+from shared.platform.errors import Invalid
+
+SPOOL_BYTES = 1024 * 1024
+"""A batch's PDF stays in memory up to this size while it is written, then spills to a file
+(so the worker holds the PDF once, as the response body, not twice)."""
+
+
+class NoticePrinter:
+    """Prints through the back office's own reads (its role checks, its search), so a printed
+    batch is exactly what the notices table shows for the same filters."""
+
+    def __init__(self, office: BackOffice, ecs: EcDirectory) -> None:
+        self._office = office
+        self._ecs = ecs
+
+    async def one(self, principal: Principal, ec: str, nav: str, *, now: datetime) -> bytes:
+        """The paper notice of the position ``nav`` (viewers and editors); 422 unless VALID."""
+        position = await self._office.detail(principal, ec, nav, now=now)
+        if position.status != "VALID":
+            raise Invalid(
+                f"only a VALID position has a notice to pay (this one is {position.status})",
+                status=422,
+                errors=[{"loc": ["nav"], "type": "not_payable", "msg": position.status}],
+            )
+        creditor = paper_creditor(await self._ecs.get(ec))
+        return await asyncio.to_thread(_render, [paper_notice(position, creditor)])
+
+    async def batch(
+        self, principal: Principal, ec: str, where: PositionFilter, *, now: datetime
+    ) -> bytes:
+        """The VALID positions among the search's results, one page each, in one PDF.
+
+        Raises:
+            Invalid: 422 when the search matches more than :data:`MAX_BATCH` positions (narrow
+                it), or none of them is VALID.
+        """
+        positions = await self._matches(principal, ec, where, now=now)
+        payable = [p for p in positions if p.status == "VALID"]
+        if not payable:
+            raise Invalid(
+                "the search has no VALID position to print",
+                status=422,
+                errors=[{"loc": ["query"], "type": "nothing_to_print", "msg": "no VALID position"}],
+            )
+        creditor = paper_creditor(await self._ecs.get(ec))
+        return await asyncio.to_thread(_render, [paper_notice(p, creditor) for p in payable])
+
+    async def _matches(
+        self, principal: Principal, ec: str, where: PositionFilter, *, now: datetime
+    ) -> list[Position]:
+        found: list[Position] = []
+        after: str | None = None
+        while True:
+            page = await self._office.search(
+                principal, ec, where, cursor=after, page_size=MAX_PAGE, now=now
+            )
+            found.extend(page.items)
+            if len(found) > MAX_BATCH:
+                raise Invalid(
+                    f"the search matches more than {MAX_BATCH} positions: narrow it to print",
+                    status=422,
+                    errors=[{"loc": ["query"], "type": "too_many", "msg": f"at most {MAX_BATCH}"}],
+                )
+            after = page.next_cursor
+            if after is None:
+                return found
+
+
+def paper_creditor(ec: Party) -> PaperCreditor:
+    return PaperCreditor(
+        fiscal_code=ec.party_id, name=ec.name[:140], postal_account=ec.postal_account
+    )
+
+
+def paper_notice(position: Position, creditor: PaperCreditor) -> PaperNotice:
+    """The printed form of a VALID position: the due day is the Europe/Rome calendar day of
+    its expiration (stored in UTC)."""
+    return PaperNotice(
+        notice_code=position.nav,
+        creditor=creditor,
+        debtor=PaperDebtor(
+            fiscal_code=position.entity_fiscal_code, full_name=position.entity_full_name[:70]
+        ),
+        amount=position.amount,
+        due_date=position.expiration_date.astimezone(ROME).date(),
+        subject=position.description[:140],
+    )
+
+
+def _render(notices: list[PaperNotice]) -> bytes:
+    # The Functions HTTP response is one body (bytes): the PDF is written to a spooled file so
+    # rendering holds a few pages, and read back once for the response.
+    with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as out:
+        write_notices(notices, cast(BinaryIO, out))
+        out.seek(0)
+        return out.read()
