@@ -134,7 +134,9 @@ class _NoticeData(BaseModel):
     seq: int = Field(ge=1, le=2**53)
 
 
-class _NoticeEvent(BaseModel):
+class ArchiveEvent(BaseModel):
+    """An archive event as it arrives on the journal's queue (the outbox's envelope)."""
+
     model_config = ConfigDict(populate_by_name=True, extra="ignore")
 
     id: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._:-]+$")
@@ -168,7 +170,7 @@ class Journal:
             PermanentError: not an archive event.
         """
         try:
-            event = _NoticeEvent.model_validate(decode_json(body))
+            event = ArchiveEvent.model_validate(decode_json(body))
         except Invalid as error:
             raise PermanentError(f"not an archive event: {error.detail}") from None
         except ValidationError as error:
