@@ -10,6 +10,7 @@
     "position.invalidated": "Posizione annullata (notice invalidated)",
     "position.paid": "Posizione pagata (notice paid)",
     "position.expired": "Posizione scaduta (notice expired)",
+    "receipt.delivered": "Ricevuta consegnata all'ente (receipt delivered)",
     signin: "Accesso (sign-in)",
     write: "Operazione nel back office (back-office write)",
   };

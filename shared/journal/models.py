@@ -13,6 +13,7 @@ Kind = Literal[
     "position.invalidated",
     "position.paid",
     "position.expired",
+    "receipt.delivered",
     "signin",
     "write",
 ]
