@@ -23,11 +23,11 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
 
 from shared.journal.models import KINDS, NOTICE_EVENT_KINDS, Entry, EntryPage, Kind, Who
 from shared.platform.errors import Invalid, PermanentError
-from shared.platform.values import decode_json
+from shared.platform.values import MAX_JSON_INT, BoundedDateTime, SafeText, decode_json
 
 logger = logging.getLogger(__name__)
 
@@ -125,13 +125,13 @@ class _NoticeData(BaseModel):
 
     ec_fiscal_code: str = Field(alias="ecFiscalCode", pattern=r"^[0-9]{11}$")
     notice_code: str = Field(alias="noticeCode", pattern=r"^[0-9]{18}$")
-    iuv: str = Field(max_length=35)
-    debtor_fiscal_code: str = Field(alias="debtorFiscalCode", max_length=35)
-    description: str = Field(max_length=1000)
-    amount: int = Field(ge=0, le=10**13)
-    due_date: str = Field(alias="dueDate", max_length=40)
-    status: str = Field(max_length=20)
-    seq: int = Field(ge=1, le=2**53)
+    iuv: SafeText = Field(max_length=35)
+    debtor_fiscal_code: SafeText = Field(alias="debtorFiscalCode", max_length=64)
+    description: SafeText = Field(max_length=1000)
+    amount: StrictInt = Field(ge=0, le=10**13)
+    due_date: SafeText = Field(alias="dueDate", max_length=40)
+    status: SafeText = Field(max_length=20)
+    seq: StrictInt = Field(ge=1, le=MAX_JSON_INT)
 
 
 class ArchiveEvent(BaseModel):
@@ -141,7 +141,7 @@ class ArchiveEvent(BaseModel):
 
     id: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._:-]+$")
     type: str
-    created_at: datetime = Field(alias="createdAt")
+    created_at: BoundedDateTime = Field(alias="createdAt")
     data: _NoticeData
 
 
@@ -179,8 +179,6 @@ class Journal:
         kind = NOTICE_EVENT_KINDS.get(event.type)
         if kind is None:
             raise PermanentError(f"not an archive event type: {event.type[:40]!r}")
-        if event.created_at.tzinfo is None:
-            raise PermanentError("not an archive event: createdAt has no time zone")
         data = event.data
         entry = Entry(
             id=event.id,
