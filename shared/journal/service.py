@@ -16,6 +16,7 @@ import base64
 import binascii
 import hashlib
 import logging
+import re
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -23,13 +24,15 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator
 
 from shared.journal.models import KINDS, NOTICE_EVENT_KINDS, Entry, EntryPage, Kind, Who
 from shared.platform.errors import Invalid, PermanentError
 from shared.platform.values import MAX_JSON_INT, BoundedDateTime, SafeText, decode_json
 
 logger = logging.getLogger(__name__)
+
+_ISO_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ]")
 
 Document = dict[str, Any]
 ROME = ZoneInfo("Europe/Rome")
@@ -143,6 +146,14 @@ class ArchiveEvent(BaseModel):
     type: str
     created_at: BoundedDateTime = Field(alias="createdAt")
     data: _NoticeData
+
+    @field_validator("created_at", mode="before")
+    @classmethod
+    def _written_out(cls, value: Any) -> Any:
+        # pydantic reads a string of digits as seconds (or ms) since 1970, as a number
+        if isinstance(value, str) and not _ISO_TIME.match(value):
+            raise ValueError("createdAt is an ISO 8601 date-time")
+        return value
 
 
 class Journal:
