@@ -76,6 +76,8 @@ async def test_a_redelivered_event_writes_nothing_new() -> None:
         notice_event("e-1", "SomethingElse"),
         notice_event("e-1", ecFiscalCode="x"),
         notice_event("e 1"),
+        notice_event("e-1", at=T0).replace(T0.isoformat().encode(), b"3000000000007"),
+        notice_event("e-1", seq="1"),
         json.dumps(
             {"id": "e", "type": "NoticeCreated", "createdAt": "2026-01-01T00:00:00"}
         ).encode(),
