@@ -5,6 +5,7 @@ import azure.functions as func
 from functions import (
     backoffice,
     backoffice_files,
+    backoffice_journal,
     backoffice_print,
     cashback,
     cashback_files,
@@ -23,6 +24,7 @@ app.register_functions(platform.bp)
 app.register_functions(backoffice.bp)
 app.register_functions(backoffice_files.bp)
 app.register_functions(backoffice_print.bp)
+app.register_functions(backoffice_journal.bp)
 app.register_functions(cashback.bp)
 app.register_functions(cashback_files.bp)
 app.register_functions(notices.bp)

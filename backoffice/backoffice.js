@@ -349,6 +349,7 @@ async function start() {
   };
   choose();
   select.addEventListener("change", () => window.location.reload());
+  window.startJournal(state.ec);
   showEditorControls();
   if (typeof initFiles === "function") initFiles();
   $("#search-section").hidden = false;

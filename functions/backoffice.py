@@ -11,6 +11,7 @@ from urllib.parse import quote, urlsplit
 import azure.functions as func
 from pydantic import BaseModel
 
+from functions.backoffice_journal import note_sign_in, note_write
 from functions.http import CORRELATION_HEADER, Call, endpoint, problem_response
 from functions.root import get_root
 from shared.backoffice.models import BackOfficePosition, Me, PositionList
@@ -186,7 +187,9 @@ def _nav(call: Call[Any]) -> str:
     summary="The signed-in user, and the ECs and roles the registry gives it",
 )
 async def bo_me(call: Call[BaseModel]) -> Me:
-    return await call.root.backoffice().me(call.user)
+    me = await call.root.backoffice().me(call.user)
+    await note_sign_in(call, me)
+    return me
 
 
 @endpoint(
@@ -224,7 +227,10 @@ async def bo_search_positions(call: Call[BaseModel]) -> PositionList:
     summary="Create a position through the archive (editors)",
 )
 async def bo_create_position(call: Call[BackOfficePosition]) -> Position:
-    return await call.root.backoffice().create(call.user, _ec(call), call.body, now=call.now)
+    ec = _ec(call)
+    made = await call.root.backoffice().create(call.user, ec, call.body, now=call.now)
+    await note_write(call, ec, "Creazione posizione", made.nav, _sent(call.body))
+    return made
 
 
 @endpoint(
@@ -253,9 +259,10 @@ async def bo_read_position(call: Call[BaseModel]) -> Position:
     summary="Change a position through the archive (editors)",
 )
 async def bo_edit_position(call: Call[BackOfficePosition]) -> Position:
-    return await call.root.backoffice().edit(
-        call.user, _ec(call), _nav(call), call.body, now=call.now
-    )
+    ec, nav = _ec(call), _nav(call)
+    changed = await call.root.backoffice().edit(call.user, ec, nav, call.body, now=call.now)
+    await note_write(call, ec, "Modifica posizione", nav, _sent(call.body))
+    return changed
 
 
 @endpoint(
@@ -269,7 +276,15 @@ async def bo_edit_position(call: Call[BackOfficePosition]) -> Position:
     summary="Invalidate a position: the archive's write with amount 0 (editors)",
 )
 async def bo_invalidate_position(call: Call[BaseModel]) -> Position:
-    return await call.root.backoffice().invalidate(call.user, _ec(call), _nav(call), now=call.now)
+    ec, nav = _ec(call), _nav(call)
+    done = await call.root.backoffice().invalidate(call.user, ec, nav, now=call.now)
+    await note_write(call, ec, "Annullamento posizione", nav, {"amount": 0})
+    return done
+
+
+def _sent(position: BackOfficePosition) -> dict[str, Any]:
+    """The fields a form sent, for the journal's write entry."""
+    return position.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
 # ------------------------------------------------------------------ operators

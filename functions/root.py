@@ -11,6 +11,7 @@ from functools import cached_property
 
 from functions.cashback_push import CashbackPush
 from functions.files_root import CashbackFiles
+from functions.journal_root import build_journal
 from functions.payments_index_root import NoticeIndexParts
 from functions.payments_root import PaymentsParts
 from functions.standin_root import StandInParts
@@ -31,6 +32,7 @@ from shared.cashback.scorer import Scorer
 from shared.cashback.service import Cashback
 from shared.cashback.settings import configured_periods
 from shared.cashback.store import CosmosCashbackStore
+from shared.journal.service import Journal
 from shared.notices.blobs import AzureBlobs
 from shared.notices.bulk import Bulks
 from shared.notices.events import ArchiveEvents
@@ -309,7 +311,14 @@ class Root:
         """Where the archive's events go: one queue per consumer (add a consumer's queue
         here: docs/payments.md, "My notices and pushes")."""
         s = self.settings
-        return ArchiveEvents((s.payments_notices_queue,), self.outbox("notices_container"))
+        return ArchiveEvents(
+            (s.payments_notices_queue, s.journal_queue), self.outbox("notices_container")
+        )
+
+    @cached_property
+    def journal(self) -> Journal:
+        """The event journal (docs/journal.md), built in functions/journal_root.py."""
+        return build_journal(self)
 
     def backoffice(self) -> BackOffice:
         return self._backoffice

@@ -111,5 +111,10 @@ class StandInParts:
     def receipts(self) -> Receipts:
         lease = timedelta(seconds=2 * self._root.settings.standin_station_timeout_seconds + 5)
         return Receipts(
-            self.store, self._root.notices(), self.stations, self.station_client, lease=lease
+            self.store,
+            self._root.notices(),
+            self.stations,
+            self.station_client,
+            lease=lease,
+            journal=self._root.journal,
         )

@@ -355,6 +355,13 @@ var cosmosContainers = {
     defaultTtl: -1 // ended transactions carry a ttl of their own
     uniqueKeys: []
   }
+  journal: {
+    setting: 'JOURNAL_CONTAINER'
+    name: 'journal'
+    partitionKey: '/pk'
+    defaultTtl: -1 // each entry carries JOURNAL_RETENTION_DAYS as its ttl
+    uniqueKeys: []
+  }
 }
 
 // Every Blob container the code writes to (shared/platform/resources.py BLOB_CONTAINERS), in the
@@ -425,6 +432,12 @@ var servicebusQueues = {
   payments_notices: {
     setting: 'PAYMENTS_NOTICES_QUEUE'
     name: 'payments-notices'
+    lockSeconds: servicebusLockDurationSeconds
+    duplicateWindowSeconds: servicebusDuplicateDetectionWindowSeconds
+  }
+  journal: {
+    setting: 'JOURNAL_QUEUE'
+    name: 'journal'
     lockSeconds: servicebusLockDurationSeconds
     duplicateWindowSeconds: servicebusDuplicateDetectionWindowSeconds
   }
@@ -719,6 +732,9 @@ var appSettings = {
   PAYMENTS_RECEIPTS_BLOB_CONTAINER: blobContainers.payments_receipts.name
   STANDIN_RECEIPTS_QUEUE: servicebusQueues.standin_receipts.name
   PAYMENTS_NOTICES_QUEUE: servicebusQueues.payments_notices.name
+  JOURNAL_CONTAINER: cosmosContainers.journal.name
+  JOURNAL_QUEUE: servicebusQueues.journal.name
+  JOURNAL_RETENTION_DAYS: '3650'
   STANDIN_TOKEN_MINUTES: '30'
   STANDIN_STATION_TIMEOUT_SECONDS: '5'
   STANDIN_WINDOW_MINUTES: '30'

@@ -138,6 +138,9 @@ locals {
     PAYMENTS_CRASH_AFTER_CHARGE     = "false"
     STANDIN_RECEIPTS_QUEUE          = azurerm_servicebus_queue.this["standin_receipts"].name
     PAYMENTS_NOTICES_QUEUE          = azurerm_servicebus_queue.this["payments_notices"].name
+    JOURNAL_CONTAINER               = azurerm_cosmosdb_sql_container.this["journal"].name
+    JOURNAL_QUEUE                   = azurerm_servicebus_queue.this["journal"].name
+    JOURNAL_RETENTION_DAYS          = "3650"
     STANDIN_TOKEN_MINUTES           = "30"
     STANDIN_STATION_TIMEOUT_SECONDS = "5"
     STANDIN_WINDOW_MINUTES          = "30"

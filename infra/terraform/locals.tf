@@ -118,6 +118,13 @@ locals {
       default_ttl   = -1 # ended transactions carry a ttl of their own
       unique_keys   = []
     }
+    journal = {
+      setting       = "JOURNAL_CONTAINER"
+      name          = "journal"
+      partition_key = "/pk"
+      default_ttl   = -1 # each entry carries JOURNAL_RETENTION_DAYS as its ttl
+      unique_keys   = []
+    }
   }
 
   # Every Blob container the code writes to (shared/platform/resources.py BLOB_CONTAINERS), in the
@@ -188,6 +195,12 @@ locals {
     payments_notices = {
       setting                  = "PAYMENTS_NOTICES_QUEUE"
       name                     = "payments-notices"
+      lock_seconds             = var.servicebus_lock_duration_seconds
+      duplicate_window_seconds = var.servicebus_duplicate_detection_window_seconds
+    }
+    journal = {
+      setting                  = "JOURNAL_QUEUE"
+      name                     = "journal"
       lock_seconds             = var.servicebus_lock_duration_seconds
       duplicate_window_seconds = var.servicebus_duplicate_detection_window_seconds
     }

@@ -424,6 +424,25 @@ class CapabilitySettings(BaseSettings):
         "per-debtor notice index.",
     )
 
+    # Journal: the back office's append-only event journal (docs/journal.md).
+    journal_container: str = Field(
+        default="journal",
+        description="Cosmos DB container of the event journal, partitioned by /pk "
+        "(journal:<EC>:<yyyy-mm>).",
+    )
+    journal_queue: str = Field(
+        default="journal",
+        description="Service Bus queue of the events the journal records (the archive's "
+        "notice events among them).",
+    )
+    journal_retention_days: int = Field(
+        default=3650,
+        ge=1,
+        le=36500,
+        description="How long a journal entry is kept, in days (its Cosmos DB ttl); then it "
+        "expires on its own. Nothing else ever changes or removes an entry.",
+    )
+
     # Wallet: onboarding through the configured PSP's hosted page.
     wallet_psp_id: str = Field(
         default="DEMOPSP",

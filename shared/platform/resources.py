@@ -39,6 +39,8 @@ CONTAINERS: tuple[ContainerSpec, ...] = (
     ContainerSpec("notice_bulks_container", "/pk"),
     ContainerSpec("standin_container", "/pk"),
     ContainerSpec("payments_container", "/pk", default_ttl=TTL_ON_PER_DOCUMENT),
+    # Journal entries carry the ttl of JOURNAL_RETENTION_DAYS (shared/journal/store.py).
+    ContainerSpec("journal_container", "/pk", default_ttl=TTL_ON_PER_DOCUMENT),
 )
 
 _WITH_OUTBOX = (
@@ -87,6 +89,7 @@ QUEUES: tuple[QueueSpec, ...] = (
     QueueSpec("notices_queue"),
     QueueSpec("standin_receipts_queue"),
     QueueSpec("payments_notices_queue"),
+    QueueSpec("journal_queue"),
 )
 
 

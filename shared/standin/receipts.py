@@ -20,6 +20,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from shared.journal.models import Entry
+from shared.journal.service import Journal
 from shared.notices.models import Position
 from shared.pagopa.ec import PaSendRTV2Request
 from shared.platform.cosmos import Document, StaleDocument
@@ -66,7 +68,9 @@ class Receipts:
         client: StationCalls,
         *,
         lease: timedelta = timedelta(seconds=15),
+        journal: Journal | None = None,
     ) -> None:
+        self._journal = journal
         self._store = store
         self._archive = archive
         self._stations = stations
@@ -106,8 +110,28 @@ class Receipts:
             station, "receipt", await self._receipt(station, paid, now=now)
         )
         ended = _ending(answer, station.station_id)
+        # Before the delivery is recorded: a redelivery after a failure here journals again
+        # (the same entry id: nothing new), while after the record it would stop at "already".
+        await self._journalise(paid, station.station_id, ended, now=now)
         await self._record(document, receipt_id, answer, now=now)
         return ended
+
+    async def _journalise(
+        self, paid: dict[str, Any], station_id: str, ended: str, *, now: datetime
+    ) -> None:
+        if self._journal is None:
+            return
+        await self._journal.record(
+            Entry(
+                id=f"receipt-{paid['receiptId']}",
+                ec=paid["paFiscalCode"],
+                at=now,
+                kind="receipt.delivered",
+                object=paid["noticeNumber"],
+                summary="Ricevuta consegnata all'ente",
+                fields={"receiptId": paid["receiptId"], "station": station_id, "answer": ended},
+            )
+        )
 
     async def _receipt(
         self, station: StationRef, paid: dict[str, Any], *, now: datetime

@@ -35,6 +35,7 @@ from local.platform import Platform
 from shared.cashback.chunks import Chunk
 from shared.cashback.file_intake import BlobCreated
 from shared.cashback.models import IbanCheckRequest, WalletEvent
+from shared.journal.service import ArchiveEvent
 from shared.notices.bulk_models import ChunkTask
 from shared.payments.index import NoticeEvent
 from shared.platform.clients import Clients
@@ -86,6 +87,7 @@ MESSAGES: dict[str, dict[str, Any]] = {
     "STANDIN_RECEIPTS_QUEUE": _envelope(_RECEIPT),
     "PUSH_QUEUE": _schema_of(PUSH_MESSAGE),
     "PAYMENTS_NOTICES_QUEUE": _schema_of(NoticeEvent),
+    "JOURNAL_QUEUE": _schema_of(ArchiveEvent),
 }
 # The containers a consumer writes, which a refused message must leave alone.
 WRITES = {
@@ -97,6 +99,7 @@ WRITES = {
     "STANDIN_RECEIPTS_QUEUE": ("standin_container", "notices_container"),
     "PUSH_QUEUE": ("push_installations_container",),
     "PAYMENTS_NOTICES_QUEUE": ("payments_container",),
+    "JOURNAL_QUEUE": ("journal_container",),
 }
 
 

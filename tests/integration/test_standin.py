@@ -20,6 +20,7 @@ from functions.root import Root
 from local.devclock import DevClock
 from local.ecsim import Notice, control
 from local.platform import DEMO_STATION_SECRET, Platform
+from shared.journal.service import ROME, JournalFilter
 from shared.parties.models import Party, PartyIn
 from shared.platform.clients import Clients
 from shared.platform.clock import FixedClock
@@ -535,6 +536,10 @@ async def test_normal_mode_forwards_and_queues_a_receipt_marked_not_stand_in(
     assert await receipts.deliver(message, now=world.start) == "already delivered"
     got = await asyncio.to_thread(control.receipts, ec_control)
     assert got["deliveries"]["r-normal"] == 1
+    day = world.start.astimezone(ROME).date()
+    delivered = JournalFilter(day, day, kind="receipt.delivered")
+    journal = await world.root.journal.search(EC, delivered, cursor=None, limit=10)
+    assert [(e.id, e.object) for e in journal.items] == [("receipt-r-normal", number)]
     sent = next(r for r in got["receipts"] if r["receiptId"] == "r-normal")
     assert sent["standIn"] is False
     assert sent["fee"] == 100

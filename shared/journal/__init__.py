@@ -1,0 +1,1 @@
+"""The event journal: an append-only record of what happened to an EC (docs/journal.md)."""

@@ -1,0 +1,321 @@
+"""The journal's use cases: record an event once, search an EC's entries, export them.
+
+Entries are created and never changed: :meth:`Journal.record` creates the entry whose id is
+the event's id, and a second delivery of the event finds it there and writes nothing. The only
+way an entry goes is its ``ttl`` (``JOURNAL_RETENTION_DAYS``), set when it is written.
+
+An EC's entries are partitioned by month, ``journal:<EC>:<yyyy-mm>`` (UTC), so a search is one
+single-partition query per month of its date range, newest month first, and no partition grows
+without bound. Entries sort on ``sortKey`` (the time, then the id); a page's cursor is the last
+key it returned.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import logging
+import re
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator
+
+from shared.journal.models import KINDS, NOTICE_EVENT_KINDS, Entry, EntryPage, Kind, Who
+from shared.platform.errors import Invalid, PermanentError
+from shared.platform.values import MAX_JSON_INT, BoundedDateTime, SafeText, decode_json
+
+logger = logging.getLogger(__name__)
+
+_ISO_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ]")
+
+Document = dict[str, Any]
+ROME = ZoneInfo("Europe/Rome")
+MAX_PAGE = 100
+MAX_DAYS = 400
+"""The longest date range one search covers (one query per month of it, at most 14)."""
+
+SUMMARIES: dict[str, str] = {
+    "position.created": "Posizione creata",
+    "position.updated": "Posizione modificata",
+    "position.invalidated": "Posizione annullata",
+    "position.paid": "Posizione pagata",
+    "position.expired": "Posizione scaduta",
+    "signin": "Accesso al back office",
+}
+
+
+class JournalStore(Protocol):
+    async def create(self, document: Document) -> bool:
+        """Create ``document``; False if one with its id exists already (nothing written)."""
+        ...
+
+    async def page(
+        self,
+        partition: str,
+        *,
+        low: str,
+        high: str,
+        kind: str | None,
+        object_: str | None,
+        limit: int,
+    ) -> list[Document]:
+        """Up to ``limit`` entries of ``partition`` with ``low <= sortKey < high`` (and the
+        kind and object given), by ``sortKey`` descending."""
+        ...
+
+
+@dataclass(frozen=True)
+class JournalFilter:
+    """A search: Europe/Rome days ``since`` to ``until`` (both included)."""
+
+    since: date
+    until: date
+    kind: str | None = None
+    object_: str | None = None
+
+
+def partition(ec: str, at: datetime) -> str:
+    return f"journal:{ec}:{at.astimezone(UTC):%Y-%m}"
+
+
+def sort_key(at: datetime, entry_id: str) -> str:
+    return f"{_stamp(at)}|{entry_id}"
+
+
+def _stamp(at: datetime) -> str:
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _months(low: datetime, high: datetime) -> list[datetime]:
+    """The first instants of the UTC months from ``high``'s back to ``low``'s."""
+    month = high.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    first = low.astimezone(UTC).replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    months = []
+    while month >= first:
+        months.append(month)
+        month = (month - timedelta(days=1)).replace(day=1)
+    return months
+
+
+def encode_cursor(key: str) -> str:
+    return base64.urlsafe_b64encode(key.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> str:
+    try:
+        key = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        at = datetime.strptime(key.split("|", 1)[0], "%Y-%m-%dT%H:%M:%S.%fZ")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise Invalid(
+            "cursor is the nextCursor of a previous page",
+            errors=[{"loc": ["query", "cursor"], "type": "pattern", "msg": "a nextCursor"}],
+        ) from None
+    if "|" not in key or at.year < 2000:
+        raise Invalid("cursor is the nextCursor of a previous page")
+    return key
+
+
+class _NoticeData(BaseModel):
+    """What the journal reads of an archive event's data (shared/notices/events.py)."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="ignore")
+
+    ec_fiscal_code: str = Field(alias="ecFiscalCode", pattern=r"^[0-9]{11}$")
+    notice_code: str = Field(alias="noticeCode", pattern=r"^[0-9]{18}$")
+    iuv: SafeText = Field(max_length=35)
+    debtor_fiscal_code: SafeText = Field(alias="debtorFiscalCode", max_length=64)
+    description: SafeText = Field(max_length=1000)
+    amount: StrictInt = Field(ge=0, le=10**13)
+    due_date: SafeText = Field(alias="dueDate", max_length=40)
+    status: SafeText = Field(max_length=20)
+    seq: StrictInt = Field(ge=1, le=MAX_JSON_INT)
+
+
+class ArchiveEvent(BaseModel):
+    """An archive event as it arrives on the journal's queue (the outbox's envelope)."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="ignore")
+
+    id: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._:-]+$")
+    type: str
+    created_at: BoundedDateTime = Field(alias="createdAt")
+    data: _NoticeData
+
+    @field_validator("created_at", mode="before")
+    @classmethod
+    def _written_out(cls, value: Any) -> Any:
+        # pydantic reads a string of digits as seconds (or ms) since 1970, as a number
+        if isinstance(value, str) and not _ISO_TIME.match(value):
+            raise ValueError("createdAt is an ISO 8601 date-time")
+        return value
+
+
+class Journal:
+    def __init__(self, store: JournalStore, *, retention_days: int) -> None:
+        self._store = store
+        self._ttl = retention_days * 86_400
+
+    async def record(self, entry: Entry) -> bool:
+        """Write ``entry`` unless its id is in the journal already; True if it was written."""
+        document: Document = {
+            **entry.model_dump(mode="json", by_alias=True),
+            "pk": partition(entry.ec, entry.at),
+            "sortKey": sort_key(entry.at, entry.id),
+            "ttl": self._ttl,
+        }
+        written = await self._store.create(document)
+        if not written:
+            logger.info("journal entry %s exists already: nothing written", entry.id)
+        return written
+
+    async def take_notice_event(self, body: bytes) -> Entry:
+        """Record one archive event (the queue's message body) and return its entry.
+
+        Raises:
+            PermanentError: not an archive event.
+        """
+        try:
+            event = ArchiveEvent.model_validate(decode_json(body))
+        except Invalid as error:
+            raise PermanentError(f"not an archive event: {error.detail}") from None
+        except ValidationError as error:
+            fields = sorted({".".join(str(p) for p in e["loc"]) for e in error.errors()})
+            raise PermanentError(f"not an archive event (check {', '.join(fields)})") from None
+        kind = NOTICE_EVENT_KINDS.get(event.type)
+        if kind is None:
+            raise PermanentError(f"not an archive event type: {event.type[:40]!r}")
+        data = event.data
+        entry = Entry(
+            id=event.id,
+            ec=data.ec_fiscal_code,
+            at=event.created_at.astimezone(UTC),
+            kind=kind,
+            object=data.notice_code,
+            summary=SUMMARIES[kind],
+            fields=data.model_dump(by_alias=True, exclude={"ec_fiscal_code", "notice_code"}),
+        )
+        await self.record(entry)
+        return entry
+
+    async def sign_in(
+        self, ecs: list[str], who: Who, *, session: str, from_: str | None, now: datetime
+    ) -> None:
+        """Record a user's sign-in in each EC it may act for, once per ``session`` (the
+        platform's principal: the same for every request of one sign-in)."""
+        for ec in ecs:
+            digest = hashlib.sha256(f"{ec}\n{session}".encode()).hexdigest()[:40]
+            await self.record(
+                Entry(
+                    id=f"signin-{digest}",
+                    ec=ec,
+                    at=now,
+                    kind="signin",
+                    who=who,
+                    from_=from_,
+                    summary=SUMMARIES["signin"],
+                )
+            )
+
+    async def write(
+        self,
+        ec: str,
+        who: Who,
+        *,
+        action: str,
+        object_: str | None,
+        from_: str | None,
+        fields: dict[str, Any],
+        now: datetime,
+    ) -> None:
+        """Record a back-office user's write (who and from where; the archive's own event
+        records what the position became)."""
+        await self.record(
+            Entry(
+                id=f"write-{uuid.uuid4()}",
+                ec=ec,
+                at=now,
+                kind="write",
+                object=object_,
+                who=who,
+                from_=from_,
+                summary=action,
+                fields=fields,
+            )
+        )
+
+    async def search(
+        self, ec: str, where: JournalFilter, *, cursor: str | None, limit: int
+    ) -> EntryPage:
+        """A page of ``ec``'s entries matching ``where``, newest first."""
+        if not 1 <= limit <= MAX_PAGE:
+            raise Invalid(f"pageSize is 1 to {MAX_PAGE}")
+        low, high = _bounds(where)
+        if cursor is not None:
+            key = decode_cursor(cursor)
+            high_key = key
+            top = datetime.strptime(key.split("|", 1)[0], "%Y-%m-%dT%H:%M:%S.%fZ")
+            high = min(high, top.replace(tzinfo=UTC) + timedelta(microseconds=1))
+        else:
+            high_key = _stamp(high)
+        found: list[Document] = []
+        for month in _months(low, high - timedelta(microseconds=1)):
+            found += await self._store.page(
+                partition(ec, month),
+                low=_stamp(low),
+                high=high_key,
+                kind=where.kind,
+                object_=where.object_,
+                limit=limit + 1 - len(found),
+            )
+            if len(found) > limit:
+                break
+        items = [Entry.model_validate(d) for d in found[:limit]]
+        more = len(found) > limit
+        last = found[limit - 1]["sortKey"] if more else None
+        return EntryPage(items=items, next_cursor=encode_cursor(last) if last else None)
+
+    async def every(self, ec: str, where: JournalFilter) -> AsyncIterator[Entry]:
+        """Every entry matching ``where``, newest first, a page at a time (the CSV export)."""
+        cursor: str | None = None
+        while True:
+            page = await self.search(ec, where, cursor=cursor, limit=MAX_PAGE)
+            for entry in page.items:
+                yield entry
+            if page.next_cursor is None:
+                return
+            cursor = page.next_cursor
+
+
+def _bounds(where: JournalFilter) -> tuple[datetime, datetime]:
+    """The UTC instants of ``where``'s first day's start and the day after its last."""
+    if where.until < where.since:
+        raise Invalid(
+            "the range ends before it starts",
+            errors=[{"loc": ["query", "to"], "type": "range", "msg": "on or after from"}],
+        )
+    if (where.until - where.since).days > MAX_DAYS:
+        raise Invalid(
+            f"a search covers {MAX_DAYS} days at most",
+            errors=[{"loc": ["query", "from"], "type": "range", "msg": f"{MAX_DAYS} days"}],
+        )
+    low = datetime.combine(where.since, time(), ROME).astimezone(UTC)
+    high = datetime.combine(where.until + timedelta(days=1), time(), ROME).astimezone(UTC)
+    return low, high
+
+
+def checked_kind(kind: str | None) -> Kind | None:
+    """``kind`` checked against the journal's kinds."""
+    if kind is None:
+        return None
+    if kind not in KINDS:
+        raise Invalid(
+            f"kind is one of {', '.join(KINDS)}",
+            errors=[{"loc": ["query", "kind"], "type": "enum", "msg": ", ".join(KINDS)}],
+        )
+    return kind  # type: ignore[return-value]
