@@ -12,6 +12,7 @@ infinities, lone surrogates and NUL characters.
 from __future__ import annotations
 
 import math
+import re
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -48,9 +49,13 @@ SafeText = Annotated[str, AfterValidator(_safe_text)]
 """A string with no NUL and no lone surrogate."""
 
 
+_NUMBER_TEXT = re.compile(r"\s*[-+]?[0-9]+(\.[0-9]*)?\s*")
+
+
 def _not_a_number(value: Any) -> Any:
-    # pydantic reads a number as seconds since 1970: a date-time must be written out
-    if isinstance(value, int | float):
+    # pydantic reads a number, or a string of digits, as seconds (or ms) since 1970: a
+    # date-time must be written out
+    if isinstance(value, int | float) or (isinstance(value, str) and _NUMBER_TEXT.fullmatch(value)):
         raise ValueError("a date-time is an ISO 8601 string with its offset, not a number")
     return value
 

@@ -239,9 +239,17 @@ def test_openapi_describes_every_http_function(host: Host) -> None:
         for name, f in functions(app).items()
         if f.get_trigger().get_dict_repr()["type"] == "httpTrigger"
     }
-    # the Swagger UI page and its files render this document; the node's SOAP endpoint and its
-    # schemas are described by their WSDL and XSDs (served beside them), not by OpenAPI
-    not_openapi = {"docs_page", "docs_asset", "node_for_psp", "node_schemas"}
+    # the Swagger UI page and its files render this document, the back office's page and its
+    # files call it; the node's SOAP endpoint and its schemas are described by their WSDL and
+    # XSDs (served beside them), not by OpenAPI
+    not_openapi = {
+        "docs_page",
+        "docs_asset",
+        "backoffice_page",
+        "backoffice_asset",
+        "node_for_psp",
+        "node_schemas",
+    }
     assert operations == http_functions - not_openapi
     echo = document["paths"]["/api/tests/echo"]["post"]
     assert echo["requestBody"]["content"]["application/json"]["schema"]["$ref"]

@@ -30,7 +30,7 @@ BULK = "/api/aca/v1/positions/bulk"
 
 
 def notices_env(prefix: str) -> dict[str, str]:
-    # The archive's events wait on a queue of their own: the citizens' index is another
+    # The archive's events wait on queues of their own: the citizens' index is another
     # workload (tests/e2e/test_payments_notices.py), and in one dev host process it would
     # compete with the bulks these tests time (20,000 notices of one debtor, each indexed and
     # announced).
@@ -39,6 +39,9 @@ def notices_env(prefix: str) -> dict[str, str]:
         "NOTICES_QUEUE": f"{prefix}-{uuid.uuid4().hex[:8]}",
         "PAYMENTS_NOTICES_QUEUE": f"{prefix}-events-{uuid.uuid4().hex[:8]}",
         "AzureWebJobs.payments_notices_index.Disabled": "true",
+        # the journal's consumer too: one more workload on the same events
+        "JOURNAL_QUEUE": f"{prefix}-journal-{uuid.uuid4().hex[:8]}",
+        "AzureWebJobs.journal_notice_events.Disabled": "true",
     }
 
 

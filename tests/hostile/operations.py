@@ -124,6 +124,10 @@ BODIES: dict[str, Callable[[World], Any]] = {
             "hpan": w.ids["hpan"],
         },
     },
+    # a notice nobody published: the valid request is refused by the node (no lock is taken)
+    "NewTransactionIn": lambda w: {"noticeCode": "3" + "0" * 17, "ecFiscalCode": DEMO_EC},
+    "AuthRequestIn": lambda w: {"walletId": w.ids["wallet"], "idempotencyKey": "hostile-key-01"},
+    "Preferences": lambda w: {"newNotice": True, "paymentReceived": True},
     "Echo": lambda w: {"text": "hello", "amount": 1},
 }
 
@@ -168,6 +172,8 @@ def path_value(world: World, path: str, name: str) -> str:
         "userId": user_id(json.loads(world.env["LOCAL_SECRETS"])["wallet-user-id-key"], CF),
         # a citizen's receipt (payments); the suite pays nothing, so the valid request is a 404
         "receiptId": "r-hostile-0001",
+        # a transaction nobody started (the suite pays nothing): the valid request is a 404
+        "transactionId": "0" * 32,
     }
     assert name in known, f"{path}: the suite has no value for the path parameter {name}"
     return known[name]

@@ -54,6 +54,10 @@ def test_the_decoder_keeps_ordinary_json() -> None:
         "2026-01-01T00:00:00",
         1_700_000_000,
         1.5,
+        # digits in a string: pydantic reads them as seconds, or past 2e10 as milliseconds
+        # (this one is 2065), since 1970
+        "3000000000007",
+        "1700000000",
     ],
 )
 def test_a_date_time_needs_its_offset_and_a_year_in_range(value: object) -> None:
