@@ -108,7 +108,8 @@ def paper_notice(position: Position, creditor: PaperCreditor) -> PaperNotice:
         notice_code=position.nav,
         creditor=creditor,
         debtor=PaperDebtor(
-            fiscal_code=position.entity_fiscal_code, full_name=position.entity_full_name[:70]
+            fiscal_code=position.entity_fiscal_code[:35],
+            full_name=position.entity_full_name[:70],
         ),
         amount=position.amount,
         due_date=position.expiration_date.astimezone(ROME).date(),

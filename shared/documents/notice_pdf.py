@@ -91,7 +91,9 @@ class PaperCreditor(BaseModel):
 class PaperDebtor(BaseModel):
     model_config = ConfigDict(frozen=True, populate_by_name=True, extra="forbid")
 
-    fiscal_code: str = Field(alias="fiscalCode", min_length=11, max_length=16)
+    # a natural person's 16 characters or a VAT number's 11, but the archive takes any debtor
+    # code of 2 characters or more (pagoPA's spec sets no bound): print what it holds
+    fiscal_code: str = Field(alias="fiscalCode", min_length=1, max_length=35)
     full_name: str = Field(alias="fullName", min_length=1, max_length=70)
     address: str | None = Field(default=None, alias="address", max_length=140)
 

@@ -20,8 +20,7 @@ from tests.unit.notices.fakes import EC, IBAN, OTHER_EC, World, nav
 POSTAL = "123456789012"
 
 
-async def printer(*, postal: str | None = POSTAL) -> tuple[NoticePrinter, World]:
-    bo, world = await office()
+async def register_ec(world: World, postal: str | None) -> None:
     await world.registry.register(
         PartyIn.model_validate(
             {
@@ -34,6 +33,11 @@ async def printer(*, postal: str | None = POSTAL) -> tuple[NoticePrinter, World]
         ),
         now=world.now,
     )
+
+
+async def printer(*, postal: str | None = POSTAL) -> tuple[NoticePrinter, World]:
+    bo, world = await office()
+    await register_ec(world, postal)
     for n in (1, 2, 3):
         due = "2027-01-31T10:00:00Z"  # 11:00 in Rome: the due day is the 31st
         await bo.create(EDITOR, EC, form(n, amount=1_000 * n, expirationDate=due), now=world.now)
@@ -54,6 +58,18 @@ async def test_a_viewer_prints_a_notice_with_the_ecs_postal_slip() -> None:
     found = barcodes(pdf)
     assert found["QRCode"] == f"PAGOPA|002|{nav(2)}|{EC}|2000"
     assert POSTAL in found["DataMatrix"]
+
+
+@pytest.mark.parametrize("debtor", ["AB", "X" * 40])
+async def test_any_debtor_code_the_archive_takes_prints(debtor: str) -> None:
+    # the archive takes a debtor code of 2 characters or more, with no upper bound; printing
+    # refused those outside 11-16 characters with a 500 (found by the hostile suite)
+    bo, world = await office()
+    await register_ec(world, POSTAL)
+    created = await bo.create(EDITOR, EC, form(7, entityFiscalCode=debtor), now=world.now)
+    pdf = await NoticePrinter(bo, world.archive.ecs).one(VIEWER, EC, created.nav, now=world.now)
+    (text,) = pages(pdf)
+    assert debtor[:35] in text
 
 
 async def test_without_a_postal_account_the_notice_has_no_data_matrix() -> None:
