@@ -4,6 +4,7 @@ import azure.functions as func
 
 from functions import (
     backoffice,
+    backoffice_index,
     cashback,
     cashback_files,
     notices,
@@ -19,6 +20,7 @@ from functions import (
 app = func.FunctionApp()
 app.register_functions(platform.bp)
 app.register_functions(backoffice.bp)
+app.register_functions(backoffice_index.bp)
 app.register_functions(cashback.bp)
 app.register_functions(cashback_files.bp)
 app.register_functions(notices.bp)

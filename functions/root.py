@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 from functools import cached_property
 
+from functions.backoffice_index_root import PositionsIndexParts
 from functions.cashback_push import CashbackPush
 from functions.files_root import CashbackFiles
 from functions.payments_index_root import NoticeIndexParts
@@ -32,7 +33,6 @@ from shared.cashback.store import CosmosCashbackStore
 from shared.notices.blobs import AzureBlobs
 from shared.notices.bulk import Bulks
 from shared.notices.events import ArchiveEvents
-from shared.notices.search import CosmosPositionSearch
 from shared.notices.service import EcDirectory, NoticeArchive
 from shared.notices.store import CosmosBulkStore, CosmosNoticeStore
 from shared.parties.service import PartyRegistry
@@ -307,7 +307,10 @@ class Root:
         """Where the archive's events go: one queue per consumer (add a consumer's queue
         here: docs/payments.md, "My notices and pushes")."""
         s = self.settings
-        return ArchiveEvents((s.payments_notices_queue,), self.outbox("notices_container"))
+        return ArchiveEvents(
+            (s.payments_notices_queue, s.backoffice_positions_queue),
+            self.outbox("notices_container"),
+        )
 
     def backoffice(self) -> BackOffice:
         return self._backoffice
@@ -318,10 +321,12 @@ class Root:
         users = BackOfficeUsers(
             CosmosPartyStore(self.clients.container(s.parties_container), s.cosmos_timeout_seconds)
         )
-        search = CosmosPositionSearch(
-            self.clients.container(s.notices_container), s.cosmos_timeout_seconds
-        )
-        return BackOffice(users, self.notices(), search)
+        return BackOffice(users, self.notices(), self.positions_index.store)
+
+    @cached_property
+    def positions_index(self) -> PositionsIndexParts:
+        """The back office's EC-scoped positions index (functions/backoffice_index_root.py)."""
+        return PositionsIndexParts(self)
 
     def notice_bulks(self) -> Bulks:
         return self._notice_bulks

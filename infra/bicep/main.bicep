@@ -428,6 +428,12 @@ var servicebusQueues = {
     lockSeconds: servicebusLockDurationSeconds
     duplicateWindowSeconds: servicebusDuplicateDetectionWindowSeconds
   }
+  backoffice_positions: {
+    setting: 'BACKOFFICE_POSITIONS_QUEUE'
+    name: 'backoffice-positions'
+    lockSeconds: servicebusLockDurationSeconds
+    duplicateWindowSeconds: servicebusDuplicateDetectionWindowSeconds
+  }
 }
 
 // The checks Terraform's variable validations make; nothing is created until they pass.
@@ -719,6 +725,7 @@ var appSettings = {
   PAYMENTS_RECEIPTS_BLOB_CONTAINER: blobContainers.payments_receipts.name
   STANDIN_RECEIPTS_QUEUE: servicebusQueues.standin_receipts.name
   PAYMENTS_NOTICES_QUEUE: servicebusQueues.payments_notices.name
+  BACKOFFICE_POSITIONS_QUEUE: servicebusQueues.backoffice_positions.name
   STANDIN_TOKEN_MINUTES: '30'
   STANDIN_STATION_TIMEOUT_SECONDS: '5'
   STANDIN_WINDOW_MINUTES: '30'

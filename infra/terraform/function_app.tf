@@ -138,6 +138,7 @@ locals {
     PAYMENTS_CRASH_AFTER_CHARGE     = "false"
     STANDIN_RECEIPTS_QUEUE          = azurerm_servicebus_queue.this["standin_receipts"].name
     PAYMENTS_NOTICES_QUEUE          = azurerm_servicebus_queue.this["payments_notices"].name
+    BACKOFFICE_POSITIONS_QUEUE      = azurerm_servicebus_queue.this["backoffice_positions"].name
     STANDIN_TOKEN_MINUTES           = "30"
     STANDIN_STATION_TIMEOUT_SECONDS = "5"
     STANDIN_WINDOW_MINUTES          = "30"

@@ -87,6 +87,7 @@ QUEUES: tuple[QueueSpec, ...] = (
     QueueSpec("notices_queue"),
     QueueSpec("standin_receipts_queue"),
     QueueSpec("payments_notices_queue"),
+    QueueSpec("backoffice_positions_queue"),
 )
 
 

@@ -36,6 +36,7 @@ from shared.cashback.chunks import Chunk
 from shared.cashback.file_intake import BlobCreated
 from shared.cashback.models import IbanCheckRequest, WalletEvent
 from shared.notices.bulk_models import ChunkTask
+from shared.notices.ec_index_service import PositionEvent
 from shared.payments.index import NoticeEvent
 from shared.platform.clients import Clients
 from shared.platform.failed_work import failed_work_id
@@ -86,6 +87,7 @@ MESSAGES: dict[str, dict[str, Any]] = {
     "STANDIN_RECEIPTS_QUEUE": _envelope(_RECEIPT),
     "PUSH_QUEUE": _schema_of(PUSH_MESSAGE),
     "PAYMENTS_NOTICES_QUEUE": _schema_of(NoticeEvent),
+    "BACKOFFICE_POSITIONS_QUEUE": _schema_of(PositionEvent),
 }
 # The containers a consumer writes, which a refused message must leave alone.
 WRITES = {
@@ -97,6 +99,7 @@ WRITES = {
     "STANDIN_RECEIPTS_QUEUE": ("standin_container", "notices_container"),
     "PUSH_QUEUE": ("push_installations_container",),
     "PAYMENTS_NOTICES_QUEUE": ("payments_container",),
+    "BACKOFFICE_POSITIONS_QUEUE": ("notices_container",),
 }
 
 
