@@ -5,6 +5,7 @@ import azure.functions as func
 from functions import (
     backoffice,
     backoffice_index,
+    backoffice_payments,
     cashback,
     cashback_files,
     notices,
@@ -21,6 +22,7 @@ app = func.FunctionApp()
 app.register_functions(platform.bp)
 app.register_functions(backoffice.bp)
 app.register_functions(backoffice_index.bp)
+app.register_functions(backoffice_payments.bp)
 app.register_functions(cashback.bp)
 app.register_functions(cashback_files.bp)
 app.register_functions(notices.bp)

@@ -7,6 +7,7 @@ from __future__ import annotations
 from functools import cached_property
 from typing import TYPE_CHECKING
 
+from shared.backoffice.payments import BackOfficePayments
 from shared.notices.ec_index_service import PositionsIndex
 from shared.notices.ec_index_store import CosmosEcIndex
 from shared.notices.search import CosmosPositionSearch
@@ -28,6 +29,11 @@ class PositionsIndexParts:
         return CosmosEcIndex(
             self._root.clients.container(s.notices_container), s.cosmos_timeout_seconds
         )
+
+    @cached_property
+    def payments(self) -> BackOfficePayments:
+        """The EC's paid notices, read from the index."""
+        return BackOfficePayments(self._root.backoffice().users, self.store)
 
     @cached_property
     def index(self) -> PositionsIndex:

@@ -43,6 +43,9 @@ def entry_of(archived: Document) -> Document:
     entry["pk"] = ec_partition(archived["paFiscalCode"])
     entry["kind"] = KIND
     entry["present"] = is_present(archived)
+    if archived.get("paidAt"):
+        # the payments' list and export page by it: when paid, then which position
+        entry["paidKey"] = f"{archived['paidAt']}|{archived['id']}"
     return entry
 
 

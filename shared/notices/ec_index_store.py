@@ -30,6 +30,15 @@ class EcIndexStore(Protocol):
         ...
 
 
+class PaidPositions(Protocol):
+    async def paid(
+        self, ec: str, *, low: str | None, high: str | None, after: str | None, limit: int
+    ) -> list[Document]:
+        """Up to ``limit`` PAID positions of ``ec`` with ``low <= paidAt < high`` (stored
+        times; None: unbounded), by ``paidKey`` after ``after``."""
+        ...
+
+
 INDEX_SCOPE = (f"c.kind = '{KIND}'", "c.present = true")
 """The present positions among the index's entries (the archive's filters apply unchanged)."""
 
@@ -53,6 +62,28 @@ class CosmosEcIndex:
         if etag is None:
             return await create_new(self._c, document, self._timeout)
         return await replace_unchanged(self._c, document, self._timeout, etag)
+
+    async def paid(
+        self, ec: str, *, low: str | None, high: str | None, after: str | None, limit: int
+    ) -> list[Document]:
+        clauses = [*INDEX_SCOPE, "c.status = 'PAID'"]
+        parameters: list[dict[str, object]] = []
+        for clause, name, value in (
+            ("c.paidAt >= @low", "@low", low),
+            ("c.paidAt < @high", "@high", high),
+            ("c.paidKey > @after", "@after", after),
+        ):
+            if value is not None:
+                clauses.append(clause)
+                parameters.append({"name": name, "value": value})
+        sql = f"SELECT TOP {int(limit)} * FROM c WHERE {' AND '.join(clauses)} ORDER BY c.paidKey"
+        found: list[Document] = []
+        async with guarded(self._timeout * 2):
+            async for item in self._c.query_items(
+                sql, parameters=parameters, partition_key=ec_partition(ec)
+            ):
+                found.append(item)
+        return found
 
     async def search(
         self, ec: str, where: PositionFilter, *, after: str | None, limit: int

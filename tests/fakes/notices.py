@@ -224,3 +224,22 @@ class MemoryEcIndex:
         return _matching(
             mine, ec, where, after, limit, lambda d: d["kind"] == KIND and d["present"] is True
         )
+
+    async def paid(
+        self, ec: str, *, low: str | None, high: str | None, after: str | None, limit: int
+    ) -> list[Document]:
+        self.queries += 1
+        found = sorted(
+            (
+                copy.deepcopy(d)
+                for (pk, _), d in self.entries.items()
+                if pk == ec_partition(ec)
+                and d["present"] is True
+                and d["status"] == "PAID"
+                and (low is None or d["paidAt"] >= low)
+                and (high is None or d["paidAt"] < high)
+                and (after is None or d["paidKey"] > after)
+            ),
+            key=lambda d: str(d["paidKey"]),
+        )
+        return found[:limit]
