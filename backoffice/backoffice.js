@@ -351,6 +351,7 @@ async function start() {
   select.addEventListener("change", () => window.location.reload());
   showEditorControls();
   $("#search-section").hidden = false;
+  if (window.initPayments) window.initPayments(state.ec);
   $("#search").addEventListener("submit", (event) => {
     event.preventDefault();
     say("");
