@@ -46,12 +46,12 @@ def browser() -> Iterator[Browser]:
             launched.close()
 
 
-def search_until(page: Page, shown: Locator, timeout: float = 30.0) -> None:
+def search_until(page: Page, shown: Locator, timeout: float = 30.0, button: str = "Cerca") -> None:
     """Search again until ``shown`` is in the table: the table reads the EC's positions
     index, which the archive's events fill a moment after a write."""
     deadline = time.monotonic() + timeout
     while True:
-        page.get_by_role("button", name="Cerca").click()
+        page.get_by_role("button", name=button).click()
         try:
             expect(shown).to_be_visible(timeout=1_000)
         except AssertionError:
