@@ -54,13 +54,21 @@
         at(item.paidAt),
         item.psp || "",
         item.standIn ? "Sì (yes)" : "No",
-        item.receiptId || "",
       ];
       for (const text of cells) {
         const cell = document.createElement("td");
         cell.textContent = text;
         row.append(cell);
       }
+      const receipt = document.createElement("td");
+      const link = document.createElement("a");
+      link.href = `/api/bo/v1/ecs/${pay.ec}/payments/${encodeURIComponent(item.iuv)}/pdf`;
+      link.className = "receipt-pdf";
+      link.textContent = "Ricevuta PDF";
+      // the visible text first, so a voice command that reads it finds the link
+      link.setAttribute("aria-label", `Ricevuta PDF (receipt PDF) ${item.noticeCode}`);
+      receipt.append(`${item.receiptId || ""} `, link);
+      row.append(receipt);
       rows.append(row);
     }
     pay.next = body.nextCursor;

@@ -21,6 +21,7 @@ _DAYS = {
     "paidFrom": "First day paid, YYYY-MM-DD (Europe/Rome), included",
     "paidTo": "Last day paid, YYYY-MM-DD (Europe/Rome), included",
 }
+_IUV = re.compile(r"[A-Za-z0-9]{1,35}")
 _CURSOR = re.compile(r"[0-9T:.Z+-]{10,40}\|[A-Za-z0-9_.:~-]{1,255}")
 
 
@@ -60,6 +61,32 @@ async def bo_list_payments(call: Call[BaseModel]) -> PaymentList:
         paid_to=_day(call, "paidTo"),
         cursor=_cursor(call),
         page_size=_page_size(call),
+    )
+
+
+@endpoint(
+    bp,
+    PAYMENTS + "/{iuv}/pdf",
+    "GET",
+    auth="backoffice",
+    produces="application/pdf",
+    errors=(400, 403, 404),
+    tags=TAGS,
+    summary="The receipt of one of the EC's paid notices as a PDF, from what the archive holds",
+)
+async def bo_payment_receipt_pdf(call: Call[BaseModel]) -> Reply:
+    ec, iuv = _ec(call), call.param("iuv")
+    if not _IUV.fullmatch(iuv):
+        raise Invalid(
+            "an IUV is 1 to 35 letters and digits",
+            errors=[{"loc": ["path", "iuv"], "type": "pattern", "msg": "letters and digits"}],
+        )
+    pdf = await call.root.positions_index.payments.receipt_pdf(call.user, ec, iuv)
+    return Reply(
+        200,
+        content=pdf,
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'inline; filename="ricevuta-{ec}-{iuv}.pdf"'},
     )
 
 

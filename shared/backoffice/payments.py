@@ -9,16 +9,20 @@ the PSP, ``source``: ``stand-in`` or ``payment``).
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 from collections.abc import AsyncIterator
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.backoffice.principal import Principal
+from shared.documents.receipt_pdf import ReceiptContent, ReceiptParty, render_receipt
 from shared.notices.ec_index import Document
 from shared.notices.ec_index_store import PaidPositions
+from shared.notices.identity import position_id
 from shared.notices.search import day_start
 from shared.parties.users import BackOfficeUsers, User
 from shared.platform.errors import Forbidden, Invalid, NotFound
@@ -94,8 +98,38 @@ def bounds(paid_from: date | None, paid_to: date | None) -> tuple[str | None, st
     return low, high
 
 
+class PaidIndex(PaidPositions, Protocol):
+    async def get(self, ec: str, doc_id: str) -> Document | None: ...
+
+
+def receipt_content(entry: Document) -> ReceiptContent:
+    """A receipt for the EC from what the archive holds of the payment. The archive does not
+    know the payer, the method, the PSP's fee or the transaction: those print as not
+    available, and the amount is what the EC received."""
+    row = row_of(entry)
+    unknown = "n.d. (not available)"
+    return ReceiptContent(
+        receipt_id=row.receipt_id or unknown,
+        transaction_id=unknown,
+        notice_code=row.notice_code,
+        ec_name=entry.get("companyName") or entry["paFiscalCode"],
+        ec_fiscal_code=entry["paFiscalCode"],
+        description=row.description,
+        amount=row.amount,
+        fee=0,
+        psp_id=row.psp or unknown,
+        psp_name=row.psp or unknown,
+        method=unknown,
+        paid_at=datetime.fromisoformat(row.paid_at),
+        debtor=ReceiptParty(row.debtor_fiscal_code, row.debtor_name),
+        payer=ReceiptParty(unknown),
+        iuv=row.iuv,
+        stand_in=row.stand_in,
+    )
+
+
 class BackOfficePayments:
-    def __init__(self, users: BackOfficeUsers, index: PaidPositions) -> None:
+    def __init__(self, users: BackOfficeUsers, index: PaidIndex) -> None:
         self._users = users
         self._index = index
 
@@ -125,6 +159,14 @@ class BackOfficePayments:
             items=[row_of(e) for e in page],
             next_cursor=page[-1]["paidKey"] if more and page else None,
         )
+
+    async def receipt_pdf(self, principal: Principal, ec: str, iuv: str) -> bytes:
+        """The receipt of the EC's paid position ``iuv`` as a PDF; NotFound unless paid."""
+        (await self._user(principal)).role_for(ec)
+        entry = await self._index.get(ec, position_id(ec, iuv))
+        if entry is None or not entry.get("present") or entry.get("status") != "PAID":
+            raise NotFound(f"no paid position {iuv} of {ec}")
+        return await asyncio.to_thread(render_receipt, receipt_content(entry))
 
     async def export(
         self, principal: Principal, ec: str, *, paid_from: date | None, paid_to: date | None

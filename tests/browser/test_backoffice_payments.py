@@ -11,6 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 from playwright.sync_api import Browser, expect
+from pypdf import PdfReader
 
 from local.devauth import DEMO_VIEWER
 from local.platform import Platform
@@ -49,6 +50,11 @@ def test_a_citizens_payment_shows_on_the_payments_page_and_in_its_csv(
     expect(row).to_contain_text("73,00")
     expect(row.locator("td").nth(6)).to_have_text("No")
     assert serious_violations(page) == []
+    pdf = page.request.get(host.url + (row.locator("a.receipt-pdf").get_attribute("href") or ""))
+    assert pdf.ok
+    assert pdf.headers["content-type"].startswith("application/pdf")
+    text = PdfReader(io.BytesIO(pdf.body())).pages[0].extract_text()
+    assert " ".join(number[i : i + 4] for i in range(0, 18, 4)) in text
 
     with page.expect_download() as download:
         page.locator("#p-export").click()

@@ -9,11 +9,12 @@ import io
 from datetime import UTC, date, datetime
 
 import pytest
+from pypdf import PdfReader
 
 from shared.backoffice.payments import CSV_COLUMNS, BackOfficePayments
 from shared.notices.ec_index_service import PositionsIndex
 from shared.parties.users import BackOfficeUsers, UserIn
-from shared.platform.errors import Forbidden, Invalid
+from shared.platform.errors import Forbidden, Invalid, NotFound
 from tests.fakes.notices import MemoryEcIndex, MemoryPositionSearch
 from tests.unit.backoffice.test_backoffice import STRANGER, VIEWER
 from tests.unit.notices.fakes import EC, OTHER_EC, World, iuv, nav, position
@@ -115,3 +116,16 @@ async def test_only_the_ecs_users_read_its_payments() -> None:
         await bo.export(VIEWER, "12345678901", paid_from=None, paid_to=None)
     other = await bo.list(VIEWER, OTHER_EC, paid_from=None, paid_to=None, cursor=None, page_size=5)
     assert other.items == []
+
+
+async def test_a_paid_notices_receipt_is_a_pdf_from_what_the_archive_holds() -> None:
+    bo, _ = await payments()
+    pdf = await bo.receipt_pdf(VIEWER, EC, iuv(2))
+    text = PdfReader(io.BytesIO(pdf)).pages[0].extract_text()
+    assert " ".join(nav(2)[i : i + 4] for i in range(0, 18, 4)) in text
+    assert "120,50" in text
+    assert "r2" in text
+    with pytest.raises(NotFound):
+        await bo.receipt_pdf(VIEWER, EC, iuv(4))  # published, not paid
+    with pytest.raises(Forbidden):
+        await bo.receipt_pdf(STRANGER, EC, iuv(2))
