@@ -351,7 +351,6 @@ async function start() {
   select.addEventListener("change", () => window.location.reload());
   showEditorControls();
   $("#search-section").hidden = false;
-  if (window.initPayments) window.initPayments(state.ec);
   $("#search").addEventListener("submit", (event) => {
     event.preventDefault();
     say("");
@@ -382,6 +381,8 @@ async function start() {
     $("#cancel").addEventListener("click", () => { $("#editor").hidden = true; });
   }
   await load();
+  // after the notices' first page, so the two do not compete for it
+  if (window.initPayments) window.initPayments(state.ec);
 }
 
 document.addEventListener("DOMContentLoaded", start);
