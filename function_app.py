@@ -5,7 +5,9 @@ import azure.functions as func
 from functions import (
     backoffice,
     backoffice_files,
+    backoffice_index,
     backoffice_journal,
+    backoffice_payments,
     backoffice_print,
     cashback,
     cashback_files,
@@ -25,6 +27,8 @@ app.register_functions(backoffice.bp)
 app.register_functions(backoffice_files.bp)
 app.register_functions(backoffice_print.bp)
 app.register_functions(backoffice_journal.bp)
+app.register_functions(backoffice_index.bp)
+app.register_functions(backoffice_payments.bp)
 app.register_functions(cashback.bp)
 app.register_functions(cashback_files.bp)
 app.register_functions(notices.bp)

@@ -383,6 +383,8 @@ async function start() {
     $("#cancel").addEventListener("click", () => { $("#editor").hidden = true; });
   }
   await load();
+  // after the notices' first page, so the two do not compete for it
+  if (window.initPayments) window.initPayments(state.ec);
 }
 
 document.addEventListener("DOMContentLoaded", start);

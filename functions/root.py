@@ -9,12 +9,15 @@ from __future__ import annotations
 from datetime import timedelta
 from functools import cached_property
 
+from functions.backoffice_index_root import PositionsIndexParts
+from functions.backoffice_root import BackOfficeParts
 from functions.cashback_push import CashbackPush
 from functions.files_root import CashbackFiles
 from functions.journal_root import build_journal
 from functions.payments_index_root import NoticeIndexParts
 from functions.payments_root import PaymentsParts
 from functions.standin_root import StandInParts
+from functions.wallet_root import build_wallet
 from shared.auth.citizen import CitizenTokenVerifier
 from shared.auth.keys import JwksKeys, KeySource, PemKeys
 from shared.auth.secrets import KeyVaultSecrets, LocalSecrets, SecretProvider
@@ -36,12 +39,10 @@ from shared.journal.service import Journal
 from shared.notices.blobs import AzureBlobs
 from shared.notices.bulk import Bulks
 from shared.notices.events import ArchiveEvents
-from shared.notices.search import CosmosPositionSearch
 from shared.notices.service import EcDirectory, NoticeArchive
 from shared.notices.store import CosmosBulkStore, CosmosNoticeStore
 from shared.parties.service import PartyRegistry
 from shared.parties.store import CosmosPartyStore
-from shared.parties.users import BackOfficeUsers
 from shared.payments.paying import Payments
 from shared.payments.receipts_api import Receipts as PaymentReceipts
 from shared.platform import telemetry
@@ -65,11 +66,7 @@ from shared.standin.gateway import Gateway
 from shared.standin.manager import Manager
 from shared.standin.node import Node
 from shared.standin.receipts import Receipts
-from shared.wallet.core import WalletPolicy
-from shared.wallet.psp import HttpPspGateway, RegistryPspSecrets
-from shared.wallet.reference import WalletIds
 from shared.wallet.service import Wallet
-from shared.wallet.store import CosmosWalletStore
 
 
 class Root:
@@ -180,39 +177,7 @@ class Root:
 
     @cached_property
     def _wallet(self) -> Wallet:
-        s = self.settings
-        secrets = RegistryPspSecrets(self.parties(), self.secrets)
-        spec = SessionSpec(
-            limit=100,
-            limit_per_host=100,
-            total_timeout=s.wallet_psp_timeout_seconds,
-            connect_timeout=min(3.0, s.wallet_psp_timeout_seconds),
-        )
-        psp = HttpPspGateway(
-            lambda: self.clients.session("psp", spec),
-            base_url=s.wallet_psp_base_url,
-            secrets=secrets,
-            clock=self.clock,
-            timeout=s.wallet_psp_timeout_seconds,
-        )
-        policy = WalletPolicy(
-            psp_id=s.wallet_psp_id,
-            return_url=s.wallet_return_url,
-            session_window=timedelta(minutes=s.wallet_session_minutes),
-            max_instruments=s.wallet_max_instruments,
-            events_queue=s.wallet_events_queue,
-            notification_url=s.wallet_notification_url,
-        )
-        store = CosmosWalletStore(
-            self.clients.container(s.wallet_container), s.cosmos_timeout_seconds
-        )
-        return Wallet(
-            store=store,
-            psp=psp,
-            wallet_ids=WalletIds(self.secrets),
-            publisher=self.outbox("wallet_container"),
-            policy=policy,
-        )
+        return build_wallet(self)
 
     def cashback(self) -> Cashback:
         return self._cashback
@@ -312,7 +277,8 @@ class Root:
         here: docs/payments.md, "My notices and pushes")."""
         s = self.settings
         return ArchiveEvents(
-            (s.payments_notices_queue, s.journal_queue), self.outbox("notices_container")
+            (s.payments_notices_queue, s.journal_queue, s.backoffice_positions_queue),
+            self.outbox("notices_container"),
         )
 
     @cached_property
@@ -320,25 +286,24 @@ class Root:
         """The event journal (docs/journal.md), built in functions/journal_root.py."""
         return build_journal(self)
 
+    @cached_property
+    def backoffice_parts(self) -> BackOfficeParts:
+        """The back office's parts (functions/backoffice_root.py), built once."""
+        return BackOfficeParts(self)
+
     def backoffice(self) -> BackOffice:
-        return self._backoffice
+        return self.backoffice_parts.service
 
     @cached_property
-    def _backoffice(self) -> BackOffice:
-        s = self.settings
-        users = BackOfficeUsers(
-            CosmosPartyStore(self.clients.container(s.parties_container), s.cosmos_timeout_seconds)
-        )
-        search = CosmosPositionSearch(
-            self.clients.container(s.notices_container), s.cosmos_timeout_seconds
-        )
-        return BackOffice(users, self.notices(), search)
+    def positions_index(self) -> PositionsIndexParts:
+        """The back office's EC-scoped positions index (functions/backoffice_index_root.py)."""
+        return PositionsIndexParts(self)
 
     def notice_printer(self) -> NoticePrinter:
-        return NoticePrinter(self._backoffice, self.notices().ecs)
+        return self.backoffice_parts.printer
 
     def backoffice_uploads(self) -> BackOfficeUploads:
-        return BackOfficeUploads(self._backoffice, self.notice_bulks(), self.notices().ecs)
+        return self.backoffice_parts.uploads
 
     def notice_bulks(self) -> Bulks:
         return self._notice_bulks

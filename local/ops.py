@@ -126,6 +126,11 @@ def parser() -> argparse.ArgumentParser:
     )
     for action in ("show", "remove"):
         users.add_parser(action).add_argument("object_id")
+    bo_index = groups.add_parser("bo-index").add_subparsers(dest="action", required=True)
+    bo_rebuild = bo_index.add_parser(
+        "rebuild", help="index the archive's positions of one EC (written before the index)"
+    )
+    bo_rebuild.add_argument("ec_fiscal_code")
     p.add_argument(
         "--operator",
         default=os.environ.get("USER", "operator"),
@@ -165,6 +170,9 @@ def run(args: argparse.Namespace) -> Any:
         return _standin(url, key, args)
     if args.group == "bo-users":
         return _users(url, key, args)
+    if args.group == "bo-index":
+        ec = urllib.parse.quote(args.ec_fiscal_code, safe="")
+        return call(url, key, "POST", f"/api/ops/bo-index/{ec}/rebuild")
     queue = urllib.parse.quote(args.queue, safe="")
     if args.action == "list":
         return call(url, key, "GET", f"/api/ops/dead-letters/{queue}", query={"limit": args.limit})

@@ -441,6 +441,12 @@ var servicebusQueues = {
     lockSeconds: servicebusLockDurationSeconds
     duplicateWindowSeconds: servicebusDuplicateDetectionWindowSeconds
   }
+  backoffice_positions: {
+    setting: 'BACKOFFICE_POSITIONS_QUEUE'
+    name: 'backoffice-positions'
+    lockSeconds: servicebusLockDurationSeconds
+    duplicateWindowSeconds: servicebusDuplicateDetectionWindowSeconds
+  }
 }
 
 // The checks Terraform's variable validations make; nothing is created until they pass.
@@ -735,6 +741,7 @@ var appSettings = {
   JOURNAL_CONTAINER: cosmosContainers.journal.name
   JOURNAL_QUEUE: servicebusQueues.journal.name
   JOURNAL_RETENTION_DAYS: '3650'
+  BACKOFFICE_POSITIONS_QUEUE: servicebusQueues.backoffice_positions.name
   STANDIN_TOKEN_MINUTES: '30'
   STANDIN_STATION_TIMEOUT_SECONDS: '5'
   STANDIN_WINDOW_MINUTES: '30'

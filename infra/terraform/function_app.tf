@@ -141,6 +141,7 @@ locals {
     JOURNAL_CONTAINER               = azurerm_cosmosdb_sql_container.this["journal"].name
     JOURNAL_QUEUE                   = azurerm_servicebus_queue.this["journal"].name
     JOURNAL_RETENTION_DAYS          = "3650"
+    BACKOFFICE_POSITIONS_QUEUE      = azurerm_servicebus_queue.this["backoffice_positions"].name
     STANDIN_TOKEN_MINUTES           = "30"
     STANDIN_STATION_TIMEOUT_SECONDS = "5"
     STANDIN_WINDOW_MINUTES          = "30"

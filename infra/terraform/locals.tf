@@ -204,6 +204,12 @@ locals {
       lock_seconds             = var.servicebus_lock_duration_seconds
       duplicate_window_seconds = var.servicebus_duplicate_detection_window_seconds
     }
+    backoffice_positions = {
+      setting                  = "BACKOFFICE_POSITIONS_QUEUE"
+      name                     = "backoffice-positions"
+      lock_seconds             = var.servicebus_lock_duration_seconds
+      duplicate_window_seconds = var.servicebus_duplicate_detection_window_seconds
+    }
   }
 
   # Notification Hubs partitions by number ("1", "2", ...): PUSH_HUB_<n>_*.

@@ -62,15 +62,20 @@ def day_start(day: date) -> str:
     return fixed_time(datetime.combine(day, time(0), tzinfo=ROME))
 
 
+ARCHIVE_SCOPE = ("c.kind = 'position'", "(NOT IS_DEFINED(c.tombstone) OR c.tombstone = false)")
+"""The present positions among the archive's documents."""
+
+
 def query_of(
-    ec: str, where: PositionFilter, after: str | None, limit: int
+    ec: str,
+    where: PositionFilter,
+    after: str | None,
+    limit: int,
+    scope: tuple[str, ...] = ARCHIVE_SCOPE,
 ) -> tuple[str, list[dict[str, Any]]]:
-    """The SQL and its parameters (values are always parameters, never text in the query)."""
-    clauses = [
-        "c.kind = 'position'",
-        "c.paFiscalCode = @ec",
-        "(NOT IS_DEFINED(c.tombstone) OR c.tombstone = false)",
-    ]
+    """The SQL and its parameters (values are always parameters, never text in the query);
+    ``scope``: the clauses that pick present positions among the container's documents."""
+    clauses = [*scope, "c.paFiscalCode = @ec"]
     parameters: list[dict[str, Any]] = [{"name": "@ec", "value": ec}]
 
     def add(clause: str, name: str, value: Any) -> None:

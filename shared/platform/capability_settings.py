@@ -423,6 +423,11 @@ class CapabilitySettings(BaseSettings):
         description="Service Bus queue of the archive's notice events for the citizens' "
         "per-debtor notice index.",
     )
+    backoffice_positions_queue: str = Field(
+        default="backoffice-positions",
+        description="Service Bus queue of the archive's notice events for the back office's "
+        "EC-scoped positions index (one partition per EC in the notices container).",
+    )
 
     # Journal: the back office's append-only event journal (docs/journal.md).
     journal_container: str = Field(

@@ -90,6 +90,7 @@ QUEUES: tuple[QueueSpec, ...] = (
     QueueSpec("standin_receipts_queue"),
     QueueSpec("payments_notices_queue"),
     QueueSpec("journal_queue"),
+    QueueSpec("backoffice_positions_queue"),
 )
 
 

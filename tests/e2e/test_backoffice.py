@@ -16,7 +16,7 @@ import requests
 from local import ops
 from local.devauth import COOKIE, DEMO_EDITOR, DEMO_VIEWER, DemoUser, session_cookie
 from local.platform import DEMO_EC, Platform
-from tests.conftest import ADMIN_KEY, Host, fresh_queues, start_host
+from tests.conftest import ADMIN_KEY, Host, fresh_queues, start_host, wait_for
 
 POSITIONS = f"/api/bo/v1/ecs/{DEMO_EC}/positions"
 
@@ -108,6 +108,14 @@ def test_search_is_paged_filtered_and_scoped_to_the_ec(host: Host) -> None:
     for iuv in iuvs:
         body = position(iuv, entityFiscalCode=debtor)
         assert as_user(host, DEMO_EDITOR, "POST", POSITIONS, json=body).status_code == 201
+
+    def indexed() -> bool:
+        # the table reads the EC's positions index, which the archive's events fill
+        query = {"debtor": debtor, "pageSize": 10}
+        page = as_user(host, DEMO_VIEWER, "GET", POSITIONS, params=query)
+        return page.status_code == 200 and len(page.json()["items"]) == len(iuvs)
+
+    wait_for(indexed)
     seen: list[str] = []
     cursor = None
     pages = 0

@@ -18,6 +18,7 @@ import pytest
 import requests
 from pypdf import PdfReader
 
+from local.devauth import COOKIE, DEMO_VIEWER, session_cookie
 from local.platform import DEMO_EC, DEMO_STATION, Platform
 from tests.conftest import ADMIN_KEY, Host, start_host, wait_for
 from tests.e2e.test_push import installed, register, sends_to
@@ -29,6 +30,7 @@ TRANSACTIONS = "/api/v1/payments/transactions"
 NOTICES = "/api/v1/payments/notices"
 RECEIPTS = "/api/v1/payments/receipts"
 STATION = f"/api/ops/standin/stations/{DEMO_STATION}"
+BO_PAYMENTS = f"/api/bo/v1/ecs/{DEMO_EC}/payments"
 
 
 @pytest.fixture(scope="module")
@@ -38,6 +40,7 @@ def host(platform: Platform) -> Iterator[Host]:
         **standin_env(),
         "PUSH_QUEUE": f"push-pay-{tag}",
         "PAYMENTS_NOTICES_QUEUE": f"payments-notices-pay-{tag}",
+        "BACKOFFICE_POSITIONS_QUEUE": f"bo-positions-pay-{tag}",
     }
     started = start_host(platform, env=env)
     try:
@@ -159,6 +162,35 @@ def pay_and_check(
     [received] = wait_for(lambda: pushed(platform, host, number, "paymentReceived"), timeout=30)
     assert receipt["receiptId"] in received["body"]
     assert len(pushed(platform, host, number, "newNotice")) == 1
+    # The EC's side: the payment in the back office's payments, and in its CSV export
+    row = wait_for(lambda: bo_payment(host, number), timeout=30)
+    assert (row["amount"], row["standIn"], row["receiptId"]) == (
+        7_300,
+        stand_in,
+        receipt["receiptId"],
+    )
+    assert row["psp"]
+    export = requests.get(
+        f"{host.url}{BO_PAYMENTS}/export",
+        cookies={COOKIE: session_cookie(DEMO_VIEWER)},
+        timeout=30,
+    )
+    assert export.status_code == 200, export.text
+    assert export.headers["Content-Type"].startswith("text/csv")
+    assert number in export.text
+
+
+def bo_payment(host: Host, number: str) -> Any:
+    """The back office's row of notice ``number`` among the demo EC's payments (None while it
+    is not there: the positions index follows the archive's events)."""
+    answer = requests.get(
+        host.url + BO_PAYMENTS,
+        params={"pageSize": 100},
+        cookies={COOKIE: session_cookie(DEMO_VIEWER)},
+        timeout=30,
+    )
+    assert answer.status_code == 200, answer.text
+    return next((r for r in answer.json()["items"] if r["noticeCode"] == number), None)
 
 
 def test_a_notice_is_paid_with_an_onboarded_card(

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import copy
 import uuid
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 
 from shared.notices.blobs import BlobMissing
+from shared.notices.ec_index import KIND, ec_partition
 from shared.notices.search import PositionFilter, PositionPage, day_start, page_of
 from shared.notices.store import BULK_DOC_ID, chunk_doc_id
 from shared.platform.cosmos import Document as Document  # re-exported: the service's types
@@ -134,36 +136,110 @@ class MemoryBlobs:
         return self.blobs[name][offset : offset + length]
 
 
+def _matching(
+    documents: Iterable[Document],
+    ec: str,
+    where: PositionFilter,
+    after: str | None,
+    limit: int,
+    present: Callable[[Document], bool],
+) -> PositionPage:
+    """The filters and key paging of :func:`shared.notices.search.query_of`."""
+    low = day_start(where.due_from) if where.due_from else None
+    high = day_start(where.due_to + timedelta(days=1)) if where.due_to else None
+    wanted = {
+        "iuv": where.iuv,
+        "nav": where.nav,
+        "entityFiscalCode": where.debtor,
+        "status": where.status,
+    }
+    found = sorted(
+        (
+            copy.deepcopy(d)
+            for d in documents
+            if present(d)
+            and d.get("paFiscalCode") == ec
+            and all(v is None or d.get(k) == v for k, v in wanted.items())
+            and (low is None or d["expirationDate"] >= low)
+            and (high is None or d["expirationDate"] < high)
+            and (after is None or d["id"] > after)
+        ),
+        key=lambda d: str(d["id"]),
+    )
+    return page_of(found[: limit + 1], limit)
+
+
 class MemoryPositionSearch:
     """The back office's search over a :class:`MemoryNoticeStore`: the filters and key paging
     of :class:`shared.notices.search.CosmosPositionSearch`."""
 
     def __init__(self, store: MemoryNoticeStore) -> None:
         self._store = store
+        self.queries = 0
 
     async def search(
         self, ec: str, where: PositionFilter, *, after: str | None, limit: int
     ) -> PositionPage:
-        low = day_start(where.due_from) if where.due_from else None
-        high = day_start(where.due_to + timedelta(days=1)) if where.due_to else None
-        wanted = {
-            "iuv": where.iuv,
-            "nav": where.nav,
-            "entityFiscalCode": where.debtor,
-            "status": where.status,
-        }
+        self.queries += 1
+        return _matching(
+            self._store.items.values(),
+            ec,
+            where,
+            after,
+            limit,
+            lambda d: d.get("kind") == "position" and not d.get("tombstone"),
+        )
+
+
+class MemoryEcIndex:
+    """The EC-scoped positions index in memory (:class:`shared.notices.ec_index_store.
+    CosmosEcIndex`): entries by (pk, id) with ETags, and its search."""
+
+    def __init__(self) -> None:
+        self.entries: dict[tuple[str, str], Document] = {}
+        self._version = 0
+        self.queries = 0
+
+    async def get(self, ec: str, doc_id: str) -> Document | None:
+        found = self.entries.get((ec_partition(ec), doc_id))
+        return copy.deepcopy(found) if found is not None else None
+
+    async def put(self, document: Document, etag: str | None) -> Document:
+        key = (str(document["pk"]), str(document["id"]))
+        current = self.entries.get(key)
+        if (etag is None) != (current is None) or (
+            current is not None and current["_etag"] != etag
+        ):
+            raise StaleDocument(document["id"])
+        self._version += 1
+        written = {**copy.deepcopy(document), "_etag": f"v{self._version}"}
+        self.entries[key] = written
+        return copy.deepcopy(written)
+
+    async def search(
+        self, ec: str, where: PositionFilter, *, after: str | None, limit: int
+    ) -> PositionPage:
+        self.queries += 1
+        mine = [d for (pk, _), d in self.entries.items() if pk == ec_partition(ec)]
+        return _matching(
+            mine, ec, where, after, limit, lambda d: d["kind"] == KIND and d["present"] is True
+        )
+
+    async def paid(
+        self, ec: str, *, low: str | None, high: str | None, after: str | None, limit: int
+    ) -> list[Document]:
+        self.queries += 1
         found = sorted(
             (
                 copy.deepcopy(d)
-                for d in self._store.items.values()
-                if d.get("kind") == "position"
-                and d.get("paFiscalCode") == ec
-                and not d.get("tombstone")
-                and all(v is None or d.get(k) == v for k, v in wanted.items())
-                and (low is None or d["expirationDate"] >= low)
-                and (high is None or d["expirationDate"] < high)
-                and (after is None or d["id"] > after)
+                for (pk, _), d in self.entries.items()
+                if pk == ec_partition(ec)
+                and d["present"] is True
+                and d["status"] == "PAID"
+                and (low is None or d["paidAt"] >= low)
+                and (high is None or d["paidAt"] < high)
+                and (after is None or d["paidKey"] > after)
             ),
-            key=lambda d: str(d["id"]),
+            key=lambda d: str(d["paidKey"]),
         )
-        return page_of(found[: limit + 1], limit)
+        return found[:limit]

@@ -33,6 +33,7 @@ BOUND = {
     "standin_receipts": ("serviceBusTrigger", "%STANDIN_RECEIPTS_QUEUE%"),
     "payments_notices_index": ("serviceBusTrigger", "%PAYMENTS_NOTICES_QUEUE%"),
     "journal_notice_events": ("serviceBusTrigger", "%JOURNAL_QUEUE%"),
+    "backoffice_positions_index": ("serviceBusTrigger", "%BACKOFFICE_POSITIONS_QUEUE%"),
     "sweep_outboxes": ("timerTrigger", "%OUTBOX_SWEEP_SCHEDULE%"),
     "notices_expire": ("timerTrigger", "%NOTICES_EXPIRE_SCHEDULE%"),
     "cashback_rank": ("timerTrigger", "%CASHBACK_RANK_SCHEDULE%"),

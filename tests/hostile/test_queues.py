@@ -37,6 +37,7 @@ from shared.cashback.file_intake import BlobCreated
 from shared.cashback.models import IbanCheckRequest, WalletEvent
 from shared.journal.service import ArchiveEvent
 from shared.notices.bulk_models import ChunkTask
+from shared.notices.ec_index_service import PositionEvent
 from shared.payments.index import NoticeEvent
 from shared.platform.clients import Clients
 from shared.platform.failed_work import failed_work_id
@@ -88,6 +89,7 @@ MESSAGES: dict[str, dict[str, Any]] = {
     "PUSH_QUEUE": _schema_of(PUSH_MESSAGE),
     "PAYMENTS_NOTICES_QUEUE": _schema_of(NoticeEvent),
     "JOURNAL_QUEUE": _schema_of(ArchiveEvent),
+    "BACKOFFICE_POSITIONS_QUEUE": _schema_of(PositionEvent),
 }
 # The containers a consumer writes, which a refused message must leave alone.
 WRITES = {
@@ -100,6 +102,7 @@ WRITES = {
     "PUSH_QUEUE": ("push_installations_container",),
     "PAYMENTS_NOTICES_QUEUE": ("payments_container",),
     "JOURNAL_QUEUE": ("journal_container",),
+    "BACKOFFICE_POSITIONS_QUEUE": ("notices_container",),
 }
 
 
