@@ -264,7 +264,7 @@ class CapabilitySettings(BaseSettings):
     )
     cashback_files_slice_seconds: float = Field(
         default=150.0,
-        ge=5.0,
+        gt=0.0,
         le=240.0,
         description="How long the files worker works on one file per invocation before it "
         "records a checkpoint and continues in a new message: host.json's functionTimeout "
