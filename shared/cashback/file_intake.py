@@ -226,7 +226,8 @@ class FileIntake:
             # event redelivered, or a slice that died after its checkpoint and before its
             # continuation. Sending the latest continuation covers all three: when it was sent
             # already, duplicate detection drops it.
-            await self._sender.send(self._files_queue, [continuation(record)])
+            if self._slice_seconds is not None:
+                await self._sender.send(self._files_queue, [continuation(record)])
             return record
         with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as spool:
             report = Report(spool)
@@ -387,6 +388,10 @@ class FileIntake:
             # its send (or its error) before the record says how far the file got.
             if sending is not None:
                 await sending
+            # The decryption too, when a slice ends before the file: its gpg process ends now.
+            closing = getattr(plaintext, "aclose", None)
+            if closing is not None:
+                await closing()
         await self._send(self._chunks(record, group))
         return True
 

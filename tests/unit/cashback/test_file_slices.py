@@ -220,3 +220,21 @@ async def test_a_continuation_is_no_new_file() -> None:
     event = json.loads(body)
     assert event["subject"].endswith(f"/blobs/{NAME}")
     assert event["checkpoint"] == CHUNK_LINES + 2  # a send's 250 accepted lines and 2 rejects
+
+
+async def test_a_duplicate_across_a_checkpoint_is_enqueued_not_reported() -> None:
+    # The duplicate window starts again with each slice: a line repeating one of an earlier
+    # slice goes to the scorer (which counts its transaction id once), not to the report.
+    lines = [row(i) for i in range(CHUNK_LINES + 5)]
+    lines[CHUNK_LINES + 2] = row(1)
+    whole = World(sender=Broker(), send_chunks=1)
+    whole_record = await whole.intake.on_event(whole.deliver(lines), now=NOW)
+    world = sliced()
+    await world.intake.on_event(world.deliver(lines), now=NOW)
+    record = await drain(world)
+    assert whole_record is not None
+    assert record is not None
+    assert whole.report() == [[str(CHUNK_LINES + 3), "DUPLICATE_IN_FILE", ""]]
+    assert world.report() == []
+    assert (record.accepted, record.rejected) == (whole_record.accepted + 1, 0)
+    assert world.sent_ids().count("T1") == 2
