@@ -10,10 +10,13 @@ lines for today's scorer in chunks, and writes the rejected lines, with their nu
 reasons, to ``<name>.report.csv`` next to the file.
 
 Each file is processed once: a record per file (``file:<container>:<name>``) says it is done,
-so a redelivered event or the same name uploaded again changes nothing. A worker that dies
-midway leaves the record ``PROCESSING``; the redelivery processes the file again from its
-start, which counts nothing twice (the chunks' message ids are the same, and the scorer
-counts each transaction id once).
+so a redelivered event or the same name uploaded again changes nothing. A file is worked on a
+slice at a time (``CASHBACK_FILES_SLICE_SECONDS``): a slice ends after a send, records a
+checkpoint in the record and sends a continuation; the next slice skips to the checkpoint
+and carries on, so a file of any length ends within the function's timeout per invocation.
+A worker that dies midway leaves the record at its latest checkpoint; the redelivery does the
+slice again from there, which counts nothing twice (the chunks' message ids are the same, and
+the scorer counts each transaction id once).
 """
 
 from __future__ import annotations
@@ -62,7 +65,7 @@ class BlobCreated(BaseModel):
     event_type: str = Field(alias="eventType")
     subject: str = Field(max_length=1200)
     event_time: BoundedDateTime = Field(alias="eventTime")
-    checkpoint: int = Field(default=0, ge=0)
+    checkpoint: int = Field(default=0, ge=0, le=2**53)
     """A continuation's (ours, not Event Grid's): the line the file's record had consumed
     when it was sent; 0 in the blob-created event itself."""
 

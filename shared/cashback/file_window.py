@@ -7,9 +7,10 @@ from array import array
 
 DUPLICATE_WINDOW = 200_000
 """How many of a file's latest accepted transactions a line is checked against for
-DUPLICATE_IN_FILE. The window's memory is taken whole when a file starts (~5.6 MB), so a
-worker's peak does not depend on the file's size. A duplicate further back is not reported,
-and still counts once: the scorer counts each transaction id once (docs/cashback-files.md)."""
+DUPLICATE_IN_FILE. The window's memory is taken whole when a slice of a file starts (~5.6
+MB), so a worker's peak does not depend on the file's size. A duplicate further back (or in an
+earlier slice) is not reported, and still counts once: the scorer counts each transaction id
+once (docs/cashback-files.md)."""
 
 _EMPTY = 0
 
