@@ -65,7 +65,7 @@ class BlobCreated(BaseModel):
     event_type: str = Field(alias="eventType")
     subject: str = Field(max_length=1200)
     event_time: BoundedDateTime = Field(alias="eventTime")
-    checkpoint: int = Field(default=0, ge=0, le=2**53)
+    checkpoint: int = Field(default=0, ge=0, le=2**53, strict=True)
     """A continuation's (ours, not Event Grid's): the line the file's record had consumed
     when it was sent; 0 in the blob-created event itself."""
 
