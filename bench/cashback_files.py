@@ -6,7 +6,8 @@ same run; and the worker's peak memory.
   acquirer BENCHACQ registered for ABI 12345, a file of ``--lines`` lines (about 5% reversals)
   in the interface's format, encrypted with gpg to the platform's dev key.
 - Baseline: GnuPG decryption + the streaming parser over the file on disk (no validation, no
-  storage, no queue): lines/s.
+  storage, no queue): lines/s. Beside it, what a resumed slice spends reaching its checkpoint:
+  the same file decrypted and split into lines, none parsed (lines/s).
 - Upload to scored: a worker process started and warmed first (imports, the key imported and
   checked, as a function host's worker is when the event arrives); then the file put into the
   acquirer's container in Azurite (as SFTP or the HTTPS upload lands it), the worker running
@@ -85,8 +86,9 @@ async def _read(path: Path) -> AsyncIterator[bytes]:
             yield block
 
 
-async def baseline(path: Path, private_key: str) -> tuple[int, float]:
-    """Decrypt and parse only: (lines, seconds)."""
+async def baseline(path: Path, private_key: str) -> tuple[int, float, float]:
+    """Decrypt and parse only: (lines, seconds); and the seconds a resumed slice takes to skip
+    the whole file (decrypt and split, no parsing: ``parse_stream``'s ``skip``)."""
     from shared.cashback.pgp import GnuPG, PrivateKey
     from shared.cashback.rtd_files import ParsedLine, parse_stream
 
@@ -100,8 +102,12 @@ async def baseline(path: Path, private_key: str) -> tuple[int, float]:
         [1 async for item in parse_stream(gpg.decrypt(_read(path))) if isinstance(item, ParsedLine)]
     )
     seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    rest = [item async for item in parse_stream(gpg.decrypt(_read(path)), skip=count)]
+    skip_seconds = time.perf_counter() - started
+    assert rest == [], len(rest)
     await gpg.close()
-    return count, seconds
+    return count, seconds, skip_seconds
 
 
 async def json_path(platform: Platform, queue: str, path: Path) -> tuple[int, float]:
@@ -268,7 +274,7 @@ async def bench(
             plain.unlink()
             name = f"CSTAR.{ABI}.TRNLOG.20261207.1000{run:02d}.001.csv.pgp"
             if not discard:
-                parsed, base_seconds = await baseline(sealed, private_key)
+                parsed, base_seconds, skip_seconds = await baseline(sealed, private_key)
                 assert parsed == size, (parsed, size)
                 # The JSON API before the file and after it: the emulator slows as it fills,
                 # so the file is compared with the mean of the two.
@@ -303,6 +309,11 @@ async def bench(
                     f"{'decrypt + parse only':<30} {base_rate:8.0f} lines/s  ({base_seconds:.1f} s)"
                 )
                 print(f"{'':<30} ratio upload-to-scored/baseline {rate / base_rate:.2f}")
+                print(
+                    f"{'skip to a checkpoint':<30} {size / skip_seconds:8.0f} lines/s  "
+                    f"({skip_seconds:.1f} s; ratio to decrypt + parse "
+                    f"{base_seconds / skip_seconds:.2f})"
+                )
                 for label, json_rate, json_trips in (
                     ("JSON API before the file", before, before_trips),
                     ("JSON API after the file", after, after_trips),
@@ -332,6 +343,29 @@ async def bench(
     await close_clients()
 
 
+def dev_private_key() -> str:
+    """The platform's dev PGP key, as a local run has it (LOCAL_SECRETS)."""
+    values = json.loads(Path("local.settings.example.json").read_text())["Values"]
+    secret: str = json.loads(values["LOCAL_SECRETS"])[values["CASHBACK_PGP_PRIVATE_KEY_SECRET"]]
+    return secret
+
+
+async def skip_only(citizens: int, size: int, private_key: str) -> None:
+    """What a resumed slice spends reaching its checkpoint, beside decrypting and parsing."""
+    with tempfile.TemporaryDirectory() as work:
+        plain, sealed = Path(work) / "plain.csv", Path(work) / "sealed.csv.pgp"
+        write_file(plain, citizens, size)
+        encrypt_file(public_of(private_key), plain, sealed)
+        parsed, seconds, skip_seconds = await baseline(sealed, private_key)
+    assert parsed == size, (parsed, size)
+    print(f"file of {size} lines")
+    print(f"{'decrypt + parse only':<30} {size / seconds:8.0f} lines/s  ({seconds:.1f} s)")
+    print(
+        f"{'skip to a checkpoint':<30} {size / skip_seconds:8.0f} lines/s  ({skip_seconds:.1f} s;"
+        f" {seconds / skip_seconds:.2f}x decrypt + parse)"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--citizens", type=int, default=2_000)
@@ -344,7 +378,15 @@ def main() -> None:
     )
     parser.add_argument("--worker", nargs=2, metavar=("CONTAINER", "NAME"))
     parser.add_argument("--discard", action="store_true")
+    parser.add_argument(
+        "--skip-only",
+        action="store_true",
+        help="only decrypt + parse beside the skip to a checkpoint, with the dev key; no emulators",
+    )
     args = parser.parse_args()
+    if args.skip_only:
+        asyncio.run(skip_only(args.citizens, args.lines, dev_private_key()))
+        return
     if args.worker:
         container, name = args.worker
         print(json.dumps(asyncio.run(worker(container, name, args.discard))))

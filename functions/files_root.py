@@ -72,6 +72,8 @@ class CashbackFiles:
             queue=s.cashback_transactions_queue,
             periods=self._root.cashback().calendar,
             container_prefix=s.cashback_files_container_prefix,
+            files_queue=s.cashback_files_queue,
+            slice_seconds=s.cashback_files_slice_seconds,
         )
 
     @cached_property

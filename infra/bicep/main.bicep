@@ -717,6 +717,7 @@ var appSettings = {
   CASHBACK_FILES_STORAGE_ACCOUNT: sftp.outputs.name
   CASHBACK_FILES_CONTAINER_PREFIX: filesContainerPrefix
   CASHBACK_FILES_LOCAL_EVENTS: 'false'
+  CASHBACK_FILES_SLICE_SECONDS: '150' // under host.json's functionTimeout (300 s), with the skip on resume
   CASHBACK_PGP_PRIVATE_KEY_SECRET: 'cashback-pgp-private-key'
   CASHBACK_PGP_PASSPHRASE_SECRET: cashbackPgpPassphraseSecret
   CASHBACK_HPAN_SALT: cashbackHpanSalt

@@ -116,6 +116,7 @@ locals {
     CASHBACK_FILES_STORAGE_ACCOUNT  = azurerm_storage_account.files.name
     CASHBACK_FILES_CONTAINER_PREFIX = local.files_container_prefix
     CASHBACK_FILES_LOCAL_EVENTS     = "false"
+    CASHBACK_FILES_SLICE_SECONDS    = "150" # under host.json's functionTimeout (300 s), with the skip on resume
     CASHBACK_PGP_PRIVATE_KEY_SECRET = "cashback-pgp-private-key"
     CASHBACK_PGP_PASSPHRASE_SECRET  = var.cashback_pgp_passphrase_secret
     CASHBACK_HPAN_SALT              = var.cashback_hpan_salt

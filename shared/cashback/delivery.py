@@ -55,6 +55,12 @@ class FileState(BaseModel):
     report: str | None = Field(default=None, description="The report's name, next to the file")
     received_at: datetime = Field(alias="receivedAt")
     finished_at: datetime | None = Field(default=None, alias="finishedAt")
+    checkpoints: int = Field(
+        default=0,
+        description="How many times its processing stopped at a checkpoint and went on in a "
+        "new invocation (one per CASHBACK_FILES_SLICE_SECONDS); the counts above include "
+        "the lines read so far while PROCESSING",
+    )
 
 
 class Uploads:
@@ -112,7 +118,9 @@ class Uploads:
         if raw is None:
             raise NotFound(f"no file {name!r} processed yet")
         record = FileRecord.model_validate(raw)
-        return FileState.model_validate(record.model_dump(by_alias=True))
+        return FileState.model_validate(
+            {**record.model_dump(by_alias=True), "checkpoints": record.parts}
+        )
 
     async def report_url(self, party: Party, name: str, *, now: datetime) -> str:
         """Where to read the report of the party's file ``name`` (CSV: line;reason;detail)."""

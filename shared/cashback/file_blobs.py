@@ -8,6 +8,7 @@ id (:func:`container_for`), so the worker knows who delivered a file from where 
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import AsyncIterator, Callable
 from datetime import datetime, timedelta
@@ -72,6 +73,10 @@ class FileBlobs(Protocol):
 
     async def exists(self, container: str, name: str) -> bool:
         """Whether the blob exists."""
+        ...
+
+    async def delete(self, container: str, name: str) -> None:
+        """Delete the blob if it exists."""
         ...
 
 
@@ -161,6 +166,12 @@ class AzureFileBlobs:
         blob = self._service().get_blob_client(container, name)
         async with guarded_blob(self._timeout):
             return bool(await blob.exists())
+
+    async def delete(self, container: str, name: str) -> None:
+        blob = self._service().get_blob_client(container, name)
+        with contextlib.suppress(ResourceNotFoundError):
+            async with guarded_blob(self._timeout):
+                await blob.delete_blob()
 
     async def get(self, container: str, name: str) -> bytes:
         blob = self._service().get_blob_client(container, name)

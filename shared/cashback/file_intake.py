@@ -10,22 +10,26 @@ lines for today's scorer in chunks, and writes the rejected lines, with their nu
 reasons, to ``<name>.report.csv`` next to the file.
 
 Each file is processed once: a record per file (``file:<container>:<name>``) says it is done,
-so a redelivered event or the same name uploaded again changes nothing. A worker that dies
-midway leaves the record ``PROCESSING``; the redelivery processes the file again from its
-start, which counts nothing twice (the chunks' message ids are the same, and the scorer
-counts each transaction id once).
+so a redelivered event or the same name uploaded again changes nothing. A file is worked on a
+slice at a time (``CASHBACK_FILES_SLICE_SECONDS``): a slice ends after a send, records a
+checkpoint in the record and sends a continuation; the next slice skips to the checkpoint
+and carries on, so a file of any length ends within the function's timeout per invocation.
+A worker that dies midway leaves the record at its latest checkpoint; the redelivery does the
+slice again from there, which counts nothing twice (the chunks' message ids are the same, and
+the scorer counts each transaction id once).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import logging
 import tempfile
-from array import array
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import IO, Any, Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -33,6 +37,8 @@ from shared.cashback import rules
 from shared.cashback.acquirer_api import TransactionIn
 from shared.cashback.chunks import CHUNK_LINES, chunk_message
 from shared.cashback.file_blobs import FileBlobs, party_of
+from shared.cashback.file_report import REPORT_SUFFIX, SPOOL_BYTES, Report, joined, part_name
+from shared.cashback.file_window import DUPLICATE_WINDOW, _Recent
 from shared.cashback.intake import ActsFor, duplicate_key, line_refusal
 from shared.cashback.rtd_files import FileName, LineReject, ParsedLine, parse_name, parse_stream
 from shared.cashback.store import CashbackStore, StaleDocument
@@ -44,7 +50,6 @@ from shared.platform.values import BoundedDateTime
 logger = logging.getLogger(__name__)
 
 BLOB_CREATED = "Microsoft.Storage.BlobCreated"
-REPORT_SUFFIX = ".report.csv"
 SEND_CHUNKS = 20  # chunks per send: 5,000 lines, a few MB held at most
 _SUBJECT_PREFIX = "/blobServices/default/containers/"
 Status = Literal["PROCESSING", "DONE", "REFUSED", "FAILED"]
@@ -60,6 +65,9 @@ class BlobCreated(BaseModel):
     event_type: str = Field(alias="eventType")
     subject: str = Field(max_length=1200)
     event_time: BoundedDateTime = Field(alias="eventTime")
+    checkpoint: int = Field(default=0, ge=0, le=2**53, strict=True)
+    """A continuation's (ours, not Event Grid's): the line the file's record had consumed
+    when it was sent; 0 in the blob-created event itself."""
 
 
 def blob_created_event(container: str, name: str, at: datetime, url: str) -> dict[str, Any]:
@@ -81,72 +89,6 @@ def event_message(event: dict[str, Any]) -> Outgoing:
     return Outgoing.json(f"blob:{event['id']}", event)
 
 
-DUPLICATE_WINDOW = 200_000
-"""How many of a file's latest accepted transactions a line is checked against for
-DUPLICATE_IN_FILE. The window's memory is taken whole when a file starts (~5.6 MB), so a
-worker's peak does not depend on the file's size. A duplicate further back is not reported,
-and still counts once: the scorer counts each transaction id once (docs/cashback-files.md)."""
-
-_EMPTY = 0
-
-
-class _Recent:
-    """The keys (64-bit hashes) of the latest ``size`` accepted lines, in two arrays allocated
-    once: an open-addressing table at most half full, and the keys in arrival order (a ring),
-    so that the oldest leaves when a new one comes. No object per key: a set of Python ints
-    grew by ~100 bytes a line until the window filled."""
-
-    def __init__(self, size: int) -> None:
-        self._size = max(1, size)
-        capacity = 1 << (2 * self._size - 1).bit_length()
-        self._mask = capacity - 1
-        self._slots = array("Q", bytes(8 * capacity))
-        self._order = array("Q", bytes(8 * self._size))
-        self._next = 0
-        self._count = 0
-
-    def _slot(self, key: int) -> int:
-        """Where ``key`` is, or the empty slot where it would go."""
-        slots, mask = self._slots, self._mask
-        index = key & mask
-        while (found := slots[index]) != _EMPTY and found != key:
-            index = (index + 1) & mask
-        return index
-
-    def add(self, key: int) -> bool:
-        """Remember ``key``; False if it is among the latest already."""
-        key = key or 1  # 0 marks an empty slot
-        index = self._slot(key)
-        if self._slots[index] == key:
-            return False
-        if self._count == self._size:
-            self._remove(self._order[self._next])
-            index = self._slot(key)  # the removal may have moved the probe's path
-        else:
-            self._count += 1
-        self._slots[index] = key
-        self._order[self._next] = key
-        self._next = (self._next + 1) % self._size
-        return True
-
-    def _remove(self, key: int) -> None:
-        # Backward-shift deletion: the keys after the hole that may not stay past it move in.
-        slots, mask = self._slots, self._mask
-        hole = self._slot(key)
-        probe = hole
-        while True:
-            probe = (probe + 1) & mask
-            moved = slots[probe]
-            if moved == _EMPTY:
-                break
-            home = moved & mask
-            stays = (hole < home <= probe) if hole <= probe else (home > hole or home <= probe)
-            if not stays:
-                slots[hole] = moved
-                hole = probe
-        slots[hole] = _EMPTY
-
-
 class FileRecord(BaseModel):
     """The processed-files record, in the file's own partition."""
 
@@ -166,6 +108,10 @@ class FileRecord(BaseModel):
     rejected: int = 0
     reason: str | None = None
     report: str | None = None
+    consumed: int = 0
+    """The checkpoint: the number of the last line consumed (line numbers count every line)."""
+    parts: int = 0
+    """Report parts written so far (one per slice that ended before the file did)."""
 
 
 class Parties(Protocol):
@@ -183,25 +129,19 @@ def record_id(container: str, name: str) -> str:
     return f"file:{container}:{name}"
 
 
-class _Report:
-    """The rejected lines, spooled to disk past a few MB, then stored next to the file."""
-
-    def __init__(self, file: IO[bytes]) -> None:
-        self.file = file
-        self.file.write(b"line;reason;detail\n")
-        self.count = 0
-
-    def add(self, reject: LineReject) -> None:
-        detail = ", ".join(
-            f"{'.'.join(str(p) for p in e.get('loc', [])) or 'line'}: {e.get('msg', '')}"
-            for e in reject.errors
-        )
-        row = f"{reject.line};{reject.reason};{detail.replace(';', ',')}\n"
-        self.file.write(row.encode("utf-8", "replace"))
-        self.count += 1
-
-    def note(self, text: str) -> None:
-        self.file.write(f"0;FILE;{text.replace(';', ',')}\n".encode("utf-8", "replace"))
+def continuation(record: FileRecord) -> Outgoing:
+    """The message that resumes ``record``'s file at its checkpoint. Its id is the file and the
+    checkpoint: a second send of the same continuation is dropped by duplicate detection."""
+    subject = f"{_SUBJECT_PREFIX}{record.container}/blobs/{record.name}"
+    key = hashlib.sha256(f"{record.id}|{record.consumed}".encode()).hexdigest()[:40]
+    event = {
+        "id": key,
+        "subject": subject,
+        "eventType": BLOB_CREATED,
+        "eventTime": record.received_at.isoformat(),
+        "checkpoint": record.consumed,
+    }
+    return Outgoing.json(f"slice:{key}", event)
 
 
 class FileIntake:
@@ -220,7 +160,16 @@ class FileIntake:
         container_prefix: str,
         duplicate_window: int = DUPLICATE_WINDOW,
         send_chunks: int = SEND_CHUNKS,
+        files_queue: str = "",
+        slice_seconds: float | None = None,
+        timer: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``slice_seconds``: how long one invocation works on a file before it records a
+        checkpoint and sends a continuation to ``files_queue`` (None: the whole file at once).
+        ``timer`` measures it (a fake one in tests)."""
+        self._files_queue = files_queue
+        self._slice_seconds = slice_seconds
+        self._timer = timer
         self._window = duplicate_window
         self._send_chunks = send_chunks
         self._blobs = blobs
@@ -251,34 +200,65 @@ class FileIntake:
         party_id = party_of(self._prefix, container)
         if party_id is None or name.endswith(REPORT_SUFFIX) or "/" in name:
             return None
-        return await self.process(party_id, container, name, received_at=event.event_time, now=now)
+        return await self.process(
+            party_id,
+            container,
+            name,
+            received_at=event.event_time,
+            now=now,
+            checkpoint=event.checkpoint,
+        )
 
     async def process(
-        self, party_id: str, container: str, name: str, *, received_at: datetime, now: datetime
+        self,
+        party_id: str,
+        container: str,
+        name: str,
+        *,
+        received_at: datetime,
+        now: datetime,
+        checkpoint: int = 0,
     ) -> FileRecord:
-        """Process ``name`` of ``party_id`` unless it was processed already."""
-        record = await self._start(party_id, container, name, received_at)
+        """Process ``name`` of ``party_id`` unless it was processed already: from its record's
+        checkpoint, for at most the slice's time (then a continuation carries on)."""
+        record, etag = await self._start(party_id, container, name, received_at)
         if record.status != "PROCESSING":
             return record  # done before: a redelivery, or the same name again
-        with tempfile.SpooledTemporaryFile(max_size=4 * 1024 * 1024) as spool:
-            report = _Report(spool)
+        if record.consumed != checkpoint:
+            # A message from before the latest checkpoint: a duplicate continuation, the
+            # event redelivered, or a slice that died after its checkpoint and before its
+            # continuation. Sending the latest continuation covers all three: when it was sent
+            # already, duplicate detection drops it.
+            if self._slice_seconds is not None:
+                await self._sender.send(self._files_queue, [continuation(record)])
+            return record
+        with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as spool:
+            report = Report(spool)
             rights = await self._rights(party_id, name)
             if isinstance(rights, str):
                 report.note(rights)
                 record.status, record.reason = "REFUSED", rights
             else:
                 try:
-                    await self._lines(record, *rights, report)
+                    if not await self._lines(record, *rights, report):
+                        await self._checkpoint(record, report, etag)
+                        return record
                     record.status = "DONE"
                 except (PermanentError, NotFound) as error:  # undecryptable, or gone
                     report.note(str(error))
                     record.status, record.reason = "FAILED", str(error)
-            record.rejected = report.count
+            record.rejected += report.count
             record.report = name + REPORT_SUFFIX
-            report.file.seek(0)
-            await self._blobs.put(container, record.report, report.file)
+            with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as whole:
+                await joined(
+                    self._blobs, record.container, record.name, record.parts, report, whole
+                )
+                await self._blobs.put(container, record.report, whole)
         record.finished_at = now
         await self._finish(record)
+        for part in range(1, record.parts + 1):
+            # After the record is final: a part left by a crash here is only a stray blob.
+            await self._blobs.delete(container, part_name(name, part))
         logger.info(
             "file %s/%s: %s, %s lines, %s accepted, %s rejected",
             container,
@@ -292,7 +272,8 @@ class FileIntake:
 
     async def _start(
         self, party_id: str, container: str, name: str, received_at: datetime
-    ) -> FileRecord:
+    ) -> tuple[FileRecord, str | None]:
+        """The file's record, and its ETag (a checkpoint replaces that version only)."""
         key = record_id(container, name)
         raw = await self._store.get(key, key)
         if raw is None:
@@ -311,7 +292,25 @@ class FileIntake:
                 raw = await self._store.get(key, key)
                 if raw is None:
                     raise
-        return FileRecord.model_validate(raw)
+        return FileRecord.model_validate(raw), raw.get("_etag")
+
+    async def _checkpoint(self, record: FileRecord, report: Report, etag: str | None) -> None:
+        """End a slice: its report part, the record's checkpoint, the continuation, in this
+        order. The part first: a slice that dies before its checkpoint is done again from the
+        same checkpoint, and writes the same part under the same name."""
+        record.parts += 1
+        record.rejected += report.count
+        report.file.seek(0)
+        await self._blobs.put(record.container, part_name(record.name, record.parts), report.file)
+        document = {**record.model_dump(mode="json", by_alias=True), "_etag": etag}
+        try:
+            await self._store.replace(document)
+        except StaleDocument:
+            # Another delivery of the same slice checkpointed first: it sends the continuation.
+            logger.info("file %s: slice at line %s ended elsewhere", record.id, record.consumed)
+            return
+        await self._sender.send(self._files_queue, [continuation(record)])
+        logger.info("file %s: checkpoint at line %s", record.id, record.consumed)
 
     async def _finish(self, record: FileRecord) -> None:
         key = record.id
@@ -345,9 +344,19 @@ class FileIntake:
         return parsed, party.acts_for
 
     async def _lines(
-        self, record: FileRecord, parsed: FileName, acts_for: ActsFor, report: _Report
-    ) -> None:
-        seen = _Recent(self._window)
+        self, record: FileRecord, parsed: FileName, acts_for: ActsFor, report: Report
+    ) -> bool:
+        """This slice's lines, from the checkpoint; True when the file ended, False when the
+        slice's time ran out (always at the end of a send: a checkpoint never splits one).
+
+        A slice's sends are the 5,000 accepted lines after its checkpoint, whichever slice
+        ends where: so the same slice makes the same chunks and message ids, and a slice
+        done twice (it died after a send, before its checkpoint) counts nothing twice.
+        """
+        started = self._timer()
+        seen = _Recent(
+            self._window
+        )  # per slice: a duplicate across a checkpoint is counted once by the scorer
         group: list[TransactionIn] = []
         group_lines = self._send_chunks * CHUNK_LINES
         # One send in flight while the next lines are parsed: the broker's round trip no
@@ -355,29 +364,42 @@ class FileIntake:
         sending: asyncio.Task[None] | None = None
         plaintext = self._decryptor.decrypt(self._blobs.read(record.container, record.name))
         try:
-            async for item in parse_stream(plaintext):
-                record.lines += 1
-                if isinstance(item, LineReject):
-                    report.add(item)
-                    continue
-                reason = self._line_refusal(item, record, parsed, acts_for, seen)
-                if reason is not None:
-                    report.add(LineReject(item.line, reason))
-                    continue
-                record.accepted += 1
-                group.append(item.transaction)
-                if len(group) == group_lines:
+            async with contextlib.aclosing(parse_stream(plaintext, record.consumed)) as items:
+                async for item in items:
+                    record.lines += 1
+                    record.consumed = item.line
+                    if isinstance(item, LineReject):
+                        report.add(item)
+                        continue
+                    reason = self._line_refusal(item, record, parsed, acts_for, seen)
+                    if reason is not None:
+                        report.add(LineReject(item.line, reason))
+                        continue
+                    record.accepted += 1
+                    group.append(item.transaction)
+                    if len(group) < group_lines:
+                        continue
                     messages = self._chunks(record, group)
                     group = []
                     if sending is not None:
                         await sending
                     sending = asyncio.create_task(self._send(messages))
+                    if self._slice_over(started):
+                        return False
         finally:
-            # Never left behind: a file that fails midway still ends its send (or its error)
-            # before the record says how the file ended.
+            # Never left behind: a file that fails midway, or a slice that ends, still ends
+            # its send (or its error) before the record says how far the file got.
             if sending is not None:
                 await sending
+            # The decryption too, when a slice ends before the file: its gpg process ends now.
+            closing = getattr(plaintext, "aclose", None)
+            if closing is not None:
+                await closing()
         await self._send(self._chunks(record, group))
+        return True
+
+    def _slice_over(self, started: float) -> bool:
+        return self._slice_seconds is not None and self._timer() - started >= self._slice_seconds
 
     @staticmethod
     def _chunks(record: FileRecord, group: list[TransactionIn]) -> list[Outgoing]:

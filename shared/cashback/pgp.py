@@ -132,6 +132,11 @@ class GnuPG:
         finally:
             if process.returncode is None:
                 process.kill()
+                # Read what gpg wrote before it died: with its output unread (a reader that
+                # stopped early, as a slice that ends does), wait() never returns.
+                with contextlib.suppress(ConnectionError):
+                    while await process.stdout.read(BLOCK):
+                        pass
                 await process.wait()
             for task in (feeding, errors):
                 if not task.done():

@@ -18,7 +18,7 @@ bounded whatever the file's size: lines are read one at a time, and a line longe
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Iterator
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -218,11 +218,16 @@ async def split_lines(chunks: AsyncIterable[bytes]) -> AsyncIterator[bytes]:
         yield bytes(pending).rstrip(b"\r")
 
 
-async def parse_stream(chunks: AsyncIterable[bytes]) -> AsyncIterator[ParsedLine | LineReject]:
-    """:func:`parse_lines` over a byte stream (a decrypting pipe, a blob download)."""
+async def parse_stream(
+    chunks: AsyncIterable[bytes], skip: int = 0
+) -> AsyncGenerator[ParsedLine | LineReject, None]:
+    """:func:`parse_lines` over a byte stream (a decrypting pipe, a blob download), from the
+    line after ``skip`` (a resumed file: the lines before are split and counted, not parsed)."""
     number = 0
     async for raw in split_lines(chunks):
         number += 1
+        if number <= skip:
+            continue
         if number == 1 and raw.startswith(CHECKSUM_HEADER):
             continue  # the later batch's own header: not a transaction
         if raw:

@@ -262,6 +262,15 @@ class CapabilitySettings(BaseSettings):
         pattern=r"^[a-z0-9][a-z0-9-]{0,20}$",
         description="Prefix of each acquirer's files container (then its party id in lower case).",
     )
+    cashback_files_slice_seconds: float = Field(
+        default=150.0,
+        gt=0.0,
+        le=240.0,
+        description="How long the files worker works on one file per invocation before it "
+        "records a checkpoint and continues in a new message: host.json's functionTimeout "
+        "(5 minutes) cuts an invocation, and a resumed slice first re-reads the file up to its "
+        "checkpoint, so keep it well under half of that.",
+    )
     cashback_files_local_events: bool = Field(
         default=False,
         description="Local only: the upload route sends the blob-created event itself (in "

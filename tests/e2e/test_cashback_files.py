@@ -42,6 +42,7 @@ FILES = "/api/v1/cashback/files"
 CF_A, PAN_A = "PLLLRA80A41H501D", "5105105105105100"
 CF_B, PAN_B = "FRRMRC70B12F205C", "4111111111111111"
 PAN_NOT_ENROLLED = "378282246310005"
+CF_C, PAN_C = "BNCGNN75C03L219Z", "5555555555554444"
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +56,8 @@ def host(platform: Platform) -> Iterator[Host]:
         "IBAN_CHECK_QUEUE": f"iban-check-{tag}",
         "CASHBACK_PERIODS": PERIODS,
         "CASHBACK_FILES_LOCAL_EVENTS": "true",
+        # every send of 5,000 accepted lines ends a slice: a file of 10,600 lines takes three
+        "CASHBACK_FILES_SLICE_SECONDS": "0.001",
         # the shared test box runs several suites at once: a slow emulator is not an outage here
         "COSMOS_TIMEOUT_SECONDS": "20",
         "CASHBACK_LISTS_BLOB_CONTAINER": f"lists-{tag}",
@@ -271,3 +274,34 @@ def test_an_acquirer_delivers_files_by_sftp_and_https_and_again_changes_nothing(
         data=body,
     )
     assert other_abi.status_code == 403, other_abi.text
+
+
+def test_a_file_longer_than_a_slice_completes_through_checkpoints(
+    platform: Platform, host: Host
+) -> None:
+    enrolled_with_card(platform, host, CF_C, PAN_C)
+    host.advance_clock(86400)  # its transactions come after the card was enabled
+    salt = host.request("GET", f"{ACQUIRERS}/salt", headers=acquirer(host), key=None).json()
+    key = host.request("GET", f"{ACQUIRERS}/pgp-public-key", headers=acquirer(host), key=None)
+    day = dev_now(host).astimezone(ROME) - timedelta(hours=1)
+    # Not enrolled (cheap for the scorer): the lines that fill the sends.
+    other = hpan("6011111111111117", salt["salt"])
+    lines = [row(f"S{n}", other, day, 100) for n in range(1, 10_601)]
+    for bad in (3, 7_000, 10_550):  # one reject in each slice
+        lines[bad - 1] = "garbage"
+    lines[-1] = row("S-C", hpan(PAN_C, salt["salt"]), day, 1000)  # in the last slice
+    name = "CSTAR.99999.TRNLOG.20261213.101500.005.csv.pgp"
+    body = encrypt(key.json()["publicKey"], ("\n".join(lines) + "\n").encode())
+    put = host.request("PUT", f"{FILES}/{name}", headers=acquirer(host), key=None, data=body)
+    assert put.status_code == 202, put.text
+
+    done = wait_for(lambda: file_state(host, name), timeout=120)
+    assert (done["status"], done["lines"], done["accepted"], done["rejected"]) == (
+        "DONE",
+        10_600,
+        10_597,
+        3,
+    )
+    assert done["checkpoints"] == 2  # after 5,000 and 10,000 accepted lines
+    assert report(host, name) == [(3, "COLUMNS"), (7_000, "COLUMNS"), (10_550, "COLUMNS")]
+    wait_for(lambda: period(platform, host, CF_C) == (1, 100), timeout=120)

@@ -44,6 +44,9 @@ class MemoryFileBlobs:
     async def exists(self, container: str, name: str) -> bool:
         return (container, name) in self.blobs
 
+    async def delete(self, container: str, name: str) -> None:
+        self.blobs.pop((container, name), None)
+
     async def get(self, container: str, name: str) -> bytes:
         data = self.blobs.get((container, name))
         if data is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator
 
@@ -9,6 +10,7 @@ import pytest
 
 from local.pgp import KeyPair, encrypt, generate_key
 from shared.cashback.pgp import GnuPG, PrivateKey
+from shared.cashback.rtd_files import parse_stream
 from shared.platform.errors import ConfigurationError, PermanentError
 
 
@@ -94,5 +96,22 @@ async def test_a_file_for_another_key_or_damaged_is_refused(keys: KeyPair) -> No
             await _opened(gpg, bytes(sealed))
         # and the keyring still works after refusing
         assert await _opened(gpg, encrypt(keys.public, b"ok\n")) == b"ok\n"
+    finally:
+        await gpg.close()
+
+
+async def test_a_reader_that_stops_early_ends_the_decryption(keys: KeyPair) -> None:
+    # A slice that ends before its file closes the plaintext with most of it unread; gpg's
+    # output left in the pipe once made that close wait forever.
+    plaintext = b"".join(b"%d;line of a file;%064d\n" % (n, n) for n in range(200_000))
+    gpg = GnuPG(lambda: _source(PrivateKey(keys.private)))
+    try:
+        blocks = gpg.decrypt(_chunks(encrypt(keys.public, plaintext), 1024 * 1024))
+        lines = parse_stream(blocks)
+        for _ in range(5_000):
+            await anext(lines)
+        await lines.aclose()
+        await asyncio.wait_for(blocks.aclose(), 60)  # a guard against the hang, not a timing
+        assert await _opened(gpg, encrypt(keys.public, b"after;it\n")) == b"after;it\n"
     finally:
         await gpg.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -47,6 +47,7 @@ CONTAINER = "rtd-circuit"
 NAME = "CSTAR.00001.TRNLOG.20261210.101500.001.csv.pgp"
 RECEIVED = datetime(2026, 12, 10, 10, 15, tzinfo=UTC)
 HPAN = "b" * 64
+FILES_QUEUE = "files"
 
 
 def row(n: int, *, code: str = "00001", acq: str = "11111", op: str = "00", **kw: str) -> str:
@@ -65,9 +66,12 @@ class World:
         blobs: MemoryFileBlobs | None = None,
         sender: MemorySender | None = None,
         send_chunks: int = 20,
+        slice_seconds: float | None = None,
+        timer: Callable[[], float] | None = None,
+        store: MemoryCashbackStore | None = None,
     ) -> None:
         self.blobs = blobs or MemoryFileBlobs(block=97)  # lines cross block boundaries
-        self.store = MemoryCashbackStore()
+        self.store = store or MemoryCashbackStore()
         self.sender = sender or MemorySender()
         self.intake = FileIntake(
             blobs=self.blobs,
@@ -80,6 +84,9 @@ class World:
             container_prefix=PREFIX,
             duplicate_window=window,
             send_chunks=send_chunks,
+            files_queue=FILES_QUEUE,
+            slice_seconds=slice_seconds,
+            timer=timer or (lambda: 0.0),
         )
 
     def deliver(self, lines: list[str], name: str = NAME, container: str = CONTAINER) -> bytes:
@@ -90,7 +97,8 @@ class World:
     def sent_ids(self) -> list[str]:
         return [
             t["idTrxAcquirer"]
-            for _, message in self.sender.sent
+            for queue, message in self.sender.sent
+            if queue == "q"
             for t in json.loads(message.body)["transactions"]
         ]
 
