@@ -23,7 +23,7 @@ from pypdf import PdfReader
 from local.devauth import DEMO_EDITOR, DEMO_VIEWER
 from local.platform import DEMO_EC, Platform
 from shared.documents.codes import grouped
-from tests.browser.test_backoffice import browser, serious_violations, signed_in
+from tests.browser.test_backoffice import browser, search_until, serious_violations, signed_in
 from tests.conftest import ROOT_PATH, Host, fresh_queues, start_host
 from tests.e2e.test_backoffice import POSITIONS, as_user, position
 from tests.unit.documents.pages import barcodes
@@ -85,8 +85,11 @@ def test_a_viewer_prints_a_notice_and_a_searchs_results(browser: Browser, host: 
 
     page = signed_in(browser, host, DEMO_VIEWER)
     page.locator("#q-debtor").fill(debtor)
-    page.get_by_role("button", name="Cerca").click()
+    # the table reads the EC's positions index, filled a moment after each write: the batch
+    # below prints what the search finds, so wait until both positions are there
+    search_until(page, page.locator(f'#positions tbody tr[data-iuv="{iuvs[1]}"]'))
     row = page.locator(f'#positions tbody tr[data-iuv="{iuvs[0]}"]')
+    expect(row).to_be_visible()
     row.get_by_role("button").click()
     expect(page.locator("#detail")).to_be_visible()
 

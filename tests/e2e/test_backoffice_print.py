@@ -15,7 +15,7 @@ from pypdf import PdfReader
 from local.devauth import DEMO_EDITOR, DEMO_VIEWER
 from local.platform import DEMO_EC, DEMO_POSTAL_ACCOUNT, Platform
 from shared.documents.codes import grouped
-from tests.conftest import Host, fresh_queues, start_host
+from tests.conftest import Host, fresh_queues, start_host, wait_for
 from tests.e2e.test_backoffice import POSITIONS, as_user, new_iuv, position
 from tests.unit.documents.pages import barcodes
 
@@ -61,6 +61,15 @@ def test_a_batch_prints_the_searchs_valid_positions(host: Host) -> None:
         assert made.status_code == 201, made.text
     gone = as_user(host, DEMO_EDITOR, "POST", f"{POSITIONS}/3{iuvs[2]}/invalidate")
     assert gone.status_code == 200, gone.text
+
+    def indexed() -> bool:
+        # the search reads the EC's positions index, which the archive's events fill a moment
+        # after each write: print once it shows the two VALID and the invalidated one
+        page = as_user(host, DEMO_VIEWER, "GET", POSITIONS, params={"debtor": debtor})
+        statuses = sorted(p["status"] for p in page.json()["items"])
+        return page.status_code == 200 and statuses == ["INVALID", "VALID", "VALID"]
+
+    wait_for(indexed, timeout=30)
     batch = as_user(host, DEMO_VIEWER, "GET", BATCH, params={"debtor": debtor})
     assert batch.status_code == 200, batch.text
     printed = pages(batch.content)
