@@ -174,6 +174,10 @@ def path_value(world: World, path: str, name: str) -> str:
         "receiptId": "r-hostile-0001",
         # a transaction nobody started (the suite pays nothing): the valid request is a 404
         "transactionId": "0" * 32,
+        # the back office's receipt of a notice nobody paid: a 404
+        "iuv": "01" + "0" * 15,
+        # the operators' rebuild of the demo EC's positions index (idempotent)
+        "ecFiscalCode": DEMO_EC,
     }
     assert name in known, f"{path}: the suite has no value for the path parameter {name}"
     return known[name]
