@@ -155,9 +155,13 @@ class Clients:
 
     async def close(self) -> None:
         """Close everything this process opened (shutdown)."""
-        for sender in self._senders.values():
-            await sender.close()
-        self._senders.clear()
+        # a background send (an outbox's flush) may open a sender while these close: close a
+        # snapshot, then whatever came in meanwhile
+        while self._senders:
+            senders = list(self._senders.values())
+            self._senders.clear()
+            for sender in senders:
+                await sender.close()
         if self._servicebus is not None:
             await self._servicebus.close()
             self._servicebus = None

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from shared.platform.cosmos import StaleDocument
 from shared.platform.errors import Conflict, DependencyError, PreconditionFailed
@@ -37,12 +37,12 @@ class Preferences(BaseModel):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    new_notice: bool = Field(
+    new_notice: StrictBool = Field(
         default=True,
         alias="newNotice",
         description="A creditor institution published a notice the caller owes.",
     )
-    payment_received: bool = Field(
+    payment_received: StrictBool = Field(
         default=True,
         alias="paymentReceived",
         description="A payment the caller made, or of a notice the caller owes, completed.",

@@ -352,6 +352,9 @@ def _property_value(value: Any) -> Any:
     return json.dumps(value) if value is not None else ""
 
 
+# The first consumer's run also builds the module's world and runs every producer (the fixture's
+# time counts toward the test's timeout): nine consumers' producers take minutes on 2 cores.
+@pytest.mark.timeout(900)
 @pytest.mark.parametrize("setting", sorted(MESSAGES))
 def test_a_hostile_message_ends_cleanly_at_its_first_delivery(
     platform: Platform, produced: tuple[World, dict[str, list[Base]]], setting: str

@@ -161,6 +161,8 @@ async def built(platform: Platform, endpoint: str, **overrides: str) -> AsyncIte
     try:
         yield World(root, clock, start, ec, psp, node, settings.servicebus_connection or "", queue)
     finally:
+        # the archive's events go out after each write (an outbox's flush): let them finish
+        await root.drain_outboxes()
         await clients.close()
 
 
