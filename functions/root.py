@@ -324,6 +324,7 @@ class Root:
             queue=s.notices_queue,
             chunk_lines=s.notices_bulk_chunk_lines,
             concurrency=s.notices_bulk_concurrency,
+            journal=(s.journal_queue, self.outbox("notice_bulks_container")),
         )
 
     # ------------------------------------------------------------------ stand-in

@@ -35,7 +35,7 @@ from local.platform import Platform
 from shared.cashback.chunks import Chunk
 from shared.cashback.file_intake import BlobCreated
 from shared.cashback.models import IbanCheckRequest, WalletEvent
-from shared.journal.service import ArchiveEvent
+from shared.journal.events import JOURNAL_MESSAGE
 from shared.notices.bulk_models import ChunkTask
 from shared.notices.ec_index_service import PositionEvent
 from shared.payments.index import NoticeEvent
@@ -88,7 +88,7 @@ MESSAGES: dict[str, dict[str, Any]] = {
     "STANDIN_RECEIPTS_QUEUE": _envelope(_RECEIPT),
     "PUSH_QUEUE": _schema_of(PUSH_MESSAGE),
     "PAYMENTS_NOTICES_QUEUE": _schema_of(NoticeEvent),
-    "JOURNAL_QUEUE": _schema_of(ArchiveEvent),
+    "JOURNAL_QUEUE": _schema_of(JOURNAL_MESSAGE),
     "BACKOFFICE_POSITIONS_QUEUE": _schema_of(PositionEvent),
 }
 # The containers a consumer writes, which a refused message must leave alone.

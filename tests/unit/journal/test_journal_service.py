@@ -51,7 +51,7 @@ DEC = JournalFilter(since=date(2026, 12, 1), until=date(2026, 12, 31))
 
 async def test_an_archive_event_becomes_one_entry_with_its_id_and_fields() -> None:
     j, store = journal(days=10)
-    entry = await j.take_notice_event(notice_event("e-1", "NoticeUpdated", amount=15_000))
+    entry = await j.take_event(notice_event("e-1", "NoticeUpdated", amount=15_000))
     assert (entry.id, entry.ec, entry.kind, entry.object) == ("e-1", EC, "position.updated", NAV)
     assert entry.fields["amount"] == 15_000
     assert entry.summary == "Posizione modificata"
@@ -63,8 +63,8 @@ async def test_an_archive_event_becomes_one_entry_with_its_id_and_fields() -> No
 
 async def test_a_redelivered_event_writes_nothing_new() -> None:
     j, store = journal()
-    await j.take_notice_event(notice_event("e-1"))
-    await j.take_notice_event(notice_event("e-1", amount=1))
+    await j.take_event(notice_event("e-1"))
+    await j.take_event(notice_event("e-1", amount=1))
     (document,) = store.documents.values()
     assert document["fields"]["amount"] == 12_000
 
@@ -86,7 +86,7 @@ async def test_a_redelivered_event_writes_nothing_new() -> None:
 async def test_what_is_not_an_archive_event_is_permanent_and_writes_nothing(body: bytes) -> None:
     j, store = journal()
     with pytest.raises(PermanentError):
-        await j.take_notice_event(body)
+        await j.take_event(body)
     assert store.documents == {}
 
 
@@ -94,7 +94,7 @@ async def test_search_pages_newest_first_across_month_partitions() -> None:
     j, _ = journal()
     start = datetime(2026, 11, 25, 12, tzinfo=UTC)
     for i in range(12):  # every day from 25 November to 6 December
-        await j.take_notice_event(notice_event(f"e-{i:02}", at=start + timedelta(days=i)))
+        await j.take_event(notice_event(f"e-{i:02}", at=start + timedelta(days=i)))
     where = JournalFilter(since=date(2026, 11, 26), until=date(2026, 12, 5))
     seen: list[str] = []
     cursor = None
@@ -109,10 +109,10 @@ async def test_search_pages_newest_first_across_month_partitions() -> None:
 
 async def test_search_filters_by_kind_and_object_and_keeps_to_its_ec() -> None:
     j, _ = journal()
-    await j.take_notice_event(notice_event("e-1"))
-    await j.take_notice_event(notice_event("e-2", "NoticePaid", status="PAID", seq=2))
-    await j.take_notice_event(notice_event("e-3", noticeCode="302000000000000002"))
-    await j.take_notice_event(notice_event("e-4", ecFiscalCode="88888888888"))
+    await j.take_event(notice_event("e-1"))
+    await j.take_event(notice_event("e-2", "NoticePaid", status="PAID", seq=2))
+    await j.take_event(notice_event("e-3", noticeCode="302000000000000002"))
+    await j.take_event(notice_event("e-4", ecFiscalCode="88888888888"))
     paid = await j.search(
         EC, JournalFilter(DEC.since, DEC.until, kind="position.paid"), cursor=None, limit=10
     )
@@ -159,7 +159,7 @@ async def test_a_write_names_who_and_from_where() -> None:
 async def test_export_walks_every_page() -> None:
     j, _ = journal()
     for i in range(205):
-        await j.take_notice_event(notice_event(f"e-{i:03}", at=T0 + timedelta(minutes=i)))
+        await j.take_event(notice_event(f"e-{i:03}", at=T0 + timedelta(minutes=i)))
     ids = [e.id async for e in j.every(EC, DEC)]
     assert len(ids) == 205
     assert len(set(ids)) == 205
