@@ -193,19 +193,3 @@ async def note_sign_in(call: Call[Any], me: Me) -> None:
         from_=client_ip(call.request),
         now=call.now,
     )
-
-
-async def note_write(
-    call: Call[Any], ec: str, action: str, object_: str | None, fields: dict[str, Any]
-) -> None:
-    """Record a back-office write: who and from where (the archive's event says what the
-    position became)."""
-    await call.root.journal.write(
-        ec,
-        who(call),
-        action=action,
-        object_=object_,
-        from_=client_ip(call.request),
-        fields=fields,
-        now=call.now,
-    )

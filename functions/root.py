@@ -279,6 +279,7 @@ class Root:
         return ArchiveEvents(
             (s.payments_notices_queue, s.journal_queue, s.backoffice_positions_queue),
             self.outbox("notices_container"),
+            notes_queue=s.journal_queue,  # who wrote, from where: the back office's writes
         )
 
     @cached_property

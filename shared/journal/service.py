@@ -16,7 +16,6 @@ import base64
 import binascii
 import hashlib
 import logging
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
@@ -164,33 +163,6 @@ class Journal:
                     summary=SUMMARIES["signin"],
                 )
             )
-
-    async def write(
-        self,
-        ec: str,
-        who: Who,
-        *,
-        action: str,
-        object_: str | None,
-        from_: str | None,
-        fields: dict[str, Any],
-        now: datetime,
-    ) -> None:
-        """Record a back-office user's write (who and from where; the archive's own event
-        records what the position became)."""
-        await self.record(
-            Entry(
-                id=f"write-{uuid.uuid4()}",
-                ec=ec,
-                at=now,
-                kind="write",
-                object=object_,
-                who=who,
-                from_=from_,
-                summary=action,
-                fields=fields,
-            )
-        )
 
     async def search(
         self, ec: str, where: JournalFilter, *, cursor: str | None, limit: int

@@ -140,20 +140,35 @@ async def test_a_sign_in_is_recorded_once_per_session_in_each_ec() -> None:
     assert len(store.documents) == 3
 
 
-async def test_a_write_names_who_and_from_where() -> None:
+async def test_a_noted_write_names_who_and_from_where() -> None:
     j, _ = journal()
     who = Who(object_id="00000000-0000-0000-0000-000000000001", name="Demo Editor")
-    await j.write(
-        EC,
-        who,
-        action="Modifica posizione",
-        object_=NAV,
-        from_="2001:db8::1",
-        fields={"amount": 1},
-        now=T0,
-    )
+    by = {"objectId": who.object_id, "name": who.name, "from": "2001:db8::1"}
+    data = {"ecFiscalCode": EC, "noticeCode": NAV, "by": by, "action": "Modifica posizione"}
+    body = {"id": "w-1", "type": "NoticeWriteNoted", "createdAt": T0.isoformat(), "data": data}
+    await j.take_event(json.dumps({**body, "data": {**data, "fields": {"amount": 1}}}).encode())
     (entry,) = (await j.search(EC, DEC, cursor=None, limit=10)).items
     assert (entry.kind, entry.object, entry.who, entry.from_) == ("write", NAV, who, "2001:db8::1")
+    assert (entry.summary, entry.fields) == ("Modifica posizione", {"amount": 1})
+
+
+@pytest.mark.parametrize(
+    ("type_", "data"),
+    [
+        ("UploadStarted", {"ecFiscalCode": EC, "bulkId": "a" * 32, "lines": 1, "chunks": 1}),
+        ("UploadFinished", {"ecFiscalCode": EC, "bulkId": "x", "lines": 1, "written": 1}),
+        ("StationStandInEntered", {"ecFiscalCode": EC, "stationId": "S 1", "at": "now"}),
+        ("NoticeWriteNoted", {"ecFiscalCode": EC, "noticeCode": NAV, "action": "x"}),
+    ],
+)
+async def test_a_message_without_what_its_type_needs_is_permanent(
+    type_: str, data: dict[str, Any]
+) -> None:
+    j, store = journal()
+    body = {"id": "m-1", "type": type_, "createdAt": T0.isoformat(), "data": data}
+    with pytest.raises(PermanentError):
+        await j.take_event(json.dumps(body).encode())
+    assert store.documents == {}
 
 
 async def test_export_walks_every_page() -> None:
