@@ -42,7 +42,14 @@ from shared.notices.identity import (
     position_id,
     segregation_code,
 )
-from shared.notices.models import DebtPositionResponse, Position, PositionIn, accept, answer_of
+from shared.notices.models import (
+    DebtPositionResponse,
+    PaidWith,
+    Position,
+    PositionIn,
+    accept,
+    answer_of,
+)
 from shared.notices.rules import Document, NotThere, Outcome, Write
 from shared.notices.store import NoticeStore
 from shared.notices.times import fixed_time, in_utc
@@ -311,9 +318,11 @@ class NoticeArchive:
         stand_in: bool,
         now: datetime,
         check_payable: bool | None = None,
+        paid_with: PaidWith | None = None,
     ) -> Position:
         """Record a payment: the position becomes PAID with ``receipt_id`` (the same receipt
         again changes nothing). For the payment gateway, in stand-in and normal mode alike.
+        ``paid_with``: the method, the PSP's fee and the payer, for the EC's receipts.
 
         ``check_payable`` (default: ``stand_in``): refuse a position not payable in stand-in.
         The gateway checks that when it activates and records the outcome without it: the
@@ -341,6 +350,7 @@ class NoticeArchive:
                 stand_in=stand_in,
                 now=now,
                 check_payable=stand_in if check_payable is None else check_payable,
+                paid_with=paid_with.model_dump(mode="json", by_alias=True) if paid_with else None,
             )
             assert current is not None
             if paid is None:
