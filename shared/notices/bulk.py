@@ -39,14 +39,13 @@ from shared.notices.access import authorize_write
 from shared.notices.blobs import BlobMissing, BlobStore
 from shared.notices.bulk_journal import UploadNote, journal_of, stamp, tell_if_finished
 from shared.notices.bulk_models import (
-    BULK_ID,
     SUCCESS,
     BulkAccepted,
     BulkReport,
     ChunkTask,
-    RejectedLine,
     UploadOperation,
 )
+from shared.notices.bulk_report import bulk_report
 from shared.notices.events import Publisher
 from shared.notices.files import UploadedFiles
 from shared.notices.framing import frame, reason_of, reason_of_refusal
@@ -426,38 +425,4 @@ class Bulks:
     # ------------------------------------------------------------------ report
     async def report(self, bulk_id: str, *, party: Party | None) -> BulkReport:
         """Where a bulk stands; for the party that submitted it (``None``: an operator)."""
-        if not BULK_ID.fullmatch(bulk_id):
-            raise Invalid(
-                "a bulk id is 32 hexadecimal characters",
-                errors=[
-                    {
-                        "loc": ["path", "id"],
-                        "type": "pattern",
-                        "msg": "32 lowercase hexadecimal characters",
-                    }
-                ],
-            )
-        bulk = await self._store.get_bulk(bulk_id)
-        if bulk is None:
-            raise NotFound(f"no bulk {bulk_id}")
-        if party is not None and party.party_id != bulk["partyId"]:
-            raise Forbidden(f"bulk {bulk_id} was submitted by another party")
-        chunks = await self._store.chunks(bulk_id)
-        written = sum(int(c["written"]) for c in chunks)
-        rejected: list[dict[str, Any]] = sorted(
-            (r for c in chunks for r in c["rejected"]), key=lambda r: int(r["line"])
-        )
-        pending = int(bulk["accepted"]) - written - len(rejected)
-        return BulkReport(
-            bulk_id=bulk_id,
-            party_id=bulk["partyId"],
-            status="COMPLETED" if len(chunks) >= int(bulk["chunks"]) else "PROCESSING",
-            received_at=datetime.fromisoformat(bulk["receivedAt"]),
-            accepted=int(bulk["accepted"]),
-            written=written,
-            rejected=len(rejected),
-            pending=max(0, pending),
-            chunks=int(bulk["chunks"]),
-            chunks_done=len(chunks),
-            rejected_lines=[RejectedLine.model_validate(r) for r in rejected],
-        )
+        return await bulk_report(self._store, bulk_id, party=party)
