@@ -24,6 +24,7 @@ function send(file) {
     const request = new XMLHttpRequest();
     request.open("POST", `${API}/ecs/${state.ec}/uploads`);
     request.setRequestHeader("Content-Type", mediaType(file));
+    request.setRequestHeader("X-File-Name", encodeURIComponent(file.name));
     request.responseType = "json";
     request.upload.addEventListener("progress", (event) => {
       if (event.lengthComputable) {

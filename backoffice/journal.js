@@ -11,6 +11,10 @@
     "position.paid": "Posizione pagata (notice paid)",
     "position.expired": "Posizione scaduta (notice expired)",
     "receipt.delivered": "Ricevuta consegnata all'ente (receipt delivered)",
+    "upload.started": "Caricamento file avviato (upload started)",
+    "upload.finished": "Caricamento file concluso (upload finished)",
+    "station.standin.entered": "Stazione in stand-in (station entered stand-in)",
+    "station.standin.exited": "Stazione fuori dallo stand-in (station left stand-in)",
     signin: "Accesso (sign-in)",
     write: "Operazione nel back office (back-office write)",
   };

@@ -54,6 +54,8 @@
         at(item.paidAt),
         item.psp || "",
         item.standIn ? "Sì (yes)" : "No",
+        `${item.payerName || ""} ${item.payerFiscalCode || ""}`.trim() || "n.d.",
+        item.method ? `${item.method}, ${money(item.fee || 0)}` : "n.d.",
       ];
       for (const text of cells) {
         const cell = document.createElement("td");

@@ -11,7 +11,7 @@ from urllib.parse import quote, urlsplit
 import azure.functions as func
 from pydantic import BaseModel
 
-from functions.backoffice_journal import note_sign_in, note_write
+from functions.backoffice_journal import client_ip, note_sign_in
 from functions.http import CORRELATION_HEADER, Call, endpoint, problem_response
 from functions.root import get_root
 from shared.backoffice.models import BackOfficePosition, Me, PositionList
@@ -228,9 +228,9 @@ async def bo_search_positions(call: Call[BaseModel]) -> PositionList:
 )
 async def bo_create_position(call: Call[BackOfficePosition]) -> Position:
     ec = _ec(call)
-    made = await call.root.backoffice().create(call.user, ec, call.body, now=call.now)
-    await note_write(call, ec, "Creazione posizione", made.nav, _sent(call.body))
-    return made
+    return await call.root.backoffice().create(
+        call.user, ec, call.body, now=call.now, from_=client_ip(call.request)
+    )
 
 
 @endpoint(
@@ -260,9 +260,9 @@ async def bo_read_position(call: Call[BaseModel]) -> Position:
 )
 async def bo_edit_position(call: Call[BackOfficePosition]) -> Position:
     ec, nav = _ec(call), _nav(call)
-    changed = await call.root.backoffice().edit(call.user, ec, nav, call.body, now=call.now)
-    await note_write(call, ec, "Modifica posizione", nav, _sent(call.body))
-    return changed
+    return await call.root.backoffice().edit(
+        call.user, ec, nav, call.body, now=call.now, from_=client_ip(call.request)
+    )
 
 
 @endpoint(
@@ -277,14 +277,9 @@ async def bo_edit_position(call: Call[BackOfficePosition]) -> Position:
 )
 async def bo_invalidate_position(call: Call[BaseModel]) -> Position:
     ec, nav = _ec(call), _nav(call)
-    done = await call.root.backoffice().invalidate(call.user, ec, nav, now=call.now)
-    await note_write(call, ec, "Annullamento posizione", nav, {"amount": 0})
-    return done
-
-
-def _sent(position: BackOfficePosition) -> dict[str, Any]:
-    """The fields a form sent, for the journal's write entry."""
-    return position.model_dump(mode="json", by_alias=True, exclude_none=True)
+    return await call.root.backoffice().invalidate(
+        call.user, ec, nav, now=call.now, from_=client_ip(call.request)
+    )
 
 
 # ------------------------------------------------------------------ operators

@@ -4,11 +4,13 @@ upload as the EC, and its report (docs/backoffice.md, "Files")."""
 from __future__ import annotations
 
 import re
+from urllib.parse import unquote
 
 import azure.functions as func
 from pydantic import BaseModel
 
 from functions.backoffice import TAGS, _ec
+from functions.backoffice_journal import client_ip
 from functions.http import Call, endpoint
 from shared.backoffice.uploads import FileFormat
 from shared.notices.bulk_models import BulkAccepted, BulkReport
@@ -54,8 +56,26 @@ def _format(call: Call[BaseModel]) -> FileFormat:
 )
 async def bo_upload_positions(call: Call[BaseModel]) -> BulkAccepted:
     return await call.root.backoffice_uploads().submit(
-        call.user, _ec(call), call.raw_body, _format(call), now=call.now
+        call.user,
+        _ec(call),
+        call.raw_body,
+        _format(call),
+        now=call.now,
+        file_name=_file_name(call),
+        from_=client_ip(call.request),
     )
+
+
+def _file_name(call: Call[BaseModel]) -> str | None:
+    """The file's name for the journal, as the page sends it (``X-File-Name``, URI-encoded:
+    a header carries Latin-1 only); None when absent or unreadable."""
+    raw = call.header("X-File-Name")
+    if not raw:
+        return None
+    name = unquote(raw, errors="replace").strip()
+    if not name or "\ufffd" in name or any(ord(c) < 32 or ord(c) == 127 for c in name):
+        return None
+    return name[:255]
 
 
 def _bulk_id(call: Call[BaseModel]) -> str:

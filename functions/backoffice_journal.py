@@ -30,7 +30,7 @@ bp = func.Blueprint()
 JOURNAL = "bo/v1/journal"
 TAGS = ("back office",)
 _EC = re.compile(r"[0-9]{11}")
-_OBJECT = re.compile(r"[A-Za-z0-9]{1,35}")
+_OBJECT = re.compile(r"[A-Za-z0-9_.-]{1,35}")
 _CURSOR = re.compile(r"[A-Za-z0-9_-]{1,400}")
 DEFAULT_DAYS = 30
 _QUERY = {
@@ -38,7 +38,7 @@ _QUERY = {
     "from": f"first day (YYYY-MM-DD, Europe/Rome), included; default {DEFAULT_DAYS} days ago",
     "to": "last day (YYYY-MM-DD, Europe/Rome), included; default today",
     "kind": "one of " + ", ".join(KINDS),
-    "object": "the object, exactly (a notice code)",
+    "object": "the object, exactly (a notice code, an upload id, a station id)",
 }
 _PAGED = {**_QUERY, "pageSize": "1 to 100 (default 50)", "cursor": "nextCursor of a page"}
 
@@ -69,7 +69,7 @@ async def _search(call: Call[Any]) -> tuple[str, JournalFilter]:
     today = call.now.astimezone(ROME).date()
     object_ = call.request.params.get("object") or None
     if object_ is not None and not _OBJECT.fullmatch(object_):
-        raise _invalid("object", "object is up to 35 letters and digits")
+        raise _invalid("object", "object is up to 35 letters, digits, _ . -")
     where = JournalFilter(
         since=_day(call, "from", today - timedelta(days=DEFAULT_DAYS)),
         until=_day(call, "to", today),
@@ -155,8 +155,9 @@ async def bo_journal_csv(call: Call[BaseModel]) -> Reply:
 
 @queue_trigger(bp, "JOURNAL_QUEUE")
 async def journal_notice_events(delivery: Delivery) -> None:
-    """The archive's notice events: one journal entry each (a redelivery writes nothing)."""
-    await get_root().journal.take_notice_event(delivery.body)
+    """The journal's events (shared/journal/events.py): one entry each (a redelivery
+    writes nothing)."""
+    await get_root().journal.take_event(delivery.body)
 
 
 # ------------------------------------------------------------ what the back office records
@@ -190,21 +191,5 @@ async def note_sign_in(call: Call[Any], me: Me) -> None:
         who(call),
         session=call.request.headers.get(PRINCIPAL_HEADER) or "",
         from_=client_ip(call.request),
-        now=call.now,
-    )
-
-
-async def note_write(
-    call: Call[Any], ec: str, action: str, object_: str | None, fields: dict[str, Any]
-) -> None:
-    """Record a back-office write: who and from where (the archive's event says what the
-    position became)."""
-    await call.root.journal.write(
-        ec,
-        who(call),
-        action=action,
-        object_=object_,
-        from_=client_ip(call.request),
-        fields=fields,
         now=call.now,
     )

@@ -279,6 +279,7 @@ class Root:
         return ArchiveEvents(
             (s.payments_notices_queue, s.journal_queue, s.backoffice_positions_queue),
             self.outbox("notices_container"),
+            notes_queue=s.journal_queue,  # who wrote, from where: the back office's writes
         )
 
     @cached_property
@@ -324,6 +325,7 @@ class Root:
             queue=s.notices_queue,
             chunk_lines=s.notices_bulk_chunk_lines,
             concurrency=s.notices_bulk_concurrency,
+            journal=(s.journal_queue, self.outbox("notice_bulks_container")),
         )
 
     # ------------------------------------------------------------------ stand-in

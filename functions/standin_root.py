@@ -105,6 +105,7 @@ class StandInParts:
             self.station_client,
             self.station_states,
             thresholds,
+            journal=(self._root.settings.journal_queue, self._root.outbox("standin_container")),
         )
 
     @cached_property

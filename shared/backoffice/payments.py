@@ -3,8 +3,9 @@
 the same list as CSV for the EC's accounting.
 
 Who paid, when, through which PSP and whether in stand-in come from the archived position the
-index copies: the debtor, ``paidAt``, ``receiptId`` and the history's ``paid`` change (``by``:
-the PSP, ``source``: ``stand-in`` or ``payment``).
+index copies: the debtor, ``paidAt``, ``receiptId``, the history's ``paid`` change (``by``:
+the PSP, ``source``: ``stand-in`` or ``payment``) and ``paidWith`` (the payment method, the
+PSP's fee and the payer, as the payment's outcome named them: ``NoticeArchive.mark_paid``).
 """
 
 from __future__ import annotations
@@ -39,8 +40,26 @@ CSV_COLUMNS = (
     ("receiptId", "the receipt's id (the PSP's)"),
     ("psp", "the PSP that took the payment"),
     ("standIn", "true when paid while the EC's station was in stand-in"),
+    ("method", "the payment method, pagoPA's code (CP: card, BBT: bank transfer, ...)"),
+    ("feeCents", "the PSP's fee, in euro cents, paid by the payer on top of the amount"),
+    ("payerFiscalCode", "the payer's fiscal code (empty when the outcome did not name them)"),
+    ("payerName", "the payer's name (empty when the outcome did not name it)"),
 )
 """The export's columns, in order, with what each holds (docs/backoffice.md)."""
+
+METHODS = {
+    "CP": "CP (carta / card)",
+    "BBT": "BBT (bonifico / bank transfer)",
+    "BP": "BP (bollettino postale / postal slip)",
+    "AD": "AD (addebito diretto / direct debit)",
+    "PPAL": "PPAL (PayPal)",
+    "creditCard": "carta di credito (credit card)",
+    "bancomat": "bancomat (debit card)",
+    "cash": "contanti (cash)",
+    "other": "altro (other)",
+}
+"""Payment methods the receipt spells out: pagoPA's codes (``stPaymentMethodFee``) and the
+node's outcome values (``stPaymentMethod``), both in shared/pagopa/schemas/nodeForPsp.xsd."""
 
 
 class PaymentRow(BaseModel):
@@ -58,6 +77,10 @@ class PaymentRow(BaseModel):
     receipt_id: str | None = Field(default=None, alias="receiptId")
     psp: str | None = Field(default=None, description="The PSP that took the payment.")
     stand_in: bool = Field(alias="standIn", description="Paid in stand-in.")
+    method: str | None = Field(default=None, description="pagoPA's payment method code.")
+    fee: int | None = Field(default=None, description="The PSP's fee, euro cents.")
+    payer_fiscal_code: str | None = Field(default=None, alias="payerFiscalCode")
+    payer_name: str | None = Field(default=None, alias="payerName")
 
 
 class PaymentList(BaseModel):
@@ -72,6 +95,8 @@ class PaymentList(BaseModel):
 def row_of(entry: Document) -> PaymentRow:
     changes: list[Document] = entry.get("history") or []
     paid: Document = next((c for c in reversed(changes) if c.get("action") == "paid"), {})
+    paid_with: Document = entry.get("paidWith") or {}
+    payer: Document = paid_with.get("payer") or {}
     return PaymentRow(
         notice_code=entry["nav"],
         iuv=entry["iuv"],
@@ -83,6 +108,10 @@ def row_of(entry: Document) -> PaymentRow:
         receipt_id=entry.get("receiptId") or paid.get("receiptId"),
         psp=paid.get("by"),
         stand_in=paid.get("source") == "stand-in",
+        method=paid_with.get("method"),
+        fee=paid_with.get("fee"),
+        payer_fiscal_code=payer.get("fiscalCode"),
+        payer_name=payer.get("fullName"),
     )
 
 
@@ -103,11 +132,16 @@ class PaidIndex(PaidPositions, Protocol):
 
 
 def receipt_content(entry: Document) -> ReceiptContent:
-    """A receipt for the EC from what the archive holds of the payment. The archive does not
-    know the payer, the method, the PSP's fee or the transaction: those print as not
-    available, and the amount is what the EC received."""
+    """A receipt for the EC from what the archive holds of the payment: the payer, the method
+    and the PSP's fee as the payment's outcome named them (``paidWith``); what it did not name,
+    and the transaction (the PSP's own), print as not available."""
     row = row_of(entry)
     unknown = "n.d. (not available)"
+    payer = (
+        ReceiptParty(row.payer_fiscal_code, row.payer_name)
+        if row.payer_fiscal_code
+        else ReceiptParty(unknown)
+    )
     return ReceiptContent(
         receipt_id=row.receipt_id or unknown,
         transaction_id=unknown,
@@ -116,13 +150,13 @@ def receipt_content(entry: Document) -> ReceiptContent:
         ec_fiscal_code=entry["paFiscalCode"],
         description=row.description,
         amount=row.amount,
-        fee=0,
+        fee=row.fee or 0,
         psp_id=row.psp or unknown,
         psp_name=row.psp or unknown,
-        method=unknown,
+        method=METHODS.get(row.method or "", row.method or unknown),
         paid_at=datetime.fromisoformat(row.paid_at),
         debtor=ReceiptParty(row.debtor_fiscal_code, row.debtor_name),
-        payer=ReceiptParty(unknown),
+        payer=payer,
         iuv=row.iuv,
         stand_in=row.stand_in,
     )
@@ -196,6 +230,10 @@ class BackOfficePayments:
                         row.receipt_id or "",
                         row.psp or "",
                         "true" if row.stand_in else "false",
+                        row.method or "",
+                        "" if row.fee is None else str(row.fee),
+                        row.payer_fiscal_code or "",
+                        row.payer_name or "",
                     ]
                 )
             if len(found) < CSV_PAGE:

@@ -9,10 +9,12 @@ a viewer reads, an editor reads and writes, anyone else gets 403.
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from shared.backoffice.models import BackOfficePosition, EcAccess, Me, PositionList
 from shared.backoffice.principal import Principal
 from shared.notices import rules
+from shared.notices.events import WriteNote
 from shared.notices.models import Position, PositionIn
 from shared.notices.search import MAX_PAGE, PositionFilter, PositionSearch
 from shared.notices.service import NoticeArchive
@@ -72,10 +74,17 @@ class BackOffice:
         return await self._archive.get(ec, nav, now=now)
 
     async def create(
-        self, principal: Principal, ec: str, position: BackOfficePosition, *, now: datetime
+        self,
+        principal: Principal,
+        ec: str,
+        position: BackOfficePosition,
+        *,
+        now: datetime,
+        from_: str | None = None,
     ) -> Position:
         """A new position; 409 naming ``iuv`` if the EC has one with that IUV already (the form
-        creates: an edit is :meth:`edit`)."""
+        creates: an edit is :meth:`edit`). Every write notes who asked and from where
+        (``from_``) with the position, for the EC's journal."""
         (await self.user(principal)).may_edit(ec)
         _same_ec(ec, position)
         if rules.is_present(await self._archive.stored(ec, position.iuv)):
@@ -89,7 +98,8 @@ class BackOffice:
                 status=422,
                 errors=[{"loc": ["amount"], "type": "greater_than", "msg": "more than 0 cents"}],
             )
-        return await self._publish(ec, position, now=now)
+        note = _note(principal, from_, "Creazione posizione", _sent(position))
+        return await self._publish(ec, position, now=now, note=note)
 
     async def edit(
         self,
@@ -99,6 +109,7 @@ class BackOffice:
         position: BackOfficePosition,
         *,
         now: datetime,
+        from_: str | None = None,
     ) -> Position:
         """Change the position ``nav``: the archive's update (its rules decide what may change)."""
         (await self.user(principal)).may_edit(ec)
@@ -110,10 +121,11 @@ class BackOffice:
                 status=422,
                 errors=[{"loc": ["iuv"], "type": "iuv_changed", "msg": f"is {current.iuv}"}],
             )
-        return await self._publish(ec, position, now=now)
+        note = _note(principal, from_, "Modifica posizione", _sent(position))
+        return await self._publish(ec, position, now=now, note=note)
 
     async def invalidate(
-        self, principal: Principal, ec: str, nav: str, *, now: datetime
+        self, principal: Principal, ec: str, nav: str, *, now: datetime, from_: str | None = None
     ) -> Position:
         """Invalidate the position ``nav``: the archive's write with amount 0."""
         (await self.user(principal)).may_edit(ec)
@@ -124,12 +136,30 @@ class BackOffice:
                 "amount": 0,
             }
         )
-        return await self._publish(ec, zero, now=now)
+        note = _note(principal, from_, "Annullamento posizione", {"amount": 0})
+        return await self._publish(ec, zero, now=now, note=note)
 
-    async def _publish(self, ec: str, position: PositionIn, *, now: datetime) -> Position:
+    async def _publish(
+        self, ec: str, position: PositionIn, *, now: datetime, note: WriteNote
+    ) -> Position:
         party = await self._archive.ecs.get(ec)
-        answer = await self._archive.publish(party, position, segregation_codes=None, now=now)
+        answer = await self._archive.publish(
+            party, position, segregation_codes=None, now=now, note=note
+        )
         return await self._archive.get(ec, answer.nav, now=now)
+
+
+def _note(
+    principal: Principal, from_: str | None, action: str, fields: dict[str, Any]
+) -> WriteNote:
+    name = principal.name[:200] if principal.name else None
+    by = {"objectId": principal.object_id, "name": name, "from": from_}
+    return WriteNote(by=by, action=action, fields=fields)
+
+
+def _sent(position: BackOfficePosition) -> dict[str, Any]:
+    """The fields a form sent, for the journal's write entry."""
+    return position.model_dump(mode="json", by_alias=True, exclude_none=True)
 
 
 _WRITABLE = {

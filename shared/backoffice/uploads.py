@@ -18,7 +18,8 @@ from typing import Any, Literal
 from shared.backoffice.principal import Principal
 from shared.backoffice.service import BackOffice
 from shared.notices.bulk import Bulks
-from shared.notices.bulk_models import BulkAccepted, BulkReport
+from shared.notices.bulk_journal import UploadNote
+from shared.notices.bulk_models import BulkAccepted, BulkReport, UploadActor
 from shared.notices.models import MAX_UPLOAD_BYTES
 from shared.notices.service import EcDirectory
 from shared.platform.errors import Invalid, PayloadTooLarge
@@ -43,19 +44,26 @@ class BackOfficeUploads:
         file_format: FileFormat,
         *,
         now: datetime,
+        file_name: str | None = None,
+        from_: str | None = None,
     ) -> BulkAccepted:
-        """Upload ``raw`` (editors): 202 with the bulk's id; its report is :meth:`report`."""
+        """Upload ``raw`` (editors): 202 with the bulk's id; its report is :meth:`report`.
+        The EC's journal records that it started (who, ``file_name``, from where: ``from_``)
+        and, once its chunks are done, that it finished with its counts."""
         (await self._office.user(principal)).may_edit(ec)
         if len(raw) > MAX_UPLOAD_BYTES:
             raise PayloadTooLarge(f"a file is at most {MAX_UPLOAD_BYTES} bytes: split it")
         body = csv_to_ndjson(raw, ec) if file_format == "csv" else raw
         party = await self._ecs.get(ec)
+        name = principal.name[:200] if principal.name else None
+        actor = UploadActor(object_id=principal.object_id, name=name, from_=from_)
         return await self._bulks.submit(
             party,
             body,
             segregation_codes=None,
             now=now,
             report_url=f"/api/bo/v1/ecs/{ec}/uploads/{{bulk_id}}",
+            note=UploadNote(ec=ec, actor=actor, file_name=file_name),
         )
 
     async def report(self, principal: Principal, ec: str, bulk_id: str) -> BulkReport:

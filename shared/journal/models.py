@@ -14,6 +14,10 @@ Kind = Literal[
     "position.paid",
     "position.expired",
     "receipt.delivered",
+    "upload.started",
+    "upload.finished",
+    "station.standin.entered",
+    "station.standin.exited",
     "signin",
     "write",
 ]

@@ -16,38 +16,26 @@ import base64
 import binascii
 import hashlib
 import logging
-import re
-import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError, field_validator
+from pydantic import ValidationError
 
-from shared.journal.models import KINDS, NOTICE_EVENT_KINDS, Entry, EntryPage, Kind, Who
+from shared.journal.events import JOURNAL_MESSAGE, SUMMARIES
+from shared.journal.models import KINDS, Entry, EntryPage, Kind, Who
 from shared.platform.errors import Invalid, PermanentError
-from shared.platform.values import MAX_JSON_INT, BoundedDateTime, SafeText, decode_json
+from shared.platform.values import decode_json
 
 logger = logging.getLogger(__name__)
-
-_ISO_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ]")
 
 Document = dict[str, Any]
 ROME = ZoneInfo("Europe/Rome")
 MAX_PAGE = 100
 MAX_DAYS = 400
 """The longest date range one search covers (one query per month of it, at most 14)."""
-
-SUMMARIES: dict[str, str] = {
-    "position.created": "Posizione creata",
-    "position.updated": "Posizione modificata",
-    "position.invalidated": "Posizione annullata",
-    "position.paid": "Posizione pagata",
-    "position.expired": "Posizione scaduta",
-    "signin": "Accesso al back office",
-}
 
 
 class JournalStore(Protocol):
@@ -121,41 +109,6 @@ def decode_cursor(cursor: str) -> str:
     return key
 
 
-class _NoticeData(BaseModel):
-    """What the journal reads of an archive event's data (shared/notices/events.py)."""
-
-    model_config = ConfigDict(populate_by_name=True, extra="ignore")
-
-    ec_fiscal_code: str = Field(alias="ecFiscalCode", pattern=r"^[0-9]{11}$")
-    notice_code: str = Field(alias="noticeCode", pattern=r"^[0-9]{18}$")
-    iuv: SafeText = Field(max_length=35)
-    debtor_fiscal_code: SafeText = Field(alias="debtorFiscalCode", max_length=64)
-    description: SafeText = Field(max_length=1000)
-    amount: StrictInt = Field(ge=0, le=10**13)
-    due_date: SafeText = Field(alias="dueDate", max_length=40)
-    status: SafeText = Field(max_length=20)
-    seq: StrictInt = Field(ge=1, le=MAX_JSON_INT)
-
-
-class ArchiveEvent(BaseModel):
-    """An archive event as it arrives on the journal's queue (the outbox's envelope)."""
-
-    model_config = ConfigDict(populate_by_name=True, extra="ignore")
-
-    id: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._:-]+$")
-    type: str
-    created_at: BoundedDateTime = Field(alias="createdAt")
-    data: _NoticeData
-
-    @field_validator("created_at", mode="before")
-    @classmethod
-    def _written_out(cls, value: Any) -> Any:
-        # pydantic reads a string of digits as seconds (or ms) since 1970, as a number
-        if isinstance(value, str) and not _ISO_TIME.match(value):
-            raise ValueError("createdAt is an ISO 8601 date-time")
-        return value
-
-
 class Journal:
     def __init__(self, store: JournalStore, *, retention_days: int) -> None:
         self._store = store
@@ -174,32 +127,21 @@ class Journal:
             logger.info("journal entry %s exists already: nothing written", entry.id)
         return written
 
-    async def take_notice_event(self, body: bytes) -> Entry:
-        """Record one archive event (the queue's message body) and return its entry.
+    async def take_event(self, body: bytes) -> Entry:
+        """Record one message of the journal's queue (:mod:`shared.journal.events`) and
+        return its entry.
 
         Raises:
-            PermanentError: not an archive event.
+            PermanentError: not a message the journal reads.
         """
         try:
-            event = ArchiveEvent.model_validate(decode_json(body))
+            event = JOURNAL_MESSAGE.validate_python(decode_json(body))
         except Invalid as error:
-            raise PermanentError(f"not an archive event: {error.detail}") from None
+            raise PermanentError(f"not a journal event: {error.detail}") from None
         except ValidationError as error:
             fields = sorted({".".join(str(p) for p in e["loc"]) for e in error.errors()})
-            raise PermanentError(f"not an archive event (check {', '.join(fields)})") from None
-        kind = NOTICE_EVENT_KINDS.get(event.type)
-        if kind is None:
-            raise PermanentError(f"not an archive event type: {event.type[:40]!r}")
-        data = event.data
-        entry = Entry(
-            id=event.id,
-            ec=data.ec_fiscal_code,
-            at=event.created_at.astimezone(UTC),
-            kind=kind,
-            object=data.notice_code,
-            summary=SUMMARIES[kind],
-            fields=data.model_dump(by_alias=True, exclude={"ec_fiscal_code", "notice_code"}),
-        )
+            raise PermanentError(f"not a journal event (check {', '.join(fields)[:300]})") from None
+        entry = event.entry()
         await self.record(entry)
         return entry
 
@@ -221,33 +163,6 @@ class Journal:
                     summary=SUMMARIES["signin"],
                 )
             )
-
-    async def write(
-        self,
-        ec: str,
-        who: Who,
-        *,
-        action: str,
-        object_: str | None,
-        from_: str | None,
-        fields: dict[str, Any],
-        now: datetime,
-    ) -> None:
-        """Record a back-office user's write (who and from where; the archive's own event
-        records what the position became)."""
-        await self.record(
-            Entry(
-                id=f"write-{uuid.uuid4()}",
-                ec=ec,
-                at=now,
-                kind="write",
-                object=object_,
-                who=who,
-                from_=from_,
-                summary=action,
-                fields=fields,
-            )
-        )
 
     async def search(
         self, ec: str, where: JournalFilter, *, cursor: str | None, limit: int

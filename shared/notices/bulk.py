@@ -37,15 +37,16 @@ from pydantic import ValidationError
 from shared.notices import rules
 from shared.notices.access import authorize_write
 from shared.notices.blobs import BlobMissing, BlobStore
+from shared.notices.bulk_journal import UploadNote, journal_of, stamp, tell_if_finished
 from shared.notices.bulk_models import (
-    BULK_ID,
     SUCCESS,
     BulkAccepted,
     BulkReport,
     ChunkTask,
-    RejectedLine,
     UploadOperation,
 )
+from shared.notices.bulk_report import bulk_report
+from shared.notices.events import Publisher
 from shared.notices.files import UploadedFiles
 from shared.notices.framing import frame, reason_of, reason_of_refusal
 from shared.notices.models import MAX_UPLOAD_BYTES, PositionIn, accept
@@ -101,7 +102,10 @@ class Bulks:
         queue: str,
         chunk_lines: int,
         concurrency: int,
+        journal: tuple[str, Publisher] | None = None,
     ) -> None:
+        """``journal``: the journal's queue and the publisher of the bulks' outboxes, to tell
+        an EC's journal of its back-office uploads (:mod:`shared.notices.bulk_journal`)."""
         self._archive = archive
         self._store = store
         self._blobs = blobs
@@ -110,6 +114,7 @@ class Bulks:
         self._queue = queue
         self._chunk_lines = chunk_lines
         self._concurrency = concurrency
+        self._journal = journal
         self.files = UploadedFiles(store)
         """pagoPA's status, report and list of uploaded files."""
 
@@ -122,13 +127,17 @@ class Bulks:
         segregation_codes: Sequence[str] | None,
         now: datetime,
         report_url: str,
+        note: UploadNote | None = None,
     ) -> BulkAccepted:
-        """Store and fan out an upload; the positions are written by the queue's workers."""
+        """Store and fan out an upload; the positions are written by the queue's workers.
+        ``note``: a back-office upload, which its EC's journal records."""
         if len(raw) > MAX_UPLOAD_BYTES:  # before any work on it
             raise PayloadTooLarge(f"an upload is at most {MAX_UPLOAD_BYTES} bytes: split it")
         framed = await asyncio.to_thread(frame, raw, chunk_lines=self._chunk_lines)
         bulk_id = uuid.uuid4().hex
         blob = f"{now:%Y/%m/%d}/{bulk_id}.ndjson"
+        queue = self._journal[0] if note is not None and self._journal is not None else None
+        journal = journal_of(note, framed.positions, len(framed.chunks)) if note and queue else None
         # everything is built (and so validated) before the first write
         tasks = [
             ChunkTask(
@@ -143,6 +152,7 @@ class Bulks:
                 segregation_codes=list(segregation_codes)
                 if segregation_codes is not None
                 else None,
+                journal=journal,
             )
             for i, c in enumerate(framed.chunks)
         ]
@@ -157,20 +167,22 @@ class Bulks:
                 for t in tasks
             ],
         )
-        await self._store.create_bulk(
-            {
-                "id": BULK_DOC_ID,
-                "pk": bulk_id,
-                "kind": "bulk",
-                "bulkId": bulk_id,
-                "partyId": party.party_id,
-                "receivedAt": received_at,
-                "blob": blob,
-                "accepted": framed.positions,
-                "chunks": len(tasks),
-                "segregationCodes": list(segregation_codes) if segregation_codes else None,
-            }
-        )
+        bulk: dict[str, Any] = {
+            "id": BULK_DOC_ID,
+            "pk": bulk_id,
+            "kind": "bulk",
+            "bulkId": bulk_id,
+            "partyId": party.party_id,
+            "receivedAt": received_at,
+            "blob": blob,
+            "accepted": framed.positions,
+            "chunks": len(tasks),
+            "segregationCodes": list(segregation_codes) if segregation_codes else None,
+        }
+        events = stamp(bulk, note, journal, queue=queue, now=now) if note and journal else []
+        await self._store.create_bulk(bulk)
+        if events and self._journal is not None:
+            self._journal[1].publish_soon(bulk, only=events)
         logger.info(
             "bulk %s of %s: %d positions in %d chunks",
             bulk_id,
@@ -198,6 +210,7 @@ class Bulks:
     async def process(self, task: ChunkTask, *, now: datetime) -> None:
         """Write a chunk's lines and record its result, once."""
         if await retry_transient(lambda: self._store.chunk_done(task.bulk_id, task.chunk)):
+            await self._tell_if_finished(task, now=now)  # a crash may have come before it
             return
         try:
             data = await retry_transient(
@@ -259,6 +272,11 @@ class Bulks:
                 for code in SUCCESS
             }
         await retry_transient(lambda: self._store.record_chunk(result))
+        await self._tell_if_finished(task, now=now)
+
+    async def _tell_if_finished(self, task: ChunkTask, *, now: datetime) -> None:
+        if self._journal is not None:
+            await tell_if_finished(task, self._store, self._sender, self._journal[0], now=now)
 
     async def _line(self, task: ChunkTask, party: Party | None, number: int, raw: bytes) -> Outcome:
         """How the line ends: written (its HTTP-like status and IUPD), or why it is not."""
@@ -407,38 +425,4 @@ class Bulks:
     # ------------------------------------------------------------------ report
     async def report(self, bulk_id: str, *, party: Party | None) -> BulkReport:
         """Where a bulk stands; for the party that submitted it (``None``: an operator)."""
-        if not BULK_ID.fullmatch(bulk_id):
-            raise Invalid(
-                "a bulk id is 32 hexadecimal characters",
-                errors=[
-                    {
-                        "loc": ["path", "id"],
-                        "type": "pattern",
-                        "msg": "32 lowercase hexadecimal characters",
-                    }
-                ],
-            )
-        bulk = await self._store.get_bulk(bulk_id)
-        if bulk is None:
-            raise NotFound(f"no bulk {bulk_id}")
-        if party is not None and party.party_id != bulk["partyId"]:
-            raise Forbidden(f"bulk {bulk_id} was submitted by another party")
-        chunks = await self._store.chunks(bulk_id)
-        written = sum(int(c["written"]) for c in chunks)
-        rejected: list[dict[str, Any]] = sorted(
-            (r for c in chunks for r in c["rejected"]), key=lambda r: int(r["line"])
-        )
-        pending = int(bulk["accepted"]) - written - len(rejected)
-        return BulkReport(
-            bulk_id=bulk_id,
-            party_id=bulk["partyId"],
-            status="COMPLETED" if len(chunks) >= int(bulk["chunks"]) else "PROCESSING",
-            received_at=datetime.fromisoformat(bulk["receivedAt"]),
-            accepted=int(bulk["accepted"]),
-            written=written,
-            rejected=len(rejected),
-            pending=max(0, pending),
-            chunks=int(bulk["chunks"]),
-            chunks_done=len(chunks),
-            rejected_lines=[RejectedLine.model_validate(r) for r in rejected],
-        )
+        return await bulk_report(self._store, bulk_id, party=party)

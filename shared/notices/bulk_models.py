@@ -72,6 +72,28 @@ JSON of ``gpd-4-aca_massive_v2``: a list of GPD payment positions, or of IUPDs t
 UploadOperation = Literal["upsert", "delete"]
 
 
+class UploadActor(BaseModel):
+    """Who uploaded a file from the back office, and from where (for the EC's journal)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    object_id: SafeText = Field(alias="objectId", min_length=1, max_length=100)
+    name: SafeText | None = Field(default=None, max_length=200)
+    from_: SafeText | None = Field(default=None, alias="from", max_length=64)
+
+
+class UploadJournal(BaseModel):
+    """What a chunk of a back-office upload carries so that the chunk that completes the
+    upload can tell the EC's journal (docs/journal.md): the EC, the file, its size."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    ec: str = Field(pattern=r"^[0-9]{11}$")
+    file_name: SafeText | None = Field(default=None, alias="fileName", max_length=255)
+    lines: StrictInt = Field(ge=0, le=MAX_POSITIONS)
+    chunks: StrictInt = Field(ge=1, le=MAX_POSITIONS)
+
+
 class ChunkTask(BaseModel):
     """The queue message of one batch of a bulk upload: a byte range of the stored upload.
 
@@ -98,6 +120,9 @@ class ChunkTask(BaseModel):
         alias="paFiscalCode",
         pattern=PARTY_ID,
         description="The EC an uploaded file is for (pagoPA's upload names it in its path).",
+    )
+    journal: UploadJournal | None = Field(
+        default=None, description="A back-office upload: what its EC's journal is told."
     )
 
 

@@ -12,12 +12,17 @@ write can move it back, and payments and expiry leave it as it is.)
 
 Destinations are a tuple of queue names chosen in the composition root (one queue per
 consumer): adding a consumer is adding its queue there.
+
+A write made for a person (the back office's create, edit and invalidate) may carry a
+:class:`WriteNote`: who asked and from where. It becomes one ``NoticeWriteNoted`` event for
+``notes_queue`` (the journal's) in the same outbox, so the note is as durable as the write and
+the caller's answer never waits on the journal.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -75,11 +80,39 @@ def kind_of(before: Document | None, after: Document) -> str:
 
 
 @dataclass(frozen=True)
+class WriteNote:
+    """Who asked for a write and from where (``by``: ``objectId``, ``name``, ``from``), what
+    they did (``action``, a short sentence) and the fields they sent."""
+
+    by: dict[str, Any]
+    action: str
+    fields: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class ArchiveEvents:
-    """Where the archive's events go: ``queues`` (one per consumer) through ``publisher``."""
+    """Where the archive's events go: ``queues`` (one per consumer) through ``publisher``;
+    a write's :class:`WriteNote` goes to ``notes_queue`` (None: notes are dropped)."""
 
     queues: tuple[str, ...]
     publisher: Publisher
+    notes_queue: str | None = None
+
+    def noted(self, document: Document, note: WriteNote, *, now: datetime) -> list[Event]:
+        """Put ``note``'s event in ``document``'s outbox (in place) and return it."""
+        if self.notes_queue is None:
+            return []
+        data = {
+            "ecFiscalCode": document["paFiscalCode"],
+            "noticeCode": document["nav"],
+            "by": note.by,
+            "action": note.action,
+            "fields": note.fields,
+        }
+        event = Event.new("NoticeWriteNoted", self.notes_queue, data, now=now)
+        document["outbox"] = list(document.get("outbox") or [])  # not the list read
+        add_events(document, [event])
+        return [event]
 
     def stamp(self, before: Document | None, after: Document, *, now: datetime) -> list[Event]:
         """Put the events of the write ``before`` -> ``after`` in ``after`` (in place: its

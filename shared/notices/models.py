@@ -278,6 +278,28 @@ def accept(position: PositionIn) -> PositionIn:
 
 
 # ------------------------------------------------------------------ stored and returned
+class Payer(BaseModel):
+    """Who paid, as the PSP's outcome named them (pagoPA's ``ctSubject``: an identifier of up to
+    16 characters, a full name of up to 70)."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+
+    fiscal_code: str = Field(alias="fiscalCode", min_length=1, max_length=35)
+    full_name: str | None = Field(default=None, alias="fullName", max_length=140)
+
+
+class PaidWith(BaseModel):
+    """How a position was paid, as the payment's outcome says: stored with the position
+    (``paidWith``) for the EC's receipts and payments list, never returned by the archive's
+    own routes (its ``Position`` ignores it)."""
+
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
+
+    method: str = Field(min_length=1, max_length=35, description="pagoPA's code: CP, BBT, PPAL...")
+    fee: int = Field(ge=0, le=10**13, description="The PSP's fee, euro cents.")
+    payer: Payer | None = None
+
+
 class Change(BaseModel):
     """One entry of a position's history: who, when, what."""
 

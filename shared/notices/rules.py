@@ -348,8 +348,10 @@ def pay(
     stand_in: bool,
     now: datetime,
     check_payable: bool | None = None,
+    paid_with: dict[str, Any] | None = None,
 ) -> Document | None:
     """The document PAID with ``receipt_id``; None if it already is (the same receipt).
+    ``paid_with``: how it was paid (method, fee, payer), kept as ``paidWith``.
 
     In stand-in the archive is the only truth, so only a payable position (VALID, not past an
     expiry that switches it, payStandIn) may be paid. Otherwise the EC's own system accepted
@@ -388,6 +390,7 @@ def pay(
         "paidAt": fixed_time(paid_at),
         "updatedAt": fixed_time(now),
         "history": _with_history(current, change),
+        **({"paidWith": paid_with} if paid_with else {}),
     }
 
 

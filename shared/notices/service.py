@@ -31,7 +31,7 @@ from cachetools import TTLCache
 
 from shared.notices import rules
 from shared.notices.access import EC, NODE_NAV, authorize_write, check_keys, check_read_keys
-from shared.notices.events import ArchiveEvents
+from shared.notices.events import ArchiveEvents, WriteNote
 from shared.notices.identity import (
     AUX_DIGIT,
     default_nav,
@@ -42,7 +42,14 @@ from shared.notices.identity import (
     position_id,
     segregation_code,
 )
-from shared.notices.models import DebtPositionResponse, Position, PositionIn, accept, answer_of
+from shared.notices.models import (
+    DebtPositionResponse,
+    PaidWith,
+    Position,
+    PositionIn,
+    accept,
+    answer_of,
+)
 from shared.notices.rules import Document, NotThere, Outcome, Write
 from shared.notices.store import NoticeStore
 from shared.notices.times import fixed_time, in_utc
@@ -127,10 +134,18 @@ class NoticeArchive:
         self.ecs = ecs
         self._events = events
 
-    async def _write(self, current: Document | None, document: Document, now: datetime) -> Document:
-        """Store ``document`` over ``current`` (None: create) with the events of the change in
-        its outbox, then hand them to the publisher."""
+    async def _write(
+        self,
+        current: Document | None,
+        document: Document,
+        now: datetime,
+        note: WriteNote | None = None,
+    ) -> Document:
+        """Store ``document`` over ``current`` (None: create) with the events of the change
+        (and ``note``'s) in its outbox, then hand them to the publisher."""
         events = self._events.stamp(current, document, now=now) if self._events else []
+        if note is not None and self._events is not None:
+            events += self._events.noted(document, note, now=now)
         written = await self._put(current, document)
         if self._events is not None:
             self._events.publish(written, events)
@@ -144,9 +159,11 @@ class NoticeArchive:
         *,
         segregation_codes: Sequence[str] | None,
         now: datetime,
+        note: WriteNote | None = None,
     ) -> DebtPositionResponse:
         """paCreatePosition: create, update or invalidate one position; returns it as pagoPA's
-        ``DebtPositionResponse``."""
+        ``DebtPositionResponse``. ``note``: who asked, written with the position (even a
+        write that changes nothing stores it)."""
         ec = await self.ecs.get(position.pa_fiscal_code)
         authorize_write(party, position, segregation_codes)
         accept(position)
@@ -159,12 +176,14 @@ class NoticeArchive:
             company_name=ec.name,
             default_iban=ec.default_iban,
         )
-        _, document = await self.apply(write, assume_absent=position.amount > 0)
+        _, document = await self.apply(write, assume_absent=position.amount > 0, note=note)
         if not rules.is_present(document):  # an older amount 0 behind a newer one
             raise NotThere(document)
         return answer_of(document, rules.effective_status(document, now=now))
 
-    async def apply(self, write: Write, *, assume_absent: bool = False) -> tuple[Outcome, Document]:
+    async def apply(
+        self, write: Write, *, assume_absent: bool = False, note: WriteNote | None = None
+    ) -> tuple[Outcome, Document]:
         """Apply ``write`` with ETag concurrency; returns its outcome and the stored document.
 
         ``assume_absent`` tries a create before any read (one round trip for a new position
@@ -189,10 +208,13 @@ class NoticeArchive:
                 raise
             if decision.document is None:
                 assert document is not None
-                return decision.outcome, document
+                if note is None or self._events is None:
+                    return decision.outcome, document
+                # nothing changes, but the person's write is noted all the same
+                return decision.outcome, await self._write(document, dict(document), write.at, note)
             if claims_nav and not rules.is_present(document):  # it creates the position
                 await self._claim_nav(write)
-            return decision.outcome, await self._write(document, decision.document, write.at)
+            return decision.outcome, await self._write(document, decision.document, write.at, note)
 
         return await retry_on_stale(
             step, conflict=_kept_changing(write.doc_id), attempts=MAX_ATTEMPTS
@@ -296,9 +318,11 @@ class NoticeArchive:
         stand_in: bool,
         now: datetime,
         check_payable: bool | None = None,
+        paid_with: PaidWith | None = None,
     ) -> Position:
         """Record a payment: the position becomes PAID with ``receipt_id`` (the same receipt
         again changes nothing). For the payment gateway, in stand-in and normal mode alike.
+        ``paid_with``: the method, the PSP's fee and the payer, for the EC's receipts.
 
         ``check_payable`` (default: ``stand_in``): refuse a position not payable in stand-in.
         The gateway checks that when it activates and records the outcome without it: the
@@ -326,6 +350,7 @@ class NoticeArchive:
                 stand_in=stand_in,
                 now=now,
                 check_payable=stand_in if check_payable is None else check_payable,
+                paid_with=paid_with.model_dump(mode="json", by_alias=True) if paid_with else None,
             )
             assert current is not None
             if paid is None:

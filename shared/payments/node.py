@@ -20,6 +20,7 @@ from shared.standin.models import (
     NoticeRef,
     OutcomeIn,
     OutcomeOut,
+    OutcomePayer,
 )
 
 __all__ = ["PAYMENT_METHOD", "GatewayNode"]
@@ -91,7 +92,9 @@ class GatewayNode:
         paid_at: datetime,
         fee: int,
         now: datetime,
+        payer_fiscal_code: str | None = None,
     ) -> OutcomeOut:
+        payer = OutcomePayer(fiscal_code=payer_fiscal_code) if payer_fiscal_code else None
         request = OutcomeIn(
             payment_token=payment_token,
             outcome="OK" if ok else "KO",
@@ -100,5 +103,6 @@ class GatewayNode:
             payment_date_time=paid_at,
             payment_method=PAYMENT_METHOD,
             fee=fee,
+            payer=payer,
         )
         return await self._gateway.outcome(await self._party(), request, now=now)

@@ -67,6 +67,7 @@ class PaymentNode(Protocol):
         paid_at: datetime,
         fee: int,
         now: datetime,
+        payer_fiscal_code: str | None = None,
     ) -> OutcomeOut: ...
 
 

@@ -212,6 +212,7 @@ class Settlement:
                 paid_at=transaction.paid_at,
                 fee=transaction.fee,
                 now=now,
+                payer_fiscal_code=transaction.payer_fiscal_code,
             )
         except (DependencyError, UpstreamFailed) as error:
             logger.warning("outcome of %s not sent yet: %s", transaction.transaction_id, error)

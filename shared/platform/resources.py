@@ -47,6 +47,7 @@ _WITH_OUTBOX = (
     "wallet_container",
     "cashback_container",
     "notices_container",
+    "notice_bulks_container",  # a back-office upload's journal events (notices/bulk_journal)
     "standin_container",
     "payments_container",
 )

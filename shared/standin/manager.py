@@ -11,15 +11,16 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from cachetools import TTLCache
 
 from shared.parties.models import PARTY_ID
 from shared.platform.cosmos import Document
 from shared.platform.errors import DependencyError, NotFound
+from shared.platform.outbox import Event, add_events
 from shared.platform.retry import retry_on_stale
 from shared.standin import rules
 from shared.standin.models import (
@@ -44,6 +45,12 @@ HISTORY = 100
 STATIONS_REMEMBERED = 10_000
 """Stations whose mode a process remembers at most (a bound only: they expire after ttl)."""
 MAX_ATTEMPTS = 8
+
+
+class Publisher(Protocol):
+    def publish_soon(self, document: Document, *, only: Collection[Event] | None = None) -> None:
+        """Send these events of the written document soon (the outbox's publish_soon)."""
+        ...
 
 
 def effective_mode(document: Document | None) -> Mode:
@@ -116,12 +123,16 @@ class Manager:
         client: StationCalls,
         states: StationStates,
         rules_: Thresholds,
+        journal: tuple[str, Publisher] | None = None,
     ) -> None:
+        """``journal``: the journal's queue and the publisher of the stand-in's outboxes: a
+        station's change of effective mode is told to the journal of each EC it acts for."""
         self._store = store
         self._stations = stations
         self._client = client
         self._states = states
         self._rules = rules_
+        self._journal = journal
 
     async def _update(
         self, station_id: str, change: Callable[[Document], Document | None]
@@ -129,12 +140,15 @@ class Manager:
         """Apply ``change`` to the station's document (created on first use), ETag-guarded;
         ``change`` returns None for "nothing to write"."""
 
+        told: list[Event] = []
+
         async def step() -> Document:
             current = await self._store.get(station_key(station_id))
             base = current or _new_station(station_id)
             updated = change(dict(base))
             if updated is None:
                 return base
+            told[:] = await self._mode_events(station_id, base, updated)
             written = await (
                 self._store.replace(updated) if current is not None else self._store.create(updated)
             )
@@ -142,7 +156,42 @@ class Manager:
             return written
 
         busy = DependencyError("cosmos", f"station {station_id} kept changing", retry_after=1)
-        return await retry_on_stale(step, conflict=busy, attempts=MAX_ATTEMPTS)
+        written = await retry_on_stale(step, conflict=busy, attempts=MAX_ATTEMPTS)
+        if told and self._journal is not None:
+            self._journal[1].publish_soon(written, only=told)
+        return written
+
+    async def _mode_events(self, station_id: str, base: Document, updated: Document) -> list[Event]:
+        """When ``updated`` changes the station's effective mode, one event per EC it acts
+        for, put in ``updated``'s outbox (the same write): the EC's journal records the entry
+        or the exit with the reason and author of the history entry that made it."""
+        after = effective_mode(updated)
+        if self._journal is None or effective_mode(base) == after or not updated.get("history"):
+            return []
+        party = await self._stations.party(station_id)
+        ecs = sorted(party.acts_for) if party is not None and party.role == "station" else []
+        last = updated["history"][-1]
+        type_ = "StationStandInEntered" if after == "STANDIN" else "StationStandInExited"
+        at = datetime.fromisoformat(last["at"])
+        events = [
+            Event.new(
+                type_,
+                self._journal[0],
+                {
+                    "ecFiscalCode": ec,
+                    "stationId": station_id,
+                    "at": last["at"],
+                    "mode": after,
+                    "reason": last["reason"],
+                    "by": last["by"],
+                },
+                now=at,
+            )
+            for ec in ecs
+        ]
+        updated["outbox"] = list(updated.get("outbox") or [])  # not the list ``base`` holds
+        add_events(updated, events)
+        return events
 
     # ------------------------------------------------------------------ the 5-minute run
     async def evaluate(self, *, now: datetime) -> list[HistoryEntry]:

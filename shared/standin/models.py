@@ -63,6 +63,15 @@ class ActivateIn(NoticeRef):
     )
 
 
+class OutcomePayer(_Strict):
+    """The payer a PSP names in its outcome (pagoPA's ``ctSubject``)."""
+
+    fiscal_code: SafeText = Field(
+        alias="fiscalCode", min_length=2, max_length=16, description="Its unique identifier."
+    )
+    full_name: SafeText | None = Field(default=None, alias="fullName", max_length=70)
+
+
 class OutcomeIn(_Strict):
     payment_token: str = Field(alias="paymentToken", pattern=PAYMENT_TOKEN)
     outcome: Literal["OK", "KO"]
@@ -83,6 +92,10 @@ class OutcomeIn(_Strict):
         description="e.g. CP (card), BBT (bank transfer), PPAL.",
     )
     fee: StrictInt = Field(ge=0, le=MAX_AMOUNT, description="The PSP's fee, euro cents.")
+    payer: OutcomePayer | None = Field(
+        default=None,
+        description="Who paid, when the PSP knows (the node's sendPaymentOutcomeV2 details.payer).",
+    )
 
 
 class NoticeAnswer(_Out):

@@ -24,7 +24,7 @@ from lxml import etree
 from pydantic import ValidationError
 
 from shared.pagopa import faults, psp, soap
-from shared.pagopa.common import Response
+from shared.pagopa.common import Response, Subject
 from shared.pagopa.faults import Fault
 from shared.pagopa.xml import XmlModel
 from shared.parties.models import Party
@@ -45,6 +45,7 @@ from shared.standin.models import (
     NoticeRef,
     OutcomeIn,
     OutcomeOut,
+    OutcomePayer,
 )
 from shared.standin.stations import NO_STATION, UNKNOWN_EC
 
@@ -248,6 +249,7 @@ class Node:
                     payment_date_time=now,
                     payment_method=details.payment_method if details else "other",
                     fee=details.fee if details else 0,
+                    payer=_payer(details.payer if details else None),
                 )
             except ValidationError:
                 raise NotFound(
@@ -264,3 +266,9 @@ def _ec_of(request: psp.PspRequest) -> str | None:
 
 def _reply(answer: XmlModel, tag: etree.QName) -> Reply:
     return Reply(200, soap.serialise(answer.to_element(tag)))
+
+
+def _payer(subject: Subject | None) -> OutcomePayer | None:
+    if subject is None:
+        return None
+    return OutcomePayer(fiscal_code=subject.unique_identifier.value, full_name=subject.full_name)

@@ -19,7 +19,7 @@ import secrets
 from datetime import datetime
 from typing import Any, Protocol
 
-from shared.notices.models import Position
+from shared.notices.models import PaidWith, Position
 from shared.platform.cosmos import Document, StaleDocument
 from shared.platform.errors import Conflict, NotFound
 from shared.platform.outbox import Event, add_events
@@ -51,6 +51,7 @@ class Archive(Protocol):
         stand_in: bool,
         now: datetime,
         check_payable: bool | None = None,
+        paid_with: PaidWith | None = None,
     ) -> Position: ...
 
 
@@ -108,6 +109,9 @@ async def mark_paid(archive: Archive, paid: dict[str, Any], *, now: datetime) ->
             stand_in=paid["standIn"],
             now=now,
             check_payable=False,
+            paid_with=PaidWith.model_validate(
+                {"method": paid["paymentMethod"], "fee": paid["fee"], "payer": paid.get("payer")}
+            ),
         )
     except NotFound:
         if paid["standIn"]:
@@ -257,6 +261,9 @@ def with_outcome(
             "paymentDateTime": request.payment_date_time.isoformat(),
             "paymentMethod": request.payment_method,
             "fee": request.fee,
+            "payer": request.payer.model_dump(mode="json", by_alias=True)
+            if request.payer
+            else None,
             "standIn": token["standIn"],
             "stationId": token["stationId"],
             "recordedAt": now.isoformat(),

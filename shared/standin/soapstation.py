@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date, datetime, time
-from typing import Any
+from typing import Any, Literal
 
 import aiohttp
 from lxml import etree
@@ -145,6 +145,19 @@ TRANSFER_CATEGORY = "unspecified"
 """A transfer's category (pagoPA's taxonomy): the archive does not keep one."""
 
 
+def payer_subject(payer: dict[str, Any] | None) -> Subject | None:
+    """The payer a PSP's outcome named (``paid["payer"]``) as the receipt's ``ctSubject``: an
+    11-digit identifier is a legal person's VAT number (G), anything else a fiscal code (F)."""
+    if not payer or not payer.get("fiscalCode"):
+        return None
+    value = str(payer["fiscalCode"])[:16]
+    kind: Literal["F", "G"] = "G" if value.isdigit() and len(value) == 11 else "F"
+    return Subject(
+        unique_identifier=EntityUniqueIdentifier(type=kind, value=value),
+        full_name=cut(payer.get("fullName"), 70) or value,
+    )
+
+
 def receipt_request(
     station: StationRef,
     paid: dict[str, Any],
@@ -193,6 +206,7 @@ def receipt_request(
             description=text,
             company_name=company,
             debtor=debtor,
+            payer=payer_subject(paid.get("payer")),
             transfer_list=ec.TransferListPAV2(
                 transfer=[
                     ec.TransferPAV2(

@@ -1,11 +1,13 @@
 """The event journal through the dev host: an editor's writes reach it twice (the archive's
 events through JOURNAL_QUEUE, and the write with who and from where), a viewer reads and
-exports it, another EC's journal is refused, and nothing can change an entry."""
+exports it, an upload is recorded started and finished, another EC's journal is refused, and
+nothing can change an entry."""
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -97,6 +99,43 @@ def test_an_editors_writes_are_in_the_journal_with_who_and_from_where(host: Host
     assert export.status_code == 200
     rows = list(csv.DictReader(io.StringIO(export.text)))
     assert [r["id"] for r in rows] == [i["id"] for i in items]
+
+
+def test_an_upload_is_recorded_started_and_finished_with_its_counts(host: Host) -> None:
+    good = position(f"01{uuid.uuid4().int % 10**15:015d}")
+    lines = b"".join(
+        json.dumps(line).encode() + b"\n" for line in (good, {**good, "amount": "ten euros"})
+    )
+    uploaded = as_user(
+        host,
+        DEMO_EDITOR,
+        "POST",
+        f"/api/bo/v1/ecs/{DEMO_EC}/uploads",
+        data=lines,
+        headers={
+            "Content-Type": "application/x-ndjson",
+            "X-File-Name": "rate%20TARI.ndjson",
+            "X-Forwarded-For": CLIENT,
+        },
+    )
+    assert uploaded.status_code == 202, uploaded.text
+    bulk = uploaded.json()["bulkId"]
+
+    def both() -> list[dict[str, Any]] | None:
+        read = as_user(host, DEMO_VIEWER, "GET", JOURNAL, params={"ec": DEMO_EC, "object": bulk})
+        assert read.status_code == 200, read.text
+        items: list[dict[str, Any]] = read.json()["items"]
+        return items if len(items) == 2 else None
+
+    finished, started = wait_for(both, timeout=60)
+    assert (started["kind"], started["who"]["objectId"], started["from"]) == (
+        "upload.started",
+        DEMO_EDITOR.object_id,
+        CLIENT,
+    )
+    assert (started["fields"]["fileName"], started["fields"]["lines"]) == ("rate TARI.ndjson", 2)
+    assert finished["kind"] == "upload.finished"
+    assert (finished["fields"]["written"], finished["fields"]["rejected"]) == (1, 1)
 
 
 def test_a_sign_in_is_recorded_once(host: Host) -> None:

@@ -170,6 +170,8 @@ def pay_and_check(
         receipt["receiptId"],
     )
     assert row["psp"]
+    # how it was paid, in stand-in too: the payer, the method, the PSP's fee
+    assert (row["payerFiscalCode"], row["method"], row["fee"]) == (CF, "CP", 100)
     export = requests.get(
         f"{host.url}{BO_PAYMENTS}/export",
         cookies={COOKIE: session_cookie(DEMO_VIEWER)},

@@ -158,6 +158,7 @@ class FakeNode:
         paid_at: datetime,
         fee: int,
         now: datetime,
+        payer_fiscal_code: str | None = None,
     ) -> OutcomeOut:
         if self.outcome_error is not None:
             raise self.outcome_error

@@ -31,11 +31,11 @@ from pydantic import BaseModel, TypeAdapter
 from functions.root import Root, use_root
 from local.devclock import DevClock
 from local.pgp import encrypt
-from local.platform import Platform
+from local.platform import DEMO_EC, Platform
 from shared.cashback.chunks import Chunk
 from shared.cashback.file_intake import BlobCreated
 from shared.cashback.models import IbanCheckRequest, WalletEvent
-from shared.journal.service import ArchiveEvent
+from shared.journal.events import JOURNAL_MESSAGE
 from shared.notices.bulk_models import ChunkTask
 from shared.notices.ec_index_service import PositionEvent
 from shared.payments.index import NoticeEvent
@@ -90,7 +90,7 @@ MESSAGES: dict[str, dict[str, Any]] = {
     "STANDIN_RECEIPTS_QUEUE": _envelope(_RECEIPT),
     "PUSH_QUEUE": _schema_of(PUSH_MESSAGE),
     "PAYMENTS_NOTICES_QUEUE": _schema_of(NoticeEvent),
-    "JOURNAL_QUEUE": _schema_of(ArchiveEvent),
+    "JOURNAL_QUEUE": _schema_of(JOURNAL_MESSAGE),
     "BACKOFFICE_POSITIONS_QUEUE": _schema_of(PositionEvent),
 }
 # The containers a consumer writes, which a refused message must leave alone.
@@ -234,6 +234,21 @@ def produce(world: World) -> None:
         {"fiscalCode": CF, "title": "Hostile", "body": "suite", "data": {"k": "v"}},
     )
     world.json_call("DELETE", "/api/v1/push/installations", {"functionKey", "citizenToken"})
+    # the back office's own write and upload: their notes travel on the journal's queue
+    bo = f"/api/bo/v1/ecs/{DEMO_EC}/positions/{world.ids['bo_nav']}"
+    world.json_call("PUT", bo, {"signedIn"}, {**world.position("bo"), "amount": 7_400})
+    upload = world.host.request(
+        "POST",
+        f"/api/bo/v1/ecs/{DEMO_EC}/uploads",
+        key=None,
+        headers={
+            **world.credentials({"signedIn"}, "/api/bo/", None),
+            "Content-Type": "application/x-ndjson",
+            "X-File-Name": "hostile%20suite.ndjson",
+        },
+        data=json.dumps(world.position("bo")).encode() + b"\n",
+    )
+    assert upload.status_code == 202, upload.text
     world.json_call(
         "POST",
         "/api/standin/v1/outcome",

@@ -65,8 +65,8 @@ def an_ec() -> str:
 async def test_a_second_create_of_an_id_writes_nothing(store: JournalStore) -> None:
     journal = Journal(store, retention_days=7)
     ec = an_ec()
-    await journal.take_notice_event(event("e-1", ec, T0))
-    await journal.take_notice_event(event("e-1", ec, T0, amount=1))
+    await journal.take_event(event("e-1", ec, T0))
+    await journal.take_event(event("e-1", ec, T0, amount=1))
     where = JournalFilter(since=date(2026, 11, 1), until=date(2026, 11, 30))
     (entry,) = (await journal.search(ec, where, cursor=None, limit=10)).items
     assert entry.fields["amount"] == 12_000
@@ -78,7 +78,7 @@ async def test_pages_cross_months_newest_first_and_filter(store: JournalStore) -
     for i in range(8):  # 28 November to 5 December
         at = T0 + timedelta(days=i)
         paid = i % 2 == 1
-        await journal.take_notice_event(
+        await journal.take_event(
             event(
                 f"{ec}-{i}",
                 ec,
@@ -87,7 +87,7 @@ async def test_pages_cross_months_newest_first_and_filter(store: JournalStore) -
                 status="PAID" if paid else "VALID",
             )
         )
-        await journal.take_notice_event(event(f"{other}-{i}", other, at))
+        await journal.take_event(event(f"{other}-{i}", other, at))
     where = JournalFilter(since=date(2026, 11, 29), until=date(2026, 12, 4))
     seen: list[str] = []
     cursor = None

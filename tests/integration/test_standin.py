@@ -34,6 +34,7 @@ from shared.platform.errors import (
     RescheduleLater,
     UpstreamFailed,
 )
+from shared.platform.outbox import pending
 from shared.standin import rules
 from shared.standin.models import ActivateIn, ForceIn, NoticeRef, OutcomeIn
 from shared.standin.payments import (
@@ -43,7 +44,7 @@ from shared.standin.payments import (
     token_notice,
 )
 from shared.standin.soapstation import receipt_request
-from shared.standin.store import receipt_key
+from shared.standin.store import receipt_key, station_key
 from shared.standin.traffic import Traffic, by_station
 from tests.servicebus_tools import receive
 from tests.unit.notices.fakes import EC, NOW, nav, position
@@ -426,6 +427,17 @@ async def test_normal_mode_counts_a_down_station_and_the_manager_enters_stand_in
     assert station.last_evaluation is not None
     assert station.last_evaluation.faulty_slots == 6
     assert station.last_evaluation.share == 1.0
+    # the EC's journal is told, by an event the station's write put in its outbox
+    document = await world.root.standin.store.get(station_key(STATION))
+    assert document is not None
+    [told] = [e for e in pending(document) if e.type == "StationStandInEntered"]
+    assert (told.data["ecFiscalCode"], told.data["by"]) == (EC, "stand-in manager")
+    entry = await world.root.journal.take_event(told.outgoing().body)
+    assert (entry.kind, entry.object, entry.fields["reason"]) == (
+        "station.standin.entered",
+        STATION,
+        changes[0].reason,
+    )
     # the gateway now answers from the archive
     assert (await world.verify(number)).stand_in
     # the probes fail while the station is down: no exit, even after an hour

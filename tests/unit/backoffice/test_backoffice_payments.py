@@ -13,6 +13,7 @@ from pypdf import PdfReader
 
 from shared.backoffice.payments import CSV_COLUMNS, BackOfficePayments
 from shared.notices.ec_index_service import PositionsIndex
+from shared.notices.models import PaidWith, Payer
 from shared.parties.users import BackOfficeUsers, UserIn
 from shared.platform.errors import Forbidden, Invalid, NotFound
 from tests.fakes.notices import MemoryEcIndex, MemoryPositionSearch
@@ -24,6 +25,14 @@ PAID = {
     1: (datetime(2026, 12, 8, 10, 0, tzinfo=UTC), "PSPA", False),
     2: (datetime(2026, 12, 9, 23, 30, tzinfo=UTC), "PSPB", True),
     3: (datetime(2026, 12, 10, 9, 0, tzinfo=UTC), "PSPA", False),
+}
+
+PAID_WITH = {
+    # a stand-in payment: the PSP's outcome named the payer
+    2: PaidWith(
+        method="CP", fee=150, payer=Payer(fiscal_code="VRDGNN80A01H501X", full_name="Gianni Verdi")
+    ),
+    3: PaidWith(method="BBT", fee=0),
 }
 
 
@@ -38,7 +47,14 @@ async def payments() -> tuple[BackOfficePayments, MemoryEcIndex]:
         )
     for n, (at, psp, stand_in) in PAID.items():
         await world.archive.mark_paid(
-            EC, nav(n), receipt_id=f"r{n}", paid_at=at, by=psp, stand_in=stand_in, now=at
+            EC,
+            nav(n),
+            receipt_id=f"r{n}",
+            paid_at=at,
+            by=psp,
+            stand_in=stand_in,
+            now=at,
+            paid_with=PAID_WITH.get(n),
         )
     store = MemoryEcIndex()
     await PositionsIndex(store, world.archive, MemoryPositionSearch(world.store)).rebuild(EC)
@@ -104,6 +120,10 @@ async def test_the_export_is_csv_with_the_documented_columns() -> None:
         (iuv(2), "12050", "PSPB", "true"),
         (iuv(3), "12050", "PSPA", "false"),
     ]
+    assert [r[10:] for r in rows[1:]] == [
+        ["CP", "150", "VRDGNN80A01H501X", "Gianni Verdi"],
+        ["BBT", "0", "", ""],
+    ]
     # a name a spreadsheet would run as a formula is exported as text
     assert rows[2][3] == "'=HYPERLINK(1)"
 
@@ -118,6 +138,16 @@ async def test_only_the_ecs_users_read_its_payments() -> None:
     assert other.items == []
 
 
+async def test_the_list_names_the_payer_the_method_and_the_fee_when_the_outcome_did() -> None:
+    bo, _ = await payments()
+    page = await bo.list(VIEWER, EC, paid_from=None, paid_to=None, cursor=None, page_size=10)
+    assert [(r.method, r.fee, r.payer_fiscal_code, r.payer_name) for r in page.items] == [
+        (None, None, None, None),  # paid before the archive kept how
+        ("CP", 150, "VRDGNN80A01H501X", "Gianni Verdi"),
+        ("BBT", 0, None, None),
+    ]
+
+
 async def test_a_paid_notices_receipt_is_a_pdf_from_what_the_archive_holds() -> None:
     bo, _ = await payments()
     pdf = await bo.receipt_pdf(VIEWER, EC, iuv(2))
@@ -125,7 +155,23 @@ async def test_a_paid_notices_receipt_is_a_pdf_from_what_the_archive_holds() -> 
     assert " ".join(nav(2)[i : i + 4] for i in range(0, 18, 4)) in text
     assert "120,50" in text
     assert "r2" in text
+    # the payer, the method, the PSP and its fee (the total: amount plus fee)
+    for shown in (
+        "VRDGNN80A01H501X",
+        "Gianni Verdi",
+        "CP (carta / card)",
+        "PSPB",
+        "1,50",
+        "122,00",
+    ):
+        assert shown in text, shown
+    assert "n.d." in (await _text(bo, iuv(1)))  # paid with nothing said of how
     with pytest.raises(NotFound):
         await bo.receipt_pdf(VIEWER, EC, iuv(4))  # published, not paid
     with pytest.raises(Forbidden):
         await bo.receipt_pdf(STRANGER, EC, iuv(2))
+
+
+async def _text(bo: BackOfficePayments, iuv_: str) -> str:
+    pdf = await bo.receipt_pdf(VIEWER, EC, iuv_)
+    return str(PdfReader(io.BytesIO(pdf)).pages[0].extract_text())

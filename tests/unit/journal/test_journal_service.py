@@ -51,7 +51,7 @@ DEC = JournalFilter(since=date(2026, 12, 1), until=date(2026, 12, 31))
 
 async def test_an_archive_event_becomes_one_entry_with_its_id_and_fields() -> None:
     j, store = journal(days=10)
-    entry = await j.take_notice_event(notice_event("e-1", "NoticeUpdated", amount=15_000))
+    entry = await j.take_event(notice_event("e-1", "NoticeUpdated", amount=15_000))
     assert (entry.id, entry.ec, entry.kind, entry.object) == ("e-1", EC, "position.updated", NAV)
     assert entry.fields["amount"] == 15_000
     assert entry.summary == "Posizione modificata"
@@ -63,8 +63,8 @@ async def test_an_archive_event_becomes_one_entry_with_its_id_and_fields() -> No
 
 async def test_a_redelivered_event_writes_nothing_new() -> None:
     j, store = journal()
-    await j.take_notice_event(notice_event("e-1"))
-    await j.take_notice_event(notice_event("e-1", amount=1))
+    await j.take_event(notice_event("e-1"))
+    await j.take_event(notice_event("e-1", amount=1))
     (document,) = store.documents.values()
     assert document["fields"]["amount"] == 12_000
 
@@ -86,7 +86,7 @@ async def test_a_redelivered_event_writes_nothing_new() -> None:
 async def test_what_is_not_an_archive_event_is_permanent_and_writes_nothing(body: bytes) -> None:
     j, store = journal()
     with pytest.raises(PermanentError):
-        await j.take_notice_event(body)
+        await j.take_event(body)
     assert store.documents == {}
 
 
@@ -94,7 +94,7 @@ async def test_search_pages_newest_first_across_month_partitions() -> None:
     j, _ = journal()
     start = datetime(2026, 11, 25, 12, tzinfo=UTC)
     for i in range(12):  # every day from 25 November to 6 December
-        await j.take_notice_event(notice_event(f"e-{i:02}", at=start + timedelta(days=i)))
+        await j.take_event(notice_event(f"e-{i:02}", at=start + timedelta(days=i)))
     where = JournalFilter(since=date(2026, 11, 26), until=date(2026, 12, 5))
     seen: list[str] = []
     cursor = None
@@ -109,10 +109,10 @@ async def test_search_pages_newest_first_across_month_partitions() -> None:
 
 async def test_search_filters_by_kind_and_object_and_keeps_to_its_ec() -> None:
     j, _ = journal()
-    await j.take_notice_event(notice_event("e-1"))
-    await j.take_notice_event(notice_event("e-2", "NoticePaid", status="PAID", seq=2))
-    await j.take_notice_event(notice_event("e-3", noticeCode="302000000000000002"))
-    await j.take_notice_event(notice_event("e-4", ecFiscalCode="88888888888"))
+    await j.take_event(notice_event("e-1"))
+    await j.take_event(notice_event("e-2", "NoticePaid", status="PAID", seq=2))
+    await j.take_event(notice_event("e-3", noticeCode="302000000000000002"))
+    await j.take_event(notice_event("e-4", ecFiscalCode="88888888888"))
     paid = await j.search(
         EC, JournalFilter(DEC.since, DEC.until, kind="position.paid"), cursor=None, limit=10
     )
@@ -140,26 +140,41 @@ async def test_a_sign_in_is_recorded_once_per_session_in_each_ec() -> None:
     assert len(store.documents) == 3
 
 
-async def test_a_write_names_who_and_from_where() -> None:
+async def test_a_noted_write_names_who_and_from_where() -> None:
     j, _ = journal()
     who = Who(object_id="00000000-0000-0000-0000-000000000001", name="Demo Editor")
-    await j.write(
-        EC,
-        who,
-        action="Modifica posizione",
-        object_=NAV,
-        from_="2001:db8::1",
-        fields={"amount": 1},
-        now=T0,
-    )
+    by = {"objectId": who.object_id, "name": who.name, "from": "2001:db8::1"}
+    data = {"ecFiscalCode": EC, "noticeCode": NAV, "by": by, "action": "Modifica posizione"}
+    body = {"id": "w-1", "type": "NoticeWriteNoted", "createdAt": T0.isoformat(), "data": data}
+    await j.take_event(json.dumps({**body, "data": {**data, "fields": {"amount": 1}}}).encode())
     (entry,) = (await j.search(EC, DEC, cursor=None, limit=10)).items
     assert (entry.kind, entry.object, entry.who, entry.from_) == ("write", NAV, who, "2001:db8::1")
+    assert (entry.summary, entry.fields) == ("Modifica posizione", {"amount": 1})
+
+
+@pytest.mark.parametrize(
+    ("type_", "data"),
+    [
+        ("UploadStarted", {"ecFiscalCode": EC, "bulkId": "a" * 32, "lines": 1, "chunks": 1}),
+        ("UploadFinished", {"ecFiscalCode": EC, "bulkId": "x", "lines": 1, "written": 1}),
+        ("StationStandInEntered", {"ecFiscalCode": EC, "stationId": "S 1", "at": "now"}),
+        ("NoticeWriteNoted", {"ecFiscalCode": EC, "noticeCode": NAV, "action": "x"}),
+    ],
+)
+async def test_a_message_without_what_its_type_needs_is_permanent(
+    type_: str, data: dict[str, Any]
+) -> None:
+    j, store = journal()
+    body = {"id": "m-1", "type": type_, "createdAt": T0.isoformat(), "data": data}
+    with pytest.raises(PermanentError):
+        await j.take_event(json.dumps(body).encode())
+    assert store.documents == {}
 
 
 async def test_export_walks_every_page() -> None:
     j, _ = journal()
     for i in range(205):
-        await j.take_notice_event(notice_event(f"e-{i:03}", at=T0 + timedelta(minutes=i)))
+        await j.take_event(notice_event(f"e-{i:03}", at=T0 + timedelta(minutes=i)))
     ids = [e.id async for e in j.every(EC, DEC)]
     assert len(ids) == 205
     assert len(set(ids)) == 205

@@ -12,7 +12,7 @@ import pytest
 from lxml import etree
 
 from shared.pagopa import faults, psp, soap
-from shared.pagopa.common import QrCode
+from shared.pagopa.common import EntityUniqueIdentifier, QrCode, Subject
 from shared.parties.models import PartyIn
 from shared.parties.service import PartyRegistry
 from shared.platform.errors import (
@@ -214,6 +214,10 @@ async def test_an_outcome_records_each_token_with_the_token_as_receipt_id() -> N
         details=psp.OutcomeDetailsV2(
             payment_method="creditCard",
             fee=150,
+            payer=Subject(
+                unique_identifier=EntityUniqueIdentifier(type="F", value="VRDGNN80A01H501X"),
+                full_name="Gianni Verdi",
+            ),
             application_date=NOW.date(),
             transfer_date=NOW.date(),
         ),
@@ -227,6 +231,10 @@ async def test_an_outcome_records_each_token_with_the_token_as_receipt_id() -> N
     assert [(o.payment_token, o.receipt_id, o.fee) for o in recorded] == [
         (t, t, 150) for t in tokens
     ]
+    # the payer the PSP named reaches the payment (and so the EC's receipt)
+    assert {(o.payer and o.payer.fiscal_code, o.payer and o.payer.full_name) for o in recorded} == {
+        ("VRDGNN80A01H501X", "Gianni Verdi")
+    }
 
 
 async def test_a_token_the_node_never_issued_is_unknown() -> None:

@@ -4,20 +4,24 @@ reported, the receipt's), and whether a receipt id's claim is this outcome's own
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
+from shared.notices.models import PaidWith, Payer
 from shared.platform.cosmos import StaleDocument
 from shared.platform.errors import Conflict
 from shared.standin.models import OutcomeIn
 from shared.standin.payments import (
     RECEIPT_REUSED,
     check_claim,
+    mark_paid,
     needs_claim,
     new_token,
     receipt_claim,
     token_notice,
     token_owner,
+    with_outcome,
 )
 
 NOW = datetime(2026, 11, 22, 10, tzinfo=UTC)
@@ -105,3 +109,41 @@ def test_a_token_fits_sanp_and_names_its_notice(ec: str, notice: str) -> None:
     assert token.isascii()
     assert token_notice(token) == (ec, notice)
     assert new_token(ec, notice) != token
+
+
+class Archive:
+    """The archive's mark_paid, as the stand-in calls it."""
+
+    def __init__(self) -> None:
+        self.paid_with: list[PaidWith | None] = []
+
+    async def mark_paid(self, *_: Any, paid_with: PaidWith | None = None, **__: Any) -> Any:
+        self.paid_with.append(paid_with)
+
+
+async def test_an_ok_outcome_carries_the_method_fee_and_payer_to_the_archive() -> None:
+    request = OutcomeIn.model_validate(
+        {
+            **outcome().model_dump(mode="json", by_alias=True),
+            "fee": 150,
+            "payer": {"fiscalCode": "VRDGNN80A01H501X", "fullName": "Gianni Verdi"},
+        }
+    )
+    token = {
+        "paymentToken": LIVE,
+        "paFiscalCode": "77777777777",
+        "noticeNumber": "301000000000000001",
+        "amount": 12_050,
+        "standIn": True,
+        "stationId": "77777777777_01",
+    }
+    document = with_outcome({"id": "p"}, request, token, now=NOW, queue="receipts")
+    archive = Archive()
+    await mark_paid(archive, document["paid"], now=NOW)  # type: ignore[arg-type]
+    assert archive.paid_with == [
+        PaidWith(
+            method="CP",
+            fee=150,
+            payer=Payer(fiscal_code="VRDGNN80A01H501X", full_name="Gianni Verdi"),
+        )
+    ]

@@ -14,12 +14,19 @@ from shared.pagopa.common import EntityUniqueIdentifier, Subject
 from shared.pagopa.xml import XmlModel
 from shared.parties.models import PartyIn
 from shared.standin.models import EcActivateRequest, EcVerifyRequest
-from shared.standin.soapstation import broker_of, classify, probe_succeeded, request_for
+from shared.standin.soapstation import (
+    broker_of,
+    classify,
+    probe_succeeded,
+    receipt_request,
+    request_for,
+)
 from shared.standin.stations import Answer, StationRef
 from tests.unit.pagopa.schema import validator
 
 EC = "77777777777"
 NOTICE = "302000000000000001"
+IBAN = "IT60X0542811101000000123456"
 STATION = StationRef(f"{EC}_01", "http://station.example/paForNode", None, (EC,))
 VERIFY = EcVerifyRequest(pa_fiscal_code=EC, notice_number=NOTICE)
 ACTIVATE = EcActivateRequest(
@@ -195,3 +202,32 @@ def test_the_probe_succeeds_only_on_an_unknown_notice() -> None:
     assert not probe_succeeded(verify_answer(None))
     assert not probe_succeeded(Answer("error", 401, None, "unauthorized"))
     assert not probe_succeeded(Answer("timeout"))
+
+
+def test_a_receipt_names_the_payer_the_psps_outcome_named_and_validates() -> None:
+    paid = {
+        "receiptId": "r-1",
+        "paFiscalCode": EC,
+        "noticeNumber": NOTICE,
+        "amount": 12_050,
+        "pspId": "DEMOPSP",
+        "paymentDateTime": "2026-12-08T10:30:00+01:00",
+        "paymentMethod": "creditCard",
+        "fee": 150,
+        "standIn": True,
+        "payer": {"fiscalCode": "VRDGNN80A01H501X", "fullName": "Gianni Verdi"},
+    }
+    request = receipt_request(
+        STATION, paid, position=None, ec_name="Comune", psp_name="PSP", iban=IBAN
+    )
+    element = request.to_element(etree.QName(ec.NAMESPACE, "paSendRTV2Request"))
+    assert valid(element) == []
+    payer = element.find("receipt/payer")
+    assert payer is not None
+    assert payer.findtext("uniqueIdentifier/entityUniqueIdentifierType") == "F"
+    assert payer.findtext("uniqueIdentifier/entityUniqueIdentifierValue") == "VRDGNN80A01H501X"
+    assert payer.findtext("fullName") == "Gianni Verdi"
+    no_payer = receipt_request(
+        STATION, {**paid, "payer": None}, position=None, ec_name="C", psp_name="P", iban=IBAN
+    )
+    assert no_payer.receipt.payer is None

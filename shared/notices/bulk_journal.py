@@ -1,0 +1,120 @@
+"""A back-office upload in its EC's journal: when it started and when it finished.
+
+``UploadStarted`` waits in the bulk's document's ``outbox``, written by the create that accepts
+the upload (:meth:`Bulks.submit`), and is sent after it (the outbox's sweep sends it if the
+process dies first): the 202 never waits on the journal, and never answers 503 because of it.
+
+``UploadFinished`` is sent by the chunk whose result completes the upload (each chunk carries
+the upload's :class:`UploadJournal`). Its id is the bulk's, so when the last two chunks end
+together and both send it, the broker drops the copy (duplicate detection by message id) and
+the journal writes one entry (create by event id). The chunk's message is completed only after
+the send, and a redelivered chunk whose result exists checks again: a crash or a broker down
+between the chunk's result and the send ends in the send, at a later delivery.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from shared.notices.bulk_models import ChunkTask, UploadActor, UploadJournal
+from shared.notices.store import BulkStore
+from shared.platform.messaging import Sender
+from shared.platform.outbox import Event, add_events
+from shared.platform.queue_work import retry_transient
+
+STARTED = "UploadStarted"
+FINISHED = "UploadFinished"
+
+
+@dataclass(frozen=True)
+class UploadNote:
+    """A back-office upload's EC, uploader and file name."""
+
+    ec: str
+    actor: UploadActor
+    file_name: str | None
+
+
+def journal_of(note: UploadNote, lines: int, chunks: int) -> UploadJournal:
+    return UploadJournal(ec=note.ec, file_name=note.file_name, lines=lines, chunks=max(1, chunks))
+
+
+def stamp(
+    bulk: dict[str, Any],
+    note: UploadNote,
+    journal: UploadJournal,
+    *,
+    queue: str | None,
+    now: datetime,
+) -> list[Event]:
+    """Put ``UploadStarted`` in the outbox of the bulk's document (in place) and return the
+    events put there; ``UploadFinished`` too when the upload has no line (no chunk will)."""
+    if queue is None:
+        return []
+    events = [started(bulk["bulkId"], note, journal, queue=queue, now=now)]
+    if int(bulk["chunks"]) == 0:
+        events.append(finished(bulk["bulkId"], journal, [], queue=queue, now=now))
+    add_events(bulk, events)
+    return events
+
+
+def started(
+    bulk_id: str, note: UploadNote, journal: UploadJournal, *, queue: str, now: datetime
+) -> Event:
+    return Event(
+        id=f"upload-started-{bulk_id}",
+        type=STARTED,
+        queue=queue,
+        data={
+            "ecFiscalCode": note.ec,
+            "bulkId": bulk_id,
+            "by": note.actor.model_dump(mode="json", by_alias=True),
+            "fileName": note.file_name,
+            "lines": journal.lines,
+            "chunks": journal.chunks,
+        },
+        created_at=now,
+    )
+
+
+def finished(
+    bulk_id: str,
+    journal: UploadJournal,
+    results: list[dict[str, Any]],
+    *,
+    queue: str,
+    now: datetime,
+) -> Event:
+    rejected = sum(len(r.get("rejected") or []) for r in results)
+    return Event(
+        id=f"upload-finished-{bulk_id}",
+        type=FINISHED,
+        queue=queue,
+        data={
+            "ecFiscalCode": journal.ec,
+            "bulkId": bulk_id,
+            "fileName": journal.file_name,
+            "lines": journal.lines,
+            "written": sum(int(r.get("written") or 0) for r in results),
+            "rejected": rejected,
+        },
+        created_at=now,
+    )
+
+
+async def tell_if_finished(
+    task: ChunkTask, store: BulkStore, sender: Sender, queue: str, *, now: datetime
+) -> bool:
+    """Send ``UploadFinished`` if ``task``'s upload is a back-office one whose chunks have all
+    recorded their results; True if it sent it. A send that fails raises (the chunk's message
+    is delivered again, and checks again)."""
+    if task.journal is None:
+        return False
+    results = await retry_transient(lambda: store.chunks(task.bulk_id))
+    if len(results) < task.journal.chunks:
+        return False
+    event = finished(task.bulk_id, task.journal, results, queue=queue, now=now)
+    await sender.send(queue, [event.outgoing()])
+    return True

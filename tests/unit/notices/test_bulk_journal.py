@@ -1,0 +1,157 @@
+"""A back-office upload in its EC's journal: started from the bulk's outbox, finished by the
+chunk that completes it, each once, and a crash before the finish's send ends in the send."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Collection
+from typing import Any
+
+import pytest
+
+from shared.journal.service import Journal
+from shared.notices.bulk import Bulks
+from shared.notices.bulk_journal import UploadNote
+from shared.notices.bulk_models import BulkAccepted, UploadActor
+from shared.platform.errors import DependencyError
+from shared.platform.messaging import Outgoing
+from shared.platform.outbox import Event
+from tests.fakes.journal import MemoryJournalStore
+from tests.unit.notices.fakes import EC, QUEUE, World, body
+
+JOURNAL = "journal"
+
+
+class Published:
+    """A publisher that keeps what it was handed (the outbox's publish_soon)."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    def publish_soon(
+        self, document: dict[str, Any], *, only: Collection[Event] | None = None
+    ) -> None:
+        self.events.extend(only or [])
+
+
+@pytest.fixture
+async def world() -> tuple[World, Published]:
+    w = await World().seed()
+    published = Published()
+    w.bulks = Bulks(
+        w.archive,
+        w.bulk_store,
+        w.blobs,
+        w.sender,
+        w.registry,
+        queue=QUEUE,
+        chunk_lines=2,
+        concurrency=2,
+        journal=(JOURNAL, published),
+    )
+    return w, published
+
+
+NOTE = UploadNote(
+    ec=EC,
+    actor=UploadActor(object_id="user-1", name="Maria Rossi", from_="203.0.113.7"),
+    file_name="tari 2026.csv",
+)
+
+
+def lines(good: int, bad: int) -> bytes:
+    items: list[Any] = [body(n) for n in range(1, good + 1)] + [{"iuv": "x"}] * bad
+    return b"".join(json.dumps(i).encode() + b"\n" for i in items)
+
+
+async def submit(w: World, raw: bytes, note: UploadNote | None = NOTE) -> BulkAccepted:
+    return await w.bulks.submit(
+        w.parties[EC],
+        raw,
+        segregation_codes=None,
+        now=w.later(),
+        report_url="/api/bo/v1/ecs/x/uploads/{bulk_id}",
+        note=note,
+    )
+
+
+async def deliver_chunks(w: World) -> list[Outgoing]:
+    """Process every chunk message; return what went to the journal's queue meanwhile."""
+    told: list[Outgoing] = []
+    while w.sender.sent:
+        queue, message = w.sender.sent.pop(0)
+        if queue == JOURNAL:
+            told.append(message)
+        else:
+            await w.bulks.process_message(message.body, now=w.later())
+    return told
+
+
+async def test_an_upload_is_told_started_in_the_bulks_outbox_and_finished_once(
+    world: tuple[World, Published],
+) -> None:
+    w, published = world
+    accepted = await submit(w, lines(good=4, bad=1))
+    (started,) = published.events
+    assert (started.type, started.queue, started.id) == (
+        "UploadStarted",
+        JOURNAL,
+        f"upload-started-{accepted.bulk_id}",
+    )
+    assert started.data["by"] == {
+        "objectId": "user-1",
+        "name": "Maria Rossi",
+        "from": "203.0.113.7",
+    }
+    assert (started.data["lines"], started.data["chunks"], started.data["fileName"]) == (
+        5,
+        3,
+        "tari 2026.csv",
+    )
+    stored = await w.bulk_store.get_bulk(accepted.bulk_id)
+    assert stored is not None
+    assert [e["id"] for e in stored["outbox"]] == [started.id]  # the sweep's copy
+
+    told = await deliver_chunks(w)
+    (finished,) = told  # the last chunk only
+    sent = json.loads(finished.body)
+    assert finished.message_id == sent["id"] == f"upload-finished-{accepted.bulk_id}"
+    assert sent["type"] == "UploadFinished"
+    assert (sent["data"]["written"], sent["data"]["rejected"], sent["data"]["lines"]) == (4, 1, 5)
+
+    journal = Journal(MemoryJournalStore(), retention_days=30)
+    first = await journal.take_event(started.outgoing().body)
+    last = await journal.take_event(finished.body)
+    assert (first.kind, first.object, first.who and first.who.object_id, first.from_) == (
+        "upload.started",
+        accepted.bulk_id,
+        "user-1",
+        "203.0.113.7",
+    )
+    assert (last.kind, last.fields["written"], last.fields["rejected"]) == ("upload.finished", 4, 1)
+
+
+async def test_a_crash_before_the_finish_is_sent_ends_in_the_send_at_redelivery(
+    world: tuple[World, Published],
+) -> None:
+    w, _ = world
+    await submit(w, lines(good=2, bad=0))  # one chunk
+    ((_, chunk),) = w.sender.sent
+    w.sender.sent.clear()
+    w.sender.fail_with = DependencyError("servicebus", "down")
+    with pytest.raises(DependencyError):  # the chunk's result is recorded; the send fails
+        await w.bulks.process_message(chunk.body, now=w.later())
+    assert await w.bulk_store.chunks(json.loads(chunk.body)["bulkId"])
+    assert w.sender.sent == []
+    w.sender.fail_with = None
+    await w.bulks.process_message(chunk.body, now=w.later())  # the redelivery
+    ((queue, message),) = w.sender.sent
+    assert queue == JOURNAL
+    assert json.loads(message.body)["data"]["written"] == 2
+
+
+async def test_an_upload_without_a_note_tells_no_journal(world: tuple[World, Published]) -> None:
+    w, published = world
+    await submit(w, lines(good=3, bad=0), note=None)
+    assert published.events == []
+    assert await deliver_chunks(w) == []
