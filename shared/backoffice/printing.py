@@ -13,6 +13,8 @@ import tempfile
 from datetime import datetime
 from typing import BinaryIO, cast
 
+from pydantic import ValidationError
+
 from shared.backoffice.principal import Principal
 from shared.backoffice.service import BackOffice
 from shared.documents.notice_pdf import (
@@ -52,7 +54,14 @@ class NoticePrinter:
                 errors=[{"loc": ["nav"], "type": "not_payable", "msg": position.status}],
             )
         creditor = paper_creditor(await self._ecs.get(ec))
-        return await asyncio.to_thread(_render, [paper_notice(position, creditor)])
+        notice = printable(position, creditor)
+        if isinstance(notice, str):
+            raise Invalid(
+                f"this position has no AgID paper notice: {notice}",
+                status=422,
+                errors=[{"loc": ["nav"], "type": "not_printable", "msg": notice}],
+            )
+        return await asyncio.to_thread(_render, [notice])
 
     async def batch(
         self, principal: Principal, ec: str, where: PositionFilter, *, now: datetime
@@ -64,15 +73,18 @@ class NoticePrinter:
                 it), or none of them is VALID.
         """
         positions = await self._matches(principal, ec, where, now=now)
-        payable = [p for p in positions if p.status == "VALID"]
+        creditor = paper_creditor(await self._ecs.get(ec))
+        # a VALID position the AgID notice cannot show (the ACA contract lets an EC choose a
+        # nav that is not 18 digits) is left out, as the INVALID ones are
+        notices = [printable(p, creditor) for p in positions if p.status == "VALID"]
+        payable = [n for n in notices if not isinstance(n, str)]
         if not payable:
             raise Invalid(
-                "the search has no VALID position to print",
+                "the search has no VALID position that has a paper notice",
                 status=422,
                 errors=[{"loc": ["query"], "type": "nothing_to_print", "msg": "no VALID position"}],
             )
-        creditor = paper_creditor(await self._ecs.get(ec))
-        return await asyncio.to_thread(_render, [paper_notice(p, creditor) for p in payable])
+        return await asyncio.to_thread(_render, payable)
 
     async def _matches(
         self, principal: Principal, ec: str, where: PositionFilter, *, now: datetime
@@ -115,6 +127,16 @@ def paper_notice(position: Position, creditor: PaperCreditor) -> PaperNotice:
         due_date=position.expiration_date.astimezone(ROME).date(),
         subject=position.description[:140],
     )
+
+
+def printable(position: Position, creditor: PaperCreditor) -> PaperNotice | str:
+    """The paper notice of ``position``, or why the AgID layout cannot show it (a notice code
+    that is not 18 digits, an amount past the notice's 10 digits of euros)."""
+    try:
+        return paper_notice(position, creditor)
+    except ValidationError as error:
+        first = error.errors()[0]
+        return f"{'.'.join(str(part) for part in first['loc'])}: {first['msg']}"
 
 
 def _render(notices: list[PaperNotice]) -> bytes:

@@ -172,13 +172,27 @@ def parse_outcomes(data: str) -> tuple[list[Outcome], list[str]]:
     Raises:
         Invalid: not the outcomes file (its header).
     """
-    reader = csv.reader(io.StringIO(data))
-    header = next(reader, None)
+    # newline="": a lone CR is a line end, not an error ("new-line character seen in unquoted
+    # field"), whichever line ending the paying agent's system writes
+    reader = csv.reader(io.StringIO(data, newline=""))
+    try:
+        header = next(reader, None)
+    except csv.Error as error:
+        raise Invalid(f"not a CSV file: {error}") from None
     if header is None or tuple(header) != OUTCOME_HEADER:
         raise Invalid(f"an outcomes file starts with {','.join(OUTCOME_HEADER)}")
     outcomes: list[Outcome] = []
     refused: list[str] = []
-    for number, row in enumerate(reader, start=2):
+    number = 1
+    while True:
+        number += 1
+        try:
+            row = next(reader, None)
+        except csv.Error as error:  # the reader moves past the broken line
+            refused.append(f"line {number}: {error}")
+            continue
+        if row is None:
+            break
         fields = dict(zip(OUTCOME_HEADER, (v or None for v in row), strict=False))
         try:
             if len(row) != len(OUTCOME_HEADER):

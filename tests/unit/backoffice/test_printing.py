@@ -15,7 +15,7 @@ from shared.parties.models import PartyIn
 from shared.platform.errors import Forbidden, Invalid, NotFound
 from tests.unit.backoffice.test_backoffice import EDITOR, STRANGER, VIEWER, form, office
 from tests.unit.documents.pages import barcodes
-from tests.unit.notices.fakes import EC, IBAN, OTHER_EC, World, nav
+from tests.unit.notices.fakes import EC, IBAN, OTHER_EC, World, nav, position
 
 POSTAL = "123456789012"
 
@@ -132,3 +132,23 @@ def test_a_postal_account_is_up_to_12_digits_and_only_an_ecs(role: str, account:
         PartyIn.model_validate(
             {"partyId": "P1", "name": "P", "role": role, "postalAccount": account}
         )
+
+
+async def test_what_the_agid_notice_cannot_show_is_refused_alone_and_left_out_of_a_batch() -> None:
+    # the ACA contract lets an EC choose any nav and amounts past the notice's 10 digits of
+    # euros; the hostile suite found a batch answering 500 once such a position was among the
+    # search's results
+    print_, world = await printer()
+    ec = world.parties[EC]
+    await world.archive.publish(ec, position(4, nav="N-4"), segregation_codes=None, now=world.now)
+    await world.archive.publish(
+        ec, position(5, amount=99_999_999_999), segregation_codes=None, now=world.now
+    )
+    with pytest.raises(Invalid) as alone:
+        await print_.one(VIEWER, EC, nav(5), now=world.now)
+    assert alone.value.status == 422
+    everything = pages(await print_.batch(VIEWER, EC, PositionFilter(), now=world.now))
+    assert len(everything) == 2  # 1 and 2; 3 is invalidated, 4 and 5 have no AgID notice
+    with pytest.raises(Invalid) as nothing:
+        await print_.batch(VIEWER, EC, PositionFilter(nav=nav(5)), now=world.now)
+    assert nothing.value.status == 422

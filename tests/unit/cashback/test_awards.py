@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from local.banksim.simulator import BankSimulator
-from shared.cashback.awards import IntegrationIn, OutcomesIn, parse_outcomes
+from shared.cashback.awards import OUTCOME_HEADER, IntegrationIn, OutcomesIn, parse_outcomes
 from shared.cashback.models import IbanIn
 from shared.cashback.payouts import PayoutJob
 from shared.platform.errors import Invalid
@@ -139,3 +139,17 @@ async def test_outcome_lines_that_do_not_match_a_payout_are_rejected_with_why() 
     assert "no such payout" in applied.rejected[2]
     with pytest.raises(Invalid):
         parse_outcomes("fiscalCode,iban\n")
+
+
+def test_an_outcomes_file_that_the_csv_reader_cannot_read_is_refused_not_a_crash() -> None:
+    # a lone CR inside what should be the header (the fuzz suite found it as a 500)
+    with pytest.raises(Invalid):
+        parse_outcomes("JQ6H\ud92b\ude3c\r\ud88e\ude10B\r")
+
+
+def test_a_line_the_csv_reader_cannot_read_is_refused_and_the_next_ones_are_read() -> None:
+    header = ",".join(OUTCOME_HEADER)
+    outcomes, refused = parse_outcomes(f"{header}\r{'x' * 200_000}\rA,B\r")
+    assert outcomes == []
+    assert [line.split(":")[0] for line in refused] == ["line 2", "line 3"]
+    assert "field limit" in refused[0]
