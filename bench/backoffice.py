@@ -11,9 +11,10 @@ rendered in headless Chromium beside the API call alone, in the same run.
 
 The search is one query in the EC's partition of the positions index (docs/backoffice.md),
 which the index's consumer fills from the archive's events: the run waits until the last loaded
-position is indexed (printed) before measuring. The local Cosmos emulator filters a partition
-out of the whole container before each query, so the API's own figure still grows with the
-container: the ratio is what this run compares.
+position is indexed, then until every queue of the archive's events is empty (their consumers
+share the emulator with the search), both printed, before measuring. The local Cosmos emulator
+filters a partition out of the whole container before each query, so the API's own figure
+still grows with the container: the ratio is what this run compares.
 
 Run: ``python -m bench.backoffice [--positions 50000] [--rounds 7]``. Prints; asserts nothing.
 """
@@ -29,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import requests
+from azure.servicebus import ServiceBusClient
 from playwright.sync_api import sync_playwright
 
 from bench.common import bench_settings, start_devhost
@@ -40,6 +42,12 @@ BULK = "/api/aca/v1/positions/bulk"
 CHROMIUM = "/usr/bin/chromium"
 PAGE_SIZE = 20
 MOST_PER_UPLOAD = 50_000
+DEFAULT_QUEUES = {
+    "BACKOFFICE_POSITIONS_QUEUE": "backoffice-positions",
+    "PAYMENTS_NOTICES_QUEUE": "payments-notices",
+    "JOURNAL_QUEUE": "journal",
+}
+"""The archive's event destinations (functions/root.py) and their local names."""
 
 
 def position(n: int) -> dict[str, Any]:
@@ -105,6 +113,25 @@ def api_call(host: str) -> float:
     return seconds
 
 
+def wait_drained(connection: str, queues: list[str], budget: float = 3_600) -> float:
+    """Seconds from now until every queue of the archive's events is empty (peeked twice in a
+    row): their consumers (the positions index, the citizens' index, the journal) share the
+    emulator with the search, so measuring while they still drain measures them."""
+    started = time.perf_counter()
+    empty_in_a_row = 0
+    with ServiceBusClient.from_connection_string(connection) as client:
+        while time.perf_counter() - started < budget:
+            waiting = 0
+            for queue in queues:
+                with client.get_queue_receiver(queue) as receiver:
+                    waiting += len(receiver.peek_messages(max_message_count=1, sequence_number=0))
+            empty_in_a_row = 0 if waiting else empty_in_a_row + 1
+            if empty_in_a_row >= 2:
+                return time.perf_counter() - started
+            time.sleep(5)
+    raise Unanswered(f"{queues} not drained within {budget:.0f} s")
+
+
 class Unanswered(RuntimeError):
     """The API did not give the first page (the interim search timed out, say)."""
 
@@ -125,6 +152,12 @@ def main() -> None:
                 print(f"loaded {args.positions} positions of {DEMO_EC} in {loaded:.1f} s")
                 indexed = wait_indexed(host, args.positions)
                 print(f"the last one indexed {indexed:.1f} s after the upload's report")
+                events = [
+                    platform.env.get(setting) or DEFAULT_QUEUES[setting]
+                    for setting in DEFAULT_QUEUES
+                ]
+                drained = wait_drained(platform.env["ServiceBusConnection"], events)
+                print(f"the archive's event queues drained {drained:.1f} s after that")
                 try:
                     api_call(host)
                 except Unanswered as refused:
