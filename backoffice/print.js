@@ -16,13 +16,13 @@ async function downloadPdf(path, filename) {
     return;
   }
   const url = URL.createObjectURL(await response.blob());
-  save(url, filename);
+  downloadFrom(url, filename);
   // the download has its own copy once started
   setTimeout(() => URL.revokeObjectURL(url), 60000);
   say(`PDF pronto: ${filename} (PDF ready)`, "success");
 }
 
-function save(url, filename) {
+function downloadFrom(url, filename) {
   const link = document.createElement("a");
   link.href = url;
   link.download = filename;
@@ -53,7 +53,7 @@ async function printSearch() {
       return;
     }
     // a link to the file itself, readable for a few minutes: the server sends it as an attachment
-    save(job.url, filename);
+    downloadFrom(job.url, filename);
     say(`PDF pronto: ${filename}, ${job.pages} avvisi (PDF ready, ${job.pages} notices)`, "success");
   } catch (error) {
     say(`Stampa non riuscita (printing failed): ${error.message}`, "danger");
