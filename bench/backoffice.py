@@ -26,6 +26,7 @@ Run: ``python -m bench.backoffice [--positions 50000] [--rounds 7]``. Prints; as
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import statistics
 import tempfile
@@ -37,9 +38,13 @@ import requests
 from azure.servicebus import ServiceBusClient
 from playwright.sync_api import sync_playwright
 
-from bench.common import bench_settings, start_devhost
+from bench.common import bench_settings, start_devhost, start_devhost_in, upsert_all
 from local.devauth import COOKIE, DEMO_VIEWER, session_cookie
 from local.platform import DEMO_EC, Platform
+from local.process import Child
+from shared.notices.ec_index import entry_of
+from shared.platform.clients import Clients
+from shared.platform.config import load_settings
 
 DATABASE = "bench-backoffice"
 BULK = "/api/aca/v1/positions/bulk"
@@ -136,6 +141,26 @@ def wait_drained(connection: str, queues: list[str], budget: float = 3_600) -> f
     raise Unanswered(f"{queues} not drained within {budget:.0f} s")
 
 
+EVENT_CONSUMERS = ("backoffice_positions_index", "payments_notices_index", "journal_notice_events")
+"""The functions taking the archive's events (tests/functions/test_triggers.py)."""
+
+
+async def index_directly(env: dict[str, str]) -> tuple[float, int]:
+    """Write the positions index's entries of the demo EC's archived positions (what the
+    consumer would write, ``entry_of``), 32 upserts at a time: seconds and entries."""
+    clients = Clients(load_settings(env))
+    try:
+        container = clients.container(clients.settings.notices_container)
+        started = time.perf_counter()
+        query = "SELECT * FROM c WHERE c.kind = 'position' AND c.paFiscalCode = @ec"
+        found = container.query_items(query, parameters=[{"name": "@ec", "value": DEMO_EC}])
+        entries = [entry_of(document) async for document in found]
+        await upsert_all(container, entries, 32)
+        return time.perf_counter() - started, len(entries)
+    finally:
+        await clients.close()
+
+
 class Unanswered(RuntimeError):
     """The API did not give the first page (the interim search timed out, say)."""
 
@@ -144,65 +169,111 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--positions", type=int, default=50_000)
     parser.add_argument("--rounds", type=int, default=7)
+    parser.add_argument(
+        "--index",
+        choices=("consumers", "direct"),
+        default="consumers",
+        help="how the positions index is filled: by its consumer from the archive's events "
+        "(waiting for every event queue to drain), or directly from the archive's documents "
+        "with the archive's event consumers off (the local emulator drains 50,000 positions' "
+        "events at a few messages a second)",
+    )
+    parser.add_argument(
+        "--beside",
+        type=Path,
+        help="a copy of another version of the app (its static/ built): a second dev host "
+        "runs it on the same emulators, and its page is timed in the same rounds",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as state:
         platform = Platform(Path(state), bench_settings(DATABASE), azurite=True)
         try:
             platform.provision()
-            child = start_devhost(platform)
+            quiet = {f"AzureWebJobs.{name}.Disabled": "true" for name in EVENT_CONSUMERS}
+            child = start_devhost(platform, **(quiet if args.index == "direct" else {}))
             host = f"http://127.0.0.1:{child.port}"
+            other: Child | None = None
             try:
                 loaded = load(host, platform.env["DEV_PARTY_KEY_EC"], args.positions)
                 print(f"loaded {args.positions} positions of {DEMO_EC} in {loaded:.1f} s")
-                indexed = wait_indexed(host, args.positions)
-                print(f"the last one indexed {indexed:.1f} s after the upload's report")
-                events = [
-                    platform.env.get(setting) or DEFAULT_QUEUES[setting]
-                    for setting in DEFAULT_QUEUES
-                ]
-                drained = wait_drained(platform.env["ServiceBusConnection"], events)
-                print(f"the archive's event queues drained {drained:.1f} s after that")
+                if args.index == "direct":
+                    seconds, entries = asyncio.run(index_directly(platform.env))
+                    print(f"indexed {entries} positions directly in {seconds:.1f} s")
+                else:
+                    indexed = wait_indexed(host, args.positions)
+                    print(f"the last one indexed {indexed:.1f} s after the upload's report")
+                    events = [
+                        platform.env.get(setting) or DEFAULT_QUEUES[setting]
+                        for setting in DEFAULT_QUEUES
+                    ]
+                    drained = wait_drained(platform.env["ServiceBusConnection"], events)
+                    print(f"the archive's event queues drained {drained:.1f} s after that")
                 try:
                     api_call(host)
                 except Unanswered as refused:
                     print(f"the API did not answer the first page: {refused}")
                     return
-                api, rendered, in_page = [], [], []
-                with sync_playwright() as playwright:
-                    browser = playwright.chromium.launch(
-                        executable_path=CHROMIUM, headless=True, args=["--no-sandbox"]
+                pages = {"this page": host}
+                if args.beside:
+                    other = start_devhost_in(
+                        args.beside.resolve(), platform, **(quiet if args.index == "direct" else {})
                     )
-                    context = browser.new_context()
-                    context.add_cookies(
-                        [{"name": COOKIE, "value": session_cookie(DEMO_VIEWER), "url": host}]
-                    )
-                    context.add_init_script(TABLE_CLOCK)
-                    page = context.new_page()
-                    page.set_default_timeout(120_000)
-                    page.goto(f"{host}/api/bo")  # warm: the page's files cached, as a user's
-                    page.locator("#positions tbody tr").nth(PAGE_SIZE - 1).wait_for()
-                    api_call(host)
-                    for _ in range(args.rounds):
-                        api.append(api_call(host))
-                        started = time.perf_counter()
-                        page.goto(f"{host}/api/bo")
-                        page.locator("#positions tbody tr").nth(PAGE_SIZE - 1).wait_for()
-                        rendered.append(time.perf_counter() - started)
-                        page.wait_for_function("window.__tableAt !== null")
-                        in_page.append(page.evaluate("window.__tableAt") / 1000)
-                    browser.close()
+                    pages[f"page of {args.beside}"] = f"http://127.0.0.1:{other.port}"
+                api, timed = measure(host, pages, args.rounds)
             finally:
+                if other is not None:
+                    other.stop()
                 child.stop()
         finally:
             platform.stop()
-    a, b = statistics.median(api), statistics.median(rendered)
-    c = statistics.median(in_page)
+    a = statistics.median(api)
     print(f"first page of {PAGE_SIZE}, {args.rounds} rounds, medians:")
     print(f"  API call alone (baseline)      {a * 1000:8.0f} ms  (all: {fmt(api)})")
-    print(f"  rendered table, from Python    {b * 1000:8.0f} ms  (all: {fmt(rendered)})")
-    print(f"  rendered table, in the page    {c * 1000:8.0f} ms  (all: {fmt(in_page)})")
-    print(f"  ratio browser / API            {b / a:8.2f}   (from Python; target <= 1.5)")
-    print(f"  ratio browser / API            {c / a:8.2f}   (in the page; target <= 1.5)")
+    for name, (outer, inner) in timed.items():
+        b, c = statistics.median(outer), statistics.median(inner)
+        print(f"  {name}:")
+        print(f"    rendered table, from Python  {b * 1000:8.0f} ms  (all: {fmt(outer)})")
+        print(f"    rendered table, in the page  {c * 1000:8.0f} ms  (all: {fmt(inner)})")
+        print(f"    ratio browser / API          {b / a:8.2f}   (from Python; target <= 1.5)")
+        print(f"    ratio browser / API          {c / a:8.2f}   (in the page; target <= 1.5)")
+
+
+def measure(
+    host: str, pages: dict[str, str], rounds: int
+) -> tuple[list[float], dict[str, tuple[list[float], list[float]]]]:
+    """The API call alone, and each page's table (from Python, in the page), alternating."""
+    api: list[float] = []
+    timed: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name in pages}
+    rows = f"#positions tbody tr >> nth={PAGE_SIZE - 1}"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=["--no-sandbox"]
+        )
+        context = browser.new_context()
+        context.add_init_script(TABLE_CLOCK)
+        tabs = {}
+        for name, url in pages.items():
+            context.add_cookies(
+                [{"name": COOKIE, "value": session_cookie(DEMO_VIEWER), "url": url}]
+            )
+            tab = context.new_page()
+            tab.set_default_timeout(120_000)
+            tab.goto(f"{url}/api/bo")  # warm: the page's files cached, as a user's
+            tab.locator(rows).wait_for()
+            tabs[name] = tab
+        api_call(host)
+        for _ in range(rounds):
+            api.append(api_call(host))
+            for name, tab in tabs.items():
+                outer, inner = timed[name]
+                started = time.perf_counter()
+                tab.goto(f"{pages[name]}/api/bo")
+                tab.locator(rows).wait_for()
+                outer.append(time.perf_counter() - started)
+                tab.wait_for_function("window.__tableAt !== null")
+                inner.append(tab.evaluate("window.__tableAt") / 1000)
+        browser.close()
+    return api, timed
 
 
 TABLE_CLOCK = f"""
