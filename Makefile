@@ -21,7 +21,7 @@ STATIC := $(addprefix static/swagger-ui/,$(SWAGGER_UI_FILES))
 # The back office's page (backoffice/: ours) beside bootstrap-italia's style sheet, icon sprite
 # and fonts, flat in static/backoffice/ (served at /api/bo/<name>): docs/backoffice.md.
 BI := node_modules/bootstrap-italia/dist
-BACKOFFICE_PAGE := index.html backoffice.js backoffice.css print.js files.js journal.js payments.js
+BACKOFFICE_PAGE := index.html early.js backoffice.js backoffice.css print.js files.js journal.js payments.js
 BACKOFFICE_FONTS := $(addprefix titillium-web-v10-latin-ext_latin-,regular.woff2 600.woff2 700.woff2) \
 	$(addprefix roboto-mono-v13-latin-ext_latin-,regular.woff2)
 BACKOFFICE_FILES := $(BACKOFFICE_PAGE) bootstrap-italia.min.css sprites.svg $(BACKOFFICE_FONTS) \

@@ -24,12 +24,16 @@ function say(text, kind = "info") {
 }
 
 async function api(method, path, body) {
-  const response = await fetch(API + path, {
+  return answer(fetch(API + path, {
     method,
     credentials: "same-origin",
     headers: body === undefined ? {} : { "Content-Type": "application/json" },
     body: body === undefined ? undefined : JSON.stringify(body),
-  });
+  }));
+}
+
+async function answer(pending) {
+  const response = await pending;
   if (response.status === 401) {
     window.location.assign("/.auth/login/aad?post_login_redirect_uri=/api/bo");
     throw new Error("not signed in");
@@ -101,8 +105,11 @@ async function load() {
   query.set("pageSize", String(PAGE_SIZE));
   const cursor = state.cursors[state.page];
   if (cursor) query.set("cursor", cursor);
+  const path = `/ecs/${state.ec}/positions?${query}`;
+  const early = EARLY.search && EARLY.search.path === path ? EARLY.search.answer : null;
+  EARLY.search = null;
   try {
-    const page = await api("GET", `/ecs/${state.ec}/positions?${query}`);
+    const page = await (early || api("GET", path));
     state.next = page.nextCursor;
     render(page.items);
     if (!page.items.length) say("Nessuna posizione trovata (no notices found).");
@@ -120,7 +127,8 @@ function cell(row, text) {
 
 function render(items) {
   const body = $("#positions tbody");
-  body.replaceChildren();
+  // the rows are built apart and put in at once: one layout for the page, not one per row
+  const rows = document.createDocumentFragment();
   for (const item of items) {
     const row = document.createElement("tr");
     row.dataset.iuv = item.iuv;
@@ -142,8 +150,9 @@ function render(items) {
     open.setAttribute("aria-label", `Dettaglio (detail) ${item.iuv}`);
     open.addEventListener("click", () => showDetail(item.nav));
     actions.append(open);
-    body.append(row);
+    rows.append(row);
   }
+  body.replaceChildren(rows);
   $("#page-number").textContent = `Pagina ${state.page + 1} (page ${state.page + 1})`;
   $("#first").disabled = state.page === 0;
   $("#previous").disabled = state.page === 0;
@@ -320,9 +329,45 @@ async function save(event) {
 }
 
 // ------------------------------------------------------------------ start
+// The first page's fixed cost (docs/backoffice.md, "The page's first page"): early.js asks
+// for the user's ECs (/me) and, for the EC this browser showed last, its first page of
+// notices, before the style sheet is parsed; start() uses that page when the EC is still the
+// user's. The other sections start after the table is drawn, so nothing competes with it.
+const LAST_EC = "centroStella.bo.ec"; // early.js reads the same key
+const EARLY = { me: null, search: null };
+
+function lastEc() {
+  try {
+    return window.localStorage.getItem(LAST_EC);
+  } catch {
+    return null; // storage refused (privacy settings): start without it
+  }
+}
+
+function rememberEc(ec) {
+  try {
+    window.localStorage.setItem(LAST_EC, ec);
+  } catch {
+    // nothing to remember with: the next visit asks for /me first
+  }
+}
+
+function startEarly() {
+  const early = window.boEarly || {};
+  EARLY.me = early.me ? answer(early.me) : api("GET", "/me");
+  EARLY.me.catch(() => {}); // start() reports it
+  if (early.search) {
+    const taken = answer(early.search.response);
+    taken.catch(() => {}); // unused when the EC is no longer the user's; load() reports it
+    EARLY.search = { path: early.search.path, answer: taken };
+  }
+}
+
+startEarly();
+
 async function start() {
   try {
-    state.me = await api("GET", "/me");
+    state.me = await EARLY.me;
   } catch (error) {
     say(error.status === 403
       ? "Nessun ente ti ha dato accesso (no creditor institution has given you access)."
@@ -342,16 +387,20 @@ async function start() {
     return;
   }
   $("#ec-choice").hidden = state.me.ecs.length < 2;
+  const remembered = state.me.ecs.find((ec) => ec.fiscalCode === lastEc());
+  if (remembered) select.value = remembered.fiscalCode;
   const choose = () => {
     const chosen = state.me.ecs.find((ec) => ec.fiscalCode === select.value) || state.me.ecs[0];
     state.ec = chosen.fiscalCode;
     state.role = chosen.role;
   };
   choose();
-  select.addEventListener("change", () => window.location.reload());
-  window.startJournal(state.ec);
+  rememberEc(state.ec);
+  select.addEventListener("change", () => {
+    rememberEc(select.value);
+    window.location.reload();
+  });
   showEditorControls();
-  if (typeof initFiles === "function") initFiles();
   $("#search-section").hidden = false;
   $("#search").addEventListener("submit", (event) => {
     event.preventDefault();
@@ -383,7 +432,9 @@ async function start() {
     $("#cancel").addEventListener("click", () => { $("#editor").hidden = true; });
   }
   await load();
-  // after the notices' first page, so the two do not compete for it
+  // after the notices' first page, so they do not compete for it
+  window.startJournal(state.ec);
+  if (typeof initFiles === "function") initFiles();
   if (window.initPayments) window.initPayments(state.ec);
 }
 

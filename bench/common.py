@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -38,6 +39,12 @@ def bench_settings(database: str, **overrides: str) -> dict[str, str]:
 
 def start_devhost(platform: Platform, **env: str) -> Child:
     """The dev host serving ``function_app`` on the platform's emulators and dev clock."""
+    return start_devhost_in(None, platform, **env)
+
+
+def start_devhost_in(cwd: Path | None, platform: Platform, **env: str) -> Child:
+    """:func:`start_devhost` of the copy of the app in ``cwd`` (its own code and static
+    files; None: this one)."""
     return Child(
         "devhost",
         [
@@ -52,6 +59,7 @@ def start_devhost(platform: Platform, **env: str) -> Child:
             str(platform.clock_file),
         ],
         env={**platform.env, "LOG_LEVEL": "WARNING", **env},
+        cwd=cwd or ROOT,
     )
 
 

@@ -1,5 +1,5 @@
-"""The back office's paper notices: one position's notice, or a search's results, as a PDF
-(docs/backoffice.md, "Paper notices")."""
+"""The back office's paper notices: one position's notice as a PDF, or a search's results as a
+print job rendered by a queue worker (docs/backoffice.md, "Paper notices")."""
 
 from __future__ import annotations
 
@@ -8,9 +8,14 @@ from pydantic import BaseModel
 
 from functions.backoffice import _SEARCH, BO, TAGS, _ec, _filter, _nav
 from functions.http import Call, Reply, endpoint
+from functions.queue import queue_trigger
+from functions.root import get_root
+from shared.backoffice.print_jobs import PrintJobOut
+from shared.platform.queue_work import Delivery
 
 bp = func.Blueprint()
 
+JOBS = "bo/v1/ecs/{ec}/paper-notices"
 _BATCH_QUERY = {k: v for k, v in _SEARCH.items() if k not in ("pageSize", "cursor")}
 
 
@@ -41,17 +46,44 @@ async def bo_paper_notice(call: Call[BaseModel]) -> Reply:
 
 @endpoint(
     bp,
-    "bo/v1/ecs/{ec}/paper-notices",
-    "GET",
+    JOBS,
+    "POST",
     auth="backoffice",
-    produces="application/pdf",
-    errors=(400, 403, 422),
+    returns=PrintJobOut,
+    status=202,
+    errors=(400, 403, 422, 503),
     query=_BATCH_QUERY,
     tags=TAGS,
-    summary="The paper notices of a search's VALID positions in one PDF, up to 1,000 "
-    "(the notices search's filters; viewers and editors)",
+    summary="Print a search's VALID positions, up to 1,000, in one PDF: a job, answered 202 "
+    "with its status route in Location (the notices search's filters; viewers and editors)",
 )
 async def bo_paper_notices(call: Call[BaseModel]) -> Reply:
     ec = _ec(call)
-    pdf = await call.root.notice_printer().batch(call.user, ec, _filter(call), now=call.now)
-    return _pdf(pdf, f"avvisi-{ec}.pdf")
+    job = await call.root.backoffice_parts.print_jobs.submit(
+        call.user, ec, _filter(call), now=call.now
+    )
+    return Reply(202, body=job, headers={"Location": f"/api/bo/v1/ecs/{ec}/paper-notices/{job.id}"})
+
+
+@endpoint(
+    bp,
+    JOBS + "/{job}",
+    "GET",
+    auth="backoffice",
+    returns=PrintJobOut,
+    errors=(400, 403, 404),
+    tags=TAGS,
+    summary="A print job: queued, done (with a link to its PDF, valid for 15 minutes) or "
+    "failed (with the reason); any user of its EC",
+)
+async def bo_paper_notices_job(call: Call[BaseModel]) -> PrintJobOut:
+    return await call.root.backoffice_parts.print_jobs.status(
+        call.user, _ec(call), call.param("job"), now=call.now
+    )
+
+
+@queue_trigger(bp, "BACKOFFICE_PRINT_QUEUE")
+async def backoffice_print_jobs(delivery: Delivery) -> None:
+    """A print job: render its PDF into its blob, a part at a time."""
+    root = get_root()
+    await root.backoffice_parts.print_jobs.render(delivery.body, now=root.clock.now())

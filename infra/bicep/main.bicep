@@ -383,6 +383,10 @@ var blobContainers = {
     setting: 'PAYMENTS_RECEIPTS_BLOB_CONTAINER'
     name: 'payments-receipts'
   }
+  backoffice_print: {
+    setting: 'BACKOFFICE_PRINT_BLOB_CONTAINER'
+    name: 'backoffice-print'
+  }
 }
 
 // Every Service Bus queue a trigger or a producer names (shared/platform/resources.py QUEUES).
@@ -444,6 +448,12 @@ var servicebusQueues = {
   backoffice_positions: {
     setting: 'BACKOFFICE_POSITIONS_QUEUE'
     name: 'backoffice-positions'
+    lockSeconds: servicebusLockDurationSeconds
+    duplicateWindowSeconds: servicebusDuplicateDetectionWindowSeconds
+  }
+  backoffice_print: {
+    setting: 'BACKOFFICE_PRINT_QUEUE'
+    name: 'backoffice-print'
     lockSeconds: servicebusLockDurationSeconds
     duplicateWindowSeconds: servicebusDuplicateDetectionWindowSeconds
   }
@@ -743,6 +753,8 @@ var appSettings = {
   JOURNAL_QUEUE: servicebusQueues.journal.name
   JOURNAL_RETENTION_DAYS: '3650'
   BACKOFFICE_POSITIONS_QUEUE: servicebusQueues.backoffice_positions.name
+  BACKOFFICE_PRINT_QUEUE: servicebusQueues.backoffice_print.name
+  BACKOFFICE_PRINT_BLOB_CONTAINER: blobContainers.backoffice_print.name
   STANDIN_TOKEN_MINUTES: '30'
   STANDIN_STATION_TIMEOUT_SECONDS: '5'
   STANDIN_WINDOW_MINUTES: '30'

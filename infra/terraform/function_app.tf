@@ -143,6 +143,7 @@ locals {
     JOURNAL_QUEUE                   = azurerm_servicebus_queue.this["journal"].name
     JOURNAL_RETENTION_DAYS          = "3650"
     BACKOFFICE_POSITIONS_QUEUE      = azurerm_servicebus_queue.this["backoffice_positions"].name
+    BACKOFFICE_PRINT_QUEUE          = azurerm_servicebus_queue.this["backoffice_print"].name
     STANDIN_TOKEN_MINUTES           = "30"
     STANDIN_STATION_TIMEOUT_SECONDS = "5"
     STANDIN_WINDOW_MINUTES          = "30"
@@ -155,6 +156,9 @@ locals {
 
     # Payments: citizens' receipt PDFs, rendered once and kept in the host's storage account.
     PAYMENTS_RECEIPTS_BLOB_CONTAINER = azurerm_storage_container.app["payments_receipts"].name
+
+    # Back office: print jobs (state and PDF), read through a user delegation SAS.
+    BACKOFFICE_PRINT_BLOB_CONTAINER = azurerm_storage_container.app["backoffice_print"].name
 
     # Citizens' tokens
     CITIZEN_JWT_ISSUER     = var.citizen_jwt_issuer

@@ -22,7 +22,8 @@ locals {
 
   role_assignments = {
     # AzureWebJobsStorage (host keys, leases, timer state), the Flex deployment package and the
-    # app's blobs (bulk uploads, payout lists).
+    # app's blobs (bulk uploads, payout lists, print jobs' blocks); the print jobs' links are
+    # user delegation SAS, whose key (generateUserDelegationKey) this role grants too.
     storage_blob = {
       scope = azurerm_storage_account.this.id
       role  = local.built_in_roles.storage_blob_data_owner

@@ -146,6 +146,10 @@ locals {
       setting = "PAYMENTS_RECEIPTS_BLOB_CONTAINER"
       name    = "payments-receipts"
     }
+    backoffice_print = {
+      setting = "BACKOFFICE_PRINT_BLOB_CONTAINER"
+      name    = "backoffice-print"
+    }
   }
 
   # Every Service Bus queue a trigger or a producer names (shared/platform/resources.py QUEUES).
@@ -207,6 +211,12 @@ locals {
     backoffice_positions = {
       setting                  = "BACKOFFICE_POSITIONS_QUEUE"
       name                     = "backoffice-positions"
+      lock_seconds             = var.servicebus_lock_duration_seconds
+      duplicate_window_seconds = var.servicebus_duplicate_detection_window_seconds
+    }
+    backoffice_print = {
+      setting                  = "BACKOFFICE_PRINT_QUEUE"
+      name                     = "backoffice-print"
       lock_seconds             = var.servicebus_lock_duration_seconds
       duplicate_window_seconds = var.servicebus_duplicate_detection_window_seconds
     }

@@ -3,15 +3,17 @@
 The creditor block comes from the party registry (the EC's name and, when it has one, its
 BancoPosta account: the notice then carries Poste's slip and data matrix); the rest from the
 archive's positions. Only a VALID position is payable, so only VALID positions are printed.
-Rendering is CPU work, so it runs in a worker thread (docs/backoffice.md, "Paper notices").
+A batch is rendered by a queue worker part by part (:meth:`NoticePrinter.parts`, driven by
+:mod:`shared.backoffice.print_jobs`); rendering is CPU work, so it runs in a worker thread
+(docs/backoffice.md, "Paper notices").
 """
 
 from __future__ import annotations
 
 import asyncio
-import tempfile
+import io
+from collections.abc import AsyncIterator
 from datetime import datetime
-from typing import BinaryIO, cast
 
 from pydantic import ValidationError
 
@@ -19,6 +21,8 @@ from shared.backoffice.principal import Principal
 from shared.backoffice.service import BackOffice
 from shared.documents.notice_pdf import (
     MAX_BATCH,
+    PAGES_PER_PART,
+    NoticeParts,
     PaperCreditor,
     PaperDebtor,
     PaperNotice,
@@ -30,10 +34,6 @@ from shared.notices.service import EcDirectory
 from shared.parties.models import Party
 from shared.platform.clock import ROME
 from shared.platform.errors import Invalid
-
-SPOOL_BYTES = 1024 * 1024
-"""A batch's PDF stays in memory up to this size while it is written, then spills to a file
-(so the worker holds the PDF once, as the response body, not twice)."""
 
 
 class NoticePrinter:
@@ -63,10 +63,11 @@ class NoticePrinter:
             )
         return await asyncio.to_thread(_render, [notice])
 
-    async def batch(
+    async def check(
         self, principal: Principal, ec: str, where: PositionFilter, *, now: datetime
-    ) -> bytes:
-        """The VALID positions among the search's results, one page each, in one PDF.
+    ) -> int:
+        """What a batch of the search's results would print: how many VALID positions (the
+        request's checks, before a job is queued).
 
         Raises:
             Invalid: 422 when the search matches more than :data:`MAX_BATCH` positions (narrow
@@ -76,15 +77,50 @@ class NoticePrinter:
         creditor = paper_creditor(await self._ecs.get(ec))
         # a VALID position the AgID notice cannot show (the ACA contract lets an EC choose a
         # nav that is not 18 digits) is left out, as the INVALID ones are
-        notices = [printable(p, creditor) for p in positions if p.status == "VALID"]
-        payable = [n for n in notices if not isinstance(n, str)]
+        payable = sum(
+            1
+            for p in positions
+            if p.status == "VALID" and not isinstance(printable(p, creditor), str)
+        )
         if not payable:
-            raise Invalid(
-                "the search has no VALID position that has a paper notice",
-                status=422,
-                errors=[{"loc": ["query"], "type": "nothing_to_print", "msg": "no VALID position"}],
+            raise _nothing_to_print()
+        return payable
+
+    async def parts(
+        self, principal: Principal, ec: str, where: PositionFilter, *, now: datetime
+    ) -> AsyncIterator[tuple[bytes, int]]:
+        """The PDF of the search's VALID positions, one page each, as the pieces a part of
+        :data:`PAGES_PER_PART` notices adds (the last piece closes the PDF): the search is read
+        a page at a time and each part is rendered as soon as it is full, so memory is bounded
+        by a search page and a part, not by the batch. Each piece comes with the pages written
+        so far.
+
+        Raises:
+            Invalid: 422 when the search now holds more than :data:`MAX_BATCH` VALID positions,
+                or none.
+        """
+        creditor = paper_creditor(await self._ecs.get(ec))
+        pdf = await asyncio.to_thread(NoticeParts)
+        waiting: list[PaperNotice] = []
+        after: str | None = None
+        while True:
+            page = await self._office.search(
+                principal, ec, where, cursor=after, page_size=MAX_PAGE, now=now
             )
-        return await asyncio.to_thread(_render, payable)
+            notices = [printable(p, creditor) for p in page.items if p.status == "VALID"]
+            waiting.extend(n for n in notices if not isinstance(n, str))
+            after = page.next_cursor
+            while len(waiting) >= PAGES_PER_PART or (after is None and waiting):
+                part, waiting = waiting[:PAGES_PER_PART], waiting[PAGES_PER_PART:]
+                try:
+                    yield await asyncio.to_thread(pdf.add, part), pdf.pages
+                except ValueError:
+                    raise _too_many() from None
+            if after is None:
+                break
+        if pdf.pages == 0:
+            raise _nothing_to_print()
+        yield await asyncio.to_thread(pdf.close), pdf.pages
 
     async def _matches(
         self, principal: Principal, ec: str, where: PositionFilter, *, now: datetime
@@ -97,14 +133,26 @@ class NoticePrinter:
             )
             found.extend(page.items)
             if len(found) > MAX_BATCH:
-                raise Invalid(
-                    f"the search matches more than {MAX_BATCH} positions: narrow it to print",
-                    status=422,
-                    errors=[{"loc": ["query"], "type": "too_many", "msg": f"at most {MAX_BATCH}"}],
-                )
+                raise _too_many()
             after = page.next_cursor
             if after is None:
                 return found
+
+
+def _too_many() -> Invalid:
+    return Invalid(
+        f"the search matches more than {MAX_BATCH} positions: narrow it to print",
+        status=422,
+        errors=[{"loc": ["query"], "type": "too_many", "msg": f"at most {MAX_BATCH}"}],
+    )
+
+
+def _nothing_to_print() -> Invalid:
+    return Invalid(
+        "the search has no VALID position to print",
+        status=422,
+        errors=[{"loc": ["query"], "type": "nothing_to_print", "msg": "no VALID position"}],
+    )
 
 
 def paper_creditor(ec: Party) -> PaperCreditor:
@@ -140,9 +188,6 @@ def printable(position: Position, creditor: PaperCreditor) -> PaperNotice | str:
 
 
 def _render(notices: list[PaperNotice]) -> bytes:
-    # The Functions HTTP response is one body (bytes): the PDF is written to a spooled file so
-    # rendering holds a few pages, and read back once for the response.
-    with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as out:
-        write_notices(notices, cast(BinaryIO, out))
-        out.seek(0)
-        return out.read()
+    out = io.BytesIO()
+    write_notices(notices, out)
+    return out.getvalue()

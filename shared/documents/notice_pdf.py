@@ -43,6 +43,7 @@ from shared.documents.pdf_stream import PdfSplicer
 __all__ = [
     "MAX_BATCH",
     "PAGES_PER_PART",
+    "NoticeParts",
     "PaperCreditor",
     "PaperDebtor",
     "PaperNotice",
@@ -140,16 +141,57 @@ def write_notices(notices: Iterable[PaperNotice], out: BinaryIO) -> int:
     """
     if isinstance(notices, Sized) and len(notices) > MAX_BATCH:  # refused before any work
         raise ValueError(f"at most {MAX_BATCH} notices in one PDF")
-    fonts.register()
-    splicer = PdfSplicer(out, title="Avviso di pagamento pagoPA")
+    parts = NoticeParts()
     source = iter(notices)
     while part := list(itertools.islice(source, PAGES_PER_PART)):
-        if splicer.pages + len(part) > MAX_BATCH:
+        out.write(parts.add(part))
+    out.write(parts.close())
+    return parts.pages
+
+
+class NoticeParts:
+    """One PDF of notices built part by part, for a writer that sends each part on as it is
+    done (a blob's blocks): :meth:`add` renders a few notices and answers the bytes they add to
+    the PDF, :meth:`close` the last bytes. Only the objects' offsets stay between parts.
+    CPU work: from an event loop, call it in a thread."""
+
+    def __init__(self) -> None:
+        fonts.register()
+        self._buffer = io.BytesIO()
+        self._splicer = PdfSplicer(self._buffer, title="Avviso di pagamento pagoPA")
+
+    @property
+    def pages(self) -> int:
+        return self._splicer.pages
+
+    def add(self, notices: Sequence[PaperNotice]) -> bytes:
+        """Render ``notices`` (at most :data:`PAGES_PER_PART` keep memory bounded).
+
+        Raises:
+            ValueError: the PDF would pass :data:`MAX_BATCH` pages.
+        """
+        if self._splicer.pages + len(notices) > MAX_BATCH:
             raise ValueError(f"at most {MAX_BATCH} notices in one PDF")
-        splicer.add(_render_part(part))
-    if splicer.pages == 0:
-        raise ValueError("no notice to print")
-    return splicer.close()
+        if notices:
+            self._splicer.add(_render_part(list(notices)))
+        return self._drain()
+
+    def close(self) -> bytes:
+        """The PDF's end (page tree, cross-references).
+
+        Raises:
+            ValueError: no notice was added.
+        """
+        if self._splicer.pages == 0:
+            raise ValueError("no notice to print")
+        self._splicer.close()
+        return self._drain()
+
+    def _drain(self) -> bytes:
+        data = self._buffer.getvalue()
+        self._buffer.seek(0)
+        self._buffer.truncate()
+        return data
 
 
 def _render_part(notices: list[PaperNotice]) -> bytes:

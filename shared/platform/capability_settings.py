@@ -437,6 +437,16 @@ class CapabilitySettings(BaseSettings):
         description="Service Bus queue of the archive's notice events for the back office's "
         "EC-scoped positions index (one partition per EC in the notices container).",
     )
+    backoffice_print_queue: str = Field(
+        default="backoffice-print",
+        description="Service Bus queue of the back office's print jobs (a batch of paper "
+        "notices rendered by a queue worker into a blob).",
+    )
+    backoffice_print_blob_container: str = Field(
+        default="backoffice-print",
+        description="Blob container, in the host's storage account, keeping the back office's "
+        "print jobs: each job's state and its PDF, read through a short-lived link.",
+    )
 
     # Journal: the back office's append-only event journal (docs/journal.md).
     journal_container: str = Field(

@@ -70,6 +70,7 @@ BLOB_CONTAINERS: tuple[BlobContainerSpec, ...] = (
     BlobContainerSpec("cashback_payouts_blob_container"),  # payout lists (CSV)
     BlobContainerSpec("cashback_lists_blob_container"),  # hashed PANs for acquirers
     BlobContainerSpec("payments_receipts_blob_container"),  # citizens' receipt PDFs
+    BlobContainerSpec("backoffice_print_blob_container"),  # print jobs and their PDFs
 )
 
 
@@ -92,6 +93,7 @@ QUEUES: tuple[QueueSpec, ...] = (
     QueueSpec("payments_notices_queue"),
     QueueSpec("journal_queue"),
     QueueSpec("backoffice_positions_queue"),
+    QueueSpec("backoffice_print_queue"),
 )
 
 

@@ -1,9 +1,10 @@
 """Paper notices and files from the page in headless Chromium: the detail's print button
 downloads the position's notice, whose text and QR code read back; the search's print button
-downloads one page per VALID position found (saving the printed notice's first page that the
-README shows). A CSV with good and bad lines uploaded through the file input, and an NDJSON
-dropped on the drop zone, end in their per-line report and a downloadable file of rejected
-lines. Also Swagger UI at /api/docs, rendered, shows every operation id of /api/openapi.json."""
+starts a print job, follows it and downloads its file: one page per VALID position found
+(saving the printed notice's first page that the README shows). A CSV with good and bad lines
+uploaded through the file input, and an NDJSON dropped on the drop zone, end in their per-line
+report and a downloadable file of rejected lines. Also Swagger UI at /api/docs, rendered,
+shows every operation id of /api/openapi.json."""
 
 from __future__ import annotations
 
@@ -35,7 +36,12 @@ SCREENSHOT = ROOT_PATH / "docs" / "images" / "backoffice-paper-notice.png"
 
 @pytest.fixture(scope="module")
 def host(platform: Platform) -> Iterator[Host]:
-    env = {**fresh_queues("bo-print-ui"), "NOTICES_QUEUE": f"bo-print-ui-{uuid.uuid4().hex[:8]}"}
+    tag = uuid.uuid4().hex[:8]
+    env = {
+        **fresh_queues("bo-print-ui"),
+        "NOTICES_QUEUE": f"bo-print-ui-{tag}",
+        "BACKOFFICE_PRINT_QUEUE": f"bo-print-ui-jobs-{tag}",
+    }
     started = start_host(platform, env=env)
     try:
         yield started
@@ -102,7 +108,9 @@ def test_a_viewer_prints_a_notice_and_a_searchs_results(browser: Browser, host: 
     rasterise(notice, SCREENSHOT)
     assert SCREENSHOT.stat().st_size > 20_000
 
+    # a print job: the page polls it, then downloads the file from the link it gives
     batch = downloaded(page, "#print-batch")
+    expect(page.locator("#status")).to_contain_text(f"avvisi-{DEMO_EC}.pdf")
     pages = [p.extract_text() for p in PdfReader(io.BytesIO(batch)).pages]
     assert len(pages) == 2
     for iuv in iuvs:

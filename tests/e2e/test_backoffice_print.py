@@ -1,12 +1,15 @@
 """The back office's paper notices through the dev host: a viewer prints a position's notice and
-a search's results; the PDF's text and its QR code read back; the demo EC's postal account
-brings Poste's data matrix; other ECs and anonymous callers are refused."""
+a search's results (a print job: queued, rendered by the host's queue worker into a blob on
+Azurite, read through the link its status gives); the PDF's text and its QR code read back; the
+demo EC's postal account brings Poste's data matrix; other ECs and anonymous callers are
+refused."""
 
 from __future__ import annotations
 
 import io
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import requests
@@ -24,7 +27,12 @@ BATCH = f"/api/bo/v1/ecs/{DEMO_EC}/paper-notices"
 
 @pytest.fixture(scope="module")
 def host(platform: Platform) -> Iterator[Host]:
-    env = {**fresh_queues("boprint"), "NOTICES_QUEUE": f"boprint-{uuid.uuid4().hex[:8]}"}
+    tag = uuid.uuid4().hex[:8]
+    env = {
+        **fresh_queues("boprint"),
+        "NOTICES_QUEUE": f"boprint-{tag}",
+        "BACKOFFICE_PRINT_QUEUE": f"boprint-jobs-{tag}",
+    }
     started = start_host(platform, env=env)
     try:
         yield started
@@ -70,17 +78,32 @@ def test_a_batch_prints_the_searchs_valid_positions(host: Host) -> None:
         return page.status_code == 200 and statuses == ["INVALID", "VALID", "VALID"]
 
     wait_for(indexed, timeout=30)
-    batch = as_user(host, DEMO_VIEWER, "GET", BATCH, params={"debtor": debtor})
-    assert batch.status_code == 200, batch.text
-    printed = pages(batch.content)
+    asked = as_user(host, DEMO_VIEWER, "POST", BATCH, params={"debtor": debtor})
+    assert asked.status_code == 202, asked.text
+    assert asked.json()["notices"] == 2
+    status = asked.headers["Location"]
+
+    def ended() -> dict[str, Any] | None:
+        job: dict[str, Any] = as_user(host, DEMO_VIEWER, "GET", status).json()
+        return job if job["state"] != "queued" else None
+
+    job = wait_for(ended, timeout=60, interval=0.5)
+    assert (job["state"], job["pages"]) == ("done", 2)
+    pdf = requests.get(job["url"], timeout=30)  # the link alone: no session, no key
+    assert pdf.status_code == 200
+    assert pdf.headers["Content-Type"] == "application/pdf"
+    assert f'filename="avvisi-{DEMO_EC}.pdf"' in pdf.headers["Content-Disposition"]
+    printed = pages(pdf.content)
     assert len(printed) == 2
     assert all(any(grouped(f"3{iuv}") in text for text in printed) for iuv in iuvs[:2])
 
 
 def test_printing_is_refused_outside_the_users_ecs_and_without_sign_in(host: Host) -> None:
-    other = as_user(host, DEMO_VIEWER, "GET", "/api/bo/v1/ecs/80000000001/paper-notices")
+    other = as_user(host, DEMO_VIEWER, "POST", "/api/bo/v1/ecs/80000000001/paper-notices")
     assert other.status_code == 403
-    anonymous = requests.get(host.url + BATCH, timeout=30)
+    anonymous = requests.post(host.url + BATCH, timeout=30)
     assert anonymous.status_code == 401
-    nothing = as_user(host, DEMO_VIEWER, "GET", BATCH, params={"iuv": "0" * 17})
+    nothing = as_user(host, DEMO_VIEWER, "POST", BATCH, params={"iuv": "0" * 17})
     assert nothing.status_code == 422
+    unknown = as_user(host, DEMO_VIEWER, "GET", f"{BATCH}/{'0' * 32}")
+    assert unknown.status_code == 404

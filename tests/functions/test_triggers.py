@@ -34,6 +34,7 @@ BOUND = {
     "payments_notices_index": ("serviceBusTrigger", "%PAYMENTS_NOTICES_QUEUE%"),
     "journal_notice_events": ("serviceBusTrigger", "%JOURNAL_QUEUE%"),
     "backoffice_positions_index": ("serviceBusTrigger", "%BACKOFFICE_POSITIONS_QUEUE%"),
+    "backoffice_print_jobs": ("serviceBusTrigger", "%BACKOFFICE_PRINT_QUEUE%"),
     "sweep_outboxes": ("timerTrigger", "%OUTBOX_SWEEP_SCHEDULE%"),
     "notices_expire": ("timerTrigger", "%NOTICES_EXPIRE_SCHEDULE%"),
     "cashback_rank": ("timerTrigger", "%CASHBACK_RANK_SCHEDULE%"),

@@ -178,6 +178,8 @@ def path_value(world: World, path: str, name: str) -> str:
         "iuv": "01" + "0" * 15,
         # the operators' rebuild of the demo EC's positions index (idempotent)
         "ecFiscalCode": DEMO_EC,
+        # a print job nobody asked for: the valid request is a 404
+        "job": "0" * 32,
     }
     assert name in known, f"{path}: the suite has no value for the path parameter {name}"
     return known[name]

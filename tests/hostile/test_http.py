@@ -26,10 +26,9 @@ SLOW = {
     # each accepted upload is followed until its report completes (its explicit examples
     # already try every field of a line)
     ("POST", "/api/aca/v1/positions/bulk"): 10,
-    # the back office's upload is the same bulk pipeline; a batch print renders every VALID
-    # position of the EC (seconds each on a busy machine)
+    # the back office's upload is the same bulk pipeline (a batch print is a queued job now:
+    # its request only searches)
     ("POST", "/api/bo/v1/ecs/{ec}/uploads"): 10,
-    ("GET", "/api/bo/v1/ecs/{ec}/paper-notices"): 5,
 }
 
 

@@ -32,6 +32,7 @@ from functions.root import Root, use_root
 from local.devclock import DevClock
 from local.pgp import encrypt
 from local.platform import DEMO_EC, Platform
+from shared.backoffice.print_jobs import JobMessage
 from shared.cashback.chunks import Chunk
 from shared.cashback.file_intake import BlobCreated
 from shared.cashback.models import IbanCheckRequest, WalletEvent
@@ -92,6 +93,7 @@ MESSAGES: dict[str, dict[str, Any]] = {
     "PAYMENTS_NOTICES_QUEUE": _schema_of(NoticeEvent),
     "JOURNAL_QUEUE": _schema_of(JOURNAL_MESSAGE),
     "BACKOFFICE_POSITIONS_QUEUE": _schema_of(PositionEvent),
+    "BACKOFFICE_PRINT_QUEUE": _schema_of(JobMessage),
 }
 # The containers a consumer writes, which a refused message must leave alone.
 WRITES = {
@@ -105,6 +107,8 @@ WRITES = {
     "PAYMENTS_NOTICES_QUEUE": ("payments_container",),
     "JOURNAL_QUEUE": ("journal_container",),
     "BACKOFFICE_POSITIONS_QUEUE": ("notices_container",),
+    # blobs only (the job's state and PDF, named by the job's id): no Cosmos container
+    "BACKOFFICE_PRINT_QUEUE": (),
 }
 
 
@@ -262,6 +266,12 @@ def produce(world: World) -> None:
             "paymentMethod": "CP",
             "fee": 150,
         },
+    )
+    # a print job of the back office: the demo EC's positions index first (its consumer does
+    # not run here), then a batch of the world's own position
+    world.json_call("POST", f"/api/ops/bo-index/{DEMO_EC}/rebuild", {"adminKey"})
+    world.json_call(
+        "POST", f"/api/bo/v1/ecs/{DEMO_EC}/paper-notices?nav={world.ids['bo_nav']}", {"signedIn"}
     )
 
 

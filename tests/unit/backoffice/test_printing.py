@@ -1,5 +1,5 @@
 """Paper notices from the back office: the position's fields and the EC's postal account on the
-page, only VALID positions printed, a batch is the search's results, roles as for reading."""
+page, only VALID positions printed, roles as for reading (batches: test_print_jobs.py)."""
 
 from __future__ import annotations
 
@@ -10,12 +10,12 @@ from pydantic import ValidationError
 from pypdf import PdfReader
 
 from shared.backoffice.printing import NoticePrinter
-from shared.notices.search import PositionFilter
+from shared.backoffice.service import BackOffice
 from shared.parties.models import PartyIn
 from shared.platform.errors import Forbidden, Invalid, NotFound
 from tests.unit.backoffice.test_backoffice import EDITOR, STRANGER, VIEWER, form, office
 from tests.unit.documents.pages import barcodes
-from tests.unit.notices.fakes import EC, IBAN, OTHER_EC, World, nav, position
+from tests.unit.notices.fakes import EC, IBAN, World, nav, position
 
 POSTAL = "123456789012"
 
@@ -35,14 +35,20 @@ async def register_ec(world: World, postal: str | None) -> None:
     )
 
 
-async def printer(*, postal: str | None = POSTAL) -> tuple[NoticePrinter, World]:
+async def printed(*, postal: str | None = POSTAL) -> tuple[BackOffice, NoticePrinter, World]:
+    """Three positions of EC, the third invalidated."""
     bo, world = await office()
     await register_ec(world, postal)
     for n in (1, 2, 3):
         due = "2027-01-31T10:00:00Z"  # 11:00 in Rome: the due day is the 31st
         await bo.create(EDITOR, EC, form(n, amount=1_000 * n, expirationDate=due), now=world.now)
     await bo.invalidate(EDITOR, EC, nav(3), now=world.later())
-    return NoticePrinter(bo, world.archive.ecs), world
+    return bo, NoticePrinter(bo, world.archive.ecs), world
+
+
+async def printer(*, postal: str | None = POSTAL) -> tuple[NoticePrinter, World]:
+    _, print_, world = await printed(postal=postal)
+    return print_, world
 
 
 def pages(pdf: bytes) -> list[str]:
@@ -92,35 +98,6 @@ async def test_a_user_prints_only_for_its_own_ecs() -> None:
     print_, world = await printer()
     with pytest.raises(Forbidden):
         await print_.one(STRANGER, EC, nav(1), now=world.now)
-    with pytest.raises(Forbidden):
-        await print_.batch(EDITOR, OTHER_EC, PositionFilter(), now=world.now)
-
-
-async def test_a_batch_is_the_searchs_valid_positions_one_page_each() -> None:
-    print_, world = await printer()
-    everything = pages(await print_.batch(VIEWER, EC, PositionFilter(), now=world.now))
-    assert len(everything) == 2  # the invalidated third is not payable
-    assert "10,00" in everything[0]
-    assert "20,00" in everything[1]
-    one = pages(await print_.batch(VIEWER, EC, PositionFilter(nav=nav(2)), now=world.now))
-    assert len(one) == 1
-    assert "20,00" in one[0]
-    with pytest.raises(Invalid) as nothing:
-        await print_.batch(VIEWER, EC, PositionFilter(nav=nav(3)), now=world.now)
-    assert nothing.value.status == 422
-
-
-async def test_a_search_of_more_than_1000_positions_is_refused_before_rendering() -> None:
-    print_, world = await printer()
-    party = await world.archive.ecs.get(EC)
-    for n in range(4, 1_002):  # 1,001 with the first three
-        await world.archive.publish(party, form(n), segregation_codes=None, now=world.now)
-    with pytest.raises(Invalid) as refused:
-        await print_.batch(VIEWER, EC, PositionFilter(), now=world.now)
-    assert refused.value.status == 422
-    assert refused.value.errors[0]["type"] == "too_many"
-    pdf = await print_.batch(VIEWER, EC, PositionFilter(nav=nav(999)), now=world.now)
-    assert len(pages(pdf)) == 1
 
 
 @pytest.mark.parametrize(
@@ -134,21 +111,13 @@ def test_a_postal_account_is_up_to_12_digits_and_only_an_ecs(role: str, account:
         )
 
 
-async def test_what_the_agid_notice_cannot_show_is_refused_alone_and_left_out_of_a_batch() -> None:
-    # the ACA contract lets an EC choose any nav and amounts past the notice's 10 digits of
-    # euros; the hostile suite found a batch answering 500 once such a position was among the
-    # search's results
+async def test_a_position_the_agid_notice_cannot_show_has_no_notice_of_its_own() -> None:
+    # the ACA contract allows amounts past the notice's 10 digits of euros (and navs that are
+    # not 18 digits, which the back office cannot even name): a 422, not a 500
     print_, world = await printer()
-    ec = world.parties[EC]
-    await world.archive.publish(ec, position(4, nav="N-4"), segregation_codes=None, now=world.now)
     await world.archive.publish(
-        ec, position(5, amount=99_999_999_999), segregation_codes=None, now=world.now
+        world.parties[EC], position(5, amount=99_999_999_999), segregation_codes=None, now=world.now
     )
     with pytest.raises(Invalid) as alone:
         await print_.one(VIEWER, EC, nav(5), now=world.now)
-    assert alone.value.status == 422
-    everything = pages(await print_.batch(VIEWER, EC, PositionFilter(), now=world.now))
-    assert len(everything) == 2  # 1 and 2; 3 is invalidated, 4 and 5 have no AgID notice
-    with pytest.raises(Invalid) as nothing:
-        await print_.batch(VIEWER, EC, PositionFilter(nav=nav(5)), now=world.now)
-    assert nothing.value.status == 422
+    assert (alone.value.status, alone.value.errors[0]["type"]) == (422, "not_printable")
