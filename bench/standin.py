@@ -9,7 +9,9 @@ writing the same XML with lxml, in the same run.
   Service Bus.
 - Baseline: for each payment, the point reads and ETag-conditioned writes the gateway makes
   (verify: read the notice; activate: read the notice, create the payment;
-  outcome: read the payment, replace it, read the notice, replace it), with the app's own
+  outcome: read the payment, replace it, read the notice, replace it with the archive's events
+  in its outbox, replace it again with the outbox cleared, as the host's outbox flush does once
+  the events are sent: issues 22 and 23 added those events), with the app's own
   Cosmos client (``shared.platform.clients``), in another database; and for each of the three
   messages, its request envelope parsed and its answer's envelope parsed and written again with
   lxml (the same bytes the host reads and writes). (The receipt event stays in the payment's
@@ -62,7 +64,10 @@ RAW_DATABASE = "bench-standin-raw"
 STATION = f"{DEMO_EC}_01"
 CONCURRENCY = 32
 READS_PER_PAYMENT = 4
-WRITES_PER_PAYMENT = 3
+EVENT_DESTINATIONS = 3
+"""The archive's event destinations (functions/root.py ``notice_events``): the citizens' index,
+the journal, the back office's positions index."""
+WRITES_PER_PAYMENT = 4
 NODE = "/api/node/v1/nodeForPsp"
 Who = dict[str, str]
 """The PSP's credentials, as the request models name them."""
@@ -297,6 +302,13 @@ class Bench:
             paying = await conditional(paying)
             notice = dict(await container.read_item(f"notice:{i}", partition_key=pk))
             notice["status"] = "PAID"
+            # the archive's events of the payment (one per destination) ride in the notice's
+            # outbox, and the outbox is cleared once they are sent, as the host's flush does
+            notice["outbox"] = [
+                {"id": uuid.uuid4().hex, "seq": 2} for _ in range(EVENT_DESTINATIONS)
+            ]
+            notice = await conditional(notice)
+            notice["outbox"] = []
             await conditional(notice)
             xml(2)
 
