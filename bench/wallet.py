@@ -603,7 +603,10 @@ class Bench:
             if r.sending is not None:
                 print(r.sending.line())
             print(r.host.line())
-            print(f"{'':<28} ratio host/bare {r.host.rps / r.bare.rps:.2f}  (target >= 0.7)")
+            # an onboarding step's own ratio is information: its target is the four steps
+            # together (printed below), since two of them call the gateway simulator
+            target = "information" if r in onboarding else "target >= 0.7"
+            print(f"{'':<28} ratio host/bare {r.host.rps / r.bare.rps:.2f}  ({target})")
             if r.sending is not None:
                 print(
                     f"{'':<28} ratio host/(bare + Service Bus) {r.host.rps / r.sending.rps:.2f}"
