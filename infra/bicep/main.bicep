@@ -386,8 +386,18 @@ var blobContainers = {
   backoffice_print: {
     setting: 'BACKOFFICE_PRINT_BLOB_CONTAINER'
     name: 'backoffice-print'
+    // print jobs' PDFs hold debtors' data: deleted a day after they are written
+    expireAfterDays: 1
   }
 }
+
+// The containers whose blobs are deleted some days after their last change (lifecycle rule).
+var expiringContainers = [
+  {
+    name: blobContainers.backoffice_print.name
+    days: blobContainers.backoffice_print.expireAfterDays
+  }
+]
 
 // Every Service Bus queue a trigger or a producer names (shared/platform/resources.py QUEUES).
 var servicebusQueues = {
@@ -537,6 +547,7 @@ module storage 'modules/storage.bicep' = {
     name: names.storageAccount
     deploymentContainer: names.deploymentContainer
     containers: blobContainers
+    expiring: expiringContainers
     location: environment.location
     replication: storageReplication
     privateNetworking: privateNetworking

@@ -149,6 +149,8 @@ locals {
     backoffice_print = {
       setting = "BACKOFFICE_PRINT_BLOB_CONTAINER"
       name    = "backoffice-print"
+      # print jobs' PDFs hold debtors' data: deleted a day after they are written
+      expire_after_days = 1
     }
   }
 

@@ -59,3 +59,26 @@ resource "azurerm_storage_container" "app" {
   storage_account_id    = azurerm_storage_account.this.id # management plane: works with public access off
   container_access_type = "private"
 }
+
+# Blobs of the containers that keep them for a while only (shared/platform/resources.py
+# BLOB_CONTAINERS expire_after_days): deleted that many days after their last change.
+resource "azurerm_storage_management_policy" "this" {
+  storage_account_id = azurerm_storage_account.this.id
+
+  dynamic "rule" {
+    for_each = { for key, c in local.blob_containers : key => c if try(c.expire_after_days, null) != null }
+    content {
+      name    = "expire${replace(rule.value.name, "-", "")}"
+      enabled = true
+      filters {
+        prefix_match = ["${rule.value.name}/"]
+        blob_types   = ["blockBlob"]
+      }
+      actions {
+        base_blob {
+          delete_after_days_since_modification_greater_than = rule.value.expire_after_days
+        }
+      }
+    }
+  }
+}

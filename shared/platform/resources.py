@@ -60,9 +60,11 @@ OUTBOX_CONTAINERS: dict[str, str] = {
 @dataclass(frozen=True)
 class BlobContainerSpec:
     """A Blob container the app writes to, in the host's storage account: the settings field
-    naming it."""
+    naming it, and how many days after its last change a blob is deleted (the IaC's lifecycle
+    rule; None: kept)."""
 
     setting: str
+    expire_after_days: int | None = None
 
 
 BLOB_CONTAINERS: tuple[BlobContainerSpec, ...] = (
@@ -70,7 +72,9 @@ BLOB_CONTAINERS: tuple[BlobContainerSpec, ...] = (
     BlobContainerSpec("cashback_payouts_blob_container"),  # payout lists (CSV)
     BlobContainerSpec("cashback_lists_blob_container"),  # hashed PANs for acquirers
     BlobContainerSpec("payments_receipts_blob_container"),  # citizens' receipt PDFs
-    BlobContainerSpec("backoffice_print_blob_container"),  # print jobs and their PDFs
+    # print jobs and their PDFs (debtors' names and fiscal codes): a link lives 15 minutes,
+    # the job a day for a second download, then the lifecycle rule deletes both
+    BlobContainerSpec("backoffice_print_blob_container", expire_after_days=1),
 )
 
 

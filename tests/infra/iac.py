@@ -37,6 +37,7 @@ AZURERM_ARM_TYPES: dict[str, tuple[str, ...]] = {
         "Microsoft.Storage/storageAccounts/blobServices",
     ),
     "azurerm_storage_container": ("Microsoft.Storage/storageAccounts/blobServices/containers",),
+    "azurerm_storage_management_policy": ("Microsoft.Storage/storageAccounts/managementPolicies",),
     "azurerm_cosmosdb_account": ("Microsoft.DocumentDB/databaseAccounts",),
     "azurerm_cosmosdb_sql_database": ("Microsoft.DocumentDB/databaseAccounts/sqlDatabases",),
     "azurerm_cosmosdb_sql_container": (
@@ -185,6 +186,7 @@ class Deployed:
     queues: dict[str, Queue] = field(default_factory=dict)
     storage_accounts: dict[str, dict[str, Any]] = field(default_factory=dict)
     blob_containers: dict[str, str] = field(default_factory=dict)  # name -> account
+    blob_expiry: dict[str, int] = field(default_factory=dict)  # container -> days (lifecycle)
     grants: list[Grant] = field(default_factory=list)
     identities: set[str] = field(default_factory=set)
     hub_rules: list[HubRule] = field(default_factory=list)
@@ -203,6 +205,15 @@ class Deployed:
 
 
 # ------------------------------------------------------------------------------------ helpers
+
+
+def _expiry(deployed: Deployed, enabled: Any, prefixes: list[str], days: Any) -> None:
+    """A lifecycle rule deleting the blobs under ``prefixes`` (``<container>/``) ``days`` after
+    their last change."""
+    if enabled is False:
+        return
+    for prefix in prefixes:
+        deployed.blob_expiry[str(prefix).split("/", 1)[0]] = days
 
 
 def snake(name: str) -> str:
@@ -372,6 +383,16 @@ class TerraformReader:
             c = container.arguments
             account_ref = self.ref(c["storage_account_id"])
             deployed.blob_containers[c["name"]] = account_ref.name if account_ref else "?"
+        for policy in self.of("azurerm_storage_management_policy"):
+            for rule in policy.arguments.get("rule") or []:
+                _expiry(
+                    deployed,
+                    rule.get("enabled", True),
+                    rule["filters"][0].get("prefix_match") or [],
+                    rule["actions"][0]["base_blob"][0].get(
+                        "delete_after_days_since_modification_greater_than"
+                    ),
+                )
         for assignment in self.of("azurerm_role_assignment"):
             a = assignment.arguments
             # By id only: a role name is looked up at apply time and checks nothing here.
@@ -650,6 +671,17 @@ class BicepReader:
             service = container.body["parent"]
             account = self.ref(service.attribute("parent"))
             deployed.blob_containers[container.body["name"]] = account.name if account else "?"
+        for policy in self.of("Microsoft.Storage/storageAccounts/managementPolicies"):
+            for rule in policy.body["properties"]["policy"]["rules"]:
+                definition = rule["definition"]
+                _expiry(
+                    deployed,
+                    rule.get("enabled", True),
+                    definition["filters"].get("prefixMatch") or [],
+                    definition["actions"]["baseBlob"]["delete"].get(
+                        "daysAfterModificationGreaterThan"
+                    ),
+                )
         for assignment in self.of("Microsoft.Authorization/roleAssignments"):
             p = assignment.body["properties"]
             deployed.grants.append(

@@ -428,6 +428,27 @@ def check_blob_containers(d: Deployed) -> list[str]:
     return problems
 
 
+def check_blob_expiry(d: Deployed) -> list[str]:
+    """A lifecycle rule deletes the blobs of exactly the containers that keep them for a while
+    (print jobs' PDFs: debtors' data), after the days the code says; nothing else expires
+    (receipts, payout lists and bulk uploads are kept)."""
+    wanted = {
+        default(spec.setting): spec.expire_after_days
+        for spec in resources.BLOB_CONTAINERS
+        if spec.expire_after_days is not None
+    }
+    problems = [
+        f"blobs of {name} expire after {d.blob_expiry.get(name)!r} days, not {days}"
+        for name, days in wanted.items()
+        if d.blob_expiry.get(name) != days
+    ]
+    problems += [
+        f"a lifecycle rule deletes the blobs of {name}, which the code keeps"
+        for name in set(d.blob_expiry) - set(wanted)
+    ]
+    return problems
+
+
 def check_app_settings(d: Deployed) -> list[str]:
     """Every setting the code reads is set, nothing nobody reads is, each value points at the
     resource it names, and the settings of each environment load."""
@@ -876,6 +897,7 @@ CHECKS: dict[str, Check] = {
     "containers": check_containers,
     "queues": check_queues,
     "blob_containers": check_blob_containers,
+    "blob_expiry": check_blob_expiry,
     "app_settings": check_app_settings,
     "no_storage_connection_string": check_no_storage_connection_string,
     "grants": check_grants,

@@ -5,6 +5,8 @@ param name string
 param deploymentContainer string
 @description('Container key => { setting, name }: the app\'s Blob containers (shared/platform/resources.py BLOB_CONTAINERS); its identity cannot create them.')
 param containers object
+@description('{ name, days }: containers whose blobs are deleted that many days after their last change (shared/platform/resources.py BLOB_CONTAINERS expire_after_days).')
+param expiring array = []
 param location string
 param replication string
 param privateNetworking bool
@@ -73,3 +75,34 @@ resource appContainer 'Microsoft.Storage/storageAccounts/blobServices/containers
 
 output id string = account.id
 output blobEndpoint string = account.properties.primaryEndpoints.blob
+
+resource lifecycle 'Microsoft.Storage/storageAccounts/managementPolicies@2023-05-01' = if (!empty(expiring)) {
+  parent: account
+  name: 'default'
+  properties: {
+    policy: {
+      rules: [for c in expiring: {
+        name: 'expire${replace(c.name, '-', '')}'
+        enabled: true
+        type: 'Lifecycle'
+        definition: {
+          filters: {
+            blobTypes: [
+              'blockBlob'
+            ]
+            prefixMatch: [
+              '${c.name}/'
+            ]
+          }
+          actions: {
+            baseBlob: {
+              delete: {
+                daysAfterModificationGreaterThan: c.days
+              }
+            }
+          }
+        }
+      }]
+    }
+  }
+}
