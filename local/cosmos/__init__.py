@@ -74,3 +74,12 @@ def stats(port: int, *, reset: bool = False) -> dict[str, int]:
         with urllib.request.urlopen(request, timeout=10) as response:
             response.read()
     return result
+
+
+def kinds(port: int) -> dict[str, int]:
+    """The emulator's requests since its counters were last reset, by what they did:
+    ``"<operation> <collection>[ <error status>]"`` (``read notices``, ``replace standin 412``)."""
+    url = f"http://127.0.0.1:{port}/_emulator/kinds"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        result: dict[str, int] = json.load(response)
+    return result

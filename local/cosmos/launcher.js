@@ -322,6 +322,32 @@ const overrides = new Map([
 ]);
 
 const stats = { connections: 0, requests: 0, accepted: 0, open: 0 };
+// Requests by what they did, for placing round trips (GET /_emulator/kinds): "<operation>
+// <collection>[ <status>]", the status only when it is an error (a 412 is a lost ETag race).
+let kinds = {};
+
+function kindOf(req) {
+  const path = req.url.split("?")[0].split("/").filter(Boolean);
+  const collection = path[2] === "colls" ? path[3] : path[path.length - 2] || path[0] || "account";
+  const isDocs = path[4] === "docs";
+  const one = isDocs && path.length > 5;
+  let operation = req.method.toLowerCase();
+  if (isDocs && req.method === "POST") {
+    if (trueHeader(req, "x-ms-documentdb-isquery")) operation = "query";
+    else if (trueHeader(req, "x-ms-cosmos-is-batch-request")) operation = "batch";
+    else operation = trueHeader(req, "x-ms-documentdb-is-upsert") ? "upsert" : "create";
+  } else if (one) {
+    operation = { GET: "read", PUT: "replace", PATCH: "patch", DELETE: "delete" }[req.method];
+  } else if (isDocs) {
+    operation = "feed";
+  }
+  return `${operation} ${collection}`;
+}
+
+function countKind(req, res) {
+  const key = kindOf(req) + (res.statusCode >= 400 ? ` ${res.statusCode}` : "");
+  kinds[key] = (kinds[key] || 0) + 1;
+}
 
 /**
  * GET /_emulator/stats: counters since start (or the last POST /_emulator/stats/reset).
@@ -329,17 +355,19 @@ const stats = { connections: 0, requests: 0, accepted: 0, open: 0 };
  *   requests:    Cosmos API requests (HTTP round trips)
  *   accepted:    every TCP connection accepted, including ones only used for /_emulator
  *   open:        TCP connections open now
+ * GET /_emulator/kinds: the same requests by operation and collection (reset with the stats).
  */
 function handleStats(req, res) {
   if (req.method === "POST" && req.url.startsWith("/_emulator/stats/reset")) {
     stats.connections = 0;
     stats.requests = 0;
     stats.accepted = 0;
+    kinds = {};
   } else if (req.method !== "GET") {
     res.statusCode = 405;
   }
   res.setHeader("content-type", "application/json");
-  res.end(JSON.stringify(stats));
+  res.end(JSON.stringify(req.url.startsWith("/_emulator/kinds") ? kinds : stats));
 }
 
 function handleRequest(account, req, res) {
@@ -376,6 +404,7 @@ function handleRequest(account, req, res) {
         body.message = res.statusCode === 404 ? notFound().message : body.code;
       }
     }
+    countKind(req, res);
     if (body && body._etag) res.setHeader("etag", body._etag);
     res.setHeader("content-type", "application/json");
     res.setHeader("content-location", `http://${req.headers.host}${req.url}`);
