@@ -21,7 +21,7 @@ from azure.cosmos import PartitionKey, exceptions
 from azure.cosmos.aio import ContainerProxy, CosmosClient
 
 from local.azurite import connection_string, start_azurite
-from local.cosmos import EMULATOR_KEY, client_kwargs, endpoint, start_cosmos, stats
+from local.cosmos import EMULATOR_KEY, client_kwargs, endpoint, kinds, start_cosmos, stats
 from local.process import Child
 
 
@@ -285,6 +285,39 @@ async def test_stats_endpoint_is_not_counted(emulator: Child):
     assert after["requests"] == before["requests"]
     assert after["connections"] == before["connections"]
     assert after["accepted"] >= before["accepted"] + 4
+
+
+async def test_requests_are_counted_by_operation_and_container(
+    emulator: Child, container: ContainerProxy
+):
+    # what bench.standin prints to place a payment's round trips
+    pk = new_key()
+    stats(emulator.port, reset=True)
+    written = await container.create_item({"id": "a", "pk": pk})
+    await container.upsert_item({"id": "b", "pk": pk})
+    await container.read_item("a", partition_key=pk)
+    await container.replace_item("a", {"id": "a", "pk": pk, "v": 1})
+    with pytest.raises(exceptions.CosmosAccessConditionFailedError):
+        await container.replace_item(
+            "a",
+            {"id": "a", "pk": pk, "v": 2},
+            etag=written["_etag"],
+            match_condition=MatchConditions.IfNotModified,
+        )
+    await collect(container, "SELECT * FROM c", partition_key=pk)
+    await container.delete_item("b", partition_key=pk)
+    name = container.id
+    assert kinds(emulator.port) == {
+        f"create {name}": 1,
+        f"upsert {name}": 1,
+        f"read {name}": 1,
+        f"replace {name}": 1,
+        f"replace {name} 412": 1,
+        f"query {name}": 1,
+        f"delete {name}": 1,
+    }
+    stats(emulator.port, reset=True)
+    assert kinds(emulator.port) == {}
 
 
 async def test_pause_keeps_data_and_answers_after_resume(
