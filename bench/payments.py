@@ -311,7 +311,23 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as state:
         platform = Platform(
             Path(state),
-            bench_settings(DATABASE, **{"AzureWebJobs.standin_receipts.Disabled": "true"}),
+            bench_settings(
+                DATABASE,
+                **{
+                    "AzureWebJobs.standin_receipts.Disabled": "true",
+                    # the archive's event consumers: in Azure on instances of their own; here
+                    # they would work in the measured host's process and load the emulator
+                    # during the baseline's run (the stand-in bench found both)
+                    **{
+                        f"AzureWebJobs.{name}.Disabled": "true"
+                        for name in (
+                            "journal_notice_events",
+                            "payments_notices_index",
+                            "backoffice_positions_index",
+                        )
+                    },
+                },
+            ),
             azurite=False,
         )
         try:
