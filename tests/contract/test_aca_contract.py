@@ -369,7 +369,11 @@ def test_the_rules_pagopa_defines_one_request_after_another(host: Host) -> None:
 
 
 def test_requests_that_break_the_description_are_4xx_within_it(host: Host) -> None:
-    schema = schemathesis.openapi.from_dict(description_for_the_demo_ec())
+    # without its security requirement: send() puts the demo EC's key in every request, so a
+    # case whose only break was its key (a clean run drew one) was a valid request answered 200
+    document = description_for_the_demo_ec()
+    del document["security"]
+    schema = schemathesis.openapi.from_dict(document)
     operation = schema[CREATE]["POST"]
     with requests.Session() as session:
 
