@@ -27,8 +27,9 @@ from pydantic import (
 )
 from pydantic_settings import NoDecode
 
-from shared.platform.capability_settings import SETTINGS_CONFIG, CapabilitySettings, Ncrontab
+from shared.platform.capability_settings import CapabilitySettings
 from shared.platform.errors import ConfigurationError
+from shared.platform.settings_types import SETTINGS_CONFIG, Ncrontab
 
 
 class Settings(CapabilitySettings):
