@@ -12,15 +12,13 @@ delegation-sas) and azure-storage-blob's ``generate_blob_sas``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from azure.core.exceptions import ResourceNotFoundError
 from azure.storage.blob import BlobBlock, BlobSasPermissions, ContentSettings, generate_blob_sas
-from azure.storage.blob.aio import BlobClient, BlobServiceClient
 
 from shared.backoffice.print_jobs import PrintJob
-from shared.platform.storage import guarded_blob
+from shared.platform.storage import BlobContainer, guarded_blob
 
 BLOB_TIMEOUT_SECONDS = 60.0
 """One call: a part's block (a few hundred KB), a job's state, the commit."""
@@ -32,22 +30,11 @@ def block_id(part: int) -> str:
     return f"part-{part:06d}"
 
 
-class AzurePrintJobs:
+class AzurePrintJobs(BlobContainer):
     """:class:`~shared.backoffice.print_jobs.PrintJobStore` on one container of the process's
     shared BlobServiceClient."""
 
-    def __init__(
-        self,
-        service: Callable[[], BlobServiceClient],
-        container: str,
-        timeout: float = BLOB_TIMEOUT_SECONDS,
-    ) -> None:
-        self._service = service
-        self._container = container
-        self._timeout = timeout
-
-    def _blob(self, name: str) -> BlobClient:
-        return self._service().get_blob_client(self._container, name)
+    timeout_seconds = BLOB_TIMEOUT_SECONDS
 
     async def save(self, job: PrintJob) -> None:
         data = job.model_dump_json(by_alias=True).encode()

@@ -6,15 +6,13 @@ range of it, which the worker downloads alone.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Protocol
 
 from azure.core.exceptions import (
     ResourceNotFoundError,
 )
-from azure.storage.blob.aio import BlobServiceClient
 
-from shared.platform.storage import guarded_blob
+from shared.platform.storage import BlobContainer, guarded_blob
 
 BLOB_TIMEOUT_SECONDS = 60.0
 """An upload is at most 20 MB: generous, but bounded."""
@@ -34,28 +32,20 @@ class BlobStore(Protocol):
         ...
 
 
-class AzureBlobs:
+class AzureBlobs(BlobContainer):
     """A :class:`BlobStore` on one container of the process's shared BlobServiceClient."""
 
-    def __init__(
-        self,
-        service: Callable[[], BlobServiceClient],
-        container: str,
-        timeout: float = BLOB_TIMEOUT_SECONDS,
-    ) -> None:
-        self._service = service
-        self._container = container
-        self._timeout = timeout
+    timeout_seconds = BLOB_TIMEOUT_SECONDS
 
     async def put(self, name: str, data: bytes) -> None:
-        blob = self._service().get_blob_client(self._container, name)
+        blob = self._blob(name)
         async with guarded_blob(self._timeout):
             await blob.upload_blob(data, overwrite=True, length=len(data))
 
     async def get_range(self, name: str, offset: int, length: int) -> bytes:
         if length == 0:
             return b""
-        blob = self._service().get_blob_client(self._container, name)
+        blob = self._blob(name)
         try:
             async with guarded_blob(self._timeout):
                 downloader = await blob.download_blob(offset=offset, length=length)

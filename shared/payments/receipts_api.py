@@ -17,14 +17,13 @@ from typing import Protocol
 
 from azure.core.exceptions import ResourceExistsError, ResourceNotFoundError
 from azure.storage.blob import ContentSettings
-from azure.storage.blob.aio import BlobServiceClient
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.documents.receipt_pdf import ReceiptContent, ReceiptParty, render_receipt
 from shared.payments.receipt_model import Person, Receipt, ReceiptSink
 from shared.payments.receipts_store import ReceiptStore
 from shared.platform.errors import Invalid, NotFound
-from shared.platform.storage import guarded_blob
+from shared.platform.storage import BlobContainer, guarded_blob
 
 __all__ = [
     "AzureReceiptPdfs",
@@ -191,21 +190,13 @@ def _page_size(limit: str | None) -> int:
 BLOB_TIMEOUT_SECONDS = 10.0
 
 
-class AzureReceiptPdfs:
+class AzureReceiptPdfs(BlobContainer):
     """:class:`ReceiptPdfs` on one container of the process's shared BlobServiceClient."""
 
-    def __init__(
-        self,
-        service: Callable[[], BlobServiceClient],
-        container: str,
-        timeout: float = BLOB_TIMEOUT_SECONDS,
-    ) -> None:
-        self._service = service
-        self._container = container
-        self._timeout = timeout
+    timeout_seconds = BLOB_TIMEOUT_SECONDS
 
     async def get(self, name: str) -> bytes | None:
-        blob = self._service().get_blob_client(self._container, name)
+        blob = self._blob(name)
         try:
             async with guarded_blob(self._timeout):
                 downloader = await blob.download_blob()
@@ -215,7 +206,7 @@ class AzureReceiptPdfs:
         return data
 
     async def put_once(self, name: str, data: bytes) -> None:
-        blob = self._service().get_blob_client(self._container, name)
+        blob = self._blob(name)
         try:
             async with guarded_blob(self._timeout):
                 await blob.upload_blob(

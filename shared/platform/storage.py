@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
+from typing import ClassVar
 
 from azure.core.exceptions import HttpResponseError
+from azure.storage.blob.aio import BlobClient, BlobServiceClient
 
 from shared.platform.errors import DependencyError
 from shared.platform.guard import UNREACHABLE, guard
@@ -26,3 +29,24 @@ def _blob_outage(error: Exception) -> DependencyError | None:
     if isinstance(error, UNREACHABLE):
         return DependencyError("blob", type(error).__name__)
     return None
+
+
+class BlobContainer:
+    """An adapter on one container of the process's shared BlobServiceClient (``service``
+    returns it), each call bounded by ``timeout`` (default: the subclass's
+    :attr:`timeout_seconds`, sized for what its calls move)."""
+
+    timeout_seconds: ClassVar[float] = 60.0
+
+    def __init__(
+        self,
+        service: Callable[[], BlobServiceClient],
+        container: str,
+        timeout: float | None = None,
+    ) -> None:
+        self._service = service
+        self._container = container
+        self._timeout = self.timeout_seconds if timeout is None else timeout
+
+    def _blob(self, name: str) -> BlobClient:
+        return self._service().get_blob_client(self._container, name)
