@@ -12,7 +12,9 @@ layers); their ``data`` is read here, by type:
 - ``UploadStarted`` / ``UploadFinished``: a back-office upload, from the bulk's document
   (:mod:`shared.notices.bulk`);
 - ``StationStandInEntered`` / ``StationStandInExited``: one of the EC's stations entered or
-  left stand-in, from the station's document (:mod:`shared.standin.manager`).
+  left stand-in, from the station's document (:mod:`shared.standin.manager`);
+- ``SignedIn``: a back-office user's sign-in, sent by ``GET /api/bo/v1/me``
+  (:mod:`shared.journal.signin`).
 """
 
 from __future__ import annotations
@@ -226,8 +228,31 @@ class StationStandIn(_Envelope):
         )
 
 
+class _SignInData(_Data):
+    by: _Actor
+
+
+class SignedIn(_Envelope):
+    """A back-office user's sign-in (one per EC it may act for)."""
+
+    type: Literal["SignedIn"]
+    data: _SignInData
+
+    def entry(self) -> Entry:
+        data = self.data
+        return Entry(
+            id=self.id,
+            ec=data.ec_fiscal_code,
+            at=self.created_at.astimezone(UTC),
+            kind="signin",
+            who=data.by.who(),
+            from_=data.by.from_,
+            summary=SUMMARIES["signin"],
+        )
+
+
 JournalMessage = Annotated[
-    ArchiveEvent | WriteNoted | UploadStarted | UploadFinished | StationStandIn,
+    ArchiveEvent | WriteNoted | UploadStarted | UploadFinished | StationStandIn | SignedIn,
     Field(discriminator="type"),
 ]
 JOURNAL_MESSAGE: TypeAdapter[JournalMessage] = TypeAdapter(JournalMessage)

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -24,8 +23,8 @@ from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
-from shared.journal.events import JOURNAL_MESSAGE, SUMMARIES
-from shared.journal.models import KINDS, Entry, EntryPage, Kind, Who
+from shared.journal.events import JOURNAL_MESSAGE
+from shared.journal.models import KINDS, Entry, EntryPage, Kind
 from shared.platform.errors import Invalid, PermanentError
 from shared.platform.values import decode_json
 
@@ -144,25 +143,6 @@ class Journal:
         entry = event.entry()
         await self.record(entry)
         return entry
-
-    async def sign_in(
-        self, ecs: list[str], who: Who, *, session: str, from_: str | None, now: datetime
-    ) -> None:
-        """Record a user's sign-in in each EC it may act for, once per ``session`` (the
-        platform's principal: the same for every request of one sign-in)."""
-        for ec in ecs:
-            digest = hashlib.sha256(f"{ec}\n{session}".encode()).hexdigest()[:40]
-            await self.record(
-                Entry(
-                    id=f"signin-{digest}",
-                    ec=ec,
-                    at=now,
-                    kind="signin",
-                    who=who,
-                    from_=from_,
-                    summary=SUMMARIES["signin"],
-                )
-            )
 
     async def search(
         self, ec: str, where: JournalFilter, *, cursor: str | None, limit: int
