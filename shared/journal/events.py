@@ -100,7 +100,11 @@ class _UploadFinishedData(_Data):
     rejected: StrictInt = Field(ge=0, le=MAX_JSON_INT)
 
 
-class _StationData(_Data):
+class _StationData(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, extra="ignore")
+
+    ec_fiscal_code: str | None = Field(default=None, alias="ecFiscalCode", pattern=r"^[0-9]{11}$")
+    """Set by the manager before the journal looked the ECs up itself (a message in flight)."""
     station_id: str = Field(alias="stationId", pattern=r"^[A-Za-z0-9_.-]{1,35}$")
     at: BoundedDateTime
     reason: SafeText = Field(max_length=500)
@@ -211,15 +215,18 @@ _STATION_KINDS: dict[str, Kind] = {
 
 
 class StationStandIn(_Envelope):
+    """A station entered or left stand-in: one entry in the journal of each EC it acts for
+    (which the consumer looks up in the registry), each with the event's id."""
+
     type: Literal["StationStandInEntered", "StationStandInExited"]
     data: _StationData
 
-    def entry(self) -> Entry:
+    def entry_for(self, ec: str) -> Entry:
         data = self.data
         kind = _STATION_KINDS[self.type]
         return Entry(
             id=self.id,
-            ec=data.ec_fiscal_code,
+            ec=ec,
             at=data.at.astimezone(UTC),
             kind=kind,
             object=data.station_id,

@@ -52,7 +52,7 @@ DEC = JournalFilter(since=date(2026, 12, 1), until=date(2026, 12, 31))
 
 async def test_an_archive_event_becomes_one_entry_with_its_id_and_fields() -> None:
     j, store = journal(days=10)
-    entry = await j.take_event(notice_event("e-1", "NoticeUpdated", amount=15_000))
+    (entry,) = await j.take_event(notice_event("e-1", "NoticeUpdated", amount=15_000))
     assert (entry.id, entry.ec, entry.kind, entry.object) == ("e-1", EC, "position.updated", NAV)
     assert entry.fields["amount"] == 15_000
     assert entry.summary == "Posizione modificata"

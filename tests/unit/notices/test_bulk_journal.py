@@ -120,8 +120,8 @@ async def test_an_upload_is_told_started_in_the_bulks_outbox_and_finished_once(
     assert (sent["data"]["written"], sent["data"]["rejected"], sent["data"]["lines"]) == (4, 1, 5)
 
     journal = Journal(MemoryJournalStore(), retention_days=30)
-    first = await journal.take_event(started.outgoing().body)
-    last = await journal.take_event(finished.body)
+    (first,) = await journal.take_event(started.outgoing().body)
+    (last,) = await journal.take_event(finished.body)
     assert (first.kind, first.object, first.who and first.who.object_id, first.from_) == (
         "upload.started",
         accepted.bulk_id,
