@@ -84,16 +84,26 @@ class _WriteData(_Data):
     fields: dict[str, Any] = Field(default_factory=dict, max_length=50)
 
 
-class _UploadStartedData(_Data):
+_EC = Annotated[str, Field(pattern=r"^[0-9]{11}$")]
+
+
+class _UploadData(_Data):
     bulk_id: str = Field(alias="bulkId", pattern=r"^[0-9a-f]{32}$")
+    other_ecs: list[_EC] = Field(default_factory=list, alias="otherEcs", max_length=1000)
+    """An intermediary's upload: the other ECs whose positions it holds."""
+
+    def ecs(self) -> list[str]:
+        return [self.ec_fiscal_code, *(ec for ec in self.other_ecs if ec != self.ec_fiscal_code)]
+
+
+class _UploadStartedData(_UploadData):
     by: _Actor
     file_name: SafeText | None = Field(default=None, alias="fileName", max_length=255)
     lines: StrictInt = Field(ge=0, le=MAX_JSON_INT)
     chunks: StrictInt = Field(ge=0, le=MAX_JSON_INT)
 
 
-class _UploadFinishedData(_Data):
-    bulk_id: str = Field(alias="bulkId", pattern=r"^[0-9a-f]{32}$")
+class _UploadFinishedData(_UploadData):
     file_name: SafeText | None = Field(default=None, alias="fileName", max_length=255)
     lines: StrictInt = Field(ge=0, le=MAX_JSON_INT)
     written: StrictInt = Field(ge=0, le=MAX_JSON_INT)
@@ -171,14 +181,16 @@ class WriteNoted(_Envelope):
 
 
 class UploadStarted(_Envelope):
+    """An upload started: an entry in the journal of each EC it holds positions of."""
+
     type: Literal["UploadStarted"]
     data: _UploadStartedData
 
-    def entry(self) -> Entry:
+    def entry_for(self, ec: str) -> Entry:
         data = self.data
         return Entry(
             id=self.id,
-            ec=data.ec_fiscal_code,
+            ec=ec,
             at=self.created_at.astimezone(UTC),
             kind="upload.started",
             object=data.bulk_id,
@@ -193,11 +205,11 @@ class UploadFinished(_Envelope):
     type: Literal["UploadFinished"]
     data: _UploadFinishedData
 
-    def entry(self) -> Entry:
+    def entry_for(self, ec: str) -> Entry:
         data = self.data
         return Entry(
             id=self.id,
-            ec=data.ec_fiscal_code,
+            ec=ec,
             at=self.created_at.astimezone(UTC),
             kind="upload.finished",
             object=data.bulk_id,

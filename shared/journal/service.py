@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
-from shared.journal.events import JOURNAL_MESSAGE, StationStandIn
+from shared.journal.events import JOURNAL_MESSAGE, StationStandIn, UploadFinished, UploadStarted
 from shared.journal.models import KINDS, Entry, EntryPage, Kind
 from shared.parties.models import Party
 from shared.platform.errors import Invalid, NotFound, PermanentError
@@ -153,10 +153,11 @@ class Journal:
             fields = sorted({".".join(str(p) for p in e["loc"]) for e in error.errors()})
             raise PermanentError(f"not a journal event (check {', '.join(fields)[:300]})") from None
         if isinstance(event, StationStandIn):
-            ecs = [event.data.ec_fiscal_code] if event.data.ec_fiscal_code else None
-            entries = [
-                event.entry_for(ec) for ec in ecs or await self._ecs_of(event.data.station_id)
-            ]
+            named = event.data.ec_fiscal_code
+            ecs = [named] if named else await self._ecs_of(event.data.station_id)
+            entries = [event.entry_for(ec) for ec in ecs]
+        elif isinstance(event, UploadStarted | UploadFinished):
+            entries = [event.entry_for(ec) for ec in event.data.ecs()]
         else:
             entries = [event.entry()]
         for entry in entries:
