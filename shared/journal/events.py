@@ -20,7 +20,7 @@ layers); their ``data`` is read here, by type:
 from __future__ import annotations
 
 import re
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, TypeAdapter, field_validator
@@ -136,6 +136,31 @@ class _Envelope(BaseModel):
             raise ValueError("createdAt is an ISO 8601 date-time")
         return value
 
+    def _entry(
+        self,
+        ec: str,
+        kind: Kind,
+        object_: str | None,
+        *,
+        fields: dict[str, Any] | None = None,
+        by: _Actor | None = None,
+        at: datetime | None = None,
+        summary: str | None = None,
+    ) -> Entry:
+        """The entry of this event in ``ec``'s journal: its id is the event's, its time the
+        event's (``at``: when the event says it happened), its summary the kind's."""
+        return Entry(
+            id=self.id,
+            ec=ec,
+            at=(at or self.created_at).astimezone(UTC),
+            kind=kind,
+            object=object_,
+            who=by.who() if by is not None else None,
+            from_=by.from_ if by is not None else None,
+            summary=summary or SUMMARIES[kind],
+            fields=fields or {},
+        )
+
 
 class ArchiveEvent(_Envelope):
     """An archive event as it arrives on the journal's queue (the outbox's envelope)."""
@@ -146,17 +171,10 @@ class ArchiveEvent(_Envelope):
     data: _NoticeData
 
     def entry(self) -> Entry:
-        kind = NOTICE_EVENT_KINDS[self.type]
         data = self.data
-        return Entry(
-            id=self.id,
-            ec=data.ec_fiscal_code,
-            at=self.created_at.astimezone(UTC),
-            kind=kind,
-            object=data.notice_code,
-            summary=SUMMARIES[kind],
-            fields=data.model_dump(by_alias=True, exclude={"ec_fiscal_code", "notice_code"}),
-        )
+        fields = data.model_dump(by_alias=True, exclude={"ec_fiscal_code", "notice_code"})
+        kind = NOTICE_EVENT_KINDS[self.type]
+        return self._entry(data.ec_fiscal_code, kind, data.notice_code, fields=fields)
 
 
 class WriteNoted(_Envelope):
@@ -167,16 +185,13 @@ class WriteNoted(_Envelope):
 
     def entry(self) -> Entry:
         data = self.data
-        return Entry(
-            id=self.id,
-            ec=data.ec_fiscal_code,
-            at=self.created_at.astimezone(UTC),
-            kind="write",
-            object=data.notice_code,
-            who=data.by.who(),
-            from_=data.by.from_,
-            summary=data.action,
+        return self._entry(
+            data.ec_fiscal_code,
+            "write",
+            data.notice_code,
             fields=data.fields,
+            by=data.by,
+            summary=data.action,
         )
 
 
@@ -188,17 +203,8 @@ class UploadStarted(_Envelope):
 
     def entry_for(self, ec: str) -> Entry:
         data = self.data
-        return Entry(
-            id=self.id,
-            ec=ec,
-            at=self.created_at.astimezone(UTC),
-            kind="upload.started",
-            object=data.bulk_id,
-            who=data.by.who(),
-            from_=data.by.from_,
-            summary=SUMMARIES["upload.started"],
-            fields=data.model_dump(by_alias=True, include={"file_name", "lines", "chunks"}),
-        )
+        fields = data.model_dump(by_alias=True, include={"file_name", "lines", "chunks"})
+        return self._entry(ec, "upload.started", data.bulk_id, fields=fields, by=data.by)
 
 
 class UploadFinished(_Envelope):
@@ -207,17 +213,10 @@ class UploadFinished(_Envelope):
 
     def entry_for(self, ec: str) -> Entry:
         data = self.data
-        return Entry(
-            id=self.id,
-            ec=ec,
-            at=self.created_at.astimezone(UTC),
-            kind="upload.finished",
-            object=data.bulk_id,
-            summary=SUMMARIES["upload.finished"],
-            fields=data.model_dump(
-                by_alias=True, include={"file_name", "lines", "written", "rejected"}
-            ),
+        fields = data.model_dump(
+            by_alias=True, include={"file_name", "lines", "written", "rejected"}
         )
+        return self._entry(ec, "upload.finished", data.bulk_id, fields=fields)
 
 
 _STATION_KINDS: dict[str, Kind] = {
@@ -235,16 +234,9 @@ class StationStandIn(_Envelope):
 
     def entry_for(self, ec: str) -> Entry:
         data = self.data
+        fields = {"reason": data.reason, "by": data.by, "mode": data.mode}
         kind = _STATION_KINDS[self.type]
-        return Entry(
-            id=self.id,
-            ec=ec,
-            at=data.at.astimezone(UTC),
-            kind=kind,
-            object=data.station_id,
-            summary=SUMMARIES[kind],
-            fields={"reason": data.reason, "by": data.by, "mode": data.mode},
-        )
+        return self._entry(ec, kind, data.station_id, fields=fields, at=data.at)
 
 
 class _SignInData(_Data):
@@ -258,16 +250,7 @@ class SignedIn(_Envelope):
     data: _SignInData
 
     def entry(self) -> Entry:
-        data = self.data
-        return Entry(
-            id=self.id,
-            ec=data.ec_fiscal_code,
-            at=self.created_at.astimezone(UTC),
-            kind="signin",
-            who=data.by.who(),
-            from_=data.by.from_,
-            summary=SUMMARIES["signin"],
-        )
+        return self._entry(self.data.ec_fiscal_code, "signin", None, by=self.data.by)
 
 
 JournalMessage = Annotated[
