@@ -52,7 +52,7 @@
         `${item.debtorName || ""} ${item.debtorFiscalCode}`.trim(),
         money(item.amount),
         at(item.paidAt),
-        item.psp || "",
+        item.pspName ? `${item.pspName} (${item.psp})` : item.psp || "", // the id alone: no name
         item.standIn ? "Sì (yes)" : "No",
         `${item.payerName || ""} ${item.payerFiscalCode || ""}`.trim() || "n.d.",
         item.method ? `${item.method}, ${money(item.fee || 0)}` : "n.d.",

@@ -33,7 +33,7 @@ class PositionsIndexParts:
     @cached_property
     def payments(self) -> BackOfficePayments:
         """The EC's paid notices, read from the index."""
-        return BackOfficePayments(self._root.backoffice().users, self.store)
+        return BackOfficePayments(self._root.backoffice().users, self.store, self._root.parties())
 
     @cached_property
     def index(self) -> PositionsIndex:

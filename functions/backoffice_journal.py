@@ -8,6 +8,7 @@ import csv
 import io
 import ipaddress
 import json
+import logging
 import re
 from datetime import date, timedelta
 from typing import Any
@@ -22,9 +23,11 @@ from shared.backoffice.models import Me
 from shared.backoffice.principal import PRINCIPAL_HEADER
 from shared.journal.models import KINDS, Entry, EntryPage, Who
 from shared.journal.service import ROME, JournalFilter, checked_kind
-from shared.platform.errors import Invalid
+from shared.journal.signin import sign_in_events
+from shared.platform.errors import DependencyError, Invalid
 from shared.platform.queue_work import Delivery
 
+logger = logging.getLogger(__name__)
 bp = func.Blueprint()
 
 JOURNAL = "bo/v1/journal"
@@ -184,12 +187,23 @@ def who(call: Call[Any]) -> Who:
 
 
 async def note_sign_in(call: Call[Any], me: Me) -> None:
-    """Record the user's sign-in in each of its ECs, once per platform session (the
-    principal header is the same for every request of one sign-in)."""
-    await call.root.journal.sign_in(
+    """Tell the journal of each of the user's ECs that it signed in: events on the journal's
+    queue, the same ids for every request of one platform session (the principal header), so
+    the page's every load re-sends them and the journal keeps one entry each. The answer does
+    not wait on the journal's store; a broker that is down loses this request's events (logged),
+    and the next load of the page in the same session sends them again."""
+    queue = call.root.settings.journal_queue
+    events = sign_in_events(
         [ec.fiscal_code for ec in me.ecs],
         who(call),
         session=call.request.headers.get(PRINCIPAL_HEADER) or "",
         from_=client_ip(call.request),
+        queue=queue,
         now=call.now,
     )
+    if not events:
+        return
+    try:
+        await call.root.sender.send(queue, [e.outgoing() for e in events])
+    except DependencyError as error:
+        logger.warning("sign-in not sent to the journal (%s): %s", error.dependency, error.detail)

@@ -13,8 +13,9 @@ if TYPE_CHECKING:
 
 
 def build_journal(root: Root) -> Journal:
-    """The journal on its own container, entries kept ``JOURNAL_RETENTION_DAYS``."""
+    """The journal on its own container, entries kept ``JOURNAL_RETENTION_DAYS``; a
+    station's ECs read from the party registry."""
     s = root.settings
     container = root.clients.container(s.journal_container)
     store = CosmosJournalStore(container, s.cosmos_timeout_seconds)
-    return Journal(store, retention_days=s.journal_retention_days)
+    return Journal(store, retention_days=s.journal_retention_days, parties=root.parties())

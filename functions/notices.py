@@ -8,6 +8,7 @@ from typing import Any
 import azure.functions as func
 from pydantic import BaseModel, Field, RootModel
 
+from functions.backoffice_journal import client_ip
 from functions.http import Call, Handler, Reply, endpoint
 from functions.queue import queue_trigger
 from functions.root import get_root
@@ -107,6 +108,7 @@ async def aca_bulk_upload(call: Call[BaseModel]) -> BulkAccepted:
         segregation_codes=_codes(call),
         now=call.now,
         report_url=f"/api/{ACA}/bulk/{{bulk_id}}",
+        from_=client_ip(call.request),  # for the EC's journal (docs/journal.md)
     )
 
 
@@ -173,6 +175,7 @@ async def _upload(call: Call[Any], operation: UploadOperation) -> Reply:
         content_type=call.header("Content-Type"),
         body=call.raw_body,
         now=call.now,
+        from_=client_ip(call.request),
     )
     status = f"/api/{UPLOAD}/{file_id}/status".format(broker=broker, organization=organization)
     return Reply(202, headers={"Location": status})

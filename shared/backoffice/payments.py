@@ -6,6 +6,9 @@ Who paid, when, through which PSP and whether in stand-in come from the archived
 index copies: the debtor, ``paidAt``, ``receiptId``, the history's ``paid`` change (``by``:
 the PSP, ``source``: ``stand-in`` or ``payment``) and ``paidWith`` (the payment method, the
 PSP's fee and the payer, as the payment's outcome named them: ``NoticeArchive.mark_paid``).
+The PSP's name is the party registry's, looked up when the list, the export or the receipt is
+read (:func:`psp_names`): an id the registry does not have as a PSP, or a registry that cannot
+answer, shows the id alone.
 """
 
 from __future__ import annotations
@@ -13,7 +16,8 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Iterable
 from datetime import date, datetime, timedelta
 from typing import Protocol
 
@@ -25,8 +29,11 @@ from shared.notices.ec_index import Document
 from shared.notices.ec_index_store import PaidPositions
 from shared.notices.identity import position_id
 from shared.notices.search import day_start
+from shared.parties.models import Party
 from shared.parties.users import BackOfficeUsers, User
-from shared.platform.errors import Forbidden, Invalid, NotFound
+from shared.platform.errors import DependencyError, Forbidden, Invalid, NotFound
+
+logger = logging.getLogger(__name__)
 
 CSV_PAGE = 200
 CSV_COLUMNS = (
@@ -38,7 +45,8 @@ CSV_COLUMNS = (
     ("amountCents", "the amount paid to the EC, in euro cents (the PSP's fee excluded)"),
     ("paidAt", "when it was paid, ISO 8601 in UTC"),
     ("receiptId", "the receipt's id (the PSP's)"),
-    ("psp", "the PSP that took the payment"),
+    ("psp", "the PSP that took the payment (its id)"),
+    ("pspName", "the PSP's name in the party registry (empty when the registry has none)"),
     ("standIn", "true when paid while the EC's station was in stand-in"),
     ("method", "the payment method, pagoPA's code (CP: card, BBT: bank transfer, ...)"),
     ("feeCents", "the PSP's fee, in euro cents, paid by the payer on top of the amount"),
@@ -75,7 +83,13 @@ class PaymentRow(BaseModel):
     amount: int = Field(description="Euro cents.")
     paid_at: str = Field(alias="paidAt", description="ISO 8601, UTC.")
     receipt_id: str | None = Field(default=None, alias="receiptId")
-    psp: str | None = Field(default=None, description="The PSP that took the payment.")
+    psp: str | None = Field(default=None, description="The PSP that took the payment (its id).")
+    psp_name: str | None = Field(
+        default=None,
+        alias="pspName",
+        description="The PSP's name in the party registry; null when it has none for that id "
+        "or could not answer.",
+    )
     stand_in: bool = Field(alias="standIn", description="Paid in stand-in.")
     method: str | None = Field(default=None, description="pagoPA's payment method code.")
     fee: int | None = Field(default=None, description="The PSP's fee, euro cents.")
@@ -115,6 +129,37 @@ def row_of(entry: Document) -> PaymentRow:
     )
 
 
+class Parties(Protocol):
+    async def get(self, party_id: str) -> Party:
+        """The registry's party; NotFound if it has none."""
+        ...
+
+
+async def psp_names(parties: Parties, ids: Iterable[str | None]) -> dict[str, str]:
+    """The registry's names of the PSPs ``ids`` name, each looked up once. A PSP the registry
+    does not have (or has in another role) is left out, and so are all when it cannot answer:
+    a name is worth a lookup, never a failed page."""
+
+    async def one(psp_id: str) -> tuple[str, str | None]:
+        try:
+            party = await parties.get(psp_id)
+        except NotFound:
+            return psp_id, None
+        return psp_id, party.name if party.role == "psp" else None
+
+    wanted = sorted({i for i in ids if i})
+    try:
+        found = await asyncio.gather(*(one(i) for i in wanted))
+    except DependencyError as error:
+        logger.warning("PSPs' names not read from the registry: %s", error)
+        return {}
+    return {psp_id: name for psp_id, name in found if name}
+
+
+def named(row: PaymentRow, names: dict[str, str]) -> PaymentRow:
+    return row.model_copy(update={"psp_name": names.get(row.psp or "")})
+
+
 def bounds(paid_from: date | None, paid_to: date | None) -> tuple[str | None, str | None]:
     """Calendar days in Europe/Rome, both included, as stored times (low included, high not)."""
     if paid_from is not None and paid_to is not None and paid_from > paid_to:
@@ -131,7 +176,7 @@ class PaidIndex(PaidPositions, Protocol):
     async def get(self, ec: str, doc_id: str) -> Document | None: ...
 
 
-def receipt_content(entry: Document) -> ReceiptContent:
+def receipt_content(entry: Document, psp_name: str | None = None) -> ReceiptContent:
     """A receipt for the EC from what the archive holds of the payment: the payer, the method
     and the PSP's fee as the payment's outcome named them (``paidWith``); what it did not name,
     and the transaction (the PSP's own), print as not available."""
@@ -152,7 +197,7 @@ def receipt_content(entry: Document) -> ReceiptContent:
         amount=row.amount,
         fee=row.fee or 0,
         psp_id=row.psp or unknown,
-        psp_name=row.psp or unknown,
+        psp_name=psp_name or row.psp or unknown,
         method=METHODS.get(row.method or "", row.method or unknown),
         paid_at=datetime.fromisoformat(row.paid_at),
         debtor=ReceiptParty(row.debtor_fiscal_code, row.debtor_name),
@@ -163,9 +208,11 @@ def receipt_content(entry: Document) -> ReceiptContent:
 
 
 class BackOfficePayments:
-    def __init__(self, users: BackOfficeUsers, index: PaidIndex) -> None:
+    def __init__(self, users: BackOfficeUsers, index: PaidIndex, parties: Parties) -> None:
+        """``parties``: the party registry, for the PSPs' names."""
         self._users = users
         self._index = index
+        self._parties = parties
 
     async def _user(self, principal: Principal) -> User:
         try:
@@ -189,8 +236,10 @@ class BackOfficePayments:
         found = await self._index.paid(ec, low=low, high=high, after=cursor, limit=page_size + 1)
         page = found[:page_size]
         more = len(found) > page_size
+        rows = [row_of(e) for e in page]
+        names = await psp_names(self._parties, (r.psp for r in rows))
         return PaymentList(
-            items=[row_of(e) for e in page],
+            items=[named(r, names) for r in rows],
             next_cursor=page[-1]["paidKey"] if more and page else None,
         )
 
@@ -200,7 +249,10 @@ class BackOfficePayments:
         entry = await self._index.get(ec, position_id(ec, iuv))
         if entry is None or not entry.get("present") or entry.get("status") != "PAID":
             raise NotFound(f"no paid position {iuv} of {ec}")
-        return await asyncio.to_thread(render_receipt, receipt_content(entry))
+        psp = row_of(entry).psp
+        names = await psp_names(self._parties, [psp])
+        content = receipt_content(entry, names.get(psp or ""))
+        return await asyncio.to_thread(render_receipt, content)
 
     async def export(
         self, principal: Principal, ec: str, *, paid_from: date | None, paid_to: date | None
@@ -216,8 +268,9 @@ class BackOfficePayments:
         after: str | None = None
         while True:
             found = await self._index.paid(ec, low=low, high=high, after=after, limit=CSV_PAGE)
-            for entry in found:
-                row = row_of(entry)
+            rows = [row_of(e) for e in found]
+            names = await psp_names(self._parties, (r.psp for r in rows))
+            for row in rows:
                 yield _line(
                     [
                         row.notice_code,
@@ -229,6 +282,7 @@ class BackOfficePayments:
                         row.paid_at,
                         row.receipt_id or "",
                         row.psp or "",
+                        names.get(row.psp or "", ""),
                         "true" if row.stand_in else "false",
                         row.method or "",
                         "" if row.fee is None else str(row.fee),

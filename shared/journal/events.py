@@ -12,13 +12,15 @@ layers); their ``data`` is read here, by type:
 - ``UploadStarted`` / ``UploadFinished``: a back-office upload, from the bulk's document
   (:mod:`shared.notices.bulk`);
 - ``StationStandInEntered`` / ``StationStandInExited``: one of the EC's stations entered or
-  left stand-in, from the station's document (:mod:`shared.standin.manager`).
+  left stand-in, from the station's document (:mod:`shared.standin.manager`);
+- ``SignedIn``: a back-office user's sign-in, sent by ``GET /api/bo/v1/me``
+  (:mod:`shared.journal.signin`).
 """
 
 from __future__ import annotations
 
 import re
-from datetime import UTC
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, TypeAdapter, field_validator
@@ -82,23 +84,37 @@ class _WriteData(_Data):
     fields: dict[str, Any] = Field(default_factory=dict, max_length=50)
 
 
-class _UploadStartedData(_Data):
+_EC = Annotated[str, Field(pattern=r"^[0-9]{11}$")]
+
+
+class _UploadData(_Data):
     bulk_id: str = Field(alias="bulkId", pattern=r"^[0-9a-f]{32}$")
+    other_ecs: list[_EC] = Field(default_factory=list, alias="otherEcs", max_length=1000)
+    """An intermediary's upload: the other ECs whose positions it holds."""
+
+    def ecs(self) -> list[str]:
+        return [self.ec_fiscal_code, *(ec for ec in self.other_ecs if ec != self.ec_fiscal_code)]
+
+
+class _UploadStartedData(_UploadData):
     by: _Actor
     file_name: SafeText | None = Field(default=None, alias="fileName", max_length=255)
     lines: StrictInt = Field(ge=0, le=MAX_JSON_INT)
     chunks: StrictInt = Field(ge=0, le=MAX_JSON_INT)
 
 
-class _UploadFinishedData(_Data):
-    bulk_id: str = Field(alias="bulkId", pattern=r"^[0-9a-f]{32}$")
+class _UploadFinishedData(_UploadData):
     file_name: SafeText | None = Field(default=None, alias="fileName", max_length=255)
     lines: StrictInt = Field(ge=0, le=MAX_JSON_INT)
     written: StrictInt = Field(ge=0, le=MAX_JSON_INT)
     rejected: StrictInt = Field(ge=0, le=MAX_JSON_INT)
 
 
-class _StationData(_Data):
+class _StationData(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, extra="ignore")
+
+    ec_fiscal_code: str | None = Field(default=None, alias="ecFiscalCode", pattern=r"^[0-9]{11}$")
+    """Set by the manager before the journal looked the ECs up itself (a message in flight)."""
     station_id: str = Field(alias="stationId", pattern=r"^[A-Za-z0-9_.-]{1,35}$")
     at: BoundedDateTime
     reason: SafeText = Field(max_length=500)
@@ -120,6 +136,31 @@ class _Envelope(BaseModel):
             raise ValueError("createdAt is an ISO 8601 date-time")
         return value
 
+    def _entry(
+        self,
+        ec: str,
+        kind: Kind,
+        object_: str | None,
+        *,
+        fields: dict[str, Any] | None = None,
+        by: _Actor | None = None,
+        at: datetime | None = None,
+        summary: str | None = None,
+    ) -> Entry:
+        """The entry of this event in ``ec``'s journal: its id is the event's, its time the
+        event's (``at``: when the event says it happened), its summary the kind's."""
+        return Entry(
+            id=self.id,
+            ec=ec,
+            at=(at or self.created_at).astimezone(UTC),
+            kind=kind,
+            object=object_,
+            who=by.who() if by is not None else None,
+            from_=by.from_ if by is not None else None,
+            summary=summary or SUMMARIES[kind],
+            fields=fields or {},
+        )
+
 
 class ArchiveEvent(_Envelope):
     """An archive event as it arrives on the journal's queue (the outbox's envelope)."""
@@ -130,17 +171,10 @@ class ArchiveEvent(_Envelope):
     data: _NoticeData
 
     def entry(self) -> Entry:
-        kind = NOTICE_EVENT_KINDS[self.type]
         data = self.data
-        return Entry(
-            id=self.id,
-            ec=data.ec_fiscal_code,
-            at=self.created_at.astimezone(UTC),
-            kind=kind,
-            object=data.notice_code,
-            summary=SUMMARIES[kind],
-            fields=data.model_dump(by_alias=True, exclude={"ec_fiscal_code", "notice_code"}),
-        )
+        fields = data.model_dump(by_alias=True, exclude={"ec_fiscal_code", "notice_code"})
+        kind = NOTICE_EVENT_KINDS[self.type]
+        return self._entry(data.ec_fiscal_code, kind, data.notice_code, fields=fields)
 
 
 class WriteNoted(_Envelope):
@@ -151,55 +185,38 @@ class WriteNoted(_Envelope):
 
     def entry(self) -> Entry:
         data = self.data
-        return Entry(
-            id=self.id,
-            ec=data.ec_fiscal_code,
-            at=self.created_at.astimezone(UTC),
-            kind="write",
-            object=data.notice_code,
-            who=data.by.who(),
-            from_=data.by.from_,
-            summary=data.action,
+        return self._entry(
+            data.ec_fiscal_code,
+            "write",
+            data.notice_code,
             fields=data.fields,
+            by=data.by,
+            summary=data.action,
         )
 
 
 class UploadStarted(_Envelope):
+    """An upload started: an entry in the journal of each EC it holds positions of."""
+
     type: Literal["UploadStarted"]
     data: _UploadStartedData
 
-    def entry(self) -> Entry:
+    def entry_for(self, ec: str) -> Entry:
         data = self.data
-        return Entry(
-            id=self.id,
-            ec=data.ec_fiscal_code,
-            at=self.created_at.astimezone(UTC),
-            kind="upload.started",
-            object=data.bulk_id,
-            who=data.by.who(),
-            from_=data.by.from_,
-            summary=SUMMARIES["upload.started"],
-            fields=data.model_dump(by_alias=True, include={"file_name", "lines", "chunks"}),
-        )
+        fields = data.model_dump(by_alias=True, include={"file_name", "lines", "chunks"})
+        return self._entry(ec, "upload.started", data.bulk_id, fields=fields, by=data.by)
 
 
 class UploadFinished(_Envelope):
     type: Literal["UploadFinished"]
     data: _UploadFinishedData
 
-    def entry(self) -> Entry:
+    def entry_for(self, ec: str) -> Entry:
         data = self.data
-        return Entry(
-            id=self.id,
-            ec=data.ec_fiscal_code,
-            at=self.created_at.astimezone(UTC),
-            kind="upload.finished",
-            object=data.bulk_id,
-            summary=SUMMARIES["upload.finished"],
-            fields=data.model_dump(
-                by_alias=True, include={"file_name", "lines", "written", "rejected"}
-            ),
+        fields = data.model_dump(
+            by_alias=True, include={"file_name", "lines", "written", "rejected"}
         )
+        return self._entry(ec, "upload.finished", data.bulk_id, fields=fields)
 
 
 _STATION_KINDS: dict[str, Kind] = {
@@ -209,25 +226,35 @@ _STATION_KINDS: dict[str, Kind] = {
 
 
 class StationStandIn(_Envelope):
+    """A station entered or left stand-in: one entry in the journal of each EC it acts for
+    (which the consumer looks up in the registry), each with the event's id."""
+
     type: Literal["StationStandInEntered", "StationStandInExited"]
     data: _StationData
 
-    def entry(self) -> Entry:
+    def entry_for(self, ec: str) -> Entry:
         data = self.data
+        fields = {"reason": data.reason, "by": data.by, "mode": data.mode}
         kind = _STATION_KINDS[self.type]
-        return Entry(
-            id=self.id,
-            ec=data.ec_fiscal_code,
-            at=data.at.astimezone(UTC),
-            kind=kind,
-            object=data.station_id,
-            summary=SUMMARIES[kind],
-            fields={"reason": data.reason, "by": data.by, "mode": data.mode},
-        )
+        return self._entry(ec, kind, data.station_id, fields=fields, at=data.at)
+
+
+class _SignInData(_Data):
+    by: _Actor
+
+
+class SignedIn(_Envelope):
+    """A back-office user's sign-in (one per EC it may act for)."""
+
+    type: Literal["SignedIn"]
+    data: _SignInData
+
+    def entry(self) -> Entry:
+        return self._entry(self.data.ec_fiscal_code, "signin", None, by=self.data.by)
 
 
 JournalMessage = Annotated[
-    ArchiveEvent | WriteNoted | UploadStarted | UploadFinished | StationStandIn,
+    ArchiveEvent | WriteNoted | UploadStarted | UploadFinished | StationStandIn | SignedIn,
     Field(discriminator="type"),
 ]
 JOURNAL_MESSAGE: TypeAdapter[JournalMessage] = TypeAdapter(JournalMessage)

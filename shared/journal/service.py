@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -24,9 +23,10 @@ from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 
-from shared.journal.events import JOURNAL_MESSAGE, SUMMARIES
-from shared.journal.models import KINDS, Entry, EntryPage, Kind, Who
-from shared.platform.errors import Invalid, PermanentError
+from shared.journal.events import JOURNAL_MESSAGE, StationStandIn, UploadFinished, UploadStarted
+from shared.journal.models import KINDS, Entry, EntryPage, Kind
+from shared.parties.models import Party
+from shared.platform.errors import Invalid, NotFound, PermanentError
 from shared.platform.values import decode_json
 
 logger = logging.getLogger(__name__)
@@ -109,10 +109,20 @@ def decode_cursor(cursor: str) -> str:
     return key
 
 
+class Parties(Protocol):
+    async def get(self, party_id: str) -> Party:
+        """The registry's party; NotFound if it has none."""
+        ...
+
+
 class Journal:
-    def __init__(self, store: JournalStore, *, retention_days: int) -> None:
+    def __init__(
+        self, store: JournalStore, *, retention_days: int, parties: Parties | None = None
+    ) -> None:
+        """``parties``: the party registry, where a station's ECs are looked up."""
         self._store = store
         self._ttl = retention_days * 86_400
+        self._parties = parties
 
     async def record(self, entry: Entry) -> bool:
         """Write ``entry`` unless its id is in the journal already; True if it was written."""
@@ -127,12 +137,13 @@ class Journal:
             logger.info("journal entry %s exists already: nothing written", entry.id)
         return written
 
-    async def take_event(self, body: bytes) -> Entry:
+    async def take_event(self, body: bytes) -> list[Entry]:
         """Record one message of the journal's queue (:mod:`shared.journal.events`) and
-        return its entry.
+        return its entries (a station's change: one per EC it acts for).
 
         Raises:
             PermanentError: not a message the journal reads.
+            DependencyError: the journal's store or the registry is down (try again).
         """
         try:
             event = JOURNAL_MESSAGE.validate_python(decode_json(body))
@@ -141,28 +152,31 @@ class Journal:
         except ValidationError as error:
             fields = sorted({".".join(str(p) for p in e["loc"]) for e in error.errors()})
             raise PermanentError(f"not a journal event (check {', '.join(fields)[:300]})") from None
-        entry = event.entry()
-        await self.record(entry)
-        return entry
+        if isinstance(event, StationStandIn):
+            named = event.data.ec_fiscal_code
+            ecs = [named] if named else await self._ecs_of(event.data.station_id)
+            entries = [event.entry_for(ec) for ec in ecs]
+        elif isinstance(event, UploadStarted | UploadFinished):
+            entries = [event.entry_for(ec) for ec in event.data.ecs()]
+        else:
+            entries = [event.entry()]
+        for entry in entries:
+            await self.record(entry)
+        return entries
 
-    async def sign_in(
-        self, ecs: list[str], who: Who, *, session: str, from_: str | None, now: datetime
-    ) -> None:
-        """Record a user's sign-in in each EC it may act for, once per ``session`` (the
-        platform's principal: the same for every request of one sign-in)."""
-        for ec in ecs:
-            digest = hashlib.sha256(f"{ec}\n{session}".encode()).hexdigest()[:40]
-            await self.record(
-                Entry(
-                    id=f"signin-{digest}",
-                    ec=ec,
-                    at=now,
-                    kind="signin",
-                    who=who,
-                    from_=from_,
-                    summary=SUMMARIES["signin"],
-                )
-            )
+    async def _ecs_of(self, station_id: str) -> list[str]:
+        """The ECs the station acts for now (the registry's ``actsFor``); none if the registry
+        has no such station."""
+        if self._parties is None:
+            raise PermanentError("the journal was built without the party registry")
+        try:
+            party = await self._parties.get(station_id)
+        except NotFound:
+            party = None
+        if party is None or party.role != "station":
+            logger.warning("station %s is not in the registry: no entry", station_id)
+            return []
+        return sorted(party.acts_for)
 
     async def search(
         self, ec: str, where: JournalFilter, *, cursor: str | None, limit: int

@@ -37,7 +37,14 @@ from pydantic import ValidationError
 from shared.notices import rules
 from shared.notices.access import authorize_write
 from shared.notices.blobs import BlobMissing, BlobStore
-from shared.notices.bulk_journal import UploadNote, journal_of, stamp, tell_if_finished
+from shared.notices.bulk_journal import (
+    UploadNote,
+    aca_note,
+    ecs_named,
+    journal_of,
+    stamp,
+    tell_if_finished,
+)
 from shared.notices.bulk_models import (
     SUCCESS,
     BulkAccepted,
@@ -128,12 +135,18 @@ class Bulks:
         now: datetime,
         report_url: str,
         note: UploadNote | None = None,
+        from_: str | None = None,
     ) -> BulkAccepted:
         """Store and fan out an upload; the positions are written by the queue's workers.
-        ``note``: a back-office upload, which its EC's journal records."""
+        ``note``: a back-office upload, which its EC's journal records; without one, the
+        upload is the party's own (the ACA contract, called from ``from_``), recorded in the
+        journal of each EC whose positions it holds (:mod:`shared.notices.bulk_journal`)."""
         if len(raw) > MAX_UPLOAD_BYTES:  # before any work on it
             raise PayloadTooLarge(f"an upload is at most {MAX_UPLOAD_BYTES} bytes: split it")
         framed = await asyncio.to_thread(frame, raw, chunk_lines=self._chunk_lines)
+        if note is None and self._journal is not None:
+            ecs = await asyncio.to_thread(ecs_named, framed.data, party)
+            note = aca_note(party, ecs, from_=from_, file_name=None)
         bulk_id = uuid.uuid4().hex
         blob = f"{now:%Y/%m/%d}/{bulk_id}.ndjson"
         queue = self._journal[0] if note is not None and self._journal is not None else None
@@ -158,15 +171,7 @@ class Bulks:
         ]
         received_at = fixed_time(now)
         await self._blobs.put(blob, framed.data)
-        await self._sender.send(
-            self._queue,
-            [
-                Outgoing.json(
-                    f"notices-bulk:{bulk_id}:{t.chunk}", t.model_dump(mode="json", by_alias=True)
-                )
-                for t in tasks
-            ],
-        )
+        await self._fan_out(tasks)
         bulk: dict[str, Any] = {
             "id": BULK_DOC_ID,
             "pk": bulk_id,
@@ -197,6 +202,15 @@ class Bulks:
             received_at=now,
             report=report_url.format(bulk_id=bulk_id),
         )
+
+    async def _fan_out(self, tasks: list[ChunkTask]) -> None:
+        messages = [
+            Outgoing.json(
+                f"notices-bulk:{t.bulk_id}:{t.chunk}", t.model_dump(mode="json", by_alias=True)
+            )
+            for t in tasks
+        ]
+        await self._sender.send(self._queue, messages)
 
     # ------------------------------------------------------------------ process
     async def process_message(self, body: bytes, *, now: datetime) -> None:
@@ -348,8 +362,10 @@ class Bulks:
         content_type: str | None,
         body: bytes,
         now: datetime,
+        from_: str | None = None,
     ) -> str:
-        """Store and fan out an uploaded file (pagoPA's multipart upload); returns its id.
+        """Store and fan out an uploaded file (pagoPA's multipart upload); returns its id. The
+        organization's journal records it (the broker as who, called from ``from_``).
 
         Raises:
             Forbidden: (403) the key is not the broker's, or the broker may not act for the EC.
@@ -366,6 +382,10 @@ class Bulks:
         bulk_id = uuid.uuid4().hex
         blob = f"{now:%Y/%m/%d}/{bulk_id}.json"
         spans = framed.spans
+        starts = range(0, len(spans), self._chunk_lines)
+        note = aca_note(party, [organization], from_=from_, file_name=filename)
+        queue = self._journal[0] if note is not None and self._journal is not None else None
+        journal = journal_of(note, len(spans), len(starts)) if note and queue else None
         tasks = [
             ChunkTask(
                 bulk_id=bulk_id,
@@ -379,38 +399,33 @@ class Bulks:
                 format="gpd",
                 operation=operation,
                 pa_fiscal_code=organization,
+                journal=journal,
             )
-            for i, first in enumerate(range(0, len(spans), self._chunk_lines))
+            for i, first in enumerate(starts)
         ]
         await self._blobs.put(blob, content)
         del content
-        await self._sender.send(
-            self._queue,
-            [
-                Outgoing.json(
-                    f"notices-bulk:{bulk_id}:{t.chunk}", t.model_dump(mode="json", by_alias=True)
-                )
-                for t in tasks
-            ],
-        )
-        await self._store.create_bulk(
-            {
-                "id": BULK_DOC_ID,
-                "pk": bulk_id,
-                "kind": "bulk",
-                "bulkId": bulk_id,
-                "partyId": party.party_id,
-                "receivedAt": fixed_time(now),
-                "blob": blob,
-                "accepted": len(spans),
-                "chunks": len(tasks),
-                "segregationCodes": None,
-                "format": "gpd",
-                "operation": operation,
-                "broker": broker,
-                "organization": organization,
-            }
-        )
+        await self._fan_out(tasks)
+        bulk: dict[str, Any] = {
+            "id": BULK_DOC_ID,
+            "pk": bulk_id,
+            "kind": "bulk",
+            "bulkId": bulk_id,
+            "partyId": party.party_id,
+            "receivedAt": fixed_time(now),
+            "blob": blob,
+            "accepted": len(spans),
+            "chunks": len(tasks),
+            "segregationCodes": None,
+            "format": "gpd",
+            "operation": operation,
+            "broker": broker,
+            "organization": organization,
+        }
+        events = stamp(bulk, note, journal, queue=queue, now=now) if note and journal else []
+        await self._store.create_bulk(bulk)
+        if events and self._journal is not None:
+            self._journal[1].publish_soon(bulk, only=events)
         logger.info(
             "file %s of %s for %s: %d %s in %d chunks",
             bulk_id,

@@ -1,4 +1,11 @@
-"""A back-office upload in its EC's journal: when it started and when it finished.
+"""An upload in its EC's journal: when it started and when it finished.
+
+The back office's uploads name their EC and signed-in user. An upload through the ACA contract
+(the EC's or an intermediary's own system) names the calling party as who, and is recorded in
+the journal of each EC whose positions it holds and the party may act for (each line's
+``paFiscalCode``; the file upload's ``organization``): an intermediary's upload may hold several
+ECs' positions, and a line for an EC the party may not act for is refused, so that EC's journal
+is not told of it.
 
 ``UploadStarted`` waits in the bulk's document's ``outbox``, written by the create that accepts
 the upload (:meth:`Bulks.submit`), and is sent after it (the outbox's sweep sends it if the
@@ -14,31 +21,72 @@ between the chunk's result and the send ends in the send, at a later delivery.
 
 from __future__ import annotations
 
+import logging
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from shared.notices.bulk_models import ChunkTask, UploadActor, UploadJournal
+from shared.notices.bulk_models import MAX_UPLOAD_ECS, ChunkTask, UploadActor, UploadJournal
 from shared.notices.store import BulkStore
+from shared.parties.models import Party
 from shared.platform.messaging import Sender
 from shared.platform.outbox import Event, add_events
 from shared.platform.queue_work import retry_transient
 
+logger = logging.getLogger(__name__)
+
 STARTED = "UploadStarted"
 FINISHED = "UploadFinished"
+# A JSON member named paFiscalCode (a string holding these words has its quotes escaped)
+_EC_MEMBER = re.compile(rb'"paFiscalCode"\s*:\s*"([0-9]{11})"')
 
 
 @dataclass(frozen=True)
 class UploadNote:
-    """A back-office upload's EC, uploader and file name."""
+    """An upload's EC, uploader and file name (``others``: the other ECs it is recorded for)."""
 
     ec: str
     actor: UploadActor
     file_name: str | None
+    others: tuple[str, ...] = ()
 
 
 def journal_of(note: UploadNote, lines: int, chunks: int) -> UploadJournal:
-    return UploadJournal(ec=note.ec, file_name=note.file_name, lines=lines, chunks=max(1, chunks))
+    return UploadJournal(
+        ec=note.ec,
+        others=list(note.others),
+        file_name=note.file_name,
+        lines=lines,
+        chunks=max(1, chunks),
+    )
+
+
+def ecs_named(data: bytes, party: Party) -> list[str]:
+    """The ECs whose positions ``data`` (NDJSON) names that ``party`` may act for, sorted."""
+    named = {m.decode() for m in _EC_MEMBER.findall(data)}
+    mine = party.party_id if party.role == "ec" else None
+    return sorted(ec for ec in named if ec == mine or ec in party.acts_for)
+
+
+def aca_note(
+    party: Party, ecs: list[str], *, from_: str | None, file_name: str | None
+) -> UploadNote | None:
+    """The journal's note of an upload through the ACA contract: the calling party is who; None
+    when the upload names no EC the party may act for (nothing to record, every line fails)."""
+    if not ecs:
+        return None
+    if len(ecs) > MAX_UPLOAD_ECS:
+        logger.warning(
+            "upload of %s names %d ECs: journaled in the first %d",
+            party.party_id,
+            len(ecs),
+            MAX_UPLOAD_ECS,
+        )
+        ecs = ecs[:MAX_UPLOAD_ECS]
+    name = party.name[:200] if party.name else None
+    actor = UploadActor(object_id=party.party_id, name=name, from_=from_)
+    return UploadNote(ec=ecs[0], actor=actor, file_name=file_name, others=tuple(ecs[1:]))
 
 
 def stamp(
@@ -74,9 +122,15 @@ def started(
             "fileName": note.file_name,
             "lines": journal.lines,
             "chunks": journal.chunks,
+            **_others(journal),
         },
         created_at=now,
     )
+
+
+def _others(journal: UploadJournal) -> dict[str, Any]:
+    # absent for one EC: the event is then what it was before intermediaries were journaled
+    return {"otherEcs": journal.others} if journal.others else {}
 
 
 def finished(
@@ -99,6 +153,7 @@ def finished(
             "lines": journal.lines,
             "written": sum(int(r.get("written") or 0) for r in results),
             "rejected": rejected,
+            **_others(journal),
         },
         created_at=now,
     )
@@ -107,7 +162,7 @@ def finished(
 async def tell_if_finished(
     task: ChunkTask, store: BulkStore, sender: Sender, queue: str, *, now: datetime
 ) -> bool:
-    """Send ``UploadFinished`` if ``task``'s upload is a back-office one whose chunks have all
+    """Send ``UploadFinished`` if ``task``'s upload is a journaled one whose chunks have all
     recorded their results; True if it sent it. A send that fails raises (the chunk's message
     is delivered again, and checks again)."""
     if task.journal is None:

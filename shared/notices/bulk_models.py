@@ -15,6 +15,8 @@ from shared.parties.models import PARTY_ID
 from shared.platform.values import BoundedDateTime, SafeText
 
 BULK_ID = re.compile(r"[0-9a-f]{32}")
+MAX_UPLOAD_ECS = 1000
+"""The ECs' journals one upload is recorded in at most (an intermediary's: docs/journal.md)."""
 SUCCESS = {201: "Debt position CREATED", 200: "Debt position operation OK"}
 """pagoPA's upload report's messages for what was written (``pagopa-gpd-upload-function``)."""
 
@@ -89,6 +91,10 @@ class UploadJournal(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     ec: str = Field(pattern=r"^[0-9]{11}$")
+    others: list[Annotated[str, Field(pattern=r"^[0-9]{11}$")]] = Field(
+        default_factory=list, max_length=MAX_UPLOAD_ECS
+    )
+    """The other ECs whose positions an intermediary's upload holds (their journals too)."""
     file_name: SafeText | None = Field(default=None, alias="fileName", max_length=255)
     lines: StrictInt = Field(ge=0, le=MAX_POSITIONS)
     chunks: StrictInt = Field(ge=1, le=MAX_POSITIONS)

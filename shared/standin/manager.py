@@ -126,7 +126,8 @@ class Manager:
         journal: tuple[str, Publisher] | None = None,
     ) -> None:
         """``journal``: the journal's queue and the publisher of the stand-in's outboxes: a
-        station's change of effective mode is told to the journal of each EC it acts for."""
+        station's change of effective mode is told to the journal (which writes it in the
+        journal of each EC the station acts for)."""
         self._store = store
         self._stations = stations
         self._client = client
@@ -148,7 +149,7 @@ class Manager:
             updated = change(dict(base))
             if updated is None:
                 return base
-            told[:] = await self._mode_events(station_id, base, updated)
+            told[:] = self._mode_events(station_id, base, updated)
             written = await (
                 self._store.replace(updated) if current is not None else self._store.create(updated)
             )
@@ -161,34 +162,25 @@ class Manager:
             self._journal[1].publish_soon(written, only=told)
         return written
 
-    async def _mode_events(self, station_id: str, base: Document, updated: Document) -> list[Event]:
-        """When ``updated`` changes the station's effective mode, one event per EC it acts
-        for, put in ``updated``'s outbox (the same write): the EC's journal records the entry
-        or the exit with the reason and author of the history entry that made it."""
+    def _mode_events(self, station_id: str, base: Document, updated: Document) -> list[Event]:
+        """When ``updated`` changes the station's effective mode, one event put in
+        ``updated``'s outbox (the same write) with the reason and author of the history entry
+        that made it. It names the station only: the journal's consumer looks up the ECs the
+        station acts for, so the registry is not read inside this write."""
         after = effective_mode(updated)
         if self._journal is None or effective_mode(base) == after or not updated.get("history"):
             return []
-        party = await self._stations.party(station_id)
-        ecs = sorted(party.acts_for) if party is not None and party.role == "station" else []
         last = updated["history"][-1]
         type_ = "StationStandInEntered" if after == "STANDIN" else "StationStandInExited"
         at = datetime.fromisoformat(last["at"])
-        events = [
-            Event.new(
-                type_,
-                self._journal[0],
-                {
-                    "ecFiscalCode": ec,
-                    "stationId": station_id,
-                    "at": last["at"],
-                    "mode": after,
-                    "reason": last["reason"],
-                    "by": last["by"],
-                },
-                now=at,
-            )
-            for ec in ecs
-        ]
+        data = {
+            "stationId": station_id,
+            "at": last["at"],
+            "mode": after,
+            "reason": last["reason"],
+            "by": last["by"],
+        }
+        events = [Event.new(type_, self._journal[0], data, now=at)]
         updated["outbox"] = list(updated.get("outbox") or [])  # not the list ``base`` holds
         add_events(updated, events)
         return events

@@ -1,12 +1,13 @@
 """The back office's payments section in headless Chromium through the dev host: a notice a
-citizen pays with a card shows on the EC's payments (PSP, not stand-in, the payer, the method
-and the PSP's fee, its receipt PDF naming them), and the CSV export downloads with it;
-axe-core finds nothing serious in the section."""
+citizen pays with a card shows on the EC's payments (the PSP's name and id, not stand-in, the
+payer, the method and the PSP's fee, its receipt PDF naming them), and the CSV export downloads
+with it; axe-core finds nothing serious in the section."""
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 import uuid
 from collections.abc import Iterator
 
@@ -52,8 +53,10 @@ def test_a_citizens_payment_shows_on_the_payments_page_and_in_its_csv(
     expect(row.locator("td").nth(6)).to_have_text("No")
     expect(row.locator("td").nth(7)).to_have_text(CF)  # the payer
     expect(row.locator("td").nth(8)).to_contain_text("CP, 1,00")  # the method, the PSP's fee
-    psp = row.locator("td").nth(5).inner_text().strip()
-    assert psp
+    # the PSP: the registry's name, then its id
+    named = re.fullmatch(r"(.+) \((.+)\)", row.locator("td").nth(5).inner_text().strip())
+    assert named, row.locator("td").nth(5).inner_text()
+    psp_name, psp = named.groups()
     assert serious_violations(page) == []
     pdf = page.request.get(host.url + (row.locator("a.receipt-pdf").get_attribute("href") or ""))
     assert pdf.ok
@@ -61,7 +64,7 @@ def test_a_citizens_payment_shows_on_the_payments_page_and_in_its_csv(
     text = PdfReader(io.BytesIO(pdf.body())).pages[0].extract_text()
     assert " ".join(number[i : i + 4] for i in range(0, 18, 4)) in text
     # who paid, how, through which PSP and its fee (the total: 73,00 + 1,00)
-    for shown in (CF, "CP (carta / card)", psp, "1,00", "74,00"):
+    for shown in (CF, "CP (carta / card)", psp_name, psp, "1,00", "74,00"):
         assert shown in text, shown
 
     with page.expect_download() as download:
@@ -70,4 +73,5 @@ def test_a_citizens_payment_shows_on_the_payments_page_and_in_its_csv(
     rows = {r["noticeCode"]: r for r in csv.DictReader(io.StringIO(text))}
     assert (rows[number]["amountCents"], rows[number]["standIn"]) == ("7300", "false")
     assert (rows[number]["payerFiscalCode"], rows[number]["method"]) == (CF, "CP")
-    assert (rows[number]["psp"], rows[number]["feeCents"]) == (psp, "100")
+    assert (rows[number]["psp"], rows[number]["pspName"]) == (psp, psp_name)
+    assert rows[number]["feeCents"] == "100"

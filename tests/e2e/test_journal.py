@@ -1,6 +1,7 @@
 """The event journal through the dev host: an editor's writes reach it twice (the archive's
 events through JOURNAL_QUEUE, and the write with who and from where), a viewer reads and
-exports it, an upload is recorded started and finished, another EC's journal is refused, and
+exports it, an upload is recorded started and finished (the back office's and an
+intermediary's through the ACA contract), a sign-in once, another EC's journal is refused, and
 nothing can change an entry."""
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import pytest
 import requests
 
 from local.devauth import COOKIE, DEMO_EDITOR, DEMO_VIEWER, DemoUser, session_cookie
-from local.platform import DEMO_EC, Platform
+from local.platform import DEMO_EC, DEMO_INTERMEDIARY, Platform
 from tests.conftest import Host, fresh_queues, start_host, wait_for
 
 POSITIONS = f"/api/bo/v1/ecs/{DEMO_EC}/positions"
@@ -138,12 +139,48 @@ def test_an_upload_is_recorded_started_and_finished_with_its_counts(host: Host) 
     assert (finished["fields"]["written"], finished["fields"]["rejected"]) == (1, 1)
 
 
+def test_an_intermediarys_aca_bulk_is_in_the_ecs_journal_with_the_intermediary_as_who(
+    host: Host,
+) -> None:
+    good = position(f"01{uuid.uuid4().int % 10**15:015d}")
+    uploaded = host.request(
+        "POST",
+        "/api/aca/v1/positions/bulk",
+        key=None,
+        data=json.dumps(good).encode() + b"\n",
+        headers={
+            "Ocp-Apim-Subscription-Key": host.env["DEV_PARTY_KEY_INTERMEDIARY"],
+            "Content-Type": "application/x-ndjson",
+            "X-Forwarded-For": CLIENT,
+        },
+    )
+    assert uploaded.status_code == 202, uploaded.text
+    bulk = uploaded.json()["bulkId"]
+
+    def both() -> list[dict[str, Any]] | None:
+        read = as_user(host, DEMO_VIEWER, "GET", JOURNAL, params={"ec": DEMO_EC, "object": bulk})
+        items: list[dict[str, Any]] = read.json()["items"]
+        return items if len(items) == 2 else None
+
+    finished, started = wait_for(both, timeout=60)
+    assert (started["kind"], started["who"]["objectId"], started["from"]) == (
+        "upload.started",
+        DEMO_INTERMEDIARY,
+        CLIENT,
+    )
+    assert (finished["kind"], finished["fields"]["written"]) == ("upload.finished", 1)
+
+
 def test_a_sign_in_is_recorded_once(host: Host) -> None:
     for _ in range(2):
         assert as_user(host, DEMO_VIEWER, "GET", "/api/bo/v1/me").status_code == 200
-    read = as_user(host, DEMO_VIEWER, "GET", JOURNAL, params={"ec": DEMO_EC, "kind": "signin"})
-    mine = [i for i in read.json()["items"] if i["who"]["objectId"] == DEMO_VIEWER.object_id]
-    assert len(mine) == 1
+
+    def mine() -> list[dict[str, Any]]:  # the entry follows through the journal's queue
+        read = as_user(host, DEMO_VIEWER, "GET", JOURNAL, params={"ec": DEMO_EC, "kind": "signin"})
+        items = read.json()["items"]
+        return [i for i in items if i["who"]["objectId"] == DEMO_VIEWER.object_id]
+
+    assert len(wait_for(mine, timeout=30)) == 1
 
 
 def test_another_ecs_journal_is_refused_and_no_route_changes_an_entry(host: Host) -> None:

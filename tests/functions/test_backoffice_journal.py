@@ -9,6 +9,7 @@ import io
 import json
 from collections.abc import AsyncIterator
 from functools import cached_property
+from types import SimpleNamespace
 from typing import Any, cast
 
 import azure.functions as func
@@ -22,6 +23,7 @@ from shared.backoffice.service import BackOffice
 from shared.journal.service import Journal
 from shared.parties.users import BackOfficeUsers, UserIn
 from shared.platform.clock import SystemClock, use_clock
+from shared.platform.errors import DependencyError
 from tests.app import app
 from tests.fakes.journal import MemoryJournalStore
 from tests.functions.fakes import NOW, FakeRoot, functions, request, trigger
@@ -33,18 +35,42 @@ STRANGER = "0b0e0000-0000-4000-8000-0000000000c3"
 JOURNAL = "bo/v1/journal"
 
 
+class DownStore(MemoryJournalStore):
+    """The journal's container, which can be down."""
+
+    down = False
+
+    async def create(self, document: dict[str, Any]) -> bool:
+        if self.down:
+            raise DependencyError("cosmos", "the journal's container is down")
+        return await super().create(document)
+
+
 class JournalRoot(FakeRoot):
     @cached_property
+    def journal_store(self) -> DownStore:
+        return DownStore()
+
+    @cached_property
     def journal(self) -> Journal:
-        return Journal(MemoryJournalStore(), retention_days=30)
+        return Journal(self.journal_store, retention_days=30)
 
     @cached_property
     def users(self) -> BackOfficeUsers:
         return BackOfficeUsers(self.party_store)
 
     def backoffice(self) -> BackOffice:
-        # the journal's routes ask the back office only who the user is
-        return BackOffice(self.users, cast(Any, None), cast(Any, None))
+        # the journal's routes ask the back office only who the user is (and /me its ECs' names)
+        return BackOffice(self.users, cast(Any, _Archive()), cast(Any, None))
+
+
+class _Ecs:
+    async def get(self, fiscal_code: str) -> SimpleNamespace:
+        return SimpleNamespace(name=f"Comune {fiscal_code}")
+
+
+class _Archive:
+    ecs = _Ecs()
 
 
 @pytest.fixture
@@ -150,6 +176,35 @@ async def test_a_user_of_another_ec_is_refused(root: JournalRoot) -> None:
 )
 async def test_a_bad_search_is_400(root: JournalRoot, params: dict[str, str]) -> None:
     assert (await get("bo_journal", JOURNAL, **params)).status_code == 400
+
+
+async def test_me_answers_while_the_journal_is_down_and_the_sign_in_arrives_once(
+    root: JournalRoot,
+) -> None:
+    root.journal_store.down = True
+    headers = {PRINCIPAL_HEADER: encode_principal(VIEWER, "Marco"), "X-Client-IP": "203.0.113.7"}
+    for _ in range(2):  # the page loaded twice in one session
+        me = await trigger(app, "bo_me")(request("GET", "bo/v1/me", headers=headers))
+        assert me.status_code == 200, me.get_body()
+    assert root.journal_store.documents == {}
+    queue = root.settings.journal_queue
+    sent = [m for q, m in root.sender.sent if q == queue]
+    assert len(sent) == 2
+    with pytest.raises(DependencyError):  # the consumer fails: the message comes again
+        await consume(sent[0].body)
+    root.journal_store.down = False
+    for message in sent:
+        await consume(message.body)
+    items = json.loads((await get("bo_journal", JOURNAL, ec=EC, kind="signin")).get_body())["items"]
+    assert [(i["who"]["objectId"], i["from"]) for i in items] == [(VIEWER, "203.0.113.7")]
+
+
+async def test_me_answers_while_the_broker_is_down(root: JournalRoot) -> None:
+    root.sender.fail_with = DependencyError("servicebus", "down")
+    headers = {PRINCIPAL_HEADER: encode_principal(VIEWER, "Marco")}
+    me = await trigger(app, "bo_me")(request("GET", "bo/v1/me", headers=headers))
+    assert me.status_code == 200
+    assert [e["fiscalCode"] for e in json.loads(me.get_body())["ecs"]] == [EC]
 
 
 def test_there_is_no_route_that_changes_an_entry() -> None:

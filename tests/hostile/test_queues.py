@@ -238,7 +238,8 @@ def produce(world: World) -> None:
         {"fiscalCode": CF, "title": "Hostile", "body": "suite", "data": {"k": "v"}},
     )
     world.json_call("DELETE", "/api/v1/push/installations", {"functionKey", "citizenToken"})
-    # the back office's own write and upload: their notes travel on the journal's queue
+    # the back office's sign-in, own write and upload: they travel on the journal's queue
+    world.json_call("GET", "/api/bo/v1/me", {"signedIn"})
     bo = f"/api/bo/v1/ecs/{DEMO_EC}/positions/{world.ids['bo_nav']}"
     world.json_call("PUT", bo, {"signedIn"}, {**world.position("bo"), "amount": 7_400})
     upload = world.host.request(

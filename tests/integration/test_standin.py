@@ -431,8 +431,9 @@ async def test_normal_mode_counts_a_down_station_and_the_manager_enters_stand_in
     document = await world.root.standin.store.get(station_key(STATION))
     assert document is not None
     [told] = [e for e in pending(document) if e.type == "StationStandInEntered"]
-    assert (told.data["ecFiscalCode"], told.data["by"]) == (EC, "stand-in manager")
-    entry = await world.root.journal.take_event(told.outgoing().body)
+    assert (told.data["stationId"], told.data["by"]) == (STATION, "stand-in manager")
+    (entry,) = await world.root.journal.take_event(told.outgoing().body)  # the station's EC
+    assert entry.ec == EC
     assert (entry.kind, entry.object, entry.fields["reason"]) == (
         "station.standin.entered",
         STATION,

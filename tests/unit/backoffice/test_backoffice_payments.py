@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import UTC, date, datetime
+from typing import Any
 
 import pytest
 from pypdf import PdfReader
@@ -15,10 +16,10 @@ from shared.backoffice.payments import CSV_COLUMNS, BackOfficePayments
 from shared.notices.ec_index_service import PositionsIndex
 from shared.notices.models import PaidWith, Payer
 from shared.parties.users import BackOfficeUsers, UserIn
-from shared.platform.errors import Forbidden, Invalid, NotFound
+from shared.platform.errors import DependencyError, Forbidden, Invalid, NotFound
 from tests.fakes.notices import MemoryEcIndex, MemoryPositionSearch
 from tests.unit.backoffice.test_backoffice import STRANGER, VIEWER
-from tests.unit.notices.fakes import EC, OTHER_EC, World, iuv, nav, position
+from tests.unit.notices.fakes import EC, OTHER_EC, World, iuv, nav, party, position
 
 # 23:30 UTC on 9 December is 00:30 on 10 December in Rome
 PAID = {
@@ -36,7 +37,7 @@ PAID_WITH = {
 }
 
 
-async def payments() -> tuple[BackOfficePayments, MemoryEcIndex]:
+async def payments(registry: Any = None) -> tuple[BackOfficePayments, MemoryEcIndex]:
     world = await World().seed()
     for n in range(1, 5):
         await world.archive.publish(
@@ -62,7 +63,13 @@ async def payments() -> tuple[BackOfficePayments, MemoryEcIndex]:
     await users.put(
         VIEWER.object_id, UserIn(name="V", ecs={EC: "viewer", OTHER_EC: "editor"}), now=world.now
     )
-    return BackOfficePayments(users, store), store
+    await world.registry.register(party("PSPA", "psp", name="Banca Alfa"), now=world.now)
+    return BackOfficePayments(users, store, registry or world.registry), store
+
+
+class _DownRegistry:
+    async def get(self, party_id: str) -> Any:
+        raise DependencyError("cosmos", "the registry is down")
 
 
 async def test_the_ecs_paid_notices_say_who_when_which_psp_and_stand_in() -> None:
@@ -116,11 +123,11 @@ async def test_the_export_is_csv_with_the_documented_columns() -> None:
     text = b"".join([c async for c in chunks]).decode()
     rows = list(csv.reader(io.StringIO(text)))
     assert rows[0] == [name for name, _ in CSV_COLUMNS]
-    assert [(r[1], r[5], r[8], r[9]) for r in rows[1:]] == [
-        (iuv(2), "12050", "PSPB", "true"),
-        (iuv(3), "12050", "PSPA", "false"),
+    assert [(r[1], r[5], r[8], r[9], r[10]) for r in rows[1:]] == [
+        (iuv(2), "12050", "PSPB", "", "true"),  # not in the registry: the id alone
+        (iuv(3), "12050", "PSPA", "Banca Alfa", "false"),
     ]
-    assert [r[10:] for r in rows[1:]] == [
+    assert [r[11:] for r in rows[1:]] == [
         ["CP", "150", "VRDGNN80A01H501X", "Gianni Verdi"],
         ["BBT", "0", "", ""],
     ]
@@ -146,6 +153,31 @@ async def test_the_list_names_the_payer_the_method_and_the_fee_when_the_outcome_
         ("CP", 150, "VRDGNN80A01H501X", "Gianni Verdi"),
         ("BBT", 0, None, None),
     ]
+
+
+async def test_the_list_names_the_psp_from_the_registry_and_its_id_alone_otherwise() -> None:
+    bo, _ = await payments()
+    page = await bo.list(VIEWER, EC, paid_from=None, paid_to=None, cursor=None, page_size=10)
+    assert [(r.psp, r.psp_name) for r in page.items] == [
+        ("PSPA", "Banca Alfa"),
+        ("PSPB", None),
+        ("PSPA", "Banca Alfa"),
+    ]
+    assert "Banca Alfa (PSPA)" in await _text(bo, iuv(1))
+
+
+async def test_a_registry_that_is_down_leaves_the_psps_id_alone_and_never_fails_a_read() -> None:
+    down, _ = await payments(_DownRegistry())
+    page = await down.list(VIEWER, EC, paid_from=None, paid_to=None, cursor=None, page_size=10)
+    assert [(r.psp, r.psp_name) for r in page.items] == [
+        ("PSPA", None),
+        ("PSPB", None),
+        ("PSPA", None),
+    ]
+    chunks = await down.export(VIEWER, EC, paid_from=None, paid_to=None)
+    rows = list(csv.reader(io.StringIO(b"".join([c async for c in chunks]).decode())))
+    assert [(r[8], r[9]) for r in rows[1:]] == [("PSPA", ""), ("PSPB", ""), ("PSPA", "")]
+    assert "PSPA (PSPA)" in await _text(down, iuv(1))
 
 
 async def test_a_paid_notices_receipt_is_a_pdf_from_what_the_archive_holds() -> None:

@@ -10,6 +10,7 @@ import pytest
 
 from shared.journal.models import Who
 from shared.journal.service import Journal, JournalFilter, decode_cursor, partition
+from shared.journal.signin import sign_in_events
 from shared.platform.errors import Invalid, PermanentError
 from tests.fakes.journal import MemoryJournalStore
 
@@ -51,7 +52,7 @@ DEC = JournalFilter(since=date(2026, 12, 1), until=date(2026, 12, 31))
 
 async def test_an_archive_event_becomes_one_entry_with_its_id_and_fields() -> None:
     j, store = journal(days=10)
-    entry = await j.take_event(notice_event("e-1", "NoticeUpdated", amount=15_000))
+    (entry,) = await j.take_event(notice_event("e-1", "NoticeUpdated", amount=15_000))
     assert (entry.id, entry.ec, entry.kind, entry.object) == ("e-1", EC, "position.updated", NAV)
     assert entry.fields["amount"] == 15_000
     assert entry.summary == "Posizione modificata"
@@ -128,11 +129,14 @@ async def test_search_filters_by_kind_and_object_and_keeps_to_its_ec() -> None:
 async def test_a_sign_in_is_recorded_once_per_session_in_each_ec() -> None:
     j, store = journal()
     who = Who(object_id="00000000-0000-0000-0000-000000000001", name="Demo Editor")
-    for _ in range(3):
-        await j.sign_in(
-            [EC, "88888888888"], who, session="principal-A", from_="203.0.113.7", now=T0
-        )
-    await j.sign_in([EC], who, session="principal-B", from_=None, now=T0 + timedelta(hours=1))
+    for _ in range(3):  # the page loaded three times in one session
+        for told in sign_in_events(
+            [EC, "88888888888"], who, session="principal-A", from_="203.0.113.7", queue="q", now=T0
+        ):
+            await j.take_event(told.outgoing().body)
+    later = T0 + timedelta(hours=1)
+    for told in sign_in_events([EC], who, session="principal-B", from_=None, queue="q", now=later):
+        await j.take_event(told.outgoing().body)
     page = await j.search(EC, DEC, cursor=None, limit=10)
     assert [e.kind for e in page.items] == ["signin", "signin"]
     assert page.items[1].who == who

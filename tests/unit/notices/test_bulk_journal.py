@@ -1,5 +1,7 @@
-"""A back-office upload in its EC's journal: started from the bulk's outbox, finished by the
-chunk that completes it, each once, and a crash before the finish's send ends in the send."""
+"""An upload in its EC's journal: started from the bulk's outbox, finished by the chunk that
+completes it, each once, and a crash before the finish's send ends in the send; an upload
+through the ACA contract (no signed-in user) is recorded with the calling party as who, in the
+journal of each EC whose positions it holds and the party acts for."""
 
 from __future__ import annotations
 
@@ -17,7 +19,10 @@ from shared.platform.errors import DependencyError
 from shared.platform.messaging import Outgoing
 from shared.platform.outbox import Event
 from tests.fakes.journal import MemoryJournalStore
-from tests.unit.notices.fakes import EC, QUEUE, World, body
+from tests.unit.notices.fakes import BROKER, EC, OTHER_EC, QUEUE, UNREGISTERED_EC, World, body
+from tests.unit.notices.test_upload import CONTENT_TYPE, gpd, multipart, zipped
+
+ALL_EC = UNREGISTERED_EC  # ALLCODES acts for it, though it is not in the registry
 
 JOURNAL = "journal"
 
@@ -120,8 +125,8 @@ async def test_an_upload_is_told_started_in_the_bulks_outbox_and_finished_once(
     assert (sent["data"]["written"], sent["data"]["rejected"], sent["data"]["lines"]) == (4, 1, 5)
 
     journal = Journal(MemoryJournalStore(), retention_days=30)
-    first = await journal.take_event(started.outgoing().body)
-    last = await journal.take_event(finished.body)
+    (first,) = await journal.take_event(started.outgoing().body)
+    (last,) = await journal.take_event(finished.body)
     assert (first.kind, first.object, first.who and first.who.object_id, first.from_) == (
         "upload.started",
         accepted.bulk_id,
@@ -150,8 +155,94 @@ async def test_a_crash_before_the_finish_is_sent_ends_in_the_send_at_redelivery(
     assert json.loads(message.body)["data"]["written"] == 2
 
 
-async def test_an_upload_without_a_note_tells_no_journal(world: tuple[World, Published]) -> None:
+async def test_an_ecs_own_aca_upload_is_in_its_journal_with_the_ec_as_who(
+    world: tuple[World, Published],
+) -> None:
     w, published = world
-    await submit(w, lines(good=3, bad=0), note=None)
+    accepted = await w.bulks.submit(
+        w.parties[EC],
+        lines(good=3, bad=0),
+        segregation_codes=None,
+        now=w.later(),
+        report_url="/api/aca/v1/bulk/{bulk_id}",
+        from_="198.51.100.4",
+    )
+    (started,) = published.events
+    assert started.data["by"] == {"objectId": EC, "name": "Comune di Demo", "from": "198.51.100.4"}
+    (finished,) = await deliver_chunks(w)
+    store = MemoryJournalStore()
+    journal = Journal(store, retention_days=30)
+    entries = [
+        *await journal.take_event(started.outgoing().body),
+        *await journal.take_event(finished.body),
+    ]
+    assert [(e.ec, e.kind, e.object) for e in entries] == [
+        (EC, "upload.started", accepted.bulk_id),
+        (EC, "upload.finished", accepted.bulk_id),
+    ]
+    assert entries[1].fields["written"] == 3
+
+
+async def test_an_intermediarys_upload_is_in_each_journal_of_the_ecs_it_acts_for(
+    world: tuple[World, Published],
+) -> None:
+    w, published = world
+    items = [body(1), body(2, paFiscalCode=OTHER_EC), body(3, paFiscalCode=ALL_EC)]
+    raw = b"".join(json.dumps(i).encode() + b"\n" for i in items)
+    accepted = await w.bulks.submit(
+        w.parties["ALLCODES"], raw, segregation_codes=None, now=w.later(), report_url="/{bulk_id}"
+    )
+    (started,) = published.events
+    # ALLCODES acts for EC and ALL_EC, not for OTHER_EC: that line is refused, its EC not told
+    assert (started.data["ecFiscalCode"], started.data["otherEcs"]) == (EC, [ALL_EC])
+    (finished,) = await deliver_chunks(w)
+    store = MemoryJournalStore()
+    journal = Journal(store, retention_days=30)
+    await journal.take_event(started.outgoing().body)
+    await journal.take_event(finished.body)
+    await journal.take_event(finished.body)  # redelivered: nothing new
+    written = sorted((d["ec"], d["kind"], d["object"]) for d in store.documents.values())
+    assert written == sorted(
+        (ec, kind, accepted.bulk_id)
+        for ec in (EC, ALL_EC)
+        for kind in ("upload.started", "upload.finished")
+    )
+    assert {d["who"]["objectId"] for d in store.documents.values() if d["who"]} == {"ALLCODES"}
+
+
+async def test_an_upload_naming_no_ec_of_the_party_tells_no_journal(
+    world: tuple[World, Published],
+) -> None:
+    w, published = world
+    raw = json.dumps(body(1, paFiscalCode=OTHER_EC)).encode() + b"\n"
+    await w.bulks.submit(
+        w.parties[BROKER], raw, segregation_codes=None, now=w.later(), report_url="/{bulk_id}"
+    )
     assert published.events == []
     assert await deliver_chunks(w) == []
+
+
+async def test_an_uploaded_file_is_in_the_organizations_journal_with_the_broker_as_who(
+    world: tuple[World, Published],
+) -> None:
+    w, published = world
+    content = json.dumps({"paymentPositions": [gpd(1), gpd(2)]}).encode()
+    file_id = await w.bulks.submit_file(
+        w.parties[BROKER],
+        broker=BROKER,
+        organization=EC,
+        operation="upsert",
+        content_type=CONTENT_TYPE,
+        body=multipart(zipped(content), filename="rate.zip"),
+        now=w.later(),
+        from_="198.51.100.4",
+    )
+    (started,) = published.events
+    assert (started.data["ecFiscalCode"], started.data["bulkId"]) == (EC, file_id)
+    assert started.data["by"]["objectId"] == BROKER
+    assert started.data["fileName"] == "rate.zip"
+    (finished,) = await deliver_chunks(w)
+    assert (json.loads(finished.body)["data"]["written"], finished.message_id) == (
+        2,
+        f"upload-finished-{file_id}",
+    )
