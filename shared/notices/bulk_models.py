@@ -5,9 +5,16 @@ uploaded file (``pagopa-gpd-upload``; docs/aca-contract.md)."""
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    StrictInt,
+    model_serializer,
+)
 
 from shared.notices.models import MAX_FILE_CONTENT_BYTES, MAX_POSITIONS, SEGREGATION_CODE
 from shared.notices.times import StoredTime
@@ -98,6 +105,15 @@ class UploadJournal(BaseModel):
     file_name: SafeText | None = Field(default=None, alias="fileName", max_length=255)
     lines: StrictInt = Field(ge=0, le=MAX_POSITIONS)
     chunks: StrictInt = Field(ge=1, le=MAX_POSITIONS)
+
+    @model_serializer(mode="wrap")
+    def _others_only_when_some(self, handler: SerializerFunctionWrapHandler) -> Any:
+        # A one-EC upload's chunk is what it was before intermediaries were journaled: a
+        # consumer still on the earlier code (extra="forbid") takes it during a deployment.
+        dumped = handler(self)
+        if isinstance(dumped, dict) and not self.others:
+            dumped.pop("others", None)
+        return dumped
 
 
 class ChunkTask(BaseModel):

@@ -14,7 +14,7 @@ import pytest
 from shared.journal.service import Journal
 from shared.notices.bulk import Bulks
 from shared.notices.bulk_journal import UploadNote
-from shared.notices.bulk_models import BulkAccepted, UploadActor
+from shared.notices.bulk_models import BulkAccepted, UploadActor, UploadJournal
 from shared.platform.errors import DependencyError
 from shared.platform.messaging import Outgoing
 from shared.platform.outbox import Event
@@ -246,3 +246,16 @@ async def test_an_uploaded_file_is_in_the_organizations_journal_with_the_broker_
         2,
         f"upload-finished-{file_id}",
     )
+
+
+def test_a_one_ec_uploads_chunk_has_the_shape_the_earlier_consumer_took() -> None:
+    """A chunk message of a one-EC upload carries no ``others``: a consumer still on the code
+    before intermediaries were journaled (extra fields forbidden) takes it during a deployment;
+    an intermediary's several ECs are carried."""
+    one = UploadJournal(ec=EC, file_name="a.csv", lines=3, chunks=1)
+    dumped = one.model_dump(mode="json", by_alias=True)
+    assert set(dumped) == {"ec", "fileName", "lines", "chunks"}
+    assert UploadJournal.model_validate(dumped) == one
+    several = UploadJournal(ec=EC, others=[OTHER_EC], file_name=None, lines=3, chunks=1)
+    assert several.model_dump(mode="json", by_alias=True)["others"] == [OTHER_EC]
+    assert UploadJournal.model_validate(several.model_dump(mode="json", by_alias=True)) == several
