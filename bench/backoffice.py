@@ -38,6 +38,7 @@ import requests
 from azure.servicebus import ServiceBusClient
 from playwright.sync_api import Page, sync_playwright
 
+from bench import backoffice_seed
 from bench.common import bench_settings, start_devhost, start_devhost_in, upsert_all
 from local.devauth import COOKIE, DEMO_VIEWER, session_cookie
 from local.platform import DEMO_EC, Platform
@@ -141,6 +142,11 @@ def wait_drained(connection: str, queues: list[str], budget: float = 3_600) -> f
     raise Unanswered(f"{queues} not drained within {budget:.0f} s")
 
 
+def queues(platform: Platform) -> list[str]:
+    """The archive's event queues' names on this platform."""
+    return [platform.env.get(setting) or DEFAULT_QUEUES[setting] for setting in DEFAULT_QUEUES]
+
+
 EVENT_CONSUMERS = ("backoffice_positions_index", "payments_notices_index", "journal_notice_events")
 """The functions taking the archive's events (tests/functions/test_triggers.py)."""
 
@@ -174,13 +180,17 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument(
         "--index",
-        choices=("consumers", "direct"),
+        choices=("consumers", "direct", "seed"),
         default="consumers",
         help="how the positions index is filled: by its consumer from the archive's events "
         "(waiting for every event queue to drain), or, once loaded, directly from the "
         "archive's documents by a host without the archive's event consumers (the local "
-        "emulator drains 50,000 positions' events at a few messages a second)",
+        "emulator drains 50,000 positions' events at a few messages a second); seed: the "
+        "first --reference positions by the upload and the consumers, the rest written "
+        "directly to the archive and the index (bench/backoffice_seed.py), then a host "
+        "without the event consumers",
     )
+    parser.add_argument("--reference", type=int, default=100)
     parser.add_argument(
         "--beside",
         type=Path,
@@ -197,9 +207,20 @@ def main() -> None:
             host = f"http://127.0.0.1:{child.port}"
             other: Child | None = None
             try:
-                loaded = load(host, platform.env["DEV_PARTY_KEY_EC"], args.positions)
-                print(f"loaded {args.positions} positions of {DEMO_EC} in {loaded:.1f} s")
-                if args.index == "direct":
+                uploaded = args.reference if args.index == "seed" else args.positions
+                loaded = load(host, platform.env["DEV_PARTY_KEY_EC"], uploaded)
+                print(f"loaded {uploaded} positions of {DEMO_EC} in {loaded:.1f} s")
+                if args.index == "seed":
+                    indexed = wait_indexed(host, uploaded)
+                    drained = wait_drained(platform.env["ServiceBusConnection"], queues(platform))
+                    print(f"indexed after {indexed:.1f} s, events drained {drained:.1f} s later")
+                    child.stop()
+                    started = time.perf_counter()
+                    print(backoffice_seed.run(platform.env, position, uploaded, args.positions))
+                    print(f"seeded in {time.perf_counter() - started:.1f} s")
+                    child = start_devhost(platform, **quiet)
+                    host = f"http://127.0.0.1:{child.port}"
+                elif args.index == "direct":
                     # a host without the event consumers from now on (they ran while loading:
                     # the broker refuses sends once unconsumed events pile up)
                     child.stop()
@@ -210,11 +231,7 @@ def main() -> None:
                 else:
                     indexed = wait_indexed(host, args.positions)
                     print(f"the last one indexed {indexed:.1f} s after the upload's report")
-                    events = [
-                        platform.env.get(setting) or DEFAULT_QUEUES[setting]
-                        for setting in DEFAULT_QUEUES
-                    ]
-                    drained = wait_drained(platform.env["ServiceBusConnection"], events)
+                    drained = wait_drained(platform.env["ServiceBusConnection"], queues(platform))
                     print(f"the archive's event queues drained {drained:.1f} s after that")
                 try:
                     api_call(host)
@@ -224,7 +241,9 @@ def main() -> None:
                 pages = {"this page": host}
                 if args.beside:
                     other = start_devhost_in(
-                        args.beside.resolve(), platform, **(quiet if args.index == "direct" else {})
+                        args.beside.resolve(),
+                        platform,
+                        **(quiet if args.index != "consumers" else {}),
                     )
                     pages[f"page of {args.beside}"] = f"http://127.0.0.1:{other.port}"
                 api, timed = measure(host, pages, args.rounds)
