@@ -48,16 +48,21 @@ async function answer(pending) {
   return data;
 }
 
+// One formatter each, made on first use: building an Intl formatter (its locale and time zone
+// data) costs far more than formatting, and a page of the table formats 40 values.
+const FORMATS = {};
+const formatter = (name, make) => FORMATS[name] || (FORMATS[name] = make());
+
 function euros(cents) {
-  return new Intl.NumberFormat("it-IT", { style: "currency", currency: "EUR" }).format(cents / 100);
+  return formatter("euros", () => new Intl.NumberFormat("it-IT", { style: "currency", currency: "EUR" })).format(cents / 100);
 }
 
 function day(iso) {
-  return new Intl.DateTimeFormat("it-IT", { timeZone: "Europe/Rome", dateStyle: "short" }).format(new Date(iso));
+  return formatter("day", () => new Intl.DateTimeFormat("it-IT", { timeZone: "Europe/Rome", dateStyle: "short" })).format(new Date(iso));
 }
 
 function when(iso) {
-  return new Intl.DateTimeFormat("it-IT", { timeZone: "Europe/Rome", dateStyle: "short", timeStyle: "short" }).format(new Date(iso));
+  return formatter("when", () => new Intl.DateTimeFormat("it-IT", { timeZone: "Europe/Rome", dateStyle: "short", timeStyle: "short" })).format(new Date(iso));
 }
 
 function romeDay(iso) {
