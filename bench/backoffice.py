@@ -329,7 +329,7 @@ TIMELINE = """(() => {
     `${at(nav.domContentLoadedEventStart)} DOMContentLoaded`,
   ];
   for (const r of performance.getEntriesByType("resource")) {
-    const name = r.name.replace(location.origin, "");
+    const name = r.name.replace(location.origin, "").slice(0, 80);
     lines.push(`${at(r.startTime)} -> ${at(r.responseEnd)} ${name} (${r.transferSize} B)`);
   }
   for (const p of performance.getEntriesByType("paint")) lines.push(`${at(p.startTime)} ${p.name}`);
