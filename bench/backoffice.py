@@ -207,8 +207,7 @@ def main() -> None:
     parser.add_argument(
         "--cosmos-timeout",
         type=float,
-        default=60.0,
-        help="COSMOS_TIMEOUT_SECONDS of the measured host with --index seed",
+        help="COSMOS_TIMEOUT_SECONDS of the measured host with --index seed (default: the app's)",
     )
     parser.add_argument(
         "--beside",
@@ -222,9 +221,11 @@ def main() -> None:
         try:
             platform.provision()
             quiet = {f"AzureWebJobs.{name}.Disabled": "true" for name in EVENT_CONSUMERS}
-            # the local emulator interprets the search over the whole partition (50,000
-            # entries): past the default 5 s budget there it answers 503
-            slow_query = {"COSMOS_TIMEOUT_SECONDS": str(args.cosmos_timeout)}
+            # the local emulator interprets the search over the whole partition: on a loaded
+            # box a bigger EC may need more than the default 5 s budget
+            slow_query = (
+                {"COSMOS_TIMEOUT_SECONDS": str(args.cosmos_timeout)} if args.cosmos_timeout else {}
+            )
             child = start_devhost(platform)
             host = f"http://127.0.0.1:{child.port}"
             other: Child | None = None
