@@ -19,6 +19,8 @@
  * - Batch: an operation without "partitionKey" takes the request's partition key header; Patch is
  *   supported; an atomic batch (what the Python SDK sends) that fails is rolled back and answered
  *   207 with 424 for every other operation, as Cosmos DB does.
+ * - A query's FROM gathers its rows in one pass (the query library's compiled code copied them
+ *   once per row: quadratic, 22 s for a 50,000-document partition).
  * - Every error response has a Cosmos-like body {"code": ..., "message": ...}.
  * - GET /_emulator/stats -> {"connections", "requests", "accepted", "open"} (see handleStats);
  *   POST /_emulator/stats/reset zeroes the counters. Neither is counted.
@@ -47,6 +49,25 @@ const stockHandlers = {
   batchDocuments: lib("handler/batch-documents").default
 };
 const cosmosQuery = require("@zeit/cosmosdb-query").default;
+
+// @zeit/cosmosdb-query compiles `FROM c` to `$c.reduce(($, c) => ... [...$, { c }] ..., [])`,
+// which copies the rows gathered so far once per row: quadratic in the documents a query sees
+// (a partition of 20,000 took 2 s, of 50,000 22 s, however small its TOP). The same rows in one
+// pass; the compiled code is otherwise unchanged (the server and this launcher share the module).
+const LinearQuery = cosmosQuery("SELECT * FROM c").constructor;
+const compiled = Object.getOwnPropertyDescriptor(LinearQuery.prototype, "code").get;
+const QUADRATIC_FROM =
+  /\.reduce\(\(\$, (\w+)\) => typeof \1 !== "undefined" \? \[\.\.\.\$, \{\s*\1: \1\s*\}\] : \$, \[\]\)/g;
+Object.defineProperty(LinearQuery.prototype, "code", {
+  get() {
+    if (this._linearCode === undefined) {
+      const code = compiled.call(this);
+      this._linearCode = code && code.replace(QUADRATIC_FROM, (_, name) =>
+        `.filter(${name} => typeof ${name} !== "undefined").map(${name} => ({ ${name}: ${name} }))`);
+    }
+    return this._linearCode;
+  }
+});
 
 const PK_HEADER = "x-ms-documentdb-partitionkey";
 // Longer than the idle timeouts of aiohttp (15 s) and of azure-core's requests transport pool, so
