@@ -68,6 +68,10 @@ Object.defineProperty(LinearQuery.prototype, "code", {
     return this._linearCode;
   }
 });
+// Loudly, if a version of the library compiles FROM otherwise: the rewrite would not apply.
+if (cosmosQuery("SELECT * FROM c WHERE c.a = 1").code.includes("[...$")) {
+  throw new Error("@zeit/cosmosdb-query's FROM is no longer the pattern this launcher rewrites");
+}
 
 const PK_HEADER = "x-ms-documentdb-partitionkey";
 // Longer than the idle timeouts of aiohttp (15 s) and of azure-core's requests transport pool, so
