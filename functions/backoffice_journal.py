@@ -171,13 +171,15 @@ def client_ip(request: func.HttpRequest) -> str | None:
         request.headers.get("X-Client-IP")
         or (request.headers.get("X-Forwarded-For") or "").split(",")[0]
     )
+    # A zone (``fe80::1%eth0``) names an interface of the sender's host: nothing here, and of
+    # any length a client likes (the journal's ``from`` holds 64 characters).
     raw = raw.strip()
     if raw.startswith("[") and "]" in raw:  # [v6]:port
         raw = raw[1 : raw.index("]")]
     elif raw.count(":") == 1:  # v4:port
         raw = raw.split(":")[0]
     try:
-        return str(ipaddress.ip_address(raw))
+        return str(ipaddress.ip_address(raw.split("%", 1)[0]))
     except ValueError:
         return None
 

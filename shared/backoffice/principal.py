@@ -23,10 +23,13 @@ from typing import Any
 
 from shared.parties.users import OBJECT_ID
 from shared.platform.errors import Unauthorized
+from shared.platform.values import storable
 
 PRINCIPAL_HEADER = "X-MS-CLIENT-PRINCIPAL"
 OBJECT_ID_CLAIM = "http://schemas.microsoft.com/identity/claims/objectidentifier"
 NAME_CLAIM = "name"
+NAME_MAX = 200
+"""The longest name kept (the journal's entries hold 200 characters)."""
 MAX_PRINCIPAL = 16 * 1024
 """Far more than a principal's claims take; the host bounds the headers anyway."""
 
@@ -70,7 +73,10 @@ def read_principal(header: str | None, *, trusted: bool) -> Principal:
     object_id = values.get(OBJECT_ID_CLAIM) or values.get("oid")
     if not object_id or not re.fullmatch(OBJECT_ID, object_id):
         raise Unauthorized(f"{PRINCIPAL_HEADER} names no Entra ID object id")
-    return Principal(object_id=object_id, name=values.get(name_typ) or values.get(NAME_CLAIM))
+    name = values.get(name_typ) or values.get(NAME_CLAIM)
+    # Shown and journaled as given, but never refused downstream for what it holds or its
+    # length (the journal keeps 200 characters).
+    return Principal(object_id=object_id, name=storable(name)[:NAME_MAX] if name else None)
 
 
 def encode_principal(object_id: str, name: str) -> str:

@@ -38,6 +38,14 @@ def unsafe_character(text: str) -> str | None:
     return None
 
 
+def storable(text: str) -> str:
+    """``text`` with each character :data:`SafeText` refuses (a NUL, a lone surrogate) replaced
+    by U+FFFD: for text the app passes on but did not choose (a signed-in user's name)."""
+    if unsafe_character(text) is None:
+        return text
+    return "".join("\ufffd" if c == "\x00" or "\ud800" <= c <= "\udfff" else c for c in text)
+
+
 def _safe_text(text: str) -> str:
     reason = unsafe_character(text)
     if reason is not None:

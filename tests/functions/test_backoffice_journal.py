@@ -222,6 +222,8 @@ def test_there_is_no_route_that_changes_an_entry() -> None:
         ({"X-Client-IP": "203.0.113.7"}, "203.0.113.7"),
         ({"X-Forwarded-For": "203.0.113.7:51234, 10.0.0.1"}, "203.0.113.7"),
         ({"X-Forwarded-For": "[2001:db8::1]:443"}, "2001:db8::1"),
+        ({"X-Forwarded-For": "[fe80::1%" + "a" * 100 + "]:443"}, "fe80::1"),
+        ({"X-Forwarded-For": "fe80::1%eth0"}, "fe80::1"),
         ({"X-Forwarded-For": "not an address"}, None),
         ({}, None),
     ],

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
@@ -18,6 +18,9 @@ from shared.backoffice.principal import (
     read_principal,
 )
 from shared.backoffice.service import BackOffice
+from shared.journal.events import JOURNAL_MESSAGE, SignedIn
+from shared.journal.models import Who
+from shared.journal.signin import sign_in_events
 from shared.notices.search import PositionFilter
 from shared.parties.users import BackOfficeUsers, UserIn
 from shared.platform.errors import Conflict, Forbidden, Invalid, Unauthorized
@@ -47,6 +50,30 @@ async def office() -> tuple[BackOffice, World]:
 def test_the_platforms_principal_names_the_user() -> None:
     principal = read_principal(encode_principal(EDITOR.object_id, "Elena"), trusted=True)
     assert principal == EDITOR
+
+
+def test_a_name_the_journal_could_not_store_is_kept_storable_and_journaled() -> None:
+    """A display name with a NUL, a lone surrogate and 500 characters: the principal keeps a
+    storable 200, and the sign-in it makes is a message the journal's consumer takes (it was
+    refused there, to failed work, and the sign-in never recorded)."""
+    raw = "Ele\x00na \ud800" + "x" * 500
+    principal = read_principal(encode_principal(EDITOR.object_id, raw), trusted=True)
+    assert principal.name is not None
+    assert len(principal.name) == 200
+    assert principal.name.startswith("Ele\ufffdna \ufffdx")
+    [event] = sign_in_events(
+        [EC],
+        Who(object_id=principal.object_id, name=principal.name),
+        session="s",
+        from_=None,
+        queue="journal",
+        now=datetime(2026, 12, 7, tzinfo=UTC),
+    )
+    message = JOURNAL_MESSAGE.validate_json(event.outgoing().body)
+    assert isinstance(message, SignedIn)
+    who = message.entry().who
+    assert who is not None
+    assert who.name == principal.name
 
 
 @pytest.mark.parametrize(
