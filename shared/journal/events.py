@@ -103,11 +103,18 @@ class _UploadStartedData(_UploadData):
     chunks: StrictInt = Field(ge=0, le=MAX_JSON_INT)
 
 
+class _Counts(BaseModel):
+    written: StrictInt = Field(ge=0, le=MAX_JSON_INT)
+    rejected: StrictInt = Field(ge=0, le=MAX_JSON_INT)
+
+
 class _UploadFinishedData(_UploadData):
     file_name: SafeText | None = Field(default=None, alias="fileName", max_length=255)
     lines: StrictInt = Field(ge=0, le=MAX_JSON_INT)
     written: StrictInt = Field(ge=0, le=MAX_JSON_INT)
     rejected: StrictInt = Field(ge=0, le=MAX_JSON_INT)
+    by_ec: dict[_EC, _Counts] | None = Field(default=None, alias="byEc", max_length=1001)
+    """An upload holding several ECs' positions: each EC's own lines written and rejected."""
 
 
 class _StationData(BaseModel):
@@ -216,6 +223,10 @@ class UploadFinished(_Envelope):
         fields = data.model_dump(
             by_alias=True, include={"file_name", "lines", "written", "rejected"}
         )
+        own = (data.by_ec or {}).get(ec)
+        if own is not None:  # this EC's lines of an upload that held several ECs' positions
+            whole = {"uploadWritten": data.written, "uploadRejected": data.rejected}
+            fields.update(own.model_dump(), **whole)
         return self._entry(ec, "upload.finished", data.bulk_id, fields=fields)
 
 

@@ -40,6 +40,7 @@ from shared.notices.blobs import BlobMissing, BlobStore
 from shared.notices.bulk_journal import (
     UploadNote,
     aca_note,
+    counts_by_ec,
     ecs_named,
     journal_of,
     stamp,
@@ -93,6 +94,8 @@ class Outcome:
     status: int
     reason: str | None = None
     iupd: str | None = None
+    ec: str | None = None
+    """The EC the line's position names (None: the line could not be read)."""
 
 
 class Bulks:
@@ -276,6 +279,8 @@ class Bulks:
             "rejected": rejected,
             "at": fixed_time(now),
         }
+        if task.journal is not None and task.journal.others:  # each EC's journal, its counts
+            result["byEc"] = counts_by_ec((o.ec, o.reason is None) for o in outcomes.values())
         if task.format == "gpd":  # pagoPA's report lists what was written too, by IUPD
             result["ok"] = {
                 str(code): [
@@ -327,8 +332,9 @@ class Bulks:
     ) -> Outcome:
         """Write one position of an upload as ``paCreatePosition`` would (the same checks, the
         same statuses), ordered by the upload's time and its line."""
+        ec = position.pa_fiscal_code
         try:
-            ec = await retry_transient(lambda: self._archive.ecs.get(position.pa_fiscal_code))
+            found = await retry_transient(lambda: self._archive.ecs.get(ec))
             authorize_write(party, position, task.segregation_codes)
             accept(position)
             write = rules.Write(
@@ -337,19 +343,20 @@ class Bulks:
                 by=party.party_id,
                 at=task.received_at,
                 source=f"bulk {task.bulk_id} line {number}",
-                company_name=ec.name,
-                default_iban=ec.default_iban,
+                company_name=found.name,
+                default_iban=found.default_iban,
             )
             outcome, document = await retry_transient(
                 lambda: self._archive.apply(write, assume_absent=position.amount > 0)
             )
         except DomainError as refusal:
-            return Outcome(refusal.status, reason_of_refusal(refusal), position.iupd)
+            return Outcome(refusal.status, reason_of_refusal(refusal), position.iupd, ec)
         if not rules.is_present(document):
-            return Outcome(422, "amount 0 for a position that is not in the archive", position.iupd)
+            reason = "amount 0 for a position that is not in the archive"
+            return Outcome(422, reason, position.iupd, ec)
         # created by this very line: now, or before a crash (its redelivery changes nothing)
         created = outcome == "created" or document.get("first") == write.key
-        return Outcome(201 if created else 200, None, position.iupd)
+        return Outcome(201 if created else 200, None, position.iupd, ec)
 
     # ------------------------------------------------------------------ uploaded files
     async def submit_file(

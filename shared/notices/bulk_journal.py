@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -133,6 +134,31 @@ def _others(journal: UploadJournal) -> dict[str, Any]:
     return {"otherEcs": journal.others} if journal.others else {}
 
 
+def counts_by_ec(lines: Iterable[tuple[str | None, bool]]) -> dict[str, dict[str, int]]:
+    """A chunk's lines counted per EC (``(ec, written)`` each): what each EC's journal is told
+    of an upload holding several ECs' positions. A line that could not be read names no EC and
+    is in no EC's counts."""
+    counts: dict[str, dict[str, int]] = {}
+    for ec, written in lines:
+        if ec is not None:
+            tally = counts.setdefault(ec, {"written": 0, "rejected": 0})
+            tally["written" if written else "rejected"] += 1
+    return counts
+
+
+def _by_ec(journal: UploadJournal, results: list[dict[str, Any]]) -> dict[str, Any]:
+    # only an upload journaled in several ECs' journals: each is told its own counts
+    if not journal.others:
+        return {}
+    total = {ec: {"written": 0, "rejected": 0} for ec in [journal.ec, *journal.others]}
+    for result in results:
+        for ec, tally in (result.get("byEc") or {}).items():
+            if ec in total:
+                total[ec]["written"] += int(tally.get("written") or 0)
+                total[ec]["rejected"] += int(tally.get("rejected") or 0)
+    return {"byEc": total}
+
+
 def finished(
     bulk_id: str,
     journal: UploadJournal,
@@ -154,6 +180,7 @@ def finished(
             "written": sum(int(r.get("written") or 0) for r in results),
             "rejected": rejected,
             **_others(journal),
+            **_by_ec(journal, results),
         },
         created_at=now,
     )

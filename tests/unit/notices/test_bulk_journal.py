@@ -210,6 +210,38 @@ async def test_an_intermediarys_upload_is_in_each_journal_of_the_ecs_it_acts_for
     assert {d["who"]["objectId"] for d in store.documents.values() if d["who"]} == {"ALLCODES"}
 
 
+async def test_each_ec_of_an_intermediarys_upload_is_told_its_own_counts(
+    world: tuple[World, Published],
+) -> None:
+    w, _ = world
+    items = [body(1), body(4), body(2, paFiscalCode=OTHER_EC), body(3, paFiscalCode=ALL_EC)]
+    lines = [json.dumps(i).encode() for i in items] + [b'{"not": "a position"']
+    accepted = await w.bulks.submit(
+        w.parties["ALLCODES"],
+        b"\n".join(lines) + b"\n",
+        segregation_codes=None,
+        now=w.later(),
+        report_url="/{bulk_id}",
+    )
+    (finished,) = await deliver_chunks(w)
+    store = MemoryJournalStore()
+    await Journal(store, retention_days=30).take_event(finished.body)
+    told = {
+        d["ec"]: d["fields"]
+        for d in store.documents.values()
+        if d["kind"] == "upload.finished" and d["object"] == accepted.bulk_id
+    }
+    # EC: two lines written; ALL_EC: its line refused (not in the registry); OTHER_EC's line
+    # (the party may not act for it) and the unreadable line are in the upload's counts only
+    assert {ec: (f["written"], f["rejected"]) for ec, f in told.items()} == {
+        EC: (2, 0),
+        ALL_EC: (0, 1),
+    }
+    assert {(f["uploadWritten"], f["uploadRejected"], f["lines"]) for f in told.values()} == {
+        (2, 3, 5)
+    }
+
+
 async def test_an_upload_naming_no_ec_of_the_party_tells_no_journal(
     world: tuple[World, Published],
 ) -> None:
