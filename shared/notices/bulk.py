@@ -280,7 +280,7 @@ class Bulks:
             "at": fixed_time(now),
         }
         if task.journal is not None and task.journal.others:  # each EC's journal, its counts
-            result["byEc"] = counts_by_ec((o.ec, o.reason is None) for o in outcomes.values())
+            result["byEc"] = counts_by_ec(task.journal, outcomes.values())
         if task.format == "gpd":  # pagoPA's report lists what was written too, by IUPD
             result["ok"] = {
                 str(code): [

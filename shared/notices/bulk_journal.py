@@ -26,7 +26,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from shared.notices.bulk_models import MAX_UPLOAD_ECS, ChunkTask, UploadActor, UploadJournal
 from shared.notices.store import BulkStore
@@ -134,15 +134,27 @@ def _others(journal: UploadJournal) -> dict[str, Any]:
     return {"otherEcs": journal.others} if journal.others else {}
 
 
-def counts_by_ec(lines: Iterable[tuple[str | None, bool]]) -> dict[str, dict[str, int]]:
-    """A chunk's lines counted per EC (``(ec, written)`` each): what each EC's journal is told
-    of an upload holding several ECs' positions. A line that could not be read names no EC and
-    is in no EC's counts."""
+class Ended(Protocol):
+    """How a line of an upload ended (``shared.notices.bulk.Outcome``)."""
+
+    @property
+    def ec(self) -> str | None: ...
+
+    @property
+    def reason(self) -> str | None: ...
+
+
+def counts_by_ec(journal: UploadJournal, lines: Iterable[Ended]) -> dict[str, dict[str, int]]:
+    """A chunk's lines of the ECs ``journal`` tells, counted per EC (written: no ``reason``):
+    what each EC's journal is told of an upload holding several ECs' positions. A line that
+    could not be read names no EC and is in no EC's counts; nor is a line of an EC the upload's
+    party may not act for (refused, and that EC not told)."""
+    told = {journal.ec, *journal.others}
     counts: dict[str, dict[str, int]] = {}
-    for ec, written in lines:
-        if ec is not None:
-            tally = counts.setdefault(ec, {"written": 0, "rejected": 0})
-            tally["written" if written else "rejected"] += 1
+    for line in lines:
+        if line.ec in told:
+            tally = counts.setdefault(line.ec, {"written": 0, "rejected": 0})
+            tally["written" if line.reason is None else "rejected"] += 1
     return counts
 
 

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from shared.journal.service import Journal
-from shared.notices.bulk import Bulks
-from shared.notices.bulk_journal import UploadNote
+from shared.notices.bulk import Bulks, Outcome
+from shared.notices.bulk_journal import UploadNote, counts_by_ec
 from shared.notices.bulk_models import BulkAccepted, UploadActor, UploadJournal
 from shared.platform.errors import DependencyError
 from shared.platform.messaging import Outgoing
@@ -291,3 +291,20 @@ def test_a_one_ec_uploads_chunk_has_the_shape_the_earlier_consumer_took() -> Non
     several = UploadJournal(ec=EC, others=[OTHER_EC], file_name=None, lines=3, chunks=1)
     assert several.model_dump(mode="json", by_alias=True)["others"] == [OTHER_EC]
     assert UploadJournal.model_validate(several.model_dump(mode="json", by_alias=True)) == several
+
+
+def test_a_chunk_counts_only_the_lines_of_the_ecs_its_upload_tells() -> None:
+    """A chunk's result keeps counts for the upload's journaled ECs alone: a line naming an EC
+    the party may not act for (refused) or no EC (unreadable) is in no EC's counts."""
+    journal = UploadJournal(ec=EC, others=[ALL_EC], file_name=None, lines=5, chunks=1)
+    lines = [
+        Outcome(201, None, None, EC),
+        Outcome(400, "no", None, EC),
+        Outcome(201, None, None, ALL_EC),
+        Outcome(403, "not yours", None, OTHER_EC),
+        Outcome(400, "not JSON"),
+    ]
+    assert counts_by_ec(journal, lines) == {
+        EC: {"written": 1, "rejected": 1},
+        ALL_EC: {"written": 1, "rejected": 0},
+    }
