@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
+from shared.platform.errors import DependencyError
+
 
 class MemoryJournalStore:
     def __init__(self) -> None:
@@ -37,3 +39,14 @@ class MemoryJournalStore:
         ]
         found.sort(key=lambda d: d["sortKey"], reverse=True)
         return found[:limit]
+
+
+class DownJournalStore(MemoryJournalStore):
+    """The journal's container, which a test can take down (``down = True``)."""
+
+    down = False
+
+    async def create(self, document: dict[str, Any]) -> bool:
+        if self.down:
+            raise DependencyError("cosmos", "the journal's container is down")
+        return await super().create(document)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
+from typing import Any
 
 from shared.platform.failed_work import FailedWork
 from shared.platform.messaging import Outgoing
+from shared.platform.outbox import Event
 
 
 class MemorySender:
@@ -36,3 +38,16 @@ class MemoryFailedWork:
     async def list(self, queue: str | None, limit: int) -> list[FailedWork]:
         found = [i for i in self.items.values() if queue is None or i.queue == queue]
         return sorted(found, key=lambda i: i.failed_at, reverse=True)[:limit]
+
+
+class HandedEvents:
+    """A publisher that keeps the events it was handed (the outbox's ``publish_soon``), in
+    order, and sends nothing."""
+
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    def publish_soon(
+        self, document: dict[str, Any], *, only: Collection[Event] | None = None
+    ) -> None:
+        self.events.extend(only or [])

@@ -25,7 +25,7 @@ from shared.parties.users import BackOfficeUsers, UserIn
 from shared.platform.clock import SystemClock, use_clock
 from shared.platform.errors import DependencyError
 from tests.app import app
-from tests.fakes.journal import MemoryJournalStore
+from tests.fakes.journal import DownJournalStore
 from tests.functions.fakes import NOW, FakeRoot, functions, request, trigger
 
 EC = "77777777777"
@@ -35,21 +35,10 @@ STRANGER = "0b0e0000-0000-4000-8000-0000000000c3"
 JOURNAL = "bo/v1/journal"
 
 
-class DownStore(MemoryJournalStore):
-    """The journal's container, which can be down."""
-
-    down = False
-
-    async def create(self, document: dict[str, Any]) -> bool:
-        if self.down:
-            raise DependencyError("cosmos", "the journal's container is down")
-        return await super().create(document)
-
-
 class JournalRoot(FakeRoot):
     @cached_property
-    def journal_store(self) -> DownStore:
-        return DownStore()
+    def journal_store(self) -> DownJournalStore:
+        return DownJournalStore()
 
     @cached_property
     def journal(self) -> Journal:

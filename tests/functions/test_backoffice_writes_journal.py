@@ -5,7 +5,7 @@ route answers the archive's result even while the journal's store is down, and t
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator
 from functools import cached_property
 from typing import Any
 
@@ -23,8 +23,9 @@ from shared.platform.clock import SystemClock, use_clock
 from shared.platform.errors import DependencyError
 from shared.platform.outbox import Event, pending
 from tests.app import app
-from tests.fakes.journal import MemoryJournalStore
+from tests.fakes.journal import DownJournalStore
 from tests.fakes.notices import MemoryPositionSearch
+from tests.fakes.platform import HandedEvents
 from tests.functions.fakes import NOW, FakeRoot, request, trigger
 from tests.unit.notices.fakes import EC, World, body
 
@@ -34,43 +35,20 @@ POSITIONS = f"bo/v1/ecs/{EC}/positions"
 CLIENT = "203.0.113.7"
 
 
-class DownStore(MemoryJournalStore):
-    """The journal's container, which can be down."""
-
-    down = False
-
-    async def create(self, document: dict[str, Any]) -> bool:
-        if self.down:
-            raise DependencyError("cosmos", "the journal's container is down")
-        return await super().create(document)
-
-
-class Capture:
-    """The archive's publisher: what it handed to be sent after the answer."""
-
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-
-    def publish_soon(
-        self, document: dict[str, Any], *, only: Collection[Event] | None = None
-    ) -> None:
-        self.events.extend(only or [])
-
-
 class WritesRoot(FakeRoot):
     world: World
 
     @cached_property
-    def journal_store(self) -> DownStore:
-        return DownStore()
+    def journal_store(self) -> DownJournalStore:
+        return DownJournalStore()
 
     @cached_property
     def journal(self) -> Journal:
         return Journal(self.journal_store, retention_days=30)
 
     @cached_property
-    def capture(self) -> Capture:
-        return Capture()
+    def capture(self) -> HandedEvents:
+        return HandedEvents()
 
     def backoffice(self) -> BackOffice:
         w = self.world

@@ -6,7 +6,6 @@ journal of each EC whose positions it holds and the party acts for."""
 from __future__ import annotations
 
 import json
-from collections.abc import Collection
 from typing import Any
 
 import pytest
@@ -17,8 +16,8 @@ from shared.notices.bulk_journal import UploadNote, counts_by_ec
 from shared.notices.bulk_models import BulkAccepted, UploadActor, UploadJournal
 from shared.platform.errors import DependencyError
 from shared.platform.messaging import Outgoing
-from shared.platform.outbox import Event
 from tests.fakes.journal import MemoryJournalStore
+from tests.fakes.platform import HandedEvents
 from tests.unit.notices.fakes import BROKER, EC, OTHER_EC, QUEUE, UNREGISTERED_EC, World, body
 from tests.unit.notices.test_upload import CONTENT_TYPE, gpd, multipart, zipped
 
@@ -27,22 +26,10 @@ ALL_EC = UNREGISTERED_EC  # ALLCODES acts for it, though it is not in the regist
 JOURNAL = "journal"
 
 
-class Published:
-    """A publisher that keeps what it was handed (the outbox's publish_soon)."""
-
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-
-    def publish_soon(
-        self, document: dict[str, Any], *, only: Collection[Event] | None = None
-    ) -> None:
-        self.events.extend(only or [])
-
-
 @pytest.fixture
-async def world() -> tuple[World, Published]:
+async def world() -> tuple[World, HandedEvents]:
     w = await World().seed()
-    published = Published()
+    published = HandedEvents()
     w.bulks = Bulks(
         w.archive,
         w.bulk_store,
@@ -93,7 +80,7 @@ async def deliver_chunks(w: World) -> list[Outgoing]:
 
 
 async def test_an_upload_is_told_started_in_the_bulks_outbox_and_finished_once(
-    world: tuple[World, Published],
+    world: tuple[World, HandedEvents],
 ) -> None:
     w, published = world
     accepted = await submit(w, lines(good=4, bad=1))
@@ -137,7 +124,7 @@ async def test_an_upload_is_told_started_in_the_bulks_outbox_and_finished_once(
 
 
 async def test_a_crash_before_the_finish_is_sent_ends_in_the_send_at_redelivery(
-    world: tuple[World, Published],
+    world: tuple[World, HandedEvents],
 ) -> None:
     w, _ = world
     await submit(w, lines(good=2, bad=0))  # one chunk
@@ -156,7 +143,7 @@ async def test_a_crash_before_the_finish_is_sent_ends_in_the_send_at_redelivery(
 
 
 async def test_an_ecs_own_aca_upload_is_in_its_journal_with_the_ec_as_who(
-    world: tuple[World, Published],
+    world: tuple[World, HandedEvents],
 ) -> None:
     w, published = world
     accepted = await w.bulks.submit(
@@ -184,7 +171,7 @@ async def test_an_ecs_own_aca_upload_is_in_its_journal_with_the_ec_as_who(
 
 
 async def test_an_intermediarys_upload_is_in_each_journal_of_the_ecs_it_acts_for(
-    world: tuple[World, Published],
+    world: tuple[World, HandedEvents],
 ) -> None:
     w, published = world
     items = [body(1), body(2, paFiscalCode=OTHER_EC), body(3, paFiscalCode=ALL_EC)]
@@ -211,7 +198,7 @@ async def test_an_intermediarys_upload_is_in_each_journal_of_the_ecs_it_acts_for
 
 
 async def test_each_ec_of_an_intermediarys_upload_is_told_its_own_counts(
-    world: tuple[World, Published],
+    world: tuple[World, HandedEvents],
 ) -> None:
     w, _ = world
     items = [body(1), body(4), body(2, paFiscalCode=OTHER_EC), body(3, paFiscalCode=ALL_EC)]
@@ -243,7 +230,7 @@ async def test_each_ec_of_an_intermediarys_upload_is_told_its_own_counts(
 
 
 async def test_an_upload_naming_no_ec_of_the_party_tells_no_journal(
-    world: tuple[World, Published],
+    world: tuple[World, HandedEvents],
 ) -> None:
     w, published = world
     raw = json.dumps(body(1, paFiscalCode=OTHER_EC)).encode() + b"\n"
@@ -255,7 +242,7 @@ async def test_an_upload_naming_no_ec_of_the_party_tells_no_journal(
 
 
 async def test_an_uploaded_file_is_in_the_organizations_journal_with_the_broker_as_who(
-    world: tuple[World, Published],
+    world: tuple[World, HandedEvents],
 ) -> None:
     w, published = world
     content = json.dumps({"paymentPositions": [gpd(1), gpd(2)]}).encode()

@@ -5,7 +5,6 @@ journal's consumer (one entry per EC), not inside the station's write."""
 from __future__ import annotations
 
 import copy
-from collections.abc import Collection
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -14,13 +13,13 @@ import pytest
 from shared.journal.service import Journal
 from shared.parties.service import PartyRegistry
 from shared.platform.errors import DependencyError
-from shared.platform.outbox import Event
 from shared.standin.manager import Manager, StationStates
 from shared.standin.models import ForceIn
 from shared.standin.rules import Thresholds
 from shared.standin.stations import Stations
 from tests.fakes.journal import MemoryJournalStore
 from tests.fakes.parties import MemoryPartyStore
+from tests.fakes.platform import HandedEvents
 from tests.unit.notices.fakes import party
 
 NOW = datetime(2026, 12, 8, 9, 30, tzinfo=UTC)
@@ -49,16 +48,6 @@ class Store:
         return [copy.deepcopy(d) for d in self.items.values() if d.get("kind") == "station"]
 
 
-class Published:
-    def __init__(self) -> None:
-        self.events: list[Event] = []
-
-    def publish_soon(
-        self, document: dict[str, Any], *, only: Collection[Event] | None = None
-    ) -> None:
-        self.events.extend(only or [])
-
-
 async def registry() -> PartyRegistry:
     made = PartyRegistry(MemoryPartyStore(), cache_seconds=0)
     for ec in ECS:
@@ -69,8 +58,8 @@ async def registry() -> PartyRegistry:
     return made
 
 
-async def manager(stations: Any = None) -> tuple[Manager, Store, Published]:
-    store, published = Store(), Published()
+async def manager(stations: Any = None) -> tuple[Manager, Store, HandedEvents]:
+    store, published = Store(), HandedEvents()
     made = Manager(
         store,  # type: ignore[arg-type]
         stations or Stations(await registry(), ttl=0),
