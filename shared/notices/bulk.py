@@ -51,6 +51,7 @@ from shared.notices.bulk_models import (
     BulkAccepted,
     BulkReport,
     ChunkTask,
+    UploadJournal,
     UploadOperation,
 )
 from shared.notices.bulk_report import bulk_report
@@ -59,7 +60,7 @@ from shared.notices.files import UploadedFiles
 from shared.notices.framing import frame, reason_of, reason_of_refusal
 from shared.notices.models import MAX_UPLOAD_BYTES, PositionIn, accept
 from shared.notices.service import NoticeArchive, Parties
-from shared.notices.store import BULK_DOC_ID, BulkStore, chunk_doc_id
+from shared.notices.store import BulkStore, bulk_document, chunk_doc_id
 from shared.notices.times import fixed_time
 from shared.notices.upload import (
     Refused,
@@ -172,25 +173,11 @@ class Bulks:
             )
             for i, c in enumerate(framed.chunks)
         ]
-        received_at = fixed_time(now)
         await self._blobs.put(blob, framed.data)
         await self._fan_out(tasks)
-        bulk: dict[str, Any] = {
-            "id": BULK_DOC_ID,
-            "pk": bulk_id,
-            "kind": "bulk",
-            "bulkId": bulk_id,
-            "partyId": party.party_id,
-            "receivedAt": received_at,
-            "blob": blob,
-            "accepted": framed.positions,
-            "chunks": len(tasks),
-            "segregationCodes": list(segregation_codes) if segregation_codes else None,
-        }
-        events = stamp(bulk, note, journal, queue=queue, now=now) if note and journal else []
-        await self._store.create_bulk(bulk)
-        if events and self._journal is not None:
-            self._journal[1].publish_soon(bulk, only=events)
+        codes = list(segregation_codes) if segregation_codes else None
+        bulk = bulk_document(bulk_id, party.party_id, blob, framed.positions, len(tasks), now)
+        await self._create(bulk | {"segregationCodes": codes}, note, journal, now=now)
         logger.info(
             "bulk %s of %s: %d positions in %d chunks",
             bulk_id,
@@ -358,6 +345,24 @@ class Bulks:
         created = outcome == "created" or document.get("first") == write.key
         return Outcome(201 if created else 200, None, position.iupd, ec)
 
+    async def _create(
+        self,
+        bulk: dict[str, Any],
+        note: UploadNote | None,
+        journal: UploadJournal | None,
+        *,
+        now: datetime,
+    ) -> None:
+        """Create the upload's document with the journal's start in its outbox, then hand the
+        start to the journal's publisher (the outbox's sweep sends it if this process dies)."""
+        queue = self._journal[0] if self._journal is not None else None
+        events = (
+            stamp(bulk, note, journal, queue=queue, now=now) if note and journal and queue else []
+        )
+        await self._store.create_bulk(bulk)
+        if events and self._journal is not None:
+            self._journal[1].publish_soon(bulk, only=events)
+
     # ------------------------------------------------------------------ uploaded files
     async def submit_file(
         self,
@@ -413,26 +418,14 @@ class Bulks:
         await self._blobs.put(blob, content)
         del content
         await self._fan_out(tasks)
-        bulk: dict[str, Any] = {
-            "id": BULK_DOC_ID,
-            "pk": bulk_id,
-            "kind": "bulk",
-            "bulkId": bulk_id,
-            "partyId": party.party_id,
-            "receivedAt": fixed_time(now),
-            "blob": blob,
-            "accepted": len(spans),
-            "chunks": len(tasks),
-            "segregationCodes": None,
+        bulk = bulk_document(bulk_id, party.party_id, blob, len(spans), len(tasks), now)
+        file = {
             "format": "gpd",
             "operation": operation,
             "broker": broker,
             "organization": organization,
         }
-        events = stamp(bulk, note, journal, queue=queue, now=now) if note and journal else []
-        await self._store.create_bulk(bulk)
-        if events and self._journal is not None:
-            self._journal[1].publish_soon(bulk, only=events)
+        await self._create(bulk | file, note, journal, now=now)
         logger.info(
             "file %s of %s for %s: %d %s in %d chunks",
             bulk_id,

@@ -19,6 +19,7 @@ Every write is a create (409: it exists) or an ETag-conditioned replace;
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Protocol
 
 from azure.cosmos.aio import ContainerProxy
@@ -27,6 +28,7 @@ from azure.cosmos.exceptions import (
     CosmosResourceNotFoundError,
 )
 
+from shared.notices.times import fixed_time
 from shared.platform.cosmos import Document as Document  # re-exported: the service's types
 from shared.platform.cosmos import StaleDocument as StaleDocument
 from shared.platform.cosmos import (
@@ -56,6 +58,26 @@ BULK_DOC_ID = "bulk"
 
 def chunk_doc_id(chunk: int) -> str:
     return f"chunk:{chunk:05d}"
+
+
+def bulk_document(
+    bulk_id: str, party_id: str, blob: str, accepted: int, chunks: int, now: datetime
+) -> Document:
+    """An upload's own document (its chunks' results are documents beside it), before what
+    one kind of upload adds (an NDJSON bulk's segregation codes, a file's format, operation,
+    broker and organization)."""
+    return {
+        "id": BULK_DOC_ID,
+        "pk": bulk_id,
+        "kind": "bulk",
+        "bulkId": bulk_id,
+        "partyId": party_id,
+        "receivedAt": fixed_time(now),
+        "blob": blob,
+        "accepted": accepted,
+        "chunks": chunks,
+        "segregationCodes": None,
+    }
 
 
 class NoticeStore(Protocol):
