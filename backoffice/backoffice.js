@@ -438,10 +438,12 @@ async function start() {
     $("#position-form").addEventListener("submit", save);
     $("#cancel").addEventListener("click", () => { $("#editor").hidden = true; });
   }
+  // the file zone before the first page's wait: it asks nothing of the server, and a file dropped
+  // on a zone without its listener would be opened by the browser in place of the page
+  if (typeof initFiles === "function") initFiles();
   await load();
   // after the notices' first page, so they do not compete for it
   window.startJournal(state.ec);
-  if (typeof initFiles === "function") initFiles();
   if (window.initPayments) window.initPayments(state.ec);
 }
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Locator, Page, Route, expect, sync_playwright
 
 from local.devauth import DEMO_EDITOR, DEMO_VIEWER, DemoUser
 from local.platform import DEMO_EC, Platform
@@ -61,12 +61,18 @@ def search_until(page: Page, shown: Locator, timeout: float = 30.0, button: str 
             return
 
 
-def signed_in(browser: Browser, host: Host, user: DemoUser) -> Page:
+def signed_in(
+    browser: Browser, host: Host, user: DemoUser, hold: list[Route] | None = None
+) -> Page:
+    """A page signed in as ``user``; with ``hold``, the page's searches of notices are kept
+    unanswered in that list (the test continues them)."""
     # bypass_csp: the page's policy (script-src 'self') would refuse axe-core's injected script
     context = browser.new_context(
         locale="it-IT", viewport={"width": 1280, "height": 900}, bypass_csp=True
     )
     page = context.new_page()
+    if hold is not None:
+        page.route("**/positions?*", lambda route: hold.append(route))
     page.set_default_timeout(15_000)
     page.goto(host.url + "/api/bo")
     expect(page).to_have_url(re.compile(r"/\.auth/login/dev\?"))
