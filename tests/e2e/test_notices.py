@@ -393,6 +393,7 @@ def test_the_cli_splits_a_csv_and_reports_rejected_lines_by_file_line(
 BULK_SIZE = 20_000
 
 
+@pytest.mark.solo  # the emulator and two hosts take both cores for a minute
 def test_a_bulk_of_20000_survives_a_host_killed_midway(platform: Platform) -> None:
     database = f"db-bulk-{uuid.uuid4().hex[:8]}"
     env = notices_env("bulk")
@@ -506,6 +507,7 @@ UPLOAD = (
 )
 
 
+@pytest.mark.solo  # the emulator and two hosts take both cores for a minute
 def test_a_multipart_upload_of_20000_survives_a_host_killed_midway(platform: Platform) -> None:
     """pagoPA's upload file (a ZIP of one JSON file, multipart/form-data), as a client built
     from gpd-4-aca_massive_v2 sends it: 20,000 positions and three bad ones, the host killed

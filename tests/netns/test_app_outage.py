@@ -40,7 +40,7 @@ RUNS = {
 #: consumer is CPU-bound there: bench/README.md, bench/outage.py).
 DEADLINE_SECONDS = 400
 
-pytestmark = [pytest.mark.netns, pytest.mark.timeout(DEADLINE_SECONDS + 20)]
+pytestmark = [pytest.mark.netns, pytest.mark.solo, pytest.mark.timeout(DEADLINE_SECONDS + 20)]
 
 
 @pytest.fixture(scope="module")
