@@ -180,6 +180,10 @@ def test_an_ndjson_dropped_while_the_first_page_loads_is_uploaded(
     page = signed_in(browser, host, DEMO_EDITOR, hold=held)
     # the notices' first page is still unanswered: the drop zone takes files already
     expect(page.locator("#files")).to_be_visible()
+    for _ in range(100):  # the route's handler runs as Playwright's events reach this thread
+        if held:
+            break
+        page.wait_for_timeout(50)
     assert held, "the first page's search was not held"
     transfer = page.evaluate_handle(
         """(text) => {
