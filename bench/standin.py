@@ -34,9 +34,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import json
+import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -47,16 +50,29 @@ from azure.core import MatchConditions
 from azure.cosmos.aio import ContainerProxy
 from lxml import etree
 
-from bench.common import ADMIN_KEY, FUNCTION_KEY, Figures, bench_settings, load, start_devhost
+from bench.common import (
+    ADMIN_KEY,
+    FUNCTION_KEY,
+    Figures,
+    bench_settings,
+    load,
+    start_devhost,
+    upsert_all,
+)
+from bench.standin_bare import bare_notice
 from bench.wallet import cpu_seconds
 from local.cosmos import kinds, stats
 from local.platform import DEMO_EC, Platform, demo_channel
+from local.process import Child
+from shared.notices.identity import position_id
 from shared.pagopa import psp, soap
 from shared.pagopa.common import QrCode
 from shared.pagopa.xml import XmlModel, euros_to_cents
 from shared.platform.clients import Clients
 from shared.platform.collector import pace_collector
 from shared.platform.config import load_settings
+from shared.platform.cosmos import body
+from shared.standin.store import payment_key
 
 DATABASE = "bench-standin"
 ARCHIVE_EVENT_CONSUMERS = (
@@ -67,6 +83,7 @@ ARCHIVE_EVENT_CONSUMERS = (
 """The queue functions of the archive's events (functions/root.py ``notice_events``)."""
 SWEEP = "sweep_outboxes"  # the outbox sweep's timer function (disabled during the rounds)
 RAW_DATABASE = "bench-standin-raw"
+BARE_DATABASE = "bench-standin-bare"
 STATION = f"{DEMO_EC}_01"
 CONCURRENCY = 32
 READS_PER_PAYMENT = 4
@@ -127,23 +144,37 @@ def position(n: int) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
-class Round:
-    hosted: Figures
-    raw_rate: float
+class Side:
+    """One side's round: its load figures, and per payment its Cosmos round trips (counted at
+    the emulator) and the CPU of its process and of the emulators (ms)."""
+
+    figures: Figures
     trips: float
-    host_cpu_ms: float
-    host_emulators_ms: float
+    cpu_ms: float
+    emulators_ms: float
+    by_kind: dict[str, float]
+    """Round trips per payment by operation and container (the emulator's counts)."""
+
+
+def cpu_ratio(baseline: Side, measured: Side) -> float:
+    """The baseline's CPU per payment over the measured side's, both with the emulators': what
+    the throughput ratio tends to when CPU is the bottleneck and nothing else runs."""
+    cost = measured.cpu_ms + measured.emulators_ms
+    return (baseline.cpu_ms + baseline.emulators_ms) / cost if cost else 0.0
+
+
+@dataclass(frozen=True)
+class Round:
+    hosted: Side
+    bare: Side
+    raw_rate: float
     raw_cpu_ms: float
     raw_emulators_ms: float
-    by_kind: dict[str, float]
-    """The host's round trips per payment by operation and container (the emulator's counts)."""
 
     @property
-    def cpu_ratio(self) -> float:
-        """The baseline's CPU per payment over the host's, both with the emulators': what the
-        throughput ratio tends to when CPU is the bottleneck and nothing else runs."""
-        host = self.host_cpu_ms + self.host_emulators_ms
-        return (self.raw_cpu_ms + self.raw_emulators_ms) / host if host else 0.0
+    def ratio(self) -> float:
+        """The target's ratio: payments/s through the host over the bare server's."""
+        return self.hosted.figures.rps / self.bare.figures.rps
 
 
 class Bench:
@@ -170,6 +201,7 @@ class Bench:
             "password": channel.password,
         }
         self.numbers = itertools.count(1)
+        self.bare_env = {**platform.env, "COSMOS_DATABASE": BARE_DATABASE, "LOG_LEVEL": "WARNING"}
 
     def round_trips(self) -> int:
         return stats(self.port, reset=True)["requests"]
@@ -209,21 +241,31 @@ class Bench:
         await asyncio.gather(*(publish(n) for n in range(1, count + 1)))
 
     async def _call(
-        self, session: aiohttp.ClientSession, action: str, body: bytes
+        self, session: aiohttp.ClientSession, url: str, action: str, body: bytes
     ) -> etree._Element | None:
         headers = {"Content-Type": soap.CONTENT_TYPE, "SOAPAction": f'"{action}"'}
-        async with session.post(f"{self.host}{NODE}", data=body, headers=headers) as response:
+        async with session.post(url, data=body, headers=headers) as response:
             raw = await response.read()
             if response.status != 200:
                 return None
         answer = soap.parse(raw).element
         return answer if answer.findtext("outcome") == "OK" else None
 
-    async def pay(self, session: aiohttp.ClientSession, _: int) -> bool:
-        n = next(self.numbers)
+    def payer(
+        self, url: str, numbers: Iterator[int]
+    ) -> Callable[[aiohttp.ClientSession, int], Awaitable[bool]]:
+        """One payment of the next of ``numbers`` through the SOAP endpoint ``url`` (the host's
+        or the bare server's: the same requests, the same checks of the answers)."""
+
+        async def pay(session: aiohttp.ClientSession, _: int) -> bool:
+            return await self._pay(session, url, next(numbers))
+
+        return pay
+
+    async def _pay(self, session: aiohttp.ClientSession, url: str, n: int) -> bool:
         number = "3" + iuv(n)
         verified = await self._call(
-            session, "verifyPaymentNotice", verify_request(self.who, number)
+            session, url, "verifyPaymentNotice", verify_request(self.who, number)
         )
         if verified is None or verified.findtext("standin") != "true":
             return False
@@ -232,17 +274,21 @@ class Bench:
         )
         assert isinstance(amount, int)
         activated = await self._call(
-            session, "activatePaymentNoticeV2", activate_request(self.who, number, amount, n)
+            session, url, "activatePaymentNoticeV2", activate_request(self.who, number, amount, n)
         )
         token = activated.findtext("paymentToken") if activated is not None else None
         if not token:
             return False
-        paid = await self._call(session, "sendPaymentOutcomeV2", outcome_request(self.who, token))
+        paid = await self._call(
+            session, url, "sendPaymentOutcomeV2", outcome_request(self.who, token)
+        )
         return paid is not None
 
-    async def xml_samples(self, session: aiohttp.ClientSession) -> list[tuple[bytes, bytes]]:
+    async def xml_samples(
+        self, session: aiohttp.ClientSession
+    ) -> tuple[int, list[tuple[bytes, bytes]]]:
         """The three messages of one payment as the host reads and writes them (request, answer),
-        for the baseline's lxml work."""
+        for the baselines' lxml work, and the number of the notice it paid."""
         n = next(self.numbers)
         number = "3" + iuv(n)
         samples: list[tuple[bytes, bytes]] = []
@@ -257,7 +303,67 @@ class Bench:
         outcome = outcome_request(self.who, token)
         async with session.post(f"{self.host}{NODE}", data=outcome) as response:
             samples.append((outcome, await response.read()))
-        return samples
+        return n, samples
+
+    async def templates(self, n: int, samples: list[tuple[bytes, bytes]]) -> dict[str, Any]:
+        """What the bare server writes and answers, taken from the host in this run: notice
+        ``n + 1`` as published, notice ``n`` and its payment once paid (their outboxes as the
+        host left them: the archive's events, the receipt's), and the host's three answers."""
+        clients = Clients(load_settings(self.env))
+        try:
+            notices = clients.container(clients.settings.notices_container)
+            payments = clients.container(clients.settings.standin_container)
+            paid_id, fresh_id = position_id(DEMO_EC, iuv(n)), position_id(DEMO_EC, iuv(n + 1))
+            key = payment_key(DEMO_EC, "3" + iuv(n))
+            paid = body(await notices.read_item(paid_id, partition_key=paid_id))
+            fresh = body(await notices.read_item(fresh_id, partition_key=fresh_id))
+            payment = body(await payments.read_item(key[0], partition_key=key[1]))
+        finally:
+            await clients.close()
+        names = [soap.parse(request).name for request, _ in samples]
+        return {
+            "ec": DEMO_EC,
+            "iuv": iuv(n),
+            "notice": json.loads(json.dumps(fresh).replace(iuv(n + 1), iuv(n))),
+            "paidNotice": paid,
+            "payment": payment,
+            "answers": {
+                name: answer.decode() for name, (_, answer) in zip(names, samples, strict=True)
+            },
+        }
+
+    async def seed_bare(self, templates: dict[str, Any], numbers: range) -> None:
+        """The notices ``numbers`` published in the bare server's database, as the host stores
+        them (not timed)."""
+        clients = Clients(load_settings({**self.env, "COSMOS_DATABASE": BARE_DATABASE}))
+        try:
+            container = clients.container(clients.settings.notices_container)
+            documents = [bare_notice(templates, iuv(n)) for n in numbers]
+            await upsert_all(container, documents, CONCURRENCY)
+        finally:
+            await clients.close()
+
+    async def side(self, name: str, url: str, numbers: range, pid: int) -> Side:
+        """One side's round: ``numbers`` paid through ``url``, the first 50 as warm-up."""
+        self.round_trips()
+        cpu, emulators = cpu_seconds(pid), self.emulators_cpu()
+        warmup = 50
+        figures = await load(
+            name,
+            self.payer(url, iter(numbers)),
+            total=len(numbers) - warmup,
+            concurrency=CONCURRENCY,
+            warmup=warmup,
+        )
+        done = len(numbers)
+        by_kind = {k: n / done for k, n in sorted(kinds(self.port).items())}
+        return Side(
+            figures,
+            self.round_trips() / done,
+            (cpu_seconds(pid) - cpu) / done * 1000,
+            (self.emulators_cpu() - emulators) / done * 1000,
+            by_kind,
+        )
 
     async def raw_payments(
         self,
@@ -364,30 +470,31 @@ class Bench:
         """CPU seconds the Cosmos emulator and the Service Bus broker have used so far."""
         return sum(cpu_seconds(pid) for pid in self.emulator_pids)
 
-    async def run(self, payments: int, rounds: int) -> None:
-        warmup = 50
+    async def run(self, payments: int, rounds: int, bare_argv: list[str]) -> None:
+        each = payments + 50  # and 50 of warm-up
         async with aiohttp.ClientSession() as session:
-            await self.prepare(session, (payments + warmup) * rounds + 1)
-            samples = await self.xml_samples(session)
+            await self.prepare(session, each * rounds + 1)
+            paid, samples = await self.xml_samples(session)
+        templates = await self.templates(paid, samples)
+        with tempfile.NamedTemporaryFile("w", suffix=".json") as file:
+            json.dump(templates, file)
+            file.flush()
+            bare = Child("bare", [*bare_argv, "--templates", file.name], env=self.bare_env)
         clients = Clients(load_settings({**self.env, "COSMOS_DATABASE": RAW_DATABASE}))
         results: list[Round] = []
         try:
+            await self.seed_bare(templates, range(1, each * rounds + 1))
             raw = clients.container(clients.settings.standin_container)
-            for _ in range(rounds):
-                self.round_trips()
-                host_cpu, emulators = cpu_seconds(self.host_pid), self.emulators_cpu()
-                hosted = await load(
+            for k in range(rounds):
+                hosted = await self.side(
                     "payment: dev host",
-                    self.pay,
-                    total=payments,
-                    concurrency=CONCURRENCY,
-                    warmup=warmup,
+                    f"{self.host}{NODE}",
+                    self.host_numbers(each),
+                    self.host_pid,
                 )
-                done = payments + warmup
-                host_cpu = (cpu_seconds(self.host_pid) - host_cpu) / done
-                host_emulators = (self.emulators_cpu() - emulators) / done
-                by_kind = {k: n / done for k, n in sorted(kinds(self.port).items())}
-                trips = self.round_trips() / done
+                numbers = range(1 + k * each, 1 + (k + 1) * each)
+                bare_url = f"http://127.0.0.1:{bare.port}/node"
+                bared = await self.side("payment: bare server", bare_url, numbers, bare.proc.pid)
                 emulators = self.emulators_cpu()
                 seconds, raw_cpu = await self.raw_payments(
                     raw, payments, prefix=uuid.uuid4().hex[:8], samples=samples
@@ -396,56 +503,73 @@ class Bench:
                 results.append(
                     Round(
                         hosted,
+                        bared,
                         payments / seconds,
-                        trips,
-                        host_cpu * 1000,
-                        host_emulators * 1000,
                         raw_cpu / payments * 1000,
                         raw_emulators * 1000,
-                        by_kind,
                     )
                 )
         finally:
+            bare.stop()
             await clients.close()
+        report(results, payments)
+
+    def host_numbers(self, count: int) -> range:
+        """The next ``count`` of the host's published notices."""
+        first = next(self.numbers)
+        self.numbers = itertools.count(first + count)
+        return range(first, first + count)
+
+
+def report(results: list[Round], payments: int) -> None:
+    print(
+        f"\nstand-in payments in SOAP (verifyPaymentNotice + activatePaymentNoticeV2 + "
+        f"sendPaymentOutcomeV2 OK) at concurrency {CONCURRENCY}, {payments} per round"
+    )
+    for r in results:
+        host, bare = r.hosted, r.bare
+        print(host.figures.line().replace("req/s", "payments/s"))
+        print(bare.figures.line().replace("req/s", "payments/s"))
         print(
-            f"\nstand-in payments in SOAP (verifyPaymentNotice + activatePaymentNoticeV2 + "
-            f"sendPaymentOutcomeV2 OK) at concurrency "
-            f"{CONCURRENCY}, {payments} per round"
+            f"{'':<28} ratio host/bare {r.ratio:.2f} (target >= 0.6)  Cosmos round trips per "
+            f"payment: host {host.trips:.2f}, bare {bare.trips:.2f}"
         )
-        for r in results:
-            print(r.hosted.line().replace("req/s", "payments/s"))
-            print(
-                f"{'payment: raw Cosmos + lxml':<28} {r.raw_rate:8.0f} payments/s  "
-                f"({READS_PER_PAYMENT} point reads + {WRITES_PER_PAYMENT} conditional writes, "
-                "3 envelopes parsed and 3 written each)"
-            )
-            print(
-                f"{'':<28} ratio host/raw {r.hosted.rps / r.raw_rate:.2f}  "
-                f"(Cosmos round trips per payment through the host: {r.trips:.2f})"
-            )
-            print(
-                f"{'':<28} CPU ms per payment: host {r.host_cpu_ms:.2f} + emulators "
-                f"{r.host_emulators_ms:.2f}; raw {r.raw_cpu_ms:.2f} + emulators "
-                f"{r.raw_emulators_ms:.2f}; ratio raw/host {r.cpu_ratio:.2f}"
-            )
-            print(
-                f"{'':<28} the host's round trips per payment: "
-                + ", ".join(f"{kind} {n:.2f}" for kind, n in r.by_kind.items() if n >= 0.005)
-            )
         print(
-            "The host also authenticates the PSP's channel, validates each message against the "
-            "models,\nchecks the notice is payable, writes the payment's lock and receipt, and "
-            "sends the receipt to Service Bus;\nthe baseline only reads, writes and handles "
-            "the XML. CPU per payment counts the emulator and broker processes and the host "
-            "process\nor the baseline's, never the load generator's."
+            f"{'':<28} CPU ms per payment: host {host.cpu_ms:.2f} + emulators "
+            f"{host.emulators_ms:.2f}; bare {bare.cpu_ms:.2f} + emulators "
+            f"{bare.emulators_ms:.2f}; ratio bare/host {cpu_ratio(bare, host):.2f}"
         )
+        print(
+            f"{'':<28} the host's round trips per payment: "
+            + ", ".join(f"{kind} {n:.2f}" for kind, n in host.by_kind.items() if n >= 0.005)
+        )
+        print(
+            f"{'reference: raw, no HTTP':<28} {r.raw_rate:8.0f} payments/s  "
+            f"({READS_PER_PAYMENT} point reads + {WRITES_PER_PAYMENT} conditional writes of "
+            "small documents in this process, 3 envelopes parsed and 3 written each); "
+            f"host/raw {host.figures.rps / r.raw_rate:.2f}, CPU ms per payment "
+            f"{r.raw_cpu_ms:.2f} + emulators {r.raw_emulators_ms:.2f}"
+        )
+    ratios = sorted(r.ratio for r in results)
+    print(
+        f"median ratio host/bare over {len(ratios)} rounds: {ratios[len(ratios) // 2]:.2f} "
+        "(target >= 0.6)"
+    )
+    print(
+        "The host also authenticates the PSP's channel, validates each message against the "
+        "models,\nchecks the notice is payable, keeps its clock, retries and guards, and sends "
+        "the archive's events and the receipt to Service Bus;\nthe bare server serves the same "
+        "SOAP over HTTP with the same Cosmos operations on the host's documents, nothing else.\n"
+        "CPU per payment counts the emulator and broker processes and the serving process, never "
+        "the load generator's."
+    )
 
 
 def main() -> None:
     pace_collector()  # the raw side runs here: the worker's collector setting, as in the host
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--payments", type=int, default=1_000)
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as state:
         platform = Platform(
@@ -467,12 +591,15 @@ def main() -> None:
         try:
             platform.provision()
             platform.provision(RAW_DATABASE)
+            platform.provision(BARE_DATABASE)
             host = start_devhost(platform)
             try:
                 bench = Bench(platform, f"http://127.0.0.1:{host.port}", host.proc.pid)
 
                 async def everything() -> None:
-                    await bench.run(args.payments, args.rounds)
+                    await bench.run(
+                        args.payments, args.rounds, [sys.executable, "-m", "bench.standin_bare"]
+                    )
                     await bench.sweep()
 
                 asyncio.run(everything())
