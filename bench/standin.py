@@ -1,32 +1,36 @@
-"""Benchmark of stand-in payments through the node's SOAP endpoint on the dev host, beside the
-same Cosmos operations done raw on the same emulator at the same concurrency, plus parsing and
-writing the same XML with lxml, in the same run.
+"""Benchmark of stand-in payments through the node's SOAP endpoint on the dev host, beside a
+bare SOAP server making the same Cosmos operations and writing the same XML with lxml, driven by
+the same load generator in the same run (decision 0270).
 
 - A payment is verifyPaymentNotice + activatePaymentNoticeV2 + sendPaymentOutcomeV2 (OK) of one
-  notice of the archive, in SOAP 1.1 with the demo PSP's channel credentials, its station forced
-  into stand-in, at concurrency 32. The receipts' consumer and the archive's event consumers
-  (journal, positions index, citizens' index) are disabled during the run (they would work in
-  the background of the same process, competing for CPU and the emulator); their messages still
-  go to Service Bus.
-- Baseline: for each payment, the point reads and ETag-conditioned writes the gateway makes
-  (verify: read the notice; activate: read the notice, create the payment;
-  outcome: read the payment, replace it, read the notice, replace it with the archive's events
-  in its outbox: issues 22 and 23 added those events; the host clears that outbox later), with
-  the app's own Cosmos client (``shared.platform.clients``), in another database; and for each
-  of the three messages, its request envelope parsed and its answer's envelope parsed and
-  written again with lxml (the same bytes the host reads and writes). (The receipt event stays
-  in the payment's outbox until the receipt's delivery, disabled here, or the sweep clears it.)
+  notice, in SOAP 1.1 with the demo PSP's channel credentials, at concurrency 32, the answers
+  checked the same way on both sides (OK, ``standin`` true, a token).
+- Host: the station forced into stand-in. The receipts' consumer and the archive's event
+  consumers (journal, positions index, citizens' index) are disabled during the run (they would
+  work in the background of the same process, competing for CPU and the emulator); their
+  messages still go to Service Bus.
+- Baseline (the target's): ``bench.standin_bare``, its own process, in another database. For
+  each message it reads the envelope with the app's lxml reader, makes the point reads and
+  ETag-conditioned writes the gateway makes (verify: read the notice; activate: read the
+  notice, create the payment; outcome: read the payment, replace it, read the notice, replace
+  it), on the host's own documents (a published notice, a paid notice with the archive's
+  events in its outbox, a paid payment with its receipt's event: read from the host's database
+  after one payment), and answers with the host's answer to the same message, written again
+  with lxml.
+- Reference (not the target's): the same operations in this process on small documents, the
+  three envelopes parsed and written with lxml, no HTTP (the baseline until session 12).
 - The outbox sweep's timer is disabled during the rounds and run once after them, timed alone
   (as in ``bench/wallet.py``): its 30-s timer fell into whichever round it happened to, clearing
   up to 500 outboxes there (7.02-7.14 round trips per payment instead of 7.00). In Azure the
   receipt's delivery clears the payment's outbox; here (delivery disabled) the sweep does.
 - Cosmos round trips per payment, counted at the emulator (``GET /_emulator/stats``).
-- CPU per payment: the dev host process's (hosted) or this process's (baseline), and the
-  Cosmos emulator's and Service Bus broker's during each, never the load generator's; and their
-  ratio (what the rates' ratio tends to when CPU is the bottleneck). Other work on the machine
-  moves these less than the rates, but still moves them (cache and scheduler contention).
+- CPU per payment: the serving process's (host, bare server; this process's for the
+  reference), and the Cosmos emulator's and Service Bus broker's during each, never the load
+  generator's; and their ratio (what the rates' ratio tends to when CPU is the bottleneck).
+  Other work on the machine moves these less than the rates, but still moves them.
 
-Run: ``python -m bench.standin [--payments 1000]``. Prints; asserts nothing.
+Run: ``python -m bench.standin [--payments 1000] [--rounds 3]``. Prints each round and the
+median ratio; asserts nothing.
 """
 
 from __future__ import annotations
