@@ -29,7 +29,7 @@ the same load generator in the same run (decision 0270).
   generator's; and their ratio (what the rates' ratio tends to when CPU is the bottleneck).
   Other work on the machine moves these less than the rates, but still moves them.
 
-Run: ``python -m bench.standin [--payments 1000] [--rounds 3]``. Prints each round and the
+Run: ``python -m bench.standin [--payments 1000] [--rounds 5]``. Prints each round and the
 median ratio; asserts nothing.
 """
 
@@ -573,7 +573,7 @@ def main() -> None:
     pace_collector()  # the raw side runs here: the worker's collector setting, as in the host
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--payments", type=int, default=1_000)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as state:
         platform = Platform(
