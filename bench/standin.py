@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import itertools
 import json
 import sys
 import tempfile
@@ -89,6 +88,10 @@ SWEEP = "sweep_outboxes"  # the outbox sweep's timer function (disabled during t
 RAW_DATABASE = "bench-standin-raw"
 BARE_DATABASE = "bench-standin-bare"
 STATION = f"{DEMO_EC}_01"
+WARMUP = 50  # payments of each side's round before the timed ones
+SAMPLE = 1
+"""The notice the host pays first, for the samples of its messages and documents; the rounds pay
+the notices after it, on both sides (the bare server's database holds the same numbers)."""
 CONCURRENCY = 32
 READS_PER_PAYMENT = 4
 EVENT_DESTINATIONS = 3
@@ -204,7 +207,6 @@ class Bench:
             "id_channel": channel.id_channel,
             "password": channel.password,
         }
-        self.numbers = itertools.count(1)
         self.bare_env = {**platform.env, "COSMOS_DATABASE": BARE_DATABASE, "LOG_LEVEL": "WARNING"}
 
     def round_trips(self) -> int:
@@ -293,7 +295,7 @@ class Bench:
     ) -> tuple[int, list[tuple[bytes, bytes]]]:
         """The three messages of one payment as the host reads and writes them (request, answer),
         for the baselines' lxml work, and the number of the notice it paid."""
-        n = next(self.numbers)
+        n = SAMPLE
         number = "3" + iuv(n)
         samples: list[tuple[bytes, bytes]] = []
         verify = verify_request(self.who, number)
@@ -348,16 +350,16 @@ class Bench:
             await clients.close()
 
     async def side(self, name: str, url: str, numbers: range, pid: int) -> Side:
-        """One side's round: ``numbers`` paid through ``url``, the first 50 as warm-up."""
+        """One side's round: ``numbers`` paid through ``url``, the first :data:`WARMUP` as
+        warm-up."""
         self.round_trips()
         cpu, emulators = cpu_seconds(pid), self.emulators_cpu()
-        warmup = 50
         figures = await load(
             name,
             self.payer(url, iter(numbers)),
-            total=len(numbers) - warmup,
+            total=len(numbers) - WARMUP,
             concurrency=CONCURRENCY,
-            warmup=warmup,
+            warmup=WARMUP,
         )
         done = len(numbers)
         by_kind = {k: n / done for k, n in sorted(kinds(self.port).items())}
@@ -475,7 +477,7 @@ class Bench:
         return sum(cpu_seconds(pid) for pid in self.emulator_pids)
 
     async def run(self, payments: int, rounds: int, bare_argv: list[str]) -> None:
-        each = payments + 50  # and 50 of warm-up
+        each = payments + WARMUP
         async with aiohttp.ClientSession() as session:
             await self.prepare(session, each * rounds + 1)
             paid, samples = await self.xml_samples(session)
@@ -487,16 +489,13 @@ class Bench:
         clients = Clients(load_settings({**self.env, "COSMOS_DATABASE": RAW_DATABASE}))
         results: list[Round] = []
         try:
-            await self.seed_bare(templates, range(1, each * rounds + 1))
+            await self.seed_bare(templates, range(SAMPLE + 1, SAMPLE + 1 + each * rounds))
             raw = clients.container(clients.settings.standin_container)
             for k in range(rounds):
+                numbers = range(SAMPLE + 1 + k * each, SAMPLE + 1 + (k + 1) * each)
                 hosted = await self.side(
-                    "payment: dev host",
-                    f"{self.host}{NODE}",
-                    self.host_numbers(each),
-                    self.host_pid,
+                    "payment: dev host", f"{self.host}{NODE}", numbers, self.host_pid
                 )
-                numbers = range(1 + k * each, 1 + (k + 1) * each)
                 bare_url = f"http://127.0.0.1:{bare.port}/node"
                 bared = await self.side("payment: bare server", bare_url, numbers, bare.proc.pid)
                 emulators = self.emulators_cpu()
@@ -517,12 +516,6 @@ class Bench:
             bare.stop()
             await clients.close()
         report(results, payments)
-
-    def host_numbers(self, count: int) -> range:
-        """The next ``count`` of the host's published notices."""
-        first = next(self.numbers)
-        self.numbers = itertools.count(first + count)
-        return range(first, first + count)
 
 
 def report(results: list[Round], payments: int) -> None:
